@@ -1,0 +1,43 @@
+/**
+ * The registry of coded errors: every error the program reports to a user or an API client has a code here,
+ * with its HTTP status and the exit code a CLI command returns for it. `docs/errors.md` documents each code
+ * (a test keeps the two in step).
+ */
+export const errorCodes = {
+  STORE_URL_INVALID: { status: 500, exit: 2, message: 'DATABASE_URL is not a valid PostgreSQL connection URL' },
+  STORE_HOST_UNKNOWN: { status: 503, exit: 2, message: 'the store host name does not resolve' },
+  STORE_UNREACHABLE: { status: 503, exit: 2, message: 'nothing answers at the store address' },
+  STORE_AUTH_FAILED: { status: 503, exit: 2, message: 'the store rejected the user name or password' },
+  STORE_DATABASE_MISSING: { status: 503, exit: 2, message: 'the store database does not exist' },
+  STORE_UNAVAILABLE: { status: 503, exit: 1, message: 'the store is not reachable right now' },
+  STORE_SCHEMA_NEWER: { status: 500, exit: 2, message: 'the store schema is newer than this pgvigil' },
+  MIGRATION_FAILED: { status: 500, exit: 1, message: 'a migration failed' },
+  DATA_DIR_IN_USE: { status: 500, exit: 2, message: 'the data directory is in use by another pgvigil' },
+  DATA_DIR_UNUSABLE: { status: 500, exit: 2, message: 'the data directory cannot be used' },
+  EMBEDDED_START_FAILED: { status: 500, exit: 1, message: 'the embedded PostgreSQL did not start' },
+  PORT_IN_USE: { status: 500, exit: 2, message: 'the listen port is in use' },
+  BAD_ARGUMENT: { status: 400, exit: 2, message: 'a command-line argument is invalid' },
+  ROUTE_ROLE_MISSING: { status: 500, exit: 1, message: 'a route was registered without a role requirement' },
+  NOT_FOUND: { status: 404, exit: 1, message: 'no such resource' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** An expected failure with a code, a one-line message for people, and no stack trace shown to them. */
+export class PgvigilError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly exitCode: number;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? errorCodes[code].message, options);
+    this.name = 'PgvigilError';
+    this.code = code;
+    this.status = errorCodes[code].status;
+    this.exitCode = errorCodes[code].exit;
+  }
+}
+
+export function isPgvigilError(err: unknown): err is PgvigilError {
+  return err instanceof PgvigilError;
+}

@@ -1,0 +1,86 @@
+/**
+ * Periodic jobs (partition maintenance now; rollups, baselines and analysis later). Each run takes
+ * `pg_try_advisory_lock`, so with several servers on one store a job runs on one of them at a time and
+ * the others skip that round. Every run records its start, duration and error in `pgvigil.job_runs`.
+ */
+import type pg from 'pg';
+import type { Logger } from '../../log.js';
+
+export interface JobContext {
+  pool: pg.Pool;
+  log: Logger;
+  now: Date;
+}
+
+export interface Job {
+  name: string;
+  intervalMs: number;
+  run(ctx: JobContext): Promise<unknown>;
+}
+
+/** First key of the two-key advisory lock space used for jobs ("pv"). */
+const jobLockSpace = 0x7076;
+
+export type JobOutcome = 'ran' | 'skipped' | 'failed';
+
+/** Runs one job once if no other server holds its lock. */
+export async function runJobOnce(pool: pg.Pool, job: Job, log: Logger, now = new Date()): Promise<JobOutcome> {
+  const lockClient = await pool.connect();
+  try {
+    const { rows } = await lockClient.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
+      [jobLockSpace, job.name],
+    );
+    if (!rows[0]?.locked) return 'skipped';
+    const started = performance.now();
+    await pool.query(
+      `INSERT INTO pgvigil.job_runs (job, last_started_at) VALUES ($1, now())
+       ON CONFLICT (job) DO UPDATE SET last_started_at = now()`,
+      [job.name],
+    );
+    let error: string | null = null;
+    try {
+      await job.run({ pool, log: log.child({ job: job.name }), now });
+    } catch (err) {
+      error = (err as Error).message;
+      log.error({ job: job.name, err: { message: error } }, 'job failed');
+    }
+    await pool.query(
+      `UPDATE pgvigil.job_runs SET last_finished_at = now(), last_duration_ms = $2, last_error = $3,
+              runs = runs + 1, failures = failures + CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END
+        WHERE job = $1`,
+      [job.name, performance.now() - started, error],
+    );
+    return error === null ? 'ran' : 'failed';
+  } finally {
+    await lockClient.query('SELECT pg_advisory_unlock($1, hashtext($2))', [jobLockSpace, job.name]).catch(() => {});
+    lockClient.release();
+  }
+}
+
+/** Runs each job now and then every `intervalMs`, until stopped. A failing store only delays the next round. */
+export function startJobs(pool: pg.Pool, jobs: readonly Job[], log: Logger): { stop(): Promise<void> } {
+  const timers = new Map<string, NodeJS.Timeout>();
+  const running = new Set<Promise<unknown>>();
+  let stopped = false;
+  for (const job of jobs) {
+    const tick = () => {
+      if (stopped) return;
+      const p = runJobOnce(pool, job, log)
+        .catch((err: Error) => log.warn({ job: job.name, err: { message: err.message } }, 'job could not run'))
+        .finally(() => {
+          running.delete(p);
+          if (!stopped) timers.set(job.name, setTimeout(tick, job.intervalMs).unref());
+        });
+      running.add(p);
+    };
+    tick();
+  }
+  return {
+    stop: async () => {
+      stopped = true;
+      for (const t of timers.values()) clearTimeout(t);
+      await Promise.allSettled([...running]);
+    },
+  };
+}

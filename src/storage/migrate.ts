@@ -1,0 +1,136 @@
+/**
+ * Forward-only schema migrations: `migrations/NNNN_name.sql`, applied in order, each in its own
+ * transaction, recorded in `pgvigil.schema_migrations`.
+ *
+ * Guarantees:
+ * - Serialized by a session advisory lock, so several servers starting at once on one database all come
+ *   up: the first applies, the others wait and then find nothing to do.
+ * - A failing migration rolls back entirely (the database stays at the previous level) and the error
+ *   names the file, the line and the statement.
+ * - A database whose schema is newer than this program is refused rather than written to.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { PgvigilError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { splitSqlStatements } from './sql-split.js';
+
+/** pg_advisory_lock key for migrations ("pgvigil" + 1 as ASCII). */
+export const migrationLockKey = 0x7067766967696c01n;
+
+export const defaultMigrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+export interface Migration {
+  version: number;
+  name: string;
+  file: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrateResult {
+  applied: Migration[];
+  level: number;
+  latest: number;
+}
+
+export async function loadMigrations(dir: string = defaultMigrationsDir): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  const out: Migration[] = [];
+  for (const file of files) {
+    const m = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
+    if (!m) throw new Error(`migration file name "${file}" must look like 0001_name.sql`);
+    const sql = await readFile(`${dir}/${file}`, 'utf8');
+    const version = Number(m[1]);
+    if (out.some((x) => x.version === version)) throw new Error(`two migrations share version ${version}`);
+    out.push({ version, name: m[2]!, file, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+  }
+  return out;
+}
+
+/** The level a database is at (0 when pgvigil never migrated it). */
+export async function currentLevel(db: pg.Pool | pg.PoolClient): Promise<number> {
+  const { rows } = await db.query<{ level: number | null }>(
+    "SELECT CASE WHEN to_regclass('pgvigil.schema_migrations') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM pgvigil.schema_migrations) END AS level",
+  );
+  return Number(rows[0]?.level ?? 0);
+}
+
+export async function migrate(
+  pool: pg.Pool,
+  log: Logger,
+  migrations?: Migration[],
+): Promise<MigrateResult> {
+  const all = migrations ?? (await loadMigrations());
+  const latest = all.at(-1)?.version ?? 0;
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [migrationLockKey.toString()]);
+    try {
+      await client.query('CREATE SCHEMA IF NOT EXISTS pgvigil');
+      await client.query(`CREATE TABLE IF NOT EXISTS pgvigil.schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+      const { rows } = await client.query<{ version: number; checksum: string; name: string }>(
+        'SELECT version, checksum, name FROM pgvigil.schema_migrations ORDER BY version',
+      );
+      const done = new Map(rows.map((r) => [r.version, r]));
+      const level = rows.at(-1)?.version ?? 0;
+      if (level > latest) {
+        throw new PgvigilError(
+          'STORE_SCHEMA_NEWER',
+          `the store schema is at migration ${level}, newer than this pgvigil knows (${latest}); upgrade pgvigil`,
+        );
+      }
+      for (const m of all) {
+        const prior = done.get(m.version);
+        if (prior && prior.checksum !== m.checksum) {
+          log.warn({ migration: m.file }, 'an applied migration file has changed since it was applied');
+        }
+      }
+      const applied: Migration[] = [];
+      for (const m of all.filter((x) => !done.has(x.version))) {
+        await applyOne(client, m);
+        log.info({ migration: m.file }, 'migration applied');
+        applied.push(m);
+      }
+      return { applied, level: applied.at(-1)?.version ?? level, latest };
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [migrationLockKey.toString()]).catch(() => {});
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function applyOne(client: pg.PoolClient, m: Migration): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    for (const stmt of splitSqlStatements(m.sql)) {
+      try {
+        await client.query(stmt.sql);
+      } catch (err) {
+        const first = stmt.sql.split('\n')[0]!.slice(0, 120);
+        throw new PgvigilError(
+          'MIGRATION_FAILED',
+          `migration ${m.file} failed at line ${stmt.line} (${first}): ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    }
+    await client.query('INSERT INTO pgvigil.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+      m.version,
+      m.name,
+      m.checksum,
+    ]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
