@@ -5,12 +5,12 @@
 // Usage: node scripts/run-tests.mjs [compiled test files…]   (after `npm run build`)
 // Each test file gets its own database from test/helpers/db.ts, so files run in parallel.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { silentLogger } from '../dist/src/log.js';
 import { startCluster } from '../dist/src/storage/cluster.js';
 import { embeddedBinDir } from '../dist/src/storage/embedded.js';
-import { silentLogger } from '../dist/src/log.js';
 
 const pg15BinDir = '/usr/lib/postgresql/15/bin';
 const ci = process.env.CI === 'true';
@@ -85,7 +85,11 @@ let exitCode = 0;
 
 const embedded = await startTestCluster('pg18', await embeddedBinDir(), 'pgvigil');
 try {
-  const code = await runNodeTests(all, { PGVIGIL_TEST_ADMIN_URL: embedded.adminUrl, PGVIGIL_TEST_PG: 'embedded-18' }, 'embedded PostgreSQL 18');
+  const code = await runNodeTests(
+    all,
+    { PGVIGIL_TEST_ADMIN_URL: embedded.adminUrl, PGVIGIL_TEST_PG: 'embedded-18' },
+    'embedded PostgreSQL 18',
+  );
   if (code !== 0) exitCode = 1;
 } finally {
   await embedded.stop();
@@ -94,20 +98,28 @@ try {
 const integration = all.filter((f) => f.startsWith(join('dist', 'test')));
 if (process.env.PGVIGIL_TEST_PG15 === '1') {
   if (!existsSync(join(pg15BinDir, 'postgres'))) {
-    process.stdout.write(`\nPostgreSQL 15 run: FAILED — PGVIGIL_TEST_PG15=1 but ${pg15BinDir} is missing (apt-get install postgresql-15)\n`);
+    process.stdout.write(
+      `\nPostgreSQL 15 run: FAILED — PGVIGIL_TEST_PG15=1 but ${pg15BinDir} is missing (apt-get install postgresql-15)\n`,
+    );
     totals.fail += 1;
     exitCode = 1;
   } else if (integration.length > 0) {
     const pg15 = await startTestCluster('pg15', pg15BinDir, 'postgres');
     try {
-      const code = await runNodeTests(integration, { PGVIGIL_TEST_ADMIN_URL: pg15.adminUrl, PGVIGIL_TEST_PG: 'debian-15' }, 'Debian PostgreSQL 15');
+      const code = await runNodeTests(
+        integration,
+        { PGVIGIL_TEST_ADMIN_URL: pg15.adminUrl, PGVIGIL_TEST_PG: 'debian-15' },
+        'Debian PostgreSQL 15',
+      );
       if (code !== 0) exitCode = 1;
     } finally {
       await pg15.stop();
     }
   }
 } else {
-  const msg = ci ? 'FAILED — CI must set PGVIGIL_TEST_PG15=1' : 'SKIPPED (set PGVIGIL_TEST_PG15=1 to run the integration tests on Debian PostgreSQL 15 too)';
+  const msg = ci
+    ? 'FAILED — CI must set PGVIGIL_TEST_PG15=1'
+    : 'SKIPPED (set PGVIGIL_TEST_PG15=1 to run the integration tests on Debian PostgreSQL 15 too)';
   process.stdout.write(`\nPostgreSQL 15 run: ${msg}\n`);
   if (ci) {
     totals.fail += 1;

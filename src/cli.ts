@@ -3,6 +3,8 @@
  * (`PgvigilError`) become one line on stderr and their exit code, never a stack trace.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { registerAgentCommands } from './agent/cli.js';
+import { registerLogCommands } from './agent/logs/cli.js';
 import { isPgvigilError } from './errors.js';
 import { createLogger } from './log.js';
 import { startServer, waitForStopSignal } from './server/run.js';
@@ -14,7 +16,8 @@ const defaultPort = 8470;
 
 function parsePort(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('expected a port number 0-65535');
   return n;
 }
 
@@ -22,7 +25,9 @@ function storeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--data-dir <dir>', 'data directory of the embedded store').env('PGVIGIL_DATA_DIR'))
     .addOption(
-      new Option('--database-url <url>', 'external PostgreSQL store (otherwise the embedded one)').env('DATABASE_URL'),
+      new Option('--database-url <url>', 'external PostgreSQL store (otherwise the embedded one)').env(
+        'DATABASE_URL',
+      ),
     );
 }
 
@@ -88,32 +93,26 @@ Examples:
     storeOptions(program.command('server').description('run the central server (API, ingest, jobs)')),
   ).action((flags: ServeFlags) => serve(flags, 'server'));
 
-  storeOptions(program.command('migrate').description('apply pending schema migrations to the store and exit')).action(
-    async (flags: ServeFlags) => {
-      const log = createLogger('warn');
-      const store = await openStore({ databaseUrl: flags.databaseUrl, dataDir: flags.dataDir, log });
-      try {
-        const result = await migrate(store.pool, log, await loadMigrations());
-        const names = result.applied.map((m) => m.file).join(', ');
-        process.stdout.write(
-          result.applied.length === 0
-            ? `store is at migration ${result.level}; nothing to apply\n`
-            : `applied ${result.applied.length} migration(s): ${names}; store is at migration ${result.level}\n`,
-        );
-      } finally {
-        await store.close();
-      }
-    },
-  );
+  storeOptions(
+    program.command('migrate').description('apply pending schema migrations to the store and exit'),
+  ).action(async (flags: ServeFlags) => {
+    const log = createLogger('warn');
+    const store = await openStore({ databaseUrl: flags.databaseUrl, dataDir: flags.dataDir, log });
+    try {
+      const result = await migrate(store.pool, log, await loadMigrations());
+      const names = result.applied.map((m) => m.file).join(', ');
+      process.stdout.write(
+        result.applied.length === 0
+          ? `store is at migration ${result.level}; nothing to apply\n`
+          : `applied ${result.applied.length} migration(s): ${names}; store is at migration ${result.level}\n`,
+      );
+    } finally {
+      await store.close();
+    }
+  });
 
-  program
-    .command('agent')
-    .description('run the agent on this host (collectors, spool, shipper)')
-    .action(() => {
-      process.stderr.write('pgvigil agent: not built yet\n');
-      process.exitCode = 1;
-    });
-
+  registerAgentCommands(program);
+  registerLogCommands(program);
   return program;
 }
 
@@ -126,7 +125,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`pgvigil: unexpected error (please report it): ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(
+      `pgvigil: unexpected error (please report it): ${(err as Error).stack ?? String(err)}\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -4,7 +4,11 @@
  * (a test keeps the two in step).
  */
 export const errorCodes = {
-  STORE_URL_INVALID: { status: 500, exit: 2, message: 'DATABASE_URL is not a valid PostgreSQL connection URL' },
+  STORE_URL_INVALID: {
+    status: 500,
+    exit: 2,
+    message: 'DATABASE_URL is not a valid PostgreSQL connection URL',
+  },
   STORE_HOST_UNKNOWN: { status: 503, exit: 2, message: 'the store host name does not resolve' },
   STORE_UNREACHABLE: { status: 503, exit: 2, message: 'nothing answers at the store address' },
   STORE_AUTH_FAILED: { status: 503, exit: 2, message: 'the store rejected the user name or password' },

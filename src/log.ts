@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -12,7 +12,15 @@ export function createLogger(level: string = process.env.PGVIGIL_LOG_LEVEL ?? 'i
       level,
       base: { pid: process.pid },
       redact: {
-        paths: ['password', '*.password', 'databaseUrl', '*.databaseUrl', 'credential', '*.credential', 'token'],
+        paths: [
+          'password',
+          '*.password',
+          'databaseUrl',
+          '*.databaseUrl',
+          'credential',
+          '*.credential',
+          'token',
+        ],
         censor: '[redacted]',
       },
     },

@@ -8,8 +8,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/db.js';
-import { healthRoutes } from './routes/health.js';
 import { roles } from './roles.js';
+import { healthRoutes } from './routes/health.js';
 
 export interface AppOptions {
   store: Store;
@@ -32,7 +32,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-      return reply.status(e.statusCode).send({ error: { code: e.code ?? 'BAD_REQUEST', message: e.message ?? '' } });
+      return reply
+        .status(e.statusCode)
+        .send({ error: { code: e.code ?? 'BAD_REQUEST', message: e.message ?? '' } });
     }
     req.log.error({ err }, 'request failed');
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
@@ -48,6 +50,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  await app.register(healthRoutes, { prefix: '/api/v1', store: opts.store, latestMigration: opts.latestMigration });
+  await app.register(healthRoutes, {
+    prefix: '/api/v1',
+    store: opts.store,
+    latestMigration: opts.latestMigration,
+  });
   return app;
 }

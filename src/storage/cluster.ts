@@ -71,7 +71,10 @@ export async function serverUser(name: string, log: Logger): Promise<UnixUser | 
   if (process.getuid?.() !== 0) return undefined;
   let user = await findUser(name);
   if (user) return user;
-  log.info({ user: name }, 'creating system user for the PostgreSQL server (PostgreSQL refuses to run as root)');
+  log.info(
+    { user: name },
+    'creating system user for the PostgreSQL server (PostgreSQL refuses to run as root)',
+  );
   try {
     await execFileAsync('useradd', [
       '--system',
@@ -207,7 +210,10 @@ async function initdb(opts: ClusterOptions, user: UnixUser | undefined): Promise
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
     await rm(opts.pgdata, { recursive: true, force: true });
-    throw new PgvigilError('EMBEDDED_START_FAILED', `initdb failed: ${stderr.split('\n').slice(-3).join(' ')}`);
+    throw new PgvigilError(
+      'EMBEDDED_START_FAILED',
+      `initdb failed: ${stderr.split('\n').slice(-3).join(' ')}`,
+    );
   } finally {
     await rm(pwfile, { force: true });
   }
@@ -265,7 +271,9 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
 
   for (let attempt = 0; attempt < 5; attempt++) {
     const port =
-      attempt === 0 && opts.port !== undefined && (await isPortFree(opts.port)) ? opts.port : await freePort();
+      attempt === 0 && opts.port !== undefined && (await isPortFree(opts.port))
+        ? opts.port
+        : await freePort();
     const settings: Record<string, string> = {
       listen_addresses: '127.0.0.1',
       unix_socket_directories: '',

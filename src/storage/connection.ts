@@ -31,7 +31,8 @@ export function parseDatabaseUrl(raw: string): ConnectionTarget {
   }
   const hostParam = url.searchParams.get('host');
   const host = url.hostname !== '' ? url.hostname.replace(/^\[|\]$/g, '') : (hostParam ?? 'localhost');
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres';
+  const database =
+    decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres';
   return { host, port, user: decodeURIComponent(url.username) || 'postgres', database };
 }
 
@@ -40,7 +41,8 @@ export function redactDatabaseUrl(raw: string): string {
   try {
     const url = new URL(raw);
     if (url.password !== '') url.password = '***';
-    for (const key of ['password', 'sslpassword']) if (url.searchParams.has(key)) url.searchParams.set(key, '***');
+    for (const key of ['password', 'sslpassword'])
+      if (url.searchParams.has(key)) url.searchParams.set(key, '***');
     return url.toString();
   } catch {
     return '[unparseable URL]';

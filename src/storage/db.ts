@@ -165,7 +165,9 @@ export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Pro
   try {
     client = await pool.connect();
   } catch (err) {
-    throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, { cause: err });
+    throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   try {
     return await fn(client);

@@ -101,7 +101,12 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
     }
     const content = await readFile(lockFile, 'utf8').catch(() => '');
     const holder = Number((JSON.parse(content || '{}') as { pid?: number }).pid);
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && (await isPgvigilProcess(holder))) {
+    if (
+      Number.isInteger(holder) &&
+      holder > 0 &&
+      holder !== process.pid &&
+      (await isPgvigilProcess(holder))
+    ) {
       throw new PgvigilError(
         'DATA_DIR_IN_USE',
         `the data directory ${dataDir} is in use by another pgvigil (pid ${holder}); stop it first or choose another --data-dir`,
@@ -132,7 +137,10 @@ export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o755 });
   } catch (err) {
-    throw new PgvigilError('DATA_DIR_UNUSABLE', `cannot create the data directory ${dataDir}: ${(err as Error).message}`);
+    throw new PgvigilError(
+      'DATA_DIR_UNUSABLE',
+      `cannot create the data directory ${dataDir}: ${(err as Error).message}`,
+    );
   }
   const release = await lockDataDir(dataDir);
   let cluster: RunningCluster | undefined;
@@ -160,7 +168,9 @@ export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<
       },
       log,
     });
-    await writeFile(storeFile, JSON.stringify({ port: cluster.port, password } satisfies StoreFile), { mode: 0o600 });
+    await writeFile(storeFile, JSON.stringify({ port: cluster.port, password } satisfies StoreFile), {
+      mode: 0o600,
+    });
     await ensureDatabase(cluster.url('postgres'), embeddedDatabase);
     const running = cluster;
     return {
@@ -186,9 +196,11 @@ export async function ensureDatabase(adminUrl: string, name: string): Promise<vo
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (rowCount === 0) {
-      await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`).catch((err: { code?: string }) => {
-        if (err.code !== '42P04') throw err; // 42P04: created meanwhile by someone else
-      });
+      await client
+        .query(`CREATE DATABASE ${client.escapeIdentifier(name)}`)
+        .catch((err: { code?: string }) => {
+          if (err.code !== '42P04') throw err; // 42P04: created meanwhile by someone else
+        });
     }
   } finally {
     await client.end();

@@ -58,11 +58,7 @@ export async function currentLevel(db: pg.Pool | pg.PoolClient): Promise<number>
   return Number(rows[0]?.level ?? 0);
 }
 
-export async function migrate(
-  pool: pg.Pool,
-  log: Logger,
-  migrations?: Migration[],
-): Promise<MigrateResult> {
+export async function migrate(pool: pg.Pool, log: Logger, migrations?: Migration[]): Promise<MigrateResult> {
   const all = migrations ?? (await loadMigrations());
   const latest = all.at(-1)?.version ?? 0;
   const client = await pool.connect();
@@ -123,11 +119,10 @@ async function applyOne(client: pg.PoolClient, m: Migration): Promise<void> {
         );
       }
     }
-    await client.query('INSERT INTO pgvigil.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-      m.version,
-      m.name,
-      m.checksum,
-    ]);
+    await client.query(
+      'INSERT INTO pgvigil.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)',
+      [m.version, m.name, m.checksum],
+    );
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});

@@ -138,7 +138,10 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
     }
   }
   if (result.created.length + result.dropped.length > 0) {
-    opts.log.info({ created: result.created.length, dropped: result.dropped.length }, 'partitions maintained');
+    opts.log.info(
+      { created: result.created.length, dropped: result.dropped.length },
+      'partitions maintained',
+    );
   }
   return result;
 }

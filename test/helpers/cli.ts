@@ -12,7 +12,11 @@ export interface CliResult {
 }
 
 /** Runs a command to completion (killed after `timeoutMs`). */
-export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<CliResult> {
   const child = spawn(process.execPath, [binPath, ...args], {
     env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,7 +11,9 @@ export const testPgLabel = process.env.PGVIGIL_TEST_PG ?? 'unknown';
 export function adminUrl(): string {
   const url = process.env.PGVIGIL_TEST_ADMIN_URL;
   if (!url) {
-    throw new Error('PGVIGIL_TEST_ADMIN_URL is not set: run tests with `npm test` or `node scripts/run-tests.mjs FILE`');
+    throw new Error(
+      'PGVIGIL_TEST_ADMIN_URL is not set: run tests with `npm test` or `node scripts/run-tests.mjs FILE`',
+    );
   }
   return url;
 }

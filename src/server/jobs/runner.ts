@@ -24,7 +24,12 @@ const jobLockSpace = 0x7076;
 export type JobOutcome = 'ran' | 'skipped' | 'failed';
 
 /** Runs one job once if no other server holds its lock. */
-export async function runJobOnce(pool: pg.Pool, job: Job, log: Logger, now = new Date()): Promise<JobOutcome> {
+export async function runJobOnce(
+  pool: pg.Pool,
+  job: Job,
+  log: Logger,
+  now = new Date(),
+): Promise<JobOutcome> {
   const lockClient = await pool.connect();
   try {
     const { rows } = await lockClient.query<{ locked: boolean }>(
@@ -53,7 +58,9 @@ export async function runJobOnce(pool: pg.Pool, job: Job, log: Logger, now = new
     );
     return error === null ? 'ran' : 'failed';
   } finally {
-    await lockClient.query('SELECT pg_advisory_unlock($1, hashtext($2))', [jobLockSpace, job.name]).catch(() => {});
+    await lockClient
+      .query('SELECT pg_advisory_unlock($1, hashtext($2))', [jobLockSpace, job.name])
+      .catch(() => {});
     lockClient.release();
   }
 }
@@ -67,7 +74,9 @@ export function startJobs(pool: pg.Pool, jobs: readonly Job[], log: Logger): { s
     const tick = () => {
       if (stopped) return;
       const p = runJobOnce(pool, job, log)
-        .catch((err: Error) => log.warn({ job: job.name, err: { message: err.message } }, 'job could not run'))
+        .catch((err: Error) =>
+          log.warn({ job: job.name, err: { message: err.message } }, 'job could not run'),
+        )
         .finally(() => {
           running.delete(p);
           if (!stopped) timers.set(job.name, setTimeout(tick, job.intervalMs).unref());

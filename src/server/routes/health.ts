@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { currentLevel } from '../../storage/migrate.js';
 import type { Store } from '../../storage/db.js';
+import { currentLevel } from '../../storage/migrate.js';
 import { version } from '../../version.js';
 
 interface HealthOptions {
@@ -88,7 +88,9 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { sto
       const lvl = await level();
       if (lvl === null) return reply.status(503).send({ ready: false, reason: 'store unreachable' });
       if (lvl !== latestMigration) {
-        return reply.status(503).send({ ready: false, reason: `store at migration ${lvl}, expected ${latestMigration}` });
+        return reply
+          .status(503)
+          .send({ ready: false, reason: `store at migration ${lvl}, expected ${latestMigration}` });
       }
       return { ready: true };
     },

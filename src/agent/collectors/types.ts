@@ -1,0 +1,45 @@
+/**
+ * The collector contract (model: node_exporter's collector/). One collector per file exports a named
+ * `Collector`; `index.ts` lists them. `collect()` does the I/O through the injected roots and returns
+ * rows of protocol families; parsing lives in pure exported functions tested on fixtures.
+ *
+ * A collector's failure is data, not a crash: the scheduler wraps each call in a timeout and try/catch
+ * and records success and duration. Throw `NotApplicableError` for "this host has no such thing"
+ * (kernel without PSI, no cgroups); it is reported once at debug level.
+ */
+import type { Logger } from '../../log.js';
+
+/** A row of a family: column name → value, in the family's columns (see src/protocol/families). */
+export type Row = Record<string, string | number | boolean | null>;
+
+export interface FamilyRows {
+  family: string;
+  /** Sample time, ms since the epoch (wall clock). */
+  ts: number;
+  rows: Row[];
+}
+
+export interface CollectContext {
+  procRoot: string;
+  sysRoot: string;
+  /** Wall-clock now, ms. */
+  now(): number;
+  /** Monotonic clock, ms: elapsed time for rates never jumps with clock changes. */
+  monotonic(): number;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+export interface Collector {
+  name: string;
+  defaultEnabled: boolean;
+  intervalMs: number;
+  collect(ctx: CollectContext): Promise<FamilyRows[]>;
+}
+
+export class NotApplicableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotApplicableError';
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * The registry of metric families. Each group lives in its own file beside this one (types in types.ts);
+ * add a group by importing it here.
+ */
+import { hostFamilies } from './host.js';
+import type { FamilySpec } from './types.js';
+
+export * from './types.js';
+export { hostFamilies };
+
+/** Every family the protocol knows, by name. */
+export const families: Record<string, FamilySpec> = { ...hostFamilies };
