@@ -63,13 +63,14 @@ function runNodeTests(files, env, label) {
       ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', ...files],
       { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    let tail = '';
+    let output = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
+      output += chunk.toString();
     });
     child.on('exit', (code) => {
-      const count = (name) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(tail)?.[1] ?? 0);
+      const count = (name) =>
+        Number([...output.matchAll(new RegExp(`^ℹ ${name} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0);
       totals.pass += count('pass');
       totals.fail += count('fail') + count('cancelled');
       totals.skipped += count('skipped');

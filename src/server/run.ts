@@ -9,7 +9,7 @@ import { openStore, type Store } from '../storage/db.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, maintainPartitions, type RetentionPolicy } from '../storage/partitions.js';
 import { buildApp } from './app.js';
-import { type Job, startJobs } from './jobs/runner.js';
+import { type Job, runJobOnce, startJobs } from './jobs/runner.js';
 
 export interface ServerOptions {
   databaseUrl?: string;
@@ -43,9 +43,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const migrations = await loadMigrations();
     await migrate(store.pool, opts.log, migrations);
     const retention = opts.retention ?? defaultRetention;
-    // Partitions must exist before the first row arrives: run maintenance once before listening.
-    await maintainPartitions(store.pool, { retention, log: opts.log });
-    jobs = startJobs(store.pool, [partitionJob(retention)], opts.log);
+    // Partitions must exist before the first row arrives: maintain them once before listening, waiting
+    // for another server that may be doing the same right now.
+    const partitions = partitionJob(retention);
+    if ((await runJobOnce(store.pool, partitions, opts.log, { wait: true })) === 'failed') {
+      throw new Error('partition maintenance failed at start; see the log');
+    }
+    jobs = startJobs(store.pool, [partitions], opts.log);
     app = await buildApp({ store, log: opts.log, latestMigration: migrations.at(-1)?.version ?? 0 });
     try {
       await app.listen({ host: opts.host, port: opts.port });

@@ -111,7 +111,7 @@ async function applyOne(client: pg.PoolClient, m: Migration): Promise<void> {
       try {
         await client.query(stmt.sql);
       } catch (err) {
-        const first = stmt.sql.split('\n')[0]!.slice(0, 120);
+        const first = (m.sql.split('\n')[stmt.line - 1] ?? '').trim().slice(0, 120);
         throw new PgvigilError(
           'MIGRATION_FAILED',
           `migration ${m.file} failed at line ${stmt.line} (${first}): ${(err as Error).message}`,

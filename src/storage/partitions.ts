@@ -112,7 +112,7 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
   const retention = opts.retention ?? defaultRetention;
   const { rows } = await pool.query<{ parent: string; partitions: string[] }>(
     `SELECT c.relname AS parent,
-            coalesce(array_agg(ch.relname) FILTER (WHERE ch.relname IS NOT NULL), '{}') AS partitions
+            coalesce(array_agg(ch.relname::text) FILTER (WHERE ch.relname IS NOT NULL), '{}') AS partitions
        FROM pg_partitioned_table p
        JOIN pg_class c ON c.oid = p.partrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'pgvigil'

@@ -23,17 +23,23 @@ const jobLockSpace = 0x7076;
 
 export type JobOutcome = 'ran' | 'skipped' | 'failed';
 
-/** Runs one job once if no other server holds its lock. */
+/**
+ * Runs one job once if no other server holds its lock; with `wait`, waits for the lock instead of
+ * skipping (start-up work that must be done before serving, such as creating today's partitions).
+ */
 export async function runJobOnce(
   pool: pg.Pool,
   job: Job,
   log: Logger,
-  now = new Date(),
+  opts: { now?: Date; wait?: boolean } = {},
 ): Promise<JobOutcome> {
+  const now = opts.now ?? new Date();
   const lockClient = await pool.connect();
   try {
     const { rows } = await lockClient.query<{ locked: boolean }>(
-      'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
+      opts.wait
+        ? 'SELECT pg_advisory_lock($1, hashtext($2)) IS NOT NULL AS locked'
+        : 'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
       [jobLockSpace, job.name],
     );
     if (!rows[0]?.locked) return 'skipped';

@@ -1,0 +1,222 @@
+/** The store on a real PostgreSQL: migrations, partition maintenance, families against tables, job locks. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type pg from 'pg';
+import { families } from '../src/protocol/families/index.js';
+import { runJobOnce } from '../src/server/jobs/runner.js';
+import { currentLevel, loadMigrations, type Migration, migrate } from '../src/storage/migrate.js';
+import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
+import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+
+const pgTypeName: Record<string, string> = {
+  text: 'text',
+  int4: 'integer',
+  int8: 'bigint',
+  float4: 'real',
+  float8: 'double precision',
+  bool: 'boolean',
+  timestamptz: 'timestamp with time zone',
+  jsonb: 'jsonb',
+};
+
+async function partitionsOf(pool: pg.Pool, parent: string): Promise<string[]> {
+  const { rows } = await pool.query<{ relname: string }>(
+    `SELECT ch.relname FROM pg_inherits i
+       JOIN pg_class c ON c.oid = i.inhparent AND c.relname = $1
+       JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'pgvigil'
+       JOIN pg_class ch ON ch.oid = i.inhrelid ORDER BY 1`,
+    [parent],
+  );
+  return rows.map((r) => r.relname);
+}
+
+describe(`migrations on ${testPgLabel}`, () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase('migr');
+  });
+  after(() => db.drop());
+
+  test('a_second_run_applies_nothing', async () => {
+    const first = await migrate(db.pool, quietLog);
+    assert.ok(first.applied.length >= 1);
+    assert.equal(first.level, first.latest);
+    const second = await migrate(db.pool, quietLog);
+    assert.equal(second.applied.length, 0);
+    assert.equal(second.level, first.level);
+  });
+
+  test('concurrent_runs_on_one_database_all_succeed_and_apply_each_migration_once', async () => {
+    const other = await createTestDatabase('migr_conc');
+    try {
+      const results = await Promise.all([1, 2, 3].map(() => migrate(other.pool, quietLog)));
+      const applied = results.reduce((n, r) => n + r.applied.length, 0);
+      assert.equal(applied, (await loadMigrations()).length);
+      const { rows } = await other.pool.query('SELECT count(*)::int AS n FROM pgvigil.schema_migrations');
+      assert.equal(rows[0].n, applied);
+    } finally {
+      await other.drop();
+    }
+  });
+
+  test('every_family_matches_its_table_column_for_column', async () => {
+    for (const fam of Object.values(families)) {
+      const { rows } = await db.pool.query<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns
+          WHERE table_schema = 'pgvigil' AND table_name = $1 ORDER BY ordinal_position`,
+        [fam.name],
+      );
+      assert.ok(rows.length > 0, `table pgvigil.${fam.name} is missing`);
+      const keys = fam.scope === 'target' ? ['server_id', 'target_id', 'ts'] : ['server_id', 'ts'];
+      const expected = [
+        ...keys.map((k) => `${k}:${k === 'ts' ? 'timestamp with time zone' : 'bigint'}`),
+        ...fam.columns.map((c) => `${c.name}:${pgTypeName[c.type]}`),
+      ];
+      assert.deepEqual(
+        rows.map((r) => `${r.column_name}:${r.data_type}`),
+        expected,
+        `family ${fam.name} differs from its table`,
+      );
+    }
+  });
+
+  test('every_metric_table_carries_server_id_in_its_primary_key', async () => {
+    const { rows } = await db.pool.query<{ table: string; key: string }>(
+      `SELECT c.relname AS table, pg_get_constraintdef(k.oid) AS key
+         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'pgvigil'
+        WHERE k.contype = 'p' AND c.relkind IN ('r', 'p') AND NOT c.relispartition`,
+    );
+    const exempt = new Set(['schema_migrations', 'job_runs']);
+    for (const r of rows) {
+      if (exempt.has(r.table)) continue;
+      assert.match(r.key, /server_id/, `${r.table}: ${r.key}`);
+    }
+  });
+
+  test('a_failing_migration_leaves_the_previous_level_and_names_file_and_line', async () => {
+    const other = await createTestDatabase('migr_fail');
+    try {
+      const real = await loadMigrations();
+      const bad: Migration = {
+        version: 9001,
+        name: 'broken',
+        file: '9001_broken.sql',
+        checksum: 'x',
+        sql: 'CREATE TABLE pgvigil.good_one (x int);\n\n-- the next one fails\nCREATE TABLE pgvigil.bad (x no_such_type);\n',
+      };
+      await assert.rejects(migrate(other.pool, quietLog, [...real, bad]), (err: Error) => {
+        assert.match(err.message, /9001_broken\.sql failed at line 4 \(CREATE TABLE pgvigil\.bad/);
+        assert.match(err.message, /no_such_type/);
+        return true;
+      });
+      assert.equal(await currentLevel(other.pool), real.at(-1)!.version);
+      const { rows } = await other.pool.query("SELECT to_regclass('pgvigil.good_one') AS t");
+      assert.equal(rows[0].t, null, 'statements before the failure must be rolled back too');
+    } finally {
+      await other.drop();
+    }
+  });
+
+  test('a_schema_newer_than_the_code_is_refused', async () => {
+    const other = await createTestDatabase('migr_new');
+    try {
+      await migrate(other.pool, quietLog);
+      await other.pool.query(
+        "INSERT INTO pgvigil.schema_migrations (version, name, checksum) VALUES (9999, 'future', 'x')",
+      );
+      await assert.rejects(migrate(other.pool, quietLog), /migration 9999, newer than this pgvigil/);
+    } finally {
+      await other.drop();
+    }
+  });
+});
+
+describe(`partition maintenance on ${testPgLabel}`, () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase('parts');
+    await migrate(db.pool, quietLog);
+  });
+  after(() => db.drop());
+
+  test('moving_time_forward_creates_partitions_ahead_and_drops_expired_ones', async () => {
+    const t0 = new Date('2026-03-10T12:00:00Z');
+    const first = await maintainPartitions(db.pool, { now: t0, log: quietLog });
+    assert.ok(first.created.includes('host_cpu_p20260313'), 'three days ahead');
+    assert.ok(first.created.includes('host_cpu_p20260303'), 'start of the 7-day window');
+    assert.equal(first.dropped.length, 0);
+
+    // A row for "now" lands in its partition.
+    await db.pool.query(
+      "INSERT INTO pgvigil.host_cpu (server_id, ts, cpu, user_pct) VALUES (1, $1, 'total', 12.5)",
+      [t0],
+    );
+    const { rows } = await db.pool.query('SELECT tableoid::regclass::text AS part FROM pgvigil.host_cpu');
+    assert.equal(rows[0].part, 'pgvigil.host_cpu_p20260310');
+
+    const again = await maintainPartitions(db.pool, { now: t0, log: quietLog });
+    assert.deepEqual(again, { created: [], dropped: [] }, 'idempotent at the same moment');
+
+    const t1 = new Date('2026-03-20T12:00:00Z');
+    const later = await maintainPartitions(db.pool, { now: t1, log: quietLog });
+    assert.ok(later.created.includes('host_cpu_p20260323'));
+    assert.ok(later.dropped.includes('host_cpu_p20260310'), 'the partition holding the old row expired');
+    const parts = await partitionsOf(db.pool, 'host_cpu');
+    assert.equal(parts[0], 'host_cpu_p20260313', 'oldest kept partition still overlaps the window');
+    assert.equal(parts.at(-1), 'host_cpu_p20260323');
+    const { rows: left } = await db.pool.query('SELECT count(*)::int AS n FROM pgvigil.host_cpu');
+    assert.equal(left[0].n, 0, 'the expired row went with its partition');
+  });
+
+  test('retention_is_configurable', async () => {
+    const now = new Date('2026-05-01T00:00:00Z');
+    await maintainPartitions(db.pool, { now, log: quietLog });
+    const short = await maintainPartitions(db.pool, {
+      now,
+      retention: { ...defaultRetention, rawDays: 2 },
+      log: quietLog,
+    });
+    assert.ok(short.dropped.includes('host_memory_p20260424'));
+    const parts = await partitionsOf(db.pool, 'host_memory');
+    assert.equal(parts[0], 'host_memory_p20260429');
+  });
+});
+
+describe(`periodic jobs on ${testPgLabel}`, () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase('jobs');
+    await migrate(db.pool, quietLog);
+  });
+  after(() => db.drop());
+
+  test('a_job_runs_on_one_server_at_a_time_and_records_its_run', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const slow = { name: 'test-slow', intervalMs: 1000, run: () => gate };
+    const first = runJobOnce(db.pool, slow, quietLog);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await runJobOnce(db.pool, slow, quietLog), 'skipped');
+    release();
+    assert.equal(await first, 'ran');
+    const failing = {
+      name: 'test-fail',
+      intervalMs: 1000,
+      run: async () => Promise.reject(new Error('boom')),
+    };
+    assert.equal(await runJobOnce(db.pool, failing, quietLog), 'failed');
+    const { rows } = await db.pool.query(
+      'SELECT job, runs, failures, last_error FROM pgvigil.job_runs ORDER BY job',
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.job, Number(r.runs), Number(r.failures), r.last_error]),
+      [
+        ['test-fail', 1, 1, 'boom'],
+        ['test-slow', 1, 0, null],
+      ],
+    );
+  });
+});
