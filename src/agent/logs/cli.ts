@@ -1,4 +1,69 @@
-/** Log subcommands of the CLI: `logs parse`. */
+/**
+ * Log subcommands of the CLI. `pgvigil logs parse --parser NAME < file` reads log text on stdin and prints
+ * one JSON entry per line on stdout, streaming, so it works on files of any size and in pipelines
+ * (`tail -F postgresql.log | pgvigil logs parse --parser postgresql | jq …`).
+ */
 import type { Command } from 'commander';
+import { PgvigilError } from '../../errors.js';
+import { parseStream } from './parse-stream.js';
+import { parserNames, parsers } from './parsers/index.js';
+import { defaultLogLinePrefix } from './parsers/postgres.js';
+import { isValidTimezone } from './time.js';
 
-export function registerLogCommands(_program: Command): void {}
+interface ParseFlags {
+  parser: string;
+  prefix?: string;
+  source?: string;
+  timezone?: string;
+}
+
+export function registerLogCommands(program: Command): void {
+  const logs = program.command('logs').description('log tools');
+  logs
+    .command('parse')
+    .description('parse log text from stdin into NDJSON entries on stdout')
+    .requiredOption('--parser <name>', `one of: ${parserNames().join(', ')}`)
+    .option(
+      '--prefix <log_line_prefix>',
+      `PostgreSQL log_line_prefix (postgresql parser; default '${defaultLogLinePrefix}')`,
+    )
+    .option(
+      '--source <name>',
+      'source name stamped on entries and used in fingerprints (default: the parser name)',
+    )
+    .option('--timezone <zone>', 'IANA zone for timestamps written without one (default: local)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ pgvigil logs parse --parser postgresql < /var/log/postgresql/postgresql-16-main.log
+  $ pgvigil logs parse --parser postgresql --prefix '%t [%p]: [%l-1] user=%u,db=%d ' < postgresql.log
+  $ pgvigil logs parse --parser syslog --timezone Europe/Paris < /var/log/auth.log
+`,
+    )
+    .action(async (flags: ParseFlags) => {
+      const spec = parsers[flags.parser];
+      if (!spec) {
+        throw new PgvigilError(
+          'BAD_ARGUMENT',
+          `unknown parser "${flags.parser}"; choose one of: ${parserNames().join(', ')}`,
+        );
+      }
+      if (flags.timezone !== undefined && !isValidTimezone(flags.timezone)) {
+        throw new PgvigilError(
+          'BAD_ARGUMENT',
+          `unknown time zone "${flags.timezone}" (expected an IANA name such as Europe/Paris)`,
+        );
+      }
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        // A closed pipe (`| head`) ends the command quietly, as other Unix tools do.
+        if (err.code === 'EPIPE') process.exit(0);
+        throw err;
+      });
+      await parseStream(process.stdin, process.stdout, spec, {
+        source: flags.source ?? spec.name,
+        prefix: flags.prefix,
+        timezone: flags.timezone,
+      });
+    });
+}

@@ -1,0 +1,212 @@
+/**
+ * Fingerprints group log messages that differ only in their values. `normaliseMessage` replaces, in one
+ * pass over the text: quoted literals ('…' and "…") with <S>, UUIDs with <UUID>, IPv4/IPv6 addresses with
+ * <IP>, hex values (0x… or 8+ hex digits holding a digit) with <HEX>, numbers with <N>, absolute paths with
+ * <PATH>, and runs of whitespace with one space. Digits inside identifiers (`table1`, `pg_stat_io`) are
+ * kept: they name things, they are not values.
+ *
+ * fingerprint = first 16 hex digits of sha256(source|level|normalised). The hash of a normalised text is
+ * cached (bounded), since a handful of templates make up most lines of a busy log.
+ */
+import { createHash } from 'node:crypto';
+
+const maxNormalised = 4096;
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+function isWordChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
+}
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+function isPathChar(c: number): boolean {
+  return isWordChar(c) || c === 47 || c === 46 || c === 45 || c === 126 || c === 43 || c === 64;
+}
+
+const uuidShape = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const ipv4Shape = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d+)?$/;
+const timeShape = /^\d{1,2}:\d{2}:\d{2}$/;
+
+/** Classifies a token made of hex digits, dots, colons and dashes that starts at a word boundary. */
+function classifyToken(tok: string): string | undefined {
+  const len = tok.length;
+  if (len === 36 && uuidShape.test(tok)) return '<UUID>';
+  let digits = 0;
+  let letters = 0;
+  let dots = 0;
+  let colons = 0;
+  let dashes = 0;
+  for (let i = 0; i < len; i++) {
+    const c = tok.charCodeAt(i);
+    if (isDigit(c)) digits++;
+    else if (c === 46) dots++;
+    else if (c === 58) colons++;
+    else if (c === 45) dashes++;
+    else letters++;
+  }
+  if (colons >= 2 && dots === 0 && dashes === 0 && (digits > 0 || tok.includes('::'))) {
+    return timeShape.test(tok) ? '<N>' : '<IP>';
+  }
+  if (dots === 3 && colons <= 1 && letters === 0 && ipv4Shape.test(tok)) return '<IP>';
+  if (letters === 0 && digits > 0) return '<N>';
+  if (colons === 0 && dashes === 0 && dots === 0 && len >= 8 && digits > 0) return '<HEX>';
+  return undefined;
+}
+
+/** The message with values replaced by placeholders (see the module header). */
+export function normaliseMessage(message: string): string {
+  const s = message.length > maxNormalised ? message.slice(0, maxNormalised) : message;
+  const n = s.length;
+  let out = '';
+  let copyFrom = 0;
+  let i = 0;
+  let prev = 32; // the character before i, as seen by the boundary checks
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 39 || c === 34) {
+      // Quoted literal; doubled quotes inside ('it''s') stay inside. Unterminated: leave as is.
+      let j = i + 1;
+      while (j < n) {
+        if (s.charCodeAt(j) === c) {
+          if (s.charCodeAt(j + 1) === c) {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        j++;
+      }
+      if (j < n) {
+        out += `${s.slice(copyFrom, i)}<S>`;
+        i = j + 1;
+        copyFrom = i;
+        prev = c;
+        continue;
+      }
+    } else if (isSpace(c)) {
+      let j = i + 1;
+      while (j < n && isSpace(s.charCodeAt(j))) j++;
+      if (j - i > 1 || c !== 32) {
+        out += `${s.slice(copyFrom, i)} `;
+        copyFrom = j;
+      }
+      i = j;
+      prev = 32;
+      continue;
+    } else if (c === 47 && !isWordChar(prev) && prev !== 47 && i + 1 < n && isPathChar(s.charCodeAt(i + 1))) {
+      // An absolute path: at least two segments, so "a / b" and "/ 2" stay as they are.
+      let j = i + 1;
+      let slashes = 1;
+      while (j < n && isPathChar(s.charCodeAt(j))) {
+        if (s.charCodeAt(j) === 47) slashes++;
+        j++;
+      }
+      if (slashes >= 2) {
+        out += `${s.slice(copyFrom, i)}<PATH>`;
+        i = j;
+        copyFrom = i;
+        prev = 47;
+        continue;
+      }
+    } else if ((isHex(c) || (c === 58 && s.charCodeAt(i + 1) === 58)) && !isWordChar(prev)) {
+      // A token of hex digits, dots, colons, dashes starting at a word boundary: maybe a value.
+      if (
+        c === 48 &&
+        (s.charCodeAt(i + 1) === 120 || s.charCodeAt(i + 1) === 88) &&
+        isHex(s.charCodeAt(i + 2))
+      ) {
+        let j = i + 2;
+        while (j < n && isHex(s.charCodeAt(j))) j++;
+        if (j >= n || !isWordChar(s.charCodeAt(j))) {
+          out += `${s.slice(copyFrom, i)}<HEX>`;
+          i = j;
+          copyFrom = i;
+          prev = 48;
+          continue;
+        }
+      }
+      let j = i;
+      while (j < n) {
+        const d = s.charCodeAt(j);
+        if (isHex(d) || d === 46 || d === 58 || d === 45) j++;
+        else break;
+      }
+      // Trailing punctuation belongs to the sentence, not the value ("at 0/1A2B.", "port 5432:").
+      let end = j;
+      while (end > i) {
+        const d = s.charCodeAt(end - 1);
+        if (d === 46 || d === 58 || d === 45) end--;
+        else break;
+      }
+      const next = s.charCodeAt(end);
+      if (
+        next === 47 &&
+        end === j &&
+        isHex(s.charCodeAt(end + 1)) &&
+        /^[0-9A-Fa-f]+$/.test(s.slice(i, end))
+      ) {
+        // A WAL location (LSN) such as 0/1A2B3C4.
+        let k = end + 1;
+        while (k < n && isHex(s.charCodeAt(k))) k++;
+        if (k >= n || !isWordChar(s.charCodeAt(k))) {
+          out += `${s.slice(copyFrom, i)}<LSN>`;
+          i = k;
+          copyFrom = i;
+          prev = 48;
+          continue;
+        }
+      }
+      const boundary = end >= n || !isWordChar(next) || isDigitSuffix(s, i, end);
+      if (boundary && end > i) {
+        const placeholder = classifyToken(s.slice(i, end));
+        if (placeholder) {
+          out += s.slice(copyFrom, i) + placeholder;
+          i = end;
+          copyFrom = i;
+          prev = 48;
+          continue;
+        }
+      }
+      // Not a value: skip the rest of this word so its inner digits are not taken for numbers.
+      let k = i + 1;
+      while (k < n && isWordChar(s.charCodeAt(k))) k++;
+      prev = s.charCodeAt(k - 1);
+      i = k;
+      continue;
+    }
+    prev = c;
+    i++;
+  }
+  return copyFrom === 0 ? s : out + s.slice(copyFrom);
+}
+
+/** "12ms", "4kB": a number directly followed by a unit still counts as a number. */
+function isDigitSuffix(s: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!isDigit(s.charCodeAt(i))) return false;
+  let j = end;
+  while (j < s.length && isWordChar(s.charCodeAt(j))) {
+    const c = s.charCodeAt(j);
+    if (isDigit(c)) return false;
+    j++;
+  }
+  return j - end <= 3;
+}
+
+const cache = new Map<string, string>();
+const maxCache = 20_000;
+
+/** First 16 hex digits of sha256(source|level|normalised message). */
+export function fingerprintOf(source: string, level: string, message: string): string {
+  const key = `${source}|${level}|${normaliseMessage(message)}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const fp = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  if (cache.size >= maxCache) cache.clear();
+  cache.set(key, fp);
+  return fp;
+}

@@ -1,0 +1,31 @@
+/** The parsers, by the name a source's `parser` setting and `logs parse --parser` use. */
+import type { LogParserSpec } from '../types.js';
+import { apacheErrorParser } from './apache-error.js';
+import { certbotParser } from './certbot.js';
+import { fail2banParser } from './fail2ban.js';
+import { journaldParser } from './journald.js';
+import { nginxErrorParser } from './nginx-error.js';
+import { postgresStderrParser } from './postgres.js';
+import { postgresCsvParser } from './postgres-csv.js';
+import { postgresJsonParser } from './postgres-json.js';
+import { simpleTimestampParser } from './simple-timestamp.js';
+import { syslogParser } from './syslog.js';
+
+export const parsers: Record<string, LogParserSpec> = Object.fromEntries(
+  [
+    postgresStderrParser,
+    postgresCsvParser,
+    postgresJsonParser,
+    syslogParser,
+    apacheErrorParser,
+    nginxErrorParser,
+    simpleTimestampParser,
+    fail2banParser,
+    certbotParser,
+    journaldParser,
+  ].map((p) => [p.name, p]),
+);
+
+export function parserNames(): string[] {
+  return Object.keys(parsers);
+}

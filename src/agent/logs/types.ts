@@ -1,0 +1,48 @@
+/**
+ * The parser contract. A parser turns one physical line into a record; it is a pure function of the line,
+ * the reference time and the options it was created with, and it never throws: a line it does not
+ * understand becomes a record that keeps the whole line as its message (level guessed from its words).
+ *
+ * Records that continue the previous one (PostgreSQL DETAIL/HINT/STATEMENT lines, tab-indented lines of a
+ * multi-line message, tracebacks) say so in `continues`; the assembler (assemble.ts) folds them into the
+ * record they belong to. Formats whose records may span lines inside quotes (csvlog) say how to tell that
+ * a quote is still open, and the assembler joins the physical lines before parsing.
+ */
+import type { LogContext, LogLevel } from '../../protocol/logs.js';
+
+export type ContinuationKind = 'detail' | 'hint' | 'context' | 'statement' | 'query' | 'location' | 'text';
+
+export interface ParsedRecord {
+  /** ms since the epoch; undefined when the line carries no usable time. */
+  ts: number | undefined;
+  level: LogLevel;
+  component: string;
+  message: string;
+  context: LogContext;
+  /** Set when this line continues the previous record instead of starting one. */
+  continues?: ContinuationKind;
+}
+
+export interface ParserOptions {
+  /** IANA time zone for timestamps written without one; default: this process's local zone. */
+  timezone?: string;
+  /** PostgreSQL `log_line_prefix` (stderr parser only). */
+  prefix?: string;
+}
+
+/** Parses one line (no trailing newline). `now` (ms) anchors formats that omit the year. */
+export type LineParser = (line: string, now: number) => ParsedRecord;
+
+export interface LogParserSpec {
+  name: string;
+  description: string;
+  /** Compiles whatever the options need (e.g. the prefix regex) once. */
+  create(opts: ParserOptions): LineParser;
+  /** PostgreSQL formats: the assembler runs event classification on finished records. */
+  postgres?: true;
+  /**
+   * For formats with quoted fields that may hold newlines: given whether a quote was open before this
+   * physical line, is one open after it? The assembler joins lines until none is.
+   */
+  quoteOpenAfter?(line: string, openBefore: boolean): boolean;
+}
