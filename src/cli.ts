@@ -5,11 +5,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerAgentCommands } from './agent/cli.js';
 import { registerLogCommands } from './agent/logs/cli.js';
-import { isPgvigilError } from './errors.js';
+import { isPgvigilError, PgvigilError } from './errors.js';
 import { createLogger } from './log.js';
+import { createEnrollToken, revokeAgentCredential } from './server/auth/agents.js';
 import { startServer, waitForStopSignal } from './server/run.js';
-import { openStore } from './storage/db.js';
-import { loadMigrations, migrate } from './storage/migrate.js';
+import { openStore, type Store } from './storage/db.js';
+import { loadMigrations, type MigrateResult, migrate } from './storage/migrate.js';
 import { version } from './version.js';
 
 const defaultPort = 8470;
@@ -39,11 +40,49 @@ function listenOptions(cmd: Command): Command {
     );
 }
 
-interface ServeFlags {
+interface StoreFlags {
   dataDir?: string;
   databaseUrl?: string;
+}
+
+interface ServeFlags extends StoreFlags {
   host: string;
   port: number;
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+}
+
+/** "90s", "30m", "12h", "7d" → ms. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('expected a duration such as 500ms, 10s, 30m, 12h or 7d');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
+  return Number(m[1]) * unit;
+}
+
+/** Opens the store for a one-shot tool (sharing a running embedded store), migrates, runs `fn`, closes. */
+async function withStore(
+  flags: StoreFlags,
+  fn: (store: Store, migrated: MigrateResult) => Promise<void>,
+): Promise<void> {
+  const log = createLogger('warn');
+  const store = await openStore({
+    databaseUrl: flags.databaseUrl,
+    dataDir: flags.dataDir,
+    log,
+    shareRunning: true,
+  });
+  try {
+    await fn(store, await migrate(store.pool, log, await loadMigrations()));
+  } finally {
+    await store.close();
+  }
 }
 
 async function serve(flags: ServeFlags, mode: 'up' | 'server'): Promise<void> {
@@ -95,21 +134,57 @@ Examples:
 
   storeOptions(
     program.command('migrate').description('apply pending schema migrations to the store and exit'),
-  ).action(async (flags: ServeFlags) => {
-    const log = createLogger('warn');
-    const store = await openStore({ databaseUrl: flags.databaseUrl, dataDir: flags.dataDir, log });
-    try {
-      const result = await migrate(store.pool, log, await loadMigrations());
+  ).action((flags: StoreFlags) =>
+    withStore(flags, async (_store, result) => {
       const names = result.applied.map((m) => m.file).join(', ');
       process.stdout.write(
         result.applied.length === 0
           ? `store is at migration ${result.level}; nothing to apply\n`
           : `applied ${result.applied.length} migration(s): ${names}; store is at migration ${result.level}\n`,
       );
-    } finally {
-      await store.close();
-    }
-  });
+    }),
+  );
+
+  const token = program.command('token').description('manage tokens');
+  storeOptions(
+    token
+      .command('create')
+      .description('create a token; it is shown once and stored only as a hash')
+      .requiredOption('--enroll', 'an enrollment token, for `pgvigil agent --enroll-token`')
+      .option('--uses <n>', 'how many agents may enroll with it (default: unlimited)', parseCount)
+      .option('--expires <duration>', 'lifetime such as 30m, 12h, 7d (default: never)', parseDuration)
+      .option('--note <text>', 'what the token is for'),
+  ).action((flags: StoreFlags & { uses?: number; expires?: number; note?: string }) =>
+    withStore(flags, async (store) => {
+      const t = await createEnrollToken(store.pool, {
+        uses: flags.uses,
+        expiresInMs: flags.expires,
+        note: flags.note,
+      });
+      process.stdout.write(`${t.token}\n`);
+      const uses = flags.uses ? `, ${flags.uses} use(s)` : ', unlimited uses';
+      const expires = flags.expires ? `, expires in ${Math.round(flags.expires / 60000)} min` : '';
+      process.stderr.write(`enrollment token ${t.tokenId} created${uses}${expires}; it is shown only now\n`);
+    }),
+  );
+
+  storeOptions(
+    program
+      .command('agent-credential')
+      .description("manage agents' credentials")
+      .command('revoke')
+      .argument('<agent-id>', 'the agent whose credential to revoke')
+      .description('revoke an agent credential; the agent is refused from then on and must enroll again'),
+  ).action((agentId: string, flags: StoreFlags) =>
+    withStore(flags, async (store) => {
+      if (!/^[0-9a-f-]{36}$/i.test(agentId))
+        throw new PgvigilError('BAD_ARGUMENT', `"${agentId}" is not an agent id`);
+      if (!(await revokeAgentCredential(store.pool, agentId))) {
+        throw new PgvigilError('NOT_FOUND', `no agent ${agentId} with an active credential`);
+      }
+      process.stdout.write(`revoked the credential of agent ${agentId}\n`);
+    }),
+  );
 
   registerAgentCommands(program);
   registerLogCommands(program);

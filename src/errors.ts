@@ -23,6 +23,26 @@ export const errorCodes = {
   BAD_ARGUMENT: { status: 400, exit: 2, message: 'a command-line argument is invalid' },
   ROUTE_ROLE_MISSING: { status: 500, exit: 1, message: 'a route was registered without a role requirement' },
   NOT_FOUND: { status: 404, exit: 1, message: 'no such resource' },
+  CREDENTIAL_MISSING: {
+    status: 401,
+    exit: 1,
+    message: 'no credential: send Authorization: Bearer <credential>',
+  },
+  CREDENTIAL_INVALID: { status: 401, exit: 1, message: 'the credential is not valid' },
+  CREDENTIAL_REVOKED: { status: 401, exit: 1, message: 'the credential was revoked' },
+  ENROLL_TOKEN_INVALID: {
+    status: 401,
+    exit: 1,
+    message: 'the enrollment token is invalid, expired or used up',
+  },
+  AGENT_MISMATCH: { status: 403, exit: 1, message: 'the batch or resource belongs to another agent' },
+  BATCH_INVALID: { status: 400, exit: 1, message: 'the batch is malformed' },
+  BATCH_TOO_LARGE: { status: 413, exit: 1, message: 'the batch is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, exit: 1, message: 'unsupported content type or batch version' },
+  RATE_LIMITED: { status: 429, exit: 1, message: 'too many requests; retry later' },
+  INGEST_OVERLOADED: { status: 503, exit: 1, message: 'the server is busy writing; retry later' },
+  INGEST_REFUSED_BY_STORE: { status: 400, exit: 1, message: 'the store refused the batch' },
+  CONFIG_INVALID: { status: 400, exit: 1, message: 'the agent configuration is invalid' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

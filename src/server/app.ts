@@ -2,23 +2,44 @@
  * The HTTP server: fastify with its plugins registered in this order —
  *   1. error handler (coded errors → status + JSON body; no stack traces to clients)
  *   2. role guard: a route without `config.role` cannot be registered (deny by default)
- *   3. route plugins under /api/v1, one file per resource in ./routes
+ *   3. HTTP metrics hook
+ *   4. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
+ *      because it replaces the body parsers)
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/db.js';
+import { Registry } from '../telemetry/metrics.js';
+import { AgentAuthenticator } from './auth/agents.js';
+import { IngestWriter, ingestMetrics, type WriterOptions } from './ingest/writer.js';
 import { roles } from './roles.js';
+import { agentRoutes } from './routes/agents.js';
 import { healthRoutes } from './routes/health.js';
+import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
 
 export interface AppOptions {
   store: Store;
   log: Logger;
   /** Migration level the code knows, for health and readiness. */
   latestMigration: number;
+  ingestLimits?: Partial<IngestLimits>;
+  writerOptions?: WriterOptions;
+  /** How long a credential check is cached (revocation delay). */
+  credentialCacheMs?: number;
+}
+
+export interface App {
+  app: FastifyInstance;
+  registry: Registry;
+  writer: IngestWriter;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  return (await buildServerApp(opts)).app;
+}
+
+export async function buildServerApp(opts: AppOptions): Promise<App> {
   const app: FastifyInstance = Fastify({
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -31,6 +52,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
+    if (e.statusCode === 413) {
+      return reply
+        .status(413)
+        .send({ error: { code: 'BATCH_TOO_LARGE', message: e.message ?? 'body too large' } });
+    }
     if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
       return reply
         .status(e.statusCode)
@@ -50,10 +76,43 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
 
+  const registry = new Registry();
+  const http = registry.histogram(
+    'pgvigil_http_request_duration_seconds',
+    'HTTP request duration by route and status class.',
+  );
+  app.addHook('onResponse', async (req, reply) => {
+    http.observe(reply.elapsedTime / 1000, {
+      route: req.routeOptions.url ?? 'unmatched',
+      status: `${Math.floor(reply.statusCode / 100)}xx`,
+    });
+  });
+  const pool = opts.store.pool;
+  registry
+    .gauge('pgvigil_db_pool_busy_connections', 'Store connections in use.')
+    .set(() => pool.totalCount - pool.idleCount);
+  registry
+    .gauge('pgvigil_db_pool_waiting', 'Requests waiting for a store connection.')
+    .set(() => pool.waitingCount);
+
+  const metrics = ingestMetrics(registry);
+  const writer = new IngestWriter(pool, opts.log.child({ component: 'ingest' }), metrics, opts.writerOptions);
+  const auth = new AgentAuthenticator(pool, opts.credentialCacheMs);
+  const limits = { ...defaultIngestLimits, ...opts.ingestLimits };
+
   await app.register(healthRoutes, {
     prefix: '/api/v1',
     store: opts.store,
     latestMigration: opts.latestMigration,
   });
-  return app;
+  await app.register(agentRoutes, { prefix: '/api/v1', pool, auth });
+  await app.register(ingestRoutes, { prefix: '/api/v1', pool, auth, writer, metrics, registry, limits });
+  app.get('/metrics', { config: { role: 'public' } }, async (_req, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    return registry.render();
+  });
+  app.addHook('onClose', async () => {
+    await writer.drain();
+  });
+  return { app, registry, writer };
 }

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, parseDatabaseUrl, redactDatabaseUrl } from './connection.js';
-import { defaultDataDir, type EmbeddedStore, startEmbeddedStore } from './embedded.js';
+import { defaultDataDir, type EmbeddedStore, runningEmbeddedUrl, startEmbeddedStore } from './embedded.js';
 
 // int8 and numeric as JS numbers would lose precision silently; keep int8 as string only where needed.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
@@ -46,6 +46,8 @@ export interface OpenStoreOptions {
   applicationName?: string;
   /** How often the watcher checks the store while it is healthy. */
   watchIntervalMs?: number;
+  /** For command-line tools: use the embedded store another pgvigil is running in the data directory. */
+  shareRunning?: boolean;
 }
 
 /** Connects once with a short timeout to turn configuration mistakes into clear errors at start. */
@@ -73,6 +75,9 @@ async function probe(url: string): Promise<{ version: string; versionNum: number
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   let embedded: EmbeddedStore | undefined;
   let url = opts.databaseUrl;
+  if ((url === undefined || url === '') && opts.shareRunning) {
+    url = await runningEmbeddedUrl(opts.dataDir ?? defaultDataDir());
+  }
   if (url === undefined || url === '') {
     embedded = await startEmbeddedStore(opts.dataDir ?? defaultDataDir(), opts.log);
     url = embedded.url;

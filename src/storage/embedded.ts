@@ -126,6 +126,20 @@ async function isPgvigilProcess(pid: number): Promise<boolean> {
   return /node|pgvigil/.test(cmdline);
 }
 
+/**
+ * The URL of the embedded store another pgvigil process is running in `dataDir`, if any: tools such as
+ * `pgvigil token create` use it instead of refusing the locked directory.
+ */
+export async function runningEmbeddedUrl(dataDir: string): Promise<string | undefined> {
+  const lock = await readFile(join(dataDir, 'pgvigil.lock'), 'utf8').catch(() => '');
+  const holder = Number((JSON.parse(lock || '{}') as { pid?: number }).pid);
+  if (!Number.isInteger(holder) || holder <= 0 || !(await isPgvigilProcess(holder))) return undefined;
+  const store = await readFile(join(dataDir, 'store.json'), 'utf8').catch(() => '');
+  if (!store) return undefined;
+  const { port, password } = JSON.parse(store) as StoreFile;
+  return `postgres://${embeddedUser}:${encodeURIComponent(password)}@127.0.0.1:${port}/${embeddedDatabase}`;
+}
+
 export interface EmbeddedStore {
   url: string;
   dataDir: string;

@@ -1,0 +1,318 @@
+/**
+ * The batch wire format, version 1 (`application/vnd.pgvigil.batch.v1+json`, gzip-compressed).
+ *
+ * One batch is what an agent sealed in one push interval, identified by (agentId, seq): seq is assigned at
+ * sealing and never changes, so a retried batch is recognised by the server and written once.
+ *
+ *   {
+ *     "v": 1, "agentId": "<uuid>", "seq": 42, "sealedAt": 1795000000000,
+ *     "families": { "host_cpu": { "columns": ["ts", "cpu", "user_pct", …], "rows": [[1795…, "total", 3.5, …]] } },
+ *     "logs": { "columns": ["ts", "source", "level", …], "rows": [[…]] },
+ *     "gaps": [{ "fromSeq": 10, "toSeq": 12, "count": 3, "reason": "spool-full" }],
+ *     "status": { "collectors": { "pressure": { "ok": false, "error": "…" } } }
+ *   }
+ *
+ * Rows are arrays under a per-table column list (small and fast to decode). `ts` is ms since the epoch
+ * (or an ISO 8601 string); target families carry a `target` column naming the PostgreSQL target.
+ * Missing columns are stored as NULL. Unknown families, columns or versions are refused — never dropped
+ * silently. `validateBatch` checks everything and names the first bad field by its path.
+ */
+
+import { type ColumnSpec, type ColumnType, families } from './families/index.js';
+import { logEntryColumns } from './logs.js';
+
+export const batchMediaType = 'application/vnd.pgvigil.batch.v1+json';
+export const supportedBatchMediaTypes = [batchMediaType] as const;
+
+export type GapReason = 'spool-full' | 'corrupt' | 'memory-full' | 'dead-letter';
+export const gapReasons: readonly GapReason[] = ['spool-full', 'corrupt', 'memory-full', 'dead-letter'];
+
+export interface WireGap {
+  fromSeq: number;
+  toSeq: number;
+  count: number;
+  reason: GapReason;
+}
+
+export interface WireTable {
+  columns: string[];
+  rows: unknown[][];
+}
+
+export interface BatchV1 {
+  v: 1;
+  agentId: string;
+  seq: number;
+  sealedAt: number;
+  families: Record<string, WireTable>;
+  logs?: WireTable;
+  gaps?: WireGap[];
+  status?: Record<string, unknown>;
+}
+
+export interface BatchLimits {
+  /** Rows across all tables of one batch. */
+  maxRows: number;
+  /** Length of one text value. */
+  maxTextLength: number;
+  /** Accept rows up to this far in the future (clock skew). */
+  maxFutureMs: number;
+  /** Reject rows older than this (raw retention: there is no partition for them). */
+  maxAgeMs: number;
+}
+
+export const defaultBatchLimits: BatchLimits = {
+  maxRows: 100_000,
+  maxTextLength: 16_384,
+  maxFutureMs: 10 * 60_000,
+  maxAgeMs: 7 * 86_400_000,
+};
+
+/** A table of a validated batch: rows kept, ts normalised to ms, rejected rows counted by reason. */
+export interface ValidTable {
+  table: string;
+  /** Wire columns, `ts` included, in wire order. */
+  columns: string[];
+  types: ColumnType[];
+  rows: unknown[][];
+  tsIndex: number;
+  targetIndex: number;
+}
+
+export interface ValidBatch {
+  agentId: string;
+  seq: number;
+  sealedAt: number;
+  tables: ValidTable[];
+  gaps: WireGap[];
+  status?: Record<string, unknown>;
+  rowCount: number;
+  rejected: { future: number; tooOld: number };
+}
+
+export type Validation =
+  | { ok: true; batch: ValidBatch }
+  | { ok: false; kind: 'version' | 'invalid' | 'too-large'; path: string; message: string };
+
+const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+class BatchError extends Error {
+  constructor(
+    readonly kind: 'version' | 'invalid' | 'too-large',
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function fail(path: string, message: string): never {
+  throw new BatchError('invalid', path, message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `string "${v.length > 20 ? `${v.slice(0, 20)}…` : v}"`;
+  return typeof v;
+}
+
+/** Parses a `ts` value (ms number or ISO string) to ms, or undefined when it is neither. */
+export function parseTs(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : undefined;
+  if (typeof v === 'string' && v.length <= 40) {
+    const ms = Date.parse(v);
+    return Number.isFinite(ms) ? ms : undefined;
+  }
+  return undefined;
+}
+
+function checkValue(v: unknown, type: ColumnType, path: string, limits: BatchLimits): void {
+  if (v === null) return;
+  switch (type) {
+    case 'text':
+      if (typeof v !== 'string') fail(path, `expected a string, got ${describe(v)}`);
+      if (v.length > limits.maxTextLength) fail(path, `text longer than ${limits.maxTextLength} characters`);
+      if (v.includes('\u0000')) fail(path, 'text contains a NUL character');
+      return;
+    case 'int4':
+    case 'int8':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v))
+        fail(path, `expected an integer, got ${describe(v)}`);
+      if (type === 'int4' && (v > 2147483647 || v < -2147483648)) fail(path, 'integer out of int4 range');
+      return;
+    case 'float4':
+    case 'float8':
+      // JSON cannot carry NaN or Infinity; a string "NaN" is a wrong type like any other.
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        fail(path, `expected a finite number, got ${describe(v)}`);
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') fail(path, `expected true or false, got ${describe(v)}`);
+      return;
+    case 'timestamptz':
+      if (parseTs(v) === undefined) fail(path, `expected a timestamp (ms or ISO 8601), got ${describe(v)}`);
+      return;
+    case 'jsonb':
+      if (!isObject(v) && !Array.isArray(v)) fail(path, `expected an object, got ${describe(v)}`);
+      return;
+  }
+}
+
+function validateTable(
+  path: string,
+  table: string,
+  specCols: readonly ColumnSpec[],
+  hasTarget: boolean,
+  wire: unknown,
+  limits: BatchLimits,
+  now: number,
+  acc: { rows: number; future: number; tooOld: number },
+): ValidTable {
+  if (!isObject(wire)) fail(path, `expected an object with columns and rows, got ${describe(wire)}`);
+  const { columns, rows } = wire;
+  if (!Array.isArray(columns)) fail(`${path}.columns`, 'expected an array of column names');
+  if (!Array.isArray(rows)) fail(`${path}.rows`, 'expected an array of rows');
+  const byName = new Map(specCols.map((c) => [c.name, c]));
+  const types: ColumnType[] = [];
+  const seen = new Set<string>();
+  columns.forEach((c, i) => {
+    if (typeof c !== 'string') fail(`${path}.columns[${i}]`, `expected a column name, got ${describe(c)}`);
+    if (seen.has(c)) fail(`${path}.columns[${i}]`, `column "${c}" appears twice`);
+    seen.add(c);
+    if (c === 'ts' && !byName.has('ts')) types.push('timestamptz');
+    else if (c === 'target' && hasTarget) types.push('text');
+    else {
+      const spec = byName.get(c);
+      if (!spec) fail(`${path}.columns[${i}]`, `unknown column "${c}" for ${table}`);
+      types.push(spec.type);
+    }
+  });
+  const tsIndex = columns.indexOf('ts');
+  if (tsIndex < 0) fail(`${path}.columns`, 'the column "ts" is required');
+  const targetIndex = hasTarget ? columns.indexOf('target') : -1;
+  if (hasTarget && targetIndex < 0)
+    fail(`${path}.columns`, 'the column "target" is required for target families');
+  const required = specCols.filter((c) => c.label).map((c) => c.name);
+  for (const name of required) {
+    if (!seen.has(name)) fail(`${path}.columns`, `the label column "${name}" is required`);
+  }
+  const labelIdx = required.map((n) => columns.indexOf(n));
+  if (targetIndex >= 0) labelIdx.push(targetIndex);
+
+  acc.rows += rows.length;
+  if (acc.rows > limits.maxRows) {
+    throw new BatchError('too-large', path, `more than ${limits.maxRows} rows in one batch`);
+  }
+  const kept: unknown[][] = [];
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    const rp = `${path}.rows[${r}]`;
+    if (!Array.isArray(row)) fail(rp, `expected an array, got ${describe(row)}`);
+    if (row.length !== columns.length) fail(rp, `has ${row.length} values for ${columns.length} columns`);
+    for (let i = 0; i < row.length; i++) checkValue(row[i], types[i]!, `${rp}[${i}]`, limits);
+    for (const i of labelIdx)
+      if (row[i] === null) fail(`${rp}[${i}]`, `label "${columns[i]}" must not be null`);
+    const ts = parseTs(row[tsIndex]);
+    if (ts === undefined) fail(`${rp}[${tsIndex}]`, 'ts must not be null');
+    if (ts > now + limits.maxFutureMs) {
+      acc.future++;
+      continue;
+    }
+    if (ts < now - limits.maxAgeMs) {
+      acc.tooOld++;
+      continue;
+    }
+    row[tsIndex] = ts;
+    kept.push(row);
+  }
+  return { table, columns: columns as string[], types, rows: kept, tsIndex, targetIndex };
+}
+
+/**
+ * Checks a decoded batch completely. Rows with timestamps out of the accepted window are removed and
+ * counted (the rest of the batch is still good); anything malformed fails the whole batch with the path
+ * of the first bad field, because a batch that cannot be read as sent can never succeed.
+ */
+export function validateBatch(
+  body: unknown,
+  limits: BatchLimits = defaultBatchLimits,
+  now = Date.now(),
+): Validation {
+  try {
+    if (!isObject(body)) fail('', `expected a JSON object, got ${describe(body)}`);
+    if (body.v !== 1) {
+      throw new BatchError(
+        'version',
+        'v',
+        `unsupported batch version ${JSON.stringify(body.v)}; supported: 1`,
+      );
+    }
+    const { agentId, seq, sealedAt } = body;
+    if (typeof agentId !== 'string' || !uuidRe.test(agentId))
+      fail('agentId', 'expected the agent id (a UUID)');
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
+      fail('seq', 'expected a positive integer');
+    if (typeof sealedAt !== 'number' || !Number.isFinite(sealedAt)) fail('sealedAt', 'expected a time in ms');
+    if (!isObject(body.families)) fail('families', `expected an object, got ${describe(body.families)}`);
+    const acc = { rows: 0, future: 0, tooOld: 0 };
+    const tables: ValidTable[] = [];
+    for (const [name, wire] of Object.entries(body.families)) {
+      const spec = families[name];
+      if (!spec) fail(`families.${name}`, `unknown family "${name}"`);
+      tables.push(
+        validateTable(
+          `families.${name}`,
+          name,
+          spec.columns,
+          spec.scope === 'target',
+          wire,
+          limits,
+          now,
+          acc,
+        ),
+      );
+    }
+    if (body.logs !== undefined) {
+      tables.push(validateTable('logs', 'log_entries', logEntryColumns, false, body.logs, limits, now, acc));
+    }
+    const gaps: WireGap[] = [];
+    if (body.gaps !== undefined) {
+      if (!Array.isArray(body.gaps)) fail('gaps', 'expected an array');
+      body.gaps.forEach((g, i) => {
+        const p = `gaps[${i}]`;
+        if (!isObject(g)) fail(p, 'expected an object');
+        for (const k of ['fromSeq', 'toSeq', 'count'] as const) {
+          const v = g[k];
+          if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+            fail(`${p}.${k}`, 'expected an integer ≥ 0');
+        }
+        if (!gapReasons.includes(g.reason as GapReason))
+          fail(`${p}.reason`, `expected one of ${gapReasons.join(', ')}`);
+        gaps.push(g as unknown as WireGap);
+      });
+      if (gaps.length > 1000) fail('gaps', 'more than 1000 gap records');
+    }
+    if (body.status !== undefined && !isObject(body.status)) fail('status', 'expected an object');
+    return {
+      ok: true,
+      batch: {
+        agentId: agentId.toLowerCase(),
+        seq,
+        sealedAt,
+        tables,
+        gaps,
+        status: body.status as Record<string, unknown> | undefined,
+        rowCount: tables.reduce((n, t) => n + t.rows.length, 0),
+        rejected: { future: acc.future, tooOld: acc.tooOld },
+      },
+    };
+  } catch (err) {
+    if (err instanceof BatchError) return { ok: false, kind: err.kind, path: err.path, message: err.message };
+    throw err;
+  }
+}

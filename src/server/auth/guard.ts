@@ -1,0 +1,29 @@
+import type { FastifyRequest } from 'fastify';
+import { PgvigilError } from '../../errors.js';
+import { type AgentAuthenticator, type AgentIdentity, bearer } from './agents.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    agent?: AgentIdentity;
+  }
+}
+
+/** onRequest hook for role `agent` routes: authenticates the bearer credential before any body is read. */
+export function agentGuard(auth: AgentAuthenticator) {
+  return async (req: FastifyRequest): Promise<void> => {
+    req.agent = await auth.authenticate(bearer(req.headers.authorization));
+  };
+}
+
+/** For routes under /agents/:id: the credential must be that agent's own. */
+export function requireOwnAgent(req: FastifyRequest, agentId: string): AgentIdentity {
+  const agent = req.agent;
+  if (!agent) throw new PgvigilError('CREDENTIAL_MISSING');
+  if (agent.agentId !== agentId.toLowerCase()) {
+    throw new PgvigilError(
+      'AGENT_MISMATCH',
+      `this credential belongs to agent ${agent.agentId}, not ${agentId}`,
+    );
+  }
+  return agent;
+}

@@ -1,0 +1,68 @@
+/**
+ * COPY text-format encoding of validated batch tables. Pure: a table plus the ids the server resolved
+ * becomes the column list and lines that `COPY … FROM STDIN` reads.
+ */
+import type { ValidTable } from '../../protocol/batch.js';
+import type { ColumnType } from '../../protocol/families/index.js';
+
+/** Escapes a value for COPY's text format: backslash, tab, newline and carriage return. */
+export function copyEscape(s: string): string {
+  // Fast path: most values (names, labels) need no escaping.
+  if (!/[\\\t\n\r]/.test(s)) return s;
+  return s.replace(/[\\\t\n\r]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+  );
+}
+
+function encodeValue(v: unknown, type: ColumnType): string {
+  if (v === null || v === undefined) return '\\N';
+  switch (type) {
+    case 'text':
+      return copyEscape(v as string);
+    case 'timestamptz':
+      return new Date(typeof v === 'number' ? v : Date.parse(v as string)).toISOString();
+    case 'bool':
+      return v ? 't' : 'f';
+    case 'jsonb':
+      return copyEscape(JSON.stringify(v));
+    default:
+      return String(v);
+  }
+}
+
+export interface CopyChunk {
+  table: string;
+  /** Database columns in COPY order. */
+  columns: string[];
+  lines: string;
+  rows: number;
+}
+
+/**
+ * Lines for one table of one batch. `targetIds` maps target names to ids for target families; the wire's
+ * `target` column becomes `target_id` in the database.
+ */
+export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<string, number>): CopyChunk {
+  const dbColumns = ['server_id'];
+  if (t.targetIndex >= 0) dbColumns.push('target_id');
+  const order: number[] = [];
+  t.columns.forEach((c, i) => {
+    if (i !== t.targetIndex) {
+      dbColumns.push(c);
+      order.push(i);
+    }
+  });
+  const prefix = `${serverId}\t`;
+  let out = '';
+  for (const row of t.rows) {
+    let line = prefix;
+    if (t.targetIndex >= 0) line += `${targetIds?.get(row[t.targetIndex] as string) ?? '\\N'}\t`;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k]!;
+      if (k > 0) line += '\t';
+      line += encodeValue(row[i], t.types[i]!);
+    }
+    out += `${line}\n`;
+  }
+  return { table: t.table, columns: dbColumns, lines: out, rows: t.rows.length };
+}

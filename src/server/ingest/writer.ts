@@ -1,0 +1,328 @@
+/**
+ * The ingest writer: group commit of many requests' batches into one transaction.
+ *
+ * Each group transaction inserts the ledger rows (server, agent, seq) with ON CONFLICT DO NOTHING — the
+ * ones that come back are new, the others were written before and are acknowledged as duplicates — then
+ * COPYs the new batches' rows per table, records gaps and rejected rows, and commits. A request's promise
+ * resolves only after that commit, so an acknowledgement always means durable, and a retried batch is
+ * written once (at-least-once delivery + idempotent receiver = exactly-once effect).
+ *
+ * If a group fails on a data error, its batches are retried one by one so one bad batch cannot fail the
+ * others; a batch that fails alone is refused (400). Losing the store fails the group with 503, and a
+ * full queue pushes back with 503 at once instead of buffering without bound.
+ */
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { PgvigilError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { WireGap } from '../../protocol/batch.js';
+import type { Registry } from '../../telemetry/metrics.js';
+import type { CopyChunk } from './copy.js';
+
+export interface IngestItem {
+  serverId: number;
+  agentId: string;
+  seq: number;
+  chunks: CopyChunk[];
+  rowCount: number;
+  gaps: WireGap[];
+  rejected: { future: number; tooOld: number };
+}
+
+export type WriteOutcome = 'accepted' | 'duplicate';
+
+interface Pending {
+  item: IngestItem;
+  resolve(o: WriteOutcome): void;
+  reject(e: Error): void;
+}
+
+export interface WriterOptions {
+  /** Rows per group transaction (a group takes at least one batch). */
+  maxGroupRows?: number;
+  /** Rows waiting beyond which new batches are refused with 503. */
+  maxQueueRows?: number;
+  /** Group transactions in flight at once. */
+  concurrency?: number;
+}
+
+export function ingestMetrics(registry: Registry) {
+  return {
+    batches: registry.counter(
+      'pgvigil_ingest_batches_total',
+      'Batches written, by outcome (accepted, duplicate).',
+    ),
+    rows: registry.counter('pgvigil_ingest_rows_total', 'Rows written to the store.'),
+    rejectedRows: registry.counter('pgvigil_ingest_rejected_rows_total', 'Rows refused, by reason.'),
+    rejectedBatches: registry.counter(
+      'pgvigil_ingest_rejected_batches_total',
+      'Requests refused, by reason.',
+    ),
+    writeSeconds: registry.histogram(
+      'pgvigil_ingest_write_seconds',
+      'Duration of one group commit transaction.',
+    ),
+    groupSize: registry.histogram(
+      'pgvigil_ingest_group_batches',
+      'Batches per group commit.',
+      [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    ),
+    queueDepth: registry.gauge('pgvigil_ingest_queue_rows', 'Rows waiting for a group commit.'),
+  };
+}
+
+export type IngestMetrics = ReturnType<typeof ingestMetrics>;
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return (
+    code.startsWith('08') ||
+    code.startsWith('57P') ||
+    code === '53300' ||
+    /ECONN|EPIPE|ETIMEDOUT|terminat|Connection|timeout/i.test((err as Error).message ?? '')
+  );
+}
+
+function isMissingPartition(err: unknown): boolean {
+  return /no partition of relation/i.test((err as Error).message ?? '');
+}
+
+export class IngestWriter {
+  private queue: Pending[] = [];
+  private queuedRows = 0;
+  private active = 0;
+  private readonly maxGroupRows: number;
+  private readonly maxQueueRows: number;
+  private readonly concurrency: number;
+  private readonly lastSeen = new Map<string, number>();
+  private idle: Array<() => void> = [];
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly log: Logger,
+    private readonly metrics: IngestMetrics,
+    opts: WriterOptions = {},
+  ) {
+    this.maxGroupRows = opts.maxGroupRows ?? 50_000;
+    this.maxQueueRows = opts.maxQueueRows ?? 1_000_000;
+    this.concurrency = opts.concurrency ?? 2;
+    metrics.queueDepth.set(() => this.queuedRows);
+  }
+
+  submit(item: IngestItem): Promise<WriteOutcome> {
+    if (this.queuedRows + item.rowCount > this.maxQueueRows && this.queue.length > 0) {
+      this.metrics.rejectedBatches.inc({ reason: 'overloaded' });
+      return Promise.reject(new PgvigilError('INGEST_OVERLOADED'));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.queuedRows += item.rowCount;
+      this.pump();
+    });
+  }
+
+  /** Resolves when nothing is queued or being written. */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.active === 0) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  private pump(): void {
+    while (this.active < this.concurrency && this.queue.length > 0) {
+      const group: Pending[] = [];
+      let rows = 0;
+      while (
+        this.queue.length > 0 &&
+        (group.length === 0 || rows + this.queue[0]!.item.rowCount <= this.maxGroupRows)
+      ) {
+        const p = this.queue.shift()!;
+        rows += p.item.rowCount;
+        group.push(p);
+      }
+      this.queuedRows -= rows;
+      this.active++;
+      void this.writeGroup(group).finally(() => {
+        this.active--;
+        this.pump();
+        if (this.queue.length === 0 && this.active === 0) {
+          for (const r of this.idle.splice(0)) r();
+        }
+      });
+    }
+  }
+
+  private async writeGroup(group: Pending[]): Promise<void> {
+    try {
+      const outcomes = await this.transaction(group.map((p) => p.item));
+      group.forEach((p, i) => p.resolve(outcomes[i]!));
+      return;
+    } catch (err) {
+      if (isConnectionError(err) || isMissingPartition(err) || group.length === 1) {
+        for (const p of group) p.reject(this.classify(err));
+        return;
+      }
+      this.log.warn(
+        { err: { message: (err as Error).message }, batches: group.length },
+        'group failed; retrying batches one by one',
+      );
+    }
+    for (const p of group) {
+      try {
+        p.resolve((await this.transaction([p.item]))[0]!);
+      } catch (err) {
+        p.reject(this.classify(err));
+      }
+    }
+  }
+
+  private classify(err: unknown): PgvigilError {
+    if (err instanceof PgvigilError) return err;
+    if (isConnectionError(err) || isMissingPartition(err)) {
+      return new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.metrics.rejectedBatches.inc({ reason: 'store-refused' });
+    return new PgvigilError(
+      'INGEST_REFUSED_BY_STORE',
+      `the store refused this batch: ${(err as Error).message}`,
+    );
+  }
+
+  /** One transaction for a group; returns each item's outcome in order. */
+  private async transaction(items: IngestItem[]): Promise<WriteOutcome[]> {
+    const started = performance.now();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ agent_id: string; seq: string | number }>(
+        `INSERT INTO pgvigil.ingest_ledger (server_id, agent_id, seq, row_count)
+         SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::int[])
+         ON CONFLICT DO NOTHING RETURNING agent_id, seq`,
+        [
+          items.map((i) => i.serverId),
+          items.map((i) => i.agentId),
+          items.map((i) => i.seq),
+          items.map((i) => i.rowCount),
+        ],
+      );
+      const fresh = new Set(rows.map((r) => `${r.agent_id}/${r.seq}`));
+      // The same batch twice in one group (a retry that overtook its original): the first one writes.
+      const outcomes: WriteOutcome[] = items.map((i) => {
+        const key = `${i.agentId}/${i.seq}`;
+        if (!fresh.has(key)) return 'duplicate';
+        fresh.delete(key);
+        return 'accepted';
+      });
+      const toWrite = items.filter((_, k) => outcomes[k] === 'accepted');
+
+      const byTable = new Map<string, { table: string; columns: string[]; parts: string[] }>();
+      for (const item of toWrite) {
+        for (const c of item.chunks) {
+          if (c.rows === 0) continue;
+          const key = `${c.table}(${c.columns.join(',')})`;
+          let g = byTable.get(key);
+          if (!g) {
+            g = { table: c.table, columns: c.columns, parts: [] };
+            byTable.set(key, g);
+          }
+          g.parts.push(c.lines);
+        }
+      }
+      for (const g of byTable.values()) await copyInto(client, g.table, g.columns, g.parts);
+
+      const gapRows: Array<[number, string, string, number | null, number | null, number]> = [];
+      for (const item of toWrite) {
+        for (const gap of item.gaps)
+          gapRows.push([item.serverId, item.agentId, gap.reason, gap.fromSeq, gap.toSeq, gap.count]);
+        if (item.rejected.future > 0)
+          gapRows.push([
+            item.serverId,
+            item.agentId,
+            'rows-in-future',
+            item.seq,
+            item.seq,
+            item.rejected.future,
+          ]);
+        if (item.rejected.tooOld > 0)
+          gapRows.push([
+            item.serverId,
+            item.agentId,
+            'rows-too-old',
+            item.seq,
+            item.seq,
+            item.rejected.tooOld,
+          ]);
+      }
+      if (gapRows.length > 0) {
+        await client.query(
+          `INSERT INTO pgvigil.gaps (server_id, agent_id, reason, from_seq, to_seq, count)
+           SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])`,
+          [0, 1, 2, 3, 4, 5].map((k) => gapRows.map((r) => r[k])),
+        );
+      }
+      const now = Date.now();
+      const seen = [...new Set(toWrite.map((i) => i.agentId))]
+        .filter((a) => now - (this.lastSeen.get(a) ?? 0) > 10_000)
+        .sort();
+      if (seen.length > 0) {
+        await client.query(
+          'UPDATE pgvigil.agents SET last_seen_at = now() WHERE agent_id = ANY($1::uuid[])',
+          [seen],
+        );
+        await client.query(
+          `UPDATE pgvigil.servers s SET last_seen_at = now() FROM pgvigil.agents a
+            WHERE a.server_id = s.server_id AND a.agent_id = ANY($1::uuid[])`,
+          [seen],
+        );
+      }
+      await client.query('COMMIT');
+      for (const a of seen) this.lastSeen.set(a, now);
+
+      this.metrics.writeSeconds.observe((performance.now() - started) / 1000);
+      this.metrics.groupSize.observe(items.length);
+      for (const o of outcomes) this.metrics.batches.inc({ outcome: o });
+      this.metrics.rows.inc(
+        undefined,
+        toWrite.reduce((n, i) => n + i.rowCount, 0),
+      );
+      for (const item of toWrite) {
+        if (item.rejected.future) this.metrics.rejectedRows.inc({ reason: 'future' }, item.rejected.future);
+        if (item.rejected.tooOld) this.metrics.rejectedRows.inc({ reason: 'too-old' }, item.rejected.tooOld);
+      }
+      return outcomes;
+    } catch (err) {
+      broken = isConnectionError(err);
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+async function copyInto(
+  client: pg.PoolClient,
+  table: string,
+  columns: string[],
+  parts: string[],
+): Promise<void> {
+  const cols = columns.map((c) => `"${c}"`).join(', ');
+  const stream = client.query(copyFrom(`COPY pgvigil."${table}" (${cols}) FROM STDIN`));
+  await new Promise<void>((resolve, reject) => {
+    stream.on('error', reject);
+    stream.on('finish', resolve);
+    for (const p of parts) stream.write(p);
+    stream.end();
+  });
+}

@@ -1,0 +1,364 @@
+/**
+ * Ingest over real HTTP on loopback into a real PostgreSQL: enrollment, exactly-once effect, bad input.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { batchMediaType } from '../src/protocol/batch.js';
+import { type App, buildServerApp } from '../src/server/app.js';
+import { createEnrollToken, revokeAgentCredential } from '../src/server/auth/agents.js';
+import { openStore, type Store } from '../src/storage/db.js';
+import { migrate } from '../src/storage/migrate.js';
+import { maintainPartitions } from '../src/storage/partitions.js';
+import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+
+let db: TestDatabase;
+let store: Store;
+let server: App;
+let base: string;
+
+interface Agent {
+  agentId: string;
+  credential: string;
+  serverId: number;
+}
+
+function hostBatch(agentId: string, seq: number, ts = Date.now(), cpus = 2): Record<string, unknown> {
+  const rows = [];
+  for (let c = 0; c < cpus; c++) rows.push([ts, String(c), 10.5, 0, 3.25, 85, 1, 0, 0.25, 0]);
+  rows.push([ts, 'total', 10.5, 0, 3.25, 85, 1, 0, 0.25, 0]);
+  return {
+    v: 1,
+    agentId,
+    seq,
+    sealedAt: ts,
+    families: {
+      host_cpu: {
+        columns: [
+          'ts',
+          'cpu',
+          'user_pct',
+          'nice_pct',
+          'system_pct',
+          'idle_pct',
+          'iowait_pct',
+          'irq_pct',
+          'softirq_pct',
+          'steal_pct',
+        ],
+        rows,
+      },
+      host_load: { columns: ['ts', 'load1', 'load5', 'load15'], rows: [[ts, 0.5, 0.25, 0.125]] },
+    },
+  };
+}
+
+async function push(
+  agent: Pick<Agent, 'credential'>,
+  body: unknown,
+  opts: { raw?: Buffer; type?: string; encoding?: string; url?: string } = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const payload = opts.raw ?? gzipSync(Buffer.from(JSON.stringify(body)));
+  const res = await fetch(`${opts.url ?? base}/api/v1/ingest`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${agent.credential}`,
+      'content-type': opts.type ?? batchMediaType,
+      'content-encoding': opts.encoding ?? 'gzip',
+    },
+    body: payload,
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
+}
+
+async function enroll(hostname: string, token?: string): Promise<Agent> {
+  const t = token ?? (await createEnrollToken(store.pool, {})).token;
+  const res = await fetch(`${base}/api/v1/agents/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: t, hostname, os: 'linux', agentVersion: 'test' }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return (await res.json()) as Agent;
+}
+
+async function cpuRows(serverId: number): Promise<number> {
+  const { rows } = await store.pool.query(
+    'SELECT count(*)::int AS n FROM pgvigil.host_cpu WHERE server_id = $1',
+    [serverId],
+  );
+  return rows[0].n;
+}
+
+before(async () => {
+  db = await createTestDatabase('ingest');
+  store = await openStore({ databaseUrl: db.url, log: quietLog });
+  const { latest } = await migrate(store.pool, quietLog);
+  await maintainPartitions(store.pool, { log: quietLog });
+  server = await buildServerApp({
+    store,
+    log: quietLog,
+    latestMigration: latest,
+    credentialCacheMs: 0,
+    ingestLimits: { maxBodyBytes: 1024 * 1024, maxDecompressedBytes: 8 * 1024 * 1024 },
+  });
+  base = await server.app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+after(async () => {
+  await server.app.close();
+  await store.close();
+  await db.drop();
+});
+
+describe(`enrollment (${testPgLabel})`, () => {
+  test('a_token_with_one_use_enrolls_one_agent', async () => {
+    const { token } = await createEnrollToken(store.pool, { uses: 1 });
+    const a = await enroll('host-one-use', token);
+    assert.match(a.credential, /^pgv_agent_[A-Za-z0-9_-]{43}$/);
+    const again = await fetch(`${base}/api/v1/agents/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, hostname: 'host-two' }),
+    });
+    assert.equal(again.status, 401);
+    assert.equal(((await again.json()) as { error: { code: string } }).error.code, 'ENROLL_TOKEN_INVALID');
+  });
+
+  test('an_expired_token_is_refused', async () => {
+    const { token } = await createEnrollToken(store.pool, { expiresInMs: -1000 });
+    const res = await fetch(`${base}/api/v1/agents/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, hostname: 'late-host' }),
+    });
+    assert.equal(res.status, 401);
+  });
+
+  test('tokens_and_credentials_are_stored_only_as_hashes', async () => {
+    const { token } = await createEnrollToken(store.pool, {});
+    const a = await enroll('hash-check', token);
+    const { rows } = await store.pool.query(
+      `SELECT (SELECT count(*) FROM pgvigil.enrollment_tokens WHERE token_hash::text LIKE '%' || $1 || '%') +
+              (SELECT count(*) FROM pgvigil.agents a WHERE a::text LIKE '%' || $2 || '%') AS n`,
+      [token.slice(11), a.credential.slice(10)],
+    );
+    assert.equal(Number(rows[0].n), 0);
+  });
+});
+
+describe(`ingest (${testPgLabel})`, () => {
+  let agent: Agent;
+  before(async () => {
+    agent = await enroll('ingest-host');
+  });
+
+  test('a_batch_is_written_once_and_its_retry_is_acknowledged_as_duplicate', async () => {
+    const b = hostBatch(agent.agentId, 1);
+    const first = await push(agent, b);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual([first.body.status, first.body.rows], ['accepted', 4]);
+    const second = await push(agent, b);
+    assert.equal(second.body.status, 'duplicate');
+    assert.equal(await cpuRows(agent.serverId), 3);
+  });
+
+  test('concurrent_batches_are_grouped_and_all_written', async () => {
+    const before = await cpuRows(agent.serverId);
+    const t = Date.now() - 60_000;
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => push(agent, hostBatch(agent.agentId, 100 + i, t + i * 10))),
+    );
+    assert.ok(results.every((r) => r.status === 200 && r.body.status === 'accepted'));
+    assert.equal((await cpuRows(agent.serverId)) - before, 40 * 3);
+    const { rows } = await store.pool.query(
+      'SELECT count(*)::int AS n FROM pgvigil.ingest_ledger WHERE agent_id = $1',
+      [agent.agentId],
+    );
+    assert.equal(rows[0].n, 41);
+  });
+
+  test('rows_outside_the_time_window_are_refused_per_row_and_recorded_as_gaps', async () => {
+    const b = hostBatch(agent.agentId, 200);
+    const fam = (b.families as Record<string, { rows: unknown[][] }>).host_load!;
+    fam.rows.push([Date.now() + 3_600_000, 1, 1, 1], [Date.now() - 30 * 86_400_000, 1, 1, 1]);
+    const res = await push(agent, b);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.rejectedRows, { future: 1, tooOld: 1 });
+    const { rows } = await store.pool.query(
+      'SELECT reason, count::int FROM pgvigil.gaps WHERE agent_id = $1 AND from_seq = 200 ORDER BY reason',
+      [agent.agentId],
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.reason, r.count]),
+      [
+        ['rows-in-future', 1],
+        ['rows-too-old', 1],
+      ],
+    );
+  });
+
+  test('a_response_lost_after_commit_is_retried_as_a_duplicate_without_doubling_rows', async () => {
+    // A proxy that forwards the request but cuts the connection when the answer (sent after commit) comes.
+    const upstream = new URL(base);
+    let cut = 0;
+    const proxy: Server = createServer((client: Socket) => {
+      const up = connect(Number(upstream.port), upstream.hostname);
+      client.pipe(up);
+      up.once('data', (chunk) => {
+        if (cut === 0) {
+          cut++;
+          client.destroy();
+          up.destroy();
+          return;
+        }
+        client.write(chunk);
+        up.pipe(client);
+      });
+      client.on('error', () => up.destroy());
+      up.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const addr = proxy.address() as { port: number };
+    const url = `http://127.0.0.1:${addr.port}`;
+    try {
+      const before = await cpuRows(agent.serverId);
+      const b = hostBatch(agent.agentId, 300);
+      await assert.rejects(push(agent, b, { url }), 'the first answer is lost');
+      const retry = await push(agent, b, { url });
+      assert.equal(retry.body.status, 'duplicate');
+      assert.equal((await cpuRows(agent.serverId)) - before, 3);
+    } finally {
+      proxy.close();
+    }
+  });
+});
+
+describe(`bad input gets its 4xx and leaves the server healthy (${testPgLabel})`, () => {
+  let agent: Agent;
+  let other: Agent;
+  let seq = 1000;
+  before(async () => {
+    agent = await enroll('bad-input-host');
+    other = await enroll('other-host');
+  });
+
+  async function stillHealthy(): Promise<void> {
+    const res = await push(agent, hostBatch(agent.agentId, ++seq));
+    assert.equal(res.status, 200, `a good batch after the bad one: ${JSON.stringify(res.body)}`);
+  }
+
+  const cases: Array<
+    [string, number, RegExp, () => Promise<{ status: number; body: Record<string, unknown> }>]
+  > = [
+    ['no credential', 401, /CREDENTIAL_MISSING/, () => push({ credential: '' }, hostBatch(randomUUID(), 1))],
+    [
+      'wrong credential',
+      401,
+      /CREDENTIAL_INVALID/,
+      () => push({ credential: 'pgv_agent_nope' }, hostBatch(randomUUID(), 1)),
+    ],
+    [
+      'malformed gzip',
+      400,
+      /not valid gzip/,
+      () => push(agent, null, { raw: Buffer.from('not gzip at all') }),
+    ],
+    [
+      'decompression bomb',
+      413,
+      /exceeds/,
+      () => push(agent, null, { raw: gzipSync(Buffer.alloc(64 * 1024 * 1024, 32)) }),
+    ],
+    [
+      'oversized body',
+      413,
+      /BATCH_TOO_LARGE/,
+      () => push(agent, null, { raw: Buffer.alloc(2 * 1024 * 1024, 7) }),
+    ],
+    [
+      'wrong version',
+      415,
+      /unsupported batch version 2/,
+      () => push(agent, { ...hostBatch(agent.agentId, 1), v: 2 }),
+    ],
+    [
+      'wrong content type',
+      415,
+      /application\/vnd\.pgvigil\.batch\.v1\+json/,
+      () => push(agent, hostBatch(agent.agentId, 1), { type: 'application/json' }),
+    ],
+    [
+      'wrong type in a field',
+      400,
+      /families\.host_load\.rows\[0\]\[1\]: expected a finite number, got string/,
+      () => {
+        const b = hostBatch(agent.agentId, 1);
+        (b.families as Record<string, { rows: unknown[][] }>).host_load!.rows[0]![1] = 'high';
+        return push(agent, b);
+      },
+    ],
+    [
+      'NaN and Infinity',
+      400,
+      /not valid JSON|finite number/,
+      () =>
+        push(agent, null, {
+          raw: gzipSync(Buffer.from(JSON.stringify(hostBatch(agent.agentId, 1)).replace('0.5', 'NaN'))),
+        }),
+    ],
+    [
+      'unknown family',
+      400,
+      /families\.host_gpu: unknown family/,
+      () =>
+        push(agent, {
+          ...hostBatch(agent.agentId, 1),
+          families: { host_gpu: { columns: ['ts'], rows: [] } },
+        }),
+    ],
+    [
+      'a million rows in one batch',
+      413,
+      /BATCH_TOO_LARGE/,
+      () => {
+        const rows = Array.from({ length: 1_000_000 }, () => [Date.now(), 1, 1, 1]);
+        const b = {
+          ...hostBatch(agent.agentId, 1),
+          families: { host_load: { columns: ['ts', 'load1', 'load5', 'load15'], rows } },
+        };
+        return push(agent, b);
+      },
+    ],
+    ['a seq from another agent', 403, /AGENT_MISMATCH/, () => push(agent, hostBatch(other.agentId, 5))],
+  ];
+
+  for (const [name, status, message, send] of cases) {
+    test(`${name.replace(/ /g, '_')}_is_refused_with_${status}`, async () => {
+      const res = await send();
+      assert.equal(res.status, status, JSON.stringify(res.body));
+      assert.match(JSON.stringify(res.body), message);
+      await stillHealthy();
+    });
+  }
+
+  test('a_revoked_credential_is_refused', async () => {
+    const victim = await enroll('revoked-host');
+    assert.equal((await push(victim, hostBatch(victim.agentId, 1))).status, 200);
+    assert.ok(await revokeAgentCredential(store.pool, victim.agentId));
+    const res = await push(victim, hostBatch(victim.agentId, 2));
+    assert.equal(res.status, 401);
+    assert.match(JSON.stringify(res.body), /CREDENTIAL_REVOKED/);
+    await stillHealthy();
+  });
+
+  test('the_server_metrics_count_what_was_refused', async () => {
+    const res = await fetch(`${base}/metrics`);
+    const text = await res.text();
+    assert.match(text, /pgvigil_ingest_rejected_batches_total\{reason="bad-gzip"\} [1-9]/);
+    assert.match(text, /pgvigil_ingest_batches_total\{outcome="accepted"\} [1-9]/);
+    assert.match(text, /# TYPE pgvigil_ingest_write_seconds histogram/);
+  });
+});
