@@ -154,7 +154,9 @@ export class IngestWriter {
   private async writeGroup(group: Pending[]): Promise<void> {
     try {
       const outcomes = await this.transaction(group.map((p) => p.item));
-      group.forEach((p, i) => p.resolve(outcomes[i]!));
+      group.forEach((p, i) => {
+        p.resolve(outcomes[i]!);
+      });
       return;
     } catch (err) {
       if (isConnectionError(err) || isMissingPartition(err) || group.length === 1) {
