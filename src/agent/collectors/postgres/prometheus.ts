@@ -1,0 +1,242 @@
+/**
+ * PostgreSQL families as Prometheus metrics, for the agent's /metrics. Names follow postgres_exporter where
+ * the two overlap (pg_up, pg_stat_database_xact_commit_total, pg_database_size_bytes, pg_stat_activity_count,
+ * pg_locks_count, pg_replication_lag_seconds, …) so existing dashboards and alerts carry over.
+ *
+ * Guarantees: base units (milliseconds become seconds, percentages become 0–1 ratios), counters end in
+ * `_total`, booleans are 0/1, timestamps are Unix seconds. Statements appear only as the top N the
+ * collector kept for the interval (gauges of per-interval deltas), never one series per statement of the
+ * server; statement texts and settings are not exported.
+ */
+import { type ColumnSpec, postgresFamilies } from '../../../protocol/families/index.js';
+import type { FamilyRows, Row } from '../types.js';
+
+export interface PromSample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+export interface PromMetric {
+  name: string;
+  help: string;
+  type: 'gauge' | 'counter';
+  samples: PromSample[];
+}
+
+interface FamilyMapping {
+  /** Metric name prefix for the family's columns. */
+  prefix: string;
+  /** Column → full metric name, where postgres_exporter has its own name. */
+  rename?: Record<string, string>;
+  /** Value columns not exported. */
+  skip?: readonly string[];
+  /** Text value columns exported as labels on every sample of the row. */
+  textLabels?: readonly string[];
+  /** Label columns not exported (series identity kept by the others). */
+  dropLabels?: readonly string[];
+}
+
+const mappings: Record<string, FamilyMapping> = {
+  pg_instance: {
+    prefix: 'pg',
+    rename: {
+      up: 'pg_up',
+      in_recovery: 'pg_is_in_recovery',
+      start_time: 'pg_postmaster_start_time_seconds',
+      max_connections: 'pg_settings_max_connections',
+      backends: 'pg_backends',
+      server_version_num: 'pg_server_version_num',
+      collect_ms: 'pg_scrape_duration_seconds',
+    },
+  },
+  pg_collector: {
+    prefix: 'pg_collector_family',
+    rename: { ok: 'pg_collector_family_up' },
+    skip: ['rows'],
+  },
+  pg_database: {
+    prefix: 'pg_stat_database',
+    rename: { size_bytes: 'pg_database_size_bytes' },
+  },
+  pg_activity: {
+    prefix: 'pg_stat_activity',
+    rename: {
+      max_xact_age_s: 'pg_stat_activity_max_tx_duration_seconds',
+      max_query_age_s: 'pg_stat_activity_max_query_duration_seconds',
+      max_state_age_s: 'pg_stat_activity_max_state_duration_seconds',
+    },
+  },
+  pg_wait_events: { prefix: 'pg_wait_events' },
+  pg_locks: { prefix: 'pg_locks' },
+  pg_lock_waits: {
+    prefix: 'pg_blocked_backend',
+    textLabels: ['datname', 'usename'],
+  },
+  pg_tables: { prefix: 'pg_stat_user_tables', rename: { total_bytes: 'pg_stat_user_tables_size_bytes' } },
+  pg_indexes: { prefix: 'pg_stat_user_indexes' },
+  pg_statio: { prefix: 'pg_statio_user_tables' },
+  pg_replication: { prefix: 'pg_stat_replication', textLabels: ['state', 'sync_state'] },
+  pg_replication_slots: {
+    prefix: 'pg_replication_slots',
+    textLabels: ['slot_type', 'datname', 'wal_status'],
+  },
+  pg_standby: {
+    prefix: 'pg_replication',
+    rename: {
+      replay_lag_s: 'pg_replication_lag_seconds',
+      last_xact_replay_ts: 'pg_replication_last_replay_timestamp_seconds',
+      replay_paused: 'pg_replication_replay_paused',
+    },
+    textLabels: ['receiver_status'],
+  },
+  pg_bgwriter: { prefix: 'pg_stat_bgwriter' },
+  pg_wal: { prefix: 'pg_stat_wal' },
+  pg_io: { prefix: 'pg_stat_io' },
+  pg_wraparound: { prefix: 'pg_database' },
+  pg_statements: {
+    prefix: 'pg_stat_statements_top',
+    textLabels: ['datname', 'usename'],
+    dropLabels: ['dbid', 'userid'],
+    skip: ['interval_s'],
+  },
+  pg_statements_info: { prefix: 'pg_stat_statements_info' },
+};
+
+/** Metric name, value conversion and type for one column. */
+function metricFor(
+  family: string,
+  m: FamilyMapping,
+  column: ColumnSpec,
+): { name: string; scale: number; type: 'gauge' | 'counter'; kind: 'number' | 'bool' | 'time' } | undefined {
+  if (column.label || m.skip?.includes(column.name) || m.textLabels?.includes(column.name)) return undefined;
+  if (column.type === 'text' || column.type === 'jsonb') return undefined;
+  const type = column.counter ? 'counter' : 'gauge';
+  let base = column.name;
+  let scale = 1;
+  let kind: 'number' | 'bool' | 'time' = 'number';
+  if (column.type === 'bool') kind = 'bool';
+  else if (column.type === 'timestamptz') {
+    kind = 'time';
+    base = `${base}_timestamp_seconds`;
+  } else if (base.endsWith('_ms')) {
+    base = `${base.slice(0, -3)}_seconds`;
+    scale = 1 / 1000;
+  } else if (base.endsWith('_s')) {
+    base = `${base.slice(0, -2)}_seconds`;
+  } else if (base.endsWith('_pct')) {
+    base = `${base.slice(0, -4)}_ratio`;
+    scale = 1 / 100;
+  }
+  let name = m.rename?.[column.name] ?? `${m.prefix}_${base}`;
+  if (type === 'counter' && !name.endsWith('_total')) name = `${name}_total`;
+  void family;
+  return { name, scale, type, kind };
+}
+
+function numericValue(v: Row[string], kind: 'number' | 'bool' | 'time', scale: number): number | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (kind === 'bool') return v === true ? 1 : 0;
+  if (kind === 'time') {
+    const ms = Date.parse(String(v));
+    return Number.isFinite(ms) ? ms / 1000 : undefined;
+  }
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n * scale : undefined;
+}
+
+/**
+ * Prometheus metrics for the PostgreSQL families among `rows` (other families are ignored). `extraLabels`
+ * (e.g. `{ target: 'main' }`) go on every sample, to tell several targets of one agent apart.
+ */
+export function postgresPrometheusMetrics(
+  rows: readonly FamilyRows[],
+  extraLabels: Record<string, string> = {},
+): PromMetric[] {
+  const metrics = new Map<string, PromMetric>();
+  const add = (name: string, help: string, type: 'gauge' | 'counter', sample: PromSample) => {
+    let metric = metrics.get(name);
+    if (!metric) {
+      metric = { name, help, type, samples: [] };
+      metrics.set(name, metric);
+    }
+    metric.samples.push(sample);
+  };
+  for (const fr of rows) {
+    const spec = postgresFamilies[fr.family as keyof typeof postgresFamilies];
+    const m = mappings[fr.family];
+    if (!spec || !m) continue;
+    for (const row of fr.rows) {
+      const labels: Record<string, string> = { ...extraLabels };
+      for (const c of spec.columns) {
+        if (c.label && !m.dropLabels?.includes(c.name)) labels[c.name] = String(row[c.name] ?? '');
+        if (m.textLabels?.includes(c.name)) labels[c.name] = String(row[c.name] ?? '');
+      }
+      if (fr.family === 'pg_locks') {
+        // postgres_exporter's shape: one count per mode, split by granted
+        for (const [col, granted] of [
+          ['granted', 'true'],
+          ['waiting', 'false'],
+        ] as const) {
+          const v = numericValue(row[col] ?? null, 'number', 1);
+          if (v !== undefined) {
+            add(
+              'pg_locks_count',
+              'Heavyweight locks by database, type and mode, granted or waiting.',
+              'gauge',
+              {
+                labels: { ...labels, granted },
+                value: v,
+              },
+            );
+          }
+        }
+        continue;
+      }
+      for (const c of spec.columns) {
+        const target = metricFor(fr.family, m, c);
+        if (!target) continue;
+        const v = numericValue(row[c.name] ?? null, target.kind, target.scale);
+        if (v === undefined) continue;
+        add(target.name, `${c.help} (${fr.family}.${c.name})`, target.type, { labels, value: v });
+      }
+    }
+  }
+  // The instance is down: the one thing to say is pg_up 0.
+  if (!metrics.has('pg_up') && rows.some((r) => r.family === 'pg_instance')) {
+    add('pg_up', 'the collector could connect and query the instance', 'gauge', {
+      labels: extraLabels,
+      value: 0,
+    });
+  }
+  return [...metrics.values()];
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Number.POSITIVE_INFINITY) return '+Inf';
+  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(v);
+}
+
+/** The Prometheus text exposition format (0.0.4) of `metrics`. */
+export function renderPrometheusText(metrics: readonly PromMetric[]): string {
+  const lines: string[] = [];
+  for (const m of metrics) {
+    lines.push(`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${m.type}`);
+    for (const s of m.samples) {
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+        .join(',');
+      lines.push(`${m.name}${labels ? `{${labels}}` : ''} ${formatValue(s.value)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,258 @@
+/**
+ * Instance-wide families: run once per collection over the main connection, whatever database it is in
+ * (these views and functions are cluster-wide).
+ */
+import type { FamilyQuery } from './types.js';
+
+/** The WAL position to measure lag against: insert position on a primary, received WAL on a standby. */
+const currentLsn = `CASE WHEN pg_is_in_recovery()
+      THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+      ELSE pg_current_wal_lsn() END`;
+
+const databaseColumns13 = `d.datname,
+       s.numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
+       s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted,
+       s.conflicts, s.temp_files, s.temp_bytes, s.deadlocks, s.checksum_failures,
+       s.blk_read_time AS blk_read_time_ms, s.blk_write_time AS blk_write_time_ms,
+       round(100.0 * s.blks_hit / nullif(s.blks_hit + s.blks_read, 0), 3) AS cache_hit_pct,
+       -- pg_database_size needs CONNECT or pg_read_all_stats (pg_monitor has it); never fail the family for one
+       CASE WHEN has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'MEMBER')
+            THEN pg_database_size(d.oid) END AS size_bytes,
+       s.stats_reset`;
+
+export const databaseQuery: FamilyQuery = {
+  family: 'pg_database',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT ${databaseColumns13}
+  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
+ WHERE d.datallowconn AND NOT d.datistemplate`,
+    140000: `SELECT ${databaseColumns13},
+       s.session_time AS session_time_ms, s.active_time AS active_time_ms,
+       s.idle_in_transaction_time AS idle_in_transaction_time_ms,
+       s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed
+  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
+ WHERE d.datallowconn AND NOT d.datistemplate`,
+  },
+};
+
+export const activityQuery: FamilyQuery = {
+  family: 'pg_activity',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT coalesce(datname, '') AS datname, coalesce(usename, '') AS usename,
+       left(coalesce(application_name, ''), 64) AS application_name,
+       coalesce(backend_type, '') AS backend_type, coalesce(state, '') AS state,
+       count(*) AS count,
+       count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting,
+       -- pg_blocking_pids walks the lock table: only ask for processes that wait on a lock
+       count(*) FILTER (WHERE CASE WHEN wait_event_type = 'Lock'
+                                   THEN cardinality(pg_blocking_pids(pid)) > 0 ELSE false END) AS blocked,
+       max(extract(epoch FROM now() - xact_start)) AS max_xact_age_s,
+       max(extract(epoch FROM now() - query_start)) FILTER (WHERE state = 'active') AS max_query_age_s,
+       max(extract(epoch FROM now() - state_change)) AS max_state_age_s
+  FROM pg_stat_activity
+ WHERE pid <> pg_backend_pid()
+ GROUP BY 1, 2, 3, 4, 5`,
+  },
+};
+
+export const waitEventsQuery: FamilyQuery = {
+  family: 'pg_wait_events',
+  scope: 'instance',
+  versions: {
+    // Idle background processes always "wait" on their main loop (type Activity): not interesting.
+    130000: `SELECT wait_event_type, wait_event, count(*) AS count
+  FROM pg_stat_activity
+ WHERE pid <> pg_backend_pid() AND wait_event IS NOT NULL
+   AND (state = 'active' OR (backend_type <> 'client backend' AND wait_event_type <> 'Activity'))
+ GROUP BY 1, 2`,
+  },
+};
+
+export const lockWaitsQuery: FamilyQuery = {
+  family: 'pg_lock_waits',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT pid, array_to_string(blockers, ',') AS blocking_pids, datname, usename, application_name,
+       wait_s, query
+  FROM (SELECT pid, pg_blocking_pids(pid) AS blockers, coalesce(datname, '') AS datname,
+               coalesce(usename, '') AS usename, coalesce(application_name, '') AS application_name,
+               extract(epoch FROM now() - query_start) AS wait_s, left(query, 500) AS query
+          FROM pg_stat_activity
+         WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+        OFFSET 0) a
+ WHERE cardinality(blockers) > 0`,
+  },
+};
+
+export const locksQuery: FamilyQuery = {
+  family: 'pg_locks',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT coalesce(d.datname, '') AS datname, coalesce(l.locktype, '') AS locktype,
+       coalesce(l.mode, '') AS mode,
+       count(*) FILTER (WHERE l.granted) AS granted, count(*) FILTER (WHERE NOT l.granted) AS waiting
+  FROM pg_locks l LEFT JOIN pg_database d ON d.oid = l.database
+ WHERE l.pid IS DISTINCT FROM pg_backend_pid()
+ GROUP BY 1, 2, 3`,
+  },
+};
+
+export const replicationQuery: FamilyQuery = {
+  family: 'pg_replication',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT coalesce(r.application_name, '') AS application_name,
+       coalesce(host(r.client_addr), '') AS client_addr, r.pid, r.state, r.sync_state,
+       pg_wal_lsn_diff(w.lsn, r.sent_lsn) AS sent_lag_bytes,
+       pg_wal_lsn_diff(w.lsn, r.write_lsn) AS write_lag_bytes,
+       pg_wal_lsn_diff(w.lsn, r.flush_lsn) AS flush_lag_bytes,
+       pg_wal_lsn_diff(w.lsn, r.replay_lsn) AS replay_lag_bytes,
+       extract(epoch FROM r.write_lag) AS write_lag_s,
+       extract(epoch FROM r.flush_lag) AS flush_lag_s,
+       extract(epoch FROM r.replay_lag) AS replay_lag_s,
+       r.backend_start
+  FROM pg_stat_replication r, (SELECT ${currentLsn} AS lsn) w`,
+  },
+};
+
+export const replicationSlotsQuery: FamilyQuery = {
+  family: 'pg_replication_slots',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT s.slot_name, s.slot_type, coalesce(s.database::text, '') AS datname, s.active,
+       pg_wal_lsn_diff(w.lsn, s.restart_lsn) AS retained_bytes,
+       pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn) AS confirmed_flush_lag_bytes,
+       s.wal_status, s.safe_wal_size AS safe_wal_size_bytes
+  FROM pg_replication_slots s, (SELECT ${currentLsn} AS lsn) w`,
+  },
+};
+
+export const standbyQuery: FamilyQuery = {
+  family: 'pg_standby',
+  scope: 'instance',
+  versions: {
+    // No row on a primary. Replay lag in seconds is 0 when everything received is replayed: on an idle
+    // primary the last replayed commit gets old without the standby being behind.
+    130000: `SELECT coalesce(r.status, '') AS receiver_status,
+       coalesce(r.sender_host || ':' || r.sender_port, '') AS sender,
+       pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) AS receive_replay_lag_bytes,
+       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS replay_lag_s,
+       pg_last_xact_replay_timestamp() AS last_xact_replay_ts,
+       pg_is_wal_replay_paused() AS replay_paused
+  FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver r ON true
+ WHERE pg_is_in_recovery()`,
+  },
+};
+
+export const bgwriterQuery: FamilyQuery = {
+  family: 'pg_bgwriter',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT checkpoints_timed, checkpoints_req,
+       checkpoint_write_time AS checkpoint_write_time_ms, checkpoint_sync_time AS checkpoint_sync_time_ms,
+       buffers_checkpoint, buffers_clean, maxwritten_clean, buffers_backend, buffers_backend_fsync,
+       buffers_alloc, stats_reset
+  FROM pg_stat_bgwriter`,
+    // 17 moved checkpoints to pg_stat_checkpointer; backend writes and fsyncs live in pg_stat_io now.
+    170000: `SELECT c.num_timed AS checkpoints_timed, c.num_requested AS checkpoints_req,
+       c.write_time AS checkpoint_write_time_ms, c.sync_time AS checkpoint_sync_time_ms,
+       c.buffers_written AS buffers_checkpoint, b.buffers_clean, b.maxwritten_clean, b.buffers_alloc,
+       c.restartpoints_timed, c.restartpoints_req, c.restartpoints_done, c.stats_reset
+  FROM pg_stat_checkpointer c, pg_stat_bgwriter b`,
+  },
+};
+
+const walLsn = `pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                            ELSE pg_current_wal_lsn() END, '0/0') AS lsn_bytes`;
+
+export const walQuery: FamilyQuery = {
+  family: 'pg_wal',
+  scope: 'instance',
+  versions: {
+    130000: `SELECT ${walLsn}`,
+    140000: `SELECT ${walLsn}, wal_records AS records, wal_fpi AS fpi, wal_bytes AS bytes,
+       wal_buffers_full AS buffers_full, wal_write AS writes, wal_sync AS syncs,
+       wal_write_time AS write_time_ms, wal_sync_time AS sync_time_ms, stats_reset
+  FROM pg_stat_wal`,
+    // 18 moved WAL writes, syncs and their timings from pg_stat_wal to pg_stat_io (object 'wal'; the
+    // 'normal' context is what pg_stat_wal counted, 'init' is new segment files).
+    180000: `SELECT ${walLsn}, w.wal_records AS records, w.wal_fpi AS fpi, w.wal_bytes AS bytes,
+       w.wal_buffers_full AS buffers_full, i.writes, i.fsyncs AS syncs,
+       i.write_time AS write_time_ms, i.fsync_time AS sync_time_ms, w.stats_reset
+  FROM pg_stat_wal w
+  LEFT JOIN (SELECT sum(writes) AS writes, sum(fsyncs) AS fsyncs, sum(write_time) AS write_time,
+                    sum(fsync_time) AS fsync_time
+               FROM pg_stat_io WHERE object = 'wal' AND context = 'normal') i ON true`,
+  },
+};
+
+export const ioQuery: FamilyQuery = {
+  family: 'pg_io',
+  scope: 'instance',
+  versions: {
+    // Rows where a backend type never does an operation are all null: skipped.
+    160000: `SELECT backend_type, object, context,
+       reads, reads * op_bytes AS read_bytes, read_time AS read_time_ms,
+       writes, writes * op_bytes AS write_bytes, write_time AS write_time_ms,
+       writebacks, writeback_time AS writeback_time_ms,
+       extends, extends * op_bytes AS extend_bytes, extend_time AS extend_time_ms,
+       hits, evictions, reuses, fsyncs, fsync_time AS fsync_time_ms
+  FROM pg_stat_io
+ WHERE coalesce(reads, writes, extends, hits, evictions, fsyncs) IS NOT NULL`,
+    // 18 replaced op_bytes with byte counters of its own (WAL I/O has variable sizes).
+    180000: `SELECT backend_type, object, context,
+       reads, read_bytes, read_time AS read_time_ms,
+       writes, write_bytes, write_time AS write_time_ms,
+       writebacks, writeback_time AS writeback_time_ms,
+       extends, extend_bytes, extend_time AS extend_time_ms,
+       hits, evictions, reuses, fsyncs, fsync_time AS fsync_time_ms
+  FROM pg_stat_io
+ WHERE coalesce(reads, writes, extends, hits, evictions, fsyncs) IS NOT NULL`,
+  },
+};
+
+export const wraparoundQuery: FamilyQuery = {
+  family: 'pg_wraparound',
+  scope: 'instance',
+  versions: {
+    // Every database, templates included: template0 ages too, and nothing else watches it.
+    130000: `SELECT datname, age(datfrozenxid) AS xid_age, mxid_age(datminmxid) AS mxid_age,
+       round(100.0 * age(datfrozenxid) / 2147483648, 4) AS xid_wraparound_pct,
+       round(100.0 * age(datfrozenxid) / current_setting('autovacuum_freeze_max_age')::numeric, 3)
+         AS xid_freeze_max_pct,
+       round(100.0 * mxid_age(datminmxid) / 2147483648, 4) AS mxid_wraparound_pct
+  FROM pg_database`,
+  },
+};
+
+export const settingsQuery: FamilyQuery = {
+  family: 'pg_settings',
+  scope: 'instance',
+  versions: {
+    // Our own session's settings (application_name, timeouts: sources client/session) are not the server's.
+    130000: `SELECT name, setting, coalesce(unit, '') AS unit, source, pending_restart
+  FROM pg_settings
+ WHERE source NOT IN ('default', 'override', 'client', 'session')
+ ORDER BY name`,
+  },
+};
+
+/** Instance-wide families in the order they are collected. */
+export const instanceQueries: readonly FamilyQuery[] = [
+  databaseQuery,
+  activityQuery,
+  waitEventsQuery,
+  lockWaitsQuery,
+  locksQuery,
+  replicationQuery,
+  replicationSlotsQuery,
+  standbyQuery,
+  bgwriterQuery,
+  walQuery,
+  ioQuery,
+  wraparoundQuery,
+  settingsQuery,
+];

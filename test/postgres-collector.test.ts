@@ -1,0 +1,503 @@
+/**
+ * The PostgreSQL collector against the run's real PostgreSQL (embedded 18, and Debian's 15 when
+ * PGVIGIL_TEST_PG15=1): values agree with direct queries of the views under pgbench load; deadlocks,
+ * blocked queries and dead tuples show up; a failing family degrades alone; a pg_monitor-only role sees
+ * everything; without pg_stat_statements it warns once and carries on; the password never leaks.
+ *
+ * The collector is instance-wide but other test files share this server, so every collector here is
+ * limited to this file's database (includeDatabases), which also exercises the include list.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import {
+  createPostgresCollector,
+  type PostgresCollectorOptions,
+} from '../src/agent/collectors/postgres/collector.js';
+import {
+  postgresPrometheusMetrics,
+  renderPrometheusText,
+} from '../src/agent/collectors/postgres/prometheus.js';
+import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
+import { adminUrl, createTestDatabase, databaseUrl, type TestDatabase, testPgLabel } from './helpers/db.js';
+import {
+  capturingLogger,
+  collectContext,
+  debianToolSkip,
+  pgbenchPath,
+  rowsOf,
+  sleep,
+  waitFor,
+} from './helpers/pg-cluster.js';
+
+const execFileAsync = promisify(execFile);
+
+function collectorFor(url: string, db: TestDatabase, opts: PostgresCollectorOptions = {}) {
+  return createPostgresCollector(url, { includeDatabases: [db.name], databaseIntervalMs: 0, ...opts });
+}
+
+function statusOf(result: FamilyRows[], family: string, datname = ''): Row | undefined {
+  return rowsOf(result, 'pg_collector').find((r) => r.family === family && r.datname === datname);
+}
+
+function failedFamilies(result: FamilyRows[]): string[] {
+  return rowsOf(result, 'pg_collector')
+    .filter((r) => r.ok !== true)
+    .map((r) => `${r.family}@${r.datname}: ${r.error}`);
+}
+
+function urlAs(user: string, password: string, database: string): string {
+  const u = new URL(databaseUrl(database));
+  u.username = encodeURIComponent(user);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+describe(`PostgreSQL collector on ${testPgLabel}`, () => {
+  let db: TestDatabase;
+  const pgbenchSkip = debianToolSkip(pgbenchPath);
+
+  before(async () => {
+    db = await createTestDatabase('pgcol');
+    await db.pool.query('CREATE EXTENSION pg_stat_statements');
+    if (!pgbenchSkip) await execFileAsync(pgbenchPath, ['-i', '-s', '1', '-q', db.url]);
+  });
+  after(() => db.drop());
+
+  test('values_agree_with_direct_queries_of_the_views_under_pgbench_load', {
+    skip: pgbenchSkip,
+  }, async () => {
+    const load: ChildProcess = spawn(pgbenchPath, ['-c', '2', '-T', '30', '-n', db.url], { stdio: 'ignore' });
+    const collector = collectorFor(db.url, db);
+    try {
+      await waitFor('pgbench clients', async () => {
+        const { rows } = await db.pool.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgbench' AND datname = $1",
+          [db.name],
+        );
+        return rows[0].n === 2 ? true : undefined;
+      });
+      await sleep(1500); // let pgbench's statistics reach the shared stats
+      const direct = async () => {
+        const database = await db.pool.query(
+          `SELECT xact_commit::float8, blks_hit::float8, blks_read::float8, tup_updated::float8,
+                  tup_inserted::float8, pg_database_size(datname)::float8 AS size_bytes
+             FROM pg_stat_database WHERE datname = $1`,
+          [db.name],
+        );
+        const table = await db.pool.query(
+          `SELECT n_tup_upd::float8, n_tup_hot_upd::float8, seq_scan::float8, idx_scan::float8
+             FROM pg_stat_user_tables WHERE relname = 'pgbench_accounts'`,
+        );
+        const size = await db.pool.query(
+          "SELECT pg_total_relation_size('pgbench_accounts')::float8 AS total_bytes",
+        );
+        const statio = await db.pool.query(
+          "SELECT heap_blks_hit::float8 FROM pg_statio_user_tables WHERE relname = 'pgbench_accounts'",
+        );
+        return { ...database.rows[0], ...table.rows[0], ...statio.rows[0], ...size.rows[0] } as Record<
+          string,
+          number
+        >;
+      };
+      await collector.collect(collectContext()); // statements baseline
+      await sleep(1200);
+      const a = await direct();
+      const result = await collector.collect(collectContext());
+      const b = await direct();
+
+      assert.deepEqual(failedFamilies(result), []);
+      const database = rowsOf(result, 'pg_database').find((r) => r.datname === db.name);
+      assert.ok(database, 'a pg_database row for the test database');
+      for (const col of [
+        'xact_commit',
+        'blks_hit',
+        'blks_read',
+        'tup_updated',
+        'tup_inserted',
+        'size_bytes',
+      ]) {
+        const v = Number(database[col]);
+        assert.ok(a[col]! <= v && v <= b[col]!, `pg_database.${col}: ${a[col]} <= ${v} <= ${b[col]}`);
+      }
+      assert.ok(Number(database.xact_commit) > 100, 'pgbench commits are counted');
+      const accounts = rowsOf(result, 'pg_tables').find((r) => r.relname === 'pgbench_accounts');
+      assert.ok(accounts);
+      assert.equal(accounts.datname, db.name);
+      for (const col of ['n_tup_upd', 'n_tup_hot_upd', 'seq_scan', 'idx_scan', 'total_bytes']) {
+        const v = Number(accounts[col]);
+        assert.ok(a[col]! <= v && v <= b[col]!, `pg_tables.${col}: ${a[col]} <= ${v} <= ${b[col]}`);
+      }
+      assert.equal(
+        Number(accounts.table_bytes) + Number(accounts.toast_bytes) + Number(accounts.indexes_bytes),
+        accounts.total_bytes,
+      );
+      const statio = rowsOf(result, 'pg_statio').find((r) => r.relname === 'pgbench_accounts');
+      assert.ok(statio && a.heap_blks_hit! <= Number(statio.heap_blks_hit));
+      assert.ok(Number(statio.heap_blks_hit) <= b.heap_blks_hit!);
+      const pkey = rowsOf(result, 'pg_indexes').find((r) => r.indexrelname === 'pgbench_accounts_pkey');
+      assert.ok(pkey && pkey.is_primary === true && pkey.unused === false && Number(pkey.idx_scan) > 0);
+
+      const pgbenchBackends = rowsOf(result, 'pg_activity')
+        .filter((r) => r.application_name === 'pgbench' && r.datname === db.name)
+        .reduce((n, r) => n + Number(r.count), 0);
+      assert.equal(pgbenchBackends, 2, 'both pgbench clients, whatever their state');
+      assert.ok(rowsOf(result, 'pg_locks').length >= 0);
+      const wal = rowsOf(result, 'pg_wal')[0];
+      assert.ok(wal && Number(wal.lsn_bytes) > 0);
+      const bg = rowsOf(result, 'pg_bgwriter')[0];
+      assert.ok(bg && typeof bg.buffers_alloc === 'number');
+      const version = Number(rowsOf(result, 'pg_instance')[0]?.server_version_num);
+      if (version >= 160000) assert.ok(rowsOf(result, 'pg_io').length > 0, 'pg_stat_io on 16+');
+      else assert.equal(statusOf(result, 'pg_io'), undefined, 'no pg_io before 16, and not degraded');
+      if (version >= 140000) assert.ok(Number(wal.bytes) > 0 && Number(wal.records) > 0);
+      const wrap = rowsOf(result, 'pg_wraparound').find((r) => r.datname === 'template0');
+      assert.ok(wrap && Number(wrap.xid_age) > 0, 'template0 is watched for wraparound too');
+
+      // pgbench's UPDATE is among the statements, with a per-interval delta and its text once.
+      const statements = rowsOf(result, 'pg_statements');
+      assert.ok(statements.length > 0);
+      assert.ok(statements.every((r) => Number(r.calls) >= 0 && Number(r.exec_time_ms) >= 0));
+      const texts = rowsOf(result, 'pg_statement_texts');
+      const update = texts.find((t) => /UPDATE pgbench_accounts SET abalance/.test(String(t.query)));
+      assert.ok(update, 'the pgbench UPDATE text is sent');
+      const updateRow = statements.find((r) => r.queryid === update.queryid);
+      assert.ok(updateRow && Number(updateRow.calls) > 0 && updateRow.datname === db.name);
+    } finally {
+      load.kill('SIGTERM');
+      await collector.close();
+    }
+  });
+
+  test('a_provoked_deadlock_is_counted', async () => {
+    await db.pool.query('CREATE TABLE dl (id int PRIMARY KEY, v int); INSERT INTO dl VALUES (1, 0), (2, 0)');
+    const collector = collectorFor(db.url, db, { families: ['pg_database'] });
+    const before = Number(
+      rowsOf(await collector.collect(collectContext()), 'pg_database').find((r) => r.datname === db.name)
+        ?.deadlocks,
+    );
+    const s1 = await db.pool.connect();
+    const s2 = await db.pool.connect();
+    try {
+      await s1.query("SET deadlock_timeout = '100ms'");
+      await s2.query("SET deadlock_timeout = '100ms'");
+      await s1.query('BEGIN; UPDATE dl SET v = 1 WHERE id = 1');
+      await s2.query('BEGIN; UPDATE dl SET v = 2 WHERE id = 2');
+      const outcomes = await Promise.allSettled([
+        s1.query('UPDATE dl SET v = 1 WHERE id = 2'),
+        s2.query('UPDATE dl SET v = 2 WHERE id = 1'),
+      ]);
+      const failed = outcomes.filter((o) => o.status === 'rejected');
+      assert.equal(failed.length, 1);
+      assert.match(String((failed[0] as PromiseRejectedResult).reason), /deadlock detected/);
+      await s1.query('ROLLBACK');
+      await s2.query('ROLLBACK');
+      // Backends flush their statistics at transaction end at most once a second (else after 10 s idle).
+      await sleep(1100);
+      await s1.query('SELECT 1');
+      await s2.query('SELECT 1');
+    } finally {
+      await s1.query('ROLLBACK').catch(() => {});
+      await s2.query('ROLLBACK').catch(() => {});
+      s1.release();
+      s2.release();
+    }
+    const seen = await waitFor('the deadlock in pg_database', async () => {
+      const row = rowsOf(await collector.collect(collectContext()), 'pg_database').find(
+        (r) => r.datname === db.name,
+      );
+      return Number(row?.deadlocks) > before ? Number(row?.deadlocks) : undefined;
+    });
+    const { rows } = await db.pool.query(
+      'SELECT deadlocks::int AS d FROM pg_stat_database WHERE datname = $1',
+      [db.name],
+    );
+    assert.equal(seen, before + 1);
+    assert.equal(rows[0].d, seen);
+    await collector.close();
+  });
+
+  test('a_query_blocked_by_a_lock_held_in_another_session_is_reported_with_its_blocker', async () => {
+    await db.pool.query('CREATE TABLE blk (id int PRIMARY KEY, v int); INSERT INTO blk VALUES (1, 0)');
+    const holder = await db.pool.connect();
+    const waiter = await db.pool.connect();
+    const collector = collectorFor(db.url, db);
+    try {
+      const holderPid = (await holder.query('SELECT pg_backend_pid() AS p')).rows[0].p as number;
+      const waiterPid = (await waiter.query('SELECT pg_backend_pid() AS p')).rows[0].p as number;
+      await holder.query('BEGIN; UPDATE blk SET v = 1 WHERE id = 1');
+      const blocked = waiter.query('UPDATE blk SET v = 2 WHERE id = 1');
+      await waitFor('the waiter to wait on the lock', async () => {
+        const { rows } = await db.pool.query('SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1', [
+          waiterPid,
+        ]);
+        return rows[0]?.wait_event_type === 'Lock' ? true : undefined;
+      });
+      const result = await collector.collect(collectContext());
+      const wait = rowsOf(result, 'pg_lock_waits').find((r) => r.pid === waiterPid);
+      assert.ok(wait, 'the blocked process is listed');
+      assert.deepEqual(String(wait.blocking_pids).split(',').map(Number), [holderPid]);
+      assert.equal(wait.datname, db.name);
+      assert.match(String(wait.query), /UPDATE blk SET v = 2/);
+      const activity = rowsOf(result, 'pg_activity').filter((r) => r.datname === db.name);
+      assert.ok(activity.reduce((n, r) => n + Number(r.blocked), 0) >= 1);
+      assert.ok(activity.reduce((n, r) => n + Number(r.waiting), 0) >= 1);
+      const idleInTx = activity.find((r) => r.state === 'idle in transaction');
+      assert.ok(idleInTx && Number(idleInTx.max_xact_age_s) >= 0, 'the holder is idle in transaction');
+      // A row lock waits on the holder's transaction id: a lock outside any database (datname '').
+      assert.ok(
+        rowsOf(result, 'pg_locks').some((r) => r.locktype === 'transactionid' && Number(r.waiting) >= 1),
+        'a waiting lock request',
+      );
+      assert.ok(
+        rowsOf(result, 'pg_wait_events').some((r) => r.wait_event_type === 'Lock' && Number(r.count) >= 1),
+      );
+      const prom = renderPrometheusText(postgresPrometheusMetrics(result));
+      assert.match(
+        prom,
+        /^pg_locks_count\{datname="",locktype="transactionid",mode="ShareLock",granted="false"\} [1-9]/m,
+      );
+      await holder.query('ROLLBACK');
+      await blocked;
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+      waiter.release();
+      await collector.close();
+    }
+  });
+
+  test('dead_tuples_from_updates_with_autovacuum_off_are_reported', async () => {
+    await db.pool.query(
+      'CREATE TABLE dead (id int PRIMARY KEY, v int) WITH (autovacuum_enabled = false); INSERT INTO dead SELECT g, 0 FROM generate_series(1, 1000) g',
+    );
+    await db.pool.query('UPDATE dead SET v = v + 1');
+    const direct = await waitFor('dead tuples in the statistics', async () => {
+      const { rows } = await db.pool.query(
+        "SELECT n_dead_tup::int AS d, n_live_tup::int AS l FROM pg_stat_user_tables WHERE relname = 'dead'",
+      );
+      return rows[0]?.d >= 1000 ? rows[0] : undefined;
+    });
+    const collector = collectorFor(db.url, db, { families: ['pg_tables'] });
+    const row = rowsOf(await collector.collect(collectContext()), 'pg_tables').find(
+      (r) => r.relname === 'dead',
+    );
+    assert.ok(row);
+    assert.equal(row.n_dead_tup, direct.d);
+    assert.equal(row.n_live_tup, direct.l);
+    assert.ok(Math.abs(Number(row.dead_pct) - (100 * direct.d) / (direct.d + direct.l)) < 0.01);
+    assert.equal(row.last_autovacuum, null);
+    await collector.close();
+  });
+
+  test('a_table_locked_exclusively_degrades_only_the_tables_family_and_it_is_retried_next_interval', async () => {
+    await db.pool.query('CREATE TABLE locked_t (id int)');
+    const holder = await db.pool.connect();
+    const collector = collectorFor(db.url, db, { lockTimeoutMs: 200 });
+    try {
+      await holder.query('BEGIN; LOCK TABLE locked_t IN ACCESS EXCLUSIVE MODE');
+      const result = await collector.collect(collectContext());
+      const tables = statusOf(result, 'pg_tables', db.name);
+      assert.equal(tables?.ok, false);
+      assert.match(String(tables?.error), /lock timeout/);
+      assert.equal(rowsOf(result, 'pg_instance')[0]?.up, true);
+      assert.equal(statusOf(result, 'pg_indexes', db.name)?.ok, true);
+      assert.ok(rowsOf(result, 'pg_database').length > 0, 'the other families still arrive');
+      await holder.query('ROLLBACK');
+      const again = await collector.collect(collectContext());
+      assert.equal(statusOf(again, 'pg_tables', db.name)?.ok, true);
+      assert.ok(rowsOf(again, 'pg_tables').some((r) => r.relname === 'locked_t'));
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+      await collector.close();
+    }
+  });
+
+  test('a_role_with_only_pg_monitor_collects_every_family', async () => {
+    const role = `mon_${randomBytes(4).toString('hex')}`;
+    const password = `Mon-${randomBytes(6).toString('hex')}`;
+    await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'; GRANT pg_monitor TO ${role}`);
+    // a statement of another role, so there is something pg_read_all_stats must reveal
+    await db.pool.query("SELECT count(*) FROM pg_class WHERE relname = 'pg_monitor_probe'");
+    const collector = collectorFor(urlAs(role, password, db.name), db);
+    try {
+      await collector.collect(collectContext());
+      await db.pool.query("SELECT count(*) FROM pg_class WHERE relname = 'pg_monitor_probe'");
+      const result = await collector.collect(collectContext());
+      assert.deepEqual(failedFamilies(result), []);
+      assert.ok(rowsOf(result, 'pg_database').some((r) => r.datname === db.name && Number(r.size_bytes) > 0));
+      // pg_read_all_stats (part of pg_monitor) shows other roles' statements and their texts
+      const others = rowsOf(result, 'pg_statements').filter((r) => r.usename !== role);
+      assert.ok(others.length > 0, "other roles' statements are visible");
+      assert.ok(
+        rowsOf(result, 'pg_statement_texts').every(
+          (t) => !String(t.query).includes('insufficient privilege'),
+        ),
+      );
+      const mine = rowsOf(result, 'pg_activity').filter((r) => r.usename !== role && r.usename !== '');
+      assert.ok(mine.length > 0);
+    } finally {
+      await collector.close();
+      await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => {});
+    }
+  });
+
+  test('without_pg_stat_statements_it_warns_once_with_the_sql_to_enable_it_and_carries_on', async () => {
+    const bare = await createTestDatabase('pgcol_bare');
+    const { log, lines } = capturingLogger();
+    const collector = collectorFor(bare.url, bare);
+    try {
+      const first = await collector.collect(collectContext(log));
+      const second = await collector.collect(collectContext(log));
+      for (const result of [first, second]) {
+        const st = statusOf(result, 'pg_statements');
+        assert.equal(st?.ok, false);
+        assert.match(String(st?.error), /CREATE EXTENSION pg_stat_statements/);
+        assert.equal(rowsOf(result, 'pg_instance')[0]?.up, true);
+        assert.deepEqual(
+          failedFamilies(result).filter((f) => !f.startsWith('pg_statements@')),
+          [],
+          'every other family is collected',
+        );
+        assert.ok(rowsOf(result, 'pg_database').length > 0);
+      }
+      const warnings = lines.filter((l) => l.includes('CREATE EXTENSION pg_stat_statements'));
+      assert.equal(warnings.length, 1, 'said once, not every interval');
+      assert.equal(JSON.parse(warnings[0]!).level, 40);
+    } finally {
+      await collector.close();
+      await bare.drop();
+    }
+  });
+
+  test('a_canary_password_appears_in_no_row_log_line_error_or_metrics_output', async () => {
+    const canary = `Canary${randomBytes(8).toString('hex')}Pw`;
+    const role = `can_${randomBytes(4).toString('hex')}`;
+    await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${canary}'; GRANT pg_monitor TO ${role}`);
+    const { log, lines } = capturingLogger();
+    const outputs: string[] = [];
+    const check = async (url: string, times: number) => {
+      const collector = collectorFor(url, db, { connectTimeoutMs: 2000 });
+      try {
+        for (let i = 0; i < times; i++) {
+          const result = await collector.collect(collectContext(log));
+          outputs.push(JSON.stringify(result), renderPrometheusText(postgresPrometheusMetrics(result)));
+        }
+      } catch (err) {
+        outputs.push(String(err), (err as Error).stack ?? '');
+      } finally {
+        await collector.close();
+      }
+    };
+    try {
+      await check(urlAs(role, canary, db.name), 2); // works
+      const wrong = `${canary}-wrong`;
+      await check(urlAs(role, wrong, db.name), 1); // authentication fails
+      await check(urlAs(role, canary, 'no_such_database_here'), 1); // database missing
+      const u = new URL(urlAs(role, canary, db.name));
+      u.port = '1'; // nothing listens
+      await check(u.toString(), 2);
+      await sleep(50);
+      const down = outputs.filter((o) => o.includes('"up":false'));
+      assert.ok(down.length >= 3, 'the failures were reported as rows');
+      assert.ok(outputs.some((o) => /rejected user|password authentication failed/.test(o)));
+      assert.ok(outputs.some((o) => /connection refused/.test(o)));
+      assert.ok(lines.length > 0, 'something was logged');
+      for (const text of [...outputs, ...lines]) {
+        assert.ok(!text.includes(canary), `the password leaked: ${text.slice(0, 300)}`);
+      }
+    } finally {
+      await db.pool.query(`DROP ROLE ${role}`).catch(() => {});
+    }
+  });
+
+  test('an_unreachable_instance_gives_up_false_and_backs_off_without_throwing', async () => {
+    const u = new URL(adminUrl());
+    u.port = '1';
+    const collector = createPostgresCollector(u.toString(), { connectTimeoutMs: 1000 });
+    const first = await collector.collect(collectContext());
+    const inst = rowsOf(first, 'pg_instance')[0];
+    assert.equal(inst?.up, false);
+    assert.match(String(inst?.error), /connection refused/);
+    const second = await collector.collect(collectContext());
+    assert.match(String(rowsOf(second, 'pg_instance')[0]?.error), /next connection attempt in \d+ s/);
+    assert.match(renderPrometheusText(postgresPrometheusMetrics(second)), /^pg_up 0$/m);
+    await collector.close();
+  });
+
+  test('excluded_databases_are_neither_visited_nor_reported', async () => {
+    const collector = createPostgresCollector(db.url, {
+      includeDatabases: [`${db.name.slice(0, 6)}*`],
+      excludeDatabases: [db.name],
+      databaseIntervalMs: 0,
+      families: ['pg_database', 'pg_tables'],
+    });
+    const result = await collector.collect(collectContext());
+    assert.ok(!rowsOf(result, 'pg_database').some((r) => r.datname === db.name));
+    assert.ok(!rowsOf(result, 'pg_tables').some((r) => r.datname === db.name));
+    await collector.close();
+  });
+});
+
+describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
+  let a: TestDatabase;
+  let b: TestDatabase;
+  before(async () => {
+    a = await createTestDatabase('pgsess_a');
+    b = await createTestDatabase('pgsess_b');
+  });
+  after(async () => {
+    await a.drop();
+    await b.drop();
+  });
+
+  test('one_connection_named_pgvigil_stays_open_and_visits_to_other_databases_are_closed_after', async () => {
+    const collector = createPostgresCollector(a.url, {
+      includeDatabases: [a.name, b.name],
+      databaseIntervalMs: 0,
+    });
+    const result = await collector.collect(collectContext());
+    assert.deepEqual(
+      [
+        ...new Set(
+          rowsOf(result, 'pg_collector')
+            .filter((r) => r.family === 'pg_tables')
+            .map((r) => r.datname),
+        ),
+      ].sort(),
+      [a.name, b.name].sort(),
+      'both databases visited',
+    );
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    try {
+      const { rows } = await probe.query(
+        "SELECT datname FROM pg_stat_activity WHERE application_name = 'pgvigil' AND datname = ANY($1)",
+        [[a.name, b.name]],
+      );
+      assert.deepEqual(
+        rows.map((r) => r.datname),
+        [a.name],
+        'only the main connection remains between collections',
+      );
+    } finally {
+      await probe.end();
+      await collector.close();
+    }
+  });
+
+  test('overlapping_collections_are_refused_rather_than_stacked', async () => {
+    const collector = createPostgresCollector(a.url, { includeDatabases: [a.name] });
+    const [one, two] = await Promise.all([
+      collector.collect(collectContext()),
+      collector.collect(collectContext()),
+    ]);
+    assert.equal(rowsOf(one, 'pg_instance')[0]?.up, true);
+    assert.deepEqual(two, []);
+    await collector.close();
+  });
+});

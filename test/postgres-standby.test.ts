@@ -1,0 +1,244 @@
+/**
+ * Replication seen from both sides: a primary and a streaming standby started here on loopback, of the
+ * run's PostgreSQL version. The standby is made with the low-level base backup API (pg_backup_start, a
+ * file copy, pg_backup_stop) rather than pg_basebackup, because the embedded PostgreSQL 18 package ships
+ * no pg_basebackup and Debian's 15 cannot back up an 18 server; the same code covers both versions.
+ *
+ * Also: a server that stops gives up = false without an exception, and the collector reconnects by itself
+ * once it is back (after its backoff).
+ */
+import assert from 'node:assert/strict';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { createPostgresCollector } from '../src/agent/collectors/postgres/collector.js';
+import {
+  postgresPrometheusMetrics,
+  renderPrometheusText,
+} from '../src/agent/collectors/postgres/prometheus.js';
+import { silentLogger } from '../src/log.js';
+import { serverUser } from '../src/storage/cluster.js';
+import { testPgLabel } from './helpers/db.js';
+import {
+  collectContext,
+  type PrivateCluster,
+  removeDir,
+  rowsOf,
+  sleep,
+  startPrivateCluster,
+  waitFor,
+} from './helpers/pg-cluster.js';
+
+/** Directories whose contents a base backup leaves out (the standby streams or recreates them). */
+const emptied = new Set([
+  'pg_wal',
+  'pg_replslot',
+  'pg_stat_tmp',
+  'pg_dynshmem',
+  'pg_notify',
+  'pg_serial',
+  'pg_snapshots',
+  'pg_subtrans',
+]);
+const skippedFiles = new Set(['postmaster.pid', 'postmaster.opts']);
+
+async function copyDataDir(from: string, to: string, top = true): Promise<void> {
+  await mkdir(to, { recursive: true, mode: 0o700 });
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(from, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const e of entries) {
+    const src = join(from, e.name);
+    const dst = join(to, e.name);
+    if (e.isDirectory()) {
+      if (top && emptied.has(e.name)) {
+        await mkdir(dst, { mode: 0o700 });
+        if (e.name === 'pg_wal') await mkdir(join(dst, 'archive_status'), { mode: 0o700 });
+        continue;
+      }
+      await copyDataDir(src, dst, false);
+    } else if (e.isFile() && !(top && skippedFiles.has(e.name))) {
+      // Files may vanish while the server runs (temp files): a base backup skips them.
+      await copyFile(src, dst).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
+  }
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await chown(path, uid, gid);
+  for (const e of await readdir(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) await chownTree(p, uid, gid);
+    else await chown(p, uid, gid);
+  }
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe(`replication on ${testPgLabel}: a primary and a streaming standby on loopback`, () => {
+  let primary: PrivateCluster;
+  let standby: PrivateCluster | undefined;
+
+  before(async () => {
+    primary = await startPrivateCluster({ wal_level: 'replica', max_wal_senders: '4' });
+    await query(primary.url(), 'CREATE EXTENSION pg_stat_statements'); // replicated to the standby
+    // The slot keeps every WAL segment from before the backup until the standby has streamed it.
+    await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
+    const backup = new pg.Client({ connectionString: primary.url() });
+    await backup.connect();
+    const standbyData = join(primary.dir, 'standby');
+    try {
+      await backup.query("SELECT pg_backup_start('pgvigil-test', true)");
+      await copyDataDir(primary.pgdata, standbyData);
+      const { rows } = await backup.query<{ labelfile: string }>(
+        'SELECT labelfile FROM pg_backup_stop(false)',
+      );
+      await writeFile(join(standbyData, 'backup_label'), rows[0]!.labelfile);
+    } finally {
+      await backup.end();
+    }
+    await writeFile(join(standbyData, 'standby.signal'), '');
+    const conninfo = `host=127.0.0.1 port=${primary.cluster.port} user=${primary.superuser} password=${primary.password} application_name=standby1`;
+    const auto = await readFile(join(standbyData, 'postgresql.auto.conf'), 'utf8').catch(() => '');
+    await writeFile(
+      join(standbyData, 'postgresql.auto.conf'),
+      `${auto}\nprimary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby1'\nhot_standby = on\n`,
+    );
+    const user = await serverUser('pgvigil', silentLogger());
+    if (user) await chownTree(standbyData, user.uid, user.gid);
+    await chmod(standbyData, 0o700);
+    standby = await startPrivateCluster({}, { dir: primary.dir, pgdata: standbyData });
+    await waitFor('the standby to stream', async () => {
+      const rows = await query<{ state: string }>(primary.url(), 'SELECT state FROM pg_stat_replication');
+      return rows[0]?.state === 'streaming' ? true : undefined;
+    });
+  });
+
+  after(async () => {
+    await standby?.stop().catch(() => {});
+    await primary?.stop().catch(() => {});
+    if (primary) await removeDir(primary.dir);
+  });
+
+  test('replication_lag_is_visible_on_the_primary_and_on_the_standby', async () => {
+    assert.ok(standby);
+    // A replayed transaction first, so the standby has a last-replay time to measure from.
+    await query(primary.url(), 'CREATE TABLE lagging (id int, pad text)');
+    await waitFor('the table on the standby', async () => {
+      const rows = await query<{ t: string | null }>(
+        standby!.url(),
+        "SELECT to_regclass('lagging')::text AS t",
+      );
+      return rows[0]?.t ? true : undefined;
+    });
+    await sleep(1100);
+    await query(standby.url(), 'SELECT pg_wal_replay_pause()');
+    await query(
+      primary.url(),
+      "INSERT INTO lagging SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g",
+    );
+    await waitFor('received but unreplayed WAL on the standby', async () => {
+      const rows = await query<{ lag: string }>(
+        standby!.url(),
+        'SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) AS lag',
+      );
+      return Number(rows[0]?.lag) > 1_000_000 ? true : undefined;
+    });
+
+    const onPrimary = createPostgresCollector(primary.url(), { includeDatabases: ['postgres'] });
+    const onStandby = createPostgresCollector(standby.url(), { includeDatabases: ['postgres'] });
+    try {
+      const p = await onPrimary.collect(collectContext());
+      const s = await onStandby.collect(collectContext());
+      const direct = await query<{ replay_lag: string }>(
+        primary.url(),
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS replay_lag FROM pg_stat_replication WHERE application_name = 'standby1'",
+      );
+
+      assert.equal(rowsOf(p, 'pg_instance')[0]?.in_recovery, false);
+      const sender = rowsOf(p, 'pg_replication').find((r) => r.application_name === 'standby1');
+      assert.ok(sender, 'the primary lists the standby');
+      assert.equal(sender.state, 'streaming');
+      assert.equal(sender.client_addr, '127.0.0.1');
+      assert.ok(
+        Number(sender.replay_lag_bytes) > 1_000_000,
+        `primary-side replay lag ${sender.replay_lag_bytes}`,
+      );
+      assert.ok(Number(sender.replay_lag_bytes) <= Number(direct[0]?.replay_lag), 'agrees with the view');
+      assert.ok(Number(sender.flush_lag_bytes) <= Number(sender.replay_lag_bytes));
+      const slot = rowsOf(p, 'pg_replication_slots').find((r) => r.slot_name === 'standby1');
+      assert.ok(slot && slot.active === true && slot.slot_type === 'physical');
+      const direct2 = await query<{ retained: string }>(
+        primary.url(),
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) AS retained FROM pg_replication_slots WHERE slot_name = 'standby1'",
+      );
+      // restart_lsn follows what the standby flushed (paused replay does not hold it back)
+      assert.ok(typeof slot.retained_bytes === 'number' && slot.retained_bytes >= 0);
+      assert.ok(slot.retained_bytes <= Number(direct2[0]?.retained), 'agrees with the view');
+      assert.equal(rowsOf(p, 'pg_standby').length, 0, 'a primary has no receiving side');
+
+      assert.equal(rowsOf(s, 'pg_instance')[0]?.in_recovery, true);
+      const receiver = rowsOf(s, 'pg_standby')[0];
+      assert.ok(receiver, 'the standby reports its receiving side');
+      assert.equal(receiver.receiver_status, 'streaming');
+      assert.equal(receiver.sender, `127.0.0.1:${primary.cluster.port}`);
+      assert.equal(receiver.replay_paused, true);
+      assert.ok(Number(receiver.receive_replay_lag_bytes) > 1_000_000);
+      assert.ok(Number(receiver.replay_lag_s) >= 1, `standby replay lag ${receiver.replay_lag_s} s`);
+      assert.deepEqual(
+        rowsOf(s, 'pg_collector').filter((r) => r.ok !== true),
+        [],
+        'every family works on a standby',
+      );
+      const prom = renderPrometheusText(postgresPrometheusMetrics(s));
+      assert.match(prom, /^pg_replication_lag_seconds\{receiver_status="streaming"\} [1-9]/m);
+      assert.match(prom, /^pg_is_in_recovery 1$/m);
+    } finally {
+      await query(standby.url(), 'SELECT pg_wal_replay_resume()');
+      await onPrimary.close();
+      await onStandby.close();
+    }
+  });
+
+  test('a_stopped_server_gives_up_false_and_the_collector_reconnects_after_its_backoff', async () => {
+    assert.ok(standby);
+    const collector = createPostgresCollector(standby.url(), {
+      includeDatabases: ['postgres'],
+      connectTimeoutMs: 1000,
+    });
+    try {
+      assert.equal(rowsOf(await collector.collect(collectContext()), 'pg_instance')[0]?.up, true);
+      await standby.stop();
+      const down = await collector.collect(collectContext());
+      assert.equal(rowsOf(down, 'pg_instance')[0]?.up, false);
+      assert.match(renderPrometheusText(postgresPrometheusMetrics(down)), /^pg_up 0$/m);
+      const port = standby.cluster.port;
+      standby = await startPrivateCluster({}, { dir: primary.dir, pgdata: standby.pgdata, port });
+      assert.equal(standby.cluster.port, port, 'restarted on the same port');
+      const started = Date.now();
+      const up = await waitFor('the collector to reconnect', async () => {
+        const r = await collector.collect(collectContext());
+        return rowsOf(r, 'pg_instance')[0]?.up === true ? r : undefined;
+      });
+      assert.ok(Date.now() - started < 10_000, 'reconnected within the backoff');
+      assert.equal(rowsOf(up, 'pg_instance')[0]?.in_recovery, true);
+    } finally {
+      await collector.close();
+    }
+  });
+});
