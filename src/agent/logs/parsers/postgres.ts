@@ -130,7 +130,7 @@ export function compileLogLinePrefix(prefix: string): CompiledPrefix {
   return { regex: new RegExp(pattern), fields };
 }
 
-const fallbackSeverity = new RegExp(`(?:^|[\\s\\]>:])(${severities}):  `);
+const fallbackSeverity = new RegExp(`(?:^|[^A-Za-z0-9_])(${severities}):  `);
 const fallbackPid = /\[(\d+)\]/;
 
 function applyField(
