@@ -2,11 +2,13 @@
  * The one entry point. Subcommands parse their flags here and call into the modules; expected failures
  * (`PgvigilError`) become one line on stderr and their exit code, never a stack trace.
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerAgentCommands } from './agent/cli.js';
 import { registerLogCommands } from './agent/logs/cli.js';
 import { isPgvigilError, PgvigilError } from './errors.js';
 import { createLogger } from './log.js';
+import { parseRemoteConfig } from './protocol/agent-config.js';
 import { createEnrollToken, revokeAgentCredential } from './server/auth/agents.js';
 import { startServer, waitForStopSignal } from './server/run.js';
 import { openStore, type Store } from './storage/db.js';
@@ -185,6 +187,82 @@ Examples:
       process.stdout.write(`revoked the credential of agent ${agentId}\n`);
     }),
   );
+
+  storeOptions(
+    program
+      .command('agent-config')
+      .description('configuration the server pushes to agents')
+      .command('set')
+      .argument('<agent-id>', 'the agent')
+      .argument('<file>', 'JSON file with the config (- for standard input)')
+      .description('validate and store an agent config; the agent applies it at its next pull (or SIGHUP)'),
+  ).action((agentId: string, file: string, flags: StoreFlags) =>
+    withStore(flags, async (store) => {
+      const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        throw new PgvigilError('CONFIG_INVALID', `${file} is not valid JSON: ${(err as Error).message}`);
+      }
+      const parsed = parseRemoteConfig(value);
+      if (!parsed.ok) throw new PgvigilError('CONFIG_INVALID', `${file}: ${parsed.error}`);
+      const { rowCount } = await store.pool.query(
+        'UPDATE pgvigil.agents SET config = $2 WHERE agent_id = $1',
+        [agentId, JSON.stringify(parsed.config)],
+      );
+      if (!rowCount) throw new PgvigilError('NOT_FOUND', `no agent ${agentId}`);
+      process.stdout.write(`config stored for agent ${agentId}\n`);
+    }),
+  );
+
+  program
+    .command('bench')
+    .description('benchmarks')
+    .command('ingest')
+    .description('simulated agents push realistic batches to a real server; measured end to end and verified')
+    .option('--agents <n>', 'simulated agents', parseCount, 100)
+    .option('--duration <s>', 'seconds to run', parseCount, 30)
+    .option(
+      '--rate <r>',
+      'offered pushes per second across all agents (default: each agent pushes when acked)',
+      parseCount,
+    )
+    .option('--values <n>', 'values per batch', parseCount, 1000)
+    .option('--server <url>', 'an existing server (needs --database-url to create the agents)')
+    .addOption(
+      new Option('--database-url <url>', 'the store (default: a temporary embedded one)').env('DATABASE_URL'),
+    )
+    .option('--json', 'print the result as one JSON object')
+    .action(
+      async (flags: {
+        agents: number;
+        duration: number;
+        rate?: number;
+        values: number;
+        server?: string;
+        databaseUrl?: string;
+        json?: boolean;
+      }) => {
+        if (flags.server && !flags.databaseUrl) {
+          throw new PgvigilError(
+            'BAD_ARGUMENT',
+            '--server needs --database-url (the bench creates its agents in the store)',
+          );
+        }
+        const { benchIngest, formatBenchIngest } = await import('./tools/bench-ingest.js');
+        const r = await benchIngest({
+          agents: flags.agents,
+          durationS: flags.duration,
+          rate: flags.rate,
+          values: flags.values,
+          server: flags.server,
+          databaseUrl: flags.databaseUrl,
+          json: Boolean(flags.json),
+        });
+        process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : `${formatBenchIngest(r)}\n`);
+      },
+    );
 
   registerAgentCommands(program);
   registerLogCommands(program);

@@ -1,0 +1,120 @@
+/**
+ * The batcher: gathers what the collectors and log sources produced since the last seal and seals it
+ * into one batch every push interval. The batch gets its seq from the spool at sealing, is written there
+ * (durable before anything else happens), and only then are log positions allowed to move past the lines
+ * it holds — so a crash neither loses nor doubles them.
+ */
+import { gzipSync } from 'node:zlib';
+import type { Logger } from '../log.js';
+import type { BatchV1, WireGap, WireTable } from '../protocol/batch.js';
+import { families } from '../protocol/families/index.js';
+import { type LogEntry, logEntryColumns } from '../protocol/logs.js';
+import type { FamilyRows } from './collectors/types.js';
+
+/** What the batcher needs of the spool. */
+export interface BatcherSpool {
+  nextSeq(): number;
+  pendingGaps(): WireGap[];
+  append(payload: Buffer, opts?: { gapsIncluded?: number }): Promise<number>;
+}
+
+export interface SealedBatch {
+  seq: number;
+  rows: number;
+  logs: number;
+  bytes: number;
+}
+
+/** Called after the batch holding some log lines is durable: moves their sources' positions. */
+export type AfterDurable = () => Promise<void> | void;
+
+export class Batcher {
+  private tables = new Map<string, WireTable>();
+  private logs: unknown[][] = [];
+  private afterDurable: AfterDurable[] = [];
+  private rows = 0;
+
+  constructor(
+    private readonly agentId: () => string,
+    private readonly spool: BatcherSpool,
+    private readonly log: Logger,
+    /** Most rows held before an early seal; keeps a batch well under the server's limits. */
+    private readonly maxRows = 50_000,
+    /** The PostgreSQL target name for target families whose rows do not carry one. */
+    private readonly defaultTarget = 'local',
+  ) {}
+
+  get pendingRows(): number {
+    return this.rows + this.logs.length;
+  }
+
+  /** Adds one collector run's rows. Unknown families are dropped with a warning (a programming error). */
+  addRows(batches: FamilyRows[]): void {
+    for (const fr of batches) {
+      const spec = families[fr.family];
+      if (!spec) {
+        this.log.warn({ family: fr.family }, 'collector produced an unknown family; rows dropped');
+        continue;
+      }
+      let t = this.tables.get(fr.family);
+      if (!t) {
+        const names = spec.columns.map((c) => c.name);
+        t = { columns: spec.scope === 'target' ? ['ts', 'target', ...names] : ['ts', ...names], rows: [] };
+        this.tables.set(fr.family, t);
+      }
+      const cols = spec.columns;
+      for (const row of fr.rows) {
+        const out: unknown[] = [fr.ts];
+        if (spec.scope === 'target') out.push((row.target as string | undefined) ?? this.defaultTarget);
+        for (const c of cols) out.push(row[c.name] ?? null);
+        t.rows.push(out);
+      }
+      this.rows += fr.rows.length;
+    }
+  }
+
+  /** Adds parsed log entries; `afterDurable` runs once the batch holding them is in the spool. */
+  addLogs(entries: LogEntry[], afterDurable?: AfterDurable): void {
+    for (const e of entries) this.logs.push(logEntryColumns.map((c) => e[c.name as keyof LogEntry] ?? null));
+    if (afterDurable) this.afterDurable.push(afterDurable);
+  }
+
+  /** Seals what is pending into one batch; undefined when there was nothing (and no gap to report). */
+  async seal(status?: Record<string, unknown>): Promise<SealedBatch | undefined> {
+    const gaps = this.spool.pendingGaps();
+    if (this.rows === 0 && this.logs.length === 0 && gaps.length === 0) {
+      for (const cb of this.afterDurable.splice(0)) await cb();
+      return undefined;
+    }
+    const seq = this.spool.nextSeq();
+    const batch: BatchV1 = {
+      v: 1,
+      agentId: this.agentId(),
+      seq,
+      sealedAt: Date.now(),
+      families: Object.fromEntries(this.tables),
+      ...(this.logs.length > 0
+        ? { logs: { columns: logEntryColumns.map((c) => c.name), rows: this.logs } }
+        : {}),
+      ...(gaps.length > 0 ? { gaps } : {}),
+      ...(status ? { status } : {}),
+    };
+    const payload = gzipSync(JSON.stringify(batch));
+    const rows = this.rows;
+    const logs = this.logs.length;
+    const callbacks = this.afterDurable;
+    this.tables = new Map();
+    this.logs = [];
+    this.afterDurable = [];
+    this.rows = 0;
+    const got = await this.spool.append(payload, { gapsIncluded: gaps.length });
+    if (got !== seq) this.log.warn({ expected: seq, got }, 'spool assigned another seq than announced');
+    for (const cb of callbacks) await cb();
+    return { seq: got, rows, logs, bytes: payload.length };
+  }
+
+  /** True when enough rows are pending that the batch should be sealed before the interval ends. */
+  full(): boolean {
+    return this.pendingRows >= this.maxRows;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The agent's HTTP client: node:http/https only (no HTTP library in the agent), keep-alive, a private CA
+ * (`--ca`) and mutual TLS (`--cert`/`--key`), a timeout on every request, bodies read up to a bound.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+
+export interface TlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export class AgentHttp {
+  private readonly agent: http.Agent;
+  private readonly base: URL;
+
+  constructor(serverUrl: string, tls: TlsFiles = {}) {
+    this.base = new URL(serverUrl);
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
+      throw new Error(`server URL must be http:// or https://, got ${serverUrl}`);
+    }
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new https.Agent({
+            keepAlive: true,
+            maxSockets: 4,
+            ca: tls.ca ? readFileSync(tls.ca) : undefined,
+            cert: tls.cert ? readFileSync(tls.cert) : undefined,
+            key: tls.key ? readFileSync(tls.key) : undefined,
+          })
+        : new http.Agent({ keepAlive: true, maxSockets: 4 });
+  }
+
+  request(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: Buffer,
+    timeoutMs = 30_000,
+  ): Promise<HttpResponse> {
+    const url = new URL(path, this.base);
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        url,
+        {
+          method,
+          agent: this.agent,
+          headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > 4 * 1024 * 1024) {
+              req.destroy(new Error('response larger than 4 MiB'));
+              return;
+            }
+            chunks.push(c);
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(new Error(`no answer from ${url.host} within ${timeoutMs} ms`)),
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** The server's error message from a JSON error body, for logs. */
+export function errorMessage(res: HttpResponse): string {
+  try {
+    const j = JSON.parse(res.body.toString('utf8')) as { error?: { code?: string; message?: string } };
+    if (j.error) return `${j.error.code ?? ''} ${j.error.message ?? ''}`.trim();
+  } catch {
+    // not JSON
+  }
+  return res.body.toString('utf8').slice(0, 200) || `HTTP ${res.status}`;
+}

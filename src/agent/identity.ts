@@ -1,0 +1,92 @@
+/**
+ * The agent's identity on a server: enrolled once with an enrollment token, then the per-agent credential
+ * is kept in `<stateDir>/credential.json` (mode 0600) and reused on every start.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { hostname, platform, release } from 'node:os';
+import { join } from 'node:path';
+import { PgvigilError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { version } from '../version.js';
+import { type AgentHttp, errorMessage } from './http.js';
+
+export interface AgentIdentity {
+  serverUrl: string;
+  agentId: string;
+  serverId: number;
+  credential: string;
+  enrolledAt: string;
+}
+
+export function credentialFile(stateDir: string): string {
+  return join(stateDir, 'credential.json');
+}
+
+export async function saveIdentity(stateDir: string, id: AgentIdentity): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const file = credentialFile(stateDir);
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, JSON.stringify(id, null, 2), { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+}
+
+export async function loadIdentity(stateDir: string): Promise<AgentIdentity | undefined> {
+  const file = credentialFile(stateDir);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(await readFile(file, 'utf8')) as AgentIdentity;
+}
+
+export interface EnrollOptions {
+  stateDir: string;
+  serverUrl: string;
+  enrollToken?: string;
+  http: AgentHttp;
+  targets?: string[];
+  log: Logger;
+}
+
+/** The saved identity for this server, or a new one from enrollment; a clear error when neither is possible. */
+export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> {
+  const saved = await loadIdentity(opts.stateDir);
+  if (saved && saved.serverUrl === opts.serverUrl) return saved;
+  if (!opts.enrollToken) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      saved
+        ? `this agent is enrolled with ${saved.serverUrl}, not ${opts.serverUrl}; pass --enroll-token to enroll with the new server`
+        : `this agent is not enrolled with ${opts.serverUrl} yet: pass --enroll-token (create one with \`pgvigil token create --enroll\`)`,
+    );
+  }
+  const body = Buffer.from(
+    JSON.stringify({
+      token: opts.enrollToken,
+      hostname: hostname(),
+      os: `${platform()} ${release()}`,
+      agentVersion: version,
+      targets: (opts.targets ?? []).map((name) => ({ kind: 'postgres', name })),
+    }),
+  );
+  const res = await opts.http.request(
+    'POST',
+    '/api/v1/agents/enroll',
+    { 'content-type': 'application/json' },
+    body,
+  );
+  if (res.status !== 201) {
+    throw new PgvigilError(
+      'ENROLL_TOKEN_INVALID',
+      `enrollment with ${opts.serverUrl} failed: ${errorMessage(res)}`,
+    );
+  }
+  const got = JSON.parse(res.body.toString('utf8')) as {
+    agentId: string;
+    serverId: number;
+    credential: string;
+  };
+  const identity: AgentIdentity = { serverUrl: opts.serverUrl, ...got, enrolledAt: new Date().toISOString() };
+  await saveIdentity(opts.stateDir, identity);
+  opts.log.info({ agentId: identity.agentId }, 'enrolled with the server; credential saved');
+  return identity;
+}
