@@ -8,8 +8,9 @@
  * limited to this file's database (includeDatabases), which also exercises the include list.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -166,6 +167,18 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
       assert.ok(update, 'the pgbench UPDATE text is sent');
       const updateRow = statements.find((r) => r.queryid === update.queryid);
       assert.ok(updateRow && Number(updateRow.calls) > 0 && updateRow.datname === db.name);
+
+      // The whole collection as /metrics text: promtool parses it (lint: only postgres_exporter's _count names)
+      if (existsSync('/usr/bin/promtool')) {
+        const text = renderPrometheusText(postgresPrometheusMetrics(result, { target: 'test' }));
+        const run = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+        const complaints = `${run.stdout}${run.stderr}`
+          .split('\n')
+          .filter((l) => l.trim() !== '' && !/^pg_(stat_activity|locks)_count non-histogram/.test(l));
+        assert.deepEqual(complaints, []);
+      } else if (process.env.CI === 'true') {
+        assert.fail('/usr/bin/promtool is missing in CI (apt-get install prometheus)');
+      }
     } finally {
       load.kill('SIGTERM');
       await collector.close();
