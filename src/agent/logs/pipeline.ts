@@ -106,7 +106,19 @@ export class FileLogSource implements LogSource {
     const now = this.now();
     const lines = await this.tailer.poll();
     const entries: LogEntry[] = [];
+    // An entry waiting for continuation lines is emitted once its file has been idle for flushAfterMs;
+    // checking when the lines move on to another file keeps entries in file order where possible.
+    const maybeFlush = (id: number) => {
+      const a = this.assemblers.get(id);
+      if (a && a.pendingMark !== undefined && now - (this.lastActivity.get(id) ?? 0) >= this.flushAfterMs)
+        entries.push(...a.flush());
+    };
+    let current = -1;
     for (const line of lines) {
+      if (line.fileId !== current) {
+        if (current >= 0) maybeFlush(current);
+        current = line.fileId;
+      }
       const e = this.assembler(line.fileId).push(line.text, now, line.start);
       if (e) entries.push(e);
       this.lastActivity.set(line.fileId, now);
@@ -117,11 +129,7 @@ export class FileLogSource implements LogSource {
       this.assemblers.delete(id);
       this.lastActivity.delete(id);
     }
-    for (const [id, a] of this.assemblers) {
-      if (a.pendingMark !== undefined && now - (this.lastActivity.get(id) ?? 0) >= this.flushAfterMs) {
-        entries.push(...a.flush());
-      }
-    }
+    for (const id of this.assemblers.keys()) maybeFlush(id);
     const files = this.tailer.files().map(({ id, position }) => {
       const pending = this.assemblers.get(id)?.pendingMark;
       return pending === undefined ? position : { ...position, offset: pending };

@@ -219,7 +219,7 @@ export class FileTailer {
       fp: pos?.fp ?? '',
       fpLen: pos?.fpLen ?? -1,
       live,
-      lastSize: pos ? -1 : Number(st.size),
+      lastSize: -1, // unknown until first read, so the first poll always looks at the file
       lastMtimeNs: st.mtimeNs,
       lastGrowth: now,
     };
@@ -352,13 +352,19 @@ export class FileTailer {
 
   private async pollFile(t: Tracked, pathStat: BigIntStats | undefined, now: number, out: TailLine[]) {
     if (!t.fh) {
-      // Dormant (closed while idle): reopen only when the file changed.
-      if (!t.live) {
-        await this.forget(t);
+      // Not open: new, or dormant (closed while idle) and reopened only when the file changed.
+      if (
+        t.live &&
+        t.lastSize >= 0 &&
+        pathStat &&
+        Number(pathStat.size) === t.lastSize &&
+        pathStat.mtimeNs === t.lastMtimeNs
+      )
+        return;
+      if (!(await this.ensureOpen(t))) {
+        if (!t.live) await this.forget(t);
         return;
       }
-      if (pathStat && Number(pathStat.size) === t.lastSize && pathStat.mtimeNs === t.lastMtimeNs) return;
-      if (!(await this.ensureOpen(t))) return;
     }
     const fh = t.fh!;
     let st: BigIntStats;
