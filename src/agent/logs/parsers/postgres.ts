@@ -186,7 +186,7 @@ function finish(rec: ParsedRecord, severity: string, message: string): ParsedRec
   const v = message.charCodeAt(5) === 58 ? verboseState.exec(message) : null;
   if (v) {
     rec.context.sqlstate = v[1]!;
-    rec.message = message.slice(8);
+    rec.message = message.slice(7);
   } else {
     rec.message = message;
   }
