@@ -1,0 +1,178 @@
+/**
+ * One full PostgreSQL collection (every family, every database visited, statements with texts) on a
+ * pgbench instance: 4 databases initialised by pgbench at scale 10, 200 distinct statements in
+ * pg_stat_statements, a light pgbench load running. Prints p50/p95/max wall time of a collection and the
+ * server time it costs, read from pg_stat_statements for the monitoring role (a pg_monitor-only role used
+ * by nothing else). Goal: p95 < 50 ms.
+ *
+ * Run: npm run build && node dist/bench/postgres-collect.js [collections=60] [scale=10]
+ * Needs Debian's pgbench (/usr/lib/postgresql/15/bin/pgbench); the server is the embedded PostgreSQL 18.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { chmod, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import {
+  createPostgresCollector,
+  type PostgresCollectorOptions,
+} from '../src/agent/collectors/postgres/collector.js';
+import type { CollectContext } from '../src/agent/collectors/types.js';
+import { silentLogger } from '../src/log.js';
+import { startCluster } from '../src/storage/cluster.js';
+import { embeddedBinDir } from '../src/storage/embedded.js';
+
+const execFileAsync = promisify(execFile);
+const pgbench = '/usr/lib/postgresql/15/bin/pgbench';
+const collections = Number(process.argv[2] ?? 60);
+const scale = Number(process.argv[3] ?? 10);
+const databases = ['bench1', 'bench2', 'bench3', 'bench4'];
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(pgbench)) throw new Error(`${pgbench} is missing (apt-get install postgresql-15)`);
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-pg-'));
+  await chmod(dir, 0o755);
+  const cluster = await startCluster({
+    binDir: await embeddedBinDir(),
+    pgdata: join(dir, 'pgdata'),
+    superuser: 'bench',
+    password: 'bench-pw',
+    logFile: join(dir, 'postgres.log'),
+    runAsUser: 'pgvigil',
+    settings: {
+      shared_preload_libraries: 'pg_stat_statements',
+      'pg_stat_statements.track': 'top',
+      // planning time counts too: these view-heavy queries spend much of their server time planning
+      'pg_stat_statements.track_planning': 'on',
+      track_io_timing: 'on',
+      shared_buffers: '256MB',
+      max_wal_size: '2GB',
+      checkpoint_timeout: '30min',
+    },
+    log: silentLogger(),
+  });
+  let load: ChildProcess | undefined;
+  try {
+    const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+    await admin.connect();
+    await admin.query('CREATE EXTENSION pg_stat_statements');
+    await admin.query("CREATE ROLE pgvigil_mon LOGIN PASSWORD 'mon-pw'; GRANT pg_monitor TO pgvigil_mon");
+    for (const db of databases) await admin.query(`CREATE DATABASE ${db}`);
+    await admin.end();
+    const t0 = performance.now();
+    await Promise.all(
+      databases.map((db) => execFileAsync(pgbench, ['-i', '-s', String(scale), '-q', cluster.url(db)])),
+    );
+    process.stdout.write(
+      `pgbench -i -s ${scale} in ${databases.length} databases: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+
+    // 200 distinct statements (distinct expression trees: constants and aliases do not count), spread
+    // over the databases, a few calls each.
+    for (const [i, db] of databases.entries()) {
+      const c = new pg.Client({ connectionString: cluster.url(db) });
+      await c.connect();
+      for (let k = 0; k < 50; k++) {
+        const n = i * 50 + k;
+        const sql = `SELECT count(*) FROM pgbench_branches WHERE bid ${'+ 1 '.repeat(n)}> $1`;
+        for (let call = 0; call < 3; call++) await c.query(sql, [call]);
+      }
+      await c.end();
+    }
+    // Let the initial load settle (flush, checkpoint) so it does not run under the measured collections.
+    const settle = new pg.Client({ connectionString: cluster.url('postgres') });
+    await settle.connect();
+    await settle.query('CHECKPOINT');
+    await settle.end();
+    const monUrl = cluster.url('postgres').replace('bench:bench-pw', 'pgvigil_mon:mon-pw');
+    // A light, steady OLTP load across the run (rate-limited: the machine has 2 cores).
+    load = spawn(pgbench, ['-c', '2', '-R', '50', '-T', '600', '-n', cluster.url(databases[0]!)], {
+      stdio: 'ignore',
+    });
+
+    const ctx: CollectContext = {
+      procRoot: '/proc',
+      sysRoot: '/sys',
+      now: () => Date.now(),
+      monotonic: () => performance.now(),
+      log: silentLogger(),
+      signal: new AbortController().signal,
+    };
+    const probe = new pg.Client({ connectionString: cluster.url('postgres') });
+    await probe.connect();
+    const serverTime = async () => {
+      const { rows } = await probe.query<{ ms: number; calls: string; entries: string }>(
+        `SELECT coalesce(sum(total_exec_time + total_plan_time), 0)::float8 AS ms,
+                coalesce(sum(calls), 0) AS calls,
+                (SELECT count(*) FROM pg_stat_statements) AS entries
+           FROM pg_stat_statements WHERE userid = 'pgvigil_mon'::regrole`,
+      );
+      return { ms: rows[0]!.ms, calls: Number(rows[0]!.calls), entries: Number(rows[0]!.entries) };
+    };
+    const version = (await probe.query<{ server_version: string }>('SHOW server_version')).rows[0]
+      ?.server_version;
+    const lines: string[] = [];
+    const measure = async (label: string, options: PostgresCollectorOptions) => {
+      const collector = createPostgresCollector(monUrl, options);
+      for (let i = 0; i < 5; i++) await collector.collect(ctx); // warm-up: connection, caches, text sends
+      const sample = await collector.collect(ctx);
+      const rowCount = sample.reduce((n, f) => n + f.rows.length, 0);
+      const failed = sample
+        .find((f) => f.family === 'pg_collector')
+        ?.rows.filter((r) => r.ok !== true)
+        .map((r) => `${r.family}@${r.datname}: ${r.error}`);
+      if (process.env.BENCH_VERBOSE) {
+        const st = sample.find((f) => f.family === 'pg_collector')?.rows ?? [];
+        process.stdout.write(`${st.map((r) => `${r.family}@${r.datname}=${Number(r.duration_ms).toFixed(1)}`).join(' ')}\n`);
+      }
+      const before = await serverTime();
+      const times: number[] = [];
+      const cpu0 = process.cpuUsage();
+      for (let i = 0; i < collections; i++) {
+        const s = performance.now();
+        await collector.collect(ctx);
+        times.push(performance.now() - s);
+      }
+      const agentCpu = process.cpuUsage(cpu0);
+      const after = await serverTime();
+      await collector.close();
+      times.sort((a, b) => a - b);
+      lines.push(
+        `${label}: ${rowCount} rows, degraded: ${failed?.length ? failed.join('; ') : 'none'}`,
+        `  wall time per collection: p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms, max ${times.at(-1)?.toFixed(1)} ms`,
+        `  server time per collection (pg_stat_statements of role pgvigil_mon, exec + plan): ${((after.ms - before.ms) / collections).toFixed(2)} ms over ${((after.calls - before.calls) / collections).toFixed(0)} statements`,
+        `  agent CPU per collection (user + system): ${((agentCpu.user + agentCpu.system) / 1000 / collections).toFixed(2)} ms`,
+      );
+      return after.entries;
+    };
+    await measure('full collection, short-lived database visits (default)', { databaseIntervalMs: 0 });
+    await measure('full collection, database connections kept (keepDatabaseConnections: 3)', {
+      databaseIntervalMs: 0,
+      keepDatabaseConnections: 3,
+    });
+    const entries = await measure('instance-wide only (collections between database visits)', {
+      databaseIntervalMs: Number.MAX_SAFE_INTEGER,
+    });
+    await probe.end();
+    process.stdout.write(
+      [
+        `server: PostgreSQL ${version} (embedded), ${databases.length} databases at pgbench scale ${scale}, ${entries} statements in pg_stat_statements, pgbench -c 2 -R 50 running`,
+        `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${collections} collections per case; goal p95 < 50 ms`,
+        ...lines,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    load?.kill('SIGTERM');
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
