@@ -25,6 +25,7 @@ import pg from 'pg';
 import type { Logger } from '../../../log.js';
 import { type ColumnSpec, postgresFamilies } from '../../../protocol/families/index.js';
 import type { CollectContext, Collector, FamilyRows, Row } from '../types.js';
+import { type PromMetric, postgresPrometheusMetrics } from './prometheus.js';
 import { databaseQueries } from './queries/database.js';
 import { instanceQueries } from './queries/instance.js';
 import {
@@ -84,6 +85,8 @@ export interface PostgresCollectorOptions {
   maxIndexesPerDatabase?: number;
   /** Collect only these families (names from src/protocol/families/postgres.ts). Default: all. */
   families?: string[];
+  /** Labels added to every exported Prometheus sample, to tell several targets of one agent apart. */
+  exportLabels?: Record<string, string>;
 }
 
 export interface PostgresCollector extends Collector {
@@ -92,7 +95,7 @@ export interface PostgresCollector extends Collector {
 }
 
 type Settings = Required<
-  Omit<PostgresCollectorOptions, 'families' | 'includeDatabases' | 'excludeDatabases'>
+  Omit<PostgresCollectorOptions, 'families' | 'includeDatabases' | 'excludeDatabases' | 'exportLabels'>
 >;
 
 const defaults: Settings = {
@@ -726,7 +729,12 @@ export function createPostgresCollector(
       }
       running = true;
       try {
-        return await collectOnce(ctx);
+        const result = await collectOnce(ctx);
+        // The agent's /metrics (when it runs an exporter) serves what the latest collection handed it.
+        // Typed structurally: the context gains `expose` with the exporter; without it nothing is exported.
+        const exporting = ctx as { expose?: (metrics: PromMetric[]) => void };
+        exporting.expose?.(postgresPrometheusMetrics(result, options.exportLabels ?? {}));
+        return result;
       } finally {
         running = false;
       }
