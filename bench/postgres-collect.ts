@@ -129,7 +129,9 @@ async function main(): Promise<void> {
         .map((r) => `${r.family}@${r.datname}: ${r.error}`);
       if (process.env.BENCH_VERBOSE) {
         const st = sample.find((f) => f.family === 'pg_collector')?.rows ?? [];
-        process.stdout.write(`${st.map((r) => `${r.family}@${r.datname}=${Number(r.duration_ms).toFixed(1)}`).join(' ')}\n`);
+        process.stdout.write(
+          `${st.map((r) => `${r.family}@${r.datname}=${Number(r.duration_ms).toFixed(1)}`).join(' ')}\n`,
+        );
       }
       const before = await serverTime();
       const times: number[] = [];
@@ -163,7 +165,9 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         `server: PostgreSQL ${version} (embedded), ${databases.length} databases at pgbench scale ${scale}, ${entries} statements in pg_stat_statements, pgbench -c 2 -R 50 running`,
-        `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${collections} collections per case; goal p95 < 50 ms`,
+        `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}; load average at the end ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')}; ${collections} collections per case; goal p95 < 50 ms`,
         ...lines,
         '',
       ].join('\n'),
