@@ -160,6 +160,19 @@ describe(`replication on ${testPgLabel}: a primary and a streaming standby on lo
       return Number(rows[0]?.lag) > 1_000_000 ? true : undefined;
     });
 
+    // Hold still before comparing: everything sent is flushed on the standby and replay has really paused
+    // (a pause is a request, honoured at the next record), so the lags stop moving.
+    await waitFor('a still standby', async () => {
+      const [p] = await query<{ still: boolean }>(
+        primary.url(),
+        "SELECT pg_current_wal_lsn() = flush_lsn AS still FROM pg_stat_replication WHERE application_name = 'standby1'",
+      );
+      const [s] = await query<{ state: string }>(
+        standby!.url(),
+        'SELECT pg_get_wal_replay_pause_state() AS state',
+      );
+      return p?.still && s?.state === 'paused' ? true : undefined;
+    });
     const onPrimary = createPostgresCollector(primary.url(), { includeDatabases: ['postgres'] });
     const onStandby = createPostgresCollector(standby.url(), { includeDatabases: ['postgres'] });
     try {
@@ -179,7 +192,9 @@ describe(`replication on ${testPgLabel}: a primary and a streaming standby on lo
         Number(sender.replay_lag_bytes) > 1_000_000,
         `primary-side replay lag ${sender.replay_lag_bytes}`,
       );
-      assert.ok(Number(sender.replay_lag_bytes) <= Number(direct[0]?.replay_lag), 'agrees with the view');
+      // Background WAL (checkpoints, running-xacts records) may still move the position a little.
+      const near = (a: number, b: number) => Math.abs(a - b) <= 256 * 1024;
+      assert.ok(near(Number(sender.replay_lag_bytes), Number(direct[0]?.replay_lag)), 'agrees with the view');
       assert.ok(Number(sender.flush_lag_bytes) <= Number(sender.replay_lag_bytes));
       const slot = rowsOf(p, 'pg_replication_slots').find((r) => r.slot_name === 'standby1');
       assert.ok(slot && slot.active === true && slot.slot_type === 'physical');
@@ -189,7 +204,7 @@ describe(`replication on ${testPgLabel}: a primary and a streaming standby on lo
       );
       // restart_lsn follows what the standby flushed (paused replay does not hold it back)
       assert.ok(typeof slot.retained_bytes === 'number' && slot.retained_bytes >= 0);
-      assert.ok(slot.retained_bytes <= Number(direct2[0]?.retained), 'agrees with the view');
+      assert.ok(near(slot.retained_bytes, Number(direct2[0]?.retained)), 'agrees with the view');
       assert.equal(rowsOf(p, 'pg_standby').length, 0, 'a primary has no receiving side');
 
       assert.equal(rowsOf(s, 'pg_instance')[0]?.in_recovery, true);

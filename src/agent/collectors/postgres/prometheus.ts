@@ -66,7 +66,8 @@ const mappings: Record<string, FamilyMapping> = {
       max_state_age_s: 'pg_stat_activity_max_state_duration_seconds',
     },
   },
-  pg_wait_events: { prefix: 'pg_wait_events' },
+  // not "_count": promtool reserves that suffix for histograms and summaries
+  pg_wait_events: { prefix: 'pg_wait_events', rename: { count: 'pg_wait_event_backends' } },
   pg_locks: { prefix: 'pg_locks' },
   pg_lock_waits: {
     prefix: 'pg_blocked_backend',
