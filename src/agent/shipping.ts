@@ -1,0 +1,130 @@
+/**
+ * The agent's path to a server: collectors and log sources → batcher → spool (disk) → shipper → server.
+ * Also enrollment (or the identity `pgvigil up` hands its built-in agent) and config pull.
+ *
+ * Every push interval the pending rows are sealed into one batch and appended to the spool; the shipper
+ * sends spooled batches oldest first and acknowledges them only after the server committed them. Stopping
+ * seals what is pending, so a clean stop loses nothing; a crash loses at most the rows of the interval
+ * in progress (they were never sealed) — never a sealed batch.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import type { RemoteConfig } from '../protocol/agent-config.js';
+import type { LogEntry } from '../protocol/logs.js';
+import { type AfterDurable, Batcher } from './batcher.js';
+import type { FamilyRows } from './collectors/types.js';
+import { AgentHttp, type TlsFiles } from './http.js';
+import { type AgentIdentity, loadOrEnroll } from './identity.js';
+import { RemoteConfigClient } from './remote-config.js';
+import { Shipper } from './shipper.js';
+import { type FsyncPolicy, Spool, type SpoolStats } from './spool/spool.js';
+
+export interface ShippingOptions {
+  serverUrl: string;
+  /** Holds credential.json and spool/. */
+  stateDir: string;
+  enrollToken?: string;
+  /** Given by `pgvigil up` for its built-in agent (no enrollment). */
+  identity?: AgentIdentity;
+  tls?: TlsFiles;
+  pushIntervalMs: number;
+  configPollMs?: number;
+  fsync?: FsyncPolicy;
+  spoolMaxBytes?: number;
+  targets?: string[];
+  log: Logger;
+  /** Applies a server-pushed config; throw to refuse it (the reason is reported to the server). */
+  onConfig?: (config: RemoteConfig) => Promise<void> | void;
+  /** The agent's self-report sent with each batch (collector health). */
+  status?: () => Record<string, unknown>;
+}
+
+export interface Shipping {
+  identity: AgentIdentity;
+  addRows(rows: FamilyRows[]): void;
+  addLogs(entries: LogEntry[], afterDurable?: AfterDurable): void;
+  /** Seal now (tests, shutdown); resolves once the batch is in the spool. */
+  flush(): Promise<void>;
+  /** Pull the config now (SIGHUP). */
+  reloadConfig(): Promise<void>;
+  stats(): { spool: SpoolStats; shipper: Shipper['stats']; pendingRows: number };
+  stop(): Promise<void>;
+}
+
+export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
+  const { log } = opts;
+  const http = new AgentHttp(opts.serverUrl, opts.tls);
+  const identity =
+    opts.identity ??
+    (await loadOrEnroll({
+      stateDir: opts.stateDir,
+      serverUrl: opts.serverUrl,
+      enrollToken: opts.enrollToken,
+      http,
+      targets: opts.targets,
+      log,
+    }));
+  const spool = await Spool.open({
+    dir: join(opts.stateDir, 'spool'),
+    log: log.child({ component: 'spool' }),
+    fsync: opts.fsync,
+    maxBytes: opts.spoolMaxBytes,
+  });
+  const credential = () => identity.credential;
+  const batcher = new Batcher(() => identity.agentId, spool, log, 50_000, hostname());
+  const shipper = new Shipper({ http, spool, credential, log: log.child({ component: 'shipper' }) });
+  const config = new RemoteConfigClient(
+    http,
+    identity.agentId,
+    credential,
+    log.child({ component: 'config' }),
+  );
+
+  // Seals are serialized: each takes the seq the spool hands out next.
+  let sealing: Promise<void> = Promise.resolve();
+  const seal = (): Promise<void> => {
+    sealing = sealing
+      .then(async () => {
+        const sealed = await batcher.seal(opts.status?.());
+        if (sealed) shipper.wake();
+      })
+      .catch((err: Error) => log.error({ err: { message: err.message } }, 'could not seal a batch'));
+    return sealing;
+  };
+
+  shipper.start();
+  const pushTimer = setInterval(() => void seal(), opts.pushIntervalMs);
+  const pollConfig = async () => {
+    if (opts.onConfig) await config.poll(opts.onConfig);
+  };
+  void pollConfig();
+  const configTimer = setInterval(() => void pollConfig(), opts.configPollMs ?? 300_000);
+  log.info(
+    { server: opts.serverUrl, agentId: identity.agentId, pushIntervalMs: opts.pushIntervalMs },
+    'shipping to the server',
+  );
+
+  return {
+    identity,
+    addRows: (rows) => {
+      batcher.addRows(rows);
+      if (batcher.full()) void seal();
+    },
+    addLogs: (entries, afterDurable) => {
+      batcher.addLogs(entries, afterDurable);
+      if (batcher.full()) void seal();
+    },
+    flush: seal,
+    reloadConfig: pollConfig,
+    stats: () => ({ spool: spool.stats(), shipper: shipper.stats, pendingRows: batcher.pendingRows }),
+    stop: async () => {
+      clearInterval(pushTimer);
+      clearInterval(configTimer);
+      await seal();
+      await shipper.stop();
+      await spool.close();
+      http.close();
+    },
+  };
+}
