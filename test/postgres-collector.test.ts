@@ -442,6 +442,21 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
     await collector.close();
   });
 
+  test('the_settings_snapshot_is_sent_first_and_then_only_when_it_changes', async () => {
+    const collector = collectorFor(db.url, db, { families: ['pg_settings'] });
+    try {
+      const first = rowsOf(await collector.collect(collectContext()), 'pg_settings');
+      assert.ok(first.some((r) => r.name === 'shared_preload_libraries' && r.source !== 'default'));
+      assert.equal(
+        rowsOf(await collector.collect(collectContext()), 'pg_settings').length,
+        0,
+        'unchanged: not resent',
+      );
+    } finally {
+      await collector.close();
+    }
+  });
+
   test('excluded_databases_are_neither_visited_nor_reported', async () => {
     const collector = createPostgresCollector(db.url, {
       includeDatabases: [`${db.name.slice(0, 6)}*`],
