@@ -200,6 +200,29 @@ describe(`ingest (${testPgLabel})`, () => {
     );
   });
 
+  test('statement_texts_resent_in_later_batches_are_kept_once', async () => {
+    const texts = (seq: number) => ({
+      v: 1,
+      agentId: agent.agentId,
+      seq,
+      sealedAt: Date.now(),
+      families: {
+        pg_statement_texts: {
+          columns: ['ts', 'target', 'queryid', 'dbid', 'userid', 'query', 'truncated'],
+          rows: [[Date.now(), 'main', 42, 5, 10, 'SELECT $1', false]],
+        },
+      },
+    });
+    assert.equal((await push(agent, texts(400))).status, 200);
+    const again = await push(agent, texts(401));
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    const { rows } = await store.pool.query(
+      'SELECT count(*)::int AS n FROM pgvigil.pg_statement_texts WHERE server_id = $1',
+      [agent.serverId],
+    );
+    assert.equal(rows[0].n, 1);
+  });
+
   test('a_response_lost_after_commit_is_retried_as_a_duplicate_without_doubling_rows', async () => {
     // A proxy that forwards the request but cuts the connection when the answer (sent after commit) comes.
     const upstream = new URL(base);

@@ -391,6 +391,7 @@ export const postgresFamilies = {
   },
   pg_statement_texts: {
     name: 'pg_statement_texts',
+    once: true,
     help: 'Normalised statement text per (queryid, dbid, userid), sent once when the statement first makes a top list; truncated to a configured length. Keyed without ts: the store keeps one text per statement (a resent text after an agent restart is the same text).',
     scope: 'target',
     columns: [

@@ -27,6 +27,11 @@ export interface FamilySpec {
   /** Host families belong to a monitored server; target families to a PostgreSQL target on it. */
   scope: 'host' | 'target';
   columns: readonly ColumnSpec[];
+  /**
+   * One row per series, stored once: the table is keyed by its labels (not ts) and a row that is already
+   * there is kept when it is sent again (statement texts, resent after an agent restart).
+   */
+  once?: true;
 }
 
 /** Column builders, so each family file reads as a list of names and meanings. */

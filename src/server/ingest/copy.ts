@@ -3,7 +3,7 @@
  * becomes the column list and lines that `COPY … FROM STDIN` reads.
  */
 import type { ValidTable } from '../../protocol/batch.js';
-import type { ColumnType } from '../../protocol/families/index.js';
+import { type ColumnType, families } from '../../protocol/families/index.js';
 
 /** Escapes a value for COPY's text format: backslash, tab, newline and carriage return. */
 export function copyEscape(s: string): string {
@@ -32,6 +32,8 @@ function encodeValue(v: unknown, type: ColumnType): string {
 
 export interface CopyChunk {
   table: string;
+  /** Rows already stored are kept (family `once`): written through a temporary table with ON CONFLICT. */
+  once: boolean;
   /** Database columns in COPY order. */
   columns: string[];
   lines: string;
@@ -64,5 +66,11 @@ export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<str
     }
     out += `${line}\n`;
   }
-  return { table: t.table, columns: dbColumns, lines: out, rows: t.rows.length };
+  return {
+    table: t.table,
+    once: families[t.table]?.once === true,
+    columns: dbColumns,
+    lines: out,
+    rows: t.rows.length,
+  };
 }

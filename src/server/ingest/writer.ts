@@ -226,20 +226,23 @@ export class IngestWriter {
       });
       const toWrite = items.filter((_, k) => outcomes[k] === 'accepted');
 
-      const byTable = new Map<string, { table: string; columns: string[]; parts: string[] }>();
+      const byTable = new Map<string, { table: string; once: boolean; columns: string[]; parts: string[] }>();
       for (const item of toWrite) {
         for (const c of item.chunks) {
           if (c.rows === 0) continue;
           const key = `${c.table}(${c.columns.join(',')})`;
           let g = byTable.get(key);
           if (!g) {
-            g = { table: c.table, columns: c.columns, parts: [] };
+            g = { table: c.table, once: c.once, columns: c.columns, parts: [] };
             byTable.set(key, g);
           }
           g.parts.push(c.lines);
         }
       }
-      for (const g of byTable.values()) await copyInto(client, g.table, g.columns, g.parts);
+      for (const g of byTable.values()) {
+        if (g.once) await copyKeepingExisting(client, g.table, g.columns, g.parts);
+        else await copyInto(client, g.table, g.columns, g.parts);
+      }
 
       const gapRows: Array<[number, string, string, number | null, number | null, number]> = [];
       for (const item of toWrite) {
@@ -313,18 +316,38 @@ export class IngestWriter {
   }
 }
 
+/** Table and column names come from the family registry (validated), never from a request. */
 async function copyInto(
   client: pg.PoolClient,
   table: string,
   columns: string[],
   parts: string[],
+  target = `pgvigil."${table}"`,
 ): Promise<void> {
   const cols = columns.map((c) => `"${c}"`).join(', ');
-  const stream = client.query(copyFrom(`COPY pgvigil."${table}" (${cols}) FROM STDIN`));
+  const stream = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
   await new Promise<void>((resolve, reject) => {
     stream.on('error', reject);
     stream.on('finish', resolve);
     for (const p of parts) stream.write(p);
     stream.end();
   });
+}
+
+/** COPY through a session temp table (emptied at commit), then keep rows that are already stored. */
+async function copyKeepingExisting(
+  client: pg.PoolClient,
+  table: string,
+  columns: string[],
+  parts: string[],
+): Promise<void> {
+  const temp = `pgvigil_in_${table}`;
+  await client.query(
+    `CREATE TEMP TABLE IF NOT EXISTS "${temp}" (LIKE pgvigil."${table}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+  );
+  await copyInto(client, table, columns, parts, `"${temp}"`);
+  const cols = columns.map((c) => `"${c}"`).join(', ');
+  await client.query(
+    `INSERT INTO pgvigil."${table}" (${cols}) SELECT ${cols} FROM "${temp}" ON CONFLICT DO NOTHING`,
+  );
 }
