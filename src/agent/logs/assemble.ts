@@ -18,6 +18,27 @@ import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from './t
 
 export const maxEntryChars = 1_000_000;
 
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * ISO 8601 of an epoch ms. Lines come in time order, so the text up to the second is cached and only the
+ * milliseconds are formatted (Date#toISOString per entry was a tenth of `logs parse`).
+ */
+export function isoTime(ts: number, fallback: number): string {
+  const second = Math.floor(ts / 1000);
+  if (second !== isoSecond) {
+    const d = new Date(second * 1000);
+    if (Number.isNaN(d.getTime())) return isoTime(fallback || Date.now(), 0);
+    const iso = d.toISOString();
+    if (iso.length !== 24) return new Date(ts).toISOString(); // years outside 0000–9999
+    isoPrefix = iso.slice(0, 20);
+    isoSecond = second;
+  }
+  const ms = Math.floor(ts - second * 1000);
+  return `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+}
+
 export interface AssemblerOptions extends ParserOptions {
   source: string;
 }
@@ -142,14 +163,8 @@ export class EntryAssembler<Mark = number> {
     this.pendingStart = undefined;
     if (this.spec.postgres) classifyPostgresEvent(rec.message, rec.context);
     const ts = rec.ts !== undefined && Number.isFinite(rec.ts) ? rec.ts : this.pendingReadAt;
-    let iso: string;
-    try {
-      iso = new Date(ts).toISOString();
-    } catch {
-      iso = new Date(this.pendingReadAt || Date.now()).toISOString();
-    }
     return {
-      ts: iso,
+      ts: isoTime(ts, this.pendingReadAt),
       source: this.source,
       level: rec.level,
       component: rec.component,

@@ -68,6 +68,14 @@ export function normaliseMessage(message: string): string {
   let prev = 32; // the character before i, as seen by the boundary checks
   while (i < n) {
     const c = s.charCodeAt(i);
+    if (isWordChar(c) && isWordChar(prev)) {
+      // Inside a word: nothing to replace until it ends (most characters of a message take this path).
+      let j = i + 1;
+      while (j < n && isWordChar(s.charCodeAt(j))) j++;
+      prev = s.charCodeAt(j - 1);
+      i = j;
+      continue;
+    }
     if (c === 39 || c === 34) {
       // Quoted literal; doubled quotes inside ('it''s') stay inside. Unterminated: leave as is.
       let j = i + 1;

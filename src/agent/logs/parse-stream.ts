@@ -5,7 +5,7 @@
 
 import type { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import type { LogEntry } from '../../protocol/logs.js';
+import type { LogContext, LogEntry } from '../../protocol/logs.js';
 import { EntryAssembler } from './assemble.js';
 import type { LogParserSpec, ParserOptions } from './types.js';
 
@@ -25,9 +25,40 @@ function write(output: Writable, text: string): Promise<void> | undefined {
   return new Promise((resolve) => output.once('drain', resolve));
 }
 
-/** Entries as one JSON object per line. */
-export function entryToJson(entry: LogEntry): string {
-  return JSON.stringify(entry);
+const quote = JSON.stringify as (value: string) => string;
+const quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let q = quotedKeys.get(key);
+  if (q === undefined) {
+    q = quote(key);
+    if (quotedKeys.size < 1000) quotedKeys.set(key, q);
+  }
+  return q;
+}
+
+function contextToJson(ctx: LogContext): string {
+  let out = '{';
+  for (const key in ctx) {
+    const v = ctx[key];
+    let json: string;
+    if (typeof v === 'string') json = quote(v);
+    else if (typeof v === 'number') json = Number.isFinite(v) ? String(v) : 'null';
+    else if (typeof v === 'boolean') json = v ? 'true' : 'false';
+    else if (v === undefined) continue;
+    else json = JSON.stringify(v);
+    out += out.length === 1 ? `${quotedKey(key)}:${json}` : `,${quotedKey(key)}:${json}`;
+  }
+  return `${out}}`;
+}
+
+/**
+ * An entry as one line of JSON, the same text JSON.stringify gives, written out by hand: this is the
+ * hottest function of `logs parse` and the generic serializer was a quarter of its CPU. ts, level and
+ * fingerprint are our own ASCII and need no escaping.
+ */
+export function entryToJson(e: LogEntry): string {
+  return `{"ts":"${e.ts}","source":${quote(e.source)},"level":"${e.level}","component":${quote(e.component)},"message":${quote(e.message)},"context":${contextToJson(e.context)},"fingerprint":"${e.fingerprint}"}`;
 }
 
 export async function parseStream(

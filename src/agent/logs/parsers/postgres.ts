@@ -133,18 +133,52 @@ export function compileLogLinePrefix(prefix: string): CompiledPrefix {
 const fallbackSeverity = new RegExp(`(?:^|[^A-Za-z0-9_])(${severities}):  `);
 const fallbackPid = /\[(\d+)\]/;
 
+/**
+ * Timestamps of consecutive lines share their second and zone: the epoch of "YYYY-MM-DD HH:MM:SS zone" is
+ * cached and only the fraction is added (parsing the full text per line was a twentieth of the parser).
+ * The cache is a memo: the result is the same function of the text as without it.
+ */
+interface TsCache {
+  key: string;
+  base: number;
+}
+
+function timestampOf(value: string, tz: string | undefined, cache: TsCache): number | undefined {
+  let j = 19;
+  let ms = 0;
+  if (value.charCodeAt(19) === 46) {
+    j = 20;
+    let scale = 100;
+    while (j < value.length) {
+      const d = value.charCodeAt(j) - 48;
+      if (d < 0 || d > 9) break;
+      ms += d * scale;
+      scale /= 10;
+      j++;
+    }
+  }
+  const key = value.length === j ? value.slice(0, 19) : value.slice(0, 19) + value.slice(j);
+  if (key === cache.key) return cache.base + Math.floor(ms);
+  const t = parseIsoTimestamp(key, 0, tz, true);
+  if (!t) return undefined;
+  cache.key = key;
+  cache.base = t.ts;
+  return t.ts + Math.floor(ms);
+}
+
 function applyField(
   ctx: LogContext,
   kind: FieldKind,
   value: string | undefined,
   rec: ParsedRecord,
-  tz?: string,
+  tz: string | undefined,
+  cache: TsCache,
 ) {
   if (value === undefined) return;
   switch (kind) {
     case 'ts': {
-      const t = parseIsoTimestamp(value, 0, tz, true);
-      if (t) rec.ts = t.ts;
+      const ts = timestampOf(value, tz, cache);
+      if (ts !== undefined) rec.ts = ts;
       return;
     }
     case 'epoch': {
@@ -196,6 +230,7 @@ function finish(rec: ParsedRecord, severity: string, message: string): ParsedRec
 export function createPostgresStderrParser(opts: ParserOptions): LineParser {
   const { regex, fields } = compileLogLinePrefix(opts.prefix ?? defaultLogLinePrefix);
   const tz = opts.timezone;
+  const cache: TsCache = { key: '', base: 0 };
   return (line: string): ParsedRecord => {
     const rec: ParsedRecord = {
       ts: undefined,
@@ -212,7 +247,7 @@ export function createPostgresStderrParser(opts: ParserOptions): LineParser {
       }
       const m = regex.exec(line);
       if (m) {
-        for (let i = 0; i < fields.length; i++) applyField(rec.context, fields[i]!, m[i + 1], rec, tz);
+        for (let i = 0; i < fields.length; i++) applyField(rec.context, fields[i]!, m[i + 1], rec, tz, cache);
         return finish(rec, m[fields.length + 1]!, line.slice(m[0].length));
       }
       // The prefix does not fit (changed log_line_prefix, a foreign line): salvage what we can.
