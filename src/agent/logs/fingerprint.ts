@@ -205,16 +205,33 @@ function isDigitSuffix(s: string, start: number, end: number): boolean {
   return j - end <= 3;
 }
 
-const cache = new Map<string, string>();
+/** Per source|level, normalised text → fingerprint; bounded, cleared when full. */
+const cache = new Map<string, Map<string, string>>();
+let cached = 0;
 const maxCache = 20_000;
 
 /** First 16 hex digits of sha256(source|level|normalised message). */
 export function fingerprintOf(source: string, level: string, message: string): string {
-  const key = `${source}|${level}|${normaliseMessage(message)}`;
-  const hit = cache.get(key);
+  const group = `${source}|${level}|`;
+  let byText = cache.get(group);
+  if (!byText) {
+    byText = new Map();
+    cache.set(group, byText);
+  }
+  const normalised = normaliseMessage(message);
+  const hit = byText.get(normalised);
   if (hit !== undefined) return hit;
-  const fp = createHash('sha256').update(key).digest('hex').slice(0, 16);
-  if (cache.size >= maxCache) cache.clear();
-  cache.set(key, fp);
+  const fp = createHash('sha256')
+    .update(group + normalised)
+    .digest('hex')
+    .slice(0, 16);
+  if (cached >= maxCache) {
+    cache.clear();
+    cached = 0;
+    byText = new Map();
+    cache.set(group, byText);
+  }
+  byText.set(normalised, fp);
+  cached++;
   return fp;
 }

@@ -139,7 +139,9 @@ const fallbackPid = /\[(\d+)\]/;
  * The cache is a memo: the result is the same function of the text as without it.
  */
 interface TsCache {
-  key: string;
+  /** "YYYY-MM-DD HH:MM:SS" of the cached second, and the zone text after the fraction. */
+  second: string;
+  zone: string;
   base: number;
 }
 
@@ -157,11 +159,20 @@ function timestampOf(value: string, tz: string | undefined, cache: TsCache): num
       j++;
     }
   }
-  const key = value.length === j ? value.slice(0, 19) : value.slice(0, 19) + value.slice(j);
-  if (key === cache.key) return cache.base + Math.floor(ms);
-  const t = parseIsoTimestamp(key, 0, tz, true);
+  // Compared in place, without building a key string per line.
+  if (
+    value.length - j === cache.zone.length &&
+    value.startsWith(cache.second) &&
+    (cache.zone === '' || value.endsWith(cache.zone))
+  ) {
+    return cache.base + Math.floor(ms);
+  }
+  const second = value.slice(0, 19);
+  const zone = value.slice(j);
+  const t = parseIsoTimestamp(second + zone, 0, tz, true);
   if (!t) return undefined;
-  cache.key = key;
+  cache.second = second;
+  cache.zone = zone;
   cache.base = t.ts;
   return t.ts + Math.floor(ms);
 }
@@ -230,7 +241,7 @@ function finish(rec: ParsedRecord, severity: string, message: string): ParsedRec
 export function createPostgresStderrParser(opts: ParserOptions): LineParser {
   const { regex, fields } = compileLogLinePrefix(opts.prefix ?? defaultLogLinePrefix);
   const tz = opts.timezone;
-  const cache: TsCache = { key: '', base: 0 };
+  const cache: TsCache = { second: '\u0000', zone: '', base: 0 };
   return (line: string): ParsedRecord => {
     const rec: ParsedRecord = {
       ts: undefined,
