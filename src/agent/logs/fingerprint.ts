@@ -2,8 +2,8 @@
  * Fingerprints group log messages that differ only in their values. `normaliseMessage` replaces, in one
  * pass over the text: quoted literals ('…' and "…") with <S>, UUIDs with <UUID>, IPv4/IPv6 addresses with
  * <IP>, hex values (0x… or 8+ hex digits holding a digit) with <HEX>, numbers with <N>, absolute paths with
- * <PATH>, and runs of whitespace with one space. Digits inside identifiers (`table1`, `pg_stat_io`) are
- * kept: they name things, they are not values.
+ * <PATH>, WAL locations (0/1A2B3C4) with <LSN>, and runs of whitespace with one space. Digits inside
+ * identifiers (`table1`, `pg_stat_io`) are kept: they name things, they are not values.
  *
  * fingerprint = first 16 hex digits of sha256(source|level|normalised). The hash of a normalised text is
  * cached (bounded), since a handful of templates make up most lines of a busy log.
