@@ -1,4 +1,9 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli.js';
+// `agent` and `collect` go to the agent's own entry, which loads neither the server nor the store client:
+// the agent runs on database hosts and must stay small (see src/agent/main.ts).
+const command = process.argv[2];
+const entry =
+  command === 'agent' || command === 'collect' ? '../dist/src/agent/main.js' : '../dist/src/cli.js';
+const { main } = await import(entry);
 
 main(process.argv);

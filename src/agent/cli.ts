@@ -1,12 +1,166 @@
-/** Agent subcommands of the CLI: `agent`, `collect`. */
-import type { Command } from 'commander';
+/**
+ * Agent subcommands of the CLI: `agent` (collectors + Prometheus exporter) and `collect` (one collection,
+ * printed). Flags are parsed and checked here; the work is in run.ts, imported only when one of these
+ * commands runs, so other commands do not load the collectors and the agent does not load the server.
+ */
+import { type Command, Option } from 'commander';
+import { createLogger } from '../log.js';
+
+interface RootFlags {
+  procRoot: string;
+  sysRoot: string;
+  rootfs: string;
+  watchProcess: string[];
+}
+
+interface AgentFlags extends RootFlags {
+  listen?: string;
+  interval: string;
+  nodeExporterMemoryNames?: boolean;
+}
+
+interface CollectFlags extends RootFlags {
+  once?: boolean;
+  json?: boolean;
+  only?: string;
+  interval: string;
+}
+
+function appendValue(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function rootOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--proc-root <dir>', "where the host's procfs is mounted (as node_exporter's --path.procfs)")
+        .default('/proc')
+        .env('PGVIGIL_PROC_ROOT'),
+    )
+    .addOption(
+      new Option('--sys-root <dir>', "where the host's sysfs is mounted (cgroups under <dir>/fs/cgroup)")
+        .default('/sys')
+        .env('PGVIGIL_SYS_ROOT'),
+    )
+    .addOption(
+      new Option('--rootfs <dir>', "where the host's root filesystem is mounted, for filesystem sizes")
+        .default('/')
+        .env('PGVIGIL_ROOTFS'),
+    )
+    .option(
+      '--watch-process <name|/regex/>',
+      'watch processes by name (as pgrep NAME) or /regex/ over the command line (as pgrep -f); repeatable',
+      appendValue,
+      [],
+    );
+}
 
 export function registerAgentCommands(program: Command): void {
-  program
-    .command('agent')
-    .description('run the agent on this host (collectors, spool, shipper)')
-    .action(() => {
-      process.stderr.write('pgvigil agent: not built yet\n');
-      process.exitCode = 1;
+  rootOptions(
+    program
+      .command('agent')
+      .description('run the agent on this host: collectors on their interval, /metrics for Prometheus')
+      .option('--listen <host:port>', 'serve /metrics (Prometheus text format) on this address')
+      .option('--interval <duration>', 'how often each collector runs', '10s')
+      .option(
+        '--node-exporter-memory-names',
+        'expose memory as node_exporter names it (node_memory_MemTotal_bytes); promtool flags those CamelCase names, so by default they are lower case (node_memory_memtotal_bytes)',
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Without --server (shipping to a pgvigil server comes later) the agent is an exporter only: a drop-in for
+node_exporter, with node_exporter's metric names for CPU, disks, filesystems, network, load and pressure.
+
+Examples:
+  $ pgvigil agent --listen 127.0.0.1:9100
+  $ pgvigil agent --listen 127.0.0.1:9100 --watch-process postgres --watch-process '/pgbouncer/'
+  $ pgvigil agent --listen :9100 --proc-root /host/proc --sys-root /host/sys --rootfs /host   # in a container
+`,
+    )
+    .action(async (flags: AgentFlags) => {
+      const { checkRoot, parseDuration, parseListenAddress, parseWatches } = await import('./options.js');
+      const { PgvigilError } = await import('../errors.js');
+      if (flags.listen === undefined) {
+        throw new PgvigilError(
+          'BAD_ARGUMENT',
+          'nothing to do: give --listen HOST:PORT to serve /metrics (shipping to a server is not built yet)',
+        );
+      }
+      const listen = parseListenAddress(flags.listen);
+      const intervalMs = parseDuration(flags.interval, '--interval');
+      const watches = parseWatches(flags.watchProcess);
+      const roots = {
+        procRoot: checkRoot('--proc-root', flags.procRoot),
+        sysRoot: checkRoot('--sys-root', flags.sysRoot),
+        rootFs: checkRoot('--rootfs', flags.rootfs),
+      };
+      const { runAgent } = await import('./run.js');
+      const log = createLogger();
+      await runAgent({
+        ...roots,
+        listen,
+        intervalMs,
+        watches,
+        nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,
+        log,
+        onReady: ({ url, collectors }) => {
+          process.stdout.write(
+            `pgvigil agent: serving ${url}/metrics (collectors: ${collectors.join(', ')}; every ${flags.interval})\n`,
+          );
+        },
+      });
+    });
+
+  rootOptions(
+    program
+      .command('collect')
+      .description('collect once and print the rows (two samples --interval apart, so rates exist)')
+      .option('--once', 'one collection, then exit (required: continuous collection is `pgvigil agent`)')
+      .option('--json', "print JSON (families with their rows, and each collector's status)")
+      .option(
+        '--only <list>',
+        'comma-separated groups (host, process, container) or collectors (cpu, disk, …)',
+      )
+      .option('--interval <duration>', 'time between the two samples', '1s'),
+  )
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when every selected collector succeeded or does not apply to this host, 1 when one failed
+(its error is in the output and on stderr), 2 for bad arguments.
+
+Examples:
+  $ pgvigil collect --once --json
+  $ pgvigil collect --once --json --only host --interval 2s
+  $ pgvigil collect --once --only process --watch-process postgres
+`,
+    )
+    .action(async (flags: CollectFlags) => {
+      const { checkRoot, parseDuration, parseOnly, parseWatches } = await import('./options.js');
+      const { PgvigilError } = await import('../errors.js');
+      if (!flags.once) {
+        throw new PgvigilError(
+          'BAD_ARGUMENT',
+          'collect needs --once (it collects one time; for continuous collection run `pgvigil agent`)',
+        );
+      }
+      const only = flags.only === undefined ? undefined : parseOnly(flags.only);
+      const intervalMs = parseDuration(flags.interval, '--interval');
+      const watches = parseWatches(flags.watchProcess);
+      const roots = {
+        procRoot: checkRoot('--proc-root', flags.procRoot),
+        sysRoot: checkRoot('--sys-root', flags.sysRoot),
+        rootFs: checkRoot('--rootfs', flags.rootfs),
+      };
+      const { collectOnce, formatCollectText } = await import('./run.js');
+      const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
+      const report = await collectOnce({ ...roots, only, intervalMs, watches, log });
+      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCollectText(report));
+      const failed = report.collectors.filter((c) => c.status === 'failing');
+      for (const c of failed)
+        process.stderr.write(`pgvigil collect: collector ${c.name} failed: ${c.error}\n`);
+      if (failed.length > 0) process.exitCode = 1;
     });
 }

@@ -19,15 +19,42 @@ export interface FamilyRows {
   rows: Row[];
 }
 
+/**
+ * One metric of the agent's Prometheus exposition (`/metrics`): raw values as the kernel counts them
+ * (counters stay counters; Prometheus computes rates), while the stored families carry rates.
+ */
+export interface ExposedMetric {
+  /** Prometheus metric name, base units, `_total` for counters (node_exporter's name where one exists). */
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  samples: ExposedSample[];
+}
+
+export interface ExposedSample {
+  labels?: Record<string, string>;
+  value: number;
+}
+
 export interface CollectContext {
   procRoot: string;
   sysRoot: string;
+  /**
+   * Where the host's root filesystem is seen (node_exporter's --path.rootfs), for statfs of its mounts
+   * when the agent runs in a container. Absent means "/".
+   */
+  rootFs?: string;
   /** Wall-clock now, ms. */
   now(): number;
   /** Monotonic clock, ms: elapsed time for rates never jumps with clock changes. */
   monotonic(): number;
   log: Logger;
   signal: AbortSignal;
+  /**
+   * Hands the exporter this run's raw metrics; the latest call per collector is what `/metrics` serves.
+   * Absent when nothing exports (e.g. `pgvigil collect`); collectors without an exposition never call it.
+   */
+  expose?(metrics: ExposedMetric[]): void;
 }
 
 export interface Collector {

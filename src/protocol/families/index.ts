@@ -4,10 +4,15 @@
  */
 import { hostFamilies } from './host.js';
 import { postgresFamilies } from './postgres.js';
+import { processFamilies } from './process.js';
 import type { FamilySpec } from './types.js';
 
 export * from './types.js';
-export { hostFamilies, postgresFamilies };
+export { hostFamilies, postgresFamilies, processFamilies };
 
 /** Every family the protocol knows, by name. */
-export const families: Record<string, FamilySpec> = { ...hostFamilies, ...postgresFamilies };
+export const families: Record<string, FamilySpec> = {
+  ...hostFamilies,
+  ...processFamilies,
+  ...postgresFamilies,
+};

@@ -1,0 +1,65 @@
+/**
+ * The agent's collectors, listed explicitly (a collector not listed here does not run). Each agent (and
+ * each `pgvigil collect`) creates its own instances: collectors that turn counters into rates keep the
+ * previous sample, which must not be shared between two schedulers.
+ *
+ * Groups are what `pgvigil collect --only` selects: host (the /proc files), process (watched processes;
+ * present only when something is watched), container (cgroups).
+ */
+import { createContainerCollector } from './container.js';
+import { createCpuCollector } from './host/cpu.js';
+import { createDiskCollector } from './host/disk.js';
+import { createFilesystemCollector } from './host/filesystem.js';
+import { loadCollector } from './host/load.js';
+import { createMemoryCollector } from './host/memory.js';
+import { createNetworkCollector } from './host/network.js';
+import { createPressureCollector } from './host/pressure.js';
+import { createProcessCollector, type ProcessWatch } from './process.js';
+import type { Collector } from './types.js';
+
+export const collectorGroups = ['host', 'process', 'container'] as const;
+export type CollectorGroup = (typeof collectorGroups)[number];
+
+export interface GroupedCollector {
+  group: CollectorGroup;
+  collector: Collector;
+}
+
+export interface CollectorOptions {
+  /** Processes to watch (--watch-process); without any, there is no process collector. */
+  watches?: ProcessWatch[];
+  /** Expose memory under node_exporter's CamelCase names (see host/memory.ts). */
+  nodeExporterMemoryNames?: boolean;
+}
+
+export function createCollectors(options: CollectorOptions = {}): GroupedCollector[] {
+  const out: GroupedCollector[] = [
+    { group: 'host', collector: createCpuCollector() },
+    {
+      group: 'host',
+      collector: createMemoryCollector({ nodeExporterNames: options.nodeExporterMemoryNames }),
+    },
+    { group: 'host', collector: loadCollector },
+    { group: 'host', collector: createPressureCollector() },
+    { group: 'host', collector: createDiskCollector() },
+    { group: 'host', collector: createFilesystemCollector() },
+    { group: 'host', collector: createNetworkCollector() },
+    { group: 'container', collector: createContainerCollector() },
+  ];
+  const watches = options.watches ?? [];
+  if (watches.length > 0) out.push({ group: 'process', collector: createProcessCollector({ watches }) });
+  return out;
+}
+
+/** Names of every collector there can be, for validating --only. */
+export const collectorNames = [
+  'cpu',
+  'memory',
+  'load',
+  'pressure',
+  'disk',
+  'filesystem',
+  'network',
+  'container',
+  'process',
+] as const;

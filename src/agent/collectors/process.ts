@@ -1,0 +1,397 @@
+/**
+ * Watched processes, by name or by pattern, from /proc/<pid>/{stat,status,cmdline,fd}.
+ *
+ * A watch is either a NAME, matched exactly against the process name as `pgrep NAME` and `ps -e` show it
+ * (the kernel's comm, 15 characters at most; a longer NAME must also equal the basename of argv[0]), or
+ * /REGEX/, matched against the full command line as `pgrep -f` does (postgres rewrites its command line
+ * to "postgres: checkpointer", so /postgres: checkpointer/ finds that one process). The agent itself is
+ * never matched.
+ *
+ * One row per watch sums over every matching process (postgres and its backends stay one series): the
+ * count, CPU % of one core over the last interval, resident memory, open file descriptors and threads;
+ * pid, state and uptime are those of the oldest matching process (the main one). A watch matching nothing
+ * is a row with up = false, state = 'missing' and no invented values.
+ *
+ * CPU over an interval counts only processes seen at both ends of it: one started in between contributes
+ * from its first sample on, one that exited takes its last slice with it. The exposition's
+ * pgvigil_process_cpu_seconds_total is the sum of those increases, so it only ever grows (a plain sum
+ * of per-process counters would drop whenever a process exits).
+ */
+import { readdirSync } from 'node:fs';
+import { CounterTracker } from '../rates.js';
+import {
+  errnoCode,
+  fieldsOf,
+  isMissing,
+  ParseError,
+  parseCount,
+  readKernelFile,
+  readUnder,
+  USER_HZ,
+} from './proc.js';
+import type { Collector, ExposedMetric, Row } from './types.js';
+
+export interface ProcessWatch {
+  /** As configured, and the row's label. */
+  spec: string;
+  name?: string;
+  pattern?: RegExp;
+}
+
+/** The kernel keeps 15 characters of a process name (TASK_COMM_LEN 16 with the NUL). */
+const commLength = 15;
+
+/**
+ * Parses a --watch-process value: NAME or /REGEX/ (optionally /REGEX/i). Throws an Error saying what is
+ * wrong with it; the CLI turns it into a BAD_ARGUMENT.
+ */
+export function parseProcessWatch(spec: string): ProcessWatch {
+  const m = /^\/(.+)\/([i]?)$/s.exec(spec);
+  if (m) {
+    try {
+      return { spec, pattern: new RegExp(m[1]!, m[2]) };
+    } catch (err) {
+      throw new Error(`--watch-process ${spec}: not a valid regular expression (${(err as Error).message})`);
+    }
+  }
+  if (spec.trim() === '') throw new Error('--watch-process: empty process name');
+  if (spec.includes('/')) {
+    throw new Error(
+      `--watch-process ${spec}: a process name has no "/"; give the program name (postgres) or a /pattern/ over the command line`,
+    );
+  }
+  return { spec, name: spec };
+}
+
+export interface PidStat {
+  pid: number;
+  comm: string;
+  /** One letter: R, S, D, Z, T, t, X, I, … */
+  state: string;
+  ppid: number;
+  utimeTicks: number;
+  stimeTicks: number;
+  threads: number;
+  /** Ticks after boot. */
+  startTicks: number;
+}
+
+/**
+ * Parses /proc/<pid>/stat. The name is in parentheses and may itself contain spaces and parentheses, so
+ * the fields are split after the last ")".
+ */
+export function parsePidStat(text: string, file = '/proc/<pid>/stat'): PidStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  const line = { number: 1, text: text.trim() };
+  if (open < 0 || close < open) throw new ParseError(file, 'expected "pid (name) state …"', line);
+  const f = fieldsOf(text.slice(close + 1));
+  // f[0] is field 3 (state) of proc(5); field n is f[n - 3].
+  if (f.length < 20) throw new ParseError(file, `expected at least 22 fields, got ${f.length + 2}`, line);
+  const n = (field: number, what: string): number => parseCount(f[field - 3], file, what, line);
+  return {
+    pid: parseCount(text.slice(0, open).trim(), file, 'pid', line),
+    comm: text.slice(open + 1, close),
+    state: f[0]!,
+    ppid: n(4, 'ppid'),
+    utimeTicks: n(14, 'utime'),
+    stimeTicks: n(15, 'stime'),
+    threads: n(20, 'num_threads'),
+    startTicks: n(22, 'starttime'),
+  };
+}
+
+/** Resident memory from /proc/<pid>/status (VmRSS, kB), in bytes. */
+export function parseStatusRss(text: string): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(text);
+  // Kernel threads and zombies have no address space and no VmRSS line: resident memory is truly zero.
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** The first number of /proc/uptime: seconds since boot. */
+export function parseUptime(text: string): number {
+  const f = fieldsOf(text);
+  const v = Number(f[0]);
+  if (f[0] === undefined || !Number.isFinite(v)) {
+    throw new ParseError('/proc/uptime', 'expected seconds since boot', { number: 1, text });
+  }
+  return v;
+}
+
+/** The btime line of /proc/stat: boot time, seconds since the epoch. */
+export function parseBootTime(statText: string): number {
+  const m = /^btime (\d+)$/m.exec(statText);
+  if (!m) throw new ParseError('/proc/stat', 'no btime line');
+  return Number(m[1]);
+}
+
+const stateNames: Record<string, string> = {
+  R: 'running',
+  S: 'sleeping',
+  D: 'disk-sleep',
+  Z: 'zombie',
+  T: 'stopped',
+  t: 'tracing-stop',
+  X: 'dead',
+  x: 'dead',
+  I: 'idle',
+  K: 'wakekill',
+  W: 'waking',
+  P: 'parked',
+};
+
+export function stateName(letter: string): string {
+  return stateNames[letter] ?? letter;
+}
+
+/** A process as one collection saw it. */
+export interface ProcessSample {
+  stat: PidStat;
+  /** NUL-separated arguments joined with spaces; '' for kernel threads and zombies. */
+  cmdline: string;
+  rssBytes: number;
+  /** null when /proc/<pid>/fd is not readable (another user's process, agent not root). */
+  fds: number | null;
+}
+
+/** Whether a process (its name and, when read, its command line) matches a watch. */
+export function matchesWatch(watch: ProcessWatch, p: { comm: string; cmdline: string }): boolean {
+  if (watch.pattern) return watch.pattern.test(p.cmdline === '' ? p.comm : p.cmdline);
+  const name = watch.name!;
+  if (name.length <= commLength) return p.comm === name;
+  if (p.comm !== name.slice(0, commLength)) return false;
+  const argv0 = p.cmdline.split(' ', 1)[0] ?? '';
+  return argv0.slice(argv0.lastIndexOf('/') + 1) === name;
+}
+
+export interface WatchResult {
+  watch: ProcessWatch;
+  members: ProcessSample[];
+}
+
+/**
+ * One host_process row per watch. `cpuRates` maps a process key (see `processKey`) to its CPU % over the
+ * last interval, for the processes seen at both ends of it.
+ */
+export function processRows(
+  results: WatchResult[],
+  cpuRates: Map<string, number>,
+  uptimeSeconds: number,
+): Row[] {
+  return results.map(({ watch, members }) => {
+    if (members.length === 0) {
+      return {
+        watch: watch.spec,
+        up: false,
+        processes: 0,
+        pid: null,
+        state: 'missing',
+        cpu_pct: null,
+        rss_bytes: null,
+        fds: null,
+        threads: null,
+        uptime_s: null,
+      };
+    }
+    const oldest = oldestOf(members);
+    let cpu: number | null = null;
+    let rss = 0;
+    let fds: number | null = 0;
+    let threads = 0;
+    for (const m of members) {
+      const r = cpuRates.get(processKey(m.stat));
+      if (r !== undefined) cpu = (cpu ?? 0) + r;
+      rss += m.rssBytes;
+      fds = fds === null || m.fds === null ? null : fds + m.fds;
+      threads += m.stat.threads;
+    }
+    return {
+      watch: watch.spec,
+      up: true,
+      processes: members.length,
+      pid: oldest.stat.pid,
+      state: stateName(oldest.stat.state),
+      cpu_pct: cpu,
+      rss_bytes: rss,
+      fds,
+      threads,
+      uptime_s: Math.max(0, uptimeSeconds - oldest.stat.startTicks / USER_HZ),
+    };
+  });
+}
+
+export function oldestOf(members: ProcessSample[]): ProcessSample {
+  return members.reduce((a, b) =>
+    b.stat.startTicks < a.stat.startTicks ||
+    (b.stat.startTicks === a.stat.startTicks && b.stat.pid < a.stat.pid)
+      ? b
+      : a,
+  );
+}
+
+/** pid plus start time: a pid the kernel reuses for a new process is a new key. */
+export function processKey(stat: PidStat): string {
+  return `${stat.pid}:${stat.startTicks}`;
+}
+
+export interface ProcessCollectorOptions {
+  watches: ProcessWatch[];
+  /** Never matched (the agent itself); defaults to this process. */
+  selfPid?: number;
+}
+
+export function createProcessCollector(options: ProcessCollectorOptions): Collector {
+  const watches = options.watches;
+  const selfPid = options.selfPid ?? process.pid;
+  const patterns = watches.some((w) => w.pattern !== undefined);
+  /** Without patterns, a process whose comm is none of these cannot match and is dropped at once. */
+  const comms = new Set(watches.filter((w) => w.name !== undefined).map((w) => w.name!.slice(0, commLength)));
+  const longNames = watches
+    .filter((w) => (w.name?.length ?? 0) > commLength)
+    .map((w) => w.name!.slice(0, commLength));
+  const counters = new CounterTracker();
+  /** Per watch, CPU seconds summed over the increases seen so far (a counter that never goes back). */
+  const cpuSecondsTotal = new Map<string, number>();
+
+  /** Whether an error means the process exited while being read. */
+  const gone = (err: unknown): boolean => isMissing(err) || errnoCode(err) === 'ESRCH';
+
+  async function cmdlineOf(procRoot: string, pid: number): Promise<string | undefined> {
+    try {
+      return (await readUnder(procRoot, `${pid}/cmdline`)).replace(/\0+$/, '').replaceAll('\0', ' ');
+    } catch (err) {
+      if (gone(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** stat, status and fd of a matching process; undefined when it exited while being read. */
+  function sample(procRoot: string, pid: number, cmdline: string): ProcessSample | undefined {
+    let stat: PidStat;
+    let rssBytes: number;
+    try {
+      stat = parsePidStat(readKernelFile(procRoot, `${pid}/stat`), `/proc/${pid}/stat`);
+      rssBytes = parseStatusRss(readKernelFile(procRoot, `${pid}/status`));
+    } catch (err) {
+      if (gone(err)) return undefined;
+      throw err;
+    }
+    let fds: number | null;
+    try {
+      fds = readdirSync(`${procRoot}/${pid}/fd`).length;
+    } catch (err) {
+      if (gone(err)) return undefined;
+      if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
+      fds = null;
+    }
+    return { stat, cmdline, rssBytes, fds };
+  }
+
+  return {
+    name: 'process',
+    defaultEnabled: true,
+    intervalMs: 10_000,
+    async collect(ctx) {
+      // Matching reads the cheapest file that decides it: comm for names (half the kernel's cost of
+      // generating stat), cmdline only when a pattern or a long name needs it. Only matches get stat,
+      // status and fd read.
+      const candidates: Array<{ pid: number; comm: string; cmdline: string }> = [];
+      for (const entry of readdirSync(ctx.procRoot)) {
+        if (!/^\d+$/.test(entry)) continue;
+        const pid = Number(entry);
+        if (pid === selfPid) continue;
+        try {
+          const raw = readKernelFile(ctx.procRoot, `${entry}/comm`);
+          const comm = raw.endsWith('\n') ? raw.slice(0, -1) : raw;
+          if (patterns || comms.has(comm)) candidates.push({ pid, comm, cmdline: '' });
+        } catch (err) {
+          if (gone(err)) continue;
+          throw err;
+        }
+      }
+      const needCmdline = candidates.filter((c) => patterns || longNames.includes(c.comm));
+      await Promise.all(
+        needCmdline.map(async (c) => {
+          c.cmdline = (await cmdlineOf(ctx.procRoot, c.pid)) ?? '';
+        }),
+      );
+
+      const sampled = new Map<number, ProcessSample | undefined>();
+      const results: WatchResult[] = watches.map((watch) => {
+        const members: ProcessSample[] = [];
+        for (const c of candidates) {
+          if (!matchesWatch(watch, c)) continue;
+          if (!sampled.has(c.pid)) sampled.set(c.pid, sample(ctx.procRoot, c.pid, c.cmdline));
+          const s = sampled.get(c.pid);
+          if (s) members.push(s);
+        }
+        return { watch, members };
+      });
+      const atMs = ctx.monotonic();
+      const ts = ctx.now();
+      const uptime = parseUptime(readKernelFile(ctx.procRoot, 'uptime'));
+      const bootTime = parseBootTime(readKernelFile(ctx.procRoot, 'stat'));
+
+      // Each process's CPU once, however many watches it matches.
+      const cpuRates = new Map<string, number>();
+      const cpuDeltas = new Map<string, number>();
+      for (const s of sampled.values()) {
+        if (!s) continue;
+        const key = processKey(s.stat);
+        const d = counters.delta(key, s.stat.utimeTicks + s.stat.stimeTicks, atMs);
+        if (d === null) continue;
+        cpuRates.set(key, (d.delta * 100) / (USER_HZ * d.seconds));
+        cpuDeltas.set(key, d.delta / USER_HZ);
+      }
+      counters.sweep();
+      for (const { watch, members } of results) {
+        let total = cpuSecondsTotal.get(watch.spec) ?? 0;
+        for (const m of members) total += cpuDeltas.get(processKey(m.stat)) ?? 0;
+        cpuSecondsTotal.set(watch.spec, total);
+      }
+
+      ctx.expose?.(processExposition(results, cpuSecondsTotal, bootTime));
+      return [{ family: 'host_process', ts, rows: processRows(results, cpuRates, uptime) }];
+    },
+  };
+}
+
+export function processExposition(
+  results: WatchResult[],
+  cpuSecondsTotal: Map<string, number>,
+  bootTimeSeconds: number,
+): ExposedMetric[] {
+  const gauge = (name: string, help: string): ExposedMetric => ({ name, help, type: 'gauge', samples: [] });
+  const up = gauge('pgvigil_process_up', 'Whether at least one process matches the watch (0 = missing).');
+  const matching = gauge('pgvigil_process_matching_processes', 'Processes matching the watch.');
+  const cpu: ExposedMetric = {
+    name: 'pgvigil_process_cpu_seconds_total',
+    help: 'CPU seconds used by the processes matching the watch, counted since the agent started watching.',
+    type: 'counter',
+    samples: [],
+  };
+  const rss = gauge(
+    'pgvigil_process_resident_memory_bytes',
+    'Resident memory of the matching processes, summed.',
+  );
+  const fds = gauge('pgvigil_process_open_fds', 'Open file descriptors of the matching processes, summed.');
+  const threads = gauge('pgvigil_process_threads', 'Threads of the matching processes, summed.');
+  const start = gauge(
+    'pgvigil_process_start_time_seconds',
+    'Start time of the oldest matching process, seconds since the epoch.',
+  );
+  for (const { watch, members } of results) {
+    const labels = { watch: watch.spec };
+    up.samples.push({ labels, value: members.length > 0 ? 1 : 0 });
+    matching.samples.push({ labels, value: members.length });
+    cpu.samples.push({ labels, value: cpuSecondsTotal.get(watch.spec) ?? 0 });
+    if (members.length === 0) continue;
+    let fdSum: number | null = 0;
+    for (const m of members) fdSum = fdSum === null || m.fds === null ? null : fdSum + m.fds;
+    rss.samples.push({ labels, value: members.reduce((a, m) => a + m.rssBytes, 0) });
+    if (fdSum !== null) fds.samples.push({ labels, value: fdSum });
+    threads.samples.push({ labels, value: members.reduce((a, m) => a + m.stat.threads, 0) });
+    start.samples.push({ labels, value: bootTimeSeconds + oldestOf(members).stat.startTicks / USER_HZ });
+  }
+  return [up, matching, cpu, rss, fds, threads, start].filter((m) => m.samples.length > 0);
+}

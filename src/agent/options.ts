@@ -1,0 +1,102 @@
+/**
+ * Parsing and checking of the agent's command-line values. Each parser throws a PgvigilError
+ * (BAD_ARGUMENT) whose message names the flag, what was given and what is expected.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgvigilError } from '../errors.js';
+import { type CollectorGroup, collectorGroups, collectorNames } from './collectors/index.js';
+import { type ProcessWatch, parseProcessWatch } from './collectors/process.js';
+
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "500ms", "1s", "1.5s", "10s", "1m" → milliseconds. */
+export function parseDuration(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  if (!m) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `${flag} ${JSON.stringify(value)}: expected a duration such as 500ms, 1s, 10s or 1m`,
+    );
+  }
+  const ms = Number(m[1]) * units[m[2]!]!;
+  if (ms < 100) throw new PgvigilError('BAD_ARGUMENT', `${flag} ${value}: must be at least 100ms`);
+  if (ms > 86_400_000) throw new PgvigilError('BAD_ARGUMENT', `${flag} ${value}: must be at most 24h`);
+  return ms;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** "127.0.0.1:9100", "[::1]:9100", "localhost:0", ":9100" (all interfaces, as node_exporter reads it). */
+export function parseListenAddress(value: string): ListenAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `--listen ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:9100 (port 0-65535)`,
+    );
+  }
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+/** --only: groups (host, process, container) and/or collector names (cpu, disk, …), comma-separated. */
+export function parseOnly(value: string): Set<string> {
+  const valid = new Set<string>([...collectorGroups, ...collectorNames]);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (items.length === 0)
+    throw new PgvigilError('BAD_ARGUMENT', '--only: give at least one group or collector');
+  for (const item of items) {
+    if (!valid.has(item)) {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `--only ${item}: unknown; groups are ${collectorGroups.join(', ')}; collectors are ${collectorNames.join(', ')}`,
+      );
+    }
+  }
+  return new Set(items);
+}
+
+export function isGroup(s: string): s is CollectorGroup {
+  return (collectorGroups as readonly string[]).includes(s);
+}
+
+/** --watch-process values, duplicates dropped (one series per watch). */
+export function parseWatches(values: string[]): ProcessWatch[] {
+  const out: ProcessWatch[] = [];
+  for (const v of new Set(values)) {
+    try {
+      out.push(parseProcessWatch(v));
+    } catch (err) {
+      throw new PgvigilError('BAD_ARGUMENT', (err as Error).message);
+    }
+  }
+  return out;
+}
+
+/** A --proc-root must look like procfs (a `stat` file), a --sys-root like sysfs (a `fs` directory). */
+export function checkRoot(flag: '--proc-root' | '--sys-root' | '--rootfs', dir: string): string {
+  const probe = flag === '--proc-root' ? 'stat' : flag === '--sys-root' ? 'fs' : '';
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch {
+    throw new PgvigilError('BAD_ARGUMENT', `${flag} ${dir}: no such directory`);
+  }
+  if (probe !== '') {
+    try {
+      statSync(join(dir, probe));
+    } catch {
+      const what =
+        flag === '--proc-root' ? 'a procfs (no "stat" file in it)' : 'a sysfs (no "fs" directory in it)';
+      throw new PgvigilError('BAD_ARGUMENT', `${flag} ${dir}: does not look like ${what}`);
+    }
+  }
+  return dir;
+}
