@@ -63,7 +63,11 @@ async function spooled(agent: TestAgent): Promise<string[]> {
 
 function assertExactlyOnce(actual: string[], wanted: string[]): void {
   const seen = new Set<string>();
-  const dupes = actual.filter((m) => (seen.has(m) ? true : (seen.add(m), false)));
+  const dupes: string[] = [];
+  for (const m of actual) {
+    if (seen.has(m)) dupes.push(m);
+    seen.add(m);
+  }
   const want = new Set(wanted);
   const missing = wanted.filter((m) => !seen.has(m));
   const extra = actual.filter((m) => !want.has(m));

@@ -17,7 +17,7 @@ export interface TestAgent {
   stop(): Promise<void>;
 }
 
-export function sourceFor(dir: string, paths: string[]): FileSourceConfig {
+export function sourceFor(paths: string[]): FileSourceConfig {
   return { name: 'app', kind: 'file', parser: 'syslog', paths, readFrom: 'beginning' };
 }
 
@@ -28,7 +28,7 @@ export async function startTestAgent(
 ): Promise<TestAgent> {
   const spool = new FileSpool(join(dir, 'spool.ndjson'));
   const store = await PositionStore.open(join(dir, 'positions.json'));
-  const source = new FileLogSource(sourceFor(dir, paths), {
+  const source = new FileLogSource(sourceFor(paths), {
     store,
     recovered: await spool.lastCheckpoint(),
     flushAfterMs: 0,
