@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { collectFixturePair, fakeContext, fixture, metricOf, rowsOf } from '../../../test/helpers/collect.js';
 import {
@@ -151,4 +153,75 @@ test('a_process_counted_by_two_watches_has_its_cpu_in_both', async () => {
   const rows = rowsOf(second, 'host_process');
   assert.equal(rows[1]!.cpu_pct, 1);
   assert.equal(rows[0]!.cpu_pct, 8);
+});
+
+test('a_process_that_takes_a_watched_name_later_is_found_by_the_next_full_scan', async () => {
+  const procRoot = mkdtempSync(join(tmpdir(), 'pgvigil-proc-'));
+  try {
+    cpSync(fixture('proc', '6.1.0'), procRoot, { recursive: true });
+    const pid = join(procRoot, '4000');
+    mkdirSync(join(pid, 'fd'), { recursive: true });
+    const stat = (comm: string) => `4000 (${comm}) S 1 ${'0 '.repeat(9)}5 5 0 0 20 0 1 0 9000 0 0 0\n`;
+    writeFileSync(join(pid, 'comm'), 'sh\n');
+    writeFileSync(join(pid, 'stat'), stat('sh'));
+    writeFileSync(join(pid, 'status'), 'Name:\tsh\nVmRSS:\t     100 kB\n');
+    const collector = createProcessCollector({ watches: [parseProcessWatch('nginx')], fullScanMs: 60_000 });
+    const ctx = fakeContext({ procRoot });
+    const up = async () => rowsOf(await collector.collect(ctx), 'host_process')[0]!.up;
+    assert.equal(await up(), false);
+    ctx.advance(10_000);
+    assert.equal(await up(), false, 'read a second time: "sh" is now a confirmed name');
+    // Much later the shell execs nginx: same pid, new name.
+    writeFileSync(join(pid, 'comm'), 'nginx\n');
+    writeFileSync(join(pid, 'stat'), stat('nginx'));
+    ctx.advance(10_000);
+    assert.equal(await up(), false, 'a confirmed name is trusted until the next full scan');
+    ctx.advance(40_000);
+    assert.equal(await up(), true, 'found by the full scan, 60 s after the last one');
+  } finally {
+    rmSync(procRoot, { recursive: true, force: true });
+  }
+});
+
+test('a_process_caught_between_fork_and_exec_is_matched_on_the_next_collection', async () => {
+  const procRoot = mkdtempSync(join(tmpdir(), 'pgvigil-proc-'));
+  try {
+    cpSync(fixture('proc', '6.1.0'), procRoot, { recursive: true });
+    const pid = join(procRoot, '4001');
+    mkdirSync(join(pid, 'fd'), { recursive: true });
+    const stat = (comm: string) => `4001 (${comm}) S 1 ${'0 '.repeat(9)}5 5 0 0 20 0 1 0 9000 0 0 0\n`;
+    // First seen still under its parent's name, a moment before exec.
+    writeFileSync(join(pid, 'comm'), 'systemd\n');
+    writeFileSync(join(pid, 'stat'), stat('systemd'));
+    writeFileSync(join(pid, 'status'), 'Name:\tsystemd\nVmRSS:\t     100 kB\n');
+    const collector = createProcessCollector({ watches: [parseProcessWatch('nginx')] });
+    const ctx = fakeContext({ procRoot });
+    assert.equal(rowsOf(await collector.collect(ctx), 'host_process')[0]!.up, false);
+    writeFileSync(join(pid, 'comm'), 'nginx\n');
+    writeFileSync(join(pid, 'stat'), stat('nginx'));
+    ctx.advance(10_000);
+    assert.equal(
+      rowsOf(await collector.collect(ctx), 'host_process')[0]!.up,
+      true,
+      'a new name is read twice',
+    );
+  } finally {
+    rmSync(procRoot, { recursive: true, force: true });
+  }
+});
+
+test('a_matching_process_renamed_away_stops_matching_at_once', async () => {
+  const procRoot = mkdtempSync(join(tmpdir(), 'pgvigil-proc-'));
+  try {
+    cpSync(fixture('proc', '6.1.0'), procRoot, { recursive: true });
+    const collector = createProcessCollector({ watches: [parseProcessWatch('pgbouncer')] });
+    const ctx = fakeContext({ procRoot });
+    assert.equal(rowsOf(await collector.collect(ctx), 'host_process')[0]!.processes, 1);
+    const statFile = join(procRoot, '900', 'stat');
+    writeFileSync(statFile, readFileSync(statFile, 'utf8').replace('(pgbouncer)', '(pgbouncer-old)'));
+    ctx.advance(10_000);
+    assert.equal(rowsOf(await collector.collect(ctx), 'host_process')[0]!.up, false);
+  } finally {
+    rmSync(procRoot, { recursive: true, force: true });
+  }
 });

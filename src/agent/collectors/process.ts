@@ -12,6 +12,15 @@
  * pid, state and uptime are those of the oldest matching process (the main one). A watch matching nothing
  * is a row with up = false, state = 'missing' and no invented values.
  *
+ * Cost: finding the matches reads one small file per process on the host (comm), which is most of this
+ * collector's CPU. Names are therefore remembered per pid: a new pid's name is read on the first two
+ * collections that see it (the first may catch it between fork and exec, still under its parent's name),
+ * then trusted until the next full scan (at most every `fullScanMs`, default 60 s); a matching process's
+ * name is re-checked on every collection (its stat carries it). The price: a process that takes a
+ * watched name later in its life (prctl(PR_SET_NAME), an exec long after its fork, a pid reused within
+ * one interval) is found at the next full scan, up to a minute late. /REGEX/ watches read every command
+ * line on every collection (postgres rewrites its own as its state changes), so they cost more.
+ *
  * CPU over an interval counts only processes seen at both ends of it: one started in between contributes
  * from its first sample on, one that exited takes its last slice with it. The exposition's
  * pgvigil_process_cpu_seconds_total is the sum of those increases, so it only ever grows (a plain sum
@@ -238,6 +247,8 @@ export interface ProcessCollectorOptions {
   watches: ProcessWatch[];
   /** Never matched (the agent itself); defaults to this process. */
   selfPid?: number;
+  /** Longest time a remembered process name is trusted before every name is read again (default 60 s). */
+  fullScanMs?: number;
 }
 
 export function createProcessCollector(options: ProcessCollectorOptions): Collector {
@@ -249,6 +260,10 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
   const longNames = watches
     .filter((w) => (w.name?.length ?? 0) > commLength)
     .map((w) => w.name!.slice(0, commLength));
+  const fullScanMs = options.fullScanMs ?? 60_000;
+  /** comm by pid as last read; `confirmed` once two reads agreed (see the module header). */
+  const commByPid = new Map<number, { comm: string; confirmed: boolean }>();
+  let lastFullScanAt = Number.NEGATIVE_INFINITY;
   const counters = new CounterTracker();
   /** Per watch, CPU seconds summed over the increases seen so far (a counter that never goes back). */
   const cpuSecondsTotal = new Map<string, number>();
@@ -295,20 +310,35 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
       // Matching reads the cheapest file that decides it: comm for names (half the kernel's cost of
       // generating stat), cmdline only when a pattern or a long name needs it. Only matches get stat,
       // status and fd read.
+      const startedAt = ctx.monotonic();
+      if (startedAt - lastFullScanAt >= fullScanMs) {
+        commByPid.clear();
+        lastFullScanAt = startedAt;
+      }
+      const present = new Set<number>();
       const candidates: Array<{ pid: number; comm: string; cmdline: string }> = [];
       for (const entry of readdirSync(ctx.procRoot)) {
         if (!/^\d+$/.test(entry)) continue;
         const pid = Number(entry);
         if (pid === selfPid) continue;
-        try {
-          const raw = readKernelFile(ctx.procRoot, `${entry}/comm`);
-          const comm = raw.endsWith('\n') ? raw.slice(0, -1) : raw;
-          if (patterns || comms.has(comm)) candidates.push({ pid, comm, cmdline: '' });
-        } catch (err) {
-          if (gone(err)) continue;
-          throw err;
+        present.add(pid);
+        const known = commByPid.get(pid);
+        let comm: string;
+        if (known?.confirmed) {
+          comm = known.comm;
+        } else {
+          try {
+            const raw = readKernelFile(ctx.procRoot, `${entry}/comm`);
+            comm = raw.endsWith('\n') ? raw.slice(0, -1) : raw;
+          } catch (err) {
+            if (gone(err)) continue;
+            throw err;
+          }
+          commByPid.set(pid, { comm, confirmed: known?.comm === comm });
         }
+        if (patterns || comms.has(comm)) candidates.push({ pid, comm, cmdline: '' });
       }
+      for (const pid of commByPid.keys()) if (!present.has(pid)) commByPid.delete(pid);
       const needCmdline = candidates.filter((c) => patterns || longNames.includes(c.comm));
       await Promise.all(
         needCmdline.map(async (c) => {
@@ -317,13 +347,26 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
       );
 
       const sampled = new Map<number, ProcessSample | undefined>();
+      const sampleOf = (c: { pid: number; comm: string; cmdline: string }): ProcessSample | undefined => {
+        if (!sampled.has(c.pid)) {
+          const s = sample(ctx.procRoot, c.pid, c.cmdline);
+          // stat carries the current name: a matching process that was renamed since it was remembered
+          // is corrected here, on the collection that notices it.
+          if (s && s.stat.comm !== c.comm) {
+            commByPid.set(c.pid, { comm: s.stat.comm, confirmed: false });
+            c.comm = s.stat.comm;
+          }
+          sampled.set(c.pid, s);
+        }
+        return sampled.get(c.pid);
+      };
       const results: WatchResult[] = watches.map((watch) => {
         const members: ProcessSample[] = [];
         for (const c of candidates) {
           if (!matchesWatch(watch, c)) continue;
-          if (!sampled.has(c.pid)) sampled.set(c.pid, sample(ctx.procRoot, c.pid, c.cmdline));
-          const s = sampled.get(c.pid);
-          if (s) members.push(s);
+          const s = sampleOf(c);
+          // Re-checked with the name just read, in case it changed.
+          if (s && matchesWatch(watch, c)) members.push(s);
         }
         return { watch, members };
       });
