@@ -12,6 +12,7 @@ import { parseRemoteConfig } from './protocol/agent-config.js';
 import { createEnrollToken, revokeAgentCredential } from './server/auth/agents.js';
 import { startServer, waitForStopSignal } from './server/run.js';
 import { openStore, type Store } from './storage/db.js';
+import { defaultDataDir } from './storage/embedded.js';
 import { loadMigrations, type MigrateResult, migrate } from './storage/migrate.js';
 import { version } from './version.js';
 
@@ -87,9 +88,17 @@ async function withStore(
   }
 }
 
-async function serve(flags: ServeFlags, mode: 'up' | 'server'): Promise<void> {
+interface UpFlags extends ServeFlags {
+  postgres?: string;
+  interval: number;
+  pushInterval: number;
+}
+
+async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promise<void> {
   const log = createLogger();
   const started = performance.now();
+  // Listen for SIGINT/SIGTERM from the start: a stop asked for during start-up is honoured once up.
+  const stopRequested = waitForStopSignal(log);
   const server = await startServer({
     databaseUrl: flags.databaseUrl,
     dataDir: flags.dataDir,
@@ -101,8 +110,30 @@ async function serve(flags: ServeFlags, mode: 'up' | 'server'): Promise<void> {
   process.stdout.write(
     `pgvigil ${version} ${mode === 'up' ? 'is up' : 'server listening'}: ${server.url}  (store: ${server.store.kind}, PostgreSQL ${server.store.serverVersion}, ready in ${ms} ms)\n`,
   );
-  const signal = await waitForStopSignal(log);
+  let agent: { agentId: string; stop(): Promise<void> } | undefined;
+  if (mode === 'up') {
+    const up = flags as UpFlags;
+    try {
+      const { startLocalAgent } = await import('./server/local-agent.js');
+      agent = await startLocalAgent({
+        serverUrl: server.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:'),
+        store: server.store,
+        storeUrl: server.storeUrl,
+        dataDir: server.store.dataDir ?? flags.dataDir ?? defaultDataDir(),
+        postgresUrl: up.postgres,
+        intervalMs: up.interval,
+        pushIntervalMs: up.pushInterval,
+        log,
+      });
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    process.stdout.write(`pgvigil: local agent ${agent.agentId} is watching this host and its PostgreSQL\n`);
+  }
+  const signal = await stopRequested;
   log.info({ signal }, 'stopping');
+  await agent?.stop();
   await server.close();
 }
 
@@ -126,9 +157,22 @@ Examples:
     storeOptions(
       program
         .command('up')
-        .description('run everything on this box: embedded store (or DATABASE_URL), server and local agent'),
+        .description('run everything on this box: embedded store (or DATABASE_URL), server and local agent')
+        .addOption(
+          new Option(
+            '--postgres <url>',
+            'the PostgreSQL the local agent watches (default: the store itself)',
+          ).env('PGVIGIL_POSTGRES_URL'),
+        )
+        .option('--interval <duration>', 'how often the local agent collects', parseDuration, 10_000)
+        .option(
+          '--push-interval <duration>',
+          'how often the local agent ships a batch',
+          parseDuration,
+          10_000,
+        ),
     ),
-  ).action((flags: ServeFlags) => serve(flags, 'up'));
+  ).action((flags: UpFlags) => serve(flags, 'up'));
 
   listenOptions(
     storeOptions(program.command('server').description('run the central server (API, ingest, jobs)')),

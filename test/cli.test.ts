@@ -117,6 +117,55 @@ describe('pgvigil up with the embedded store', {
     }
   });
 
+  test('host_and_postgres_data_arrive_in_the_store_within_one_push_interval', async () => {
+    const dataDir = join(tempDataDir(), 'data');
+    dirs.push(dataDir);
+    const up = startCli([
+      'up',
+      '--data-dir',
+      dataDir,
+      '--port',
+      String(await freePort()),
+      '--push-interval',
+      '2s',
+      '--interval',
+      '1s',
+    ]);
+    try {
+      await up.waitFor(/local agent \S+ is watching/, 30_000);
+      const readyAt = Date.now();
+      const store = JSON.parse(readFileSync(join(dataDir, 'store.json'), 'utf8')) as {
+        port: number;
+        password: string;
+      };
+      const c = new pg.Client({
+        connectionString: `postgres://pgvigil:${encodeURIComponent(store.password)}@127.0.0.1:${store.port}/pgvigil`,
+      });
+      await c.connect();
+      try {
+        let counts = { cpu: 0, pg: 0, fs: 0 };
+        while (Date.now() - readyAt < 10_000) {
+          const { rows } = await c.query(
+            `SELECT (SELECT count(*) FROM pgvigil.host_cpu)::int AS cpu, (SELECT count(*) FROM pgvigil.pg_database)::int AS pg,
+                    (SELECT count(*) FROM pgvigil.host_filesystem)::int AS fs`,
+          );
+          counts = rows[0];
+          if (counts.cpu > 0 && counts.pg > 0) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const waited = Date.now() - readyAt;
+        assert.ok(counts.cpu > 0 && counts.fs > 0, `host rows arrived: ${JSON.stringify(counts)}`);
+        assert.ok(counts.pg > 0, `PostgreSQL rows arrived: ${JSON.stringify(counts)}`);
+        // One push interval (2 s) plus the time the push itself takes.
+        assert.ok(waited < 3000, `data visible ${waited} ms after start`);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      assert.equal(await up.stop(), 0, up.output().stderr);
+    }
+  });
+
   test('an_http_port_in_use_is_reported_clearly', async () => {
     const dataDir = join(tempDataDir(), 'data');
     dirs.push(dataDir);

@@ -48,8 +48,11 @@ export class Batcher {
     return this.rows + this.logs.length;
   }
 
-  /** Adds one collector run's rows. Unknown families are dropped with a warning (a programming error). */
-  addRows(batches: FamilyRows[]): void {
+  /**
+   * Adds one collector run's rows (`target`: the PostgreSQL target they describe, for target families).
+   * Unknown families are dropped with a warning (a programming error).
+   */
+  addRows(batches: FamilyRows[], target?: string): void {
     for (const fr of batches) {
       const spec = families[fr.family];
       if (!spec) {
@@ -65,7 +68,7 @@ export class Batcher {
       const cols = spec.columns;
       for (const row of fr.rows) {
         const out: unknown[] = [fr.ts];
-        if (spec.scope === 'target') out.push((row.target as string | undefined) ?? this.defaultTarget);
+        if (spec.scope === 'target') out.push(target ?? this.defaultTarget);
         for (const c of cols) out.push(row[c.name] ?? null);
         t.rows.push(out);
       }

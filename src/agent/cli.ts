@@ -17,9 +17,19 @@ interface AgentFlags extends RootFlags {
   listen?: string;
   interval: string;
   nodeExporterMemoryNames?: boolean;
+  postgres: string[];
+  server?: string;
+  enrollToken?: string;
+  stateDir: string;
+  pushInterval: string;
+  fsync: 'seal' | 'interval' | 'never';
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 interface CollectFlags extends RootFlags {
+  postgres: string[];
   once?: boolean;
   json?: boolean;
   only?: string;
@@ -52,6 +62,12 @@ function rootOptions(cmd: Command): Command {
       'watch processes by name (as pgrep NAME) or /regex/ over the command line (as pgrep -f); repeatable',
       appendValue,
       [],
+    )
+    .option(
+      '--postgres <[name=]url>',
+      'a PostgreSQL to monitor (postgres://user:password@host:5432/db); repeatable',
+      appendValue,
+      [],
     );
 }
 
@@ -59,9 +75,31 @@ export function registerAgentCommands(program: Command): void {
   rootOptions(
     program
       .command('agent')
-      .description('run the agent on this host: collectors on their interval, /metrics for Prometheus')
+      .description(
+        'run the agent on this host: collectors on their interval, shipped to a server and/or served on /metrics',
+      )
       .option('--listen <host:port>', 'serve /metrics (Prometheus text format) on this address')
       .option('--interval <duration>', 'how often each collector runs', '10s')
+      .option('--server <url>', 'ship everything to this pgvigil server (http:// or https://)')
+      .addOption(
+        new Option('--enroll-token <token>', 'enroll with the server (first start)').env(
+          'PGVIGIL_ENROLL_TOKEN',
+        ),
+      )
+      .addOption(
+        new Option('--state-dir <dir>', 'credential and disk spool')
+          .default('/var/lib/pgvigil-agent')
+          .env('PGVIGIL_AGENT_STATE_DIR'),
+      )
+      .option('--push-interval <duration>', 'how often collected data is sealed into a batch and sent', '10s')
+      .addOption(
+        new Option('--fsync <policy>', 'when the spool syncs to disk')
+          .choices(['seal', 'interval', 'never'])
+          .default('seal'),
+      )
+      .option('--ca <file>', 'CA certificate(s) to trust for an https:// server (private CA)')
+      .option('--cert <file>', 'client certificate for mutual TLS')
+      .option('--key <file>', 'client key for mutual TLS')
       .option(
         '--node-exporter-memory-names',
         'expose memory as node_exporter names it (node_memory_MemTotal_bytes); promtool flags those CamelCase names, so by default they are lower case (node_memory_memtotal_bytes)',
@@ -70,25 +108,49 @@ export function registerAgentCommands(program: Command): void {
     .addHelpText(
       'after',
       `
-Without --server (shipping to a pgvigil server comes later) the agent is an exporter only: a drop-in for
-node_exporter, with node_exporter's metric names for CPU, disks, filesystems, network, load and pressure.
+With --server the agent ships everything to a pgvigil server: batches are sealed every --push-interval
+into a disk spool under --state-dir and sent oldest first, so outages lose nothing. With --listen it also
+serves /metrics; with --listen alone it is an exporter only, a drop-in for node_exporter.
 
 Examples:
+  $ pgvigil agent --server https://pgvigil.example:8470 --enroll-token pgv_enroll_… --postgres postgres://pgvigil@localhost/postgres
   $ pgvigil agent --listen 127.0.0.1:9100
   $ pgvigil agent --listen 127.0.0.1:9100 --watch-process postgres --watch-process '/pgbouncer/'
   $ pgvigil agent --listen :9100 --proc-root /host/proc --sys-root /host/sys --rootfs /host   # in a container
 `,
     )
     .action(async (flags: AgentFlags) => {
-      const { checkRoot, parseDuration, parseListenAddress, parseWatches } = await import('./options.js');
+      const {
+        checkRoot,
+        parseDuration,
+        parseListenAddress,
+        parsePostgresTargets,
+        parseServerUrl,
+        parseWatches,
+      } = await import('./options.js');
       const { PgvigilError } = await import('../errors.js');
-      if (flags.listen === undefined) {
+      if (flags.listen === undefined && flags.server === undefined) {
         throw new PgvigilError(
           'BAD_ARGUMENT',
-          'nothing to do: give --listen HOST:PORT to serve /metrics (shipping to a server is not built yet)',
+          'nothing to do: give --server URL to ship to a pgvigil server and/or --listen HOST:PORT to serve /metrics',
         );
       }
-      const listen = parseListenAddress(flags.listen);
+      if ((flags.cert === undefined) !== (flags.key === undefined)) {
+        throw new PgvigilError('BAD_ARGUMENT', '--cert and --key go together (mutual TLS needs both)');
+      }
+      const listen = flags.listen === undefined ? undefined : parseListenAddress(flags.listen);
+      const postgres = parsePostgresTargets(flags.postgres);
+      const server =
+        flags.server === undefined
+          ? undefined
+          : {
+              url: parseServerUrl(flags.server),
+              stateDir: flags.stateDir,
+              enrollToken: flags.enrollToken,
+              tls: { ca: flags.ca, cert: flags.cert, key: flags.key },
+              pushIntervalMs: parseDuration(flags.pushInterval, '--push-interval'),
+              fsync: flags.fsync,
+            };
       const intervalMs = parseDuration(flags.interval, '--interval');
       const watches = parseWatches(flags.watchProcess);
       const roots = {
@@ -103,11 +165,17 @@ Examples:
         listen,
         intervalMs,
         watches,
+        postgres,
+        server,
         nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,
         log,
-        onReady: ({ url, collectors }) => {
+        onReady: ({ url, collectors, agentId }) => {
+          const where = [
+            url ? `serving ${url}/metrics` : '',
+            server ? `shipping to ${server.url} as agent ${agentId}` : '',
+          ].filter(Boolean);
           process.stdout.write(
-            `pgvigil agent: serving ${url}/metrics (collectors: ${collectors.join(', ')}; every ${flags.interval})\n`,
+            `pgvigil agent: ${where.join('; ')} (collectors: ${collectors.join(', ')}; every ${flags.interval})\n`,
           );
         },
       });
@@ -138,7 +206,9 @@ Examples:
 `,
     )
     .action(async (flags: CollectFlags) => {
-      const { checkRoot, parseDuration, parseOnly, parseWatches } = await import('./options.js');
+      const { checkRoot, parseDuration, parseOnly, parsePostgresTargets, parseWatches } = await import(
+        './options.js'
+      );
       const { PgvigilError } = await import('../errors.js');
       if (!flags.once) {
         throw new PgvigilError(
@@ -156,7 +226,8 @@ Examples:
       };
       const { collectOnce, formatCollectText } = await import('./run.js');
       const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
-      const report = await collectOnce({ ...roots, only, intervalMs, watches, log });
+      const postgres = parsePostgresTargets(flags.postgres);
+      const report = await collectOnce({ ...roots, only, intervalMs, watches, postgres, log });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCollectText(report));
       const failed = report.collectors.filter((c) => c.status === 'failing');
       for (const c of failed)

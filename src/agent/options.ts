@@ -5,7 +5,12 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgvigilError } from '../errors.js';
-import { type CollectorGroup, collectorGroups, collectorNames } from './collectors/index.js';
+import {
+  type CollectorGroup,
+  collectorGroups,
+  collectorNames,
+  type PostgresTarget,
+} from './collectors/index.js';
 import { type ProcessWatch, parseProcessWatch } from './collectors/process.js';
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -99,4 +104,51 @@ export function checkRoot(flag: '--proc-root' | '--sys-root' | '--rootfs', dir: 
     }
   }
   return dir;
+}
+
+/** --postgres values: "postgres://…" or "name=postgres://…"; the name defaults to host:port. */
+export function parsePostgresTargets(values: string[]): PostgresTarget[] {
+  const out: PostgresTarget[] = [];
+  for (const value of values) {
+    const m = /^([A-Za-z0-9_.:-]{1,100})=(postgres(?:ql)?:\/\/.*)$/.exec(value);
+    const url = m ? m[2]! : value;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        '--postgres: expected postgres://user:password@host:5432/db (the value is not a URL)',
+      );
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `--postgres: expected a postgres:// URL, got ${parsed.protocol}//…`,
+      );
+    }
+    const name = m ? m[1]! : `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}`;
+    if (out.some((t) => t.name === name)) {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `--postgres: two targets named ${name}; name them with NAME=URL`,
+      );
+    }
+    out.push({ name, url });
+  }
+  return out;
+}
+
+/** --server: an http:// or https:// URL without a path. */
+export function parseServerUrl(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new PgvigilError('BAD_ARGUMENT', `--server ${JSON.stringify(value)}: expected http(s)://host:port`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new PgvigilError('BAD_ARGUMENT', `--server ${value}: expected http:// or https://`);
+  }
+  return `${u.protocol}//${u.host}`;
 }

@@ -9,14 +9,25 @@
 import { once } from 'node:events';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { RemoteConfig } from '../protocol/agent-config.js';
 import { families } from '../protocol/families/index.js';
 import { version } from '../version.js';
-import { type CollectorGroup, createCollectors, type GroupedCollector } from './collectors/index.js';
+import {
+  type CollectorGroup,
+  createCollectors,
+  type GroupedCollector,
+  type PostgresTarget,
+} from './collectors/index.js';
+import type { PostgresCollector } from './collectors/postgres/collector.js';
 import type { ProcessWatch } from './collectors/process.js';
 import type { Row } from './collectors/types.js';
 import { selfExposition, startExporter } from './exporter.js';
-import type { ListenAddress } from './options.js';
+import type { TlsFiles } from './http.js';
+import type { AgentIdentity } from './identity.js';
+import { type ListenAddress, parseWatches } from './options.js';
 import { type CollectorHealth, type RowsSink, Scheduler } from './scheduler.js';
+import type { Shipping } from './shipping.js';
+import type { FsyncPolicy } from './spool/spool.js';
 
 export interface Roots {
   procRoot: string;
@@ -24,70 +35,152 @@ export interface Roots {
   rootFs: string;
 }
 
+/** Where and how the agent ships to a server (absent: exporter only). */
+export interface ServerLink {
+  url: string;
+  stateDir: string;
+  enrollToken?: string;
+  /** Given by `pgvigil up` for its built-in agent. */
+  identity?: AgentIdentity;
+  tls?: TlsFiles;
+  pushIntervalMs: number;
+  fsync?: FsyncPolicy;
+  spoolMaxBytes?: number;
+}
+
 export interface AgentOptions extends Roots {
-  listen: ListenAddress;
+  listen?: ListenAddress;
   intervalMs: number;
   watches: ProcessWatch[];
   nodeExporterMemoryNames: boolean;
+  postgres?: PostgresTarget[];
+  server?: ServerLink;
   log: Logger;
-  /** Called once the exporter listens and the first collection is done (for the CLI's ready line). */
-  onReady?: (info: { url: string; collectors: string[] }) => void;
+  /** Called once the agent runs and the first collection is done (for the CLI's ready line). */
+  onReady?: (info: { url?: string; collectors: string[]; agentId?: string }) => void;
   /** Resolves when the agent should stop; default: SIGINT or SIGTERM. */
   stopSignal?: Promise<unknown>;
 }
 
+/** The parts of a server-pushed config this agent applies; others are refused with the reason. */
+const appliedConfigKeys = new Set(['collectIntervalMs', 'pushIntervalMs', 'collectors', 'watchProcesses']);
+
 export async function runAgent(options: AgentOptions): Promise<void> {
   const { log } = options;
-  const grouped = createCollectors({
-    watches: options.watches,
-    nodeExporterMemoryNames: options.nodeExporterMemoryNames,
-  });
-  // Where collected rows go besides the exporter. Shipping to a server (--server: batcher → spool →
-  // shipper, see DESIGN.md) attaches its sink here; until then the agent is an exporter only, a drop-in
-  // for node_exporter.
-  const sinks: RowsSink[] = [];
-  const scheduler = new Scheduler({
-    collectors: grouped.map((g) => g.collector),
-    procRoot: options.procRoot,
-    sysRoot: options.sysRoot,
-    rootFs: options.rootFs,
+  let settings = {
     intervalMs: options.intervalMs,
-    log,
-    onRows:
-      sinks.length === 0
-        ? undefined
-        : (c, rows) => {
-            for (const sink of sinks) sink(c, rows);
-          },
-  });
-  const exporter = await startExporter({
-    host: options.listen.host,
-    port: options.listen.port,
-    metrics: () => [...scheduler.exposition(), ...selfExposition(version)],
-    log,
-  });
+    watches: options.watches,
+    enable: undefined as string[] | undefined,
+    disable: [] as string[],
+  };
+  let shipping: Shipping | undefined;
+  let grouped: GroupedCollector[] = [];
+  let targets = new Map<string, string>();
+
+  const makeScheduler = (): Scheduler => {
+    grouped = createCollectors({
+      watches: settings.watches,
+      nodeExporterMemoryNames: options.nodeExporterMemoryNames,
+      postgres: options.postgres,
+    }).filter(
+      (g) =>
+        !settings.disable.includes(g.collector.name) &&
+        (!settings.enable || settings.enable.includes(g.collector.name) || settings.enable.includes(g.group)),
+    );
+    targets = new Map(grouped.filter((g) => g.target).map((g) => [g.collector.name, g.target!]));
+    return new Scheduler({
+      collectors: grouped.map((g) => g.collector),
+      procRoot: options.procRoot,
+      sysRoot: options.sysRoot,
+      rootFs: options.rootFs,
+      intervalMs: settings.intervalMs,
+      log,
+      // Rows go to the server when shipping; the exporter reads each collector's exposition either way.
+      onRows: options.server ? (name, rows) => shipping?.addRows(rows, targets.get(name)) : undefined,
+    });
+  };
+  let scheduler = makeScheduler();
+  const closeCollectors = async (list: GroupedCollector[]) => {
+    for (const g of list) await (g.collector as Partial<PostgresCollector>).close?.().catch(() => {});
+  };
+
+  const applyConfig = async (config: RemoteConfig): Promise<void> => {
+    const unsupported = Object.keys(config).filter((k) => !appliedConfigKeys.has(k));
+    if (unsupported.length > 0)
+      throw new Error(`not applied by this agent version: ${unsupported.join(', ')}`);
+    const next = {
+      intervalMs: config.collectIntervalMs ?? options.intervalMs,
+      watches: config.watchProcesses ? parseWatches(config.watchProcesses) : options.watches,
+      enable: config.collectors?.enable,
+      disable: config.collectors?.disable ?? [],
+    };
+    if (config.pushIntervalMs) shipping?.setPushInterval(config.pushIntervalMs);
+    if (JSON.stringify(next) === JSON.stringify(settings)) return;
+    const old = scheduler;
+    const oldGrouped = grouped;
+    await old.stop();
+    await closeCollectors(oldGrouped);
+    settings = next;
+    scheduler = makeScheduler();
+    await scheduler.start();
+    log.info(
+      { intervalMs: settings.intervalMs, collectors: grouped.map((g) => g.collector.name) },
+      'collectors reconfigured',
+    );
+  };
+
+  if (options.server) {
+    const { startShipping } = await import('./shipping.js');
+    shipping = await startShipping({
+      serverUrl: options.server.url,
+      stateDir: options.server.stateDir,
+      enrollToken: options.server.enrollToken,
+      identity: options.server.identity,
+      tls: options.server.tls,
+      pushIntervalMs: options.server.pushIntervalMs,
+      fsync: options.server.fsync,
+      spoolMaxBytes: options.server.spoolMaxBytes,
+      targets: options.postgres?.map((t) => t.name),
+      log,
+      onConfig: applyConfig,
+      status: () => ({ collectors: scheduler.health() }),
+    });
+  }
+  const exporter = options.listen
+    ? await startExporter({
+        host: options.listen.host,
+        port: options.listen.port,
+        metrics: () => [...scheduler.exposition(), ...selfExposition(version)],
+        log,
+      })
+    : undefined;
+  const onHup = (): void => {
+    log.info('SIGHUP: pulling the agent config from the server');
+    void shipping?.reloadConfig();
+  };
+  process.on('SIGHUP', onHup);
   const stop = options.stopSignal ?? stopSignal(log);
   try {
     await scheduler.start();
     const names = grouped.map((g) => g.collector.name);
-    log.info({ url: exporter.url, collectors: names, intervalMs: options.intervalMs }, 'agent running');
-    options.onReady?.({ url: exporter.url, collectors: names });
+    log.info({ url: exporter?.url, collectors: names, intervalMs: settings.intervalMs }, 'agent running');
+    options.onReady?.({ url: exporter?.url, collectors: names, agentId: shipping?.identity.agentId });
     await stop;
   } finally {
+    process.off('SIGHUP', onHup);
     await scheduler.stop();
-    await exporter.close();
+    await shipping?.stop();
+    await closeCollectors(grouped);
+    await exporter?.close();
   }
 }
 
-/** Resolves on the first SIGINT or SIGTERM; SIGHUP (config reload elsewhere) is logged, not fatal. */
+/** Resolves on the first SIGINT or SIGTERM. */
 function stopSignal(log: Logger): Promise<NodeJS.Signals> {
-  const onHup = (): void => log.info('SIGHUP: nothing to reload (the agent has no config file yet)');
-  process.on('SIGHUP', onHup);
   return Promise.race([
     once(process, 'SIGINT').then(() => 'SIGINT' as const),
     once(process, 'SIGTERM').then(() => 'SIGTERM' as const),
   ]).then((signal) => {
-    process.off('SIGHUP', onHup);
     log.info({ signal }, 'agent stopping');
     return signal;
   });
@@ -98,6 +191,7 @@ export interface CollectOnceOptions extends Roots {
   only?: Set<string>;
   intervalMs: number;
   watches: ProcessWatch[];
+  postgres?: PostgresTarget[];
   log: Logger;
 }
 
@@ -135,7 +229,10 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
       '--only process: nothing to collect without --watch-process NAME or --watch-process /REGEX/',
     );
   }
-  const selected = selectCollectors(createCollectors({ watches: options.watches }), options.only);
+  const selected = selectCollectors(
+    createCollectors({ watches: options.watches, postgres: options.postgres }),
+    options.only,
+  );
   const scheduler = new Scheduler({
     collectors: selected.map((g) => g.collector),
     procRoot: options.procRoot,
@@ -144,9 +241,14 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     intervalMs: options.intervalMs,
     log: options.log,
   });
-  await scheduler.runOnce();
-  await new Promise((r) => setTimeout(r, options.intervalMs));
-  const results = await scheduler.runOnce();
+  let results: Awaited<ReturnType<Scheduler['runOnce']>>;
+  try {
+    await scheduler.runOnce();
+    await new Promise((r) => setTimeout(r, options.intervalMs));
+    results = await scheduler.runOnce();
+  } finally {
+    for (const g of selected) await (g.collector as Partial<PostgresCollector>).close?.().catch(() => {});
+  }
 
   const report: CollectReport = { version, interval_ms: options.intervalMs, families: {}, collectors: [] };
   for (const fr of [...results.values()].flat()) {

@@ -42,7 +42,9 @@ export interface ShippingOptions {
 
 export interface Shipping {
   identity: AgentIdentity;
-  addRows(rows: FamilyRows[]): void;
+  /** Rows of one collector run; `target` names the PostgreSQL target for target families. */
+  addRows(rows: FamilyRows[], target?: string): void;
+  setPushInterval(ms: number): void;
   addLogs(entries: LogEntry[], afterDurable?: AfterDurable): void;
   /** Seal now (tests, shutdown); resolves once the batch is in the spool. */
   flush(): Promise<void>;
@@ -94,7 +96,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
   };
 
   shipper.start();
-  const pushTimer = setInterval(() => void seal(), opts.pushIntervalMs);
+  let pushTimer = setInterval(() => void seal(), opts.pushIntervalMs);
   const pollConfig = async () => {
     if (opts.onConfig) await config.poll(opts.onConfig);
   };
@@ -107,8 +109,8 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
 
   return {
     identity,
-    addRows: (rows) => {
-      batcher.addRows(rows);
+    addRows: (rows, target) => {
+      batcher.addRows(rows, target);
       if (batcher.full()) void seal();
     },
     addLogs: (entries, afterDurable) => {
@@ -116,6 +118,10 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
       if (batcher.full()) void seal();
     },
     flush: seal,
+    setPushInterval: (ms) => {
+      clearInterval(pushTimer);
+      pushTimer = setInterval(() => void seal(), ms);
+    },
     reloadConfig: pollConfig,
     stats: () => ({ spool: spool.stats(), shipper: shipper.stats, pendingRows: batcher.pendingRows }),
     stop: async () => {

@@ -94,6 +94,8 @@ export type Validation =
   | { ok: true; batch: ValidBatch }
   | { ok: false; kind: 'version' | 'invalid' | 'too-large'; path: string; message: string };
 
+const int8Max = 9223372036854775807n;
+const int8Min = -9223372036854775808n;
 const uuidRe = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 class BatchError extends Error {
@@ -140,10 +142,20 @@ function checkValue(v: unknown, type: ColumnType, path: string, limits: BatchLim
       if (v.includes('\u0000')) fail(path, 'text contains a NUL character');
       return;
     case 'int4':
-    case 'int8':
       if (typeof v !== 'number' || !Number.isSafeInteger(v))
         fail(path, `expected an integer, got ${describe(v)}`);
-      if (type === 'int4' && (v > 2147483647 || v < -2147483648)) fail(path, 'integer out of int4 range');
+      if (v > 2147483647 || v < -2147483648) fail(path, 'integer out of int4 range');
+      return;
+    case 'int8':
+      // 64-bit values beyond 2^53 (query ids) travel as decimal strings to keep every digit.
+      if (typeof v === 'string') {
+        if (!/^-?\d{1,19}$/.test(v) || BigInt(v) > int8Max || BigInt(v) < int8Min) {
+          fail(path, `expected a 64-bit integer, got ${describe(v)}`);
+        }
+        return;
+      }
+      if (typeof v !== 'number' || !Number.isSafeInteger(v))
+        fail(path, `expected an integer, got ${describe(v)}`);
       return;
     case 'float4':
     case 'float8':

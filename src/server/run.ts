@@ -23,6 +23,8 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   store: Store;
+  /** The store's connection URL (with its password: never log it). */
+  storeUrl: string;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -76,6 +78,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     url: `http://${host}:${port}`,
     store,
+    storeUrl: store.url,
     app: running,
     close: async () => {
       await running.close();

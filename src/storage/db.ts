@@ -31,6 +31,8 @@ export interface Store {
   kind: 'embedded' | 'external';
   /** The URL with the password masked. */
   redactedUrl: string;
+  /** The connection URL itself, for this process's own use (the built-in agent); never logged. */
+  url: string;
   serverVersion: string;
   serverVersionNum: number;
   dataDir?: string;
@@ -115,6 +117,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     pool,
     kind: embedded ? 'embedded' : 'external',
     redactedUrl,
+    url,
     serverVersion: info.version,
     serverVersionNum: info.versionNum,
     dataDir: embedded?.dataDir,

@@ -186,6 +186,7 @@ export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<
       mode: 0o600,
     });
     await ensureDatabase(cluster.url('postgres'), embeddedDatabase);
+    await enableStatements(cluster.url(embeddedDatabase));
     const running = cluster;
     return {
       url: running.url(embeddedDatabase),
@@ -199,6 +200,23 @@ export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<
     await cluster?.stop().catch(() => {});
     await release();
     throw err;
+  }
+}
+
+/**
+ * The embedded store is also what `pgvigil up` watches by default: give it statement statistics (the
+ * library is preloaded; the extension is created once, as the superuser we are there).
+ */
+async function enableStatements(url: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  } catch {
+    // a concurrent start created it, or the library is missing: the collector says so itself
+  } finally {
+    await client.end();
   }
 }
 

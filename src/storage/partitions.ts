@@ -124,18 +124,20 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
   const result: MaintainResult = { created: [], dropped: [] };
   for (const { parent, partitions } of rows) {
     const plan = planPartitions(parent, partitions, now, retention, opts.aheadDays ?? 3);
-    for (const p of plan.create) {
-      await ddl(
-        pool,
-        `CREATE TABLE IF NOT EXISTS pgvigil.${quoteIdent(p.name)} PARTITION OF pgvigil.${quoteIdent(parent)}
+    // One round trip per parent: the statements of a parent run as one implicit transaction.
+    const statements = [
+      ...plan.create.map(
+        (
+          p,
+        ) => `CREATE TABLE IF NOT EXISTS pgvigil.${quoteIdent(p.name)} PARTITION OF pgvigil.${quoteIdent(parent)}
            FOR VALUES FROM ('${p.from.toISOString()}') TO ('${p.to.toISOString()}')`,
-      );
-      result.created.push(p.name);
-    }
-    for (const name of plan.drop) {
-      await ddl(pool, `DROP TABLE IF EXISTS pgvigil.${quoteIdent(name)}`);
-      result.dropped.push(name);
-    }
+      ),
+      ...plan.drop.map((name) => `DROP TABLE IF EXISTS pgvigil.${quoteIdent(name)}`),
+    ];
+    if (statements.length === 0) continue;
+    await ddl(pool, statements.join(';\n'));
+    result.created.push(...plan.create.map((p) => p.name));
+    result.dropped.push(...plan.drop);
   }
   if (result.created.length + result.dropped.length > 0) {
     opts.log.info(

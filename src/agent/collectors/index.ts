@@ -4,7 +4,8 @@
  * previous sample, which must not be shared between two schedulers.
  *
  * Groups are what `pgvigil collect --only` selects: host (the /proc files), process (watched processes;
- * present only when something is watched), container (cgroups).
+ * present only when something is watched), container (cgroups), postgres (one collector per target given
+ * with --postgres).
  */
 import { createContainerCollector } from './container.js';
 import { createCpuCollector } from './host/cpu.js';
@@ -14,15 +15,24 @@ import { loadCollector } from './host/load.js';
 import { createMemoryCollector } from './host/memory.js';
 import { createNetworkCollector } from './host/network.js';
 import { createPressureCollector } from './host/pressure.js';
+import { createPostgresCollector } from './postgres/collector.js';
 import { createProcessCollector, type ProcessWatch } from './process.js';
 import type { Collector } from './types.js';
 
-export const collectorGroups = ['host', 'process', 'container'] as const;
+export const collectorGroups = ['host', 'process', 'container', 'postgres'] as const;
 export type CollectorGroup = (typeof collectorGroups)[number];
 
 export interface GroupedCollector {
   group: CollectorGroup;
   collector: Collector;
+  /** The PostgreSQL target a collector reads (its rows are that target's). */
+  target?: string;
+}
+
+export interface PostgresTarget {
+  /** How the target is named in the store (default host:port of the URL). */
+  name: string;
+  url: string;
 }
 
 export interface CollectorOptions {
@@ -30,6 +40,8 @@ export interface CollectorOptions {
   watches?: ProcessWatch[];
   /** Expose memory under node_exporter's CamelCase names (see host/memory.ts). */
   nodeExporterMemoryNames?: boolean;
+  /** PostgreSQL targets (--postgres). */
+  postgres?: PostgresTarget[];
 }
 
 export function createCollectors(options: CollectorOptions = {}): GroupedCollector[] {
@@ -48,6 +60,11 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
   ];
   const watches = options.watches ?? [];
   if (watches.length > 0) out.push({ group: 'process', collector: createProcessCollector({ watches }) });
+  const targets = options.postgres ?? [];
+  for (const t of targets) {
+    const name = targets.length === 1 ? 'postgres' : `postgres:${t.name}`;
+    out.push({ group: 'postgres', collector: createPostgresCollector(t.url, { name }), target: t.name });
+  }
   return out;
 }
 
@@ -62,4 +79,5 @@ export const collectorNames = [
   'network',
   'container',
   'process',
+  'postgres',
 ] as const;
