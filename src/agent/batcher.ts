@@ -33,6 +33,8 @@ export class Batcher {
   private logs: unknown[][] = [];
   private afterDurable: AfterDurable[] = [];
   private rows = 0;
+  /** The seq of a batch being appended right now. */
+  private inFlightSeq: number | undefined;
 
   constructor(
     private readonly agentId: () => string,
@@ -43,6 +45,11 @@ export class Batcher {
     /** The PostgreSQL target name for target families whose rows do not carry one. */
     private readonly defaultTarget = 'local',
   ) {}
+
+  /** The seq the batch now being filled will get (seals are sequential). */
+  nextBatchSeq(): number {
+    return this.inFlightSeq !== undefined ? this.inFlightSeq + 1 : this.spool.nextSeq();
+  }
 
   get pendingRows(): number {
     return this.rows + this.logs.length;
@@ -110,7 +117,13 @@ export class Batcher {
     this.logs = [];
     this.afterDurable = [];
     this.rows = 0;
-    const got = await this.spool.append(payload, { gapsIncluded: gaps.length });
+    this.inFlightSeq = seq;
+    let got: number;
+    try {
+      got = await this.spool.append(payload, { gapsIncluded: gaps.length });
+    } finally {
+      this.inFlightSeq = undefined;
+    }
     if (got !== seq) this.log.warn({ expected: seq, got }, 'spool assigned another seq than announced');
     for (const cb of callbacks) await cb();
     return { seq: got, rows, logs, bytes: payload.length };

@@ -26,6 +26,8 @@ interface AgentFlags extends RootFlags {
   ca?: string;
   cert?: string;
   key?: string;
+  logs: boolean;
+  logFile: string[];
 }
 
 interface CollectFlags extends RootFlags {
@@ -101,6 +103,13 @@ export function registerAgentCommands(program: Command): void {
       .option('--cert <file>', 'client certificate for mutual TLS')
       .option('--key <file>', 'client key for mutual TLS')
       .option(
+        '--log-file <parser:path>',
+        'also follow this log file (glob allowed), e.g. postgresql:/var/log/postgresql/*.log; repeatable',
+        appendValue,
+        [],
+      )
+      .option('--no-logs', 'ship no logs (by default the common log files present on this host are followed)')
+      .option(
         '--node-exporter-memory-names',
         'expose memory as node_exporter names it (node_memory_MemTotal_bytes); promtool flags those CamelCase names, so by default they are lower case (node_memory_memtotal_bytes)',
       ),
@@ -158,6 +167,7 @@ Examples:
         sysRoot: checkRoot('--sys-root', flags.sysRoot),
         rootFs: checkRoot('--rootfs', flags.rootfs),
       };
+      const logSources = server && flags.logs ? await agentLogSources(flags.logFile) : undefined;
       const { runAgent } = await import('./run.js');
       const log = createLogger();
       await runAgent({
@@ -167,6 +177,7 @@ Examples:
         watches,
         postgres,
         server,
+        logSources,
         nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,
         log,
         onReady: ({ url, collectors, agentId }) => {
@@ -234,4 +245,22 @@ Examples:
         process.stderr.write(`pgvigil collect: collector ${c.name} failed: ${c.error}\n`);
       if (failed.length > 0) process.exitCode = 1;
     });
+}
+
+/** The default log sources present on this host, plus those given with --log-file parser:path. */
+async function agentLogSources(files: string[]) {
+  const { defaultLogSources, presentSources } = await import('./logs/sources.js');
+  const { parsers } = await import('./logs/parsers/index.js');
+  const { PgvigilError } = await import('../errors.js');
+  const extra = files.map((value, i) => {
+    const m = /^([a-z0-9_]+):(\/.+)$/.exec(value);
+    if (!m || !(m[1]! in parsers)) {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `--log-file ${value}: expected PARSER:/absolute/path with a parser of ${Object.keys(parsers).join(', ')}`,
+      );
+    }
+    return { name: `file_${i + 1}`, kind: 'file' as const, parser: m[1]!, paths: [m[2]!] };
+  });
+  return [...(await presentSources(defaultLogSources())), ...extra];
 }

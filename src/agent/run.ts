@@ -24,6 +24,7 @@ import type { Row } from './collectors/types.js';
 import { selfExposition, startExporter } from './exporter.js';
 import type { TlsFiles } from './http.js';
 import type { AgentIdentity } from './identity.js';
+import type { LogSourceConfig } from './logs/sources.js';
 import { type ListenAddress, parseWatches } from './options.js';
 import { type CollectorHealth, type RowsSink, Scheduler } from './scheduler.js';
 import type { Shipping } from './shipping.js';
@@ -55,6 +56,8 @@ export interface AgentOptions extends Roots {
   nodeExporterMemoryNames: boolean;
   postgres?: PostgresTarget[];
   server?: ServerLink;
+  /** Log sources shipped with the metrics (only with a server). */
+  logSources?: LogSourceConfig[];
   log: Logger;
   /** Called once the agent runs and the first collection is done (for the CLI's ready line). */
   onReady?: (info: { url?: string; collectors: string[]; agentId?: string }) => void;
@@ -146,6 +149,16 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       status: () => ({ collectors: scheduler.health() }),
     });
   }
+  let logs: { stop(): Promise<void> } | undefined;
+  if (shipping && options.server && options.logSources && options.logSources.length > 0) {
+    const { startLogShipping } = await import('./log-shipping.js');
+    logs = await startLogShipping({
+      sources: options.logSources,
+      stateDir: options.server.stateDir,
+      shipping,
+      log: log.child({ component: 'logs' }),
+    });
+  }
   const exporter = options.listen
     ? await startExporter({
         host: options.listen.host,
@@ -169,6 +182,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   } finally {
     process.off('SIGHUP', onHup);
     await scheduler.stop();
+    await logs?.stop();
     await shipping?.stop();
     await closeCollectors(grouped);
     await exporter?.close();

@@ -45,6 +45,8 @@ export interface Shipping {
   /** Rows of one collector run; `target` names the PostgreSQL target for target families. */
   addRows(rows: FamilyRows[], target?: string): void;
   setPushInterval(ms: number): void;
+  /** The seq of the batch that rows and logs added now will be sealed into. */
+  nextBatchSeq(): number;
   addLogs(entries: LogEntry[], afterDurable?: AfterDurable): void;
   /** Seal now (tests, shutdown); resolves once the batch is in the spool. */
   flush(): Promise<void>;
@@ -118,6 +120,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
       if (batcher.full()) void seal();
     },
     flush: seal,
+    nextBatchSeq: () => batcher.nextBatchSeq(),
     setPushInterval: (ms) => {
       clearInterval(pushTimer);
       pushTimer = setInterval(() => void seal(), ms);

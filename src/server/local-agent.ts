@@ -38,6 +38,18 @@ export async function startLocalAgent(
   await saveIdentity(stateDir, identity);
 
   const postgresUrl = opts.postgresUrl ?? opts.storeUrl;
+  const { defaultLogSources, presentSources } = await import('../agent/logs/sources.js');
+  const logSources = await presentSources(defaultLogSources());
+  if (opts.store.kind === 'embedded' && !opts.postgresUrl) {
+    // The embedded store writes its log beside its data, with PostgreSQL's default prefix.
+    logSources.push({
+      name: 'pgvigil_store',
+      kind: 'file',
+      parser: 'postgresql',
+      prefix: '%m [%p] ',
+      paths: [join(opts.dataDir, 'postgres.log')],
+    });
+  }
   const target = new URL(postgresUrl);
   let stop: () => void = () => {};
   const stopped = new Promise<void>((r) => {
@@ -56,6 +68,7 @@ export async function startLocalAgent(
     nodeExporterMemoryNames: false,
     postgres: [{ name: `${target.hostname}:${target.port || '5432'}`, url: postgresUrl }],
     server: { url: opts.serverUrl, stateDir, identity, pushIntervalMs: opts.pushIntervalMs },
+    logSources,
     log: opts.log.child({ component: 'agent' }),
     stopSignal: stopped,
     onReady: () => ready(),
