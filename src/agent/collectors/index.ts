@@ -15,7 +15,7 @@ import { loadCollector } from './host/load.js';
 import { createMemoryCollector } from './host/memory.js';
 import { createNetworkCollector } from './host/network.js';
 import { createPressureCollector } from './host/pressure.js';
-import { createPostgresCollector } from './postgres/collector.js';
+import type { PostgresCollector, PostgresCollectorOptions } from './postgres/collector.js';
 import { createProcessCollector, type ProcessWatch } from './process.js';
 import type { Collector } from './types.js';
 
@@ -63,9 +63,36 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
   const targets = options.postgres ?? [];
   for (const t of targets) {
     const name = targets.length === 1 ? 'postgres' : `postgres:${t.name}`;
-    out.push({ group: 'postgres', collector: createPostgresCollector(t.url, { name }), target: t.name });
+    out.push({ group: 'postgres', collector: lazyPostgresCollector(t.url, { name }), target: t.name });
   }
   return out;
+}
+
+/** The PostgreSQL collector's own default interval (postgres/collector.ts), known before it is loaded. */
+const postgresIntervalMs = 30_000;
+
+/**
+ * The PostgreSQL collector, loaded on its first run: it brings the `pg` client (several MB of resident
+ * memory), which an agent without --postgres targets must not pay for.
+ */
+function lazyPostgresCollector(
+  url: string,
+  options: PostgresCollectorOptions & { name: string },
+): PostgresCollector {
+  let loading: Promise<PostgresCollector> | undefined;
+  const load = (): Promise<PostgresCollector> => {
+    loading ??= import('./postgres/collector.js').then((m) => m.createPostgresCollector(url, options));
+    return loading;
+  };
+  return {
+    name: options.name,
+    defaultEnabled: true,
+    intervalMs: options.intervalMs ?? postgresIntervalMs,
+    collect: async (ctx) => (await load()).collect(ctx),
+    close: async () => {
+      if (loading) await (await loading).close();
+    },
+  };
 }
 
 /** Names of every collector there can be, for validating --only. */
