@@ -5,7 +5,7 @@
  * case checks that the spool holds every written line exactly once, in order.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
   appendFileSync,
@@ -27,7 +27,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { PositionStore } from '../src/agent/logs/positions.js';
 import { logLine, startTestAgent, type TestAgent } from './helpers/log-agent.js';
+import { FileSpool } from './helpers/logs.js';
 
 let dir: string;
 
@@ -170,20 +172,28 @@ describe('file tailing', () => {
     await agent.stop();
     const oldIno = statSync(log).ino;
     unlinkSync(log);
-    // ext4 and tmpfs hand a freed inode number to the next file created; try a few names to get it.
+    // ext4 hands a freed inode number to a later file once the freeing transaction is committed: sync,
+    // then create candidates (kept, so each takes the next free number) until one gets it; a few rounds,
+    // since the allocator does not always start where the freed number is.
     let reused = false;
-    const made: string[] = [];
-    for (let i = 0; i < 200 && !reused; i++) {
-      const p = join(dir, `candidate-${i}`);
-      writeFileSync(p, '');
-      if (statSync(p).ino === oldIno) {
-        renameSync(p, log);
-        reused = true;
-      } else made.push(p);
+    for (let round = 0; round < 5 && !reused; round++) {
+      spawnSync('sync');
+      const made: string[] = [];
+      for (let i = 0; i < 600 && !reused; i++) {
+        const p = join(dir, `candidate-${round}-${i}`);
+        writeFileSync(p, '');
+        if (statSync(p).ino === oldIno) {
+          renameSync(p, log);
+          reused = true;
+        } else {
+          made.push(p);
+          if (i % 100 === 99) spawnSync('sync');
+        }
+      }
+      for (const p of made) unlinkSync(p);
     }
-    for (const p of made) unlinkSync(p);
     if (!reused) {
-      t.skip(`SKIPPED: this filesystem did not reuse inode ${oldIno} within 200 files`);
+      t.skip(`SKIPPED: this filesystem did not reuse inode ${oldIno} in 5 rounds of 600 new files`);
       return;
     }
     write(log, 'b', 1, 80); // longer than the old offset, so size alone would not tell
@@ -245,6 +255,14 @@ describe('file tailing', () => {
     let n = 0;
     let rotations = 0;
     let kills = 0;
+    let inWindow = 0;
+    // The spool holds a newer checkpoint than the positions file: the kill came after the spool write
+    // and before the position save — the window this test is about.
+    const killedBeforePositionSave = async () => {
+      const inSpool = (await new FileSpool(join(dir, 'spool.ndjson')).lastCheckpoint(false))?.seq ?? 0;
+      const saved = (await PositionStore.open(join(dir, 'positions.json'))).get('app')?.seq ?? 0;
+      return inSpool > saved;
+    };
     let proc = await start();
     const fd = { current: openSync(log, 'a') };
     while (n < total) {
@@ -263,6 +281,7 @@ describe('file tailing', () => {
         proc.kill('SIGKILL');
         await once(proc, 'exit');
         kills++;
+        if (await killedBeforePositionSave()) inWindow++;
         proc = await start();
       }
     }
@@ -278,6 +297,10 @@ describe('file tailing', () => {
     proc.kill('SIGKILL');
     await once(proc, 'exit');
     assert.ok(kills >= 5, `the agent was killed ${kills} times`);
+    assert.ok(
+      inWindow >= 1,
+      `${inWindow} of ${kills} kills fell between the spool write and the position save`,
+    );
     const msgs = await spool.messages();
     const wanted = expected('k', 1, total);
     // Rotation with a glob matching both names may reorder lines across the two files; the contract is

@@ -18,7 +18,16 @@ export interface TestAgent {
 }
 
 export function sourceFor(paths: string[]): FileSourceConfig {
-  return { name: 'app', kind: 'file', parser: 'syslog', paths, readFrom: 'beginning' };
+  // Volume limits far above what the tests write: every test line shares one fingerprint ("app-<N>"), and
+  // flood protection would rightly drop most of them.
+  return {
+    name: 'app',
+    kind: 'file',
+    parser: 'syslog',
+    paths,
+    readFrom: 'beginning',
+    volume: { maxPerInterval: 1_000_000, maxPerFingerprint: 1_000_000 },
+  };
 }
 
 export async function startTestAgent(

@@ -48,8 +48,11 @@ export interface SpoolRecord {
 export class FileSpool {
   constructor(readonly path: string) {}
 
-  /** The complete records; truncates a torn tail so the next append starts clean. */
-  async records(): Promise<SpoolRecord[]> {
+  /**
+   * The complete records. The writer (`repair`) truncates a torn tail so its next append starts clean;
+   * an observer reading while the writer may be mid-append must not.
+   */
+  async records(repair = true): Promise<SpoolRecord[]> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -66,12 +69,12 @@ export class FileSpool {
         break;
       }
     }
-    if (good < Buffer.byteLength(text)) await truncate(this.path, good);
+    if (repair && good < Buffer.byteLength(text)) await truncate(this.path, good);
     return out;
   }
 
-  async lastCheckpoint(): Promise<SourceCheckpoint | undefined> {
-    return (await this.records()).at(-1)?.checkpoint;
+  async lastCheckpoint(repair = true): Promise<SourceCheckpoint | undefined> {
+    return (await this.records(repair)).at(-1)?.checkpoint;
   }
 
   /** Writes the batch durably (entries and checkpoint in one record). */
@@ -85,7 +88,8 @@ export class FileSpool {
     }
   }
 
+  /** Every spooled message, read without repairing (safe while a writer runs). */
   async messages(): Promise<string[]> {
-    return (await this.records()).flatMap((r) => r.entries.map((e) => e.message));
+    return (await this.records(false)).flatMap((r) => r.entries.map((e) => e.message));
   }
 }

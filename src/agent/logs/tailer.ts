@@ -79,6 +79,8 @@ export class FileTailer {
   private readonly opts: Required<Omit<TailerOptions, 'now'>>;
   private readonly now: () => number;
   private readonly tracked = new Map<string, Tracked>();
+  /** Files drained and let go of, by device:inode, in case one shows up again under a matching name. */
+  private readonly retired = new Map<string, FilePosition>();
   private saved: FilePosition[] | undefined;
   private started = false;
   private nextId = 1;
@@ -133,8 +135,12 @@ export class FileTailer {
     }
     for (const [key, t] of this.tracked) {
       const m = matched.get(key);
-      if (m) t.path = m.path;
-      else if (t.live) {
+      if (m) {
+        // Matched again (a rename seen mid-way by an earlier poll's readdir/stat makes a file vanish
+        // for one poll): it is live, not rotated away.
+        t.path = m.path;
+        t.live = true;
+      } else if (t.live) {
         t.live = false;
         t.lastGrowth = now; // the rotate wait starts now
       }
@@ -145,6 +151,14 @@ export class FileTailer {
     this.saved = undefined;
     for (const [key, m] of matched) {
       if (this.tracked.has(key)) continue;
+      const done = this.retired.get(key);
+      if (done && (await this.contentAt(m.path, done)) === 'same') {
+        // A file we let go of (or could not find at start) is back under a matching name: resume it.
+        if (await this.track(m.path, m.st, done.offset, true, now, { ...done, path: m.path })) {
+          this.retired.delete(key);
+        }
+        continue;
+      }
       const offset =
         first && !hadSaved && this.opts.readFrom === 'end' ? await this.endOfLastLine(m.path) : 0;
       await this.track(m.path, m.st, offset, true, now);
@@ -174,33 +188,49 @@ export class FileTailer {
     for (const pos of saved) {
       const key = `${pos.dev}:${pos.ino}`;
       const m = matched.get(key);
-      if (m) {
-        if (await this.sameContent(m.path, pos)) {
-          const t = await this.track(m.path, m.st, 0, true, now, pos);
-          if (Number(m.st.size) < pos.offset) {
-            // Truncated while we were stopped: finish the copy, then start over.
-            await this.drainCopy(t, now, out);
-            t.offset = 0;
-          } else {
-            t.offset = pos.offset;
-          }
+      const at = m ? await this.contentAt(m.path, pos) : 'moved';
+      if (m && at === 'same') {
+        const t = await this.track(m.path, m.st, 0, true, now, pos);
+        if (!t) {
+          this.retired.set(key, pos);
+        } else if (Number(m.st.size) < pos.offset) {
+          // Truncated while we were stopped: finish the copy, then start over.
+          await this.drainCopy(t, now, out);
+          t.offset = 0;
         } else {
-          // Same inode, other content: replaced (or the inode reused) while we were stopped. The old
-          // content may survive as a copy (copytruncate); the new file is read from its start.
-          const ghost = { ...pos } as FilePosition;
-          await this.drainCopyOf(ghost, now, out);
+          t.offset = pos.offset;
         }
         continue;
       }
-      // Gone from the patterns: rotated away while we were stopped? Look for it beside its old path.
-      const found = await this.findInDir(dirname(pos.path), (st) => `${st.dev}:${st.ino}` === key);
-      if (found && (await this.sameContent(found.path, pos)) && Number(found.st.size) >= pos.offset) {
-        const t = await this.track(found.path, found.st, pos.offset, false, now, pos);
-        t.lastGrowth = now;
+      if (m && at === 'different') {
+        // Same inode, other content: replaced (or the inode reused) while we were stopped. The old
+        // content may survive as a copy (copytruncate); the new file is read from its start.
+        await this.drainCopyOf({ ...pos }, now, out);
+        continue;
       }
+      // Gone from the patterns, or renamed between our directory listing and now: rotated away? Look for
+      // it beside its old path.
+      const found = await this.findInDir(dirname(pos.path), (st) => `${st.dev}:${st.ino}` === key);
+      if (
+        found &&
+        (await this.contentAt(found.path, pos)) === 'same' &&
+        Number(found.st.size) >= pos.offset
+      ) {
+        const t = await this.track(found.path, found.st, pos.offset, false, now, pos);
+        if (t) {
+          t.lastGrowth = now;
+          continue;
+        }
+      }
+      // Not found right now: if it shows up under a matching name later, resume it rather than re-read.
+      this.retired.set(key, pos);
     }
   }
 
+  /**
+   * Starts following a file: opens it (the handle is what we read from, so a rename or deletion later does
+   * not matter) and checks it is still the inode `st` describes; undefined when the path moved on since.
+   */
   private async track(
     path: string,
     st: BigIntStats,
@@ -208,13 +238,15 @@ export class FileTailer {
     live: boolean,
     now: number,
     pos?: FilePosition,
-  ): Promise<Tracked> {
+  ): Promise<Tracked | undefined> {
+    const fh = await openAs(path, String(st.dev), String(st.ino));
+    if (!fh) return undefined;
     const t: Tracked = {
       id: this.nextId++,
       dev: String(st.dev),
       ino: String(st.ino),
       path,
-      fh: undefined,
+      fh,
       offset,
       fp: pos?.fp ?? '',
       fpLen: pos?.fpLen ?? -1,
@@ -223,35 +255,31 @@ export class FileTailer {
       lastMtimeNs: st.mtimeNs,
       lastGrowth: now,
     };
-    if (!pos) await this.refreshFingerprint(t, path);
+    if (!pos) await this.refreshFingerprint(t);
     this.tracked.set(`${t.dev}:${t.ino}`, t);
     return t;
   }
 
-  private async readHead(path: string, len: number): Promise<Buffer | undefined> {
-    let fh: FileHandle | undefined;
+  /**
+   * Is the file at `path` still the inode of `pos`, and do its first `pos.fpLen` bytes hash to `pos.fp`?
+   * Read through a handle checked against the inode, so a rename racing with us is seen as such.
+   */
+  private async contentAt(path: string, pos: FilePosition): Promise<'same' | 'different' | 'moved'> {
+    const fh = await openAs(path, pos.dev, pos.ino);
+    if (!fh) return 'moved';
     try {
-      fh = await open(path, 'r');
-      const b = Buffer.alloc(len);
-      const { bytesRead } = await fh.read(b, 0, len, 0);
-      return b.subarray(0, bytesRead);
-    } catch {
-      return undefined;
+      const head = await readAt(fh, pos.fpLen, 0);
+      return head !== undefined && head.length === pos.fpLen && hashOf(head) === pos.fp
+        ? 'same'
+        : 'different';
     } finally {
-      await fh?.close().catch(() => {});
+      await fh.close().catch(() => {});
     }
   }
 
-  /** Do the file's first `pos.fpLen` bytes hash to `pos.fp`? */
-  private async sameContent(path: string, pos: { fp: string; fpLen: number }): Promise<boolean> {
-    const head = await this.readHead(path, pos.fpLen);
-    return head !== undefined && head.length === pos.fpLen && hashOf(head) === pos.fp;
-  }
-
-  private async refreshFingerprint(t: Tracked, path: string): Promise<void> {
-    const head = t.fh
-      ? await readAt(t.fh, this.opts.fingerprintBytes, 0)
-      : await this.readHead(path, this.opts.fingerprintBytes);
+  private async refreshFingerprint(t: Tracked): Promise<void> {
+    if (!t.fh) return;
+    const head = await readAt(t.fh, this.opts.fingerprintBytes, 0);
     if (!head) return;
     t.fp = hashOf(head);
     t.fpLen = head.length;
@@ -302,8 +330,10 @@ export class FileTailer {
       candidates.push({ path: p, st });
     }
     for (const c of candidates) {
-      if (!(await this.sameContent(c.path, pos))) continue;
-      const copy = await this.track(c.path, c.st, pos.offset, false, now, { ...pos, path: c.path });
+      const cand = { ...pos, dev: String(c.st.dev), ino: String(c.st.ino), path: c.path };
+      if ((await this.contentAt(c.path, cand)) !== 'same') continue;
+      const copy = await this.track(c.path, c.st, pos.offset, false, now, cand);
+      if (!copy) continue;
       copy.lastGrowth = now - this.opts.rotateWaitMs; // a finished copy: no late writes to wait for
       await this.pollFile(copy, undefined, now, out);
       return;
@@ -346,8 +376,18 @@ export class FileTailer {
 
   private async forget(t: Tracked): Promise<void> {
     await t.fh?.close().catch(() => {});
-    this.tracked.delete(`${t.dev}:${t.ino}`);
+    const key = `${t.dev}:${t.ino}`;
+    this.tracked.delete(key);
     this.finished.push(t.id);
+    if (this.retired.size >= 1000) this.retired.clear();
+    this.retired.set(key, {
+      dev: t.dev,
+      ino: t.ino,
+      fp: t.fp,
+      fpLen: t.fpLen,
+      offset: t.offset,
+      path: t.path,
+    });
   }
 
   private async pollFile(t: Tracked, pathStat: BigIntStats | undefined, now: number, out: TailLine[]) {
@@ -380,9 +420,9 @@ export class FileTailer {
       // Truncated (copytruncate) or rewritten in place: finish the copy, then start over.
       await this.drainCopy(t, now, out);
       t.offset = 0;
-      await this.refreshFingerprint(t, t.path);
+      await this.refreshFingerprint(t);
     } else if (t.fpLen < this.opts.fingerprintBytes && size > t.fpLen) {
-      await this.refreshFingerprint(t, t.path);
+      await this.refreshFingerprint(t);
     }
     if (size !== t.lastSize) t.lastGrowth = now;
     t.lastSize = size;
@@ -444,6 +484,16 @@ export class FileTailer {
     out.push({ fileId: t.id, text: b.toString('utf8'), start: t.offset, end: t.offset + b.length });
     t.offset += b.length;
   }
+}
+
+/** Opens `path` if it is still the inode `dev`:`ino` (a rename may have put another file there). */
+async function openAs(path: string, dev: string, ino: string): Promise<FileHandle | undefined> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  const st = await fh.stat({ bigint: true }).catch(() => undefined);
+  if (st && String(st.dev) === dev && String(st.ino) === ino) return fh;
+  await fh.close().catch(() => {});
+  return undefined;
 }
 
 async function readAt(fh: FileHandle, len: number, position: number): Promise<Buffer | undefined> {
