@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { families } from '../src/protocol/families/index.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
+import { ledgerPruneJob } from '../src/server/run.js';
 import { currentLevel, loadMigrations, type Migration, migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
@@ -192,6 +193,23 @@ describe(`periodic jobs on ${testPgLabel}`, () => {
   });
   after(() => db.drop());
 
+  test('the_ingest_ledger_forgets_batches_older_than_raw_retention', async () => {
+    const agent = '6f1c2a4e-8b9d-4c1e-9f2a-3b4c5d6e7f80';
+    await db.pool.query(
+      `INSERT INTO pgvigil.ingest_ledger (server_id, agent_id, seq, row_count, received_at)
+       VALUES (1, $1, 1, 10, now() - interval '9 days'), (1, $1, 2, 10, now() - interval '1 day')`,
+      [agent],
+    );
+    assert.equal(await runJobOnce(db.pool, ledgerPruneJob(defaultRetention), quietLog), 'ran');
+    const { rows } = await db.pool.query('SELECT seq::int FROM pgvigil.ingest_ledger WHERE agent_id = $1', [
+      agent,
+    ]);
+    assert.deepEqual(
+      rows.map((r) => r.seq),
+      [2],
+    );
+  });
+
   test('a_job_runs_on_one_server_at_a_time_and_records_its_run', async () => {
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => {
@@ -210,7 +228,7 @@ describe(`periodic jobs on ${testPgLabel}`, () => {
     };
     assert.equal(await runJobOnce(db.pool, failing, quietLog), 'failed');
     const { rows } = await db.pool.query(
-      'SELECT job, runs, failures, last_error FROM pgvigil.job_runs ORDER BY job',
+      "SELECT job, runs, failures, last_error FROM pgvigil.job_runs WHERE job LIKE 'test-%' ORDER BY job",
     );
     assert.deepEqual(
       rows.map((r) => [r.job, Number(r.runs), Number(r.failures), r.last_error]),

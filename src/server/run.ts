@@ -29,6 +29,22 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * The ingest ledger only has to remember batches that could still arrive again: a retry older than raw
+ * retention would have every row refused anyway. Gaps are kept (the UI shows them).
+ */
+export function ledgerPruneJob(retention: RetentionPolicy): Job {
+  return {
+    name: 'ledger-prune',
+    intervalMs: 6 * 3_600_000,
+    run: async ({ pool, log, now }) => {
+      const cutoff = new Date(now.getTime() - (retention.rawDays + 1) * 86_400_000);
+      const { rowCount } = await pool.query('DELETE FROM pgvigil.ingest_ledger WHERE received_at < $1', [cutoff]);
+      if (rowCount) log.info({ deleted: rowCount }, 'ingest ledger pruned');
+    },
+  };
+}
+
 export function partitionJob(retention: RetentionPolicy): Job {
   return {
     name: 'partitions',
@@ -51,7 +67,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if ((await runJobOnce(store.pool, partitions, opts.log, { wait: true })) === 'failed') {
       throw new Error('partition maintenance failed at start; see the log');
     }
-    jobs = startJobs(store.pool, [partitions], opts.log);
+    jobs = startJobs(store.pool, [partitions, ledgerPruneJob(retention)], opts.log);
     app = await buildApp({ store, log: opts.log, latestMigration: migrations.at(-1)?.version ?? 0 });
     try {
       await app.listen({ host: opts.host, port: opts.port });
