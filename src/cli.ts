@@ -2,13 +2,14 @@
  * The one entry point. Subcommands parse their flags here and call into the modules; expected failures
  * (`PgvigilError`) become one line on stderr and their exit code, never a stack trace.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerAgentCommands } from './agent/cli.js';
 import { registerLogCommands } from './agent/logs/cli.js';
 import { isPgvigilError, PgvigilError } from './errors.js';
 import { createLogger } from './log.js';
 import { parseRemoteConfig } from './protocol/agent-config.js';
+import type { ServerTls } from './server/app.js';
 import { createEnrollToken, revokeAgentCredential } from './server/auth/agents.js';
 import { startServer, waitForStopSignal } from './server/run.js';
 import { openStore, type Store } from './storage/db.js';
@@ -37,6 +38,15 @@ function storeOptions(cmd: Command): Command {
 
 function listenOptions(cmd: Command): Command {
   return cmd
+    .addOption(
+      new Option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)').env('PGVIGIL_TLS_CERT'),
+    )
+    .addOption(new Option('--tls-key <file>', 'the key of --tls-cert (PEM)').env('PGVIGIL_TLS_KEY'))
+    .addOption(
+      new Option('--tls-client-ca <file>', 'require client certificates signed by this CA (mutual TLS)').env(
+        'PGVIGIL_TLS_CLIENT_CA',
+      ),
+    )
     .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1').env('PGVIGIL_HOST'))
     .addOption(
       new Option('--port <port>', 'HTTP port').default(defaultPort).argParser(parsePort).env('PGVIGIL_PORT'),
@@ -51,6 +61,24 @@ interface StoreFlags {
 interface ServeFlags extends StoreFlags {
   host: string;
   port: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+}
+
+function serverTls(flags: ServeFlags): ServerTls | undefined {
+  if (!flags.tlsCert && !flags.tlsKey && !flags.tlsClientCa) return undefined;
+  if (!flags.tlsCert || !flags.tlsKey)
+    throw new PgvigilError('BAD_ARGUMENT', '--tls-cert and --tls-key go together');
+  for (const [flag, file] of [
+    ['--tls-cert', flags.tlsCert],
+    ['--tls-key', flags.tlsKey],
+    ['--tls-client-ca', flags.tlsClientCa],
+  ] as const) {
+    if (file !== undefined && !existsSync(file))
+      throw new PgvigilError('BAD_ARGUMENT', `${flag} ${file}: no such file`);
+  }
+  return { cert: flags.tlsCert, key: flags.tlsKey, clientCa: flags.tlsClientCa };
 }
 
 function parseCount(value: string): number {
@@ -104,6 +132,7 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
     dataDir: flags.dataDir,
     host: flags.host,
     port: flags.port,
+    tls: serverTls(flags),
     log,
   });
   const ms = Math.round(performance.now() - started);

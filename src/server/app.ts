@@ -6,6 +6,7 @@
  *   4. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
  *      because it replaces the body parsers)
  */
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -27,6 +28,23 @@ export interface AppOptions {
   writerOptions?: WriterOptions;
   /** How long a credential check is cached (revocation delay). */
   credentialCacheMs?: number;
+  tls?: ServerTls;
+}
+
+/** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
+export interface ServerTls {
+  cert: string;
+  key: string;
+  clientCa?: string;
+}
+
+function tlsOptions(tls: ServerTls) {
+  return {
+    cert: readFileSync(tls.cert),
+    key: readFileSync(tls.key),
+    minVersion: 'TLSv1.2' as const,
+    ...(tls.clientCa ? { ca: readFileSync(tls.clientCa), requestCert: true, rejectUnauthorized: true } : {}),
+  };
 }
 
 export interface App {
@@ -41,6 +59,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
 export async function buildServerApp(opts: AppOptions): Promise<App> {
   const app: FastifyInstance = Fastify({
+    ...(opts.tls ? { https: tlsOptions(opts.tls) } : {}),
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,

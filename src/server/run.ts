@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { openStore, type Store } from '../storage/db.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, maintainPartitions, type RetentionPolicy } from '../storage/partitions.js';
-import { buildApp } from './app.js';
+import { buildApp, type ServerTls } from './app.js';
 import { type Job, runJobOnce, startJobs } from './jobs/runner.js';
 
 export interface ServerOptions {
@@ -17,6 +17,7 @@ export interface ServerOptions {
   host: string;
   port: number;
   retention?: RetentionPolicy;
+  tls?: ServerTls;
   log: Logger;
 }
 
@@ -39,7 +40,9 @@ export function ledgerPruneJob(retention: RetentionPolicy): Job {
     intervalMs: 6 * 3_600_000,
     run: async ({ pool, log, now }) => {
       const cutoff = new Date(now.getTime() - (retention.rawDays + 1) * 86_400_000);
-      const { rowCount } = await pool.query('DELETE FROM pgvigil.ingest_ledger WHERE received_at < $1', [cutoff]);
+      const { rowCount } = await pool.query('DELETE FROM pgvigil.ingest_ledger WHERE received_at < $1', [
+        cutoff,
+      ]);
       if (rowCount) log.info({ deleted: rowCount }, 'ingest ledger pruned');
     },
   };
@@ -68,7 +71,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       throw new Error('partition maintenance failed at start; see the log');
     }
     jobs = startJobs(store.pool, [partitions, ledgerPruneJob(retention)], opts.log);
-    app = await buildApp({ store, log: opts.log, latestMigration: migrations.at(-1)?.version ?? 0 });
+    app = await buildApp({
+      store,
+      log: opts.log,
+      latestMigration: migrations.at(-1)?.version ?? 0,
+      tls: opts.tls,
+    });
     try {
       await app.listen({ host: opts.host, port: opts.port });
     } catch (err) {
@@ -92,7 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const running = app;
   const runningJobs = jobs;
   return {
-    url: `http://${host}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${host}:${port}`,
     store,
     storeUrl: store.url,
     app: running,

@@ -1,0 +1,180 @@
+/**
+ * HTTPS between agent and server with a private CA, and mutual TLS: certificates made with openssl, a real
+ * server on loopback, the real agent HTTP client.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { AgentHttp } from '../src/agent/http.js';
+import { startShipping } from '../src/agent/shipping.js';
+import { buildServerApp } from '../src/server/app.js';
+import { createEnrollToken } from '../src/server/auth/agents.js';
+import { openStore, type Store } from '../src/storage/db.js';
+import { migrate } from '../src/storage/migrate.js';
+import { maintainPartitions } from '../src/storage/partitions.js';
+import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+
+const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+const skip = haveOpenssl ? false : 'openssl is not installed (apt-get install openssl)';
+if (!haveOpenssl && process.env.CI === 'true')
+  throw new Error('openssl is required under CI (apt-get install openssl)');
+
+let dir: string;
+let db: TestDatabase;
+let store: Store;
+let latest: number;
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
+function makeCertificates(): void {
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=pgvigil test CA',
+  );
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  for (const name of ['server', 'client']) {
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      'san.ext',
+    );
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pgvigil-tls-'));
+  if (haveOpenssl) makeCertificates();
+  db = await createTestDatabase('tls');
+  store = await openStore({ databaseUrl: db.url, log: quietLog });
+  latest = (await migrate(store.pool, quietLog)).latest;
+  await maintainPartitions(store.pool, { log: quietLog });
+});
+
+after(async () => {
+  await store.close();
+  await db.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe(`TLS (${testPgLabel})`, { skip }, () => {
+  test('an_agent_trusting_the_private_ca_ships_over_https_and_one_without_it_is_refused', async () => {
+    const server = await buildServerApp({
+      store,
+      log: quietLog,
+      latestMigration: latest,
+      tls: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key') },
+    });
+    const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    assert.match(url, /^https:/);
+    try {
+      const untrusting = new AgentHttp(url);
+      await assert.rejects(
+        untrusting.request('GET', '/api/v1/health', {}),
+        /self[- ]signed|unable to (get|verify)/i,
+      );
+      untrusting.close();
+
+      const stateDir = join(dir, 'agent-https');
+      const { token } = await createEnrollToken(store.pool, {});
+      const shipping = await startShipping({
+        serverUrl: url,
+        stateDir,
+        enrollToken: token,
+        tls: { ca: join(dir, 'ca.pem') },
+        pushIntervalMs: 60_000,
+        log: quietLog,
+      });
+      try {
+        shipping.addRows([
+          { family: 'host_load', ts: Date.now(), rows: [{ load1: 1, load5: 1, load15: 1 }] },
+        ]);
+        await shipping.flush();
+        await until(async () => {
+          const { rows } = await store.pool.query(
+            'SELECT count(*)::int AS n FROM pgvigil.host_load WHERE server_id = $1',
+            [shipping.identity.serverId],
+          );
+          return rows[0].n === 1;
+        });
+      } finally {
+        await shipping.stop();
+      }
+    } finally {
+      await server.app.close();
+    }
+  });
+
+  test('with_mutual_tls_only_clients_with_a_certificate_from_the_ca_get_in', async () => {
+    const server = await buildServerApp({
+      store,
+      log: quietLog,
+      latestMigration: latest,
+      tls: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), clientCa: join(dir, 'ca.pem') },
+    });
+    const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const anonymous = new AgentHttp(url, { ca: join(dir, 'ca.pem') });
+      await assert.rejects(anonymous.request('GET', '/api/v1/health', {}));
+      anonymous.close();
+      const client = new AgentHttp(url, {
+        ca: join(dir, 'ca.pem'),
+        cert: join(dir, 'client.pem'),
+        key: join(dir, 'client.key'),
+      });
+      const res = await client.request('GET', '/api/v1/health', {});
+      assert.equal(res.status, 200);
+      client.close();
+    } finally {
+      await server.app.close();
+    }
+  });
+});
