@@ -112,3 +112,52 @@ test(`enrolls_ships_and_rides_out_a_server_outage_without_loss (${testPgLabel})`
     await server.app.close();
   }
 });
+
+test(`server_pushed_config_is_applied_and_a_bad_one_refused_with_the_reason (${testPgLabel})`, async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'pgvigil-config-'));
+  dirs.push(stateDir);
+  const { token } = await createEnrollToken(store.pool, {});
+  const { server, url } = await startApp();
+  const applied: unknown[] = [];
+  const shipping = await startShipping({
+    serverUrl: url,
+    stateDir,
+    enrollToken: token,
+    pushIntervalMs: 60_000,
+    log: quietLog,
+    onConfig: (c) => {
+      applied.push(c);
+    },
+  });
+  const status = async () =>
+    (
+      await store.pool.query('SELECT config_status FROM pgvigil.agents WHERE agent_id = $1', [
+        shipping.identity.agentId,
+      ])
+    ).rows[0].config_status as { applied: boolean; error?: string } | null;
+  try {
+    await until(async () => (await status()) !== null);
+    await store.pool.query('UPDATE pgvigil.agents SET config = $2 WHERE agent_id = $1', [
+      shipping.identity.agentId,
+      JSON.stringify({ collectIntervalMs: 5000, collectors: { disable: ['container'] } }),
+    ]);
+    await shipping.reloadConfig();
+    assert.deepEqual(applied.at(-1), { collectIntervalMs: 5000, collectors: { disable: ['container'] } });
+    assert.equal((await status())?.applied, true);
+
+    // A config that fails validation (stored behind the API's back) is refused; nothing is applied.
+    await store.pool.query('UPDATE pgvigil.agents SET config = $2 WHERE agent_id = $1', [
+      shipping.identity.agentId,
+      JSON.stringify({ collectIntervalMs: 5 }),
+    ]);
+    const before = applied.length;
+    await shipping.reloadConfig();
+    assert.equal(applied.length, before);
+    const st = await status();
+    assert.equal(st?.applied, false);
+    assert.match(st?.error ?? '', /collectIntervalMs/);
+  } finally {
+    await shipping.stop();
+    await server.app.close();
+  }
+});

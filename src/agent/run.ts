@@ -65,17 +65,29 @@ export interface AgentOptions extends Roots {
   stopSignal?: Promise<unknown>;
 }
 
-/** The parts of a server-pushed config this agent applies; others are refused with the reason. */
-const appliedConfigKeys = new Set(['collectIntervalMs', 'pushIntervalMs', 'collectors', 'watchProcesses']);
+/** A server-pushed log source as the log pipeline takes it. */
+function toLogSource(s: NonNullable<RemoteConfig['logSources']>[number]): LogSourceConfig {
+  if (s.journald) return { name: s.name, kind: 'journald', units: [s.journald] };
+  if (!s.path) throw new Error(`log source ${s.name}: give a path or a journald unit`);
+  return { name: s.name, kind: 'file', parser: s.parser, paths: [s.path] };
+}
 
 export async function runAgent(options: AgentOptions): Promise<void> {
   const { log } = options;
   let settings = {
     intervalMs: options.intervalMs,
     watches: options.watches,
+    postgres: options.postgres ?? [],
     enable: undefined as string[] | undefined,
     disable: [] as string[],
   };
+  let logSources = options.logSources ?? [];
+  let logs: { stop(): Promise<void> } | undefined;
+  // A config pulled while the agent is still starting is applied once it runs.
+  let markRunning: () => void = () => {};
+  const running = new Promise<void>((r) => {
+    markRunning = r;
+  });
   let shipping: Shipping | undefined;
   let grouped: GroupedCollector[] = [];
   let targets = new Map<string, string>();
@@ -84,7 +96,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     grouped = createCollectors({
       watches: settings.watches,
       nodeExporterMemoryNames: options.nodeExporterMemoryNames,
-      postgres: options.postgres,
+      postgres: settings.postgres,
     }).filter(
       (g) =>
         !settings.disable.includes(g.collector.name) &&
@@ -107,21 +119,44 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     for (const g of list) await (g.collector as Partial<PostgresCollector>).close?.().catch(() => {});
   };
 
+  const startLogs = async (): Promise<void> => {
+    if (!shipping || !options.server || logSources.length === 0) return;
+    const { startLogShipping } = await import('./log-shipping.js');
+    logs = await startLogShipping({
+      sources: logSources,
+      stateDir: options.server.stateDir,
+      shipping,
+      log: log.child({ component: 'logs' }),
+    });
+  };
+
+  /** Applies a server-pushed config without a restart; throws (and changes nothing) when it cannot. */
   const applyConfig = async (config: RemoteConfig): Promise<void> => {
-    const unsupported = Object.keys(config).filter((k) => !appliedConfigKeys.has(k));
-    if (unsupported.length > 0)
-      throw new Error(`not applied by this agent version: ${unsupported.join(', ')}`);
+    await running;
     const next = {
       intervalMs: config.collectIntervalMs ?? options.intervalMs,
       watches: config.watchProcesses ? parseWatches(config.watchProcesses) : options.watches,
+      postgres: config.targets ?? options.postgres ?? [],
       enable: config.collectors?.enable,
       disable: config.collectors?.disable ?? [],
     };
+    const nextLogs = config.logSources ? config.logSources.map(toLogSource) : (options.logSources ?? []);
+    if (config.logSources) {
+      const { logSourcesSchema } = await import('./logs/sources.js');
+      const checked = logSourcesSchema.safeParse(nextLogs);
+      if (!checked.success) throw new Error(`logSources: ${checked.error.issues[0]?.message ?? 'invalid'}`);
+    }
     if (config.pushIntervalMs) shipping?.setPushInterval(config.pushIntervalMs);
+    if (JSON.stringify(nextLogs) !== JSON.stringify(logSources)) {
+      await logs?.stop();
+      logs = undefined;
+      logSources = nextLogs;
+      await startLogs();
+      log.info({ sources: logSources.map((l) => l.name) }, 'log sources reconfigured');
+    }
     if (JSON.stringify(next) === JSON.stringify(settings)) return;
-    const old = scheduler;
     const oldGrouped = grouped;
-    await old.stop();
+    await scheduler.stop();
     await closeCollectors(oldGrouped);
     settings = next;
     scheduler = makeScheduler();
@@ -149,16 +184,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       status: () => ({ collectors: scheduler.health() }),
     });
   }
-  let logs: { stop(): Promise<void> } | undefined;
-  if (shipping && options.server && options.logSources && options.logSources.length > 0) {
-    const { startLogShipping } = await import('./log-shipping.js');
-    logs = await startLogShipping({
-      sources: options.logSources,
-      stateDir: options.server.stateDir,
-      shipping,
-      log: log.child({ component: 'logs' }),
-    });
-  }
+  await startLogs();
   const exporter = options.listen
     ? await startExporter({
         host: options.listen.host,
@@ -175,6 +201,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const stop = options.stopSignal ?? stopSignal(log);
   try {
     await scheduler.start();
+    markRunning();
     const names = grouped.map((g) => g.collector.name);
     log.info({ url: exporter?.url, collectors: names, intervalMs: settings.intervalMs }, 'agent running');
     options.onReady?.({ url: exporter?.url, collectors: names, agentId: shipping?.identity.agentId });
