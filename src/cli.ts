@@ -8,13 +8,9 @@ import { registerAgentCommands } from './agent/cli.js';
 import { registerLogCommands } from './agent/logs/cli.js';
 import { isPgvigilError, PgvigilError } from './errors.js';
 import { createLogger } from './log.js';
-import { parseRemoteConfig } from './protocol/agent-config.js';
 import type { ServerTls } from './server/app.js';
-import { createEnrollToken, revokeAgentCredential } from './server/auth/agents.js';
-import { startServer, waitForStopSignal } from './server/run.js';
-import { openStore, type Store } from './storage/db.js';
-import { defaultDataDir } from './storage/embedded.js';
-import { loadMigrations, type MigrateResult, migrate } from './storage/migrate.js';
+import type { Store } from './storage/db.js';
+import type { MigrateResult } from './storage/migrate.js';
 import { version } from './version.js';
 
 const defaultPort = 8470;
@@ -103,6 +99,8 @@ async function withStore(
   fn: (store: Store, migrated: MigrateResult) => Promise<void>,
 ): Promise<void> {
   const log = createLogger('warn');
+  const { openStore } = await import('./storage/db.js');
+  const { loadMigrations, migrate } = await import('./storage/migrate.js');
   const store = await openStore({
     databaseUrl: flags.databaseUrl,
     dataDir: flags.dataDir,
@@ -125,6 +123,8 @@ interface UpFlags extends ServeFlags {
 async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promise<void> {
   const log = createLogger();
   const started = performance.now();
+  // The server's modules load only for the commands that run it (`logs parse` stays quick to start).
+  const { startServer, waitForStopSignal } = await import('./server/run.js');
   // Listen for SIGINT/SIGTERM from the start: a stop asked for during start-up is honoured once up.
   const stopRequested = waitForStopSignal(log);
   const server = await startServer({
@@ -148,7 +148,8 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
         serverUrl: server.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:'),
         store: server.store,
         storeUrl: server.storeUrl,
-        dataDir: server.store.dataDir ?? flags.dataDir ?? defaultDataDir(),
+        dataDir:
+          server.store.dataDir ?? flags.dataDir ?? (await import('./storage/embedded.js')).defaultDataDir(),
         postgresUrl: up.postgres,
         intervalMs: up.interval,
         pushIntervalMs: up.pushInterval,
@@ -231,6 +232,7 @@ Examples:
       .option('--note <text>', 'what the token is for'),
   ).action((flags: StoreFlags & { uses?: number; expires?: number; note?: string }) =>
     withStore(flags, async (store) => {
+      const { createEnrollToken } = await import('./server/auth/agents.js');
       const t = await createEnrollToken(store.pool, {
         uses: flags.uses,
         expiresInMs: flags.expires,
@@ -254,6 +256,7 @@ Examples:
     withStore(flags, async (store) => {
       if (!/^[0-9a-f-]{36}$/i.test(agentId))
         throw new PgvigilError('BAD_ARGUMENT', `"${agentId}" is not an agent id`);
+      const { revokeAgentCredential } = await import('./server/auth/agents.js');
       if (!(await revokeAgentCredential(store.pool, agentId))) {
         throw new PgvigilError('NOT_FOUND', `no agent ${agentId} with an active credential`);
       }
@@ -278,6 +281,7 @@ Examples:
       } catch (err) {
         throw new PgvigilError('CONFIG_INVALID', `${file} is not valid JSON: ${(err as Error).message}`);
       }
+      const { parseRemoteConfig } = await import('./protocol/agent-config.js');
       const parsed = parseRemoteConfig(value);
       if (!parsed.ok) throw new PgvigilError('CONFIG_INVALID', `${file}: ${parsed.error}`);
       const { rowCount } = await store.pool.query(
