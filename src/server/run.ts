@@ -48,6 +48,18 @@ export function ledgerPruneJob(retention: RetentionPolicy): Job {
   };
 }
 
+/** Ingest writer tuning from the environment (PGVIGIL_INGEST_WRITERS, PGVIGIL_INGEST_GROUP_ROWS). */
+function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number } {
+  const int = (name: string): number | undefined => {
+    const v = process.env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new PgvigilError('BAD_ARGUMENT', `${name}=${v}: expected a whole number ≥ 1`);
+    return n;
+  };
+  return { concurrency: int('PGVIGIL_INGEST_WRITERS'), maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS') };
+}
+
 export function partitionJob(retention: RetentionPolicy): Job {
   return {
     name: 'partitions',
@@ -76,6 +88,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log: opts.log,
       latestMigration: migrations.at(-1)?.version ?? 0,
       tls: opts.tls,
+      writerOptions: writerOptionsFromEnv(),
     });
     try {
       await app.listen({ host: opts.host, port: opts.port });
