@@ -1,5 +1,5 @@
 /**
- * Agent overhead, side by side with prometheus-node-exporter (issue 3).
+ * Agent overhead, side by side with prometheus-node-exporter.
  *
  * Runs the real `pgvigil agent` (every collector: host, containers and one process watch; 10 s interval;
  * exporter on), the same agent without a process watch (node_exporter's scope), and Debian's node_exporter
@@ -158,7 +158,7 @@ ne.child.on('error', (err) => {
   );
   process.exit(2);
 });
-// The agent as issue 3 ships it (every collector, one process watch), and the same agent limited to
+// The agent with every host collector and one process watch, and the same agent limited to
 // node_exporter's scope (host and containers, no process scan) for a like-for-like line.
 const full = await startAgent('pgvigil agent', ['--watch-process', 'postgres']);
 const hostOnly = await startAgent('agent, no process watch', []);
