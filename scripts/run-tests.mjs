@@ -55,12 +55,18 @@ async function startTestCluster(label, binDir, runAsUser) {
 
 const totals = { pass: 0, fail: 0, skipped: 0 };
 
-function runNodeTests(files, env, label) {
+function runNodeTests(files, env, label, concurrency = 2) {
   return new Promise((resolve) => {
     process.stdout.write(`\n=== tests against ${label}: ${files.length} file(s) ===\n`);
     const child = spawn(
       process.execPath,
-      ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', ...files],
+      [
+        '--test',
+        `--test-concurrency=${concurrency}`,
+        '--test-timeout=300000',
+        '--test-reporter=spec',
+        ...files,
+      ],
       { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let output = '';
@@ -84,19 +90,26 @@ const requested = process.argv.slice(2);
 const all = requested.length > 0 ? requested : findTests('dist');
 let exitCode = 0;
 
+// Files named *.serial.test.js measure time (start-up within 5 s, data within one push interval): they
+// run alone, after the others, so parallel files do not skew what they measure.
+const serial = all.filter((f) => f.endsWith('.serial.test.js'));
+const parallel = all.filter((f) => !f.endsWith('.serial.test.js'));
 const embedded = await startTestCluster('pg18', await embeddedBinDir(), 'pgvigil');
 try {
-  const code = await runNodeTests(
-    all,
-    { PGVIGIL_TEST_ADMIN_URL: embedded.adminUrl, PGVIGIL_TEST_PG: 'embedded-18' },
-    'embedded PostgreSQL 18',
-  );
-  if (code !== 0) exitCode = 1;
+  const env = { PGVIGIL_TEST_ADMIN_URL: embedded.adminUrl, PGVIGIL_TEST_PG: 'embedded-18' };
+  if (parallel.length > 0 && (await runNodeTests(parallel, env, 'embedded PostgreSQL 18')) !== 0)
+    exitCode = 1;
+  if (
+    serial.length > 0 &&
+    (await runNodeTests(serial, env, 'embedded PostgreSQL 18, one file at a time', 1)) !== 0
+  ) {
+    exitCode = 1;
+  }
 } finally {
   await embedded.stop();
 }
 
-const integration = all.filter((f) => f.startsWith(join('dist', 'test')));
+const integration = parallel.filter((f) => f.startsWith(join('dist', 'test')));
 if (process.env.PGVIGIL_TEST_PG15 === '1') {
   if (!existsSync(join(pg15BinDir, 'postgres'))) {
     process.stdout.write(

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerAgentCommands } from './agent/cli.js';
 import { registerLogCommands } from './agent/logs/cli.js';
-import { isPgvigilError, PgvigilError } from './errors.js';
+import { parseDurationMs } from './duration.js';
+import { PgvigilError, reportCommandFailure } from './errors.js';
 import { createLogger } from './log.js';
 import type { ServerTls } from './server/app.js';
 import type { Store } from './storage/db.js';
@@ -83,14 +84,12 @@ function parseCount(value: string): number {
   return n;
 }
 
-/** "90s", "30m", "12h", "7d" → ms. */
+/** Commander argument parser for durations such as 30m, 12h, 7d. */
 export function parseDuration(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(value.trim());
-  if (!m) throw new InvalidArgumentError('expected a duration such as 500ms, 10s, 30m, 12h or 7d');
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
-    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
-  ];
-  return Number(m[1]) * unit;
+  const ms = parseDurationMs(value);
+  if (ms === undefined)
+    throw new InvalidArgumentError('expected a duration such as 500ms, 10s, 30m, 12h or 7d');
+  return ms;
 }
 
 /** Opens the store for a one-shot tool (sharing a running embedded store), migrates, runs `fn`, closes. */
@@ -350,14 +349,6 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
-    if (isPgvigilError(err)) {
-      process.stderr.write(`pgvigil: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-      return;
-    }
-    process.stderr.write(
-      `pgvigil: unexpected error (please report it): ${(err as Error).stack ?? String(err)}\n`,
-    );
-    process.exitCode = 1;
+    reportCommandFailure(err);
   }
 }

@@ -65,3 +65,19 @@ export class PgvigilError extends Error {
 export function isPgvigilError(err: unknown): err is PgvigilError {
   return err instanceof PgvigilError;
 }
+
+/**
+ * How a command ends on a failure: an expected one (PgvigilError) as one line on stderr and its exit
+ * code; anything else with its stack, asking for a report (it is a bug).
+ */
+export function reportCommandFailure(err: unknown): void {
+  if (isPgvigilError(err)) {
+    process.stderr.write(`pgvigil: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+    return;
+  }
+  process.stderr.write(
+    `pgvigil: unexpected error (please report it): ${(err as Error).stack ?? String(err)}\n`,
+  );
+  process.exitCode = 1;
+}

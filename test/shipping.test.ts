@@ -15,6 +15,7 @@ import { openStore, type Store } from '../src/storage/db.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+import { until } from './helpers/wait.js';
 
 let db: TestDatabase;
 let store: Store;
@@ -48,14 +49,6 @@ function loadRows(ts: number, n = 1) {
       rows: Array.from({ length: n }, () => ({ load1: 0.5, load5: 0.25, load15: 0.125 })),
     },
   ];
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test(`enrolls_ships_and_rides_out_a_server_outage_without_loss (${testPgLabel})`, async () => {

@@ -4,20 +4,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster } from '../src/storage/cluster.js';
 import { openStore } from '../src/storage/db.js';
 import { embeddedBinDir } from '../src/storage/embedded.js';
 import { quietLog, testPgLabel } from './helpers/db.js';
-
-async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await sleep(50);
-  }
-  return cond();
-}
+import { until } from './helpers/wait.js';
 
 test('an_unreachable_store_is_reported_and_retried_until_it_returns', {
   skip: testPgLabel === 'debian-15' && 'runs its own embedded server',
@@ -42,12 +33,12 @@ test('an_unreachable_store_is_reported_and_retried_until_it_returns', {
   try {
     assert.equal(store.health().reachable, true);
     await cluster.stop();
-    assert.ok(await until(() => !store.health().reachable, 5000), 'outage reported');
+    await until(() => !store.health().reachable, 5000, 'outage reported');
     assert.ok(store.health().error, 'with the reason');
     await assert.rejects(store.pool.query('SELECT 1'));
 
     cluster = await startCluster({ ...opts, port: cluster.port });
-    assert.ok(await until(() => store.health().reachable, 20_000), 'recovered once the store is back');
+    await until(() => store.health().reachable, 20_000, 'recovery once the store is back');
     const { rows } = await store.pool.query('SELECT 1 AS one');
     assert.equal(rows[0].one, 1);
   } finally {

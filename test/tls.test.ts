@@ -16,6 +16,7 @@ import { openStore, type Store } from '../src/storage/db.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+import { until } from './helpers/wait.js';
 
 const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 const skip = haveOpenssl ? false : 'openssl is not installed (apt-get install openssl)';
@@ -96,14 +97,6 @@ after(async () => {
   await db.drop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function until(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe(`TLS (${testPgLabel})`, { skip }, () => {
   test('an_agent_trusting_the_private_ca_ships_over_https_and_one_without_it_is_refused', async () => {

@@ -6,7 +6,7 @@
  * and its exit code, anything else a stack trace asking for a report.
  */
 import { Command } from 'commander';
-import { isPgvigilError } from '../errors.js';
+import { reportCommandFailure } from '../errors.js';
 import { version } from '../version.js';
 import { registerAgentCommands } from './cli.js';
 
@@ -22,14 +22,6 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (isPgvigilError(err)) {
-      process.stderr.write(`pgvigil: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-      return;
-    }
-    process.stderr.write(
-      `pgvigil: unexpected error (please report it): ${(err as Error).stack ?? String(err)}\n`,
-    );
-    process.exitCode = 1;
+    reportCommandFailure(err);
   }
 }

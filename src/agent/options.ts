@@ -4,6 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseDurationMs } from '../duration.js';
 import { PgvigilError } from '../errors.js';
 import {
   type CollectorGroup,
@@ -13,18 +14,15 @@ import {
 } from './collectors/index.js';
 import { type ProcessWatch, parseProcessWatch } from './collectors/process.js';
 
-const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** "500ms", "1s", "1.5s", "10s", "1m" → milliseconds. */
 export function parseDuration(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
-  if (!m) {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) {
     throw new PgvigilError(
       'BAD_ARGUMENT',
       `${flag} ${JSON.stringify(value)}: expected a duration such as 500ms, 1s, 10s or 1m`,
     );
   }
-  const ms = Number(m[1]) * units[m[2]!]!;
   if (ms < 100) throw new PgvigilError('BAD_ARGUMENT', `${flag} ${value}: must be at least 100ms`);
   if (ms > 86_400_000) throw new PgvigilError('BAD_ARGUMENT', `${flag} ${value}: must be at most 24h`);
   return ms;

@@ -26,7 +26,7 @@ import type { TlsFiles } from './http.js';
 import type { AgentIdentity } from './identity.js';
 import type { LogSourceConfig } from './logs/sources.js';
 import { type ListenAddress, parseWatches } from './options.js';
-import { type CollectorHealth, type RowsSink, Scheduler } from './scheduler.js';
+import { type CollectorHealth, Scheduler } from './scheduler.js';
 import type { Shipping } from './shipping.js';
 import type { FsyncPolicy } from './spool/spool.js';
 

@@ -1,0 +1,12 @@
+/** Polls `cond` every 50 ms until it holds; throws naming `what` when it does not within `ms`. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  ms = 15_000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
