@@ -54,7 +54,8 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
     const v = process.env[name];
     if (v === undefined || v === '') return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new PgvigilError('BAD_ARGUMENT', `${name}=${v}: expected a whole number ≥ 1`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new PgvigilError('BAD_ARGUMENT', `${name}=${v}: expected a whole number ≥ 1`);
     return n;
   };
   return { concurrency: int('PGVIGIL_INGEST_WRITERS'), maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS') };
