@@ -61,11 +61,13 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
   return { concurrency: int('PGVIGIL_INGEST_WRITERS'), maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS') };
 }
 
-export function partitionJob(retention: RetentionPolicy): Job {
+/** Partition maintenance; `quick` covers only yesterday to tomorrow (what start-up cannot do without). */
+export function partitionJob(retention: RetentionPolicy, quick = false): Job {
   return {
     name: 'partitions',
     intervalMs: 3_600_000,
-    run: ({ pool, log, now }) => maintainPartitions(pool, { now, retention, log }),
+    run: ({ pool, log, now }) =>
+      maintainPartitions(pool, { now, retention, log, ...(quick ? { backfillDays: 1, aheadDays: 1 } : {}) }),
   };
 }
 
@@ -77,13 +79,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const migrations = await loadMigrations();
     await migrate(store.pool, opts.log, migrations);
     const retention = opts.retention ?? defaultRetention;
-    // Partitions must exist before the first row arrives: maintain them once before listening, waiting
-    // for another server that may be doing the same right now.
-    const partitions = partitionJob(retention);
-    if ((await runJobOnce(store.pool, partitions, opts.log, { wait: true })) === 'failed') {
+    // Today's partitions must exist before the first row arrives: create them before listening, waiting
+    // for another server that may be doing the same right now. The rest of the retention window follows
+    // at once in the background (a late row arriving before then gets 503 and is sent again).
+    if (
+      (await runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true })) === 'failed'
+    ) {
       throw new Error('partition maintenance failed at start; see the log');
     }
-    jobs = startJobs(store.pool, [partitions, ledgerPruneJob(retention)], opts.log);
+    jobs = startJobs(store.pool, [partitionJob(retention), ledgerPruneJob(retention)], opts.log);
     app = await buildApp({
       store,
       log: opts.log,

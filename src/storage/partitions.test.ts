@@ -52,3 +52,8 @@ test('names_not_of_our_making_are_left_alone', () => {
   assert.deepEqual(plan.drop, []);
   assert.equal(partitionName('host_cpu', 'raw', new Date('2026-01-05T00:00:00Z')), 'host_cpu_p20260105');
 });
+
+test('a_quick_pass_creates_only_yesterday_to_tomorrow', () => {
+  const names = planPartitions('host_cpu', [], now, defaultRetention, 1, 1).create.map((p) => p.name);
+  assert.deepEqual(names, ['host_cpu_p20261121', 'host_cpu_p20261122', 'host_cpu_p20261123']);
+});

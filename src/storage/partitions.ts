@@ -77,13 +77,19 @@ export function planPartitions(
   now: Date,
   retention: RetentionPolicy,
   aheadDays: number,
+  /** Create partitions only this far back (the rest of the window later); default: all of retention. */
+  backfillDays?: number,
 ): PartitionPlan {
   const tier = tierOf(parent);
   const horizon = new Date(now.getTime() - retentionDays(tier, retention) * dayMs);
   const have = new Set(existing);
   const plan: PartitionPlan = { create: [], drop: [] };
   const until = new Date(now.getTime() + aheadDays * dayMs);
-  for (let start = periodStart(tier, horizon); start <= until; start = nextPeriod(tier, start)) {
+  const from =
+    backfillDays === undefined
+      ? horizon
+      : new Date(Math.max(horizon.getTime(), now.getTime() - backfillDays * dayMs));
+  for (let start = periodStart(tier, from); start <= until; start = nextPeriod(tier, start)) {
     const name = partitionName(parent, tier, start);
     if (!have.has(name)) plan.create.push({ parent, name, from: start, to: nextPeriod(tier, start) });
   }
@@ -98,6 +104,7 @@ export interface MaintainOptions {
   now?: Date;
   retention?: RetentionPolicy;
   aheadDays?: number;
+  backfillDays?: number;
   log: Logger;
 }
 
@@ -123,7 +130,7 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
   );
   const result: MaintainResult = { created: [], dropped: [] };
   for (const { parent, partitions } of rows) {
-    const plan = planPartitions(parent, partitions, now, retention, opts.aheadDays ?? 3);
+    const plan = planPartitions(parent, partitions, now, retention, opts.aheadDays ?? 3, opts.backfillDays);
     // One round trip per parent: the statements of a parent run as one implicit transaction.
     const statements = [
       ...plan.create.map(
