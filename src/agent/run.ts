@@ -282,9 +282,10 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     intervalMs: options.intervalMs,
     log: options.log,
   });
+  let first: Awaited<ReturnType<Scheduler['runOnce']>>;
   let results: Awaited<ReturnType<Scheduler['runOnce']>>;
   try {
-    await scheduler.runOnce();
+    first = await scheduler.runOnce();
     await new Promise((r) => setTimeout(r, options.intervalMs));
     results = await scheduler.runOnce();
   } finally {
@@ -292,7 +293,11 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
   }
 
   const report: CollectReport = { version, interval_ms: options.intervalMs, families: {}, collectors: [] };
-  for (const fr of [...results.values()].flat()) {
+  // Families a collector reads less often than every run (PostgreSQL per-database families) come from the
+  // first sample when the second has none.
+  const latest = new Map([...first.values()].flat().map((fr) => [fr.family, fr]));
+  for (const fr of [...results.values()].flat()) latest.set(fr.family, fr);
+  for (const fr of latest.values()) {
     const spec = families[fr.family];
     // Rows go out in the family's column order, so the JSON reads like the table.
     const columns = spec ? spec.columns.map((c) => c.name) : Object.keys(fr.rows[0] ?? {});
