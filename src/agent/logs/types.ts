@@ -46,3 +46,8 @@ export interface LogParserSpec {
    */
   quoteOpenAfter?(line: string, openBefore: boolean): boolean;
 }
+
+/** What a parser returns for a line it cannot read: kept whole, at level info, marked unparsed. */
+export function unparsedRecord(line: string, component: string, ts?: number): ParsedRecord {
+  return { ts, level: 'info', component, message: line, context: { unparsed: true } };
+}

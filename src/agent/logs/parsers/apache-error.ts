@@ -6,7 +6,13 @@
  */
 import { levelFromText, levelFromWord } from '../levels.js';
 import { digitsAt, monthFromName, wallClockToEpoch } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 
 const header = /^\[(?:\w{3}) (\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? (\d{4})\] /;
 const bracket = /^\[([^\]]*)\] ?/;
@@ -81,13 +87,7 @@ export function createApacheErrorParser(opts: ParserOptions): LineParser {
       if (!levelSeen) rec.level = levelFromText(rest);
       return rec;
     } catch {
-      return {
-        ts: undefined,
-        level: 'info',
-        component: 'apache',
-        message: line,
-        context: { unparsed: true },
-      };
+      return unparsedRecord(line, 'apache');
     }
   };
 }

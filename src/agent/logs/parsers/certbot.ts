@@ -4,7 +4,13 @@
  */
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 
 export function createCertbotParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
@@ -40,13 +46,7 @@ export function createCertbotParser(opts: ParserOptions): LineParser {
         rec.context.event = 'certificate_renewal_failed';
       return rec;
     } catch {
-      return {
-        ts: undefined,
-        level: 'info',
-        component: 'certbot',
-        message: line,
-        context: { unparsed: true },
-      };
+      return unparsedRecord(line, 'certbot');
     }
   };
 }

@@ -4,7 +4,13 @@
  */
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 
 const body = /^ (\S+)\s*(?:\[(\d+)\])?: (\w+)\s+(.*)$/;
 const jailEvent = /^\[([^\]]+)\] (Ban|Unban|Restore Ban|Found|Ignore|already banned)\s*(\S+)?/;
@@ -48,13 +54,7 @@ export function createFail2banParser(opts: ParserOptions): LineParser {
       }
       return rec;
     } catch {
-      return {
-        ts: undefined,
-        level: 'info',
-        component: 'fail2ban',
-        message: line,
-        context: { unparsed: true },
-      };
+      return unparsedRecord(line, 'fail2ban');
     }
   };
 }

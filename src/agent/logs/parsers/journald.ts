@@ -7,7 +7,13 @@
 import type { LogContext } from '../../../protocol/logs.js';
 import { levelFromSyslogPriority, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 
 // CSI sequences (colours, cursor moves), OSC sequences, and lone two-character escapes. Built from a
 // string because the escape character is exactly what this pattern is for.
@@ -72,13 +78,7 @@ export function createJournaldParser(opts: ParserOptions): LineParser {
       }
       return { ts, level, component, message, context: ctx };
     } catch {
-      return {
-        ts: undefined,
-        level: 'info',
-        component: '',
-        message: stripAnsi(line),
-        context: { unparsed: true },
-      };
+      return unparsedRecord(stripAnsi(line), '');
     }
   };
 }

@@ -5,7 +5,13 @@
  */
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 
 const head = /^ \[(\w+)\] (\d+)#(\d+): (?:\*(\d+) )?/;
 const trailer = /, (client|server|request|upstream|host|referrer): ("(?:[^"\\]|\\.)*"|[^,]*)/g;
@@ -46,7 +52,7 @@ export function createNginxErrorParser(opts: ParserOptions): LineParser {
       rec.message = message;
       return rec;
     } catch {
-      return { ts: undefined, level: 'info', component: 'nginx', message: line, context: { unparsed: true } };
+      return unparsedRecord(line, 'nginx');
     }
   };
 }

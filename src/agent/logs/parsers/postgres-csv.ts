@@ -5,7 +5,13 @@
  */
 import type { LogContext } from '../../../protocol/logs.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 import { levelFromPostgresSeverity, setIfPresent, setNumberIfPresent, setRemote } from './postgres-fields.js';
 
 /** Splits one CSV record (RFC 4180: quoted fields, "" for a quote inside). Never throws. */
@@ -70,13 +76,7 @@ export function createPostgresCsvParser(opts: ParserOptions): LineParser {
       const t = parseIsoTimestamp(f[0] ?? '', 0, tz, true);
       const level = levelFromPostgresSeverity(f[11] ?? '');
       if (!t || !level || f.length < 14) {
-        return {
-          ts: t?.ts,
-          level: 'info',
-          component: 'postgres',
-          message: line,
-          context: { unparsed: true },
-        };
+        return unparsedRecord(line, 'postgres', t?.ts);
       }
       const ctx: LogContext = {};
       setIfPresent(ctx, 'user', f[1]);
@@ -108,13 +108,7 @@ export function createPostgresCsvParser(opts: ParserOptions): LineParser {
         context: ctx,
       };
     } catch {
-      return {
-        ts: undefined,
-        level: 'info',
-        component: 'postgres',
-        message: line,
-        context: { unparsed: true },
-      };
+      return unparsedRecord(line, 'postgres');
     }
   };
 }

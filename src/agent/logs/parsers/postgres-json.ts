@@ -5,7 +5,13 @@
  */
 import type { LogContext } from '../../../protocol/logs.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 import { levelFromPostgresSeverity } from './postgres-fields.js';
 
 const keyMap: Record<string, string> = {
@@ -63,13 +69,7 @@ export function createPostgresJsonParser(opts: ParserOptions): LineParser {
         context: ctx,
       };
     } catch {
-      return {
-        ts: undefined,
-        level: 'info',
-        component: 'postgres',
-        message: line,
-        context: { unparsed: true },
-      };
+      return unparsedRecord(line, 'postgres');
     }
   };
 }

@@ -12,7 +12,13 @@
 import type { LogContext } from '../../../protocol/logs.js';
 import { levelFromText } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 import {
   continuationOf,
   levelFromPostgresSeverity,
@@ -275,13 +281,7 @@ export function createPostgresStderrParser(opts: ParserOptions): LineParser {
       rec.context.unparsed = true;
       return rec;
     } catch {
-      return {
-        ts: undefined,
-        level: 'info',
-        component: 'postgres',
-        message: line,
-        context: { unparsed: true },
-      };
+      return unparsedRecord(line, 'postgres');
     }
   };
 }

@@ -5,7 +5,13 @@
  */
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 
 const levelToken = /^(?:\[([A-Za-z]+)\]|level=([A-Za-z]+)|([A-Za-z]+):?)(?:\s+|$)/;
 
@@ -35,7 +41,7 @@ export function createSimpleTimestampParser(opts: ParserOptions): LineParser {
       rec.message = rest;
       return rec;
     } catch {
-      return { ts: undefined, level: 'info', component: '', message: line, context: { unparsed: true } };
+      return unparsedRecord(line, '');
     }
   };
 }

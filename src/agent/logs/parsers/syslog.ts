@@ -9,7 +9,13 @@
 import type { LogContext } from '../../../protocol/logs.js';
 import { levelFromSyslogPriority, levelFromText } from '../levels.js';
 import { digitsAt, inferYear, monthFromName, parseIsoTimestamp, wallClockToEpoch } from '../time.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from '../types.js';
+import {
+  type LineParser,
+  type LogParserSpec,
+  type ParsedRecord,
+  type ParserOptions,
+  unparsedRecord,
+} from '../types.js';
 
 const tagPattern = /^([^\s:[]+)(?:\[(\d+)\])?: ?/;
 const sd5424 = /^(?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: |$)/;
@@ -168,7 +174,7 @@ export function createSyslogParser(opts: ParserOptions): LineParser {
       classifySyslogMessage(rec.component, rec.message, rec.context);
       return rec;
     } catch {
-      return { ts: undefined, level: 'info', component: '', message: line, context: { unparsed: true } };
+      return unparsedRecord(line, '');
     }
   };
 }
