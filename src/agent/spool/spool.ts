@@ -96,6 +96,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
+import type { GapReason, WireGap } from '../../protocol/batch.js';
 import { decodeRecordAt, encodeRecord, HEADER_BYTES, MAX_PAYLOAD_BYTES, scanSegment } from './record.js';
 import {
   emptyCounters,
@@ -111,7 +112,7 @@ import {
 } from './state.js';
 
 export type FsyncPolicy = 'seal' | 'interval' | 'never';
-export type GapReason = 'spool-full' | 'corrupt' | 'memory-full' | 'dead-letter';
+export type { GapReason };
 export type DegradedKind = 'disk-full' | 'read-only' | 'io-error';
 
 export interface SpoolOptions {
@@ -129,14 +130,11 @@ export interface SpoolOptions {
   log: Logger;
 }
 
-/** Seqs that will never reach the server, to be reported to it so that it can show the hole. */
-export interface Gap {
-  fromSeq: number;
-  toSeq: number;
-  /** Batches lost within [fromSeq, toSeq]; can be less than the range when part of it was delivered. */
-  count: number;
-  reason: GapReason;
-}
+/**
+ * Seqs that will never reach the server, to be reported to it so that it can show the hole: the wire
+ * format's gap record. `count` can be less than the range when part of it was delivered.
+ */
+export type Gap = WireGap;
 
 export interface SpoolRecord {
   seq: number;
