@@ -129,14 +129,8 @@ Examples:
 `,
     )
     .action(async (flags: AgentFlags) => {
-      const {
-        checkRoot,
-        parseDuration,
-        parseListenAddress,
-        parsePostgresTargets,
-        parseServerUrl,
-        parseWatches,
-      } = await import('./options.js');
+      const { parseDuration, parseListenAddress, parsePostgresTargets, parseServerUrl, parseWatches } =
+        await import('./options.js');
       const { PgvigilError } = await import('../errors.js');
       if (flags.listen === undefined && flags.server === undefined) {
         throw new PgvigilError(
@@ -162,11 +156,7 @@ Examples:
             };
       const intervalMs = parseDuration(flags.interval, '--interval');
       const watches = parseWatches(flags.watchProcess);
-      const roots = {
-        procRoot: checkRoot('--proc-root', flags.procRoot),
-        sysRoot: checkRoot('--sys-root', flags.sysRoot),
-        rootFs: checkRoot('--rootfs', flags.rootfs),
-      };
+      const roots = await parseRoots(flags);
       const logSources = server && flags.logs ? await agentLogSources(flags.logFile) : undefined;
       const { runAgent } = await import('./run.js');
       const log = createLogger();
@@ -217,9 +207,7 @@ Examples:
 `,
     )
     .action(async (flags: CollectFlags) => {
-      const { checkRoot, parseDuration, parseOnly, parsePostgresTargets, parseWatches } = await import(
-        './options.js'
-      );
+      const { parseDuration, parseOnly, parsePostgresTargets, parseWatches } = await import('./options.js');
       const { PgvigilError } = await import('../errors.js');
       if (!flags.once) {
         throw new PgvigilError(
@@ -230,11 +218,7 @@ Examples:
       const only = flags.only === undefined ? undefined : parseOnly(flags.only);
       const intervalMs = parseDuration(flags.interval, '--interval');
       const watches = parseWatches(flags.watchProcess);
-      const roots = {
-        procRoot: checkRoot('--proc-root', flags.procRoot),
-        sysRoot: checkRoot('--sys-root', flags.sysRoot),
-        rootFs: checkRoot('--rootfs', flags.rootfs),
-      };
+      const roots = await parseRoots(flags);
       const { collectOnce, formatCollectText } = await import('./run.js');
       const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
       const postgres = parsePostgresTargets(flags.postgres);
@@ -263,4 +247,14 @@ async function agentLogSources(files: string[]) {
     return { name: `file_${i + 1}`, kind: 'file' as const, parser: m[1]!, paths: [m[2]!] };
   });
   return [...(await presentSources(defaultLogSources())), ...extra];
+}
+
+/** --proc-root, --sys-root, --rootfs, each checked to be a directory. */
+async function parseRoots(flags: RootFlags) {
+  const { checkRoot } = await import('./options.js');
+  return {
+    procRoot: checkRoot('--proc-root', flags.procRoot),
+    sysRoot: checkRoot('--sys-root', flags.sysRoot),
+    rootFs: checkRoot('--rootfs', flags.rootfs),
+  };
 }

@@ -47,6 +47,11 @@ export interface LogParserSpec {
   quoteOpenAfter?(line: string, openBefore: boolean): boolean;
 }
 
+/** The record a parser starts from: the whole line as message, level info, no time yet. */
+export function lineRecord(line: string, component: string): ParsedRecord {
+  return { ts: undefined, level: 'info', component, message: line, context: {} };
+}
+
 /** What a parser returns for a line it cannot read: kept whole, at level info, marked unparsed. */
 export function unparsedRecord(line: string, component: string, ts?: number): ParsedRecord {
   return { ts, level: 'info', component, message: line, context: { unparsed: true } };

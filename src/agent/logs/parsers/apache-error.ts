@@ -9,6 +9,7 @@ import { digitsAt, monthFromName, wallClockToEpoch } from '../time.js';
 import {
   type LineParser,
   type LogParserSpec,
+  lineRecord,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -20,13 +21,7 @@ const bracket = /^\[([^\]]*)\] ?/;
 export function createApacheErrorParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    const rec: ParsedRecord = {
-      ts: undefined,
-      level: 'info',
-      component: 'apache',
-      message: line,
-      context: {},
-    };
+    const rec = lineRecord(line, 'apache');
     try {
       const m = header.exec(line);
       if (!m) {

@@ -7,6 +7,7 @@ import { parseIsoTimestamp } from '../time.js';
 import {
   type LineParser,
   type LogParserSpec,
+  lineRecord,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -15,13 +16,7 @@ import {
 export function createCertbotParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    const rec: ParsedRecord = {
-      ts: undefined,
-      level: 'info',
-      component: 'certbot',
-      message: line,
-      context: {},
-    };
+    const rec = lineRecord(line, 'certbot');
     try {
       const t = parseIsoTimestamp(line, 0, tz);
       if (!t || line.charCodeAt(t.end) !== 58) {

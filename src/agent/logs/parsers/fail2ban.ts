@@ -7,6 +7,7 @@ import { parseIsoTimestamp } from '../time.js';
 import {
   type LineParser,
   type LogParserSpec,
+  lineRecord,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -18,13 +19,7 @@ const jailEvent = /^\[([^\]]+)\] (Ban|Unban|Restore Ban|Found|Ignore|already ban
 export function createFail2banParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    const rec: ParsedRecord = {
-      ts: undefined,
-      level: 'info',
-      component: 'fail2ban',
-      message: line,
-      context: {},
-    };
+    const rec = lineRecord(line, 'fail2ban');
     try {
       const t = parseIsoTimestamp(line, 0, tz);
       const m = t ? body.exec(line.slice(t.end)) : null;

@@ -8,6 +8,7 @@ import { parseIsoTimestamp } from '../time.js';
 import {
   type LineParser,
   type LogParserSpec,
+  lineRecord,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -19,13 +20,7 @@ const trailer = /, (client|server|request|upstream|host|referrer): ("(?:[^"\\]|\
 export function createNginxErrorParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    const rec: ParsedRecord = {
-      ts: undefined,
-      level: 'info',
-      component: 'nginx',
-      message: line,
-      context: {},
-    };
+    const rec = lineRecord(line, 'nginx');
     try {
       const t = parseIsoTimestamp(line, 0, tz);
       const m = t ? head.exec(line.slice(t.end)) : null;

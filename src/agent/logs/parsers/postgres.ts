@@ -15,6 +15,7 @@ import { parseIsoTimestamp } from '../time.js';
 import {
   type LineParser,
   type LogParserSpec,
+  lineRecord,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -249,13 +250,7 @@ export function createPostgresStderrParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   const cache: TsCache = { second: '\u0000', zone: '', base: 0 };
   return (line: string): ParsedRecord => {
-    const rec: ParsedRecord = {
-      ts: undefined,
-      level: 'info',
-      component: 'postgres',
-      message: line,
-      context: {},
-    };
+    const rec = lineRecord(line, 'postgres');
     try {
       if (line.charCodeAt(0) === 9) {
         rec.continues = 'text';

@@ -8,6 +8,7 @@ import { parseIsoTimestamp } from '../time.js';
 import {
   type LineParser,
   type LogParserSpec,
+  lineRecord,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -18,7 +19,7 @@ const levelToken = /^(?:\[([A-Za-z]+)\]|level=([A-Za-z]+)|([A-Za-z]+):?)(?:\s+|$
 export function createSimpleTimestampParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    const rec: ParsedRecord = { ts: undefined, level: 'info', component: '', message: line, context: {} };
+    const rec = lineRecord(line, '');
     try {
       const bracketed = line.charCodeAt(0) === 91;
       const t = parseIsoTimestamp(line, bracketed ? 1 : 0, tz, true);

@@ -12,6 +12,7 @@ import { digitsAt, inferYear, monthFromName, parseIsoTimestamp, wallClockToEpoch
 import {
   type LineParser,
   type LogParserSpec,
+  lineRecord,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -91,7 +92,7 @@ function parseTagAndMessage(rest: string, rec: ParsedRecord): void {
 export function createSyslogParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string, now: number): ParsedRecord => {
-    const rec: ParsedRecord = { ts: undefined, level: 'info', component: '', message: line, context: {} };
+    const rec = lineRecord(line, '');
     try {
       let i = 0;
       let priority: number | undefined;
