@@ -9,12 +9,10 @@ import { gzipSync } from 'node:zlib';
 import { batchMediaType } from '../src/protocol/batch.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken, revokeAgentCredential } from '../src/server/auth/agents.js';
-import { openStore, type Store } from '../src/storage/db.js';
-import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
-import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+import type { Store } from '../src/storage/db.js';
+import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 
-let db: TestDatabase;
+let ts: TestStore;
 let store: Store;
 let server: App;
 let base: string;
@@ -93,10 +91,9 @@ async function cpuRows(serverId: number): Promise<number> {
 }
 
 before(async () => {
-  db = await createTestDatabase('ingest');
-  store = await openStore({ databaseUrl: db.url, log: quietLog });
-  const { latest } = await migrate(store.pool, quietLog);
-  await maintainPartitions(store.pool, { log: quietLog });
+  ts = await createTestStore('ingest');
+  store = ts.store;
+  const latest = ts.latest;
   server = await buildServerApp({
     store,
     log: quietLog,
@@ -109,8 +106,7 @@ before(async () => {
 
 after(async () => {
   await server.app.close();
-  await store.close();
-  await db.drop();
+  await ts.close();
 });
 
 describe(`enrollment (${testPgLabel})`, () => {

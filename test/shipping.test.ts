@@ -11,27 +11,22 @@ import { loadIdentity } from '../src/agent/identity.js';
 import { startShipping } from '../src/agent/shipping.js';
 import { buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
-import { openStore, type Store } from '../src/storage/db.js';
-import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
-import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+import type { Store } from '../src/storage/db.js';
+import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { until } from './helpers/wait.js';
 
-let db: TestDatabase;
+let ts: TestStore;
 let store: Store;
 let latest: number;
 const dirs: string[] = [];
 
 before(async () => {
-  db = await createTestDatabase('ship');
-  store = await openStore({ databaseUrl: db.url, log: quietLog });
-  latest = (await migrate(store.pool, quietLog)).latest;
-  await maintainPartitions(store.pool, { log: quietLog });
+  ts = await createTestStore('ship');
+  ({ store, latest } = ts);
 });
 
 after(async () => {
-  await store.close();
-  await db.drop();
+  await ts.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

@@ -12,10 +12,8 @@ import { AgentHttp } from '../src/agent/http.js';
 import { startShipping } from '../src/agent/shipping.js';
 import { buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
-import { openStore, type Store } from '../src/storage/db.js';
-import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
-import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+import type { Store } from '../src/storage/db.js';
+import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { until } from './helpers/wait.js';
 
 const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
@@ -24,7 +22,7 @@ if (!haveOpenssl && process.env.CI === 'true')
   throw new Error('openssl is required under CI (apt-get install openssl)');
 
 let dir: string;
-let db: TestDatabase;
+let ts: TestStore;
 let store: Store;
 let latest: number;
 
@@ -86,15 +84,12 @@ function makeCertificates(): void {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgvigil-tls-'));
   if (haveOpenssl) makeCertificates();
-  db = await createTestDatabase('tls');
-  store = await openStore({ databaseUrl: db.url, log: quietLog });
-  latest = (await migrate(store.pool, quietLog)).latest;
-  await maintainPartitions(store.pool, { log: quietLog });
+  ts = await createTestStore('tls');
+  ({ store, latest } = ts);
 });
 
 after(async () => {
-  await store.close();
-  await db.drop();
+  await ts.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -5,6 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { silentLogger } from '../../src/log.js';
+import { openStore, type Store } from '../../src/storage/db.js';
+import { migrate } from '../../src/storage/migrate.js';
+import { maintainPartitions } from '../../src/storage/partitions.js';
 
 export const testPgLabel = process.env.PGVIGIL_TEST_PG ?? 'unknown';
 
@@ -56,3 +59,28 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
 }
 
 export const quietLog = silentLogger();
+
+export interface TestStore {
+  db: TestDatabase;
+  store: Store;
+  /** The migration level the code knows (what the app is built with). */
+  latest: number;
+  close(): Promise<void>;
+}
+
+/** A test database opened as the server opens its store: migrated, today's partitions in place. */
+export async function createTestStore(prefix: string): Promise<TestStore> {
+  const db = await createTestDatabase(prefix);
+  const store = await openStore({ databaseUrl: db.url, log: quietLog });
+  const { latest } = await migrate(store.pool, quietLog);
+  await maintainPartitions(store.pool, { log: quietLog });
+  return {
+    db,
+    store,
+    latest,
+    close: async () => {
+      await store.close();
+      await db.drop();
+    },
+  };
+}
