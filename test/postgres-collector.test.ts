@@ -18,11 +18,9 @@ import {
   createPostgresCollector,
   type PostgresCollectorOptions,
 } from '../src/agent/collectors/postgres/collector.js';
-import {
-  postgresPrometheusMetrics,
-  renderPrometheusText,
-} from '../src/agent/collectors/postgres/prometheus.js';
+import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
 import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
+import { renderExposition } from '../src/agent/exporter.js';
 import { adminUrl, createTestDatabase, databaseUrl, type TestDatabase, testPgLabel } from './helpers/db.js';
 import {
   capturingLogger,
@@ -170,7 +168,7 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
 
       // The whole collection as /metrics text: promtool parses it (lint: only postgres_exporter's _count names)
       if (existsSync('/usr/bin/promtool')) {
-        const text = renderPrometheusText(postgresPrometheusMetrics(result, { target: 'test' }));
+        const text = renderExposition(postgresPrometheusMetrics(result, { target: 'test' }));
         const run = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
         const complaints = `${run.stdout}${run.stderr}`
           .split('\n')
@@ -268,7 +266,7 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
       assert.ok(
         rowsOf(result, 'pg_wait_events').some((r) => r.wait_event_type === 'Lock' && Number(r.count) >= 1),
       );
-      const prom = renderPrometheusText(postgresPrometheusMetrics(result));
+      const prom = renderExposition(postgresPrometheusMetrics(result));
       assert.match(
         prom,
         /^pg_locks_count\{datname="",locktype="transactionid",mode="ShareLock",granted="false"\} [1-9]/m,
@@ -398,7 +396,7 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
       try {
         for (let i = 0; i < times; i++) {
           const result = await collector.collect(collectContext(log));
-          outputs.push(JSON.stringify(result), renderPrometheusText(postgresPrometheusMetrics(result)));
+          outputs.push(JSON.stringify(result), renderExposition(postgresPrometheusMetrics(result)));
         }
       } catch (err) {
         outputs.push(String(err), (err as Error).stack ?? '');
@@ -438,7 +436,7 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
     assert.match(String(inst?.error), /connection refused/);
     const second = await collector.collect(collectContext());
     assert.match(String(rowsOf(second, 'pg_instance')[0]?.error), /next connection attempt in \d+ s/);
-    assert.match(renderPrometheusText(postgresPrometheusMetrics(second)), /^pg_up 0$/m);
+    assert.match(renderExposition(postgresPrometheusMetrics(second)), /^pg_up 0$/m);
     await collector.close();
   });
 

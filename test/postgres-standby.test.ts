@@ -13,10 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createPostgresCollector } from '../src/agent/collectors/postgres/collector.js';
-import {
-  postgresPrometheusMetrics,
-  renderPrometheusText,
-} from '../src/agent/collectors/postgres/prometheus.js';
+import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
+import { renderExposition } from '../src/agent/exporter.js';
 import { silentLogger } from '../src/log.js';
 import { serverUser } from '../src/storage/cluster.js';
 import { testPgLabel } from './helpers/db.js';
@@ -220,7 +218,7 @@ describe(`replication on ${testPgLabel}: a primary and a streaming standby on lo
         [],
         'every family works on a standby',
       );
-      const prom = renderPrometheusText(postgresPrometheusMetrics(s));
+      const prom = renderExposition(postgresPrometheusMetrics(s));
       assert.match(prom, /^pg_replication_lag_seconds\{receiver_status="streaming"\} [1-9]/m);
       assert.match(prom, /^pg_is_in_recovery 1$/m);
     } finally {
@@ -241,7 +239,7 @@ describe(`replication on ${testPgLabel}: a primary and a streaming standby on lo
       await standby.stop();
       const down = await collector.collect(collectContext());
       assert.equal(rowsOf(down, 'pg_instance')[0]?.up, false);
-      assert.match(renderPrometheusText(postgresPrometheusMetrics(down)), /^pg_up 0$/m);
+      assert.match(renderExposition(postgresPrometheusMetrics(down)), /^pg_up 0$/m);
       const port = standby.cluster.port;
       standby = await startPrivateCluster({}, { dir: primary.dir, pgdata: standby.pgdata, port });
       assert.equal(standby.cluster.port, port, 'restarted on the same port');

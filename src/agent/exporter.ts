@@ -14,29 +14,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { escapeHelp, escapeLabelValue, formatValue } from '../telemetry/prometheus-text.js';
 import { errnoCode } from './collectors/proc.js';
 import type { ExposedMetric } from './collectors/types.js';
 
+export { formatValue };
+
 export const expositionContentType = 'text/plain; version=0.0.4; charset=utf-8';
-
-const helpSpecial = /[\\\n]/;
-const labelSpecial = /[\\\n"]/;
-
-function escapeHelp(s: string): string {
-  return helpSpecial.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : s;
-}
-
-/** Label values rarely need escaping; testing first avoids three replaces per sample on every scrape. */
-function escapeLabelValue(s: string): string {
-  return labelSpecial.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : s;
-}
-
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Number.POSITIVE_INFINITY) return '+Inf';
-  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
-  return String(v);
-}
 
 const metricName = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

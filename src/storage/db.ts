@@ -166,20 +166,3 @@ async function watch(
     }
   }
 }
-
-/** Runs `fn` with a pooled client, mapping a lost store to STORE_UNAVAILABLE. */
-export async function withClient<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  try {
-    return await fn(client);
-  } finally {
-    client.release();
-  }
-}

@@ -4,23 +4,14 @@
  * code (route, reason, status), never taken from input, so cardinality stays bounded.
  */
 
+import { escapeHelp, escapeLabelValue, formatValue } from './prometheus-text.js';
+
 type Labels = Record<string, string>;
 
 function labelKey(labels: Labels | undefined): string {
   if (!labels) return '';
   const keys = Object.keys(labels).sort();
-  return keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(',');
-}
-
-export function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
-
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Number.POSITIVE_INFINITY) return '+Inf';
-  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
-  return String(v);
+  return keys.map((k) => `${k}="${escapeLabelValue(labels[k]!)}"`).join(',');
 }
 
 interface Metric {
@@ -128,7 +119,7 @@ export class Registry {
     for (const m of this.metrics) {
       const body = m.render();
       if (body === '') continue;
-      out += `# HELP ${m.name} ${m.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${m.name} ${m.type}\n${body}`;
+      out += `# HELP ${m.name} ${escapeHelp(m.help)}\n# TYPE ${m.name} ${m.type}\n${body}`;
     }
     return out;
   }

@@ -211,33 +211,3 @@ export function postgresPrometheusMetrics(
   }
   return [...metrics.values()];
 }
-
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
-
-function escapeHelp(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Number.POSITIVE_INFINITY) return '+Inf';
-  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
-  return String(v);
-}
-
-/** The Prometheus text exposition format (0.0.4) of `metrics`. */
-export function renderPrometheusText(metrics: readonly PromMetric[]): string {
-  const lines: string[] = [];
-  for (const m of metrics) {
-    lines.push(`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${m.type}`);
-    for (const s of m.samples) {
-      const labels = Object.entries(s.labels)
-        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-        .join(',');
-      lines.push(`${m.name}${labels ? `{${labels}}` : ''} ${formatValue(s.value)}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}

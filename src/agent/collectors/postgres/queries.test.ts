@@ -3,8 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { postgresFamilies } from '../../../protocol/families/index.js';
+import { renderExposition } from '../../exporter.js';
 import { databaseSelected, toFamilyRow, urlForDatabase } from './collector.js';
-import { postgresPrometheusMetrics, renderPrometheusText } from './prometheus.js';
+import { postgresPrometheusMetrics } from './prometheus.js';
 import { databaseQueries } from './queries/database.js';
 import { instanceQueries } from './queries/instance.js';
 import { statementCountersQueries } from './queries/statements.js';
@@ -130,7 +131,7 @@ describe('Prometheus metrics', () => {
     },
     { family: 'host_load', ts: 0, rows: [{ load1: 1 }] },
   ];
-  const text = renderPrometheusText(postgresPrometheusMetrics(rows, { target: 'main' }));
+  const text = renderExposition(postgresPrometheusMetrics(rows, { target: 'main' }));
 
   test('names_follow_postgres_exporter_in_base_units', () => {
     assert.match(text, /^pg_up\{target="main"\} 1$/m);
