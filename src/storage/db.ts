@@ -4,11 +4,10 @@
  *
  * Guarantees: a bad URL or an unreachable store at start is one clear `PgvigilError` (exit code 2);
  * once running, losing the store is not a crash — a watcher retries with backoff and reports the state
- * (`health()`), and queries fail with STORE_UNAVAILABLE until it is back.
+ * (`health()`); queries fail until it is back, and their callers answer 503 (STORE_UNAVAILABLE).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, parseDatabaseUrl, redactDatabaseUrl } from './connection.js';
 import { defaultDataDir, type EmbeddedStore, runningEmbeddedUrl, startEmbeddedStore } from './embedded.js';
