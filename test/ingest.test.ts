@@ -99,6 +99,7 @@ before(async () => {
     log: quietLog,
     latestMigration: latest,
     credentialCacheMs: 0,
+    enrollLimit: { perSecond: 1, burst: 50 },
     ingestLimits: { maxBodyBytes: 1024 * 1024, maxDecompressedBytes: 8 * 1024 * 1024 },
   });
   base = await server.app.listen({ host: '127.0.0.1', port: 0 });
@@ -121,6 +122,33 @@ describe(`enrollment (${testPgLabel})`, () => {
     });
     assert.equal(again.status, 401);
     assert.equal(((await again.json()) as { error: { code: string } }).error.code, 'ENROLL_TOKEN_INVALID');
+  });
+
+  test('a_retried_enrollment_with_the_same_key_gets_the_same_agent_and_spends_no_use', async () => {
+    const { token } = await createEnrollToken(store.pool, { uses: 1 });
+    const post = (enrollKey: string) =>
+      fetch(`${base}/api/v1/agents/enroll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, enrollKey, hostname: 'host-retry' }),
+      });
+    const key = 'k'.repeat(32);
+    const first = (await (await post(key)).json()) as Agent;
+    const retry = await post(key);
+    assert.equal(retry.status, 201);
+    const second = (await retry.json()) as Agent;
+    assert.equal(second.agentId, first.agentId);
+    assert.notEqual(second.credential, first.credential);
+    // The first credential was replaced: only the last one answered counts.
+    const stale = await push(first, hostBatch(first.agentId, 1));
+    assert.equal(stale.status, 401);
+    assert.equal((await push(second, hostBatch(second.agentId, 1))).status, 200);
+    // Another key is another agent, and the single use is spent.
+    assert.equal((await post('z'.repeat(32))).status, 401);
+    const { rows } = await store.pool.query(
+      "SELECT count(*)::int AS n FROM pgvigil.agents WHERE hostname = 'host-retry'",
+    );
+    assert.equal(rows[0].n, 1);
   });
 
   test('an_expired_token_is_refused', async () => {

@@ -2,8 +2,9 @@
  * The agent's identity on a server: enrolled once with an enrollment token, then the per-agent credential
  * is kept in `<stateDir>/credential.json` (mode 0600) and reused on every start.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, platform, release } from 'node:os';
 import { join } from 'node:path';
 import { PgvigilError } from '../errors.js';
@@ -21,6 +22,24 @@ export interface AgentIdentity {
 
 export function credentialFile(stateDir: string): string {
   return join(stateDir, 'credential.json');
+}
+
+/**
+ * The key that makes enrollment safe to retry: written (0600) before the first request and kept until the
+ * credential is saved, so an agent that dies between the server's answer and saving it gets the same
+ * agent back on its next start instead of spending another use of the token.
+ */
+async function enrollKey(stateDir: string): Promise<{ key: string; file: string }> {
+  const file = join(stateDir, 'enroll-key');
+  if (existsSync(file)) {
+    const key = (await readFile(file, 'utf8')).trim();
+    if (key.length >= 16) return { key, file };
+  }
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(24).toString('base64url');
+  await writeFile(`${file}.tmp`, key, { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
+  return { key, file };
 }
 
 export async function saveIdentity(stateDir: string, id: AgentIdentity): Promise<void> {
@@ -59,9 +78,11 @@ export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> 
         : `this agent is not enrolled with ${opts.serverUrl} yet: pass --enroll-token (create one with \`pgvigil token create --enroll\`)`,
     );
   }
+  const key = await enrollKey(opts.stateDir);
   const body = Buffer.from(
     JSON.stringify({
       token: opts.enrollToken,
+      enrollKey: key.key,
       hostname: hostname(),
       os: `${platform()} ${release()}`,
       agentVersion: version,
@@ -87,6 +108,7 @@ export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> 
   };
   const identity: AgentIdentity = { serverUrl: opts.serverUrl, ...got, enrolledAt: new Date().toISOString() };
   await saveIdentity(opts.stateDir, identity);
+  await rm(key.file, { force: true });
   opts.log.info({ agentId: identity.agentId }, 'enrolled with the server; credential saved');
   return identity;
 }

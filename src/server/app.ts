@@ -28,6 +28,8 @@ export interface AppOptions {
   writerOptions?: WriterOptions;
   /** How long a credential check is cached (revocation delay). */
   credentialCacheMs?: number;
+  /** Enrollment attempts allowed per client address: a steady rate and a burst. */
+  enrollLimit?: { perSecond: number; burst: number };
   tls?: ServerTls;
 }
 
@@ -124,7 +126,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     store: opts.store,
     latestMigration: opts.latestMigration,
   });
-  await app.register(agentRoutes, { prefix: '/api/v1', pool, auth });
+  await app.register(agentRoutes, { prefix: '/api/v1', pool, auth, enrollLimit: opts.enrollLimit });
   await app.register(ingestRoutes, { prefix: '/api/v1', pool, auth, writer, metrics, registry, limits });
   app.get('/metrics', { config: { role: 'public' } }, async (_req, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');

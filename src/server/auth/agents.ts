@@ -74,6 +74,8 @@ export class AgentAuthenticator {
 
 export interface EnrollRequest {
   token: string;
+  /** A random key the agent keeps until its credential is saved; a retry with it is not a new agent. */
+  enrollKey?: string;
   hostname: string;
   os?: string;
   agentVersion?: string;
@@ -88,13 +90,21 @@ export interface Enrollment {
 
 /**
  * Registers an agent: spends one use of the token, creates (or finds) the server by host name, creates
- * the agent with a fresh credential and its targets — all in one transaction.
+ * the agent with a fresh credential and its targets — all in one transaction. A retry carrying the
+ * enrollment key of an agent this token already created (the first answer never reached the agent)
+ * re-issues that agent's credential without spending another use; the token must still be valid.
  */
 export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<Enrollment> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const tok = await client.query(
+    const keyHash = req.enrollKey ? hashSecret(req.enrollKey) : null;
+    const retried = keyHash ? await reissue(client, req.token, keyHash) : undefined;
+    if (retried) {
+      await client.query('COMMIT');
+      return retried;
+    }
+    const tok = await client.query<{ token_id: string }>(
       `UPDATE pgvigil.enrollment_tokens SET uses_left = uses_left - 1
         WHERE token_hash = $1 AND revoked_at IS NULL
           AND (expires_at IS NULL OR expires_at > now())
@@ -107,8 +117,9 @@ export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<En
     const agentId = randomUUID();
     const credential = newCredential();
     await client.query(
-      `INSERT INTO pgvigil.agents (server_id, agent_id, hostname, os, agent_version, credential_hash, credential_prefix)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      `INSERT INTO pgvigil.agents (server_id, agent_id, hostname, os, agent_version, credential_hash,
+         credential_prefix, enroll_key_hash, enroll_token_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [
         serverId,
         agentId,
@@ -117,6 +128,8 @@ export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<En
         req.agentVersion ?? null,
         hashSecret(credential),
         credential.slice(0, 14),
+        keyHash,
+        tok.rows[0]!.token_id,
       ],
     );
     for (const t of req.targets ?? []) {
@@ -133,6 +146,25 @@ export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<En
   } finally {
     client.release();
   }
+}
+
+/** A new credential for the unrevoked agent this (still valid) token enrolled with this key, if any. */
+async function reissue(
+  client: pg.PoolClient,
+  token: string,
+  keyHash: Buffer,
+): Promise<Enrollment | undefined> {
+  const credential = newCredential();
+  const { rows } = await client.query<{ agent_id: string; server_id: string }>(
+    `UPDATE pgvigil.agents a SET credential_hash = $3, credential_prefix = $4
+       FROM pgvigil.enrollment_tokens t
+      WHERE a.enroll_key_hash = $2 AND a.enroll_token_id = t.token_id AND a.revoked_at IS NULL
+        AND t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+      RETURNING a.agent_id, a.server_id`,
+    [hashSecret(token), keyHash, hashSecret(credential), credential.slice(0, 14)],
+  );
+  const r = rows[0];
+  return r ? { agentId: r.agent_id, serverId: Number(r.server_id), credential } : undefined;
 }
 
 export async function ensureServer(db: pg.Pool | pg.PoolClient, name: string): Promise<number> {

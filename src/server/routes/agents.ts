@@ -14,6 +14,7 @@ import { RateLimiter } from '../ratelimit.js';
 export interface AgentRouteOptions {
   pool: pg.Pool;
   auth: AgentAuthenticator;
+  enrollLimit?: { perSecond: number; burst: number };
 }
 
 const idParams = {
@@ -33,12 +34,16 @@ export function configEtag(config: unknown): string {
   return `"${createHash('sha256').update(JSON.stringify(config)).digest('base64url').slice(0, 22)}"`;
 }
 
-export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (app, { pool, auth }) => {
-  const enrollLimiter = new RateLimiter(0.5, 10);
+export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (
+  app,
+  { pool, auth, enrollLimit },
+) => {
+  const enrollLimiter = new RateLimiter(enrollLimit?.perSecond ?? 0.5, enrollLimit?.burst ?? 10);
 
   app.post<{
     Body: {
       token: string;
+      enrollKey?: string;
       hostname: string;
       os?: string;
       agentVersion?: string;
@@ -56,6 +61,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (app, { 
           additionalProperties: false,
           properties: {
             token: { type: 'string', minLength: 1, maxLength: 200 },
+            enrollKey: { type: 'string', minLength: 16, maxLength: 200 },
             hostname: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[^\\s/\\\\]+$' },
             os: { type: 'string', maxLength: 200 },
             agentVersion: { type: 'string', maxLength: 50 },
