@@ -85,6 +85,11 @@ function parseCount(value: string): number {
 }
 
 /** Commander argument parser for durations such as 30m, 12h, 7d. */
+function userRoleArg(value: string): 'viewer' | 'user' | 'admin' {
+  if (value === 'viewer' || value === 'user' || value === 'admin') return value;
+  throw new PgvigilError('BAD_ARGUMENT', `--role ${value}: expected viewer, user or admin`);
+}
+
 export function parseDuration(value: string): number {
   const ms = parseDurationMs(value);
   if (ms === undefined)
@@ -138,6 +143,13 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
   process.stdout.write(
     `pgvigil ${version} ${mode === 'up' ? 'is up' : 'server listening'}: ${server.url}  (store: ${server.store.kind}, PostgreSQL ${server.store.serverVersion}, ready in ${ms} ms)\n`,
   );
+  if (server.firstAdmin) {
+    // Shown once, on the terminal only (never through the logger): the store keeps just its scrypt hash.
+    process.stdout.write(
+      `pgvigil: first start — sign in as "${server.firstAdmin.name}" with password ${server.firstAdmin.password}\n` +
+        '         (shown only now; change it after signing in, or add users with `pgvigil user add`)\n',
+    );
+  }
   let agent: { agentId: string; stop(): Promise<void> } | undefined;
   if (mode === 'up') {
     const up = flags as UpFlags;
@@ -225,22 +237,138 @@ Examples:
     token
       .command('create')
       .description('create a token; it is shown once and stored only as a hash')
-      .requiredOption('--enroll', 'an enrollment token, for `pgvigil agent --enroll-token`')
-      .option('--uses <n>', 'how many agents may enroll with it (default: unlimited)', parseCount)
+      .option('--enroll', 'an enrollment token, for `pgvigil agent --enroll-token`')
+      .option('--api', 'an API token for scripts (Authorization: Bearer), with --role and --user')
+      .option('--uses <n>', 'enrollment: how many agents may enroll with it (default: unlimited)', parseCount)
+      .option('--role <role>', 'API token: viewer, user or admin (at most the owner’s role)', 'viewer')
+      .option('--user <name>', 'API token: its owner (default: the first admin)')
+      .option('--name <text>', 'API token: what it is for', 'cli')
       .option('--expires <duration>', 'lifetime such as 30m, 12h, 7d (default: never)', parseDuration)
-      .option('--note <text>', 'what the token is for'),
-  ).action((flags: StoreFlags & { uses?: number; expires?: number; note?: string }) =>
+      .option('--note <text>', 'enrollment: what the token is for')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  $ pgvigil token create --enroll --uses 1 --expires 1d
+  $ pgvigil token create --api --role viewer --name prometheus --expires 365d`,
+      ),
+  ).action(
+    (
+      flags: StoreFlags & {
+        enroll?: boolean;
+        api?: boolean;
+        uses?: number;
+        role: string;
+        user?: string;
+        name: string;
+        expires?: number;
+        note?: string;
+      },
+    ) =>
+      withStore(flags, async (store) => {
+        if (Boolean(flags.enroll) === Boolean(flags.api)) {
+          throw new PgvigilError(
+            'BAD_ARGUMENT',
+            'say which token: --enroll (for agents) or --api (for scripts)',
+          );
+        }
+        if (flags.api) {
+          const { createApiToken } = await import('./server/auth/users.js');
+          const role = userRoleArg(flags.role);
+          const { rows } = await store.pool.query<{ user_id: string }>(
+            flags.user
+              ? 'SELECT user_id FROM pgvigil.users WHERE lower(name) = lower($1)'
+              : `SELECT user_id FROM pgvigil.users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY user_id LIMIT 1`,
+            flags.user ? [flags.user] : [],
+          );
+          if (!rows[0])
+            throw new PgvigilError('NOT_FOUND', flags.user ? `no user ${flags.user}` : 'no active admin');
+          const t = await createApiToken(store.pool, {
+            userId: Number(rows[0].user_id),
+            name: flags.name,
+            role,
+            expiresInMs: flags.expires,
+          });
+          process.stdout.write(`${t.token}\n`);
+          process.stderr.write(`API token ${t.tokenId} (${role}) created; it is shown only now\n`);
+          return;
+        }
+        const { createEnrollToken } = await import('./server/auth/agents.js');
+        const t = await createEnrollToken(store.pool, {
+          uses: flags.uses,
+          expiresInMs: flags.expires,
+          note: flags.note,
+        });
+        process.stdout.write(`${t.token}\n`);
+        const uses = flags.uses ? `, ${flags.uses} use(s)` : ', unlimited uses';
+        const expires = flags.expires ? `, expires in ${Math.round(flags.expires / 60000)} min` : '';
+        process.stderr.write(
+          `enrollment token ${t.tokenId} created${uses}${expires}; it is shown only now\n`,
+        );
+      }),
+  );
+
+  const user = program.command('user').description('manage the users who sign in to the API and dashboard');
+  storeOptions(
+    user
+      .command('add')
+      .argument('<name>', 'user name (letters, digits, . _ @ -)')
+      .option('--role <role>', 'viewer, user or admin', 'viewer')
+      .option('--password-stdin', 'read the password from standard input (default: generate and print one)')
+      .description('add a user; a generated password is printed once'),
+  ).action((name: string, flags: StoreFlags & { role: string; passwordStdin?: boolean }) =>
     withStore(flags, async (store) => {
-      const { createEnrollToken } = await import('./server/auth/agents.js');
-      const t = await createEnrollToken(store.pool, {
-        uses: flags.uses,
-        expiresInMs: flags.expires,
-        note: flags.note,
-      });
-      process.stdout.write(`${t.token}\n`);
-      const uses = flags.uses ? `, ${flags.uses} use(s)` : ', unlimited uses';
-      const expires = flags.expires ? `, expires in ${Math.round(flags.expires / 60000)} min` : '';
-      process.stderr.write(`enrollment token ${t.tokenId} created${uses}${expires}; it is shown only now\n`);
+      const { addUser } = await import('./server/auth/users.js');
+      const password = flags.passwordStdin ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : undefined;
+      const u = await addUser(store.pool, { name, role: userRoleArg(flags.role), password });
+      process.stderr.write(`user ${name} (${flags.role}) added with id ${u.userId}\n`);
+      if (!password) process.stdout.write(`${u.password}\n`);
+    }),
+  );
+  storeOptions(user.command('list').description('list users')).action((flags: StoreFlags) =>
+    withStore(flags, async (store) => {
+      const { rows } = await store.pool.query<{
+        user_id: string;
+        name: string;
+        role: string;
+        disabled: boolean;
+      }>(
+        'SELECT user_id, name, role, disabled_at IS NOT NULL AS disabled FROM pgvigil.users ORDER BY user_id',
+      );
+      for (const r of rows)
+        process.stdout.write(`${r.user_id}\t${r.name}\t${r.role}${r.disabled ? '\tdisabled' : ''}\n`);
+    }),
+  );
+  storeOptions(
+    user
+      .command('passwd')
+      .argument('<name>', 'the user')
+      .option(
+        '--password-stdin',
+        'read the new password from standard input (default: generate and print one)',
+      )
+      .description('set a new password; the user’s sessions end'),
+  ).action((name: string, flags: StoreFlags & { passwordStdin?: boolean }) =>
+    withStore(flags, async (store) => {
+      const { generatePassword, hashPassword, passwordProblem } = await import('./server/auth/passwords.js');
+      const password = flags.passwordStdin
+        ? readFileSync(0, 'utf8').replace(/\r?\n$/, '')
+        : generatePassword();
+      const problem = passwordProblem(password);
+      if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
+      const { rowCount } = await store.pool.query(
+        `WITH u AS (UPDATE pgvigil.users SET password_hash = $2, password_changed_at = now()
+                     WHERE lower(name) = lower($1) RETURNING user_id)
+         UPDATE pgvigil.sessions s SET revoked_at = now(), revoked_reason = 'password set from the CLI'
+           FROM u WHERE s.user_id = u.user_id AND s.revoked_at IS NULL`,
+        [name, await hashPassword(password)],
+      );
+      const { rows } = await store.pool.query('SELECT 1 FROM pgvigil.users WHERE lower(name) = lower($1)', [
+        name,
+      ]);
+      if (!rows[0]) throw new PgvigilError('NOT_FOUND', `no user ${name}`);
+      process.stderr.write(`password of ${name} set; ${rowCount ?? 0} session(s) ended\n`);
+      if (!flags.passwordStdin) process.stdout.write(`${password}\n`);
     }),
   );
 
@@ -280,14 +408,8 @@ Examples:
       } catch (err) {
         throw new PgvigilError('CONFIG_INVALID', `${file} is not valid JSON: ${(err as Error).message}`);
       }
-      const { parseRemoteConfig } = await import('./protocol/agent-config.js');
-      const parsed = parseRemoteConfig(value);
-      if (!parsed.ok) throw new PgvigilError('CONFIG_INVALID', `${file}: ${parsed.error}`);
-      const { rowCount } = await store.pool.query(
-        'UPDATE pgvigil.agents SET config = $2 WHERE agent_id = $1',
-        [agentId, JSON.stringify(parsed.config)],
-      );
-      if (!rowCount) throw new PgvigilError('NOT_FOUND', `no agent ${agentId}`);
+      const { storeAgentConfig } = await import('./server/agent-config.js');
+      await storeAgentConfig(store.pool, agentId, value, file);
       process.stdout.write(`config stored for agent ${agentId}\n`);
     }),
   );

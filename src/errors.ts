@@ -42,7 +42,18 @@ export const errorCodes = {
   RATE_LIMITED: { status: 429, exit: 1, message: 'too many requests; retry later' },
   INGEST_OVERLOADED: { status: 503, exit: 1, message: 'the server is busy writing; retry later' },
   INGEST_REFUSED_BY_STORE: { status: 400, exit: 1, message: 'the store refused the batch' },
+  FORBIDDEN: { status: 403, exit: 1, message: 'your role may not do this' },
+  LOGIN_FAILED: { status: 401, exit: 1, message: 'unknown user name or wrong password' },
+  REFRESH_INVALID: { status: 401, exit: 1, message: 'the session expired or was signed out; sign in again' },
+  PASSWORD_WEAK: { status: 400, exit: 2, message: 'the password is not acceptable' },
+  USER_EXISTS: { status: 409, exit: 2, message: 'a user with that name exists already' },
+  LAST_ADMIN: { status: 409, exit: 2, message: 'the last active admin cannot be removed or demoted' },
   CONFIG_INVALID: { status: 400, exit: 1, message: 'the agent configuration is invalid' },
+  QUERY_TIMEOUT: {
+    status: 503,
+    exit: 1,
+    message: 'the query took too long; narrow the time range or add filters',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

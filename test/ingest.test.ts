@@ -11,6 +11,7 @@ import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken, revokeAgentCredential } from '../src/server/auth/agents.js';
 import type { Store } from '../src/storage/db.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
+import { roleHeaders } from './helpers/users.js';
 
 let ts: TestStore;
 let store: Store;
@@ -402,7 +403,8 @@ describe(`bad input gets its 4xx and leaves the server healthy (${testPgLabel})`
   });
 
   test('the_server_metrics_count_what_was_refused', async () => {
-    const res = await fetch(`${base}/metrics`);
+    assert.equal((await fetch(`${base}/metrics`)).status, 401, 'the server metrics need a viewer');
+    const res = await fetch(`${base}/metrics`, { headers: await roleHeaders(store.pool, 'viewer') });
     const text = await res.text();
     assert.match(text, /pgvigil_ingest_rejected_batches_total\{reason="bad-gzip"\} [1-9]/);
     assert.match(text, /pgvigil_ingest_batches_total\{outcome="accepted"\} [1-9]/);

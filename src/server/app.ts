@@ -2,8 +2,10 @@
  * The HTTP server: fastify with its plugins registered in this order —
  *   1. error handler (coded errors → status + JSON body; no stack traces to clients)
  *   2. role guard: a route without `config.role` cannot be registered (deny by default)
- *   3. HTTP metrics hook
- *   4. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
+ *   3. user check: routes for viewer/user/admin need a signed-in user or API token of that role
+ *      (agent routes check their agent credential themselves)
+ *   4. HTTP metrics hook
+ *   5. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
  *      because it replaces the body parsers)
  */
 import { readFileSync } from 'node:fs';
@@ -11,11 +13,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/db.js';
+import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { Registry } from '../telemetry/metrics.js';
 import { AgentAuthenticator } from './auth/agents.js';
+import { signingKey, UserAuthenticator, userGuard } from './auth/users.js';
 import { IngestWriter, ingestMetrics, type WriterOptions } from './ingest/writer.js';
+import { jobMetrics } from './jobs/runner.js';
+import { OpenApiCollector } from './openapi.js';
 import { roles } from './roles.js';
+import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
+import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
 
@@ -30,6 +38,10 @@ export interface AppOptions {
   credentialCacheMs?: number;
   /** Enrollment attempts allowed per client address: a steady rate and a burst. */
   enrollLimit?: { perSecond: number; burst: number };
+  /** Sign-in attempts allowed per client address and per user name. */
+  loginLimit?: { perSecond: number; burst: number };
+  /** Retention the server was started with (an admin may override it through the API). */
+  retention?: RetentionPolicy;
   tls?: ServerTls;
 }
 
@@ -51,6 +63,7 @@ function tlsOptions(tls: ServerTls) {
 
 export interface App {
   app: FastifyInstance;
+  userAuth: UserAuthenticator;
   registry: Registry;
   writer: IngestWriter;
 }
@@ -87,6 +100,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
 
+  const openapi = new OpenApiCollector();
   app.addHook('onRoute', (route) => {
     const role = route.config?.role;
     if (role === undefined || !roles.includes(role)) {
@@ -95,7 +109,12 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
         `route ${String(route.method)} ${route.url} declares no role (config.role); every route must`,
       );
     }
+    openapi.add(route);
   });
+
+  const key = await signingKey(opts.store.pool);
+  const userAuth = new UserAuthenticator(opts.store.pool, key, opts.credentialCacheMs);
+  app.addHook('onRequest', userGuard(userAuth));
 
   const registry = new Registry();
   const http = registry.histogram(
@@ -128,12 +147,36 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   });
   await app.register(agentRoutes, { prefix: '/api/v1', pool, auth, enrollLimit: opts.enrollLimit });
   await app.register(ingestRoutes, { prefix: '/api/v1', pool, auth, writer, metrics, registry, limits });
-  app.get('/metrics', { config: { role: 'public' } }, async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return registry.render();
+  await app.register(authRoutes, { prefix: '/api/v1', pool, key, userAuth, loginLimit: opts.loginLimit });
+  await app.register(adminRoutes, {
+    prefix: '/api/v1',
+    pool,
+    userAuth,
+    retention: opts.retention ?? defaultRetention,
   });
+  app.get(
+    '/api/v1/openapi.json',
+    {
+      config: { role: 'public' },
+      schema: { summary: 'This API as an OpenAPI 3.1 document', tags: ['meta'] },
+    },
+    async () => openapi.document(),
+  );
+  const jobStats = jobMetrics(registry);
+  app.get(
+    '/metrics',
+    {
+      config: { role: 'viewer' },
+      schema: { summary: 'The server’s own metrics in the Prometheus text format', tags: ['meta'] },
+    },
+    async (_req, reply) => {
+      await jobStats.refresh(pool).catch(() => {});
+      reply.type('text/plain; version=0.0.4; charset=utf-8');
+      return registry.render();
+    },
+  );
   app.addHook('onClose', async () => {
     await writer.drain();
   });
-  return { app, registry, writer };
+  return { app, registry, writer, userAuth };
 }

@@ -9,7 +9,9 @@ import { openStore, type Store } from '../storage/db.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, maintainPartitions, type RetentionPolicy } from '../storage/partitions.js';
 import { buildApp, type ServerTls } from './app.js';
+import { ensureFirstAdmin } from './auth/users.js';
 import { type Job, runJobOnce, startJobs } from './jobs/runner.js';
+import { effectiveRetention } from './settings.js';
 
 export interface ServerOptions {
   databaseUrl?: string;
@@ -27,6 +29,8 @@ export interface RunningServer {
   /** The store's connection URL (with its password: never log it). */
   storeUrl: string;
   app: FastifyInstance;
+  /** Set when this start created the first admin: its generated password, to be shown once. */
+  firstAdmin?: { name: string; password: string };
   close(): Promise<void>;
 }
 
@@ -66,8 +70,13 @@ export function partitionJob(retention: RetentionPolicy, quick = false): Job {
   return {
     name: 'partitions',
     intervalMs: 3_600_000,
-    run: ({ pool, log, now }) =>
-      maintainPartitions(pool, { now, retention, log, ...(quick ? { backfillDays: 1, aheadDays: 1 } : {}) }),
+    run: async ({ pool, log, now }) =>
+      maintainPartitions(pool, {
+        now,
+        retention: await effectiveRetention(pool, retention),
+        log,
+        ...(quick ? { backfillDays: 1, aheadDays: 1 } : {}),
+      }),
   };
 }
 
@@ -75,10 +84,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const store = await openStore({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, log: opts.log });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
+  let firstAdmin: RunningServer['firstAdmin'];
   try {
     const migrations = await loadMigrations();
     await migrate(store.pool, opts.log, migrations);
     const retention = opts.retention ?? defaultRetention;
+    firstAdmin = await ensureFirstAdmin(store.pool);
     // Today's partitions must exist before the first row arrives: create them before listening, waiting
     // for another server that may be doing the same right now. The rest of the retention window follows
     // at once in the background (a late row arriving before then gets 503 and is sent again).
@@ -92,6 +103,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store,
       log: opts.log,
       latestMigration: migrations.at(-1)?.version ?? 0,
+      retention,
       tls: opts.tls,
       writerOptions: writerOptionsFromEnv(),
     });
@@ -122,6 +134,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store,
     storeUrl: store.url,
     app: running,
+    firstAdmin,
     close: async () => {
       await running.close();
       await runningJobs.stop();

@@ -33,7 +33,7 @@ export interface AgentIdentity {
 /** Parses "Bearer <credential>"; undefined when absent or malformed. */
 export function bearer(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const m = /^Bearer\s+(\S{1,200})$/i.exec(header.trim());
+  const m = /^Bearer\s+(\S{1,4096})$/i.exec(header.trim());
   return m?.[1];
 }
 

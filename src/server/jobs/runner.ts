@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
+import type { Registry } from '../../telemetry/metrics.js';
 
 export interface JobContext {
   pool: pg.Pool;
@@ -96,6 +97,48 @@ export function startJobs(pool: pg.Pool, jobs: readonly Job[], log: Logger): { s
       stopped = true;
       for (const t of timers.values()) clearTimeout(t);
       await Promise.allSettled([...running]);
+    },
+  };
+}
+
+/**
+ * Job figures for the server's /metrics, read from `job_runs` at scrape time: they cover the runs of
+ * every instance (a job runs on whichever holds its lock), so each instance reports the same numbers.
+ */
+export function jobMetrics(registry: Registry) {
+  const runs = registry.gauge('pgvigil_job_runs', 'Runs of each periodic job, on any server instance.');
+  const failures = registry.gauge('pgvigil_job_failures', 'Failed runs of each periodic job.');
+  const duration = registry.gauge(
+    'pgvigil_job_last_duration_seconds',
+    'Duration of the last run of each job.',
+  );
+  const finished = registry.gauge(
+    'pgvigil_job_last_finished_timestamp_seconds',
+    'When the last run of each job finished (Unix time).',
+  );
+  const failing = registry.gauge('pgvigil_job_last_run_failed', '1 when the last run of the job failed.');
+  return {
+    async refresh(pool: pg.Pool): Promise<void> {
+      const { rows } = await pool.query<{
+        job: string;
+        runs: string;
+        failures: string;
+        ms: number | null;
+        finished: number | null;
+        failed: boolean;
+      }>(
+        `SELECT job, runs, failures, last_duration_ms AS ms, extract(epoch FROM last_finished_at)::float8 AS finished,
+                last_error IS NOT NULL AS failed
+           FROM pgvigil.job_runs`,
+      );
+      for (const r of rows) {
+        const labels = { job: r.job };
+        runs.set(Number(r.runs), labels);
+        failures.set(Number(r.failures), labels);
+        if (r.ms !== null) duration.set(r.ms / 1000, labels);
+        if (r.finished !== null) finished.set(r.finished, labels);
+        failing.set(r.failed ? 1 : 0, labels);
+      }
     },
   };
 }

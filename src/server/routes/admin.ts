@@ -1,0 +1,623 @@
+/**
+ * Administration: users, API tokens, enrollment tokens, agents' credentials and pushed configs,
+ * retention — admin only — plus each user's own password and settings, and the periodic jobs' status.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type pg from 'pg';
+import { parseDurationMs } from '../../duration.js';
+import { PgvigilError } from '../../errors.js';
+import type { RetentionPolicy } from '../../storage/partitions.js';
+import { storeAgentConfig } from '../agent-config.js';
+import { createEnrollToken, revokeAgentCredential } from '../auth/agents.js';
+import { hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
+import { addUser, createApiToken, type UserAuthenticator, type UserRole } from '../auth/users.js';
+import { effectiveRetention, storeRetention } from '../settings.js';
+import { durationString, errorBody, numericIdParams, userRoleSchema } from './schemas.js';
+
+export interface AdminRouteOptions {
+  pool: pg.Pool;
+  userAuth: UserAuthenticator;
+  retention: RetentionPolicy;
+}
+
+const userRow = {
+  type: 'object',
+  required: ['userId', 'name', 'role', 'createdAt', 'disabled'],
+  properties: {
+    userId: { type: 'integer' },
+    name: { type: 'string' },
+    role: userRoleSchema,
+    createdAt: { type: 'string', format: 'date-time' },
+    disabled: { type: 'boolean' },
+  },
+} as const;
+
+const tokenRow = {
+  type: 'object',
+  required: ['tokenId', 'name', 'role', 'prefix', 'userId', 'createdAt'],
+  properties: {
+    tokenId: { type: 'integer' },
+    userId: { type: 'integer' },
+    name: { type: 'string' },
+    role: userRoleSchema,
+    prefix: {
+      type: 'string',
+      description: 'the first characters, to recognise a token; the rest is never stored',
+    },
+    createdAt: { type: 'string', format: 'date-time' },
+    expiresAt: { type: ['string', 'null'], format: 'date-time' },
+    lastUsedAt: { type: ['string', 'null'], format: 'date-time' },
+    revoked: { type: 'boolean' },
+  },
+} as const;
+
+const retentionSchema = {
+  type: 'object',
+  required: ['rawDays', 'hourlyDays', 'dailyDays'],
+  additionalProperties: false,
+  properties: {
+    rawDays: { type: 'integer', minimum: 1, maximum: 90 },
+    hourlyDays: { type: 'integer', minimum: 7, maximum: 3650 },
+    dailyDays: { type: 'integer', minimum: 30, maximum: 36500 },
+  },
+} as const;
+
+const uuidParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', format: 'uuid' } },
+} as const;
+
+function duration(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms <= 0)
+    throw new PgvigilError('BAD_ARGUMENT', `${what}: "${text}" is not a duration like 30d`);
+  return ms;
+}
+
+/** Refuses a change that would leave no active admin. Runs inside the caller's transaction. */
+async function keepAnAdmin(client: pg.PoolClient, userId: number): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtext('pgvigil.first-admin'))`);
+  const { rows } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pgvigil.users WHERE role = 'admin' AND disabled_at IS NULL AND user_id <> $1`,
+    [userId],
+  );
+  if (rows[0]!.n === 0) throw new PgvigilError('LAST_ADMIN');
+}
+
+async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
+  app,
+  { pool, userAuth, retention },
+) => {
+  // ---- users (admin) ----
+  app.get(
+    '/users',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'List users',
+        tags: ['users'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['users'],
+            properties: { users: { type: 'array', items: userRow } },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async () => {
+      const { rows } = await pool.query(
+        `SELECT user_id::int AS "userId", name, role, created_at AS "createdAt", disabled_at IS NOT NULL AS disabled
+           FROM pgvigil.users ORDER BY user_id LIMIT 10000`,
+      );
+      return { users: rows };
+    },
+  );
+
+  app.post<{ Body: { name: string; role: UserRole; password?: string } }>(
+    '/users',
+    {
+      config: { role: 'admin' },
+      bodyLimit: 8 * 1024,
+      schema: {
+        summary: 'Add a user; without a password one is generated and returned once',
+        tags: ['users'],
+        body: {
+          type: 'object',
+          required: ['name', 'role'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 64 },
+            role: userRoleSchema,
+            password: { type: 'string', minLength: 10, maxLength: 1024 },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            required: ['userId', 'name', 'role'],
+            properties: {
+              userId: { type: 'integer' },
+              name: { type: 'string' },
+              role: userRoleSchema,
+              password: { type: 'string', description: 'only when generated; shown this once' },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { userId, password } = await addUser(pool, req.body);
+      req.log.info({ user: req.body.name, role: req.body.role, by: req.user?.name }, 'user added');
+      return reply.status(201).send({
+        userId,
+        name: req.body.name,
+        role: req.body.role,
+        ...(req.body.password ? {} : { password }),
+      });
+    },
+  );
+
+  app.patch<{ Params: { id: number }; Body: { role?: UserRole; disabled?: boolean; password?: string } }>(
+    '/users/:id',
+    {
+      config: { role: 'admin' },
+      bodyLimit: 8 * 1024,
+      schema: {
+        summary: 'Change a user’s role, disable or enable them, or set a new password (ends their sessions)',
+        tags: ['users'],
+        params: numericIdParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            role: userRoleSchema,
+            disabled: { type: 'boolean' },
+            password: { type: 'string', minLength: 10, maxLength: 1024 },
+          },
+        },
+        response: { 200: userRow, '4xx': errorBody },
+      },
+    },
+    async (req) => {
+      const { role, disabled, password } = req.body;
+      if (password !== undefined) {
+        const problem = passwordProblem(password);
+        if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
+      }
+      const hash = password === undefined ? null : await hashPassword(password);
+      const row = await inTransaction(pool, async (c) => {
+        if ((role !== undefined && role !== 'admin') || disabled === true)
+          await keepAnAdmin(c, req.params.id);
+        const { rows } = await c.query(
+          `UPDATE pgvigil.users SET role = coalesce($2, role),
+                  disabled_at = CASE WHEN $3::boolean IS NULL THEN disabled_at WHEN $3 THEN coalesce(disabled_at, now()) ELSE NULL END,
+                  password_hash = coalesce($4, password_hash),
+                  password_changed_at = CASE WHEN $4::text IS NULL THEN password_changed_at ELSE now() END
+            WHERE user_id = $1
+            RETURNING user_id::int AS "userId", name, role, created_at AS "createdAt", disabled_at IS NOT NULL AS disabled`,
+          [req.params.id, role ?? null, disabled ?? null, hash],
+        );
+        if (!rows[0]) throw new PgvigilError('NOT_FOUND', `no user ${req.params.id}`);
+        if (disabled === true || hash !== null) {
+          await c.query(
+            `UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = 'changed by an admin'
+              WHERE user_id = $1 AND revoked_at IS NULL`,
+            [req.params.id],
+          );
+        }
+        return rows[0];
+      });
+      userAuth.forget();
+      return row;
+    },
+  );
+
+  app.delete<{ Params: { id: number } }>(
+    '/users/:id',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Delete a user with their sessions and API tokens',
+        tags: ['users'],
+        params: numericIdParams,
+        response: { 204: { type: 'null' }, '4xx': errorBody },
+      },
+    },
+    async (req, reply) => {
+      await inTransaction(pool, async (c) => {
+        await keepAnAdmin(c, req.params.id);
+        const { rowCount } = await c.query('DELETE FROM pgvigil.users WHERE user_id = $1', [req.params.id]);
+        if (!rowCount) throw new PgvigilError('NOT_FOUND', `no user ${req.params.id}`);
+      });
+      userAuth.forget();
+      return reply.status(204).send();
+    },
+  );
+
+  // ---- one's own account ----
+  app.put<{ Body: { currentPassword: string; newPassword: string } }>(
+    '/me/password',
+    {
+      config: { role: 'viewer' },
+      bodyLimit: 8 * 1024,
+      schema: {
+        summary: 'Change your own password (every role may); ends your other sessions',
+        tags: ['users'],
+        body: {
+          type: 'object',
+          required: ['currentPassword', 'newPassword'],
+          additionalProperties: false,
+          properties: {
+            currentPassword: { type: 'string', minLength: 1, maxLength: 1024 },
+            newPassword: { type: 'string', minLength: 1, maxLength: 1024 },
+          },
+        },
+        response: { 204: { type: 'null' }, '4xx': errorBody },
+      },
+    },
+    async (req, reply) => {
+      const me = req.user!;
+      const { rows } = await pool.query<{ password_hash: string }>(
+        'SELECT password_hash FROM pgvigil.users WHERE user_id = $1',
+        [me.userId],
+      );
+      if (!rows[0] || !(await verifyPassword(req.body.currentPassword, rows[0].password_hash))) {
+        throw new PgvigilError('LOGIN_FAILED', 'the current password is wrong');
+      }
+      const problem = passwordProblem(req.body.newPassword);
+      if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
+      await pool.query(
+        'UPDATE pgvigil.users SET password_hash = $2, password_changed_at = now() WHERE user_id = $1',
+        [me.userId, await hashPassword(req.body.newPassword)],
+      );
+      await pool.query(
+        `UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = 'password changed'
+          WHERE user_id = $1 AND revoked_at IS NULL AND session_id IS DISTINCT FROM $2`,
+        [me.userId, me.sessionId ?? null],
+      );
+      userAuth.forget();
+      return reply.status(204).send();
+    },
+  );
+
+  const settingsSchema = {
+    type: 'object',
+    maxProperties: 50,
+    additionalProperties: true,
+    description: 'the dashboard’s per-user preferences (free-form, up to 16 KiB)',
+  } as const;
+  app.get(
+    '/me/settings',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Your own settings',
+        tags: ['users'],
+        response: { 200: settingsSchema, '4xx': errorBody },
+      },
+    },
+    async (req) => {
+      const { rows } = await pool.query<{ settings: Record<string, unknown> }>(
+        'SELECT settings FROM pgvigil.users WHERE user_id = $1',
+        [req.user!.userId],
+      );
+      return rows[0]?.settings ?? {};
+    },
+  );
+  app.put<{ Body: Record<string, unknown> }>(
+    '/me/settings',
+    {
+      config: { role: 'user' },
+      bodyLimit: 16 * 1024,
+      schema: {
+        summary: 'Replace your own settings (role user and above)',
+        tags: ['users'],
+        body: settingsSchema,
+        response: { 200: settingsSchema, '4xx': errorBody },
+      },
+    },
+    async (req) => {
+      await pool.query('UPDATE pgvigil.users SET settings = $2 WHERE user_id = $1', [
+        req.user!.userId,
+        JSON.stringify(req.body),
+      ]);
+      return req.body;
+    },
+  );
+
+  // ---- API tokens (admin) ----
+  app.get(
+    '/tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'List API tokens (never the tokens themselves)',
+        tags: ['tokens'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['tokens'],
+            properties: { tokens: { type: 'array', items: tokenRow } },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async () => {
+      const { rows } = await pool.query(
+        `SELECT token_id::int AS "tokenId", user_id::int AS "userId", name, role, token_prefix AS prefix,
+                created_at AS "createdAt", expires_at AS "expiresAt", last_used_at AS "lastUsedAt",
+                revoked_at IS NOT NULL AS revoked
+           FROM pgvigil.api_tokens ORDER BY token_id LIMIT 10000`,
+      );
+      return { tokens: rows };
+    },
+  );
+
+  app.post<{ Body: { name: string; role: UserRole; expires?: string; userId?: number } }>(
+    '/tokens',
+    {
+      config: { role: 'admin' },
+      bodyLimit: 4 * 1024,
+      schema: {
+        summary: 'Create an API token for scripts; it is returned once and stored hashed',
+        tags: ['tokens'],
+        body: {
+          type: 'object',
+          required: ['name', 'role'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 100 },
+            role: userRoleSchema,
+            expires: { ...durationString, description: 'lifetime such as 90d; none = until revoked' },
+            userId: {
+              type: 'integer',
+              minimum: 1,
+              description: 'owner (default: you); the role may not exceed theirs',
+            },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            required: ['tokenId', 'token'],
+            properties: {
+              tokenId: { type: 'integer' },
+              token: { type: 'string' },
+              expiresAt: { type: ['string', 'null'] },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req, reply) => {
+      const t = await createApiToken(pool, {
+        userId: req.body.userId ?? req.user!.userId,
+        name: req.body.name,
+        role: req.body.role,
+        expiresInMs: duration(req.body.expires, 'expires'),
+      });
+      return reply.status(201).send(t);
+    },
+  );
+
+  app.delete<{ Params: { id: number } }>(
+    '/tokens/:id',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Revoke an API token',
+        tags: ['tokens'],
+        params: numericIdParams,
+        response: { 204: { type: 'null' }, '4xx': errorBody },
+      },
+    },
+    async (req, reply) => {
+      const { rowCount } = await pool.query(
+        'UPDATE pgvigil.api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = $1',
+        [req.params.id],
+      );
+      if (!rowCount) throw new PgvigilError('NOT_FOUND', `no API token ${req.params.id}`);
+      userAuth.forget();
+      return reply.status(204).send();
+    },
+  );
+
+  // ---- enrollment tokens and agents (admin) ----
+  app.post<{ Body: { uses?: number; expires?: string; note?: string } }>(
+    '/enroll-tokens',
+    {
+      config: { role: 'admin' },
+      bodyLimit: 4 * 1024,
+      schema: {
+        summary: 'Create an enrollment token for agents; returned once, stored hashed',
+        tags: ['agents'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            uses: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+            expires: durationString,
+            note: { type: 'string', maxLength: 200 },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            required: ['tokenId', 'token'],
+            properties: { tokenId: { type: 'integer' }, token: { type: 'string' } },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req, reply) => {
+      const t = await createEnrollToken(pool, {
+        uses: req.body.uses,
+        expiresInMs: duration(req.body.expires, 'expires'),
+        note: req.body.note,
+      });
+      return reply.status(201).send(t);
+    },
+  );
+
+  app.delete<{ Params: { id: number } }>(
+    '/enroll-tokens/:id',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Revoke an enrollment token',
+        tags: ['agents'],
+        params: numericIdParams,
+        response: { 204: { type: 'null' }, '4xx': errorBody },
+      },
+    },
+    async (req, reply) => {
+      const { rowCount } = await pool.query(
+        'UPDATE pgvigil.enrollment_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = $1',
+        [req.params.id],
+      );
+      if (!rowCount) throw new PgvigilError('NOT_FOUND', `no enrollment token ${req.params.id}`);
+      return reply.status(204).send();
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/agents/:id/revoke',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Revoke an agent’s credential (it must enroll again)',
+        tags: ['agents'],
+        params: uuidParams,
+        response: { 204: { type: 'null' }, '4xx': errorBody },
+      },
+    },
+    async (req, reply) => {
+      if (!(await revokeAgentCredential(pool, req.params.id))) {
+        throw new PgvigilError('NOT_FOUND', `no agent ${req.params.id} with an active credential`);
+      }
+      return reply.status(204).send();
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: Record<string, unknown> }>(
+    '/agents/:id/config',
+    {
+      config: { role: 'admin' },
+      bodyLimit: 64 * 1024,
+      schema: {
+        summary: 'Store the configuration pushed to an agent (validated; applied at its next pull)',
+        tags: ['agents'],
+        params: uuidParams,
+        body: { type: 'object', additionalProperties: true },
+        response: { 204: { type: 'null' }, '4xx': errorBody },
+      },
+    },
+    async (req, reply) => {
+      await storeAgentConfig(pool, req.params.id, req.body);
+      return reply.status(204).send();
+    },
+  );
+
+  // ---- retention (admin reads and writes; it is not secret but is operations) ----
+  app.get(
+    '/settings/retention',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'How long each tier is kept, in days',
+        tags: ['settings'],
+        response: { 200: retentionSchema, '4xx': errorBody },
+      },
+    },
+    async () => effectiveRetention(pool, retention),
+  );
+  app.put<{ Body: RetentionPolicy }>(
+    '/settings/retention',
+    {
+      config: { role: 'admin' },
+      bodyLimit: 1024,
+      schema: {
+        summary: 'Set retention per tier; the partition job applies it on its next run',
+        tags: ['settings'],
+        body: retentionSchema,
+        response: { 200: retentionSchema, '4xx': errorBody },
+      },
+    },
+    async (req) => {
+      await storeRetention(pool, req.body, req.user!.name);
+      return req.body;
+    },
+  );
+
+  // ---- periodic jobs (read) ----
+  app.get(
+    '/jobs',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Periodic jobs: last run, duration, error, counts',
+        tags: ['jobs'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['jobs'],
+            properties: {
+              jobs: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['job', 'runs', 'failures'],
+                  properties: {
+                    job: { type: 'string' },
+                    lastStartedAt: { type: ['string', 'null'], format: 'date-time' },
+                    lastFinishedAt: { type: ['string', 'null'], format: 'date-time' },
+                    lastDurationMs: { type: ['number', 'null'] },
+                    lastError: { type: ['string', 'null'] },
+                    running: { type: 'boolean', description: 'started and not finished since' },
+                    runs: { type: 'integer' },
+                    failures: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async () => {
+      const { rows } = await pool.query(
+        `SELECT job, last_started_at AS "lastStartedAt", last_finished_at AS "lastFinishedAt",
+                last_duration_ms AS "lastDurationMs", last_error AS "lastError",
+                (last_started_at IS NOT NULL AND (last_finished_at IS NULL OR last_finished_at < last_started_at)) AS running,
+                runs::int AS runs, failures::int AS failures
+           FROM pgvigil.job_runs ORDER BY job`,
+      );
+      return { jobs: rows };
+    },
+  );
+};

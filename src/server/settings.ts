@@ -1,0 +1,45 @@
+/**
+ * Settings an admin changes through the API, stored in `pgvigil.settings` so every server instance sees
+ * them: they override what the server was started with.
+ */
+import type pg from 'pg';
+import { PgvigilError } from '../errors.js';
+import type { RetentionPolicy } from '../storage/partitions.js';
+
+const limits: Record<keyof RetentionPolicy, [number, number]> = {
+  rawDays: [1, 90],
+  hourlyDays: [7, 3650],
+  dailyDays: [30, 36500],
+};
+
+/** The retention in force: the stored one over the start-up one. */
+export async function effectiveRetention(pool: pg.Pool, base: RetentionPolicy): Promise<RetentionPolicy> {
+  const { rows } = await pool.query<{ value: Partial<RetentionPolicy> }>(
+    `SELECT value FROM pgvigil.settings WHERE name = 'retention'`,
+  );
+  return { ...base, ...(rows[0]?.value ?? {}) };
+}
+
+export function checkRetention(r: RetentionPolicy): RetentionPolicy {
+  for (const [k, [lo, hi]] of Object.entries(limits) as Array<[keyof RetentionPolicy, [number, number]]>) {
+    const v = r[k];
+    if (!Number.isInteger(v) || v < lo || v > hi) {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `${k} must be a whole number of days from ${lo} to ${hi}; got ${v}`,
+      );
+    }
+  }
+  if (r.hourlyDays < r.rawDays || r.dailyDays < r.hourlyDays) {
+    throw new PgvigilError('BAD_ARGUMENT', 'each tier must be kept at least as long as the finer one');
+  }
+  return r;
+}
+
+export async function storeRetention(pool: pg.Pool, r: RetentionPolicy, by: string): Promise<void> {
+  await pool.query(
+    `INSERT INTO pgvigil.settings (name, value, updated_by) VALUES ('retention', $1, $2)
+     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by, updated_at = now()`,
+    [JSON.stringify(checkRetention(r)), by],
+  );
+}

@@ -1,0 +1,39 @@
+/**
+ * Credentials for tests: a user of each role with an API token, made directly in the store.
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { addUser, createApiToken, type UserRole } from '../../src/server/auth/users.js';
+
+export interface TestUser {
+  userId: number;
+  name: string;
+  password: string;
+  token: string;
+  headers: { authorization: string };
+}
+
+/** A new user with this role and an API token of the same role. */
+export async function createTestUser(pool: pg.Pool, role: UserRole, name?: string): Promise<TestUser> {
+  const userName = name ?? `${role}-${randomBytes(4).toString('hex')}`;
+  const { userId, password } = await addUser(pool, { name: userName, role });
+  const { token } = await createApiToken(pool, { userId, name: 'test', role });
+  return { userId, name: userName, password, token, headers: { authorization: `Bearer ${token}` } };
+}
+
+const cache = new WeakMap<pg.Pool, Map<UserRole, Promise<TestUser>>>();
+
+/** Authorization headers for a user of this role (one user per role and pool, made on first use). */
+export async function roleHeaders(pool: pg.Pool, role: UserRole): Promise<{ authorization: string }> {
+  let byRole = cache.get(pool);
+  if (!byRole) {
+    byRole = new Map();
+    cache.set(pool, byRole);
+  }
+  let user = byRole.get(role);
+  if (!user) {
+    user = createTestUser(pool, role);
+    byRole.set(role, user);
+  }
+  return (await user).headers;
+}
