@@ -8,10 +8,15 @@ declare module 'fastify' {
   }
 }
 
-/** onRequest hook for role `agent` routes: authenticates the bearer credential before any body is read. */
+/**
+ * onRequest hook for role `agent` routes: authenticates the bearer credential before any body is read,
+ * and on routes under /agents/:id refuses another agent's id before the body is even validated.
+ */
 export function agentGuard(auth: AgentAuthenticator) {
   return async (req: FastifyRequest): Promise<void> => {
     req.agent = await auth.authenticate(bearer(req.headers.authorization));
+    const id = (req.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string') requireOwnAgent(req, id);
   };
 }
 
