@@ -52,6 +52,57 @@ describe(`pgvigil with an external store (${testPgLabel})`, () => {
     }
   });
 
+  test('the_first_server_start_prints_an_admin_password_once_and_the_cli_manages_users_and_tokens', async () => {
+    const db = await createTestDatabase('cli_users');
+    const env = { DATABASE_URL: db.url };
+    const port = await freePort();
+    let server = startCli(['server', '--port', String(port)], env);
+    try {
+      const m = await server.waitFor(/sign in as "admin" with password (\S+)/, 30_000);
+      const base = `http://127.0.0.1:${port}/api/v1`;
+      const login = (name: string, password: string) =>
+        fetch(`${base}/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name, password }),
+        });
+      assert.equal((await login('admin', m[1]!)).status, 200);
+      assert.equal(await server.stop(), 0);
+      server = startCli(['server', '--port', String(port)], env);
+      await server.waitFor(urlLine, 30_000);
+      assert.doesNotMatch(server.output().stdout, /password/, 'a restart creates no second admin');
+
+      const added = await runCli(['user', 'add', 'ops', '--role', 'user'], env);
+      assert.equal(added.code, 0, added.stderr);
+      const password = added.stdout.trim();
+      assert.equal((await login('ops', password)).status, 200);
+      const dup = await runCli(['user', 'add', 'OPS'], env);
+      assert.equal(dup.code, 2);
+      assert.match(dup.stderr, /exists already/);
+      const badRole = await runCli(['user', 'add', 'x', '--role', 'root'], env);
+      assert.equal(badRole.code, 2);
+      assert.match(badRole.stderr, /--role root: expected viewer, user or admin/);
+
+      const tok = await runCli(
+        ['token', 'create', '--api', '--role', 'viewer', '--user', 'ops', '--expires', '1d'],
+        env,
+      );
+      assert.equal(tok.code, 0, tok.stderr);
+      const me = await fetch(`${base}/auth/me`, {
+        headers: { authorization: `Bearer ${tok.stdout.trim()}` },
+      });
+      assert.deepEqual(await me.json(), { userId: 2, name: 'ops', role: 'viewer', via: 'api-token' });
+      const neither = await runCli(['token', 'create'], env);
+      assert.equal(neither.code, 2);
+      assert.match(neither.stderr, /--enroll .* or --api/);
+      const list = await runCli(['user', 'list'], env);
+      assert.match(list.stdout, /^1\tadmin\tadmin\n2\tops\tuser\n$/);
+    } finally {
+      await server.stop();
+      await db.drop();
+    }
+  });
+
   test('bad_database_urls_get_one_clear_line_and_exit_code_2', async () => {
     const admin = new URL(databaseUrl('postgres'));
     const wrongPassword = new URL(admin);
