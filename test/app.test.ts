@@ -56,3 +56,31 @@ test('unknown_routes_get_a_json_404', async () => {
   const res = await app.inject({ method: 'GET', url: '/api/v1/nope' });
   assert.equal(res.statusCode, 404);
 });
+
+test('the_openapi_document_lists_every_route_with_its_role_and_schemas', async () => {
+  const res = await app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
+  assert.equal(res.statusCode, 200);
+  const doc = res.json();
+  assert.equal(doc.openapi, '3.1.0');
+  const login = doc.paths['/api/v1/auth/login'].post;
+  assert.equal(login['x-pgvigil-role'], 'public');
+  assert.deepEqual(login.security, []);
+  assert.deepEqual(login.requestBody.content['application/json'].schema.required, ['name', 'password']);
+  const user = doc.paths['/api/v1/users/{id}'].patch;
+  assert.equal(user['x-pgvigil-role'], 'admin');
+  assert.deepEqual(
+    user.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`),
+    ['path:id'],
+  );
+  assert.ok(user.responses['4XX'], 'error responses are documented');
+  const config = doc.paths['/api/v1/agents/{id}/config'].get;
+  assert.deepEqual(config.security, [{ agentCredential: [] }]);
+  // The document is fed by the same onRoute hook that enforces roles, so every route is in it.
+  const operations = Object.values(doc.paths).flatMap((m) => Object.keys(m as object));
+  assert.ok(operations.length >= 25, `${operations.length} operations`);
+  for (const op of Object.values(doc.paths).flatMap((m) =>
+    Object.values(m as Record<string, { 'x-pgvigil-role'?: string }>),
+  )) {
+    assert.ok(op['x-pgvigil-role'], 'every operation states its role');
+  }
+});
