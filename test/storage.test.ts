@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { families } from '../src/protocol/families/index.js';
+import { buildApp } from '../src/server/app.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { ledgerPruneJob } from '../src/server/run.js';
+import { openStore } from '../src/storage/db.js';
 import { currentLevel, loadMigrations, type Migration, migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+import { roleHeaders } from './helpers/users.js';
 
 const pgTypeName: Record<string, string> = {
   text: 'text',
@@ -89,7 +92,16 @@ describe(`migrations on ${testPgLabel}`, () => {
         WHERE k.contype = 'p' AND c.relkind IN ('r', 'p') AND NOT c.relispartition`,
     );
     // System tables that belong to no monitored server.
-    const exempt = new Set(['schema_migrations', 'job_runs', 'enrollment_tokens']);
+    const exempt = new Set([
+      'schema_migrations',
+      'job_runs',
+      'enrollment_tokens',
+      'users',
+      'sessions',
+      'api_tokens',
+      'server_keys',
+      'settings',
+    ]);
     for (const r of rows) {
       if (exempt.has(r.table)) continue;
       assert.match(r.key, /server_id/, `${r.table}: ${r.key}`);
@@ -237,5 +249,27 @@ describe(`periodic jobs on ${testPgLabel}`, () => {
         ['test-slow', 1, 0, null],
       ],
     );
+  });
+
+  test('job_runs_are_visible_in_the_api_and_the_server_metrics', async () => {
+    const store = await openStore({ databaseUrl: db.url, log: quietLog });
+    const app = await buildApp({ store, log: quietLog, latestMigration: 0 });
+    try {
+      const headers = await roleHeaders(store.pool, 'viewer');
+      const res = await app.inject({ method: 'GET', url: '/api/v1/jobs', headers });
+      assert.equal(res.statusCode, 200);
+      const fail = res.json().jobs.find((j: { job: string }) => j.job === 'test-fail');
+      assert.equal(fail.lastError, 'boom');
+      assert.equal(fail.failures, 1);
+      assert.equal(fail.running, false);
+      assert.equal(typeof fail.lastDurationMs, 'number');
+      const metrics = await app.inject({ method: 'GET', url: '/metrics', headers });
+      assert.match(metrics.body, /pgvigil_job_last_run_failed\{job="test-fail"\} 1/);
+      assert.match(metrics.body, /pgvigil_job_runs\{job="test-slow"\} 1/);
+      assert.match(metrics.body, /pgvigil_db_pool_busy_connections \d/);
+    } finally {
+      await app.close();
+      await store.close();
+    }
   });
 });
