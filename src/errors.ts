@@ -49,6 +49,19 @@ export const errorCodes = {
   USER_EXISTS: { status: 409, exit: 2, message: 'a user with that name exists already' },
   LAST_ADMIN: { status: 409, exit: 2, message: 'the last active admin cannot be removed or demoted' },
   CONFIG_INVALID: { status: 400, exit: 1, message: 'the agent configuration is invalid' },
+  ORIGIN_FORBIDDEN: { status: 403, exit: 1, message: 'this Origin may not open the live feed' },
+  LIVE_UPGRADE_REQUIRED: {
+    status: 426,
+    exit: 1,
+    message: 'the live feed is a WebSocket: send Connection: Upgrade, Upgrade: websocket',
+  },
+  LIVE_CLIENTS_LIMIT: { status: 503, exit: 1, message: 'this server has as many live clients as it takes' },
+  LIVE_MESSAGE_INVALID: { status: 400, exit: 1, message: 'the live feed message is invalid' },
+  LIVE_SUBSCRIPTIONS_LIMIT: {
+    status: 400,
+    exit: 1,
+    message: 'too many subscriptions on one live connection',
+  },
   QUERY_TIMEOUT: {
     status: 503,
     exit: 1,

@@ -6,9 +6,10 @@
  *      (agent routes check their agent credential themselves)
  *   4. HTTP metrics hook
  *   5. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
- *      because it replaces the body parsers)
+ *      because it replaces the body parsers); @fastify/websocket first, for the live feed
  */
 import { readFileSync } from 'node:fs';
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -19,13 +20,23 @@ import { AgentAuthenticator } from './auth/agents.js';
 import { signingKey, UserAuthenticator, userGuard } from './auth/users.js';
 import { IngestWriter, ingestMetrics, type WriterOptions } from './ingest/writer.js';
 import { jobMetrics } from './jobs/runner.js';
+import { LiveHub, type LiveOptions } from './live/hub.js';
+import { liveMetrics } from './live/metrics.js';
+import { announceWritten } from './live/notify.js';
 import { OpenApiCollector } from './openapi.js';
 import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
+import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
+import { liveRoutes } from './routes/live.js';
+import { logRoutes } from './routes/logs.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { postgresRoutes } from './routes/postgres.js';
+import { seriesRoutes } from './routes/series.js';
+import { serverRoutes } from './routes/servers.js';
 
 export interface AppOptions {
   store: Store;
@@ -43,6 +54,8 @@ export interface AppOptions {
   /** Retention the server was started with (an admin may override it through the API). */
   retention?: RetentionPolicy;
   tls?: ServerTls;
+  /** The live feed (GET /api/v1/live): allowed browser origins, limits. */
+  live?: LiveOptions;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -136,10 +149,22 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     .set(() => pool.waitingCount);
 
   const metrics = ingestMetrics(registry);
-  const writer = new IngestWriter(pool, opts.log.child({ component: 'ingest' }), metrics, opts.writerOptions);
+  const live = new LiveHub({
+    ...opts.live,
+    storeUrl: opts.store.url,
+    log: opts.log.child({ component: 'live' }),
+    metrics: liveMetrics(registry),
+  });
+  const writer = new IngestWriter(pool, opts.log.child({ component: 'ingest' }), metrics, {
+    ...opts.writerOptions,
+    announce: announceWritten(live.metrics),
+  });
   const auth = new AgentAuthenticator(pool, opts.credentialCacheMs);
   const limits = { ...defaultIngestLimits, ...opts.ingestLimits };
 
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: live.limits.maxPayloadBytes, perMessageDeflate: false },
+  });
   await app.register(healthRoutes, {
     prefix: '/api/v1',
     store: opts.store,
@@ -147,11 +172,25 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   });
   await app.register(agentRoutes, { prefix: '/api/v1', pool, auth, enrollLimit: opts.enrollLimit });
   await app.register(ingestRoutes, { prefix: '/api/v1', pool, auth, writer, metrics, registry, limits });
+  await app.register(liveRoutes, {
+    prefix: '/api/v1',
+    hub: live,
+    allowedOrigins: opts.live?.allowedOrigins ?? [],
+  });
   await app.register(authRoutes, { prefix: '/api/v1', pool, key, userAuth, loginLimit: opts.loginLimit });
   await app.register(adminRoutes, {
     prefix: '/api/v1',
     pool,
     userAuth,
+    retention: opts.retention ?? defaultRetention,
+  });
+  // The read API: servers, node metrics, PostgreSQL views, logs, gaps.
+  for (const routes of [serverRoutes, nodeRoutes, postgresRoutes, logRoutes, gapRoutes]) {
+    await app.register(routes, { prefix: '/api/v1', pool });
+  }
+  await app.register(seriesRoutes, {
+    prefix: '/api/v1',
+    pool,
     retention: opts.retention ?? defaultRetention,
   });
   app.get(
@@ -176,6 +215,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     },
   );
   app.addHook('onClose', async () => {
+    await live.close();
     await writer.drain();
   });
   return { app, registry, writer, userAuth };

@@ -10,7 +10,10 @@ import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, maintainPartitions, type RetentionPolicy } from '../storage/partitions.js';
 import { buildApp, type ServerTls } from './app.js';
 import { ensureFirstAdmin } from './auth/users.js';
+import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
+import { rollupJob } from './jobs/rollups.js';
 import { type Job, runJobOnce, startJobs } from './jobs/runner.js';
+import { liveOptionsFromEnv } from './live/hub.js';
 import { effectiveRetention } from './settings.js';
 
 export interface ServerOptions {
@@ -65,7 +68,10 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
   return { concurrency: int('PGVIGIL_INGEST_WRITERS'), maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS') };
 }
 
-/** Partition maintenance; `quick` covers only yesterday to tomorrow (what start-up cannot do without). */
+/**
+ * Partition maintenance; `quick` covers only yesterday to tomorrow of the raw tables (what start-up cannot
+ * do without).
+ */
 export function partitionJob(retention: RetentionPolicy, quick = false): Job {
   return {
     name: 'partitions',
@@ -75,7 +81,9 @@ export function partitionJob(retention: RetentionPolicy, quick = false): Job {
         now,
         retention: await effectiveRetention(pool, retention),
         log,
-        ...(quick ? { backfillDays: 1, aheadDays: 1 } : {}),
+        // Only the rollup job writes rollup tables; should it run before the full pass made a partition, its
+        // round fails and the buckets stay pending for the next one.
+        ...(quick ? { backfillDays: 1, aheadDays: 1, tiers: ['raw'] as const } : {}),
       }),
   };
 }
@@ -98,7 +106,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ) {
       throw new Error('partition maintenance failed at start; see the log');
     }
-    jobs = startJobs(store.pool, [partitionJob(retention), ledgerPruneJob(retention)], opts.log);
+    jobs = startJobs(
+      store.pool,
+      [
+        partitionJob(retention),
+        ledgerPruneJob(retention),
+        agentPresenceJob(presenceOptionsFromEnv()),
+        rollupJob(retention),
+      ],
+      opts.log,
+    );
     app = await buildApp({
       store,
       log: opts.log,
@@ -106,6 +123,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       retention,
       tls: opts.tls,
       writerOptions: writerOptionsFromEnv(),
+      live: liveOptionsFromEnv(),
     });
     try {
       await app.listen({ host: opts.host, port: opts.port });

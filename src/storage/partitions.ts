@@ -105,6 +105,8 @@ export interface MaintainOptions {
   retention?: RetentionPolicy;
   aheadDays?: number;
   backfillDays?: number;
+  /** Only tables of these tiers (default: all). */
+  tiers?: readonly Tier[];
   log: Logger;
 }
 
@@ -130,6 +132,7 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
   );
   const result: MaintainResult = { created: [], dropped: [] };
   for (const { parent, partitions } of rows) {
+    if (opts.tiers && !opts.tiers.includes(tierOf(parent))) continue;
     const plan = planPartitions(parent, partitions, now, retention, opts.aheadDays ?? 3, opts.backfillDays);
     // One round trip per parent: the statements of a parent run as one implicit transaction.
     const statements = [

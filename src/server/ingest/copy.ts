@@ -30,6 +30,8 @@ function encodeValue(v: unknown, type: ColumnType): string {
   }
 }
 
+const hourMs = 3_600_000;
+
 export interface CopyChunk {
   table: string;
   /** Rows already stored are kept (family `once`): written through a temporary table with ON CONFLICT. */
@@ -38,6 +40,8 @@ export interface CopyChunk {
   columns: string[];
   lines: string;
   rows: number;
+  /** Distinct hours the rows fall in (ms since the epoch, hour starts): the rollup buckets they touch. */
+  hours: number[];
 }
 
 /**
@@ -56,7 +60,14 @@ export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<str
   });
   const prefix = `${serverId}\t`;
   let out = '';
+  const hours = new Set<number>();
+  let lastHour = Number.NaN;
   for (const row of t.rows) {
+    const hour = Math.floor((row[t.tsIndex] as number) / hourMs) * hourMs;
+    if (hour !== lastHour) {
+      hours.add(hour);
+      lastHour = hour;
+    }
     let line = prefix;
     if (t.targetIndex >= 0) line += `${targetIds?.get(row[t.targetIndex] as string) ?? '\\N'}\t`;
     for (let k = 0; k < order.length; k++) {
@@ -72,5 +83,6 @@ export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<str
     columns: dbColumns,
     lines: out,
     rows: t.rows.length,
+    hours: [...hours],
   };
 }

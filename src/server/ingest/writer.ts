@@ -18,6 +18,7 @@ import type { Logger } from '../../log.js';
 import type { WireGap } from '../../protocol/batch.js';
 import type { Registry } from '../../telemetry/metrics.js';
 import type { CopyChunk } from './copy.js';
+import { recordTouchedHours } from './rollup-pending.js';
 
 export interface IngestItem {
   serverId: number;
@@ -27,6 +28,8 @@ export interface IngestItem {
   rowCount: number;
   gaps: WireGap[];
   rejected: { future: number; tooOld: number };
+  /** The live feed's `sample` message for this batch, serialised (src/server/live/summary.ts). */
+  live?: string;
 }
 
 export type WriteOutcome = 'accepted' | 'duplicate';
@@ -44,6 +47,11 @@ export interface WriterOptions {
   maxQueueRows?: number;
   /** Group transactions in flight at once. */
   concurrency?: number;
+  /**
+   * Runs inside each group transaction, after its rows, with the batches it writes: the live feed's
+   * NOTIFY (src/server/live/notify.ts), delivered only if the transaction commits.
+   */
+  announce?: (client: pg.PoolClient, written: readonly IngestItem[]) => Promise<void>;
 }
 
 export function ingestMetrics(registry: Registry) {
@@ -94,6 +102,7 @@ export class IngestWriter {
   private readonly maxGroupRows: number;
   private readonly maxQueueRows: number;
   private readonly concurrency: number;
+  private readonly announce: WriterOptions['announce'];
   private readonly lastSeen = new Map<string, number>();
   private idle: Array<() => void> = [];
 
@@ -106,6 +115,7 @@ export class IngestWriter {
     this.maxGroupRows = opts.maxGroupRows ?? 50_000;
     this.maxQueueRows = opts.maxQueueRows ?? 1_000_000;
     this.concurrency = opts.concurrency ?? 2;
+    this.announce = opts.announce;
     metrics.queueDepth.set(() => this.queuedRows);
   }
 
@@ -243,6 +253,7 @@ export class IngestWriter {
         if (g.once) await copyKeepingExisting(client, g.table, g.columns, g.parts);
         else await copyInto(client, g.table, g.columns, g.parts);
       }
+      await recordTouchedHours(client, toWrite);
 
       const gapRows: Array<[number, string, string, number | null, number | null, number]> = [];
       for (const item of toWrite) {
@@ -289,6 +300,7 @@ export class IngestWriter {
           [seen],
         );
       }
+      if (this.announce && toWrite.length > 0) await this.announce(client, toWrite);
       await client.query('COMMIT');
       for (const a of seen) this.lastSeen.set(a, now);
 

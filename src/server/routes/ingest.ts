@@ -22,6 +22,7 @@ import type { AgentAuthenticator } from '../auth/agents.js';
 import { agentGuard } from '../auth/guard.js';
 import { encodeTable } from '../ingest/copy.js';
 import type { IngestMetrics, IngestWriter } from '../ingest/writer.js';
+import { sampleMessage } from '../live/summary.js';
 import { RateLimiter } from '../ratelimit.js';
 
 export interface IngestLimits {
@@ -210,6 +211,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
         }
       }
       const chunks = batch.tables.map((t) => encodeTable(t, agent.serverId, ids));
+      const live = sampleMessage(agent.serverId, agent.agentId, batch, ids).json;
       const t3 = performance.now();
       let outcome: 'accepted' | 'duplicate';
       try {
@@ -221,6 +223,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
           rowCount: batch.rowCount,
           gaps: batch.gaps,
           rejected: batch.rejected,
+          live,
         });
       } catch (err) {
         if (err instanceof PgvigilError && err.status === 503)

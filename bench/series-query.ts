@@ -1,0 +1,290 @@
+/**
+ * Time-series query latency: GET /api/v1/series against a real server over HTTP, with 100 hosts of data.
+ *
+ * Data, generated in SQL (generate_series, time-major like real ingest, so one host's rows are spread over
+ * the table as they are in production): 24 h of raw host families every 10 s for every host — host_cpu for
+ * 4 cores plus "total", host_memory, host_load, host_network (2 interfaces), host_disk (2 devices) — rolled
+ * into hours (and yesterday into a day) by the rollup job itself (its run time is reported), plus 30 days
+ * of synthetic hourly and daily rollups before that.
+ *
+ * Then a `pgvigil server` child process (its own event loop, as in production) answers a few hundred
+ * sequential calls per case, each for a random host:
+ *   (a) 24 h of host_cpu user_pct and system_pct for one host: 10 series (raw tier, 60 s steps, 1,440 points each)
+ *   (b) 30 days of the same: the daily tier (1-day steps, recent days stitched from hourly and raw rows)
+ *   (c) 7 days of the same: the hourly tier
+ * and the same SQL alone on one connection, to show how much of the latency is the database's.
+ *
+ * Run: npm run build && node dist/bench/series-query.js [--hosts 100] [--calls 300]
+ *      (--keep DIR reuses a data directory made by an earlier run with the same --hosts)
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { silentLogger } from '../src/log.js';
+import { ensureServer } from '../src/server/auth/agents.js';
+import { addUser, createApiToken } from '../src/server/auth/users.js';
+import { rollupJob } from '../src/server/jobs/rollups.js';
+import { runJobOnce } from '../src/server/jobs/runner.js';
+import { freePort } from '../src/storage/cluster.js';
+import { startEmbeddedStore } from '../src/storage/embedded.js';
+import { migrate } from '../src/storage/migrate.js';
+import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
+import { type RollupTier, rollupSpecs } from '../src/storage/rollups.js';
+import { planSeries, seriesSql, tailsFrom } from '../src/storage/series.js';
+import { packageRoot, version } from '../src/version.js';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+};
+const hosts = Number(arg('hosts', '100'));
+const calls = Number(arg('calls', '300'));
+const keep = arg('keep', '');
+
+const hourMs = 3_600_000;
+const dayMs = 86_400_000;
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const out = await fn();
+  process.stdout.write(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  return out;
+}
+
+/** 24 h of raw host rows every 10 s for servers `ids`, time-major. */
+async function loadRaw(pool: pg.Pool, ids: number[], now: number): Promise<number> {
+  const from = new Date(Math.floor((now - 24 * hourMs) / 10_000) * 10_000);
+  const to = new Date(now);
+  const series = `generate_series($2::timestamptz, $3::timestamptz, interval '10 seconds') t CROSS JOIN unnest($1::bigint[]) s`;
+  // Smooth-ish values that differ per host and over time, so aggregates are not constant folding.
+  const wave = (k: number) => `(50 + 40 * sin(extract(epoch FROM t) / ${600 + k * 37} + s * ${k + 1}))`;
+  const statements = [
+    `INSERT INTO pgvigil.host_cpu (server_id, ts, cpu, user_pct, nice_pct, system_pct, idle_pct, iowait_pct, irq_pct, softirq_pct, steal_pct)
+     SELECT s, t, c, ${wave(1)} / 2, 0, ${wave(2)} / 5, 100 - ${wave(1)} / 2 - ${wave(2)} / 5, ${wave(3)} / 20, 0.1, 0.2, 0
+       FROM ${series} CROSS JOIN unnest(ARRAY['total', '0', '1', '2', '3']) c`,
+    `INSERT INTO pgvigil.host_memory (server_id, ts, total_bytes, available_bytes, used_bytes, free_bytes, buffers_bytes, cached_bytes, swap_total_bytes, swap_used_bytes)
+     SELECT s, t, 17179869184, (${wave(4)} * 1e8)::bigint, (${wave(5)} * 1e8)::bigint, 1e9, 1e8, 4e9, 2e9, 0 FROM ${series}`,
+    `INSERT INTO pgvigil.host_load (server_id, ts, load1, load5, load15)
+     SELECT s, t, ${wave(6)} / 25, ${wave(7)} / 30, ${wave(8)} / 35 FROM ${series}`,
+    `INSERT INTO pgvigil.host_network (server_id, ts, interface, rx_bytes_per_s, tx_bytes_per_s, rx_packets_per_s, tx_packets_per_s, rx_errors_per_s, tx_errors_per_s, rx_drops_per_s, tx_drops_per_s)
+     SELECT s, t, i, ${wave(9)} * 1e4, ${wave(10)} * 1e4, ${wave(11)} * 10, ${wave(12)} * 10, 0, 0, 0, 0
+       FROM ${series} CROSS JOIN unnest(ARRAY['eth0', 'lo']) i`,
+    `INSERT INTO pgvigil.host_disk (server_id, ts, device, reads_per_s, writes_per_s, read_bytes_per_s, write_bytes_per_s, read_await_ms, write_await_ms, util_pct, in_progress)
+     SELECT s, t, d, ${wave(13)}, ${wave(14)}, ${wave(13)} * 4096, ${wave(14)} * 4096, ${wave(15)} / 50, ${wave(16)} / 40, ${wave(17)}, 1
+       FROM ${series} CROSS JOIN unnest(ARRAY['sda', 'sdb']) d`,
+  ];
+  let rows = 0;
+  for (const sql of statements) rows += (await pool.query(sql, [ids, from, to])).rowCount ?? 0;
+  // What the ingest writer records: every (server, hour) with rows.
+  await pool.query(
+    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+     SELECT s, 'hourly', h FROM unnest($1::bigint[]) s,
+            generate_series(date_trunc('hour', $2::timestamptz), $3::timestamptz, interval '1 hour') h
+     ON CONFLICT DO NOTHING`,
+    [ids, from, to],
+  );
+  return rows;
+}
+
+/** Synthetic rollups of the host families for `fromDays`..`toDays` days back (before the raw day). */
+async function loadRollups(pool: pg.Pool, ids: number[], tier: RollupTier, start: number, end: number) {
+  const labels: Record<string, string[]> = {
+    host_cpu: ['total', '0', '1', '2', '3'],
+    host_network: ['eth0', 'lo'],
+    host_disk: ['sda', 'sdb'],
+  };
+  let rows = 0;
+  for (const family of ['host_cpu', 'host_memory', 'host_load', 'host_network', 'host_disk']) {
+    const spec = rollupSpecs[family]!;
+    const label = spec.labels[0]?.name;
+    const cols = [
+      'server_id',
+      ...(label ? [label] : []),
+      'ts',
+      'samples',
+      ...spec.columns.map((c) => c.name),
+    ];
+    const values = spec.columns.map((c, k) => {
+      const v = `(50 + 40 * sin(extract(epoch FROM t) / ${86_400 + k * 997} + s))`;
+      return c.pgType === 'bigint'
+        ? `(${v} * 1e6)::bigint`
+        : c.agg === 'max' || c.agg === 'p95'
+          ? `${v} + 5`
+          : v;
+    });
+    const step = tier === 'hourly' ? '1 hour' : '1 day';
+    rows +=
+      (
+        await pool.query(
+          `INSERT INTO pgvigil.${family}_${tier} (${cols.join(', ')})
+           SELECT s, ${label ? 'l, ' : ''}t, ${tier === 'hourly' ? 360 : 8640}, ${values.join(', ')}
+             FROM generate_series($2::timestamptz, $3::timestamptz - interval '${step}', interval '${step}') t
+             CROSS JOIN unnest($1::bigint[]) s${label ? ' CROSS JOIN unnest($4::text[]) l' : ''}`,
+          [ids, new Date(start), new Date(end), ...(label ? [labels[family]] : [])],
+        )
+      ).rowCount ?? 0;
+  }
+  return rows;
+}
+
+async function waitReady(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/api/v1/ready`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error('server did not become ready');
+}
+
+interface Case {
+  name: string;
+  query: (serverId: number) => Record<string, string>;
+}
+
+async function main(): Promise<void> {
+  const log = silentLogger();
+  const dir = keep || mkdtempSync(join(tmpdir(), 'pgvigil-bench-series-'));
+  chmodSync(dir, 0o755);
+  const fresh = !existsSync(join(dir, 'data'));
+  const store = await startEmbeddedStore(join(dir, 'data'), log);
+  const pool = new pg.Pool({ connectionString: store.url, max: 4 });
+  let child: ChildProcess | undefined;
+  try {
+    const now = Date.now();
+    await migrate(pool, log);
+    await maintainPartitions(pool, { log });
+    const ids: number[] = [];
+    for (let i = 0; i < hosts; i++) ids.push(await ensureServer(pool, `bench-series-${i}`));
+    if (fresh) {
+      const raw = await timed('raw rows (24 h × 10 s)', () => loadRaw(pool, ids, now));
+      process.stdout.write(`  ${raw.toLocaleString('en')} raw rows for ${hosts} hosts\n`);
+      const today = Math.floor(now / dayMs) * dayMs;
+      const rawStart = Math.floor((now - 24 * hourMs) / hourMs) * hourMs;
+      const rolled = await timed('synthetic rollups (30 days before the raw day)', async () => {
+        return (
+          (await loadRollups(pool, ids, 'hourly', rawStart - 30 * dayMs, rawStart)) +
+          (await loadRollups(pool, ids, 'daily', today - 31 * dayMs, today - dayMs))
+        );
+      });
+      process.stdout.write(`  ${rolled.toLocaleString('en')} rollup rows\n`);
+      await timed(`rollup job: ${hosts} hosts × 25 hours of raw rows, and yesterday`, async () => {
+        const outcome = await runJobOnce(pool, rollupJob(defaultRetention), log, { now: new Date(now) });
+        if (outcome !== 'ran') throw new Error(`rollup job ${outcome}`);
+      });
+      await timed('VACUUM ANALYZE', () => pool.query('VACUUM ANALYZE'));
+    }
+    const { rows: size } = await pool.query<{ size: string }>(
+      'SELECT pg_size_pretty(pg_database_size(current_database())) AS size',
+    );
+    process.stdout.write(`store size: ${size[0]!.size}\n`);
+
+    const { userId } = await addUser(pool, { name: `bench-${Date.now()}`, role: 'viewer' });
+    const { token } = await createApiToken(pool, { userId, name: 'bench', role: 'viewer' });
+    const port = await freePort();
+    child = spawn(
+      process.execPath,
+      [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
+      {
+        env: { ...process.env, DATABASE_URL: store.url, PGVIGIL_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    const url = `http://127.0.0.1:${port}`;
+    await waitReady(url, child);
+
+    const base = { family: 'host_cpu', metrics: 'user_pct,system_pct' };
+    const cases: Case[] = [
+      {
+        name: '(a) 24 h, 10 series, raw',
+        query: (s) => ({ ...base, server: String(s), from: String(now - 24 * hourMs), to: String(now) }),
+      },
+      {
+        name: '(b) 30 days, 10 series, daily',
+        query: (s) => ({ ...base, server: String(s), from: String(now - 30 * dayMs), to: String(now) }),
+      },
+      {
+        name: '(c) 7 days, 10 series, hourly',
+        query: (s) => ({ ...base, server: String(s), from: String(now - 7 * dayMs), to: String(now) }),
+      },
+    ];
+    const results: string[] = [];
+    for (const c of cases) {
+      const once = async (k: number) => {
+        const qs = new URLSearchParams(c.query(ids[k % ids.length]!));
+        const t0 = performance.now();
+        const res = await fetch(`${url}/api/v1/series?${qs}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        const body = (await res.json()) as { tier: string; series: Array<{ points: unknown[] }> };
+        const ms = performance.now() - t0;
+        if (res.status !== 200) throw new Error(`${c.name}: ${res.status} ${JSON.stringify(body)}`);
+        return { ms, body };
+      };
+      for (let k = 0; k < 20; k++) await once(k * 7); // warm-up
+      const lat: number[] = [];
+      let shape = '';
+      for (let k = 0; k < calls; k++) {
+        const { ms, body } = await once((k * 37) % ids.length);
+        lat.push(ms);
+        if (k === 0) {
+          shape = `tier ${body.tier}, ${body.series.length} series, ${body.series.reduce((n, s) => n + s.points.length, 0)} points`;
+        }
+      }
+      lat.sort((x, y) => x - y);
+
+      // The same SQL alone, on one connection (what the database costs).
+      const sqlLat: number[] = [];
+      const client = await pool.connect();
+      try {
+        for (let k = 0; k < Math.min(calls, 100); k++) {
+          const q = c.query(ids[(k * 37) % ids.length]!);
+          const plan = planSeries(
+            { family: q.family!, metrics: q.metrics, server: Number(q.server), from: q.from, to: q.to },
+            new Date(now),
+            defaultRetention,
+          );
+          const t0 = performance.now();
+          const { rows } = await client.query<{ tier: string; first: Date }>(
+            'SELECT tier, min(bucket) AS first FROM pgvigil.rollup_pending WHERE server_id = $1 GROUP BY tier',
+            [plan.serverId],
+          );
+          const pending: { hourly?: number; daily?: number } = {};
+          for (const r of rows) pending[r.tier as 'hourly' | 'daily'] = r.first.getTime();
+          const sql = seriesSql(plan, tailsFrom(new Date(), pending), 100_000);
+          await client.query(sql.text, sql.values);
+          sqlLat.push(performance.now() - t0);
+        }
+      } finally {
+        client.release();
+      }
+      sqlLat.sort((x, y) => x - y);
+      const line = `${c.name.padEnd(32)} ${shape.padEnd(38)} HTTP p50 ${pct(lat, 50).toFixed(1)} ms  p95 ${pct(lat, 95).toFixed(1)} ms  max ${lat.at(-1)!.toFixed(1)} ms | SQL alone p50 ${pct(sqlLat, 50).toFixed(1)} ms  p95 ${pct(sqlLat, 95).toFixed(1)} ms`;
+      results.push(line);
+      process.stdout.write(`${line}\n`);
+    }
+    process.stdout.write(
+      `\npgvigil ${version}, ${hosts} hosts, ${calls} sequential calls per case (random host each), Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB\n`,
+    );
+  } finally {
+    if (child) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child!.once('exit', r));
+    }
+    await pool.end();
+    await store.stop();
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

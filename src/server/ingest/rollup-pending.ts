@@ -1,0 +1,49 @@
+/**
+ * The ingest side of rollups: every group transaction records the (server, hour) buckets its rows touched
+ * in `pgvigil.rollup_pending`, so the rollup job rolls each touched hour, and rolls it again when late rows
+ * arrive after it was rolled.
+ *
+ * Why the shared advisory lock: the insert is ON CONFLICT DO NOTHING (no row lock, no write when the hour
+ * is pending already, which it nearly always is). A group that found the row already there could commit
+ * its rows after the job deleted that row and read the raw rows, and its rows would never be rolled. The
+ * job therefore deletes pending rows while holding this lock exclusively (see ../jobs/rollups.ts): it waits
+ * for every group that recorded its hours before, and a group that records after finds the row deleted
+ * and inserts it again.
+ */
+import type pg from 'pg';
+import type { CopyChunk } from './copy.js';
+
+/** Two-key advisory lock (the job runner's key space, "pv") held shared by writers, exclusive by the job. */
+export const rollupPendingLock = { space: 0x7076, key: 0x726f6c6c } as const;
+
+/** Records the hours the items' rows fall in; runs inside the group transaction. */
+export async function recordTouchedHours(
+  client: pg.PoolClient,
+  items: ReadonlyArray<{ serverId: number; chunks: readonly CopyChunk[] }>,
+): Promise<void> {
+  const pairs: Array<[number, number]> = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    for (const c of item.chunks) {
+      if (c.once) continue;
+      for (const h of c.hours) {
+        const k = `${item.serverId}/${h}`;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        pairs.push([item.serverId, h]);
+      }
+    }
+  }
+  if (pairs.length === 0) return;
+  // One order for every writer: two groups inserting the same new keys in opposite orders would deadlock.
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  await client.query(
+    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+     SELECT u.s, 'hourly', to_timestamp(u.h / 1000.0)
+       FROM (SELECT pg_advisory_xact_lock_shared(${rollupPendingLock.space}, ${rollupPendingLock.key})) l,
+            unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS u(s, h, n)
+      ORDER BY u.n
+     ON CONFLICT DO NOTHING`,
+    [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+  );
+}

@@ -1,0 +1,256 @@
+/**
+ * The rollup job: turns raw rows into the hourly and daily tiers (src/storage/rollups.ts says what a
+ * rollup row holds).
+ *
+ * Which buckets: the ingest writer records every (server, hour) its rows touched in
+ * `pgvigil.rollup_pending`. Each run (every minute) rolls the pending hours that ended at least `graceMs`
+ * ago — plus the hour after each, when that one is over too, because a late row also changes the counter
+ * step into the next hour. Rolling an hour records its day as pending; a day is rolled from the raw rows
+ * (raw retention covers a late day) once it ended plus the grace. A late row therefore re-rolls its hour
+ * and its day within a minute or two of arriving.
+ *
+ * How: per bucket and chunk of servers, one transaction deletes the pending rows (holding the writers'
+ * advisory lock exclusively for that statement only: see ../ingest/rollup-pending.ts), rolls every family
+ * with INSERT … ON CONFLICT DO UPDATE, deletes rollup rows of those servers and that bucket the roll no
+ * longer produces, and commits. Rolling a bucket again gives exactly the same rows, and readers never
+ * see a bucket half rolled: until the commit the pending row is there and the series API reads raw rows.
+ *
+ * A bucket whose raw rows may already be partly dropped by retention is not rolled again (it would
+ * overwrite good rollups with partial ones); its pending row is discarded with a warning.
+ */
+import type pg from 'pg';
+import type { Logger } from '../../log.js';
+import type { RetentionPolicy } from '../../storage/partitions.js';
+import {
+  counterMaxGapSeconds,
+  type RollupTier,
+  rollBucketSql,
+  rollupSpecs,
+  tierMs,
+} from '../../storage/rollups.js';
+import { rollupPendingLock } from '../ingest/rollup-pending.js';
+import { effectiveRetention } from '../settings.js';
+import type { Job } from './runner.js';
+
+export interface RollupOptions {
+  /** How long after a bucket ends it is rolled (rows still in flight). Default 2 minutes. */
+  graceMs?: number;
+  /** Servers rolled per statement and transaction. Default 100. */
+  serversPerChunk?: number;
+}
+
+export const defaultRollupGraceMs = 120_000;
+
+const sqlCache = new Map<string, string>();
+function sqlFor(family: string, tier: RollupTier): string {
+  const key = `${family}/${tier}`;
+  let sql = sqlCache.get(key);
+  if (sql === undefined) {
+    sql = rollBucketSql(rollupSpecs[family]!, tier);
+    sqlCache.set(key, sql);
+  }
+  return sql;
+}
+
+export interface RollResult {
+  /** Rollup rows written (inserted or updated). */
+  produced: number;
+  /** Rollup rows deleted because the raw rows no longer produce them. */
+  deleted: number;
+}
+
+function checkAligned(tier: RollupTier, start: Date): void {
+  if (start.getTime() % tierMs[tier] !== 0) {
+    throw new Error(`${tier} bucket start ${start.toISOString()} is not on a ${tier} boundary (UTC)`);
+  }
+}
+
+/** Rolls every family's bucket for these servers on `client` (inside the caller's transaction). */
+async function rollOn(
+  client: pg.PoolClient,
+  tier: RollupTier,
+  serverIds: readonly number[],
+  start: Date,
+): Promise<RollResult> {
+  const end = new Date(start.getTime() + tierMs[tier]);
+  const out: RollResult = { produced: 0, deleted: 0 };
+  for (const family of Object.keys(rollupSpecs)) {
+    const { rows } = await client.query<{ produced: number; deleted: number }>(sqlFor(family, tier), [
+      serverIds,
+      start,
+      end,
+    ]);
+    out.produced += rows[0]?.produced ?? 0;
+    out.deleted += rows[0]?.deleted ?? 0;
+  }
+  return out;
+}
+
+/**
+ * Rolls one bucket of one server, every family, in one transaction — what the job does, without the
+ * pending queue. Idempotent.
+ */
+export async function rollBucket(
+  pool: pg.Pool,
+  b: { tier: RollupTier; serverId: number; bucketStart: Date },
+): Promise<RollResult> {
+  checkAligned(b.tier, b.bucketStart);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const r = await rollOn(client, b.tier, [b.serverId], b.bucketStart);
+    await client.query('COMMIT');
+    return r;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export interface PendingRunResult {
+  hours: number;
+  days: number;
+  produced: number;
+  deleted: number;
+  discarded: number;
+}
+
+/** The pending buckets of a tier that are due, expanded by the next bucket when that one is due too. */
+async function duePlan(
+  pool: pg.Pool,
+  tier: RollupTier,
+  cutoff: Date,
+): Promise<Array<{ bucket: number; servers: number[] }>> {
+  const { rows } = await pool.query<{ server_id: string; bucket: Date }>(
+    `SELECT server_id, bucket FROM pgvigil.rollup_pending WHERE tier = $1 AND bucket <= $2`,
+    [tier, cutoff],
+  );
+  const byBucket = new Map<number, Set<number>>();
+  const add = (bucket: number, server: number) => {
+    const s = byBucket.get(bucket) ?? new Set<number>();
+    byBucket.set(bucket, s);
+    s.add(server);
+  };
+  for (const r of rows) {
+    const b = r.bucket.getTime();
+    const server = Number(r.server_id);
+    add(b, server);
+    if (b + tierMs[tier] <= cutoff.getTime()) add(b + tierMs[tier], server);
+  }
+  return [...byBucket.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([bucket, s]) => ({ bucket, servers: [...s].sort((x, y) => x - y) }));
+}
+
+/**
+ * Rolls every due pending bucket: hours first (each records its day), then days. `now` decides what is
+ * due; `rawDays` is raw retention (buckets older than it are discarded, not rolled).
+ */
+export async function rollPending(
+  pool: pg.Pool,
+  opts: { now: Date; rawDays: number; log: Logger } & RollupOptions,
+): Promise<PendingRunResult> {
+  const grace = opts.graceMs ?? defaultRollupGraceMs;
+  const chunk = opts.serversPerChunk ?? 100;
+  // The oldest bucket start whose raw rows (and the counter look-back before it) are surely all there.
+  const oldestComplete = opts.now.getTime() - opts.rawDays * 86_400_000 + counterMaxGapSeconds * 1000;
+  const result: PendingRunResult = { hours: 0, days: 0, produced: 0, deleted: 0, discarded: 0 };
+
+  for (const tier of ['hourly', 'daily'] as const) {
+    const cutoff = new Date(opts.now.getTime() - tierMs[tier] - grace);
+    for (const { bucket, servers } of await duePlan(pool, tier, cutoff)) {
+      const start = new Date(bucket);
+      const expired = bucket < oldestComplete;
+      for (let i = 0; i < servers.length; i += chunk) {
+        const ids = servers.slice(i, i + chunk);
+        const client = await pool.connect();
+        let broken = false;
+        try {
+          await client.query('BEGIN');
+          await deletePending(client, tier, ids, start);
+          if (expired) {
+            result.discarded += ids.length;
+            opts.log.warn(
+              { tier, bucket: start.toISOString(), servers: ids.length },
+              'rollup bucket older than raw retention: not rolled again',
+            );
+          } else {
+            const r = await rollOn(client, tier, ids, start);
+            result.produced += r.produced;
+            result.deleted += r.deleted;
+            if (tier === 'hourly') {
+              await client.query(
+                `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+                 SELECT s, 'daily', $2 FROM unnest($1::bigint[]) AS s
+                 ON CONFLICT DO NOTHING`,
+                [ids, new Date(Math.floor(bucket / tierMs.daily) * tierMs.daily)],
+              );
+            }
+          }
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {
+            broken = true;
+          });
+          // The writers' lock may still be held if the DELETE failed: never hand it back to the pool.
+          await client.query('SELECT pg_advisory_unlock_all()').catch(() => {
+            broken = true;
+          });
+          throw err;
+        } finally {
+          client.release(broken);
+        }
+      }
+      if (!expired) {
+        if (tier === 'hourly') result.hours++;
+        else result.days++;
+      }
+    }
+  }
+  return result;
+}
+
+/**
+ * Deletes pending rows under the writers' lock held exclusively: waits for every group transaction that
+ * may have found these rows already there (so its rows are committed before the roll reads), and makes
+ * later groups wait for this transaction's end and then insert the row again (see rollup-pending.ts).
+ */
+async function deletePending(
+  client: pg.PoolClient,
+  tier: RollupTier,
+  ids: readonly number[],
+  start: Date,
+): Promise<void> {
+  const { space, key } = rollupPendingLock;
+  // Daily pending rows are written by this job alone (under its job lock): no writer to wait for.
+  const lock = tier === 'hourly';
+  if (lock) await client.query('SELECT pg_advisory_lock($1, $2)', [space, key]);
+  await client.query(
+    'DELETE FROM pgvigil.rollup_pending WHERE tier = $1 AND bucket = $2 AND server_id = ANY($3::bigint[])',
+    [tier, start, ids],
+  );
+  // On failure the caller releases it (pg_advisory_unlock_all after ROLLBACK).
+  if (lock) await client.query('SELECT pg_advisory_unlock($1, $2)', [space, key]);
+}
+
+/** The periodic job: every minute, roll what is due. */
+export function rollupJob(
+  retention: RetentionPolicy,
+  opts: RollupOptions & { intervalMs?: number } = {},
+): Job {
+  return {
+    name: 'rollups',
+    intervalMs: opts.intervalMs ?? 60_000,
+    run: async ({ pool, log, now }) => {
+      const { rawDays } = await effectiveRetention(pool, retention);
+      const started = performance.now();
+      const r = await rollPending(pool, { now, rawDays, log, ...opts });
+      if (r.hours + r.days + r.discarded > 0) {
+        log.info({ ...r, ms: Math.round(performance.now() - started) }, 'rollups done');
+      }
+      return r;
+    },
+  };
+}

@@ -1,0 +1,798 @@
+/**
+ * PostgreSQL views of one target (a monitored instance) of a server, under
+ * /servers/:id/targets/:target/… — activity, statements, tables, indexes, replication (role viewer) and
+ * settings (role user: values may hold secrets such as connection strings).
+ *
+ * Every family of one collection shares its ts, and every collection writes one `pg_instance` row and
+ * one `pg_collector` row per family it ran. So "now" is the newest `pg_instance` row within `window`, the
+ * families are read at exactly that ts, and a family the collection did not collect (failed, or not
+ * enabled) is null with the reason — an empty list means "collected, and there were none".
+ * Tables, indexes and settings are collected less often (settings only when they change), so those views
+ * show the newest snapshot whatever its age, with its ts.
+ *
+ * Statement texts and the text of blocked statements are shown to roles user and admin only; viewers
+ * get `query: null` with `queryRedacted: true`.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import { type FamilySpec, postgresFamilies } from '../../protocol/families/index.js';
+import {
+  ageSeconds,
+  defaultReadTimeoutMs,
+  familyColumns,
+  familyProperties,
+  ident,
+  iso,
+  jsonRow,
+  newestTargetTs,
+  nullableBoolean,
+  nullableInteger,
+  nullableNumber,
+  nullableString,
+  type ReadRouteOptions,
+  requireServer,
+  requireTarget,
+  serverIdParam,
+  snapshotMeta,
+  type TargetRef,
+  targetParam,
+  timeParam,
+  timeRange,
+  windowParam,
+  withRead,
+} from './read-support.js';
+import { errorBody } from './schemas.js';
+
+type Row = Record<string, unknown>;
+const f = postgresFamilies;
+
+/** Whether the caller may read statement texts (user and admin). */
+function mayReadQueries(req: FastifyRequest): boolean {
+  const role = req.user?.role;
+  return role === 'user' || role === 'admin';
+}
+
+interface Collection {
+  ts: Date;
+  /** ts as PostgreSQL prints it, passed back as is so microseconds survive. */
+  key: string;
+  up: boolean | null;
+  error: string | null;
+  serverVersion: string | null;
+  inRecovery: boolean | null;
+  /** Instance-wide families this collection ran: ok, or the reason it failed. */
+  families: Map<string, { ok: boolean; error: string | null }>;
+}
+
+async function newestCollection(
+  c: pg.PoolClient,
+  serverId: number,
+  targetId: number,
+  windowS: number,
+): Promise<Collection | null> {
+  const { rows } = await c.query<{
+    ts: Date;
+    key: string;
+    up: boolean | null;
+    error: string | null;
+    server_version: string | null;
+    in_recovery: boolean | null;
+  }>(
+    `SELECT ts, ts::text AS key, up, error, server_version, in_recovery FROM pgvigil.pg_instance
+      WHERE server_id = $1 AND target_id = $2 AND ts > now() - make_interval(secs => $3)
+      ORDER BY ts DESC LIMIT 1`,
+    [serverId, targetId, windowS],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const st = await c.query<{ family: string; ok: boolean | null; error: string | null }>(
+    `SELECT family, ok, error FROM pgvigil.pg_collector
+      WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND datname = ''`,
+    [serverId, targetId, r.key],
+  );
+  return {
+    ts: r.ts,
+    key: r.key,
+    up: r.up,
+    error: r.error,
+    serverVersion: r.server_version,
+    inRecovery: r.in_recovery,
+    families: new Map(st.rows.map((s) => [s.family, { ok: s.ok === true, error: s.error }])),
+  };
+}
+
+/** The rows of a family at one collection, or null (with why) when that collection did not collect it. */
+async function atCollection(
+  c: pg.PoolClient,
+  spec: FamilySpec,
+  serverId: number,
+  targetId: number,
+  col: Collection,
+  orderBy: string,
+  notCollected: Record<string, string>,
+): Promise<Row[] | null> {
+  const state = col.families.get(spec.name);
+  if (col.up !== true || !state?.ok) {
+    notCollected[spec.name] =
+      col.up !== true
+        ? `instance not reachable: ${col.error ?? 'unknown reason'}`
+        : (state?.error ?? 'not collected (family disabled, or not available on this version)');
+    return null;
+  }
+  const { rows } = await c.query<Row>(
+    `SELECT ${familyColumns(spec)} FROM pgvigil.${ident(spec.name)}
+      WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz ORDER BY ${orderBy}`,
+    [serverId, targetId, col.key],
+  );
+  return rows.map(jsonRow);
+}
+
+function instanceView(col: Collection | null, now: number) {
+  if (!col) return null;
+  return {
+    ts: col.ts.toISOString(),
+    ageSeconds: ageSeconds(col.ts, now),
+    up: col.up,
+    error: col.error,
+    serverVersion: col.serverVersion,
+    inRecovery: col.inRecovery,
+  };
+}
+
+// Schemas -----------------------------------------------------------------------------------------------
+
+const targetParams = {
+  type: 'object',
+  required: ['id', 'target'],
+  additionalProperties: false,
+  properties: { id: serverIdParam, target: targetParam },
+} as const;
+
+const targetMeta = {
+  serverId: { type: 'integer' },
+  targetId: { type: 'integer' },
+  target: { type: 'string', description: 'target name' },
+} as const;
+
+const instanceSchema = {
+  type: ['object', 'null'],
+  description: 'the newest collection within the window; null when there was none',
+  properties: {
+    ...snapshotMeta,
+    up: nullableBoolean,
+    error: nullableString,
+    serverVersion: nullableString,
+    inRecovery: nullableBoolean,
+  },
+} as const;
+
+const notCollectedSchema = {
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  description: 'families that are null in this answer, with the reason',
+} as const;
+
+const rowsOrNull = (spec: FamilySpec, extra: Record<string, unknown> = {}, omit: string[] = []) => ({
+  type: ['array', 'null'],
+  description: `${spec.help} Null when the collection did not collect it (see notCollected).`,
+  items: { type: 'object', properties: { ...familyProperties(spec, omit), ...extra } },
+});
+
+const queryTextProps = {
+  query: { ...nullableString, description: 'statement text (roles user and admin only)' },
+  queryRedacted: { type: 'boolean', description: 'true when the text exists but your role may not see it' },
+} as const;
+
+const windowQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { window: windowParam },
+} as const;
+
+// Statements --------------------------------------------------------------------------------------------
+
+const ioExpr = `coalesce(shared_blks_read, 0) + coalesce(shared_blks_written, 0) + coalesce(local_blks_read, 0)
+  + coalesce(local_blks_written, 0) + coalesce(temp_blks_read, 0) + coalesce(temp_blks_written, 0)`;
+
+/** Ranking expressions by `order` (a whitelist: the value of `order` never reaches SQL). */
+const statementOrder = {
+  total_time: 'sum(coalesce(exec_time_ms, 0) + coalesce(plan_time_ms, 0))',
+  calls: 'sum(coalesce(calls, 0))',
+  io: `sum(${ioExpr})`,
+} as const;
+type StatementOrder = keyof typeof statementOrder;
+
+const summedInt = [
+  'calls',
+  'plans',
+  'rows',
+  'shared_blks_hit',
+  'shared_blks_read',
+  'shared_blks_dirtied',
+  'shared_blks_written',
+  'local_blks_hit',
+  'local_blks_read',
+  'local_blks_written',
+  'temp_blks_read',
+  'temp_blks_written',
+  'wal_records',
+  'wal_fpi',
+  'wal_bytes',
+] as const;
+const summedFloat = ['exec_time_ms', 'plan_time_ms', 'blk_read_time_ms', 'blk_write_time_ms'] as const;
+
+const statementSchema = {
+  type: 'object',
+  required: ['queryid', 'dbid', 'userid', 'intervals', 'query', 'queryRedacted'],
+  properties: {
+    queryid: { type: 'string', description: 'query id (a 64-bit integer, as a string to keep every digit)' },
+    dbid: { type: 'integer' },
+    userid: { type: 'integer' },
+    datname: nullableString,
+    usename: nullableString,
+    intervals: {
+      type: 'integer',
+      description: 'collection intervals in the range in which it made a top list',
+    },
+    covered_s: { ...nullableNumber, description: 'seconds those intervals cover' },
+    first_ts: { type: 'string', description: 'end of the first such interval' },
+    last_ts: { type: 'string', description: 'end of the last such interval' },
+    total_time_ms: { ...nullableNumber, description: 'exec_time_ms + plan_time_ms' },
+    mean_exec_time_ms: { ...nullableNumber, description: 'exec_time_ms / calls over the range' },
+    io_blocks: {
+      type: 'integer',
+      description: 'blocks read and written (shared, local, temp): the io ranking',
+    },
+    ...Object.fromEntries(summedInt.map((n) => [n, { ...nullableInteger, description: `${n}, summed` }])),
+    ...Object.fromEntries(summedFloat.map((n) => [n, { ...nullableNumber, description: `${n}, summed` }])),
+    queryTruncated: nullableBoolean,
+    ...queryTextProps,
+  },
+} as const;
+
+// Tables ------------------------------------------------------------------------------------------------
+
+const bloatExpr = `round(table_bytes::numeric * n_dead_tup / nullif(n_live_tup + n_dead_tup, 0))::bigint`;
+const tableOrder = {
+  size: 'total_bytes DESC NULLS LAST',
+  dead_tuples: 'n_dead_tup DESC NULLS LAST',
+  dead_pct: 'dead_pct DESC NULLS LAST',
+  bloat: `${bloatExpr} DESC NULLS LAST`,
+} as const;
+
+const bloatDescription =
+  'ESTIMATE of the space dead rows take: table_bytes (heap, free space map, visibility map) × n_dead_tup / (n_live_tup + n_dead_tup). Both tuple counts are PostgreSQL estimates from pg_stat_user_tables; free space left by earlier vacuums is not counted, so real bloat can be larger. Null when the table has no tuples counted.';
+
+export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts) => {
+  const { pool } = opts;
+  const timeoutMs = opts.readTimeoutMs ?? defaultReadTimeoutMs;
+
+  /** Runs `fn` for an existing server and target (404 otherwise). */
+  const forTarget = <T>(
+    params: { id: number; target: string },
+    fn: (c: pg.PoolClient, t: TargetRef) => Promise<T>,
+  ): Promise<T> =>
+    withRead(pool, timeoutMs, async (c) => {
+      await requireServer(c, params.id);
+      return fn(c, await requireTarget(c, params.id, params.target));
+    });
+
+  app.get<{ Params: { id: number; target: string }; Querystring: { window: number } }>(
+    '/servers/:id/targets/:target/activity',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'What a PostgreSQL instance is doing now: sessions, wait events, lock waits and blockers',
+        tags: ['postgres'],
+        params: targetParams,
+        querystring: windowQuery,
+        response: {
+          200: {
+            type: 'object',
+            required: ['instance', 'sessions', 'waitEvents', 'lockWaits', 'blockers', 'notCollected'],
+            properties: {
+              ...targetMeta,
+              instance: instanceSchema,
+              summary: {
+                type: ['object', 'null'],
+                properties: {
+                  processes: { type: 'integer' },
+                  byState: { type: 'object', additionalProperties: { type: 'integer' } },
+                  waiting: { type: 'integer', description: 'waiting for a heavyweight lock' },
+                  blocked: { type: 'integer', description: 'blocked by another process' },
+                  idleInTransaction: { type: 'integer' },
+                  longestTransactionS: nullableNumber,
+                  longestQueryS: nullableNumber,
+                },
+              },
+              sessions: rowsOrNull(f.pg_activity),
+              waitEvents: rowsOrNull(f.pg_wait_events),
+              lockWaits: rowsOrNull(
+                f.pg_lock_waits,
+                {
+                  blocking_pids: {
+                    type: 'array',
+                    items: { type: 'integer' },
+                    description: 'processes it waits for',
+                  },
+                  ...queryTextProps,
+                },
+                ['blocking_pids', 'query'],
+              ),
+              blockers: {
+                type: ['array', 'null'],
+                description:
+                  'processes others wait for, most waiters first; a blocker that is not itself waiting is the head of its chain',
+                items: {
+                  type: 'object',
+                  properties: {
+                    pid: { type: 'integer' },
+                    blocks: { type: 'integer', description: 'processes waiting for it directly' },
+                    waiting: { type: 'boolean', description: 'it waits for another process itself' },
+                  },
+                },
+              },
+              notCollected: notCollectedSchema,
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const seeQueries = mayReadQueries(req);
+      return forTarget(req.params, async (c, t) => {
+        const now = Date.now();
+        const col = await newestCollection(c, req.params.id, t.targetId, req.query.window);
+        const notCollected: Record<string, string> = {};
+        const base = {
+          serverId: req.params.id,
+          targetId: t.targetId,
+          target: t.name,
+          instance: instanceView(col, now),
+        };
+        if (!col) {
+          const reason = `no collection in the last ${req.query.window} s`;
+          for (const n of ['pg_activity', 'pg_wait_events', 'pg_lock_waits']) notCollected[n] = reason;
+          return {
+            ...base,
+            summary: null,
+            sessions: null,
+            waitEvents: null,
+            lockWaits: null,
+            blockers: null,
+            notCollected,
+          };
+        }
+        const { id } = req.params;
+        const sessions = await atCollection(
+          c,
+          f.pg_activity,
+          id,
+          t.targetId,
+          col,
+          'count DESC, datname, usename, application_name, backend_type, state',
+          notCollected,
+        );
+        const waitEvents = await atCollection(
+          c,
+          f.pg_wait_events,
+          id,
+          t.targetId,
+          col,
+          'count DESC, wait_event_type, wait_event',
+          notCollected,
+        );
+        const waits = await atCollection(
+          c,
+          f.pg_lock_waits,
+          id,
+          t.targetId,
+          col,
+          'wait_s DESC NULLS LAST, pid',
+          notCollected,
+        );
+        const lockWaits =
+          waits?.map((w) => {
+            const blocking = String(w.blocking_pids ?? '')
+              .split(',')
+              .map((p) => Number(p.trim()))
+              .filter((p) => Number.isInteger(p) && p > 0);
+            const hasText = typeof w.query === 'string';
+            return {
+              ...w,
+              pid: Number(w.pid),
+              blocking_pids: blocking,
+              query: seeQueries ? (w.query ?? null) : null,
+              queryRedacted: hasText && !seeQueries,
+            };
+          }) ?? null;
+        let blockers: Array<{ pid: number; blocks: number; waiting: boolean }> | null = null;
+        if (lockWaits) {
+          const waitingPids = new Set(lockWaits.map((w) => w.pid));
+          const counts = new Map<number, number>();
+          for (const w of lockWaits) for (const p of w.blocking_pids) counts.set(p, (counts.get(p) ?? 0) + 1);
+          blockers = [...counts]
+            .map(([pid, blocks]) => ({ pid, blocks, waiting: waitingPids.has(pid) }))
+            .sort((a, b) => b.blocks - a.blocks || a.pid - b.pid);
+        }
+        let summary = null;
+        if (sessions) {
+          const byState: Record<string, number> = {};
+          let processes = 0;
+          let waiting = 0;
+          let blocked = 0;
+          let longestTransactionS: number | null = null;
+          let longestQueryS: number | null = null;
+          const max = (a: number | null, b: unknown) =>
+            typeof b === 'number' ? (a === null ? b : Math.max(a, b)) : a;
+          for (const s of sessions) {
+            const n = Number(s.count ?? 0);
+            const state = String(s.state) || '(none)';
+            byState[state] = (byState[state] ?? 0) + n;
+            processes += n;
+            waiting += Number(s.waiting ?? 0);
+            blocked += Number(s.blocked ?? 0);
+            longestTransactionS = max(longestTransactionS, s.max_xact_age_s);
+            longestQueryS = max(longestQueryS, s.max_query_age_s);
+          }
+          summary = {
+            processes,
+            byState,
+            waiting,
+            blocked,
+            idleInTransaction:
+              (byState['idle in transaction'] ?? 0) + (byState['idle in transaction (aborted)'] ?? 0),
+            longestTransactionS,
+            longestQueryS,
+          };
+        }
+        return { ...base, summary, sessions, waitEvents, lockWaits, blockers, notCollected };
+      });
+    },
+  );
+
+  app.get<{
+    Params: { id: number; target: string };
+    Querystring: { from?: string; to?: string; order: StatementOrder; limit: number; datname?: string };
+  }>(
+    '/servers/:id/targets/:target/statements',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Top statements over a time range (pg_stat_statements deltas summed)',
+        description:
+          "Per (queryid, dbid, userid), the per-interval deltas of every collection interval whose end lies in (from, to], summed, ranked by `order`. The agent sends only each interval's top N statements (by time, calls and I/O), so a statement's sums cover the intervals in which it made a top list (`intervals`): they are lower bounds when it did not make every one. Default range: the last hour.",
+        tags: ['postgres'],
+        params: targetParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            from: timeParam('start of the range (exclusive)'),
+            to: timeParam('end of the range (inclusive); default now'),
+            order: { type: 'string', enum: Object.keys(statementOrder), default: 'total_time' },
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 20 },
+            datname: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 63,
+              description: 'only statements of this database',
+            },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['from', 'to', 'order', 'statements'],
+            properties: {
+              ...targetMeta,
+              from: { type: 'string' },
+              to: { type: 'string' },
+              order: { type: 'string' },
+              statements: { type: 'array', items: statementSchema },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const { from, to } = timeRange(req.query, 3_600_000, 31 * 86_400_000);
+      const { order, limit } = req.query;
+      const seeQueries = mayReadQueries(req);
+      return forTarget(req.params, async (c, t) => {
+        const sums = [
+          ...summedInt.map((n) => `sum(${ident(n)})::bigint AS ${ident(n)}`),
+          ...summedFloat.map((n) => `sum(${ident(n)}) AS ${ident(n)}`),
+        ].join(', ');
+        const { rows } = await c.query<Row>(
+          `WITH top AS (
+             SELECT queryid, dbid, userid,
+                    (array_agg(datname ORDER BY ts DESC))[1] AS datname,
+                    (array_agg(usename ORDER BY ts DESC))[1] AS usename,
+                    count(*)::int AS intervals, sum(interval_s) AS covered_s,
+                    min(ts) AS first_ts, max(ts) AS last_ts, ${sums},
+                    sum(${ioExpr})::bigint AS io_blocks,
+                    ${statementOrder[order]} AS rank
+               FROM pgvigil.pg_statements
+              WHERE server_id = $1 AND target_id = $2 AND ts > $3 AND ts <= $4
+                AND ($6::text IS NULL OR datname = $6)
+              GROUP BY queryid, dbid, userid
+              ORDER BY rank DESC NULLS LAST, queryid, dbid, userid
+              LIMIT $5)
+           SELECT top.queryid::text AS queryid, top.dbid, top.userid, top.datname, top.usename, top.intervals,
+                  top.covered_s, top.first_ts, top.last_ts, ${[...summedInt, ...summedFloat].map((n) => `top.${ident(n)}`).join(', ')},
+                  top.io_blocks, top.exec_time_ms + coalesce(top.plan_time_ms, 0) AS total_time_ms,
+                  top.exec_time_ms / nullif(top.calls, 0) AS mean_exec_time_ms,
+                  ${seeQueries ? 'x.query' : 'NULL::text'} AS query, x.query IS NOT NULL AS has_text,
+                  x.truncated AS query_truncated
+             FROM top
+             LEFT JOIN pgvigil.pg_statement_texts x
+               ON x.server_id = $1 AND x.target_id = $2 AND x.queryid = top.queryid AND x.dbid = top.dbid
+              AND x.userid = top.userid
+            ORDER BY top.rank DESC NULLS LAST, top.queryid, top.dbid, top.userid`,
+          [req.params.id, t.targetId, from, to, limit, req.query.datname ?? null],
+        );
+        return {
+          serverId: req.params.id,
+          targetId: t.targetId,
+          target: t.name,
+          from: from.toISOString(),
+          to: to.toISOString(),
+          order,
+          statements: rows.map((r) => {
+            const { has_text, query_truncated, ...rest } = r;
+            return {
+              ...jsonRow(rest),
+              queryTruncated: (query_truncated as boolean | null) ?? null,
+              queryRedacted: has_text === true && !seeQueries,
+            };
+          }),
+        };
+      });
+    },
+  );
+
+  app.get<{
+    Params: { id: number; target: string };
+    Querystring: { datname?: string; order: keyof typeof tableOrder; limit: number };
+  }>(
+    '/servers/:id/targets/:target/tables',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Tables of a PostgreSQL target: size, dead tuples, vacuum and analyze times, bloat estimate',
+        description:
+          'The newest tables snapshot (whatever its age; see ts). The agent sends the largest tables of each database, capped per database. `dead_pct` is the dead-tuple ratio in %. `bloat_bytes_estimate` is an estimate: see its description.',
+        tags: ['postgres'],
+        params: targetParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            datname: { type: 'string', minLength: 1, maxLength: 63 },
+            order: { type: 'string', enum: Object.keys(tableOrder), default: 'size' },
+            limit: { type: 'integer', minimum: 1, maximum: 2000, default: 100 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['ts', 'tables'],
+            properties: {
+              ...targetMeta,
+              ts: nullableString,
+              ageSeconds: nullableNumber,
+              tables: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    ...familyProperties(f.pg_tables),
+                    bloat_bytes_estimate: { ...nullableInteger, description: bloatDescription },
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) =>
+      forTarget(req.params, async (c, t) => {
+        const base = { serverId: req.params.id, targetId: t.targetId, target: t.name };
+        const newest = await newestTargetTs(c, 'pg_tables', req.params.id, t.targetId);
+        if (!newest) return { ...base, ts: null, ageSeconds: null, tables: [] };
+        const { rows } = await c.query<Row>(
+          `SELECT ${familyColumns(f.pg_tables)}, ${bloatExpr} AS bloat_bytes_estimate
+             FROM pgvigil.pg_tables
+            WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
+            ORDER BY ${tableOrder[req.query.order]}, datname, schemaname, relname
+            LIMIT $5`,
+          [req.params.id, t.targetId, newest.key, req.query.datname ?? null, req.query.limit],
+        );
+        return { ...base, ts: iso(newest.ts), ageSeconds: ageSeconds(newest.ts), tables: rows.map(jsonRow) };
+      }),
+  );
+
+  app.get<{
+    Params: { id: number; target: string };
+    Querystring: { datname?: string; unused?: boolean; limit: number };
+  }>(
+    '/servers/:id/targets/:target/indexes',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Indexes of a PostgreSQL target: scans, size, unused and invalid ones',
+        description:
+          'The newest indexes snapshot, largest first. `unused=true`: only indexes never scanned since the statistics were reset that enforce neither uniqueness nor a primary key.',
+        tags: ['postgres'],
+        params: targetParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            datname: { type: 'string', minLength: 1, maxLength: 63 },
+            unused: { type: 'boolean' },
+            limit: { type: 'integer', minimum: 1, maximum: 2000, default: 100 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['ts', 'indexes'],
+            properties: {
+              ...targetMeta,
+              ts: nullableString,
+              ageSeconds: nullableNumber,
+              indexes: {
+                type: 'array',
+                items: { type: 'object', properties: familyProperties(f.pg_indexes) },
+              },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) =>
+      forTarget(req.params, async (c, t) => {
+        const base = { serverId: req.params.id, targetId: t.targetId, target: t.name };
+        const newest = await newestTargetTs(c, 'pg_indexes', req.params.id, t.targetId);
+        if (!newest) return { ...base, ts: null, ageSeconds: null, indexes: [] };
+        const unusedExpr =
+          'coalesce(unused, idx_scan = 0 AND is_unique IS NOT TRUE AND is_primary IS NOT TRUE)';
+        const { rows } = await c.query<Row>(
+          `SELECT ${familyColumns(f.pg_indexes, ['unused'])}, ${unusedExpr} AS unused
+             FROM pgvigil.pg_indexes
+            WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
+              ${req.query.unused === undefined ? '' : `AND ${unusedExpr} IS ${req.query.unused ? '' : 'NOT '}TRUE`}
+            ORDER BY size_bytes DESC NULLS LAST, datname, schemaname, relname, indexrelname
+            LIMIT $5`,
+          [req.params.id, t.targetId, newest.key, req.query.datname ?? null, req.query.limit],
+        );
+        return { ...base, ts: iso(newest.ts), ageSeconds: ageSeconds(newest.ts), indexes: rows.map(jsonRow) };
+      }),
+  );
+
+  app.get<{ Params: { id: number; target: string }; Querystring: { window: number } }>(
+    '/servers/:id/targets/:target/replication',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary:
+          'Replication of a PostgreSQL target now: standbys, slots with retained WAL, standby-side lag',
+        tags: ['postgres'],
+        params: targetParams,
+        querystring: windowQuery,
+        response: {
+          200: {
+            type: 'object',
+            required: ['instance', 'standbys', 'slots', 'standby', 'notCollected'],
+            properties: {
+              ...targetMeta,
+              instance: instanceSchema,
+              standbys: rowsOrNull(f.pg_replication),
+              slots: rowsOrNull(f.pg_replication_slots),
+              standby: {
+                type: ['object', 'null'],
+                description:
+                  'this instance as a standby (receiving side); null on a primary or when not collected',
+                properties: familyProperties(f.pg_standby),
+              },
+              notCollected: notCollectedSchema,
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) =>
+      forTarget(req.params, async (c, t) => {
+        const { id } = req.params;
+        const col = await newestCollection(c, id, t.targetId, req.query.window);
+        const notCollected: Record<string, string> = {};
+        const base = {
+          serverId: id,
+          targetId: t.targetId,
+          target: t.name,
+          instance: instanceView(col, Date.now()),
+        };
+        if (!col) {
+          const reason = `no collection in the last ${req.query.window} s`;
+          for (const n of ['pg_replication', 'pg_replication_slots', 'pg_standby']) notCollected[n] = reason;
+          return { ...base, standbys: null, slots: null, standby: null, notCollected };
+        }
+        const standbys = await atCollection(
+          c,
+          f.pg_replication,
+          id,
+          t.targetId,
+          col,
+          'application_name, client_addr, pid',
+          notCollected,
+        );
+        const slots = await atCollection(
+          c,
+          f.pg_replication_slots,
+          id,
+          t.targetId,
+          col,
+          'retained_bytes DESC NULLS LAST, slot_name',
+          notCollected,
+        );
+        const standby = await atCollection(c, f.pg_standby, id, t.targetId, col, 'ts', notCollected);
+        return { ...base, standbys, slots, standby: standby?.[0] ?? null, notCollected };
+      }),
+  );
+
+  app.get<{ Params: { id: number; target: string } }>(
+    '/servers/:id/targets/:target/settings',
+    {
+      config: { role: 'user' },
+      schema: {
+        summary:
+          'Settings of a PostgreSQL target changed from their defaults (role user: values may hold secrets)',
+        description:
+          'The newest snapshot; the agent sends one when the settings change (and when it starts), so ts is when they were last seen changed.',
+        tags: ['postgres'],
+        params: targetParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['ts', 'settings'],
+            properties: {
+              ...targetMeta,
+              ts: nullableString,
+              ageSeconds: nullableNumber,
+              settings: {
+                type: 'array',
+                items: { type: 'object', properties: familyProperties(f.pg_settings) },
+              },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) =>
+      forTarget(req.params, async (c, t) => {
+        const base = { serverId: req.params.id, targetId: t.targetId, target: t.name };
+        const newest = await newestTargetTs(c, 'pg_settings', req.params.id, t.targetId);
+        if (!newest) return { ...base, ts: null, ageSeconds: null, settings: [] };
+        const { rows } = await c.query<Row>(
+          `SELECT ${familyColumns(f.pg_settings)} FROM pgvigil.pg_settings
+            WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz ORDER BY name`,
+          [req.params.id, t.targetId, newest.key],
+        );
+        return {
+          ...base,
+          ts: iso(newest.ts),
+          ageSeconds: ageSeconds(newest.ts),
+          settings: rows.map(jsonRow),
+        };
+      }),
+  );
+};

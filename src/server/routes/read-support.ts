@@ -1,0 +1,305 @@
+/**
+ * What the read API's route plugins (servers, nodes, postgres, logs, gaps) share; not a plugin itself.
+ *
+ * - Every read runs on one connection in a read-only, repeatable-read transaction with a statement
+ *   timeout, so one expensive search cannot hold a store connection for long (QUERY_TIMEOUT, 503), and
+ *   the queries of one response see one snapshot.
+ * - Times in and out: requests give ISO 8601 or milliseconds since the epoch; responses give ISO 8601
+ *   strings (UTC). Dates from `pg` are turned into strings here, never serialised implicitly.
+ * - Table and column names come from the metric family registry, never from a request.
+ */
+import type pg from 'pg';
+import { PgvigilError } from '../../errors.js';
+import type { ColumnSpec, ColumnType, FamilySpec } from '../../protocol/families/index.js';
+import { nextPeriod, parsePartitionName, tierOf } from '../../storage/partitions.js';
+
+export interface ReadRouteOptions {
+  pool: pg.Pool;
+  /** Statement timeout of read queries, ms. Default 10 s. */
+  readTimeoutMs?: number;
+}
+
+export const defaultReadTimeoutMs = 10_000;
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('08') || code.startsWith('57P') || /ECONN|terminat|Connection/i.test(String(err));
+}
+
+/** Runs `fn` on one connection in a read-only transaction whose statements time out after `timeoutMs`. */
+export async function withRead<T>(
+  pool: pg.Pool,
+  timeoutMs: number,
+  fn: (c: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  let broken = false;
+  try {
+    // Repeatable read: the queries of one response see one snapshot ("the newest collection" stays the
+    // same collection while its families are read).
+    await client.query(
+      `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}`,
+    );
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    if ((err as { code?: string }).code === '57014') {
+      throw new PgvigilError(
+        'QUERY_TIMEOUT',
+        `the query took longer than ${timeoutMs} ms; narrow the time range or add filters`,
+      );
+    }
+    if (isConnectionError(err)) {
+      broken = true;
+      throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** A time given as ISO 8601 or as milliseconds since the epoch; `undefined` stays undefined. */
+export function parseTime(name: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const ms = /^\d{1,15}$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `${name}: expected an ISO 8601 time (2026-01-31T12:00:00Z) or milliseconds since the epoch, got "${value.slice(0, 40)}"`,
+    );
+  }
+  return new Date(ms);
+}
+
+/** `from` and `to` with defaults (to = now, from = to − defaultMs), checked for order and length. */
+export function timeRange(
+  q: { from?: string; to?: string },
+  defaultMs: number,
+  maxMs: number,
+  now = new Date(),
+): { from: Date; to: Date } {
+  const to = parseTime('to', q.to) ?? now;
+  const from = parseTime('from', q.from) ?? new Date(to.getTime() - defaultMs);
+  if (from.getTime() >= to.getTime()) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `from (${from.toISOString()}) must be before to (${to.toISOString()})`,
+    );
+  }
+  if (to.getTime() - from.getTime() > maxMs) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `the range from ${from.toISOString()} to ${to.toISOString()} is longer than ${Math.round(maxMs / 86_400_000)} days`,
+    );
+  }
+  return { from, to };
+}
+
+export function iso(v: Date | string | null | undefined): string | null {
+  if (v === null || v === undefined) return null;
+  return v instanceof Date ? v.toISOString() : new Date(v).toISOString();
+}
+
+/** Seconds from `ts` to now, one decimal (negative when an agent's clock is ahead). */
+export function ageSeconds(ts: Date, now = Date.now()): number {
+  return Math.round((now - ts.getTime()) / 100) / 10;
+}
+
+/** A row from `pg` with its Date values as ISO strings (what the response schemas say). */
+export function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) out[k] = v instanceof Date ? v.toISOString() : v;
+  return out;
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An opaque pagination cursor: base64url of JSON. */
+export function encodeCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+export function decodeCursor(name: string, cursor: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new PgvigilError('BAD_ARGUMENT', `${name}: not a cursor this server returned`);
+  }
+}
+
+/** Quotes an identifier taken from the family registry (never from input). */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The server row, or 404. */
+export async function requireServer(
+  c: pg.PoolClient,
+  serverId: number,
+): Promise<{ serverId: number; name: string }> {
+  const { rows } = await c.query<{ name: string }>('SELECT name FROM pgvigil.servers WHERE server_id = $1', [
+    serverId,
+  ]);
+  if (rows.length === 0) throw new PgvigilError('NOT_FOUND', `server ${serverId} does not exist`);
+  return { serverId, name: rows[0]!.name };
+}
+
+export interface TargetRef {
+  targetId: number;
+  name: string;
+  kind: string;
+}
+
+/** A target of a server by id (all digits) or by name, or 404. */
+export async function requireTarget(c: pg.PoolClient, serverId: number, target: string): Promise<TargetRef> {
+  const byId = /^\d{1,15}$/.test(target);
+  const { rows } = await c.query<{ target_id: number; name: string; kind: string }>(
+    `SELECT target_id, name, kind FROM pgvigil.targets
+      WHERE server_id = $1 AND ${byId ? 'target_id = $2::bigint' : 'name = $2'}`,
+    [serverId, target],
+  );
+  const r = rows[0];
+  if (!r) throw new PgvigilError('NOT_FOUND', `server ${serverId} has no target "${target.slice(0, 100)}"`);
+  return { targetId: Number(r.target_id), name: r.name, kind: r.kind };
+}
+
+/**
+ * The newest ts of a target's rows in a family table, whatever its age, as { ts, key } (key: ts as
+ * PostgreSQL prints it, to pass back without losing microseconds), or null.
+ *
+ * Asked partition by partition, newest first, each query bounded to exactly one partition's range: the
+ * planner then reads one entry backwards from the primary key (server_id, target_id, ts). Over the
+ * whole partitioned table it may instead read every row of the target (measured: a sort over all of
+ * them), which for a table snapshot sent every minute for a week is millions of rows.
+ */
+export async function newestTargetTs(
+  c: pg.PoolClient,
+  table: string,
+  serverId: number,
+  targetId: number,
+): Promise<{ ts: Date; key: string } | null> {
+  const { rows: parts } = await c.query<{ name: string }>(
+    `SELECT ch.relname AS name FROM pg_inherits i JOIN pg_class ch ON ch.oid = i.inhrelid
+      WHERE i.inhparent = to_regclass($1)`,
+    [`pgvigil.${ident(table)}`],
+  );
+  const tier = tierOf(table);
+  const ranges = parts
+    .map((p) => parsePartitionName(table, p.name))
+    .filter((d): d is Date => d !== undefined)
+    .map((start) => ({ start, end: nextPeriod(tier, start) }))
+    .sort((x, y) => y.start.getTime() - x.start.getTime());
+  const sql = `SELECT ts, ts::text AS key FROM pgvigil.${ident(table)}
+      WHERE server_id = $1 AND target_id = $2 AND ts >= $3 AND ts < $4 ORDER BY ts DESC LIMIT 1`;
+  for (const r of ranges) {
+    const { rows } = await c.query<{ ts: Date; key: string }>(sql, [serverId, targetId, r.start, r.end]);
+    if (rows[0]) return rows[0];
+  }
+  // Partitions not of our naming (attached by hand): one query over everything.
+  if (ranges.length === parts.length) return null;
+  const { rows } = await c.query<{ ts: Date; key: string }>(
+    `SELECT ts, ts::text AS key FROM pgvigil.${ident(table)}
+      WHERE server_id = $1 AND target_id = $2 ORDER BY ts DESC LIMIT 1`,
+    [serverId, targetId],
+  );
+  return rows[0] ?? null;
+}
+
+// JSON schema pieces ------------------------------------------------------------------------------------
+
+export const serverIdParam = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 9_007_199_254_740_991,
+  description: 'server id',
+} as const;
+
+export const targetParam = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 253,
+  description: 'target id (digits) or target name',
+} as const;
+
+export const timeParam = (what: string) =>
+  ({
+    type: 'string',
+    minLength: 1,
+    maxLength: 40,
+    description: `${what}: ISO 8601 (e.g. 2026-01-31T12:00:00Z) or milliseconds since the epoch`,
+  }) as const;
+
+export const windowParam = {
+  type: 'integer',
+  minimum: 10,
+  maximum: 86_400,
+  default: 600,
+  description: 'seconds back from now that count as current; older families are null',
+} as const;
+
+export const nullableString = { type: ['string', 'null'] } as const;
+export const nullableInteger = { type: ['integer', 'null'] } as const;
+export const nullableNumber = { type: ['number', 'null'] } as const;
+export const nullableBoolean = { type: ['boolean', 'null'] } as const;
+export const freeObject = { type: 'object', additionalProperties: true } as const;
+export const nullableFreeObject = { type: ['object', 'null'], additionalProperties: true } as const;
+
+const jsonTypes: Record<ColumnType, string> = {
+  text: 'string',
+  int4: 'integer',
+  int8: 'integer',
+  float4: 'number',
+  float8: 'number',
+  bool: 'boolean',
+  timestamptz: 'string',
+  jsonb: 'object',
+};
+
+/** JSON schema property for one family column (labels are never null). */
+export function columnSchema(c: ColumnSpec): Record<string, unknown> {
+  const t = jsonTypes[c.type];
+  return {
+    type: c.label ? t : [t, 'null'],
+    description: c.help,
+    ...(c.type === 'jsonb' ? { additionalProperties: true } : {}),
+  };
+}
+
+/** Properties for the columns of a family, minus `omit` (e.g. query ids sent as strings). */
+export function familyProperties(
+  spec: FamilySpec,
+  omit: readonly string[] = [],
+): Record<string, Record<string, unknown>> {
+  const props: Record<string, Record<string, unknown>> = {};
+  for (const c of spec.columns) if (!omit.includes(c.name)) props[c.name] = columnSchema(c);
+  return props;
+}
+
+/** The column list of a family for a SELECT, quoted. */
+export function familyColumns(spec: FamilySpec, omit: readonly string[] = []): string {
+  return spec.columns
+    .filter((c) => !omit.includes(c.name))
+    .map((c) => ident(c.name))
+    .join(', ');
+}
+
+export const snapshotMeta = {
+  ts: { type: 'string', description: 'when the agent collected it (ISO 8601)' },
+  ageSeconds: { type: 'number', description: 'seconds between ts and the response' },
+} as const;

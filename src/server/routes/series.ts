@@ -1,0 +1,148 @@
+/**
+ * GET /api/v1/series — time series of one metric family for charts (role viewer). What it returns and
+ * how tier and step are chosen: src/storage/series.ts.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type pg from 'pg';
+import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
+import { maxMetrics, planSeries, querySeries, type SeriesRequest } from '../../storage/series.js';
+import { effectiveRetention } from '../settings.js';
+import { defaultReadTimeoutMs, requireServer, withRead } from './read-support.js';
+import { errorBody } from './schemas.js';
+
+export interface SeriesRouteOptions {
+  pool: pg.Pool;
+  /** Retention the server was started with; an admin's stored setting overrides it. */
+  retention?: RetentionPolicy;
+  readTimeoutMs?: number;
+}
+
+const querystring = {
+  type: 'object',
+  required: ['family', 'server'],
+  additionalProperties: false,
+  properties: {
+    family: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'metric family, e.g. host_cpu (the families of docs/wire-format.md)',
+    },
+    metrics: {
+      type: 'string',
+      maxLength: 1000,
+      description: `comma-separated numeric columns of the family, at most ${maxMetrics}; default: all of them when there are at most ${maxMetrics}`,
+    },
+    server: { type: 'integer', minimum: 1, maximum: 9_007_199_254_740_991, description: 'server id' },
+    target: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 9_007_199_254_740_991,
+      description: 'target id (PostgreSQL families); default: every target of the server',
+    },
+    label: {
+      type: 'array',
+      maxItems: 20,
+      items: { type: 'string', minLength: 3, maxLength: 300 },
+      description:
+        'label filter name:value (e.g. cpu:total); repeat it, several values of one label match any',
+    },
+    from: {
+      type: 'string',
+      maxLength: 40,
+      description: 'start: ISO 8601 or milliseconds since the epoch; default: one hour before to',
+    },
+    to: { type: 'string', maxLength: 40, description: 'end (exclusive): ISO 8601 or ms; default: now' },
+    step: {
+      type: 'string',
+      maxLength: 20,
+      description:
+        'wished step (60s, 5m, 1h, 1d or seconds); the step used is the largest of this, the tier resolution and range/1500, rounded up',
+    },
+    tier: {
+      type: 'string',
+      enum: ['auto', 'raw', 'hourly', 'daily'],
+      default: 'auto',
+      description:
+        'auto: raw up to 36 h, hourly up to 14 days, daily beyond, and never a tier whose retention ends after from',
+    },
+    agg: {
+      type: 'string',
+      enum: ['avg', 'min', 'max', 'p95'],
+      default: 'avg',
+      description:
+        'aggregate of gauges per step (p95: float gauges only); counters are always their increase',
+    },
+  },
+} as const;
+
+const seriesSchema = {
+  type: 'object',
+  required: ['metric', 'kind', 'agg', 'labels', 'points'],
+  properties: {
+    metric: { type: 'string' },
+    kind: { type: 'string', enum: ['gauge', 'counter'] },
+    agg: {
+      type: 'string',
+      enum: ['avg', 'min', 'max', 'p95', 'increase'],
+      description:
+        'increase: how much the counter grew within the step (not a per-second rate), resets counted',
+    },
+    labels: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: 'the series labels (target: the target id, for PostgreSQL families)',
+    },
+    points: {
+      type: 'array',
+      description: '[step start in ms since the epoch, value], in time order; steps without data are absent',
+      items: { type: 'array', minItems: 2, maxItems: 2, items: { type: 'number' } },
+    },
+  },
+} as const;
+
+const response200 = {
+  type: 'object',
+  required: ['family', 'tier', 'stepSeconds', 'from', 'to', 'series'],
+  properties: {
+    family: { type: 'string' },
+    tier: { type: 'string', enum: ['raw', 'hourly', 'daily'] },
+    stepSeconds: { type: 'integer' },
+    from: { type: 'integer', description: 'start of the first step, ms (the asked from, widened to a step)' },
+    to: { type: 'integer', description: 'end of the last step, ms' },
+    series: { type: 'array', items: seriesSchema },
+  },
+} as const;
+
+export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, opts) => {
+  const base = opts.retention ?? defaultRetention;
+  let cached: { at: number; retention: RetentionPolicy } | undefined;
+  const retention = async (): Promise<RetentionPolicy> => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 10_000) {
+      cached = { at: now, retention: await effectiveRetention(opts.pool, base) };
+    }
+    return cached.retention;
+  };
+
+  app.get<{ Querystring: SeriesRequest }>(
+    '/series',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Time series of a metric family, bucketed into steps from the raw, hourly or daily tier',
+        tags: ['series'],
+        querystring,
+        response: { 200: response200, '4xx': errorBody, '5xx': errorBody },
+      },
+    },
+    async (req) => {
+      const now = new Date();
+      const plan = planSeries(req.query, now, await retention());
+      return withRead(opts.pool, opts.readTimeoutMs ?? defaultReadTimeoutMs, async (c) => {
+        await requireServer(c, plan.serverId);
+        return querySeries(c, plan, now);
+      });
+    },
+  );
+};

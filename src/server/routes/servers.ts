@@ -1,0 +1,485 @@
+/**
+ * Monitored servers with their status (role viewer): GET /servers (keyset-paginated by name),
+ * GET /servers/:id, GET /servers/:id/targets.
+ *
+ * Where the status comes from:
+ * - last seen: the newest `agents.last_seen_at` of the server's agents, which the ingest writer sets on
+ *   commit at most every 10 s per agent (so it lags by up to 10 s);
+ * - agent status: `agents.status`, the agent's self-report (collector health) that ingest keeps from the
+ *   batches at most every 30 s; `agents.config_status`, what the agent said when applying pushed config;
+ * - targets: the newest `pg_instance` row of each target within `window` (up, error, version) and the
+ *   newest `pg_collector` row per family and database within `window` (families failing now).
+ * Nothing is invented: a target without a collection in the window has status `unknown`.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type pg from 'pg';
+import { PgvigilError } from '../../errors.js';
+import {
+  ageSeconds,
+  decodeCursor,
+  defaultReadTimeoutMs,
+  encodeCursor,
+  freeObject,
+  isObject,
+  iso,
+  nullableBoolean,
+  nullableFreeObject,
+  nullableInteger,
+  nullableNumber,
+  nullableString,
+  type ReadRouteOptions,
+  serverIdParam,
+  windowParam,
+  withRead,
+} from './read-support.js';
+import { errorBody } from './schemas.js';
+
+/** A server whose agents sent nothing for this long is `silent`. */
+export const silentAfterSeconds = 120;
+
+const degradedSchema = {
+  type: 'object',
+  required: ['source', 'name', 'error'],
+  properties: {
+    source: {
+      type: 'string',
+      enum: ['agent', 'postgres', 'config'],
+      description:
+        'agent: a collector the agent reports failing; postgres: a family of a PostgreSQL target that failed in its newest collection; config: pushed configuration the agent refused',
+    },
+    name: { type: 'string', description: 'collector or family name' },
+    agentId: nullableString,
+    targetId: nullableInteger,
+    target: nullableString,
+    datname: { ...nullableString, description: 'database the family failed in ("" for instance-wide)' },
+    error: nullableString,
+    ts: { ...nullableString, description: 'when it was last reported' },
+  },
+} as const;
+
+const targetSchema = {
+  type: 'object',
+  required: ['targetId', 'kind', 'name', 'status'],
+  properties: {
+    targetId: { type: 'integer' },
+    kind: { type: 'string' },
+    name: { type: 'string' },
+    createdAt: { type: 'string' },
+    status: {
+      type: 'string',
+      enum: ['up', 'degraded', 'down', 'unknown'],
+      description:
+        'newest collection in the window: up; up but some families failed: degraded; not reachable: down; no collection in the window: unknown',
+    },
+    lastCollectedAt: nullableString,
+    ageSeconds: nullableNumber,
+    error: { ...nullableString, description: 'why the instance is down' },
+    serverVersion: nullableString,
+    inRecovery: nullableBoolean,
+    degradedFamilies: { type: 'array', items: degradedSchema },
+  },
+} as const;
+
+const agentSchema = {
+  type: 'object',
+  required: ['agentId', 'hostname'],
+  properties: {
+    agentId: { type: 'string' },
+    hostname: { type: 'string' },
+    os: nullableString,
+    version: nullableString,
+    enrolledAt: { type: 'string' },
+    lastSeenAt: nullableString,
+    revokedAt: nullableString,
+    status: { ...nullableFreeObject, description: "the agent's latest self-report (collector health)" },
+    configStatus: {
+      ...nullableFreeObject,
+      description: 'what the agent said when it last applied pushed configuration',
+    },
+  },
+} as const;
+
+const serverSchema = {
+  type: 'object',
+  required: ['serverId', 'name', 'status', 'agents', 'targets', 'degraded'],
+  properties: {
+    serverId: { type: 'integer' },
+    name: { type: 'string' },
+    labels: freeObject,
+    createdAt: { type: 'string' },
+    lastSeenAt: { ...nullableString, description: 'newest last_seen_at of its agents' },
+    ageSeconds: nullableNumber,
+    status: {
+      type: 'string',
+      enum: ['ok', 'degraded', 'silent', 'never-seen'],
+      description: `never-seen: no agent ever delivered; silent: nothing delivered for ${silentAfterSeconds} s; degraded: a collector, family or target is failing; ok otherwise`,
+    },
+    agents: { type: 'array', items: agentSchema },
+    targets: { type: 'array', items: targetSchema },
+    degraded: { type: 'array', items: degradedSchema },
+  },
+} as const;
+
+type Degraded = {
+  source: 'agent' | 'postgres' | 'config';
+  name: string;
+  agentId: string | null;
+  targetId: number | null;
+  target: string | null;
+  datname: string | null;
+  error: string | null;
+  ts: string | null;
+};
+
+interface TargetView {
+  targetId: number;
+  kind: string;
+  name: string;
+  createdAt: string | null;
+  status: 'up' | 'degraded' | 'down' | 'unknown';
+  lastCollectedAt: string | null;
+  ageSeconds: number | null;
+  error: string | null;
+  serverVersion: string | null;
+  inRecovery: boolean | null;
+  degradedFamilies: Degraded[];
+}
+
+interface ServerRow {
+  server_id: number;
+  name: string;
+  labels: Record<string, unknown>;
+  created_at: Date;
+}
+
+/** Collectors an agent reports failing; reads both the array form and a name-keyed object. */
+export function failingCollectors(
+  status: unknown,
+): Array<{ name: string; error: string | null; ts: string | null }> {
+  if (!isObject(status)) return [];
+  const c = status.collectors;
+  const list: unknown[] = Array.isArray(c)
+    ? c
+    : isObject(c)
+      ? Object.entries(c).map(([name, v]) => (isObject(v) ? { name, ...v } : { name }))
+      : [];
+  const out: Array<{ name: string; error: string | null; ts: string | null }> = [];
+  for (const x of list) {
+    if (!isObject(x) || typeof x.name !== 'string') continue;
+    if (x.status !== 'failing' && x.ok !== false) continue;
+    const error =
+      typeof x.lastError === 'string' ? x.lastError : typeof x.error === 'string' ? x.error : null;
+    out.push({ name: x.name, error, ts: null });
+  }
+  return out;
+}
+
+/** Agents, targets and degraded parts of these servers, in their order. */
+async function describeServers(c: pg.PoolClient, servers: ServerRow[], windowS: number) {
+  const ids = servers.map((s) => s.server_id);
+  const now = Date.now();
+  const agents = await c.query<{
+    server_id: number;
+    agent_id: string;
+    hostname: string;
+    os: string | null;
+    agent_version: string | null;
+    enrolled_at: Date;
+    last_seen_at: Date | null;
+    revoked_at: Date | null;
+    status: unknown;
+    config_status: unknown;
+  }>(
+    `SELECT server_id, agent_id, hostname, os, agent_version, enrolled_at, last_seen_at, revoked_at, status,
+            config_status
+       FROM pgvigil.agents WHERE server_id = ANY($1::bigint[]) ORDER BY server_id, enrolled_at, agent_id`,
+    [ids],
+  );
+  const targets = await c.query<{
+    server_id: number;
+    target_id: number;
+    kind: string;
+    name: string;
+    created_at: Date;
+    ts: Date | null;
+    up: boolean | null;
+    error: string | null;
+    server_version: string | null;
+    in_recovery: boolean | null;
+  }>(
+    `SELECT t.server_id, t.target_id, t.kind, t.name, t.created_at, i.ts, i.up, i.error, i.server_version,
+            i.in_recovery
+       FROM pgvigil.targets t
+       LEFT JOIN LATERAL (
+         SELECT p.ts, p.up, p.error, p.server_version, p.in_recovery FROM pgvigil.pg_instance p
+          WHERE p.server_id = t.server_id AND p.target_id = t.target_id
+            AND p.ts > now() - make_interval(secs => $2)
+          ORDER BY p.ts DESC LIMIT 1) i ON true
+      WHERE t.server_id = ANY($1::bigint[])
+      ORDER BY t.server_id, t.name`,
+    [ids, windowS],
+  );
+  // Families failing in their newest run: the newest failure of each family and database within the
+  // window (partial index pg_collector_failing), unless an ok run of it came after.
+  const failing = await c.query<{
+    server_id: number;
+    target_id: number;
+    family: string;
+    datname: string;
+    error: string | null;
+    ts: Date;
+  }>(
+    `SELECT t.server_id, t.target_id, f.family, f.datname, f.error, f.ts
+       FROM pgvigil.targets t
+       CROSS JOIN LATERAL (
+         SELECT DISTINCT ON (c.family, c.datname) c.family, c.datname, c.error, c.ts FROM pgvigil.pg_collector c
+          WHERE c.server_id = t.server_id AND c.target_id = t.target_id
+            AND c.ts > now() - make_interval(secs => $2) AND c.ok IS NOT TRUE
+          ORDER BY c.family, c.datname, c.ts DESC) f
+       LEFT JOIN LATERAL (
+         SELECT true AS found FROM pgvigil.pg_collector o
+          WHERE o.server_id = t.server_id AND o.target_id = t.target_id AND o.ts > f.ts
+            AND o.family = f.family AND o.datname = f.datname AND o.ok
+          LIMIT 1) recovered ON true
+      WHERE t.server_id = ANY($1::bigint[]) AND recovered.found IS NULL
+      ORDER BY t.server_id, t.target_id, f.family, f.datname`,
+    [ids, windowS],
+  );
+
+  return servers.map((s) => {
+    const degraded: Degraded[] = [];
+    const myAgents = agents.rows.filter((a) => Number(a.server_id) === Number(s.server_id));
+    let lastSeen: Date | null = null;
+    for (const a of myAgents) {
+      if (a.last_seen_at && (!lastSeen || a.last_seen_at > lastSeen)) lastSeen = a.last_seen_at;
+      if (a.revoked_at) continue;
+      for (const f of failingCollectors(a.status)) {
+        degraded.push({
+          source: 'agent',
+          agentId: a.agent_id,
+          targetId: null,
+          target: null,
+          datname: null,
+          ...f,
+        });
+      }
+      const cs = a.config_status;
+      if (isObject(cs) && cs.applied === false) {
+        degraded.push({
+          source: 'config',
+          name: 'agent-config',
+          agentId: a.agent_id,
+          targetId: null,
+          target: null,
+          datname: null,
+          error: typeof cs.error === 'string' ? cs.error : null,
+          ts: typeof cs.at === 'string' ? cs.at : null,
+        });
+      }
+    }
+    const myTargets: TargetView[] = targets.rows
+      .filter((t) => Number(t.server_id) === Number(s.server_id))
+      .map((t) => {
+        const targetId = Number(t.target_id);
+        const families: Degraded[] = failing.rows
+          .filter((f) => Number(f.server_id) === Number(s.server_id) && Number(f.target_id) === targetId)
+          .map((f) => ({
+            source: 'postgres' as const,
+            name: f.family,
+            agentId: null,
+            targetId,
+            target: t.name,
+            datname: f.datname,
+            error: f.error,
+            ts: iso(f.ts),
+          }));
+        const status: TargetView['status'] =
+          t.ts === null ? 'unknown' : t.up !== true ? 'down' : families.length > 0 ? 'degraded' : 'up';
+        return {
+          targetId,
+          kind: t.kind,
+          name: t.name,
+          createdAt: iso(t.created_at),
+          status,
+          lastCollectedAt: iso(t.ts),
+          ageSeconds: t.ts ? ageSeconds(t.ts, now) : null,
+          error: t.error,
+          serverVersion: t.server_version,
+          inRecovery: t.in_recovery,
+          degradedFamilies: families,
+        };
+      });
+    for (const t of myTargets) {
+      degraded.push(...t.degradedFamilies);
+      if (t.status === 'down') {
+        degraded.push({
+          source: 'postgres',
+          name: 'pg_instance',
+          agentId: null,
+          targetId: t.targetId,
+          target: t.name,
+          datname: '',
+          error: t.error,
+          ts: t.lastCollectedAt,
+        });
+      }
+    }
+    const age = lastSeen ? ageSeconds(lastSeen, now) : null;
+    const status =
+      age === null
+        ? 'never-seen'
+        : age > silentAfterSeconds
+          ? 'silent'
+          : degraded.length > 0
+            ? 'degraded'
+            : 'ok';
+    return {
+      serverId: Number(s.server_id),
+      name: s.name,
+      labels: s.labels,
+      createdAt: iso(s.created_at),
+      lastSeenAt: iso(lastSeen),
+      ageSeconds: age,
+      status,
+      agents: myAgents.map((a) => ({
+        agentId: a.agent_id,
+        hostname: a.hostname,
+        os: a.os,
+        version: a.agent_version,
+        enrolledAt: iso(a.enrolled_at),
+        lastSeenAt: iso(a.last_seen_at),
+        revokedAt: iso(a.revoked_at),
+        status: isObject(a.status) ? a.status : null,
+        configStatus: isObject(a.config_status) ? a.config_status : null,
+      })),
+      targets: myTargets,
+      degraded,
+    };
+  });
+}
+
+async function oneServer(c: pg.PoolClient, serverId: number, windowS: number) {
+  const { rows } = await c.query<ServerRow>(
+    'SELECT server_id, name, labels, created_at FROM pgvigil.servers WHERE server_id = $1',
+    [serverId],
+  );
+  if (rows.length === 0) throw new PgvigilError('NOT_FOUND', `server ${serverId} does not exist`);
+  return (await describeServers(c, rows, windowS))[0]!;
+}
+
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: serverIdParam },
+} as const;
+
+const windowQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { window: windowParam },
+} as const;
+
+export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts) => {
+  const { pool } = opts;
+  const timeoutMs = opts.readTimeoutMs ?? defaultReadTimeoutMs;
+
+  app.get<{ Querystring: { limit: number; cursor?: string; window: number } }>(
+    '/servers',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Monitored servers with their status, agents and targets',
+        description:
+          'Ordered by name, `limit` at a time; pass `nextCursor` back as `cursor` for the next page (null on the last).',
+        tags: ['servers'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+            cursor: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 400,
+              description: 'nextCursor of the previous page',
+            },
+            window: windowParam,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['servers', 'nextCursor'],
+            properties: { servers: { type: 'array', items: serverSchema }, nextCursor: nullableString },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const { limit, window } = req.query;
+      let after: string | null = null;
+      if (req.query.cursor !== undefined) {
+        const c = decodeCursor('cursor', req.query.cursor);
+        if (!isObject(c) || typeof c.name !== 'string')
+          throw new PgvigilError('BAD_ARGUMENT', 'cursor: not a cursor this server returned');
+        after = c.name;
+      }
+      return withRead(pool, timeoutMs, async (c) => {
+        const { rows } = await c.query<ServerRow>(
+          `SELECT server_id, name, labels, created_at FROM pgvigil.servers
+            WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2`,
+          [after, limit + 1],
+        );
+        const page = rows.slice(0, limit);
+        const more = rows.length > limit;
+        return {
+          servers: page.length > 0 ? await describeServers(c, page, window) : [],
+          nextCursor: more ? encodeCursor({ name: page.at(-1)!.name }) : null,
+        };
+      });
+    },
+  );
+
+  app.get<{ Params: { id: number }; Querystring: { window: number } }>(
+    '/servers/:id',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'One server with its status, agents and targets',
+        tags: ['servers'],
+        params: idParams,
+        querystring: windowQuery,
+        response: { 200: serverSchema, '4xx': errorBody },
+      },
+    },
+    async (req) => withRead(pool, timeoutMs, (c) => oneServer(c, req.params.id, req.query.window)),
+  );
+
+  app.get<{ Params: { id: number }; Querystring: { window: number } }>(
+    '/servers/:id/targets',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: "A server's PostgreSQL targets with their status",
+        tags: ['servers'],
+        params: idParams,
+        querystring: windowQuery,
+        response: {
+          200: {
+            type: 'object',
+            required: ['serverId', 'targets'],
+            properties: { serverId: { type: 'integer' }, targets: { type: 'array', items: targetSchema } },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) =>
+      withRead(pool, timeoutMs, async (c) => {
+        const s = await oneServer(c, req.params.id, req.query.window);
+        return { serverId: s.serverId, targets: s.targets };
+      }),
+  );
+};

@@ -1,0 +1,277 @@
+/**
+ * Rollup tiers, derived from the metric family specs: which families are rolled up, the columns of their
+ * `<family>_hourly` and `<family>_daily` tables, the DDL (migration 0008 was generated from it by
+ * scripts/gen-rollup-migration.mjs) and the SQL that rolls one bucket.
+ *
+ * A rollup row holds, per series (server, target, labels) and bucket (`ts` = bucket start, UTC):
+ * - `samples`: raw rows in the bucket;
+ * - per gauge column: `<col>_avg`, `<col>_min`, `<col>_max`, and `<col>_p95` for float gauges (the
+ *   percent and rate columns, where the tail matters);
+ * - per counter column (ColumnSpec.counter): `<col>`, the increase over the bucket: the sum of the steps
+ *   between consecutive samples whose later sample lies in the bucket, the step into the bucket from the
+ *   last sample before it included. A step where the value went down is a reset: it counts the new value
+ *   (the counter restarted from 0), never a negative number. A step across a gap longer than
+ *   `counterMaxGapSeconds` is not counted (what happened in the gap cannot be placed in a bucket). So
+ *   hourly increases add up exactly to the daily increase. No step at all gives NULL, not 0.
+ * Text, boolean, timestamp and JSON columns are not rolled up: they have no average.
+ *
+ * Every name here comes from the family registry, never from input.
+ */
+import { type ColumnSpec, type ColumnType, type FamilySpec, families } from '../protocol/families/index.js';
+
+export type RollupTier = 'hourly' | 'daily';
+export const rollupTiers: readonly RollupTier[] = ['hourly', 'daily'];
+
+/** Bucket length per tier, ms. */
+export const tierMs: Record<RollupTier, number> = { hourly: 3_600_000, daily: 86_400_000 };
+
+/** Longest gap between two samples of a counter whose step is still counted (and the look-back before a bucket). */
+export const counterMaxGapSeconds = 3600;
+
+/**
+ * Families left out of rollups, with the reason. Every `once` family must be here (a test checks it).
+ */
+export const rollupSkipped: Readonly<Record<string, string>> = {
+  pg_statement_texts: 'stored once per statement (family `once`): no time series to roll up',
+  pg_settings:
+    'a snapshot of text settings, sent when it changes: averages mean nothing and the raw rows are the history',
+};
+
+export type RollupAgg = 'avg' | 'min' | 'max' | 'p95' | 'increase';
+
+export interface RollupColumn {
+  /** Column name in the rollup table. */
+  name: string;
+  /** PostgreSQL type name. */
+  pgType: string;
+  /** The raw column it is computed from. */
+  source: string;
+  agg: RollupAgg;
+}
+
+export interface RollupSpec {
+  family: FamilySpec;
+  /** The series key before ts: server_id, target_id for target families, then the label columns. */
+  keys: string[];
+  labels: ColumnSpec[];
+  gauges: ColumnSpec[];
+  counters: ColumnSpec[];
+  /** Value columns after `samples`, in table order. */
+  columns: RollupColumn[];
+}
+
+export const pgTypeNames: Record<ColumnType, string> = {
+  text: 'text',
+  int4: 'integer',
+  int8: 'bigint',
+  float4: 'real',
+  float8: 'double precision',
+  bool: 'boolean',
+  timestamptz: 'timestamp with time zone',
+  jsonb: 'jsonb',
+};
+
+const numeric = new Set<ColumnType>(['int4', 'int8', 'float4', 'float8']);
+const float = new Set<ColumnType>(['float4', 'float8']);
+
+export function isNumeric(c: ColumnSpec): boolean {
+  return numeric.has(c.type);
+}
+
+/** Whether a gauge column gets a p95 column (float gauges: percentages and rates). */
+export function hasP95(c: ColumnSpec): boolean {
+  return !c.counter && float.has(c.type);
+}
+
+/** The rollup layout of a family, or undefined when it is not rolled up. */
+export function rollupSpecOf(family: FamilySpec): RollupSpec | undefined {
+  if (family.name in rollupSkipped) return undefined;
+  if (family.once) throw new Error(`family ${family.name} is "once" but not in rollupSkipped`);
+  const labels = family.columns.filter((c) => c.label);
+  const values = family.columns.filter((c) => !c.label && isNumeric(c));
+  const counters = values.filter((c) => c.counter);
+  const gauges = values.filter((c) => !c.counter);
+  const columns: RollupColumn[] = [];
+  for (const c of values) {
+    const type = pgTypeNames[c.type];
+    if (c.counter) {
+      columns.push({ name: c.name, pgType: type, source: c.name, agg: 'increase' });
+      continue;
+    }
+    columns.push({ name: `${c.name}_avg`, pgType: 'double precision', source: c.name, agg: 'avg' });
+    columns.push({ name: `${c.name}_min`, pgType: type, source: c.name, agg: 'min' });
+    columns.push({ name: `${c.name}_max`, pgType: type, source: c.name, agg: 'max' });
+    if (hasP95(c))
+      columns.push({ name: `${c.name}_p95`, pgType: 'double precision', source: c.name, agg: 'p95' });
+  }
+  const keys = [
+    'server_id',
+    ...(family.scope === 'target' ? ['target_id'] : []),
+    ...labels.map((l) => l.name),
+  ];
+  const names = new Set<string>([...keys, 'ts', 'samples']);
+  for (const c of columns) {
+    if (names.has(c.name)) throw new Error(`rollup of ${family.name}: column ${c.name} would appear twice`);
+    names.add(c.name);
+  }
+  return { family, keys, labels, gauges, counters, columns };
+}
+
+/** Every rolled-up family, by name. */
+export const rollupSpecs: Readonly<Record<string, RollupSpec>> = Object.fromEntries(
+  Object.values(families).flatMap((f) => {
+    const s = rollupSpecOf(f);
+    return s ? [[f.name, s] as const] : [];
+  }),
+);
+
+export function rollupTable(family: string, tier: RollupTier): string {
+  return `${family}_${tier}`;
+}
+
+/** Quotes an identifier from the family registry (never from input). */
+export function q(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** CREATE TABLE statements for one family's rollup tables (both tiers). */
+export function rollupTablesDdl(spec: RollupSpec): string {
+  const out: string[] = [];
+  for (const tier of rollupTiers) {
+    const lines = [
+      '  server_id bigint NOT NULL,',
+      ...(spec.family.scope === 'target' ? ['  target_id bigint NOT NULL,'] : []),
+      ...spec.labels.map((l) => `  ${l.name} ${pgTypeNames[l.type]} NOT NULL,`),
+      '  ts timestamptz NOT NULL,',
+      '  samples integer NOT NULL,',
+      ...spec.columns.map((c) => `  ${c.name} ${c.pgType},`),
+      `  PRIMARY KEY (${[...spec.keys, 'ts'].join(', ')})`,
+    ];
+    out.push(
+      `CREATE TABLE pgvigil.${rollupTable(spec.family.name, tier)} (\n${lines.join('\n')}\n) PARTITION BY RANGE (ts);`,
+    );
+  }
+  return out.join('\n\n');
+}
+
+/** The whole of migration 0008 (rollup tables of every family now known, and the pending-bucket queue). */
+export function rollupMigrationSql(): string {
+  const skipped = Object.entries(rollupSkipped)
+    .map(([f, why]) => `--   ${f}: ${why}`)
+    .join('\n');
+  return `-- Rollup tiers: <family>_hourly and <family>_daily for every metric family, and the queue of buckets to
+-- (re-)roll. GENERATED from the family specs by scripts/gen-rollup-migration.mjs (src/storage/rollups.ts
+-- says what each column means); test/rollups.test.ts checks every table against the specs.
+--
+-- Partitioned on ts like the raw tables; the partition maintainer finds them by their name suffix (hourly:
+-- one partition per month, daily: one per year). Key: (server_id[, target_id], labels…, ts), so a series is
+-- read in ts order from the key.
+--
+-- Families not rolled up:
+${skipped}
+
+-- Buckets whose raw rows changed since they were last rolled. The ingest writer records (server, hour) for
+-- every hour its rows touched; the rollup job rolls an hour once it ended plus a grace period, deletes it
+-- here and records its day (tier 'daily') in the same transaction.
+CREATE TABLE pgvigil.rollup_pending (
+  server_id bigint NOT NULL,
+  tier text NOT NULL CHECK (tier IN ('hourly', 'daily')),
+  bucket timestamptz NOT NULL,
+  PRIMARY KEY (server_id, tier, bucket)
+);
+CREATE INDEX rollup_pending_due ON pgvigil.rollup_pending (tier, bucket);
+
+${Object.values(rollupSpecs).map(rollupTablesDdl).join('\n\n')}
+`;
+}
+
+/**
+ * The reset-aware step of counter `c` into the current sample, given `prev_ts` and `<c>__prev` from a
+ * window over the series; NULL when there is no usable previous sample.
+ */
+export function counterStepSql(c: string): string {
+  return `CASE WHEN prev_ts >= ts - interval '${counterMaxGapSeconds} seconds' AND ${q(c)} IS NOT NULL AND ${q(`${c}__prev`)} IS NOT NULL
+       THEN CASE WHEN ${q(c)} >= ${q(`${c}__prev`)} THEN ${q(c)} - ${q(`${c}__prev`)} ELSE ${q(c)} END END`;
+}
+
+/**
+ * Raw rows of a family with what a counter step needs: `prev_ts` and `<counter>__prev` per counter (a
+ * window over the series in ts order). `where` must bound ts from `start − counterMaxGapSeconds`; the
+ * caller keeps only rows from `start`.
+ */
+export function rawWithStepsSql(
+  table: string,
+  keys: readonly string[],
+  columns: readonly ColumnSpec[],
+  where: string,
+): string {
+  const keyList = keys.map(q).join(', ');
+  const counters = columns.filter((c) => c.counter);
+  const gauges = columns.filter((c) => !c.counter);
+  const lagCols = counters.map((c) => `lag(${q(c.name)}) OVER w AS ${q(`${c.name}__prev`)}`);
+  const select = [
+    keyList,
+    'ts',
+    ...gauges.map((c) => q(c.name)),
+    ...counters.map((c) => q(c.name)),
+    ...(counters.length > 0 ? ['lag(ts) OVER w AS prev_ts', ...lagCols] : []),
+  ];
+  return `SELECT ${select.join(', ')}
+    FROM pgvigil.${q(table)}
+   WHERE ${where}${counters.length > 0 ? `\n  WINDOW w AS (PARTITION BY ${keyList} ORDER BY ts)` : ''}`;
+}
+
+/**
+ * Rolls one bucket of one family for a set of servers: $1 server ids (bigint[]), $2 bucket start, $3 bucket
+ * end. Upserts a row per series present in the bucket and deletes the tier's rows of those servers and that
+ * bucket that the roll no longer produces, so rolling a bucket again gives exactly the same rows. Returns
+ * one row: `produced` (rows written) and `deleted`.
+ */
+export function rollBucketSql(spec: RollupSpec, tier: RollupTier): string {
+  const table = `pgvigil.${q(rollupTable(spec.family.name, tier))}`;
+  const keyList = spec.keys.map(q).join(', ');
+  const values = [...spec.gauges, ...spec.counters];
+  const lookback = spec.counters.length > 0 ? ` - interval '${counterMaxGapSeconds} seconds'` : '';
+  const src = rawWithStepsSql(
+    spec.family.name,
+    spec.keys,
+    values,
+    `server_id = ANY($1::bigint[]) AND ts >= $2::timestamptz${lookback} AND ts < $3::timestamptz`,
+  );
+  const aggs = spec.columns.map((c) => {
+    const s = q(c.source);
+    switch (c.agg) {
+      case 'avg':
+        return `avg(${s})::double precision`;
+      case 'min':
+        return `min(${s})`;
+      case 'max':
+        return `max(${s})`;
+      case 'p95':
+        return `percentile_cont(0.95) WITHIN GROUP (ORDER BY ${s})`;
+      case 'increase':
+        return `sum(${counterStepSql(c.source)})::${c.pgType}`;
+    }
+    return '';
+  });
+  const insertCols = [...spec.keys, 'ts', 'samples', ...spec.columns.map((c) => c.name)].map(q).join(', ');
+  const updates = ['samples', ...spec.columns.map((c) => c.name)].map((c) => `${q(c)} = EXCLUDED.${q(c)}`);
+  const sameKey = spec.keys.map((k) => `p.${q(k)} = r.${q(k)}`).join(' AND ');
+  return `WITH src AS (
+  ${src}
+), produced AS (
+  INSERT INTO ${table} (${insertCols})
+  SELECT ${keyList}, $2::timestamptz, count(*)::int${aggs.map((a) => `,\n         ${a}`).join('')}
+    FROM src
+   WHERE ts >= $2::timestamptz
+   GROUP BY ${keyList}
+  ON CONFLICT (${keyList}, ts) DO UPDATE SET ${updates.join(', ')}
+  RETURNING ${keyList}
+), gone AS (
+  DELETE FROM ${table} r
+   WHERE r.server_id = ANY($1::bigint[]) AND r.ts = $2::timestamptz
+     AND NOT EXISTS (SELECT 1 FROM produced p WHERE ${sameKey})
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM produced)::int AS produced, (SELECT count(*) FROM gone)::int AS deleted`;
+}

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PgvigilError } from '../errors.js';
+import { defaultRetention } from './partitions.js';
+import { planSeries, type SeriesRequest, seriesSql, tailsFrom } from './series.js';
+
+const now = new Date('2026-11-22T15:20:00Z');
+const h = 3_600_000;
+const d = 86_400_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function plan(over: Partial<SeriesRequest>) {
+  return planSeries({ family: 'host_cpu', server: 1, ...over }, now, defaultRetention);
+}
+
+function refused(over: Partial<SeriesRequest>, pattern: RegExp) {
+  assert.throws(
+    () => plan(over),
+    (err: unknown) => err instanceof PgvigilError && err.code === 'BAD_ARGUMENT' && pattern.test(err.message),
+  );
+}
+
+test('the_tier_follows_the_range_raw_to_36_hours_hourly_to_14_days_daily_beyond', () => {
+  const to = iso(now.getTime());
+  assert.equal(plan({ from: iso(now.getTime() - 24 * h), to }).tier, 'raw');
+  assert.equal(plan({ from: iso(now.getTime() - 36 * h), to }).tier, 'raw');
+  assert.equal(plan({ from: iso(now.getTime() - 37 * h), to }).tier, 'hourly');
+  assert.equal(plan({ from: iso(now.getTime() - 14 * d), to }).tier, 'hourly');
+  assert.equal(plan({ from: iso(now.getTime() - 30 * d), to }).tier, 'daily');
+});
+
+test('auto_never_picks_a_tier_whose_retention_no_longer_reaches_from', () => {
+  // one hour, but ten days ago: raw is kept 7 days
+  const from = now.getTime() - 10 * d;
+  assert.equal(plan({ from: iso(from), to: iso(from + h) }).tier, 'hourly');
+  // two days, 100 days ago: hourly is kept 90 days
+  const old = now.getTime() - 100 * d;
+  assert.equal(plan({ from: iso(old), to: iso(old + 2 * d) }).tier, 'daily');
+  // an explicit tier is taken as asked
+  assert.equal(plan({ from: iso(from), to: iso(from + h), tier: 'raw' }).tier, 'raw');
+});
+
+test('the_step_keeps_every_series_within_about_1500_points_and_is_round', () => {
+  const day = plan({ from: iso(now.getTime() - 24 * h), to: iso(now.getTime()) });
+  assert.equal(day.stepSeconds, 60);
+  assert.ok((day.to.getTime() - day.from.getTime()) / 60_000 <= 1501);
+  assert.equal(plan({ from: iso(now.getTime() - h), step: '10s' }).stepSeconds, 10);
+  assert.equal(plan({ from: iso(now.getTime() - h), step: '45' }).stepSeconds, 60, 'rounded up');
+  assert.equal(plan({ from: iso(now.getTime() - h), step: '7m' }).stepSeconds, 600);
+  const week = plan({ from: iso(now.getTime() - 7 * d) });
+  assert.deepEqual([week.tier, week.stepSeconds], ['hourly', 3600], 'never finer than the tier');
+  const twoYears = plan({ from: iso(now.getTime() - 730 * d) });
+  assert.deepEqual([twoYears.tier, twoYears.stepSeconds], ['daily', 86_400]);
+  assert.equal(plan({ from: iso(now.getTime() - 30 * d), step: '2d' }).stepSeconds, 172_800);
+});
+
+test('from_and_to_are_widened_to_whole_steps', () => {
+  const p = plan({ from: '2026-11-22T10:00:30Z', to: '2026-11-22T11:00:10Z', step: '60s' });
+  assert.equal(p.from.toISOString(), '2026-11-22T10:00:00.000Z');
+  assert.equal(p.to.toISOString(), '2026-11-22T11:01:00.000Z');
+});
+
+test('bad_requests_name_what_is_wrong', () => {
+  refused({ family: 'no_such' }, /unknown family "no_such"/);
+  refused({ metrics: 'user_pct,bogus' }, /unknown metric "bogus" for host_cpu; known: user_pct/);
+  refused({ metrics: 'cpu' }, /unknown metric "cpu"/);
+  refused({ label: ['device:sda'] }, /unknown label "device" for host_cpu; labels: cpu/);
+  refused({ label: ['cpu'] }, /expected name:value/);
+  refused({ from: '2026-11-22T12:00:00Z', to: '2026-11-22T12:00:00Z' }, /must be before to/);
+  refused({ from: '2023-01-01T00:00:00Z' }, /longer than 731 days/);
+  refused({ from: 'yesterday' }, /from: expected an ISO 8601 time/);
+  refused({ step: 'fast' }, /step: expected a duration/);
+  refused({ family: 'pg_database', metrics: 'numbackends', agg: 'p95' }, /p95 exists for float gauges/);
+  refused({ family: 'pg_tables' }, /name up to 20/);
+  refused({ family: 'pg_replication', label: ['pid:abc'] }, /label pid: expected an integer/);
+  refused({ family: 'host_cpu', target: 3 }, /host family/);
+  refused({ family: 'pg_settings' }, /no numeric columns/);
+});
+
+test('tails_start_at_the_oldest_pending_bucket_or_the_current_one', () => {
+  assert.deepEqual(tailsFrom(now, {}), {
+    hourly: Date.parse('2026-11-22T15:00:00Z'),
+    daily: Date.parse('2026-11-22T00:00:00Z'),
+  });
+  assert.deepEqual(tailsFrom(now, { hourly: Date.parse('2026-11-20T03:00:00Z') }), {
+    hourly: Date.parse('2026-11-20T03:00:00Z'),
+    daily: Date.parse('2026-11-20T00:00:00Z'),
+  });
+  assert.deepEqual(
+    tailsFrom(now, { daily: Date.parse('2026-11-21T00:00:00Z') }).daily,
+    Date.parse('2026-11-21T00:00:00Z'),
+  );
+});
+
+test('request_values_are_bind_parameters_never_sql_text', () => {
+  const p = planSeries(
+    { family: 'host_disk', server: 7, label: ["device:sda'; DROP TABLE x; --"], metrics: 'util_pct' },
+    now,
+    defaultRetention,
+  );
+  const sql = seriesSql(p, tailsFrom(now, {}), 1000);
+  assert.ok(!sql.text.includes('DROP TABLE'));
+  assert.ok(sql.values.some((v) => Array.isArray(v) && v[0] === "sda'; DROP TABLE x; --"));
+});

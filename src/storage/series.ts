@@ -1,0 +1,448 @@
+/**
+ * Time-series reads for charts: one family, up to 20 metrics, one server, optional label filters, bucketed
+ * into steps in SQL.
+ *
+ * Tier (`auto`): a range up to 36 h reads raw rows, up to 14 days the hourly tier, beyond that the daily
+ * tier — never a tier whose retention no longer reaches back to `from`. Step: the largest of the requested
+ * step, the tier's resolution and range / 1500 (so no series has more than ~1,500 points), rounded up to a
+ * round value; `from` and `to` are widened to whole steps, and every point is stamped with the start of
+ * its step.
+ *
+ * The recent end of a rollup tier is read from finer data: buckets not rolled yet (pending, or the
+ * current hour/day) come from raw rows (and, in the daily tier, rolled hours of unrolled days from the
+ * hourly tier). The parts of one step are combined: averages weighted by samples, min of mins, max of
+ * maxes, counter increases summed; a p95 over several buckets is the largest bucket p95 (an upper bound —
+ * percentiles do not combine exactly).
+ *
+ * Counters come back as their increase over each step (reset-aware, the same rule as the rollups, so
+ * steps add up across tiers). Gauges as the chosen aggregate. Steps without data are left out: a gap
+ * stays a gap, never a zero.
+ *
+ * Identifiers come from the family registry; every value from a request is a bind parameter.
+ */
+import type pg from 'pg';
+import { parseDurationMs } from '../duration.js';
+import { PgvigilError } from '../errors.js';
+import { type ColumnSpec, type FamilySpec, families } from '../protocol/families/index.js';
+import type { RetentionPolicy } from './partitions.js';
+import {
+  counterMaxGapSeconds,
+  counterStepSql,
+  hasP95,
+  isNumeric,
+  q,
+  rawWithStepsSql,
+  rollupSpecs,
+} from './rollups.js';
+
+export type SeriesTier = 'raw' | 'hourly' | 'daily';
+export type GaugeAgg = 'avg' | 'min' | 'max' | 'p95';
+
+export interface SeriesRequest {
+  family: string;
+  /** Comma-separated metric (column) names; all numeric columns when absent (if at most 20). */
+  metrics?: string;
+  server: number;
+  target?: number;
+  /** `name:value` label filters; several values of one label match any of them. */
+  label?: string[];
+  from?: string;
+  to?: string;
+  step?: string;
+  tier?: 'auto' | SeriesTier;
+  agg?: GaugeAgg;
+}
+
+export interface SeriesPlan {
+  family: FamilySpec;
+  serverId: number;
+  targetId?: number;
+  metrics: ColumnSpec[];
+  agg: GaugeAgg;
+  labels: Array<{ column: ColumnSpec; values: string[] }>;
+  tier: SeriesTier;
+  stepSeconds: number;
+  /** Widened to whole steps. */
+  from: Date;
+  to: Date;
+}
+
+export const maxMetrics = 20;
+export const maxPointsPerSeries = 1500;
+export const maxRangeMs = 731 * 86_400_000;
+const hourMs = 3_600_000;
+const dayMs = 86_400_000;
+const rawMaxRangeMs = 36 * hourMs;
+const hourlyMaxRangeMs = 14 * dayMs;
+
+export const tierResolutionSeconds: Record<SeriesTier, number> = { raw: 1, hourly: 3600, daily: 86_400 };
+
+/** Steps a chart can label: every step is rounded up to one of these (or to whole days beyond). */
+const roundSteps = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800,
+  604_800, 1_209_600, 2_592_000,
+];
+
+function bad(message: string): never {
+  throw new PgvigilError('BAD_ARGUMENT', message);
+}
+
+function roundStep(seconds: number, resolution: number): number {
+  const s = Math.max(seconds, resolution);
+  const round = roundSteps.find((r) => r >= s && r % resolution === 0);
+  return round ?? Math.ceil(s / 86_400) * 86_400;
+}
+
+function parseStepSeconds(step: string | undefined): number {
+  if (step === undefined || step === '') return 0;
+  const ms = /^\d+$/.test(step) ? Number(step) * 1000 : parseDurationMs(step);
+  if (ms === undefined || !Number.isFinite(ms) || ms < 1000) {
+    bad(
+      `step: expected a duration of at least 1s such as 60s, 5m, 1h, 1d (or seconds), got "${step.slice(0, 20)}"`,
+    );
+  }
+  return Math.ceil(ms / 1000);
+}
+
+function parseTime(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = /^\d{1,15}$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    bad(
+      `${name}: expected an ISO 8601 time (2026-01-31T12:00:00Z) or milliseconds since the epoch, got "${value.slice(0, 40)}"`,
+    );
+  }
+  return ms;
+}
+
+/** Numeric value columns of a family: what `metrics` may name. */
+export function metricColumns(family: FamilySpec): ColumnSpec[] {
+  return family.columns.filter((c) => !c.label && isNumeric(c));
+}
+
+/** Checks a request against the family specs and decides tier, step and range. Pure. */
+export function planSeries(req: SeriesRequest, now: Date, retention: RetentionPolicy): SeriesPlan {
+  const family = families[req.family];
+  if (!family) bad(`unknown family "${req.family.slice(0, 64)}"; known: ${Object.keys(families).join(', ')}`);
+  const numeric = metricColumns(family);
+  if (numeric.length === 0) bad(`family ${family.name} has no numeric columns to chart`);
+  let metrics: ColumnSpec[];
+  if (req.metrics === undefined || req.metrics.trim() === '') {
+    if (numeric.length > maxMetrics) {
+      bad(`family ${family.name} has ${numeric.length} metrics; name up to ${maxMetrics} with metrics=a,b,…`);
+    }
+    metrics = numeric;
+  } else {
+    const names = [...new Set(req.metrics.split(',').map((m) => m.trim()))];
+    if (names.length > maxMetrics) bad(`at most ${maxMetrics} metrics per request, got ${names.length}`);
+    metrics = names.map((n) => {
+      const c = numeric.find((x) => x.name === n);
+      if (!c) {
+        bad(
+          `unknown metric "${n.slice(0, 64)}" for ${family.name}; known: ${numeric.map((x) => x.name).join(', ')}`,
+        );
+      }
+      return c;
+    });
+  }
+  const agg = req.agg ?? 'avg';
+  if (agg === 'p95') {
+    const without = metrics.filter((m) => !m.counter && !hasP95(m));
+    if (without.length > 0) {
+      bad(
+        `agg=p95 exists for float gauges (percentages and rates) only, not for ${without.map((m) => m.name).join(', ')}`,
+      );
+    }
+  }
+
+  const labelColumns = family.columns.filter((c) => c.label);
+  const byLabel = new Map<string, { column: ColumnSpec; values: string[] }>();
+  for (const f of req.label ?? []) {
+    const i = f.indexOf(':');
+    if (i <= 0) bad(`label: expected name:value, got "${f.slice(0, 64)}"`);
+    const name = f.slice(0, i);
+    const value = f.slice(i + 1);
+    const column = labelColumns.find((c) => c.name === name);
+    if (!column) {
+      bad(
+        `unknown label "${name.slice(0, 64)}" for ${family.name}; ${labelColumns.length ? `labels: ${labelColumns.map((c) => c.name).join(', ')}` : 'it has no labels'}`,
+      );
+    }
+    if (column.type !== 'text' && !/^-?\d{1,19}$/.test(value)) {
+      bad(`label ${name}: expected an integer, got "${value.slice(0, 40)}"`);
+    }
+    const entry = byLabel.get(name) ?? { column, values: [] };
+    byLabel.set(name, entry);
+    entry.values.push(value);
+  }
+  if (req.target !== undefined && family.scope !== 'target') {
+    bad(`target: ${family.name} is a host family; it has no targets`);
+  }
+
+  const nowMs = now.getTime();
+  const to = parseTime('to', req.to) ?? nowMs;
+  const from = parseTime('from', req.from) ?? to - hourMs;
+  if (from >= to)
+    bad(`from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`);
+  const range = to - from;
+  if (range > maxRangeMs) bad(`the range is longer than ${maxRangeMs / dayMs} days; ask for less`);
+
+  const rolled = family.name in rollupSpecs;
+  const covers = (tier: SeriesTier) => {
+    const days =
+      tier === 'raw' ? retention.rawDays : tier === 'hourly' ? retention.hourlyDays : retention.dailyDays;
+    return from >= nowMs - days * dayMs;
+  };
+  let tier: SeriesTier;
+  const asked = req.tier ?? 'auto';
+  if (asked !== 'auto') {
+    if (asked !== 'raw' && !rolled) bad(`family ${family.name} has no rollups; use tier=raw (or auto)`);
+    tier = asked;
+  } else {
+    tier = range <= rawMaxRangeMs ? 'raw' : range <= hourlyMaxRangeMs ? 'hourly' : 'daily';
+    if (tier === 'raw' && !covers('raw')) tier = 'hourly';
+    if (tier === 'hourly' && !covers('hourly')) tier = 'daily';
+    if (!rolled) {
+      if (!covers('raw')) {
+        bad(
+          `family ${family.name} is kept raw only, for ${retention.rawDays} days; ask for a range within them`,
+        );
+      }
+      tier = 'raw';
+    }
+  }
+  const stepSeconds = roundStep(
+    Math.max(parseStepSeconds(req.step), Math.ceil(range / 1000 / maxPointsPerSeries)),
+    tierResolutionSeconds[tier],
+  );
+  const stepMs = stepSeconds * 1000;
+  return {
+    family,
+    serverId: req.server,
+    ...(req.target !== undefined ? { targetId: req.target } : {}),
+    metrics,
+    agg,
+    labels: [...byLabel.values()],
+    tier,
+    stepSeconds,
+    from: new Date(Math.floor(from / stepMs) * stepMs),
+    to: new Date(Math.ceil(to / stepMs) * stepMs),
+  };
+}
+
+/** Where each source's part of the range starts: rollups end where unrolled buckets begin. */
+export interface Tails {
+  /** Hourly rollups are complete before this (ms); raw rows from here on. */
+  hourly: number;
+  /** Daily rollups are complete before this (ms); `hourly` ≥ it. */
+  daily: number;
+}
+
+/** Tails from the server's pending buckets and `now`. */
+export function tailsFrom(now: Date, pending: { hourly?: number; daily?: number }): Tails {
+  const hourly = Math.min(
+    pending.hourly ?? Number.POSITIVE_INFINITY,
+    Math.floor(now.getTime() / hourMs) * hourMs,
+  );
+  const daily = Math.min(
+    pending.daily ?? Number.POSITIVE_INFINITY,
+    Math.floor(now.getTime() / dayMs) * dayMs,
+    Math.floor(hourly / dayMs) * dayMs,
+  );
+  return { hourly, daily };
+}
+
+export interface SeriesSql {
+  text: string;
+  values: unknown[];
+  /** Label columns in the result (target first for target families), as returned. */
+  keys: string[];
+}
+
+/** The query for a plan: one row per (step, series) with `pv_t` (ms) and `pv_v0…` per metric. */
+export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): SeriesSql {
+  const values: unknown[] = [];
+  const param = (v: unknown, cast: string) => {
+    values.push(v);
+    return `$${values.length}::${cast}`;
+  };
+  const server = param(plan.serverId, 'bigint');
+  const step = param(`${plan.stepSeconds} seconds`, 'interval');
+  const target = plan.family.scope === 'target';
+  const labelNames = plan.family.columns.filter((c) => c.label).map((c) => c.name);
+  const keys = [...(target ? ['target_id'] : []), ...labelNames];
+  const filters = [`server_id = ${server}`];
+  if (plan.targetId !== undefined) filters.push(`target_id = ${param(plan.targetId, 'bigint')}`);
+  for (const l of plan.labels) {
+    filters.push(
+      `${q(l.column.name)} = ANY(${param(l.values, l.column.type === 'text' ? 'text[]' : 'bigint[]')})`,
+    );
+  }
+  const keyList = keys.map(q).join(', ');
+  const bucket = (col: string) => `date_bin(${step}, ${col}, '1970-01-01T00:00:00Z'::timestamptz)`;
+  const parts: string[] = [];
+  const from = plan.from.getTime();
+  const to = plan.to.getTime();
+
+  const rawFrom = plan.tier === 'raw' ? from : Math.max(from, tails.hourly);
+  if (rawFrom < to) {
+    const counters = plan.metrics.some((m) => m.counter);
+    const start = param(new Date(rawFrom), 'timestamptz');
+    const end = param(new Date(to), 'timestamptz');
+    const lookback = counters ? ` - interval '${counterMaxGapSeconds} seconds'` : '';
+    const inner = rawWithStepsSql(
+      plan.family.name,
+      ['server_id', ...keys],
+      plan.metrics,
+      [...filters, `ts >= ${start}${lookback}`, `ts < ${end}`].join(' AND '),
+    );
+    const cols = plan.metrics.map((m, i) => {
+      const c = q(m.name);
+      if (m.counter) return `sum(${counterStepSql(m.name)})::float8 AS pv_v${i}`;
+      switch (plan.agg) {
+        case 'avg':
+          return `sum(${c}::float8) AS pv_s${i}, count(${c}) AS pv_n${i}`;
+        case 'min':
+          return `min(${c})::float8 AS pv_v${i}`;
+        case 'max':
+          return `max(${c})::float8 AS pv_v${i}`;
+        case 'p95':
+          return `percentile_cont(0.95) WITHIN GROUP (ORDER BY ${c}) AS pv_v${i}`;
+      }
+      return '';
+    });
+    parts.push(`SELECT ${bucket('ts')} AS pv_b${keys.length ? `, ${keyList}` : ''}, ${cols.join(', ')}
+  FROM (${inner}) r
+ WHERE ts >= ${start}
+ GROUP BY 1${keys.length ? `, ${keyList}` : ''}`);
+  }
+
+  const rollupPart = (tier: 'hourly' | 'daily', lo: number, hi: number) => {
+    if (lo >= hi) return;
+    const cols = plan.metrics.map((m, i) => {
+      if (m.counter) return `sum(${q(m.name)})::float8 AS pv_v${i}`;
+      const c = (agg: string) => q(`${m.name}_${agg}`);
+      switch (plan.agg) {
+        case 'avg':
+          return `sum(${c('avg')} * samples) AS pv_s${i}, sum(samples) FILTER (WHERE ${c('avg')} IS NOT NULL) AS pv_n${i}`;
+        case 'min':
+          return `min(${c('min')})::float8 AS pv_v${i}`;
+        case 'max':
+          return `max(${c('max')})::float8 AS pv_v${i}`;
+        case 'p95':
+          return `max(${c('p95')}) AS pv_v${i}`;
+      }
+      return '';
+    });
+    const a = param(new Date(lo), 'timestamptz');
+    const b = param(new Date(hi), 'timestamptz');
+    parts.push(`SELECT ${bucket('ts')} AS pv_b${keys.length ? `, ${keyList}` : ''}, ${cols.join(', ')}
+  FROM pgvigil.${q(`${plan.family.name}_${tier}`)}
+ WHERE ${[...filters, `ts >= ${a}`, `ts < ${b}`].join(' AND ')}
+ GROUP BY 1${keys.length ? `, ${keyList}` : ''}`);
+  };
+  if (plan.tier === 'hourly') rollupPart('hourly', from, Math.min(to, tails.hourly));
+  if (plan.tier === 'daily') {
+    rollupPart('daily', from, Math.min(to, tails.daily));
+    rollupPart('hourly', Math.max(from, tails.daily), Math.min(to, tails.hourly));
+  }
+
+  const outCols = plan.metrics.map((m, i) => {
+    if (m.counter) return `sum(pv_v${i}) AS pv_v${i}`;
+    switch (plan.agg) {
+      case 'avg':
+        return `(sum(pv_s${i}) / nullif(sum(pv_n${i}), 0))::float8 AS pv_v${i}`;
+      case 'min':
+        return `min(pv_v${i}) AS pv_v${i}`;
+      default:
+        return `max(pv_v${i}) AS pv_v${i}`;
+    }
+  });
+  const keyText = keys.map((k) => `${q(k)}::text AS ${q(k)}`);
+  const text = `SELECT (extract(epoch FROM pv_b) * 1000)::float8 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${outCols.join(', ')}
+  FROM (${parts.join('\nUNION ALL\n')}) p
+ GROUP BY pv_b${keys.length ? `, ${keyList}` : ''}
+ ORDER BY ${keys.length ? `${keyList}, ` : ''}pv_b
+ LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
+  return { text, values, keys };
+}
+
+export interface SeriesOut {
+  metric: string;
+  kind: 'gauge' | 'counter';
+  agg: GaugeAgg | 'increase';
+  labels: Record<string, string>;
+  points: Array<[number, number]>;
+}
+
+export interface SeriesResult {
+  family: string;
+  tier: SeriesTier;
+  stepSeconds: number;
+  from: number;
+  to: number;
+  series: SeriesOut[];
+}
+
+/** Points across all series one response may carry. */
+export const maxPointsPerResponse = 500_000;
+
+/** Runs a plan on `client` (the caller's read transaction): pending buckets, then the series. */
+export async function querySeries(client: pg.PoolClient, plan: SeriesPlan, now: Date): Promise<SeriesResult> {
+  let tails: Tails = { hourly: Number.POSITIVE_INFINITY, daily: Number.POSITIVE_INFINITY };
+  if (plan.tier !== 'raw') {
+    const { rows } = await client.query<{ tier: 'hourly' | 'daily'; first: Date }>(
+      'SELECT tier, min(bucket) AS first FROM pgvigil.rollup_pending WHERE server_id = $1 GROUP BY tier',
+      [plan.serverId],
+    );
+    const pending: { hourly?: number; daily?: number } = {};
+    for (const r of rows) pending[r.tier] = r.first.getTime();
+    tails = tailsFrom(now, pending);
+  }
+  const rowLimit = Math.floor(maxPointsPerResponse / plan.metrics.length);
+  const sql = seriesSql(plan, tails, rowLimit);
+  const { rows } = await client.query<Record<string, string | number | null>>(sql.text, sql.values);
+  if (rows.length > rowLimit) {
+    bad(
+      `more than ${maxPointsPerResponse} points; narrow the series with label=name:value, fewer metrics or a larger step`,
+    );
+  }
+  const labelName = (k: string) => (k === 'target_id' ? 'target' : k);
+  const series: SeriesOut[] = [];
+  let current: SeriesOut[] = [];
+  let currentKey: string | undefined;
+  for (const row of rows) {
+    const key = sql.keys.map((k) => row[k]).join('\u0000');
+    if (key !== currentKey) {
+      for (const s of current) if (s.points.length > 0) series.push(s);
+      currentKey = key;
+      const labels: Record<string, string> = {};
+      for (const k of sql.keys) labels[labelName(k)] = String(row[k]);
+      current = plan.metrics.map((m) => ({
+        metric: m.name,
+        kind: m.counter ? 'counter' : 'gauge',
+        agg: m.counter ? 'increase' : plan.agg,
+        labels,
+        points: [],
+      }));
+    }
+    const t = row.pv_t as number;
+    for (let i = 0; i < current.length; i++) {
+      const v = row[`pv_v${i}`];
+      if (v !== null && v !== undefined) current[i]!.points.push([t, v as number]);
+    }
+  }
+  for (const s of current) if (s.points.length > 0) series.push(s);
+  series.sort(
+    (a, b) =>
+      plan.metrics.findIndex((m) => m.name === a.metric) - plan.metrics.findIndex((m) => m.name === b.metric),
+  );
+  return {
+    family: plan.family.name,
+    tier: plan.tier,
+    stepSeconds: plan.stepSeconds,
+    from: plan.from.getTime(),
+    to: plan.to.getTime(),
+    series,
+  };
+}

@@ -1,0 +1,224 @@
+/**
+ * GET /api/v1/series over fastify inject on a real PostgreSQL: the tier a range reads, values per step
+ * against the raw rows they come from, gaps, counters as increases, the seam between rollups and raw rows,
+ * and refusals.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type pg from 'pg';
+import { type App, buildServerApp } from '../src/server/app.js';
+import { ensureServer } from '../src/server/auth/agents.js';
+import { rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
+import { runJobOnce } from '../src/server/jobs/runner.js';
+import { defaultRetention } from '../src/storage/partitions.js';
+import type { SeriesResult } from '../src/storage/series.js';
+import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
+import { roleHeaders } from './helpers/users.js';
+
+const minute = 60_000;
+const hourMs = 3_600_000;
+const dayMs = 86_400_000;
+
+let ts: TestStore;
+let pool: pg.Pool;
+let server: App;
+let viewer: { authorization: string };
+let hostId: number;
+const now = Date.now();
+const gapStart = Math.floor((now - 3 * hourMs) / minute) * minute;
+
+async function get(query: Record<string, string | number | string[]>) {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    for (const x of Array.isArray(v) ? v : [v]) qs.append(k, String(x));
+  }
+  return server.app.inject({ method: 'GET', url: `/api/v1/series?${qs}`, headers: viewer });
+}
+
+async function series(query: Record<string, string | number | string[]>): Promise<SeriesResult> {
+  const res = await get(query);
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json() as SeriesResult;
+}
+
+/** Average of raw user_pct of cpu "total" per bucket of `unit` ('hour' | 'day'), from the raw rows. */
+async function rawAverages(unit: 'hour' | 'day'): Promise<Map<number, number>> {
+  const { rows } = await pool.query<{ t: number; v: number }>(
+    `SELECT (extract(epoch FROM date_trunc($2, ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') * 1000)::float8 AS t,
+            avg(user_pct)::float8 AS v
+       FROM pgvigil.host_cpu WHERE server_id = $1 AND cpu = 'total' GROUP BY 1`,
+    [hostId, unit],
+  );
+  return new Map(rows.map((r) => [r.t, r.v]));
+}
+
+before(async () => {
+  ts = await createTestStore('series');
+  pool = ts.store.pool;
+  server = await buildServerApp({ store: ts.store, log: quietLog, latestMigration: ts.latest });
+  viewer = await roleHeaders(pool, 'viewer');
+  hostId = await ensureServer(pool, 'series-host');
+  // 24 h of raw host_cpu every 10 s for "total" (user_pct = the minute of the hour) and core "0" (+100),
+  // with ten minutes missing three hours ago.
+  await pool.query(
+    `INSERT INTO pgvigil.host_cpu (server_id, ts, cpu, user_pct, system_pct)
+     SELECT $1::bigint, t, c, extract(minute FROM t) + CASE c WHEN '0' THEN 100 ELSE 0 END, 1
+       FROM generate_series($2::timestamptz, $3::timestamptz, interval '10 seconds') t, unnest(ARRAY['total', '0']) c
+      WHERE NOT (t >= $4::timestamptz AND t < $4::timestamptz + interval '10 minutes')`,
+    [hostId, new Date(now - 24 * hourMs), new Date(now), new Date(gapStart)],
+  );
+  // Older days exist only as daily rollups (raw and hourly retention are long past for them).
+  const today = Math.floor(now / dayMs) * dayMs;
+  await pool.query(
+    `INSERT INTO pgvigil.host_cpu_daily (server_id, cpu, ts, samples, user_pct_avg, user_pct_min, user_pct_max)
+     SELECT $1::bigint, 'total', $2::timestamptz - k * interval '1 day', 8640, 42, 0, 59 FROM generate_series(3, 29) k`,
+    [hostId, new Date(today)],
+  );
+  // As the ingest writer would have: every hour with rows is pending; then the job rolls what is over.
+  await pool.query(
+    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+     SELECT $1::bigint, 'hourly', h FROM generate_series(date_trunc('hour', $2::timestamptz), $3::timestamptz, interval '1 hour') h`,
+    [hostId, new Date(now - 24 * hourMs), new Date(now)],
+  );
+  assert.equal(await runJobOnce(pool, rollupJob(defaultRetention), quietLog), 'ran');
+});
+
+after(async () => {
+  await server.app.close();
+  await ts.close();
+});
+
+describe(`time series on ${testPgLabel}`, () => {
+  test('a_24_hour_range_reads_raw_rows_per_minute_and_leaves_the_gap_empty', async () => {
+    const r = await series({
+      family: 'host_cpu',
+      metrics: 'user_pct',
+      server: hostId,
+      from: now - 24 * hourMs,
+      to: now,
+    });
+    assert.equal(r.tier, 'raw');
+    assert.equal(r.stepSeconds, 60);
+    assert.deepEqual(
+      r.series.map((s) => [s.metric, s.kind, s.agg, s.labels]),
+      [
+        ['user_pct', 'gauge', 'avg', { cpu: '0' }],
+        ['user_pct', 'gauge', 'avg', { cpu: 'total' }],
+      ],
+    );
+    const total = r.series[1]!.points;
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(DISTINCT date_trunc('minute', ts))::int AS n FROM pgvigil.host_cpu WHERE server_id = $1 AND cpu = 'total'`,
+      [hostId],
+    );
+    assert.equal(total.length, rows[0]!.n);
+    assert.ok(total.length > 1400 && total.length <= 1440);
+    for (const [t, v] of total) {
+      assert.equal(t % minute, 0);
+      assert.equal(v, new Date(t).getUTCMinutes(), `value at ${new Date(t).toISOString()}`);
+      assert.ok(t < gapStart || t >= gapStart + 10 * minute, 'no point inside the gap: a gap is not a zero');
+    }
+    assert.ok(r.series[0]!.points.every(([t, v]) => v === new Date(t).getUTCMinutes() + 100));
+  });
+
+  test('a_30_day_range_reads_the_daily_tier_with_the_recent_days_from_finer_data', async () => {
+    const r = await series({
+      family: 'host_cpu',
+      metrics: 'user_pct',
+      server: hostId,
+      label: 'cpu:total',
+      from: now - 30 * dayMs,
+      to: now,
+    });
+    assert.equal(r.tier, 'daily');
+    assert.equal(r.stepSeconds, 86_400);
+    assert.equal(r.series.length, 1);
+    const points = new Map(r.series[0]!.points);
+    const today = Math.floor(now / dayMs) * dayMs;
+    for (let k = 3; k <= 29; k++) assert.equal(points.get(today - k * dayMs), 42, `day −${k}: daily rollup`);
+    assert.equal(points.has(today - 2 * dayMs), false, 'a day without data stays a gap');
+    // Yesterday and today: rolled hours and raw rows not rolled yet, combined weighted by samples.
+    const raw = await rawAverages('day');
+    for (const day of [today - dayMs, today]) {
+      assert.ok(Math.abs(points.get(day)! - raw.get(day)!) < 1e-9, `day ${new Date(day).toISOString()}`);
+    }
+    assert.equal(points.size, 29);
+  });
+
+  test('a_3_day_range_reads_hourly_rollups_and_the_unrolled_hours_from_raw_rows', async () => {
+    const r = await series({
+      family: 'host_cpu',
+      metrics: 'user_pct',
+      server: hostId,
+      label: 'cpu:total',
+      from: now - 3 * dayMs,
+      to: now,
+    });
+    assert.equal(r.tier, 'hourly');
+    assert.equal(r.stepSeconds, 3600);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pgvigil.host_cpu_hourly WHERE server_id = $1 AND cpu = $2',
+      [hostId, 'total'],
+    );
+    assert.ok(rows[0]!.n >= 23, `hours rolled by the job: ${rows[0]!.n}`);
+    const raw = await rawAverages('hour');
+    assert.deepEqual(
+      r.series[0]!.points.map(([t]) => t),
+      [...raw.keys()].sort((a, b) => a - b),
+    );
+    for (const [t, v] of r.series[0]!.points) {
+      assert.ok(Math.abs(v - raw.get(t)!) < 1e-9, `hour ${new Date(t).toISOString()}: ${v} vs ${raw.get(t)}`);
+    }
+  });
+
+  test('counters_come_back_as_their_increase_per_step_resets_included', async () => {
+    const id = await ensureServer(pool, 'counter-host');
+    const h = Math.floor(now / hourMs) * hourMs - 3 * hourMs;
+    // one sample a minute: +10 each, and a reset at minute 30 (the counter restarts and reads 5)
+    await pool.query(
+      `INSERT INTO pgvigil.pg_database (server_id, target_id, ts, datname, xact_commit)
+       SELECT $1::bigint, 1, $2::timestamptz + i * interval '1 minute', 'app', CASE WHEN i < 30 THEN i * 10 + 1000 ELSE (i - 30) * 10 + 5 END
+         FROM generate_series(0, 59) i`,
+      [id, new Date(h)],
+    );
+    const q = { family: 'pg_database', metrics: 'xact_commit', server: id, from: h, to: h + hourMs };
+    const raw = await series({ ...q, step: '10m' });
+    assert.equal(raw.tier, 'raw');
+    assert.equal(raw.series.length, 1);
+    assert.deepEqual(raw.series[0]!.labels, { target: '1', datname: 'app' });
+    assert.deepEqual([raw.series[0]!.kind, raw.series[0]!.agg], ['counter', 'increase']);
+    assert.deepEqual(
+      raw.series[0]!.points,
+      [90, 100, 100, 95, 100, 100].map((v, k) => [h + k * 10 * minute, v]),
+    );
+    await rollBucket(pool, { tier: 'hourly', serverId: id, bucketStart: new Date(h) });
+    const hourly = await series({ ...q, tier: 'hourly' });
+    assert.deepEqual(hourly.series[0]!.points, [[h, 585]], 'the hour adds up to its steps');
+  });
+
+  test('bad_requests_get_400_with_a_message_unknown_servers_404_and_no_credential_401', async () => {
+    const cases: Array<[Record<string, string | number | string[]>, RegExp]> = [
+      [{ family: 'nope', server: hostId }, /unknown family "nope"/],
+      [{ family: 'host_cpu', server: hostId, metrics: 'user_pct,x' }, /unknown metric "x"/],
+      [{ family: 'host_cpu', server: hostId, label: 'disk:sda' }, /unknown label "disk"/],
+      [{ family: 'host_cpu', server: hostId, from: now, to: now - 1 }, /must be before to/],
+      [{ family: 'host_cpu', server: hostId, from: now - 800 * dayMs, to: now }, /longer than 731 days/],
+    ];
+    for (const [query, message] of cases) {
+      const res = await get(query);
+      assert.equal(res.statusCode, 400, res.body);
+      const body = res.json() as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'BAD_ARGUMENT');
+      assert.match(body.error.message, message);
+    }
+    const tooMany = await get({ family: 'host_cpu', server: hostId, tier: 'weekly' });
+    assert.equal(tooMany.statusCode, 400);
+    const missing = await get({ family: 'host_cpu', server: 987654 });
+    assert.equal(missing.statusCode, 404);
+    const anonymous = await server.app.inject({
+      method: 'GET',
+      url: `/api/v1/series?family=host_cpu&server=${hostId}`,
+    });
+    assert.equal(anonymous.statusCode, 401);
+  });
+});
