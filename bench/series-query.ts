@@ -14,8 +14,9 @@
  *   (c) 7 days of the same: the hourly tier
  * and the same SQL alone on one connection, to show how much of the latency is the database's.
  *
- * Run: npm run build && node dist/bench/series-query.js [--hosts 100] [--calls 300]
- *      (--keep DIR reuses a data directory made by an earlier run with the same --hosts)
+ * Run: npm run build && node dist/bench/series-query.js [--hosts 100] [--calls 300] [--shared-buffers 2GB]
+ *      (--keep DIR keeps the data directory and reuses it on the next run with the same --hosts;
+ *      --shared-buffers sets it for the measurement, persistently in a kept directory)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -43,6 +44,8 @@ const arg = (name: string, dflt: string): string => {
 const hosts = Number(arg('hosts', '100'));
 const calls = Number(arg('calls', '300'));
 const keep = arg('keep', '');
+/** shared_buffers for the measurement (the embedded store's default is PostgreSQL's, 128MB). */
+const sharedBuffers = arg('shared-buffers', '');
 
 const hourMs = 3_600_000;
 const dayMs = 86_400_000;
@@ -58,7 +61,10 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
   return out;
 }
 
-/** 24 h of raw host rows every 10 s for servers `ids`, time-major. */
+/**
+ * 24 h of raw host rows every 10 s for servers `ids`, in the order ingest writes them: by time, then host
+ * (a host's rows of one collection side by side, hosts interleaved).
+ */
 async function loadRaw(pool: pg.Pool, ids: number[], now: number): Promise<number> {
   const from = new Date(Math.floor((now - 24 * hourMs) / 10_000) * 10_000);
   const to = new Date(now);
@@ -68,17 +74,17 @@ async function loadRaw(pool: pg.Pool, ids: number[], now: number): Promise<numbe
   const statements = [
     `INSERT INTO pgvigil.host_cpu (server_id, ts, cpu, user_pct, nice_pct, system_pct, idle_pct, iowait_pct, irq_pct, softirq_pct, steal_pct)
      SELECT s, t, c, ${wave(1)} / 2, 0, ${wave(2)} / 5, 100 - ${wave(1)} / 2 - ${wave(2)} / 5, ${wave(3)} / 20, 0.1, 0.2, 0
-       FROM ${series} CROSS JOIN unnest(ARRAY['total', '0', '1', '2', '3']) c`,
+       FROM ${series} CROSS JOIN unnest(ARRAY['total', '0', '1', '2', '3']) c ORDER BY t, s, c`,
     `INSERT INTO pgvigil.host_memory (server_id, ts, total_bytes, available_bytes, used_bytes, free_bytes, buffers_bytes, cached_bytes, swap_total_bytes, swap_used_bytes)
-     SELECT s, t, 17179869184, (${wave(4)} * 1e8)::bigint, (${wave(5)} * 1e8)::bigint, 1e9, 1e8, 4e9, 2e9, 0 FROM ${series}`,
+     SELECT s, t, 17179869184, (${wave(4)} * 1e8)::bigint, (${wave(5)} * 1e8)::bigint, 1e9, 1e8, 4e9, 2e9, 0 FROM ${series} ORDER BY t, s`,
     `INSERT INTO pgvigil.host_load (server_id, ts, load1, load5, load15)
-     SELECT s, t, ${wave(6)} / 25, ${wave(7)} / 30, ${wave(8)} / 35 FROM ${series}`,
+     SELECT s, t, ${wave(6)} / 25, ${wave(7)} / 30, ${wave(8)} / 35 FROM ${series} ORDER BY t, s`,
     `INSERT INTO pgvigil.host_network (server_id, ts, interface, rx_bytes_per_s, tx_bytes_per_s, rx_packets_per_s, tx_packets_per_s, rx_errors_per_s, tx_errors_per_s, rx_drops_per_s, tx_drops_per_s)
      SELECT s, t, i, ${wave(9)} * 1e4, ${wave(10)} * 1e4, ${wave(11)} * 10, ${wave(12)} * 10, 0, 0, 0, 0
-       FROM ${series} CROSS JOIN unnest(ARRAY['eth0', 'lo']) i`,
+       FROM ${series} CROSS JOIN unnest(ARRAY['eth0', 'lo']) i ORDER BY t, s, i`,
     `INSERT INTO pgvigil.host_disk (server_id, ts, device, reads_per_s, writes_per_s, read_bytes_per_s, write_bytes_per_s, read_await_ms, write_await_ms, util_pct, in_progress)
      SELECT s, t, d, ${wave(13)}, ${wave(14)}, ${wave(13)} * 4096, ${wave(14)} * 4096, ${wave(15)} / 50, ${wave(16)} / 40, ${wave(17)}, 1
-       FROM ${series} CROSS JOIN unnest(ARRAY['sda', 'sdb']) d`,
+       FROM ${series} CROSS JOIN unnest(ARRAY['sda', 'sdb']) d ORDER BY t, s, d`,
   ];
   let rows = 0;
   for (const sql of statements) rows += (await pool.query(sql, [ids, from, to])).rowCount ?? 0;
@@ -157,8 +163,8 @@ async function main(): Promise<void> {
   const dir = keep || mkdtempSync(join(tmpdir(), 'pgvigil-bench-series-'));
   chmodSync(dir, 0o755);
   const fresh = !existsSync(join(dir, 'data'));
-  const store = await startEmbeddedStore(join(dir, 'data'), log);
-  const pool = new pg.Pool({ connectionString: store.url, max: 4 });
+  let store = await startEmbeddedStore(join(dir, 'data'), log);
+  let pool = new pg.Pool({ connectionString: store.url, max: 4 });
   let child: ChildProcess | undefined;
   try {
     const now = Date.now();
@@ -184,6 +190,17 @@ async function main(): Promise<void> {
       });
       await timed('VACUUM ANALYZE', () => pool.query('VACUUM ANALYZE'));
     }
+    if (sharedBuffers) {
+      await pool.query(`ALTER SYSTEM SET shared_buffers = '${sharedBuffers.replace(/[^0-9A-Za-z]/g, '')}'`);
+      await pool.end();
+      await store.stop();
+      store = await startEmbeddedStore(join(dir, 'data'), log);
+      pool = new pg.Pool({ connectionString: store.url, max: 4 });
+    }
+    const { rows: settings } = await pool.query<{ setting: string }>(
+      "SELECT current_setting('shared_buffers') AS setting",
+    );
+    process.stdout.write(`shared_buffers: ${settings[0]!.setting}\n`);
     const { rows: size } = await pool.query<{ size: string }>(
       'SELECT pg_size_pretty(pg_database_size(current_database())) AS size',
     );

@@ -177,7 +177,7 @@ async function refusedHandshake(
       ws.close();
       reject(new Error('the handshake was accepted'));
     });
-    ws.once('unexpected-response', (_req, res) => {
+    ws.once('unexpected-response', (req, res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d));
       res.on('end', () => {
@@ -185,7 +185,15 @@ async function refusedHandshake(
         try {
           code = (JSON.parse(body) as { error?: { code?: string } }).error?.code;
         } catch {}
-        resolve({ status: res.statusCode ?? 0, code });
+        // The server closes the refused handshake's socket itself (a client cannot hold it open).
+        const closed = () => resolve({ status: res.statusCode ?? 0, code });
+        const socket = req.socket;
+        if (!socket || socket.destroyed) return closed();
+        const timer = setTimeout(() => reject(new Error('the server left a refused handshake open')), 5000);
+        socket.once('close', () => {
+          clearTimeout(timer);
+          closed();
+        });
       });
     });
     ws.once('error', () => {});

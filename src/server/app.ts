@@ -6,7 +6,7 @@
  *      (agent routes check their agent credential themselves)
  *   4. HTTP metrics hook
  *   5. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
- *      because it replaces the body parsers); @fastify/websocket first, for the live feed
+ *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 3
  */
 import { readFileSync } from 'node:fs';
 import fastifyWebsocket from '@fastify/websocket';
@@ -20,7 +20,7 @@ import { AgentAuthenticator } from './auth/agents.js';
 import { signingKey, UserAuthenticator, userGuard } from './auth/users.js';
 import { IngestWriter, ingestMetrics, type WriterOptions } from './ingest/writer.js';
 import { jobMetrics } from './jobs/runner.js';
-import { LiveHub, type LiveOptions } from './live/hub.js';
+import { defaultLiveLimits, LiveHub, type LiveOptions } from './live/hub.js';
 import { liveMetrics } from './live/metrics.js';
 import { announceWritten } from './live/notify.js';
 import { OpenApiCollector } from './openapi.js';
@@ -125,6 +125,14 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     openapi.add(route);
   });
 
+  // Before the user check: its onRequest hook marks upgrade requests, so that a refused handshake's socket
+  // is closed after the answer.
+  await app.register(fastifyWebsocket, {
+    options: {
+      maxPayload: { ...defaultLiveLimits, ...opts.live?.limits }.maxPayloadBytes,
+      perMessageDeflate: false,
+    },
+  });
   const key = await signingKey(opts.store.pool);
   const userAuth = new UserAuthenticator(opts.store.pool, key, opts.credentialCacheMs);
   app.addHook('onRequest', userGuard(userAuth));
@@ -162,9 +170,6 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   const auth = new AgentAuthenticator(pool, opts.credentialCacheMs);
   const limits = { ...defaultIngestLimits, ...opts.ingestLimits };
 
-  await app.register(fastifyWebsocket, {
-    options: { maxPayload: live.limits.maxPayloadBytes, perMessageDeflate: false },
-  });
   await app.register(healthRoutes, {
     prefix: '/api/v1',
     store: opts.store,

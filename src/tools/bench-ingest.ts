@@ -21,6 +21,7 @@ import { silentLogger } from '../log.js';
 import { batchMediaType, validateBatch } from '../protocol/batch.js';
 import { type ColumnSpec, type FamilySpec, families } from '../protocol/families/index.js';
 import { ensureServer, localAgent } from '../server/auth/agents.js';
+import { addUser, createApiToken } from '../server/auth/users.js';
 import { encodeTable } from '../server/ingest/copy.js';
 import { freePort } from '../storage/cluster.js';
 import { startEmbeddedStore } from '../storage/embedded.js';
@@ -117,6 +118,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** A viewer API token for reading the server's /metrics (a bench user, made once per store). */
+async function metricsToken(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ user_id: string }>(
+    `SELECT user_id FROM pgvigil.users WHERE name = 'bench-metrics'`,
+  );
+  const userId = rows[0]
+    ? Number(rows[0].user_id)
+    : (await addUser(pool, { name: 'bench-metrics', role: 'viewer' })).userId;
+  return (
+    await createApiToken(pool, { userId, name: 'bench ingest', role: 'viewer', expiresInMs: 3_600_000 })
+  ).token;
+}
+
 async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
@@ -130,8 +144,10 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   throw new Error('server did not become ready');
 }
 
-async function phaseTimings(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+async function phaseTimings(url: string, token: string): Promise<Record<string, number>> {
+  const text = await (
+    await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  ).text();
   const out: Record<string, number> = {};
   for (const phase of ['decode', 'validate', 'encode', 'write']) {
     const sum = Number(
@@ -299,7 +315,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     }
     const elapsedS = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const phases = await phaseTimings(serverUrl);
+    const phases = await phaseTimings(serverUrl, await metricsToken(pool));
 
     // Verify: every acknowledged batch is in the ledger exactly once and its rows are in the tables.
     const ids = state.map((a) => a.agentId);
