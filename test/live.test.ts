@@ -17,7 +17,7 @@ import { publishLive } from '../src/server/live/notify.js';
 import { openStore, type Store } from '../src/storage/db.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { parsePromText } from './helpers/prometheus.js';
-import { roleHeaders } from './helpers/users.js';
+import { createTestUser, roleHeaders } from './helpers/users.js';
 import { until } from './helpers/wait.js';
 
 let ts: TestStore;
@@ -226,7 +226,12 @@ before(async () => {
   b = await buildServerApp({
     ...common,
     store: storeB,
-    live: { allowedOrigins: ['https://dash.example'], reconnectMinMs: 100, reconnectMaxMs: 1000 },
+    live: {
+      allowedOrigins: ['https://dash.example'],
+      reconnectMinMs: 100,
+      reconnectMaxMs: 1000,
+      recheckMs: 200,
+    },
   });
   baseA = await a.app.listen({ host: '127.0.0.1', port: 0 });
   baseB = await b.app.listen({ host: '127.0.0.1', port: 0 });
@@ -347,6 +352,20 @@ describe(`live feed across two instances (${testPgLabel})`, () => {
     // A plain GET without the upgrade is told what to do.
     const plain = await fetch(`${baseB}/api/v1/live`, { headers: viewer });
     assert.equal(plain.status, 426);
+  });
+
+  test('an_open_feed_is_closed_with_4401_once_its_token_is_revoked', async () => {
+    const u = await createTestUser(ts.store.pool, 'viewer');
+    const c = await connect(baseB, u.headers);
+    await subscribe(c, [1]);
+    await ts.store.pool.query('UPDATE pgvigil.api_tokens SET revoked_at = now() WHERE user_id = $1', [
+      u.userId,
+    ]);
+    const closed = await Promise.race([
+      c.closed,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000)),
+    ]);
+    assert.deepEqual(closed, { code: 4401, reason: 'credential expired or revoked' });
   });
 
   test('a_bad_client_message_gets_an_error_and_the_connection_stays_usable', async () => {

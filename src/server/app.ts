@@ -181,6 +181,8 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     prefix: '/api/v1',
     hub: live,
     allowedOrigins: opts.live?.allowedOrigins ?? [],
+    userAuth,
+    recheckMs: opts.live?.recheckMs,
   });
   await app.register(authRoutes, { prefix: '/api/v1', pool, key, userAuth, loginLimit: opts.loginLimit });
   await app.register(adminRoutes, {

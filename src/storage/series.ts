@@ -285,6 +285,15 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
   const to = plan.to.getTime();
 
   const rawFrom = plan.tier === 'raw' ? from : Math.max(from, tails.hourly);
+  const rollupRanges: Array<['hourly' | 'daily', number, number]> = [];
+  if (plan.tier === 'hourly') rollupRanges.push(['hourly', from, Math.min(to, tails.hourly)]);
+  if (plan.tier === 'daily') {
+    rollupRanges.push(['daily', from, Math.min(to, tails.daily)]);
+    rollupRanges.push(['hourly', Math.max(from, tails.daily), Math.min(to, tails.hourly)]);
+  }
+  const partCount = (rawFrom < to ? 1 : 0) + rollupRanges.filter(([, lo, hi]) => lo < hi).length;
+  // One source (the common case): its aggregates are final, no second aggregation over partial ones.
+  const single = partCount === 1;
   if (rawFrom < to) {
     const counters = plan.metrics.some((m) => m.counter);
     const start = param(new Date(rawFrom), 'timestamptz');
@@ -301,7 +310,9 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
       if (m.counter) return `sum(${counterStepSql(m.name)})::float8 AS pv_v${i}`;
       switch (plan.agg) {
         case 'avg':
-          return `sum(${c}::float8) AS pv_s${i}, count(${c}) AS pv_n${i}`;
+          return single
+            ? `avg(${c})::float8 AS pv_v${i}`
+            : `sum(${c}::float8) AS pv_s${i}, count(${c}) AS pv_n${i}`;
         case 'min':
           return `min(${c})::float8 AS pv_v${i}`;
         case 'max':
@@ -324,7 +335,9 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
       const c = (agg: string) => q(`${m.name}_${agg}`);
       switch (plan.agg) {
         case 'avg':
-          return `sum(${c('avg')} * samples) AS pv_s${i}, sum(samples) FILTER (WHERE ${c('avg')} IS NOT NULL) AS pv_n${i}`;
+          return single
+            ? `(sum(${c('avg')} * samples) / nullif(sum(samples) FILTER (WHERE ${c('avg')} IS NOT NULL), 0))::float8 AS pv_v${i}`
+            : `sum(${c('avg')} * samples) AS pv_s${i}, sum(samples) FILTER (WHERE ${c('avg')} IS NOT NULL) AS pv_n${i}`;
         case 'min':
           return `min(${c('min')})::float8 AS pv_v${i}`;
         case 'max':
@@ -341,11 +354,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
  WHERE ${[...filters, `ts >= ${a}`, `ts < ${b}`].join(' AND ')}
  GROUP BY 1${keys.length ? `, ${keyList}` : ''}`);
   };
-  if (plan.tier === 'hourly') rollupPart('hourly', from, Math.min(to, tails.hourly));
-  if (plan.tier === 'daily') {
-    rollupPart('daily', from, Math.min(to, tails.daily));
-    rollupPart('hourly', Math.max(from, tails.daily), Math.min(to, tails.hourly));
-  }
+  for (const [tier, lo, hi] of rollupRanges) rollupPart(tier, lo, hi);
 
   const outCols = plan.metrics.map((m, i) => {
     if (m.counter) return `sum(pv_v${i}) AS pv_v${i}`;
@@ -359,6 +368,15 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     }
   });
   const keyText = keys.map((k) => `${q(k)}::text AS ${q(k)}`);
+  // The sources tile [from, to): there is always at least one.
+  if (single) {
+    const cols = plan.metrics.map((_, i) => `pv_v${i}`);
+    const text = `SELECT (extract(epoch FROM pv_b) * 1000)::float8 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${cols.join(', ')}
+  FROM (${parts[0]}) p
+ ORDER BY ${keys.length ? `${keyList}, ` : ''}pv_b
+ LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
+    return { text, values, keys };
+  }
   const text = `SELECT (extract(epoch FROM pv_b) * 1000)::float8 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${outCols.join(', ')}
   FROM (${parts.join('\nUNION ALL\n')}) p
  GROUP BY pv_b${keys.length ? `, ${keyList}` : ''}

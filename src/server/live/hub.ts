@@ -55,6 +55,8 @@ export const closeCodes = {
   tooManyClients: 1013,
   goingAway: 1001,
   policy: 1008,
+  /** The credential the feed was opened with expired or was revoked: refresh it and reconnect. */
+  credentialExpired: 4401,
 } as const;
 
 export interface HubOptions {
@@ -78,6 +80,8 @@ export interface HubOptions {
 export interface LiveOptions extends Omit<HubOptions, 'storeUrl' | 'log' | 'metrics'> {
   /** Origins (scheme://host[:port]) besides the server's own that may open the feed from a browser. */
   allowedOrigins?: readonly string[];
+  /** How often an open feed re-checks its credential (ms, default 60 s). */
+  recheckMs?: number;
 }
 
 /** PGVIGIL_LIVE_ORIGINS: comma-separated origins allowed besides the server's own. */
@@ -249,20 +253,22 @@ export class LiveHub {
     return this.state !== 'closed' && this.clients.size < this.limits.maxClients;
   }
 
-  attach(socket: WebSocket): void {
+  attach(socket: WebSocket): LiveClient | undefined {
     if (!this.hasRoom()) {
       this.metrics.dropped.inc({ reason: 'too-many-clients' });
       socket.close(
         this.state === 'closed' ? closeCodes.goingAway : closeCodes.tooManyClients,
         'too many live clients',
       );
-      return;
+      return undefined;
     }
-    this.clients.add(new LiveClient(socket, this));
+    const client = new LiveClient(socket, this);
+    this.clients.add(client);
     this.start();
     if (this.pingTimer === undefined) {
       this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs ?? 30_000).unref();
     }
+    return client;
   }
 
   detach(c: LiveClient): void {

@@ -10,20 +10,19 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { PgvigilError } from '../../errors.js';
-import type { LiveHub } from '../live/hub.js';
+import type { UserAuthenticator } from '../auth/users.js';
+import { closeCodes, type LiveHub } from '../live/hub.js';
+import { errorBody } from './schemas.js';
 
 export interface LiveRouteOptions {
   hub: LiveHub;
   /** Origins (scheme://host[:port]) allowed besides the server's own, e.g. a dashboard on another host. */
   allowedOrigins: readonly string[];
+  /** Re-checks the handshake's credential while the feed is open. */
+  userAuth: UserAuthenticator;
+  /** How often (default 60 s). */
+  recheckMs?: number;
 }
-
-const errorBody = {
-  type: 'object',
-  properties: {
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
-  },
-} as const;
 
 /** scheme://host[:port] in its canonical form (lower case, default port dropped), or undefined. */
 export function canonicalOrigin(value: string): string | undefined {
@@ -56,7 +55,8 @@ function ownOrigin(req: FastifyRequest): string | undefined {
   return host ? canonicalOrigin(`${req.protocol}://${host}`) : undefined;
 }
 
-export const liveRoutes: FastifyPluginAsync<LiveRouteOptions> = async (app, { hub, allowedOrigins }) => {
+export const liveRoutes: FastifyPluginAsync<LiveRouteOptions> = async (app, opts) => {
+  const { hub, allowedOrigins, userAuth } = opts;
   const allowed = new Set<string>();
   for (const o of allowedOrigins) {
     const c = canonicalOrigin(o);
@@ -104,8 +104,23 @@ export const liveRoutes: FastifyPluginAsync<LiveRouteOptions> = async (app, { hu
     handler: async () => {
       throw new PgvigilError('LIVE_UPGRADE_REQUIRED');
     },
-    wsHandler: (socket) => {
-      hub.attach(socket);
+    wsHandler: (socket, req) => {
+      const client = hub.attach(socket);
+      if (!client) return;
+      // A feed must not outlive its credential: an expired access token, a revoked token or session, a
+      // disabled user closes it (4401) within `recheckMs`; the browser refreshes and reconnects.
+      const recheck = setInterval(() => {
+        userAuth.authenticate(req).catch(() => {
+          hub.drop(
+            client,
+            'credential-expired',
+            closeCodes.credentialExpired,
+            'credential expired or revoked',
+          );
+        });
+      }, opts.recheckMs ?? 60_000);
+      recheck.unref();
+      socket.once('close', () => clearInterval(recheck));
     },
   });
 };
