@@ -259,7 +259,7 @@ export interface SeriesSql {
   keys: string[];
 }
 
-/** The query for a plan: one row per (step, series) with `pv_t` (ms) and `pv_v0…` per metric. */
+/** The query for a plan: one row per (step, series), in time order, with `pv_t` (ms) and `pv_v0…` per metric. */
 export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): SeriesSql {
   const values: unknown[] = [];
   const param = (v: unknown, cast: string) => {
@@ -311,7 +311,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
       switch (plan.agg) {
         case 'avg':
           return single
-            ? `avg(${c})::float8 AS pv_v${i}`
+            ? `sum(${c}::float8) / nullif(count(${c}), 0) AS pv_v${i}`
             : `sum(${c}::float8) AS pv_s${i}, count(${c}) AS pv_n${i}`;
         case 'min':
           return `min(${c})::float8 AS pv_v${i}`;
@@ -371,16 +371,16 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
   // The sources tile [from, to): there is always at least one.
   if (single) {
     const cols = plan.metrics.map((_, i) => `pv_v${i}`);
-    const text = `SELECT (extract(epoch FROM pv_b) * 1000)::float8 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${cols.join(', ')}
+    const text = `SELECT date_part('epoch', pv_b) * 1000 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${cols.join(', ')}
   FROM (${parts[0]}) p
- ORDER BY ${keys.length ? `${keyList}, ` : ''}pv_b
+ ORDER BY pv_b
  LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
     return { text, values, keys };
   }
-  const text = `SELECT (extract(epoch FROM pv_b) * 1000)::float8 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${outCols.join(', ')}
+  const text = `SELECT date_part('epoch', pv_b) * 1000 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${outCols.join(', ')}
   FROM (${parts.join('\nUNION ALL\n')}) p
  GROUP BY pv_b${keys.length ? `, ${keyList}` : ''}
- ORDER BY ${keys.length ? `${keyList}, ` : ''}pv_b
+ ORDER BY pv_b
  LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
   return { text, values, keys };
 }
@@ -419,42 +419,54 @@ export async function querySeries(client: pg.PoolClient, plan: SeriesPlan, now: 
   }
   const rowLimit = Math.floor(maxPointsPerResponse / plan.metrics.length);
   const sql = seriesSql(plan, tails, rowLimit);
-  const { rows } = await client.query<Record<string, string | number | null>>(sql.text, sql.values);
+  // Arrays, not objects: a 24 h query returns thousands of rows (pv_t, labels…, values…).
+  const { rows } = await client.query<Array<string | number | null>>({
+    text: sql.text,
+    values: sql.values,
+    rowMode: 'array',
+  });
   if (rows.length > rowLimit) {
     bad(
       `more than ${maxPointsPerResponse} points; narrow the series with label=name:value, fewer metrics or a larger step`,
     );
   }
+  // Rows come in time order; each label combination is one series per metric.
   const labelName = (k: string) => (k === 'target_id' ? 'target' : k);
-  const series: SeriesOut[] = [];
-  let current: SeriesOut[] = [];
-  let currentKey: string | undefined;
+  const nKeys = sql.keys.length;
+  const first = 1 + nKeys;
+  const bySeries = new Map<string, SeriesOut[]>();
   for (const row of rows) {
-    const key = sql.keys.map((k) => row[k]).join('\u0000');
-    if (key !== currentKey) {
-      for (const s of current) if (s.points.length > 0) series.push(s);
-      currentKey = key;
+    const key = nKeys === 1 ? String(row[1]) : row.slice(1, first).join('\u0000');
+    let group = bySeries.get(key);
+    if (!group) {
       const labels: Record<string, string> = {};
-      for (const k of sql.keys) labels[labelName(k)] = String(row[k]);
-      current = plan.metrics.map((m) => ({
+      sql.keys.forEach((k, j) => {
+        labels[labelName(k)] = String(row[1 + j]);
+      });
+      group = plan.metrics.map((m) => ({
         metric: m.name,
         kind: m.counter ? 'counter' : 'gauge',
         agg: m.counter ? 'increase' : plan.agg,
         labels,
         points: [],
       }));
+      bySeries.set(key, group);
     }
-    const t = row.pv_t as number;
-    for (let i = 0; i < current.length; i++) {
-      const v = row[`pv_v${i}`];
-      if (v !== null && v !== undefined) current[i]!.points.push([t, v as number]);
+    const t = row[0] as number;
+    for (let i = 0; i < group.length; i++) {
+      const v = row[first + i];
+      if (v !== null && v !== undefined) group[i]!.points.push([t, v as number]);
     }
   }
-  for (const s of current) if (s.points.length > 0) series.push(s);
-  series.sort(
-    (a, b) =>
-      plan.metrics.findIndex((m) => m.name === a.metric) - plan.metrics.findIndex((m) => m.name === b.metric),
-  );
+  // Order: by metric as asked, then by labels.
+  const keys = [...bySeries.keys()].sort();
+  const series: SeriesOut[] = [];
+  for (let i = 0; i < plan.metrics.length; i++) {
+    for (const k of keys) {
+      const s = bySeries.get(k)![i]!;
+      if (s.points.length > 0) series.push(s);
+    }
+  }
   return {
     family: plan.family.name,
     tier: plan.tier,

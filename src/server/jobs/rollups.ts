@@ -94,11 +94,19 @@ export async function rollBucket(
   pool: pg.Pool,
   b: { tier: RollupTier; serverId: number; bucketStart: Date },
 ): Promise<RollResult> {
+  return rollBuckets(pool, { tier: b.tier, serverIds: [b.serverId], bucketStart: b.bucketStart });
+}
+
+/** `rollBucket` for several servers at once (one statement per family, as the job does). */
+export async function rollBuckets(
+  pool: pg.Pool,
+  b: { tier: RollupTier; serverIds: readonly number[]; bucketStart: Date },
+): Promise<RollResult> {
   checkAligned(b.tier, b.bucketStart);
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const r = await rollOn(client, b.tier, [b.serverId], b.bucketStart);
+    const r = await rollOn(client, b.tier, b.serverIds, b.bucketStart);
     await client.query('COMMIT');
     return r;
   } catch (err) {
