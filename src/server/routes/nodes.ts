@@ -22,8 +22,9 @@ import {
   type ReadRouteOptions,
   requireServer,
   serverIdParam,
+  serverIdParams,
   snapshotMeta,
-  windowParam,
+  windowQuery,
   withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
@@ -131,19 +132,6 @@ const containerSchema = {
   },
 } as const;
 
-const idParams = {
-  type: 'object',
-  required: ['id'],
-  additionalProperties: false,
-  properties: { id: serverIdParam },
-} as const;
-
-const windowQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { window: windowParam },
-} as const;
-
 interface ContainerRow extends Row {
   ts: Date;
   runtime: string;
@@ -191,7 +179,7 @@ export const nodeRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts
         description:
           'The newest collection of each host family within `window` seconds, with its own ts and age. Rates and percentages are as the agent computed them over its last interval; a family without data in the window is null.',
         tags: ['nodes'],
-        params: idParams,
+        params: serverIdParams,
         querystring: windowQuery,
         response: { 200: nodeSchema, '4xx': errorBody },
       },
@@ -238,7 +226,7 @@ export const nodeRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts
         description:
           'Every container seen within `window` seconds, with its newest row; `present` tells whether it was in the newest collection.',
         tags: ['nodes'],
-        params: idParams,
+        params: serverIdParams,
         querystring: windowQuery,
         response: {
           200: {

@@ -38,7 +38,7 @@ import {
   targetParam,
   timeParam,
   timeRange,
-  windowParam,
+  windowQuery,
   withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
@@ -181,12 +181,6 @@ const rowsOrNull = (spec: FamilySpec, extra: Record<string, unknown> = {}, omit:
 const queryTextProps = {
   query: { ...nullableString, description: 'statement text (roles user and admin only)' },
   queryRedacted: { type: 'boolean', description: 'true when the text exists but your role may not see it' },
-} as const;
-
-const windowQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { window: windowParam },
 } as const;
 
 // Statements --------------------------------------------------------------------------------------------

@@ -253,6 +253,21 @@ export const windowParam = {
   description: 'seconds back from now that count as current; older families are null',
 } as const;
 
+/** Params of routes under /servers/:id. */
+export const serverIdParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: serverIdParam },
+} as const;
+
+/** A query string with only `window` (how far back "now" may look). */
+export const windowQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { window: windowParam },
+} as const;
+
 export const nullableString = { type: ['string', 'null'] } as const;
 export const nullableInteger = { type: ['integer', 'null'] } as const;
 export const nullableNumber = { type: ['number', 'null'] } as const;

@@ -28,8 +28,9 @@ import {
   nullableNumber,
   nullableString,
   type ReadRouteOptions,
-  serverIdParam,
+  serverIdParams,
   windowParam,
+  windowQuery,
   withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
@@ -367,19 +368,6 @@ async function oneServer(c: pg.PoolClient, serverId: number, windowS: number) {
   return (await describeServers(c, rows, windowS))[0]!;
 }
 
-const idParams = {
-  type: 'object',
-  required: ['id'],
-  additionalProperties: false,
-  properties: { id: serverIdParam },
-} as const;
-
-const windowQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { window: windowParam },
-} as const;
-
 export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts) => {
   const { pool } = opts;
   const timeoutMs = opts.readTimeoutMs ?? defaultReadTimeoutMs;
@@ -449,7 +437,7 @@ export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, op
       schema: {
         summary: 'One server with its status, agents and targets',
         tags: ['servers'],
-        params: idParams,
+        params: serverIdParams,
         querystring: windowQuery,
         response: { 200: serverSchema, '4xx': errorBody },
       },
@@ -464,7 +452,7 @@ export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, op
       schema: {
         summary: "A server's PostgreSQL targets with their status",
         tags: ['servers'],
-        params: idParams,
+        params: serverIdParams,
         querystring: windowQuery,
         response: {
           200: {
