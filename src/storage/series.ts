@@ -288,7 +288,8 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     return `$${values.length}::${cast}`;
   };
   const server = param(plan.serverId, 'bigint');
-  const step = param(`${plan.stepSeconds} seconds`, 'interval');
+  // Bound once, when a part first buckets (a part reading one tier bucket per step has nothing to bin).
+  let step: string | undefined;
   const target = plan.family.scope === 'target';
   const labelNames = plan.family.columns.filter((c) => c.label).map((c) => c.name);
   const keys = [...(target ? ['target_id'] : []), ...labelNames];
@@ -300,7 +301,10 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     );
   }
   const keyList = keys.map(q).join(', ');
-  const bucket = (col: string) => `date_bin(${step}, ${col}, '1970-01-01T00:00:00Z'::timestamptz)`;
+  const bucket = (col: string) => {
+    step ??= param(`${plan.stepSeconds} seconds`, 'interval');
+    return `date_bin(${step}, ${col}, '1970-01-01T00:00:00Z'::timestamptz)`;
+  };
   const parts: string[] = [];
   const from = plan.from.getTime();
   const to = plan.to.getTime();
@@ -314,9 +318,15 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     rollupRanges.push(['daily', from, Math.min(to, tails.daily)]);
     rollupRanges.push(['hourly', Math.max(from, tails.daily), Math.min(to, tails.hourly)]);
   }
-  const partCount = (rawFrom < to ? 1 : 0) + rollupRanges.filter(([, lo, hi]) => lo < hi).length;
-  // One source (the common case): its aggregates are final, no second aggregation over partial ones.
-  const single = partCount === 1;
+  const starts = [
+    ...(rawFrom < to ? [rawFrom] : []),
+    ...rollupRanges.filter(([, lo, hi]) => lo < hi).map(([, lo]) => lo),
+  ];
+  // One source (the common case), or sources meeting on step boundaries (a 24 h minute chart: its raw tail
+  // starts on the hour): no step has parts from two sources, so each source's aggregates are final and no
+  // second aggregation over partial ones is needed.
+  const stepMs = plan.stepSeconds * 1000;
+  const single = starts.length === 1 || starts.every((t) => t % stepMs === 0);
   if (rawFrom < to) {
     const counters = plan.metrics.some((m) => m.counter);
     const start = param(new Date(rawFrom), 'timestamptz');
@@ -372,6 +382,17 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     });
     const a = param(new Date(lo), 'timestamptz');
     const b = param(new Date(hi), 'timestamptz');
+    if (single && plan.stepSeconds === tierResolutionSeconds[tier]) {
+      // A step is one bucket of the tier: its row is the point, nothing to aggregate.
+      const direct = plan.metrics.map((m, i) => {
+        const c = m.counter ? m.name : `${m.name}_${plan.agg}`;
+        return `${q(c)}::float8 AS pv_v${i}`;
+      });
+      parts.push(`SELECT ts AS pv_b${keys.length ? `, ${keyList}` : ''}, ${direct.join(', ')}
+  FROM pgvigil.${q(`${plan.family.name}_${tier}`)}
+ WHERE ${[...filters, `ts >= ${a}`, `ts < ${b}`].join(' AND ')}`);
+      return;
+    }
     parts.push(`SELECT ${bucket('ts')} AS pv_b${keys.length ? `, ${keyList}` : ''}, ${cols.join(', ')}
   FROM pgvigil.${q(`${plan.family.name}_${tier}`)}
  WHERE ${[...filters, `ts >= ${a}`, `ts < ${b}`].join(' AND ')}
@@ -395,7 +416,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
   if (single) {
     const cols = plan.metrics.map((_, i) => `pv_v${i}`);
     const text = `SELECT date_part('epoch', pv_b) * 1000 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${cols.join(', ')}
-  FROM (${parts[0]}) p
+  FROM (${parts.join('\nUNION ALL\n')}) p
  ORDER BY pv_b
  LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
     return { text, values, keys };
