@@ -4,12 +4,13 @@
  * Data, generated in SQL (generate_series, time-major like real ingest, so one host's rows are spread over
  * the table as they are in production): 24 h of raw host families every 10 s for every host — host_cpu for
  * 4 cores plus "total", host_memory, host_load, host_network (2 interfaces), host_disk (2 devices) — rolled
- * into hours (and yesterday into a day) by the rollup job itself (its run time is reported), plus 30 days
+ * into minutes and hours (and yesterday into a day) by the rollup job itself (its run time is reported), plus 30 days
  * of synthetic hourly and daily rollups before that.
  *
  * Then a `pgvigil server` child process (its own event loop, as in production) answers a few hundred
  * sequential calls per case, each for a random host:
- *   (a) 24 h of host_cpu user_pct and system_pct for one host: 10 series (raw tier, 60 s steps, 1,440 points each)
+ *   (a) 24 h of host_cpu user_pct and system_pct for one host: 10 series (minute tier with the current hour
+ *       from raw rows, 60 s steps, 1,440 points each)
  *   (b) 30 days of the same: the daily tier (1-day steps, recent days stitched from hourly and raw rows)
  *   (c) 7 days of the same: the hourly tier
  * and the same SQL alone on one connection, to show how much of the latency is the database's.
@@ -237,7 +238,7 @@ async function main(): Promise<void> {
     const base = { family: 'host_cpu', metrics: 'user_pct,system_pct' };
     const cases: Case[] = [
       {
-        name: '(a) 24 h, 10 series, raw',
+        name: '(a) 24 h, 10 series, minute',
         query: (s) => ({ ...base, server: String(s), from: String(now - 24 * hourMs), to: String(now) }),
       },
       {

@@ -1,7 +1,8 @@
 /**
- * Rollups on a real PostgreSQL: tables against the specs, reset-aware counter increases, late rows through
- * real ingest re-rolling their bucket, idempotent re-rolls, hourly increases adding up to the daily one,
- * and retention of the rollup partitions.
+ * Rollups on a real PostgreSQL: tables against the specs, reset-aware counter increases, minute rows
+ * against the raw rows of each minute, late rows through real ingest re-rolling their bucket, idempotent
+ * re-rolls, minute increases adding up to the hourly one and hourly ones to the daily one, and retention of
+ * the rollup partitions.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -165,6 +166,74 @@ describe(`rolling buckets on ${testPgLabel}`, () => {
     assert.equal(row.numbackends_avg, 5);
     assert.ok(!('numbackends_p95' in row), 'integer gauges have no p95');
     assert.ok('cache_hit_pct_p95' in row, 'float gauges have a p95');
+
+    // The minute rows of the hour, rolled with it: each minute's increase includes the step into it (the
+    // first from the sample before the hour), the reset minute counts the new value, and they add up to
+    // the hour's increase.
+    const { rows: minutes } = await pool.query(
+      `SELECT ts, samples, xact_commit::float8 AS xact, blk_read_time_ms AS read_ms
+         FROM pgvigil.pg_database_minute WHERE server_id = $1 ORDER BY ts`,
+      [server],
+    );
+    assert.deepEqual(
+      minutes.map((m) => [(m.ts as Date).getTime() - h, m.samples, m.xact, m.read_ms]),
+      [
+        [0, 1, 10, 0.5],
+        [10 * minute, 1, 50, 0.5],
+        [20 * minute, 1, 50, 0.25],
+        [30 * minute, 1, 30, 0.75],
+        [40 * minute, 1, 50, 0.5],
+        [50 * minute, 1, 20, 0],
+      ],
+    );
+    assert.equal(
+      minutes.reduce((n, m) => n + (m.xact as number), 0),
+      Number(row.xact_commit),
+    );
+    assert.equal(
+      minutes.reduce((n, m) => n + (m.read_ms as number), 0),
+      row.blk_read_time_ms,
+    );
+  });
+
+  test('minute_rows_hold_the_avg_min_max_p95_and_samples_of_the_raw_rows_of_each_minute', async () => {
+    const server = await ensureServer(pool, 'minute-host');
+    const h = baseHour + 2 * hourMs;
+    // every 7 s (8 or 9 samples a minute, none aligned), values that differ within each minute
+    await pool.query(
+      `INSERT INTO pgvigil.host_load (server_id, ts, load1, load5)
+       SELECT $1::bigint, $2::timestamptz + i * interval '7 seconds', ((i * 37) % 101) / 10.0, i % 5
+         FROM generate_series(0, 513) i`,
+      [server, new Date(h)],
+    );
+    const r = await rollBucket(pool, { tier: 'hourly', serverId: server, bucketStart: new Date(h) });
+    const { rows: expected } = await pool.query(
+      `SELECT date_trunc('minute', ts) AS ts, count(*)::int AS samples,
+              avg(load1)::float8 AS avg, min(load1) AS min, max(load1) AS max,
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY load1) AS p95,
+              avg(load5)::float8 AS avg5
+         FROM pgvigil.host_load WHERE server_id = $1 AND ts >= $2 AND ts < $3 GROUP BY 1 ORDER BY 1`,
+      [server, new Date(h), new Date(h + hourMs)],
+    );
+    const { rows: got } = await pool.query(
+      `SELECT ts, samples, load1_avg AS avg, load1_min AS min, load1_max AS max, load1_p95 AS p95, load5_avg AS avg5
+         FROM pgvigil.host_load_minute WHERE server_id = $1 ORDER BY ts`,
+      [server],
+    );
+    assert.equal(got.length, 60);
+    assert.equal(r.produced, 61, 'the hourly row and 60 minute rows');
+    const close = (x: unknown, y: unknown) => Math.abs((x as number) - (y as number)) < 1e-9;
+    got.forEach((g, i) => {
+      const e = expected[i];
+      const at = (g.ts as Date).toISOString();
+      assert.deepEqual([g.ts, g.samples, g.min, g.max], [e.ts, e.samples, e.min, e.max], at);
+      assert.ok(close(g.avg, e.avg) && close(g.p95, e.p95) && close(g.avg5, e.avg5), at);
+    });
+    const hourly = await hourlyRow('host_load_hourly', server, h);
+    assert.equal(
+      got.reduce((n, m) => n + (m.samples as number), 0),
+      hourly.samples,
+    );
   });
 
   test('float_gauges_get_avg_min_max_and_p95_over_the_raw_rows_of_the_bucket', async () => {
@@ -204,20 +273,35 @@ describe(`rolling buckets on ${testPgLabel}`, () => {
           server,
         ])
       ).rows;
+    const minutes = async () =>
+      (
+        await pool.query('SELECT * FROM pgvigil.host_disk_minute WHERE server_id = $1 ORDER BY device, ts', [
+          server,
+        ])
+      ).rows;
     const before = await snapshot();
     assert.equal(before.length, 2);
+    const minutesBefore = await minutes();
+    assert.equal(minutesBefore.length, 120);
     // a row the raw data does not produce (a device that went away before a re-roll)
     await pool.query(
       `INSERT INTO pgvigil.host_disk_hourly (server_id, device, ts, samples, reads_per_s_avg)
        VALUES ($1, 'gone', $2, 1, 1)`,
       [server, new Date(h)],
     );
+    await pool.query(
+      `INSERT INTO pgvigil.host_disk_minute (server_id, device, ts, samples, reads_per_s_avg)
+       VALUES ($1, 'gone', $2, 1, 1), ($1, 'sda', $3, 1, 1)`,
+      [server, new Date(h + 5 * minute), new Date(h + hourMs - minute / 2)],
+    );
     const second = await rollBucket(pool, { tier: 'hourly', serverId: server, bucketStart: new Date(h) });
-    assert.equal(second.deleted, 1);
+    assert.equal(second.deleted, 3, 'the hourly row and both minute rows the raw rows do not produce');
     assert.deepEqual(await snapshot(), before);
+    assert.deepEqual(await minutes(), minutesBefore);
     const third = await rollBucket(pool, { tier: 'hourly', serverId: server, bucketStart: new Date(h) });
     assert.deepEqual(third, { produced: first.produced, deleted: 0 });
     assert.deepEqual(await snapshot(), before);
+    assert.deepEqual(await minutes(), minutesBefore);
   });
 
   test('hourly_increases_add_up_to_the_daily_increase', async () => {
@@ -330,6 +414,20 @@ describe(`the rollup job on ${testPgLabel}`, () => {
     await runJobOnce(pool, job, quietLog, { now: dayDone });
     row = await hourlyRow('host_load_hourly', agent.serverId, h);
     assert.deepEqual([row.samples, row.load1_avg, row.load1_max], [4, 5, 8]);
+    const { rows: minuteRows } = await pool.query(
+      'SELECT ts, samples, load1_avg FROM pgvigil.host_load_minute WHERE server_id = $1 ORDER BY ts',
+      [agent.serverId],
+    );
+    assert.deepEqual(
+      minuteRows.map((m) => [(m.ts as Date).getTime() - h, m.samples, m.load1_avg]),
+      [
+        [1 * minute, 1, 1],
+        [2 * minute, 1, 3],
+        [30 * minute, 1, 8],
+        [40 * minute, 1, 8],
+      ],
+      'the late rows re-rolled the minute tier with their hour',
+    );
     const daily = await hourlyRow('host_load_daily', agent.serverId, day);
     assert.deepEqual([daily.samples, daily.load1_avg, daily.load1_max], [4, 5, 8]);
     assert.deepEqual(await pending(agent.serverId), [], 'nothing left to roll');
@@ -393,6 +491,18 @@ describe(`rollup partitions on ${testPgLabel}`, () => {
     await db.pool.query(
       `INSERT INTO pgvigil.host_cpu_daily (server_id, cpu, ts, samples) VALUES (1, 'total', '2025-06-01T00:00:00Z', 1)`,
     );
+    // minute: one partition per day, like raw, for the raw retention (7 days back, 3 ahead)
+    const minuteParts = await partitions('host_cpu_minute');
+    assert.deepEqual(
+      minuteParts,
+      (await partitions('host_cpu')).map((p) => p.replace('host_cpu_', 'host_cpu_minute_')),
+    );
+    assert.equal(minuteParts[0], 'host_cpu_minute_p20260303');
+    assert.equal(minuteParts.at(-1), 'host_cpu_minute_p20260313');
+    await db.pool.query(
+      `INSERT INTO pgvigil.host_cpu (server_id, cpu, ts) VALUES (1, 'total', '2026-03-04T03:00:00Z');
+       INSERT INTO pgvigil.host_cpu_minute (server_id, cpu, ts, samples) VALUES (1, 'total', '2026-03-04T03:00:00Z', 1)`,
+    );
 
     // 50 days on: January is entirely older than 60 days, so its hourly partition goes; daily stays.
     const t1 = new Date('2026-04-29T12:00:00Z');
@@ -400,6 +510,12 @@ describe(`rollup partitions on ${testPgLabel}`, () => {
     assert.ok(r1.dropped.includes('host_cpu_hourly_p202601'));
     assert.ok(r1.created.includes('host_cpu_hourly_p202604'));
     assert.ok(!r1.dropped.some((p) => p.endsWith('_daily_p2025')));
+    // minute partitions go with the raw ones, at raw retention
+    assert.ok(r1.dropped.includes('host_cpu_p20260304'));
+    assert.ok(r1.dropped.includes('host_cpu_minute_p20260304'));
+    assert.equal((await partitions('host_cpu_minute'))[0], 'host_cpu_minute_p20260422');
+    assert.equal((await db.pool.query('SELECT 1 FROM pgvigil.host_cpu')).rowCount, 0);
+    assert.equal((await db.pool.query('SELECT 1 FROM pgvigil.host_cpu_minute')).rowCount, 0);
     assert.equal((await db.pool.query('SELECT 1 FROM pgvigil.host_cpu_hourly')).rowCount, 0);
     assert.equal((await db.pool.query('SELECT 1 FROM pgvigil.host_cpu_daily')).rowCount, 1);
 

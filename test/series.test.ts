@@ -89,7 +89,7 @@ after(async () => {
 });
 
 describe(`time series on ${testPgLabel}`, () => {
-  test('a_24_hour_range_reads_raw_rows_per_minute_and_leaves_the_gap_empty', async () => {
+  test('a_24_hour_range_reads_minute_rollups_and_the_unrolled_hour_from_raw_rows_and_leaves_the_gap_empty', async () => {
     const r = await series({
       family: 'host_cpu',
       metrics: 'user_pct',
@@ -97,7 +97,7 @@ describe(`time series on ${testPgLabel}`, () => {
       from: now - 24 * hourMs,
       to: now,
     });
-    assert.equal(r.tier, 'raw');
+    assert.equal(r.tier, 'minute');
     assert.equal(r.stepSeconds, 60);
     assert.deepEqual(
       r.series.map((s) => [s.metric, s.kind, s.agg, s.labels]),
@@ -119,6 +119,63 @@ describe(`time series on ${testPgLabel}`, () => {
       assert.ok(t < gapStart || t >= gapStart + 10 * minute, 'no point inside the gap: a gap is not a zero');
     }
     assert.ok(r.series[0]!.points.every(([t, v]) => v === new Date(t).getUTCMinutes() + 100));
+  });
+
+  test('a_24_hour_range_from_the_minute_tier_equals_the_same_range_from_raw_rows', async () => {
+    // The job rolled every hour but the current one (and the last one if it ended under two minutes ago).
+    const { rows: tiers } = await pool.query<{ n: number; last: Date }>(
+      'SELECT count(*)::int AS n, max(ts) AS last FROM pgvigil.host_cpu_minute WHERE server_id = $1',
+      [hostId],
+    );
+    assert.ok(tiers[0]!.n >= 2 * 22 * 60, `minute rows: ${tiers[0]!.n}`);
+    const currentHour = Math.floor(now / hourMs) * hourMs;
+    assert.ok(
+      tiers[0]!.last.getTime() < currentHour,
+      'the current hour is not rolled: it comes from raw rows',
+    );
+    const q = {
+      family: 'host_cpu',
+      metrics: 'user_pct,system_pct',
+      server: hostId,
+      from: now - 24 * hourMs,
+      to: now,
+    };
+    for (const agg of ['avg', 'min', 'max', 'p95']) {
+      const minute = await series({ ...q, agg });
+      const raw = await series({ ...q, agg, tier: 'raw', step: '60s' });
+      assert.deepEqual(
+        [minute.tier, raw.tier, minute.stepSeconds, raw.stepSeconds],
+        ['minute', 'raw', 60, 60],
+      );
+      assert.deepEqual([minute.from, minute.to], [raw.from, raw.to]);
+      assert.equal(minute.series.length, 4);
+      assert.deepEqual(
+        minute.series.map((x) => [x.metric, x.labels, x.points.map(([t]) => t)]),
+        raw.series.map((x) => [x.metric, x.labels, x.points.map(([t]) => t)]),
+        agg,
+      );
+      minute.series.forEach((x, i) => {
+        x.points.forEach(([t, v], j) => {
+          const w = raw.series[i]!.points[j]![1];
+          assert.ok(Math.abs(v - w) < 1e-9, `${agg} ${x.metric} ${new Date(t).toISOString()}: ${v} vs ${w}`);
+        });
+      });
+      assert.ok(
+        minute.series[0]!.points.some(([t]) => t >= currentHour),
+        'the stitched raw tail is there',
+      );
+    }
+  });
+
+  test('a_range_up_to_4_hours_reads_raw_rows', async () => {
+    const r = await series({
+      family: 'host_cpu',
+      metrics: 'user_pct',
+      server: hostId,
+      from: now - 4 * hourMs,
+      to: now,
+    });
+    assert.deepEqual([r.tier, r.stepSeconds], ['raw', 10]);
   });
 
   test('a_30_day_range_reads_the_daily_tier_with_the_recent_days_from_finer_data', async () => {

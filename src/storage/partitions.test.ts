@@ -8,6 +8,17 @@ test('tier_follows_the_table_name', () => {
   assert.equal(tierOf('host_cpu'), 'raw');
   assert.equal(tierOf('host_cpu_hourly'), 'hourly');
   assert.equal(tierOf('host_cpu_daily'), 'daily');
+  assert.equal(tierOf('host_cpu_minute'), 'minute');
+});
+
+test('minute_rollup_tables_get_a_partition_per_day_kept_as_long_as_raw', () => {
+  const raw = planPartitions('host_cpu', [], now, defaultRetention, 3).create;
+  const minute = planPartitions('host_cpu_minute', ['host_cpu_minute_p20261114'], now, defaultRetention, 3);
+  assert.deepEqual(
+    minute.create.map((p) => [p.name, p.from.getTime(), p.to.getTime()]),
+    raw.map((p) => [p.name.replace('host_cpu_', 'host_cpu_minute_'), p.from.getTime(), p.to.getTime()]),
+  );
+  assert.deepEqual(minute.drop, ['host_cpu_minute_p20261114']);
 });
 
 test('raw_tables_get_a_partition_per_day_for_the_retention_window_and_three_days_ahead', () => {

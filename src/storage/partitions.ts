@@ -1,8 +1,9 @@
 /**
  * Partition maintenance for every range-partitioned table in the `pgvigil` schema.
  *
- * The tier of a table follows from its name: `*_hourly` tables hold hourly rollups (one partition per
- * month), `*_daily` tables daily rollups (one per year), all others raw samples (one per UTC day).
+ * The tier of a table follows from its name: `*_minute` tables hold minute rollups (one partition per UTC
+ * day, kept as long as raw rows: `rawDays`), `*_hourly` tables hourly rollups (one partition per month),
+ * `*_daily` tables daily rollups (one per year), all others raw samples (one per UTC day).
  * Partitions exist for the whole retention window plus `aheadDays` into the future, so a late row within
  * retention always has a partition; partitions entirely older than the retention are dropped — instant,
  * and no bloat left behind, unlike DELETE.
@@ -21,7 +22,7 @@ export interface RetentionPolicy {
 
 export const defaultRetention: RetentionPolicy = { rawDays: 7, hourlyDays: 90, dailyDays: 730 };
 
-export type Tier = 'raw' | 'hourly' | 'daily';
+export type Tier = 'raw' | 'minute' | 'hourly' | 'daily';
 
 export interface PartitionPlan {
   create: Array<{ parent: string; name: string; from: Date; to: Date }>;
@@ -29,6 +30,7 @@ export interface PartitionPlan {
 }
 
 export function tierOf(table: string): Tier {
+  if (table.endsWith('_minute')) return 'minute';
   if (table.endsWith('_hourly')) return 'hourly';
   if (table.endsWith('_daily')) return 'daily';
   return 'raw';
@@ -38,13 +40,15 @@ const dayMs = 86_400_000;
 
 /** Start of the partition period containing `t` (UTC). */
 export function periodStart(tier: Tier, t: Date): Date {
-  if (tier === 'raw') return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
+  if (tier === 'raw' || tier === 'minute') {
+    return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
+  }
   if (tier === 'hourly') return new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), 1));
   return new Date(Date.UTC(t.getUTCFullYear(), 0, 1));
 }
 
 export function nextPeriod(tier: Tier, start: Date): Date {
-  if (tier === 'raw') return new Date(start.getTime() + dayMs);
+  if (tier === 'raw' || tier === 'minute') return new Date(start.getTime() + dayMs);
   if (tier === 'hourly') return new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
   return new Date(Date.UTC(start.getUTCFullYear() + 1, 0, 1));
 }
@@ -53,7 +57,7 @@ export function partitionName(parent: string, tier: Tier, start: Date): string {
   const y = String(start.getUTCFullYear());
   const m = String(start.getUTCMonth() + 1).padStart(2, '0');
   const d = String(start.getUTCDate()).padStart(2, '0');
-  return `${parent}_p${tier === 'raw' ? y + m + d : tier === 'hourly' ? y + m : y}`;
+  return `${parent}_p${tier === 'raw' || tier === 'minute' ? y + m + d : tier === 'hourly' ? y + m : y}`;
 }
 
 /** The start of the period a partition name stands for, or undefined for names not of our making. */
@@ -64,7 +68,8 @@ export function parsePartitionName(parent: string, name: string): Date | undefin
 }
 
 function retentionDays(tier: Tier, r: RetentionPolicy): number {
-  return tier === 'raw' ? r.rawDays : tier === 'hourly' ? r.hourlyDays : r.dailyDays;
+  // The minute tier is kept as long as raw rows: it serves the same ranges (hours to a day and a half).
+  return tier === 'raw' || tier === 'minute' ? r.rawDays : tier === 'hourly' ? r.hourlyDays : r.dailyDays;
 }
 
 /**

@@ -1,7 +1,12 @@
 /**
  * Rollup tiers, derived from the metric family specs: which families are rolled up, the columns of their
- * `<family>_hourly` and `<family>_daily` tables, the DDL (migration 0008 was generated from it by
- * scripts/gen-rollup-migration.mjs) and the SQL that rolls one bucket.
+ * `<family>_minute`, `<family>_hourly` and `<family>_daily` tables, the DDL (migrations 0008 — hourly and
+ * daily — and 0011 — minute — were generated from it by scripts/gen-rollup-migration.mjs) and the SQL that
+ * rolls one bucket.
+ *
+ * The minute tier is rolled together with the hour it lies in: rolling an hour writes its hourly row and
+ * its (up to) 60 minute rows per series in one statement, from the same raw rows, so the minute tier is
+ * complete exactly where the hourly tier is.
  *
  * A rollup row holds, per series (server, target, labels) and bucket (`ts` = bucket start, UTC):
  * - `samples`: raw rows in the bucket;
@@ -19,11 +24,13 @@
  */
 import { type ColumnSpec, type ColumnType, type FamilySpec, families } from '../protocol/families/index.js';
 
-export type RollupTier = 'hourly' | 'daily';
-export const rollupTiers: readonly RollupTier[] = ['hourly', 'daily'];
+export type RollupTier = 'minute' | 'hourly' | 'daily';
+export const rollupTiers: readonly RollupTier[] = ['minute', 'hourly', 'daily'];
+/** Tiers rolled on their own (with a pending queue): the minute tier is rolled with its hour. */
+export type RolledTier = 'hourly' | 'daily';
 
 /** Bucket length per tier, ms. */
-export const tierMs: Record<RollupTier, number> = { hourly: 3_600_000, daily: 86_400_000 };
+export const tierMs: Record<RollupTier, number> = { minute: 60_000, hourly: 3_600_000, daily: 86_400_000 };
 
 /** Longest gap between two samples of a counter whose step is still counted (and the look-back before a bucket). */
 export const counterMaxGapSeconds = 3600;
@@ -134,10 +141,10 @@ export function q(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** CREATE TABLE statements for one family's rollup tables (both tiers). */
-export function rollupTablesDdl(spec: RollupSpec): string {
+/** CREATE TABLE statements for one family's rollup tables (every tier, or the tiers given). */
+export function rollupTablesDdl(spec: RollupSpec, tiers: readonly RollupTier[] = rollupTiers): string {
   const out: string[] = [];
-  for (const tier of rollupTiers) {
+  for (const tier of tiers) {
     const lines = [
       '  server_id bigint NOT NULL,',
       ...(spec.family.scope === 'target' ? ['  target_id bigint NOT NULL,'] : []),
@@ -181,7 +188,38 @@ CREATE TABLE pgvigil.rollup_pending (
 );
 CREATE INDEX rollup_pending_due ON pgvigil.rollup_pending (tier, bucket);
 
-${Object.values(rollupSpecs).map(rollupTablesDdl).join('\n\n')}
+${Object.values(rollupSpecs)
+  .map((spec) => rollupTablesDdl(spec, ['hourly', 'daily']))
+  .join('\n\n')}
+`;
+}
+
+/** The whole of migration 0011: the minute tier of every family rolled up. */
+export function minuteRollupMigrationSql(): string {
+  return `-- Rollup tier <family>_minute for every rolled-up metric family: the same columns as <family>_hourly, one
+-- row per series and minute. GENERATED from the family specs by scripts/gen-rollup-migration.mjs --minute
+-- (src/storage/rollups.ts says what each column means); test/rollups.test.ts checks every table against
+-- the specs.
+--
+-- The rollup job writes an hour's minute rows when it rolls that hour (same statement, same pending
+-- bucket), one (server, hour) after another, so one host's rows lie together on disk — unlike its raw
+-- rows, which ingest writes time-major, interleaved with every other host's. Partitioned on ts by day like
+-- the raw tables (the partition maintainer finds them by their name suffix) and kept as long as raw rows
+-- (rawDays).
+
+${Object.values(rollupSpecs)
+  .map((spec) => rollupTablesDdl(spec, ['minute']))
+  .join('\n\n')}
+
+-- Hours rolled before this migration have no minute rows, and the series API reads the minute tier for
+-- ranges up to 36 h: queue the last 37 hours of every server seen in them to be rolled again (idempotent
+-- for the hourly tier; the job skips hours whose raw rows retention may have cut).
+INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+SELECT s.server_id, 'hourly', h
+  FROM pgvigil.servers s,
+       generate_series(date_bin('1 hour', now() - interval '37 hours', '1970-01-01T00:00:00Z'::timestamptz), now(), interval '1 hour') h
+ WHERE s.last_seen_at >= now() - interval '37 hours'
+ON CONFLICT DO NOTHING;
 `;
 }
 
@@ -224,11 +262,13 @@ export function rawWithStepsSql(
 /**
  * Rolls one bucket of one family for a set of servers: $1 server ids (bigint[]), $2 bucket start, $3 bucket
  * end. Upserts a row per series present in the bucket and deletes the tier's rows of those servers and that
- * bucket that the roll no longer produces, so rolling a bucket again gives exactly the same rows. Returns
- * one row: `produced` (rows written) and `deleted`.
+ * bucket that the roll no longer produces, so rolling a bucket again gives exactly the same rows. Rolling an
+ * hour also rolls its minutes into the minute tier, from the same raw rows in the same statement: a row per
+ * series and minute with data, written ordered by (server, series, minute) so the rows of one server's hour
+ * are contiguous, and the minute rows of the hour no longer produced deleted. Returns one row: `produced`
+ * (rows written, every tier) and `deleted`.
  */
-export function rollBucketSql(spec: RollupSpec, tier: RollupTier): string {
-  const table = `pgvigil.${q(rollupTable(spec.family.name, tier))}`;
+export function rollBucketSql(spec: RollupSpec, tier: RolledTier): string {
   const keyList = spec.keys.map(q).join(', ');
   const values = [...spec.gauges, ...spec.counters];
   const lookback = spec.counters.length > 0 ? ` - interval '${counterMaxGapSeconds} seconds'` : '';
@@ -256,22 +296,33 @@ export function rollBucketSql(spec: RollupSpec, tier: RollupTier): string {
   });
   const insertCols = [...spec.keys, 'ts', 'samples', ...spec.columns.map((c) => c.name)].map(q).join(', ');
   const updates = ['samples', ...spec.columns.map((c) => c.name)].map((c) => `${q(c)} = EXCLUDED.${q(c)}`);
-  const sameKey = spec.keys.map((k) => `p.${q(k)} = r.${q(k)}`).join(' AND ');
-  return `WITH src AS (
-  ${src}
-), produced AS (
+  const sameKey = [...spec.keys, 'ts'].map((k) => `p.${q(k)} = r.${q(k)}`).join(' AND ');
+  const write = (t: RollupTier, n: number) => {
+    const table = `pgvigil.${q(rollupTable(spec.family.name, t))}`;
+    const bucket =
+      t === 'minute' ? `date_bin('1 minute', ts, '1970-01-01T00:00:00Z'::timestamptz)` : '$2::timestamptz';
+    const inBucket =
+      t === 'minute' ? 'r.ts >= $2::timestamptz AND r.ts < $3::timestamptz' : 'r.ts = $2::timestamptz';
+    return `produced${n} AS (
   INSERT INTO ${table} (${insertCols})
-  SELECT ${keyList}, $2::timestamptz, count(*)::int${aggs.map((a) => `,\n         ${a}`).join('')}
+  SELECT ${keyList}, ${bucket}, count(*)::int${aggs.map((a) => `,\n         ${a}`).join('')}
     FROM src
    WHERE ts >= $2::timestamptz
-   GROUP BY ${keyList}
+   GROUP BY ${keyList}, ${bucket}
+   ORDER BY ${keyList}, ${bucket}
   ON CONFLICT (${keyList}, ts) DO UPDATE SET ${updates.join(', ')}
-  RETURNING ${keyList}
-), gone AS (
+  RETURNING ${keyList}, ts
+), gone${n} AS (
   DELETE FROM ${table} r
-   WHERE r.server_id = ANY($1::bigint[]) AND r.ts = $2::timestamptz
-     AND NOT EXISTS (SELECT 1 FROM produced p WHERE ${sameKey})
+   WHERE r.server_id = ANY($1::bigint[]) AND ${inBucket}
+     AND NOT EXISTS (SELECT 1 FROM produced${n} p WHERE ${sameKey})
   RETURNING 1
-)
-SELECT (SELECT count(*) FROM produced)::int AS produced, (SELECT count(*) FROM gone)::int AS deleted`;
+)`;
+  };
+  const tiers: RollupTier[] = tier === 'hourly' ? ['hourly', 'minute'] : [tier];
+  const sum = (what: string) => tiers.map((_, n) => `(SELECT count(*) FROM ${what}${n})`).join(' + ');
+  return `WITH src AS (
+  ${src}
+), ${tiers.map(write).join(', ')}
+SELECT (${sum('produced')})::int AS produced, (${sum('gone')})::int AS deleted`;
 }

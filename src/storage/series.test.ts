@@ -20,10 +20,12 @@ function refused(over: Partial<SeriesRequest>, pattern: RegExp) {
   );
 }
 
-test('the_tier_follows_the_range_raw_to_36_hours_hourly_to_14_days_daily_beyond', () => {
+test('the_tier_follows_the_range_raw_to_4_hours_minute_to_36_hours_hourly_to_14_days_daily_beyond', () => {
   const to = iso(now.getTime());
-  assert.equal(plan({ from: iso(now.getTime() - 24 * h), to }).tier, 'raw');
-  assert.equal(plan({ from: iso(now.getTime() - 36 * h), to }).tier, 'raw');
+  assert.equal(plan({ from: iso(now.getTime() - 4 * h), to }).tier, 'raw');
+  assert.equal(plan({ from: iso(now.getTime() - 4 * h - 60_000), to }).tier, 'minute');
+  assert.equal(plan({ from: iso(now.getTime() - 24 * h), to }).tier, 'minute');
+  assert.equal(plan({ from: iso(now.getTime() - 36 * h), to }).tier, 'minute');
   assert.equal(plan({ from: iso(now.getTime() - 37 * h), to }).tier, 'hourly');
   assert.equal(plan({ from: iso(now.getTime() - 14 * d), to }).tier, 'hourly');
   assert.equal(plan({ from: iso(now.getTime() - 30 * d), to }).tier, 'daily');
@@ -38,6 +40,10 @@ test('auto_never_picks_a_tier_whose_retention_no_longer_reaches_from', () => {
   assert.equal(plan({ from: iso(old), to: iso(old + 2 * d) }).tier, 'daily');
   // an explicit tier is taken as asked
   assert.equal(plan({ from: iso(from), to: iso(from + h), tier: 'raw' }).tier, 'raw');
+  // a day, ten days ago: the minute tier is kept as long as raw rows
+  assert.equal(plan({ from: iso(from), to: iso(from + d) }).tier, 'hourly');
+  const minute = plan({ from: iso(now.getTime() - 2 * h), tier: 'minute', step: '10s' });
+  assert.deepEqual([minute.tier, minute.stepSeconds], ['minute', 60], 'never finer than a minute');
 });
 
 test('the_step_keeps_every_series_within_about_1500_points_and_is_round', () => {

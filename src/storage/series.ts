@@ -2,15 +2,19 @@
  * Time-series reads for charts: one family, up to 20 metrics, one server, optional label filters, bucketed
  * into steps in SQL.
  *
- * Tier (`auto`): a range up to 36 h reads raw rows, up to 14 days the hourly tier, beyond that the daily
- * tier — never a tier whose retention no longer reaches back to `from`. Step: the largest of the requested
+ * Tier (`auto`): a range up to 4 h reads raw rows, up to 36 h the minute tier, up to 14 days the hourly
+ * tier, beyond that the daily tier — never a tier whose retention no longer reaches back to `from`. (Why a
+ * minute tier: ingest writes raw rows time-major, so one host's day of raw rows is spread over thousands of
+ * heap pages shared with every other host; the rollup job writes one host's minute rows of an hour
+ * together, and there are 10× fewer of them at 10-s sampling.) Step: the largest of the requested
  * step, the tier's resolution and range / 1500 (so no series has more than ~1,500 points), rounded up to a
  * round value; `from` and `to` are widened to whole steps, and every point is stamped with the start of
  * its step.
  *
  * The recent end of a rollup tier is read from finer data: buckets not rolled yet (pending, or the
  * current hour/day) come from raw rows (and, in the daily tier, rolled hours of unrolled days from the
- * hourly tier). The parts of one step are combined: averages weighted by samples, min of mins, max of
+ * hourly tier). The minute tier is rolled with its hour, so it is complete exactly where the hourly tier
+ * is: its tail (the pending and current hours) comes from raw rows. The parts of one step are combined: averages weighted by samples, min of mins, max of
  * maxes, counter increases summed; a p95 over several buckets is the largest bucket p95 (an upper bound —
  * percentiles do not combine exactly).
  *
@@ -35,7 +39,7 @@ import {
   rollupSpecs,
 } from './rollups.js';
 
-export type SeriesTier = 'raw' | 'hourly' | 'daily';
+export type SeriesTier = 'raw' | 'minute' | 'hourly' | 'daily';
 export type GaugeAgg = 'avg' | 'min' | 'max' | 'p95';
 
 export interface SeriesRequest {
@@ -72,10 +76,16 @@ export const maxPointsPerSeries = 1500;
 export const maxRangeMs = 731 * 86_400_000;
 const hourMs = 3_600_000;
 const dayMs = 86_400_000;
-const rawMaxRangeMs = 36 * hourMs;
+const rawMaxRangeMs = 4 * hourMs;
+const minuteMaxRangeMs = 36 * hourMs;
 const hourlyMaxRangeMs = 14 * dayMs;
 
-export const tierResolutionSeconds: Record<SeriesTier, number> = { raw: 1, hourly: 3600, daily: 86_400 };
+export const tierResolutionSeconds: Record<SeriesTier, number> = {
+  raw: 1,
+  minute: 60,
+  hourly: 3600,
+  daily: 86_400,
+};
 
 /** Steps a chart can label: every step is rounded up to one of these (or to whole days beyond). */
 const roundSteps = [
@@ -190,7 +200,11 @@ export function planSeries(req: SeriesRequest, now: Date, retention: RetentionPo
   const rolled = family.name in rollupSpecs;
   const covers = (tier: SeriesTier) => {
     const days =
-      tier === 'raw' ? retention.rawDays : tier === 'hourly' ? retention.hourlyDays : retention.dailyDays;
+      tier === 'raw' || tier === 'minute'
+        ? retention.rawDays
+        : tier === 'hourly'
+          ? retention.hourlyDays
+          : retention.dailyDays;
     return from >= nowMs - days * dayMs;
   };
   let tier: SeriesTier;
@@ -199,8 +213,15 @@ export function planSeries(req: SeriesRequest, now: Date, retention: RetentionPo
     if (asked !== 'raw' && !rolled) bad(`family ${family.name} has no rollups; use tier=raw (or auto)`);
     tier = asked;
   } else {
-    tier = range <= rawMaxRangeMs ? 'raw' : range <= hourlyMaxRangeMs ? 'hourly' : 'daily';
-    if (tier === 'raw' && !covers('raw')) tier = 'hourly';
+    tier =
+      range <= rawMaxRangeMs
+        ? 'raw'
+        : range <= minuteMaxRangeMs
+          ? 'minute'
+          : range <= hourlyMaxRangeMs
+            ? 'hourly'
+            : 'daily';
+    if ((tier === 'raw' || tier === 'minute') && !covers(tier)) tier = 'hourly';
     if (tier === 'hourly' && !covers('hourly')) tier = 'daily';
     if (!rolled) {
       if (!covers('raw')) {
@@ -267,7 +288,8 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     return `$${values.length}::${cast}`;
   };
   const server = param(plan.serverId, 'bigint');
-  const step = param(`${plan.stepSeconds} seconds`, 'interval');
+  // Bound once, when a part first buckets (a part reading one tier bucket per step has nothing to bin).
+  let step: string | undefined;
   const target = plan.family.scope === 'target';
   const labelNames = plan.family.columns.filter((c) => c.label).map((c) => c.name);
   const keys = [...(target ? ['target_id'] : []), ...labelNames];
@@ -279,21 +301,32 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     );
   }
   const keyList = keys.map(q).join(', ');
-  const bucket = (col: string) => `date_bin(${step}, ${col}, '1970-01-01T00:00:00Z'::timestamptz)`;
+  const bucket = (col: string) => {
+    step ??= param(`${plan.stepSeconds} seconds`, 'interval');
+    return `date_bin(${step}, ${col}, '1970-01-01T00:00:00Z'::timestamptz)`;
+  };
   const parts: string[] = [];
   const from = plan.from.getTime();
   const to = plan.to.getTime();
 
   const rawFrom = plan.tier === 'raw' ? from : Math.max(from, tails.hourly);
-  const rollupRanges: Array<['hourly' | 'daily', number, number]> = [];
+  const rollupRanges: Array<['minute' | 'hourly' | 'daily', number, number]> = [];
+  // Minute rows are complete where hourly ones are (rolled in the same statement): same tail.
+  if (plan.tier === 'minute') rollupRanges.push(['minute', from, Math.min(to, tails.hourly)]);
   if (plan.tier === 'hourly') rollupRanges.push(['hourly', from, Math.min(to, tails.hourly)]);
   if (plan.tier === 'daily') {
     rollupRanges.push(['daily', from, Math.min(to, tails.daily)]);
     rollupRanges.push(['hourly', Math.max(from, tails.daily), Math.min(to, tails.hourly)]);
   }
-  const partCount = (rawFrom < to ? 1 : 0) + rollupRanges.filter(([, lo, hi]) => lo < hi).length;
-  // One source (the common case): its aggregates are final, no second aggregation over partial ones.
-  const single = partCount === 1;
+  const starts = [
+    ...(rawFrom < to ? [rawFrom] : []),
+    ...rollupRanges.filter(([, lo, hi]) => lo < hi).map(([, lo]) => lo),
+  ];
+  // One source (the common case), or sources meeting on step boundaries (a 24 h minute chart: its raw tail
+  // starts on the hour): no step has parts from two sources, so each source's aggregates are final and no
+  // second aggregation over partial ones is needed.
+  const stepMs = plan.stepSeconds * 1000;
+  const single = starts.length === 1 || starts.every((t) => t % stepMs === 0);
   if (rawFrom < to) {
     const counters = plan.metrics.some((m) => m.counter);
     const start = param(new Date(rawFrom), 'timestamptz');
@@ -328,7 +361,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
  GROUP BY 1${keys.length ? `, ${keyList}` : ''}`);
   }
 
-  const rollupPart = (tier: 'hourly' | 'daily', lo: number, hi: number) => {
+  const rollupPart = (tier: 'minute' | 'hourly' | 'daily', lo: number, hi: number) => {
     if (lo >= hi) return;
     const cols = plan.metrics.map((m, i) => {
       if (m.counter) return `sum(${q(m.name)})::float8 AS pv_v${i}`;
@@ -349,6 +382,17 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     });
     const a = param(new Date(lo), 'timestamptz');
     const b = param(new Date(hi), 'timestamptz');
+    if (single && plan.stepSeconds === tierResolutionSeconds[tier]) {
+      // A step is one bucket of the tier: its row is the point, nothing to aggregate.
+      const direct = plan.metrics.map((m, i) => {
+        const c = m.counter ? m.name : `${m.name}_${plan.agg}`;
+        return `${q(c)}::float8 AS pv_v${i}`;
+      });
+      parts.push(`SELECT ts AS pv_b${keys.length ? `, ${keyList}` : ''}, ${direct.join(', ')}
+  FROM pgvigil.${q(`${plan.family.name}_${tier}`)}
+ WHERE ${[...filters, `ts >= ${a}`, `ts < ${b}`].join(' AND ')}`);
+      return;
+    }
     parts.push(`SELECT ${bucket('ts')} AS pv_b${keys.length ? `, ${keyList}` : ''}, ${cols.join(', ')}
   FROM pgvigil.${q(`${plan.family.name}_${tier}`)}
  WHERE ${[...filters, `ts >= ${a}`, `ts < ${b}`].join(' AND ')}
@@ -372,7 +416,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
   if (single) {
     const cols = plan.metrics.map((_, i) => `pv_v${i}`);
     const text = `SELECT date_part('epoch', pv_b) * 1000 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${cols.join(', ')}
-  FROM (${parts[0]}) p
+  FROM (${parts.join('\nUNION ALL\n')}) p
  ORDER BY pv_b
  LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
     return { text, values, keys };

@@ -1,6 +1,7 @@
 /**
- * The rollup job: turns raw rows into the hourly and daily tiers (src/storage/rollups.ts says what a
- * rollup row holds).
+ * The rollup job: turns raw rows into the minute, hourly and daily tiers (src/storage/rollups.ts says what a
+ * rollup row holds). Rolling an hour rolls its 60 minutes too, in the same statement per family: the
+ * minute tier has no pending queue of its own.
  *
  * Which buckets: the ingest writer records every (server, hour) its rows touched in
  * `pgvigil.rollup_pending`. Each run (every minute) rolls the pending hours that ended at least `graceMs`
@@ -23,7 +24,7 @@ import type { Logger } from '../../log.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
 import {
   counterMaxGapSeconds,
-  type RollupTier,
+  type RolledTier,
   rollBucketSql,
   rollupSpecs,
   tierMs,
@@ -42,7 +43,7 @@ export interface RollupOptions {
 export const defaultRollupGraceMs = 120_000;
 
 const sqlCache = new Map<string, string>();
-function sqlFor(family: string, tier: RollupTier): string {
+function sqlFor(family: string, tier: RolledTier): string {
   const key = `${family}/${tier}`;
   let sql = sqlCache.get(key);
   if (sql === undefined) {
@@ -59,7 +60,7 @@ export interface RollResult {
   deleted: number;
 }
 
-function checkAligned(tier: RollupTier, start: Date): void {
+function checkAligned(tier: RolledTier, start: Date): void {
   if (start.getTime() % tierMs[tier] !== 0) {
     throw new Error(`${tier} bucket start ${start.toISOString()} is not on a ${tier} boundary (UTC)`);
   }
@@ -68,7 +69,7 @@ function checkAligned(tier: RollupTier, start: Date): void {
 /** Rolls every family's bucket for these servers on `client` (inside the caller's transaction). */
 async function rollOn(
   client: pg.PoolClient,
-  tier: RollupTier,
+  tier: RolledTier,
   serverIds: readonly number[],
   start: Date,
 ): Promise<RollResult> {
@@ -92,7 +93,7 @@ async function rollOn(
  */
 export async function rollBucket(
   pool: pg.Pool,
-  b: { tier: RollupTier; serverId: number; bucketStart: Date },
+  b: { tier: RolledTier; serverId: number; bucketStart: Date },
 ): Promise<RollResult> {
   return rollBuckets(pool, { tier: b.tier, serverIds: [b.serverId], bucketStart: b.bucketStart });
 }
@@ -100,7 +101,7 @@ export async function rollBucket(
 /** `rollBucket` for several servers at once (one statement per family, as the job does). */
 export async function rollBuckets(
   pool: pg.Pool,
-  b: { tier: RollupTier; serverIds: readonly number[]; bucketStart: Date },
+  b: { tier: RolledTier; serverIds: readonly number[]; bucketStart: Date },
 ): Promise<RollResult> {
   checkAligned(b.tier, b.bucketStart);
   const client = await pool.connect();
@@ -128,7 +129,7 @@ export interface PendingRunResult {
 /** The pending buckets of a tier that are due, expanded by the next bucket when that one is due too. */
 async function duePlan(
   pool: pg.Pool,
-  tier: RollupTier,
+  tier: RolledTier,
   cutoff: Date,
 ): Promise<Array<{ bucket: number; servers: number[] }>> {
   const { rows } = await pool.query<{ server_id: string; bucket: Date }>(
@@ -227,7 +228,7 @@ export async function rollPending(
  */
 async function deletePending(
   client: pg.PoolClient,
-  tier: RollupTier,
+  tier: RolledTier,
   ids: readonly number[],
   start: Date,
 ): Promise<void> {

@@ -61,10 +61,10 @@ const querystring = {
     },
     tier: {
       type: 'string',
-      enum: ['auto', 'raw', 'hourly', 'daily'],
+      enum: ['auto', 'raw', 'minute', 'hourly', 'daily'],
       default: 'auto',
       description:
-        'auto: raw up to 36 h, hourly up to 14 days, daily beyond, and never a tier whose retention ends after from',
+        'auto: raw up to 4 h, minute up to 36 h, hourly up to 14 days, daily beyond, and never a tier whose retention ends after from',
     },
     agg: {
       type: 'string',
@@ -106,7 +106,7 @@ const response200 = {
   required: ['family', 'tier', 'stepSeconds', 'from', 'to', 'series'],
   properties: {
     family: { type: 'string' },
-    tier: { type: 'string', enum: ['raw', 'hourly', 'daily'] },
+    tier: { type: 'string', enum: ['raw', 'minute', 'hourly', 'daily'] },
     stepSeconds: { type: 'integer' },
     from: { type: 'integer', description: 'start of the first step, ms (the asked from, widened to a step)' },
     to: { type: 'integer', description: 'end of the last step, ms' },
@@ -130,7 +130,8 @@ export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, 
     {
       config: { role: 'viewer' },
       schema: {
-        summary: 'Time series of a metric family, bucketed into steps from the raw, hourly or daily tier',
+        summary:
+          'Time series of a metric family, bucketed into steps from the raw, minute, hourly or daily tier',
         tags: ['series'],
         querystring,
         response: { 200: response200, '4xx': errorBody, '5xx': errorBody },
