@@ -23,7 +23,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { silentLogger } from '../src/log.js';
 import { ensureServer } from '../src/server/auth/agents.js';
@@ -36,6 +35,7 @@ import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { type RollupTier, rollupSpecs } from '../src/storage/rollups.js';
 import { planSeries, seriesSql, tailsFrom } from '../src/storage/series.js';
+import { waitHealthy } from '../src/tools/bench-ingest.js';
 import { packageRoot, version } from '../src/version.js';
 
 const arg = (name: string, dflt: string): string => {
@@ -141,19 +141,6 @@ async function loadRollups(pool: pg.Pool, ids: number[], tier: RollupTier, start
   return rows;
 }
 
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/api/v1/ready`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error('server did not become ready');
-}
-
 interface Case {
   name: string;
   query: (serverId: number) => Record<string, string>;
@@ -233,7 +220,7 @@ async function main(): Promise<void> {
       },
     );
     const url = `http://127.0.0.1:${port}`;
-    await waitReady(url, child);
+    await waitHealthy(url, child, 60_000);
 
     const base = { family: 'host_cpu', metrics: 'user_pct,system_pct' };
     const cases: Case[] = [

@@ -131,8 +131,9 @@ async function metricsToken(pool: pg.Pool): Promise<string> {
   ).token;
 }
 
-async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
+/** Waits until a server child answers /api/v1/ready (within `timeoutMs`), failing early if it exits. */
+export async function waitHealthy(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  for (let i = 0; i < timeoutMs / 100; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
     try {
       if ((await fetch(`${url}/api/v1/ready`)).ok) return;
