@@ -146,10 +146,23 @@ describe(`enrollment (${testPgLabel})`, () => {
     assert.equal((await push(second, hostBatch(second.agentId, 1))).status, 200);
     // Another key is another agent, and the single use is spent.
     assert.equal((await post('z'.repeat(32))).status, 401);
+    // The same key with a new token (the first one revoked in between) enrolls a new agent.
+    await store.pool.query(
+      'UPDATE pgvigil.enrollment_tokens SET revoked_at = now() WHERE token_prefix = $1',
+      [token.slice(0, 15)],
+    );
+    const { token: fresh } = await createEnrollToken(store.pool, { uses: 1 });
+    const again = await fetch(`${base}/api/v1/agents/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: fresh, enrollKey: key, hostname: 'host-retry' }),
+    });
+    assert.equal(again.status, 201, await again.clone().text());
+    assert.notEqual(((await again.json()) as Agent).agentId, first.agentId);
     const { rows } = await store.pool.query(
       "SELECT count(*)::int AS n FROM pgvigil.agents WHERE hostname = 'host-retry'",
     );
-    assert.equal(rows[0].n, 1);
+    assert.equal(rows[0].n, 2);
   });
 
   test('an_expired_token_is_refused', async () => {

@@ -113,6 +113,13 @@ export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<En
       [hashSecret(req.token)],
     );
     if (tok.rowCount === 0) throw new PgvigilError('ENROLL_TOKEN_INVALID');
+    // The same key with another token: the agent enrolls anew (say, its first token was revoked before it
+    // saved the credential); the key now belongs to the new agent.
+    if (keyHash) {
+      await client.query('UPDATE pgvigil.agents SET enroll_key_hash = NULL WHERE enroll_key_hash = $1', [
+        keyHash,
+      ]);
+    }
     const serverId = await ensureServer(client, req.hostname);
     const agentId = randomUUID();
     const credential = newCredential();
