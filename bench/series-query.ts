@@ -24,7 +24,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { silentLogger } from '../src/log.js';
+import { createLogger, silentLogger } from '../src/log.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { addUser, createApiToken } from '../src/server/auth/users.js';
 import { rollBuckets, rollupJob } from '../src/server/jobs/rollups.js';
@@ -147,7 +147,7 @@ interface Case {
 }
 
 async function main(): Promise<void> {
-  const log = silentLogger();
+  const log = process.env.PGVIGIL_BENCH_LOG ? createLogger('warn') : silentLogger();
   const dir = keep || mkdtempSync(join(tmpdir(), 'pgvigil-bench-series-'));
   chmodSync(dir, 0o755);
   const fresh = !existsSync(join(dir, 'data'));
