@@ -46,7 +46,8 @@ export function ledgerPruneJob(retention: RetentionPolicy): Job {
     name: 'ledger-prune',
     intervalMs: 6 * 3_600_000,
     run: async ({ pool, log, now }) => {
-      const cutoff = new Date(now.getTime() - (retention.rawDays + 1) * 86_400_000);
+      const { rawDays } = await effectiveRetention(pool, retention);
+      const cutoff = new Date(now.getTime() - (rawDays + 1) * 86_400_000);
       const { rowCount } = await pool.query('DELETE FROM pgvigil.ingest_ledger WHERE received_at < $1', [
         cutoff,
       ]);
