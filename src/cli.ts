@@ -350,24 +350,23 @@ Examples:
       .description('set a new password; the user’s sessions end'),
   ).action((name: string, flags: StoreFlags & { passwordStdin?: boolean }) =>
     withStore(flags, async (store) => {
-      const { generatePassword, hashPassword, passwordProblem } = await import('./server/auth/passwords.js');
+      const { generatePassword } = await import('./server/auth/passwords.js');
+      const { setPassword } = await import('./server/auth/users.js');
       const password = flags.passwordStdin
         ? readFileSync(0, 'utf8').replace(/\r?\n$/, '')
         : generatePassword();
-      const problem = passwordProblem(password);
-      if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
-      const { rowCount } = await store.pool.query(
-        `WITH u AS (UPDATE pgvigil.users SET password_hash = $2, password_changed_at = now()
-                     WHERE lower(name) = lower($1) RETURNING user_id)
-         UPDATE pgvigil.sessions s SET revoked_at = now(), revoked_reason = 'password set from the CLI'
-           FROM u WHERE s.user_id = u.user_id AND s.revoked_at IS NULL`,
-        [name, await hashPassword(password)],
+      const { rows } = await store.pool.query<{ user_id: string }>(
+        'SELECT user_id FROM pgvigil.users WHERE lower(name) = lower($1)',
+        [name],
       );
-      const { rows } = await store.pool.query('SELECT 1 FROM pgvigil.users WHERE lower(name) = lower($1)', [
-        name,
-      ]);
       if (!rows[0]) throw new PgvigilError('NOT_FOUND', `no user ${name}`);
-      process.stderr.write(`password of ${name} set; ${rowCount ?? 0} session(s) ended\n`);
+      const ended = await setPassword(
+        store.pool,
+        Number(rows[0].user_id),
+        password,
+        'password set from the CLI',
+      );
+      process.stderr.write(`password of ${name} set; ${ended} session(s) ended\n`);
       if (!flags.passwordStdin) process.stdout.write(`${password}\n`);
     }),
   );

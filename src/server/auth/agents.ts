@@ -9,6 +9,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { inTransaction } from '../../storage/transaction.js';
 
 export const credentialPrefix = 'pgv_agent_';
 export const enrollTokenPrefix = 'pgv_enroll_';
@@ -95,15 +96,10 @@ export interface Enrollment {
  * re-issues that agent's credential without spending another use; the token must still be valid.
  */
 export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<Enrollment> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const keyHash = req.enrollKey ? hashSecret(req.enrollKey) : null;
     const retried = keyHash ? await reissue(client, req.token, keyHash) : undefined;
-    if (retried) {
-      await client.query('COMMIT');
-      return retried;
-    }
+    if (retried) return retried;
     const tok = await client.query<{ token_id: string }>(
       `UPDATE pgvigil.enrollment_tokens SET uses_left = uses_left - 1
         WHERE token_hash = $1 AND revoked_at IS NULL
@@ -145,14 +141,8 @@ export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<En
         [serverId, t.kind, t.name],
       );
     }
-    await client.query('COMMIT');
     return { agentId, serverId, credential };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** A new credential for the unrevoked agent this (still valid) token enrolled with this key, if any. */

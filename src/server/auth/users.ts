@@ -14,6 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { inTransaction } from '../../storage/transaction.js';
 import type { Role } from '../roles.js';
 import { bearer, hashSecret } from './agents.js';
 import { type AccessClaims, signAccessToken, verifyAccessToken } from './jwt.js';
@@ -105,24 +106,13 @@ export async function addUser(
 export async function ensureFirstAdmin(
   pool: pg.Pool,
 ): Promise<{ name: string; password: string } | undefined> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('pgvigil.first-admin'))`);
     const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pgvigil.users');
-    if (rows[0]!.n > 0) {
-      await client.query('COMMIT');
-      return undefined;
-    }
+    if (rows[0]!.n > 0) return undefined;
     const { password } = await addUser(client, { name: 'admin', role: 'admin' });
-    await client.query('COMMIT');
     return { name: 'admin', password };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export interface CreatedApiToken {
@@ -257,6 +247,42 @@ export async function refreshSession(
     refreshExpiresAt: s.expires_at.getTime(),
     user,
   };
+}
+
+/** Ends a user's sessions (all but `keep`); how many ended. */
+export async function revokeUserSessions(
+  db: pg.Pool | pg.PoolClient,
+  userId: number,
+  reason: string,
+  keep?: string,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = $2
+      WHERE user_id = $1 AND revoked_at IS NULL AND session_id IS DISTINCT FROM $3`,
+    [userId, reason, keep ?? null],
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * Sets a user's password (checked, scrypt-hashed) and ends their sessions but `keep` — whoever knew the
+ * old one is signed out. Returns how many sessions ended.
+ */
+export async function setPassword(
+  db: pg.Pool | pg.PoolClient,
+  userId: number,
+  password: string,
+  reason: string,
+  keep?: string,
+): Promise<number> {
+  const problem = passwordProblem(password);
+  if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
+  const { rowCount } = await db.query(
+    'UPDATE pgvigil.users SET password_hash = $2, password_changed_at = now() WHERE user_id = $1',
+    [userId, await hashPassword(password)],
+  );
+  if (!rowCount) throw new PgvigilError('NOT_FOUND', `no user ${userId}`);
+  return revokeUserSessions(db, userId, reason, keep);
 }
 
 export async function revokeSession(pool: pg.Pool, sessionId: string, reason: string): Promise<void> {

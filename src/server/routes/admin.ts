@@ -7,10 +7,18 @@ import type pg from 'pg';
 import { parseDurationMs } from '../../duration.js';
 import { PgvigilError } from '../../errors.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
+import { inTransaction } from '../../storage/transaction.js';
 import { storeAgentConfig } from '../agent-config.js';
 import { createEnrollToken, revokeAgentCredential } from '../auth/agents.js';
-import { hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
-import { addUser, createApiToken, type UserAuthenticator, type UserRole } from '../auth/users.js';
+import { verifyPassword } from '../auth/passwords.js';
+import {
+  addUser,
+  createApiToken,
+  revokeUserSessions,
+  setPassword,
+  type UserAuthenticator,
+  type UserRole,
+} from '../auth/users.js';
 import { effectiveRetention, storeRetention } from '../settings.js';
 import { durationString, errorBody, numericIdParams, userRoleSchema } from './schemas.js';
 
@@ -84,21 +92,6 @@ async function keepAnAdmin(client: pg.PoolClient, userId: number): Promise<void>
     [userId],
   );
   if (rows[0]!.n === 0) throw new PgvigilError('LAST_ADMIN');
-}
-
-async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
 }
 
 export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
@@ -201,31 +194,19 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
     },
     async (req) => {
       const { role, disabled, password } = req.body;
-      if (password !== undefined) {
-        const problem = passwordProblem(password);
-        if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
-      }
-      const hash = password === undefined ? null : await hashPassword(password);
       const row = await inTransaction(pool, async (c) => {
         if ((role !== undefined && role !== 'admin') || disabled === true)
           await keepAnAdmin(c, req.params.id);
         const { rows } = await c.query(
           `UPDATE pgvigil.users SET role = coalesce($2, role),
-                  disabled_at = CASE WHEN $3::boolean IS NULL THEN disabled_at WHEN $3 THEN coalesce(disabled_at, now()) ELSE NULL END,
-                  password_hash = coalesce($4, password_hash),
-                  password_changed_at = CASE WHEN $4::text IS NULL THEN password_changed_at ELSE now() END
+                  disabled_at = CASE WHEN $3::boolean IS NULL THEN disabled_at WHEN $3 THEN coalesce(disabled_at, now()) ELSE NULL END
             WHERE user_id = $1
             RETURNING user_id::int AS "userId", name, role, created_at AS "createdAt", disabled_at IS NOT NULL AS disabled`,
-          [req.params.id, role ?? null, disabled ?? null, hash],
+          [req.params.id, role ?? null, disabled ?? null],
         );
         if (!rows[0]) throw new PgvigilError('NOT_FOUND', `no user ${req.params.id}`);
-        if (disabled === true || hash !== null) {
-          await c.query(
-            `UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = 'changed by an admin'
-              WHERE user_id = $1 AND revoked_at IS NULL`,
-            [req.params.id],
-          );
-        }
+        if (password !== undefined) await setPassword(c, req.params.id, password, 'changed by an admin');
+        else if (disabled === true) await revokeUserSessions(c, req.params.id, 'changed by an admin');
         return rows[0];
       });
       userAuth.forget();
@@ -285,17 +266,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
       if (!rows[0] || !(await verifyPassword(req.body.currentPassword, rows[0].password_hash))) {
         throw new PgvigilError('LOGIN_FAILED', 'the current password is wrong');
       }
-      const problem = passwordProblem(req.body.newPassword);
-      if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
-      await pool.query(
-        'UPDATE pgvigil.users SET password_hash = $2, password_changed_at = now() WHERE user_id = $1',
-        [me.userId, await hashPassword(req.body.newPassword)],
-      );
-      await pool.query(
-        `UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = 'password changed'
-          WHERE user_id = $1 AND revoked_at IS NULL AND session_id IS DISTINCT FROM $2`,
-        [me.userId, me.sessionId ?? null],
-      );
+      await setPassword(pool, me.userId, req.body.newPassword, 'password changed', me.sessionId);
       userAuth.forget();
       return reply.status(204).send();
     },

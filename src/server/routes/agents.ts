@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
-import { type AgentAuthenticator, enrollAgent } from '../auth/agents.js';
+import { type AgentAuthenticator, type EnrollRequest, enrollAgent } from '../auth/agents.js';
 import { agentGuard, requireOwnAgent } from '../auth/guard.js';
 import { RateLimiter } from '../ratelimit.js';
+import { errorBody } from './schemas.js';
 
 export interface AgentRouteOptions {
   pool: pg.Pool;
@@ -23,13 +24,6 @@ const idParams = {
   properties: { id: { type: 'string', format: 'uuid' } },
 } as const;
 
-const errorBody = {
-  type: 'object',
-  properties: {
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
-  },
-} as const;
-
 export function configEtag(config: unknown): string {
   return `"${createHash('sha256').update(JSON.stringify(config)).digest('base64url').slice(0, 22)}"`;
 }
@@ -40,16 +34,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (
 ) => {
   const enrollLimiter = new RateLimiter(enrollLimit?.perSecond ?? 0.5, enrollLimit?.burst ?? 10);
 
-  app.post<{
-    Body: {
-      token: string;
-      enrollKey?: string;
-      hostname: string;
-      os?: string;
-      agentVersion?: string;
-      targets?: Array<{ kind: 'postgres'; name: string }>;
-    };
-  }>(
+  app.post<{ Body: EnrollRequest }>(
     '/agents/enroll',
     {
       config: { role: 'public' },
