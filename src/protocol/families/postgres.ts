@@ -24,6 +24,32 @@ const msCounter = (name: string, help: string): ColumnSpec => ({
 const int8Label = (name: string, help: string): ColumnSpec => ({ name, type: 'int8', label: true, help });
 const int4Label = (name: string, help: string): ColumnSpec => ({ name, type: 'int4', label: true, help });
 
+/**
+ * The pg_statements columns that are per-interval deltas of pg_stat_statements counters: what the agent
+ * subtracts between collections and the server sums over a range.
+ */
+export const statementDeltaColumns = [
+  'calls',
+  'plans',
+  'exec_time_ms',
+  'plan_time_ms',
+  'rows',
+  'shared_blks_hit',
+  'shared_blks_read',
+  'shared_blks_dirtied',
+  'shared_blks_written',
+  'local_blks_hit',
+  'local_blks_read',
+  'local_blks_written',
+  'temp_blks_read',
+  'temp_blks_written',
+  'blk_read_time_ms',
+  'blk_write_time_ms',
+  'wal_records',
+  'wal_fpi',
+  'wal_bytes',
+] as const;
+
 export const postgresFamilies = {
   pg_instance: {
     name: 'pg_instance',

@@ -16,6 +16,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { type FamilySpec, postgresFamilies } from '../../protocol/families/index.js';
+import { statementDeltaColumns } from '../../protocol/families/postgres.js';
 import {
   ageSeconds,
   defaultReadTimeoutMs,
@@ -196,24 +197,10 @@ const statementOrder = {
 } as const;
 type StatementOrder = keyof typeof statementOrder;
 
-const summedInt = [
-  'calls',
-  'plans',
-  'rows',
-  'shared_blks_hit',
-  'shared_blks_read',
-  'shared_blks_dirtied',
-  'shared_blks_written',
-  'local_blks_hit',
-  'local_blks_read',
-  'local_blks_written',
-  'temp_blks_read',
-  'temp_blks_written',
-  'wal_records',
-  'wal_fpi',
-  'wal_bytes',
-] as const;
-const summedFloat = ['exec_time_ms', 'plan_time_ms', 'blk_read_time_ms', 'blk_write_time_ms'] as const;
+const statementColumnType = new Map(f.pg_statements.columns.map((c) => [c.name, c.type]));
+/** The delta columns summed over a range, split by type (integers come back as bigint). */
+const summedInt = statementDeltaColumns.filter((n) => statementColumnType.get(n) !== 'float8');
+const summedFloat = statementDeltaColumns.filter((n) => statementColumnType.get(n) === 'float8');
 
 const statementSchema = {
   type: 'object',

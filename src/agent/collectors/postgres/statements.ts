@@ -20,6 +20,7 @@
  *   (queryid, dbid, userid), so one part being re-created cannot pull the other's history into the delta.
  * - The first snapshot only sets the baseline: no deltas.
  */
+import { statementDeltaColumns } from '../../../protocol/families/postgres.js';
 
 /** Cumulative counters of one entry, in the units of pg_stat_statements (times in ms). */
 export interface StatementCounters {
@@ -44,27 +45,7 @@ export interface StatementCounters {
   wal_bytes: number;
 }
 
-export const counterNames: readonly (keyof StatementCounters)[] = [
-  'calls',
-  'plans',
-  'exec_time_ms',
-  'plan_time_ms',
-  'rows',
-  'shared_blks_hit',
-  'shared_blks_read',
-  'shared_blks_dirtied',
-  'shared_blks_written',
-  'local_blks_hit',
-  'local_blks_read',
-  'local_blks_written',
-  'temp_blks_read',
-  'temp_blks_written',
-  'blk_read_time_ms',
-  'blk_write_time_ms',
-  'wal_records',
-  'wal_fpi',
-  'wal_bytes',
-];
+export const counterNames: readonly (keyof StatementCounters)[] = statementDeltaColumns;
 
 /** One entry of pg_stat_statements. queryid is a string: it is a full 64-bit integer. */
 export interface StatementEntry {
