@@ -244,6 +244,42 @@ const tableOrder = {
 const bloatDescription =
   'ESTIMATE of the space dead rows take: table_bytes (heap, free space map, visibility map) × n_dead_tup / (n_live_tup + n_dead_tup). Both tuple counts are PostgreSQL estimates from pg_stat_user_tables; free space left by earlier vacuums is not counted, so real bloat can be larger. Null when the table has no tuples counted.';
 
+/** The 200 schema of a view of a target's newest snapshot of a family: its rows under `key`. */
+function snapshotResponse(key: string, family: FamilySpec, extra: Record<string, unknown> = {}) {
+  return {
+    type: 'object',
+    required: ['ts', key],
+    properties: {
+      ...targetMeta,
+      ts: nullableString,
+      ageSeconds: nullableNumber,
+      [key]: {
+        type: 'array',
+        items: { type: 'object', properties: { ...familyProperties(family), ...extra } },
+      },
+    },
+  } as const;
+}
+
+/**
+ * A target's newest snapshot of a family (tables, indexes, settings are sent whole): `read` gets the
+ * snapshot's ts key; no snapshot at all is ts null and no rows, never an empty snapshot made up.
+ */
+async function newestSnapshot(
+  c: pg.PoolClient,
+  family: FamilySpec,
+  serverId: number,
+  t: TargetRef,
+  key: string,
+  read: (tsKey: string) => Promise<Row[]>,
+) {
+  const base = { serverId, targetId: t.targetId, target: t.name };
+  const newest = await newestTargetTs(c, family.name, serverId, t.targetId);
+  if (!newest) return { ...base, ts: null, ageSeconds: null, [key]: [] };
+  const rows = await read(newest.key);
+  return { ...base, ts: iso(newest.ts), ageSeconds: ageSeconds(newest.ts), [key]: rows.map(jsonRow) };
+}
+
 export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts) => {
   const { pool } = opts;
   const timeoutMs = opts.readTimeoutMs ?? defaultReadTimeoutMs;
@@ -558,44 +594,27 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
           },
         },
         response: {
-          200: {
-            type: 'object',
-            required: ['ts', 'tables'],
-            properties: {
-              ...targetMeta,
-              ts: nullableString,
-              ageSeconds: nullableNumber,
-              tables: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    ...familyProperties(f.pg_tables),
-                    bloat_bytes_estimate: { ...nullableInteger, description: bloatDescription },
-                  },
-                },
-              },
-            },
-          },
+          200: snapshotResponse('tables', f.pg_tables, {
+            bloat_bytes_estimate: { ...nullableInteger, description: bloatDescription },
+          }),
           '4xx': errorBody,
         },
       },
     },
     async (req) =>
-      forTarget(req.params, async (c, t) => {
-        const base = { serverId: req.params.id, targetId: t.targetId, target: t.name };
-        const newest = await newestTargetTs(c, 'pg_tables', req.params.id, t.targetId);
-        if (!newest) return { ...base, ts: null, ageSeconds: null, tables: [] };
-        const { rows } = await c.query<Row>(
-          `SELECT ${familyColumns(f.pg_tables)}, ${bloatExpr} AS bloat_bytes_estimate
-             FROM pgvigil.pg_tables
-            WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
-            ORDER BY ${tableOrder[req.query.order]}, datname, schemaname, relname
-            LIMIT $5`,
-          [req.params.id, t.targetId, newest.key, req.query.datname ?? null, req.query.limit],
-        );
-        return { ...base, ts: iso(newest.ts), ageSeconds: ageSeconds(newest.ts), tables: rows.map(jsonRow) };
-      }),
+      forTarget(req.params, (c, t) =>
+        newestSnapshot(c, f.pg_tables, req.params.id, t, 'tables', async (tsKey) => {
+          const { rows } = await c.query<Row>(
+            `SELECT ${familyColumns(f.pg_tables)}, ${bloatExpr} AS bloat_bytes_estimate
+               FROM pgvigil.pg_tables
+              WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
+              ORDER BY ${tableOrder[req.query.order]}, datname, schemaname, relname
+              LIMIT $5`,
+            [req.params.id, t.targetId, tsKey, req.query.datname ?? null, req.query.limit],
+          );
+          return rows;
+        }),
+      ),
   );
 
   app.get<{
@@ -621,41 +640,28 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
           },
         },
         response: {
-          200: {
-            type: 'object',
-            required: ['ts', 'indexes'],
-            properties: {
-              ...targetMeta,
-              ts: nullableString,
-              ageSeconds: nullableNumber,
-              indexes: {
-                type: 'array',
-                items: { type: 'object', properties: familyProperties(f.pg_indexes) },
-              },
-            },
-          },
+          200: snapshotResponse('indexes', f.pg_indexes),
           '4xx': errorBody,
         },
       },
     },
     async (req) =>
-      forTarget(req.params, async (c, t) => {
-        const base = { serverId: req.params.id, targetId: t.targetId, target: t.name };
-        const newest = await newestTargetTs(c, 'pg_indexes', req.params.id, t.targetId);
-        if (!newest) return { ...base, ts: null, ageSeconds: null, indexes: [] };
-        const unusedExpr =
-          'coalesce(unused, idx_scan = 0 AND is_unique IS NOT TRUE AND is_primary IS NOT TRUE)';
-        const { rows } = await c.query<Row>(
-          `SELECT ${familyColumns(f.pg_indexes, ['unused'])}, ${unusedExpr} AS unused
-             FROM pgvigil.pg_indexes
-            WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
-              ${req.query.unused === undefined ? '' : `AND ${unusedExpr} IS ${req.query.unused ? '' : 'NOT '}TRUE`}
-            ORDER BY size_bytes DESC NULLS LAST, datname, schemaname, relname, indexrelname
-            LIMIT $5`,
-          [req.params.id, t.targetId, newest.key, req.query.datname ?? null, req.query.limit],
-        );
-        return { ...base, ts: iso(newest.ts), ageSeconds: ageSeconds(newest.ts), indexes: rows.map(jsonRow) };
-      }),
+      forTarget(req.params, (c, t) =>
+        newestSnapshot(c, f.pg_indexes, req.params.id, t, 'indexes', async (tsKey) => {
+          const unusedExpr =
+            'coalesce(unused, idx_scan = 0 AND is_unique IS NOT TRUE AND is_primary IS NOT TRUE)';
+          const { rows } = await c.query<Row>(
+            `SELECT ${familyColumns(f.pg_indexes, ['unused'])}, ${unusedExpr} AS unused
+               FROM pgvigil.pg_indexes
+              WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
+                ${req.query.unused === undefined ? '' : `AND ${unusedExpr} IS ${req.query.unused ? '' : 'NOT '}TRUE`}
+              ORDER BY size_bytes DESC NULLS LAST, datname, schemaname, relname, indexrelname
+              LIMIT $5`,
+            [req.params.id, t.targetId, tsKey, req.query.datname ?? null, req.query.limit],
+          );
+          return rows;
+        }),
+      ),
   );
 
   app.get<{ Params: { id: number; target: string }; Querystring: { window: number } }>(
@@ -741,39 +747,21 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
         tags: ['postgres'],
         params: targetParams,
         response: {
-          200: {
-            type: 'object',
-            required: ['ts', 'settings'],
-            properties: {
-              ...targetMeta,
-              ts: nullableString,
-              ageSeconds: nullableNumber,
-              settings: {
-                type: 'array',
-                items: { type: 'object', properties: familyProperties(f.pg_settings) },
-              },
-            },
-          },
+          200: snapshotResponse('settings', f.pg_settings),
           '4xx': errorBody,
         },
       },
     },
     async (req) =>
-      forTarget(req.params, async (c, t) => {
-        const base = { serverId: req.params.id, targetId: t.targetId, target: t.name };
-        const newest = await newestTargetTs(c, 'pg_settings', req.params.id, t.targetId);
-        if (!newest) return { ...base, ts: null, ageSeconds: null, settings: [] };
-        const { rows } = await c.query<Row>(
-          `SELECT ${familyColumns(f.pg_settings)} FROM pgvigil.pg_settings
-            WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz ORDER BY name`,
-          [req.params.id, t.targetId, newest.key],
-        );
-        return {
-          ...base,
-          ts: iso(newest.ts),
-          ageSeconds: ageSeconds(newest.ts),
-          settings: rows.map(jsonRow),
-        };
-      }),
+      forTarget(req.params, (c, t) =>
+        newestSnapshot(c, f.pg_settings, req.params.id, t, 'settings', async (tsKey) => {
+          const { rows } = await c.query<Row>(
+            `SELECT ${familyColumns(f.pg_settings)} FROM pgvigil.pg_settings
+              WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz ORDER BY name`,
+            [req.params.id, t.targetId, tsKey],
+          );
+          return rows;
+        }),
+      ),
   );
 };
