@@ -15,6 +15,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
 import { inTransaction } from '../../storage/transaction.js';
+import { canonicalOrigin, ownOrigin } from '../origin.js';
 import type { Role } from '../roles.js';
 import { bearer, hashSecret } from './agents.js';
 import { type AccessClaims, signAccessToken, verifyAccessToken } from './jwt.js';
@@ -332,11 +333,6 @@ export function setCookie(
 
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** The request's own origin (scheme://host), for Origin checks. */
-export function ownOrigin(req: FastifyRequest): string {
-  return `${req.protocol}://${req.headers.host ?? ''}`;
-}
-
 interface CachedPrincipal {
   at: number;
   identity?: UserIdentity;
@@ -364,7 +360,12 @@ export class UserAuthenticator {
     }
     if (!token)
       throw new PgvigilError('CREDENTIAL_MISSING', 'sign in, or send Authorization: Bearer <token>');
-    if (fromCookie && !safeMethods.has(req.method) && req.headers.origin !== ownOrigin(req)) {
+    const origin = req.headers.origin;
+    if (
+      fromCookie &&
+      !safeMethods.has(req.method) &&
+      (origin === undefined || canonicalOrigin(origin) !== ownOrigin(req))
+    ) {
       throw new PgvigilError(
         'FORBIDDEN',
         'a cookie-authenticated change must come from this server’s own pages',

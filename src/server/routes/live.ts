@@ -8,10 +8,11 @@
  * cookie — and the instance must have room for another client (503). A plain GET without an upgrade gets
  * 426.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { PgvigilError } from '../../errors.js';
 import type { UserAuthenticator } from '../auth/users.js';
 import { closeCodes, type LiveHub } from '../live/hub.js';
+import { canonicalOrigin, originAllowed, ownOrigin } from '../origin.js';
 import { errorBody } from './schemas.js';
 
 export interface LiveRouteOptions {
@@ -22,37 +23,6 @@ export interface LiveRouteOptions {
   userAuth: UserAuthenticator;
   /** How often (default 60 s). */
   recheckMs?: number;
-}
-
-/** scheme://host[:port] in its canonical form (lower case, default port dropped), or undefined. */
-export function canonicalOrigin(value: string): string | undefined {
-  try {
-    const u = new URL(value);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-    return u.origin;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Whether a handshake's Origin may open the feed: absent (not a browser) or equal to the server's own
- * origin as the request names it, or listed.
- */
-export function originAllowed(
-  origin: string | undefined,
-  ownOrigin: string | undefined,
-  allowed: ReadonlySet<string>,
-): boolean {
-  if (origin === undefined) return true;
-  const o = canonicalOrigin(origin);
-  if (o === undefined) return false;
-  return o === ownOrigin || allowed.has(o);
-}
-
-function ownOrigin(req: FastifyRequest): string | undefined {
-  const host = req.headers.host;
-  return host ? canonicalOrigin(`${req.protocol}://${host}`) : undefined;
 }
 
 export const liveRoutes: FastifyPluginAsync<LiveRouteOptions> = async (app, opts) => {

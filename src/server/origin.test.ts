@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { originAllowed } from './live.js';
+import { originAllowed } from './origin.js';
 
 test('the_origin_check_allows_no_origin_the_own_origin_and_listed_ones_only', () => {
   const allowed = new Set(['https://dash.example']);
