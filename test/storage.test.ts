@@ -9,19 +9,9 @@ import { ledgerPruneJob } from '../src/server/run.js';
 import { openStore } from '../src/storage/db.js';
 import { currentLevel, loadMigrations, type Migration, migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
+import { pgTypeNames } from '../src/storage/rollups.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
-
-const pgTypeName: Record<string, string> = {
-  text: 'text',
-  int4: 'integer',
-  int8: 'bigint',
-  float4: 'real',
-  float8: 'double precision',
-  bool: 'boolean',
-  timestamptz: 'timestamp with time zone',
-  jsonb: 'jsonb',
-};
 
 async function partitionsOf(pool: pg.Pool, parent: string): Promise<string[]> {
   const { rows } = await pool.query<{ relname: string }>(
@@ -74,7 +64,7 @@ describe(`migrations on ${testPgLabel}`, () => {
       const keys = fam.scope === 'target' ? ['server_id', 'target_id', 'ts'] : ['server_id', 'ts'];
       const expected = [
         ...keys.map((k) => `${k}:${k === 'ts' ? 'timestamp with time zone' : 'bigint'}`),
-        ...fam.columns.map((c) => `${c.name}:${pgTypeName[c.type]}`),
+        ...fam.columns.map((c) => `${c.name}:${pgTypeNames[c.type]}`),
       ];
       assert.deepEqual(
         rows.map((r) => `${r.column_name}:${r.data_type}`),
