@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { batchMediaType } from '../src/protocol/batch.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
-import { withRead } from '../src/server/routes/read-support.js';
+import { inReadSnapshot } from '../src/storage/tx.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
 import { until } from './helpers/wait.js';
@@ -457,13 +457,17 @@ describe(`servers (${testPgLabel})`, () => {
 
   test('a_read_past_the_timeout_is_cancelled_as_QUERY_TIMEOUT_and_its_connection_reused', async () => {
     await assert.rejects(
-      withRead(ts.store.pool, 50, (c) => c.query('SELECT pg_sleep(5)')),
+      inReadSnapshot(ts.store.pool, 50, (c) => c.query('SELECT pg_sleep(5)')),
       (err: Error & { code?: string; status?: number }) => err.code === 'QUERY_TIMEOUT' && err.status === 503,
     );
-    const n = await withRead(ts.store.pool, 1000, async (c) => (await c.query('SELECT 1 AS n')).rows[0].n);
+    const n = await inReadSnapshot(
+      ts.store.pool,
+      1000,
+      async (c) => (await c.query('SELECT 1 AS n')).rows[0].n,
+    );
     assert.equal(n, 1);
     await assert.rejects(
-      withRead(ts.store.pool, 1000, (c) => c.query('CREATE TABLE pgvigil.nope (x int)')),
+      inReadSnapshot(ts.store.pool, 1000, (c) => c.query('CREATE TABLE pgvigil.nope (x int)')),
       /read-only transaction/,
     );
   });

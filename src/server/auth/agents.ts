@@ -9,7 +9,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
-import { inTransaction } from '../../storage/transaction.js';
+import { inTransaction } from '../../storage/tx.js';
 
 export const credentialPrefix = 'pgv_agent_';
 export const enrollTokenPrefix = 'pgv_enroll_';

@@ -14,7 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
-import { inTransaction } from '../../storage/transaction.js';
+import { inTransaction } from '../../storage/tx.js';
 import { canonicalOrigin, ownOrigin } from '../origin.js';
 import type { Role } from '../roles.js';
 import { bearer, hashSecret } from './agents.js';

@@ -16,6 +16,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { PgvigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { WireGap } from '../../protocol/batch.js';
+import { connect, isConnectionError } from '../../storage/tx.js';
 import type { Registry } from '../../telemetry/metrics.js';
 import type { CopyChunk } from './copy.js';
 import { recordTouchedHours } from './rollup-pending.js';
@@ -80,16 +81,6 @@ export function ingestMetrics(registry: Registry) {
 }
 
 export type IngestMetrics = ReturnType<typeof ingestMetrics>;
-
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return (
-    code.startsWith('08') ||
-    code.startsWith('57P') ||
-    code === '53300' ||
-    /ECONN|EPIPE|ETIMEDOUT|terminat|Connection|timeout/i.test((err as Error).message ?? '')
-  );
-}
 
 function isMissingPartition(err: unknown): boolean {
   return /no partition of relation/i.test((err as Error).message ?? '');
@@ -204,14 +195,7 @@ export class IngestWriter {
   /** One transaction for a group; returns each item's outcome in order. */
   private async transaction(items: IngestItem[]): Promise<WriteOutcome[]> {
     const started = performance.now();
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    const client = await connect(this.pool);
     let broken = false;
     try {
       await client.query('BEGIN');

@@ -14,6 +14,7 @@
  */
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { inTransaction } from '../../storage/tx.js';
 import type { AgentPresence, AgentStatusMessage } from '../live/messages.js';
 import { publishLive } from '../live/notify.js';
 import type { Job } from './runner.js';
@@ -93,10 +94,7 @@ export async function updateAgentPresence(
   pool: pg.Pool,
   offlineAfterMs: number,
 ): Promise<AgentStatusMessage[]> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const out: AgentStatusMessage[] = [];
     for (const rule of rules) {
       const { rows } = await client.query<Moved>(
@@ -125,16 +123,8 @@ export async function updateAgentPresence(
       }
     }
     await publishLive(client, out);
-    await client.query('COMMIT');
     return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 export function agentPresenceJob(opts: PresenceOptions): Job {

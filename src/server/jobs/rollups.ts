@@ -29,6 +29,7 @@ import {
   rollupSpecs,
   tierMs,
 } from '../../storage/rollups.js';
+import { inTransaction } from '../../storage/tx.js';
 import { rollupPendingLock } from '../ingest/rollup-pending.js';
 import { effectiveRetention } from '../settings.js';
 import type { Job } from './runner.js';
@@ -104,18 +105,7 @@ export async function rollBuckets(
   b: { tier: RolledTier; serverIds: readonly number[]; bucketStart: Date },
 ): Promise<RollResult> {
   checkAligned(b.tier, b.bucketStart);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const r = await rollOn(client, b.tier, b.serverIds, b.bucketStart);
-    await client.query('COMMIT');
-    return r;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  return inTransaction(pool, (client) => rollOn(client, b.tier, b.serverIds, b.bucketStart));
 }
 
 export interface PendingRunResult {
@@ -174,43 +164,33 @@ export async function rollPending(
       const expired = bucket < oldestComplete;
       for (let i = 0; i < servers.length; i += chunk) {
         const ids = servers.slice(i, i + chunk);
-        const client = await pool.connect();
-        let broken = false;
-        try {
-          await client.query('BEGIN');
-          await deletePending(client, tier, ids, start);
-          if (expired) {
-            result.discarded += ids.length;
-            opts.log.warn(
-              { tier, bucket: start.toISOString(), servers: ids.length },
-              'rollup bucket older than raw retention: not rolled again',
-            );
-          } else {
-            const r = await rollOn(client, tier, ids, start);
-            result.produced += r.produced;
-            result.deleted += r.deleted;
-            if (tier === 'hourly') {
-              await client.query(
-                `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+        // The writers' lock may still be held if the DELETE failed: never hand it back to the pool held.
+        await inTransaction(
+          pool,
+          async (client) => {
+            await deletePending(client, tier, ids, start);
+            if (expired) {
+              result.discarded += ids.length;
+              opts.log.warn(
+                { tier, bucket: start.toISOString(), servers: ids.length },
+                'rollup bucket older than raw retention: not rolled again',
+              );
+            } else {
+              const r = await rollOn(client, tier, ids, start);
+              result.produced += r.produced;
+              result.deleted += r.deleted;
+              if (tier === 'hourly') {
+                await client.query(
+                  `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
                  SELECT s, 'daily', $2 FROM unnest($1::bigint[]) AS s
                  ON CONFLICT DO NOTHING`,
-                [ids, new Date(Math.floor(bucket / tierMs.daily) * tierMs.daily)],
-              );
+                  [ids, new Date(Math.floor(bucket / tierMs.daily) * tierMs.daily)],
+                );
+              }
             }
-          }
-          await client.query('COMMIT');
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => {
-            broken = true;
-          });
-          // The writers' lock may still be held if the DELETE failed: never hand it back to the pool.
-          await client.query('SELECT pg_advisory_unlock_all()').catch(() => {
-            broken = true;
-          });
-          throw err;
-        } finally {
-          client.release(broken);
-        }
+          },
+          { afterRollback: 'SELECT pg_advisory_unlock_all()' },
+        );
       }
       if (!expired) {
         if (tier === 'hourly') result.hours++;

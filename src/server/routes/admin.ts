@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { parseDurationMs } from '../../duration.js';
 import { PgvigilError } from '../../errors.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
-import { inTransaction } from '../../storage/transaction.js';
+import { inTransaction } from '../../storage/tx.js';
 import { storeAgentConfig } from '../agent-config.js';
 import { createEnrollToken, revokeAgentCredential } from '../auth/agents.js';
 import { verifyPassword } from '../auth/passwords.js';

@@ -14,6 +14,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
+import { inReadSnapshot } from '../../storage/tx.js';
 import {
   defaultReadTimeoutMs,
   freeObject,
@@ -25,7 +26,6 @@ import {
   serverIdParam,
   timeParam,
   timeRange,
-  withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
 
@@ -184,7 +184,7 @@ export const gapRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
       const { from, to } = timeRange(req.query, dayMs, 31 * dayMs);
       const { server, silentAfter } = req.query;
       const silentMs = silentAfter * 1000;
-      return withRead(pool, timeoutMs, async (c) => {
+      return inReadSnapshot(pool, timeoutMs, async (c) => {
         await requireServer(c, server);
         const gaps: Gap[] = [];
         const recorded = await c.query<{

@@ -14,6 +14,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { PgvigilError } from '../../errors.js';
 import { isLogLevel, type LogLevel, logLevelRank, logLevels } from '../../protocol/logs.js';
+import { inReadSnapshot } from '../../storage/tx.js';
 import {
   decodeCursor,
   defaultReadTimeoutMs,
@@ -23,7 +24,6 @@ import {
   serverIdParam,
   timeParam,
   timeRange,
-  withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
 
@@ -203,7 +203,7 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
         where.push(`e.ts <= ${t} AND (e.ts < ${t} OR e.ctid < $${params.length}::tid)`);
       }
       params.push(req.query.limit + 1);
-      const rows = await withRead(pool, timeoutMs, async (c) => {
+      const rows = await inReadSnapshot(pool, timeoutMs, async (c) => {
         const res = await c.query<{
           server_id: number;
           server: string;
@@ -315,7 +315,7 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
       const { where, params } = logWhere(req.query, from, to);
       params.push(step);
       const n = `$${params.length}`;
-      const rows = await withRead(pool, timeoutMs, async (c) => {
+      const rows = await inReadSnapshot(pool, timeoutMs, async (c) => {
         const res = await c.query<{ bucket: Date; level: LogLevel; n: number }>(
           `SELECT to_timestamp(floor(extract(epoch FROM e.ts) / ${n}::int) * ${n}::int) AS bucket, e.level,
                   count(*)::bigint AS n
@@ -398,7 +398,7 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
       const { from, to } = timeRange(req.query, dayMs, maxRangeMs);
       const { where, params } = logWhere(req.query, from, to);
       params.push(req.query.limit);
-      const rows = await withRead(pool, timeoutMs, async (c) => {
+      const rows = await inReadSnapshot(pool, timeoutMs, async (c) => {
         const res = await c.query<{
           fingerprint: string;
           n: number;

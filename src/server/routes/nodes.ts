@@ -12,6 +12,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
 import { type FamilySpec, hostFamilies, processFamilies } from '../../protocol/families/index.js';
+import { inReadSnapshot } from '../../storage/tx.js';
 import {
   ageSeconds,
   defaultReadTimeoutMs,
@@ -25,7 +26,6 @@ import {
   serverIdParams,
   snapshotMeta,
   windowQuery,
-  withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
 
@@ -187,7 +187,7 @@ export const nodeRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts
     async (req) => {
       const { id } = req.params;
       const w = req.query.window;
-      return withRead(pool, timeoutMs, async (c) => {
+      return inReadSnapshot(pool, timeoutMs, async (c) => {
         const server = await requireServer(c, id);
         const now = Date.now();
         const cpu = await latestRows(c, h.host_cpu, id, w);
@@ -243,7 +243,7 @@ export const nodeRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts
       },
     },
     async (req) =>
-      withRead(pool, timeoutMs, async (c) => {
+      inReadSnapshot(pool, timeoutMs, async (c) => {
         await requireServer(c, req.params.id);
         const now = Date.now();
         const rows = await latestContainers(c, req.params.id, req.query.window);
@@ -283,7 +283,7 @@ export const nodeRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts
       },
     },
     async (req) =>
-      withRead(pool, timeoutMs, async (c) => {
+      inReadSnapshot(pool, timeoutMs, async (c) => {
         const { id, name } = req.params;
         await requireServer(c, id);
         const rows = await latestContainers(c, id, req.query.window, name);

@@ -17,6 +17,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { type FamilySpec, postgresFamilies } from '../../protocol/families/index.js';
 import { statementDeltaColumns } from '../../protocol/families/postgres.js';
+import { inReadSnapshot } from '../../storage/tx.js';
 import {
   ageSeconds,
   defaultReadTimeoutMs,
@@ -40,7 +41,6 @@ import {
   timeParam,
   timeRange,
   windowQuery,
-  withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
 
@@ -289,7 +289,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
     params: { id: number; target: string },
     fn: (c: pg.PoolClient, t: TargetRef) => Promise<T>,
   ): Promise<T> =>
-    withRead(pool, timeoutMs, async (c) => {
+    inReadSnapshot(pool, timeoutMs, async (c) => {
       await requireServer(c, params.id);
       return fn(c, await requireTarget(c, params.id, params.target));
     });

@@ -1,9 +1,7 @@
 /**
  * What the read API's route plugins (servers, nodes, postgres, logs, gaps) share; not a plugin itself.
  *
- * - Every read runs on one connection in a read-only, repeatable-read transaction with a statement
- *   timeout, so one expensive search cannot hold a store connection for long (QUERY_TIMEOUT, 503), and
- *   the queries of one response see one snapshot.
+ * - Every read runs in `inReadSnapshot` (storage/tx.ts): one snapshot per answer, a statement timeout.
  * - Times in and out: requests give ISO 8601 or milliseconds since the epoch; responses give ISO 8601
  *   strings (UTC). Dates from `pg` are turned into strings here, never serialised implicitly.
  * - Table and column names come from the metric family registry, never from a request.
@@ -20,57 +18,6 @@ export interface ReadRouteOptions {
 }
 
 export const defaultReadTimeoutMs = 10_000;
-
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return code.startsWith('08') || code.startsWith('57P') || /ECONN|terminat|Connection/i.test(String(err));
-}
-
-/** Runs `fn` on one connection in a read-only transaction whose statements time out after `timeoutMs`. */
-export async function withRead<T>(
-  pool: pg.Pool,
-  timeoutMs: number,
-  fn: (c: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  let broken = false;
-  try {
-    // Repeatable read: the queries of one response see one snapshot ("the newest collection" stays the
-    // same collection while its families are read).
-    await client.query(
-      `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}`,
-    );
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    if ((err as { code?: string }).code === '57014') {
-      throw new PgvigilError(
-        'QUERY_TIMEOUT',
-        `the query took longer than ${timeoutMs} ms; narrow the time range or add filters`,
-      );
-    }
-    if (isConnectionError(err)) {
-      broken = true;
-      throw new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
-}
 
 /** A time given as ISO 8601 or as milliseconds since the epoch; `undefined` stays undefined. */
 export function parseTime(name: string, value: string | undefined): Date | undefined {

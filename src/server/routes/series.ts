@@ -6,8 +6,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
 import { maxMetrics, planSeries, querySeries, type SeriesRequest } from '../../storage/series.js';
+import { inReadSnapshot } from '../../storage/tx.js';
 import { effectiveRetention } from '../settings.js';
-import { defaultReadTimeoutMs, requireServer, withRead } from './read-support.js';
+import { defaultReadTimeoutMs, requireServer } from './read-support.js';
 import { errorBody } from './schemas.js';
 
 export interface SeriesRouteOptions {
@@ -140,7 +141,7 @@ export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, 
     async (req) => {
       const now = new Date();
       const plan = planSeries(req.query, now, await retention());
-      return withRead(opts.pool, opts.readTimeoutMs ?? defaultReadTimeoutMs, async (c) => {
+      return inReadSnapshot(opts.pool, opts.readTimeoutMs ?? defaultReadTimeoutMs, async (c) => {
         await requireServer(c, plan.serverId);
         return querySeries(c, plan, now);
       });

@@ -14,6 +14,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { inReadSnapshot } from '../../storage/tx.js';
 import {
   ageSeconds,
   decodeCursor,
@@ -31,7 +32,6 @@ import {
   serverIdParams,
   windowParam,
   windowQuery,
-  withRead,
 } from './read-support.js';
 import { errorBody } from './schemas.js';
 
@@ -414,7 +414,7 @@ export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, op
           throw new PgvigilError('BAD_ARGUMENT', 'cursor: not a cursor this server returned');
         after = c.name;
       }
-      return withRead(pool, timeoutMs, async (c) => {
+      return inReadSnapshot(pool, timeoutMs, async (c) => {
         const { rows } = await c.query<ServerRow>(
           `SELECT server_id, name, labels, created_at FROM pgvigil.servers
             WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2`,
@@ -442,7 +442,7 @@ export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, op
         response: { 200: serverSchema, '4xx': errorBody },
       },
     },
-    async (req) => withRead(pool, timeoutMs, (c) => oneServer(c, req.params.id, req.query.window)),
+    async (req) => inReadSnapshot(pool, timeoutMs, (c) => oneServer(c, req.params.id, req.query.window)),
   );
 
   app.get<{ Params: { id: number }; Querystring: { window: number } }>(
@@ -465,7 +465,7 @@ export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, op
       },
     },
     async (req) =>
-      withRead(pool, timeoutMs, async (c) => {
+      inReadSnapshot(pool, timeoutMs, async (c) => {
         const s = await oneServer(c, req.params.id, req.query.window);
         return { serverId: s.serverId, targets: s.targets };
       }),

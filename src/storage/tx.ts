@@ -1,0 +1,110 @@
+/**
+ * The one way code outside this folder holds a store connection: a transaction (`inTransaction`), a
+ * read-only snapshot with a statement timeout (`inReadSnapshot`), and the test that tells a lost store
+ * from a refused statement (`isConnectionError`).
+ *
+ * Guarantees:
+ * - A connection is always released; one whose state is unknown (a failed ROLLBACK, a lost link) is
+ *   destroyed rather than handed back to the pool.
+ * - A store that cannot be reached, or drops the connection, surfaces as `STORE_UNAVAILABLE` (503, the
+ *   caller retries later) — never as a raw driver error that a route would answer with 500.
+ * - A read that runs past its timeout surfaces as `QUERY_TIMEOUT`.
+ */
+import type pg from 'pg';
+import { PgvigilError } from '../errors.js';
+
+/**
+ * True when `err` means the store is away (connection refused, reset, terminated by an administrator,
+ * starting up, out of connection slots, a connect or query timeout) rather than a statement it refused.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof PgvigilError) return err.code === 'STORE_UNAVAILABLE';
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  if (code.startsWith('08') || code.startsWith('57P') || code === '53300') return true;
+  return /ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|terminat|Connection|timeout exceeded/i.test(
+    String((err as Error | null)?.message ?? ''),
+  );
+}
+
+/** The coded error for a store that is away; `err` is kept as the cause (for the log, never the client). */
+export function storeUnavailable(err: unknown): PgvigilError {
+  if (err instanceof PgvigilError && err.code === 'STORE_UNAVAILABLE') return err;
+  return new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
+    cause: err,
+  });
+}
+
+/** A pooled connection, or STORE_UNAVAILABLE when none can be had. */
+export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (err) {
+    throw storeUnavailable(err);
+  }
+}
+
+export interface TransactionOptions {
+  /** Statement to open the transaction with (default `BEGIN`). */
+  begin?: string;
+  /** Run after a rollback on the same connection (e.g. releasing advisory locks); a failure destroys it. */
+  afterRollback?: string;
+}
+
+/**
+ * One transaction on one pooled connection: committed when `fn` resolves, rolled back when it throws.
+ * Connection errors become STORE_UNAVAILABLE; every other error is passed on as it is.
+ */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  opts: TransactionOptions = {},
+): Promise<T> {
+  const client = await connect(pool);
+  let broken = false;
+  try {
+    await client.query(opts.begin ?? 'BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    if (opts.afterRollback && !broken) {
+      await client.query(opts.afterRollback).catch(() => {
+        broken = true;
+      });
+    }
+    if (isConnectionError(err)) {
+      broken = true;
+      throw storeUnavailable(err);
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * Runs `fn` in a read-only, repeatable-read transaction whose statements time out after `timeoutMs`:
+ * the queries of one answer see one snapshot, and one expensive read cannot hold a connection for long.
+ */
+export async function inReadSnapshot<T>(
+  pool: pg.Pool,
+  timeoutMs: number,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  try {
+    return await inTransaction(pool, fn, {
+      begin: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}`,
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === '57014') {
+      throw new PgvigilError(
+        'QUERY_TIMEOUT',
+        `the query took longer than ${timeoutMs} ms; narrow the time range or add filters`,
+      );
+    }
+    throw err;
+  }
+}
