@@ -154,13 +154,9 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
   if (mode === 'up') {
     const up = flags as UpFlags;
     try {
-      const { startLocalAgent } = await import('./server/local-agent.js');
-      agent = await startLocalAgent({
-        serverUrl: server.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:'),
-        store: server.store,
-        storeUrl: server.storeUrl,
-        dataDir:
-          server.store.dataDir ?? flags.dataDir ?? (await import('./storage/embedded.js')).defaultDataDir(),
+      const { startLocalAgent } = await import('./up.js');
+      agent = await startLocalAgent(server, {
+        dataDir: flags.dataDir,
         postgresUrl: up.postgres,
         intervalMs: up.interval,
         pushIntervalMs: up.pushInterval,
