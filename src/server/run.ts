@@ -1,20 +1,21 @@
 /**
  * Starting and stopping a whole server process: store → migrations → jobs → HTTP, and the reverse on
- * SIGINT/SIGTERM. `pgvigil up` and `pgvigil server` both run this; `up` adds the local agent.
+ * SIGINT/SIGTERM. `pgvigil up` and `pgvigil server` both run this; `up` then adds its agent (src/up.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openStore, type Store } from '../storage/db.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
-import { defaultRetention, maintainPartitions, type RetentionPolicy } from '../storage/partitions.js';
+import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { buildApp, type ServerTls } from './app.js';
 import { ensureFirstAdmin } from './auth/users.js';
 import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
+import { ledgerPruneJob } from './jobs/ledger-prune.js';
+import { partitionJob } from './jobs/partitions.js';
 import { rollupJob } from './jobs/rollups.js';
-import { type Job, runJobOnce, startJobs } from './jobs/runner.js';
+import { runJobOnce, startJobs } from './jobs/runner.js';
 import { liveOptionsFromEnv } from './live/hub.js';
-import { effectiveRetention } from './settings.js';
 
 export interface ServerOptions {
   databaseUrl?: string;
@@ -37,25 +38,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/**
- * The ingest ledger only has to remember batches that could still arrive again: a retry older than raw
- * retention would have every row refused anyway. Gaps are kept (the UI shows them).
- */
-export function ledgerPruneJob(retention: RetentionPolicy): Job {
-  return {
-    name: 'ledger-prune',
-    intervalMs: 6 * 3_600_000,
-    run: async ({ pool, log, now }) => {
-      const { rawDays } = await effectiveRetention(pool, retention);
-      const cutoff = new Date(now.getTime() - (rawDays + 1) * 86_400_000);
-      const { rowCount } = await pool.query('DELETE FROM pgvigil.ingest_ledger WHERE received_at < $1', [
-        cutoff,
-      ]);
-      if (rowCount) log.info({ deleted: rowCount }, 'ingest ledger pruned');
-    },
-  };
-}
-
 /** Ingest writer tuning from the environment (PGVIGIL_INGEST_WRITERS, PGVIGIL_INGEST_GROUP_ROWS). */
 function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number } {
   const int = (name: string): number | undefined => {
@@ -67,26 +49,6 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
     return n;
   };
   return { concurrency: int('PGVIGIL_INGEST_WRITERS'), maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS') };
-}
-
-/**
- * Partition maintenance; `quick` covers only yesterday to tomorrow of the raw tables (what start-up cannot
- * do without).
- */
-export function partitionJob(retention: RetentionPolicy, quick = false): Job {
-  return {
-    name: 'partitions',
-    intervalMs: 3_600_000,
-    run: async ({ pool, log, now }) =>
-      maintainPartitions(pool, {
-        now,
-        retention: await effectiveRetention(pool, retention),
-        log,
-        // Only the rollup job writes rollup tables; should it run before the full pass made a partition, its
-        // round fails and the buckets stay pending for the next one.
-        ...(quick ? { backfillDays: 1, aheadDays: 1, tiers: ['raw'] as const } : {}),
-      }),
-  };
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {

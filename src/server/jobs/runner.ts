@@ -1,7 +1,7 @@
 /**
- * Periodic jobs (partition maintenance now; rollups, baselines and analysis later). Each run takes
- * `pg_try_advisory_lock`, so with several servers on one store a job runs on one of them at a time and
- * the others skip that round. Every run records its start, duration and error in `pgvigil.job_runs`.
+ * Periodic jobs (partitions, rollups, ledger prune, agent presence: one file each beside this one). Each
+ * run takes `pg_try_advisory_lock`, so with several servers on one store a job runs on one of them at a
+ * time and the others skip that round. Every run records its start, duration and error in `pgvigil.job_runs`.
  */
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
@@ -55,7 +55,7 @@ export async function runJobOnce(
       await job.run({ pool, log: log.child({ job: job.name }), now });
     } catch (err) {
       error = (err as Error).message;
-      log.error({ job: job.name, err: { message: error } }, 'job failed');
+      log.error({ job: job.name, err }, 'job failed');
     }
     await pool.query(
       `UPDATE pgvigil.job_runs SET last_finished_at = now(), last_duration_ms = $2, last_error = $3,
