@@ -2,6 +2,8 @@
  * The parser contract. A parser turns one physical line into a record; it is a pure function of the line,
  * the reference time and the options it was created with, and it never throws: a line it does not
  * understand becomes a record that keeps the whole line as its message (level guessed from its words).
+ * Parsers are declared with `defineParser`, the one place where a parser that fails on a line (a bug, or
+ * input nobody foresaw) is caught: the line becomes an unparsed record instead.
  *
  * Records that continue the previous one (PostgreSQL DETAIL/HINT/STATEMENT lines, tab-indented lines of a
  * multi-line message, tracebacks) say so in `continues`; the assembler (assemble.ts) folds them into the
@@ -55,4 +57,41 @@ export function lineRecord(line: string, component: string): ParsedRecord {
 /** What a parser returns for a line it cannot read: kept whole, at level info, marked unparsed. */
 export function unparsedRecord(line: string, component: string, ts?: number): ParsedRecord {
   return { ts, level: 'info', component, message: line, context: { unparsed: true } };
+}
+
+/** A line of a JSON-lines format (jsonlog, journald) as an object; undefined when it is not one. */
+export function jsonObjectOf(line: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}
+
+export interface ParserDefinition extends Omit<LogParserSpec, 'create'> {
+  /** Component of the unparsed record for a line the parser failed on. */
+  component: string;
+  /** The line parser; it may throw on a line, which then becomes an unparsed record. */
+  create(opts: ParserOptions): LineParser;
+}
+
+/** A parser spec whose line parser never throws (`create` itself may: a bad option is the caller's error). */
+export function defineParser({ component, create, ...spec }: ParserDefinition): LogParserSpec {
+  return {
+    ...spec,
+    create(opts: ParserOptions): LineParser {
+      const parse = create(opts);
+      return (line, now) => {
+        try {
+          return parse(line, now);
+        } catch {
+          return unparsedRecord(line, component);
+        }
+      };
+    },
+  };
 }

@@ -5,49 +5,45 @@
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
   type LineParser,
-  type LogParserSpec,
   lineRecord,
   type ParsedRecord,
   type ParserOptions,
-  unparsedRecord,
 } from '../types.js';
 
 export function createCertbotParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
     const rec = lineRecord(line, 'certbot');
-    try {
-      const t = parseIsoTimestamp(line, 0, tz);
-      if (!t || line.charCodeAt(t.end) !== 58) {
-        rec.continues = 'text';
-        rec.level = levelFromText(line);
-        return rec;
-      }
-      rec.ts = t.ts;
-      const a = line.indexOf(':', t.end + 1);
-      const b = a < 0 ? -1 : line.indexOf(':', a + 1);
-      if (a < 0 || b < 0) {
-        rec.message = line.slice(t.end + 1);
-        rec.level = levelFromText(rec.message);
-        return rec;
-      }
-      rec.level = levelFromWord(line.slice(t.end + 1, a)) ?? 'info';
-      rec.component = line.slice(a + 1, b);
-      rec.message = line.slice(b + 1);
-      if (/certificate.*(?:renewed|obtained|deployed)|Congratulations/i.test(rec.message))
-        rec.context.event = 'certificate_renewed';
-      else if (/renewal.*fail|Failed to renew|Challenge failed/i.test(rec.message))
-        rec.context.event = 'certificate_renewal_failed';
+    const t = parseIsoTimestamp(line, 0, tz);
+    if (!t || line.charCodeAt(t.end) !== 58) {
+      rec.continues = 'text';
+      rec.level = levelFromText(line);
       return rec;
-    } catch {
-      return unparsedRecord(line, 'certbot');
     }
+    rec.ts = t.ts;
+    const a = line.indexOf(':', t.end + 1);
+    const b = a < 0 ? -1 : line.indexOf(':', a + 1);
+    if (a < 0 || b < 0) {
+      rec.message = line.slice(t.end + 1);
+      rec.level = levelFromText(rec.message);
+      return rec;
+    }
+    rec.level = levelFromWord(line.slice(t.end + 1, a)) ?? 'info';
+    rec.component = line.slice(a + 1, b);
+    rec.message = line.slice(b + 1);
+    if (/certificate.*(?:renewed|obtained|deployed)|Congratulations/i.test(rec.message))
+      rec.context.event = 'certificate_renewed';
+    else if (/renewal.*fail|Failed to renew|Challenge failed/i.test(rec.message))
+      rec.context.event = 'certificate_renewal_failed';
+    return rec;
   };
 }
 
-export const certbotParser: LogParserSpec = {
+export const certbotParser = defineParser({
   name: 'certbot',
+  component: 'certbot',
   description: "Let's Encrypt certbot log",
   create: createCertbotParser,
-};
+});

@@ -5,12 +5,11 @@
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
   type LineParser,
-  type LogParserSpec,
   lineRecord,
   type ParsedRecord,
   type ParserOptions,
-  unparsedRecord,
 } from '../types.js';
 
 const body = /^ (\S+)\s*(?:\[(\d+)\])?: (\w+)\s+(.*)$/;
@@ -20,42 +19,39 @@ export function createFail2banParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
     const rec = lineRecord(line, 'fail2ban');
-    try {
-      const t = parseIsoTimestamp(line, 0, tz);
-      const m = t ? body.exec(line.slice(t.end)) : null;
-      if (!t || !m) {
-        rec.continues = 'text';
-        rec.level = levelFromText(line);
-        return rec;
-      }
-      rec.ts = t.ts;
-      rec.component = m[1]!;
-      if (m[2]) rec.context.pid = Number(m[2]);
-      rec.level = levelFromWord(m[3]!) ?? levelFromText(m[4]!);
-      rec.message = m[4]!;
-      const j = jailEvent.exec(rec.message);
-      if (j) {
-        rec.context.jail = j[1]!;
-        const action = j[2]!;
-        rec.context.event =
-          action === 'Ban' || action === 'Restore Ban'
-            ? 'fail2ban_ban'
-            : action === 'Unban'
-              ? 'fail2ban_unban'
-              : action === 'Found'
-                ? 'fail2ban_found'
-                : 'fail2ban_other';
-        if (j[3]) rec.context.ip = j[3];
-      }
+    const t = parseIsoTimestamp(line, 0, tz);
+    const m = t ? body.exec(line.slice(t.end)) : null;
+    if (!t || !m) {
+      rec.continues = 'text';
+      rec.level = levelFromText(line);
       return rec;
-    } catch {
-      return unparsedRecord(line, 'fail2ban');
     }
+    rec.ts = t.ts;
+    rec.component = m[1]!;
+    if (m[2]) rec.context.pid = Number(m[2]);
+    rec.level = levelFromWord(m[3]!) ?? levelFromText(m[4]!);
+    rec.message = m[4]!;
+    const j = jailEvent.exec(rec.message);
+    if (j) {
+      rec.context.jail = j[1]!;
+      const action = j[2]!;
+      rec.context.event =
+        action === 'Ban' || action === 'Restore Ban'
+          ? 'fail2ban_ban'
+          : action === 'Unban'
+            ? 'fail2ban_unban'
+            : action === 'Found'
+              ? 'fail2ban_found'
+              : 'fail2ban_other';
+      if (j[3]) rec.context.ip = j[3];
+    }
+    return rec;
   };
 }
 
-export const fail2banParser: LogParserSpec = {
+export const fail2banParser = defineParser({
   name: 'fail2ban',
+  component: 'fail2ban',
   description: 'fail2ban.log',
   create: createFail2banParser,
-};
+});

@@ -8,8 +8,9 @@ import type { LogContext } from '../../../protocol/logs.js';
 import { levelFromSyslogPriority, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
+  jsonObjectOf,
   type LineParser,
-  type LogParserSpec,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -49,42 +50,38 @@ function asString(v: unknown): string | undefined {
 export function createJournaldParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    try {
-      const obj = JSON.parse(line) as unknown;
-      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error('not an object');
-      const o = obj as Record<string, unknown>;
-      const ctx: LogContext = {};
-      let message = stripAnsi(decodeJournalField(o.MESSAGE) ?? '');
-      const us = asString(o.__REALTIME_TIMESTAMP);
-      let ts = us && /^\d+$/.test(us) ? Math.floor(Number(us) / 1000) : undefined;
-      const priority = Number(asString(o.PRIORITY) ?? '6');
-      let level = levelFromSyslogPriority(Number.isInteger(priority) ? priority : 6);
-      const unit = asString(o._SYSTEMD_UNIT);
-      let component = asString(o.SYSLOG_IDENTIFIER) ?? unit ?? asString(o._COMM) ?? '';
-      if (unit) ctx.unit = unit;
-      const pid = asString(o._PID) ?? asString(o.SYSLOG_PID);
-      if (pid && /^\d+$/.test(pid)) ctx.pid = Number(pid);
-      const host = asString(o._HOSTNAME);
-      if (host) ctx.host = host;
-      const cursor = asString(o.__CURSOR);
-      if (cursor) ctx.cursor = cursor;
-      const tr = tracing.exec(message);
-      if (tr) {
-        const t = parseIsoTimestamp(tr[1]!, 0, tz);
-        if (t) ts = t.ts;
-        level = levelFromWord(tr[2]!) ?? level;
-        component = tr[3]!;
-        message = tr[4]!;
-      }
-      return { ts, level, component, message, context: ctx };
-    } catch {
-      return unparsedRecord(stripAnsi(line), '');
+    const o = jsonObjectOf(line);
+    if (!o) return unparsedRecord(stripAnsi(line), '');
+    const ctx: LogContext = {};
+    let message = stripAnsi(decodeJournalField(o.MESSAGE) ?? '');
+    const us = asString(o.__REALTIME_TIMESTAMP);
+    let ts = us && /^\d+$/.test(us) ? Math.floor(Number(us) / 1000) : undefined;
+    const priority = Number(asString(o.PRIORITY) ?? '6');
+    let level = levelFromSyslogPriority(Number.isInteger(priority) ? priority : 6);
+    const unit = asString(o._SYSTEMD_UNIT);
+    let component = asString(o.SYSLOG_IDENTIFIER) ?? unit ?? asString(o._COMM) ?? '';
+    if (unit) ctx.unit = unit;
+    const pid = asString(o._PID) ?? asString(o.SYSLOG_PID);
+    if (pid && /^\d+$/.test(pid)) ctx.pid = Number(pid);
+    const host = asString(o._HOSTNAME);
+    if (host) ctx.host = host;
+    const cursor = asString(o.__CURSOR);
+    if (cursor) ctx.cursor = cursor;
+    const tr = tracing.exec(message);
+    if (tr) {
+      const t = parseIsoTimestamp(tr[1]!, 0, tz);
+      if (t) ts = t.ts;
+      level = levelFromWord(tr[2]!) ?? level;
+      component = tr[3]!;
+      message = tr[4]!;
     }
+    return { ts, level, component, message, context: ctx };
   };
 }
 
-export const journaldParser: LogParserSpec = {
+export const journaldParser = defineParser({
   name: 'journald',
+  component: '',
   description: 'journald entries as printed by `journalctl -o json`',
   create: createJournaldParser,
-};
+});

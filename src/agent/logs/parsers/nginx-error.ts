@@ -6,12 +6,11 @@
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
   type LineParser,
-  type LogParserSpec,
   lineRecord,
   type ParsedRecord,
   type ParserOptions,
-  unparsedRecord,
 } from '../types.js';
 
 const head = /^ \[(\w+)\] (\d+)#(\d+): (?:\*(\d+) )?/;
@@ -21,39 +20,36 @@ export function createNginxErrorParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
     const rec = lineRecord(line, 'nginx');
-    try {
-      const t = parseIsoTimestamp(line, 0, tz);
-      const m = t ? head.exec(line.slice(t.end)) : null;
-      if (!t || !m) {
-        rec.continues = 'text';
-        rec.level = levelFromText(line);
-        return rec;
-      }
-      rec.ts = t.ts;
-      rec.level = levelFromWord(m[1]!) ?? 'info';
-      rec.context.pid = Number(m[2]);
-      rec.context.tid = Number(m[3]);
-      if (m[4]) rec.context.connection = Number(m[4]);
-      let message = line.slice(t.end + m[0].length);
-      const first = message.search(trailer);
-      if (first >= 0) {
-        for (const kv of message.slice(first).matchAll(trailer)) {
-          let v = kv[2]!;
-          if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
-          rec.context[kv[1]!] = v;
-        }
-        message = message.slice(0, first);
-      }
-      rec.message = message;
+    const t = parseIsoTimestamp(line, 0, tz);
+    const m = t ? head.exec(line.slice(t.end)) : null;
+    if (!t || !m) {
+      rec.continues = 'text';
+      rec.level = levelFromText(line);
       return rec;
-    } catch {
-      return unparsedRecord(line, 'nginx');
     }
+    rec.ts = t.ts;
+    rec.level = levelFromWord(m[1]!) ?? 'info';
+    rec.context.pid = Number(m[2]);
+    rec.context.tid = Number(m[3]);
+    if (m[4]) rec.context.connection = Number(m[4]);
+    let message = line.slice(t.end + m[0].length);
+    const first = message.search(trailer);
+    if (first >= 0) {
+      for (const kv of message.slice(first).matchAll(trailer)) {
+        let v = kv[2]!;
+        if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+        rec.context[kv[1]!] = v;
+      }
+      message = message.slice(0, first);
+    }
+    rec.message = message;
+    return rec;
   };
 }
 
-export const nginxErrorParser: LogParserSpec = {
+export const nginxErrorParser = defineParser({
   name: 'nginx_error',
+  component: 'nginx',
   description: 'nginx error log',
   create: createNginxErrorParser,
-};
+});

@@ -6,8 +6,8 @@
 import type { LogContext } from '../../../protocol/logs.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
   type LineParser,
-  type LogParserSpec,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -71,52 +71,49 @@ export function csvQuoteOpenAfter(line: string, openBefore: boolean): boolean {
 export function createPostgresCsvParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    try {
-      const f = splitCsvRecord(line);
-      const t = parseIsoTimestamp(f[0] ?? '', 0, tz, true);
-      const level = levelFromPostgresSeverity(f[11] ?? '');
-      if (!t || !level || f.length < 14) {
-        return unparsedRecord(line, 'postgres', t?.ts);
-      }
-      const ctx: LogContext = {};
-      setIfPresent(ctx, 'user', f[1]);
-      setIfPresent(ctx, 'database', f[2]);
-      setNumberIfPresent(ctx, 'pid', f[3]);
-      setRemote(ctx, f[4]);
-      setIfPresent(ctx, 'session_id', f[5]);
-      setNumberIfPresent(ctx, 'line_num', f[6]);
-      setIfPresent(ctx, 'command_tag', f[7]);
-      setIfPresent(ctx, 'session_start', f[8]);
-      setIfPresent(ctx, 'vxid', f[9]);
-      if (f[10] !== '0') setNumberIfPresent(ctx, 'xid', f[10]);
-      setIfPresent(ctx, 'sqlstate', f[12]);
-      setIfPresent(ctx, 'detail', f[14]);
-      setIfPresent(ctx, 'hint', f[15]);
-      setIfPresent(ctx, 'query', f[16]);
-      setIfPresent(ctx, 'context', f[18]);
-      setIfPresent(ctx, 'statement', f[19]);
-      setIfPresent(ctx, 'location', f[21]);
-      setIfPresent(ctx, 'application', f[22]);
-      setIfPresent(ctx, 'backend_type', f[23]);
-      setNumberIfPresent(ctx, 'leader_pid', f[24]);
-      if (f[25] !== '0') setNumberIfPresent(ctx, 'query_id', f[25]);
-      return {
-        ts: t.ts,
-        level,
-        component: f[23] || 'postgres',
-        message: f[13] ?? '',
-        context: ctx,
-      };
-    } catch {
-      return unparsedRecord(line, 'postgres');
+    const f = splitCsvRecord(line);
+    const t = parseIsoTimestamp(f[0] ?? '', 0, tz, true);
+    const level = levelFromPostgresSeverity(f[11] ?? '');
+    if (!t || !level || f.length < 14) {
+      return unparsedRecord(line, 'postgres', t?.ts);
     }
+    const ctx: LogContext = {};
+    setIfPresent(ctx, 'user', f[1]);
+    setIfPresent(ctx, 'database', f[2]);
+    setNumberIfPresent(ctx, 'pid', f[3]);
+    setRemote(ctx, f[4]);
+    setIfPresent(ctx, 'session_id', f[5]);
+    setNumberIfPresent(ctx, 'line_num', f[6]);
+    setIfPresent(ctx, 'command_tag', f[7]);
+    setIfPresent(ctx, 'session_start', f[8]);
+    setIfPresent(ctx, 'vxid', f[9]);
+    if (f[10] !== '0') setNumberIfPresent(ctx, 'xid', f[10]);
+    setIfPresent(ctx, 'sqlstate', f[12]);
+    setIfPresent(ctx, 'detail', f[14]);
+    setIfPresent(ctx, 'hint', f[15]);
+    setIfPresent(ctx, 'query', f[16]);
+    setIfPresent(ctx, 'context', f[18]);
+    setIfPresent(ctx, 'statement', f[19]);
+    setIfPresent(ctx, 'location', f[21]);
+    setIfPresent(ctx, 'application', f[22]);
+    setIfPresent(ctx, 'backend_type', f[23]);
+    setNumberIfPresent(ctx, 'leader_pid', f[24]);
+    if (f[25] !== '0') setNumberIfPresent(ctx, 'query_id', f[25]);
+    return {
+      ts: t.ts,
+      level,
+      component: f[23] || 'postgres',
+      message: f[13] ?? '',
+      context: ctx,
+    };
   };
 }
 
-export const postgresCsvParser: LogParserSpec = {
+export const postgresCsvParser = defineParser({
   name: 'postgresql_csv',
+  component: 'postgres',
   description: 'PostgreSQL csvlog',
   create: createPostgresCsvParser,
   postgres: true,
   quoteOpenAfter: csvQuoteOpenAfter,
-};
+});

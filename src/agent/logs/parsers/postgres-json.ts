@@ -6,8 +6,9 @@
 import type { LogContext } from '../../../protocol/logs.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
+  jsonObjectOf,
   type LineParser,
-  type LogParserSpec,
   type ParsedRecord,
   type ParserOptions,
   unparsedRecord,
@@ -46,37 +47,33 @@ const keyMap: Record<string, string> = {
 export function createPostgresJsonParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
-    try {
-      const obj = JSON.parse(line) as unknown;
-      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error('not an object');
-      const o = obj as Record<string, unknown>;
-      const ctx: LogContext = {};
-      for (const key in o) {
-        const name = keyMap[key];
-        const v = o[key];
-        if (name === undefined || v === null || v === '' || v === '[unknown]') continue;
-        if ((key === 'txid' || key === 'query_id') && v === 0) continue;
-        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') ctx[name] = v;
-      }
-      if (typeof ctx.port === 'string' && /^\d+$/.test(ctx.port)) ctx.port = Number(ctx.port);
-      const t = typeof o.timestamp === 'string' ? parseIsoTimestamp(o.timestamp, 0, tz, true) : undefined;
-      const severity = typeof o.error_severity === 'string' ? o.error_severity : '';
-      return {
-        ts: t?.ts,
-        level: levelFromPostgresSeverity(severity) ?? 'info',
-        component: typeof o.backend_type === 'string' && o.backend_type ? o.backend_type : 'postgres',
-        message: typeof o.message === 'string' ? o.message : line,
-        context: ctx,
-      };
-    } catch {
-      return unparsedRecord(line, 'postgres');
+    const o = jsonObjectOf(line);
+    if (!o) return unparsedRecord(line, 'postgres');
+    const ctx: LogContext = {};
+    for (const key in o) {
+      const name = keyMap[key];
+      const v = o[key];
+      if (name === undefined || v === null || v === '' || v === '[unknown]') continue;
+      if ((key === 'txid' || key === 'query_id') && v === 0) continue;
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') ctx[name] = v;
     }
+    if (typeof ctx.port === 'string' && /^\d+$/.test(ctx.port)) ctx.port = Number(ctx.port);
+    const t = typeof o.timestamp === 'string' ? parseIsoTimestamp(o.timestamp, 0, tz, true) : undefined;
+    const severity = typeof o.error_severity === 'string' ? o.error_severity : '';
+    return {
+      ts: t?.ts,
+      level: levelFromPostgresSeverity(severity) ?? 'info',
+      component: typeof o.backend_type === 'string' && o.backend_type ? o.backend_type : 'postgres',
+      message: typeof o.message === 'string' ? o.message : line,
+      context: ctx,
+    };
   };
 }
 
-export const postgresJsonParser: LogParserSpec = {
+export const postgresJsonParser = defineParser({
   name: 'postgresql_json',
+  component: 'postgres',
   description: 'PostgreSQL jsonlog (PostgreSQL 15+)',
   create: createPostgresJsonParser,
   postgres: true,
-};
+});

@@ -13,12 +13,11 @@ import type { LogContext } from '../../../protocol/logs.js';
 import { levelFromText } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
   type LineParser,
-  type LogParserSpec,
   lineRecord,
   type ParsedRecord,
   type ParserOptions,
-  unparsedRecord,
 } from '../types.js';
 import {
   continuationOf,
@@ -251,39 +250,36 @@ export function createPostgresStderrParser(opts: ParserOptions): LineParser {
   const cache: TsCache = { second: '\u0000', zone: '', base: 0 };
   return (line: string): ParsedRecord => {
     const rec = lineRecord(line, 'postgres');
-    try {
-      if (line.charCodeAt(0) === 9) {
-        rec.continues = 'text';
-        rec.message = line.slice(1);
-        return rec;
-      }
-      const m = regex.exec(line);
-      if (m) {
-        for (let i = 0; i < fields.length; i++) applyField(rec.context, fields[i]!, m[i + 1], rec, tz, cache);
-        return finish(rec, m[fields.length + 1]!, line.slice(m[0].length));
-      }
-      // The prefix does not fit (changed log_line_prefix, a foreign line): salvage what we can.
-      const s = fallbackSeverity.exec(line);
-      const t = parseIsoTimestamp(line, 0, tz, true);
-      if (t) rec.ts = t.ts;
-      if (s) {
-        const before = line.slice(0, s.index);
-        const pid = fallbackPid.exec(before);
-        if (pid) rec.context.pid = Number(pid[1]);
-        return finish(rec, s[1]!, line.slice(s.index + s[0].length));
-      }
-      rec.level = levelFromText(line);
-      rec.context.unparsed = true;
+    if (line.charCodeAt(0) === 9) {
+      rec.continues = 'text';
+      rec.message = line.slice(1);
       return rec;
-    } catch {
-      return unparsedRecord(line, 'postgres');
     }
+    const m = regex.exec(line);
+    if (m) {
+      for (let i = 0; i < fields.length; i++) applyField(rec.context, fields[i]!, m[i + 1], rec, tz, cache);
+      return finish(rec, m[fields.length + 1]!, line.slice(m[0].length));
+    }
+    // The prefix does not fit (changed log_line_prefix, a foreign line): salvage what we can.
+    const s = fallbackSeverity.exec(line);
+    const t = parseIsoTimestamp(line, 0, tz, true);
+    if (t) rec.ts = t.ts;
+    if (s) {
+      const before = line.slice(0, s.index);
+      const pid = fallbackPid.exec(before);
+      if (pid) rec.context.pid = Number(pid[1]);
+      return finish(rec, s[1]!, line.slice(s.index + s[0].length));
+    }
+    rec.level = levelFromText(line);
+    rec.context.unparsed = true;
+    return rec;
   };
 }
 
-export const postgresStderrParser: LogParserSpec = {
+export const postgresStderrParser = defineParser({
   name: 'postgresql',
+  component: 'postgres',
   description: "PostgreSQL stderr log under any log_line_prefix (--prefix, default '%m [%p] %q%u@%d ')",
   create: createPostgresStderrParser,
   postgres: true,
-};
+});

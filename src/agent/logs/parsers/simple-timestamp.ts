@@ -6,12 +6,11 @@
 import { levelFromText, levelFromWord } from '../levels.js';
 import { parseIsoTimestamp } from '../time.js';
 import {
+  defineParser,
   type LineParser,
-  type LogParserSpec,
   lineRecord,
   type ParsedRecord,
   type ParserOptions,
-  unparsedRecord,
 } from '../types.js';
 
 const levelToken = /^(?:\[([A-Za-z]+)\]|level=([A-Za-z]+)|([A-Za-z]+):?)(?:\s+|$)/;
@@ -20,35 +19,32 @@ export function createSimpleTimestampParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
     const rec = lineRecord(line, '');
-    try {
-      const bracketed = line.charCodeAt(0) === 91;
-      const t = parseIsoTimestamp(line, bracketed ? 1 : 0, tz, true);
-      if (!t || (bracketed && line.charCodeAt(t.end) !== 93)) {
-        rec.continues = 'text';
-        rec.level = levelFromText(line);
-        return rec;
-      }
-      rec.ts = t.ts;
-      let rest = line.slice(t.end + (bracketed ? 1 : 0)).replace(/^[\s:|-]+/, '');
-      const lv = levelToken.exec(rest);
-      const word = lv ? (lv[1] ?? lv[2] ?? lv[3]) : undefined;
-      const level = word ? levelFromWord(word) : undefined;
-      if (lv && level) {
-        rec.level = level;
-        rest = rest.slice(lv[0].length);
-      } else {
-        rec.level = levelFromText(rest);
-      }
-      rec.message = rest;
+    const bracketed = line.charCodeAt(0) === 91;
+    const t = parseIsoTimestamp(line, bracketed ? 1 : 0, tz, true);
+    if (!t || (bracketed && line.charCodeAt(t.end) !== 93)) {
+      rec.continues = 'text';
+      rec.level = levelFromText(line);
       return rec;
-    } catch {
-      return unparsedRecord(line, '');
     }
+    rec.ts = t.ts;
+    let rest = line.slice(t.end + (bracketed ? 1 : 0)).replace(/^[\s:|-]+/, '');
+    const lv = levelToken.exec(rest);
+    const word = lv ? (lv[1] ?? lv[2] ?? lv[3]) : undefined;
+    const level = word ? levelFromWord(word) : undefined;
+    if (lv && level) {
+      rec.level = level;
+      rest = rest.slice(lv[0].length);
+    } else {
+      rec.level = levelFromText(rest);
+    }
+    rec.message = rest;
+    return rec;
   };
 }
 
-export const simpleTimestampParser: LogParserSpec = {
+export const simpleTimestampParser = defineParser({
   name: 'simple_timestamp',
+  component: '',
   description: 'lines that start with a timestamp, optionally followed by a level word',
   create: createSimpleTimestampParser,
-};
+});
