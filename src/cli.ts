@@ -6,10 +6,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerAgentCommands } from './agent/cli.js';
 import { registerLogCommands } from './agent/logs/cli.js';
-import { parseDurationMs } from './duration.js';
+import { parseDuration } from './duration.js';
 import { PgvigilError, reportCommandFailure } from './errors.js';
 import { createLogger } from './log.js';
 import type { ServerTls } from './server/app.js';
+import { isUserRole, type UserRole, userRoles } from './server/roles.js';
 import type { Store } from './storage/db.js';
 import type { MigrateResult } from './storage/migrate.js';
 import { version } from './version.js';
@@ -84,17 +85,17 @@ function parseCount(value: string): number {
   return n;
 }
 
-/** Commander argument parser for durations such as 30m, 12h, 7d. */
-function userRoleArg(value: string): 'viewer' | 'user' | 'admin' {
-  if (value === 'viewer' || value === 'user' || value === 'admin') return value;
-  throw new PgvigilError('BAD_ARGUMENT', `--role ${value}: expected viewer, user or admin`);
+function userRoleArg(value: string): UserRole {
+  if (isUserRole(value)) return value;
+  throw new PgvigilError(
+    'BAD_ARGUMENT',
+    `--role ${value}: expected ${userRoles.slice(0, -1).join(', ')} or ${userRoles.at(-1)}`,
+  );
 }
 
-export function parseDuration(value: string): number {
-  const ms = parseDurationMs(value);
-  if (ms === undefined)
-    throw new InvalidArgumentError('expected a duration such as 500ms, 10s, 30m, 12h or 7d');
-  return ms;
+/** Commander argument parser for the duration flag `flag` (30m, 12h, 7d …). */
+function durationArg(flag: string): (value: string) => number {
+  return (value) => parseDuration(value, flag);
 }
 
 /** Opens the store for a one-shot tool (sharing a running embedded store), migrates, runs `fn`, closes. */
@@ -201,11 +202,16 @@ Examples:
             'the PostgreSQL the local agent watches (default: the store itself)',
           ).env('PGVIGIL_POSTGRES_URL'),
         )
-        .option('--interval <duration>', 'how often the local agent collects', parseDuration, 10_000)
+        .option(
+          '--interval <duration>',
+          'how often the local agent collects',
+          durationArg('--interval'),
+          10_000,
+        )
         .option(
           '--push-interval <duration>',
           'how often the local agent ships a batch',
-          parseDuration,
+          durationArg('--push-interval'),
           10_000,
         ),
     ),
@@ -239,7 +245,11 @@ Examples:
       .option('--role <role>', 'API token: viewer, user or admin (at most the owner’s role)', 'viewer')
       .option('--user <name>', 'API token: its owner (default: the first admin)')
       .option('--name <text>', 'API token: what it is for', 'cli')
-      .option('--expires <duration>', 'lifetime such as 30m, 12h, 7d (default: never)', parseDuration)
+      .option(
+        '--expires <duration>',
+        'lifetime such as 30m, 12h, 7d (default: never)',
+        durationArg('--expires'),
+      )
       .option('--note <text>', 'enrollment: what the token is for')
       .addHelpText(
         'after',

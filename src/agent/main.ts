@@ -10,9 +10,6 @@ import { reportCommandFailure } from '../errors.js';
 import { version } from '../version.js';
 import { registerAgentCommands } from './cli.js';
 
-/** The commands this entry serves (the first argument after the program). */
-export const agentCommands: readonly string[] = ['agent', 'collect'];
-
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('pgvigil')
     .description('Monitoring for PostgreSQL and the hosts it runs on.')

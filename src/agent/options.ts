@@ -4,28 +4,14 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDurationMs } from '../duration.js';
+import { parseDuration as parseFlagDuration } from '../duration.js';
 import { PgvigilError } from '../errors.js';
-import {
-  type CollectorGroup,
-  collectorGroups,
-  collectorNames,
-  type PostgresTarget,
-} from './collectors/index.js';
+import { collectorGroups, collectorNames, type PostgresTarget } from './collectors/index.js';
 import { type ProcessWatch, parseProcessWatch } from './collectors/process.js';
 
-/** "500ms", "1s", "1.5s", "10s", "1m" → milliseconds. */
+/** An agent interval ("500ms", "1s", "10s", "1m") → milliseconds: from 100ms to 24h. */
 export function parseDuration(value: string, flag: string): number {
-  const ms = parseDurationMs(value);
-  if (ms === undefined) {
-    throw new PgvigilError(
-      'BAD_ARGUMENT',
-      `${flag} ${JSON.stringify(value)}: expected a duration such as 500ms, 1s, 10s or 1m`,
-    );
-  }
-  if (ms < 100) throw new PgvigilError('BAD_ARGUMENT', `${flag} ${value}: must be at least 100ms`);
-  if (ms > 86_400_000) throw new PgvigilError('BAD_ARGUMENT', `${flag} ${value}: must be at most 24h`);
-  return ms;
+  return parseFlagDuration(value, flag, { min: '100ms', max: '24h' });
 }
 
 export interface ListenAddress {
@@ -65,10 +51,6 @@ export function parseOnly(value: string): Set<string> {
     }
   }
   return new Set(items);
-}
-
-export function isGroup(s: string): s is CollectorGroup {
-  return (collectorGroups as readonly string[]).includes(s);
 }
 
 /** --watch-process values, duplicates dropped (one series per watch). */

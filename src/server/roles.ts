@@ -5,6 +5,14 @@
 export const roles = ['public', 'agent', 'viewer', 'user', 'admin'] as const;
 export type Role = (typeof roles)[number];
 
+/** The roles a user or an API token can hold, lowest first (`public` and `agent` are not people's). */
+export const userRoles = ['viewer', 'user', 'admin'] as const satisfies readonly Role[];
+export type UserRole = (typeof userRoles)[number];
+
+export function isUserRole(value: unknown): value is UserRole {
+  return (userRoles as readonly unknown[]).includes(value);
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     role?: Role;

@@ -44,8 +44,9 @@ export interface CollectorOptions {
   postgres?: PostgresTarget[];
 }
 
-export function createCollectors(options: CollectorOptions = {}): GroupedCollector[] {
-  const out: GroupedCollector[] = [
+/** The collectors every agent runs, whatever it watches: host and container. */
+function alwaysPresent(options: CollectorOptions): GroupedCollector[] {
+  return [
     { group: 'host', collector: createCpuCollector() },
     {
       group: 'host',
@@ -58,6 +59,10 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
     { group: 'host', collector: createNetworkCollector() },
     { group: 'container', collector: createContainerCollector() },
   ];
+}
+
+export function createCollectors(options: CollectorOptions = {}): GroupedCollector[] {
+  const out = alwaysPresent(options);
   const watches = options.watches ?? [];
   if (watches.length > 0) out.push({ group: 'process', collector: createProcessCollector({ watches }) });
   const targets = options.postgres ?? [];
@@ -95,16 +100,12 @@ function lazyPostgresCollector(
   };
 }
 
-/** Names of every collector there can be, for validating --only. */
-export const collectorNames = [
-  'cpu',
-  'memory',
-  'load',
-  'pressure',
-  'disk',
-  'filesystem',
-  'network',
-  'container',
+/**
+ * Names of every collector there can be, for validating --only: those always present, then the process
+ * and PostgreSQL collectors (present when something is watched; named after their groups).
+ */
+export const collectorNames: readonly string[] = [
+  ...alwaysPresent({}).map((c) => c.collector.name),
   'process',
   'postgres',
-] as const;
+];

@@ -6,7 +6,7 @@
  * (log_directory, log_filename, log_destination, log_line_prefix, log_timezone) instead of guessing.
  */
 import { access, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { expandGlob, hasGlobChars } from './glob.js';
 import { parsers } from './parsers/index.js';
@@ -161,9 +161,4 @@ export function postgresLogSource(
     };
   }
   return undefined;
-}
-
-/** The directory a file source watches (for messages). */
-export function sourceDirectory(source: FileSourceConfig): string {
-  return dirname(source.paths[0] ?? '/');
 }

@@ -4,14 +4,12 @@
  * file, rename over the old one, fsync the directory), so a kill at any moment leaves either the old
  * or the new state, never a mix.
  */
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GapReason } from './spool.js';
+import { type GapReason, gapReasons } from '../../protocol/batch.js';
 
 export const STATE_FILE = 'state.json';
 const STATE_TMP = 'state.json.tmp';
-
-export const GAP_REASONS: readonly GapReason[] = ['spool-full', 'corrupt', 'memory-full', 'dead-letter'];
 
 export interface PersistedGap {
   fromSeq: number;
@@ -74,7 +72,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function isGapReason(v: unknown): v is GapReason {
-  return typeof v === 'string' && (GAP_REASONS as readonly string[]).includes(v);
+  return typeof v === 'string' && (gapReasons as readonly string[]).includes(v);
 }
 
 /** Parses and validates a state file; throws on anything it did not write. */
@@ -103,7 +101,7 @@ export function parseState(text: string): SpoolState {
   const c = emptyCounters();
   const dropped = counters.dropped;
   if (isRecord(dropped)) {
-    for (const r of GAP_REASONS) {
+    for (const r of gapReasons) {
       const n = dropped[r];
       if (isSeq(n)) c.dropped[r] = n;
     }
@@ -119,18 +117,6 @@ export function parseState(text: string): SpoolState {
     counters: c,
     quarantined: parsedQuarantine,
   };
-}
-
-/** The state in `dir`, or null when there is none yet. Throws when it exists but cannot be parsed. */
-export async function readState(dir: string): Promise<SpoolState | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, STATE_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  return parseState(text);
 }
 
 /** fsync a directory so that creations, renames and deletions in it survive a power loss. */

@@ -49,8 +49,3 @@ export function verifyAccessToken(token: string, key: Buffer, nowMs = Date.now()
     return undefined;
   }
 }
-
-/** True for strings shaped like a JWT (three base64url parts), to tell them from API tokens. */
-export function looksLikeJwt(token: string): boolean {
-  return /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
-}

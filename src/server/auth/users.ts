@@ -16,17 +16,15 @@ import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
 import { inTransaction } from '../../storage/tx.js';
 import { canonicalOrigin, ownOrigin } from '../origin.js';
-import type { Role } from '../roles.js';
+import { isUserRole, type UserRole, userRoles } from '../roles.js';
 import { bearer, hashSecret } from './agents.js';
 import { type AccessClaims, signAccessToken, verifyAccessToken } from './jwt.js';
 import { generatePassword, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
 
-export type UserRole = Extract<Role, 'viewer' | 'user' | 'admin'>;
-export const userRoles: readonly UserRole[] = ['viewer', 'user', 'admin'];
-const rank: Record<UserRole, number> = { viewer: 1, user: 2, admin: 3 };
+export type { UserRole };
 
 export function roleAtLeast(have: UserRole, need: UserRole): boolean {
-  return rank[have] >= rank[need];
+  return userRoles.indexOf(have) >= userRoles.indexOf(need);
 }
 
 export const apiTokenPrefix = 'pgv_api_';
@@ -81,7 +79,7 @@ export async function addUser(
       `user name "${u.name.slice(0, 80)}": use 1–64 of A–Z a–z 0–9 . _ @ -`,
     );
   }
-  if (!userRoles.includes(u.role))
+  if (!isUserRole(u.role))
     throw new PgvigilError('BAD_ARGUMENT', `role must be one of ${userRoles.join(', ')}`);
   const password = u.password ?? generatePassword();
   const problem = passwordProblem(password);
@@ -455,7 +453,7 @@ export class UserAuthenticator {
 export function userGuard(auth: UserAuthenticator) {
   return async (req: FastifyRequest): Promise<void> => {
     const need = req.routeOptions.config?.role;
-    if (need !== 'viewer' && need !== 'user' && need !== 'admin') return;
+    if (!isUserRole(need)) return;
     const user = await auth.authenticate(req);
     if (!roleAtLeast(user.role, need)) {
       throw new PgvigilError('FORBIDDEN', `this needs the ${need} role; you have ${user.role}`);

@@ -1,4 +1,5 @@
 /** JSON schema pieces shared by route plugins (they also shape the generated OpenAPI document). */
+import { userRoles } from '../roles.js';
 
 export const errorBody = {
   type: 'object',
@@ -12,7 +13,7 @@ export const errorBody = {
   },
 } as const;
 
-export const userRoleSchema = { type: 'string', enum: ['viewer', 'user', 'admin'] } as const;
+export const userRoleSchema = { type: 'string', enum: userRoles } as const;
 
 export const numericIdParams = {
   type: 'object',
