@@ -25,7 +25,8 @@ export function parseDuration(value: string, flag: string, bounds: DurationBound
   if (ms === undefined) {
     throw new PgvigilError(
       'BAD_ARGUMENT',
-      `${flag} ${JSON.stringify(value)}: expected a duration such as 500ms, 1s, 10s or 1m (units ms, s, m, h, d)`,
+      `${flag} ${JSON.stringify(value)}: expected a duration such as 500ms, 1s, 10s or 1m ` +
+        '(units ms, s, m, h, d)',
     );
   }
   if (bounds.min !== undefined && ms < (parseDurationMs(bounds.min) ?? 0))

@@ -14,9 +14,10 @@ import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer, localAgent } from '../src/server/auth/agents.js';
 import { rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
+import { pgTypeNames } from '../src/storage/ddl.js';
 import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
-import { pgTypeNames, rollupSkipped, rollupSpecs, rollupTiers } from '../src/storage/rollups.js';
+import { rollupSkipped, rollupSpecs, rollupTiers } from '../src/storage/rollups.js';
 import {
   createTestDatabase,
   createTestStore,

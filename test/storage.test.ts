@@ -7,9 +7,9 @@ import { buildApp } from '../src/server/app.js';
 import { ledgerPruneJob } from '../src/server/jobs/ledger-prune.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { openStore } from '../src/storage/db.js';
+import { pgTypeNames } from '../src/storage/ddl.js';
 import { currentLevel, loadMigrations, type Migration, migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
-import { pgTypeNames } from '../src/storage/rollups.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
 

@@ -13,6 +13,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { quoteIdent } from './ddl.js';
 
 export interface RetentionPolicy {
   rawDays: number;
@@ -173,9 +174,4 @@ async function ddl(pool: pg.Pool, sql: string): Promise<void> {
     await client.query('RESET lock_timeout').catch(() => {});
     client.release();
   }
-}
-
-/** Names here come from pg_class and our own formatting, never from input; quoting is belt and braces. */
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }

@@ -1,8 +1,8 @@
 /**
  * Rollup tiers, derived from the metric family specs: which families are rolled up, the columns of their
- * `<family>_minute`, `<family>_hourly` and `<family>_daily` tables, the DDL (migrations 0008 — hourly and
- * daily — and 0011 — minute — were generated from it by scripts/gen-rollup-migration.mjs) and the SQL that
- * rolls one bucket.
+ * `<family>_minute`, `<family>_hourly` and `<family>_daily` tables, their DDL (from which
+ * scripts/gen-rollup-migration.mjs generated migrations 0008 — hourly and daily — and 0011 — minute) and
+ * the SQL that rolls one bucket.
  *
  * The minute tier is rolled together with the hour it lies in: rolling an hour writes its hourly row and
  * its (up to) 60 minute rows per series in one statement, from the same raw rows, so the minute tier is
@@ -23,6 +23,7 @@
  * Every name here comes from the family registry, never from input.
  */
 import { type ColumnSpec, type ColumnType, type FamilySpec, families } from '../protocol/families/index.js';
+import { pgTypeNames, quoteIdent as q } from './ddl.js';
 
 export type RollupTier = 'minute' | 'hourly' | 'daily';
 export const rollupTiers: readonly RollupTier[] = ['minute', 'hourly', 'daily'];
@@ -66,17 +67,6 @@ export interface RollupSpec {
   /** Value columns after `samples`, in table order. */
   columns: RollupColumn[];
 }
-
-export const pgTypeNames: Record<ColumnType, string> = {
-  text: 'text',
-  int4: 'integer',
-  int8: 'bigint',
-  float4: 'real',
-  float8: 'double precision',
-  bool: 'boolean',
-  timestamptz: 'timestamp with time zone',
-  jsonb: 'jsonb',
-};
 
 const numeric = new Set<ColumnType>(['int4', 'int8', 'float4', 'float8']);
 const float = new Set<ColumnType>(['float4', 'float8']);
@@ -136,11 +126,6 @@ export function rollupTable(family: string, tier: RollupTier): string {
   return `${family}_${tier}`;
 }
 
-/** Quotes an identifier from the family registry (never from input). */
-export function q(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
 /** CREATE TABLE statements for one family's rollup tables (every tier, or the tiers given). */
 export function rollupTablesDdl(spec: RollupSpec, tiers: readonly RollupTier[] = rollupTiers): string {
   const out: string[] = [];
@@ -159,68 +144,6 @@ export function rollupTablesDdl(spec: RollupSpec, tiers: readonly RollupTier[] =
     );
   }
   return out.join('\n\n');
-}
-
-/** The whole of migration 0008 (rollup tables of every family now known, and the pending-bucket queue). */
-export function rollupMigrationSql(): string {
-  const skipped = Object.entries(rollupSkipped)
-    .map(([f, why]) => `--   ${f}: ${why}`)
-    .join('\n');
-  return `-- Rollup tiers: <family>_hourly and <family>_daily for every metric family, and the queue of buckets to
--- (re-)roll. GENERATED from the family specs by scripts/gen-rollup-migration.mjs (src/storage/rollups.ts
--- says what each column means); test/rollups.test.ts checks every table against the specs.
---
--- Partitioned on ts like the raw tables; the partition maintainer finds them by their name suffix (hourly:
--- one partition per month, daily: one per year). Key: (server_id[, target_id], labels…, ts), so a series is
--- read in ts order from the key.
---
--- Families not rolled up:
-${skipped}
-
--- Buckets whose raw rows changed since they were last rolled. The ingest writer records (server, hour) for
--- every hour its rows touched; the rollup job rolls an hour once it ended plus a grace period, deletes it
--- here and records its day (tier 'daily') in the same transaction.
-CREATE TABLE pgvigil.rollup_pending (
-  server_id bigint NOT NULL,
-  tier text NOT NULL CHECK (tier IN ('hourly', 'daily')),
-  bucket timestamptz NOT NULL,
-  PRIMARY KEY (server_id, tier, bucket)
-);
-CREATE INDEX rollup_pending_due ON pgvigil.rollup_pending (tier, bucket);
-
-${Object.values(rollupSpecs)
-  .map((spec) => rollupTablesDdl(spec, ['hourly', 'daily']))
-  .join('\n\n')}
-`;
-}
-
-/** The whole of migration 0011: the minute tier of every family rolled up. */
-export function minuteRollupMigrationSql(): string {
-  return `-- Rollup tier <family>_minute for every rolled-up metric family: the same columns as <family>_hourly, one
--- row per series and minute. GENERATED from the family specs by scripts/gen-rollup-migration.mjs --minute
--- (src/storage/rollups.ts says what each column means); test/rollups.test.ts checks every table against
--- the specs.
---
--- The rollup job writes an hour's minute rows when it rolls that hour (same statement, same pending
--- bucket), one (server, hour) after another, so one host's rows lie together on disk — unlike its raw
--- rows, which ingest writes time-major, interleaved with every other host's. Partitioned on ts by day like
--- the raw tables (the partition maintainer finds them by their name suffix) and kept as long as raw rows
--- (rawDays).
-
-${Object.values(rollupSpecs)
-  .map((spec) => rollupTablesDdl(spec, ['minute']))
-  .join('\n\n')}
-
--- Hours rolled before this migration have no minute rows, and the series API reads the minute tier for
--- ranges up to 36 h: queue the last 37 hours of every server seen in them to be rolled again (idempotent
--- for the hourly tier; the job skips hours whose raw rows retention may have cut).
-INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
-SELECT s.server_id, 'hourly', h
-  FROM pgvigil.servers s,
-       generate_series(date_bin('1 hour', now() - interval '37 hours', '1970-01-01T00:00:00Z'::timestamptz), now(), interval '1 hour') h
- WHERE s.last_seen_at >= now() - interval '37 hours'
-ON CONFLICT DO NOTHING;
-`;
 }
 
 /**

@@ -28,13 +28,13 @@ import type pg from 'pg';
 import { parseDurationMs } from '../duration.js';
 import { PgvigilError } from '../errors.js';
 import { type ColumnSpec, type FamilySpec, families } from '../protocol/families/index.js';
+import { quoteIdent as q } from './ddl.js';
 import type { RetentionPolicy } from './partitions.js';
 import {
   counterMaxGapSeconds,
   counterStepSql,
   hasP95,
   isNumeric,
-  q,
   rawWithStepsSql,
   rollupSpecs,
 } from './rollups.js';
