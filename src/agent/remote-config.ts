@@ -31,7 +31,7 @@ export class RemoteConfigClient {
         ...(this.etag ? { 'if-none-match': this.etag } : {}),
       });
     } catch (err) {
-      this.log.warn({ err: { message: (err as Error).message } }, 'could not fetch the agent config');
+      this.log.warn({ err }, 'could not fetch the agent config');
       return 'failed';
     }
     if (res.status === 304) return 'unchanged';

@@ -93,7 +93,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
         const sealed = await batcher.seal(opts.status?.());
         if (sealed) shipper.wake();
       })
-      .catch((err: Error) => log.error({ err: { message: err.message } }, 'could not seal a batch'));
+      .catch((err: unknown) => log.error({ err }, 'could not seal a batch'));
     return sealing;
   };
 

@@ -81,9 +81,7 @@ export function startJobs(pool: pg.Pool, jobs: readonly Job[], log: Logger): { s
     const tick = () => {
       if (stopped) return;
       const p = runJobOnce(pool, job, log)
-        .catch((err: Error) =>
-          log.warn({ job: job.name, err: { message: err.message } }, 'job could not run'),
-        )
+        .catch((err: Error) => log.warn({ job: job.name, err }, 'job could not run'))
         .finally(() => {
           running.delete(p);
           if (!stopped) timers.set(job.name, setTimeout(tick, job.intervalMs).unref());

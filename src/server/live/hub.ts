@@ -162,9 +162,7 @@ class LiveClient {
     const text = frameText(data);
     this.chain = this.chain
       .then(() => this.handle(text))
-      .catch((err: Error) =>
-        this.hub.log.warn({ err: { message: err.message } }, 'live client message failed'),
-      )
+      .catch((err: Error) => this.hub.log.warn({ err }, 'live client message failed'))
       .finally(() => {
         this.pending--;
       });
@@ -371,7 +369,7 @@ export class LiveHub {
         await client.query(`LISTEN ${liveChannel}`);
       } catch (err) {
         client.end().catch(() => {});
-        this.log.warn({ err: { message: (err as Error).message } }, 'live feed cannot listen; retrying');
+        this.log.warn({ err }, 'live feed cannot listen; retrying');
         await sleep(delay * (0.5 + Math.random() / 2), undefined, {
           signal: this.stopped.signal,
           ref: false,
