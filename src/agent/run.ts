@@ -1,7 +1,7 @@
 /**
- * The agent's two ways of running: `runAgent` (collectors on their intervals, /metrics exporter, later the
- * shipper) and `collectOnce` (one collection, two samples an interval apart so rates exist, for
- * `pgvigil collect` and for tests that want the host's numbers as the agent sees them).
+ * The agent's two ways of running: `runAgent` (collectors on their intervals, /metrics exporter, and with a
+ * server the shipping path of shipping.ts) and `collectOnce` (one collection, two samples an interval apart
+ * so rates exist, for `pgvigil collect` and for tests that want the host's numbers as the agent sees them).
  *
  * This module and everything it imports stays small (node: modules, pino, the collectors): the agent runs
  * on database hosts, where its memory and CPU are taken from PostgreSQL.
