@@ -7,7 +7,8 @@
  * Retry-After is the rest of the window (up to 100 s for the sign-in limit, where a bucket says 10 s).
  * Our limits are also taken inside handlers on keys only they know — the agent id after the credential
  * check, the address and the user name together in one refusal for sign-in — and a refused push is
- * counted as a rejected batch; the plugin's one key per route and its own 429 body fit none of that.
+ * counted as a rejected batch. The plugin's hooks (one key generator each, each answering its own 429)
+ * would need wrapping to do that, for no gain over these thirty lines.
  */
 export class RateLimiter {
   private buckets = new Map<string, { tokens: number; at: number }>();
