@@ -1,7 +1,8 @@
 /**
  * The HTTP server: fastify with its plugins registered in this order —
  *   1. error handler (coded errors → status + JSON body; no stack traces to clients)
- *   2. role guard: a route without `config.role` cannot be registered (deny by default)
+ *   2. role guard: a route without `config.role` cannot be registered (deny by default); then
+ *      @fastify/swagger, which collects the same routes for the OpenAPI document (./openapi.ts)
  *   3. user check: routes for viewer/user/admin need a signed-in user or API token of that role
  *      (agent routes check their agent credential themselves)
  *   4. HTTP metrics hook
