@@ -35,6 +35,10 @@ export class Counter implements Metric {
   get(labels?: Labels): number {
     return this.values.get(labelKey(labels)) ?? 0;
   }
+  /** For a total counted elsewhere (a table of the store) and read at scrape time. */
+  set(value: number, labels?: Labels): void {
+    this.values.set(labelKey(labels), value);
+  }
   render(): string {
     let out = '';
     for (const [k, v] of this.values) out += `${this.name}${k ? `{${k}}` : ''} ${formatValue(v)}\n`;

@@ -14,7 +14,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { readAgentHealth } from '../../protocol/agent-health.js';
 import { inReadSnapshot } from '../../storage/tx.js';
+import { agentHealthSchema } from './agent-health-schema.js';
 import {
   ageSeconds,
   decodeCursor,
@@ -93,6 +95,7 @@ const agentSchema = {
     lastSeenAt: nullableString,
     revokedAt: nullableString,
     status: { ...nullableFreeObject, description: "the agent's latest self-report (collector health)" },
+    health: agentHealthSchema,
     configStatus: {
       ...nullableFreeObject,
       description: 'what the agent said when it last applied pushed configuration',
@@ -351,6 +354,7 @@ async function describeServers(c: pg.PoolClient, servers: ServerRow[], windowS: 
         lastSeenAt: iso(a.last_seen_at),
         revokedAt: iso(a.revoked_at),
         status: isObject(a.status) ? a.status : null,
+        health: readAgentHealth(a.status),
         configStatus: isObject(a.config_status) ? a.config_status : null,
       })),
       targets: myTargets,
