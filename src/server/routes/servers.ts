@@ -5,7 +5,8 @@
  * Where the status comes from:
  * - last seen: the newest `agents.last_seen_at` of the server's agents, which the ingest writer sets on
  *   commit at most every 10 s per agent (so it lags by up to 10 s);
- * - agent status: `agents.status`, the agent's self-report (collector health) that ingest keeps from the
+ * - agent status: `agents.status`, the agent's self-report (collector health, and `health`: spool, losses,
+ *   retries, read through `readAgentHealth` since it is the agent's input) that ingest keeps from the
  *   batches at most every 30 s; `agents.config_status`, what the agent said when applying pushed config;
  * - targets: the newest `pg_instance` row of each target within `window` (up, error, version) and the
  *   newest `pg_collector` row per family and database within `window` (families failing now).
