@@ -53,6 +53,17 @@ export class Counter extends Lazy<prom.Counter> {
     if (labels) m.inc(labels, by);
     else m.inc(by);
   }
+  /** For a total counted elsewhere (a table of the store) and read at scrape time. */
+  set(value: number, labels?: Labels): void {
+    const m = this.metric(labels);
+    if (labels) {
+      m.remove(labels);
+      m.inc(labels, value);
+    } else {
+      m.reset();
+      m.inc(value);
+    }
+  }
 }
 
 export class Gauge extends Lazy<prom.Gauge> {
