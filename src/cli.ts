@@ -273,7 +273,7 @@ Examples:
           );
         }
         if (flags.api) {
-          const { createApiToken } = await import('./server/auth/users.js');
+          const { createApiToken } = await import('./server/auth/api-tokens.js');
           const role = userRoleArg(flags.role);
           const { rows } = await store.pool.query<{ user_id: string }>(
             flags.user
