@@ -15,3 +15,18 @@ export async function ensureTarget(
     [serverId, kind, name],
   );
 }
+
+/** A target of a server by id (`byId`: `target` is all digits) or by name. */
+export async function findTarget(
+  db: Queryable,
+  serverId: number,
+  target: string,
+  byId: boolean,
+): Promise<{ target_id: number; name: string; kind: string } | undefined> {
+  const { rows } = await db.query<{ target_id: number; name: string; kind: string }>(
+    `SELECT target_id, name, kind FROM pgvigil.targets
+      WHERE server_id = $1 AND ${byId ? 'target_id = $2::bigint' : 'name = $2'}`,
+    [serverId, target],
+  );
+  return rows[0];
+}
