@@ -1,7 +1,7 @@
 import type pg from 'pg';
 
 /**
- * What every query function takes first: the pool (one statement, autocommit) or a client inside a
- * transaction from `storage/tx.ts` — the caller chooses.
+ * What every query function takes first: the pool (one statement, autocommit), a pooled client inside a
+ * transaction from `storage/tx.ts`, or a dedicated client — the caller chooses.
  */
-export type Queryable = pg.Pool | pg.PoolClient;
+export type Queryable = pg.Pool | pg.ClientBase;
