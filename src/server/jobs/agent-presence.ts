@@ -8,7 +8,7 @@
  *   unknown/offline → online    batches arrive again (normally set at once by the ingest writer, see
  *                               live/notify.ts `markAgentsOnline`; this catches any it skipped)
  *
- * Each transition is an UPDATE … RETURNING of rows still in the old state, and its NOTIFY is in the same
+ * Each transition is an update … returning of rows still in the old state, and its NOTIFY is in the same
  * transaction, so it is published once even when several server instances run the job at the same time.
  * Rows another transaction holds (a batch being written) are skipped until the next round.
  */

@@ -12,8 +12,8 @@
  *
  * How: per bucket and chunk of servers, one transaction deletes the pending rows (holding the writers'
  * advisory lock exclusively for that statement only: see ../ingest/rollup-pending.ts), rolls every family
- * with INSERT … ON CONFLICT DO UPDATE, deletes rollup rows of those servers and that bucket the roll no
- * longer produces, and commits. Rolling a bucket again gives exactly the same rows, and readers never
+ * with an upsert (insert … on conflict do update), deletes rollup rows of those servers and that bucket
+ * the roll no longer produces, and commits. Rolling a bucket again gives exactly the same rows, and readers never
  * see a bucket half rolled: until the commit the pending row is there and the series API reads raw rows.
  *
  * A bucket whose raw rows may already be partly dropped by retention is not rolled again (it would
@@ -149,7 +149,7 @@ export async function rollPending(
       const expired = bucket < oldestComplete;
       for (let i = 0; i < servers.length; i += chunk) {
         const ids = servers.slice(i, i + chunk);
-        // The writers' lock may still be held if the DELETE failed: never hand it back to the pool held.
+        // The writers' lock may still be held if the delete failed: never hand it back to the pool held.
         await inTransaction(
           pool,
           async (client) => {

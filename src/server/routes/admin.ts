@@ -122,7 +122,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
         },
       },
     },
-    async () => ({ users: await listUsers(pool) }),
+    async () => ({ users: await listUsers(pool, 10_000) }),
   );
 
   app.post<{ Body: { name: string; role: UserRole; password?: string } }>(

@@ -30,3 +30,18 @@ export async function findTarget(
   );
   return rows[0];
 }
+
+/** The id of a target, registered when absent. */
+export async function targetId(
+  db: Queryable,
+  serverId: number,
+  kind: TargetKind,
+  name: string,
+): Promise<number> {
+  const { rows } = await db.query<{ target_id: number }>(
+    `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, $2, $3)
+     ON CONFLICT (server_id, kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING target_id`,
+    [serverId, kind, name],
+  );
+  return Number(rows[0]!.target_id);
+}

@@ -89,11 +89,32 @@ export async function updatePasswordHash(db: Queryable, userId: number, hash: st
   return (rowCount ?? 0) > 0;
 }
 
-export async function listUsers(db: Queryable): Promise<UserRow[]> {
+/** Users by id, at most `limit` (null: all). */
+export async function listUsers(db: Queryable, limit: number | null): Promise<UserRow[]> {
   const { rows } = await db.query<UserRow>(
-    `SELECT ${userRowColumns} FROM pgvigil.users ORDER BY user_id LIMIT 10000`,
+    `SELECT ${userRowColumns} FROM pgvigil.users ORDER BY user_id LIMIT $1`,
+    [limit],
   );
   return rows;
+}
+
+/** The id of the user with this name, compared case-insensitively (`exact`: as written). */
+export async function userIdByName(db: Queryable, name: string, exact = false): Promise<number | undefined> {
+  const { rows } = await db.query<{ user_id: string }>(
+    exact
+      ? 'SELECT user_id FROM pgvigil.users WHERE name = $1'
+      : 'SELECT user_id FROM pgvigil.users WHERE lower(name) = lower($1)',
+    [name],
+  );
+  return rows[0] ? Number(rows[0].user_id) : undefined;
+}
+
+/** The active admin with the lowest id. */
+export async function firstActiveAdmin(db: Queryable): Promise<number | undefined> {
+  const { rows } = await db.query<{ user_id: string }>(
+    `SELECT user_id FROM pgvigil.users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY user_id LIMIT 1`,
+  );
+  return rows[0] ? Number(rows[0].user_id) : undefined;
 }
 
 /** Changes role and/or disabled state (null leaves it); the changed user, or undefined when absent. */
