@@ -37,7 +37,7 @@ export interface SessionTokens {
   user: { userId: number; name: string; role: UserRole };
 }
 
-function accessFor(
+async function accessFor(
   key: Buffer,
   user: { userId: number; name: string; role: UserRole },
   sid: string,
@@ -52,7 +52,7 @@ function accessFor(
     iat,
     exp: iat + accessTtlSeconds,
   };
-  return { accessToken: signAccessToken(claims, key), accessExpiresAt: claims.exp * 1000 };
+  return { accessToken: await signAccessToken(claims, key), accessExpiresAt: claims.exp * 1000 };
 }
 
 // A real scrypt hash of nothing anyone knows: unknown users cost the same time as wrong passwords.
@@ -82,7 +82,7 @@ export async function login(
     expiresAt: new Date(refreshExpiresAt),
     client: client?.slice(0, 200) ?? null,
   });
-  return { ...accessFor(key, user, sid, now), refreshToken, refreshExpiresAt, user };
+  return { ...(await accessFor(key, user, sid, now)), refreshToken, refreshExpiresAt, user };
 }
 
 /**
@@ -107,7 +107,7 @@ export async function refreshSession(
   }
   const user = { userId: Number(s.user_id), name: s.name, role: s.role };
   return {
-    ...accessFor(key, user, s.session_id, now),
+    ...(await accessFor(key, user, s.session_id, now)),
     refreshToken: next,
     refreshExpiresAt: s.expires_at.getTime(),
     user,

@@ -184,7 +184,7 @@ export class UserAuthenticator {
   }
 
   private async session(token: string): Promise<UserIdentity | undefined> {
-    const claims = verifyAccessToken(token, this.key);
+    const claims = await verifyAccessToken(token, this.key);
     if (!claims) return undefined;
     const key = `s:${claims.sid}`;
     const hit = this.cached(key);
