@@ -10,3 +10,12 @@ declare module 'fastify' {
     role?: Role;
   }
 }
+
+/** The roles a person (user or API token) can hold, lowest first. */
+export type UserRole = Extract<Role, 'viewer' | 'user' | 'admin'>;
+export const userRoles: readonly UserRole[] = ['viewer', 'user', 'admin'];
+const rank: Record<UserRole, number> = { viewer: 1, user: 2, admin: 3 };
+
+export function roleAtLeast(have: UserRole, need: UserRole): boolean {
+  return rank[have] >= rank[need];
+}

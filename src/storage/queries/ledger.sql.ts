@@ -1,0 +1,29 @@
+/** What ingest stored, as checks (the ingest bench's verification) count it. */
+import type { FamilySpec } from '../../protocol/families/index.js';
+import { familyTable } from './identifiers.js';
+import type { Queryable } from './queryable.js';
+
+/** Batches in the ingest ledger of these agents, and the rows they carried. */
+export async function ledgerTotals(
+  db: Queryable,
+  agentIds: readonly string[],
+): Promise<{ batches: number; rows: number }> {
+  const { rows } = await db.query<{ batches: number; rows: number }>(
+    'SELECT count(*)::int AS batches, coalesce(sum(row_count), 0)::int AS rows FROM pgvigil.ingest_ledger WHERE agent_id = ANY($1::uuid[])',
+    [agentIds],
+  );
+  return rows[0]!;
+}
+
+/** Rows of a family's table that belong to these servers. */
+export async function familyRowCount(
+  db: Queryable,
+  family: FamilySpec,
+  serverIds: readonly number[],
+): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${familyTable(family)} WHERE server_id = ANY($1::bigint[])`,
+    [serverIds],
+  );
+  return rows[0]!.n;
+}
