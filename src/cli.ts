@@ -279,18 +279,16 @@ Examples:
           );
         }
         if (flags.api) {
-          const { createApiToken } = await import('./server/auth/users.js');
+          const { createApiToken } = await import('./server/auth/api-tokens.js');
+          const { firstActiveAdmin, userIdByName } = await import('./storage/queries/users.sql.js');
           const role = userRoleArg(flags.role);
-          const { rows } = await store.pool.query<{ user_id: string }>(
-            flags.user
-              ? 'SELECT user_id FROM pgvigil.users WHERE lower(name) = lower($1)'
-              : `SELECT user_id FROM pgvigil.users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY user_id LIMIT 1`,
-            flags.user ? [flags.user] : [],
-          );
-          if (!rows[0])
+          const userId = flags.user
+            ? await userIdByName(store.pool, flags.user)
+            : await firstActiveAdmin(store.pool);
+          if (userId === undefined)
             throw new PgvigilError('NOT_FOUND', flags.user ? `no user ${flags.user}` : 'no active admin');
           const t = await createApiToken(store.pool, {
-            userId: Number(rows[0].user_id),
+            userId,
             name: flags.name,
             role,
             expiresInMs: flags.expires,
@@ -333,16 +331,9 @@ Examples:
   );
   storeOptions(user.command('list').description('list users')).action((flags: StoreFlags) =>
     withStore(flags, async (store) => {
-      const { rows } = await store.pool.query<{
-        user_id: string;
-        name: string;
-        role: string;
-        disabled: boolean;
-      }>(
-        'SELECT user_id, name, role, disabled_at IS NOT NULL AS disabled FROM pgvigil.users ORDER BY user_id',
-      );
-      for (const r of rows)
-        process.stdout.write(`${r.user_id}\t${r.name}\t${r.role}${r.disabled ? '\tdisabled' : ''}\n`);
+      const { listUsers } = await import('./storage/queries/users.sql.js');
+      for (const r of await listUsers(store.pool, null))
+        process.stdout.write(`${r.userId}\t${r.name}\t${r.role}${r.disabled ? '\tdisabled' : ''}\n`);
     }),
   );
   storeOptions(
@@ -361,17 +352,10 @@ Examples:
       const password = flags.passwordStdin
         ? readFileSync(0, 'utf8').replace(/\r?\n$/, '')
         : generatePassword();
-      const { rows } = await store.pool.query<{ user_id: string }>(
-        'SELECT user_id FROM pgvigil.users WHERE lower(name) = lower($1)',
-        [name],
-      );
-      if (!rows[0]) throw new PgvigilError('NOT_FOUND', `no user ${name}`);
-      const ended = await setPassword(
-        store.pool,
-        Number(rows[0].user_id),
-        password,
-        'password set from the CLI',
-      );
+      const { userIdByName } = await import('./storage/queries/users.sql.js');
+      const userId = await userIdByName(store.pool, name);
+      if (userId === undefined) throw new PgvigilError('NOT_FOUND', `no user ${name}`);
+      const ended = await setPassword(store.pool, userId, password, 'password set from the CLI');
       process.stderr.write(`password of ${name} set; ${ended} session(s) ended\n`);
       if (!flags.passwordStdin) process.stdout.write(`${password}\n`);
     }),

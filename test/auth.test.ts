@@ -8,8 +8,9 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { type App, buildServerApp } from '../src/server/app.js';
+import { createApiToken } from '../src/server/auth/api-tokens.js';
 import { needsRehash, verifyPassword } from '../src/server/auth/passwords.js';
-import { addUser, createApiToken, ensureFirstAdmin } from '../src/server/auth/users.js';
+import { addUser, ensureFirstAdmin } from '../src/server/auth/users.js';
 import { createTestStore, type TestStore, testPgLabel } from './helpers/db.js';
 
 let ts: TestStore;

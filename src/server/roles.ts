@@ -13,6 +13,10 @@ export function isUserRole(value: unknown): value is UserRole {
   return (userRoles as readonly unknown[]).includes(value);
 }
 
+export function roleAtLeast(have: UserRole, need: UserRole): boolean {
+  return userRoles.indexOf(have) >= userRoles.indexOf(need);
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     role?: Role;

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import { PgvigilError } from '../errors.js';
 import type { RetentionPolicy } from '../storage/partitions.js';
+import { setting, storeSetting } from '../storage/queries/settings.sql.js';
 
 const limits: Record<keyof RetentionPolicy, [number, number]> = {
   rawDays: [1, 90],
@@ -14,10 +15,7 @@ const limits: Record<keyof RetentionPolicy, [number, number]> = {
 
 /** The retention in force: the stored one over the start-up one. */
 export async function effectiveRetention(pool: pg.Pool, base: RetentionPolicy): Promise<RetentionPolicy> {
-  const { rows } = await pool.query<{ value: Partial<RetentionPolicy> }>(
-    `SELECT value FROM pgvigil.settings WHERE name = 'retention'`,
-  );
-  return { ...base, ...(rows[0]?.value ?? {}) };
+  return { ...base, ...((await setting<Partial<RetentionPolicy>>(pool, 'retention')) ?? {}) };
 }
 
 export function checkRetention(r: RetentionPolicy): RetentionPolicy {
@@ -37,9 +35,5 @@ export function checkRetention(r: RetentionPolicy): RetentionPolicy {
 }
 
 export async function storeRetention(pool: pg.Pool, r: RetentionPolicy, by: string): Promise<void> {
-  await pool.query(
-    `INSERT INTO pgvigil.settings (name, value, updated_by) VALUES ('retention', $1, $2)
-     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by, updated_at = now()`,
-    [JSON.stringify(checkRetention(r)), by],
-  );
+  await storeSetting(pool, 'retention', checkRetention(r), by);
 }

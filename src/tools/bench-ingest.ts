@@ -21,12 +21,17 @@ import { silentLogger } from '../log.js';
 import { batchMediaType, validateBatch } from '../protocol/batch.js';
 import { type ColumnSpec, type FamilySpec, families } from '../protocol/families/index.js';
 import { ensureServer, localAgent } from '../server/auth/agents.js';
-import { addUser, createApiToken } from '../server/auth/users.js';
+import { createApiToken } from '../server/auth/api-tokens.js';
+import { addUser } from '../server/auth/users.js';
 import { encodeTable } from '../server/ingest/copy.js';
 import { freePort } from '../storage/cluster.js';
 import { startEmbeddedStore } from '../storage/embedded.js';
 import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
+import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
+import { targetId } from '../storage/queries/targets.sql.js';
+import { userIdByName } from '../storage/queries/users.sql.js';
+import { inTransaction } from '../storage/tx.js';
 import { packageRoot } from '../version.js';
 
 export interface BenchIngestOptions {
@@ -120,12 +125,9 @@ function percentile(sorted: number[], p: number): number {
 
 /** A viewer API token for reading the server's /metrics (a bench user, made once per store). */
 async function metricsToken(pool: pg.Pool): Promise<string> {
-  const { rows } = await pool.query<{ user_id: string }>(
-    `SELECT user_id FROM pgvigil.users WHERE name = 'bench-metrics'`,
-  );
-  const userId = rows[0]
-    ? Number(rows[0].user_id)
-    : (await addUser(pool, { name: 'bench-metrics', role: 'viewer' })).userId;
+  const userId =
+    (await userIdByName(pool, 'bench-metrics', true)) ??
+    (await addUser(pool, { name: 'bench-metrics', role: 'viewer' })).userId;
   return (
     await createApiToken(pool, { userId, name: 'bench ingest', role: 'viewer', expiresInMs: 3_600_000 })
   ).token;
@@ -171,46 +173,41 @@ async function phaseTimings(url: string, token: string): Promise<Record<string, 
 
 /** Times COPY of `pushes` batches' rows on one connection, in one transaction per batch-sized chunk. */
 async function copyCeiling(url: string, shape: Shape[], serverId: number, pushes: number): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  // One connection, so every chunk's COPY runs on the same one.
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
   try {
     const agent = '00000000-0000-4000-8000-000000000000';
     const base = Date.now() - 3_600_000;
     const v = validateBatch(JSON.parse(makeBatch(shape, agent, 1, base).body));
     if (!v.ok) throw new Error(v.message);
-    const { rows } = await client.query<{ target_id: number }>(
-      `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'bench-pg')
-       ON CONFLICT (server_id, kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING target_id`,
-      [serverId],
-    );
-    const ids = new Map([['bench-pg', Number(rows[0]!.target_id)]]);
+    const ids = new Map([['bench-pg', await targetId(pool, serverId, 'postgres', 'bench-pg')]]);
     const started = performance.now();
     const perTx = 50;
     for (let done = 0; done < pushes; done += perTx) {
-      await client.query('BEGIN');
-      for (const t of v.batch.tables) {
-        let lines = '';
-        let columns: string[] = [];
-        for (let k = 0; k < Math.min(perTx, pushes - done); k++) {
-          const ts = base + done + k;
-          for (const row of t.rows) row[t.tsIndex] = ts;
-          const chunk = encodeTable(t, serverId, ids);
-          columns = chunk.columns;
-          lines += chunk.lines;
+      await inTransaction(pool, async (client) => {
+        for (const t of v.batch.tables) {
+          let lines = '';
+          let columns: string[] = [];
+          for (let k = 0; k < Math.min(perTx, pushes - done); k++) {
+            const ts = base + done + k;
+            for (const row of t.rows) row[t.tsIndex] = ts;
+            const chunk = encodeTable(t, serverId, ids);
+            columns = chunk.columns;
+            lines += chunk.lines;
+          }
+          const cols = columns.map((c) => `"${c}"`).join(', ');
+          const stream = client.query(copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN`));
+          await new Promise<void>((resolve, reject) => {
+            stream.on('error', reject);
+            stream.on('finish', resolve);
+            stream.end(lines);
+          });
         }
-        const cols = columns.map((c) => `"${c}"`).join(', ');
-        const stream = client.query(copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN`));
-        await new Promise<void>((resolve, reject) => {
-          stream.on('error', reject);
-          stream.on('finish', resolve);
-          stream.end(lines);
-        });
-      }
-      await client.query('COMMIT');
+      });
     }
     return (performance.now() - started) / 1000;
   } finally {
-    await client.end();
+    await pool.end();
   }
 }
 
@@ -320,18 +317,11 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
 
     // Verify: every acknowledged batch is in the ledger exactly once and its rows are in the tables.
     const ids = state.map((a) => a.agentId);
-    const { rows: ledger } = await pool.query<{ batches: number; rows: number }>(
-      'SELECT count(*)::int AS batches, coalesce(sum(row_count), 0)::int AS rows FROM pgvigil.ingest_ledger WHERE agent_id = ANY($1::uuid[])',
-      [ids],
-    );
+    const ledger = await ledgerTotals(pool, ids);
     const serverIds = state.map((a) => a.serverId);
     let stored = 0;
     for (const { family } of shape) {
-      const { rows } = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pgvigil."${family.name}" WHERE server_id = ANY($1::bigint[])`,
-        [serverIds],
-      );
-      stored += rows[0]!.n;
+      stored += await familyRowCount(pool, family, serverIds);
     }
     const rowsPerBatch = shape.reduce((n, s) => n + s.rows, 0);
 
@@ -359,10 +349,10 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       errors,
       errorKinds: Object.fromEntries(errorKinds),
       verified: {
-        batchesInLedger: ledger[0]!.batches,
+        batchesInLedger: ledger.batches,
         rowsExpected: accepted * rowsPerBatch,
         rowsStored: stored,
-        ok: ledger[0]!.batches === accepted && stored === accepted * rowsPerBatch,
+        ok: ledger.batches === accepted && stored === accepted * rowsPerBatch,
       },
       serverPhaseMsPerBatch: Object.fromEntries(
         Object.entries(phases).map(([k, v]) => [k, Number(v.toFixed(3))]),

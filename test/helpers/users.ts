@@ -3,7 +3,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { addUser, createApiToken, type UserRole } from '../../src/server/auth/users.js';
+import { createApiToken } from '../../src/server/auth/api-tokens.js';
+import { addUser } from '../../src/server/auth/users.js';
+import type { UserRole } from '../../src/server/roles.js';
 
 export interface TestUser {
   userId: number;

@@ -9,6 +9,18 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { agentByCredential, revokeAgent } from '../../storage/queries/agents.sql.js';
+import {
+  insertEnrolledAgent,
+  insertEnrollToken,
+  reissueCredential,
+  releaseEnrollKey,
+  spendEnrollToken,
+  upsertLocalAgent,
+} from '../../storage/queries/enrollment.sql.js';
+import type { Queryable } from '../../storage/queries/queryable.js';
+import { upsertServer } from '../../storage/queries/servers.sql.js';
+import { ensureTarget } from '../../storage/queries/targets.sql.js';
 import { inTransaction } from '../../storage/tx.js';
 
 export const credentialPrefix = 'pgv_agent_';
@@ -54,11 +66,7 @@ export class AgentAuthenticator {
     const key = hashSecret(credential).toString('base64');
     let hit = this.cache.get(key);
     if (!hit || now - hit.at > this.cacheTtlMs) {
-      const { rows } = await this.pool.query<{ agent_id: string; server_id: number; revoked: boolean }>(
-        `SELECT agent_id, server_id, revoked_at IS NOT NULL AS revoked FROM pgvigil.agents WHERE credential_hash = $1`,
-        [Buffer.from(key, 'base64')],
-      );
-      const r = rows[0];
+      const r = await agentByCredential(this.pool, Buffer.from(key, 'base64'));
       hit = {
         at: now,
         identity: r ? { agentId: r.agent_id, serverId: Number(r.server_id) } : undefined,
@@ -100,47 +108,28 @@ export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<En
     const keyHash = req.enrollKey ? hashSecret(req.enrollKey) : null;
     const retried = keyHash ? await reissue(client, req.token, keyHash) : undefined;
     if (retried) return retried;
-    const tok = await client.query<{ token_id: string }>(
-      `UPDATE pgvigil.enrollment_tokens SET uses_left = uses_left - 1
-        WHERE token_hash = $1 AND revoked_at IS NULL
-          AND (expires_at IS NULL OR expires_at > now())
-          AND (uses_left IS NULL OR uses_left > 0)
-        RETURNING token_id`,
-      [hashSecret(req.token)],
-    );
-    if (tok.rowCount === 0) throw new PgvigilError('ENROLL_TOKEN_INVALID');
+    const tokenId = await spendEnrollToken(client, hashSecret(req.token));
+    if (tokenId === undefined) throw new PgvigilError('ENROLL_TOKEN_INVALID');
     // The same key with another token: the agent enrolls anew (say, its first token was revoked before it
     // saved the credential); the key now belongs to the new agent.
     if (keyHash) {
-      await client.query('UPDATE pgvigil.agents SET enroll_key_hash = NULL WHERE enroll_key_hash = $1', [
-        keyHash,
-      ]);
+      await releaseEnrollKey(client, keyHash);
     }
     const serverId = await ensureServer(client, req.hostname);
     const agentId = randomUUID();
     const credential = newCredential();
-    await client.query(
-      `INSERT INTO pgvigil.agents (server_id, agent_id, hostname, os, agent_version, credential_hash,
-         credential_prefix, enroll_key_hash, enroll_token_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        serverId,
-        agentId,
-        req.hostname,
-        req.os ?? null,
-        req.agentVersion ?? null,
-        hashSecret(credential),
-        credential.slice(0, 14),
-        keyHash,
-        tok.rows[0]!.token_id,
-      ],
-    );
-    for (const t of req.targets ?? []) {
-      await client.query(
-        `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, $2, $3) ON CONFLICT (server_id, kind, name) DO NOTHING`,
-        [serverId, t.kind, t.name],
-      );
-    }
+    await insertEnrolledAgent(client, {
+      serverId,
+      agentId,
+      hostname: req.hostname,
+      os: req.os ?? null,
+      agentVersion: req.agentVersion ?? null,
+      credentialHash: hashSecret(credential),
+      credentialPrefix: credential.slice(0, 14),
+      keyHash,
+      tokenId,
+    });
+    for (const t of req.targets ?? []) await ensureTarget(client, serverId, t.kind, t.name);
     return { agentId, serverId, credential };
   });
 }
@@ -152,25 +141,18 @@ async function reissue(
   keyHash: Buffer,
 ): Promise<Enrollment | undefined> {
   const credential = newCredential();
-  const { rows } = await client.query<{ agent_id: string; server_id: string }>(
-    `UPDATE pgvigil.agents a SET credential_hash = $3, credential_prefix = $4
-       FROM pgvigil.enrollment_tokens t
-      WHERE a.enroll_key_hash = $2 AND a.enroll_token_id = t.token_id AND a.revoked_at IS NULL
-        AND t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
-      RETURNING a.agent_id, a.server_id`,
-    [hashSecret(token), keyHash, hashSecret(credential), credential.slice(0, 14)],
+  const r = await reissueCredential(
+    client,
+    hashSecret(token),
+    keyHash,
+    hashSecret(credential),
+    credential.slice(0, 14),
   );
-  const r = rows[0];
   return r ? { agentId: r.agent_id, serverId: Number(r.server_id), credential } : undefined;
 }
 
-export async function ensureServer(db: pg.Pool | pg.PoolClient, name: string): Promise<number> {
-  const { rows } = await db.query<{ server_id: number }>(
-    `INSERT INTO pgvigil.servers (name) VALUES ($1)
-     ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING server_id`,
-    [name],
-  );
-  return Number(rows[0]!.server_id);
+export async function ensureServer(db: Queryable, name: string): Promise<number> {
+  return upsertServer(db, name);
 }
 
 export interface TokenOptions {
@@ -185,27 +167,19 @@ export async function createEnrollToken(
   opts: TokenOptions = {},
 ): Promise<{ tokenId: number; token: string }> {
   const token = newEnrollToken();
-  const { rows } = await pool.query<{ token_id: number }>(
-    `INSERT INTO pgvigil.enrollment_tokens (token_hash, token_prefix, uses_left, expires_at, note)
-     VALUES ($1, $2, $3, $4, $5) RETURNING token_id`,
-    [
-      hashSecret(token),
-      token.slice(0, 15),
-      opts.uses ?? null,
-      opts.expiresInMs === undefined ? null : new Date(Date.now() + opts.expiresInMs),
-      opts.note ?? null,
-    ],
-  );
-  return { tokenId: Number(rows[0]!.token_id), token };
+  const tokenId = await insertEnrollToken(pool, {
+    hash: hashSecret(token),
+    prefix: token.slice(0, 15),
+    uses: opts.uses ?? null,
+    expiresAt: opts.expiresInMs === undefined ? null : new Date(Date.now() + opts.expiresInMs),
+    note: opts.note ?? null,
+  });
+  return { tokenId, token };
 }
 
 /** Revokes an agent's credential; true when an active credential was revoked. */
 export async function revokeAgentCredential(pool: pg.Pool, agentId: string): Promise<boolean> {
-  const { rowCount } = await pool.query(
-    'UPDATE pgvigil.agents SET revoked_at = now() WHERE agent_id = $1 AND revoked_at IS NULL',
-    [agentId],
-  );
-  return (rowCount ?? 0) > 0;
+  return revokeAgent(pool, agentId);
 }
 
 /**
@@ -220,12 +194,13 @@ export async function localAgent(
   const serverId = await ensureServer(pool, hostname);
   const credential = newCredential();
   const id = agentId ?? randomUUID();
-  await pool.query(
-    `INSERT INTO pgvigil.agents (server_id, agent_id, hostname, os, agent_version, credential_hash, credential_prefix)
-     VALUES ($1, $2, $3, $4, 'local', $5, $6)
-     ON CONFLICT (server_id, agent_id) DO UPDATE SET credential_hash = EXCLUDED.credential_hash,
-       credential_prefix = EXCLUDED.credential_prefix, revoked_at = NULL`,
-    [serverId, id, hostname, process.platform, hashSecret(credential), credential.slice(0, 14)],
-  );
+  await upsertLocalAgent(pool, {
+    serverId,
+    agentId: id,
+    hostname,
+    os: process.platform,
+    credentialHash: hashSecret(credential),
+    credentialPrefix: credential.slice(0, 14),
+  });
   return { agentId: id, serverId, credential };
 }

@@ -1,38 +1,29 @@
 /**
- * Users, sessions and API tokens, and the one check every user-facing route goes through.
+ * Users and their passwords, and the one check every user-facing route goes through.
  *
- * - Login checks the scrypt hash and starts a session: a short-lived access token (JWT, 15 min) and a
- *   refresh token (30 days) that rotates on every use. Presenting a refresh token that was already
- *   rotated away means it was copied: the whole session is revoked.
- * - API tokens (`pgv_api_…`) carry a role, never above their owner's, and may expire.
- * - Secrets are stored as sha256 (tokens: long random strings) or scrypt (passwords) only.
+ * - Passwords are stored scrypt-hashed only; setting one ends the user's other sessions.
  * - `UserAuthenticator` answers "who is this request and what may they do", from the Authorization
  *   header or the browser's session cookie, with a short cache so a revocation, a disabled user or a
  *   changed role takes effect within `cacheTtlMs` on every instance.
+ *
+ * Sessions live in `sessions.ts`, API tokens in `api-tokens.ts`, the cookies in `cookies.ts`.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import type { Queryable } from '../../storage/queries/queryable.js';
+import { liveSessionUser } from '../../storage/queries/sessions.sql.js';
+import { useApiToken } from '../../storage/queries/tokens.sql.js';
+import { countUsers, insertUser, lockAdminSet, updatePasswordHash } from '../../storage/queries/users.sql.js';
 import { inTransaction } from '../../storage/tx.js';
 import { canonicalOrigin, ownOrigin } from '../origin.js';
-import { isUserRole, type UserRole, userRoles } from '../roles.js';
+import { isUserRole, roleAtLeast, type UserRole, userRoles } from '../roles.js';
 import { bearer, hashSecret } from './agents.js';
-import { type AccessClaims, signAccessToken, verifyAccessToken } from './jwt.js';
-import { generatePassword, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
-
-export type { UserRole };
-
-export function roleAtLeast(have: UserRole, need: UserRole): boolean {
-  return userRoles.indexOf(have) >= userRoles.indexOf(need);
-}
-
-export const apiTokenPrefix = 'pgv_api_';
-const refreshPrefix = 'pgv_refresh_';
-export const accessTtlSeconds = 15 * 60;
-export const refreshTtlSeconds = 30 * 86_400;
-export const accessCookie = 'pgvigil_access';
-export const refreshCookie = 'pgvigil_refresh';
+import { apiTokenPrefix } from './api-tokens.js';
+import { accessCookie, parseCookies } from './cookies.js';
+import { verifyAccessToken } from './jwt.js';
+import { generatePassword, hashPassword, passwordProblem } from './passwords.js';
+import { revokeUserSessions } from './sessions.js';
 
 export interface UserIdentity {
   userId: number;
@@ -50,18 +41,6 @@ declare module 'fastify' {
   }
 }
 
-/** The access-token signing key shared by every instance; made on first use. */
-export async function signingKey(pool: pg.Pool): Promise<Buffer> {
-  await pool.query(
-    `INSERT INTO pgvigil.server_keys (name, secret) VALUES ('access-token', $1) ON CONFLICT (name) DO NOTHING`,
-    [randomBytes(32)],
-  );
-  const { rows } = await pool.query<{ secret: Buffer }>(
-    `SELECT secret FROM pgvigil.server_keys WHERE name = 'access-token'`,
-  );
-  return rows[0]!.secret;
-}
-
 export interface NewUser {
   name: string;
   role: UserRole;
@@ -69,10 +48,7 @@ export interface NewUser {
   password?: string;
 }
 
-export async function addUser(
-  pool: pg.Pool | pg.PoolClient,
-  u: NewUser,
-): Promise<{ userId: number; password: string }> {
+export async function addUser(db: Queryable, u: NewUser): Promise<{ userId: number; password: string }> {
   if (!/^[A-Za-z0-9._@-]{1,64}$/.test(u.name)) {
     throw new PgvigilError(
       'BAD_ARGUMENT',
@@ -85,11 +61,8 @@ export async function addUser(
   const problem = passwordProblem(password);
   if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
   try {
-    const { rows } = await pool.query<{ user_id: string }>(
-      'INSERT INTO pgvigil.users (name, role, password_hash) VALUES ($1, $2, $3) RETURNING user_id',
-      [u.name, u.role, await hashPassword(password)],
-    );
-    return { userId: Number(rows[0]!.user_id), password };
+    const userId = await insertUser(db, u.name, u.role, await hashPassword(password));
+    return { userId, password };
   } catch (err) {
     if ((err as { code?: string }).code === '23505') {
       throw new PgvigilError('USER_EXISTS', `a user named ${u.name} exists already`);
@@ -106,161 +79,11 @@ export async function ensureFirstAdmin(
   pool: pg.Pool,
 ): Promise<{ name: string; password: string } | undefined> {
   return inTransaction(pool, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('pgvigil.first-admin'))`);
-    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pgvigil.users');
-    if (rows[0]!.n > 0) return undefined;
+    await lockAdminSet(client);
+    if ((await countUsers(client)) > 0) return undefined;
     const { password } = await addUser(client, { name: 'admin', role: 'admin' });
     return { name: 'admin', password };
   });
-}
-
-export interface CreatedApiToken {
-  tokenId: number;
-  token: string;
-  expiresAt: string | null;
-}
-
-/** An API token for a user; its role may not exceed the user's. Returned once, stored hashed. */
-export async function createApiToken(
-  pool: pg.Pool,
-  opts: { userId: number; name: string; role: UserRole; expiresInMs?: number },
-): Promise<CreatedApiToken> {
-  const { rows: users } = await pool.query<{ role: UserRole }>(
-    'SELECT role FROM pgvigil.users WHERE user_id = $1 AND disabled_at IS NULL',
-    [opts.userId],
-  );
-  const owner = users[0];
-  if (!owner) throw new PgvigilError('NOT_FOUND', `no active user ${opts.userId}`);
-  if (!roleAtLeast(owner.role, opts.role)) {
-    throw new PgvigilError('FORBIDDEN', `a ${owner.role} cannot create a token with role ${opts.role}`);
-  }
-  const token = apiTokenPrefix + randomBytes(32).toString('base64url');
-  const expiresAt = opts.expiresInMs === undefined ? null : new Date(Date.now() + opts.expiresInMs);
-  const { rows } = await pool.query<{ token_id: string }>(
-    `INSERT INTO pgvigil.api_tokens (user_id, name, role, token_hash, token_prefix, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING token_id`,
-    [opts.userId, opts.name, opts.role, hashSecret(token), token.slice(0, 14), expiresAt],
-  );
-  return { tokenId: Number(rows[0]!.token_id), token, expiresAt: expiresAt?.toISOString() ?? null };
-}
-
-export interface SessionTokens {
-  accessToken: string;
-  accessExpiresAt: number;
-  refreshToken: string;
-  refreshExpiresAt: number;
-  user: { userId: number; name: string; role: UserRole };
-}
-
-function accessFor(
-  key: Buffer,
-  user: { userId: number; name: string; role: UserRole },
-  sid: string,
-  now: number,
-) {
-  const iat = Math.floor(now / 1000);
-  const claims: AccessClaims = {
-    sub: String(user.userId),
-    sid,
-    role: user.role,
-    name: user.name,
-    iat,
-    exp: iat + accessTtlSeconds,
-  };
-  return { accessToken: signAccessToken(claims, key), accessExpiresAt: claims.exp * 1000 };
-}
-
-// A real scrypt hash of nothing anyone knows: unknown users cost the same time as wrong passwords.
-let decoyHash: Promise<string> | undefined;
-
-/** Checks name and password and starts a session; one error for every way it can fail. */
-export async function login(
-  pool: pg.Pool,
-  key: Buffer,
-  name: string,
-  password: string,
-  client?: string,
-): Promise<SessionTokens> {
-  const { rows } = await pool.query<{ user_id: string; name: string; role: UserRole; password_hash: string }>(
-    'SELECT user_id, name, role, password_hash FROM pgvigil.users WHERE lower(name) = lower($1) AND disabled_at IS NULL',
-    [name],
-  );
-  const u = rows[0];
-  decoyHash ??= hashPassword(randomBytes(16).toString('hex'));
-  const ok = await verifyPassword(password, u?.password_hash ?? (await decoyHash));
-  if (!u || !ok) throw new PgvigilError('LOGIN_FAILED');
-  const user = { userId: Number(u.user_id), name: u.name, role: u.role };
-  const sid = randomUUID();
-  const refreshToken = refreshPrefix + randomBytes(32).toString('base64url');
-  const now = Date.now();
-  const refreshExpiresAt = now + refreshTtlSeconds * 1000;
-  await pool.query(
-    `INSERT INTO pgvigil.sessions (session_id, user_id, refresh_hash, expires_at, client) VALUES ($1, $2, $3, $4, $5)`,
-    [sid, user.userId, hashSecret(refreshToken), new Date(refreshExpiresAt), client?.slice(0, 200) ?? null],
-  );
-  return { ...accessFor(key, user, sid, now), refreshToken, refreshExpiresAt, user };
-}
-
-/**
- * Rotates a refresh token: the old one stops working and a new pair is returned. A token that was
- * already rotated away revokes its session (it was copied).
- */
-export async function refreshSession(
-  pool: pg.Pool,
-  key: Buffer,
-  refreshToken: string,
-): Promise<SessionTokens> {
-  if (!refreshToken.startsWith(refreshPrefix) || refreshToken.length > 200) {
-    throw new PgvigilError('REFRESH_INVALID');
-  }
-  const hash = hashSecret(refreshToken);
-  const next = refreshPrefix + randomBytes(32).toString('base64url');
-  const now = Date.now();
-  const { rows } = await pool.query<{
-    session_id: string;
-    user_id: string;
-    name: string;
-    role: UserRole;
-    expires_at: Date;
-  }>(
-    `UPDATE pgvigil.sessions s SET refresh_hash = $2, previous_hash = s.refresh_hash, refreshed_at = now()
-       FROM pgvigil.users u
-      WHERE s.refresh_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
-        AND u.user_id = s.user_id AND u.disabled_at IS NULL
-      RETURNING s.session_id, u.user_id, u.name, u.role, s.expires_at`,
-    [hash, hashSecret(next)],
-  );
-  const s = rows[0];
-  if (!s) {
-    await pool.query(
-      `UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = 'refresh token reused'
-        WHERE previous_hash = $1 AND revoked_at IS NULL`,
-      [hash],
-    );
-    throw new PgvigilError('REFRESH_INVALID');
-  }
-  const user = { userId: Number(s.user_id), name: s.name, role: s.role };
-  return {
-    ...accessFor(key, user, s.session_id, now),
-    refreshToken: next,
-    refreshExpiresAt: s.expires_at.getTime(),
-    user,
-  };
-}
-
-/** Ends a user's sessions (all but `keep`); how many ended. */
-export async function revokeUserSessions(
-  db: pg.Pool | pg.PoolClient,
-  userId: number,
-  reason: string,
-  keep?: string,
-): Promise<number> {
-  const { rowCount } = await db.query(
-    `UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = $2
-      WHERE user_id = $1 AND revoked_at IS NULL AND session_id IS DISTINCT FROM $3`,
-    [userId, reason, keep ?? null],
-  );
-  return rowCount ?? 0;
 }
 
 /**
@@ -268,7 +91,7 @@ export async function revokeUserSessions(
  * old one is signed out. Returns how many sessions ended.
  */
 export async function setPassword(
-  db: pg.Pool | pg.PoolClient,
+  db: Queryable,
   userId: number,
   password: string,
   reason: string,
@@ -276,57 +99,9 @@ export async function setPassword(
 ): Promise<number> {
   const problem = passwordProblem(password);
   if (problem) throw new PgvigilError('PASSWORD_WEAK', problem);
-  const { rowCount } = await db.query(
-    'UPDATE pgvigil.users SET password_hash = $2, password_changed_at = now() WHERE user_id = $1',
-    [userId, await hashPassword(password)],
-  );
-  if (!rowCount) throw new PgvigilError('NOT_FOUND', `no user ${userId}`);
+  if (!(await updatePasswordHash(db, userId, await hashPassword(password))))
+    throw new PgvigilError('NOT_FOUND', `no user ${userId}`);
   return revokeUserSessions(db, userId, reason, keep);
-}
-
-export async function revokeSession(pool: pg.Pool, sessionId: string, reason: string): Promise<void> {
-  await pool.query(
-    'UPDATE pgvigil.sessions SET revoked_at = now(), revoked_reason = $2 WHERE session_id = $1 AND revoked_at IS NULL',
-    [sessionId, reason],
-  );
-}
-
-/** Cookie header → name/value pairs (no dependency for three cookies). */
-export function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  if (!header || header.length > 8192) return out;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i <= 0) continue;
-    const name = part.slice(0, i).trim();
-    const value = part.slice(i + 1).trim();
-    try {
-      out.set(name, decodeURIComponent(value));
-    } catch {
-      out.set(name, value);
-    }
-  }
-  return out;
-}
-
-/** Sets (or with `maxAgeSeconds` 0 clears) an httpOnly, SameSite=Strict cookie. */
-export function setCookie(
-  reply: FastifyReply,
-  name: string,
-  value: string,
-  opts: { maxAgeSeconds: number; path: string; secure: boolean },
-): void {
-  const parts = [
-    `${name}=${encodeURIComponent(value)}`,
-    `Max-Age=${opts.maxAgeSeconds}`,
-    `Path=${opts.path}`,
-    'HttpOnly',
-    'SameSite=Strict',
-  ];
-  if (opts.secure) parts.push('Secure');
-  const prev = reply.getHeader('set-cookie');
-  const list = Array.isArray(prev) ? prev : prev === undefined ? [] : [String(prev)];
-  reply.header('set-cookie', [...list, parts.join('; ')]);
 }
 
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -393,21 +168,7 @@ export class UserAuthenticator {
     const key = `t:${hash.toString('base64')}`;
     const hit = this.cached(key);
     if (hit) return hit.identity;
-    const { rows } = await this.pool.query<{
-      token_id: string;
-      user_id: string;
-      name: string;
-      trole: UserRole;
-      urole: UserRole;
-    }>(
-      `UPDATE pgvigil.api_tokens t SET last_used_at = now()
-         FROM pgvigil.users u
-        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
-          AND u.user_id = t.user_id AND u.disabled_at IS NULL
-        RETURNING t.token_id, u.user_id, u.name, t.role AS trole, u.role AS urole`,
-      [hash],
-    );
-    const r = rows[0];
+    const r = await useApiToken(this.pool, hash);
     return this.remember(
       key,
       r
@@ -423,18 +184,13 @@ export class UserAuthenticator {
   }
 
   private async session(token: string): Promise<UserIdentity | undefined> {
-    const claims = verifyAccessToken(token, this.key);
+    const claims = await verifyAccessToken(token, this.key);
     if (!claims) return undefined;
     const key = `s:${claims.sid}`;
     const hit = this.cached(key);
     if (hit) return hit.identity;
     // The session must still be live and the user active; the role is today's, not the token's.
-    const { rows } = await this.pool.query<{ user_id: string; name: string; role: UserRole }>(
-      `SELECT u.user_id, u.name, u.role FROM pgvigil.sessions s JOIN pgvigil.users u USING (user_id)
-        WHERE s.session_id = $1 AND s.revoked_at IS NULL AND u.disabled_at IS NULL`,
-      [claims.sid],
-    );
-    const r = rows[0];
+    const r = await liveSessionUser(this.pool, claims.sid);
     return this.remember(
       key,
       r && String(r.user_id) === claims.sub

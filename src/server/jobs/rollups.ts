@@ -12,8 +12,8 @@
  *
  * How: per bucket and chunk of servers, one transaction deletes the pending rows (holding the writers'
  * advisory lock exclusively for that statement only: see ../ingest/rollup-pending.ts), rolls every family
- * with INSERT … ON CONFLICT DO UPDATE, deletes rollup rows of those servers and that bucket the roll no
- * longer produces, and commits. Rolling a bucket again gives exactly the same rows, and readers never
+ * with an upsert (insert … on conflict do update), deletes rollup rows of those servers and that bucket
+ * the roll no longer produces, and commits. Rolling a bucket again gives exactly the same rows, and readers never
  * see a bucket half rolled: until the commit the pending row is there and the series API reads raw rows.
  *
  * A bucket whose raw rows may already be partly dropped by retention is not rolled again (it would
@@ -23,12 +23,15 @@ import type pg from 'pg';
 import type { Logger } from '../../log.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
 import {
-  counterMaxGapSeconds,
-  type RolledTier,
-  rollBucketSql,
-  rollupSpecs,
-  tierMs,
-} from '../../storage/rollups.js';
+  advisoryLock,
+  advisoryUnlock,
+  deletePendingBuckets,
+  markDaysPending,
+  pendingBuckets,
+  rollFamilyBucket,
+  unlockAllAdvisoryLocks,
+} from '../../storage/queries/rollups.sql.js';
+import { counterMaxGapSeconds, type RolledTier, rollupSpecs, tierMs } from '../../storage/rollups.js';
 import { inTransaction } from '../../storage/tx.js';
 import { rollupPendingLock } from '../ingest/rollup-pending.js';
 import { effectiveRetention } from '../settings.js';
@@ -42,17 +45,6 @@ export interface RollupOptions {
 }
 
 export const defaultRollupGraceMs = 120_000;
-
-const sqlCache = new Map<string, string>();
-function sqlFor(family: string, tier: RolledTier): string {
-  const key = `${family}/${tier}`;
-  let sql = sqlCache.get(key);
-  if (sql === undefined) {
-    sql = rollBucketSql(rollupSpecs[family]!, tier);
-    sqlCache.set(key, sql);
-  }
-  return sql;
-}
 
 export interface RollResult {
   /** Rollup rows written (inserted or updated). */
@@ -77,13 +69,9 @@ async function rollOn(
   const end = new Date(start.getTime() + tierMs[tier]);
   const out: RollResult = { produced: 0, deleted: 0 };
   for (const family of Object.keys(rollupSpecs)) {
-    const { rows } = await client.query<{ produced: number; deleted: number }>(sqlFor(family, tier), [
-      serverIds,
-      start,
-      end,
-    ]);
-    out.produced += rows[0]?.produced ?? 0;
-    out.deleted += rows[0]?.deleted ?? 0;
+    const r = await rollFamilyBucket(client, family, tier, serverIds, start, end);
+    out.produced += r.produced;
+    out.deleted += r.deleted;
   }
   return out;
 }
@@ -122,10 +110,7 @@ async function duePlan(
   tier: RolledTier,
   cutoff: Date,
 ): Promise<Array<{ bucket: number; servers: number[] }>> {
-  const { rows } = await pool.query<{ server_id: string; bucket: Date }>(
-    `SELECT server_id, bucket FROM pgvigil.rollup_pending WHERE tier = $1 AND bucket <= $2`,
-    [tier, cutoff],
-  );
+  const rows = await pendingBuckets(pool, tier, cutoff);
   const byBucket = new Map<number, Set<number>>();
   const add = (bucket: number, server: number) => {
     const s = byBucket.get(bucket) ?? new Set<number>();
@@ -164,7 +149,7 @@ export async function rollPending(
       const expired = bucket < oldestComplete;
       for (let i = 0; i < servers.length; i += chunk) {
         const ids = servers.slice(i, i + chunk);
-        // The writers' lock may still be held if the DELETE failed: never hand it back to the pool held.
+        // The writers' lock may still be held if the delete failed: never hand it back to the pool held.
         await inTransaction(
           pool,
           async (client) => {
@@ -180,16 +165,15 @@ export async function rollPending(
               result.produced += r.produced;
               result.deleted += r.deleted;
               if (tier === 'hourly') {
-                await client.query(
-                  `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
-                 SELECT s, 'daily', $2 FROM unnest($1::bigint[]) AS s
-                 ON CONFLICT DO NOTHING`,
-                  [ids, new Date(Math.floor(bucket / tierMs.daily) * tierMs.daily)],
+                await markDaysPending(
+                  client,
+                  ids,
+                  new Date(Math.floor(bucket / tierMs.daily) * tierMs.daily),
                 );
               }
             }
           },
-          { afterRollback: 'SELECT pg_advisory_unlock_all()' },
+          { afterRollback: unlockAllAdvisoryLocks },
         );
       }
       if (!expired) {
@@ -212,16 +196,12 @@ async function deletePending(
   ids: readonly number[],
   start: Date,
 ): Promise<void> {
-  const { space, key } = rollupPendingLock;
   // Daily pending rows are written by this job alone (under its job lock): no writer to wait for.
   const lock = tier === 'hourly';
-  if (lock) await client.query('SELECT pg_advisory_lock($1, $2)', [space, key]);
-  await client.query(
-    'DELETE FROM pgvigil.rollup_pending WHERE tier = $1 AND bucket = $2 AND server_id = ANY($3::bigint[])',
-    [tier, start, ids],
-  );
+  if (lock) await advisoryLock(client, rollupPendingLock);
+  await deletePendingBuckets(client, tier, start, ids);
   // On failure the caller releases it (pg_advisory_unlock_all after ROLLBACK).
-  if (lock) await client.query('SELECT pg_advisory_unlock($1, $2)', [space, key]);
+  if (lock) await advisoryUnlock(client, rollupPendingLock);
 }
 
 /** The periodic job: every minute, roll what is due. */

@@ -5,6 +5,13 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
+import {
+  jobFigures,
+  lockJob,
+  recordJobEnd,
+  recordJobStart,
+  unlockJob,
+} from '../../storage/queries/jobs.sql.js';
 import type { Registry } from '../../telemetry/metrics.js';
 
 export interface JobContext {
@@ -18,9 +25,6 @@ export interface Job {
   intervalMs: number;
   run(ctx: JobContext): Promise<unknown>;
 }
-
-/** First key of the two-key advisory lock space used for jobs ("pv"). */
-const jobLockSpace = 0x7076;
 
 export type JobOutcome = 'ran' | 'skipped' | 'failed';
 
@@ -37,19 +41,9 @@ export async function runJobOnce(
   const now = opts.now ?? new Date();
   const lockClient = await pool.connect();
   try {
-    const { rows } = await lockClient.query<{ locked: boolean }>(
-      opts.wait
-        ? 'SELECT pg_advisory_lock($1, hashtext($2)) IS NOT NULL AS locked'
-        : 'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
-      [jobLockSpace, job.name],
-    );
-    if (!rows[0]?.locked) return 'skipped';
+    if (!(await lockJob(lockClient, job.name, opts.wait === true))) return 'skipped';
     const started = performance.now();
-    await pool.query(
-      `INSERT INTO pgvigil.job_runs (job, last_started_at) VALUES ($1, now())
-       ON CONFLICT (job) DO UPDATE SET last_started_at = now()`,
-      [job.name],
-    );
+    await recordJobStart(pool, job.name);
     let error: string | null = null;
     try {
       await job.run({ pool, log: log.child({ job: job.name }), now });
@@ -57,17 +51,10 @@ export async function runJobOnce(
       error = (err as Error).message;
       log.error({ job: job.name, err }, 'job failed');
     }
-    await pool.query(
-      `UPDATE pgvigil.job_runs SET last_finished_at = now(), last_duration_ms = $2, last_error = $3,
-              runs = runs + 1, failures = failures + CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END
-        WHERE job = $1`,
-      [job.name, performance.now() - started, error],
-    );
+    await recordJobEnd(pool, job.name, performance.now() - started, error);
     return error === null ? 'ran' : 'failed';
   } finally {
-    await lockClient
-      .query('SELECT pg_advisory_unlock($1, hashtext($2))', [jobLockSpace, job.name])
-      .catch(() => {});
+    await unlockJob(lockClient, job.name).catch(() => {});
     lockClient.release();
   }
 }
@@ -104,8 +91,11 @@ export function startJobs(pool: pg.Pool, jobs: readonly Job[], log: Logger): { s
  * every instance (a job runs on whichever holds its lock), so each instance reports the same numbers.
  */
 export function jobMetrics(registry: Registry) {
-  const runs = registry.gauge('pgvigil_job_runs', 'Runs of each periodic job, on any server instance.');
-  const failures = registry.gauge('pgvigil_job_failures', 'Failed runs of each periodic job.');
+  const runs = registry.counter(
+    'pgvigil_job_runs_total',
+    'Runs of each periodic job, on any server instance.',
+  );
+  const failures = registry.counter('pgvigil_job_failures_total', 'Failed runs of each periodic job.');
   const duration = registry.gauge(
     'pgvigil_job_last_duration_seconds',
     'Duration of the last run of each job.',
@@ -117,19 +107,7 @@ export function jobMetrics(registry: Registry) {
   const failing = registry.gauge('pgvigil_job_last_run_failed', '1 when the last run of the job failed.');
   return {
     async refresh(pool: pg.Pool): Promise<void> {
-      const { rows } = await pool.query<{
-        job: string;
-        runs: string;
-        failures: string;
-        ms: number | null;
-        finished: number | null;
-        failed: boolean;
-      }>(
-        `SELECT job, runs, failures, last_duration_ms AS ms, extract(epoch FROM last_finished_at)::float8 AS finished,
-                last_error IS NOT NULL AS failed
-           FROM pgvigil.job_runs`,
-      );
-      for (const r of rows) {
+      for (const r of await jobFigures(pool)) {
         const labels = { job: r.job };
         runs.set(Number(r.runs), labels);
         failures.set(Number(r.failures), labels);

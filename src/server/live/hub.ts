@@ -20,6 +20,7 @@ import pg from 'pg';
 import type { RawData, WebSocket } from 'ws';
 import type { ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { listenLive, liveChannel, ping } from '../../storage/queries/live.sql.js';
 import {
   messageTargets,
   parseClientMessage,
@@ -29,7 +30,7 @@ import {
   type SubscribeRequest,
 } from './messages.js';
 import type { LiveMetrics } from './metrics.js';
-import { liveChannel, serializeLiveMessage } from './notify.js';
+import { serializeLiveMessage } from './notify.js';
 
 export interface LiveLimits {
   /** WebSocket clients on this instance. */
@@ -366,7 +367,7 @@ export class LiveHub {
       });
       try {
         await client.connect();
-        await client.query(`LISTEN ${liveChannel}`);
+        await listenLive(client);
       } catch (err) {
         client.end().catch(() => {});
         this.log.warn({ err }, 'live feed cannot listen; retrying');
@@ -409,7 +410,7 @@ export class LiveHub {
         return 'closed';
       }
       const answered = await Promise.race([
-        client.query('SELECT 1').then(
+        ping(client).then(
           () => true,
           () => false,
         ),

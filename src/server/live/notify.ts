@@ -12,15 +12,13 @@
  * half full, and that is counted in pgvigil_live_notify_errors_total.
  */
 import type pg from 'pg';
+import { notifyLive } from '../../storage/queries/live.sql.js';
+import { markOnline } from '../../storage/queries/presence.sql.js';
+import type { Queryable } from '../../storage/queries/queryable.js';
 import type { IngestItem } from '../ingest/writer.js';
 import type { AgentStatusMessage, LiveMessage } from './messages.js';
 import type { LiveMetrics } from './metrics.js';
 import { maxNotifyBytes } from './summary.js';
-
-export const liveChannel = 'pgvigil_live';
-
-/** A pool, a pooled client (inside a transaction) or a plain client. */
-export type Queryable = pg.Pool | pg.ClientBase;
 
 /** The JSON of a message, with `type` and `serverId` first (the hub reads them without parsing the rest). */
 export function serializeLiveMessage(m: LiveMessage): string {
@@ -50,22 +48,7 @@ export async function publishLive(
 /** Returns false when nothing was sent because the notification queue is over half full. */
 async function notifyPayloads(db: Queryable, payloads: readonly string[]): Promise<boolean> {
   if (payloads.length === 0) return true;
-  const { rows } = await db.query<{ sent: number }>(
-    `SELECT CASE WHEN pg_notification_queue_usage() < 0.5
-              THEN (SELECT count(pg_notify($1, p))::int FROM unnest($2::text[]) AS u(p))
-              ELSE -1 END AS sent`,
-    [liveChannel, payloads],
-  );
-  return (rows[0]?.sent ?? -1) >= 0;
-}
-
-interface FlippedRow {
-  server_id: number;
-  agent_id: string;
-  hostname: string;
-  previous: 'unknown' | 'offline';
-  presence_since: Date;
-  last_seen_at: Date | null;
+  return notifyLive(db, payloads);
 }
 
 /**
@@ -78,18 +61,7 @@ export async function markAgentsOnline(
   agentIds: readonly string[],
 ): Promise<AgentStatusMessage[]> {
   if (agentIds.length === 0) return [];
-  const { rows } = await client.query<FlippedRow>(
-    `WITH prev AS (
-       SELECT agent_id, presence FROM pgvigil.agents
-        WHERE agent_id = ANY($1::uuid[]) AND presence IN ('unknown', 'offline') AND revoked_at IS NULL
-        ORDER BY agent_id
-        FOR UPDATE SKIP LOCKED)
-     UPDATE pgvigil.agents a
-        SET presence = 'online', presence_since = now(), presence_reason = 'batch received', last_seen_at = now()
-       FROM prev WHERE a.agent_id = prev.agent_id
-     RETURNING a.server_id, a.agent_id, a.hostname, prev.presence AS previous, a.presence_since, a.last_seen_at`,
-    [agentIds],
-  );
+  const rows = await markOnline(client, agentIds);
   return rows.map((r) => ({
     type: 'agent_status',
     serverId: Number(r.server_id),

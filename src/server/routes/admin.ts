@@ -7,18 +7,28 @@ import type pg from 'pg';
 import { parseDurationMs } from '../../duration.js';
 import { PgvigilError } from '../../errors.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
+import { revokeEnrollToken } from '../../storage/queries/enrollment.sql.js';
+import { jobStatuses } from '../../storage/queries/jobs.sql.js';
+import type { Queryable } from '../../storage/queries/queryable.js';
+import { listApiTokens, revokeApiToken } from '../../storage/queries/tokens.sql.js';
+import {
+  countOtherActiveAdmins,
+  deleteUser,
+  listUsers,
+  lockAdminSet,
+  storeUserSettings,
+  updateUser,
+  userPasswordHash,
+  userSettings,
+} from '../../storage/queries/users.sql.js';
 import { inTransaction } from '../../storage/tx.js';
 import { storeAgentConfig } from '../agent-config.js';
 import { createEnrollToken, revokeAgentCredential } from '../auth/agents.js';
+import { createApiToken } from '../auth/api-tokens.js';
 import { verifyPassword } from '../auth/passwords.js';
-import {
-  addUser,
-  createApiToken,
-  revokeUserSessions,
-  setPassword,
-  type UserAuthenticator,
-  type UserRole,
-} from '../auth/users.js';
+import { revokeUserSessions } from '../auth/sessions.js';
+import { addUser, setPassword, type UserAuthenticator } from '../auth/users.js';
+import type { UserRole } from '../roles.js';
 import { effectiveRetention, storeRetention } from '../settings.js';
 import { durationString, errorBody, numericIdParams, userRoleSchema } from './schemas.js';
 
@@ -85,13 +95,9 @@ function duration(text: string | undefined, what: string): number | undefined {
 }
 
 /** Refuses a change that would leave no active admin. Runs inside the caller's transaction. */
-async function keepAnAdmin(client: pg.PoolClient, userId: number): Promise<void> {
-  await client.query(`SELECT pg_advisory_xact_lock(hashtext('pgvigil.first-admin'))`);
-  const { rows } = await client.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pgvigil.users WHERE role = 'admin' AND disabled_at IS NULL AND user_id <> $1`,
-    [userId],
-  );
-  if (rows[0]!.n === 0) throw new PgvigilError('LAST_ADMIN');
+async function keepAnAdmin(client: Queryable, userId: number): Promise<void> {
+  await lockAdminSet(client);
+  if ((await countOtherActiveAdmins(client, userId)) === 0) throw new PgvigilError('LAST_ADMIN');
 }
 
 export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
@@ -116,13 +122,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
         },
       },
     },
-    async () => {
-      const { rows } = await pool.query(
-        `SELECT user_id::int AS "userId", name, role, created_at AS "createdAt", disabled_at IS NOT NULL AS disabled
-           FROM pgvigil.users ORDER BY user_id LIMIT 10000`,
-      );
-      return { users: rows };
-    },
+    async () => ({ users: await listUsers(pool, 10_000) }),
   );
 
   app.post<{ Body: { name: string; role: UserRole; password?: string } }>(
@@ -197,17 +197,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
       const row = await inTransaction(pool, async (c) => {
         if ((role !== undefined && role !== 'admin') || disabled === true)
           await keepAnAdmin(c, req.params.id);
-        const { rows } = await c.query(
-          `UPDATE pgvigil.users SET role = coalesce($2, role),
-                  disabled_at = CASE WHEN $3::boolean IS NULL THEN disabled_at WHEN $3 THEN coalesce(disabled_at, now()) ELSE NULL END
-            WHERE user_id = $1
-            RETURNING user_id::int AS "userId", name, role, created_at AS "createdAt", disabled_at IS NOT NULL AS disabled`,
-          [req.params.id, role ?? null, disabled ?? null],
-        );
-        if (!rows[0]) throw new PgvigilError('NOT_FOUND', `no user ${req.params.id}`);
+        const user = await updateUser(c, req.params.id, role ?? null, disabled ?? null);
+        if (!user) throw new PgvigilError('NOT_FOUND', `no user ${req.params.id}`);
         if (password !== undefined) await setPassword(c, req.params.id, password, 'changed by an admin');
         else if (disabled === true) await revokeUserSessions(c, req.params.id, 'changed by an admin');
-        return rows[0];
+        return user;
       });
       userAuth.forget();
       return row;
@@ -228,8 +222,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
     async (req, reply) => {
       await inTransaction(pool, async (c) => {
         await keepAnAdmin(c, req.params.id);
-        const { rowCount } = await c.query('DELETE FROM pgvigil.users WHERE user_id = $1', [req.params.id]);
-        if (!rowCount) throw new PgvigilError('NOT_FOUND', `no user ${req.params.id}`);
+        if (!(await deleteUser(c, req.params.id)))
+          throw new PgvigilError('NOT_FOUND', `no user ${req.params.id}`);
       });
       userAuth.forget();
       return reply.status(204).send();
@@ -259,11 +253,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
     },
     async (req, reply) => {
       const me = req.user!;
-      const { rows } = await pool.query<{ password_hash: string }>(
-        'SELECT password_hash FROM pgvigil.users WHERE user_id = $1',
-        [me.userId],
-      );
-      if (!rows[0] || !(await verifyPassword(req.body.currentPassword, rows[0].password_hash))) {
+      const hash = await userPasswordHash(pool, me.userId);
+      if (hash === undefined || !(await verifyPassword(req.body.currentPassword, hash))) {
         throw new PgvigilError('LOGIN_FAILED', 'the current password is wrong');
       }
       await setPassword(pool, me.userId, req.body.newPassword, 'password changed', me.sessionId);
@@ -288,13 +279,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
         response: { 200: settingsSchema, '4xx': errorBody },
       },
     },
-    async (req) => {
-      const { rows } = await pool.query<{ settings: Record<string, unknown> }>(
-        'SELECT settings FROM pgvigil.users WHERE user_id = $1',
-        [req.user!.userId],
-      );
-      return rows[0]?.settings ?? {};
-    },
+    async (req) => (await userSettings(pool, req.user!.userId)) ?? {},
   );
   app.put<{ Body: Record<string, unknown> }>(
     '/me/settings',
@@ -309,10 +294,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
       },
     },
     async (req) => {
-      await pool.query('UPDATE pgvigil.users SET settings = $2 WHERE user_id = $1', [
-        req.user!.userId,
-        JSON.stringify(req.body),
-      ]);
+      await storeUserSettings(pool, req.user!.userId, req.body);
       return req.body;
     },
   );
@@ -335,15 +317,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
         },
       },
     },
-    async () => {
-      const { rows } = await pool.query(
-        `SELECT token_id::int AS "tokenId", user_id::int AS "userId", name, role, token_prefix AS prefix,
-                created_at AS "createdAt", expires_at AS "expiresAt", last_used_at AS "lastUsedAt",
-                revoked_at IS NOT NULL AS revoked
-           FROM pgvigil.api_tokens ORDER BY token_id LIMIT 10000`,
-      );
-      return { tokens: rows };
-    },
+    async () => ({ tokens: await listApiTokens(pool) }),
   );
 
   app.post<{ Body: { name: string; role: UserRole; expires?: string; userId?: number } }>(
@@ -406,11 +380,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
       },
     },
     async (req, reply) => {
-      const { rowCount } = await pool.query(
-        'UPDATE pgvigil.api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = $1',
-        [req.params.id],
-      );
-      if (!rowCount) throw new PgvigilError('NOT_FOUND', `no API token ${req.params.id}`);
+      if (!(await revokeApiToken(pool, req.params.id)))
+        throw new PgvigilError('NOT_FOUND', `no API token ${req.params.id}`);
       userAuth.forget();
       return reply.status(204).send();
     },
@@ -466,11 +437,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
       },
     },
     async (req, reply) => {
-      const { rowCount } = await pool.query(
-        'UPDATE pgvigil.enrollment_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = $1',
-        [req.params.id],
-      );
-      if (!rowCount) throw new PgvigilError('NOT_FOUND', `no enrollment token ${req.params.id}`);
+      if (!(await revokeEnrollToken(pool, req.params.id)))
+        throw new PgvigilError('NOT_FOUND', `no enrollment token ${req.params.id}`);
       return reply.status(204).send();
     },
   );
@@ -580,15 +548,6 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
         },
       },
     },
-    async () => {
-      const { rows } = await pool.query(
-        `SELECT job, last_started_at AS "lastStartedAt", last_finished_at AS "lastFinishedAt",
-                last_duration_ms AS "lastDurationMs", last_error AS "lastError",
-                (last_started_at IS NOT NULL AND (last_finished_at IS NULL OR last_finished_at < last_started_at)) AS running,
-                runs::int AS runs, failures::int AS failures
-           FROM pgvigil.job_runs ORDER BY job`,
-      );
-      return { jobs: rows };
-    },
+    async () => ({ jobs: await jobStatuses(pool) }),
   );
 };

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { agentConfig, storeConfigStatus } from '../../storage/queries/agents.sql.js';
 import { type AgentAuthenticator, type EnrollRequest, enrollAgent } from '../auth/agents.js';
 import { agentGuard, requireOwnAgent } from '../auth/guard.js';
 import { RateLimiter } from '../ratelimit.js';
@@ -111,11 +112,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (
     },
     async (req, reply) => {
       const agent = requireOwnAgent(req, req.params.id);
-      const { rows } = await pool.query<{ config: Record<string, unknown> }>(
-        'SELECT config FROM pgvigil.agents WHERE agent_id = $1',
-        [agent.agentId],
-      );
-      const config = rows[0]?.config ?? {};
+      const config = (await agentConfig(pool, agent.agentId)) ?? {};
       const etag = configEtag(config);
       reply.header('etag', etag);
       if (req.headers['if-none-match'] === etag) return reply.status(304).send();
@@ -146,10 +143,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (
     },
     async (req, reply) => {
       const agent = requireOwnAgent(req, req.params.id);
-      await pool.query('UPDATE pgvigil.agents SET config_status = $2 WHERE agent_id = $1', [
-        agent.agentId,
-        JSON.stringify({ ...req.body, at: new Date().toISOString() }),
-      ]);
+      await storeConfigStatus(pool, agent.agentId, { ...req.body, at: new Date().toISOString() });
       return reply.status(204).send();
     },
   );

@@ -6,18 +6,15 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { accessCookie, parseCookies, refreshCookie, setCookie } from '../auth/cookies.js';
 import {
-  accessCookie,
   accessTtlSeconds,
   login,
-  parseCookies,
-  refreshCookie,
   refreshSession,
   revokeSession,
   type SessionTokens,
-  setCookie,
-  type UserAuthenticator,
-} from '../auth/users.js';
+} from '../auth/sessions.js';
+import type { UserAuthenticator } from '../auth/users.js';
 import { RateLimiter } from '../ratelimit.js';
 import { errorBody, userRoleSchema } from './schemas.js';
 

@@ -14,6 +14,12 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
+import {
+  agentDeliveries,
+  dataBetween,
+  interiorSilences,
+  recordedGaps,
+} from '../../storage/queries/gaps.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import {
   defaultReadTimeoutMs,
@@ -93,12 +99,7 @@ async function backfilled(
 ): Promise<boolean> {
   const until = new Date(end.getTime() - silentAfterMs);
   if (until <= start) return false;
-  const { rows } = await c.query<{ found: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pgvigil.host_load WHERE server_id = $1 AND ts > $2 AND ts < $3)
-         OR EXISTS (SELECT 1 FROM pgvigil.pg_instance WHERE server_id = $1 AND ts > $2 AND ts < $3) AS found`,
-    [serverId, start, until],
-  );
-  return rows[0]?.found === true;
+  return dataBetween(c, serverId, start, until);
 }
 
 const gapSchema = {
@@ -187,21 +188,8 @@ export const gapRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
       return inReadSnapshot(pool, timeoutMs, async (c) => {
         await requireServer(c, server);
         const gaps: Gap[] = [];
-        const recorded = await c.query<{
-          agent_id: string;
-          reason: string;
-          from_seq: number | null;
-          to_seq: number | null;
-          count: number;
-          detail: Record<string, unknown>;
-          recorded_at: Date;
-        }>(
-          `SELECT agent_id, reason, from_seq, to_seq, count, detail, recorded_at FROM pgvigil.gaps
-            WHERE server_id = $1 AND recorded_at > $2 AND recorded_at <= $3
-            ORDER BY recorded_at DESC LIMIT $4`,
-          [server, from, to, maxPeriods + 1],
-        );
-        for (const r of recorded.rows) {
+        const recorded = await recordedGaps(c, server, from, to, maxPeriods + 1);
+        for (const r of recorded) {
           gaps.push({
             kind: 'recorded',
             reason: r.reason,
@@ -218,43 +206,10 @@ export const gapRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
           });
         }
         // Per agent: its last batch before the range, its first and last in it, and the silences between
-        // batches in it (a window over the agent's ledger rows in the range, through its index).
-        const agents = await c.query<{
-          agent_id: string;
-          enrolled_at: Date;
-          revoked_at: Date | null;
-          now: Date;
-          before: Date | null;
-          first: Date | null;
-          last: Date | null;
-        }>(
-          `SELECT a.agent_id, a.enrolled_at, a.revoked_at, now() AS now,
-                  (SELECT max(l.received_at) FROM pgvigil.ingest_ledger l
-                    WHERE l.server_id = a.server_id AND l.agent_id = a.agent_id AND l.received_at <= $2) AS before,
-                  (SELECT min(l.received_at) FROM pgvigil.ingest_ledger l
-                    WHERE l.server_id = a.server_id AND l.agent_id = a.agent_id
-                      AND l.received_at > $2 AND l.received_at <= $3) AS first,
-                  (SELECT max(l.received_at) FROM pgvigil.ingest_ledger l
-                    WHERE l.server_id = a.server_id AND l.agent_id = a.agent_id
-                      AND l.received_at > $2 AND l.received_at <= $3) AS last
-             FROM pgvigil.agents a
-            WHERE a.server_id = $1 AND a.enrolled_at <= $3 AND (a.revoked_at IS NULL OR a.revoked_at > $2)
-            ORDER BY a.agent_id`,
-          [server, from, to],
-        );
-        const interior = await c.query<{ agent_id: string; start: Date; end: Date }>(
-          `SELECT a.agent_id, w.prev_at AS start, w.received_at AS end
-             FROM pgvigil.agents a
-             CROSS JOIN LATERAL (
-               SELECT l.received_at, lag(l.received_at) OVER (ORDER BY l.received_at) AS prev_at
-                 FROM pgvigil.ingest_ledger l
-                WHERE l.server_id = a.server_id AND l.agent_id = a.agent_id
-                  AND l.received_at > $2 AND l.received_at <= $3) w
-            WHERE a.server_id = $1 AND w.received_at - w.prev_at > make_interval(secs => $4)
-            ORDER BY w.received_at DESC LIMIT $5`,
-          [server, from, to, silentAfter, maxPeriods + 1],
-        );
-        for (const a of agents.rows) {
+        // batches in it.
+        const agents = await agentDeliveries(c, server, from, to);
+        const interior = await interiorSilences(c, server, from, to, silentAfter, maxPeriods + 1);
+        for (const a of agents) {
           const periods = silentPeriods(
             {
               enrolledAt: a.enrolled_at,
@@ -262,7 +217,7 @@ export const gapRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
               before: a.before,
               first: a.first,
               last: a.last,
-              interior: interior.rows.filter((r) => r.agent_id === a.agent_id),
+              interior: interior.filter((r) => r.agent_id === a.agent_id),
             },
             from,
             // Without an explicit end the range ends now, by the store's clock (what `now` is).

@@ -14,6 +14,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { PgvigilError } from '../../errors.js';
 import { isLogLevel, type LogLevel, logLevelRank, logLevels } from '../../protocol/logs.js';
+import { type LogSelection, logCounts, logEntries, logPatterns } from '../../storage/queries/logs.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import {
   decodeCursor,
@@ -74,21 +75,16 @@ const filterProperties = {
   },
 } as const;
 
-/** WHERE clauses and their parameters; every value is a parameter, no input reaches the SQL text. */
-export function logWhere(q: LogFilters, from: Date, to: Date): { where: string[]; params: unknown[] } {
-  const params: unknown[] = [from, to];
-  const where = ['e.ts >= $1', 'e.ts < $2'];
-  const add = (sql: (n: string) => string, value: unknown) => {
-    params.push(value);
-    where.push(sql(`$${params.length}`));
-  };
-  if (q.server !== undefined) add((n) => `e.server_id = ${n}`, q.server);
+/** The request's filters, checked and bounded, as a selection for the log queries. */
+export function logSelection(q: LogFilters, from: Date, to: Date): LogSelection {
+  const sel: LogSelection = { from, to };
+  if (q.server !== undefined) sel.serverId = q.server;
   if (q.source !== undefined) {
     const sources = [...new Set(q.source.split(',').map((s) => s.trim()))].filter((s) => s.length > 0);
     if (sources.length === 0 || sources.length > 50) {
       throw new PgvigilError('BAD_ARGUMENT', 'source: give 1 to 50 source names separated by commas');
     }
-    add((n) => `e.source = ANY(${n}::text[])`, sources);
+    sel.sources = sources;
   }
   let levels: LogLevel[] | undefined;
   if (q.level !== undefined) {
@@ -107,13 +103,11 @@ export function logWhere(q: LogFilters, from: Date, to: Date): { where: string[]
     const min = logLevelRank[q.minLevel];
     levels = (levels ?? [...logLevels]).filter((l) => logLevelRank[l] >= min);
   }
-  if (levels !== undefined) add((n) => `e.level = ANY(${n}::text[])`, [...new Set(levels)]);
-  if (q.q !== undefined)
-    add((n) => `e.message ILIKE ${n} ESCAPE '\\'`, `%${q.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
-  if (q.fingerprint !== undefined) add((n) => `e.fingerprint = ${n}`, q.fingerprint);
-  // `context ? 'event'` matches the partial index log_entries_event.
-  if (q.event !== undefined) add((n) => `e.context ? 'event' AND e.context ->> 'event' = ${n}`, q.event);
-  return { where, params };
+  if (levels !== undefined) sel.levels = [...new Set(levels)];
+  if (q.q !== undefined) sel.contains = q.q;
+  if (q.fingerprint !== undefined) sel.fingerprint = q.fingerprint;
+  if (q.event !== undefined) sel.event = q.event;
+  return sel;
 }
 
 const entrySchema = {
@@ -134,7 +128,6 @@ const entrySchema = {
 
 const tsKeyRe = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 const ctidRe = /^\(\d{1,10},\d{1,5}\)$/;
-const tsKeySql = `to_char(e.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** A step that gives about 60 buckets: 1, 5, 10, 15, 30 min, 1, 3, 6, 12 h, 1 d. */
 export function defaultStepSeconds(rangeMs: number): number {
@@ -186,7 +179,8 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
     },
     async (req) => {
       const { from, to } = timeRange(req.query, dayMs, maxRangeMs);
-      const { where, params } = logWhere(req.query, from, to);
+      const sel = logSelection(req.query, from, to);
+      let before: [string, string] | undefined;
       if (req.query.before !== undefined) {
         const c = decodeCursor('before', req.query.before);
         if (
@@ -198,37 +192,11 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
         ) {
           throw new PgvigilError('BAD_ARGUMENT', 'before: not a cursor this server returned');
         }
-        params.push(c[0], c[1]);
-        const t = `$${params.length - 1}::timestamptz`;
-        where.push(`e.ts <= ${t} AND (e.ts < ${t} OR e.ctid < $${params.length}::tid)`);
+        before = [c[0], c[1]];
       }
-      params.push(req.query.limit + 1);
-      const rows = await inReadSnapshot(pool, timeoutMs, async (c) => {
-        const res = await c.query<{
-          server_id: number;
-          server: string;
-          ts_key: string;
-          row_key: string;
-          source: string;
-          level: string;
-          component: string;
-          message: string;
-          context: Record<string, unknown>;
-          fingerprint: string;
-        }>(
-          `SELECT page.*, s.name AS server FROM (
-             SELECT e.server_id, ${tsKeySql} AS ts_key, e.ctid::text AS row_key, e.source, e.level, e.component,
-                    e.message, e.context, e.fingerprint
-               FROM pgvigil.log_entries e
-              WHERE ${where.join(' AND ')}
-              ORDER BY e.ts DESC, e.ctid DESC
-              LIMIT $${params.length}) page
-           JOIN pgvigil.servers s ON s.server_id = page.server_id
-           ORDER BY page.ts_key DESC, page.row_key::tid DESC`,
-          params,
-        );
-        return res.rows;
-      });
+      const rows = await inReadSnapshot(pool, timeoutMs, (c) =>
+        logEntries(c, sel, before, req.query.limit + 1),
+      );
       const page = rows.slice(0, req.query.limit);
       const last = page.at(-1);
       return {
@@ -312,20 +280,8 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
           `step: ${step} s gives ${buckets} buckets over this range; at most 2000`,
         );
       }
-      const { where, params } = logWhere(req.query, from, to);
-      params.push(step);
-      const n = `$${params.length}`;
-      const rows = await inReadSnapshot(pool, timeoutMs, async (c) => {
-        const res = await c.query<{ bucket: Date; level: LogLevel; n: number }>(
-          `SELECT to_timestamp(floor(extract(epoch FROM e.ts) / ${n}::int) * ${n}::int) AS bucket, e.level,
-                  count(*)::bigint AS n
-             FROM pgvigil.log_entries e
-            WHERE ${where.join(' AND ')}
-            GROUP BY 1, 2 ORDER BY 1`,
-          params,
-        );
-        return res.rows;
-      });
+      const sel = logSelection(req.query, from, to);
+      const rows = await inReadSnapshot(pool, timeoutMs, (c) => logCounts(c, sel, step));
       const out: Array<{ ts: string; total: number; counts: Record<LogLevel, number> }> = [];
       for (const r of rows) {
         const ts = r.bucket.toISOString();
@@ -396,44 +352,8 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
     },
     async (req) => {
       const { from, to } = timeRange(req.query, dayMs, maxRangeMs);
-      const { where, params } = logWhere(req.query, from, to);
-      params.push(req.query.limit);
-      const rows = await inReadSnapshot(pool, timeoutMs, async (c) => {
-        const res = await c.query<{
-          fingerprint: string;
-          n: number;
-          servers: number;
-          first_seen: Date;
-          last_seen: Date;
-          sample_server: number;
-          message: string | null;
-          level: string | null;
-          source: string | null;
-          component: string | null;
-        }>(
-          `WITH per_server AS (
-             SELECT e.fingerprint, e.server_id, count(*) AS n, min(e.ts) AS first_seen, max(e.ts) AS last_seen
-               FROM pgvigil.log_entries e
-              WHERE ${where.join(' AND ')}
-              GROUP BY e.fingerprint, e.server_id
-           ), top AS (
-             SELECT fingerprint, sum(n)::bigint AS n, count(*)::int AS servers, min(first_seen) AS first_seen,
-                    max(last_seen) AS last_seen,
-                    (array_agg(server_id ORDER BY last_seen DESC, server_id))[1] AS sample_server
-               FROM per_server GROUP BY fingerprint
-              ORDER BY n DESC, fingerprint LIMIT $${params.length}
-           )
-           SELECT top.*, x.message, x.level, x.source, x.component
-             FROM top
-             LEFT JOIN LATERAL (
-               SELECT message, level, source, component FROM pgvigil.log_entries s
-                WHERE s.server_id = top.sample_server AND s.fingerprint = top.fingerprint AND s.ts = top.last_seen
-                LIMIT 1) x ON true
-            ORDER BY top.n DESC, top.fingerprint`,
-          params,
-        );
-        return res.rows;
-      });
+      const sel = logSelection(req.query, from, to);
+      const rows = await inReadSnapshot(pool, timeoutMs, (c) => logPatterns(c, sel, req.query.limit));
       return {
         from: from.toISOString(),
         to: to.toISOString(),

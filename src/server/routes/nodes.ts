@@ -12,13 +12,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
 import { type FamilySpec, hostFamilies, processFamilies } from '../../protocol/families/index.js';
+import type { ContainerRow } from '../../storage/queries/node-metrics.sql.js';
+import { newestContainers, newestFamilyRows } from '../../storage/queries/node-metrics.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import {
   ageSeconds,
   defaultReadTimeoutMs,
-  familyColumns,
   familyProperties,
-  ident,
   jsonRow,
   type ReadRouteOptions,
   requireServer,
@@ -39,14 +39,7 @@ async function latestRows(
   windowS: number,
   orderBy?: string,
 ): Promise<{ ts: Date; rows: Row[] } | null> {
-  const table = `pgvigil.${ident(spec.name)}`;
-  const { rows } = await c.query<Row & { ts: Date }>(
-    `SELECT ts, ${familyColumns(spec)} FROM ${table}
-      WHERE server_id = $1
-        AND ts = (SELECT max(ts) FROM ${table} WHERE server_id = $1 AND ts > now() - make_interval(secs => $2))
-      ${orderBy ? `ORDER BY ${ident(orderBy)}` : ''}`,
-    [serverId, windowS],
-  );
+  const rows = await newestFamilyRows(c, spec, serverId, windowS, orderBy);
   if (rows.length === 0) return null;
   const ts = rows[0]!.ts;
   return {
@@ -132,13 +125,6 @@ const containerSchema = {
   },
 } as const;
 
-interface ContainerRow extends Row {
-  ts: Date;
-  runtime: string;
-  id: string;
-  newest: Date;
-}
-
 /** Newest row of each container seen within the window (optionally only ids equal to or starting with `id`). */
 async function latestContainers(
   c: pg.PoolClient,
@@ -147,18 +133,7 @@ async function latestContainers(
   id?: string,
 ): Promise<ContainerRow[]> {
   const prefix = id === undefined ? null : `${id.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
-  const { rows } = await c.query<ContainerRow>(
-    `WITH recent AS (
-       SELECT ts, ${familyColumns(container)} FROM pgvigil.host_container
-        WHERE server_id = $1 AND ts > now() - make_interval(secs => $2)
-     )
-     SELECT DISTINCT ON (runtime, id) *, (SELECT max(ts) FROM recent) AS newest
-       FROM recent
-      WHERE $3::text IS NULL OR id LIKE $3
-      ORDER BY runtime, id, ts DESC`,
-    [serverId, windowS, prefix],
-  );
-  return rows;
+  return newestContainers(c, serverId, windowS, prefix);
 }
 
 function containerView(r: ContainerRow, now: number) {

@@ -16,17 +16,30 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { type FamilySpec, postgresFamilies } from '../../protocol/families/index.js';
-import { statementDeltaColumns } from '../../protocol/families/postgres.js';
+import {
+  type CollectionFamily,
+  collectionFamilies,
+  familyRowsAt,
+  indexesAt,
+  newestInstance,
+  newestTargetTs,
+  type StatementOrder,
+  settingsAt,
+  statementOrders,
+  summedFloat,
+  summedInt,
+  type TableOrder,
+  tableOrders,
+  tablesAt,
+  topStatements,
+} from '../../storage/queries/postgres-views.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import {
   ageSeconds,
   defaultReadTimeoutMs,
-  familyColumns,
   familyProperties,
-  ident,
   iso,
   jsonRow,
-  newestTargetTs,
   nullableBoolean,
   nullableInteger,
   nullableNumber,
@@ -71,26 +84,9 @@ async function newestCollection(
   targetId: number,
   windowS: number,
 ): Promise<Collection | null> {
-  const { rows } = await c.query<{
-    ts: Date;
-    key: string;
-    up: boolean | null;
-    error: string | null;
-    server_version: string | null;
-    in_recovery: boolean | null;
-  }>(
-    `SELECT ts, ts::text AS key, up, error, server_version, in_recovery FROM pgvigil.pg_instance
-      WHERE server_id = $1 AND target_id = $2 AND ts > now() - make_interval(secs => $3)
-      ORDER BY ts DESC LIMIT 1`,
-    [serverId, targetId, windowS],
-  );
-  const r = rows[0];
+  const r = await newestInstance(c, serverId, targetId, windowS);
   if (!r) return null;
-  const st = await c.query<{ family: string; ok: boolean | null; error: string | null }>(
-    `SELECT family, ok, error FROM pgvigil.pg_collector
-      WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND datname = ''`,
-    [serverId, targetId, r.key],
-  );
+  const st = await collectionFamilies(c, serverId, targetId, r.key);
   return {
     ts: r.ts,
     key: r.key,
@@ -98,33 +94,28 @@ async function newestCollection(
     error: r.error,
     serverVersion: r.server_version,
     inRecovery: r.in_recovery,
-    families: new Map(st.rows.map((s) => [s.family, { ok: s.ok === true, error: s.error }])),
+    families: new Map(st.map((s) => [s.family, { ok: s.ok === true, error: s.error }])),
   };
 }
 
 /** The rows of a family at one collection, or null (with why) when that collection did not collect it. */
 async function atCollection(
   c: pg.PoolClient,
-  spec: FamilySpec,
+  family: CollectionFamily,
   serverId: number,
   targetId: number,
   col: Collection,
-  orderBy: string,
   notCollected: Record<string, string>,
 ): Promise<Row[] | null> {
-  const state = col.families.get(spec.name);
+  const state = col.families.get(family);
   if (col.up !== true || !state?.ok) {
-    notCollected[spec.name] =
+    notCollected[family] =
       col.up !== true
         ? `instance not reachable: ${col.error ?? 'unknown reason'}`
         : (state?.error ?? 'not collected (family disabled, or not available on this version)');
     return null;
   }
-  const { rows } = await c.query<Row>(
-    `SELECT ${familyColumns(spec)} FROM pgvigil.${ident(spec.name)}
-      WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz ORDER BY ${orderBy}`,
-    [serverId, targetId, col.key],
-  );
+  const rows = await familyRowsAt(c, family, serverId, targetId, col.key);
   return rows.map(jsonRow);
 }
 
@@ -186,22 +177,6 @@ const queryTextProps = {
 
 // Statements --------------------------------------------------------------------------------------------
 
-const ioExpr = `coalesce(shared_blks_read, 0) + coalesce(shared_blks_written, 0) + coalesce(local_blks_read, 0)
-  + coalesce(local_blks_written, 0) + coalesce(temp_blks_read, 0) + coalesce(temp_blks_written, 0)`;
-
-/** Ranking expressions by `order` (a whitelist: the value of `order` never reaches SQL). */
-const statementOrder = {
-  total_time: 'sum(coalesce(exec_time_ms, 0) + coalesce(plan_time_ms, 0))',
-  calls: 'sum(coalesce(calls, 0))',
-  io: `sum(${ioExpr})`,
-} as const;
-type StatementOrder = keyof typeof statementOrder;
-
-const statementColumnType = new Map(f.pg_statements.columns.map((c) => [c.name, c.type]));
-/** The delta columns summed over a range, split by type (integers come back as bigint). */
-const summedInt = statementDeltaColumns.filter((n) => statementColumnType.get(n) !== 'float8');
-const summedFloat = statementDeltaColumns.filter((n) => statementColumnType.get(n) === 'float8');
-
 const statementSchema = {
   type: 'object',
   required: ['queryid', 'dbid', 'userid', 'intervals', 'query', 'queryRedacted'],
@@ -232,14 +207,6 @@ const statementSchema = {
 } as const;
 
 // Tables ------------------------------------------------------------------------------------------------
-
-const bloatExpr = `round(table_bytes::numeric * n_dead_tup / nullif(n_live_tup + n_dead_tup, 0))::bigint`;
-const tableOrder = {
-  size: 'total_bytes DESC NULLS LAST',
-  dead_tuples: 'n_dead_tup DESC NULLS LAST',
-  dead_pct: 'dead_pct DESC NULLS LAST',
-  bloat: `${bloatExpr} DESC NULLS LAST`,
-} as const;
 
 const bloatDescription =
   'ESTIMATE of the space dead rows take: table_bytes (heap, free space map, visibility map) × n_dead_tup / (n_live_tup + n_dead_tup). Both tuple counts are PostgreSQL estimates from pg_stat_user_tables; free space left by earlier vacuums is not counted, so real bloat can be larger. Null when the table has no tuples counted.';
@@ -274,7 +241,7 @@ async function newestSnapshot(
   read: (tsKey: string) => Promise<Row[]>,
 ) {
   const base = { serverId, targetId: t.targetId, target: t.name };
-  const newest = await newestTargetTs(c, family.name, serverId, t.targetId);
+  const newest = await newestTargetTs(c, family, serverId, t.targetId);
   if (!newest) return { ...base, ts: null, ageSeconds: null, [key]: [] };
   const rows = await read(newest.key);
   return { ...base, ts: iso(newest.ts), ageSeconds: ageSeconds(newest.ts), [key]: rows.map(jsonRow) };
@@ -382,33 +349,9 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
           };
         }
         const { id } = req.params;
-        const sessions = await atCollection(
-          c,
-          f.pg_activity,
-          id,
-          t.targetId,
-          col,
-          'count DESC, datname, usename, application_name, backend_type, state',
-          notCollected,
-        );
-        const waitEvents = await atCollection(
-          c,
-          f.pg_wait_events,
-          id,
-          t.targetId,
-          col,
-          'count DESC, wait_event_type, wait_event',
-          notCollected,
-        );
-        const waits = await atCollection(
-          c,
-          f.pg_lock_waits,
-          id,
-          t.targetId,
-          col,
-          'wait_s DESC NULLS LAST, pid',
-          notCollected,
-        );
+        const sessions = await atCollection(c, 'pg_activity', id, t.targetId, col, notCollected);
+        const waitEvents = await atCollection(c, 'pg_wait_events', id, t.targetId, col, notCollected);
+        const waits = await atCollection(c, 'pg_lock_waits', id, t.targetId, col, notCollected);
         const lockWaits =
           waits?.map((w) => {
             const blocking = String(w.blocking_pids ?? '')
@@ -488,7 +431,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
           properties: {
             from: timeParam('start of the range (exclusive)'),
             to: timeParam('end of the range (inclusive); default now'),
-            order: { type: 'string', enum: Object.keys(statementOrder), default: 'total_time' },
+            order: { type: 'string', enum: statementOrders, default: 'total_time' },
             limit: { type: 'integer', minimum: 1, maximum: 500, default: 20 },
             datname: {
               type: 'string',
@@ -519,38 +462,16 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
       const { order, limit } = req.query;
       const seeQueries = mayReadQueries(req);
       return forTarget(req.params, async (c, t) => {
-        const sums = [
-          ...summedInt.map((n) => `sum(${ident(n)})::bigint AS ${ident(n)}`),
-          ...summedFloat.map((n) => `sum(${ident(n)}) AS ${ident(n)}`),
-        ].join(', ');
-        const { rows } = await c.query<Row>(
-          `WITH top AS (
-             SELECT queryid, dbid, userid,
-                    (array_agg(datname ORDER BY ts DESC))[1] AS datname,
-                    (array_agg(usename ORDER BY ts DESC))[1] AS usename,
-                    count(*)::int AS intervals, sum(interval_s) AS covered_s,
-                    min(ts) AS first_ts, max(ts) AS last_ts, ${sums},
-                    sum(${ioExpr})::bigint AS io_blocks,
-                    ${statementOrder[order]} AS rank
-               FROM pgvigil.pg_statements
-              WHERE server_id = $1 AND target_id = $2 AND ts > $3 AND ts <= $4
-                AND ($6::text IS NULL OR datname = $6)
-              GROUP BY queryid, dbid, userid
-              ORDER BY rank DESC NULLS LAST, queryid, dbid, userid
-              LIMIT $5)
-           SELECT top.queryid::text AS queryid, top.dbid, top.userid, top.datname, top.usename, top.intervals,
-                  top.covered_s, top.first_ts, top.last_ts, ${[...summedInt, ...summedFloat].map((n) => `top.${ident(n)}`).join(', ')},
-                  top.io_blocks, top.exec_time_ms + coalesce(top.plan_time_ms, 0) AS total_time_ms,
-                  top.exec_time_ms / nullif(top.calls, 0) AS mean_exec_time_ms,
-                  ${seeQueries ? 'x.query' : 'NULL::text'} AS query, x.query IS NOT NULL AS has_text,
-                  x.truncated AS query_truncated
-             FROM top
-             LEFT JOIN pgvigil.pg_statement_texts x
-               ON x.server_id = $1 AND x.target_id = $2 AND x.queryid = top.queryid AND x.dbid = top.dbid
-              AND x.userid = top.userid
-            ORDER BY top.rank DESC NULLS LAST, top.queryid, top.dbid, top.userid`,
-          [req.params.id, t.targetId, from, to, limit, req.query.datname ?? null],
-        );
+        const rows = await topStatements(c, {
+          serverId: req.params.id,
+          targetId: t.targetId,
+          from,
+          to,
+          order,
+          limit,
+          datname: req.query.datname ?? null,
+          withText: seeQueries,
+        });
         return {
           serverId: req.params.id,
           targetId: t.targetId,
@@ -573,7 +494,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
 
   app.get<{
     Params: { id: number; target: string };
-    Querystring: { datname?: string; order: keyof typeof tableOrder; limit: number };
+    Querystring: { datname?: string; order: TableOrder; limit: number };
   }>(
     '/servers/:id/targets/:target/tables',
     {
@@ -589,7 +510,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
           additionalProperties: false,
           properties: {
             datname: { type: 'string', minLength: 1, maxLength: 63 },
-            order: { type: 'string', enum: Object.keys(tableOrder), default: 'size' },
+            order: { type: 'string', enum: tableOrders, default: 'size' },
             limit: { type: 'integer', minimum: 1, maximum: 2000, default: 100 },
           },
         },
@@ -604,15 +525,14 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
     async (req) =>
       forTarget(req.params, (c, t) =>
         newestSnapshot(c, f.pg_tables, req.params.id, t, 'tables', async (tsKey) => {
-          const { rows } = await c.query<Row>(
-            `SELECT ${familyColumns(f.pg_tables)}, ${bloatExpr} AS bloat_bytes_estimate
-               FROM pgvigil.pg_tables
-              WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
-              ORDER BY ${tableOrder[req.query.order]}, datname, schemaname, relname
-              LIMIT $5`,
-            [req.params.id, t.targetId, tsKey, req.query.datname ?? null, req.query.limit],
-          );
-          return rows;
+          return tablesAt(c, {
+            serverId: req.params.id,
+            targetId: t.targetId,
+            tsKey,
+            datname: req.query.datname ?? null,
+            order: req.query.order,
+            limit: req.query.limit,
+          });
         }),
       ),
   );
@@ -648,18 +568,14 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
     async (req) =>
       forTarget(req.params, (c, t) =>
         newestSnapshot(c, f.pg_indexes, req.params.id, t, 'indexes', async (tsKey) => {
-          const unusedExpr =
-            'coalesce(unused, idx_scan = 0 AND is_unique IS NOT TRUE AND is_primary IS NOT TRUE)';
-          const { rows } = await c.query<Row>(
-            `SELECT ${familyColumns(f.pg_indexes, ['unused'])}, ${unusedExpr} AS unused
-               FROM pgvigil.pg_indexes
-              WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND ($4::text IS NULL OR datname = $4)
-                ${req.query.unused === undefined ? '' : `AND ${unusedExpr} IS ${req.query.unused ? '' : 'NOT '}TRUE`}
-              ORDER BY size_bytes DESC NULLS LAST, datname, schemaname, relname, indexrelname
-              LIMIT $5`,
-            [req.params.id, t.targetId, tsKey, req.query.datname ?? null, req.query.limit],
-          );
-          return rows;
+          return indexesAt(c, {
+            serverId: req.params.id,
+            targetId: t.targetId,
+            tsKey,
+            datname: req.query.datname ?? null,
+            unused: req.query.unused,
+            limit: req.query.limit,
+          });
         }),
       ),
   );
@@ -712,25 +628,9 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
           for (const n of ['pg_replication', 'pg_replication_slots', 'pg_standby']) notCollected[n] = reason;
           return { ...base, standbys: null, slots: null, standby: null, notCollected };
         }
-        const standbys = await atCollection(
-          c,
-          f.pg_replication,
-          id,
-          t.targetId,
-          col,
-          'application_name, client_addr, pid',
-          notCollected,
-        );
-        const slots = await atCollection(
-          c,
-          f.pg_replication_slots,
-          id,
-          t.targetId,
-          col,
-          'retained_bytes DESC NULLS LAST, slot_name',
-          notCollected,
-        );
-        const standby = await atCollection(c, f.pg_standby, id, t.targetId, col, 'ts', notCollected);
+        const standbys = await atCollection(c, 'pg_replication', id, t.targetId, col, notCollected);
+        const slots = await atCollection(c, 'pg_replication_slots', id, t.targetId, col, notCollected);
+        const standby = await atCollection(c, 'pg_standby', id, t.targetId, col, notCollected);
         return { ...base, standbys, slots, standby: standby?.[0] ?? null, notCollected };
       }),
   );
@@ -755,12 +655,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
     async (req) =>
       forTarget(req.params, (c, t) =>
         newestSnapshot(c, f.pg_settings, req.params.id, t, 'settings', async (tsKey) => {
-          const { rows } = await c.query<Row>(
-            `SELECT ${familyColumns(f.pg_settings)} FROM pgvigil.pg_settings
-              WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz ORDER BY name`,
-            [req.params.id, t.targetId, tsKey],
-          );
-          return rows;
+          return settingsAt(c, { serverId: req.params.id, targetId: t.targetId, tsKey });
         }),
       ),
   );

@@ -9,7 +9,8 @@
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
 import type { ColumnSpec, ColumnType, FamilySpec } from '../../protocol/families/index.js';
-import { nextPeriod, parsePartitionName, tierOf } from '../../storage/partitions.js';
+import { serverName } from '../../storage/queries/servers.sql.js';
+import { findTarget } from '../../storage/queries/targets.sql.js';
 
 export interface ReadRouteOptions {
   pool: pg.Pool;
@@ -90,21 +91,14 @@ export function decodeCursor(name: string, cursor: string): unknown {
   }
 }
 
-/** Quotes an identifier taken from the family registry (never from input). */
-export function ident(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
 /** The server row, or 404. */
 export async function requireServer(
   c: pg.PoolClient,
   serverId: number,
 ): Promise<{ serverId: number; name: string }> {
-  const { rows } = await c.query<{ name: string }>('SELECT name FROM pgvigil.servers WHERE server_id = $1', [
-    serverId,
-  ]);
-  if (rows.length === 0) throw new PgvigilError('NOT_FOUND', `server ${serverId} does not exist`);
-  return { serverId, name: rows[0]!.name };
+  const name = await serverName(c, serverId);
+  if (name === undefined) throw new PgvigilError('NOT_FOUND', `server ${serverId} does not exist`);
+  return { serverId, name };
 }
 
 export interface TargetRef {
@@ -116,56 +110,9 @@ export interface TargetRef {
 /** A target of a server by id (all digits) or by name, or 404. */
 export async function requireTarget(c: pg.PoolClient, serverId: number, target: string): Promise<TargetRef> {
   const byId = /^\d{1,15}$/.test(target);
-  const { rows } = await c.query<{ target_id: number; name: string; kind: string }>(
-    `SELECT target_id, name, kind FROM pgvigil.targets
-      WHERE server_id = $1 AND ${byId ? 'target_id = $2::bigint' : 'name = $2'}`,
-    [serverId, target],
-  );
-  const r = rows[0];
+  const r = await findTarget(c, serverId, target, byId);
   if (!r) throw new PgvigilError('NOT_FOUND', `server ${serverId} has no target "${target.slice(0, 100)}"`);
   return { targetId: Number(r.target_id), name: r.name, kind: r.kind };
-}
-
-/**
- * The newest ts of a target's rows in a family table, whatever its age, as { ts, key } (key: ts as
- * PostgreSQL prints it, to pass back without losing microseconds), or null.
- *
- * Asked partition by partition, newest first, each query bounded to exactly one partition's range: the
- * planner then reads one entry backwards from the primary key (server_id, target_id, ts). Over the
- * whole partitioned table it may instead read every row of the target (measured: a sort over all of
- * them), which for a table snapshot sent every minute for a week is millions of rows.
- */
-export async function newestTargetTs(
-  c: pg.PoolClient,
-  table: string,
-  serverId: number,
-  targetId: number,
-): Promise<{ ts: Date; key: string } | null> {
-  const { rows: parts } = await c.query<{ name: string }>(
-    `SELECT ch.relname AS name FROM pg_inherits i JOIN pg_class ch ON ch.oid = i.inhrelid
-      WHERE i.inhparent = to_regclass($1)`,
-    [`pgvigil.${ident(table)}`],
-  );
-  const tier = tierOf(table);
-  const ranges = parts
-    .map((p) => parsePartitionName(table, p.name))
-    .filter((d): d is Date => d !== undefined)
-    .map((start) => ({ start, end: nextPeriod(tier, start) }))
-    .sort((x, y) => y.start.getTime() - x.start.getTime());
-  const sql = `SELECT ts, ts::text AS key FROM pgvigil.${ident(table)}
-      WHERE server_id = $1 AND target_id = $2 AND ts >= $3 AND ts < $4 ORDER BY ts DESC LIMIT 1`;
-  for (const r of ranges) {
-    const { rows } = await c.query<{ ts: Date; key: string }>(sql, [serverId, targetId, r.start, r.end]);
-    if (rows[0]) return rows[0];
-  }
-  // Partitions not of our naming (attached by hand): one query over everything.
-  if (ranges.length === parts.length) return null;
-  const { rows } = await c.query<{ ts: Date; key: string }>(
-    `SELECT ts, ts::text AS key FROM pgvigil.${ident(table)}
-      WHERE server_id = $1 AND target_id = $2 ORDER BY ts DESC LIMIT 1`,
-    [serverId, targetId],
-  );
-  return rows[0] ?? null;
 }
 
 // JSON schema pieces ------------------------------------------------------------------------------------
@@ -251,14 +198,6 @@ export function familyProperties(
   const props: Record<string, Record<string, unknown>> = {};
   for (const c of spec.columns) if (!omit.includes(c.name)) props[c.name] = columnSchema(c);
   return props;
-}
-
-/** The column list of a family for a SELECT, quoted. */
-export function familyColumns(spec: FamilySpec, omit: readonly string[] = []): string {
-  return spec.columns
-    .filter((c) => !omit.includes(c.name))
-    .map((c) => ident(c.name))
-    .join(', ');
 }
 
 export const snapshotMeta = {

@@ -5,7 +5,8 @@
  * Where the status comes from:
  * - last seen: the newest `agents.last_seen_at` of the server's agents, which the ingest writer sets on
  *   commit at most every 10 s per agent (so it lags by up to 10 s);
- * - agent status: `agents.status`, the agent's self-report (collector health) that ingest keeps from the
+ * - agent status: `agents.status`, the agent's self-report (collector health, and `health`: spool, losses,
+ *   retries, read through `readAgentHealth` since it is the agent's input) that ingest keeps from the
  *   batches at most every 30 s; `agents.config_status`, what the agent said when applying pushed config;
  * - targets: the newest `pg_instance` row of each target within `window` (up, error, version) and the
  *   newest `pg_collector` row per family and database within `window` (families failing now).
@@ -14,7 +15,17 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { readAgentHealth } from '../../protocol/agent-health.js';
+import {
+  agentsOfServers,
+  failingFamilies,
+  type ServerRow,
+  serverById,
+  serversPage,
+  targetsOfServers,
+} from '../../storage/queries/servers.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
+import { agentHealthSchema } from './agent-health-schema.js';
 import {
   ageSeconds,
   decodeCursor,
@@ -93,6 +104,7 @@ const agentSchema = {
     lastSeenAt: nullableString,
     revokedAt: nullableString,
     status: { ...nullableFreeObject, description: "the agent's latest self-report (collector health)" },
+    health: agentHealthSchema,
     configStatus: {
       ...nullableFreeObject,
       description: 'what the agent said when it last applied pushed configuration',
@@ -146,13 +158,6 @@ interface TargetView {
   degradedFamilies: Degraded[];
 }
 
-interface ServerRow {
-  server_id: number;
-  name: string;
-  labels: Record<string, unknown>;
-  created_at: Date;
-}
-
 /** Collectors an agent reports failing; reads both the array form and a name-keyed object. */
 export function failingCollectors(
   status: unknown,
@@ -179,77 +184,13 @@ export function failingCollectors(
 async function describeServers(c: pg.PoolClient, servers: ServerRow[], windowS: number) {
   const ids = servers.map((s) => s.server_id);
   const now = Date.now();
-  const agents = await c.query<{
-    server_id: number;
-    agent_id: string;
-    hostname: string;
-    os: string | null;
-    agent_version: string | null;
-    enrolled_at: Date;
-    last_seen_at: Date | null;
-    revoked_at: Date | null;
-    status: unknown;
-    config_status: unknown;
-  }>(
-    `SELECT server_id, agent_id, hostname, os, agent_version, enrolled_at, last_seen_at, revoked_at, status,
-            config_status
-       FROM pgvigil.agents WHERE server_id = ANY($1::bigint[]) ORDER BY server_id, enrolled_at, agent_id`,
-    [ids],
-  );
-  const targets = await c.query<{
-    server_id: number;
-    target_id: number;
-    kind: string;
-    name: string;
-    created_at: Date;
-    ts: Date | null;
-    up: boolean | null;
-    error: string | null;
-    server_version: string | null;
-    in_recovery: boolean | null;
-  }>(
-    `SELECT t.server_id, t.target_id, t.kind, t.name, t.created_at, i.ts, i.up, i.error, i.server_version,
-            i.in_recovery
-       FROM pgvigil.targets t
-       LEFT JOIN LATERAL (
-         SELECT p.ts, p.up, p.error, p.server_version, p.in_recovery FROM pgvigil.pg_instance p
-          WHERE p.server_id = t.server_id AND p.target_id = t.target_id
-            AND p.ts > now() - make_interval(secs => $2)
-          ORDER BY p.ts DESC LIMIT 1) i ON true
-      WHERE t.server_id = ANY($1::bigint[])
-      ORDER BY t.server_id, t.name`,
-    [ids, windowS],
-  );
-  // Families failing in their newest run: the newest failure of each family and database within the
-  // window (partial index pg_collector_failing), unless an ok run of it came after.
-  const failing = await c.query<{
-    server_id: number;
-    target_id: number;
-    family: string;
-    datname: string;
-    error: string | null;
-    ts: Date;
-  }>(
-    `SELECT t.server_id, t.target_id, f.family, f.datname, f.error, f.ts
-       FROM pgvigil.targets t
-       CROSS JOIN LATERAL (
-         SELECT DISTINCT ON (c.family, c.datname) c.family, c.datname, c.error, c.ts FROM pgvigil.pg_collector c
-          WHERE c.server_id = t.server_id AND c.target_id = t.target_id
-            AND c.ts > now() - make_interval(secs => $2) AND c.ok IS NOT TRUE
-          ORDER BY c.family, c.datname, c.ts DESC) f
-       LEFT JOIN LATERAL (
-         SELECT true AS found FROM pgvigil.pg_collector o
-          WHERE o.server_id = t.server_id AND o.target_id = t.target_id AND o.ts > f.ts
-            AND o.family = f.family AND o.datname = f.datname AND o.ok
-          LIMIT 1) recovered ON true
-      WHERE t.server_id = ANY($1::bigint[]) AND recovered.found IS NULL
-      ORDER BY t.server_id, t.target_id, f.family, f.datname`,
-    [ids, windowS],
-  );
+  const agents = await agentsOfServers(c, ids);
+  const targets = await targetsOfServers(c, ids, windowS);
+  const failing = await failingFamilies(c, ids, windowS);
 
   return servers.map((s) => {
     const degraded: Degraded[] = [];
-    const myAgents = agents.rows.filter((a) => Number(a.server_id) === Number(s.server_id));
+    const myAgents = agents.filter((a) => Number(a.server_id) === Number(s.server_id));
     let lastSeen: Date | null = null;
     for (const a of myAgents) {
       if (a.last_seen_at && (!lastSeen || a.last_seen_at > lastSeen)) lastSeen = a.last_seen_at;
@@ -278,11 +219,11 @@ async function describeServers(c: pg.PoolClient, servers: ServerRow[], windowS: 
         });
       }
     }
-    const myTargets: TargetView[] = targets.rows
+    const myTargets: TargetView[] = targets
       .filter((t) => Number(t.server_id) === Number(s.server_id))
       .map((t) => {
         const targetId = Number(t.target_id);
-        const families: Degraded[] = failing.rows
+        const families: Degraded[] = failing
           .filter((f) => Number(f.server_id) === Number(s.server_id) && Number(f.target_id) === targetId)
           .map((f) => ({
             source: 'postgres' as const,
@@ -351,6 +292,7 @@ async function describeServers(c: pg.PoolClient, servers: ServerRow[], windowS: 
         lastSeenAt: iso(a.last_seen_at),
         revokedAt: iso(a.revoked_at),
         status: isObject(a.status) ? a.status : null,
+        health: readAgentHealth(a.status),
         configStatus: isObject(a.config_status) ? a.config_status : null,
       })),
       targets: myTargets,
@@ -360,10 +302,7 @@ async function describeServers(c: pg.PoolClient, servers: ServerRow[], windowS: 
 }
 
 async function oneServer(c: pg.PoolClient, serverId: number, windowS: number) {
-  const { rows } = await c.query<ServerRow>(
-    'SELECT server_id, name, labels, created_at FROM pgvigil.servers WHERE server_id = $1',
-    [serverId],
-  );
+  const rows = await serverById(c, serverId);
   if (rows.length === 0) throw new PgvigilError('NOT_FOUND', `server ${serverId} does not exist`);
   return (await describeServers(c, rows, windowS))[0]!;
 }
@@ -415,11 +354,7 @@ export const serverRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, op
         after = c.name;
       }
       return inReadSnapshot(pool, timeoutMs, async (c) => {
-        const { rows } = await c.query<ServerRow>(
-          `SELECT server_id, name, labels, created_at FROM pgvigil.servers
-            WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2`,
-          [after, limit + 1],
-        );
+        const rows = await serversPage(c, after, limit + 1);
         const page = rows.slice(0, limit);
         const more = rows.length > limit;
         return {
