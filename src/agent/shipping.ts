@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { LogEntry } from '../protocol/logs.js';
-import { type AfterDurable, Batcher } from './batcher.js';
+import { Batcher } from './batcher.js';
 import type { FamilyRows } from './collectors/types.js';
 import { AgentHttp, type TlsFiles } from './http.js';
 import { type AgentIdentity, loadOrEnroll } from './identity.js';
+import type { SourceCheckpoint } from './logs/positions.js';
 import { RemoteConfigClient } from './remote-config.js';
 import { Shipper } from './shipper.js';
 import { type FsyncPolicy, Spool, type SpoolStats } from './spool/spool.js';
@@ -45,9 +46,14 @@ export interface Shipping {
   /** Rows of one collector run; `target` names the PostgreSQL target for target families. */
   addRows(rows: FamilyRows[], target?: string): void;
   setPushInterval(ms: number): void;
-  /** The seq of the batch that rows and logs added now will be sealed into. */
-  nextBatchSeq(): number;
-  addLogs(entries: LogEntry[], afterDurable?: AfterDurable): void;
+  /** Log entries of `source` and its checkpoint after them: both go into one spool record. */
+  addLogs(entries: LogEntry[], source: string, checkpoint: SourceCheckpoint): void;
+  /** Per log source, the newest checkpoint on disk in the spool: where reading resumes. */
+  logCheckpoints(): Record<string, SourceCheckpoint>;
+  /** False while the spool cannot write to disk: log sources must not be read (backpressure). */
+  acceptsLogs(): boolean;
+  /** While log reading is paused: try the disk again; true when reading may resume. */
+  retryDisk(): Promise<boolean>;
   /** Seal now (tests, shutdown); resolves once the batch is in the spool. */
   flush(): Promise<void>;
   /** Pull the config now (SIGHUP). */
@@ -115,12 +121,14 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
       batcher.addRows(rows, target);
       if (batcher.full()) void seal();
     },
-    addLogs: (entries, afterDurable) => {
-      batcher.addLogs(entries, afterDurable);
+    addLogs: (entries, source, checkpoint) => {
+      batcher.addLogs(entries, source, checkpoint);
       if (batcher.full()) void seal();
     },
+    logCheckpoints: () => spool.checkpoints(),
+    acceptsLogs: () => spool.acceptsLogs(),
+    retryDisk: () => spool.retryDisk(),
     flush: seal,
-    nextBatchSeq: () => batcher.nextBatchSeq(),
     setPushInterval: (ms) => {
       clearInterval(pushTimer);
       pushTimer = setInterval(() => void seal(), ms);
