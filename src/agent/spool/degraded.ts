@@ -8,11 +8,15 @@
  * - Other batches (metric rows) are kept in memory up to `memoryLimitBytes`; beyond it the oldest are
  *   dropped as Gap 'memory-full' — batches without log lines first, since the lines of a log batch
  *   cannot be read again until the agent restarts. Lines in a dropped batch are counted as lines.
+ * - A small reserve file keeps room for the state file (`StateReserve`), so acknowledgements can still
+ *   be recorded — and acknowledged segments deleted — on a disk that is completely full.
  * - The condition is logged once when it starts (then at most once a minute when it flaps), counted
  *   (`logPauses`), and shows in stats until a write succeeds again.
  */
+import { open, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../../log.js';
-import { errCode } from './io.js';
+import { errCode, writeFully } from './io.js';
 import type { Entry } from './types.js';
 
 export type DegradedKind = 'disk-full' | 'read-only' | 'io-error';
@@ -92,5 +96,62 @@ export class DiskTrouble {
       );
     }
     return victim;
+  }
+}
+
+export const RESERVE_FILE = 'reserve';
+
+/**
+ * Space set aside in the spool directory (a file of zeros) so that the state file can still be replaced
+ * when the disk is full: without it, an ack on a full disk could not record itself, so no acknowledged
+ * segment could be deleted and the disk would never free up. Released when a state write meets a full
+ * disk, put back once segments were deleted.
+ */
+export class StateReserve {
+  #present = false;
+  #spent = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly bytes: number,
+  ) {}
+
+  /** Creates the reserve if it is missing; a disk that cannot take it now is tried again later. */
+  async ensure(): Promise<void> {
+    if (this.#present) return;
+    const path = join(this.dir, RESERVE_FILE);
+    try {
+      const fh = await open(path, 'w');
+      try {
+        await writeFully(fh, Buffer.alloc(this.bytes), 0);
+      } finally {
+        await fh.close();
+      }
+      this.#present = true;
+      this.#spent = false;
+    } catch {
+      await unlink(path).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Released for a state write and not put back yet: the room it left is for state writes only, so
+   * records are not written (they stay in memory) until it is back.
+   */
+  get spent(): boolean {
+    return this.#spent;
+  }
+
+  /** Frees the reserve; false when there was none to free. */
+  async release(): Promise<boolean> {
+    if (!this.#present) return false;
+    this.#present = false;
+    this.#spent = true;
+    try {
+      await unlink(join(this.dir, RESERVE_FILE));
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -123,7 +123,13 @@ import type { Logger } from '../../log.js';
 import type { GapReason } from '../../protocol/batch.js';
 import type { SourceCheckpoint } from '../logs/positions.js';
 import { keepCorrupt, keepDeadLetter } from './dead-letter.js';
-import { type DegradedKind, DiskTrouble, type SpoolDegraded } from './degraded.js';
+import {
+  classifyDiskError,
+  type DegradedKind,
+  DiskTrouble,
+  type SpoolDegraded,
+  StateReserve,
+} from './degraded.js';
 import { errCode, readFully, writeFully } from './io.js';
 import { decodeRecordAt, encodeRecord, HEADER_BYTES, MAX_PAYLOAD_BYTES } from './record.js';
 import {
@@ -251,6 +257,7 @@ export class Spool {
   #memoryLogRecords = 0;
 
   readonly #trouble: DiskTrouble;
+  readonly #reserve: StateReserve;
   #stateDirty = false;
   #peeked: SpoolRecord | null = null;
   #lock: Promise<unknown> = Promise.resolve();
@@ -275,6 +282,10 @@ export class Spool {
     this.#trouble = new DiskTrouble(this.#log, () => {
       this.#counters.logPauses++;
     });
+    this.#reserve = new StateReserve(
+      this.#dir,
+      Math.max(4096, Math.min(64 * 1024, Math.floor(this.#maxBytes / 16))),
+    );
     if (this.#fsync === 'interval') {
       const every = opts.fsyncIntervalMs ?? 1000;
       this.#timer = setInterval(() => {
@@ -337,7 +348,7 @@ export class Spool {
 
       let at: { seg: Segment; offset: number; length: number } | null = null;
       const hadMemory = this.#memoryCount > 0;
-      if (!hadMemory || (await this.#flushMemory())) {
+      if ((await this.#reserveBack()) && (!hadMemory || (await this.#flushMemory()))) {
         try {
           at = await this.#writeRecord(seq, payload, entry.checkpoints, logLines);
         } catch (err) {
@@ -363,7 +374,7 @@ export class Spool {
       this.#enforceMemoryLimit();
       // Usually fails too, but when a small file still fits, the seq floor and memory range survive
       // a crash, so in-memory seqs are reported as lost instead of being reused.
-      await this.#saveState();
+      await this.#saveState(false);
       return seq;
     });
   }
@@ -487,6 +498,7 @@ export class Spool {
     return this.#run(async () => {
       this.#assertOpen();
       if (this.#trouble.current === null) return true;
+      if (!(await this.#reserveBack())) return false;
       const hadMemory = this.#memoryCount > 0;
       if (hadMemory && !(await this.#flushMemory())) return false;
       if (!(await this.#saveState())) return false;
@@ -607,6 +619,7 @@ export class Spool {
     await this.#saveState();
     await truncateTails(r.truncations, ctx);
     await this.#collectGarbage();
+    await this.#reserve.ensure();
     const pending = this.#entries.length;
     if (pending > 0 || this.#counters.corruptRecords > corruptBefore) {
       this.#log.info({ pending, segments: this.#segments.length, nextSeq: this.#nextSeq }, 'spool recovered');
@@ -627,7 +640,11 @@ export class Spool {
 
   // ── state ──────────────────────────────────────────────────────────────────────────────────────
 
-  async #saveState(): Promise<boolean> {
+  /**
+   * `useReserve`: on a full disk, release the reserve to get this state written (saves that let
+   * acknowledged segments be deleted; not the degraded append's own).
+   */
+  async #saveState(useReserve = true): Promise<boolean> {
     const firstMemory = this.#memoryEntries()[0];
     const state: SpoolState = {
       version: 1,
@@ -641,8 +658,16 @@ export class Spool {
       quarantined: this.#quarantined,
       checkpoints: this.#checkpoints,
     };
+    const durable = this.#fsync !== 'never';
     try {
-      await writeStateAtomically(this.#dir, state, this.#fsync !== 'never');
+      try {
+        await writeStateAtomically(this.#dir, state, durable);
+      } catch (err) {
+        if (!useReserve || classifyDiskError(err) !== 'disk-full' || !(await this.#reserve.release()))
+          throw err;
+        this.#log.info('disk full: the spool released its reserve to record its state');
+        await writeStateAtomically(this.#dir, state, durable);
+      }
       this.#savedAckedThrough = state.ackedThrough;
       this.#stateDirty = false;
       return true;
@@ -657,6 +682,15 @@ export class Spool {
 
   #failed(err: unknown, during: string): void {
     this.#trouble.failed(err, during);
+  }
+
+  /** False while the reserve was spent on a state write and cannot be put back yet (see StateReserve). */
+  async #reserveBack(): Promise<boolean> {
+    if (!this.#reserve.spent) return true;
+    await this.#reserve.ensure();
+    if (!this.#reserve.spent) return true;
+    this.#failed(Object.assign(new Error('the state reserve is in use'), { code: 'ENOSPC' }), 'append');
+    return false;
   }
 
   #recovered(): void {
@@ -993,10 +1027,12 @@ export class Spool {
 
   /** Deletes segments that hold nothing unacknowledged, and cuts back those a failed write left long. */
   async #collectGarbage(): Promise<void> {
+    let freed = false;
     for (const seg of [...this.#segments]) {
       if (seg === this.#active) continue;
       if (seg.pending === 0 && seg.lastSeq <= this.#savedAckedThrough) {
         if (!(await this.#deleteSegment(seg))) return;
+        freed = true;
         continue;
       }
       if (seg.pending === 0 && seg.fh !== null) await this.#closeHandle(seg);
@@ -1014,6 +1050,7 @@ export class Spool {
         }
       }
     }
+    if (freed) await this.#reserve.ensure();
   }
 
   async #syncDirty(): Promise<void> {
