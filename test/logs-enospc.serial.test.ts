@@ -24,9 +24,12 @@ import { createTestDatabase, testPgLabel } from './helpers/db.js';
 const extraOutageMs = Number(process.env.PGVIGIL_TEST_ENOSPC_OUTAGE_MS ?? 0);
 const childScript = fileURLToPath(new URL('./helpers/log-shipping-agent-child.js', import.meta.url));
 
-/** A syslog line whose number the test checks; random bytes keep it from compressing to nothing. */
+/**
+ * A syslog line whose number the test checks, stamped now (the server refuses rows older than its raw
+ * retention); random bytes keep it from compressing to nothing.
+ */
 function line(n: number): string {
-  return `2026-11-22T10:00:00Z host app[1]: enospc-${String(n).padStart(7, '0')} ${randomBytes(24).toString('hex')}\n`;
+  return `${new Date().toISOString()} host app[1]: enospc-${String(n).padStart(7, '0')} ${randomBytes(24).toString('hex')}\n`;
 }
 
 interface Agent {
