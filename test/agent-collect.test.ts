@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { statfsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { CollectReport } from '../src/agent/run.js';
 import { packageRoot } from '../src/version.js';
@@ -113,5 +114,101 @@ test('collect_refuses_bad_arguments_with_exit_2_and_a_clear_message', async () =
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.equal(r.stdout, '');
+  }
+});
+
+test('a_collector_whose_file_is_missing_says_so_in_one_line_without_a_stack', async () => {
+  // A container's partial procfs: everything but net/dev.
+  const root = mkdtempSync(join(tmpdir(), 'pgvigil-proc-'));
+  try {
+    cpSync(`${packageRoot}/test/fixtures/proc/4.14.0`, root, { recursive: true });
+    rmSync(join(root, 'net', 'dev'));
+    const r = await runCli([
+      'collect',
+      '--once',
+      '--json',
+      '--only',
+      'network,load',
+      '--interval',
+      '100ms',
+      '--proc-root',
+      root,
+    ]);
+    assert.equal(r.code, 1, 'a failing collector fails the command');
+    const logLines = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.collector === 'network');
+    assert.equal(logLines.length, 1, `one log line over two runs: ${r.stderr}`);
+    assert.equal(logLines[0]!.code, 'ENOENT');
+    assert.match(String(logLines[0]!.reason), /net\/dev/);
+    assert.ok(!('err' in logLines[0]!), 'no error object, so no stack');
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace anywhere');
+    const report = JSON.parse(r.stdout) as CollectReport;
+    assert.equal(report.families.host_load!.rows[0]!.load1, 0.52, 'the other collectors carry on');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('secrets_typed_on_the_command_line_earn_one_warning_that_does_not_repeat_them', async () => {
+  const canary = 'canary-pw-7f3a';
+  const collectRun = await runCli([
+    'collect',
+    '--once',
+    '--json',
+    '--only',
+    'load',
+    '--interval',
+    '100ms',
+    '--postgres',
+    `postgres://watcher:${canary}@127.0.0.1:1/postgres`,
+  ]);
+  assert.equal(collectRun.code, 0, collectRun.stderr);
+  assert.equal(collectRun.stderr.match(/on the command line/g)?.length, 1, collectRun.stderr);
+  assert.match(collectRun.stderr, /--postgres/);
+  assert.ok(!collectRun.stderr.includes(canary), 'the password is not repeated');
+
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-token-'));
+  try {
+    const token = 'pgv_enroll_canary7f3a';
+    // Nothing listens on port 1: enrollment fails either way; what matters is what was said first.
+    const onCli = await runCli(
+      ['agent', '--server', 'http://127.0.0.1:1', '--enroll-token', token, '--state-dir', dir],
+      {},
+      30_000,
+    );
+    assert.notEqual(onCli.code, 0);
+    assert.match(onCli.stderr, /"flags":\["--enroll-token"\]/);
+    assert.equal(onCli.stderr.match(/on the command line/g)?.length, 1, onCli.stderr);
+    assert.ok(!onCli.stderr.includes(token) && !onCli.stdout.includes(token), 'the token is not repeated');
+
+    const file = join(dir, 'token');
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    for (const [args, env] of [
+      [['--enroll-token-file', file], {}],
+      [[], { PGVIGIL_ENROLL_TOKEN: token }],
+    ] as const) {
+      const quiet = await runCli(
+        ['agent', '--server', 'http://127.0.0.1:1', '--state-dir', dir, ...args],
+        env,
+        30_000,
+      );
+      assert.notEqual(quiet.code, 0);
+      assert.doesNotMatch(quiet.stderr, /on the command line/);
+      assert.doesNotMatch(quiet.stderr, /not enrolled/, 'the token was read');
+    }
+    const missing = await runCli([
+      'agent',
+      '--server',
+      'http://127.0.0.1:1',
+      '--enroll-token-file',
+      join(dir, 'nope'),
+    ]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--enroll-token-file .*nope: cannot read the file \(ENOENT\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,7 +10,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -21,6 +23,7 @@ import {
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
 import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { renderExposition } from '../src/agent/exporter.js';
+import { startCli } from './helpers/cli.js';
 import { adminUrl, createTestDatabase, databaseUrl, type TestDatabase, testPgLabel } from './helpers/db.js';
 import {
   capturingLogger,
@@ -31,6 +34,8 @@ import {
   sleep,
   waitFor,
 } from './helpers/pg-cluster.js';
+import { parsePromText } from './helpers/prometheus.js';
+import { until } from './helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -526,4 +531,49 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     assert.deepEqual(two, []);
     await collector.close();
   });
+});
+
+test(`two_targets_carry_a_target_label_on_the_agent_metrics_and_no_password_shows_in_ps (${testPgLabel})`, async () => {
+  const a = await createTestDatabase('two_a');
+  const b = await createTestDatabase('two_b');
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-targets-'));
+  // Target a: a URL without a password in PGVIGIL_POSTGRES, the password in PGPASSWORD (libpq's way).
+  // Target b: a file of targets, one a line.
+  const noPassword = new URL(a.url);
+  const password = decodeURIComponent(noPassword.password);
+  noPassword.password = '';
+  const targetsFile = join(dir, 'targets');
+  writeFileSync(targetsFile, `# the second instance\nb=${b.url}\n`, { mode: 0o600 });
+  const agent = startCli(
+    ['agent', '--listen', '127.0.0.1:0', '--interval', '1s', '--postgres-file', targetsFile],
+    { PGVIGIL_POSTGRES: `a=${noPassword}`, PGPASSWORD: password, PGVIGIL_LOG_LEVEL: 'info' },
+  );
+  try {
+    const url = (await agent.waitFor(/serving (http:\/\/127\.0\.0\.1:\d+\/metrics)/))[1]!;
+    const cmdline = readFileSync(`/proc/${agent.child.pid}/cmdline`, 'utf8');
+    assert.ok(!cmdline.includes(password), 'the password is not on the command line');
+    let up: Array<{ labels: Record<string, string>; value: number }> = [];
+    let body = '';
+    await until(
+      async () => {
+        body = await (await fetch(url)).text();
+        up = parsePromText(body).get('pg_up')?.samples ?? [];
+        return up.length === 2 && up.every((s) => s.value === 1);
+      },
+      30_000,
+      `pg_up 1 for both targets; last /metrics had ${JSON.stringify(up)}`,
+    );
+    assert.deepEqual(up.map((s) => s.labels.target).sort(), ['a', 'b'], 'one pg_up per target, labelled');
+    for (const [name, m] of parsePromText(body)) {
+      if (!name.startsWith('pg_')) continue;
+      for (const s of m.samples)
+        assert.ok(s.labels.target === 'a' || s.labels.target === 'b', `${name} has a target`);
+    }
+    assert.doesNotMatch(agent.output().stderr, /on the command line/, 'nothing secret was typed');
+  } finally {
+    assert.equal(await agent.stop('SIGTERM'), 0, agent.output().stderr);
+    rmSync(dir, { recursive: true, force: true });
+    await a.drop();
+    await b.drop();
+  }
 });

@@ -255,7 +255,7 @@ describe(`periodic jobs on ${testPgLabel}`, () => {
       assert.equal(typeof fail.lastDurationMs, 'number');
       const metrics = await app.inject({ method: 'GET', url: '/metrics', headers });
       assert.match(metrics.body, /pgvigil_job_last_run_failed\{job="test-fail"\} 1/);
-      assert.match(metrics.body, /pgvigil_job_runs\{job="test-slow"\} 1/);
+      assert.match(metrics.body, /pgvigil_job_runs_total\{job="test-slow"\} 1/);
       assert.match(metrics.body, /pgvigil_db_pool_busy_connections \d/);
     } finally {
       await app.close();

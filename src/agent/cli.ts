@@ -4,22 +4,24 @@
  * commands runs, so other commands do not load the collectors and the agent does not load the server.
  */
 import { type Command, Option } from 'commander';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 
 interface RootFlags {
   procRoot: string;
   sysRoot: string;
   rootfs: string;
   watchProcess: string[];
+  postgres: string[];
+  postgresFile?: string;
 }
 
 interface AgentFlags extends RootFlags {
   listen?: string;
   interval: string;
   nodeExporterMemoryNames?: boolean;
-  postgres: string[];
   server?: string;
   enrollToken?: string;
+  enrollTokenFile?: string;
   stateDir: string;
   pushInterval: string;
   fsync: 'seal' | 'interval' | 'never';
@@ -31,7 +33,6 @@ interface AgentFlags extends RootFlags {
 }
 
 interface CollectFlags extends RootFlags {
-  postgres: string[];
   once?: boolean;
   json?: boolean;
   only?: string;
@@ -67,10 +68,32 @@ function rootOptions(cmd: Command): Command {
     )
     .option(
       '--postgres <[name=]url>',
-      'a PostgreSQL to monitor (postgres://user:password@host:5432/db); repeatable',
+      'a PostgreSQL to monitor (postgres://user@host:5432/db); repeatable. A password here shows in ps: put the URL in PGVIGIL_POSTGRES or --postgres-file, or the password in PGPASSWORD or PGPASSFILE',
       appendValue,
       [],
+    )
+    .option(
+      '--postgres-file <file>',
+      'PostgreSQL targets to monitor, one [name=]url a line (# comments); with --postgres and PGVIGIL_POSTGRES (whitespace-separated) they add up',
     );
+}
+
+/**
+ * The PostgreSQL targets from --postgres, --postgres-file and PGVIGIL_POSTGRES. Secrets typed on the
+ * command line are visible to every user of the host (ps), so that earns one warning naming the flags.
+ */
+async function targetsAndSecrets(flags: RootFlags, log: Logger, enrollTokenOnCli = false) {
+  const { parsePostgresTargets, postgresValues, secretsOnCommandLine } = await import('./options.js');
+  const onCli = secretsOnCommandLine({ enrollToken: enrollTokenOnCli, postgres: flags.postgres });
+  if (onCli.length > 0) {
+    log.warn(
+      { flags: onCli },
+      'a secret was given on the command line, where every user of this host can read it (ps); use PGVIGIL_ENROLL_TOKEN or --enroll-token-file, PGVIGIL_POSTGRES or --postgres-file, or PGPASSWORD/PGPASSFILE instead',
+    );
+  }
+  return parsePostgresTargets(
+    postgresValues(flags.postgres, flags.postgresFile, process.env.PGVIGIL_POSTGRES),
+  );
 }
 
 export function registerAgentCommands(program: Command): void {
@@ -84,10 +107,12 @@ export function registerAgentCommands(program: Command): void {
       .option('--interval <duration>', 'how often each collector runs', '10s')
       .option('--server <url>', 'ship everything to this pgvigil server (http:// or https://)')
       .addOption(
-        new Option('--enroll-token <token>', 'enroll with the server (first start)').env(
-          'PGVIGIL_ENROLL_TOKEN',
-        ),
+        new Option(
+          '--enroll-token <token>',
+          'enroll with the server (first start); shows in ps: prefer PGVIGIL_ENROLL_TOKEN or --enroll-token-file',
+        ).env('PGVIGIL_ENROLL_TOKEN'),
       )
+      .option('--enroll-token-file <file>', 'read the enrollment token from this file (its first line)')
       .addOption(
         new Option('--state-dir <dir>', 'credential and disk spool')
           .default('/var/lib/pgvigil-agent')
@@ -128,8 +153,8 @@ Examples:
   $ pgvigil agent --listen :9100 --proc-root /host/proc --sys-root /host/sys --rootfs /host   # in a container
 `,
     )
-    .action(async (flags: AgentFlags) => {
-      const { parseDuration, parseListenAddress, parsePostgresTargets, parseServerUrl, parseWatches } =
+    .action(async (flags: AgentFlags, cmd: Command) => {
+      const { parseDuration, parseListenAddress, parseServerUrl, parseWatches, readSecretFile } =
         await import('./options.js');
       const { PgvigilError } = await import('../errors.js');
       if (flags.listen === undefined && flags.server === undefined) {
@@ -141,15 +166,26 @@ Examples:
       if ((flags.cert === undefined) !== (flags.key === undefined)) {
         throw new PgvigilError('BAD_ARGUMENT', '--cert and --key go together (mutual TLS needs both)');
       }
+      if (flags.enrollToken !== undefined && flags.enrollTokenFile !== undefined) {
+        throw new PgvigilError(
+          'BAD_ARGUMENT',
+          'give the enrollment token once: --enroll-token, PGVIGIL_ENROLL_TOKEN or --enroll-token-file',
+        );
+      }
+      const log = createLogger();
+      const enrollToken =
+        flags.enrollTokenFile === undefined
+          ? flags.enrollToken
+          : readSecretFile('--enroll-token-file', flags.enrollTokenFile);
       const listen = flags.listen === undefined ? undefined : parseListenAddress(flags.listen);
-      const postgres = parsePostgresTargets(flags.postgres);
+      const postgres = await targetsAndSecrets(flags, log, cmd.getOptionValueSource('enrollToken') === 'cli');
       const server =
         flags.server === undefined
           ? undefined
           : {
               url: parseServerUrl(flags.server),
               stateDir: flags.stateDir,
-              enrollToken: flags.enrollToken,
+              enrollToken,
               tls: { ca: flags.ca, cert: flags.cert, key: flags.key },
               pushIntervalMs: parseDuration(flags.pushInterval, '--push-interval'),
               fsync: flags.fsync,
@@ -159,7 +195,6 @@ Examples:
       const roots = await parseRoots(flags);
       const logSources = server && flags.logs ? await agentLogSources(flags.logFile) : undefined;
       const { runAgent } = await import('./run.js');
-      const log = createLogger();
       await runAgent({
         ...roots,
         listen,
@@ -207,7 +242,7 @@ Examples:
 `,
     )
     .action(async (flags: CollectFlags) => {
-      const { parseDuration, parseOnly, parsePostgresTargets, parseWatches } = await import('./options.js');
+      const { parseDuration, parseOnly, parseWatches } = await import('./options.js');
       const { PgvigilError } = await import('../errors.js');
       if (!flags.once) {
         throw new PgvigilError(
@@ -221,7 +256,7 @@ Examples:
       const roots = await parseRoots(flags);
       const { collectOnce, formatCollectText } = await import('./run.js');
       const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
-      const postgres = parsePostgresTargets(flags.postgres);
+      const postgres = await targetsAndSecrets(flags, log);
       const report = await collectOnce({ ...roots, only, intervalMs, watches, postgres, log });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCollectText(report));
       const failed = report.collectors.filter((c) => c.status === 'failing');

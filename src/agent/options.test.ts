@@ -1,7 +1,20 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { PgvigilError } from '../errors.js';
-import { checkRoot, parseDuration, parseListenAddress, parseOnly, parseWatches } from './options.js';
+import {
+  checkRoot,
+  parseDuration,
+  parseListenAddress,
+  parseOnly,
+  parseWatches,
+  postgresValues,
+  readSecretFile,
+  secretsOnCommandLine,
+  urlHasPassword,
+} from './options.js';
 
 const badArgument = (re: RegExp) => (err: unknown) =>
   err instanceof PgvigilError && err.code === 'BAD_ARGUMENT' && re.test(err.message);
@@ -49,4 +62,57 @@ test('roots_must_look_like_what_they_stand_for', () => {
   );
   assert.throws(() => checkRoot('--proc-root', '/sys'), badArgument(/does not look like a procfs/));
   assert.throws(() => checkRoot('--sys-root', '/proc/self'), badArgument(/does not look like a sysfs/));
+});
+
+test('postgres_targets_add_up_from_the_flag_a_file_and_the_environment', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-opts-'));
+  try {
+    const file = join(dir, 'targets');
+    writeFileSync(file, '# main and replica\nmain=postgres://a@h1/db\n\n  replica=postgres://a@h2/db  \n');
+    assert.deepEqual(
+      postgresValues(['postgres://x@h0/db'], file, ' e1=postgres://e@h3/db\ne2=postgres://e@h4/db '),
+      [
+        'postgres://x@h0/db',
+        'main=postgres://a@h1/db',
+        'replica=postgres://a@h2/db',
+        'e1=postgres://e@h3/db',
+        'e2=postgres://e@h4/db',
+      ],
+    );
+    assert.deepEqual(postgresValues([], undefined, undefined), []);
+    assert.throws(
+      () => postgresValues([], join(dir, 'missing'), undefined),
+      badArgument(/--postgres-file .*missing: cannot read the file \(ENOENT\)/),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a_secret_file_gives_its_first_line_and_an_empty_one_is_refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-opts-'));
+  try {
+    writeFileSync(join(dir, 'token'), '  pgv_enroll_abc \nignored\n');
+    assert.equal(readSecretFile('--enroll-token-file', join(dir, 'token')), 'pgv_enroll_abc');
+    writeFileSync(join(dir, 'empty'), '\n');
+    assert.throws(
+      () => readSecretFile('--enroll-token-file', join(dir, 'empty')),
+      badArgument(/--enroll-token-file .*empty: the file is empty/),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('passwords_and_tokens_on_the_command_line_are_named_by_flag', () => {
+  assert.equal(urlHasPassword('postgres://u:secret@h/db'), true);
+  assert.equal(urlHasPassword('main=postgres://u:secret@h/db'), true);
+  assert.equal(urlHasPassword('postgres://u@h/db?password=secret'), true);
+  assert.equal(urlHasPassword('postgres://u@h/db'), false);
+  assert.equal(urlHasPassword('not a url'), false);
+  assert.deepEqual(secretsOnCommandLine({ postgres: ['postgres://u@h/db'] }), []);
+  assert.deepEqual(secretsOnCommandLine({ enrollToken: true, postgres: ['postgres://u:pw@h/db'] }), [
+    '--enroll-token',
+    '--postgres (a URL with a password)',
+  ]);
 });

@@ -2,7 +2,7 @@
  * Parsing and checking of the agent's command-line values. Each parser throws a PgvigilError
  * (BAD_ARGUMENT) whose message names the flag, what was given and what is expected.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDurationMs } from '../duration.js';
 import { PgvigilError } from '../errors.js';
@@ -149,4 +149,63 @@ export function parseServerUrl(value: string): string {
     throw new PgvigilError('BAD_ARGUMENT', `--server ${value}: expected http:// or https://`);
   }
   return `${u.protocol}//${u.host}`;
+}
+
+/**
+ * The contents of a file holding one secret (--enroll-token-file): its first line, without surrounding
+ * whitespace. The file's name may be printed, never its content.
+ */
+export function readSecretFile(flag: string, path: string): string {
+  const value = readFlagFile(flag, path).split('\n', 1)[0]!.trim();
+  if (value === '') throw new PgvigilError('BAD_ARGUMENT', `${flag} ${path}: the file is empty`);
+  return value;
+}
+
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new PgvigilError('BAD_ARGUMENT', `${flag} ${path}: cannot read the file (${code})`);
+  }
+}
+
+/** Values of a list file (--postgres-file): one a line; blank lines and lines starting with # skipped. */
+export function readListFile(flag: string, path: string): string[] {
+  return readFlagFile(flag, path)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/**
+ * Every --postgres value, from wherever it was given: the flag (repeatable), --postgres-file (one a line)
+ * and PGVIGIL_POSTGRES (several separated by whitespace). Together they are the targets; two of the same
+ * name are refused by parsePostgresTargets.
+ */
+export function postgresValues(flags: string[], file: string | undefined, env: string | undefined): string[] {
+  const fromEnv = (env ?? '').split(/\s+/).filter((v) => v !== '');
+  return [...flags, ...(file === undefined ? [] : readListFile('--postgres-file', file)), ...fromEnv];
+}
+
+/** True when a --postgres value carries a password (user:password@ or ?password=). */
+export function urlHasPassword(value: string): boolean {
+  const url = /^[A-Za-z0-9_.:-]{1,100}=(postgres(?:ql)?:\/\/.*)$/.exec(value)?.[1] ?? value;
+  try {
+    const u = new URL(url);
+    return u.password !== '' || u.searchParams.has('password');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The flags whose secret was typed on the command line, where every user of the host sees it (`ps`,
+ * /proc/PID/cmdline); empty when there is none. Only flag names: the caller warns without the values.
+ */
+export function secretsOnCommandLine(given: { enrollToken?: boolean; postgres: string[] }): string[] {
+  const out: string[] = [];
+  if (given.enrollToken) out.push('--enroll-token');
+  if (given.postgres.some(urlHasPassword)) out.push('--postgres (a URL with a password)');
+  return out;
 }

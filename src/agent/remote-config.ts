@@ -9,6 +9,8 @@ import { type AgentHttp, errorMessage } from './http.js';
 
 export class RemoteConfigClient {
   private etag: string | undefined;
+  /** Outcomes of pulls that were not "unchanged", for the agent's health report. */
+  readonly reloads = { applied: 0, rejected: 0, failed: 0 };
 
   constructor(
     private readonly http: AgentHttp,
@@ -22,6 +24,14 @@ export class RemoteConfigClient {
    * Network or server trouble is logged and leaves everything as it is.
    */
   async poll(
+    apply: (config: RemoteConfig) => Promise<void> | void,
+  ): Promise<'unchanged' | 'applied' | 'rejected' | 'failed'> {
+    const outcome = await this.pull(apply);
+    if (outcome !== 'unchanged') this.reloads[outcome]++;
+    return outcome;
+  }
+
+  private async pull(
     apply: (config: RemoteConfig) => Promise<void> | void,
   ): Promise<'unchanged' | 'applied' | 'rejected' | 'failed'> {
     let res: Awaited<ReturnType<AgentHttp['request']>>;

@@ -18,16 +18,16 @@ import {
   type GroupedCollector,
   type PostgresTarget,
 } from './collectors/index.js';
-import type { PostgresCollector } from './collectors/postgres/collector.js';
 import type { ProcessWatch } from './collectors/process.js';
-import type { Row } from './collectors/types.js';
+import type { Collector, Row } from './collectors/types.js';
 import { selfExposition, startExporter } from './exporter.js';
+import { agentHealthExposition } from './health.js';
 import type { TlsFiles } from './http.js';
 import type { AgentIdentity } from './identity.js';
 import type { LogSourceConfig } from './logs/sources.js';
 import { type ListenAddress, parseWatches } from './options.js';
 import { type CollectorHealth, Scheduler } from './scheduler.js';
-import type { Shipping } from './shipping.js';
+import type { Shipping, ShippingOptions } from './shipping.js';
 import type { FsyncPolicy } from './spool/spool.js';
 
 export interface Roots {
@@ -47,6 +47,8 @@ export interface ServerLink {
   pushIntervalMs: number;
   fsync?: FsyncPolicy;
   spoolMaxBytes?: number;
+  /** Push retry back-off (default 0.5 s doubling up to 60 s). */
+  retry?: ShippingOptions['retry'];
 }
 
 export interface AgentOptions extends Roots {
@@ -115,9 +117,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     });
   };
   let scheduler = makeScheduler();
-  const closeCollectors = async (list: GroupedCollector[]) => {
-    for (const g of list) await (g.collector as Partial<PostgresCollector>).close?.().catch(() => {});
-  };
+  const closeCollectors = (list: GroupedCollector[]) => closeAll(list.map((g) => g.collector));
 
   const startLogs = async (): Promise<void> => {
     if (!shipping || !options.server || logSources.length === 0) return;
@@ -178,6 +178,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       pushIntervalMs: options.server.pushIntervalMs,
       fsync: options.server.fsync,
       spoolMaxBytes: options.server.spoolMaxBytes,
+      retry: options.server.retry,
       targets: options.postgres?.map((t) => t.name),
       log,
       onConfig: applyConfig,
@@ -189,7 +190,11 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     ? await startExporter({
         host: options.listen.host,
         port: options.listen.port,
-        metrics: () => [...scheduler.exposition(), ...selfExposition(version)],
+        metrics: () => [
+          ...scheduler.exposition(),
+          ...(shipping ? agentHealthExposition(shipping.health()) : []),
+          ...selfExposition(version),
+        ],
         log,
       })
     : undefined;
@@ -214,6 +219,11 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     await closeCollectors(grouped);
     await exporter?.close();
   }
+}
+
+/** Closes collectors that hold something (connections); a failing close must not stop the others. */
+async function closeAll(collectors: Collector[]): Promise<void> {
+  for (const c of collectors) await c.close?.().catch(() => {});
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */
@@ -289,7 +299,7 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     await new Promise((r) => setTimeout(r, options.intervalMs));
     results = await scheduler.runOnce();
   } finally {
-    for (const g of selected) await (g.collector as Partial<PostgresCollector>).close?.().catch(() => {});
+    await closeAll(selected.map((g) => g.collector));
   }
 
   const report: CollectReport = { version, interval_ms: options.intervalMs, families: {}, collectors: [] };

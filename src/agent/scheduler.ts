@@ -7,7 +7,9 @@
  * - A run that is still going when its next one is due is not doubled up (the due run is skipped and
  *   counted), so a hung file system cannot pile up calls.
  * - Each state change is logged once: failing (warn, with the error), not applicable (debug, as the
- *   collector contract says), recovered (info). Repeats of the same state are silent.
+ *   collector contract says), recovered (info). Repeats of the same state are silent. A file the
+ *   collector cannot open (missing or not readable, as in a container with a partial procfs) is one
+ *   line naming the file: a stack trace would say nothing more.
  * - Per collector: status, runs, failures, skipped runs, last duration, last error, last success — shown
  *   in /metrics as pgvigil_collector_* and in `pgvigil collect` output.
  * - The exposition of a collector is its last successful run's; a failed run withdraws it, so /metrics
@@ -16,6 +18,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
+import { errnoCode } from './collectors/proc.js';
 import {
   type CollectContext,
   type Collector,
@@ -68,6 +71,9 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
   lastRows: FamilyRows[];
 }
+
+/** Errors of opening or reading a file that say all there is to say in their message. */
+const fileErrors = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EISDIR']);
 
 export class CollectTimeoutError extends Error {
   constructor(ms: number) {
@@ -245,6 +251,11 @@ export class Scheduler {
         this.#options.log.debug(
           { collector: h.name, reason: message },
           'collector not applicable on this host',
+        );
+      } else if (fileErrors.has(errnoCode(err) ?? '')) {
+        this.#options.log.warn(
+          { collector: h.name, code: errnoCode(err), reason: message },
+          'collector failing: cannot read its file',
         );
       } else {
         this.#options.log.warn({ collector: h.name, err }, 'collector failing');

@@ -4,12 +4,17 @@
  *
  * Answers and what they do:
  * - 200: acknowledge; next.
- * - 400, 413, 415, 422: the batch can never succeed → dead-letter folder, counted, next (never retried
- *   forever, never blocking later batches).
  * - 401, 403: the credential was rejected → pause sending (data stays in the spool), say so once, retry
  *   every `authPauseMs`.
- * - 429, 503: wait `Retry-After` (or back off) and retry the same batch.
- * - other 5xx, network errors, timeouts: exponential backoff with full jitter, capped at 60 s.
+ * - 408, 429: the request, not the batch, was the trouble → wait `Retry-After` (or back off) and retry.
+ * - every other 4xx (400, 409 a different batch already stored under this seq, 413, 415, 422, …): the
+ *   server will never take this batch → dead-letter folder with the server's reason, counted, next. A
+ *   4xx retried forever would block every later batch behind it.
+ * - 5xx (503 with `Retry-After` honoured), anything else, network errors, timeouts: exponential backoff
+ *   with full jitter, capped at 60 s.
+ *
+ * Every failed attempt is counted by its HTTP status (or `network` when no answer came), and so is every
+ * retry, for the agent's own health report.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
@@ -38,8 +43,25 @@ export interface ShipperStats {
   duplicates: number;
   deadLettered: number;
   retries: number;
+  /** Failed attempts by HTTP status ("503") or "network" (no answer). */
+  failuresByStatus: Record<string, number>;
+  /** Attempts that will be made again, by the status of the failed one. */
+  retriesByStatus: Record<string, number>;
+  /** Wall clock (ms) of the last batch the server took. */
+  lastSuccessAt: number | null;
   state: 'idle' | 'sending' | 'backoff' | 'auth-rejected' | 'stopped';
   lastError: string | null;
+}
+
+/** What an answer means for the batch sent. */
+export type AnswerAction = 'ack' | 'dead-letter' | 'pause' | 'retry';
+
+export function answerAction(status: number): AnswerAction {
+  if (status === 200) return 'ack';
+  if (status === 401 || status === 403) return 'pause';
+  if (status === 408 || status === 429) return 'retry';
+  if (status >= 400 && status < 500) return 'dead-letter';
+  return 'retry';
 }
 
 /** Full jitter: a random wait between 0 and min(cap, base · 2^attempt). */
@@ -66,6 +88,9 @@ export class Shipper {
     duplicates: 0,
     deadLettered: 0,
     retries: 0,
+    failuresByStatus: {},
+    retriesByStatus: {},
+    lastSuccessAt: null,
     state: 'idle',
     lastError: null,
   };
@@ -137,10 +162,12 @@ export class Shipper {
           rec.payload,
         );
         status = res.status;
-        if (status === 200) {
+        const action = answerAction(status);
+        if (action === 'ack') {
           const body = JSON.parse(res.body.toString('utf8')) as { status?: string };
           await this.opts.spool.ack(rec.seq);
           this.stats.sent++;
+          this.stats.lastSuccessAt = Date.now();
           if (body.status === 'duplicate') this.stats.duplicates++;
           if (attempt > 0 || authWarned) log.info({ seq: rec.seq }, 'server accepts batches again');
           attempt = 0;
@@ -150,7 +177,8 @@ export class Shipper {
         }
         const message = errorMessage(res);
         this.stats.lastError = `HTTP ${status}: ${message}`;
-        if (status === 400 || status === 413 || status === 415 || status === 422) {
+        count(this.stats.failuresByStatus, String(status));
+        if (action === 'dead-letter') {
           log.error(
             { seq: rec.seq, status, reason: message },
             'server refused a batch for good; moved to dead-letter',
@@ -159,7 +187,7 @@ export class Shipper {
           this.stats.deadLettered++;
           continue;
         }
-        if (status === 401 || status === 403) {
+        if (action === 'pause') {
           if (!authWarned)
             log.error(
               { status, reason: message },
@@ -170,12 +198,16 @@ export class Shipper {
           await this.pause(this.opts.authPauseMs ?? 60_000);
           continue;
         }
-        if (status === 429 || status === 503) wait = retryAfterMs(res.headers['retry-after']);
+        wait = retryAfterMs(res.headers['retry-after']);
       } catch (err) {
         this.stats.lastError = (err as Error).message;
+        // An answer that came but could not be handled (an unreadable 200) keeps its status.
+        if (status === 0) count(this.stats.failuresByStatus, 'network');
+        else count(this.stats.failuresByStatus, String(status));
       }
       if (!this.running) break;
       this.stats.retries++;
+      count(this.stats.retriesByStatus, status === 0 ? 'network' : String(status));
       this.stats.state = 'backoff';
       const delay = wait ?? backoffDelay(attempt, base, cap);
       attempt++;
@@ -192,4 +224,8 @@ export class Shipper {
       }
     }
   }
+}
+
+function count(by: Record<string, number>, key: string): void {
+  by[key] = (by[key] ?? 0) + 1;
 }

@@ -14,9 +14,11 @@ import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { LogEntry } from '../protocol/logs.js';
 import { Batcher } from './batcher.js';
 import type { FamilyRows } from './collectors/types.js';
+import { type AgentHealth, buildAgentHealth, DroppedContents } from './health.js';
 import { AgentHttp, type TlsFiles } from './http.js';
 import { type AgentIdentity, loadOrEnroll } from './identity.js';
 import type { SourceCheckpoint } from './logs/positions.js';
+import { volumeDropTotals } from './logs/volume.js';
 import { RemoteConfigClient } from './remote-config.js';
 import { Shipper } from './shipper.js';
 import { type FsyncPolicy, Spool, type SpoolStats } from './spool/spool.js';
@@ -33,11 +35,13 @@ export interface ShippingOptions {
   configPollMs?: number;
   fsync?: FsyncPolicy;
   spoolMaxBytes?: number;
+  /** Push retry back-off: full jitter from `baseMs` doubling up to `capMs` (default 500 ms, 60 s). */
+  retry?: { baseMs?: number; capMs?: number };
   targets?: string[];
   log: Logger;
   /** Applies a server-pushed config; throw to refuse it (the reason is reported to the server). */
   onConfig?: (config: RemoteConfig) => Promise<void> | void;
-  /** The agent's self-report sent with each batch (collector health). */
+  /** The agent's self-report sent with each batch (collector health); `health` is added to it. */
   status?: () => Record<string, unknown>;
 }
 
@@ -59,6 +63,8 @@ export interface Shipping {
   /** Pull the config now (SIGHUP). */
   reloadConfig(): Promise<void>;
   stats(): { spool: SpoolStats; shipper: Shipper['stats']; pendingRows: number };
+  /** The agent's report on itself: spool, losses, retries, config reloads (also in every batch). */
+  health(): AgentHealth;
   stop(): Promise<void>;
 }
 
@@ -83,7 +89,14 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
   });
   const credential = () => identity.credential;
   const batcher = new Batcher(() => identity.agentId, spool, log, 50_000, hostname());
-  const shipper = new Shipper({ http, spool, credential, log: log.child({ component: 'shipper' }) });
+  const shipper = new Shipper({
+    http,
+    spool,
+    credential,
+    log: log.child({ component: 'shipper' }),
+    backoffBaseMs: opts.retry?.baseMs,
+    backoffCapMs: opts.retry?.capMs,
+  });
   const config = new RemoteConfigClient(
     http,
     identity.agentId,
@@ -91,13 +104,32 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     log.child({ component: 'config' }),
   );
 
+  const dropped = new DroppedContents();
+  const health = (): AgentHealth => {
+    const spoolStats = spool.stats();
+    // Gaps not yet sent are still listed here: each seal reads this before the batcher claims them.
+    dropped.settle(spool.pendingGaps(), spoolStats.ackedSeq);
+    return buildAgentHealth({
+      spool: spoolStats,
+      shipper: shipper.stats,
+      dropped,
+      volume: volumeDropTotals(),
+      // Log reading pauses while the spool cannot write to disk (full, or read-only): backpressure.
+      logsPausedDiskFull: spoolStats.logsPaused,
+      configReloads: config.reloads,
+    });
+  };
+
   // Seals are serialized: each takes the seq the spool hands out next.
   let sealing: Promise<void> = Promise.resolve();
   const seal = (): Promise<void> => {
     sealing = sealing
       .then(async () => {
-        const sealed = await batcher.seal(opts.status?.());
-        if (sealed) shipper.wake();
+        const sealed = await batcher.seal({ ...opts.status?.(), health: health() });
+        if (sealed) {
+          dropped.sealed(sealed.seq, sealed.rows, sealed.logs);
+          shipper.wake();
+        }
       })
       .catch((err: Error) => log.error({ err: { message: err.message } }, 'could not seal a batch'));
     return sealing;
@@ -135,6 +167,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     },
     reloadConfig: pollConfig,
     stats: () => ({ spool: spool.stats(), shipper: shipper.stats, pendingRows: batcher.pendingRows }),
+    health,
     stop: async () => {
       clearInterval(pushTimer);
       clearInterval(configTimer);

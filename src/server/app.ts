@@ -1,7 +1,8 @@
 /**
  * The HTTP server: fastify with its plugins registered in this order —
  *   1. error handler (coded errors → status + JSON body; no stack traces to clients)
- *   2. role guard: a route without `config.role` cannot be registered (deny by default)
+ *   2. role guard: a route without `config.role` cannot be registered (deny by default); then
+ *      @fastify/swagger, which collects the same routes for the OpenAPI document (./openapi.ts)
  *   3. user check: routes for viewer/user/admin need a signed-in user or API token of that role
  *      (agent routes check their agent credential themselves)
  *   4. HTTP metrics hook
@@ -9,6 +10,7 @@
  *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 3
  */
 import { readFileSync } from 'node:fs';
+import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
@@ -23,7 +25,7 @@ import { jobMetrics } from './jobs/runner.js';
 import { defaultLiveLimits, LiveHub, type LiveOptions } from './live/hub.js';
 import { liveMetrics } from './live/metrics.js';
 import { announceWritten } from './live/notify.js';
-import { OpenApiCollector } from './openapi.js';
+import { openapiOptions } from './openapi.js';
 import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
@@ -113,7 +115,6 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
 
-  const openapi = new OpenApiCollector();
   app.addHook('onRoute', (route) => {
     const role = route.config?.role;
     if (role === undefined || !roles.includes(role)) {
@@ -122,8 +123,9 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
         `route ${String(route.method)} ${route.url} declares no role (config.role); every route must`,
       );
     }
-    openapi.add(route);
   });
+  // Its onRoute hook collects the routes registered after it, which is all of them.
+  await app.register(fastifySwagger, openapiOptions);
 
   // Before the user check: its onRequest hook marks upgrade requests, so that a refused handshake's socket
   // is closed after the answer.
@@ -206,7 +208,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       config: { role: 'public' },
       schema: { summary: 'This API as an OpenAPI 3.1 document', tags: ['meta'] },
     },
-    async () => openapi.document(),
+    async () => app.swagger(),
   );
   const jobStats = jobMetrics(registry);
   app.get(

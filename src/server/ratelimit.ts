@@ -1,6 +1,14 @@
 /**
- * Token buckets per key (agent id, client address), in memory per server instance. Bounded: when more
- * than `maxKeys` keys are tracked, the oldest-touched half is forgotten (they start again full).
+ * Token buckets per key (agent id, client address, user name), in memory per server instance. Bounded:
+ * when more than `maxKeys` keys are tracked, the oldest-touched half is forgotten (they start again full).
+ *
+ * Why not @fastify/rate-limit: its stores count requests in fixed windows (`max` per `timeWindow`), which
+ * cannot say "a burst of 100, then 20/s": at a window's edge it lets twice the burst through, and its
+ * Retry-After is the rest of the window (up to 100 s for the sign-in limit, where a bucket says 10 s).
+ * Our limits are also taken inside handlers on keys only they know — the agent id after the credential
+ * check, the address and the user name together in one refusal for sign-in — and a refused push is
+ * counted as a rejected batch. The plugin's hooks (one key generator each, each answering its own 429)
+ * would need wrapping to do that, for no gain over these thirty lines.
  */
 export class RateLimiter {
   private buckets = new Map<string, { tokens: number; at: number }>();

@@ -1,97 +1,110 @@
 /**
- * The program's own metrics (server: HTTP, ingest, jobs, pool), kept in memory and served as Prometheus
- * text. Names follow `pgvigil_<name>_<unit>[_total]` in base units. Label sets are few and fixed by
- * code (route, reason, status), never taken from input, so cardinality stays bounded.
+ * The server's own metrics (HTTP, ingest, jobs, pool, live feed), kept by prom-client and served as
+ * Prometheus text. Names follow `pgvigil_<name>_<unit>[_total]` in base units. Label sets are few and
+ * fixed by code (route, reason, status), never taken from input, so cardinality stays bounded.
+ *
+ * This is a thin face over prom-client so that call sites stay short (`registry.counter(name, help)`,
+ * `.inc(labels)`, `.gauge(…).set(fn)`): prom-client wants label names declared up front, so each metric
+ * is created on its first sample with that sample's label names (a later sample with another label name
+ * is a programming error and throws). A metric appears on /metrics once it has a sample, as before.
  */
-
-import { escapeHelp, escapeLabelValue, formatValue } from './prometheus-text.js';
+import * as prom from 'prom-client';
 
 type Labels = Record<string, string>;
 
 function labelKey(labels: Labels | undefined): string {
   if (!labels) return '';
-  const keys = Object.keys(labels).sort();
-  return keys.map((k) => `${k}="${escapeLabelValue(labels[k]!)}"`).join(',');
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, labels[k]]),
+  );
 }
 
-interface Metric {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  render(): string;
-}
-
-export class Counter implements Metric {
-  readonly type = 'counter';
-  private values = new Map<string, number>();
+abstract class Lazy<M extends prom.Metric> {
+  private made: M | undefined;
   constructor(
     readonly name: string,
     readonly help: string,
+    private readonly into: prom.Registry,
   ) {}
+  protected abstract make(config: prom.MetricConfiguration<string>): M;
+  /** The prom-client metric, made with these label names on first use. */
+  protected metric(labels: Labels | undefined): M {
+    this.made ??= this.make({
+      name: this.name,
+      help: this.help,
+      labelNames: labels ? Object.keys(labels) : [],
+      registers: [this.into],
+    });
+    return this.made;
+  }
+  get created(): boolean {
+    return this.made !== undefined;
+  }
+}
+
+export class Counter extends Lazy<prom.Counter> {
+  protected make(config: prom.CounterConfiguration<string>) {
+    return new prom.Counter(config);
+  }
   inc(labels?: Labels, by = 1): void {
-    const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+    const m = this.metric(labels);
+    if (labels) m.inc(labels, by);
+    else m.inc(by);
   }
-  get(labels?: Labels): number {
-    return this.values.get(labelKey(labels)) ?? 0;
-  }
-  render(): string {
-    let out = '';
-    for (const [k, v] of this.values) out += `${this.name}${k ? `{${k}}` : ''} ${formatValue(v)}\n`;
-    return out;
+  /** For a total counted elsewhere (a table of the store) and read at scrape time. */
+  set(value: number, labels?: Labels): void {
+    const m = this.metric(labels);
+    if (labels) {
+      m.remove(labels);
+      m.inc(labels, value);
+    } else {
+      m.reset();
+      m.inc(value);
+    }
   }
 }
 
-export class Gauge implements Metric {
-  readonly type = 'gauge';
-  private values = new Map<string, number | (() => number)>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
+export class Gauge extends Lazy<prom.Gauge> {
+  /** Values read at each scrape, by label set. */
+  private readonly readers = new Map<string, { labels: Labels; read: () => number }>();
+  protected make(config: prom.GaugeConfiguration<string>) {
+    const readers = this.readers;
+    return new prom.Gauge({
+      ...config,
+      collect() {
+        for (const { labels, read } of readers.values()) this.set(labels, read());
+      },
+    });
+  }
   set(value: number | (() => number), labels?: Labels): void {
-    this.values.set(labelKey(labels), value);
-  }
-  render(): string {
-    let out = '';
-    for (const [k, v] of this.values) {
-      out += `${this.name}${k ? `{${k}}` : ''} ${formatValue(typeof v === 'function' ? v() : v)}\n`;
+    const m = this.metric(labels);
+    if (typeof value === 'function') {
+      this.readers.set(labelKey(labels), { labels: labels ?? {}, read: value });
+      return;
     }
-    return out;
+    this.readers.delete(labelKey(labels));
+    m.set(labels ?? {}, value);
   }
 }
 
-export class Histogram implements Metric {
-  readonly type = 'histogram';
-  private series = new Map<string, { counts: number[]; sum: number; count: number }>();
+export class Histogram extends Lazy<prom.Histogram> {
   constructor(
-    readonly name: string,
-    readonly help: string,
+    name: string,
+    help: string,
+    into: prom.Registry,
     readonly buckets: readonly number[],
-  ) {}
-  observe(value: number, labels?: Labels): void {
-    const k = labelKey(labels);
-    let s = this.series.get(k);
-    if (!s) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(k, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
+  ) {
+    super(name, help, into);
   }
-  render(): string {
-    let out = '';
-    for (const [k, s] of this.series) {
-      const sep = k ? `${k},` : '';
-      this.buckets.forEach((b, i) => {
-        out += `${this.name}_bucket{${sep}le="${formatValue(b)}"} ${s.counts[i]}\n`;
-      });
-      out += `${this.name}_bucket{${sep}le="+Inf"} ${s.count}\n`;
-      out += `${this.name}_sum${k ? `{${k}}` : ''} ${formatValue(s.sum)}\n`;
-      out += `${this.name}_count${k ? `{${k}}` : ''} ${s.count}\n`;
-    }
-    return out;
+  protected make(config: prom.HistogramConfiguration<string>) {
+    return new prom.Histogram({ ...config, buckets: [...this.buckets] });
+  }
+  observe(value: number, labels?: Labels): void {
+    const m = this.metric(labels);
+    if (labels) m.observe(labels, value);
+    else m.observe(value);
   }
 }
 
@@ -100,26 +113,28 @@ export const secondsBuckets = [
 ] as const;
 
 export class Registry {
-  private metrics: Metric[] = [];
+  private readonly prom = new prom.Registry();
+  /** In the order they were declared, which is the order of the exposition. */
+  private readonly metrics: Array<Counter | Gauge | Histogram> = [];
   counter(name: string, help: string): Counter {
-    return this.add(new Counter(name, help));
+    return this.add(new Counter(name, help, this.prom));
   }
   gauge(name: string, help: string): Gauge {
-    return this.add(new Gauge(name, help));
+    return this.add(new Gauge(name, help, this.prom));
   }
   histogram(name: string, help: string, buckets: readonly number[] = secondsBuckets): Histogram {
-    return this.add(new Histogram(name, help, buckets));
+    return this.add(new Histogram(name, help, this.prom, buckets));
   }
-  private add<M extends Metric>(m: M): M {
+  private add<M extends Counter | Gauge | Histogram>(m: M): M {
+    if (this.metrics.some((x) => x.name === m.name)) throw new Error(`metric ${m.name} declared twice`);
     this.metrics.push(m);
     return m;
   }
-  render(): string {
+  /** The exposition text (format 0.0.4). */
+  async render(): Promise<string> {
     let out = '';
     for (const m of this.metrics) {
-      const body = m.render();
-      if (body === '') continue;
-      out += `# HELP ${m.name} ${escapeHelp(m.help)}\n# TYPE ${m.name} ${m.type}\n${body}`;
+      if (m.created) out += `${await this.prom.getSingleMetricAsString(m.name)}\n`;
     }
     return out;
   }

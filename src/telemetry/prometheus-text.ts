@@ -1,4 +1,7 @@
-/** Pieces of the Prometheus text exposition format (0.0.4) shared by the agent's and the server's /metrics. */
+/**
+ * Pieces of the Prometheus text exposition format (0.0.4) for the agent's /metrics (the server's own
+ * metrics are rendered by prom-client; bench/agent-exposition.ts measures why the agent keeps this).
+ */
 
 const helpSpecial = /[\\\n]/;
 const labelSpecial = /[\\\n"]/;

@@ -61,9 +61,15 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
   const watches = options.watches ?? [];
   if (watches.length > 0) out.push({ group: 'process', collector: createProcessCollector({ watches }) });
   const targets = options.postgres ?? [];
+  // One target keeps postgres_exporter's exact series (pg_up without labels); with several, every
+  // PostgreSQL series carries `target` so that the targets' series do not collide.
+  const several = targets.length > 1;
   for (const t of targets) {
-    const name = targets.length === 1 ? 'postgres' : `postgres:${t.name}`;
-    out.push({ group: 'postgres', collector: lazyPostgresCollector(t.url, { name }), target: t.name });
+    const collector = lazyPostgresCollector(t.url, {
+      name: several ? `postgres:${t.name}` : 'postgres',
+      ...(several ? { exportLabels: { target: t.name } } : {}),
+    });
+    out.push({ group: 'postgres', collector, target: t.name });
   }
   return out;
 }

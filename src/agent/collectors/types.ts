@@ -62,6 +62,8 @@ export interface Collector {
   defaultEnabled: boolean;
   intervalMs: number;
   collect(ctx: CollectContext): Promise<FamilyRows[]>;
+  /** Releases what the collector holds between runs (connections); called once when it is retired. */
+  close?(): Promise<void>;
 }
 
 export class NotApplicableError extends Error {

@@ -29,6 +29,17 @@ interface Dropped {
   sample: string;
 }
 
+/**
+ * Entries dropped by every limiter of this process. Kept apart from the limiters because a source is
+ * replaced when the server pushes new log settings: the agent's counters must not go back then.
+ */
+const processDrops = { cap: 0, flood: 0 };
+
+/** Entries the volume limits of all log sources dropped since the agent started. */
+export function volumeDropTotals(): { cap: number; flood: number } {
+  return { ...processDrops };
+}
+
 /** How many distinct dropped fingerprints a report lists (the rest are summed under "other"). */
 const maxReported = 20;
 
@@ -84,6 +95,7 @@ export class VolumeLimiter {
 
   private drop(e: LogEntry, why: 'cap' | 'flood'): void {
     this.totals.dropped++;
+    processDrops[why]++;
     if (why === 'cap') {
       this.totals.droppedByCap++;
       this.droppedByCapInWindow++;

@@ -1,9 +1,11 @@
 /**
- * Access tokens: compact JWTs signed with HMAC-SHA256 (RFC 7519 / 7515), made and checked with
- * node:crypto. Only `HS256` is accepted — the header's `alg` is compared, never trusted — and `exp` is
- * required. The key is shared by every server instance through the store (table server_keys).
+ * Access tokens: compact JWTs signed with HMAC-SHA256, made and checked by `jose`. Only `HS256` is
+ * accepted (jose refuses any other `alg`, `none` included) and `exp` is required; the claims must have
+ * our shape. The key is shared by every server instance through the store (table server_keys), so a
+ * token signed before a restart, or by another instance, still verifies.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { jwtVerify, SignJWT } from 'jose';
 
 export interface AccessClaims {
   /** user id */
@@ -16,41 +18,43 @@ export interface AccessClaims {
   exp: number;
 }
 
-const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
-
-function sign(input: string, key: Buffer): Buffer {
-  return createHmac('sha256', key).update(input).digest();
+/** The signing key as a KeyObject, made once per key: jose caches its WebCrypto form by object. */
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+function secret(key: Buffer): KeyObject {
+  let k = keyObjects.get(key);
+  if (!k) {
+    k = createSecretKey(key);
+    keyObjects.set(key, k);
+  }
+  return k;
 }
 
-export function signAccessToken(claims: AccessClaims, key: Buffer): string {
-  const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
-  return `${header}.${body}.${sign(`${header}.${body}`, key).toString('base64url')}`;
+export function signAccessToken(claims: AccessClaims, key: Buffer): Promise<string> {
+  const { sub, sid, role, name, iat, exp } = claims;
+  // Claims in this order and the header {alg, typ} keep tokens byte-identical to those made before jose.
+  return new SignJWT({ sub, sid, role, name, iat, exp })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .sign(secret(key));
 }
 
 /** The claims of a valid, unexpired token; undefined for anything else (with no hint why, by design). */
-export function verifyAccessToken(token: string, key: Buffer, nowMs = Date.now()): AccessClaims | undefined {
+export async function verifyAccessToken(
+  token: string,
+  key: Buffer,
+  nowMs = Date.now(),
+): Promise<AccessClaims | undefined> {
   if (token.length > 4096) return undefined;
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  const [h, b, s] = parts as [string, string, string];
-  const given = Buffer.from(s, 'base64url');
-  const want = sign(`${h}.${b}`, key);
-  if (given.length !== want.length || !timingSafeEqual(given, want)) return undefined;
+  let c: Partial<AccessClaims>;
   try {
-    const head = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as { alg?: unknown };
-    if (head.alg !== 'HS256') return undefined;
-    const c = JSON.parse(Buffer.from(b, 'base64url').toString('utf8')) as Partial<AccessClaims>;
-    if (typeof c.exp !== 'number' || c.exp * 1000 <= nowMs) return undefined;
-    if (typeof c.sub !== 'string' || typeof c.sid !== 'string' || typeof c.name !== 'string')
-      return undefined;
-    if (c.role !== 'viewer' && c.role !== 'user' && c.role !== 'admin') return undefined;
-    return c as AccessClaims;
+    ({ payload: c } = await jwtVerify<Partial<AccessClaims>>(token, secret(key), {
+      algorithms: ['HS256'],
+      requiredClaims: ['exp'],
+      currentDate: new Date(nowMs),
+    }));
   } catch {
     return undefined;
   }
-}
-
-/** True for strings shaped like a JWT (three base64url parts), to tell them from API tokens. */
-export function looksLikeJwt(token: string): boolean {
-  return /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
+  if (typeof c.sub !== 'string' || typeof c.sid !== 'string' || typeof c.name !== 'string') return undefined;
+  if (c.role !== 'viewer' && c.role !== 'user' && c.role !== 'admin') return undefined;
+  return c as AccessClaims;
 }

@@ -154,7 +154,7 @@ export interface SessionTokens {
   user: { userId: number; name: string; role: UserRole };
 }
 
-function accessFor(
+async function accessFor(
   key: Buffer,
   user: { userId: number; name: string; role: UserRole },
   sid: string,
@@ -169,7 +169,7 @@ function accessFor(
     iat,
     exp: iat + accessTtlSeconds,
   };
-  return { accessToken: signAccessToken(claims, key), accessExpiresAt: claims.exp * 1000 };
+  return { accessToken: await signAccessToken(claims, key), accessExpiresAt: claims.exp * 1000 };
 }
 
 // A real scrypt hash of nothing anyone knows: unknown users cost the same time as wrong passwords.
@@ -200,7 +200,7 @@ export async function login(
     `INSERT INTO pgvigil.sessions (session_id, user_id, refresh_hash, expires_at, client) VALUES ($1, $2, $3, $4, $5)`,
     [sid, user.userId, hashSecret(refreshToken), new Date(refreshExpiresAt), client?.slice(0, 200) ?? null],
   );
-  return { ...accessFor(key, user, sid, now), refreshToken, refreshExpiresAt, user };
+  return { ...(await accessFor(key, user, sid, now)), refreshToken, refreshExpiresAt, user };
 }
 
 /**
@@ -243,7 +243,7 @@ export async function refreshSession(
   }
   const user = { userId: Number(s.user_id), name: s.name, role: s.role };
   return {
-    ...accessFor(key, user, s.session_id, now),
+    ...(await accessFor(key, user, s.session_id, now)),
     refreshToken: next,
     refreshExpiresAt: s.expires_at.getTime(),
     user,
@@ -425,7 +425,7 @@ export class UserAuthenticator {
   }
 
   private async session(token: string): Promise<UserIdentity | undefined> {
-    const claims = verifyAccessToken(token, this.key);
+    const claims = await verifyAccessToken(token, this.key);
     if (!claims) return undefined;
     const key = `s:${claims.sid}`;
     const hit = this.cached(key);

@@ -106,8 +106,11 @@ export function startJobs(pool: pg.Pool, jobs: readonly Job[], log: Logger): { s
  * every instance (a job runs on whichever holds its lock), so each instance reports the same numbers.
  */
 export function jobMetrics(registry: Registry) {
-  const runs = registry.gauge('pgvigil_job_runs', 'Runs of each periodic job, on any server instance.');
-  const failures = registry.gauge('pgvigil_job_failures', 'Failed runs of each periodic job.');
+  const runs = registry.counter(
+    'pgvigil_job_runs_total',
+    'Runs of each periodic job, on any server instance.',
+  );
+  const failures = registry.counter('pgvigil_job_failures_total', 'Failed runs of each periodic job.');
   const duration = registry.gauge(
     'pgvigil_job_last_duration_seconds',
     'Duration of the last run of each job.',

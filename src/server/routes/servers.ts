@@ -5,7 +5,8 @@
  * Where the status comes from:
  * - last seen: the newest `agents.last_seen_at` of the server's agents, which the ingest writer sets on
  *   commit at most every 10 s per agent (so it lags by up to 10 s);
- * - agent status: `agents.status`, the agent's self-report (collector health) that ingest keeps from the
+ * - agent status: `agents.status`, the agent's self-report (collector health, and `health`: spool, losses,
+ *   retries, read through `readAgentHealth` since it is the agent's input) that ingest keeps from the
  *   batches at most every 30 s; `agents.config_status`, what the agent said when applying pushed config;
  * - targets: the newest `pg_instance` row of each target within `window` (up, error, version) and the
  *   newest `pg_collector` row per family and database within `window` (families failing now).
@@ -14,7 +15,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { readAgentHealth } from '../../protocol/agent-health.js';
 import { inReadSnapshot } from '../../storage/tx.js';
+import { agentHealthSchema } from './agent-health-schema.js';
 import {
   ageSeconds,
   decodeCursor,
@@ -93,6 +96,7 @@ const agentSchema = {
     lastSeenAt: nullableString,
     revokedAt: nullableString,
     status: { ...nullableFreeObject, description: "the agent's latest self-report (collector health)" },
+    health: agentHealthSchema,
     configStatus: {
       ...nullableFreeObject,
       description: 'what the agent said when it last applied pushed configuration',
@@ -351,6 +355,7 @@ async function describeServers(c: pg.PoolClient, servers: ServerRow[], windowS: 
         lastSeenAt: iso(a.last_seen_at),
         revokedAt: iso(a.revoked_at),
         status: isObject(a.status) ? a.status : null,
+        health: readAgentHealth(a.status),
         configStatus: isObject(a.config_status) ? a.config_status : null,
       })),
       targets: myTargets,
