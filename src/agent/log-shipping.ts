@@ -46,7 +46,7 @@ export async function startLogShipping(opts: LogShippingOptions): Promise<{ stop
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
   const tick = async () => {
-    if (!shipping.acceptsLogs() && !(await shipping.retryDisk())) return;
+    if (!shipping.acceptsLogs() && (!(await shipping.retryDisk()) || !shipping.acceptsLogs())) return;
     for (const source of sources) {
       if (stopped || !shipping.acceptsLogs()) return;
       let batch: Awaited<ReturnType<LogSource['read']>>;

@@ -54,7 +54,10 @@ export interface Shipping {
   addLogs(entries: LogEntry[], source: string, checkpoint: SourceCheckpoint): void;
   /** Per log source, the newest checkpoint on disk in the spool: where reading resumes. */
   logCheckpoints(): Record<string, SourceCheckpoint>;
-  /** False while the spool cannot write to disk: log sources must not be read (backpressure). */
+  /**
+   * False while the spool cannot write to disk, or the batch being filled is full: log sources must
+   * not be read (backpressure).
+   */
   acceptsLogs(): boolean;
   /** While log reading is paused: try the disk again; true when reading may resume. */
   retryDisk(): Promise<boolean>;
@@ -158,7 +161,8 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
       if (batcher.full()) void seal();
     },
     logCheckpoints: () => spool.checkpoints(),
-    acceptsLogs: () => spool.acceptsLogs(),
+    // A full batcher is sealing already: reading more now would only grow the batch past the server's limit.
+    acceptsLogs: () => spool.acceptsLogs() && !batcher.full(),
     retryDisk: () => spool.retryDisk(),
     flush: seal,
     setPushInterval: (ms) => {
