@@ -1,6 +1,6 @@
 /**
  * The disk-full run: the agent's state dir on a 2 MB tmpfs, a log file written continuously, the server
- * down until the spool has filled the tmpfs (and longer: PGVIGIL_TEST_ENOSPC_OUTAGE_MS, default 0), the
+ * down until the spool has filled the tmpfs (and at least PGVIGIL_TEST_ENOSPC_OUTAGE_MS in all), the
  * agent killed with SIGKILL while the disk is full, then the server and the agent started again. Every
  * line in the source file must be stored exactly once: log positions move only with batches on disk,
  * and while the disk is full the agent stops reading rather than holding lines in memory.
@@ -22,6 +22,8 @@ import { type RunningCli, runCli, startCli } from './helpers/cli.js';
 import { createTestDatabase, testPgLabel } from './helpers/db.js';
 
 const extraOutageMs = Number(process.env.PGVIGIL_TEST_ENOSPC_OUTAGE_MS ?? 0);
+/** How long the backlog may take to arrive (the runner stops a file at 300 s; longer outages need more). */
+const catchUpMs = Number(process.env.PGVIGIL_TEST_ENOSPC_CATCHUP_MS ?? 150_000);
 const childScript = fileURLToPath(new URL('./helpers/log-shipping-agent-child.js', import.meta.url));
 
 /**
@@ -142,7 +144,7 @@ test(`no_line_still_in_the_source_file_is_lost_when_the_spool_disk_fills_and_the
     // Until every line is in, or nothing new arrived for 20 s (the test runner stops a file at 300 s).
     let seen = { n: 0, d: 0 };
     let changedAt = Date.now();
-    const deadline = Date.now() + 150_000;
+    const deadline = Date.now() + catchUpMs;
     while (Date.now() < deadline && Date.now() - changedAt < 20_000) {
       const now = await counts();
       if (now.n !== seen.n) changedAt = Date.now();

@@ -1028,6 +1028,18 @@ export class Spool {
   /** Deletes segments that hold nothing unacknowledged, and cuts back those a failed write left long. */
   async #collectGarbage(): Promise<void> {
     let freed = false;
+    const active = this.#active;
+    // On a disk in trouble, an active segment whose records are all acknowledged is let go of too: on a
+    // disk smaller than a segment it would otherwise only be freed by the next failed write.
+    if (
+      active !== null &&
+      this.#trouble.current !== null &&
+      active.pending === 0 &&
+      active.lastSeq >= active.firstSeq &&
+      active.lastSeq <= this.#savedAckedThrough
+    ) {
+      await this.#sealActive();
+    }
     for (const seg of [...this.#segments]) {
       if (seg === this.#active) continue;
       if (seg.pending === 0 && seg.lastSeq <= this.#savedAckedThrough) {
