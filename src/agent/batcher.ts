@@ -1,8 +1,8 @@
 /**
  * The batcher: gathers what the collectors and log sources produced since the last seal and seals it
- * into one batch every push interval. The batch gets its seq from the spool at sealing, is written there
- * (durable before anything else happens), and only then are log positions allowed to move past the lines
- * it holds — so a crash neither loses nor doubles them.
+ * into one batch every push interval. The batch gets its seq from the spool at sealing and is written
+ * there together with the log checkpoints of the lines it holds (one record), so a log position moves
+ * exactly when the lines before it are on disk — a crash neither loses nor doubles them.
  */
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '../log.js';
@@ -10,12 +10,20 @@ import type { BatchV1, WireGap, WireTable } from '../protocol/batch.js';
 import { families } from '../protocol/families/index.js';
 import { type LogEntry, logEntryColumns } from '../protocol/logs.js';
 import type { FamilyRows } from './collectors/types.js';
+import type { SourceCheckpoint } from './logs/positions.js';
 
 /** What the batcher needs of the spool. */
 export interface BatcherSpool {
   nextSeq(): number;
   pendingGaps(): WireGap[];
-  append(payload: Buffer, opts?: { gapsIncluded?: number }): Promise<number>;
+  append(
+    payload: Buffer,
+    opts?: {
+      gapsIncluded?: number;
+      checkpoints?: Readonly<Record<string, SourceCheckpoint>>;
+      logLines?: number;
+    },
+  ): Promise<number>;
 }
 
 export interface SealedBatch {
@@ -25,16 +33,12 @@ export interface SealedBatch {
   bytes: number;
 }
 
-/** Called after the batch holding some log lines is durable: moves their sources' positions. */
-export type AfterDurable = () => Promise<void> | void;
-
 export class Batcher {
   private tables = new Map<string, WireTable>();
   private logs: unknown[][] = [];
-  private afterDurable: AfterDurable[] = [];
+  /** Per log source, where its reading stands after the entries added so far. */
+  private checkpoints = new Map<string, SourceCheckpoint>();
   private rows = 0;
-  /** The seq of a batch being appended right now. */
-  private inFlightSeq: number | undefined;
 
   constructor(
     private readonly agentId: () => string,
@@ -45,11 +49,6 @@ export class Batcher {
     /** The PostgreSQL target name for target families whose rows do not carry one. */
     private readonly defaultTarget = 'local',
   ) {}
-
-  /** The seq the batch now being filled will get (seals are sequential). */
-  nextBatchSeq(): number {
-    return this.inFlightSeq !== undefined ? this.inFlightSeq + 1 : this.spool.nextSeq();
-  }
 
   get pendingRows(): number {
     return this.rows + this.logs.length;
@@ -83,17 +82,19 @@ export class Batcher {
     }
   }
 
-  /** Adds parsed log entries; `afterDurable` runs once the batch holding them is in the spool. */
-  addLogs(entries: LogEntry[], afterDurable?: AfterDurable): void {
+  /**
+   * Adds parsed log entries of `source` and the checkpoint after them; the checkpoint goes into the
+   * same spool record as the entries.
+   */
+  addLogs(entries: LogEntry[], source: string, checkpoint: SourceCheckpoint): void {
     for (const e of entries) this.logs.push(logEntryColumns.map((c) => e[c.name as keyof LogEntry] ?? null));
-    if (afterDurable) this.afterDurable.push(afterDurable);
+    this.checkpoints.set(source, checkpoint);
   }
 
   /** Seals what is pending into one batch; undefined when there was nothing (and no gap to report). */
   async seal(status?: Record<string, unknown>): Promise<SealedBatch | undefined> {
     const gaps = this.spool.pendingGaps();
-    if (this.rows === 0 && this.logs.length === 0 && gaps.length === 0) {
-      for (const cb of this.afterDurable.splice(0)) await cb();
+    if (this.rows === 0 && this.logs.length === 0 && gaps.length === 0 && this.checkpoints.size === 0) {
       return undefined;
     }
     const seq = this.spool.nextSeq();
@@ -112,20 +113,13 @@ export class Batcher {
     const payload = gzipSync(JSON.stringify(batch));
     const rows = this.rows;
     const logs = this.logs.length;
-    const callbacks = this.afterDurable;
+    const checkpoints = this.checkpoints.size > 0 ? Object.fromEntries(this.checkpoints) : undefined;
     this.tables = new Map();
     this.logs = [];
-    this.afterDurable = [];
+    this.checkpoints = new Map();
     this.rows = 0;
-    this.inFlightSeq = seq;
-    let got: number;
-    try {
-      got = await this.spool.append(payload, { gapsIncluded: gaps.length });
-    } finally {
-      this.inFlightSeq = undefined;
-    }
+    const got = await this.spool.append(payload, { gapsIncluded: gaps.length, checkpoints, logLines: logs });
     if (got !== seq) this.log.warn({ expected: seq, got }, 'spool assigned another seq than announced');
-    for (const cb of callbacks) await cb();
     return { seq: got, rows, logs, bytes: payload.length };
   }
 

@@ -48,6 +48,9 @@ function health() {
     corruptRecords: 0,
     deadLettered: 1,
     degraded: { kind: 'disk-full', message: 'ENOSPC', since: '2026-12-02T10:00:00.000Z' },
+    logsPaused: true,
+    logPauses: 1,
+    droppedLogLines: 0,
   };
   const shipper: ShipperStats = {
     sent: 5,

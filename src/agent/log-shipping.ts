@@ -1,27 +1,23 @@
 /**
- * Log sources feeding the shipping path. Each source is read every `intervalMs`; its entries go into the
- * next sealed batch, and its position is saved only after that batch is in the spool.
+ * Log sources feeding the shipping path. Each source is read every `intervalMs`; its entries and its
+ * checkpoint after them go into the next sealed batch, in one spool record.
  *
- * Neither lost nor doubled across a crash: before entries are handed to the batcher, their checkpoints
- * are written to `pending-positions.json` together with the seq of the batch that will hold them (the
- * spool's next seq: seals are sequential). After the append, the positions are committed and the pending
- * file cleared. On start, a pending file whose seq the spool has already passed means the batch was
- * written but the positions not saved: its checkpoints are used. Otherwise it is discarded and the lines
- * are read again (they never reached the spool).
+ * Neither lost nor doubled across a crash: the spool is the truth for positions. A checkpoint counts
+ * only once the record holding it (and the entries before it) is on disk, so after a restart reading
+ * resumes from the newest checkpoint in the spool — or from `positions.json`, which an older agent kept,
+ * when that is newer for a source.
+ *
+ * Backpressure: while the spool cannot write to disk (full, read-only), the sources are not read at all,
+ * so their lines wait in the files rather than in memory; reading resumes once a write succeeds. The
+ * pause shows in the spool's stats (`logsPaused`, `logPauses`) and is logged once by the spool.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { type LogSource, openLogSource } from './logs/pipeline.js';
-import { PositionStore, type SourceCheckpoint } from './logs/positions.js';
+import { newerCheckpoint, PositionStore } from './logs/positions.js';
 import type { LogSourceConfig } from './logs/sources.js';
 import type { Shipping } from './shipping.js';
-
-interface PendingFile {
-  /** The batch that holds (or would have held) these entries. */
-  seq: number;
-  checkpoints: Record<string, SourceCheckpoint>;
-}
 
 export interface LogShippingOptions {
   sources: LogSourceConfig[];
@@ -31,67 +27,41 @@ export interface LogShippingOptions {
   log: Logger;
 }
 
-async function readPending(file: string): Promise<PendingFile | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as PendingFile;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function startLogShipping(opts: LogShippingOptions): Promise<{ stop(): Promise<void> }> {
   const { log, shipping } = opts;
-  const pendingFile = join(opts.stateDir, 'pending-positions.json');
-  const store = await PositionStore.open(join(opts.stateDir, 'positions.json'));
-  const pending = await readPending(pendingFile);
-  const recovered = pending && shipping.stats().spool.nextSeq > pending.seq ? pending.checkpoints : {};
-  await rm(pendingFile, { force: true });
-
+  // Kept by older agents: read (an upgrade resumes where they stopped), no longer written.
+  const legacy = await PositionStore.open(join(opts.stateDir, 'positions.json'));
+  // An older agent's guess at the next batch's positions; the spool records now carry them.
+  await rm(join(opts.stateDir, 'pending-positions.json'), { force: true });
+  const durable = shipping.logCheckpoints();
   const sources: LogSource[] = opts.sources.map((cfg) =>
-    openLogSource(cfg, { store, recovered: recovered[cfg.name] }),
+    openLogSource(cfg, {
+      recovered: newerCheckpoint(
+        legacy.get(cfg.name),
+        Object.hasOwn(durable, cfg.name) ? durable[cfg.name] : undefined,
+      ),
+    }),
   );
-  let current: PendingFile | undefined;
-  const writePending = async (p: PendingFile) => {
-    await writeFile(`${pendingFile}.tmp`, JSON.stringify(p));
-    await rename(`${pendingFile}.tmp`, pendingFile);
-  };
 
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
   const tick = async () => {
+    if (!shipping.acceptsLogs() && (!(await shipping.retryDisk()) || !shipping.acceptsLogs())) return;
     for (const source of sources) {
-      if (stopped) return;
+      if (stopped || !shipping.acceptsLogs()) return;
       let batch: Awaited<ReturnType<LogSource['read']>>;
       try {
         batch = await source.read();
       } catch (err) {
-        log.warn(
-          { source: source.name, err: { message: (err as Error).message } },
-          'log source could not be read',
-        );
+        log.warn({ source: source.name, err }, 'log source could not be read');
         continue;
       }
-      if (batch.entries.length === 0) {
-        continue;
-      }
-      const seq = shipping.nextBatchSeq();
-      if (!current || current.seq !== seq) current = { seq, checkpoints: {} };
-      current.checkpoints[batch.source] = batch.checkpoint;
-      await writePending(current);
-      const mine = current;
-      shipping.addLogs(batch.entries, async () => {
-        await batch.commit();
-        if (current === mine) {
-          current = undefined;
-          await rm(pendingFile, { force: true });
-        }
-      });
+      if (batch.entries.length === 0) continue;
+      shipping.addLogs(batch.entries, batch.source, batch.checkpoint);
     }
   };
   const timer = setInterval(() => {
-    running = running
-      .then(tick)
-      .catch((err: Error) => log.error({ err: { message: err.message } }, 'log shipping failed'));
+    running = running.then(tick).catch((err: Error) => log.error({ err }, 'log shipping failed'));
   }, opts.intervalMs ?? 1000);
   log.info({ sources: opts.sources.map((s) => s.name) }, 'log sources followed');
   return {

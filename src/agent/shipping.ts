@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { LogEntry } from '../protocol/logs.js';
-import { type AfterDurable, Batcher } from './batcher.js';
+import { Batcher } from './batcher.js';
 import type { FamilyRows } from './collectors/types.js';
 import { type AgentHealth, buildAgentHealth, DroppedContents } from './health.js';
 import { AgentHttp, type TlsFiles } from './http.js';
 import { type AgentIdentity, loadOrEnroll } from './identity.js';
+import type { SourceCheckpoint } from './logs/positions.js';
 import { volumeDropTotals } from './logs/volume.js';
 import { RemoteConfigClient } from './remote-config.js';
 import { Shipper } from './shipper.js';
@@ -49,9 +50,17 @@ export interface Shipping {
   /** Rows of one collector run; `target` names the PostgreSQL target for target families. */
   addRows(rows: FamilyRows[], target?: string): void;
   setPushInterval(ms: number): void;
-  /** The seq of the batch that rows and logs added now will be sealed into. */
-  nextBatchSeq(): number;
-  addLogs(entries: LogEntry[], afterDurable?: AfterDurable): void;
+  /** Log entries of `source` and its checkpoint after them: both go into one spool record. */
+  addLogs(entries: LogEntry[], source: string, checkpoint: SourceCheckpoint): void;
+  /** Per log source, the newest checkpoint on disk in the spool: where reading resumes. */
+  logCheckpoints(): Record<string, SourceCheckpoint>;
+  /**
+   * False while the spool cannot write to disk, or the batch being filled is full: log sources must
+   * not be read (backpressure).
+   */
+  acceptsLogs(): boolean;
+  /** While log reading is paused: try the disk again; true when reading may resume. */
+  retryDisk(): Promise<boolean>;
   /** Seal now (tests, shutdown); resolves once the batch is in the spool. */
   flush(): Promise<void>;
   /** Pull the config now (SIGHUP). */
@@ -108,8 +117,8 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
       shipper: shipper.stats,
       dropped,
       volume: volumeDropTotals(),
-      // The log pipeline's disk-full backpressure flag goes here once the pipeline reports one.
-      logsPausedDiskFull: false,
+      // Log reading pauses while the spool cannot write to disk (full, or read-only): backpressure.
+      logsPausedDiskFull: spoolStats.logsPaused,
       configReloads: config.reloads,
     });
   };
@@ -147,12 +156,15 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
       batcher.addRows(rows, target);
       if (batcher.full()) void seal();
     },
-    addLogs: (entries, afterDurable) => {
-      batcher.addLogs(entries, afterDurable);
+    addLogs: (entries, source, checkpoint) => {
+      batcher.addLogs(entries, source, checkpoint);
       if (batcher.full()) void seal();
     },
+    logCheckpoints: () => spool.checkpoints(),
+    // A full batcher is sealing already: reading more now would only grow the batch past the server's limit.
+    acceptsLogs: () => spool.acceptsLogs() && !batcher.full(),
+    retryDisk: () => spool.retryDisk(),
     flush: seal,
-    nextBatchSeq: () => batcher.nextBatchSeq(),
     setPushInterval: (ms) => {
       clearInterval(pushTimer);
       pushTimer = setInterval(() => void seal(), ms);

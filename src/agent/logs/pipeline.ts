@@ -2,15 +2,20 @@
  * A log source as the agent runs it: read (tail files or journald) → parse → assemble → classify →
  * fingerprint → volume control, in batches.
  *
- * The durability contract (the spool comes in a later issue; tests use a file-backed stand-in):
+ * The durability contract:
  * - `read()` returns a batch `{ entries, checkpoint, commit }`. The caller writes `entries` and
- *   `checkpoint` to its durable spool in one record, then calls `commit()`, which saves the checkpoint to
- *   the positions file. Nothing saves a position before that.
+ *   `checkpoint` to its durable spool in one record. In the agent that record is the spool record of the
+ *   sealed batch (record version 2, spool.ts): the spool is the truth for positions, and a position
+ *   moves only with a record on disk. `commit()` is for callers that keep positions apart (a
+ *   `PositionStore`, as the tests' stand-in spool does): it saves the checkpoint there and moves the
+ *   point `rewind()` returns to. Nothing saves a position before the entries are durable.
  * - The checkpoint of a file source never points past a line that is not in an emitted entry: an entry
  *   still waiting for continuation lines holds the position at its first line.
- * - On start, pass the last checkpoint found in the spool as `recovered`; the newer of it and the
- *   positions file is used (positions.ts). A crash between the spool write and `commit()` therefore
- *   repeats nothing, and a crash before the spool write loses nothing.
+ * - On start, pass the newest checkpoint of this source found in the spool as `recovered`; the newer of
+ *   it and the positions file (an older agent's, or the caller's store) is used (positions.ts). A crash
+ *   after the spool write therefore repeats nothing, and a crash before it loses nothing.
+ * - Checkpoint seqs only grow per source (they continue from the recovered one), so "newer" is
+ *   well-defined across restarts.
  * - After a batch that could not be made durable, call `rewind()`: reading restarts from the last
  *   committed checkpoint.
  */
@@ -45,7 +50,8 @@ export interface LogSource {
 }
 
 export interface SourceRuntimeOptions {
-  store: PositionStore;
+  /** Where positions are saved by `commit()` and read at start; absent: the spool alone holds them. */
+  store?: PositionStore;
   /** The last checkpoint of this source found in the spool. */
   recovered?: SourceCheckpoint;
   /** An entry waiting for continuation lines is emitted after this long without new lines (default 1 s). */
@@ -56,27 +62,62 @@ export interface SourceRuntimeOptions {
   journalctl?: string;
 }
 
-export class FileLogSource implements LogSource {
+/**
+ * What file and journald sources share: where they resume, the checkpoint sequence, volume control and
+ * the one batch-commit path.
+ */
+abstract class CheckpointedSource {
   readonly name: string;
+  protected committed: SourceCheckpoint | undefined;
+  private seq: number;
+  protected readonly volume: VolumeLimiter;
+  protected readonly now: () => number;
+
+  protected constructor(
+    cfg: LogSourceConfig,
+    protected readonly opts: SourceRuntimeOptions,
+  ) {
+    this.name = cfg.name;
+    this.now = opts.now ?? Date.now;
+    this.committed = newerCheckpoint(opts.store?.get(cfg.name), opts.recovered);
+    this.seq = this.committed?.seq ?? 0;
+    this.volume = new VolumeLimiter(cfg.name, cfg.volume);
+  }
+
+  protected nextCheckpointSeq(): number {
+    return ++this.seq;
+  }
+
+  /** A batch of entries (volume control applied) and the checkpoint that follows them. */
+  protected batch(entries: LogEntry[], checkpoint: SourceCheckpoint): LogBatch {
+    return {
+      source: this.name,
+      entries: this.volume.apply(entries, this.now()),
+      checkpoint,
+      commit: async () => {
+        await this.opts.store?.save(this.name, checkpoint);
+        this.committed = newerCheckpoint(this.committed, checkpoint);
+      },
+    };
+  }
+
+  volumeStats(): VolumeStats {
+    return this.volume.stats();
+  }
+}
+
+export class FileLogSource extends CheckpointedSource implements LogSource {
   private tailer: FileTailer;
   private assemblers = new Map<number, EntryAssembler<number>>();
   private lastActivity = new Map<number, number>();
-  private readonly volume: VolumeLimiter;
-  private seq: number;
-  private committed: SourceCheckpoint | undefined;
-  private readonly now: () => number;
   private readonly flushAfterMs: number;
 
   constructor(
     private readonly cfg: FileSourceConfig,
-    private readonly opts: SourceRuntimeOptions,
+    opts: SourceRuntimeOptions,
   ) {
-    this.name = cfg.name;
-    this.now = opts.now ?? Date.now;
+    super(cfg, opts);
     this.flushAfterMs = opts.flushAfterMs ?? 1000;
-    this.committed = newerCheckpoint(opts.store.get(cfg.name), opts.recovered);
-    this.seq = this.committed?.seq ?? 0;
-    this.volume = new VolumeLimiter(cfg.name, cfg.volume);
     this.tailer = this.newTailer();
   }
 
@@ -134,20 +175,8 @@ export class FileLogSource implements LogSource {
       const pending = this.assemblers.get(id)?.pendingMark;
       return pending === undefined ? position : { ...position, offset: pending };
     });
-    const checkpoint: SourceCheckpoint = { kind: 'file', seq: ++this.seq, files };
-    return this.batch(this.volume.apply(entries, now), checkpoint);
-  }
-
-  private batch(entries: LogEntry[], checkpoint: SourceCheckpoint): LogBatch {
-    return {
-      source: this.name,
-      entries,
-      checkpoint,
-      commit: async () => {
-        await this.opts.store.save(this.name, checkpoint);
-        this.committed = newerCheckpoint(this.committed, checkpoint);
-      },
-    };
+    const checkpoint: SourceCheckpoint = { kind: 'file', seq: this.nextCheckpointSeq(), files };
+    return this.batch(entries, checkpoint);
   }
 
   async rewind(): Promise<void> {
@@ -162,30 +191,17 @@ export class FileLogSource implements LogSource {
   async close(): Promise<void> {
     await this.tailer.close();
   }
-
-  volumeStats(): VolumeStats {
-    return this.volume.stats();
-  }
 }
 
-export class JournaldLogSource implements LogSource {
-  readonly name: string;
+export class JournaldLogSource extends CheckpointedSource implements LogSource {
   private cursor: string | undefined;
-  private committed: SourceCheckpoint | undefined;
-  private seq: number;
-  private readonly volume: VolumeLimiter;
-  private readonly now: () => number;
 
   constructor(
     private readonly cfg: JournaldSourceConfig,
-    private readonly opts: SourceRuntimeOptions,
+    opts: SourceRuntimeOptions,
   ) {
-    this.name = cfg.name;
-    this.now = opts.now ?? Date.now;
-    this.committed = newerCheckpoint(opts.store.get(cfg.name), opts.recovered);
-    this.seq = this.committed?.seq ?? 0;
+    super(cfg, opts);
     this.cursor = this.committed?.kind === 'journald' ? this.committed.cursor : undefined;
-    this.volume = new VolumeLimiter(cfg.name, cfg.volume);
   }
 
   async read(): Promise<LogBatch> {
@@ -201,17 +217,12 @@ export class JournaldLogSource implements LogSource {
       this.cursor,
     );
     this.cursor = r.cursor;
-    const checkpoint: SourceCheckpoint = { kind: 'journald', seq: ++this.seq, cursor: r.cursor };
-    const entries = this.volume.apply(r.entries, this.now());
-    return {
-      source: this.name,
-      entries,
-      checkpoint,
-      commit: async () => {
-        await this.opts.store.save(this.name, checkpoint);
-        this.committed = newerCheckpoint(this.committed, checkpoint);
-      },
+    const checkpoint: SourceCheckpoint = {
+      kind: 'journald',
+      seq: this.nextCheckpointSeq(),
+      cursor: r.cursor,
     };
+    return this.batch(r.entries, checkpoint);
   }
 
   async rewind(): Promise<void> {
@@ -219,10 +230,6 @@ export class JournaldLogSource implements LogSource {
   }
 
   async close(): Promise<void> {}
-
-  volumeStats(): VolumeStats {
-    return this.volume.stats();
-  }
 }
 
 export function openLogSource(cfg: LogSourceConfig, opts: SourceRuntimeOptions): LogSource {

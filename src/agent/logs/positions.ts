@@ -34,6 +34,43 @@ interface PositionsFile {
   sources: Record<string, SourceCheckpoint>;
 }
 
+const MAX_FILES_PER_CHECKPOINT = 100_000;
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function parseFilePosition(v: unknown): FilePosition | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const f = v as Record<string, unknown>;
+  if (typeof f.dev !== 'string' || typeof f.ino !== 'string' || typeof f.fp !== 'string') return undefined;
+  if (typeof f.path !== 'string' || !Number.isSafeInteger(f.fpLen) || !isCount(f.offset)) return undefined;
+  return { dev: f.dev, ino: f.ino, fp: f.fp, fpLen: f.fpLen as number, offset: f.offset, path: f.path };
+}
+
+/**
+ * A checkpoint read back from disk (a spool record or state file), checked field by field; undefined
+ * for anything this code did not write.
+ */
+export function parseCheckpoint(v: unknown): SourceCheckpoint | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const c = v as Record<string, unknown>;
+  if (!isCount(c.seq)) return undefined;
+  if (c.kind === 'journald') {
+    if (c.cursor !== undefined && typeof c.cursor !== 'string') return undefined;
+    return { kind: 'journald', seq: c.seq, cursor: c.cursor };
+  }
+  if (c.kind !== 'file' || !Array.isArray(c.files) || c.files.length > MAX_FILES_PER_CHECKPOINT)
+    return undefined;
+  const files: FilePosition[] = [];
+  for (const f of c.files) {
+    const pos = parseFilePosition(f);
+    if (pos === undefined) return undefined;
+    files.push(pos);
+  }
+  return { kind: 'file', seq: c.seq, files };
+}
+
 /** The checkpoint to resume from: the one with the higher sequence number. */
 export function newerCheckpoint(
   a: SourceCheckpoint | undefined,

@@ -427,10 +427,12 @@ export class FileTailer {
     if (size !== t.lastSize) t.lastGrowth = now;
     t.lastSize = size;
     t.lastMtimeNs = st.mtimeNs;
-    await this.readLines(t, size, out);
+    const drained = await this.readLines(t, size, out);
     const idle = now - t.lastGrowth;
     if (!t.live) {
-      if (idle >= this.opts.rotateWaitMs) {
+      // Not drained: the read budget ran out (a backlog, e.g. after log reading was paused); the rest
+      // comes with the next polls before the file is let go of.
+      if (idle >= this.opts.rotateWaitMs && drained) {
         if (t.offset < size) await this.readRest(t, size, out); // a last line nothing will complete
         await this.forget(t);
       }
@@ -447,7 +449,8 @@ export class FileTailer {
     return head !== undefined && head.length === t.fpLen && hashOf(head) === t.fp;
   }
 
-  private async readLines(t: Tracked, size: number, out: TailLine[]): Promise<void> {
+  /** Reads complete lines within the budget; false when the budget ran out before the end. */
+  private async readLines(t: Tracked, size: number, out: TailLine[]): Promise<boolean> {
     const buf = this.buf;
     let pos = t.offset;
     let budget = this.opts.maxReadBytes;
@@ -476,6 +479,7 @@ export class FileTailer {
       budget -= ls;
     }
     t.offset = pos;
+    return budget > 0 || pos >= size;
   }
 
   private async readRest(t: Tracked, size: number, out: TailLine[]): Promise<void> {

@@ -14,14 +14,33 @@
  *   corrupt/<segment>@<offset>.bad bytes that were not a valid record, moved aside for inspection
  *   dead-letter/<seq>.batch, .json payloads the server refused for good, with the reason
  *
- * ## Record layout (little-endian; 20-byte header, then the payload)
+ * Code: recovery.ts (open, scan, damage), degraded.ts (disk trouble: memory, backpressure),
+ * dead-letter.ts (what is kept aside), record.ts (bytes), state.ts (state file); this file holds the
+ * index and the operations.
+ *
+ * ## Record layout (little-endian; 20-byte header, then the body)
  *
  *   offset size
- *    0      4   magic "PVS1": lets recovery find the next good record after damage
- *    4      4   payload length
- *    8      4   CRC32 (zlib.crc32) of the length, seq and payload fields
+ *    0      4   magic "PVS1" (version 1) or "PVS2" (version 2): lets recovery find the next good
+ *               record after damage
+ *    4      4   body length
+ *    8      4   CRC32 (zlib.crc32) of the length, seq and body fields
  *   12      8   seq (1, 2, 3, … per agent; the server's idempotency key with the agent id)
- *   20      n   payload: opaque bytes (a gzip-compressed batch)
+ *   20      n   body. Version 1: the payload, opaque bytes (a gzip-compressed batch). Version 2: u32
+ *               metadata length m, m bytes of JSON metadata `{ checkpoints, logLines }` (the log
+ *               checkpoints of the batch — per source, where its reading stands once these entries are
+ *               in — and how many log lines it holds), then the payload.
+ *
+ * A batch without log checkpoints is written as version 1; version-1 records of an older agent are
+ * read and shipped as before.
+ *
+ * ## Log checkpoints: the spool is the truth for log positions
+ *
+ * A log line's position moves only with the record that holds the line: `checkpoints()` is, per source,
+ * the newest checkpoint of a record written to disk (never one held in memory). At open it comes from
+ * the state file and then every record found, newest seq winning per source. The state file carries the
+ * checkpoints known when it is written, and it is always written before a segment is deleted, so they
+ * survive when every record holding them was acknowledged and deleted.
  *
  * ## Segments
  *
@@ -59,13 +78,16 @@
  *   are reported as a Gap 'memory-full' rather than having their seqs reused.
  *
  * ## Disk trouble on append (ENOSPC/EDQUOT → 'disk-full', EROFS/EACCES/EPERM → 'read-only', else
- * 'io-error')
+ * 'io-error'; see degraded.ts)
  *
- * The batch is kept in memory (up to `memoryLimitBytes`; beyond it the oldest in-memory batches are
- * dropped as Gap 'memory-full'), the condition shows in stats().degraded and is logged once. A failed
- * segment is abandoned (truncated back when possible). Every later append first tries to write the
- * in-memory batches out, oldest first, so seq order holds on disk and for peek/ack; the shipper can
- * also ship in-memory batches directly. The first successful write ends the degraded state.
+ * Backpressure for logs: while the disk cannot be written, `acceptsLogs()` is false and the agent does
+ * not read its log sources, so lines wait in their files instead of in memory (stats().logsPaused, a
+ * `logPauses` counter, one warning). Other batches are kept in memory (up to `memoryLimitBytes`; beyond
+ * it the oldest in-memory batches — those without log lines first — are dropped as Gap 'memory-full';
+ * their log lines are counted in `droppedLogLines`). A failed segment is abandoned (truncated back when
+ * possible). Every later append (or `retryDisk`) first tries to write the in-memory batches out, oldest
+ * first, so seq order holds on disk and for peek/ack; the shipper can also ship in-memory batches
+ * directly. The first successful write ends the degraded state and log reading resumes.
  *
  * ## Cost
  *
@@ -88,32 +110,52 @@
  * - Gaps are persisted and reported until an append that carries them is durable (or, from memory,
  *   acknowledged). A crash between that append and the state write can report a gap twice, never
  *   zero times; the server should treat gaps as idempotent by range.
- * - In-memory batches (disk trouble) are lost if the process dies before the disk works again.
+ * - In-memory batches (disk trouble) are lost if the process dies before the disk works again; log
+ *   lines in them are not, as no checkpoint moved past them: they are read again from their files.
+ * - `checkpoints()` never names a position past a line whose record is not on disk.
  *
  * One process per directory: the spool takes no lock; the agent must not run twice on one dir.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
-import type { GapReason, WireGap } from '../../protocol/batch.js';
-import { decodeRecordAt, encodeRecord, HEADER_BYTES, MAX_PAYLOAD_BYTES, scanSegment } from './record.js';
+import type { GapReason } from '../../protocol/batch.js';
+import type { SourceCheckpoint } from '../logs/positions.js';
+import { keepCorrupt, keepDeadLetter } from './dead-letter.js';
 import {
+  classifyDiskError,
+  type DegradedKind,
+  DiskTrouble,
+  type SpoolDegraded,
+  StateReserve,
+} from './degraded.js';
+import { errCode, readFully, writeFully } from './io.js';
+import { decodeRecordAt, encodeRecord, HEADER_BYTES, MAX_PAYLOAD_BYTES } from './record.js';
+import {
+  encodeRecordMeta,
+  mergeCheckpoints,
+  type RecoveryContext,
+  recoverSpool,
+  truncateTails,
+} from './recovery.js';
+import {
+  type Checkpoints,
+  emptyCheckpoints,
   emptyCounters,
-  initialState,
   type PersistedGap,
-  parseState,
   type QuarantinedRegion,
   type SpoolCounters,
   type SpoolState,
-  STATE_FILE,
   syncDir,
   writeStateAtomically,
 } from './state.js';
+import { type Entry, type Gap, type GapEntry, newSegment, type Segment, segmentFileName } from './types.js';
+
+export type { DegradedKind, Gap, GapReason, SpoolDegraded };
+export { segmentFileName };
 
 export type FsyncPolicy = 'seal' | 'interval' | 'never';
-export type { GapReason };
-export type DegradedKind = 'disk-full' | 'read-only' | 'io-error';
 
 export interface SpoolOptions {
   dir: string;
@@ -130,22 +172,9 @@ export interface SpoolOptions {
   log: Logger;
 }
 
-/**
- * Seqs that will never reach the server, to be reported to it so that it can show the hole: the wire
- * format's gap record. `count` can be less than the range when part of it was delivered.
- */
-export type Gap = WireGap;
-
 export interface SpoolRecord {
   seq: number;
   payload: Buffer;
-}
-
-export interface SpoolDegraded {
-  kind: DegradedKind;
-  message: string;
-  /** ISO time the condition started. */
-  since: string;
 }
 
 export interface SpoolStats {
@@ -165,95 +194,24 @@ export interface SpoolStats {
   corruptRecords: number;
   deadLettered: number;
   degraded: SpoolDegraded | null;
+  /** True while log sources must not be read (the disk cannot be written): backpressure. */
+  logsPaused: boolean;
+  /** Times log reading was paused, since the spool was created. */
+  logPauses: number;
+  /** Log lines in dropped batches (spool-full, memory-full, dead-letter, corrupt when known). */
+  droppedLogLines: number;
+}
+
+export interface AppendOptions {
+  /** How many of pendingGaps() (oldest first) the payload reports. */
+  gapsIncluded?: number;
+  /** Per source, where its reading stands once this batch's log entries are in (record version 2). */
+  checkpoints?: Readonly<Record<string, SourceCheckpoint>>;
+  /** Log lines in the batch (counted if the batch is ever dropped). */
+  logLines?: number;
 }
 
 const MiB = 1024 * 1024;
-const SEGMENT_NAME = /^segment-(\d{16})\.log$/;
-const CORRUPT_DIR = 'corrupt';
-const DEAD_LETTER_DIR = 'dead-letter';
-
-export function segmentFileName(firstSeq: number): string {
-  return `segment-${String(firstSeq).padStart(16, '0')}.log`;
-}
-
-interface Segment {
-  name: string;
-  path: string;
-  firstSeq: number;
-  /** Highest good seq in the file; firstSeq - 1 while it has none. */
-  lastSeq: number;
-  /** Bytes of good content: where the next record goes, and what counts against the cap. */
-  size: number;
-  /** Unacknowledged index entries pointing into this file. */
-  pending: number;
-  fh: FileHandle | null;
-  /** Written since the last fsync (policies 'interval' and 'never'). */
-  dirty: boolean;
-  /** A failed write may have left bytes beyond `size` that could not be cut off yet. */
-  needsTruncate: boolean;
-}
-
-interface GapEntry extends Gap {
-  /** Seq of an in-memory append that carries this gap; hidden from pendingGaps() meanwhile. */
-  carrier: number | null;
-}
-
-interface Entry {
-  seq: number;
-  /** null while the record lives only in memory. */
-  seg: Segment | null;
-  offset: number;
-  length: number;
-  payload: Buffer | null;
-  /** Gaps this record reports; put back as pending if the record is lost before delivery. */
-  carried: GapEntry[] | null;
-}
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function classify(err: unknown): DegradedKind {
-  const code = errCode(err);
-  if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk-full';
-  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'read-only';
-  return 'io-error';
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
-    done += bytesWritten;
-  }
-}
-
-async function readFully(fh: FileHandle, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
-
-async function writeFileDurably(path: string, data: Buffer | string, durable: boolean): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    if (durable) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Parts of [from, to] not covered by any of `covered`. */
 function uncoveredRanges(from: number, to: number, covered: readonly Gap[]): Array<[number, number]> {
   const sorted = covered
@@ -293,9 +251,13 @@ export class Spool {
   #gaps: GapEntry[] = [];
   #counters: SpoolCounters = emptyCounters();
   #quarantined: QuarantinedRegion[] = [];
+  /** Per source, the newest log checkpoint of a record on disk. */
+  #checkpoints: Checkpoints = emptyCheckpoints();
+  /** Of the in-memory records, how many carry log lines. */
+  #memoryLogRecords = 0;
 
-  #degraded: SpoolDegraded | null = null;
-  #memoryDropLogged = false;
+  readonly #trouble: DiskTrouble;
+  readonly #reserve: StateReserve;
   #stateDirty = false;
   #peeked: SpoolRecord | null = null;
   #lock: Promise<unknown> = Promise.resolve();
@@ -317,6 +279,13 @@ export class Spool {
     this.#fsync = opts.fsync ?? 'seal';
     this.#memoryLimitBytes = opts.memoryLimitBytes ?? 64 * MiB;
     this.#log = opts.log.child({ component: 'spool', dir: opts.dir });
+    this.#trouble = new DiskTrouble(this.#log, () => {
+      this.#counters.logPauses++;
+    });
+    this.#reserve = new StateReserve(
+      this.#dir,
+      Math.max(4096, Math.min(64 * 1024, Math.floor(this.#maxBytes / 16))),
+    );
     if (this.#fsync === 'interval') {
       const every = opts.fsyncIntervalMs ?? 1000;
       this.#timer = setInterval(() => {
@@ -342,8 +311,9 @@ export class Spool {
    * Appends one sealed batch and resolves with its seq once it is durable per the fsync policy (or
    * held in memory when the disk cannot be written; see stats().degraded). `gapsIncluded`: how many
    * of pendingGaps() (oldest first) the payload reports; they are cleared once this record is durable.
+   * `checkpoints` count in checkpoints() once the record is on disk, not before.
    */
-  append(payload: Buffer, opts?: { gapsIncluded?: number }): Promise<number> {
+  append(payload: Buffer, opts?: AppendOptions): Promise<number> {
     return this.#run(async () => {
       this.#assertOpen();
       if (!Buffer.isBuffer(payload)) throw new TypeError('payload must be a Buffer');
@@ -355,6 +325,13 @@ export class Spool {
       if (!Number.isInteger(k) || k < 0 || k > unclaimed.length) {
         throw new RangeError(`gapsIncluded ${k} but ${unclaimed.length} gaps are pending`);
       }
+      const logLines = opts?.logLines ?? 0;
+      if (!Number.isSafeInteger(logLines) || logLines < 0) throw new RangeError(`logLines ${logLines}`);
+      const checkpoints = opts?.checkpoints;
+      const meta =
+        checkpoints !== undefined && Object.keys(checkpoints).length > 0
+          ? { checkpoints: Object.assign(emptyCheckpoints(), checkpoints), logLines }
+          : null;
       const seq = this.#nextSeq++;
       const claimed = unclaimed.slice(0, k);
       for (const g of claimed) g.carrier = seq;
@@ -365,18 +342,21 @@ export class Spool {
         length: payload.length,
         payload: null,
         carried: null,
+        logLines,
+        checkpoints: meta?.checkpoints ?? null,
       };
 
-      let at: { seg: Segment; offset: number } | null = null;
+      let at: { seg: Segment; offset: number; length: number } | null = null;
       const hadMemory = this.#memoryCount > 0;
-      if (!hadMemory || (await this.#flushMemory())) {
+      if ((await this.#reserveBack()) && (!hadMemory || (await this.#flushMemory()))) {
         try {
-          at = await this.#writeRecord(seq, payload);
+          at = await this.#writeRecord(seq, payload, entry.checkpoints, logLines);
         } catch (err) {
           this.#failed(err, 'append');
         }
       }
       if (at !== null) {
+        entry.length = at.length;
         this.#place(entry, at.seg, at.offset);
         this.#entries.push(entry);
         if (claimed.length > 0) this.#settleCarried(entry, true);
@@ -390,10 +370,11 @@ export class Spool {
       this.#entries.push(entry);
       this.#memoryCount++;
       this.#memoryBytes += payload.length;
+      if (logLines > 0) this.#memoryLogRecords++;
       this.#enforceMemoryLimit();
       // Usually fails too, but when a small file still fits, the seq floor and memory range survive
       // a crash, so in-memory seqs are reported as lost instead of being reused.
-      await this.#saveState();
+      await this.#saveState(false);
       return seq;
     });
   }
@@ -464,15 +445,8 @@ export class Spool {
       const e = this.#entries[idx] as Entry;
       const payload = e.payload ?? (await this.#readPayload(e));
       if (payload === null) return; // it turned out corrupt: already moved aside and reported as such
-      const name = String(seq).padStart(16, '0');
-      const durable = this.#fsync !== 'never';
       try {
-        const dlDir = join(this.#dir, DEAD_LETTER_DIR);
-        await mkdir(dlDir, { recursive: true });
-        await writeFileDurably(join(dlDir, `${name}.batch`), payload, durable);
-        const meta = { seq, reason, bytes: payload.length, at: new Date().toISOString() };
-        await writeFileDurably(join(dlDir, `${name}.json`), `${JSON.stringify(meta)}\n`, durable);
-        if (durable) await syncDir(dlDir);
+        await keepDeadLetter(this.#dir, seq, payload, reason, this.#fsync !== 'never');
       } catch (err) {
         this.#failed(err, 'dead-letter');
         this.#log.error({ err, seq, reason }, 'could not keep a dead-lettered batch on disk; it is dropped');
@@ -483,6 +457,7 @@ export class Spool {
       );
       this.#counters.deadLettered++;
       this.#counters.dropped['dead-letter']++;
+      this.#counters.droppedLogLines += e.logLines;
       this.#addGap('dead-letter', seq, seq, 1);
       if (idx === this.#head) {
         this.#popHead();
@@ -496,6 +471,40 @@ export class Spool {
       this.#settleCarried(e, false, true);
       await this.#saveState();
       await this.#collectGarbage();
+    });
+  }
+
+  /**
+   * Per source, the newest log checkpoint of a record on disk: where reading resumes after a restart.
+   * Never a position past a line held only in memory.
+   */
+  checkpoints(): Checkpoints {
+    return Object.assign(emptyCheckpoints(), this.#checkpoints);
+  }
+
+  /**
+   * False while the disk cannot be written or a batch with log lines waits in memory: the agent must
+   * not read its log sources then (backpressure), so lines wait in their files.
+   */
+  acceptsLogs(): boolean {
+    return this.#trouble.current === null && this.#memoryLogRecords === 0;
+  }
+
+  /**
+   * While the disk cannot be written: tries to write the in-memory batches out (or, with none, the
+   * state file), so that reading can resume without waiting for the next append. True when it can.
+   */
+  retryDisk(): Promise<boolean> {
+    return this.#run(async () => {
+      this.#assertOpen();
+      if (this.#trouble.current === null) return true;
+      if (!(await this.#reserveBack())) return false;
+      const hadMemory = this.#memoryCount > 0;
+      if (hadMemory && !(await this.#flushMemory())) return false;
+      if (!(await this.#saveState())) return false;
+      this.#recovered();
+      await this.#collectGarbage();
+      return true;
     });
   }
 
@@ -520,7 +529,10 @@ export class Spool {
       dropped: { ...this.#counters.dropped },
       corruptRecords: this.#counters.corruptRecords,
       deadLettered: this.#counters.deadLettered,
-      degraded: this.#degraded === null ? null : { ...this.#degraded },
+      degraded: this.#trouble.current === null ? null : { ...this.#trouble.current },
+      logsPaused: !this.acceptsLogs(),
+      logPauses: this.#counters.logPauses,
+      droppedLogLines: this.#counters.droppedLogLines,
     };
   }
 
@@ -539,7 +551,7 @@ export class Spool {
           { records: lost.length, fromSeq: lost[0]?.seq, toSeq: lost[lost.length - 1]?.seq },
           'closing with batches that could not be written to disk: they are lost',
         );
-        for (const e of lost) this.#dropMemoryEntry(e);
+        for (const e of lost) this.#dropMemoryEntry(e, false);
       }
       await this.#syncDirty();
       await this.#saveState();
@@ -562,207 +574,55 @@ export class Spool {
 
   // ── recovery ───────────────────────────────────────────────────────────────────────────────────
 
+  #recoveryContext(): RecoveryContext {
+    return {
+      dir: this.#dir,
+      durable: this.#fsync !== 'never',
+      log: this.#log,
+      failed: (err, during) => this.#failed(err, during),
+    };
+  }
+
   async #recover(): Promise<void> {
-    try {
-      await mkdir(this.#dir, { recursive: true });
-    } catch (err) {
-      // Not fatal: what can be read is still recovered below, and appends keep batches in memory
-      // (and retry the directory) until it can be written.
-      this.#failed(err, 'open');
-    }
-    const state = await this.#loadState();
-    const corruptBefore = state.counters.corruptRecords;
+    const ctx = this.#recoveryContext();
+    const r = await recoverSpool(ctx);
+    const { state } = r;
+    const corruptBefore = state.counters.corruptRecords - r.corruptFound;
     this.#ackedThrough = state.ackedThrough;
     this.#savedAckedThrough = state.ackedThrough;
     this.#counters = state.counters;
     this.#gaps = state.gaps.map((g) => ({ ...g, carrier: null }));
+    this.#segments = r.segments;
+    this.#entries = r.entries;
+    this.#checkpoints = r.checkpoints;
 
-    let names: Array<{ name: string; firstSeq: number }> = [];
-    try {
-      names = (await readdir(this.#dir, { withFileTypes: true }))
-        .flatMap((d) => {
-          // Regular files only: whatever else sits under a segment's name is not ours to read.
-          const m = d.isFile() ? SEGMENT_NAME.exec(d.name) : null;
-          return m?.[1] === undefined ? [] : [{ name: d.name, firstSeq: Number(m[1]) }];
-        })
-        .sort((a, b) => a.firstSeq - b.firstSeq);
-    } catch (err) {
-      this.#failed(err, 'open');
-    }
-
-    const known = new Set(state.quarantined.map((q) => `${q.segment}@${q.offset}`));
-    const quarantined: QuarantinedRegion[] = [];
-    const copies: Array<{ file: string; bytes: Buffer }> = [];
-    const truncations: Array<{ seg: Segment; to: number }> = [];
-    const lostRanges: Array<[number, number]> = [];
-    let lastGood = 0;
-
-    for (let i = 0; i < names.length; i++) {
-      const { name, firstSeq } = names[i] as { name: string; firstSeq: number };
-      const path = join(this.#dir, name);
-      let buf: Buffer;
-      try {
-        buf = await readFile(path);
-      } catch (err) {
-        // An unreadable file is left alone (nothing is deleted on a guess); the next open tries again.
-        this.#failed(err, 'read');
-        this.#log.error({ err, segment: name }, 'spool segment cannot be read; skipped');
-        continue;
-      }
-      const newest = i === names.length - 1;
-      const nextFirst = names[i + 1]?.firstSeq;
-      const lastBeforeFile = lastGood;
-      const scan = scanSegment(buf, lastGood);
-      const seg: Segment = {
-        name,
-        path,
-        firstSeq,
-        lastSeq: firstSeq - 1,
-        size: buf.length,
-        pending: 0,
-        fh: null,
-        dirty: false,
-        needsTruncate: false,
-      };
-      for (const r of scan.records) {
-        seg.lastSeq = r.seq;
-        lastGood = r.seq;
-        if (r.seq > this.#ackedThrough) {
-          this.#entries.push({
-            seq: r.seq,
-            seg,
-            offset: r.offset,
-            length: r.payloadLength,
-            payload: null,
-            carried: null,
-          });
-          seg.pending++;
-        }
-      }
-      if (scan.duplicates > 0) {
-        this.#log.warn(
-          { segment: name, records: scan.duplicates },
-          'skipped records whose seq was already seen',
-        );
-      }
-      for (const bad of scan.bad) {
-        if (bad.toEof) {
-          truncations.push({ seg, to: bad.offset });
-          seg.size = bad.offset;
-        }
-        const key = `${name}@${bad.offset}`;
-        quarantined.push({ segment: name, offset: bad.offset });
-        if (known.has(key)) continue; // counted and reported by an earlier run
-        this.#counters.corruptRecords++;
-        copies.push({ file: `${key}.bad`, bytes: buf.subarray(bad.offset, bad.end) });
-        const torn = bad.toEof && newest;
-        // Lost seqs lie between the good record before the damage (or this file's name) and the good
-        // record after it (or the next file's name). A torn newest tail lost nothing handed out.
-        const from = bad.seqBefore !== undefined ? bad.seqBefore + 1 : Math.max(firstSeq, lastBeforeFile + 1);
-        let to: number | undefined;
-        if (bad.seqAfter !== undefined) to = bad.seqAfter - 1;
-        else if (!torn && nextFirst !== undefined) to = nextFirst - 1;
-        if (to !== undefined && to >= from) lostRanges.push([from, to]);
-        this.#log.warn(
-          {
-            segment: name,
-            offset: bad.offset,
-            bytes: bad.end - bad.offset,
-            reason: bad.reason,
-            torn,
-            lostFrom: from,
-            lostTo: to,
-          },
-          torn
-            ? 'torn last record in the spool: moved aside and skipped'
-            : 'corrupt bytes in the spool: moved aside and skipped',
-        );
-      }
-      this.#segments.push(seg);
-    }
-
-    const newestName = names[names.length - 1];
     this.#nextSeq = state.gaps.reduce(
       (n, g) => Math.max(n, g.toSeq + 1),
-      Math.max(state.nextSeq, this.#ackedThrough + 1, lastGood + 1, newestName?.firstSeq ?? 1),
+      Math.max(state.nextSeq, this.#ackedThrough + 1, r.lastGood + 1, r.newestFirstSeq ?? 1),
     );
-    for (const [from, to] of lostRanges) {
+    for (const [from, to] of r.lostRanges) {
       this.#addLost('corrupt', Math.max(from, this.#ackedThrough + 1), to);
     }
     if (state.memoryFrom !== null) {
-      const from = Math.max(state.memoryFrom, this.#ackedThrough + 1, lastGood + 1);
+      const from = Math.max(state.memoryFrom, this.#ackedThrough + 1, r.lastGood + 1);
       const lost = this.#addLost('memory-full', from, state.nextSeq - 1);
       if (lost > 0) {
         this.#log.warn(
           { records: lost },
-          'batches held in memory during disk trouble were lost when the agent stopped',
+          'batches held in memory during disk trouble were lost when the agent stopped (their log lines are read again)',
         );
       }
     }
-    const present = new Set(this.#segments.map((s) => s.name));
-    this.#quarantined = quarantined.filter((q) => present.has(q.segment));
-
-    if (copies.length > 0) {
-      const durable = this.#fsync !== 'never';
-      try {
-        const dir = join(this.#dir, CORRUPT_DIR);
-        await mkdir(dir, { recursive: true });
-        for (const c of copies) await writeFileDurably(join(dir, c.file), c.bytes, durable);
-        if (durable) await syncDir(dir);
-      } catch (err) {
-        this.#failed(err, 'recover');
-        this.#log.error({ err }, 'could not copy corrupt spool bytes aside; they are skipped anyway');
-      }
-    }
+    this.#quarantined = r.quarantined;
     // State before truncation: once the damage is recorded as handled, cutting it off cannot lead to
     // counting it twice, and a crash in between finds it known.
     await this.#saveState();
-    for (const t of truncations) {
-      try {
-        const fh = await open(t.seg.path, 'r+');
-        try {
-          await fh.truncate(t.to);
-          if (this.#fsync !== 'never') await fh.sync();
-        } finally {
-          await fh.close();
-        }
-      } catch (err) {
-        t.seg.needsTruncate = true;
-        this.#failed(err, 'recover');
-      }
-    }
+    await truncateTails(r.truncations, ctx);
     await this.#collectGarbage();
+    await this.#reserve.ensure();
     const pending = this.#entries.length;
     if (pending > 0 || this.#counters.corruptRecords > corruptBefore) {
       this.#log.info({ pending, segments: this.#segments.length, nextSeq: this.#nextSeq }, 'spool recovered');
-    }
-  }
-
-  async #loadState(): Promise<SpoolState> {
-    const path = join(this.#dir, STATE_FILE);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if (errCode(err) !== 'ENOENT') {
-        this.#failed(err, 'open');
-        this.#log.error({ err }, 'spool state cannot be read; starting from what the segments show');
-      }
-      return initialState();
-    }
-    try {
-      return parseState(text);
-    } catch (err) {
-      // Without it, everything on disk is sent again (the server deduplicates) and the seq floor comes
-      // from the segments; the damaged file is kept for inspection.
-      this.#log.error({ err }, 'spool state is damaged; starting from what the segments show');
-      try {
-        await mkdir(join(this.#dir, CORRUPT_DIR), { recursive: true });
-        await rename(path, join(this.#dir, CORRUPT_DIR, `state-${Date.now()}.json`));
-      } catch (moveErr) {
-        this.#failed(moveErr, 'recover');
-      }
-      return initialState();
     }
   }
 
@@ -780,7 +640,11 @@ export class Spool {
 
   // ── state ──────────────────────────────────────────────────────────────────────────────────────
 
-  async #saveState(): Promise<boolean> {
+  /**
+   * `useReserve`: on a full disk, release the reserve to get this state written (saves that let
+   * acknowledged segments be deleted; not the degraded append's own).
+   */
+  async #saveState(useReserve = true): Promise<boolean> {
     const firstMemory = this.#memoryEntries()[0];
     const state: SpoolState = {
       version: 1,
@@ -792,9 +656,18 @@ export class Spool {
       ),
       counters: this.#counters,
       quarantined: this.#quarantined,
+      checkpoints: this.#checkpoints,
     };
+    const durable = this.#fsync !== 'never';
     try {
-      await writeStateAtomically(this.#dir, state, this.#fsync !== 'never');
+      try {
+        await writeStateAtomically(this.#dir, state, durable);
+      } catch (err) {
+        if (!useReserve || classifyDiskError(err) !== 'disk-full' || !(await this.#reserve.release()))
+          throw err;
+        this.#log.info('disk full: the spool released its reserve to record its state');
+        await writeStateAtomically(this.#dir, state, durable);
+      }
       this.#savedAckedThrough = state.ackedThrough;
       this.#stateDirty = false;
       return true;
@@ -808,27 +681,20 @@ export class Spool {
   // ── degraded mode ──────────────────────────────────────────────────────────────────────────────
 
   #failed(err: unknown, during: string): void {
-    const kind = classify(err);
-    if (this.#degraded?.kind === kind) return;
-    this.#degraded = { kind, message: `${during}: ${message(err)}`, since: new Date().toISOString() };
-    this.#log.warn(
-      { err, kind, during },
-      'spool cannot write to disk: batches are kept in memory until it can (bounded by memoryLimitBytes)',
-    );
+    this.#trouble.failed(err, during);
+  }
+
+  /** False while the reserve was spent on a state write and cannot be put back yet (see StateReserve). */
+  async #reserveBack(): Promise<boolean> {
+    if (!this.#reserve.spent) return true;
+    await this.#reserve.ensure();
+    if (!this.#reserve.spent) return true;
+    this.#failed(Object.assign(new Error('the state reserve is in use'), { code: 'ENOSPC' }), 'append');
+    return false;
   }
 
   #recovered(): void {
-    if (this.#degraded === null) return;
-    this.#log.info(
-      {
-        was: this.#degraded.kind,
-        since: this.#degraded.since,
-        droppedInMemory: this.#counters.dropped['memory-full'],
-      },
-      'spool writes to disk again',
-    );
-    this.#degraded = null;
-    this.#memoryDropLogged = false;
+    this.#trouble.recovered(this.#counters.dropped['memory-full']);
   }
 
   #memoryEntries(): Entry[] {
@@ -846,10 +712,13 @@ export class Spool {
     for (const e of this.#memoryEntries()) {
       const payload = e.payload as Buffer;
       try {
-        const at = await this.#writeRecord(e.seq, payload);
+        const at = await this.#writeRecord(e.seq, payload, e.checkpoints, e.logLines);
         this.#memoryCount--;
         this.#memoryBytes -= e.length;
+        if (e.logLines > 0) this.#memoryLogRecords--;
         e.payload = null;
+        e.checkpoints = null;
+        e.length = at.length;
         this.#place(e, at.seg, at.offset);
         this.#settleCarried(e, true);
       } catch (err) {
@@ -862,23 +731,18 @@ export class Spool {
 
   #enforceMemoryLimit(): void {
     while (this.#memoryBytes > this.#memoryLimitBytes) {
-      const oldest = this.#memoryEntries()[0];
-      if (oldest === undefined) break;
-      if (!this.#memoryDropLogged) {
-        this.#memoryDropLogged = true;
-        this.#log.warn(
-          { memoryLimitBytes: this.#memoryLimitBytes, seq: oldest.seq },
-          'spool memory bound reached while the disk cannot be written: dropping the oldest batches',
-        );
-      }
-      this.#dropMemoryEntry(oldest);
+      const victim = this.#trouble.memoryVictim(this.#memoryEntries(), this.#memoryLimitBytes);
+      if (victim === undefined) break;
+      this.#dropMemoryEntry(victim);
     }
   }
 
-  #dropMemoryEntry(e: Entry): void {
+  /** `linesLost` false: the agent stops, and no checkpoint moved past the lines, so they are read again. */
+  #dropMemoryEntry(e: Entry, linesLost = true): void {
     const idx = this.#indexOf(e.seq);
     if (idx !== -1) this.#removeAt(idx);
     this.#counters.dropped['memory-full']++;
+    if (linesLost) this.#counters.droppedLogLines += e.logLines;
     this.#addGap('memory-full', e.seq, e.seq, 1);
     this.#settleCarried(e, false, true);
   }
@@ -910,7 +774,9 @@ export class Spool {
     if (e.seg === null) {
       this.#memoryCount--;
       this.#memoryBytes -= e.length;
+      if (e.logLines > 0) this.#memoryLogRecords--;
       e.payload = null;
+      e.checkpoints = null;
       return;
     }
     e.seg.pending--;
@@ -986,8 +852,20 @@ export class Spool {
     return n;
   }
 
-  async #writeRecord(seq: number, payload: Buffer): Promise<{ seg: Segment; offset: number }> {
-    const record = encodeRecord(seq, payload);
+  /**
+   * Writes one record (version 2 when it carries checkpoints); once it is durable per the policy, its
+   * checkpoints count as the sources' positions.
+   */
+  async #writeRecord(
+    seq: number,
+    payload: Buffer,
+    checkpoints: Checkpoints | null,
+    logLines: number,
+  ): Promise<{ seg: Segment; offset: number; length: number }> {
+    const record =
+      checkpoints === null
+        ? encodeRecord(seq, payload)
+        : encodeRecord(seq, payload, encodeRecordMeta({ checkpoints, logLines }));
     const seg = await this.#segmentFor(seq, record.length);
     const offset = seg.size;
     try {
@@ -1000,7 +878,8 @@ export class Spool {
     }
     seg.size += record.length;
     seg.lastSeq = seq;
-    return { seg, offset };
+    if (checkpoints !== null) mergeCheckpoints(this.#checkpoints, checkpoints);
+    return { seg, offset, length: record.length - HEADER_BYTES };
   }
 
   /** The segment the next record goes to: rotating, enforcing the cap and creating as needed. */
@@ -1037,17 +916,8 @@ export class Spool {
     // The directory may have been removed, or never created when open() found the disk unusable.
     await mkdir(this.#dir, { recursive: true });
     const fh = await open(path, 'w+');
-    const seg: Segment = {
-      name,
-      path,
-      firstSeq,
-      lastSeq: firstSeq - 1,
-      size: 0,
-      pending: 0,
-      fh,
-      dirty: false,
-      needsTruncate: false,
-    };
+    const seg = newSegment(name, path, firstSeq, 0);
+    seg.fh = fh;
     this.#segments.push(seg);
     this.#segments.sort((a, b) => a.firstSeq - b.firstSeq);
     this.#quarantined = this.#quarantined.filter((q) => q.segment !== name);
@@ -1122,6 +992,7 @@ export class Spool {
       }
       this.#addGap('spool-full', runStart, prev, prev - runStart + 1);
       this.#counters.dropped['spool-full'] += dropped.length;
+      for (const e of dropped) this.#counters.droppedLogLines += e.logLines;
       this.#log.warn(
         {
           segment: seg.name,
@@ -1156,10 +1027,24 @@ export class Spool {
 
   /** Deletes segments that hold nothing unacknowledged, and cuts back those a failed write left long. */
   async #collectGarbage(): Promise<void> {
+    let freed = false;
+    const active = this.#active;
+    // On a disk in trouble, an active segment whose records are all acknowledged is let go of too: on a
+    // disk smaller than a segment it would otherwise only be freed by the next failed write.
+    if (
+      active !== null &&
+      this.#trouble.current !== null &&
+      active.pending === 0 &&
+      active.lastSeq >= active.firstSeq &&
+      active.lastSeq <= this.#savedAckedThrough
+    ) {
+      await this.#sealActive();
+    }
     for (const seg of [...this.#segments]) {
       if (seg === this.#active) continue;
       if (seg.pending === 0 && seg.lastSeq <= this.#savedAckedThrough) {
         if (!(await this.#deleteSegment(seg))) return;
+        freed = true;
         continue;
       }
       if (seg.pending === 0 && seg.fh !== null) await this.#closeHandle(seg);
@@ -1177,6 +1062,7 @@ export class Spool {
         }
       }
     }
+    if (freed) await this.#reserve.ensure();
   }
 
   async #syncDirty(): Promise<void> {
@@ -1202,7 +1088,8 @@ export class Spool {
     const seg = e.seg as Segment;
     const bytes = await this.#readRecordBytes(seg, e);
     const rec = decodeRecordAt(bytes, 0);
-    if (rec.ok && rec.seq === e.seq && rec.payloadLength === e.length) return bytes.subarray(HEADER_BYTES);
+    if (rec.ok && rec.seq === e.seq && rec.end === HEADER_BYTES + e.length)
+      return bytes.subarray(rec.payloadOffset);
     const reason = rec.ok ? 'index mismatch' : rec.reason;
     this.#log.warn(
       { segment: seg.name, offset: e.offset, seq: e.seq, reason },
@@ -1210,9 +1097,7 @@ export class Spool {
     );
     this.#counters.corruptRecords++;
     try {
-      const dir = join(this.#dir, CORRUPT_DIR);
-      await mkdir(dir, { recursive: true });
-      await writeFileDurably(join(dir, `${seg.name}@${e.offset}.bad`), bytes, this.#fsync !== 'never');
+      await keepCorrupt(this.#dir, [{ file: `${seg.name}@${e.offset}.bad`, bytes }], this.#fsync !== 'never');
     } catch (err) {
       this.#failed(err, 'corrupt');
     }
@@ -1227,6 +1112,7 @@ export class Spool {
     }
     if (!wasAcked) {
       this.#counters.dropped.corrupt++;
+      this.#counters.droppedLogLines += e.logLines;
       this.#addGap('corrupt', e.seq, e.seq, 1);
     }
     this.#settleCarried(e, false, true);

@@ -1,15 +1,40 @@
 /**
  * The spool's small state file (`state.json`): how far the server has acknowledged, the seq floor,
- * gaps not yet reported, counters and already-handled damage. Replaced atomically (write a temp
+ * gaps not yet reported, counters, already-handled damage and the newest log checkpoints of records
+ * written so far (so they survive when every segment holding them was acknowledged and deleted). Replaced atomically (write a temp
  * file, rename over the old one, fsync the directory), so a kill at any moment leaves either the old
  * or the new state, never a mix.
  */
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type GapReason, gapReasons } from '../../protocol/batch.js';
+import { parseCheckpoint, type SourceCheckpoint } from '../logs/positions.js';
 
 export const STATE_FILE = 'state.json';
 const STATE_TMP = 'state.json.tmp';
+
+/** Bounds what a damaged state file can make the parser build. */
+const MAX_SOURCES = 10_000;
+
+/** Log checkpoints by source name (a null-prototype object: names come from config). */
+export type Checkpoints = Record<string, SourceCheckpoint>;
+
+export function emptyCheckpoints(): Checkpoints {
+  return Object.create(null) as Checkpoints;
+}
+
+/** Checkpoints as read back from disk: every one checked, anything else left out. */
+export function parseCheckpoints(v: unknown): Checkpoints {
+  const out = emptyCheckpoints();
+  if (!isRecord(v)) return out;
+  const names = Object.keys(v);
+  if (names.length > MAX_SOURCES) return out;
+  for (const name of names) {
+    const c = parseCheckpoint(v[name]);
+    if (c !== undefined) out[name] = c;
+  }
+  return out;
+}
 
 export interface PersistedGap {
   fromSeq: number;
@@ -28,6 +53,10 @@ export interface SpoolCounters {
   dropped: Record<GapReason, number>;
   corruptRecords: number;
   deadLettered: number;
+  /** Log lines in batches that were dropped (any reason whose batch size is known). */
+  droppedLogLines: number;
+  /** Times log reading was paused because the disk could not be written. */
+  logPauses: number;
 }
 
 export interface SpoolState {
@@ -41,6 +70,8 @@ export interface SpoolState {
   gaps: PersistedGap[];
   counters: SpoolCounters;
   quarantined: QuarantinedRegion[];
+  /** Newest log checkpoint per source of the records written so far (absent before version 2 records). */
+  checkpoints?: Checkpoints;
 }
 
 export function emptyCounters(): SpoolCounters {
@@ -48,6 +79,8 @@ export function emptyCounters(): SpoolCounters {
     dropped: { 'spool-full': 0, corrupt: 0, 'memory-full': 0, 'dead-letter': 0 },
     corruptRecords: 0,
     deadLettered: 0,
+    droppedLogLines: 0,
+    logPauses: 0,
   };
 }
 
@@ -108,6 +141,8 @@ export function parseState(text: string): SpoolState {
   }
   if (isSeq(counters.corruptRecords)) c.corruptRecords = counters.corruptRecords;
   if (isSeq(counters.deadLettered)) c.deadLettered = counters.deadLettered;
+  if (isSeq(counters.droppedLogLines)) c.droppedLogLines = counters.droppedLogLines;
+  if (isSeq(counters.logPauses)) c.logPauses = counters.logPauses;
   return {
     version: 1,
     ackedThrough,
@@ -116,6 +151,7 @@ export function parseState(text: string): SpoolState {
     gaps: parsedGaps,
     counters: c,
     quarantined: parsedQuarantine,
+    checkpoints: parseCheckpoints(raw.checkpoints),
   };
 }
 
