@@ -71,7 +71,6 @@ function health() {
     shipper,
     dropped,
     volume: { cap: 11, flood: 12 },
-    logsPausedDiskFull: true,
     configReloads: { applied: 2, rejected: 1, failed: 0 },
   });
 }
@@ -95,6 +94,7 @@ test('health_metrics_follow_the_naming_rules_and_carry_the_figures', () => {
   assert.equal(value('pgvigil_agent_push_retries_total', { status: '503' }), 2);
   assert.equal(value('pgvigil_agent_spool_degraded', { kind: 'disk-full' }), 1);
   assert.equal(value('pgvigil_agent_logs_paused'), 1);
+  assert.equal(value('pgvigil_agent_log_pauses_total'), 1);
   assert.equal(value('pgvigil_agent_config_reloads_total', { result: 'rejected' }), 1);
   assert.equal(value('pgvigil_agent_last_push_timestamp_seconds'), Date.parse('2026-12-02T10:00:05Z') / 1000);
 });

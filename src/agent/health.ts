@@ -69,8 +69,6 @@ export interface HealthInputs {
   dropped: DroppedContents;
   /** Log entries the volume limits dropped. */
   volume: { cap: number; flood: number };
-  /** Log sources paused because the spool's disk is full (backpressure); false when not known. */
-  logsPausedDiskFull: boolean;
   configReloads: AgentHealth['config']['reloads'];
 }
 
@@ -99,7 +97,7 @@ export function buildAgentHealth(i: HealthInputs): AgentHealth {
         i.shipper.lastSuccessAt === null ? null : new Date(i.shipper.lastSuccessAt).toISOString(),
       state: i.shipper.state,
     },
-    logs: { droppedEntries, pausedDiskFull: i.logsPausedDiskFull },
+    logs: { droppedEntries, pausedDiskFull: i.spool.logsPaused, pauses: i.spool.logPauses },
     config: { reloads: { ...i.configReloads } },
   };
 }
@@ -170,6 +168,12 @@ export function agentHealthExposition(h: AgentHealth): ExposedMetric[] {
       'Whether the log sources stopped reading because the spool disk is full (1).',
       'gauge',
       [{ value: h.logs.pausedDiskFull ? 1 : 0 }],
+    ),
+    metric(
+      'pgvigil_agent_log_pauses_total',
+      'Times the log sources stopped reading because the spool disk was full.',
+      'counter',
+      [{ value: h.logs.pauses }],
     ),
     metric('pgvigil_agent_pushed_batches_total', 'Batches the server took.', 'counter', [
       { value: h.shipper.sentBatches },

@@ -117,8 +117,6 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
       shipper: shipper.stats,
       dropped,
       volume: volumeDropTotals(),
-      // Log reading pauses while the spool cannot write to disk (full, or read-only): backpressure.
-      logsPausedDiskFull: spoolStats.logsPaused,
       configReloads: config.reloads,
     });
   };

@@ -48,6 +48,8 @@ export interface AgentHealth {
      * stay in their files). False when the agent does not pause, or has nothing to pause.
      */
     pausedDiskFull: boolean;
+    /** How often the log sources were paused for that reason (kept across restarts). */
+    pauses: number;
   };
   config: {
     /** Server-pushed configurations applied, refused, and pulls that failed (each SIGHUP pulls). */
@@ -133,6 +135,7 @@ export function readAgentHealth(status: unknown): AgentHealth | null {
     logs: {
       droppedEntries: byKeys(own(logs, 'droppedEntries'), logDropReasons),
       pausedDiskFull: own(logs, 'pausedDiskFull') === true,
+      pauses: count(own(logs, 'pauses')),
     },
     config: { reloads: byKeys(own(config, 'reloads'), configReloadResults) },
   };

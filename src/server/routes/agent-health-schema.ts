@@ -61,7 +61,7 @@ export const agentHealthSchema = {
     },
     logs: {
       type: 'object',
-      required: ['droppedEntries', 'pausedDiskFull'],
+      required: ['droppedEntries', 'pausedDiskFull', 'pauses'],
       properties: {
         droppedEntries: counts(
           logDropReasons,
@@ -71,6 +71,7 @@ export const agentHealthSchema = {
           type: 'boolean',
           description: 'log sources stopped reading: the spool disk is full',
         },
+        pauses: { type: 'integer', description: 'times the log sources were paused for a full disk' },
       },
     },
     config: {
