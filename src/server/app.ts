@@ -24,6 +24,7 @@ import { defaultLiveLimits, LiveHub, type LiveOptions } from './live/hub.js';
 import { liveMetrics } from './live/metrics.js';
 import { announceWritten } from './live/notify.js';
 import { OpenApiCollector } from './openapi.js';
+import { clientErrorOf, parseJsonBody, refuseNulParameters } from './request-guard.js';
 import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
@@ -99,19 +100,20 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
-    if (e.statusCode === 413) {
-      return reply
-        .status(413)
-        .send({ error: { code: 'BATCH_TOO_LARGE', message: e.message ?? 'body too large' } });
-    }
     if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-      return reply
-        .status(e.statusCode)
-        .send({ error: { code: e.code ?? 'BAD_REQUEST', message: e.message ?? '' } });
+      // fastify's own refusals (FST_* codes) never reach a client: each maps to a documented code.
+      const coded = clientErrorOf(e, req.url.startsWith('/api/v1/ingest'));
+      return reply.status(coded.status).send({ error: { code: coded.code, message: coded.message } });
     }
     req.log.error({ err }, 'request failed');
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
+
+  // Every JSON body is bounded (depth, keys, strings, values) before validation or a handler walks it.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  // Before any other hook: no credential lookup or query is made with a NUL in a parameter.
+  app.addHook('onRequest', refuseNulParameters);
 
   const openapi = new OpenApiCollector();
   app.addHook('onRoute', (route) => {

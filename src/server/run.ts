@@ -14,6 +14,7 @@ import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.
 import { rollupJob } from './jobs/rollups.js';
 import { type Job, runJobOnce, startJobs } from './jobs/runner.js';
 import { liveOptionsFromEnv } from './live/hub.js';
+import { installProcessSafetyNet } from './safety-net.js';
 import { effectiveRetention } from './settings.js';
 
 export interface ServerOptions {
@@ -90,6 +91,7 @@ export function partitionJob(retention: RetentionPolicy, quick = false): Job {
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  installProcessSafetyNet(opts.log);
   const store = await openStore({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, log: opts.log });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
