@@ -110,7 +110,8 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   });
 
   // Every JSON body is bounded (depth, keys, strings, values) before validation or a handler walks it.
-  app.removeContentTypeParser('application/json');
+  // No route reads text/plain; without its parser such a body gets 415 instead of failing validation.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // Before any other hook: no credential lookup or query is made with a NUL in a parameter.
   app.addHook('onRequest', refuseNulParameters);

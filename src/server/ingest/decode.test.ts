@@ -8,7 +8,11 @@ const agentId = '6f1c2a4e-8b9d-4c1e-9f2a-3b4c5d6e7f80';
 const limits = { maxDecompressedBytes: 1024 * 1024, maxAgeMs: 7 * 86_400_000 };
 
 function input(text: string, level = 6) {
-  return { contentType: batchMediaType, contentEncoding: 'gzip', body: gzipSync(Buffer.from(text), { level }) };
+  return {
+    contentType: batchMediaType,
+    contentEncoding: 'gzip',
+    body: gzipSync(Buffer.from(text), { level }),
+  };
 }
 
 const good = () =>
