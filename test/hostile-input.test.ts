@@ -328,9 +328,16 @@ describe(`hostile parameters and bodies on other routes (${testPgLabel})`, () =>
       assert.equal(res.body.error.code, code, body.slice(0, 40));
       assert.ok(Object.hasOwn(errorCodes, res.body.error.code));
     }
-    const bad = await get('/api/v1/servers/not-a-number');
-    assert.equal(bad.status, 400);
-    assert.equal(bad.body.error?.code, 'BAD_ARGUMENT');
+    for (const [path, status, code] of [
+      ['/api/v1/servers/not-a-number', 400, 'BAD_ARGUMENT'],
+      ['/api/v1/servers/%zz', 400, 'BAD_ARGUMENT'],
+      [`/api/v1/servers/${'9'.repeat(1000)}`, 400, 'BAD_ARGUMENT'],
+      ['/api/v1/no-such-route', 404, 'NOT_FOUND'],
+    ] as const) {
+      const res = await get(path);
+      assert.equal(res.status, status, path);
+      assert.equal(res.body.error?.code, code, path);
+    }
   });
 });
 

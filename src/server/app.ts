@@ -10,7 +10,12 @@
  */
 import { readFileSync } from 'node:fs';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/db.js';
@@ -93,6 +98,17 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     trustProxy: false,
+    // A URL that cannot be decoded, or a path parameter over the length limit, is refused before routing.
+    frameworkErrors: (err, _req, reply) => {
+      const coded = clientErrorOf({ code: err.code, message: err.message, statusCode: 400 }, false);
+      (reply as FastifyReply)
+        .status(coded.status)
+        .send({ error: { code: coded.code, message: coded.message } });
+    },
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!.slice(0, 200);
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
   });
 
   app.setErrorHandler((err, req, reply) => {
