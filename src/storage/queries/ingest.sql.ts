@@ -128,6 +128,26 @@ export async function touchAgents(
   );
 }
 
+/**
+ * Marks (server, hour) rollup buckets pending, under the shared advisory lock `lock` (why:
+ * src/server/ingest/rollup-pending.ts). `pairs` are [server id, hour start in ms], sorted.
+ */
+export async function insertPendingHours(
+  client: pg.PoolClient,
+  pairs: ReadonlyArray<readonly [number, number]>,
+  lock: { space: number; key: number },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+     SELECT u.s, 'hourly', to_timestamp(u.h / 1000.0)
+       FROM (SELECT pg_advisory_xact_lock_shared($3::int, $4::int)) l,
+            unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS u(s, h, n)
+      ORDER BY u.n
+     ON CONFLICT DO NOTHING`,
+    [pairs.map((p) => p[0]), pairs.map((p) => p[1]), lock.space, lock.key],
+  );
+}
+
 function columnList(columns: readonly string[]): string {
   return columns.map((c) => `"${c}"`).join(', ');
 }
