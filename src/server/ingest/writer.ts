@@ -236,16 +236,12 @@ export class IngestWriter {
       const ledger = await insertLedgerRows(client, items);
       const outcomes = await this.outcomes(client, items, ledger.inserted);
       const toWrite = items.filter((_, k) => outcomes[k] === 'accepted');
-      for (const item of toWrite) {
+      const regressions = toWrite.flatMap((item) => {
         const highest = ledger.highestBefore.get(item.agentId);
-        if (highest != null && item.seq < highest) {
-          this.metrics.seqRegressions.inc();
-          this.log.warn(
-            { agentId: item.agentId, seq: item.seq, highestSeq: highest },
-            'batch sequence went backwards (agent state lost or reset?); batch written',
-          );
-        }
-      }
+        return highest != null && item.seq < highest
+          ? [{ agentId: item.agentId, seq: item.seq, highestSeq: highest }]
+          : [];
+      });
 
       const byTable = new Map<string, { table: string; once: boolean; columns: string[]; parts: string[] }>();
       for (const item of toWrite) {
@@ -308,6 +304,10 @@ export class IngestWriter {
       if (this.announce && toWrite.length > 0) await this.announce(client, toWrite);
       await client.query('COMMIT');
       for (const a of seen) this.lastSeen.set(a, now);
+      for (const r of regressions) {
+        this.metrics.seqRegressions.inc();
+        this.log.warn(r, 'batch sequence went backwards (agent state lost or reset?); batch written');
+      }
 
       this.metrics.writeSeconds.observe((performance.now() - started) / 1000);
       this.metrics.groupSize.observe(items.length);

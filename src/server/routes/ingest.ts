@@ -59,7 +59,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
   const { limits, metrics } = opts;
   const phase = opts.registry.histogram(
     'pgvigil_ingest_phase_seconds',
-    'Time per ingest phase (decode = gunzip + JSON, validate, encode, write = queue + commit).',
+    'Time per ingest phase (decode = gunzip + JSON + shape guard, validate, encode = target ids + COPY lines, write = queue + commit).',
   );
   const limiter = new RateLimiter(limits.agentRatePerSecond, limits.agentBurst);
   const targets = new TargetResolver(opts.pool);
