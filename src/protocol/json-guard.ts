@@ -48,6 +48,7 @@ function child(path: string, key: string | number): string {
   return `${path}[${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)}]`;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this looks for.
 const suspectRe = /[\u0000\ud800-\udfff]/;
 
 function stringProblem(s: string, limits: JsonShapeLimits): string | undefined {
