@@ -69,6 +69,7 @@ export const errorCodes = {
     exit: 1,
     message: 'too many subscriptions on one live connection',
   },
+  INTERNAL: { status: 500, exit: 1, message: 'internal error' },
   QUERY_TIMEOUT: {
     status: 503,
     exit: 1,
