@@ -38,6 +38,13 @@ export const errorCodes = {
   AGENT_MISMATCH: { status: 403, exit: 1, message: 'the batch or resource belongs to another agent' },
   BATCH_INVALID: { status: 400, exit: 1, message: 'the batch is malformed' },
   BATCH_TOO_LARGE: { status: 413, exit: 1, message: 'the batch is too large' },
+  BATCH_CONFLICT: {
+    status: 409,
+    exit: 1,
+    message: 'a different batch was stored under this agent and sequence number',
+  },
+  BODY_INVALID: { status: 400, exit: 1, message: 'the request body is not acceptable JSON' },
+  BODY_TOO_LARGE: { status: 413, exit: 1, message: 'the request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, exit: 1, message: 'unsupported content type or batch version' },
   RATE_LIMITED: { status: 429, exit: 1, message: 'too many requests; retry later' },
   INGEST_OVERLOADED: { status: 503, exit: 1, message: 'the server is busy writing; retry later' },
@@ -62,6 +69,7 @@ export const errorCodes = {
     exit: 1,
     message: 'too many subscriptions on one live connection',
   },
+  INTERNAL: { status: 500, exit: 1, message: 'internal error' },
   QUERY_TIMEOUT: {
     status: 503,
     exit: 1,

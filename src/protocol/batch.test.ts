@@ -91,3 +91,64 @@ test('rows_outside_the_window_are_counted_not_failed', () => {
   assert.deepEqual(v.batch.rejected, { future: 1, tooOld: 1 });
   assert.equal(v.batch.rowCount, 1);
 });
+
+test('family_names_of_Object_prototype_are_unknown_families', () => {
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+    // JSON.parse makes `__proto__` an own key, as a request body would.
+    const body = JSON.parse(
+      `{"v":1,"agentId":"${agentId}","seq":7,"sealedAt":${now},"families":{"${name}":{"columns":["ts"],"rows":[]}}}`,
+    );
+    const v = validateBatch(body, undefined, now);
+    assert.ok(!v.ok, name);
+    assert.equal(v.path, `families.${name}`);
+    assert.match(v.message, /unknown family/);
+  }
+});
+
+test('a_timestamp_column_out_of_the_representable_range_is_refused', () => {
+  const inst = (start: unknown) =>
+    batch({ pg_instance: { columns: ['ts', 'target', 'start_time'], rows: [[now, 'main', start]] } });
+  for (const bad of [1e300, -1, 253_402_300_800_000, '+275760-09-13T00:00:00Z']) {
+    const v = validateBatch(inst(bad), undefined, now);
+    assert.ok(!v.ok, String(bad));
+    assert.equal(v.path, 'families.pg_instance.rows[0][2]');
+  }
+  assert.ok(validateBatch(inst(now - 86_400_000), undefined, now).ok);
+});
+
+test('timestamps_are_ms_or_ISO_8601_with_a_zone_and_nothing_read_in_local_time', () => {
+  const load = (ts: unknown) => batch({ host_load: { columns: ['ts', 'load1'], rows: [[ts, 0.5]] } });
+  for (const bad of [
+    '11/22/2026 11:00',
+    'Sun, 22 Nov 2026 11:00:00 GMT',
+    '2026-11-22T11:00:00',
+    '2026-11-22 11:00:00Z',
+    '2026-02-30T11:00:00Z',
+    '2026-11-22T25:00:00Z',
+    '2026-11-22T11:00:00+24:00',
+  ]) {
+    const v = validateBatch(load(bad), undefined, now);
+    assert.ok(!v.ok, bad);
+    assert.match(v.message, /ISO 8601 with a zone/);
+  }
+  for (const good of ['2026-11-22T11:00:00Z', '2026-11-22T12:00:00.123456+01:00', '2026-11-22T06:30-05:30']) {
+    const v = validateBatch(load(good), undefined, now);
+    assert.ok(v.ok, good);
+    assert.equal(v.batch.tables[0]!.rows.length, 1, good);
+  }
+});
+
+test('float4_values_beyond_its_range_are_refused_and_values_below_its_precision_become_zero', () => {
+  const cpu = (pct: number) =>
+    batch({ host_cpu: { columns: ['ts', 'cpu', 'user_pct'], rows: [[now, 'total', pct]] } });
+  const over = validateBatch(cpu(1e39), undefined, now);
+  assert.ok(!over.ok && /float4 range/.test(over.message) && over.path === 'families.host_cpu.rows[0][2]');
+  const tiny = validateBatch(cpu(1e-50), undefined, now);
+  assert.ok(tiny.ok);
+  assert.equal(tiny.batch.tables[0]!.rows[0]![2], 0);
+});
+
+test('a_sealedAt_that_is_not_a_time_is_refused', () => {
+  const v = validateBatch(batch({}, { sealedAt: 1e300 }), undefined, now);
+  assert.ok(!v.ok && v.path === 'sealedAt');
+});

@@ -13,12 +13,12 @@
  *   }
  *
  * Rows are arrays under a per-table column list (small and fast to decode). `ts` is ms since the epoch
- * (or an ISO 8601 string); target families carry a `target` column naming the PostgreSQL target.
+ * (or an ISO 8601 string with its zone, `Z` or `±hh:mm`; nothing read in some local time); target families carry a `target` column naming the PostgreSQL target.
  * Missing columns are stored as NULL. Unknown families, columns or versions are refused — never dropped
  * silently. `validateBatch` checks everything and names the first bad field by its path.
  */
 
-import { type ColumnSpec, type ColumnType, families } from './families/index.js';
+import { type ColumnSpec, type ColumnType, familyByName } from './families/index.js';
 import { logEntryColumns } from './logs.js';
 
 export const batchMediaType = 'application/vnd.pgvigil.batch.v1+json';
@@ -123,15 +123,61 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
-/** Parses a `ts` value (ms number or ISO string) to ms, or undefined when it is neither. */
+/**
+ * Timestamps accepted anywhere (batches, the read API): 1970-01-01 up to the end of year 9999, which
+ * JavaScript dates, ISO 8601 with four-digit years and PostgreSQL all represent.
+ */
+export const maxTimestampMs = 253_402_300_799_999;
+
+/** ISO 8601 date-time with seconds optional, fraction optional and a zone required. */
+const isoRe =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|([+-])(\d{2}):(\d{2}))$/i;
+
+/**
+ * Parses an ISO 8601 date-time with its zone (`2026-02-12T10:00:00Z`, `…+01:00`) to ms, or undefined.
+ * Everything else is refused — `12/02/2026 10:00`, RFC 1123 — because `Date.parse` reads those in the
+ * local time of whatever machine parses them, or guesses.
+ */
+export function parseIsoTime(s: string): number | undefined {
+  const m = isoRe.exec(s);
+  if (!m) return undefined;
+  const [month, day, hour, minute, second] = [m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
+    return undefined;
+  const offsetMin = m[7] === undefined ? 0 : (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9]));
+  if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return undefined;
+  const ms = Date.parse(s);
+  if (!Number.isFinite(ms) || ms < 0 || ms > maxTimestampMs) return undefined;
+  // 2026-02-30 is no date, though Date.parse rolls it over to March 2.
+  if (new Date(ms + offsetMin * 60_000).getUTCDate() !== day) return undefined;
+  return ms;
+}
+
+/**
+ * A time written as text by a person or a URL: milliseconds since the epoch (digits only) or ISO 8601
+ * with its zone; undefined for anything else.
+ */
+export function parseTimeText(s: string): number | undefined {
+  const ms = /^\d{1,15}$/.test(s) ? Number(s) : parseIsoTime(s);
+  return ms !== undefined && ms <= maxTimestampMs ? ms : undefined;
+}
+
+/** Parses a `ts` value (ms number, or ISO 8601 with a zone) to ms, or undefined when it is neither. */
 export function parseTs(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : undefined;
-  if (typeof v === 'string' && v.length <= 40) {
-    const ms = Date.parse(v);
-    return Number.isFinite(ms) ? ms : undefined;
-  }
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 && v <= maxTimestampMs ? v : undefined;
+  if (typeof v === 'string' && v.length <= 40) return parseIsoTime(v);
   return undefined;
 }
+
+/** float4's largest finite value and its smallest normal one. */
+const float4Max = 3.4028234663852886e38;
+const float4MinNormal = 1.1754943508222875e-38;
 
 function checkValue(v: unknown, type: ColumnType, path: string, limits: BatchLimits): void {
   if (v === null) return;
@@ -162,12 +208,18 @@ function checkValue(v: unknown, type: ColumnType, path: string, limits: BatchLim
       // JSON cannot carry NaN or Infinity; a string "NaN" is a wrong type like any other.
       if (typeof v !== 'number' || !Number.isFinite(v))
         fail(path, `expected a finite number, got ${describe(v)}`);
+      if (type === 'float4' && Math.abs(v) > float4Max) fail(path, `number ${v} out of float4 range`);
       return;
     case 'bool':
       if (typeof v !== 'boolean') fail(path, `expected true or false, got ${describe(v)}`);
       return;
     case 'timestamptz':
-      if (parseTs(v) === undefined) fail(path, `expected a timestamp (ms or ISO 8601), got ${describe(v)}`);
+      if (parseTs(v) === undefined) {
+        fail(
+          path,
+          `expected a timestamp (ms since 1970 up to year 9999, or ISO 8601 with a zone such as 2026-01-31T12:00:00Z), got ${describe(v)}`,
+        );
+      }
       return;
     case 'jsonb':
       if (!isObject(v) && !Array.isArray(v)) fail(path, `expected an object, got ${describe(v)}`);
@@ -226,7 +278,13 @@ function validateTable(
     const rp = `${path}.rows[${r}]`;
     if (!Array.isArray(row)) fail(rp, `expected an array, got ${describe(row)}`);
     if (row.length !== columns.length) fail(rp, `has ${row.length} values for ${columns.length} columns`);
-    for (let i = 0; i < row.length; i++) checkValue(row[i], types[i]!, `${rp}[${i}]`, limits);
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      checkValue(v, types[i]!, `${rp}[${i}]`, limits);
+      // PostgreSQL's real input refuses what would round to zero; at float4 precision it is zero.
+      if (types[i] === 'float4' && typeof v === 'number' && v !== 0 && Math.abs(v) < float4MinNormal)
+        row[i] = 0;
+    }
     for (const i of labelIdx)
       if (row[i] === null) fail(`${rp}[${i}]`, `label "${columns[i]}" must not be null`);
     const ts = parseTs(row[tsIndex]);
@@ -269,13 +327,14 @@ export function validateBatch(
       fail('agentId', 'expected the agent id (a UUID)');
     if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
       fail('seq', 'expected a positive integer');
-    if (typeof sealedAt !== 'number' || !Number.isFinite(sealedAt)) fail('sealedAt', 'expected a time in ms');
+    if (typeof sealedAt !== 'number' || parseTs(sealedAt) === undefined)
+      fail('sealedAt', 'expected a time in ms since 1970');
     if (!isObject(body.families)) fail('families', `expected an object, got ${describe(body.families)}`);
     const acc = { rows: 0, future: 0, tooOld: 0 };
     const tables: ValidTable[] = [];
     for (const [name, wire] of Object.entries(body.families)) {
-      const spec = families[name];
-      if (!spec) fail(`families.${name}`, `unknown family "${name}"`);
+      const spec = familyByName(name);
+      if (!spec) fail(`families.${name}`, `unknown family "${name.slice(0, 64)}"`);
       tables.push(
         validateTable(
           `families.${name}`,

@@ -12,7 +12,12 @@
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/db.js';
@@ -27,6 +32,7 @@ import { defaultLiveLimits, LiveHub, type LiveOptions } from './live/hub.js';
 import { liveMetrics } from './live/metrics.js';
 import { announceWritten } from './live/notify.js';
 import { openapiOptions } from './openapi.js';
+import { clientErrorOf, parseJsonBody, refuseNulParameters } from './request-guard.js';
 import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
@@ -95,6 +101,17 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     trustProxy: false,
+    // A URL that cannot be decoded, or a path parameter over the length limit, is refused before routing.
+    frameworkErrors: (err, _req, reply) => {
+      const coded = clientErrorOf({ code: err.code, message: err.message, statusCode: 400 }, false);
+      (reply as FastifyReply)
+        .status(coded.status)
+        .send({ error: { code: coded.code, message: coded.message } });
+    },
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!.slice(0, 200);
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -102,20 +119,21 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
-    if (e.statusCode === 413) {
-      return reply
-        .status(413)
-        .send({ error: { code: 'BATCH_TOO_LARGE', message: e.message ?? 'body too large' } });
-    }
     if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-      return reply
-        .status(e.statusCode)
-        .send({ error: { code: e.code ?? 'BAD_REQUEST', message: e.message ?? '' } });
+      // fastify's own refusals (FST_* codes) never reach a client: each maps to a documented code.
+      const coded = clientErrorOf(e, req.url.startsWith('/api/v1/ingest'));
+      return reply.status(coded.status).send({ error: { code: coded.code, message: coded.message } });
     }
     req.log.error({ err }, 'request failed');
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
 
+  // Every JSON body is bounded (depth, keys, strings, values) before validation or a handler walks it.
+  // No route reads text/plain; without its parser such a body gets 415 instead of failing validation.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  // Before any other hook: no credential lookup or query is made with a NUL in a parameter.
+  app.addHook('onRequest', refuseNulParameters);
   app.addHook('onRoute', (route) => {
     const role = route.config?.role;
     if (role === undefined || !roles.includes(role)) {

@@ -16,6 +16,7 @@ import { partitionJob } from './jobs/partitions.js';
 import { rollupJob } from './jobs/rollups.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
 import { liveOptionsFromEnv } from './live/hub.js';
+import { installProcessSafetyNet } from './safety-net.js';
 
 export interface ServerOptions {
   databaseUrl?: string;
@@ -52,6 +53,7 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  installProcessSafetyNet(opts.log);
   const store = await openStore({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, log: opts.log });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;

@@ -27,7 +27,8 @@
 import type pg from 'pg';
 import { parseDurationMs } from '../duration.js';
 import { PgvigilError } from '../errors.js';
-import { type ColumnSpec, type FamilySpec, families } from '../protocol/families/index.js';
+import { parseTimeText } from '../protocol/batch.js';
+import { type ColumnSpec, type FamilySpec, families, familyByName } from '../protocol/families/index.js';
 import { quoteIdent as q } from './ddl.js';
 import type { RetentionPolicy } from './partitions.js';
 import {
@@ -116,10 +117,10 @@ function parseStepSeconds(step: string | undefined): number {
 
 function parseTime(name: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const ms = /^\d{1,15}$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) {
+  const ms = parseTimeText(value);
+  if (ms === undefined) {
     bad(
-      `${name}: expected an ISO 8601 time (2026-01-31T12:00:00Z) or milliseconds since the epoch, got "${value.slice(0, 40)}"`,
+      `${name}: expected an ISO 8601 time with its zone (2026-01-31T12:00:00Z) or milliseconds since the epoch, got "${value.slice(0, 40)}"`,
     );
   }
   return ms;
@@ -132,7 +133,7 @@ export function metricColumns(family: FamilySpec): ColumnSpec[] {
 
 /** Checks a request against the family specs and decides tier, step and range. Pure. */
 export function planSeries(req: SeriesRequest, now: Date, retention: RetentionPolicy): SeriesPlan {
-  const family = families[req.family];
+  const family = familyByName(req.family);
   if (!family) bad(`unknown family "${req.family.slice(0, 64)}"; known: ${Object.keys(families).join(', ')}`);
   const numeric = metricColumns(family);
   if (numeric.length === 0) bad(`family ${family.name} has no numeric columns to chart`);

@@ -157,7 +157,7 @@ const monthNames: Record<string, number> = {
 
 /** `Jan` → 1; undefined for anything else. */
 export function monthFromName(name: string): number | undefined {
-  return monthNames[name];
+  return Object.hasOwn(monthNames, name) ? monthNames[name] : undefined;
 }
 
 /** Reads `len` decimal digits at `pos`; -1 when any is not a digit. */

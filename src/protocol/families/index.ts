@@ -10,9 +10,18 @@ import type { FamilySpec } from './types.js';
 export * from './types.js';
 export { hostFamilies, postgresFamilies, processFamilies };
 
-/** Every family the protocol knows, by name. */
-export const families: Record<string, FamilySpec> = {
+/**
+ * Every family the protocol knows, by name. Null-prototype: a name from input (`constructor`,
+ * `__proto__`) finds nothing rather than an Object.prototype member. Look names from input up with
+ * `familyByName`.
+ */
+export const families: Record<string, FamilySpec> = Object.assign(Object.create(null), {
   ...hostFamilies,
   ...processFamilies,
   ...postgresFamilies,
-};
+});
+
+/** The family of that name, own entries only. */
+export function familyByName(name: string): FamilySpec | undefined {
+  return Object.hasOwn(families, name) ? families[name] : undefined;
+}

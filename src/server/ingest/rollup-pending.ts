@@ -11,6 +11,7 @@
  * and inserts it again.
  */
 import type pg from 'pg';
+import { insertPendingHours } from '../../storage/queries/ingest.sql.js';
 import type { CopyChunk } from './copy.js';
 
 /** Two-key advisory lock (the job runner's key space, "pv") held shared by writers, exclusive by the job. */
@@ -37,13 +38,5 @@ export async function recordTouchedHours(
   if (pairs.length === 0) return;
   // One order for every writer: two groups inserting the same new keys in opposite orders would deadlock.
   pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  await client.query(
-    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
-     SELECT u.s, 'hourly', to_timestamp(u.h / 1000.0)
-       FROM (SELECT pg_advisory_xact_lock_shared(${rollupPendingLock.space}, ${rollupPendingLock.key})) l,
-            unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS u(s, h, n)
-      ORDER BY u.n
-     ON CONFLICT DO NOTHING`,
-    [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
-  );
+  await insertPendingHours(client, pairs, rollupPendingLock);
 }

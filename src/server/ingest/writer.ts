@@ -1,9 +1,12 @@
 /**
  * The ingest writer: group commit of many requests' batches into one transaction.
  *
- * Each group transaction inserts the ledger rows (server, agent, seq) with ON CONFLICT DO NOTHING — the
- * ones that come back are new, the others were written before and are acknowledged as duplicates — then
- * COPYs the new batches' rows per table, records gaps and rejected rows, and commits. A request's promise
+ * Each group transaction inserts the ledger rows (server, agent, seq, digest) with ON CONFLICT DO NOTHING —
+ * the ones that come back are new; the others were written before and are acknowledged as duplicates when
+ * their digest matches the stored one, refused as conflicts (409) when it does not — then COPYs the new
+ * batches' rows per table, records gaps and rejected rows, marks the agents seen with their latest
+ * self-report, and commits. A new batch whose seq is below the agent's highest stored one (an agent that
+ * lost its state and counts again) is written, and logged and counted as a regression. A request's promise
  * resolves only after that commit, so an acknowledgement always means durable, and a retried batch is
  * written once (at-least-once delivery + idempotent receiver = exactly-once effect).
  *
@@ -12,10 +15,18 @@
  * full queue pushes back with 503 at once instead of buffering without bound.
  */
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { PgvigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { WireGap } from '../../protocol/batch.js';
+import {
+  copyIntoFamily,
+  copyKeepingExisting,
+  type GapRow,
+  insertGaps,
+  insertLedgerRows,
+  ledgerDigests,
+  touchAgents,
+} from '../../storage/queries/ingest.sql.js';
 import { connect, isConnectionError } from '../../storage/tx.js';
 import type { Registry } from '../../telemetry/metrics.js';
 import type { CopyChunk } from './copy.js';
@@ -29,11 +40,16 @@ export interface IngestItem {
   rowCount: number;
   gaps: WireGap[];
   rejected: { future: number; tooOld: number };
+  /** SHA-256 of the batch's content (src/server/ingest/decode.ts). */
+  digest: Buffer;
+  /** The agent's self-report as JSON text, stored with its presence. */
+  status?: string;
   /** The live feed's `sample` message for this batch, serialised (src/server/live/summary.ts). */
   live?: string;
 }
 
 export type WriteOutcome = 'accepted' | 'duplicate';
+type GroupOutcome = WriteOutcome | 'conflict';
 
 interface Pending {
   item: IngestItem;
@@ -77,6 +93,10 @@ export function ingestMetrics(registry: Registry) {
       [1, 2, 4, 8, 16, 32, 64, 128, 256],
     ),
     queueDepth: registry.gauge('pgvigil_ingest_queue_rows', 'Rows waiting for a group commit.'),
+    seqRegressions: registry.counter(
+      'pgvigil_ingest_seq_regressions_total',
+      'New batches whose seq is below the highest one stored for their agent.',
+    ),
   };
 }
 
@@ -156,7 +176,7 @@ export class IngestWriter {
     try {
       const outcomes = await this.transaction(group.map((p) => p.item));
       group.forEach((p, i) => {
-        p.resolve(outcomes[i]!);
+        this.settle(p, outcomes[i]!);
       });
       return;
     } catch (err) {
@@ -171,11 +191,25 @@ export class IngestWriter {
     }
     for (const p of group) {
       try {
-        p.resolve((await this.transaction([p.item]))[0]!);
+        this.settle(p, (await this.transaction([p.item]))[0]!);
       } catch (err) {
         p.reject(this.classify(err));
       }
     }
+  }
+
+  private settle(p: Pending, outcome: GroupOutcome): void {
+    if (outcome !== 'conflict') {
+      p.resolve(outcome);
+      return;
+    }
+    this.metrics.rejectedBatches.inc({ reason: 'conflict' });
+    p.reject(
+      new PgvigilError(
+        'BATCH_CONFLICT',
+        `agent ${p.item.agentId} sent seq ${p.item.seq} before with other content; a sealed batch never changes`,
+      ),
+    );
   }
 
   private classify(err: unknown): PgvigilError {
@@ -193,32 +227,21 @@ export class IngestWriter {
   }
 
   /** One transaction for a group; returns each item's outcome in order. */
-  private async transaction(items: IngestItem[]): Promise<WriteOutcome[]> {
+  private async transaction(items: IngestItem[]): Promise<GroupOutcome[]> {
     const started = performance.now();
     const client = await connect(this.pool);
     let broken = false;
     try {
       await client.query('BEGIN');
-      const { rows } = await client.query<{ agent_id: string; seq: string | number }>(
-        `INSERT INTO pgvigil.ingest_ledger (server_id, agent_id, seq, row_count)
-         SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::int[])
-         ON CONFLICT DO NOTHING RETURNING agent_id, seq`,
-        [
-          items.map((i) => i.serverId),
-          items.map((i) => i.agentId),
-          items.map((i) => i.seq),
-          items.map((i) => i.rowCount),
-        ],
-      );
-      const fresh = new Set(rows.map((r) => `${r.agent_id}/${r.seq}`));
-      // The same batch twice in one group (a retry that overtook its original): the first one writes.
-      const outcomes: WriteOutcome[] = items.map((i) => {
-        const key = `${i.agentId}/${i.seq}`;
-        if (!fresh.has(key)) return 'duplicate';
-        fresh.delete(key);
-        return 'accepted';
-      });
+      const ledger = await insertLedgerRows(client, items);
+      const outcomes = await this.outcomes(client, items, ledger.inserted);
       const toWrite = items.filter((_, k) => outcomes[k] === 'accepted');
+      const regressions = toWrite.flatMap((item) => {
+        const highest = ledger.highestBefore.get(item.agentId);
+        return highest != null && item.seq < highest
+          ? [{ agentId: item.agentId, seq: item.seq, highestSeq: highest }]
+          : [];
+      });
 
       const byTable = new Map<string, { table: string; once: boolean; columns: string[]; parts: string[] }>();
       for (const item of toWrite) {
@@ -235,11 +258,11 @@ export class IngestWriter {
       }
       for (const g of byTable.values()) {
         if (g.once) await copyKeepingExisting(client, g.table, g.columns, g.parts);
-        else await copyInto(client, g.table, g.columns, g.parts);
+        else await copyIntoFamily(client, g.table, g.columns, g.parts);
       }
       await recordTouchedHours(client, toWrite);
 
-      const gapRows: Array<[number, string, string, number | null, number | null, number]> = [];
+      const gapRows: GapRow[] = [];
       for (const item of toWrite) {
         for (const gap of item.gaps)
           gapRows.push([item.serverId, item.agentId, gap.reason, gap.fromSeq, gap.toSeq, gap.count]);
@@ -262,35 +285,33 @@ export class IngestWriter {
             item.rejected.tooOld,
           ]);
       }
-      if (gapRows.length > 0) {
-        await client.query(
-          `INSERT INTO pgvigil.gaps (server_id, agent_id, reason, from_seq, to_seq, count)
-           SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])`,
-          [0, 1, 2, 3, 4, 5].map((k) => gapRows.map((r) => r[k])),
-        );
-      }
+      await insertGaps(client, gapRows);
       const now = Date.now();
+      // Presence (and the self-report with it) at most every 10 s per agent: one row update per agent and
+      // group would otherwise contend between concurrent groups of the same agents.
+      const latestStatus = new Map<string, string>();
+      for (const item of toWrite) if (item.status !== undefined) latestStatus.set(item.agentId, item.status);
       const seen = [...new Set(toWrite.map((i) => i.agentId))]
         .filter((a) => now - (this.lastSeen.get(a) ?? 0) > 10_000)
         .sort();
       if (seen.length > 0) {
-        await client.query(
-          'UPDATE pgvigil.agents SET last_seen_at = now() WHERE agent_id = ANY($1::uuid[])',
-          [seen],
-        );
-        await client.query(
-          `UPDATE pgvigil.servers s SET last_seen_at = now() FROM pgvigil.agents a
-            WHERE a.server_id = s.server_id AND a.agent_id = ANY($1::uuid[])`,
-          [seen],
+        await touchAgents(
+          client,
+          seen,
+          seen.map((a) => latestStatus.get(a) ?? null),
         );
       }
       if (this.announce && toWrite.length > 0) await this.announce(client, toWrite);
       await client.query('COMMIT');
       for (const a of seen) this.lastSeen.set(a, now);
+      for (const r of regressions) {
+        this.metrics.seqRegressions.inc();
+        this.log.warn(r, 'batch sequence went backwards (agent state lost or reset?); batch written');
+      }
 
       this.metrics.writeSeconds.observe((performance.now() - started) / 1000);
       this.metrics.groupSize.observe(items.length);
-      for (const o of outcomes) this.metrics.batches.inc({ outcome: o });
+      for (const o of outcomes) if (o !== 'conflict') this.metrics.batches.inc({ outcome: o });
       this.metrics.rows.inc(
         undefined,
         toWrite.reduce((n, i) => n + i.rowCount, 0),
@@ -310,40 +331,38 @@ export class IngestWriter {
       client.release(broken);
     }
   }
-}
 
-/** Table and column names come from the family registry (validated), never from a request. */
-async function copyInto(
-  client: pg.PoolClient,
-  table: string,
-  columns: string[],
-  parts: string[],
-  target = `pgvigil."${table}"`,
-): Promise<void> {
-  const cols = columns.map((c) => `"${c}"`).join(', ');
-  const stream = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
-  await new Promise<void>((resolve, reject) => {
-    stream.on('error', reject);
-    stream.on('finish', resolve);
-    for (const p of parts) stream.write(p);
-    stream.end();
-  });
-}
-
-/** COPY through a session temp table (emptied at commit), then keep rows that are already stored. */
-async function copyKeepingExisting(
-  client: pg.PoolClient,
-  table: string,
-  columns: string[],
-  parts: string[],
-): Promise<void> {
-  const temp = `pgvigil_in_${table}`;
-  await client.query(
-    `CREATE TEMP TABLE IF NOT EXISTS "${temp}" (LIKE pgvigil."${table}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
-  );
-  await copyInto(client, table, columns, parts, `"${temp}"`);
-  const cols = columns.map((c) => `"${c}"`).join(', ');
-  await client.query(
-    `INSERT INTO pgvigil."${table}" (${cols}) SELECT ${cols} FROM "${temp}" ON CONFLICT DO NOTHING`,
-  );
+  /**
+   * Accepted (its ledger row is new), duplicate (the stored batch has the same digest, or was stored
+   * before digests were kept) or conflict. The same batch twice in one group (a retry that overtook its
+   * original): the first one writes, the second compares with it.
+   */
+  private async outcomes(
+    client: pg.PoolClient,
+    items: readonly IngestItem[],
+    inserted: Set<string>,
+  ): Promise<GroupOutcome[]> {
+    const fresh = new Set(inserted);
+    const inGroup = new Map<string, Buffer>();
+    const old: IngestItem[] = [];
+    for (const i of items) {
+      const key = `${i.agentId}/${i.seq}`;
+      if (fresh.has(key)) {
+        fresh.delete(key);
+        inGroup.set(key, i.digest);
+      } else if (!inGroup.has(key)) old.push(i);
+    }
+    // Asked after the insert, in a new statement: a row a concurrent group committed meanwhile is seen.
+    const stored = old.length > 0 ? await ledgerDigests(client, old) : new Map<string, Buffer | null>();
+    const firstOf = new Set(inserted);
+    return items.map((i) => {
+      const key = `${i.agentId}/${i.seq}`;
+      if (firstOf.has(key)) {
+        firstOf.delete(key);
+        return 'accepted';
+      }
+      const digest = inGroup.get(key) ?? stored.get(key);
+      return digest == null || digest.equals(i.digest) ? 'duplicate' : 'conflict';
+    });
+  }
 }

@@ -6,6 +6,7 @@
  * Times are milliseconds since the epoch, as in the batch wire format. A value the batch did not carry is
  * null, never 0.
  */
+import { bodyShapeLimits, checkJsonShape } from '../../protocol/json-guard.js';
 
 /** Host figures from the newest rows of one batch. */
 export interface NodeSummary {
@@ -178,11 +179,15 @@ export function parseClientMessage(text: string, maxIds: number): ClientMessageP
   } catch {
     return { ok: false, message: 'not JSON: send {"type":"subscribe","servers":[ids],"targets":[ids]}' };
   }
+  // Before anything walks it: the message below quotes `type`, and quoting a value nested thousands deep
+  // overflows the stack.
+  const shape = checkJsonShape(v, bodyShapeLimits);
+  if (!shape.ok) return { ok: false, message: `${shape.path || 'the message'}: ${shape.message}` };
   if (!isObject(v)) return { ok: false, message: 'expected a JSON object' };
   if (v.type !== 'subscribe' && v.type !== 'unsubscribe') {
     return {
       ok: false,
-      message: `unknown type ${JSON.stringify(v.type)}; expected subscribe or unsubscribe`,
+      message: `unknown type ${JSON.stringify(v.type)?.slice(0, 60)}; expected subscribe or unsubscribe`,
     };
   }
   const id = v.id;

@@ -93,11 +93,19 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, opts
     },
     async (req, reply) => {
       const wait = Math.max(byAddress.take(req.ip), byName.take(req.body.name.toLowerCase()));
+      // Refused sign-ins are logged with address and name (never the password): guessing shows in the log.
+      const who = { address: req.ip, user: req.body.name };
       if (wait > 0) {
+        req.log.warn(who, 'sign-in refused: too many attempts');
         reply.header('retry-after', String(wait));
         throw new PgvigilError('RATE_LIMITED', 'too many sign-in attempts; wait and try again');
       }
-      const s = await login(pool, key, req.body.name, req.body.password, req.headers['user-agent']);
+      const s = await login(pool, key, req.body.name, req.body.password, req.headers['user-agent']).catch(
+        (err: unknown) => {
+          if (err instanceof PgvigilError && err.code === 'LOGIN_FAILED') req.log.warn(who, 'sign-in failed');
+          throw err;
+        },
+      );
       req.log.info({ user: s.user.name }, 'user signed in');
       return sendSession(req, reply, s);
     },

@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import { parseTimeText } from '../../protocol/batch.js';
 import type { ColumnSpec, ColumnType, FamilySpec } from '../../protocol/families/index.js';
 import { serverName } from '../../storage/queries/servers.sql.js';
 import { findTarget } from '../../storage/queries/targets.sql.js';
@@ -20,14 +21,18 @@ export interface ReadRouteOptions {
 
 export const defaultReadTimeoutMs = 10_000;
 
-/** A time given as ISO 8601 or as milliseconds since the epoch; `undefined` stays undefined. */
+/**
+ * A time given as ISO 8601 with its zone or as milliseconds since the epoch (1970 up to year 9999);
+ * `undefined` stays undefined. Other forms (`12/02/2026 10:00`, RFC 1123, `-1`) are refused: `Date.parse`
+ * would read them in the server's local time, or guess.
+ */
 export function parseTime(name: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
-  const ms = /^\d{1,15}$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) {
+  const ms = parseTimeText(value);
+  if (ms === undefined) {
     throw new PgvigilError(
       'BAD_ARGUMENT',
-      `${name}: expected an ISO 8601 time (2026-01-31T12:00:00Z) or milliseconds since the epoch, got "${value.slice(0, 40)}"`,
+      `${name}: expected an ISO 8601 time with its zone (2026-01-31T12:00:00Z) or milliseconds since the epoch, got "${value.slice(0, 40)}"`,
     );
   }
   return new Date(ms);

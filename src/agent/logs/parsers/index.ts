@@ -11,19 +11,23 @@ import { postgresJsonParser } from './postgres-json.js';
 import { simpleTimestampParser } from './simple-timestamp.js';
 import { syslogParser } from './syslog.js';
 
-export const parsers: Record<string, LogParserSpec> = Object.fromEntries(
-  [
-    postgresStderrParser,
-    postgresCsvParser,
-    postgresJsonParser,
-    syslogParser,
-    apacheErrorParser,
-    nginxErrorParser,
-    simpleTimestampParser,
-    fail2banParser,
-    certbotParser,
-    journaldParser,
-  ].map((p) => [p.name, p]),
+/** Null-prototype, so that a configured name such as `constructor` finds no parser. */
+export const parsers: Record<string, LogParserSpec> = Object.assign(
+  Object.create(null),
+  Object.fromEntries(
+    [
+      postgresStderrParser,
+      postgresCsvParser,
+      postgresJsonParser,
+      syslogParser,
+      apacheErrorParser,
+      nginxErrorParser,
+      simpleTimestampParser,
+      fail2banParser,
+      certbotParser,
+      journaldParser,
+    ].map((p) => [p.name, p]),
+  ),
 );
 
 export function parserNames(): string[] {
