@@ -20,8 +20,11 @@
  * - The password of the target URL never appears in rows, log lines or error messages: messages are
  *   built from host, port, user and database only, and any text that would contain it is scrubbed.
  * - Without pg_stat_statements it says once (warn) which SQL would enable it, and carries on.
+ *
+ * This file is the wiring; the parts live beside it: session.ts (opening sessions, error texts, the main
+ * connection's back-off), families.ts (one family's query → rows and status), databases.ts (the visits
+ * for per-database families), statements.ts (pg_stat_statements), prometheus.ts (the /metrics view).
  */
-
 import type { CollectContext, Collector, FamilyRows } from '../types.js';
 import { DatabaseVisits, databaseSelected } from './databases.js';
 import { type Collection, FamilyRunner, toFamilyRow } from './families.js';
