@@ -9,17 +9,14 @@
  * server; statement texts and settings are not exported.
  */
 import { type ColumnSpec, postgresFamilies } from '../../../protocol/families/index.js';
-import type { FamilyRows, Row } from '../types.js';
+import type { ExposedMetric, ExposedSample, FamilyRows, Row } from '../types.js';
 
-export interface PromSample {
+/** An exposed sample whose labels are always there (the target's export labels at least). */
+export interface PromSample extends ExposedSample {
   labels: Record<string, string>;
-  value: number;
 }
 
-export interface PromMetric {
-  name: string;
-  help: string;
-  type: 'gauge' | 'counter';
+export interface PromMetric extends ExposedMetric {
   samples: PromSample[];
 }
 

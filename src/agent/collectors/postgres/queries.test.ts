@@ -4,12 +4,14 @@ import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { postgresFamilies } from '../../../protocol/families/index.js';
 import { renderExposition } from '../../exporter.js';
-import { databaseSelected, toFamilyRow, urlForDatabase } from './collector.js';
+import { databaseSelected } from './databases.js';
+import { toFamilyRow } from './families.js';
 import { postgresPrometheusMetrics } from './prometheus.js';
 import { databaseQueries } from './queries/database.js';
 import { instanceQueries } from './queries/instance.js';
 import { statementCountersQueries } from './queries/statements.js';
 import { pickQuery } from './queries/types.js';
+import { urlForDatabase } from './session.js';
 
 describe('queries as data', () => {
   test('the_closest_lower_version_wins', () => {

@@ -19,8 +19,24 @@
  * - Deltas are computed per entry (toplevel true and false apart) and only then summed per
  *   (queryid, dbid, userid), so one part being re-created cannot pull the other's history into the delta.
  * - The first snapshot only sets the baseline: no deltas.
+ *
+ * `StatementsReader` at the end is the collector's side: it reads the snapshots over the main session,
+ * sends the top statements with their database and role names, and each statement's text once.
+ * Without pg_stat_statements (or with an extension too old) it says once (warn) which SQL would enable it,
+ * and reports the family degraded with that reason at every collection.
  */
 import { statementDeltaColumns } from '../../../protocol/families/postgres.js';
+import type { Row } from '../types.js';
+import { type Collection, familyStatus, toFamilyRow } from './families.js';
+import {
+  statementCountersQueries,
+  statementInfoQueries,
+  statementNamesQuery,
+  statementsAvailabilityQuery,
+  statementTextsQuery,
+} from './queries/statements.js';
+import { pickQuery } from './queries/types.js';
+import { isConnectionFailure, type Session } from './session.js';
 
 /** Cumulative counters of one entry, in the units of pg_stat_statements (times in ms). */
 export interface StatementCounters {
@@ -240,4 +256,222 @@ export function extensionVersionKey(extversion: string): number | undefined {
   const m = /^(\d+)\.(\d+)/.exec(extversion);
   if (!m) return undefined;
   return Number(m[1]) * 100 + Number(m[2]);
+}
+
+export interface StatementsReaderOptions {
+  /** Statements per ranking (time, calls, I/O). */
+  topN: number;
+  /** Statement texts are cut to this many characters. */
+  textMaxLength: number;
+  /** Also send pg_statements_info. */
+  info: boolean;
+  /** Also send pg_statement_texts. */
+  texts: boolean;
+  /** A query error as the reason a family reports. */
+  describe: (err: unknown) => string;
+}
+
+/** Database and role names by oid (oids are the keys; names are for people). */
+interface Names {
+  db: Map<number, string>;
+  role: Map<number, string>;
+}
+
+/** Reads pg_stat_statements for the collector, keeping the previous snapshot and the texts sent. */
+export class StatementsReader {
+  #previous: StatementsSnapshot | undefined;
+  readonly #sentTexts = new SentTexts();
+  #warned = false;
+
+  constructor(private readonly options: StatementsReaderOptions) {}
+
+  /** Adds pg_statements (and info, texts) to the collection; throws only when the connection fails. */
+  async collect(session: Session, c: Collection): Promise<void> {
+    const { statuses, out, log } = c;
+    const { describe } = this.options;
+    const started = performance.now();
+    let extVersion: number | undefined;
+    try {
+      const { rows } = await session.client.query<{ extversion: string | null; preload: string }>({
+        name: 'pgvigil_statements_availability',
+        text: statementsAvailabilityQuery,
+      });
+      const avail = rows[0];
+      const preloaded = /(^|[,\s])pg_stat_statements($|[,\s])/.test(avail?.preload ?? '');
+      if (!avail?.extversion || !preloaded) {
+        const steps: string[] = [];
+        if (!preloaded) {
+          steps.push(
+            "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; -- then restart PostgreSQL (append to any libraries already listed)",
+          );
+        }
+        if (!avail?.extversion)
+          steps.push(`CREATE EXTENSION pg_stat_statements; -- in database "${session.database}"`);
+        const reason = `pg_stat_statements is not available; to enable it run as a superuser: ${steps.join(' ')}`;
+        if (!this.#warned) log.warn({ sql: steps }, reason);
+        this.#warned = true;
+        statuses.push(familyStatus('pg_statements', '', reason, started, 0));
+        return;
+      }
+      extVersion = extensionVersionKey(avail.extversion);
+    } catch (err) {
+      if (isConnectionFailure(err)) throw err;
+      statuses.push(familyStatus('pg_statements', '', describe(err), started, 0));
+      return;
+    }
+    const countersSql =
+      extVersion === undefined ? undefined : pickQuery(statementCountersQueries, extVersion);
+    const infoSql = extVersion === undefined ? undefined : pickQuery(statementInfoQueries, extVersion);
+    if (!countersSql || !infoSql) {
+      const reason = `pg_stat_statements extension version is too old for pgvigil; run: ALTER EXTENSION pg_stat_statements UPDATE; in database "${session.database}"`;
+      if (!this.#warned) log.warn(reason);
+      this.#warned = true;
+      statuses.push(familyStatus('pg_statements', '', reason, started, 0));
+      return;
+    }
+    try {
+      const info = await session.client.query<{
+        dealloc: string | null;
+        stats_reset: Date | null;
+        server_now: Date;
+        max: number;
+      }>({ name: `pgvigil_statements_info_${extVersion}`, text: infoSql });
+      const counters = await session.client.query<Record<string, unknown>>({
+        name: `pgvigil_statements_${extVersion}`,
+        text: countersSql,
+      });
+      const i = info.rows[0];
+      const snapshot: StatementsSnapshot = {
+        serverNow: i ? i.server_now.getTime() : Date.now(),
+        statsReset: i?.stats_reset ? i.stats_reset.getTime() : null,
+        dealloc: i?.dealloc != null ? Number(i.dealloc) : null,
+        entries: new Map(),
+      };
+      for (const r of counters.rows) {
+        const entry = toStatementEntry(r);
+        snapshot.entries.set(entryKey(entry), entry);
+      }
+      const result = computeStatementDeltas(this.#previous, snapshot);
+      this.#previous = snapshot;
+      if (result.reset || result.recreated > 0) {
+        log.debug(
+          { reset: result.reset, recreated: result.recreated, evicted: result.evicted },
+          'pg_stat_statements entries were reset or evicted; their deltas count from re-creation',
+        );
+      }
+      const top = selectTopStatements(result.deltas, this.options.topN);
+      const names = await namesOf(session, top);
+      out.set(
+        'pg_statements',
+        top.map((t) => statementRow(t, names)),
+      );
+      if (this.options.info) {
+        out.set('pg_statements_info', [
+          toFamilyRow('pg_statements_info', {
+            entries: snapshot.entries.size,
+            max: i?.max ?? null,
+            dealloc: snapshot.dealloc,
+            stats_reset: i?.stats_reset ?? null,
+          }),
+        ]);
+      }
+      statuses.push(familyStatus('pg_statements', '', null, started, top.length));
+      if (this.options.texts) {
+        const textStarted = performance.now();
+        try {
+          const texts = await this.#newTexts(session, top);
+          out.set('pg_statement_texts', texts);
+          statuses.push(familyStatus('pg_statement_texts', '', null, textStarted, texts.length));
+        } catch (err) {
+          if (isConnectionFailure(err)) throw err;
+          statuses.push(familyStatus('pg_statement_texts', '', describe(err), textStarted, 0));
+        }
+      }
+    } catch (err) {
+      if (isConnectionFailure(err)) throw err;
+      statuses.push(familyStatus('pg_statements', '', describe(err), started, 0));
+    }
+  }
+
+  /** Texts of the chosen statements not sent yet. */
+  async #newTexts(session: Session, top: RankedStatement[]): Promise<Row[]> {
+    const sentTexts = this.#sentTexts;
+    const missing = top.filter(
+      (t) => !sentTexts.has(statementKey(t.delta.queryid, t.delta.dbid, t.delta.userid)),
+    );
+    if (missing.length === 0) return [];
+    const wanted = new Set(missing.map((t) => statementKey(t.delta.queryid, t.delta.dbid, t.delta.userid)));
+    const { rows } = await session.client.query<{
+      userid: string;
+      dbid: string;
+      queryid: string;
+      query: string | null;
+      truncated: boolean | null;
+    }>(statementTextsQuery, [[...new Set(missing.map((t) => t.delta.queryid))], this.options.textMaxLength]);
+    const out: Row[] = [];
+    for (const r of rows) {
+      const key = statementKey(String(r.queryid), Number(r.dbid), Number(r.userid));
+      // The text file can be garbage-collected under us (query null): try again next time.
+      if (!wanted.has(key) || r.query === null || sentTexts.has(key)) continue;
+      sentTexts.add(key);
+      out.push(
+        toFamilyRow('pg_statement_texts', {
+          queryid: r.queryid,
+          dbid: r.dbid,
+          userid: r.userid,
+          query: r.query,
+          truncated: r.truncated ?? false,
+        }),
+      );
+    }
+    return out;
+  }
+}
+
+/** Database and role names of the chosen statements. */
+async function namesOf(session: Session, top: RankedStatement[]): Promise<Names> {
+  const db = new Map<number, string>();
+  const role = new Map<number, string>();
+  if (top.length === 0) return { db, role };
+  const { rows } = await session.client.query<{ kind: string; oid: number; name: string }>(
+    statementNamesQuery,
+    [[...new Set(top.map((t) => t.delta.dbid))], [...new Set(top.map((t) => t.delta.userid))]],
+  );
+  for (const r of rows) (r.kind === 'd' ? db : role).set(Number(r.oid), r.name);
+  return { db, role };
+}
+
+function num(v: unknown): number {
+  if (v === null || v === undefined) return 0;
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function toStatementEntry(r: Record<string, unknown>): StatementEntry {
+  const counters = {} as StatementCounters;
+  for (const n of counterNames) counters[n] = num(r[n]);
+  const since = r.stats_since;
+  return {
+    queryid: String(r.queryid),
+    dbid: Number(r.dbid),
+    userid: Number(r.userid),
+    toplevel: r.toplevel !== false,
+    statsSince: since instanceof Date ? since.getTime() : null,
+    counters,
+  };
+}
+
+function statementRow(t: RankedStatement, names: Names): Row {
+  const c = t.delta.counters;
+  return toFamilyRow('pg_statements', {
+    ...c,
+    queryid: t.delta.queryid,
+    dbid: t.delta.dbid,
+    userid: t.delta.userid,
+    datname: names.db.get(t.delta.dbid) ?? '',
+    usename: names.role.get(t.delta.userid) ?? '',
+    top_by: t.topBy.join(','),
+    interval_s: t.delta.intervalS,
+    mean_exec_time_ms: c.calls > 0 ? c.exec_time_ms / c.calls : null,
+  });
 }

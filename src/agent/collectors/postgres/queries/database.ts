@@ -6,6 +6,11 @@
  */
 import type { FamilyQuery } from './types.js';
 
+/** The databases the session's role may enter, which the include and exclude lists then narrow. */
+export const databaseListQuery = `SELECT datname FROM pg_database
+        WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT')
+        ORDER BY datname`;
+
 export const tablesQuery: FamilyQuery = {
   family: 'pg_tables',
   scope: 'database',

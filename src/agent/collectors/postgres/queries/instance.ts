@@ -20,6 +20,13 @@ const databaseColumns13 = `d.datname,
             THEN pg_database_size(d.oid) END AS size_bytes,
        s.stats_reset`;
 
+/** Version, role and size of the instance: read first, it picks the queries of every family. */
+export const instanceInfoQuery = `SELECT current_setting('server_version_num')::int AS server_version_num,
+                current_setting('server_version') AS server_version,
+                pg_is_in_recovery() AS in_recovery, pg_postmaster_start_time() AS start_time,
+                current_setting('max_connections')::int AS max_connections,
+                (SELECT count(*) FROM pg_stat_activity) AS backends`;
+
 export const databaseQuery: FamilyQuery = {
   family: 'pg_database',
   scope: 'instance',

@@ -53,3 +53,8 @@ export const statementTextsQuery = `SELECT userid, dbid, queryid, left(query, $2
 /** Installed extension version in the connected database, and whether the library is preloaded. */
 export const statementsAvailabilityQuery = `SELECT (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements') AS extversion,
        current_setting('shared_preload_libraries') AS preload`;
+
+/** Names of databases (`$1`, oid[]) and roles (`$2`, oid[]): kind 'd' or 'r', oid, name. */
+export const statementNamesQuery = `SELECT 'd' AS kind, oid::int8 AS oid, datname::text AS name FROM pg_database WHERE oid = ANY($1::oid[])
+       UNION ALL
+       SELECT 'r', oid::int8, rolname::text FROM pg_roles WHERE oid = ANY($2::oid[])`;

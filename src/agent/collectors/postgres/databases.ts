@@ -1,0 +1,132 @@
+/**
+ * Visits to the databases of an instance for the per-database families (tables, indexes, statio), whose
+ * views only show the database the session is connected to.
+ *
+ * Guarantees: visits are one after another, each over the main connection when it is that database, else
+ * over one short-lived connection (or one of at most `keepDatabaseConnections` kept between visits, let go
+ * when their database is dropped or no longer selected). A database that cannot be entered or whose
+ * connection fails degrades its own families only; a failure of the main connection ends the collection.
+ */
+
+import { type Collection, type FamilyRunner, familyStatus } from './families.js';
+import { databaseListQuery } from './queries/database.js';
+import type { FamilyQuery } from './queries/types.js';
+import { closeSession, isConnectionFailure, type PostgresTarget, type Session } from './session.js';
+
+/** Matches a database name against names with `*` wildcards. */
+export function matchesAny(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => {
+    const re = new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`);
+    return re.test(name);
+  });
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Whether a database is visited and reported, given include and exclude lists. */
+export function databaseSelected(
+  name: string,
+  include: readonly string[],
+  exclude: readonly string[],
+): boolean {
+  if (include.length > 0 && !matchesAny(name, include)) return false;
+  return !matchesAny(name, exclude);
+}
+
+export interface DatabaseVisitOptions {
+  /** Per-database families at most this often (0 = every time). */
+  intervalMs: number;
+  /** Connections to other databases kept open between visits, at most this many. */
+  keep: number;
+  include: readonly string[];
+  exclude: readonly string[];
+  /** The per-database families to collect. */
+  queries: readonly FamilyQuery[];
+}
+
+export class DatabaseVisits {
+  /** Connections to other databases kept between visits (keep > 0). */
+  readonly #kept = new Map<string, Session>();
+  #lastVisit = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly target: PostgresTarget,
+    private readonly runner: FamilyRunner,
+    private readonly options: DatabaseVisitOptions,
+  ) {}
+
+  /** Whether the databases are due for a visit at `now` (monotonic ms); if so, the visit counts as made. */
+  due(now: number): boolean {
+    if (now - this.#lastVisit < this.options.intervalMs) return false;
+    this.#lastVisit = now;
+    return true;
+  }
+
+  /** Collects the per-database families in every selected database, listed over the main session. */
+  async visit(main: Session, version: number, c: Collection, signal: AbortSignal): Promise<void> {
+    const { queries, include, exclude } = this.options;
+    if (queries.length === 0) return;
+    const { statuses, log } = c;
+    let databases: string[];
+    try {
+      const { rows } = await main.client.query<{ datname: string }>({
+        name: 'pgvigil_databases',
+        text: databaseListQuery,
+      });
+      databases = rows.map((r) => r.datname).filter((d) => databaseSelected(d, include, exclude));
+    } catch (err) {
+      if (isConnectionFailure(err)) throw err;
+      const reason = this.target.errorText(err);
+      for (const q of queries) statuses.push(familyStatus(q.family, '', reason, performance.now(), 0));
+      return;
+    }
+    for (const database of databases) {
+      if (signal.aborted) return;
+      let session: Session | undefined;
+      const own = database === main.database;
+      try {
+        const reusable = this.#kept.get(database);
+        if (reusable && !reusable.broken) session = reusable;
+        else {
+          if (reusable) this.#kept.delete(database);
+          session = own ? main : await this.target.open(database, log);
+        }
+      } catch (err) {
+        // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
+        const reason = this.target.connectErrorText(err, database);
+        for (const q of queries)
+          statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+        continue;
+      }
+      try {
+        for (const q of queries) await this.runner.run(session, q, version, database, c);
+      } catch (err) {
+        if (own) throw err;
+        const reason = this.target.errorText(err);
+        for (const q of queries) {
+          if (!statuses.some((s) => s.family === q.family && s.datname === database)) {
+            statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+          }
+        }
+      } finally {
+        if (!own && !session.broken && (this.#kept.has(database) || this.#kept.size < this.options.keep)) {
+          this.#kept.set(database, session);
+        } else if (!own) await closeSession(session);
+      }
+    }
+    // Databases dropped or no longer selected: let go of their connections.
+    for (const [database, s] of this.#kept) {
+      if (!databases.includes(database)) {
+        this.#kept.delete(database);
+        await closeSession(s);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#kept.values()) await closeSession(s);
+    this.#kept.clear();
+  }
+}
