@@ -27,6 +27,7 @@ import { freePort } from '../storage/cluster.js';
 import { startEmbeddedStore } from '../storage/embedded.js';
 import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
+import { handlePoolErrors } from '../storage/tx.js';
 import { packageRoot } from '../version.js';
 
 export interface BenchIngestOptions {
@@ -172,6 +173,8 @@ async function phaseTimings(url: string, token: string): Promise<Record<string, 
 /** Times COPY of `pushes` batches' rows on one connection, in one transaction per batch-sized chunk. */
 async function copyCeiling(url: string, shape: Shape[], serverId: number, pushes: number): Promise<number> {
   const client = new pg.Client({ connectionString: url });
+  // The awaited queries report failures; this keeps a socket error between them from ending the process.
+  client.on('error', (err) => process.stderr.write(`bench: store connection lost: ${err.message}\n`));
   await client.connect();
   try {
     const agent = '00000000-0000-4000-8000-000000000000';
@@ -230,6 +233,11 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       databaseUrl = store.url;
     }
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    // A connection losing its server (the store stopped under the benchmark) must not end the process with
+    // an unhandled 'error' event: the query that next needs the store reports it.
+    handlePoolErrors(pool, (err, idle) => {
+      if (idle) process.stderr.write(`bench: store connection lost: ${err.message}\n`);
+    });
     cleanup.push(() => pool.end());
     await migrate(pool, log);
     await maintainPartitions(pool, { log });
