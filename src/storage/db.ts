@@ -174,7 +174,6 @@ class StoreWatcher {
   private wake: AbortController = new AbortController();
   private readonly loop: Promise<void>;
   private readonly clients = new Set<pg.Client>();
-  private probeClient: pg.Client | undefined;
   private timeouts = 0;
 
   constructor(
@@ -207,7 +206,6 @@ class StoreWatcher {
   async stop(): Promise<void> {
     this.stopped.abort();
     await this.loop;
-    this.dropProbeClient();
   }
 
   private async run(): Promise<void> {
@@ -261,46 +259,46 @@ class StoreWatcher {
     for (const client of this.clients) socketOf(client)?.destroy();
   }
 
-  /** undefined when the store answered `SELECT 1` in time. */
+  /**
+   * undefined when a new connection was made and answered `SELECT 1` in time. A new connection each time:
+   * a postmaster that is frozen or gone leaves existing connections working (their backends run on) while
+   * every new one waits — the pool's next connection would hang, so that is what is checked.
+   */
   private async probe(): Promise<{ message: string; timedOut: boolean } | undefined> {
+    const client = new pg.Client({
+      connectionString: this.url,
+      connectionTimeoutMillis: this.opts.probeTimeoutMs,
+      application_name: 'pgvigil-store-watch',
+    });
+    client.on('error', (err) => this.log.debug({ err }, 'store watch connection error'));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.opts.probeTimeoutMs);
     });
-    const attempt = (async () => {
-      if (!this.probeClient) {
-        const client = new pg.Client({
-          connectionString: this.url,
-          connectionTimeoutMillis: this.opts.probeTimeoutMs,
-          application_name: 'pgvigil-store-watch',
-        });
-        client.on('error', (err) => this.log.debug({ err }, 'store watch connection error'));
-        this.probeClient = client;
-        await client.connect();
-      }
-      await this.probeClient.query('SELECT 1');
-    })();
+    const attempt = client
+      .connect()
+      .then(() => client.query('SELECT 1'))
+      .then(() => 'ok' as const);
+    let failure: { message: string; timedOut: boolean } | undefined;
     try {
-      const outcome = await Promise.race([attempt.then(() => 'ok' as const), timeout]);
-      if (outcome === 'ok') return undefined;
-      attempt.catch(() => {});
-      this.dropProbeClient();
-      return { message: `no answer within ${this.opts.probeTimeoutMs} ms`, timedOut: true };
+      if ((await Promise.race([attempt, timeout])) !== 'ok') {
+        attempt.catch(() => {});
+        failure = { message: `no answer within ${this.opts.probeTimeoutMs} ms`, timedOut: true };
+      }
     } catch (err) {
-      this.dropProbeClient();
-      return { message: (err as Error).message, timedOut: /timeout/i.test((err as Error).message) };
+      failure = { message: (err as Error).message, timedOut: /timeout/i.test((err as Error).message) };
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private dropProbeClient(): void {
-    const client = this.probeClient;
-    this.probeClient = undefined;
-    if (!client) return;
-    // end() waits for the server's goodbye, which a frozen server never sends: close the socket too.
-    client.end().catch(() => {});
-    socketOf(client)?.destroy();
+    if (failure === undefined) {
+      await Promise.race([client.end().catch(() => {}), sleep(this.opts.probeTimeoutMs)]);
+      socketOf(client)?.destroy();
+    } else {
+      // end() waits for the server's goodbye, which a frozen server never sends: close the socket.
+      client.end().catch(() => {});
+      socketOf(client)?.destroy();
+    }
+    return failure;
   }
 }
 

@@ -212,6 +212,12 @@ export async function startEmbeddedStore(
         'pg_stat_statements.track': 'top',
         track_io_timing: 'on',
         max_connections: '200',
+        // After a crash (kill -9, OOM) PostgreSQL first fsyncs every file of the data directory — thousands
+        // of partition files, over 10 s on a busy disk; one syncfs does the same job in a fraction of that.
+        recovery_init_sync_method: 'syncfs',
+        // Crash recovery ends with a checkpoint that syncs every file written since the last one: checkpoints
+        // a minute apart keep that, and so the time the store is away after a crash, small.
+        checkpoint_timeout: '1min',
       },
       log,
     };
