@@ -445,3 +445,33 @@ describe('the embedded store under pgvigil up, supervised', {
     assert.equal(up!.child.exitCode, null, 'the server still runs');
   });
 });
+
+describe('an embedded store that cannot come back', {
+  skip: testPgLabel === 'debian-15' && 'embedded store only',
+}, () => {
+  test('ends_pgvigil_up_with_one_clear_message_and_a_non_zero_code', { timeout: 120_000 }, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pgvigil-supervise-fatal-'));
+    chmodSync(root, 0o755);
+    const dataDir = join(root, 'data');
+    const up = startCli(['up', '--data-dir', dataDir, '--port', String(await freePort())]);
+    try {
+      await up.waitFor(/local agent \S+ is watching/, 60_000);
+      const pid = postmasterPid(dataDir);
+      // PostgreSQL refuses a data directory others may read: every restart attempt fails.
+      chmodSync(join(dataDir, 'postgres'), 0o000);
+      process.kill(pid, 'SIGKILL');
+      const deadline = Date.now() + 60_000;
+      while (up.child.exitCode === null && Date.now() < deadline) await sleep(100);
+      const { stderr } = up.output();
+      assert.equal(up.child.exitCode, 1, `exit code; stderr: ${stderr.slice(-2000)}`);
+      assert.match(
+        stderr,
+        /pgvigil: the embedded PostgreSQL \(pid \d+\) killed by SIGKILL and could not be restarted after 7 attempts/,
+      );
+    } finally {
+      chmodSync(join(dataDir, 'postgres'), 0o700);
+      await up.stop('SIGKILL');
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
