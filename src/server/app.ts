@@ -1,13 +1,19 @@
 /**
  * The HTTP server: fastify with its plugins registered in this order —
- *   1. error handler (coded errors → status + JSON body; no stack traces to clients)
- *   2. role guard: a route without `config.role` cannot be registered (deny by default); then
+ *   1. error handler (coded errors → status + JSON body; no stack traces to clients). Any error that
+ *      means the store is away (`isConnectionError`), wherever it was thrown — a route, a job it calls,
+ *      the credential lookups in the auth hooks — is 503 STORE_UNAVAILABLE with Retry-After, never 500
+ *   2. request guard (./request-guard.ts): JSON bodies bounded in shape before anything walks them, a NUL
+ *      in a query or path parameter refused; fastify's own 4xx mapped to documented codes
+ *   3. role guard: a route without `config.role` cannot be registered (deny by default); then
  *      @fastify/swagger, which collects the same routes for the OpenAPI document (./openapi.ts)
- *   3. user check: routes for viewer/user/admin need a signed-in user or API token of that role
+ *   4. store gate: while the store watcher reports the store away, every route that needs it answers
+ *      503 at once (rather than waiting for connection timeouts); health and readiness keep answering
+ *   5. user check: routes for viewer/user/admin need a signed-in user or API token of that role
  *      (agent routes check their agent credential themselves)
- *   4. HTTP metrics hook
- *   5. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
- *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 3
+ *   6. HTTP metrics hook
+ *   7. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
+ *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 5
  */
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
@@ -22,6 +28,7 @@ import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/db.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
+import { isConnectionError, storeRetryAfterSeconds, storeUnavailable } from '../storage/tx.js';
 import { Registry } from '../telemetry/metrics.js';
 import { AgentAuthenticator } from './auth/agents.js';
 import { signingKey } from './auth/sessions.js';
@@ -115,10 +122,19 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   });
 
   app.setErrorHandler((err, req, reply) => {
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    const clientError = e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500;
+    if (!clientError && !isPgvigilError(err) && isConnectionError(err)) {
+      req.log.warn({ err }, 'store unavailable for a request');
+      return reply
+        .status(503)
+        .header('retry-after', String(storeRetryAfterSeconds))
+        .send({ error: { code: 'STORE_UNAVAILABLE', message: storeUnavailable(err).message } });
+    }
     if (isPgvigilError(err)) {
+      if (err.code === 'STORE_UNAVAILABLE') reply.header('retry-after', String(storeRetryAfterSeconds));
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     }
-    const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
       // fastify's own refusals (FST_* codes) never reach a client: each maps to a documented code.
       const coded = clientErrorOf(e, req.url.startsWith('/api/v1/ingest'));
@@ -153,6 +169,16 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       maxPayload: { ...defaultLiveLimits, ...opts.live?.limits }.maxPayloadBytes,
       perMessageDeflate: false,
     },
+  });
+  app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.config?.needsStore === false) return;
+    const health = opts.store.health();
+    if (!health.reachable) {
+      throw new PgvigilError(
+        'STORE_UNAVAILABLE',
+        `the store is not reachable since ${health.since} (${health.error ?? 'unknown'}); retry later`,
+      );
+    }
   });
   const key = await signingKey(opts.store.pool);
   const userAuth = new UserAuthenticator(opts.store.pool, key, opts.credentialCacheMs);
@@ -224,7 +250,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   app.get(
     '/api/v1/openapi.json',
     {
-      config: { role: 'public' },
+      config: { role: 'public', needsStore: false },
       schema: { summary: 'This API as an OpenAPI 3.1 document', tags: ['meta'] },
     },
     async () => app.swagger(),

@@ -20,5 +20,10 @@ export function roleAtLeast(have: UserRole, need: UserRole): boolean {
 declare module 'fastify' {
   interface FastifyContextConfig {
     role?: Role;
+    /**
+     * false for the few routes that answer without the store (health, readiness, the API description):
+     * they keep answering while it is away, when every other route answers 503 at once.
+     */
+    needsStore?: boolean;
   }
 }

@@ -71,16 +71,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ) {
       throw new Error('partition maintenance failed at start; see the log');
     }
-    jobs = startJobs(
-      store.pool,
-      [
-        partitionJob(retention),
-        ledgerPruneJob(retention),
-        agentPresenceJob(presenceOptionsFromEnv()),
-        rollupJob(retention),
-      ],
-      opts.log,
-    );
     app = await buildApp({
       store,
       log: opts.log,
@@ -101,6 +91,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
       throw err;
     }
+    // Only once listening: the first full partition pass (hundreds of partitions on a first start) would
+    // otherwise compete with building the app for the CPU and delay the first answer by seconds.
+    jobs = startJobs(
+      store.pool,
+      [
+        partitionJob(retention),
+        ledgerPruneJob(retention),
+        agentPresenceJob(presenceOptionsFromEnv()),
+        rollupJob(retention),
+      ],
+      opts.log,
+    );
   } catch (err) {
     await app?.close().catch(() => {});
     await jobs?.stop();

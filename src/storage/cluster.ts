@@ -32,8 +32,13 @@ export interface ClusterOptions {
   /** Superuser name and password set at initdb. */
   superuser: string;
   password: string;
-  /** Preferred port; another free one is picked when it is taken. */
+  /** Preferred port; another free one is picked when it is taken (unless `fixedPort`). */
   port?: number;
+  /**
+   * Use `port` or fail: a restart must come back where the pool's URL points. A taken port then fails
+   * this start (the caller retries), never moves the server elsewhere.
+   */
+  fixedPort?: boolean;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
   /** Where the server's own log goes. */
@@ -43,9 +48,16 @@ export interface ClusterOptions {
   log: Logger;
 }
 
+export interface ClusterExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface RunningCluster {
   port: number;
   pid: number;
+  /** Resolves when the server process exits, whether asked to (`stop`) or not (crash, kill -9). */
+  exited: Promise<ClusterExit>;
   /** Connection URL for a database on this cluster. */
   url(database: string): string;
   stop(): Promise<void>;
@@ -271,9 +283,11 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
 
   for (let attempt = 0; attempt < 5; attempt++) {
     const port =
-      attempt === 0 && opts.port !== undefined && (await isPortFree(opts.port))
+      opts.fixedPort && opts.port !== undefined
         ? opts.port
-        : await freePort();
+        : attempt === 0 && opts.port !== undefined && (await isPortFree(opts.port))
+          ? opts.port
+          : await freePort();
     const settings: Record<string, string> = {
       listen_addresses: '127.0.0.1',
       unix_socket_directories: '',
@@ -291,15 +305,18 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
     });
     closeSync(logFd);
     child.unref();
+    const exited = new Promise<ClusterExit>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
     const url = (db: string) =>
       `postgres://${encodeURIComponent(opts.superuser)}:${encodeURIComponent(opts.password)}@127.0.0.1:${port}/${encodeURIComponent(db)}`;
     const outcome = await waitReady(child, url('postgres'), opts.logFile);
     if (outcome === 'ready') {
       const pid = child.pid ?? 0;
       opts.log.debug({ port, pid }, 'PostgreSQL server ready');
-      return { port, pid, url, stop: () => stopServer(child, opts.log) };
+      return { port, pid, url, exited, stop: () => stopServer(child, opts.log) };
     }
-    if (outcome === 'port-taken') {
+    if (outcome === 'port-taken' && !opts.fixedPort) {
       opts.log.warn({ port }, 'port taken while PostgreSQL was starting; trying another');
       continue;
     }

@@ -3,14 +3,22 @@
  * DATABASE_URL is given, otherwise the embedded server of `embedded.ts`.
  *
  * Guarantees: a bad URL or an unreachable store at start is one clear `PgvigilError` (exit code 2);
- * once running, losing the store is not a crash — a watcher retries with backoff and reports the state
- * (`health()`); queries fail until it is back, and their callers answer 503 (STORE_UNAVAILABLE).
+ * once running, losing the store is not a crash:
+ * - every pool connection carries an 'error' listener for its whole life, so a store that goes away
+ *   (kill -9, restart, pg_terminate_backend) is logged, never an uncaught 'error' event;
+ * - a watcher probes the store on a dedicated connection with a short timeout and keeps `health()`
+ *   current; when it finds the store gone it cuts the pool's connections, so queries hanging on a frozen
+ *   server fail (STORE_UNAVAILABLE, 503) instead of waiting for it;
+ * - the embedded server is supervised (embedded.ts): restarted when it dies; when it cannot come back,
+ *   `onFatal` runs (by default: one line on stderr, exit code 1).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { type PgvigilError, reportCommandFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, parseDatabaseUrl, redactDatabaseUrl } from './connection.js';
 import { defaultDataDir, type EmbeddedStore, runningEmbeddedUrl, startEmbeddedStore } from './embedded.js';
+import { handlePoolErrors } from './tx.js';
 
 // int8 and numeric as JS numbers would lose precision silently; keep int8 as string only where needed.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
@@ -20,8 +28,11 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
 
 export interface StoreHealth {
   reachable: boolean;
+  /** When the store was last checked (ISO 8601). */
   checkedAt: string;
+  /** Why it is not reachable (absent while it is). */
   error?: string;
+  /** Since when it has been in its current state (ISO 8601). */
   since: string;
 }
 
@@ -35,6 +46,7 @@ export interface Store {
   serverVersion: string;
   serverVersionNum: number;
   dataDir?: string;
+  /** The watcher's last word on the store: never waits for the store itself. */
   health(): StoreHealth;
   close(): Promise<void>;
 }
@@ -45,16 +57,31 @@ export interface OpenStoreOptions {
   log: Logger;
   poolSize?: number;
   applicationName?: string;
-  /** How often the watcher checks the store while it is healthy. */
+  /** How often the watcher checks the store while it is healthy (default 2 s). */
   watchIntervalMs?: number;
+  /** How long one check may take before it counts as failed (default 2 s). */
+  probeTimeoutMs?: number;
+  /** How long a query waits for a pool connection (default 5 s). */
+  connectTimeoutMs?: number;
   /** For command-line tools: use the embedded store another pgvigil is running in the data directory. */
   shareRunning?: boolean;
+  /**
+   * The embedded server died and could not be restarted. Default: the message on stderr and exit code 1 —
+   * a process whose store is gone for good must not look alive.
+   */
+  onFatal?: (err: PgvigilError) => void;
+}
+
+function exitOnFatal(err: PgvigilError): void {
+  reportCommandFailure(err);
+  process.exit(err.exitCode);
 }
 
 /** Connects once with a short timeout to turn configuration mistakes into clear errors at start. */
 async function probe(url: string): Promise<{ version: string; versionNum: number }> {
   const target = parseDatabaseUrl(url);
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  // connect() and query() below report every failure; this only keeps a late socket error from going uncaught.
   client.on('error', () => {});
   try {
     await client.connect();
@@ -79,8 +106,17 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   if ((url === undefined || url === '') && opts.shareRunning) {
     url = await runningEmbeddedUrl(opts.dataDir ?? defaultDataDir());
   }
+  // Set once the watcher exists; the supervisor may only report after the store is open.
+  let watcher: StoreWatcher | undefined;
   if (url === undefined || url === '') {
-    embedded = await startEmbeddedStore(opts.dataDir ?? defaultDataDir(), opts.log);
+    embedded = await startEmbeddedStore(opts.dataDir ?? defaultDataDir(), opts.log, {
+      onDown: (reason) => watcher?.down(reason),
+      onUp: () => watcher?.checkNow(),
+      onFatal: (err) => {
+        watcher?.down(err.message);
+        (opts.onFatal ?? exitOnFatal)(err);
+      },
+    });
     url = embedded.url;
   }
   let info: { version: string; versionNum: number };
@@ -93,19 +129,16 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
     idleTimeoutMillis: 30_000,
+    keepAlive: true,
     application_name: opts.applicationName ?? 'pgvigil-server',
   });
-  // An idle client losing its server is reported by the watcher; it must not crash the process.
-  pool.on('error', (err) => opts.log.warn({ err: { message: err.message } }, 'store connection lost'));
-
-  const now = new Date().toISOString();
-  let health: StoreHealth = { reachable: true, checkedAt: now, since: now };
-  const stopWatch = new AbortController();
-  void watch(pool, opts.watchIntervalMs ?? 5000, stopWatch.signal, opts.log, (h) => {
-    health = h;
+  const watched = new StoreWatcher(url, pool, opts.log, {
+    intervalMs: opts.watchIntervalMs ?? 2000,
+    probeTimeoutMs: opts.probeTimeoutMs ?? 2000,
   });
+  watcher = watched;
 
   const redactedUrl = redactDatabaseUrl(url);
   opts.log.info(
@@ -120,48 +153,156 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     serverVersion: info.version,
     serverVersionNum: info.versionNum,
     dataDir: embedded?.dataDir,
-    health: () => health,
+    health: () => watched.health,
     close: async () => {
-      stopWatch.abort();
+      await watched.stop();
       await pool.end().catch(() => {});
       await embedded?.stop();
     },
   };
 }
 
-/** Pings the store; on failure retries with backoff (1 s doubling to 30 s) and reports each change once. */
-async function watch(
-  pool: pg.Pool,
-  intervalMs: number,
-  signal: AbortSignal,
-  log: Logger,
-  report: (h: StoreHealth) => void,
-): Promise<void> {
-  let reachable = true;
-  let since = new Date().toISOString();
-  let backoff = 1000;
-  while (!signal.aborted) {
-    try {
-      await sleep(reachable ? intervalMs : backoff, undefined, { signal });
-    } catch {
-      return;
-    }
-    const checkedAt = new Date().toISOString();
-    try {
-      await pool.query('SELECT 1');
-      if (!reachable) log.info({ downSince: since }, 'store reachable again');
-      if (!reachable) since = checkedAt;
-      reachable = true;
-      backoff = 1000;
-      report({ reachable, checkedAt, since });
-    } catch (err) {
-      if (reachable) {
-        since = checkedAt;
-        log.error({ err: { message: (err as Error).message } }, 'store unreachable; retrying with backoff');
+/**
+ * Keeps `health` current: probes the store every `intervalMs` while it is reachable, and with a short
+ * back-off (0.25 s doubling to 5 s) while it is not, each probe on its own connection and bounded by
+ * `probeTimeoutMs`. A refused or broken connection counts at once; a probe that only times out counts
+ * on the second in a row, so one slow answer on a busy machine does not cut the pool.
+ */
+class StoreWatcher {
+  health: StoreHealth;
+  private readonly stopped = new AbortController();
+  private wake: AbortController = new AbortController();
+  private readonly loop: Promise<void>;
+  private readonly clients = new Set<pg.Client>();
+  private timeouts = 0;
+
+  constructor(
+    private readonly url: string,
+    pool: pg.Pool,
+    private readonly log: Logger,
+    private readonly opts: { intervalMs: number; probeTimeoutMs: number },
+  ) {
+    const now = new Date().toISOString();
+    this.health = { reachable: true, checkedAt: now, since: now };
+    handlePoolErrors(pool, (err, idle) => {
+      if (idle) this.log.warn({ err }, 'store connection lost');
+      else this.log.debug({ err }, 'store connection lost while in use');
+    });
+    pool.on('connect', (client) => this.clients.add(client));
+    pool.on('remove', (client) => this.clients.delete(client));
+    this.loop = this.run();
+  }
+
+  /** The supervisor knows before any probe: report it now and cut what waits on the dead server. */
+  down(reason: string): void {
+    this.report(false, reason);
+  }
+
+  /** Probe at once (the supervisor has brought the server back). */
+  checkNow(): void {
+    this.wake.abort();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 250;
+    while (!this.stopped.signal.aborted) {
+      try {
+        // After a first timeout the second check follows quickly: a frozen server is found within seconds.
+        const healthy = this.health.reachable && this.timeouts === 0;
+        await sleep(healthy ? this.opts.intervalMs : backoff, undefined, {
+          signal: AbortSignal.any([this.stopped.signal, this.wake.signal]),
+        });
+      } catch {
+        if (this.stopped.signal.aborted) return;
+        this.wake = new AbortController();
       }
-      reachable = false;
-      backoff = Math.min(backoff * 2, 30_000);
-      report({ reachable, checkedAt, since, error: (err as Error).message });
+      const failure = await this.probe();
+      if (failure === undefined) {
+        this.timeouts = 0;
+        backoff = 250;
+        this.report(true);
+      } else {
+        if (!failure.timedOut || !this.health.reachable) backoff = Math.min(backoff * 2, 5000);
+        if (failure.timedOut && this.health.reachable && ++this.timeouts < 2) continue;
+        this.report(false, failure.message);
+      }
     }
   }
+
+  private report(reachable: boolean, error?: string): void {
+    const checkedAt = new Date().toISOString();
+    const was = this.health.reachable;
+    if (reachable && !was) {
+      this.log.info({ downSince: this.health.since }, 'store reachable again');
+    } else if (!reachable && was) {
+      this.log.error({ err: { message: error } }, 'store unreachable; retrying with backoff');
+      this.cutPool();
+    }
+    this.health = {
+      reachable,
+      checkedAt,
+      since: reachable === was ? this.health.since : checkedAt,
+      ...(reachable ? {} : { error: error ?? this.health.error ?? 'unreachable' }),
+    };
+  }
+
+  /**
+   * Closes the sockets of every pool connection: on a frozen server a query would otherwise wait as long as
+   * the server stays frozen. Each fails with "Connection terminated" and the pool replaces it.
+   */
+  private cutPool(): void {
+    for (const client of this.clients) socketOf(client)?.destroy();
+  }
+
+  /**
+   * undefined when a new connection was made and answered `SELECT 1` in time. A new connection each time:
+   * a postmaster that is frozen or gone leaves existing connections working (their backends run on) while
+   * every new one waits — the pool's next connection would hang, so that is what is checked.
+   */
+  private async probe(): Promise<{ message: string; timedOut: boolean } | undefined> {
+    const client = new pg.Client({
+      connectionString: this.url,
+      connectionTimeoutMillis: this.opts.probeTimeoutMs,
+      application_name: 'pgvigil-store-watch',
+    });
+    client.on('error', (err) => this.log.debug({ err }, 'store watch connection error'));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.opts.probeTimeoutMs);
+    });
+    const attempt = client
+      .connect()
+      .then(() => client.query('SELECT 1'))
+      .then(() => 'ok' as const);
+    let failure: { message: string; timedOut: boolean } | undefined;
+    try {
+      if ((await Promise.race([attempt, timeout])) !== 'ok') {
+        attempt.catch(() => {});
+        failure = { message: `no answer within ${this.opts.probeTimeoutMs} ms`, timedOut: true };
+      }
+    } catch (err) {
+      failure = { message: (err as Error).message, timedOut: /timeout/i.test((err as Error).message) };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (failure === undefined) {
+      await Promise.race([client.end().catch(() => {}), sleep(this.opts.probeTimeoutMs)]);
+      socketOf(client)?.destroy();
+    } else {
+      // end() waits for the server's goodbye, which a frozen server never sends: close the socket.
+      client.end().catch(() => {});
+      socketOf(client)?.destroy();
+    }
+    return failure;
+  }
+}
+
+/** The socket under a pg client (not in pg's types). */
+function socketOf(client: pg.Client): { destroy(): void } | undefined {
+  return (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
 }

@@ -7,15 +7,23 @@
  *   store.json     port and password of the embedded server (mode 0600)
  *   postgres/      the PostgreSQL data directory
  *   postgres.log   the server's own log
+ *
+ * Supervision: the PostgreSQL server is our child. When it exits without being asked to (a crash, an OOM
+ * kill, `kill -9`), it is started again in the same directory on the same port — PostgreSQL runs its own
+ * crash recovery, and a stale postmaster.pid or shared memory still held by dying backends only fails an
+ * attempt, which is retried with back-off (`restartDelaysMs`). When every attempt fails, or the server
+ * keeps dying (`maxRestartsPerWindow`), `onFatal` is called once: the caller must not go on with a store
+ * that is gone for good.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { mkdir, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type RunningCluster, startCluster } from './cluster.js';
+import { type ClusterExit, type ClusterOptions, type RunningCluster, startCluster } from './cluster.js';
 
 export const embeddedDatabase = 'pgvigil';
 const embeddedUser = 'pgvigil';
@@ -146,8 +154,33 @@ export interface EmbeddedStore {
   stop(): Promise<void>;
 }
 
+export interface EmbeddedSupervision {
+  /** The server exited unasked; a restart is under way. */
+  onDown?(reason: string): void;
+  /** The server accepts connections again after a restart. */
+  onUp?(): void;
+  /** The server cannot be brought back: called once, after which nothing is retried. */
+  onFatal?(err: PgvigilError): void;
+  /** Waits before each restart attempt; their count bounds the attempts (default 0.1 s doubling to 6.4 s). */
+  restartDelaysMs?: readonly number[];
+  /** Unasked exits tolerated within `restartWindowMs` before giving up on a server that keeps dying. */
+  maxRestartsPerWindow?: number;
+  restartWindowMs?: number;
+}
+
+/** First attempt almost at once (crash recovery takes what it takes), then back off: ~13 s in all. */
+export const defaultRestartDelaysMs: readonly number[] = [100, 200, 400, 800, 1600, 3200, 6400];
+
+function describeExit(exit: ClusterExit): string {
+  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
 /** Starts the embedded store in `dataDir` and returns a URL for its `pgvigil` database. */
-export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<EmbeddedStore> {
+export async function startEmbeddedStore(
+  dataDir: string,
+  log: Logger,
+  supervision: EmbeddedSupervision = {},
+): Promise<EmbeddedStore> {
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o755 });
   } catch (err) {
@@ -166,7 +199,7 @@ export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<
       saved = JSON.parse(await readFile(storeFile, 'utf8')) as StoreFile;
     }
     const password = saved?.password ?? randomBytes(24).toString('base64url');
-    cluster = await startCluster({
+    const clusterOptions: ClusterOptions = {
       binDir: await embeddedBinDir(),
       pgdata,
       superuser: embeddedUser,
@@ -179,20 +212,32 @@ export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<
         'pg_stat_statements.track': 'top',
         track_io_timing: 'on',
         max_connections: '200',
+        // After a crash (kill -9, OOM) PostgreSQL first fsyncs every file of the data directory — thousands
+        // of partition files, over 10 s on a busy disk; one syncfs does the same job in a fraction of that.
+        recovery_init_sync_method: 'syncfs',
+        // Crash recovery ends with a checkpoint that syncs every file written since the last one: checkpoints
+        // a minute apart keep that, and so the time the store is away after a crash, small.
+        checkpoint_timeout: '1min',
       },
       log,
-    });
+    };
+    cluster = await startCluster(clusterOptions);
     await writeFile(storeFile, JSON.stringify({ port: cluster.port, password } satisfies StoreFile), {
       mode: 0o600,
     });
     await ensureDatabase(cluster.url('postgres'), embeddedDatabase);
-    await enableStatements(cluster.url(embeddedDatabase));
-    const running = cluster;
+    await enableStatements(cluster.url(embeddedDatabase), log);
+    const supervisor = new Supervisor(
+      cluster,
+      { ...clusterOptions, port: cluster.port, fixedPort: true },
+      log,
+      supervision,
+    );
     return {
-      url: running.url(embeddedDatabase),
+      url: cluster.url(embeddedDatabase),
       dataDir,
       stop: async () => {
-        await running.stop();
+        await supervisor.stop();
         await release();
       },
     };
@@ -203,13 +248,101 @@ export async function startEmbeddedStore(dataDir: string, log: Logger): Promise<
   }
 }
 
+/** Keeps one PostgreSQL server running until `stop`: see "Supervision" at the top of this file. */
+class Supervisor {
+  private stopping = false;
+  private readonly stopped = new AbortController();
+  private restarting: Promise<void> | undefined;
+  private readonly exits: number[] = [];
+
+  constructor(
+    private current: RunningCluster,
+    private readonly options: ClusterOptions,
+    private readonly log: Logger,
+    private readonly hooks: EmbeddedSupervision,
+  ) {
+    this.watch(current);
+  }
+
+  private watch(cluster: RunningCluster): void {
+    void cluster.exited.then((exit) => {
+      if (this.stopping || cluster !== this.current) return;
+      this.restarting = this.restart(exit);
+    });
+  }
+
+  private async restart(exit: ClusterExit): Promise<void> {
+    const reason = `the embedded PostgreSQL (pid ${this.current.pid}) ${describeExit(exit)}`;
+    const now = Date.now();
+    const window = this.hooks.restartWindowMs ?? 60_000;
+    this.exits.push(now);
+    while (this.exits.length > 0 && this.exits[0]! < now - window) this.exits.shift();
+    if (this.exits.length > (this.hooks.maxRestartsPerWindow ?? 5)) {
+      this.giveUp(
+        `${reason}, the ${this.exits.length}th time within ${Math.round(window / 1000)} s; not restarting it again. See ${this.options.logFile}`,
+      );
+      return;
+    }
+    this.log.error({ pid: this.current.pid, ...exit }, `${reason}; restarting it`);
+    this.hooks.onDown?.(`${reason}; restarting`);
+    const delays = this.hooks.restartDelaysMs ?? defaultRestartDelaysMs;
+    let last: unknown;
+    for (const [i, delay] of delays.entries()) {
+      try {
+        await sleep(delay, undefined, { signal: this.stopped.signal });
+      } catch {
+        return; // stopped meanwhile
+      }
+      try {
+        const cluster = await startCluster(this.options);
+        if (this.stopping) {
+          await cluster.stop();
+          return;
+        }
+        this.current = cluster;
+        this.watch(cluster);
+        this.log.warn(
+          { pid: cluster.pid, attempt: i + 1, downMs: Date.now() - now },
+          'the embedded PostgreSQL is running again',
+        );
+        this.hooks.onUp?.();
+        return;
+      } catch (err) {
+        last = err;
+        this.log.warn(
+          { err, attempt: i + 1, of: delays.length },
+          'the embedded PostgreSQL did not come back yet; retrying',
+        );
+      }
+    }
+    this.giveUp(
+      `${reason} and could not be restarted after ${delays.length} attempts: ${(last as Error | undefined)?.message ?? 'unknown error'}`,
+    );
+  }
+
+  private giveUp(message: string): void {
+    this.stopping = true;
+    const err = new PgvigilError('EMBEDDED_START_FAILED', message);
+    this.log.fatal({ err }, message);
+    this.hooks.onFatal?.(err);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stopped.abort();
+    await this.restarting;
+    await this.current.stop();
+  }
+}
+
 /**
  * The embedded store is also what `pgvigil up` watches by default: give it statement statistics (the
  * library is preloaded; the extension is created once, as the superuser we are there).
  */
-async function enableStatements(url: string): Promise<void> {
+async function enableStatements(url: string, log: Logger): Promise<void> {
   const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on('error', (err) => log.warn({ err }, 'store connection lost while enabling statement statistics'));
   await client.connect();
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
@@ -223,7 +356,9 @@ async function enableStatements(url: string): Promise<void> {
 /** Creates a database unless it exists (two processes racing are both fine). */
 export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
   const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: adminUrl });
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+  // The awaited calls below report failures; a socket error between them must not become an uncaught one.
+  client.on('error', () => {});
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -21,10 +21,13 @@ export function isConnectionError(err: unknown): boolean {
   if (err instanceof PgvigilError) return err.code === 'STORE_UNAVAILABLE';
   const code = String((err as { code?: unknown } | null)?.code ?? '');
   if (code.startsWith('08') || code.startsWith('57P') || code === '53300') return true;
-  return /ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|terminat|Connection|timeout exceeded/i.test(
+  return /ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|terminat|Connection|timeout exceeded|Query read timeout/i.test(
     String((err as Error | null)?.message ?? ''),
   );
 }
+
+/** What a 503 for a store that is away tells the client to wait before retrying (seconds). */
+export const storeRetryAfterSeconds = 5;
 
 /** The coded error for a store that is away; `err` is kept as the cause (for the log, never the client). */
 export function storeUnavailable(err: unknown): PgvigilError {
@@ -32,6 +35,17 @@ export function storeUnavailable(err: unknown): PgvigilError {
   return new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
     cause: err,
   });
+}
+
+/**
+ * Gives a pool's connections an 'error' listener for their whole life. pg-pool listens only while a
+ * connection is idle (and re-emits on the pool, where nobody may listen); a connection that is checked
+ * out when its server goes away (kill -9, restart, pg_terminate_backend) would otherwise raise an uncaught
+ * 'error' event and end the process. The query running on it fails by itself, so `report` only logs.
+ */
+export function handlePoolErrors(pool: pg.Pool, report: (err: Error, idle: boolean) => void): void {
+  pool.on('error', (err) => report(err, true));
+  pool.on('connect', (client) => client.on('error', (err) => report(err, false)));
 }
 
 /** A pooled connection, or STORE_UNAVAILABLE when none can be had. */

@@ -31,7 +31,7 @@ import { maintainPartitions } from '../storage/partitions.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
 import { targetId } from '../storage/queries/targets.sql.js';
 import { userIdByName } from '../storage/queries/users.sql.js';
-import { inTransaction } from '../storage/tx.js';
+import { handlePoolErrors, inTransaction } from '../storage/tx.js';
 import { packageRoot } from '../version.js';
 
 export interface BenchIngestOptions {
@@ -175,6 +175,7 @@ async function phaseTimings(url: string, token: string): Promise<Record<string, 
 async function copyCeiling(url: string, shape: Shape[], serverId: number, pushes: number): Promise<number> {
   // One connection, so every chunk's COPY runs on the same one.
   const pool = new pg.Pool({ connectionString: url, max: 1 });
+  handlePoolErrors(pool, (err) => process.stderr.write(`bench: store connection lost: ${err.message}\n`));
   try {
     const agent = '00000000-0000-4000-8000-000000000000';
     const base = Date.now() - 3_600_000;
@@ -227,6 +228,11 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       databaseUrl = store.url;
     }
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    // A connection losing its server (the store stopped under the benchmark) must not end the process with
+    // an unhandled 'error' event: the query that next needs the store reports it.
+    handlePoolErrors(pool, (err, idle) => {
+      if (idle) process.stderr.write(`bench: store connection lost: ${err.message}\n`);
+    });
     cleanup.push(() => pool.end());
     await migrate(pool, log);
     await maintainPartitions(pool, { log });

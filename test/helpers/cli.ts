@@ -39,9 +39,17 @@ export interface RunningCli {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts a long-running command (`up`, `server`, `agent`). */
-export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
-  const child = spawn(process.execPath, [binPath, ...args], {
+/**
+ * Starts a long-running command (`up`, `server`, `agent`); `wrapper` runs it under another command (its
+ * argv before node's, e.g. a namespace tool).
+ */
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  wrapper: string[] = [],
+): RunningCli {
+  const argv = [...wrapper, process.execPath, binPath, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

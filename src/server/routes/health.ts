@@ -1,3 +1,9 @@
+/**
+ * Liveness (`/health`) and readiness (`/ready`), answered whatever the store does: what they say about the
+ * store comes from the store watcher (storage/db.ts), never from a query that could wait on it. The one
+ * query they run — the migration level — is skipped while the store is away and bounded by
+ * `levelTimeoutMs` otherwise, falling back to the last level seen.
+ */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../storage/db.js';
 import { currentLevel } from '../../storage/migrate.js';
@@ -6,15 +12,19 @@ import { version } from '../../version.js';
 interface HealthOptions {
   store: Store;
   latestMigration: number;
+  /** How long the migration-level query may take (default 500 ms). */
+  levelTimeoutMs?: number;
 }
 
 const storeSchema = {
   type: 'object',
-  required: ['kind', 'postgresVersion', 'reachable'],
+  required: ['kind', 'postgresVersion', 'reachable', 'checkedAt', 'since'],
   properties: {
     kind: { type: 'string', enum: ['embedded', 'external'] },
     postgresVersion: { type: 'string' },
     reachable: { type: 'boolean' },
+    checkedAt: { type: 'string', format: 'date-time' },
+    since: { type: 'string', format: 'date-time' },
     error: { type: 'string' },
   },
 } as const;
@@ -25,30 +35,59 @@ const migrationsSchema = {
   properties: { level: { type: ['integer', 'null'] }, latest: { type: 'integer' } },
 } as const;
 
-/** Liveness (`/health`: the process answers, with what it runs on) and readiness (`/ready`: store usable). */
-export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { store, latestMigration }) => {
+const readySchema = {
+  type: 'object',
+  required: ['ready'],
+  properties: { ready: { type: 'boolean' }, reason: { type: 'string' } },
+} as const;
+
+export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, opts) => {
+  const { store, latestMigration } = opts;
+  const levelTimeoutMs = opts.levelTimeoutMs ?? 500;
+  let lastLevel: number | null = await currentLevel(store.pool).catch(() => null);
+
   const storeStatus = () => {
     const h = store.health();
     return {
       kind: store.kind,
       postgresVersion: store.serverVersion,
       reachable: h.reachable,
+      checkedAt: h.checkedAt,
+      since: h.since,
       ...(h.error ? { error: h.error } : {}),
     };
   };
-  const level = async (): Promise<number | null> => currentLevel(store.pool).catch(() => null);
+  /** The migration level now, or the last one seen when the store is away or slow (null: never seen). */
+  const level = async (): Promise<{ level: number | null; fresh: boolean }> => {
+    if (!store.health().reachable) return { level: lastLevel, fresh: false };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), levelTimeoutMs);
+    });
+    const query = currentLevel(store.pool).catch(() => undefined);
+    const lvl = await Promise.race([query, late]);
+    clearTimeout(timer);
+    if (lvl === undefined) return { level: lastLevel, fresh: false };
+    lastLevel = lvl;
+    return { level: lvl, fresh: true };
+  };
 
   app.get(
     '/health',
     {
-      config: { role: 'public' },
+      config: { role: 'public', needsStore: false },
       schema: {
+        summary: 'Liveness: the process answers; the store as the watcher last saw it',
+        description:
+          '`status` is "ok" when the store is reachable and "degraded" when it is not (`store.reachable` false, ' +
+          '`store.error` says why). Always 200 while the process runs; answers within a second whatever the store does.',
+        tags: ['meta'],
         response: {
           200: {
             type: 'object',
             required: ['status', 'version', 'store', 'migrations'],
             properties: {
-              status: { type: 'string', enum: ['ok'] },
+              status: { type: 'string', enum: ['ok', 'degraded'] },
               version: { type: 'string' },
               store: storeSchema,
               migrations: migrationsSchema,
@@ -57,40 +96,38 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { sto
         },
       },
     },
-    async () => ({
-      status: 'ok' as const,
-      version,
-      store: storeStatus(),
-      migrations: { level: await level(), latest: latestMigration },
-    }),
+    async () => {
+      const s = storeStatus();
+      return {
+        status: s.reachable ? ('ok' as const) : ('degraded' as const),
+        version,
+        store: s,
+        migrations: { level: (await level()).level, latest: latestMigration },
+      };
+    },
   );
 
   app.get(
     '/ready',
     {
-      config: { role: 'public' },
+      config: { role: 'public', needsStore: false },
       schema: {
-        response: {
-          '2xx': {
-            type: 'object',
-            required: ['ready'],
-            properties: { ready: { type: 'boolean' }, reason: { type: 'string' } },
-          },
-          503: {
-            type: 'object',
-            required: ['ready'],
-            properties: { ready: { type: 'boolean' }, reason: { type: 'string' } },
-          },
-        },
+        summary: 'Readiness: the store is reachable and at the migration level this server expects',
+        tags: ['meta'],
+        response: { '2xx': readySchema, 503: readySchema },
       },
     },
     async (_req, reply) => {
+      const h = store.health();
+      if (!h.reachable) {
+        return reply.status(503).send({ ready: false, reason: `store unreachable: ${h.error ?? 'unknown'}` });
+      }
       const lvl = await level();
-      if (lvl === null) return reply.status(503).send({ ready: false, reason: 'store unreachable' });
-      if (lvl !== latestMigration) {
+      if (!lvl.fresh) return reply.status(503).send({ ready: false, reason: 'store did not answer in time' });
+      if (lvl.level !== latestMigration) {
         return reply
           .status(503)
-          .send({ ready: false, reason: `store at migration ${lvl}, expected ${latestMigration}` });
+          .send({ ready: false, reason: `store at migration ${lvl.level}, expected ${latestMigration}` });
       }
       return { ready: true };
     },
