@@ -240,7 +240,7 @@ class StoreWatcher {
     if (reachable && !was) {
       this.log.info({ downSince: this.health.since }, 'store reachable again');
     } else if (!reachable && was) {
-      this.log.error({ err: { message: error } }, 'store unreachable; retrying with backoff');
+      this.log.error({ reason: error }, 'store unreachable; retrying with backoff');
       this.cutPool();
     }
     this.health = {

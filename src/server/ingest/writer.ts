@@ -184,10 +184,7 @@ export class IngestWriter {
         for (const p of group) p.reject(this.classify(err));
         return;
       }
-      this.log.warn(
-        { err: { message: (err as Error).message }, batches: group.length },
-        'group failed; retrying batches one by one',
-      );
+      this.log.warn({ err, batches: group.length }, 'group failed; retrying batches one by one');
     }
     for (const p of group) {
       try {
