@@ -7,8 +7,7 @@
  */
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-
-type Queryable = pg.Pool | pg.PoolClient;
+import type { Queryable } from './queryable.js';
 
 /** Ids of a server's PostgreSQL targets by name, created when new. `names` must be distinct. */
 export async function upsertTargets(

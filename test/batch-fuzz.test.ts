@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batchText, mutate, validBatch } from '../../test/helpers/fuzz-batches.js';
-import { fuzzSeed, mulberry32 } from '../../test/helpers/prng.js';
-import { validateBatch } from './batch.js';
-import { batchShapeLimits, checkJsonShape } from './json-guard.js';
+import { validateBatch } from '../src/protocol/batch.js';
+import { batchShapeLimits, checkJsonShape } from '../src/protocol/json-guard.js';
+import { batchText, mutate, validBatch } from './helpers/fuzz-batches.js';
+import { fuzzSeed, mulberry32 } from './helpers/prng.js';
 
 const agentId = '6f1c2a4e-8b9d-4c1e-9f2a-3b4c5d6e7f80';
 
