@@ -90,8 +90,9 @@ const requested = process.argv.slice(2);
 const all = requested.length > 0 ? requested : findTests('dist');
 let exitCode = 0;
 
-// Files named *.serial.test.js measure time (start-up within 5 s, data within one push interval): they
-// run alone, after the others, so parallel files do not skew what they measure.
+// Files named *.serial.test.js measure time (start-up within 5 s, data within one push interval) or aim
+// kills at windows a few milliseconds wide: they run alone, after the others, so parallel files do not
+// skew what they measure.
 const serial = all.filter((f) => f.endsWith('.serial.test.js'));
 const parallel = all.filter((f) => !f.endsWith('.serial.test.js'));
 const embedded = await startTestCluster('pg18', await embeddedBinDir(), 'pgvigil');
