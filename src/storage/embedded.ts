@@ -283,7 +283,7 @@ class Supervisor {
       );
       return;
     }
-    this.log.error({ pid: this.current.pid, ...exit }, `${reason}; restarting it`);
+    this.log.error({ postmasterPid: this.current.pid, ...exit }, `${reason}; restarting it`);
     this.hooks.onDown?.(`${reason}; restarting`);
     const delays = this.hooks.restartDelaysMs ?? defaultRestartDelaysMs;
     let last: unknown;
@@ -302,7 +302,7 @@ class Supervisor {
         this.current = cluster;
         this.watch(cluster);
         this.log.warn(
-          { pid: cluster.pid, attempt: i + 1, downMs: Date.now() - now },
+          { postmasterPid: cluster.pid, attempt: i + 1, downMs: Date.now() - now },
           'the embedded PostgreSQL is running again',
         );
         this.hooks.onUp?.();
