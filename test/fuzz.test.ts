@@ -7,15 +7,14 @@
  * in time.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import pino from 'pino';
 import { errorCodes } from '../src/errors.js';
 import { batchMediaType } from '../src/protocol/batch.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import { createTestStore, type TestStore, testPgLabel } from './helpers/db.js';
+import { errorCollectingLogger } from './helpers/error-log.js';
 import { batchText, mutate, validBatch } from './helpers/fuzz-batches.js';
 import { fuzzSeed, mulberry32, type Prng } from './helpers/prng.js';
 import { createTestUser } from './helpers/users.js';
@@ -26,16 +25,9 @@ const errors: string[] = [];
 
 before(async () => {
   ts = await createTestStore('fuzz');
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      const line = JSON.parse(String(chunk)) as { level: number; msg: string; err?: { message?: string } };
-      if (line.level >= 50) errors.push(`${line.msg}: ${line.err?.message ?? ''}`);
-      done();
-    },
-  });
   server = await buildServerApp({
     store: ts.store,
-    log: pino({ level: 'warn' }, sink),
+    log: errorCollectingLogger(errors),
     latestMigration: ts.latest,
     ingestLimits: { agentRatePerSecond: 1_000_000, agentBurst: 1_000_000 },
   });

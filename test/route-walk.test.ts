@@ -7,12 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import pino from 'pino';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import { createTestStore, type TestStore, testPgLabel } from './helpers/db.js';
+import { errorCollectingLogger } from './helpers/error-log.js';
 import { createTestUser } from './helpers/users.js';
 
 let ts: TestStore;
@@ -22,16 +21,9 @@ const errors: string[] = [];
 
 before(async () => {
   ts = await createTestStore('walk');
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      const line = JSON.parse(String(chunk)) as { level: number; msg: string; err?: { message?: string } };
-      if (line.level >= 50) errors.push(`${line.msg}: ${line.err?.message ?? ''}`);
-      done();
-    },
-  });
   server = await buildServerApp({
     store: ts.store,
-    log: pino({ level: 'warn' }, sink),
+    log: errorCollectingLogger(errors),
     latestMigration: ts.latest,
     credentialCacheMs: 0,
     enrollLimit: { perSecond: 1, burst: 50 },
