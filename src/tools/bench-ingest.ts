@@ -29,7 +29,7 @@ import { startEmbeddedStore } from '../storage/embedded.js';
 import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
-import { targetId } from '../storage/queries/targets.sql.js';
+import { upsertTargets } from '../storage/queries/targets.sql.js';
 import { userIdByName } from '../storage/queries/users.sql.js';
 import { handlePoolErrors, inTransaction } from '../storage/tx.js';
 import { packageRoot } from '../version.js';
@@ -181,7 +181,7 @@ async function copyCeiling(url: string, shape: Shape[], serverId: number, pushes
     const base = Date.now() - 3_600_000;
     const v = validateBatch(JSON.parse(makeBatch(shape, agent, 1, base).body));
     if (!v.ok) throw new Error(v.message);
-    const ids = new Map([['bench-pg', await targetId(pool, serverId, 'postgres', 'bench-pg')]]);
+    const ids = await upsertTargets(pool, serverId, ['bench-pg']);
     const started = performance.now();
     const perTx = 50;
     for (let done = 0; done < pushes; done += perTx) {

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { ValidBatch } from '../../protocol/batch.js';
-import { upsertTargets } from '../../storage/queries/ingest.sql.js';
+import { upsertTargets } from '../../storage/queries/targets.sql.js';
 
 export class TargetResolver {
   private readonly cache = new Map<string, number>();

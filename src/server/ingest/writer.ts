@@ -27,7 +27,7 @@ import {
   ledgerDigests,
   touchAgents,
 } from '../../storage/queries/ingest.sql.js';
-import { connect, isConnectionError } from '../../storage/tx.js';
+import { inTransaction, isConnectionError, storeUnavailable } from '../../storage/tx.js';
 import type { Registry } from '../../telemetry/metrics.js';
 import type { CopyChunk } from './copy.js';
 import { recordTouchedHours } from './rollup-pending.js';
@@ -211,11 +211,7 @@ export class IngestWriter {
 
   private classify(err: unknown): PgvigilError {
     if (err instanceof PgvigilError) return err;
-    if (isConnectionError(err) || isMissingPartition(err)) {
-      return new PgvigilError('STORE_UNAVAILABLE', `store unavailable: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    if (isConnectionError(err) || isMissingPartition(err)) return storeUnavailable(err);
     this.metrics.rejectedBatches.inc({ reason: 'store-refused' });
     return new PgvigilError(
       'INGEST_REFUSED_BY_STORE',
@@ -226,10 +222,8 @@ export class IngestWriter {
   /** One transaction for a group; returns each item's outcome in order. */
   private async transaction(items: IngestItem[]): Promise<GroupOutcome[]> {
     const started = performance.now();
-    const client = await connect(this.pool);
-    let broken = false;
-    try {
-      await client.query('BEGIN');
+    const now = Date.now();
+    const done = await inTransaction(this.pool, async (client) => {
       const ledger = await insertLedgerRows(client, items);
       const outcomes = await this.outcomes(client, items, ledger.inserted);
       const toWrite = items.filter((_, k) => outcomes[k] === 'accepted');
@@ -283,7 +277,6 @@ export class IngestWriter {
           ]);
       }
       await insertGaps(client, gapRows);
-      const now = Date.now();
       // Presence (and the self-report with it) at most every 10 s per agent: one row update per agent and
       // group would otherwise contend between concurrent groups of the same agents.
       const latestStatus = new Map<string, string>();
@@ -299,34 +292,27 @@ export class IngestWriter {
         );
       }
       if (this.announce && toWrite.length > 0) await this.announce(client, toWrite);
-      await client.query('COMMIT');
-      for (const a of seen) this.lastSeen.set(a, now);
-      for (const r of regressions) {
-        this.metrics.seqRegressions.inc();
-        this.log.warn(r, 'batch sequence went backwards (agent state lost or reset?); batch written');
-      }
-
-      this.metrics.writeSeconds.observe((performance.now() - started) / 1000);
-      this.metrics.groupSize.observe(items.length);
-      for (const o of outcomes) if (o !== 'conflict') this.metrics.batches.inc({ outcome: o });
-      this.metrics.rows.inc(
-        undefined,
-        toWrite.reduce((n, i) => n + i.rowCount, 0),
-      );
-      for (const item of toWrite) {
-        if (item.rejected.future) this.metrics.rejectedRows.inc({ reason: 'future' }, item.rejected.future);
-        if (item.rejected.tooOld) this.metrics.rejectedRows.inc({ reason: 'too-old' }, item.rejected.tooOld);
-      }
-      return outcomes;
-    } catch (err) {
-      broken = isConnectionError(err);
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw err;
-    } finally {
-      client.release(broken);
+      return { outcomes, toWrite, regressions, seen };
+    });
+    const { outcomes, toWrite, regressions, seen } = done;
+    for (const a of seen) this.lastSeen.set(a, now);
+    for (const r of regressions) {
+      this.metrics.seqRegressions.inc();
+      this.log.warn(r, 'batch sequence went backwards (agent state lost or reset?); batch written');
     }
+
+    this.metrics.writeSeconds.observe((performance.now() - started) / 1000);
+    this.metrics.groupSize.observe(items.length);
+    for (const o of outcomes) if (o !== 'conflict') this.metrics.batches.inc({ outcome: o });
+    this.metrics.rows.inc(
+      undefined,
+      toWrite.reduce((n, i) => n + i.rowCount, 0),
+    );
+    for (const item of toWrite) {
+      if (item.rejected.future) this.metrics.rejectedRows.inc({ reason: 'future' }, item.rejected.future);
+      if (item.rejected.tooOld) this.metrics.rejectedRows.inc({ reason: 'too-old' }, item.rejected.tooOld);
+    }
+    return outcomes;
   }
 
   /**

@@ -1,28 +1,12 @@
 /**
- * The statements of ingest: target ids, the ledger (exactly-once effect and batch digests), COPY of
- * family rows, gaps and agent presence. Called by src/server/ingest (writer, target resolver), inside the
+ * The statements of ingest: the ledger (exactly-once effect and batch digests), COPY of
+ * family rows, gaps and agent presence. Called by src/server/ingest (the writer), inside the
  * writer's group transaction where a client is taken.
  *
  * Table and column names come from the family registry (validated before), never from a request.
  */
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Queryable } from './queryable.js';
-
-/** Ids of a server's PostgreSQL targets by name, created when new. `names` must be distinct. */
-export async function upsertTargets(
-  db: Queryable,
-  serverId: number,
-  names: readonly string[],
-): Promise<Map<string, number>> {
-  const { rows } = await db.query<{ name: string; target_id: string | number }>(
-    `INSERT INTO pgvigil.targets (server_id, kind, name)
-     SELECT $1, 'postgres', n FROM unnest($2::text[]) AS n
-     ON CONFLICT (server_id, kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING name, target_id`,
-    [serverId, names],
-  );
-  return new Map(rows.map((r) => [r.name, Number(r.target_id)]));
-}
 
 export interface LedgerRow {
   serverId: number;

@@ -31,17 +31,17 @@ export async function findTarget(
   return rows[0];
 }
 
-/** The id of a target, registered when absent. */
-export async function targetId(
+/** Ids of a server's PostgreSQL targets by name, created when new. `names` must be distinct. */
+export async function upsertTargets(
   db: Queryable,
   serverId: number,
-  kind: TargetKind,
-  name: string,
-): Promise<number> {
-  const { rows } = await db.query<{ target_id: number }>(
-    `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, $2, $3)
-     ON CONFLICT (server_id, kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING target_id`,
-    [serverId, kind, name],
+  names: readonly string[],
+): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ name: string; target_id: string | number }>(
+    `INSERT INTO pgvigil.targets (server_id, kind, name)
+     SELECT $1, 'postgres', n FROM unnest($2::text[]) AS n
+     ON CONFLICT (server_id, kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING name, target_id`,
+    [serverId, names],
   );
-  return Number(rows[0]!.target_id);
+  return new Map(rows.map((r) => [r.name, Number(r.target_id)]));
 }
