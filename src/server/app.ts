@@ -14,6 +14,9 @@
  *   6. HTTP metrics hook
  *   7. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
  *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 5
+ *
+ * The findings engine (./findings.ts) is made here: ingest hands it every committed batch, the findings
+ * routes act through it, and the findings job (started by ./run.ts) runs its job checks.
  */
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
@@ -25,6 +28,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
+import type { FindingsEngine } from '../intelligence/engine.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/db.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
@@ -33,6 +37,7 @@ import { Registry } from '../telemetry/metrics.js';
 import { AgentAuthenticator } from './auth/agents.js';
 import { signingKey } from './auth/sessions.js';
 import { UserAuthenticator, userGuard } from './auth/users.js';
+import { createFindingsEngine } from './findings.js';
 import { IngestWriter, ingestMetrics, type WriterOptions } from './ingest/writer.js';
 import { jobMetrics } from './jobs/runner.js';
 import { defaultLiveLimits, LiveHub, type LiveOptions } from './live/hub.js';
@@ -44,6 +49,7 @@ import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
+import { findingRoutes } from './routes/findings.js';
 import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
@@ -95,6 +101,7 @@ export interface App {
   userAuth: UserAuthenticator;
   registry: Registry;
   writer: IngestWriter;
+  engine: FindingsEngine;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -214,6 +221,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     ...opts.writerOptions,
     announce: announceWritten(live.metrics),
   });
+  const engine = createFindingsEngine({ pool, log: opts.log, registry });
   const auth = new AgentAuthenticator(pool, opts.credentialCacheMs);
   const limits = { ...defaultIngestLimits, ...opts.ingestLimits };
 
@@ -223,7 +231,16 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     latestMigration: opts.latestMigration,
   });
   await app.register(agentRoutes, { prefix: '/api/v1', pool, auth, enrollLimit: opts.enrollLimit });
-  await app.register(ingestRoutes, { prefix: '/api/v1', pool, auth, writer, metrics, registry, limits });
+  await app.register(ingestRoutes, {
+    prefix: '/api/v1',
+    pool,
+    auth,
+    writer,
+    metrics,
+    registry,
+    limits,
+    engine,
+  });
   await app.register(liveRoutes, {
     prefix: '/api/v1',
     hub: live,
@@ -242,6 +259,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   for (const routes of [serverRoutes, nodeRoutes, postgresRoutes, logRoutes, gapRoutes]) {
     await app.register(routes, { prefix: '/api/v1', pool });
   }
+  await app.register(findingRoutes, { prefix: '/api/v1', pool, engine });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,
@@ -271,6 +289,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   app.addHook('onClose', async () => {
     await live.close();
     await writer.drain();
+    await engine.idle();
   });
-  return { app, registry, writer, userAuth };
+  return { app, registry, writer, userAuth, engine };
 }

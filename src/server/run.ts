@@ -8,9 +8,10 @@ import type { Logger } from '../log.js';
 import { openStore, type Store } from '../storage/db.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
-import { buildApp, type ServerTls } from './app.js';
+import { buildServerApp, type ServerTls } from './app.js';
 import { ensureFirstAdmin } from './auth/users.js';
 import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
+import { findingsIntervalFromEnv, findingsJob } from './jobs/findings.js';
 import { ledgerPruneJob } from './jobs/ledger-prune.js';
 import { partitionJob } from './jobs/partitions.js';
 import { rollupJob } from './jobs/rollups.js';
@@ -71,7 +72,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ) {
       throw new Error('partition maintenance failed at start; see the log');
     }
-    app = await buildApp({
+    const built = await buildServerApp({
       store,
       log: opts.log,
       latestMigration: migrations.at(-1)?.version ?? 0,
@@ -80,6 +81,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       writerOptions: writerOptionsFromEnv(),
       live: liveOptionsFromEnv(),
     });
+    app = built.app;
     try {
       await app.listen({ host: opts.host, port: opts.port });
     } catch (err) {
@@ -100,6 +102,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         ledgerPruneJob(retention),
         agentPresenceJob(presenceOptionsFromEnv()),
         rollupJob(retention),
+        findingsJob(built.engine, findingsIntervalFromEnv()),
       ],
       opts.log,
     );

@@ -6,11 +6,13 @@
  * cap, JSON, shape guard, validation) → target ids (ingest/targets.ts) → the group-commit writer. The
  * answer comes after the commit: 200 {status: accepted | duplicate}. A batch that can never succeed gets
  * 400/409/413/415 (the agent dead-letters it); a store that is down or a full queue gets 503 with
- * Retry-After (the agent retries later).
+ * Retry-After (the agent retries later). An accepted batch is then handed to the findings engine, which
+ * evaluates it after the answer.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
+import type { FindingsEngine } from '../../intelligence/engine.js';
 import { defaultBatchLimits } from '../../protocol/batch.js';
 import type { Registry } from '../../telemetry/metrics.js';
 import type { AgentAuthenticator } from '../auth/agents.js';
@@ -49,6 +51,8 @@ export interface IngestRouteOptions {
   metrics: IngestMetrics;
   registry: Registry;
   limits: IngestLimits;
+  /** Evaluates each accepted batch after its commit (not awaited: the answer does not wait for it). */
+  engine?: FindingsEngine;
 }
 
 function retryAfter(reply: FastifyReply, seconds: number): void {
@@ -153,6 +157,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
           retryAfter(reply, err.code === 'INGEST_OVERLOADED' ? 1 : 5);
         throw err;
       }
+      if (outcome === 'accepted') void opts.engine?.onBatch(agent.serverId, batch, ids);
       const t4 = performance.now();
       phase.observe(decoded.seconds.decode, { phase: 'decode' });
       phase.observe(decoded.seconds.validate, { phase: 'validate' });

@@ -1,0 +1,140 @@
+/**
+ * What a check is. A check is data (id, kind, inputs, thresholds with defaults, catalogue text) plus one
+ * small pure `evaluate` function: the same function runs on ingest, in the periodic job and in tests on
+ * fixtures, and it never reads a clock, a file or the store.
+ *
+ * Two modes:
+ * - `ingest` checks read the rows of one batch for one scope (a server's host families, or one PostgreSQL
+ *   target's families) as soon as they are committed; they fire within a second of the batch.
+ * - `job` checks need history, several servers or log windows; their `load` gathers the input through
+ *   storage query functions (src/storage/queries/) and `evaluate` stays pure.
+ *
+ * A check that looked at a scope and found nothing there is what resolves that scope's open findings of
+ * that check: the engine counts clear evaluations per finding (see ../lifecycle.ts).
+ */
+import type { Queryable } from '../../storage/queries/queryable.js';
+import type { Evidence, FindingKind, Observation, Severity } from '../model.js';
+
+/** The groups of the check catalogue (docs/findings.md has one section each). */
+export type CheckGroup = 'postgres' | 'host' | 'process' | 'logs' | 'security' | 'watchdog';
+
+export interface ThresholdSpec {
+  default: number;
+  /** `%`, `s`, `bytes`, `count`, `ratio`… for the catalogue and the API. */
+  unit: string;
+  help: string;
+  min?: number;
+  max?: number;
+}
+
+/** Threshold values by name, with defaults filled in. */
+export type Thresholds = Readonly<Record<string, number>>;
+
+/** A row of a family by column name (null-prototype; `ts` in ms since 1970). */
+export type Row = Readonly<Record<string, unknown>>;
+
+/** The newest sample of one series with the one before it (same series, earlier ts). */
+export interface RowPair {
+  cur: Row;
+  prev: Row;
+  /** cur.ts − prev.ts, seconds (> 0). */
+  seconds: number;
+}
+
+/** The rows of one batch for one scope, as an ingest check sees them. */
+export interface ScopeRows {
+  serverId: number;
+  targetId: number | null;
+  /** The target's name as its agent calls it, '' for host scope. */
+  targetName: string;
+  /** Every row of the family in this batch for this scope, oldest first. */
+  rows(family: string): readonly Row[];
+  /** The newest row of each series (rows sharing their label columns). */
+  latest(family: string): readonly Row[];
+  /**
+   * The newest row of each series paired with the previous sample of that series — from this batch, or
+   * the one this server instance saw last (no pair on the first sample: never a rate from one sample).
+   */
+  pairs(family: string): readonly RowPair[];
+  /** A PostgreSQL setting from the newest pg_settings snapshot seen for this target, if any. */
+  setting(name: string): string | undefined;
+  /** Host facts cached from earlier batches (memory total, cores), for checks on target scope. */
+  host: { memoryTotalBytes?: number; cores?: number };
+}
+
+/** What an evaluate function returns: an observation without the parts the engine fills in. */
+export interface Draft {
+  object: string;
+  severity: Severity;
+  title: string;
+  explanation: string;
+  evidence: Evidence;
+  action: string;
+  value?: number | null;
+  /** Overrides the check's kind (a recommendation check that found something urgent). */
+  kind?: FindingKind;
+}
+
+interface CheckBase {
+  /** Stable id, `group.name`: `pg.connections`, `host.disk_fill`. */
+  id: string;
+  group: CheckGroup;
+  kind: FindingKind;
+  /** Catalogue title: what the check looks for. */
+  title: string;
+  /** The evidence it shows and the action it proposes, for the catalogue (docs/findings.md). */
+  doc: { evidence: string; action: string };
+  thresholds: Readonly<Record<string, ThresholdSpec>>;
+  /**
+   * Clear evaluations before an open finding resolves (default 2): one good sample after a bad one is not
+   * yet recovery.
+   */
+  clearAfter?: number;
+}
+
+export interface IngestCheck extends CheckBase {
+  mode: 'ingest';
+  scope: 'host' | 'target';
+  /** Families it reads; it is evaluated for a scope only when the batch holds one of them for it. */
+  inputs: readonly string[];
+  evaluate(input: ScopeRows, t: Thresholds): Draft[];
+}
+
+/** A scope a job check looked at: its open findings there that it did not observe are cleared. */
+export interface Scope {
+  serverId: number;
+  targetId: number | null;
+}
+
+export interface JobCheck<I = unknown> extends CheckBase {
+  mode: 'job';
+  /** Gathers the input through storage query functions. */
+  load(db: Queryable, now: Date): Promise<I>;
+  /** Pure: observations (with their server and target) and the scopes it evaluated. */
+  evaluate(
+    input: I,
+    thresholdsFor: (serverId: number, targetId: number | null) => Thresholds,
+    now: number,
+  ): { observations: JobObservation[]; scopes: Scope[] };
+}
+
+export type JobObservation = Draft & Scope;
+
+export type Check = IngestCheck | JobCheck;
+
+/** Completes a draft into an observation. */
+export function observation(check: Check, scope: Scope, d: Draft): Observation {
+  return {
+    check: check.id,
+    serverId: scope.serverId,
+    targetId: scope.targetId,
+    object: d.object,
+    kind: d.kind ?? check.kind,
+    severity: d.severity,
+    title: d.title,
+    explanation: d.explanation,
+    evidence: d.evidence,
+    action: d.action,
+    value: d.value ?? null,
+  };
+}

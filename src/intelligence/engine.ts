@@ -1,0 +1,455 @@
+/**
+ * The findings engine: runs the checks and applies the lifecycle to the store.
+ *
+ * - On ingest (`onBatch`, called by the ingest route after the batch committed): the ingest checks run on
+ *   the batch's rows, per scope, in memory. Only when something was observed, or this server has
+ *   unresolved findings of those checks, does it open a transaction — so a healthy fleet costs one pure
+ *   evaluation per batch and no store round trip. Evaluations of one server run one after another.
+ * - In the periodic job (`runJobChecks`, src/server/jobs/findings.ts): the job checks load their input
+ *   through storage queries and evaluate it; then a sweep resolves findings no evaluation has touched for
+ *   `staleMs` and ends expired silences.
+ *
+ * Every application is one transaction per server, under an advisory lock on that server's findings
+ * (several server instances evaluate the same servers): read the stored findings, reconcile
+ * (./lifecycle.ts), write the changes and their history, and hand the fired/resolved events to `onEvents`
+ * inside the same transaction (live feed NOTIFY, delivery outbox), so an event is published exactly when
+ * its change commits.
+ *
+ * Which servers have unresolved findings is remembered per instance and re-read every `refreshMs`; a
+ * finding another instance opened meanwhile is cleared by the next refresh or, at worst, by the sweep.
+ */
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import type { ValidBatch } from '../protocol/batch.js';
+import {
+  actOnFinding,
+  checkSettings,
+  type FindingEventRow,
+  type FindingWrite,
+  findingsByIds,
+  findingsForEvaluation,
+  insertFinding,
+  insertFindingEvents,
+  latestTargetSettings,
+  lockServerFindings,
+  refreshFinding,
+  resolveFindingRow,
+  setClearCount,
+  unresolvedFindingChecks,
+  unsilenceFinding,
+} from '../storage/queries/findings.sql.js';
+import { inTransaction } from '../storage/tx.js';
+import { checks as allChecks } from './checks/index.js';
+import type { Check, IngestCheck, JobCheck } from './checks/types.js';
+import { observation } from './checks/types.js';
+import {
+  type Change,
+  defaultPolicy,
+  type LifecyclePolicy,
+  reconcile,
+  type StoredFinding,
+} from './lifecycle.js';
+import type { Finding, FindingEvent, Observation } from './model.js';
+import { findingKey } from './model.js';
+import { SampleMemory, scopesOf } from './scope-rows.js';
+import { ThresholdBook } from './thresholds.js';
+
+export interface EngineHooks {
+  /** Inside the transaction that wrote the changes: publish to the live feed, queue deliveries. */
+  onEvents?(client: pg.PoolClient, events: FindingEvent[]): Promise<void>;
+  /** After that transaction committed (wake the delivery worker). */
+  afterCommit?(events: FindingEvent[]): void;
+  /** Seconds one evaluation took, by mode. */
+  observeEvaluation?(mode: 'ingest' | 'job', seconds: number): void;
+  /** Lifecycle transitions written, by type. */
+  countTransition?(type: Change['type']): void;
+}
+
+export interface EngineOptions {
+  pool: pg.Pool;
+  log: Logger;
+  checks?: readonly Check[];
+  policy?: Partial<LifecyclePolicy>;
+  hooks?: EngineHooks;
+  /** How often the remembered unresolved findings and check settings are re-read (ms). */
+  refreshMs?: number;
+  /** Queued evaluations per server beyond which the oldest is dropped (and counted). */
+  maxQueuedPerServer?: number;
+}
+
+interface Application {
+  serverId: number;
+  observations: Observation[];
+  /** (check, target) pairs evaluated, as `check|targetId`. */
+  evaluated: Set<string>;
+  checks: string[];
+}
+
+const evalKey = (check: string, targetId: number | null) => `${check}|${targetId ?? ''}`;
+
+export class FindingsEngine {
+  readonly memory = new SampleMemory();
+  readonly thresholds: ThresholdBook;
+  private readonly checks: readonly Check[];
+  private readonly ingestChecks: IngestCheck[];
+  private readonly jobChecks: JobCheck[];
+  private readonly policy: LifecyclePolicy;
+  private readonly hooks: EngineHooks;
+  /** server → checks with unresolved findings there. */
+  private unresolved = new Map<number, Set<string>>();
+  private refreshedAt = 0;
+  private refreshing: Promise<void> | null = null;
+  private readonly chains = new Map<number, { tail: Promise<void>; queued: number }>();
+  private readonly knownSettings = new Set<string>();
+  dropped = 0;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.checks = opts.checks ?? allChecks;
+    this.ingestChecks = this.checks.filter((c): c is IngestCheck => c.mode === 'ingest');
+    this.jobChecks = this.checks.filter((c): c is JobCheck => c.mode === 'job');
+    this.thresholds = new ThresholdBook(this.checks);
+    const clearAfter = new Map(this.checks.map((c) => [c.id, c.clearAfter ?? 2]));
+    this.policy = {
+      ...defaultPolicy,
+      clearAfter: (id) => clearAfter.get(id) ?? 2,
+      ...opts.policy,
+    };
+    this.hooks = opts.hooks ?? {};
+  }
+
+  /** Re-reads check settings and which servers have unresolved findings, at most every `refreshMs`. */
+  async refresh(force = false): Promise<void> {
+    if (!force && Date.now() - this.refreshedAt < (this.opts.refreshMs ?? 30_000)) return;
+    if (this.refreshing) return this.refreshing;
+    this.refreshing = (async () => {
+      const [settings, counts] = await Promise.all([checkSettings(this.opts.pool), this.unresolvedPairs()]);
+      this.thresholds.load(settings);
+      this.unresolved = counts;
+      this.refreshedAt = Date.now();
+    })().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async unresolvedPairs(): Promise<Map<number, Set<string>>> {
+    const out = new Map<number, Set<string>>();
+    for (const r of await unresolvedFindingChecks(this.opts.pool)) {
+      let s = out.get(r.serverId);
+      if (!s) {
+        s = new Set();
+        out.set(r.serverId, s);
+      }
+      s.add(r.check);
+    }
+    return out;
+  }
+
+  /**
+   * Evaluates a committed batch (never throws; failures are logged). Resolves when its findings are
+   * applied — the ingest route does not wait for it.
+   */
+  onBatch(serverId: number, batch: ValidBatch, targetIds: ReadonlyMap<string, number>): Promise<void> {
+    let chain = this.chains.get(serverId);
+    if (!chain) {
+      chain = { tail: Promise.resolve(), queued: 0 };
+      this.chains.set(serverId, chain);
+    }
+    if (chain.queued >= (this.opts.maxQueuedPerServer ?? 50)) {
+      this.dropped++;
+      return Promise.resolve();
+    }
+    chain.queued++;
+    const c = chain;
+    const run = c.tail.then(async () => {
+      c.queued--;
+      try {
+        await this.evaluateBatch(serverId, batch, targetIds);
+      } catch (err) {
+        this.opts.log.warn({ err, serverId }, 'findings: evaluating a batch failed');
+      }
+    });
+    c.tail = run;
+    void run.finally(() => {
+      if (c.tail === run && c.queued === 0) this.chains.delete(serverId);
+    });
+    return run;
+  }
+
+  private async evaluateBatch(
+    serverId: number,
+    batch: ValidBatch,
+    targetIds: ReadonlyMap<string, number>,
+  ): Promise<void> {
+    await this.refresh().catch((err) => this.opts.log.warn({ err }, 'findings: refresh failed'));
+    const started = performance.now();
+    const scopes = scopesOf(serverId, batch, targetIds, this.memory);
+    const app: Application = { serverId, observations: [], evaluated: new Set(), checks: [] };
+    for (const s of scopes) {
+      if (s.targetId !== null && s.tables.has('pg_instance')) await this.ensureSettings(serverId, s.targetId);
+      for (const check of this.ingestChecks) {
+        if ((check.scope === 'host') !== (s.targetId === null)) continue;
+        if (!check.inputs.some((f) => s.tables.has(f))) continue;
+        app.evaluated.add(evalKey(check.id, s.targetId));
+        if (!this.thresholds.enabled(check.id, serverId, s.targetId)) continue;
+        try {
+          for (const d of check.evaluate(s, this.thresholds.for(check.id, serverId, s.targetId))) {
+            app.observations.push(observation(check, s, d));
+          }
+        } catch (err) {
+          this.opts.log.warn({ err, check: check.id, serverId }, 'findings: a check failed on a batch');
+        }
+      }
+      s.commit();
+    }
+    this.hooks.observeEvaluation?.('ingest', (performance.now() - started) / 1000);
+    const known = this.unresolved.get(serverId);
+    const touched = [...app.evaluated].some((k) => known?.has(k.slice(0, k.indexOf('|'))));
+    if (app.observations.length === 0 && !touched) return;
+    app.checks = [...new Set([...app.evaluated].map((k) => k.slice(0, k.indexOf('|'))))];
+    await this.apply([app], Date.now());
+  }
+
+  /** Settings survive a server restart through the store: read once per target when none are known. */
+  private async ensureSettings(serverId: number, targetId: number): Promise<void> {
+    const key = `${serverId}|${targetId}`;
+    if (this.knownSettings.has(key)) return;
+    this.knownSettings.add(key);
+    if (this.memory.settingsOf(key)) return;
+    const values = await latestTargetSettings(this.opts.pool, serverId, targetId);
+    if (values.size > 0 && !this.memory.settingsOf(key)) this.memory.storeSettings(key, values);
+  }
+
+  /** Runs every job check once, applies what they found, and sweeps stale findings and silences. */
+  async runJobChecks(now = new Date()): Promise<{ observations: number; events: number }> {
+    await this.refresh(true);
+    const started = performance.now();
+    const byServer = new Map<number, Application>();
+    const appFor = (serverId: number): Application => {
+      let a = byServer.get(serverId);
+      if (!a) {
+        a = { serverId, observations: [], evaluated: new Set(), checks: [] };
+        byServer.set(serverId, a);
+      }
+      return a;
+    };
+    const tFor = (check: string) => (serverId: number, targetId: number | null) =>
+      this.thresholds.for(check, serverId, targetId);
+    for (const check of this.jobChecks) {
+      let result: ReturnType<JobCheck['evaluate']>;
+      try {
+        const input = await check.load(this.opts.pool, now);
+        result = check.evaluate(input, tFor(check.id), now.getTime());
+      } catch (err) {
+        this.opts.log.warn({ err, check: check.id }, 'findings: a job check failed');
+        continue;
+      }
+      for (const s of result.scopes) appFor(s.serverId).evaluated.add(evalKey(check.id, s.targetId));
+      for (const o of result.observations) {
+        if (!this.thresholds.enabled(check.id, o.serverId, o.targetId)) continue;
+        const a = appFor(o.serverId);
+        a.evaluated.add(evalKey(check.id, o.targetId));
+        a.observations.push(observation(check, o, o));
+      }
+    }
+    // The sweep: every server with unresolved findings gets an application, so stale ones time out.
+    for (const serverId of this.unresolved.keys()) appFor(serverId);
+    const allIds = this.checks.map((c) => c.id);
+    for (const a of byServer.values()) a.checks = allIds;
+    this.hooks.observeEvaluation?.('job', (performance.now() - started) / 1000);
+    const events = await this.apply([...byServer.values()], now.getTime());
+    return {
+      observations: [...byServer.values()].reduce((n, a) => n + a.observations.length, 0),
+      events,
+    };
+  }
+
+  /** One transaction per server: reconcile and write. Returns the events published. */
+  private async apply(apps: readonly Application[], nowMs: number): Promise<number> {
+    let published = 0;
+    for (const app of apps) {
+      const events = await inTransaction(this.opts.pool, (client) => this.applyOne(client, app, nowMs));
+      if (events.length > 0) this.hooks.afterCommit?.(events);
+      published += events.length;
+    }
+    return published;
+  }
+
+  private async applyOne(client: pg.PoolClient, app: Application, nowMs: number): Promise<FindingEvent[]> {
+    const now = new Date(nowMs);
+    await lockServerFindings(client, [app.serverId]);
+    const keys = app.observations.map(findingKey);
+    const stored: StoredFinding[] = await findingsForEvaluation(client, keys, [app.serverId], app.checks);
+    const changes = reconcile(
+      stored,
+      { observations: app.observations, evaluated: (f) => app.evaluated.has(evalKey(f.check, f.targetId)) },
+      nowMs,
+      this.policy,
+    );
+    const history: FindingEventRow[] = [];
+    const fired: string[] = [];
+    const resolved: string[] = [];
+    for (const ch of changes) {
+      this.hooks.countTransition?.(ch.type);
+      switch (ch.type) {
+        case 'open': {
+          const id = await insertFinding(client, toWrite(ch.key, ch.observation), now, ch.notify);
+          history.push(ev(id, 'opened', ch.observation.severity, evidenceOf(ch.observation)));
+          if (ch.notify) fired.push(id);
+          break;
+        }
+        case 'reopen': {
+          await refreshFinding(client, ch.stored.id, toWrite(ch.stored.key, ch.observation), now, {
+            reopen: true,
+            flaps: ch.flaps,
+            notified: ch.notify,
+          });
+          history.push(
+            ev(ch.stored.id, 'reopened', ch.observation.severity, {
+              flaps: ch.flaps,
+              ...evidenceOf(ch.observation),
+            }),
+          );
+          if (ch.notify) fired.push(ch.stored.id);
+          break;
+        }
+        case 'update': {
+          await refreshFinding(client, ch.stored.id, toWrite(ch.stored.key, ch.observation), now, {
+            reopen: false,
+            notified: ch.notify ? true : undefined,
+          });
+          if (ch.observation.severity !== ch.stored.severity) {
+            history.push(
+              ev(ch.stored.id, ch.escalated ? 'escalated' : 'deescalated', ch.observation.severity, {
+                from: ch.stored.severity,
+                ...evidenceOf(ch.observation),
+              }),
+            );
+          }
+          if (ch.notify) fired.push(ch.stored.id);
+          break;
+        }
+        case 'clear':
+          await setClearCount(client, ch.stored.id, ch.clearCount);
+          break;
+        case 'resolve':
+          await resolveFindingRow(client, ch.stored.id, now, ch.reason);
+          history.push(ev(ch.stored.id, 'resolved', ch.stored.severity, { reason: ch.reason }));
+          if (ch.notify) resolved.push(ch.stored.id);
+          break;
+        case 'unsilence':
+          await unsilenceFinding(client, ch.stored.id, now);
+          history.push(ev(ch.stored.id, 'unsilenced', ch.stored.severity, {}));
+          break;
+      }
+    }
+    await insertFindingEvents(client, history, now);
+    this.remember(app.serverId, changes);
+    const rows = await findingsByIds(client, [...fired, ...resolved]);
+    const byId = new Map(rows.map((r) => [r.id, r as unknown as Finding]));
+    const at = now.toISOString();
+    const events: FindingEvent[] = [
+      ...fired.flatMap((id) =>
+        byId.has(id) ? [{ event: 'fired' as const, finding: byId.get(id)!, at }] : [],
+      ),
+      ...resolved.flatMap((id) =>
+        byId.has(id) ? [{ event: 'resolved' as const, finding: byId.get(id)!, at }] : [],
+      ),
+    ];
+    if (events.length > 0) await this.hooks.onEvents?.(client, events);
+    return events;
+  }
+
+  /** Keeps the remembered unresolved (server, check) pairs in step with this instance's own writes. */
+  private remember(serverId: number, changes: readonly Change[]): void {
+    let s = this.unresolved.get(serverId);
+    for (const ch of changes) {
+      if (ch.type === 'open' || ch.type === 'reopen') {
+        if (!s) {
+          s = new Set();
+          this.unresolved.set(serverId, s);
+        }
+        s.add(ch.observation.check);
+      }
+    }
+  }
+
+  /**
+   * A hand action on an unresolved finding, with its history row; a hand resolution is published and
+   * delivered like any other. Returns false when there is no such unresolved finding.
+   */
+  async act(
+    id: string,
+    action: 'acknowledge' | 'silence' | 'unsilence' | 'resolve',
+    by: string,
+    until?: Date,
+  ): Promise<boolean> {
+    const now = new Date();
+    const events = await inTransaction(this.opts.pool, async (client) => {
+      const [before] = await findingsByIds(client, [id]);
+      if (!before) return null;
+      await lockServerFindings(client, [before.serverId]);
+      const notified = await actOnFinding(client, id, action, by, now, until);
+      if (notified === null) return null;
+      const event = {
+        acknowledge: 'acknowledged',
+        silence: 'silenced',
+        unsilence: 'unsilenced',
+        resolve: 'resolved',
+      }[action];
+      await insertFindingEvents(
+        client,
+        [
+          {
+            findingId: id,
+            event,
+            severity: before.severity,
+            actor: by,
+            detail: until ? { until: until.toISOString() } : {},
+          },
+        ],
+        now,
+      );
+      if (action !== 'resolve' || !notified) return [];
+      const [after] = await findingsByIds(client, [id]);
+      const out: FindingEvent[] = [
+        { event: 'resolved', finding: after as unknown as Finding, at: now.toISOString() },
+      ];
+      await this.hooks.onEvents?.(client, out);
+      return out;
+    });
+    if (events === null) return false;
+    if (events.length > 0) this.hooks.afterCommit?.(events);
+    return true;
+  }
+
+  /** Waits for every queued ingest evaluation (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()].map((c) => c.tail));
+  }
+}
+
+function toWrite(key: string, o: Observation): FindingWrite {
+  return {
+    key,
+    check: o.check,
+    serverId: o.serverId,
+    targetId: o.targetId,
+    object: o.object,
+    kind: o.kind,
+    severity: o.severity,
+    title: o.title,
+    explanation: o.explanation,
+    evidence: o.evidence,
+    action: o.action,
+    value: o.value ?? null,
+  };
+}
+
+function ev(findingId: string, event: string, severity: string, detail: unknown): FindingEventRow {
+  return { findingId, event, severity, actor: null, detail };
+}
+
+function evidenceOf(o: Observation): { value: number | null; title: string } {
+  return { value: o.value ?? null, title: o.title };
+}

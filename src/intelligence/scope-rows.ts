@@ -1,0 +1,207 @@
+/**
+ * The rows of a freshly written batch, cut by scope (a server's host families; each PostgreSQL target's
+ * families) for the ingest checks, with the previous sample of each series so counters become
+ * per-interval deltas.
+ *
+ * Previous samples and per-target settings are remembered per server instance in a bounded map: after a
+ * restart, or when another instance took the last batch, a series has no previous sample and its
+ * interval checks wait for the next one — never a rate from one sample.
+ */
+import type { ValidBatch, ValidTable } from '../protocol/batch.js';
+import { familyByName } from '../protocol/families/index.js';
+import type { Row, RowPair, ScopeRows } from './checks/types.js';
+
+interface Remembered {
+  ts: number;
+  row: Row;
+}
+
+/** Bounded memory of the last sample per series and the last settings per target. */
+export class SampleMemory {
+  private readonly last = new Map<string, Remembered>();
+  private readonly settings = new Map<string, Map<string, string>>();
+  private readonly hosts = new Map<number, { memoryTotalBytes?: number; cores?: number }>();
+
+  constructor(private readonly maxSeries = 500_000) {}
+
+  previous(key: string): Remembered | undefined {
+    return this.last.get(key);
+  }
+
+  remember(key: string, ts: number, row: Row): void {
+    const had = this.last.get(key);
+    if (had && had.ts >= ts) return;
+    if (!had && this.last.size >= this.maxSeries) {
+      // Oldest inserted first: Map iteration order. Series of a vanished host age out this way.
+      const oldest = this.last.keys().next().value;
+      if (oldest !== undefined) this.last.delete(oldest);
+    }
+    this.last.set(key, { ts, row });
+  }
+
+  settingsOf(targetKey: string): Map<string, string> | undefined {
+    return this.settings.get(targetKey);
+  }
+
+  storeSettings(targetKey: string, values: Map<string, string>): void {
+    if (!this.settings.has(targetKey) && this.settings.size >= 100_000) this.settings.clear();
+    this.settings.set(targetKey, values);
+  }
+
+  hostOf(serverId: number): { memoryTotalBytes?: number; cores?: number } {
+    let h = this.hosts.get(serverId);
+    if (!h) {
+      if (this.hosts.size >= 200_000) this.hosts.clear();
+      h = {};
+      this.hosts.set(serverId, h);
+    }
+    return h;
+  }
+}
+
+function toRow(t: ValidTable, values: unknown[]): Row {
+  const row: Record<string, unknown> = Object.create(null);
+  for (let i = 0; i < t.columns.length; i++) row[t.columns[i]!] = values[i];
+  return row;
+}
+
+function labelColumns(table: string): string[] {
+  return (familyByName(table)?.columns ?? []).filter((c) => c.label).map((c) => c.name);
+}
+
+class BatchScope implements ScopeRows {
+  readonly tables = new Map<string, Row[]>();
+  private latestCache = new Map<string, Row[]>();
+  private pairCache = new Map<string, RowPair[]>();
+
+  constructor(
+    readonly serverId: number,
+    readonly targetId: number | null,
+    readonly targetName: string,
+    private readonly memory: SampleMemory,
+    readonly host: { memoryTotalBytes?: number; cores?: number },
+  ) {}
+
+  private seriesKey(family: string, row: Row, labels: readonly string[]): string {
+    let k = `${this.serverId}|${this.targetId ?? ''}|${family}`;
+    for (const l of labels) k += `|${String(row[l] ?? '')}`;
+    return k;
+  }
+
+  rows(family: string): readonly Row[] {
+    return this.tables.get(family) ?? [];
+  }
+
+  latest(family: string): readonly Row[] {
+    let out = this.latestCache.get(family);
+    if (out) return out;
+    const labels = labelColumns(family);
+    const newest = new Map<string, Row>();
+    for (const r of this.rows(family)) {
+      const k = this.seriesKey(family, r, labels);
+      const had = newest.get(k);
+      if (!had || (r.ts as number) >= (had.ts as number)) newest.set(k, r);
+    }
+    out = [...newest.values()];
+    this.latestCache.set(family, out);
+    return out;
+  }
+
+  pairs(family: string): readonly RowPair[] {
+    const cached = this.pairCache.get(family);
+    if (cached) return cached;
+    const labels = labelColumns(family);
+    // The two newest rows of each series in this batch.
+    const top = new Map<string, [Row, Row | undefined]>();
+    for (const r of this.rows(family)) {
+      const key = this.seriesKey(family, r, labels);
+      const had = top.get(key);
+      const ts = r.ts as number;
+      if (!had) top.set(key, [r, undefined]);
+      else if (ts > (had[0].ts as number)) top.set(key, [r, had[0]]);
+      else if (ts < (had[0].ts as number) && (!had[1] || ts > (had[1].ts as number))) had[1] = r;
+    }
+    const out: RowPair[] = [];
+    for (const [key, [cur, inBatch]] of top) {
+      const ts = cur.ts as number;
+      let prev = inBatch;
+      if (!prev) {
+        const m = this.memory.previous(key);
+        if (m && m.ts < ts) prev = m.row;
+      }
+      if (prev) out.push({ cur, prev, seconds: (ts - (prev.ts as number)) / 1000 });
+    }
+    this.pairCache.set(family, out);
+    return out;
+  }
+
+  setting(name: string): string | undefined {
+    return this.memory.settingsOf(`${this.serverId}|${this.targetId}`)?.get(name);
+  }
+
+  /** After evaluation: this batch's newest rows become the previous samples of the next one. */
+  commit(): void {
+    for (const family of this.tables.keys()) {
+      const labels = labelColumns(family);
+      for (const r of this.latest(family))
+        this.memory.remember(this.seriesKey(family, r, labels), r.ts as number, r);
+    }
+  }
+}
+
+/**
+ * Cuts a batch into scopes: one for the host families (when it has any) and one per PostgreSQL target.
+ * `targetIds` maps target names to ids (src/server/ingest/targets.ts). Log rows are not included: log
+ * checks run in the periodic job over windows of the store.
+ */
+export function scopesOf(
+  serverId: number,
+  batch: ValidBatch,
+  targetIds: ReadonlyMap<string, number>,
+  memory: SampleMemory,
+): Array<ScopeRows & { commit(): void; tables: Map<string, Row[]> }> {
+  const host = memory.hostOf(serverId);
+  const scopes = new Map<string, BatchScope>();
+  const scopeFor = (name: string | null): BatchScope | undefined => {
+    const k = name ?? '';
+    let s = scopes.get(k);
+    if (s) return s;
+    const id = name === null ? null : targetIds.get(name);
+    if (id === undefined) return undefined;
+    s = new BatchScope(serverId, id, name ?? '', memory, host);
+    scopes.set(k, s);
+    return s;
+  };
+  for (const t of batch.tables) {
+    if (t.table === 'log_entries') continue;
+    for (const values of t.rows) {
+      const name = t.targetIndex >= 0 ? (values[t.targetIndex] as string) : null;
+      const s = scopeFor(name);
+      if (!s) continue;
+      let rows = s.tables.get(t.table);
+      if (!rows) {
+        rows = [];
+        s.tables.set(t.table, rows);
+      }
+      rows.push(toRow(t, values));
+    }
+  }
+  for (const s of scopes.values()) {
+    for (const r of s.tables.get('host_memory') ?? []) {
+      const total = Number(r.total_bytes);
+      if (Number.isFinite(total) && total > 0) host.memoryTotalBytes = total;
+    }
+    const cpus = (s.tables.get('host_cpu') ?? []).filter((r) => r.cpu !== 'total');
+    if (cpus.length > 0) host.cores = new Set(cpus.map((r) => r.cpu)).size;
+    const settings = s.tables.get('pg_settings');
+    if (settings && settings.length > 0 && s.targetId !== null) {
+      // A snapshot: the newest one replaces what was known (its rows share one ts).
+      const newestTs = Math.max(...settings.map((r) => r.ts as number));
+      const values = new Map<string, string>();
+      for (const r of settings) if (r.ts === newestTs) values.set(String(r.name), String(r.setting ?? ''));
+      memory.storeSettings(`${serverId}|${s.targetId}`, values);
+    }
+    for (const rows of s.tables.values()) rows.sort((a, b) => (a.ts as number) - (b.ts as number));
+  }
+  return [...scopes.values()];
+}

@@ -1,0 +1,92 @@
+/**
+ * The findings engine as the server runs it: its events go to the live feed (`alert_fired` /
+ * `alert_resolved`) and to delivery, inside the transaction that wrote them; its timings and transitions
+ * go to /metrics.
+ */
+import type pg from 'pg';
+import { FindingsEngine } from '../intelligence/engine.js';
+import type { FindingEvent } from '../intelligence/model.js';
+import type { Logger } from '../log.js';
+import type { Registry } from '../telemetry/metrics.js';
+import type { AlertFiredMessage, AlertResolvedMessage } from './live/messages.js';
+import { publishLive } from './live/notify.js';
+
+/** Delivery's side of the engine: queue in the transaction, wake the sender after commit. */
+export interface FindingDelivery {
+  enqueue(client: pg.PoolClient, events: FindingEvent[]): Promise<unknown>;
+  kick(): void;
+}
+
+export function liveMessageOf(e: FindingEvent): AlertFiredMessage | AlertResolvedMessage {
+  const f = e.finding;
+  const ts = Date.parse(e.at);
+  if (e.event === 'resolved') {
+    return {
+      type: 'alert_resolved',
+      alertId: f.id,
+      serverId: f.serverId,
+      targetId: f.targetId,
+      rule: f.check,
+      ts,
+    };
+  }
+  return {
+    type: 'alert_fired',
+    alertId: f.id,
+    serverId: f.serverId,
+    targetId: f.targetId,
+    rule: f.check,
+    severity: f.severity,
+    summary: f.title.slice(0, 500),
+    value: f.value,
+    ts,
+  };
+}
+
+export function createFindingsEngine(opts: {
+  pool: pg.Pool;
+  log: Logger;
+  registry: Registry;
+  delivery?: () => FindingDelivery | undefined;
+}): FindingsEngine {
+  const seconds = opts.registry.histogram(
+    'pgvigil_findings_evaluation_seconds',
+    'Time one evaluation of the checks took, by mode (ingest: one batch; job: all job checks).',
+    [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+  );
+  const transitions = opts.registry.counter(
+    'pgvigil_findings_transitions_total',
+    'Finding lifecycle transitions written, by type (open, reopen, update, clear, resolve, unsilence).',
+  );
+  const log = opts.log.child({ component: 'findings' });
+  return new FindingsEngine({
+    pool: opts.pool,
+    log,
+    hooks: {
+      observeEvaluation: (mode, s) => seconds.observe(s, { mode }),
+      countTransition: (type) => transitions.inc({ type }),
+      onEvents: async (client, events) => {
+        for (const e of events) {
+          log.info(
+            {
+              event: e.event,
+              check: e.finding.check,
+              serverId: e.finding.serverId,
+              severity: e.finding.severity,
+              object: e.finding.object,
+            },
+            e.event === 'fired' ? 'finding fired' : 'finding resolved',
+          );
+        }
+        try {
+          await publishLive(client, events.map(liveMessageOf));
+        } catch (err) {
+          // The live feed is best effort; the finding and its delivery are not.
+          log.warn({ err }, 'findings: live feed publish skipped');
+        }
+        await opts.delivery?.()?.enqueue(client, events);
+      },
+      afterCommit: () => opts.delivery?.()?.kick(),
+    },
+  });
+}

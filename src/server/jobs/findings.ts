@@ -1,0 +1,35 @@
+/**
+ * The findings job: runs the checks that need history, catalog joins or log windows (job checks), then
+ * sweeps findings no evaluation has touched for a while and ends expired silences; prunes resolved
+ * findings past their retention. Advisory-locked like every job, so one instance runs it at a time.
+ */
+import { PgvigilError } from '../../errors.js';
+import type { FindingsEngine } from '../../intelligence/engine.js';
+import { pruneResolvedFindings } from '../../storage/queries/findings.sql.js';
+import type { Job } from './runner.js';
+
+/** Resolved findings are kept this long after their last change. */
+export const resolvedFindingRetentionMs = 30 * 86_400_000;
+
+/** PGVIGIL_FINDINGS_INTERVAL (seconds, default 60, from 5 to 3600). */
+export function findingsIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.PGVIGIL_FINDINGS_INTERVAL;
+  if (v === undefined || v === '') return 60_000;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 5 || n > 3600) {
+    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_FINDINGS_INTERVAL=${v}: expected seconds from 5 to 3600`);
+  }
+  return n * 1000;
+}
+
+export function findingsJob(engine: FindingsEngine, intervalMs: number): Job {
+  return {
+    name: 'findings',
+    intervalMs,
+    run: async ({ pool, log, now }) => {
+      const r = await engine.runJobChecks(now);
+      const pruned = await pruneResolvedFindings(pool, new Date(now.getTime() - resolvedFindingRetentionMs));
+      if (r.events > 0 || pruned > 0) log.info({ ...r, pruned }, 'findings job');
+    },
+  };
+}

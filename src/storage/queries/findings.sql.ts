@@ -1,0 +1,443 @@
+/**
+ * Findings (migration 0013): the rows the lifecycle (src/intelligence/lifecycle.ts) reads and writes,
+ * their history, hand actions (acknowledge, silence, resolve) and the check settings.
+ */
+import type { Queryable } from './queryable.js';
+
+/** What the lifecycle needs of a stored finding. */
+export interface StoredFindingRow {
+  id: string;
+  key: string;
+  check: string;
+  serverId: number;
+  targetId: number | null;
+  state: 'open' | 'acknowledged' | 'silenced' | 'resolved';
+  severity: 'info' | 'warning' | 'critical';
+  clearCount: number;
+  flaps: number;
+  notified: boolean;
+  lastSeen: number;
+  resolvedAt: number | null;
+  silencedUntil: number | null;
+}
+
+const storedColumns = `finding_id::text AS id, key, check_id AS "check", server_id::int AS "serverId",
+  target_id::int AS "targetId", state, severity, clear_count AS "clearCount", flaps, notified,
+  (extract(epoch FROM last_seen) * 1000)::float8 AS "lastSeen",
+  (extract(epoch FROM resolved_at) * 1000)::float8 AS "resolvedAt",
+  (extract(epoch FROM silenced_until) * 1000)::float8 AS "silencedUntil"`;
+
+/**
+ * Serialises the evaluations of one server's findings across server instances until the transaction
+ * ends: two batches of one server evaluated at once would otherwise both open the same finding.
+ */
+export async function lockServerFindings(db: Queryable, serverIds: readonly number[]): Promise<void> {
+  // Sorted, so two transactions locking several servers take them in one order.
+  for (const id of [...new Set(serverIds)].sort((a, b) => a - b)) {
+    await db.query(`SELECT pg_advisory_xact_lock(hashtext('pgvigil.findings'), $1::int)`, [id % 2 ** 31]);
+  }
+}
+
+/**
+ * Stored findings with one of `keys`, and the unresolved findings of `checks` on `serverIds` (all
+ * servers when `serverIds` is null).
+ */
+export async function findingsForEvaluation(
+  db: Queryable,
+  keys: readonly string[],
+  serverIds: readonly number[] | null,
+  checks: readonly string[],
+): Promise<StoredFindingRow[]> {
+  const { rows } = await db.query<StoredFindingRow>(
+    `SELECT ${storedColumns} FROM pgvigil.findings
+      WHERE key = ANY($1::text[])
+         OR (state <> 'resolved' AND check_id = ANY($3::text[])
+             AND ($2::bigint[] IS NULL OR server_id = ANY($2::bigint[])))`,
+    [keys, serverIds, checks],
+  );
+  return rows;
+}
+
+/** An observation as written to the store. */
+export interface FindingWrite {
+  key: string;
+  check: string;
+  serverId: number;
+  targetId: number | null;
+  object: string;
+  kind: string;
+  severity: string;
+  title: string;
+  explanation: string;
+  evidence: unknown;
+  action: string;
+  value: number | null;
+}
+
+export async function insertFinding(
+  db: Queryable,
+  f: FindingWrite,
+  now: Date,
+  notified: boolean,
+): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO pgvigil.findings
+       (key, check_id, server_id, target_id, object, kind, severity, title, explanation, evidence, action,
+        value, state, first_seen, last_seen, opened_at, notified, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13, $13, $13, $14, $13)
+     RETURNING finding_id::text AS id`,
+    [
+      f.key,
+      f.check,
+      f.serverId,
+      f.targetId,
+      f.object,
+      f.kind,
+      f.severity,
+      f.title,
+      f.explanation,
+      JSON.stringify(f.evidence),
+      f.action,
+      f.value,
+      now,
+      notified,
+    ],
+  );
+  return rows[0]!.id;
+}
+
+/** Observed again: new evidence, the clear count back to zero; `reopen` starts a new episode. */
+export async function refreshFinding(
+  db: Queryable,
+  id: string,
+  f: FindingWrite,
+  now: Date,
+  opts: { reopen: boolean; flaps?: number; notified?: boolean },
+): Promise<void> {
+  await db.query(
+    `UPDATE pgvigil.findings
+        SET kind = $2, severity = $3, title = $4, explanation = $5, evidence = $6, action = $7, value = $8,
+            last_seen = $9, clear_count = 0, updated_at = $9,
+            state = CASE WHEN $10 THEN
+                      CASE WHEN silenced_until > $9 THEN 'silenced' ELSE 'open' END
+                    ELSE state END,
+            opened_at = CASE WHEN $10 THEN $9 ELSE opened_at END,
+            resolved_at = CASE WHEN $10 THEN NULL ELSE resolved_at END,
+            resolved_reason = CASE WHEN $10 THEN NULL ELSE resolved_reason END,
+            acknowledged_at = CASE WHEN $10 THEN NULL ELSE acknowledged_at END,
+            acknowledged_by = CASE WHEN $10 THEN NULL ELSE acknowledged_by END,
+            flaps = coalesce($11, flaps),
+            notified = coalesce($12, notified)
+      WHERE finding_id = $1`,
+    [
+      id,
+      f.kind,
+      f.severity,
+      f.title,
+      f.explanation,
+      JSON.stringify(f.evidence),
+      f.action,
+      f.value,
+      now,
+      opts.reopen,
+      opts.flaps ?? null,
+      opts.notified ?? null,
+    ],
+  );
+}
+
+export async function setClearCount(db: Queryable, id: string, clearCount: number): Promise<void> {
+  await db.query('UPDATE pgvigil.findings SET clear_count = $2 WHERE finding_id = $1', [id, clearCount]);
+}
+
+export async function resolveFindingRow(db: Queryable, id: string, now: Date, reason: string): Promise<void> {
+  await db.query(
+    `UPDATE pgvigil.findings
+        SET state = 'resolved', resolved_at = $2, resolved_reason = $3, clear_count = 0, updated_at = $2
+      WHERE finding_id = $1`,
+    [id, now, reason],
+  );
+}
+
+export async function unsilenceFinding(db: Queryable, id: string, now: Date): Promise<void> {
+  await db.query(
+    `UPDATE pgvigil.findings SET state = 'open', updated_at = $2
+      WHERE finding_id = $1 AND state = 'silenced'`,
+    [id, now],
+  );
+}
+
+export interface FindingEventRow {
+  findingId: string;
+  event: string;
+  severity: string;
+  actor: string | null;
+  detail: unknown;
+}
+
+export async function insertFindingEvents(
+  db: Queryable,
+  events: readonly FindingEventRow[],
+  now: Date,
+): Promise<void> {
+  if (events.length === 0) return;
+  await db.query(
+    `INSERT INTO pgvigil.finding_events (finding_id, ts, event, severity, actor, detail)
+     SELECT f, $1, e, s, a, d::jsonb
+       FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(f, e, s, a, d)`,
+    [
+      now,
+      events.map((e) => e.findingId),
+      events.map((e) => e.event),
+      events.map((e) => e.severity),
+      events.map((e) => e.actor),
+      events.map((e) => JSON.stringify(e.detail ?? {})),
+    ],
+  );
+}
+
+/** A finding as the API shows it (src/intelligence/model.ts `Finding`). */
+export interface FindingRow {
+  id: string;
+  key: string;
+  check: string;
+  serverId: number;
+  serverName: string | null;
+  targetId: number | null;
+  targetName: string | null;
+  object: string;
+  kind: 'alert' | 'recommendation';
+  severity: 'info' | 'warning' | 'critical';
+  title: string;
+  explanation: string;
+  evidence: Record<string, never>;
+  action: string;
+  value: number | null;
+  state: 'open' | 'acknowledged' | 'silenced' | 'resolved';
+  firstSeen: string;
+  lastSeen: string;
+  openedAt: string;
+  resolvedAt: string | null;
+  resolvedReason: string | null;
+  silencedUntil: string | null;
+  acknowledgedBy: string | null;
+}
+
+const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+const findingColumns = `f.finding_id::text AS id, f.key, f.check_id AS "check", f.server_id::int AS "serverId",
+  s.name AS "serverName", f.target_id::int AS "targetId", t.name AS "targetName", f.object, f.kind,
+  f.severity, f.title, f.explanation, f.evidence, f.action, f.value, f.state,
+  ${iso('f.first_seen')} AS "firstSeen", ${iso('f.last_seen')} AS "lastSeen", ${iso('f.opened_at')} AS "openedAt",
+  ${iso('f.resolved_at')} AS "resolvedAt", f.resolved_reason AS "resolvedReason",
+  ${iso('f.silenced_until')} AS "silencedUntil", f.acknowledged_by AS "acknowledgedBy"`;
+
+const findingFrom = `pgvigil.findings f
+  JOIN pgvigil.servers s ON s.server_id = f.server_id
+  LEFT JOIN pgvigil.targets t ON t.server_id = f.server_id AND t.target_id = f.target_id`;
+
+export async function findingsByIds(db: Queryable, ids: readonly string[]): Promise<FindingRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<FindingRow>(
+    `SELECT ${findingColumns} FROM ${findingFrom} WHERE f.finding_id = ANY($1::bigint[])`,
+    [ids],
+  );
+  return rows;
+}
+
+export interface FindingFilter {
+  states?: string[];
+  kinds?: string[];
+  severities?: string[];
+  serverId?: number;
+  targetId?: number;
+  check?: string;
+  /** Updated at or after (ms). */
+  since?: number;
+  until?: number;
+  limit: number;
+  /** Keyset: findings updated before this (ms) / with a lower id. */
+  before?: { updatedAt: number; id: string };
+}
+
+export async function listFindings(
+  db: Queryable,
+  q: FindingFilter,
+): Promise<Array<FindingRow & { updatedAt: number }>> {
+  const { rows } = await db.query<FindingRow & { updatedAt: number }>(
+    `SELECT ${findingColumns}, (extract(epoch FROM f.updated_at) * 1000)::float8 AS "updatedAt"
+       FROM ${findingFrom}
+      WHERE ($1::text[] IS NULL OR f.state = ANY($1))
+        AND ($2::text[] IS NULL OR f.kind = ANY($2))
+        AND ($3::text[] IS NULL OR f.severity = ANY($3))
+        AND ($4::bigint IS NULL OR f.server_id = $4)
+        AND ($5::bigint IS NULL OR f.target_id = $5)
+        AND ($6::text IS NULL OR f.check_id = $6)
+        AND ($7::float8 IS NULL OR f.updated_at >= to_timestamp($7 / 1000))
+        AND ($8::float8 IS NULL OR f.updated_at < to_timestamp($8 / 1000))
+        AND ($9::float8 IS NULL OR (f.updated_at, f.finding_id) < (to_timestamp($9 / 1000), $10::bigint))
+      ORDER BY f.updated_at DESC, f.finding_id DESC
+      LIMIT $11`,
+    [
+      q.states ?? null,
+      q.kinds ?? null,
+      q.severities ?? null,
+      q.serverId ?? null,
+      q.targetId ?? null,
+      q.check ?? null,
+      q.since ?? null,
+      q.until ?? null,
+      q.before?.updatedAt ?? null,
+      q.before?.id ?? null,
+      q.limit,
+    ],
+  );
+  return rows;
+}
+
+/** The (server, check) pairs that have unresolved findings. */
+export async function unresolvedFindingChecks(
+  db: Queryable,
+): Promise<Array<{ serverId: number; check: string }>> {
+  const { rows } = await db.query<{ serverId: number; check: string }>(
+    `SELECT DISTINCT server_id::int AS "serverId", check_id AS "check" FROM pgvigil.findings WHERE state <> 'resolved'`,
+  );
+  return rows;
+}
+
+/** Counts of unresolved findings by severity per server (the fleet view). */
+export async function openFindingCounts(
+  db: Queryable,
+): Promise<Array<{ serverId: number; severity: string; count: number }>> {
+  const { rows } = await db.query<{ serverId: number; severity: string; count: number }>(
+    `SELECT server_id::int AS "serverId", severity, count(*)::int AS count
+       FROM pgvigil.findings WHERE state <> 'resolved' GROUP BY 1, 2`,
+  );
+  return rows;
+}
+
+export interface FindingHistoryRow {
+  ts: string;
+  event: string;
+  severity: string;
+  actor: string | null;
+  detail: unknown;
+}
+
+export async function findingHistory(db: Queryable, id: string, limit: number): Promise<FindingHistoryRow[]> {
+  const { rows } = await db.query<FindingHistoryRow>(
+    `SELECT ${iso('ts')} AS ts, event, severity, actor, detail
+       FROM pgvigil.finding_events WHERE finding_id = $1 ORDER BY ts DESC, event_id DESC LIMIT $2`,
+    [id, limit],
+  );
+  return rows;
+}
+
+/**
+ * A hand action on an unresolved finding. Returns null when there is no such unresolved finding, else
+ * whether its firing had been delivered (so that a hand resolution is delivered too).
+ */
+export async function actOnFinding(
+  db: Queryable,
+  id: string,
+  action: 'acknowledge' | 'silence' | 'resolve' | 'unsilence',
+  by: string,
+  now: Date,
+  silenceUntil?: Date,
+): Promise<boolean | null> {
+  const set = {
+    acknowledge: `state = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3`,
+    silence: `state = 'silenced', silenced_until = $4`,
+    unsilence: `state = 'open', silenced_until = NULL`,
+    resolve: `state = 'resolved', resolved_at = $2, resolved_reason = 'resolved by ' || $3, clear_count = 0`,
+  }[action];
+  const { rows } = await db.query<{ notified: boolean }>(
+    `UPDATE pgvigil.findings SET ${set}, updated_at = $2
+      WHERE finding_id = $1 AND state <> 'resolved'
+        -- Types $3 and $4 for the actions that do not use them.
+        AND ($3::text IS NULL OR $4::timestamptz IS NULL OR true)
+      RETURNING notified`,
+    [id, now, by, silenceUntil ?? null],
+  );
+  return rows[0]?.notified ?? null;
+}
+
+/** Resolved findings not updated since `before` are deleted with their history. */
+export async function pruneResolvedFindings(db: Queryable, before: Date): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM pgvigil.findings WHERE state = 'resolved' AND updated_at < $1`,
+    [before],
+  );
+  return rowCount ?? 0;
+}
+
+export interface CheckSettingRow {
+  check: string;
+  serverId: number | null;
+  targetId: number | null;
+  enabled: boolean;
+  thresholds: Record<string, number>;
+  updatedBy: string | null;
+  updatedAt: string;
+}
+
+export async function checkSettings(db: Queryable): Promise<CheckSettingRow[]> {
+  const { rows } = await db.query<CheckSettingRow>(
+    `SELECT check_id AS "check", server_id::int AS "serverId", target_id::int AS "targetId", enabled,
+            thresholds, updated_by AS "updatedBy", ${iso('updated_at')} AS "updatedAt"
+       FROM pgvigil.check_settings ORDER BY check_id, server_id NULLS FIRST, target_id NULLS FIRST`,
+  );
+  return rows;
+}
+
+export async function storeCheckSetting(
+  db: Queryable,
+  s: {
+    check: string;
+    serverId: number | null;
+    targetId: number | null;
+    enabled: boolean;
+    thresholds: Record<string, number>;
+  },
+  by: string,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO pgvigil.check_settings (check_id, server_id, target_id, enabled, thresholds, updated_by)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (check_id, coalesce(server_id, 0), coalesce(target_id, 0))
+     DO UPDATE SET enabled = EXCLUDED.enabled, thresholds = EXCLUDED.thresholds,
+                   updated_by = EXCLUDED.updated_by, updated_at = now()`,
+    [s.check, s.serverId, s.targetId, s.enabled, JSON.stringify(s.thresholds), by],
+  );
+}
+
+export async function deleteCheckSetting(
+  db: Queryable,
+  check: string,
+  serverId: number | null,
+  targetId: number | null,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `DELETE FROM pgvigil.check_settings
+      WHERE check_id = $1 AND coalesce(server_id, 0) = coalesce($2::bigint, 0)
+        AND coalesce(target_id, 0) = coalesce($3::bigint, 0)`,
+    [check, serverId, targetId],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** The newest pg_settings snapshot of a target (name → setting), for checks after a server restart. */
+export async function latestTargetSettings(
+  db: Queryable,
+  serverId: number,
+  targetId: number,
+): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ name: string; setting: string | null }>(
+    `SELECT name, setting FROM pgvigil.pg_settings
+      WHERE server_id = $1 AND target_id = $2
+        AND ts = (SELECT max(ts) FROM pgvigil.pg_settings WHERE server_id = $1 AND target_id = $2
+                     AND ts > now() - interval '7 days')`,
+    [serverId, targetId],
+  );
+  return new Map(rows.map((r) => [r.name, r.setting ?? '']));
+}

@@ -1,0 +1,147 @@
+/**
+ * The findings engine end to end on a real server and PostgreSQL: a batch that shows a problem opens a
+ * finding at once (evaluated on ingest), the finding is de-duplicated while the problem lasts, resolves
+ * after clear evaluations, reopens as the same finding, and hand actions are kept in its history.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Row } from '../src/agent/collectors/types.js';
+import { testPgLabel } from './helpers/db.js';
+import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
+
+let fs: FindingsServer;
+
+before(async () => {
+  fs = await startFindingsServer('findings');
+});
+after(async () => {
+  await fs.close();
+});
+
+function instance(up: boolean, extra: Row = {}): Row {
+  return {
+    up,
+    server_version_num: up ? 180001 : null,
+    max_connections: up ? 100 : null,
+    backends: up ? 10 : null,
+    error: up ? null : 'connection refused',
+    ...extra,
+  };
+}
+
+async function pushInstance(agent: TestAgent, row: Row, ts = Date.now(), target = 'main'): Promise<void> {
+  await fs.push(agent, [{ family: 'pg_instance', ts, rows: [row] }], { target });
+}
+
+describe(`findings lifecycle (${testPgLabel})`, () => {
+  test('a_down_target_opens_one_finding_that_resolves_when_it_answers_again', async () => {
+    const agent = await fs.enroll('host-down');
+    const started = Date.now();
+    await pushInstance(agent, instance(false));
+    const f = await fs.waitFor(
+      `server=${agent.serverId}`,
+      (x) => x.check === 'pg.down' && x.state === 'open',
+    );
+    assert.ok(Date.now() - started < 5000, 'fired within 5 s of the batch');
+    assert.equal(f.severity, 'critical');
+    assert.equal(f.targetName, 'main');
+    assert.match(String((f.evidence as Record<string, unknown>).error), /connection refused/);
+    // Still down: the same finding, not a second one.
+    await pushInstance(agent, instance(false));
+    await fs.settle();
+    assert.equal((await fs.findings(`server=${agent.serverId}&check=pg.down`)).length, 1);
+    // pg.down clears after one good evaluation.
+    await pushInstance(agent, instance(true));
+    const resolved = await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+    assert.match(String(resolved.resolvedReason), /cleared/);
+    // Down again: the same finding reopens, and its history shows both episodes.
+    await pushInstance(agent, instance(false));
+    const reopened = await fs.waitFor(`server=${agent.serverId}&state=open`, (x) => x.id === f.id);
+    const res = await fetch(`${fs.base}/api/v1/findings/${reopened.id}`, { headers: fs.admin });
+    const body = (await res.json()) as { history: Array<{ event: string }> };
+    assert.deepEqual(body.history.map((h) => h.event).reverse(), ['opened', 'resolved', 'reopened']);
+  });
+
+  test('connections_near_the_limit_grade_by_share_of_usable_slots', async () => {
+    const agent = await fs.enroll('host-conn');
+    await pushInstance(agent, instance(true, { backends: 90 }));
+    const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'pg.connections');
+    // 90 of 97 usable (100 − 3 reserved by default) = 92.8 %: warning, not critical.
+    assert.equal(f.severity, 'warning');
+    assert.equal((f.evidence as Record<string, unknown>).usable, 97);
+    await pushInstance(agent, instance(true, { backends: 96 }));
+    await fs.waitFor(`server=${agent.serverId}`, (x) => x.id === f.id && x.severity === 'critical');
+    await pushInstance(agent, instance(true, { backends: 20 }));
+    await pushInstance(agent, instance(true, { backends: 20 }));
+    await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+  });
+
+  test('acknowledging_and_silencing_are_hand_actions_of_role_user_kept_in_history', async () => {
+    const agent = await fs.enroll('host-ack');
+    await pushInstance(agent, instance(false));
+    const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'pg.down');
+    const { roleHeaders } = await import('./helpers/users.js');
+    const viewer = await roleHeaders(fs.ts.store.pool, 'viewer');
+    const user = await roleHeaders(fs.ts.store.pool, 'user');
+    const post = (path: string, headers: Record<string, string>, body?: unknown) =>
+      fetch(`${fs.base}/api/v1/findings/${f.id}/${path}`, {
+        method: 'POST',
+        headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    assert.equal((await post('acknowledge', viewer)).status, 403);
+    assert.equal((await post('acknowledge', user)).status, 200);
+    const bad = await post('silence', user, { for: '2h', until: '2030-01-01T00:00:00Z' });
+    assert.equal(bad.status, 400);
+    const silenced = await post('silence', user, { for: '2h' });
+    assert.equal(silenced.status, 200);
+    assert.equal(((await silenced.json()) as { finding: { state: string } }).finding.state, 'silenced');
+    assert.equal((await post('resolve', user)).status, 200);
+    assert.equal((await post('resolve', user)).status, 404);
+    const detail = (await (
+      await fetch(`${fs.base}/api/v1/findings/${f.id}`, { headers: fs.admin })
+    ).json()) as {
+      history: Array<{ event: string; actor: string | null }>;
+    };
+    assert.deepEqual(detail.history.map((h) => h.event).reverse(), [
+      'opened',
+      'acknowledged',
+      'silenced',
+      'resolved',
+    ]);
+    assert.ok(detail.history.slice(0, 3).every((h) => h.actor !== null));
+  });
+
+  test('thresholds_change_per_server_through_the_api_and_bad_ones_are_refused', async () => {
+    const agent = await fs.enroll('host-thr');
+    const put = (body: unknown) =>
+      fetch(`${fs.base}/api/v1/checks/pg.connections/settings`, {
+        method: 'PUT',
+        headers: { ...fs.admin, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const unknown = await put({ thresholds: { nope: 1 } });
+    assert.equal(unknown.status, 400);
+    assert.match(await unknown.text(), /no such threshold/);
+    assert.equal((await put({ thresholds: { warning: 500 } })).status, 400);
+    assert.equal((await put({ serverId: agent.serverId, thresholds: { warning: 10 } })).status, 204);
+    await pushInstance(agent, instance(true, { backends: 20 }));
+    const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'pg.connections');
+    assert.equal(f.severity, 'warning');
+    const checks = (await (await fetch(`${fs.base}/api/v1/checks`, { headers: fs.admin })).json()) as {
+      checks: Array<{ id: string; overrides: Array<{ serverId: number }> }>;
+    };
+    assert.equal(
+      checks.checks.find((c) => c.id === 'pg.connections')?.overrides[0]?.serverId,
+      agent.serverId,
+    );
+  });
+
+  test('bad_filters_are_400_naming_the_parameter', async () => {
+    for (const q of ['state=nope', 'severity=loud', 'cursor=zzz', 'from=yesterday']) {
+      const res = await fetch(`${fs.base}/api/v1/findings?${q}`, { headers: fs.admin });
+      assert.equal(res.status, 400, q);
+      assert.match(await res.text(), new RegExp(q.split('=')[0]!));
+    }
+  });
+});
