@@ -72,10 +72,11 @@ export async function startFindingsServer(prefix: string): Promise<FindingsServe
         const spec = families[fr.family];
         assert.ok(spec, `unknown family ${fr.family}`);
         const names = spec.columns.map((c) => c.name);
-        const t = (tables[fr.family] ??= {
+        tables[fr.family] ??= {
           columns: spec.scope === 'target' ? ['ts', 'target', ...names] : ['ts', ...names],
           rows: [],
-        });
+        };
+        const t = tables[fr.family]!;
         for (const row of fr.rows) {
           const out: unknown[] = [fr.ts];
           if (spec.scope === 'target') out.push(opts.target ?? 'local');
