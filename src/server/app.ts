@@ -78,6 +78,8 @@ export interface AppOptions {
   tls?: ServerTls;
   /** The live feed (GET /api/v1/live): allowed browser origins, limits. */
   live?: LiveOptions;
+  /** Evaluate the ingest checks on every accepted batch (default true; the findings job runs regardless). */
+  findingsOnIngest?: boolean;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -239,7 +241,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     metrics,
     registry,
     limits,
-    engine,
+    engine: opts.findingsOnIngest === false ? undefined : engine,
   });
   await app.register(liveRoutes, {
     prefix: '/api/v1',

@@ -40,6 +40,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** PGVIGIL_FINDINGS_ON_INGEST: on (default) or off — an ingest-only instance leaves checks to the others. */
+function findingsOnIngestFromEnv(): boolean {
+  const v = process.env.PGVIGIL_FINDINGS_ON_INGEST ?? 'on';
+  if (v !== 'on' && v !== 'off') {
+    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_FINDINGS_ON_INGEST=${v.slice(0, 20)}: expected on or off`);
+  }
+  return v === 'on';
+}
+
 /** Ingest writer tuning from the environment (PGVIGIL_INGEST_WRITERS, PGVIGIL_INGEST_GROUP_ROWS). */
 function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number } {
   const int = (name: string): number | undefined => {
@@ -80,6 +89,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       tls: opts.tls,
       writerOptions: writerOptionsFromEnv(),
       live: liveOptionsFromEnv(),
+      findingsOnIngest: findingsOnIngestFromEnv(),
     });
     app = built.app;
     try {
