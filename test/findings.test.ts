@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import type { Row } from '../src/agent/collectors/types.js';
 import { testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
@@ -135,6 +136,40 @@ describe(`findings lifecycle (${testPgLabel})`, () => {
       checks.checks.find((c) => c.id === 'pg.connections')?.overrides[0]?.serverId,
       agent.serverId,
     );
+  });
+
+  test('the_live_feed_sends_alert_fired_and_alert_resolved_to_subscribers_of_the_server', async () => {
+    const agent = await fs.enroll('host-live');
+    const ws = new WebSocket(`${fs.base.replace(/^http/, 'ws')}/api/v1/live`, { headers: fs.admin });
+    const got: Array<Record<string, unknown>> = [];
+    ws.on('message', (d) => got.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    try {
+      ws.send(JSON.stringify({ type: 'subscribe', id: 's1', servers: [agent.serverId], targets: [] }));
+      const seen = async (type: string) => {
+        const deadline = Date.now() + 5000;
+        while (Date.now() < deadline) {
+          const m = got.find((x) => x.type === type);
+          if (m) return m;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.fail(`no ${type}; got ${got.map((x) => x.type).join(', ')}`);
+      };
+      await seen('subscribed');
+      await pushInstance(agent, instance(false));
+      const fired = await seen('alert_fired');
+      assert.equal(fired.rule, 'pg.down');
+      assert.equal(fired.severity, 'critical');
+      assert.equal(fired.serverId, agent.serverId);
+      await pushInstance(agent, instance(true));
+      const resolved = await seen('alert_resolved');
+      assert.equal(resolved.alertId, fired.alertId);
+    } finally {
+      ws.close();
+    }
   });
 
   test('bad_filters_are_400_naming_the_parameter', async () => {

@@ -44,7 +44,10 @@ export interface RunningServer {
 function findingsOnIngestFromEnv(): boolean {
   const v = process.env.PGVIGIL_FINDINGS_ON_INGEST ?? 'on';
   if (v !== 'on' && v !== 'off') {
-    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_FINDINGS_ON_INGEST=${v.slice(0, 20)}: expected on or off`);
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `PGVIGIL_FINDINGS_ON_INGEST=${v.slice(0, 20)}: expected on or off`,
+    );
   }
   return v === 'on';
 }
