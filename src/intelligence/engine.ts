@@ -101,6 +101,8 @@ export class FindingsEngine {
   private refreshing: Promise<void> | null = null;
   private readonly chains = new Map<number, { tail: Promise<void>; queued: number }>();
   private readonly knownSettings = new Set<string>();
+  /** Families the ingest checks read, and those the scopes take facts from. */
+  private readonly wanted: ReadonlySet<string>;
   dropped = 0;
 
   constructor(private readonly opts: EngineOptions) {
@@ -108,6 +110,13 @@ export class FindingsEngine {
     this.ingestChecks = this.checks.filter((c): c is IngestCheck => c.mode === 'ingest');
     this.jobChecks = this.checks.filter((c): c is JobCheck => c.mode === 'job');
     this.thresholds = new ThresholdBook(this.checks);
+    this.wanted = new Set([
+      ...this.ingestChecks.flatMap((c) => c.inputs),
+      'host_memory',
+      'host_cpu',
+      'host_filesystem',
+      'pg_settings',
+    ]);
     const clearAfter = new Map(this.checks.map((c) => [c.id, c.clearAfter ?? 2]));
     this.policy = {
       ...defaultPolicy,
@@ -183,7 +192,7 @@ export class FindingsEngine {
   ): Promise<void> {
     await this.refresh().catch((err) => this.opts.log.warn({ err }, 'findings: refresh failed'));
     const started = performance.now();
-    const scopes = scopesOf(serverId, batch, targetIds, this.memory);
+    const scopes = scopesOf(serverId, batch, targetIds, this.memory, this.wanted);
     const app: Application = { serverId, observations: [], evaluated: new Set(), checks: [] };
     for (const s of scopes) {
       if (s.targetId !== null && s.tables.has('pg_instance')) await this.ensureSettings(serverId, s.targetId);

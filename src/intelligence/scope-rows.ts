@@ -22,7 +22,10 @@ export class SampleMemory {
   private readonly settings = new Map<string, Map<string, string>>();
   private readonly hosts = new Map<number, { memoryTotalBytes?: number; cores?: number }>();
 
-  constructor(private readonly maxSeries = 500_000) {}
+  /** Families some check asked `pairs` of: only their samples are remembered. */
+  readonly pairFamilies = new Set<string>();
+
+  constructor(private readonly maxSeries = 200_000) {}
 
   previous(key: string): Remembered | undefined {
     return this.last.get(key);
@@ -110,6 +113,7 @@ class BatchScope implements ScopeRows {
   pairs(family: string): readonly RowPair[] {
     const cached = this.pairCache.get(family);
     if (cached) return cached;
+    this.memory.pairFamilies.add(family);
     const labels = labelColumns(family);
     // The two newest rows of each series in this batch.
     const top = new Map<string, [Row, Row | undefined]>();
@@ -142,6 +146,7 @@ class BatchScope implements ScopeRows {
   /** After evaluation: this batch's newest rows become the previous samples of the next one. */
   commit(): void {
     for (const family of this.tables.keys()) {
+      if (!this.memory.pairFamilies.has(family)) continue;
       const labels = labelColumns(family);
       for (const r of this.latest(family))
         this.memory.remember(this.seriesKey(family, r, labels), r.ts as number, r);
@@ -159,6 +164,8 @@ export function scopesOf(
   batch: ValidBatch,
   targetIds: ReadonlyMap<string, number>,
   memory: SampleMemory,
+  /** Families to cut (the ingest checks' inputs and the facts); others are skipped. */
+  wanted?: ReadonlySet<string>,
 ): Array<ScopeRows & { commit(): void; tables: Map<string, Row[]> }> {
   const host = memory.hostOf(serverId);
   const scopes = new Map<string, BatchScope>();
@@ -173,7 +180,7 @@ export function scopesOf(
     return s;
   };
   for (const t of batch.tables) {
-    if (t.table === 'log_entries') continue;
+    if (t.table === 'log_entries' || (wanted && !wanted.has(t.table))) continue;
     for (const values of t.rows) {
       const name = t.targetIndex >= 0 ? (values[t.targetIndex] as string) : null;
       const s = scopeFor(name);

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ValidBatch, ValidTable } from '../protocol/batch.js';
+import { SampleMemory, scopesOf } from './scope-rows.js';
+
+function table(name: string, columns: string[], rows: unknown[][]): ValidTable {
+  const all = ['ts', ...columns];
+  return {
+    table: name,
+    columns: all,
+    types: [],
+    rows,
+    tsIndex: 0,
+    targetIndex: all.indexOf('target'),
+  };
+}
+
+function batch(tables: ValidTable[]): ValidBatch {
+  return {
+    agentId: 'a',
+    seq: 1,
+    sealedAt: 0,
+    tables,
+    gaps: [],
+    rowCount: 0,
+    rejected: { future: 0, tooOld: 0 },
+  };
+}
+
+const db = (ts: number, datname: string, deadlocks: number) => [ts, 'main', datname, deadlocks];
+const dbCols = ['target', 'datname', 'deadlocks'];
+
+test('scopes_split_host_and_each_target_and_skip_unknown_targets', () => {
+  const m = new SampleMemory();
+  const scopes = scopesOf(
+    1,
+    batch([
+      table('host_load', ['load1', 'load5', 'load15'], [[1000, 0.5, 0.4, 0.3]]),
+      table('pg_database', dbCols, [db(1000, 'app', 1), [1000, 'ghost', 'x', 1]]),
+    ]),
+    new Map([['main', 7]]),
+    m,
+  );
+  assert.deepEqual(
+    scopes.map((s) => [s.targetId, [...s.tables.keys()]]),
+    [
+      [null, ['host_load']],
+      [7, ['pg_database']],
+    ],
+  );
+});
+
+test('pairs_come_from_the_batch_or_the_remembered_sample_and_never_from_one_sample', () => {
+  const m = new SampleMemory();
+  const ids = new Map([['main', 7]]);
+  const first = scopesOf(1, batch([table('pg_database', dbCols, [db(1000, 'app', 1)])]), ids, m)[0]!;
+  assert.equal(first.pairs('pg_database').length, 0, 'first sample: no pair');
+  first.commit();
+  const second = scopesOf(1, batch([table('pg_database', dbCols, [db(11_000, 'app', 4)])]), ids, m)[0]!;
+  const [p] = second.pairs('pg_database');
+  assert.equal(p?.seconds, 10);
+  assert.equal(Number(p?.cur.deadlocks) - Number(p?.prev.deadlocks), 3);
+  // Two samples in one batch pair with each other.
+  const both = scopesOf(
+    1,
+    batch([table('pg_database', dbCols, [db(31_000, 'app', 9), db(21_000, 'app', 5)])]),
+    ids,
+    m,
+  )[0]!;
+  assert.deepEqual(
+    both.pairs('pg_database').map((x) => [x.prev.ts, x.cur.ts]),
+    [[21_000, 31_000]],
+  );
+});
+
+test('host_facts_and_settings_are_remembered_for_later_batches', () => {
+  const m = new SampleMemory();
+  const ids = new Map([['main', 7]]);
+  scopesOf(
+    1,
+    batch([
+      table('host_memory', ['total_bytes'], [[1000, 8 * 2 ** 30]]),
+      table(
+        'host_cpu',
+        ['cpu'],
+        [
+          [1000, '0'],
+          [1000, '1'],
+          [1000, 'total'],
+        ],
+      ),
+      table('pg_settings', ['target', 'name', 'setting'], [[1000, 'main', 'work_mem', '4096']]),
+    ]),
+    ids,
+    m,
+  );
+  const later = scopesOf(1, batch([table('pg_database', dbCols, [db(2000, 'app', 0)])]), ids, m)[0]!;
+  assert.equal(later.host.memoryTotalBytes, 8 * 2 ** 30);
+  assert.equal(later.host.cores, 2);
+  assert.equal(later.setting('work_mem'), '4096');
+  assert.equal(later.setting('constructor'), undefined);
+});
