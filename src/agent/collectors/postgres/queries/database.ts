@@ -41,13 +41,32 @@ export const indexesQuery: FamilyQuery = {
   versions: {
     // "Unused": never scanned and not enforcing a constraint (unique, primary key, exclusion): a candidate
     // to drop. Invalid: left behind by a failed CREATE INDEX CONCURRENTLY, costs writes and serves nothing.
+    //
+    // Duplicate: another valid index of the same table that any query could use instead — same access
+    // method, key and INCLUDE columns, operator classes, collations, orderings, expressions and predicate.
+    // Of such a group the keeper is the primary key, else a unique index, else the lowest name; every other
+    // member names it. It is looked for among all indexes of the table, not only the capped ones.
     130000: `SELECT current_database() AS datname, t.schemaname, t.relname, t.indexrelname,
        t.idx_scan, t.idx_tup_read, t.idx_tup_fetch,
        pg_relation_size(t.indexrelid) AS size_bytes,
        t.indisunique AS is_unique, t.indisprimary AS is_primary, t.indisvalid AS is_valid,
        (t.idx_scan = 0 AND NOT t.indisunique
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = t.indexrelid)) AS unused
-  FROM (SELECT s.*, i.indisunique, i.indisprimary, i.indisvalid
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = t.indexrelid)) AS unused,
+       CASE WHEN t.indisvalid THEN
+         (SELECT dc.relname FROM pg_index d JOIN pg_class dc ON dc.oid = d.indexrelid
+           WHERE d.indrelid = t.indrelid AND d.indexrelid <> t.indexrelid AND d.indisvalid
+             AND dc.relam = t.relam AND d.indkey = t.indkey AND d.indclass = t.indclass
+             AND d.indcollation = t.indcollation AND d.indoption = t.indoption
+             AND (NOT d.indisprimary, NOT d.indisunique, dc.relname)
+                 < (NOT t.indisprimary, NOT t.indisunique, t.indexrelname)
+             AND pg_get_expr(d.indexprs, d.indrelid) IS NOT DISTINCT FROM pg_get_expr(t.indexprs, t.indrelid)
+             AND pg_get_expr(d.indpred, d.indrelid) IS NOT DISTINCT FROM pg_get_expr(t.indpred, t.indrelid)
+           ORDER BY NOT d.indisprimary, NOT d.indisunique, dc.relname
+           LIMIT 1)
+       END AS duplicate_of,
+       left(pg_get_indexdef(t.indexrelid), 500) AS definition
+  FROM (SELECT s.*, i.indrelid, i.indisunique, i.indisprimary, i.indisvalid, i.indkey, i.indclass,
+               i.indcollation, i.indoption, i.indexprs, i.indpred, c.relam
           FROM pg_stat_user_indexes s
           JOIN pg_index i ON i.indexrelid = s.indexrelid
           JOIN pg_class c ON c.oid = s.indexrelid
@@ -71,5 +90,32 @@ export const statioQuery: FamilyQuery = {
   },
 };
 
+/** At most this many sequences per database, the most used first. */
+const sequencesPerDatabase = 20;
+
+export const sequencesQuery: FamilyQuery = {
+  family: 'pg_sequences',
+  scope: 'database',
+  versions: {
+    // last_value is null for a sequence never used and for one the role may not read (pg_monitor may not:
+    // docs/postgres-setup.md); both are left out. numeric: the range of a bigint sequence overflows int8.
+    130000: `SELECT current_database() AS datname, schemaname, sequencename, data_type::text AS data_type,
+       last_value, max_value, min_value, increment_by, cycle, used_pct
+  FROM (SELECT q.*,
+               round(100 * CASE WHEN increment_by > 0 THEN last_value::numeric - min_value
+                                ELSE max_value::numeric - last_value END
+                     / nullif(max_value::numeric - min_value, 0), 3) AS used_pct
+          FROM pg_sequences q
+         WHERE last_value IS NOT NULL) s
+ ORDER BY used_pct DESC NULLS LAST, schemaname, sequencename
+ LIMIT ${sequencesPerDatabase}`,
+  },
+};
+
 /** Per-database families in the order they are collected. */
-export const databaseQueries: readonly FamilyQuery[] = [tablesQuery, indexesQuery, statioQuery];
+export const databaseQueries: readonly FamilyQuery[] = [
+  tablesQuery,
+  indexesQuery,
+  statioQuery,
+  sequencesQuery,
+];
