@@ -220,6 +220,37 @@ describe(`checks' inputs collected on ${testPgLabel}`, () => {
     assert.equal(down.used_pct, 25, 'used from its max downwards');
   });
 
+  test('a_pg_monitor_role_sees_sequences_only_once_it_may_read_them', async () => {
+    // 90 % used: within the top 20 of this database
+    await admin.query(`CREATE ROLE seq_mon LOGIN PASSWORD 'seq-mon-pw'; GRANT pg_monitor TO seq_mon;
+      CREATE SEQUENCE seq_watched MAXVALUE 10; SELECT setval('seq_watched', 9)`);
+    const u = new URL(server.url());
+    u.username = 'seq_mon';
+    u.password = 'seq-mon-pw';
+    const seen = async () => {
+      const collector = createPostgresCollector(u.toString(), {
+        includeDatabases: ['postgres'],
+        databaseIntervalMs: 0,
+        families: ['pg_sequences'],
+      });
+      try {
+        const result = await collector.collect(collectContext());
+        const status = rowsOf(result, 'pg_collector').find((r) => r.family === 'pg_sequences');
+        assert.equal(status?.ok, true, 'not a failure either way');
+        return rowsOf(result, 'pg_sequences').some((r) => r.sequencename === 'seq_watched');
+      } finally {
+        await collector.close();
+      }
+    };
+    try {
+      assert.equal(await seen(), false, 'pg_monitor alone may not read last_value');
+      await admin.query('GRANT pg_read_all_data TO seq_mon');
+      assert.equal(await seen(), true, 'pg_read_all_data (docs/postgres-setup.md) reveals it');
+    } finally {
+      await admin.query('DROP SEQUENCE seq_watched; DROP OWNED BY seq_mon; DROP ROLE seq_mon');
+    }
+  });
+
   test('duplicate_indexes_name_the_one_to_keep_and_every_index_carries_its_definition', async () => {
     await admin.query(`
       CREATE TABLE dup (a int, b int, c text);
