@@ -17,7 +17,9 @@ import {
   type PostgresCollectorOptions,
 } from '../src/agent/collectors/postgres/collector.js';
 import { alwaysSentSettings } from '../src/agent/collectors/postgres/queries/instance.js';
+import { closeSession, PostgresTarget } from '../src/agent/collectors/postgres/session.js';
 import type { Row } from '../src/agent/collectors/types.js';
+import { silentLogger } from '../src/log.js';
 import { testPgLabel } from './helpers/db.js';
 import {
   collectContext,
@@ -292,6 +294,27 @@ describe(`checks' inputs collected on ${testPgLabel}`, () => {
     assert.equal(a2?.definition, 'CREATE INDEX dup_a_2 ON public.dup USING btree (a)');
     const partial = rows.find((r) => r.indexrelname === 'dup_a_partial');
     assert.match(String(partial?.definition), /WHERE \(b > 0\)$/);
+  });
+
+  test('a_collector_session_runs_with_its_own_timeouts_and_read_only_yet_sees_the_server_values', async () => {
+    const target = new PostgresTarget(server.url(), {
+      statementTimeoutMs: 1234,
+      lockTimeoutMs: 567,
+      connectTimeoutMs: 5000,
+    });
+    const session = await target.open('postgres', silentLogger());
+    try {
+      const { rows } = await session.client.query(
+        `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt,
+                current_setting('idle_in_transaction_session_timeout') AS iit,
+                current_setting('transaction_read_only') AS ro,
+                (SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout') AS server_st`,
+      );
+      assert.deepEqual(rows[0], { st: '1234ms', lt: '567ms', iit: '1min', ro: 'on', server_st: '0' });
+      await assert.rejects(session.client.query('SELECT pg_sleep(2)'), /statement timeout/);
+    } finally {
+      await closeSession(session);
+    }
   });
 
   test('the_listed_settings_are_sent_at_their_default_with_the_server_values_of_our_own_timeouts', async () => {

@@ -8,7 +8,9 @@
  *   `keepDatabaseConnections` is set, at most that many kept); visits are one after another and
  *   overlapping collect() calls are refused, never stacked.
  * - Every session says application_name = 'pgvigil', runs read-only, and has statement_timeout and
- *   lock_timeout set at connection start, so no query of ours runs long or queues long behind a lock.
+ *   lock_timeout set at connection start (statement_timeout by a SET before any other query, so the
+ *   server's own value stays readable for pg_settings), so no query of ours runs long or queues long
+ *   behind a lock.
  *   The queries read statistics views and size functions: nothing stronger than AccessShareLock.
  * - Works with a role that has only pg_monitor (docs/postgres-setup.md).
  *
