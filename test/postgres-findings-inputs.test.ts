@@ -220,6 +220,16 @@ describe(`checks' inputs collected on ${testPgLabel}`, () => {
     assert.equal(down.data_type, 'smallint');
     assert.equal(down.increment_by, -1);
     assert.equal(down.used_pct, 25, 'used from its max downwards');
+
+    // Reading is capped before any sequence is read: the ones with the fewest steps in their range first
+    // (seq_90, seq_down: 100; the serial's integer: 2^31), bigint ones after.
+    const capped = collectorFor(['pg_sequences'], { maxTablesPerDatabase: 3 });
+    try {
+      const few = rowsOf(await capped.collect(collectContext()), 'pg_sequences');
+      assert.deepEqual(few.map((r) => r.sequencename).sort(), ['seq_90', 'seq_down', 'with_serial_id_seq']);
+    } finally {
+      await capped.close();
+    }
   });
 
   test('a_pg_monitor_role_sees_sequences_only_once_it_may_read_them', async () => {

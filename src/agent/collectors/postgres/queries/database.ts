@@ -2,7 +2,8 @@
  * Per-database families: these views only show the database the session is connected to, so they run once
  * in every visited database. Each is capped at `$1` rows (largest or busiest objects first) so a database
  * with 50,000 tables cannot flood the store; the cap is chosen on cheap catalog estimates (relpages) before
- * any size function runs, so size functions run on the capped rows only.
+ * any size function runs, so size functions run on the capped rows only. Sequences likewise: at most `$1`
+ * are read, chosen on the catalog, and the 20 most used of those are sent.
  */
 import type { FamilyQuery } from './types.js';
 
@@ -96,17 +97,38 @@ const sequencesPerDatabase = 20;
 export const sequencesQuery: FamilyQuery = {
   family: 'pg_sequences',
   scope: 'database',
+  takesRowCap: true,
   versions: {
-    // last_value is null for a sequence never used and for one the role may not read (pg_monitor may not:
-    // docs/postgres-setup.md); both are left out. numeric: the range of a bigint sequence overflows int8.
-    130000: `SELECT current_database() AS datname, schemaname, sequencename, data_type::text AS data_type,
-       last_value, max_value, min_value, increment_by, cycle, used_pct
-  FROM (SELECT q.*,
-               round(100 * CASE WHEN increment_by > 0 THEN last_value::numeric - min_value
-                                ELSE max_value::numeric - last_value END
-                     / nullif(max_value::numeric - min_value, 0), 3) AS used_pct
-          FROM pg_sequences q
-         WHERE last_value IS NOT NULL) s
+    // A sequence's last value is only known by reading it, which takes the lock nextval() takes
+    // (RowExclusiveLock) until the query ends: so at most $1 are read, chosen on the catalog alone — those
+    // with the fewest steps left in their whole range first (smallint and integer before bigint), then
+    // those whose owning table had the most inserts. Never used (null) ones are left out; so are the ones
+    // the role may not read (pg_monitor may not: docs/postgres-setup.md), temporary ones, and unlogged ones
+    // on a standby (they cannot be read there before 17). numeric: a bigint range overflows int8.
+    130000: `SELECT current_database() AS datname, schemaname, sequencename, data_type,
+       last_value, max_value, min_value, increment_by, cycle,
+       round(100 * CASE WHEN increment_by > 0 THEN last_value::numeric - min_value
+                        ELSE max_value::numeric - last_value END
+             / nullif(max_value::numeric - min_value, 0), 3) AS used_pct
+  FROM (SELECT k.nspname AS schemaname, k.relname AS sequencename, k.seqtypid::regtype::text AS data_type,
+               pg_sequence_last_value(k.oid) AS last_value, k.seqmax AS max_value, k.seqmin AS min_value,
+               k.seqincrement AS increment_by, k.seqcycle AS cycle
+          FROM (SELECT c.oid, n.nspname, c.relname, s.seqtypid, s.seqmax, s.seqmin, s.seqincrement, s.seqcycle
+                  FROM pg_sequence s
+                  JOIN pg_class c ON c.oid = s.seqrelid
+                  JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE (c.relpersistence = 'p' OR (c.relpersistence = 'u' AND NOT pg_is_in_recovery()))
+                   -- CASE: the planner may test pg_class rows before the join, and this errors on a table
+                   AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'SELECT,USAGE') END
+                 ORDER BY (s.seqmax::numeric - s.seqmin) / abs(s.seqincrement),
+                          coalesce((SELECT pg_stat_get_tuples_inserted(d.refobjid) FROM pg_depend d
+                                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                                     LIMIT 1), 0) DESC,
+                          c.oid
+                 LIMIT $1) k
+        OFFSET 0) q
+ WHERE last_value IS NOT NULL
  ORDER BY used_pct DESC NULLS LAST, schemaname, sequencename
  LIMIT ${sequencesPerDatabase}`,
   },
