@@ -261,6 +261,72 @@ describe(`ingest (${testPgLabel})`, () => {
     assert.equal(rows[0].n, 1);
   });
 
+  test('sequence_values_beyond_2_53_and_xmin_holders_are_stored_exactly', async () => {
+    const now = Date.now();
+    const batch = {
+      v: 1,
+      agentId: agent.agentId,
+      seq: 450,
+      sealedAt: now,
+      families: {
+        pg_sequences: {
+          columns: [
+            'ts',
+            'target',
+            'datname',
+            'schemaname',
+            'sequencename',
+            'data_type',
+            'last_value',
+            'max_value',
+            'min_value',
+            'increment_by',
+            'cycle',
+            'used_pct',
+          ],
+          rows: [
+            [
+              now,
+              'main',
+              'app',
+              'public',
+              'big',
+              'bigint',
+              '9223372036854770000',
+              '9223372036854775807',
+              1,
+              1,
+              false,
+              100,
+            ],
+          ],
+        },
+        pg_xmin_holders: {
+          columns: ['ts', 'target', 'holder', 'ident', 'xmin_age', 'age_s', 'datname', 'state', 'query'],
+          rows: [
+            [now, 'main', 'session', '4242', 1234, 61.5, 'app', 'idle in transaction', 'SELECT 1'],
+            [now, 'main', 'replication_slot', 'old_slot', 99999, null, '', 'inactive', null],
+          ],
+        },
+      },
+    };
+    const res = await push(agent, batch);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const seqs = await store.pool.query(
+      'SELECT last_value::text, max_value::text FROM pgvigil.pg_sequences WHERE server_id = $1',
+      [agent.serverId],
+    );
+    assert.deepEqual(seqs.rows, [{ last_value: '9223372036854770000', max_value: '9223372036854775807' }]);
+    const holders = await store.pool.query(
+      'SELECT holder, ident, xmin_age::int, age_s FROM pgvigil.pg_xmin_holders WHERE server_id = $1 ORDER BY 1',
+      [agent.serverId],
+    );
+    assert.deepEqual(holders.rows, [
+      { holder: 'replication_slot', ident: 'old_slot', xmin_age: 99999, age_s: null },
+      { holder: 'session', ident: '4242', xmin_age: 1234, age_s: 61.5 },
+    ]);
+  });
+
   test('a_response_lost_after_commit_is_retried_as_a_duplicate_without_doubling_rows', async () => {
     // A proxy that forwards the request but cuts the connection when the answer (sent after commit) comes.
     const upstream = new URL(base);

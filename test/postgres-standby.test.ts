@@ -4,11 +4,13 @@
  * file copy, pg_backup_stop) rather than pg_basebackup, because the embedded PostgreSQL 18 package ships
  * no pg_basebackup and Debian's 15 cannot back up an 18 server; the same code covers both versions.
  *
- * Also: a server that stops gives up = false without an exception, and the collector reconnects by itself
- * once it is back (after its backoff).
+ * Also: a standby with hot_standby_feedback holds the primary's xmin horizon — through its slot, then,
+ * once it streams without one, as a standby — and the primary's collector names it; a server that stops
+ * gives up = false without an exception, and the collector reconnects by itself once it is back (after its
+ * backoff).
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -225,6 +227,65 @@ describe(`replication on ${testPgLabel}: a primary and a streaming standby on lo
       await query(standby.url(), 'SELECT pg_wal_replay_resume()');
       await onPrimary.close();
       await onStandby.close();
+    }
+  });
+
+  test('a_standby_snapshot_fed_back_holds_the_primary_xmin_through_its_slot_and_then_as_a_standby', async () => {
+    assert.ok(standby);
+    const onStandby = standby;
+    // Set by file, as an operator would: settings of a standby are not changed through SQL.
+    const setOnStandby = async (lines: string) => {
+      await appendFile(join(onStandby.pgdata, 'postgresql.auto.conf'), `\n${lines}\n`);
+      await query(onStandby.url(), 'SELECT pg_reload_conf()');
+    };
+    const collector = createPostgresCollector(primary.url(), {
+      includeDatabases: ['postgres'],
+      families: ['pg_xmin_holders'],
+    });
+    const reader = new pg.Client({ connectionString: onStandby.url() });
+    await reader.connect();
+    const holders = async () => rowsOf(await collector.collect(collectContext()), 'pg_xmin_holders');
+    try {
+      await setOnStandby('hot_standby_feedback = on\nwal_receiver_status_interval = 1');
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await reader.query('SELECT count(*) FROM pg_class');
+      for (let i = 0; i < 5; i++) await query(primary.url(), 'SELECT txid_current()');
+
+      // With a slot, the standby's feedback becomes the slot's xmin.
+      const slot = await waitFor('the slot to hold the xmin fed back', async () => {
+        const r = (await holders()).find((h) => h.holder === 'replication_slot' && h.ident === 'standby1');
+        return r && Number(r.xmin_age) >= 5 ? r : undefined;
+      });
+      assert.equal(slot.state, 'active');
+      assert.equal(slot.application_name, 'standby1');
+      assert.equal(slot.client_addr, '127.0.0.1');
+
+      // Without one, the walsender itself holds it: the standby kind.
+      await setOnStandby("primary_slot_name = ''");
+      const fed = await waitFor('the walsender to hold the xmin fed back', async () => {
+        const rows = await holders();
+        const s = rows.find((h) => h.holder === 'standby');
+        return s && Number(s.xmin_age) >= 5 ? { s, rows } : undefined;
+      });
+      const [sender] = await query<{ pid: number }>(
+        primary.url(),
+        "SELECT pid FROM pg_stat_replication WHERE application_name = 'standby1'",
+      );
+      const pid = sender?.pid;
+      assert.equal(fed.s.ident, `standby1/${pid}`);
+      assert.equal(fed.s.application_name, 'standby1');
+      assert.equal(fed.s.client_addr, '127.0.0.1');
+      assert.equal(fed.s.state, 'streaming');
+      assert.equal(fed.s.age_s, null, 'PostgreSQL does not say since when');
+      assert.ok(
+        !fed.rows.some((h) => h.holder === 'session' && h.ident === String(pid)),
+        'the walsender is not listed again as a session',
+      );
+      const left = fed.rows.find((h) => h.holder === 'replication_slot' && h.ident === 'standby1');
+      assert.equal(left?.state, 'inactive', 'the abandoned slot still holds what it was last fed');
+    } finally {
+      await reader.end().catch(() => {});
+      await collector.close();
     }
   });
 

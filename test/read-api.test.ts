@@ -355,6 +355,17 @@ before(async () => {
       setting: '200',
       unit: '',
       source: 'configuration file',
+      is_default: false,
+    },
+    // sent for the checks although at its default: not a changed setting
+    {
+      ...tgt,
+      ts: ago(3_600_000),
+      name: 'shared_buffers',
+      setting: '16384',
+      unit: '8kB',
+      source: 'default',
+      is_default: true,
     },
   ]);
 });
@@ -789,7 +800,7 @@ describe(`postgres views (${testPgLabel})`, () => {
     assert.deepEqual(Object.keys(body.notCollected as Json), ['pg_standby']);
   });
 
-  test('settings_need_the_user_role_and_show_the_newest_snapshot', async () => {
+  test('settings_need_the_user_role_and_show_the_newest_snapshot_of_changed_settings', async () => {
     const denied = await get(`/servers/${a}/targets/main/settings`, 'viewer');
     assert.equal(denied.status, 403);
     const body = await ok(`/servers/${a}/targets/main/settings`, 'user');

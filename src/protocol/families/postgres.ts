@@ -221,6 +221,11 @@ export const postgresFamilies = {
       bool('is_primary', 'primary key'),
       bool('is_valid', 'usable by queries (false after a failed CREATE INDEX CONCURRENTLY)'),
       bool('unused', 'never scanned since stats reset and not enforcing uniqueness'),
+      text(
+        'duplicate_of',
+        'another valid index of the same table with the same access method, key columns, operator classes, collations, orderings, expressions and predicate, which is the one to keep (primary key, then unique, then the lower name); "" when none',
+      ),
+      text('definition', 'pg_get_indexdef() (first 500 characters)'),
     ],
   },
   pg_statio: {
@@ -371,7 +376,7 @@ export const postgresFamilies = {
   },
   pg_settings: {
     name: 'pg_settings',
-    help: 'Settings changed from their defaults, as a snapshot: sent on the first collection and whenever it changes.',
+    help: 'Settings changed from their defaults, plus a fixed list of settings the checks read even at their default (is_default tells them apart), as a snapshot: sent on the first collection and whenever it changes.',
     scope: 'target',
     columns: [
       label('name', 'setting name'),
@@ -379,6 +384,56 @@ export const postgresFamilies = {
       text('unit', 'unit of the value (8kB, ms, …)'),
       text('source', 'configuration file, command line, database, user…'),
       bool('pending_restart', 'changed in the file but needs a restart to apply'),
+      bool('is_default', 'at its built-in default (source = default); sent only for the fixed list'),
+    ],
+  },
+  pg_xmin_holders: {
+    name: 'pg_xmin_holders',
+    help: 'What holds the xmin horizon back (VACUUM cannot remove rows newer than it): the oldest 5 of each holder kind — sessions, replication slots, standbys (hot_standby_feedback) and prepared transactions.',
+    scope: 'target',
+    columns: [
+      label('holder', 'session, replication_slot, standby or prepared_xact'),
+      label(
+        'ident',
+        'session: pid; replication_slot: slot name; standby: application_name/pid of its walsender; prepared_xact: gid',
+      ),
+      int8(
+        'xmin_age',
+        'transactions since the xmin it holds (age(); for a slot the older of xmin and catalog_xmin)',
+      ),
+      rate(
+        'age_s',
+        'seconds: now − xact_start (session), now − prepared (prepared_xact); null for slots and standbys',
+      ),
+      text('datname', 'database of the session, logical slot or prepared transaction; "" when none'),
+      text('usename', 'role of the session, standby connection, slot consumer or prepared transaction owner'),
+      text(
+        'state',
+        'session: pg_stat_activity.state; standby: pg_stat_replication.state; slot: active or inactive',
+      ),
+      text('application_name', 'application_name of the session, standby or active slot consumer'),
+      text('client_addr', 'client address of the session, standby or slot consumer; "" for a Unix socket'),
+      text('query', 'sessions only: current or last statement (first 500 characters)'),
+    ],
+  },
+  pg_sequences: {
+    name: 'pg_sequences',
+    help: 'Per sequence that has been used (the 20 most used per database, by share of their range): how close it is to exhaustion. Sequences the monitoring role may not read are not seen.',
+    scope: 'target',
+    columns: [
+      label('datname', 'database'),
+      label('schemaname', 'schema'),
+      label('sequencename', 'sequence'),
+      text('data_type', 'smallint, integer or bigint'),
+      int8('last_value', 'last value handed out'),
+      int8('max_value', 'maximum value'),
+      int8('min_value', 'minimum value'),
+      int8('increment_by', 'increment (negative for a descending sequence)'),
+      bool('cycle', 'wraps around at the end instead of failing'),
+      pct(
+        'used_pct',
+        'share of the range from the start end to last_value, in the direction of increment_by, %',
+      ),
     ],
   },
   pg_statements: {

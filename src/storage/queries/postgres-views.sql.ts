@@ -201,14 +201,19 @@ export async function indexesAt(db: Queryable, p: SnapshotQuery & { unused?: boo
   return rows;
 }
 
-/** Settings of one snapshot, by name. */
+/**
+ * The settings of one snapshot changed from their defaults, by name. Snapshots also carry a fixed list of
+ * settings at their default (is_default, for the checks); those are left out here. Rows from agents
+ * before is_default existed have it null: they only ever sent changed settings.
+ */
 export async function settingsAt(
   db: Queryable,
   p: Pick<SnapshotQuery, 'serverId' | 'targetId' | 'tsKey'>,
 ): Promise<Row[]> {
   const { rows } = await db.query<Row>(
     `SELECT ${familyColumns(f.pg_settings)} FROM pgvigil.pg_settings
-      WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz ORDER BY name`,
+      WHERE server_id = $1 AND target_id = $2 AND ts = $3::timestamptz AND is_default IS NOT TRUE
+      ORDER BY name`,
     [p.serverId, p.targetId, p.tsKey],
   );
   return rows;

@@ -8,8 +8,12 @@
  *   `keepDatabaseConnections` is set, at most that many kept); visits are one after another and
  *   overlapping collect() calls are refused, never stacked.
  * - Every session says application_name = 'pgvigil', runs read-only, and has statement_timeout and
- *   lock_timeout set at connection start, so no query of ours runs long or queues long behind a lock.
- *   The queries read statistics views and size functions: nothing stronger than AccessShareLock.
+ *   lock_timeout set at connection start (statement_timeout by a SET before any other query, so the
+ *   server's own value stays readable for pg_settings), so no query of ours runs long or queues long
+ *   behind a lock.
+ *   The queries read statistics views and size functions: nothing stronger than AccessShareLock, except
+ *   reading a sequence's last value, which takes the RowExclusiveLock every nextval() takes (pg_sequences:
+ *   at most `maxTablesPerDatabase` sequences a database).
  * - Works with a role that has only pg_monitor (docs/postgres-setup.md).
  *
  * What it guarantees to the agent:
@@ -64,7 +68,7 @@ export interface PostgresCollectorOptions {
   statementsTopN?: number;
   /** Statement texts are cut to this many characters. Default 4096. */
   statementTextMaxLength?: number;
-  /** Row cap per database for tables and statio. Default 500. */
+  /** Row cap per database for tables and statio, and sequences read per database. Default 500. */
   maxTablesPerDatabase?: number;
   /** Row cap per database for indexes. Default 1000. */
   maxIndexesPerDatabase?: number;

@@ -20,6 +20,8 @@ function convert(value: unknown, column: ColumnSpec): string | number | boolean 
     case 'float8': {
       if (column.label && column.type === 'int8') return String(value);
       const n = typeof value === 'number' ? value : Number(value);
+      // An int8 beyond 2^53 (a bigint sequence's max_value) travels as its decimal string, every digit kept.
+      if (column.type === 'int8' && !Number.isSafeInteger(n) && typeof value === 'string') return value;
       return Number.isFinite(n) ? n : null;
     }
     case 'bool':

@@ -144,10 +144,9 @@ export class PostgresTarget {
     const client = new pg.Client({
       connectionString: database === this.database ? this.#url : urlForDatabase(this.#url, database),
       application_name: 'pgvigil',
-      statement_timeout: settings.statementTimeoutMs,
       lock_timeout: settings.lockTimeoutMs,
-      // read-only sessions: whatever a query does, it cannot write; the rest keeps idle sessions cheap
-      options: '-c default_transaction_read_only=on -c idle_in_transaction_session_timeout=60000',
+      // read-only sessions: whatever a query does, it cannot write
+      options: '-c default_transaction_read_only=on',
       connectionTimeoutMillis: settings.connectTimeoutMs,
       // a guard for a network that stops answering: the server-side timeout cannot fire then
       query_timeout: settings.statementTimeoutMs + 5_000,
@@ -164,6 +163,12 @@ export class PostgresTarget {
     });
     try {
       await client.connect();
+      // SET, not startup options: a SET leaves the server's own value in pg_settings.reset_val, which the
+      // settings family reports (a startup option would replace it). Nothing else runs before this.
+      await client.query(
+        `SET statement_timeout = ${Math.trunc(settings.statementTimeoutMs)};
+         SET idle_in_transaction_session_timeout = 60000`,
+      );
     } catch (err) {
       await client.end().catch(() => {});
       throw err;

@@ -235,15 +235,104 @@ export const wraparoundQuery: FamilyQuery = {
   },
 };
 
+/**
+ * Settings sent even at their default: the checks judge them against the machine ("shared_buffers at its
+ * default 128MB on a 64 GB host"). A name missing on a version (reserved_connections before 16) just
+ * matches nothing.
+ */
+export const alwaysSentSettings = [
+  'shared_buffers',
+  'work_mem',
+  'maintenance_work_mem',
+  'effective_cache_size',
+  'max_wal_size',
+  'min_wal_size',
+  'checkpoint_timeout',
+  'max_connections',
+  'superuser_reserved_connections',
+  'reserved_connections',
+  'autovacuum',
+  'track_io_timing',
+  'max_slot_wal_keep_size',
+  'idle_in_transaction_session_timeout',
+  'statement_timeout',
+  'random_page_cost',
+  'wal_level',
+  'max_prepared_transactions',
+  'hot_standby_feedback',
+] as const;
+
+const alwaysSentList = alwaysSentSettings.map((n) => `'${n}'`).join(', ');
+
 export const settingsQuery: FamilyQuery = {
   family: 'pg_settings',
   scope: 'instance',
   versions: {
     // Our own session's settings (application_name, timeouts: sources client/session) are not the server's.
-    130000: `SELECT name, setting, coalesce(unit, '') AS unit, source, pending_restart
+    // The listed ones our session SETs itself (statement_timeout, idle_in_transaction_session_timeout) are
+    // read from reset_val, the value a session of this role and database gets from the server; which level
+    // set it is not shown there, so their source is 'default' when it equals the built-in value.
+    130000: `SELECT name,
+       CASE WHEN source = 'session' THEN reset_val ELSE setting END AS setting,
+       coalesce(unit, '') AS unit,
+       CASE WHEN source <> 'session' THEN source
+            WHEN reset_val = boot_val THEN 'default' ELSE 'configuration' END AS source,
+       pending_restart,
+       CASE WHEN source = 'session' THEN reset_val = boot_val ELSE source = 'default' END AS is_default
   FROM pg_settings
  WHERE source NOT IN ('default', 'override', 'client', 'session')
+    OR (name IN (${alwaysSentList}) AND source <> 'client')
  ORDER BY name`,
+  },
+};
+
+/** At most this many holders of each kind, the oldest first. */
+const xminHoldersPerKind = 5;
+
+export const xminHoldersQuery: FamilyQuery = {
+  family: 'pg_xmin_holders',
+  scope: 'instance',
+  versions: {
+    // A session holds the horizon with its snapshot (backend_xmin) or its own transaction id (backend_xid),
+    // whichever is older. Walsenders are left to the standby branch (their backend_xmin is the standby's
+    // hot_standby_feedback; with a slot it lands in the slot's xmin instead), our own session is left out.
+    130000: `(SELECT 'session' AS holder, a.pid::text AS ident,
+        greatest(age(a.backend_xmin), age(a.backend_xid)) AS xmin_age,
+        extract(epoch FROM now() - a.xact_start) AS age_s,
+        coalesce(a.datname, '') AS datname, coalesce(a.usename, '') AS usename, coalesce(a.state, '') AS state,
+        coalesce(a.application_name, '') AS application_name, coalesce(host(a.client_addr), '') AS client_addr,
+        left(a.query, 500) AS query
+   FROM pg_stat_activity a
+  WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL)
+    AND a.pid <> pg_backend_pid() AND a.backend_type <> 'walsender'
+  ORDER BY 3 DESC, a.pid
+  LIMIT ${xminHoldersPerKind})
+UNION ALL
+(SELECT 'replication_slot', s.slot_name::text,
+        greatest(age(s.xmin), age(s.catalog_xmin)), NULL,
+        coalesce(s.database::text, ''), coalesce(a.usename, ''),
+        CASE WHEN s.active THEN 'active' ELSE 'inactive' END,
+        coalesce(a.application_name, ''), coalesce(host(a.client_addr), ''), NULL
+   FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+  WHERE s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL
+  ORDER BY 3 DESC, 2
+  LIMIT ${xminHoldersPerKind})
+UNION ALL
+(SELECT 'standby', coalesce(r.application_name, '') || '/' || r.pid,
+        age(r.backend_xmin), NULL,
+        '', coalesce(r.usename, ''), coalesce(r.state, ''),
+        coalesce(r.application_name, ''), coalesce(host(r.client_addr), ''), NULL
+   FROM pg_stat_replication r
+  WHERE r.backend_xmin IS NOT NULL
+  ORDER BY 3 DESC, 2
+  LIMIT ${xminHoldersPerKind})
+UNION ALL
+(SELECT 'prepared_xact', p.gid,
+        age(p.transaction), extract(epoch FROM now() - p.prepared),
+        coalesce(p.database::text, ''), coalesce(p.owner::text, ''), '', '', '', NULL
+   FROM pg_prepared_xacts p
+  ORDER BY 3 DESC, 2
+  LIMIT ${xminHoldersPerKind})`,
   },
 };
 
@@ -261,5 +350,6 @@ export const instanceQueries: readonly FamilyQuery[] = [
   walQuery,
   ioQuery,
   wraparoundQuery,
+  xminHoldersQuery,
   settingsQuery,
 ];

@@ -5,7 +5,7 @@
  *
  * Every query returns the family's label columns and values under the family's column names (any column
  * it does not return is sent as null). Queries read statistics views and size functions only: nothing
- * takes a lock stronger than AccessShareLock.
+ * takes a lock stronger than AccessShareLock, but reading sequences (the RowExclusiveLock of nextval()).
  */
 
 /** 'instance': once per instance over the main connection; 'database': once in every visited database. */
