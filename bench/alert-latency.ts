@@ -47,7 +47,9 @@ interface Arrival {
   at: number;
 }
 
-async function receiver(secret: string): Promise<{ server: Server; url: string; arrivals: Arrival[]; bad: number }> {
+async function receiver(
+  secret: string,
+): Promise<{ server: Server; url: string; arrivals: Arrival[]; bad: number }> {
   const arrivals: Arrival[] = [];
   const state = { bad: 0 };
   const server = createServer((req, res) => {
@@ -95,10 +97,14 @@ async function main(): Promise<void> {
     const { token } = await createApiToken(pool, { userId, name: 'bench', role: 'admin' });
     const agent = await localAgent(pool, 'bench-alert-host', undefined);
     const port = await freePort();
-    child = spawn(process.execPath, [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)], {
-      env: { ...process.env, DATABASE_URL: store.url, PGVIGIL_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    child = spawn(
+      process.execPath,
+      [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
+      {
+        env: { ...process.env, DATABASE_URL: store.url, PGVIGIL_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     const url = `http://127.0.0.1:${port}`;
     await waitHealthy(url, child, 60_000);
     const admin = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

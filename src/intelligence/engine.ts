@@ -288,7 +288,7 @@ export class FindingsEngine {
     const now = new Date(nowMs);
     await lockServerFindings(client, [app.serverId]);
     const keys = app.observations.map(findingKey);
-    const stored: StoredFinding[] = await findingsForEvaluation(client, keys, [app.serverId], app.checks);
+    const stored: StoredFinding[] = await findingsForEvaluation(client, app.serverId, keys, app.checks);
     const changes = reconcile(
       stored,
       { observations: app.observations, evaluated: (f) => app.evaluated.has(evalKey(f.check, f.targetId)) },

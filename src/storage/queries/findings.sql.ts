@@ -38,22 +38,18 @@ export async function lockServerFindings(db: Queryable, serverIds: readonly numb
   }
 }
 
-/**
- * Stored findings with one of `keys`, and the unresolved findings of `checks` on `serverIds` (all
- * servers when `serverIds` is null).
- */
+/** A server's stored findings with one of `keys`, and its unresolved findings of `checks`. */
 export async function findingsForEvaluation(
   db: Queryable,
+  serverId: number,
   keys: readonly string[],
-  serverIds: readonly number[] | null,
   checks: readonly string[],
 ): Promise<StoredFindingRow[]> {
   const { rows } = await db.query<StoredFindingRow>(
     `SELECT ${storedColumns} FROM pgvigil.findings
-      WHERE key = ANY($1::text[])
-         OR (state <> 'resolved' AND check_id = ANY($3::text[])
-             AND ($2::bigint[] IS NULL OR server_id = ANY($2::bigint[])))`,
-    [keys, serverIds, checks],
+      WHERE server_id = $1
+        AND (key = ANY($2::text[]) OR (state <> 'resolved' AND check_id = ANY($3::text[])))`,
+    [serverId, keys, checks],
   );
   return rows;
 }
@@ -182,9 +178,10 @@ export async function insertFindingEvents(
 ): Promise<void> {
   if (events.length === 0) return;
   await db.query(
-    `INSERT INTO pgvigil.finding_events (finding_id, ts, event, severity, actor, detail)
-     SELECT f, $1, e, s, a, d::jsonb
-       FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(f, e, s, a, d)`,
+    `INSERT INTO pgvigil.finding_events (server_id, finding_id, ts, event, severity, actor, detail)
+     SELECT fi.server_id, x.f, $1, x.e, x.s, x.a, x.d::jsonb
+       FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(f, e, s, a, d)
+       JOIN pgvigil.findings fi ON fi.finding_id = x.f`,
     [
       now,
       events.map((e) => e.findingId),
