@@ -25,7 +25,9 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
+import { DeliveryWorker, type DeliveryWorkerOptions } from '../intelligence/notify/worker.js';
 import type { Logger } from '../log.js';
+import { SecretBox } from '../secrets.js';
 import type { Store } from '../storage/db.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { isConnectionError, storeRetryAfterSeconds, storeUnavailable } from '../storage/tx.js';
@@ -44,6 +46,7 @@ import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
+import { channelRoutes, deliveryMetrics } from './routes/channels.js';
 import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
@@ -72,6 +75,10 @@ export interface AppOptions {
   tls?: ServerTls;
   /** The live feed (GET /api/v1/live): allowed browser origins, limits. */
   live?: LiveOptions;
+  /** Seals channel secrets; `startServer` passes the kept key. Without it, a key that dies with the process. */
+  secrets?: SecretBox;
+  /** Notification delivery tuning (retry delays, attempts, poll interval). */
+  delivery?: Partial<Omit<DeliveryWorkerOptions, 'pool' | 'box' | 'log' | 'metrics'>>;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -95,6 +102,8 @@ export interface App {
   userAuth: UserAuthenticator;
   registry: Registry;
   writer: IngestWriter;
+  /** Sends queued notifications; `kick()` it after committing finding events. */
+  delivery: DeliveryWorker;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -215,6 +224,14 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     announce: announceWritten(live.metrics),
   });
   const auth = new AgentAuthenticator(pool, opts.credentialCacheMs);
+  const box = opts.secrets ?? SecretBox.random();
+  const delivery = new DeliveryWorker({
+    ...opts.delivery,
+    pool,
+    box,
+    log: opts.log.child({ component: 'notify' }),
+    metrics: deliveryMetrics(registry),
+  });
   const limits = { ...defaultIngestLimits, ...opts.ingestLimits };
 
   await app.register(healthRoutes, {
@@ -242,6 +259,13 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   for (const routes of [serverRoutes, nodeRoutes, postgresRoutes, logRoutes, gapRoutes]) {
     await app.register(routes, { prefix: '/api/v1', pool });
   }
+  await app.register(channelRoutes, {
+    prefix: '/api/v1',
+    pool,
+    box,
+    worker: delivery,
+    lookup: opts.delivery?.lookup,
+  });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,
@@ -268,9 +292,11 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       return registry.render();
     },
   );
+  app.addHook('onReady', async () => delivery.start());
   app.addHook('onClose', async () => {
+    await delivery.stop();
     await live.close();
     await writer.drain();
   });
-  return { app, registry, writer, userAuth };
+  return { app, registry, writer, userAuth, delivery };
 }
