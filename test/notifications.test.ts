@@ -14,6 +14,7 @@ import pino from 'pino';
 import type { FindingEvent } from '../src/intelligence/model.js';
 import { enqueueDeliveries } from '../src/intelligence/notify/enqueue.js';
 import { type App, buildServerApp } from '../src/server/app.js';
+import { pruneSentDeliveries } from '../src/storage/queries/notifications.sql.js';
 import { inTransaction } from '../src/storage/tx.js';
 import { packageRoot } from '../src/version.js';
 import { createTestStore, type TestStore } from './helpers/db.js';
@@ -144,7 +145,7 @@ before(async () => {
     store: ts.store,
     log: pino({ level: 'debug' }, sink),
     latestMigration: ts.latest,
-    delivery: { pollMs: 200, baseDelayMs: 100, maxDelayMs: 400 },
+    delivery: { pollMs: 200, baseDelayMs: 100, maxDelayMs: 400, resendMs: 1000 },
   });
   await server.app.ready();
 });
@@ -434,6 +435,38 @@ describe('routing', () => {
   });
 });
 
+describe('outbox upkeep', () => {
+  test('old sent notifications are pruned, but the newest alert of a finding still open is kept', async () => {
+    const r = await receiver();
+    const ch = await createChannel({
+      name: 'prune',
+      type: 'webhook',
+      config: { url: `${r.url}/in` },
+      allowPrivate: true,
+      routing: { checks: ['test.prune.*'] },
+    });
+    const open = firedEvent('test.prune.open');
+    const closed = firedEvent('test.prune.closed');
+    await enqueue([open, closed]);
+    await enqueue([resolvedEvent(closed)]);
+    await until(
+      async () => (await deliveries(ch.channelId)).filter((d) => d.state === 'sent').length === 3,
+      5000,
+      'sent',
+    );
+    await ts.store.pool.query(
+      "UPDATE pgvigil.notification_deliveries SET sent_at = now() - interval '8 days' WHERE channel_id = $1",
+      [ch.channelId],
+    );
+    assert.equal(await pruneSentDeliveries(ts.store.pool, 7 * 86_400_000), 2);
+    assert.deepEqual(
+      (await deliveries(ch.channelId)).map((d) => d.event),
+      ['fired'],
+    );
+    await api('PATCH', `/channels/${ch.channelId}`, { enabled: false });
+  });
+});
+
 describe('address guard', () => {
   test('metadata, link-local and (without allowPrivate) loopback destinations are refused with 400', async () => {
     for (const url of [
@@ -570,6 +603,12 @@ describe('alertmanager', () => {
     assert.deepEqual(JSON.parse(alert!.annotations.evidence!), e.finding.evidence);
     assert.equal(Date.parse(alert!.startsAt), Date.parse(e.finding.firstSeen));
     assert.ok(Date.parse(alert!.endsAt) > Date.now(), 'no end given: Alertmanager keeps it active');
+    // Alertmanager would let it lapse after resolve_timeout: the open alert is sent again, pushing endsAt on.
+    await until(
+      async () => Date.parse((await mine())[0]!.endsAt) > Date.parse(alert!.endsAt),
+      10_000,
+      'alert refreshed',
+    );
 
     await enqueue([resolvedEvent(e)]);
     await until(

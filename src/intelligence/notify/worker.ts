@@ -13,6 +13,11 @@
  *   `maxAttempts`, or at once on an answer that cannot change (a 4xx other than 408/429, a redirect, an
  *   SMTP 5xx), the row is dead: listed by GET /notifications/dead, sent again by POST …/retry. The update
  *   is fenced by the attempt number, so a send that outlived its lease cannot overwrite a newer attempt.
+ * - Alertmanager forgets an alert its `resolve_timeout` (5 min by default) after it last received it, and
+ *   expects clients to send active alerts again: every `resendMs` the alerts still open as far as each
+ *   Alertmanager channel knows (the newest delivery is a sent `fired`) are sent again, straight from the
+ *   outbox row (no new row; a failure waits for the next round).
+ * - Sent rows are pruned after `keepSentMs`, except the newest `fired` of a channel and finding.
  * - When: `kick()` looks now (the engine calls it after committing new events, so an alert leaves within
  *   milliseconds); otherwise every `pollMs`. `stop()` waits for the sends in flight.
  *
@@ -24,11 +29,14 @@ import { isPgvigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { SecretBox } from '../../secrets.js';
 import {
+  type ChannelType,
   type ClaimedDelivery,
+  claimAlertmanagerRefresh,
   claimDueDeliveries,
   countDeadDeliveries,
   markDeliveryFailed,
   markDeliverySent,
+  pruneSentDeliveries,
 } from '../../storage/queries/notifications.sql.js';
 import type { Lookup } from './address.js';
 import { type ChannelConfig, channelSecrets, type DeliveryEvent, redact } from './channels.js';
@@ -56,6 +64,10 @@ export interface DeliveryWorkerOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   timeoutMs?: number;
+  /** How often an open alert is sent again to Alertmanager. */
+  resendMs?: number;
+  /** How long sent deliveries are kept. */
+  keepSentMs?: number;
   /** For tests: the address resolver of the SSRF guard. */
   lookup?: Lookup;
 }
@@ -66,7 +78,11 @@ export const deliveryDefaults = {
   maxAttempts: 8,
   baseDelayMs: 1000,
   maxDelayMs: 5 * 60_000,
+  resendMs: 60_000,
+  keepSentMs: 7 * 86_400_000,
 };
+
+const pruneEveryMs = 3_600_000;
 
 /** The wait before attempt `attempts + 1`: base · 2^(attempts-1), capped, with ±20 % jitter. */
 export function retryDelayMs(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
@@ -81,6 +97,10 @@ export class DeliveryWorker {
   private pass: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  private nextRefresh = 0;
+  private nextPrune = 0;
+  /** Refreshes and pruning run beside the passes, so that a slow Alertmanager never delays a new alert. */
+  private upkeep: Promise<void> | undefined;
 
   constructor(opts: DeliveryWorkerOptions) {
     this.o = { ...deliveryDefaults, timeoutMs: defaultSendTimeoutMs, ...opts };
@@ -111,6 +131,7 @@ export class DeliveryWorker {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.pass;
+    await this.upkeep;
   }
 
   private async runPasses(): Promise<void> {
@@ -124,24 +145,65 @@ export class DeliveryWorker {
         this.o.log.warn({ err }, 'notification delivery pass failed; retrying at the next poll');
       }
     } while (this.again && !this.stopped);
+    if (!this.upkeep && !this.stopped) {
+      this.upkeep = this.maintain()
+        .catch((err) => this.o.log.warn({ err }, 'notification upkeep failed; retrying later'))
+        .finally(() => {
+          this.upkeep = undefined;
+        });
+    }
   }
 
-  /** One pass: claim due deliveries, send them concurrently, record each outcome. The number claimed. */
-  async runOnce(): Promise<number> {
-    const rows = await claimDueDeliveries(this.o.pool, this.o.batch, this.o.timeoutMs * 3 + 5000);
-    await Promise.all(rows.map((r) => this.deliver(r)));
-    return rows.length;
+  /** Alertmanager refreshes and pruning, when due. */
+  private async maintain(): Promise<void> {
+    const now = Date.now();
+    if (now >= this.nextRefresh) {
+      this.nextRefresh = now + Math.max(1000, this.o.resendMs / 4);
+      const rows = await claimAlertmanagerRefresh(this.o.pool, this.o.resendMs, 100);
+      await Promise.all(
+        rows.map(async (r) => {
+          const result = await this.send(
+            'alertmanager',
+            r.config_enc,
+            r.allow_private,
+            r.payload as DeliveryEvent,
+          );
+          if (result.ok) this.o.metrics?.sent({ channel_type: 'alertmanager', event: 'refresh' });
+          else {
+            this.o.metrics?.failed({ channel_type: 'alertmanager', reason: result.reason ?? 'network' });
+            this.o.log.info(
+              {
+                deliveryId: r.delivery_id,
+                channelId: r.channel_id,
+                reason: result.reason,
+                error: result.error,
+              },
+              'sending an open alert again to Alertmanager failed; will try at the next round',
+            );
+          }
+        }),
+      );
+    }
+    if (now >= this.nextPrune) {
+      this.nextPrune = now + pruneEveryMs;
+      const n = await pruneSentDeliveries(this.o.pool, this.o.keepSentMs);
+      if (n > 0) this.o.log.debug({ deleted: n }, 'old sent notifications pruned');
+    }
   }
 
-  private async deliver(row: ClaimedDelivery): Promise<void> {
-    const type = row.channel_type;
-    const event = row.payload as DeliveryEvent;
+  /** Opens the channel's configuration and sends; a failure of either is a result, with secrets redacted. */
+  private async send(
+    type: ChannelType,
+    sealed: Buffer,
+    allowPrivate: boolean,
+    event: DeliveryEvent,
+  ): Promise<SendResult> {
     let config: ChannelConfig | undefined;
     let result: SendResult;
     try {
-      config = this.o.box.openJson<ChannelConfig>(row.config_enc);
+      config = this.o.box.openJson<ChannelConfig>(sealed);
       result = await sendToChannel(type, config, event, {
-        allowPrivate: row.allow_private,
+        allowPrivate,
         lookup: this.o.lookup,
         timeoutMs: this.o.timeoutMs,
       });
@@ -156,6 +218,21 @@ export class DeliveryWorker {
         error: (err as Error).message,
       };
     }
+    if (result.error !== undefined && config) result.error = redact(result.error, channelSecrets(config));
+    return result;
+  }
+
+  /** One pass: claim due deliveries, send them concurrently, record each outcome. The number claimed. */
+  async runOnce(): Promise<number> {
+    const rows = await claimDueDeliveries(this.o.pool, this.o.batch, this.o.timeoutMs * 3 + 5000);
+    await Promise.all(rows.map((r) => this.deliver(r)));
+    return rows.length;
+  }
+
+  private async deliver(row: ClaimedDelivery): Promise<void> {
+    const type = row.channel_type;
+    const event = row.payload as DeliveryEvent;
+    const result = await this.send(type, row.config_enc, row.allow_private, event);
     const where = {
       deliveryId: row.delivery_id,
       channelId: row.channel_id,
@@ -171,7 +248,7 @@ export class DeliveryWorker {
       }
       return;
     }
-    const error = redact(result.error ?? 'failed', config ? channelSecrets(config) : []);
+    const error = result.error ?? 'failed';
     const reason = result.reason ?? 'network';
     const dead = result.permanent || row.attempts >= this.o.maxAttempts;
     const retryIn = dead ? null : retryDelayMs(row.attempts, this.o.baseDelayMs, this.o.maxDelayMs);

@@ -33,6 +33,8 @@ CREATE TABLE pgvigil.notification_deliveries (
   last_status integer,
   created_at timestamptz NOT NULL DEFAULT now(),
   sent_at timestamptz,
+  -- Alertmanager expects active alerts to be sent again: when this sent alert last was
+  refreshed_at timestamptz,
   -- seconds from the finding event to the receiver's 2xx
   latency double precision
 );

@@ -364,3 +364,62 @@ export async function channelDeliveries(
   );
   return rows;
 }
+
+export interface RefreshRow {
+  delivery_id: number;
+  channel_id: number;
+  payload: unknown;
+  config_enc: Buffer;
+  allow_private: boolean;
+}
+
+/**
+ * Alerts to send again to Alertmanager, which forgets an alert `resolve_timeout` after it last received
+ * it: per enabled Alertmanager channel and finding, the newest fired-or-resolved delivery, when it is a
+ * sent `fired` not sent or refreshed for `olderThanMs`. Marked refreshed as they are returned (rows another
+ * instance is marking are skipped), so instances do not all send the same.
+ */
+export async function claimAlertmanagerRefresh(
+  db: Queryable,
+  olderThanMs: number,
+  limit: number,
+): Promise<RefreshRow[]> {
+  const { rows } = await db.query<RefreshRow>(
+    `WITH latest AS (
+       SELECT DISTINCT ON (d.channel_id, d.finding_key) d.delivery_id, d.event, d.state,
+              coalesce(d.refreshed_at, d.sent_at) AS last_sent
+         FROM pgvigil.notification_deliveries d JOIN pgvigil.notification_channels c USING (channel_id)
+        WHERE c.type = 'alertmanager' AND c.enabled AND d.event IN ('fired', 'resolved')
+        ORDER BY d.channel_id, d.finding_key, d.delivery_id DESC),
+     due AS (
+       SELECT d.delivery_id FROM pgvigil.notification_deliveries d JOIN latest USING (delivery_id)
+        WHERE latest.event = 'fired' AND latest.state = 'sent'
+          AND latest.last_sent < now() - make_interval(secs => $1::double precision / 1000)
+        ORDER BY latest.last_sent LIMIT $2
+        FOR UPDATE OF d SKIP LOCKED)
+     UPDATE pgvigil.notification_deliveries d SET refreshed_at = now()
+       FROM due, pgvigil.notification_channels c
+      WHERE d.delivery_id = due.delivery_id AND c.channel_id = d.channel_id
+      RETURNING d.delivery_id, d.channel_id, d.payload, c.config_enc, c.allow_private`,
+    [olderThanMs, limit],
+  );
+  return rows;
+}
+
+/**
+ * Deletes sent deliveries older than `olderThanMs`, except the newest of a channel and finding when it is
+ * a `fired` (the finding is still open as far as that channel knows: its resolution must follow, and
+ * Alertmanager alerts are refreshed from it). Dead letters stay until retried or their channel goes.
+ */
+export async function pruneSentDeliveries(db: Queryable, olderThanMs: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM pgvigil.notification_deliveries d
+      WHERE d.state = 'sent' AND d.sent_at < now() - make_interval(secs => $1::double precision / 1000)
+        AND (d.event <> 'fired' OR EXISTS (
+              SELECT 1 FROM pgvigil.notification_deliveries n
+               WHERE n.channel_id = d.channel_id AND n.finding_key = d.finding_key
+                 AND n.delivery_id > d.delivery_id AND n.event IN ('fired', 'resolved')))`,
+    [olderThanMs],
+  );
+  return rowCount ?? 0;
+}
