@@ -90,6 +90,11 @@ async function createChannel(body: Json): Promise<Json> {
   return res.body;
 }
 
+/** A webhook channel to a loopback receiver for these checks. */
+function webhookChannel(name: string, url: string, checks: string[]): Promise<Json> {
+  return createChannel({ name, type: 'webhook', config: { url }, allowPrivate: true, routing: { checks } });
+}
+
 async function enqueue(events: FindingEvent[]): Promise<number> {
   const n = await inTransaction(ts.store.pool, (c) => enqueueDeliveries(c, events));
   server.delivery.kick();
@@ -222,26 +227,20 @@ describe('webhook', () => {
       allowPrivate: true,
       routing: { checks: ['none'] },
     });
-    const generated = await createChannel({
-      name: 'generated-secret',
-      type: 'webhook',
-      config: { url: `${r.url}/GENPATH` },
-      allowPrivate: true,
-      routing: { checks: ['test.generated'] },
-    });
+    const generated = await webhookChannel('generated-secret', `${r.url}/GENPATH`, ['test.generated']);
     assert.match(String(generated.secret), /^[A-Za-z0-9_-]{40,}$/, 'a generated secret is shown once');
     const list = await api('GET', '/channels');
     assert.equal(list.status, 200);
     const text = JSON.stringify(list.body);
-    for (const s of [
+    const secrets = [
       'SLACKSECRETTOKEN',
       'SECRETPATH',
       'QUERYSECRET',
       'GENPATH',
       'test-webhook-secret',
       String(generated.secret),
-    ])
-      assert.ok(!text.includes(s), `GET /channels shows ${s}`);
+    ];
+    for (const s of secrets) assert.ok(!text.includes(s), `GET /channels shows ${s}`);
     const slack = (list.body.channels as Json[]).find((c) => c.channelId === created.channelId)!;
     assert.equal(slack.display, `https://${new URL(r.url).host}/…`);
 
@@ -254,31 +253,21 @@ describe('webhook', () => {
         assert.ok(!JSON.stringify(row).includes(s) || s === '127.0.0.1', `row shows ${s}`);
       }
     }
-    // A send that fails still does not log the URL (the receiver is closed: connection refused).
+    // A send that fails, to a receiver whose error answer echoes the path: neither the stored error nor the
+    // log shows it.
+    r.respond = () => 500;
     await enqueue([firedEvent('test.generated')]);
     await until(async () => (await deliveries(generated.channelId))[0]?.attempts === 1, 3000, 'an attempt');
+    const stored = String((await deliveries(generated.channelId))[0]!.last_error);
+    assert.match(stored, /^HTTP 500: status 500 for \[redacted\]/);
     const log = logLines.join('');
-    for (const s of [
-      'SLACKSECRETTOKEN',
-      'SECRETPATH',
-      'QUERYSECRET',
-      'GENPATH',
-      'test-webhook-secret',
-      String(generated.secret),
-    ])
-      assert.ok(!log.includes(s), `the log shows ${s}`);
+    for (const s of secrets) assert.ok(!log.includes(s), `the log shows ${s}`);
     await api('PATCH', `/channels/${generated.channelId}`, { enabled: false });
   });
 
   test('the test route sends at once and reports the receiver’s status and latency', async () => {
     const r = await receiver();
-    const ch = await createChannel({
-      name: 'test-send',
-      type: 'webhook',
-      config: { url: `${r.url}/t` },
-      allowPrivate: true,
-      routing: { checks: ['none'] },
-    });
+    const ch = await webhookChannel('test-send', `${r.url}/t`, ['none']);
     const res = await api('POST', `/channels/${ch.channelId}/test`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.ok, true);
@@ -296,13 +285,7 @@ describe('webhook', () => {
 describe('retries and dead letters', () => {
   test('a receiver answering 500 twice then 200 gets the alert on the third attempt', async () => {
     const r = await receiver((n) => (n < 2 ? 500 : 200));
-    const ch = await createChannel({
-      name: 'flaky',
-      type: 'webhook',
-      config: { url: `${r.url}/in` },
-      allowPrivate: true,
-      routing: { checks: ['test.retry'] },
-    });
+    const ch = await webhookChannel('flaky', `${r.url}/in`, ['test.retry']);
     await enqueue([firedEvent('test.retry')]);
     await until(
       async () => (await deliveries(ch.channelId))[0]?.state === 'sent',
@@ -325,13 +308,7 @@ describe('retries and dead letters', () => {
 
   test('a 400 is a dead letter at once, listed by the API, and sent again by retry', async () => {
     const r = await receiver(() => 400);
-    const ch = await createChannel({
-      name: 'refuses',
-      type: 'webhook',
-      config: { url: `${r.url}/in` },
-      allowPrivate: true,
-      routing: { checks: ['test.dead'] },
-    });
+    const ch = await webhookChannel('refuses', `${r.url}/in`, ['test.dead']);
     const e = firedEvent('test.dead');
     await enqueue([e]);
     await until(async () => (await deliveries(ch.channelId))[0]?.state === 'dead', 5000, 'dead');
@@ -365,13 +342,7 @@ describe('retries and dead letters', () => {
 
   test('a resolution waits for its alert: both arrive, in order, when the first was retried', async () => {
     const r = await receiver((n) => (n === 0 ? 503 : 200));
-    const ch = await createChannel({
-      name: 'ordered',
-      type: 'webhook',
-      config: { url: `${r.url}/in` },
-      allowPrivate: true,
-      routing: { checks: ['test.order'] },
-    });
+    const ch = await webhookChannel('ordered', `${r.url}/in`, ['test.order']);
     const e = firedEvent('test.order');
     await enqueue([e]);
     await enqueue([resolvedEvent(e)]);
@@ -438,13 +409,7 @@ describe('routing', () => {
 describe('outbox upkeep', () => {
   test('old sent notifications are pruned, but the newest alert of a finding still open is kept', async () => {
     const r = await receiver();
-    const ch = await createChannel({
-      name: 'prune',
-      type: 'webhook',
-      config: { url: `${r.url}/in` },
-      allowPrivate: true,
-      routing: { checks: ['test.prune.*'] },
-    });
+    const ch = await webhookChannel('prune', `${r.url}/in`, ['test.prune.*']);
     const open = firedEvent('test.prune.open');
     const closed = firedEvent('test.prune.closed');
     await enqueue([open, closed]);
@@ -502,13 +467,7 @@ describe('address guard', () => {
 
   test('the address is checked again at send time: a refused one fails with reason address-refused', async () => {
     const r = await receiver();
-    const ch = await createChannel({
-      name: 'was-allowed',
-      type: 'webhook',
-      config: { url: `${r.url}/in` },
-      allowPrivate: true,
-      routing: { checks: ['test.ssrf'] },
-    });
+    const ch = await webhookChannel('was-allowed', `${r.url}/in`, ['test.ssrf']);
     const patched = await api('PATCH', `/channels/${ch.channelId}`, { allowPrivate: false });
     assert.equal(patched.status, 400, 'taking allowPrivate away re-checks the address');
     // As if DNS had changed since: the stored channel no longer may reach its address.

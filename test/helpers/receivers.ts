@@ -53,7 +53,10 @@ export async function startHttpReceiver(respond: (n: number) => number = () => 2
         at: Date.now(),
         status,
       });
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : `status ${status}`);
+      // Like many real receivers, an error answer echoes the request path (a secret, for Slack).
+      res
+        .writeHead(status, { 'content-type': 'text/plain' })
+        .end(status < 300 ? 'ok' : `status ${status} for ${req.url}`);
     });
   });
   server.keepAliveTimeout = 100;

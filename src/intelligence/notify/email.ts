@@ -5,9 +5,9 @@
  * `none` (a relay on this host or a trusted network).
  */
 import nodemailer from 'nodemailer';
-import { type DestinationCheck, refusedDestination } from './address.js';
+import type { DestinationCheck } from './address.js';
 import type { DeliveryEvent, EmailConfig } from './channels.js';
-import { failure, type SendResult } from './http.js';
+import { destinationFailure, failure, type SendResult } from './http.js';
 import { findingHeadline, findingPlace } from './slack.js';
 
 export interface EmailMessage {
@@ -59,16 +59,8 @@ export async function sendEmail(
   opts: DestinationCheck & { timeoutMs: number },
 ): Promise<SendResult> {
   const started = Date.now();
-  try {
-    const refused = await refusedDestination(config.host, opts);
-    if (refused) return failure('address-refused', `refused: ${refused}`, started);
-  } catch (err) {
-    return failure(
-      'network',
-      `the host does not resolve (${(err as NodeJS.ErrnoException).code ?? 'lookup failed'})`,
-      started,
-    );
-  }
+  const refused = await destinationFailure(config.host, opts, started);
+  if (refused) return refused;
   const transport = nodemailer.createTransport({
     host: config.host,
     port: config.port,

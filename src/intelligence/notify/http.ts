@@ -50,6 +50,21 @@ export function failure(
   return { ok: false, status, latencyMs: Date.now() - started, reason, permanent: false, error };
 }
 
+/** The failure when the destination may not be sent to now (the SSRF guard, at send time), else undefined. */
+export async function destinationFailure(
+  host: string,
+  opts: DestinationCheck,
+  started: number,
+): Promise<SendResult | undefined> {
+  try {
+    const refused = await refusedDestination(host, opts);
+    return refused ? failure('address-refused', `refused: ${refused}`, started) : undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'lookup failed';
+    return failure('network', `the host does not resolve (${code})`, started);
+  }
+}
+
 /** A fetch failure in words: undici puts the useful part (ECONNREFUSED 127.0.0.1:9) in `cause`. */
 function networkError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
@@ -58,17 +73,8 @@ function networkError(err: unknown): string {
 
 export async function postJson(req: HttpDelivery, opts: SendOptions): Promise<SendResult> {
   const started = Date.now();
-  const host = new URL(req.url).hostname;
-  try {
-    const refused = await refusedDestination(host, opts);
-    if (refused) return failure('address-refused', `refused: ${refused}`, started);
-  } catch (err) {
-    return failure(
-      'network',
-      `the host does not resolve (${(err as NodeJS.ErrnoException).code ?? 'lookup failed'})`,
-      started,
-    );
-  }
+  const refused = await destinationFailure(new URL(req.url).hostname, opts, started);
+  if (refused) return refused;
   let res: Response;
   try {
     res = await fetch(req.url, {
