@@ -99,6 +99,7 @@ export class DeliveryWorker {
   private stopped = true;
   private nextRefresh = 0;
   private nextPrune = 0;
+  private nextDeadCount = 0;
   /** Refreshes and pruning run beside the passes, so that a slow Alertmanager never delays a new alert. */
   private upkeep: Promise<void> | undefined;
 
@@ -140,7 +141,6 @@ export class DeliveryWorker {
       try {
         const claimed = await this.runOnce();
         if (claimed === this.o.batch && !this.stopped) this.again = true;
-        this.o.metrics?.deadLetters(await countDeadDeliveries(this.o.pool));
       } catch (err) {
         this.o.log.warn({ err }, 'notification delivery pass failed; retrying at the next poll');
       }
@@ -157,6 +157,10 @@ export class DeliveryWorker {
   /** Alertmanager refreshes and pruning, when due. */
   private async maintain(): Promise<void> {
     const now = Date.now();
+    if (now >= this.nextDeadCount) {
+      this.nextDeadCount = now + this.o.pollMs;
+      this.o.metrics?.deadLetters(await countDeadDeliveries(this.o.pool));
+    }
     if (now >= this.nextRefresh) {
       this.nextRefresh = now + Math.max(1000, this.o.resendMs / 4);
       const rows = await claimAlertmanagerRefresh(this.o.pool, this.o.resendMs, 100);

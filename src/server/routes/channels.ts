@@ -294,20 +294,20 @@ export const channelRoutes: FastifyPluginAsync<ChannelRouteOptions> = async (
       const row = await inTransaction(pool, async (c) => {
         const current = await sealedChannel(c, id);
         if (!current) throw new PgvigilError('NOT_FOUND', `no channel ${id}`);
-        const config =
-          b.config !== undefined
-            ? parseChannelConfig(current.type, b.config, generatedSecret)
-            : box.openJson<ChannelConfig>(current.config_enc);
         const allowPrivate = b.allowPrivate ?? current.allow_private;
-        if (b.config !== undefined || allowPrivate !== current.allow_private) {
-          await checkDestination(channelHost(current.type, config), { allowPrivate, lookup });
-        }
+        // The sealed configuration is opened only when needed: a channel sealed under a lost key can still
+        // be renamed, disabled or given a new configuration.
+        let config: ChannelConfig | undefined;
+        if (b.config !== undefined) config = parseChannelConfig(current.type, b.config, generatedSecret);
+        else if (allowPrivate !== current.allow_private)
+          config = box.openJson<ChannelConfig>(current.config_enc);
+        if (config) await checkDestination(channelHost(current.type, config), { allowPrivate, lookup });
         const changed = await updateChannel(c, id, {
           name: b.name,
           routing: b.routing,
           enabled: b.enabled,
           allowPrivate: b.allowPrivate,
-          ...(b.config !== undefined
+          ...(b.config !== undefined && config
             ? { configEnc: seal(config), display: channelDisplay(current.type, config) }
             : {}),
         });
