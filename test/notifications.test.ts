@@ -649,6 +649,30 @@ describe('roles', () => {
     }
   });
 
+  test('a channel’s configuration is replaced whole by PATCH, and DELETE removes it', async () => {
+    const r = await receiver();
+    const ch = await webhookChannel('changing', `${r.url}/old-PATHSECRET`, ['none']);
+    const changed = await api('PATCH', `/channels/${ch.channelId}`, {
+      name: 'changed',
+      config: { url: `${r.url}/`, secret: 'a-new-secret-of-enough-length' },
+      routing: { minSeverity: 'critical' },
+    });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.equal(changed.body.name, 'changed');
+    assert.equal(changed.body.display, r.url);
+    assert.deepEqual(changed.body.routing, { minSeverity: 'critical' });
+    const sent = await api('POST', `/channels/${ch.channelId}/test`);
+    assert.equal(sent.body.ok, true);
+    assert.equal(r.received.at(-1)!.path, '/');
+    const badConfig = await api('PATCH', `/channels/${ch.channelId}`, {
+      config: { url: `${r.url}/`, secret: 'short' },
+    });
+    assert.equal((badConfig.body.error as Json).code, 'CHANNEL_CONFIG_INVALID');
+    assert.equal((await api('DELETE', `/channels/${ch.channelId}`)).status, 204);
+    const list = await api('GET', '/channels');
+    assert.ok(!(list.body.channels as Json[]).some((c) => c.channelId === ch.channelId));
+  });
+
   test('channel names are unique; unknown ids are 404', async () => {
     await createChannel({
       name: 'unique',
