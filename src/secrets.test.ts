@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -59,6 +59,16 @@ test('the key comes from PGVIGIL_SECRET_KEY, else a key file created 0600 on fir
   const fromFile = await loadSecretBox({ dataDir: dir, env: { PGVIGIL_SECRET_KEY_FILE: other } });
   assert.equal(fromFile.file, other);
   assert.equal(Buffer.from((await readFile(other, 'utf8')).trim(), 'base64').length, 32);
+});
+
+test('servers starting together on one data directory all end up with the one key created', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pgvigil-secrets-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const boxes = await Promise.all(Array.from({ length: 8 }, () => loadSecretBox({ dataDir: dir, env: {} })));
+  assert.equal(boxes.filter((b) => b.source === 'created').length, 1);
+  const sealed = boxes[0]!.box.seal('shared');
+  for (const b of boxes) assert.equal(b.box.open(sealed).toString(), 'shared');
+  assert.deepEqual(await readdir(dir), ['secret.key'], 'no temporary file left');
 });
 
 test('a malformed key in the environment or the file is refused, naming where it came from', async (t) => {

@@ -13,8 +13,8 @@
  * file): a value sealed under another key is refused with SECRET_UNREADABLE, never returned garbled.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { PgvigilError } from './errors.js';
 
 const formatVersion = 1;
@@ -127,16 +127,21 @@ export async function loadSecretBox({
     }
   }
   const key = randomBytes(secretKeyBytes);
+  // Written whole under a temporary name, then linked into place: a server starting at the same moment
+  // either finds no file or a complete one, and link() refuses to replace one that appeared meanwhile.
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await mkdir(join(file, '..'), { recursive: true, mode: 0o700 });
-    // 'wx': when another server created it a moment ago, use theirs rather than overwrite it.
-    await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(temp, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    await link(temp, file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadSecretBox({ dataDir, env });
     throw new PgvigilError(
       'SECRET_KEY_INVALID',
       `cannot create the secret key file ${file}: ${(err as Error).message}`,
     );
+  } finally {
+    await unlink(temp).catch(() => {});
   }
   return { box: new SecretBox(key), source: 'created', file };
 }
