@@ -123,7 +123,11 @@ export class DeliveryWorker {
     clearTimeout(this.timer);
     this.pass = this.runPasses().finally(() => {
       this.pass = undefined;
-      if (!this.stopped) this.timer = setTimeout(() => this.kick(), this.o.pollMs);
+      if (!this.stopped) {
+        this.timer = setTimeout(() => this.kick(), this.o.pollMs);
+        // Polling alone never keeps a process alive (a test or tool that forgot to close the app).
+        this.timer.unref();
+      }
     });
   }
 
