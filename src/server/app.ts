@@ -14,6 +14,8 @@
  *   6. HTTP metrics hook
  *   7. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
  *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 5
+ * The notification delivery worker (intelligence/notify/worker.ts) starts when the app is ready and stops,
+ * after its sends in flight, when it closes.
  */
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
