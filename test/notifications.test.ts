@@ -599,13 +599,14 @@ describe('alertmanager', () => {
     await until(async () => (await mine()).length === 1, 10_000, 'alert in Alertmanager');
     const [alert] = await mine();
     assert.equal(alert!.status.state, 'active');
+    const f = e.finding;
     assert.deepEqual(alert!.labels, {
-      alertname: 'pg.blocked_sessions',
-      severity: 'critical',
-      server: 'db-eu-1',
-      target: 'orders@db-eu-1:5432',
-      object: 'pid:4242',
-      pgvigil_key: e.finding.key,
+      alertname: f.check,
+      severity: f.severity,
+      server: f.serverName,
+      target: f.targetName,
+      object: f.object,
+      pgvigil_key: f.key,
     });
     assert.equal(alert!.annotations.summary, e.finding.title);
     assert.equal(alert!.annotations.description, e.finding.explanation);
