@@ -111,7 +111,13 @@ async function main(): Promise<void> {
     const ch = await fetch(`${url}/api/v1/channels`, {
       method: 'POST',
       headers: admin,
-      body: JSON.stringify({ name: 'bench', type: 'webhook', url: rx.url, secret, allowPrivate: true }),
+      body: JSON.stringify({
+        name: 'bench',
+        type: 'webhook',
+        config: { url: rx.url, secret },
+        routing: { minSeverity: 'info' },
+        allowPrivate: true,
+      }),
     });
     if (!ch.ok) throw new Error(`channel: ${ch.status} ${await ch.text()}`);
 

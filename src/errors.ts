@@ -69,6 +69,23 @@ export const errorCodes = {
     exit: 1,
     message: 'too many subscriptions on one live connection',
   },
+  SECRET_KEY_INVALID: { status: 500, exit: 2, message: 'the secret key is missing, malformed or unreadable' },
+  SECRET_UNREADABLE: {
+    status: 500,
+    exit: 1,
+    message: 'a stored secret does not open with this secret key',
+  },
+  CHANNEL_EXISTS: { status: 409, exit: 1, message: 'a notification channel with that name exists already' },
+  CHANNEL_CONFIG_INVALID: {
+    status: 400,
+    exit: 1,
+    message: 'the notification channel configuration is invalid',
+  },
+  CHANNEL_ADDRESS_REFUSED: {
+    status: 400,
+    exit: 1,
+    message: 'the notification channel points at an address pgvigil does not send to',
+  },
   INTERNAL: { status: 500, exit: 1, message: 'internal error' },
   QUERY_TIMEOUT: {
     status: 503,

@@ -17,6 +17,8 @@
  *
  * The findings engine (./findings.ts) is made here: ingest hands it every committed batch, the findings
  * routes act through it, and the findings job (started by ./run.ts) runs its job checks.
+ * The notification delivery worker (intelligence/notify/worker.ts) starts when the app is ready and stops,
+ * after its sends in flight, when it closes.
  */
 import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
@@ -29,7 +31,9 @@ import Fastify, {
 } from 'fastify';
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { FindingsEngine } from '../intelligence/engine.js';
+import { DeliveryWorker, type DeliveryWorkerOptions } from '../intelligence/notify/worker.js';
 import type { Logger } from '../log.js';
+import { SecretBox } from '../secrets.js';
 import type { Store } from '../storage/db.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { isConnectionError, storeRetryAfterSeconds, storeUnavailable } from '../storage/tx.js';
@@ -49,6 +53,7 @@ import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
+import { channelRoutes, deliveryMetrics } from './routes/channels.js';
 import { findingRoutes } from './routes/findings.js';
 import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
@@ -80,6 +85,10 @@ export interface AppOptions {
   live?: LiveOptions;
   /** Evaluate the ingest checks on every accepted batch (default true; the findings job runs regardless). */
   findingsOnIngest?: boolean;
+  /** Seals channel secrets; `startServer` passes the kept key. Without it, a key that dies with the process. */
+  secrets?: SecretBox;
+  /** Notification delivery tuning (retry delays, attempts, poll interval). */
+  delivery?: Partial<Omit<DeliveryWorkerOptions, 'pool' | 'box' | 'log' | 'metrics'>>;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -104,6 +113,8 @@ export interface App {
   registry: Registry;
   writer: IngestWriter;
   engine: FindingsEngine;
+  /** Sends queued notifications; `kick()` it after committing finding events. */
+  delivery: DeliveryWorker;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -223,8 +234,16 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     ...opts.writerOptions,
     announce: announceWritten(live.metrics),
   });
-  const engine = createFindingsEngine({ pool, log: opts.log, registry });
   const auth = new AgentAuthenticator(pool, opts.credentialCacheMs);
+  const box = opts.secrets ?? SecretBox.random();
+  const delivery = new DeliveryWorker({
+    ...opts.delivery,
+    pool,
+    box,
+    log: opts.log.child({ component: 'notify' }),
+    metrics: deliveryMetrics(registry),
+  });
+  const engine = createFindingsEngine({ pool, log: opts.log, registry, delivery });
   const limits = { ...defaultIngestLimits, ...opts.ingestLimits };
 
   await app.register(healthRoutes, {
@@ -262,6 +281,13 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     await app.register(routes, { prefix: '/api/v1', pool });
   }
   await app.register(findingRoutes, { prefix: '/api/v1', pool, engine });
+  await app.register(channelRoutes, {
+    prefix: '/api/v1',
+    pool,
+    box,
+    worker: delivery,
+    lookup: opts.delivery?.lookup,
+  });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,
@@ -288,10 +314,12 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       return registry.render();
     },
   );
+  app.addHook('onReady', async () => delivery.start());
   app.addHook('onClose', async () => {
+    await delivery.stop();
     await live.close();
     await writer.drain();
     await engine.idle();
   });
-  return { app, registry, writer, userAuth, engine };
+  return { app, registry, writer, userAuth, engine, delivery };
 }

@@ -1,21 +1,17 @@
 /**
  * The findings engine as the server runs it: its events go to the live feed (`alert_fired` /
- * `alert_resolved`) and to delivery, inside the transaction that wrote them; its timings and transitions
+ * `alert_resolved`) and to the delivery outbox (src/intelligence/notify), inside the transaction that
+ * wrote them, and the delivery worker is woken after it commits; its timings and transitions
  * go to /metrics.
  */
 import type pg from 'pg';
 import { FindingsEngine } from '../intelligence/engine.js';
 import type { FindingEvent } from '../intelligence/model.js';
+import { enqueueDeliveries } from '../intelligence/notify/enqueue.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../telemetry/metrics.js';
 import type { AlertFiredMessage, AlertResolvedMessage } from './live/messages.js';
 import { publishLive } from './live/notify.js';
-
-/** Delivery's side of the engine: queue in the transaction, wake the sender after commit. */
-export interface FindingDelivery {
-  enqueue(client: pg.PoolClient, events: FindingEvent[]): Promise<unknown>;
-  kick(): void;
-}
 
 export function liveMessageOf(e: FindingEvent): AlertFiredMessage | AlertResolvedMessage {
   const f = e.finding;
@@ -47,7 +43,8 @@ export function createFindingsEngine(opts: {
   pool: pg.Pool;
   log: Logger;
   registry: Registry;
-  delivery?: () => FindingDelivery | undefined;
+  /** Wakes the sender after a commit that queued notifications. */
+  delivery?: { kick(): void };
 }): FindingsEngine {
   const seconds = opts.registry.histogram(
     'pgvigil_findings_evaluation_seconds',
@@ -84,9 +81,10 @@ export function createFindingsEngine(opts: {
           // The live feed is best effort; the finding and its delivery are not.
           log.warn({ err }, 'findings: live feed publish skipped');
         }
-        await opts.delivery?.()?.enqueue(client, events);
+        await enqueueDeliveries(client, events);
       },
-      afterCommit: () => opts.delivery?.()?.kick(),
+      // After a commit with events (a kick when no channel matched only makes the worker look once).
+      afterCommit: () => opts.delivery?.kick(),
     },
   });
 }

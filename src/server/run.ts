@@ -5,7 +5,9 @@
 import type { FastifyInstance } from 'fastify';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { loadSecretBox } from '../secrets.js';
 import { openStore, type Store } from '../storage/db.js';
+import { defaultDataDir } from '../storage/embedded.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { buildServerApp, type ServerTls } from './app.js';
@@ -76,6 +78,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await migrate(store.pool, opts.log, migrations);
     const retention = opts.retention ?? defaultRetention;
     firstAdmin = await ensureFirstAdmin(store.pool);
+    // The key that seals channel secrets lives beside the data (or in PGVIGIL_SECRET_KEY), never in the store.
+    const secrets = await loadSecretBox({ dataDir: store.dataDir ?? opts.dataDir ?? defaultDataDir() });
+    opts.log.info({ source: secrets.source, file: secrets.file }, 'secret key loaded');
     // Today's partitions must exist before the first row arrives: create them before listening, waiting
     // for another server that may be doing the same right now. The rest of the retention window follows
     // at once in the background (a late row arriving before then gets 503 and is sent again).
@@ -93,6 +98,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       writerOptions: writerOptionsFromEnv(),
       live: liveOptionsFromEnv(),
       findingsOnIngest: findingsOnIngestFromEnv(),
+      secrets: secrets.box,
     });
     app = built.app;
     try {

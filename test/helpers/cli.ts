@@ -5,6 +5,12 @@ import { packageRoot } from '../../src/version.js';
 
 export const binPath = `${packageRoot}/bin/pgvigil.js`;
 
+/**
+ * The secret key servers started by tests use (base64 of 32 bytes), so that a server on an external store
+ * does not create its key file in the user's real data home.
+ */
+export const testSecretKey = Buffer.alloc(32, 7).toString('base64');
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -18,7 +24,7 @@ export async function runCli(
   timeoutMs = 60_000,
 ): Promise<CliResult> {
   const child = spawn(process.execPath, [binPath, ...args], {
-    env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn', PGVIGIL_SECRET_KEY: testSecretKey, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -50,7 +56,7 @@ export function startCli(
 ): RunningCli {
   const argv = [...wrapper, process.execPath, binPath, ...args];
   const child = spawn(argv[0]!, argv.slice(1), {
-    env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn', PGVIGIL_SECRET_KEY: testSecretKey, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
