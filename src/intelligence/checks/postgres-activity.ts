@@ -3,8 +3,7 @@
  * running statements, and sessions idle in a transaction. All read the newest collection's snapshot
  * (./postgres-rows.ts), so a finding clears as soon as the agent reports the situation gone.
  */
-import { severityRank } from '../model.js';
-import { activityFilter, activityGroup, cut, groupObject, snapshot } from './postgres-rows.js';
+import { activityFilter, activityGroup, cut, groupObject, snapshot, worstFirst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, Thresholds } from './types.js';
 import { grade, humanSeconds, ident, num, round2, str } from './util.js';
 
@@ -162,7 +161,7 @@ export const pgBlocking: IngestCheck = {
         value: round2(longest),
       });
     }
-    return out.sort((a, b) => severityRank[b.severity] - severityRank[a.severity]).slice(0, maxFindings);
+    return worstFirst(out, maxFindings);
   },
 };
 

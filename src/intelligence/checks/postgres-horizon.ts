@@ -3,8 +3,7 @@
  * four holders (a session, a replication slot, a standby's hot_standby_feedback, a prepared transaction),
  * and transaction ID / multixact ages closing in on wraparound.
  */
-import { severityRank } from '../model.js';
-import { activityGroup, cut, snapshot, worst } from './postgres-rows.js';
+import { activityGroup, cut, snapshot, worst, worstFirst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row } from './types.js';
 import { grade, humanSeconds, ident, literal, num, round2, shellWord, str } from './util.js';
 
@@ -152,12 +151,7 @@ export const pgXminHorizon: IngestCheck = {
         value: xids,
       });
     }
-    return out
-      .sort(
-        (a, b) =>
-          severityRank[b.severity] - severityRank[a.severity] || (num(b.value) ?? 0) - (num(a.value) ?? 0),
-      )
-      .slice(0, 10);
+    return worstFirst(out);
   },
 };
 

@@ -2,8 +2,7 @@
  * Replication on ingest: slots that retain WAL (inactive, lagging, lost, or holding more than the disk can
  * spare) and standbys that lag, seen from the primary (pg_replication) or on the standby (pg_standby).
  */
-import { severityRank } from '../model.js';
-import { cut, pgSize, snapshot, worst } from './postgres-rows.js';
+import { cut, pgSize, snapshot, worst, worstFirst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, ScopeRows } from './types.js';
 import { grade, humanBytes, humanSeconds, literal, num, round2, str } from './util.js';
 
@@ -124,9 +123,7 @@ export const pgReplicationSlot: IngestCheck = {
         value: retained,
       });
     }
-    return out
-      .sort((a, b) => severityRank[b.severity] - severityRank[a.severity] || (b.value ?? 0) - (a.value ?? 0))
-      .slice(0, 10);
+    return worstFirst(out);
   },
 };
 

@@ -10,7 +10,7 @@
  * when the situation is over and the family sends nothing.
  */
 import { type Severity, severityRank } from '../model.js';
-import type { Row, RowPair, ScopeRows } from './types.js';
+import type { Draft, Row, RowPair, ScopeRows } from './types.js';
 import { field, literal, num, str } from './util.js';
 
 /** Rows of `family` in the newest collection of this batch; null when the instance did not answer. */
@@ -95,4 +95,11 @@ export function worst(...s: Array<Severity | null>): Severity | null {
   let w: Severity | null = null;
   for (const x of s) if (x && (!w || severityRank[x] > severityRank[w])) w = x;
   return w;
+}
+
+/** The `n` most important drafts: the most severe first, then the largest value. */
+export function worstFirst(drafts: Draft[], n = 10): Draft[] {
+  return drafts
+    .sort((a, b) => severityRank[b.severity] - severityRank[a.severity] || (b.value ?? 0) - (a.value ?? 0))
+    .slice(0, n);
 }
