@@ -28,6 +28,7 @@ import { collectContext, rowsOf, sleep, waitFor } from './helpers/pg-cluster.js'
 let fs: FindingsServer;
 let db: TestDatabase;
 let user: string;
+const hasXminHolders = Object.hasOwn(families, 'pg_xmin_holders');
 
 before(async () => {
   fs = await startFindingsServer('pglive_store');
@@ -106,7 +107,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
     await setThresholds(agent, 'pg.idle_in_transaction', { warning: 1 });
     const holder = await session('pglive-holder');
     const waiter = await session('pglive-waiter');
-    const collector = collectorFor(['pg_activity', 'pg_lock_waits']);
+    const collector = collectorFor(['pg_activity', 'pg_lock_waits', 'pg_xmin_holders']);
     try {
       await holder.client.query('BEGIN');
       await holder.client.query('UPDATE t SET v = 1 WHERE id = 1');
@@ -134,6 +135,12 @@ describe(`live-state findings on ${testPgLabel}`, () => {
         'the idle-in-transaction group of the blocker is named',
       );
       assert.match(block.action, new RegExp(`SELECT pg_terminate_backend\\(${holder.pid}\\);`));
+      if (hasXminHolders) {
+        // The blocker holds a transaction id, so pg_xmin_holders lists it with its last statement.
+        const blocker = ev(block).blocker as Record<string, unknown>;
+        assert.match(String(blocker.query), /UPDATE t SET v = 1 WHERE id = 1/);
+        assert.equal(blocker.state, 'idle in transaction');
+      }
       assert.match(block.action, new RegExp(`FROM pg_stat_activity WHERE pid = ${holder.pid};`));
 
       const idle = await fs.waitFor(
@@ -373,7 +380,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
     }
   });
 
-  const xminSkip = Object.hasOwn(families, 'pg_xmin_holders')
+  const xminSkip = hasXminHolders
     ? false
     : 'SKIPPED: the pg_xmin_holders family is not in this build (the collector adds it)';
   if (xminSkip) process.stdout.write(`# ${xminSkip}\n`);

@@ -45,6 +45,20 @@ test('a_blocked_chain_is_reported_once_under_its_head_with_the_longest_wait', ()
       families: {
         pg_lock_waits: [wait(200, '100', 95), wait(300, '200', 40, 'DELETE FROM t')],
         pg_activity: [group('idle in transaction', { max_xact_age_s: 400, max_state_age_s: 390 })],
+        pg_xmin_holders: [
+          {
+            holder: 'session',
+            ident: '100',
+            xmin_age: 5,
+            age_s: 400,
+            usename: 'app',
+            state: 'idle in transaction',
+            application_name: 'api',
+            client_addr: '10.1.1.1',
+            query: 'UPDATE t SET v = 1 WHERE id = 1',
+          },
+          { holder: 'session', ident: '555', age_s: 9, query: 'SELECT 2' },
+        ],
       },
     },
   ]);
@@ -61,8 +75,11 @@ test('a_blocked_chain_is_reported_once_under_its_head_with_the_longest_wait', ()
   );
   assert.match(f.action, /SELECT pg_terminate_backend\(100\);/);
   assert.match(f.action, /FROM pg_stat_activity WHERE pid = 100;/);
-  assert.match(f.explanation, /idle in a transaction/);
   assert.equal((f.evidence.blocker_candidates as Row[])[0]?.state, 'idle in transaction');
+  const blocker = f.evidence.blocker as Row;
+  assert.equal(blocker.query, 'UPDATE t SET v = 1 WHERE id = 1', "the blocker's own last statement");
+  assert.equal(blocker.xact_age_s, 400);
+  assert.match(f.explanation, /idle in transaction, its transaction 7 min old/);
 });
 
 test('blocking_grades_by_the_longest_wait_and_short_waits_say_nothing', () => {

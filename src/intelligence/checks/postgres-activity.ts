@@ -66,7 +66,7 @@ export const pgBlocking: IngestCheck = {
   title: 'Sessions blocked behind another session’s locks',
   doc: {
     evidence:
-      'the blocking pid, each session it blocks (pid, database, user, application, seconds waiting, statement), and the groups of sessions the blocker may be in',
+      "the blocking pid, each session it blocks (pid, database, user, application, seconds waiting, statement), the blocker's state and last statement when it is among the oldest transactions (pg_xmin_holders), else the groups of sessions it may be in",
     action:
       'look at the blocker (`SELECT … FROM pg_stat_activity WHERE pid = N`), then end it if it should not run: `SELECT pg_terminate_backend(N);`',
   },
@@ -100,6 +100,12 @@ export const pgBlocking: IngestCheck = {
       }
     }
     const activity = snapshot(input, 'pg_activity') ?? [];
+    // The oldest sessions of pg_xmin_holders come with their statement: a blocker holding its locks in
+    // a long transaction is usually among them.
+    const sessions = new Map<string, Row>();
+    for (const r of (snapshot(input, 'pg_xmin_holders') ?? []).slice(0, 200)) {
+      if (str(r.holder) === 'session') sessions.set(str(r.ident), r);
+    }
     const out: Draft[] = [];
     for (const [head, pids] of byHead) {
       const blocked = pids
@@ -131,7 +137,19 @@ export const pgBlocking: IngestCheck = {
           max_xact_age_s: num(r.max_xact_age_s),
           max_state_age_s: num(r.max_state_age_s),
         }));
-      const idleInTx = candidates.some((c) => c.state.startsWith('idle in transaction'));
+      const known = sessions.get(String(head));
+      const blocker = known
+        ? {
+            ...activityGroup(known),
+            state: cut(known.state, 100),
+            client_addr: cut(known.client_addr, 100),
+            xact_age_s: num(known.age_s),
+            query: cut(known.query),
+          }
+        : null;
+      const idleInTx =
+        (blocker?.state ?? '').startsWith('idle in transaction') ||
+        candidates.some((c) => c.state.startsWith('idle in transaction'));
       out.push({
         object: `pid:${head}`,
         severity,
@@ -145,12 +163,15 @@ export const pgBlocking: IngestCheck = {
             )}${blocked.length > 5 ? '…' : ''} in database ${first.datname || '?'} wait for; the longest has waited ${humanSeconds(longest)} on: ${cut(first.query, 200)}. ` +
           (headRow
             ? `The blocker is itself waiting (${cut(headRow.query, 200)}), which means a cycle or a chain. `
-            : idleInTx
-              ? 'A session of that database is idle in a transaction at least as old: the usual blocker is an application that opened a transaction and did not finish it. '
-              : '') +
+            : blocker
+              ? `The blocker (${blocker.usename || '?'}, ${blocker.application_name || 'no application_name'}) is ${blocker.state || 'in an unknown state'}, its transaction ${blocker.xact_age_s === null ? 'of unknown age' : `${humanSeconds(blocker.xact_age_s)} old`}; its last statement: ${cut(blocker.query, 200)}. `
+              : idleInTx
+                ? 'A session of that database is idle in a transaction at least as old: the usual blocker is an application that opened a transaction and did not finish it. '
+                : '') +
           'Everything queued behind it waits as well, and connections pile up.',
         evidence: {
           blocking_pid: head,
+          blocker,
           blocker_waits_too: headRow ? blockedEntry(head, headRow) : null,
           blocked_count: blocked.length,
           longest_wait_s: round2(longest),
