@@ -101,6 +101,24 @@ async function databaseCounter(column: 'deadlocks' | 'temp_bytes'): Promise<numb
 }
 
 describe(`live-state findings on ${testPgLabel}`, () => {
+  test('an_idle_database_at_default_thresholds_gets_nothing_above_info', async () => {
+    const agent = await fs.enroll('pglive-idle');
+    const collector = createPostgresCollector(db.url, { includeDatabases: [db.name], databaseIntervalMs: 0 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await cycle(agent, collector);
+        await sleep(300);
+      }
+      const loud = (await fs.findings(`server=${agent.serverId}`)).filter((f) => f.severity !== 'info');
+      assert.deepEqual(
+        loud.map((f) => [f.check, f.object, f.severity, f.title]),
+        [],
+      );
+    } finally {
+      await collector.close();
+    }
+  });
+
   test('a_session_blocked_behind_an_idle_transaction_shows_both_findings_until_the_commit', async () => {
     const agent = await fs.enroll('pglive-block');
     await setThresholds(agent, 'pg.blocking', { warning: 1 });
