@@ -80,6 +80,14 @@ async function resolvesAfterTwoCollections(agent: TestAgent, collector: Postgres
   assert.match(String(resolved.resolvedReason), /cleared/);
 }
 
+/** The open finding of `check` on `object` for this agent's server, once the engine has it. */
+function findingOf(agent: TestAgent, check: string, object: string): Promise<FindingRow> {
+  return fs.waitFor(
+    `server=${agent.serverId}&check=${check}`,
+    (x) => x.object === object && x.state === 'open',
+  );
+}
+
 const ev = (f: FindingRow) => f.evidence as Record<string, unknown>;
 
 async function waitForState(pid: number, pick: (r: Record<string, unknown>) => boolean, what: string) {
@@ -98,6 +106,13 @@ async function databaseCounter(column: 'deadlocks' | 'temp_bytes'): Promise<numb
     [db.name],
   );
   return Number(rows[0]?.n);
+}
+
+/** Waits until the test database's counter in pg_stat_database is past `before`. */
+async function counterGrows(column: 'deadlocks' | 'temp_bytes', before: number): Promise<void> {
+  await waitFor(`${column} in pg_stat_database to grow`, async () =>
+    (await databaseCounter(column)) > before ? true : undefined,
+  );
 }
 
 describe(`live-state findings on ${testPgLabel}`, () => {
@@ -134,10 +149,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
       await sleep(1500);
       await cycle(agent, collector);
 
-      const block = await fs.waitFor(
-        `server=${agent.serverId}&check=pg.blocking`,
-        (x) => x.object === `pid:${holder.pid}` && x.state === 'open',
-      );
+      const block = await findingOf(agent, 'pg.blocking', `pid:${holder.pid}`);
       assert.equal(block.targetName, 'local');
       assert.equal(block.severity, 'warning');
       const entry = (ev(block).blocked as Array<Record<string, unknown>>).find((b) => b.pid === waiter.pid);
@@ -161,10 +173,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
       }
       assert.match(block.action, new RegExp(`FROM pg_stat_activity WHERE pid = ${holder.pid};`));
 
-      const idle = await fs.waitFor(
-        `server=${agent.serverId}&check=pg.idle_in_transaction`,
-        (x) => x.object === `${db.name}/${user}/pglive-holder`,
-      );
+      const idle = await findingOf(agent, 'pg.idle_in_transaction', `${db.name}/${user}/pglive-holder`);
       assert.equal(idle.targetName, 'local');
       assert.equal(ev(idle).state, 'idle in transaction');
       assert.ok(Number(ev(idle).max_state_age_s) >= 1);
@@ -199,10 +208,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
       await waitForState(sleeper.pid, (r) => r.state === 'active', 'the sleeper to run');
       await sleep(1500);
       await cycle(agent, collector);
-      const f = await fs.waitFor(
-        `server=${agent.serverId}&check=pg.long_query`,
-        (x) => x.object === `${db.name}/${user}/pglive-sleeper`,
-      );
+      const f = await findingOf(agent, 'pg.long_query', `${db.name}/${user}/pglive-sleeper`);
       assert.equal(f.targetName, 'local');
       assert.equal(f.severity, 'warning');
       assert.ok(Number(ev(f).max_query_age_s) >= 1);
@@ -244,15 +250,10 @@ describe(`live-state findings on ${testPgLabel}`, () => {
       // A backend's statistics reach pg_stat_database when it exits (else within a second or ten).
       await a.client.end();
       await b.client.end();
-      await waitFor('the deadlock in pg_stat_database', async () =>
-        (await databaseCounter('deadlocks')) > before ? true : undefined,
-      );
+      await counterGrows('deadlocks', before);
 
       await cycle(agent, collector);
-      const f = await fs.waitFor(
-        `server=${agent.serverId}&check=pg.deadlocks`,
-        (x) => x.object === `db:${db.name}`,
-      );
+      const f = await findingOf(agent, 'pg.deadlocks', `db:${db.name}`);
       assert.equal(f.targetName, 'local');
       assert.equal(f.severity, 'warning');
       assert.equal(ev(f).deadlocks, 1);
@@ -278,18 +279,13 @@ describe(`live-state findings on ${testPgLabel}`, () => {
         'SELECT sum(x) FROM (SELECT g AS x FROM generate_series(1, 200000) g ORDER BY g DESC) s',
       );
       await sorter.client.end();
-      await waitFor('the temp bytes in pg_stat_database', async () =>
-        (await databaseCounter('temp_bytes')) > before ? true : undefined,
-      );
+      await counterGrows('temp_bytes', before);
       const workMemKb = Number(
         (await db.pool.query("SELECT setting FROM pg_settings WHERE name = 'work_mem'")).rows[0]?.setting,
       );
 
       await cycle(agent, collector);
-      const f = await fs.waitFor(
-        `server=${agent.serverId}&check=pg.temp_files`,
-        (x) => x.object === `db:${db.name}`,
-      );
+      const f = await findingOf(agent, 'pg.temp_files', `db:${db.name}`);
       assert.equal(f.targetName, 'local');
       assert.equal(f.kind, 'recommendation');
       assert.ok(Number(ev(f).temp_bytes) > 0);
@@ -333,7 +329,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
 
       const rows = await cycle(agent, collector);
       assert.ok(rowsOf(rows, 'pg_bgwriter').length === 1);
-      const f = await fs.waitFor(`server=${agent.serverId}&check=pg.checkpoints`, (x) => x.object === '');
+      const f = await findingOf(agent, 'pg.checkpoints', '');
       assert.equal(f.targetName, 'local');
       assert.equal(f.kind, 'recommendation');
       assert.ok(Number(ev(f).checkpoints_req) >= 2);
@@ -364,10 +360,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
 
       const host = await hostRows();
       await cycle(agent, collector, host);
-      const f = await fs.waitFor(
-        `server=${agent.serverId}&check=pg.replication_slot`,
-        (x) => x.object === `slot:${slot}`,
-      );
+      const f = await findingOf(agent, 'pg.replication_slot', `slot:${slot}`);
       assert.equal(f.targetName, 'local');
       assert.equal(f.severity, 'warning');
       assert.equal(ev(f).active, false);
@@ -416,10 +409,7 @@ describe(`live-state findings on ${testPgLabel}`, () => {
       await waitForState(holder.pid, (r) => r.xmin !== null, 'the snapshot to hold an xmin');
       await sleep(1500);
       await cycle(agent, collector);
-      const f = await fs.waitFor(
-        `server=${agent.serverId}&check=pg.xmin_horizon`,
-        (x) => x.object === `session:${holder.pid}`,
-      );
+      const f = await findingOf(agent, 'pg.xmin_horizon', `session:${holder.pid}`);
       assert.equal(f.targetName, 'local');
       assert.equal(ev(f).holder, 'session');
       assert.equal(ev(f).application_name, 'pglive-xmin');

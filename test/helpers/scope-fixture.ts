@@ -83,3 +83,8 @@ export function fixtureScope(
   if (!scope) throw new Error('fixture batch has no target scope');
   return scope;
 }
+
+/** The target scope of a batch holding one collection. */
+export function oneCollection(families: Record<string, Row[]>, opts: FixtureOptions = {}): ScopeRows {
+  return fixtureScope([{ ts: 1, families }], opts);
+}

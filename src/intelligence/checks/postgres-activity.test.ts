@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fixtureScope } from '../../../test/helpers/scope-fixture.js';
+import { fixtureScope, oneCollection } from '../../../test/helpers/scope-fixture.js';
 import { pgBlocking, pgIdleInTransaction, pgLongQuery } from './postgres-activity.js';
 import type { IngestCheck, Row } from './types.js';
 
@@ -108,18 +108,13 @@ test('only_the_newest_collection_counts_so_a_wait_that_ended_clears', () => {
 });
 
 test('odd_lock_wait_rows_are_skipped_and_texts_are_bounded', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_lock_waits: [
-          { pid: 'x', blocking_pids: '1', wait_s: 100 },
-          { pid: 5, blocking_pids: 'a,,-3,  ', wait_s: 'nope' },
-          wait(6, '4', 100, 'x'.repeat(10_000)),
-        ],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_lock_waits: [
+      { pid: 'x', blocking_pids: '1', wait_s: 100 },
+      { pid: 5, blocking_pids: 'a,,-3,  ', wait_s: 'nope' },
+      wait(6, '4', 100, 'x'.repeat(10_000)),
+    ],
+  });
   const out = pgBlocking.evaluate(input, defaults(pgBlocking));
   assert.equal(out.length, 1);
   assert.equal(out[0]!.object, 'pid:4');
@@ -136,24 +131,19 @@ test('a_down_instance_or_no_snapshot_says_nothing', () => {
 });
 
 test('a_long_active_statement_is_graded_per_group_of_client_sessions', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_activity: [
-          group('active', { max_query_age_s: 2000, count: 3 }),
-          group('active', { application_name: 'report', max_query_age_s: 301 }),
-          group('active', { application_name: 'quick', max_query_age_s: 5 }),
-          group('active', {
-            backend_type: 'autovacuum worker',
-            application_name: '',
-            max_query_age_s: 99_999,
-          }),
-          group('idle', { application_name: 'idle', max_query_age_s: null, max_state_age_s: 99_999 }),
-        ],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_activity: [
+      group('active', { max_query_age_s: 2000, count: 3 }),
+      group('active', { application_name: 'report', max_query_age_s: 301 }),
+      group('active', { application_name: 'quick', max_query_age_s: 5 }),
+      group('active', {
+        backend_type: 'autovacuum worker',
+        application_name: '',
+        max_query_age_s: 99_999,
+      }),
+      group('idle', { application_name: 'idle', max_query_age_s: null, max_state_age_s: 99_999 }),
+    ],
+  });
   const out = pgLongQuery.evaluate(input, defaults(pgLongQuery));
   assert.deepEqual(
     out.map((d) => [d.object, d.severity]),
@@ -169,14 +159,9 @@ test('a_long_active_statement_is_graded_per_group_of_client_sessions', () => {
 });
 
 test('names_in_actions_are_quoted_as_sql_literals', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_activity: [group('active', { usename: "o'brien", datname: 'My DB', max_query_age_s: 400 })],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_activity: [group('active', { usename: "o'brien", datname: 'My DB', max_query_age_s: 400 })],
+  });
   const [f] = pgLongQuery.evaluate(input, defaults(pgLongQuery));
   assert.match(f!.action, /usename = 'o''brien'/);
   assert.match(f!.action, /ALTER ROLE "o'brien" IN DATABASE "My DB"/);
@@ -218,18 +203,13 @@ test('idle_in_transaction_groups_get_terminate_and_timeout_actions', () => {
 });
 
 test('activity_with_strings_for_numbers_or_missing_columns_does_not_throw', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_activity: [
-          { state: 'active', backend_type: 'client backend', max_query_age_s: '400' },
-          { state: 'active', backend_type: 'client backend', max_query_age_s: 'abc' },
-          { state: null, backend_type: null },
-        ],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_activity: [
+      { state: 'active', backend_type: 'client backend', max_query_age_s: '400' },
+      { state: 'active', backend_type: 'client backend', max_query_age_s: 'abc' },
+      { state: null, backend_type: null },
+    ],
+  });
   const out = pgLongQuery.evaluate(input, defaults(pgLongQuery));
   assert.equal(out.length, 1);
   assert.equal(out[0]!.object, '//');

@@ -3,7 +3,15 @@
  * running statements, and sessions idle in a transaction. All read the newest collection's snapshot
  * (./postgres-rows.ts), so a finding clears as soon as the agent reports the situation gone.
  */
-import { activityFilter, activityGroup, cut, groupObject, snapshot, worstFirst } from './postgres-rows.js';
+import {
+  activityFilter,
+  activityGroup,
+  cut,
+  groupObject,
+  snapshot,
+  targetIngest,
+  worstFirst,
+} from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, Thresholds } from './types.js';
 import { grade, humanSeconds, ident, num, round2, str } from './util.js';
 
@@ -59,9 +67,7 @@ function blockedEntry(pid: number, r: Row) {
 
 export const pgBlocking: IngestCheck = {
   id: 'pg.blocking',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Sessions blocked behind another session’s locks',
   doc: {
@@ -206,9 +212,7 @@ function gradedGroups(
 
 export const pgLongQuery: IngestCheck = {
   id: 'pg.long_query',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Statements running for a long time',
   doc: {
@@ -253,9 +257,7 @@ export const pgLongQuery: IngestCheck = {
 
 export const pgIdleInTransaction: IngestCheck = {
   id: 'pg.idle_in_transaction',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Sessions idle in a transaction',
   doc: {

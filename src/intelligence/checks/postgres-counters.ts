@@ -5,7 +5,7 @@
  * and the previous one (ScopeRows.pairs): nothing on a first sample, nothing across a statistics reset,
  * and never the ratio since the last reset, which hides today behind months of history.
  */
-import { cut, delta, numericSetting, pgSize, snapshot, worst } from './postgres-rows.js';
+import { cut, delta, numericSetting, pgSize, snapshot, targetIngest, worst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, RowPair, ScopeRows } from './types.js';
 import { grade, humanBytes, humanSeconds, ident, literal, num, round2, str } from './util.js';
 
@@ -23,9 +23,7 @@ const logHint =
 
 export const pgDeadlocks: IngestCheck = {
   id: 'pg.deadlocks',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Deadlocks',
   doc: {
@@ -64,9 +62,7 @@ export const pgDeadlocks: IngestCheck = {
 
 export const pgRollbackRatio: IngestCheck = {
   id: 'pg.rollback_ratio',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Many transactions rolled back',
   doc: {
@@ -132,9 +128,7 @@ function proposedWorkMemKb(input: ScopeRows, currentKb: number): number {
 
 export const pgTempFiles: IngestCheck = {
   id: 'pg.temp_files',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'recommendation',
   title: 'Sorts and hashes spilling to temporary files',
   doc: {
@@ -239,9 +233,7 @@ export const pgTempFiles: IngestCheck = {
 
 export const pgCheckpoints: IngestCheck = {
   id: 'pg.checkpoints',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'recommendation',
   title: 'Checkpoints requested more often than timed',
   doc: {
@@ -290,9 +282,7 @@ export const pgCheckpoints: IngestCheck = {
 
 export const pgBackendFsync: IngestCheck = {
   id: 'pg.backend_fsync',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Backends doing their own fsyncs',
   doc: {
@@ -331,9 +321,7 @@ export const pgBackendFsync: IngestCheck = {
 
 export const pgCacheHit: IngestCheck = {
   id: 'pg.cache_hit',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Low cache hit ratio over the last interval',
   doc: {

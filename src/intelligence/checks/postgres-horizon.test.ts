@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fixtureScope } from '../../../test/helpers/scope-fixture.js';
+import { fixtureScope, oneCollection } from '../../../test/helpers/scope-fixture.js';
 import { pgWraparound, pgXminHorizon } from './postgres-horizon.js';
 import type { IngestCheck, Row } from './types.js';
 
@@ -31,34 +31,29 @@ function holder(values: Partial<Record<(typeof xminHoldersColumns)[number], unkn
 }
 
 test('each_of_the_four_holders_is_named_with_its_own_action', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_xmin_holders: [
-          holder({
-            holder: 'session',
-            ident: '4242',
-            xmin_age: 12_000_000,
-            age_s: 120,
-            datname: 'shop',
-            usename: 'app',
-            state: 'idle in transaction',
-            query: 'SELECT 1',
-          }),
-          holder({ holder: 'replication_slot', ident: 'old_sub', xmin_age: 150_000_000, state: 'inactive' }),
-          holder({
-            holder: 'standby',
-            ident: 'replica1/777',
-            application_name: 'replica1',
-            xmin_age: 20_000_000,
-            state: 'streaming',
-          }),
-          holder({ holder: 'prepared_xact', ident: "tx'1", xmin_age: 5, age_s: 90_000, datname: 'shop' }),
-        ],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_xmin_holders: [
+      holder({
+        holder: 'session',
+        ident: '4242',
+        xmin_age: 12_000_000,
+        age_s: 120,
+        datname: 'shop',
+        usename: 'app',
+        state: 'idle in transaction',
+        query: 'SELECT 1',
+      }),
+      holder({ holder: 'replication_slot', ident: 'old_sub', xmin_age: 150_000_000, state: 'inactive' }),
+      holder({
+        holder: 'standby',
+        ident: 'replica1/777',
+        application_name: 'replica1',
+        xmin_age: 20_000_000,
+        state: 'streaming',
+      }),
+      holder({ holder: 'prepared_xact', ident: "tx'1", xmin_age: 5, age_s: 90_000, datname: 'shop' }),
+    ],
+  });
   const out = pgXminHorizon.evaluate(input, defaults(pgXminHorizon));
   const by = new Map(out.map((d) => [d.object, d]));
   assert.deepEqual([...by.keys()].sort(), [
@@ -80,19 +75,14 @@ test('each_of_the_four_holders_is_named_with_its_own_action', () => {
 });
 
 test('young_holders_say_nothing_and_unknown_holder_kinds_are_ignored', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_xmin_holders: [
-          holder({ holder: 'session', ident: '1', xmin_age: 3, age_s: 2 }),
-          holder({ holder: 'replication_slot', ident: 's', xmin_age: 9_999_999 }),
-          holder({ holder: 'ghost', ident: 'x', xmin_age: 999_999_999 }),
-          holder({ holder: '__proto__', ident: 'x', xmin_age: 999_999_999 }),
-        ],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_xmin_holders: [
+      holder({ holder: 'session', ident: '1', xmin_age: 3, age_s: 2 }),
+      holder({ holder: 'replication_slot', ident: 's', xmin_age: 9_999_999 }),
+      holder({ holder: 'ghost', ident: 'x', xmin_age: 999_999_999 }),
+      holder({ holder: '__proto__', ident: 'x', xmin_age: 999_999_999 }),
+    ],
+  });
   assert.deepEqual(pgXminHorizon.evaluate(input, defaults(pgXminHorizon)), []);
 });
 
@@ -114,31 +104,26 @@ test('holders_gone_from_the_newest_collection_clear', () => {
 });
 
 test('wraparound_grades_the_older_of_xid_and_multixact_age_against_2_to_the_31', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_wraparound: [
-          {
-            datname: 'shop',
-            xid_age: 1_200_000_000,
-            mxid_age: 10,
-            xid_wraparound_pct: 55.9,
-            mxid_wraparound_pct: 0,
-          },
-          {
-            datname: 'logs',
-            xid_age: 100,
-            mxid_age: 1_800_000_000,
-            xid_wraparound_pct: 0,
-            mxid_wraparound_pct: 83.8,
-          },
-          { datname: 'fresh', xid_age: 200_000_000, xid_wraparound_pct: 9.3, xid_freeze_max_pct: 100 },
-          { datname: 'template0', xid_wraparound_pct: 60 },
-        ],
+  const input = oneCollection({
+    pg_wraparound: [
+      {
+        datname: 'shop',
+        xid_age: 1_200_000_000,
+        mxid_age: 10,
+        xid_wraparound_pct: 55.9,
+        mxid_wraparound_pct: 0,
       },
-    },
-  ]);
+      {
+        datname: 'logs',
+        xid_age: 100,
+        mxid_age: 1_800_000_000,
+        xid_wraparound_pct: 0,
+        mxid_wraparound_pct: 83.8,
+      },
+      { datname: 'fresh', xid_age: 200_000_000, xid_wraparound_pct: 9.3, xid_freeze_max_pct: 100 },
+      { datname: 'template0', xid_wraparound_pct: 60 },
+    ],
+  });
   const out = pgWraparound.evaluate(input, defaults(pgWraparound));
   const by = new Map(out.map((d) => [d.object, d]));
   assert.deepEqual([...by.keys()].sort(), ['db:logs', 'db:shop', 'db:template0']);

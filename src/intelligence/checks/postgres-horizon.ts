@@ -3,7 +3,7 @@
  * four holders (a session, a replication slot, a standby's hot_standby_feedback, a prepared transaction),
  * and transaction ID / multixact ages closing in on wraparound.
  */
-import { activityGroup, cut, snapshot, worst, worstFirst } from './postgres-rows.js';
+import { activityGroup, cut, snapshot, targetIngest, worst, worstFirst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row } from './types.js';
 import { grade, humanSeconds, ident, literal, num, round2, shellWord, str } from './util.js';
 
@@ -70,9 +70,7 @@ function describeHolder(holder: Holder, r: Row): { object: string; who: string; 
 
 export const pgXminHorizon: IngestCheck = {
   id: 'pg.xmin_horizon',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'The xmin horizon is held back',
   doc: {
@@ -157,9 +155,7 @@ export const pgXminHorizon: IngestCheck = {
 
 export const pgWraparound: IngestCheck = {
   id: 'pg.wraparound',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Transaction ID or multixact age near wraparound',
   doc: {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fixtureScope } from '../../../test/helpers/scope-fixture.js';
+import { fixtureScope, oneCollection } from '../../../test/helpers/scope-fixture.js';
 import { pgReplicationLag, pgReplicationSlot } from './postgres-replication.js';
 import type { IngestCheck, Row } from './types.js';
 
@@ -21,18 +21,13 @@ const slot = (name: string, extra: Row): Row => ({
 });
 
 test('an_inactive_slot_retaining_more_than_a_gib_is_a_warning_with_the_drop_statement', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_replication_slots: [
-          slot('old_standby', { retained_bytes: 2 * GiB }),
-          slot('small', { retained_bytes: 100 }),
-          slot('busy', { active: true, retained_bytes: 2 * GiB }),
-        ],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_replication_slots: [
+      slot('old_standby', { retained_bytes: 2 * GiB }),
+      slot('small', { retained_bytes: 100 }),
+      slot('busy', { active: true, retained_bytes: 2 * GiB }),
+    ],
+  });
   const out = pgReplicationSlot.evaluate(input, defaults(pgReplicationSlot));
   assert.equal(out.length, 1, 'an active slot 2 GiB behind is not yet lagging by default');
   const f = out[0]!;
@@ -74,18 +69,13 @@ test('retained_wal_over_half_the_free_space_of_the_largest_filesystem_is_critica
 });
 
 test('lost_and_unreserved_slots_are_critical_whatever_they_retain', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_replication_slots: [
-          slot('gone', { wal_status: 'lost', retained_bytes: null }),
-          slot('edge', { wal_status: 'unreserved', active: true, retained_bytes: 10 }),
-          slot('fine', { wal_status: 'extended', active: true, retained_bytes: 10 }),
-        ],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_replication_slots: [
+      slot('gone', { wal_status: 'lost', retained_bytes: null }),
+      slot('edge', { wal_status: 'unreserved', active: true, retained_bytes: 10 }),
+      slot('fine', { wal_status: 'extended', active: true, retained_bytes: 10 }),
+    ],
+  });
   const out = pgReplicationSlot.evaluate(input, defaults(pgReplicationSlot));
   assert.deepEqual(out.map((d) => [d.object, d.severity]).sort(), [
     ['slot:edge', 'critical'],
@@ -131,22 +121,17 @@ test('standby_lag_is_graded_in_seconds_and_bytes_per_standby', () => {
 });
 
 test('on_a_standby_its_own_replay_lag_is_graded_and_a_paused_replay_gets_resume', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_standby: [
-          {
-            receiver_status: 'streaming',
-            sender: 'p:5432',
-            receive_replay_lag_bytes: 100,
-            replay_lag_s: 45,
-            replay_paused: true,
-          },
-        ],
+  const input = oneCollection({
+    pg_standby: [
+      {
+        receiver_status: 'streaming',
+        sender: 'p:5432',
+        receive_replay_lag_bytes: 100,
+        replay_lag_s: 45,
+        replay_paused: true,
       },
-    },
-  ]);
+    ],
+  });
   const [f] = pgReplicationLag.evaluate(input, defaults(pgReplicationLag));
   assert.ok(f);
   assert.equal(f.object, 'replay');
@@ -155,15 +140,10 @@ test('on_a_standby_its_own_replay_lag_is_graded_and_a_paused_replay_gets_resume'
 });
 
 test('replication_rows_with_odd_values_do_not_throw', () => {
-  const input = fixtureScope([
-    {
-      ts: 1,
-      families: {
-        pg_replication: [{ replay_lag_s: 'x' }, { application_name: null, replay_lag_s: 100 }],
-        pg_replication_slots: [{ slot_name: null, retained_bytes: 'many', active: 'yes' }],
-      },
-    },
-  ]);
+  const input = oneCollection({
+    pg_replication: [{ replay_lag_s: 'x' }, { application_name: null, replay_lag_s: 100 }],
+    pg_replication_slots: [{ slot_name: null, retained_bytes: 'many', active: 'yes' }],
+  });
   const lag = pgReplicationLag.evaluate(input, defaults(pgReplicationLag));
   assert.equal(lag.length, 1);
   assert.equal(lag[0]!.object, 'standby:local');

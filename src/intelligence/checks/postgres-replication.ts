@@ -2,7 +2,7 @@
  * Replication on ingest: slots that retain WAL (inactive, lagging, lost, or holding more than the disk can
  * spare) and standbys that lag, seen from the primary (pg_replication) or on the standby (pg_standby).
  */
-import { cut, pgSize, snapshot, worst, worstFirst } from './postgres-rows.js';
+import { cut, pgSize, snapshot, targetIngest, worst, worstFirst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, ScopeRows } from './types.js';
 import { grade, humanBytes, humanSeconds, literal, num, round2, str } from './util.js';
 
@@ -42,9 +42,7 @@ function slotAction(r: Row, name: string, input: ScopeRows): string {
 
 export const pgReplicationSlot: IngestCheck = {
   id: 'pg.replication_slot',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Replication slot retaining WAL',
   doc: {
@@ -129,9 +127,7 @@ export const pgReplicationSlot: IngestCheck = {
 
 export const pgReplicationLag: IngestCheck = {
   id: 'pg.replication_lag',
-  group: 'postgres',
-  mode: 'ingest',
-  scope: 'target',
+  ...targetIngest,
   kind: 'alert',
   title: 'Standby replication lag',
   doc: {

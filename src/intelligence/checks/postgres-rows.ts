@@ -13,6 +13,9 @@ import { type Severity, severityRank } from '../model.js';
 import type { Draft, Row, RowPair, ScopeRows } from './types.js';
 import { field, literal, num, str } from './util.js';
 
+/** What every check of these files is: an ingest check of one PostgreSQL target. */
+export const targetIngest = { group: 'postgres', mode: 'ingest', scope: 'target' } as const;
+
 /** Rows of `family` in the newest collection of this batch; null when the instance did not answer. */
 export function snapshot(input: ScopeRows, family: string): readonly Row[] | null {
   const instance = input.latest('pg_instance');
