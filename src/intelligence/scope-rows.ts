@@ -9,7 +9,7 @@
  */
 import type { ValidBatch, ValidTable } from '../protocol/batch.js';
 import { familyByName } from '../protocol/families/index.js';
-import type { Row, RowPair, ScopeRows } from './checks/types.js';
+import type { HostFacts, Row, RowPair, ScopeRows } from './checks/types.js';
 
 interface Remembered {
   ts: number;
@@ -20,7 +20,7 @@ interface Remembered {
 export class SampleMemory {
   private readonly last = new Map<string, Remembered>();
   private readonly settings = new Map<string, Map<string, string>>();
-  private readonly hosts = new Map<number, { memoryTotalBytes?: number; cores?: number }>();
+  private readonly hosts = new Map<number, HostFacts>();
 
   /** Families some check asked `pairs` of: only their samples are remembered. */
   readonly pairFamilies = new Set<string>();
@@ -51,7 +51,7 @@ export class SampleMemory {
     this.settings.set(targetKey, values);
   }
 
-  hostOf(serverId: number): { memoryTotalBytes?: number; cores?: number } {
+  hostOf(serverId: number): HostFacts {
     let h = this.hosts.get(serverId);
     if (!h) {
       if (this.hosts.size >= 200_000) this.hosts.clear();
@@ -60,6 +60,20 @@ export class SampleMemory {
     }
     return h;
   }
+}
+
+/** The newest snapshot's mounts with both sizes known (a failed statfs sends nulls), bounded. */
+function filesystemsOf(rows: readonly Row[]): NonNullable<HostFacts['filesystems']> {
+  const newestTs = Math.max(...rows.map((r) => r.ts as number));
+  const out: Array<{ mountpoint: string; availBytes: number; sizeBytes: number }> = [];
+  for (const r of rows) {
+    const availBytes = Number(r.avail_bytes ?? Number.NaN);
+    const sizeBytes = Number(r.size_bytes ?? Number.NaN);
+    if (r.ts !== newestTs || !Number.isFinite(availBytes) || !Number.isFinite(sizeBytes)) continue;
+    out.push({ mountpoint: String(r.mountpoint).slice(0, 500), availBytes, sizeBytes });
+    if (out.length >= 64) break;
+  }
+  return out;
 }
 
 function toRow(t: ValidTable, values: unknown[]): Row {
@@ -82,7 +96,7 @@ class BatchScope implements ScopeRows {
     readonly targetId: number | null,
     readonly targetName: string,
     private readonly memory: SampleMemory,
-    readonly host: { memoryTotalBytes?: number; cores?: number },
+    readonly host: HostFacts,
   ) {}
 
   private seriesKey(family: string, row: Row, labels: readonly string[]): string {
@@ -200,6 +214,8 @@ export function scopesOf(
     }
     const cpus = (s.tables.get('host_cpu') ?? []).filter((r) => r.cpu !== 'total');
     if (cpus.length > 0) host.cores = new Set(cpus.map((r) => r.cpu)).size;
+    const mounts = s.tables.get('host_filesystem');
+    if (mounts && mounts.length > 0) host.filesystems = filesystemsOf(mounts);
     const settings = s.tables.get('pg_settings');
     if (settings && settings.length > 0 && s.targetId !== null) {
       // A snapshot: the newest one replaces what was known (its rows share one ts).

@@ -2,10 +2,20 @@
  * The check catalogue: every check, listed explicitly, one file per family beside this one.
  * docs/findings.md documents each (a test checks that every id here is there).
  */
+import { postgresActivityChecks } from './postgres-activity.js';
+import { postgresCounterChecks } from './postgres-counters.js';
+import { postgresHorizonChecks } from './postgres-horizon.js';
 import { postgresInstanceChecks } from './postgres-instance.js';
+import { postgresReplicationChecks } from './postgres-replication.js';
 import type { Check } from './types.js';
 
-export const checks: readonly Check[] = [...postgresInstanceChecks];
+export const checks: readonly Check[] = [
+  ...postgresInstanceChecks,
+  ...postgresActivityChecks,
+  ...postgresHorizonChecks,
+  ...postgresReplicationChecks,
+  ...postgresCounterChecks,
+];
 
 const byId = new Map(checks.map((c) => [c.id, c]));
 

@@ -58,8 +58,16 @@ export interface ScopeRows {
   pairs(family: string): readonly RowPair[];
   /** A PostgreSQL setting from the newest pg_settings snapshot seen for this target, if any. */
   setting(name: string): string | undefined;
-  /** Host facts cached from earlier batches (memory total, cores), for checks on target scope. */
-  host: { memoryTotalBytes?: number; cores?: number };
+  /** Host facts cached from earlier batches (memory total, cores, filesystems), for checks on target scope. */
+  host: HostFacts;
+}
+
+/** What the engine remembers of a server's host from its host families, newest batch wins. */
+export interface HostFacts {
+  memoryTotalBytes?: number;
+  cores?: number;
+  /** The newest host_filesystem snapshot (at most 64 mounts). */
+  filesystems?: ReadonlyArray<{ mountpoint: string; availBytes: number; sizeBytes: number }>;
 }
 
 /** What an evaluate function returns: an observation without the parts the engine fills in. */
