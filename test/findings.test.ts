@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import type { Row } from '../src/agent/collectors/types.js';
+import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
 
@@ -170,6 +170,51 @@ describe(`findings lifecycle (${testPgLabel})`, () => {
     } finally {
       ws.close();
     }
+  });
+
+  test('a_family_that_failed_to_collect_does_not_clear_its_findings', async () => {
+    const agent = await fs.enroll('host-failed-family');
+    const idle = {
+      datname: 'app',
+      usename: 'web',
+      application_name: 'api',
+      backend_type: 'client backend',
+      state: 'idle in transaction',
+      count: 1,
+      max_state_age_s: 700,
+    };
+    const push = (rows: FamilyRows[]) => fs.push(agent, rows, { target: 'main' });
+    const at = (ts: number, extra: FamilyRows[]) => [
+      { family: 'pg_instance', ts, rows: [instance(true)] },
+      ...extra,
+    ];
+    let ts = Date.now() - 60_000;
+    await push(at(ts, [{ family: 'pg_activity', ts, rows: [idle] }]));
+    const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'pg.idle_in_transaction');
+    assert.equal(f.severity, 'critical');
+    // pg_activity failed twice: no rows, but no news either — the finding stays open.
+    for (let i = 0; i < 2; i++) {
+      ts += 10_000;
+      await push(
+        at(ts, [
+          {
+            family: 'pg_collector',
+            ts,
+            rows: [{ family: 'pg_activity', datname: '', ok: false, error: 'timeout' }],
+          },
+        ]),
+      );
+    }
+    await fs.settle();
+    assert.equal((await fs.findings(`server=${agent.serverId}&state=open`)).length, 1);
+    // Collected again without the session: two clear evaluations resolve it.
+    for (let i = 0; i < 2; i++) {
+      ts += 10_000;
+      await push(
+        at(ts, [{ family: 'pg_activity', ts, rows: [{ ...idle, state: 'idle', max_state_age_s: 5 }] }]),
+      );
+    }
+    await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
   });
 
   test('bad_filters_are_400_naming_the_parameter', async () => {

@@ -116,6 +116,7 @@ export class FindingsEngine {
       'host_cpu',
       'host_filesystem',
       'pg_settings',
+      'pg_collector',
     ]);
     const clearAfter = new Map(this.checks.map((c) => [c.id, c.clearAfter ?? 2]));
     this.policy = {
@@ -196,10 +197,13 @@ export class FindingsEngine {
     const app: Application = { serverId, observations: [], evaluated: new Set(), checks: [] };
     for (const s of scopes) {
       if (s.targetId !== null && s.tables.has('pg_instance')) await this.ensureSettings(serverId, s.targetId);
+      const failed = failedFamilies(s.latest('pg_collector'));
       for (const check of this.ingestChecks) {
         if ((check.scope === 'host') !== (s.targetId === null)) continue;
         if (!check.inputs.some((f) => s.tables.has(f))) continue;
-        app.evaluated.add(evalKey(check.id, s.targetId));
+        // A family that failed to collect says nothing about whether the condition is over: this batch
+        // does not count towards clearing the check's open findings.
+        if (!check.inputs.some((f) => failed.has(f))) app.evaluated.add(evalKey(check.id, s.targetId));
         if (!this.thresholds.enabled(check.id, serverId, s.targetId)) continue;
         try {
           for (const d of check.evaluate(s, this.thresholds.for(check.id, serverId, s.targetId))) {
@@ -436,6 +440,13 @@ export class FindingsEngine {
   async idle(): Promise<void> {
     while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()].map((c) => c.tail));
   }
+}
+
+/** Families the agent reports failing in this batch (pg_collector rows with ok = false). */
+function failedFamilies(rows: readonly Readonly<Record<string, unknown>>[]): Set<string> {
+  const out = new Set<string>();
+  for (const r of rows) if (r.ok === false && typeof r.family === 'string') out.add(r.family);
+  return out;
 }
 
 function toWrite(key: string, o: Observation): FindingWrite {
