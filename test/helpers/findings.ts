@@ -10,6 +10,7 @@ import { families } from '../../src/protocol/families/index.js';
 import { type LogEntry, logEntryColumns } from '../../src/protocol/logs.js';
 import { type App, buildServerApp } from '../../src/server/app.js';
 import { createEnrollToken } from '../../src/server/auth/agents.js';
+import { findingsJob } from '../../src/server/jobs/findings.js';
 import type { FindingRow } from '../../src/storage/queries/findings.sql.js';
 import { createTestStore, quietLog, type TestStore } from './db.js';
 import { roleHeaders } from './users.js';
@@ -35,7 +36,7 @@ export interface FindingsServer {
   waitFor(query: string, pick: (f: FindingRow) => boolean, timeoutMs?: number): Promise<FindingRow>;
   /** Waits for the ingest evaluations queued so far. */
   settle(): Promise<void>;
-  /** Runs the job checks once, as the findings job does. */
+  /** Runs the findings job once (job checks, security events, pruning), as the server does. */
   runJob(now?: Date): Promise<void>;
   close(): Promise<void>;
 }
@@ -131,8 +132,8 @@ export async function startFindingsServer(prefix: string): Promise<FindingsServe
       );
     },
     settle: () => server.engine.idle(),
-    async runJob(now) {
-      await server.engine.runJobChecks(now);
+    async runJob(now = new Date()) {
+      await findingsJob(server.engine, 60_000).run({ pool: ts.store.pool, log: quietLog, now });
     },
     async close() {
       await server.app.close();

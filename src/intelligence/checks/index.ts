@@ -2,10 +2,18 @@
  * The check catalogue: every check, listed explicitly, one file per family beside this one.
  * docs/findings.md documents each (a test checks that every id here is there).
  */
+import { logChecks } from './logs.js';
 import { postgresInstanceChecks } from './postgres-instance.js';
+import { securityChecks } from './security.js';
 import type { Check } from './types.js';
+import { watchdogChecks } from './watchdog.js';
 
-export const checks: readonly Check[] = [...postgresInstanceChecks];
+export const checks: readonly Check[] = [
+  ...postgresInstanceChecks,
+  ...(securityChecks as readonly Check[]),
+  ...(logChecks as readonly Check[]),
+  ...(watchdogChecks as readonly Check[]),
+];
 
 const byId = new Map(checks.map((c) => [c.id, c]));
 
