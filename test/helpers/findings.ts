@@ -29,7 +29,11 @@ export interface FindingsServer {
   admin: { authorization: string };
   enroll(hostname: string): Promise<TestAgent>;
   /** Pushes one batch; `target` names the PostgreSQL target of target families. */
-  push(agent: TestAgent, rows: FamilyRows[], opts?: { target?: string; logs?: LogEntry[] }): Promise<void>;
+  push(
+    agent: TestAgent,
+    rows: FamilyRows[],
+    opts?: { target?: string; logs?: LogEntry[]; status?: Record<string, unknown>; sealedAt?: number },
+  ): Promise<void>;
   /** Findings through GET /api/v1/findings (query string without the leading ?). */
   findings(query?: string): Promise<FindingRow[]>;
   /** Waits until a finding matching `pick` is listed; fails after `timeoutMs`. */
@@ -90,8 +94,9 @@ export async function startFindingsServer(prefix: string): Promise<FindingsServe
         v: 1,
         agentId: agent.agentId,
         seq: agent.seq,
-        sealedAt: Date.now(),
+        sealedAt: opts.sealedAt ?? Date.now(),
         families: tables,
+        ...(opts.status ? { status: opts.status } : {}),
         ...(opts.logs?.length
           ? {
               logs: {
