@@ -17,6 +17,7 @@ import { silentLogger } from '../src/log.js';
 import type { LogEntry } from '../src/protocol/logs.js';
 import { startCluster } from '../src/storage/cluster.js';
 import { embeddedBinDir } from '../src/storage/embedded.js';
+import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { recordJobEnd, recordJobStart } from '../src/storage/queries/jobs.sql.js';
 import { setAgentLastSeen } from '../src/storage/queries/watchdog.sql.js';
 import { testPgLabel } from './helpers/db.js';
@@ -83,6 +84,9 @@ async function securityEvents(query: string): Promise<SecurityEventBody> {
   return (await res.json()) as SecurityEventBody;
 }
 
+/** A finding's evidence ({} when there is no finding: the assertion on it then fails clearly). */
+const evidenceOf = (f: FindingRow | undefined) => (f?.evidence ?? {}) as Record<string, unknown>;
+
 const sum = (events: SecurityEventBody['events']) => events.reduce((n, e) => n + e.count, 0);
 
 describe(`security and log checks on real log lines (${testPgLabel})`, () => {
@@ -140,10 +144,10 @@ describe(`security and log checks on real log lines (${testPgLabel})`, () => {
     const ban = all.find((f) => f.check === 'security.fail2ban_bans');
     assert.equal(ban?.object, attacker);
     assert.equal(ban?.severity, 'info');
-    assert.deepEqual((ban?.evidence as Record<string, unknown>).jails, ['sshd']);
+    assert.deepEqual(evidenceOf(ban).jails, ['sshd']);
     const ufw = all.find((f) => f.check === 'security.firewall_blocks');
     assert.equal(ufw?.object, '198.51.100.23');
-    assert.equal((ufw?.evidence as Record<string, unknown>).count, 12);
+    assert.equal(evidenceOf(ufw).count, 12);
     const disk = all.find((f) => f.check === 'logs.disk_errors' && f.object === 'io:sdb');
     assert.equal(disk?.severity, 'critical');
     assert.match(String(disk?.action), /dmesg -T \| tail -n 50; smartctl -a \/dev\/sdb$/);
@@ -342,13 +346,13 @@ describe(`watchdog (${testPgLabel})`, () => {
     const all = await fs.findings(`server=${agent.serverId}&state=open`);
     const skew = all.find((f) => f.check === 'watchdog.clock_skew');
     assert.equal(skew?.severity, 'warning');
-    const skewMs = Number((skew?.evidence as Record<string, unknown>).skew_ms);
+    const skewMs = Number(evidenceOf(skew).skew_ms);
     assert.ok(skewMs > 110_000 && skewMs <= 120_000, `skew ${skewMs}`);
     const config = all.find((f) => f.check === 'watchdog.config_refused');
-    assert.match(String((config?.evidence as Record<string, unknown>).error), /expected an array/);
+    assert.match(String(evidenceOf(config).error), /expected an array/);
     const collector = all.find((f) => f.check === 'watchdog.collector_failing');
     assert.equal(collector?.object, 'collector:pressure');
-    assert.match(String((collector?.evidence as Record<string, unknown>).error), /ENOENT/);
+    assert.match(String(evidenceOf(collector).error), /ENOENT/);
   });
 
   test('a_failing_server_job_is_a_warning', async () => {
