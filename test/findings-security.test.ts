@@ -5,23 +5,20 @@
  * parsed; a silent agent, a refused configuration, a skewed clock and a failing server job.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { EntryAssembler } from '../src/agent/logs/assemble.js';
 import { parsers } from '../src/agent/logs/parsers/index.js';
-import { silentLogger } from '../src/log.js';
 import type { LogEntry } from '../src/protocol/logs.js';
-import { startCluster } from '../src/storage/cluster.js';
-import { embeddedBinDir } from '../src/storage/embedded.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { recordJobEnd, recordJobStart } from '../src/storage/queries/jobs.sql.js';
 import { setAgentLastSeen } from '../src/storage/queries/watchdog.sql.js';
 import { testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer } from './helpers/findings.js';
+import { removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
 
 let fs: FindingsServer;
 
@@ -202,37 +199,24 @@ describe(`security and log checks on real log lines (${testPgLabel})`, () => {
   });
 
   test('postgresql_password_failures_caused_for_real_open_an_alert_by_address_and_user', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgvigil-authfail-'));
-    chmodSync(dir, 0o755);
-    const pg15 = process.env.PGVIGIL_TEST_PG === 'debian-15';
     // Debian's default prefix names no client address: the check finds it on the connection line.
     const prefix = '%m [%p] %q%u@%d ';
-    const cluster = await startCluster({
-      binDir: pg15 ? '/usr/lib/postgresql/15/bin' : await embeddedBinDir(),
-      pgdata: join(dir, 'pgdata'),
-      superuser: 'pgvigil_test',
-      password: 'test-password',
-      logFile: join(dir, 'server.log'),
-      runAsUser: pg15 ? 'postgres' : 'pgvigil',
-      settings: {
-        logging_collector: 'on',
-        log_destination: 'stderr',
-        log_directory: 'log',
-        log_filename: 'postgresql.log',
-        log_file_mode: '0644',
-        log_timezone: 'UTC',
-        log_connections: 'on',
-        log_line_prefix: prefix,
-        fsync: 'off',
-      },
-      log: silentLogger(),
+    const server = await startPrivateCluster({
+      logging_collector: 'on',
+      log_destination: 'stderr',
+      log_directory: 'log',
+      log_filename: 'postgresql.log',
+      log_file_mode: '0644',
+      log_timezone: 'UTC',
+      log_connections: 'on',
+      log_line_prefix: prefix,
     });
     try {
-      const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+      const admin = new pg.Client({ connectionString: server.url() });
       await admin.connect();
       await admin.query(`CREATE ROLE app_user LOGIN PASSWORD 'right-password'`);
       await admin.end();
-      const wrong = cluster.url('postgres').replace('pgvigil_test:test-password', 'app_user:wrong-password');
+      const wrong = server.url().replace(`${server.superuser}:${server.password}`, 'app_user:wrong-password');
       for (let i = 0; i < 7; i++) {
         const c = new pg.Client({ connectionString: wrong });
         await assert.rejects(c.connect(), /password authentication failed for user "app_user"/);
@@ -240,7 +224,7 @@ describe(`security and log checks on real log lines (${testPgLabel})`, () => {
       let entries: LogEntry[] = [];
       const deadline = Date.now() + 10_000;
       while (Date.now() < deadline) {
-        const file = join(dir, 'pgdata', 'log', readdirSync(join(dir, 'pgdata', 'log'))[0] ?? 'none');
+        const file = join(server.pgdata, 'log', readdirSync(join(server.pgdata, 'log'))[0] ?? 'none');
         entries = parse('postgresql', 'postgresql', readFileSync(file, 'utf8'), prefix);
         if (entries.filter((e) => e.context.event === 'auth_failed').length >= 7) break;
         await sleep(100);
@@ -276,8 +260,8 @@ describe(`security and log checks on real log lines (${testPgLabel})`, () => {
       assert.equal(stored.events[0]?.username, 'app_user');
       assert.equal(stored.events[0]?.sourceIp, '127.0.0.1');
     } finally {
-      await cluster.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop();
+      await removeDir(server.dir);
     }
   });
 

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DiskErrorGroup, ErrorPattern, FatalBurst } from '../../storage/queries/security.sql.js';
+import { ThresholdBook } from '../thresholds.js';
 import { diskErrorCheck, errorPatternCheck, patternCommand, pgFatalBurst, wholeDisk } from './logs.js';
-import type { JobCheck, Thresholds } from './types.js';
+import type { Check } from './types.js';
 
 const now = Date.parse('2026-12-02T12:00:00Z');
 const first = new Date(now - 200_000);
 const last = new Date(now - 5_000);
 
-function defaults(check: JobCheck<never>): () => Thresholds {
-  const t = Object.fromEntries(Object.entries(check.thresholds).map(([k, v]) => [k, v.default]));
-  return () => t;
-}
+/** The thresholds' defaults, as the engine hands them to evaluate. */
+const defaults = (check: Check) => () => new ThresholdBook([check]).for(check.id, 1, null);
 
 function burst(over: Partial<FatalBurst>): FatalBurst {
   return {
@@ -28,13 +27,13 @@ function burst(over: Partial<FatalBurst>): FatalBurst {
 
 describe('logs.pg_fatal_burst', () => {
   const run = (bursts: FatalBurst[]) =>
-    pgFatalBurst.evaluate({ servers: [1], bursts }, defaults(pgFatalBurst as JobCheck<never>), now);
+    pgFatalBurst.evaluate({ servers: [1], bursts }, defaults(pgFatalBurst as Check), now);
 
   test('more_than_ten_fatal_in_five_minutes_warns_with_the_top_messages', () => {
     const { observations, scopes } = run([burst({})]);
     assert.equal(observations[0]?.severity, 'warning');
     assert.equal(observations[0]?.object, 'postgresql');
-    assert.deepEqual((observations[0]?.evidence.top_messages as unknown[]).length, 1);
+    assert.equal((observations[0]!.evidence.top_messages as unknown[]).length, 1);
     assert.deepEqual(scopes, [{ serverId: 1, targetId: null }]);
   });
 
@@ -113,11 +112,7 @@ describe('logs.error_patterns', () => {
     ...over,
   });
   const run = (patterns: ErrorPattern[]) =>
-    errorPatternCheck.evaluate(
-      { servers: [1], patterns },
-      defaults(errorPatternCheck as JobCheck<never>),
-      now,
-    );
+    errorPatternCheck.evaluate({ servers: [1], patterns }, defaults(errorPatternCheck as Check), now);
 
   test('more_than_ten_in_an_hour_is_a_recommendation_with_a_command_for_its_source', () => {
     const o = run([p({})]).observations[0]!;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SecurityGroup } from '../../storage/queries/security.sql.js';
+import { ThresholdBook } from '../thresholds.js';
 import {
   fail2banBans,
   firewallBlocks,
@@ -9,7 +10,7 @@ import {
   securityEventKeys,
   sshBruteforce,
 } from './security.js';
-import type { JobCheck, Thresholds } from './types.js';
+import type { Check, JobCheck } from './types.js';
 
 const now = Date.parse('2026-12-02T12:00:00Z');
 
@@ -30,10 +31,8 @@ function group(over: Partial<SecurityGroup>): SecurityGroup {
   };
 }
 
-function defaults(check: JobCheck<SecurityInput>): () => Thresholds {
-  const t = Object.fromEntries(Object.entries(check.thresholds).map(([k, v]) => [k, v.default]));
-  return () => t;
-}
+/** The thresholds' defaults, as the engine hands them to evaluate. */
+const defaults = (check: Check) => () => new ThresholdBook([check]).for(check.id, 1, null);
 
 function run(check: JobCheck<SecurityInput>, groups: SecurityGroup[], servers = [1, 2]) {
   return check.evaluate({ servers, groups }, defaults(check), now);

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { JobRunState, WatchdogAgent } from '../../storage/queries/watchdog.sql.js';
-import type { JobCheck, Thresholds } from './types.js';
+import { ThresholdBook } from '../thresholds.js';
+import type { Check } from './types.js';
 import { agentSilent, clockSkew, collectorFailing, configRefused, jobFailing } from './watchdog.js';
 
 const now = Date.parse('2026-12-02T12:00:00Z');
 
-function defaults(check: JobCheck<never>): () => Thresholds {
-  const t = Object.fromEntries(Object.entries(check.thresholds).map(([k, v]) => [k, v.default]));
-  return () => t;
-}
+/** The thresholds' defaults, as the engine hands them to evaluate. */
+const defaults = (check: Check) => () => new ThresholdBook([check]).for(check.id, 1, null);
 
 function agent(over: Partial<WatchdogAgent>): WatchdogAgent {
   return {
@@ -28,8 +27,7 @@ function agent(over: Partial<WatchdogAgent>): WatchdogAgent {
 }
 
 describe('watchdog.agent_silent', () => {
-  const run = (agents: WatchdogAgent[]) =>
-    agentSilent.evaluate(agents, defaults(agentSilent as JobCheck<never>), now);
+  const run = (agents: WatchdogAgent[]) => agentSilent.evaluate(agents, defaults(agentSilent as Check), now);
 
   test('silent_beyond_three_intervals_and_the_floor_is_critical', () => {
     const { observations, scopes } = run([agent({ lastSeenAt: new Date(now - 61_000) })]);
@@ -116,7 +114,7 @@ describe('the other watchdog checks', () => {
 
   test('clock_skew_over_thirty_seconds_warns_and_a_late_batch_is_not_skew', () => {
     const run = (a: Partial<WatchdogAgent>) =>
-      clockSkew.evaluate([agent(a)], defaults(clockSkew as JobCheck<never>), now).observations;
+      clockSkew.evaluate([agent(a)], defaults(clockSkew as Check), now).observations;
     assert.equal(run({ clockSkewMs: 29_000 }).length, 0);
     assert.equal(run({ clockSkewMs: 31_000 })[0]?.title, 'Clock on db1 is 31 s ahead of the server');
     assert.equal(run({ clockSkewMs: -45_000, pendingBatches: 0 })[0]?.evidence.skew_ms, -45_000);
@@ -137,7 +135,7 @@ describe('the other watchdog checks', () => {
       ...over,
     });
     const run = (jobs: JobRunState[], serverId: number | null = 3) =>
-      jobFailing.evaluate({ serverId, jobs }, defaults(jobFailing as JobCheck<never>), now);
+      jobFailing.evaluate({ serverId, jobs }, defaults(jobFailing as Check), now);
     assert.equal(run([job({})]).observations.length, 0);
     const failed = run([job({ lastError: 'deadlock detected' })]).observations[0]!;
     assert.equal(failed.object, 'job:rollups');

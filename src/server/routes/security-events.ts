@@ -8,7 +8,14 @@ import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
 import { listSecurityEvents, securityEventTypes } from '../../storage/queries/security.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
-import { decodeCursor, defaultReadTimeoutMs, encodeCursor, freeObject, parseTime } from './read-support.js';
+import {
+  decodeTimeIdCursor,
+  defaultReadTimeoutMs,
+  encodeCursor,
+  freeObject,
+  parseTime,
+  timePageProperties,
+} from './read-support.js';
 import { errorBody } from './schemas.js';
 
 export interface SecurityEventRouteOptions {
@@ -71,10 +78,7 @@ export const securityEventRoutes: FastifyPluginAsync<SecurityEventRouteOptions> 
               description: `comma-separated: ${securityEventTypes.join(', ')}`,
             },
             ip: { type: 'string', maxLength: 100, description: 'the source address, exactly' },
-            from: { type: 'string', maxLength: 40, description: 'newest line at or after (ISO 8601 or ms)' },
-            to: { type: 'string', maxLength: 40, description: 'newest line before' },
-            limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
-            cursor: { type: 'string', maxLength: 200 },
+            ...timePageProperties('newest line'),
           },
         },
         response: {
@@ -111,20 +115,8 @@ export const securityEventRoutes: FastifyPluginAsync<SecurityEventRouteOptions> 
       const from = parseTime('from', q.from);
       const to = parseTime('to', q.to);
       if (from && to && from >= to) throw new PgvigilError('BAD_ARGUMENT', 'from: must be before to');
-      let before: { ts: number; id: string } | undefined;
-      if (q.cursor !== undefined) {
-        const c = decodeCursor('cursor', q.cursor);
-        if (
-          !Array.isArray(c) ||
-          typeof c[0] !== 'number' ||
-          !Number.isFinite(c[0]) ||
-          typeof c[1] !== 'string' ||
-          !/^\d{1,19}$/.test(c[1])
-        ) {
-          throw new PgvigilError('BAD_ARGUMENT', 'cursor: not a cursor this server returned');
-        }
-        before = { ts: c[0], id: c[1] };
-      }
+      const key = q.cursor === undefined ? undefined : decodeTimeIdCursor('cursor', q.cursor);
+      const before = key && { ts: key.ms, id: key.id };
       const rows = await inReadSnapshot(pool, defaultReadTimeoutMs, (c) =>
         listSecurityEvents(c, {
           serverId: q.server,
