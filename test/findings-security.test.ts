@@ -162,6 +162,10 @@ describe(`security and log checks on real log lines (${testPgLabel})`, () => {
       again.events.map((e) => [e.id, e.count]),
       first.events.map((e) => [e.id, e.count]),
     );
+    // Later, the sliding window has lost the first two attempts but still sees an attack: the stored
+    // windows keep their whole counts.
+    await fs.runJob(new Date(Date.now() + 220_000));
+    assert.equal(sum((await securityEvents(`server=${agent.serverId}&type=ssh_bruteforce`)).events), 9);
     const byIp = await securityEvents(`ip=198.51.100.23`);
     assert.equal(sum(byIp.events.filter((e) => e.type === 'firewall_block')), 12);
     const bans = await securityEvents(`server=${agent.serverId}&type=fail2ban_ban`);

@@ -289,7 +289,10 @@ export async function storeSecurityEvents(
   const keys = securityEventKeys(input, (check, serverId) =>
     thresholds.enabled(check, serverId, null) ? thresholds.for(check, serverId, null) : null,
   );
-  const written = await recordSecurityEvents(db, keys, new Date(now.getTime() - securityWindowMs), now);
+  // Whole windows: a window the sliding 5 minutes only partly cover is counted from its start, so a later
+  // run never rewrites it with the smaller count of its remaining part.
+  const from = Math.floor((now.getTime() - securityWindowMs) / securityWindowMs) * securityWindowMs;
+  const written = await recordSecurityEvents(db, keys, new Date(from), now);
   const pruned = await pruneSecurityEvents(db, new Date(now.getTime() - securityEventRetentionMs));
   return { written, pruned };
 }

@@ -121,8 +121,9 @@ export interface SecurityEventKey {
 
 /**
  * Stores the detected groups as security events, one row per fixed 5-minute window (aligned to the epoch)
- * that holds their entries since `from`. Counts are recomputed from the log entries and overwrite the
- * stored ones, so a re-run finds the same numbers (idempotent) and a window still filling is updated.
+ * that holds their entries in [from, to). Counts are recomputed from the log entries and overwrite the
+ * stored ones, so a re-run finds the same numbers (idempotent) and a window still filling is updated;
+ * `from` must be a window start, or the first window's count would cover only part of it.
  * Returns the rows written.
  */
 export async function recordSecurityEvents(
