@@ -222,7 +222,7 @@ export const pgAuthFailures = securityCheck({
     evidence:
       'the address, the user, failures in 5 minutes, the databases asked for, first and last time, up to 5 log lines',
     action:
-      'check pg_hba.conf and the role (`SELECT … FROM pg_roles WHERE rolname = …`), `ufw deny from <ip>` for a stranger',
+      'the role (`SELECT … FROM pg_roles WHERE rolname = …`) and the pg_hba.conf rules (`SELECT … FROM pg_hba_file_rules`), `ufw deny from <ip>` for a stranger',
   },
   thresholds: counts(5, 50, 'failed PostgreSQL logins per address and user'),
   severityOf: (g, t) => grade(g.count, t),
@@ -237,7 +237,7 @@ export const pgAuthFailures = securityCheck({
       title: `${g.count} failed PostgreSQL logins as ${user} from ${ip} in 5 min`,
       explanation: `PostgreSQL refused ${g.count} logins as "${user}" from ${ip} in 5 minutes (wrong password, unknown role or no pg_hba.conf entry). Either a client has a stale password, or someone is guessing.`,
       evidence: { ...baseEvidence(g), user: g.username, databases },
-      action: `SELECT rolname, rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = ${literal(g.username)}; -- then check the lines for this user and address in the file SHOW hba_file names${deny ? `; a stranger: ${deny}` : ''}`,
+      action: `SELECT rolname, rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = ${literal(g.username)}; SELECT line_number, type, database, user_name, address, auth_method FROM pg_hba_file_rules;${deny ? ` -- a stranger: ${deny}` : ''}`,
       value: g.count,
     };
   },
