@@ -192,7 +192,10 @@ describe(`hostile batches (${testPgLabel})`, () => {
       [fresh.agentId],
     );
     assert.ok(rows[0].last_seen_at, 'seen');
-    assert.deepEqual(rows[0].status, { collectors: { cpu: { ok: false, error: 'no /proc' } } });
+    // The server adds its reading of the agent's clock (sealedAt minus receive time: ≤ 0 here).
+    const { serverClockSkewMs, ...reported } = rows[0].status;
+    assert.deepEqual(reported, { collectors: { cpu: { ok: false, error: 'no /proc' } } });
+    assert.ok(serverClockSkewMs <= 0 && serverClockSkewMs > -5000, `skew ${serverClockSkewMs}`);
   });
 });
 

@@ -126,7 +126,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
   const seal = (): Promise<void> => {
     sealing = sealing
       .then(async () => {
-        const sealed = await batcher.seal({ ...opts.status?.(), health: health() });
+        const sealed = await batcher.seal({ ...opts.status?.(), pushIntervalMs, health: health() });
         if (sealed) {
           dropped.sealed(sealed.seq, sealed.rows, sealed.logs);
           shipper.wake();
@@ -137,6 +137,8 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
   };
 
   shipper.start();
+  // Reported in every batch's status: the server's watchdog counts silence in push intervals.
+  let pushIntervalMs = opts.pushIntervalMs;
   let pushTimer = setInterval(() => void seal(), opts.pushIntervalMs);
   const pollConfig = async () => {
     if (opts.onConfig) await config.poll(opts.onConfig);
@@ -164,6 +166,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     retryDisk: () => spool.retryDisk(),
     flush: seal,
     setPushInterval: (ms) => {
+      pushIntervalMs = ms;
       clearInterval(pushTimer);
       pushTimer = setInterval(() => void seal(), ms);
     },

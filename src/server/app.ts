@@ -62,6 +62,7 @@ import { liveRoutes } from './routes/live.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { postgresRoutes } from './routes/postgres.js';
+import { securityEventRoutes } from './routes/security-events.js';
 import { seriesRoutes } from './routes/series.js';
 import { serverRoutes } from './routes/servers.js';
 
@@ -288,6 +289,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     worker: delivery,
     lookup: opts.delivery?.lookup,
   });
+  await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,

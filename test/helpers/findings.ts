@@ -10,6 +10,7 @@ import { families } from '../../src/protocol/families/index.js';
 import { type LogEntry, logEntryColumns } from '../../src/protocol/logs.js';
 import { type App, buildServerApp } from '../../src/server/app.js';
 import { createEnrollToken } from '../../src/server/auth/agents.js';
+import { findingsJob } from '../../src/server/jobs/findings.js';
 import type { FindingRow } from '../../src/storage/queries/findings.sql.js';
 import { createTestStore, quietLog, type TestStore } from './db.js';
 import { roleHeaders } from './users.js';
@@ -28,14 +29,18 @@ export interface FindingsServer {
   admin: { authorization: string };
   enroll(hostname: string): Promise<TestAgent>;
   /** Pushes one batch; `target` names the PostgreSQL target of target families. */
-  push(agent: TestAgent, rows: FamilyRows[], opts?: { target?: string; logs?: LogEntry[] }): Promise<void>;
+  push(
+    agent: TestAgent,
+    rows: FamilyRows[],
+    opts?: { target?: string; logs?: LogEntry[]; status?: Record<string, unknown>; sealedAt?: number },
+  ): Promise<void>;
   /** Findings through GET /api/v1/findings (query string without the leading ?). */
   findings(query?: string): Promise<FindingRow[]>;
   /** Waits until a finding matching `pick` is listed; fails after `timeoutMs`. */
   waitFor(query: string, pick: (f: FindingRow) => boolean, timeoutMs?: number): Promise<FindingRow>;
   /** Waits for the ingest evaluations queued so far. */
   settle(): Promise<void>;
-  /** Runs the job checks once, as the findings job does. */
+  /** Runs the findings job once (job checks, security events, pruning), as the server does. */
   runJob(now?: Date): Promise<void>;
   close(): Promise<void>;
 }
@@ -89,8 +94,9 @@ export async function startFindingsServer(prefix: string): Promise<FindingsServe
         v: 1,
         agentId: agent.agentId,
         seq: agent.seq,
-        sealedAt: Date.now(),
+        sealedAt: opts.sealedAt ?? Date.now(),
         families: tables,
+        ...(opts.status ? { status: opts.status } : {}),
         ...(opts.logs?.length
           ? {
               logs: {
@@ -131,8 +137,8 @@ export async function startFindingsServer(prefix: string): Promise<FindingsServe
       );
     },
     settle: () => server.engine.idle(),
-    async runJob(now) {
-      await server.engine.runJobChecks(now);
+    async runJob(now = new Date()) {
+      await findingsJob(server.engine, 60_000).run({ pool: ts.store.pool, log: quietLog, now });
     },
     async close() {
       await server.app.close();

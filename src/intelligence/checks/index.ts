@@ -2,12 +2,15 @@
  * The check catalogue: every check, listed explicitly, one file per family beside this one.
  * docs/findings.md documents each (a test checks that every id here is there).
  */
+import { logChecks } from './logs.js';
 import { postgresActivityChecks } from './postgres-activity.js';
 import { postgresCounterChecks } from './postgres-counters.js';
 import { postgresHorizonChecks } from './postgres-horizon.js';
 import { postgresInstanceChecks } from './postgres-instance.js';
 import { postgresReplicationChecks } from './postgres-replication.js';
+import { securityChecks } from './security.js';
 import type { Check } from './types.js';
+import { watchdogChecks } from './watchdog.js';
 
 export const checks: readonly Check[] = [
   ...postgresInstanceChecks,
@@ -15,6 +18,9 @@ export const checks: readonly Check[] = [
   ...postgresHorizonChecks,
   ...postgresReplicationChecks,
   ...postgresCounterChecks,
+  ...(securityChecks as readonly Check[]),
+  ...(logChecks as readonly Check[]),
+  ...(watchdogChecks as readonly Check[]),
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));

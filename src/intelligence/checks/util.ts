@@ -102,3 +102,15 @@ export function humanSeconds(s: number): string {
 export function round2(v: number): number {
   return Math.round(v * 100) / 100;
 }
+
+/** A time from the store (Date, ISO text or ms) as ISO 8601 for evidence; null (or not a time) → null. */
+export function isoTime(d: Date | string | number | null): string | null {
+  if (d === null) return null;
+  const t = new Date(d).getTime();
+  return Number.isFinite(t) ? new Date(t).toISOString() : null;
+}
+
+/** Untrusted text cut to `n` characters, marked with … when cut. */
+export function clip(s: string, n = 500): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}

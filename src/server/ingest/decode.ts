@@ -145,7 +145,12 @@ export function decodeBatch(
     ok: true,
     batch: v.batch,
     digest: createHash('sha256').update(text).digest(),
-    status: v.batch.status === undefined ? undefined : JSON.stringify(v.batch.status),
+    // The server's own reading of the agent's clock rides with the self-report it keeps per agent: sealedAt
+    // minus the receive time (a fresh batch's is the clock skew; a late one's adds its delay, negative).
+    status:
+      v.batch.status === undefined
+        ? undefined
+        : JSON.stringify({ ...v.batch.status, serverClockSkewMs: Math.round(v.batch.sealedAt - now) }),
     seconds: { decode: (t1 - t0) / 1000, validate: (t2 - t1) / 1000 },
   };
 }

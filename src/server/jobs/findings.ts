@@ -4,6 +4,7 @@
  * findings past their retention. Advisory-locked like every job, so one instance runs it at a time.
  */
 import { PgvigilError } from '../../errors.js';
+import { storeSecurityEvents } from '../../intelligence/checks/security.js';
 import type { FindingsEngine } from '../../intelligence/engine.js';
 import { pruneResolvedFindings } from '../../storage/queries/findings.sql.js';
 import type { Job } from './runner.js';
@@ -28,8 +29,10 @@ export function findingsJob(engine: FindingsEngine, intervalMs: number): Job {
     intervalMs,
     run: async ({ pool, log, now }) => {
       const r = await engine.runJobChecks(now);
+      const security = await storeSecurityEvents(pool, now, engine.thresholds);
       const pruned = await pruneResolvedFindings(pool, new Date(now.getTime() - resolvedFindingRetentionMs));
-      if (r.events > 0 || pruned > 0) log.info({ ...r, pruned }, 'findings job');
+      if (r.events > 0 || pruned > 0 || security.written > 0)
+        log.info({ ...r, pruned, security }, 'findings job');
     },
   };
 }

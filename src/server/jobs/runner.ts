@@ -43,7 +43,7 @@ export async function runJobOnce(
   try {
     if (!(await lockJob(lockClient, job.name, opts.wait === true))) return 'skipped';
     const started = performance.now();
-    await recordJobStart(pool, job.name);
+    await recordJobStart(pool, job.name, job.intervalMs);
     let error: string | null = null;
     try {
       await job.run({ pool, log: log.child({ job: job.name }), now });

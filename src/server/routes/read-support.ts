@@ -209,3 +209,22 @@ export const snapshotMeta = {
   ts: { type: 'string', description: 'when the agent collected it (ISO 8601)' },
   ageSeconds: { type: 'number', description: 'seconds between ts and the response' },
 } as const;
+
+/** Querystring properties of a list paged by a keyset and bounded in time: from, to, limit, cursor. */
+export function timePageProperties(when: string) {
+  return {
+    from: { type: 'string', maxLength: 40, description: `${when} at or after (ISO 8601 or ms)` },
+    to: { type: 'string', maxLength: 40, description: `${when} before` },
+    limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+    cursor: { type: 'string', maxLength: 200 },
+  } as const;
+}
+
+/** A `[ms, id]` page key as encodeCursor wrote it, or a 400 naming the cursor. */
+export function decodeTimeIdCursor(name: string, cursor: string): { ms: number; id: string } {
+  const c = decodeCursor(name, cursor);
+  if (!Array.isArray(c) || !Number.isFinite(c[0]) || typeof c[1] !== 'string' || !/^\d{1,19}$/.test(c[1])) {
+    throw new PgvigilError('BAD_ARGUMENT', `${name}: not a cursor this server returned`);
+  }
+  return { ms: c[0] as number, id: c[1] };
+}

@@ -19,11 +19,12 @@ export async function unlockJob(db: Queryable, job: string): Promise<void> {
   await db.query('SELECT pg_advisory_unlock($1, hashtext($2))', [jobLockSpace, job]);
 }
 
-export async function recordJobStart(db: Queryable, job: string): Promise<void> {
+/** Records a run's start and the job's interval (the watchdog calls a job late after 3 intervals). */
+export async function recordJobStart(db: Queryable, job: string, intervalMs: number): Promise<void> {
   await db.query(
-    `INSERT INTO pgvigil.job_runs (job, last_started_at) VALUES ($1, now())
-     ON CONFLICT (job) DO UPDATE SET last_started_at = now()`,
-    [job],
+    `INSERT INTO pgvigil.job_runs (job, last_started_at, interval_ms) VALUES ($1, now(), $2)
+     ON CONFLICT (job) DO UPDATE SET last_started_at = now(), interval_ms = $2`,
+    [job, intervalMs],
   );
 }
 

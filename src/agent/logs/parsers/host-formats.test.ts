@@ -92,6 +92,47 @@ describe('syslog parser', () => {
     assert.equal(k.context.process, 'postgres');
     assert.equal(k.level, 'error');
   });
+
+  test('recognises_kernel_disk_io_errors_with_their_device_and_full_disks', () => {
+    const lines: Array<[string, string]> = [
+      [
+        'Nov 22 10:00:01 db1 kernel: [8123.456789] blk_update_request: I/O error, dev sdb, sector 2048 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0',
+        'sdb',
+      ],
+      [
+        'Nov 22 10:00:01 db1 kernel: [8123.456901] Buffer I/O error on dev sdb1, logical block 256, lost async page write',
+        'sdb1',
+      ],
+      [
+        'Nov 22 10:00:02 db1 kernel: [8124.000001] EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm postgres: reading directory lblock 0',
+        'sdb1',
+      ],
+      [
+        'Nov 22 10:00:03 db1 kernel: [9001.1] I/O error, dev nvme0n1, sector 1234 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2',
+        'nvme0n1',
+      ],
+      [
+        'Nov 22 10:00:04 db1 kernel: [9002.2] XFS (dm-0): metadata I/O error in "xfs_da_read_buf+0x80" at daddr 0x2',
+        'dm-0',
+      ],
+    ];
+    for (const [line, device] of lines) {
+      const r = parse(line, 0);
+      assert.equal(r.context.event, 'io_error', line);
+      assert.equal(r.context.device, device, line);
+      assert.equal(r.level, 'error', line);
+    }
+    const full = parse(
+      "Nov 22 10:00:05 db1 rsyslogd: file '/var/log/syslog': write error: No space left on device",
+      0,
+    );
+    assert.equal(full.context.event, 'disk_full');
+    // A line that only mentions a device is not an error.
+    assert.equal(
+      parse('Nov 22 10:00:06 db1 kernel: [1.0] sd 0:0:0:0: [sdb] Attached SCSI disk', 0).context.event,
+      undefined,
+    );
+  });
 });
 
 describe('other host formats', () => {

@@ -4,7 +4,7 @@
  * RFC 5424 (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`), plus the ISO-timestamped traditional format
  * modern rsyslog writes (`2026-02-15T00:00:54.808228-06:00 host app[pid]: msg`). The level comes from PRI
  * when present, else from the message's words. A few security events are recognised (failed and accepted
- * SSH logins, sudo, the kernel's OOM killer, firewall blocks) so later analysis needs no re-parsing.
+ * SSH logins, sudo, the kernel's OOM killer, firewall blocks, disk I/O errors, full disks) so later analysis needs no re-parsing.
  */
 import type { LogContext } from '../../../protocol/logs.js';
 import { levelFromSyslogPriority, levelFromText } from '../levels.js';
@@ -73,9 +73,27 @@ export function classifySyslogMessage(app: string, message: string, ctx: LogCont
       ctx.action = m[1]!.toLowerCase();
       ctx.ip = m[2]!;
       ctx.dst = m[3]!;
+      return;
+    }
+    for (const re of ioErrorPatterns) {
+      m = re.exec(message);
+      if (m) {
+        ctx.event = 'io_error';
+        ctx.device = m[1]!;
+        return;
+      }
     }
   }
+  if (message.includes('No space left on device')) ctx.event = 'disk_full';
 }
+
+/** Kernel lines that report a failing disk or filesystem; the first group is the device. */
+const ioErrorPatterns = [
+  /Buffer I\/O error on dev(?:ice)? ([\w.:-]+)/,
+  /I\/O error,? dev ([\w.:-]+)/,
+  /EXT[234]-fs error \(device ([\w.:-]+)\)/,
+  /XFS \(([\w.:-]+)\):.*I\/O error/,
+];
 
 function parseTagAndMessage(rest: string, rec: ParsedRecord): void {
   const m = tagPattern.exec(rest);
