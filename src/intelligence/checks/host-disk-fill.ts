@@ -27,7 +27,8 @@ export const hostDiskFill: JobCheck<FilesystemTrendRow[]> = {
   doc: {
     evidence:
       'hours left, growth per hour (least squares over the last 6 h), R², samples, used/available/size now',
-    action: '`du -xh --max-depth=2 <mount> | sort -h | tail -20`, and for a PostgreSQL volume the WAL kept by slots',
+    action:
+      '`du -xh --max-depth=2 <mount> | sort -h | tail -20`, and for a PostgreSQL volume the WAL kept by slots',
   },
   thresholds: {
     critical_hours: { default: 6, unit: 'h', help: 'full in less than this many hours', min: 0.1, max: 720 },

@@ -221,7 +221,8 @@ export const hostMemory: IngestCheck = {
           swap_used_bytes: num(row.swap_used_bytes),
           ts: new Date(tsOf(row)).toISOString(),
         },
-        action: 'ps -eo pid,user,rss,cmd --sort=-rss | head -15; dmesg -T | grep -i "out of memory" | tail -5',
+        action:
+          'ps -eo pid,user,rss,cmd --sort=-rss | head -15; dmesg -T | grep -i "out of memory" | tail -5',
         value: round2(pct),
       },
     ];
@@ -283,7 +284,7 @@ export const hostLoad: IngestCheck = {
   title: 'Load high for the number of cores',
   doc: {
     evidence: '5-minute load average, cores, load per core, 1- and 15-minute loads',
-    action: 'running and blocked tasks: `vmstat 5 3` and `ps -eo pid,stat,pcpu,cmd | awk \'$2 ~ /^[RD]/\'`',
+    action: "running and blocked tasks: `vmstat 5 3` and `ps -eo pid,stat,pcpu,cmd | awk '$2 ~ /^[RD]/'`",
   },
   inputs: ['host_load'],
   thresholds: {
@@ -330,7 +331,7 @@ export function fillingAction(mountpoint: string): string {
   return [
     `du -xh --max-depth=2 ${shellWord(mountpoint)} 2>/dev/null | sort -h | tail -20`,
     '# PostgreSQL data or WAL here: WAL kept by slots or a failing archiver, and the largest relations:',
-    "# SELECT slot_name, active, pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots; SELECT failed_count, last_failed_wal FROM pg_stat_archiver; SELECT pg_size_pretty(sum(size)) FROM pg_ls_waldir();",
+    '# SELECT slot_name, active, pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots; SELECT failed_count, last_failed_wal FROM pg_stat_archiver; SELECT pg_size_pretty(sum(size)) FROM pg_ls_waldir();',
   ].join('\n');
 }
 
@@ -343,7 +344,8 @@ export const hostDiskSpace: IngestCheck = {
   title: 'Filesystem nearly full',
   doc: {
     evidence: 'used % as df shows it (used / (used + available)), size, available bytes, device, type',
-    action: '`du -xh --max-depth=2 <mount> | sort -h | tail -20`, and for a PostgreSQL volume the WAL kept by slots',
+    action:
+      '`du -xh --max-depth=2 <mount> | sort -h | tail -20`, and for a PostgreSQL volume the WAL kept by slots',
   },
   inputs: ['host_filesystem'],
   thresholds: {
@@ -484,7 +486,8 @@ export const hostDiskLatency: IngestCheck = {
           [num(r.reads_per_s), num(r.read_await_ms)],
           [num(r.writes_per_s), num(r.write_await_ms)],
         ] as const) {
-          if (ops !== null && wait !== null && ops >= minIops && wait >= 0) worst = Math.max(worst ?? 0, wait);
+          if (ops !== null && wait !== null && ops >= minIops && wait >= 0)
+            worst = Math.max(worst ?? 0, wait);
         }
         return worst;
       };

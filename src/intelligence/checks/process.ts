@@ -104,7 +104,8 @@ export const processState: IngestCheck = {
   title: 'Watched process stuck (zombie, D state, stopped)',
   doc: {
     evidence: 'the state of the main (oldest) matching process, its pid, how long it held',
-    action: '`ps -o pid,stat,rss,etime,cmd -C <name>; cat /proc/<pid>/status` (and `cat /proc/<pid>/stack` for D state)',
+    action:
+      '`ps -o pid,stat,rss,etime,cmd -C <name>; cat /proc/<pid>/status` (and `cat /proc/<pid>/stack` for D state)',
   },
   inputs: ['host_process'],
   thresholds: {
@@ -205,7 +206,11 @@ function resourceCheck(
           severity,
           title: `${watch}: ${rule.show(v)}${n > 1 ? ' per process' : ''}${heldS > 0 ? ` for ${humanSeconds(heldS)}` : ''}`,
           explanation: `${watch} uses ${rule.show(v)}${each}${heldS > 0 ? ` and has for ${humanSeconds(heldS)}` : ''}. ${rule.why}`,
-          evidence: { ...evidenceOf(r), per_process: round2(v), ...(sustained ? { held_s: Math.round(heldS) } : {}) },
+          evidence: {
+            ...evidenceOf(r),
+            per_process: round2(v),
+            ...(sustained ? { held_s: Math.round(heldS) } : {}),
+          },
           action: processAction(watch, pid),
           value: round2(v),
         });
@@ -224,8 +229,20 @@ export const processCpu = resourceCheck(
     why: 'A process that keeps a core this busy is either overloaded or spinning; everything it serves slows down.',
   },
   {
-    warning: { default: 30, unit: '%', help: 'CPU per process, 100 = one core (seed 000)', min: 1, max: 10_000 },
-    critical: { default: 80, unit: '%', help: 'CPU per process, 100 = one core (seed 000)', min: 1, max: 10_000 },
+    warning: {
+      default: 30,
+      unit: '%',
+      help: 'CPU per process, 100 = one core (seed 000)',
+      min: 1,
+      max: 10_000,
+    },
+    critical: {
+      default: 80,
+      unit: '%',
+      help: 'CPU per process, 100 = one core (seed 000)',
+      min: 1,
+      max: 10_000,
+    },
     for_s: forSpec,
   },
   { warning: 'warning', critical: 'critical' },
@@ -241,8 +258,18 @@ export const processMemory = resourceCheck(
     why: 'A process that large is the OOM killer’s first choice when memory runs short; steady growth is a leak. (PostgreSQL backends count the shared buffers they touched in their RSS: raise the limits for a postgres watch on a box with large shared_buffers.)',
   },
   {
-    warning: { default: 500 * 2 ** 20, unit: 'bytes', help: 'resident memory per process (seed 000: 500 MB)', min: 1 },
-    critical: { default: 2 ** 30, unit: 'bytes', help: 'resident memory per process (seed 000: 1 GB)', min: 1 },
+    warning: {
+      default: 500 * 2 ** 20,
+      unit: 'bytes',
+      help: 'resident memory per process (seed 000: 500 MB)',
+      min: 1,
+    },
+    critical: {
+      default: 2 ** 30,
+      unit: 'bytes',
+      help: 'resident memory per process (seed 000: 1 GB)',
+      min: 1,
+    },
   },
   { warning: 'warning', critical: 'critical' },
   false,
@@ -285,4 +312,3 @@ export const processChecks = [
   processFds,
   processThreads,
 ];
-
