@@ -51,6 +51,9 @@ test('hours_left_count_from_the_last_sample_and_grade_warning_under_24_hours', (
   const [late] = evaluate([trend({ availBytes: 12 * gb, lastTs: now - 2 * 3_600_000 })]).observations;
   assert.equal(late?.evidence.hours_left, 10);
   assert.deepEqual(evaluate([trend({ availBytes: 48 * gb })]).observations, []);
+  // A line fitted to real samples never lands on the hour: 9 h 59 min 59.9 s reads "10 h".
+  const [round] = evaluate([trend({ availBytes: 10 * gb - 100_000 })]).observations;
+  assert.match(round!.title, /full in 10 h at/);
 });
 
 test('flat_shrinking_noisy_short_or_odd_trends_say_nothing_but_still_count_as_looked_at', () => {
