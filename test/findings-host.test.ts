@@ -13,7 +13,8 @@ import { parseProcessWatch } from '../src/agent/collectors/process.js';
 import type { FamilyRows } from '../src/agent/collectors/types.js';
 import { Scheduler } from '../src/agent/scheduler.js';
 import { silentLogger } from '../src/log.js';
-import { testPgLabel } from './helpers/db.js';
+import { rollPending } from '../src/server/jobs/rollups.js';
+import { quietLog, testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer } from './helpers/findings.js';
 
 let fs: FindingsServer;
@@ -143,6 +144,19 @@ describe(`host findings (${testPgLabel})`, () => {
       ['host.disk_fill'],
       '150 of 200 GiB used (75 %) is not "nearly full": only the trend speaks',
     );
+
+    // Once the rollup job has rolled the older hours, the same trend is read from the minute tier.
+    const rolled = await rollPending(fs.ts.store.pool, {
+      now: new Date(now + 1000),
+      rawDays: 7,
+      log: quietLog,
+    });
+    assert.ok(rolled.hours >= 4, `hours rolled: ${rolled.hours}`);
+    await fs.runJob(new Date(now + 2000));
+    const again = await fs.waitFor(`server=${agent.serverId}`, (x) => x.id === f.id);
+    const ev2 = again.evidence as Record<string, number>;
+    assert.ok(Math.abs(ev2.hours_left! - 10) < 0.1, `hours_left from the minute tier ${ev2.hours_left}`);
+    assert.equal(ev2.points, ev.points, 'every minute counted once, from one place');
 
     // The volume is extended to 1 TiB: at the same growth its space lasts weeks.
     await fs.push(agent, [sample(now + 60_000, 150.1 * gb, 1024 * gb)]);

@@ -1,6 +1,7 @@
 /**
  * The filesystem fill forecast (a job check): a least-squares line through each filesystem's used bytes
- * over the last 6 hours; when the line is steady (enough samples over enough time, R² high) and rising,
+ * over the last 6 hours, one point a minute (from the minute rollups and the raw rows of hours not yet
+ * rolled: ../../storage/queries/findings-host.sql.ts); when the line is steady (enough samples over enough time, R² high) and rising,
  * the time until the available space is gone is `avail / slope`. Under 6 h is critical, under 24 h a
  * warning — early enough to act, where the used-% check (./host.ts) only speaks at 85 %.
  *
@@ -40,7 +41,13 @@ export const hostDiskFill: JobCheck<FilesystemTrendRow[]> = {
       min: 0,
       max: 1,
     },
-    min_points: { default: 20, unit: 'count', help: 'samples needed in the window', min: 3, max: 100_000 },
+    min_points: {
+      default: 20,
+      unit: 'count',
+      help: 'minutes with samples needed in the window (the fit takes one point a minute)',
+      min: 3,
+      max: 360,
+    },
     min_span_s: {
       default: 3600,
       unit: 's',

@@ -117,8 +117,13 @@ export const processState: IngestCheck = {
     const series = new Map<string, Row[]>();
     for (const r of input.rows('host_process')) {
       const w = str(r.watch);
-      if (!series.has(w) && series.size >= maxWatches) continue;
-      series.set(w, [...(series.get(w) ?? []), r]);
+      let rows = series.get(w);
+      if (!rows) {
+        if (series.size >= maxWatches) continue;
+        rows = [];
+        series.set(w, rows);
+      }
+      rows.push(r);
     }
     for (const [w, rows] of series) {
       const watch = cut(w);

@@ -10,8 +10,9 @@ export interface FilesystemTrendRow {
   mountpoint: string;
   device: string | null;
   fstype: string | null;
+  /** Minutes with samples in the window (each minute is one point of the fit). */
   points: number;
-  /** Seconds between the first and the last sample in the window. */
+  /** Seconds between the first and the last minute in the window. */
   spanSeconds: number;
   /** Growth of used bytes per second (least squares); null when it cannot be fitted. */
   slopeBytesPerSecond: number | null;
@@ -26,9 +27,16 @@ export interface FilesystemTrendRow {
 
 /**
  * The used-bytes trend of every filesystem with samples in (`now` − `windowMs`, `now`], at most `limit`
- * series. Fitted in the store (regr_slope, regr_r2: one row per series comes back, not hours of samples);
- * x is seconds relative to `now`, which keeps the sums small. Reads the raw rows: the minute tier only
- * holds hours already rolled, and a fill forecast needs the last minutes most of all.
+ * series, fitted in the store (regr_slope, regr_r2: one row per series comes back, not hours of samples).
+ *
+ * The points are one per minute, each hour read from the cheapest place that is exact: an hour the rollup
+ * job has rolled from the minute tier (host_filesystem_minute, a sixth of the raw rows, laid out by
+ * series), an hour still pending in `rollup_pending` (the current and the last hour, and any hour that got
+ * late rows) from the raw rows averaged per minute — joined on the raw key (server_id, ts), not by
+ * scanning every host's raw rows. The job rolls an hour and deletes its pending row in one transaction,
+ * and this is one statement: every hour is counted once, from one place. A series without a pending hour
+ * in the window has sent nothing for over an hour and is left out (no fresh sample to count from).
+ * x is seconds relative to `now`, which keeps the sums small.
  */
 export async function filesystemTrends(
   db: Queryable,
@@ -37,21 +45,41 @@ export async function filesystemTrends(
   limit: number,
 ): Promise<FilesystemTrendRow[]> {
   const { rows } = await db.query<FilesystemTrendRow>(
-    `SELECT server_id::int AS "serverId", mountpoint,
-            (array_agg(device ORDER BY ts DESC))[1] AS device,
-            (array_agg(fstype ORDER BY ts DESC))[1] AS fstype,
-            count(*)::int AS points,
-            extract(epoch FROM max(ts) - min(ts))::float8 AS "spanSeconds",
-            regr_slope(used_bytes::float8, extract(epoch FROM ts - $1::timestamptz)::float8) AS "slopeBytesPerSecond",
-            regr_r2(used_bytes::float8, extract(epoch FROM ts - $1::timestamptz)::float8) AS r2,
-            (array_agg(used_bytes ORDER BY ts DESC))[1]::float8 AS "usedBytes",
-            (array_agg(avail_bytes ORDER BY ts DESC))[1]::float8 AS "availBytes",
-            (array_agg(size_bytes ORDER BY ts DESC))[1]::float8 AS "sizeBytes",
-            (extract(epoch FROM max(ts)) * 1000)::float8 AS "lastTs"
-       FROM pgvigil.host_filesystem
-      WHERE ts > $1::timestamptz - make_interval(secs => $2::float8 / 1000) AND ts <= $1::timestamptz
-        AND used_bytes IS NOT NULL AND size_bytes > 0
-      GROUP BY server_id, mountpoint
+    `WITH bounds AS (
+       SELECT $1::timestamptz AS hi, $1::timestamptz - make_interval(secs => $2::float8 / 1000) AS lo
+     ), pending AS (
+       SELECT p.server_id, p.bucket FROM pgvigil.rollup_pending p, bounds b
+        WHERE p.tier = 'hourly' AND p.bucket > b.lo - interval '1 hour' AND p.bucket <= b.hi
+     ), raw AS (
+       SELECT r.* FROM pending p JOIN pgvigil.host_filesystem r
+           ON r.server_id = p.server_id AND r.ts >= p.bucket AND r.ts < p.bucket + interval '1 hour', bounds b
+        WHERE r.ts > b.lo AND r.ts <= b.hi AND r.used_bytes IS NOT NULL AND r.size_bytes > 0
+     ), points AS (
+       SELECT server_id, mountpoint, date_bin('1 minute', ts, '1970-01-01T00:00:00Z') AS ts,
+              avg(used_bytes)::float8 AS used
+         FROM raw GROUP BY 1, 2, 3
+       UNION ALL
+       SELECT m.server_id, m.mountpoint, m.ts, m.used_bytes_avg
+         FROM pgvigil.host_filesystem_minute m, bounds b
+        WHERE m.ts > b.lo AND m.ts <= b.hi AND m.used_bytes_avg IS NOT NULL AND m.size_bytes_max > 0
+          AND NOT EXISTS (SELECT 1 FROM pending p WHERE p.server_id = m.server_id
+                             AND p.bucket = date_bin('1 hour', m.ts, '1970-01-01T00:00:00Z'))
+     ), fit AS (
+       SELECT server_id, mountpoint, count(*)::int AS points,
+              extract(epoch FROM max(ts) - min(ts))::float8 AS span,
+              regr_slope(used, extract(epoch FROM ts - $1::timestamptz)::float8) AS slope,
+              regr_r2(used, extract(epoch FROM ts - $1::timestamptz)::float8) AS r2
+         FROM points GROUP BY server_id, mountpoint
+     ), latest AS (
+       SELECT DISTINCT ON (server_id, mountpoint) server_id, mountpoint, device, fstype, used_bytes,
+              avail_bytes, size_bytes, ts
+         FROM raw ORDER BY server_id, mountpoint, ts DESC
+     )
+     SELECT f.server_id::int AS "serverId", f.mountpoint, l.device, l.fstype, f.points,
+            f.span AS "spanSeconds", f.slope AS "slopeBytesPerSecond", f.r2,
+            l.used_bytes::float8 AS "usedBytes", l.avail_bytes::float8 AS "availBytes",
+            l.size_bytes::float8 AS "sizeBytes", (extract(epoch FROM l.ts) * 1000)::float8 AS "lastTs"
+       FROM fit f JOIN latest l USING (server_id, mountpoint)
       LIMIT $3`,
     [now, windowMs, limit],
   );
