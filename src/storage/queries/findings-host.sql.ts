@@ -34,9 +34,9 @@ export interface FilesystemTrendRow {
  * series), an hour still pending in `rollup_pending` (the current and the last hour, and any hour that got
  * late rows) from the raw rows averaged per minute — joined on the raw key (server_id, ts), not by
  * scanning every host's raw rows. The job rolls an hour and deletes its pending row in one transaction,
- * and this is one statement: every hour is counted once, from one place. A series without a pending hour
- * in the window has sent nothing for over an hour and is left out (no fresh sample to count from).
- * x is seconds relative to `now`, which keeps the sums small.
+ * and this is one statement: every hour is counted once, from one place. The last sample, which the hours
+ * left count from, is looked up per series, newest first on the raw key; a series without one in the last
+ * hour has gone quiet and is left out. x is seconds relative to `now`, which keeps the sums small.
  */
 export async function filesystemTrends(
   db: Queryable,
@@ -50,14 +50,13 @@ export async function filesystemTrends(
      ), pending AS (
        SELECT p.server_id, p.bucket FROM pgvigil.rollup_pending p, bounds b
         WHERE p.tier = 'hourly' AND p.bucket > b.lo - interval '1 hour' AND p.bucket <= b.hi
-     ), raw AS (
-       SELECT r.* FROM pending p JOIN pgvigil.host_filesystem r
+     ), points AS (
+       SELECT r.server_id, r.mountpoint, date_bin('1 minute', r.ts, '1970-01-01T00:00:00Z') AS ts,
+              avg(r.used_bytes)::float8 AS used
+         FROM pending p JOIN pgvigil.host_filesystem r
            ON r.server_id = p.server_id AND r.ts >= p.bucket AND r.ts < p.bucket + interval '1 hour', bounds b
         WHERE r.ts > b.lo AND r.ts <= b.hi AND r.used_bytes IS NOT NULL AND r.size_bytes > 0
-     ), points AS (
-       SELECT server_id, mountpoint, date_bin('1 minute', ts, '1970-01-01T00:00:00Z') AS ts,
-              avg(used_bytes)::float8 AS used
-         FROM raw GROUP BY 1, 2, 3
+        GROUP BY 1, 2, 3
        UNION ALL
        SELECT m.server_id, m.mountpoint, m.ts, m.used_bytes_avg
          FROM pgvigil.host_filesystem_minute m, bounds b
@@ -70,16 +69,17 @@ export async function filesystemTrends(
               regr_slope(used, extract(epoch FROM ts - $1::timestamptz)::float8) AS slope,
               regr_r2(used, extract(epoch FROM ts - $1::timestamptz)::float8) AS r2
          FROM points GROUP BY server_id, mountpoint
-     ), latest AS (
-       SELECT DISTINCT ON (server_id, mountpoint) server_id, mountpoint, device, fstype, used_bytes,
-              avail_bytes, size_bytes, ts
-         FROM raw ORDER BY server_id, mountpoint, ts DESC
      )
      SELECT f.server_id::int AS "serverId", f.mountpoint, l.device, l.fstype, f.points,
             f.span AS "spanSeconds", f.slope AS "slopeBytesPerSecond", f.r2,
             l.used_bytes::float8 AS "usedBytes", l.avail_bytes::float8 AS "availBytes",
             l.size_bytes::float8 AS "sizeBytes", (extract(epoch FROM l.ts) * 1000)::float8 AS "lastTs"
-       FROM fit f JOIN latest l USING (server_id, mountpoint)
+       FROM fit f, bounds b,
+            LATERAL (SELECT r.device, r.fstype, r.used_bytes, r.avail_bytes, r.size_bytes, r.ts
+                       FROM pgvigil.host_filesystem r
+                      WHERE r.server_id = f.server_id AND r.mountpoint = f.mountpoint
+                        AND r.ts > b.hi - interval '1 hour' AND r.ts <= b.hi AND r.used_bytes IS NOT NULL
+                      ORDER BY r.ts DESC LIMIT 1) l
       LIMIT $3`,
     [now, windowMs, limit],
   );
