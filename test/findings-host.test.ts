@@ -165,6 +165,28 @@ describe(`host findings (${testPgLabel})`, () => {
     await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
   });
 
+  test('cpu_busy_for_5_minutes_of_batches_opens_one_finding_and_two_idle_batches_resolve_it', async () => {
+    // Synthetic rows: burning two shared cores for 5 minutes is not something a test may do. What is
+    // under test is the server remembering, batch after batch, how long the condition has held.
+    const agent = await fs.enroll('host-cpu');
+    const start = Date.now() - 320_000;
+    const cpu = (i: number, idle: number): FamilyRows => ({
+      family: 'host_cpu',
+      ts: start + i * 10_000,
+      rows: [{ cpu: 'total', user_pct: 80, system_pct: 100 - 80 - idle, idle_pct: idle, iowait_pct: 0 }],
+    });
+    for (let i = 0; i < 30; i++) await fs.push(agent, [cpu(i, 10)]);
+    await fs.settle();
+    assert.deepEqual(await fs.findings(`server=${agent.serverId}`), [], '290 s is not yet 5 minutes');
+    await fs.push(agent, [cpu(30, 10)]);
+    const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'host.cpu');
+    assert.equal(f.severity, 'warning');
+    assert.equal((f.evidence as Record<string, number>).held_s, 300);
+    await fs.push(agent, [cpu(31, 90)]);
+    await fs.push(agent, [cpu(32, 90)]);
+    await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+  });
+
   test('this_idle_machine_through_the_real_collectors_shows_nothing_above_info', async (t) => {
     const agent = await fs.enroll('host-idle');
     const sleep = sleeper();
