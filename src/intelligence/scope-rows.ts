@@ -6,6 +6,12 @@
  * Previous samples and per-target settings are remembered per server instance in a bounded map: after a
  * restart, or when another instance took the last batch, a series has no previous sample and its
  * interval checks wait for the next one — never a rate from one sample.
+ *
+ * Conditions that must hold for a while before they count (CPU busy for 5 minutes, not one 10 s sample)
+ * are tracked the same way: `since` remembers, per condition, when it started holding and when it was last
+ * seen holding. A gap longer than `sinceMaxGapMs` between two sightings starts it afresh, so an instance
+ * that saw only some of a host's batches (another instance took the rest) never bridges a stretch it did
+ * not see; after a restart a condition starts afresh too — findings come later, never falsely.
  */
 import type { ValidBatch, ValidTable } from '../protocol/batch.js';
 import { familyByName } from '../protocol/families/index.js';
@@ -16,16 +22,44 @@ interface Remembered {
   row: Row;
 }
 
+/** Longest gap between two sightings of a holding condition that still counts as "held throughout". */
+export const sinceMaxGapMs = 90_000;
+
 /** Bounded memory of the last sample per series and the last settings per target. */
 export class SampleMemory {
   private readonly last = new Map<string, Remembered>();
   private readonly settings = new Map<string, Map<string, string>>();
   private readonly hosts = new Map<number, HostFacts>();
+  private readonly holding = new Map<string, { since: number; last: number }>();
 
   /** Families some check asked `pairs` of: only their samples are remembered. */
   readonly pairFamilies = new Set<string>();
 
   constructor(private readonly maxSeries = 200_000) {}
+
+  /**
+   * Records whether a condition holds at `ts` (ms) and returns for how many seconds it has held without a
+   * break (0 when it does not hold, or has just started). Sightings must come oldest first; an older one
+   * than the last seen is ignored.
+   */
+  since(key: string, holds: boolean, ts: number): number {
+    const had = this.holding.get(key);
+    if (had && ts < had.last) return holds ? (had.last - had.since) / 1000 : 0;
+    if (!holds) {
+      this.holding.delete(key);
+      return 0;
+    }
+    if (had && ts - had.last <= sinceMaxGapMs) {
+      had.last = ts;
+      return (ts - had.since) / 1000;
+    }
+    if (!had && this.holding.size >= this.maxSeries) {
+      const oldest = this.holding.keys().next().value;
+      if (oldest !== undefined) this.holding.delete(oldest);
+    }
+    this.holding.set(key, { since: ts, last: ts });
+    return 0;
+  }
 
   previous(key: string): Remembered | undefined {
     return this.last.get(key);
@@ -155,6 +189,10 @@ class BatchScope implements ScopeRows {
 
   setting(name: string): string | undefined {
     return this.memory.settingsOf(`${this.serverId}|${this.targetId}`)?.get(name);
+  }
+
+  since(key: string, holds: boolean, ts: number): number {
+    return this.memory.since(`${this.serverId}|${this.targetId ?? ''}|${key}`, holds, ts);
   }
 
   /** After evaluation: this batch's newest rows become the previous samples of the next one. */

@@ -56,6 +56,13 @@ export interface ScopeRows {
    * the one this server instance saw last (no pair on the first sample: never a rate from one sample).
    */
   pairs(family: string): readonly RowPair[];
+  /**
+   * For sustained conditions: records whether the condition `key` (the check id and its object) holds at
+   * `ts` and returns for how many seconds it has held without a break, as this server instance saw it
+   * (0 when it does not hold or has just started; see ../scope-rows.ts). Call it once per sample, oldest
+   * first.
+   */
+  since(key: string, holds: boolean, ts: number): number;
   /** A PostgreSQL setting from the newest pg_settings snapshot seen for this target, if any. */
   setting(name: string): string | undefined;
   /** Host facts cached from earlier batches (memory total, cores, filesystems), for checks on target scope. */

@@ -91,8 +91,10 @@ export function humanSeconds(s: number): string {
   if (s < 120) return `${Math.round(s)} s`;
   if (s < 7200) return `${Math.round(s / 60)} min`;
   if (s < 172_800) {
-    const h = Math.floor(s / 3600);
-    const m = Math.round((s % 3600) / 60);
+    // Rounded to whole minutes first: 9 h 59 min 59 s is "10 h", never "9 h 60 min".
+    const minutes = Math.round(s / 60);
+    const h = Math.floor(minutes / 60);
+    const m = minutes % 60;
     return m === 0 ? `${h} h` : `${h} h ${m} min`;
   }
   return `${(s / 86_400).toFixed(1)} days`;
