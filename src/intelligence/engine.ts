@@ -101,6 +101,7 @@ export class FindingsEngine {
   private refreshing: Promise<void> | null = null;
   private readonly chains = new Map<number, { tail: Promise<void>; queued: number }>();
   private readonly knownSettings = new Set<string>();
+  private readonly jobCheckRanAt = new Map<string, number>();
   /** Families the ingest checks read, and those the scopes take facts from. */
   private readonly wanted: ReadonlySet<string>;
   dropped = 0;
@@ -234,7 +235,10 @@ export class FindingsEngine {
   }
 
   /** Runs every job check once, applies what they found, and sweeps stale findings and silences. */
-  async runJobChecks(now = new Date()): Promise<{ observations: number; events: number }> {
+  async runJobChecks(
+    now = new Date(),
+    opts: { everyCheck?: boolean } = {},
+  ): Promise<{ observations: number; events: number }> {
     await this.refresh(true);
     const started = performance.now();
     const byServer = new Map<number, Application>();
@@ -249,6 +253,12 @@ export class FindingsEngine {
     const tFor = (check: string) => (serverId: number, targetId: number | null) =>
       this.thresholds.for(check, serverId, targetId);
     for (const check of this.jobChecks) {
+      // A check that reads much runs less often than the job; between its runs its findings stand.
+      const last = this.jobCheckRanAt.get(check.id);
+      const due =
+        last === undefined || now.getTime() < last || now.getTime() - last >= (check.intervalMs ?? 0);
+      if (!due && !opts.everyCheck) continue;
+      this.jobCheckRanAt.set(check.id, now.getTime());
       let result: ReturnType<JobCheck['evaluate']>;
       try {
         const input = await check.load(this.opts.pool, now);

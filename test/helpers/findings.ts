@@ -138,7 +138,11 @@ export async function startFindingsServer(prefix: string): Promise<FindingsServe
     },
     settle: () => server.engine.idle(),
     async runJob(now = new Date()) {
-      await findingsJob(server.engine, 60_000).run({ pool: ts.store.pool, log: quietLog, now });
+      await findingsJob(server.engine, 60_000, { everyCheck: true }).run({
+        pool: ts.store.pool,
+        log: quietLog,
+        now,
+      });
     },
     async close() {
       await server.app.close();

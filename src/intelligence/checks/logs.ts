@@ -213,6 +213,8 @@ export const errorPatternCheck: JobCheck<{ servers: number[]; patterns: ErrorPat
   id: 'logs.error_patterns',
   group: 'logs',
   mode: 'job',
+  // An hour's window of every server's errors: a count over an hour moves slowly.
+  intervalMs: 5 * 60_000,
   kind: 'recommendation',
   title: 'An error that keeps repeating',
   doc: {

@@ -123,6 +123,8 @@ export interface Scope {
 
 export interface JobCheck<I = unknown> extends CheckBase {
   mode: 'job';
+  /** At most this often (ms), for checks that read much; default: every run of the findings job. */
+  intervalMs?: number;
   /** Gathers the input through storage query functions. */
   load(db: Queryable, now: Date): Promise<I>;
   /** Pure: observations (with their server and target) and the scopes it evaluated. */

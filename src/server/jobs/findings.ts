@@ -23,12 +23,17 @@ export function findingsIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): n
   return n * 1000;
 }
 
-export function findingsJob(engine: FindingsEngine, intervalMs: number): Job {
+/** `everyCheck`: run every job check now, also those whose own interval has not passed (tests, replays). */
+export function findingsJob(
+  engine: FindingsEngine,
+  intervalMs: number,
+  opts: { everyCheck?: boolean } = {},
+): Job {
   return {
     name: 'findings',
     intervalMs,
     run: async ({ pool, log, now }) => {
-      const r = await engine.runJobChecks(now);
+      const r = await engine.runJobChecks(now, opts);
       const security = await storeSecurityEvents(pool, now, engine.thresholds);
       const pruned = await pruneResolvedFindings(pool, new Date(now.getTime() - resolvedFindingRetentionMs));
       if (r.events > 0 || pruned > 0 || security.written > 0)
