@@ -49,7 +49,7 @@ import {
   reconcile,
   type StoredFinding,
 } from './lifecycle.js';
-import type { Finding, FindingEvent, Observation } from './model.js';
+import type { FindingEvent, Observation } from './model.js';
 import { findingKey } from './model.js';
 import { SampleMemory, scopesOf } from './scope-rows.js';
 import { ThresholdBook } from './thresholds.js';
@@ -369,7 +369,7 @@ export class FindingsEngine {
     await insertFindingEvents(client, history, now);
     this.remember(app.serverId, changes);
     const rows = await findingsByIds(client, [...fired, ...resolved]);
-    const byId = new Map(rows.map((r) => [r.id, r as unknown as Finding]));
+    const byId = new Map(rows.map((r) => [r.id, r]));
     const at = now.toISOString();
     const events: FindingEvent[] = [
       ...fired.flatMap((id) =>
@@ -435,9 +435,7 @@ export class FindingsEngine {
       );
       if (action !== 'resolve' || !notified) return [];
       const [after] = await findingsByIds(client, [id]);
-      const out: FindingEvent[] = [
-        { event: 'resolved', finding: after as unknown as Finding, at: now.toISOString() },
-      ];
+      const out: FindingEvent[] = [{ event: 'resolved', finding: after!, at: now.toISOString() }];
       await this.hooks.onEvents?.(client, out);
       return out;
     });

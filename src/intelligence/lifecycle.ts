@@ -16,25 +16,12 @@
  * Acknowledged and silenced findings are not delivered again when they escalate; a resolution is
  * delivered only for a finding whose firing was.
  */
-import type { Observation, Severity } from './model.js';
+import type { StoredFindingRow } from '../storage/queries/findings.sql.js';
+import type { Observation } from './model.js';
 import { findingKey, severityRank } from './model.js';
 
-export interface StoredFinding {
-  id: string;
-  key: string;
-  check: string;
-  serverId: number;
-  targetId: number | null;
-  state: 'open' | 'acknowledged' | 'silenced' | 'resolved';
-  severity: Severity;
-  clearCount: number;
-  flaps: number;
-  /** Its firing was handed to delivery (so its resolution is too). */
-  notified: boolean;
-  lastSeen: number;
-  resolvedAt: number | null;
-  silencedUntil: number | null;
-}
+/** What the lifecycle reads of a stored finding (src/storage/queries/findings.sql.ts). */
+export type StoredFinding = StoredFindingRow;
 
 export interface LifecyclePolicy {
   /** Clear evaluations before resolving, per check (default 2). */

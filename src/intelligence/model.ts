@@ -9,6 +9,7 @@
  * published to the live feed and handed to delivery (./notify/).
  */
 import type { JsonValue } from '../protocol/logs.js';
+import type { FindingRow } from '../storage/queries/findings.sql.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
 export const severities: readonly Severity[] = ['info', 'warning', 'critical'];
@@ -49,31 +50,8 @@ export function findingKey(o: Pick<Observation, 'check' | 'serverId' | 'targetId
   return `${o.check}|${o.serverId}|${o.targetId ?? ''}|${o.object}`;
 }
 
-/** A finding as the API, the live feed and delivery see it. */
-export interface Finding {
-  id: string;
-  key: string;
-  check: string;
-  serverId: number;
-  serverName: string | null;
-  targetId: number | null;
-  targetName: string | null;
-  object: string;
-  kind: FindingKind;
-  severity: Severity;
-  title: string;
-  explanation: string;
-  evidence: Evidence;
-  action: string;
-  value: number | null;
-  state: FindingState;
-  /** ISO 8601. */
-  firstSeen: string;
-  lastSeen: string;
-  resolvedAt: string | null;
-  silencedUntil: string | null;
-  acknowledgedBy: string | null;
-}
+/** A finding as the API, the live feed and delivery see it (as the store reads it back). */
+export type Finding = FindingRow;
 
 /** What delivery is asked to send: a finding that fired (opened, reopened, escalated) or resolved. */
 export interface FindingEvent {

@@ -2,6 +2,7 @@
  * Findings (migration 0013): the rows the lifecycle (src/intelligence/lifecycle.ts) reads and writes,
  * their history, hand actions (acknowledge, silence, resolve) and the check settings.
  */
+import type { JsonValue } from '../../protocol/logs.js';
 import type { Queryable } from './queryable.js';
 
 /** What the lifecycle needs of a stored finding. */
@@ -207,7 +208,7 @@ export interface FindingRow {
   severity: 'info' | 'warning' | 'critical';
   title: string;
   explanation: string;
-  evidence: Record<string, never>;
+  evidence: { [key: string]: JsonValue };
   action: string;
   value: number | null;
   state: 'open' | 'acknowledged' | 'silenced' | 'resolved';
