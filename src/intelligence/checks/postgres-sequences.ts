@@ -1,0 +1,83 @@
+/**
+ * Sequences near exhaustion, on ingest (pg_sequences, per database): when a sequence reaches its end,
+ * every INSERT that takes a value from it fails ("reached maximum value of sequence").
+ */
+import { cut, objectIn, psqlCommand } from './psql.js';
+import type { Draft, IngestCheck } from './types.js';
+import { grade, literal, num, qualified, round2, str } from './util.js';
+
+const bigintMax = '9223372036854775807';
+
+/** An int8 value for evidence: the number when exact, else its decimal text as sent. */
+function exact(v: unknown): number | string | null {
+  const n = num(v);
+  if (n === null) return null;
+  return Number.isSafeInteger(n) ? n : str(v);
+}
+
+export const pgSequenceExhaustion: IngestCheck = {
+  id: 'pg.sequence_exhaustion',
+  group: 'postgres',
+  mode: 'ingest',
+  scope: 'target',
+  kind: 'alert',
+  title: 'Sequence near the end of its range',
+  doc: {
+    evidence: 'database, sequence, data type, last value, min/max, increment, share of the range used',
+    action:
+      'psql -d <db> -c "ALTER SEQUENCE schema.seq AS bigint;" and the column that takes its values ALTER TABLE … ALTER COLUMN … TYPE bigint',
+  },
+  inputs: ['pg_sequences'],
+  thresholds: {
+    warning: { default: 75, unit: '%', help: 'share of the range used', min: 1, max: 100 },
+    critical: { default: 90, unit: '%', help: 'share of the range used', min: 1, max: 100 },
+  },
+  evaluate(input, t) {
+    const out: Draft[] = [];
+    for (const r of input.latest('pg_sequences')) {
+      if (r.cycle === true) continue;
+      const pct = num(r.used_pct);
+      const severity = grade(pct, t);
+      if (!severity || pct === null) continue;
+      const datname = str(r.datname);
+      const schema = str(r.schemaname);
+      const seq = str(r.sequencename);
+      const name = qualified(schema, seq);
+      const type = str(r.data_type).toLowerCase();
+      const widen = type === 'smallint' || type === 'integer';
+      // Which column takes the sequence's values: the owned-by link, else a column default naming it.
+      const owner = `SELECT d.refobjid::regclass AS table_name, a.attname AS column_name FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid WHERE d.objid = ${literal(name)}::regclass AND d.classid = 'pg_class'::regclass AND d.refobjsubid > 0;`;
+      const statements = widen
+        ? [owner, `ALTER SEQUENCE ${name} AS bigint;`]
+        : [owner, `ALTER SEQUENCE ${name} NO MAXVALUE;`];
+      out.push({
+        object: objectIn(datname, schema, seq),
+        severity,
+        title: `Sequence ${cut(name, 200)} in ${cut(datname, 100)} has used ${Math.round(pct)} % of its range`,
+        explanation:
+          `Sequence ${name} (${type || 'unknown type'}) in database ${datname} has handed out ${round2(pct)} % of its values (last ${str(r.last_value)} of ${str(r.max_value)}). ` +
+          'When it reaches the end, every INSERT that draws from it fails. ' +
+          (widen
+            ? `Make the sequence bigint, and the column that takes its values too — ALTER TABLE … ALTER COLUMN … TYPE bigint rewrites the table under an exclusive lock, so plan it (or migrate through a new column) before the sequence runs out; the first statement of the action finds that column.`
+            : `It is already bigint with a lowered maximum (${str(r.max_value)} < ${bigintMax}): raise the maximum once the column can hold it.`),
+        evidence: {
+          datname,
+          schemaname: schema,
+          sequencename: seq,
+          data_type: type,
+          last_value: exact(r.last_value),
+          min_value: exact(r.min_value),
+          max_value: exact(r.max_value),
+          increment_by: exact(r.increment_by),
+          cycle: r.cycle === true,
+          used_pct: round2(pct),
+        },
+        action: psqlCommand(datname, statements),
+        value: round2(pct),
+      });
+    }
+    return out;
+  },
+};
+
+export const postgresSequenceChecks = [pgSequenceExhaustion];
