@@ -3,7 +3,7 @@
  * every INSERT that takes a value from it fails ("reached maximum value of sequence").
  */
 import { cut, objectIn, psqlCommand } from './psql.js';
-import type { Draft, IngestCheck } from './types.js';
+import type { Draft, IngestCheck, Row } from './types.js';
 import { grade, literal, num, qualified, round2, str } from './util.js';
 
 const bigintMax = '9223372036854775807';
@@ -13,6 +13,17 @@ function exact(v: unknown): number | string | null {
   const n = num(v);
   if (n === null) return null;
   return Number.isSafeInteger(n) ? n : str(v);
+}
+
+/** The newest row of each sequence (by its own labels, whatever the family registry of this build says). */
+function newestPerSequence(rows: readonly Row[]): Row[] {
+  const newest = new Map<string, Row>();
+  for (const r of rows) {
+    const k = `${str(r.datname)}\u0000${str(r.schemaname)}\u0000${str(r.sequencename)}`;
+    const had = newest.get(k);
+    if (!had || (num(r.ts) ?? 0) >= (num(had.ts) ?? 0)) newest.set(k, r);
+  }
+  return [...newest.values()];
 }
 
 export const pgSequenceExhaustion: IngestCheck = {
@@ -34,7 +45,7 @@ export const pgSequenceExhaustion: IngestCheck = {
   },
   evaluate(input, t) {
     const out: Draft[] = [];
-    for (const r of input.latest('pg_sequences')) {
+    for (const r of newestPerSequence(input.rows('pg_sequences'))) {
       if (r.cycle === true) continue;
       const pct = num(r.used_pct);
       const severity = grade(pct, t);

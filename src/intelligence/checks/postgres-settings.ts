@@ -64,9 +64,9 @@ function current(input: ScopeRows, s: MemorySetting): Current | null {
   return n === null || n < 0 ? null : { bytes: n * s.unit, raw, assumedDefault: false };
 }
 
-/** A size for ALTER SYSTEM, rounded down: whole GB from 2 GB, else MB in steps of 64. */
+/** A size for ALTER SYSTEM, rounded down: whole GB from 1 GB, else MB in steps of 64. */
 export function settingSize(bytes: number): string {
-  if (bytes >= 2 * GB) return `${Math.floor(bytes / GB)}GB`;
+  if (bytes >= GB) return `${Math.floor(bytes / GB)}GB`;
   return `${Math.max(64, Math.floor(bytes / (64 * MB)) * 64)}MB`;
 }
 

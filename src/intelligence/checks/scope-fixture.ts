@@ -6,7 +6,7 @@
 import type { ValidBatch, ValidTable } from '../../protocol/batch.js';
 import { familyByName } from '../../protocol/families/index.js';
 import { SampleMemory, scopesOf } from '../scope-rows.js';
-import type { ScopeRows } from './types.js';
+import type { Check, ScopeRows, Thresholds } from './types.js';
 
 export interface FixtureOptions {
   /** Settings remembered for the target (name → setting), as a pg_settings snapshot would leave them. */
@@ -53,4 +53,14 @@ export function targetScope(
   const scope = scopesOf(1, batch, new Map([['main', 1]]), memory)[0];
   if (!scope) throw new Error('fixture has no rows');
   return scope;
+}
+
+/** A check's thresholds at their defaults, with overrides. */
+export function defaultThresholds(
+  check: Pick<Check, 'thresholds'>,
+  overrides: Record<string, number> = {},
+): Thresholds {
+  const t: Record<string, number> = Object.create(null);
+  for (const [k, s] of Object.entries(check.thresholds)) t[k] = s.default;
+  return Object.assign(t, overrides);
 }

@@ -13,7 +13,7 @@
 export const maxTextLength = 8192;
 export const maxColumns = 8;
 
-const identPart = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+const identPart = `(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
 const clauseEnd =
   /\b(?:ORDER\s+BY|GROUP\s+BY|HAVING|LIMIT|OFFSET|RETURNING|UNION|INTERSECT|EXCEPT|WINDOW|FOR\s+(?:UPDATE|SHARE|NO\s+KEY|KEY))\b|;/i;
 const reserved = new Set([
