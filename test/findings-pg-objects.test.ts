@@ -16,6 +16,7 @@ import {
   type PostgresCollector,
 } from '../src/agent/collectors/postgres/collector.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
+import { rollFamilyBucket } from '../src/storage/queries/rollups.sql.js';
 import { createTestDatabase, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
 import { collectContext } from './helpers/pg-cluster.js';
@@ -219,6 +220,51 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
         (await fs.findings('check=pg.slow_statement')).filter((x) => x.serverId !== agent.serverId).length,
         0,
       );
+    } finally {
+      await collector.close();
+    }
+  });
+
+  test('a_statement_much_slower_than_in_its_past_hours_is_a_regression_warning', async () => {
+    const agent = await fs.enroll('host-regress');
+    const collector = collectorOf(true);
+    const hour = 60 * minute;
+    const t0 = Date.now();
+    // Its own function: pg_stat_statements ignores aliases, so `SELECT pg_sleep($1) AS x` would be the
+    // slow statement of the test above under another name.
+    await db.pool.query(
+      'CREATE FUNCTION regress_probe(s float8) RETURNS void LANGUAGE sql AS $$ SELECT pg_sleep(s) $$',
+    );
+    try {
+      // Its past: fast calls three hours ago, rolled into the hourly tier as the rollup job does.
+      await collectAndPush(collector, agent, t0 - 180 * minute);
+      for (let i = 0; i < 25; i++) await db.pool.query('SELECT regress_probe(0.001)');
+      await collectAndPush(collector, agent, t0 - 170 * minute);
+      const bucket = Math.floor((t0 - 170 * minute) / hour) * hour;
+      const rolled = await rollFamilyBucket(
+        fs.ts.store.pool,
+        'pg_statements',
+        'hourly',
+        [agent.serverId],
+        new Date(bucket),
+        new Date(bucket + hour),
+      );
+      assert.ok(rolled.produced > 0);
+      // Now: the same statement, slow.
+      for (let i = 0; i < 5; i++) await db.pool.query('SELECT regress_probe(0.15)');
+      await collectAndPush(collector, agent, t0);
+      await fs.runJob(new Date(t0 + 1000));
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.statement_regression' && /regress_probe/.test(String(ev(x).query)),
+      );
+      assert.equal(f.severity, 'warning');
+      assert.equal(ev(f).past_calls, 25);
+      assert.equal(ev(f).calls, 5);
+      assert.ok(Number(ev(f).past_mean_exec_time_ms) < 20, `past ${ev(f).past_mean_exec_time_ms}`);
+      assert.ok(Number(ev(f).mean_exec_time_ms) >= 140, `now ${ev(f).mean_exec_time_ms}`);
+      assert.ok(Number(ev(f).ratio) > 3);
+      assert.match(f.action, /EXPLAIN \(ANALYZE, BUFFERS\) SELECT regress_probe\(\$1\);/);
     } finally {
       await collector.close();
     }

@@ -164,7 +164,7 @@ export const pgVacuumOverdue: IngestCheck = {
     warning_changed_pct: {
       default: 50,
       unit: '%',
-      help: 'changed rows as a share of live rows from which it is a warning, not info',
+      help: 'changed rows as a share of live rows from which it is a warning, not info (never for a table never vacuumed: its age is unknown)',
       min: 0,
       max: 1000,
     },
@@ -189,17 +189,19 @@ export const pgVacuumOverdue: IngestCheck = {
       if (!needsVacuum && !needsAnalyze) continue;
       const changed = needsVacuum ? vacuumChanged : modSinceAnalyze;
       const changedPct = (100 * changed) / Math.max(live, 1);
-      const severity = changedPct >= t.warning_changed_pct! ? 'warning' : 'info';
+      // "Never" may just be a table loaded a minute ago that autovacuum has not reached yet (its age is
+      // not known here): said, but never above info.
+      const never = (needsVacuum ? lastVacuum : lastAnalyze) === null;
+      const severity = !never && changedPct >= t.warning_changed_pct! ? 'warning' : 'info';
       const datname = str(r.datname);
       const name = qualified(str(r.schemaname), str(r.relname));
       const since = (last: number | null) =>
         last === null ? 'never' : `${humanSeconds(Math.max(0, now - last) / 1000)} ago`;
       const what = needsVacuum ? 'vacuumed' : 'analyzed';
-      const last = needsVacuum ? lastVacuum : lastAnalyze;
       out.push({
         object: objectIn(datname, str(r.schemaname), str(r.relname)),
         severity,
-        title: `${cut(name, 200)} in ${cut(datname, 100)} not ${what} ${last === null ? 'ever' : `for ${Math.floor((now - last) / day)} days`}`,
+        title: `${cut(name, 200)} in ${cut(datname, 100)} not ${what} ${never ? 'ever' : `for ${Math.floor((now - (needsVacuum ? lastVacuum! : lastAnalyze!)) / day)} days`}`,
         explanation:
           `${name} in database ${datname} was last vacuumed ${since(lastVacuum)} and last analyzed ${since(lastAnalyze)}, ` +
           `while ${changed} of its rows changed since (${round2(changedPct)} % of ${live} live rows). ` +
