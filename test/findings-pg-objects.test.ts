@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
+import { createMemoryCollector } from '../src/agent/collectors/host/memory.js';
 import {
   createPostgresCollector,
   type PostgresCollector,
@@ -265,6 +266,48 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
       assert.ok(Number(ev(f).mean_exec_time_ms) >= 140, `now ${ev(f).mean_exec_time_ms}`);
       assert.ok(Number(ev(f).ratio) > 3);
       assert.match(f.action, /EXPLAIN \(ANALYZE, BUFFERS\) SELECT regress_probe\(\$1\);/);
+    } finally {
+      await collector.close();
+    }
+  });
+
+  test('memory_settings_left_small_for_the_host_are_recommended_with_the_size_to_set', async (t) => {
+    const memory = await createMemoryCollector().collect(collectContext());
+    const total = Number(memory[0]?.rows[0]?.total_bytes);
+    if (!(total >= 4 * 1024 ** 3)) {
+      t.skip(`this host has ${total} bytes of memory: the check judges hosts from 4 GiB`);
+      return;
+    }
+    const agent = await fs.enroll('host-settings');
+    const collector = createPostgresCollector(db.url, { families: ['pg_settings'] });
+    try {
+      // The target's rows come before the host's in the batch: the host facts still reach the check.
+      const pgRows = await collector.collect(collectContext());
+      assert.ok(pgRows.some((r) => r.family === 'pg_settings'));
+      await fs.push(agent, [...pgRows, ...memory], { target: 'local' });
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.memory_settings' && x.object === 'shared_buffers',
+      );
+      assert.equal(f.severity, 'info');
+      assert.equal(f.kind, 'recommendation');
+      assert.equal(ev(f).memory_total_bytes, total);
+      assert.equal(ev(f).value_bytes, 128 * 1024 * 1024, 'the test server runs with the 128MB default');
+      assert.equal(ev(f).restart_needed, true);
+      assert.match(
+        f.action,
+        /^psql -c "ALTER SYSTEM SET shared_buffers = '\d+(GB|MB)';" && sudo systemctl restart postgresql/,
+      );
+      // Judged no more on this server (as if the host were small): it clears.
+      const put = await fetch(`${fs.base}/api/v1/checks/pg.memory_settings/settings`, {
+        method: 'PUT',
+        headers: { ...fs.admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ serverId: agent.serverId, thresholds: { min_memory_bytes: total * 2 } }),
+      });
+      assert.equal(put.status, 204, await put.text());
+      await collectAndPush(collector, agent);
+      await collectAndPush(collector, agent);
+      await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
     } finally {
       await collector.close();
     }
