@@ -2,6 +2,9 @@
  * PostgreSQL index checks on ingest (pg_indexes, per database): big indexes never used, indexes left
  * invalid by a failed build, and indexes that duplicate another one. Each costs writes, WAL, vacuum time
  * and cache for nothing.
+ *
+ * Evaluated on each batch holding pg_indexes rows; as with tables (./postgres-tables.ts), a target whose
+ * databases send no index row at all is not evaluated and its findings resolve by time.
  */
 import { cut, objectIn, psqlCommand } from './psql.js';
 import type { Draft, IngestCheck, Row } from './types.js';

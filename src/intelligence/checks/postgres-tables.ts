@@ -2,6 +2,11 @@
  * PostgreSQL table checks on ingest (pg_tables, per database): dead tuples piling up, and tables whose
  * vacuum or analyze is long overdue while they keep changing. Only tables big enough to matter are looked
  * at, so a fresh database's small tables never produce anything.
+ *
+ * Evaluated on each batch holding pg_tables rows: a table that leaves the batch (dropped, or out of the
+ * collector's largest-N cap) clears. A database that sends no pg_tables row at all (its last table
+ * dropped, or its visit failed) is not evaluated: its open findings resolve by time (the lifecycle's
+ * staleness), not by clear evaluations.
  */
 import { cut, objectIn, psqlCommand } from './psql.js';
 import type { Draft, IngestCheck, Row } from './types.js';
