@@ -56,4 +56,30 @@ describe('pg.sequence_exhaustion', () => {
     // int8 beyond 2^53 stays exact in the evidence.
     assert.equal(out[2]?.evidence.last_value, '8900000000000000000');
   });
+
+  test('descending_and_full_range_bigint_sequences_get_the_right_advice', () => {
+    const scope = targetScope({
+      pg_sequences: [
+        seq({
+          sequencename: 'down',
+          data_type: 'bigint',
+          increment_by: -1,
+          min_value: '-1000000',
+          max_value: -1,
+          used_pct: 80,
+        }),
+        seq({
+          sequencename: 'full',
+          data_type: 'bigint',
+          min_value: 1,
+          max_value: '9223372036854775807',
+          used_pct: 76,
+        }),
+      ],
+    });
+    const [down, full] = pgSequenceExhaustion.evaluate(scope, t);
+    assert.match(down?.action ?? '', /ALTER SEQUENCE public\.down NO MINVALUE;/);
+    assert.doesNotMatch(full?.action ?? '', /ALTER SEQUENCE/);
+    assert.match(full?.explanation ?? '', /full range/);
+  });
 });

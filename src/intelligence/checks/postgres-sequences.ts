@@ -7,6 +7,7 @@ import type { Draft, IngestCheck, Row } from './types.js';
 import { grade, literal, num, qualified, round2, str } from './util.js';
 
 const bigintMax = '9223372036854775807';
+const bigintMin = '-9223372036854775808';
 
 /** An int8 value for evidence: the number when exact, else its decimal text as sent. */
 function exact(v: unknown): number | string | null {
@@ -56,21 +57,29 @@ export const pgSequenceExhaustion: IngestCheck = {
       const name = qualified(schema, seq);
       const type = str(r.data_type).toLowerCase();
       const widen = type === 'smallint' || type === 'integer';
-      // Which column takes the sequence's values: the owned-by link, else a column default naming it.
+      const descending = (num(r.increment_by) ?? 1) < 0;
+      const end = descending ? str(r.min_value) : str(r.max_value);
+      // A bigint sequence whose end was set below the type's own can have it raised.
+      const lowered = !widen && end !== (descending ? bigintMin : bigintMax);
+      // The column that takes its values: the OWNED BY (serial) or identity link.
       const owner = `SELECT d.refobjid::regclass AS table_name, a.attname AS column_name FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid WHERE d.objid = ${literal(name)}::regclass AND d.classid = 'pg_class'::regclass AND d.refobjsubid > 0;`;
       const statements = widen
         ? [owner, `ALTER SEQUENCE ${name} AS bigint;`]
-        : [owner, `ALTER SEQUENCE ${name} NO MAXVALUE;`];
+        : lowered
+          ? [owner, `ALTER SEQUENCE ${name} ${descending ? 'NO MINVALUE' : 'NO MAXVALUE'};`]
+          : [owner];
       out.push({
         object: objectIn(datname, schema, seq),
         severity,
         title: `Sequence ${cut(name, 200)} in ${cut(datname, 100)} has used ${Math.round(pct)} % of its range`,
         explanation:
-          `Sequence ${name} (${type || 'unknown type'}) in database ${datname} has handed out ${round2(pct)} % of its values (last ${str(r.last_value)} of ${str(r.max_value)}). ` +
+          `Sequence ${name} (${type || 'unknown type'}) in database ${datname} has handed out ${round2(pct)} % of its values (last ${str(r.last_value)}, end ${end}). ` +
           'When it reaches the end, every INSERT that draws from it fails. ' +
           (widen
-            ? `Make the sequence bigint, and the column that takes its values too — ALTER TABLE … ALTER COLUMN … TYPE bigint rewrites the table under an exclusive lock, so plan it (or migrate through a new column) before the sequence runs out; the first statement of the action finds that column.`
-            : `It is already bigint with a lowered maximum (${str(r.max_value)} < ${bigintMax}): raise the maximum once the column can hold it.`),
+            ? 'Make the sequence bigint, and the column that takes its values too — ALTER TABLE … ALTER COLUMN … TYPE bigint rewrites the table under an exclusive lock, so plan it (or migrate through a new column) before the sequence runs out; the first statement of the action finds that column.'
+            : lowered
+              ? `It is bigint with its end set short of the type's (${end}): lift it once the column can hold the values.`
+              : 'It is bigint over its full range: something draws values far faster than rows are kept (a large increment, or a sequence shared by many tables) — find what uses it.'),
         evidence: {
           datname,
           schemaname: schema,
