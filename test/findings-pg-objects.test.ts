@@ -69,6 +69,20 @@ async function flushStats(client: pg.PoolClient): Promise<void> {
 
 const ev = (f: FindingRow) => f.evidence as Record<string, unknown>;
 
+/** Overrides a check's thresholds for one server through the API, as an admin would. */
+async function setThresholds(
+  check: string,
+  serverId: number,
+  thresholds: Record<string, number>,
+): Promise<void> {
+  const res = await fetch(`${fs.base}/api/v1/checks/${check}/settings`, {
+    method: 'PUT',
+    headers: { ...fs.admin, 'content-type': 'application/json' },
+    body: JSON.stringify({ serverId, thresholds }),
+  });
+  assert.equal(res.status, 204, await res.text());
+}
+
 describe(`PostgreSQL object findings (${testPgLabel})`, () => {
   test('a_bloated_table_gets_a_vacuum_finding_that_resolves_after_the_vacuum', async () => {
     const agent = await fs.enroll('host-bloat');
@@ -193,12 +207,7 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
 
   test('a_slow_statement_is_reported_with_its_text_under_a_per_server_threshold', async () => {
     const agent = await fs.enroll('host-slow');
-    const put = await fetch(`${fs.base}/api/v1/checks/pg.slow_statement/settings`, {
-      method: 'PUT',
-      headers: { ...fs.admin, 'content-type': 'application/json' },
-      body: JSON.stringify({ serverId: agent.serverId, thresholds: { info: 30 } }),
-    });
-    assert.equal(put.status, 204, await put.text());
+    await setThresholds('pg.slow_statement', agent.serverId, { info: 30 });
     const collector = collectorOf(true);
     try {
       await collectAndPush(collector, agent);
@@ -299,12 +308,7 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
         /^psql -c "ALTER SYSTEM SET shared_buffers = '\d+(GB|MB)';" && sudo systemctl restart postgresql/,
       );
       // Judged no more on this server (as if the host were small): it clears.
-      const put = await fetch(`${fs.base}/api/v1/checks/pg.memory_settings/settings`, {
-        method: 'PUT',
-        headers: { ...fs.admin, 'content-type': 'application/json' },
-        body: JSON.stringify({ serverId: agent.serverId, thresholds: { min_memory_bytes: total * 2 } }),
-      });
-      assert.equal(put.status, 204, await put.text());
+      await setThresholds('pg.memory_settings', agent.serverId, { min_memory_bytes: total * 2 });
       await collectAndPush(collector, agent);
       await collectAndPush(collector, agent);
       await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
