@@ -16,7 +16,7 @@ export const checks: readonly Check[] = [
   ...postgresIndexChecks,
   ...postgresSequenceChecks,
   ...postgresSettingsChecks,
-  ...(postgresStatementChecks as readonly Check[]),
+  ...postgresStatementChecks,
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));
