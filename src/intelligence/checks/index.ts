@@ -2,15 +2,19 @@
  * The check catalogue: every check, listed explicitly, one file per family beside this one.
  * docs/findings.md documents each (a test checks that every id here is there).
  */
-
 import { hostChecks } from './host.js';
 import { hostJobChecks } from './host-disk-fill.js';
 import { logChecks } from './logs.js';
 import { postgresActivityChecks } from './postgres-activity.js';
 import { postgresCounterChecks } from './postgres-counters.js';
 import { postgresHorizonChecks } from './postgres-horizon.js';
+import { postgresIndexChecks } from './postgres-indexes.js';
 import { postgresInstanceChecks } from './postgres-instance.js';
 import { postgresReplicationChecks } from './postgres-replication.js';
+import { postgresSequenceChecks } from './postgres-sequences.js';
+import { postgresSettingsChecks } from './postgres-settings.js';
+import { postgresStatementChecks } from './postgres-statements.js';
+import { postgresTableChecks } from './postgres-tables.js';
 import { processChecks } from './process.js';
 import { securityChecks } from './security.js';
 import type { Check } from './types.js';
@@ -22,12 +26,17 @@ export const checks: readonly Check[] = [
   ...postgresHorizonChecks,
   ...postgresReplicationChecks,
   ...postgresCounterChecks,
-  ...(securityChecks as readonly Check[]),
-  ...(logChecks as readonly Check[]),
-  ...(watchdogChecks as readonly Check[]),
+  ...postgresTableChecks,
+  ...postgresIndexChecks,
+  ...postgresSequenceChecks,
+  ...postgresSettingsChecks,
+  ...postgresStatementChecks,
   ...hostChecks,
   ...hostJobChecks,
   ...processChecks,
+  ...logChecks,
+  ...securityChecks,
+  ...watchdogChecks,
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));

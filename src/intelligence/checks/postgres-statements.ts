@@ -1,0 +1,374 @@
+/**
+ * Statement checks in the findings job (they need a window of history and a join of statements with
+ * their texts and with tables):
+ * - pg.slow_statement: statements whose mean execution time over the last hour is high;
+ * - pg.statement_regression: statements whose mean over the last hour jumped against their own previous
+ *   7 days (hourly rollup);
+ * - pg.missing_index: large tables read by repeated sequential scans, with the statements of the same
+ *   database that name them and the columns of their WHERE clause — the index to create.
+ *
+ * Their `load` cannot see per-server thresholds, so it reads with the lowest values the thresholds accept
+ * (each spec's `min`) and `evaluate` applies the thresholds in force. A target that answered within the
+ * last 10 minutes counts as evaluated: its findings that no longer hold clear.
+ */
+import type { Queryable } from '../../storage/queries/queryable.js';
+import {
+  answeringTargets,
+  type ScannedTable,
+  type StatementPast,
+  sequentiallyScannedTables,
+  slowestStatements,
+  statementPast,
+  statementsNamingTables,
+  type TableStatement,
+  type TargetRef,
+  type WindowStatement,
+} from '../../storage/queries/statement-findings.sql.js';
+import type { Evidence } from '../model.js';
+import { cut, objectIn, psqlCommand } from './psql.js';
+import { findTableReference, whereColumns } from './sql-where.js';
+import type { JobCheck, JobObservation, Scope, Thresholds } from './types.js';
+import { grade, humanBytes, ident, qualified, round2 } from './util.js';
+
+const hour = 3_600_000;
+/** The window the job checks judge: the last hour. */
+export const statementWindowMs = hour;
+/** Targets that answered this recently are the scopes evaluated. */
+const answeredWithinMs = 10 * 60_000;
+const textLength = 2000;
+
+const scopesOf = (targets: readonly TargetRef[]): Scope[] =>
+  targets.map((t) => ({ serverId: t.serverId, targetId: t.targetId }));
+
+function statementEvidence(s: WindowStatement): Evidence {
+  return {
+    queryid: s.queryid,
+    dbid: s.dbid,
+    datname: s.datname,
+    calls: s.calls,
+    mean_exec_time_ms: round2(s.meanMs),
+    total_exec_time_ms: round2(s.execTimeMs),
+    rows: s.rows,
+    query: s.query === null ? null : cut(s.query),
+    window_s: statementWindowMs / 1000,
+  };
+}
+
+/** What to run for a slow statement: EXPLAIN it with real parameters, and where to read its history. */
+function explainAction(s: WindowStatement): string {
+  const text = s.query === null ? `<text of queryid ${s.queryid}>` : cut(s.query).replace(/;\s*$/, '');
+  const params = /\$\d/.test(text) ? ' (replace each $n by a real value first: the text is normalised)' : '';
+  return (
+    `-- in database ${s.datname}${params}:\nEXPLAIN (ANALYZE, BUFFERS) ${text};\n` +
+    `-- its counters: SELECT calls, mean_exec_time, total_exec_time, rows, shared_blks_read FROM pg_stat_statements WHERE queryid = ${s.queryid};`
+  );
+}
+
+const statementObject = (s: { datname: string; queryid: string }) => `${s.datname}/query:${s.queryid}`;
+
+export interface SlowStatementInput {
+  targets: TargetRef[];
+  statements: WindowStatement[];
+}
+
+export const pgSlowStatement: JobCheck<SlowStatementInput> = {
+  id: 'pg.slow_statement',
+  group: 'postgres',
+  mode: 'job',
+  kind: 'recommendation',
+  title: 'Slow statement (high mean execution time)',
+  doc: {
+    evidence:
+      'queryid, database, calls, mean and total execution time, rows over the last hour, the text (cut)',
+    action:
+      'EXPLAIN (ANALYZE, BUFFERS) with the $n parameters filled in, and its pg_stat_statements counters',
+  },
+  thresholds: {
+    info: { default: 500, unit: 'ms', help: 'mean execution time over the last hour', min: 1 },
+    warning: { default: 2000, unit: 'ms', help: 'mean execution time over the last hour', min: 1 },
+    min_calls: {
+      default: 3,
+      unit: 'count',
+      help: 'calls in the last hour below which it is not judged',
+      min: 1,
+    },
+  },
+  async load(db: Queryable, now: Date): Promise<SlowStatementInput> {
+    const from = new Date(now.getTime() - statementWindowMs);
+    const [targets, statements] = await Promise.all([
+      answeringTargets(db, new Date(now.getTime() - answeredWithinMs), now),
+      slowestStatements(db, { from, to: now, minCalls: 1, perTarget: 20, limit: 20_000, textLength }),
+    ]);
+    return { targets, statements };
+  },
+  evaluate(input, thresholdsFor) {
+    return {
+      observations: slowObservations(input.statements, thresholdsFor),
+      scopes: scopesOf(input.targets),
+    };
+  },
+};
+
+function slowObservations(
+  statements: readonly WindowStatement[],
+  thresholdsFor: (serverId: number, targetId: number | null) => Thresholds,
+): JobObservation[] {
+  const out: JobObservation[] = [];
+  const perTarget = new Map<string, number>();
+  for (const s of statements) {
+    const t = thresholdsFor(s.serverId, s.targetId);
+    if (!(s.calls >= t.min_calls!)) continue;
+    const severity = grade(s.meanMs, t, { info: 'info', warning: 'warning' });
+    if (!severity) continue;
+    const k = `${s.serverId}|${s.targetId}`;
+    const n = perTarget.get(k) ?? 0;
+    if (n >= 10) continue;
+    perTarget.set(k, n + 1);
+    out.push({
+      serverId: s.serverId,
+      targetId: s.targetId,
+      object: statementObject(s),
+      severity,
+      title: `Statement ${s.queryid} in ${cut(s.datname, 100)} takes ${Math.round(s.meanMs)} ms on average`,
+      explanation:
+        `Over the last hour this statement ran ${s.calls} times in database ${s.datname} and took ${round2(s.meanMs)} ms per call (${round2(s.execTimeMs / 1000)} s in all). ` +
+        'EXPLAIN (ANALYZE, BUFFERS) shows where the time goes: a sequential scan of a big table (a missing index), a sort or hash spilling to disk, or many rows read for few returned.' +
+        (s.query === null ? ' Its text has not arrived yet.' : ` Statement: ${cut(s.query, 200)}`),
+      evidence: statementEvidence(s),
+      action: explainAction(s),
+      value: round2(s.meanMs),
+    });
+  }
+  return out;
+}
+
+export interface RegressionInput {
+  targets: TargetRef[];
+  statements: WindowStatement[];
+  past: StatementPast[];
+}
+
+export const pgStatementRegression: JobCheck<RegressionInput> = {
+  id: 'pg.statement_regression',
+  group: 'postgres',
+  mode: 'job',
+  kind: 'alert',
+  title: 'Statement much slower than over its previous 7 days',
+  doc: {
+    evidence:
+      'queryid, database, mean over the last hour and over the previous 7 days, the ratio, calls in both, the text (cut)',
+    action:
+      'EXPLAIN (ANALYZE, BUFFERS) with the $n parameters filled in; compare with the plan it had (statistics, a dropped index, data growth)',
+  },
+  thresholds: {
+    ratio: {
+      default: 3,
+      unit: 'ratio',
+      help: 'mean over the last hour ÷ mean over the previous 7 days',
+      min: 1.1,
+    },
+    min_increase_ms: {
+      default: 100,
+      unit: 'ms',
+      help: 'the mean must also have grown by this much',
+      min: 0,
+    },
+    min_calls: { default: 5, unit: 'count', help: 'calls in the last hour', min: 1 },
+    min_past_calls: { default: 20, unit: 'count', help: 'calls in the previous 7 days', min: 1 },
+  },
+  async load(db, now) {
+    const from = new Date(now.getTime() - statementWindowMs);
+    const [targets, statements] = await Promise.all([
+      answeringTargets(db, new Date(now.getTime() - answeredWithinMs), now),
+      slowestStatements(db, { from, to: now, minCalls: 1, perTarget: 50, limit: 20_000, textLength }),
+    ]);
+    // The previous 7 days end where the window's first whole hour begins: an hourly bucket overlapping
+    // the window would mix the two.
+    const until = new Date(Math.floor(from.getTime() / hour) * hour);
+    const past = await statementPast(db, statements, new Date(until.getTime() - 7 * 24 * hour), until);
+    return { targets, statements, past };
+  },
+  evaluate(input, thresholdsFor) {
+    const past = new Map(input.past.map((p) => [`${p.serverId}|${p.targetId}|${p.queryid}|${p.dbid}`, p]));
+    const out: JobObservation[] = [];
+    for (const s of input.statements) {
+      const t = thresholdsFor(s.serverId, s.targetId);
+      const p = past.get(`${s.serverId}|${s.targetId}|${s.queryid}|${s.dbid}`);
+      if (!p || !(s.calls >= t.min_calls!) || !(p.calls >= t.min_past_calls!) || !(p.calls > 0)) continue;
+      const before = p.execTimeMs / p.calls;
+      if (!Number.isFinite(before) || before < 0) continue;
+      const ratio = before > 0 ? s.meanMs / before : Number.POSITIVE_INFINITY;
+      if (!(ratio > t.ratio!) || !(s.meanMs - before > t.min_increase_ms!)) continue;
+      out.push({
+        serverId: s.serverId,
+        targetId: s.targetId,
+        object: statementObject(s),
+        severity: 'warning',
+        title: `Statement ${s.queryid} in ${cut(s.datname, 100)} got ${Number.isFinite(ratio) ? `${round2(ratio)}×` : 'much'} slower (${Math.round(before)} → ${Math.round(s.meanMs)} ms)`,
+        explanation:
+          `This statement took ${round2(s.meanMs)} ms per call over the last hour (${s.calls} calls) against ${round2(before)} ms over the previous 7 days (${p.calls} calls). ` +
+          'A jump like this usually means a new plan: statistics gone stale after a big change (ANALYZE the tables it reads), a dropped or invalid index, a parameter that now matches many more rows, or contention (locks, I/O).' +
+          (s.query === null ? '' : ` Statement: ${cut(s.query, 200)}`),
+        evidence: {
+          ...statementEvidence(s),
+          past_mean_exec_time_ms: round2(before),
+          past_calls: p.calls,
+          ratio: Number.isFinite(ratio) ? round2(ratio) : null,
+        },
+        action: explainAction(s),
+        value: Number.isFinite(ratio) ? round2(ratio) : null,
+      });
+    }
+    return { observations: out, scopes: scopesOf(input.targets) };
+  },
+};
+
+export interface MissingIndexInput {
+  targets: TargetRef[];
+  tables: ScannedTable[];
+  statements: TableStatement[];
+}
+
+export const pgMissingIndex: JobCheck<MissingIndexInput> = {
+  id: 'pg.missing_index',
+  group: 'postgres',
+  mode: 'job',
+  kind: 'recommendation',
+  title: 'Large table read by repeated sequential scans (missing index)',
+  doc: {
+    evidence:
+      'database, table, rows and size, sequential scans and rows they read over the last hour, the statements naming it (queryid, calls, mean time, text cut) and the columns of their WHERE clause',
+    action:
+      'psql -d <db> -c "CREATE INDEX CONCURRENTLY ON schema.table (col1, col2);" when the columns can be read, else EXPLAIN (ANALYZE, BUFFERS) of the statement',
+  },
+  thresholds: {
+    min_rows: {
+      default: 10_000,
+      unit: 'count',
+      help: 'tables with fewer live rows (and less than min_table_bytes) are not judged',
+      min: 1000,
+    },
+    min_table_bytes: {
+      default: 10 * 1024 * 1024,
+      unit: 'bytes',
+      help: 'tables this big are judged whatever their row count',
+      min: 1024 * 1024,
+    },
+    min_seq_scans: {
+      default: 20,
+      unit: 'count',
+      help: 'sequential scans of the table in the last hour',
+      min: 5,
+    },
+    min_read_pct: {
+      default: 50,
+      unit: '%',
+      help: 'rows read per sequential scan as a share of the live rows (a scan that stops early, LIMIT, is not the problem)',
+      min: 1,
+      max: 100,
+    },
+    min_calls: {
+      default: 10,
+      unit: 'count',
+      help: 'calls in the last hour of a statement naming the table',
+      min: 5,
+    },
+  },
+  async load(db, now) {
+    const from = new Date(now.getTime() - statementWindowMs);
+    const floors = pgMissingIndex.thresholds;
+    const [targets, tables] = await Promise.all([
+      answeringTargets(db, new Date(now.getTime() - answeredWithinMs), now),
+      sequentiallyScannedTables(db, {
+        from,
+        to: now,
+        minRows: floors.min_rows!.min!,
+        minBytes: floors.min_table_bytes!.min!,
+        minScans: floors.min_seq_scans!.min!,
+        limit: 2000,
+      }),
+    ]);
+    const statements = await statementsNamingTables(db, tables, {
+      from,
+      to: now,
+      minCalls: floors.min_calls!.min!,
+      perTable: 5,
+      textLength,
+    });
+    return { targets, tables, statements };
+  },
+  evaluate(input, thresholdsFor) {
+    const byTable = new Map<number, TableStatement[]>();
+    for (const s of input.statements) {
+      const list = byTable.get(s.table) ?? [];
+      list.push(s);
+      byTable.set(s.table, list);
+    }
+    const out: JobObservation[] = [];
+    input.tables.forEach((tb, i) => {
+      const t = thresholdsFor(tb.serverId, tb.targetId);
+      if (!(tb.nLiveTup >= t.min_rows! || tb.tableBytes >= t.min_table_bytes!)) return;
+      if (!(tb.seqScans >= t.min_seq_scans!) || !(tb.nLiveTup > 0)) return;
+      const perScan = tb.seqTupRead / tb.seqScans;
+      const readPct = (100 * perScan) / tb.nLiveTup;
+      if (!(readPct >= t.min_read_pct!)) return;
+      const statements = (byTable.get(i) ?? [])
+        .filter((s) => s.calls >= t.min_calls! && s.query !== null)
+        .filter((s) => findTableReference(s.query!, tb.schemaname, tb.relname) !== null)
+        .slice(0, 5);
+      if (statements.length === 0) return;
+      const withColumns = statements
+        .map((s) => ({ s, columns: whereColumns(s.query!, tb.schemaname, tb.relname) }))
+        .find((x) => x.columns.length > 0);
+      const top = withColumns?.s ?? statements[0]!;
+      const columns = withColumns?.columns ?? [];
+      const name = qualified(tb.schemaname, tb.relname);
+      const action =
+        columns.length > 0
+          ? psqlCommand(tb.datname, [
+              `CREATE INDEX CONCURRENTLY ON ${name} (${columns.map(ident).join(', ')});`,
+            ])
+          : explainAction(top);
+      out.push({
+        serverId: tb.serverId,
+        targetId: tb.targetId,
+        object: objectIn(tb.datname, tb.schemaname, tb.relname),
+        severity: 'info',
+        title: `${cut(name, 200)} in ${cut(tb.datname, 100)}: ${tb.seqScans} sequential scans in the last hour${columns.length > 0 ? `, filtered on ${cut(columns.join(', '), 120)}` : ''}`,
+        explanation:
+          `Table ${name} in database ${tb.datname} (${Math.round(tb.nLiveTup)} rows, ${humanBytes(tb.tableBytes)}) was read by ${tb.seqScans} sequential scans over ${Math.round(tb.seconds / 60)} min, ` +
+          `each reading about ${Math.round(readPct)} % of it (${Math.round(tb.seqTupRead)} rows in all). ` +
+          `Statement ${top.queryid} (${top.calls} calls, ${round2(top.meanMs)} ms on average) reads it` +
+          (columns.length > 0
+            ? ` filtering on ${columns.join(', ')}: an index on ${columns.length > 1 ? 'those columns' : 'that column'} lets it read only the matching rows.`
+            : '; its WHERE clause could not be read here — EXPLAIN it to see which filter the scan applies.') +
+          ' Check first that the filter is selective (pg_stats.n_distinct): an index does not help a filter that matches most rows.',
+        evidence: {
+          datname: tb.datname,
+          schemaname: tb.schemaname,
+          relname: tb.relname,
+          n_live_tup: tb.nLiveTup,
+          table_bytes: tb.tableBytes,
+          window_s: round2(tb.seconds),
+          seq_scans: tb.seqScans,
+          seq_tup_read: tb.seqTupRead,
+          idx_scans: tb.idxScans,
+          read_per_scan_pct: round2(readPct),
+          where_columns: columns,
+          statements: statements.map((s) => ({
+            queryid: s.queryid,
+            calls: s.calls,
+            mean_exec_time_ms: round2(s.meanMs),
+            total_exec_time_ms: round2(s.execTimeMs),
+            query: cut(s.query!, 300),
+          })),
+        },
+        action,
+        value: tb.seqScans,
+      });
+    });
+    return { observations: out, scopes: scopesOf(input.targets) };
+  },
+};
+
+export const postgresStatementChecks = [pgSlowStatement, pgStatementRegression, pgMissingIndex];

@@ -1,0 +1,319 @@
+/**
+ * PostgreSQL object and statement findings end to end: real situations staged on the run's PostgreSQL,
+ * collected by the real agent collector, pushed through a real server; each finding appears with its
+ * target, evidence and action, and resolves once the situation is fixed.
+ *
+ * The statement job checks judge the last hour. To see one resolve without waiting an hour, the
+ * collections of that test carry timestamps in the past (the collector's clock is the context's `now`)
+ * and the job runs "as of" a chosen time: first the window holding the scans, then a window an hour
+ * later holding only the collections after the index was created.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type pg from 'pg';
+import { createMemoryCollector } from '../src/agent/collectors/host/memory.js';
+import {
+  createPostgresCollector,
+  type PostgresCollector,
+} from '../src/agent/collectors/postgres/collector.js';
+import type { FindingRow } from '../src/storage/queries/findings.sql.js';
+import { rollFamilyBucket } from '../src/storage/queries/rollups.sql.js';
+import { createTestDatabase, type TestDatabase, testPgLabel } from './helpers/db.js';
+import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
+import { collectContext } from './helpers/pg-cluster.js';
+
+const minute = 60_000;
+let fs: FindingsServer;
+let db: TestDatabase;
+let version = 0;
+
+before(async () => {
+  fs = await startFindingsServer('fpgobj');
+  db = await createTestDatabase('pgobj');
+  await db.pool.query('CREATE EXTENSION pg_stat_statements');
+  const { rows } = await db.pool.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+  version = Number(rows[0]?.v);
+});
+after(async () => {
+  await db.drop();
+  await fs.close();
+});
+
+/** A collector of the test database only, visiting it on every collection. */
+function collectorOf(statements: boolean): PostgresCollector {
+  return createPostgresCollector(db.url, {
+    includeDatabases: [db.name],
+    databaseIntervalMs: 0,
+    statementsTopN: 100_000,
+    families: [
+      'pg_database',
+      'pg_tables',
+      'pg_indexes',
+      ...(statements ? ['pg_statements', 'pg_statement_texts'] : []),
+    ],
+  });
+}
+
+/** Collects once (at `at`, ms, when given) and pushes the rows as the agent would. */
+async function collectAndPush(collector: PostgresCollector, agent: TestAgent, at?: number): Promise<void> {
+  const ctx = collectContext();
+  const rows = await collector.collect(at === undefined ? ctx : { ...ctx, now: () => at });
+  await fs.push(agent, rows, { target: 'local' });
+  await fs.settle();
+}
+
+/** Makes this session's pending table statistics visible to others now (15+: they are flushed lazily). */
+async function flushStats(client: pg.PoolClient): Promise<void> {
+  if (version >= 150000) await client.query('SELECT pg_stat_force_next_flush()');
+}
+
+const ev = (f: FindingRow) => f.evidence as Record<string, unknown>;
+
+/** Overrides a check's thresholds for one server through the API, as an admin would. */
+async function setThresholds(
+  check: string,
+  serverId: number,
+  thresholds: Record<string, number>,
+): Promise<void> {
+  const res = await fetch(`${fs.base}/api/v1/checks/${check}/settings`, {
+    method: 'PUT',
+    headers: { ...fs.admin, 'content-type': 'application/json' },
+    body: JSON.stringify({ serverId, thresholds }),
+  });
+  assert.equal(res.status, 204, await res.text());
+}
+
+describe(`PostgreSQL object findings (${testPgLabel})`, () => {
+  test('a_bloated_table_gets_a_vacuum_finding_that_resolves_after_the_vacuum', async () => {
+    const agent = await fs.enroll('host-bloat');
+    const collector = collectorOf(false);
+    const c = await db.pool.connect();
+    try {
+      await c.query('CREATE TABLE bloated (id int, payload text) WITH (autovacuum_enabled = off)');
+      await c.query("INSERT INTO bloated SELECT g, repeat('x', 40) FROM generate_series(1, 20000) g");
+      await c.query('DELETE FROM bloated WHERE id % 5 < 3');
+      await flushStats(c);
+      await collectAndPush(collector, agent);
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.dead_tuples' && x.object === `${db.name}/public.bloated`,
+      );
+      assert.equal(f.severity, 'critical', '60 % dead rows');
+      assert.equal(f.targetName, 'local');
+      assert.equal(ev(f).n_dead_tup, 12_000);
+      assert.equal(ev(f).n_live_tup, 8000);
+      assert.equal(ev(f).datname, db.name);
+      assert.equal(ev(f).autovacuum_behind, true);
+      assert.ok(
+        f.action.startsWith(`psql -d ${db.name} -c "VACUUM (VERBOSE, ANALYZE) public.bloated;"`),
+        f.action,
+      );
+      assert.match(f.action, /ALTER TABLE public\.bloated SET \(autovacuum_vacuum_scale_factor = 0\.05\);/);
+
+      await c.query('VACUUM (ANALYZE) bloated');
+      await flushStats(c);
+      await collectAndPush(collector, agent);
+      await collectAndPush(collector, agent);
+      const resolved = await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+      assert.match(String(resolved.resolvedReason), /cleared/);
+    } finally {
+      c.release();
+      await collector.close();
+    }
+  });
+
+  test('a_large_index_never_used_is_a_drop_recommendation_that_resolves_when_dropped', async () => {
+    const agent = await fs.enroll('host-unused');
+    const collector = collectorOf(false);
+    try {
+      // The primary key stays after the drop: the database still reports indexes, so the check is
+      // evaluated there again (a database with no index at all sends no pg_indexes rows to clear it).
+      await db.pool.query('CREATE TABLE wide (id int PRIMARY KEY, note int)');
+      await db.pool.query('INSERT INTO wide SELECT g, g FROM generate_series(1, 700000) g');
+      // Distinct values: btree deduplication (13+) would shrink an index of repeated keys.
+      await db.pool.query('CREATE INDEX wide_note_idx ON wide (note)');
+      const { rows } = await db.pool.query<{ size: string }>(
+        "SELECT pg_relation_size('wide_note_idx') AS size",
+      );
+      assert.ok(Number(rows[0]?.size) > 10 * 1024 * 1024, `index of ${rows[0]?.size} bytes`);
+      await collectAndPush(collector, agent);
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.unused_index' && x.object === `${db.name}/public.wide_note_idx`,
+      );
+      assert.equal(f.severity, 'info');
+      assert.equal(f.kind, 'recommendation');
+      assert.equal(f.action, `psql -d ${db.name} -c "DROP INDEX CONCURRENTLY public.wide_note_idx;"`);
+      assert.equal(ev(f).idx_scan, 0);
+      assert.equal(ev(f).relname, 'wide');
+
+      await db.pool.query('DROP INDEX CONCURRENTLY wide_note_idx');
+      await collectAndPush(collector, agent);
+      await collectAndPush(collector, agent);
+      await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+    } finally {
+      await collector.close();
+    }
+  });
+
+  test('repeated_sequential_scans_name_the_table_the_statement_and_its_where_column_until_indexed', async () => {
+    const agent = await fs.enroll('host-seqscan');
+    const collector = collectorOf(true);
+    const c = await db.pool.connect();
+    const t0 = Date.now();
+    try {
+      await c.query('CREATE TABLE scanned (id int, customer_id int, amount int)');
+      await c.query('INSERT INTO scanned SELECT g, g % 2000, g FROM generate_series(1, 20000) g');
+      await c.query('ANALYZE scanned');
+      await collectAndPush(collector, agent, t0 - 100 * minute);
+      for (let i = 0; i < 30; i++)
+        await c.query('SELECT count(*), sum(amount) FROM scanned WHERE customer_id = $1', [i]);
+      await flushStats(c);
+      await collectAndPush(collector, agent, t0 - 95 * minute);
+
+      await fs.runJob(new Date(t0 - 90 * minute));
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.missing_index' && x.object === `${db.name}/public.scanned`,
+      );
+      assert.equal(
+        f.action,
+        `psql -d ${db.name} -c "CREATE INDEX CONCURRENTLY ON public.scanned (customer_id);"`,
+      );
+      assert.deepEqual(ev(f).where_columns, ['customer_id']);
+      assert.ok(Number(ev(f).seq_scans) >= 30, `seq_scans ${ev(f).seq_scans}`);
+      const statements = ev(f).statements as Array<{ query: string; calls: number; queryid: string }>;
+      const probe = statements.find((s) => /FROM scanned WHERE customer_id = \$1/.test(s.query));
+      assert.ok(probe, JSON.stringify(statements));
+      assert.equal(probe.calls, 30);
+      assert.match(f.title, /public\.scanned/);
+
+      // Indexed: the same statement no longer scans the table; an hour on, the window holds only that.
+      await c.query('CREATE INDEX ON scanned (customer_id)');
+      await collectAndPush(collector, agent, t0 - 30 * minute);
+      for (let i = 0; i < 30; i++)
+        await c.query('SELECT count(*), sum(amount) FROM scanned WHERE customer_id = $1', [i]);
+      await flushStats(c);
+      await collectAndPush(collector, agent, t0 - 25 * minute);
+      await fs.runJob(new Date(t0 - 20 * minute));
+      await fs.runJob(new Date(t0 - 19 * minute));
+      const resolved = await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+      assert.match(String(resolved.resolvedReason), /cleared/);
+    } finally {
+      c.release();
+      await collector.close();
+    }
+  });
+
+  test('a_slow_statement_is_reported_with_its_text_under_a_per_server_threshold', async () => {
+    const agent = await fs.enroll('host-slow');
+    await setThresholds('pg.slow_statement', agent.serverId, { info: 30 });
+    const collector = collectorOf(true);
+    try {
+      await collectAndPush(collector, agent);
+      for (let i = 0; i < 5; i++) await db.pool.query('SELECT pg_sleep(0.06) AS slow_probe');
+      await collectAndPush(collector, agent);
+      await fs.runJob();
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.slow_statement' && /slow_probe/.test(String(ev(x).query)),
+      );
+      assert.equal(f.severity, 'info');
+      assert.equal(ev(f).datname, db.name);
+      assert.equal(ev(f).calls, 5);
+      assert.ok(Number(ev(f).mean_exec_time_ms) >= 55, `mean ${ev(f).mean_exec_time_ms}`);
+      assert.match(String(ev(f).query), /SELECT pg_sleep\(\$1\) AS slow_probe/);
+      assert.match(f.action, /EXPLAIN \(ANALYZE, BUFFERS\) SELECT pg_sleep\(\$1\) AS slow_probe;/);
+      assert.match(f.action, /replace each \$n/);
+      // Other servers keep the default (500 ms): nothing there for a 60 ms statement.
+      assert.equal(
+        (await fs.findings('check=pg.slow_statement')).filter((x) => x.serverId !== agent.serverId).length,
+        0,
+      );
+    } finally {
+      await collector.close();
+    }
+  });
+
+  test('a_statement_much_slower_than_in_its_past_hours_is_a_regression_warning', async () => {
+    const agent = await fs.enroll('host-regress');
+    const collector = collectorOf(true);
+    const hour = 60 * minute;
+    const t0 = Date.now();
+    // Its own function: pg_stat_statements ignores aliases, so `SELECT pg_sleep($1) AS x` would be the
+    // slow statement of the test above under another name.
+    await db.pool.query(
+      'CREATE FUNCTION regress_probe(s float8) RETURNS void LANGUAGE sql AS $$ SELECT pg_sleep(s) $$',
+    );
+    try {
+      // Its past: fast calls three hours ago, rolled into the hourly tier as the rollup job does.
+      await collectAndPush(collector, agent, t0 - 180 * minute);
+      for (let i = 0; i < 25; i++) await db.pool.query('SELECT regress_probe(0.001)');
+      await collectAndPush(collector, agent, t0 - 170 * minute);
+      const bucket = Math.floor((t0 - 170 * minute) / hour) * hour;
+      const rolled = await rollFamilyBucket(
+        fs.ts.store.pool,
+        'pg_statements',
+        'hourly',
+        [agent.serverId],
+        new Date(bucket),
+        new Date(bucket + hour),
+      );
+      assert.ok(rolled.produced > 0);
+      // Now: the same statement, slow.
+      for (let i = 0; i < 5; i++) await db.pool.query('SELECT regress_probe(0.15)');
+      await collectAndPush(collector, agent, t0);
+      await fs.runJob(new Date(t0 + 1000));
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.statement_regression' && /regress_probe/.test(String(ev(x).query)),
+      );
+      assert.equal(f.severity, 'warning');
+      assert.equal(ev(f).past_calls, 25);
+      assert.equal(ev(f).calls, 5);
+      assert.ok(Number(ev(f).past_mean_exec_time_ms) < 20, `past ${ev(f).past_mean_exec_time_ms}`);
+      assert.ok(Number(ev(f).mean_exec_time_ms) >= 140, `now ${ev(f).mean_exec_time_ms}`);
+      assert.ok(Number(ev(f).ratio) > 3);
+      assert.match(f.action, /EXPLAIN \(ANALYZE, BUFFERS\) SELECT regress_probe\(\$1\);/);
+    } finally {
+      await collector.close();
+    }
+  });
+
+  test('memory_settings_left_small_for_the_host_are_recommended_with_the_size_to_set', async (t) => {
+    const memory = await createMemoryCollector().collect(collectContext());
+    const total = Number(memory[0]?.rows[0]?.total_bytes);
+    if (!(total >= 4 * 1024 ** 3)) {
+      t.skip(`this host has ${total} bytes of memory: the check judges hosts from 4 GiB`);
+      return;
+    }
+    const agent = await fs.enroll('host-settings');
+    const collector = createPostgresCollector(db.url, { families: ['pg_settings'] });
+    try {
+      // The target's rows come before the host's in the batch: the host facts still reach the check.
+      const pgRows = await collector.collect(collectContext());
+      assert.ok(pgRows.some((r) => r.family === 'pg_settings'));
+      await fs.push(agent, [...pgRows, ...memory], { target: 'local' });
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.memory_settings' && x.object === 'shared_buffers',
+      );
+      assert.equal(f.severity, 'info');
+      assert.equal(f.kind, 'recommendation');
+      assert.equal(ev(f).memory_total_bytes, total);
+      assert.equal(ev(f).value_bytes, 128 * 1024 * 1024, 'the test server runs with the 128MB default');
+      assert.equal(ev(f).restart_needed, true);
+      assert.match(
+        f.action,
+        /^psql -c "ALTER SYSTEM SET shared_buffers = '\d+(GB|MB)';" && sudo systemctl restart postgresql/,
+      );
+      // Judged no more on this server (as if the host were small): it clears.
+      await setThresholds('pg.memory_settings', agent.serverId, { min_memory_bytes: total * 2 });
+      await collectAndPush(collector, agent);
+      await collectAndPush(collector, agent);
+      await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+    } finally {
+      await collector.close();
+    }
+  });
+});
