@@ -316,4 +316,66 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
       await collector.close();
     }
   });
+
+  test('a_duplicate_index_is_a_drop_recommendation_naming_the_index_it_duplicates', async () => {
+    const agent = await fs.enroll('host-dup');
+    const collector = collectorOf(false);
+    try {
+      await db.pool.query('CREATE TABLE dup (id int PRIMARY KEY, email text)');
+      await db.pool.query(
+        "INSERT INTO dup SELECT g, 'u' || g || '@example.org' FROM generate_series(1, 1000) g",
+      );
+      await db.pool.query('CREATE INDEX dup_email_a ON dup (email)');
+      await db.pool.query('CREATE INDEX dup_email_b ON dup (email)');
+      await collectAndPush(collector, agent);
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.duplicate_index' && x.object === `${db.name}/public.dup_email_b`,
+      );
+      assert.equal(f.targetName, 'local');
+      assert.equal(ev(f).duplicate_of, 'dup_email_a');
+      assert.match(
+        String(ev(f).duplicate_of_definition),
+        /CREATE INDEX dup_email_a ON public\.dup USING btree \(email\)/,
+      );
+      assert.equal(f.action, `psql -d ${db.name} -c "DROP INDEX CONCURRENTLY public.dup_email_b;"`);
+      // The keeper is not reported as a duplicate of the other.
+      assert.equal((await fs.findings(`server=${agent.serverId}&check=pg.duplicate_index`)).length, 1);
+      await db.pool.query('DROP INDEX dup_email_b');
+      await collectAndPush(collector, agent);
+      await collectAndPush(collector, agent);
+      await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+    } finally {
+      await collector.close();
+    }
+  });
+
+  test('a_sequence_near_the_end_of_its_range_is_an_alert_that_resolves_when_widened', async () => {
+    const agent = await fs.enroll('host-seq');
+    const collector = createPostgresCollector(db.url, {
+      includeDatabases: [db.name],
+      databaseIntervalMs: 0,
+      families: ['pg_database', 'pg_sequences'],
+    });
+    try {
+      await db.pool.query('CREATE SEQUENCE order_no AS integer');
+      // 92 % of the int4 range drawn.
+      await db.pool.query(`SELECT setval('order_no', ${Math.round(2 ** 31 * 0.92)})`);
+      await collectAndPush(collector, agent);
+      const f = await fs.waitFor(
+        `server=${agent.serverId}`,
+        (x) => x.check === 'pg.sequence_exhaustion' && x.object === `${db.name}/public.order_no`,
+      );
+      assert.equal(f.severity, 'critical');
+      assert.equal(ev(f).data_type, 'integer');
+      assert.ok(Number(ev(f).used_pct) > 91 && Number(ev(f).used_pct) < 93, String(ev(f).used_pct));
+      assert.match(f.action, /ALTER SEQUENCE public\.order_no AS bigint/);
+      await db.pool.query('ALTER SEQUENCE order_no AS bigint');
+      await collectAndPush(collector, agent);
+      await collectAndPush(collector, agent);
+      await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+    } finally {
+      await collector.close();
+    }
+  });
 });
