@@ -32,7 +32,7 @@ function stored(over: Partial<StoredFinding> = {}): StoredFinding {
     clearCount: 0,
     flaps: 0,
     notified: true,
-    lastSeen: now - 10_000,
+    lastSeen: now - 120_000,
     resolvedAt: null,
     silencedUntil: null,
     ...over,
@@ -66,6 +66,27 @@ test('an_open_finding_observed_again_is_updated_and_only_an_escalation_is_delive
     now,
   );
   assert.equal((acked[0] as { notify: boolean }).notify, false, 'acknowledged: not delivered again');
+});
+
+test('a_lasting_finding_is_rewritten_at_most_every_refresh_interval', () => {
+  const recent = stored({ lastSeen: now - 5_000 });
+  assert.deepEqual(reconcile([recent], { observations: [obs()], ...evaluated }, now), []);
+  assert.deepEqual(types(reconcile([recent], { observations: [obs('critical')], ...evaluated }, now)), [
+    'update',
+  ]);
+  assert.deepEqual(
+    types(
+      reconcile(
+        [stored({ lastSeen: now - 5_000, clearCount: 1 })],
+        { observations: [obs()], ...evaluated },
+        now,
+      ),
+    ),
+    ['update'],
+    'a clear count to reset is written',
+  );
+  const old = stored({ lastSeen: now - defaultPolicy.refreshEveryMs });
+  assert.deepEqual(types(reconcile([old], { observations: [obs()], ...evaluated }, now)), ['update']);
 });
 
 test('it_resolves_only_after_clear_after_evaluations_without_it', () => {

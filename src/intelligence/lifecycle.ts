@@ -30,6 +30,11 @@ export interface LifecyclePolicy {
   staleMs: number;
   flapWindowMs: number;
   flapQuiet: number;
+  /**
+   * An open finding observed again with the same severity is written (new evidence, last seen) at most
+   * this often (ms): a finding that lasts for days would otherwise be rewritten by every batch.
+   */
+  refreshEveryMs: number;
 }
 
 export const defaultPolicy: LifecyclePolicy = {
@@ -37,6 +42,7 @@ export const defaultPolicy: LifecyclePolicy = {
   staleMs: 30 * 60_000,
   flapWindowMs: 60 * 60_000,
   flapQuiet: 3,
+  refreshEveryMs: 60_000,
 };
 
 export type Change =
@@ -89,6 +95,8 @@ export function reconcile(
       continue;
     }
     const escalated = severityRank[o.severity] > severityRank[f.severity];
+    const unchanged = o.severity === f.severity && f.clearCount === 0;
+    if (unchanged && now - f.lastSeen < policy.refreshEveryMs) continue;
     changes.push({
       type: 'update',
       stored: f,

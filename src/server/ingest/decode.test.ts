@@ -35,12 +35,13 @@ test('a_status_nested_5000_deep_is_refused_as_an_invalid_batch_naming_its_path',
   assert.match(r.error.message, /^status\.x(\[0\]){30}: nested deeper than 32 levels$/);
 });
 
-test('a_valid_batch_carries_its_digest_and_its_status_as_JSON_text', () => {
+test('a_valid_batch_carries_its_digest_and_its_status_as_JSON_text_with_the_clock_skew_seen', () => {
   const text = good();
-  const r = decodeBatch(input(text), limits);
+  const sealedAt = (JSON.parse(text) as { sealedAt: number }).sealedAt;
+  const r = decodeBatch(input(text), limits, sealedAt + 1500);
   assert.ok(r.ok);
   assert.equal(r.digest.length, 32);
-  assert.deepEqual(JSON.parse(r.status!), { collectors: { cpu: { ok: true } } });
+  assert.deepEqual(JSON.parse(r.status!), { collectors: { cpu: { ok: true } }, serverClockSkewMs: -1500 });
   const again = decodeBatch(input(text, 1), limits);
   assert.ok(again.ok);
   assert.ok(again.digest.equals(r.digest), 'another compression level is the same batch');
