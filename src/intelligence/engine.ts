@@ -63,6 +63,8 @@ export interface EngineHooks {
   observeEvaluation?(mode: 'ingest' | 'job', seconds: number): void;
   /** Lifecycle transitions written, by type. */
   countTransition?(type: Change['type']): void;
+  /** An evaluation that had something to say: applied in a transaction, or unchanged (store skipped). */
+  countApplication?(outcome: 'written' | 'unchanged'): void;
 }
 
 export interface EngineOptions {
@@ -85,6 +87,13 @@ interface Application {
   checks: string[];
 }
 
+interface AppliedState {
+  /** When each check's findings were last read from and written to the store (ms). */
+  checkedAt: Map<string, number>;
+  /** Unresolved findings by key, as they stood after that. */
+  findings: Map<string, StoredFinding>;
+}
+
 const evalKey = (check: string, targetId: number | null) => `${check}|${targetId ?? ''}`;
 
 export class FindingsEngine {
@@ -102,6 +111,14 @@ export class FindingsEngine {
   private readonly chains = new Map<number, { tail: Promise<void>; queued: number }>();
   private readonly knownSettings = new Set<string>();
   private readonly jobCheckRanAt = new Map<string, number>();
+  /**
+   * Per server, what this instance wrote last: the unresolved findings of each check as they stood after
+   * its last application, and when. Within `refreshEveryMs` of that, an evaluation that would change
+   * nothing by them (the same findings, same severities, nothing to clear) skips the store — so a lasting
+   * finding costs one transaction a minute, not one per batch. Changes made meanwhile by another instance
+   * or by hand are seen at the latest when that window ends.
+   */
+  private readonly applied = new Map<number, AppliedState>();
   /** Families the ingest checks read, and those the scopes take facts from. */
   private readonly wanted: ReadonlySet<string>;
   dropped = 0;
@@ -221,7 +238,101 @@ export class FindingsEngine {
     const touched = [...app.evaluated].some((k) => known?.has(k.slice(0, k.indexOf('|'))));
     if (app.observations.length === 0 && !touched) return;
     app.checks = [...new Set([...app.evaluated].map((k) => k.slice(0, k.indexOf('|'))))];
-    await this.apply([app], Date.now());
+    const nowMs = Date.now();
+    if (this.unchangedSinceLastApply(app, nowMs)) {
+      this.hooks.countApplication?.('unchanged');
+      return;
+    }
+    await this.apply([app], nowMs);
+  }
+
+  /** True when, by what this instance last wrote (recently), this evaluation would change nothing. */
+  private unchangedSinceLastApply(app: Application, nowMs: number): boolean {
+    const state = this.applied.get(app.serverId);
+    if (!state) return false;
+    for (const c of app.checks) {
+      const at = state.checkedAt.get(c);
+      if (at === undefined || nowMs - at >= this.policy.refreshEveryMs) return false;
+    }
+    const stored = [...state.findings.values()].filter((f) => app.checks.includes(f.check));
+    const evaluated = (f: StoredFinding) => app.evaluated.has(evalKey(f.check, f.targetId));
+    return reconcile(stored, { observations: app.observations, evaluated }, nowMs, this.policy).length === 0;
+  }
+
+  /** Records the unresolved findings of `checks` on a server as they stand after an application. */
+  private rememberApplied(
+    serverId: number,
+    checks: readonly string[],
+    stored: readonly StoredFinding[],
+    changes: readonly Change[],
+    ids: ReadonlyMap<string, string>,
+    nowMs: number,
+  ): void {
+    let state = this.applied.get(serverId);
+    if (!state) {
+      if (this.applied.size >= 100_000) this.applied.clear();
+      state = { checkedAt: new Map(), findings: new Map() };
+      this.applied.set(serverId, state);
+    }
+    const after = state.findings;
+    for (const [key, f] of after) if (checks.includes(f.check)) after.delete(key);
+    for (const f of stored) if (f.state !== 'resolved' && checks.includes(f.check)) after.set(f.key, f);
+    for (const ch of changes) {
+      switch (ch.type) {
+        case 'open': {
+          const o = ch.observation;
+          after.set(ch.key, {
+            id: ids.get(ch.key) ?? '',
+            key: ch.key,
+            check: o.check,
+            serverId: o.serverId,
+            targetId: o.targetId,
+            state: 'open',
+            severity: o.severity,
+            clearCount: 0,
+            flaps: 0,
+            notified: ch.notify,
+            lastSeen: nowMs,
+            resolvedAt: null,
+            silencedUntil: null,
+          });
+          break;
+        }
+        case 'reopen': {
+          const silenced = ch.stored.silencedUntil !== null && ch.stored.silencedUntil > nowMs;
+          after.set(ch.stored.key, {
+            ...ch.stored,
+            state: silenced ? 'silenced' : 'open',
+            severity: ch.observation.severity,
+            clearCount: 0,
+            flaps: ch.flaps,
+            notified: ch.notify,
+            lastSeen: nowMs,
+            resolvedAt: null,
+          });
+          break;
+        }
+        case 'update':
+          after.set(ch.stored.key, {
+            ...ch.stored,
+            severity: ch.observation.severity,
+            clearCount: 0,
+            lastSeen: nowMs,
+            notified: ch.stored.notified || ch.notify,
+          });
+          break;
+        case 'clear':
+          after.set(ch.stored.key, { ...ch.stored, clearCount: ch.clearCount });
+          break;
+        case 'resolve':
+          after.delete(ch.stored.key);
+          break;
+        case 'unsilence':
+          after.set(ch.stored.key, { ...ch.stored, state: 'open' });
+          break;
+      }
+    }
+    for (const c of checks) state.checkedAt.set(c, nowMs);
   }
 
   /** Settings survive a server restart through the store: read once per target when none are known. */
@@ -291,7 +402,13 @@ export class FindingsEngine {
   private async apply(apps: readonly Application[], nowMs: number): Promise<number> {
     let published = 0;
     for (const app of apps) {
-      const events = await inTransaction(this.opts.pool, (client) => this.applyOne(client, app, nowMs));
+      this.hooks.countApplication?.('written');
+      const events = await inTransaction(this.opts.pool, (client) => this.applyOne(client, app, nowMs)).catch(
+        (err: unknown) => {
+          this.applied.delete(app.serverId);
+          throw err;
+        },
+      );
       if (events.length > 0) this.hooks.afterCommit?.(events);
       published += events.length;
     }
@@ -312,11 +429,13 @@ export class FindingsEngine {
     const history: FindingEventRow[] = [];
     const fired: string[] = [];
     const resolved: string[] = [];
+    const openedIds = new Map<string, string>();
     for (const ch of changes) {
       this.hooks.countTransition?.(ch.type);
       switch (ch.type) {
         case 'open': {
           const id = await insertFinding(client, toWrite(ch.key, ch.observation), now, ch.notify);
+          openedIds.set(ch.key, id);
           history.push(ev(id, 'opened', ch.observation.severity, evidenceOf(ch.observation)));
           if (ch.notify) fired.push(id);
           break;
@@ -368,6 +487,8 @@ export class FindingsEngine {
     }
     await insertFindingEvents(client, history, now);
     this.remember(app.serverId, changes);
+    // Recorded before the commit: a failed commit leaves a state that did not happen, so forget it then.
+    this.rememberApplied(app.serverId, app.checks, stored, changes, openedIds, nowMs);
     const rows = await findingsByIds(client, [...fired, ...resolved]);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const at = now.toISOString();
@@ -408,9 +529,11 @@ export class FindingsEngine {
     until?: Date,
   ): Promise<boolean> {
     const now = new Date();
+    let serverId: number | undefined;
     const events = await inTransaction(this.opts.pool, async (client) => {
       const [before] = await findingsByIds(client, [id]);
       if (!before) return null;
+      serverId = before.serverId;
       await lockServerFindings(client, [before.serverId]);
       const notified = await actOnFinding(client, id, action, by, now, until);
       if (notified === null) return null;
@@ -439,6 +562,7 @@ export class FindingsEngine {
       await this.hooks.onEvents?.(client, out);
       return out;
     });
+    if (serverId !== undefined) this.applied.delete(serverId);
     if (events === null) return false;
     if (events.length > 0) this.hooks.afterCommit?.(events);
     return true;

@@ -55,6 +55,10 @@ export function createFindingsEngine(opts: {
     'pgvigil_findings_transitions_total',
     'Finding lifecycle transitions written, by type (open, reopen, update, clear, resolve, unsilence).',
   );
+  const applications = opts.registry.counter(
+    'pgvigil_findings_applications_total',
+    'Evaluations with something to say, by outcome: written (one transaction) or unchanged (nothing new since this instance last wrote it, store skipped).',
+  );
   const log = opts.log.child({ component: 'findings' });
   return new FindingsEngine({
     pool: opts.pool,
@@ -62,6 +66,7 @@ export function createFindingsEngine(opts: {
     hooks: {
       observeEvaluation: (mode, s) => seconds.observe(s, { mode }),
       countTransition: (type) => transitions.inc({ type }),
+      countApplication: (outcome) => applications.inc({ outcome }),
       onEvents: async (client, events) => {
         for (const e of events) {
           log.info(

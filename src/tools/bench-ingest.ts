@@ -168,6 +168,17 @@ async function phaseTimings(url: string, token: string): Promise<Record<string, 
     text,
   );
   out.commitMsPerGroup = w ? (Number(w[1]) / Number(w[2])) * 1000 : Number.NaN;
+  // The findings engine's share: evaluation per batch (off the answer's path, on the same event loop) and
+  // how many evaluations went to the store.
+  const e =
+    /pgvigil_findings_evaluation_seconds_sum\{mode="ingest"\} ([0-9.e+-]+)\npgvigil_findings_evaluation_seconds_count\{mode="ingest"\} ([0-9]+)/.exec(
+      text,
+    );
+  out.findingsEvalMsPerBatch = e ? (Number(e[1]) / Number(e[2])) * 1000 : Number.NaN;
+  for (const outcome of ['written', 'unchanged']) {
+    const m = new RegExp(`pgvigil_findings_applications_total\\{outcome="${outcome}"\\} ([0-9]+)`).exec(text);
+    out[`findings${outcome === 'written' ? 'Written' : 'Unchanged'}`] = m ? Number(m[1]) : 0;
+  }
   return out;
 }
 
@@ -388,6 +399,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `ack latency ms  p50 ${lat.p50}  p95 ${lat.p95}  p99 ${lat.p99}`,
     `verified        ${ver.ok ? 'OK' : 'MISMATCH'}: ${ver.batchesInLedger} batches in ledger, ${ver.rowsStored}/${ver.rowsExpected} rows`,
     `server ms/batch decode ${ph.decode}  validate ${ph.validate}  encode ${ph.encode}  write(queue+commit) ${ph.write}; ${Number(ph.avgGroupBatches).toFixed(1)} batches/group, ${Number(ph.commitMsPerGroup).toFixed(1)} ms/group`,
+    `findings        ${Number(ph.findingsEvalMsPerBatch).toFixed(3)} ms of evaluation per batch; ${ph.findingsWritten} evaluations written, ${ph.findingsUnchanged} unchanged (store skipped)`,
     `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s); end-to-end / ceiling = ${ceil.ratio}`,
     `load generator  ${r.loadGeneratorCpuS} CPU s (same machine)`,
   ].join('\n');
