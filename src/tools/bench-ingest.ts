@@ -51,7 +51,7 @@ interface Shape {
 }
 
 /** The batch shape: host families as a 2-core host has them, then 20 tables and ~50 statements. */
-function batchShape(values: number): Shape[] {
+export function batchShape(values: number): Shape[] {
   const host: Array<[string, number]> = [
     ['host_cpu', 3],
     ['host_memory', 1],
@@ -97,7 +97,7 @@ function valueFor(c: ColumnSpec, row: number, seq: number): unknown {
 }
 
 /** One batch as JSON text; ts increases per push so rows never collide on their keys. */
-function makeBatch(
+export function makeBatch(
   shape: Shape[],
   agentId: string,
   seq: number,
