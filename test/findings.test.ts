@@ -217,6 +217,29 @@ describe(`findings lifecycle (${testPgLabel})`, () => {
     await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
   });
 
+  test('a_lasting_finding_skips_the_store_until_a_minute_passes_and_a_hand_resolution_reopens_at_once', async () => {
+    const agent = await fs.enroll('host-lasting');
+    const unchanged = async () => {
+      const text = await (await fetch(`${fs.base}/metrics`, { headers: fs.admin })).text();
+      return Number(/pgvigil_findings_applications_total\{outcome="unchanged"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    await pushInstance(agent, instance(false));
+    const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'pg.down');
+    const before = await unchanged();
+    await pushInstance(agent, instance(false));
+    await pushInstance(agent, instance(false));
+    await fs.settle();
+    assert.equal((await unchanged()) - before, 2, 'two evaluations that changed nothing skipped the store');
+    const [same] = await fs.findings(`server=${agent.serverId}&check=pg.down`);
+    assert.equal(same?.lastSeen, f.lastSeen, 'not rewritten within the minute');
+    // Resolved by hand while still down: the next batch reopens it, without waiting for the minute.
+    const user = await (await import('./helpers/users.js')).roleHeaders(fs.ts.store.pool, 'user');
+    const res = await fetch(`${fs.base}/api/v1/findings/${f.id}/resolve`, { method: 'POST', headers: user });
+    assert.equal(res.status, 200);
+    await pushInstance(agent, instance(false));
+    await fs.waitFor(`server=${agent.serverId}&state=open`, (x) => x.id === f.id);
+  });
+
   test('bad_filters_are_400_naming_the_parameter', async () => {
     for (const q of ['state=nope', 'severity=loud', 'cursor=zzz', 'from=yesterday']) {
       const res = await fetch(`${fs.base}/api/v1/findings?${q}`, { headers: fs.admin });
