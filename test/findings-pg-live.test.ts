@@ -23,7 +23,14 @@ import { families } from '../src/protocol/families/index.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { adminUrl, createTestDatabase, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
-import { collectContext, rowsOf, sleep, waitFor } from './helpers/pg-cluster.js';
+import {
+  collectContext,
+  removeDir,
+  rowsOf,
+  sleep,
+  startPrivateCluster,
+  waitFor,
+} from './helpers/pg-cluster.js';
 
 let fs: FindingsServer;
 let db: TestDatabase;
@@ -420,6 +427,42 @@ describe(`live-state findings on ${testPgLabel}`, () => {
     } finally {
       await holder.client.end().catch(() => {});
       await collector.close();
+    }
+  });
+
+  test('connections_near_max_connections_on_a_server_of_its_own_are_critical_until_closed', async () => {
+    // A server of its own: the shared one's connection count moves with the other test files.
+    const server = await startPrivateCluster({ max_connections: '20', superuser_reserved_connections: '3' });
+    const agent = await fs.enroll('pglive-conn');
+    const collector = createPostgresCollector(server.url(), { families: ['pg_activity'] });
+    const clients: pg.Client[] = [];
+    try {
+      // 20 − 3 reserved = 17 usable, all 17 taken (the collector's own session is not counted).
+      for (let i = 0; i < 17; i++) {
+        const c = new pg.Client({ connectionString: server.url(), application_name: 'pglive-conn' });
+        c.on('error', () => {});
+        await c.connect();
+        clients.push(c);
+      }
+      await cycle(agent, collector);
+      const f = await findingOf(agent, 'pg.connections', '');
+      assert.equal(f.targetName, 'local');
+      assert.equal(ev(f).max_connections, 20);
+      assert.equal(ev(f).usable, 17);
+      assert.equal(ev(f).clients, 17);
+      assert.equal(ev(f).used_pct, 100);
+      assert.equal(f.severity, 'critical');
+      const groups = ev(f).largest_groups as Array<{ application: string; count: number }>;
+      assert.equal(groups[0]?.application, 'pglive-conn');
+      assert.equal(groups[0]?.count, 17);
+      assert.match(f.action, /pg_stat_activity/);
+      for (const c of clients.splice(0)) await c.end();
+      await resolvesAfterTwoCollections(agent, collector, f);
+    } finally {
+      for (const c of clients) await c.end().catch(() => {});
+      await collector.close();
+      await server.stop();
+      await removeDir(server.dir);
     }
   });
 });
