@@ -65,6 +65,8 @@ export interface EngineHooks {
   countTransition?(type: Change['type']): void;
   /** An evaluation that had something to say: applied in a transaction, or unchanged (store skipped). */
   countApplication?(outcome: 'written' | 'unchanged'): void;
+  /** A batch not evaluated because its server's queue of evaluations was full. */
+  countDropped?(): void;
 }
 
 export interface EngineOptions {
@@ -184,7 +186,15 @@ export class FindingsEngine {
       this.chains.set(serverId, chain);
     }
     if (chain.queued >= (this.opts.maxQueuedPerServer ?? 50)) {
-      this.dropped++;
+      // The store is slower than this server's batches arrive: skip evaluating this one (its rows are
+      // stored; the next batch is evaluated), count it, and say so once in a while.
+      if (this.dropped++ % 1000 === 0) {
+        this.opts.log.warn(
+          { serverId, dropped: this.dropped },
+          'findings: evaluations queue full; batch not evaluated',
+        );
+      }
+      this.hooks.countDropped?.();
       return Promise.resolve();
     }
     chain.queued++;

@@ -59,6 +59,10 @@ export function createFindingsEngine(opts: {
     'pgvigil_findings_applications_total',
     'Evaluations with something to say, by outcome: written (one transaction) or unchanged (nothing new since this instance last wrote it, store skipped).',
   );
+  const dropped = opts.registry.counter(
+    'pgvigil_findings_dropped_evaluations_total',
+    'Batches not evaluated on ingest because their server’s queue of evaluations was full (the rows are stored).',
+  );
   const log = opts.log.child({ component: 'findings' });
   return new FindingsEngine({
     pool: opts.pool,
@@ -67,6 +71,7 @@ export function createFindingsEngine(opts: {
       observeEvaluation: (mode, s) => seconds.observe(s, { mode }),
       countTransition: (type) => transitions.inc({ type }),
       countApplication: (outcome) => applications.inc({ outcome }),
+      countDropped: () => dropped.inc(),
       onEvents: async (client, events) => {
         for (const e of events) {
           log.info(
