@@ -10,9 +10,9 @@
  * the window — the forecast is for steady fills, the used-% check for the rest.
  */
 import { type FilesystemTrendRow, filesystemTrends } from '../../storage/queries/findings-host.sql.js';
-import { cut, fillingAction } from './host.js';
+import { fillingAction, maxText } from './host.js';
 import type { JobCheck, JobObservation, Scope } from './types.js';
-import { grade, humanBytes, humanSeconds, num, round2, str } from './util.js';
+import { cut, grade, humanBytes, humanSeconds, num, round2, str } from './util.js';
 
 /** The window the trend is fitted over. */
 export const fillWindowMs = 6 * 3_600_000;
@@ -84,7 +84,7 @@ export const hostDiskFill: JobCheck<FilesystemTrendRow[]> = {
         true,
       );
       if (!severity) continue;
-      const mount = cut(str(r.mountpoint));
+      const mount = cut(str(r.mountpoint), maxText);
       const perHour = slope * 3600;
       const full = new Date(lastTs + (avail / slope) * 1000).toISOString();
       observations.push({
@@ -96,7 +96,7 @@ export const hostDiskFill: JobCheck<FilesystemTrendRow[]> = {
         explanation: `${mount} has grown steadily by ${humanBytes(perHour)} an hour over the last ${humanSeconds(span)}; at that rate its ${humanBytes(avail)} left are gone around ${full}. When it is full, writes fail: PostgreSQL on a full data or WAL volume stops and will not start until space is freed.`,
         evidence: {
           mountpoint: mount,
-          device: cut(str(r.device)),
+          device: cut(str(r.device), maxText),
           fstype: cut(str(r.fstype), 40),
           hours_left: round2(hoursLeft),
           full_at: full,

@@ -13,14 +13,10 @@
  */
 import type { Severity } from '../model.js';
 import type { IngestCheck, Row, ScopeRows, Thresholds } from './types.js';
-import { grade, humanBytes, humanSeconds, num, round2, shellWord, str } from './util.js';
+import { cut, grade, humanBytes, humanSeconds, num, round2, shellWord, str } from './util.js';
 
 /** Longest text taken from a row into a finding (mount points, device names, watches come from agents). */
 export const maxText = 200;
-
-export function cut(s: string, n = maxText): string {
-  return s.length > n ? `${s.slice(0, n)}…` : s;
-}
 
 /** How long a condition must hold (`for_s`): the threshold every sustained check has. */
 export const forSpec = {
@@ -363,7 +359,7 @@ export const hostDiskSpace: IngestCheck = {
       const pct = pctOf(used, used + avail);
       const severity = grade(pct, t);
       if (!severity || pct === null) continue;
-      const mount = cut(str(r.mountpoint));
+      const mount = cut(str(r.mountpoint), maxText);
       out.push({
         object: mount,
         severity,
@@ -371,7 +367,7 @@ export const hostDiskSpace: IngestCheck = {
         explanation: `${mount} has ${humanBytes(avail)} left of ${humanBytes(size)}. When it is full, writes fail: PostgreSQL on a full data or WAL volume stops (PANIC: could not write to file) and will not start until space is freed.`,
         evidence: {
           mountpoint: mount,
-          device: cut(str(r.device)),
+          device: cut(str(r.device), maxText),
           fstype: cut(str(r.fstype), 40),
           used_pct: round2(pct),
           size_bytes: size,
@@ -414,7 +410,7 @@ export const hostInodes: IngestCheck = {
       const pct = pctOf(num(r.inodes_used), total);
       const severity = grade(pct, t);
       if (!severity || pct === null) continue;
-      const mount = cut(str(r.mountpoint));
+      const mount = cut(str(r.mountpoint), maxText);
       out.push({
         object: mount,
         severity,

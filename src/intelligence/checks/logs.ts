@@ -12,7 +12,7 @@ import {
   fatalBursts,
 } from '../../storage/queries/security.sql.js';
 import type { JobCheck, JobObservation, Scope } from './types.js';
-import { clip, grade, isoTime, literal, shellWord } from './util.js';
+import { cut, grade, isoTime, literal, shellWord } from './util.js';
 
 const burstWindowMs = 5 * 60_000;
 /** I/O errors come in clusters with quiet minutes between: a longer window keeps one episode one finding. */
@@ -79,11 +79,11 @@ export const pgFatalBurst: JobCheck<{ servers: number[]; bursts: FatalBurst[] }>
       const severity = panic > 0 ? 'critical' : grade(fatal, thresholdsFor(b.serverId, null));
       if (!severity) continue;
       const top = (Array.isArray(b.top) ? b.top : []).slice(0, 5).map((m) => ({
-        message: clip(String(m?.message ?? ''), 300),
+        message: cut(String(m?.message ?? ''), 300),
         count: Number(m?.count) || 0,
         sqlstate: typeof m?.sqlstate === 'string' ? m.sqlstate.slice(0, 10) : null,
       }));
-      const source = clip(b.source, 100);
+      const source = cut(b.source, 100);
       observations.push({
         serverId: b.serverId,
         targetId: null,
@@ -142,17 +142,17 @@ export const diskErrorCheck: JobCheck<{ servers: number[]; groups: DiskErrorGrou
     for (const g of input.groups) {
       const count = Number(g.count) || 0;
       if (count <= 0) continue;
-      const samples = (Array.isArray(g.samples) ? g.samples : []).slice(0, 5).map((s) => clip(String(s)));
+      const samples = (Array.isArray(g.samples) ? g.samples : []).slice(0, 5).map((s) => cut(String(s)));
       const evidence = {
         count,
         first: isoTime(g.first),
         last: isoTime(g.last),
         window_s: diskWindowMs / 1000,
-        source: clip(g.source, 100),
+        source: cut(g.source, 100),
         sample_lines: samples,
       };
       if (g.kind === 'io_error') {
-        const device = clip(g.device, 64) || 'unknown';
+        const device = cut(g.device, 64) || 'unknown';
         const disk = /^[\w.:-]+$/.test(device) ? wholeDisk(device) : null;
         observations.push({
           serverId: g.serverId,
@@ -166,7 +166,7 @@ export const diskErrorCheck: JobCheck<{ servers: number[]; groups: DiskErrorGrou
           value: count,
         });
       } else {
-        const source = clip(g.source, 100);
+        const source = cut(g.source, 100);
         observations.push({
           serverId: g.serverId,
           targetId: null,
@@ -252,9 +252,9 @@ export const errorPatternCheck: JobCheck<{ servers: number[]; patterns: ErrorPat
       const count = Number(p.count) || 0;
       const severity = grade(count, thresholdsFor(p.serverId, null), { info: 'info', warning: 'warning' });
       if (!severity) continue;
-      const source = clip(String(p.source), 100);
-      const component = clip(String(p.component ?? ''), 100);
-      const message = clip(String(p.message ?? ''), 500);
+      const source = cut(String(p.source), 100);
+      const component = cut(String(p.component ?? ''), 100);
+      const message = cut(String(p.message ?? ''), 500);
       const context =
         p.context && typeof p.context === 'object' && !Array.isArray(p.context) ? p.context : {};
       observations.push({
@@ -262,7 +262,7 @@ export const errorPatternCheck: JobCheck<{ servers: number[]; patterns: ErrorPat
         targetId: null,
         object: `${source}:${p.fingerprint}`,
         severity,
-        title: `${count}× in 1 h from ${source}${component ? ` (${component})` : ''}: ${clip(message, 80)}`,
+        title: `${count}× in 1 h from ${source}${component ? ` (${component})` : ''}: ${cut(message, 80)}`,
         explanation: `The same ${String(p.level)} repeated ${count} times in the last hour in the ${source} log: "${message}". A repeating error is usually one cause (a misconfigured client, a missing object, a full resource) worth fixing once.`,
         evidence: {
           source,

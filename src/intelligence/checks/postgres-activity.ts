@@ -6,14 +6,13 @@
 import {
   activityFilter,
   activityGroup,
-  cut,
   groupObject,
   snapshot,
   targetIngest,
   worstFirst,
 } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, Thresholds } from './types.js';
-import { grade, humanSeconds, ident, num, round2, str } from './util.js';
+import { cut, grade, humanSeconds, ident, num, round2, str } from './util.js';
 
 const maxFindings = 10;
 const maxListed = 10;

@@ -5,9 +5,9 @@
  * and the previous one (ScopeRows.pairs): nothing on a first sample, nothing across a statistics reset,
  * and never the ratio since the last reset, which hides today behind months of history.
  */
-import { cut, delta, numericSetting, pgSize, snapshot, targetIngest, worst } from './postgres-rows.js';
+import { delta, numericSetting, pgSize, snapshot, targetIngest, worst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, RowPair, ScopeRows } from './types.js';
-import { grade, humanBytes, humanSeconds, ident, literal, num, round2, str } from './util.js';
+import { cut, grade, humanBytes, humanSeconds, ident, literal, num, round2, str } from './util.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;

@@ -3,9 +3,9 @@
  * four holders (a session, a replication slot, a standby's hot_standby_feedback, a prepared transaction),
  * and transaction ID / multixact ages closing in on wraparound.
  */
-import { activityGroup, cut, snapshot, targetIngest, worst, worstFirst } from './postgres-rows.js';
+import { activityGroup, snapshot, targetIngest, worst, worstFirst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row } from './types.js';
-import { grade, humanSeconds, ident, literal, num, round2, shellWord, str } from './util.js';
+import { cut, grade, humanSeconds, ident, literal, num, round2, shellWord, str } from './util.js';
 
 const holders = ['session', 'replication_slot', 'standby', 'prepared_xact'] as const;
 type Holder = (typeof holders)[number];

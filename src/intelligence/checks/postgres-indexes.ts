@@ -6,9 +6,9 @@
  * Evaluated on each batch holding pg_indexes rows; as with tables (./postgres-tables.ts), a target whose
  * databases send no index row at all is not evaluated and its findings resolve by time.
  */
-import { cut, objectIn, psqlCommand } from './psql.js';
+import { objectIn, psqlCommand } from './psql.js';
 import type { Draft, IngestCheck, Row } from './types.js';
-import { humanBytes, ms, num, qualified, str } from './util.js';
+import { cut, humanBytes, ms, num, qualified, str } from './util.js';
 
 function indexEvidence(r: Row): Record<string, string | number | boolean | null> {
   return {

@@ -2,9 +2,9 @@
  * Replication on ingest: slots that retain WAL (inactive, lagging, lost, or holding more than the disk can
  * spare) and standbys that lag, seen from the primary (pg_replication) or on the standby (pg_standby).
  */
-import { cut, pgSize, snapshot, targetIngest, worst, worstFirst } from './postgres-rows.js';
+import { pgSize, snapshot, targetIngest, worst, worstFirst } from './postgres-rows.js';
 import type { Draft, IngestCheck, Row, ScopeRows } from './types.js';
-import { grade, humanBytes, humanSeconds, literal, num, round2, str } from './util.js';
+import { cut, grade, humanBytes, humanSeconds, literal, num, round2, str } from './util.js';
 
 const GiB = 1024 ** 3;
 

@@ -11,7 +11,7 @@
  */
 import { type Severity, severityRank } from '../model.js';
 import type { Draft, Row, RowPair, ScopeRows } from './types.js';
-import { field, literal, num, str } from './util.js';
+import { cut, field, literal, num, str } from './util.js';
 
 /** What every check of these files is: an ingest check of one PostgreSQL target. */
 export const targetIngest = { group: 'postgres', mode: 'ingest', scope: 'target' } as const;
@@ -54,12 +54,6 @@ export function pgSize(bytes: number): string {
   if (kb % 1024 === 0) return `${kb / 1024}MB`;
   if (kb >= 10 * 1024) return `${Math.ceil(kb / 1024)}MB`;
   return `${kb}kB`;
-}
-
-/** Cuts untrusted text for a finding. */
-export function cut(v: unknown, max = 500): string {
-  const s = str(v);
-  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 /** The labels of a pg_activity group, cut for evidence and keys. */

@@ -2,9 +2,9 @@
  * Sequences near exhaustion, on ingest (pg_sequences, per database): when a sequence reaches its end,
  * every INSERT that takes a value from it fails ("reached maximum value of sequence").
  */
-import { cut, objectIn, psqlCommand } from './psql.js';
+import { objectIn, psqlCommand } from './psql.js';
 import type { Draft, IngestCheck, Row } from './types.js';
-import { grade, literal, num, qualified, round2, str } from './util.js';
+import { cut, grade, literal, num, qualified, round2, str } from './util.js';
 
 const bigintMax = '9223372036854775807';
 const bigintMin = '-9223372036854775808';

@@ -25,10 +25,10 @@ import {
   type WindowStatement,
 } from '../../storage/queries/statement-findings.sql.js';
 import type { Evidence } from '../model.js';
-import { cut, objectIn, psqlCommand } from './psql.js';
+import { objectIn, psqlCommand } from './psql.js';
 import { findTableReference, whereColumns } from './sql-where.js';
 import type { JobCheck, JobObservation, Scope, Thresholds } from './types.js';
-import { grade, humanBytes, ident, qualified, round2 } from './util.js';
+import { cut, grade, humanBytes, ident, qualified, round2 } from './util.js';
 
 const hour = 3_600_000;
 /** The window the job checks judge: the last hour. */

@@ -8,9 +8,9 @@
  * dropped, or its visit failed) is not evaluated: its open findings resolve by time (the lifecycle's
  * staleness), not by clear evaluations.
  */
-import { cut, objectIn, psqlCommand } from './psql.js';
+import { objectIn, psqlCommand } from './psql.js';
 import type { Draft, IngestCheck, Row } from './types.js';
-import { grade, humanBytes, humanSeconds, ms, num, qualified, round2, str } from './util.js';
+import { cut, grade, humanBytes, humanSeconds, ms, num, qualified, round2, str } from './util.js';
 
 const day = 86_400_000;
 

@@ -11,9 +11,9 @@
  * pooler) is judged exactly.
  */
 import type { Severity } from '../model.js';
-import { cut, forSpec, sustainedGrade } from './host.js';
+import { forSpec, maxText, sustainedGrade } from './host.js';
 import type { Draft, IngestCheck, Row, ScopeRows, Thresholds } from './types.js';
-import { grade, humanBytes, humanSeconds, num, round2, shellWord, str } from './util.js';
+import { cut, grade, humanBytes, humanSeconds, num, round2, shellWord, str } from './util.js';
 
 /** At most this many watches are looked at per batch (the agent's list is configuration, but untrusted). */
 const maxWatches = 64;
@@ -40,7 +40,7 @@ export function processAction(watch: string, pid: number | null): string {
 
 function evidenceOf(r: Row): Record<string, string | number | boolean | null> {
   return {
-    watch: cut(str(r.watch)),
+    watch: cut(str(r.watch), maxText),
     processes: num(r.processes),
     pid: num(r.pid),
     state: cut(str(r.state), 40),
@@ -72,7 +72,7 @@ export const processMissing: IngestCheck = {
     const out: Draft[] = [];
     for (const r of watchesOf(input)) {
       if (r.up !== false || r.state !== 'missing') continue;
-      const watch = cut(str(r.watch));
+      const watch = cut(str(r.watch), maxText);
       out.push({
         object: watch,
         severity: 'critical',
@@ -126,7 +126,7 @@ export const processState: IngestCheck = {
       rows.push(r);
     }
     for (const [w, rows] of series) {
-      const watch = cut(w);
+      const watch = cut(w, maxText);
       const last = rows[rows.length - 1]!;
       const state = str(last.state);
       let heldS = 0;
@@ -191,7 +191,7 @@ function resourceCheck(
         return v / n;
       };
       for (const r of watchesOf(input)) {
-        const watch = cut(str(r.watch));
+        const watch = cut(str(r.watch), maxText);
         let severity: Severity | null;
         let heldS = 0;
         if (sustained) {

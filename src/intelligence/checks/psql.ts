@@ -23,8 +23,3 @@ export function psqlCommand(datname: string | null, statements: readonly string[
 export function objectIn(datname: string, schema: string, name: string): string {
   return `${datname}/${schema}.${name}`;
 }
-
-/** A text cut for a finding (statements, definitions): at most `max` characters, with an ellipsis. */
-export function cut(text: string, max = 500): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}

@@ -19,7 +19,7 @@ import {
   securityGroups,
 } from '../../storage/queries/security.sql.js';
 import type { Draft, JobCheck, JobObservation, Scope, Thresholds } from './types.js';
-import { clip, grade, isoTime, literal, shellWord } from './util.js';
+import { cut, grade, isoTime, literal, shellWord } from './util.js';
 
 /** The window every security check counts over. */
 export const securityWindowMs = 5 * 60_000;
@@ -108,7 +108,7 @@ function baseEvidence(g: SecurityGroup) {
     first: isoTime(g.first),
     last: isoTime(g.last),
     window_s: securityWindowMs / 1000,
-    sample_lines: g.samples.slice(0, 5).map((s) => clip(s)),
+    sample_lines: g.samples.slice(0, 5).map((s) => cut(s)),
   };
 }
 
@@ -130,13 +130,13 @@ export const sshBruteforce = securityCheck({
   thresholds: counts(5, 100, 'failed SSH logins from one address'),
   severityOf: (g, t) => grade(g.count, t),
   draft(g, severity) {
-    const users = g.users.slice(0, 10).map((u) => clip(u, 100));
+    const users = g.users.slice(0, 10).map((u) => cut(u, 100));
     const deny = denyCommand(g.ip);
     return {
       object: g.ip,
       severity,
-      title: `${g.count} failed SSH logins from ${clip(g.ip, 100)} in 5 min`,
-      explanation: `${clip(g.ip, 100)} failed to log in over SSH ${g.count} times in 5 minutes, trying ${users.length} user name${users.length === 1 ? '' : 's'} (${users.join(', ') || 'unknown'}). That is password guessing; a weak password on any of these accounts would let it in.`,
+      title: `${g.count} failed SSH logins from ${cut(g.ip, 100)} in 5 min`,
+      explanation: `${cut(g.ip, 100)} failed to log in over SSH ${g.count} times in 5 minutes, trying ${users.length} user name${users.length === 1 ? '' : 's'} (${users.join(', ') || 'unknown'}). That is password guessing; a weak password on any of these accounts would let it in.`,
       evidence: { ...baseEvidence(g), users },
       action: `${deny ? `${deny}; ` : ''}fail2ban-client status sshd  # and set PasswordAuthentication no in /etc/ssh/sshd_config`,
       value: g.count,
@@ -165,13 +165,13 @@ export const fail2banBans = securityCheck({
   },
   severityOf: (g, t) => grade(g.count, t, { info: 'bans' }),
   draft(g, severity) {
-    const jails = g.jails.slice(0, 10).map((j) => clip(j, 100));
+    const jails = g.jails.slice(0, 10).map((j) => cut(j, 100));
     const jail = jails[0] ?? 'sshd';
     return {
       object: g.ip,
       severity,
-      title: `fail2ban banned ${clip(g.ip, 100)} (${jails.join(', ') || 'unknown jail'})`,
-      explanation: `fail2ban banned ${clip(g.ip, 100)} ${g.count === 1 ? 'once' : `${g.count} times`} in the last 5 minutes in ${jails.length === 1 ? 'jail' : 'jails'} ${jails.join(', ') || 'unknown'}: the address kept failing and is now blocked for the jail's bantime. Nothing to do unless it is one of your own clients.`,
+      title: `fail2ban banned ${cut(g.ip, 100)} (${jails.join(', ') || 'unknown jail'})`,
+      explanation: `fail2ban banned ${cut(g.ip, 100)} ${g.count === 1 ? 'once' : `${g.count} times`} in the last 5 minutes in ${jails.length === 1 ? 'jail' : 'jails'} ${jails.join(', ') || 'unknown'}: the address kept failing and is now blocked for the jail's bantime. Nothing to do unless it is one of your own clients.`,
       evidence: { ...baseEvidence(g), jails },
       action: `fail2ban-client status ${shellWord(jail)}  # a legitimate client: fail2ban-client set ${shellWord(jail)} unbanip ${shellWord(g.ip)}`,
       value: g.count,
@@ -204,8 +204,8 @@ export const firewallBlocks = securityCheck({
     return {
       object: g.ip,
       severity,
-      title: `${g.count} firewall blocks from ${clip(g.ip, 100)} in 5 min`,
-      explanation: `The firewall (UFW) dropped ${g.count} packets from ${clip(g.ip, 100)} in 5 minutes: something is scanning or retrying against a closed port. The firewall holds; check that the port it wants is meant to be closed.`,
+      title: `${g.count} firewall blocks from ${cut(g.ip, 100)} in 5 min`,
+      explanation: `The firewall (UFW) dropped ${g.count} packets from ${cut(g.ip, 100)} in 5 minutes: something is scanning or retrying against a closed port. The firewall holds; check that the port it wants is meant to be closed.`,
       evidence: baseEvidence(g),
       action: deny ? `${deny}  # explicit rule, so it is dropped before logging` : 'ufw status numbered',
       value: g.count,
@@ -227,9 +227,9 @@ export const pgAuthFailures = securityCheck({
   thresholds: counts(5, 50, 'failed PostgreSQL logins per address and user'),
   severityOf: (g, t) => grade(g.count, t),
   draft(g, severity) {
-    const user = clip(g.username, 100);
-    const ip = clip(g.ip, 100) || 'an unknown address';
-    const databases = g.databases.slice(0, 10).map((d) => clip(d, 100));
+    const user = cut(g.username, 100);
+    const ip = cut(g.ip, 100) || 'an unknown address';
+    const databases = g.databases.slice(0, 10).map((d) => cut(d, 100));
     const deny = denyCommand(g.ip);
     return {
       object: `${g.username}@${g.ip}`,

@@ -112,7 +112,8 @@ export function isoTime(d: Date | string | number | null): string | null {
   return Number.isFinite(t) ? new Date(t).toISOString() : null;
 }
 
-/** Untrusted text cut to `n` characters, marked with … when cut. */
-export function clip(s: string, n = 500): string {
-  return s.length > n ? `${s.slice(0, n)}…` : s;
+/** Untrusted text (any value, as text) at most `max` characters long, ending in … when cut. */
+export function cut(v: unknown, max = 500): string {
+  const s = str(v);
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }

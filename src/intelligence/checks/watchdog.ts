@@ -17,7 +17,7 @@ import {
   watchdogAgents,
 } from '../../storage/queries/watchdog.sql.js';
 import type { JobCheck, JobObservation, Scope } from './types.js';
-import { clip, humanSeconds, isoTime, num, shellWord, str } from './util.js';
+import { cut, humanSeconds, isoTime, num, shellWord, str } from './util.js';
 
 /** Servers with at least one agent, revoked or not: the scopes of the per-agent checks. */
 function agentScopes(agents: readonly WatchdogAgent[]): Scope[] {
@@ -77,7 +77,7 @@ export const agentSilent: JobCheck<WatchdogAgent[]> = {
       const seen = new Date(a.lastSeenAt).getTime();
       const silentS = (now - seen) / 1000;
       if (!Number.isFinite(silentS) || silentS <= limitS) continue;
-      const host = clip(a.hostname, 253);
+      const host = cut(a.hostname, 253);
       observations.push({
         serverId: a.serverId,
         targetId: null,
@@ -127,15 +127,15 @@ export const collectorFailing: JobCheck<{
       if (a.revoked || !Array.isArray(a.failing)) continue;
       for (const f of a.failing.slice(0, 20)) {
         if (!isObject(f)) continue;
-        const name = clip(str(f.name), 100) || 'unknown';
-        const error = clip(str(f.lastError), 500) || 'no error given';
+        const name = cut(str(f.name), 100) || 'unknown';
+        const error = cut(str(f.lastError), 500) || 'no error given';
         observations.push({
           serverId: a.serverId,
           targetId: null,
           object: `collector:${name}`,
           severity: 'warning',
-          title: `Collector ${name} failing on ${clip(a.hostname, 100)}`,
-          explanation: `The agent on ${clip(a.hostname, 100)} reports that its ${name} collector fails: ${error}. Its metrics are missing until it recovers.`,
+          title: `Collector ${name} failing on ${cut(a.hostname, 100)}`,
+          explanation: `The agent on ${cut(a.hostname, 100)} reports that its ${name} collector fails: ${error}. Its metrics are missing until it recovers.`,
           evidence: { agent_id: a.agentId, collector: name, error, failures: num(f.failures) },
           action: `ssh ${shellWord(a.hostname.slice(0, 253))} 'journalctl -u pgvigil-agent --since "-1h" | grep -i ${shellWord(name)} | tail -n 20'`,
           value: null,
@@ -151,17 +151,17 @@ export const collectorFailing: JobCheck<{
     }
     for (const list of byTarget.values()) {
       for (const f of list.slice(0, 20)) {
-        const family = clip(f.family, 100);
-        const error = clip(f.error ?? '', 500) || 'no error given';
-        const where = f.datname ? ` in database ${clip(f.datname, 100)}` : '';
+        const family = cut(f.family, 100);
+        const error = cut(f.error ?? '', 500) || 'no error given';
+        const where = f.datname ? ` in database ${cut(f.datname, 100)}` : '';
         const grant = /permission denied|must be superuser|pg_read_all_stats|pg_monitor/i.test(error);
         observations.push({
           serverId: f.serverId,
           targetId: f.targetId,
-          object: `pg:${family}${f.datname ? `:${clip(f.datname, 100)}` : ''}`,
+          object: `pg:${family}${f.datname ? `:${cut(f.datname, 100)}` : ''}`,
           severity: 'warning',
-          title: `PostgreSQL family ${family} failing on ${clip(f.target, 100)}${where}`,
-          explanation: `The newest collection of ${clip(f.target, 100)} could not read ${family}${where}: ${error}. These metrics (and the checks that need them) are missing until it works.`,
+          title: `PostgreSQL family ${family} failing on ${cut(f.target, 100)}${where}`,
+          explanation: `The newest collection of ${cut(f.target, 100)} could not read ${family}${where}: ${error}. These metrics (and the checks that need them) are missing until it works.`,
           evidence: { family, datname: f.datname, error, ts: isoTime(f.ts) },
           action: grant
             ? 'GRANT pg_monitor TO current_user; -- run as a superuser, naming the role the agent connects as'
@@ -195,19 +195,19 @@ export const configRefused: JobCheck<WatchdogAgent[]> = {
     const observations: JobObservation[] = [];
     for (const a of agents) {
       if (a.revoked || !isObject(a.configStatus) || a.configStatus.applied !== false) continue;
-      const error = clip(str(a.configStatus.error), 500) || 'no reason given';
+      const error = cut(str(a.configStatus.error), 500) || 'no reason given';
       observations.push({
         serverId: a.serverId,
         targetId: null,
         object: `agent:${a.agentId}`,
         severity: 'warning',
-        title: `Agent on ${clip(a.hostname, 100)} refused its configuration`,
-        explanation: `The agent on ${clip(a.hostname, 100)} did not apply the configuration pushed to it: ${error}. It keeps running with the previous one, so the change you made is not in force.`,
+        title: `Agent on ${cut(a.hostname, 100)} refused its configuration`,
+        explanation: `The agent on ${cut(a.hostname, 100)} did not apply the configuration pushed to it: ${error}. It keeps running with the previous one, so the change you made is not in force.`,
         evidence: {
           agent_id: a.agentId,
-          etag: clip(str(a.configStatus.etag), 100),
+          etag: cut(str(a.configStatus.etag), 100),
           error,
-          at: clip(str(a.configStatus.at), 40),
+          at: cut(str(a.configStatus.at), 40),
         },
         action: `curl -s -H "authorization: Bearer $TOKEN" "$PGVIGIL_URL/api/v1/agents/${a.agentId}/config"  # fix it, then PUT the corrected one`,
         value: null,
@@ -249,7 +249,7 @@ export const clockSkew: JobCheck<WatchdogAgent[]> = {
       if (skewMs < 0 && (pending === null || pending > 1)) continue;
       const limitS = thresholdsFor(a.serverId, null).warning!;
       if (Math.abs(skewMs) / 1000 <= limitS) continue;
-      const host = clip(a.hostname, 253);
+      const host = cut(a.hostname, 253);
       const dir = skewMs > 0 ? 'ahead of' : 'behind';
       observations.push({
         serverId: a.serverId,
@@ -295,7 +295,7 @@ export const jobFailing: JobCheck<{ serverId: number | null; jobs: JobRunState[]
     const t = thresholdsFor(serverId, null);
     const observations: JobObservation[] = [];
     for (const j of input.jobs) {
-      const job = clip(j.job, 100);
+      const job = cut(j.job, 100);
       const finished = j.lastFinishedAt === null ? null : new Date(j.lastFinishedAt).getTime();
       const started = j.lastStartedAt === null ? null : new Date(j.lastStartedAt).getTime();
       const intervalMs = num(j.intervalMs);
@@ -309,7 +309,7 @@ export const jobFailing: JobCheck<{ serverId: number | null; jobs: JobRunState[]
       };
       const action = `journalctl -u pgvigil-server --since "-1h" | grep '"job":"${job.replace(/[^\w-]/g, '')}"' | tail -n 20`;
       if (j.lastError !== null && j.lastError !== '') {
-        const error = clip(j.lastError, 500);
+        const error = cut(j.lastError, 500);
         observations.push({
           serverId,
           targetId: null,
