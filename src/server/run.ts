@@ -77,30 +77,37 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const migrations = await loadMigrations();
     await migrate(store.pool, opts.log, migrations);
     const retention = opts.retention ?? defaultRetention;
-    firstAdmin = await ensureFirstAdmin(store.pool);
     // The key that seals channel secrets lives beside the data (or in PGVIGIL_SECRET_KEY), never in the store.
     const secrets = await loadSecretBox({ dataDir: store.dataDir ?? opts.dataDir ?? defaultDataDir() });
     opts.log.info({ source: secrets.source, file: secrets.file }, 'secret key loaded');
-    // Today's partitions must exist before the first row arrives: create them before listening, waiting
-    // for another server that may be doing the same right now. The rest of the retention window follows
-    // at once in the background (a late row arriving before then gets 503 and is sent again).
-    if (
-      (await runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true })) === 'failed'
-    ) {
-      throw new Error('partition maintenance failed at start; see the log');
-    }
-    const built = await buildServerApp({
-      store,
-      log: opts.log,
-      latestMigration: migrations.at(-1)?.version ?? 0,
-      retention,
-      tls: opts.tls,
-      writerOptions: writerOptionsFromEnv(),
-      live: liveOptionsFromEnv(),
-      findingsOnIngest: findingsOnIngestFromEnv(),
-      secrets: secrets.box,
-    });
-    app = built.app;
+    // Three independent pieces of start-up run at once — the first admin (scrypt, on the thread pool),
+    // today's partitions (DDL, in the store) and building the app (route schemas, on this thread) — since
+    // together they are most of the time to the first answer. Today's partitions must exist before the
+    // first row arrives, so listening waits for all three; waiting, too, for another server that may be
+    // creating them right now. The rest of the retention window follows at once in the background (a late
+    // row arriving before then gets 503 and is sent again).
+    const [admin, partitions, built] = await Promise.allSettled([
+      ensureFirstAdmin(store.pool),
+      runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true }),
+      buildServerApp({
+        store,
+        log: opts.log,
+        latestMigration: migrations.at(-1)?.version ?? 0,
+        retention,
+        tls: opts.tls,
+        writerOptions: writerOptionsFromEnv(),
+        live: liveOptionsFromEnv(),
+        findingsOnIngest: findingsOnIngestFromEnv(),
+        secrets: secrets.box,
+      }),
+    ]);
+    if (built.status === 'fulfilled') app = built.value.app;
+    if (admin.status === 'rejected') throw admin.reason;
+    if (partitions.status === 'rejected') throw partitions.reason;
+    if (partitions.value === 'failed') throw new Error('partition maintenance failed at start; see the log');
+    if (built.status === 'rejected') throw built.reason;
+    firstAdmin = admin.value;
+    app = built.value.app;
     try {
       await app.listen({ host: opts.host, port: opts.port });
     } catch (err) {
@@ -121,7 +128,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         ledgerPruneJob(retention),
         agentPresenceJob(presenceOptionsFromEnv()),
         rollupJob(retention),
-        findingsJob(built.engine, findingsIntervalFromEnv()),
+        findingsJob(built.value.engine, findingsIntervalFromEnv()),
       ],
       opts.log,
     );

@@ -1,11 +1,17 @@
 /**
  * The partitions job: creates the daily, monthly and yearly partitions the retention window needs ahead of
  * time and drops those that fell out of it (the work is storage/partitions.ts `maintainPartitions`).
- * `quick` covers only yesterday to tomorrow of the raw tables: what start-up cannot do without.
+ * `quick` covers only the raw tables' partitions for rows stamped within the accepted clock skew of now
+ * (today's, and yesterday's or tomorrow's only near midnight): what start-up cannot do without. The full
+ * pass follows at once, in the background.
  */
+import { defaultBatchLimits } from '../../protocol/batch.js';
 import { maintainPartitions, type RetentionPolicy } from '../../storage/partitions.js';
 import { effectiveRetention } from '../settings.js';
 import type { Job } from './runner.js';
+
+/** The clock skew ingest accepts, in days. */
+const skewDays = defaultBatchLimits.maxFutureMs / 86_400_000;
 
 export function partitionJob(retention: RetentionPolicy, quick = false): Job {
   return {
@@ -18,7 +24,7 @@ export function partitionJob(retention: RetentionPolicy, quick = false): Job {
         log,
         // Only the rollup job writes rollup tables; should it run before the full pass made a partition, its
         // round fails and the buckets stay pending for the next one.
-        ...(quick ? { backfillDays: 1, aheadDays: 1, tiers: ['raw'] as const } : {}),
+        ...(quick ? { backfillDays: skewDays, aheadDays: skewDays, tiers: ['raw'] as const } : {}),
       }),
   };
 }
