@@ -99,6 +99,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         live: liveOptionsFromEnv(),
         findingsOnIngest: findingsOnIngestFromEnv(),
         secrets: secrets.box,
+      }).then(async (b) => {
+        // Compiles every route's schemas now, while the store creates partitions, not after.
+        await b.app.ready();
+        return b;
       }),
     ]);
     if (built.status === 'fulfilled') app = built.value.app;

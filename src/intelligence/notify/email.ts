@@ -4,7 +4,6 @@
  * port 465), `starttls` (required: a server that does not offer it is a failure, not a silent downgrade) or
  * `none` (a relay on this host or a trusted network).
  */
-import nodemailer from 'nodemailer';
 import type { DestinationCheck } from './address.js';
 import type { DeliveryEvent, EmailConfig } from './channels.js';
 import { destinationFailure, failure, type SendResult } from './http.js';
@@ -61,6 +60,8 @@ export async function sendEmail(
   const started = Date.now();
   const refused = await destinationFailure(config.host, opts, started);
   if (refused) return refused;
+  // Loaded on the first e-mail: most servers never send one, and it would add to every start-up.
+  const { default: nodemailer } = await import('nodemailer');
   const transport = nodemailer.createTransport({
     host: config.host,
     port: config.port,
