@@ -10,7 +10,7 @@
  *
  * Run: npm run build && node dist/bench/alert-latency.js [--injections 50]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -24,12 +24,10 @@ import { batchMediaType } from '../src/protocol/batch.js';
 import { localAgent } from '../src/server/auth/agents.js';
 import { createApiToken } from '../src/server/auth/api-tokens.js';
 import { addUser } from '../src/server/auth/users.js';
-import { freePort } from '../src/storage/cluster.js';
 import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
-import { waitHealthy } from '../src/tools/bench-ingest.js';
-import { packageRoot } from '../src/version.js';
+import { startServerChild } from '../src/tools/bench-ingest.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -96,17 +94,9 @@ async function main(): Promise<void> {
     const { userId } = await addUser(pool, { name: `bench-${Date.now()}`, role: 'admin' });
     const { token } = await createApiToken(pool, { userId, name: 'bench', role: 'admin' });
     const agent = await localAgent(pool, 'bench-alert-host', undefined);
-    const port = await freePort();
-    child = spawn(
-      process.execPath,
-      [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
-      {
-        env: { ...process.env, DATABASE_URL: store.url, PGVIGIL_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
-    const url = `http://127.0.0.1:${port}`;
-    await waitHealthy(url, child, 60_000);
+    const server = await startServerChild(store.url);
+    child = server.child;
+    const url = server.url;
     const admin = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const ch = await fetch(`${url}/api/v1/channels`, {
       method: 'POST',

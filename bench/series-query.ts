@@ -19,7 +19,7 @@
  *      (--keep DIR keeps the data directory and reuses it on the next run with the same --hosts;
  *      --shared-buffers sets it for the measurement, persistently in a kept directory)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -30,14 +30,13 @@ import { createApiToken } from '../src/server/auth/api-tokens.js';
 import { addUser } from '../src/server/auth/users.js';
 import { rollBuckets, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
-import { freePort } from '../src/storage/cluster.js';
 import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { type RollupTier, rollupSpecs } from '../src/storage/rollups.js';
 import { planSeries, seriesSql, tailsFrom } from '../src/storage/series.js';
-import { waitHealthy } from '../src/tools/bench-ingest.js';
-import { packageRoot, version } from '../src/version.js';
+import { startServerChild } from '../src/tools/bench-ingest.js';
+import { version } from '../src/version.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -211,17 +210,9 @@ async function main(): Promise<void> {
 
     const { userId } = await addUser(pool, { name: `bench-${Date.now()}`, role: 'viewer' });
     const { token } = await createApiToken(pool, { userId, name: 'bench', role: 'viewer' });
-    const port = await freePort();
-    child = spawn(
-      process.execPath,
-      [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
-      {
-        env: { ...process.env, DATABASE_URL: store.url, PGVIGIL_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
-    const url = `http://127.0.0.1:${port}`;
-    await waitHealthy(url, child, 60_000);
+    const server = await startServerChild(store.url);
+    child = server.child;
+    const url = server.url;
 
     const base = { family: 'host_cpu', metrics: 'user_pct,system_pct' };
     const cases: Case[] = [

@@ -134,6 +134,28 @@ async function metricsToken(pool: pg.Pool): Promise<string> {
 }
 
 /** Waits until a server child answers /api/v1/ready (within `timeoutMs`), failing early if it exits. */
+/**
+ * A `pgvigil server` child process on a free loopback port over `databaseUrl` (its own event loop, as in
+ * production), once it answers readiness.
+ */
+export async function startServerChild(
+  databaseUrl: string,
+  timeoutMs = 60_000,
+): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
+    {
+      env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, child, timeoutMs);
+  return { child, url };
+}
+
 export async function waitHealthy(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
   for (let i = 0; i < timeoutMs / 100; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
@@ -250,21 +272,12 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
 
     let serverUrl = opts.server;
     if (!serverUrl) {
-      const port = await freePort();
-      const child = spawn(
-        process.execPath,
-        [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
-        {
-          env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn' },
-          stdio: ['ignore', 'ignore', 'inherit'],
-        },
-      );
+      const { child, url } = await startServerChild(databaseUrl, 30_000);
       cleanup.push(async () => {
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
       });
-      serverUrl = `http://127.0.0.1:${port}`;
-      await waitHealthy(serverUrl, child);
+      serverUrl = url;
     }
 
     const shape = batchShape(opts.values);
