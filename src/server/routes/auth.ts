@@ -162,6 +162,41 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, opts
   );
 
   app.get(
+    '/auth/session',
+    {
+      config: { role: 'public' },
+      schema: {
+        summary: 'Whether this browser is signed in (never 401: the dashboard asks before it shows a page)',
+        description:
+          'user: who the session cookie (or bearer credential) signs in, else null; refreshable: the refresh cookie is present, so POST /auth/refresh may start a new access token',
+        tags: ['auth'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['user', 'refreshable'],
+            properties: {
+              user: { anyOf: [{ type: 'null' }, userSchema] },
+              refreshable: { type: 'boolean' },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req, reply) => {
+      reply.header('cache-control', 'no-store');
+      const refreshable = parseCookies(req.headers.cookie).has(refreshCookie);
+      try {
+        const u = await userAuth.authenticate(req);
+        return { user: { userId: u.userId, name: u.name, role: u.role }, refreshable };
+      } catch (err) {
+        if (err instanceof PgvigilError) return { user: null, refreshable };
+        throw err;
+      }
+    },
+  );
+
+  app.get(
     '/auth/me',
     {
       config: { role: 'viewer' },

@@ -1,0 +1,92 @@
+/**
+ * Page state lives in the URL (path + query), so a shared link reopens the same view and the back button
+ * works. `navigate` pushes a new entry; `setQuery` replaces or pushes query parameters of the current page.
+ */
+import { useEffect, useState } from 'preact/hooks';
+
+/** The named parts of a page's path pattern (`/servers/:server` → { server }). */
+export type Params = Record<string, string>;
+
+export interface Location {
+  path: string;
+  query: URLSearchParams;
+}
+
+const listeners = new Set<() => void>();
+function current(): Location {
+  return { path: window.location.pathname, query: new URLSearchParams(window.location.search) };
+}
+function emit(): void {
+  for (const fn of listeners) fn();
+}
+window.addEventListener('popstate', emit);
+
+export function navigate(to: string, opts: { replace?: boolean } = {}): void {
+  if (to === window.location.pathname + window.location.search) return;
+  if (opts.replace) history.replaceState(null, '', to);
+  else history.pushState(null, '', to);
+  window.scrollTo(0, 0);
+  emit();
+}
+
+/** Sets (or with undefined removes) query parameters of the current path. */
+export function setQuery(
+  changes: Record<string, string | undefined>,
+  opts: { replace?: boolean } = {},
+): void {
+  const q = new URLSearchParams(window.location.search);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined || v === '') q.delete(k);
+    else q.set(k, v);
+  }
+  const s = q.toString();
+  const to = `${window.location.pathname}${s ? `?${s}` : ''}`;
+  if (to === window.location.pathname + window.location.search) return;
+  if (opts.replace) history.replaceState(null, '', to);
+  else history.pushState(null, '', to);
+  emit();
+}
+
+export function useLocation(): Location {
+  const [loc, setLoc] = useState(current);
+  useEffect(() => {
+    const fn = () => setLoc(current());
+    listeners.add(fn);
+    return () => {
+      listeners.delete(fn);
+    };
+  }, []);
+  return loc;
+}
+
+/** Matches `/servers/:id/host` against a path; the named parts, decoded, or undefined. */
+export function match(pattern: string, path: string): Record<string, string> | undefined {
+  const p = pattern.split('/').filter(Boolean);
+  const s = path.split('/').filter(Boolean);
+  if (p.length !== s.length) return undefined;
+  const out: Record<string, string> = Object.create(null);
+  for (let i = 0; i < p.length; i++) {
+    const part = p[i]!;
+    const seg = s[i]!;
+    if (part.startsWith(':')) {
+      try {
+        out[part.slice(1)] = decodeURIComponent(seg);
+      } catch {
+        return undefined;
+      }
+    } else if (part !== seg) return undefined;
+  }
+  return out;
+}
+
+/** Query string of the current location to carry over to another page (the time range). */
+export function keepQuery(keys: readonly string[] = ['from', 'to']): string {
+  const q = new URLSearchParams(window.location.search);
+  const out = new URLSearchParams();
+  for (const k of keys) {
+    const v = q.get(k);
+    if (v) out.set(k, v);
+  }
+  const s = out.toString();
+  return s ? `?${s}` : '';
+}
