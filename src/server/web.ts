@@ -23,7 +23,12 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  errorCodes as fastifyErrors,
+} from 'fastify';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -224,6 +229,7 @@ export async function webRoutes(app: FastifyInstance, opts: WebOptions): Promise
   const notBuilt = () => {
     throw new PgvigilError('DASHBOARD_NOT_BUILT', build.ok ? undefined : build.reason);
   };
+  const maxParamLength = app.initialConfig.maxParamLength ?? 100;
   const route = { config: { role: 'public', needsStore: false }, schema: { hide: true } } as const;
 
   app.get<{ Params: { '*': string } }>('/assets/*', route, async (req, reply) => {
@@ -235,7 +241,13 @@ export async function webRoutes(app: FastifyInstance, opts: WebOptions): Promise
 
   app.get<{ Params: { '*': string } }>('/*', route, async (req, reply) => {
     const path = req.params['*'];
-    if (isApiPath(path)) return reply.callNotFound();
+    if (isApiPath(path)) {
+      // Only the wildcard saved the router from its over-long-parameter refusal: keep that answer (400).
+      if (path.split('/').some((segment) => segment.length > maxParamLength)) {
+        throw new fastifyErrors.FST_ERR_MAX_PARAM_LENGTH(`/${path.slice(0, 200)}`);
+      }
+      return reply.callNotFound();
+    }
     if (!build.ok) return notBuilt();
     const index = build.files.get('index.html')!;
     const file = path === '' || path.startsWith('assets/') ? undefined : build.files.get(path);
