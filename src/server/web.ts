@@ -2,7 +2,8 @@
  * Serves the built dashboard (web/, built by `npm run build` into dist/web/) at `/`.
  *
  * At registration the whole build is read into memory — bounded: at most `maxFiles` files and `maxBytes`
- * in all — and every compressible file is gzip- and brotli-compressed once. After that the plugin never
+ * in all — and every compressible file is gzip- and brotli-compressed once (brotli on the thread pool
+ * after start-up: gzip is offered until it is done). After that the plugin never
  * touches the disk: a request path is only ever a key looked up in that map (exact match, no path
  * normalisation), so `..`, encoded separators or a NUL cannot reach a file outside the build; symbolic
  * links in the build are not followed.
@@ -22,7 +23,8 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, gzipSync, constants as zlibConstants } from 'node:zlib';
 import {
   type FastifyInstance,
   type FastifyReply,
@@ -100,7 +102,14 @@ interface WebFile {
   varies: boolean;
 }
 
-export type WebBuild = { ok: true; files: Map<string, WebFile> } | { ok: false; reason: string };
+export type WebBuild =
+  | {
+      ok: true;
+      files: Map<string, WebFile>;
+      /** Settles when every brotli variant is made (it never rejects: a variant that failed is not offered). */
+      compressed: Promise<void>;
+    }
+  | { ok: false; reason: string };
 
 function typeOf(name: string): { type: string; compress: boolean } {
   const dot = name.lastIndexOf('.');
@@ -110,28 +119,35 @@ function typeOf(name: string): { type: string; compress: boolean } {
     : { type: 'application/octet-stream', compress: false };
 }
 
-function prepare(name: string, body: Buffer): WebFile {
+const brotli = promisify(brotliCompress);
+
+function prepare(name: string, body: Buffer): { file: WebFile; brotli?: Promise<void> } {
   const { type, compress } = typeOf(name);
   const hash = createHash('sha256').update(body).digest('base64url').slice(0, 27);
   const variants: WebFile['variants'] = { identity: { body, etag: `"${hash}"` } };
-  if (compress && body.length > 256) {
-    const br = brotliCompressSync(body, {
-      params: {
-        [zlibConstants.BROTLI_PARAM_QUALITY]: 11,
-        [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.length,
-      },
-    });
-    const gz = gzipSync(body, { level: 9 });
-    // A coding is kept only where it saves something.
-    if (br.length < body.length) variants.br = { body: br, etag: `"${hash}-br"` };
-    if (gz.length < body.length) variants.gzip = { body: gz, etag: `"${hash}-gz"` };
-  }
-  return { type, variants, varies: variants.br !== undefined || variants.gzip !== undefined };
+  if (!compress || body.length <= 256) return { file: { type, variants, varies: false } };
+  // A coding is kept only where it saves something.
+  const gz = gzipSync(body, { level: 9 });
+  if (gz.length < body.length) variants.gzip = { body: gz, etag: `"${hash}-gz"` };
+  const file: WebFile = { type, variants, varies: true };
+  // Brotli at its best quality takes about a second per 650 kB: on the thread pool, after start-up, so
+  // the server answers at once (with gzip until it is done).
+  const done = brotli(body, {
+    params: {
+      [zlibConstants.BROTLI_PARAM_QUALITY]: 11,
+      [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.length,
+    },
+  })
+    .then((br) => {
+      if (br.length < body.length) variants.br = { body: br, etag: `"${hash}-br"` };
+    })
+    .catch(() => {});
+  return { file, brotli: done };
 }
 
 /** Reads the build into memory, or says why there is none. Never follows a symbolic link. */
 export function loadWebBuild(dir: string, limits = webLimits): WebBuild {
-  const files = new Map<string, WebFile>();
+  const read: Array<{ name: string; body: Buffer }> = [];
   let bytes = 0;
   try {
     if (!lstatSync(join(dir, 'index.html'), { throwIfNoEntry: false })?.isFile()) {
@@ -148,11 +164,11 @@ export function loadWebBuild(dir: string, limits = webLimits): WebBuild {
           const err = walk(name, depth + 1);
           if (err) return err;
         } else if (entry.isFile()) {
-          if (files.size >= limits.maxFiles) return `more than ${limits.maxFiles} files`;
+          if (read.length >= limits.maxFiles) return `more than ${limits.maxFiles} files`;
           const body = readFileSync(join(dir, name));
           bytes += body.length;
           if (bytes > limits.maxBytes) return `more than ${limits.maxBytes} bytes`;
-          files.set(name, prepare(name, body));
+          read.push({ name, body });
         }
       }
       return undefined;
@@ -167,7 +183,14 @@ export function loadWebBuild(dir: string, limits = webLimits): WebBuild {
   } catch (err) {
     return { ok: false, reason: `the dashboard build in ${dir} cannot be read (${(err as Error).message})` };
   }
-  return { ok: true, files };
+  const files = new Map<string, WebFile>();
+  const pending: Promise<void>[] = [];
+  for (const { name, body } of read) {
+    const prepared = prepare(name, body);
+    files.set(name, prepared.file);
+    if (prepared.brotli) pending.push(prepared.brotli);
+  }
+  return { ok: true, files, compressed: Promise.all(pending).then(() => undefined) };
 }
 
 /** The preferred coding the client accepts (q > 0) among those the file has: br, then gzip, else identity. */
@@ -223,6 +246,7 @@ export async function webRoutes(app: FastifyInstance, opts: WebOptions): Promise
   });
   if (build.ok) {
     opts.log.debug({ dir, files: build.files.size }, 'dashboard loaded');
+    void build.compressed.then(() => opts.log.debug({ dir }, 'dashboard compressed with brotli'));
   } else {
     opts.log.warn({ dir, reason: build.reason }, 'dashboard not served');
   }
