@@ -183,6 +183,7 @@ test('without_a_build_the_dashboard_answers_503_and_the_api_keeps_working', asyn
     assert.equal(res.statusCode, 503, url);
     assert.equal(res.json().error.code, 'DASHBOARD_NOT_BUILT', url);
     assert.match(res.json().error.message, /not built .*npm run build/, url);
+    assert.doesNotMatch(res.json().error.message, /pgvigil-no-such-build/, 'no server path to clients');
   }
   assert.equal((await unbuilt.inject({ method: 'GET', url: '/api/v1/nope' })).statusCode, 404);
   const health = await unbuilt.inject({ method: 'GET', url: '/api/v1/health' });

@@ -145,7 +145,10 @@ function prepare(name: string, body: Buffer): { file: WebFile; brotli?: Promise<
   return { file, brotli: done };
 }
 
-/** Reads the build into memory, or says why there is none. Never follows a symbolic link. */
+/**
+ * Reads the build into memory, or says why there is none (in words fit for an anonymous client: no path;
+ * the server log names the directory). Never follows a symbolic link.
+ */
 export function loadWebBuild(dir: string, limits = webLimits): WebBuild {
   const read: Array<{ name: string; body: Buffer }> = [];
   let bytes = 0;
@@ -153,7 +156,7 @@ export function loadWebBuild(dir: string, limits = webLimits): WebBuild {
     if (!lstatSync(join(dir, 'index.html'), { throwIfNoEntry: false })?.isFile()) {
       return {
         ok: false,
-        reason: `the dashboard was not built (${dir}index.html is missing); run \`npm run build\``,
+        reason: 'the dashboard was not built (its build directory has no index.html); run `npm run build`',
       };
     }
     const walk = (rel: string, depth: number): string | undefined => {
@@ -177,11 +180,14 @@ export function loadWebBuild(dir: string, limits = webLimits): WebBuild {
     if (over) {
       return {
         ok: false,
-        reason: `the dashboard build in ${dir} is not usable: ${over}; rebuild it with \`npm run build\``,
+        reason: `the dashboard build is not usable (${over}); rebuild it with \`npm run build\``,
       };
     }
   } catch (err) {
-    return { ok: false, reason: `the dashboard build in ${dir} cannot be read (${(err as Error).message})` };
+    return {
+      ok: false,
+      reason: `the dashboard build cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    };
   }
   const files = new Map<string, WebFile>();
   const pending: Promise<void>[] = [];
