@@ -159,8 +159,16 @@ async function waitForAgentData(
  * Signs in through the API from the page's context (`page.request` shares the context's cookies, so the
  * page is signed in afterwards). `page.request` sends no Origin header: a later cookie-authenticated
  * change through it must send `{ headers: { origin: url } }`, as the server refuses cross-origin changes.
+ * With `via: 'form'` it signs in through the sign-in page instead (signInWithForm).
  */
-export async function signIn(page: Page, url: string, name: string, password: string): Promise<void> {
+export async function signIn(
+  page: Page,
+  url: string,
+  name: string,
+  password: string,
+  opts: { via?: 'api' | 'form' } = {},
+): Promise<void> {
+  if (opts.via === 'form') return signInWithForm(page, url, name, password);
   const res = await page.request.post(`${url}/api/v1/auth/login`, {
     data: { name, password },
     headers: { origin: url },
