@@ -14,10 +14,10 @@
  * PostgreSQL down in the newest collection, every 33rd has a failing collector (degraded); every 10th has
  * open findings. Values are smooth waves that differ per server.
  *
- * Run: npm run build && node dist/bench/fleet-seed.js [--servers 1000] [--calls 20] [--serve]
+ * Run: npm run build && node dist/bench/fleet-seed.js [--servers 1000] [--calls 20] [--serve] [--seeded]
  *   DATABASE_URL=postgres://… uses that store (migrated first) instead of an embedded one in a temporary
  *   folder; --serve leaves the server running and prints its URL and a viewer's credentials (for a browser
- *   bench) until interrupted. `seedFleet` is exported for scripts that seed their own store.
+ *   bench) until interrupted; --seeded (with DATABASE_URL) only measures a store seeded before. `seedFleet` is exported for scripts that seed their own store.
  */
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -167,10 +167,12 @@ async function main(): Promise<void> {
   let child: ChildProcess | undefined;
   try {
     await migrate(pool, log);
-    const seeded = await timed(`seeding ${servers} servers`, () => seedFleet(pool, servers));
-    process.stdout.write(
-      `  ${seeded.rawRows.toLocaleString('en')} raw rows; minute tier rolled by the rollup job\n`,
-    );
+    if (!process.argv.includes('--seeded')) {
+      const seeded = await timed(`seeding ${servers} servers`, () => seedFleet(pool, servers));
+      process.stdout.write(
+        `  ${seeded.rawRows.toLocaleString('en')} raw rows; minute tier rolled by the rollup job\n`,
+      );
+    }
     const { userId, password, name } = await (async () => {
       const n = `fleet-viewer-${Date.now()}`;
       const u = await addUser(pool, { name: n, role: 'viewer' });
