@@ -139,6 +139,17 @@ export async function seedFleet(pool: pg.Pool, servers: number, now = Date.now()
   return { serverIds: ids, rawRows, seconds: (performance.now() - t0) / 1000 };
 }
 
+/**
+ * What ingest does while agents deliver: their `last_seen_at` moves on. Without it every seeded server
+ * turns silent two minutes after seeding; the ones seeded silent (every 50th) stay silent.
+ */
+export async function keepAgentsSeen(pool: pg.Pool): Promise<void> {
+  await pool.query(
+    `UPDATE pgvigil.agents SET last_seen_at = now()
+      WHERE hostname LIKE 'host-%' AND last_seen_at > now() - interval '5 minutes'`,
+  );
+}
+
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
@@ -198,6 +209,7 @@ async function main(): Promise<void> {
         if (res.status !== 200) process.stdout.write(`  ${label}: ${res.status} ${text.slice(0, 120)}\n`);
         return { ms, text, ok: res.status === 200 };
       };
+      await keepAgentsSeen(pool);
       for (let k = 0; k < 3; k++) await once(); // warm-up
       const lat: number[] = [];
       let shape = '';
@@ -223,7 +235,9 @@ async function main(): Promise<void> {
       process.stdout.write(
         `\nserving at ${server.url} — viewer ${name} / ${password}, token ${token}; Ctrl-C stops\n`,
       );
+      const seen = setInterval(() => void keepAgentsSeen(pool).catch(() => {}), 10_000);
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      clearInterval(seen);
     }
   } finally {
     if (child) {
