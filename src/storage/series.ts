@@ -63,12 +63,6 @@ export interface SeriesPlan {
   serverId: number;
   /** Many servers in one query (the fleet view): replaces `serverId`, and `server_id` leads the keys. */
   serverIds?: number[];
-  /**
-   * How far before the raw part a counter's previous sample is looked for (default counterMaxGapSeconds).
-   * Shorter reads fewer rows; a series whose previous sample is further back gets no increase for its
-   * first sample in the range (never a wrong one).
-   */
-  counterLookbackSeconds?: number;
   targetId?: number;
   metrics: ColumnSpec[];
   agg: GaugeAgg;
@@ -341,10 +335,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     const counters = plan.metrics.some((m) => m.counter);
     const start = param(new Date(rawFrom), 'timestamptz');
     const end = param(new Date(to), 'timestamptz');
-    const lookbackS = Math.trunc(
-      Math.min(plan.counterLookbackSeconds ?? counterMaxGapSeconds, counterMaxGapSeconds),
-    );
-    const lookback = counters ? ` - interval '${lookbackS} seconds'` : '';
+    const lookback = counters ? ` - interval '${counterMaxGapSeconds} seconds'` : '';
     const inner = rawWithStepsSql(
       plan.family.name,
       fleet ? keys : ['server_id', ...keys],

@@ -28,9 +28,7 @@
  * - memory: used % = 100 × (total − available) / total (host_memory);
  * - per target, connections: backends (pg_instance: server processes of any kind, pg_stat_activity rows);
  * - per target, tps: (xact_commit + xact_rollback) increase over the step, summed over databases, / step
- *   seconds (pg_database; counters' increases as /series gives them, reset-aware, none from one sample —
- *   except that the previous sample of the first raw row is looked for 5 minutes back, not an hour: a
- *   database not collected for 5–60 minutes before the raw part gets no TPS for that one step).
+ *   seconds (pg_database; counters' increases as /series gives them, reset-aware, none from one sample).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
@@ -75,13 +73,6 @@ type FleetStatus = (typeof fleetStatuses)[number];
 export const sparklinePoints = 60;
 export const defaultFleetLimit = 2000;
 export const maxFleetLimit = 5000;
-/**
- * How far back before the raw rows of a range the TPS counters' previous samples are looked for. /series
- * looks an hour back, which for a fleet reads an hour of every database's raw rows more than the range
- * needs; agents visit databases at least every few minutes, so 5 minutes finds the previous sample of a
- * series that is being collected, and one that was not has no TPS for its first step (null, never wrong).
- */
-export const fleetCounterLookbackSeconds = 300;
 /** Servers a status filter looks through before `limit` applies: the status is computed, not stored. */
 const maxStatusCandidates = 100_000;
 
@@ -283,12 +274,7 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
 
         const counts = await activeFindingCounts(c, ids);
         const tails = await fleetTails(c, ids, now);
-        const read = (p: SeriesPlan) =>
-          fleetSeries(
-            c,
-            { ...p, serverIds: ids, counterLookbackSeconds: fleetCounterLookbackSeconds },
-            tails,
-          );
+        const read = (p: SeriesPlan) => fleetSeries(c, { ...p, serverIds: ids }, tails);
         const stepS = first.stepSeconds;
         const cpu = byKey(await read(plans.cpu), ([idle, iowait]) =>
           idle == null || iowait == null ? null : clampPct(100 - idle - iowait),
