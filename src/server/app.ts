@@ -55,6 +55,7 @@ import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
 import { channelRoutes, deliveryMetrics } from './routes/channels.js';
 import { findingRoutes } from './routes/findings.js';
+import { fleetRoutes } from './routes/fleet.js';
 import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
@@ -291,6 +292,11 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   });
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
   await app.register(seriesRoutes, {
+    prefix: '/api/v1',
+    pool,
+    retention: opts.retention ?? defaultRetention,
+  });
+  await app.register(fleetRoutes, {
     prefix: '/api/v1',
     pool,
     retention: opts.retention ?? defaultRetention,

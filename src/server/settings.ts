@@ -18,6 +18,21 @@ export async function effectiveRetention(pool: pg.Pool, base: RetentionPolicy): 
   return { ...base, ...((await setting<Partial<RetentionPolicy>>(pool, 'retention')) ?? {}) };
 }
 
+/**
+ * A reader of the retention in force that asks the store at most every 10 s (read routes plan a query
+ * with it on every request).
+ */
+export function cachedRetention(pool: pg.Pool, base: RetentionPolicy): () => Promise<RetentionPolicy> {
+  let cached: { at: number; retention: RetentionPolicy } | undefined;
+  return async () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 10_000) {
+      cached = { at: now, retention: await effectiveRetention(pool, base) };
+    }
+    return cached.retention;
+  };
+}
+
 export function checkRetention(r: RetentionPolicy): RetentionPolicy {
   for (const [k, [lo, hi]] of Object.entries(limits) as Array<[keyof RetentionPolicy, [number, number]]>) {
     const v = r[k];

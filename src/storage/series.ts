@@ -61,6 +61,8 @@ export interface SeriesRequest {
 export interface SeriesPlan {
   family: FamilySpec;
   serverId: number;
+  /** Many servers in one query (the fleet view): replaces `serverId`, and `server_id` leads the keys. */
+  serverIds?: number[];
   targetId?: number;
   metrics: ColumnSpec[];
   agg: GaugeAgg;
@@ -288,13 +290,14 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     values.push(v);
     return `$${values.length}::${cast}`;
   };
-  const server = param(plan.serverId, 'bigint');
+  const fleet = plan.serverIds !== undefined;
+  const server = fleet ? param(plan.serverIds, 'bigint[]') : param(plan.serverId, 'bigint');
   // Bound once, when a part first buckets (a part reading one tier bucket per step has nothing to bin).
   let step: string | undefined;
   const target = plan.family.scope === 'target';
   const labelNames = plan.family.columns.filter((c) => c.label).map((c) => c.name);
-  const keys = [...(target ? ['target_id'] : []), ...labelNames];
-  const filters = [`server_id = ${server}`];
+  const keys = [...(fleet ? ['server_id'] : []), ...(target ? ['target_id'] : []), ...labelNames];
+  const filters = [fleet ? `server_id = ANY(${server})` : `server_id = ${server}`];
   if (plan.targetId !== undefined) filters.push(`target_id = ${param(plan.targetId, 'bigint')}`);
   for (const l of plan.labels) {
     filters.push(
@@ -335,7 +338,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     const lookback = counters ? ` - interval '${counterMaxGapSeconds} seconds'` : '';
     const inner = rawWithStepsSql(
       plan.family.name,
-      ['server_id', ...keys],
+      fleet ? keys : ['server_id', ...keys],
       plan.metrics,
       [...filters, `ts >= ${start}${lookback}`, `ts < ${end}`].join(' AND '),
     );

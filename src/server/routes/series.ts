@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
 import { maxMetrics, planSeries, querySeries, type SeriesRequest } from '../../storage/series.js';
 import { inReadSnapshot } from '../../storage/tx.js';
-import { effectiveRetention } from '../settings.js';
+import { cachedRetention } from '../settings.js';
 import { defaultReadTimeoutMs, requireServer } from './read-support.js';
 import { errorBody } from './schemas.js';
 
@@ -116,15 +116,7 @@ const response200 = {
 } as const;
 
 export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, opts) => {
-  const base = opts.retention ?? defaultRetention;
-  let cached: { at: number; retention: RetentionPolicy } | undefined;
-  const retention = async (): Promise<RetentionPolicy> => {
-    const now = Date.now();
-    if (!cached || now - cached.at > 10_000) {
-      cached = { at: now, retention: await effectiveRetention(opts.pool, base) };
-    }
-    return cached.retention;
-  };
+  const retention = cachedRetention(opts.pool, opts.retention ?? defaultRetention);
 
   app.get<{ Querystring: SeriesRequest }>(
     '/series',

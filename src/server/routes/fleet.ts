@@ -1,0 +1,324 @@
+/**
+ * GET /api/v1/fleet — the overview of every monitored server in one answer (role viewer): status, PostgreSQL
+ * targets, findings that ask for attention, and sparklines. One request per view, never one per row: a
+ * fixed number of set-based statements (servers, agents, targets, failing families, findings, pending
+ * buckets, four series) whatever the number of servers, in one read snapshot with the read timeout.
+ *
+ * Server status (from what GET /servers computes, src/server/routes/servers.ts), first match wins:
+ * - `silent`: no agent of the server ever delivered, or the newest delivery (newest `agents.last_seen_at`)
+ *   is older than `silentAfterSeconds` (120 s); its other data is stale, so nothing else is claimed;
+ * - `down`: a PostgreSQL target of the server is down (its newest `pg_instance` row within `window` says
+ *   it could not be reached);
+ * - `degraded`: a collector the agent reports failing, pushed configuration the agent refused, or a
+ *   PostgreSQL family that failed in its newest collection;
+ * - `ok` otherwise.
+ * Target status: up, degraded (up, some families failing), down, unknown (no collection within `window`).
+ *
+ * Findings: counts by severity of findings in state open or acknowledged (silenced and resolved ones do not
+ * ask for attention).
+ *
+ * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 points:
+ * the same plan as /series (storage/series.ts: tier by range and retention, the step being range / 60
+ * rounded up to a round value), read for the whole fleet at once. Points are [step start ms, value]; a step
+ * without data is absent, a step whose value cannot be computed is null — never 0.
+ * - cpu: busy % of all cores, 100 − idle_pct − iowait_pct (host_cpu, cpu=total; the agent computes the
+ *   percentages from the counters' rates, so one sample never makes a value);
+ * - memory: used % = 100 × (total − available) / total (host_memory);
+ * - per target, connections: backends (pg_instance: server processes of any kind, pg_stat_activity rows);
+ * - per target, tps: (xact_commit + xact_rollback) increase over the step, summed over databases, / step
+ *   seconds (pg_database; counters' increases as /series gives them, reset-aware, none from one sample).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type pg from 'pg';
+import { parseTimeText } from '../../protocol/batch.js';
+import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
+import {
+  activeFindingCounts,
+  type FleetPoint,
+  fleetSeries,
+  fleetServers,
+  fleetTails,
+} from '../../storage/queries/fleet.sql.js';
+import { planSeries, type SeriesPlan } from '../../storage/series.js';
+import { inReadSnapshot } from '../../storage/tx.js';
+import { cachedRetention } from '../settings.js';
+import {
+  defaultReadTimeoutMs,
+  nullableNumber,
+  nullableString,
+  timeParam,
+  windowParam,
+} from './read-support.js';
+import { errorBody } from './schemas.js';
+import { describeServers, silentAfterSeconds } from './servers.js';
+
+export interface FleetRouteOptions {
+  pool: pg.Pool;
+  /** Retention the server was started with; an admin's stored setting overrides it. */
+  retention?: RetentionPolicy;
+  readTimeoutMs?: number;
+}
+
+export const fleetStatuses = ['ok', 'degraded', 'silent', 'down'] as const;
+type FleetStatus = (typeof fleetStatuses)[number];
+
+/** Points per sparkline the step aims at (the step is rounded up, so there are at most this many + 1). */
+export const sparklinePoints = 60;
+export const defaultFleetLimit = 2000;
+export const maxFleetLimit = 5000;
+/** Servers a status filter looks through before `limit` applies: the status is computed, not stored. */
+const maxStatusCandidates = 100_000;
+
+const points = {
+  type: 'array',
+  description:
+    '[step start in ms since the epoch, value or null], in time order; steps without data are absent',
+  items: { type: 'array', minItems: 2, maxItems: 2, items: { type: ['number', 'null'] } },
+} as const;
+
+const fleetTargetSchema = {
+  type: 'object',
+  required: ['targetId', 'name', 'status', 'serverVersion', 'connections', 'tps'],
+  properties: {
+    targetId: { type: 'integer' },
+    name: { type: 'string' },
+    status: {
+      type: 'string',
+      enum: ['up', 'degraded', 'down', 'unknown'],
+      description:
+        'newest collection in the window: up; up but some families failed: degraded; not reachable: down; none in the window: unknown',
+    },
+    serverVersion: nullableString,
+    connections: { ...points, description: 'backends (pg_stat_activity rows), average per step' },
+    tps: { ...points, description: 'transactions (commits + rollbacks) per second, all databases' },
+  },
+} as const;
+
+const fleetServerSchema = {
+  type: 'object',
+  required: ['serverId', 'name', 'status', 'lastSeenAt', 'findings', 'targets', 'cpu', 'memory'],
+  properties: {
+    serverId: { type: 'integer' },
+    name: { type: 'string' },
+    status: {
+      type: 'string',
+      enum: fleetStatuses,
+      description: `silent: never delivered or nothing for ${silentAfterSeconds} s; down: a PostgreSQL target is down; degraded: a collector, family or pushed config is failing; ok otherwise`,
+    },
+    lastSeenAt: { ...nullableString, description: 'newest delivery of its agents' },
+    ageSeconds: nullableNumber,
+    findings: {
+      type: 'object',
+      required: ['critical', 'warning', 'info'],
+      description: 'findings open or acknowledged, by severity',
+      properties: {
+        critical: { type: 'integer' },
+        warning: { type: 'integer' },
+        info: { type: 'integer' },
+      },
+    },
+    targets: { type: 'array', items: fleetTargetSchema },
+    cpu: { ...points, description: 'busy % of all cores: 100 − idle − iowait' },
+    memory: { ...points, description: 'used %: 100 × (total − available) / total' },
+  },
+} as const;
+
+const querystring = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    q: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: 'case-insensitive substring of the server name or of one of its targets’ names',
+    },
+    status: {
+      type: 'array',
+      maxItems: fleetStatuses.length,
+      items: { type: 'string', enum: fleetStatuses },
+      description: 'only servers with this status; repeat it for several',
+    },
+    limit: { type: 'integer', minimum: 1, maximum: maxFleetLimit, default: defaultFleetLimit },
+    from: timeParam('start of the sparklines; default: one hour before to'),
+    to: timeParam('end (exclusive) of the sparklines; default: now'),
+    window: windowParam,
+  },
+} as const;
+
+const response200 = {
+  type: 'object',
+  required: ['tier', 'stepSeconds', 'from', 'to', 'truncated', 'servers'],
+  properties: {
+    tier: {
+      type: 'string',
+      enum: ['raw', 'minute', 'hourly', 'daily'],
+      description: 'where sparklines come from',
+    },
+    stepSeconds: { type: 'integer' },
+    from: { type: 'integer', description: 'start of the first step, ms' },
+    to: { type: 'integer', description: 'end of the last step, ms' },
+    truncated: { type: 'boolean', description: 'more servers matched than `limit`; narrow with q or status' },
+    servers: { type: 'array', items: fleetServerSchema },
+  },
+} as const;
+
+interface FleetQuery {
+  q?: string;
+  status?: FleetStatus[];
+  limit: number;
+  from?: string;
+  to?: string;
+  window: number;
+}
+
+type Point = [number, number | null];
+
+/** Points of one (server, target) key, per key, with `value` computing the sparkline from a step's sums. */
+function byKey(rows: FleetPoint[], value: (v: Array<number | null>) => number | null): Map<string, Point[]> {
+  const out = new Map<string, Point[]>();
+  for (const r of rows) {
+    const k = `${r.serverId}:${r.targetId ?? ''}`;
+    const list = out.get(k) ?? [];
+    if (list.length === 0) out.set(k, list);
+    list.push([r.t, value(r.values)]);
+  }
+  return out;
+}
+
+const finite = (x: number) => (Number.isFinite(x) ? x : null);
+const clampPct = (x: number) => Math.min(100, Math.max(0, x));
+
+export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, opts) => {
+  const retention = cachedRetention(opts.pool, opts.retention ?? defaultRetention);
+  const timeoutMs = opts.readTimeoutMs ?? defaultReadTimeoutMs;
+
+  app.get<{ Querystring: FleetQuery }>(
+    '/fleet',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Every server with its status, targets, findings and sparklines, in one answer',
+        description:
+          'For the overview page: one request for the whole fleet (ordered by name, up to `limit`). Status and sparkline definitions: docs/api.md.',
+        tags: ['servers'],
+        querystring,
+        response: { 200: response200, '4xx': errorBody, '5xx': errorBody },
+      },
+    },
+    async (req) => {
+      const now = new Date();
+      const { limit, window } = req.query;
+      const wanted = req.query.status?.length ? new Set(req.query.status) : undefined;
+      const policy = await retention();
+      // One plan per family over the same range and step: planSeries parses from/to and picks the tier
+      // exactly as /series does. `server` is unused: the fleet plan names its servers below.
+      const plan = (family: string, metrics: string, label?: string[]) =>
+        planSeries(
+          {
+            family,
+            metrics,
+            server: 0,
+            ...(label ? { label } : {}),
+            ...(req.query.from !== undefined ? { from: req.query.from } : {}),
+            ...(req.query.to !== undefined ? { to: req.query.to } : {}),
+            step: String(Math.ceil(rangeSeconds(req.query.from, req.query.to, now) / sparklinePoints)),
+          },
+          now,
+          policy,
+        );
+      const plans = {
+        cpu: plan('host_cpu', 'idle_pct,iowait_pct', ['cpu:total']),
+        memory: plan('host_memory', 'total_bytes,available_bytes'),
+        connections: plan('pg_instance', 'backends'),
+        tps: plan('pg_database', 'xact_commit,xact_rollback'),
+      };
+      const { cpu: first } = plans;
+
+      return inReadSnapshot(opts.pool, timeoutMs, async (c) => {
+        const candidates = await fleetServers(
+          c,
+          req.query.q ?? null,
+          wanted ? maxStatusCandidates : limit + 1,
+        );
+        const described = candidates.length > 0 ? await describeServers(c, candidates, window) : [];
+        const withStatus = described
+          .map((s) => ({ s, status: fleetStatus(s) }))
+          .filter((x) => !wanted || wanted.has(x.status));
+        const truncated = withStatus.length > limit || candidates.length >= maxStatusCandidates;
+        const kept = withStatus.slice(0, limit);
+        const ids = kept.map((x) => x.s.serverId);
+        const out = {
+          tier: first.tier,
+          stepSeconds: first.stepSeconds,
+          from: first.from.getTime(),
+          to: first.to.getTime(),
+          truncated,
+          servers: [] as unknown[],
+        };
+        if (ids.length === 0) return out;
+
+        const counts = await activeFindingCounts(c, ids);
+        const tails = await fleetTails(c, ids, now);
+        const read = (p: SeriesPlan) => fleetSeries(c, { ...p, serverIds: ids }, tails);
+        const stepS = first.stepSeconds;
+        const cpu = byKey(await read(plans.cpu), ([idle, iowait]) =>
+          idle == null || iowait == null ? null : clampPct(100 - idle - iowait),
+        );
+        const memory = byKey(await read(plans.memory), ([total, available]) =>
+          total == null || available == null || total <= 0
+            ? null
+            : finite(clampPct((100 * (total - available)) / total)),
+        );
+        const connections = byKey(await read(plans.connections), ([backends]) => backends ?? null);
+        const tps = byKey(await read(plans.tps), ([commit, rollback]) =>
+          commit == null || rollback == null ? null : (commit + rollback) / stepS,
+        );
+
+        const findings = new Map<number, { critical: number; warning: number; info: number }>();
+        for (const r of counts) {
+          const id = Number(r.server_id);
+          const f = findings.get(id) ?? { critical: 0, warning: 0, info: 0 };
+          findings.set(id, f);
+          if (Object.hasOwn(f, r.severity)) f[r.severity] += r.count;
+        }
+        out.servers = kept.map(({ s, status }) => ({
+          serverId: s.serverId,
+          name: s.name,
+          status,
+          lastSeenAt: s.lastSeenAt,
+          ageSeconds: s.ageSeconds,
+          findings: findings.get(s.serverId) ?? { critical: 0, warning: 0, info: 0 },
+          targets: s.targets.map((t) => ({
+            targetId: t.targetId,
+            name: t.name,
+            status: t.status,
+            serverVersion: t.serverVersion,
+            connections: connections.get(`${s.serverId}:${t.targetId}`) ?? [],
+            tps: tps.get(`${s.serverId}:${t.targetId}`) ?? [],
+          })),
+          cpu: cpu.get(`${s.serverId}:`) ?? [],
+          memory: memory.get(`${s.serverId}:`) ?? [],
+        }));
+        return out;
+      });
+    },
+  );
+};
+
+/** The fleet status of a described server (see the header for the order). */
+function fleetStatus(s: { status: string; targets: Array<{ status: string }> }): FleetStatus {
+  if (s.status === 'never-seen' || s.status === 'silent') return 'silent';
+  if (s.targets.some((t) => t.status === 'down')) return 'down';
+  return s.status === 'degraded' ? 'degraded' : 'ok';
+}
+
+/**
+ * Length of the asked range in seconds, for the step. A malformed time counts as absent here; planSeries
+ * then refuses it with its message.
+ */
+function rangeSeconds(from: string | undefined, to: string | undefined, now: Date): number {
+  const t = (to !== undefined ? parseTimeText(to) : undefined) ?? now.getTime();
+  const f = (from !== undefined ? parseTimeText(from) : undefined) ?? t - 3_600_000;
+  return Math.max(1, (t - f) / 1000);
+}

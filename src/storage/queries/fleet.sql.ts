@@ -1,0 +1,103 @@
+/**
+ * The fleet overview: every server at once, in a fixed handful of statements whatever the number of servers
+ * (never one per server). Server status comes from servers.sql.ts (agentsOfServers, targetsOfServers,
+ * failingFamilies, which already take a list of servers); this file adds the search, the finding counts and
+ * the sparklines, which are the series of /api/v1/series (storage/series.ts) for many servers in one query.
+ */
+import type pg from 'pg';
+import { type SeriesPlan, seriesSql, type Tails, tailsFrom } from '../series.js';
+import type { Queryable } from './queryable.js';
+import type { ServerRow } from './servers.sql.js';
+
+/**
+ * Servers whose name, or the name of one of whose targets, contains `q` (case-insensitive; every server
+ * when null), by name, up to `limit`. `strpos`, not LIKE: `%` and `_` in a search are plain characters.
+ */
+export async function fleetServers(db: Queryable, q: string | null, limit: number): Promise<ServerRow[]> {
+  const { rows } = await db.query<ServerRow>(
+    `SELECT s.server_id, s.name, s.labels, s.created_at FROM pgvigil.servers s
+      WHERE $1::text IS NULL OR strpos(lower(s.name), lower($1)) > 0
+         OR EXISTS (SELECT 1 FROM pgvigil.targets t
+                     WHERE t.server_id = s.server_id AND strpos(lower(t.name), lower($1)) > 0)
+      ORDER BY s.name LIMIT $2`,
+    [q, limit],
+  );
+  return rows;
+}
+
+export interface FindingCountRow {
+  server_id: string;
+  severity: 'info' | 'warning' | 'critical';
+  count: number;
+}
+
+/** Findings that still ask for attention (open or acknowledged; not silenced, not resolved) by server and severity. */
+export async function activeFindingCounts(db: Queryable, serverIds: number[]): Promise<FindingCountRow[]> {
+  const { rows } = await db.query<FindingCountRow>(
+    `SELECT server_id::text AS server_id, severity, count(*)::int AS count FROM pgvigil.findings
+      WHERE server_id = ANY($1::bigint[]) AND state IN ('open', 'acknowledged')
+      GROUP BY 1, 2`,
+    [serverIds],
+  );
+  return rows;
+}
+
+/**
+ * Where rollups end for a set of servers: the earliest pending bucket of any of them. Reading raw rows for
+ * buckets some servers have rolled already gives the same numbers (rollups are computed from those rows by
+ * the same rules), so one tail serves the whole fleet.
+ */
+export async function fleetTails(db: Queryable, serverIds: number[], now: Date): Promise<Tails> {
+  const { rows } = await db.query<{ tier: 'hourly' | 'daily'; first: Date }>(
+    `SELECT tier, min(bucket) AS first FROM pgvigil.rollup_pending
+      WHERE server_id = ANY($1::bigint[]) GROUP BY tier`,
+    [serverIds],
+  );
+  const pending: { hourly?: number; daily?: number } = {};
+  for (const r of rows) pending[r.tier] = r.first.getTime();
+  return tailsFrom(now, pending);
+}
+
+/** One step of one server (and target, for PostgreSQL families): the plan's metrics summed over labels. */
+export interface FleetPoint {
+  serverId: number;
+  targetId: number | null;
+  t: number;
+  values: Array<number | null>;
+}
+
+/**
+ * Rows a fleet series query may produce before labels are summed (servers × steps × label values); far
+ * beyond any fleet the route's `limit` allows, so the statement timeout, not this, is what bounds it.
+ */
+const fleetRowLimit = 20_000_000;
+
+/**
+ * The series of `plan` for every server of `plan.serverIds`, in one statement: per server (and target),
+ * per step, each metric summed over the family's labels (databases for pg_database: counters' increases
+ * add up; with a label filter such as cpu=total there is one series and the sum is the value itself).
+ * A step where no label has a value stays null; steps without any row are absent.
+ */
+export async function fleetSeries(
+  db: pg.ClientBase,
+  plan: SeriesPlan & { serverIds: number[] },
+  tails: Tails,
+): Promise<FleetPoint[]> {
+  const inner = seriesSql(plan, tails, fleetRowLimit);
+  const target = plan.family.scope === 'target';
+  const sums = plan.metrics.map((_, i) => `sum(pv_v${i})::float8`);
+  const { rows } = await db.query<Array<string | number | null>>({
+    text: `SELECT server_id::bigint::text, ${target ? 'target_id::bigint::text' : 'NULL::text'}, pv_t, ${sums.join(', ')}
+             FROM (${inner.text}) s
+            GROUP BY 1, 2, 3
+            ORDER BY 1, 2, 3`,
+    values: inner.values,
+    rowMode: 'array',
+  });
+  return rows.map((r) => ({
+    serverId: Number(r[0]),
+    targetId: r[1] === null ? null : Number(r[1]),
+    t: Number(r[2]),
+    values: r.slice(3).map((v) => (v === null ? null : Number(v))),
+  }));
+}
