@@ -18,8 +18,9 @@
  * ask for attention).
  *
  * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 points:
- * the same plan as /series (storage/series.ts: tier by range and retention, the step being range / 60
- * rounded up to a round value), read for the whole fleet at once. Points are [step start ms, value]; a step
+ * the plan /series makes (storage/series.ts: tier by range and retention, the step being range / 60
+ * rounded up to a round value), read for the whole fleet at once — with the minute tier instead of raw
+ * rows when steps are a minute or longer (what /series?tier=minute gives). Points are [step start ms, value]; a step
  * without data is absent, a step whose value cannot be computed is null — never 0.
  * - cpu: busy % of all cores, 100 − idle_pct − iowait_pct (host_cpu, cpu=total; the agent computes the
  *   percentages from the counters' rates, so one sample never makes a value);
@@ -39,7 +40,12 @@ import {
   fleetServers,
   fleetTails,
 } from '../../storage/queries/fleet.sql.js';
-import { planSeries, type SeriesPlan } from '../../storage/series.js';
+import {
+  planSeries,
+  type SeriesPlan,
+  type SeriesRequest,
+  tierResolutionSeconds,
+} from '../../storage/series.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import { cachedRetention } from '../settings.js';
 import {
@@ -212,21 +218,25 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
       const wanted = req.query.status?.length ? new Set(req.query.status) : undefined;
       const policy = await retention();
       // One plan per family over the same range and step: planSeries parses from/to and picks the tier
-      // exactly as /series does. `server` is unused: the fleet plan names its servers below.
-      const plan = (family: string, metrics: string, label?: string[]) =>
-        planSeries(
-          {
-            family,
-            metrics,
-            server: 0,
-            ...(label ? { label } : {}),
-            ...(req.query.from !== undefined ? { from: req.query.from } : {}),
-            ...(req.query.to !== undefined ? { to: req.query.to } : {}),
-            step: String(Math.ceil(rangeSeconds(req.query.from, req.query.to, now) / sparklinePoints)),
-          },
-          now,
-          policy,
-        );
+      // exactly as /series does — except that where it would read raw rows with steps of a minute or more,
+      // the minute tier is read (its rows are complete where raw rows were rolled; the tail comes from raw
+      // rows all the same), so a fleet's hour costs one row per server and minute instead of six.
+      // `server` is unused: the fleet plan names its servers below.
+      const plan = (family: string, metrics: string, label?: string[]) => {
+        const req1: SeriesRequest = {
+          family,
+          metrics,
+          server: 0,
+          ...(label ? { label } : {}),
+          ...(req.query.from !== undefined ? { from: req.query.from } : {}),
+          ...(req.query.to !== undefined ? { to: req.query.to } : {}),
+          step: String(Math.ceil(rangeSeconds(req.query.from, req.query.to, now) / sparklinePoints)),
+        };
+        const auto = planSeries(req1, now, policy);
+        return auto.tier === 'raw' && auto.stepSeconds >= tierResolutionSeconds.minute
+          ? planSeries({ ...req1, tier: 'minute' }, now, policy)
+          : auto;
+      };
       const plans = {
         cpu: plan('host_cpu', 'idle_pct,iowait_pct', ['cpu:total']),
         memory: plan('host_memory', 'total_bytes,available_bytes'),
