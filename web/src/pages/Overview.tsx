@@ -404,7 +404,13 @@ export function OverviewPage(_p: { params: Params }) {
           </p>
         ) : null}
         <ErrorBox error={fleet.error} />
-        <div ref={listBox} class="fleet" data-loaded={all ? 'yes' : 'no'} data-rows={shown.length}>
+        <div
+          ref={listBox}
+          class="fleet"
+          data-loaded={all ? 'yes' : 'no'}
+          data-rows={shown.length}
+          data-total={total}
+        >
           {!all ? (
             fleet.error ? null : (
               <Loading what="the fleet" />
