@@ -8,7 +8,7 @@
  * its column-header row, kept in view.
  * The scroll container fills the window below it (at least `minHeight`), so the page itself barely scrolls.
  */
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, VNode } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 /** The rows to render for a scroll position: [first, end) of the list, with `overscan` rows either side. */
@@ -99,10 +99,18 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
     p.onFirstRows();
   });
 
-  const rows: ComponentChildren[] = [];
+  // A row's vnode is made once per item, place and height: handing Preact the same vnode again lets it
+  // skip that row entirely, so a scrolled frame costs only the rows that came into view.
+  const cache = useRef(new WeakMap<object, { i: number; h: number; row: VNode }>());
+  const rows: VNode[] = [];
   for (let i = first; i < end; i++) {
     const item = p.items[i]!;
-    rows.push(
+    const cached = typeof item === 'object' && item !== null ? cache.current.get(item) : undefined;
+    if (cached && cached.i === i && cached.h === p.rowHeight) {
+      rows.push(cached.row);
+      continue;
+    }
+    const row = (
       <tr
         key={p.itemKey(item)}
         aria-rowindex={i + 2}
@@ -110,8 +118,10 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
         style={{ transform: `translateY(${i * p.rowHeight}px)`, height: `${p.rowHeight}px` }}
       >
         {p.renderRow(item)}
-      </tr>,
+      </tr>
     );
+    if (typeof item === 'object' && item !== null) cache.current.set(item, { i, h: p.rowHeight, row });
+    rows.push(row);
   }
 
   return (
