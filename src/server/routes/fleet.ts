@@ -21,7 +21,8 @@
  * the plan /series makes (storage/series.ts: tier by range and retention, the step being range / 60
  * rounded up to a round value), read for the whole fleet at once — with the minute tier instead of raw
  * rows when steps are a minute or longer (what /series?tier=minute gives). Points are [step start ms, value]; a step
- * without data is absent, a step whose value cannot be computed is null — never 0.
+ * without data, or whose value cannot be computed (an instance that was down has no backends), is absent —
+ * never 0.
  * - cpu: busy % of all cores, 100 − idle_pct − iowait_pct (host_cpu, cpu=total; the agent computes the
  *   percentages from the counters' rates, so one sample never makes a value);
  * - memory: used % = 100 × (total − available) / total (host_memory);
@@ -78,8 +79,8 @@ const maxStatusCandidates = 100_000;
 const points = {
   type: 'array',
   description:
-    '[step start in ms since the epoch, value or null], in time order; steps without data are absent',
-  items: { type: 'array', minItems: 2, maxItems: 2, items: { type: ['number', 'null'] } },
+    '[step start in ms since the epoch, value], in time order; a step without data, or without a computable value, is absent',
+  items: { type: 'array', minItems: 2, maxItems: 2, items: { type: 'number' } },
 } as const;
 
 const fleetTargetSchema = {
@@ -178,16 +179,19 @@ interface FleetQuery {
   window: number;
 }
 
-type Point = [number, number | null];
+type Point = [number, number];
 
-/** Points of one (server, target) key, per key, with `value` computing the sparkline from a step's sums. */
+/** Points per (server, target) key, `value` computing the sparkline from a step's sums (null: no point). */
 function byKey(rows: FleetPoint[], value: (v: Array<number | null>) => number | null): Map<string, Point[]> {
   const out = new Map<string, Point[]>();
   for (const r of rows) {
     const k = `${r.serverId}:${r.targetId ?? ''}`;
+    const v = value(r.values);
+    // As /series: a step with nothing to show is left out (a gap stays a gap), never drawn as 0.
+    if (v === null) continue;
     const list = out.get(k) ?? [];
     if (list.length === 0) out.set(k, list);
-    list.push([r.t, value(r.values)]);
+    list.push([r.t, v]);
   }
   return out;
 }
