@@ -283,17 +283,28 @@ export function OverviewPage(_p: { params: Params }) {
   const needle = search.trim().toLowerCase();
   const statusKey = statuses.join(',');
 
+  // A large fleet's answer takes seconds to make: the refresh tick reloads it only once the last load is
+  // five of its durations old, so an open overview never keeps the server busy.
+  const [fleetTick, setFleetTick] = useState(0);
+  const cost = useRef({ start: 0, ms: 0 });
+  useEffect(() => {
+    if (range.tick > 0 && Date.now() - cost.current.start >= 5 * cost.current.ms) setFleetTick((n) => n + 1);
+  }, [range.tick]);
   // Filters go to the server only when one answer cannot hold the whole fleet.
   const [serverSide, setServerSide] = useState(false);
   const fleet = useData(
-    (signal) =>
-      fetchFleet(
+    async (signal) => {
+      const start = Date.now();
+      const answer = await fetchFleet(
         serverSide
           ? { from: range.from, to: range.to, q: search.trim(), status: statuses }
           : { from: range.from, to: range.to },
         signal,
-      ),
-    [range.raw.from, range.raw.to, range.tick, serverSide, ...(serverSide ? [needle, statusKey] : [])],
+      );
+      cost.current = { start, ms: Date.now() - start };
+      return answer;
+    },
+    [range.raw.from, range.raw.to, fleetTick, serverSide, ...(serverSide ? [needle, statusKey] : [])],
   );
   const findings = useData((signal) => fetchAttentionFindings(signal), [range.tick]);
   useEffect(() => {
