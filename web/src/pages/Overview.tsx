@@ -304,7 +304,7 @@ export function OverviewPage(_p: { params: Params }) {
       cost.current = { start, ms: Date.now() - start };
       return answer;
     },
-    [range.raw.from, range.raw.to, fleetTick, serverSide, ...(serverSide ? [needle, statusKey] : [])],
+    [range.raw.from, range.raw.to, fleetTick, serverSide && needle, serverSide && statusKey],
   );
   const findings = useData((signal) => fetchAttentionFindings(signal), [range.tick]);
   useEffect(() => {
