@@ -177,3 +177,83 @@ export const fetchSeries = (q: SeriesQuery, signal?: AbortSignal) =>
     },
     signal,
   );
+
+// ---- Overview (GET /fleet, GET /findings) ----
+
+export const fleetStatuses = ['ok', 'degraded', 'silent', 'down'] as const;
+export type FleetStatus = (typeof fleetStatuses)[number];
+/** [step start ms, value]; null: the step had data but no value could be computed. */
+export type FleetPoint = [number, number | null];
+
+export interface FleetTarget {
+  targetId: number;
+  name: string;
+  status: 'up' | 'degraded' | 'down' | 'unknown';
+  serverVersion: string | null;
+  /** Backends, average per step. */
+  connections: FleetPoint[];
+  /** Commits + rollbacks per second, all databases. */
+  tps: FleetPoint[];
+}
+
+export interface FleetServer {
+  serverId: number;
+  name: string;
+  status: FleetStatus;
+  lastSeenAt: string | null;
+  ageSeconds?: number | null;
+  /** Findings open or acknowledged, by severity. */
+  findings: { critical: number; warning: number; info: number };
+  targets: FleetTarget[];
+  /** Busy % of all cores. */
+  cpu: FleetPoint[];
+  /** Used % of memory. */
+  memory: FleetPoint[];
+}
+
+export interface FleetResponse {
+  tier: 'raw' | 'minute' | 'hourly' | 'daily';
+  stepSeconds: number;
+  from: number;
+  to: number;
+  /** More servers matched than the limit (ordered by name): narrow with `q` or `status`. */
+  truncated: boolean;
+  servers: FleetServer[];
+}
+
+/** The whole fleet in one request (sparklines over from..to); `q` and `status` filter on the server. */
+export const fetchFleet = (
+  q: { from: number; to: number; q?: string; status?: readonly FleetStatus[] },
+  signal?: AbortSignal,
+) =>
+  api.get<FleetResponse>(
+    '/fleet',
+    { from: q.from, to: q.to, q: q.q || undefined, status: q.status?.length ? q.status : undefined },
+    signal,
+  );
+
+export type Severity = 'critical' | 'warning' | 'info';
+
+/** The fields of a finding the overview's "what is wrong now" strip shows. */
+export interface FindingSummary {
+  id: string;
+  check: string;
+  serverId: number;
+  serverName?: string | null;
+  targetId?: number | null;
+  targetName?: string | null;
+  kind: 'alert' | 'recommendation' | string;
+  severity: Severity;
+  title: string;
+  state: string;
+  lastSeen?: string;
+  openedAt?: string;
+}
+
+/** Open and acknowledged critical and warning findings (the API answers the most recently changed first). */
+export const fetchAttentionFindings = (signal?: AbortSignal) =>
+  api.get<{ findings: FindingSummary[]; nextCursor: string | null }>(
+    '/findings',
+    { state: 'open,acknowledged', severity: 'critical,warning', limit: 200 },
+    signal,
+  );

@@ -90,3 +90,34 @@ export function useLive(servers: readonly number[], fn: (m: LiveMessage) => void
     };
   }, [key]);
 }
+
+/**
+ * Reloads (through `reload`) when a feed message of one of `types` about `servers` arrives, at most once
+ * per `everyMs`: a burst of alerts makes one reload at once and one at the end of the window, not fifty.
+ * `resync` always counts, as messages may have been lost.
+ */
+export function useLiveReload(
+  servers: readonly number[],
+  types: readonly LiveMessage['type'][],
+  reload: () => void,
+  everyMs = 10_000,
+): void {
+  const last = useRef(0);
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const reloadRef = useRef(reload);
+  reloadRef.current = reload;
+  useEffect(() => () => clearTimeout(pending.current), []);
+  useLive(servers, (m) => {
+    if (m.type !== 'resync' && !types.includes(m.type)) return;
+    if (pending.current !== undefined) return;
+    const wait = last.current + everyMs - Date.now();
+    pending.current = setTimeout(
+      () => {
+        pending.current = undefined;
+        last.current = Date.now();
+        reloadRef.current();
+      },
+      Math.max(0, wait),
+    );
+  });
+}

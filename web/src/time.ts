@@ -60,20 +60,20 @@ export function refreshEveryMs(range: TimeRange): number {
 
 /**
  * The range of the current URL. A live range is re-read every `refreshEveryMs`, so pages that depend on
- * it reload on their own (auto-refresh).
+ * it reload on their own (auto-refresh). `tick` counts those refreshes: `from`/`to` of a live range move
+ * with every render, so a load depends on `[raw.from, raw.to, tick]`, never on `from`/`to` themselves.
  */
-export function useTimeRange(): TimeRange {
+export function useTimeRange(): TimeRange & { tick: number } {
   const loc = useLocation();
   const [tick, setTick] = useState(0);
   const range = rangeOf(loc.query, Date.now());
   // `tick` makes the clock move for live ranges.
-  void tick;
   useEffect(() => {
     if (!range.live) return;
     const t = setInterval(() => setTick((n) => n + 1), refreshEveryMs(range));
     return () => clearInterval(t);
   }, [range.live, range.raw.from, range.raw.to]);
-  return range;
+  return { ...range, tick };
 }
 
 export function setRange(from: string, to = 'now'): void {
