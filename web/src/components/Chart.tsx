@@ -116,7 +116,7 @@ export function Chart(props: ChartProps) {
         { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
         {
           stroke: fg,
-          size: 72,
+          size: 88,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid },
           values: (_u, vals) => vals.map((v) => formatValue(props.unit, v)),
