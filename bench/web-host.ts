@@ -65,6 +65,7 @@ const drawnAt = `(() => {
     points: [...document.querySelectorAll('figure.chart')].reduce((n, f) => n + Number(f.getAttribute('data-drawn')), 0),
     seriesRequests: series.length,
     lastSeriesEnd: Math.max(...series.map((e) => e.responseEnd)),
+    timeline: performance.getEntriesByType('resource').map((e) => e.name.replace(location.origin, '').split('?')[0].split('&')[0] + ' ' + Math.round(e.startTime) + '→' + Math.round(e.responseEnd)),
   };
 })()`;
 
@@ -136,6 +137,7 @@ async function main(): Promise<void> {
         check();
       })`)) as Drawn;
       results.push(d);
+      if (process.env.TIMELINE) process.stdout.write(`${(d as unknown as { timeline: string[] }).timeline.join('\n')}\n`);
       process.stdout.write(
         `run ${k + 1}${k === 0 ? ' (cold)' : ''}: drawn at ${d.ms.toFixed(0)} ms (last /series answer at ${d.lastSeriesEnd.toFixed(0)} ms; ${d.seriesRequests} /series requests, ${d.charts} charts, ${d.points.toLocaleString('en')} points)\n`,
       );

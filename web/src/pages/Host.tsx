@@ -10,6 +10,7 @@
  */
 import { useMemo, useRef, useState } from 'preact/hooks';
 import {
+  ApiError,
   type Container,
   countOpenFindings,
   fetchContainers,
@@ -33,6 +34,8 @@ import { refreshEveryMs, useTimeRange } from '../time';
 
 /** Devices, interfaces, watches and containers drawn at most (the busiest ones). */
 const top = 8;
+/** Points per series asked for at most: about the width of a chart in pixels. */
+const maxPoints = 800;
 
 export function HostPage({ params }: { params: Params }) {
   const server = Number(params.server);
@@ -191,11 +194,34 @@ function loadSeries(
   q: Omit<SeriesQuery, 'server' | 'from' | 'to'>,
   signal: AbortSignal,
 ): Promise<Loaded> {
-  return fetchSeries({ ...q, server: ctx.server, from: ctx.from, to: ctx.to }, signal).then((resp) => ({
+  // No more points than a chart has pixels across (as Grafana's max data points): 24 h in 2-min steps.
+  const step = `${Math.max(1, Math.ceil((ctx.to - ctx.from) / 1000 / maxPoints))}s`;
+  return fetchSeries({ ...q, server: ctx.server, from: ctx.from, to: ctx.to, step }, signal).then((resp) => ({
     resp,
     from: ctx.from,
     to: ctx.to,
   }));
+}
+
+/**
+ * Every device (or interface) at once: a host has a handful, and the busiest are picked from the answer.
+ * A host with so many that the answer is refused as too large gets the busiest of the current snapshot
+ * instead (a second request, only then).
+ */
+async function loadBusiest(
+  ctx: Ctx,
+  q: Omit<SeriesQuery, 'server' | 'from' | 'to' | 'label'>,
+  key: string,
+  busyNow: (node: NodeNow) => string[],
+  signal: AbortSignal,
+): Promise<Loaded> {
+  try {
+    return await loadSeries(ctx, q, signal);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 400) throw err;
+    const names = busyNow(await ctx.node());
+    return loadSeries(ctx, { ...q, label: names.map((n) => `${key}:${n}`) }, signal);
+  }
 }
 
 /** The series of one metric, each named by `name(labels)`. */
@@ -408,19 +434,14 @@ const diskRate = ['read_bytes_per_s', 'write_bytes_per_s', 'reads_per_s', 'write
 
 function DiskPanel({ ctx }: { ctx: Ctx }) {
   const l = useData(
-    async (signal) => {
-      const node = await ctx.node().catch(() => undefined);
-      const devices = topNow(node?.disks?.devices, 'device', diskRate);
-      return loadSeries(
+    (signal) =>
+      loadBusiest(
         ctx,
-        {
-          family: 'host_disk',
-          metrics: [...diskRate, 'read_await_ms', 'write_await_ms'],
-          label: devices.map((d) => `device:${d}`),
-        },
+        { family: 'host_disk', metrics: [...diskRate, 'read_await_ms', 'write_await_ms'] },
+        'device',
+        (node) => topNow(node.disks?.devices, 'device', diskRate),
         signal,
-      );
-    },
+      ),
     [ctx.key],
   );
   const view = useMemo(() => {
@@ -469,19 +490,14 @@ const netErrors = ['rx_errors_per_s', 'tx_errors_per_s', 'rx_drops_per_s', 'tx_d
 
 function NetworkPanel({ ctx }: { ctx: Ctx }) {
   const l = useData(
-    async (signal) => {
-      const node = await ctx.node().catch(() => undefined);
-      const ifaces = topNow(node?.network?.interfaces, 'interface', netRate);
-      return loadSeries(
+    (signal) =>
+      loadBusiest(
         ctx,
-        {
-          family: 'host_network',
-          metrics: [...netRate, ...netErrors],
-          label: ifaces.map((i) => `interface:${i}`),
-        },
+        { family: 'host_network', metrics: [...netRate, ...netErrors] },
+        'interface',
+        (node) => topNow(node.network?.interfaces, 'interface', netRate),
         signal,
-      );
-    },
+      ),
     [ctx.key],
   );
   const view = useMemo(() => {
