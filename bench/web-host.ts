@@ -11,7 +11,7 @@
  * the page, the time read with performance.now(), whose origin is the navigation start). The first run is
  * a cold load (nothing cached); the others reload the page, as a person does.
  *
- * Run: npm run build && node dist/bench/web-host.js [--runs 10]
+ * Run: npm run build && node dist/bench/web-host.js [--runs 10]   (TIMELINE=1: every request of each run)
  */
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -75,6 +75,8 @@ interface Drawn {
   points: number;
   seriesRequests: number;
   lastSeriesEnd: number;
+  /** Every request as `path start→end` (ms since navigation start). */
+  timeline: string[];
 }
 
 const pct = (sorted: number[], p: number) =>
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
         check();
       })`)) as Drawn;
       results.push(d);
-      if (process.env.TIMELINE) process.stdout.write(`${(d as unknown as { timeline: string[] }).timeline.join('\n')}\n`);
+      if (process.env.TIMELINE) process.stdout.write(`${d.timeline.join('\n')}\n`);
       process.stdout.write(
         `run ${k + 1}${k === 0 ? ' (cold)' : ''}: drawn at ${d.ms.toFixed(0)} ms (last /series answer at ${d.lastSeriesEnd.toFixed(0)} ms; ${d.seriesRequests} /series requests, ${d.charts} charts, ${d.points.toLocaleString('en')} points)\n`,
       );
