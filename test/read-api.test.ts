@@ -136,6 +136,10 @@ before(async () => {
     },
   ]);
   await insert('host_network', [{ server_id: a, ts: tsH, interface: 'eth0', rx_bytes_per_s: 1000.5 }]);
+  await insert('host_process', [
+    { server_id: a, ts: tsH, watch: 'postgres', up: true, processes: 7, state: 'sleeping', cpu_pct: 3.5 },
+    { server_id: a, ts: tsH, watch: '/pgbouncer/', up: false, processes: 0, state: 'missing' },
+  ]);
   await insert('host_container', [
     {
       server_id: a,
@@ -591,6 +595,13 @@ describe(`node and containers (${testPgLabel})`, () => {
       [['/', 'ext4', 40]],
     );
     assert.equal((((n.network as Json).interfaces as Json[])[0] as Json).rx_bytes_per_s, 1000.5);
+    assert.deepEqual(
+      ((n.processes as Json).watches as Json[]).map((w) => [w.watch, w.up, w.processes, w.state, w.cpu_pct]),
+      [
+        ['/pgbouncer/', false, 0, 'missing', null],
+        ['postgres', true, 7, 'sleeping', 3.5],
+      ],
+    );
     const wide = await ok(`/servers/${a}/node?window=86400`);
     assert.deepEqual([(wide.load as Json).load1, (wide.load as Json).load5], [1.5, 1.25]);
   });

@@ -257,3 +257,75 @@ export const fetchAttentionFindings = (signal?: AbortSignal) =>
     { state: 'open,acknowledged', severity: 'critical,warning', limit: 200 },
     signal,
   );
+// ---- Host ----
+
+export interface ServerAgent {
+  agentId: string;
+  hostname: string;
+  os: string | null;
+  version: string | null;
+  lastSeenAt: string | null;
+  revokedAt: string | null;
+}
+export interface ServerTarget {
+  targetId: number;
+  kind: string;
+  name: string;
+  status: 'up' | 'degraded' | 'down' | 'unknown';
+  lastCollectedAt: string | null;
+  serverVersion: string | null;
+  inRecovery: boolean | null;
+  error: string | null;
+}
+export interface ServerDetail {
+  serverId: number;
+  name: string;
+  status: 'ok' | 'degraded' | 'silent' | 'never-seen';
+  lastSeenAt: string | null;
+  agents: ServerAgent[];
+  targets: ServerTarget[];
+  degraded: { source: string; name: string; error: string | null }[];
+}
+export const fetchServer = (id: number, signal?: AbortSignal) =>
+  api.get<ServerDetail>(`/servers/${id}`, undefined, signal);
+
+type Row = Record<string, string | number | boolean | null>;
+interface Snapshot {
+  ts: string;
+  ageSeconds: number;
+}
+/** GET /servers/:id/node: the newest collection of each host family (null: nothing recent). */
+export interface NodeNow {
+  serverId: number;
+  name: string;
+  memory: (Snapshot & Row) | null;
+  disks: (Snapshot & { devices: Row[] }) | null;
+  filesystems: (Snapshot & { mounts: Row[] }) | null;
+  network: (Snapshot & { interfaces: Row[] }) | null;
+  /** Older servers do not send it. */
+  processes?: (Snapshot & { watches: Row[] }) | null;
+}
+export const fetchNode = (id: number, signal?: AbortSignal) =>
+  api.get<NodeNow>(`/servers/${id}/node`, undefined, signal);
+
+export interface Container extends Row {
+  runtime: string;
+  id: string;
+  ts: string;
+  present: boolean;
+}
+export const fetchContainers = (id: number, signal?: AbortSignal) =>
+  api.get<{ containers: Container[] }>(`/servers/${id}/containers`, undefined, signal);
+
+/** Open findings of a server: how many (capped at `limit`, `more` when there are others). */
+export async function countOpenFindings(
+  server: number,
+  signal?: AbortSignal,
+): Promise<{ count: number; more: boolean }> {
+  const r = await api.get<{ findings: unknown[]; nextCursor: string | null }>(
+    '/findings',
+    { state: 'open', server, limit: 500 },
+    signal,
+  );
+  return { count: r.findings.length, more: r.nextCursor !== null };
+}

@@ -1,6 +1,6 @@
 /**
  * Current host metrics of a server (role viewer): GET /servers/:id/node (CPU total and per core, memory,
- * load, pressure, disks, filesystems, network), GET /servers/:id/containers and
+ * load, pressure, disks, filesystems, network, watched processes), GET /servers/:id/containers and
  * GET /servers/:id/containers/:name.
  *
  * "Current" is the newest collection of each family within `window` seconds: the rows at that family's
@@ -108,6 +108,11 @@ const nodeSchema = {
     disks: nullableSnapshot('block devices', { devices: listOf(h.host_disk) }, ['devices']),
     filesystems: nullableSnapshot('filesystems', { mounts: listOf(h.host_filesystem) }, ['mounts']),
     network: nullableSnapshot('network interfaces', { interfaces: listOf(h.host_network) }, ['interfaces']),
+    processes: nullableSnapshot(
+      'watched processes, one row per watch (state "missing" when nothing matches it)',
+      { watches: listOf(processFamilies.host_process) },
+      ['watches'],
+    ),
   },
 } as const;
 
@@ -172,6 +177,7 @@ export const nodeRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts
         const disks = await latestRows(c, h.host_disk, id, w, 'device');
         const fs = await latestRows(c, h.host_filesystem, id, w, 'mountpoint');
         const net = await latestRows(c, h.host_network, id, w, 'interface');
+        const procs = await latestRows(c, processFamilies.host_process, id, w, 'watch');
         return {
           serverId: id,
           name: server.name,
@@ -187,6 +193,7 @@ export const nodeRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts
           disks: disks && { ...meta(disks.ts, now), devices: disks.rows },
           filesystems: fs && { ...meta(fs.ts, now), mounts: fs.rows },
           network: net && { ...meta(net.ts, now), interfaces: net.rows },
+          processes: procs && { ...meta(procs.ts, now), watches: procs.rows },
         };
       });
     },

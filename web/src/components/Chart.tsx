@@ -3,7 +3,8 @@
  * as gaps (a missing step is a null, never a 0 or a joined line), drag across it to zoom the page's time
  * range, colours from the theme (redrawn when the system theme changes).
  *
- * `data-drawn` on the figure counts the values drawn (tests and the empty state use it).
+ * `data-drawn` on the figure counts the values drawn (tests and the empty state use it); `data-from` and
+ * `data-to` are the range drawn (ms), so a test sees a range change reach the chart.
  */
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
@@ -115,7 +116,7 @@ export function Chart(props: ChartProps) {
         { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
         {
           stroke: fg,
-          size: 72,
+          size: 88,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid },
           values: (_u, vals) => vals.map((v) => formatValue(props.unit, v)),
@@ -150,7 +151,13 @@ export function Chart(props: ChartProps) {
   });
 
   return (
-    <figure class="chart" data-chart={props.title} data-drawn={drawn}>
+    <figure
+      class="chart"
+      data-chart={props.title}
+      data-drawn={drawn}
+      data-from={Math.round(props.from)}
+      data-to={Math.round(props.to)}
+    >
       <figcaption>{props.title}</figcaption>
       {drawn === 0 ? (
         <div class="chart-empty" style={{ height: `${props.height ?? 180}px` }}>
