@@ -43,7 +43,12 @@ export function ActivitySection({ server, target }: TargetParams) {
           {a?.summary ? <StatesTable byState={a.summary.byState} /> : null}
         </Panel>
         <Panel title="Wait events" id="pg-waits">
-          <WaitEventsChart res={waits.data} from={range.from} to={range.to} />
+          <WaitEventsChart
+            res={waits.data}
+            failed={waits.error !== undefined}
+            from={range.from}
+            to={range.to}
+          />
           {a ? <WaitEventsTable a={a} /> : null}
         </Panel>
       </div>
@@ -69,10 +74,11 @@ function grouped(res: SeriesRes, keyOf: (labels: Record<string, string>) => stri
     .map(([label, m]) => ({ label, points: pointsOf(m) }));
 }
 
-function WaitEventsChart(p: { res: SeriesRes; from: number; to: number }) {
+function WaitEventsChart(p: { res: SeriesRes; failed: boolean; from: number; to: number }) {
   const series = grouped(p.res, (l) => `${l.wait_event_type}: ${l.wait_event}`);
+  if (!p.res) return p.failed ? null : <Loading what="wait events" />;
   // Nobody waited at all in the range: say so rather than drawing an empty frame.
-  if (p.res && series.length === 0) return <Empty>No process waited on anything in this range.</Empty>;
+  if (series.length === 0) return <Empty>No process waited on anything in this range.</Empty>;
   return (
     <Chart
       title="Processes waiting, by wait event"

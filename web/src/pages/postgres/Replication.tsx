@@ -40,7 +40,9 @@ export function ReplicationSection({ server, target }: TargetParams) {
       {now.loading && !r ? <Loading what="replication" /> : null}
       <div class="grid">
         <Panel title="Standbys" id="pg-standbys">
-          {noStandbys ? (
+          {lag.data === undefined && !lag.error ? (
+            <Loading what="standby lag" />
+          ) : noStandbys ? (
             <Empty>No standbys: no standby streamed from this instance in this range.</Empty>
           ) : (
             <>
