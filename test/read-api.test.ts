@@ -169,6 +169,7 @@ before(async () => {
     'pg_activity',
     'pg_wait_events',
     'pg_lock_waits',
+    'pg_xmin_holders',
     'pg_replication',
     'pg_replication_slots',
   ];
@@ -238,6 +239,23 @@ before(async () => {
       query: 'UPDATE t SET x = 1 WHERE id = 7',
     },
     { ...tgt, ts: tsC, pid: 102, blocking_pids: '101,100', wait_s: 2, query: 'UPDATE t SET x = 2' },
+  ]);
+  // The head blocker 100 holds the oldest transaction: pg_xmin_holders has its statement.
+  await insert('pg_xmin_holders', [
+    {
+      ...tgt,
+      ts: tsC,
+      holder: 'session',
+      ident: '100',
+      xmin_age: 40,
+      age_s: 300,
+      datname: 'app',
+      usename: 'bob',
+      state: 'idle in transaction',
+      application_name: 'web',
+      query: 'UPDATE t SET x = 0 WHERE id = 7',
+    },
+    { ...tgt, ts: tsC, holder: 'replication_slot', ident: '100', xmin_age: 50 },
   ]);
   await insert('pg_replication', [
     {
@@ -661,10 +679,21 @@ describe(`postgres views (${testPgLabel})`, () => {
         [102, [101, 100], 2, null, true],
       ],
     );
-    assert.deepEqual(body.blockers, [
-      { pid: 100, blocks: 2, waiting: false },
-      { pid: 101, blocks: 1, waiting: true },
-    ]);
+    const bob = {
+      datname: 'app',
+      usename: 'bob',
+      application_name: 'web',
+      state: 'idle in transaction',
+      xact_age_s: 300,
+    };
+    assert.deepEqual(
+      body.blockers,
+      [
+        { pid: 100, blocks: 2, waiting: false, session: { ...bob, query: null, queryRedacted: true } },
+        { pid: 101, blocks: 1, waiting: true, session: null },
+      ],
+      "the head blocker's session comes from pg_xmin_holders (a slot with the same ident is not it)",
+    );
     assert.deepEqual(body.notCollected, {});
     const asUser = await ok(`/servers/${a}/targets/${target}/activity`, 'user');
     assert.deepEqual(
@@ -673,6 +702,10 @@ describe(`postgres views (${testPgLabel})`, () => {
         ['UPDATE t SET x = 1 WHERE id = 7', false],
         ['UPDATE t SET x = 2', false],
       ],
+    );
+    assert.deepEqual(
+      (asUser.blockers as Json[]).map((b) => (b.session as Json | null)?.query ?? null),
+      ['UPDATE t SET x = 0 WHERE id = 7', null],
     );
   });
 

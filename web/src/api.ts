@@ -329,3 +329,131 @@ export async function countOpenFindings(
   );
   return { count: r.findings.length, more: r.nextCursor !== null };
 }
+// ---- PostgreSQL: activity, replication, settings (GET /servers/:id/targets/:target/…) ----
+
+export interface PgInstanceNow {
+  ts: string;
+  ageSeconds: number;
+  up: boolean | null;
+  error: string | null;
+  serverVersion: string | null;
+  inRecovery: boolean | null;
+}
+
+/** Statement texts: `query` is null for a viewer, with `queryRedacted` true when a text exists. */
+export interface QueryText {
+  query: string | null;
+  queryRedacted: boolean;
+}
+
+export interface PgLockWait extends QueryText {
+  pid: number;
+  blocking_pids: number[];
+  datname: string | null;
+  usename: string | null;
+  application_name: string | null;
+  wait_s: number | null;
+}
+
+export interface PgBlocker {
+  pid: number;
+  blocks: number;
+  waiting: boolean;
+  session:
+    | (QueryText & {
+        datname: string;
+        usename: string;
+        application_name: string;
+        state: string;
+        xact_age_s: number | null;
+      })
+    | null;
+}
+
+export interface PgActivity {
+  instance: PgInstanceNow | null;
+  summary: {
+    processes: number;
+    byState: Record<string, number>;
+    waiting: number;
+    blocked: number;
+    idleInTransaction: number;
+    longestTransactionS: number | null;
+    longestQueryS: number | null;
+  } | null;
+  sessions:
+    | {
+        datname: string;
+        usename: string;
+        application_name: string;
+        backend_type: string;
+        state: string;
+        count: number;
+        waiting: number | null;
+        blocked: number | null;
+        max_xact_age_s: number | null;
+        max_query_age_s: number | null;
+      }[]
+    | null;
+  waitEvents: { wait_event_type: string; wait_event: string; count: number }[] | null;
+  lockWaits: PgLockWait[] | null;
+  blockers: PgBlocker[] | null;
+  notCollected: Record<string, string>;
+}
+
+export interface PgReplication {
+  instance: PgInstanceNow | null;
+  standbys:
+    | {
+        application_name: string;
+        client_addr: string;
+        pid: number;
+        state: string | null;
+        sync_state: string | null;
+        replay_lag_bytes: number | null;
+        replay_lag_s: number | null;
+        backend_start: string | null;
+      }[]
+    | null;
+  slots:
+    | {
+        slot_name: string;
+        slot_type: string | null;
+        datname: string | null;
+        active: boolean | null;
+        retained_bytes: number | null;
+        wal_status: string | null;
+        safe_wal_size_bytes: number | null;
+      }[]
+    | null;
+  standby: {
+    receiver_status: string | null;
+    sender: string | null;
+    receive_replay_lag_bytes: number | null;
+    replay_lag_s: number | null;
+  } | null;
+  notCollected: Record<string, string>;
+}
+
+export interface PgSettings {
+  ts: string | null;
+  ageSeconds: number | null;
+  settings: {
+    name: string;
+    setting: string | null;
+    unit: string | null;
+    source: string | null;
+    pending_restart: boolean | null;
+    is_default: boolean | null;
+  }[];
+}
+
+const targetPath = (server: number, target: number, view: string) =>
+  `/servers/${server}/targets/${target}/${view}`;
+export const fetchPgActivity = (server: number, target: number, signal?: AbortSignal) =>
+  api.get<PgActivity>(targetPath(server, target, 'activity'), undefined, signal);
+export const fetchPgReplication = (server: number, target: number, signal?: AbortSignal) =>
+  api.get<PgReplication>(targetPath(server, target, 'replication'), undefined, signal);
+/** Role user and up (values may hold secrets): do not ask for a viewer. */
+export const fetchPgSettings = (server: number, target: number, signal?: AbortSignal) =>
+  api.get<PgSettings>(targetPath(server, target, 'settings'), undefined, signal);

@@ -131,6 +131,30 @@ function instanceView(col: Collection | null, now: number) {
   };
 }
 
+/**
+ * A blocker that does not wait itself is in no lock_waits row; when its transaction is among the oldest
+ * ones, pg_xmin_holders of the same collection has its statement, role and application (keyed by pid).
+ */
+function blockerSessions(holders: Row[] | null, seeQueries: boolean): Map<number, Row> {
+  const out = new Map<number, Row>();
+  for (const h of holders ?? []) {
+    if (h.holder !== 'session') continue;
+    const pid = Number(h.ident);
+    if (!Number.isSafeInteger(pid) || pid <= 0) continue;
+    const hasText = typeof h.query === 'string';
+    out.set(pid, {
+      datname: h.datname ?? '',
+      usename: h.usename ?? '',
+      application_name: h.application_name ?? '',
+      state: h.state ?? '',
+      xact_age_s: typeof h.age_s === 'number' ? h.age_s : null,
+      query: seeQueries ? (h.query ?? null) : null,
+      queryRedacted: hasText && !seeQueries,
+    });
+  }
+  return out;
+}
+
 // Schemas -----------------------------------------------------------------------------------------------
 
 const targetParams = {
@@ -313,6 +337,22 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
                     pid: { type: 'integer' },
                     blocks: { type: 'integer', description: 'processes waiting for it directly' },
                     waiting: { type: 'boolean', description: 'it waits for another process itself' },
+                    session: {
+                      type: ['object', 'null'],
+                      description:
+                        'the blocker as a session holding the xmin horizon (pg_xmin_holders: the oldest few transactions of the collection); null when it is not among them — when it waits itself, its row in lockWaits tells the same',
+                      properties: {
+                        datname: { type: 'string' },
+                        usename: { type: 'string' },
+                        application_name: { type: 'string' },
+                        state: { type: 'string', description: 'pg_stat_activity.state' },
+                        xact_age_s: {
+                          ...nullableNumber,
+                          description: 'age of its open transaction, seconds',
+                        },
+                        ...queryTextProps,
+                      },
+                    },
                   },
                 },
               },
@@ -367,13 +407,22 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
               queryRedacted: hasText && !seeQueries,
             };
           }) ?? null;
-        let blockers: Array<{ pid: number; blocks: number; waiting: boolean }> | null = null;
+        let blockers: Array<{ pid: number; blocks: number; waiting: boolean; session: Row | null }> | null =
+          null;
         if (lockWaits) {
           const waitingPids = new Set(lockWaits.map((w) => w.pid));
           const counts = new Map<number, number>();
           for (const w of lockWaits) for (const p of w.blocking_pids) counts.set(p, (counts.get(p) ?? 0) + 1);
+          const holders =
+            counts.size === 0 ? null : await atCollection(c, 'pg_xmin_holders', id, t.targetId, col, {});
+          const sessionsByPid = blockerSessions(holders, seeQueries);
           blockers = [...counts]
-            .map(([pid, blocks]) => ({ pid, blocks, waiting: waitingPids.has(pid) }))
+            .map(([pid, blocks]) => ({
+              pid,
+              blocks,
+              waiting: waitingPids.has(pid),
+              session: sessionsByPid.get(pid) ?? null,
+            }))
             .sort((a, b) => b.blocks - a.blocks || a.pid - b.pid);
         }
         let summary = null;

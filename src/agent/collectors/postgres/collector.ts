@@ -134,6 +134,8 @@ export function createPostgresCollector(
   });
   let running = false;
   let lastSettingsHash: string | undefined;
+  /** The snapshot this collection sends: it becomes the last one sent only once the rows are handed over. */
+  let sendingSettingsHash: string | undefined;
 
   async function collectOnce(ctx: CollectContext): Promise<FamilyRows[]> {
     const { log } = ctx;
@@ -171,7 +173,7 @@ export function createPostgresCollector(
       if (settings) {
         const hash = JSON.stringify(settings);
         if (hash === lastSettingsHash) out.delete('pg_settings');
-        else lastSettingsHash = hash;
+        else sendingSettingsHash = hash;
       }
       if (!ctx.signal.aborted && (wants('pg_statements') || wants('pg_statement_texts'))) {
         await statements.collect(session, c);
@@ -221,8 +223,17 @@ export function createPostgresCollector(
         return [];
       }
       running = true;
+      sendingSettingsHash = undefined;
       try {
         const result = await collectOnce(ctx);
+        // A collection that timed out (its rows are dropped) or failed did not send the settings: the next
+        // one must send them again, or they would never be sent until they change.
+        if (
+          sendingSettingsHash !== undefined &&
+          !ctx.signal.aborted &&
+          result.some((r) => r.family === 'pg_settings')
+        )
+          lastSettingsHash = sendingSettingsHash;
         // The agent's /metrics (when it runs an exporter) serves what the latest collection handed it.
         ctx.expose?.(postgresPrometheusMetrics(result, options.exportLabels ?? {}));
         return result;
