@@ -88,3 +88,13 @@ export function zoomTo(from: number, to: number): void {
   if (to - from < 60e3) to = from + 60e3;
   setRange(String(Math.round(from)), String(Math.round(to)));
 }
+
+/**
+ * A dependency key for loading data of a range: `from`/`to` of a live range move with every render (they
+ * are computed from the clock), so depending on them reloads in a loop. The key changes when the range
+ * changes and, for a live range, once per `refreshEveryMs`.
+ */
+export function rangeKey(range: TimeRange): string {
+  if (!range.live) return `${range.from}-${range.to}`;
+  return `${range.raw.from}|${Math.floor(range.to / refreshEveryMs(range))}`;
+}
