@@ -357,7 +357,7 @@ function IndexesPanel(p: {
         <Empty>No indexes snapshot yet: the agent sends one every minute.</Empty>
       ) : null}
       {unused.length > 0 ? (
-        <p class="hint">
+        <p class="index-hint">
           {unused.length} unused {unused.length === 1 ? 'index takes' : 'indexes take'}{' '}
           {formatValue('bytes', unusedBytes)}: never scanned since the statistics were last reset, and
           enforcing no primary key or uniqueness. Every write still maintains them. Before dropping one, check

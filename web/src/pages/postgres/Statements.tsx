@@ -108,7 +108,7 @@ function StatementList({ server, target, order }: TargetParams & { order: Statem
       {data && data.statements.length > 0 ? (
         <div class="table-wrap">
           <table class="statements">
-            <caption class="visually-hidden">Top statements of the range, sorted by {order}</caption>
+            <caption class="visually-hidden">Top statements of the range, sorted by {columns.find((c) => c.key === order)?.label.toLowerCase()}</caption>
             <thead>
               <tr>
                 <th scope="col">Statement</th>
