@@ -85,17 +85,12 @@ function StatementList({ server, target, order }: TargetParams & { order: Statem
     [server, target, rangeKey(range), order, mayRead],
   );
   useLiveReload(server, reload);
+  const orderLabel = columns.find((c) => c.key === order)?.label.toLowerCase();
   return (
     <Panel
       title="Top statements"
       id="statements"
-      actions={
-        <span class="muted">
-          {data
-            ? `${data.statements.length} shown, by ${columns.find((c) => c.key === order)?.label.toLowerCase()}`
-            : null}
-        </span>
-      }
+      actions={<span class="muted">{data ? `${data.statements.length} shown, by ${orderLabel}` : null}</span>}
     >
       <ErrorBox error={error} />
       {!data && loading ? <Loading what="statements" /> : null}
@@ -108,7 +103,7 @@ function StatementList({ server, target, order }: TargetParams & { order: Statem
       {data && data.statements.length > 0 ? (
         <div class="table-wrap">
           <table class="statements">
-            <caption class="visually-hidden">Top statements of the range, sorted by {columns.find((c) => c.key === order)?.label.toLowerCase()}</caption>
+            <caption class="visually-hidden">Top statements of the range, sorted by {orderLabel}</caption>
             <thead>
               <tr>
                 <th scope="col">Statement</th>
