@@ -72,6 +72,12 @@ describe('PostgreSQL statements, tables and indexes in the browser', { skip }, (
     const { targets } = (await api(`/servers/${serverId}/targets`)) as { targets: { targetId: number }[] };
     const targetId = targets[0]!.targetId;
     base = `${up.url}/servers/${serverId}/postgres/${targetId}`;
+    // Databases are visited once a minute; on a busy machine the first visit can miss its time limit.
+    await until(
+      async () => (await api(`/servers/${serverId}/targets/${targetId}/tables?limit=1`)).ts !== null,
+      70_000,
+      'the first tables snapshot',
+    );
     // Run the statement until the agent has sent it with its text.
     await until(
       async () => {
@@ -175,6 +181,8 @@ describe('PostgreSQL statements, tables and indexes in the browser', { skip }, (
     await page.getByLabel('Only unused or duplicate').check();
     await page.waitForURL(/[?&]unused=1/);
     await harness.assertAccessible(page, 'tables and indexes');
+    // A full-page screenshot of a scrolled page draws the sticky top bar where it was scrolled to.
+    await page.evaluate('window.scrollTo(0, 0)');
     await harness.screenshot(page, 'postgres-objects');
     watch.assertClean();
   });
