@@ -457,3 +457,154 @@ export const fetchPgReplication = (server: number, target: number, signal?: Abor
 /** Role user and up (values may hold secrets): do not ask for a viewer. */
 export const fetchPgSettings = (server: number, target: number, signal?: AbortSignal) =>
   api.get<PgSettings>(targetPath(server, target, 'settings'), undefined, signal);
+
+// ---- PostgreSQL statements, tables and indexes (GET /servers/:id/targets/:target/…) ----
+
+export type StatementOrder =
+  | 'total_time'
+  | 'calls'
+  | 'mean_time'
+  | 'rows'
+  | 'shared_blks_hit'
+  | 'shared_blks_read';
+
+export interface TopStatement {
+  queryid: string;
+  dbid: number;
+  userid: number;
+  datname: string | null;
+  usename: string | null;
+  intervals: number;
+  total_time_ms: number | null;
+  mean_exec_time_ms: number | null;
+  calls: number | null;
+  rows: number | null;
+  shared_blks_hit: number | null;
+  shared_blks_read: number | null;
+  query: string | null;
+  queryRedacted: boolean;
+  queryTruncated: boolean | null;
+  /** Total time (ms) per step: [step start ms, value]; missing steps are gaps. */
+  spark?: [number, number][];
+}
+export interface TopStatements {
+  from: string;
+  to: string;
+  order: StatementOrder;
+  sparkStepSeconds: number | null;
+  statements: TopStatement[];
+}
+
+const targetBase = (server: number, target: number) => `/servers/${server}/targets/${target}`;
+
+/** Top statements with sparklines, in one request; `text: false` asks for no statement texts. */
+export const fetchTopStatements = (
+  q: { server: number; target: number; from: number; to: number; order: StatementOrder; text: boolean },
+  signal?: AbortSignal,
+) =>
+  api.get<TopStatements>(
+    `${targetBase(q.server, q.target)}/statements`,
+    { from: q.from, to: q.to, order: q.order, limit: 50, spark: 60, text: q.text },
+    signal,
+  );
+
+export interface StatementStep {
+  ts: number;
+  intervals: number;
+  covered_s: number;
+  calls: number | null;
+  exec_time_ms: number | null;
+  plan_time_ms: number | null;
+  rows: number | null;
+  shared_blks_hit: number | null;
+  shared_blks_read: number | null;
+  shared_blks_dirtied: number | null;
+  shared_blks_written: number | null;
+  temp_blks_read: number | null;
+  temp_blks_written: number | null;
+}
+export interface StatementHistory {
+  queryid: string;
+  stepSeconds: number;
+  runsAs: { dbid: number; userid: number; datname: string | null; usename: string | null }[];
+  steps: StatementStep[];
+}
+export interface StatementKeyQuery {
+  server: number;
+  target: number;
+  queryid: string;
+  dbid?: number;
+  userid?: number;
+}
+
+export const fetchStatementHistory = (
+  q: StatementKeyQuery & { from: number; to: number },
+  signal?: AbortSignal,
+) =>
+  api.get<StatementHistory>(
+    `${targetBase(q.server, q.target)}/statements/${encodeURIComponent(q.queryid)}`,
+    { from: q.from, to: q.to, dbid: q.dbid, userid: q.userid, steps: 240 },
+    signal,
+  );
+
+/** The statement's text (role user and above; the API refuses a viewer). */
+export const fetchStatementText = (q: StatementKeyQuery, signal?: AbortSignal) =>
+  api.get<{ texts: { dbid: number; userid: number; query: string; truncated: boolean | null }[] }>(
+    `${targetBase(q.server, q.target)}/statements/${encodeURIComponent(q.queryid)}/text`,
+    { dbid: q.dbid, userid: q.userid },
+    signal,
+  );
+
+export interface TableRow {
+  datname: string;
+  schemaname: string;
+  relname: string;
+  n_live_tup: number | null;
+  n_dead_tup: number | null;
+  dead_pct: number | null;
+  seq_scan: number | null;
+  idx_scan: number | null;
+  last_vacuum: string | null;
+  last_autovacuum: string | null;
+  last_analyze: string | null;
+  last_autoanalyze: string | null;
+  table_bytes: number | null;
+  toast_bytes: number | null;
+  indexes_bytes: number | null;
+  total_bytes: number | null;
+  bloat_bytes_estimate: number | null;
+}
+export interface IndexRow {
+  datname: string;
+  schemaname: string;
+  relname: string;
+  indexrelname: string;
+  idx_scan: number | null;
+  size_bytes: number | null;
+  is_unique: boolean | null;
+  is_primary: boolean | null;
+  is_valid: boolean | null;
+  unused: boolean | null;
+  duplicate_of: string | null;
+  definition: string | null;
+}
+interface ObjectsSnapshot {
+  ts: string | null;
+  ageSeconds: number | null;
+}
+
+/** The newest tables snapshot (largest first, up to 500). */
+export const fetchTables = (q: { server: number; target: number }, signal?: AbortSignal) =>
+  api.get<ObjectsSnapshot & { tables: TableRow[] }>(
+    `${targetBase(q.server, q.target)}/tables`,
+    { order: 'size', limit: 500 },
+    signal,
+  );
+
+/** The newest indexes snapshot (largest first, up to 1000). */
+export const fetchIndexes = (q: { server: number; target: number }, signal?: AbortSignal) =>
+  api.get<ObjectsSnapshot & { indexes: IndexRow[] }>(
+    `${targetBase(q.server, q.target)}/indexes`,
+    { limit: 1000 },
+    signal,
+  );

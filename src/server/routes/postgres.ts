@@ -15,6 +15,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import { PgvigilError } from '../../errors.js';
 import { type FamilySpec, postgresFamilies } from '../../protocol/families/index.js';
 import {
   type CollectionFamily,
@@ -33,6 +34,15 @@ import {
   tablesAt,
   topStatements,
 } from '../../storage/queries/postgres-views.sql.js';
+import {
+  historyColumns,
+  type StatementKey,
+  statementHistory,
+  statementIdentities,
+  statementSparklines,
+  statementStepSeconds,
+  statementTexts,
+} from '../../storage/queries/statements.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import {
   ageSeconds,
@@ -227,8 +237,42 @@ const statementSchema = {
     ...Object.fromEntries(summedFloat.map((n) => [n, { ...nullableNumber, description: `${n}, summed` }])),
     queryTruncated: nullableBoolean,
     ...queryTextProps,
+    spark: {
+      type: 'array',
+      description:
+        'with `spark`: total time (ms) per step as [step start in ms, value]; a step in which the statement made no top list is absent (unknown, not zero)',
+      items: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
+    },
   },
 } as const;
+
+const statementParams = {
+  type: 'object',
+  required: ['id', 'target', 'queryid'],
+  additionalProperties: false,
+  properties: {
+    id: serverIdParam,
+    target: targetParam,
+    queryid: {
+      type: 'string',
+      pattern: '^-?[0-9]{1,20}$',
+      description: 'query id (a 64-bit integer, as the statements list gives it)',
+    },
+  },
+} as const;
+
+const oidParam = (description: string) =>
+  ({ type: 'integer', minimum: 0, maximum: 4_294_967_295, description }) as const;
+
+const int8Min = -(2n ** 63n);
+const int8Max = 2n ** 63n - 1n;
+/** A query id from the path, in the 64-bit range (the pattern alone lets 20 digits past it). */
+function checkedQueryId(text: string): string {
+  const n = BigInt(text);
+  if (n < int8Min || n > int8Max)
+    throw new PgvigilError('BAD_ARGUMENT', `queryid ${text}: outside the 64-bit integer range`);
+  return n.toString();
+}
 
 // Tables ------------------------------------------------------------------------------------------------
 
@@ -463,7 +507,15 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
 
   app.get<{
     Params: { id: number; target: string };
-    Querystring: { from?: string; to?: string; order: StatementOrder; limit: number; datname?: string };
+    Querystring: {
+      from?: string;
+      to?: string;
+      order: StatementOrder;
+      limit: number;
+      datname?: string;
+      spark: number;
+      text: boolean;
+    };
   }>(
     '/servers/:id/targets/:target/statements',
     {
@@ -488,6 +540,20 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
               maxLength: 63,
               description: 'only statements of this database',
             },
+            spark: {
+              type: 'integer',
+              minimum: 0,
+              maximum: 240,
+              default: 0,
+              description:
+                'with n > 0, each statement carries `spark`: its total time per step, in at most n steps (see sparkStepSeconds); 0: none',
+            },
+            text: {
+              type: 'boolean',
+              default: true,
+              description:
+                'false: no statement texts (`query` null) even for roles that may read them; a viewer never gets them',
+            },
           },
         },
         response: {
@@ -499,6 +565,10 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
               from: { type: 'string' },
               to: { type: 'string' },
               order: { type: 'string' },
+              sparkStepSeconds: {
+                ...nullableInteger,
+                description: 'step of the sparklines (null without `spark`)',
+              },
               statements: { type: 'array', items: statementSchema },
             },
           },
@@ -508,34 +578,221 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
     },
     async (req) => {
       const { from, to } = timeRange(req.query, 3_600_000, 31 * 86_400_000);
-      const { order, limit } = req.query;
+      const { order, limit, spark } = req.query;
       const seeQueries = mayReadQueries(req);
       return forTarget(req.params, async (c, t) => {
+        const serverId = req.params.id;
         const rows = await topStatements(c, {
-          serverId: req.params.id,
+          serverId,
           targetId: t.targetId,
           from,
           to,
           order,
           limit,
           datname: req.query.datname ?? null,
-          withText: seeQueries,
+          withText: seeQueries && req.query.text,
         });
+        let sparkStepSeconds: number | null = null;
+        const sparks = new Map<string, [number, number][]>();
+        const keyOf = (k: StatementKey) => `${k.queryid}/${k.dbid}/${k.userid}`;
+        if (spark > 0 && rows.length > 0) {
+          const range = { serverId, targetId: t.targetId, from, to };
+          sparkStepSeconds = await statementStepSeconds(c, { ...range, steps: spark });
+          const keys = rows.map((r) => ({
+            queryid: String(r.queryid),
+            dbid: Number(r.dbid),
+            userid: Number(r.userid),
+          }));
+          for (const p of await statementSparklines(c, { ...range, stepSeconds: sparkStepSeconds, keys })) {
+            const k = keyOf(p);
+            const list = sparks.get(k) ?? [];
+            list.push([p.step_ms, p.total_time_ms]);
+            sparks.set(k, list);
+          }
+        }
         return {
-          serverId: req.params.id,
+          serverId,
           targetId: t.targetId,
           target: t.name,
           from: from.toISOString(),
           to: to.toISOString(),
           order,
+          sparkStepSeconds,
           statements: rows.map((r) => {
             const { has_text, query_truncated, ...rest } = r;
+            const k = keyOf({ queryid: String(r.queryid), dbid: Number(r.dbid), userid: Number(r.userid) });
             return {
               ...jsonRow(rest),
               queryTruncated: (query_truncated as boolean | null) ?? null,
               queryRedacted: has_text === true && !seeQueries,
+              ...(spark > 0 ? { spark: sparks.get(k) ?? [] } : {}),
             };
           }),
+        };
+      });
+    },
+  );
+
+  app.get<{
+    Params: { id: number; target: string; queryid: string };
+    Querystring: { from?: string; to?: string; dbid?: number; userid?: number; steps: number };
+  }>(
+    '/servers/:id/targets/:target/statements/:queryid',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: "One statement's history over a time range: its deltas summed per step (no text)",
+        description:
+          'The per-interval deltas of a query id summed per step (steps aligned on the epoch, at least the usual collection interval long). Without dbid/userid every (database, role) the query id ran as is summed. A step in which it made no top list is absent: its values then are unknown, not zero. Rates: divide by `covered_s`, the seconds the summed intervals cover. The text is at …/text (role user).',
+        tags: ['postgres'],
+        params: statementParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            from: timeParam('start of the range (exclusive)'),
+            to: timeParam('end of the range (inclusive); default now'),
+            dbid: oidParam('only this database (oid)'),
+            userid: oidParam('only this role (oid)'),
+            steps: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1000,
+              default: 240,
+              description: 'at most this many steps',
+            },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['queryid', 'from', 'to', 'stepSeconds', 'runsAs', 'steps'],
+            properties: {
+              ...targetMeta,
+              queryid: { type: 'string' },
+              from: { type: 'string' },
+              to: { type: 'string' },
+              stepSeconds: { type: 'integer' },
+              runsAs: {
+                type: 'array',
+                description:
+                  '(database, role) pairs the query id ran as in the range, with their newest names',
+                items: {
+                  type: 'object',
+                  properties: {
+                    dbid: { type: 'integer' },
+                    userid: { type: 'integer' },
+                    datname: nullableString,
+                    usename: nullableString,
+                  },
+                },
+              },
+              steps: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    ts: { type: 'number', description: 'start of the step, ms since the epoch' },
+                    intervals: { type: 'integer', description: 'collection intervals summed' },
+                    covered_s: { type: 'number', description: 'seconds they cover' },
+                    ...Object.fromEntries(
+                      historyColumns.map((n) => [n, { ...nullableNumber, description: `${n}, summed` }]),
+                    ),
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const queryid = checkedQueryId(req.params.queryid);
+      const { from, to } = timeRange(req.query, 3_600_000, 31 * 86_400_000);
+      return forTarget(req.params, async (c, t) => {
+        const range = { serverId: req.params.id, targetId: t.targetId, from, to };
+        const which = { queryid, dbid: req.query.dbid ?? null, userid: req.query.userid ?? null };
+        const stepSeconds = await statementStepSeconds(c, { ...range, steps: req.query.steps });
+        const steps = await statementHistory(c, { ...range, ...which, stepSeconds });
+        const runsAs = await statementIdentities(c, { ...range, ...which });
+        return {
+          serverId: req.params.id,
+          targetId: t.targetId,
+          target: t.name,
+          queryid,
+          from: from.toISOString(),
+          to: to.toISOString(),
+          stepSeconds,
+          runsAs: runsAs.map(({ queryid: _q, ...r }) => r),
+          steps: steps.map(({ step_ms, ...r }) => ({ ts: step_ms, ...r })),
+        };
+      });
+    },
+  );
+
+  app.get<{
+    Params: { id: number; target: string; queryid: string };
+    Querystring: { dbid?: number; userid?: number };
+  }>(
+    '/servers/:id/targets/:target/statements/:queryid/text',
+    {
+      config: { role: 'user' },
+      schema: {
+        summary: 'The text of a statement (role user: texts may hold names and literals)',
+        description:
+          'The normalised text the agent sent for the query id, one per (database, role) it ran as (narrowed by dbid/userid). A query id without a stored text gives an empty list.',
+        tags: ['postgres'],
+        params: statementParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            dbid: oidParam('only this database (oid)'),
+            userid: oidParam('only this role (oid)'),
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['queryid', 'texts'],
+            properties: {
+              ...targetMeta,
+              queryid: { type: 'string' },
+              texts: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    dbid: { type: 'integer' },
+                    userid: { type: 'integer' },
+                    query: { type: 'string' },
+                    truncated: nullableBoolean,
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const queryid = checkedQueryId(req.params.queryid);
+      return forTarget(req.params, async (c, t) => {
+        const texts = await statementTexts(c, {
+          serverId: req.params.id,
+          targetId: t.targetId,
+          queryid,
+          dbid: req.query.dbid ?? null,
+          userid: req.query.userid ?? null,
+        });
+        return {
+          serverId: req.params.id,
+          targetId: t.targetId,
+          target: t.name,
+          queryid,
+          texts: texts.map(({ queryid: _q, ...r }) => r),
         };
       });
     },

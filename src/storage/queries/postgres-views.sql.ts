@@ -92,6 +92,10 @@ const statementOrder = {
   total_time: 'sum(coalesce(exec_time_ms, 0) + coalesce(plan_time_ms, 0))',
   calls: 'sum(coalesce(calls, 0))',
   io: `sum(${ioExpr})`,
+  mean_time: 'sum(exec_time_ms) / nullif(sum(calls), 0)',
+  rows: 'sum(coalesce(rows, 0))',
+  shared_blks_hit: 'sum(coalesce(shared_blks_hit, 0))',
+  shared_blks_read: 'sum(coalesce(shared_blks_read, 0))',
 } as const;
 export type StatementOrder = keyof typeof statementOrder;
 export const statementOrders = Object.keys(statementOrder) as StatementOrder[];
