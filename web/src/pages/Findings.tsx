@@ -43,6 +43,7 @@ const silenceChoices = [
   { value: '7d', label: '7 days' },
 ] as const;
 const reloadThrottleMs = 2000;
+const isoTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const quarterHourMs = 15 * 60_000;
 
 /** The list's filters as the URL holds them (unknown words are left out rather than sent). */
@@ -215,7 +216,7 @@ export function evidenceValue(key: string, v: unknown): string {
     return String(v);
   }
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return isoTime.test(v) ? formatTime(v) : v;
   return JSON.stringify(v);
 }
 
