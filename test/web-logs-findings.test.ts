@@ -28,20 +28,30 @@ const skip = browserSkip();
 const missingTables = ['pgvigil_e2e_missing_a', 'pgvigil_e2e_missing_b', 'pgvigil_e2e_missing_c'];
 const fatalCount = 12;
 
-/** Errors the watched PostgreSQL writes to its log: failing statements, then refused connections. */
-async function makePostgresComplain(dataDir: string): Promise<void> {
+/** How to reach the PostgreSQL `up` watches: its own embedded store. */
+function watchedPostgres(dataDir: string) {
   const store = JSON.parse(readFileSync(join(dataDir, 'store.json'), 'utf8')) as {
     port: number;
     password: string;
   };
-  const conn = { host: '127.0.0.1', port: store.port, user: 'pgvigil', password: store.password };
-  const c = new pg.Client({ ...conn, database: 'pgvigil' });
+  return { host: '127.0.0.1', port: store.port, user: 'pgvigil', password: store.password };
+}
+
+/** One ERROR line per table in the watched PostgreSQL's log: a SELECT from each, as they do not exist. */
+async function selectMissing(dataDir: string, tables: readonly string[]): Promise<void> {
+  const c = new pg.Client({ ...watchedPostgres(dataDir), database: 'pgvigil' });
   await c.connect();
   try {
-    for (const t of missingTables) await assert.rejects(c.query(`SELECT * FROM ${t}`), /does not exist/);
+    for (const t of tables) await assert.rejects(c.query(`SELECT * FROM ${t}`), /does not exist/);
   } finally {
     await c.end();
   }
+}
+
+/** Errors the watched PostgreSQL writes to its log: failing statements, then refused connections. */
+async function makePostgresComplain(dataDir: string): Promise<void> {
+  const conn = watchedPostgres(dataDir);
+  await selectMissing(dataDir, missingTables);
   // Each refused connection is a FATAL line; more than 10 in 5 minutes is the logs.pg_fatal_burst alert.
   for (let i = 0; i < fatalCount; i++) {
     const bad = new pg.Client({ ...conn, database: 'pgvigil_e2e_no_such_db' });
@@ -177,6 +187,28 @@ describe('the logs and findings pages', { skip }, () => {
     assert.ok((await page.locator('figure.chart .u-legend .u-series').count()) >= 3, 'time + two levels');
     await assertAccessible(page, 'the logs page');
     await screenshot(page, 'logs');
+    watch.assertClean();
+  });
+
+  test('live_tail_shows_a_new_error_without_reloading_the_page', async () => {
+    const page = b.page;
+    const watch = watchPage(page);
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await page.goto(`${up.url}/logs?level=error&tail=1`);
+    const rows = page.locator('table.log-table tbody tr');
+    await rows.first().waitFor();
+    assert.equal(await page.getByRole('checkbox', { name: 'Live tail' }).isChecked(), true);
+    await page.evaluate('window.samePage = true');
+    await selectMissing(up.dataDir, ['pgvigil_e2e_tail']);
+    await page
+      .locator('table.log-table tbody tr', { hasText: 'pgvigil_e2e_tail' })
+      .waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate('window.samePage'), true, 'the entry came without a page load');
+    assert.ok(
+      sockets.some((u) => u.endsWith('/api/v1/live')),
+      `the tail follows the live feed: ${sockets}`,
+    );
     watch.assertClean();
   });
 
