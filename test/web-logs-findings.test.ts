@@ -27,6 +27,8 @@ const skip = browserSkip();
 
 const missingTables = ['pgvigil_e2e_missing_a', 'pgvigil_e2e_missing_b', 'pgvigil_e2e_missing_c'];
 const fatalCount = 12;
+/** More errors of one kind than a page of the logs page shows (100). */
+const pagedTables = Array.from({ length: 105 }, (_v, i) => `pgvigil_e2e_page_${i}`);
 
 /** How to reach the PostgreSQL `up` watches: its own embedded store. */
 function watchedPostgres(dataDir: string) {
@@ -51,7 +53,7 @@ async function selectMissing(dataDir: string, tables: readonly string[]): Promis
 /** Errors the watched PostgreSQL writes to its log: failing statements, then refused connections. */
 async function makePostgresComplain(dataDir: string): Promise<void> {
   const conn = watchedPostgres(dataDir);
-  await selectMissing(dataDir, missingTables);
+  await selectMissing(dataDir, [...missingTables, ...pagedTables]);
   // Each refused connection is a FATAL line; more than 10 in 5 minutes is the logs.pg_fatal_burst alert.
   for (let i = 0; i < fatalCount; i++) {
     const bad = new pg.Client({ ...conn, database: 'pgvigil_e2e_no_such_db' });
@@ -111,6 +113,10 @@ describe('the logs and findings pages', { skip }, () => {
     await until('the three errors in the log API', async () => {
       const r = await apiGet<{ entries: unknown[] }>('/logs?level=error&q=pgvigil_e2e_missing');
       return r.entries.length >= missingTables.length ? true : undefined;
+    });
+    await until('the paged errors in the log API', async () => {
+      const r = await apiGet<{ entries: unknown[] }>('/logs?q=pgvigil_e2e_page&limit=200');
+      return r.entries.length >= pagedTables.length ? true : undefined;
     });
     findingId = await until('the FATAL burst finding', async () => {
       const r = await apiGet<{ findings: { id: string }[] }>('/findings?check=logs.pg_fatal_burst');
@@ -187,6 +193,24 @@ describe('the logs and findings pages', { skip }, () => {
     assert.ok((await page.locator('figure.chart .u-legend .u-series').count()) >= 3, 'time + two levels');
     await assertAccessible(page, 'the logs page');
     await screenshot(page, 'logs');
+    watch.assertClean();
+  });
+
+  test('older_entries_come_a_page_at_a_time_without_repeats', async () => {
+    const page = b.page;
+    const watch = watchPage(page);
+    await page.goto(`${up.url}/logs?q=pgvigil_e2e_page_`);
+    const rows = page.locator('table.log-table tbody tr');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 100, 'the first page');
+    await page.getByRole('button', { name: 'Older entries' }).click();
+    await until('the second page', async () => ((await rows.count()) > 100 ? true : undefined));
+    const names = (await page.locator('table.log-table tbody td.log-message').allTextContents()).map(
+      (t) => /pgvigil_e2e_page_\d+/.exec(t)?.[0],
+    );
+    assert.equal(names.length, pagedTables.length);
+    assert.deepEqual([...new Set(names)].sort(), [...pagedTables].sort(), 'each entry once');
+    await page.getByText('That is all in this range.').waitFor();
     watch.assertClean();
   });
 
