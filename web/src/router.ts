@@ -93,10 +93,19 @@ export function keepQuery(keys: readonly string[] = ['from', 'to']): string {
 
 const quarterHourMs = 15 * 60_000;
 
-/** The logs page for one server over [from, to] (ms), e.g. from a chart's range or a finding's time. */
-export function logsHref(server: number | undefined, from: number, to: number): string {
+/**
+ * The logs page for one server over [from, to] (ms), e.g. from a chart's range or a finding's time, with
+ * the logs page's other filters when given.
+ */
+export function logsHref(
+  server: number | undefined,
+  from: number,
+  to: number,
+  filters: { source?: string; level?: string; q?: string } = {},
+): string {
   const q = new URLSearchParams();
   if (server !== undefined) q.set('server', String(server));
+  for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
   q.set('from', String(Math.round(from)));
   q.set('to', String(Math.round(to)));
   return `/logs?${q}`;

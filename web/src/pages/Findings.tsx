@@ -390,7 +390,12 @@ function FindingDetail({ id }: { id: string }) {
           First seen {formatTime(f.firstSeen)}, last seen {formatTime(f.lastSeen)}
           {f.resolvedAt ? `, resolved ${formatTime(f.resolvedAt)} (${f.resolvedReason ?? 'resolved'})` : ''}.{' '}
           <Link href={metricsHref(f.serverId, at, f.targetId)}>Metrics then</Link> ·{' '}
-          <Link href={logsHref(f.serverId, at - quarterHourMs, Math.min(Date.now(), at + quarterHourMs))}>
+          <Link
+            href={logsHref(f.serverId, at - quarterHourMs, Math.min(Date.now(), at + quarterHourMs), {
+              // The log checks' object is the log source they judged.
+              source: f.check.startsWith('logs.') ? f.object : undefined,
+            })}
+          >
             Logs then
           </Link>
         </p>
