@@ -256,6 +256,9 @@ describe('the logs and findings pages', { skip }, () => {
     );
     assert.match((await panel.locator('.codeblock pre').textContent()) ?? '', /pg_stat_activity/);
     assert.ok(await panel.getByRole('button', { name: 'Copy action' }).isVisible());
+    // And back: the logs of that source around the finding's time.
+    const logs = await panel.getByRole('link', { name: 'Logs then' }).getAttribute('href');
+    assert.match(logs ?? '', /^\/logs\?server=\d+&from=\d+&to=\d+&source=pgvigil_store$/);
     await assertAccessible(page, 'a finding');
     await screenshot(page, 'finding');
 
