@@ -384,7 +384,9 @@ function Entries(p: { filter: LogFilter; epoch: string; nonce: number; tail: boo
       )}
       <ErrorBox error={olderError} />
       <p class="log-more muted">
-        {entries.length > 0 ? `${formatCount(entries.length)} entries shown. ` : ''}
+        {entries.length > 0
+          ? `${formatCount(entries.length)} ${entries.length === 1 ? 'entry' : 'entries'} shown. `
+          : ''}
         {next ? (
           <button type="button" onClick={loadOlder} disabled={busy}>
             {busy ? 'Loading…' : 'Older entries'}
