@@ -608,3 +608,165 @@ export const fetchIndexes = (q: { server: number; target: number }, signal?: Abo
     { limit: 1000 },
     signal,
   );
+
+// ---- Logs ----
+
+export const logLevels = ['debug', 'info', 'notice', 'warning', 'error', 'fatal', 'panic'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export interface LogEntry {
+  serverId: number;
+  server?: string;
+  /** ISO 8601, UTC, microseconds. */
+  ts: string;
+  source: string;
+  level: LogLevel;
+  component?: string;
+  message: string;
+  context?: Record<string, unknown>;
+  fingerprint: string;
+}
+/** The filters GET /logs, /logs/counts and /logs/patterns share (docs/api.md "Logs"). */
+export interface LogFilter {
+  from: number;
+  to: number;
+  server?: number;
+  /** Comma-separated source names. */
+  source?: string;
+  /** Comma-separated exact levels. */
+  level?: string;
+  q?: string;
+  event?: string;
+  fingerprint?: string;
+}
+export interface LogPattern {
+  fingerprint: string;
+  count: number;
+  servers?: number;
+  firstSeen: string;
+  lastSeen: string;
+  level?: string;
+  source?: string;
+  component?: string;
+  sample: string;
+}
+export interface LogCountBucket {
+  ts: string;
+  total: number;
+  counts: Partial<Record<LogLevel, number>>;
+}
+
+const logQuery = (f: LogFilter) => ({
+  from: f.from,
+  to: f.to,
+  server: f.server,
+  source: f.source,
+  level: f.level,
+  q: f.q,
+  event: f.event,
+  fingerprint: f.fingerprint,
+});
+export const fetchLogs = (f: LogFilter, page: { limit?: number; before?: string }, signal?: AbortSignal) =>
+  api.get<{ entries: LogEntry[]; nextBefore: string | null }>(
+    '/logs',
+    { ...logQuery(f), limit: page.limit ?? 100, before: page.before },
+    signal,
+  );
+export const fetchLogCounts = (f: LogFilter, signal?: AbortSignal) =>
+  api.get<{ step: number; buckets: LogCountBucket[] }>('/logs/counts', logQuery(f), signal);
+export const fetchLogPatterns = (f: LogFilter, limit: number, signal?: AbortSignal) =>
+  api.get<{ patterns: LogPattern[] }>('/logs/patterns', { ...logQuery(f), limit }, signal);
+
+export interface ServerChoice {
+  serverId: number;
+  name: string;
+}
+/** The servers to choose from in a filter (the first 500 by name). */
+export const fetchServerChoices = (signal?: AbortSignal) =>
+  api
+    .get<{ servers: ServerChoice[] }>('/servers', { limit: 500 }, signal)
+    .then((r) => r.servers.map((s) => ({ serverId: s.serverId, name: s.name })));
+export const fetchTargetIds = (server: number, signal?: AbortSignal) =>
+  api
+    .get<{ targets: { targetId: number; name: string }[] }>(`/servers/${server}/targets`, undefined, signal)
+    .then((r) => r.targets);
+
+// ---- Findings ----
+
+export type FindingState = 'open' | 'acknowledged' | 'silenced' | 'resolved';
+export interface Finding {
+  id: string;
+  key: string;
+  check: string;
+  serverId: number;
+  serverName?: string | null;
+  targetId?: number | null;
+  targetName?: string | null;
+  object?: string;
+  kind: 'alert' | 'recommendation';
+  severity: Severity;
+  title: string;
+  explanation?: string;
+  evidence?: Record<string, unknown>;
+  action?: string;
+  value?: number | null;
+  state: FindingState;
+  firstSeen?: string;
+  lastSeen?: string;
+  openedAt?: string;
+  resolvedAt?: string | null;
+  resolvedReason?: string | null;
+  silencedUntil?: string | null;
+  acknowledgedBy?: string | null;
+}
+export interface FindingEvent {
+  ts: string;
+  event: string;
+  severity?: string;
+  actor?: string | null;
+  detail?: Record<string, unknown>;
+}
+export interface FindingFilter {
+  state?: string;
+  kind?: string;
+  severity?: string;
+  server?: number;
+}
+export const fetchFindings = (f: FindingFilter, cursor: string | undefined, signal?: AbortSignal) =>
+  api.get<{ findings: Finding[]; nextCursor: string | null }>(
+    '/findings',
+    { ...f, limit: 100, cursor },
+    signal,
+  );
+export const fetchFinding = (id: string, signal?: AbortSignal) =>
+  api.get<{ finding: Finding; history: FindingEvent[] }>(
+    `/findings/${encodeURIComponent(id)}`,
+    undefined,
+    signal,
+  );
+export type FindingAction = 'acknowledge' | 'silence' | 'unsilence' | 'resolve';
+/** A hand action (role user); `silenceFor` is a duration such as 2h (silence only). */
+export const actOnFinding = (id: string, action: FindingAction, silenceFor?: string) =>
+  api.post<{ finding: Finding }>(
+    `/findings/${encodeURIComponent(id)}/${action}`,
+    action === 'silence' ? { for: silenceFor } : {},
+  );
+
+let apiPaths: Promise<ReadonlySet<string>> | undefined;
+/**
+ * The paths this server's API has, from its OpenAPI document (read once per page load): pages show a
+ * section only when its endpoint exists, without probing it (a 404 would be a console error).
+ */
+export function apiHasPath(path: string): Promise<boolean> {
+  apiPaths ??= api
+    .get<{ paths?: Record<string, unknown> }>('/openapi.json')
+    .then((doc) => new Set(Object.keys(doc.paths ?? {})))
+    .catch(() => new Set<string>());
+  return apiPaths.then((paths) => paths.has(`/api/v1${path}`));
+}
+/** A list endpoint whose shape is not known to this page yet (incidents, SLOs): its first array. */
+export const fetchListOf = (path: string, signal?: AbortSignal) =>
+  api.get<Record<string, unknown>>(path, undefined, signal).then((body) => {
+    const list = Object.values(body).find(Array.isArray);
+    return (list ?? []) as Record<string, unknown>[];
+  });

@@ -90,3 +90,32 @@ export function keepQuery(keys: readonly string[] = ['from', 'to']): string {
   const s = out.toString();
   return s ? `?${s}` : '';
 }
+
+const quarterHourMs = 15 * 60_000;
+
+/**
+ * The logs page for one server over [from, to] (ms), e.g. from a chart's range or a finding's time, with
+ * the logs page's other filters when given.
+ */
+export function logsHref(
+  server: number | undefined,
+  from: number,
+  to: number,
+  filters: { source?: string; level?: string; q?: string } = {},
+): string {
+  const q = new URLSearchParams();
+  if (server !== undefined) q.set('server', String(server));
+  for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+  q.set('from', String(Math.round(from)));
+  q.set('to', String(Math.round(to)));
+  return `/logs?${q}`;
+}
+
+/**
+ * The metrics around one moment (ms): the host page, or the PostgreSQL page of `target`, from 15 minutes
+ * before to 15 minutes after it.
+ */
+export function metricsHref(server: number, at: number, target?: number | null): string {
+  const base = target ? `/servers/${server}/postgres/${target}` : `/servers/${server}`;
+  return `${base}?from=${Math.round(at - quarterHourMs)}&to=${Math.round(at + quarterHourMs)}`;
+}

@@ -17,6 +17,8 @@ export interface ChartSeries {
   label: string;
   /** [ms since the epoch, value]; null is a known gap. */
   points: readonly (readonly [number, number | null])[];
+  /** A CSS colour variable (e.g. `--bad`) instead of the next palette colour. */
+  color?: string;
 }
 
 export interface ChartProps {
@@ -35,6 +37,28 @@ export interface ChartProps {
   max?: number;
   /** Drag-zoom sets the page's range (default true). */
   zoom?: boolean;
+  /** Bars instead of lines (counts per bucket, e.g. log entries per level). */
+  bars?: boolean;
+  /** Series stacked on each other, the first at the bottom (the legend shows each one's own value). */
+  stacked?: boolean;
+}
+
+/**
+ * Running sums of the columns, first at the bottom; a step where every series is missing stays a gap, a
+ * series missing at a step where others have values adds nothing there.
+ */
+export function stackColumns(ys: readonly (number | null)[][]): (number | null)[][] {
+  const out: (number | null)[][] = ys.map((col) => new Array<number | null>(col.length).fill(null));
+  const n = ys[0]?.length ?? 0;
+  for (let x = 0; x < n; x++) {
+    if (ys.every((col) => col[x] === null)) continue;
+    let sum = 0;
+    for (let i = 0; i < ys.length; i++) {
+      sum += ys[i]![x] ?? 0;
+      out[i]![x] = sum;
+    }
+  }
+  return out;
 }
 
 /** Aligns the series on one x axis (seconds); steps missing between two points become nulls. */
@@ -88,6 +112,12 @@ export function Chart(props: ChartProps) {
     const zoom = props.zoom !== false;
     const hasNegative = ys.some((col) => col.some((v) => v !== null && v < 0));
     const min = props.min ?? (hasNegative ? undefined : 0);
+    const stacked = props.stacked === true;
+    const drawnYs = stacked ? stackColumns(ys) : ys;
+    // Stacked: the tallest (topmost) sums are drawn first, so each lower one shows in front of it.
+    const order = props.series.map((_s, i) => i);
+    if (stacked) order.reverse();
+    const bars = props.bars ? uPlot.paths.bars?.({ size: [0.8, 48] }) : undefined;
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: props.height ?? 180,
@@ -104,13 +134,19 @@ export function Chart(props: ChartProps) {
       },
       series: [
         {},
-        ...props.series.map((s, i) => ({
-          label: s.label,
-          stroke: cssVar(palette[i % palette.length]!),
-          width: 1.5,
-          spanGaps: false,
-          value: (_u: uPlot, v: number | null) => formatValue(props.unit, v),
-        })),
+        ...order.map((i) => {
+          const s = props.series[i]!;
+          const colour = cssVar(s.color ?? palette[i % palette.length]!);
+          return {
+            label: s.label,
+            stroke: colour,
+            width: bars ? 1 : 1.5,
+            spanGaps: false,
+            ...(bars ? { paths: bars, fill: colour, points: { show: false } } : {}),
+            value: (_u: uPlot, v: number | null, _si: number, x: number | null) =>
+              formatValue(props.unit, stacked && x !== null ? ys[i]![x] : v),
+          };
+        }),
       ],
       axes: [
         { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
@@ -138,7 +174,7 @@ export function Chart(props: ChartProps) {
           }
         : {},
     };
-    const plot = new uPlot(opts, [xs, ...ys] as uPlot.AlignedData, el);
+    const plot = new uPlot(opts, [xs, ...order.map((i) => drawnYs[i]!)] as uPlot.AlignedData, el);
     const resize = new ResizeObserver(() => {
       const w = Math.max(200, el.clientWidth);
       if (w !== plot.width) plot.setSize({ width: w, height: plot.height });
