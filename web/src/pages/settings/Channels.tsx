@@ -216,15 +216,12 @@ function AddChannel({ onAdded }: { onAdded: () => void }) {
 }
 
 function TestOutcome({ r }: { r: TestSend }) {
-  const what = r.status === null ? '' : ` (${r.status})`;
-  return r.ok ? (
+  const status = r.status === null ? '' : `answered ${r.status}, `;
+  const why = [r.reason, r.error].filter(Boolean).join(': ');
+  return (
     <span class="test-outcome" role="status">
-      <span class="badge good">delivered</span> {what} in {Math.round(r.latencyMs)} ms
-    </span>
-  ) : (
-    <span class="test-outcome" role="status">
-      <span class="badge bad">failed</span>
-      {what} {r.reason ?? ''} {r.error ?? ''}
+      <span class={`badge ${r.ok ? 'good' : 'bad'}`}>{r.ok ? 'delivered' : 'failed'}</span> {status}
+      {Math.round(r.latencyMs)} ms{why ? ` — ${why}` : ''}
     </span>
   );
 }

@@ -13,6 +13,7 @@ import {
 } from '../../api';
 import { Panel } from '../../components/ui';
 import { useData } from '../../data';
+import { formatBytes } from '../../format';
 import { ActionError, ConfirmButton, Field, InlineForm, inputValue, Listing, useAction } from './forms';
 
 function scopeText(o: { serverId: number | null; targetId: number | null }): string {
@@ -20,7 +21,9 @@ function scopeText(o: { serverId: number | null; targetId: number | null }): str
   return o.targetId === null ? `server ${o.serverId}` : `server ${o.serverId}, target ${o.targetId}`;
 }
 
-const unitText = (u: string | undefined) => (u ? ` ${u}` : '');
+/** A threshold with its unit; bytes in human form (10 GiB rather than 10737418240). */
+const valueText = (v: number, unit: string | undefined) =>
+  unit === 'bytes' ? formatBytes(v) : `${v}${unit ? ` ${unit}` : ''}`;
 
 function Override({ check, o, reload }: { check: CheckInfo; o: CheckOverride; reload: () => void }) {
   const action = useAction();
@@ -29,7 +32,7 @@ function Override({ check, o, reload }: { check: CheckInfo; o: CheckOverride; re
     ...(o.targetId === null ? {} : { targetId: o.targetId }),
   };
   const values = Object.entries(o.thresholds)
-    .map(([k, x]) => `${k} = ${x}${unitText(check.thresholds[k]?.unit)}`)
+    .map(([k, x]) => `${k} = ${valueText(x, check.thresholds[k]?.unit)}`)
     .join(', ');
   return (
     <li>
@@ -140,8 +143,7 @@ function CheckRow({ check, reload }: { check: CheckInfo; reload: () => void }) {
           <ul class="plain">
             {defaults.map(([k, t]) => (
               <li key={k} title={t.help}>
-                {k} = {t.default}
-                {unitText(t.unit)}
+                {k} = {valueText(t.default, t.unit)}
               </li>
             ))}
           </ul>

@@ -77,7 +77,7 @@ function AddUser({ onAdded }: { onAdded: () => void }) {
   );
 }
 
-function ResetPassword({ user, onDone }: { user: UserRow; onDone: () => void }) {
+function ResetPassword({ user, onDone }: { user: UserRow; onDone: (set: boolean) => void }) {
   const [password, setPassword] = useState('');
   const action = useAction();
   return (
@@ -87,7 +87,7 @@ function ResetPassword({ user, onDone }: { user: UserRow; onDone: () => void }) 
       submit="Set password"
       onSubmit={async () => {
         await updateUser(user.userId, { password });
-        onDone();
+        onDone(true);
       }}
     >
       <Field
@@ -102,7 +102,7 @@ function ResetPassword({ user, onDone }: { user: UserRow; onDone: () => void }) 
         value={password}
         onInput={(e) => setPassword(inputValue(e))}
       />
-      <button type="button" onClick={onDone}>
+      <button type="button" onClick={() => onDone(false)}>
         Cancel
       </button>
     </InlineForm>
@@ -113,6 +113,7 @@ function UserRowView({ user, reload }: { user: UserRow; reload: () => void }) {
   const me = useMe();
   const action = useAction();
   const [resetting, setResetting] = useState(false);
+  const [notice, setNotice] = useState<string>();
   const self = user.userId === me.userId;
   return (
     <tr>
@@ -144,9 +145,21 @@ function UserRowView({ user, reload }: { user: UserRow; reload: () => void }) {
       <td>{formatTime(user.createdAt)}</td>
       <td class="actions">
         {resetting ? (
-          <ResetPassword user={user} onDone={() => setResetting(false)} />
+          <ResetPassword
+            user={user}
+            onDone={(set) => {
+              setResetting(false);
+              setNotice(set ? `New password set; ${user.name}'s sessions ended.` : undefined);
+            }}
+          />
         ) : (
-          <button type="button" onClick={() => setResetting(true)}>
+          <button
+            type="button"
+            onClick={() => {
+              setNotice(undefined);
+              setResetting(true);
+            }}
+          >
             Reset password
           </button>
         )}
@@ -169,6 +182,11 @@ function UserRowView({ user, reload }: { user: UserRow; reload: () => void }) {
             }}
           />
         )}
+        {notice ? (
+          <p role="status" class="muted">
+            {notice}
+          </p>
+        ) : null}
         <ActionError action={action} />
       </td>
     </tr>
