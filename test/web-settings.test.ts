@@ -40,13 +40,27 @@ const sections = [
 const adminPaths =
   /\/api\/v1\/(users|tokens|enroll-tokens|agents|channels|notifications|settings\/retention|checks)\b/;
 
-async function openSection(page: Page, url: string, id: string, label: string): Promise<void> {
-  await page.goto(`${url}/settings/${id}`);
+/** Opens a section by its URL, or with `viaTab` by its tab (no page load, as a person moves between them). */
+async function openSection(
+  page: Page,
+  url: string,
+  id: string,
+  label: string,
+  viaTab = false,
+): Promise<void> {
+  if (viaTab)
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: label }).click();
+  else await page.goto(`${url}/settings/${id}`);
   await page.getByRole('heading', { level: 1, name: `Settings: ${label}` }).waitFor();
-  // Every list has loaded once no "Loading …" status is left.
-  await page.waitForFunction(
-    `![...document.querySelectorAll('[role=status]')].some((e) => e.textContent.startsWith('Loading'))`,
-  );
+  assert.equal(new URL(page.url()).pathname, `/settings/${id}`);
+  // Every list has loaded once no "Loading …" status is left (polled here: the page's CSP refuses the
+  // eval that a waitForFunction with source text needs).
+  const loading = page.locator('[role=status]', { hasText: /^Loading/ });
+  const deadline = Date.now() + 15_000;
+  while ((await loading.count()) > 0) {
+    assert.ok(Date.now() < deadline, `settings ${id} still loading`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 describe('the settings pages', { skip }, () => {
@@ -66,8 +80,10 @@ describe('the settings pages', { skip }, () => {
 
   test('an_admin_visits_every_section_cleanly_accessibly_and_in_both_themes', async () => {
     const watch = watchPage(b.page);
+    await b.page.goto(`${up.url}/settings`);
+    await b.page.getByRole('heading', { level: 1, name: 'Settings: Users' }).waitFor();
     for (const [id, label] of sections) {
-      await openSection(b.page, up.url, id, label);
+      await openSection(b.page, up.url, id, label, true);
       assert.equal(
         await b.page.locator('nav[aria-label=Sections] a[aria-current=page]').textContent(),
         label,
@@ -98,9 +114,12 @@ describe('the settings pages', { skip }, () => {
     const m = /^PGVIGIL_ENROLL_TOKEN=(\S+) pgvigil (agent .*)$/.exec(command);
     assert.ok(m, `a command the CLI takes: ${command}`);
     const state = mkdtempSync(join(tmpdir(), 'pgvigil-settings-agent-'));
-    const agent = startCli([...m[2]!.split(' '), '--state-dir', state, '--no-logs', '--push-interval', '1s'], {
-      PGVIGIL_ENROLL_TOKEN: m[1]!,
-    });
+    const agent = startCli(
+      [...m[2]!.split(' '), '--state-dir', state, '--no-logs', '--push-interval', '1s'],
+      {
+        PGVIGIL_ENROLL_TOKEN: m[1]!,
+      },
+    );
     try {
       const deadline = Date.now() + 20_000;
       while (!existsSync(join(state, 'credential.json')) && Date.now() < deadline)
@@ -135,7 +154,11 @@ describe('the settings pages', { skip }, () => {
   });
 
   test('an_admin_adds_a_viewer_who_neither_sees_nor_reaches_the_settings', async () => {
-    const watch = watchPage(b.page, [/response: 409 POST .*\/api\/v1\/users$/]);
+    // The browser logs the refused request too.
+    const watch = watchPage(b.page, [
+      /response: 409 POST .*\/api\/v1\/users$/,
+      /console: Failed to load resource: .* 409 \(Conflict\) \(.*\/api\/v1\/users:0\)$/,
+    ]);
     await openSection(b.page, up.url, 'users', 'Users');
     // The API's refusal is shown next to the form.
     await b.page.getByLabel('Name').fill('admin');
