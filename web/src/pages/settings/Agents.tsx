@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { type AgentRow, getAgent, listAgents, pushAgentConfig, revokeAgent } from '../../api';
-import { Link, Panel } from '../../components/ui';
+import { ErrorBox, Link, Panel } from '../../components/ui';
 import { useData } from '../../data';
 import { formatAge, formatTime } from '../../format';
 import { ActionError, ConfirmButton, Listing, useAction } from './forms';
@@ -82,11 +82,7 @@ function ConfigEditor({ agent, onClose }: { agent: AgentRow; onClose: () => void
         target URLs are shown as ***.
       </small>
       <ActionError action={action} />
-      {loaded.error ? (
-        <p class="error" role="alert">
-          {loaded.error.message}
-        </p>
-      ) : null}
+      <ErrorBox error={loaded.error} />
       <div class="fields">
         <button type="submit" class="primary" disabled={action.busy || loaded.data === undefined}>
           Push configuration

@@ -104,8 +104,8 @@ export function ActionError({ action }: { action: Action }) {
 }
 
 /**
- * A destructive action in two steps: the button asks, the confirmation names what goes and does it.
- * `what` is read out with the buttons ("Revoke the token ci-deploy?").
+ * A destructive action in two steps: the button asks, then a group titled with `question` ("Revoke the
+ * token ci-deploy? …") offers to do it or to cancel.
  */
 export function ConfirmButton(p: {
   label: string;
