@@ -156,6 +156,9 @@ function AgentRowView({ a, reload }: { a: AgentRow; reload: () => void }) {
   );
 }
 
+/** The API's default page of agents (the most recently seen first). */
+const agentLimit = 500;
+
 export function AgentsSection() {
   const agents = useData((s) => listAgents(s), []);
   return (
@@ -179,6 +182,9 @@ export function AgentsSection() {
         head={['Host', 'Presence', 'Last seen', 'Version', 'Pushed config', 'Actions']}
         row={(a) => <AgentRowView key={a.agentId} a={a} reload={agents.reload} />}
       />
+      {agents.data?.length === agentLimit ? (
+        <p class="muted">The {agentLimit} most recently seen agents are shown.</p>
+      ) : null}
     </Panel>
   );
 }
