@@ -144,12 +144,15 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
   process.stdout.write(
     `pgvigil ${version} ${mode === 'up' ? 'is up' : 'server listening'}: ${server.url}  (store: ${server.store.kind}, PostgreSQL ${server.store.serverVersion}, ready in ${ms} ms)\n`,
   );
+  const dashboard = `${server.url}/`;
   if (server.firstAdmin) {
     // Shown once, on the terminal only (never through the logger): the store keeps just its scrypt hash.
     process.stdout.write(
-      `pgvigil: first start — sign in as "${server.firstAdmin.name}" with password ${server.firstAdmin.password}\n` +
+      `pgvigil: first start — dashboard at ${dashboard} — sign in as "${server.firstAdmin.name}" with password ${server.firstAdmin.password}\n` +
         '         (shown only now; change it after signing in, or add users with `pgvigil user add`)\n',
     );
+  } else {
+    process.stdout.write(`pgvigil: dashboard at ${dashboard}\n`);
   }
   let agent: { agentId: string; stop(): Promise<void> } | undefined;
   if (mode === 'up') {

@@ -23,6 +23,11 @@ export const errorCodes = {
   BAD_ARGUMENT: { status: 400, exit: 2, message: 'a command-line argument is invalid' },
   ROUTE_ROLE_MISSING: { status: 500, exit: 1, message: 'a route was registered without a role requirement' },
   NOT_FOUND: { status: 404, exit: 1, message: 'no such resource' },
+  DASHBOARD_NOT_BUILT: {
+    status: 503,
+    exit: 1,
+    message: 'the dashboard was not built; run `npm run build`',
+  },
   CREDENTIAL_MISSING: {
     status: 401,
     exit: 1,

@@ -14,6 +14,8 @@
  *   6. HTTP metrics hook
  *   7. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
  *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 5
+ *   8. the dashboard (./web.ts), last and at the root: its `/*` wildcard answers what no route above
+ *      claims (fastify prefers static and parametric routes), except under /api/, which keeps the JSON 404
  *
  * The findings engine (./findings.ts) is made here: ingest hands it every committed batch, the findings
  * routes act through it, and the findings job (started by ./run.ts) runs its job checks.
@@ -65,6 +67,7 @@ import { postgresRoutes } from './routes/postgres.js';
 import { securityEventRoutes } from './routes/security-events.js';
 import { seriesRoutes } from './routes/series.js';
 import { serverRoutes } from './routes/servers.js';
+import { webRoutes } from './web.js';
 
 export interface AppOptions {
   store: Store;
@@ -90,6 +93,8 @@ export interface AppOptions {
   secrets?: SecretBox;
   /** Notification delivery tuning (retry delays, attempts, poll interval). */
   delivery?: Partial<Omit<DeliveryWorkerOptions, 'pool' | 'box' | 'log' | 'metrics'>>;
+  /** The dashboard build to serve at / (default dist/web beside the compiled server). */
+  webDir?: string;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -316,6 +321,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       return registry.render();
     },
   );
+  await app.register(webRoutes, { webDir: opts.webDir, log: opts.log.child({ component: 'web' }) });
   app.addHook('onReady', async () => delivery.start());
   app.addHook('onClose', async () => {
     await delivery.stop();
