@@ -4,6 +4,7 @@
  * cookie sessions and their CSRF check, and no secret in the store or the log.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
@@ -221,6 +222,48 @@ describe(`users and sessions (${testPgLabel})`, () => {
       assert.equal(res.status, 409, `${method} ${JSON.stringify(body)}`);
       assert.equal(res.body.error.code, 'LAST_ADMIN');
     }
+  });
+
+  test('admins_list_enrollment_tokens_and_agents_and_read_the_config_pushed_to_one', async () => {
+    const admin = (await login('admin', adminPassword)).body.accessToken;
+    const made = await call('POST', '/enroll-tokens', { token: admin, body: { uses: 2, note: 'rack 4' } });
+    assert.equal(made.status, 201);
+    const enrolled = await call('POST', '/agents/enroll', {
+      body: { token: made.body.token, hostname: 'db-rack-4', agentVersion: '9.9.9' },
+    });
+    assert.equal(enrolled.status, 201);
+    const tokens = await call('GET', '/enroll-tokens', { token: admin });
+    const row = tokens.body.tokens.find((t: { tokenId: number }) => t.tokenId === made.body.tokenId);
+    assert.deepEqual([row.usesLeft, row.note, row.agents, row.revokedAt], [1, 'rack 4', 1, null]);
+    assert.ok(made.body.token.startsWith(row.prefix));
+    assert.ok(!JSON.stringify(tokens.body).includes(made.body.token), 'the token itself is never listed');
+
+    const id = enrolled.body.agentId;
+    const listed = await call('GET', '/agents', { token: admin });
+    const agent = listed.body.agents.find((a: { agentId: string }) => a.agentId === id);
+    assert.deepEqual(
+      [agent.hostname, agent.serverName, agent.version, agent.configured],
+      ['db-rack-4', 'db-rack-4', '9.9.9', false],
+    );
+    const pushed = {
+      collectIntervalMs: 30_000,
+      targets: [{ name: 'main', url: 'postgres://mon:s3cret@db:5432/postgres' }],
+    };
+    assert.equal((await call('PUT', `/agents/${id}/config`, { token: admin, body: pushed })).status, 204);
+    const one = await call('GET', `/agents/${id}`, { token: admin });
+    assert.equal(one.status, 200);
+    assert.deepEqual(one.body.config, {
+      collectIntervalMs: 30_000,
+      targets: [{ name: 'main', url: 'postgres://mon:***@db:5432/postgres' }],
+    });
+    assert.ok(!JSON.stringify(one.body).includes('s3cret'), 'a target password is never shown');
+    assert.equal(one.body.configured, true);
+    assert.equal((await call('GET', `/agents/${randomUUID()}`, { token: admin })).status, 404);
+
+    await addUser(ts.store.pool, { name: 'looker', role: 'viewer', password: 'looker-password-1' });
+    const viewer = (await login('looker', 'looker-password-1')).body.accessToken;
+    for (const path of ['/agents', `/agents/${id}`, '/enroll-tokens'])
+      assert.equal((await call('GET', path, { token: viewer })).status, 403, path);
   });
 
   test('a_user_changes_their_own_password_and_their_other_sessions_end', async () => {

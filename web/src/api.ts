@@ -770,3 +770,189 @@ export const fetchListOf = (path: string, signal?: AbortSignal) =>
     const list = Object.values(body).find(Array.isArray);
     return (list ?? []) as Record<string, unknown>[];
   });
+
+// ---- Settings (admin): users, tokens, agents, channels, retention, check thresholds ----
+
+export interface UserRow {
+  userId: number;
+  name: string;
+  role: Role;
+  createdAt: string;
+  disabled: boolean;
+}
+export const listUsers = (signal?: AbortSignal) =>
+  api.get<{ users: UserRow[] }>('/users', undefined, signal).then((r) => r.users);
+/** Without a password the server generates one and returns it this once. */
+export const addUser = (b: { name: string; role: Role; password?: string }) =>
+  api.post<{ userId: number; name: string; role: Role; password?: string }>('/users', b);
+/** A new password ends the user's sessions; so does disabling them. */
+export const updateUser = (id: number, b: { role?: Role; disabled?: boolean; password?: string }) =>
+  api.patch<UserRow>(`/users/${id}`, b);
+
+export interface ApiTokenRow {
+  tokenId: number;
+  userId: number;
+  name: string;
+  role: Role;
+  prefix: string;
+  createdAt: string;
+  expiresAt?: string | null;
+  lastUsedAt?: string | null;
+  revoked?: boolean;
+}
+export const listApiTokens = (signal?: AbortSignal) =>
+  api.get<{ tokens: ApiTokenRow[] }>('/tokens', undefined, signal).then((r) => r.tokens);
+export const createApiToken = (b: { name: string; role: Role; expires?: string }) =>
+  api.post<{ tokenId: number; token: string; expiresAt?: string | null }>('/tokens', b);
+export const revokeApiToken = (id: number) => api.del<void>(`/tokens/${id}`);
+
+export interface EnrollTokenRow {
+  tokenId: number;
+  prefix: string;
+  usesLeft?: number | null;
+  expiresAt?: string | null;
+  note?: string | null;
+  createdAt: string;
+  revokedAt?: string | null;
+  agents: number;
+}
+export const listEnrollTokens = (signal?: AbortSignal) =>
+  api.get<{ tokens: EnrollTokenRow[] }>('/enroll-tokens', undefined, signal).then((r) => r.tokens);
+export const createEnrollToken = (b: { uses?: number; expires?: string; note?: string }) =>
+  api.post<{ tokenId: number; token: string }>('/enroll-tokens', b);
+export const revokeEnrollToken = (id: number) => api.del<void>(`/enroll-tokens/${id}`);
+
+export interface AgentRow {
+  agentId: string;
+  serverId: number;
+  serverName: string;
+  hostname: string;
+  os?: string | null;
+  version?: string | null;
+  enrolledAt: string;
+  lastSeenAt?: string | null;
+  revokedAt?: string | null;
+  presence: 'unknown' | 'online' | 'offline' | 'degraded';
+  presenceReason?: string | null;
+  configStatus?: { etag?: string; applied?: boolean; error?: string; at?: string } | null;
+  configured?: boolean;
+}
+export const listAgents = (signal?: AbortSignal) =>
+  api.get<{ agents: AgentRow[] }>('/agents', undefined, signal).then((r) => r.agents);
+/** One agent with its pushed config (passwords in target URLs come back as ***). */
+export const getAgent = (id: string, signal?: AbortSignal) =>
+  api.get<AgentRow & { config: Record<string, unknown> }>(
+    `/agents/${encodeURIComponent(id)}`,
+    undefined,
+    signal,
+  );
+export const revokeAgent = (id: string) => api.post<void>(`/agents/${encodeURIComponent(id)}/revoke`);
+/** Replaces the agent's pushed config whole; it applies it at its next pull. */
+export const pushAgentConfig = (id: string, config: Record<string, unknown>) =>
+  api.put<void>(`/agents/${encodeURIComponent(id)}/config`, config);
+
+export type ChannelType = 'webhook' | 'slack' | 'alertmanager' | 'email';
+export interface ChannelRow {
+  channelId: number;
+  name: string;
+  type: ChannelType;
+  /** Scheme, host and port only: the URL's path and every secret stay on the server. */
+  display: string;
+  routing: { minSeverity?: string; [k: string]: unknown };
+  enabled: boolean;
+  allowPrivate: boolean;
+  createdAt: string;
+  createdBy?: string | null;
+}
+export interface NewChannel {
+  name: string;
+  type: ChannelType;
+  config: Record<string, unknown>;
+  routing?: { minSeverity?: string };
+  allowPrivate?: boolean;
+}
+export interface TestSend {
+  ok: boolean;
+  status: number | null;
+  latencyMs: number;
+  reason?: string;
+  error?: string;
+}
+export interface DeadLetter {
+  deliveryId: number;
+  channelId: number;
+  channelName: string;
+  channelType: ChannelType;
+  findingId?: string;
+  findingKey: string;
+  event: 'fired' | 'resolved' | 'test';
+  attempts: number;
+  lastStatus?: number | null;
+  lastError?: string | null;
+  createdAt?: string;
+  lastAttemptAt?: string;
+}
+export const listChannels = (signal?: AbortSignal) =>
+  api.get<{ channels: ChannelRow[] }>('/channels', undefined, signal).then((r) => r.channels);
+/** A generated webhook secret comes back this once as `secret`. */
+export const createChannel = (b: NewChannel) => api.post<ChannelRow & { secret?: string }>('/channels', b);
+export const setChannelEnabled = (id: number, enabled: boolean) =>
+  api.patch<ChannelRow>(`/channels/${id}`, { enabled });
+export const deleteChannel = (id: number) => api.del<void>(`/channels/${id}`);
+export const testChannel = (id: number) => api.post<TestSend>(`/channels/${id}/test`);
+export const listDeadLetters = (signal?: AbortSignal) =>
+  api
+    .get<{ deliveries: DeadLetter[] }>('/notifications/dead', { limit: 100 }, signal)
+    .then((r) => r.deliveries);
+export const retryDeadLetter = (id: number) =>
+  api.post<{ deliveryId: number; state: 'pending' }>(`/notifications/${id}/retry`);
+
+export interface Retention {
+  rawDays: number;
+  hourlyDays: number;
+  dailyDays: number;
+}
+export const getRetention = (signal?: AbortSignal) =>
+  api.get<Retention>('/settings/retention', undefined, signal);
+export const putRetention = (r: Retention) => api.put<Retention>('/settings/retention', r);
+
+export interface ThresholdSpec {
+  default: number;
+  unit?: string;
+  help?: string;
+  min?: number;
+  max?: number;
+}
+export interface CheckOverride {
+  serverId: number | null;
+  targetId: number | null;
+  enabled: boolean;
+  thresholds: Record<string, number>;
+  updatedBy?: string | null;
+  updatedAt?: string;
+}
+export interface CheckInfo {
+  id: string;
+  group: string;
+  kind: string;
+  mode: 'ingest' | 'job';
+  title: string;
+  evidence?: string;
+  action?: string;
+  thresholds: Record<string, ThresholdSpec>;
+  overrides: CheckOverride[];
+}
+export interface CheckScope {
+  serverId?: number;
+  targetId?: number;
+}
+export const listChecks = (signal?: AbortSignal) =>
+  api.get<{ checks: CheckInfo[] }>('/checks', undefined, signal).then((r) => r.checks);
+export const putCheckSettings = (
+  id: string,
+  b: CheckScope & { enabled?: boolean; thresholds?: Record<string, number> },
+) => api.put<void>(`/checks/${encodeURIComponent(id)}/settings`, b);
+export const clearCheckSettings = (id: string, scope: CheckScope) =>
+  request<void>('DELETE', `/checks/${encodeURIComponent(id)}/settings`, {
+    query: { serverId: scope.serverId, targetId: scope.targetId },
+  });

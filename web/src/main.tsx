@@ -34,9 +34,9 @@ const routes: Route[] = [
   { pattern: '/settings/:section', page: SettingsPage, role: 'admin' },
 ];
 
-function NotFound({ what }: { what: string }) {
+function NotFound({ what, title = 'Not found' }: { what: string; title?: string }) {
   return (
-    <Layout title="Not found" timeRange={false}>
+    <Layout title={title} timeRange={false}>
       <p>{what}</p>
     </Layout>
   );
@@ -58,7 +58,10 @@ function App() {
     if (!params) continue;
     page =
       r.role && !can(me, r.role) ? (
-        <NotFound what={`This page needs the ${r.role} role; you are signed in as ${me.role}.`} />
+        <NotFound
+          title="Not allowed"
+          what={`This page needs the ${r.role} role; you are signed in as ${me.role}.`}
+        />
       ) : (
         <r.page params={params} />
       );

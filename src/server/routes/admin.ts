@@ -7,7 +7,8 @@ import type pg from 'pg';
 import { parseDurationMs } from '../../duration.js';
 import { PgvigilError } from '../../errors.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
-import { revokeEnrollToken } from '../../storage/queries/enrollment.sql.js';
+import { agentWithConfig, listAgents } from '../../storage/queries/agents.sql.js';
+import { listEnrollTokens, revokeEnrollToken } from '../../storage/queries/enrollment.sql.js';
 import { jobStatuses } from '../../storage/queries/jobs.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { listApiTokens, revokeApiToken } from '../../storage/queries/tokens.sql.js';
@@ -22,7 +23,7 @@ import {
   userSettings,
 } from '../../storage/queries/users.sql.js';
 import { inTransaction } from '../../storage/tx.js';
-import { storeAgentConfig } from '../agent-config.js';
+import { configForDisplay, storeAgentConfig } from '../agent-config.js';
 import { createEnrollToken, revokeAgentCredential } from '../auth/agents.js';
 import { createApiToken } from '../auth/api-tokens.js';
 import { verifyPassword } from '../auth/passwords.js';
@@ -79,6 +80,42 @@ const retentionSchema = {
     dailyDays: { type: 'integer', minimum: 30, maximum: 36500 },
   },
 } as const;
+
+const enrollTokenRow = {
+  type: 'object',
+  required: ['tokenId', 'prefix', 'createdAt', 'agents'],
+  properties: {
+    tokenId: { type: 'integer' },
+    prefix: { type: 'string', description: 'the first characters; the token itself is never stored' },
+    usesLeft: { type: ['integer', 'null'], description: 'null: unlimited' },
+    expiresAt: { type: ['string', 'null'], format: 'date-time' },
+    note: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+    agents: { type: 'integer', description: 'agents enrolled with it' },
+  },
+} as const;
+
+const agentProperties = {
+  agentId: { type: 'string' },
+  serverId: { type: 'integer' },
+  serverName: { type: 'string' },
+  hostname: { type: 'string' },
+  os: { type: ['string', 'null'] },
+  version: { type: ['string', 'null'] },
+  enrolledAt: { type: 'string', format: 'date-time' },
+  lastSeenAt: { type: ['string', 'null'], format: 'date-time' },
+  revokedAt: { type: ['string', 'null'], format: 'date-time' },
+  presence: { type: 'string', enum: ['unknown', 'online', 'offline', 'degraded'] },
+  presenceReason: { type: ['string', 'null'] },
+  configStatus: {
+    type: ['object', 'null'],
+    additionalProperties: true,
+    description: 'what the agent said when it last applied pushed configuration (etag, applied, error, at)',
+  },
+  configured: { type: 'boolean', description: 'a non-empty configuration is pushed to it' },
+} as const;
+const agentRequired = ['agentId', 'serverId', 'serverName', 'hostname', 'enrolledAt', 'presence'] as const;
 
 const uuidParams = {
   type: 'object',
@@ -425,6 +462,31 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
     },
   );
 
+  app.get<{ Querystring: { limit: number } }>(
+    '/enroll-tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'List enrollment tokens, newest first (never the tokens themselves)',
+        tags: ['agents'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['tokens'],
+            properties: { tokens: { type: 'array', items: enrollTokenRow } },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => ({ tokens: await listEnrollTokens(pool, req.query.limit) }),
+  );
+
   app.delete<{ Params: { id: number } }>(
     '/enroll-tokens/:id',
     {
@@ -440,6 +502,65 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (
       if (!(await revokeEnrollToken(pool, req.params.id)))
         throw new PgvigilError('NOT_FOUND', `no enrollment token ${req.params.id}`);
       return reply.status(204).send();
+    },
+  );
+
+  app.get<{ Querystring: { limit: number } }>(
+    '/agents',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'List agents with last contact, version, presence and pushed-config status',
+        description: 'The most recently seen first; revoked agents last.',
+        tags: ['agents'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 5000, default: 500 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['agents'],
+            properties: {
+              agents: {
+                type: 'array',
+                items: { type: 'object', required: agentRequired, properties: agentProperties },
+              },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => ({ agents: await listAgents(pool, req.query.limit) }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/agents/:id',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'One agent with the configuration pushed to it (passwords in target URLs shown as ***)',
+        tags: ['agents'],
+        params: uuidParams,
+        response: {
+          200: {
+            type: 'object',
+            required: [...agentRequired, 'config'],
+            properties: {
+              ...agentProperties,
+              config: { type: 'object', additionalProperties: true, description: 'the pushed configuration' },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const agent = await agentWithConfig(pool, req.params.id);
+      if (!agent) throw new PgvigilError('NOT_FOUND', `no agent ${req.params.id}`);
+      return { ...agent, config: configForDisplay(agent.config) };
     },
   );
 

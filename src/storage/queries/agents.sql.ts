@@ -53,3 +53,49 @@ export async function storeConfigStatus(db: Queryable, agentId: string, status: 
     JSON.stringify(status),
   ]);
 }
+
+export interface AgentListRow {
+  agentId: string;
+  serverId: number;
+  serverName: string;
+  hostname: string;
+  os: string | null;
+  version: string | null;
+  enrolledAt: Date;
+  lastSeenAt: Date | null;
+  revokedAt: Date | null;
+  presence: string;
+  presenceReason: string | null;
+  configStatus: unknown;
+  /** Whether a non-empty configuration is pushed to it. */
+  configured: boolean;
+}
+
+const agentColumns = `a.agent_id AS "agentId", a.server_id AS "serverId", s.name AS "serverName", a.hostname,
+  a.os, a.agent_version AS version, a.enrolled_at AS "enrolledAt", a.last_seen_at AS "lastSeenAt",
+  a.revoked_at AS "revokedAt", a.presence, a.presence_reason AS "presenceReason",
+  a.config_status AS "configStatus", a.config <> '{}'::jsonb AS configured`;
+
+/** Agents, the most recently seen first (never seen last), at most `limit`. */
+export async function listAgents(db: Queryable, limit: number): Promise<AgentListRow[]> {
+  const { rows } = await db.query<AgentListRow>(
+    `SELECT ${agentColumns}
+       FROM pgvigil.agents a JOIN pgvigil.servers s USING (server_id)
+      ORDER BY a.revoked_at IS NOT NULL, a.last_seen_at DESC NULLS LAST, a.enrolled_at DESC LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/** One agent with the configuration pushed to it; undefined when there is none. */
+export async function agentWithConfig(
+  db: Queryable,
+  agentId: string,
+): Promise<(AgentListRow & { config: Record<string, unknown> }) | undefined> {
+  const { rows } = await db.query<AgentListRow & { config: Record<string, unknown> }>(
+    `SELECT ${agentColumns}, a.config
+       FROM pgvigil.agents a JOIN pgvigil.servers s USING (server_id) WHERE a.agent_id = $1`,
+    [agentId],
+  );
+  return rows[0];
+}

@@ -114,3 +114,26 @@ export async function upsertLocalAgent(
     [a.serverId, a.agentId, a.hostname, a.os, a.credentialHash, a.credentialPrefix],
   );
 }
+
+export interface EnrollTokenRow {
+  tokenId: number;
+  prefix: string;
+  usesLeft: number | null;
+  expiresAt: Date | null;
+  note: string | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+  agents: number;
+}
+
+/** Enrollment tokens, newest first, with how many agents each enrolled (never the token itself). */
+export async function listEnrollTokens(db: Queryable, limit: number): Promise<EnrollTokenRow[]> {
+  const { rows } = await db.query<EnrollTokenRow>(
+    `SELECT t.token_id AS "tokenId", t.token_prefix AS prefix, t.uses_left AS "usesLeft",
+            t.expires_at AS "expiresAt", t.note, t.created_at AS "createdAt", t.revoked_at AS "revokedAt",
+            (SELECT count(*)::int FROM pgvigil.agents a WHERE a.enroll_token_id = t.token_id) AS agents
+       FROM pgvigil.enrollment_tokens t ORDER BY t.token_id DESC LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}
