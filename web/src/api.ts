@@ -257,6 +257,7 @@ export const fetchAttentionFindings = (signal?: AbortSignal) =>
     { state: 'open,acknowledged', severity: 'critical,warning', limit: 200 },
     signal,
   );
+
 // ---- Host ----
 
 export interface ServerAgent {
@@ -329,6 +330,7 @@ export async function countOpenFindings(
   );
   return { count: r.findings.length, more: r.nextCursor !== null };
 }
+
 // ---- PostgreSQL: activity, replication, settings (GET /servers/:id/targets/:target/…) ----
 
 export interface PgInstanceNow {

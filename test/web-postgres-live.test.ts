@@ -1,0 +1,204 @@
+/**
+ * The PostgreSQL page against a real `pgvigil up`: a session blocked behind an open transaction in the
+ * monitored PostgreSQL (the embedded store `up` watches) shows in the blocking tree with both statements
+ * for an admin, and without them for a viewer, who also never asks for the settings; every chart of the
+ * overview, activity and replication sections draws data; axe finds nothing serious; screenshots in both
+ * themes.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import type { Page } from 'playwright-core';
+import {
+  assertAccessible,
+  browserSkip,
+  type LaunchedBrowser,
+  launchBrowser,
+  type RunningUp,
+  screenshot,
+  signIn,
+  startUp,
+  watchPage,
+} from './helpers/browser.js';
+
+const skip = browserSkip();
+
+/** The URL of the store `up` runs (and watches), from its store.json. */
+function storeUrl(dataDir: string): string {
+  const { port, password } = JSON.parse(readFileSync(join(dataDir, 'store.json'), 'utf8')) as {
+    port: number;
+    password: string;
+  };
+  return `postgres://pgvigil:${encodeURIComponent(password)}@127.0.0.1:${port}/pgvigil`;
+}
+
+/** Opens `path` until every chart on it has drawn data (a fresh `up` needs a few collections). */
+async function openWithData(page: Page, url: string, timeoutMs = 30_000): Promise<Record<string, number>> {
+  const deadline = Date.now() + timeoutMs;
+  let drawn: Record<string, number> = {};
+  for (;;) {
+    await page.goto(url);
+    await page.waitForSelector('.tabs .tab.current');
+    // Every panel's data has arrived when no "Loading" status is left.
+    await page.waitForSelector('[role=status]', { state: 'detached', timeout: 10_000 });
+    drawn = Object.fromEntries(
+      await page
+        .locator('figure.chart')
+        .evaluateAll((els) =>
+          els.map((e) => [e.getAttribute('data-chart'), Number(e.getAttribute('data-drawn'))]),
+        ),
+    );
+    if (Object.values(drawn).every((n) => n > 0) || Date.now() > deadline) return drawn;
+    await page.waitForTimeout(2000);
+  }
+}
+
+describe('the PostgreSQL page on a live instance', { skip }, () => {
+  let up: RunningUp;
+  let b: LaunchedBrowser;
+  let holder: pg.Client;
+  let waiter: pg.Client;
+  let waiting: Promise<unknown>;
+  let holderPid: number;
+  let waiterPid: number;
+  let base: string;
+
+  before(async () => {
+    up = await startUp({ interval: '1s', pushInterval: '1s' });
+    const url = storeUrl(up.dataDir);
+    holder = new pg.Client({ connectionString: url, application_name: 'web-holder' });
+    waiter = new pg.Client({ connectionString: url, application_name: 'web-waiter' });
+    await holder.connect();
+    await waiter.connect();
+    holderPid = (await holder.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    waiterPid = (await waiter.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]!.p;
+    await holder.query('CREATE TABLE public.web_block (id int PRIMARY KEY, v int)');
+    await holder.query('INSERT INTO public.web_block VALUES (1, 0)');
+    // The holder takes a transaction id (an UPDATE), so the xmin holders list it with its statement.
+    await holder.query('BEGIN');
+    await holder.query('UPDATE public.web_block SET v = 1 WHERE id = 1');
+    waiting = waiter.query('UPDATE public.web_block SET v = 2 WHERE id = 1').catch(() => {});
+    b = await launchBrowser();
+    await signIn(b.page, up.url, up.admin.name, up.admin.password);
+    const servers = (await (await b.page.request.get(`${up.url}/api/v1/servers`)).json()) as {
+      servers: Array<{ serverId: number }>;
+    };
+    const server = servers.servers[0]!.serverId;
+    const targets = (await (
+      await b.page.request.get(`${up.url}/api/v1/servers/${server}/targets`)
+    ).json()) as {
+      targets: Array<{ targetId: number }>;
+    };
+    base = `${up.url}/servers/${server}/postgres/${targets.targets[0]!.targetId}`;
+  });
+
+  after(async () => {
+    await holder?.query('ROLLBACK').catch(() => {});
+    await waiting;
+    await holder?.end().catch(() => {});
+    await waiter?.end().catch(() => {});
+    await b?.close();
+    await up?.stop();
+  });
+
+  test('an_admin_sees_the_blocking_tree_with_both_statements_and_every_chart_drawn', async () => {
+    const page = b.page;
+    const watch = watchPage(page);
+
+    const activity = await openWithData(page, `${base}/activity`);
+    const tree = page.locator('.pg-blocktree');
+    await tree.locator(`text=pid ${waiterPid}`).waitFor({ timeout: 30_000 });
+    // Wait for the live reload that brings the blocker's session (the first collection may miss it).
+    await tree.locator('text=UPDATE public.web_block SET v = 1 WHERE id = 1').waitFor({ timeout: 30_000 });
+    const head = page.locator('.pg-blocktree > li > .pg-session');
+    assert.match(
+      (await head.textContent()) ?? '',
+      new RegExp(`pid ${holderPid}[\\s\\S]*blocking[\\s\\S]*web-holder`),
+    );
+    assert.match((await head.textContent()) ?? '', /idle in transaction/);
+    const blocked = page.locator('.pg-blocktree > li > ul > li > .pg-session');
+    const blockedText = (await blocked.textContent()) ?? '';
+    assert.match(blockedText, new RegExp(`pid ${waiterPid}[\\s\\S]*blocked[\\s\\S]*web-waiter`));
+    assert.match(blockedText, /UPDATE public\.web_block SET v = 2 WHERE id = 1/);
+    assert.match(blockedText, new RegExp(`waits for\\s*pid ${holderPid}`));
+    // Live: the wait grows on screen without a navigation (a sample reloads the section).
+    const waited = blocked.locator('dd').first();
+    const first = await waited.textContent();
+    const liveBy = Date.now() + 20_000;
+    while ((await waited.textContent()) === first && Date.now() < liveBy) await page.waitForTimeout(500);
+    assert.notEqual(await waited.textContent(), first, 'the blocking tree follows live samples');
+    assert.ok(Object.keys(activity).length >= 2, `activity charts: ${JSON.stringify(activity)}`);
+    for (const [name, n] of Object.entries(activity)) assert.ok(n > 0, `${name} drew nothing`);
+    await assertAccessible(page, 'activity');
+    await screenshot(page, 'postgres-activity');
+
+    const overview = await openWithData(page, base);
+    assert.ok(Object.keys(overview).length >= 9, `overview charts: ${JSON.stringify(overview)}`);
+    for (const [name, n] of Object.entries(overview)) assert.ok(n > 0, `${name} drew nothing`);
+    assert.ok((await page.locator('table.pg-wrap tbody tr').count()) >= 1, 'wraparound ages per database');
+    await assertAccessible(page, 'overview');
+    await screenshot(page, 'postgres-overview');
+
+    const replication = await openWithData(page, `${base}/replication`);
+    assert.deepEqual(Object.keys(replication), ['WAL generated per second']);
+    assert.ok(replication['WAL generated per second']! > 0);
+    await page.locator('text=No standbys').first().waitFor();
+    await assertAccessible(page, 'replication');
+    await screenshot(page, 'postgres-replication');
+
+    await page.goto(`${base}/settings`);
+    await page
+      .locator('table.pg-settings tbody tr')
+      .first()
+      .waitFor({ timeout: 30_000 })
+      .catch(async (err: Error) => {
+        throw new Error(
+          `${err.message}\nthe settings section said: ${await page.locator('#pg-settings').textContent()}`,
+        );
+      });
+    assert.ok((await page.locator('table.pg-settings tbody tr').count()) > 0, 'changed settings listed');
+    await assertAccessible(page, 'settings');
+    await screenshot(page, 'postgres-settings');
+    watch.assertClean();
+  });
+
+  test('a_viewer_sees_no_statement_and_never_asks_for_the_settings', async () => {
+    const created = await b.page.request.post(`${up.url}/api/v1/users`, {
+      data: { name: 'watcher', role: 'viewer', password: 'watcher-password-1' },
+      headers: { origin: up.url },
+    });
+    assert.equal(created.status(), 201, await created.text());
+    const context = await b.browser.newContext({ viewport: { width: 1280, height: 720 } });
+    try {
+      const page = await context.newPage();
+      const watch = watchPage(page);
+      const asked: string[] = [];
+      page.on('request', (r) => asked.push(new URL(r.url()).pathname));
+      await signIn(page, up.url, 'watcher', 'watcher-password-1');
+
+      await page.goto(`${base}/activity`);
+      const tree = page.locator('.pg-blocktree');
+      await tree.locator(`text=pid ${waiterPid}`).waitFor({ timeout: 30_000 });
+      assert.equal(await page.locator('.pg-query').count(), 0, 'no statement text for a viewer');
+      assert.ok((await tree.locator('text=hidden for your role').count()) >= 2, 'both statements hidden');
+      assert.doesNotMatch(await page.content(), /web_block SET/);
+      await screenshot(page, 'postgres-activity-viewer', 'light');
+
+      await page.goto(`${base}/settings`);
+      await page.locator('text=Settings need the').waitFor();
+      assert.equal(await page.locator('table.pg-settings').count(), 0);
+      await assertAccessible(page, 'settings as a viewer');
+      await screenshot(page, 'postgres-settings-viewer', 'light');
+      assert.deepEqual(
+        asked.filter((p) => /\/targets\/[^/]+\/settings$/.test(p)),
+        [],
+        'the settings were never requested',
+      );
+      watch.assertClean();
+    } finally {
+      await context.close();
+    }
+  });
+});
