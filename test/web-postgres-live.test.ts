@@ -81,7 +81,7 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
     await holder.query('UPDATE public.web_block SET v = 1 WHERE id = 1');
     waiting = waiter.query('UPDATE public.web_block SET v = 2 WHERE id = 1').catch(() => {});
     b = await launchBrowser();
-    await signIn(b.page, up.url, up.admin.name, up.admin.password);
+    await signIn(b.page, up.url, up.admin.name, up.admin.password, { via: 'form' });
     const servers = (await (await b.page.request.get(`${up.url}/api/v1/servers`)).json()) as {
       servers: Array<{ serverId: number }>;
     };
