@@ -223,9 +223,13 @@ export function watchPage(page: Page, expected: RegExp[] = []): PageWatch {
     }
   });
   page.on('pageerror', (err) => problems.pageErrors.push(err.stack ?? err.message));
-  page.on('requestfailed', (req) =>
-    problems.failedRequests.push(`${req.method()} ${req.url()} (${req.failure()?.errorText ?? 'failed'})`),
-  );
+  page.on('requestfailed', (req) => {
+    const reason = req.failure()?.errorText ?? 'failed';
+    // ERR_ABORTED is the page's own cancel: a page left, or data no longer wanted once the range changed
+    // (the dashboard aborts such requests on purpose). Every other failure is a problem.
+    if (reason === 'net::ERR_ABORTED') return;
+    problems.failedRequests.push(`${req.method()} ${req.url()} (${reason})`);
+  });
   page.on('response', (res) => {
     if (res.status() >= 400)
       problems.badResponses.push(`${res.status()} ${res.request().method()} ${res.url()}`);
