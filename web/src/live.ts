@@ -91,14 +91,17 @@ export function useLive(servers: readonly number[], fn: (m: LiveMessage) => void
   }, [key]);
 }
 
+/** What most pages reload on: a new batch of the server is stored. */
+export const samples: readonly LiveMessage['type'][] = ['sample'];
+
 /**
- * Reloads (through `reload`) when a feed message of one of `types` about `servers` arrives, at most once
- * per `everyMs`: a burst of alerts makes one reload at once and one at the end of the window, not fifty.
- * `resync` always counts, as messages may have been lost.
+ * Reloads (through `reload`) when a feed message about `servers` that `wants` (its types, or a test)
+ * arrives, at most once per `everyMs`: a burst of alerts makes one reload at once and one at the end of
+ * the window, not fifty. `resync` always counts, as messages may have been lost.
  */
 export function useLiveReload(
   servers: readonly number[],
-  types: readonly LiveMessage['type'][],
+  wants: readonly LiveMessage['type'][] | ((m: LiveMessage) => boolean),
   reload: () => void,
   everyMs = 10_000,
 ): void {
@@ -108,7 +111,8 @@ export function useLiveReload(
   reloadRef.current = reload;
   useEffect(() => () => clearTimeout(pending.current), []);
   useLive(servers, (m) => {
-    if (m.type !== 'resync' && !types.includes(m.type)) return;
+    const wanted = typeof wants === 'function' ? wants(m) : wants.includes(m.type);
+    if (m.type !== 'resync' && !wanted) return;
     if (pending.current !== undefined) return;
     const wait = last.current + everyMs - Date.now();
     pending.current = setTimeout(

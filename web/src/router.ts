@@ -21,12 +21,23 @@ function emit(): void {
 }
 window.addEventListener('popstate', emit);
 
-export function navigate(to: string, opts: { replace?: boolean } = {}): void {
+export function navigate(to: string, opts: { replace?: boolean; keepScroll?: boolean } = {}): void {
   if (to === window.location.pathname + window.location.search) return;
   if (opts.replace) history.replaceState(null, '', to);
   else history.pushState(null, '', to);
-  window.scrollTo(0, 0);
+  if (!opts.keepScroll) window.scrollTo(0, 0);
   emit();
+}
+
+/** The current page's URL with some query parameters changed (undefined or '' removes one). */
+export function hrefWith(changes: Record<string, string | undefined>): string {
+  const q = new URLSearchParams(window.location.search);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined || v === '') q.delete(k);
+    else q.set(k, v);
+  }
+  const s = q.toString();
+  return `${window.location.pathname}${s ? `?${s}` : ''}`;
 }
 
 /** Sets (or with undefined removes) query parameters of the current path. */
@@ -34,17 +45,7 @@ export function setQuery(
   changes: Record<string, string | undefined>,
   opts: { replace?: boolean } = {},
 ): void {
-  const q = new URLSearchParams(window.location.search);
-  for (const [k, v] of Object.entries(changes)) {
-    if (v === undefined || v === '') q.delete(k);
-    else q.set(k, v);
-  }
-  const s = q.toString();
-  const to = `${window.location.pathname}${s ? `?${s}` : ''}`;
-  if (to === window.location.pathname + window.location.search) return;
-  if (opts.replace) history.replaceState(null, '', to);
-  else history.pushState(null, '', to);
-  emit();
+  navigate(hrefWith(changes), { ...opts, keepScroll: true });
 }
 
 export function useLocation(): Location {

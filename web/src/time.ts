@@ -59,21 +59,21 @@ export function refreshEveryMs(range: TimeRange): number {
 }
 
 /**
- * The range of the current URL. A live range is re-read every `refreshEveryMs`, so pages that depend on
- * it reload on their own (auto-refresh). `tick` counts those refreshes: `from`/`to` of a live range move
- * with every render, so a load depends on `[raw.from, raw.to, tick]`, never on `from`/`to` themselves.
+ * The range of the current URL. A live range is re-read at every `refreshEveryMs` boundary of the clock,
+ * which is when its `rangeKey` changes, so pages that load on that key reload on their own (auto-refresh).
  */
-export function useTimeRange(): TimeRange & { tick: number } {
+export function useTimeRange(): TimeRange {
   const loc = useLocation();
   const [tick, setTick] = useState(0);
   const range = rangeOf(loc.query, Date.now());
-  // `tick` makes the clock move for live ranges.
   useEffect(() => {
     if (!range.live) return;
-    const t = setInterval(() => setTick((n) => n + 1), refreshEveryMs(range));
-    return () => clearInterval(t);
-  }, [range.live, range.raw.from, range.raw.to]);
-  return { ...range, tick };
+    const every = refreshEveryMs(range);
+    // Just past the next boundary, so the render it causes sees the new key.
+    const t = setTimeout(() => setTick((n) => n + 1), every - (Date.now() % every) + 5);
+    return () => clearTimeout(t);
+  }, [range.live, range.raw.from, range.raw.to, tick]);
+  return range;
 }
 
 export function setRange(from: string, to = 'now'): void {

@@ -5,7 +5,7 @@
  * (the API refuses them anyway). The list reloads when the live feed says an alert fired or resolved.
  * Incidents and SLOs appear once the server's API has them (read from its OpenAPI document).
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import {
   actOnFinding,
   apiHasPath,
@@ -23,7 +23,7 @@ import { Layout } from '../components/Layout';
 import { Badge, CodeBlock, Empty, ErrorBox, Link, Loading, Panel } from '../components/ui';
 import { type Loaded, useData } from '../data';
 import { formatAge, formatBytes, formatDuration, formatTime } from '../format';
-import { useLive } from '../live';
+import { type LiveMessage, useLiveReload } from '../live';
 import { keepQuery, logsHref, metricsHref, type Params, setQuery, useLocation } from '../router';
 import { can, useMe } from '../session';
 
@@ -43,6 +43,7 @@ const silenceChoices = [
   { value: '7d', label: '7 days' },
 ] as const;
 const reloadThrottleMs = 2000;
+const alertTypes: readonly LiveMessage['type'][] = ['alert_fired', 'alert_resolved'];
 const isoTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const quarterHourMs = 15 * 60_000;
 
@@ -67,16 +68,7 @@ export function findingFilterOf(query: URLSearchParams): FindingFilter {
 
 /** Reloads on `alert_fired` / `alert_resolved` about these servers (at most once every 2 s). */
 function useAlertReload(servers: readonly number[], reload: () => void): void {
-  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  useEffect(() => () => clearTimeout(pending.current), []);
-  useLive(servers, (m) => {
-    if (m.type !== 'alert_fired' && m.type !== 'alert_resolved' && m.type !== 'resync') return;
-    if (pending.current) return;
-    pending.current = setTimeout(() => {
-      pending.current = undefined;
-      reload();
-    }, reloadThrottleMs);
-  });
+  useLiveReload(servers, alertTypes, reload, reloadThrottleMs);
 }
 
 function Filters(p: { query: URLSearchParams; servers: Loaded<ServerChoice[]> }) {

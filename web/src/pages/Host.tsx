@@ -8,7 +8,7 @@
  * comes. Devices, interfaces, watches and containers are bounded to the busiest `top` of them. The current
  * facts (GET /servers/:id/node) are fetched once per reload and shared by the sections that need them.
  */
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import {
   ApiError,
   type Container,
@@ -28,9 +28,9 @@ import { Badge, Empty, ErrorBox, Link, Loading, Panel } from '../components/ui';
 import { useData } from '../data';
 import { type Fill, fillForecast, minFillPoints, minFillSpanMs } from '../forecast';
 import { formatAge, formatBytes, formatDuration, formatValue, type Unit } from '../format';
-import { useLive } from '../live';
+import { samples, useLiveReload } from '../live';
 import { keepQuery, type Params } from '../router';
-import { refreshEveryMs, useTimeRange } from '../time';
+import { rangeKey, useTimeRange } from '../time';
 
 /** Devices, interfaces, watches and containers drawn at most (the busiest ones). */
 const top = 8;
@@ -61,18 +61,12 @@ interface Ctx {
 function HostView({ server }: { server: number }) {
   const range = useTimeRange();
   const [nonce, setNonce] = useState(0);
-  const lastReload = useRef(Date.now());
   // A sample of this server arrived: reload a live range, at most once per 10 s.
-  useLive([server], (m) => {
-    if (m.type !== 'sample' || !range.live) return;
-    const now = Date.now();
-    if (now - lastReload.current < 10_000) return;
-    lastReload.current = now;
-    setNonce((n) => n + 1);
+  useLiveReload([server], samples, () => {
+    if (range.live) setNonce((n) => n + 1);
   });
   // A live range moves every render; its key only when the range's refresh is due (or a sample came).
-  const bucket = range.live ? Math.floor(range.to / refreshEveryMs(range)) : 0;
-  const key = `${server}|${range.raw.from}|${range.raw.to}|${bucket}|${nonce}`;
+  const key = `${server}|${rangeKey(range)}|${nonce}`;
   const ctx = useMemo<Ctx>(() => {
     let node: Promise<NodeNow> | undefined;
     return {

@@ -5,7 +5,7 @@
  * live feed says a batch with log entries was stored (at most once every 2 s). Each line links to the
  * metrics at that moment (±15 min).
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import {
   fetchLogCounts,
   fetchLogPatterns,
@@ -24,7 +24,7 @@ import { Layout } from '../components/Layout';
 import { Empty, ErrorBox, Link, Loading, Panel } from '../components/ui';
 import { type Loaded, useData } from '../data';
 import { formatCount, formatTime } from '../format';
-import { useLive } from '../live';
+import { type LiveMessage, useLiveReload } from '../live';
 import { metricsHref, type Params, setQuery, useLocation } from '../router';
 import { refreshEveryMs, type TimeRange, useTimeRange } from '../time';
 
@@ -401,23 +401,12 @@ function Entries(p: { filter: LogFilter; epoch: string; nonce: number; tail: boo
 
 /** Reloads the newest entries when a batch with log entries was stored (at most once every 2 s). */
 function Tail(p: { servers: readonly number[]; onNews: () => void }) {
-  const last = useRef(0);
-  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  useEffect(() => () => clearTimeout(pending.current), []);
-  useLive(p.servers, (m) => {
-    const families = Array.isArray(m.families) ? (m.families as unknown[]) : [];
-    if (m.type !== 'resync' && !(m.type === 'sample' && families.includes('log_entries'))) return;
-    if (pending.current) return;
-    pending.current = setTimeout(
-      () => {
-        pending.current = undefined;
-        last.current = Date.now();
-        p.onNews();
-      },
-      Math.max(0, last.current + tailThrottleMs - Date.now()),
-    );
-  });
+  useLiveReload(p.servers, hasLogEntries, p.onNews, tailThrottleMs);
   return null;
+}
+
+function hasLogEntries(m: LiveMessage): boolean {
+  return m.type === 'sample' && Array.isArray(m.families) && m.families.includes('log_entries');
 }
 
 export function LogsPage(_p: { params: Params }) {

@@ -29,7 +29,7 @@ import { useData } from '../data';
 import { formatAge, formatValue, type Unit } from '../format';
 import { useLiveReload } from '../live';
 import { keepQuery, type Params, setQuery, useLocation } from '../router';
-import { useTimeRange } from '../time';
+import { rangeKey, useTimeRange } from '../time';
 
 /** Worst first: the order of the status filter and of the default sort. */
 const statusOrder: readonly FleetStatus[] = ['down', 'silent', 'degraded', 'ok'];
@@ -287,9 +287,15 @@ export function OverviewPage(_p: { params: Params }) {
   // five of its durations old, so an open overview never keeps the server busy.
   const [fleetTick, setFleetTick] = useState(0);
   const cost = useRef({ start: 0, ms: 0 });
+  const key = rangeKey(range);
+  const raw = `${range.raw.from}|${range.raw.to}`;
+  const seen = useRef({ key, raw });
   useEffect(() => {
-    if (range.tick > 0 && Date.now() - cost.current.start >= 5 * cost.current.ms) setFleetTick((n) => n + 1);
-  }, [range.tick]);
+    // Only the clock's refresh of the same range (a new range reloads through its own dependencies).
+    const refresh = seen.current.raw === raw && seen.current.key !== key;
+    seen.current = { key, raw };
+    if (refresh && Date.now() - cost.current.start >= 5 * cost.current.ms) setFleetTick((n) => n + 1);
+  }, [key]);
   // Filters go to the server only when one answer cannot hold the whole fleet.
   const [serverSide, setServerSide] = useState(false);
   const fleet = useData(
@@ -306,7 +312,7 @@ export function OverviewPage(_p: { params: Params }) {
     },
     [range.raw.from, range.raw.to, fleetTick, serverSide && needle, serverSide && statusKey],
   );
-  const findings = useData((signal) => fetchAttentionFindings(signal), [range.tick]);
+  const findings = useData((signal) => fetchAttentionFindings(signal), [key]);
   useEffect(() => {
     if (fleet.data?.truncated && !serverSide) setServerSide(true);
   }, [fleet.data, serverSide]);

@@ -3,21 +3,23 @@
  * blocking tree — each blocked session under the session it waits for. Reloads on live samples of the
  * server (at most once per 5 s).
  */
+
 import type { PgActivity, PgBlocker, PgLockWait, SeriesResponse } from '../../api';
 import { fetchPgActivity } from '../../api';
 import { Chart } from '../../components/Chart';
 import { Badge, Empty, ErrorBox, Loading, Panel } from '../../components/ui';
 import { useData } from '../../data';
 import { formatAge, formatCount, formatValue } from '../../format';
+import { samples, useLiveReload } from '../../live';
 import { useMe } from '../../session';
 import { useTimeRange } from '../../time';
 import type { TargetParams } from '../Postgres';
-import { pointsOf, useFamily, useLiveReload } from './series';
+import { pointsOf, useFamily } from './series';
 
 export function ActivitySection({ server, target }: TargetParams) {
   const range = useTimeRange();
   const now = useData((signal) => fetchPgActivity(server, target, signal), [server, target]);
-  useLiveReload(server, now.reload, 5000);
+  useLiveReload([server], samples, now.reload, 5000);
   const states = useFamily('pg_activity', server, target, ['count'], range);
   const waits = useFamily('pg_wait_events', server, target, ['count'], range);
   const a = now.data;

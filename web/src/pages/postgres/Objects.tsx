@@ -6,14 +6,15 @@
  * Filters (database, schema, name) and each table's sort live in the URL: `db`, `schema`, `q`,
  * `tsort`/`tdir` for tables and `isort`/`idir`/`unused` for indexes.
  */
+
 import { fetchIndexes, fetchTables, type IndexRow, type TableRow } from '../../api';
 import { type SortDir, SortHeader } from '../../components/SortHeader';
 import { Badge, Empty, ErrorBox, Loading, Panel } from '../../components/ui';
 import { useData } from '../../data';
 import { formatAge, formatValue } from '../../format';
+import { samples, useLiveReload } from '../../live';
 import { setQuery, useLocation } from '../../router';
 import type { TargetParams } from '../Postgres';
-import { useLiveReload } from './reload';
 
 type Value = string | number | null;
 interface Column<R> {
@@ -142,7 +143,8 @@ export function ObjectsSection({ server, target }: TargetParams) {
   const tables = useData((signal) => fetchTables({ server, target }, signal), [server, target]);
   const indexes = useData((signal) => fetchIndexes({ server, target }, signal), [server, target]);
   useLiveReload(
-    server,
+    [server],
+    samples,
     () => {
       tables.reload();
       indexes.reload();

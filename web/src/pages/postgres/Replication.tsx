@@ -2,15 +2,17 @@
  * Replication and WAL: lag of each standby over the range (bytes and seconds), the replication slots now
  * with the WAL they hold back, this instance's own lag when it is a standby, and WAL generation.
  */
+
 import { fetchPgReplication, type PgReplication } from '../../api';
 import { Chart } from '../../components/Chart';
 import { Empty, ErrorBox, Loading, Panel } from '../../components/ui';
 import { useData } from '../../data';
 import { formatAge, formatBytes, formatValue } from '../../format';
+import { samples, useLiveReload } from '../../live';
 import { useTimeRange } from '../../time';
 import type { TargetParams } from '../Postgres';
 import { WalRateChart } from './Overview';
-import { perLabel, useFamily, useLiveReload } from './series';
+import { perLabel, useFamily } from './series';
 
 const standbyName = (l: { application_name?: string; client_addr?: string }) =>
   `${l.application_name || '(unnamed)'}${l.client_addr ? ` at ${l.client_addr}` : ''}`;
@@ -18,7 +20,7 @@ const standbyName = (l: { application_name?: string; client_addr?: string }) =>
 export function ReplicationSection({ server, target }: TargetParams) {
   const range = useTimeRange();
   const now = useData((signal) => fetchPgReplication(server, target, signal), [server, target]);
-  useLiveReload(server, now.reload, 10_000);
+  useLiveReload([server], samples, now.reload, 10_000);
   const lag = useFamily('pg_replication', server, target, ['replay_lag_bytes', 'replay_lag_s'], range);
   const standbySide = useFamily(
     'pg_standby',

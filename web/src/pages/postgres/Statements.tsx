@@ -7,6 +7,7 @@
  * Statement texts are for roles user and admin: for a viewer the page asks the API for none (`text=false`,
  * and never the text endpoint) and says they are hidden.
  */
+
 import {
   fetchStatementHistory,
   fetchStatementText,
@@ -22,11 +23,11 @@ import { Sparkline } from '../../components/Sparkline';
 import { CodeBlock, Empty, ErrorBox, Link, Loading, Panel } from '../../components/ui';
 import { useData } from '../../data';
 import { formatValue } from '../../format';
-import { setQuery, useLocation } from '../../router';
+import { samples, useLiveReload } from '../../live';
+import { hrefWith, setQuery, useLocation } from '../../router';
 import { can, useMe } from '../../session';
 import { rangeKey, type TimeRange, useTimeRange } from '../../time';
 import type { TargetParams } from '../Postgres';
-import { hrefWith, useLiveReload } from './reload';
 
 const columns: { key: StatementOrder; label: string; title: string }[] = [
   { key: 'total_time', label: 'Total time', title: 'execution and planning time, summed over the range' },
@@ -84,7 +85,7 @@ function StatementList({ server, target, order }: TargetParams & { order: Statem
       fetchTopStatements({ server, target, from: range.from, to: range.to, order, text: mayRead }, signal),
     [server, target, rangeKey(range), order, mayRead],
   );
-  useLiveReload(server, reload);
+  useLiveReload([server], samples, reload);
   const orderLabel = columns.find((c) => c.key === order)?.label.toLowerCase();
   return (
     <Panel
@@ -237,7 +238,7 @@ function StatementView(p: TargetParams & { queryid: string; dbid?: number; useri
     (signal) => fetchStatementHistory({ ...key, from: range.from, to: range.to }, signal),
     [p.server, p.target, p.queryid, p.dbid, p.userid, rangeKey(range)],
   );
-  useLiveReload(p.server, history.reload);
+  useLiveReload([p.server], samples, history.reload);
   const h = history.data;
   const sum = (f: (s: StatementStep) => number | null) =>
     h ? h.steps.reduce((a, s) => a + (f(s) ?? 0), 0) : null;

@@ -3,11 +3,9 @@
  * database, every standby) and per-second rates from counters' per-step increases. A step missing in
  * every series stays missing (a gap), never a zero.
  */
-import { useEffect, useRef } from 'preact/hooks';
 import { fetchSeries, type Series, type SeriesResponse } from '../../api';
 import type { ChartSeries } from '../../components/Chart';
 import { useData } from '../../data';
-import { useLive } from '../../live';
 import { rangeKey, type TimeRange } from '../../time';
 
 export type Points = [number, number | null][];
@@ -61,26 +59,4 @@ export function perLabel(
   return (res?.series ?? [])
     .filter((s) => s.metric === metric)
     .map((s) => ({ label: name(s.labels), points: s.points.map(([t, v]) => [t, v * scale] as const) }));
-}
-
-/**
- * Reloads when a live sample of `server` arrives, at most once per `everyMs`: a sample that comes within
- * the pause is not lost, it schedules one reload at the end of the pause.
- */
-export function useLiveReload(server: number, reload: () => void, everyMs = 5000): void {
-  const last = useRef(0);
-  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  useEffect(() => () => clearTimeout(pending.current), []);
-  useLive([server], (m) => {
-    if (m.type !== 'sample' && m.type !== 'resync') return;
-    if (pending.current) return;
-    const wait = last.current + everyMs - Date.now();
-    const run = () => {
-      pending.current = undefined;
-      last.current = Date.now();
-      reload();
-    };
-    if (wait <= 0) run();
-    else pending.current = setTimeout(run, wait);
-  });
 }
