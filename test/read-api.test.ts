@@ -12,7 +12,7 @@ import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import { inReadSnapshot } from '../src/storage/tx.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
-import { roleHeaders } from './helpers/users.js';
+import { getAsRole, getOkAsRole } from './helpers/users.js';
 import { until } from './helpers/wait.js';
 
 let ts: TestStore;
@@ -24,20 +24,8 @@ const now = Date.now();
 const ago = (ms: number) => new Date(now - ms);
 const min = 60_000;
 
-async function get(url: string, role: Role = 'viewer'): Promise<{ status: number; body: Json }> {
-  const res = await server.app.inject({
-    method: 'GET',
-    url: `/api/v1${url}`,
-    headers: await roleHeaders(ts.store.pool, role),
-  });
-  return { status: res.statusCode, body: res.json() as Json };
-}
-
-async function ok(url: string, role: Role = 'viewer'): Promise<Json> {
-  const res = await get(url, role);
-  assert.equal(res.status, 200, `${url}: ${JSON.stringify(res.body)}`);
-  return res.body;
-}
+const get = (url: string, role: Role = 'viewer') => getAsRole(server.app, ts.store.pool, url, role);
+const ok = (url: string, role: Role = 'viewer') => getOkAsRole(server.app, ts.store.pool, url, role);
 
 /** Inserts rows into a pgvigil table (names are the test's own constants). */
 async function insert(table: string, rows: Json[]): Promise<void> {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createTestStore, quietLog, type TestStore } from './helpers/db.js';
-import { roleHeaders } from './helpers/users.js';
+import { getAsRole, getOkAsRole } from './helpers/users.js';
 
 let ts: TestStore;
 let server: App;
@@ -20,20 +20,8 @@ const at = (s: number) => new Date(base + s * 1000);
 const bigQueryId = '-8765432109876543210';
 let path: string;
 
-async function get(url: string, role: Role = 'viewer'): Promise<{ status: number; body: Json }> {
-  const res = await server.app.inject({
-    method: 'GET',
-    url: `/api/v1${url}`,
-    headers: await roleHeaders(ts.store.pool, role),
-  });
-  return { status: res.statusCode, body: res.json() as Json };
-}
-
-async function ok(url: string, role: Role = 'viewer'): Promise<Json> {
-  const res = await get(url, role);
-  assert.equal(res.status, 200, `${url}: ${JSON.stringify(res.body)}`);
-  return res.body;
-}
+const get = (url: string, role: Role = 'viewer') => getAsRole(server.app, ts.store.pool, url, role);
+const ok = (url: string, role: Role = 'viewer') => getOkAsRole(server.app, ts.store.pool, url, role);
 
 before(async () => {
   ts = await createTestStore('stmthistory');

@@ -1,7 +1,9 @@
 /**
  * Credentials for tests: a user of each role with an API token, made directly in the store.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { createApiToken } from '../../src/server/auth/api-tokens.js';
 import { addUser } from '../../src/server/auth/users.js';
@@ -38,4 +40,31 @@ export async function roleHeaders(pool: pg.Pool, role: UserRole): Promise<{ auth
     byRole.set(role, user);
   }
   return (await user).headers;
+}
+
+/** GET /api/v1`url` in-process as a user of `role`: the status and the JSON body. */
+export async function getAsRole(
+  app: FastifyInstance,
+  pool: pg.Pool,
+  url: string,
+  role: UserRole = 'viewer',
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await app.inject({
+    method: 'GET',
+    url: `/api/v1${url}`,
+    headers: await roleHeaders(pool, role),
+  });
+  return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+}
+
+/** The same, asserting 200; the JSON body. */
+export async function getOkAsRole(
+  app: FastifyInstance,
+  pool: pg.Pool,
+  url: string,
+  role: UserRole = 'viewer',
+): Promise<Record<string, unknown>> {
+  const res = await getAsRole(app, pool, url, role);
+  assert.equal(res.status, 200, `${url}: ${JSON.stringify(res.body)}`);
+  return res.body;
 }

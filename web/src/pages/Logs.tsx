@@ -203,7 +203,7 @@ function Patterns(p: { filter: LogFilter; epoch: string }) {
                 <th>Newest message of the pattern</th>
                 <th>Last seen</th>
                 <th>
-                  <span class="visually-hidden">Filter</span>
+                  <span class="sr-only">Filter</span>
                 </th>
               </tr>
             </thead>

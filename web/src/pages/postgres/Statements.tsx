@@ -104,7 +104,7 @@ function StatementList({ server, target, order }: TargetParams & { order: Statem
       {data && data.statements.length > 0 ? (
         <div class="table-wrap">
           <table class="statements">
-            <caption class="visually-hidden">Top statements of the range, sorted by {orderLabel}</caption>
+            <caption class="sr-only">Top statements of the range, sorted by {orderLabel}</caption>
             <thead>
               <tr>
                 <th scope="col">Statement</th>

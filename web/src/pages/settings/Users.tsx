@@ -122,7 +122,7 @@ function UserRowView({ user, reload }: { user: UserRow; reload: () => void }) {
         {self ? <span class="muted"> (you)</span> : null}
       </td>
       <td>
-        <label class="visually-hidden" for={`role-${user.userId}`}>
+        <label class="sr-only" for={`role-${user.userId}`}>
           Role of {user.name}
         </label>
         <select
