@@ -16,6 +16,7 @@ import {
   screenshot,
   signIn,
   startUp,
+  waitInPage,
   watchPage,
 } from './helpers/browser.js';
 
@@ -44,28 +45,9 @@ after(async () => {
   await up?.stop();
 });
 
-/**
- * Waits in the page until `expr` (source text: this package compiles without the DOM types) is truthy,
- * checking every 100 ms. page.waitForFunction cannot be used: it evaluates strings with eval, which the
- * dashboard's CSP forbids; page.evaluate goes through the DevTools protocol, which the CSP does not govern.
- */
-async function until(page: Page, expr: string, what: string, timeoutMs = 30_000): Promise<void> {
-  await page.evaluate(`new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const check = () => {
-      let ok = false;
-      try { ok = Boolean(${expr}); } catch {}
-      if (ok) resolve(true);
-      else if (Date.now() - t0 > ${timeoutMs}) reject(new Error(${JSON.stringify(`timed out waiting for ${what}`)}));
-      else setTimeout(check, 100);
-    };
-    check();
-  })`);
-}
-
 /** The page has loaded every section (nothing busy) and the charts named draw values. */
 function drawn(page: Page, charts: readonly string[]): Promise<void> {
-  return until(
+  return waitInPage(
     page,
     `(() => {
       const root = document.querySelector('.host-page');
@@ -81,7 +63,7 @@ function drawn(page: Page, charts: readonly string[]): Promise<void> {
 
 /** Waits until chart `name` draws a range for which `test` (source text over from, to) holds. */
 function chartRange(page: Page, name: string, test: string): Promise<void> {
-  return until(
+  return waitInPage(
     page,
     `(() => {
       const f = document.querySelector('figure.chart[data-chart="' + CSS.escape(${JSON.stringify(name)}) + '"]');

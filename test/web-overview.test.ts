@@ -14,6 +14,7 @@ import {
   screenshot,
   signIn,
   startUp,
+  waitInPage,
   watchPage,
 } from './helpers/browser.js';
 import { testPgLabel } from './helpers/db.js';
@@ -133,7 +134,7 @@ describe('the overview page', {
       // Search: no match, then the server's own name; the URL follows and a reload keeps it.
       const search = page.getByLabel('Search');
       await search.fill('no-such-host-zz');
-      await page.waitForFunction(`document.querySelector('.fleet').dataset.rows === '0'`);
+      await waitInPage(page, `document.querySelector('.fleet').dataset.rows === '0'`, '0 row(s) shown');
       assert.equal(new URL(page.url()).searchParams.get('q'), 'no-such-host-zz');
       await page.getByText('No server matches').waitFor();
       await page.reload();
@@ -141,39 +142,41 @@ describe('the overview page', {
       assert.equal(await search.inputValue(), 'no-such-host-zz', 'a reload keeps the search');
       assert.equal(await shownRows(page), 0);
       await search.fill(server.name.slice(0, 3).toUpperCase());
-      await page.waitForFunction(`document.querySelector('.fleet').dataset.rows === '1'`);
+      await waitInPage(page, `document.querySelector('.fleet').dataset.rows === '1'`, '1 row(s) shown');
 
       // A target's name finds its server too.
       await search.fill(target.name);
-      await page.waitForFunction(`document.querySelector('.fleet').dataset.rows === '1'`);
+      await waitInPage(page, `document.querySelector('.fleet').dataset.rows === '1'`, '1 row(s) shown');
       await search.fill('');
       assert.equal(new URL(page.url()).searchParams.get('q'), null);
 
       // Status filter: silent hides the (ok) server, ok shows it; each is in the URL and survives a reload.
       await page.getByRole('button', { name: /^silent/ }).click();
-      await page.waitForFunction(`document.querySelector('.fleet').dataset.rows === '0'`);
+      await waitInPage(page, `document.querySelector('.fleet').dataset.rows === '0'`, '0 row(s) shown');
       assert.equal(new URL(page.url()).searchParams.get('status'), 'silent');
       await page.reload();
       await page.waitForSelector('.fleet[data-loaded="yes"]');
       assert.equal(await shownRows(page), 0, 'a reload keeps the status filter');
       assert.equal(await page.getByRole('button', { name: /^silent/ }).getAttribute('aria-pressed'), 'true');
       await page.getByRole('button', { name: /^ok/ }).click();
-      await page.waitForFunction(`document.querySelector('.fleet').dataset.rows === '1'`);
+      await waitInPage(page, `document.querySelector('.fleet').dataset.rows === '1'`, '1 row(s) shown');
       assert.equal(new URL(page.url()).searchParams.get('status'), 'ok');
       await page.goBack();
-      await page.waitForFunction(`document.querySelector('.fleet').dataset.rows === '0'`);
+      await waitInPage(page, `document.querySelector('.fleet').dataset.rows === '0'`, '0 row(s) shown');
       assert.equal(
         new URL(page.url()).searchParams.get('status'),
         'silent',
         'the back button undoes a filter',
       );
       await page.getByRole('button', { name: /^All/ }).click();
-      await page.waitForFunction(`document.querySelector('.fleet').dataset.rows === '1'`);
+      await waitInPage(page, `document.querySelector('.fleet').dataset.rows === '1'`, '1 row(s) shown');
 
       // A phone: rows stack on two lines (taller), the column headers are for screen readers only.
       await page.setViewportSize({ width: 390, height: 844 });
-      await page.waitForFunction(
+      await waitInPage(
+        page,
         `document.querySelector('.fleet tbody tr').getBoundingClientRect().height > 50`,
+        'rows stacked on a phone',
       );
       const head = await page.locator('.fleet thead').boundingBox();
       assert.ok(head && head.height <= 1, 'headers hidden on a phone');

@@ -326,3 +326,22 @@ export async function screenshot(page: Page, name: string, only?: Theme): Promis
   }
   return paths;
 }
+
+/**
+ * Waits in the page until `expr` (source text: this package compiles without the DOM types) is truthy,
+ * checking every 100 ms. page.waitForFunction cannot be used: it evaluates strings with eval, which the
+ * dashboard's CSP forbids; page.evaluate goes through the DevTools protocol, which the CSP does not govern.
+ */
+export async function waitInPage(page: Page, expr: string, what: string, timeoutMs = 30_000): Promise<void> {
+  await page.evaluate(`new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const check = () => {
+      let ok = false;
+      try { ok = Boolean(${expr}); } catch {}
+      if (ok) resolve(true);
+      else if (Date.now() - t0 > ${timeoutMs}) reject(new Error(${JSON.stringify(`timed out waiting for ${what}`)}));
+      else setTimeout(check, 100);
+    };
+    check();
+  })`);
+}
