@@ -11,7 +11,7 @@
  *      503 at once (rather than waiting for connection timeouts); health and readiness keep answering
  *   5. user check: routes for viewer/user/admin need a signed-in user or API token of that role
  *      (agent routes check their agent credential themselves)
- *   6. HTTP metrics hook
+ *   6. HTTP metrics hook; response compression (@fastify/compress: gzip or deflate over 1 kB)
  *   7. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
  *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 5
  *   8. the dashboard (./web.ts), last and at the root: its `/*` wildcard answers what no route above
@@ -23,6 +23,7 @@
  * after its sends in flight, when it closes.
  */
 import { readFileSync } from 'node:fs';
+import fastifyCompress from '@fastify/compress';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, {
@@ -229,6 +230,16 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   registry
     .gauge('pgvigil_db_pool_waiting', 'Requests waiting for a store connection.')
     .set(() => pool.waitingCount);
+
+  // Answers over 1 kB compressed for clients that accept it (the fleet's 1,000 servers are megabytes of
+  // JSON); the dashboard's assets come compressed already (web.ts sets Content-Encoding) and pass through.
+  await app.register(fastifyCompress, {
+    global: true,
+    // Request bodies are not its business: ingest reads its gzip bodies itself, with its own limits.
+    globalDecompression: false,
+    threshold: 1024,
+    encodings: ['gzip', 'deflate'],
+  });
 
   const metrics = ingestMetrics(registry);
   const live = new LiveHub({

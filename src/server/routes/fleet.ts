@@ -17,7 +17,8 @@
  * Findings: counts by severity of findings in state open or acknowledged (silenced and resolved ones do not
  * ask for attention).
  *
- * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 points:
+ * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 points,
+ * values to four significant digits:
  * the plan /series makes (storage/series.ts: tier by range and retention, the step being range / 60
  * rounded up to a round value), read for the whole fleet at once — with the minute tier instead of raw
  * rows when steps are a minute or longer (what /series?tier=minute gives). Points are [step start ms, value]; a step
@@ -191,10 +192,16 @@ function byKey(rows: FleetPoint[], value: (v: Array<number | null>) => number | 
     if (v === null) continue;
     const list = out.get(k) ?? [];
     if (list.length === 0) out.set(k, list);
-    list.push([r.t, v]);
+    list.push([r.t, sparklineValue(v)]);
   }
   return out;
 }
+
+/**
+ * Four significant digits: a sparkline is a few dozen pixels high, and 1,000 servers' lines are 240,000
+ * points, whose full float digits were half the answer's size.
+ */
+export const sparklineValue = (x: number) => Number(x.toPrecision(4));
 
 const finite = (x: number) => (Number.isFinite(x) ? x : null);
 const clampPct = (x: number) => Math.min(100, Math.max(0, x));

@@ -5,7 +5,7 @@
  * the sparklines, which are the series of /api/v1/series (storage/series.ts) for many servers in one query.
  */
 import type pg from 'pg';
-import { type SeriesPlan, seriesSql, type Tails, tailsFrom } from '../series.js';
+import { type SeriesPlan, seriesSql, serverTails, type Tails, tailsFrom } from '../series.js';
 import type { Queryable } from './queryable.js';
 import type { ServerRow } from './servers.sql.js';
 
@@ -43,19 +43,20 @@ export async function activeFindingCounts(db: Queryable, serverIds: number[]): P
 }
 
 /**
- * Where rollups end for a set of servers: the earliest pending bucket of any of them. Reading raw rows for
- * buckets some servers have rolled already gives the same numbers (rollups are computed from those rows by
- * the same rules), so one tail serves the whole fleet.
+ * Where rollups end for a set of servers: the earliest tail of any of them. Reading raw rows for buckets
+ * some servers have rolled already gives the same numbers (rollups are computed from those rows by the same
+ * rules), so one tail serves the whole fleet.
  */
 export async function fleetTails(db: Queryable, serverIds: number[], now: Date): Promise<Tails> {
-  const { rows } = await db.query<{ tier: 'hourly' | 'daily'; first: Date }>(
-    `SELECT tier, min(bucket) AS first FROM pgvigil.rollup_pending
-      WHERE server_id = ANY($1::bigint[]) GROUP BY tier`,
-    [serverIds],
-  );
-  const pending: { hourly?: number; daily?: number } = {};
-  for (const r of rows) pending[r.tier] = r.first.getTime();
-  return tailsFrom(now, pending);
+  const t = now.getTime();
+  const out: Tails = { hourly: t, daily: t, minute: t };
+  for (const s of (await serverTails(db, serverIds, now)).values()) {
+    out.hourly = Math.min(out.hourly, s.hourly);
+    out.daily = Math.min(out.daily, s.daily);
+    out.minute = Math.min(out.minute, s.minute);
+  }
+  if (serverIds.length === 0) return tailsFrom(now, {});
+  return out;
 }
 
 /** One step of one server (and target, for PostgreSQL families): the plan's metrics summed over labels. */
