@@ -37,7 +37,7 @@ import { parseTimeText } from '../../protocol/batch.js';
 import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
 import {
   activeFindingCounts,
-  type FleetPoint,
+  type FleetLine,
   fleetSeries,
   fleetServers,
   fleetTails,
@@ -183,16 +183,16 @@ interface FleetQuery {
 type Point = [number, number];
 
 /** Points per (server, target) key, `value` computing the sparkline from a step's sums (null: no point). */
-function byKey(rows: FleetPoint[], value: (v: Array<number | null>) => number | null): Map<string, Point[]> {
+function byKey(lines: FleetLine[], value: (v: Array<number | null>) => number | null): Map<string, Point[]> {
   const out = new Map<string, Point[]>();
-  for (const r of rows) {
-    const k = `${r.serverId}:${r.targetId ?? ''}`;
-    const v = value(r.values);
-    // As /series: a step with nothing to show is left out (a gap stays a gap), never drawn as 0.
-    if (v === null) continue;
-    const list = out.get(k) ?? [];
-    if (list.length === 0) out.set(k, list);
-    list.push([r.t, sparklineValue(v)]);
+  for (const line of lines) {
+    const list: Point[] = [];
+    line.t.forEach((t, i) => {
+      const v = value(line.values.map((m) => m[i] ?? null));
+      // As /series: a step with nothing to show is left out (a gap stays a gap), never drawn as 0.
+      if (v !== null) list.push([t, sparklineValue(v)]);
+    });
+    if (list.length > 0) out.set(`${line.serverId}:${line.targetId ?? ''}`, list);
   }
   return out;
 }
