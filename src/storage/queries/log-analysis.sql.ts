@@ -105,10 +105,16 @@ export async function aggregateLogChunk(
         WHERE e.server_id = $1 AND e.ts >= $2 AND e.ts < $3
         GROUP BY e.fingerprint
      )
-     SELECT g.*, (p.fingerprint IS NOT NULL) AS known,
-            (sum(g.count) OVER ())::int AS "totalEntries", (count(*) OVER ())::int AS "totalFingerprints"
-       FROM g LEFT JOIN pgvigil.log_patterns p ON p.server_id = $1 AND p.fingerprint = g.fingerprint
-      ORDER BY (p.fingerprint IS NOT NULL) DESC, ${levelRank('g.level')} DESC, g.count DESC, g.fingerprint
+     -- A primary-key probe per group, whatever the planner believes of a young log_patterns (a join
+     -- planned on no statistics became a nested loop over every pattern for every group).
+     , k AS (
+       SELECT g.*, EXISTS (SELECT 1 FROM pgvigil.log_patterns p
+                            WHERE p.server_id = $1 AND p.fingerprint = g.fingerprint) AS known
+         FROM g
+     )
+     SELECT k.*, (sum(k.count) OVER ())::int AS "totalEntries", (count(*) OVER ())::int AS "totalFingerprints"
+       FROM k
+      ORDER BY k.known DESC, ${levelRank('k.level')} DESC, k.count DESC, k.fingerprint
       LIMIT $4`,
     [serverId, from, to, limit],
   );
