@@ -230,6 +230,54 @@ describe('patterns', () => {
   });
 });
 
+describe('late entries', () => {
+  test('entries_arriving_behind_the_watermark_are_added_by_the_hourly_reconcile_without_reopening_or_counting_twice', async () => {
+    const agent = await fs.enroll('late-host');
+    const pool = fs.ts.store.pool;
+    const t0 = Math.floor(Date.now() / hour) * hour - 5 * hour;
+    const fpA = fingerprintOf('db', 'error', 'deadlock detected on 12');
+    const fpC = fingerprintOf('db', 'error', 'could not open file 7');
+    await fs.push(agent, [], { logs: [entry(t0 + 10 * min, 'db', 'error', 'deadlock detected on 12')] });
+    await runLogAnalysis(pool, new Date(t0 + 20 * min));
+    await runLogAnalysis(pool, new Date(t0 + 2 * hour));
+    assert.equal((await pattern(agent.serverId, fpA)).state, 'resolved');
+    // An agent back from an outage ships lines older than the watermark.
+    await fs.push(agent, [], {
+      logs: [
+        entry(t0 + 12 * min, 'db', 'error', 'deadlock detected on 13'),
+        entry(t0 + 15 * min, 'db', 'error', 'could not open file 7'),
+      ],
+    });
+    const early = await runLogAnalysis(pool, new Date(t0 + 2 * hour + 10 * min));
+    assert.equal(early.late, 0, 'reconciled at most once an hour');
+    const r = await runLogAnalysis(pool, new Date(t0 + 3 * hour + 5 * min));
+    assert.equal(r.late, 2);
+    const a = await pattern(agent.serverId, fpA);
+    assert.equal(a.count, 2);
+    assert.equal(a.state, 'resolved', 'old lines do not reopen a pattern');
+    assert.equal(a.reopen_count, 0);
+    assert.equal(a.last_seen.getTime(), t0 + 12 * min);
+    const c = await pattern(agent.serverId, fpC);
+    assert.equal(c.count, 1);
+    assert.equal(c.first_seen.getTime(), t0 + 15 * min);
+    const counts = await pool.query(
+      'SELECT hour, count::int AS count FROM pgvigil.log_counts_hourly WHERE server_id = $1',
+      [agent.serverId],
+    );
+    assert.deepEqual(
+      counts.rows.map((x) => [x.hour.getTime() - t0, x.count]),
+      [[0, 3]],
+    );
+    const state = await logAnalysisState(pool, agent.serverId);
+    assert.equal(state?.lateEntries, 2);
+    assert.equal(state?.entriesProcessed, 3);
+    // Reconciled again an hour later: nothing more to add.
+    const again = await runLogAnalysis(pool, new Date(t0 + 4 * hour + 10 * min));
+    assert.equal(again.late, 0);
+    assert.equal((await pattern(agent.serverId, fpA)).count, 2);
+  });
+});
+
 describe('error spikes', () => {
   test('a_burst_of_errors_far_above_the_hourly_baseline_opens_a_finding_that_resolves_when_the_rate_is_back', async () => {
     const agent = await fs.enroll('spike-host');

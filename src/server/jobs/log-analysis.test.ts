@@ -18,6 +18,7 @@ function group(fingerprint: string, level: LogLevel, count: number, known = fals
     sample: `m ${fingerprint}`,
     event: null,
     known,
+    stored: 0,
     totalEntries: 0,
     totalFingerprints: 0,
   };

@@ -11,12 +11,12 @@
  * stops starting chunks after `budgetMs`, servers furthest behind first, and the next run goes on from
  * the watermarks. A server's first run starts at its oldest entry within `backfillMs`.
  *
- * Late entries. ts is when a line was written, not when it arrived: a batch that commits with entries
- * older than the watermark is not counted here. `settleMs` (2 min) covers the normal path (agent batching,
- * shipping, group commit); entries an agent ships after a longer outage from its spool are kept in
- * log_entries (the search, /logs/patterns and the log checks read those windows directly) but are missing
- * from the patterns' counts and the hourly trends. The error-spike check compares raw 5-minute windows with
- * the hourly baseline, so a few missing hours lower its baseline a little; they do not hide a spike.
+ * Late entries. ts is when a line was written, not when it arrived: a batch can commit entries older than
+ * the watermark. `settleMs` (2 min) covers the normal path (agent batching, shipping, group commit). For
+ * the rest (an agent shipping its spool after an outage) each server is reconciled once an hour: hours of
+ * the last day whose raw entries outnumber their hourly counts are recounted, and the difference per
+ * pattern is added (see reconcileServer). Entries later than a day are not added (they stay searchable,
+ * and the log checks, which read raw windows, see them).
  *
  * Bounded patterns. A server keeps at most `maxPatterns` patterns. New fingerprints are admitted most
  * severe and most frequent first, at most `maxNewPerChunk` per chunk; when there is no room, resolved
@@ -42,6 +42,7 @@ import {
   type ChunkPattern,
   countLogPatterns,
   evictResolvedPatterns,
+  lateLogHours,
   logAnalysisServers,
   logChunkEnd,
   oldestLogEntry,
@@ -80,6 +81,9 @@ export interface LogAnalysisOptions {
   /** Hours of log_fingerprints_hourly older than this keep only their `topPerHour` patterns. */
   trimAfterMs: number;
   topPerHour: number;
+  /** How often each server is checked for entries that arrived behind its watermark, and how far back. */
+  reconcileEveryMs: number;
+  reconcileWindowMs: number;
 }
 
 export const defaultLogAnalysisOptions: LogAnalysisOptions = {
@@ -94,6 +98,8 @@ export const defaultLogAnalysisOptions: LogAnalysisOptions = {
   resolvedRetentionMs: 30 * dayMs,
   trimAfterMs: 48 * hourMs,
   topPerHour: 20,
+  reconcileEveryMs: hourMs,
+  reconcileWindowMs: 24 * hourMs,
 };
 
 /** New patterns within this of now are news; older ones are a backfill. */
@@ -159,11 +165,42 @@ export interface LogAnalysisResult {
   resolved: number;
   pruned: number;
   trimmed: number;
+  /** Entries found behind the watermarks and added. */
+  late: number;
   /** Servers whose watermark is still behind `now − settle` after this run (out of budget). */
   behind: number;
 }
 
 const hourStart = (ms: number) => Math.floor(ms / hourMs) * hourMs;
+
+/**
+ * Adds grouped entries of one hour to the patterns (admitting new ones within the bound) and to that
+ * hour's pattern counts.
+ */
+async function addGroups(
+  client: pg.PoolClient,
+  serverId: number,
+  hour: Date,
+  groups: readonly ChunkPattern[],
+  o: LogAnalysisOptions,
+  reopen: boolean,
+) {
+  const tracked = await countLogPatterns(client, serverId);
+  const plan = planAdmission(groups, tracked, o.maxPatterns, o.maxNewPerChunk);
+  const evicted = plan.evict > 0 ? await evictResolvedPatterns(client, serverId, plan.evict) : 0;
+  const admitted = Math.min(plan.candidates.length, plan.room + evicted);
+  const rows = [...plan.known, ...plan.candidates.slice(0, admitted)];
+  const upserted = await upsertLogPatterns(client, serverId, rows, reopen);
+  await addFingerprintsHourly(client, serverId, hour, rows);
+  return { plan, admitted, evicted, upserted };
+}
+
+/**
+ * Every transaction of the job reads in one snapshot: an entry committed between two of its statements
+ * is counted by all of them or by none. The job is the only writer of these tables (its advisory lock),
+ * so repeatable read never fails on a conflict.
+ */
+const snapshot = { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ' };
 
 /** One chunk [from, to) of one server in one transaction; returns what it did. */
 async function analyseChunk(
@@ -174,15 +211,10 @@ async function analyseChunk(
   now: Date,
   o: LogAnalysisOptions,
 ): Promise<{ entries: number; inserted: number; dropped: number; evicted: number }> {
-  const tracked = await countLogPatterns(client, serverId);
   const chunk = await aggregateLogChunk(client, serverId, from, to, o.maxPatterns + o.maxNewPerChunk);
-  const plan = planAdmission(chunk, tracked, o.maxPatterns, o.maxNewPerChunk);
-  const evicted = plan.evict > 0 ? await evictResolvedPatterns(client, serverId, plan.evict) : 0;
-  const admitted = Math.min(plan.candidates.length, plan.room + evicted);
-  const rows = [...plan.known, ...plan.candidates.slice(0, admitted)];
-  const upserted = await upsertLogPatterns(client, serverId, rows);
+  const hour = new Date(hourStart(from.getTime()));
+  const { plan, admitted, evicted, upserted } = await addGroups(client, serverId, hour, chunk, o, true);
   await addLogCountsHourly(client, serverId, from, to);
-  await addFingerprintsHourly(client, serverId, new Date(hourStart(from.getTime())), rows);
   const tally = dropTally(chunk, plan, admitted);
   await advanceLogWatermark(client, {
     serverId,
@@ -229,6 +261,72 @@ export function newPatternMessages(
     }));
 }
 
+/**
+ * Finds entries that arrived behind the watermark in the last `reconcileWindowMs` (hours whose raw count
+ * exceeds their hourly counts) and adds them: the hour's counts by source and level are recounted, each
+ * pattern gets what its hour's count lacks (log_fingerprints_hourly still holds every tracked pattern of
+ * recent hours), new fingerprints are admitted as usual. Late entries add to counts and first/last seen;
+ * they neither reopen a resolved pattern nor make news. Returns the late entries found.
+ */
+async function reconcileServer(
+  pool: pg.Pool,
+  serverId: number,
+  wm: number,
+  now: Date,
+  o: LogAnalysisOptions,
+): Promise<number> {
+  const hours = await lateLogHours(
+    pool,
+    serverId,
+    new Date(hourStart(wm) - o.reconcileWindowMs),
+    new Date(wm),
+  );
+  let late = 0;
+  for (const h of hours) {
+    const start = h.hour;
+    const end = new Date(Math.min(start.getTime() + hourMs, wm));
+    await inTransaction(
+      pool,
+      async (client) => {
+        const all = await aggregateLogChunk(
+          client,
+          serverId,
+          start,
+          end,
+          o.maxPatterns + o.maxNewPerChunk,
+          start,
+        );
+        const missing = all
+          .filter((g) => g.count > g.stored)
+          .map((g) => ({ ...g, count: g.count - g.stored }));
+        const { evicted } = await addGroups(client, serverId, start, missing, o, false);
+        await addLogCountsHourly(client, serverId, start, end, true);
+        await advanceLogWatermark(client, {
+          serverId,
+          watermark: new Date(wm),
+          entries: h.missing,
+          droppedPatterns: 0,
+          droppedEntries: 0,
+          evicted,
+          late: h.missing,
+        });
+      },
+      snapshot,
+    );
+    late += h.missing;
+  }
+  await advanceLogWatermark(pool, {
+    serverId,
+    watermark: new Date(wm),
+    entries: 0,
+    droppedPatterns: 0,
+    droppedEntries: 0,
+    evicted: 0,
+    reconciledAt: now,
+  });
+  return late;
+}
+
 /** One run over every active server, then the lifecycle sweeps. */
 export async function runLogAnalysis(
   pool: pg.Pool,
@@ -248,6 +346,7 @@ export async function runLogAnalysis(
     resolved: 0,
     pruned: 0,
     trimmed: 0,
+    late: 0,
     behind: 0,
   };
   for (const s of await logAnalysisServers(pool, new Date(now.getTime() - o.backfillMs))) {
@@ -265,7 +364,11 @@ export async function runLogAnalysis(
       const cut = await logChunkEnd(pool, s.serverId, from, to, o.maxChunkRows);
       // Rows sharing the first millisecond beyond the cap are taken whole: a cut inside one ms is impossible.
       if (cut !== null) to = new Date(Math.max(cut.getTime(), wm + 1));
-      const c = await inTransaction(pool, (client) => analyseChunk(client, s.serverId, from, to, now, o));
+      const c = await inTransaction(
+        pool,
+        (client) => analyseChunk(client, s.serverId, from, to, now, o),
+        snapshot,
+      );
       r.chunks++;
       r.entries += c.entries;
       r.newPatterns += c.inserted;
@@ -274,6 +377,10 @@ export async function runLogAnalysis(
       wm = to.getTime();
     }
     if (wm < limit) r.behind++;
+    const due = s.reconciledAt === null || now.getTime() - s.reconciledAt.getTime() >= o.reconcileEveryMs;
+    if (due && performance.now() - started < o.budgetMs) {
+      r.late += await reconcileServer(pool, s.serverId, wm, now, o);
+    }
   }
   r.resolved = await resolveQuietPatterns(pool, now, o.quietMs);
   r.pruned = await pruneResolvedPatterns(pool, new Date(now.getTime() - o.resolvedRetentionMs), 10_000);
@@ -292,7 +399,7 @@ export function logAnalysisJob(opts: Partial<LogAnalysisOptions> = {}): Job {
     intervalMs: o.intervalMs,
     run: async ({ pool, log, now }: { pool: pg.Pool; log: Logger; now: Date }) => {
       const r = await runLogAnalysis(pool, now, o);
-      if (r.entries > 0 || r.resolved > 0 || r.behind > 0) log.info(r, 'log analysis');
+      if (r.entries > 0 || r.resolved > 0 || r.behind > 0 || r.late > 0) log.info(r, 'log analysis');
       if (r.behind > 0) log.warn({ behind: r.behind }, 'log analysis: servers left behind for the next run');
     },
   };

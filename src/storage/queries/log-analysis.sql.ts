@@ -17,6 +17,8 @@ export interface LogAnalysisServer {
   serverId: number;
   /** null before the job first read this server's entries. */
   watermark: Date | null;
+  /** When it last looked for late entries. */
+  reconciledAt: Date | null;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface LogAnalysisServer {
  */
 export async function logAnalysisServers(db: Queryable, since: Date): Promise<LogAnalysisServer[]> {
   const { rows } = await db.query<LogAnalysisServer>(
-    `SELECT s.server_id::int AS "serverId", st.watermark
+    `SELECT s.server_id::int AS "serverId", st.watermark, st.reconciled_at AS "reconciledAt"
        FROM pgvigil.servers s LEFT JOIN pgvigil.log_analysis_state st USING (server_id)
       WHERE s.last_seen_at >= $1
       ORDER BY st.watermark NULLS FIRST, s.server_id`,
@@ -76,6 +78,8 @@ export interface ChunkPattern {
   event: string | null;
   /** The pattern is tracked already (has a row in log_patterns). */
   known: boolean;
+  /** With `storedHour`: the entries of this fingerprint already counted in that hour (0 when none). */
+  stored: number;
   /** Over the whole chunk, before the limit: entries and distinct fingerprints. */
   totalEntries: number;
   totalFingerprints: number;
@@ -92,6 +96,7 @@ export async function aggregateLogChunk(
   from: Date,
   to: Date,
   limit: number,
+  storedHour: Date | null = null,
 ): Promise<ChunkPattern[]> {
   const { rows } = await db.query<ChunkPattern>(
     `WITH g AS (
@@ -109,14 +114,46 @@ export async function aggregateLogChunk(
      -- planned on no statistics became a nested loop over every pattern for every group).
      , k AS (
        SELECT g.*, EXISTS (SELECT 1 FROM pgvigil.log_patterns p
-                            WHERE p.server_id = $1 AND p.fingerprint = g.fingerprint) AS known
+                            WHERE p.server_id = $1 AND p.fingerprint = g.fingerprint) AS known,
+              CASE WHEN $5::timestamptz IS NULL THEN 0
+                   ELSE coalesce((SELECT f.count FROM pgvigil.log_fingerprints_hourly f
+                                   WHERE f.server_id = $1 AND f.hour = $5 AND f.fingerprint = g.fingerprint), 0)
+              END::int AS stored
          FROM g
      )
      SELECT k.*, (sum(k.count) OVER ())::int AS "totalEntries", (count(*) OVER ())::int AS "totalFingerprints"
        FROM k
       ORDER BY k.known DESC, ${levelRank('k.level')} DESC, k.count DESC, k.fingerprint
       LIMIT $4`,
-    [serverId, from, to, limit],
+    [serverId, from, to, limit, storedHour],
+  );
+  return rows;
+}
+
+/**
+ * Hours of [from, to) where log_entries hold more entries of the server than the hourly counts (entries
+ * that arrived behind the watermark), oldest first, with how many more. `to` is the watermark: the counts
+ * of its hour cover [hour, watermark).
+ */
+export async function lateLogHours(
+  db: Queryable,
+  serverId: number,
+  from: Date,
+  to: Date,
+): Promise<Array<{ hour: Date; missing: number }>> {
+  const { rows } = await db.query<{ hour: Date; missing: number }>(
+    `WITH raw AS (
+       SELECT date_bin('1 hour', ts, TIMESTAMPTZ 'epoch') AS hour, count(*) AS n FROM pgvigil.log_entries
+        WHERE server_id = $1 AND ts >= $2 AND ts < $3 GROUP BY 1
+     ), counted AS (
+       SELECT hour, sum(count) AS n FROM pgvigil.log_counts_hourly
+        WHERE server_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1
+     )
+     SELECT raw.hour, (raw.n - coalesce(counted.n, 0))::int AS missing
+       FROM raw LEFT JOIN counted USING (hour)
+      WHERE raw.n > coalesce(counted.n, 0)
+      ORDER BY raw.hour`,
+    [serverId, from, to],
   );
   return rows;
 }
@@ -177,6 +214,8 @@ export async function upsertLogPatterns(
   db: Queryable,
   serverId: number,
   rows: readonly PatternUpsert[],
+  /** false for late entries: they add to the counts but neither reopen nor keep open a quiet pattern. */
+  reopen = true,
 ): Promise<UpsertedPattern[]> {
   if (rows.length === 0) return [];
   const { rows: out } = await db.query<UpsertedPattern>(
@@ -194,10 +233,10 @@ export async function upsertLogPatterns(
        sample = CASE WHEN EXCLUDED.last_seen >= p.last_seen THEN EXCLUDED.sample ELSE p.sample END,
        event = CASE WHEN EXCLUDED.last_seen >= p.last_seen THEN EXCLUDED.event ELSE p.event END,
        component = CASE WHEN EXCLUDED.last_seen >= p.last_seen THEN EXCLUDED.component ELSE p.component END,
-       state = 'open',
-       resolved_at = NULL,
-       reopened_at = CASE WHEN p.state = 'resolved' THEN EXCLUDED.first_seen ELSE p.reopened_at END,
-       reopen_count = p.reopen_count + (p.state = 'resolved')::int,
+       state = CASE WHEN $11 THEN 'open' ELSE p.state END,
+       resolved_at = CASE WHEN $11 THEN NULL ELSE p.resolved_at END,
+       reopened_at = CASE WHEN $11 AND p.state = 'resolved' THEN EXCLUDED.first_seen ELSE p.reopened_at END,
+       reopen_count = p.reopen_count + ($11 AND p.state = 'resolved')::int,
        updated_at = now()
      RETURNING p.fingerprint, (p.xmax = 0) AS inserted, p.reopened_at AS "reopenedAt",
                p.level, p.source, p.sample, p.first_seen AS "firstSeen", p.count::float8 AS count`,
@@ -212,17 +251,22 @@ export async function upsertLogPatterns(
       rows.map((r) => r.count),
       rows.map((r) => r.sample),
       rows.map((r) => r.event),
+      reopen,
     ],
   );
   return out;
 }
 
-/** Adds the entries of [from, to) to the hourly counts by (source, level); returns the rows touched. */
+/**
+ * Adds the entries of [from, to) to the hourly counts by (source, level); with `replace`, sets the counts
+ * to them instead (a recount of a whole counted range). Returns the rows touched.
+ */
 export async function addLogCountsHourly(
   db: Queryable,
   serverId: number,
   from: Date,
   to: Date,
+  replace = false,
 ): Promise<number> {
   const { rowCount } = await db.query(
     `INSERT INTO pgvigil.log_counts_hourly AS h (server_id, hour, source, level, count)
@@ -230,8 +274,9 @@ export async function addLogCountsHourly(
        FROM pgvigil.log_entries e
       WHERE e.server_id = $1 AND e.ts >= $2 AND e.ts < $3
       GROUP BY 2, 3, 4
-     ON CONFLICT (server_id, hour, source, level) DO UPDATE SET count = h.count + EXCLUDED.count`,
-    [serverId, from, to],
+     ON CONFLICT (server_id, hour, source, level) DO UPDATE
+        SET count = CASE WHEN $4 THEN EXCLUDED.count ELSE h.count + EXCLUDED.count END`,
+    [serverId, from, to, replace],
   );
   return rowCount ?? 0;
 }
@@ -268,22 +313,38 @@ export interface WatermarkAdvance {
   droppedPatterns: number;
   droppedEntries: number;
   evicted: number;
+  /** Entries found behind the watermark (a reconcile). */
+  late?: number;
+  /** When a reconcile looked (set with `late`). */
+  reconciledAt?: Date;
 }
 
 /** Moves a server's watermark and adds to its counters (creating its state row). */
 export async function advanceLogWatermark(db: Queryable, a: WatermarkAdvance): Promise<void> {
   await db.query(
     `INSERT INTO pgvigil.log_analysis_state AS s
-       (server_id, watermark, entries_processed, dropped_patterns, dropped_entries, evicted_patterns)
-     VALUES ($1, $2, $3, $4, $5, $6)
+       (server_id, watermark, entries_processed, dropped_patterns, dropped_entries, evicted_patterns,
+      late_entries, reconciled_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (server_id) DO UPDATE SET
        watermark = greatest(s.watermark, EXCLUDED.watermark),
        entries_processed = s.entries_processed + EXCLUDED.entries_processed,
        dropped_patterns = s.dropped_patterns + EXCLUDED.dropped_patterns,
        dropped_entries = s.dropped_entries + EXCLUDED.dropped_entries,
        evicted_patterns = s.evicted_patterns + EXCLUDED.evicted_patterns,
+       late_entries = s.late_entries + EXCLUDED.late_entries,
+       reconciled_at = coalesce(EXCLUDED.reconciled_at, s.reconciled_at),
        updated_at = now()`,
-    [a.serverId, a.watermark, a.entries, a.droppedPatterns, a.droppedEntries, a.evicted],
+    [
+      a.serverId,
+      a.watermark,
+      a.entries,
+      a.droppedPatterns,
+      a.droppedEntries,
+      a.evicted,
+      a.late ?? 0,
+      a.reconciledAt ?? null,
+    ],
   );
 }
 
@@ -294,6 +355,8 @@ export interface LogAnalysisState {
   droppedPatterns: number;
   droppedEntries: number;
   evictedPatterns: number;
+  lateEntries: number;
+  reconciledAt: Date | null;
   patterns: number;
 }
 
@@ -305,7 +368,8 @@ export async function logAnalysisState(
   const { rows } = await db.query<LogAnalysisState>(
     `SELECT s.server_id::int AS "serverId", s.watermark, s.entries_processed::float8 AS "entriesProcessed",
             s.dropped_patterns::float8 AS "droppedPatterns", s.dropped_entries::float8 AS "droppedEntries",
-            s.evicted_patterns::float8 AS "evictedPatterns",
+            s.evicted_patterns::float8 AS "evictedPatterns", s.late_entries::float8 AS "lateEntries",
+            s.reconciled_at AS "reconciledAt",
             (SELECT count(*)::int FROM pgvigil.log_patterns p WHERE p.server_id = s.server_id) AS patterns
        FROM pgvigil.log_analysis_state s WHERE s.server_id = $1`,
     [serverId],
