@@ -44,7 +44,7 @@ CREATE TABLE pgvigil.log_analysis_state (
   evicted_patterns bigint NOT NULL DEFAULT 0,
   -- Hours of log_fingerprints_hourly before this are cut to the top fingerprints.
   trimmed_through timestamptz,
-  -- When the job last looked for late entries (ts behind the watermark) in the last day, and what it found.
+  -- When the job last looked for late entries (ts behind the watermark, in the last hours), and what it found.
   reconciled_at timestamptz,
   late_entries bigint NOT NULL DEFAULT 0,
   updated_at timestamptz NOT NULL DEFAULT now()
