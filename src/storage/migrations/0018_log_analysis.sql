@@ -30,6 +30,9 @@ CREATE INDEX log_patterns_last_seen ON pgvigil.log_patterns (last_seen DESC, ser
 CREATE INDEX log_patterns_count ON pgvigil.log_patterns (count DESC, server_id, fingerprint);
 CREATE INDEX log_patterns_server_last_seen ON pgvigil.log_patterns (server_id, last_seen DESC, fingerprint);
 CREATE INDEX log_patterns_server_count ON pgvigil.log_patterns (server_id, count DESC, fingerprint);
+-- The job's sweep that resolves quiet patterns reads only open ones (eviction and pruning of resolved
+-- patterns go through the last_seen indexes above).
+CREATE INDEX log_patterns_open ON pgvigil.log_patterns (last_seen) WHERE state = 'open';
 
 -- Per server: how far the job has read log_entries (every entry with ts < watermark is counted) and
 -- what the per-server bound on patterns cost.

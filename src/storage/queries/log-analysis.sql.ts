@@ -387,7 +387,9 @@ export async function resolveQuietPatterns(db: Queryable, now: Date, quietMs: nu
         SET state = 'resolved', resolved_at = p.last_seen + $2 * interval '1 millisecond', updated_at = now()
        FROM pgvigil.log_analysis_state s
       WHERE p.server_id = s.server_id AND p.state = 'open'
-        AND p.last_seen < least(s.watermark, $1) - $2 * interval '1 millisecond'`,
+        AND p.last_seen < least(s.watermark, $1) - $2 * interval '1 millisecond'
+        -- implied by the line above; lets the partial index log_patterns_open bound the scan
+        AND p.last_seen < $1::timestamptz - $2 * interval '1 millisecond'`,
     [now, quietMs],
   );
   return rowCount ?? 0;
