@@ -191,6 +191,15 @@ describe('patterns', () => {
       [fpA, fpB],
       'newest last seen first',
     );
+    const newest = await get<PatternBody>(`/log-patterns?server=${serverId}&limit=1`);
+    assert.equal(newest.patterns[0]?.fingerprint, fpA);
+    const older = await get<PatternBody>(
+      `/log-patterns?server=${serverId}&limit=1&cursor=${newest.nextCursor}`,
+    );
+    assert.deepEqual(
+      older.patterns.map((p) => p.fingerprint),
+      [fpB],
+    );
     const byCount = await get<PatternBody>(`/log-patterns?server=${serverId}&sort=count&limit=1`);
     assert.equal(byCount.patterns[0]?.fingerprint, fpA);
     assert.equal(byCount.patterns[0]?.reopenCount, 1);
@@ -341,7 +350,7 @@ describe('hostile input', () => {
     await fs.push(agent, [], { logs: [entry(now - 20 * min, 'flood', 'info', 'hello')] });
     await pool.query(
       `INSERT INTO pgvigil.log_entries (server_id, ts, source, level, message, fingerprint)
-       SELECT $1, $2::timestamptz + i * interval '5 milliseconds', 'flood', 'warning', 'junk ' || md5(i::text),
+       SELECT $1, $2::timestamptz + i * interval '5 milliseconds', 'flood' || (i % 300), 'warning', 'junk ' || md5(i::text),
               left(md5(i::text), 16)
          FROM generate_series(1, 100000) i`,
       [agent.serverId, new Date(now - 15 * min)],
@@ -362,6 +371,16 @@ describe('hostile input', () => {
       [agent.serverId],
     );
     assert.equal(rows[0].n, 100_001, 'every entry is in the hourly counts, tracked or not');
+    // 300 invented sources: each hour keeps 50 and counts the rest under (other).
+    const sources = await pool.query(
+      `SELECT hour, count(DISTINCT source)::int AS n, sum(count) FILTER (WHERE source = '(other)')::int AS other
+         FROM pgvigil.log_counts_hourly WHERE server_id = $1 GROUP BY hour`,
+      [agent.serverId],
+    );
+    for (const h of sources.rows) {
+      assert.ok(h.n <= 51, `${h.n} sources in an hour`);
+      assert.ok(h.other > 0);
+    }
     const fp = await pool.query(
       'SELECT count(*)::int AS n FROM pgvigil.log_fingerprints_hourly WHERE server_id = $1',
       [agent.serverId],

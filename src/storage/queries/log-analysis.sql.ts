@@ -257,9 +257,14 @@ export async function upsertLogPatterns(
   return out;
 }
 
+/** What the hourly counts call the sources beyond a server-hour's bound. */
+export const otherSource = '(other)';
+
 /**
- * Adds the entries of [from, to) to the hourly counts by (source, level); with `replace`, sets the counts
- * to them instead (a recount of a whole counted range). Returns the rows touched.
+ * Adds the entries of [from, to) (within one hour) to the hourly counts by (source, level); with
+ * `replace`, sets the counts to them instead (a recount of a whole counted range). A server-hour keeps at
+ * most `maxSources` sources (those it has, then the busiest new ones); entries of the others are counted
+ * under `(other)`, so an agent inventing sources cannot grow the table. Returns the rows touched.
  */
 export async function addLogCountsHourly(
   db: Queryable,
@@ -267,16 +272,35 @@ export async function addLogCountsHourly(
   from: Date,
   to: Date,
   replace = false,
+  maxSources = 50,
 ): Promise<number> {
   const { rowCount } = await db.query(
-    `INSERT INTO pgvigil.log_counts_hourly AS h (server_id, hour, source, level, count)
-     SELECT $1, date_bin('1 hour', e.ts, TIMESTAMPTZ 'epoch'), left(e.source, 100), e.level, count(*)
-       FROM pgvigil.log_entries e
-      WHERE e.server_id = $1 AND e.ts >= $2 AND e.ts < $3
+    `WITH g AS (
+       SELECT date_bin('1 hour', e.ts, TIMESTAMPTZ 'epoch') AS hour, left(e.source, 100) AS source, e.level,
+              count(*) AS n
+         FROM pgvigil.log_entries e
+        WHERE e.server_id = $1 AND e.ts >= $2 AND e.ts < $3
+        GROUP BY 1, 2, 3
+     ), src AS (
+       SELECT g.hour, g.source, sum(g.n) AS n,
+              EXISTS (SELECT 1 FROM pgvigil.log_counts_hourly h
+                       WHERE h.server_id = $1 AND h.hour = g.hour AND h.source = g.source) AS known
+         FROM g GROUP BY g.hour, g.source
+     ), ranked AS (
+       SELECT src.*, row_number() OVER (PARTITION BY hour ORDER BY known DESC, n DESC, source) AS rn,
+              count(*) FILTER (WHERE known) OVER (PARTITION BY hour) AS known_here,
+              (SELECT count(DISTINCT h.source) FROM pgvigil.log_counts_hourly h
+                WHERE h.server_id = $1 AND h.hour = src.hour) AS have
+         FROM src
+     )
+     INSERT INTO pgvigil.log_counts_hourly AS h (server_id, hour, source, level, count)
+     SELECT $1, g.hour, CASE WHEN r.known OR r.have + r.rn - r.known_here <= $5 THEN g.source ELSE '${otherSource}' END,
+            g.level, sum(g.n)
+       FROM g JOIN ranked r USING (hour, source)
       GROUP BY 2, 3, 4
      ON CONFLICT (server_id, hour, source, level) DO UPDATE
         SET count = CASE WHEN $4 THEN EXCLUDED.count ELSE h.count + EXCLUDED.count END`,
-    [serverId, from, to, replace],
+    [serverId, from, to, replace, maxSources],
   );
   return rowCount ?? 0;
 }
