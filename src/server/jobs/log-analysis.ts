@@ -168,6 +168,8 @@ export interface LogAnalysisResult {
   trimmed: number;
   /** Entries found behind the watermarks and added. */
   late: number;
+  /** log_pattern_new messages not published (the store's notification queue was over half full). */
+  unpublished: number;
   /** Servers whose watermark is still behind `now − settle` after this run (out of budget). */
   behind: number;
 }
@@ -211,7 +213,7 @@ async function analyseChunk(
   to: Date,
   now: Date,
   o: LogAnalysisOptions,
-): Promise<{ entries: number; inserted: number; dropped: number; evicted: number }> {
+): Promise<{ entries: number; inserted: number; dropped: number; evicted: number; unpublished: number }> {
   const chunk = await aggregateLogChunk(client, serverId, from, to, o.maxPatterns + o.maxNewPerChunk);
   const hour = new Date(hourStart(from.getTime()));
   const { plan, admitted, evicted, upserted } = await addGroups(client, serverId, hour, chunk, o, true);
@@ -226,12 +228,18 @@ async function analyseChunk(
     evicted,
   });
   const news = newPatternMessages(serverId, upserted, now.getTime());
-  if (news.length > 0) await publishLive(client, news);
+  // News must not hold up the counting: publishLive refuses (before sending anything, so the transaction
+  // is intact) when the store's notification queue is over half full; the news is then lost, counted.
+  const unpublished = await publishLive(client, news).then(
+    () => 0,
+    () => news.length,
+  );
   return {
     entries: tally.entries,
     inserted: upserted.filter((u) => u.inserted).length,
     dropped: tally.droppedPatterns,
     evicted,
+    unpublished,
   };
 }
 
@@ -348,6 +356,7 @@ export async function runLogAnalysis(
     pruned: 0,
     trimmed: 0,
     late: 0,
+    unpublished: 0,
     behind: 0,
   };
   for (const s of await logAnalysisServers(pool, new Date(now.getTime() - o.backfillMs))) {
@@ -375,6 +384,7 @@ export async function runLogAnalysis(
       r.newPatterns += c.inserted;
       r.droppedPatterns += c.dropped;
       r.evicted += c.evicted;
+      r.unpublished += c.unpublished;
       wm = to.getTime();
     }
     if (wm < limit) r.behind++;
@@ -402,6 +412,8 @@ export function logAnalysisJob(opts: Partial<LogAnalysisOptions> = {}): Job {
       const r = await runLogAnalysis(pool, now, o);
       if (r.entries > 0 || r.resolved > 0 || r.behind > 0 || r.late > 0) log.info(r, 'log analysis');
       if (r.behind > 0) log.warn({ behind: r.behind }, 'log analysis: servers left behind for the next run');
+      if (r.unpublished > 0)
+        log.warn({ unpublished: r.unpublished }, 'log analysis: new patterns not published');
     },
   };
 }
