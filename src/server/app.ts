@@ -63,6 +63,7 @@ import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
 import { liveRoutes } from './routes/live.js';
+import { logPatternRoutes } from './routes/log-patterns.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { postgresRoutes } from './routes/postgres.js';
@@ -307,6 +308,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     lookup: opts.delivery?.lookup,
   });
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
+  await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,

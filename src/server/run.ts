@@ -15,6 +15,7 @@ import { ensureFirstAdmin } from './auth/users.js';
 import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 import { findingsIntervalFromEnv, findingsJob } from './jobs/findings.js';
 import { ledgerPruneJob } from './jobs/ledger-prune.js';
+import { logAnalysisJob } from './jobs/log-analysis.js';
 import { partitionJob } from './jobs/partitions.js';
 import { rollupJob } from './jobs/rollups.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
@@ -133,6 +134,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         agentPresenceJob(presenceOptionsFromEnv()),
         rollupJob(retention),
         findingsJob(built.value.engine, findingsIntervalFromEnv()),
+        logAnalysisJob(),
       ],
       opts.log,
     );

@@ -4,6 +4,7 @@
  */
 import { hostChecks } from './host.js';
 import { hostJobChecks } from './host-disk-fill.js';
+import { logSpikeChecks } from './log-spike.js';
 import { logChecks } from './logs.js';
 import { postgresActivityChecks } from './postgres-activity.js';
 import { postgresCounterChecks } from './postgres-counters.js';
@@ -35,6 +36,7 @@ export const checks: readonly Check[] = [
   ...hostJobChecks,
   ...processChecks,
   ...logChecks,
+  ...logSpikeChecks,
   ...securityChecks,
   ...watchdogChecks,
 ];
