@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { packageRoot } from '../version.js';
 import {
   causeChains,
   causeEdges,
@@ -52,6 +54,14 @@ test('the graph is consistent: every chain step is a node and every consecutive 
     }
   }
   for (const e of causeEdges) assert.ok(e.baseConfidence > 0 && e.baseConfidence <= 1, e.id);
+});
+
+test('docs/incidents.md lists every chain, edge and check id of the graph', () => {
+  const doc = readFileSync(`${packageRoot}/docs/incidents.md`, 'utf8');
+  for (const c of causeChains) assert.ok(doc.includes(`\`${c.id}\``), `chain ${c.id}`);
+  for (const e of causeEdges) assert.ok(doc.includes(`\`${e.id}\``), `edge ${e.id}`);
+  for (const node of causeNodes)
+    for (const c of node.checks) assert.ok(doc.includes(c), `check ${c} of ${node.id}`);
 });
 
 test('missing index: slower statement → sequential scans of its table → cache hit drop, root first', () => {
