@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { runIncidents } from '../src/server/jobs/incidents.js';
 import { type FindingWrite, insertFinding, resolveFindingRow } from '../src/storage/queries/findings.sql.js';
@@ -83,7 +84,7 @@ interface IncidentBody {
   members: Array<{ role: string; finding: { id: string; check: string; state: string } }>;
 }
 
-test('a blocked-session chain becomes one incident whose cause names the idle session and its query', async () => {
+test('a blocked-session chain becomes one incident whose cause names the idle session and its query', async (t) => {
   const now = new Date();
   const { serverId, targetId } = await serverWithTarget('db-blocking');
   const idle = await finding(new Date(now.getTime() - 5 * min), {
@@ -126,6 +127,14 @@ test('a blocked-session chain becomes one incident whose cause names the idle se
       ],
     },
   });
+
+  const listener = new pg.Client({ connectionString: ts.db.url });
+  await listener.connect();
+  const heard: Array<{ type: string; incidentId?: string; serverId?: number; confidence?: number | null }> =
+    [];
+  listener.on('notification', (m) => heard.push(JSON.parse(m.payload ?? '{}')));
+  await listener.query('LISTEN pgvigil_live');
+  t.after(() => listener.end());
 
   const r = await runIncidents(ts.store.pool, now);
   assert.equal(r.opened, 1);
@@ -204,6 +213,15 @@ test('a blocked-session chain becomes one incident whose cause names the idle se
   };
   assert.equal(resolved.incidents.length, 1);
   assert.equal(Date.parse(resolved.incidents[0]!.resolvedAt), end.getTime());
+
+  // The live feed heard the incident open (with its confidence) and resolve, once each.
+  await new Promise((r) => setTimeout(r, 200));
+  const mine = heard.filter((m) => m.serverId === serverId && m.incidentId === list.incidents[0]!.id);
+  assert.deepEqual(
+    mine.map((m) => m.type),
+    ['incident_opened', 'incident_resolved'],
+  );
+  assert.equal(mine[0]!.confidence, cause.confidence);
 });
 
 test('two unrelated findings of different domains 2 h apart make no incident', async () => {
@@ -232,6 +250,63 @@ test('two unrelated findings of different domains 2 h apart make no incident', a
   assert.ok(r.candidates >= 2);
   const list = (await get(`/incidents?server=${serverId}`)) as { incidents: unknown[] };
   assert.deepEqual(list.incidents, []);
+});
+
+test('what no chain explains is reported as correlated, with the series that moved together', async () => {
+  const now = new Date();
+  const { serverId, targetId } = await serverWithTarget('db-corr');
+  // 40 minutes of samples every 10 s: memory and connections climb together, load stays flat with noise.
+  const points = 240;
+  const start = now.getTime() - points * 10_000;
+  await ts.store.pool.query(
+    `INSERT INTO pgvigil.host_memory (server_id, ts, total_bytes, used_bytes)
+     SELECT $1, to_timestamp(($2::float8 + i * 10000) / 1000), 16e9, 4e9 + i * 2e7 + (i % 3) * 1e6
+       FROM generate_series(0, $3 - 1) AS i`,
+    [serverId, start, points],
+  );
+  await ts.store.pool.query(
+    `INSERT INTO pgvigil.pg_instance (server_id, target_id, ts, up, backends)
+     SELECT $1, $2, to_timestamp(($3::float8 + i * 10000) / 1000), true, 20 + i / 3 + (i % 2)
+       FROM generate_series(0, $4 - 1) AS i`,
+    [serverId, targetId, start, points],
+  );
+  const mem = await finding(new Date(now.getTime() - 6 * min), {
+    check: 'host.memory',
+    serverId,
+    targetId: null,
+    object: '',
+    severity: 'warning',
+    title: 'Memory 90 % used',
+    evidence: { used_pct: 90 },
+  });
+  const conns = await finding(new Date(now.getTime() - 4 * min), {
+    check: 'pg.connections',
+    serverId,
+    targetId,
+    object: '',
+    severity: 'warning',
+    title: 'Connections at 85 % of the usable limit',
+    evidence: { clients: 85, usable: 100 },
+  });
+  const r = await runIncidents(ts.store.pool, now, { live: false });
+  assert.equal(r.opened, 1);
+  assert.equal(r.seriesRead, 2);
+  const list = (await get(`/incidents?server=${serverId}`)) as { incidents: Array<{ id: string }> };
+  const body = (await get(`/incidents/${list.incidents[0]!.id}`)) as unknown as IncidentBody;
+  assert.equal(body.incident.cause, null, 'no chain: nothing is named a cause');
+  assert.equal(body.incident.confidence, null);
+  assert.deepEqual(body.members.map((m) => m.role).sort(), ['correlated', 'correlated']);
+  assert.deepEqual([...body.incident.correlated.findings].sort(), [mem, conns].sort());
+  const pairs = body.incident.correlated.pairs as Array<{
+    findingId: string;
+    withFindingId: string;
+    r: number;
+    points: number;
+  }>;
+  assert.ok(pairs.length >= 1, JSON.stringify(body.incident.correlated));
+  assert.ok(pairs[0]!.r > 0.9, String(pairs[0]!.r));
+  assert.ok(pairs[0]!.points >= 30, String(pairs[0]!.points));
+  assert.deepEqual([pairs[0]!.findingId, pairs[0]!.withFindingId].sort(), [mem, conns].sort());
 });
 
 test('the incidents API refuses what it cannot answer with a 4xx', async () => {

@@ -65,8 +65,11 @@ export interface IncidentRunResult {
   opened: number;
   extended: number;
   resolved: number;
+  /** Series queries for the correlated fallback. */
   seriesRead: number;
   pruned: number;
+  /** Servers whose incidents could not be written this run (the others were). */
+  failedServers: number;
 }
 
 const defaults = {
@@ -101,53 +104,53 @@ async function memberSeries(
   first: readonly string[],
   now: Date,
   o: Required<Pick<IncidentJobOptions, 'maxSeries' | 'seriesLeadMs'>> & { retention: RetentionPolicy },
-): Promise<MemberSeries[]> {
+): Promise<{ series: MemberSeries[]; reads: number }> {
   const ordered = [...members].sort((a, b) => Number(first.includes(b.id)) - Number(first.includes(a.id)));
   const from = Math.min(...members.map((m) => m.openedAt)) - o.seriesLeadMs;
   const to = Math.min(now.getTime(), from + 4 * 3_600_000);
-  if (to - from < 5 * 60_000) return [];
+  if (to - from < 5 * 60_000) return { series: [], reads: 0 };
   const seen = new Set<string>();
   const out: MemberSeries[] = [];
-  await inReadSnapshot(pool, 10_000, async (c) => {
-    for (const m of ordered) {
-      if (out.length >= o.maxSeries) break;
-      const spec = seriesSpecOf(m);
-      if (!spec) continue;
-      const isTarget = spec.family.startsWith('pg_');
-      if (isTarget && m.targetId === null) continue;
-      const name = `${spec.family}.${spec.metric}{${spec.labels.join(',')}}${isTarget ? `@${m.targetId}` : ''}`;
-      if (seen.has(name)) {
-        // Another member on the same series: it co-moves with it by construction, so it is not read twice.
-        continue;
-      }
-      seen.add(name);
-      const req = {
-        family: spec.family,
-        metrics: spec.metric,
-        server: serverId,
-        ...(isTarget ? { target: m.targetId! } : {}),
-        label: spec.labels,
-        from: String(from),
-        to: String(to),
-        step: '60s',
-      };
-      let plan: ReturnType<typeof planSeries>;
-      try {
-        plan = planSeries({ ...req, tier: 'minute' }, now, o.retention);
-      } catch {
-        // Families without rollups are read raw, still in one-minute steps.
-        plan = planSeries({ ...req, tier: 'raw' }, now, o.retention);
-      }
-      const r = await querySeries(c, plan, now);
+  for (const m of ordered) {
+    if (seen.size >= o.maxSeries) break;
+    const spec = seriesSpecOf(m);
+    if (!spec) continue;
+    const isTarget = spec.family.startsWith('pg_');
+    if (isTarget && m.targetId === null) continue;
+    const name = `${spec.family}.${spec.metric}{${spec.labels.join(',')}}${isTarget ? `@${m.targetId}` : ''}`;
+    // Another member on the same series co-moves with it by construction: read once, count once.
+    if (seen.has(name)) continue;
+    seen.add(name);
+    try {
+      // A range of at most 4 h in one-minute steps: the series reader picks raw rows for it (as the
+      // dashboard does), each step the average of its samples.
+      const plan = planSeries(
+        {
+          family: spec.family,
+          metrics: spec.metric,
+          server: serverId,
+          ...(isTarget ? { target: m.targetId! } : {}),
+          label: spec.labels,
+          from: String(from),
+          to: String(to),
+          step: '60s',
+        },
+        now,
+        o.retention,
+      );
+      const r = await inReadSnapshot(pool, 10_000, (c) => querySeries(c, plan, now));
       const points = combineSeries(
-        r.series.map((s) => s.points),
+        r.series.map((x) => x.points),
         spec.combine,
         spec.invert,
       );
       if (points.length > 0) out.push({ findingId: m.id, series: name, points });
+    } catch {
+      // A label the family does not have (an object that is not a device name…) or a slow read: this
+      // series is left out; co-movement is a hint, not the incident.
     }
-  });
-  return out;
+  }
+  return { series: out, reads: seen.size };
 }
 
 /** One run: returns what it did (the job logs it; tests and the benchmark read it). */
@@ -164,29 +167,38 @@ export async function runIncidents(
     resolved: 0,
     seriesRead: 0,
     pruned: 0,
+    failedServers: 0,
   };
   const candidates = await incidentCandidates(pool, new Date(now.getTime() - o.lookbackMs), o.maxCandidates);
   result.candidates = candidates.length;
   const openRows = await openIncidentMembers(pool, null);
   const servers = new Set<number>([...candidates.map((c) => c.serverId), ...openRows.map((r) => r.serverId)]);
 
-  for (const serverId of [...servers].sort((a, b) => a - b)) {
-    const byIncident = new Map<string, OpenIncidentMemberRow[]>();
-    for (const r of openRows) {
-      if (r.serverId !== serverId) continue;
-      byIncident.set(r.incidentId, [...(byIncident.get(r.incidentId) ?? []), r]);
-    }
+  const candidatesOf = new Map<number, IncidentMember[]>();
+  for (const c of candidates)
+    candidatesOf.set(c.serverId, [...(candidatesOf.get(c.serverId) ?? []), memberOf(c)]);
+  const openOf = new Map<number, Map<string, OpenIncidentMemberRow[]>>();
+  for (const r of openRows) {
+    const byIncident = openOf.get(r.serverId) ?? new Map<string, OpenIncidentMemberRow[]>();
+    openOf.set(r.serverId, byIncident);
+    byIncident.set(r.incidentId, [...(byIncident.get(r.incidentId) ?? []), r]);
+  }
+
+  const runServer = async (serverId: number) => {
+    const byIncident = openOf.get(serverId) ?? new Map<string, OpenIncidentMemberRow[]>();
     const open: OpenIncident[] = [...byIncident].map(([id, rows]) => ({ id, members: rows.map(memberOf) }));
-    const mine = candidates.filter((c) => c.serverId === serverId).map(memberOf);
+    const mine = candidatesOf.get(serverId) ?? [];
     const plan = groupFindings(open, mine, causeGraph, o.windowMs);
 
     // Explain (and read series for) what changed, outside the write transaction.
     const explained = async (members: IncidentMember[]) => {
       const e = explain(members, causeGraph, o.windowMs);
-      const series =
-        e.unexplained.length > 0 ? await memberSeries(pool, serverId, members, e.unexplained, now, o) : [];
-      result.seriesRead += series.length;
-      const correlated = correlate(e.unexplained, series);
+      const read =
+        e.unexplained.length > 0
+          ? await memberSeries(pool, serverId, members, e.unexplained, now, o)
+          : { series: [], reads: 0 };
+      result.seriesRead += read.reads;
+      const correlated = correlate(e.unexplained, read.series);
       return {
         e,
         write: {
@@ -199,12 +211,11 @@ export async function runIncidents(
         },
       };
     };
-    const extended = await Promise.all(
-      plan.joins.map(async (j) => {
-        const all = [...open.find((i) => i.id === j.incidentId)!.members, ...j.members];
-        return { id: j.incidentId, joined: j.members, all, ...(await explained(all)) };
-      }),
-    );
+    const extended: Array<{ id: string; all: IncidentMember[] } & Awaited<ReturnType<typeof explained>>> = [];
+    for (const j of plan.joins) {
+      const all = [...open.find((i) => i.id === j.incidentId)!.members, ...j.members];
+      extended.push({ id: j.incidentId, all, ...(await explained(all)) });
+    }
     const created: Array<{ members: IncidentMember[] } & Awaited<ReturnType<typeof explained>>> = [];
     for (const members of plan.creates) created.push({ members, ...(await explained(members)) });
 
@@ -280,8 +291,25 @@ export async function runIncidents(
       }
       if (o.live !== false && live.length > 0) await publishLive(c, live);
     });
+  };
+
+  // One server's failure (its transaction rolled back) does not keep the others from their incidents;
+  // the run still fails, so the job's record shows it.
+  let firstError: unknown;
+  for (const serverId of [...servers].sort((a, b) => a - b)) {
+    try {
+      await runServer(serverId);
+    } catch (err) {
+      result.failedServers++;
+      firstError ??= err;
+    }
   }
   result.pruned = await pruneResolvedIncidents(pool, new Date(now.getTime() - resolvedFindingRetentionMs));
+  if (firstError !== undefined) {
+    throw new Error(
+      `incidents of ${result.failedServers} server(s) not written: ${(firstError as Error).message ?? firstError}`,
+    );
+  }
   return result;
 }
 
