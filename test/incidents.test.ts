@@ -7,7 +7,12 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { runIncidents } from '../src/server/jobs/incidents.js';
-import { type FindingWrite, insertFinding, resolveFindingRow } from '../src/storage/queries/findings.sql.js';
+import {
+  type FindingWrite,
+  insertFinding,
+  refreshFinding,
+  resolveFindingRow,
+} from '../src/storage/queries/findings.sql.js';
 import { upsertServer } from '../src/storage/queries/servers.sql.js';
 import { ensureTarget } from '../src/storage/queries/targets.sql.js';
 import { createTestStore, quietLog, type TestStore } from './helpers/db.js';
@@ -196,6 +201,36 @@ test('a blocked-session chain becomes one incident whose cause names the idle se
   assert.equal(withCpu.members.find((m) => m.finding.id === cpu)?.role, 'correlated');
   assert.deepEqual(withCpu.incident.correlated.findings, [cpu]);
   assert.equal(withCpu.incident.cause?.chainId, 'blocking_session', 'the cause stays named');
+
+  // The blocking finding clears and comes back a minute later: its new episode rejoins the same
+  // incident once, and the next run finds nothing to do.
+  await resolveFindingRow(ts.store.pool, blocking, new Date(now.getTime() + 3.5 * min), 'cleared');
+  await refreshFinding(
+    ts.store.pool,
+    blocking,
+    {
+      key: `pg.blocking|${serverId}|${targetId}|pid:4242`,
+      check: 'pg.blocking',
+      serverId,
+      targetId,
+      object: 'pid:4242',
+      kind: 'alert',
+      severity: 'critical',
+      title: 'Session 4242 blocks 3 sessions, the longest for 5 min',
+      explanation: 'e',
+      evidence: { blocking_pid: 4242, blocked: [{ pid: 7001, datname: 'shop' }] },
+      action: 'a',
+      value: null,
+    },
+    new Date(now.getTime() + 4 * min),
+    { reopen: true },
+  );
+  const rejoin = await runIncidents(ts.store.pool, new Date(now.getTime() + 4.5 * min));
+  assert.deepEqual([rejoin.opened, rejoin.extended], [0, 1]);
+  const settled = await runIncidents(ts.store.pool, new Date(now.getTime() + 5 * min));
+  assert.deepEqual([settled.opened, settled.extended], [0, 0]);
+  const afterRejoin = (await get(`/incidents/${list.incidents[0]!.id}`)) as unknown as IncidentBody;
+  assert.equal(afterRejoin.members.length, 3);
 
   // Members resolve → the incident resolves (not before the last one).
   const later = new Date(now.getTime() + 6 * min);

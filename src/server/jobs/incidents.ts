@@ -213,7 +213,12 @@ export async function runIncidents(
     };
     const extended: Array<{ id: string; all: IncidentMember[] } & Awaited<ReturnType<typeof explained>>> = [];
     for (const j of plan.joins) {
-      const all = [...open.find((i) => i.id === j.incidentId)!.members, ...j.members];
+      // A finding that reopened within its own incident rejoins as its new episode.
+      const rejoining = new Set(j.members.map((m) => m.id));
+      const all = [
+        ...open.find((i) => i.id === j.incidentId)!.members.filter((m) => !rejoining.has(m.id)),
+        ...j.members,
+      ];
       extended.push({ id: j.incidentId, all, ...(await explained(all)) });
     }
     const created: Array<{ members: IncidentMember[] } & Awaited<ReturnType<typeof explained>>> = [];

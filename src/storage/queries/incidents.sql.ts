@@ -151,7 +151,10 @@ export async function resolveIncident(
   return (rowCount ?? 0) > 0;
 }
 
-/** Adds members or changes their role. */
+/**
+ * Adds members or changes their role. A finding that reopened and rejoins the same incident moves its
+ * membership to the new episode (one row per finding and incident).
+ */
 export async function upsertIncidentMembers(
   db: Queryable,
   serverId: number,
@@ -164,7 +167,8 @@ export async function upsertIncidentMembers(
     `INSERT INTO pgvigil.incident_findings (server_id, incident_id, finding_id, finding_opened_at, role, added_at)
      SELECT $1, $2, x.f, x.o, x.r, $6
        FROM unnest($3::bigint[], $4::timestamptz[], $5::text[]) AS x(f, o, r)
-     ON CONFLICT (server_id, incident_id, finding_id) DO UPDATE SET role = EXCLUDED.role`,
+     ON CONFLICT (server_id, incident_id, finding_id)
+     DO UPDATE SET role = EXCLUDED.role, finding_opened_at = EXCLUDED.finding_opened_at`,
     [
       serverId,
       incidentId,
