@@ -362,3 +362,42 @@ test('correlated fallback: the strongest co-moving series of another member, bou
   assert.ok(pairs.pairs[0]!.r > 0.9);
   assert.deepEqual(correlate(['m'], []).pairs, []);
 });
+
+test('a second finding of the same kind as a chain step takes that step’s role, not correlated', () => {
+  const idle = f('pg.idle_in_transaction', { object: 'shop/a/b', evidence: { datname: 'shop' } });
+  const b1 = f('pg.blocking', {
+    object: 'pid:1',
+    openedAt: t0 + min,
+    evidence: { blocked: [{ datname: 'shop' }] },
+  });
+  const b2 = f('pg.blocking', {
+    object: 'pid:2',
+    openedAt: t0 + 2 * min,
+    evidence: { blocked: [{ datname: 'shop' }] },
+  });
+  const elsewhere = f('pg.blocking', {
+    object: 'pid:3',
+    openedAt: t0 + 2 * min,
+    evidence: { blocked: [{ datname: 'other' }] },
+  });
+  const e = explain([idle, b1, b2, elsewhere], causeGraph, window);
+  assert.equal(e.roles[b1.id], 'symptom');
+  assert.equal(e.roles[b2.id], 'symptom');
+  assert.equal(e.roles[elsewhere.id], 'correlated', 'blocked in another database: not this chain');
+});
+
+test('explain does not depend on the order members are given in', () => {
+  const members = [
+    f('pg.cache_hit', { object: 'db:shop', openedAt: t0 + 2 * min }),
+    f('pg.missing_index', {
+      object: 'shop/public.orders',
+      openedAt: t0 + min,
+      evidence: { datname: 'shop', statements: [{ queryid: '9' }] },
+    }),
+    f('pg.slow_statement', { object: 'shop/query:9', evidence: { queryid: '9', datname: 'shop' } }),
+    f('host.memory', { targetId: null }),
+  ];
+  const a = explain(members, causeGraph, window);
+  const b = explain([...members].reverse(), causeGraph, window);
+  assert.deepEqual(a, b);
+});
