@@ -13,6 +13,7 @@ import {
   refreshFinding,
   resolveFindingRow,
 } from '../src/storage/queries/findings.sql.js';
+import { insertIncident } from '../src/storage/queries/incidents.sql.js';
 import { upsertServer } from '../src/storage/queries/servers.sql.js';
 import { ensureTarget } from '../src/storage/queries/targets.sql.js';
 import { createTestStore, quietLog, type TestStore } from './helpers/db.js';
@@ -342,6 +343,20 @@ test('what no chain explains is reported as correlated, with the series that mov
   assert.ok(pairs[0]!.r > 0.9, String(pairs[0]!.r));
   assert.ok(pairs[0]!.points >= 30, String(pairs[0]!.points));
   assert.deepEqual([pairs[0]!.findingId, pairs[0]!.withFindingId].sort(), [mem, conns].sort());
+});
+
+test('an open incident whose findings are gone resolves', async () => {
+  const { serverId } = await serverWithTarget('db-empty');
+  const now = new Date();
+  const id = await insertIncident(
+    ts.store.pool,
+    { serverId, openedAt: now, title: 'orphan', cause: null, correlated: {}, severity: 'warning' },
+    now,
+  );
+  await runIncidents(ts.store.pool, new Date(now.getTime() + min), { live: false });
+  const body = (await get(`/incidents/${id}`)) as unknown as IncidentBody;
+  assert.equal(body.incident.state, 'resolved');
+  assert.deepEqual(body.members, []);
 });
 
 test('the incidents API refuses what it cannot answer with a 4xx', async () => {

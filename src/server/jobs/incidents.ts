@@ -35,6 +35,7 @@ import {
   type OpenIncidentMemberRow,
   openIncidentMembers,
   pruneResolvedIncidents,
+  resolveEmptyIncidents,
   resolveIncident,
   setIncidentSeverity,
   updateIncident,
@@ -309,6 +310,7 @@ export async function runIncidents(
       firstError ??= err;
     }
   }
+  result.resolved += await resolveEmptyIncidents(pool, now);
   result.pruned = await pruneResolvedIncidents(pool, new Date(now.getTime() - resolvedFindingRetentionMs));
   if (firstError !== undefined) {
     throw new Error(

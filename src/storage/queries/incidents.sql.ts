@@ -180,6 +180,21 @@ export async function upsertIncidentMembers(
   );
 }
 
+/**
+ * Open incidents left without members (their findings were pruned or deleted) resolve at their last
+ * change: nothing could ever resolve them otherwise.
+ */
+export async function resolveEmptyIncidents(db: Queryable, now: Date): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE pgvigil.incidents i SET state = 'resolved', resolved_at = i.updated_at, updated_at = $1
+      WHERE i.state = 'open'
+        AND NOT EXISTS (SELECT 1 FROM pgvigil.incident_findings m
+                         WHERE m.server_id = i.server_id AND m.incident_id = i.incident_id)`,
+    [now],
+  );
+  return rowCount ?? 0;
+}
+
 /** Resolved incidents whose resolution is older than `before` are deleted with their memberships. */
 export async function pruneResolvedIncidents(db: Queryable, before: Date): Promise<number> {
   const { rowCount } = await db.query(
