@@ -61,6 +61,7 @@ import { findingRoutes } from './routes/findings.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
+import { incidentRoutes } from './routes/incidents.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
 import { liveRoutes } from './routes/live.js';
 import { logPatternRoutes } from './routes/log-patterns.js';
@@ -300,6 +301,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     await app.register(routes, { prefix: '/api/v1', pool });
   }
   await app.register(findingRoutes, { prefix: '/api/v1', pool, engine });
+  await app.register(incidentRoutes, { prefix: '/api/v1', pool });
   await app.register(channelRoutes, {
     prefix: '/api/v1',
     pool,

@@ -14,6 +14,7 @@ import { buildServerApp, type ServerTls } from './app.js';
 import { ensureFirstAdmin } from './auth/users.js';
 import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 import { findingsIntervalFromEnv, findingsJob } from './jobs/findings.js';
+import { incidentsJob } from './jobs/incidents.js';
 import { ledgerPruneJob } from './jobs/ledger-prune.js';
 import { logAnalysisJob } from './jobs/log-analysis.js';
 import { partitionJob } from './jobs/partitions.js';
@@ -135,6 +136,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         rollupJob(retention),
         findingsJob(built.value.engine, findingsIntervalFromEnv()),
         logAnalysisJob(),
+        incidentsJob({ retention }),
       ],
       opts.log,
     );

@@ -131,13 +131,35 @@ export interface LogPatternNewMessage {
   ts: number;
 }
 
+/** Published by the incidents job (src/server/jobs/incidents.ts) when findings become an incident. */
+export interface IncidentOpenedMessage {
+  type: 'incident_opened';
+  incidentId: string;
+  serverId: number;
+  severity: AlertSeverity;
+  title: string;
+  /** The named cause's confidence, null when no chain explains the incident. */
+  confidence: number | null;
+  ts: number;
+}
+
+export interface IncidentResolvedMessage {
+  type: 'incident_resolved';
+  incidentId: string;
+  serverId: number;
+  title: string;
+  ts: number;
+}
+
 /** Messages that travel through NOTIFY and are routed to the clients subscribed to their server or target. */
 export type LiveMessage =
   | SampleMessage
   | AgentStatusMessage
   | AlertFiredMessage
   | AlertResolvedMessage
-  | LogPatternNewMessage;
+  | LogPatternNewMessage
+  | IncidentOpenedMessage
+  | IncidentResolvedMessage;
 
 /** Answers to one client. */
 export interface SubscribedMessage {
@@ -236,7 +258,15 @@ export function parseClientMessage(text: string, maxIds: number): ClientMessageP
   };
 }
 
-const liveTypes = new Set(['sample', 'agent_status', 'alert_fired', 'alert_resolved', 'log_pattern_new']);
+const liveTypes = new Set([
+  'sample',
+  'agent_status',
+  'alert_fired',
+  'alert_resolved',
+  'log_pattern_new',
+  'incident_opened',
+  'incident_resolved',
+]);
 
 /**
  * Reads a NOTIFY payload. The store is trusted, but a payload from an older or newer server version (or
