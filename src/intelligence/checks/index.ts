@@ -2,6 +2,7 @@
  * The check catalogue: every check, listed explicitly, one file per family beside this one.
  * docs/findings.md documents each (a test checks that every id here is there).
  */
+import { anomalyChecks } from './anomalies.js';
 import { hostChecks } from './host.js';
 import { hostJobChecks } from './host-disk-fill.js';
 import { logChecks } from './logs.js';
@@ -37,6 +38,7 @@ export const checks: readonly Check[] = [
   ...logChecks,
   ...securityChecks,
   ...watchdogChecks,
+  ...anomalyChecks,
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));

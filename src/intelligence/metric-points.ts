@@ -1,0 +1,178 @@
+/**
+ * The catalogue's metrics (./metrics.ts) as points: reads a server's families through the series machinery
+ * (src/storage/series.ts — the hourly tier for baselines, the minute tier with its raw tail for the
+ * detector, so recent minutes count before their hour is rolled) and turns each step into metric values
+ * with the metric's pure `compute`. `pointsFromSeries` is the pure part, tested on fixtures.
+ */
+import type pg from 'pg';
+import { defaultRetention } from '../storage/partitions.js';
+import type { Queryable } from '../storage/queries/queryable.js';
+import { planSeries, querySeries, type SeriesOut, type SeriesResult } from '../storage/series.js';
+import { inReadSnapshot } from '../storage/tx.js';
+import { metrics as allMetrics, type MetricContext, type MetricDef, type StepRow } from './metrics.js';
+
+/** One metric of one server, target and object, with its points ([step start ms, value], oldest first). */
+export interface MetricSeries {
+  metric: string;
+  targetId: number | null;
+  object: string;
+  points: Array<[number, number]>;
+}
+
+/** Per target ('' for host scope): what the computes need. */
+export type ContextFor = (targetId: number | null) => MetricContext;
+
+/**
+ * Pure: one family's series result → the points of each metric computed from it. Each step of each target
+ * hands the metric every series of the family at that step.
+ */
+export function pointsFromSeries(
+  result: Pick<SeriesResult, 'series' | 'stepSeconds'>,
+  familyMetrics: readonly MetricDef[],
+  ctxFor: ContextFor,
+): MetricSeries[] {
+  // target → step → series (by label values) → row
+  const frames = new Map<
+    string,
+    Map<number, Map<string, { labels: Record<string, string>; v: Record<string, number> }>>
+  >();
+  for (const s of result.series as readonly SeriesOut[]) {
+    const { target, ...labels } = s.labels;
+    const tKey = target ?? '';
+    const sKey = Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${labels[k]}`)
+      .join('\u0000');
+    let byStep = frames.get(tKey);
+    if (!byStep) {
+      byStep = new Map();
+      frames.set(tKey, byStep);
+    }
+    for (const [t, v] of s.points) {
+      let rows = byStep.get(t);
+      if (!rows) {
+        rows = new Map();
+        byStep.set(t, rows);
+      }
+      let row = rows.get(sKey);
+      if (!row) {
+        row = { labels, v: Object.create(null) as Record<string, number> };
+        rows.set(sKey, row);
+      }
+      row.v[s.metric] = v;
+    }
+  }
+  const out = new Map<string, MetricSeries>();
+  for (const [tKey, byStep] of frames) {
+    const targetId = tKey === '' ? null : Number(tKey);
+    const ctx = ctxFor(targetId);
+    const steps = [...byStep.keys()].sort((a, b) => a - b);
+    for (const t of steps) {
+      const rows: StepRow[] = [...byStep.get(t)!.values()];
+      for (const m of familyMetrics) {
+        for (const { object, value } of m.compute(rows, result.stepSeconds, ctx)) {
+          const key = `${m.id}|${tKey}|${object}`;
+          let ms = out.get(key);
+          if (!ms) {
+            ms = { metric: m.id, targetId, object, points: [] };
+            out.set(key, ms);
+          }
+          ms.points.push([t, value]);
+        }
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+export interface ReadPlan {
+  serverId: number;
+  tier: 'hourly' | 'minute';
+  from: Date;
+  to: Date;
+  now: Date;
+  /** The metrics wanted (default: the whole catalogue). */
+  metrics?: readonly MetricDef[];
+  /** Per target: the tables and statements bounded metrics follow (objects as the metrics name them). */
+  tables?: ReadonlyMap<number, ReadonlySet<string>>;
+  statements?: ReadonlyMap<number, ReadonlySet<string>>;
+  /** Label values for the bounded families' filters (relname, queryid), over all targets. */
+  tableNames?: readonly string[];
+  queryids?: readonly string[];
+  cores?: number | null;
+}
+
+const maxFilterValues = 200;
+
+/** Runs `fn` on a client: the caller's, or one from the pool in a read snapshot. */
+export async function onClient<T>(
+  db: Queryable,
+  timeoutMs: number,
+  fn: (c: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  if ('totalCount' in db) return inReadSnapshot(db as pg.Pool, timeoutMs, fn);
+  return fn(db as pg.PoolClient);
+}
+
+/** Reads every wanted metric of one server over [from, to) at the tier's resolution. */
+export async function readMetricPoints(client: pg.PoolClient, plan: ReadPlan): Promise<MetricSeries[]> {
+  const wanted = plan.metrics ?? allMetrics;
+  const byFamily = new Map<string, MetricDef[]>();
+  for (const m of wanted) {
+    if (m.id === 'host.load_per_core' && !plan.cores) continue;
+    const l = byFamily.get(m.family) ?? [];
+    l.push(m);
+    byFamily.set(m.family, l);
+  }
+  const ctxFor: ContextFor = (targetId) => ({
+    ...(plan.cores ? { cores: plan.cores } : {}),
+    ...(targetId !== null
+      ? {
+          objects: new Set([
+            ...(plan.tables?.get(targetId) ?? []),
+            ...(plan.statements?.get(targetId) ?? []),
+          ]),
+        }
+      : {}),
+  });
+  const out: MetricSeries[] = [];
+  for (const [family, ms] of byFamily) {
+    const columns = [...new Set(ms.flatMap((m) => m.columns))];
+    const filters = ms[0]!.labelFilter;
+    const label = ms.every((m) => (m.labelFilter ?? []).join() === (filters ?? []).join())
+      ? [...(filters ?? [])]
+      : [];
+    if (ms.some((m) => m.bounded === 'tables')) {
+      const names = (plan.tableNames ?? []).slice(0, maxFilterValues);
+      if (names.length === 0) continue;
+      label.push(...names.map((n) => `relname:${n}`));
+    }
+    if (ms.some((m) => m.bounded === 'statements')) {
+      const ids = (plan.queryids ?? []).slice(0, maxFilterValues);
+      if (ids.length === 0) continue;
+      label.push(...ids.map((q) => `queryid:${q}`));
+    }
+    const seriesPlan = planSeries(
+      {
+        family,
+        metrics: columns.join(','),
+        server: plan.serverId,
+        label,
+        from: plan.from.toISOString(),
+        to: plan.to.toISOString(),
+        step: plan.tier === 'hourly' ? '3600' : '60',
+        tier: plan.tier,
+        agg: 'avg',
+      },
+      plan.now,
+      defaultRetention,
+    );
+    const result = await querySeries(client, seriesPlan, plan.now);
+    // Steps the plan widened past `to` (a partial current step) are not complete: left out.
+    const to = plan.to.getTime();
+    const stepMs = result.stepSeconds * 1000;
+    for (const s of result.series) s.points = s.points.filter(([t]) => t + stepMs <= to);
+    out.push(...pointsFromSeries(result, ms, ctxFor));
+  }
+  return out;
+}
