@@ -167,11 +167,11 @@ export function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a >= 1000) return String(Math.round(v));
-  if (a >= 100) return v.toFixed(0);
-  if (a >= 10) return v.toFixed(1);
-  if (a >= 1) return v.toFixed(2);
+  if (a >= 100) return String(Math.round(v));
+  if (a >= 10) return String(Number(v.toFixed(1)));
+  if (a >= 1) return String(Number(v.toFixed(2)));
   if (a === 0) return '0';
-  return v.toPrecision(2);
+  return String(Number(v.toPrecision(2)));
 }
 
 const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
