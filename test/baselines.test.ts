@@ -9,11 +9,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { hourOfDay } from '../src/intelligence/baselines.js';
+import { loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
+import { metrics } from '../src/intelligence/metrics.js';
+import { families } from '../src/protocol/families/index.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { baselinesJob, refreshServerBaselines } from '../src/server/jobs/baselines.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
+import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
+import { rollupSpecs } from '../src/storage/rollups.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
 
@@ -29,6 +34,68 @@ let engine: FindingsEngine;
 const H = Math.floor(Date.now() / hourMs) * hourMs;
 /** The nightly batch runs in the hour before H, every day. */
 const batchHour = hourOfDay(H - hourMs);
+
+/** Label values of the series seeded per family of the full server (a PostgreSQL target and its host). */
+const fullSeries: Record<string, string[][]> = {
+  host_cpu: [['total'], ['0'], ['1'], ['2'], ['3']],
+  host_memory: [[]],
+  host_load: [[]],
+  host_disk: [['sda'], ['sdb']],
+  host_network: [['eth0'], ['lo']],
+  pg_database: [['app'], ['postgres']],
+  pg_wal: [[]],
+  pg_activity: [
+    ['app', 'web', 'puma', 'client backend', 'active'],
+    ['app', 'web', 'puma', 'client backend', 'idle'],
+    ['app', 'batch', 'cron', 'client backend', 'idle in transaction'],
+    ['', '', '', 'autovacuum worker', ''],
+  ],
+  pg_replication: [['replica1', '10.0.0.2', '4242']],
+  pg_tables: Array.from({ length: 30 }, (_, i) => ['app', 'public', `t${i}`]),
+  pg_statements: Array.from({ length: 30 }, (_, i) => [String(1000 + i), '5', '10']),
+  pg_bgwriter: [[]],
+};
+
+/**
+ * Seeds `days` of hourly rollups (every value column: gauges 50 ± 2, counters +2 a second) and the last
+ * `rawMinutes` of raw rows (gauges 50, counters climbing 2 a second) for every series of `fullSeries`.
+ */
+async function seedFullServer(sid: number, tid: number, days: number, rawMinutes: number, rawEnd: number) {
+  for (const [family, labelSets] of Object.entries(fullSeries)) {
+    const spec = rollupSpecs[family]!;
+    const target = spec.family.scope === 'target';
+    const labelCols = spec.labels.map((l) => l.name);
+    const values = labelSets
+      .map((set) => `(${set.map((v, i) => `'${v}'::${pgTypeNames[spec.labels[i]!.type]}`).join(', ')})`)
+      .join(', ');
+    const fromLabels =
+      labelCols.length > 0 ? `, (VALUES ${values}) AS l(${labelCols.map(q).join(', ')})` : '';
+    const cols = spec.columns.map((c) => q(c.name));
+    const exprs = spec.columns.map((c) =>
+      c.agg === 'increase' ? `(7200 + (k % 3) * 360)::${c.pgType}` : `(50 + (k % 5) - 2)::${c.pgType}`,
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.${q(`${family}_hourly`)} (server_id, ${target ? 'target_id, ' : ''}${labelCols.map(q).join(', ')}${labelCols.length ? ', ' : ''}ts, samples, ${cols.join(', ')})
+       SELECT $1::bigint, ${target ? '$4::bigint, ' : ''}${labelCols.map((c) => `l.${q(c)}`).join(', ')}${labelCols.length ? ', ' : ''}
+              $2::timestamptz - k * interval '1 hour', 360, ${exprs.join(', ')}
+         FROM generate_series(1, $3::int) k${fromLabels}`,
+      [sid, new Date(H), days * 24, ...(target ? [tid] : [])],
+    );
+    const fam = families[family]!;
+    const numeric = fam.columns.filter(
+      (c) => !c.label && ['int4', 'int8', 'float4', 'float8'].includes(c.type),
+    );
+    const rawExprs = numeric.map((c) =>
+      c.counter ? `(extract(epoch FROM t) * 2)::${pgTypeNames[c.type]}` : `50::${pgTypeNames[c.type]}`,
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.${q(family)} (server_id, ${target ? 'target_id, ' : ''}ts, ${labelCols.map(q).join(', ')}${labelCols.length ? ', ' : ''}${numeric.map((c) => q(c.name)).join(', ')})
+       SELECT $1::bigint, ${target ? '$4::bigint, ' : ''}t, ${labelCols.map((c) => `l.${q(c)}`).join(', ')}${labelCols.length ? ', ' : ''}${rawExprs.join(', ')}
+         FROM generate_series($2::timestamptz, $3::timestamptz, interval '10 seconds') t${fromLabels}`,
+      [sid, new Date(rawEnd - rawMinutes * minute), new Date(rawEnd - 1000), ...(target ? [tid] : [])],
+    );
+  }
+}
 
 /** Raw host_cpu "total" rows every 10 s over [from, to) at `busy` % (iowait 1 %). */
 async function rawCpu(from: number, to: number, busy: number): Promise<void> {
@@ -201,6 +268,61 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
       headers: viewer,
     });
     assert.deepEqual(host.json().baselines, []);
+  });
+
+  test('every_metric_of_the_catalogue_is_learnt_and_read_back_on_a_full_server', async () => {
+    const sid = await ensureServer(pool, 'full-host');
+    await pool.query('UPDATE pgvigil.servers SET last_seen_at = now() WHERE server_id = $1', [sid]);
+    const { rows: t } = await pool.query(
+      "INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id",
+      [sid],
+    );
+    const tid = Number(t[0].target_id);
+    const now = H + 30 * minute;
+    await seedFullServer(sid, tid, 56, 20, now);
+    const runs: number[] = [];
+    let series = 0;
+    for (let i = 0; i < 3; i++) {
+      const r = await refreshServerBaselines(pool, sid, new Date(now));
+      runs.push(r.ms);
+      series = r.series;
+    }
+    runs.sort((a, b) => a - b);
+    const { rows } = await pool.query(
+      'SELECT metric, object, target_id, stats_30d FROM pgvigil.baselines WHERE server_id = $1',
+      [sid],
+    );
+    const learnt = new Set(rows.map((r) => r.metric));
+    assert.deepEqual(
+      metrics.map((m) => m.id).filter((id) => !learnt.has(id)),
+      [],
+      'every metric has a baseline',
+    );
+    const objects = (metric: string) => rows.filter((r) => r.metric === metric).map((r) => r.object);
+    assert.deepEqual(objects('host.disk_util_pct').sort(), ['sda', 'sdb']);
+    assert.deepEqual(objects('pg.replication_lag_s'), ['replica1']);
+    assert.equal(objects('pg.table_dead_ratio').length, 20, 'the 20 largest tables only');
+    assert.equal(objects('pg.statement_mean_ms').length, 20, 'the 20 busiest statements only');
+    assert.ok(objects('pg.seq_scans_per_s').every((o) => /^app\/public\.t\d+$/.test(o)));
+    const tps = rows.find((r) => r.metric === 'pg.tps')!;
+    assert.equal(Number(tps.target_id), tid);
+    // Two databases, each +7200…+7920 commits and as many rollbacks an hour: 4…4.4 a second each.
+    assert.ok(tps.stats_30d.median >= 8 && tps.stats_30d.median <= 8.8, JSON.stringify(tps.stats_30d));
+    const load = rows.find((r) => r.metric === 'host.load_per_core')!;
+    assert.ok(Math.abs(load.stats_30d.median - 50 / 4) <= 0.5, 'load over 4 cores');
+
+    // The detector's read of the last 15 minutes finds a point for every series it has a baseline of.
+    const t0 = performance.now();
+    const recent = await loadRecentMetrics(pool, new Date(now));
+    const loadMs = performance.now() - t0;
+    const mine = recent.series.filter((s) => s.serverId === sid);
+    assert.equal(mine.length, rows.length, 'every baselined series has recent points');
+    assert.ok(mine.every((s) => s.points.points.length >= 10));
+    const tpsNow = mine.find((s) => s.points.metric === 'pg.tps')!;
+    assert.ok(Math.abs(tpsNow.points.points.at(-1)![1] - 8) < 0.01, 'two databases, 2 + 2 a second each');
+    console.log(
+      `baseline refresh of one full server (${series} series, 8 weeks of hourly rows): median ${runs[1]!.toFixed(0)} ms; anomaly read of its last 15 minutes: ${loadMs.toFixed(0)} ms`,
+    );
   });
 
   test('a_refresh_costs_little_per_server', async () => {

@@ -3,7 +3,7 @@
  * needs: the hour-of-week and hour-of-day slots of the current and the previous hour (a 15-minute window can
  * straddle an hour) and the 30-day window — a few numbers per series instead of 192 slots, so a large fleet
  * fits in memory. When the hour changes it reloads everything; otherwise it reads only the baselines
- * computed since its last read (a refreshed server's rows replace that server's entries).
+ * computed since its last read, less a margin (a refreshed server's rows replace that server's entries).
  */
 import { baselineSlots } from '../storage/queries/baselines.sql.js';
 import type { Queryable } from '../storage/queries/queryable.js';
@@ -44,6 +44,9 @@ export function entrySlotAt(e: BookEntry, t: number): SlotBaseline | null {
   );
 }
 
+/** How far before the newest computed_at seen each incremental read starts again. */
+const rereadMarginMs = 10 * 60_000;
+
 export const bookKey = (serverId: number, targetId: number | null, metric: string, object: string) =>
   `${serverId}|${targetId ?? ''}|${metric}|${object}`;
 
@@ -60,7 +63,11 @@ export class BaselineBook {
     const prev = hour - hourMs;
     const weeks = [hourOfWeek(hour), hourOfWeek(prev)];
     const days = [hourOfDay(hour), hourOfDay(prev)];
-    const rows = await baselineSlots(db, weeks, days, full ? null : this.newest);
+    // Re-read a margin before the newest seen: refreshes of several servers in one job run share a
+    // computed_at, and one may commit after the cache read another's. Re-reading a server is harmless: its
+    // rows all share their computed_at, so it comes back whole and replaces itself.
+    const since = full || this.newest === null ? null : new Date(this.newest.getTime() - rereadMarginMs);
+    const rows = await baselineSlots(db, weeks, days, since);
     if (full) {
       this.entries = new Map();
       this.byServer = new Map();
