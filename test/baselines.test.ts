@@ -228,6 +228,13 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
     }
     const [g] = await anomalyFindings();
     assert.equal(g!.state, 'resolved');
+
+    // The same anomaly again within the hour reopens that finding; it does not open a second one.
+    await rawCpu(H + 52 * minute, H + 59 * minute, 86);
+    await engine.runJobChecks(new Date(H + 59 * minute + 30_000), { everyCheck: true });
+    const again = await anomalyFindings();
+    assert.equal(again.length, 1);
+    assert.equal(again[0]!.state, 'open');
   });
 
   test('the_api_serves_a_servers_baselines_with_the_slot_in_force', async () => {
