@@ -31,58 +31,67 @@ export function pointsFromSeries(
   familyMetrics: readonly MetricDef[],
   ctxFor: ContextFor,
 ): MetricSeries[] {
-  // target → step → series (by label values) → row
-  const frames = new Map<
-    string,
-    Map<number, Map<string, { labels: Record<string, string>; v: Record<string, number> }>>
-  >();
+  // target → step → the rows of that step (one per series), and per series its row index at each step.
+  interface Frame {
+    steps: Map<number, StepRow[]>;
+    seriesIndex: Map<string, number>;
+  }
+  const frames = new Map<string, Frame>();
   for (const s of result.series as readonly SeriesOut[]) {
     const { target, ...labels } = s.labels;
     const tKey = target ?? '';
+    let frame = frames.get(tKey);
+    if (!frame) {
+      frame = { steps: new Map(), seriesIndex: new Map() };
+      frames.set(tKey, frame);
+    }
     const sKey = Object.keys(labels)
       .sort()
       .map((k) => `${k}=${labels[k]}`)
       .join('\u0000');
-    let byStep = frames.get(tKey);
-    if (!byStep) {
-      byStep = new Map();
-      frames.set(tKey, byStep);
+    // One row object per series and step, shared by the columns of that series.
+    let idx = frame.seriesIndex.get(sKey);
+    if (idx === undefined) {
+      idx = frame.seriesIndex.size;
+      frame.seriesIndex.set(sKey, idx);
     }
     for (const [t, v] of s.points) {
-      let rows = byStep.get(t);
+      let rows = frame.steps.get(t);
       if (!rows) {
-        rows = new Map();
-        byStep.set(t, rows);
+        rows = [];
+        frame.steps.set(t, rows);
       }
-      let row = rows.get(sKey);
+      let row = rows[idx] as { labels: Record<string, string>; v: Record<string, number> } | undefined;
       if (!row) {
         row = { labels, v: Object.create(null) as Record<string, number> };
-        rows.set(sKey, row);
+        rows[idx] = row;
       }
       row.v[s.metric] = v;
     }
   }
-  const out = new Map<string, MetricSeries>();
-  for (const [tKey, byStep] of frames) {
+  const out: MetricSeries[] = [];
+  for (const [tKey, frame] of frames) {
     const targetId = tKey === '' ? null : Number(tKey);
     const ctx = ctxFor(targetId);
-    const steps = [...byStep.keys()].sort((a, b) => a - b);
-    for (const t of steps) {
-      const rows: StepRow[] = [...byStep.get(t)!.values()];
-      for (const m of familyMetrics) {
+    const steps = [...frame.steps.keys()].sort((a, b) => a - b);
+    for (const m of familyMetrics) {
+      const byObject = new Map<string, MetricSeries>();
+      for (const t of steps) {
+        // Sparse where a series has no point at this step.
+        const rows = frame.steps.get(t)!.filter((r) => r !== undefined);
         for (const { object, value } of m.compute(rows, result.stepSeconds, ctx)) {
-          const key = `${m.id}|${tKey}|${object}`;
-          let ms = out.get(key);
+          let ms = byObject.get(object);
           if (!ms) {
             ms = { metric: m.id, targetId, object, points: [] };
-            out.set(key, ms);
+            byObject.set(object, ms);
+            out.push(ms);
           }
           ms.points.push([t, value]);
         }
       }
     }
   }
-  return [...out.values()];
+  return out;
 }
 
 export interface ReadPlan {
