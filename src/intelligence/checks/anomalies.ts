@@ -33,6 +33,8 @@ export interface AnomalyLoad {
 const books = new WeakMap<object, BaselineBook>();
 const cores = new Map<number, { n: number | null; at: number }>();
 let shared: { db: Queryable; at: number; load: Promise<AnomalyLoad> } | null = null;
+/** Where the next run starts in the list of servers, when there are more than one run reads. */
+let nextServer = 0;
 
 /** The cache of one store (keyed by the pool the engine passes). */
 export function baselineBookOf(db: Queryable): BaselineBook {
@@ -65,7 +67,11 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
   const to = new Date(Math.floor((now.getTime() - settleMs) / 60_000) * 60_000);
   const from = new Date(to.getTime() - windowMinutes * 60_000);
   const out: AnomalyLoad = { series: [] };
-  for (const serverId of book.servers().slice(0, maxServersPerRun)) {
+  const all = book.servers();
+  const start = all.length > maxServersPerRun ? nextServer % all.length : 0;
+  const servers = [...all.slice(start), ...all.slice(0, start)].slice(0, maxServersPerRun);
+  nextServer = start + servers.length;
+  for (const serverId of servers) {
     const entries = book.ofServer(serverId);
     const wanted = new Set(entries.map((e) => e.metric));
     const ms = metrics.filter((m) => wanted.has(m.id));
