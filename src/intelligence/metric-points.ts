@@ -6,6 +6,8 @@
  */
 import type pg from 'pg';
 import { defaultRetention } from '../storage/partitions.js';
+import { fleetSeriesRows } from '../storage/queries/baselines.sql.js';
+import { fleetTails } from '../storage/queries/fleet.sql.js';
 import type { Queryable } from '../storage/queries/queryable.js';
 import { planSeries, querySeries, type SeriesOut, type SeriesResult } from '../storage/series.js';
 import { inReadSnapshot } from '../storage/tx.js';
@@ -182,6 +184,134 @@ export async function readMetricPoints(client: pg.PoolClient, plan: ReadPlan): P
     const stepMs = result.stepSeconds * 1000;
     for (const s of result.series) s.points = s.points.filter(([t]) => t + stepMs <= to);
     out.push(...pointsFromSeries(result, ms, ctxFor));
+  }
+  return out;
+}
+
+/** What one server of a fleet read wants. */
+export interface FleetServerWants {
+  serverId: number;
+  metrics: readonly MetricDef[];
+  tables?: ReadonlyMap<number, ReadonlySet<string>>;
+  statements?: ReadonlyMap<number, ReadonlySet<string>>;
+  tableNames?: readonly string[];
+  queryids?: readonly string[];
+  cores?: number | null;
+}
+
+/** Rows one fleet read may return (servers × series × steps); beyond it the read fails and is retried. */
+const fleetRowLimit = 2_000_000;
+
+/**
+ * `readMetricPoints` for many servers: one statement per family for all of them (the series machinery's
+ * fleet plan: server_id = ANY, with the tails of the whole group — reading raw rows of a bucket some servers
+ * have rolled already gives the same numbers), so judging a fleet costs a dozen statements per group of
+ * servers rather than per server. Label filters are the union of the servers' (bounded tables and
+ * statements: a server's own objects are kept by its compute context).
+ */
+export async function readFleetMetricPoints(
+  client: pg.PoolClient,
+  servers: readonly FleetServerWants[],
+  range: { tier: 'minute' | 'hourly'; from: Date; to: Date; now: Date },
+): Promise<Map<number, MetricSeries[]>> {
+  const out = new Map<number, MetricSeries[]>();
+  if (servers.length === 0) return out;
+  const ids = servers.map((s) => s.serverId);
+  const tails = await fleetTails(client, ids, range.now);
+  const families = new Set(servers.flatMap((s) => s.metrics.map((m) => m.family)));
+  const to = range.to.getTime();
+  for (const family of families) {
+    const wanting = servers.filter((s) =>
+      s.metrics.some((m) => m.family === family && (m.id !== 'host.load_per_core' || s.cores)),
+    );
+    const fms = allMetrics.filter((m) => m.family === family);
+    const columns = [...new Set(fms.flatMap((m) => m.columns))];
+    const filters = fms[0]!.labelFilter ?? [];
+    const label = fms.every((m) => (m.labelFilter ?? []).join() === filters.join()) ? [...filters] : [];
+    const bounded = fms.find((m) => m.bounded)?.bounded;
+    if (bounded) {
+      const values = new Set(
+        wanting.flatMap((s) => (bounded === 'tables' ? (s.tableNames ?? []) : (s.queryids ?? []))),
+      );
+      if (values.size === 0) continue;
+      const name = bounded === 'tables' ? 'relname' : 'queryid';
+      label.push(...[...values].slice(0, maxFilterValues * 10).map((v) => `${name}:${v}`));
+    }
+    const plan = planSeries(
+      {
+        family,
+        metrics: columns.join(','),
+        server: ids[0]!,
+        label,
+        from: range.from.toISOString(),
+        to: range.to.toISOString(),
+        step: range.tier === 'hourly' ? '3600' : '60',
+        tier: range.tier,
+        agg: 'avg',
+      },
+      range.now,
+      defaultRetention,
+    );
+    const { keys, rows } = await fleetSeriesRows(
+      client,
+      { ...plan, serverIds: wanting.map((s) => s.serverId) },
+      tails,
+      fleetRowLimit,
+    );
+    if (rows.length > fleetRowLimit)
+      throw new Error(`fleet read of ${family}: more than ${fleetRowLimit} rows`);
+    // Rows → per server, the family's series as the single-server read returns them.
+    const stepMs = plan.stepSeconds * 1000;
+    const first = 1 + keys.length;
+    const byServer = new Map<number, Map<string, SeriesOut[]>>();
+    for (const row of rows) {
+      const t = Number(row[0]);
+      if (t + stepMs > to) continue;
+      const serverId = Number(row[1]);
+      let series = byServer.get(serverId);
+      if (!series) {
+        series = new Map();
+        byServer.set(serverId, series);
+      }
+      const key = row.slice(2, first).join('\u0000');
+      let group = series.get(key);
+      if (!group) {
+        const labels: Record<string, string> = {};
+        for (let j = 1; j < keys.length; j++)
+          labels[keys[j] === 'target_id' ? 'target' : keys[j]!] = String(row[1 + j]);
+        group = plan.metrics.map((m) => ({
+          metric: m.name,
+          kind: m.counter ? 'counter' : 'gauge',
+          agg: m.counter ? 'increase' : 'avg',
+          labels,
+          points: [],
+        }));
+        series.set(key, group);
+      }
+      for (let i = 0; i < group.length; i++) {
+        const v = row[first + i];
+        if (v !== null && v !== undefined) group[i]!.points.push([t, Number(v)]);
+      }
+    }
+    for (const s of wanting) {
+      const series = byServer.get(s.serverId);
+      if (!series) continue;
+      const ms = s.metrics.filter((m) => m.family === family && (m.id !== 'host.load_per_core' || s.cores));
+      const ctxFor: ContextFor = (targetId) => ({
+        ...(s.cores ? { cores: s.cores } : {}),
+        ...(targetId !== null
+          ? { objects: new Set([...(s.tables?.get(targetId) ?? []), ...(s.statements?.get(targetId) ?? [])]) }
+          : {}),
+      });
+      const points = pointsFromSeries(
+        { series: [...series.values()].flat(), stepSeconds: plan.stepSeconds },
+        ms,
+        ctxFor,
+      );
+      const l = out.get(s.serverId) ?? [];
+      l.push(...points);
+      out.set(s.serverId, l);
+    }
   }
   return out;
 }

@@ -4,9 +4,9 @@
  *
  * One check per metric so each can be switched off or tuned per server/target like any other check, and a
  * finding's check names the metric. They share one load per findings-job run: the baselines cache
- * (../baseline-book.ts) is brought up to date, then for each server with baselines the last
- * `windowMinutes` complete minutes of the families its baselines need are read through the series
- * machinery (minute tier plus the raw tail: current before the hour is rolled). A minute still arriving is
+ * (../baseline-book.ts) is brought up to date, then the last `windowMinutes` complete minutes of the
+ * families the servers' baselines need are read through the series machinery, 100 servers per statement
+ * (minute tier plus the raw tail: current before the hour is rolled). A minute still arriving is
  * left out: its counter increases would read low.
  */
 
@@ -14,8 +14,13 @@ import { hostCores } from '../../storage/queries/baselines.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { BaselineBook, type BookEntry, entrySlotAt } from '../baseline-book.js';
-import { type MetricSeries, onClient, readMetricPoints } from '../metric-points.js';
-import { type MetricDef, metrics } from '../metrics.js';
+import {
+  type FleetServerWants,
+  type MetricSeries,
+  onClient,
+  readFleetMetricPoints,
+} from '../metric-points.js';
+import { type MetricDef, metricById, metrics } from '../metrics.js';
 import type { JobCheck, JobObservation, Scope } from './types.js';
 
 /** Minutes read per run. */
@@ -23,7 +28,9 @@ export const windowMinutes = 15;
 /** The newest minute is read only once it ended this long ago (rows in flight). */
 const settleMs = 60_000;
 /** Servers read per run at most (a bound on one run's work; the rest are judged on later runs). */
-const maxServersPerRun = 2000;
+const maxServersPerRun = 5000;
+/** Servers per fleet read (one statement per family). */
+const serversPerRead = 100;
 
 export interface AnomalyLoad {
   /** Per series with a baseline and recent points. */
@@ -71,16 +78,16 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
   const start = all.length > maxServersPerRun ? nextServer % all.length : 0;
   const servers = [...all.slice(start), ...all.slice(0, start)].slice(0, maxServersPerRun);
   nextServer = start + servers.length;
+  const wants: FleetServerWants[] = [];
   for (const serverId of servers) {
     const entries = book.ofServer(serverId);
     const wanted = new Set(entries.map((e) => e.metric));
-    const ms = metrics.filter((m) => wanted.has(m.id));
     const tables = new Map<number, Set<string>>();
     const statements = new Map<number, Set<string>>();
     const tableNames = new Set<string>();
     const queryids = new Set<string>();
     for (const e of entries) {
-      const m = metrics.find((x) => x.id === e.metric);
+      const m = metricById(e.metric);
       if (!m?.bounded || e.targetId === null) continue;
       const into = m.bounded === 'tables' ? tables : statements;
       const s = into.get(e.targetId) ?? new Set<string>();
@@ -89,30 +96,31 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
       if (m.bounded === 'tables') tableNames.add(e.object.slice(e.object.lastIndexOf('.') + 1));
       else queryids.add(e.object.slice('query:'.length));
     }
-    const n = wanted.has('host.load_per_core') ? await coresOf(db, serverId, now) : null;
-    let points: MetricSeries[];
+    wants.push({
+      serverId,
+      metrics: metrics.filter((m) => wanted.has(m.id)),
+      tables,
+      statements,
+      tableNames: [...tableNames],
+      queryids: [...queryids],
+      cores: wanted.has('host.load_per_core') ? await coresOf(db, serverId, now) : null,
+    });
+  }
+  for (let i = 0; i < wants.length; i += serversPerRead) {
+    const chunk = wants.slice(i, i + serversPerRead);
+    let read: Map<number, MetricSeries[]>;
     try {
-      points = await onClient(db, 30_000, (c) =>
-        readMetricPoints(c, {
-          serverId,
-          tier: 'minute',
-          from,
-          to,
-          now,
-          metrics: ms,
-          tables,
-          statements,
-          tableNames: [...tableNames],
-          queryids: [...queryids],
-          cores: n,
-        }),
+      read = await onClient(db, 30_000, (c) =>
+        readFleetMetricPoints(c, chunk, { tier: 'minute', from, to, now }),
       );
     } catch {
-      continue; // this server is judged again next run; one bad server does not stop the others
+      continue; // these servers are judged again next run; one failing read does not stop the others
     }
-    for (const p of points) {
-      const e = book.get(serverId, p.targetId, p.metric, p.object);
-      if (e) out.series.push({ serverId, points: p, baseline: e });
+    for (const [serverId, points] of read) {
+      for (const p of points) {
+        const e = book.get(serverId, p.targetId, p.metric, p.object);
+        if (e) out.series.push({ serverId, points: p, baseline: e });
+      }
     }
   }
   return out;

@@ -4,6 +4,7 @@
  * host, replacing one server's baselines, the slots the detector's cache reads, and the API's listing.
  * The metric history itself is read through ../series.ts (hourly tier).
  */
+import { type SeriesPlan, seriesSql, type Tails } from '../series.js';
 import type { Queryable } from './queryable.js';
 
 export interface BaselineCandidate {
@@ -300,4 +301,24 @@ export async function serverBaselines(
     hourOfWeek: r.hour_of_week,
     hourOfDay: r.hour_of_day,
   }));
+}
+
+/**
+ * One family's series for many servers at once, per label combination (not summed as the fleet charts
+ * do): `seriesSql` with the plan's `serverIds`, rows as arrays — [ms, server_id, target_id?, labels…,
+ * values…] — with the key names. For the anomaly checks' read of the last minutes of every server.
+ */
+export async function fleetSeriesRows(
+  db: Queryable,
+  plan: SeriesPlan & { serverIds: number[] },
+  tails: Tails,
+  rowLimit: number,
+): Promise<{ keys: string[]; rows: Array<Array<string | number | null>> }> {
+  const sql = seriesSql(plan, tails, rowLimit);
+  const { rows } = await db.query<Array<string | number | null>>({
+    text: sql.text,
+    values: sql.values,
+    rowMode: 'array',
+  });
+  return { keys: sql.keys, rows };
 }
