@@ -7,7 +7,8 @@
  * server is refreshed once an hour, soon after its hour is rolled; a silent server costs nothing. A
  * refresh recomputes all of that server's series from the hourly tier (the robust statistics — median,
  * MAD — cannot be updated by adding a point) and replaces its rows in one transaction. Work per run is
- * bounded: at most `serversPerRun` servers, least recently refreshed first; the rest wait for the next run.
+ * bounded: at most `serversPerRun` servers and `maxRunMs`, least recently refreshed first; the rest wait
+ * for the next run.
  */
 import type pg from 'pg';
 import { computeServerBaselines } from '../../intelligence/baseline-refresh.js';
@@ -21,6 +22,8 @@ import type { Job } from './runner.js';
 
 export const defaultBaselinesIntervalMs = 10 * 60_000;
 export const defaultServersPerRun = 200;
+/** A run stops taking new servers after this long (the rest wait for the next run). */
+export const defaultMaxRunMs = 5 * 60_000;
 
 export interface BaselineRefresh {
   serverId: number;
@@ -51,20 +54,25 @@ export async function refreshDueBaselines(
   pool: pg.Pool,
   now: Date,
   serversPerRun = defaultServersPerRun,
+  maxRunMs = defaultMaxRunMs,
 ): Promise<BaselineRefresh[]> {
   const out: BaselineRefresh[] = [];
+  const started = performance.now();
   for (const c of await baselineCandidates(pool, now, serversPerRun)) {
+    if (performance.now() - started > maxRunMs) break;
     out.push(await refreshServerBaselines(pool, c.serverId, now, c.rolledThrough));
   }
   return out;
 }
 
-export function baselinesJob(opts: { intervalMs?: number; serversPerRun?: number } = {}): Job {
+export function baselinesJob(
+  opts: { intervalMs?: number; serversPerRun?: number; maxRunMs?: number } = {},
+): Job {
   return {
     name: 'baselines',
     intervalMs: opts.intervalMs ?? defaultBaselinesIntervalMs,
     run: async ({ pool, log, now }) => {
-      const done = await refreshDueBaselines(pool, now, opts.serversPerRun);
+      const done = await refreshDueBaselines(pool, now, opts.serversPerRun, opts.maxRunMs);
       if (done.length > 0) {
         const ms = done.reduce((s, d) => s + d.ms, 0);
         log.info(
