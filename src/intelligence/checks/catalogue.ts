@@ -12,6 +12,7 @@ const groupTitles: Record<CheckGroup, string> = {
   logs: 'Logs',
   security: 'Security',
   watchdog: 'Watchdog',
+  anomaly: 'Anomalies (against baselines)',
 };
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
