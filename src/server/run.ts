@@ -18,6 +18,7 @@ import { ledgerPruneJob } from './jobs/ledger-prune.js';
 import { partitionJob } from './jobs/partitions.js';
 import { rollupJob } from './jobs/rollups.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
+import { slosJob } from './jobs/slos.js';
 import { liveOptionsFromEnv } from './live/hub.js';
 import { installProcessSafetyNet } from './safety-net.js';
 
@@ -133,6 +134,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         agentPresenceJob(presenceOptionsFromEnv()),
         rollupJob(retention),
         findingsJob(built.value.engine, findingsIntervalFromEnv()),
+        slosJob(),
       ],
       opts.log,
     );

@@ -17,6 +17,7 @@ import { postgresStatementChecks } from './postgres-statements.js';
 import { postgresTableChecks } from './postgres-tables.js';
 import { processChecks } from './process.js';
 import { securityChecks } from './security.js';
+import { sloChecks } from './slo.js';
 import type { Check } from './types.js';
 import { watchdogChecks } from './watchdog.js';
 
@@ -37,6 +38,7 @@ export const checks: readonly Check[] = [
   ...logChecks,
   ...securityChecks,
   ...watchdogChecks,
+  ...sloChecks,
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));
