@@ -219,8 +219,11 @@ export async function createDefaults(db: Queryable, now: Date): Promise<number> 
   return created;
 }
 
-/** Most hours counted per SLO and run, so a first count of a long window is spread over runs. */
-const maxHoursPerRun = 48;
+/**
+ * Most hours counted per SLO and run: a whole window (the minute tier reaches back only as far as raw
+ * retention, 7 days by default, so a first count reads at most that much).
+ */
+const maxHoursPerRun = 91 * 24;
 
 /** Counts the complete hours not counted yet (and re-counts re-opened ones). Returns hours counted. */
 export async function countHours(
