@@ -17,7 +17,9 @@ import {
   fetchFindings,
   fetchListOf,
   fetchServerChoices,
+  fetchSlos,
   type ServerChoice,
+  type SloRow,
 } from '../api';
 import { Layout } from '../components/Layout';
 import { Badge, CodeBlock, Empty, ErrorBox, Link, Loading, Panel } from '../components/ui';
@@ -192,7 +194,7 @@ function FindingList(p: { servers: Loaded<ServerChoice[]> }) {
         ) : null}
       </Panel>
       <OptionalSection path="/incidents" title="Incidents" />
-      <OptionalSection path="/slos" title="Service level objectives" />
+      <SloSection />
     </>
   );
 }
@@ -437,6 +439,75 @@ function OptionalList(p: { path: string; title: string }) {
             </li>
           ))}
         </ul>
+      )}
+    </Panel>
+  );
+}
+
+/** SLOs with their budget and burn rates (docs/slo.md), when this server's API has them. */
+function SloSection() {
+  const has = useData(() => apiHasPath('/slos'), []);
+  if (!has.data) return null;
+  return <SloTable />;
+}
+
+const burnText = (b: SloRow['burn'], w: '5m' | '1h' | '6h') => {
+  const r = b?.[w]?.rate;
+  return r === null || r === undefined ? '—' : `${r}×`;
+};
+
+function SloTable() {
+  const slos = useData((s) => fetchSlos(s), []);
+  return (
+    <Panel title="Service level objectives" id="section-slos">
+      <ErrorBox error={slos.error} />
+      {!slos.data ? (
+        <Loading what="service level objectives" />
+      ) : slos.data.length === 0 ? (
+        <Empty>None.</Empty>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>SLO</th>
+                <th>Where</th>
+                <th>Indicator</th>
+                <th>Objective</th>
+                <th>SLI</th>
+                <th>Budget left</th>
+                <th>Burn 5 min</th>
+                <th>Burn 1 h</th>
+                <th>Burn 6 h</th>
+                <th>Evaluated</th>
+              </tr>
+            </thead>
+            <tbody>
+              {slos.data.slice(0, 500).map((s) => (
+                <tr key={s.id}>
+                  <td>{s.name}</td>
+                  <td>
+                    {s.serverName ?? s.serverId}
+                    {s.targetName ? ` / ${s.targetName}` : ''}
+                  </td>
+                  <td>{s.indicator}</td>
+                  <td class="num">
+                    {s.objective} % / {s.windowDays} d
+                  </td>
+                  <td class="num">{s.sli_pct === null ? '—' : `${s.sli_pct} %`}</td>
+                  <td class="num">
+                    {s.budget_remaining_pct === null ? '—' : `${s.budget_remaining_pct} %`}
+                    {s.budgetExhausted ? ' (exhausted)' : ''}
+                  </td>
+                  <td class="num">{burnText(s.burn, '5m')}</td>
+                  <td class="num">{burnText(s.burn, '1h')}</td>
+                  <td class="num">{burnText(s.burn, '6h')}</td>
+                  <td class="nowrap">{s.evaluatedAt ? formatAge(s.evaluatedAt) : 'not yet'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </Panel>
   );
