@@ -14,12 +14,14 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { runSlos } from '../src/intelligence/slo-store.js';
+import { evaluateSlo } from '../src/intelligence/slo.js';
+import { countHours, loadSloInput, resolveIndicator, runSlos } from '../src/intelligence/slo-store.js';
 import { silentLogger } from '../src/log.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
+import { allSlos } from '../src/storage/queries/slos.sql.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -114,6 +116,27 @@ async function main(): Promise<void> {
     console.log(
       `steady runs (${runs}): median ${steady[Math.floor(steady.length / 2)]!.toFixed(1)} ms per SLO, min ${steady[0]!.toFixed(1)}, max ${steady[steady.length - 1]!.toFixed(1)}`,
     );
+    // Where the time goes, per default and phase, over one more run done by hand.
+    const phases = new Map<string, { count: number; load: number; n: number }>();
+    const at = new Date(now + (runs + 1) * 60_000);
+    for (const row of await allSlos(pool, 0, 10_000)) {
+      const plan = resolveIndicator(row, row.serverId, row.targetId, at);
+      const t1 = performance.now();
+      await countHours(pool, row, plan, at);
+      const t2 = performance.now();
+      evaluateSlo(await loadSloInput(pool, row, plan, at), at.getTime());
+      const t3 = performance.now();
+      const p = phases.get(row.name) ?? { count: 0, load: 0, n: 0 };
+      p.count += t2 - t1;
+      p.load += t3 - t2;
+      p.n++;
+      phases.set(row.name, p);
+    }
+    for (const [name, p] of phases) {
+      console.log(
+        `  ${name}: count new hours ${(p.count / p.n).toFixed(1)} ms, load and evaluate ${(p.load / p.n).toFixed(1)} ms per SLO`,
+      );
+    }
     const { rows } = await pool.query<{
       name: string;
       status: { burn: Record<string, { counted: number }> };

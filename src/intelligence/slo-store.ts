@@ -11,6 +11,7 @@
  * rolled, raw rows for the tail that is not (tail-aware as src/storage/series.ts). A late batch that makes
  * an hour pending again moves `counted_until` back, so that hour is counted again once re-rolled.
  */
+import type pg from 'pg';
 import { PgvigilError } from '../errors.js';
 import { type FamilySpec, familyByName } from '../protocol/families/index.js';
 import { defaultRetention } from '../storage/partitions.js';
@@ -18,6 +19,7 @@ import type { Queryable } from '../storage/queries/queryable.js';
 import {
   agentStarts,
   allSlos,
+  commitWithoutFlush,
   createDefaultSlo,
   hourlyTail,
   type IndicatorPlan,
@@ -34,7 +36,9 @@ import {
   uncountSloHours,
 } from '../storage/queries/slos.sql.js';
 import { planSeries } from '../storage/series.js';
+import { inTransaction } from '../storage/tx.js';
 import {
+  burnWindows,
   classifyMinutes,
   countByHour,
   dayMs,
@@ -251,8 +255,10 @@ export async function countHours(
 }
 
 /**
- * The input of an evaluation at `now`: counted hours of the window, then minutes judged one by one from
- * `minutesFrom` (the longest burn window, or earlier where hours are not counted yet, at most 48 h back).
+ * The input of an evaluation at `now`: counted hours of the window; minutes judged one by one from
+ * `minutesFrom` — the last hour, or earlier where hours are not counted yet (at most 48 h back) — and in
+ * the hour the 6-hour burn window starts in. Hours between come from their counts: a steady evaluation
+ * reads about two hours of minutes plus the raw tail, not six.
  */
 export async function loadSloInput(
   db: Queryable,
@@ -263,14 +269,29 @@ export async function loadSloInput(
   const def = definitionOf(row);
   const t = now.getTime();
   const tail = await hourlyTail(db, row.serverId, now);
-  const recent = Math.floor((t - minuteHistoryMs) / hourMs) * hourMs;
+  const floorHour = (ms: number) => Math.floor(ms / hourMs) * hourMs;
   const counted = row.countedUntil?.getTime() ?? Number.NEGATIVE_INFINITY;
-  const minutesFrom = Math.max(Math.min(counted, recent), Math.floor((t - 48 * hourMs) / hourMs) * hourMs);
-  const windowFrom = Math.floor((t - def.windowDays * dayMs) / hourMs) * hourMs;
+  const minutesFrom = Math.max(
+    Math.min(counted, floorHour(t - burnWindows['1h'])),
+    floorHour(t - 48 * hourMs),
+  );
+  const edge = floorHour(t - minuteHistoryMs);
+  const edgeHour = edge < minutesFrom ? edge : undefined;
+  const windowFrom = floorHour(t - def.windowDays * dayMs);
   const hours = await sloHours(db, row.id, new Date(windowFrom), new Date(minutesFrom));
   const rows = await indicatorMinutes(db, plan, new Date(minutesFrom), new Date(t), tail);
-  const starts = await agentStarts(db, row.serverId, new Date(minutesFrom - restartExclusionMs), new Date(t));
-  return { definition: def, hours, minutes: classifyMinutes(rows, def, starts), minutesFrom };
+  if (edgeHour !== undefined) {
+    rows.push(...(await indicatorMinutes(db, plan, new Date(edgeHour), new Date(edgeHour + hourMs), tail)));
+  }
+  const from = edgeHour ?? minutesFrom;
+  const starts = await agentStarts(db, row.serverId, new Date(from - restartExclusionMs), new Date(t));
+  return {
+    definition: def,
+    hours,
+    minutes: classifyMinutes(rows, def, starts),
+    minutesFrom,
+    ...(edgeHour !== undefined ? { edgeHour } : {}),
+  };
 }
 
 export interface SloRunResult {
@@ -287,7 +308,7 @@ export interface SloRunResult {
  * evaluate it and store its status (budget, burn rates) for the API and the `slo.burn_rate` check.
  */
 export async function runSlos(
-  db: Queryable,
+  db: pg.Pool,
   now: Date,
   onError?: (slo: SloRow, err: unknown) => void,
 ): Promise<SloRunResult> {
@@ -308,9 +329,13 @@ export async function runSlos(
       slos++;
       try {
         const plan = resolveIndicator(row, row.serverId, row.targetId, now);
-        hoursCounted += await countHours(db, row, plan, now);
-        const status = evaluateSlo(await loadSloInput(db, row, plan, now), now.getTime());
-        await storeSloStatus(db, row.id, status, now);
+        hoursCounted += await inTransaction(db, async (c) => {
+          await commitWithoutFlush(c);
+          const n = await countHours(c, row, plan, now);
+          const status = evaluateSlo(await loadSloInput(c, row, plan, now), now.getTime());
+          await storeSloStatus(c, row.id, status, now);
+          return n;
+        });
       } catch (err) {
         failed++;
         onError?.(row, err);

@@ -218,3 +218,35 @@ test('count_by_hour_and_the_burn_series_agree_with_the_evaluation', () => {
   assert.equal(points[2]!.budgetRemaining, Math.round((1 - 30 / 1.8) * 10_000) / 10_000);
   assert.equal(burnSeries([], { objective: 99, windowDays: 1 }, now - hourMs, now)[0]!.budgetRemaining, null);
 });
+
+test('burn_windows_take_whole_counted_hours_from_their_counts_and_the_hours_they_start_in_from_minutes', () => {
+  // now at 18:20. Minutes from 17:00 (the 1 h window starts at 17:20) and the edge hour 12:00 (the 6 h
+  // window starts at 12:20); 13:00–16:59 from hour counts, one bad minute in each.
+  const at = now + 20 * minuteMs;
+  const flags: FlaggedMinute[] = [];
+  for (let t = now - hourMs; t < at; t += minuteMs) flags.push({ t, flag: 'good' });
+  // The edge hour: bad minutes at 12:10 (before the window) and 12:30 (inside).
+  for (let t = now - 6 * hourMs; t < now - 5 * hourMs; t += minuteMs) {
+    const m = (t - (now - 6 * hourMs)) / minuteMs;
+    flags.push({ t, flag: m === 10 || m === 30 ? 'bad' : 'good' });
+  }
+  const hours = [13, 14, 15, 16].map((h) => ({
+    hour: now - (18 - h) * hourMs,
+    good: 59,
+    bad: 1,
+    excluded: 0,
+  }));
+  // A stored count for the edge hour must not count twice.
+  hours.push({ hour: now - 6 * hourMs, good: 0, bad: 60, excluded: 0 });
+  const s = evaluateSlo(
+    { definition: def, hours, minutes: flags, minutesFrom: now - hourMs, edgeHour: now - 6 * hourMs },
+    at,
+  );
+  // 6 h window from 12:20: 40 edge minutes (1 bad) + 4 counted hours (4 bad) + 80 minutes.
+  assert.equal(s.burn['6h'].counted, 40 + 240 + 80);
+  assert.equal(s.burn['6h'].bad, 5);
+  assert.equal(s.burn['1h'].counted, 60);
+  assert.equal(s.burn['1h'].bad, 0);
+  // The budget counts the whole edge hour (2 bad) and the hours: 6 bad.
+  assert.equal(s.bad, 6);
+});

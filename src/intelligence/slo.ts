@@ -145,13 +145,20 @@ export function countByHour(minutes: readonly FlaggedMinute[]): HourCounts[] {
   return [...by.values()].sort((a, b) => a.hour - b.hour);
 }
 
-/** What an evaluation gets: counted hours before `minutesFrom`, flagged minutes from it on. */
+/**
+ * What an evaluation gets: counted hours, and flagged minutes from `minutesFrom` on and in `edgeHour`.
+ * Hours judged minute by minute are taken from the minutes, never from `hours`. Every hour that holds the
+ * start of a burn window (now − 5 min … now − 6 h) must be judged minute by minute: the loader reads the
+ * last hour or more from `minutesFrom`, and the hour the 6 h window starts in as `edgeHour`.
+ */
 export interface SloInput {
   definition: SloDefinition;
   hours: readonly HourCounts[];
   minutes: readonly FlaggedMinute[];
-  /** Where the minutes start (ms, on an hour); hours at or after it are ignored. */
+  /** Where the minutes start (ms, on an hour). */
   minutesFrom: number;
+  /** One more hour (its start, ms) whose minutes are in `minutes`. */
+  edgeHour?: number;
 }
 
 export interface BurnRate {
@@ -194,21 +201,31 @@ function burnOf(bad: number, counted: number, objective: number): BurnRate {
 export function evaluateSlo(input: SloInput, now: number): SloStatus {
   const def = input.definition;
   const windowFrom = Math.floor((now - def.windowDays * dayMs) / hourMs) * hourMs;
-  let good = 0;
-  let bad = 0;
-  let excluded = 0;
-  for (const h of input.hours) {
-    if (h.hour < windowFrom || h.hour >= input.minutesFrom) continue;
-    good += h.good;
-    bad += h.bad;
-    excluded += h.excluded;
-  }
+  const byMinutes = (t: number) =>
+    t >= input.minutesFrom || Math.floor(t / hourMs) * hourMs === input.edgeHour;
   const windows = Object.entries(burnWindows) as Array<[BurnWindow, number]>;
   const perWindow = new Map<BurnWindow, { bad: number; counted: number }>(
     windows.map(([w]) => [w, { bad: 0, counted: 0 }]),
   );
+  let good = 0;
+  let bad = 0;
+  let excluded = 0;
+  for (const h of input.hours) {
+    if (h.hour < windowFrom || byMinutes(h.hour)) continue;
+    good += h.good;
+    bad += h.bad;
+    excluded += h.excluded;
+    // A whole counted hour inside a burn window (the loader judges the hours windows start in by minute).
+    for (const [w, len] of windows) {
+      if (h.hour >= now - len && h.hour + hourMs <= now) {
+        const c = perWindow.get(w)!;
+        c.counted += h.good + h.bad;
+        c.bad += h.bad;
+      }
+    }
+  }
   for (const m of input.minutes) {
-    if (m.t < input.minutesFrom || m.t < windowFrom || m.t >= now) continue;
+    if (!byMinutes(m.t) || m.t < windowFrom || m.t >= now) continue;
     if (m.flag === 'excluded') {
       excluded++;
       continue;

@@ -374,7 +374,9 @@ export const sloRoutes: FastifyPluginAsync<SloRouteOptions> = async (app, opts) 
           new Date(from - row.windowDays * dayMs),
           new Date(Math.min(to, input.minutesFrom)),
         );
-        const hours: HourCounts[] = [...stored, ...countByHour(input.minutes.filter((m) => m.t < to))];
+        // The edge hour's minutes are left to its stored count: only minutes from minutesFrom are added.
+        const recent = input.minutes.filter((m) => m.t >= input.minutesFrom && m.t < to);
+        const hours: HourCounts[] = [...stored, ...countByHour(recent)];
         const points = burnSeries(hours, row, from, Math.min(to, now.getTime()));
         return {
           id: row.id,

@@ -194,6 +194,15 @@ export async function storeSloStatus(db: Queryable, id: number, status: unknown,
   ]);
 }
 
+/**
+ * Inside a transaction: commit it without waiting for the WAL flush. For what the slos job writes (hour
+ * counts, statuses): derived data that the next run recomputes, so a crash that loses the last commit
+ * loses nothing, and a run over many SLOs does not wait for one flush each.
+ */
+export async function commitWithoutFlush(db: Queryable): Promise<void> {
+  await db.query('SET LOCAL synchronous_commit TO off');
+}
+
 /** Where a server's hourly (and so minute) rollups end: its oldest pending hour, else the current hour. */
 export async function hourlyTail(db: Queryable, serverId: number, now: Date): Promise<number> {
   const { rows } = await db.query<{ first: Date | null }>(
