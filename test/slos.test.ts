@@ -263,6 +263,16 @@ describe(`SLOs (${testPgLabel})`, () => {
       [{ ...base, targetId: 999_999 }, /targetId: there is no target 999999/],
       [{ ...base, minPer: 5 }, /minPer/],
       [{ ...base, name: '' }, /name/],
+      [{ ...base, name: 'a\u0000b' }, /name/],
+      [{ ...base, family: 'pg_settings' }, /indicator: family pg_settings has no minute rollups/],
+      [{ ...base, per: ['calls'] }, /indicator: unknown metric "calls" for pg_instance/],
+      [
+        { ...base, family: 'pg_statements', metric: 'calls', labels: ['queryid:abc'] },
+        /indicator: label queryid: expected an integer/,
+      ],
+      [{ ...base, family: 'host_cpu', metric: 'user_pct' }, /indicator: target: host_cpu is a host family/],
+      [{ ...base, threshold: 1e300 }, /threshold/],
+      [{ ...base, labels: Array.from({ length: 21 }, () => 'a:b') }, /labels/],
     ];
     for (const [body, message] of cases) {
       const r = await api('POST', '/slos', body);
@@ -276,6 +286,17 @@ describe(`SLOs (${testPgLabel})`, () => {
     assert.equal((dup.body.error as { code: string }).code, 'SLO_EXISTS');
     assert.equal((await api('GET', '/slos/999999')).status, 404);
     assert.equal((await api('PATCH', '/slos/999999', { objective: 99 })).status, 404);
+    const mine = (await api('GET', `/slos?server=${agent.serverId}`)).body.slos as Array<{ id: number }>;
+    assert.equal((await api('PATCH', `/slos/${mine[0]!.id}`, {})).status, 400);
+    const badPatch = await api('PATCH', `/slos/${mine[0]!.id}`, { metric: 'nope' });
+    assert.equal(badPatch.status, 400);
+    assert.match(
+      String((badPatch.body.error as { message: string }).message),
+      /indicator: unknown metric "nope"/,
+    );
+    assert.equal((await api('PATCH', `/slos/${mine[0]!.id}`, { objective: 99 }, 'viewer')).status, 403);
+    assert.equal((await api('DELETE', `/slos/${mine[0]!.id}`, undefined, 'viewer')).status, 403);
+    assert.equal((await api('GET', `/slos/${mine[0]!.id}/burn?from=yesterday`)).status, 400);
     assert.equal(
       (await api('GET', '/slos/1/burn?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z')).status,
       400,

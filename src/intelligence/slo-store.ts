@@ -35,6 +35,7 @@ import {
   targetsWithData,
   uncountSloHours,
 } from '../storage/queries/slos.sql.js';
+import { rollupSpecs } from '../storage/rollups.js';
 import { planSeries } from '../storage/series.js';
 import { inTransaction } from '../storage/tx.js';
 import {
@@ -72,6 +73,12 @@ export function resolveIndicator(
   now = new Date(),
 ): IndicatorPlan {
   const names = [f.metric, ...f.per];
+  if (familyByName(f.family) && !(f.family in rollupSpecs)) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `indicator: family ${f.family.slice(0, 64)} has no minute rollups, which SLOs are judged on`,
+    );
+  }
   let plan: ReturnType<typeof planSeries>;
   try {
     plan = planSeries(
