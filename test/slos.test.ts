@@ -170,6 +170,20 @@ describe(`SLOs (${testPgLabel})`, () => {
     );
     assert.equal(rows[0].n, 7);
     assert.equal((rows[0].last as Date).getTime(), T - hour);
+
+    // A new threshold judges every minute again: with 100 backends allowed nothing was bad.
+    const patched = await api('PATCH', `/slos/${id}`, { threshold: 100 });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.equal(patched.body.evaluatedAt, null, 'the old status is dropped with the counted hours');
+    await runSlos(T + 35 * minute);
+    const again = (await api('GET', `/slos/${id}`)).body;
+    assert.equal(again.badMinutes, 0);
+    assert.equal(again.budget_remaining_pct, 100);
+    const { rows: bad } = await fs.ts.store.pool.query(
+      'SELECT coalesce(sum(bad), 0)::int AS bad, count(*)::int AS n FROM pgvigil.slo_hours WHERE slo_id = $1',
+      [id],
+    );
+    assert.deepEqual(bad[0], { bad: 0, n: 7 });
   });
 
   test('minutes_within_ten_minutes_of_an_agent_start_are_not_counted', async () => {

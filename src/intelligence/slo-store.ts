@@ -29,6 +29,7 @@ import {
   recordAgentStarts,
   type SloRow,
   type SloWrite,
+  sloForUpdate,
   sloHours,
   storeSloHours,
   storeSloStatus,
@@ -310,6 +311,8 @@ export interface SloRunResult {
   msPerSlo: number | null;
 }
 
+let lastPrunedAt = Number.NEGATIVE_INFINITY;
+
 /**
  * One run of the slos job: record agent starts, create defaults, then per SLO count its new complete hours,
  * evaluate it and store its status (budget, burn rates) for the API and the `slo.burn_rate` check.
@@ -320,9 +323,13 @@ export async function runSlos(
   onError?: (slo: SloRow, err: unknown) => void,
 ): Promise<SloRunResult> {
   await recordAgentStarts(db, now);
-  await pruneAgentStarts(db, new Date(now.getTime() - 100 * dayMs));
   const defaultsCreated = await createDefaults(db, now);
-  await pruneSloHours(db, now);
+  // Pruning scans every SLO's hours: once an hour is enough for rows that age by days.
+  if (now.getTime() - lastPrunedAt >= hourMs || now.getTime() < lastPrunedAt) {
+    await pruneAgentStarts(db, new Date(now.getTime() - 100 * dayMs));
+    await pruneSloHours(db, now);
+    lastPrunedAt = now.getTime();
+  }
   let afterId = 0;
   let slos = 0;
   let hoursCounted = 0;
@@ -335,12 +342,16 @@ export async function runSlos(
       afterId = row.id;
       slos++;
       try {
-        const plan = resolveIndicator(row, row.serverId, row.targetId, now);
         hoursCounted += await inTransaction(db, async (c) => {
           await commitWithoutFlush(c);
-          const n = await countHours(c, row, plan, now);
-          const status = evaluateSlo(await loadSloInput(c, row, plan, now), now.getTime());
-          await storeSloStatus(c, row.id, status, now);
+          // Re-read under a row lock: a PATCH that committed since the list was read (and dropped the
+          // counted hours) is what gets counted, and one that comes now waits for this transaction.
+          const fresh = await sloForUpdate(c, row.id);
+          if (!fresh) return 0;
+          const plan = resolveIndicator(fresh, fresh.serverId, fresh.targetId, now);
+          const n = await countHours(c, fresh, plan, now);
+          const status = evaluateSlo(await loadSloInput(c, fresh, plan, now), now.getTime());
+          await storeSloStatus(c, fresh.id, status, now);
           return n;
         });
       } catch (err) {

@@ -161,6 +161,15 @@ export async function sloById(db: Queryable, id: number): Promise<SloRow | undef
   return rows[0];
 }
 
+/** An SLO, its row locked until the transaction ends (the job evaluates what a concurrent PATCH left). */
+export async function sloForUpdate(db: Queryable, id: number): Promise<SloRow | undefined> {
+  const { rows } = await db.query<SloRow>(
+    `SELECT ${sloColumns} FROM ${sloFrom} WHERE s.slo_id = $1 FOR UPDATE OF s`,
+    [id],
+  );
+  return rows[0];
+}
+
 /** SLOs by server and target (null: any), in id order after `afterId`, at most `limit`. */
 export async function listSlos(
   db: Queryable,
