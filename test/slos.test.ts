@@ -261,6 +261,36 @@ describe(`SLOs (${testPgLabel})`, () => {
     assert.equal(cache.badMinutes, 1);
   });
 
+  test('availability_counts_a_minute_in_which_the_instance_never_answered_as_bad', async () => {
+    const agent = await fs.enroll('slo-availability');
+    const down: Row = { up: false, collect_ms: 3, error: 'connection refused' };
+    const m = Math.floor(Date.now() / minute) * minute - 5 * minute;
+    await fs.push(
+      agent,
+      [
+        { family: 'pg_instance', ts: m, rows: [instance(5)] },
+        { family: 'pg_instance', ts: m + 30_000, rows: [instance(5)] },
+        // The next minute: only failed collections.
+        { family: 'pg_instance', ts: m + minute, rows: [down] },
+        { family: 'pg_instance', ts: m + minute + 30_000, rows: [down] },
+        // Then one failed and one answered: the instance answered in that minute.
+        { family: 'pg_instance', ts: m + 2 * minute, rows: [down] },
+        { family: 'pg_instance', ts: m + 2 * minute + 30_000, rows: [instance(5)] },
+      ],
+      { target: 'main' },
+    );
+    await runSlos(m + 4 * minute);
+    const [availability] = (await api('GET', `/slos?server=${agent.serverId}`)).body.slos as Array<
+      Record<string, unknown>
+    >;
+    assert.equal(availability?.name, 'availability');
+    assert.equal(availability?.countedMinutes, 3);
+    assert.equal(availability?.badMinutes, 1);
+    const burn = availability?.burn as Record<string, { rate: number; bad: number; counted: number }>;
+    // One bad minute of 3 at 99.9 %: 333× over 5 min.
+    assert.deepEqual(burn['5m'], { rate: 333.3333, bad: 1, counted: 3 });
+  });
+
   test('bad_definitions_are_400s_naming_the_field_and_a_viewer_cannot_create', async () => {
     const { agent, targetId } = await serverWithTarget('slo-bad');
     const base = latencyBody(agent.serverId, targetId, 'x');
