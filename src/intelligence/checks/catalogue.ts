@@ -13,6 +13,7 @@ const groupTitles: Record<CheckGroup, string> = {
   security: 'Security',
   watchdog: 'Watchdog',
   anomaly: 'Anomalies (against baselines)',
+  slo: 'Service level objectives',
 };
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
