@@ -535,12 +535,12 @@ export function indicatorMinutesSql(
     const a = param(new Date(rawFrom), 'timestamptz');
     const b = param(new Date(to), 'timestamptz');
     const lookback = counters ? ` - interval '3600 seconds'` : '';
-    const src = rawWithStepsSql(
-      p.family.name,
-      keys,
-      cols,
-      [...filters, `ts >= ${a}${lookback}`, `ts < ${b}`].join(' AND '),
-    );
+    const src = rawWithStepsSql(p.family.name, keys, cols, {
+      filters,
+      start: `${a}${lookback}`,
+      end: b,
+      lookbackFrom: `${a}${lookback}`,
+    });
     const keyList = keys.map(q).join(', ');
     parts.push(`SELECT date_bin('1 minute', ts, '1970-01-01T00:00:00Z'::timestamptz) AS m, count(*)::float8 AS n, ${inner('raw').join(', ')}
   FROM (${src}) r
