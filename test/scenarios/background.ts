@@ -380,3 +380,15 @@ export function background(o: BackgroundOptions): HostBuilder {
 /** Minute index of day `d` at hh:mm. */
 export const at = (d: number, hh: number, mm = 0) => d * dayMinutes + hh * 60 + mm;
 export { hourMs, minuteMs };
+
+/**
+ * Whether a time is in the nightly batch (02:00–03:00) or the Sunday maintenance hour (04:00–05:00),
+ * or the 15 minutes after either: where a false alert would come from the scheduled jobs.
+ */
+export function inQuietWindow(_serverId: number, t: number): boolean {
+  const d = new Date(t);
+  const minute = d.getUTCHours() * 60 + d.getUTCMinutes();
+  const batch = minute >= 120 && minute < 195;
+  const maintenance = d.getUTCDay() === 0 && minute >= 240 && minute < 315;
+  return batch || maintenance;
+}

@@ -660,7 +660,9 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       inc.title = e.title;
       inc.chain = e.cause?.chainId ?? null;
       inc.confidence = e.cause?.confidence ?? null;
-      if (inc.chain && inc.chainsSeen[inc.chainsSeen.length - 1] !== inc.chain) inc.chainsSeen.push(inc.chain);
+      if (inc.chain && !inc.chainTimes.some((c) => c.chain === inc.chain)) {
+        inc.chainTimes.push({ chain: inc.chain, t: now });
+      }
       inc.live = members;
       inc.members = members.map((x) => ({
         check: x.check,
@@ -685,7 +687,7 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         chainAtOpen: null,
         chain: null,
         confidence: null,
-        chainsSeen: [],
+        chainTimes: [],
         members: [],
         memberIds: new Set<string>(),
         live: [],

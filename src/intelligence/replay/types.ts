@@ -104,8 +104,8 @@ export interface ReplayIncident {
   chainAtOpen: string | null;
   chain: string | null;
   confidence: number | null;
-  /** Every chain it was explained by over its life (first to last). */
-  chainsSeen: string[];
+  /** Every chain it was explained by over its life, with when it was first named so. */
+  chainTimes: Array<{ chain: string; t: number }>;
   members: Array<{ check: string; object: string; openedAt: number; role: string }>;
 }
 
