@@ -266,6 +266,16 @@ test('log error spike with a metric anomaly at the same time, in either order', 
   assert.ok(e.cause!.confidence <= 0.5, 'co-occurrence is named with less confidence');
 });
 
+test('log error spike that opens before the metric anomaly is still named with it (↔ has no order)', () => {
+  // The spike check judges 5 minutes of counts, an anomaly needs 5 unusual minutes: the errors often
+  // open first.
+  const spike = f('logs.error_spike', { object: 'app', targetId: null, openedAt: t0 - 5 * min });
+  const anomaly = f('anomaly.pg.rollbacks_per_s', { openedAt: t0 });
+  const { e, checks } = chainOf([spike, anomaly]);
+  assert.equal(e.cause?.chainId, 'errors_with_anomaly');
+  assert.deepEqual(checks, ['anomaly.pg.rollbacks_per_s', 'logs.error_spike']);
+});
+
 test('temporal order: an effect that opened before its cause lowers the confidence', () => {
   const idle = (at: number) =>
     f('pg.idle_in_transaction', { object: 'shop/a/b', openedAt: at, evidence: { datname: 'shop' } });

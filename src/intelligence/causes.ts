@@ -682,8 +682,6 @@ function matchChain(
       if (!relationHolds(edge.relation, prev, next)) continue;
       const f = temporalFactor(edge.order, prev, next, windowMs);
       if (f === null) continue;
-      // ↔ links read in time order: the earlier finding first.
-      if (edge.order === 'either' && next.openedAt < prev.openedAt) continue;
       picked.push(next);
       factors.push(f);
       extend(start, picked, factors);
