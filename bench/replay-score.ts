@@ -18,8 +18,8 @@ import {
   scoreTable,
   summarise,
 } from '../src/intelligence/replay/index.js';
-import { cleanHosts, scenarios } from '../test/scenarios/incidents.js';
 import { inQuietWindow } from '../test/scenarios/background.js';
+import { cleanHosts, scenarios } from '../test/scenarios/incidents.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -67,14 +67,23 @@ const summary = summarise(scores);
 const speed = replayedDays / (replayMs / 1000);
 
 if (json) {
-  console.log(JSON.stringify({ scores, summary, clean, speed: { hostDaysPerSecond: speed, replayedDays, replayMs, buildMs } }));
+  console.log(
+    JSON.stringify({
+      scores,
+      summary,
+      clean,
+      speed: { hostDaysPerSecond: speed, replayedDays, replayMs, buildMs },
+    }),
+  );
 } else {
   console.log(scoreTable(scores));
   console.log();
   console.log(
     `recall with the right cause: ${summary.rightCause}/${summary.scenarios} = ${summary.recall.toFixed(2)} (goal ≥ 0.9); detected ${summary.detected}/${summary.scenarios}`,
   );
-  console.log(`median time to detection: ${summary.medianTtd ?? '—'} evaluation intervals of 60 s (goal ≤ 2)`);
+  console.log(
+    `median time to detection: ${summary.medianTtd ?? '—'} evaluation intervals of 60 s (goal ≤ 2)`,
+  );
   console.log(
     `clean: ${clean.hostDays.toFixed(0)} host-days on ${clean.hosts} hosts: ${clean.findings} alert/anomaly findings + ${clean.incidents} incidents = ${clean.falseAlertsPerHostWeek.toFixed(1)} false alerts per host per week (goal ≤ 1); ${clean.inBatchOrMaintenance} of the findings in the nightly batch or maintenance window (+15 min)`,
   );

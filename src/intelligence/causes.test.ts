@@ -12,6 +12,7 @@ import {
   type IncidentMember,
   minConfidence,
   pearson,
+  startedAt,
 } from './causes.js';
 
 const t0 = Date.parse('2026-12-02T12:00:00Z');
@@ -410,4 +411,26 @@ test('explain does not depend on the order members are given in', () => {
   const a = explain(members, causeGraph, window);
   const b = explain([...members].reverse(), causeGraph, window);
   assert.deepEqual(a, b);
+});
+
+test('an anomaly is placed in time by the start of its unusual run, not by when its finding opened', () => {
+  // The statement's anomaly opens 5 minutes after its run began; the missing-index finding on the table
+  // opened in between: the statement still came first.
+  const slower = f('anomaly.pg.statement_mean_ms', {
+    object: 'query:101',
+    openedAt: t0 + 5 * min,
+    evidence: { window: { from: new Date(t0).toISOString(), to: new Date(t0 + 5 * min).toISOString() } },
+  });
+  const scans = f('pg.missing_index', {
+    object: 'shop/public.orders',
+    openedAt: t0 + min,
+    evidence: { datname: 'shop', schemaname: 'public', relname: 'orders', statements: [{ queryid: '101' }] },
+  });
+  const { e } = chainOf([slower, scans]);
+  assert.equal(e.cause?.chainId, 'missing_index');
+  assert.notEqual(e.cause!.links[0]!.temporal, 'reversed');
+  assert.equal(startedAt(slower), t0);
+  assert.equal(startedAt(scans), t0 + min);
+  // A run start that is not before the opening, or not a time, is ignored.
+  assert.equal(startedAt({ ...slower, evidence: { window: { from: 'x' } } }), t0 + 5 * min);
 });

@@ -555,14 +555,33 @@ export function nodeMatches(node: CauseNode, m: IncidentMember): boolean {
   return listed && (node.when ? node.when(m) : true);
 }
 
-/** The temporal factor of a link: 1 in order, `reversedFactor` when the effect opened first, null to refuse. */
+/** How far back an anomaly's run may start before its finding opened and still be taken as its start. */
+const maxRunLeadMs = 60 * 60_000;
+
+/**
+ * When a member's condition began. An anomaly opens only after `minutes` unusual minutes, so its finding
+ * opens minutes after the change that caused it, while a rule check on the same change opens at its next
+ * evaluation: comparing opening times would make the slower detector look like the later event. Its
+ * evidence says when the unusual run began (`window.from`), and that is when it started. Other findings
+ * started when they opened.
+ */
+export function startedAt(m: IncidentMember): number {
+  if (!m.check.startsWith('anomaly.')) return m.openedAt;
+  const from = Date.parse(text(field(field(m.evidence, 'window'), 'from')));
+  return Number.isFinite(from) && from <= m.openedAt && m.openedAt - from <= maxRunLeadMs ? from : m.openedAt;
+}
+
+/**
+ * The temporal factor of a link: 1 in order, `reversedFactor` when the effect started first, null to
+ * refuse. Start times (`startedAt`), not opening times, are compared.
+ */
 export function temporalFactor(
   order: CauseEdge['order'],
   cause: IncidentMember,
   effect: IncidentMember,
   windowMs: number,
 ): number | null {
-  const dt = effect.openedAt - cause.openedAt;
+  const dt = startedAt(effect) - startedAt(cause);
   if (Math.abs(dt) > windowMs) return null;
   if (order === 'either' || dt >= -simultaneousMs) return 1;
   return reversedFactor;
@@ -583,7 +602,7 @@ export interface CauseLink {
   edge: string;
   from: string;
   to: string;
-  /** Seconds from the cause's opening to the effect's (negative: the effect opened first). */
+  /** Seconds from the cause's start to the effect's (negative: the effect started first; see `startedAt`). */
   lagS: number;
   temporal: 'in order' | 'simultaneous' | 'reversed';
   explanation: string;
@@ -742,7 +761,7 @@ export function explain(
     const e = best.members[i + 1]!;
     const v = { cause: c.title, effect: e.title, ...(edge.vars ? edge.vars(c, e) : {}) };
     for (const [k, x] of Object.entries(v)) if (!Object.hasOwn(vars, k)) vars[k] = x;
-    const lagMs = e.openedAt - c.openedAt;
+    const lagMs = startedAt(e) - startedAt(c);
     return {
       edge: edge.id,
       from: c.id,

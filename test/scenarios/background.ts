@@ -74,7 +74,9 @@ export interface HostBuilder {
   batch: Uint8Array;
   maintenance: Uint8Array;
   /** Extra snapshot rows or instance fields a scenario adds at a minute. */
-  overlays: Array<(m: number, snap: { instance: SnapshotRow; families: Record<string, SnapshotRow[]> }) => void>;
+  overlays: Array<
+    (m: number, snap: { instance: SnapshotRow; families: Record<string, SnapshotRow[]> }) => void
+  >;
   rng: Prng;
 }
 
@@ -151,7 +153,11 @@ export function background(o: BackgroundOptions): HostBuilder {
   const minutes = o.days * dayMinutes;
   const serverId = o.serverId;
   const targetId = serverId * 100 + 1;
-  const series = metricSpecs.map(([metric, object]) => ({ metric, object, values: new Float64Array(minutes) }));
+  const series = metricSpecs.map(([metric, object]) => ({
+    metric,
+    object,
+    values: new Float64Array(minutes),
+  }));
   const byKey = new Map(series.map((x) => [`${x.metric}|${x.object}`, x.values]));
   const s = (metric: string, object = '') => {
     const v = byKey.get(`${metric}|${object}`);
@@ -211,7 +217,10 @@ export function background(o: BackgroundOptions): HostBuilder {
     s('host.memory_used_pct')[m] = 60 + 4 * L + 3 * B + 0.6 * nMem();
     s('host.load_per_core')[m] = Math.max(0.01, 0.08 + 0.5 * L * size + 0.4 * B + 0.25 * M + 0.05 * nLoad());
     s('host.disk_await_ms', 'sda')[m] = Math.max(0.3, 1.5 + 1 * L + 2.5 * B + 4 * M + 0.35 * nAwait());
-    s('host.disk_util_pct', 'sda')[m] = Math.min(100, Math.max(0, 5 + 25 * L + 38 * B + 45 * M + 3 * nUtil()));
+    s('host.disk_util_pct', 'sda')[m] = Math.min(
+      100,
+      Math.max(0, 5 + 25 * L + 38 * B + 45 * M + 3 * nUtil()),
+    );
     s('host.network_rx_bytes_per_s')[m] = Math.max(1e4, (2e6 * L + 4e6 * B) * size * (1 + 0.08 * nRx()));
     s('host.network_tx_bytes_per_s')[m] = Math.max(1e4, (4e6 * L + 1e6 * B) * size * (1 + 0.08 * nTx()));
     const tps = Math.max(1, (20 + 400 * L + 150 * B) * size * (1 + 0.05 * nTps()));
@@ -225,13 +234,17 @@ export function background(o: BackgroundOptions): HostBuilder {
       1e4,
       (3e5 + 2e6 * L * size + 8e6 * B + 1.2e7 * M) * (1 + 0.1 * nWal()),
     );
-    s('pg.replication_lag_s', 'standby1')[m] = Math.max(0, 0.2 + 0.3 * L + 2 * B + 3 * M + 0.2 * Math.abs(nLag()));
+    s('pg.replication_lag_s', 'standby1')[m] = Math.max(
+      0,
+      0.2 + 0.3 * L + 2 * B + 3 * M + 0.2 * Math.abs(nLag()),
+    );
     s('pg.blocked_sessions')[m] = r.chance(0.02 * L) ? Math.round(r.next() * 10) / 10 : 0;
     // The batch commits in chunks (≤ 2 min transactions), maintenance statements up to ~4 min.
     const bxact = B ? 20 + ((batchMinute[m]! * 60) % 110) : 0;
     const mxact = M ? 30 + r.int(200) : 0;
     s('pg.longest_xact_s')[m] = Math.max(0.5 + 3 * L + 2 * Math.abs(gaussian(r)), bxact, mxact);
-    s('pg.seq_scans_per_s', 'app/public.orders')[m] = poisson(r, (0.02 + 0.05 * L) * 60) / 60;
+    // orders is large and indexed: a few scans an hour (an analyst's query); events is small and scanned often.
+    s('pg.seq_scans_per_s', 'app/public.orders')[m] = poisson(r, (0.0005 + 0.001 * L) * 60) / 60;
     s('pg.seq_scans_per_s', 'app/public.events')[m] = poisson(r, (0.4 * L + 1.5 * B) * 60) / 60;
     for (let t = 0; t < 2; t++) {
       dead[t]! += deadRate[t]! * (0.4 + L) * (r.next() * 2);
@@ -272,7 +285,12 @@ export function background(o: BackgroundOptions): HostBuilder {
   for (let m = 0; m < minutes; m++) {
     if (r.chance(1 / 25)) {
       const ip = `198.51.100.${1 + r.int(250)}`;
-      ssh.push({ minute: m, ip, user: r.pick(['root', 'admin', 'ubuntu', 'postgres', 'test']), count: 1 + r.int(3) });
+      ssh.push({
+        minute: m,
+        ip,
+        user: r.pick(['root', 'admin', 'ubuntu', 'postgres', 'test']),
+        count: 1 + r.int(3),
+      });
     }
   }
   // Filesystems: data grows slowly; pg_wal swells during the batch and is recycled over the next hour.
@@ -285,7 +303,13 @@ export function background(o: BackgroundOptions): HostBuilder {
     root[m] = 18 * GiB + ((m % dayMinutes) / dayMinutes) * 300 * MiB; // logs, rotated daily
   }
   const filesystems = [
-    { mountpoint: '/var/lib/postgresql', device: '/dev/sda1', fstype: 'ext4', sizeBytes: 1000 * GiB, used: data },
+    {
+      mountpoint: '/var/lib/postgresql',
+      device: '/dev/sda1',
+      fstype: 'ext4',
+      sizeBytes: 1000 * GiB,
+      used: data,
+    },
     { mountpoint: '/', device: '/dev/vda1', fstype: 'ext4', sizeBytes: 50 * GiB, used: root },
   ];
   const overlays: HostBuilder['overlays'] = [];
@@ -372,8 +396,35 @@ export function background(o: BackgroundOptions): HostBuilder {
     },
     cores: 8,
     slos: [],
+    tables: [
+      {
+        datname: 'app',
+        schemaname: 'public',
+        relname: 'orders',
+        nLiveTup: 4_000_000 * size,
+        tableBytes: 900 * MiB * size,
+      },
+      { datname: 'app', schemaname: 'public', relname: 'events', nLiveTup: 6000, tableBytes: 2 * MiB },
+    ],
+    statements: [
+      {
+        queryid: '101',
+        datname: 'app',
+        query: 'SELECT id, status, total FROM public.orders WHERE customer_id = $1 AND status = $2',
+      },
+      {
+        queryid: '102',
+        datname: 'app',
+        query: 'SELECT date_trunc($1, created_at), sum(total) FROM public.orders GROUP BY 1',
+      },
+      { queryid: '103', datname: 'app', query: 'UPDATE public.orders SET status = $1 WHERE id = $2' },
+    ],
   };
-  host.slos.push({ definition: latencySlo(serverId, targetId), metric: 'pg.statement_mean_ms', object: 'query:103' });
+  host.slos.push({
+    definition: latencySlo(serverId, targetId),
+    metric: 'pg.statement_mean_ms',
+    object: 'query:103',
+  });
   return { host, s, load, batch, maintenance, overlays, rng: r };
 }
 

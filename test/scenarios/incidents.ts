@@ -14,6 +14,7 @@ import { at, background, dayMinutes, type HostBuilder } from './background.js';
 const GiB = 1024 ** 3;
 
 export type { Expectation } from '../../src/intelligence/replay/score.js';
+
 import type { Expectation } from '../../src/intelligence/replay/score.js';
 
 export interface Scenario {
@@ -337,7 +338,12 @@ const specs: Spec[] = [
     inject(b, t) {
       const end = t + 60;
       shape(b.s('pg.statement_mean_ms', 'query:103'), t, end, (x) => x + 115);
-      shape(b.s('pg.statement_total_ms_per_s', 'query:103'), t, end, (x, m) => x + 115 * 0.1 * b.s('pg.tps')[m]!);
+      shape(
+        b.s('pg.statement_total_ms_per_s', 'query:103'),
+        t,
+        end,
+        (x, m) => x + 115 * 0.1 * b.s('pg.tps')[m]!,
+      );
     },
   },
   {
@@ -392,7 +398,10 @@ export function cleanHosts(hostDays: number, daysPerHost = 10): Array<{ days: nu
     const d = Math.min(daysPerHost, left);
     const seed = 9000 + i;
     const serverId = 1 + i;
-    out.push({ days: d, build: () => background({ seed, serverId, days: historyDays + d, historyDays }).host });
+    out.push({
+      days: d,
+      build: () => background({ seed, serverId, days: historyDays + d, historyDays }).host,
+    });
     left -= d;
   }
   return out;

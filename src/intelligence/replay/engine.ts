@@ -11,6 +11,7 @@
  *    `evaluateErrorSpikes` (logs.error_spike) over the last 5 minutes against the mean of the previous
  *    7 days of hourly counts; security.ssh_bruteforce over the last 5 minutes; watchdog.agent_silent;
  *    host.disk_fill every 5 minutes over a least-squares fit of 6 hours; slo.burn_rate over `evaluateSlo`;
+ *    pg.missing_index over the last hour's sequential scans and the statements naming the table;
  * 3. the lifecycle's `reconcile` over everything observed (one store per replay, in memory);
  * 4. the incidents job: `groupFindings` over the episodes opened in the last hour and `explain`.
  * Baselines are recomputed at every hour boundary from the hourly means of the replayed history, with
@@ -24,6 +25,12 @@
  *
  * Pure: no clock, no store, no file; the same host gives the same result.
  */
+
+import type { ValidBatch, ValidTable } from '../../protocol/batch.js';
+import { familyByName } from '../../protocol/families/index.js';
+import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
+import type { SloRow } from '../../storage/queries/slos.sql.js';
+import type { ScannedTable, TableStatement } from '../../storage/queries/statement-findings.sql.js';
 import { type BookEntry, entrySlotAt } from '../baseline-book.js';
 import { type BaselineStats, computeBaseline } from '../baselines.js';
 import { causeGraph, explain, type IncidentMember } from '../causes.js';
@@ -31,6 +38,7 @@ import { type AnomalyLoad, evaluateAnomalies } from '../checks/anomalies.js';
 import { hostDiskFill } from '../checks/host-disk-fill.js';
 import { checks } from '../checks/index.js';
 import { evaluateErrorSpikes } from '../checks/log-spike.js';
+import { pgMissingIndex } from '../checks/postgres-statements.js';
 import { sshBruteforce } from '../checks/security.js';
 import { sloBurnRate } from '../checks/slo.js';
 import type { Check, IngestCheck, JobObservation, Scope, Thresholds } from '../checks/types.js';
@@ -53,10 +61,6 @@ import {
   type HourCounts,
   minuteHistoryMs,
 } from '../slo.js';
-import type { ValidBatch, ValidTable } from '../../protocol/batch.js';
-import { familyByName } from '../../protocol/families/index.js';
-import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
-import type { SloRow } from '../../storage/queries/slos.sql.js';
 import {
   hourMs,
   minuteMs,
@@ -181,7 +185,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
   const windowMs = opts.incidentWindowMs ?? defaultIncidentWindowMs;
   const minuteStart = (m: number) => host.start + m * minuteMs;
   const silentAt = new Uint8Array(host.minutes);
-  for (const [a, b] of host.silent) for (let m = Math.max(0, a); m < Math.min(b, host.minutes); m++) silentAt[m] = 1;
+  for (const [a, b] of host.silent)
+    for (let m = Math.max(0, a); m < Math.min(b, host.minutes); m++) silentAt[m] = 1;
 
   // ---- baselines: hourly means of every series, recomputed at each hour boundary ----
   const hours = Math.ceil(host.minutes / 60);
@@ -267,6 +272,7 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
   const inIncident = new Set<string>();
   let lastSeenAt: number | null = null;
   let diskFillRanAt = Number.NEGATIVE_INFINITY;
+  let missingIndexRanAt = Number.NEGATIVE_INFINITY;
 
   const evalKey = (check: string, t: number | null) => `${check}|${t ?? ''}`;
   const hourOf = (t: number) => Math.floor(t / hourMs) * hourMs;
@@ -284,7 +290,12 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       lastSeenAt = now - pushIntervalMs / 2;
       const snap = host.snapshot(m);
       const tables: ValidTable[] = [
-        tableOf('pg_instance', [{ up: true, server_version_num: 160000, in_recovery: false, ...snap.instance }], ts, false),
+        tableOf(
+          'pg_instance',
+          [{ up: true, server_version_num: 160000, in_recovery: false, ...snap.instance }],
+          ts,
+          false,
+        ),
       ];
       for (const [family, rows] of Object.entries(snap.families)) {
         if (rows.length > 0) tables.push(tableOf(family, rows, ts, false));
@@ -318,14 +329,16 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
           if ((check.scope === 'host') !== (s.targetId === null)) continue;
           if (!check.inputs.some((f) => s.tables.has(f))) continue;
           evaluated.add(evalKey(check.id, s.targetId));
-          for (const d of check.evaluate(s, thresholds(check.id))) observations.push(observation(check, s, d));
+          for (const d of check.evaluate(s, thresholds(check.id)))
+            observations.push(observation(check, s, d));
         }
         s.commit();
       }
     }
 
     // 2. the findings job
-    const jobResults: Array<{ check: Check; result: { observations: JobObservation[]; scopes: Scope[] } }> = [];
+    const jobResults: Array<{ check: Check; result: { observations: JobObservation[]; scopes: Scope[] } }> =
+      [];
     const tf = (id: string) => () => thresholds(id);
     {
       const to = Math.floor((now - settleMs) / minuteMs) * minuteMs;
@@ -364,7 +377,9 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       const baselineFrom = baselineTo - spikeBaselineMs;
       const firstHour = Math.max(host.start, baselineFrom);
       const recent: RecentErrors[] = [];
-      const baselines = [{ serverId, source: null as string | null, errors: 0, firstHour: new Date(firstHour) }];
+      const baselines = [
+        { serverId, source: null as string | null, errors: 0, firstHour: new Date(firstHour) },
+      ];
       host.logs.forEach((l, i) => {
         let count = 0;
         let first = -1;
@@ -434,7 +449,9 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         jails: [],
         first: new Date(g.first),
         last: new Date(g.last),
-        samples: [`sshd[1234]: Failed password for invalid user ${[...g.users][0]} from ${ip} port 52311 ssh2`],
+        samples: [
+          `sshd[1234]: Failed password for invalid user ${[...g.users][0]} from ${ip} port 52311 ssh2`,
+        ],
       }));
       jobResults.push({
         check: sshBruteforce,
@@ -495,6 +512,80 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       });
       jobResults.push({ check: hostDiskFill, result: hostDiskFill.evaluate(rows, tf(hostDiskFill.id), now) });
     }
+    if (
+      host.tables &&
+      host.tables.length > 0 &&
+      now - missingIndexRanAt >= (pgMissingIndex.intervalMs ?? 0)
+    ) {
+      missingIndexRanAt = now;
+      // What the check's load reads over the last hour: seq scans per table, statements naming it.
+      const seriesOf = (metric: string, object: string) =>
+        host.series.find((x) => x.metric === metric && x.object === object)?.values;
+      const sumHour = (v: Float64Array | undefined, f: (x: number, k: number) => number) => {
+        let total = 0;
+        for (let t = now - hourMs; t < now; t += minuteMs) {
+          const k = (t - host.start) / minuteMs;
+          if (!v || k < 0 || silentAt[k]) continue;
+          const x = v[k]!;
+          if (Number.isFinite(x)) total += f(x, k);
+        }
+        return total;
+      };
+      const tables: ScannedTable[] = [];
+      const statements: TableStatement[] = [];
+      for (const tb of host.tables) {
+        const scans = Math.round(
+          sumHour(
+            seriesOf('pg.seq_scans_per_s', `${tb.datname}/${tb.schemaname}.${tb.relname}`),
+            (x) => x * 60,
+          ),
+        );
+        if (scans < (pgMissingIndex.thresholds.min_seq_scans?.min ?? 5)) continue;
+        const index = tables.length;
+        tables.push({
+          serverId,
+          targetId,
+          datname: tb.datname,
+          schemaname: tb.schemaname,
+          relname: tb.relname,
+          nLiveTup: tb.nLiveTup,
+          tableBytes: tb.tableBytes,
+          seconds: 3600,
+          seqScans: scans,
+          seqTupRead: scans * tb.nLiveTup,
+          idxScans: null,
+        });
+        for (const st of host.statements ?? []) {
+          if (st.datname !== tb.datname || !st.query.includes(tb.relname)) continue;
+          const mean = seriesOf('pg.statement_mean_ms', `query:${st.queryid}`);
+          const total = seriesOf('pg.statement_total_ms_per_s', `query:${st.queryid}`);
+          const execMs = sumHour(total, (x) => x * 60);
+          const calls = Math.round(sumHour(total, (x, k) => (x * 60) / Math.max(1e-9, mean?.[k] ?? 1)));
+          if (calls < (pgMissingIndex.thresholds.min_calls?.min ?? 5)) continue;
+          statements.push({
+            serverId,
+            targetId,
+            queryid: st.queryid,
+            dbid: '16384',
+            datname: st.datname,
+            calls,
+            execTimeMs: execMs,
+            meanMs: calls > 0 ? execMs / calls : 0,
+            rows: calls,
+            query: st.query,
+            table: index,
+          });
+        }
+      }
+      jobResults.push({
+        check: pgMissingIndex,
+        result: pgMissingIndex.evaluate(
+          { targets: [{ serverId, targetId }], tables, statements },
+          tf(pgMissingIndex.id),
+          now,
+        ),
+      });
+    }
     if (slos.length > 0) {
       const input = slos.map((s) => {
         // Hours before the minute-judged part come from the hourly counts; the last 6 h+ by minute.
@@ -529,7 +620,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       jobResults.push({ check: sloBurnRate, result: sloBurnRate.evaluate(input, tf(sloBurnRate.id), now) });
     }
     for (const { check, result } of jobResults) {
-      for (const s of result.scopes) if (s.serverId === serverId) evaluated.add(evalKey(check.id, s.targetId));
+      for (const s of result.scopes)
+        if (s.serverId === serverId) evaluated.add(evalKey(check.id, s.targetId));
       for (const o of result.observations) {
         if (o.serverId !== serverId) continue;
         evaluated.add(evalKey(check.id, o.targetId));

@@ -80,6 +80,24 @@ export interface ReplayHost {
   settings: Record<string, string>;
   cores: number;
   slos: ReplaySlo[];
+  /** Large tables (for pg.missing_index): their seq scans are the `pg.seq_scans_per_s` series of `object`. */
+  tables?: ReplayTable[];
+  /** Statement texts (for pg.missing_index): calls and mean time from the statement series of `query:<id>`. */
+  statements?: ReplayStatement[];
+}
+
+export interface ReplayTable {
+  datname: string;
+  schemaname: string;
+  relname: string;
+  nLiveTup: number;
+  tableBytes: number;
+}
+
+export interface ReplayStatement {
+  queryid: string;
+  datname: string;
+  query: string;
 }
 
 /** A finding firing or resolving during the replay. */
