@@ -8,7 +8,10 @@
  * detection ≤ 2 intervals, ≥ 100 host-days replayed a minute.
  *
  * Run: npm run build && node dist/bench/replay-score.js [--lead 2] [--clean-days 30] [--json]
+ *      [--anomaly-minutes N] [--anomaly-warn-z Z]   (sensitivity of the anomaly defaults, this run only)
  */
+
+import { metrics } from '../src/intelligence/metrics.js';
 import { replayHost } from '../src/intelligence/replay/engine.js';
 import {
   type GroundTruth,
@@ -28,6 +31,12 @@ const arg = (name: string, dflt: string): string => {
 const leadDays = Number(arg('lead', '2'));
 const cleanDays = Number(arg('clean-days', '30'));
 const json = process.argv.includes('--json');
+// Sensitivity: the anomaly checks' thresholds for this run only (production defaults otherwise).
+const anomalyOverrides: Record<string, number> = {};
+if (process.argv.includes('--anomaly-minutes'))
+  anomalyOverrides.minutes = Number(arg('anomaly-minutes', '5'));
+if (process.argv.includes('--anomaly-warn-z')) anomalyOverrides.warn_z = Number(arg('anomaly-warn-z', '2'));
+const thresholds = Object.fromEntries(metrics.map((m) => [`anomaly.${m.id}`, anomalyOverrides]));
 
 let buildMs = 0;
 let replayMs = 0;
@@ -40,7 +49,7 @@ const timed = <T>(build: () => T): T => {
 };
 const run = (host: Parameters<typeof replayHost>[0]): ReplayResult => {
   const t0 = performance.now();
-  const r = replayHost(host);
+  const r = replayHost(host, { thresholds });
   replayMs += performance.now() - t0;
   replayedDays += r.evaluatedMinutes / 1440;
   return r;

@@ -31,7 +31,7 @@ import { familyByName } from '../../protocol/families/index.js';
 import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
 import type { SloRow } from '../../storage/queries/slos.sql.js';
 import type { ScannedTable, TableStatement } from '../../storage/queries/statement-findings.sql.js';
-import { type BookEntry, entrySlotAt } from '../baseline-book.js';
+import type { BookEntry } from '../baseline-book.js';
 import { type BaselineStats, computeBaseline } from '../baselines.js';
 import { causeGraph, explain, type IncidentMember } from '../causes.js';
 import { type AnomalyLoad, evaluateAnomalies } from '../checks/anomalies.js';
@@ -86,6 +86,8 @@ export interface ReplayOptions {
   thresholds?: Record<string, Record<string, number>>;
   policy?: Partial<LifecyclePolicy>;
   incidentWindowMs?: number;
+  /** Stop before this minute index (default: the host's last minute). */
+  until?: number;
 }
 
 /** A check's thresholds at their defaults, with overrides. */
@@ -278,7 +280,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
   const hourOf = (t: number) => Math.floor(t / hourMs) * hourMs;
   refreshBaselines(hourOf(minuteStart(host.evalFrom)));
 
-  for (let m = host.evalFrom; m < host.minutes; m++) {
+  const until = Math.min(host.minutes, opts.until ?? host.minutes);
+  for (let m = host.evalFrom; m < until; m++) {
     const now = minuteStart(m + 1);
     if (now % hourMs === 0) refreshBaselines(now);
     const observations: Observation[] = [];
@@ -800,7 +803,7 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
     serverId,
     events,
     incidents: incidents.map(({ memberIds: _a, live: _b, ...rest }) => rest),
-    evaluatedMinutes: Math.max(0, host.minutes - host.evalFrom),
+    evaluatedMinutes: Math.max(0, until - host.evalFrom),
   };
 }
 
