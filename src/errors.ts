@@ -81,6 +81,11 @@ export const errorCodes = {
     message: 'a stored secret does not open with this secret key',
   },
   CHANNEL_EXISTS: { status: 409, exit: 1, message: 'a notification channel with that name exists already' },
+  SLO_EXISTS: {
+    status: 409,
+    exit: 1,
+    message: 'an SLO with that name exists already on that server and target',
+  },
   CHANNEL_CONFIG_INVALID: {
     status: 400,
     exit: 1,

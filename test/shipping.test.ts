@@ -104,6 +104,13 @@ test(`enrolls_ships_and_rides_out_a_server_outage_without_loss (${testPgLabel})`
       [shipping.identity.agentId],
     );
     assert.deepEqual(rows[0], { n: 6, lo: 1, hi: 6 });
+    // Every batch says when the agent process started (SLOs leave out the minutes after a start).
+    const { rows: st } = await store.pool.query(
+      `SELECT (status ->> 'startedAt')::float8 AS started FROM pgvigil.agents WHERE agent_id = $1`,
+      [shipping.identity.agentId],
+    );
+    const processStart = Date.now() - process.uptime() * 1000;
+    assert.ok(Math.abs(st[0].started - processStart) < 2000, `startedAt ${st[0].started}`);
   } finally {
     await shipping.stop();
     await server.app.close();

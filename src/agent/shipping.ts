@@ -23,6 +23,12 @@ import { RemoteConfigClient } from './remote-config.js';
 import { Shipper } from './shipper.js';
 import { type FsyncPolicy, Spool, type SpoolStats } from './spool/spool.js';
 
+/**
+ * When this agent process started (ms), in every batch's status: the server records each start so SLOs can
+ * leave out the minutes after a restart (counters need two samples, statement deltas a baseline).
+ */
+const processStartedAtMs = Math.round(Date.now() - process.uptime() * 1000);
+
 export interface ShippingOptions {
   serverUrl: string;
   /** Holds credential.json and spool/. */
@@ -126,7 +132,12 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
   const seal = (): Promise<void> => {
     sealing = sealing
       .then(async () => {
-        const sealed = await batcher.seal({ ...opts.status?.(), pushIntervalMs, health: health() });
+        const sealed = await batcher.seal({
+          ...opts.status?.(),
+          pushIntervalMs,
+          startedAt: processStartedAtMs,
+          health: health(),
+        });
         if (sealed) {
           dropped.sealed(sealed.seq, sealed.rows, sealed.logs);
           shipper.wake();

@@ -71,6 +71,7 @@ import { postgresRoutes } from './routes/postgres.js';
 import { securityEventRoutes } from './routes/security-events.js';
 import { seriesRoutes } from './routes/series.js';
 import { serverRoutes } from './routes/servers.js';
+import { sloRoutes } from './routes/slos.js';
 import { webRoutes } from './web.js';
 
 export interface AppOptions {
@@ -311,6 +312,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   });
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
   await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
+  await app.register(sloRoutes, { prefix: '/api/v1', pool });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,

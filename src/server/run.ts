@@ -20,6 +20,7 @@ import { logAnalysisJob } from './jobs/log-analysis.js';
 import { partitionJob } from './jobs/partitions.js';
 import { rollupJob } from './jobs/rollups.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
+import { slosJob } from './jobs/slos.js';
 import { liveOptionsFromEnv } from './live/hub.js';
 import { installProcessSafetyNet } from './safety-net.js';
 
@@ -137,6 +138,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         findingsJob(built.value.engine, findingsIntervalFromEnv()),
         logAnalysisJob(),
         incidentsJob({ retention }),
+        slosJob(),
       ],
       opts.log,
     );

@@ -12,6 +12,7 @@ const groupTitles: Record<CheckGroup, string> = {
   logs: 'Logs',
   security: 'Security',
   watchdog: 'Watchdog',
+  slo: 'Service level objectives',
 };
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');

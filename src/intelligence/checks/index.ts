@@ -18,6 +18,7 @@ import { postgresStatementChecks } from './postgres-statements.js';
 import { postgresTableChecks } from './postgres-tables.js';
 import { processChecks } from './process.js';
 import { securityChecks } from './security.js';
+import { sloChecks } from './slo.js';
 import type { Check } from './types.js';
 import { watchdogChecks } from './watchdog.js';
 
@@ -39,6 +40,7 @@ export const checks: readonly Check[] = [
   ...logSpikeChecks,
   ...securityChecks,
   ...watchdogChecks,
+  ...sloChecks,
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));
