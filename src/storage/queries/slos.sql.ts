@@ -254,10 +254,12 @@ export async function storeSloHours(
 ): Promise<void> {
   await db.query(
     `WITH gone AS (DELETE FROM pgvigil.slo_hours WHERE slo_id = $1 AND hour >= $2 AND hour < $3),
-          ins AS (INSERT INTO pgvigil.slo_hours (slo_id, hour, good, bad, excluded)
-                  SELECT $1, to_timestamp(h / 1000.0), g, b, x
-                    FROM unnest($4::float8[], $5::int[], $6::int[], $7::int[]) AS u(h, g, b, x)
-                  ON CONFLICT (slo_id, hour) DO UPDATE SET good = excluded.good, bad = excluded.bad,
+          ins AS (INSERT INTO pgvigil.slo_hours (server_id, slo_id, hour, good, bad, excluded)
+                  SELECT s.server_id, $1, to_timestamp(h / 1000.0), g, b, x
+                    FROM pgvigil.slos s,
+                         unnest($4::float8[], $5::int[], $6::int[], $7::int[]) AS u(h, g, b, x)
+                   WHERE s.slo_id = $1
+                  ON CONFLICT (slo_id, hour, server_id) DO UPDATE SET good = excluded.good, bad = excluded.bad,
                     excluded = excluded.excluded)
      UPDATE pgvigil.slos SET counted_until = $3 WHERE slo_id = $1`,
     [
