@@ -34,7 +34,7 @@ import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { type RollupTier, rollupSpecs } from '../src/storage/rollups.js';
-import { planSeries, seriesSql, tailsFrom } from '../src/storage/series.js';
+import { planSeries, seriesSql, serverTails } from '../src/storage/series.js';
 import { startServerChild } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
 import { loadRaw } from './seed-hosts.js';
@@ -229,13 +229,8 @@ async function main(): Promise<void> {
             defaultRetention,
           );
           const t0 = performance.now();
-          const { rows } = await client.query<{ tier: string; first: Date }>(
-            'SELECT tier, min(bucket) AS first FROM pgvigil.rollup_pending WHERE server_id = $1 GROUP BY tier',
-            [plan.serverId],
-          );
-          const pending: { hourly?: number; daily?: number } = {};
-          for (const r of rows) pending[r.tier as 'hourly' | 'daily'] = r.first.getTime();
-          const sql = seriesSql(plan, tailsFrom(new Date(), pending), 100_000);
+          const tails = (await serverTails(client, [plan.serverId], new Date())).get(plan.serverId)!;
+          const sql = seriesSql(plan, tails, 100_000);
           await client.query({ text: sql.text, values: sql.values, rowMode: 'array' });
           sqlLat.push(performance.now() - t0);
         }

@@ -12,12 +12,13 @@ import { batchMediaType } from '../src/protocol/batch.js';
 import { families } from '../src/protocol/families/index.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer, localAgent } from '../src/server/auth/agents.js';
-import { rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
+import { rollBucket, rollMinutes, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { pgTypeNames } from '../src/storage/ddl.js';
 import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { rollupSkipped, rollupSpecs, rollupTiers } from '../src/storage/rollups.js';
+import { serverTails } from '../src/storage/series.js';
 import {
   createTestDatabase,
   createTestStore,
@@ -153,6 +154,9 @@ describe(`rolling buckets on ${testPgLabel}`, () => {
       // the next hour's first sample belongs to the next hour
       { t: h + 60 * minute, xact: 1000, readMs: 5, backends: 100 },
     ]);
+    // Hours roll oldest first: the hour before holds the sample before the hour (found through its minute
+    // row, being further back than the raw look-back).
+    await rollBucket(pool, { tier: 'hourly', serverId: server, bucketStart: new Date(h - hourMs) });
     await rollBucket(pool, { tier: 'hourly', serverId: server, bucketStart: new Date(h) });
     const row = await hourlyRow('pg_database_hourly', server, h);
     assert.equal(row.samples, 6);
@@ -173,8 +177,8 @@ describe(`rolling buckets on ${testPgLabel}`, () => {
     // the hour's increase.
     const { rows: minutes } = await pool.query(
       `SELECT ts, samples, xact_commit::float8 AS xact, blk_read_time_ms AS read_ms
-         FROM pgvigil.pg_database_minute WHERE server_id = $1 ORDER BY ts`,
-      [server],
+         FROM pgvigil.pg_database_minute WHERE server_id = $1 AND ts >= $2 ORDER BY ts`,
+      [server, new Date(h)],
     );
     assert.deepEqual(
       minutes.map((m) => [(m.ts as Date).getTime() - h, m.samples, m.xact, m.read_ms]),
@@ -305,6 +309,65 @@ describe(`rolling buckets on ${testPgLabel}`, () => {
     assert.deepEqual(await minutes(), minutesBefore);
   });
 
+  test('the_running_hours_minutes_roll_behind_the_clock_and_equal_what_the_hours_own_roll_gives', async () => {
+    const server = await ensureServer(pool, 'minute-mark-host');
+    const h = baseHour - 3 * hourMs;
+    await pool.query(
+      `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket) VALUES ($1, 'hourly', $2)`,
+      [server, new Date(h)],
+    );
+    await insertDatabaseRows(server, [
+      { t: h - 30 * minute, xact: 50 },
+      { t: h + 5 * minute, xact: 100 },
+      { t: h + 10 * minute + 30_000, xact: 120 },
+      // 25 minutes without a sample: the step into h+35 comes from a sample far beyond the raw look-back
+      { t: h + 35 * minute + 10_000, xact: 200 },
+      { t: h + 36 * minute, xact: 20 }, // reset
+      { t: h + 50 * minute, xact: 70 },
+    ]);
+    await rollBucket(pool, { tier: 'hourly', serverId: server, bucketStart: new Date(h - hourMs) });
+    const minutes = async () =>
+      (
+        await pool.query(
+          `SELECT ts, samples, xact_commit::float8 AS xact FROM pgvigil.pg_database_minute
+            WHERE server_id = $1 AND ts >= $2 ORDER BY ts`,
+          [server, new Date(h)],
+        )
+      ).rows.map((m) => [((m.ts as Date).getTime() - h) / minute, m.samples, m.xact]);
+    const mark = async () =>
+      (
+        await pool.query<{ since: Date; rolled_to: Date }>(
+          'SELECT since, rolled_to FROM pgvigil.rollup_minute_marks WHERE server_id = $1',
+          [server],
+        )
+      ).rows.map((r) => [(r.since.getTime() - h) / minute, (r.rolled_to.getTime() - h) / minute])[0];
+
+    // 20 minutes into the hour: minutes up to a grace (90 s) behind the clock, whole minutes.
+    await rollMinutes(pool, { now: new Date(h + 20 * minute) });
+    assert.deepEqual(await mark(), [0, 18]);
+    assert.deepEqual(await minutes(), [
+      [5, 1, 50],
+      [10, 1, 20],
+    ]);
+    const tails = (await serverTails(pool, [server], new Date(h + 20 * minute))).get(server)!;
+    assert.equal(tails.minute, h + 18 * minute, 'readers take minute rows up to the mark');
+    assert.equal(tails.hourly, h);
+
+    await rollMinutes(pool, { now: new Date(h + 52 * minute) });
+    assert.deepEqual(await mark(), [0, 50]);
+    const ahead = await minutes();
+    assert.deepEqual(ahead, [
+      [5, 1, 50],
+      [10, 1, 20],
+      [35, 1, 80],
+      [36, 1, 20],
+    ]);
+    // The hour's own roll writes the same minute rows (and the one the mark had not reached).
+    await rollBucket(pool, { tier: 'hourly', serverId: server, bucketStart: new Date(h) });
+    assert.deepEqual(await minutes(), [...ahead, [50, 1, 50]]);
+    assert.equal(Number((await hourlyRow('pg_database_hourly', server, h)).xact_commit), 220);
+  });
+
   test('hourly_increases_add_up_to_the_daily_increase', async () => {
     const server = await ensureServer(pool, 'sum-host');
     const day = Math.floor(Date.now() / dayMs) * dayMs - 3 * dayMs;
@@ -432,6 +495,41 @@ describe(`the rollup job on ${testPgLabel}`, () => {
     const daily = await hourlyRow('host_load_daily', agent.serverId, day);
     assert.deepEqual([daily.samples, daily.load1_avg, daily.load1_max], [4, 5, 8]);
     assert.deepEqual(await pending(agent.serverId), [], 'nothing left to roll');
+  });
+
+  test('late_rows_move_the_minute_mark_back_and_the_next_run_rolls_them', async () => {
+    const agent = await localAgent(pool, 'late-minute-host', undefined);
+    const h = Math.floor(Date.now() / hourMs) * hourMs - 2 * hourMs;
+    await push(agent.credential, agent.agentId, 1, [
+      [h + 1 * minute, 1, 1, 1],
+      [h + 20 * minute, 3, 1, 1],
+    ]);
+    await rollMinutes(pool, { now: new Date(h + 30 * minute) });
+    const mark = async () =>
+      (
+        await pool.query<{ rolled_to: Date }>(
+          'SELECT rolled_to FROM pgvigil.rollup_minute_marks WHERE server_id = $1',
+          [agent.serverId],
+        )
+      ).rows[0]!.rolled_to.getTime();
+    assert.equal(await mark(), h + 28 * minute);
+    // Rows older than the mark (an agent's spool replayed): the writer moves the mark back to their minute.
+    await push(agent.credential, agent.agentId, 2, [[h + 10 * minute + 5_000, 9, 1, 1]]);
+    assert.equal(await mark(), h + 10 * minute);
+    await rollMinutes(pool, { now: new Date(h + 30 * minute) });
+    assert.equal(await mark(), h + 28 * minute);
+    const { rows } = await pool.query(
+      'SELECT ts, load1_avg FROM pgvigil.host_load_minute WHERE server_id = $1 ORDER BY ts',
+      [agent.serverId],
+    );
+    assert.deepEqual(
+      rows.map((r) => [((r.ts as Date).getTime() - h) / minute, r.load1_avg]),
+      [
+        [1, 1],
+        [10, 9],
+        [20, 3],
+      ],
+    );
   });
 
   test('a_pending_bucket_older_than_raw_retention_is_discarded_not_rolled_over_good_rollups', async () => {

@@ -11,7 +11,7 @@
  *      503 at once (rather than waiting for connection timeouts); health and readiness keep answering
  *   5. user check: routes for viewer/user/admin need a signed-in user or API token of that role
  *      (agent routes check their agent credential themselves)
- *   6. HTTP metrics hook
+ *   6. HTTP metrics hook; response compression (@fastify/compress: gzip or deflate over 1 kB)
  *   7. route plugins under /api/v1, one file per resource in ./routes (ingest in its own context,
  *      because it replaces the body parsers); @fastify/websocket (for the live feed) goes before 5
  *   8. the dashboard (./web.ts), last and at the root: its `/*` wildcard answers what no route above
@@ -23,6 +23,7 @@
  * after its sends in flight, when it closes.
  */
 import { readFileSync } from 'node:fs';
+import fastifyCompress from '@fastify/compress';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, {
@@ -61,8 +62,10 @@ import { findingRoutes } from './routes/findings.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
+import { incidentRoutes } from './routes/incidents.js';
 import { defaultIngestLimits, type IngestLimits, ingestRoutes } from './routes/ingest.js';
 import { liveRoutes } from './routes/live.js';
+import { logPatternRoutes } from './routes/log-patterns.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { postgresRoutes } from './routes/postgres.js';
@@ -231,6 +234,16 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     .gauge('pgvigil_db_pool_waiting', 'Requests waiting for a store connection.')
     .set(() => pool.waitingCount);
 
+  // Answers over 1 kB compressed for clients that accept it (the fleet's 1,000 servers are megabytes of
+  // JSON); the dashboard's assets come compressed already (web.ts sets Content-Encoding) and pass through.
+  await app.register(fastifyCompress, {
+    global: true,
+    // Request bodies are not its business: ingest reads its gzip bodies itself, with its own limits.
+    globalDecompression: false,
+    threshold: 1024,
+    encodings: ['gzip', 'deflate'],
+  });
+
   const metrics = ingestMetrics(registry);
   const live = new LiveHub({
     ...opts.live,
@@ -289,6 +302,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     await app.register(routes, { prefix: '/api/v1', pool });
   }
   await app.register(findingRoutes, { prefix: '/api/v1', pool, engine });
+  await app.register(incidentRoutes, { prefix: '/api/v1', pool });
   await app.register(channelRoutes, {
     prefix: '/api/v1',
     pool,
@@ -297,6 +311,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     lookup: opts.delivery?.lookup,
   });
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
+  await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
   await app.register(baselineRoutes, { prefix: '/api/v1', pool });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',

@@ -15,7 +15,9 @@ import { ensureFirstAdmin } from './auth/users.js';
 import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 import { baselinesJob } from './jobs/baselines.js';
 import { findingsIntervalFromEnv, findingsJob } from './jobs/findings.js';
+import { incidentsJob } from './jobs/incidents.js';
 import { ledgerPruneJob } from './jobs/ledger-prune.js';
+import { logAnalysisJob } from './jobs/log-analysis.js';
 import { partitionJob } from './jobs/partitions.js';
 import { rollupJob } from './jobs/rollups.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
@@ -134,6 +136,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         agentPresenceJob(presenceOptionsFromEnv()),
         rollupJob(retention),
         findingsJob(built.value.engine, findingsIntervalFromEnv()),
+        logAnalysisJob(),
+        incidentsJob({ retention }),
         baselinesJob(),
       ],
       opts.log,

@@ -6,7 +6,9 @@
  *
  * The minute tier is rolled together with the hour it lies in: rolling an hour writes its hourly row and
  * its (up to) 60 minute rows per series in one statement, from the same raw rows, so the minute tier is
- * complete exactly where the hourly tier is.
+ * complete wherever the hourly tier is. The minute tier of the hour still running is also rolled on its own,
+ * a minute or two behind the clock (src/server/jobs/rollups.ts, `rollMinutes`), so that charts and the
+ * fleet read minute rows, not raw ones, for all but the last minutes.
  *
  * A rollup row holds, per series (server, target, labels) and bucket (`ts` = bucket start, UTC):
  * - `samples`: raw rows in the bucket;
@@ -27,14 +29,28 @@ import { pgTypeNames, quoteIdent as q } from './ddl.js';
 
 export type RollupTier = 'minute' | 'hourly' | 'daily';
 export const rollupTiers: readonly RollupTier[] = ['minute', 'hourly', 'daily'];
-/** Tiers rolled on their own (with a pending queue): the minute tier is rolled with its hour. */
-export type RolledTier = 'hourly' | 'daily';
+/**
+ * Tiers a roll statement writes: an hour (with its minutes), a day, or a run of minutes of the hour still
+ * running (the minute tier alone).
+ */
+export type RolledTier = 'minute' | 'hourly' | 'daily';
 
 /** Bucket length per tier, ms. */
 export const tierMs: Record<RollupTier, number> = { minute: 60_000, hourly: 3_600_000, daily: 86_400_000 };
 
 /** Longest gap between two samples of a counter whose step is still counted (and the look-back before a bucket). */
 export const counterMaxGapSeconds = 3600;
+
+/**
+ * Raw rows read before the start of a range for counters' previous samples. A series with no sample in that
+ * short window (a collection interval longer than it, or a gap) finds its previous sample through the minute
+ * tier instead: the series' last minute row before the window (an index lookup: the minute tables are keyed
+ * by series, then ts) names the minute whose raw rows hold it. So the step is the same as a look-back of
+ * `counterMaxGapSeconds` over raw rows would give, at the cost of two minutes of rows instead of an hour.
+ * This needs the minute tier complete before the window; callers say from where raw rows must be read
+ * instead (`lookbackFrom`).
+ */
+export const rawLookbackSeconds = 120;
 
 /**
  * Families left out of rollups, with the reason. Every `once` family must be here (a test checks it).
@@ -155,31 +171,72 @@ export function counterStepSql(c: string): string {
        THEN CASE WHEN ${q(c)} >= ${q(`${c}__prev`)} THEN ${q(c)} - ${q(`${c}__prev`)} ELSE ${q(c)} END END`;
 }
 
+/** Where and what a raw read with counter steps covers (SQL expressions, already parameterised). */
+export interface RawRange {
+  /** Conditions other than ts (server, target, labels), joined with AND. */
+  filters: string[];
+  /** The range's start: rows from here on are the caller's. */
+  start: string;
+  /** The range's end (exclusive). */
+  end: string;
+  /**
+   * The earliest raw row read for previous samples, at or before `start`: the minute tier must be complete
+   * before it (it is where earlier previous samples are looked up). `start − rawLookbackSeconds` when the
+   * minute tier is complete up to the range; earlier when it is not.
+   */
+  lookbackFrom: string;
+}
+
 /**
  * Raw rows of a family with what a counter step needs: `prev_ts` and `<counter>__prev` per counter (a
- * window over the series in ts order). `where` must bound ts from `start − counterMaxGapSeconds`; the
- * caller keeps only rows from `start`.
+ * window over the series in ts order). Rows come from `range.lookbackFrom` on; the caller keeps only rows
+ * from `range.start`. A series whose first row in the range has no earlier row in the look-back gets the
+ * last sample before it (within `counterMaxGapSeconds`) through the minute tier: see `rawLookbackSeconds`.
  */
 export function rawWithStepsSql(
   table: string,
   keys: readonly string[],
   columns: readonly ColumnSpec[],
-  where: string,
+  range: RawRange,
 ): string {
   const keyList = keys.map(q).join(', ');
   const counters = columns.filter((c) => c.counter);
   const gauges = columns.filter((c) => !c.counter);
   const lagCols = counters.map((c) => `lag(${q(c.name)}) OVER w AS ${q(`${c.name}__prev`)}`);
-  const select = [
-    keyList,
-    'ts',
-    ...gauges.map((c) => q(c.name)),
-    ...counters.map((c) => q(c.name)),
-    ...(counters.length > 0 ? ['lag(ts) OVER w AS prev_ts', ...lagCols] : []),
-  ];
-  return `SELECT ${select.join(', ')}
+  const valueCols = [...gauges, ...counters].map((c) => q(c.name));
+  const inRange = (from: string) => [...range.filters, `ts >= ${from}`, `ts < ${range.end}`].join(' AND ');
+  if (counters.length === 0) {
+    return `SELECT ${[keyList, 'ts', ...valueCols].join(', ')}
     FROM pgvigil.${q(table)}
-   WHERE ${where}${counters.length > 0 ? `\n  WINDOW w AS (PARTITION BY ${keyList} ORDER BY ts)` : ''}`;
+   WHERE ${inRange(range.start)}`;
+  }
+  const rows = [keyList, 'ts', ...valueCols].join(', ');
+  const spec = rollupSpecs[table];
+  // Without a minute tier (never for a rolled family) only a full look-back gives every previous sample.
+  const from = spec ? range.lookbackFrom : `${range.start} - interval '${counterMaxGapSeconds} seconds'`;
+  const minute = spec ? `pgvigil.${q(rollupTable(table, 'minute'))}` : '';
+  const same = (a: string, b: string) => keys.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+  const earlier = spec
+    ? `
+    UNION ALL
+    SELECT o.* FROM (SELECT ${keyList} FROM pv_cur GROUP BY ${keyList} HAVING min(ts) >= ${range.start}) f
+     CROSS JOIN LATERAL (
+       SELECT m.ts AS minute FROM ${minute} m
+        WHERE ${same('m', 'f')} AND m.ts < ${from}
+          AND m.ts >= ${range.start} - interval '${counterMaxGapSeconds + 60} seconds'
+        ORDER BY m.ts DESC LIMIT 1) lm
+     CROSS JOIN LATERAL (
+       SELECT ${keys.map((k) => `r.${q(k)}`).join(', ')}, r.ts, ${[...gauges, ...counters].map((c) => `r.${q(c.name)}`).join(', ')}
+         FROM pgvigil.${q(table)} r
+        WHERE ${same('r', 'f')} AND r.ts >= lm.minute AND r.ts < lm.minute + interval '1 minute'
+        ORDER BY r.ts DESC LIMIT 1) o`
+    : '';
+  return `WITH pv_cur AS MATERIALIZED (
+    SELECT ${rows} FROM pgvigil.${q(table)} WHERE ${inRange(from)}
+  )
+  SELECT ${rows}, lag(ts) OVER w AS prev_ts, ${lagCols.join(', ')}
+    FROM (SELECT ${rows} FROM pv_cur${earlier}) pv_all
+  WINDOW w AS (PARTITION BY ${keyList} ORDER BY ts)`;
 }
 
 /**
@@ -194,13 +251,14 @@ export function rawWithStepsSql(
 export function rollBucketSql(spec: RollupSpec, tier: RolledTier): string {
   const keyList = spec.keys.map(q).join(', ');
   const values = [...spec.gauges, ...spec.counters];
-  const lookback = spec.counters.length > 0 ? ` - interval '${counterMaxGapSeconds} seconds'` : '';
-  const src = rawWithStepsSql(
-    spec.family.name,
-    spec.keys,
-    values,
-    `server_id = ANY($1::bigint[]) AND ts >= $2::timestamptz${lookback} AND ts < $3::timestamptz`,
-  );
+  // Every bucket before the one rolled is rolled already (buckets roll oldest first; minutes after the
+  // minutes before them): the minute tier is complete before $2.
+  const src = rawWithStepsSql(spec.family.name, spec.keys, values, {
+    filters: ['server_id = ANY($1::bigint[])'],
+    start: '$2::timestamptz',
+    end: '$3::timestamptz',
+    lookbackFrom: `$2::timestamptz - interval '${rawLookbackSeconds} seconds'`,
+  });
   const aggs = spec.columns.map((c) => {
     const s = q(c.source);
     switch (c.agg) {
@@ -243,6 +301,7 @@ export function rollBucketSql(spec: RollupSpec, tier: RolledTier): string {
 )`;
   };
   const tiers: RollupTier[] = tier === 'hourly' ? ['hourly', 'minute'] : [tier];
+  // A run of minutes ([$2, $3) on minute boundaries) writes only minute rows, grouped like an hour's.
   const sum = (what: string) => tiers.map((_, n) => `(SELECT count(*) FROM ${what}${n})`).join(' + ');
   return `WITH src AS (
   ${src}

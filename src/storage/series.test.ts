@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PgvigilError } from '../errors.js';
 import { defaultRetention } from './partitions.js';
-import { planSeries, type SeriesRequest, seriesSql, tailsFrom } from './series.js';
+import { lookbackFrom, planSeries, type SeriesRequest, seriesSql, tailsFrom } from './series.js';
 
 const now = new Date('2026-11-22T15:20:00Z');
 const h = 3_600_000;
@@ -84,18 +84,44 @@ test('bad_requests_name_what_is_wrong', () => {
 });
 
 test('tails_start_at_the_oldest_pending_bucket_or_the_current_one', () => {
+  // Nothing pending: no raw rows after the rolled hours, the minute tier is complete up to now.
   assert.deepEqual(tailsFrom(now, {}), {
     hourly: Date.parse('2026-11-22T15:00:00Z'),
     daily: Date.parse('2026-11-22T00:00:00Z'),
+    minute: now.getTime(),
   });
   assert.deepEqual(tailsFrom(now, { hourly: Date.parse('2026-11-20T03:00:00Z') }), {
     hourly: Date.parse('2026-11-20T03:00:00Z'),
     daily: Date.parse('2026-11-20T00:00:00Z'),
+    minute: Date.parse('2026-11-20T03:00:00Z'),
   });
   assert.deepEqual(
     tailsFrom(now, { daily: Date.parse('2026-11-21T00:00:00Z') }).daily,
     Date.parse('2026-11-21T00:00:00Z'),
   );
+});
+
+test('the_minute_tail_follows_the_mark_only_when_its_span_covers_the_first_pending_hour', () => {
+  const hour = Date.parse('2026-11-22T15:00:00Z');
+  const mark = { since: Date.parse('2026-11-22T14:00:00Z'), rolledTo: Date.parse('2026-11-22T15:20:00Z') };
+  // The running hour is pending; the mark's span starts before it: minute rows up to the mark.
+  assert.equal(tailsFrom(now, { hourly: hour }, mark).minute, mark.rolledTo);
+  // A late row made an older hour pending: its minute rows are stale until it rolls again.
+  const older = Date.parse('2026-11-22T12:00:00Z');
+  assert.equal(tailsFrom(now, { hourly: older }, mark).minute, older);
+  // A mark that does not reach past the first pending hour says nothing.
+  assert.equal(tailsFrom(now, { hourly: hour }, { since: hour, rolledTo: hour }).minute, hour);
+  // Never beyond now.
+  const ahead = { since: hour, rolledTo: now.getTime() + 600_000 };
+  assert.equal(tailsFrom(now, { hourly: hour }, ahead).minute, now.getTime());
+});
+
+test('counters_look_back_two_minutes_when_the_minute_tier_reaches_the_range_else_to_where_it_ends', () => {
+  const start = Date.parse('2026-11-22T15:00:00Z');
+  const t = (minute: number) => ({ hourly: start, daily: start, minute });
+  assert.equal(lookbackFrom(start, t(start)), start - 120_000);
+  assert.equal(lookbackFrom(start, t(start - 30 * 60_000)), start - 30 * 60_000);
+  assert.equal(lookbackFrom(start, t(start - 5 * 3_600_000)), start - 3_600_000);
 });
 
 test('request_values_are_bind_parameters_never_sql_text', () => {

@@ -13,8 +13,9 @@
  *
  * The recent end of a rollup tier is read from finer data: buckets not rolled yet (pending, or the
  * current hour/day) come from raw rows (and, in the daily tier, rolled hours of unrolled days from the
- * hourly tier). The minute tier is rolled with its hour, so it is complete exactly where the hourly tier
- * is: its tail (the pending and current hours) comes from raw rows. The parts of one step are combined: averages weighted by samples, min of mins, max of
+ * hourly tier). The minute tier is rolled with its hour and, for the hour still running, on its own a
+ * minute or two behind the clock (its mark: `pgvigil.rollup_minute_marks`), so its tail is the last
+ * minutes. The parts of one step are combined: averages weighted by samples, min of mins, max of
  * maxes, counter increases summed; a p95 over several buckets is the largest bucket p95 (an upper bound —
  * percentiles do not combine exactly).
  *
@@ -31,11 +32,13 @@ import { parseTimeText } from '../protocol/batch.js';
 import { type ColumnSpec, type FamilySpec, families, familyByName } from '../protocol/families/index.js';
 import { quoteIdent as q } from './ddl.js';
 import type { RetentionPolicy } from './partitions.js';
+import type { Queryable } from './queries/queryable.js';
 import {
   counterMaxGapSeconds,
   counterStepSql,
   hasP95,
   isNumeric,
+  rawLookbackSeconds,
   rawWithStepsSql,
   rollupSpecs,
 } from './rollups.js';
@@ -260,20 +263,89 @@ export interface Tails {
   hourly: number;
   /** Daily rollups are complete before this (ms); `hourly` ≥ it. */
   daily: number;
+  /** Minute rollups are complete before this (ms); ≥ `hourly`. */
+  minute: number;
 }
 
-/** Tails from the server's pending buckets and `now`. */
-export function tailsFrom(now: Date, pending: { hourly?: number; daily?: number }): Tails {
-  const hourly = Math.min(
-    pending.hourly ?? Number.POSITIVE_INFINITY,
-    Math.floor(now.getTime() / hourMs) * hourMs,
-  );
+/** The span of the running hour's minutes rolled on their own: complete in [since, rolledTo). */
+export interface MinuteMark {
+  since: number;
+  rolledTo: number;
+}
+
+/**
+ * Tails from the server's pending buckets, its minute mark and `now`. With no pending hour there are no raw
+ * rows after the rolled hours (every raw write records its hour as pending), so the minute tier is
+ * complete up to now. Otherwise it is complete up to the first pending hour, or up to the mark when the
+ * mark's span starts at or before that hour.
+ */
+export function tailsFrom(
+  now: Date,
+  pending: { hourly?: number; daily?: number },
+  mark?: MinuteMark | null,
+): Tails {
+  const t = now.getTime();
+  const hourly = Math.min(pending.hourly ?? Number.POSITIVE_INFINITY, Math.floor(t / hourMs) * hourMs);
   const daily = Math.min(
     pending.daily ?? Number.POSITIVE_INFINITY,
-    Math.floor(now.getTime() / dayMs) * dayMs,
+    Math.floor(t / dayMs) * dayMs,
     Math.floor(hourly / dayMs) * dayMs,
   );
-  return { hourly, daily };
+  let minute: number;
+  if (pending.hourly === undefined) minute = t;
+  else if (mark && mark.since <= pending.hourly && mark.rolledTo > pending.hourly) minute = mark.rolledTo;
+  else minute = pending.hourly;
+  return { hourly, daily, minute: Math.max(hourly, Math.min(minute, t)) };
+}
+
+/**
+ * The earliest raw row a read from `start` needs for counters' previous samples: a short look-back when the
+ * minute tier is complete up to it (earlier samples are found through the minute tier), else back to where
+ * the minute tier ends (at most `counterMaxGapSeconds`).
+ */
+export function lookbackFrom(start: number, tails: Tails): number {
+  return Math.max(
+    start - counterMaxGapSeconds * 1000,
+    Math.min(start - rawLookbackSeconds * 1000, tails.minute),
+  );
+}
+
+/**
+ * Tails of each server from its pending buckets and minute mark, in one statement whatever the number of
+ * servers.
+ */
+export async function serverTails(
+  db: Queryable,
+  serverIds: readonly number[],
+  now: Date,
+): Promise<Map<number, Tails>> {
+  const { rows } = await db.query<{
+    server_id: string;
+    hourly: Date | null;
+    daily: Date | null;
+    since: Date | null;
+    rolled_to: Date | null;
+  }>(
+    `SELECT s.id::text AS server_id, p.hourly, p.daily, m.since, m.rolled_to
+       FROM unnest($1::bigint[]) AS s(id)
+       LEFT JOIN (SELECT server_id,
+                         min(bucket) FILTER (WHERE tier = 'hourly') AS hourly,
+                         min(bucket) FILTER (WHERE tier = 'daily') AS daily
+                    FROM pgvigil.rollup_pending WHERE server_id = ANY($1::bigint[])
+                   GROUP BY server_id) p ON p.server_id = s.id
+       LEFT JOIN pgvigil.rollup_minute_marks m ON m.server_id = s.id`,
+    [serverIds],
+  );
+  const out = new Map<number, Tails>();
+  for (const r of rows) {
+    const pending: { hourly?: number; daily?: number } = {};
+    if (r.hourly) pending.hourly = r.hourly.getTime();
+    if (r.daily) pending.daily = r.daily.getTime();
+    const mark =
+      r.since && r.rolled_to ? { since: r.since.getTime(), rolledTo: r.rolled_to.getTime() } : null;
+    out.set(Number(r.server_id), tailsFrom(now, pending, mark));
+  }
+  return out;
 }
 
 export interface SeriesSql {
@@ -313,10 +385,10 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
   const from = plan.from.getTime();
   const to = plan.to.getTime();
 
-  const rawFrom = plan.tier === 'raw' ? from : Math.max(from, tails.hourly);
+  const rawFrom =
+    plan.tier === 'raw' ? from : Math.max(from, plan.tier === 'minute' ? tails.minute : tails.hourly);
   const rollupRanges: Array<['minute' | 'hourly' | 'daily', number, number]> = [];
-  // Minute rows are complete where hourly ones are (rolled in the same statement): same tail.
-  if (plan.tier === 'minute') rollupRanges.push(['minute', from, Math.min(to, tails.hourly)]);
+  if (plan.tier === 'minute') rollupRanges.push(['minute', from, Math.min(to, tails.minute)]);
   if (plan.tier === 'hourly') rollupRanges.push(['hourly', from, Math.min(to, tails.hourly)]);
   if (plan.tier === 'daily') {
     rollupRanges.push(['daily', from, Math.min(to, tails.daily)]);
@@ -335,13 +407,12 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
     const counters = plan.metrics.some((m) => m.counter);
     const start = param(new Date(rawFrom), 'timestamptz');
     const end = param(new Date(to), 'timestamptz');
-    const lookback = counters ? ` - interval '${counterMaxGapSeconds} seconds'` : '';
-    const inner = rawWithStepsSql(
-      plan.family.name,
-      fleet ? keys : ['server_id', ...keys],
-      plan.metrics,
-      [...filters, `ts >= ${start}${lookback}`, `ts < ${end}`].join(' AND '),
-    );
+    const inner = rawWithStepsSql(plan.family.name, fleet ? keys : ['server_id', ...keys], plan.metrics, {
+      filters,
+      start,
+      end,
+      lookbackFrom: counters ? param(new Date(lookbackFrom(rawFrom, tails)), 'timestamptz') : start,
+    });
     const cols = plan.metrics.map((m, i) => {
       const c = q(m.name);
       if (m.counter) return `sum(${counterStepSql(m.name)})::float8 AS pv_v${i}`;
@@ -455,16 +526,8 @@ export const maxPointsPerResponse = 500_000;
 
 /** Runs a plan on `client` (the caller's read transaction): pending buckets, then the series. */
 export async function querySeries(client: pg.PoolClient, plan: SeriesPlan, now: Date): Promise<SeriesResult> {
-  let tails: Tails = { hourly: Number.POSITIVE_INFINITY, daily: Number.POSITIVE_INFINITY };
-  if (plan.tier !== 'raw') {
-    const { rows } = await client.query<{ tier: 'hourly' | 'daily'; first: Date }>(
-      'SELECT tier, min(bucket) AS first FROM pgvigil.rollup_pending WHERE server_id = $1 GROUP BY tier',
-      [plan.serverId],
-    );
-    const pending: { hourly?: number; daily?: number } = {};
-    for (const r of rows) pending[r.tier] = r.first.getTime();
-    tails = tailsFrom(now, pending);
-  }
+  // Raw reads need them too: where the minute tier ends bounds counters' look-back.
+  const tails = (await serverTails(client, [plan.serverId], now)).get(plan.serverId)!;
   const rowLimit = Math.floor(maxPointsPerResponse / plan.metrics.length);
   const sql = seriesSql(plan, tails, rowLimit);
   // Arrays, not objects: a 24 h query returns thousands of rows (pv_t, labels…, values…).

@@ -766,6 +766,29 @@ export function apiHasPath(path: string): Promise<boolean> {
     .catch(() => new Set<string>());
   return apiPaths.then((paths) => paths.has(`/api/v1${path}`));
 }
+/** An incident (GET /incidents): findings grouped, with the chain that explains them when one does. */
+export interface Incident {
+  id: string;
+  serverId: number;
+  serverName: string | null;
+  state: 'open' | 'resolved';
+  openedAt: string;
+  resolvedAt: string | null;
+  title: string;
+  severity: string;
+  confidence: number | null;
+  cause: {
+    name: string;
+    chain: Array<{ findingId: string; label: string; role: string; title: string }>;
+    explanation: string;
+    action: string;
+  } | null;
+  correlated: { findings?: string[]; pairs?: Array<{ series: string; withSeries: string; r: number }> };
+  members: number;
+}
+export const fetchIncidents = (server: number | undefined, signal?: AbortSignal) =>
+  api.get<{ incidents: Incident[]; nextCursor: string | null }>('/incidents', { server, limit: 20 }, signal);
+
 /** A list endpoint whose shape is not known to this page yet (incidents, SLOs): its first array. */
 export const fetchListOf = (path: string, signal?: AbortSignal) =>
   api.get<Record<string, unknown>>(path, undefined, signal).then((body) => {

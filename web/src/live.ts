@@ -7,7 +7,16 @@ import { useEffect, useRef } from 'preact/hooks';
 import { refreshSession } from './api';
 
 export interface LiveMessage {
-  type: 'sample' | 'agent_status' | 'alert_fired' | 'alert_resolved' | 'subscribed' | 'error' | 'resync';
+  type:
+    | 'sample'
+    | 'agent_status'
+    | 'alert_fired'
+    | 'alert_resolved'
+    | 'incident_opened'
+    | 'incident_resolved'
+    | 'subscribed'
+    | 'error'
+    | 'resync';
   serverId?: number;
   [key: string]: unknown;
 }

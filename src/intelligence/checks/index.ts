@@ -5,6 +5,7 @@
 import { anomalyChecks } from './anomalies.js';
 import { hostChecks } from './host.js';
 import { hostJobChecks } from './host-disk-fill.js';
+import { logSpikeChecks } from './log-spike.js';
 import { logChecks } from './logs.js';
 import { postgresActivityChecks } from './postgres-activity.js';
 import { postgresCounterChecks } from './postgres-counters.js';
@@ -36,6 +37,7 @@ export const checks: readonly Check[] = [
   ...hostJobChecks,
   ...processChecks,
   ...logChecks,
+  ...logSpikeChecks,
   ...securityChecks,
   ...watchdogChecks,
   ...anomalyChecks,

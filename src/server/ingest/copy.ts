@@ -42,6 +42,8 @@ export interface CopyChunk {
   rows: number;
   /** Distinct hours the rows fall in (ms since the epoch, hour starts): the rollup buckets they touch. */
   hours: number[];
+  /** The oldest row's ts (ms; +Infinity without rows). */
+  minTs: number;
 }
 
 /**
@@ -62,8 +64,11 @@ export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<str
   let out = '';
   const hours = new Set<number>();
   let lastHour = Number.NaN;
+  let minTs = Number.POSITIVE_INFINITY;
   for (const row of t.rows) {
-    const hour = Math.floor((row[t.tsIndex] as number) / hourMs) * hourMs;
+    const ts = row[t.tsIndex] as number;
+    if (ts < minTs) minTs = ts;
+    const hour = Math.floor(ts / hourMs) * hourMs;
     if (hour !== lastHour) {
       hours.add(hour);
       lastHour = hour;
@@ -84,5 +89,6 @@ export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<str
     lines: out,
     rows: t.rows.length,
     hours: [...hours],
+    minTs,
   };
 }

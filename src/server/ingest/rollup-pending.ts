@@ -9,24 +9,41 @@
  * job therefore deletes pending rows while holding this lock exclusively (see ../jobs/rollups.ts): it waits
  * for every group that recorded its hours before, and a group that records after finds the row deleted
  * and inserts it again.
+ *
+ * The same transaction moves back the minute marks of servers whose rows are older than the marks may be
+ * (late rows: a spool replayed after an outage, a clock behind), so the running hour's minute rows are
+ * rolled again from there (see ../jobs/rollups.ts, `rollMinutes`). Rows younger than `lateAfterMs` cannot
+ * be below a mark (marks stay `minuteGraceMs` behind the clock), so a healthy batch costs nothing more.
  */
 import type pg from 'pg';
 import { insertPendingHours } from '../../storage/queries/ingest.sql.js';
+import { rewindMinuteMarks } from '../../storage/queries/rollups.sql.js';
 import type { CopyChunk } from './copy.js';
 
 /** Two-key advisory lock (the job runner's key space, "pv") held shared by writers, exclusive by the job. */
 export const rollupPendingLock = { space: 0x7076, key: 0x726f6c6c } as const;
 
-/** Records the hours the items' rows fall in; runs inside the group transaction. */
+/** How far behind the clock the running hour's minutes are rolled (rows of the last minute still in flight). */
+export const minuteGraceMs = 90_000;
+/** Rows at least this old may lie below a minute mark (half the grace: room for clocks and slow groups). */
+const lateAfterMs = minuteGraceMs / 2;
+
+/**
+ * Records the hours the items' rows fall in, and moves minute marks back below late rows; runs inside the
+ * group transaction.
+ */
 export async function recordTouchedHours(
   client: pg.PoolClient,
   items: ReadonlyArray<{ serverId: number; chunks: readonly CopyChunk[] }>,
+  now = Date.now(),
 ): Promise<void> {
   const pairs: Array<[number, number]> = [];
+  const late: Array<[number, number]> = [];
   const seen = new Set<string>();
   for (const item of items) {
     for (const c of item.chunks) {
       if (c.once) continue;
+      if (c.minTs < now - lateAfterMs) late.push([item.serverId, Math.floor(c.minTs / 60_000) * 60_000]);
       for (const h of c.hours) {
         const k = `${item.serverId}/${h}`;
         if (seen.has(k)) continue;
@@ -39,4 +56,6 @@ export async function recordTouchedHours(
   // One order for every writer: two groups inserting the same new keys in opposite orders would deadlock.
   pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   await insertPendingHours(client, pairs, rollupPendingLock);
+  // After the shared lock (taken by the insert above): see the header.
+  await rewindMinuteMarks(client, late);
 }

@@ -18,6 +18,15 @@
  *
  * A bucket whose raw rows may already be partly dropped by retention is not rolled again (it would
  * overwrite good rollups with partial ones); its pending row is discarded with a warning.
+ *
+ * The running hour's minutes (`rollMinutes`, in the same run after the pending buckets): every server with
+ * raw rows in this hour or the last has a mark in `pgvigil.rollup_minute_marks`; each run rolls its minutes
+ * from the mark up to `minuteGraceMs` ago into the minute tier (the minute tier alone: the hour's own roll
+ * comes once it ends) and moves the mark. Rows the writer commits older than a mark move the mark back (see
+ * ../ingest/rollup-pending.ts), under the same writers' lock, held exclusively here only while the marks are
+ * read and moved, so no row below a mark is missed. Rolling an hour moves the mark of its server back to the
+ * start of the next hour (a late row in the hour changes the counter step into the next one). Readers take
+ * minute rows up to the mark when its span starts at or before the first pending hour (storage/series.ts).
  */
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
@@ -26,14 +35,18 @@ import {
   advisoryLock,
   advisoryUnlock,
   deletePendingBuckets,
+  lockMinuteMarks,
   markDaysPending,
   pendingBuckets,
+  rewindMinuteMarks,
   rollFamilyBucket,
+  serversWithRecentRows,
+  setMinuteMarks,
   unlockAllAdvisoryLocks,
 } from '../../storage/queries/rollups.sql.js';
 import { counterMaxGapSeconds, type RolledTier, rollupSpecs, tierMs } from '../../storage/rollups.js';
 import { inTransaction } from '../../storage/tx.js';
-import { rollupPendingLock } from '../ingest/rollup-pending.js';
+import { minuteGraceMs, rollupPendingLock } from '../ingest/rollup-pending.js';
 import { effectiveRetention } from '../settings.js';
 import type { Job } from './runner.js';
 
@@ -42,6 +55,8 @@ export interface RollupOptions {
   graceMs?: number;
   /** Servers rolled per statement and transaction. Default 100. */
   serversPerChunk?: number;
+  /** How far behind the clock the running hour's minutes are rolled. Default `minuteGraceMs`. */
+  minuteGraceMs?: number;
 }
 
 export const defaultRollupGraceMs = 120_000;
@@ -53,7 +68,7 @@ export interface RollResult {
   deleted: number;
 }
 
-function checkAligned(tier: RolledTier, start: Date): void {
+function checkAligned(tier: Exclude<RolledTier, 'minute'>, start: Date): void {
   if (start.getTime() % tierMs[tier] !== 0) {
     throw new Error(`${tier} bucket start ${start.toISOString()} is not on a ${tier} boundary (UTC)`);
   }
@@ -62,11 +77,21 @@ function checkAligned(tier: RolledTier, start: Date): void {
 /** Rolls every family's bucket for these servers on `client` (inside the caller's transaction). */
 async function rollOn(
   client: pg.PoolClient,
-  tier: RolledTier,
+  tier: Exclude<RolledTier, 'minute'>,
   serverIds: readonly number[],
   start: Date,
 ): Promise<RollResult> {
-  const end = new Date(start.getTime() + tierMs[tier]);
+  return rollRange(client, tier, serverIds, start, new Date(start.getTime() + tierMs[tier]));
+}
+
+/** Rolls [start, end) of every family for these servers (one bucket, or a run of minutes). */
+async function rollRange(
+  client: pg.PoolClient,
+  tier: RolledTier,
+  serverIds: readonly number[],
+  start: Date,
+  end: Date,
+): Promise<RollResult> {
   const out: RollResult = { produced: 0, deleted: 0 };
   for (const family of Object.keys(rollupSpecs)) {
     const r = await rollFamilyBucket(client, family, tier, serverIds, start, end);
@@ -82,7 +107,7 @@ async function rollOn(
  */
 export async function rollBucket(
   pool: pg.Pool,
-  b: { tier: RolledTier; serverId: number; bucketStart: Date },
+  b: { tier: Exclude<RolledTier, 'minute'>; serverId: number; bucketStart: Date },
 ): Promise<RollResult> {
   return rollBuckets(pool, { tier: b.tier, serverIds: [b.serverId], bucketStart: b.bucketStart });
 }
@@ -90,7 +115,7 @@ export async function rollBucket(
 /** `rollBucket` for several servers at once (one statement per family, as the job does). */
 export async function rollBuckets(
   pool: pg.Pool,
-  b: { tier: RolledTier; serverIds: readonly number[]; bucketStart: Date },
+  b: { tier: Exclude<RolledTier, 'minute'>; serverIds: readonly number[]; bucketStart: Date },
 ): Promise<RollResult> {
   checkAligned(b.tier, b.bucketStart);
   return inTransaction(pool, (client) => rollOn(client, b.tier, b.serverIds, b.bucketStart));
@@ -107,7 +132,7 @@ export interface PendingRunResult {
 /** The pending buckets of a tier that are due, expanded by the next bucket when that one is due too. */
 async function duePlan(
   pool: pg.Pool,
-  tier: RolledTier,
+  tier: Exclude<RolledTier, 'minute'>,
   cutoff: Date,
 ): Promise<Array<{ bucket: number; servers: number[] }>> {
   const rows = await pendingBuckets(pool, tier, cutoff);
@@ -154,6 +179,13 @@ export async function rollPending(
           pool,
           async (client) => {
             await deletePending(client, tier, ids, start);
+            // Before rolling: marks are locked before minute rows by every roller (no lock cycle).
+            if (tier === 'hourly' && !expired) {
+              await rewindMinuteMarks(
+                client,
+                ids.map((id) => [id, bucket + tierMs.hourly] as const),
+              );
+            }
             if (expired) {
               result.discarded += ids.length;
               opts.log.warn(
@@ -192,7 +224,7 @@ export async function rollPending(
  */
 async function deletePending(
   client: pg.PoolClient,
-  tier: RolledTier,
+  tier: Exclude<RolledTier, 'minute'>,
   ids: readonly number[],
   start: Date,
 ): Promise<void> {
@@ -202,6 +234,64 @@ async function deletePending(
   await deletePendingBuckets(client, tier, start, ids);
   // On failure the caller releases it (pg_advisory_unlock_all after ROLLBACK).
   if (lock) await advisoryUnlock(client, rollupPendingLock);
+}
+
+export interface MinuteRunResult {
+  servers: number;
+  minutes: number;
+  produced: number;
+  deleted: number;
+}
+
+/**
+ * Rolls the running hour's minutes (and the last minutes of the previous hour until that hour is rolled)
+ * up to `minuteGraceMs` before `now`, from each server's mark; see the header.
+ */
+export async function rollMinutes(
+  pool: pg.Pool,
+  opts: { now: Date; serversPerChunk?: number; graceMs?: number },
+): Promise<MinuteRunResult> {
+  const cut =
+    Math.floor((opts.now.getTime() - (opts.graceMs ?? minuteGraceMs)) / tierMs.minute) * tierMs.minute;
+  const hourStart = Math.floor(cut / tierMs.hourly) * tierMs.hourly;
+  // A mark older than this is stale (the server was silent): start again at the running hour.
+  const earliest = hourStart - tierMs.hourly;
+  const chunk = opts.serversPerChunk ?? 100;
+  const result: MinuteRunResult = { servers: 0, minutes: 0, produced: 0, deleted: 0 };
+  const servers = await serversWithRecentRows(pool, new Date(earliest));
+  for (let i = 0; i < servers.length; i += chunk) {
+    const ids = servers.slice(i, i + chunk);
+    await inTransaction(
+      pool,
+      async (client) => {
+        // Exclusive while the marks move: every group transaction that committed rows below the new marks
+        // without moving them back has ended, and later ones move them back after this commits.
+        await advisoryLock(client, rollupPendingLock);
+        const marks = await lockMinuteMarks(client, ids, new Date(hourStart));
+        const from = new Map<number, number[]>();
+        const moved: Array<{ serverId: number; since: Date; rolledTo: Date }> = [];
+        for (const m of marks) {
+          const fresh = m.rolled_to.getTime() >= earliest;
+          const start = fresh ? m.rolled_to.getTime() : hourStart;
+          if (start >= cut) continue;
+          const serverId = Number(m.server_id);
+          from.set(start, [...(from.get(start) ?? []), serverId]);
+          moved.push({ serverId, since: fresh ? m.since : new Date(hourStart), rolledTo: new Date(cut) });
+        }
+        await setMinuteMarks(client, moved);
+        await advisoryUnlock(client, rollupPendingLock);
+        for (const [start, group] of from) {
+          const r = await rollRange(client, 'minute', group, new Date(start), new Date(cut));
+          result.produced += r.produced;
+          result.deleted += r.deleted;
+          result.minutes += ((cut - start) / tierMs.minute) * group.length;
+        }
+        result.servers += moved.length;
+      },
+      { afterRollback: unlockAllAdvisoryLocks },
+    );
+  }
+  return result;
 }
 
 /** The periodic job: every minute, roll what is due. */
@@ -219,7 +309,8 @@ export function rollupJob(
       if (r.hours + r.days + r.discarded > 0) {
         log.info({ ...r, ms: Math.round(performance.now() - started) }, 'rollups done');
       }
-      return r;
+      const m = await rollMinutes(pool, { now, ...opts, graceMs: opts.minuteGraceMs });
+      return { ...r, minutes: m };
     },
   };
 }

@@ -112,8 +112,54 @@ export interface AlertResolvedMessage {
   ts: number;
 }
 
+/**
+ * A message pattern never seen before on this server appeared at level error or worse (published by the
+ * log-analysis job, src/server/jobs/log-analysis.ts, when it first records the pattern).
+ */
+export interface LogPatternNewMessage {
+  type: 'log_pattern_new';
+  serverId: number;
+  fingerprint: string;
+  source: string;
+  level: string;
+  /** The newest message of the pattern (≤ 300 characters). */
+  sample: string;
+  /** Entries in the first run that saw it. */
+  count: number;
+  /** The first entry's time. */
+  firstSeen: number;
+  ts: number;
+}
+
+/** Published by the incidents job (src/server/jobs/incidents.ts) when findings become an incident. */
+export interface IncidentOpenedMessage {
+  type: 'incident_opened';
+  incidentId: string;
+  serverId: number;
+  severity: AlertSeverity;
+  title: string;
+  /** The named cause's confidence, null when no chain explains the incident. */
+  confidence: number | null;
+  ts: number;
+}
+
+export interface IncidentResolvedMessage {
+  type: 'incident_resolved';
+  incidentId: string;
+  serverId: number;
+  title: string;
+  ts: number;
+}
+
 /** Messages that travel through NOTIFY and are routed to the clients subscribed to their server or target. */
-export type LiveMessage = SampleMessage | AgentStatusMessage | AlertFiredMessage | AlertResolvedMessage;
+export type LiveMessage =
+  | SampleMessage
+  | AgentStatusMessage
+  | AlertFiredMessage
+  | AlertResolvedMessage
+  | LogPatternNewMessage
+  | IncidentOpenedMessage
+  | IncidentResolvedMessage;
 
 /** Answers to one client. */
 export interface SubscribedMessage {
@@ -212,7 +258,15 @@ export function parseClientMessage(text: string, maxIds: number): ClientMessageP
   };
 }
 
-const liveTypes = new Set(['sample', 'agent_status', 'alert_fired', 'alert_resolved']);
+const liveTypes = new Set([
+  'sample',
+  'agent_status',
+  'alert_fired',
+  'alert_resolved',
+  'log_pattern_new',
+  'incident_opened',
+  'incident_resolved',
+]);
 
 /**
  * Reads a NOTIFY payload. The store is trusted, but a payload from an older or newer server version (or

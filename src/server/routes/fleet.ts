@@ -17,7 +17,8 @@
  * Findings: counts by severity of findings in state open or acknowledged (silenced and resolved ones do not
  * ask for attention).
  *
- * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 points:
+ * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 points,
+ * values to four significant digits:
  * the plan /series makes (storage/series.ts: tier by range and retention, the step being range / 60
  * rounded up to a round value), read for the whole fleet at once — with the minute tier instead of raw
  * rows when steps are a minute or longer (what /series?tier=minute gives). Points are [step start ms, value]; a step
@@ -36,7 +37,7 @@ import { parseTimeText } from '../../protocol/batch.js';
 import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
 import {
   activeFindingCounts,
-  type FleetPoint,
+  type FleetLine,
   fleetSeries,
   fleetServers,
   fleetTails,
@@ -182,19 +183,25 @@ interface FleetQuery {
 type Point = [number, number];
 
 /** Points per (server, target) key, `value` computing the sparkline from a step's sums (null: no point). */
-function byKey(rows: FleetPoint[], value: (v: Array<number | null>) => number | null): Map<string, Point[]> {
+function byKey(lines: FleetLine[], value: (v: Array<number | null>) => number | null): Map<string, Point[]> {
   const out = new Map<string, Point[]>();
-  for (const r of rows) {
-    const k = `${r.serverId}:${r.targetId ?? ''}`;
-    const v = value(r.values);
-    // As /series: a step with nothing to show is left out (a gap stays a gap), never drawn as 0.
-    if (v === null) continue;
-    const list = out.get(k) ?? [];
-    if (list.length === 0) out.set(k, list);
-    list.push([r.t, v]);
+  for (const line of lines) {
+    const list: Point[] = [];
+    line.t.forEach((t, i) => {
+      const v = value(line.values.map((m) => m[i] ?? null));
+      // As /series: a step with nothing to show is left out (a gap stays a gap), never drawn as 0.
+      if (v !== null) list.push([t, sparklineValue(v)]);
+    });
+    if (list.length > 0) out.set(`${line.serverId}:${line.targetId ?? ''}`, list);
   }
   return out;
 }
+
+/**
+ * Four significant digits: a sparkline is a few dozen pixels high, and 1,000 servers' lines are 240,000
+ * points, whose full float digits were half the answer's size.
+ */
+export const sparklineValue = (x: number) => Number(x.toPrecision(4));
 
 const finite = (x: number) => (Number.isFinite(x) ? x : null);
 const clampPct = (x: number) => Math.min(100, Math.max(0, x));

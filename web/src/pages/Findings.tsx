@@ -15,8 +15,10 @@ import {
   type FindingFilter,
   fetchFinding,
   fetchFindings,
+  fetchIncidents,
   fetchListOf,
   fetchServerChoices,
+  type Incident,
   type ServerChoice,
 } from '../api';
 import { Layout } from '../components/Layout';
@@ -192,7 +194,7 @@ function FindingList(p: { servers: Loaded<ServerChoice[]> }) {
           </p>
         ) : null}
       </Panel>
-      <OptionalSection path="/incidents" title="Incidents" />
+      <IncidentSection server={filter.server} servers={p.servers} />
       <OptionalSection path="/slos" title="Service level objectives" />
     </>
   );
@@ -414,6 +416,85 @@ function FindingDetail({ id }: { id: string }) {
 }
 
 /** A section of a part of the API this server may not have yet: shown only when it does. */
+const incidentTypes: readonly LiveMessage['type'][] = ['incident_opened', 'incident_resolved'];
+
+/** Incidents (when this server's API has them): newest first, with their named cause. */
+function IncidentSection(p: { server: number | undefined; servers: Loaded<ServerChoice[]> }) {
+  const has = useData(() => apiHasPath('/incidents'), []);
+  if (!has.data) return null;
+  return <IncidentList {...p} />;
+}
+
+function causeLine(i: Incident): string {
+  if (!i.cause) return 'No known chain explains these findings together.';
+  return i.cause.chain.map((s) => s.label).join(' → ');
+}
+
+function IncidentList(p: { server: number | undefined; servers: Loaded<ServerChoice[]> }) {
+  const list = useData((s) => fetchIncidents(p.server, s), [p.server]);
+  useLiveReload(
+    p.server !== undefined ? [p.server] : (p.servers.data ?? []).map((s) => s.serverId),
+    incidentTypes,
+    list.reload,
+    reloadThrottleMs,
+  );
+  const incidents: Incident[] = list.data?.incidents ?? [];
+  return (
+    <Panel title="Incidents" id="section-incidents">
+      <ErrorBox error={list.error} />
+      {!list.data ? (
+        <Loading what="incidents" />
+      ) : incidents.length === 0 ? (
+        <Empty>None.</Empty>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>Severity</th>
+                <th>Incident</th>
+                <th>Where</th>
+                <th>State</th>
+                <th>Confidence</th>
+                <th>Opened</th>
+              </tr>
+            </thead>
+            <tbody>
+              {incidents.map((i) => (
+                <tr key={i.id}>
+                  <td>
+                    <Badge value={i.severity} />
+                  </td>
+                  <td>
+                    <strong>{i.title}</strong>
+                    <br />
+                    <small>
+                      {causeLine(i)} ({i.members} findings)
+                    </small>
+                    {i.cause ? (
+                      <details>
+                        <summary>Why, and what to do</summary>
+                        <p>{i.cause.explanation}</p>
+                        <CodeBlock code={i.cause.action} label="Copy action" />
+                      </details>
+                    ) : null}
+                  </td>
+                  <td>{i.serverName ?? `server ${i.serverId}`}</td>
+                  <td>{i.state}</td>
+                  <td>{i.confidence === null ? '—' : `${Math.round(i.confidence * 100)} %`}</td>
+                  <td>
+                    <time dateTime={i.openedAt}>{formatAge(i.openedAt)}</time>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Panel>
+  );
+}
+
 function OptionalSection(p: { path: string; title: string }) {
   const has = useData(() => apiHasPath(p.path), [p.path]);
   if (!has.data) return null;
