@@ -16,6 +16,7 @@ import { families } from '../src/protocol/families/index.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { baselinesJob, refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { rollMinutes } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
 import { rollupSpecs } from '../src/storage/rollups.js';
@@ -217,6 +218,10 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
   test('a_spike_at_an_ordinary_hour_opens_an_anomaly_with_its_evidence_and_resolves_when_normal', async () => {
     await rawCpu(H + 5 * minute, H + 22 * minute, 20);
     await rawCpu(H + 22 * minute, H + 30 * minute, 86);
+    // The minute tier of the running hour rolled as the rollups job does: the read takes those minutes from
+    // it and only the newest from raw rows.
+    const rolled = await rollMinutes(pool, { now: new Date(H + 30 * minute + 30_000) });
+    assert.ok(rolled.minutes > 0, 'minutes of the running hour were rolled');
     await engine.runJobChecks(new Date(H + 30 * minute + 30_000), { everyCheck: true });
     const [f] = await anomalyFindings();
     assert.ok(f, 'an anomaly finding opened');
