@@ -15,8 +15,8 @@ export type Severity = 'info' | 'warning' | 'critical';
 export const severities: readonly Severity[] = ['info', 'warning', 'critical'];
 export const severityRank: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
-export type FindingKind = 'alert' | 'recommendation';
-export const findingKinds: readonly FindingKind[] = ['alert', 'recommendation'];
+export type FindingKind = 'alert' | 'recommendation' | 'anomaly';
+export const findingKinds: readonly FindingKind[] = ['alert', 'recommendation', 'anomaly'];
 
 export type FindingState = 'open' | 'acknowledged' | 'silenced' | 'resolved';
 export const findingStates: readonly FindingState[] = ['open', 'acknowledged', 'silenced', 'resolved'];

@@ -56,6 +56,7 @@ import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
+import { baselineRoutes } from './routes/baselines.js';
 import { channelRoutes, deliveryMetrics } from './routes/channels.js';
 import { findingRoutes } from './routes/findings.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -313,6 +314,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
   await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
   await app.register(sloRoutes, { prefix: '/api/v1', pool });
+  await app.register(baselineRoutes, { prefix: '/api/v1', pool });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,

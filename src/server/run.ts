@@ -13,6 +13,7 @@ import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js
 import { buildServerApp, type ServerTls } from './app.js';
 import { ensureFirstAdmin } from './auth/users.js';
 import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
+import { baselinesJob } from './jobs/baselines.js';
 import { findingsIntervalFromEnv, findingsJob } from './jobs/findings.js';
 import { incidentsJob } from './jobs/incidents.js';
 import { ledgerPruneJob } from './jobs/ledger-prune.js';
@@ -139,6 +140,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         logAnalysisJob(),
         incidentsJob({ retention }),
         slosJob(),
+        baselinesJob(),
       ],
       opts.log,
     );

@@ -705,7 +705,7 @@ export interface Finding {
   targetId?: number | null;
   targetName?: string | null;
   object?: string;
-  kind: 'alert' | 'recommendation';
+  kind: 'alert' | 'recommendation' | 'anomaly';
   severity: Severity;
   title: string;
   explanation?: string;

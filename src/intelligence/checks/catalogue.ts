@@ -13,6 +13,7 @@ const groupTitles: Record<CheckGroup, string> = {
   security: 'Security',
   watchdog: 'Watchdog',
   slo: 'Service level objectives',
+  anomaly: 'Anomalies (against baselines)',
 };
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');

@@ -2,6 +2,7 @@
  * The check catalogue: every check, listed explicitly, one file per family beside this one.
  * docs/findings.md documents each (a test checks that every id here is there).
  */
+import { anomalyChecks } from './anomalies.js';
 import { hostChecks } from './host.js';
 import { hostJobChecks } from './host-disk-fill.js';
 import { logSpikeChecks } from './log-spike.js';
@@ -41,6 +42,7 @@ export const checks: readonly Check[] = [
   ...securityChecks,
   ...watchdogChecks,
   ...sloChecks,
+  ...anomalyChecks,
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));

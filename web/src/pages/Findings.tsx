@@ -63,7 +63,7 @@ export function findingFilterOf(query: URLSearchParams): FindingFilter {
       state === 'all'
         ? undefined
         : (pick('state', ['open', 'acknowledged', 'silenced', 'resolved']) ?? unresolved),
-    kind: pick('kind', ['alert', 'recommendation']),
+    kind: pick('kind', ['alert', 'recommendation', 'anomaly']),
     severity: pick('severity', ['info', 'warning', 'critical']),
     server: Number.isSafeInteger(server) && server > 0 ? server : undefined,
   };
@@ -98,6 +98,7 @@ function Filters(p: { query: URLSearchParams; servers: Loaded<ServerChoice[]> })
         { value: '', label: 'Alerts and recommendations' },
         { value: 'alert', label: 'Alerts' },
         { value: 'recommendation', label: 'Recommendations' },
+        { value: 'anomaly', label: 'Anomalies' },
       ])}
       {select('severity', 'Severity', [
         { value: '', label: 'Any severity' },

@@ -1,0 +1,233 @@
+/**
+ * The anomaly detector, pure: the recent minute points of one metric (of one server/target and object),
+ * its baseline and `now` in; a verdict out. The findings job runs it through ./checks/anomalies.ts; a
+ * replay runs the same function on synthetic series.
+ *
+ * How a point is judged: against the baseline slot of its own time (hour of the week, else hour of the
+ * day, else the 30-day window: ./baselines.ts), with a robust z-score
+ *
+ *     z = (value − slot median) / max(1.4826 × slot MAD, floor)
+ *
+ * Why robust and not (value − mean) / stddev: the history the baseline learns from holds the incidents of
+ * the past weeks. One bad hour in a slot of six drags its mean and inflates its stddev so much that the
+ * same incident next week no longer stands out; the median and MAD ignore up to half the points being
+ * bad. 1.4826 × MAD is the stddev for normally distributed data, so the thresholds read as usual σ. The
+ * classic z is still computed and shown in the evidence. The floor (per metric: max(abs, rel × |median|))
+ * keeps a metric that hardly moves — 0 deadlocks every hour, MAD 0 — from turning any change into an
+ * infinite z, and absorbs that minute points scatter more than the hourly averages the slot is made of.
+ *
+ * A finding needs `minutes` minutes of points all beyond `warnZ` in the same direction (one noisy sample
+ * is not an anomaly), the last of them recent; one minute without a point inside the run is allowed (the
+ * PostgreSQL families of a database are collected every 60 s, so a minute now and then has no sample),
+ * a longer gap ends it. Severity: critical when every point of that run is
+ * beyond `critZ`. A move in the metric's good direction (a drop of a lower-is-better metric such as
+ * deadlocks or dead rows, a rise of the cache hit ratio) is never an anomaly. Back to normal: the next
+ * evaluations observe nothing and the lifecycle resolves the finding; the same anomaly coming back within
+ * the hour reopens that finding (its key is check, server, target, object), it does not open another.
+ */
+import type { SlotBaseline } from './baselines.js';
+import type { Better } from './metrics.js';
+import type { Evidence, Severity } from './model.js';
+
+export interface AnomalySettings {
+  /** |z| at or above which a point is anomalous (warning). */
+  warnZ: number;
+  /** |z| at or above which every point of the run must be for a critical finding. */
+  critZ: number;
+  /** Consecutive anomalous minutes needed. */
+  minutes: number;
+}
+
+export const defaultAnomalySettings: AnomalySettings = { warnZ: 2, critZ: 3, minutes: 5 };
+
+/** What the detector needs to know of the metric (./metrics.ts has the catalogue). */
+export interface AnomalyMetric {
+  id: string;
+  title: string;
+  unit: string;
+  better: Better;
+  floor: { abs: number; rel: number };
+}
+
+export interface AnomalyInput {
+  metric: AnomalyMetric;
+  /** '' when the metric has no object. */
+  object: string;
+  /** [minute start ms, value], any order; only complete minutes. */
+  points: ReadonlyArray<readonly [number, number]>;
+  /** The baseline slot that applies at a time, or null when there is none (too few samples). */
+  baselineAt(t: number): SlotBaseline | null;
+  now: number;
+  settings: AnomalySettings;
+  /** The newest point may be this old and still count as current (ms); default 4 minutes. */
+  maxAgeMs?: number;
+}
+
+export type Direction = 'spike' | 'drop';
+
+export interface AnomalyJudged {
+  /** Whether the newest point could be judged (recent, with a baseline). */
+  judged: boolean;
+  /** Present when the newest `minutes` points are all anomalous in one direction. */
+  anomaly?: AnomalyFound;
+}
+
+export interface AnomalyFound {
+  severity: Severity;
+  direction: Direction;
+  value: number;
+  z: number;
+  /** The smallest |z| over the run (what the severity is graded on). */
+  minAbsZ: number;
+  driftPct: number | null;
+  slot: SlotBaseline;
+  scale: number;
+  /** The run judged: [minute, value, z], oldest first. */
+  run: Array<[number, number, number]>;
+}
+
+const madToSigma = 1.4826;
+const minuteMs = 60_000;
+/** Points of a run may be this far apart (one minute may lack a point). */
+const maxGapMs = 2 * minuteMs;
+
+/** The spread a z is measured in: the slot's robust σ, never below the metric's floor. */
+export function scaleOf(slot: SlotBaseline, floor: { abs: number; rel: number }): number {
+  return Math.max(madToSigma * slot.mad, floor.abs, floor.rel * Math.abs(slot.median), Number.MIN_VALUE);
+}
+
+/** z of one value against one slot (robust). */
+export function robustZ(value: number, slot: SlotBaseline, floor: { abs: number; rel: number }): number {
+  return (value - slot.median) / scaleOf(slot, floor);
+}
+
+/** Whether a move in this direction can be an anomaly of a metric (lower-is-better suppression). */
+export function badDirection(better: Better, direction: Direction): boolean {
+  return better === 'both' || (better === 'lower' ? direction === 'spike' : direction === 'drop');
+}
+
+/** Judges the newest points of one series. */
+export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
+  const { metric, settings } = input;
+  const pts = [...input.points]
+    .filter((p) => Number.isFinite(p[1]) && p[0] <= input.now)
+    .sort((a, b) => a[0] - b[0]);
+  const last = pts[pts.length - 1];
+  if (!last || input.now - last[0] > (input.maxAgeMs ?? 4 * minuteMs)) return { judged: false };
+  const lastSlot = input.baselineAt(last[0]);
+  if (!lastSlot) return { judged: false };
+  const need = Math.max(1, Math.trunc(settings.minutes));
+  const run: Array<[number, number, number]> = [];
+  let direction: Direction | undefined;
+  let slot = lastSlot;
+  const needMs = need * minuteMs;
+  const spanOf = () => (run.length === 0 ? 0 : run[run.length - 1]![0] + minuteMs - run[0]![0]);
+  for (let i = pts.length - 1; i >= 0 && spanOf() < needMs; i--) {
+    const [t, v] = pts[i]!;
+    // One minute without a point is jitter (families collected every 60 s land 0 or 2 times in a minute);
+    // a longer gap ends the run.
+    if (run.length > 0 && run[0]![0] - t > maxGapMs) break;
+    const s = i === pts.length - 1 ? lastSlot : input.baselineAt(t);
+    if (!s) break;
+    const z = robustZ(v, s, metric.floor);
+    const d: Direction = z >= 0 ? 'spike' : 'drop';
+    if (Math.abs(z) < settings.warnZ || !badDirection(metric.better, d)) break;
+    if (direction !== undefined && d !== direction) break;
+    direction = d;
+    if (run.length === 0) slot = s;
+    run.unshift([t, v, z]);
+  }
+  if (spanOf() < needMs || run.length < Math.ceil(need / 2) || direction === undefined)
+    return { judged: true };
+  const minAbsZ = Math.min(...run.map((r) => Math.abs(r[2])));
+  const z = run[run.length - 1]![2];
+  return {
+    judged: true,
+    anomaly: {
+      severity: minAbsZ >= settings.critZ ? 'critical' : 'warning',
+      direction,
+      value: last[1],
+      z,
+      minAbsZ,
+      driftPct: slot.mean !== 0 ? ((last[1] - slot.mean) / Math.abs(slot.mean)) * 100 : null,
+      slot,
+      scale: scaleOf(slot, metric.floor),
+      run,
+    },
+  };
+}
+
+const weekdays = ['Mondays', 'Tuesdays', 'Wednesdays', 'Thursdays', 'Fridays', 'Saturdays', 'Sundays'];
+const hh = (h: number) => `${String(h).padStart(2, '0')}:00`;
+
+/** The slot in words: "Mondays 14:00–15:00 UTC", "14:00–15:00 UTC every day", "the last 30 days". */
+export function slotText(s: Pick<SlotBaseline, 'level' | 'slot'>): string {
+  if (s.level === 'hour_of_week' && s.slot !== null) {
+    const h = s.slot % 24;
+    return `${weekdays[Math.floor(s.slot / 24)]} ${hh(h)}–${hh((h + 1) % 24)} UTC`;
+  }
+  if (s.level === 'hour_of_day' && s.slot !== null)
+    return `${hh(s.slot)}–${hh((s.slot + 1) % 24)} UTC every day`;
+  return 'the last 30 days';
+}
+
+/** A number for a sentence: 3 significant digits, no exponent for everyday sizes. */
+export function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a >= 1000) return String(Math.round(v));
+  if (a >= 100) return String(Math.round(v));
+  if (a >= 10) return String(Number(v.toFixed(1)));
+  if (a >= 1) return String(Number(v.toFixed(2)));
+  if (a === 0) return '0';
+  return String(Number(v.toPrecision(2)));
+}
+
+const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
+
+/** The finding's words and evidence for an anomaly. */
+export function describeAnomaly(
+  metric: AnomalyMetric,
+  object: string,
+  a: AnomalyFound,
+): { title: string; explanation: string; evidence: Evidence } {
+  const on = object === '' ? '' : ` on ${object}`;
+  const unit = metric.unit === 'count' || metric.unit === 'ratio' ? '' : ` ${metric.unit}`;
+  const where = slotText(a.slot);
+  const drift =
+    a.driftPct === null ? '' : ` (${a.driftPct >= 0 ? '+' : ''}${Math.round(a.driftPct)} % from its mean)`;
+  const title = `${metric.title}${on} ${a.direction === 'spike' ? 'unusually high' : 'unusually low'}: ${fmt(a.value)}${unit}, normal ${fmt(a.slot.median)}${unit} for ${where}`;
+  const explanation =
+    `For the last ${a.run.length} minutes ${metric.title.toLowerCase()}${on} has been ${a.direction === 'spike' ? 'above' : 'below'} what is normal for ${where}: ` +
+    `now ${fmt(a.value)}${unit} against a median of ${fmt(a.slot.median)}${unit}${drift}, ${fmt(Math.abs(a.z))} robust standard deviations away ` +
+    `(baseline of ${a.slot.count} hourly values; the least unusual minute of the run was ${fmt(a.minAbsZ)} σ away). ` +
+    'Something changed: new load, a job at an unusual time, a failing component — the action is where to look first.';
+  const classic =
+    a.slot.stddev > 0 ? (a.value - a.slot.mean) / Math.max(a.slot.stddev, metric.floor.abs) : null;
+  const evidence: Evidence = {
+    metric: metric.id,
+    object,
+    unit: metric.unit,
+    value: r4(a.value),
+    direction: a.direction,
+    z: r4(a.z),
+    z_classic: classic === null ? null : r4(classic),
+    drift_pct: a.driftPct === null ? null : r4(a.driftPct),
+    baseline_median: r4(a.slot.median),
+    baseline_mad: r4(a.slot.mad),
+    baseline_mean: r4(a.slot.mean),
+    baseline_stddev: r4(a.slot.stddev),
+    scale: r4(a.scale),
+    level: a.slot.level,
+    slot: a.slot.slot,
+    slot_text: where,
+    samples: a.slot.count,
+    window: {
+      from: new Date(a.run[0]![0]).toISOString(),
+      to: new Date(a.run[a.run.length - 1]![0] + minuteMs).toISOString(),
+      minutes: a.run.length,
+    },
+    points: a.run.map(([t, v, z]) => ({ t: new Date(t).toISOString(), value: r4(v), z: r4(z) })),
+  };
+  return { title, explanation, evidence };
+}

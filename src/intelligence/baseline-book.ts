@@ -1,0 +1,131 @@
+/**
+ * The detector's in-memory cache of baselines. It holds, per series, only what judging the last minutes
+ * needs: the hour-of-week and hour-of-day slots of the current and the previous hour (a 15-minute window can
+ * straddle an hour) and the 30-day window — a few numbers per series instead of 192 slots, so a large fleet
+ * fits in memory. When the hour changes it reloads everything; otherwise it reads only the baselines
+ * computed since its last read, less a margin (a refreshed server's rows replace that server's entries).
+ */
+import { baselineSlots } from '../storage/queries/baselines.sql.js';
+import type { Queryable } from '../storage/queries/queryable.js';
+import {
+  hourMs,
+  hourOfDay,
+  hourOfWeek,
+  type SlotBaseline,
+  type SlotStats,
+  slotFor,
+  unpackSlot,
+  unpackWindow,
+  type WindowStats,
+} from './baselines.js';
+
+/** One series' baseline as the detector sees it: plain data, so a replay can build one by hand. */
+export interface BookEntry {
+  serverId: number;
+  targetId: number | null;
+  metric: string;
+  object: string;
+  through: number;
+  window: WindowStats | null;
+  /** Hour-of-week slot → stats (only the slots loaded). */
+  week: Readonly<Record<number, SlotStats | null>>;
+  day: Readonly<Record<number, SlotStats | null>>;
+}
+
+/** The slot that applies at `t` (see ./baselines.ts `slotFor`); null outside the loaded hours. */
+export function entrySlotAt(e: BookEntry, t: number): SlotBaseline | null {
+  return slotFor(
+    {
+      hourOfWeek: (i) => (Object.hasOwn(e.week, i) ? e.week[i] : undefined),
+      hourOfDay: (i) => (Object.hasOwn(e.day, i) ? e.day[i] : undefined),
+      window: e.window,
+    },
+    t,
+  );
+}
+
+/** How far before the newest computed_at seen each incremental read starts again. */
+const rereadMarginMs = 10 * 60_000;
+
+export const bookKey = (serverId: number, targetId: number | null, metric: string, object: string) =>
+  `${serverId}|${targetId ?? ''}|${metric}|${object}`;
+
+export class BaselineBook {
+  private entries = new Map<string, BookEntry>();
+  private byServer = new Map<number, Set<string>>();
+  private hour: number | null = null;
+  private newest: Date | null = null;
+
+  /** Brings the cache up to date for `now`. */
+  async refresh(db: Queryable, now: Date): Promise<void> {
+    const hour = Math.floor(now.getTime() / hourMs) * hourMs;
+    const full = this.hour !== hour;
+    const prev = hour - hourMs;
+    const weeks = [hourOfWeek(hour), hourOfWeek(prev)];
+    const days = [hourOfDay(hour), hourOfDay(prev)];
+    // Re-read a margin before the newest seen: refreshes of several servers in one job run share a
+    // computed_at, and one may commit after the cache read another's. Re-reading a server is harmless: its
+    // rows all share their computed_at, so it comes back whole and replaces itself.
+    const since = full || this.newest === null ? null : new Date(this.newest.getTime() - rereadMarginMs);
+    const rows = await baselineSlots(db, weeks, days, since);
+    if (full) {
+      this.entries = new Map();
+      this.byServer = new Map();
+      this.hour = hour;
+      this.newest = null;
+    }
+    const replaced = new Set<number>();
+    for (const r of rows) {
+      if (!full && !replaced.has(r.serverId)) {
+        // A refresh replaces all of a server's rows: drop what the cache had of it.
+        replaced.add(r.serverId);
+        for (const k of this.byServer.get(r.serverId) ?? []) this.entries.delete(k);
+        this.byServer.delete(r.serverId);
+      }
+      const week: Record<number, SlotStats | null> = {};
+      const day: Record<number, SlotStats | null> = {};
+      weeks.forEach((w, i) => {
+        week[w] = unpackSlot(r.weekSlots[i]);
+      });
+      days.forEach((d, i) => {
+        day[d] = unpackSlot(r.daySlots[i]);
+      });
+      const key = bookKey(r.serverId, r.targetId, r.metric, r.object);
+      this.entries.set(key, {
+        serverId: r.serverId,
+        targetId: r.targetId,
+        metric: r.metric,
+        object: r.object,
+        through: r.through.getTime(),
+        window: unpackWindow(r.stats30d),
+        week,
+        day,
+      });
+      let s = this.byServer.get(r.serverId);
+      if (!s) {
+        s = new Set();
+        this.byServer.set(r.serverId, s);
+      }
+      s.add(key);
+      if (this.newest === null || r.computedAt > this.newest) this.newest = r.computedAt;
+    }
+  }
+
+  get(serverId: number, targetId: number | null, metric: string, object: string): BookEntry | undefined {
+    return this.entries.get(bookKey(serverId, targetId, metric, object));
+  }
+
+  /** Servers with at least one baseline. */
+  servers(): number[] {
+    return [...this.byServer.keys()].sort((a, b) => a - b);
+  }
+
+  /** The entries of one server. */
+  ofServer(serverId: number): BookEntry[] {
+    return [...(this.byServer.get(serverId) ?? [])].map((k) => this.entries.get(k)!);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

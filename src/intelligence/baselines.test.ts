@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  computeBaseline,
+  dayMs,
+  describe,
+  hourMs,
+  hourOfDay,
+  hourOfWeek,
+  minSamples,
+  packSlot,
+  slotOfBaseline,
+  unpackSlot,
+  unpackWindow,
+} from './baselines.js';
+
+// A Monday, 00:00 UTC.
+const monday = Date.parse('2026-03-02T00:00:00Z');
+
+/** Hourly points over `days` before `through`, value from the hour's start. */
+function hourly(through: number, days: number, value: (t: number) => number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let t = through - days * dayMs; t < through; t += hourMs) out.push([t, value(t)]);
+  return out;
+}
+
+/** A small deterministic wobble so spreads are not zero. */
+const wobble = (t: number) => ((t / hourMs) % 5) - 2;
+
+test('slots_are_utc_hours_of_the_week_from_monday', () => {
+  assert.equal(hourOfWeek(monday), 0);
+  assert.equal(hourOfWeek(monday + 9 * hourMs + 30 * 60_000), 9);
+  assert.equal(hourOfWeek(monday - hourMs), 167); // Sunday 23:00
+  assert.equal(hourOfDay(monday + 26 * hourMs), 2);
+});
+
+test('robust_statistics_ignore_outliers_that_drag_mean_and_stddev', () => {
+  const s = describe([9, 10, 11, 10, 9, 11, 10, 500])!;
+  assert.equal(s.count, 8);
+  assert.equal(s.median, 10);
+  assert.equal(s.mad, 1);
+  assert.equal(s.min, 9);
+  assert.equal(s.max, 500);
+  assert.ok(s.mean > 70, `the outlier drags the mean: ${s.mean}`);
+  assert.ok(s.stddev > 100, `and inflates the stddev: ${s.stddev}`);
+  assert.equal(describe([]), null);
+  assert.equal(describe([Number.NaN]), null);
+  assert.equal(describe([4])!.stddev, 0);
+});
+
+test('a_weekly_peak_is_learnt_in_its_hour_of_the_week_slot', () => {
+  const through = monday + 8 * 7 * dayMs;
+  // Mondays 09:00–10:00 run at 100; every other hour at 20.
+  const pts = hourly(through, 56, (t) => (hourOfWeek(t) === 9 ? 100 : 20) + wobble(t));
+  const b = computeBaseline(pts, through);
+  const mondayPeak = slotOfBaseline(b, through + 9 * hourMs + 20 * 60_000);
+  assert.equal(mondayPeak?.level, 'hour_of_week');
+  assert.equal(mondayPeak?.slot, 9);
+  assert.equal(mondayPeak?.count, 8);
+  assert.ok(Math.abs(mondayPeak!.median - 100) <= 2);
+  const tuesday = slotOfBaseline(b, through + dayMs + 9 * hourMs);
+  assert.equal(tuesday?.level, 'hour_of_week');
+  assert.ok(Math.abs(tuesday!.median - 20) <= 2, 'Tuesday 09:00 is not the Monday peak');
+  // The hour-of-day slot mixes Monday's peak with six ordinary days: it is not what Monday is judged by.
+  assert.equal(b.hourOfDay[9]!.count, 30);
+  assert.ok(b.hourOfDay[9]!.median < 30);
+});
+
+test('a_nightly_batch_is_learnt_in_its_hour_of_the_day_when_weeks_are_few', () => {
+  const through = monday + 10 * dayMs;
+  const pts = hourly(through, 10, (t) => (hourOfDay(t) === 2 ? 90 : 10) + wobble(t));
+  const b = computeBaseline(pts, through);
+  const night = slotOfBaseline(b, through + 2 * hourMs + 5 * 60_000);
+  assert.equal(night?.level, 'hour_of_day', 'a slot of the week has 1–2 points: too few');
+  assert.equal(night?.slot, 2);
+  assert.equal(night?.count, 10);
+  assert.ok(Math.abs(night!.median - 90) <= 2);
+  const noon = slotOfBaseline(b, through + 12 * hourMs);
+  assert.ok(Math.abs(noon!.median - 10) <= 2);
+  assert.equal(b.stats7d!.count, 7 * 24);
+  assert.equal(b.stats30d!.count, 10 * 24);
+});
+
+test('too_few_samples_give_no_baseline_and_a_young_series_falls_back_to_the_window', () => {
+  const through = monday + dayMs;
+  const few = computeBaseline(
+    hourly(through, 5 / 24, () => 5),
+    through,
+  );
+  assert.equal(few.stats30d!.count, 5);
+  assert.ok(5 < minSamples);
+  assert.equal(slotOfBaseline(few, through), null);
+  // One day: every hour-of-day slot has 1 point, the window 24: judged against the window.
+  const day = computeBaseline(
+    hourly(through, 1, (t) => 5 + wobble(t)),
+    through,
+  );
+  const s = slotOfBaseline(day, through + 3 * hourMs);
+  assert.equal(s?.level, 'window');
+  assert.equal(s?.slot, null);
+  assert.equal(s?.count, 24);
+});
+
+test('points_at_or_after_through_and_older_than_the_windows_are_left_out', () => {
+  const through = monday + 60 * dayMs;
+  const pts: Array<[number, number]> = [
+    [through, 1000], // not yet included
+    [through - hourMs, 1],
+    [through - 8 * dayMs, 2], // in 30 d, not in 7 d
+    [through - 40 * dayMs, 3], // only in the 8-week profile
+    [through - 57 * dayMs, 4], // in nothing
+  ];
+  const b = computeBaseline(pts, through);
+  assert.equal(b.stats7d!.count, 1);
+  assert.equal(b.stats30d!.count, 2);
+  assert.equal(
+    b.hourOfWeek.filter((x) => x).reduce((n, x) => n + x!.count, 0),
+    3,
+  );
+  assert.equal(b.through, through);
+});
+
+test('slots_pack_compactly_and_unpack_only_well_formed_values', () => {
+  const s = { count: 7, mean: 1.5, stddev: 0.5, median: 1, mad: 0.25 };
+  assert.deepEqual(unpackSlot(packSlot(s)), s);
+  assert.equal(packSlot(null), null);
+  assert.equal(unpackSlot([1, 2, 3]), null);
+  assert.equal(unpackSlot(['7', 1, 1, 1, 1]), null);
+  assert.equal(unpackSlot(null), null);
+  assert.deepEqual(
+    unpackWindow({ count: 6, mean: 1, stddev: 0, median: 1, mad: 0, min: 1, max: 1 })?.count,
+    6,
+  );
+  assert.equal(unpackWindow({ count: 6 }), null);
+  assert.equal(unpackWindow([]), null);
+});

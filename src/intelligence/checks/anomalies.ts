@@ -1,0 +1,233 @@
+/**
+ * Anomaly checks (job checks, one per metric of the catalogue: `anomaly.<metric id>`): the last minutes of
+ * each metric against its baseline (../anomalies.ts has the rule, ../baselines.ts the statistics).
+ *
+ * One check per metric so each can be switched off or tuned per server/target like any other check, and a
+ * finding's check names the metric. They share one load per findings-job run: the baselines cache
+ * (../baseline-book.ts) is brought up to date, then the last `windowMinutes` complete minutes of the
+ * families the servers' baselines need are read through the series machinery, 100 servers per statement
+ * (minute tier plus the raw tail: current before the hour is rolled). A minute still arriving is
+ * left out: its counter increases would read low.
+ */
+
+import { hostCores } from '../../storage/queries/baselines.sql.js';
+import type { Queryable } from '../../storage/queries/queryable.js';
+import { describeAnomaly, detectAnomaly } from '../anomalies.js';
+import { BaselineBook, type BookEntry, entrySlotAt } from '../baseline-book.js';
+import {
+  type FleetServerWants,
+  type MetricSeries,
+  onClient,
+  readFleetMetricPoints,
+} from '../metric-points.js';
+import { type MetricDef, metricById, metrics } from '../metrics.js';
+import type { JobCheck, JobObservation, Scope } from './types.js';
+
+/** Minutes read per run. */
+export const windowMinutes = 15;
+/** The newest minute is read only once it ended this long ago (rows in flight). */
+const settleMs = 60_000;
+/** Servers read per run at most (a bound on one run's work; the rest are judged on later runs). */
+const maxServersPerRun = 5000;
+/** Servers per fleet read (one statement per family). */
+const serversPerRead = 100;
+
+export interface AnomalyLoad {
+  /** Per series with a baseline and recent points. */
+  series: Array<{ serverId: number; points: MetricSeries; baseline: BookEntry }>;
+}
+
+const books = new WeakMap<object, BaselineBook>();
+const cores = new Map<number, { n: number | null; at: number }>();
+let shared: { db: Queryable; at: number; load: Promise<AnomalyLoad> } | null = null;
+/** Where the next run starts in the list of servers, when there are more than one run reads. */
+let nextServer = 0;
+
+/** The cache of one store (keyed by the pool the engine passes). */
+export function baselineBookOf(db: Queryable): BaselineBook {
+  let b = books.get(db);
+  if (!b) {
+    b = new BaselineBook();
+    books.set(db, b);
+  }
+  return b;
+}
+
+async function coresOf(db: Queryable, serverId: number, now: Date): Promise<number | null> {
+  const c = cores.get(serverId);
+  if (c && now.getTime() - c.at < 3_600_000 && now.getTime() >= c.at) return c.n;
+  const n = await hostCores(
+    db,
+    serverId,
+    new Date(now.getTime() - 2 * 86_400_000),
+    new Date(now.getTime() - 900_000),
+  );
+  if (cores.size > 100_000) cores.clear();
+  cores.set(serverId, { n, at: now.getTime() });
+  return n;
+}
+
+/** Reads what every anomaly check of this run judges (once per run, shared by the checks). */
+export async function loadRecentMetrics(db: Queryable, now: Date): Promise<AnomalyLoad> {
+  const book = baselineBookOf(db);
+  await book.refresh(db, now);
+  const to = new Date(Math.floor((now.getTime() - settleMs) / 60_000) * 60_000);
+  const from = new Date(to.getTime() - windowMinutes * 60_000);
+  const out: AnomalyLoad = { series: [] };
+  const all = book.servers();
+  const start = all.length > maxServersPerRun ? nextServer % all.length : 0;
+  const servers = [...all.slice(start), ...all.slice(0, start)].slice(0, maxServersPerRun);
+  nextServer = start + servers.length;
+  const wants: FleetServerWants[] = [];
+  for (const serverId of servers) {
+    const entries = book.ofServer(serverId);
+    const wanted = new Set(entries.map((e) => e.metric));
+    const tables = new Map<number, Set<string>>();
+    const statements = new Map<number, Set<string>>();
+    const tableNames = new Set<string>();
+    const queryids = new Set<string>();
+    for (const e of entries) {
+      const m = metricById(e.metric);
+      if (!m?.bounded || e.targetId === null) continue;
+      const into = m.bounded === 'tables' ? tables : statements;
+      const s = into.get(e.targetId) ?? new Set<string>();
+      s.add(e.object);
+      into.set(e.targetId, s);
+      if (m.bounded === 'tables') tableNames.add(e.object.slice(e.object.lastIndexOf('.') + 1));
+      else queryids.add(e.object.slice('query:'.length));
+    }
+    wants.push({
+      serverId,
+      metrics: metrics.filter((m) => wanted.has(m.id)),
+      tables,
+      statements,
+      tableNames: [...tableNames],
+      queryids: [...queryids],
+      cores: wanted.has('host.load_per_core') ? await coresOf(db, serverId, now) : null,
+    });
+  }
+  let failure: unknown;
+  let failed = 0;
+  for (let i = 0; i < wants.length; i += serversPerRead) {
+    const chunk = wants.slice(i, i + serversPerRead);
+    let read: Map<number, MetricSeries[]>;
+    try {
+      read = await onClient(db, 30_000, (c) =>
+        readFleetMetricPoints(c, chunk, { tier: 'minute', from, to, now }),
+      );
+    } catch (err) {
+      // These servers are judged again next run; one failing read does not stop the others.
+      failure ??= err;
+      failed++;
+      continue;
+    }
+    for (const [serverId, points] of read) {
+      for (const p of points) {
+        const e = book.get(serverId, p.targetId, p.metric, p.object);
+        if (e) out.series.push({ serverId, points: p, baseline: e });
+      }
+    }
+  }
+  // Nothing could be read: say so (the engine logs a failing check) rather than judge nothing quietly.
+  if (failed > 0 && failed === Math.ceil(wants.length / serversPerRead)) throw failure;
+  return out;
+}
+
+/** The load shared by the checks of one run: the first check's call reads, the others reuse it. */
+function sharedLoad(db: Queryable, now: Date): Promise<AnomalyLoad> {
+  if (shared && shared.db === db && shared.at === now.getTime()) return shared.load;
+  const load = loadRecentMetrics(db, now);
+  shared = { db, at: now.getTime(), load };
+  return load;
+}
+
+/** Pure: the anomalies of one metric in a load. */
+export function evaluateAnomalies(
+  metric: MetricDef,
+  input: AnomalyLoad,
+  thresholdsFor: (serverId: number, targetId: number | null) => Readonly<Record<string, number>>,
+  now: number,
+): { observations: JobObservation[]; scopes: Scope[] } {
+  const observations: JobObservation[] = [];
+  const scopes = new Map<string, Scope>();
+  for (const s of input.series) {
+    if (s.points.metric !== metric.id) continue;
+    const t = thresholdsFor(s.serverId, s.points.targetId);
+    const verdict = detectAnomaly({
+      metric,
+      object: s.points.object,
+      points: s.points.points,
+      baselineAt: (at) => entrySlotAt(s.baseline, at),
+      now,
+      settings: { warnZ: t.warn_z ?? 2, critZ: t.crit_z ?? 3, minutes: t.minutes ?? 5 },
+    });
+    if (!verdict.judged) continue;
+    scopes.set(`${s.serverId}|${s.points.targetId ?? ''}`, {
+      serverId: s.serverId,
+      targetId: s.points.targetId,
+    });
+    const a = verdict.anomaly;
+    if (!a) continue;
+    const words = describeAnomaly(metric, s.points.object, a);
+    observations.push({
+      serverId: s.serverId,
+      targetId: s.points.targetId,
+      object: s.points.object,
+      severity: a.severity,
+      ...words,
+      action: metric.action(s.points.object),
+      value: a.value,
+    });
+  }
+  return { observations, scopes: [...scopes.values()] };
+}
+
+function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
+  const dir =
+    metric.better === 'lower'
+      ? 'a rise (a drop is an improvement, not an anomaly)'
+      : metric.better === 'higher'
+        ? 'a drop (a rise is an improvement, not an anomaly)'
+        : 'a rise or a drop';
+  return {
+    id: `anomaly.${metric.id}`,
+    group: 'anomaly',
+    mode: 'job',
+    kind: 'anomaly',
+    title: `${metric.title} unusual for the time of week (${metric.unit}${metric.object ? `, per ${metric.object}` : ''})`,
+    doc: {
+      evidence: `value, baseline median/MAD and mean/stddev of its slot (hour of week, hour of day or 30 days), robust z and classic z, drift % from the slot mean, slot, samples, the minutes judged; looks for ${dir}. Computed as: ${metric.how}`,
+      action: metric.action(
+        metric.object === 'device' ? '<device>' : metric.object === '' ? '' : `<${metric.object}>`,
+      ),
+    },
+    clearAfter: 3,
+    thresholds: {
+      warn_z: {
+        default: 2,
+        unit: 'σ',
+        help: 'robust z at or beyond which a minute is unusual (warning)',
+        min: 1,
+        max: 20,
+      },
+      crit_z: {
+        default: 3,
+        unit: 'σ',
+        help: 'robust z every minute of the run must reach for a critical finding',
+        min: 1,
+        max: 50,
+      },
+      minutes: {
+        default: 5,
+        unit: 'count',
+        help: 'consecutive unusual minutes before a finding opens',
+        min: 1,
+        max: windowMinutes,
+      },
+    },
+    load: sharedLoad,
+    evaluate: (input, thresholdsFor, now) => evaluateAnomalies(metric, input, thresholdsFor, now),
+  };
+}
+
+export const anomalyChecks: readonly JobCheck<AnomalyLoad>[] = metrics.map(anomalyCheck);

@@ -1,0 +1,85 @@
+/**
+ * The baselines job: keeps each server's baselines (src/intelligence/baselines.ts) up to date with its
+ * hourly rollup tier. Advisory-locked like every job, so one instance refreshes at a time.
+ *
+ * Incremental by server and hour: a server is refreshed only when its hourly tier has rolled an hour past
+ * its baselines' `through` and it sent data since (`baseline_state`), so in steady state each reporting
+ * server is refreshed once an hour, soon after its hour is rolled; a silent server costs nothing. A
+ * refresh recomputes all of that server's series from the hourly tier (the robust statistics — median,
+ * MAD — cannot be updated by adding a point) and replaces its rows in one transaction. Work per run is
+ * bounded: at most `serversPerRun` servers and `maxRunMs`, least recently refreshed first; the rest wait
+ * for the next run.
+ */
+import type pg from 'pg';
+import { computeServerBaselines } from '../../intelligence/baseline-refresh.js';
+import {
+  baselineCandidates,
+  replaceServerBaselines,
+  rolledThrough,
+} from '../../storage/queries/baselines.sql.js';
+import { inTransaction } from '../../storage/tx.js';
+import type { Job } from './runner.js';
+
+export const defaultBaselinesIntervalMs = 10 * 60_000;
+export const defaultServersPerRun = 200;
+/** A run stops taking new servers after this long (the rest wait for the next run). */
+export const defaultMaxRunMs = 5 * 60_000;
+
+export interface BaselineRefresh {
+  serverId: number;
+  series: number;
+  ms: number;
+  through: Date;
+}
+
+/** Recomputes and stores one server's baselines through its rolled-through hour. */
+export async function refreshServerBaselines(
+  pool: pg.Pool,
+  serverId: number,
+  now: Date,
+  through?: Date,
+): Promise<BaselineRefresh> {
+  const started = performance.now();
+  return inTransaction(pool, async (client) => {
+    const until = through ?? (await rolledThrough(client, serverId, now));
+    const rows = await computeServerBaselines(client, serverId, until, now);
+    const ms = performance.now() - started;
+    const series = await replaceServerBaselines(client, serverId, until, now, rows, ms);
+    return { serverId, series, ms, through: until };
+  });
+}
+
+/** Refreshes the servers that are due (at most `serversPerRun`). */
+export async function refreshDueBaselines(
+  pool: pg.Pool,
+  now: Date,
+  serversPerRun = defaultServersPerRun,
+  maxRunMs = defaultMaxRunMs,
+): Promise<BaselineRefresh[]> {
+  const out: BaselineRefresh[] = [];
+  const started = performance.now();
+  for (const c of await baselineCandidates(pool, now, serversPerRun)) {
+    if (performance.now() - started > maxRunMs) break;
+    out.push(await refreshServerBaselines(pool, c.serverId, now, c.rolledThrough));
+  }
+  return out;
+}
+
+export function baselinesJob(
+  opts: { intervalMs?: number; serversPerRun?: number; maxRunMs?: number } = {},
+): Job {
+  return {
+    name: 'baselines',
+    intervalMs: opts.intervalMs ?? defaultBaselinesIntervalMs,
+    run: async ({ pool, log, now }) => {
+      const done = await refreshDueBaselines(pool, now, opts.serversPerRun, opts.maxRunMs);
+      if (done.length > 0) {
+        const ms = done.reduce((s, d) => s + d.ms, 0);
+        log.info(
+          { servers: done.length, series: done.reduce((s, d) => s + d.series, 0), ms: Math.round(ms) },
+          'baselines refreshed',
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,324 @@
+/**
+ * Baselines (`pgvigil.baselines`, `pgvigil.baseline_state`): which servers are due a refresh, what bounds
+ * the per-object metrics (largest tables, busiest statements, from the hourly tier), the core count of a
+ * host, replacing one server's baselines, the slots the detector's cache reads, and the API's listing.
+ * The metric history itself is read through ../series.ts (hourly tier).
+ */
+import { type SeriesPlan, seriesSql, type Tails } from '../series.js';
+import type { Queryable } from './queryable.js';
+
+export interface BaselineCandidate {
+  serverId: number;
+  /** End of the last hour its hourly tier has rolled (pending hours and the current one excluded). */
+  rolledThrough: Date;
+  /** Its baselines' `through`, null before the first refresh. */
+  through: Date | null;
+}
+
+/**
+ * Servers whose baselines are behind their hourly tier: an hour rolled past `through` and data received
+ * since. Least recently refreshed first, at most `limit`.
+ */
+export async function baselineCandidates(
+  db: Queryable,
+  now: Date,
+  limit: number,
+): Promise<BaselineCandidate[]> {
+  const { rows } = await db.query<{ server_id: string; rolled: Date; through: Date | null }>(
+    `SELECT s.server_id, r.rolled, b.through
+       FROM pgvigil.servers s
+       LEFT JOIN pgvigil.baseline_state b USING (server_id)
+       CROSS JOIN LATERAL (
+         SELECT least(date_trunc('hour', $1::timestamptz),
+                      (SELECT min(p.bucket) FROM pgvigil.rollup_pending p
+                        WHERE p.server_id = s.server_id AND p.tier = 'hourly')) AS rolled
+       ) r
+      WHERE s.last_seen_at IS NOT NULL
+        AND (b.through IS NULL OR (r.rolled > b.through AND s.last_seen_at >= b.through))
+      ORDER BY b.refreshed_at NULLS FIRST, s.server_id
+      LIMIT $2`,
+    [now, limit],
+  );
+  return rows.map((r) => ({ serverId: Number(r.server_id), rolledThrough: r.rolled, through: r.through }));
+}
+
+/** The rolled-through hour of one server (as `baselineCandidates` computes it). */
+export async function rolledThrough(db: Queryable, serverId: number, now: Date): Promise<Date> {
+  const { rows } = await db.query<{ rolled: Date }>(
+    `SELECT least(date_trunc('hour', $2::timestamptz),
+                  (SELECT min(bucket) FROM pgvigil.rollup_pending WHERE server_id = $1 AND tier = 'hourly')) AS rolled`,
+    [serverId, now],
+  );
+  return rows[0]!.rolled;
+}
+
+export interface TopTable {
+  targetId: number;
+  datname: string;
+  schemaname: string;
+  relname: string;
+}
+
+/** The `perTarget` largest tables of each target of a server (average total size over [since, until)). */
+export async function largestTables(
+  db: Queryable,
+  serverId: number,
+  since: Date,
+  until: Date,
+  perTarget: number,
+): Promise<TopTable[]> {
+  const { rows } = await db.query<{
+    target_id: string;
+    datname: string;
+    schemaname: string;
+    relname: string;
+  }>(
+    `SELECT target_id, datname, schemaname, relname FROM (
+       SELECT target_id, datname, schemaname, relname,
+              row_number() OVER (PARTITION BY target_id ORDER BY avg(total_bytes_avg) DESC NULLS LAST, datname, schemaname, relname) AS n
+         FROM pgvigil.pg_tables_hourly
+        WHERE server_id = $1 AND ts >= $2 AND ts < $3
+        GROUP BY target_id, datname, schemaname, relname
+     ) t WHERE n <= $4`,
+    [serverId, since, until, perTarget],
+  );
+  return rows.map((r) => ({
+    targetId: Number(r.target_id),
+    datname: r.datname,
+    schemaname: r.schemaname,
+    relname: r.relname,
+  }));
+}
+
+/** The `perTarget` statements (queryids) of each target with the most execution time over [since, until). */
+export async function busiestStatements(
+  db: Queryable,
+  serverId: number,
+  since: Date,
+  until: Date,
+  perTarget: number,
+): Promise<Array<{ targetId: number; queryid: string }>> {
+  const { rows } = await db.query<{ target_id: string; queryid: string }>(
+    `SELECT target_id, queryid::text AS queryid FROM (
+       SELECT target_id, queryid,
+              row_number() OVER (PARTITION BY target_id ORDER BY sum(exec_time_ms_avg * samples) DESC NULLS LAST, queryid) AS n
+         FROM pgvigil.pg_statements_hourly
+        WHERE server_id = $1 AND ts >= $2 AND ts < $3
+        GROUP BY target_id, queryid
+     ) t WHERE n <= $4`,
+    [serverId, since, until, perTarget],
+  );
+  return rows.map((r) => ({ targetId: Number(r.target_id), queryid: r.queryid }));
+}
+
+/** CPU cores of a host: per-core series seen in its hourly tier since `since`, or in raw rows since `rawSince`. */
+export async function hostCores(
+  db: Queryable,
+  serverId: number,
+  since: Date,
+  rawSince: Date,
+): Promise<number | null> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT greatest(
+              (SELECT count(DISTINCT cpu) FROM pgvigil.host_cpu_hourly WHERE server_id = $1 AND ts >= $2 AND cpu <> 'total'),
+              (SELECT count(DISTINCT cpu) FROM pgvigil.host_cpu WHERE server_id = $1 AND ts >= $3 AND cpu <> 'total')
+            )::int AS n`,
+    [serverId, since, rawSince],
+  );
+  const n = rows[0]?.n ?? 0;
+  return n > 0 ? n : null;
+}
+
+export interface BaselineWrite {
+  targetId: number | null;
+  metric: string;
+  object: string;
+  stats7d: unknown;
+  stats30d: unknown;
+  hourOfWeek: unknown;
+  hourOfDay: unknown;
+}
+
+/**
+ * Replaces every baseline of a server (inside the caller's transaction) and records its state. Returns the
+ * rows written.
+ */
+export async function replaceServerBaselines(
+  db: Queryable,
+  serverId: number,
+  through: Date,
+  computedAt: Date,
+  rows: readonly BaselineWrite[],
+  durationMs: number,
+): Promise<number> {
+  await db.query('DELETE FROM pgvigil.baselines WHERE server_id = $1', [serverId]);
+  let written = 0;
+  if (rows.length > 0) {
+    const r = await db.query(
+      `INSERT INTO pgvigil.baselines
+              (server_id, target_id, metric, object, through, computed_at, stats_7d, stats_30d, hour_of_week, hour_of_day)
+       SELECT $1, x.target_id, x.metric, x.object, $2, $3, x.stats_7d, x.stats_30d, x.hour_of_week, x.hour_of_day
+         FROM jsonb_to_recordset($4::jsonb)
+              AS x(target_id bigint, metric text, object text, stats_7d jsonb, stats_30d jsonb, hour_of_week jsonb, hour_of_day jsonb)
+         -- A target deleted meanwhile: its series are dropped, not an error.
+        WHERE x.target_id IS NULL
+           OR EXISTS (SELECT 1 FROM pgvigil.targets t WHERE t.server_id = $1 AND t.target_id = x.target_id)`,
+      [
+        serverId,
+        through,
+        computedAt,
+        JSON.stringify(
+          rows.map((w) => ({
+            target_id: w.targetId,
+            metric: w.metric,
+            object: w.object,
+            stats_7d: w.stats7d,
+            stats_30d: w.stats30d,
+            hour_of_week: w.hourOfWeek,
+            hour_of_day: w.hourOfDay,
+          })),
+        ),
+      ],
+    );
+    written = r.rowCount ?? 0;
+  }
+  await db.query(
+    `INSERT INTO pgvigil.baseline_state (server_id, through, refreshed_at, series, duration_ms)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (server_id) DO UPDATE
+        SET through = EXCLUDED.through, refreshed_at = EXCLUDED.refreshed_at,
+            series = EXCLUDED.series, duration_ms = EXCLUDED.duration_ms`,
+    [serverId, through, computedAt, written, durationMs],
+  );
+  return written;
+}
+
+export interface BaselineSlotRow {
+  serverId: number;
+  targetId: number | null;
+  metric: string;
+  object: string;
+  through: Date;
+  computedAt: Date;
+  stats30d: unknown;
+  /** The requested hour-of-week slots, in the order asked. */
+  weekSlots: unknown[];
+  /** The requested hour-of-day slots, in the order asked. */
+  daySlots: unknown[];
+}
+
+/**
+ * For the detector's cache: every baseline computed after `since` (all when null), with only the slots it
+ * needs now (the current and previous hour), not all 192.
+ */
+export async function baselineSlots(
+  db: Queryable,
+  weekSlots: readonly number[],
+  daySlots: readonly number[],
+  since: Date | null,
+): Promise<BaselineSlotRow[]> {
+  const { rows } = await db.query<{
+    server_id: string;
+    target_id: string | null;
+    metric: string;
+    object: string;
+    through: Date;
+    computed_at: Date;
+    stats_30d: unknown;
+    week: unknown[];
+    day: unknown[];
+  }>(
+    `SELECT server_id, target_id, metric, object, through, computed_at, stats_30d,
+            ARRAY(SELECT hour_of_week -> w FROM unnest($1::int[]) WITH ORDINALITY AS u(w, i) ORDER BY i) AS week,
+            ARRAY(SELECT hour_of_day -> d FROM unnest($2::int[]) WITH ORDINALITY AS u(d, i) ORDER BY i) AS day
+       FROM pgvigil.baselines
+      WHERE $3::timestamptz IS NULL OR computed_at > $3::timestamptz`,
+    [weekSlots, daySlots, since],
+  );
+  return rows.map((r) => ({
+    serverId: Number(r.server_id),
+    targetId: r.target_id === null ? null : Number(r.target_id),
+    metric: r.metric,
+    object: r.object,
+    through: r.through,
+    computedAt: r.computed_at,
+    stats30d: r.stats_30d,
+    weekSlots: r.week,
+    daySlots: r.day,
+  }));
+}
+
+export interface BaselineRow {
+  serverId: number;
+  targetId: number | null;
+  metric: string;
+  object: string;
+  through: Date;
+  computedAt: Date;
+  stats7d: unknown;
+  stats30d: unknown;
+  hourOfWeek: unknown;
+  hourOfDay: unknown;
+}
+
+/** The baselines of one server for the API, optionally of one metric and/or one target (0 = host). */
+export async function serverBaselines(
+  db: Queryable,
+  serverId: number,
+  filter: { metric?: string; target?: number },
+  limit: number,
+): Promise<BaselineRow[]> {
+  const { rows } = await db.query<{
+    server_id: string;
+    target_id: string | null;
+    metric: string;
+    object: string;
+    through: Date;
+    computed_at: Date;
+    stats_7d: unknown;
+    stats_30d: unknown;
+    hour_of_week: unknown;
+    hour_of_day: unknown;
+  }>(
+    `SELECT server_id, target_id, metric, object, through, computed_at, stats_7d, stats_30d, hour_of_week, hour_of_day
+       FROM pgvigil.baselines
+      WHERE server_id = $1
+        AND ($2::text IS NULL OR metric = $2)
+        AND ($3::bigint IS NULL OR coalesce(target_id, 0) = $3)
+      ORDER BY metric, coalesce(target_id, 0), object
+      LIMIT $4`,
+    [serverId, filter.metric ?? null, filter.target ?? null, limit],
+  );
+  return rows.map((r) => ({
+    serverId: Number(r.server_id),
+    targetId: r.target_id === null ? null : Number(r.target_id),
+    metric: r.metric,
+    object: r.object,
+    through: r.through,
+    computedAt: r.computed_at,
+    stats7d: r.stats_7d,
+    stats30d: r.stats_30d,
+    hourOfWeek: r.hour_of_week,
+    hourOfDay: r.hour_of_day,
+  }));
+}
+
+/**
+ * One family's series for many servers at once, per label combination (not summed as the fleet charts
+ * do): `seriesSql` with the plan's `serverIds`, rows as arrays — [ms, server_id, target_id?, labels…,
+ * values…] — with the key names. For the anomaly checks' read of the last minutes of every server.
+ */
+export async function fleetSeriesRows(
+  db: Queryable,
+  plan: SeriesPlan & { serverIds: number[] },
+  tails: Tails,
+  rowLimit: number,
+): Promise<{ keys: string[]; rows: Array<Array<string | number | null>> }> {
+  const sql = seriesSql(plan, tails, rowLimit);
+  const { rows } = await db.query<Array<string | number | null>>({
+    text: sql.text,
+    values: sql.values,
+    rowMode: 'array',
+  });
+  return { keys: sql.keys, rows };
+}
