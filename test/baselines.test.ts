@@ -16,6 +16,7 @@ import { families } from '../src/protocol/families/index.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { baselinesJob, refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { rollMinutes } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
 import { rollupSpecs } from '../src/storage/rollups.js';
@@ -34,6 +35,17 @@ let engine: FindingsEngine;
 const H = Math.floor(Date.now() / hourMs) * hourMs;
 /** The nightly batch runs in the hour before H, every day. */
 const batchHour = hourOfDay(H - hourMs);
+
+/** As the ingest writer does with every raw row it writes: the hours of [from, to) are pending a roll. */
+async function markPending(sid: number, from: number, to: number): Promise<void> {
+  await pool.query(
+    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+     SELECT $1::bigint, 'hourly', h
+       FROM generate_series(date_trunc('hour', $2::timestamptz), $3::timestamptz - interval '1 second', interval '1 hour') h
+     ON CONFLICT DO NOTHING`,
+    [sid, new Date(from), new Date(to)],
+  );
+}
 
 /** Label values of the series seeded per family of the full server (a PostgreSQL target and its host). */
 const fullSeries: Record<string, string[][]> = {
@@ -95,6 +107,7 @@ async function seedFullServer(sid: number, tid: number, days: number, rawMinutes
       [sid, new Date(rawEnd - rawMinutes * minute), new Date(rawEnd - 1000), ...(target ? [tid] : [])],
     );
   }
+  await markPending(sid, rawEnd - rawMinutes * minute, rawEnd);
 }
 
 /** Raw host_cpu "total" rows every 10 s over [from, to) at `busy` % (iowait 1 %). */
@@ -105,6 +118,7 @@ async function rawCpu(from: number, to: number, busy: number): Promise<void> {
        FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 second', interval '10 seconds') t`,
     [serverId, new Date(from), new Date(to), busy],
   );
+  await markPending(serverId, from, to);
 }
 
 async function anomalyFindings(): Promise<Array<Record<string, unknown>>> {
@@ -190,7 +204,13 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
   test('the_nightly_batch_at_its_usual_hour_raises_nothing', async () => {
     const start = H - hourMs;
     await rawCpu(start + 10 * minute, start + 42 * minute, 86);
-    const r = await engine.runJobChecks(new Date(start + 41 * minute + 30_000), { everyCheck: true });
+    const at = new Date(start + 41 * minute + 30_000);
+    // The batch's minutes are read and judged — against the batch hour's slot, where 86 % is normal.
+    const read = await loadRecentMetrics(pool, at);
+    const cpu = read.series.find((x) => x.serverId === serverId && x.points.metric === 'host.cpu_busy_pct');
+    assert.ok(cpu && cpu.points.points.length >= 10, 'the batch minutes are read');
+    assert.ok(cpu.points.points.every(([, v]) => Math.abs(v - 86) < 0.01));
+    const r = await engine.runJobChecks(at, { everyCheck: true });
     assert.equal(r.observations, 0);
     assert.deepEqual(await anomalyFindings(), []);
   });
@@ -198,6 +218,10 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
   test('a_spike_at_an_ordinary_hour_opens_an_anomaly_with_its_evidence_and_resolves_when_normal', async () => {
     await rawCpu(H + 5 * minute, H + 22 * minute, 20);
     await rawCpu(H + 22 * minute, H + 30 * minute, 86);
+    // The minute tier of the running hour rolled as the rollups job does: the read takes those minutes from
+    // it and only the newest from raw rows.
+    const rolled = await rollMinutes(pool, { now: new Date(H + 30 * minute + 30_000) });
+    assert.ok(rolled.minutes > 0, 'minutes of the running hour were rolled');
     await engine.runJobChecks(new Date(H + 30 * minute + 30_000), { everyCheck: true });
     const [f] = await anomalyFindings();
     assert.ok(f, 'an anomaly finding opened');

@@ -97,10 +97,17 @@ test('one_noisy_minute_or_a_short_burst_is_not_an_anomaly', () => {
   assert.equal(detectAnomaly(input(cpu, [95, 95, 95, 95, 95, 30])).anomaly, undefined, 'back to normal now');
 });
 
-test('a_gap_in_the_minutes_breaks_the_run', () => {
-  const pts = minutes([95, 95, 95, 95, 95, 95]);
-  pts.splice(3, 1);
-  assert.equal(detectAnomaly(input(cpu, [], { points: pts })).anomaly, undefined);
+test('one_minute_without_a_point_is_jitter_but_a_longer_gap_breaks_the_run', () => {
+  const one = minutes([95, 95, 95, 95, 95, 95]);
+  one.splice(3, 1);
+  assert.equal(
+    detectAnomaly(input(cpu, [], { points: one })).anomaly?.run.length,
+    4,
+    'five minutes, four points',
+  );
+  const two = minutes([30, 95, 95, 95, 95, 95]);
+  two.splice(2, 2);
+  assert.equal(detectAnomaly(input(cpu, [], { points: two })).anomaly, undefined);
 });
 
 test('a_run_must_keep_one_direction', () => {

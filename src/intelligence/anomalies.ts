@@ -16,8 +16,10 @@
  * keeps a metric that hardly moves — 0 deadlocks every hour, MAD 0 — from turning any change into an
  * infinite z, and absorbs that minute points scatter more than the hourly averages the slot is made of.
  *
- * A finding needs `minutes` consecutive minute points all beyond `warnZ` in the same direction (one noisy
- * sample is not an anomaly), the last of them recent. Severity: critical when every point of that run is
+ * A finding needs `minutes` minutes of points all beyond `warnZ` in the same direction (one noisy sample
+ * is not an anomaly), the last of them recent; one minute without a point inside the run is allowed (the
+ * PostgreSQL families of a database are collected every 60 s, so a minute now and then has no sample),
+ * a longer gap ends it. Severity: critical when every point of that run is
  * beyond `critZ`. A move in the metric's good direction (a drop of a lower-is-better metric such as
  * deadlocks or dead rows, a rise of the cache hit ratio) is never an anomaly. Back to normal: the next
  * evaluations observe nothing and the lifecycle resolves the finding; the same anomaly coming back within
@@ -86,6 +88,8 @@ export interface AnomalyFound {
 
 const madToSigma = 1.4826;
 const minuteMs = 60_000;
+/** Points of a run may be this far apart (one minute may lack a point). */
+const maxGapMs = 2 * minuteMs;
 
 /** The spread a z is measured in: the slot's robust σ, never below the metric's floor. */
 export function scaleOf(slot: SlotBaseline, floor: { abs: number; rel: number }): number {
@@ -116,9 +120,13 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
   const run: Array<[number, number, number]> = [];
   let direction: Direction | undefined;
   let slot = lastSlot;
-  for (let i = pts.length - 1; i >= 0 && run.length < need; i--) {
+  const needMs = need * minuteMs;
+  const spanOf = () => (run.length === 0 ? 0 : run[run.length - 1]![0] + minuteMs - run[0]![0]);
+  for (let i = pts.length - 1; i >= 0 && spanOf() < needMs; i--) {
     const [t, v] = pts[i]!;
-    if (run.length > 0 && run[0]![0] - t !== minuteMs) break; // a gap ends the run
+    // One minute without a point is jitter (families collected every 60 s land 0 or 2 times in a minute);
+    // a longer gap ends the run.
+    if (run.length > 0 && run[0]![0] - t > maxGapMs) break;
     const s = i === pts.length - 1 ? lastSlot : input.baselineAt(t);
     if (!s) break;
     const z = robustZ(v, s, metric.floor);
@@ -129,7 +137,8 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
     if (run.length === 0) slot = s;
     run.unshift([t, v, z]);
   }
-  if (run.length < need || direction === undefined) return { judged: true };
+  if (spanOf() < needMs || run.length < Math.ceil(need / 2) || direction === undefined)
+    return { judged: true };
   const minAbsZ = Math.min(...run.map((r) => Math.abs(r[2])));
   const z = run[run.length - 1]![2];
   return {

@@ -121,6 +121,7 @@ export async function onClient<T>(
   timeoutMs: number,
   fn: (c: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
+  // A pool (it counts its clients) lends one for a read-only snapshot; a client is used as it is.
   if ('totalCount' in db) return inReadSnapshot(db as pg.Pool, timeoutMs, fn);
   return fn(db as pg.PoolClient);
 }

@@ -16,7 +16,7 @@
  * rate is the step's increase over the whole step, so a step the agent covered only in part reads low (the
  * median and MAD the detector uses are robust to a few such hours).
  */
-import { objectIn } from './checks/psql.js';
+import { objectIn, psqlCommand } from './checks/psql.js';
 
 /** Which direction is bad: `lower` is better (a drop is no anomaly), `higher` is better, or `both`. */
 export type Better = 'lower' | 'higher' | 'both';
@@ -455,7 +455,7 @@ export const metrics: readonly MetricDef[] = [
     how: 'increase of seq_scan per second, per table (database/schema.table), the largest tables only (pg_tables)',
     floor: { abs: 0.05, rel: 0.2 },
     action: (object) =>
-      `psql -d ${shellQuoted(dbOfTable(object))} -c "SELECT queryid, calls, left(query, 100) FROM pg_stat_statements ORDER BY calls DESC LIMIT 20;" (the statements that scan ${object.slice(object.indexOf('/') + 1)}; EXPLAIN them)`,
+      `${psqlCommand(dbOfTable(object), ['SELECT queryid, calls, left(query, 100) FROM pg_stat_statements ORDER BY calls DESC LIMIT 20;'])} (the statements that scan ${object.slice(object.indexOf('/') + 1)}; EXPLAIN them)`,
     compute: (rows, step, ctx) =>
       perObject(rows, tableObject, (g) => rateOf(g, ['seq_scan'], step), ctx.objects),
   },
@@ -472,7 +472,7 @@ export const metrics: readonly MetricDef[] = [
     how: 'dead rows as a share of all rows, per table, the largest tables only (pg_tables.dead_pct)',
     floor: { abs: 2, rel: 0.1 },
     action: (object) =>
-      `psql -d ${shellQuoted(dbOfTable(object))} -c "SELECT relname, n_dead_tup, last_autovacuum FROM pg_stat_user_tables ORDER BY n_dead_tup DESC LIMIT 10;" (then what holds the xmin horizon: the PostgreSQL page)`,
+      `${psqlCommand(dbOfTable(object), ['SELECT schemaname, relname, n_dead_tup, last_autovacuum FROM pg_stat_user_tables ORDER BY n_dead_tup DESC LIMIT 10;'])} (then what holds the xmin horizon: the PostgreSQL page)`,
     compute: (rows, _s, ctx) => perObject(rows, tableObject, (g) => g[0]!.v.dead_pct, ctx.objects),
   },
   {

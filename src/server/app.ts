@@ -313,8 +313,8 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   });
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
   await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
-  await app.register(baselineRoutes, { prefix: '/api/v1', pool });
   await app.register(sloRoutes, { prefix: '/api/v1', pool });
+  await app.register(baselineRoutes, { prefix: '/api/v1', pool });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,

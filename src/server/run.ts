@@ -139,8 +139,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         findingsJob(built.value.engine, findingsIntervalFromEnv()),
         logAnalysisJob(),
         incidentsJob({ retention }),
-        baselinesJob(),
         slosJob(),
+        baselinesJob(),
       ],
       opts.log,
     );

@@ -118,10 +118,9 @@ test('the_minute_tail_follows_the_mark_only_when_its_span_covers_the_first_pendi
 
 test('counters_look_back_two_minutes_when_the_minute_tier_reaches_the_range_else_to_where_it_ends', () => {
   const start = Date.parse('2026-11-22T15:00:00Z');
-  const t = (minute: number) => ({ hourly: start, daily: start, minute });
-  assert.equal(lookbackFrom(start, t(start)), start - 120_000);
-  assert.equal(lookbackFrom(start, t(start - 30 * 60_000)), start - 30 * 60_000);
-  assert.equal(lookbackFrom(start, t(start - 5 * 3_600_000)), start - 3_600_000);
+  assert.equal(lookbackFrom(start, start), start - 120_000);
+  assert.equal(lookbackFrom(start, start - 30 * 60_000), start - 30 * 60_000);
+  assert.equal(lookbackFrom(start, start - 5 * 3_600_000), start - 3_600_000);
 });
 
 test('request_values_are_bind_parameters_never_sql_text', () => {

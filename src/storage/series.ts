@@ -303,10 +303,10 @@ export function tailsFrom(
  * minute tier is complete up to it (earlier samples are found through the minute tier), else back to where
  * the minute tier ends (at most `counterMaxGapSeconds`).
  */
-export function lookbackFrom(start: number, tails: Tails): number {
+export function lookbackFrom(start: number, minuteTail: number): number {
   return Math.max(
     start - counterMaxGapSeconds * 1000,
-    Math.min(start - rawLookbackSeconds * 1000, tails.minute),
+    Math.min(start - rawLookbackSeconds * 1000, minuteTail),
   );
 }
 
@@ -411,7 +411,7 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
       filters,
       start,
       end,
-      lookbackFrom: counters ? param(new Date(lookbackFrom(rawFrom, tails)), 'timestamptz') : start,
+      lookbackFrom: counters ? param(new Date(lookbackFrom(rawFrom, tails.minute)), 'timestamptz') : start,
     });
     const cols = plan.metrics.map((m, i) => {
       const c = q(m.name);

@@ -789,12 +789,27 @@ export interface Incident {
 export const fetchIncidents = (server: number | undefined, signal?: AbortSignal) =>
   api.get<{ incidents: Incident[]; nextCursor: string | null }>('/incidents', { server, limit: 20 }, signal);
 
-/** A list endpoint whose shape is not known to this page yet (incidents, SLOs): its first array. */
-export const fetchListOf = (path: string, signal?: AbortSignal) =>
-  api.get<Record<string, unknown>>(path, undefined, signal).then((body) => {
-    const list = Object.values(body).find(Array.isArray);
-    return (list ?? []) as Record<string, unknown>[];
-  });
+/** An SLO with its budget and burn rates as of the last slos job run (GET /slos, docs/slo.md). */
+export interface SloRow {
+  id: number;
+  name: string;
+  serverId: number;
+  serverName: string | null;
+  targetId: number | null;
+  targetName: string | null;
+  indicator: string;
+  objective: number;
+  windowDays: number;
+  source: 'default' | 'api';
+  sli_pct: number | null;
+  budget_remaining_pct: number | null;
+  budgetRemainingMinutes: number | null;
+  budgetExhausted: boolean;
+  burn: Record<'5m' | '30m' | '1h' | '6h', { rate: number | null; bad: number; counted: number }> | null;
+  evaluatedAt: string | null;
+}
+export const fetchSlos = (signal?: AbortSignal) =>
+  api.get<{ slos: SloRow[] }>('/slos', { limit: '500' }, signal).then((r) => r.slos);
 
 // ---- Settings (admin): users, tokens, agents, channels, retention, check thresholds ----
 

@@ -106,6 +106,8 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
       cores: wanted.has('host.load_per_core') ? await coresOf(db, serverId, now) : null,
     });
   }
+  let failure: unknown;
+  let failed = 0;
   for (let i = 0; i < wants.length; i += serversPerRead) {
     const chunk = wants.slice(i, i + serversPerRead);
     let read: Map<number, MetricSeries[]>;
@@ -113,8 +115,11 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
       read = await onClient(db, 30_000, (c) =>
         readFleetMetricPoints(c, chunk, { tier: 'minute', from, to, now }),
       );
-    } catch {
-      continue; // these servers are judged again next run; one failing read does not stop the others
+    } catch (err) {
+      // These servers are judged again next run; one failing read does not stop the others.
+      failure ??= err;
+      failed++;
+      continue;
     }
     for (const [serverId, points] of read) {
       for (const p of points) {
@@ -123,6 +128,8 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
       }
     }
   }
+  // Nothing could be read: say so (the engine logs a failing check) rather than judge nothing quietly.
+  if (failed > 0 && failed === Math.ceil(wants.length / serversPerRead)) throw failure;
   return out;
 }
 

@@ -15,8 +15,8 @@ test('every_check_id_is_unique_and_named_after_its_group', () => {
     logs: 'logs.',
     security: 'security.',
     watchdog: 'watchdog.',
-    anomaly: 'anomaly.',
     slo: 'slo.',
+    anomaly: 'anomaly.',
   };
   for (const c of checks) assert.ok(c.id.startsWith(prefix[c.group]!), `${c.id} in group ${c.group}`);
 });

@@ -12,8 +12,8 @@ const groupTitles: Record<CheckGroup, string> = {
   logs: 'Logs',
   security: 'Security',
   watchdog: 'Watchdog',
-  anomaly: 'Anomalies (against baselines)',
   slo: 'Service level objectives',
+  anomaly: 'Anomalies (against baselines)',
 };
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');

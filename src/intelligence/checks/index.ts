@@ -41,8 +41,8 @@ export const checks: readonly Check[] = [
   ...logSpikeChecks,
   ...securityChecks,
   ...watchdogChecks,
-  ...anomalyChecks,
   ...sloChecks,
+  ...anomalyChecks,
 ];
 
 const byId = new Map(checks.map((c) => [c.id, c]));

@@ -16,7 +16,15 @@ import type { Queryable } from '../../storage/queries/queryable.js';
 import type { Evidence, FindingKind, Observation, Severity } from '../model.js';
 
 /** The groups of the check catalogue (docs/findings.md has one section each). */
-export type CheckGroup = 'postgres' | 'host' | 'process' | 'logs' | 'security' | 'watchdog' | 'anomaly' | 'slo';
+export type CheckGroup =
+  | 'postgres'
+  | 'host'
+  | 'process'
+  | 'logs'
+  | 'security'
+  | 'watchdog'
+  | 'slo'
+  | 'anomaly';
 
 export interface ThresholdSpec {
   default: number;

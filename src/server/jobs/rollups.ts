@@ -27,10 +27,13 @@
  * read and moved, so no row below a mark is missed. Rolling an hour moves the mark of its server back to the
  * start of the next hour (a late row in the hour changes the counter step into the next one). Readers take
  * minute rows up to the mark when its span starts at or before the first pending hour (storage/series.ts).
+ * Wherever minutes are rolled, the fleet overview's narrow rows of those minutes are written from them in the
+ * same transaction (storage/queries/fleet.sql.ts, `refreshFleetMinutes`).
  */
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
+import { refreshFleetMinutes } from '../../storage/queries/fleet.sql.js';
 import {
   advisoryLock,
   advisoryUnlock,
@@ -81,7 +84,10 @@ async function rollOn(
   serverIds: readonly number[],
   start: Date,
 ): Promise<RollResult> {
-  return rollRange(client, tier, serverIds, start, new Date(start.getTime() + tierMs[tier]));
+  const end = new Date(start.getTime() + tierMs[tier]);
+  const out = await rollRange(client, tier, serverIds, start, end);
+  if (tier === 'hourly') await refreshFleetMinutes(client, serverIds, start, end);
+  return out;
 }
 
 /** Rolls [start, end) of every family for these servers (one bucket, or a run of minutes). */
@@ -282,6 +288,7 @@ export async function rollMinutes(
         await advisoryUnlock(client, rollupPendingLock);
         for (const [start, group] of from) {
           const r = await rollRange(client, 'minute', group, new Date(start), new Date(cut));
+          await refreshFleetMinutes(client, group, new Date(start), new Date(cut));
           result.produced += r.produced;
           result.deleted += r.deleted;
           result.minutes += ((cut - start) / tierMs.minute) * group.length;

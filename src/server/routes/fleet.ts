@@ -21,7 +21,8 @@
  * values to four significant digits:
  * the plan /series makes (storage/series.ts: tier by range and retention, the step being range / 60
  * rounded up to a round value), read for the whole fleet at once — with the minute tier instead of raw
- * rows when steps are a minute or longer (what /series?tier=minute gives). Points are [step start ms, value]; a step
+ * rows when steps are a minute or longer (what /series?tier=minute gives); with one-minute steps the rolled
+ * minutes come from the fleet's narrow per-minute tables, written from the minute tier as it is rolled. Points are [step start ms, value]; a step
  * without data, or whose value cannot be computed (an instance that was down has no backends), is absent —
  * never 0.
  * - cpu: busy % of all cores, 100 − idle_pct − iowait_pct (host_cpu, cpu=total; the agent computes the
@@ -38,6 +39,7 @@ import { defaultRetention, type RetentionPolicy } from '../../storage/partitions
 import {
   activeFindingCounts,
   type FleetLine,
+  fleetMinuteLines,
   fleetSeries,
   fleetServers,
   fleetTails,
@@ -46,6 +48,7 @@ import {
   planSeries,
   type SeriesPlan,
   type SeriesRequest,
+  type Tails,
   tierResolutionSeconds,
 } from '../../storage/series.js';
 import { inReadSnapshot } from '../../storage/tx.js';
@@ -281,18 +284,18 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
 
         const counts = await activeFindingCounts(c, ids);
         const tails = await fleetTails(c, ids, now);
-        const read = (p: SeriesPlan) => fleetSeries(c, { ...p, serverIds: ids }, tails);
+        const lines = await readLines(c, plans, ids, tails);
         const stepS = first.stepSeconds;
-        const cpu = byKey(await read(plans.cpu), ([idle, iowait]) =>
+        const cpu = byKey(lines.cpu, ([idle, iowait]) =>
           idle == null || iowait == null ? null : clampPct(100 - idle - iowait),
         );
-        const memory = byKey(await read(plans.memory), ([total, available]) =>
+        const memory = byKey(lines.memory, ([total, available]) =>
           total == null || available == null || total <= 0
             ? null
             : finite(clampPct((100 * (total - available)) / total)),
         );
-        const connections = byKey(await read(plans.connections), ([backends]) => backends ?? null);
-        const tps = byKey(await read(plans.tps), ([commit, rollback]) =>
+        const connections = byKey(lines.connections, ([backends]) => backends ?? null);
+        const tps = byKey(lines.tps, ([commit, rollback]) =>
           commit == null || rollback == null ? null : (commit + rollback) / stepS,
         );
 
@@ -326,6 +329,57 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     },
   );
 };
+
+type SparklinePlans = Record<'cpu' | 'memory' | 'connections' | 'tps', SeriesPlan>;
+
+/**
+ * The four sparklines' lines. With minute steps, the minutes the minute tier holds come from the fleet's
+ * narrow tables (one small row per line and minute) and only the tail after them from /series' reading of
+ * the families; other steps read the families throughout.
+ */
+async function readLines(
+  c: pg.PoolClient,
+  plans: SparklinePlans,
+  ids: number[],
+  tails: Tails,
+): Promise<Record<keyof SparklinePlans, FleetLine[]>> {
+  const read = (p: SeriesPlan) => fleetSeries(c, { ...p, serverIds: ids }, tails);
+  const p = plans.cpu;
+  if (p.tier !== 'minute' || p.stepSeconds !== tierResolutionSeconds.minute) {
+    return {
+      cpu: await read(plans.cpu),
+      memory: await read(plans.memory),
+      connections: await read(plans.connections),
+      tps: await read(plans.tps),
+    };
+  }
+  const split = Math.min(p.to.getTime(), Math.max(p.from.getTime(), tails.minute));
+  const rolled = await fleetMinuteLines(c, ids, p.from, new Date(split));
+  const pick = (lines: FleetLine[], a: number, b: number) =>
+    lines.map((l) => ({ ...l, values: l.values.slice(a, b) }));
+  const tail = async (q: SeriesPlan) => (split < q.to.getTime() ? read({ ...q, from: new Date(split) }) : []);
+  return {
+    cpu: joinLines(pick(rolled.host, 0, 2), await tail(plans.cpu)),
+    memory: joinLines(pick(rolled.host, 2, 4), await tail(plans.memory)),
+    connections: joinLines(pick(rolled.targets, 0, 1), await tail(plans.connections)),
+    tps: joinLines(pick(rolled.targets, 1, 3), await tail(plans.tps)),
+  };
+}
+
+/** Lines of the same server and target one after the other (`b`'s steps all after `a`'s). */
+function joinLines(a: FleetLine[], b: FleetLine[]): FleetLine[] {
+  const out = new Map<string, FleetLine>();
+  for (const l of [...a, ...b]) {
+    const k = `${l.serverId}:${l.targetId ?? ''}`;
+    const have = out.get(k);
+    if (!have) out.set(k, { ...l, t: [...l.t], values: l.values.map((v) => [...v]) });
+    else {
+      have.t.push(...l.t);
+      l.values.forEach((v, i) => have.values[i]!.push(...v));
+    }
+  }
+  return [...out.values()];
+}
 
 /** The fleet status of a described server (see the header for the order). */
 function fleetStatus(s: { status: string; targets: Array<{ status: string }> }): FleetStatus {

@@ -109,3 +109,107 @@ export async function fleetSeries(
     values: r.slice(3) as Array<Array<number | null>>,
   }));
 }
+
+/**
+ * Writes the fleet tables' rows of [from, to) for these servers from the minute tier (inside the caller's
+ * transaction, after it rolled those minutes), and deletes rows there the minute tier no longer gives: so,
+ * like the roll itself, running it again gives the same rows.
+ */
+export async function refreshFleetMinutes(
+  db: Queryable,
+  serverIds: readonly number[],
+  from: Date,
+  to: Date,
+): Promise<void> {
+  await db.query(
+    `WITH src AS (
+       SELECT coalesce(c.server_id, m.server_id) AS server_id, coalesce(c.ts, m.ts) AS ts,
+              c.idle_pct_avg, c.iowait_pct_avg, m.total_bytes_avg, m.available_bytes_avg
+         FROM (SELECT server_id, ts, idle_pct_avg, iowait_pct_avg FROM pgvigil.host_cpu_minute
+                WHERE server_id = ANY($1::bigint[]) AND cpu = 'total' AND ts >= $2 AND ts < $3) c
+         FULL JOIN (SELECT server_id, ts, total_bytes_avg, available_bytes_avg FROM pgvigil.host_memory_minute
+                     WHERE server_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3) m
+           ON m.server_id = c.server_id AND m.ts = c.ts
+     ), produced AS (
+       INSERT INTO pgvigil.fleet_host_minute (server_id, ts, idle_pct, iowait_pct, total_bytes, available_bytes)
+       SELECT * FROM src ORDER BY 1, 2
+       ON CONFLICT (server_id, ts) DO UPDATE SET idle_pct = EXCLUDED.idle_pct, iowait_pct = EXCLUDED.iowait_pct,
+         total_bytes = EXCLUDED.total_bytes, available_bytes = EXCLUDED.available_bytes
+       RETURNING server_id, ts
+     )
+     DELETE FROM pgvigil.fleet_host_minute f
+      WHERE f.server_id = ANY($1::bigint[]) AND f.ts >= $2 AND f.ts < $3
+        AND NOT EXISTS (SELECT 1 FROM produced p WHERE p.server_id = f.server_id AND p.ts = f.ts)`,
+    [serverIds, from, to],
+  );
+  await db.query(
+    `WITH src AS (
+       SELECT coalesce(i.server_id, d.server_id) AS server_id, coalesce(i.target_id, d.target_id) AS target_id,
+              coalesce(i.ts, d.ts) AS ts, i.backends_avg, d.xact_commit, d.xact_rollback
+         FROM (SELECT server_id, target_id, ts, backends_avg FROM pgvigil.pg_instance_minute
+                WHERE server_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3) i
+         FULL JOIN (SELECT server_id, target_id, ts, sum(xact_commit)::float8 AS xact_commit,
+                           sum(xact_rollback)::float8 AS xact_rollback
+                      FROM pgvigil.pg_database_minute
+                     WHERE server_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3
+                     GROUP BY 1, 2, 3) d
+           ON d.server_id = i.server_id AND d.target_id = i.target_id AND d.ts = i.ts
+     ), produced AS (
+       INSERT INTO pgvigil.fleet_target_minute (server_id, target_id, ts, backends, xact_commit, xact_rollback)
+       SELECT * FROM src ORDER BY 1, 2, 3
+       ON CONFLICT (server_id, target_id, ts) DO UPDATE SET backends = EXCLUDED.backends,
+         xact_commit = EXCLUDED.xact_commit, xact_rollback = EXCLUDED.xact_rollback
+       RETURNING server_id, target_id, ts
+     )
+     DELETE FROM pgvigil.fleet_target_minute f
+      WHERE f.server_id = ANY($1::bigint[]) AND f.ts >= $2 AND f.ts < $3
+        AND NOT EXISTS (SELECT 1 FROM produced p
+                         WHERE p.server_id = f.server_id AND p.target_id = f.target_id AND p.ts = f.ts)`,
+    [serverIds, from, to],
+  );
+}
+
+/**
+ * The fleet tables' lines over [from, to) (minute steps): per server the host's four values per minute, per
+ * target its three, as arrays (`fleetSeries`'s shape: metrics in the order of the columns).
+ */
+export async function fleetMinuteLines(
+  db: Queryable,
+  serverIds: readonly number[],
+  from: Date,
+  to: Date,
+): Promise<{ host: FleetLine[]; targets: FleetLine[] }> {
+  const lines = async (sql: string, target: boolean, metrics: number) => {
+    const { rows } = await db.query<Array<string | number[] | Array<number | null> | null>>({
+      text: sql,
+      values: [serverIds, from, to],
+      rowMode: 'array',
+    });
+    return rows.map((r) => ({
+      serverId: Number(r[0]),
+      targetId: target ? Number(r[1]) : null,
+      t: r[2] as number[],
+      values: r.slice(3, 3 + metrics) as Array<Array<number | null>>,
+    }));
+  };
+  const t = `array_agg((date_part('epoch', ts) * 1000)::float8 ORDER BY ts)`;
+  const agg = (c: string) => `array_agg(${c} ORDER BY ts)`;
+  return {
+    host: await lines(
+      `SELECT server_id::text, NULL, ${t}, ${['idle_pct', 'iowait_pct', 'total_bytes', 'available_bytes'].map(agg).join(', ')}
+         FROM pgvigil.fleet_host_minute
+        WHERE server_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3
+        GROUP BY server_id`,
+      false,
+      4,
+    ),
+    targets: await lines(
+      `SELECT server_id::text, target_id::text, ${t}, ${['backends', 'xact_commit', 'xact_rollback'].map(agg).join(', ')}
+         FROM pgvigil.fleet_target_minute
+        WHERE server_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3
+        GROUP BY server_id, target_id`,
+      true,
+      3,
+    ),
+  };
+}

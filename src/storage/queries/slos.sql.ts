@@ -7,6 +7,7 @@
  */
 import type { ColumnSpec, FamilySpec } from '../../protocol/families/index.js';
 import { counterStepSql, rawWithStepsSql } from '../rollups.js';
+import { lookbackFrom } from '../series.js';
 import { ident as q } from './identifiers.js';
 import type { Queryable } from './queryable.js';
 
@@ -253,10 +254,12 @@ export async function storeSloHours(
 ): Promise<void> {
   await db.query(
     `WITH gone AS (DELETE FROM pgvigil.slo_hours WHERE slo_id = $1 AND hour >= $2 AND hour < $3),
-          ins AS (INSERT INTO pgvigil.slo_hours (slo_id, hour, good, bad, excluded)
-                  SELECT $1, to_timestamp(h / 1000.0), g, b, x
-                    FROM unnest($4::float8[], $5::int[], $6::int[], $7::int[]) AS u(h, g, b, x)
-                  ON CONFLICT (slo_id, hour) DO UPDATE SET good = excluded.good, bad = excluded.bad,
+          ins AS (INSERT INTO pgvigil.slo_hours (server_id, slo_id, hour, good, bad, excluded)
+                  SELECT s.server_id, $1, to_timestamp(h / 1000.0), g, b, x
+                    FROM pgvigil.slos s,
+                         unnest($4::float8[], $5::int[], $6::int[], $7::int[]) AS u(h, g, b, x)
+                   WHERE s.slo_id = $1
+                  ON CONFLICT (slo_id, hour, server_id) DO UPDATE SET good = excluded.good, bad = excluded.bad,
                     excluded = excluded.excluded)
      UPDATE pgvigil.slos SET counted_until = $3 WHERE slo_id = $1`,
     [
@@ -534,12 +537,12 @@ export function indicatorMinutesSql(
     const counters = cols.some((c) => c.counter);
     const a = param(new Date(rawFrom), 'timestamptz');
     const b = param(new Date(to), 'timestamptz');
-    const lookback = counters ? ` - interval '3600 seconds'` : '';
+    // The minute tier is complete before `tail`: counters' earlier samples are found through it.
     const src = rawWithStepsSql(p.family.name, keys, cols, {
       filters,
-      start: `${a}${lookback}`,
+      start: a,
       end: b,
-      lookbackFrom: `${a}${lookback}`,
+      lookbackFrom: counters ? param(new Date(lookbackFrom(rawFrom, tail)), 'timestamptz') : a,
     });
     const keyList = keys.map(q).join(', ');
     parts.push(`SELECT date_bin('1 minute', ts, '1970-01-01T00:00:00Z'::timestamptz) AS m, count(*)::float8 AS n, ${inner('raw').join(', ')}

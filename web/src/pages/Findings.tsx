@@ -16,10 +16,11 @@ import {
   fetchFinding,
   fetchFindings,
   fetchIncidents,
-  fetchListOf,
   fetchServerChoices,
+  fetchSlos,
   type Incident,
   type ServerChoice,
+  type SloRow,
 } from '../api';
 import { Layout } from '../components/Layout';
 import { Badge, CodeBlock, Empty, ErrorBox, Link, Loading, Panel } from '../components/ui';
@@ -195,7 +196,7 @@ function FindingList(p: { servers: Loaded<ServerChoice[]> }) {
         ) : null}
       </Panel>
       <IncidentSection server={filter.server} servers={p.servers} />
-      <OptionalSection path="/slos" title="Service level objectives" />
+      <SloSection />
     </>
   );
 }
@@ -495,30 +496,70 @@ function IncidentList(p: { server: number | undefined; servers: Loaded<ServerCho
   );
 }
 
-function OptionalSection(p: { path: string; title: string }) {
-  const has = useData(() => apiHasPath(p.path), [p.path]);
+/** SLOs with their budget and burn rates (docs/slo.md), when this server's API has them. */
+function SloSection() {
+  const has = useData(() => apiHasPath('/slos'), []);
   if (!has.data) return null;
-  return <OptionalList path={p.path} title={p.title} />;
+  return <SloTable />;
 }
 
-function OptionalList(p: { path: string; title: string }) {
-  const list = useData((s) => fetchListOf(p.path, s), [p.path]);
-  const id = p.path.replace(/\W/g, '');
+const burnText = (b: SloRow['burn'], w: '5m' | '1h' | '6h') => {
+  const r = b?.[w]?.rate;
+  return r === null || r === undefined ? '—' : `${r}×`;
+};
+
+function SloTable() {
+  const slos = useData((s) => fetchSlos(s), []);
   return (
-    <Panel title={p.title} id={`section-${id}`}>
-      <ErrorBox error={list.error} />
-      {!list.data ? (
-        <Loading what={p.title.toLowerCase()} />
-      ) : list.data.length === 0 ? (
+    <Panel title="Service level objectives" id="section-slos">
+      <ErrorBox error={slos.error} />
+      {!slos.data ? (
+        <Loading what="service level objectives" />
+      ) : slos.data.length === 0 ? (
         <Empty>None.</Empty>
       ) : (
-        <ul class="plain-list">
-          {list.data.slice(0, 100).map((x, i) => (
-            <li key={i}>
-              <Evidence value={x} depth={2} />
-            </li>
-          ))}
-        </ul>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>SLO</th>
+                <th>Where</th>
+                <th>Indicator</th>
+                <th>Objective</th>
+                <th>SLI</th>
+                <th>Budget left</th>
+                <th>Burn 5 min</th>
+                <th>Burn 1 h</th>
+                <th>Burn 6 h</th>
+                <th>Evaluated</th>
+              </tr>
+            </thead>
+            <tbody>
+              {slos.data.slice(0, 500).map((s) => (
+                <tr key={s.id}>
+                  <td>{s.name}</td>
+                  <td>
+                    {s.serverName ?? s.serverId}
+                    {s.targetName ? ` / ${s.targetName}` : ''}
+                  </td>
+                  <td>{s.indicator}</td>
+                  <td class="num">
+                    {s.objective} % / {s.windowDays} d
+                  </td>
+                  <td class="num">{s.sli_pct === null ? '—' : `${s.sli_pct} %`}</td>
+                  <td class="num">
+                    {s.budget_remaining_pct === null ? '—' : `${s.budget_remaining_pct} %`}
+                    {s.budgetExhausted ? ' (exhausted)' : ''}
+                  </td>
+                  <td class="num">{burnText(s.burn, '5m')}</td>
+                  <td class="num">{burnText(s.burn, '1h')}</td>
+                  <td class="num">{burnText(s.burn, '6h')}</td>
+                  <td class="nowrap">{s.evaluatedAt ? formatAge(s.evaluatedAt) : 'not yet'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </Panel>
   );

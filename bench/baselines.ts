@@ -1,0 +1,179 @@
+/**
+ * Baselines and anomalies: what the baselines job costs per server and what the anomaly checks' read of
+ * the last 15 minutes costs per server, on an embedded store with `--servers` full servers.
+ *
+ * Data, generated in SQL: per server a host (4 cores + total, memory, load, 2 disks, 2 interfaces) and one
+ * PostgreSQL target (2 databases, 4 activity groups, a standby, 30 tables, 30 statements, WAL,
+ * checkpoints) — 8 weeks of hourly rollups (every value column: gauges around 50, counters +2 a second)
+ * and the last 20 minutes of raw rows every 10 s, their hours pending as the ingest writer leaves them.
+ *
+ * Measured: (a) the baselines job refreshing every server (ms per server: reading the hourly tier and
+ * computing, then replacing its rows), (b) the anomaly checks' shared read (the baselines cache loaded,
+ * then the last 15 minutes of every server, 100 servers per statement and family), (c) the pure
+ * evaluation of every anomaly check over that read.
+ *
+ * Run: npm run build && node dist/bench/baselines.js [--servers 20]
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
+import { silentLogger } from '../src/log.js';
+import { families } from '../src/protocol/families/index.js';
+import { ensureServer } from '../src/server/auth/agents.js';
+import { refreshDueBaselines } from '../src/server/jobs/baselines.js';
+import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
+import { startEmbeddedStore } from '../src/storage/embedded.js';
+import { migrate } from '../src/storage/migrate.js';
+import { maintainPartitions } from '../src/storage/partitions.js';
+import { rollupSpecs } from '../src/storage/rollups.js';
+import { version } from '../src/version.js';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+};
+const servers = Number(arg('servers', '20'));
+const minute = 60_000;
+const hourMs = 3_600_000;
+
+const series: Record<string, string[][]> = {
+  host_cpu: [['total'], ['0'], ['1'], ['2'], ['3']],
+  host_memory: [[]],
+  host_load: [[]],
+  host_disk: [['sda'], ['sdb']],
+  host_network: [['eth0'], ['lo']],
+  pg_database: [['app'], ['postgres']],
+  pg_wal: [[]],
+  pg_activity: [
+    ['app', 'web', 'puma', 'client backend', 'active'],
+    ['app', 'web', 'puma', 'client backend', 'idle'],
+    ['app', 'batch', 'cron', 'client backend', 'idle in transaction'],
+    ['', '', '', 'autovacuum worker', ''],
+  ],
+  pg_replication: [['replica1', '10.0.0.2', '4242']],
+  pg_tables: Array.from({ length: 30 }, (_, i) => ['app', 'public', `t${i}`]),
+  pg_statements: Array.from({ length: 30 }, (_, i) => [String(1000 + i), '5', '10']),
+  pg_bgwriter: [[]],
+};
+
+async function seed(pool: pg.Pool, ids: number[], targets: number[], H: number, now: number): Promise<void> {
+  for (const [family, labelSets] of Object.entries(series)) {
+    const spec = rollupSpecs[family]!;
+    const target = spec.family.scope === 'target';
+    const labelCols = spec.labels.map((l) => l.name);
+    const values = labelSets
+      .map((set) => `(${set.map((v, i) => `'${v}'::${pgTypeNames[spec.labels[i]!.type]}`).join(', ')})`)
+      .join(', ');
+    const fromLabels =
+      labelCols.length > 0 ? `, (VALUES ${values}) AS l(${labelCols.map(q).join(', ')})` : '';
+    const lcols = labelCols.map(q).join(', ') + (labelCols.length ? ', ' : '');
+    const lvals = labelCols.map((c) => `l.${q(c)}`).join(', ') + (labelCols.length ? ', ' : '');
+    const cols = spec.columns.map((c) => q(c.name));
+    const exprs = spec.columns.map((c) =>
+      c.agg === 'increase' ? `(7200 + (k % 3) * 360)::${c.pgType}` : `(50 + (k % 5) - 2)::${c.pgType}`,
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.${q(`${family}_hourly`)} (server_id, ${target ? 'target_id, ' : ''}${lcols}ts, samples, ${cols.join(', ')})
+       SELECT s.id, ${target ? 's.tid, ' : ''}${lvals}$3::timestamptz - k * interval '1 hour', 360, ${exprs.join(', ')}
+         FROM generate_series(1, 56 * 24) k, unnest($1::bigint[], $2::bigint[]) AS s(id, tid)${fromLabels}`,
+      [ids, targets, new Date(H)],
+    );
+    const numeric = families[family]!.columns.filter(
+      (c) => !c.label && ['int4', 'int8', 'float4', 'float8'].includes(c.type),
+    );
+    const rawExprs = numeric.map((c) =>
+      c.counter ? `(extract(epoch FROM t) * 2)::${pgTypeNames[c.type]}` : `50::${pgTypeNames[c.type]}`,
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.${q(family)} (server_id, ${target ? 'target_id, ' : ''}ts, ${lcols}${numeric.map((c) => q(c.name)).join(', ')})
+       SELECT s.id, ${target ? 's.tid, ' : ''}t, ${lvals}${rawExprs.join(', ')}
+         FROM generate_series($3::timestamptz, $4::timestamptz, interval '10 seconds') t,
+              unnest($1::bigint[], $2::bigint[]) AS s(id, tid)${fromLabels}`,
+      [ids, targets, new Date(now - 20 * minute), new Date(now - 1000)],
+    );
+  }
+  await pool.query(
+    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+     SELECT id, 'hourly', h FROM unnest($1::bigint[]) id,
+            generate_series(date_trunc('hour', $2::timestamptz), $3::timestamptz, interval '1 hour') h
+     ON CONFLICT DO NOTHING`,
+    [ids, new Date(now - 20 * minute), new Date(now - 1000)],
+  );
+  await pool.query('UPDATE pgvigil.servers SET last_seen_at = $2 WHERE server_id = ANY($1::bigint[])', [
+    ids,
+    new Date(now),
+  ]);
+  await pool.query('ANALYZE');
+}
+
+const ms = (v: number) => `${v.toFixed(0)} ms`;
+
+async function main(): Promise<void> {
+  const log = silentLogger();
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-baselines-'));
+  // The embedded PostgreSQL runs as its own user: it must be able to enter the directory.
+  chmodSync(dir, 0o755);
+  const store = await startEmbeddedStore(join(dir, 'data'), log);
+  const pool = new pg.Pool({ connectionString: store.url, max: 4 });
+  pool.on('error', () => {});
+  try {
+    await migrate(pool, log);
+    await maintainPartitions(pool, { log });
+    const H = Math.floor(Date.now() / hourMs) * hourMs;
+    const now = H + 30 * minute;
+    const ids: number[] = [];
+    const targets: number[] = [];
+    for (let i = 0; i < servers; i++) {
+      const id = await ensureServer(pool, `bench-baselines-${i}`);
+      const { rows } = await pool.query<{ target_id: string }>(
+        "INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id",
+        [id],
+      );
+      ids.push(id);
+      targets.push(Number(rows[0]!.target_id));
+    }
+    let t0 = performance.now();
+    await seed(pool, ids, targets, H, now);
+    process.stdout.write(`seeded ${servers} servers in ${ms(performance.now() - t0)}\n`);
+
+    t0 = performance.now();
+    const done = await refreshDueBaselines(pool, new Date(now), servers);
+    const jobMs = performance.now() - t0;
+    const per = done.map((d) => d.ms).sort((a, b) => a - b);
+    const seriesTotal = done.reduce((n, d) => n + d.series, 0);
+    process.stdout.write(
+      `(a) baselines job: ${done.length} servers, ${seriesTotal} series, ${ms(jobMs)} in all, ${ms(jobMs / done.length)} per server (median compute ${ms(per[per.length >> 1]!)}, max ${ms(per[per.length - 1]!)})\n`,
+    );
+
+    const reads: number[] = [];
+    let load = await loadRecentMetrics(pool, new Date(now));
+    for (let i = 0; i < 5; i++) {
+      t0 = performance.now();
+      load = await loadRecentMetrics(pool, new Date(now + i * minute));
+      reads.push(performance.now() - t0);
+    }
+    reads.sort((a, b) => a - b);
+    process.stdout.write(
+      `(b) anomaly read, last 15 minutes of ${servers} servers (${load.series.length} series): median ${ms(reads[2]!)}, ${(reads[2]! / servers).toFixed(1)} ms per server\n`,
+    );
+
+    t0 = performance.now();
+    let observations = 0;
+    const defaults = () => ({ warn_z: 2, crit_z: 3, minutes: 5 });
+    for (const c of anomalyChecks) observations += c.evaluate(load, defaults, now).observations.length;
+    process.stdout.write(
+      `(c) pure evaluation of ${anomalyChecks.length} anomaly checks over ${load.series.length} series: ${ms(performance.now() - t0)} (${observations} anomalies)\n`,
+    );
+    process.stdout.write(
+      `\npgvigil ${version}, ${servers} servers, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB\n`,
+    );
+  } finally {
+    await pool.end();
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
