@@ -207,65 +207,84 @@ export function background(o: BackgroundOptions): HostBuilder {
   const nTemp = n(0.3);
   const dead = [0.5, 1];
   const deadRate = [8 / 360, 15 / 300];
+  const v_host_cpu_busy_pct = s('host.cpu_busy_pct');
+  const v_host_disk_await_ms_sda = s('host.disk_await_ms', 'sda');
+  const v_host_disk_util_pct_sda = s('host.disk_util_pct', 'sda');
+  const v_host_iowait_pct = s('host.iowait_pct');
+  const v_host_load_per_core = s('host.load_per_core');
+  const v_host_memory_used_pct = s('host.memory_used_pct');
+  const v_host_network_rx_bytes_per_s = s('host.network_rx_bytes_per_s');
+  const v_host_network_tx_bytes_per_s = s('host.network_tx_bytes_per_s');
+  const v_pg_blocked_sessions = s('pg.blocked_sessions');
+  const v_pg_cache_hit_pct = s('pg.cache_hit_pct');
+  const v_pg_checkpoints_per_min = s('pg.checkpoints_per_min');
+  const v_pg_connections = s('pg.connections');
+  const v_pg_deadlocks_per_s = s('pg.deadlocks_per_s');
+  const v_pg_longest_xact_s = s('pg.longest_xact_s');
+  const v_pg_replication_lag_s_standby1 = s('pg.replication_lag_s', 'standby1');
+  const v_pg_rollbacks_per_s = s('pg.rollbacks_per_s');
+  const v_pg_seq_scans_per_s_app_public_events = s('pg.seq_scans_per_s', 'app/public.events');
+  const v_pg_seq_scans_per_s_app_public_orders = s('pg.seq_scans_per_s', 'app/public.orders');
+  const v_pg_table_dead_ratio_app_public_events = s('pg.table_dead_ratio', 'app/public.events');
+  const v_pg_table_dead_ratio_app_public_orders = s('pg.table_dead_ratio', 'app/public.orders');
+  const v_pg_temp_bytes_per_s = s('pg.temp_bytes_per_s');
+  const v_pg_tps = s('pg.tps');
+  const v_pg_wal_bytes_per_s = s('pg.wal_bytes_per_s');
+  const stmMean = ['101', '102', '103'].map((q) => s('pg.statement_mean_ms', `query:${q}`));
+  const stmTotal = ['101', '102', '103'].map((q) => s('pg.statement_total_ms_per_s', `query:${q}`));
   for (let m = 0; m < minutes; m++) {
     const L = load[m]!;
     const B = batch[m]!;
     const M = maintenance[m]!;
     const cpu = 8 + 45 * L * size + 28 * B + 10 * M + 2.5 * nCpu();
-    s('host.cpu_busy_pct')[m] = Math.min(99, Math.max(1, cpu));
-    s('host.iowait_pct')[m] = Math.max(0, 0.8 + 1.5 * L + 5 * B + 7 * M + 0.5 * nIo());
-    s('host.memory_used_pct')[m] = 60 + 4 * L + 3 * B + 0.6 * nMem();
-    s('host.load_per_core')[m] = Math.max(0.01, 0.08 + 0.5 * L * size + 0.4 * B + 0.25 * M + 0.05 * nLoad());
-    s('host.disk_await_ms', 'sda')[m] = Math.max(0.3, 1.5 + 1 * L + 2.5 * B + 4 * M + 0.35 * nAwait());
-    s('host.disk_util_pct', 'sda')[m] = Math.min(
-      100,
-      Math.max(0, 5 + 25 * L + 38 * B + 45 * M + 3 * nUtil()),
-    );
-    s('host.network_rx_bytes_per_s')[m] = Math.max(1e4, (2e6 * L + 4e6 * B) * size * (1 + 0.08 * nRx()));
-    s('host.network_tx_bytes_per_s')[m] = Math.max(1e4, (4e6 * L + 1e6 * B) * size * (1 + 0.08 * nTx()));
+    v_host_cpu_busy_pct[m] = Math.min(99, Math.max(1, cpu));
+    v_host_iowait_pct[m] = Math.max(0, 0.8 + 1.5 * L + 5 * B + 7 * M + 0.5 * nIo());
+    v_host_memory_used_pct[m] = 60 + 4 * L + 3 * B + 0.6 * nMem();
+    v_host_load_per_core[m] = Math.max(0.01, 0.08 + 0.5 * L * size + 0.4 * B + 0.25 * M + 0.05 * nLoad());
+    v_host_disk_await_ms_sda[m] = Math.max(0.3, 1.5 + 1 * L + 2.5 * B + 4 * M + 0.35 * nAwait());
+    v_host_disk_util_pct_sda[m] = Math.min(100, Math.max(0, 5 + 25 * L + 38 * B + 45 * M + 3 * nUtil()));
+    v_host_network_rx_bytes_per_s[m] = Math.max(1e4, (2e6 * L + 4e6 * B) * size * (1 + 0.08 * nRx()));
+    v_host_network_tx_bytes_per_s[m] = Math.max(1e4, (4e6 * L + 1e6 * B) * size * (1 + 0.08 * nTx()));
     const tps = Math.max(1, (20 + 400 * L + 150 * B) * size * (1 + 0.05 * nTps()));
-    s('pg.tps')[m] = tps;
-    s('pg.connections')[m] = Math.max(3, Math.round((12 + 40 * L + 4 * B) * size + 2 * nConn()));
-    s('pg.cache_hit_pct')[m] = Math.min(100, 99.55 - 1.2 * B - 0.9 * M + 0.08 * nHit());
-    s('pg.rollbacks_per_s')[m] = poisson(r, (0.1 + 0.8 * L) * 60) / 60;
-    s('pg.deadlocks_per_s')[m] = r.chance(1 / 2880) ? 1 / 60 : 0;
-    s('pg.temp_bytes_per_s')[m] = Math.max(0, (1e5 * L + 1.8e7 * B) * (1 + 0.3 * nTemp()));
-    s('pg.wal_bytes_per_s')[m] = Math.max(
+    v_pg_tps[m] = tps;
+    v_pg_connections[m] = Math.max(3, Math.round((12 + 40 * L + 4 * B) * size + 2 * nConn()));
+    v_pg_cache_hit_pct[m] = Math.min(100, 99.55 - 1.2 * B - 0.9 * M + 0.08 * nHit());
+    v_pg_rollbacks_per_s[m] = poisson(r, (0.1 + 0.8 * L) * 60) / 60;
+    v_pg_deadlocks_per_s[m] = r.chance(1 / 2880) ? 1 / 60 : 0;
+    v_pg_temp_bytes_per_s[m] = Math.max(0, (1e5 * L + 1.8e7 * B) * (1 + 0.3 * nTemp()));
+    v_pg_wal_bytes_per_s[m] = Math.max(
       1e4,
       (3e5 + 2e6 * L * size + 8e6 * B + 1.2e7 * M) * (1 + 0.1 * nWal()),
     );
-    s('pg.replication_lag_s', 'standby1')[m] = Math.max(
-      0,
-      0.2 + 0.3 * L + 2 * B + 3 * M + 0.2 * Math.abs(nLag()),
-    );
-    s('pg.blocked_sessions')[m] = r.chance(0.02 * L) ? Math.round(r.next() * 10) / 10 : 0;
+    v_pg_replication_lag_s_standby1[m] = Math.max(0, 0.2 + 0.3 * L + 2 * B + 3 * M + 0.2 * Math.abs(nLag()));
+    v_pg_blocked_sessions[m] = r.chance(0.02 * L) ? Math.round(r.next() * 10) / 10 : 0;
     // The batch commits in chunks (≤ 2 min transactions), maintenance statements up to ~4 min.
     const bxact = B ? 20 + ((batchMinute[m]! * 60) % 110) : 0;
     const mxact = M ? 30 + r.int(200) : 0;
-    s('pg.longest_xact_s')[m] = Math.max(0.5 + 3 * L + 2 * Math.abs(gaussian(r)), bxact, mxact);
+    v_pg_longest_xact_s[m] = Math.max(0.5 + 3 * L + 2 * Math.abs(gaussian(r)), bxact, mxact);
     // orders is large and indexed: a few scans an hour (an analyst's query); events is small and scanned often.
-    s('pg.seq_scans_per_s', 'app/public.orders')[m] = poisson(r, (0.0005 + 0.001 * L) * 60) / 60;
-    s('pg.seq_scans_per_s', 'app/public.events')[m] = poisson(r, (0.4 * L + 1.5 * B) * 60) / 60;
+    v_pg_seq_scans_per_s_app_public_orders[m] = poisson(r, (0.0005 + 0.001 * L) * 60) / 60;
+    v_pg_seq_scans_per_s_app_public_events[m] = poisson(r, (0.4 * L + 1.5 * B) * 60) / 60;
     for (let t = 0; t < 2; t++) {
       dead[t]! += deadRate[t]! * (0.4 + L) * (r.next() * 2);
       if (dead[t]! > (t === 0 ? 8 : 15) || (M && r.chance(0.2))) dead[t] = 0.3 + r.next();
     }
-    s('pg.table_dead_ratio', 'app/public.orders')[m] = dead[0]!;
-    s('pg.table_dead_ratio', 'app/public.events')[m] = dead[1]!;
+    v_pg_table_dead_ratio_app_public_orders[m] = dead[0]!;
+    v_pg_table_dead_ratio_app_public_events[m] = dead[1]!;
     const means = [
       Math.max(0.2, (2 + 0.5 * L) * (1 + 0.08 * nStm[0]!())),
       Math.max(1, (15 + 5 * L + 4 * B) * (1 + 0.08 * nStm[1]!())),
       Math.max(1, (20 + 5 * L + 12 * B + 4 * M) * (1 + 0.08 * nStm[2]!())),
     ];
     const calls = [0.5 * tps, 0.05 * tps, 0.1 * tps];
-    ['101', '102', '103'].forEach((q, i) => {
-      s('pg.statement_mean_ms', `query:${q}`)[m] = means[i]!;
-      s('pg.statement_total_ms_per_s', `query:${q}`)[m] = means[i]! * calls[i]!;
-    });
+    for (let i = 0; i < 3; i++) {
+      stmMean[i]![m] = means[i]!;
+      stmTotal[i]![m] = means[i]! * calls[i]!;
+    }
     // checkpoint_timeout 5 min; the batch's and maintenance's WAL requests a few more.
     const timed = m % 5 === 0 ? 1 : 0;
     const requested = (B || M) && m % 5 === 2 && r.chance(0.5) ? 1 : 0;
-    s('pg.checkpoints_per_min')[m] = timed + requested;
+    v_pg_checkpoints_per_min[m] = timed + requested;
   }
 
   // Logs: small bursts of errors (a failing request logs a few lines), more during busy hours.
