@@ -32,7 +32,14 @@ import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
 import type { SloRow } from '../../storage/queries/slos.sql.js';
 import type { ScannedTable, TableStatement } from '../../storage/queries/statement-findings.sql.js';
 import type { BookEntry } from '../baseline-book.js';
-import { type BaselineStats, computeBaseline } from '../baselines.js';
+import {
+  type BaselineStats,
+  computeBaseline,
+  describe,
+  hourOfDay,
+  hourOfWeek,
+  type SlotStats,
+} from '../baselines.js';
 import { causeGraph, explain, type IncidentMember } from '../causes.js';
 import { type AnomalyLoad, evaluateAnomalies } from '../checks/anomalies.js';
 import { hostDiskFill } from '../checks/host-disk-fill.js';
@@ -88,6 +95,12 @@ export interface ReplayOptions {
   incidentWindowMs?: number;
   /** Stop before this minute index (default: the host's last minute). */
   until?: number;
+  /**
+   * Not production: an experiment for a proposed baseline change. Each slot's spread also counts how much
+   * minute values move within the slot's hours (the median within-hour standard deviation, added in
+   * quadrature to the MAD), which hourly means do not show. bench/replay-score.ts --within-hour-spread.
+   */
+  experimentWithinHourSpread?: boolean;
 }
 
 /** A check's thresholds at their defaults, with overrides. */
@@ -208,6 +221,22 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
     return pts;
   });
   const metricDefs = host.series.map((s) => metricById(s.metric));
+  // The experiment's within-hour standard deviation of each series, per hour.
+  const within = opts.experimentWithinHourSpread
+    ? host.series.map((s) => {
+        const out = new Float64Array(hours).fill(Number.NaN);
+        for (let h = 0; h < hours; h++) {
+          const xs: number[] = [];
+          for (let m = h * 60; m < Math.min(host.minutes, h * 60 + 60); m++) {
+            const v = s.values[m]!;
+            if (!silentAt[m] && Number.isFinite(v)) xs.push(v);
+          }
+          const d = describe(xs);
+          if (d && d.count >= 10) out[h] = d.stddev;
+        }
+        return out;
+      })
+    : null;
   const entries: Array<BookEntry | null> = host.series.map(() => null);
   const refreshBaselines = (through: number) => {
     host.series.forEach((s, i) => {
@@ -220,6 +249,25 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         entries[i] = null;
         return;
       }
+      let week = b.hourOfWeek;
+      let day = b.hourOfDay;
+      if (within) {
+        const w = within[i]!;
+        const byWeek: number[][] = Array.from({ length: 168 }, () => []);
+        const byDay: number[][] = Array.from({ length: 24 }, () => []);
+        for (let h = 0; h < hours; h++) {
+          const t = host.start + h * hourMs;
+          if (t >= through || !Number.isFinite(w[h]!)) continue;
+          if (t >= through - 56 * 24 * hourMs) byWeek[hourOfWeek(t)]!.push(w[h]!);
+          if (t >= through - 30 * 24 * hourMs) byDay[hourOfDay(t)]!.push(w[h]!);
+        }
+        const widen = (slot: SlotStats | null, ws: number[]) => {
+          const d = describe(ws);
+          return slot && d ? { ...slot, mad: Math.sqrt(slot.mad ** 2 + (d.median / 1.4826) ** 2) } : slot;
+        };
+        week = week.map((x, k) => widen(x, byWeek[k]!));
+        day = day.map((x, k) => widen(x, byDay[k]!));
+      }
       entries[i] = {
         serverId,
         targetId: metricDefs[i]?.scope === 'host' ? null : targetId,
@@ -227,8 +275,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         object: s.object,
         through,
         window: b.stats30d,
-        week: Object.fromEntries(b.hourOfWeek.map((x, k) => [k, x])),
-        day: Object.fromEntries(b.hourOfDay.map((x, k) => [k, x])),
+        week: Object.fromEntries(week.map((x, k) => [k, x])),
+        day: Object.fromEntries(day.map((x, k) => [k, x])),
       };
     });
   };
