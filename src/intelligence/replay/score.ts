@@ -4,7 +4,8 @@
  * Pure: replay results and expectations in, numbers out.
  *
  * Definitions (docs/intelligence.md, "Replay and scoring"):
- * - A chain scenario (`{ incident }`) is detected when an alert or anomaly fires in its window; its cause
+ * - A chain scenario (`{ incident }`) is detected when a finding of one of the chain's steps (the checks
+ *   its nodes list) fires in its window; its cause
  *   is right when an incident opened in the window is explained by the expected chain (at its opening or
  *   later, as members join), wrong when incidents opened there name only other chains, none otherwise.
  *   Time to detection: from the onset to the first moment the right chain is named.
@@ -15,6 +16,7 @@
  *   an incident opening there. Recommendations do not count: they are advice about configuration and
  *   design, not claims that something is wrong now. Counted per host and week of evaluated time.
  */
+import { causeGraph } from '../causes.js';
 import type { ReplayIncident, ReplayResult } from './types.js';
 import { evaluationIntervalMs } from './types.js';
 
@@ -65,6 +67,14 @@ export function scoreScenario(truth: GroundTruth, r: ReplayResult): ScenarioScor
   const base = { id: truth.id, title: truth.title, timed: truth.timed };
   if ('incident' in truth.expect) {
     const want = truth.expect.incident;
+    // Detected: a finding of one of the chain's own steps fired (another alert firing by chance is not).
+    const chain = causeGraph.chains.find((c) => c.id === want);
+    const stepChecks = (chain?.steps ?? []).flatMap(
+      (id) => causeGraph.nodes.find((n) => n.id === id)?.checks ?? [],
+    );
+    const ofChain = (check: string) =>
+      stepChecks.some((c) => (c.endsWith('.*') ? check.startsWith(c.slice(0, -1)) : c === check));
+    const signals = fired.filter((e) => ofChain(e.check));
     const incidents = r.incidents.filter((i) => inWindow(i.openedAt));
     const namings = incidents.flatMap(chainAt).filter((c) => inWindow(c.t));
     const right = namings.filter((c) => c.chain === want).sort((a, b) => a.t - b.t)[0];
@@ -72,7 +82,7 @@ export function scoreScenario(truth: GroundTruth, r: ReplayResult): ScenarioScor
     return {
       ...base,
       expected: `incident: ${want}`,
-      detected: fired.length > 0,
+      detected: signals.length > 0,
       cause: right ? 'right' : others.length > 0 ? 'wrong' : 'none',
       named: right
         ? want
@@ -80,8 +90,8 @@ export function scoreScenario(truth: GroundTruth, r: ReplayResult): ScenarioScor
           ? others.join(', ')
           : incidents.length > 0
             ? 'incident without a chain'
-            : fired.length > 0
-              ? `findings only (${[...new Set(fired.map((e) => e.check))].slice(0, 3).join(', ')})`
+            : signals.length > 0
+              ? `findings only (${[...new Set(signals.map((e) => e.check))].slice(0, 3).join(', ')})`
               : '—',
       ttdIntervals: right ? ttd(right.t) : null,
     };
