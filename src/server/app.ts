@@ -243,6 +243,8 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     globalDecompression: false,
     threshold: 1024,
     encodings: ['gzip', 'deflate'],
+    // Level 4: about 60 % of level 6's CPU for a 10 % larger answer (5.4 MB of fleet JSON: 76 vs 133 ms).
+    zlibOptions: { level: 4 },
   });
 
   const metrics = ingestMetrics(registry);

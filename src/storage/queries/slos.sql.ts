@@ -54,6 +54,28 @@ export type SloWrite = Omit<
   | 'createdBy'
 >;
 
+/** A write's values in the column order of the inserts below ($1…$16). */
+function writeValues(w: SloWrite): unknown[] {
+  return [
+    w.serverId,
+    w.targetId,
+    w.name,
+    w.description,
+    w.family,
+    w.metric,
+    w.per,
+    w.scale,
+    w.minPer,
+    w.labels,
+    w.agg,
+    w.missing,
+    w.comparison,
+    w.threshold,
+    w.objective,
+    w.windowDays,
+  ];
+}
+
 const sloColumns = `s.slo_id::int AS id, s.server_id::int AS "serverId", s.target_id::int AS "targetId", s.name,
   s.description, s.family, s.metric, s.per, s.scale, s.min_per AS "minPer", s.labels, s.agg, s.missing,
   s.comparison, s.threshold, s.objective_pct AS objective, s.window_days AS "windowDays", s.source,
@@ -79,26 +101,7 @@ export async function insertSlo(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
      ON CONFLICT (server_id, target_id, name) DO NOTHING
      RETURNING slo_id::int AS id`,
-    [
-      w.serverId,
-      w.targetId,
-      w.name,
-      w.description,
-      w.family,
-      w.metric,
-      w.per,
-      w.scale,
-      w.minPer,
-      w.labels,
-      w.agg,
-      w.missing,
-      w.comparison,
-      w.threshold,
-      w.objective,
-      w.windowDays,
-      source,
-      createdBy,
-    ],
+    [...writeValues(w), source, createdBy],
   );
   return rows[0]?.id;
 }
@@ -390,24 +393,7 @@ export async function createDefaultSlo(db: Queryable, w: SloWrite): Promise<numb
        FROM d
      ON CONFLICT (server_id, target_id, name) DO NOTHING
      RETURNING slo_id::int AS id`,
-    [
-      w.serverId,
-      w.targetId,
-      w.name,
-      w.description,
-      w.family,
-      w.metric,
-      w.per,
-      w.scale,
-      w.minPer,
-      w.labels,
-      w.agg,
-      w.missing,
-      w.comparison,
-      w.threshold,
-      w.objective,
-      w.windowDays,
-    ],
+    writeValues(w),
   );
   return rows[0]?.id;
 }

@@ -287,6 +287,9 @@ export function OverviewPage(_p: { params: Params }) {
   // five of its durations old, so an open overview never keeps the server busy.
   const [fleetTick, setFleetTick] = useState(0);
   const cost = useRef({ start: 0, ms: 0 });
+  // The load in flight (its number), 0 when none: neither the clock nor the live feed cancels a load to
+  // start the same one again — with a slow answer that would never end.
+  const loads = useRef({ started: 0, inFlight: 0 });
   const key = rangeKey(range);
   const raw = `${range.raw.from}|${range.raw.to}`;
   const seen = useRef({ key, raw });
@@ -294,21 +297,29 @@ export function OverviewPage(_p: { params: Params }) {
     // Only the clock's refresh of the same range (a new range reloads through its own dependencies).
     const refresh = seen.current.raw === raw && seen.current.key !== key;
     seen.current = { key, raw };
-    if (refresh && Date.now() - cost.current.start >= 5 * cost.current.ms) setFleetTick((n) => n + 1);
+    if (refresh && loads.current.inFlight === 0 && Date.now() - cost.current.start >= 5 * cost.current.ms) {
+      setFleetTick((n) => n + 1);
+    }
   }, [key]);
   // Filters go to the server only when one answer cannot hold the whole fleet.
   const [serverSide, setServerSide] = useState(false);
   const fleet = useData(
     async (signal) => {
       const start = Date.now();
-      const answer = await fetchFleet(
-        serverSide
-          ? { from: range.from, to: range.to, q: search.trim(), status: statuses }
-          : { from: range.from, to: range.to },
-        signal,
-      );
-      cost.current = { start, ms: Date.now() - start };
-      return answer;
+      const id = ++loads.current.started;
+      loads.current.inFlight = id;
+      try {
+        const answer = await fetchFleet(
+          serverSide
+            ? { from: range.from, to: range.to, q: search.trim(), status: statuses }
+            : { from: range.from, to: range.to },
+          signal,
+        );
+        cost.current = { start, ms: Date.now() - start };
+        return answer;
+      } finally {
+        if (loads.current.inFlight === id) loads.current.inFlight = 0;
+      }
     },
     [range.raw.from, range.raw.to, fleetTick, serverSide && needle, serverSide && statusKey],
   );
@@ -341,7 +352,7 @@ export function OverviewPage(_p: { params: Params }) {
     [all],
   );
   useLiveReload(liveIds, liveTypes, () => {
-    fleet.reload();
+    if (loads.current.inFlight === 0) fleet.reload();
     findings.reload();
   });
 
