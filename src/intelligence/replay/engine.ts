@@ -59,7 +59,7 @@ import {
 } from '../incidents.js';
 import { defaultPolicy, type LifecyclePolicy, reconcile, type StoredFinding } from '../lifecycle.js';
 import { type MetricDef, metricById } from '../metrics.js';
-import { findingKey, type Observation } from '../model.js';
+import type { Observation } from '../model.js';
 import { SampleMemory, scopesOf } from '../scope-rows.js';
 import {
   classifyMinutes,
@@ -854,16 +854,3 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
     evaluatedMinutes: Math.max(0, until - host.evalFrom),
   };
 }
-
-/** Every finding id the replay can emit (for a catalogue cross-check in tests). */
-export const replayedJobChecks = [
-  'anomaly.*',
-  'logs.error_spike',
-  'security.ssh_bruteforce',
-  'watchdog.agent_silent',
-  'host.disk_fill',
-  'slo.burn_rate',
-] as const;
-
-/** The stable key of a finding, re-exported for scorers. */
-export { findingKey };
