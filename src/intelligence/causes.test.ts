@@ -295,7 +295,8 @@ test('temporal order: an effect that opened before its cause lowers the confiden
 });
 
 test('temporal order: a cause and an effect further apart than the window are refused', () => {
-  const wal = f('anomaly.pg.wal_bytes_per_s', { openedAt: t0 });
+  // (A cause still open when its effect starts is a standing cause: see below. This one had ended.)
+  const wal = f('anomaly.pg.wal_bytes_per_s', { openedAt: t0, state: 'resolved', resolvedAt: t0 + 5 * min });
   assert.equal(
     chainOf([wal, f('pg.replication_lag', { object: 'standby:s', openedAt: t0 + window + min })]).e.cause,
     null,
@@ -433,4 +434,21 @@ test('an anomaly is placed in time by the start of its unusual run, not by when 
   assert.equal(startedAt(scans), t0 + min);
   // A run start that is not before the opening, or not a time, is ignored.
   assert.equal(startedAt({ ...slower, evidence: { window: { from: 'x' } } }), t0 + 5 * min);
+});
+
+test('a cause still open when its effect starts holds however long before it started (a standing cause)', () => {
+  const slot = f('pg.replication_slot', {
+    object: 'slot:cdc',
+    openedAt: t0 - 3 * 60 * min,
+    evidence: { slot_name: 'cdc', active: false },
+  });
+  const fill = f('host.disk_fill', { object: '/data', evidence: { mountpoint: '/data' } });
+  const { e } = chainOf([slot, fill]);
+  assert.equal(e.cause?.chainId, 'disk_slot');
+  // Effects do not stand: one that started hours before its cause is no link.
+  const early = f('host.disk_fill', { object: '/data', openedAt: t0 - 3 * 60 * min });
+  const lateSlot = { ...slot, openedAt: t0 };
+  assert.equal(chainOf([early, lateSlot]).e.cause, null);
+  // A cause that had resolved before the effect started does not stand.
+  assert.equal(chainOf([{ ...slot, state: 'resolved', resolvedAt: t0 - 60 * min }, fill]).e.cause, null);
 });

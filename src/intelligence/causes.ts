@@ -571,9 +571,20 @@ export function startedAt(m: IncidentMember): number {
   return Number.isFinite(from) && from <= m.openedAt && m.openedAt - from <= maxRunLeadMs ? from : m.openedAt;
 }
 
+/** How long before its effect a cause that is still open may have started (a standing cause). */
+export const standingMaxMs = 24 * 60 * 60_000;
+
+/** Whether a cause that started long before its effect was still open when the effect started. */
+export function standsAt(cause: IncidentMember, effectStart: number): boolean {
+  const open = cause.state !== 'resolved' || (cause.resolvedAt !== null && cause.resolvedAt >= effectStart);
+  return open && effectStart - startedAt(cause) <= standingMaxMs;
+}
+
 /**
  * The temporal factor of a link: 1 in order, `reversedFactor` when the effect started first, null to
- * refuse. Start times (`startedAt`), not opening times, are compared.
+ * refuse. Start times (`startedAt`), not opening times, are compared. A cause that started more than the
+ * window before its effect still holds when it was open all along (a standing cause: an inactive slot
+ * found hours before the disk-fill forecast it causes can speak, a table that has grown for hours).
  */
 export function temporalFactor(
   order: CauseEdge['order'],
@@ -582,6 +593,7 @@ export function temporalFactor(
   windowMs: number,
 ): number | null {
   const dt = startedAt(effect) - startedAt(cause);
+  if (dt > windowMs && order === 'cause_first' && standsAt(cause, startedAt(effect))) return 1;
   if (Math.abs(dt) > windowMs) return null;
   if (order === 'either' || dt >= -simultaneousMs) return 1;
   return reversedFactor;

@@ -164,3 +164,24 @@ test('combineSeries sums or takes the max by step, and inverts', () => {
     [120, -1],
   ]);
 });
+
+test('a finding caused by a standing finding (still open, opened hours before) makes an incident with it', () => {
+  const slot = f('pg.replication_slot', t0, {
+    object: 'slot:cdc',
+    evidence: { slot_name: 'cdc', active: false },
+  });
+  const fill = f('host.disk_fill', t0 + 3 * 60 * min, { object: '/var/lib/postgresql' });
+  const plan = groupFindings([], [fill], causeGraph, window, [slot]);
+  assert.deepEqual(
+    plan.creates.map((c) => c.map((m) => m.check)),
+    [['pg.replication_slot', 'host.disk_fill']],
+  );
+  // Not when the standing finding causes nothing of the new one (an active slot is no chain cause)…
+  const active = { ...slot, evidence: { slot_name: 'cdc', active: true } };
+  assert.deepEqual(groupFindings([], [fill], causeGraph, window, [active]).creates, []);
+  // …nor when it had resolved before the new finding started, nor when it is more than a day older.
+  const ended = { ...slot, state: 'resolved', resolvedAt: t0 + 60 * min };
+  assert.deepEqual(groupFindings([], [fill], causeGraph, window, [ended]).creates, []);
+  const old = { ...slot, openedAt: t0 - 25 * 60 * min };
+  assert.deepEqual(groupFindings([], [fill], causeGraph, window, [old]).creates, []);
+});

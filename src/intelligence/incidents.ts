@@ -8,6 +8,9 @@
  * - Other new findings are clustered by time (each within `windowMs` of the previous one). A cluster is an
  *   incident when it holds at least 2 findings and either a chain of the graph holds over them, or alerts
  *   and anomalies (recommendations do not count here) from at least 2 domains. A single finding never is.
+ * - A cluster that is no incident on its own becomes one with the standing findings (still open, in no
+ *   incident, opened earlier) that cause its findings through an edge of the graph, when a chain then
+ *   holds: slow chains (a slot, then hours later the disk it fills) are put together.
  * - An incident resolves when all its members have resolved; its severity is the worst of its members.
  *
  * Scope: one server. The store cannot tie a standby to its primary reliably (pg_replication names a
@@ -15,7 +18,14 @@
  * host:port the standby was configured with; neither carries the system identifier), so findings of a
  * primary and of its standbys form separate incidents.
  */
-import { type CauseGraph, type IncidentMember, matchChains } from './causes.js';
+import {
+  type CauseGraph,
+  type IncidentMember,
+  matchChains,
+  nodeMatches,
+  relationHolds,
+  temporalFactor,
+} from './causes.js';
 import type { Severity } from './model.js';
 
 export const defaultIncidentWindowMs = 10 * 60_000;
@@ -68,6 +78,12 @@ export function groupFindings(
   candidates: readonly IncidentMember[],
   graph: CauseGraph,
   windowMs: number,
+  /**
+   * Findings still open, in no incident, that opened before the candidates' lookback: a new finding they
+   * cause through a chain of the graph makes an incident with them (a slot found hours before the disk
+   * it fills), whatever the time between them. Nothing else joins them.
+   */
+  standing: readonly IncidentMember[] = [],
 ): GroupingPlan {
   const sorted = [...candidates].sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id));
   const newest = new Map(open.map((i) => [i.id, Math.max(...i.members.map((m) => m.openedAt))]));
@@ -91,8 +107,22 @@ export function groupFindings(
   }
   const creates: IncidentMember[][] = [];
   let cluster: IncidentMember[] = [];
+  const taken = new Set<string>();
   const close = () => {
+    if (cluster.length === 0) return;
     if (qualifies(cluster, graph, windowMs)) creates.push(cluster);
+    else {
+      // Standing causes of this cluster's findings, if a chain then holds over them.
+      const partners = standing.filter(
+        (s) =>
+          !taken.has(s.id) && !cluster.some((c) => c.id === s.id) && causesAny(s, cluster, graph, windowMs),
+      );
+      const withPartners = [...partners, ...cluster];
+      if (partners.length > 0 && matchChains(withPartners, graph, windowMs).length > 0) {
+        for (const p of partners) taken.add(p.id);
+        creates.push(withPartners.sort((a, b) => a.openedAt - b.openedAt || a.id.localeCompare(b.id)));
+      }
+    }
     cluster = [];
   };
   for (const c of rest) {
@@ -102,6 +132,26 @@ export function groupFindings(
   }
   close();
   return { joins: [...joins].map(([incidentId, members]) => ({ incidentId, members })), creates };
+}
+
+/** Whether `cause` is the cause side of an edge of the graph towards one of `effects`, as it holds now. */
+function causesAny(
+  cause: IncidentMember,
+  effects: readonly IncidentMember[],
+  graph: CauseGraph,
+  windowMs: number,
+): boolean {
+  return graph.edges.some((e) => {
+    const from = graph.nodes.find((n) => n.id === e.cause);
+    const to = graph.nodes.find((n) => n.id === e.effect);
+    if (!from || !to || !nodeMatches(from, cause)) return false;
+    return effects.some(
+      (x) =>
+        nodeMatches(to, x) &&
+        relationHolds(e.relation, cause, x) &&
+        temporalFactor(e.order, cause, x, windowMs) !== null,
+    );
+  });
 }
 
 const severityOrder: readonly Severity[] = ['info', 'warning', 'critical'];

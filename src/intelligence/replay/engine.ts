@@ -13,7 +13,8 @@
  *    host.disk_fill every 5 minutes over a least-squares fit of 6 hours; slo.burn_rate over `evaluateSlo`;
  *    pg.missing_index over the last hour's sequential scans and the statements naming the table;
  * 3. the lifecycle's `reconcile` over everything observed (one store per replay, in memory);
- * 4. the incidents job: `groupFindings` over the episodes opened in the last hour and `explain`.
+ * 4. the incidents job: `groupFindings` over the episodes opened in the last hour (with the older ones
+ *    still open as standing causes) and `explain`.
  * Baselines are recomputed at every hour boundary from the hourly means of the replayed history, with
  * `computeBaseline` — what the baselines job does once the hour is rolled.
  *
@@ -40,7 +41,7 @@ import {
   hourOfWeek,
   type SlotStats,
 } from '../baselines.js';
-import { causeGraph, explain, type IncidentMember } from '../causes.js';
+import { causeGraph, explain, type IncidentMember, standingMaxMs } from '../causes.js';
 import { type AnomalyLoad, evaluateAnomalies } from '../checks/anomalies.js';
 import { hostDiskFill } from '../checks/host-disk-fill.js';
 import { checks } from '../checks/index.js';
@@ -797,7 +798,16 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
     const candidates = [...store.values()]
       .filter((s) => s.openedAt >= now - incidentLookbackMs && !inIncident.has(`${s.id}@${s.openedAt}`))
       .map((s) => memberOf(s, s.openedAt));
-    const plan = groupFindings(open, candidates, causeGraph, windowMs);
+    const standing = [...store.values()]
+      .filter(
+        (s) =>
+          s.state !== 'resolved' &&
+          s.openedAt >= now - standingMaxMs &&
+          s.openedAt < now - incidentLookbackMs &&
+          !inIncident.has(`${s.id}@${s.openedAt}`),
+      )
+      .map((s) => memberOf(s, s.openedAt));
+    const plan = groupFindings(open, candidates, causeGraph, windowMs, standing);
     const record = (inc: (typeof incidents)[number], members: IncidentMember[]) => {
       const e = explain(members, causeGraph, windowMs);
       inc.title = e.title;

@@ -17,6 +17,7 @@ import {
   explain,
   type IncidentMember,
   type MemberSeries,
+  standingMaxMs,
 } from '../../intelligence/causes.js';
 import {
   combineSeries,
@@ -38,6 +39,7 @@ import {
   resolveEmptyIncidents,
   resolveIncident,
   setIncidentSeverity,
+  standingFindings,
   updateIncident,
   upsertIncidentMembers,
 } from '../../storage/queries/incidents.sql.js';
@@ -170,8 +172,17 @@ export async function runIncidents(
     pruned: 0,
     failedServers: 0,
   };
-  const candidates = await incidentCandidates(pool, new Date(now.getTime() - o.lookbackMs), o.maxCandidates);
+  const since = new Date(now.getTime() - o.lookbackMs);
+  const candidates = await incidentCandidates(pool, since, o.maxCandidates);
   result.candidates = candidates.length;
+  // Older findings still open, for chains whose cause was found long before its effect.
+  const standingRows =
+    candidates.length > 0
+      ? await standingFindings(pool, new Date(now.getTime() - standingMaxMs), since, o.maxCandidates)
+      : [];
+  const standingOf = new Map<number, IncidentMember[]>();
+  for (const r of standingRows)
+    standingOf.set(r.serverId, [...(standingOf.get(r.serverId) ?? []), memberOf(r)]);
   const openRows = await openIncidentMembers(pool, null);
   const servers = new Set<number>([...candidates.map((c) => c.serverId), ...openRows.map((r) => r.serverId)]);
 
@@ -189,7 +200,7 @@ export async function runIncidents(
     const byIncident = openOf.get(serverId) ?? new Map<string, OpenIncidentMemberRow[]>();
     const open: OpenIncident[] = [...byIncident].map(([id, rows]) => ({ id, members: rows.map(memberOf) }));
     const mine = candidatesOf.get(serverId) ?? [];
-    const plan = groupFindings(open, mine, causeGraph, o.windowMs);
+    const plan = groupFindings(open, mine, causeGraph, o.windowMs, standingOf.get(serverId) ?? []);
 
     // Explain (and read series for) what changed, outside the write transaction.
     const explained = async (members: IncidentMember[]) => {

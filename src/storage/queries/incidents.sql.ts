@@ -48,6 +48,29 @@ export async function incidentCandidates(
   return rows;
 }
 
+/**
+ * Findings still open (not resolved) whose current episode opened in [since, until) and is in no incident
+ * — the standing causes the grouping may tie a new finding to — oldest first (at most `limit`).
+ */
+export async function standingFindings(
+  db: Queryable,
+  since: Date,
+  until: Date,
+  limit: number,
+): Promise<IncidentMemberRow[]> {
+  const { rows } = await db.query<IncidentMemberRow>(
+    `SELECT ${memberColumns}, f.state, ${ms('f.opened_at')} AS "openedAt", ${ms('f.resolved_at')} AS "resolvedAt"
+       FROM pgvigil.findings f
+      WHERE f.state <> 'resolved' AND f.opened_at >= $1 AND f.opened_at < $2
+        AND NOT EXISTS (SELECT 1 FROM pgvigil.incident_findings m
+                         WHERE m.finding_id = f.finding_id AND m.finding_opened_at = f.opened_at)
+      ORDER BY f.opened_at, f.finding_id
+      LIMIT $3`,
+    [since, until, limit],
+  );
+  return rows;
+}
+
 export interface OpenIncidentMemberRow extends IncidentMemberRow {
   incidentId: string;
   incidentSeverity: string;
