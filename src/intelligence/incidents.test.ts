@@ -185,3 +185,16 @@ test('a finding caused by a standing finding (still open, opened hours before) m
   const old = { ...slot, openedAt: t0 - 25 * 60 * min };
   assert.deepEqual(groupFindings([], [fill], causeGraph, window, [old]).creates, []);
 });
+
+test('a finding caused by a still-open member of an open incident joins it, however late', () => {
+  const dead = f('anomaly.pg.table_dead_ratio', t0, { kind: 'anomaly', object: 'app/public.events' });
+  const fill = f('host.disk_fill', t0 + 3 * 60 * min, { object: '/var/lib/postgresql' });
+  // An unrelated finding as late does not join (nothing in the incident causes it).
+  const other = f('anomaly.host.cpu_busy_pct', t0 + 5 * 60 * min, { kind: 'anomaly' });
+  const open = [{ id: 'i1', members: [dead, f('host.disk_space', t0 - 5 * min)] }];
+  const plan = groupFindings(open, [fill, other], causeGraph, window);
+  assert.deepEqual(
+    plan.joins.map((j) => [j.incidentId, j.members.map((m) => m.check)]),
+    [['i1', ['host.disk_fill']]],
+  );
+});

@@ -4,7 +4,8 @@
  *
  * Rules (all pure here; the incidents job in src/server/jobs/incidents.ts reads and writes the store):
  * - A finding joins an open incident of its server when it opened within `windowMs` of the incident's
- *   newest member (either side: job checks report a little after the fact).
+ *   newest member (either side: job checks report a little after the fact), or when a member still open
+ *   causes it through an edge of the graph (a standing cause, ./causes.ts `temporalFactor`).
  * - Other new findings are clustered by time (each within `windowMs` of the previous one). A cluster is an
  *   incident when it holds at least 2 findings and either a chain of the graph holds over them, or alerts
  *   and anomalies (recommendations do not count here) from at least 2 domains. A single finding never is.
@@ -96,6 +97,14 @@ export function groupFindings(
       if (Math.abs(c.openedAt - t) <= windowMs && t > targetNewest) {
         target = id;
         targetNewest = t;
+      }
+    }
+    if (target === null) {
+      // Later than the window, but the effect of a standing cause in an open incident: it joins that one.
+      const byCause = open.find((i) => i.members.some((m) => causesAny(m, [c], graph, windowMs)));
+      if (byCause) {
+        target = byCause.id;
+        targetNewest = newest.get(byCause.id) ?? c.openedAt;
       }
     }
     if (target === null) {
