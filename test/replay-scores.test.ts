@@ -5,9 +5,9 @@
  * store); the windows replayed are cut short to keep the file fast — bench/replay-score.ts replays them
  * whole and prints the table (bench/RESULTS.md).
  *
- * Two floors: `measured` is what the engine scores today (a regression fails the test); the issue's
- * goals (recall ≥ 0.9, ≤ 1 false alert per host per week, nothing in the batch or maintenance window)
- * are stated as todo tests while the engine does not reach them, so their gap shows in every run.
+ * Recall must reach the issue's goal (≥ 0.9 with the right cause). False alerts must not regress past
+ * what the engine scores today (`measured`); the goals it misses (≤ 1 false alert per host per week,
+ * nothing in the batch or maintenance window) are todo tests, so their gap shows in every run.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -23,9 +23,9 @@ import {
 import { dayMinutes, inQuietWindow } from './scenarios/background.js';
 import { cleanHosts, scenarios } from './scenarios/incidents.js';
 
-/** What the engine scores today on these cut windows (see bench/RESULTS.md for the full runs). */
-const measured = { recall: 12 / 14, falseAlertsPerHostWeek: 250 };
+/** The issue's goals; for false alerts also what the engine scores today (bench/RESULTS.md). */
 const goals = { recall: 0.9, falseAlertsPerHostWeek: 1 };
+const measured = { falseAlertsPerHostWeek: 250 };
 
 let scored: ScenarioScore[] | null = null;
 function scenarioScores(): ScenarioScore[] {
@@ -63,12 +63,12 @@ test('every scenario has a distinct id and states what should fire', () => {
   assert.ok(ids.length >= 14, `${ids.length} scenarios`);
 });
 
-test('recall with the right cause does not regress', () => {
+test('recall with the right cause reaches the goal (≥ 0.9)', () => {
   const s = summarise(scenarioScores());
   const wrong = scenarioScores()
     .filter((x) => x.cause !== 'right')
     .map((x) => `${x.id}: ${x.cause} (${x.named})`);
-  assert.ok(s.recall >= measured.recall, `recall ${s.recall.toFixed(2)}; missed: ${wrong.join('; ')}`);
+  assert.ok(s.recall >= goals.recall, `recall ${s.recall.toFixed(2)}; missed: ${wrong.join('; ')}`);
 });
 
 test('the chains the graph names are named right where the data carries them', () => {
@@ -101,12 +101,10 @@ test('replaying the same host twice gives the same findings (no clock, no random
   assert.deepEqual(a.incidents, b.incidents);
 });
 
-test('goal: recall ≥ 0.9 with the right cause and ≤ 1 false alert per host per week', {
-  todo: 'the engine misses these goals today: bench/RESULTS.md has the scores and why',
+test('goal: ≤ 1 false alert per host per week on clean data', {
+  todo: 'the engine misses this goal today: bench/RESULTS.md has the scores and why',
 }, () => {
-  const s = summarise(scenarioScores());
   const c = scoreClean(cleanWeek(), inQuietWindow);
-  assert.ok(s.recall >= goals.recall, `recall ${s.recall}`);
   assert.ok(c.falseAlertsPerHostWeek <= goals.falseAlertsPerHostWeek, `${c.falseAlertsPerHostWeek}`);
 });
 
