@@ -64,10 +64,40 @@ async function get(url: string, role: 'viewer' | 'admin' | null = 'viewer') {
   return { status: res.statusCode, body: res.json() as Json };
 }
 
+type Line = Array<number | null>;
+
+/**
+ * A sparkline of the answer (a value or null per step of its grid) as the points with a value: checks the
+ * grid's shape on the way.
+ */
+function pointsOf(line: Line, grid: { from: number; to: number; stepSeconds: number }): Point[] {
+  const steps = Math.round((grid.to - grid.from) / (grid.stepSeconds * 1000));
+  assert.ok(
+    line.length === 0 || line.length === steps,
+    `a line has ${line.length} values for ${steps} steps`,
+  );
+  assert.ok(line.length === 0 || line.some((v) => v !== null), 'a line without values is empty');
+  const out: Point[] = [];
+  line.forEach((v, i) => {
+    if (v !== null) out.push([grid.from + i * grid.stepSeconds * 1000, v]);
+  });
+  return out;
+}
+
 async function fleet(query = ''): Promise<Fleet> {
   const res = await get(`/fleet${query ? `?${query}` : ''}`);
   assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body as unknown as Fleet;
+  const f = res.body as unknown as Fleet;
+  const grid = f as unknown as { from: number; to: number; stepSeconds: number };
+  for (const s of f.servers) {
+    s.cpu = pointsOf(s.cpu as unknown as Line, grid);
+    s.memory = pointsOf(s.memory as unknown as Line, grid);
+    for (const t of s.targets) {
+      t.connections = pointsOf(t.connections as unknown as Line, grid);
+      t.tps = pointsOf(t.tps as unknown as Line, grid);
+    }
+  }
+  return f;
 }
 
 async function sql(text: string, values: unknown[] = []) {

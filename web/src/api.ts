@@ -182,8 +182,11 @@ export const fetchSeries = (q: SeriesQuery, signal?: AbortSignal) =>
 
 export const fleetStatuses = ['ok', 'degraded', 'silent', 'down'] as const;
 export type FleetStatus = (typeof fleetStatuses)[number];
-/** [step start ms, value]; null: the step had data but no value could be computed. */
-export type FleetPoint = [number, number | null];
+/**
+ * A sparkline: a value per step of the answer's grid (value i is the step starting at from + i × step),
+ * null for a step without data or without a computable value; empty when the line has no value at all.
+ */
+export type FleetLine = Array<number | null>;
 
 export interface FleetTarget {
   targetId: number;
@@ -191,9 +194,9 @@ export interface FleetTarget {
   status: 'up' | 'degraded' | 'down' | 'unknown';
   serverVersion: string | null;
   /** Backends, average per step. */
-  connections: FleetPoint[];
+  connections: FleetLine;
   /** Commits + rollbacks per second, all databases. */
-  tps: FleetPoint[];
+  tps: FleetLine;
 }
 
 export interface FleetServer {
@@ -206,9 +209,9 @@ export interface FleetServer {
   findings: { critical: number; warning: number; info: number };
   targets: FleetTarget[];
   /** Busy % of all cores. */
-  cpu: FleetPoint[];
+  cpu: FleetLine;
   /** Used % of memory. */
-  memory: FleetPoint[];
+  memory: FleetLine;
 }
 
 export interface FleetResponse {

@@ -17,14 +17,15 @@
  * Findings: counts by severity of findings in state open or acknowledged (silenced and resolved ones do not
  * ask for attention).
  *
- * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 points,
- * values to four significant digits:
+ * Sparklines over `from`..`to` (default: the last hour; ISO 8601 or ms, as /series), at most ~60 steps:
  * the plan /series makes (storage/series.ts: tier by range and retention, the step being range / 60
  * rounded up to a round value), read for the whole fleet at once — with the minute tier instead of raw
  * rows when steps are a minute or longer (what /series?tier=minute gives); with one-minute steps the rolled
- * minutes come from the fleet's narrow per-minute tables, written from the minute tier as it is rolled. Points are [step start ms, value]; a step
- * without data, or whose value cannot be computed (an instance that was down has no backends), is absent —
- * never 0.
+ * minutes come from the fleet's narrow per-minute tables, written from the minute tier as it is rolled.
+ * A sparkline is one value per step of the answer's grid (value i: the step starting at from + i × step),
+ * to four significant digits; a step without data, or whose value cannot be computed (an instance that was
+ * down has no backends), is null — never 0. (One shared grid rather than [time, value] pairs: 1,000
+ * servers' lines are 240,000 values, and pairs were two thirds of the answer and most of its cost.)
  * - cpu: busy % of all cores, 100 − idle_pct − iowait_pct (host_cpu, cpu=total; the agent computes the
  *   percentages from the counters' rates, so one sample never makes a value);
  * - memory: used % = 100 × (total − available) / total (host_memory);
@@ -83,8 +84,8 @@ const maxStatusCandidates = 100_000;
 const points = {
   type: 'array',
   description:
-    '[step start in ms since the epoch, value], in time order; a step without data, or without a computable value, is absent',
-  items: { type: 'array', minItems: 2, maxItems: 2, items: { type: 'number' } },
+    'one value per step of the grid (from, stepSeconds), in time order; null for a step without data or without a computable value; empty when the line has no value at all',
+  items: { type: ['number', 'null'] },
 } as const;
 
 const fleetTargetSchema = {
@@ -183,19 +184,30 @@ interface FleetQuery {
   window: number;
 }
 
-type Point = [number, number];
+/** A sparkline: a value per step of the answer's grid, null for a gap. */
+type Line = Array<number | null>;
 
-/** Points per (server, target) key, `value` computing the sparkline from a step's sums (null: no point). */
-function byKey(lines: FleetLine[], value: (v: Array<number | null>) => number | null): Map<string, Point[]> {
-  const out = new Map<string, Point[]>();
+/**
+ * Sparklines per (server, target) key on the grid of `steps` steps from `from` (ms), `value` computing step
+ * `i` of a line from its sums per metric (null: no value). A line without any value is left out.
+ */
+function byKey(
+  lines: FleetLine[],
+  grid: { from: number; stepMs: number; steps: number },
+  value: (v: ReadonlyArray<ReadonlyArray<number | null>>, i: number) => number | null,
+): Map<string, Line> {
+  const out = new Map<string, Line>();
   for (const line of lines) {
-    const list: Point[] = [];
-    line.t.forEach((t, i) => {
-      const v = value(line.values.map((m) => m[i] ?? null));
-      // As /series: a step with nothing to show is left out (a gap stays a gap), never drawn as 0.
-      if (v !== null) list.push([t, sparklineValue(v)]);
-    });
-    if (list.length > 0) out.set(`${line.serverId}:${line.targetId ?? ''}`, list);
+    let list: Line | undefined;
+    for (let i = 0; i < line.t.length; i++) {
+      const v = value(line.values, i);
+      const at = Math.round((line.t[i]! - grid.from) / grid.stepMs);
+      // As /series: a step with nothing to show stays a gap (null), never 0.
+      if (v === null || at < 0 || at >= grid.steps) continue;
+      list ??= new Array<number | null>(grid.steps).fill(null);
+      list[at] = sparklineValue(v);
+    }
+    if (list) out.set(`${line.serverId}:${line.targetId ?? ''}`, list);
   }
   return out;
 }
@@ -286,18 +298,29 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         const tails = await fleetTails(c, ids, now);
         const lines = await readLines(c, plans, ids, tails);
         const stepS = first.stepSeconds;
-        const cpu = byKey(lines.cpu, ([idle, iowait]) =>
-          idle == null || iowait == null ? null : clampPct(100 - idle - iowait),
-        );
-        const memory = byKey(lines.memory, ([total, available]) =>
-          total == null || available == null || total <= 0
+        const grid = {
+          from: first.from.getTime(),
+          stepMs: stepS * 1000,
+          steps: Math.round((first.to.getTime() - first.from.getTime()) / (stepS * 1000)),
+        };
+        const cpu = byKey(lines.cpu, grid, (v, i) => {
+          const idle = v[0]![i];
+          const iowait = v[1]![i];
+          return idle == null || iowait == null ? null : clampPct(100 - idle - iowait);
+        });
+        const memory = byKey(lines.memory, grid, (v, i) => {
+          const total = v[0]![i];
+          const available = v[1]![i];
+          return total == null || available == null || total <= 0
             ? null
-            : finite(clampPct((100 * (total - available)) / total)),
-        );
-        const connections = byKey(lines.connections, ([backends]) => backends ?? null);
-        const tps = byKey(lines.tps, ([commit, rollback]) =>
-          commit == null || rollback == null ? null : (commit + rollback) / stepS,
-        );
+            : finite(clampPct((100 * (total - available)) / total));
+        });
+        const connections = byKey(lines.connections, grid, (v, i) => v[0]![i] ?? null);
+        const tps = byKey(lines.tps, grid, (v, i) => {
+          const commit = v[0]![i];
+          const rollback = v[1]![i];
+          return commit == null || rollback == null ? null : (commit + rollback) / stepS;
+        });
 
         const findings = new Map<number, { critical: number; warning: number; info: number }>();
         for (const r of counts) {

@@ -80,7 +80,7 @@ const fleetRowLimit = 20_000_000;
  * per step, each metric summed over the family's labels (databases for pg_database: counters' increases
  * add up; with a label filter such as cpu=total there is one series and the sum is the value itself).
  * A step where no label has a value stays null; steps without any row are absent. One row per line, its
- * steps and values as arrays (a thousand rows of arrays parse in a fraction of the time of 60,000 rows).
+ * steps and values as lists (`listSql`).
  */
 export async function fleetSeries(
   db: pg.ClientBase,
@@ -90,9 +90,9 @@ export async function fleetSeries(
   const inner = seriesSql(plan, tails, fleetRowLimit);
   const target = plan.family.scope === 'target';
   const sums = plan.metrics.map((_, i) => `sum(pv_v${i})::float8 AS v${i}`);
-  const arrays = plan.metrics.map((_, i) => `array_agg(v${i} ORDER BY pv_t)`);
-  const { rows } = await db.query<Array<string | number[] | Array<number | null> | null>>({
-    text: `SELECT server_id, target_id, array_agg(pv_t ORDER BY pv_t), ${arrays.join(', ')}
+  const arrays = plan.metrics.map((_, i) => listSql(`v${i}`, 'pv_t'));
+  const { rows } = await db.query<Array<string | null>>({
+    text: `SELECT server_id, target_id, ${listSql('pv_t::bigint', 'pv_t')}, ${arrays.join(', ')}
              FROM (SELECT server_id::bigint::text AS server_id,
                           ${target ? 'target_id::bigint::text' : 'NULL::text'} AS target_id,
                           pv_t, ${sums.join(', ')}
@@ -102,12 +102,29 @@ export async function fleetSeries(
     values: inner.values,
     rowMode: 'array',
   });
-  return rows.map((r) => ({
+  return rows.map(lineOf);
+}
+
+/**
+ * A column of a line as text (`1,2,,4`: empty for null), in `order`. Lists of numbers as one text each
+ * parse several times faster in JavaScript than PostgreSQL arrays do (a fleet is 240,000 values).
+ */
+const listSql = (expr: string, order: string) =>
+  `array_to_string(array_agg(${expr} ORDER BY ${order}), ',', '')`;
+
+function parseList(text: string | null): Array<number | null> {
+  if (!text) return [];
+  return text.split(',').map((x) => (x === '' ? null : Number(x)));
+}
+
+/** A row (server, target, steps, values per metric) as a line. */
+function lineOf(r: Array<string | null>): FleetLine {
+  return {
     serverId: Number(r[0]),
     targetId: r[1] === null ? null : Number(r[1]),
-    t: r[2] as number[],
-    values: r.slice(3) as Array<Array<number | null>>,
-  }));
+    t: parseList(r[2] ?? null) as number[],
+    values: r.slice(3).map(parseList),
+  };
 }
 
 /**
@@ -179,37 +196,28 @@ export async function fleetMinuteLines(
   from: Date,
   to: Date,
 ): Promise<{ host: FleetLine[]; targets: FleetLine[] }> {
-  const lines = async (sql: string, target: boolean, metrics: number) => {
-    const { rows } = await db.query<Array<string | number[] | Array<number | null> | null>>({
+  const lines = async (sql: string) => {
+    const { rows } = await db.query<Array<string | null>>({
       text: sql,
       values: [serverIds, from, to],
       rowMode: 'array',
     });
-    return rows.map((r) => ({
-      serverId: Number(r[0]),
-      targetId: target ? Number(r[1]) : null,
-      t: r[2] as number[],
-      values: r.slice(3, 3 + metrics) as Array<Array<number | null>>,
-    }));
+    return rows.map(lineOf);
   };
-  const t = `array_agg((date_part('epoch', ts) * 1000)::float8 ORDER BY ts)`;
-  const agg = (c: string) => `array_agg(${c} ORDER BY ts)`;
+  const t = listSql(`(date_part('epoch', ts) * 1000)::bigint`, 'ts');
+  const agg = (c: string) => listSql(c, 'ts');
   return {
     host: await lines(
       `SELECT server_id::text, NULL, ${t}, ${['idle_pct', 'iowait_pct', 'total_bytes', 'available_bytes'].map(agg).join(', ')}
          FROM pgvigil.fleet_host_minute
         WHERE server_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3
         GROUP BY server_id`,
-      false,
-      4,
     ),
     targets: await lines(
       `SELECT server_id::text, target_id::text, ${t}, ${['backends', 'xact_commit', 'xact_rollback'].map(agg).join(', ')}
          FROM pgvigil.fleet_target_minute
         WHERE server_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3
         GROUP BY server_id, target_id`,
-      true,
-      3,
     ),
   };
 }

@@ -13,7 +13,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import {
   type FindingSummary,
-  type FleetPoint,
+  type FleetLine,
   type FleetServer,
   type FleetStatus,
   type FleetTarget,
@@ -84,9 +84,9 @@ function rowsOf(servers: readonly FleetServer[]): Row[] {
 }
 
 /** The newest value of a sparkline that has one. */
-function lastValue(points: readonly FleetPoint[]): number | null {
-  for (let i = points.length - 1; i >= 0; i--) {
-    const v = points[i]![1];
+function lastValue(line: FleetLine): number | null {
+  for (let i = line.length - 1; i >= 0; i--) {
+    const v = line[i]!;
     if (v !== null && Number.isFinite(v)) return v;
   }
   return null;
@@ -105,24 +105,28 @@ function useNarrow(): boolean {
   return narrow;
 }
 
+/** The answer's grid: its first step's start, its end and the step (ms). */
 interface SparkSpan {
   from: number;
   to: number;
+  step: number;
 }
 
 function Metric(p: {
   label: string;
   of: string;
   unit: Unit;
-  points: readonly FleetPoint[];
+  line: FleetLine;
   span: SparkSpan;
   max?: number;
 }) {
+  // Only the rows on screen come here (the list is virtualised): points are made for them alone.
+  const points = p.line.map((v, i) => [p.span.from + i * p.span.step, v] as const);
   return (
     <>
       <span class="m-label">{p.label}</span>
       <Sparkline
-        points={p.points}
+        points={points}
         from={p.span.from}
         to={p.span.to}
         max={p.max}
@@ -130,7 +134,7 @@ function Metric(p: {
         height={22}
         label={`${p.label} of ${p.of}`}
       />
-      <span class="m-val">{formatValue(p.unit, lastValue(p.points))}</span>
+      <span class="m-val">{formatValue(p.unit, lastValue(p.line))}</span>
     </>
   );
 }
@@ -171,10 +175,10 @@ function ServerCells({ s, span }: { s: FleetServer; span: SparkSpan }) {
         <FindingCounts f={s.findings} />
       </td>
       <td class="c-m c-cpu">
-        <Metric label="CPU" of={s.name} unit="percent" points={s.cpu} span={span} max={100} />
+        <Metric label="CPU" of={s.name} unit="percent" line={s.cpu} span={span} max={100} />
       </td>
       <td class="c-m c-mem">
-        <Metric label="Memory" of={s.name} unit="percent" points={s.memory} span={span} max={100} />
+        <Metric label="Memory" of={s.name} unit="percent" line={s.memory} span={span} max={100} />
       </td>
       <td class="c-m c-conn c-none" />
       <td class="c-m c-tps c-none" />
@@ -199,10 +203,10 @@ function TargetCells({ s, t, span }: { s: FleetServer; t: FleetTarget; span: Spa
       <td class="c-m c-cpu c-none" />
       <td class="c-m c-mem c-none" />
       <td class="c-m c-conn">
-        <Metric label="Connections" of={of} unit="count" points={t.connections} span={span} />
+        <Metric label="Connections" of={of} unit="count" line={t.connections} span={span} />
       </td>
       <td class="c-m c-tps">
-        <Metric label="TPS" of={of} unit="perSec" points={t.tps} span={span} />
+        <Metric label="TPS" of={of} unit="perSec" line={t.tps} span={span} />
       </td>
       <td class="c-seen c-none" />
     </>
@@ -357,7 +361,9 @@ export function OverviewPage(_p: { params: Params }) {
   });
 
   const listBox = useRef<HTMLDivElement>(null);
-  const span = fleet.data ? { from: fleet.data.from, to: fleet.data.to } : { from: range.from, to: range.to };
+  const span = fleet.data
+    ? { from: fleet.data.from, to: fleet.data.to, step: fleet.data.stepSeconds * 1000 }
+    : { from: range.from, to: range.to, step: 60_000 };
   const total = all?.length ?? 0;
 
   return (
