@@ -276,8 +276,9 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         object: s.object,
         through,
         window: b.stats30d,
-        week: Object.fromEntries(week.map((x, k) => [k, x])),
-        day: Object.fromEntries(day.map((x, k) => [k, x])),
+        // Slot arrays serve as the book's records by hour index (Object.hasOwn holds for set indexes).
+        week,
+        day,
       };
     });
   };
@@ -296,17 +297,14 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
     const series = host.series.find((s) => s.metric === slo.metric && s.object === slo.object);
     const flags: Array<FlaggedMinute | null> = new Array(host.minutes).fill(null);
     const byHour = new Map<number, HourCounts>();
+    // A minute of the agent's silence has no rows: a gap, not counted.
+    const rows = [];
     for (let m = 0; m < host.minutes; m++) {
       const v = series?.values[m];
       if (silentAt[m] || v === undefined) continue;
-      const f = classifyMinutes(
-        [{ t: minuteStart(m), samples: 1, value: Number.isFinite(v) ? v : null, per: null }],
-        slo.definition,
-        [],
-      )[0];
-      if (!f) continue;
-      flags[m] = f;
+      rows.push({ t: minuteStart(m), samples: 1, value: Number.isFinite(v) ? v : null, per: null });
     }
+    for (const f of classifyMinutes(rows, slo.definition, [])) flags[(f.t - host.start) / minuteMs] = f;
     return { slo, flags, byHour, row: sloRowOf(host, slo.definition), countedThrough: 0 };
   });
 
