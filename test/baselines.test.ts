@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { hourOfDay } from '../src/intelligence/baselines.js';
-import { loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
+import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
 import { metrics } from '../src/intelligence/metrics.js';
 import { families } from '../src/protocol/families/index.js';
@@ -19,6 +19,7 @@ import { baselinesJob, refreshServerBaselines } from '../src/server/jobs/baselin
 import { rollMinutes } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
+import { storeCheckSetting } from '../src/storage/queries/findings.sql.js';
 import { rollupSpecs } from '../src/storage/rollups.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
@@ -137,6 +138,14 @@ before(async () => {
   engine = new FindingsEngine({ pool, log: quietLog });
   serverId = await ensureServer(pool, 'baseline-host');
   await pool.query('UPDATE pgvigil.servers SET last_seen_at = now() WHERE server_id = $1', [serverId]);
+  // Anomaly checks ship off (anomaliesOffReason): an admin switches them on for this server.
+  for (const c of anomalyChecks) {
+    await storeCheckSetting(
+      pool,
+      { check: c.id, serverId, targetId: null, enabled: true, thresholds: {} },
+      'test',
+    );
+  }
   // Nine days of hourly rollups: busy 20 % ± 2, 85 % ± 2 in the batch hour.
   await pool.query(
     `INSERT INTO pgvigil.host_cpu_hourly (server_id, cpu, ts, samples, idle_pct_avg, iowait_pct_avg)

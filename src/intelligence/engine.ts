@@ -379,6 +379,8 @@ export class FindingsEngine {
       const due =
         last === undefined || now.getTime() < last || now.getTime() - last >= (check.intervalMs ?? 0);
       if (!due && !opts.everyCheck) continue;
+      // Off everywhere (off by default and switched on nowhere): not even its input is read.
+      if (!this.thresholds.enabledAnywhere(check.id)) continue;
       this.jobCheckRanAt.set(check.id, now.getTime());
       let result: ReturnType<JobCheck['evaluate']>;
       try {

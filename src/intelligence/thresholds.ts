@@ -62,11 +62,18 @@ export class ThresholdBook {
     return t;
   }
 
-  /** Switched off at the most specific level that says so. */
+  /** On by the check's default, unless the most specific level that says otherwise does. */
   enabled(check: string, serverId: number | null, targetId: number | null): boolean {
-    let on = true;
+    let on = this.byCheck.get(check)?.offByDefault === undefined;
     for (const r of this.chain(check, serverId, targetId)) on = r.enabled;
     return on;
+  }
+
+  /** Whether the check is on anywhere: by default, or switched on for some scope. */
+  enabledAnywhere(check: string): boolean {
+    if (this.byCheck.get(check)?.offByDefault === undefined) return true;
+    for (const r of this.overrides.get(check)?.values() ?? []) if (r.enabled) return true;
+    return false;
   }
 }
 

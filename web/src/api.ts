@@ -983,6 +983,8 @@ export interface CheckInfo {
   evidence?: string;
   action?: string;
   thresholds: Record<string, ThresholdSpec>;
+  /** Why it is off unless an override switches it on; null: on by default. */
+  offByDefault?: string | null;
   overrides: CheckOverride[];
 }
 export interface CheckScope {

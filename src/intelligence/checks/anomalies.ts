@@ -182,6 +182,15 @@ export function evaluateAnomalies(
   return { observations, scopes: [...scopes.values()] };
 }
 
+/**
+ * Replayed over 30 clean host-days with a nightly batch and a weekly maintenance window
+ * (bench/replay-score.ts), these checks raise far more than one false alert per host and week: baselines
+ * from hourly averages do not see how much a metric moves within an hour. Until that is measured down to
+ * the goal they ship off.
+ */
+export const anomaliesOffReason =
+  'its false-alert rate on replayed clean data is still far above one per host and week (bench/RESULTS.md, "Intelligence scored by replay")';
+
 function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
   const dir =
     metric.better === 'lower'
@@ -202,6 +211,7 @@ function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
       ),
     },
     clearAfter: 3,
+    offByDefault: anomaliesOffReason,
     thresholds: {
       warn_z: {
         default: 2,

@@ -31,6 +31,7 @@ export function catalogueMarkdown(checks: readonly Check[]): string {
           ? `on ingest (${c.scope} scope; reads ${c.inputs.join(', ')})`
           : 'in the findings job';
       out.push(`Kind: ${c.kind}. Runs ${runs}. Resolves after ${c.clearAfter ?? 2} clear evaluation(s).`, '');
+      if (c.offByDefault) out.push(`Off until switched on: ${c.offByDefault}.`, '');
       out.push(`- Evidence: ${c.doc.evidence}`, `- Action: ${c.doc.action}`, '');
       const t = Object.entries(c.thresholds);
       if (t.length > 0) {

@@ -113,6 +113,12 @@ interface CheckBase {
    * yet recovery.
    */
   clearAfter?: number;
+  /**
+   * Why the check is off until an admin switches it on (globally, per server or per target), when it is:
+   * a check whose false-alert rate, measured by replay (bench/RESULTS.md), is not yet one a team can live
+   * with ships off rather than noisy.
+   */
+  offByDefault?: string;
 }
 
 export interface IngestCheck extends CheckBase {

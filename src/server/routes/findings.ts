@@ -327,6 +327,11 @@ export const findingRoutes: FastifyPluginAsync<FindingRouteOptions> = async (app
                     evidence: { type: 'string' },
                     action: { type: 'string' },
                     thresholds: { type: 'object', additionalProperties: thresholdSpecSchema },
+                    offByDefault: {
+                      ...nullableString,
+                      description:
+                        'why the check is off unless an override switches it on; null: on by default',
+                    },
                     overrides: {
                       type: 'array',
                       items: {
@@ -361,6 +366,7 @@ export const findingRoutes: FastifyPluginAsync<FindingRouteOptions> = async (app
           evidence: c.doc.evidence,
           action: c.doc.action,
           thresholds: c.thresholds,
+          offByDefault: c.offByDefault ?? null,
           overrides: settings.filter((s) => s.check === c.id),
         })),
       };

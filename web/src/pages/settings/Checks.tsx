@@ -134,6 +134,13 @@ function CheckRow({ check, reload }: { check: CheckInfo; reload: () => void }) {
       <td>
         <div>{check.title}</div>
         <code class="muted">{check.id}</code>
+        {check.offByDefault ? (
+          <div>
+            <span class="badge muted" title={check.offByDefault}>
+              off by default
+            </span>
+          </div>
+        ) : null}
       </td>
       <td>{check.group}</td>
       <td>
