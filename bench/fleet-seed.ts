@@ -219,8 +219,9 @@ async function main(): Promise<void> {
         lat.push(ms);
         if (!ok) failed++;
         else if (!shape) {
-          const body = JSON.parse(text) as { servers: Array<{ cpu: unknown[] }> };
-          shape = `${body.servers.length} servers, ${body.servers[0]?.cpu.length ?? 0} points a line, ${(text.length / 1e6).toFixed(2)} MB JSON`;
+          const body = JSON.parse(text) as { servers: Array<{ cpu: Array<number | null> }> };
+          const line = body.servers[0]?.cpu ?? [];
+          shape = `${body.servers.length} servers, ${line.length} steps a line (${line.filter((v) => v !== null).length} with a value), ${(text.length / 1e6).toFixed(2)} MB JSON`;
         }
       }
       lat.sort((x, y) => x - y);
