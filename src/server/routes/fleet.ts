@@ -398,7 +398,7 @@ function joinLines(a: FleetLine[], b: FleetLine[]): FleetLine[] {
     if (!have) out.set(k, { ...l, t: [...l.t], values: l.values.map((v) => [...v]) });
     else {
       have.t.push(...l.t);
-      l.values.forEach((v, i) => have.values[i]!.push(...v));
+      for (let i = 0; i < l.values.length; i++) have.values[i]!.push(...l.values[i]!);
     }
   }
   return [...out.values()];
