@@ -22,34 +22,16 @@
  * the slos job, the findings check, the API and tests call the same code.
  */
 
-export type Comparison = '<=' | '>=';
-export type SloAgg = 'avg' | 'min' | 'max' | 'p95';
+import type { SloRow } from '../storage/queries/slos.sql.js';
+
+export type Comparison = SloRow['comparison'];
+export type SloAgg = SloRow['agg'];
 
 /** An SLO as stored (src/storage/queries/slos.sql.ts) and as the API shows it. */
-export interface SloDefinition {
-  id: number;
-  serverId: number;
-  targetId: number | null;
-  name: string;
-  description: string;
-  family: string;
-  metric: string;
-  /** Ratio denominator columns (summed); empty for a plain indicator. */
-  per: string[];
-  scale: number;
-  minPer: number | null;
-  labels: string[];
-  agg: SloAgg;
-  missing: 'skip' | 'bad';
-  comparison: Comparison;
-  threshold: number;
-  /** Percent, 50 ≤ objective < 100. */
-  objective: number;
-  windowDays: number;
-  source: 'default' | 'api';
-  createdBy: string | null;
-  createdAt: string;
-}
+export type SloDefinition = Omit<
+  SloRow,
+  'updatedAt' | 'countedUntil' | 'status' | 'evaluatedAt' | 'serverName' | 'targetName'
+>;
 
 /** One minute of the indicator, as the store computes it (src/storage/queries/slos.sql.ts). */
 export interface MinuteRow {

@@ -19,6 +19,7 @@ export interface SloRow {
   description: string;
   family: string;
   metric: string;
+  /** Ratio denominator columns (summed); empty for a plain indicator. */
   per: string[];
   scale: number;
   minPer: number | null;
@@ -27,6 +28,7 @@ export interface SloRow {
   missing: 'skip' | 'bad';
   comparison: '<=' | '>=';
   threshold: number;
+  /** Percent, 50 ≤ objective < 100. */
   objective: number;
   windowDays: number;
   source: 'default' | 'api';
