@@ -291,14 +291,15 @@ describe('error spikes', () => {
   test('a_burst_of_errors_far_above_the_hourly_baseline_opens_a_finding_that_resolves_when_the_rate_is_back', async () => {
     const agent = await fs.enroll('spike-host');
     const now = Date.now();
-    // A baseline: 30 hours of one error and a few info lines an hour.
+    // A baseline: 30 hours of one error and a few info lines an hour, before the hour the 5-minute window
+    // starts in (at the top of an hour that is the hour before the current one).
     const pool = fs.ts.store.pool;
     await pool.query(
       `INSERT INTO pgvigil.log_entries (server_id, ts, source, level, message, fingerprint)
        SELECT $1, date_bin('1 hour', $2::timestamptz, TIMESTAMPTZ 'epoch') - h * interval '1 hour' + interval '7 minutes',
               'api', lvl, 'baseline ' || lvl, CASE lvl WHEN 'error' THEN 'aaaaaaaaaaaaaaaa' ELSE 'bbbbbbbbbbbbbbbb' END
          FROM generate_series(1, 30) h, unnest('{error,info,info}'::text[]) lvl`,
-      [agent.serverId, new Date(now)],
+      [agent.serverId, new Date(now - 5 * min)],
     );
     // The spike: 40 errors in the last 4 minutes, two patterns, through ingest.
     const logs: LogEntry[] = [];

@@ -167,7 +167,9 @@ export const errorSpikeCheck: JobCheck<ErrorSpikeInput> = {
   async load(db, now) {
     const windowTo = now.getTime();
     const windowFrom = windowTo - windowMs;
-    const baselineTo = Math.floor(windowTo / hourMs) * hourMs;
+    // Whole hours before the hour the window starts in: a window across an hour boundary must not count
+    // its own errors in its baseline.
+    const baselineTo = Math.floor(windowFrom / hourMs) * hourMs;
     const baselineFrom = baselineTo - baselineMs;
     const servers = await activeServers(db, new Date(windowTo - activeServerMs));
     const recent = await recentErrorsBySource(db, new Date(windowFrom), now);
