@@ -191,6 +191,8 @@ before(async () => {
     log: quietLog,
     latestMigration: ts.latest,
     credentialCacheMs: 0,
+    // Each test changes the data and asks again: no shared answer (FleetCache has its own tests).
+    fleetCache: { maxAgeMs: 0 },
   });
   alpha = await newServer('db-alpha', 5_000, { collectors: [{ name: 'cpu', status: 'ok' }] });
   alphaTarget = await newTarget(alpha, 'main', true);

@@ -59,7 +59,7 @@ import { authRoutes } from './routes/auth.js';
 import { baselineRoutes } from './routes/baselines.js';
 import { channelRoutes, deliveryMetrics } from './routes/channels.js';
 import { findingRoutes } from './routes/findings.js';
-import { fleetRoutes } from './routes/fleet.js';
+import { type FleetCacheOptions, fleetRoutes } from './routes/fleet.js';
 import { gapRoutes } from './routes/gaps.js';
 import { healthRoutes } from './routes/health.js';
 import { incidentRoutes } from './routes/incidents.js';
@@ -101,6 +101,8 @@ export interface AppOptions {
   delivery?: Partial<Omit<DeliveryWorkerOptions, 'pool' | 'box' | 'log' | 'metrics'>>;
   /** The dashboard build to serve at / (default dist/web beside the compiled server). */
   webDir?: string;
+  /** How the overview's default answer is shared and kept (GET /api/v1/fleet). */
+  fleetCache?: Partial<FleetCacheOptions>;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -326,6 +328,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     prefix: '/api/v1',
     pool,
     retention: opts.retention ?? defaultRetention,
+    ...(opts.fleetCache ? { cache: opts.fleetCache } : {}),
   });
   app.get(
     '/api/v1/openapi.json',

@@ -221,12 +221,14 @@ export interface FleetResponse {
   to: number;
   /** More servers matched than the limit (ordered by name): narrow with `q` or `status`. */
   truncated: boolean;
+  /** When the server made the answer (ms); the default view is shared and at most 15 s old. */
+  asOf: number;
   servers: FleetServer[];
 }
 
 /** The whole fleet in one request (sparklines over from..to); `q` and `status` filter on the server. */
 export const fetchFleet = (
-  q: { from: number; to: number; q?: string; status?: readonly FleetStatus[] },
+  q: { from?: number; to?: number; q?: string; status?: readonly FleetStatus[] },
   signal?: AbortSignal,
 ) =>
   api.get<FleetResponse>(

@@ -69,6 +69,8 @@ export interface FleetRouteOptions {
   /** Retention the server was started with; an admin's stored setting overrides it. */
   retention?: RetentionPolicy;
   readTimeoutMs?: number;
+  /** The shared answer of the default view (see `FleetCache`); defaults: `defaultFleetCache`. */
+  cache?: Partial<FleetCacheOptions>;
 }
 
 export const fleetStatuses = ['ok', 'degraded', 'silent', 'down'] as const;
@@ -160,7 +162,7 @@ const querystring = {
 
 const response200 = {
   type: 'object',
-  required: ['tier', 'stepSeconds', 'from', 'to', 'truncated', 'servers'],
+  required: ['tier', 'stepSeconds', 'from', 'to', 'truncated', 'asOf', 'servers'],
   properties: {
     tier: {
       type: 'string',
@@ -171,6 +173,11 @@ const response200 = {
     from: { type: 'integer', description: 'start of the first step, ms' },
     to: { type: 'integer', description: 'end of the last step, ms' },
     truncated: { type: 'boolean', description: 'more servers matched than `limit`; narrow with q or status' },
+    asOf: {
+      type: 'integer',
+      description:
+        'when the answer was made, ms: the default view (no q, status, from, to, limit or window) is one answer shared by every viewer, at most `maxAgeMs` old (docs/api.md)',
+    },
     servers: { type: 'array', items: fleetServerSchema },
   },
 } as const;
@@ -182,6 +189,96 @@ interface FleetQuery {
   from?: string;
   to?: string;
   window: number;
+}
+
+/** The view the overview opens with: every server, the last hour, nothing filtered. */
+const defaultQuery: FleetQuery = { limit: defaultFleetLimit, window: windowParam.default };
+const defaultWindow = windowParam.default;
+
+export type FleetAnswer = {
+  tier: string;
+  stepSeconds: number;
+  from: number;
+  to: number;
+  truncated: boolean;
+  asOf: number;
+  servers: unknown[];
+};
+
+export interface FleetCacheOptions {
+  /** An answer younger than this is served as it is. */
+  maxAgeMs: number;
+  /** While the view was asked for within `keepWarmMs` (and once at start), it is remade every `refreshMs`. */
+  refreshMs: number;
+  keepWarmMs: number;
+}
+
+export const defaultFleetCache: FleetCacheOptions = {
+  maxAgeMs: 15_000,
+  refreshMs: 10_000,
+  keepWarmMs: 15 * 60_000,
+};
+
+/**
+ * The default view's answer, shared. With a thousand servers an answer costs about half a second of the
+ * server and the store; made per viewer and per refresh tick it would be most of their work, and the
+ * overview would open in seconds. So the default view is made once for everyone: kept at most `maxAgeMs`
+ * old (the collection interval is 10 s, so the newest sparkline step is what a fresh answer would show),
+ * remade in the background every `refreshMs` while someone looked within `keepWarmMs` and once at start,
+ * and requests arriving while it is being made wait for that one making rather than starting their own.
+ * A failed making is not kept: the next request tries again, and its error is that request's.
+ * Filtered, searched or other-range views are made per request, as before.
+ */
+export class FleetCache {
+  #make: () => Promise<FleetAnswer>;
+  #opts: FleetCacheOptions;
+  #answer: FleetAnswer | undefined;
+  #making: Promise<FleetAnswer> | undefined;
+  #askedAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** `firstMs`: when the answer is first made, after start (the server settles first). */
+  constructor(make: () => Promise<FleetAnswer>, opts: FleetCacheOptions, firstMs = 1_000) {
+    this.#make = make;
+    this.#opts = opts;
+    this.#schedule(firstMs);
+  }
+
+  async get(): Promise<FleetAnswer> {
+    this.#askedAt = Date.now();
+    const a = this.#answer;
+    if (a && Date.now() - a.asOf <= this.#opts.maxAgeMs) return a;
+    return this.#remake();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+
+  #remake(): Promise<FleetAnswer> {
+    this.#making ??= this.#make()
+      .then((a) => {
+        this.#answer = a;
+        return a;
+      })
+      .finally(() => {
+        this.#making = undefined;
+      });
+    return this.#making;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      const warm = this.#answer === undefined || Date.now() - this.#askedAt <= this.#opts.keepWarmMs;
+      const done = warm ? this.#remake().then(() => undefined) : Promise.resolve();
+      // A store that is away now is the next request's error; the timer carries on.
+      done.catch(() => undefined).finally(() => this.#schedule(this.#opts.refreshMs));
+    }, delayMs);
+    this.#timer.unref();
+  }
 }
 
 /** A sparkline: a value per step of the answer's grid, null for a gap. */
@@ -216,7 +313,19 @@ function byKey(
  * Four significant digits: a sparkline is a few dozen pixels high, and 1,000 servers' lines are 240,000
  * points, whose full float digits were half the answer's size.
  */
-export const sparklineValue = (x: number) => Number(x.toPrecision(4));
+export function sparklineValue(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  // As Number(x.toPrecision(4)) but without a string per value (a third of the answer's time): a division
+  // or product by an exact power of ten is correctly rounded, so it gives the double nearest the decimal.
+  const digits = 3 - Math.floor(Math.log10(Math.abs(x)));
+  if (digits > 22 || digits < -22) return Number(x.toPrecision(4));
+  return digits >= 0
+    ? Math.round(x * powersOfTen[digits]!) / powersOfTen[digits]!
+    : Math.round(x / powersOfTen[-digits]!) * powersOfTen[-digits]!;
+}
+
+/** 10⁰ … 10²², every one exact as a double. */
+const powersOfTen = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
 const finite = (x: number) => (Number.isFinite(x) ? x : null);
 const clampPct = (x: number) => Math.min(100, Math.max(0, x));
@@ -224,6 +333,126 @@ const clampPct = (x: number) => Math.min(100, Math.max(0, x));
 export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, opts) => {
   const retention = cachedRetention(opts.pool, opts.retention ?? defaultRetention);
   const timeoutMs = opts.readTimeoutMs ?? defaultReadTimeoutMs;
+
+  /** The answer to `query` at `now`. */
+  async function answer(query: FleetQuery, now: Date): Promise<FleetAnswer> {
+    const { limit, window } = query;
+    const wanted = query.status?.length ? new Set(query.status) : undefined;
+    const policy = await retention();
+    // One plan per family over the same range and step: planSeries parses from/to and picks the tier
+    // exactly as /series does — except that where it would read raw rows with steps of a minute or more,
+    // the minute tier is read (its rows are complete where raw rows were rolled; the tail comes from raw
+    // rows all the same), so a fleet's hour costs one row per server and minute instead of six.
+    // `server` is unused: the fleet plan names its servers below.
+    const plan = (family: string, metrics: string, label?: string[]) => {
+      const request: SeriesRequest = {
+        family,
+        metrics,
+        server: 0,
+        ...(label ? { label } : {}),
+        ...(query.from !== undefined ? { from: query.from } : {}),
+        ...(query.to !== undefined ? { to: query.to } : {}),
+        step: String(Math.ceil(rangeSeconds(query.from, query.to, now) / sparklinePoints)),
+      };
+      const auto = planSeries(request, now, policy);
+      return auto.tier === 'raw' && auto.stepSeconds >= tierResolutionSeconds.minute
+        ? planSeries({ ...request, tier: 'minute' }, now, policy)
+        : auto;
+    };
+    const plans = {
+      cpu: plan('host_cpu', 'idle_pct,iowait_pct', ['cpu:total']),
+      memory: plan('host_memory', 'total_bytes,available_bytes'),
+      connections: plan('pg_instance', 'backends'),
+      tps: plan('pg_database', 'xact_commit,xact_rollback'),
+    };
+    const { cpu: first } = plans;
+
+    return inReadSnapshot(opts.pool, timeoutMs, async (c) => {
+      const candidates = await fleetServers(
+        c,
+        query.q ?? null,
+        wanted ? maxStatusCandidates : limit + 1,
+      );
+      const described = candidates.length > 0 ? await describeServers(c, candidates, window) : [];
+      const withStatus = described
+        .map((s) => ({ s, status: fleetStatus(s) }))
+        .filter((x) => !wanted || wanted.has(x.status));
+      const truncated = withStatus.length > limit || candidates.length >= maxStatusCandidates;
+      const kept = withStatus.slice(0, limit);
+      const ids = kept.map((x) => x.s.serverId);
+      const out = {
+        tier: first.tier,
+        stepSeconds: first.stepSeconds,
+        from: first.from.getTime(),
+        to: first.to.getTime(),
+        truncated,
+        asOf: now.getTime(),
+        servers: [] as unknown[],
+      };
+      if (ids.length === 0) return out;
+
+      const counts = await activeFindingCounts(c, ids);
+      const tails = await fleetTails(c, ids, now);
+      const lines = await readLines(c, plans, ids, tails);
+      const stepS = first.stepSeconds;
+      const grid = {
+        from: first.from.getTime(),
+        stepMs: stepS * 1000,
+        steps: Math.round((first.to.getTime() - first.from.getTime()) / (stepS * 1000)),
+      };
+      const cpu = byKey(lines.cpu, grid, (v, i) => {
+        const idle = v[0]![i];
+        const iowait = v[1]![i];
+        return idle == null || iowait == null ? null : clampPct(100 - idle - iowait);
+      });
+      const memory = byKey(lines.memory, grid, (v, i) => {
+        const total = v[0]![i];
+        const available = v[1]![i];
+        return total == null || available == null || total <= 0
+          ? null
+          : finite(clampPct((100 * (total - available)) / total));
+      });
+      const connections = byKey(lines.connections, grid, (v, i) => v[0]![i] ?? null);
+      const tps = byKey(lines.tps, grid, (v, i) => {
+        const commit = v[0]![i];
+        const rollback = v[1]![i];
+        return commit == null || rollback == null ? null : (commit + rollback) / stepS;
+      });
+
+      const findings = new Map<number, { critical: number; warning: number; info: number }>();
+      for (const r of counts) {
+        const id = Number(r.server_id);
+        const f = findings.get(id) ?? { critical: 0, warning: 0, info: 0 };
+        findings.set(id, f);
+        if (Object.hasOwn(f, r.severity)) f[r.severity] += r.count;
+      }
+      out.servers = kept.map(({ s, status }) => ({
+        serverId: s.serverId,
+        name: s.name,
+        status,
+        lastSeenAt: s.lastSeenAt,
+        ageSeconds: s.ageSeconds,
+        findings: findings.get(s.serverId) ?? { critical: 0, warning: 0, info: 0 },
+        targets: s.targets.map((t) => ({
+          targetId: t.targetId,
+          name: t.name,
+          status: t.status,
+          serverVersion: t.serverVersion,
+          connections: connections.get(`${s.serverId}:${t.targetId}`) ?? [],
+          tps: tps.get(`${s.serverId}:${t.targetId}`) ?? [],
+        })),
+        cpu: cpu.get(`${s.serverId}:`) ?? [],
+        memory: memory.get(`${s.serverId}:`) ?? [],
+      }));
+      return out;
+    });
+  }
+
+  const cache = new FleetCache(() => answer(defaultQuery, new Date()), {
+    ...defaultFleetCache,
+    ...opts.cache,
+  });
+  app.addHook('onClose', async () => cache.close());
 
   app.get<{ Querystring: FleetQuery }>(
     '/fleet',
@@ -239,116 +468,15 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
       },
     },
     async (req) => {
-      const now = new Date();
-      const { limit, window } = req.query;
-      const wanted = req.query.status?.length ? new Set(req.query.status) : undefined;
-      const policy = await retention();
-      // One plan per family over the same range and step: planSeries parses from/to and picks the tier
-      // exactly as /series does — except that where it would read raw rows with steps of a minute or more,
-      // the minute tier is read (its rows are complete where raw rows were rolled; the tail comes from raw
-      // rows all the same), so a fleet's hour costs one row per server and minute instead of six.
-      // `server` is unused: the fleet plan names its servers below.
-      const plan = (family: string, metrics: string, label?: string[]) => {
-        const req1: SeriesRequest = {
-          family,
-          metrics,
-          server: 0,
-          ...(label ? { label } : {}),
-          ...(req.query.from !== undefined ? { from: req.query.from } : {}),
-          ...(req.query.to !== undefined ? { to: req.query.to } : {}),
-          step: String(Math.ceil(rangeSeconds(req.query.from, req.query.to, now) / sparklinePoints)),
-        };
-        const auto = planSeries(req1, now, policy);
-        return auto.tier === 'raw' && auto.stepSeconds >= tierResolutionSeconds.minute
-          ? planSeries({ ...req1, tier: 'minute' }, now, policy)
-          : auto;
-      };
-      const plans = {
-        cpu: plan('host_cpu', 'idle_pct,iowait_pct', ['cpu:total']),
-        memory: plan('host_memory', 'total_bytes,available_bytes'),
-        connections: plan('pg_instance', 'backends'),
-        tps: plan('pg_database', 'xact_commit,xact_rollback'),
-      };
-      const { cpu: first } = plans;
-
-      return inReadSnapshot(opts.pool, timeoutMs, async (c) => {
-        const candidates = await fleetServers(
-          c,
-          req.query.q ?? null,
-          wanted ? maxStatusCandidates : limit + 1,
-        );
-        const described = candidates.length > 0 ? await describeServers(c, candidates, window) : [];
-        const withStatus = described
-          .map((s) => ({ s, status: fleetStatus(s) }))
-          .filter((x) => !wanted || wanted.has(x.status));
-        const truncated = withStatus.length > limit || candidates.length >= maxStatusCandidates;
-        const kept = withStatus.slice(0, limit);
-        const ids = kept.map((x) => x.s.serverId);
-        const out = {
-          tier: first.tier,
-          stepSeconds: first.stepSeconds,
-          from: first.from.getTime(),
-          to: first.to.getTime(),
-          truncated,
-          servers: [] as unknown[],
-        };
-        if (ids.length === 0) return out;
-
-        const counts = await activeFindingCounts(c, ids);
-        const tails = await fleetTails(c, ids, now);
-        const lines = await readLines(c, plans, ids, tails);
-        const stepS = first.stepSeconds;
-        const grid = {
-          from: first.from.getTime(),
-          stepMs: stepS * 1000,
-          steps: Math.round((first.to.getTime() - first.from.getTime()) / (stepS * 1000)),
-        };
-        const cpu = byKey(lines.cpu, grid, (v, i) => {
-          const idle = v[0]![i];
-          const iowait = v[1]![i];
-          return idle == null || iowait == null ? null : clampPct(100 - idle - iowait);
-        });
-        const memory = byKey(lines.memory, grid, (v, i) => {
-          const total = v[0]![i];
-          const available = v[1]![i];
-          return total == null || available == null || total <= 0
-            ? null
-            : finite(clampPct((100 * (total - available)) / total));
-        });
-        const connections = byKey(lines.connections, grid, (v, i) => v[0]![i] ?? null);
-        const tps = byKey(lines.tps, grid, (v, i) => {
-          const commit = v[0]![i];
-          const rollback = v[1]![i];
-          return commit == null || rollback == null ? null : (commit + rollback) / stepS;
-        });
-
-        const findings = new Map<number, { critical: number; warning: number; info: number }>();
-        for (const r of counts) {
-          const id = Number(r.server_id);
-          const f = findings.get(id) ?? { critical: 0, warning: 0, info: 0 };
-          findings.set(id, f);
-          if (Object.hasOwn(f, r.severity)) f[r.severity] += r.count;
-        }
-        out.servers = kept.map(({ s, status }) => ({
-          serverId: s.serverId,
-          name: s.name,
-          status,
-          lastSeenAt: s.lastSeenAt,
-          ageSeconds: s.ageSeconds,
-          findings: findings.get(s.serverId) ?? { critical: 0, warning: 0, info: 0 },
-          targets: s.targets.map((t) => ({
-            targetId: t.targetId,
-            name: t.name,
-            status: t.status,
-            serverVersion: t.serverVersion,
-            connections: connections.get(`${s.serverId}:${t.targetId}`) ?? [],
-            tps: tps.get(`${s.serverId}:${t.targetId}`) ?? [],
-          })),
-          cpu: cpu.get(`${s.serverId}:`) ?? [],
-          memory: memory.get(`${s.serverId}:`) ?? [],
-        }));
-        return out;
-      });
+      const q = req.query;
+      const isDefault =
+        q.q === undefined &&
+        !q.status?.length &&
+        q.from === undefined &&
+        q.to === undefined &&
+        q.limit === defaultFleetLimit &&
+        q.window === defaultWindow;
+      return isDefault ? cache.get() : answer(q, new Date());
     },
   );
 };

@@ -112,7 +112,7 @@ export async function fleetSeries(
 const listSql = (expr: string, order: string) =>
   `array_to_string(array_agg(${expr} ORDER BY ${order}), ',', '')`;
 
-function parseList(text: string | null): Array<number | null> {
+export function parseList(text: string | null): Array<number | null> {
   if (!text) return [];
   return text.split(',').map((x) => (x === '' ? null : Number(x)));
 }

@@ -29,7 +29,7 @@ import { useData } from '../data';
 import { formatAge, formatValue, type Unit } from '../format';
 import { useLiveReload } from '../live';
 import { keepQuery, type Params, setQuery, useLocation } from '../router';
-import { rangeKey, useTimeRange } from '../time';
+import { defaultFrom, rangeKey, useTimeRange } from '../time';
 
 /** Worst first: the order of the status filter and of the default sort. */
 const statusOrder: readonly FleetStatus[] = ['down', 'silent', 'degraded', 'ok'];
@@ -313,10 +313,12 @@ export function OverviewPage(_p: { params: Params }) {
       const id = ++loads.current.started;
       loads.current.inFlight = id;
       try {
+        // The last hour up to now is the server's default view, one answer shared by every viewer and kept
+        // fresh: asked for without a range, it comes back at once instead of being made for this page.
+        const span =
+          range.raw.from === defaultFrom && range.raw.to === 'now' ? {} : { from: range.from, to: range.to };
         const answer = await fetchFleet(
-          serverSide
-            ? { from: range.from, to: range.to, q: search.trim(), status: statuses }
-            : { from: range.from, to: range.to },
+          serverSide ? { ...span, q: search.trim(), status: statuses } : span,
           signal,
         );
         cost.current = { start, ms: Date.now() - start };

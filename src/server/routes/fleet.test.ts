@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mulberry32 } from '../../../test/helpers/prng.js';
+import { FleetCache, sparklineValue } from './fleet.js';
+
+test('a sparkline value is the number with four significant digits, as toPrecision(4) gives it', () => {
+  const random = mulberry32(7);
+  for (let i = 0; i < 200_000; i++) {
+    const x = (random.next() - 0.2) * 10 ** Math.floor(random.next() * 40 - 20);
+    assert.equal(sparklineValue(x), Number(x.toPrecision(4)), String(x));
+  }
+  for (const x of [0, 1, 100, 99.995, 0.1, 123456789, 1e-30, 1e30, 5e-324, Number.MAX_VALUE])
+    assert.equal(sparklineValue(x), Number(x.toPrecision(4)), String(x));
+  assert.ok(Number.isNaN(sparklineValue(Number.NaN)));
+});
+
+/** An answer made at `asOf`, with its making counted. */
+function counted(fail = () => false) {
+  const made = { n: 0 };
+  const make = async () => {
+    made.n++;
+    await new Promise((r) => setTimeout(r, 20));
+    if (fail()) throw new Error('store away');
+    return { tier: 'minute', stepSeconds: 60, from: 0, to: 0, truncated: false, asOf: Date.now(), servers: [] };
+  };
+  return { made, make };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('the default answer is made once for requests within its age and again after it', async () => {
+  const { made, make } = counted();
+  const cache = new FleetCache(make, { maxAgeMs: 150, refreshMs: 60_000, keepWarmMs: 0 });
+  try {
+    const [a, b, c] = await Promise.all([cache.get(), cache.get(), cache.get()]);
+    assert.equal(made.n, 1, 'requests arriving while it is made wait for that making');
+    assert.ok(a === b && b === c);
+    assert.equal(await cache.get(), a, 'younger than maxAgeMs: served as it is');
+    assert.equal(made.n, 1);
+    await sleep(200);
+    const d = await cache.get();
+    assert.equal(made.n, 2, 'older than maxAgeMs: made again');
+    assert.ok(d.asOf > a.asOf);
+  } finally {
+    cache.close();
+  }
+});
+
+test('a failed making is not kept: the request gets the error and the next one tries again', async () => {
+  let failing = true;
+  const { made, make } = counted(() => failing);
+  const cache = new FleetCache(make, { maxAgeMs: 60_000, refreshMs: 60_000, keepWarmMs: 0 });
+  try {
+    await assert.rejects(cache.get(), /store away/);
+    failing = false;
+    const a = await cache.get();
+    assert.equal(made.n, 2);
+    assert.ok(a.asOf > 0);
+  } finally {
+    cache.close();
+  }
+});
+
+test('the answer is made at start and kept fresh while it is asked for, then left alone', async () => {
+  const { made, make } = counted();
+  const cache = new FleetCache(make, { maxAgeMs: 60_000, refreshMs: 100, keepWarmMs: 400 }, 10);
+  try {
+    await sleep(120);
+    assert.equal(made.n, 1, 'made once at start, before anyone asked');
+    await cache.get();
+    assert.equal(made.n, 1, 'the start answer is served');
+    await sleep(330);
+    assert.ok(made.n >= 3, `remade in the background while asked for recently (${made.n})`);
+    await sleep(500);
+    const settled = made.n;
+    await sleep(400);
+    assert.equal(made.n, settled, 'nobody asked within keepWarmMs: no more making');
+  } finally {
+    cache.close();
+  }
+});
