@@ -21,7 +21,15 @@ function counted(fail = () => false) {
     made.n++;
     await new Promise((r) => setTimeout(r, 20));
     if (fail()) throw new Error('store away');
-    return { tier: 'minute', stepSeconds: 60, from: 0, to: 0, truncated: false, asOf: Date.now(), servers: [] };
+    return {
+      tier: 'minute',
+      stepSeconds: 60,
+      from: 0,
+      to: 0,
+      truncated: false,
+      asOf: Date.now(),
+      servers: [],
+    };
   };
   return { made, make };
 }

@@ -368,11 +368,7 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     const { cpu: first } = plans;
 
     return inReadSnapshot(opts.pool, timeoutMs, async (c) => {
-      const candidates = await fleetServers(
-        c,
-        query.q ?? null,
-        wanted ? maxStatusCandidates : limit + 1,
-      );
+      const candidates = await fleetServers(c, query.q ?? null, wanted ? maxStatusCandidates : limit + 1);
       const described = candidates.length > 0 ? await describeServers(c, candidates, window) : [];
       const withStatus = described
         .map((s) => ({ s, status: fleetStatus(s) }))
