@@ -224,7 +224,7 @@ export const defaultFleetCache: FleetCacheOptions = {
  * server and the store; made per viewer and per refresh tick it would be most of their work, and the
  * overview would open in seconds. So the default view is made once for everyone: kept at most `maxAgeMs`
  * old (the collection interval is 10 s, so the newest sparkline step is what a fresh answer would show),
- * remade in the background every `refreshMs` while someone looked within `keepWarmMs` and once at start,
+ * remade in the background every `refreshMs` while someone looked within `keepWarmMs` (the start counts),
  * and requests arriving while it is being made wait for that one making rather than starting their own.
  * A failed making is not kept: the next request tries again, and its error is that request's.
  * Filtered, searched or other-range views are made per request, as before.
@@ -242,6 +242,8 @@ export class FleetCache {
   constructor(make: () => Promise<FleetAnswer>, opts: FleetCacheOptions, firstMs = 1_000) {
     this.#make = make;
     this.#opts = opts;
+    // A server just started is likely looked at (a restart, a first run): warm from the start.
+    this.#askedAt = Date.now();
     this.#schedule(firstMs);
   }
 
@@ -272,7 +274,7 @@ export class FleetCache {
   #schedule(delayMs: number): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
-      const warm = this.#answer === undefined || Date.now() - this.#askedAt <= this.#opts.keepWarmMs;
+      const warm = Date.now() - this.#askedAt <= this.#opts.keepWarmMs;
       const done = warm ? this.#remake().then(() => undefined) : Promise.resolve();
       // A store that is away now is the next request's error; the timer carries on.
       done.catch(() => undefined).finally(() => this.#schedule(this.#opts.refreshMs));
