@@ -133,12 +133,15 @@ export function parseCsr(pem: string): { publicKey: KeyObject } {
     if (!info || !alg || !sig || rest.length > 0 || info.tag !== 0x30 || alg.tag !== 0x30 || sig.tag !== 0x03)
       throw new DerError('expected request info, algorithm and signature');
     const [version, subject, spki] = readChildren(info.content);
-    if (!version || version.tag !== 0x02 || !version.content.equals(Buffer.from([0])))
+    if (version?.tag !== 0x02 || !version.content.equals(Buffer.from([0])))
       throw new DerError('request version must be 0 (v1)');
-    if (!subject || subject.tag !== 0x30 || !spki || spki.tag !== 0x30)
+    if (subject?.tag !== 0x30 || !spki || spki.tag !== 0x30)
       throw new DerError('expected subject and public key info');
-    const algorithm = readOid(readChildren(alg.content)[0] ?? { tag: 0, raw: Buffer.alloc(0), content: Buffer.alloc(0) });
-    if (sig.content.length < 2 || sig.content[0] !== 0) throw new DerError('signature bit string has unused bits');
+    const algorithm = readOid(
+      readChildren(alg.content)[0] ?? { tag: 0, raw: Buffer.alloc(0), content: Buffer.alloc(0) },
+    );
+    if (sig.content.length < 2 || sig.content[0] !== 0)
+      throw new DerError('signature bit string has unused bits');
     let publicKey: KeyObject;
     try {
       publicKey = createPublicKey({ key: spki.raw, format: 'der', type: 'spki' });

@@ -39,7 +39,7 @@ export const implicitPrimitive = (n: number, content: Buffer): Buffer => tlv(0x8
 export function namedBits(bits: number[]): Buffer {
   const highest = Math.max(...bits);
   const bytes = Buffer.alloc(Math.floor(highest / 8) + 1);
-  for (const b of bits) bytes[Math.floor(b / 8)]! |= 0x80 >> b % 8;
+  for (const b of bits) bytes[Math.floor(b / 8)]! |= 0x80 >> (b % 8);
   // DER: trailing zero bits are not encoded; the first byte says how many bits of the last are unused.
   const unused = 7 - (highest % 8);
   return tlv(0x03, Buffer.concat([Buffer.from([unused]), bytes]));

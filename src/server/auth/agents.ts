@@ -141,7 +141,10 @@ export class AgentAuthenticator {
       this.cache.set(key, hit);
     }
     if (!hit.identity) {
-      throw new PgvigilError('CERTIFICATE_INVALID', `the client certificate names agent ${agentId}, unknown here`);
+      throw new PgvigilError(
+        'CERTIFICATE_INVALID',
+        `the client certificate names agent ${agentId}, unknown here`,
+      );
     }
     if (hit.revoked) throw new PgvigilError('CREDENTIAL_REVOKED', `agent ${agentId} was revoked`);
     return { ...hit.identity, via: 'certificate' };

@@ -41,7 +41,9 @@ test('a_ca_read_back_from_its_pem_issues_certificates_that_chain_to_it', () => {
   const { ca, keyPem } = AgentCa.create();
   const again = AgentCa.fromPem(ca.certificatePem, keyPem);
   const keys = newAgentKeyPair();
-  const cert = new X509Certificate(again.issue(agentId, createCsr(keys.privateKey, keys.publicKey, 'x')).certificate);
+  const cert = new X509Certificate(
+    again.issue(agentId, createCsr(keys.privateKey, keys.publicKey, 'x')).certificate,
+  );
   assert.ok(cert.checkIssued(ca.certificate));
   assert.ok(cert.verify(ca.certificate.publicKey));
   // and its key survives sealing as the store keeps it
@@ -58,7 +60,8 @@ test('a_request_whose_signature_does_not_match_its_key_is_refused', () => {
   const forged = createCsr(other.privateKey, mine.publicKey, 'x');
   assert.throws(
     () => ca.issue(agentId, forged),
-    (err: unknown) => err instanceof PgvigilError && err.code === 'CSR_INVALID' && /does not verify/.test(err.message),
+    (err: unknown) =>
+      err instanceof PgvigilError && err.code === 'CSR_INVALID' && /does not verify/.test(err.message),
   );
 });
 
@@ -87,7 +90,9 @@ test('garbage_truncated_and_weak_key_requests_are_refused_with_csr_invalid', () 
 test('ed25519_and_rsa_requests_are_accepted', () => {
   const { ca } = AgentCa.create();
   for (const keys of [generateKeyPairSync('ed25519'), generateKeyPairSync('rsa', { modulusLength: 2048 })]) {
-    const cert = new X509Certificate(ca.issue(agentId, createCsr(keys.privateKey, keys.publicKey, 'x')).certificate);
+    const cert = new X509Certificate(
+      ca.issue(agentId, createCsr(keys.privateKey, keys.publicKey, 'x')).certificate,
+    );
     assert.ok(cert.checkPrivateKey(keys.privateKey));
   }
 });

@@ -26,7 +26,14 @@ import {
 } from 'node:crypto';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
-import { agentUri, agentUriPrefix, CsrError, distinguishedName, parseCsr, signerFor } from '../../protocol/csr.js';
+import {
+  agentUri,
+  agentUriPrefix,
+  CsrError,
+  distinguishedName,
+  parseCsr,
+  signerFor,
+} from '../../protocol/csr.js';
 import {
   bitString,
   boolean,
@@ -59,7 +66,9 @@ const ext = {
 } as const;
 
 function extension(id: string, critical: boolean, value: Buffer): Buffer {
-  return critical ? sequence(oid(id), boolean(true), octetString(value)) : sequence(oid(id), octetString(value));
+  return critical
+    ? sequence(oid(id), boolean(true), octetString(value))
+    : sequence(oid(id), octetString(value));
 }
 
 /** A key identifier: the first 20 bytes of the SHA-256 of the public key info (RFC 5280 §4.2.1.2 allows any). */
@@ -197,7 +206,11 @@ export class AgentCa {
         extension(ext.basicConstraints, true, sequence()),
         extension(ext.keyUsage, true, namedBits([0])), // digitalSignature
         extension(ext.extKeyUsage, false, sequence(oid(ext.clientAuth))),
-        extension(ext.subjectAltName, false, sequence(implicitPrimitive(6, Buffer.from(agentUri(agentId), 'ascii')))),
+        extension(
+          ext.subjectAltName,
+          false,
+          sequence(implicitPrimitive(6, Buffer.from(agentUri(agentId), 'ascii'))),
+        ),
         extension(ext.subjectKeyId, false, octetString(keyId(spki))),
         extension(ext.authorityKeyId, false, sequence(implicitPrimitive(0, this.#keyId))),
       ],

@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
-import { agentConfig, storeConfigStatus } from '../../storage/queries/agents.sql.js';
 import { parseCsr } from '../../protocol/csr.js';
+import { agentConfig, storeConfigStatus } from '../../storage/queries/agents.sql.js';
 import { onAgentPort } from '../agent-listener.js';
 import { type AgentAuthenticator, type EnrollRequest, enrollAgent } from '../auth/agents.js';
 import type { AgentCa, IssuedCertificate } from '../auth/ca.js';
@@ -128,7 +128,9 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (
       if (csr !== undefined && issuer) checkCsr(csr);
       const enrolled = await enrollAgent(pool, request);
       const issued =
-        csr !== undefined && issuer ? issuer.issue(enrolled.agentId, csr, new Date(), certificateLifetimeMs) : undefined;
+        csr !== undefined && issuer
+          ? issuer.issue(enrolled.agentId, csr, new Date(), certificateLifetimeMs)
+          : undefined;
       req.log.info(
         { agentId: enrolled.agentId, hostname: req.body.hostname, certificateSerial: issued?.serial },
         'agent enrolled',
@@ -238,7 +240,10 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (
         throw new PgvigilError('RATE_LIMITED', 'too many certificate requests from this agent');
       }
       const issued = issuer.issue(agent.agentId, req.body.csr, new Date(), certificateLifetimeMs);
-      req.log.info({ agentId: agent.agentId, certificateSerial: issued.serial, via: agent.via }, 'agent certificate issued');
+      req.log.info(
+        { agentId: agent.agentId, certificateSerial: issued.serial, via: agent.via },
+        'agent certificate issued',
+      );
       return reply.status(201).send(certificateFields(issued));
     },
   );
