@@ -42,6 +42,8 @@ let server: App;
 let mainUrl: string;
 let agentUrl: string;
 let serverCa: Buffer;
+let box: SecretBox;
+let agentCa: AgentCa;
 
 /** A CA and a server certificate for 127.0.0.1 signed by it (the server's own TLS, not the agent CA). */
 function makeServerCertificate(): void {
@@ -237,13 +239,15 @@ before(async () => {
   if (!haveOpenssl) return;
   makeServerCertificate();
   serverCa = readFileSync(join(dir, 'ca.pem'));
+  box = SecretBox.random();
+  agentCa = await loadOrCreateAgentCa(store.pool, box);
   server = await buildServerApp({
     store,
     log: quietLog,
     latestMigration: latest,
     credentialCacheMs: 0,
     tls: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key') },
-    agentCa: await loadOrCreateAgentCa(store.pool, SecretBox.random()),
+    agentCa,
   });
   mainUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
   agentUrl = await server.listenAgents('127.0.0.1', 0);
@@ -306,6 +310,19 @@ describe(`agent identity by client certificate (${testPgLabel})`, { skip }, () =
     // Without any credential the agent port refuses like the main port.
     const anonymous = await request(agentUrl, 'POST', '/api/v1/ingest', { batch: loadBatch(agentId, 1001) });
     assert.equal(anonymous.status, 401);
+  });
+
+  test('the_ca_is_kept_in_the_store_and_opens_only_with_the_secret_key_that_sealed_it', async () => {
+    // What a second server (or this one restarted) on the same store and secret key gets: the same CA.
+    const again = await loadOrCreateAgentCa(store.pool, box);
+    assert.equal(again.certificatePem, agentCa.certificatePem);
+    const { rows } = await store.pool.query('SELECT key_sealed FROM pgvigil.agent_ca');
+    assert.equal(rows.length, 1);
+    assert.ok(!(rows[0].key_sealed as Buffer).includes('PRIVATE KEY'), 'the key is sealed in the store');
+    await assert.rejects(
+      loadOrCreateAgentCa(store.pool, SecretBox.random()),
+      /SECRET_UNREADABLE|does not open/,
+    );
   });
 
   test('another_agents_certificate_cannot_write_or_read_as_this_agent', async () => {
@@ -473,9 +490,13 @@ describe(`agent identity by client certificate (${testPgLabel})`, { skip }, () =
       );
       const renewed = (await loadClientCertificate(stateDir))!;
       assert.notEqual(renewed.key, first.key, 'each certificate has a fresh key');
+      // Two thirds of the way from receipt to the end (which the certificate states to the second).
+      const firstEnd = new Date(new X509Certificate(first.certificate).validTo).getTime();
+      const due = Date.parse(first.receivedAt) + ((firstEnd - Date.parse(first.receivedAt)) * 2) / 3;
+      assert.ok(due - Date.parse(first.receivedAt) > 1000, 'due well after receipt');
       assert.ok(
-        Date.parse(renewed.receivedAt) - Date.parse(first.receivedAt) >= 1900,
-        'not renewed before 2/3',
+        Date.parse(renewed.receivedAt) >= due && Date.parse(renewed.receivedAt) < firstEnd,
+        'renewed after two thirds of its life and before its end',
       );
       // and the renewed certificate is the one presented: a push with it alone is accepted
       const res = await request(url, 'POST', '/api/v1/ingest', {
