@@ -427,6 +427,21 @@ describe(`agent identity by client certificate (${testPgLabel})`, { skip }, () =
     });
     assert.equal(renew.status, 409);
     assert.equal((renew.body.error as { code: string }).code, 'CERTIFICATE_UNAVAILABLE');
+    // A malformed request is refused before the token's one use is spent.
+    const once = await createEnrollToken(store.pool, { uses: 1 });
+    const bad = await request(agentUrl, 'POST', '/api/v1/agents/enroll', {
+      json: {
+        token: once.token,
+        hostname: 'mtls-host-bad-csr',
+        csr: `-----BEGIN CERTIFICATE REQUEST-----\n${'A'.repeat(200)}\n-----END CERTIFICATE REQUEST-----\n`,
+      },
+    });
+    assert.equal(bad.status, 400);
+    assert.equal((bad.body.error as { code: string }).code, 'CSR_INVALID');
+    const good = await request(agentUrl, 'POST', '/api/v1/agents/enroll', {
+      json: { token: once.token, hostname: 'mtls-host-bad-csr', csr: certificateRequest().csr },
+    });
+    assert.equal(good.status, 201, JSON.stringify(good.body));
     const onMain = await enroll(mainUrl, 'mtls-host-main');
     assert.equal(onMain.certificate, undefined, 'no certificate from an enrollment on the main port');
   });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { version } from '../version.js';
-import { certificateRequest, saveClientCertificate } from './certificate.js';
+import { certificateRequest, clientCertificateFile, saveClientCertificate } from './certificate.js';
 import { type AgentHttp, errorMessage } from './http.js';
 
 export interface AgentIdentity {
@@ -126,6 +126,9 @@ export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> 
       certificate: got.certificate,
       receivedAt: new Date().toISOString(),
     });
+  } else {
+    // A certificate from an earlier enrollment (another server) names another agent: never present it.
+    await rm(clientCertificateFile(opts.stateDir), { force: true });
   }
   await saveIdentity(opts.stateDir, identity);
   await rm(key.file, { force: true });

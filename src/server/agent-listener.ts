@@ -25,7 +25,7 @@ type MarkedSocket = TLSSocket & { [onAgentListener]?: true };
 
 /** Whether this request came in on the agent port. */
 export function onAgentPort(req: FastifyRequest): boolean {
-  return (req.raw.socket as MarkedSocket)[onAgentListener] === true;
+  return (req.raw.socket as MarkedSocket | undefined)?.[onAgentListener] === true;
 }
 
 /** What the client certificate of an agent-port request says; undefined when none was presented. */
@@ -120,6 +120,8 @@ export async function startAgentListener(
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // A connection kept alive after its last answer would hold the stop for the keep-alive timeout.
+        setTimeout(() => server.closeAllConnections(), 5000).unref();
       });
       return closing;
     },
