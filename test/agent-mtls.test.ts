@@ -17,6 +17,8 @@ import {
   certificateRequest,
   clientCertificateFile,
   loadClientCertificate,
+  renewalDue,
+  saveClientCertificate,
 } from '../src/agent/certificate.js';
 import { startShipping } from '../src/agent/shipping.js';
 import { batchMediaType } from '../src/protocol/batch.js';
@@ -525,4 +527,38 @@ describe(`agent identity by client certificate (${testPgLabel})`, { skip }, () =
       await shortLived.app.close();
     }
   });
+});
+
+test('the_certificate_is_kept_0600_and_a_damaged_file_counts_as_none', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-cert-'));
+  try {
+    const { ca } = AgentCa.create();
+    const req = certificateRequest();
+    const c = {
+      key: req.keyPem,
+      certificate: ca.issue('0b5c6c9e-3f0e-4a52-9f4e-2d7d3c1a9b10', req.csr).certificate,
+      receivedAt: new Date().toISOString(),
+    };
+    await saveClientCertificate(dir, c);
+    assert.equal(statSync(clientCertificateFile(dir)).mode & 0o777, 0o600);
+    assert.deepEqual(await loadClientCertificate(dir), c);
+    writeFileSync(clientCertificateFile(dir), '{"certificate":"garbage"');
+    assert.equal(await loadClientCertificate(dir), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('renewal_is_due_two_thirds_of_the_way_from_receipt_to_the_end', () => {
+  const now = new Date('2026-12-03T00:00:00Z');
+  const { ca } = AgentCa.create(now);
+  const req = certificateRequest();
+  const certificate = ca.issue(
+    '0b5c6c9e-3f0e-4a52-9f4e-2d7d3c1a9b10',
+    req.csr,
+    now,
+    30 * 86_400_000,
+  ).certificate;
+  const due = renewalDue({ key: req.keyPem, certificate, receivedAt: now.toISOString() });
+  assert.equal(new Date(due).toISOString(), '2026-12-23T00:00:00.000Z');
 });
