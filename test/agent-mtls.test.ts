@@ -414,7 +414,7 @@ describe(`agent identity by client certificate (${testPgLabel})`, { skip }, () =
     assert.equal(agents.certificateRequested, true, 'the agent port asks for a client certificate');
     // The agent port is no second way into the API or the dashboard.
     const a = await enroll(agentUrl, 'mtls-host-ports');
-    for (const path of ['/', '/api/v1/servers']) {
+    for (const path of ['/', '/api/v1/servers', '/api/v1/openapi.json']) {
       const res = await request(agentUrl, 'GET', path, {
         cert: a.certificate,
         key: a.key,
@@ -422,6 +422,7 @@ describe(`agent identity by client certificate (${testPgLabel})`, { skip }, () =
       });
       assert.equal(res.status, 404, path);
     }
+    assert.equal((await request(agentUrl, 'GET', '/api/v1/health')).status, 200, 'health answers there');
     // Certificates are issued on the agent port only; on the main port the agent keeps its bearer credential.
     const renew = await request(mainUrl, 'POST', `/api/v1/agents/${a.agentId}/certificate`, {
       bearer: a.credential,

@@ -51,11 +51,15 @@ export function peerCertificateOf(req: FastifyRequest): PeerCertificate | undefi
   };
 }
 
-/** The routes that answer on the agent port: public or agent role, under /api/v1. */
+/** The public routes an agent uses; with every `agent` role route, all that answers on the agent port. */
+const agentPortPublicRoutes = new Set(['/api/v1/agents/enroll', '/api/v1/health', '/api/v1/ready']);
+
+/** onRequest hook: on the agent port, anything but agent routes is 404 (before any user check). */
 export async function agentPortOnly(req: FastifyRequest): Promise<void> {
   if (!onAgentPort(req)) return;
+  const route = req.routeOptions.url ?? '';
   const role = req.routeOptions.config?.role;
-  if (!req.url.startsWith('/api/v1/') || (role !== 'agent' && role !== 'public')) {
+  if (!(role === 'agent' || (role === 'public' && agentPortPublicRoutes.has(route)))) {
     throw new PgvigilError('NOT_FOUND', 'the agent port serves agent routes only; use the main port');
   }
 }
