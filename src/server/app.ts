@@ -4,7 +4,8 @@
  *      means the store is away (`isConnectionError`), wherever it was thrown — a route, a job it calls,
  *      the credential lookups in the auth hooks — is 503 STORE_UNAVAILABLE with Retry-After, never 500
  *   2. request guard (./request-guard.ts): JSON bodies bounded in shape before anything walks them, a NUL
- *      in a query or path parameter refused; on the agent port (./agent-listener.ts) agent routes only; fastify's own 4xx mapped to documented codes
+ *      in a query or path parameter refused; fastify's own 4xx mapped to documented codes; on the agent
+ *      port (./agent-listener.ts) anything but agent routes is 404
  *   3. role guard: a route without `config.role` cannot be registered (deny by default); then
  *      @fastify/swagger, which collects the same routes for the OpenAPI document (./openapi.ts)
  *   4. store gate: while the store watcher reports the store away, every route that needs it answers
