@@ -45,6 +45,20 @@ function listenOptions(cmd: Command): Command {
         'PGVIGIL_TLS_CLIENT_CA',
       ),
     )
+    .addOption(
+      new Option('--tls-min-version <version>', 'lowest TLS version accepted (default 1.3)')
+        .choices(['1.2', '1.3'])
+        .default('1.3')
+        .env('PGVIGIL_TLS_MIN_VERSION'),
+    )
+    .addOption(
+      new Option(
+        '--agent-port <port>',
+        'also listen here for agents only, with client certificates from the built-in agent CA (needs --tls-cert)',
+      )
+        .argParser(parsePort)
+        .env('PGVIGIL_AGENT_PORT'),
+    )
     .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1').env('PGVIGIL_HOST'))
     .addOption(
       new Option('--port <port>', 'HTTP port').default(defaultPort).argParser(parsePort).env('PGVIGIL_PORT'),
@@ -62,6 +76,8 @@ interface ServeFlags extends StoreFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
+  tlsMinVersion?: '1.2' | '1.3';
+  agentPort?: number;
 }
 
 function serverTls(flags: ServeFlags): ServerTls | undefined {
@@ -76,7 +92,12 @@ function serverTls(flags: ServeFlags): ServerTls | undefined {
     if (file !== undefined && !existsSync(file))
       throw new PgvigilError('BAD_ARGUMENT', `${flag} ${file}: no such file`);
   }
-  return { cert: flags.tlsCert, key: flags.tlsKey, clientCa: flags.tlsClientCa };
+  return {
+    cert: flags.tlsCert,
+    key: flags.tlsKey,
+    clientCa: flags.tlsClientCa,
+    minVersion: flags.tlsMinVersion === '1.2' ? 'TLSv1.2' : 'TLSv1.3',
+  };
 }
 
 function parseCount(value: string): number {
@@ -138,12 +159,14 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
     host: flags.host,
     port: flags.port,
     tls: serverTls(flags),
+    agentPort: flags.agentPort,
     log,
   });
   const ms = Math.round(performance.now() - started);
   process.stdout.write(
     `pgvigil ${version} ${mode === 'up' ? 'is up' : 'server listening'}: ${server.url}  (store: ${server.store.kind}, PostgreSQL ${server.store.serverVersion}, ready in ${ms} ms)\n`,
   );
+  if (server.agentUrl) process.stdout.write(`pgvigil: agent port (mutual TLS) at ${server.agentUrl}\n`);
   const dashboard = `${server.url}/`;
   if (server.firstAdmin) {
     // Shown once, on the terminal only (never through the logger): the store keeps just its scrypt hash.

@@ -40,6 +40,21 @@ export const errorCodes = {
     exit: 1,
     message: 'the enrollment token is invalid, expired or used up',
   },
+  CSR_INVALID: {
+    status: 400,
+    exit: 1,
+    message: 'the certificate request is malformed, unsigned by its key or of a refused key kind',
+  },
+  CERTIFICATE_INVALID: {
+    status: 401,
+    exit: 1,
+    message: 'the client certificate is not one the agent CA issued, has expired, or names no agent',
+  },
+  CERTIFICATE_UNAVAILABLE: {
+    status: 409,
+    exit: 1,
+    message: 'client certificates are issued only on the agent port',
+  },
   AGENT_MISMATCH: { status: 403, exit: 1, message: 'the batch or resource belongs to another agent' },
   BATCH_INVALID: { status: 400, exit: 1, message: 'the batch is malformed' },
   BATCH_TOO_LARGE: { status: 413, exit: 1, message: 'the batch is too large' },

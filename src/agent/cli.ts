@@ -144,7 +144,9 @@ export function registerAgentCommands(program: Command): void {
       `
 With --server the agent ships everything to a pgvigil server: batches are sealed every --push-interval
 into a disk spool under --state-dir and sent oldest first, so outages lose nothing. With --listen it also
-serves /metrics; with --listen alone it is an exporter only, a drop-in for node_exporter.
+serves /metrics; with --listen alone it is an exporter only, a drop-in for node_exporter. Pointed at a
+server's agent port (--agent-port), the agent also gets a client certificate for a key it makes, keeps it
+in --state-dir (0600) and renews it before it ends.
 
 Examples:
   $ pgvigil agent --server https://pgvigil.example:8470 --enroll-token pgv_enroll_… --postgres postgres://pgvigil@localhost/postgres

@@ -1,6 +1,8 @@
 /**
  * The agent's HTTP client: node:http/https only (no HTTP library in the agent), keep-alive, a private CA
- * (`--ca`) and mutual TLS (`--cert`/`--key`), a timeout on every request, bodies read up to a bound.
+ * (`--ca`) and mutual TLS — with the operator's `--cert`/`--key`, or else with the client certificate the
+ * server's agent CA issued (./certificate.ts, swapped in with `setClientCertificate`) — a timeout on every
+ * request, bodies read up to a bound.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -19,24 +21,48 @@ export interface HttpResponse {
 }
 
 export class AgentHttp {
-  private readonly agent: http.Agent;
+  private agent: http.Agent;
   private readonly base: URL;
+  private readonly ca: Buffer | undefined;
+  /** The operator's --cert/--key: then the issued certificate is not used. */
+  private readonly fixedClientCertificate: boolean;
+  private readonly retired = new Set<http.Agent>();
 
   constructor(serverUrl: string, tls: TlsFiles = {}) {
     this.base = new URL(serverUrl);
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
       throw new Error(`server URL must be http:// or https://, got ${serverUrl}`);
     }
+    this.ca = tls.ca ? readFileSync(tls.ca) : undefined;
+    this.fixedClientCertificate = tls.cert !== undefined;
     this.agent =
       this.base.protocol === 'https:'
-        ? new https.Agent({
-            keepAlive: true,
-            maxSockets: 4,
-            ca: tls.ca ? readFileSync(tls.ca) : undefined,
-            cert: tls.cert ? readFileSync(tls.cert) : undefined,
-            key: tls.key ? readFileSync(tls.key) : undefined,
-          })
+        ? this.httpsAgent(
+            tls.cert ? readFileSync(tls.cert) : undefined,
+            tls.key ? readFileSync(tls.key) : undefined,
+          )
         : new http.Agent({ keepAlive: true, maxSockets: 4 });
+  }
+
+  private httpsAgent(cert: Buffer | string | undefined, key: Buffer | string | undefined): https.Agent {
+    return new https.Agent({ keepAlive: true, maxSockets: 4, ca: this.ca, cert, key });
+  }
+
+  /**
+   * Presents this client certificate (PEM) from the next connection on; undefined presents none. A no-op
+   * over http:// or when the operator gave --cert/--key; false then. Connections of the previous setting
+   * finish their requests and are closed a minute later.
+   */
+  setClientCertificate(certificate: string | undefined, key: string | undefined): boolean {
+    if (this.base.protocol !== 'https:' || this.fixedClientCertificate) return false;
+    const old = this.agent;
+    this.agent = this.httpsAgent(certificate, key);
+    this.retired.add(old);
+    setTimeout(() => {
+      old.destroy();
+      this.retired.delete(old);
+    }, 60_000).unref();
+    return true;
   }
 
   request(
@@ -83,6 +109,8 @@ export class AgentHttp {
 
   close(): void {
     this.agent.destroy();
+    for (const a of this.retired) a.destroy();
+    this.retired.clear();
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * The agent's identity on a server: enrolled once with an enrollment token, then the per-agent credential
- * is kept in `<stateDir>/credential.json` (mode 0600) and reused on every start.
+ * is kept in `<stateDir>/credential.json` (mode 0600) and reused on every start. Enrollment also sends a
+ * certificate request for a key made here: on the server's agent port the answer carries a client
+ * certificate too, kept by ./certificate.ts (the key never leaves this host).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { version } from '../version.js';
+import { certificateRequest, clientCertificateFile, saveClientCertificate } from './certificate.js';
 import { type AgentHttp, errorMessage } from './http.js';
 
 export interface AgentIdentity {
@@ -79,6 +82,7 @@ export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> 
     );
   }
   const key = await enrollKey(opts.stateDir);
+  const certRequest = certificateRequest();
   const body = Buffer.from(
     JSON.stringify({
       token: opts.enrollToken,
@@ -87,6 +91,7 @@ export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> 
       os: `${platform()} ${release()}`,
       agentVersion: version,
       targets: (opts.targets ?? []).map((name) => ({ kind: 'postgres', name })),
+      csr: certRequest.csr,
     }),
   );
   const res = await opts.http.request(
@@ -105,10 +110,33 @@ export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> 
     agentId: string;
     serverId: number;
     credential: string;
+    certificate?: string;
   };
-  const identity: AgentIdentity = { serverUrl: opts.serverUrl, ...got, enrolledAt: new Date().toISOString() };
+  const identity: AgentIdentity = {
+    serverUrl: opts.serverUrl,
+    agentId: got.agentId,
+    serverId: got.serverId,
+    credential: got.credential,
+    enrolledAt: new Date().toISOString(),
+  };
+  // The certificate first: an agent that dies in between re-enrolls with its key and gets both again.
+  if (got.certificate) {
+    await saveClientCertificate(opts.stateDir, {
+      key: certRequest.keyPem,
+      certificate: got.certificate,
+      receivedAt: new Date().toISOString(),
+    });
+  } else {
+    // A certificate from an earlier enrollment (another server) names another agent: never present it.
+    await rm(clientCertificateFile(opts.stateDir), { force: true });
+  }
   await saveIdentity(opts.stateDir, identity);
   await rm(key.file, { force: true });
-  opts.log.info({ agentId: identity.agentId }, 'enrolled with the server; credential saved');
+  opts.log.info(
+    { agentId: identity.agentId, certificate: Boolean(got.certificate) },
+    got.certificate
+      ? 'enrolled with the server; credential and client certificate saved'
+      : 'enrolled with the server; credential saved',
+  );
   return identity;
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { LogEntry } from '../protocol/logs.js';
 import { Batcher } from './batcher.js';
+import { CertificateKeeper } from './certificate.js';
 import type { FamilyRows } from './collectors/types.js';
 import { type AgentHealth, buildAgentHealth, DroppedContents } from './health.js';
 import { AgentHttp, type TlsFiles } from './http.js';
@@ -49,6 +50,8 @@ export interface ShippingOptions {
   onConfig?: (config: RemoteConfig) => Promise<void> | void;
   /** The agent's self-report sent with each batch (collector health); `health` is added to it. */
   status?: () => Record<string, unknown>;
+  /** How often the client certificate is checked for renewal (default hourly). */
+  certificateCheckMs?: number;
 }
 
 export interface Shipping {
@@ -74,6 +77,8 @@ export interface Shipping {
   stats(): { spool: SpoolStats; shipper: Shipper['stats']; pendingRows: number };
   /** The agent's report on itself: spool, losses, retries, config reloads (also in every batch). */
   health(): AgentHealth;
+  /** The client certificate in use (agent port), if any. */
+  certificate(): { certificate: string; receivedAt: string } | undefined;
   stop(): Promise<void>;
 }
 
@@ -97,6 +102,17 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     maxBytes: opts.spoolMaxBytes,
   });
   const credential = () => identity.credential;
+  // Before the first push: on the agent port the client certificate is the agent's credential (the bearer
+  // goes along and must name the same agent); elsewhere the server answers that it issues none.
+  const certificates = new CertificateKeeper({
+    stateDir: opts.stateDir,
+    http,
+    agentId: identity.agentId,
+    credential,
+    log: log.child({ component: 'certificate' }),
+    checkMs: opts.certificateCheckMs,
+  });
+  await certificates.start();
   const batcher = new Batcher(() => identity.agentId, spool, log, 50_000, hostname());
   const shipper = new Shipper({
     http,
@@ -184,7 +200,9 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     reloadConfig: pollConfig,
     stats: () => ({ spool: spool.stats(), shipper: shipper.stats, pendingRows: batcher.pendingRows }),
     health,
+    certificate: () => certificates.certificate,
     stop: async () => {
+      certificates.stop();
       clearInterval(pushTimer);
       clearInterval(configTimer);
       await seal();

@@ -4,7 +4,8 @@
  *      means the store is away (`isConnectionError`), wherever it was thrown — a route, a job it calls,
  *      the credential lookups in the auth hooks — is 503 STORE_UNAVAILABLE with Retry-After, never 500
  *   2. request guard (./request-guard.ts): JSON bodies bounded in shape before anything walks them, a NUL
- *      in a query or path parameter refused; fastify's own 4xx mapped to documented codes
+ *      in a query or path parameter refused; fastify's own 4xx mapped to documented codes; on the agent
+ *      port (./agent-listener.ts) anything but agent routes is 404
  *   3. role guard: a route without `config.role` cannot be registered (deny by default); then
  *      @fastify/swagger, which collects the same routes for the OpenAPI document (./openapi.ts)
  *   4. store gate: while the store watcher reports the store away, every route that needs it answers
@@ -41,7 +42,9 @@ import type { Store } from '../storage/db.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { isConnectionError, storeRetryAfterSeconds, storeUnavailable } from '../storage/tx.js';
 import { Registry } from '../telemetry/metrics.js';
+import { type AgentListener, agentPortOnly, startAgentListener } from './agent-listener.js';
 import { AgentAuthenticator } from './auth/agents.js';
+import type { AgentCa } from './auth/ca.js';
 import { signingKey } from './auth/sessions.js';
 import { UserAuthenticator, userGuard } from './auth/users.js';
 import { createFindingsEngine } from './findings.js';
@@ -103,6 +106,10 @@ export interface AppOptions {
   webDir?: string;
   /** How the overview's default answer is shared and kept (GET /api/v1/fleet). */
   fleetCache?: Partial<FleetCacheOptions>;
+  /** The agent CA (./auth/ca.ts): with `tls`, `listenAgents` opens the mutual-TLS agent port. */
+  agentCa?: AgentCa;
+  /** Lifetime of the agent certificates it issues (default 30 days). */
+  agentCertificateLifetimeMs?: number;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -110,13 +117,15 @@ export interface ServerTls {
   cert: string;
   key: string;
   clientCa?: string;
+  /** Lowest TLS version accepted on every port (default TLS 1.3; `--tls-min-version 1.2` allows 1.2). */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 function tlsOptions(tls: ServerTls) {
   return {
     cert: readFileSync(tls.cert),
     key: readFileSync(tls.key),
-    minVersion: 'TLSv1.2' as const,
+    minVersion: tls.minVersion ?? ('TLSv1.3' as const),
     ...(tls.clientCa ? { ca: readFileSync(tls.clientCa), requestCert: true, rejectUnauthorized: true } : {}),
   };
 }
@@ -129,6 +138,11 @@ export interface App {
   engine: FindingsEngine;
   /** Sends queued notifications; `kick()` it after committing finding events. */
   delivery: DeliveryWorker;
+  /**
+   * Opens the agent port (./agent-listener.ts) once the app is ready; its URL. Needs `tls` and `agentCa`.
+   * It closes with the app.
+   */
+  listenAgents(host: string, port: number): Promise<string>;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -184,6 +198,8 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // Before any other hook: no credential lookup or query is made with a NUL in a parameter.
   app.addHook('onRequest', refuseNulParameters);
+  // The agent port answers agent routes only, before any user check could look at a request there.
+  app.addHook('onRequest', agentPortOnly);
   app.addHook('onRoute', (route) => {
     const role = route.config?.role;
     if (role === undefined || !roles.includes(role)) {
@@ -277,7 +293,14 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     store: opts.store,
     latestMigration: opts.latestMigration,
   });
-  await app.register(agentRoutes, { prefix: '/api/v1', pool, auth, enrollLimit: opts.enrollLimit });
+  await app.register(agentRoutes, {
+    prefix: '/api/v1',
+    pool,
+    auth,
+    enrollLimit: opts.enrollLimit,
+    ca: opts.agentCa,
+    certificateLifetimeMs: opts.agentCertificateLifetimeMs,
+  });
   await app.register(ingestRoutes, {
     prefix: '/api/v1',
     pool,
@@ -353,11 +376,28 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   );
   await app.register(webRoutes, { webDir: opts.webDir, log: opts.log.child({ component: 'web' }) });
   app.addHook('onReady', async () => delivery.start());
+  let agentListener: AgentListener | undefined;
+  const listenAgents = async (host: string, port: number): Promise<string> => {
+    if (!opts.tls || !opts.agentCa) {
+      throw new PgvigilError('BAD_ARGUMENT', 'the agent port needs TLS (--tls-cert, --tls-key)');
+    }
+    await app.ready();
+    agentListener = await startAgentListener(app, {
+      cert: opts.tls.cert,
+      key: opts.tls.key,
+      caCertificate: opts.agentCa.certificatePem,
+      minVersion: opts.tls.minVersion ?? 'TLSv1.3',
+      host,
+      port,
+    });
+    return agentListener.url;
+  };
   app.addHook('onClose', async () => {
+    await agentListener?.close();
     await delivery.stop();
     await live.close();
     await writer.drain();
     await engine.idle();
   });
-  return { app, registry, writer, userAuth, engine, delivery };
+  return { app, registry, writer, userAuth, engine, delivery, listenAgents };
 }

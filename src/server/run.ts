@@ -11,6 +11,7 @@ import { defaultDataDir } from '../storage/embedded.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { buildServerApp, type ServerTls } from './app.js';
+import { loadOrCreateAgentCa } from './auth/ca.js';
 import { ensureFirstAdmin } from './auth/users.js';
 import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 import { baselinesJob } from './jobs/baselines.js';
@@ -32,6 +33,8 @@ export interface ServerOptions {
   port: number;
   retention?: RetentionPolicy;
   tls?: ServerTls;
+  /** The mutual-TLS agent port (needs `tls`): the agent CA is loaded, or made on the first start. */
+  agentPort?: number;
   log: Logger;
 }
 
@@ -43,6 +46,8 @@ export interface RunningServer {
   app: FastifyInstance;
   /** Set when this start created the first admin: its generated password, to be shown once. */
   firstAdmin?: { name: string; password: string };
+  /** The agent port's URL, when it is open. */
+  agentUrl?: string;
   close(): Promise<void>;
 }
 
@@ -77,6 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
   let firstAdmin: RunningServer['firstAdmin'];
+  let agentUrl: string | undefined;
   try {
     const migrations = await loadMigrations();
     await migrate(store.pool, opts.log, migrations);
@@ -84,6 +90,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // The key that seals channel secrets lives beside the data (or in PGVIGIL_SECRET_KEY), never in the store.
     const secrets = await loadSecretBox({ dataDir: store.dataDir ?? opts.dataDir ?? defaultDataDir() });
     opts.log.info({ source: secrets.source, file: secrets.file }, 'secret key loaded');
+    if (opts.agentPort !== undefined && !opts.tls) {
+      throw new PgvigilError('BAD_ARGUMENT', '--agent-port needs --tls-cert and --tls-key');
+    }
+    // The CA's key is sealed with the same secret key, so it is loaded (or made) only after it.
+    const agentCa =
+      opts.agentPort === undefined ? undefined : await loadOrCreateAgentCa(store.pool, secrets.box);
     // Three independent pieces of start-up run at once — the first admin (scrypt, on the thread pool),
     // today's partitions (DDL, in the store) and building the app (route schemas, on this thread) — since
     // together they are most of the time to the first answer. Today's partitions must exist before the
@@ -103,6 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         live: liveOptionsFromEnv(),
         findingsOnIngest: findingsOnIngestFromEnv(),
         secrets: secrets.box,
+        agentCa,
       }).then(async (b) => {
         // Compiles every route's schemas now, while the store creates partitions, not after.
         await b.app.ready();
@@ -127,6 +140,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
       throw err;
     }
+    if (opts.agentPort !== undefined) agentUrl = await built.value.listenAgents(opts.host, opts.agentPort);
     // Only once listening: the first full partition pass (hundreds of partitions on a first start) would
     // otherwise compete with building the app for the CPU and delay the first answer by seconds.
     jobs = startJobs(
@@ -161,6 +175,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     storeUrl: store.url,
     app: running,
     firstAdmin,
+    agentUrl,
     close: async () => {
       await running.close();
       await runningJobs.stop();

@@ -9,7 +9,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
-import { agentByCredential, revokeAgent } from '../../storage/queries/agents.sql.js';
+import { agentByCredential, agentById, revokeAgent } from '../../storage/queries/agents.sql.js';
 import {
   insertEnrolledAgent,
   insertEnrollToken,
@@ -41,6 +41,15 @@ export function newEnrollToken(): string {
 export interface AgentIdentity {
   agentId: string;
   serverId: number;
+  /** How the agent proved itself on this request (a client certificate on the agent port, or bearer). */
+  via?: 'certificate' | 'bearer';
+}
+
+/** A client certificate as the agent port saw it (./agent-listener.ts `peerCertificateOf`). */
+export interface PresentedCertificate {
+  authorized: boolean;
+  error?: string;
+  agentId?: string;
 }
 
 /** Parses "Bearer <credential>"; undefined when absent or malformed. */
@@ -77,7 +86,68 @@ export class AgentAuthenticator {
     }
     if (!hit.identity) throw new PgvigilError('CREDENTIAL_INVALID');
     if (hit.revoked) throw new PgvigilError('CREDENTIAL_REVOKED');
-    return hit.identity;
+    return { ...hit.identity, via: 'bearer' };
+  }
+
+  /**
+   * The agent of a request from what it presented: a client certificate (agent port only) and/or a bearer
+   * credential. Every credential presented must hold and all must name the same agent:
+   * - an authorized certificate names the agent; the agent is looked up by id (cached as credentials are),
+   *   so a revoked agent's certificate is refused like its bearer credential;
+   * - a certificate that is not authorized (another issuer, expired) counts for nothing when a bearer
+   *   credential comes with it (an agent renewing after expiry), and is refused when none does;
+   * - a bearer credential sent with a certificate must be the same agent's (AGENT_MISMATCH otherwise).
+   */
+  async authenticateRequest(
+    credential: string | undefined,
+    certificate: PresentedCertificate | undefined,
+  ): Promise<AgentIdentity> {
+    let fromCertificate: AgentIdentity | undefined;
+    if (certificate) {
+      if (certificate.authorized && certificate.agentId) {
+        fromCertificate = await this.byCertificate(certificate.agentId);
+      } else if (credential === undefined) {
+        throw new PgvigilError(
+          'CERTIFICATE_INVALID',
+          certificate.authorized
+            ? 'the client certificate names no agent (no URI pgvigil:agent:<id>)'
+            : `the client certificate is not accepted (${certificate.error ?? 'not from the agent CA'})`,
+        );
+      }
+    }
+    if (fromCertificate && credential === undefined) return fromCertificate;
+    const fromBearer = await this.authenticate(credential);
+    if (fromCertificate && fromCertificate.agentId !== fromBearer.agentId) {
+      throw new PgvigilError(
+        'AGENT_MISMATCH',
+        `the client certificate is agent ${fromCertificate.agentId}'s, the bearer credential agent ${fromBearer.agentId}'s`,
+      );
+    }
+    return fromCertificate ?? fromBearer;
+  }
+
+  private async byCertificate(agentId: string): Promise<AgentIdentity> {
+    const now = Date.now();
+    const key = `agent:${agentId}`;
+    let hit = this.cache.get(key);
+    if (!hit || now - hit.at > this.cacheTtlMs) {
+      const r = await agentById(this.pool, agentId);
+      hit = {
+        at: now,
+        identity: r ? { agentId: r.agent_id, serverId: Number(r.server_id) } : undefined,
+        revoked: r?.revoked,
+      };
+      if (this.cache.size > 100_000) this.cache.clear();
+      this.cache.set(key, hit);
+    }
+    if (!hit.identity) {
+      throw new PgvigilError(
+        'CERTIFICATE_INVALID',
+        `the client certificate names agent ${agentId}, unknown here`,
+      );
+    }
+    if (hit.revoked) throw new PgvigilError('CREDENTIAL_REVOKED', `agent ${agentId} was revoked`);
+    return { ...hit.identity, via: 'certificate' };
   }
 }
 

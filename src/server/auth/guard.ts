@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { PgvigilError } from '../../errors.js';
+import { peerCertificateOf } from '../agent-listener.js';
 import { type AgentAuthenticator, type AgentIdentity, bearer } from './agents.js';
 
 declare module 'fastify' {
@@ -9,12 +10,13 @@ declare module 'fastify' {
 }
 
 /**
- * onRequest hook for role `agent` routes: authenticates the bearer credential before any body is read,
- * and on routes under /agents/:id refuses another agent's id before the body is even validated.
+ * onRequest hook for role `agent` routes: authenticates the agent — by its client certificate on the agent
+ * port, by its bearer credential, or both (then they must agree) — before any body is read, and on routes
+ * under /agents/:id refuses another agent's id before the body is even validated.
  */
 export function agentGuard(auth: AgentAuthenticator) {
   return async (req: FastifyRequest): Promise<void> => {
-    req.agent = await auth.authenticate(bearer(req.headers.authorization));
+    req.agent = await auth.authenticateRequest(bearer(req.headers.authorization), peerCertificateOf(req));
     const id = (req.params as { id?: unknown } | undefined)?.id;
     if (typeof id === 'string') requireOwnAgent(req, id);
   };

@@ -1,7 +1,8 @@
 /**
  * POST /api/v1/ingest — agents push sealed batches here (role: agent).
  *
- * Order of work, cheapest refusal first: credential (before the body is read) → per-agent rate limit →
+ * Order of work, cheapest refusal first: credential — bearer, or the client certificate on the agent port
+ * (auth/guard.ts) — before the body is read → per-agent rate limit →
  * compressed size (fastify body limit) → decode (ingest/decode.ts: content type, gunzip with an output
  * cap, JSON, shape guard, validation) → target ids (ingest/targets.ts) → the group-commit writer. The
  * answer comes after the commit: 200 {status: accepted | duplicate}. A batch that can never succeed gets
@@ -129,7 +130,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
           'agent-mismatch',
           new PgvigilError(
             'AGENT_MISMATCH',
-            `batch of agent ${batch.agentId} sent with the credential of agent ${agent.agentId}`,
+            `batch of agent ${batch.agentId} sent with the ${agent.via === 'certificate' ? 'client certificate' : 'credential'} of agent ${agent.agentId}`,
           ),
         );
       }

@@ -18,6 +18,15 @@ export async function agentByCredential(
   return rows[0];
 }
 
+/** The agent with this id and whether it is revoked (a client certificate names its agent by id). */
+export async function agentById(db: Queryable, agentId: string): Promise<CredentialOwner | undefined> {
+  const { rows } = await db.query<CredentialOwner>(
+    'SELECT agent_id, server_id, revoked_at IS NOT NULL AS revoked FROM pgvigil.agents WHERE agent_id = $1',
+    [agentId],
+  );
+  return rows[0];
+}
+
 /** Revokes an agent's credential; true when an active credential was revoked. */
 export async function revokeAgent(db: Queryable, agentId: string): Promise<boolean> {
   const { rowCount } = await db.query(
