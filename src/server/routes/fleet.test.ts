@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { mulberry32 } from '../../../test/helpers/prng.js';
 import { FleetCache, sparklineValue } from './fleet.js';
 
@@ -48,7 +49,9 @@ test('the default answer is made once for requests within its age and again afte
     await sleep(200);
     const d = await cache.get();
     assert.equal(made.n, 2, 'older than maxAgeMs: made again');
-    assert.ok(d.asOf > a.asOf);
+    assert.ok(d.answer.asOf > a.answer.asOf);
+    assert.deepEqual(JSON.parse(gunzipSync(d.gzip).toString()), JSON.parse(d.json), 'the gzip is the JSON');
+    assert.deepEqual(JSON.parse(d.json), d.answer);
   } finally {
     cache.close();
   }
@@ -63,7 +66,7 @@ test('a failed making is not kept: the request gets the error and the next one t
     failing = false;
     const a = await cache.get();
     assert.equal(made.n, 2);
-    assert.ok(a.asOf > 0);
+    assert.ok(a.answer.asOf > 0);
   } finally {
     cache.close();
   }

@@ -33,6 +33,8 @@
  * - per target, tps: (xact_commit + xact_rollback) increase over the step, summed over databases, / step
  *   seconds (pg_database; counters' increases as /series gives them, reset-aware, none from one sample).
  */
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { parseTimeText } from '../../protocol/batch.js';
@@ -54,6 +56,7 @@ import {
 } from '../../storage/series.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import { cachedRetention } from '../settings.js';
+import { chooseCoding } from '../web.js';
 import {
   defaultReadTimeoutMs,
   nullableNumber,
@@ -232,8 +235,8 @@ export const defaultFleetCache: FleetCacheOptions = {
 export class FleetCache {
   #make: () => Promise<FleetAnswer>;
   #opts: FleetCacheOptions;
-  #answer: FleetAnswer | undefined;
-  #making: Promise<FleetAnswer> | undefined;
+  #made: MadeAnswer | undefined;
+  #making: Promise<MadeAnswer> | undefined;
   #askedAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -247,10 +250,10 @@ export class FleetCache {
     this.#schedule(firstMs);
   }
 
-  async get(): Promise<FleetAnswer> {
+  async get(): Promise<MadeAnswer> {
     this.#askedAt = Date.now();
-    const a = this.#answer;
-    if (a && Date.now() - a.asOf <= this.#opts.maxAgeMs) return a;
+    const m = this.#made;
+    if (m && Date.now() - m.answer.asOf <= this.#opts.maxAgeMs) return m;
     return this.#remake();
   }
 
@@ -259,11 +262,15 @@ export class FleetCache {
     clearTimeout(this.#timer);
   }
 
-  #remake(): Promise<FleetAnswer> {
+  #remake(): Promise<MadeAnswer> {
     this.#making ??= this.#make()
-      .then((a) => {
-        this.#answer = a;
-        return a;
+      .then(async (answer) => {
+        // Encoded once for all its requests: the JSON of a thousand servers is megabytes, and turning it
+        // into text and gzip per request was most of a shared answer's cost (gzip on the thread pool).
+        const json = JSON.stringify(answer);
+        const made = { answer, json, gzip: await gzipAsync(json, { level: 4 }) };
+        this.#made = made;
+        return made;
       })
       .finally(() => {
         this.#making = undefined;
@@ -282,6 +289,16 @@ export class FleetCache {
     this.#timer.unref();
   }
 }
+
+/** A shared answer with its JSON text and that text gzip-compressed. */
+export interface MadeAnswer {
+  answer: FleetAnswer;
+  json: string;
+  gzip: Buffer;
+}
+
+const gzipAsync = promisify(gzip);
+const gzipOnly: ReadonlySet<'gzip'> = new Set(['gzip']);
 
 /** A sparkline: a value per step of the answer's grid, null for a gap. */
 type Line = Array<number | null>;
@@ -465,7 +482,7 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         response: { 200: response200, '4xx': errorBody, '5xx': errorBody },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query;
       const isDefault =
         q.q === undefined &&
@@ -474,7 +491,13 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
         q.to === undefined &&
         q.limit === defaultFleetLimit &&
         q.window === defaultWindow;
-      return isDefault ? cache.get() : answer(q, new Date());
+      if (!isDefault) return answer(q, new Date());
+      const made = await cache.get();
+      reply.type('application/json; charset=utf-8').header('vary', 'accept-encoding');
+      // Sent as encoded once (a string or a Buffer passes fastify's serializer and the compression hook).
+      if (chooseCoding(req.headers['accept-encoding'], gzipOnly) === 'gzip')
+        return reply.header('content-encoding', 'gzip').send(made.gzip);
+      return reply.send(made.json);
     },
   );
 };
