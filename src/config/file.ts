@@ -118,7 +118,7 @@ export function suggestKey(unknown: string, known: Iterable<string>): string | u
       bestDistance = d;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(norm.length / 4)) ? best : undefined;
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(norm.length / 4)) ? best : undefined;
 }
 
 function tomlType(value: unknown): string {
