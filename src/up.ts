@@ -8,8 +8,9 @@
  * The server never imports the agent; keeping this wiring here is what lets `server/` and `agent/` stay
  * apart (layers: cli/up → server → storage → protocol, agent → protocol).
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ProcessWatch } from './agent/collectors/process.js';
 import { loadIdentity, saveIdentity } from './agent/identity.js';
 import {
@@ -55,6 +56,11 @@ export interface LocalAgent {
   stateDir: string;
   watching: Watching;
   stop(): Promise<void>;
+}
+
+/** A log path worth showing: the file exists, or for a glob its directory does. */
+function pathMayExist(path: string): boolean {
+  return /[*?[]/.test(path) ? existsSync(dirname(path)) : existsSync(path);
 }
 
 /** The server's URL as a client on this host reaches it: a wildcard listen address becomes loopback. */
@@ -124,7 +130,7 @@ export async function startLocalAgent(server: RunningServer, opts: LocalAgentOpt
       postgres: [{ name: targetName, url: maskUrlPassword(postgresUrl), isStore: !opts.postgresUrl }],
       processes: (opts.watches ?? []).map((w) => w.spec),
       logs: logSources.flatMap((l) =>
-        l.kind === 'file' ? l.paths : (l.units ?? []).map((u) => `journald:${u}`),
+        l.kind === 'file' ? l.paths.filter(pathMayExist) : (l.units ?? []).map((u) => `journald:${u}`),
       ),
     },
     stop: async () => {
