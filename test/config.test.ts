@@ -194,3 +194,25 @@ describe('log format', () => {
     }
   });
 });
+
+describe('example files', () => {
+  test('the_examples_pass_config_check_and_show_every_key_of_their_command', async () => {
+    const { packageRoot } = await import('../src/version.js');
+    const { readFileSync } = await import('node:fs');
+    for (const [kind, example] of [
+      ['agent', 'agent.toml'],
+      ['server', 'server.toml'],
+      ['up', 'server.toml'],
+    ] as const) {
+      const path = join(packageRoot, 'docs', 'examples', example);
+      const check = await runCli(['config', 'check', path, '--kind', kind]);
+      assert.equal(check.code, 0, check.stderr);
+      const printed = await runCli(['config', 'print', '--kind', kind]);
+      const keys = [...printed.stdout.matchAll(/^(?:# )?([a-z0-9_]+) =/gm)].map((m) => m[1]!);
+      assert.ok(keys.length > 5, printed.stdout);
+      const text = readFileSync(path, 'utf8');
+      const missing = keys.filter((k) => !new RegExp(`^(?:# )?${k} =`, 'm').test(text));
+      assert.deepEqual(missing, [], `docs/examples/${example} documents every ${kind} key`);
+    }
+  });
+});
