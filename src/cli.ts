@@ -16,7 +16,7 @@ import type { ServerTls } from './server/app.js';
 import { isUserRole, type UserRole, userRoles } from './server/roles.js';
 import type { Store } from './storage/db.js';
 import type { MigrateResult } from './storage/migrate.js';
-import type { LocalAgent } from './up.js';
+import type { LocalAgent, LocalAgentOptions } from './up.js';
 import { version } from './version.js';
 
 const defaultPort = 8470;
@@ -150,6 +150,17 @@ function serveWithConfig(mode: 'up' | 'server') {
 async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promise<void> {
   const log = createLogger(flags.logLevel, { format: flags.logFormat });
   const started = performance.now();
+  // The built-in agent's flags are checked before the store starts, so a mistake fails fast.
+  let upAgent: Pick<LocalAgentOptions, 'watches' | 'logFiles'> | undefined;
+  if (mode === 'up') {
+    const { parseWatches, parseLogFiles } = await import('./agent/options.js');
+    const { parsers } = await import('./agent/logs/parsers/index.js');
+    const up = flags as UpFlags;
+    upAgent = {
+      watches: parseWatches(up.watchProcess),
+      logFiles: parseLogFiles(up.logFile, Object.keys(parsers)),
+    };
+  }
   // The server's modules load only for the commands that run it (`logs parse` stays quick to start).
   const { startServer, waitForStopSignal } = await import('./server/run.js');
   // Listen for SIGINT/SIGTERM from the start: a stop asked for during start-up is honoured once up.
@@ -171,16 +182,14 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
     const up = flags as UpFlags;
     let agent: LocalAgent;
     try {
-      const { parseWatches, parseLogFiles } = await import('./agent/options.js');
-      const { parsers } = await import('./agent/logs/parsers/index.js');
       const { startLocalAgent } = await import('./up.js');
       agent = await startLocalAgent(server, {
         dataDir: flags.dataDir,
         postgresUrl: up.postgres,
         intervalMs: up.interval,
         pushIntervalMs: up.pushInterval,
-        watches: parseWatches(up.watchProcess),
-        logFiles: parseLogFiles(up.logFile, Object.keys(parsers)),
+        watches: upAgent!.watches,
+        logFiles: upAgent!.logFiles,
         log,
       });
     } catch (err) {
