@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { freePort } from '../src/storage/cluster.js';
 import { runCli, startCli } from './helpers/cli.js';
+import { createTestDatabase } from './helpers/db.js';
 import { until } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgvigil-config-'));
@@ -109,6 +111,29 @@ describe('precedence in a running agent', () => {
       assert.equal((await interval.waitFor(/serving .*every (\S+)\)/))[1], '2s');
     } finally {
       await interval.stop();
+    }
+  });
+});
+
+describe('server', () => {
+  test('the_server_listens_where_its_file_says_unless_a_flag_says_otherwise', async () => {
+    const db = await createTestDatabase('config_server');
+    const [filePort, flagPort] = [await freePort(), await freePort()];
+    const path = file('server.toml', ['host = "127.0.0.1"', `port = ${filePort}`, 'log_format = "json"']);
+    try {
+      for (const [args, port] of [
+        [[], filePort],
+        [['--port', String(flagPort)], flagPort],
+      ] as const) {
+        const server = startCli(['server', '--config', path, ...args], { DATABASE_URL: db.url });
+        try {
+          await server.waitFor(new RegExp(`server listening: http://127\\.0\\.0\\.1:${port} `), 30_000);
+        } finally {
+          assert.equal(await server.stop(), 0, server.output().stderr);
+        }
+      }
+    } finally {
+      await db.drop();
     }
   });
 });
