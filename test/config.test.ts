@@ -220,6 +220,34 @@ describe('log format', () => {
   });
 });
 
+describe('log format on a terminal', () => {
+  test('on_a_terminal_the_default_is_text', async (t) => {
+    const { existsSync } = await import('node:fs');
+    const { spawn } = await import('node:child_process');
+    const { binPath } = await import('./helpers/cli.js');
+    if (!existsSync('/usr/bin/script')) return t.skip('needs script(1) for a pseudo-terminal');
+    const cmd = `${process.execPath} ${binPath} agent --listen 127.0.0.1:0 --log-level info`;
+    const child = spawn('/usr/bin/script', ['-qec', cmd, '/dev/null'], {
+      env: Object.fromEntries(
+        Object.entries({ ...process.env, PGVIGIL_LOG_LEVEL: 'info', NO_COLOR: '1' }).filter(
+          ([k]) => k !== 'PGVIGIL_LOG_FORMAT',
+        ),
+      ),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    try {
+      await until(() => /agent running/.test(out), 15_000, 'the running line on the terminal');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.match(out, /^\d\d:\d\d:\d\d INFO {2}agent running {2}url=http:\/\/127\.0\.0\.1:\d+ /m);
+    assert.doesNotMatch(out, /"msg":/);
+  });
+});
+
 describe('example files', () => {
   test('the_examples_pass_config_check_and_show_every_key_of_their_command', async () => {
     const { packageRoot } = await import('../src/version.js');
