@@ -326,7 +326,7 @@ async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
   const config = configState(cmd);
   let current = flags;
   const reloadLocal =
-    config?.file === undefined
+    config === undefined
       ? undefined
       : async () => {
           const values = reloadConfigFile(config);
@@ -359,6 +359,7 @@ async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
             ),
           };
           config.values = values;
+          log.debug({ file: config.file ?? null }, 'SIGHUP: config file read');
           return settings;
         };
   const { runAgent } = await import('./run.js');

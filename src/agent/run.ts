@@ -249,7 +249,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
           const own = await reload();
           await reconfigure(own, remote);
           base = own;
-          log.info('SIGHUP: config file reloaded');
+          log.info('SIGHUP: config file re-read and applied');
         }).catch((err: unknown) =>
           log.error(
             { reason: (err as Error).message },

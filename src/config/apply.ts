@@ -47,8 +47,11 @@ interface Start {
 }
 
 export interface ConfigState {
-  /** The file read at start (undefined: none). */
+  /** The file read at start, or at the last reload (undefined: none). */
   file: string | undefined;
+  /** --config as given (undefined: the default path, when it exists). */
+  given: string | undefined;
+  defaultPath: string | undefined;
   keys: Map<string, ConfigKey>;
   /** By attribute name: values and sources before the file was applied. */
   start: Map<string, Start>;
@@ -112,7 +115,14 @@ export function withConfigFile(cmd: Command, opts: ConfigFileOptions = {}): Comm
         source: cmd.getOptionValueSource(attr) as ConfigSource | undefined,
       });
     }
-    const state: ConfigState = { file, keys, start, values: resolveValues({ keys, start }) };
+    const state: ConfigState = {
+      file,
+      given,
+      defaultPath: opts.defaultPath,
+      keys,
+      start,
+      values: resolveValues({ keys, start }),
+    };
     states.set(cmd, state);
     if (file === undefined) return;
     const loaded = loadConfigFile(file, keys);
@@ -127,14 +137,21 @@ export function withConfigFile(cmd: Command, opts: ConfigFileOptions = {}): Comm
 }
 
 /**
- * Re-reads the file of a running command (the agent's SIGHUP) and resolves it against the flags and
- * environment the command started with. Throws CONFIG_FILE_INVALID, naming every problem, when the file
- * is not acceptable; nothing is applied then.
+ * Re-reads the file of a running command (the agent's SIGHUP) as a restart would find it (--config, else
+ * the default path when it exists now) and resolves it against the flags and environment the command
+ * started with. Throws CONFIG_FILE_INVALID, naming every problem, when the file is not acceptable;
+ * nothing is applied then. Sets `state.file` to the file read.
  */
 export function reloadConfigFile(state: ConfigState): ResolvedValue[] {
-  if (state.file === undefined) return resolveValues(state);
-  const loaded = loadConfigFile(state.file, state.keys);
+  const file =
+    state.given ?? (state.defaultPath && existsSync(state.defaultPath) ? state.defaultPath : undefined);
+  if (file === undefined) {
+    state.file = undefined;
+    return resolveValues(state);
+  }
+  const loaded = loadConfigFile(file, state.keys);
   if (loaded.issues.length > 0) throw configFileError(loaded);
+  state.file = file;
   return resolveValues(state, loaded);
 }
 
@@ -163,7 +180,7 @@ export function startFromEnvironment(cmd: Command, env: NodeJS.ProcessEnv = proc
     }
     start.set(attr, { value, source });
   }
-  return { file: undefined, keys, start, values: [] };
+  return { file: undefined, given: undefined, defaultPath: undefined, keys, start, values: [] };
 }
 
 /**
