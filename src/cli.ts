@@ -188,8 +188,8 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
         postgresUrl: up.postgres,
         intervalMs: up.interval,
         pushIntervalMs: up.pushInterval,
-        watches: upAgent!.watches,
-        logFiles: upAgent!.logFiles,
+        watches: upAgent?.watches,
+        logFiles: upAgent?.logFiles,
         log,
       });
     } catch (err) {
