@@ -150,12 +150,13 @@ function serveWithConfig(mode: 'up' | 'server') {
 async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promise<void> {
   const log = createLogger(flags.logLevel, { format: flags.logFormat });
   const started = performance.now();
-  // The built-in agent's flags are checked before the store starts, so a mistake fails fast.
+  // The built-in agent's flags are checked before the store starts, so a mistake fails fast (and without
+  // them nothing more is loaded before the server answers).
   let upAgent: Pick<LocalAgentOptions, 'watches' | 'logFiles'> | undefined;
-  if (mode === 'up') {
+  const up = flags as UpFlags; // read in up mode only
+  if (mode === 'up' && (up.watchProcess.length > 0 || up.logFile.length > 0)) {
     const { parseWatches, parseLogFiles } = await import('./agent/options.js');
     const { parsers } = await import('./agent/logs/parsers/index.js');
-    const up = flags as UpFlags;
     upAgent = {
       watches: parseWatches(up.watchProcess),
       logFiles: parseLogFiles(up.logFile, Object.keys(parsers)),
@@ -179,7 +180,6 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
   );
   const dashboard = `${server.url}/`;
   if (mode === 'up') {
-    const up = flags as UpFlags;
     let agent: LocalAgent;
     try {
       const { startLocalAgent } = await import('./up.js');
