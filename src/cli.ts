@@ -6,6 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerAgentCommands } from './agent/cli.js';
 import { registerLogCommands } from './agent/logs/cli.js';
+import { blameConfigFile, configState, defaultConfigPaths, withConfigFile } from './config/apply.js';
+import { registerConfigCommands } from './config/cli.js';
+import { type LogFlags, logOptions } from './config/log-options.js';
 import { parseDuration } from './duration.js';
 import { PgvigilError, reportCommandFailure } from './errors.js';
 import { createLogger } from './log.js';
@@ -13,6 +16,7 @@ import type { ServerTls } from './server/app.js';
 import { isUserRole, type UserRole, userRoles } from './server/roles.js';
 import type { Store } from './storage/db.js';
 import type { MigrateResult } from './storage/migrate.js';
+import type { LocalAgent, LocalAgentOptions } from './up.js';
 import { version } from './version.js';
 
 const defaultPort = 8470;
@@ -70,7 +74,7 @@ interface StoreFlags {
   databaseUrl?: string;
 }
 
-interface ServeFlags extends StoreFlags {
+interface ServeFlags extends StoreFlags, LogFlags {
   host: string;
   port: number;
   tlsCert?: string;
@@ -144,11 +148,41 @@ interface UpFlags extends ServeFlags {
   postgres?: string;
   interval: number;
   pushInterval: number;
+  watchProcess: string[];
+  logFile: string[];
+}
+
+function appendValue(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Runs `serve`; a bad value that came from the config file is reported with the file's line. */
+function serveWithConfig(mode: 'up' | 'server') {
+  return async (flags: ServeFlags | UpFlags, cmd: Command): Promise<void> => {
+    try {
+      await serve(flags, mode);
+    } catch (err) {
+      const state = configState(cmd);
+      throw blameConfigFile(err, state?.file, state?.values ?? []);
+    }
+  };
 }
 
 async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promise<void> {
-  const log = createLogger();
+  const log = createLogger(flags.logLevel, { format: flags.logFormat });
   const started = performance.now();
+  // The built-in agent's flags are checked before the store starts, so a mistake fails fast (and without
+  // them nothing more is loaded before the server answers).
+  let upAgent: Pick<LocalAgentOptions, 'watches' | 'logFiles'> | undefined;
+  const up = flags as UpFlags; // read in up mode only
+  if (mode === 'up' && (up.watchProcess.length > 0 || up.logFile.length > 0)) {
+    const { parseWatches, parseLogFiles } = await import('./agent/options.js');
+    const { parsers } = await import('./agent/logs/parsers/index.js');
+    upAgent = {
+      watches: parseWatches(up.watchProcess),
+      logFiles: parseLogFiles(up.logFile, Object.keys(parsers)),
+    };
+  }
   // The server's modules load only for the commands that run it (`logs parse` stays quick to start).
   const { startServer, waitForStopSignal } = await import('./server/run.js');
   // Listen for SIGINT/SIGTERM from the start: a stop asked for during start-up is honoured once up.
@@ -168,6 +202,44 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
   );
   if (server.agentUrl) process.stdout.write(`pgvigil: agent port (mutual TLS) at ${server.agentUrl}\n`);
   const dashboard = `${server.url}/`;
+  if (mode === 'up') {
+    let agent: LocalAgent;
+    try {
+      const { startLocalAgent } = await import('./up.js');
+      agent = await startLocalAgent(server, {
+        dataDir: flags.dataDir,
+        postgresUrl: up.postgres,
+        intervalMs: up.interval,
+        pushIntervalMs: up.pushInterval,
+        watches: upAgent?.watches,
+        logFiles: upAgent?.logFiles,
+        log,
+      });
+    } catch (err) {
+      // The first admin exists from now on: its password must not be lost with a failed start.
+      if (server.firstAdmin)
+        process.stdout.write(
+          `pgvigil: sign in as "${server.firstAdmin.name}" with password ${server.firstAdmin.password} (shown only now)\n`,
+        );
+      await server.close();
+      throw err;
+    }
+    const { formatUpSummary } = await import('./up.js');
+    process.stdout.write(
+      formatUpSummary({
+        dashboard,
+        firstAdmin: server.firstAdmin,
+        agent,
+        store: { kind: server.store.kind, dataDir: server.store.dataDir },
+        pid: process.pid,
+      }),
+    );
+    const signal = await stopRequested;
+    log.info({ signal }, 'stopping');
+    await agent.stop();
+    await server.close();
+    return;
+  }
   if (server.firstAdmin) {
     // Shown once, on the terminal only (never through the logger): the store keeps just its scrypt hash.
     process.stdout.write(
@@ -177,27 +249,8 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
   } else {
     process.stdout.write(`pgvigil: dashboard at ${dashboard}\n`);
   }
-  let agent: { agentId: string; stop(): Promise<void> } | undefined;
-  if (mode === 'up') {
-    const up = flags as UpFlags;
-    try {
-      const { startLocalAgent } = await import('./up.js');
-      agent = await startLocalAgent(server, {
-        dataDir: flags.dataDir,
-        postgresUrl: up.postgres,
-        intervalMs: up.interval,
-        pushIntervalMs: up.pushInterval,
-        log,
-      });
-    } catch (err) {
-      await server.close();
-      throw err;
-    }
-    process.stdout.write(`pgvigil: local agent ${agent.agentId} is watching this host and its PostgreSQL\n`);
-  }
   const signal = await stopRequested;
   log.info({ signal }, 'stopping');
-  await agent?.stop();
   await server.close();
 }
 
@@ -217,7 +270,7 @@ Examples:
 `,
     );
 
-  listenOptions(
+  const up = listenOptions(
     storeOptions(
       program
         .command('up')
@@ -228,24 +281,38 @@ Examples:
             'the PostgreSQL the local agent watches (default: the store itself)',
           ).env('PGVIGIL_POSTGRES_URL'),
         )
-        .option(
-          '--interval <duration>',
-          'how often the local agent collects',
-          durationArg('--interval'),
-          10_000,
+        .addOption(
+          new Option('--interval <duration>', 'how often the local agent collects')
+            .argParser(durationArg('--interval'))
+            .default(10_000, '10s'),
+        )
+        .addOption(
+          new Option('--push-interval <duration>', 'how often the local agent ships a batch')
+            .argParser(durationArg('--push-interval'))
+            .default(10_000, '10s'),
         )
         .option(
-          '--push-interval <duration>',
-          'how often the local agent ships a batch',
-          durationArg('--push-interval'),
-          10_000,
+          '--watch-process <name|/regex/>',
+          'the local agent also watches these processes, as `pgvigil agent --watch-process`; repeatable',
+          appendValue,
+          [],
+        )
+        .option(
+          '--log-file <parser:path>',
+          'the local agent also follows this log file, as `pgvigil agent --log-file`; repeatable',
+          appendValue,
+          [],
         ),
     ),
-  ).action((flags: UpFlags) => serve(flags, 'up'));
+  );
+  withConfigFile(logOptions(up)).action(serveWithConfig('up'));
 
-  listenOptions(
+  const server = listenOptions(
     storeOptions(program.command('server').description('run the central server (API, ingest, jobs)')),
-  ).action((flags: ServeFlags) => serve(flags, 'server'));
+  );
+  withConfigFile(logOptions(server), { defaultPath: defaultConfigPaths.server }).action(
+    serveWithConfig('server'),
+  );
 
   storeOptions(
     program.command('migrate').description('apply pending schema migrations to the store and exit'),
@@ -479,6 +546,7 @@ Examples:
 
   registerAgentCommands(program);
   registerLogCommands(program);
+  registerConfigCommands(program);
   return program;
 }
 

@@ -76,6 +76,11 @@ export const errorCodes = {
   USER_EXISTS: { status: 409, exit: 2, message: 'a user with that name exists already' },
   LAST_ADMIN: { status: 409, exit: 2, message: 'the last active admin cannot be removed or demoted' },
   CONFIG_INVALID: { status: 400, exit: 1, message: 'the agent configuration is invalid' },
+  CONFIG_FILE_INVALID: {
+    status: 400,
+    exit: 2,
+    message: 'the config file is unreadable or has unknown keys, wrong types or bad values',
+  },
   ORIGIN_FORBIDDEN: { status: 403, exit: 1, message: 'this Origin may not open the live feed' },
   LIVE_UPGRADE_REQUIRED: {
     status: 426,

@@ -4,7 +4,18 @@
  * commands runs, so other commands do not load the collectors and the agent does not load the server.
  */
 import { type Command, Option } from 'commander';
+import {
+  asFlags,
+  blameConfigFile,
+  configState,
+  defaultConfigPaths,
+  reloadConfigFile,
+  withConfigFile,
+} from '../config/apply.js';
+import { type LogFlags, logOptions } from '../config/log-options.js';
+import { parseDuration as parseAnyDuration } from '../duration.js';
 import { createLogger, type Logger } from '../log.js';
+import type { ServerLink } from './run.js';
 
 interface RootFlags {
   procRoot: string;
@@ -15,7 +26,7 @@ interface RootFlags {
   postgresFile?: string;
 }
 
-interface AgentFlags extends RootFlags {
+interface AgentFlags extends RootFlags, LogFlags {
   listen?: string;
   interval: string;
   nodeExporterMemoryNames?: boolean;
@@ -42,6 +53,32 @@ interface CollectFlags extends RootFlags {
 function appendValue(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+/**
+ * A parser that checks an agent interval where commander reads it (flag, environment, config file, so a
+ * bad value in a file is reported with its line) and keeps the text as given.
+ */
+function checkedInterval(flag: string): (value: string) => string {
+  return (value) => {
+    parseAnyDuration(value, flag, { min: '100ms', max: '24h' });
+    return value;
+  };
+}
+
+/**
+ * Settings of `pgvigil agent` that a reload of its config file applies without a restart (SIGHUP); a
+ * change to any other key is logged as needing one.
+ */
+export const liveAgentKeys = [
+  'interval',
+  'watch_process',
+  'postgres',
+  'postgres_file',
+  'push_interval',
+  'log_file',
+  'logs',
+  'log_level',
+] as const;
 
 function rootOptions(cmd: Command): Command {
   return cmd
@@ -79,32 +116,37 @@ function rootOptions(cmd: Command): Command {
 }
 
 /**
- * The PostgreSQL targets from --postgres, --postgres-file and PGVIGIL_POSTGRES. Secrets typed on the
- * command line are visible to every user of the host (ps), so that earns one warning naming the flags.
+ * Secrets typed on the command line are visible to every user of the host (ps): one warning naming the
+ * flags (never the values). Values from a config file or the environment are not on the command line.
  */
-async function targetsAndSecrets(flags: RootFlags, log: Logger, enrollTokenOnCli = false) {
-  const { parsePostgresTargets, postgresValues, secretsOnCommandLine } = await import('./options.js');
-  const onCli = secretsOnCommandLine({ enrollToken: enrollTokenOnCli, postgres: flags.postgres });
+async function warnSecretsOnCommandLine(log: Logger, enrollTokenOnCli: boolean, postgresOnCli: string[]) {
+  const { secretsOnCommandLine } = await import('./options.js');
+  const onCli = secretsOnCommandLine({ enrollToken: enrollTokenOnCli, postgres: postgresOnCli });
   if (onCli.length > 0) {
     log.warn(
       { flags: onCli },
       'a secret was given on the command line, where every user of this host can read it (ps); use PGVIGIL_ENROLL_TOKEN or --enroll-token-file, PGVIGIL_POSTGRES or --postgres-file, or PGPASSWORD/PGPASSFILE instead',
     );
   }
+}
+
+/** The PostgreSQL targets from --postgres, --postgres-file and PGVIGIL_POSTGRES. */
+async function postgresTargets(flags: RootFlags) {
+  const { parsePostgresTargets, postgresValues } = await import('./options.js');
   return parsePostgresTargets(
     postgresValues(flags.postgres, flags.postgresFile, process.env.PGVIGIL_POSTGRES),
   );
 }
 
 export function registerAgentCommands(program: Command): void {
-  rootOptions(
+  const agent = rootOptions(
     program
       .command('agent')
       .description(
         'run the agent on this host: collectors on their interval, shipped to a server and/or served on /metrics',
       )
       .option('--listen <host:port>', 'serve /metrics (Prometheus text format) on this address')
-      .option('--interval <duration>', 'how often each collector runs', '10s')
+      .option('--interval <duration>', 'how often each collector runs', checkedInterval('--interval'), '10s')
       .option('--server <url>', 'ship everything to this pgvigil server (http:// or https://)')
       .addOption(
         new Option(
@@ -118,7 +160,12 @@ export function registerAgentCommands(program: Command): void {
           .default('/var/lib/pgvigil-agent')
           .env('PGVIGIL_AGENT_STATE_DIR'),
       )
-      .option('--push-interval <duration>', 'how often collected data is sealed into a batch and sent', '10s')
+      .option(
+        '--push-interval <duration>',
+        'how often collected data is sealed into a batch and sent',
+        checkedInterval('--push-interval'),
+        '10s',
+      )
       .addOption(
         new Option('--fsync <policy>', 'when the spool syncs to disk')
           .choices(['seal', 'interval', 'never'])
@@ -138,7 +185,8 @@ export function registerAgentCommands(program: Command): void {
         '--node-exporter-memory-names',
         'expose memory as node_exporter names it (node_memory_MemTotal_bytes); promtool flags those CamelCase names, so by default they are lower case (node_memory_memtotal_bytes)',
       ),
-  )
+  );
+  withConfigFile(logOptions(agent), { defaultPath: defaultConfigPaths.agent })
     .addHelpText(
       'after',
       `
@@ -153,70 +201,19 @@ Examples:
   $ pgvigil agent --listen 127.0.0.1:9100
   $ pgvigil agent --listen 127.0.0.1:9100 --watch-process postgres --watch-process '/pgbouncer/'
   $ pgvigil agent --listen :9100 --proc-root /host/proc --sys-root /host/sys --rootfs /host   # in a container
+  $ pgvigil agent --config ./agent.toml                   # every flag has a key: docs/configuration.md
+
+SIGHUP re-reads the config file and applies ${liveAgentKeys.join(', ')} without a
+restart (other keys need one), then pulls the server's config.
 `,
     )
     .action(async (flags: AgentFlags, cmd: Command) => {
-      const { parseDuration, parseListenAddress, parseServerUrl, parseWatches, readSecretFile } =
-        await import('./options.js');
-      const { PgvigilError } = await import('../errors.js');
-      if (flags.listen === undefined && flags.server === undefined) {
-        throw new PgvigilError(
-          'BAD_ARGUMENT',
-          'nothing to do: give --server URL to ship to a pgvigil server and/or --listen HOST:PORT to serve /metrics',
-        );
+      const config = configState(cmd);
+      try {
+        await runAgentCommand(flags, cmd);
+      } catch (err) {
+        throw blameConfigFile(err, config?.file, config?.values ?? []);
       }
-      if ((flags.cert === undefined) !== (flags.key === undefined)) {
-        throw new PgvigilError('BAD_ARGUMENT', '--cert and --key go together (mutual TLS needs both)');
-      }
-      if (flags.enrollToken !== undefined && flags.enrollTokenFile !== undefined) {
-        throw new PgvigilError(
-          'BAD_ARGUMENT',
-          'give the enrollment token once: --enroll-token, PGVIGIL_ENROLL_TOKEN or --enroll-token-file',
-        );
-      }
-      const log = createLogger();
-      const enrollToken =
-        flags.enrollTokenFile === undefined
-          ? flags.enrollToken
-          : readSecretFile('--enroll-token-file', flags.enrollTokenFile);
-      const listen = flags.listen === undefined ? undefined : parseListenAddress(flags.listen);
-      const postgres = await targetsAndSecrets(flags, log, cmd.getOptionValueSource('enrollToken') === 'cli');
-      const server =
-        flags.server === undefined
-          ? undefined
-          : {
-              url: parseServerUrl(flags.server),
-              stateDir: flags.stateDir,
-              enrollToken,
-              tls: { ca: flags.ca, cert: flags.cert, key: flags.key },
-              pushIntervalMs: parseDuration(flags.pushInterval, '--push-interval'),
-              fsync: flags.fsync,
-            };
-      const intervalMs = parseDuration(flags.interval, '--interval');
-      const watches = parseWatches(flags.watchProcess);
-      const roots = await parseRoots(flags);
-      const logSources = server && flags.logs ? await agentLogSources(flags.logFile) : undefined;
-      const { runAgent } = await import('./run.js');
-      await runAgent({
-        ...roots,
-        listen,
-        intervalMs,
-        watches,
-        postgres,
-        server,
-        logSources,
-        nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,
-        log,
-        onReady: ({ url, collectors, agentId }) => {
-          const where = [
-            url ? `serving ${url}/metrics` : '',
-            server ? `shipping to ${server.url} as agent ${agentId}` : '',
-          ].filter(Boolean);
-          process.stdout.write(
-            `pgvigil agent: ${where.join('; ')} (collectors: ${collectors.join(', ')}; every ${flags.interval})\n`,
-          );
-        },
-      });
     });
 
   rootOptions(
@@ -258,7 +255,8 @@ Examples:
       const roots = await parseRoots(flags);
       const { collectOnce, formatCollectText } = await import('./run.js');
       const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
-      const postgres = await targetsAndSecrets(flags, log);
+      await warnSecretsOnCommandLine(log, false, flags.postgres);
+      const postgres = await postgresTargets(flags);
       const report = await collectOnce({ ...roots, only, intervalMs, watches, postgres, log });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCollectText(report));
       const failed = report.collectors.filter((c) => c.status === 'failing');
@@ -272,17 +270,8 @@ Examples:
 async function agentLogSources(files: string[]) {
   const { defaultLogSources, presentSources } = await import('./logs/sources.js');
   const { parsers } = await import('./logs/parsers/index.js');
-  const { PgvigilError } = await import('../errors.js');
-  const extra = files.map((value, i) => {
-    const m = /^([a-z0-9_]+):(\/.+)$/.exec(value);
-    if (!m || !(m[1]! in parsers)) {
-      throw new PgvigilError(
-        'BAD_ARGUMENT',
-        `--log-file ${value}: expected PARSER:/absolute/path with a parser of ${Object.keys(parsers).join(', ')}`,
-      );
-    }
-    return { name: `file_${i + 1}`, kind: 'file' as const, parser: m[1]!, paths: [m[2]!] };
-  });
+  const { parseLogFiles } = await import('./options.js');
+  const extra = parseLogFiles(files, Object.keys(parsers));
   return [...(await presentSources(defaultLogSources())), ...extra];
 }
 
@@ -293,5 +282,125 @@ async function parseRoots(flags: RootFlags) {
     procRoot: checkRoot('--proc-root', flags.procRoot),
     sysRoot: checkRoot('--sys-root', flags.sysRoot),
     rootFs: checkRoot('--rootfs', flags.rootfs),
+  };
+}
+
+/** `pgvigil agent`: checks the flags, then runs the agent until SIGINT/SIGTERM. */
+async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
+  const { parseDuration, parseListenAddress, parseServerUrl, readSecretFile } = await import('./options.js');
+  const { PgvigilError } = await import('../errors.js');
+  if (flags.listen === undefined && flags.server === undefined) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      'nothing to do: give --server URL to ship to a pgvigil server and/or --listen HOST:PORT to serve /metrics',
+    );
+  }
+  if ((flags.cert === undefined) !== (flags.key === undefined)) {
+    throw new PgvigilError('BAD_ARGUMENT', '--cert and --key go together (mutual TLS needs both)');
+  }
+  if (flags.enrollToken !== undefined && flags.enrollTokenFile !== undefined) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      'give the enrollment token once: --enroll-token, PGVIGIL_ENROLL_TOKEN or --enroll-token-file',
+    );
+  }
+  const log = createLogger(flags.logLevel, { format: flags.logFormat });
+  const enrollToken =
+    flags.enrollTokenFile === undefined
+      ? flags.enrollToken
+      : readSecretFile('--enroll-token-file', flags.enrollTokenFile);
+  const listen = flags.listen === undefined ? undefined : parseListenAddress(flags.listen);
+  const onCli = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+  await warnSecretsOnCommandLine(log, onCli('enrollToken'), onCli('postgres') ? flags.postgres : []);
+  const server: ServerLink | undefined =
+    flags.server === undefined
+      ? undefined
+      : {
+          url: parseServerUrl(flags.server),
+          stateDir: flags.stateDir,
+          enrollToken,
+          tls: { ca: flags.ca, cert: flags.cert, key: flags.key },
+          pushIntervalMs: parseDuration(flags.pushInterval, '--push-interval'),
+          fsync: flags.fsync,
+        };
+  const live = await liveSettings(flags, server !== undefined);
+  const roots = await parseRoots(flags);
+  const config = configState(cmd);
+  let current = flags;
+  const reloadLocal =
+    config === undefined
+      ? undefined
+      : async () => {
+          const values = reloadConfigFile(config);
+          const next = asFlags(values) as unknown as AgentFlags;
+          let settings: Awaited<ReturnType<typeof liveSettings>>;
+          try {
+            settings = await liveSettings(next, server !== undefined);
+          } catch (err) {
+            throw blameConfigFile(err, config.file, values);
+          }
+          const changed = values.filter(
+            (v) =>
+              JSON.stringify(v.value) !==
+              JSON.stringify((current as unknown as Record<string, unknown>)[v.spec.option.attributeName()]),
+          );
+          const needRestart = changed
+            .map((v) => v.key)
+            .filter((k) => !(liveAgentKeys as readonly string[]).includes(k));
+          if (needRestart.length > 0) {
+            log.warn(
+              { keys: needRestart },
+              `config file: ${needRestart.join(', ')} changed; that takes a restart (the running values stay until then)`,
+            );
+          }
+          if (next.logLevel !== current.logLevel) log.level = next.logLevel;
+          current = {
+            ...current,
+            ...Object.fromEntries(
+              liveAgentKeysAttrs().map((a) => [a, (next as unknown as Record<string, unknown>)[a]]),
+            ),
+          };
+          config.values = values;
+          log.debug({ file: config.file ?? null }, 'SIGHUP: config file read');
+          return settings;
+        };
+  const { runAgent } = await import('./run.js');
+  await runAgent({
+    ...roots,
+    listen,
+    intervalMs: live.intervalMs,
+    watches: live.watches,
+    postgres: live.postgres,
+    server,
+    logSources: server ? live.logSources : undefined,
+    nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,
+    log,
+    reloadLocal,
+    onReady: ({ url, collectors, agentId }) => {
+      const where = [
+        url ? `serving ${url}/metrics` : '',
+        server ? `shipping to ${server.url} as agent ${agentId}` : '',
+      ].filter(Boolean);
+      process.stdout.write(
+        `pgvigil agent: ${where.join('; ')} (collectors: ${collectors.join(', ')}; every ${flags.interval})\n`,
+      );
+    },
+  });
+}
+
+/** The option attribute names of the live keys (watch_process → watchProcess). */
+function liveAgentKeysAttrs(): string[] {
+  return liveAgentKeys.map((k) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
+}
+
+/** The agent settings a config file reload may change, from the flags (as at start). */
+async function liveSettings(flags: AgentFlags, shipping: boolean) {
+  const { parseDuration, parseWatches } = await import('./options.js');
+  return {
+    intervalMs: parseDuration(flags.interval, '--interval'),
+    watches: parseWatches(flags.watchProcess),
+    postgres: await postgresTargets(flags),
+    logSources: shipping && flags.logs ? await agentLogSources(flags.logFile) : [],
+    pushIntervalMs: shipping ? parseDuration(flags.pushInterval, '--push-interval') : undefined,
   };
 }

@@ -8,6 +8,7 @@ import { parseDuration as parseFlagDuration } from '../duration.js';
 import { PgvigilError } from '../errors.js';
 import { collectorGroups, collectorNames, type PostgresTarget } from './collectors/index.js';
 import { type ProcessWatch, parseProcessWatch } from './collectors/process.js';
+import type { FileSourceConfig } from './logs/sources.js';
 
 /** An agent interval ("500ms", "1s", "10s", "1m") → milliseconds: from 100ms to 24h. */
 export function parseDuration(value: string, flag: string): number {
@@ -190,4 +191,21 @@ export function secretsOnCommandLine(given: { enrollToken?: boolean; postgres: s
   if (given.enrollToken) out.push('--enroll-token');
   if (given.postgres.some(urlHasPassword)) out.push('--postgres (a URL with a password)');
   return out;
+}
+
+/**
+ * --log-file values (PARSER:/absolute/path, glob allowed) → file log sources named file_1, file_2 …;
+ * `parsers` are the parser names the agent has.
+ */
+export function parseLogFiles(values: string[], parsers: string[]): FileSourceConfig[] {
+  return values.map((value, i) => {
+    const m = /^([a-z0-9_]+):(\/.+)$/.exec(value);
+    if (!m || !parsers.includes(m[1]!)) {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `--log-file ${value}: expected PARSER:/absolute/path with a parser of ${parsers.join(', ')}`,
+      );
+    }
+    return { name: `file_${i + 1}`, kind: 'file' as const, parser: m[1]!, paths: [m[2]!] };
+  });
 }

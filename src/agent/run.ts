@@ -65,6 +65,20 @@ export interface AgentOptions extends Roots {
   onReady?: (info: { url?: string; collectors: string[]; agentId?: string }) => void;
   /** Resolves when the agent should stop; default: SIGINT or SIGTERM. */
   stopSignal?: Promise<unknown>;
+  /**
+   * On SIGHUP, before the server's config is pulled: the settings re-read from the agent's config file.
+   * A throw (an invalid file) is logged and changes nothing; the running settings stay.
+   */
+  reloadLocal?: () => Promise<LiveSettings>;
+}
+
+/** What the agent's own config file may change without a restart (server-pushed values still win). */
+export interface LiveSettings {
+  intervalMs: number;
+  watches: ProcessWatch[];
+  postgres: PostgresTarget[];
+  logSources: LogSourceConfig[];
+  pushIntervalMs?: number;
 }
 
 /** A server-pushed log source as the log pipeline takes it. */
@@ -76,6 +90,23 @@ function toLogSource(s: NonNullable<RemoteConfig['logSources']>[number]): LogSou
 
 export async function runAgent(options: AgentOptions): Promise<void> {
   const { log } = options;
+  // The agent's own settings (flags, environment, file); a server-pushed config overrides them key by key.
+  let base: LiveSettings = {
+    intervalMs: options.intervalMs,
+    watches: options.watches,
+    postgres: options.postgres ?? [],
+    logSources: options.logSources ?? [],
+    pushIntervalMs: options.server?.pushIntervalMs,
+  };
+  let remote: RemoteConfig = {};
+  let pushIntervalMs = options.server?.pushIntervalMs;
+  // Reconfigurations (server pulls, SIGHUP reloads) run one at a time.
+  let chain: Promise<unknown> = Promise.resolve();
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = chain.then(fn);
+    chain = p.catch(() => {});
+    return p;
+  };
   let settings = {
     intervalMs: options.intervalMs,
     watches: options.watches,
@@ -130,23 +161,30 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     });
   };
 
-  /** Applies a server-pushed config without a restart; throws (and changes nothing) when it cannot. */
-  const applyConfig = async (config: RemoteConfig): Promise<void> => {
+  /**
+   * Applies the agent's own settings overridden by a server-pushed config, without a restart; throws
+   * (and changes nothing) when it cannot.
+   */
+  const reconfigure = async (own: LiveSettings, config: RemoteConfig): Promise<void> => {
     await running;
     const next = {
-      intervalMs: config.collectIntervalMs ?? options.intervalMs,
-      watches: config.watchProcesses ? parseWatches(config.watchProcesses) : options.watches,
-      postgres: config.targets ?? options.postgres ?? [],
+      intervalMs: config.collectIntervalMs ?? own.intervalMs,
+      watches: config.watchProcesses ? parseWatches(config.watchProcesses) : own.watches,
+      postgres: config.targets ?? own.postgres,
       enable: config.collectors?.enable,
       disable: config.collectors?.disable ?? [],
     };
-    const nextLogs = config.logSources ? config.logSources.map(toLogSource) : (options.logSources ?? []);
+    const nextLogs = config.logSources ? config.logSources.map(toLogSource) : own.logSources;
     if (config.logSources) {
       const { logSourcesSchema } = await import('./logs/sources.js');
       const checked = logSourcesSchema.safeParse(nextLogs);
       if (!checked.success) throw new Error(`logSources: ${checked.error.issues[0]?.message ?? 'invalid'}`);
     }
-    if (config.pushIntervalMs) shipping?.setPushInterval(config.pushIntervalMs);
+    const nextPush = config.pushIntervalMs || own.pushIntervalMs;
+    if (nextPush !== undefined && nextPush !== pushIntervalMs) {
+      pushIntervalMs = nextPush;
+      shipping?.setPushInterval(nextPush);
+    }
     if (JSON.stringify(nextLogs) !== JSON.stringify(logSources)) {
       await logs?.stop();
       logs = undefined;
@@ -166,6 +204,11 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       'collectors reconfigured',
     );
   };
+  const applyConfig = (config: RemoteConfig): Promise<void> =>
+    serially(async () => {
+      await reconfigure(base, config);
+      remote = config;
+    });
 
   if (options.server) {
     const { startShipping } = await import('./shipping.js');
@@ -199,8 +242,26 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       })
     : undefined;
   const onHup = (): void => {
-    log.info('SIGHUP: pulling the agent config from the server');
-    void shipping?.reloadConfig();
+    void (async () => {
+      if (options.reloadLocal) {
+        const reload = options.reloadLocal;
+        await serially(async () => {
+          const own = await reload();
+          await reconfigure(own, remote);
+          base = own;
+          log.info('SIGHUP: config file re-read and applied');
+        }).catch((err: unknown) =>
+          log.error(
+            { reason: (err as Error).message },
+            'SIGHUP: config file not applied; the running configuration stays',
+          ),
+        );
+      }
+      if (shipping) {
+        log.info('SIGHUP: pulling the agent config from the server');
+        await shipping.reloadConfig();
+      }
+    })();
   };
   process.on('SIGHUP', onHup);
   const stop = options.stopSignal ?? stopSignal(log);
