@@ -194,7 +194,8 @@ async function main(): Promise<void> {
     child = server.child;
 
     const cases: Array<[string, string]> = [
-      ['last hour (minute tier + raw tail, 60 s)', ''],
+      ['last hour, the shared default view', ''],
+      ['last hour, made for the request (to=now)', `to=${Date.now()}`],
       ['last 6 hours (minute tier, 600 s steps)', `from=${Date.now() - 6 * hourMs}`],
       ['status=down (filter)', 'status=down'],
     ];
