@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { currentMemoryBounds } from '../memory.js';
 import { expandGlob } from './glob.js';
 import type { FilePosition } from './positions.js';
 
@@ -36,7 +37,7 @@ export interface TailerOptions {
   paths: string[];
   /** Files present at the very first start (no saved positions): from their end (default) or beginning. */
   readFrom?: 'beginning' | 'end';
-  /** Bytes read per file per poll (default 4 MiB). */
+  /** Bytes read per file per poll (default: the agent's memory budget's, 4 MiB without one). */
   maxReadBytes?: number;
   /** A line longer than this is returned in pieces of this size (default 1 MiB). */
   maxLineBytes?: number;
@@ -94,7 +95,7 @@ export class FileTailer {
     this.opts = {
       paths: opts.paths,
       readFrom: opts.readFrom ?? 'end',
-      maxReadBytes: opts.maxReadBytes ?? 4 * 1024 * 1024,
+      maxReadBytes: opts.maxReadBytes ?? currentMemoryBounds().maxReadBytes,
       maxLineBytes: opts.maxLineBytes ?? 1024 * 1024,
       rotateWaitMs: opts.rotateWaitMs ?? 5000,
       closeIdleMs: opts.closeIdleMs ?? 300_000,
