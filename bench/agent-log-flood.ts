@@ -244,18 +244,18 @@ try {
     return { shipped: Number(rows[0]!.shipped), reportedDropped: Number(rows[0]!.reported), dropped };
   };
 
-  // The drain: until every written entry is shipped or dropped, nothing moved for 20 s, or --drain ran out.
+  // The drain: until every written entry is shipped or dropped and the drops are reported in the store
+  // (a report comes when a volume interval of 10 s ends, and ships with the next batch), nothing moved
+  // for 30 s, or --drain ran out.
   const d0 = Date.now();
   let last = await counts();
   let lastMove = Date.now();
-  while (
-    Date.now() - d0 < drainMs &&
-    last.shipped + last.dropped < entries &&
-    Date.now() - lastMove < 20_000
-  ) {
+  const settled = (c: typeof last) => c.shipped + c.dropped >= entries && c.reportedDropped >= c.dropped;
+  const moved = (c: typeof last) => c.shipped + c.dropped + c.reportedDropped;
+  while (Date.now() - d0 < drainMs && !settled(last) && Date.now() - lastMove < 30_000) {
     await new Promise((r) => setTimeout(r, 2000));
     const c = await counts();
-    if (c.shipped + c.dropped !== last.shipped + last.dropped) lastMove = Date.now();
+    if (moved(c) !== moved(last)) lastMove = Date.now();
     last = c;
   }
   const drainSeconds = (Date.now() - d0) / 1000;
