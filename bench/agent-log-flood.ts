@@ -9,7 +9,8 @@
  * agent's /proc/<pid>/status every 200 ms during the flood and the drain after it. It reports peak VmRSS
  * and RssAnon (the part the kernel cannot reclaim: VmRSS also counts node's own code pages, shared and
  * reclaimable), VmHWM, and for the entries written: shipped (rows in the store), dropped (the agent's
- * pgvigil_agent_dropped_log_entries_total) and not read yet when the drain ended (still in the file).
+ * pgvigil_agent_dropped_log_entries_total) and not read yet when the drain ended (still in the file);
+ * and the agent's CPU time over the flood and the drain.
  *
  * Usage: node dist/bench/agent-log-flood.js [--mb 100] [--seconds 60] [--max-memory 48] [--drain 120]
  *        [--json]
@@ -103,6 +104,13 @@ function memOf(pid: number): Mem | undefined {
   return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
+/** utime + stime of a process, seconds (fields 14 and 15 of proc(5); USER_HZ is 100 on Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** Letters only: fingerprints normalise numbers away, letters keep each relation name distinct. */
 function letters(i: number): string {
   let out = '';
@@ -131,6 +139,8 @@ const dataDir = join(work, 'data');
 const logFile = join(work, 'postgresql.log');
 closeSync(openSync(logFile, 'w'));
 const children: ChildProcess[] = [];
+/** The agent's output, printed when the bench fails (an agent that died says why there). */
+let agentOutput = (): string => '';
 
 try {
   const port = await freePort();
@@ -161,12 +171,14 @@ try {
       '--max-memory',
       String(maxMemory),
     ],
-    { NODE_OPTIONS: heapFlags(bounds).join(' ') },
+    { NODE_OPTIONS: [...heapFlags(bounds), process.env.FLOOD_NODE_OPTIONS ?? ''].join(' ').trim() },
   );
   children.push(agent.child);
+  agentOutput = agent.out;
   await waitFor(agent, /pgvigil agent: /, 30_000);
   const pid = agent.child.pid!;
   const idle = memOf(pid)!;
+  const cpu0 = cpuSeconds(pid);
 
   const store = JSON.parse(readFileSync(join(dataDir, 'store.json'), 'utf8')) as {
     port: number;
@@ -175,6 +187,8 @@ try {
   const db = new pg.Client({
     connectionString: `postgres://pgvigil:${encodeURIComponent(store.password)}@127.0.0.1:${store.port}/pgvigil`,
   });
+  // The store stops before this client when the bench ends early: its error must not hide the cause.
+  db.on('error', () => {});
   await db.connect();
   // A file present at the agent's very first start is followed from its end, and the agent reads its
   // sources only once log shipping has started: write a marker entry until one reaches the store, so
@@ -259,6 +273,7 @@ try {
     last = c;
   }
   const drainSeconds = (Date.now() - d0) / 1000;
+  const cpu = cpuSeconds(pid) - cpu0;
   clearInterval(sampler);
   sample();
   const alive = agent.child.exitCode === null && agent.child.signalCode === null;
@@ -290,6 +305,7 @@ try {
     droppedReportedInStore: last.reportedDropped,
     notReadYet: entries - last.shipped - last.dropped,
     drainSeconds,
+    cpuSeconds: cpu,
   };
   if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
@@ -301,10 +317,14 @@ try {
         `agent alive at the end: ${alive ? 'yes' : 'NO'}`,
         `RSS idle ${f(idle.rss)} MiB (anon ${f(idle.anon)}); peak VmRSS ${f(peak.rss)} MiB, peak RssAnon ${f(peak.anon)} MiB, VmHWM ${f(peak.hwm)} MiB`,
         `entries shipped ${last.shipped}, dropped ${last.dropped} (reported in the store: ${last.reportedDropped}), not read yet ${result.notReadYet}, after a drain of ${f(drainSeconds)} s`,
+        `agent CPU ${f(cpu)} s over the flood and the drain (${f((100 * cpu) / (floodSeconds + drainSeconds))}% of one core)`,
         '',
       ].join('\n'),
     );
   }
+} catch (err) {
+  process.stderr.write(`agent-log-flood failed; the agent's last output:\n${agentOutput().slice(-6000)}\n`);
+  throw err;
 } finally {
   for (const c of children.reverse()) await stop(c);
   rmSync(work, { recursive: true, force: true });

@@ -3,13 +3,13 @@
  * less what node itself maps). One number sizes everything the agent holds in memory, so a log flood
  * makes it drop lines (counted, reported) and fall behind in the file instead of growing until the kernel
  * or V8 kills it:
- * - the V8 heap: old space at half the budget, young space 1 MiB semi-spaces. V8 fixes these when the
+ * - the V8 heap: old space at the budget less 16 MiB, young space 1 MiB semi-spaces. V8 fixes these when the
  *   process starts, so an agent started with a larger heap limit and an explicit --max-memory starts
  *   itself again under the limit (one extra small process: the parent waits and passes signals on).
  *   The systemd unit puts the same flags in NODE_OPTIONS, which avoids that second process.
- * - bytes read from one log file per poll (tailer), log entries held in the batch being filled
+ * - bytes read from one log file at a time (tailer), log entries held in the batch being filled
  *   (batcher; a full batch is sealed at once and reading waits), fingerprints tracked by the volume
- *   limiter per interval.
+ *   limiter per interval, fingerprints cached (fingerprint.ts).
  *
  * `printAgentUnit` prints the systemd unit whose MemoryMax this budget fits.
  *
@@ -37,19 +37,28 @@ export interface MemoryBounds {
   maxBatchLogs: number;
   /** Distinct fingerprints a volume limiter counts per interval (the rest share one counter). */
   maxTrackedFingerprints: number;
+  /** Normalised messages whose fingerprint is kept (fingerprint.ts). */
+  fingerprintCache: number;
 }
 
-/** The bounds a budget of `maxMemoryMiB` gives. */
+/**
+ * The bounds a budget of `maxMemoryMiB` gives. Measured with bench/agent-log-flood.ts: the agent's heap
+ * holds some 10 MB of its own (code, schemas) before any log line, so the heap gets all but 16 MiB of the
+ * budget (the rest is node's native memory) and the log bounds below keep a flood's share under 20 MB:
+ * the lines of one read and their entries, the batch being filled, the fingerprint counters and cache.
+ */
 export function memoryBounds(maxMemoryMiB: number): MemoryBounds {
   const b = Math.max(32, maxMemoryMiB);
   return {
     maxMemoryMiB: b,
-    heapMiB: Math.floor(b / 2),
-    // 48 MiB → 1 MiB a poll: about 7,000 PostgreSQL lines, some 5 MB of entries while they are parsed.
-    maxReadBytes: Math.min(4 * mib, Math.max(256 * 1024, Math.floor((b * mib) / 48))),
-    // A log row held for the wire is about 1 KB with its context; 48 MiB → 4,800 rows, ~5 MB.
-    maxBatchLogs: Math.max(1000, b * 100),
-    maxTrackedFingerprints: Math.max(1000, b * 200),
+    heapMiB: b - 16,
+    // 48 MiB → 512 KiB a read (about 3,500 PostgreSQL lines); a source with more to read is read again
+    // in the same tick, so the bound is on what is held at once, not on throughput.
+    maxReadBytes: Math.min(4 * mib, Math.max(128 * 1024, Math.floor((b * mib) / 96))),
+    // A log row held for the wire is about 0.5–1 KB with its context; 48 MiB → 2,400 rows.
+    maxBatchLogs: Math.max(1000, b * 50),
+    maxTrackedFingerprints: Math.max(1000, b * 50),
+    fingerprintCache: Math.max(1000, b * 100),
   };
 }
 
@@ -60,6 +69,7 @@ const unbudgeted: MemoryBounds = {
   maxReadBytes: 4 * mib,
   maxBatchLogs: 50_000,
   maxTrackedFingerprints: 20_000,
+  fingerprintCache: 20_000,
 };
 
 let current: MemoryBounds | undefined;

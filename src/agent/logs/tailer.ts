@@ -88,6 +88,8 @@ export class FileTailer {
   private readonly buf: Buffer;
   /** Files drained and closed during the last poll (their ids). */
   finished: number[] = [];
+  /** The last poll stopped at the read budget in some file: more is there to read right away. */
+  backlog = false;
   /** Where reading started at the first poll, before anything was read (to rewind to). */
   initial: FilePosition[] | undefined;
 
@@ -123,6 +125,7 @@ export class FileTailer {
   async poll(): Promise<TailLine[]> {
     const now = this.now();
     this.finished = [];
+    this.backlog = false;
     const first = !this.started;
     this.started = true;
     const matched = new Map<string, { path: string; st: BigIntStats }>();
@@ -429,6 +432,7 @@ export class FileTailer {
     t.lastSize = size;
     t.lastMtimeNs = st.mtimeNs;
     const drained = await this.readLines(t, size, out);
+    if (!drained) this.backlog = true;
     const idle = now - t.lastGrowth;
     if (!t.live) {
       // Not drained: the read budget ran out (a backlog, e.g. after log reading was paused); the rest
