@@ -13,7 +13,10 @@
  * and the agent's CPU time over the flood and the drain.
  *
  * Usage: node dist/bench/agent-log-flood.js [--mb 100] [--seconds 60] [--max-memory 48] [--drain 120]
- *        [--json]
+ *        [--json] [--bin path/to/bin/pgvigil.js] [--node-options '…']
+ * `--max-memory 0` starts the agent without the flag and, unless --node-options says otherwise, without
+ * NODE_OPTIONS; with --bin (another build's bin/pgvigil.js, for `up` and the agent) it measures an
+ * older agent the same way.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -31,6 +34,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '60' },
     'max-memory': { type: 'string', default: '48' },
     drain: { type: 'string', default: '120' },
+    bin: { type: 'string' },
+    'node-options': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -38,12 +43,12 @@ const totalBytes = Number(args.mb) * 1e6;
 const floodMs = Number(args.seconds) * 1000;
 const maxMemory = Number(args['max-memory']);
 const drainMs = Number(args.drain) * 1000;
-if (!(totalBytes > 0) || !(floodMs > 0) || !(maxMemory >= 32) || !(drainMs >= 0)) {
-  process.stderr.write('agent-log-flood: --mb, --seconds > 0, --max-memory ≥ 32, --drain ≥ 0\n');
+if (!(totalBytes > 0) || !(floodMs > 0) || !(maxMemory >= 32 || maxMemory === 0) || !(drainMs >= 0)) {
+  process.stderr.write('agent-log-flood: --mb, --seconds > 0, --max-memory 0 or ≥ 32, --drain ≥ 0\n');
   process.exit(2);
 }
 
-const bin = join(packageRoot, 'bin', 'pgvigil.js');
+const bin = args.bin ?? join(packageRoot, 'bin', 'pgvigil.js');
 const secretKey = Buffer.alloc(32, 7).toString('base64');
 const run = promisify(execFile);
 
@@ -153,7 +158,8 @@ try {
     })
   ).stdout.trim();
 
-  const bounds = memoryBounds(maxMemory);
+  const nodeOptions =
+    args['node-options'] ?? (maxMemory > 0 ? heapFlags(memoryBounds(maxMemory)).join(' ') : '');
   const metricsPort = await freePort();
   const agent = start(
     [
@@ -168,10 +174,9 @@ try {
       `127.0.0.1:${metricsPort}`,
       '--log-file',
       `postgresql:${logFile}`,
-      '--max-memory',
-      String(maxMemory),
+      ...(maxMemory > 0 ? ['--max-memory', String(maxMemory)] : []),
     ],
-    { NODE_OPTIONS: [...heapFlags(bounds), process.env.FLOOD_NODE_OPTIONS ?? ''].join(' ').trim() },
+    { NODE_OPTIONS: nodeOptions },
   );
   children.push(agent.child);
   agentOutput = agent.out;
@@ -295,7 +300,7 @@ try {
 
   const result = {
     maxMemoryMiB: maxMemory,
-    nodeOptions: heapFlags(bounds).join(' '),
+    nodeOptions,
     written: { mb: written / 1e6, entries, seconds: floodSeconds },
     agentAlive: alive,
     idleMiB: { rss: idle.rss, anon: idle.anon },
