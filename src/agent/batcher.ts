@@ -11,6 +11,7 @@ import { families } from '../protocol/families/index.js';
 import { type LogEntry, logEntryColumns } from '../protocol/logs.js';
 import type { FamilyRows } from './collectors/types.js';
 import type { SourceCheckpoint } from './logs/positions.js';
+import { currentMemoryBounds } from './memory.js';
 
 /** What the batcher needs of the spool. */
 export interface BatcherSpool {
@@ -48,6 +49,11 @@ export class Batcher {
     private readonly maxRows = 50_000,
     /** The PostgreSQL target name for target families whose rows do not carry one. */
     private readonly defaultTarget = 'local',
+    /**
+     * Most log entries held before an early seal: log rows are the large ones (message, context), so
+     * under the agent's memory budget they get their own, lower bound.
+     */
+    private readonly maxLogs = currentMemoryBounds().maxBatchLogs,
   ) {}
 
   get pendingRows(): number {
@@ -123,8 +129,8 @@ export class Batcher {
     return { seq: got, rows, logs, bytes: payload.length };
   }
 
-  /** True when enough rows are pending that the batch should be sealed before the interval ends. */
+  /** True when enough rows (or log entries) are pending that the batch should be sealed before the interval ends. */
   full(): boolean {
-    return this.pendingRows >= this.maxRows;
+    return this.pendingRows >= this.maxRows || this.logs.length >= this.maxLogs;
   }
 }

@@ -3,7 +3,7 @@
  * printed). Flags are parsed and checked here; the work is in run.ts, imported only when one of these
  * commands runs, so other commands do not load the collectors and the agent does not load the server.
  */
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   asFlags,
   blameConfigFile,
@@ -41,6 +41,8 @@ interface AgentFlags extends RootFlags, LogFlags {
   key?: string;
   logs: boolean;
   logFile: string[];
+  maxMemory: number;
+  printSystemdUnit?: boolean;
 }
 
 interface CollectFlags extends RootFlags {
@@ -48,6 +50,14 @@ interface CollectFlags extends RootFlags {
   json?: boolean;
   only?: string;
   interval: string;
+}
+
+/** --max-memory: whole MiB, 32 to 65536. */
+function parseMiB(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 32 || n > 65536)
+    throw new InvalidArgumentError('expected whole MiB from 32 to 65536, e.g. 48');
+  return n;
 }
 
 function appendValue(value: string, previous: string[]): string[] {
@@ -181,6 +191,16 @@ export function registerAgentCommands(program: Command): void {
         [],
       )
       .option('--no-logs', 'ship no logs (by default the common log files present on this host are followed)')
+      .addOption(
+        new Option(
+          '--max-memory <MiB>',
+          "the agent's memory budget: V8 heap limit and log buffers; past it, log lines wait in their files or are dropped and counted",
+        )
+          .default(48)
+          .argParser(parseMiB)
+          .env('PGVIGIL_AGENT_MAX_MEMORY'),
+      )
+      .option('--print-systemd-unit', 'print the systemd unit for the agent (deploy/systemd) and exit')
       .option(
         '--node-exporter-memory-names',
         'expose memory as node_exporter names it (node_memory_MemTotal_bytes); promtool flags those CamelCase names, so by default they are lower case (node_memory_memtotal_bytes)',
@@ -289,6 +309,11 @@ async function parseRoots(flags: RootFlags) {
 async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
   const { parseDuration, parseListenAddress, parseServerUrl, readSecretFile } = await import('./options.js');
   const { PgvigilError } = await import('../errors.js');
+  if (flags.printSystemdUnit) {
+    const { printAgentUnit } = await import('./memory.js');
+    printAgentUnit();
+    return;
+  }
   if (flags.listen === undefined && flags.server === undefined) {
     throw new PgvigilError(
       'BAD_ARGUMENT',
@@ -304,6 +329,10 @@ async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
       'give the enrollment token once: --enroll-token, PGVIGIL_ENROLL_TOKEN or --enroll-token-file',
     );
   }
+  const { followParent, reexecUnderHeapLimit, setMemoryBudget } = await import('./memory.js');
+  const bounds = setMemoryBudget(flags.maxMemory);
+  if (cmd.getOptionValueSource('maxMemory') !== 'default') await reexecUnderHeapLimit(bounds);
+  followParent();
   const log = createLogger(flags.logLevel, { format: flags.logFormat });
   const enrollToken =
     flags.enrollTokenFile === undefined

@@ -19,7 +19,7 @@ export interface ConfigKey {
 }
 
 /** Options that select the file or print something and exit, which a file cannot sensibly set. */
-const notInFiles = new Set(['config', 'help', 'version']);
+const notInFiles = new Set(['config', 'help', 'version', 'print_systemd_unit']);
 
 export function keyOfOption(option: Option): string {
   return option.attributeName().replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

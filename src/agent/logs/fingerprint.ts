@@ -9,6 +9,7 @@
  * cached (bounded), since a handful of templates make up most lines of a busy log.
  */
 import { createHash } from 'node:crypto';
+import { currentMemoryBounds } from '../memory.js';
 
 const maxNormalised = 4096;
 
@@ -205,10 +206,9 @@ function isDigitSuffix(s: string, start: number, end: number): boolean {
   return j - end <= 3;
 }
 
-/** Per source|level, normalised text → fingerprint; bounded, cleared when full. */
+/** Per source|level, normalised text → fingerprint; bounded (the agent's memory budget), cleared when full. */
 const cache = new Map<string, Map<string, string>>();
 let cached = 0;
-const maxCache = 20_000;
 
 /** First 16 hex digits of sha256(source|level|normalised message). */
 export function fingerprintOf(source: string, level: string, message: string): string {
@@ -221,11 +221,13 @@ export function fingerprintOf(source: string, level: string, message: string): s
   const normalised = normaliseMessage(message);
   const hit = byText.get(normalised);
   if (hit !== undefined) return hit;
+  // Flattened: a 16-character slice would otherwise keep the whole 64-character digest alive in the
+  // cache and in every counter keyed by it.
   const fp = createHash('sha256')
     .update(group + normalised)
-    .digest('hex')
-    .slice(0, 16);
-  if (cached >= maxCache) {
+    .digest()
+    .toString('hex', 0, 8);
+  if (cached >= currentMemoryBounds().fingerprintCache) {
     cache.clear();
     cached = 0;
     byText = new Map();

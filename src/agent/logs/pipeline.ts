@@ -39,6 +39,8 @@ export interface LogBatch {
   checkpoint: SourceCheckpoint;
   /** Saves the checkpoint; call only once the entries are durable. */
   commit(): Promise<void>;
+  /** The read stopped at its byte budget: more can be read at once (a backlog, a flood). */
+  more?: boolean;
 }
 
 export interface LogSource {
@@ -176,7 +178,7 @@ export class FileLogSource extends CheckpointedSource implements LogSource {
       return pending === undefined ? position : { ...position, offset: pending };
     });
     const checkpoint: SourceCheckpoint = { kind: 'file', seq: this.nextCheckpointSeq(), files };
-    return this.batch(entries, checkpoint);
+    return { ...this.batch(entries, checkpoint), more: this.tailer.backlog };
   }
 
   async rewind(): Promise<void> {

@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { currentMemoryBounds } from '../memory.js';
 import { expandGlob } from './glob.js';
 import type { FilePosition } from './positions.js';
 
@@ -36,7 +37,7 @@ export interface TailerOptions {
   paths: string[];
   /** Files present at the very first start (no saved positions): from their end (default) or beginning. */
   readFrom?: 'beginning' | 'end';
-  /** Bytes read per file per poll (default 4 MiB). */
+  /** Bytes read per file per poll (default: the agent's memory budget's, 4 MiB without one). */
   maxReadBytes?: number;
   /** A line longer than this is returned in pieces of this size (default 1 MiB). */
   maxLineBytes?: number;
@@ -87,6 +88,8 @@ export class FileTailer {
   private readonly buf: Buffer;
   /** Files drained and closed during the last poll (their ids). */
   finished: number[] = [];
+  /** The last poll stopped at the read budget in some file: more is there to read right away. */
+  backlog = false;
   /** Where reading started at the first poll, before anything was read (to rewind to). */
   initial: FilePosition[] | undefined;
 
@@ -94,7 +97,7 @@ export class FileTailer {
     this.opts = {
       paths: opts.paths,
       readFrom: opts.readFrom ?? 'end',
-      maxReadBytes: opts.maxReadBytes ?? 4 * 1024 * 1024,
+      maxReadBytes: opts.maxReadBytes ?? currentMemoryBounds().maxReadBytes,
       maxLineBytes: opts.maxLineBytes ?? 1024 * 1024,
       rotateWaitMs: opts.rotateWaitMs ?? 5000,
       closeIdleMs: opts.closeIdleMs ?? 300_000,
@@ -122,6 +125,7 @@ export class FileTailer {
   async poll(): Promise<TailLine[]> {
     const now = this.now();
     this.finished = [];
+    this.backlog = false;
     const first = !this.started;
     this.started = true;
     const matched = new Map<string, { path: string; st: BigIntStats }>();
@@ -428,6 +432,7 @@ export class FileTailer {
     t.lastSize = size;
     t.lastMtimeNs = st.mtimeNs;
     const drained = await this.readLines(t, size, out);
+    if (!drained) this.backlog = true;
     const idle = now - t.lastGrowth;
     if (!t.live) {
       // Not drained: the read budget ran out (a backlog, e.g. after log reading was paused); the rest

@@ -4,6 +4,13 @@ import type { LogEntry } from '../../protocol/logs.js';
 import { fingerprintOf } from './fingerprint.js';
 import { VolumeLimiter } from './volume.js';
 
+/** `i` in letters only (aa, ab, …): fingerprints normalise numbers away, letters make them distinct. */
+function letters(i: number): string {
+  let out = '';
+  for (let n = i + 26; n > 0; n = Math.floor(n / 26)) out = String.fromCharCode(97 + (n % 26)) + out;
+  return out;
+}
+
 function entry(message: string): LogEntry {
   return {
     ts: new Date(0).toISOString(),
@@ -46,5 +53,38 @@ describe('volume control', () => {
     assert.equal(next.length, 2, 'the report and the new entry');
     assert.equal(next[0]!.context.dropped_by_cap, 15);
     assert.equal(v.stats().droppedByCap, 15);
+  });
+
+  test('counts_a_flood_of_all_different_entries_under_one_counter_past_its_fingerprint_bound', () => {
+    const v = new VolumeLimiter('s', {
+      intervalMs: 1000,
+      maxPerInterval: 100_000,
+      maxPerFingerprint: 50,
+      maxTrackedFingerprints: 100,
+    });
+    // 100 distinct fingerprints are tracked; the 400 after them share one counter, so flood
+    // protection lets 50 of those through and drops (and counts) the other 350.
+    const kept = v.apply(
+      Array.from({ length: 500 }, (_, i) => entry(`unique ${letters(i)}`)),
+      0,
+    );
+    assert.equal(kept.length, 150);
+    const [report] = v.tick(1000);
+    assert.equal(report!.context.dropped, 350);
+    assert.equal(report!.context.dropped_by_flood, 350);
+    assert.deepEqual(v.stats(), { admitted: 150, dropped: 350, droppedByCap: 0, droppedByFlood: 350 });
+  });
+
+  test('keeps_samples_of_at_most_1000_dropped_fingerprints_and_counts_the_rest', () => {
+    const v = new VolumeLimiter('s', { intervalMs: 1000, maxPerInterval: 0, maxTrackedFingerprints: 5000 });
+    v.apply(
+      Array.from({ length: 3000 }, (_, i) => entry(`only ${letters(i)}`)),
+      0,
+    );
+    const [report] = v.tick(1000);
+    assert.equal(report!.context.dropped, 3000);
+    assert.equal(report!.context.dropped_unlisted, 2000);
+    assert.equal((report!.context.fingerprints as unknown[]).length, 20);
+    assert.equal(report!.context.other_fingerprints, 980);
   });
 });

@@ -8,12 +8,19 @@
  * per fingerprint, with a sample message of each, under the same source.
  */
 import type { LogEntry } from '../../protocol/logs.js';
+import { currentMemoryBounds } from '../memory.js';
 import { fingerprintOf } from './fingerprint.js';
 
 export interface VolumeOptions {
   intervalMs?: number;
   maxPerInterval?: number;
   maxPerFingerprint?: number;
+  /**
+   * Distinct fingerprints counted per interval (default: the agent's memory budget's). A flood of
+   * entries that all differ would otherwise grow the counters without bound; past this many, new
+   * fingerprints share one counter (so flood protection treats them as one).
+   */
+  maxTrackedFingerprints?: number;
 }
 
 export interface VolumeStats {
@@ -42,17 +49,24 @@ export function volumeDropTotals(): { cap: number; flood: number } {
 
 /** How many distinct dropped fingerprints a report lists (the rest are summed under "other"). */
 const maxReported = 20;
+/** Distinct dropped fingerprints kept with a sample per interval; drops past it are only counted. */
+const maxDroppedKept = 1000;
+/** The shared counter of fingerprints past `maxTrackedFingerprints`. */
+const untrackedKey = '(untracked)';
 
 export class VolumeLimiter {
   private readonly intervalMs: number;
   private readonly maxPerInterval: number;
   private readonly maxPerFingerprint: number;
+  private readonly maxTracked: number;
   private windowStart = -1;
   private inWindow = 0;
   private perFingerprint = new Map<string, number>();
   private dropped = new Map<string, Dropped>();
   private droppedByCapInWindow = 0;
   private droppedByFloodInWindow = 0;
+  /** Drops in this interval whose fingerprint was past `maxDroppedKept` (counted, no sample). */
+  private droppedUnkeptInWindow = 0;
   private readonly totals: VolumeStats = { admitted: 0, dropped: 0, droppedByCap: 0, droppedByFlood: 0 };
 
   constructor(
@@ -62,6 +76,7 @@ export class VolumeLimiter {
     this.intervalMs = opts.intervalMs ?? 10_000;
     this.maxPerInterval = opts.maxPerInterval ?? 10_000;
     this.maxPerFingerprint = opts.maxPerFingerprint ?? 1_000;
+    this.maxTracked = opts.maxTrackedFingerprints ?? currentMemoryBounds().maxTrackedFingerprints;
   }
 
   /** Filters a batch; returns what to keep, plus a drop report when an interval with drops has ended. */
@@ -69,8 +84,12 @@ export class VolumeLimiter {
     const out: LogEntry[] = [];
     this.roll(now, out);
     for (const e of entries) {
-      const n = (this.perFingerprint.get(e.fingerprint) ?? 0) + 1;
-      this.perFingerprint.set(e.fingerprint, n);
+      const key =
+        this.perFingerprint.has(e.fingerprint) || this.perFingerprint.size < this.maxTracked
+          ? e.fingerprint
+          : untrackedKey;
+      const n = (this.perFingerprint.get(key) ?? 0) + 1;
+      this.perFingerprint.set(key, n);
       if (this.inWindow >= this.maxPerInterval) this.drop(e, 'cap');
       else if (n > this.maxPerFingerprint) this.drop(e, 'flood');
       else {
@@ -105,24 +124,27 @@ export class VolumeLimiter {
     }
     const d = this.dropped.get(e.fingerprint);
     if (d) d.count++;
-    else this.dropped.set(e.fingerprint, { count: 1, level: e.level, sample: e.message.slice(0, 500) });
+    else if (this.dropped.size < maxDroppedKept)
+      this.dropped.set(e.fingerprint, { count: 1, level: e.level, sample: e.message.slice(0, 500) });
+    else this.droppedUnkeptInWindow++;
   }
 
   private roll(now: number, out: LogEntry[]): void {
     if (this.windowStart < 0) this.windowStart = now;
     if (now - this.windowStart < this.intervalMs) return;
-    if (this.dropped.size > 0) out.push(this.report(now));
+    if (this.dropped.size > 0 || this.droppedUnkeptInWindow > 0) out.push(this.report(now));
     this.windowStart = now;
     this.inWindow = 0;
     this.perFingerprint = new Map();
     this.dropped = new Map();
     this.droppedByCapInWindow = 0;
     this.droppedByFloodInWindow = 0;
+    this.droppedUnkeptInWindow = 0;
   }
 
   private report(now: number): LogEntry {
     const sorted = [...this.dropped.entries()].sort((a, b) => b[1].count - a[1].count);
-    let total = 0;
+    let total = this.droppedUnkeptInWindow;
     for (const [, d] of sorted) total += d.count;
     const listed = sorted.slice(0, maxReported).map(([fingerprint, d]) => ({
       fingerprint,
@@ -145,6 +167,8 @@ export class VolumeLimiter {
         interval_ms: this.intervalMs,
         fingerprints: listed,
         other_fingerprints: Math.max(0, sorted.length - maxReported),
+        // Dropped entries of fingerprints beyond the first 1,000 of the interval: counted, not listed.
+        dropped_unlisted: this.droppedUnkeptInWindow,
       },
       fingerprint: fingerprintOf(this.source, 'warning', 'dropped log entries (volume limit)'),
     };
