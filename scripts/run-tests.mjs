@@ -92,7 +92,7 @@ let exitCode = 0;
 
 // Files named *.serial.test.js measure time (start-up within 5 s, data within one push interval) or aim
 // kills at windows a few milliseconds wide: they run alone, after the others, so parallel files do not
-// skew what they measure.
+// skew what they measure (and the package install, which loads both cores for a minute, skews nobody's).
 const serial = all.filter((f) => f.endsWith('.serial.test.js'));
 const parallel = all.filter((f) => !f.endsWith('.serial.test.js'));
 const embedded = await startTestCluster('pg18', await embeddedBinDir(), 'pgvigil');
