@@ -82,7 +82,7 @@ export interface RunningUp {
 }
 
 const urlLine = /(?:is up|server listening): (http:\/\/\S+)/;
-const adminLine = /sign in as "(\S+)" with password (\S+)/;
+const adminLine = /sign in +as "(\S+)" with password (\S+)/;
 
 /**
  * A real `pgvigil up` (embedded store, built-in agent) in a temporary data directory on a free port,

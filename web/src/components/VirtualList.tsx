@@ -30,8 +30,12 @@ export interface VirtualListProps<T> {
   rowHeight: number;
   /** Stable key of an item (keeps a row's DOM while it stays in view). */
   itemKey: (item: T) => string | number;
-  /** The `<td>` cells of an item's row. */
-  renderRow: (item: T) => ComponentChildren;
+  /**
+   * The `<td>` cells of an item's row. `flying`: the list is scrolled faster than `flyingRows` rows a
+   * frame, and rows that come into view should be cheap (e.g. no charts); once it settles (`settleMs`
+   * without such a frame) the rows in view are rendered again with `flying` false.
+   */
+  renderRow: (item: T, flying: boolean) => ComponentChildren;
   /** The table's accessible name. */
   label: string;
   /** The `<th scope="col">` cells of the column-header row. */
@@ -45,6 +49,11 @@ export interface VirtualListProps<T> {
   /** When this changes (a new filter), the list scrolls back to its top. */
   resetOn?: string;
 }
+
+/** Rows a frame beyond which a scroll is a flight (a fast wheel or a dragged scrollbar). */
+const flyingRows = 3;
+/** A flight has ended this long after its last fast frame. */
+const settleMs = 150;
 
 export function VirtualList<T>(p: VirtualListProps<T>) {
   const box = useRef<HTMLDivElement>(null);
@@ -81,12 +90,23 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
     if (el && el.scrollTop !== 0) el.scrollTop = 0;
   }, [p.resetOn]);
 
+  // A flight renders the rows coming into view cheaply: at several rows a frame, drawing each row's charts
+  // is most of a frame's work and pushes frames past 50 ms on a busy machine.
+  const [flying, setFlying] = useState(false);
+  const settle = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(settle.current), []);
   const onScroll = () => {
     if (frame.current) return;
     frame.current = requestAnimationFrame(() => {
       frame.current = 0;
       const el = box.current;
-      if (el) setView({ top: el.scrollTop, height: el.clientHeight });
+      if (!el) return;
+      if (Math.abs(el.scrollTop - view.top) > flyingRows * p.rowHeight) {
+        setFlying(true);
+        clearTimeout(settle.current);
+        settle.current = setTimeout(() => setFlying(false), settleMs);
+      }
+      setView({ top: el.scrollTop, height: el.clientHeight });
     });
   };
 
@@ -101,12 +121,13 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
 
   // A row's vnode is made once per item, place and height: handing Preact the same vnode again lets it
   // skip that row entirely, so a scrolled frame costs only the rows that came into view.
-  const cache = useRef(new WeakMap<object, { i: number; h: number; row: VNode }>());
+  // A row rendered in flight is kept while the flight lasts and rendered again in full once it settles.
+  const cache = useRef(new WeakMap<object, { i: number; h: number; flying: boolean; row: VNode }>());
   const rows: VNode[] = [];
   for (let i = first; i < end; i++) {
     const item = p.items[i]!;
     const cached = typeof item === 'object' && item !== null ? cache.current.get(item) : undefined;
-    if (cached && cached.i === i && cached.h === p.rowHeight) {
+    if (cached && cached.i === i && cached.h === p.rowHeight && (flying || !cached.flying)) {
       rows.push(cached.row);
       continue;
     }
@@ -117,10 +138,11 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
         class="vrow"
         style={{ transform: `translateY(${i * p.rowHeight}px)`, height: `${p.rowHeight}px` }}
       >
-        {p.renderRow(item)}
+        {p.renderRow(item, flying)}
       </tr>
     );
-    if (typeof item === 'object' && item !== null) cache.current.set(item, { i, h: p.rowHeight, row });
+    if (typeof item === 'object' && item !== null)
+      cache.current.set(item, { i, h: p.rowHeight, flying, row });
     rows.push(row);
   }
 

@@ -119,21 +119,27 @@ function Metric(p: {
   line: FleetLine;
   span: SparkSpan;
   max?: number;
+  /** False while the list flies past: the line's place is kept, drawn once it settles. */
+  drawn: boolean;
 }) {
   // Only the rows on screen come here (the list is virtualised): points are made for them alone.
-  const points = p.line.map((v, i) => [p.span.from + i * p.span.step, v] as const);
+  const points = p.drawn ? p.line.map((v, i) => [p.span.from + i * p.span.step, v] as const) : [];
   return (
     <>
       <span class="m-label">{p.label}</span>
-      <Sparkline
-        points={points}
-        from={p.span.from}
-        to={p.span.to}
-        max={p.max}
-        width={72}
-        height={22}
-        label={`${p.label} of ${p.of}`}
-      />
+      {p.drawn ? (
+        <Sparkline
+          points={points}
+          from={p.span.from}
+          to={p.span.to}
+          max={p.max}
+          width={72}
+          height={22}
+          label={`${p.label} of ${p.of}`}
+        />
+      ) : (
+        <span class="spark spark-wait" />
+      )}
       <span class="m-val">{formatValue(p.unit, lastValue(p.line))}</span>
     </>
   );
@@ -162,7 +168,7 @@ function FindingCounts({ f }: { f: FleetServer['findings'] }) {
   );
 }
 
-function ServerCells({ s, span }: { s: FleetServer; span: SparkSpan }) {
+function ServerCells({ s, span, lines }: { s: FleetServer; span: SparkSpan; lines: boolean }) {
   return (
     <>
       <td class="c-status">
@@ -175,10 +181,18 @@ function ServerCells({ s, span }: { s: FleetServer; span: SparkSpan }) {
         <FindingCounts f={s.findings} />
       </td>
       <td class="c-m c-cpu">
-        <Metric label="CPU" of={s.name} unit="percent" line={s.cpu} span={span} max={100} />
+        <Metric label="CPU" of={s.name} unit="percent" line={s.cpu} span={span} drawn={lines} max={100} />
       </td>
       <td class="c-m c-mem">
-        <Metric label="Memory" of={s.name} unit="percent" line={s.memory} span={span} max={100} />
+        <Metric
+          label="Memory"
+          of={s.name}
+          unit="percent"
+          line={s.memory}
+          span={span}
+          drawn={lines}
+          max={100}
+        />
       </td>
       <td class="c-m c-conn c-none" />
       <td class="c-m c-tps c-none" />
@@ -189,7 +203,17 @@ function ServerCells({ s, span }: { s: FleetServer; span: SparkSpan }) {
   );
 }
 
-function TargetCells({ s, t, span }: { s: FleetServer; t: FleetTarget; span: SparkSpan }) {
+function TargetCells({
+  s,
+  t,
+  span,
+  lines,
+}: {
+  s: FleetServer;
+  t: FleetTarget;
+  span: SparkSpan;
+  lines: boolean;
+}) {
   const of = `${t.name} on ${s.name}`;
   return (
     <>
@@ -203,10 +227,10 @@ function TargetCells({ s, t, span }: { s: FleetServer; t: FleetTarget; span: Spa
       <td class="c-m c-cpu c-none" />
       <td class="c-m c-mem c-none" />
       <td class="c-m c-conn">
-        <Metric label="Connections" of={of} unit="count" line={t.connections} span={span} />
+        <Metric label="Connections" of={of} unit="count" line={t.connections} span={span} drawn={lines} />
       </td>
       <td class="c-m c-tps">
-        <Metric label="TPS" of={of} unit="perSec" line={t.tps} span={span} />
+        <Metric label="TPS" of={of} unit="perSec" line={t.tps} span={span} drawn={lines} />
       </td>
       <td class="c-seen c-none" />
     </>
@@ -463,11 +487,11 @@ export function OverviewPage(_p: { params: Params }) {
               items={rows}
               rowHeight={narrow ? 58 : 40}
               itemKey={(r) => (r.kind === 'server' ? `s${r.s.serverId}` : `t${r.t.targetId}`)}
-              renderRow={(r) =>
+              renderRow={(r, flying) =>
                 r.kind === 'server' ? (
-                  <ServerCells s={r.s} span={span} />
+                  <ServerCells s={r.s} span={span} lines={!flying} />
                 ) : (
-                  <TargetCells s={r.s} t={r.t} span={span} />
+                  <TargetCells s={r.s} t={r.t} span={span} lines={!flying} />
                 )
               }
               label="Servers and their PostgreSQL targets"
