@@ -133,7 +133,7 @@ describe('a real pgvigil up for browser tests', {
     const b = await launchBrowser();
     try {
       assert.match(up.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      assert.match(up.output().stdout, new RegExp(`dashboard at ${up.url}/`));
+      assert.match(up.output().stdout, new RegExp(`dashboard +${up.url}/`));
       await signIn(b.page, up.url, up.admin.name, up.admin.password);
       const cookies = await b.context.cookies(up.url);
       assert.ok(cookies.some((c) => c.name === 'pgvigil_access' && c.httpOnly));
