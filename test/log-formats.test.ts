@@ -1,0 +1,99 @@
+/**
+ * Every wrapped PostgreSQL log format (syslog, RDS, CloudNativePG, Cloud SQL, Heroku, Azure) gives the
+ * same entries as the stderr log of the same events: the fixtures in test/fixtures/logs hold ten events
+ * written in each format (each file's `.about` says where its shape comes from), and each is parsed and
+ * compared with stderr.log field by field — event class, level, message, time, and the fields the format
+ * carries.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { EntryAssembler } from '../src/agent/logs/assemble.js';
+import { parsers } from '../src/agent/logs/parsers/index.js';
+import type { LogEntry } from '../src/protocol/logs.js';
+import { packageRoot } from '../src/version.js';
+
+const fixtures = join(packageRoot, 'test/fixtures/logs');
+const now = Date.UTC(2026, 11, 3, 8);
+
+function parseText(text: string, parser: string, prefix?: string): LogEntry[] {
+  const spec = parsers[parser];
+  assert.ok(spec, `parser ${parser} exists`);
+  const asm = new EntryAssembler(spec, { source: 'pg', prefix, timezone: 'UTC' });
+  const out: LogEntry[] = [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  for (const line of lines) {
+    const e = asm.push(line, now, 0);
+    if (e) out.push(e);
+  }
+  out.push(...asm.flush());
+  return out;
+}
+
+const fixture = (name: string) => readFileSync(join(fixtures, name), 'utf8');
+
+type Key = 'user' | 'database' | 'pid' | 'detail' | 'statement' | 'context';
+
+/** What two formats of the same event must agree on; `keys` are the context fields the format carries. */
+function projection(entries: LogEntry[], keys: readonly Key[]) {
+  return entries.map((e) => {
+    const p: Record<string, unknown> = {
+      second: e.ts.slice(0, 19),
+      level: e.level,
+      message: e.message,
+      event: e.context.event ?? null,
+    };
+    for (const k of keys) p[k] = e.context[k] ?? null;
+    return p;
+  });
+}
+
+const allKeys: Key[] = ['user', 'database', 'pid', 'detail', 'statement', 'context'];
+
+interface Case {
+  file: string;
+  parser: string;
+  prefix?: string;
+  keys: readonly Key[];
+  /** Entries that are not PostgreSQL's (a platform's own lines), dropped before comparing. */
+  skip?: (e: LogEntry) => boolean;
+}
+
+const cases: Case[] = [
+  { file: 'syslog-rfc3164.log', parser: 'postgresql_syslog', keys: allKeys },
+  { file: 'syslog-rfc5424.log', parser: 'postgresql_syslog', keys: allKeys },
+];
+
+describe('wrapped PostgreSQL log formats read like stderr', () => {
+  const reference = parseText(fixture('stderr.log'), 'postgresql');
+
+  test('the_reference_has_the_ten_events', () => {
+    assert.equal(reference.length, 10);
+    assert.deepEqual(
+      reference.map((e) => e.context.event ?? null),
+      [
+        'checkpoint_starting',
+        'checkpoint_complete',
+        'connection_received',
+        'auth_failed',
+        'connection_authorized',
+        null,
+        'slow_statement',
+        null,
+        'lock_wait',
+        'disconnection',
+      ],
+    );
+    assert.equal(reference[5]!.context.statement, 'SELECT 1/0\n  FROM generate_series(1,2)\n\tWHERE true;');
+  });
+
+  for (const c of cases) {
+    test(`${c.file}_with_${c.parser}_gives_the_stderr_entries`, () => {
+      let got = parseText(fixture(c.file), c.parser, c.prefix);
+      if (c.skip) got = got.filter((e) => !c.skip!(e));
+      assert.deepEqual(projection(got, c.keys), projection(reference, c.keys));
+    });
+  }
+});
