@@ -64,6 +64,7 @@ interface Case {
 const cases: Case[] = [
   { file: 'syslog-rfc3164.log', parser: 'postgresql_syslog', keys: allKeys },
   { file: 'syslog-rfc5424.log', parser: 'postgresql_syslog', keys: allKeys },
+  { file: 'rds.log', parser: 'postgresql_rds', keys: allKeys },
 ];
 
 describe('wrapped PostgreSQL log formats read like stderr', () => {

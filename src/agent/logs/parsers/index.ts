@@ -8,6 +8,7 @@ import { nginxErrorParser } from './nginx-error.js';
 import { postgresStderrParser } from './postgres.js';
 import { postgresCsvParser } from './postgres-csv.js';
 import { postgresJsonParser } from './postgres-json.js';
+import { postgresRdsParser } from './postgres-rds.js';
 import { postgresSyslogParser } from './postgres-syslog.js';
 import { simpleTimestampParser } from './simple-timestamp.js';
 import { syslogParser } from './syslog.js';
@@ -21,6 +22,7 @@ export const parsers: Record<string, LogParserSpec> = Object.assign(
       postgresCsvParser,
       postgresJsonParser,
       postgresSyslogParser,
+      postgresRdsParser,
       syslogParser,
       apacheErrorParser,
       nginxErrorParser,

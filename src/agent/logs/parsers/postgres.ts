@@ -32,7 +32,8 @@ export const defaultLogLinePrefix = '%m [%p] %q%u@%d ';
 
 const severities =
   'DEBUG[1-5]|INFO|NOTICE|WARNING|ERROR|LOG|FATAL|PANIC|DETAIL|HINT|QUERY|CONTEXT|STATEMENT|LOCATION';
-const timestampPattern = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: [A-Za-z0-9+:-]+)?';
+// The zone is matched lazily: under RDS's '%t:%r:…' a greedy zone would swallow the ':' and an IPv6 client.
+const timestampPattern = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: [A-Za-z0-9+:-]+?)?';
 
 type FieldKind =
   | 'ts'
@@ -69,7 +70,9 @@ const escapes: Record<string, { kind: FieldKind; pattern: string }> = {
   d: { kind: 'database', pattern: '.*?' },
   a: { kind: 'application', pattern: '.*?' },
   h: { kind: 'host', pattern: '.*?' },
-  r: { kind: 'remote', pattern: '.*?' },
+  // host(port), [local] or nothing: an IPv6 address's colons cannot be taken for the prefix's own (RDS's
+  // '%t:%r:%u@%d:[%p]:'), because the port in parentheses ends the field.
+  r: { kind: 'remote', pattern: '\\[local\\]|[^\\s()]*\\(\\d+\\)|[^\\s()]*?' },
   b: { kind: 'backend_type', pattern: '.*?' },
   i: { kind: 'command_tag', pattern: '.*?' },
   e: { kind: 'sqlstate', pattern: '[0-9A-Z]{5}' },

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { LogEntry } from '../../../protocol/logs.js';
+import { EntryAssembler } from '../assemble.js';
+import { parsers } from './index.js';
+import { createPostgresRdsParser } from './postgres-rds.js';
+import { createPostgresSyslogParser, unescapeRsyslog } from './postgres-syslog.js';
+import { boundedJsonObject, jsonDepthWithin, own } from './postgres-wrapped.js';
+
+const now = Date.UTC(2026, 11, 3, 8);
+
+function entries(parser: string, lines: string[], prefix?: string): LogEntry[] {
+  const asm = new EntryAssembler(parsers[parser]!, { source: 'pg', prefix, timezone: 'UTC' });
+  const out: LogEntry[] = [];
+  for (const line of lines) {
+    const e = asm.push(line, now, 0);
+    if (e) out.push(e);
+  }
+  out.push(...asm.flush());
+  return out;
+}
+
+describe('postgresql_syslog', () => {
+  test('restores_rsyslog_control_character_escapes_only', () => {
+    assert.equal(unescapeRsyslog('#011a#011#011b #123 #177 #400'), '\ta\t\tb #123 \u007f #400');
+  });
+
+  test('joins_the_rest_of_a_line_postgres_cut_at_900_bytes', () => {
+    const got = entries('postgresql_syslog', [
+      'Dec  3 07:45:57 vm postgres[2199]: [4-1] 2026-12-03 07:45:57.297 UTC [2199] bob@app ERROR:  division by zero',
+      "Dec  3 07:45:57 vm postgres[2199]: [4-2] 2026-12-03 07:45:57.297 UTC [2199] bob@app STATEMENT:  SELECT 'word0 word1",
+      "Dec  3 07:45:57 vm postgres[2199]: [4-3]  word2 word3' || 1/0",
+      'Dec  3 07:45:58 vm postgres[2199]: [5-1] 2026-12-03 07:45:58.000 UTC [2199] bob@app LOG:  next',
+    ]);
+    assert.equal(got.length, 2);
+    assert.equal(got[0]!.context.statement, "SELECT 'word0 word1\n word2 word3' || 1/0");
+    assert.equal(got[1]!.message, 'next');
+  });
+
+  test('takes_time_and_pid_from_the_header_when_the_prefix_has_none', () => {
+    const parse = createPostgresSyslogParser({ prefix: '%u@%d ', timezone: 'UTC' });
+    const rec = parse(
+      '<172>1 2026-12-03T07:45:49.941125+00:00 vm postgres 2045 - -  [4-1] bob@app ERROR:  boom',
+      now,
+    );
+    assert.equal(rec.ts, Date.UTC(2026, 11, 3, 7, 45, 49, 941));
+    assert.deepEqual(rec.context, { user: 'bob', database: 'app', pid: 2045, syslog_host: 'vm' });
+    assert.equal(rec.level, 'error');
+    assert.equal(rec.message, 'boom');
+  });
+
+  test('reads_lines_without_sequence_numbers', () => {
+    const parse = createPostgresSyslogParser({ timezone: 'UTC' });
+    const rec = parse(
+      'Dec  3 07:45:49 vm postgres[77]: 2026-12-03 07:45:49.100 UTC [77] LOG:  checkpoint starting: time',
+      now,
+    );
+    assert.equal(rec.message, 'checkpoint starting: time');
+    assert.equal(rec.context.pid, 77);
+  });
+});
+
+describe('postgresql_rds', () => {
+  test('reads_ipv6_clients_and_background_processes', () => {
+    const parse = createPostgresRdsParser({ timezone: 'UTC' });
+    const fg = parse(
+      '2026-12-03 07:50:05 UTC:2001:db8::5(51240):bob@app:[2046]:ERROR:  division by zero',
+      now,
+    );
+    assert.deepEqual(fg.context, {
+      host: '2001:db8::5',
+      port: 51240,
+      user: 'bob',
+      database: 'app',
+      pid: 2046,
+    });
+    assert.equal(fg.ts, Date.UTC(2026, 11, 3, 7, 50, 5));
+    const bg = parse('2026-12-03 07:50:00 UTC::@:[2001]:LOG:  checkpoint starting: time', now);
+    assert.deepEqual(bg.context, { pid: 2001 });
+    assert.equal(bg.message, 'checkpoint starting: time');
+    const local = parse(
+      '2026-12-03 07:50:00 UTC:[local]:rdsadmin@rdsadmin:[9]:LOG:  connection authorized: user=rdsadmin',
+      now,
+    );
+    assert.equal(local.context.host, '[local]');
+  });
+});
+
+describe('hostile input', () => {
+  test('json_nesting_is_checked_before_parsing', () => {
+    assert.equal(jsonDepthWithin('{"a":[{"b":"[[[[[[["}]}', 3), true);
+    assert.equal(jsonDepthWithin('[[[[', 3), false);
+    assert.equal(boundedJsonObject(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), undefined);
+    assert.deepEqual(boundedJsonObject('{"a":1}'), { a: 1 });
+  });
+
+  test('fields_are_own_properties_only', () => {
+    const o = boundedJsonObject('{"a":1}');
+    assert.equal(own(o, 'constructor'), undefined);
+    assert.equal(own(o, '__proto__'), undefined);
+    assert.equal(own(boundedJsonObject('{"__proto__":{"x":1}}'), '__proto__') !== undefined, true);
+  });
+});
