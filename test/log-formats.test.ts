@@ -65,6 +65,13 @@ const cases: Case[] = [
   { file: 'syslog-rfc3164.log', parser: 'postgresql_syslog', keys: allKeys },
   { file: 'syslog-rfc5424.log', parser: 'postgresql_syslog', keys: allKeys },
   { file: 'rds.log', parser: 'postgresql_rds', keys: allKeys },
+  {
+    file: 'cloudnativepg.jsonl',
+    parser: 'postgresql_cnpg',
+    keys: allKeys,
+    skip: (e) => e.component === 'instance-manager',
+  },
+  { file: 'cloudsql.jsonl', parser: 'postgresql_cloudsql', keys: allKeys },
 ];
 
 describe('wrapped PostgreSQL log formats read like stderr', () => {

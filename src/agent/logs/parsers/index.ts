@@ -6,6 +6,8 @@ import { fail2banParser } from './fail2ban.js';
 import { journaldParser } from './journald.js';
 import { nginxErrorParser } from './nginx-error.js';
 import { postgresStderrParser } from './postgres.js';
+import { postgresCloudSqlParser } from './postgres-cloudsql.js';
+import { postgresCnpgParser } from './postgres-cnpg.js';
 import { postgresCsvParser } from './postgres-csv.js';
 import { postgresJsonParser } from './postgres-json.js';
 import { postgresRdsParser } from './postgres-rds.js';
@@ -21,8 +23,6 @@ export const parsers: Record<string, LogParserSpec> = Object.assign(
       postgresStderrParser,
       postgresCsvParser,
       postgresJsonParser,
-      postgresSyslogParser,
-      postgresRdsParser,
       syslogParser,
       apacheErrorParser,
       nginxErrorParser,
@@ -30,6 +30,11 @@ export const parsers: Record<string, LogParserSpec> = Object.assign(
       fail2banParser,
       certbotParser,
       journaldParser,
+      // Wrapped PostgreSQL formats after the others, so that existing listings keep their order.
+      postgresSyslogParser,
+      postgresRdsParser,
+      postgresCnpgParser,
+      postgresCloudSqlParser,
     ].map((p) => [p.name, p]),
   ),
 );

@@ -10,6 +10,7 @@
  */
 import type { LogContext } from '../../../protocol/logs.js';
 import type { LineParser, ParsedRecord } from '../types.js';
+import { csvColumns, recordFromCsvFields } from './postgres-csv.js';
 
 /** Longer lines are cut here: every envelope we read sits at the start, and the tailer caps lines at 1 MiB. */
 export const maxWrappedLineChars = 1024 * 1024;
@@ -79,8 +80,9 @@ export function parseFolded(parse: LineParser, text: string, now: number): Parse
   const nl = text.indexOf('\n');
   if (nl < 0) return parse(text, now);
   const lines = text.split('\n', maxFoldedLines);
+  // A first line that is itself a continuation (a STATEMENT with its tab-indented lines) stays one: the
+  // lines after it join its message, which the assembler then folds into the record before.
   const first = parse(lines[0]!, now);
-  delete first.continues;
   let lastField = 'message';
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
@@ -103,4 +105,20 @@ export function parseFolded(parse: LineParser, text: string, now: number): Parse
 function appendField(ctx: LogContext, key: string, text: string): void {
   const prev = ctx[key];
   ctx[key] = typeof prev === 'string' ? `${prev}\n${text}` : text;
+}
+
+/**
+ * An object holding csvlog's columns by name (CloudNativePG's `record`, a structured export) as a record;
+ * undefined without a time and a severity. Strings and numbers are read, anything else is ignored.
+ */
+export function recordFromNamedColumns(
+  o: Record<string, unknown>,
+  tz: string | undefined,
+): ParsedRecord | undefined {
+  const f = csvColumns.map((name) => {
+    const v = own(o, name);
+    if (typeof v === 'string') return v;
+    return typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
+  });
+  return recordFromCsvFields(f, tz);
 }
