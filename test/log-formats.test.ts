@@ -72,6 +72,13 @@ const cases: Case[] = [
     skip: (e) => e.component === 'instance-manager',
   },
   { file: 'cloudsql.jsonl', parser: 'postgresql_cloudsql', keys: allKeys },
+  { file: 'heroku.log', parser: 'postgresql_heroku', keys: ['pid', 'detail', 'statement', 'context'] },
+  { file: 'azure.log', parser: 'postgresql_azure', keys: ['detail', 'statement', 'context'] },
+  {
+    file: 'azure-diagnostic.jsonl',
+    parser: 'postgresql_azure',
+    keys: ['pid', 'detail', 'statement', 'context'],
+  },
 ];
 
 describe('wrapped PostgreSQL log formats read like stderr', () => {

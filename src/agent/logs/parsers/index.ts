@@ -6,9 +6,11 @@ import { fail2banParser } from './fail2ban.js';
 import { journaldParser } from './journald.js';
 import { nginxErrorParser } from './nginx-error.js';
 import { postgresStderrParser } from './postgres.js';
+import { postgresAzureParser } from './postgres-azure.js';
 import { postgresCloudSqlParser } from './postgres-cloudsql.js';
 import { postgresCnpgParser } from './postgres-cnpg.js';
 import { postgresCsvParser } from './postgres-csv.js';
+import { postgresHerokuParser } from './postgres-heroku.js';
 import { postgresJsonParser } from './postgres-json.js';
 import { postgresRdsParser } from './postgres-rds.js';
 import { postgresSyslogParser } from './postgres-syslog.js';
@@ -35,6 +37,8 @@ export const parsers: Record<string, LogParserSpec> = Object.assign(
       postgresRdsParser,
       postgresCnpgParser,
       postgresCloudSqlParser,
+      postgresHerokuParser,
+      postgresAzureParser,
     ].map((p) => [p.name, p]),
   ),
 );

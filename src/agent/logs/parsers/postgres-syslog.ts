@@ -23,7 +23,7 @@ import { createPostgresStderrParser } from './postgres.js';
 import { boundLine } from './postgres-wrapped.js';
 import { createSyslogParser } from './syslog.js';
 
-const seqChunk = /^\[(\d+)(?:-(\d+))?\] /;
+export const seqChunk = /^\[(\d+)(?:-(\d+))?\] /;
 const octalEscape = /#([0-3][0-7][0-7])/g;
 
 /** rsyslog's `#ooo` escapes of control characters back to the characters (only those it escapes). */
@@ -89,6 +89,30 @@ export function addEnvelope(
   return rec;
 }
 
+/**
+ * One `[seq-chunk]` piece of PostgreSQL's text: a later chunk that the stderr parser cannot read as a line
+ * of its own (no prefix and severity, no tab indent) is the rest of a line cut at 900 bytes.
+ */
+export function parseChunk(
+  inner: LineParser,
+  text: string,
+  chunk: number | undefined,
+  now: number,
+): ParsedRecord {
+  const rec = inner(text, now);
+  if (chunk !== undefined && chunk > 1 && !rec.continues && rec.context.unparsed) {
+    return {
+      ts: undefined,
+      level: 'info',
+      component: 'postgres',
+      message: text,
+      context: {},
+      continues: 'text',
+    };
+  }
+  return rec;
+}
+
 export function createPostgresSyslogParser(opts: ParserOptions): LineParser {
   const peel = createSyslogPeeler(opts);
   const inner = createPostgresStderrParser(opts);
@@ -96,19 +120,7 @@ export function createPostgresSyslogParser(opts: ParserOptions): LineParser {
     const line = boundLine(raw);
     const p = peel(line, now);
     if (!p) return inner(line, now);
-    const rec = inner(p.text, now);
-    if (p.chunk !== undefined && p.chunk > 1 && !rec.continues && rec.context.unparsed) {
-      // The rest of a line PostgreSQL cut at 900 bytes.
-      return {
-        ts: undefined,
-        level: 'info',
-        component: 'postgres',
-        message: p.text,
-        context: {},
-        continues: 'text',
-      };
-    }
-    return addEnvelope(rec, p, { syslog_host: p.host });
+    return addEnvelope(parseChunk(inner, p.text, p.chunk, now), p, { syslog_host: p.host });
   };
 }
 

@@ -86,6 +86,42 @@ describe('postgresql_rds', () => {
   });
 });
 
+describe('postgresql_heroku', () => {
+  test('reads_the_heroku_logs_form_with_the_addon_and_sqlstate', () => {
+    const got = entries('postgresql_heroku', [
+      '2026-12-03T07:50:03.010000+00:00 app[postgres.2045]: [HEROKU_POSTGRESQL_RED] [4-1] sql_error_code = 28P01 FATAL:  password authentication failed for user "bob"',
+      '2026-12-03T07:50:03.010000+00:00 app[postgres.2045]: [HEROKU_POSTGRESQL_RED] [4-2] sql_error_code = 28P01 DETAIL:  Connection matched pg_hba.conf line 99',
+    ]);
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.context.event, 'auth_failed');
+    assert.equal(got[0]!.context.sqlstate, '28P01');
+    assert.equal(got[0]!.context.addon, 'HEROKU_POSTGRESQL_RED');
+    assert.equal(got[0]!.context.pid, 2045);
+    assert.equal(got[0]!.context.detail, 'Connection matched pg_hba.conf line 99');
+    assert.equal(got[0]!.ts, '2026-12-03T07:50:03.010Z');
+  });
+});
+
+describe('postgresql_cnpg', () => {
+  test('reads_epoch_ts_plain_postgres_text_and_other_loggers', () => {
+    const got = entries('postgresql_cnpg', [
+      '{"level":"info","ts":1796283000.5,"logger":"postgres","msg":"2026-12-03 07:30:00.500 UTC [22] LOG:  checkpoint starting: time"}',
+      '{"level":"error","ts":1796283001,"logger":"instance-manager","msg":"backup failed","logging_pod":"pg-1"}',
+      '{"level":"info","ts":"x","logger":"postgres","msg":"record","record":{"log_time":"2026-12-03 07:30:02.000 UTC","process_id":"23","error_severity":"FATAL","sql_state_code":"28P01","message":"password authentication failed for user \\"bob\\"","user_name":"bob","constructor":"x"}}',
+    ]);
+    assert.deepEqual(
+      got.map((e) => [e.ts, e.level, e.component, e.context.event ?? null]),
+      [
+        ['2026-12-03T07:30:00.500Z', 'info', 'postgres', 'checkpoint_starting'],
+        ['2026-12-03T07:30:01.000Z', 'error', 'instance-manager', null],
+        ['2026-12-03T07:30:02.000Z', 'fatal', 'postgres', 'auth_failed'],
+      ],
+    );
+    assert.equal(got[1]!.context.pod, 'pg-1');
+    assert.equal(got[2]!.context.user, 'bob');
+  });
+});
+
 describe('hostile input', () => {
   test('json_nesting_is_checked_before_parsing', () => {
     assert.equal(jsonDepthWithin('{"a":[{"b":"[[[[[[["}]}', 3), true);
