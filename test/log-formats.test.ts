@@ -10,9 +10,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { EntryAssembler } from '../src/agent/logs/assemble.js';
+import { detectParser } from '../src/agent/logs/parsers/detect.js';
 import { parsers } from '../src/agent/logs/parsers/index.js';
 import type { LogEntry } from '../src/protocol/logs.js';
 import { packageRoot } from '../src/version.js';
+import { runLogsParse } from './helpers/logs.js';
 
 const fixtures = join(packageRoot, 'test/fixtures/logs');
 const now = Date.UTC(2026, 11, 3, 8);
@@ -111,4 +113,36 @@ describe('wrapped PostgreSQL log formats read like stderr', () => {
       assert.deepEqual(projection(got, c.keys), projection(reference, c.keys));
     });
   }
+
+  test('auto_detection_picks_each_fixture_s_parser', () => {
+    const got = Object.fromEntries(
+      [{ file: 'stderr.log', parser: 'postgresql' }, ...cases].map((c) => [
+        c.file,
+        detectParser(fixture(c.file).split('\n')).parser,
+      ]),
+    );
+    assert.deepEqual(
+      got,
+      Object.fromEntries(
+        [{ file: 'stderr.log', parser: 'postgresql' }, ...cases].map((c) => [c.file, c.parser]),
+      ),
+    );
+  });
+
+  test('logs_parse_with_parser_auto_says_what_it_chose_and_parses_everything', async () => {
+    const run = await runLogsParse(
+      ['--parser', 'auto', '--timezone', 'UTC'],
+      join(fixtures, 'syslog-rfc5424.log'),
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      /--parser auto chose postgresql_syslog \(18 of the first 18 line\(s\) look like PostgreSQL through syslog\)/,
+    );
+    const got = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as LogEntry);
+    assert.deepEqual(projection(got, allKeys), projection(reference, allKeys));
+  });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { LogEntry } from '../../../protocol/logs.js';
 import { EntryAssembler } from '../assemble.js';
+import { classifyLine, detectParser } from './detect.js';
 import { parsers } from './index.js';
 import { createPostgresRdsParser } from './postgres-rds.js';
 import { createPostgresSyslogParser, unescapeRsyslog } from './postgres-syslog.js';
@@ -119,6 +120,54 @@ describe('postgresql_cnpg', () => {
     );
     assert.equal(got[1]!.context.pod, 'pg-1');
     assert.equal(got[2]!.context.user, 'bob');
+  });
+});
+
+describe('parser detection', () => {
+  test('classifies_single_lines_of_each_format', () => {
+    const cases: Array<[string, string | undefined]> = [
+      [
+        '2026-11-22 10:00:00.123 UTC,"bob","db",4242,"127.0.0.1:5555",6740a1b2.1092,3,"SELECT",2026-11-22 09:00:00 UTC,3/4,0,ERROR,22012,"division by zero",,,,,,"SELECT 1/0",,,"psql","client backend",,0',
+        'postgresql_csv',
+      ],
+      [
+        '{"timestamp":"2026-11-22 10:00:00.500 UTC","pid":5,"error_severity":"LOG","message":"x"}',
+        'postgresql_json',
+      ],
+      ['{"MESSAGE":"x","PRIORITY":"3","__REALTIME_TIMESTAMP":"1795345872345678"}', 'journald'],
+      ['Nov 22 10:00:01 db1 sshd[811]: Failed password for x from 1.2.3.4 port 5 ssh2', 'syslog'],
+      [
+        '2026-02-15T00:00:54.808228-06:00 db1 postgres[77]: [3-1] 2026-02-15 06:00:54.808 UTC [77] LOG:  x',
+        'postgresql_syslog',
+      ],
+      ['2026-11-22 10:00:00 UTC [42]: [1-1] user=a,db=b LOG:  checkpoint starting: time', 'postgresql'],
+      ['[Wed Oct 11 14:32:52.123456 2026] [core:error] [pid 35708] AH00037: x', undefined],
+      ['{"a":1}', undefined],
+      ['[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[', undefined],
+    ];
+    for (const [line, want] of cases) assert.equal(classifyLine(line), want, line);
+  });
+
+  test('the_majority_wins_and_unknown_input_falls_back_to_stderr_saying_so', () => {
+    const syslogLine = 'Nov 22 10:00:01 db1 sshd[811]: Accepted publickey for a from 1.2.3.4 port 5 ssh2';
+    const pgLine = 'Nov 22 10:00:01 db1 postgres[9]: [1-1] 2026-11-22 10:00:01.000 UTC [9] LOG:  x';
+    assert.equal(detectParser([syslogLine, pgLine, pgLine, '']).parser, 'postgresql_syslog');
+    const none = detectParser(['hello', 'world']);
+    assert.equal(none.parser, 'postgresql');
+    assert.match(none.reason, /no known format in the first 2 line/);
+  });
+
+  test('looks_at_no_more_than_20_lines', () => {
+    const lines = [
+      ...Array.from({ length: 20 }, () => 'Nov 22 10:00:01 db1 sshd[811]: x'),
+      ...Array.from(
+        { length: 50 },
+        () => '2026-12-03 07:50:00 UTC::@:[2001]:LOG:  checkpoint starting: time',
+      ),
+    ];
+    const d = detectParser(lines);
+    assert.equal(d.parser, 'syslog');
+    assert.equal(d.lines, 20);
   });
 });
 
