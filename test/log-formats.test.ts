@@ -6,6 +6,8 @@
  * carries.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -14,6 +16,7 @@ import { detectParser } from '../src/agent/logs/parsers/detect.js';
 import { parsers } from '../src/agent/logs/parsers/index.js';
 import type { LogEntry } from '../src/protocol/logs.js';
 import { packageRoot } from '../src/version.js';
+import { binPath } from './helpers/cli.js';
 import { runLogsParse } from './helpers/logs.js';
 
 const fixtures = join(packageRoot, 'test/fixtures/logs');
@@ -140,6 +143,33 @@ describe('wrapped PostgreSQL log formats read like stderr', () => {
       /--parser auto chose postgresql_syslog \(18 of the first 18 line\(s\) look like PostgreSQL through syslog\)/,
     );
     const got = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as LogEntry);
+    assert.deepEqual(projection(got, allKeys), projection(reference, allKeys));
+  });
+
+  test('parser_auto_decides_on_a_slow_stream_without_waiting_for_its_end_and_loses_no_line', async () => {
+    const lines = fixture('syslog-rfc3164.log').trimEnd().split('\n');
+    const child = spawn(
+      process.execPath,
+      [binPath, 'logs', 'parse', '--parser', 'auto', '--timezone', 'UTC'],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.stdin.write(`${lines.slice(0, 3).join('\n')}\n`);
+    const deadline = Date.now() + 15_000;
+    while (!err.includes('chose') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.match(err, /chose postgresql_syslog \(3 of the first 3 line/, 'decided while stdin is still open');
+    child.stdin.end(`${lines.slice(3).join('\n')}\n`);
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, err);
+    const got = out
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as LogEntry);
