@@ -179,6 +179,17 @@ describe('hostile input', () => {
     assert.deepEqual(boundedJsonObject('{"a":1}'), { a: 1 });
   });
 
+  test('a_line_that_almost_fits_a_prefix_takes_bounded_time', () => {
+    // Unbounded lazy fields made this cubic: 16,000 characters took minutes under RDS's prefix.
+    const started = performance.now();
+    for (const parser of Object.values(parsers)) {
+      const parse = parser.create({ timezone: 'UTC' });
+      parse(`2026-12-03 07:50:00 UTC:${':@'.repeat(32_000)}x`, now);
+      parse(`2026-12-03 07:50:00.100 UTC [1] ${'a@b '.repeat(16_000)}`, now);
+    }
+    assert.ok(performance.now() - started < 5_000, `took ${performance.now() - started} ms`);
+  });
+
   test('fields_are_own_properties_only', () => {
     const o = boundedJsonObject('{"a":1}');
     assert.equal(own(o, 'constructor'), undefined);
