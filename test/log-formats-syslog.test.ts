@@ -15,7 +15,7 @@
  * PostgreSQL 15 the test skips visibly by hand and fails under CI (debianToolSkip).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -63,6 +63,15 @@ function skipReason(): string | false {
       throw new Error('the syslog test needs root in CI (a mount namespace for /dev/log)');
     const msg =
       'SKIPPED: not root — the syslog test runs PostgreSQL in a mount namespace with a private /dev/log';
+    process.stdout.write(`# ${msg}\n`);
+    return msg;
+  }
+  // A container without CAP_SYS_ADMIN cannot make the mount namespace: say so rather than fail obscurely.
+  const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']);
+  if (probe.status !== 0) {
+    const why = `unshare --mount fails here (${String(probe.stderr ?? probe.error).trim()})`;
+    if (process.env.CI === 'true') throw new Error(`the syslog test needs a mount namespace: ${why}`);
+    const msg = `SKIPPED: ${why} — the syslog test runs PostgreSQL with a private /dev/log`;
     process.stdout.write(`# ${msg}\n`);
     return msg;
   }
