@@ -3,9 +3,11 @@
  * one JSON entry per line on stdout, streaming, so it works on files of any size and in pipelines
  * (`tail -F postgresql.log | pgvigil logs parse --parser postgresql | jq …`).
  */
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { PgvigilError } from '../../errors.js';
 import { parseStream } from './parse-stream.js';
+import { detectFromStream } from './parsers/detect-stream.js';
 import { parserNames, parsers } from './parsers/index.js';
 import { defaultLogLinePrefix } from './parsers/postgres.js';
 import { isValidTimezone } from './time.js';
@@ -22,7 +24,10 @@ export function registerLogCommands(program: Command): void {
   logs
     .command('parse')
     .description('parse log text from stdin into NDJSON entries on stdout')
-    .requiredOption('--parser <name>', `one of: ${parserNames().join(', ')}`)
+    .requiredOption(
+      '--parser <name>',
+      `one of: ${parserNames().join(', ')}, or auto (chosen from the first lines)`,
+    )
     .option(
       '--prefix <log_line_prefix>',
       `PostgreSQL log_line_prefix (postgresql parser; default '${defaultLogLinePrefix}')`,
@@ -39,10 +44,20 @@ Examples:
   $ pgvigil logs parse --parser postgresql < /var/log/postgresql/postgresql-16-main.log
   $ pgvigil logs parse --parser postgresql --prefix '%t [%p]: [%l-1] user=%u,db=%d ' < postgresql.log
   $ pgvigil logs parse --parser syslog --timezone Europe/Paris < /var/log/auth.log
+  $ pgvigil logs parse --parser auto < exported-postgres.log
 `,
     )
     .action(async (flags: ParseFlags) => {
-      const spec = parsers[flags.parser];
+      let input: Readable = process.stdin;
+      let name = flags.parser;
+      if (name === 'auto') {
+        // Said on stderr, so that stdout stays the entries alone.
+        const { detection, stream } = await detectFromStream(process.stdin);
+        process.stderr.write(`pgvigil: --parser auto chose ${detection.parser} (${detection.reason})\n`);
+        name = detection.parser;
+        input = stream;
+      }
+      const spec = parsers[name];
       if (!spec) {
         throw new PgvigilError(
           'BAD_ARGUMENT',
@@ -60,7 +75,7 @@ Examples:
         if (err.code === 'EPIPE') process.exit(0);
         throw err;
       });
-      await parseStream(process.stdin, process.stdout, spec, {
+      await parseStream(input, process.stdout, spec, {
         source: flags.source ?? spec.name,
         prefix: flags.prefix,
         timezone: flags.timezone,

@@ -40,6 +40,12 @@ const samples = [
   '{"MESSAGE":[27,91,51,50,109,104,105],"PRIORITY":"3","__REALTIME_TIMESTAMP":"1795345872345678"}',
   'automatic vacuum of table "a.b.c": index scans: 0\npages: 0 removed, 1 remain',
   'process 1 still waiting for ShareLock on transaction 5 after 1000.0 ms',
+  '<172>Dec  3 07:45:49 vm postgres[2045]: [4-3] #011  FROM generate_series(1,2)',
+  '<172>1 2026-12-03T07:45:49.941125+00:00 vm postgres 2045 - -  [4-2] 2026-12-03 07:45:49.936 UTC [2045] u@d STATEMENT:  SELECT 1',
+  '2026-12-03 07:50:05 UTC:2001:db8::5(51240):bob@app:[2046]:ERROR:  division by zero',
+  '{"level":"info","ts":1619781249.7188137,"logger":"postgres","msg":"record","record":{"log_time":"2026-12-03 07:50:00.100 UTC","process_id":"1","error_severity":"LOG","message":"checkpoint starting: time"}}',
+  '{"textPayload":"2026-12-03 07:50:00.100 UTC [1]: [1-1] db=a,user=b LOG:  x\\n\\ty","timestamp":"2026-12-03T07:50:00Z","resource":{"labels":{"database_id":"p:i"}}}',
+  '{"jsonPayload":{"message":"LOG:  y"},"timestamp":"2026-12-03T07:50:00Z"}',
 ];
 
 function checkEntry(e: LogEntry, input: string): void {

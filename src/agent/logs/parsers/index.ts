@@ -6,8 +6,14 @@ import { fail2banParser } from './fail2ban.js';
 import { journaldParser } from './journald.js';
 import { nginxErrorParser } from './nginx-error.js';
 import { postgresStderrParser } from './postgres.js';
+import { postgresAzureParser } from './postgres-azure.js';
+import { postgresCloudSqlParser } from './postgres-cloudsql.js';
+import { postgresCnpgParser } from './postgres-cnpg.js';
 import { postgresCsvParser } from './postgres-csv.js';
+import { postgresHerokuParser } from './postgres-heroku.js';
 import { postgresJsonParser } from './postgres-json.js';
+import { postgresRdsParser } from './postgres-rds.js';
+import { postgresSyslogParser } from './postgres-syslog.js';
 import { simpleTimestampParser } from './simple-timestamp.js';
 import { syslogParser } from './syslog.js';
 
@@ -26,6 +32,13 @@ export const parsers: Record<string, LogParserSpec> = Object.assign(
       fail2banParser,
       certbotParser,
       journaldParser,
+      // Wrapped PostgreSQL formats after the others, so that existing listings keep their order.
+      postgresSyslogParser,
+      postgresRdsParser,
+      postgresCnpgParser,
+      postgresCloudSqlParser,
+      postgresHerokuParser,
+      postgresAzureParser,
     ].map((p) => [p.name, p]),
   ),
 );

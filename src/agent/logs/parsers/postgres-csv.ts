@@ -68,44 +68,82 @@ export function csvQuoteOpenAfter(line: string, openBefore: boolean): boolean {
   return open;
 }
 
+/** csvlog's columns in order, by the names PostgreSQL's documentation (and CloudNativePG's JSON) gives them. */
+export const csvColumns = [
+  'log_time',
+  'user_name',
+  'database_name',
+  'process_id',
+  'connection_from',
+  'session_id',
+  'session_line_num',
+  'command_tag',
+  'session_start_time',
+  'virtual_transaction_id',
+  'transaction_id',
+  'error_severity',
+  'sql_state_code',
+  'message',
+  'detail',
+  'hint',
+  'internal_query',
+  'internal_query_pos',
+  'context',
+  'query',
+  'query_pos',
+  'location',
+  'application_name',
+  'backend_type',
+  'leader_pid',
+  'query_id',
+] as const;
+
+/** A csvlog record's fields (in csvColumns order) as a record; undefined without a time and a severity. */
+export function recordFromCsvFields(
+  f: readonly (string | undefined)[],
+  tz: string | undefined,
+): ParsedRecord | undefined {
+  const t = parseIsoTimestamp(f[0] ?? '', 0, tz, true);
+  const level = levelFromPostgresSeverity(f[11] ?? '');
+  if (!t || !level) return undefined;
+  const ctx: LogContext = {};
+  setIfPresent(ctx, 'user', f[1]);
+  setIfPresent(ctx, 'database', f[2]);
+  setNumberIfPresent(ctx, 'pid', f[3]);
+  setRemote(ctx, f[4]);
+  setIfPresent(ctx, 'session_id', f[5]);
+  setNumberIfPresent(ctx, 'line_num', f[6]);
+  setIfPresent(ctx, 'command_tag', f[7]);
+  setIfPresent(ctx, 'session_start', f[8]);
+  setIfPresent(ctx, 'vxid', f[9]);
+  if (f[10] !== '0') setNumberIfPresent(ctx, 'xid', f[10]);
+  setIfPresent(ctx, 'sqlstate', f[12]);
+  setIfPresent(ctx, 'detail', f[14]);
+  setIfPresent(ctx, 'hint', f[15]);
+  setIfPresent(ctx, 'query', f[16]);
+  setIfPresent(ctx, 'context', f[18]);
+  setIfPresent(ctx, 'statement', f[19]);
+  setIfPresent(ctx, 'location', f[21]);
+  setIfPresent(ctx, 'application', f[22]);
+  setIfPresent(ctx, 'backend_type', f[23]);
+  setNumberIfPresent(ctx, 'leader_pid', f[24]);
+  if (f[25] !== '0') setNumberIfPresent(ctx, 'query_id', f[25]);
+  return {
+    ts: t.ts,
+    level,
+    component: f[23] || 'postgres',
+    message: f[13] ?? '',
+    context: ctx,
+  };
+}
+
 export function createPostgresCsvParser(opts: ParserOptions): LineParser {
   const tz = opts.timezone;
   return (line: string): ParsedRecord => {
     const f = splitCsvRecord(line);
-    const t = parseIsoTimestamp(f[0] ?? '', 0, tz, true);
-    const level = levelFromPostgresSeverity(f[11] ?? '');
-    if (!t || !level || f.length < 14) {
-      return unparsedRecord(line, 'postgres', t?.ts);
-    }
-    const ctx: LogContext = {};
-    setIfPresent(ctx, 'user', f[1]);
-    setIfPresent(ctx, 'database', f[2]);
-    setNumberIfPresent(ctx, 'pid', f[3]);
-    setRemote(ctx, f[4]);
-    setIfPresent(ctx, 'session_id', f[5]);
-    setNumberIfPresent(ctx, 'line_num', f[6]);
-    setIfPresent(ctx, 'command_tag', f[7]);
-    setIfPresent(ctx, 'session_start', f[8]);
-    setIfPresent(ctx, 'vxid', f[9]);
-    if (f[10] !== '0') setNumberIfPresent(ctx, 'xid', f[10]);
-    setIfPresent(ctx, 'sqlstate', f[12]);
-    setIfPresent(ctx, 'detail', f[14]);
-    setIfPresent(ctx, 'hint', f[15]);
-    setIfPresent(ctx, 'query', f[16]);
-    setIfPresent(ctx, 'context', f[18]);
-    setIfPresent(ctx, 'statement', f[19]);
-    setIfPresent(ctx, 'location', f[21]);
-    setIfPresent(ctx, 'application', f[22]);
-    setIfPresent(ctx, 'backend_type', f[23]);
-    setNumberIfPresent(ctx, 'leader_pid', f[24]);
-    if (f[25] !== '0') setNumberIfPresent(ctx, 'query_id', f[25]);
-    return {
-      ts: t.ts,
-      level,
-      component: f[23] || 'postgres',
-      message: f[13] ?? '',
-      context: ctx,
-    };
+    const rec = f.length < 14 ? undefined : recordFromCsvFields(f, tz);
+    if (!rec) return unparsedRecord(line, 'postgres', parseIsoTimestamp(f[0] ?? '', 0, tz, true)?.ts);
+    return rec;
   };
 }
 

@@ -32,7 +32,12 @@ export const defaultLogLinePrefix = '%m [%p] %q%u@%d ';
 
 const severities =
   'DEBUG[1-5]|INFO|NOTICE|WARNING|ERROR|LOG|FATAL|PANIC|DETAIL|HINT|QUERY|CONTEXT|STATEMENT|LOCATION';
-const timestampPattern = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: [A-Za-z0-9+:-]+)?';
+// The zone is matched lazily: under RDS's '%t:%r:…' a greedy zone would swallow the ':' and an IPv6 client.
+const timestampPattern = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: [A-Za-z0-9+:-]{1,40}?)?';
+// Free-text fields are bounded: PostgreSQL cuts names at 63 bytes and host names stop at 255, and lazy
+// fields without a bound let a prefix with three of them (RDS's) take cubic time on a hostile line that
+// almost fits (seconds for 2,000 characters); bounded, the regex's work per line is small and fixed.
+const field = '.{0,255}?';
 
 type FieldKind =
   | 'ts'
@@ -65,17 +70,19 @@ const escapes: Record<string, { kind: FieldKind; pattern: string }> = {
   s: { kind: 'session_start', pattern: timestampPattern },
   v: { kind: 'vxid', pattern: '(?:-?\\d+/\\d+)?' },
   x: { kind: 'xid', pattern: '\\d*' },
-  u: { kind: 'user', pattern: '.*?' },
-  d: { kind: 'database', pattern: '.*?' },
-  a: { kind: 'application', pattern: '.*?' },
-  h: { kind: 'host', pattern: '.*?' },
-  r: { kind: 'remote', pattern: '.*?' },
-  b: { kind: 'backend_type', pattern: '.*?' },
-  i: { kind: 'command_tag', pattern: '.*?' },
+  u: { kind: 'user', pattern: field },
+  d: { kind: 'database', pattern: field },
+  a: { kind: 'application', pattern: field },
+  h: { kind: 'host', pattern: field },
+  // host(port), [local] or nothing (PostgreSQL prints the port whenever there is one): an IPv6 address's
+  // colons cannot be taken for the prefix's own (RDS's '%t:%r:%u@%d:[%p]:'), as the port ends the field.
+  r: { kind: 'remote', pattern: '\\[local\\]|[^\\s()]{1,255}\\(\\d{1,5}\\)|' },
+  b: { kind: 'backend_type', pattern: field },
+  i: { kind: 'command_tag', pattern: field },
   e: { kind: 'sqlstate', pattern: '[0-9A-Z]{5}' },
   P: { kind: 'leader_pid', pattern: '\\d*' },
   Q: { kind: 'query_id', pattern: '-?\\d+' },
-  L: { kind: 'local_address', pattern: '.*?' },
+  L: { kind: 'local_address', pattern: field },
 };
 
 function escapeRegex(text: string): string {
