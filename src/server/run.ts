@@ -10,6 +10,7 @@ import { openStore, type Store } from '../storage/db.js';
 import { defaultDataDir } from '../storage/embedded.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
+import { whileStoreAway } from '../storage/tx.js';
 import { buildServerApp, type ServerTls } from './app.js';
 import { loadOrCreateAgentCa } from './auth/ca.js';
 import { ensureFirstAdmin } from './auth/users.js';
@@ -102,9 +103,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // first row arrives, so listening waits for all three; waiting, too, for another server that may be
     // creating them right now. The rest of the retention window follows at once in the background (a late
     // row arriving before then gets 503 and is sent again).
+    // A store slow to answer (a connect timeout on a loaded machine) is waited for, not a crash.
+    const retry = {
+      onRetry: (err: unknown, attempt: number) =>
+        opts.log.warn({ err, attempt }, 'the store did not answer at start-up; trying again'),
+    };
     const [admin, partitions, built] = await Promise.allSettled([
-      ensureFirstAdmin(store.pool),
-      runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true }),
+      whileStoreAway(() => ensureFirstAdmin(store.pool), retry),
+      whileStoreAway(
+        () => runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true }),
+        retry,
+      ),
       buildServerApp({
         store,
         log: opts.log,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PgvigilError } from '../errors.js';
-import { isConnectionError, storeUnavailable } from './tx.js';
+import { isConnectionError, storeUnavailable, whileStoreAway } from './tx.js';
 
 test('a_lost_or_frozen_store_counts_as_a_connection_error', () => {
   const lost = [
@@ -25,4 +25,45 @@ test('a_statement_the_store_refused_is_not_a_connection_error', () => {
   ];
   for (const err of refused) assert.equal(isConnectionError(err), false, err.message);
   assert.equal(storeUnavailable(new Error('x')).code, 'STORE_UNAVAILABLE');
+});
+
+test('a start-up step is tried again while the store is away, then fails as STORE_UNAVAILABLE', async () => {
+  let calls = 0;
+  const timeout = () => new Error('Connection terminated due to connection timeout');
+  const retried: number[] = [];
+  const ok = await whileStoreAway(
+    async () => {
+      if (++calls < 3) throw timeout();
+      return 'done';
+    },
+    { delayMs: 1, onRetry: (_e, attempt) => retried.push(attempt) },
+  );
+  assert.equal(ok, 'done');
+  assert.deepEqual(retried, [1, 2]);
+
+  calls = 0;
+  await assert.rejects(
+    whileStoreAway(
+      async () => {
+        calls++;
+        throw timeout();
+      },
+      { attempts: 4, delayMs: 1 },
+    ),
+    (err: unknown) => err instanceof PgvigilError && err.code === 'STORE_UNAVAILABLE',
+  );
+  assert.equal(calls, 4);
+
+  calls = 0;
+  await assert.rejects(
+    whileStoreAway(
+      async () => {
+        calls++;
+        throw Object.assign(new Error('permission denied for table servers'), { code: '42501' });
+      },
+      { delayMs: 1 },
+    ),
+    /permission denied/,
+  );
+  assert.equal(calls, 1, 'a refused statement is not tried again');
 });

@@ -38,6 +38,29 @@ export function storeUnavailable(err: unknown): PgvigilError {
 }
 
 /**
+ * Runs `fn`, again while the store is away (`isConnectionError`: a connect timeout when the store is
+ * overloaded, a restart), `attempts` times in all `delayMs` apart; then the last such error as
+ * `STORE_UNAVAILABLE`. Any other error is the caller's at once. For start-up steps, which have no caller to
+ * retry them: a store slow to answer for a few seconds must not end the program with an unexpected error.
+ */
+export async function whileStoreAway<T>(
+  fn: () => Promise<T>,
+  opts: { attempts?: number; delayMs?: number; onRetry?: (err: unknown, attempt: number) => void } = {},
+): Promise<T> {
+  const attempts = opts.attempts ?? 6;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      if (attempt >= attempts) throw storeUnavailable(err);
+      opts.onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, opts.delayMs ?? 2_000));
+    }
+  }
+}
+
+/**
  * Gives a pool's connections an 'error' listener for their whole life. pg-pool listens only while a
  * connection is idle (and re-emits on the pool, where nobody may listen); a connection that is checked
  * out when its server goes away (kill -9, restart, pg_terminate_backend) would otherwise raise an uncaught
