@@ -335,6 +335,22 @@ export const postgresFamilies = {
       time('stats_reset', 'when pg_stat_wal was last reset'),
     ],
   },
+  pg_archiver: {
+    name: 'pg_archiver',
+    help: 'WAL archiving (pg_stat_archiver): segments archived and failed attempts, the last of each and how long ago the last success was. Broken archiving means broken backups and point-in-time recovery.',
+    scope: 'target',
+    columns: [
+      text('archive_mode', 'archive_mode setting: off, on or always (counters stay 0 when off)'),
+      counter('archived_count', 'WAL segments archived successfully'),
+      counter('failed_count', 'failed attempts to archive a WAL segment'),
+      text('last_archived_wal', 'name of the last WAL segment archived (null when none)'),
+      time('last_archived_time', 'when the last WAL segment was archived'),
+      rate('last_archive_age_s', 'now − last_archived_time, seconds; null when none was ever archived'),
+      text('last_failed_wal', 'WAL segment of the last failed attempt (null when none)'),
+      time('last_failed_time', 'when the last attempt failed'),
+      time('stats_reset', 'when pg_stat_archiver was last reset'),
+    ],
+  },
   pg_io: {
     name: 'pg_io',
     help: 'I/O by backend type, object and context (pg_stat_io, 16+).',

@@ -89,6 +89,16 @@ const mappings: Record<string, FamilyMapping> = {
   },
   pg_bgwriter: { prefix: 'pg_stat_bgwriter' },
   pg_wal: { prefix: 'pg_stat_wal' },
+  // postgres_exporter: pg_stat_archiver_archived_count, _failed_count (counters; ours end in _total like
+  // every counter here) and pg_stat_archiver_last_archive_age (seconds; ours says so in its name).
+  pg_archiver: {
+    prefix: 'pg_stat_archiver',
+    rename: {
+      last_archived_time: 'pg_stat_archiver_last_archived_timestamp_seconds',
+      last_failed_time: 'pg_stat_archiver_last_failed_timestamp_seconds',
+    },
+    textLabels: ['archive_mode'],
+  },
   pg_io: { prefix: 'pg_stat_io' },
   pg_wraparound: { prefix: 'pg_database' },
   pg_statements: {

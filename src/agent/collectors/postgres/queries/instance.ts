@@ -196,6 +196,21 @@ export const walQuery: FamilyQuery = {
   },
 };
 
+export const archiverQuery: FamilyQuery = {
+  family: 'pg_archiver',
+  scope: 'instance',
+  versions: {
+    // One row whatever archive_mode is: with archiving off the counters are 0 and the times null, which
+    // archive_mode explains. The age is computed here, against the server's clock, as postgres_exporter
+    // computes pg_stat_archiver_last_archive_age.
+    130000: `SELECT current_setting('archive_mode') AS archive_mode,
+       archived_count, failed_count, last_archived_wal, last_archived_time,
+       extract(epoch FROM now() - last_archived_time) AS last_archive_age_s,
+       last_failed_wal, last_failed_time, stats_reset
+  FROM pg_stat_archiver`,
+  },
+};
+
 export const ioQuery: FamilyQuery = {
   family: 'pg_io',
   scope: 'instance',
@@ -348,6 +363,7 @@ export const instanceQueries: readonly FamilyQuery[] = [
   standbyQuery,
   bgwriterQuery,
   walQuery,
+  archiverQuery,
   ioQuery,
   wraparoundQuery,
   xminHoldersQuery,
