@@ -19,8 +19,11 @@ import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prom
 import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { renderExposition } from '../src/agent/exporter.js';
 import { silentLogger } from '../src/log.js';
+import { buildServerApp } from '../src/server/app.js';
+import { ensureServer } from '../src/server/auth/agents.js';
+import { rollBucket } from '../src/server/jobs/rollups.js';
 import { type RunningCluster, serverUser, startCluster } from '../src/storage/cluster.js';
-import { adminUrl, testPgLabel } from './helpers/db.js';
+import { adminUrl, createTestStore, quietLog, testPgLabel } from './helpers/db.js';
 import {
   collectContext,
   debianPg15Bin,
@@ -37,6 +40,7 @@ import {
   promtoolPath,
   sampleValue,
 } from './helpers/prometheus.js';
+import { roleHeaders } from './helpers/users.js';
 
 const exporterPath = '/usr/bin/prometheus-postgres-exporter';
 
@@ -120,7 +124,7 @@ async function compareOnce(
   return { viewBefore, viewAfter, row: rows[0]!, ours, theirs, t0, t1, t2 };
 }
 
-function assertAgree(c: Awaited<ReturnType<typeof compareOnce>>): void {
+function assertAgree(c: Awaited<ReturnType<typeof compareOnce>>): string {
   const { viewBefore: v, viewAfter, row, ours, theirs } = c;
   // Nothing moved between the reads: equality below is meaningful.
   assert.deepEqual(viewAfter, v, 'pg_stat_archiver changed during the comparison');
@@ -159,6 +163,7 @@ function assertAgree(c: Awaited<ReturnType<typeof compareOnce>>): void {
     sampleValue(ours, 'pg_stat_archiver_last_archived_timestamp_seconds', t),
     ms(v.last_archived_time)! / 1000,
   );
+  return `archived ${v.archived_count}, failed ${v.failed_count}, last archive age ours ${ourAge.toFixed(3)} s / postgres_exporter ${theirAge.toFixed(3)} s (${c.t2 - c.t0} ms apart)`;
 }
 
 describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgres_exporter', () => {
@@ -228,7 +233,7 @@ describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgre
 
   test('while_archiving_succeeds_counts_and_last_archive_age_equal_postgres_exporters', {
     skip,
-  }, async () => {
+  }, async (t) => {
     await setArchiveCommand(`cp %p ${archiveDir}/%f`);
     const wal = await switchSegment();
     await waitFor('the segment archived', async () => {
@@ -242,7 +247,7 @@ describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgre
       () => collector!.collect(collectContext()),
       () => exporter!.scrape(),
     );
-    assertAgree(c);
+    t.diagnostic(assertAgree(c));
     assert.ok(Number(c.row.archived_count) >= 1);
     assert.equal(c.row.failed_count, 0);
     assert.equal(c.row.last_failed_wal, null);
@@ -251,7 +256,7 @@ describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgre
 
   test('when_archive_command_fails_failed_count_and_last_failure_equal_postgres_exporters', {
     skip,
-  }, async () => {
+  }, async (t) => {
     const before = await readView(client);
     await setArchiveCommand('false');
     const wal = await switchSegment();
@@ -274,14 +279,16 @@ describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgre
       () => collector!.collect(collectContext()),
       () => exporter!.scrape(),
     );
-    assertAgree(c);
+    t.diagnostic(assertAgree(c));
     assert.ok(Number(c.row.failed_count) >= before.failed_count + 1);
     assert.equal(c.row.last_failed_wal, wal);
     assert.equal(c.row.archived_count, before.archived_count, 'nothing archived since');
     assert.ok(ms(c.row.last_failed_time as string)! > ms(c.row.last_archived_time as string)!);
     // The rows pass promtool's lint as our /metrics text (counters end in _total).
     const run = spawnSync(promtoolPath, ['check', 'metrics'], {
-      input: renderExposition(postgresPrometheusMetrics([{ family: 'pg_archiver', ts: Date.now(), rows: [c.row] }])),
+      input: renderExposition(
+        postgresPrometheusMetrics([{ family: 'pg_archiver', ts: Date.now(), rows: [c.row] }]),
+      ),
       encoding: 'utf8',
     });
     if (run.error === undefined) assert.equal(`${run.stdout}${run.stderr}`.trim(), '');
@@ -311,6 +318,65 @@ describe(`pg_archiver on ${testPgLabel} without archiving`, () => {
       assert.doesNotMatch(text, /pg_stat_archiver_last_archive_age_seconds/);
     } finally {
       await collector.close();
+    }
+  });
+});
+
+describe(`pg_archiver in the store on ${testPgLabel}`, () => {
+  test('failed_count_rolls_up_as_an_increase_resets_included_and_the_age_as_a_gauge', async () => {
+    const ts = await createTestStore('archiver');
+    const server = await buildServerApp({ store: ts.store, log: quietLog, latestMigration: ts.latest });
+    try {
+      const pool = ts.store.pool;
+      const viewer = await roleHeaders(pool, 'viewer');
+      const id = await ensureServer(pool, 'archiver-host');
+      const hourMs = 3_600_000;
+      const h = Math.floor(Date.now() / hourMs) * hourMs - 3 * hourMs;
+      // One sample a minute: a failure each minute, statistics reset at minute 30 (failed_count reads 0
+      // again), nothing archived in the hour, the last success ageing by a minute a minute.
+      await pool.query(
+        `INSERT INTO pgvigil.pg_archiver (server_id, target_id, ts, archive_mode, archived_count, failed_count,
+                                          last_archive_age_s)
+         SELECT $1::bigint, 1, $2::timestamptz + i * interval '1 minute', 'on', 7,
+                CASE WHEN i < 30 THEN 40 + i ELSE i - 30 END, i * 60
+           FROM generate_series(0, 59) i`,
+        [id, new Date(h)],
+      );
+      const get = async (query: Record<string, string | number>) => {
+        const res = await server.app.inject({
+          method: 'GET',
+          url: `/api/v1/series?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`,
+          headers: viewer,
+        });
+        assert.equal(res.statusCode, 200, res.body);
+        return res.json() as {
+          tier: string;
+          series: { metric: string; kind: string; points: [number, number][] }[];
+        };
+      };
+      const q = {
+        family: 'pg_archiver',
+        metrics: 'archived_count,failed_count,last_archive_age_s',
+        server: id,
+        from: h,
+        to: h + hourMs,
+      };
+      const expect = (r: Awaited<ReturnType<typeof get>>) =>
+        Object.fromEntries(r.series.map((x) => [x.metric, [x.kind, x.points]]));
+      const wanted = {
+        archived_count: ['counter', [[h, 0]]],
+        // 29 steps of 1, the reset step counts its new value (0), then 29 more
+        failed_count: ['counter', [[h, 58]]],
+        last_archive_age_s: ['gauge', [[h, 1770]]],
+      };
+      assert.deepEqual(expect(await get({ ...q, tier: 'raw', step: '1h' })), wanted);
+      await rollBucket(pool, { tier: 'hourly', serverId: id, bucketStart: new Date(h) });
+      const hourly = await get({ ...q, tier: 'hourly' });
+      assert.equal(hourly.tier, 'hourly');
+      assert.deepEqual(expect(hourly), wanted);
+    } finally {
+      await server.app.close();
+      await ts.close();
     }
   });
 });
