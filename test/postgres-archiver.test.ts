@@ -18,6 +18,7 @@ import { createPostgresCollector } from '../src/agent/collectors/postgres/collec
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
 import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { renderExposition } from '../src/agent/exporter.js';
+import { pgWalArchiving } from '../src/intelligence/checks/postgres-archiver.js';
 import { silentLogger } from '../src/log.js';
 import { buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
@@ -40,6 +41,7 @@ import {
   promtoolPath,
   sampleValue,
 } from './helpers/prometheus.js';
+import { fixtureScope } from './helpers/scope-fixture.js';
 import { roleHeaders } from './helpers/users.js';
 
 const exporterPath = '/usr/bin/prometheus-postgres-exporter';
@@ -252,6 +254,9 @@ describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgre
     assert.equal(c.row.failed_count, 0);
     assert.equal(c.row.last_failed_wal, null);
     assert.ok(Number(c.row.last_archive_age_s) >= 1);
+    // The check has nothing to say about working archiving.
+    const scope = fixtureScope([{ ts: Date.now(), families: { pg_archiver: [c.row] } }]);
+    assert.deepEqual(pgWalArchiving.evaluate(scope, { critical_s: 3600 }), []);
   });
 
   test('when_archive_command_fails_failed_count_and_last_failure_equal_postgres_exporters', {
@@ -284,6 +289,13 @@ describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgre
     assert.equal(c.row.last_failed_wal, wal);
     assert.equal(c.row.archived_count, before.archived_count, 'nothing archived since');
     assert.ok(ms(c.row.last_failed_time as string)! > ms(c.row.last_archived_time as string)!);
+    // The check reads this row as archiving failing now, naming the segment.
+    const scope = fixtureScope([{ ts: Date.now(), families: { pg_archiver: [c.row] } }]);
+    const [finding, ...more] = pgWalArchiving.evaluate(scope, { critical_s: 3600 });
+    assert.equal(more.length, 0);
+    assert.equal(finding?.severity, 'warning');
+    assert.equal(finding?.evidence.last_failed_wal, wal);
+    assert.match(finding!.action, /SELECT \* FROM pg_stat_archiver;/);
     // The rows pass promtool's lint as our /metrics text (counters end in _total).
     const run = spawnSync(promtoolPath, ['check', 'metrics'], {
       input: renderExposition(
