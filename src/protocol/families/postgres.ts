@@ -82,7 +82,7 @@ export const postgresFamilies = {
   },
   pg_database: {
     name: 'pg_database',
-    help: 'Per database, from pg_stat_database and pg_database_size().',
+    help: 'Per database, from pg_stat_database, pg_stat_database_conflicts (recovery conflicts by kind) and pg_database_size().',
     scope: 'target',
     columns: [
       label('datname', 'database'),
@@ -113,6 +113,16 @@ export const postgresFamilies = {
       pct('cache_hit_pct', 'blks_hit / (blks_hit + blks_read) since stats reset, %'),
       bytes('size_bytes', 'database size on disk'),
       time('stats_reset', 'when these statistics were last reset'),
+      time('checksum_last_failure', 'when the last data page checksum failure was detected'),
+      counter('confl_tablespace', 'standbys: queries cancelled because their tablespace was dropped'),
+      counter('confl_lock', 'standbys: queries cancelled by lock timeouts (a replayed AccessExclusiveLock)'),
+      counter('confl_snapshot', 'standbys: queries cancelled because they needed rows vacuum removed'),
+      counter('confl_bufferpin', 'standbys: queries cancelled for holding a buffer pin too long'),
+      counter('confl_deadlock', 'standbys: queries cancelled to break a deadlock with replay'),
+      counter(
+        'confl_active_logicalslot',
+        'standbys: logical slots invalidated and their users cancelled (16+)',
+      ),
     ],
   },
   pg_activity: {

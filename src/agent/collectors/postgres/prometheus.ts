@@ -53,7 +53,16 @@ const mappings: Record<string, FamilyMapping> = {
   },
   pg_database: {
     prefix: 'pg_stat_database',
-    rename: { size_bytes: 'pg_database_size_bytes' },
+    rename: {
+      size_bytes: 'pg_database_size_bytes',
+      // postgres_exporter's pg_stat_database_conflicts_confl_* (ours end in _total like every counter)
+      confl_tablespace: 'pg_stat_database_conflicts_confl_tablespace',
+      confl_lock: 'pg_stat_database_conflicts_confl_lock',
+      confl_snapshot: 'pg_stat_database_conflicts_confl_snapshot',
+      confl_bufferpin: 'pg_stat_database_conflicts_confl_bufferpin',
+      confl_deadlock: 'pg_stat_database_conflicts_confl_deadlock',
+      confl_active_logicalslot: 'pg_stat_database_conflicts_confl_active_logicalslot',
+    },
   },
   pg_activity: {
     prefix: 'pg_stat_activity',

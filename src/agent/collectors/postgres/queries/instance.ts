@@ -18,7 +18,16 @@ const databaseColumns13 = `d.datname,
        -- pg_database_size needs CONNECT or pg_read_all_stats (pg_monitor has it); never fail the family for one
        CASE WHEN has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'MEMBER')
             THEN pg_database_size(d.oid) END AS size_bytes,
-       s.stats_reset`;
+       s.stats_reset, s.checksum_last_failure,
+       c.confl_tablespace, c.confl_lock, c.confl_snapshot, c.confl_bufferpin, c.confl_deadlock`;
+
+const sessionColumns14 = `s.session_time AS session_time_ms, s.active_time AS active_time_ms,
+       s.idle_in_transaction_time AS idle_in_transaction_time_ms,
+       s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed`;
+
+const databaseFrom = `pg_database d JOIN pg_stat_database s ON s.datid = d.oid
+  LEFT JOIN pg_stat_database_conflicts c ON c.datid = d.oid
+ WHERE d.datallowconn AND NOT d.datistemplate`;
 
 /** Version, role and size of the instance: read first, it picks the queries of every family. */
 export const instanceInfoQuery = `SELECT current_setting('server_version_num')::int AS server_version_num,
@@ -32,14 +41,15 @@ export const databaseQuery: FamilyQuery = {
   scope: 'instance',
   versions: {
     130000: `SELECT ${databaseColumns13}
-  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
- WHERE d.datallowconn AND NOT d.datistemplate`,
+  FROM ${databaseFrom}`,
     140000: `SELECT ${databaseColumns13},
-       s.session_time AS session_time_ms, s.active_time AS active_time_ms,
-       s.idle_in_transaction_time AS idle_in_transaction_time_ms,
-       s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed
-  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
- WHERE d.datallowconn AND NOT d.datistemplate`,
+       ${sessionColumns14}
+  FROM ${databaseFrom}`,
+    // 16 added logical slots invalidated on a standby to the recovery conflicts.
+    160000: `SELECT ${databaseColumns13},
+       ${sessionColumns14},
+       c.confl_active_logicalslot
+  FROM ${databaseFrom}`,
   },
 };
 
