@@ -361,6 +361,40 @@ export const postgresFamilies = {
       time('stats_reset', 'when pg_stat_archiver was last reset'),
     ],
   },
+  pg_vacuum_progress: {
+    name: 'pg_vacuum_progress',
+    help: 'Each VACUUM running now, manual or autovacuum (pg_stat_progress_vacuum): phase and how far through the table it is. No row when none runs.',
+    scope: 'target',
+    columns: [
+      int4Label('pid', 'process running the vacuum'),
+      text('datname', 'database'),
+      text('relid', 'table oid (as text: an identifier, not a quantity)'),
+      text(
+        'relname',
+        'schema-qualified table name; null for a table of another database than the one the collector is in',
+      ),
+      text(
+        'phase',
+        'initializing, scanning heap, vacuuming indexes, vacuuming heap, cleaning up indexes, truncating heap, performing final cleanup',
+      ),
+      bool('autovacuum', 'run by an autovacuum worker'),
+      rate('running_s', 'since the vacuum started (its transaction), seconds'),
+      int8('heap_blks_total', 'table blocks when the vacuum started'),
+      int8('heap_blks_scanned', 'table blocks scanned'),
+      int8('heap_blks_vacuumed', 'table blocks vacuumed'),
+      pct('scanned_pct', 'heap_blks_scanned / heap_blks_total, %'),
+      int8(
+        'index_vacuum_count',
+        'rounds of index vacuuming done (more than one: dead tuples overflowed maintenance_work_mem)',
+      ),
+      int8(
+        'dead_items',
+        'dead item identifiers collected so far (num_dead_tuples up to 16, num_dead_item_ids 17+)',
+      ),
+      int8('indexes_total', 'indexes to vacuum or clean up in the current phase (17+)'),
+      int8('indexes_processed', 'of which done (17+)'),
+    ],
+  },
   pg_io: {
     name: 'pg_io',
     help: 'I/O by backend type, object and context (pg_stat_io, 16+).',

@@ -108,6 +108,10 @@ const mappings: Record<string, FamilyMapping> = {
     },
     textLabels: ['archive_mode'],
   },
+  pg_vacuum_progress: {
+    prefix: 'pg_stat_progress_vacuum',
+    textLabels: ['datname', 'relname', 'phase'],
+  },
   pg_io: { prefix: 'pg_stat_io' },
   pg_wraparound: { prefix: 'pg_database' },
   pg_statements: {

@@ -221,6 +221,30 @@ export const archiverQuery: FamilyQuery = {
   },
 };
 
+/** What every version's pg_stat_progress_vacuum query shares (pg_stat_activity gives start and worker kind). */
+const vacuumColumns = `p.pid, p.datname, p.relid::text AS relid,
+       CASE WHEN p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            THEN p.relid::regclass::text END AS relname,
+       p.phase, a.backend_type = 'autovacuum worker' AS autovacuum,
+       extract(epoch FROM now() - a.xact_start) AS running_s,
+       p.heap_blks_total, p.heap_blks_scanned, p.heap_blks_vacuumed,
+       round(100.0 * p.heap_blks_scanned / nullif(p.heap_blks_total, 0), 2) AS scanned_pct,
+       p.index_vacuum_count`;
+
+export const vacuumProgressQuery: FamilyQuery = {
+  family: 'pg_vacuum_progress',
+  scope: 'instance',
+  versions: {
+    // A relid names a table only inside its own database: elsewhere the name stays null, never a guess.
+    130000: `SELECT ${vacuumColumns}, p.num_dead_tuples AS dead_items
+  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a ON a.pid = p.pid`,
+    // 17 counts dead items (TID store) instead of tuples, and reports index progress.
+    170000: `SELECT ${vacuumColumns}, p.num_dead_item_ids AS dead_items,
+       p.indexes_total, p.indexes_processed
+  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a ON a.pid = p.pid`,
+  },
+};
+
 export const ioQuery: FamilyQuery = {
   family: 'pg_io',
   scope: 'instance',
@@ -374,6 +398,7 @@ export const instanceQueries: readonly FamilyQuery[] = [
   bgwriterQuery,
   walQuery,
   archiverQuery,
+  vacuumProgressQuery,
   ioQuery,
   wraparoundQuery,
   xminHoldersQuery,
