@@ -25,6 +25,7 @@ import { ensureServer } from '../src/server/auth/agents.js';
 import { rollBucket } from '../src/server/jobs/rollups.js';
 import { type RunningCluster, serverUser, startCluster } from '../src/storage/cluster.js';
 import { adminUrl, createTestStore, quietLog, testPgLabel } from './helpers/db.js';
+import { startFindingsServer } from './helpers/findings.js';
 import {
   collectContext,
   debianPg15Bin,
@@ -304,6 +305,44 @@ describe('pg_archiver against a Debian PostgreSQL 15 with archiving, and postgre
       encoding: 'utf8',
     });
     if (run.error === undefined) assert.equal(`${run.stdout}${run.stderr}`.trim(), '');
+  });
+  test('the_finding_opens_through_ingest_while_failing_and_resolves_once_the_segment_is_archived', {
+    skip,
+  }, async () => {
+    // Continues from the failing state the test above left.
+    const fs = await startFindingsServer('archiver');
+    try {
+      const agent = await fs.enroll('archiver-host');
+      const cycle = async () => {
+        await fs.push(agent, await collector!.collect(collectContext()));
+        await fs.settle();
+      };
+      const failedWal = (await readView(client)).last_failed_wal;
+      await cycle();
+      const f = await fs.waitFor(
+        `server=${agent.serverId}&check=pg.wal_archiving`,
+        (x) => x.object === '' && x.state === 'open',
+      );
+      assert.equal(f.severity, 'warning');
+      assert.equal((f.evidence as Record<string, unknown>).last_failed_wal, failedWal);
+      assert.match(f.title, /WAL archiving is failing/);
+
+      // Repaired: the reload wakes the archiver, which archives the segment it was stuck on.
+      await setArchiveCommand(`cp %p ${archiveDir}/%f`);
+      await waitFor('the stuck segment archived', async () => {
+        const v = await readView(client);
+        return v.last_archived_wal === failedWal ? true : undefined;
+      });
+      await cycle();
+      const still = (await fs.findings(`server=${agent.serverId}&check=pg.wal_archiving`)).find(
+        (x) => x.id === f.id,
+      );
+      assert.notEqual(still?.state, 'resolved', 'one clear evaluation is not yet recovery');
+      await cycle();
+      await fs.waitFor(`server=${agent.serverId}&state=resolved`, (x) => x.id === f.id);
+    } finally {
+      await fs.close();
+    }
   });
 });
 
