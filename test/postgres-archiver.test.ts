@@ -2,7 +2,9 @@
  * pg_archiver (pg_stat_archiver) against a Debian PostgreSQL 15 with WAL archiving on, compared with
  * Debian's postgres_exporter (0.11: pg_stat_archiver_archived_count, _failed_count, _last_archive_age) and
  * with the view itself, while archiving succeeds (archive_command copies the segment) and after it breaks
- * (archive_command 'false'); and on the run's own server, archiving off, a clean row rather than an error.
+ * (archive_command 'false'); the pg.wal_archiving finding opening from those collections through ingest
+ * and resolving once the stuck segment is archived; on the run's own server, archiving off, a clean row
+ * rather than an error; and in the store, failed_count rolled up as an increase and the age as a gauge.
  *
  * The values that move with the clock (the age of the last success) are compared within the time that
  * passed between our read and the exporter's; everything else must be equal.
