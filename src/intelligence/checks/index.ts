@@ -8,6 +8,7 @@ import { hostJobChecks } from './host-disk-fill.js';
 import { logSpikeChecks } from './log-spike.js';
 import { logChecks } from './logs.js';
 import { postgresActivityChecks } from './postgres-activity.js';
+import { postgresArchiverChecks } from './postgres-archiver.js';
 import { postgresCounterChecks } from './postgres-counters.js';
 import { postgresHorizonChecks } from './postgres-horizon.js';
 import { postgresIndexChecks } from './postgres-indexes.js';
@@ -28,6 +29,7 @@ export const checks: readonly Check[] = [
   ...postgresActivityChecks,
   ...postgresHorizonChecks,
   ...postgresReplicationChecks,
+  ...postgresArchiverChecks,
   ...postgresCounterChecks,
   ...postgresTableChecks,
   ...postgresIndexChecks,

@@ -82,7 +82,7 @@ export const postgresFamilies = {
   },
   pg_database: {
     name: 'pg_database',
-    help: 'Per database, from pg_stat_database and pg_database_size().',
+    help: 'Per database, from pg_stat_database, pg_stat_database_conflicts (recovery conflicts by kind) and pg_database_size().',
     scope: 'target',
     columns: [
       label('datname', 'database'),
@@ -113,6 +113,16 @@ export const postgresFamilies = {
       pct('cache_hit_pct', 'blks_hit / (blks_hit + blks_read) since stats reset, %'),
       bytes('size_bytes', 'database size on disk'),
       time('stats_reset', 'when these statistics were last reset'),
+      time('checksum_last_failure', 'when the last data page checksum failure was detected'),
+      counter('confl_tablespace', 'standbys: queries cancelled because their tablespace was dropped'),
+      counter('confl_lock', 'standbys: queries cancelled by lock timeouts (a replayed AccessExclusiveLock)'),
+      counter('confl_snapshot', 'standbys: queries cancelled because they needed rows vacuum removed'),
+      counter('confl_bufferpin', 'standbys: queries cancelled for holding a buffer pin too long'),
+      counter('confl_deadlock', 'standbys: queries cancelled to break a deadlock with replay'),
+      counter(
+        'confl_active_logicalslot',
+        'standbys: logical slots invalidated and their users cancelled (16+)',
+      ),
     ],
   },
   pg_activity: {
@@ -333,6 +343,56 @@ export const postgresFamilies = {
       msCounter('write_time_ms', 'time writing WAL, ms (track_wal_io_timing / track_io_timing on 18)'),
       msCounter('sync_time_ms', 'time syncing WAL, ms'),
       time('stats_reset', 'when pg_stat_wal was last reset'),
+    ],
+  },
+  pg_archiver: {
+    name: 'pg_archiver',
+    help: 'WAL archiving (pg_stat_archiver): segments archived and failed attempts, the last of each and how long ago the last success was. Broken archiving means broken backups and point-in-time recovery.',
+    scope: 'target',
+    columns: [
+      text('archive_mode', 'archive_mode setting: off, on or always (counters stay 0 when off)'),
+      counter('archived_count', 'WAL segments archived successfully'),
+      counter('failed_count', 'failed attempts to archive a WAL segment'),
+      text('last_archived_wal', 'name of the last WAL segment archived (null when none)'),
+      time('last_archived_time', 'when the last WAL segment was archived'),
+      rate('last_archive_age_s', 'now − last_archived_time, seconds; null when none was ever archived'),
+      text('last_failed_wal', 'WAL segment of the last failed attempt (null when none)'),
+      time('last_failed_time', 'when the last attempt failed'),
+      time('stats_reset', 'when pg_stat_archiver was last reset'),
+    ],
+  },
+  pg_vacuum_progress: {
+    name: 'pg_vacuum_progress',
+    help: 'Each VACUUM running now, manual or autovacuum (pg_stat_progress_vacuum): phase and how far through the table it is. No row when none runs.',
+    scope: 'target',
+    columns: [
+      int4Label('pid', 'process running the vacuum'),
+      text('datname', 'database'),
+      text('relid', 'table oid (as text: an identifier, not a quantity)'),
+      text(
+        'relname',
+        'schema-qualified table name; null for a table of another database than the one the collector is in',
+      ),
+      text(
+        'phase',
+        'initializing, scanning heap, vacuuming indexes, vacuuming heap, cleaning up indexes, truncating heap, performing final cleanup',
+      ),
+      bool('autovacuum', 'run by an autovacuum worker'),
+      rate('running_s', 'since the vacuum started (its transaction), seconds'),
+      int8('heap_blks_total', 'table blocks when the vacuum started'),
+      int8('heap_blks_scanned', 'table blocks scanned'),
+      int8('heap_blks_vacuumed', 'table blocks vacuumed'),
+      pct('scanned_pct', 'heap_blks_scanned / heap_blks_total, %'),
+      int8(
+        'index_vacuum_count',
+        'rounds of index vacuuming done (more than one: dead tuples overflowed maintenance_work_mem)',
+      ),
+      int8(
+        'dead_items',
+        'dead item identifiers collected so far (num_dead_tuples up to 16, num_dead_item_ids 17+)',
+      ),
+      int8('indexes_total', 'indexes to vacuum or clean up in the current phase (17+)'),
+      int8('indexes_processed', 'of which done (17+)'),
     ],
   },
   pg_io: {

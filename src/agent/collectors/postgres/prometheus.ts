@@ -53,7 +53,16 @@ const mappings: Record<string, FamilyMapping> = {
   },
   pg_database: {
     prefix: 'pg_stat_database',
-    rename: { size_bytes: 'pg_database_size_bytes' },
+    rename: {
+      size_bytes: 'pg_database_size_bytes',
+      // postgres_exporter's pg_stat_database_conflicts_confl_* (ours end in _total like every counter)
+      confl_tablespace: 'pg_stat_database_conflicts_confl_tablespace',
+      confl_lock: 'pg_stat_database_conflicts_confl_lock',
+      confl_snapshot: 'pg_stat_database_conflicts_confl_snapshot',
+      confl_bufferpin: 'pg_stat_database_conflicts_confl_bufferpin',
+      confl_deadlock: 'pg_stat_database_conflicts_confl_deadlock',
+      confl_active_logicalslot: 'pg_stat_database_conflicts_confl_active_logicalslot',
+    },
   },
   pg_activity: {
     prefix: 'pg_stat_activity',
@@ -89,6 +98,20 @@ const mappings: Record<string, FamilyMapping> = {
   },
   pg_bgwriter: { prefix: 'pg_stat_bgwriter' },
   pg_wal: { prefix: 'pg_stat_wal' },
+  // postgres_exporter: pg_stat_archiver_archived_count, _failed_count (counters; ours end in _total like
+  // every counter here) and pg_stat_archiver_last_archive_age (seconds; ours says so in its name).
+  pg_archiver: {
+    prefix: 'pg_stat_archiver',
+    rename: {
+      last_archived_time: 'pg_stat_archiver_last_archived_timestamp_seconds',
+      last_failed_time: 'pg_stat_archiver_last_failed_timestamp_seconds',
+    },
+    textLabels: ['archive_mode'],
+  },
+  pg_vacuum_progress: {
+    prefix: 'pg_stat_progress_vacuum',
+    textLabels: ['datname', 'relname', 'phase'],
+  },
   pg_io: { prefix: 'pg_stat_io' },
   pg_wraparound: { prefix: 'pg_database' },
   pg_statements: {

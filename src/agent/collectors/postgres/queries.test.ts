@@ -44,6 +44,10 @@ describe('queries as data', () => {
     assert.doesNotMatch(sql('pg_wal', 130000), /pg_stat_wal/);
     assert.match(sql('pg_wal', 140000), /wal_write AS writes/);
     assert.match(sql('pg_wal', 180000), /FROM pg_stat_io WHERE object = 'wal'/);
+    assert.match(sql('pg_database', 130000), /pg_stat_database_conflicts/);
+    assert.doesNotMatch(sql('pg_database', 150000), /confl_active_logicalslot/);
+    assert.match(sql('pg_database', 160000), /confl_active_logicalslot/);
+    assert.match(sql('pg_archiver', 130000), /FROM pg_stat_archiver/);
     assert.match(sql('pg_io', 160000), /op_bytes/);
     assert.doesNotMatch(sql('pg_io', 180000), /op_bytes/);
     assert.match(pickQuery(statementCountersQueries, 111)!, /shared_blk_read_time/);

@@ -18,7 +18,16 @@ const databaseColumns13 = `d.datname,
        -- pg_database_size needs CONNECT or pg_read_all_stats (pg_monitor has it); never fail the family for one
        CASE WHEN has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'MEMBER')
             THEN pg_database_size(d.oid) END AS size_bytes,
-       s.stats_reset`;
+       s.stats_reset, s.checksum_last_failure,
+       c.confl_tablespace, c.confl_lock, c.confl_snapshot, c.confl_bufferpin, c.confl_deadlock`;
+
+const sessionColumns14 = `s.session_time AS session_time_ms, s.active_time AS active_time_ms,
+       s.idle_in_transaction_time AS idle_in_transaction_time_ms,
+       s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed`;
+
+const databaseFrom = `pg_database d JOIN pg_stat_database s ON s.datid = d.oid
+  LEFT JOIN pg_stat_database_conflicts c ON c.datid = d.oid
+ WHERE d.datallowconn AND NOT d.datistemplate`;
 
 /** Version, role and size of the instance: read first, it picks the queries of every family. */
 export const instanceInfoQuery = `SELECT current_setting('server_version_num')::int AS server_version_num,
@@ -32,14 +41,15 @@ export const databaseQuery: FamilyQuery = {
   scope: 'instance',
   versions: {
     130000: `SELECT ${databaseColumns13}
-  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
- WHERE d.datallowconn AND NOT d.datistemplate`,
+  FROM ${databaseFrom}`,
     140000: `SELECT ${databaseColumns13},
-       s.session_time AS session_time_ms, s.active_time AS active_time_ms,
-       s.idle_in_transaction_time AS idle_in_transaction_time_ms,
-       s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed
-  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
- WHERE d.datallowconn AND NOT d.datistemplate`,
+       ${sessionColumns14}
+  FROM ${databaseFrom}`,
+    // 16 added logical slots invalidated on a standby to the recovery conflicts.
+    160000: `SELECT ${databaseColumns13},
+       ${sessionColumns14},
+       c.confl_active_logicalslot
+  FROM ${databaseFrom}`,
   },
 };
 
@@ -196,6 +206,45 @@ export const walQuery: FamilyQuery = {
   },
 };
 
+export const archiverQuery: FamilyQuery = {
+  family: 'pg_archiver',
+  scope: 'instance',
+  versions: {
+    // One row whatever archive_mode is: with archiving off the counters are 0 and the times null, which
+    // archive_mode explains. The age is computed here, against the server's clock, as postgres_exporter
+    // computes pg_stat_archiver_last_archive_age.
+    130000: `SELECT current_setting('archive_mode') AS archive_mode,
+       archived_count, failed_count, last_archived_wal, last_archived_time,
+       extract(epoch FROM now() - last_archived_time) AS last_archive_age_s,
+       last_failed_wal, last_failed_time, stats_reset
+  FROM pg_stat_archiver`,
+  },
+};
+
+/** What every version's pg_stat_progress_vacuum query shares (pg_stat_activity gives start and worker kind). */
+const vacuumColumns = `p.pid, p.datname, p.relid::text AS relid,
+       CASE WHEN p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            THEN p.relid::regclass::text END AS relname,
+       p.phase, a.backend_type = 'autovacuum worker' AS autovacuum,
+       extract(epoch FROM now() - a.xact_start) AS running_s,
+       p.heap_blks_total, p.heap_blks_scanned, p.heap_blks_vacuumed,
+       round(100.0 * p.heap_blks_scanned / nullif(p.heap_blks_total, 0), 2) AS scanned_pct,
+       p.index_vacuum_count`;
+
+export const vacuumProgressQuery: FamilyQuery = {
+  family: 'pg_vacuum_progress',
+  scope: 'instance',
+  versions: {
+    // A relid names a table only inside its own database: elsewhere the name stays null, never a guess.
+    130000: `SELECT ${vacuumColumns}, p.num_dead_tuples AS dead_items
+  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a ON a.pid = p.pid`,
+    // 17 counts dead items (TID store) instead of tuples, and reports index progress.
+    170000: `SELECT ${vacuumColumns}, p.num_dead_item_ids AS dead_items,
+       p.indexes_total, p.indexes_processed
+  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a ON a.pid = p.pid`,
+  },
+};
+
 export const ioQuery: FamilyQuery = {
   family: 'pg_io',
   scope: 'instance',
@@ -348,6 +397,8 @@ export const instanceQueries: readonly FamilyQuery[] = [
   standbyQuery,
   bgwriterQuery,
   walQuery,
+  archiverQuery,
+  vacuumProgressQuery,
   ioQuery,
   wraparoundQuery,
   xminHoldersQuery,

@@ -1,0 +1,282 @@
+/**
+ * Recovery conflicts by kind (pg_database.confl_*, from pg_stat_database_conflicts) on a streaming standby
+ * of the run's PostgreSQL version, provoked for real: a query holding a lock the primary's replayed
+ * AccessExclusiveLock needs (confl_lock), and a snapshot that needs rows a replayed vacuum removes
+ * (confl_snapshot), with max_standby_streaming_delay = 0 so replay cancels at once. Our row, the view and
+ * Debian's postgres_exporter (pg_stat_database_conflicts_confl_*) must agree.
+ *
+ * The standby is made as test/postgres-standby.test.ts makes it (low-level base backup API and a file
+ * copy: the embedded PostgreSQL 18 ships no pg_basebackup).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { createPostgresCollector } from '../src/agent/collectors/postgres/collector.js';
+import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
+import { renderExposition } from '../src/agent/exporter.js';
+import { silentLogger } from '../src/log.js';
+import { serverUser } from '../src/storage/cluster.js';
+import { testPgLabel } from './helpers/db.js';
+import {
+  collectContext,
+  debianToolSkip,
+  type PrivateCluster,
+  removeDir,
+  rowsOf,
+  sleep,
+  startPrivateCluster,
+  waitFor,
+} from './helpers/pg-cluster.js';
+import { freePort, type ParsedMetric, parsePromText, sampleValue } from './helpers/prometheus.js';
+
+const exporterPath = '/usr/bin/prometheus-postgres-exporter';
+
+/** Directories whose contents a base backup leaves out (the standby streams or recreates them). */
+const emptied = new Set([
+  'pg_wal',
+  'pg_replslot',
+  'pg_stat_tmp',
+  'pg_dynshmem',
+  'pg_notify',
+  'pg_serial',
+  'pg_snapshots',
+  'pg_subtrans',
+]);
+const skippedFiles = new Set(['postmaster.pid', 'postmaster.opts']);
+
+async function copyDataDir(from: string, to: string, top = true): Promise<void> {
+  await mkdir(to, { recursive: true, mode: 0o700 });
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(from, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const e of entries) {
+    const src = join(from, e.name);
+    const dst = join(to, e.name);
+    if (e.isDirectory()) {
+      if (top && emptied.has(e.name)) {
+        await mkdir(dst, { mode: 0o700 });
+        if (e.name === 'pg_wal') await mkdir(join(dst, 'archive_status'), { mode: 0o700 });
+        continue;
+      }
+      await copyDataDir(src, dst, false);
+    } else if (e.isFile() && !(top && skippedFiles.has(e.name))) {
+      // Files may vanish while the server runs (temp files): a base backup skips them.
+      await copyFile(src, dst).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
+  }
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await chown(path, uid, gid);
+  for (const e of await readdir(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) await chownTree(p, uid, gid);
+    else await chown(p, uid, gid);
+  }
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Debian's postgres_exporter on a free loopback port, scraping `dsn`. */
+async function startExporter(
+  dsn: string,
+): Promise<{ scrape(): Promise<Map<string, ParsedMetric>>; stop(): Promise<void> }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const child: ChildProcess = spawn(exporterPath, [`--web.listen-address=127.0.0.1:${port}`], {
+      env: { ...process.env, DATA_SOURCE_NAME: `${dsn}?sslmode=disable` },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d) => (stderr += d));
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const stop = async (): Promise<void> => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    };
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && child.exitCode === null) {
+      try {
+        if ((await fetch(url)).ok)
+          return { scrape: async () => parsePromText(await (await fetch(url)).text()), stop };
+      } catch {
+        await sleep(50);
+      }
+    }
+    await stop();
+    if (attempt === 3) throw new Error(`postgres_exporter did not start: ${stderr}`);
+  }
+}
+
+interface Conflicts {
+  confl_tablespace: number;
+  confl_lock: number;
+  confl_snapshot: number;
+  confl_bufferpin: number;
+  confl_deadlock: number;
+}
+
+async function conflictsOf(url: string): Promise<Conflicts> {
+  const [row] = await query<Conflicts>(
+    url,
+    `SELECT confl_tablespace::float8 AS confl_tablespace, confl_lock::float8 AS confl_lock,
+            confl_snapshot::float8 AS confl_snapshot, confl_bufferpin::float8 AS confl_bufferpin,
+            confl_deadlock::float8 AS confl_deadlock
+       FROM pg_stat_database_conflicts WHERE datname = 'postgres'`,
+  );
+  return row!;
+}
+
+/** A session on the standby that may be cancelled or terminated by replay: its errors are expected. */
+async function standbySession(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', () => {});
+  await c.connect();
+  return c;
+}
+
+describe(`recovery conflicts on ${testPgLabel}: a standby cancelling queries for replay`, () => {
+  const skip = debianToolSkip(exporterPath, 'prometheus-postgres-exporter');
+  let primary: PrivateCluster;
+  let standby: PrivateCluster | undefined;
+
+  before(async () => {
+    primary = await startPrivateCluster({ wal_level: 'replica', max_wal_senders: '4' });
+    await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
+    await query(
+      primary.url(),
+      'CREATE TABLE locked (id int); CREATE TABLE vacuumed (id int) WITH (autovacuum_enabled = off)',
+    );
+    await query(
+      primary.url(),
+      'INSERT INTO locked VALUES (1); INSERT INTO vacuumed SELECT generate_series(1, 1000)',
+    );
+    const backup = new pg.Client({ connectionString: primary.url() });
+    await backup.connect();
+    const standbyData = join(primary.dir, 'standby');
+    try {
+      await backup.query("SELECT pg_backup_start('pgvigil-test', true)");
+      await copyDataDir(primary.pgdata, standbyData);
+      const { rows } = await backup.query<{ labelfile: string }>(
+        'SELECT labelfile FROM pg_backup_stop(false)',
+      );
+      await writeFile(join(standbyData, 'backup_label'), rows[0]!.labelfile);
+    } finally {
+      await backup.end();
+    }
+    await writeFile(join(standbyData, 'standby.signal'), '');
+    const conninfo = `host=127.0.0.1 port=${primary.cluster.port} user=${primary.superuser} password=${primary.password} application_name=standby1`;
+    const auto = await readFile(join(standbyData, 'postgresql.auto.conf'), 'utf8').catch(() => '');
+    await writeFile(
+      join(standbyData, 'postgresql.auto.conf'),
+      `${auto}\nprimary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby1'\nhot_standby = on\n`,
+    );
+    const user = await serverUser('pgvigil', silentLogger());
+    if (user) await chownTree(standbyData, user.uid, user.gid);
+    await chmod(standbyData, 0o700);
+    // Replay cancels a conflicting query at once instead of waiting 30 s for it.
+    standby = await startPrivateCluster(
+      { max_standby_streaming_delay: '0', hot_standby_feedback: 'off' },
+      { dir: primary.dir, pgdata: standbyData },
+    );
+    await waitFor('the standby to stream', async () => {
+      const rows = await query<{ state: string }>(primary.url(), 'SELECT state FROM pg_stat_replication');
+      return rows[0]?.state === 'streaming' ? true : undefined;
+    });
+  });
+
+  after(async () => {
+    await standby?.stop().catch(() => {});
+    await primary?.stop().catch(() => {});
+    if (primary) await removeDir(primary.dir);
+  });
+
+  test('lock_and_snapshot_conflicts_equal_the_view_and_postgres_exporters', { skip }, async (t) => {
+    assert.ok(standby);
+    const s = standby;
+    const before = await conflictsOf(s.url());
+    assert.deepEqual(Object.values(before), [0, 0, 0, 0, 0], 'a fresh standby has no conflicts');
+
+    // A lock conflict: a standby transaction holds AccessShareLock on `locked`, the primary takes an
+    // AccessExclusiveLock on it, replay needs it on the standby.
+    const reader = await standbySession(s.url());
+    await reader.query('BEGIN; SELECT count(*) FROM locked');
+    await query(primary.url(), 'BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE; COMMIT');
+    await waitFor('a lock conflict counted', async () => {
+      const c = await conflictsOf(s.url());
+      return c.confl_lock >= 1 ? c : undefined;
+    });
+    await reader.end().catch(() => {});
+
+    // A snapshot conflict: a repeatable-read snapshot on the standby still sees rows that the primary
+    // deletes and vacuums away; replaying the cleanup needs them gone.
+    const snap = await standbySession(s.url());
+    await snap.query('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM vacuumed');
+    await query(primary.url(), 'DELETE FROM vacuumed');
+    await query(primary.url(), 'VACUUM vacuumed');
+    await waitFor('a snapshot conflict counted', async () => {
+      const c = await conflictsOf(s.url());
+      return c.confl_snapshot >= 1 ? c : undefined;
+    });
+    await snap.end().catch(() => {});
+
+    const exporter = await startExporter(s.url('postgres'));
+    const collector = createPostgresCollector(s.url('postgres'), {
+      families: ['pg_database'],
+      includeDatabases: ['postgres'],
+    });
+    try {
+      const view = await conflictsOf(s.url());
+      const result = await collector.collect(collectContext());
+      const theirs = await exporter.scrape();
+      assert.deepEqual(await conflictsOf(s.url()), view, 'conflicts changed during the comparison');
+      const row = rowsOf(result, 'pg_database').find((r) => r.datname === 'postgres');
+      assert.ok(row, 'pg_database row for postgres');
+      const ours = parsePromText(renderExposition(postgresPrometheusMetrics(result)));
+      for (const kind of ['tablespace', 'lock', 'snapshot', 'bufferpin', 'deadlock'] as const) {
+        const col = `confl_${kind}` as const;
+        assert.equal(row[col], view[col], `${col}: row vs view`);
+        const theirValue = sampleValue(theirs, `pg_stat_database_conflicts_${col}`, { datname: 'postgres' });
+        assert.equal(theirValue, view[col], `${col}: postgres_exporter vs view`);
+        assert.equal(
+          sampleValue(ours, `pg_stat_database_conflicts_${col}_total`, { datname: 'postgres' }),
+          theirValue,
+          `${col}: ours vs postgres_exporter`,
+        );
+      }
+      assert.ok(Number(row.confl_lock) >= 1 && Number(row.confl_snapshot) >= 1);
+      t.diagnostic(
+        `confl_lock ${row.confl_lock}, confl_snapshot ${row.confl_snapshot} (view, ours, postgres_exporter equal)`,
+      );
+      // confl_active_logicalslot: 16+ only, and honest null before.
+      const [version] = await query<{ v: number }>(
+        s.url(),
+        "SELECT current_setting('server_version_num')::int AS v",
+      );
+      if (version!.v >= 160000) assert.equal(row.confl_active_logicalslot, 0);
+      else assert.equal(row.confl_active_logicalslot, null);
+    } finally {
+      await collector.close();
+      await exporter.stop();
+    }
+  });
+});
