@@ -10,7 +10,7 @@
  * passed between our read and the exporter's; everything else must be equal.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chown, mkdir, mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,17 +37,10 @@ import {
   sleep,
   waitFor,
 } from './helpers/pg-cluster.js';
-import {
-  freePort,
-  type ParsedMetric,
-  parsePromText,
-  promtoolPath,
-  sampleValue,
-} from './helpers/prometheus.js';
+import { exporterPath, startExporter } from './helpers/postgres-exporter.js';
+import { type ParsedMetric, parsePromText, promtoolPath, sampleValue } from './helpers/prometheus.js';
 import { fixtureScope } from './helpers/scope-fixture.js';
 import { roleHeaders } from './helpers/users.js';
-
-const exporterPath = '/usr/bin/prometheus-postgres-exporter';
 
 interface ArchiverView {
   archived_count: number;
@@ -66,40 +59,6 @@ async function readView(client: pg.Client): Promise<ArchiverView> {
        FROM pg_stat_archiver`,
   );
   return rows[0]!;
-}
-
-/** Debian's postgres_exporter on a free loopback port, scraping `dsn`. */
-async function startExporter(
-  dsn: string,
-): Promise<{ scrape(): Promise<Map<string, ParsedMetric>>; stop(): Promise<void> }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const child: ChildProcess = spawn(exporterPath, [`--web.listen-address=127.0.0.1:${port}`], {
-      // lib/pq asks for TLS by default; the test cluster has none
-      env: { ...process.env, DATA_SOURCE_NAME: `${dsn}?sslmode=disable` },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (d) => (stderr += d));
-    const url = `http://127.0.0.1:${port}/metrics`;
-    const stop = async (): Promise<void> => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    };
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && child.exitCode === null) {
-      try {
-        if ((await fetch(url)).ok)
-          return { scrape: async () => parsePromText(await (await fetch(url)).text()), stop };
-      } catch {
-        await sleep(50);
-      }
-    }
-    await stop();
-    if (attempt === 3) throw new Error(`postgres_exporter did not start: ${stderr}`);
-  }
 }
 
 const ms = (v: Date | string | null | undefined) =>

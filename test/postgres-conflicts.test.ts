@@ -9,8 +9,7 @@
  * copy: the embedded PostgreSQL 18 ships no pg_basebackup).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, chown, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -26,106 +25,12 @@ import {
   type PrivateCluster,
   removeDir,
   rowsOf,
-  sleep,
   startPrivateCluster,
   waitFor,
 } from './helpers/pg-cluster.js';
-import { freePort, type ParsedMetric, parsePromText, sampleValue } from './helpers/prometheus.js';
-
-const exporterPath = '/usr/bin/prometheus-postgres-exporter';
-
-/** Directories whose contents a base backup leaves out (the standby streams or recreates them). */
-const emptied = new Set([
-  'pg_wal',
-  'pg_replslot',
-  'pg_stat_tmp',
-  'pg_dynshmem',
-  'pg_notify',
-  'pg_serial',
-  'pg_snapshots',
-  'pg_subtrans',
-]);
-const skippedFiles = new Set(['postmaster.pid', 'postmaster.opts']);
-
-async function copyDataDir(from: string, to: string, top = true): Promise<void> {
-  await mkdir(to, { recursive: true, mode: 0o700 });
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(from, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  for (const e of entries) {
-    const src = join(from, e.name);
-    const dst = join(to, e.name);
-    if (e.isDirectory()) {
-      if (top && emptied.has(e.name)) {
-        await mkdir(dst, { mode: 0o700 });
-        if (e.name === 'pg_wal') await mkdir(join(dst, 'archive_status'), { mode: 0o700 });
-        continue;
-      }
-      await copyDataDir(src, dst, false);
-    } else if (e.isFile() && !(top && skippedFiles.has(e.name))) {
-      // Files may vanish while the server runs (temp files): a base backup skips them.
-      await copyFile(src, dst).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-    }
-  }
-}
-
-async function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  await chown(path, uid, gid);
-  for (const e of await readdir(path, { withFileTypes: true })) {
-    const p = join(path, e.name);
-    if (e.isDirectory()) await chownTree(p, uid, gid);
-    else await chown(p, uid, gid);
-  }
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-/** Debian's postgres_exporter on a free loopback port, scraping `dsn`. */
-async function startExporter(
-  dsn: string,
-): Promise<{ scrape(): Promise<Map<string, ParsedMetric>>; stop(): Promise<void> }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const child: ChildProcess = spawn(exporterPath, [`--web.listen-address=127.0.0.1:${port}`], {
-      env: { ...process.env, DATA_SOURCE_NAME: `${dsn}?sslmode=disable` },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (d) => (stderr += d));
-    const url = `http://127.0.0.1:${port}/metrics`;
-    const stop = async (): Promise<void> => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    };
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && child.exitCode === null) {
-      try {
-        if ((await fetch(url)).ok)
-          return { scrape: async () => parsePromText(await (await fetch(url)).text()), stop };
-      } catch {
-        await sleep(50);
-      }
-    }
-    await stop();
-    if (attempt === 3) throw new Error(`postgres_exporter did not start: ${stderr}`);
-  }
-}
+import { exporterPath, startExporter } from './helpers/postgres-exporter.js';
+import { parsePromText, sampleValue } from './helpers/prometheus.js';
+import { chownTree, copyDataDir, query } from './helpers/standby.js';
 
 interface Conflicts {
   confl_tablespace: number;

@@ -10,7 +10,7 @@
  * backoff).
  */
 import assert from 'node:assert/strict';
-import { appendFile, chmod, chown, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -29,66 +29,7 @@ import {
   startPrivateCluster,
   waitFor,
 } from './helpers/pg-cluster.js';
-
-/** Directories whose contents a base backup leaves out (the standby streams or recreates them). */
-const emptied = new Set([
-  'pg_wal',
-  'pg_replslot',
-  'pg_stat_tmp',
-  'pg_dynshmem',
-  'pg_notify',
-  'pg_serial',
-  'pg_snapshots',
-  'pg_subtrans',
-]);
-const skippedFiles = new Set(['postmaster.pid', 'postmaster.opts']);
-
-async function copyDataDir(from: string, to: string, top = true): Promise<void> {
-  await mkdir(to, { recursive: true, mode: 0o700 });
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(from, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  for (const e of entries) {
-    const src = join(from, e.name);
-    const dst = join(to, e.name);
-    if (e.isDirectory()) {
-      if (top && emptied.has(e.name)) {
-        await mkdir(dst, { mode: 0o700 });
-        if (e.name === 'pg_wal') await mkdir(join(dst, 'archive_status'), { mode: 0o700 });
-        continue;
-      }
-      await copyDataDir(src, dst, false);
-    } else if (e.isFile() && !(top && skippedFiles.has(e.name))) {
-      // Files may vanish while the server runs (temp files): a base backup skips them.
-      await copyFile(src, dst).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-    }
-  }
-}
-
-async function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  await chown(path, uid, gid);
-  for (const e of await readdir(path, { withFileTypes: true })) {
-    const p = join(path, e.name);
-    if (e.isDirectory()) await chownTree(p, uid, gid);
-    else await chown(p, uid, gid);
-  }
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
+import { chownTree, copyDataDir, query } from './helpers/standby.js';
 
 describe(`replication on ${testPgLabel}: a primary and a streaming standby on loopback`, () => {
   let primary: PrivateCluster;
