@@ -211,7 +211,7 @@ export type FleetAnswer = {
 export interface FleetCacheOptions {
   /** An answer younger than this is served as it is. */
   maxAgeMs: number;
-  /** While the view was asked for within `keepWarmMs` (and once at start), it is remade every `refreshMs`. */
+  /** While the view was asked for within `keepWarmMs` (the start counts as asking), it is remade every `refreshMs`. */
   refreshMs: number;
   keepWarmMs: number;
 }
