@@ -11,20 +11,11 @@ import { defaultDataDir } from '../storage/embedded.js';
 import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { whileStoreAway } from '../storage/tx.js';
-import { buildServerApp, type ServerTls } from './app.js';
+import type { ServerTls } from './app.js';
 import { loadOrCreateAgentCa } from './auth/ca.js';
 import { ensureFirstAdmin } from './auth/users.js';
-import { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
-import { baselinesJob } from './jobs/baselines.js';
-import { findingsIntervalFromEnv, findingsJob } from './jobs/findings.js';
-import { incidentsJob } from './jobs/incidents.js';
-import { ledgerPruneJob } from './jobs/ledger-prune.js';
-import { logAnalysisJob } from './jobs/log-analysis.js';
 import { partitionJob } from './jobs/partitions.js';
-import { rollupJob } from './jobs/rollups.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
-import { slosJob } from './jobs/slos.js';
-import { liveOptionsFromEnv } from './live/hub.js';
 import { installProcessSafetyNet } from './safety-net.js';
 
 export interface ServerOptions {
@@ -79,6 +70,9 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   installProcessSafetyNet(opts.log);
+  // The app's and the jobs' modules load while the store starts (./start-modules.ts says why).
+  const modules = import('./start-modules.js');
+  modules.catch(() => undefined); // awaited below; a start that fails before then must not leave it unhandled
   const store = await openStore({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, log: opts.log });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
@@ -108,20 +102,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       onRetry: (err: unknown, attempt: number) =>
         opts.log.warn({ err, attempt }, 'the store did not answer at start-up; trying again'),
     };
+    const m = await modules;
     const [admin, partitions, built] = await Promise.allSettled([
       whileStoreAway(() => ensureFirstAdmin(store.pool), retry),
       whileStoreAway(
         () => runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true }),
         retry,
       ),
-      buildServerApp({
+      m.buildServerApp({
         store,
         log: opts.log,
         latestMigration: migrations.at(-1)?.version ?? 0,
         retention,
         tls: opts.tls,
         writerOptions: writerOptionsFromEnv(),
-        live: liveOptionsFromEnv(),
+        live: m.liveOptionsFromEnv(),
         findingsOnIngest: findingsOnIngestFromEnv(),
         secrets: secrets.box,
         agentCa,
@@ -156,14 +151,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       store.pool,
       [
         partitionJob(retention),
-        ledgerPruneJob(retention),
-        agentPresenceJob(presenceOptionsFromEnv()),
-        rollupJob(retention),
-        findingsJob(built.value.engine, findingsIntervalFromEnv()),
-        logAnalysisJob(),
-        incidentsJob({ retention }),
-        slosJob(),
-        baselinesJob(),
+        m.ledgerPruneJob(retention),
+        m.agentPresenceJob(m.presenceOptionsFromEnv()),
+        m.rollupJob(retention),
+        m.findingsJob(built.value.engine, m.findingsIntervalFromEnv()),
+        m.logAnalysisJob(),
+        m.incidentsJob({ retention }),
+        m.slosJob(),
+        m.baselinesJob(),
       ],
       opts.log,
     );
