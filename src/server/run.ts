@@ -109,22 +109,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         () => runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true }),
         retry,
       ),
-      m.buildServerApp({
-        store,
-        log: opts.log,
-        latestMigration: migrations.at(-1)?.version ?? 0,
-        retention,
-        tls: opts.tls,
-        writerOptions: writerOptionsFromEnv(),
-        live: m.liveOptionsFromEnv(),
-        findingsOnIngest: findingsOnIngestFromEnv(),
-        secrets: secrets.box,
-        agentCa,
-      }).then(async (b) => {
-        // Compiles every route's schemas now, while the store creates partitions, not after.
-        await b.app.ready();
-        return b;
-      }),
+      m
+        .buildServerApp({
+          store,
+          log: opts.log,
+          latestMigration: migrations.at(-1)?.version ?? 0,
+          retention,
+          tls: opts.tls,
+          writerOptions: writerOptionsFromEnv(),
+          live: m.liveOptionsFromEnv(),
+          findingsOnIngest: findingsOnIngestFromEnv(),
+          secrets: secrets.box,
+          agentCa,
+        })
+        .then(async (b) => {
+          // Compiles every route's schemas now, while the store creates partitions, not after.
+          await b.app.ready();
+          return b;
+        }),
     ]);
     if (built.status === 'fulfilled') app = built.value.app;
     if (admin.status === 'rejected') throw admin.reason;
