@@ -9,7 +9,7 @@
  * assembler's rules, at most `maxFoldedLines` of them.
  */
 import type { LogContext } from '../../../protocol/logs.js';
-import type { LineParser, ParsedRecord } from '../types.js';
+import { jsonObjectOf, type LineParser, type ParsedRecord } from '../types.js';
 import { csvColumns, recordFromCsvFields } from './postgres-csv.js';
 
 /** Longer lines are cut here: every envelope we read sits at the start, and the tailer caps lines at 1 MiB. */
@@ -41,15 +41,7 @@ export function jsonDepthWithin(text: string, max: number): boolean {
 /** A bounded line as a JSON object, or undefined (not JSON, not an object, too deep). */
 export function boundedJsonObject(line: string): Record<string, unknown> | undefined {
   if (line.length > maxWrappedLineChars || !jsonDepthWithin(line, maxJsonDepth)) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined;
+  return jsonObjectOf(line);
 }
 
 /** An own property of a parsed object (never one inherited from Object.prototype). */
