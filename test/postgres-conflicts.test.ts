@@ -9,15 +9,11 @@
  * copy: the embedded PostgreSQL 18 ships no pg_basebackup).
  */
 import assert from 'node:assert/strict';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createPostgresCollector } from '../src/agent/collectors/postgres/collector.js';
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
 import { renderExposition } from '../src/agent/exporter.js';
-import { silentLogger } from '../src/log.js';
-import { serverUser } from '../src/storage/cluster.js';
 import { testPgLabel } from './helpers/db.js';
 import {
   collectContext,
@@ -30,7 +26,7 @@ import {
 } from './helpers/pg-cluster.js';
 import { exporterPath, startExporter } from './helpers/postgres-exporter.js';
 import { parsePromText, sampleValue } from './helpers/prometheus.js';
-import { chownTree, copyDataDir, query } from './helpers/standby.js';
+import { query, standbyDataDir } from './helpers/standby.js';
 
 interface Conflicts {
   confl_tablespace: number;
@@ -75,29 +71,7 @@ describe(`recovery conflicts on ${testPgLabel}: a standby cancelling queries for
       primary.url(),
       'INSERT INTO locked VALUES (1); INSERT INTO vacuumed SELECT generate_series(1, 1000)',
     );
-    const backup = new pg.Client({ connectionString: primary.url() });
-    await backup.connect();
-    const standbyData = join(primary.dir, 'standby');
-    try {
-      await backup.query("SELECT pg_backup_start('pgvigil-test', true)");
-      await copyDataDir(primary.pgdata, standbyData);
-      const { rows } = await backup.query<{ labelfile: string }>(
-        'SELECT labelfile FROM pg_backup_stop(false)',
-      );
-      await writeFile(join(standbyData, 'backup_label'), rows[0]!.labelfile);
-    } finally {
-      await backup.end();
-    }
-    await writeFile(join(standbyData, 'standby.signal'), '');
-    const conninfo = `host=127.0.0.1 port=${primary.cluster.port} user=${primary.superuser} password=${primary.password} application_name=standby1`;
-    const auto = await readFile(join(standbyData, 'postgresql.auto.conf'), 'utf8').catch(() => '');
-    await writeFile(
-      join(standbyData, 'postgresql.auto.conf'),
-      `${auto}\nprimary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby1'\nhot_standby = on\n`,
-    );
-    const user = await serverUser('pgvigil', silentLogger());
-    if (user) await chownTree(standbyData, user.uid, user.gid);
-    await chmod(standbyData, 0o700);
+    const standbyData = await standbyDataDir(primary);
     // Replay cancels a conflicting query at once instead of waiting 30 s for it.
     standby = await startPrivateCluster(
       { max_standby_streaming_delay: '0', hot_standby_feedback: 'off' },

@@ -10,15 +10,13 @@
  * backoff).
  */
 import assert from 'node:assert/strict';
-import { appendFile, chmod, readFile, writeFile } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createPostgresCollector } from '../src/agent/collectors/postgres/collector.js';
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
 import { renderExposition } from '../src/agent/exporter.js';
-import { silentLogger } from '../src/log.js';
-import { serverUser } from '../src/storage/cluster.js';
 import { testPgLabel } from './helpers/db.js';
 import {
   collectContext,
@@ -29,7 +27,7 @@ import {
   startPrivateCluster,
   waitFor,
 } from './helpers/pg-cluster.js';
-import { chownTree, copyDataDir, query } from './helpers/standby.js';
+import { query, standbyDataDir } from './helpers/standby.js';
 
 describe(`replication on ${testPgLabel}: a primary and a streaming standby on loopback`, () => {
   let primary: PrivateCluster;
@@ -40,29 +38,7 @@ describe(`replication on ${testPgLabel}: a primary and a streaming standby on lo
     await query(primary.url(), 'CREATE EXTENSION pg_stat_statements'); // replicated to the standby
     // The slot keeps every WAL segment from before the backup until the standby has streamed it.
     await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
-    const backup = new pg.Client({ connectionString: primary.url() });
-    await backup.connect();
-    const standbyData = join(primary.dir, 'standby');
-    try {
-      await backup.query("SELECT pg_backup_start('pgvigil-test', true)");
-      await copyDataDir(primary.pgdata, standbyData);
-      const { rows } = await backup.query<{ labelfile: string }>(
-        'SELECT labelfile FROM pg_backup_stop(false)',
-      );
-      await writeFile(join(standbyData, 'backup_label'), rows[0]!.labelfile);
-    } finally {
-      await backup.end();
-    }
-    await writeFile(join(standbyData, 'standby.signal'), '');
-    const conninfo = `host=127.0.0.1 port=${primary.cluster.port} user=${primary.superuser} password=${primary.password} application_name=standby1`;
-    const auto = await readFile(join(standbyData, 'postgresql.auto.conf'), 'utf8').catch(() => '');
-    await writeFile(
-      join(standbyData, 'postgresql.auto.conf'),
-      `${auto}\nprimary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby1'\nhot_standby = on\n`,
-    );
-    const user = await serverUser('pgvigil', silentLogger());
-    if (user) await chownTree(standbyData, user.uid, user.gid);
-    await chmod(standbyData, 0o700);
+    const standbyData = await standbyDataDir(primary);
     standby = await startPrivateCluster({}, { dir: primary.dir, pgdata: standbyData });
     await waitFor('the standby to stream', async () => {
       const rows = await query<{ state: string }>(primary.url(), 'SELECT state FROM pg_stat_replication');

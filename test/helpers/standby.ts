@@ -3,9 +3,12 @@
  * the primary's data directory (the embedded PostgreSQL 18 ships no pg_basebackup), owned by the server's
  * user; and a one-off query on a URL.
  */
-import { chown, copyFile, mkdir, readdir } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
+import { silentLogger } from '../../src/log.js';
+import { serverUser } from '../../src/storage/cluster.js';
+import type { PrivateCluster } from './pg-cluster.js';
 
 /** Directories whose contents a base backup leaves out (the standby streams or recreates them). */
 const emptied = new Set([
@@ -65,4 +68,33 @@ export async function query<T extends pg.QueryResultRow>(url: string, sql: strin
   } finally {
     await c.end();
   }
+}
+
+/**
+ * A standby's data directory beside `primary`'s, made with the low-level base backup API and a file copy,
+ * streaming from it through the slot `standby1` (which the caller creates), owned by the server's user.
+ */
+export async function standbyDataDir(primary: PrivateCluster): Promise<string> {
+  const backup = new pg.Client({ connectionString: primary.url() });
+  await backup.connect();
+  const standbyData = join(primary.dir, 'standby');
+  try {
+    await backup.query("SELECT pg_backup_start('pgvigil-test', true)");
+    await copyDataDir(primary.pgdata, standbyData);
+    const { rows } = await backup.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(false)');
+    await writeFile(join(standbyData, 'backup_label'), rows[0]!.labelfile);
+  } finally {
+    await backup.end();
+  }
+  await writeFile(join(standbyData, 'standby.signal'), '');
+  const conninfo = `host=127.0.0.1 port=${primary.cluster.port} user=${primary.superuser} password=${primary.password} application_name=standby1`;
+  const auto = await readFile(join(standbyData, 'postgresql.auto.conf'), 'utf8').catch(() => '');
+  await writeFile(
+    join(standbyData, 'postgresql.auto.conf'),
+    `${auto}\nprimary_conninfo = '${conninfo}'\nprimary_slot_name = 'standby1'\nhot_standby = on\n`,
+  );
+  const user = await serverUser('pgvigil', silentLogger());
+  if (user) await chownTree(standbyData, user.uid, user.gid);
+  await chmod(standbyData, 0o700);
+  return standbyData;
 }
