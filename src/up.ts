@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ProcessWatch } from './agent/collectors/process.js';
-import { loadIdentity, saveIdentity } from './agent/identity.js';
+import { loadIdentity, machineIdentity, saveIdentity } from './agent/identity.js';
 import {
   defaultLogSources,
   type FileSourceConfig,
@@ -74,7 +74,7 @@ export async function startLocalAgent(server: RunningServer, opts: LocalAgentOpt
   const dataDir = server.store.dataDir ?? opts.dataDir ?? defaultDataDir();
   const stateDir = join(dataDir, 'agent');
   const saved = await loadIdentity(stateDir);
-  const enrolled = await localAgent(server.store.pool, hostname(), saved?.agentId);
+  const enrolled = await localAgent(server.store.pool, hostname(), saved?.agentId, await machineIdentity());
   const identity = {
     serverUrl,
     ...enrolled,

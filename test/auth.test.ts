@@ -266,6 +266,44 @@ describe(`users and sessions (${testPgLabel})`, () => {
       assert.equal((await call('GET', path, { token: viewer })).status, 403, path);
   });
 
+  test('hosts_with_the_same_name_get_server_entries_of_their_own_and_keep_them_when_they_enroll_again', async () => {
+    const admin = (await login('admin', adminPassword)).body.accessToken;
+    const token = (await call('POST', '/enroll-tokens', { token: admin, body: { uses: 10 } })).body.token;
+    const enroll = async (machineId?: string) => {
+      const res = await call('POST', '/agents/enroll', { body: { token, hostname: 'db-clone', machineId } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.serverId as number;
+    };
+    const names = async () => {
+      const { rows } = await ts.store.pool.query<{ server_id: string; name: string }>(
+        "SELECT server_id, name FROM pgvigil.servers WHERE name LIKE 'db-clone%' ORDER BY name",
+      );
+      return Object.fromEntries(rows.map((r) => [r.name, Number(r.server_id)]));
+    };
+    const a = 'a'.repeat(8) + '0'.repeat(24);
+    const b = 'b'.repeat(8) + '0'.repeat(24);
+    // An older agent (no machine id) made the entry; the first host that sends one claims it.
+    const legacy = await enroll();
+    assert.equal(await enroll(a), legacy);
+    const other = await enroll(b);
+    assert.notEqual(other, legacy, 'another machine with the same host name is another server');
+    assert.deepEqual(await names(), { 'db-clone': legacy, 'db-clone~bbbbbbbb': other });
+    assert.equal(await enroll(b), other, 'the same machine enrolling again finds its own entry');
+    assert.equal(await enroll(a), legacy);
+    assert.equal(await enroll(), legacy, 'without a machine id the name alone decides, as before');
+    // Same host name and the same first 8 hex digits: the full id tells them apart.
+    const c = 'b'.repeat(8) + '1'.repeat(24);
+    const third = await enroll(c);
+    assert.ok(![legacy, other].includes(third));
+    assert.equal((await names())[`db-clone~${c}`], third);
+
+    for (const machineId of ['A'.repeat(32), 'a'.repeat(31), 'a'.repeat(33), '../etc/machine-id']) {
+      const res = await call('POST', '/agents/enroll', { body: { token, hostname: 'db-clone', machineId } });
+      assert.equal(res.status, 400, machineId);
+      assert.match(res.body.error.message, /machineId/);
+    }
+  });
+
   test('a_user_changes_their_own_password_and_their_other_sessions_end', async () => {
     await addUser(ts.store.pool, { name: 'changer', role: 'viewer', password: 'first-password-1' });
     const a = (await login('changer', 'first-password-1')).body;

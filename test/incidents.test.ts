@@ -39,7 +39,7 @@ after(async () => {
 });
 
 async function serverWithTarget(name: string): Promise<{ serverId: number; targetId: number }> {
-  const serverId = await upsertServer(ts.store.pool, name);
+  const { serverId } = await upsertServer(ts.store.pool, name);
   await ensureTarget(ts.store.pool, serverId, 'postgres', 'main');
   const { rows } = await ts.store.pool.query<{ id: number }>(
     'SELECT target_id::int AS id FROM pgvigil.targets WHERE server_id = $1',

@@ -4,7 +4,7 @@
  * certificate request for a key made here: on the server's agent port the answer carries a client
  * certificate too, kept by ./certificate.ts (the key never leaves this host).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, platform, release } from 'node:os';
@@ -43,6 +43,29 @@ async function enrollKey(stateDir: string): Promise<{ key: string; file: string 
   await writeFile(`${file}.tmp`, key, { mode: 0o600 });
   await rename(`${file}.tmp`, file);
   return { key, file };
+}
+
+/** Where systemd (and before it D-Bus) keeps the host's machine id. */
+export const machineIdFiles = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
+
+/**
+ * This host's identity for the server: a hash of its machine id (32 hex), so that two hosts with the same
+ * host name get server entries of their own. Hashed, as systemd asks of ids shown off the host
+ * (machine-id(5)); undefined when the host has none (an empty or missing file, as in many containers).
+ */
+export async function machineIdentity(
+  files: readonly string[] = machineIdFiles,
+): Promise<string | undefined> {
+  for (const file of files) {
+    const id = await readFile(file, 'utf8').then(
+      (text) => text.slice(0, 64).trim(),
+      () => '',
+    );
+    if (/^[0-9a-f]{32}$/.test(id)) {
+      return createHash('sha256').update(`pgvigil machine ${id}`).digest('hex').slice(0, 32);
+    }
+  }
+  return undefined;
 }
 
 export async function saveIdentity(stateDir: string, id: AgentIdentity): Promise<void> {
@@ -88,6 +111,7 @@ export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> 
       token: opts.enrollToken,
       enrollKey: key.key,
       hostname: hostname(),
+      machineId: await machineIdentity(),
       os: `${platform()} ${release()}`,
       agentVersion: version,
       targets: (opts.targets ?? []).map((name) => ({ kind: 'postgres', name })),

@@ -156,6 +156,8 @@ export interface EnrollRequest {
   /** A random key the agent keeps until its credential is saved; a retry with it is not a new agent. */
   enrollKey?: string;
   hostname: string;
+  /** The host's machine identity (src/agent/identity.ts machineIdentity): tells hosts named alike apart. */
+  machineId?: string;
   os?: string;
   agentVersion?: string;
   targets?: Array<{ kind: 'postgres'; name: string }>;
@@ -185,7 +187,7 @@ export async function enrollAgent(pool: pg.Pool, req: EnrollRequest): Promise<En
     if (keyHash) {
       await releaseEnrollKey(client, keyHash);
     }
-    const serverId = await ensureServer(client, req.hostname);
+    const serverId = await ensureServer(client, req.hostname, req.machineId);
     const agentId = randomUUID();
     const credential = newCredential();
     await insertEnrolledAgent(client, {
@@ -221,8 +223,19 @@ async function reissue(
   return r ? { agentId: r.agent_id, serverId: Number(r.server_id), credential } : undefined;
 }
 
-export async function ensureServer(db: Queryable, name: string): Promise<number> {
-  return upsertServer(db, name);
+/**
+ * The server entry of a host: the one with its name, unless another machine holds that name — two hosts
+ * named alike (containers, a cloned VM) must not mix their data — then `<name>~<first 8 hex of its machine
+ * id>`, which the same host finds again when it enrolls anew. Without a machine id (older agents) the name
+ * alone decides, as it always did.
+ */
+export async function ensureServer(db: Queryable, name: string, machineId?: string): Promise<number> {
+  const entry = await upsertServer(db, name, machineId ?? null);
+  if (!machineId || entry.machineId === machineId) return entry.serverId;
+  const own = await upsertServer(db, `${name.slice(0, 244)}~${machineId.slice(0, 8)}`, machineId);
+  if (own.machineId === machineId) return own.serverId;
+  // Two machines whose ids share 8 hex digits and their host name: the full id tells them apart.
+  return (await upsertServer(db, `${name.slice(0, 220)}~${machineId}`, machineId)).serverId;
 }
 
 export interface TokenOptions {
@@ -260,8 +273,9 @@ export async function localAgent(
   pool: pg.Pool,
   hostname: string,
   agentId: string | undefined,
+  machineId?: string,
 ): Promise<Enrollment> {
-  const serverId = await ensureServer(pool, hostname);
+  const serverId = await ensureServer(pool, hostname, machineId);
   const credential = newCredential();
   const id = agentId ?? randomUUID();
   await upsertLocalAgent(pool, {

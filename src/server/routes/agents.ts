@@ -83,6 +83,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (
             token: { type: 'string', minLength: 1, maxLength: 200 },
             enrollKey: { type: 'string', minLength: 16, maxLength: 200 },
             hostname: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[^\\s/\\\\]+$' },
+            machineId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
             os: { type: 'string', maxLength: 200 },
             agentVersion: { type: 'string', maxLength: 50 },
             csr: csrSchema,

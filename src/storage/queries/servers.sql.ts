@@ -1,14 +1,23 @@
 /** Servers (hosts): registered by name when their first agent enrolls. */
 import type { Queryable } from './queryable.js';
 
-/** The server with this name, created when absent; its id. */
-export async function upsertServer(db: Queryable, name: string): Promise<number> {
-  const { rows } = await db.query<{ server_id: number }>(
-    `INSERT INTO pgvigil.servers (name) VALUES ($1)
-     ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING server_id`,
-    [name],
+/**
+ * The server with this name, created when absent; its id and the machine that holds it. A machine id given
+ * is claimed by an entry that has none yet; an entry that holds another one is returned unchanged (the
+ * caller tells the two hosts apart).
+ */
+export async function upsertServer(
+  db: Queryable,
+  name: string,
+  machineId: string | null = null,
+): Promise<{ serverId: number; machineId: string | null }> {
+  const { rows } = await db.query<{ server_id: number; machine_id: string | null }>(
+    `INSERT INTO pgvigil.servers (name, machine_id) VALUES ($1, $2)
+     ON CONFLICT (name) DO UPDATE SET machine_id = coalesce(pgvigil.servers.machine_id, EXCLUDED.machine_id)
+     RETURNING server_id, machine_id`,
+    [name, machineId],
   );
-  return Number(rows[0]!.server_id);
+  return { serverId: Number(rows[0]!.server_id), machineId: rows[0]!.machine_id };
 }
 
 /** A server's name, or undefined when there is no such server. */
