@@ -235,10 +235,14 @@ async function main(): Promise<void> {
     );
     if (serve) {
       process.stdout.write(
-        `\nserving at ${server.url} — viewer ${name} / ${password}, token ${token}; Ctrl-C stops\n`,
+        `\nserving at ${server.url} — viewer ${name} / ${password}, token ${token}; Ctrl-C or SIGTERM stops\n`,
       );
       const seen = setInterval(() => void keepAgentsSeen(pool).catch(() => {}), 10_000);
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      // Either signal stops the server child too (a bench killed with `kill` must not leave it running).
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
       clearInterval(seen);
     }
   } finally {
