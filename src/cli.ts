@@ -184,7 +184,7 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
     };
   }
   // The server's modules load only for the commands that run it (`logs parse` stays quick to start).
-  const { startServer, waitForStopSignal } = await import('./server/run.js');
+  const { startServer, waitForStopSignal, reloadOnHangup } = await import('./server/run.js');
   // Listen for SIGINT/SIGTERM from the start: a stop asked for during start-up is honoured once up.
   const stopRequested = waitForStopSignal(log);
   const server = await startServer({
@@ -196,6 +196,7 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
     agentPort: flags.agentPort,
     log,
   });
+  reloadOnHangup(server, log);
   const ms = Math.round(performance.now() - started);
   process.stdout.write(
     `pgvigil ${version} ${mode === 'up' ? 'is up' : 'server listening'}: ${server.url}  (store: ${server.store.kind}, PostgreSQL ${server.store.serverVersion}, ready in ${ms} ms)\n`,

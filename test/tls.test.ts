@@ -4,15 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:tls';
 import { AgentHttp } from '../src/agent/http.js';
 import { startShipping } from '../src/agent/shipping.js';
 import { buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import type { Store } from '../src/storage/db.js';
+import { startCli } from './helpers/cli.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { until } from './helpers/wait.js';
 
@@ -30,7 +32,10 @@ function openssl(...args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
 }
 
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
+/**
+ * A CA, a server certificate for 127.0.0.1, a second one (a renewal) and a client certificate, all signed by
+ * the CA.
+ */
 function makeCertificates(): void {
   openssl(
     'req',
@@ -48,7 +53,7 @@ function makeCertificates(): void {
     '/CN=pgvigil test CA',
   );
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const name of ['server', 'client']) {
+  for (const name of ['server', 'client', 'renewed']) {
     openssl(
       'req',
       '-newkey',
@@ -163,6 +168,60 @@ describe(`TLS (${testPgLabel})`, { skip }, () => {
       client.close();
     } finally {
       await server.app.close();
+    }
+  });
+
+  test('a_running_server_serves_a_renewed_certificate_after_sighup_and_keeps_the_old_one_when_the_new_files_are_bad', async () => {
+    const live = join(dir, 'live');
+    mkdirSync(live, { recursive: true });
+    const install = (name: string) => {
+      copyFileSync(join(dir, `${name}.pem`), join(live, 'server.pem'));
+      copyFileSync(join(dir, `${name}.key`), join(live, 'server.key'));
+    };
+    install('server');
+    const server = startCli(
+      [
+        'server',
+        '--port',
+        '0',
+        '--tls-cert',
+        join(live, 'server.pem'),
+        '--tls-key',
+        join(live, 'server.key'),
+      ],
+      { DATABASE_URL: ts.db.url, PGVIGIL_LOG_LEVEL: 'info', PGVIGIL_LOG_FORMAT: 'json' },
+    );
+    /** The serial number of the certificate the server presents to a new connection. */
+    const presented = (port: number) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(
+          { host: '127.0.0.1', port, ca: readFileSync(join(dir, 'ca.pem')), servername: 'localhost' },
+          () => {
+            resolve(socket.getPeerCertificate().serialNumber);
+            socket.end();
+          },
+        );
+        socket.on('error', reject);
+      });
+    try {
+      const port = Number((await server.waitFor(/server listening: https:\/\/[^:]+:(\d+)/))[1]);
+      const first = await presented(port);
+      install('renewed');
+      server.child.kill('SIGHUP');
+      let now = first;
+      await until(async () => {
+        now = await presented(port);
+        return now !== first;
+      });
+      assert.notEqual(now, first, 'the renewed certificate is served');
+
+      writeFileSync(join(live, 'server.key'), 'not a key');
+      server.child.kill('SIGHUP');
+      await until(async () => server.output().stderr.includes('TLS files not reloaded'));
+      assert.equal(server.child.exitCode, null, 'SIGHUP never stops the server');
+      assert.equal(await presented(port), now, 'a bad file leaves the running certificate');
+    } finally {
+      assert.equal(await server.stop(), 0);
     }
   });
 });

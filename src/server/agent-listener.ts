@@ -77,6 +77,8 @@ export interface AgentListenerOptions {
 
 export interface AgentListener {
   url: string;
+  /** Serves this certificate and key (already checked) from the next connection: a renewal in place. */
+  setCertificate(cert: Buffer, key: Buffer): void;
   close(): Promise<void>;
 }
 
@@ -85,16 +87,16 @@ export async function startAgentListener(
   app: FastifyInstance,
   opts: AgentListenerOptions,
 ): Promise<AgentListener> {
-  const server = https.createServer(
-    {
-      cert: readFileSync(opts.cert),
-      key: readFileSync(opts.key),
-      ca: opts.caCertificate,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: opts.minVersion,
-    },
-    (req, res) => app.routing(req, res),
+  const context = (cert: Buffer, key: Buffer) => ({
+    cert,
+    key,
+    ca: opts.caCertificate,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: opts.minVersion,
+  });
+  const server = https.createServer(context(readFileSync(opts.cert), readFileSync(opts.key)), (req, res) =>
+    app.routing(req, res),
   );
   server.on('secureConnection', (socket: MarkedSocket) => {
     socket[onAgentListener] = true;
@@ -120,6 +122,7 @@ export async function startAgentListener(
   let closing: Promise<void> | undefined;
   return {
     url: `https://${host}:${port}`,
+    setCertificate: (cert, key) => server.setSecureContext(context(cert, key)),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -24,6 +24,7 @@
  * after its sends in flight, when it closes.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import fastifyCompress from '@fastify/compress';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
@@ -130,6 +131,24 @@ function tlsOptions(tls: ServerTls) {
   };
 }
 
+/**
+ * The TLS files read again, for a certificate renewed in place: checked whole (a key that does not match
+ * its certificate, a file half written) before anything changes, so a bad file leaves the running one.
+ */
+function reloadedTlsOptions(tls: ServerTls): ReturnType<typeof tlsOptions> {
+  let o: ReturnType<typeof tlsOptions>;
+  try {
+    o = tlsOptions(tls);
+    createSecureContext(o);
+  } catch (err) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `TLS files not reloaded (${tls.cert}, ${tls.key}): ${(err as Error).message}; the running certificate stays`,
+    );
+  }
+  return o;
+}
+
 export interface App {
   app: FastifyInstance;
   userAuth: UserAuthenticator;
@@ -143,6 +162,11 @@ export interface App {
    * It closes with the app.
    */
   listenAgents(host: string, port: number): Promise<string>;
+  /**
+   * Reads the TLS certificate and key files again and serves them on every port from the next connection
+   * (the server's SIGHUP); false without TLS. A bad file throws and changes nothing.
+   */
+  reloadTls(): boolean;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -399,5 +423,12 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     await writer.drain();
     await engine.idle();
   });
-  return { app, registry, writer, userAuth, engine, delivery, listenAgents };
+  const reloadTls = (): boolean => {
+    if (!opts.tls) return false;
+    const o = reloadedTlsOptions(opts.tls);
+    (app.server as unknown as TlsServer).setSecureContext(o);
+    agentListener?.setCertificate(o.cert, o.key);
+    return true;
+  };
+  return { app, registry, writer, userAuth, engine, delivery, listenAgents, reloadTls };
 }

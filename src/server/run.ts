@@ -40,6 +40,8 @@ export interface RunningServer {
   firstAdmin?: { name: string; password: string };
   /** The agent port's URL, when it is open. */
   agentUrl?: string;
+  /** Serves the TLS files as they are now (a renewed certificate); false without TLS; throws on a bad file. */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let jobs: { stop(): Promise<void> } | undefined;
   let firstAdmin: RunningServer['firstAdmin'];
   let agentUrl: string | undefined;
+  let reloadTls: () => boolean = () => false;
   try {
     const migrations = await loadMigrations();
     await migrate(store.pool, opts.log, migrations);
@@ -135,6 +138,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (built.status === 'rejected') throw built.reason;
     firstAdmin = admin.value;
     app = built.value.app;
+    reloadTls = built.value.reloadTls;
     try {
       await app.listen({ host: opts.host, port: opts.port });
     } catch (err) {
@@ -182,12 +186,31 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     app: running,
     firstAdmin,
     agentUrl,
+    reloadTls,
     close: async () => {
       await running.close();
       await runningJobs.stop();
       await store.close();
     },
   };
+}
+
+/**
+ * SIGHUP re-reads the TLS certificate and key (a renewal in place, `systemctl reload`); without TLS it
+ * changes nothing. Either way the process keeps running, where node's default would end it. Returns the
+ * handler's remover.
+ */
+export function reloadOnHangup(server: Pick<RunningServer, 'reloadTls'>, log: Logger): () => void {
+  const onHup = () => {
+    try {
+      if (server.reloadTls()) log.info('SIGHUP: TLS certificate and key re-read; new connections use them');
+      else log.info('SIGHUP: nothing to reload (the server runs without TLS)');
+    } catch (err) {
+      log.error({ err }, 'SIGHUP: TLS files not reloaded; the running certificate stays');
+    }
+  };
+  process.on('SIGHUP', onHup);
+  return () => process.off('SIGHUP', onHup);
 }
 
 /** Resolves when the process is asked to stop; a second signal forces the exit. */
