@@ -14,6 +14,7 @@ import { PgvigilError, reportCommandFailure } from './errors.js';
 import { createLogger } from './log.js';
 import type { ServerTls } from './server/app.js';
 import { isUserRole, type UserRole, userRoles } from './server/roles.js';
+import { redactDatabaseUrl } from './storage/connection.js';
 import type { Store } from './storage/db.js';
 import type { MigrateResult } from './storage/migrate.js';
 import type { LocalAgent, LocalAgentOptions } from './up.js';
@@ -38,8 +39,51 @@ function storeOptions(cmd: Command): Command {
     );
 }
 
-function listenOptions(cmd: Command): Command {
+/** Streaming standbys of the store for the read API's history (src/storage/read-replicas.ts). */
+function readReplicaOptions(cmd: Command): Command {
   return cmd
+    .addOption(
+      new Option(
+        '--database-read-url <urls>',
+        'streaming standbys of the store, comma-separated: history reads go there when they hold it',
+      ).env('DATABASE_READ_URL'),
+    )
+    .addOption(
+      new Option('--read-max-lag <duration>', 'newest data a standby read may lack (default 5s)')
+        .argParser(durationArg('--read-max-lag'))
+        .default(5000, '5s')
+        .env('PGVIGIL_READ_MAX_LAG'),
+    );
+}
+
+/** At most this many standbys: each gets a pool and a probe a second. */
+const maxReadReplicas = 8;
+
+function readUrls(flag: string | undefined): string[] | undefined {
+  if (!flag) return undefined;
+  const urls = flag
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  if (urls.length > maxReadReplicas) {
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `--database-read-url: at most ${maxReadReplicas} standbys, got ${urls.length}`,
+    );
+  }
+  for (const u of urls) {
+    if (!/^postgres(ql)?:\/\//.test(u)) {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `--database-read-url: "${redactDatabaseUrl(u).slice(0, 80)}" is not a postgres:// URL`,
+      );
+    }
+  }
+  return urls;
+}
+
+function listenOptions(cmd: Command): Command {
+  return readReplicaOptions(cmd)
     .addOption(
       new Option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)').env('PGVIGIL_TLS_CERT'),
     )
@@ -74,7 +118,12 @@ interface StoreFlags {
   databaseUrl?: string;
 }
 
-interface ServeFlags extends StoreFlags, LogFlags {
+interface ReadReplicaFlags {
+  databaseReadUrl?: string;
+  readMaxLag: number;
+}
+
+interface ServeFlags extends StoreFlags, ReadReplicaFlags, LogFlags {
   host: string;
   port: number;
   tlsCert?: string;
@@ -189,6 +238,7 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
   const stopRequested = waitForStopSignal(log);
   const server = await startServer({
     databaseUrl: flags.databaseUrl,
+    readReplicas: { urls: readUrls(flags.databaseReadUrl), maxLagMs: flags.readMaxLag },
     dataDir: flags.dataDir,
     host: flags.host,
     port: flags.port,

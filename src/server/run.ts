@@ -20,6 +20,8 @@ import { installProcessSafetyNet } from './safety-net.js';
 
 export interface ServerOptions {
   databaseUrl?: string;
+  /** Streaming standbys for history reads (src/storage/read-replicas.ts). */
+  readReplicas?: { urls?: string[]; maxLagMs?: number };
   dataDir?: string;
   host: string;
   port: number;
@@ -75,7 +77,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The app's and the jobs' modules load while the store starts (./start-modules.ts says why).
   const modules = import('./start-modules.js');
   modules.catch(() => undefined); // awaited below; a start that fails before then must not leave it unhandled
-  const store = await openStore({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, log: opts.log });
+  const store = await openStore({
+    databaseUrl: opts.databaseUrl,
+    dataDir: opts.dataDir,
+    log: opts.log,
+    readReplicas: opts.readReplicas,
+  });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
   let firstAdmin: RunningServer['firstAdmin'];

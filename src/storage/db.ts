@@ -18,6 +18,7 @@ import { type PgvigilError, reportCommandFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, parseDatabaseUrl, redactDatabaseUrl } from './connection.js';
 import { defaultDataDir, type EmbeddedStore, runningEmbeddedUrl, startEmbeddedStore } from './embedded.js';
+import { ReadReplicas, type ReplicaStatus } from './read-replicas.js';
 import { handlePoolErrors } from './tx.js';
 
 // int8 and numeric as JS numbers would lose precision silently; keep int8 as string only where needed.
@@ -48,6 +49,8 @@ export interface Store {
   dataDir?: string;
   /** The watcher's last word on the store: never waits for the store itself. */
   health(): StoreHealth;
+  /** The standbys history reads may use, with their state (empty without DATABASE_READ_URL). */
+  readReplicas(): ReplicaStatus[];
   close(): Promise<void>;
 }
 
@@ -63,6 +66,8 @@ export interface OpenStoreOptions {
   probeTimeoutMs?: number;
   /** How long a query waits for a pool connection (default 5 s). */
   connectTimeoutMs?: number;
+  /** Streaming standbys of this store that history reads may use (./read-replicas.ts). */
+  readReplicas?: { urls?: string[]; maxLagMs?: number };
   /** For command-line tools: use the embedded store another pgvigil is running in the data directory. */
   shareRunning?: boolean;
   /**
@@ -141,6 +146,12 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   watcher = watched;
 
   const redactedUrl = redactDatabaseUrl(url);
+  const replicaUrls = opts.readReplicas?.urls ?? [];
+  const replicas =
+    replicaUrls.length > 0
+      ? new ReadReplicas(pool, replicaUrls, { maxLagMs: opts.readReplicas?.maxLagMs, log: opts.log })
+      : undefined;
+  await replicas?.start();
   opts.log.info(
     { store: embedded ? 'embedded' : 'external', url: redactedUrl, postgres: info.version },
     'store connected',
@@ -154,7 +165,9 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     serverVersionNum: info.versionNum,
     dataDir: embedded?.dataDir,
     health: () => watched.health,
+    readReplicas: () => replicas?.status() ?? [],
     close: async () => {
+      await replicas?.close();
       await watched.stop();
       await pool.end().catch(() => {});
       await embedded?.stop();

@@ -12,6 +12,7 @@
  */
 import type pg from 'pg';
 import { PgvigilError } from '../errors.js';
+import { type ReadRange, readReplicasOf } from './read-replicas.js';
 
 /**
  * True when `err` means the store is away (connection refused, reset, terminated by an administrator,
@@ -125,8 +126,37 @@ export async function inTransaction<T>(
 /**
  * Runs `fn` in a read-only, repeatable-read transaction whose statements time out after `timeoutMs`:
  * the queries of one answer see one snapshot, and one expensive read cannot hold a connection for long.
+ * With the time `range` a read covers, it may run on a streaming standby that holds that range
+ * (./read-replicas.ts); a standby that fails it hands it to the primary.
  */
 export async function inReadSnapshot<T>(
+  pool: pg.Pool,
+  timeoutMs: number,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  range?: ReadRange,
+): Promise<T> {
+  const replicas = range ? readReplicasOf(pool) : undefined;
+  const standby = range ? replicas?.choose(range) : undefined;
+  if (replicas && standby) {
+    try {
+      const answer = await readSnapshotOn(standby.pool, timeoutMs, fn);
+      replicas.served(standby.replica);
+      return answer;
+    } catch (err) {
+      if (!isConnectionError(err) && !isRecoveryConflict(err)) throw err;
+      replicas.failed(standby.replica, err);
+    }
+  }
+  return readSnapshotOn(pool, timeoutMs, fn);
+}
+
+/** A query a standby cancelled because replay needed what it held (SQLSTATE 40001 on a hot standby). */
+function isRecoveryConflict(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === '40001' && /conflict with recovery/i.test(String(e.message ?? ''));
+}
+
+async function readSnapshotOn<T>(
   pool: pg.Pool,
   timeoutMs: number,
   fn: (client: pg.PoolClient) => Promise<T>,

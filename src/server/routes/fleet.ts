@@ -386,81 +386,86 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
     };
     const { cpu: first } = plans;
 
-    return inReadSnapshot(opts.pool, timeoutMs, async (c) => {
-      const candidates = await fleetServers(c, query.q ?? null, wanted ? maxStatusCandidates : limit + 1);
-      const described = candidates.length > 0 ? await describeServers(c, candidates, window) : [];
-      const withStatus = described
-        .map((s) => ({ s, status: fleetStatus(s) }))
-        .filter((x) => !wanted || wanted.has(x.status));
-      const truncated = withStatus.length > limit || candidates.length >= maxStatusCandidates;
-      const kept = withStatus.slice(0, limit);
-      const ids = kept.map((x) => x.s.serverId);
-      const out = {
-        tier: first.tier,
-        stepSeconds: first.stepSeconds,
-        from: first.from.getTime(),
-        to: first.to.getTime(),
-        truncated,
-        asOf: now.getTime(),
-        servers: [] as unknown[],
-      };
-      if (ids.length === 0) return out;
+    return inReadSnapshot(
+      opts.pool,
+      timeoutMs,
+      async (c) => {
+        const candidates = await fleetServers(c, query.q ?? null, wanted ? maxStatusCandidates : limit + 1);
+        const described = candidates.length > 0 ? await describeServers(c, candidates, window) : [];
+        const withStatus = described
+          .map((s) => ({ s, status: fleetStatus(s) }))
+          .filter((x) => !wanted || wanted.has(x.status));
+        const truncated = withStatus.length > limit || candidates.length >= maxStatusCandidates;
+        const kept = withStatus.slice(0, limit);
+        const ids = kept.map((x) => x.s.serverId);
+        const out = {
+          tier: first.tier,
+          stepSeconds: first.stepSeconds,
+          from: first.from.getTime(),
+          to: first.to.getTime(),
+          truncated,
+          asOf: now.getTime(),
+          servers: [] as unknown[],
+        };
+        if (ids.length === 0) return out;
 
-      const counts = await activeFindingCounts(c, ids);
-      const tails = await fleetTails(c, ids, now);
-      const lines = await readLines(c, plans, ids, tails);
-      const stepS = first.stepSeconds;
-      const grid = {
-        from: first.from.getTime(),
-        stepMs: stepS * 1000,
-        steps: Math.round((first.to.getTime() - first.from.getTime()) / (stepS * 1000)),
-      };
-      const cpu = byKey(lines.cpu, grid, (v, i) => {
-        const idle = v[0]![i];
-        const iowait = v[1]![i];
-        return idle == null || iowait == null ? null : clampPct(100 - idle - iowait);
-      });
-      const memory = byKey(lines.memory, grid, (v, i) => {
-        const total = v[0]![i];
-        const available = v[1]![i];
-        return total == null || available == null || total <= 0
-          ? null
-          : finite(clampPct((100 * (total - available)) / total));
-      });
-      const connections = byKey(lines.connections, grid, (v, i) => v[0]![i] ?? null);
-      const tps = byKey(lines.tps, grid, (v, i) => {
-        const commit = v[0]![i];
-        const rollback = v[1]![i];
-        return commit == null || rollback == null ? null : (commit + rollback) / stepS;
-      });
+        const counts = await activeFindingCounts(c, ids);
+        const tails = await fleetTails(c, ids, now);
+        const lines = await readLines(c, plans, ids, tails);
+        const stepS = first.stepSeconds;
+        const grid = {
+          from: first.from.getTime(),
+          stepMs: stepS * 1000,
+          steps: Math.round((first.to.getTime() - first.from.getTime()) / (stepS * 1000)),
+        };
+        const cpu = byKey(lines.cpu, grid, (v, i) => {
+          const idle = v[0]![i];
+          const iowait = v[1]![i];
+          return idle == null || iowait == null ? null : clampPct(100 - idle - iowait);
+        });
+        const memory = byKey(lines.memory, grid, (v, i) => {
+          const total = v[0]![i];
+          const available = v[1]![i];
+          return total == null || available == null || total <= 0
+            ? null
+            : finite(clampPct((100 * (total - available)) / total));
+        });
+        const connections = byKey(lines.connections, grid, (v, i) => v[0]![i] ?? null);
+        const tps = byKey(lines.tps, grid, (v, i) => {
+          const commit = v[0]![i];
+          const rollback = v[1]![i];
+          return commit == null || rollback == null ? null : (commit + rollback) / stepS;
+        });
 
-      const findings = new Map<number, { critical: number; warning: number; info: number }>();
-      for (const r of counts) {
-        const id = Number(r.server_id);
-        const f = findings.get(id) ?? { critical: 0, warning: 0, info: 0 };
-        findings.set(id, f);
-        if (Object.hasOwn(f, r.severity)) f[r.severity] += r.count;
-      }
-      out.servers = kept.map(({ s, status }) => ({
-        serverId: s.serverId,
-        name: s.name,
-        status,
-        lastSeenAt: s.lastSeenAt,
-        ageSeconds: s.ageSeconds,
-        findings: findings.get(s.serverId) ?? { critical: 0, warning: 0, info: 0 },
-        targets: s.targets.map((t) => ({
-          targetId: t.targetId,
-          name: t.name,
-          status: t.status,
-          serverVersion: t.serverVersion,
-          connections: connections.get(`${s.serverId}:${t.targetId}`) ?? [],
-          tps: tps.get(`${s.serverId}:${t.targetId}`) ?? [],
-        })),
-        cpu: cpu.get(`${s.serverId}:`) ?? [],
-        memory: memory.get(`${s.serverId}:`) ?? [],
-      }));
-      return out;
-    });
+        const findings = new Map<number, { critical: number; warning: number; info: number }>();
+        for (const r of counts) {
+          const id = Number(r.server_id);
+          const f = findings.get(id) ?? { critical: 0, warning: 0, info: 0 };
+          findings.set(id, f);
+          if (Object.hasOwn(f, r.severity)) f[r.severity] += r.count;
+        }
+        out.servers = kept.map(({ s, status }) => ({
+          serverId: s.serverId,
+          name: s.name,
+          status,
+          lastSeenAt: s.lastSeenAt,
+          ageSeconds: s.ageSeconds,
+          findings: findings.get(s.serverId) ?? { critical: 0, warning: 0, info: 0 },
+          targets: s.targets.map((t) => ({
+            targetId: t.targetId,
+            name: t.name,
+            status: t.status,
+            serverVersion: t.serverVersion,
+            connections: connections.get(`${s.serverId}:${t.targetId}`) ?? [],
+            tps: tps.get(`${s.serverId}:${t.targetId}`) ?? [],
+          })),
+          cpu: cpu.get(`${s.serverId}:`) ?? [],
+          memory: memory.get(`${s.serverId}:`) ?? [],
+        }));
+        return out;
+      },
+      first,
+    );
   }
 
   const cache = new FleetCache(() => answer(defaultQuery, new Date()), {

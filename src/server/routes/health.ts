@@ -26,6 +26,20 @@ const storeSchema = {
     checkedAt: { type: 'string', format: 'date-time' },
     since: { type: 'string', format: 'date-time' },
     error: { type: 'string' },
+    readReplicas: {
+      description:
+        'The streaming standbys history reads may use (DATABASE_READ_URL), in their order there; absent without them. `lagMs`: how far behind the primary, as of the last probe (null: unknown).',
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['state', 'lagMs', 'reads'],
+        properties: {
+          state: { type: 'string', enum: ['starting', 'ready', 'lagging', 'down', 'not-a-standby'] },
+          lagMs: { type: ['integer', 'null'] },
+          reads: { type: 'integer' },
+        },
+      },
+    },
   },
 } as const;
 
@@ -46,6 +60,7 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, opts)
   const levelTimeoutMs = opts.levelTimeoutMs ?? 500;
   let lastLevel: number | null = await currentLevel(store.pool).catch(() => null);
 
+  const replicas = store.readReplicas();
   const storeStatus = () => {
     const h = store.health();
     return {
@@ -55,6 +70,14 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, opts)
       checkedAt: h.checkedAt,
       since: h.since,
       ...(h.error ? { error: h.error } : {}),
+      // States and lag only: the standbys' addresses and errors are for the log, not a public answer.
+      ...(replicas.length > 0
+        ? {
+            readReplicas: store
+              .readReplicas()
+              .map((r) => ({ state: r.state, lagMs: r.lagMs, reads: r.reads })),
+          }
+        : {}),
     };
   };
   /** The migration level now, or the last one seen when the store is away or slow (null: never seen). */

@@ -194,8 +194,11 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
         }
         before = [c[0], c[1]];
       }
-      const rows = await inReadSnapshot(pool, timeoutMs, (c) =>
-        logEntries(c, sel, before, req.query.limit + 1),
+      const rows = await inReadSnapshot(
+        pool,
+        timeoutMs,
+        (c) => logEntries(c, sel, before, req.query.limit + 1),
+        { from, to },
       );
       const page = rows.slice(0, req.query.limit);
       const last = page.at(-1);
@@ -281,7 +284,7 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
         );
       }
       const sel = logSelection(req.query, from, to);
-      const rows = await inReadSnapshot(pool, timeoutMs, (c) => logCounts(c, sel, step));
+      const rows = await inReadSnapshot(pool, timeoutMs, (c) => logCounts(c, sel, step), { from, to });
       const out: Array<{ ts: string; total: number; counts: Record<LogLevel, number> }> = [];
       for (const r of rows) {
         const ts = r.bucket.toISOString();
@@ -353,7 +356,10 @@ export const logRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, opts)
     async (req) => {
       const { from, to } = timeRange(req.query, dayMs, maxRangeMs);
       const sel = logSelection(req.query, from, to);
-      const rows = await inReadSnapshot(pool, timeoutMs, (c) => logPatterns(c, sel, req.query.limit));
+      const rows = await inReadSnapshot(pool, timeoutMs, (c) => logPatterns(c, sel, req.query.limit), {
+        from,
+        to,
+      });
       return {
         from: from.toISOString(),
         to: to.toISOString(),

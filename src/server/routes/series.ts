@@ -133,10 +133,15 @@ export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, 
     async (req) => {
       const now = new Date();
       const plan = planSeries(req.query, now, await retention());
-      return inReadSnapshot(opts.pool, opts.readTimeoutMs ?? defaultReadTimeoutMs, async (c) => {
-        await requireServer(c, plan.serverId);
-        return querySeries(c, plan, now);
-      });
+      return inReadSnapshot(
+        opts.pool,
+        opts.readTimeoutMs ?? defaultReadTimeoutMs,
+        async (c) => {
+          await requireServer(c, plan.serverId);
+          return querySeries(c, plan, now);
+        },
+        plan,
+      );
     },
   );
 };

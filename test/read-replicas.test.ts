@@ -1,0 +1,147 @@
+/**
+ * History reads from a real streaming standby (DATABASE_READ_URL): a store on a private primary with a
+ * standby made from its base backup; the read API's series answers come from the standby while it holds
+ * the range, from the primary when it does not (replay paused past the lag bound, a read of the newest
+ * seconds) and when it is gone — with the same values either way, and never an error. Runs on the
+ * version of the run: embedded 18, and Debian's 15 in the PostgreSQL 15 pass.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type pg from 'pg';
+import { type App, buildServerApp } from '../src/server/app.js';
+import { ensureServer } from '../src/server/auth/agents.js';
+import { openStore, type Store } from '../src/storage/db.js';
+import { migrate } from '../src/storage/migrate.js';
+import { maintainPartitions } from '../src/storage/partitions.js';
+import { quietLog, testPgLabel } from './helpers/db.js';
+import { type PrivateCluster, removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
+import { query, standbyDataDir } from './helpers/standby.js';
+import { roleHeaders } from './helpers/users.js';
+import { until } from './helpers/wait.js';
+
+const minute = 60_000;
+const maxLagMs = 3000;
+
+let primary: PrivateCluster;
+let standby: PrivateCluster;
+let store: Store;
+let pool: pg.Pool;
+let server: App;
+let viewer: { authorization: string };
+let serverId: number;
+let latest: number;
+
+async function insertLoad(t: number, load1: number): Promise<void> {
+  await pool.query(
+    'INSERT INTO pgvigil.host_load (server_id, ts, load1, load5, load15) VALUES ($1, $2, $3, 0, 0)',
+    [serverId, new Date(t), load1],
+  );
+}
+
+/** load1 per step (a minute) of the raw tier over [from, to], and whether the standby answered. */
+async function loadSeries(from: number, to: number): Promise<{ values: number[]; viaStandby: boolean }> {
+  const before = store.readReplicas()[0]!.reads;
+  const qs = new URLSearchParams({
+    family: 'host_load',
+    server: String(serverId),
+    metrics: 'load1',
+    tier: 'raw',
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    step: '60',
+  });
+  const res = await server.app.inject({ method: 'GET', url: `/api/v1/series?${qs}`, headers: viewer });
+  assert.equal(res.statusCode, 200, res.body);
+  const body = res.json() as { series: Array<{ points: [number, number][] }> };
+  const values = (body.series[0]?.points ?? []).map(([, v]) => v);
+  return { values, viaStandby: store.readReplicas()[0]!.reads > before };
+}
+
+before(async () => {
+  primary = await startPrivateCluster({ wal_level: 'replica', max_wal_senders: '4' });
+  await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
+  standby = await startPrivateCluster({}, { dir: primary.dir, pgdata: await standbyDataDir(primary) });
+  store = await openStore({
+    databaseUrl: primary.url(),
+    log: quietLog,
+    readReplicas: { urls: [standby.url()], maxLagMs },
+  });
+  pool = store.pool;
+  ({ latest } = await migrate(pool, quietLog));
+  await maintainPartitions(pool, { log: quietLog });
+  server = await buildServerApp({ store, log: quietLog, latestMigration: latest });
+  viewer = await roleHeaders(pool, 'viewer');
+  serverId = await ensureServer(pool, 'replica-host');
+});
+
+after(async () => {
+  await server?.app.close();
+  await store?.close();
+  await standby?.stop().catch(() => {});
+  await primary?.stop();
+  if (primary) await removeDir(primary.dir);
+});
+
+describe(`read replicas (${testPgLabel})`, () => {
+  test('history_reads_go_to_the_standby_that_holds_them_and_to_the_primary_when_it_does_not', async () => {
+    const now = Date.now();
+    for (let i = 30; i >= 2; i--) await insertLoad(now - i * minute, i);
+    await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000);
+    // Wait for the standby to replay the rows: the next probe after the inserts finds it fresh past them.
+    await until(async () => (await loadSeries(now - 40 * minute, now - minute)).viaStandby, 20_000);
+
+    const fromStandby = await loadSeries(now - 40 * minute, now - minute);
+    assert.ok(fromStandby.viaStandby, 'a range the standby holds is read there');
+    assert.deepEqual(
+      fromStandby.values.sort((a, b) => a - b),
+      Array.from({ length: 29 }, (_, i) => i + 2),
+    );
+
+    // A read of the newest seconds goes to the primary: a standby could lack all of it.
+    const newest = await loadSeries(Date.now() - 2000, Date.now());
+    assert.equal(newest.viaStandby, false, 'the last seconds are read on the primary');
+
+    // Replay paused: the standby falls behind; what it still holds it serves, the rest the primary does.
+    await query(standby.url(), 'SELECT pg_wal_replay_pause()');
+    const paused = Date.now();
+    await insertLoad(paused, 99);
+    await until(async () => store.readReplicas()[0]!.state === 'lagging', 20_000);
+    const lagging = store.readReplicas()[0]!;
+    assert.ok(lagging.lagMs !== null && lagging.lagMs > maxLagMs, `lag ${lagging.lagMs} ms`);
+    const recent = await loadSeries(paused - 10 * minute, Date.now());
+    assert.equal(recent.viaStandby, false, 'a standby behind the bound does not answer for recent data');
+    assert.ok(recent.values.includes(99), 'the primary has the row the standby has not replayed');
+    const older = await loadSeries(now - 40 * minute, now - 20 * minute);
+    assert.ok(older.viaStandby, 'a range wholly before the pause is still read on the standby');
+    assert.deepEqual(
+      older.values.sort((a, b) => a - b),
+      Array.from({ length: 11 }, (_, i) => i + 20),
+    );
+
+    const health = await server.app.inject({ method: 'GET', url: '/api/v1/health' });
+    const replicas = (health.json() as { store: { readReplicas: Array<{ state: string }> } }).store
+      .readReplicas;
+    assert.deepEqual(
+      replicas.map((r) => r.state),
+      ['lagging'],
+    );
+    assert.ok(!health.body.includes(primary.password), 'no password in the health answer');
+    assert.ok(!health.body.includes('postgres://'), 'no standby address in the public answer');
+
+    await query(standby.url(), 'SELECT pg_wal_replay_resume()');
+    await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000);
+  });
+
+  test('a_standby_that_goes_away_turns_no_read_into_an_error', async () => {
+    const now = Date.now();
+    await until(async () => (await loadSeries(now - 40 * minute, now - minute)).viaStandby, 20_000);
+    await standby.stop();
+    // Reads right after the stop, before any probe notices it, fall back to the primary.
+    for (let i = 0; i < 5; i++) {
+      const r = await loadSeries(now - 40 * minute, now - minute);
+      assert.equal(r.viaStandby, false);
+      assert.ok(r.values.length >= 29);
+    }
+    await until(async () => store.readReplicas()[0]!.state === 'down', 20_000);
+  });
+});
