@@ -157,7 +157,10 @@ export function registerAgentCommands(program: Command): void {
       )
       .option('--listen <host:port>', 'serve /metrics (Prometheus text format) on this address')
       .option('--interval <duration>', 'how often each collector runs', checkedInterval('--interval'), '10s')
-      .option('--server <url>', 'ship everything to this pgvigil server (http:// or https://)')
+      .option(
+        '--server <url>',
+        'ship everything to this pgvigil server (http:// or https://); several on one store: comma-separated',
+      )
       .addOption(
         new Option(
           '--enroll-token <token>',

@@ -3,6 +3,11 @@
  * (`--ca`) and mutual TLS — with the operator's `--cert`/`--key`, or else with the client certificate the
  * server's agent CA issued (./certificate.ts, swapped in with `setClientCertificate`) — a timeout on every
  * request, bodies read up to a bound.
+ *
+ * Several servers on one store (`--server https://a:8470,https://b:8470`): requests go to one of them until
+ * it cannot be reached or answers 502/503/504, and then to the next, within the same request. Any of them
+ * may take any request: the store keeps ingest exactly-once (a batch sent again is acknowledged, not
+ * stored twice), so a batch whose first answer was lost is safe to send to another.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -20,23 +25,37 @@ export interface HttpResponse {
   body: Buffer;
 }
 
+/** Answers after which the next server is tried (a proxy or a server without its store). */
+const tryNextStatus = new Set([502, 503, 504]);
+
+/** The servers of a `--server` value: one URL, or several separated by commas. */
+export function serverUrls(list: string): string[] {
+  return list
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+}
+
 export class AgentHttp {
   private agent: http.Agent;
-  private readonly base: URL;
+  private readonly bases: URL[];
+  /** The server requests go to first: the last one that answered. */
+  private current = 0;
   private readonly ca: Buffer | undefined;
   /** The operator's --cert/--key: then the issued certificate is not used. */
   private readonly fixedClientCertificate: boolean;
   private readonly retired = new Set<http.Agent>();
 
   constructor(serverUrl: string, tls: TlsFiles = {}) {
-    this.base = new URL(serverUrl);
-    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
-      throw new Error(`server URL must be http:// or https://, got ${serverUrl}`);
+    this.bases = serverUrls(serverUrl).map((u) => new URL(u));
+    const protocol = this.bases[0]?.protocol;
+    if ((protocol !== 'http:' && protocol !== 'https:') || this.bases.some((b) => b.protocol !== protocol)) {
+      throw new Error(`server URLs must all be http:// or all https://, got ${serverUrl}`);
     }
     this.ca = tls.ca ? readFileSync(tls.ca) : undefined;
     this.fixedClientCertificate = tls.cert !== undefined;
     this.agent =
-      this.base.protocol === 'https:'
+      protocol === 'https:'
         ? this.httpsAgent(
             tls.cert ? readFileSync(tls.cert) : undefined,
             tls.key ? readFileSync(tls.key) : undefined,
@@ -54,7 +73,7 @@ export class AgentHttp {
    * finish their requests and are closed a minute later.
    */
   setClientCertificate(certificate: string | undefined, key: string | undefined): boolean {
-    if (this.base.protocol !== 'https:' || this.fixedClientCertificate) return false;
+    if (this.bases[0]!.protocol !== 'https:' || this.fixedClientCertificate) return false;
     const old = this.agent;
     this.agent = this.httpsAgent(certificate, key);
     this.retired.add(old);
@@ -65,14 +84,38 @@ export class AgentHttp {
     return true;
   }
 
-  request(
+  async request(
     method: string,
     path: string,
     headers: Record<string, string>,
     body?: Buffer,
     timeoutMs = 30_000,
   ): Promise<HttpResponse> {
-    const url = new URL(path, this.base);
+    const n = this.bases.length;
+    for (let k = 0; ; k++) {
+      const i = (this.current + k) % n;
+      const last = k === n - 1;
+      try {
+        const res = await this.send(this.bases[i]!, method, path, headers, body, timeoutMs);
+        if (last || !tryNextStatus.has(res.status)) {
+          this.current = i;
+          return res;
+        }
+      } catch (err) {
+        if (last) throw err;
+      }
+    }
+  }
+
+  private send(
+    base: URL,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    timeoutMs: number,
+  ): Promise<HttpResponse> {
+    const url = new URL(path, base);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(

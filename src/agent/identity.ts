@@ -13,7 +13,7 @@ import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { version } from '../version.js';
 import { certificateRequest, clientCertificateFile, saveClientCertificate } from './certificate.js';
-import { type AgentHttp, errorMessage } from './http.js';
+import { type AgentHttp, errorMessage, serverUrls } from './http.js';
 
 export interface AgentIdentity {
   serverUrl: string;
@@ -92,10 +92,27 @@ export interface EnrollOptions {
   log: Logger;
 }
 
+/**
+ * Whether two `--server` values reach the same store: they share a server (instances on one store all
+ * know the agent).
+ */
+function sameStore(a: string, b: string): boolean {
+  const known = new Set(serverUrls(a));
+  return serverUrls(b).some((u) => known.has(u));
+}
+
 /** The saved identity for this server, or a new one from enrollment; a clear error when neither is possible. */
 export async function loadOrEnroll(opts: EnrollOptions): Promise<AgentIdentity> {
   const saved = await loadIdentity(opts.stateDir);
-  if (saved && saved.serverUrl === opts.serverUrl) return saved;
+  if (saved && sameStore(saved.serverUrl, opts.serverUrl)) {
+    // Servers added to or dropped from the list keep the identity; it is saved with the list as it is now.
+    if (saved.serverUrl !== opts.serverUrl) {
+      const moved = { ...saved, serverUrl: opts.serverUrl };
+      await saveIdentity(opts.stateDir, moved);
+      return moved;
+    }
+    return saved;
+  }
   if (!opts.enrollToken) {
     throw new PgvigilError(
       'BAD_ARGUMENT',

@@ -9,6 +9,7 @@ import {
   parseDuration,
   parseListenAddress,
   parseOnly,
+  parseServerUrl,
   parseWatches,
   postgresValues,
   readSecretFile,
@@ -115,4 +116,20 @@ test('passwords_and_tokens_on_the_command_line_are_named_by_flag', () => {
     '--enroll-token',
     '--postgres (a URL with a password)',
   ]);
+});
+
+test('server_lists_are_normalised_deduplicated_and_of_one_scheme', () => {
+  assert.equal(parseServerUrl('http://a:8470/'), 'http://a:8470');
+  assert.equal(
+    parseServerUrl(' https://a:8470, https://b:8470 ,https://a:8470/,'),
+    'https://a:8470,https://b:8470',
+  );
+  assert.throws(
+    () => parseServerUrl('http://a:1,https://b:2'),
+    badArgument(/all http:\/\/ or all https:\/\//),
+  );
+  assert.throws(() => parseServerUrl(','), badArgument(/expected http/));
+  assert.throws(() => parseServerUrl('ftp://a'), badArgument(/expected http/));
+  const many = Array.from({ length: 17 }, (_, i) => `http://h${i}:1`).join(',');
+  assert.throws(() => parseServerUrl(many), badArgument(/at most 16/));
 });

@@ -120,8 +120,34 @@ export function parsePostgresTargets(values: string[]): PostgresTarget[] {
   return out;
 }
 
-/** --server: an http:// or https:// URL without a path. */
+/** Servers one agent may be given (several instances on one store). */
+const maxServers = 16;
+
+/**
+ * --server: an http:// or https:// URL without a path, or several separated by commas (instances on one
+ * store, tried in turn: ./http.ts), all of one scheme; normalised and without repeats.
+ */
 export function parseServerUrl(value: string): string {
+  const urls = [
+    ...new Set(
+      value
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '')
+        .map(oneServerUrl),
+    ),
+  ];
+  if (urls.length === 0) throw new PgvigilError('BAD_ARGUMENT', '--server: expected http(s)://host:port');
+  if (urls.length > maxServers) {
+    throw new PgvigilError('BAD_ARGUMENT', `--server: at most ${maxServers} servers, got ${urls.length}`);
+  }
+  if (new Set(urls.map((u) => u.split(':')[0])).size > 1) {
+    throw new PgvigilError('BAD_ARGUMENT', `--server ${value}: all http:// or all https://, not both`);
+  }
+  return urls.join(',');
+}
+
+function oneServerUrl(value: string): string {
   let u: URL;
   try {
     u = new URL(value);
