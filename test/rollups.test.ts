@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import type pg from 'pg';
+import pg from 'pg';
 import { batchMediaType } from '../src/protocol/batch.js';
 import { families } from '../src/protocol/families/index.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer, localAgent } from '../src/server/auth/agents.js';
-import { rollBucket, rollMinutes, rollupJob } from '../src/server/jobs/rollups.js';
+import { rollBucket, rollMinutes, rollupJob, rollupShards } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { pgTypeNames } from '../src/storage/ddl.js';
 import { migrate } from '../src/storage/migrate.js';
@@ -530,6 +530,49 @@ describe(`the rollup job on ${testPgLabel}`, () => {
         [20, 3],
       ],
     );
+  });
+
+  test('instances_running_the_job_at_once_share_its_shards_and_roll_every_server_once', async () => {
+    const h = baseHour - 3 * hourMs;
+    const ids: number[] = [];
+    for (let i = 0; i < 40; i++) ids.push(await ensureServer(pool, `shard-host-${i}`));
+    await pool.query(
+      `INSERT INTO pgvigil.host_load (server_id, ts, load1, load5, load15)
+       SELECT s, $2::timestamptz + m * interval '1 minute', s, 0, 0 FROM unnest($1::bigint[]) s, generate_series(0, 9) m`,
+      [ids, new Date(h)],
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket) SELECT s, 'hourly', $2 FROM unnest($1::bigint[]) s`,
+      [ids, new Date(h)],
+    );
+    // Two instances (each its own pool) with two workers each, at the same moment.
+    const other = new pg.Pool({ connectionString: ts.db.url, max: 5 });
+    const now = new Date(h + 2 * hourMs);
+    try {
+      const job = rollupJob(defaultRetention, { workers: 2 });
+      const runs: Array<{ shards: number; skipped: number; hours: number }> = [];
+      const run = (p: pg.Pool) =>
+        job.run({ pool: p, log: quietLog, now }).then((r) => runs.push(r as (typeof runs)[number]));
+      await Promise.all([run(pool), run(other)]);
+      assert.equal(runs.length, 2);
+      // Each instance rolls a shard or skips it while the other holds it (one that comes to a shard the
+      // other has finished finds nothing pending).
+      for (const r of runs) assert.equal(r.shards + r.skipped, rollupShards);
+      assert.ok(runs[0]!.shards + runs[1]!.shards >= rollupShards, 'every shard was rolled this round');
+    } finally {
+      await other.end();
+    }
+    const { rows } = await pool.query<{ server_id: string; samples: number; load1_avg: number }>(
+      'SELECT server_id, samples, load1_avg FROM pgvigil.host_load_hourly WHERE server_id = ANY($1::bigint[]) AND ts = $2',
+      [ids, new Date(h)],
+    );
+    assert.equal(rows.length, ids.length, 'every server rolled');
+    for (const r of rows) assert.deepEqual([r.samples, r.load1_avg], [10, Number(r.server_id)]);
+    const left = await pool.query(
+      "SELECT 1 FROM pgvigil.rollup_pending WHERE server_id = ANY($1::bigint[]) AND tier = 'hourly'",
+      [ids],
+    );
+    assert.equal(left.rowCount, 0, 'no pending hour left');
   });
 
   test('a_pending_bucket_older_than_raw_retention_is_discarded_not_rolled_over_good_rollups', async () => {

@@ -59,6 +59,16 @@ function findingsOnIngestFromEnv(): boolean {
   return v === 'on';
 }
 
+/** PGVIGIL_ROLLUP_WORKERS: rollup shards this instance rolls at once, each on its own connection (1–8). */
+function rollupWorkersFromEnv(): number {
+  const v = process.env.PGVIGIL_ROLLUP_WORKERS ?? '1';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 8) {
+    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_ROLLUP_WORKERS=${v.slice(0, 20)}: expected 1 to 8`);
+  }
+  return n;
+}
+
 /** Ingest writer tuning from the environment (PGVIGIL_INGEST_WRITERS, PGVIGIL_INGEST_GROUP_ROWS). */
 function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number } {
   const int = (name: string): number | undefined => {
@@ -166,7 +176,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         partitionJob(retention),
         m.ledgerPruneJob(retention),
         m.agentPresenceJob(m.presenceOptionsFromEnv()),
-        m.rollupJob(retention),
+        m.rollupJob(retention, { workers: rollupWorkersFromEnv() }),
         m.findingsJob(built.value.engine, m.findingsIntervalFromEnv()),
         m.logAnalysisJob(),
         m.incidentsJob({ retention }),

@@ -29,11 +29,18 @@
  * minute rows up to the mark when its span starts at or before the first pending hour (storage/series.ts).
  * Wherever minutes are rolled, the fleet overview's narrow rows of those minutes are written from them in the
  * same transaction (storage/queries/fleet.sql.ts, `refreshFleetMinutes`).
+ *
+ * Who: servers fall into `rollupShards` shards (server id modulo); each run takes the shards one by one, each
+ * under an advisory lock of its own, on `workers` connections at once. Several server instances on one
+ * store therefore share the work — a shard another instance holds is skipped this round — instead of one
+ * instance rolling everything while the others wait. Everything a roll touches (pending rows, minute marks,
+ * days pending, rollup rows) belongs to the servers of one shard, so shards never meet.
  */
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
 import { refreshFleetMinutes } from '../../storage/queries/fleet.sql.js';
+import { lockJob, unlockJob } from '../../storage/queries/jobs.sql.js';
 import {
   advisoryLock,
   advisoryUnlock,
@@ -56,6 +63,8 @@ import type { Job } from './runner.js';
 export interface RollupOptions {
   /** How long after a bucket ends it is rolled (rows still in flight). Default 2 minutes. */
   graceMs?: number;
+  /** Only the servers this accepts (one shard); default all. */
+  servers?: (serverId: number) => boolean;
   /** Servers rolled per statement and transaction. Default 100. */
   serversPerChunk?: number;
   /** How far behind the clock the running hour's minutes are rolled. Default `minuteGraceMs`. */
@@ -140,6 +149,7 @@ async function duePlan(
   pool: pg.Pool,
   tier: Exclude<RolledTier, 'minute'>,
   cutoff: Date,
+  accept: (serverId: number) => boolean,
 ): Promise<Array<{ bucket: number; servers: number[] }>> {
   const rows = await pendingBuckets(pool, tier, cutoff);
   const byBucket = new Map<number, Set<number>>();
@@ -151,6 +161,7 @@ async function duePlan(
   for (const r of rows) {
     const b = r.bucket.getTime();
     const server = Number(r.server_id);
+    if (!accept(server)) continue;
     add(b, server);
     if (b + tierMs[tier] <= cutoff.getTime()) add(b + tierMs[tier], server);
   }
@@ -175,7 +186,7 @@ export async function rollPending(
 
   for (const tier of ['hourly', 'daily'] as const) {
     const cutoff = new Date(opts.now.getTime() - tierMs[tier] - grace);
-    for (const { bucket, servers } of await duePlan(pool, tier, cutoff)) {
+    for (const { bucket, servers } of await duePlan(pool, tier, cutoff, opts.servers ?? everyServer)) {
       const start = new Date(bucket);
       const expired = bucket < oldestComplete;
       for (let i = 0; i < servers.length; i += chunk) {
@@ -255,7 +266,7 @@ export interface MinuteRunResult {
  */
 export async function rollMinutes(
   pool: pg.Pool,
-  opts: { now: Date; serversPerChunk?: number; graceMs?: number },
+  opts: { now: Date; serversPerChunk?: number; graceMs?: number; servers?: (serverId: number) => boolean },
 ): Promise<MinuteRunResult> {
   const cut =
     Math.floor((opts.now.getTime() - (opts.graceMs ?? minuteGraceMs)) / tierMs.minute) * tierMs.minute;
@@ -264,7 +275,8 @@ export async function rollMinutes(
   const earliest = hourStart - tierMs.hourly;
   const chunk = opts.serversPerChunk ?? 100;
   const result: MinuteRunResult = { servers: 0, minutes: 0, produced: 0, deleted: 0 };
-  const servers = await serversWithRecentRows(pool, new Date(earliest));
+  const accept = opts.servers ?? everyServer;
+  const servers = (await serversWithRecentRows(pool, new Date(earliest))).filter((id) => accept(id));
   for (let i = 0; i < servers.length; i += chunk) {
     const ids = servers.slice(i, i + chunk);
     await inTransaction(
@@ -301,23 +313,81 @@ export async function rollMinutes(
   return result;
 }
 
-/** The periodic job: every minute, roll what is due. */
-export function rollupJob(
-  retention: RetentionPolicy,
-  opts: RollupOptions & { intervalMs?: number } = {},
-): Job {
+const everyServer = () => true;
+
+/** Shards the servers are split into for rolling (server id modulo this). */
+export const rollupShards = 16;
+
+export interface RollupJobOptions extends Omit<RollupOptions, 'servers'> {
+  intervalMs?: number;
+  /** Shards rolled at once by this instance, each on its own connection (default 1). */
+  workers?: number;
+}
+
+/**
+ * The periodic job: every minute, roll what is due, shard by shard (see the header). The runner takes no
+ * job lock for it (`ownLocks`): each shard has its own.
+ */
+export function rollupJob(retention: RetentionPolicy, opts: RollupJobOptions = {}): Job {
   return {
     name: 'rollups',
     intervalMs: opts.intervalMs ?? 60_000,
+    ownLocks: true,
     run: async ({ pool, log, now }) => {
       const { rawDays } = await effectiveRetention(pool, retention);
       const started = performance.now();
-      const r = await rollPending(pool, { now, rawDays, log, ...opts });
-      if (r.hours + r.days + r.discarded > 0) {
-        log.info({ ...r, ms: Math.round(performance.now() - started) }, 'rollups done');
+      // Instances start at different shards, so that two of them rarely reach for the same lock.
+      const first = Math.floor(Math.random() * rollupShards);
+      const queue = Array.from({ length: rollupShards }, (_, i) => (first + i) % rollupShards);
+      const total = {
+        shards: 0,
+        skipped: 0,
+        hours: 0,
+        days: 0,
+        produced: 0,
+        deleted: 0,
+        discarded: 0,
+        minutes: 0,
+      };
+      const worker = async () => {
+        for (let shard = queue.shift(); shard !== undefined; shard = queue.shift()) {
+          const servers = (id: number) => id % rollupShards === shard;
+          const ran = await withShardLock(pool, shard, async () => {
+            const r = await rollPending(pool, { now, rawDays, log, ...opts, servers });
+            const m = await rollMinutes(pool, { now, ...opts, graceMs: opts.minuteGraceMs, servers });
+            total.hours += r.hours;
+            total.days += r.days;
+            total.produced += r.produced + m.produced;
+            total.deleted += r.deleted + m.deleted;
+            total.discarded += r.discarded;
+            total.minutes += m.minutes;
+          });
+          if (ran) total.shards++;
+          else total.skipped++;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, opts.workers ?? 1) }, worker));
+      if (total.hours + total.days + total.discarded > 0) {
+        log.info({ ...total, ms: Math.round(performance.now() - started) }, 'rollups done');
       }
-      const m = await rollMinutes(pool, { now, ...opts, graceMs: opts.minuteGraceMs });
-      return { ...r, minutes: m };
+      return total;
     },
   };
+}
+
+/** Runs `fn` holding shard `shard`'s lock; false (and `fn` not run) when another holds it. */
+async function withShardLock(pool: pg.Pool, shard: number, fn: () => Promise<void>): Promise<boolean> {
+  const name = `rollups/${shard}`;
+  const client = await pool.connect();
+  try {
+    if (!(await lockJob(client, name, false))) return false;
+    try {
+      await fn();
+    } finally {
+      await unlockJob(client, name).catch(() => {});
+    }
+    return true;
+  } finally {
+    client.release();
+  }
 }

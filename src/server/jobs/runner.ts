@@ -23,6 +23,11 @@ export interface JobContext {
 export interface Job {
   name: string;
   intervalMs: number;
+  /**
+   * The job takes locks of its own for parts of its work (the rollups' shards), so that several instances
+   * share one run's work: the runner takes no job lock and every instance runs it.
+   */
+  ownLocks?: true;
   run(ctx: JobContext): Promise<unknown>;
 }
 
@@ -41,7 +46,7 @@ export async function runJobOnce(
   const now = opts.now ?? new Date();
   const lockClient = await pool.connect();
   try {
-    if (!(await lockJob(lockClient, job.name, opts.wait === true))) return 'skipped';
+    if (!job.ownLocks && !(await lockJob(lockClient, job.name, opts.wait === true))) return 'skipped';
     const started = performance.now();
     await recordJobStart(pool, job.name, job.intervalMs);
     let error: string | null = null;
@@ -54,7 +59,7 @@ export async function runJobOnce(
     await recordJobEnd(pool, job.name, performance.now() - started, error);
     return error === null ? 'ran' : 'failed';
   } finally {
-    await unlockJob(lockClient, job.name).catch(() => {});
+    if (!job.ownLocks) await unlockJob(lockClient, job.name).catch(() => {});
     lockClient.release();
   }
 }
