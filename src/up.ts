@@ -25,6 +25,7 @@ import type { Logger } from './log.js';
 import { localAgent } from './server/auth/agents.js';
 import type { RunningServer } from './server/run.js';
 import { defaultDataDir } from './storage/embedded.js';
+import { whileStoreAway } from './storage/tx.js';
 
 export interface LocalAgentOptions {
   /** `--data-dir`, when given (the store's own data directory wins when it has one). */
@@ -74,7 +75,14 @@ export async function startLocalAgent(server: RunningServer, opts: LocalAgentOpt
   const dataDir = server.store.dataDir ?? opts.dataDir ?? defaultDataDir();
   const stateDir = join(dataDir, 'agent');
   const saved = await loadIdentity(stateDir);
-  const enrolled = await localAgent(server.store.pool, hostname(), saved?.agentId, await machineIdentity());
+  const machineId = await machineIdentity();
+  // A start-up step: a store slow to hand out a connection (a loaded machine) is waited for, not a crash.
+  const enrolled = await whileStoreAway(
+    () => localAgent(server.store.pool, hostname(), saved?.agentId, machineId),
+    {
+      onRetry: (err, attempt) => opts.log.warn({ err, attempt }, 'the store did not answer; trying again'),
+    },
+  );
   const identity = {
     serverUrl,
     ...enrolled,
