@@ -60,6 +60,7 @@ import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
 import { baselineRoutes } from './routes/baselines.js';
+import { agentlessRoutes } from './routes/agentless.js';
 import { channelRoutes, deliveryMetrics } from './routes/channels.js';
 import { findingRoutes } from './routes/findings.js';
 import { type FleetCacheOptions, fleetRoutes } from './routes/fleet.js';
@@ -338,6 +339,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     worker: delivery,
     lookup: opts.delivery?.lookup,
   });
+  await app.register(agentlessRoutes, { prefix: '/api/v1', pool, box });
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
   await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
   await app.register(sloRoutes, { prefix: '/api/v1', pool });

@@ -27,6 +27,8 @@ export interface ServerOptions {
   tls?: ServerTls;
   /** The mutual-TLS agent port (needs `tls`): the agent CA is loaded, or made on the first start. */
   agentPort?: number;
+  /** The secret key file (--secrets-key-file); default PGVIGIL_SECRET_KEY_FILE, else `<data dir>/secret.key`. */
+  secretKeyFile?: string;
   log: Logger;
 }
 
@@ -76,6 +78,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const store = await openStore({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, log: opts.log });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
+  let poller: { stop(): Promise<void> } | undefined;
   let firstAdmin: RunningServer['firstAdmin'];
   let agentUrl: string | undefined;
   try {
@@ -83,7 +86,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await migrate(store.pool, opts.log, migrations);
     const retention = opts.retention ?? defaultRetention;
     // The key that seals channel secrets lives beside the data (or in PGVIGIL_SECRET_KEY), never in the store.
-    const secrets = await loadSecretBox({ dataDir: store.dataDir ?? opts.dataDir ?? defaultDataDir() });
+    const secrets = await loadSecretBox({
+      dataDir: store.dataDir ?? opts.dataDir ?? defaultDataDir(),
+      ...(opts.secretKeyFile ? { env: { ...process.env, PGVIGIL_SECRET_KEY_FILE: opts.secretKeyFile } } : {}),
+    });
     opts.log.info({ source: secrets.source, file: secrets.file }, 'secret key loaded');
     if (opts.agentPort !== undefined && !opts.tls) {
       throw new PgvigilError('BAD_ARGUMENT', '--agent-port needs --tls-cert and --tls-key');
@@ -164,7 +170,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ],
       opts.log,
     );
+    // Agentless targets (managed PostgreSQL): polled by whichever instance holds each one's lease.
+    poller = m.startAgentlessPoller({
+      pool: store.pool,
+      writer: built.value.writer,
+      engine: findingsOnIngestFromEnv() ? built.value.engine : undefined,
+      secrets: secrets.box,
+      log: opts.log,
+      tickMs: m.agentlessTickFromEnv(),
+    });
   } catch (err) {
+    await poller?.stop();
     await app?.close().catch(() => {});
     await jobs?.stop();
     await store.close();
@@ -175,6 +191,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const running = app;
   const runningJobs = jobs;
+  const runningPoller = poller;
   return {
     url: `${opts.tls ? 'https' : 'http'}://${host}:${port}`,
     store,
@@ -183,6 +200,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     firstAdmin,
     agentUrl,
     close: async () => {
+      // The poller first: its last batches go through the writer, which closing the app drains.
+      await runningPoller?.stop();
       await running.close();
       await runningJobs.stop();
       await store.close();
