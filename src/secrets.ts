@@ -40,7 +40,11 @@ export class SecretBox {
    * stored beside what it sealed, so a server holding another key can say which key is needed.
    */
   get keyId(): string {
-    return createHash('sha256').update('pgvigil secret key id\0').update(this.#key).digest('hex').slice(0, 16);
+    return createHash('sha256')
+      .update('pgvigil secret key id\0')
+      .update(this.#key)
+      .digest('hex')
+      .slice(0, 16);
   }
 
   /** A box with a fresh random key: for tests and for values that need not outlive the process. */

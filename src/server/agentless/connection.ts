@@ -120,7 +120,11 @@ export function sslOptions(sslmode: SslMode, caPem: string | null): false | Conn
     case 'require':
       return { rejectUnauthorized: false };
     case 'verify-ca':
-      return { rejectUnauthorized: true, ...(caPem ? { ca: caPem } : {}), checkServerIdentity: () => undefined };
+      return {
+        rejectUnauthorized: true,
+        ...(caPem ? { ca: caPem } : {}),
+        checkServerIdentity: () => undefined,
+      };
     case 'verify-full':
       return { rejectUnauthorized: true, ...(caPem ? { ca: caPem } : {}) };
   }

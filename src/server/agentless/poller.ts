@@ -24,7 +24,10 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import { Batcher, type BatcherSpool } from '../../agent/batcher.js';
-import { createPostgresCollector, type PostgresCollector } from '../../agent/collectors/postgres/collector.js';
+import {
+  createPostgresCollector,
+  type PostgresCollector,
+} from '../../agent/collectors/postgres/collector.js';
 import type { Logger } from '../../log.js';
 import { batchMediaType, type ValidBatch } from '../../protocol/batch.js';
 import type { SecretBox } from '../../secrets.js';
@@ -48,7 +51,9 @@ export interface AgentlessPollerOptions {
   pool: pg.Pool;
   writer: IngestWriter;
   /** Evaluates each written batch, as after an agent's push (absent when findings on ingest are off). */
-  engine?: { onBatch(serverId: number, batch: ValidBatch, targetIds: ReadonlyMap<string, number>): Promise<void> };
+  engine?: {
+    onBatch(serverId: number, batch: ValidBatch, targetIds: ReadonlyMap<string, number>): Promise<void>;
+  };
   secrets: SecretBox;
   log: Logger;
   /** This instance's name in the leases (default host:pid:random). */
@@ -184,7 +189,10 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
     const p = pollOne(t)
       .then(() => recordPollOutcome(opts.pool, Number(t.target_id), instanceId, null))
       .catch(async (err: Error) => {
-        log.warn({ target: t.name, err: { message: err.message, code: (err as { code?: string }).code } }, 'agentless poll failed');
+        log.warn(
+          { target: t.name, err: { message: err.message, code: (err as { code?: string }).code } },
+          'agentless poll failed',
+        );
         await recordPollOutcome(opts.pool, Number(t.target_id), instanceId, err.message.slice(0, 1000)).catch(
           () => {},
         );

@@ -72,7 +72,10 @@ export async function createAgentlessTarget(
       intervalMs,
     });
     if (id === undefined)
-      throw new PgvigilError('AGENTLESS_TARGET_EXISTS', `an agentless target named ${input.name} exists already`);
+      throw new PgvigilError(
+        'AGENTLESS_TARGET_EXISTS',
+        `an agentless target named ${input.name} exists already`,
+      );
     return id;
   });
 }

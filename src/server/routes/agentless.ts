@@ -142,7 +142,9 @@ export const agentlessRoutes: FastifyPluginAsync<AgentlessRouteOptions> = async 
             intervalSeconds: {
               type: 'number',
               minimum: 1,
-              maximum: 3600,
+              // An agent's silence is judged from its deliveries: offline after 60 s by default
+              // (PGVIGIL_AGENT_OFFLINE_AFTER), so a target polled less often would flap.
+              maximum: 60,
               default: defaultAgentlessIntervalSeconds,
             },
           },
@@ -210,7 +212,8 @@ export const agentlessRoutes: FastifyPluginAsync<AgentlessRouteOptions> = async 
     {
       config: { role: 'admin' },
       schema: {
-        summary: 'Stop polling a target and remove it with its server entry (stored rows stay until retention drops them)',
+        summary:
+          'Stop polling a target and remove it with its server entry (stored rows stay until retention drops them)',
         tags: ['agentless'],
         params: numericIdParams,
         response: { 204: { type: 'null' }, '4xx': errorBody },
