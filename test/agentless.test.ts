@@ -363,7 +363,7 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
     assert.equal(Number(hostRows.rows[0]!.n), 0);
     const gapsAnswer = await call(survivorApi, 'GET', `/gaps?server=${serverId}`);
     assert.equal(gapsAnswer.status, 200, JSON.stringify(gapsAnswer.body));
-    const listed = await call(asViewer, 'GET', '/agentless-targets');
+    const listed = await call({ ...asViewer, base: survivorApi.base }, 'GET', '/agentless-targets');
     assert.equal(listed.status, 200);
     assert.equal(listed.body.targets.length, 2);
     await call(survivorApi, 'GET', '/fleet');
