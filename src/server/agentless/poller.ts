@@ -110,6 +110,8 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
   const targets = new TargetResolver(opts.pool);
   const held = new Map<string, Held>();
   const running = new Map<string, Promise<void>>();
+  /** The last failure logged per target: a failure that repeats every poll is logged when it changes. */
+  const lastFailure = new Map<string, string>();
   let polls = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -139,8 +141,11 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
       log.info({ target: t.name, targetId }, 'agentless target taken');
     }
     const abort = new AbortController();
-    // A poll longer than the interval is cut off: its rows are dropped, the next slot starts afresh.
-    const timeout = setTimeout(() => abort.abort(), Math.max(1000, t.interval_ms)).unref();
+    // A poll is cut off after its interval, but never before the collector's own connect (5 s) and
+    // statement (5 s) timeouts could report a down target as such: its rows are dropped, and slots that
+    // come due meanwhile are skipped (startPoll), never stacked.
+    const limitMs = Math.max(10_000, t.interval_ms);
+    const timeout = setTimeout(() => abort.abort(), limitMs).unref();
     let rows: Awaited<ReturnType<PostgresCollector['collect']>>;
     try {
       rows = await h.collector.collect({
@@ -154,7 +159,7 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
     } finally {
       clearTimeout(timeout);
     }
-    if (abort.signal.aborted) throw new Error(`the collection took longer than ${t.interval_ms} ms`);
+    if (abort.signal.aborted) throw new Error(`the collection took longer than ${limitMs} ms`);
     if (rows.length === 0) return; // the previous collection still runs
     const spool = new OneBatch(Number(t.seq));
     const batcher = new Batcher(() => t.agent_id, spool, log, 50_000, t.name);
@@ -187,15 +192,20 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
   function startPoll(t: ClaimedTarget): void {
     if (running.has(t.target_id)) return; // still polling the previous slot
     const p = pollOne(t)
-      .then(() => recordPollOutcome(opts.pool, Number(t.target_id), instanceId, null))
+      .then(() => {
+        lastFailure.delete(t.target_id);
+        return recordPollOutcome(opts.pool, Number(t.target_id), instanceId, null);
+      })
       .catch(async (err: Error) => {
-        log.warn(
-          { target: t.name, err: { message: err.message, code: (err as { code?: string }).code } },
-          'agentless poll failed',
-        );
-        await recordPollOutcome(opts.pool, Number(t.target_id), instanceId, err.message.slice(0, 1000)).catch(
-          () => {},
-        );
+        if (lastFailure.get(t.target_id) !== err.message) {
+          lastFailure.set(t.target_id, err.message);
+          log.warn(
+            { target: t.name, err: { message: err.message, code: (err as { code?: string }).code } },
+            'agentless poll failed',
+          );
+        }
+        const reason = err.message.slice(0, 1000);
+        await recordPollOutcome(opts.pool, Number(t.target_id), instanceId, reason).catch(() => {});
       })
       .finally(() => running.delete(t.target_id));
     running.set(t.target_id, p);
