@@ -178,6 +178,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       secrets: secrets.box,
       log: opts.log,
       tickMs: m.agentlessTickFromEnv(),
+      registry: built.value.registry,
     });
   } catch (err) {
     await poller?.stop();

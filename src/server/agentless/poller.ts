@@ -38,6 +38,7 @@ import {
   recordPollOutcome,
   releaseLeases,
 } from '../../storage/queries/agentless.sql.js';
+import type { Registry } from '../../telemetry/metrics.js';
 import { encodeTable } from '../ingest/copy.js';
 import { decodeBatch } from '../ingest/decode.js';
 import { TargetResolver } from '../ingest/targets.js';
@@ -60,6 +61,8 @@ export interface AgentlessPollerOptions {
   instanceId?: string;
   /** How often to look for due targets, ms (default 500). */
   tickMs?: number;
+  /** The server's /metrics: pgvigil_agentless_polls_total{outcome} of this instance. */
+  registry?: Registry;
 }
 
 export interface AgentlessPoller {
@@ -114,10 +117,14 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
   const lastFailure = new Map<string, string>();
   let polls = 0;
   let stopped = false;
+  const pollCounter = opts.registry?.counter(
+    'pgvigil_agentless_polls_total',
+    'Polls of agentless targets by this instance, by outcome (written, skipped: the previous one still ran, failed).',
+  );
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;
 
-  async function pollOne(t: ClaimedTarget): Promise<void> {
+  async function pollOne(t: ClaimedTarget): Promise<'written' | 'skipped'> {
     const targetId = Number(t.target_id);
     const serverId = Number(t.server_id);
     const fingerprint = `${t.key_id}|${t.url_sealed.toString('base64')}|${t.sslmode}|${t.ca_pem ?? ''}`;
@@ -160,12 +167,12 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
       clearTimeout(timeout);
     }
     if (abort.signal.aborted) throw new Error(`the collection took longer than ${limitMs} ms`);
-    if (rows.length === 0) return; // the previous collection still runs
+    if (rows.length === 0) return 'skipped'; // the previous collection still runs
     const spool = new OneBatch(Number(t.seq));
     const batcher = new Batcher(() => t.agent_id, spool, log, 50_000, t.name);
     batcher.addRows(rows, t.name);
     await batcher.seal();
-    if (!spool.payload) return;
+    if (!spool.payload) return 'skipped';
     const decoded = decodeBatch(
       { contentType: batchMediaType, contentEncoding: 'gzip', body: spool.payload },
       defaultIngestLimits,
@@ -187,16 +194,19 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
     });
     polls++;
     if (outcome === 'accepted') void opts.engine?.onBatch(serverId, batch, ids);
+    return 'written';
   }
 
   function startPoll(t: ClaimedTarget): void {
     if (running.has(t.target_id)) return; // still polling the previous slot
     const p = pollOne(t)
-      .then(() => {
+      .then((outcome) => {
+        pollCounter?.inc({ outcome });
         lastFailure.delete(t.target_id);
         return recordPollOutcome(opts.pool, Number(t.target_id), instanceId, null);
       })
       .catch(async (err: Error) => {
+        pollCounter?.inc({ outcome: 'failed' });
         if (lastFailure.get(t.target_id) !== err.message) {
           lastFailure.set(t.target_id, err.message);
           log.warn(
