@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -161,7 +161,11 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
     const targetUrl = `postgres://monitor:${password}@localhost:${cluster.port}/postgres?sslmode=verify-full`;
 
     // Two server instances on one store, each with its own log (JSON, debug: every line it can write).
+    // Both with the one key file, made by the first (mode 0600) and read by the second: the key that seals
+    // the password is outside the store and shared by the instances.
+    const keyFile = join(dir, 'keys', 'secret.key');
     const env = {
+      PGVIGIL_SECRET_KEY: '',
       DATABASE_URL: db.url,
       PGVIGIL_LOG_LEVEL: 'debug',
       PGVIGIL_LOG_FORMAT: 'json',
@@ -169,10 +173,11 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
     };
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const s = startCli(['server', '--port', String(port)], env);
+      const s = startCli(['server', '--port', String(port), '--secrets-key-file', keyFile], env);
       await s.waitFor(/server listening/, 90_000);
       servers.push(s);
     }
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     const ports = servers.map((s) => Number(/127\.0\.0\.1:(\d+)/.exec(s.output().stdout)![1]));
     const adminUser = await createTestUser(db.pool, 'admin');
     const viewer = await createTestUser(db.pool, 'viewer');
@@ -285,12 +290,13 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
     const agent = createPostgresCollector(targetUrl.replace('?sslmode=verify-full', ''), {
       ssl: sslOptions('verify-full', ca),
     });
+    const directAt = new Date();
     const direct = await agent.collect(collectContext());
     await agent.close();
     const stored = await db.pool.query<Json>(
       `SELECT * FROM pgvigil.pg_database WHERE server_id = $1 AND ts = (
-         SELECT max(ts) FROM pgvigil.pg_database WHERE server_id = $1) ORDER BY datname`,
-      [serverId],
+         SELECT max(ts) FROM pgvigil.pg_database WHERE server_id = $1 AND ts < $2) ORDER BY datname`,
+      [serverId, directAt],
     );
     const agentDb = rowsOf(direct, 'pg_database').sort((a, b) =>
       String(a.datname).localeCompare(String(b.datname)),
@@ -363,6 +369,8 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
     assert.equal(Number(hostRows.rows[0]!.n), 0);
     const gapsAnswer = await call(survivorApi, 'GET', `/gaps?server=${serverId}`);
     assert.equal(gapsAnswer.status, 200, JSON.stringify(gapsAnswer.body));
+    // Polled: no silence of its "agent", and no gap for the host families it never has.
+    assert.deepEqual(gapsAnswer.body.gaps, [], JSON.stringify(gapsAnswer.body.gaps));
     const listed = await call({ ...asViewer, base: survivorApi.base }, 'GET', '/agentless-targets');
     assert.equal(listed.status, 200);
     assert.equal(listed.body.targets.length, 2);
