@@ -172,3 +172,41 @@ test(`each_poll_slot_goes_to_one_instance_and_an_expired_lease_to_another (${tes
   );
   assert.equal(mine(await claimDueTargets(pool, owner, 1.5, 0)).length, 1);
 });
+
+test(`a_target_is_changed_with_its_password_sealed_again_and_its_server_kept (${testPgLabel})`, async () => {
+  const r = await post({ name: 'rotate-me', url: 'postgres://mon:OldPassword1@rot.example.com/db' });
+  assert.equal(r.status, 201, r.text);
+  const patch = (body: unknown, id = r.body.targetId) =>
+    server.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/agentless-targets/${id}`,
+      headers: admin.headers,
+      payload: body as Record<string, unknown>,
+    });
+  const changed = await patch({
+    url: `postgres://mon:${password}@rot2.example.com:6000/db?sslmode=verify-ca`,
+    intervalSeconds: 5,
+  });
+  assert.equal(changed.statusCode, 200, changed.body);
+  assert.ok(!changed.body.includes(password));
+  const out = changed.json() as Json;
+  assert.equal(out.serverId, r.body.serverId);
+  assert.equal(out.host, 'rot2.example.com');
+  assert.equal(out.sslmode, 'verify-ca');
+  assert.equal(out.intervalSeconds, 5);
+  const row = await ts.store.pool.query<{ url_sealed: Buffer; key_id: string; name: string }>(
+    'SELECT url_sealed, key_id, name FROM pgvigil.agentless_targets WHERE target_id = $1',
+    [r.body.targetId],
+  );
+  assert.equal(openTargetUrl(box, row.rows[0]!), `postgres://mon:${password}@rot2.example.com:6000/db`);
+  assert.equal((await patch({})).statusCode, 400);
+  assert.equal((await patch({ intervalSeconds: 5 }, 987654)).statusCode, 404);
+  assert.equal((await patch({ url: 'postgres://a@b/c?sslmode=require', caPem: 'x' })).statusCode, 400);
+  const viewerPatch = await server.app.inject({
+    method: 'PATCH',
+    url: `/api/v1/agentless-targets/${r.body.targetId}`,
+    headers: viewer.headers,
+    payload: { intervalSeconds: 3 },
+  });
+  assert.equal(viewerPatch.statusCode, 403);
+});

@@ -11,9 +11,12 @@ import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
 import type { SecretBox } from '../../secrets.js';
 import {
+  type AgentlessTargetChange,
+  agentlessTargetTls,
   insertAgentlessAgent,
   insertAgentlessServer,
   insertAgentlessTarget,
+  updateAgentlessTarget,
 } from '../../storage/queries/agentless.sql.js';
 import { ensureTarget } from '../../storage/queries/targets.sql.js';
 import { inTransaction } from '../../storage/tx.js';
@@ -41,11 +44,7 @@ export async function createAgentlessTarget(
 ): Promise<number> {
   const conn = parseTargetUrl(input.url);
   const caPem = input.caPem === undefined || input.caPem === '' ? null : checkCaBundle(input.caPem);
-  if (caPem && (conn.sslmode === 'disable' || conn.sslmode === 'require'))
-    throw new PgvigilError(
-      'BAD_ARGUMENT',
-      `caPem is given but sslmode=${conn.sslmode} does not verify the server; use sslmode=verify-full (or verify-ca)`,
-    );
+  checkCaWithMode(caPem, conn.sslmode);
   const intervalMs = Math.round((input.intervalSeconds ?? defaultAgentlessIntervalSeconds) * 1000);
   const sealed = box.seal(conn.sealedUrl, sealContext(input.name));
   return inTransaction(pool, async (c) => {
@@ -77,6 +76,51 @@ export async function createAgentlessTarget(
         `an agentless target named ${input.name} exists already`,
       );
     return id;
+  });
+}
+
+/** A CA bundle only makes sense with an sslmode that verifies the server. */
+function checkCaWithMode(caPem: string | null, sslmode: string): void {
+  if (caPem && (sslmode === 'disable' || sslmode === 'require'))
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `caPem is given but sslmode=${sslmode} does not verify the server; use sslmode=verify-full (or verify-ca)`,
+    );
+}
+
+/**
+ * Changes a target's URL (sealed again, e.g. a rotated password), CA bundle (null removes it) or
+ * interval. Its name, server entry and series stay. False when there is no such target.
+ */
+export async function changeAgentlessTarget(
+  pool: pg.Pool,
+  box: SecretBox,
+  targetId: number,
+  input: { url?: string; caPem?: string | null; intervalSeconds?: number },
+): Promise<boolean> {
+  return inTransaction(pool, async (c) => {
+    const current = await agentlessTargetTls(c, targetId);
+    if (!current) return false;
+    const change: AgentlessTargetChange = {};
+    let sslmode = current.sslmode;
+    if (input.url !== undefined) {
+      const conn = parseTargetUrl(input.url);
+      sslmode = conn.sslmode;
+      change.connection = {
+        host: conn.host,
+        port: conn.port,
+        dbname: conn.dbname,
+        username: conn.username,
+        sslmode: conn.sslmode,
+        urlSealed: box.seal(conn.sealedUrl, sealContext(current.name)),
+        keyId: box.keyId,
+      };
+    }
+    if (input.caPem !== undefined)
+      change.caPem = input.caPem === null || input.caPem === '' ? null : checkCaBundle(input.caPem);
+    checkCaWithMode(change.caPem !== undefined ? change.caPem : current.ca_pem, sslmode);
+    if (input.intervalSeconds !== undefined) change.intervalMs = Math.round(input.intervalSeconds * 1000);
+    return updateAgentlessTarget(c, targetId, change);
   });
 }
 

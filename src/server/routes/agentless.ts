@@ -1,6 +1,7 @@
 /**
  * Agentless targets: managed PostgreSQL the server polls itself (src/server/agentless/).
- * POST /agentless-targets and DELETE /agentless-targets/:id are admin's; GET (list, one) is viewer's.
+ * POST /agentless-targets, PATCH and DELETE /agentless-targets/:id are admin's; GET (list, one) is
+ * viewer's.
  *
  * The connection URL's password is sealed on creation and never returned: answers carry host, port,
  * database, user, sslmode, whether a CA bundle is set and the id of the key that sealed the URL, with
@@ -17,7 +18,11 @@ import {
   listAgentlessTargets,
 } from '../../storage/queries/agentless.sql.js';
 import { sslModes } from '../agentless/connection.js';
-import { createAgentlessTarget, defaultAgentlessIntervalSeconds } from '../agentless/targets.js';
+import {
+  changeAgentlessTarget,
+  createAgentlessTarget,
+  defaultAgentlessIntervalSeconds,
+} from '../agentless/targets.js';
 import { errorBody, numericIdParams } from './schemas.js';
 
 export interface AgentlessRouteOptions {
@@ -110,6 +115,26 @@ function targetOut(r: AgentlessTargetRow) {
   };
 }
 
+const urlSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 2048,
+  description:
+    'postgres://user:password@host:port/database?sslmode=verify-full; the password is never returned',
+} as const;
+const caPemSchema = {
+  type: 'string',
+  maxLength: 262_144,
+  description: 'CA certificates (PEM) that sign the target server certificate',
+} as const;
+const intervalSchema = {
+  type: 'number',
+  minimum: 1,
+  // An agent's silence is judged from its deliveries: offline after 60 s by default
+  // (PGVIGIL_AGENT_OFFLINE_AFTER), so a target polled less often would flap.
+  maximum: 60,
+} as const;
+
 export const agentlessRoutes: FastifyPluginAsync<AgentlessRouteOptions> = async (app, opts) => {
   const { pool, box } = opts;
 
@@ -133,20 +158,9 @@ export const agentlessRoutes: FastifyPluginAsync<AgentlessRouteOptions> = async 
               pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',
               description: 'its server name too (unique among servers)',
             },
-            url: { type: 'string', minLength: 1, maxLength: 2048 },
-            caPem: {
-              type: 'string',
-              maxLength: 262_144,
-              description: 'CA certificates (PEM) that sign the target server certificate',
-            },
-            intervalSeconds: {
-              type: 'number',
-              minimum: 1,
-              // An agent's silence is judged from its deliveries: offline after 60 s by default
-              // (PGVIGIL_AGENT_OFFLINE_AFTER), so a target polled less often would flap.
-              maximum: 60,
-              default: defaultAgentlessIntervalSeconds,
-            },
+            url: urlSchema,
+            caPem: caPemSchema,
+            intervalSeconds: { ...intervalSchema, default: defaultAgentlessIntervalSeconds },
           },
         },
         response: { 201: targetSchema, '4xx': errorBody },
@@ -203,6 +217,46 @@ export const agentlessRoutes: FastifyPluginAsync<AgentlessRouteOptions> = async 
     async (req) => {
       const row = await agentlessTargetById(pool, req.params.id);
       if (!row) throw new PgvigilError('NOT_FOUND', `no agentless target ${req.params.id}`);
+      return targetOut(row);
+    },
+  );
+
+  app.patch<{
+    Params: { id: number };
+    Body: { url?: string; caPem?: string | null; intervalSeconds?: number };
+  }>(
+    '/agentless-targets/:id',
+    {
+      config: { role: 'admin' },
+      bodyLimit: 512 * 1024,
+      schema: {
+        summary:
+          'Change a target: its URL (e.g. a rotated password), CA bundle (null removes it) or interval',
+        description: 'The name, server entry and series stay; the poller reconnects at its next poll.',
+        tags: ['agentless'],
+        params: numericIdParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            url: urlSchema,
+            caPem: { anyOf: [caPemSchema, { type: 'null' }] },
+            intervalSeconds: intervalSchema,
+          },
+        },
+        response: { 200: targetSchema, '4xx': errorBody },
+      },
+    },
+    async (req) => {
+      if (!(await changeAgentlessTarget(pool, box, req.params.id, req.body)))
+        throw new PgvigilError('NOT_FOUND', `no agentless target ${req.params.id}`);
+      const row = await agentlessTargetById(pool, req.params.id);
+      if (!row) throw new PgvigilError('NOT_FOUND', `no agentless target ${req.params.id}`);
+      req.log.info(
+        { targetId: row.target_id, name: row.name, by: req.user?.name },
+        'agentless target changed',
+      );
       return targetOut(row);
     },
   );

@@ -117,6 +117,69 @@ export async function agentlessTargetById(
   return rows[0];
 }
 
+export interface AgentlessTargetChange {
+  /** A new connection: every field of it together (the URL is sealed again). */
+  connection?: {
+    host: string;
+    port: number;
+    dbname: string;
+    username: string;
+    sslmode: string;
+    urlSealed: Buffer;
+    keyId: string;
+  };
+  /** A new CA bundle; null removes it. */
+  caPem?: string | null;
+  intervalMs?: number;
+}
+
+/**
+ * Changes a target (the poller sees the new connection at its next poll and reconnects); false when
+ * there is no such target.
+ */
+export async function updateAgentlessTarget(
+  db: Queryable,
+  targetId: number,
+  change: AgentlessTargetChange,
+): Promise<boolean> {
+  const c = change.connection;
+  const { rowCount } = await db.query(
+    `UPDATE pgvigil.agentless_targets
+        SET host = coalesce($2, host), port = coalesce($3, port), dbname = coalesce($4, dbname),
+            username = coalesce($5, username), sslmode = coalesce($6, sslmode),
+            url_sealed = coalesce($7, url_sealed), key_id = coalesce($8, key_id),
+            ca_pem = CASE WHEN $9 THEN $10 ELSE ca_pem END,
+            interval_ms = coalesce($11, interval_ms)
+      WHERE target_id = $1`,
+    [
+      targetId,
+      c?.host ?? null,
+      c?.port ?? null,
+      c?.dbname ?? null,
+      c?.username ?? null,
+      c?.sslmode ?? null,
+      c?.urlSealed ?? null,
+      c?.keyId ?? null,
+      change.caPem !== undefined,
+      change.caPem ?? null,
+      change.intervalMs ?? null,
+    ],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** A target's name, sslmode and CA bundle (what a change is checked against). */
+export async function agentlessTargetTls(
+  db: Queryable,
+  targetId: number,
+): Promise<{ name: string; sslmode: string; ca_pem: string | null } | undefined> {
+  const { rows } = await db.query<{ name: string; sslmode: string; ca_pem: string | null }>(
+    'SELECT name, sslmode, ca_pem FROM pgvigil.agentless_targets WHERE target_id = $1',
+    [targetId],
+  );
+  return rows[0];
+}
+
 /** Removes the target with its server entry (and so its agent row and data rows' parent); false when absent. */
 export async function deleteAgentlessTarget(db: Queryable, targetId: number): Promise<boolean> {
   const { rowCount } = await db.query(
