@@ -107,6 +107,12 @@ function listenOptions(cmd: Command): Command {
         .argParser(parsePort)
         .env('PGVIGIL_AGENT_PORT'),
     )
+    .addOption(
+      new Option(
+        '--secrets-key-file <file>',
+        'the key that seals stored secrets (agentless target passwords, channel URLs); made on first start',
+      ).env('PGVIGIL_SECRET_KEY_FILE'),
+    )
     .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1').env('PGVIGIL_HOST'))
     .addOption(
       new Option('--port <port>', 'HTTP port').default(defaultPort).argParser(parsePort).env('PGVIGIL_PORT'),
@@ -131,6 +137,7 @@ interface ServeFlags extends StoreFlags, ReadReplicaFlags, LogFlags {
   tlsClientCa?: string;
   tlsMinVersion?: '1.2' | '1.3';
   agentPort?: number;
+  secretsKeyFile?: string;
 }
 
 function serverTls(flags: ServeFlags): ServerTls | undefined {
@@ -244,6 +251,7 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
     port: flags.port,
     tls: serverTls(flags),
     agentPort: flags.agentPort,
+    secretKeyFile: flags.secretsKeyFile,
     log,
   });
   reloadOnHangup(server, log);

@@ -116,6 +116,11 @@ export const errorCodes = {
     exit: 1,
     message: 'the notification channel points at an address pgvigil does not send to',
   },
+  AGENTLESS_TARGET_EXISTS: {
+    status: 409,
+    exit: 1,
+    message: 'an agentless target or server with that name exists already',
+  },
   INTERNAL: { status: 500, exit: 1, message: 'internal error' },
   QUERY_TIMEOUT: {
     status: 503,

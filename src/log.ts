@@ -55,6 +55,9 @@ export function createLogger(
           'credential',
           '*.credential',
           'token',
+          // an agentless target's connection URL (src/server/agentless/) carries its password
+          'targetUrl',
+          '*.targetUrl',
         ],
         censor: '[redacted]',
       },

@@ -85,3 +85,12 @@ test('a malformed key in the environment or the file is refused, naming where it
     message: new RegExp(bad),
   });
 });
+
+test('the_key_id_names_the_key_without_revealing_it', () => {
+  const key = Buffer.alloc(32, 9);
+  const a = new SecretBox(key);
+  assert.match(a.keyId, /^[0-9a-f]{16}$/);
+  assert.equal(a.keyId, new SecretBox(Buffer.from(key)).keyId);
+  assert.notEqual(a.keyId, SecretBox.random().keyId);
+  assert.ok(!key.toString('hex').includes(a.keyId));
+});

@@ -12,7 +12,7 @@
  * start when absent. Several servers sharing one store must share one key (set the variable or copy the
  * file): a value sealed under another key is refused with SECRET_UNREADABLE, never returned garbled.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PgvigilError } from './errors.js';
@@ -33,6 +33,18 @@ export class SecretBox {
       );
     }
     this.#key = Buffer.from(key);
+  }
+
+  /**
+   * Names the key without revealing it (the first 16 hex digits of a SHA-256 over a label and the key):
+   * stored beside what it sealed, so a server holding another key can say which key is needed.
+   */
+  get keyId(): string {
+    return createHash('sha256')
+      .update('pgvigil secret key id\0')
+      .update(this.#key)
+      .digest('hex')
+      .slice(0, 16);
   }
 
   /** A box with a fresh random key: for tests and for values that need not outlive the process. */

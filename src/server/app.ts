@@ -58,6 +58,7 @@ import { openapiOptions } from './openapi.js';
 import { clientErrorOf, parseJsonBody, refuseNulParameters } from './request-guard.js';
 import { roles } from './roles.js';
 import { adminRoutes } from './routes/admin.js';
+import { agentlessRoutes } from './routes/agentless.js';
 import { agentRoutes } from './routes/agents.js';
 import { authRoutes } from './routes/auth.js';
 import { baselineRoutes } from './routes/baselines.js';
@@ -362,6 +363,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     worker: delivery,
     lookup: opts.delivery?.lookup,
   });
+  await app.register(agentlessRoutes, { prefix: '/api/v1', pool, box });
   await app.register(securityEventRoutes, { prefix: '/api/v1', pool });
   await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
   await app.register(sloRoutes, { prefix: '/api/v1', pool });

@@ -29,6 +29,8 @@ export interface ServerOptions {
   tls?: ServerTls;
   /** The mutual-TLS agent port (needs `tls`): the agent CA is loaded, or made on the first start. */
   agentPort?: number;
+  /** The secret key file (--secrets-key-file); default PGVIGIL_SECRET_KEY_FILE, else `<data dir>/secret.key`. */
+  secretKeyFile?: string;
   log: Logger;
 }
 
@@ -95,6 +97,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
+  let poller: { stop(): Promise<void> } | undefined;
   let firstAdmin: RunningServer['firstAdmin'];
   let agentUrl: string | undefined;
   let reloadTls: () => boolean = () => false;
@@ -103,7 +106,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await migrate(store.pool, opts.log, migrations);
     const retention = opts.retention ?? defaultRetention;
     // The key that seals channel secrets lives beside the data (or in PGVIGIL_SECRET_KEY), never in the store.
-    const secrets = await loadSecretBox({ dataDir: store.dataDir ?? opts.dataDir ?? defaultDataDir() });
+    const secrets = await loadSecretBox({
+      dataDir: store.dataDir ?? opts.dataDir ?? defaultDataDir(),
+      ...(opts.secretKeyFile ? { env: { ...process.env, PGVIGIL_SECRET_KEY_FILE: opts.secretKeyFile } } : {}),
+    });
     opts.log.info({ source: secrets.source, file: secrets.file }, 'secret key loaded');
     if (opts.agentPort !== undefined && !opts.tls) {
       throw new PgvigilError('BAD_ARGUMENT', '--agent-port needs --tls-cert and --tls-key');
@@ -185,7 +191,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ],
       opts.log,
     );
+    // Agentless targets (managed PostgreSQL): polled by whichever instance holds each one's lease.
+    poller = m.startAgentlessPoller({
+      pool: store.pool,
+      writer: built.value.writer,
+      engine: findingsOnIngestFromEnv() ? built.value.engine : undefined,
+      secrets: secrets.box,
+      log: opts.log,
+      tickMs: m.agentlessTickFromEnv(),
+      registry: built.value.registry,
+    });
   } catch (err) {
+    await poller?.stop();
     await app?.close().catch(() => {});
     await jobs?.stop();
     await store.close();
@@ -196,6 +213,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const running = app;
   const runningJobs = jobs;
+  const runningPoller = poller;
   return {
     url: `${opts.tls ? 'https' : 'http'}://${host}:${port}`,
     store,
@@ -205,6 +223,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     agentUrl,
     reloadTls,
     close: async () => {
+      // The poller first: its last batches go through the writer, which closing the app drains.
+      await runningPoller?.stop();
       await running.close();
       await runningJobs.stop();
       await store.close();

@@ -4,6 +4,7 @@
  * them through this one module while the store starts (an embedded store's initdb or start is a child
  * process, and the main thread would otherwise wait idle).
  */
+export { agentlessTickFromEnv, startAgentlessPoller } from './agentless/poller.js';
 export { buildServerApp } from './app.js';
 export { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 export { baselinesJob } from './jobs/baselines.js';

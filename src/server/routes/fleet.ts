@@ -137,6 +137,8 @@ const fleetServerSchema = {
     targets: { type: 'array', items: fleetTargetSchema },
     cpu: { ...points, description: 'busy % of all cores: 100 − idle − iowait' },
     memory: { ...points, description: 'used %: 100 × (total − available) / total' },
+    agentless: { type: 'boolean', description: 'polled by the server itself: cpu and memory stay empty' },
+    hostMetrics: { ...nullableString, description: '"agentless: no host metrics" for an agentless server' },
   },
 } as const;
 
@@ -461,6 +463,8 @@ export const fleetRoutes: FastifyPluginAsync<FleetRouteOptions> = async (app, op
           })),
           cpu: cpu.get(`${s.serverId}:`) ?? [],
           memory: memory.get(`${s.serverId}:`) ?? [],
+          agentless: s.agentless,
+          hostMetrics: s.hostMetrics,
         }));
         return out;
       },

@@ -26,6 +26,7 @@ import {
 } from '../../storage/queries/servers.sql.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import { agentHealthSchema } from './agent-health-schema.js';
+import { agentlessHostMetricsNote } from './agentless.js';
 import {
   ageSeconds,
   decodeCursor,
@@ -130,6 +131,14 @@ const serverSchema = {
     agents: { type: 'array', items: agentSchema },
     targets: { type: 'array', items: targetSchema },
     degraded: { type: 'array', items: degradedSchema },
+    agentless: {
+      type: 'boolean',
+      description: 'polled by the server itself (GET /agentless-targets): no agent, no host metrics',
+    },
+    hostMetrics: {
+      ...nullableString,
+      description: `"${agentlessHostMetricsNote}" for an agentless server: host families are absent by design, not a gap`,
+    },
   },
 } as const;
 
@@ -308,6 +317,8 @@ export async function describeServers(c: pg.PoolClient, servers: ServerRow[], wi
       })),
       targets: myTargets,
       degraded,
+      agentless: s.agentless === true,
+      hostMetrics: s.agentless === true ? agentlessHostMetricsNote : null,
     };
   });
 }

@@ -15,7 +15,7 @@ import type { ServerRow } from './servers.sql.js';
  */
 export async function fleetServers(db: Queryable, q: string | null, limit: number): Promise<ServerRow[]> {
   const { rows } = await db.query<ServerRow>(
-    `SELECT s.server_id, s.name, s.labels, s.created_at FROM pgvigil.servers s
+    `SELECT s.server_id, s.name, s.labels, s.created_at, s.agentless FROM pgvigil.servers s
       WHERE $1::text IS NULL OR strpos(lower(s.name), lower($1)) > 0
          OR EXISTS (SELECT 1 FROM pgvigil.targets t
                      WHERE t.server_id = s.server_id AND strpos(lower(t.name), lower($1)) > 0)

@@ -33,11 +33,13 @@ export interface ServerRow {
   name: string;
   labels: Record<string, unknown>;
   created_at: Date;
+  /** Polled by the server (migration 0026): no host metrics are expected from it. */
+  agentless?: boolean;
 }
 
 export async function serverById(db: Queryable, serverId: number): Promise<ServerRow[]> {
   const { rows } = await db.query<ServerRow>(
-    'SELECT server_id, name, labels, created_at FROM pgvigil.servers WHERE server_id = $1',
+    'SELECT server_id, name, labels, created_at, agentless FROM pgvigil.servers WHERE server_id = $1',
     [serverId],
   );
   return rows;
@@ -46,7 +48,7 @@ export async function serverById(db: Queryable, serverId: number): Promise<Serve
 /** Up to `limit` servers by name, after `after` (keyset pagination). */
 export async function serversPage(db: Queryable, after: string | null, limit: number): Promise<ServerRow[]> {
   const { rows } = await db.query<ServerRow>(
-    `SELECT server_id, name, labels, created_at FROM pgvigil.servers
+    `SELECT server_id, name, labels, created_at, agentless FROM pgvigil.servers
       WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2`,
     [after, limit],
   );

@@ -35,7 +35,7 @@ import { type Collection, FamilyRunner, toFamilyRow } from './families.js';
 import { postgresPrometheusMetrics } from './prometheus.js';
 import { databaseQueries } from './queries/database.js';
 import { instanceInfoQuery, instanceQueries } from './queries/instance.js';
-import { MainConnection, PostgresTarget } from './session.js';
+import { MainConnection, PostgresTarget, type SessionSettings } from './session.js';
 import { StatementsReader } from './statements.js';
 
 export interface PostgresCollectorOptions {
@@ -76,6 +76,8 @@ export interface PostgresCollectorOptions {
   families?: string[];
   /** Labels added to every exported Prometheus sample, to tell several targets of one agent apart. */
   exportLabels?: Record<string, string>;
+  /** TLS settings given apart from the URL (the server's agentless poller: a CA bundle in memory). */
+  ssl?: SessionSettings['ssl'];
 }
 
 export interface PostgresCollector extends Collector {
@@ -84,7 +86,10 @@ export interface PostgresCollector extends Collector {
 }
 
 type Settings = Required<
-  Omit<PostgresCollectorOptions, 'families' | 'includeDatabases' | 'excludeDatabases' | 'exportLabels'>
+  Omit<
+    PostgresCollectorOptions,
+    'families' | 'includeDatabases' | 'excludeDatabases' | 'exportLabels' | 'ssl'
+  >
 >;
 
 const defaults: Settings = {
@@ -114,7 +119,7 @@ export function createPostgresCollector(
   const exclude = options.excludeDatabases ?? [];
   const enabled = options.families ? new Set(options.families) : undefined;
   const wants = (family: string) => !enabled || enabled.has(family);
-  const target = new PostgresTarget(url, cfg);
+  const target = new PostgresTarget(url, { ...cfg, ssl: options.ssl });
   const describe = (err: unknown) => target.errorText(err);
   const main = new MainConnection(target, cfg.maxBackoffMs);
   const runner = new FamilyRunner(describe, cfg);

@@ -21,7 +21,16 @@ export interface SessionSettings {
   statementTimeoutMs: number;
   lockTimeoutMs: number;
   connectTimeoutMs: number;
+  /**
+   * TLS for the sessions, given apart from the URL (which then carries no ssl parameters): the server's
+   * agentless poller passes a CA bundle held in memory, which a URL could only name as a file.
+   */
+  ssl?: pg.ClientConfig['ssl'];
 }
+
+/** TLS verification failures by Node's error code: the certificate, not the network, is the problem. */
+const tlsCertificateCodes =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_SIGNATURE_FAILURE)$/;
 
 /** Host, port, user and database of a target URL: what messages may name. */
 interface TargetParts {
@@ -123,6 +132,12 @@ export class PostgresTarget {
       case '3D000':
         return `database "${database}" does not exist at ${where}`;
       default:
+        if (typeof e.code === 'string' && tlsCertificateCodes.test(e.code))
+          return this.scrub(
+            `the TLS certificate of ${where} is not trusted (${e.code}: ${(e.message ?? '').split('\n')[0]}); check the CA bundle and that the host name is in the certificate`,
+          );
+        if (/server does not support SSL/i.test(e.message ?? ''))
+          return `${where} does not accept TLS connections (sslmode asks for TLS)`;
         if (/timeout/i.test(e.message ?? ''))
           return `no answer from ${where} within ${this.#settings.connectTimeoutMs} ms`;
         return this.scrub(`cannot connect ${who}: ${(e.message ?? String(err)).split('\n')[0]}`);
@@ -151,6 +166,7 @@ export class PostgresTarget {
       // a guard for a network that stops answering: the server-side timeout cannot fire then
       query_timeout: settings.statementTimeoutMs + 5_000,
       keepAlive: true,
+      ...(settings.ssl !== undefined ? { ssl: settings.ssl } : {}),
     });
     const session: Session = { client, broken: false, database };
     // An idle connection that dies emits 'error' on the client: unhandled, it would crash the agent.
