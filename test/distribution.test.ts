@@ -12,6 +12,8 @@ import { createTestStore, type TestStore, testPgLabel } from './helpers/db.js';
 /** Global tables: replicated to every node (Citus reference tables), never split by server. */
 export const referenceTables = [
   'agent_ca',
+  // Polling definitions: every instance claims due targets across all servers (the poll lease).
+  'agentless_targets',
   // Found by credential or agent id alone (every authenticated request), before its server is known.
   'agents',
   'api_tokens',
