@@ -29,7 +29,9 @@
  * connection's back-off), families.ts (one family's query → rows and status), databases.ts (the visits
  * for per-database families), statements.ts (pg_stat_statements), prometheus.ts (the /metrics view).
  */
+import type { CustomMetricDef } from '../../../protocol/custom-metrics.js';
 import type { CollectContext, Collector, FamilyRows } from '../types.js';
+import { CustomMetricsRunner } from './custom.js';
 import { DatabaseVisits, databaseSelected } from './databases.js';
 import { type Collection, FamilyRunner, toFamilyRow } from './families.js';
 import { postgresPrometheusMetrics } from './prometheus.js';
@@ -76,6 +78,11 @@ export interface PostgresCollectorOptions {
   families?: string[];
   /** Labels added to every exported Prometheus sample, to tell several targets of one agent apart. */
   exportLabels?: Record<string, string>;
+  /**
+   * Custom SQL metrics (family pg_custom), run on their own intervals over a connection of their own
+   * (./custom.ts); their rows and statuses go out with the next collection.
+   */
+  customMetrics?: CustomMetricDef[];
 }
 
 export interface PostgresCollector extends Collector {
@@ -84,7 +91,10 @@ export interface PostgresCollector extends Collector {
 }
 
 type Settings = Required<
-  Omit<PostgresCollectorOptions, 'families' | 'includeDatabases' | 'excludeDatabases' | 'exportLabels'>
+  Omit<
+    PostgresCollectorOptions,
+    'families' | 'includeDatabases' | 'excludeDatabases' | 'exportLabels' | 'customMetrics'
+  >
 >;
 
 const defaults: Settings = {
@@ -132,6 +142,9 @@ export function createPostgresCollector(
     texts: wants('pg_statement_texts'),
     describe,
   });
+  const customDefs = wants('pg_custom') ? (options.customMetrics ?? []) : [];
+  /** Started by the first collection (it brings the logger); closed with the collector. */
+  let custom: CustomMetricsRunner | undefined;
   let running = false;
   let lastSettingsHash: string | undefined;
   /** The snapshot this collection sends: it becomes the last one sent only once the rows are handed over. */
@@ -147,6 +160,15 @@ export function createPostgresCollector(
       return downRows(ts, acquired.down, acquired.tried ? ctx.monotonic() - startedAt : 0);
     }
     const { session } = acquired;
+    if (customDefs.length > 0 && !custom) {
+      custom = new CustomMetricsRunner(
+        target,
+        customDefs,
+        { lockTimeoutMs: cfg.lockTimeoutMs, maxBackoffMs: cfg.maxBackoffMs },
+        log,
+      );
+      custom.start();
+    }
     const c: Collection = { statuses: [], out: new Map(), log };
     const { statuses, out } = c;
     try {
@@ -190,6 +212,14 @@ export function createPostgresCollector(
         },
       ];
       for (const [family, rows] of out) result.push({ family, ts, rows });
+      // Custom metrics ran on their own: their rows carry the time each query ran; their status goes in
+      // this collection's pg_collector (the newest run of each metric: one row per family and ts).
+      const latestCustom = new Map<string, (typeof statuses)[number]>();
+      for (const run of custom?.drain() ?? []) {
+        if (run.rows.length > 0) result.push({ family: 'pg_custom', ts: run.ts, rows: run.rows });
+        latestCustom.set(run.metric, run.status);
+      }
+      statuses.push(...latestCustom.values());
       result.push({
         family: 'pg_collector',
         ts,
@@ -242,6 +272,7 @@ export function createPostgresCollector(
       }
     },
     async close(): Promise<void> {
+      await custom?.close();
       await main.close();
       await visits.close();
     },
