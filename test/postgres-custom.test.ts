@@ -23,6 +23,7 @@ import { buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { rollBucket } from '../src/server/jobs/rollups.js';
 import { type RunningCluster, serverUser, startCluster } from '../src/storage/cluster.js';
+import { runCli } from './helpers/cli.js';
 import { createTestDatabase, createTestStore, quietLog, testPgLabel } from './helpers/db.js';
 import { startFindingsServer } from './helpers/findings.js';
 import {
@@ -265,6 +266,63 @@ describe(`custom SQL metrics on ${testPgLabel} (the run's server)`, () => {
     } finally {
       await collector.close();
       await fs.close();
+    }
+  });
+
+  test('pgvigil_collect_runs_the_example_definitions_file_and_refuses_a_bad_one', async () => {
+    const { packageRoot } = await import('../src/version.js');
+    const example = join(packageRoot, 'docs', 'examples', 'custom-metrics.toml');
+    // The first collection starts the runner; the second, a second later, hands its runs on.
+    const r = await runCli([
+      'collect',
+      '--once',
+      '--json',
+      '--only',
+      'postgres',
+      '--interval',
+      '1500ms',
+      '--postgres',
+      db.url,
+      '--custom-metrics-file',
+      example,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as {
+      families: Record<string, { rows: Record<string, unknown>[] }>;
+    };
+    const custom = report.families.pg_custom?.rows ?? [];
+    const names = new Set(custom.map((row) => `${row.metric}.${row.name}`));
+    assert.ok(names.has('checkpoints.timed') && names.has('checkpoints.requested'), JSON.stringify(custom));
+    assert.ok(names.has('client_sessions.sessions'), JSON.stringify(custom));
+    const statuses = report.families.pg_collector?.rows.filter((s) =>
+      String(s.family).startsWith('pg_custom:'),
+    );
+    assert.deepEqual(statuses?.map((s) => [s.family, s.ok]).sort(), [
+      ['pg_custom:checkpoints', true],
+      ['pg_custom:client_sessions', true],
+    ]);
+    const dir = await mkdtemp(join(tmpdir(), 'pgvigil-custom-file-'));
+    try {
+      const bad = join(dir, 'bad.toml');
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(bad, '[[metric]]\nname = "x"\ninterval = 1\n[metric.sql]\n150000 = "SELECT 1 AS v"\n');
+      const refused = await runCli([
+        'collect',
+        '--once',
+        '--only',
+        'postgres',
+        '--postgres',
+        db.url,
+        '--custom-metrics-file',
+        bad,
+      ]);
+      assert.notEqual(refused.code, 0);
+      assert.match(
+        refused.stderr,
+        /--custom-metrics-file .*bad\.toml: custom metric "x": interval must be a whole number from 10 to 86400, got 1/,
+      );
+    } finally {
+      await removeDir(dir);
     }
   });
 

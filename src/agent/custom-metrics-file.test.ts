@@ -58,3 +58,16 @@ test('a_bad_file_is_refused_naming_the_file_the_metric_and_the_field', () => {
   assert.match(bad('{', 'json'), /not valid JSON/);
   assert.match(bad('metrics = []'), /unknown top-level key "metrics"/);
 });
+
+test('the_example_file_in_docs_is_valid', async () => {
+  const { packageRoot } = await import('../version.js');
+  const { readCustomMetricsFile } = await import('./custom-metrics-file.js');
+  const defs = readCustomMetricsFile(`${packageRoot}/docs/examples/custom-metrics.toml`);
+  assert.deepEqual(
+    defs.map((d) => [d.name, Object.keys(d.sql)]),
+    [
+      ['client_sessions', ['130000']],
+      ['checkpoints', ['130000', '170000']],
+    ],
+  );
+});

@@ -389,7 +389,19 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     return out;
   };
   const latest = joined(first);
+  const earlier = latest.get('pg_collector');
   for (const fr of joined(results).values()) latest.set(fr.family, fr);
+  // Statuses of what ran only in the first collection (per-database families, custom metrics whose runs
+  // it handed on) are kept beside the second's.
+  const statuses = latest.get('pg_collector');
+  if (earlier && statuses && earlier !== statuses) {
+    const key = (r: Row) => `${String(r.family)}@${String(r.datname)}`;
+    const seen = new Set(statuses.rows.map(key));
+    latest.set('pg_collector', {
+      ...statuses,
+      rows: [...statuses.rows, ...earlier.rows.filter((r) => !seen.has(key(r)))],
+    });
+  }
   for (const fr of latest.values()) {
     const spec = families[fr.family];
     // Rows go out in the family's column order, so the JSON reads like the table.
