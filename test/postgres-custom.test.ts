@@ -18,6 +18,7 @@ import { CustomMetricsRunner, type CustomRun } from '../src/agent/collectors/pos
 import { PostgresTarget } from '../src/agent/collectors/postgres/session.js';
 import type { FamilyRows } from '../src/agent/collectors/types.js';
 import { silentLogger } from '../src/log.js';
+import { parseRemoteConfig } from '../src/protocol/agent-config.js';
 import { type CustomMetricDef, parseCustomMetrics } from '../src/protocol/custom-metrics.js';
 import { buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
@@ -263,6 +264,33 @@ describe(`custom SQL metrics on ${testPgLabel} (the run's server)`, () => {
         ['k="a",k2="x"', [1.5]],
         ['k="b\\"q",k2="y\\\\z"', [2.25]],
       ]);
+      // Pushed config: stored when valid, and what the agent pulls parses again as the same definitions.
+      const push = (config: unknown) =>
+        fs.server.app.inject({
+          method: 'PUT',
+          url: `/api/v1/agents/${agent.agentId}/config`,
+          headers: fs.admin,
+          payload: config as Record<string, unknown>,
+        });
+      const pushed = definitions.filter((d) => d.name === 'versioned');
+      assert.equal((await push({ customMetrics: pushed })).statusCode, 204);
+      const pulled = await fs.server.app.inject({
+        method: 'GET',
+        url: `/api/v1/agents/${agent.agentId}/config`,
+        headers: { authorization: `Bearer ${agent.credential}` },
+      });
+      assert.equal(pulled.statusCode, 200, pulled.body);
+      const parsed = parseRemoteConfig((pulled.json() as { config: unknown }).config);
+      assert.ok(parsed.ok, JSON.stringify(parsed));
+      assert.deepEqual(parsed.config.customMetrics, pushed);
+      const refused = await push({
+        customMetrics: [{ ...pushed[0], sql: { 150000: 'SELECT 1' }, interval: 3 }],
+      });
+      assert.equal(refused.statusCode, 400);
+      assert.match(
+        refused.body,
+        /customMetrics: custom metric \\"versioned\\": interval must be a whole number from 10/,
+      );
     } finally {
       await collector.close();
       await fs.close();
