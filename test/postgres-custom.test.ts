@@ -132,7 +132,9 @@ async function assertRuns(client: pg.Client, runs: CustomRun[], branch: string):
       counter: null,
     },
   ]);
-  notes.push(`server_version_num ${versionNum}: branch ${branch}`);
+  notes.push(
+    `server_version_num ${versionNum}: branch ${branch}; a run (BEGIN READ ONLY, SET LOCAL, query, ROLLBACK) took ${versioned.status.durationMs.toFixed(1)} ms`,
+  );
   // Values equal a direct read; labels canonical (sorted, escaped).
   const src = m.get('src')!;
   assert.equal(src.status.ok, true, src.status.error ?? '');

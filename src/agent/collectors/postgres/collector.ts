@@ -6,7 +6,8 @@
  * - At most one connection of ours at a time for the instance (the main connection, kept open between
  *   collections), plus one short-lived connection while visiting another database (or, when
  *   `keepDatabaseConnections` is set, at most that many kept); visits are one after another and
- *   overlapping collect() calls are refused, never stacked.
+ *   overlapping collect() calls are refused, never stacked. Custom SQL metrics, when defined, add one
+ *   connection of their own (./custom.ts: read-only transactions, their own statement timeouts).
  * - Every session says application_name = 'pgvigil', runs read-only, and has statement_timeout and
  *   lock_timeout set at connection start (statement_timeout by a SET before any other query, so the
  *   server's own value stays readable for pg_settings), so no query of ours runs long or queues long

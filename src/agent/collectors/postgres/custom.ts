@@ -172,7 +172,12 @@ export class CustomMetricsRunner {
     if (this.#running || this.#closed || this.defs.length === 0) return;
     const loop = async (): Promise<void> => {
       if (this.#closed) return;
-      await this.runDue();
+      try {
+        await this.runDue();
+      } catch (err) {
+        // Nothing in a run should throw; if something does, the loop must go on (and say so).
+        this.log.error({ err: this.target.scrubbedError(err) }, 'custom metrics run failed');
+      }
       if (this.#closed) return;
       const next = Math.min(...this.defs.map((d) => this.#nextDue.get(d.name) ?? 0));
       const wait = Math.max(1000, next - this.#monotonic());
