@@ -17,6 +17,7 @@ import { createPostgresCollector } from '../src/agent/collectors/postgres/collec
 import { CustomMetricsRunner, type CustomRun } from '../src/agent/collectors/postgres/custom.js';
 import { PostgresTarget } from '../src/agent/collectors/postgres/session.js';
 import type { FamilyRows } from '../src/agent/collectors/types.js';
+import { runAgent } from '../src/agent/run.js';
 import { silentLogger } from '../src/log.js';
 import { parseRemoteConfig } from '../src/protocol/agent-config.js';
 import { type CustomMetricDef, parseCustomMetrics } from '../src/protocol/custom-metrics.js';
@@ -296,6 +297,68 @@ describe(`custom SQL metrics on ${testPgLabel} (the run's server)`, () => {
     } finally {
       await collector.close();
       await fs.close();
+    }
+  });
+
+  test('a_pushed_definition_reaches_a_running_agent_and_its_rows_the_store', async () => {
+    const fs = await startFindingsServer('custompush');
+    const stateDir = await mkdtemp(join(tmpdir(), 'pgvigil-custom-agent-'));
+    let stop: (v: unknown) => void = () => {};
+    const stopped = new Promise((r) => {
+      stop = r;
+    });
+    let agentRun: Promise<void> | undefined;
+    try {
+      const agent = await fs.enroll('custom-agent');
+      const put = await fs.server.app.inject({
+        method: 'PUT',
+        url: `/api/v1/agents/${agent.agentId}/config`,
+        headers: fs.admin,
+        payload: { customMetrics: definitions.filter((d) => d.name === 'versioned') },
+      });
+      assert.equal(put.statusCode, 204, put.body);
+      // The agent has no definitions of its own: what runs is what the server pushed.
+      agentRun = runAgent({
+        procRoot: '/proc',
+        sysRoot: '/sys',
+        rootFs: '/',
+        intervalMs: 2000,
+        watches: [],
+        nodeExporterMemoryNames: false,
+        postgres: [{ name: 'main', url: db.url }],
+        server: {
+          url: fs.base,
+          stateDir,
+          identity: {
+            serverUrl: fs.base,
+            agentId: agent.agentId,
+            serverId: agent.serverId,
+            credential: agent.credential,
+            enrolledAt: new Date().toISOString(),
+          },
+          pushIntervalMs: 1000,
+        },
+        log: quietLog,
+        stopSignal: stopped,
+      });
+      const row = await waitFor(
+        'the pushed custom metric stored',
+        async () =>
+          (
+            await fs.ts.store.pool.query<{ labels: string; gauge: number }>(
+              "SELECT labels, gauge FROM pgvigil.pg_custom WHERE server_id = $1 AND metric = 'versioned' LIMIT 1",
+              [agent.serverId],
+            )
+          ).rows[0],
+        60_000,
+      );
+      assert.equal(row.labels, 'branch="pg18"');
+      assert.equal(row.gauge, await runServerVersion());
+    } finally {
+      stop(undefined);
+      await agentRun;
+      await fs.close();
+      await removeDir(stateDir);
     }
   });
 
