@@ -61,7 +61,7 @@ const definitions: CustomMetricDef[] = (() => {
       columns: [
         { name: 'k', type: 'label' },
         { name: 'k2', type: 'label' },
-        { name: 'g', type: 'gauge', unit: 'bytes' },
+        { name: 'g', type: 'gauge', unit: 'bytes', warn_above: 2, crit_above: 100 },
         { name: 'c', type: 'counter' },
       ],
     },
@@ -131,6 +131,8 @@ async function assertRuns(client: pg.Client, runs: CustomRun[], branch: string):
       labels: `branch="${branch}"`,
       gauge: versionNum,
       counter: null,
+      warn_above: null,
+      crit_above: null,
     },
   ]);
   notes.push(
@@ -145,8 +147,16 @@ async function assertRuns(client: pg.Client, runs: CustomRun[], branch: string):
   const expected = direct.flatMap((r) => {
     const labels = `k="${r.k.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}",k2="${r.k2.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
     return [
-      { metric: 'src', name: 'g', labels, gauge: r.g, counter: null },
-      { metric: 'src', name: 'c', labels, gauge: null, counter: Number(r.c) },
+      { metric: 'src', name: 'g', labels, gauge: r.g, counter: null, warn_above: 2, crit_above: 100 },
+      {
+        metric: 'src',
+        name: 'c',
+        labels,
+        gauge: null,
+        counter: Number(r.c),
+        warn_above: null,
+        crit_above: null,
+      },
     ];
   });
   assert.deepEqual(
@@ -246,6 +256,14 @@ describe(`custom SQL metrics on ${testPgLabel} (the run's server)`, () => {
         { metric: 'src', name: 'c', labels: 'k="b\\"q",k2="y\\\\z"', gauge: null, counter: 9007199254740000 },
         { metric: 'src', name: 'g', labels: 'k="b\\"q",k2="y\\\\z"', gauge: 2.25, counter: null },
       ]);
+      // Checkable: g has warn_above 2 and crit_above 100; 2.25 is over the first, 1.5 under both.
+      await fs.runJob();
+      const findings = await fs.findings(`server=${agent.serverId}&check=pg.custom_threshold`);
+      assert.deepEqual(
+        findings.map((f) => [f.object, f.severity, f.state]),
+        [['custom.src.g{k="b\\"q",k2="y\\\\z"}', 'warning', 'open']],
+      );
+      assert.match(findings[0]!.title, /is 2\.25 on local, above its warn_above 2/);
       // Chartable: the generic series API selects a custom series by its labels.
       const viewer = await roleHeaders(pool, 'viewer');
       const res = await fs.server.app.inject({
@@ -365,7 +383,7 @@ describe(`custom SQL metrics on ${testPgLabel} (the run's server)`, () => {
   test('pgvigil_collect_runs_the_example_definitions_file_and_refuses_a_bad_one', async () => {
     const { packageRoot } = await import('../src/version.js');
     const example = join(packageRoot, 'docs', 'examples', 'custom-metrics.toml');
-    // The first collection starts the runner; the second, a second later, hands its runs on.
+    // The first collection starts the runner; the second, 5 s later, hands on the runs done by then.
     const r = await runCli([
       'collect',
       '--once',
@@ -373,7 +391,7 @@ describe(`custom SQL metrics on ${testPgLabel} (the run's server)`, () => {
       '--only',
       'postgres',
       '--interval',
-      '1500ms',
+      '5s',
       '--postgres',
       db.url,
       '--custom-metrics-file',

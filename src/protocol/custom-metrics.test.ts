@@ -87,6 +87,18 @@ test('hostile_definitions_are_refused_naming_the_metric_and_the_field', () => {
       /33 columns; at most 32/,
     ],
     [{ ...good, colums: [] }, /"slot_retained": unknown key "colums"/],
+    [
+      { ...good, columns: [{ name: 'v', type: 'counter', warn_above: 1 }] },
+      /\(v\): warn_above applies to gauge columns only/,
+    ],
+    [
+      { ...good, columns: [{ name: 'v', type: 'gauge', crit_above: 'high' }] },
+      /\(v\): crit_above must be a number/,
+    ],
+    [
+      { ...good, columns: [{ name: 'v', type: 'gauge', warn_above: 10, crit_above: 5 }] },
+      /\(v\): crit_above \(5\) is below warn_above \(10\)/,
+    ],
     ['SELECT 1', /custom metric #1: expected a table/],
   ];
   for (const [def, expected] of cases) assert.match(refused(def), expected);

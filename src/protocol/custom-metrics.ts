@@ -34,6 +34,10 @@ export interface CustomColumn {
   type: CustomColumnType;
   help?: string;
   unit?: string;
+  /** Gauges only: a value above this opens a warning (check pg.custom_threshold). */
+  warn_above?: number;
+  /** Gauges only: a value above this is critical. */
+  crit_above?: number;
 }
 
 export interface CustomMetricDef {
@@ -102,7 +106,7 @@ function boundedInt(
 
 function parseColumn(v: unknown, where: string): CustomColumn {
   if (!isObject(v)) fail(`${where}: expected a table with name and type`);
-  onlyKeys(v, ['name', 'type', 'help', 'unit'], where);
+  onlyKeys(v, ['name', 'type', 'help', 'unit', 'warn_above', 'crit_above'], where);
   const name = own(v, 'name');
   if (typeof name !== 'string' || !columnName.test(name) || name.length > customMetricBounds.nameLength) {
     fail(
@@ -116,11 +120,27 @@ function parseColumn(v: unknown, where: string): CustomColumn {
   }
   const help = optionalText(v, 'help', customMetricBounds.helpLength, at);
   const unit = optionalText(v, 'unit', customMetricBounds.unitLength, at);
+  const limits: { warn_above?: number; crit_above?: number } = {};
+  for (const k of ['warn_above', 'crit_above'] as const) {
+    const x = own(v, k);
+    if (x === undefined) continue;
+    if (type !== 'gauge') fail(`${at}: ${k} applies to gauge columns only (a counter's total only grows)`);
+    if (typeof x !== 'number' || !Number.isFinite(x)) fail(`${at}: ${k} must be a number`);
+    limits[k] = x;
+  }
+  if (
+    limits.warn_above !== undefined &&
+    limits.crit_above !== undefined &&
+    limits.crit_above < limits.warn_above
+  ) {
+    fail(`${at}: crit_above (${limits.crit_above}) is below warn_above (${limits.warn_above})`);
+  }
   return {
     name,
     type: type as CustomColumnType,
     ...(help !== undefined ? { help } : {}),
     ...(unit !== undefined ? { unit } : {}),
+    ...limits,
   };
 }
 

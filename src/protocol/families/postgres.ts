@@ -556,7 +556,7 @@ export const postgresFamilies = {
   },
   pg_custom: {
     name: 'pg_custom',
-    help: 'Custom SQL metrics (user-defined queries, src/protocol/custom-metrics.ts): one row per result row and value column of each query, the gauge or the counter filled and the other null.',
+    help: 'Custom SQL metrics (user-defined queries, src/protocol/custom-metrics.ts): one row per result row and value column of each query, the gauge or the counter filled and the other null; a gauge carries the thresholds its definition gives it, which check pg.custom_threshold reads.',
     scope: 'target',
     columns: [
       label('metric', 'the definition name'),
@@ -569,6 +569,14 @@ export const postgresFamilies = {
       msCounter(
         'counter',
         'the value, when the column is typed counter (cumulative; rolled up as increases)',
+      ),
+      rate(
+        'warn_above',
+        "the gauge's warning threshold from its definition, when it has one (null otherwise)",
+      ),
+      rate(
+        'crit_above',
+        "the gauge's critical threshold from its definition, when it has one (null otherwise)",
       ),
     ],
   },

@@ -2,7 +2,9 @@
 -- pg_custom (src/protocol/families/postgres.ts): the narrow generic table of DESIGN.md's "generic metrics"
 -- decision, for series whose names are not known in advance. One row per result row and value column of a
 -- query: labels `metric` (the definition), `name` (the column) and `labels` (the row's label columns as
--- canonical text, k="v" sorted and escaped), values `gauge` or `counter` (the other null).
+-- canonical text, k="v" sorted and escaped), values `gauge` or `counter` (the other null), and for a
+-- gauge the `warn_above` / `crit_above` thresholds of its definition (null when it has none; rolled up as
+-- gauges, so a chart can draw them at every tier; check pg.custom_threshold reads them on ingest).
 --
 -- The raw table follows 0003: range-partitioned by day on ts (partitions.ts finds it by name), keyed by
 -- (server, target, ts, labels). Rolled up like every family with numeric columns: the gauge as
@@ -19,6 +21,8 @@ CREATE TABLE pgvigil.pg_custom (
   labels text NOT NULL,
   gauge double precision,
   counter double precision,
+  warn_above double precision,
+  crit_above double precision,
   PRIMARY KEY (server_id, target_id, ts, metric, name, labels)
 ) PARTITION BY RANGE (ts);
 
@@ -35,6 +39,14 @@ CREATE TABLE pgvigil.pg_custom_minute (
   gauge_max double precision,
   gauge_p95 double precision,
   counter double precision,
+  warn_above_avg double precision,
+  warn_above_min double precision,
+  warn_above_max double precision,
+  warn_above_p95 double precision,
+  crit_above_avg double precision,
+  crit_above_min double precision,
+  crit_above_max double precision,
+  crit_above_p95 double precision,
   PRIMARY KEY (server_id, target_id, metric, name, labels, ts)
 ) PARTITION BY RANGE (ts);
 
@@ -51,6 +63,14 @@ CREATE TABLE pgvigil.pg_custom_hourly (
   gauge_max double precision,
   gauge_p95 double precision,
   counter double precision,
+  warn_above_avg double precision,
+  warn_above_min double precision,
+  warn_above_max double precision,
+  warn_above_p95 double precision,
+  crit_above_avg double precision,
+  crit_above_min double precision,
+  crit_above_max double precision,
+  crit_above_p95 double precision,
   PRIMARY KEY (server_id, target_id, metric, name, labels, ts)
 ) PARTITION BY RANGE (ts);
 
@@ -67,6 +87,18 @@ CREATE TABLE pgvigil.pg_custom_daily (
   gauge_max double precision,
   gauge_p95 double precision,
   counter double precision,
+  warn_above_avg double precision,
+  warn_above_min double precision,
+  warn_above_max double precision,
+  warn_above_p95 double precision,
+  crit_above_avg double precision,
+  crit_above_min double precision,
+  crit_above_max double precision,
+  crit_above_p95 double precision,
   PRIMARY KEY (server_id, target_id, metric, name, labels, ts)
 ) PARTITION BY RANGE (ts);
 
+
+-- Check pg.custom_threshold reads the newest sample of every series of the last minutes across the fleet
+-- (by time, not by server): a block-range index on ts, as 0024 gives the raw tables read that way.
+CREATE INDEX pg_custom_ts_brin ON pgvigil.pg_custom USING brin (ts);

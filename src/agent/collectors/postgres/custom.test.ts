@@ -27,15 +27,39 @@ test('each_value_column_becomes_one_row_with_canonical_labels', () => {
   const r = customRows(def(), fields, [{ db: 'app', kind: 'a"b', size: '1024', commits: 7, extra: 'x' }]);
   assert.equal(r.error, null);
   assert.deepEqual(r.rows, [
-    { metric: 'sizes', name: 'size', labels: 'db="app",kind="a\\"b"', gauge: 1024, counter: null },
-    { metric: 'sizes', name: 'commits', labels: 'db="app",kind="a\\"b"', gauge: null, counter: 7 },
+    {
+      metric: 'sizes',
+      name: 'size',
+      labels: 'db="app",kind="a\\"b"',
+      gauge: 1024,
+      counter: null,
+      warn_above: null,
+      crit_above: null,
+    },
+    {
+      metric: 'sizes',
+      name: 'commits',
+      labels: 'db="app",kind="a\\"b"',
+      gauge: null,
+      counter: 7,
+      warn_above: null,
+      crit_above: null,
+    },
   ]);
 });
 
 test('a_null_value_gives_no_row_and_a_null_label_is_empty', () => {
   const r = customRows(def(), fields, [{ db: null, kind: 'k', size: null, commits: true }]);
   assert.deepEqual(r.rows, [
-    { metric: 'sizes', name: 'commits', labels: 'db="",kind="k"', gauge: null, counter: 1 },
+    {
+      metric: 'sizes',
+      name: 'commits',
+      labels: 'db="",kind="k"',
+      gauge: null,
+      counter: 1,
+      warn_above: null,
+      crit_above: null,
+    },
   ]);
 });
 

@@ -123,6 +123,8 @@ export function customRows(
         labels: text,
         gauge: c.type === 'gauge' ? n : null,
         counter: c.type === 'counter' ? n : null,
+        warn_above: c.warn_above ?? null,
+        crit_above: c.crit_above ?? null,
       });
     }
   }
