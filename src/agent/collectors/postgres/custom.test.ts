@@ -94,3 +94,20 @@ test('a_missing_column_or_a_non_number_is_an_error_and_stores_nothing', () => {
   assert.match(text.error ?? '', /column size: expected a number, got "big"/);
   assert.equal(text.rows.length, 0);
 });
+
+test('a_row_repeating_the_label_values_of_an_earlier_one_is_dropped_and_counted', () => {
+  // Two values for one series at one time would be refused by the store with the whole batch.
+  const r = customRows(def(), fields, [
+    { db: 'a', kind: 'k', size: 1, commits: 1 },
+    { db: 'a', kind: 'k', size: 2, commits: 2 },
+    { db: 'b', kind: 'k', size: 3, commits: 3 },
+  ]);
+  assert.equal(r.duplicates, 1);
+  assert.deepEqual(
+    r.rows.filter((x) => x.name === 'size').map((x) => [x.labels, x.gauge]),
+    [
+      ['db="a",kind="k"', 1],
+      ['db="b",kind="k"', 3],
+    ],
+  );
+});

@@ -67,6 +67,8 @@ export interface CustomResult {
   rows: Row[];
   /** Result rows beyond max_rows, and rows whose label text is too long: not stored. */
   dropped: number;
+  /** Result rows whose label values repeat an earlier row's (not stored: one value per series and run). */
+  duplicates: number;
   /** Label values cut to the length bound. */
   cut: number;
   /** Why nothing of this run is stored (a declared column is missing, a value is not a number). */
@@ -87,6 +89,7 @@ export function customRows(
     return {
       rows: [],
       dropped: 0,
+      duplicates: 0,
       cut: 0,
       error: `column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not in the query's result (it returned: ${fields.join(', ').slice(0, 300) || 'no columns'})`,
     };
@@ -95,7 +98,11 @@ export function customRows(
   const valueCols = def.columns.filter((c) => c.type !== 'label');
   const rows: Row[] = [];
   let dropped = Math.max(0, result.length - def.max_rows);
+  let duplicates = 0;
   let cut = 0;
+  // A series is (metric, column, labels) at one ts: a second result row with the same labels would be a
+  // second row under the same key, which the store refuses with the whole batch. The first one is kept.
+  const seen = new Set<string>();
   for (const r of result.slice(0, def.max_rows)) {
     const labels: Record<string, string> = {};
     for (const c of labelCols) {
@@ -111,11 +118,22 @@ export function customRows(
       dropped++;
       continue;
     }
+    if (seen.has(text)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(text);
     for (const c of valueCols) {
       const n = numberOf(r[c.name]);
       if (n === null) continue;
       if (typeof n === 'object') {
-        return { rows: [], dropped: 0, cut: 0, error: `column ${c.name}: expected a number, got ${n.bad}` };
+        return {
+          rows: [],
+          dropped: 0,
+          duplicates: 0,
+          cut: 0,
+          error: `column ${c.name}: expected a number, got ${n.bad}`,
+        };
       }
       rows.push({
         metric: def.name,
@@ -128,7 +146,7 @@ export function customRows(
       });
     }
   }
-  return { rows, dropped, cut, error: null };
+  return { rows, dropped, duplicates, cut, error: null };
 }
 
 /** What one run of one metric gave. */
@@ -228,7 +246,7 @@ export class CustomMetricsRunner {
     const started = performance.now();
     const timeoutMs = def.timeout * 1000;
     let error: string | null = null;
-    let result: CustomResult = { rows: [], dropped: 0, cut: 0, error: null };
+    let result: CustomResult = { rows: [], dropped: 0, duplicates: 0, cut: 0, error: null };
     let inTx = false;
     try {
       await client.query('BEGIN READ ONLY');
@@ -267,10 +285,13 @@ export class CustomMetricsRunner {
     }
     // Rows dropped by the bounds are said in the status (ok, with a note) and logged, never silently lost.
     const note =
-      error === null && (result.dropped > 0 || result.cut > 0)
+      error === null && (result.dropped > 0 || result.duplicates > 0 || result.cut > 0)
         ? [
             result.dropped > 0
               ? `${result.dropped} result rows dropped (max_rows ${def.max_rows}, or labels over ${maxLabelsBytes} bytes)`
+              : '',
+            result.duplicates > 0
+              ? `${result.duplicates} result rows dropped for repeating the label values of an earlier row`
               : '',
             result.cut > 0
               ? `${result.cut} label values cut to ${customMetricBounds.labelValueLength} characters`
