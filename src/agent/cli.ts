@@ -24,6 +24,7 @@ interface RootFlags {
   watchProcess: string[];
   postgres: string[];
   postgresFile?: string;
+  customMetricsFile?: string;
 }
 
 interface AgentFlags extends RootFlags, LogFlags {
@@ -84,6 +85,7 @@ export const liveAgentKeys = [
   'watch_process',
   'postgres',
   'postgres_file',
+  'custom_metrics_file',
   'push_interval',
   'log_file',
   'logs',
@@ -122,7 +124,18 @@ function rootOptions(cmd: Command): Command {
     .option(
       '--postgres-file <file>',
       'PostgreSQL targets to monitor, one [name=]url a line (# comments); with --postgres and PGVIGIL_POSTGRES (whitespace-separated) they add up',
+    )
+    .option(
+      '--custom-metrics-file <file>',
+      'custom SQL metrics run on every PostgreSQL target: [[metric]] tables in TOML, or JSON for a .json name (docs/configuration.md)',
     );
+}
+
+/** The custom SQL metrics of --custom-metrics-file (none without it). */
+async function customMetrics(flags: RootFlags) {
+  if (flags.customMetricsFile === undefined) return [];
+  const { readCustomMetricsFile } = await import('./custom-metrics-file.js');
+  return readCustomMetricsFile(flags.customMetricsFile);
 }
 
 /**
@@ -280,7 +293,15 @@ Examples:
       const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
       await warnSecretsOnCommandLine(log, false, flags.postgres);
       const postgres = await postgresTargets(flags);
-      const report = await collectOnce({ ...roots, only, intervalMs, watches, postgres, log });
+      const report = await collectOnce({
+        ...roots,
+        only,
+        intervalMs,
+        watches,
+        postgres,
+        customMetrics: await customMetrics(flags),
+        log,
+      });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCollectText(report));
       const failed = report.collectors.filter((c) => c.status === 'failing');
       for (const c of failed)
@@ -403,6 +424,7 @@ async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
     intervalMs: live.intervalMs,
     watches: live.watches,
     postgres: live.postgres,
+    customMetrics: live.customMetrics,
     server,
     logSources: server ? live.logSources : undefined,
     nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,
@@ -432,6 +454,7 @@ async function liveSettings(flags: AgentFlags, shipping: boolean) {
     intervalMs: parseDuration(flags.interval, '--interval'),
     watches: parseWatches(flags.watchProcess),
     postgres: await postgresTargets(flags),
+    customMetrics: await customMetrics(flags),
     logSources: shipping && flags.logs ? await agentLogSources(flags.logFile) : [],
     pushIntervalMs: shipping ? parseDuration(flags.pushInterval, '--push-interval') : undefined,
   };

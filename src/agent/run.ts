@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
+import type { CustomMetricDef } from '../protocol/custom-metrics.js';
 import { families } from '../protocol/families/index.js';
 import { version } from '../version.js';
 import {
@@ -19,7 +20,7 @@ import {
   type PostgresTarget,
 } from './collectors/index.js';
 import type { ProcessWatch } from './collectors/process.js';
-import type { Collector, Row } from './collectors/types.js';
+import type { Collector, FamilyRows, Row } from './collectors/types.js';
 import { selfExposition, startExporter } from './exporter.js';
 import { agentHealthExposition } from './health.js';
 import type { TlsFiles } from './http.js';
@@ -57,6 +58,8 @@ export interface AgentOptions extends Roots {
   watches: ProcessWatch[];
   nodeExporterMemoryNames: boolean;
   postgres?: PostgresTarget[];
+  /** Custom SQL metrics run on every PostgreSQL target (--custom-metrics-file). */
+  customMetrics?: CustomMetricDef[];
   server?: ServerLink;
   /** Log sources shipped with the metrics (only with a server). */
   logSources?: LogSourceConfig[];
@@ -79,6 +82,7 @@ export interface LiveSettings {
   postgres: PostgresTarget[];
   logSources: LogSourceConfig[];
   pushIntervalMs?: number;
+  customMetrics?: CustomMetricDef[];
 }
 
 /** A server-pushed log source as the log pipeline takes it. */
@@ -97,6 +101,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     postgres: options.postgres ?? [],
     logSources: options.logSources ?? [],
     pushIntervalMs: options.server?.pushIntervalMs,
+    customMetrics: options.customMetrics ?? [],
   };
   let remote: RemoteConfig = {};
   let pushIntervalMs = options.server?.pushIntervalMs;
@@ -111,6 +116,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     intervalMs: options.intervalMs,
     watches: options.watches,
     postgres: options.postgres ?? [],
+    customMetrics: options.customMetrics ?? [],
     enable: undefined as string[] | undefined,
     disable: [] as string[],
   };
@@ -130,6 +136,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       watches: settings.watches,
       nodeExporterMemoryNames: options.nodeExporterMemoryNames,
       postgres: settings.postgres,
+      customMetrics: settings.customMetrics,
     }).filter(
       (g) =>
         !settings.disable.includes(g.collector.name) &&
@@ -171,6 +178,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       intervalMs: config.collectIntervalMs ?? own.intervalMs,
       watches: config.watchProcesses ? parseWatches(config.watchProcesses) : own.watches,
       postgres: config.targets ?? own.postgres,
+      customMetrics: config.customMetrics ?? own.customMetrics ?? [],
       enable: config.collectors?.enable,
       disable: config.collectors?.disable ?? [],
     };
@@ -304,6 +312,7 @@ export interface CollectOnceOptions extends Roots {
   intervalMs: number;
   watches: ProcessWatch[];
   postgres?: PostgresTarget[];
+  customMetrics?: CustomMetricDef[];
   log: Logger;
 }
 
@@ -342,7 +351,11 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     );
   }
   const selected = selectCollectors(
-    createCollectors({ watches: options.watches, postgres: options.postgres }),
+    createCollectors({
+      watches: options.watches,
+      postgres: options.postgres,
+      customMetrics: options.customMetrics,
+    }),
     options.only,
   );
   const scheduler = new Scheduler({
@@ -366,8 +379,29 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
   const report: CollectReport = { version, interval_ms: options.intervalMs, families: {}, collectors: [] };
   // Families a collector reads less often than every run (PostgreSQL per-database families) come from the
   // first sample when the second has none.
-  const latest = new Map([...first.values()].flat().map((fr) => [fr.family, fr]));
-  for (const fr of [...results.values()].flat()) latest.set(fr.family, fr);
+  // A family may come in several parts of one collection (custom metrics: one per query run): joined.
+  const joined = (runs: ReadonlyMap<string, FamilyRows[]>) => {
+    const out = new Map<string, FamilyRows>();
+    for (const fr of [...runs.values()].flat()) {
+      const prev = out.get(fr.family);
+      out.set(fr.family, prev ? { ...fr, rows: [...prev.rows, ...fr.rows] } : fr);
+    }
+    return out;
+  };
+  const latest = joined(first);
+  const earlier = latest.get('pg_collector');
+  for (const fr of joined(results).values()) latest.set(fr.family, fr);
+  // Statuses of what ran only in the first collection (per-database families, custom metrics whose runs
+  // it handed on) are kept beside the second's.
+  const statuses = latest.get('pg_collector');
+  if (earlier && statuses && earlier !== statuses) {
+    const key = (r: Row) => `${String(r.family)}@${String(r.datname)}`;
+    const seen = new Set(statuses.rows.map(key));
+    latest.set('pg_collector', {
+      ...statuses,
+      rows: [...statuses.rows, ...earlier.rows.filter((r) => !seen.has(key(r)))],
+    });
+  }
   for (const fr of latest.values()) {
     const spec = families[fr.family];
     // Rows go out in the family's column order, so the JSON reads like the table.

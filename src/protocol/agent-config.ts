@@ -3,6 +3,7 @@
  * so the server validates a config before storing it with the same rules the agent applies.
  */
 import { z } from 'zod';
+import { parseCustomMetrics } from './custom-metrics.js';
 
 const duration = z.number().int().min(1000).max(3_600_000);
 
@@ -34,6 +35,16 @@ export const remoteConfigSchema = z
     targets: z
       .array(z.object({ name: z.string().min(1).max(253), url: z.string().min(1).max(4096) }).strict())
       .max(100)
+      .optional(),
+    /** Custom SQL metrics (custom-metrics.ts), replacing the agent's own file's when given. */
+    customMetrics: z
+      .unknown()
+      .transform((v, ctx) => {
+        const r = parseCustomMetrics(v);
+        if (r.ok) return r.metrics;
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: r.error });
+        return z.NEVER;
+      })
       .optional(),
   })
   .strict();

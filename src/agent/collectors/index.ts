@@ -7,6 +7,8 @@
  * present only when something is watched), container (cgroups), postgres (one collector per target given
  * with --postgres).
  */
+
+import type { CustomMetricDef } from '../../protocol/custom-metrics.js';
 import { createContainerCollector } from './container.js';
 import { createCpuCollector } from './host/cpu.js';
 import { createDiskCollector } from './host/disk.js';
@@ -42,6 +44,8 @@ export interface CollectorOptions {
   nodeExporterMemoryNames?: boolean;
   /** PostgreSQL targets (--postgres). */
   postgres?: PostgresTarget[];
+  /** Custom SQL metrics run on every PostgreSQL target (--custom-metrics-file, or pushed config). */
+  customMetrics?: CustomMetricDef[];
 }
 
 /** The collectors every agent runs, whatever it watches: host and container. */
@@ -73,6 +77,7 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
     const collector = lazyPostgresCollector(t.url, {
       name: several ? `postgres:${t.name}` : 'postgres',
       ...(several ? { exportLabels: { target: t.name } } : {}),
+      ...(options.customMetrics?.length ? { customMetrics: options.customMetrics } : {}),
     });
     out.push({ group: 'postgres', collector, target: t.name });
   }

@@ -10,6 +10,7 @@ import { logChecks } from './logs.js';
 import { postgresActivityChecks } from './postgres-activity.js';
 import { postgresArchiverChecks } from './postgres-archiver.js';
 import { postgresCounterChecks } from './postgres-counters.js';
+import { postgresCustomChecks } from './postgres-custom.js';
 import { postgresHorizonChecks } from './postgres-horizon.js';
 import { postgresIndexChecks } from './postgres-indexes.js';
 import { postgresInstanceChecks } from './postgres-instance.js';
@@ -36,6 +37,7 @@ export const checks: readonly Check[] = [
   ...postgresSequenceChecks,
   ...postgresSettingsChecks,
   ...postgresStatementChecks,
+  ...postgresCustomChecks,
   ...hostChecks,
   ...hostJobChecks,
   ...processChecks,

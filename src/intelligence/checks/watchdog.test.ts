@@ -103,6 +103,29 @@ describe('the other watchdog checks', () => {
     ]);
   });
 
+  test('a_failing_custom_metric_points_at_its_definition_not_at_the_collector', () => {
+    const failure = (error: string) => ({
+      serverId: 1,
+      targetId: 7,
+      target: 'main',
+      family: 'pg_custom:slot_lag',
+      datname: '',
+      error,
+      ts: new Date(now),
+    });
+    const run = (error: string) =>
+      collectorFailing.evaluate(
+        { agents: [], pg: { targets: [{ serverId: 1, targetId: 7 }], failures: [failure(error)] } },
+        () => ({}),
+        now,
+      ).observations[0]!;
+    const syntax = run('syntax error at or near "FORM" (SQLSTATE 42601)');
+    assert.equal(syntax.object, 'pg:pg_custom:slot_lag');
+    assert.match(syntax.explanation, /syntax error at or near "FORM"/);
+    assert.match(syntax.action, /custom metric slot_lag: correct its SQL .*BEGIN READ ONLY/);
+    assert.match(run('permission denied for table secrets (SQLSTATE 42501)').action, /GRANT SELECT ON/);
+  });
+
   test('a_refused_config_warns_and_an_applied_one_does_not', () => {
     const run = (cs: unknown) => configRefused.evaluate([agent({ configStatus: cs })], () => ({}), now);
     const o = run({ etag: 'v7', applied: false, error: 'bad', at: '2026-12-02T11:59:00Z' }).observations[0]!;

@@ -163,9 +163,11 @@ export const collectorFailing: JobCheck<{
           title: `PostgreSQL family ${family} failing on ${cut(f.target, 100)}${where}`,
           explanation: `The newest collection of ${cut(f.target, 100)} could not read ${family}${where}: ${error}. These metrics (and the checks that need them) are missing until it works.`,
           evidence: { family, datname: f.datname, error, ts: isoTime(f.ts) },
-          action: grant
-            ? 'GRANT pg_monitor TO current_user; -- run as a superuser, naming the role the agent connects as'
-            : `-- read the error; the query the ${family} family runs is in the agent's collector (pgvigil agent collect --once shows it)`,
+          action: family.startsWith('pg_custom:')
+            ? customMetricAction(family.slice('pg_custom:'.length), grant)
+            : grant
+              ? 'GRANT pg_monitor TO current_user; -- run as a superuser, naming the role the agent connects as'
+              : `-- read the error; the query the ${family} family runs is in the agent's collector (pgvigil agent collect --once shows it)`,
           value: null,
         });
       }
@@ -177,6 +179,17 @@ export const collectorFailing: JobCheck<{
     return { observations, scopes };
   },
 };
+
+/**
+ * A custom SQL metric (family `pg_custom:<name>` in pg_collector) fails: its query is the user's, so the fix
+ * is in its definition or in a grant on what it reads, tried the way the agent runs it.
+ */
+function customMetricAction(name: string, grant: boolean): string {
+  if (grant) {
+    return `-- custom metric ${name}: the agent's role may not read what its query reads; as a superuser: GRANT SELECT ON <the relation in the error> TO <agent role>; -- or GRANT pg_read_all_stats / pg_monitor`;
+  }
+  return `-- custom metric ${name}: correct its SQL in the agent's --custom-metrics-file (or customMetrics of its pushed config), then SIGHUP the agent; try it as the agent runs it: BEGIN READ ONLY; SET LOCAL statement_timeout = '5s'; <its SQL>; ROLLBACK;`;
+}
 
 export const configRefused: JobCheck<WatchdogAgent[]> = {
   id: 'watchdog.config_refused',

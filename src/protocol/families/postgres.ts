@@ -554,4 +554,30 @@ export const postgresFamilies = {
       time('stats_reset', 'when all statistics were last reset (14+)'),
     ],
   },
+  pg_custom: {
+    name: 'pg_custom',
+    help: 'Custom SQL metrics (user-defined queries, src/protocol/custom-metrics.ts): one row per result row and value column of each query, the gauge or the counter filled and the other null; a gauge carries the thresholds its definition gives it, which check pg.custom_threshold reads.',
+    scope: 'target',
+    columns: [
+      label('metric', 'the definition name'),
+      label('name', 'the value column of its query'),
+      label(
+        'labels',
+        'its label columns as canonical text: k="v",k2="v2", sorted by name, escaped; "" for none',
+      ),
+      rate('gauge', 'the value, when the column is typed gauge'),
+      msCounter(
+        'counter',
+        'the value, when the column is typed counter (cumulative; rolled up as increases)',
+      ),
+      rate(
+        'warn_above',
+        "the gauge's warning threshold from its definition, when it has one (null otherwise)",
+      ),
+      rate(
+        'crit_above',
+        "the gauge's critical threshold from its definition, when it has one (null otherwise)",
+      ),
+    ],
+  },
 } as const satisfies Record<string, FamilySpec>;

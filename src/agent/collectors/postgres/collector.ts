@@ -6,7 +6,8 @@
  * - At most one connection of ours at a time for the instance (the main connection, kept open between
  *   collections), plus one short-lived connection while visiting another database (or, when
  *   `keepDatabaseConnections` is set, at most that many kept); visits are one after another and
- *   overlapping collect() calls are refused, never stacked.
+ *   overlapping collect() calls are refused, never stacked. Custom SQL metrics, when defined, add one
+ *   connection of their own (./custom.ts: read-only transactions, their own statement timeouts).
  * - Every session says application_name = 'pgvigil', runs read-only, and has statement_timeout and
  *   lock_timeout set at connection start (statement_timeout by a SET before any other query, so the
  *   server's own value stays readable for pg_settings), so no query of ours runs long or queues long
@@ -29,7 +30,9 @@
  * connection's back-off), families.ts (one family's query → rows and status), databases.ts (the visits
  * for per-database families), statements.ts (pg_stat_statements), prometheus.ts (the /metrics view).
  */
+import type { CustomMetricDef } from '../../../protocol/custom-metrics.js';
 import type { CollectContext, Collector, FamilyRows } from '../types.js';
+import { CustomMetricsRunner } from './custom.js';
 import { DatabaseVisits, databaseSelected } from './databases.js';
 import { type Collection, FamilyRunner, toFamilyRow } from './families.js';
 import { postgresPrometheusMetrics } from './prometheus.js';
@@ -78,6 +81,11 @@ export interface PostgresCollectorOptions {
   exportLabels?: Record<string, string>;
   /** TLS settings given apart from the URL (the server's agentless poller: a CA bundle in memory). */
   ssl?: SessionSettings['ssl'];
+  /**
+   * Custom SQL metrics (family pg_custom), run on their own intervals over a connection of their own
+   * (./custom.ts); their rows and statuses go out with the next collection.
+   */
+  customMetrics?: CustomMetricDef[];
 }
 
 export interface PostgresCollector extends Collector {
@@ -88,7 +96,7 @@ export interface PostgresCollector extends Collector {
 type Settings = Required<
   Omit<
     PostgresCollectorOptions,
-    'families' | 'includeDatabases' | 'excludeDatabases' | 'exportLabels' | 'ssl'
+    'families' | 'includeDatabases' | 'excludeDatabases' | 'exportLabels' | 'ssl' | 'customMetrics'
   >
 >;
 
@@ -137,6 +145,9 @@ export function createPostgresCollector(
     texts: wants('pg_statement_texts'),
     describe,
   });
+  const customDefs = wants('pg_custom') ? (options.customMetrics ?? []) : [];
+  /** Started by the first collection (it brings the logger); closed with the collector. */
+  let custom: CustomMetricsRunner | undefined;
   let running = false;
   let lastSettingsHash: string | undefined;
   /** The snapshot this collection sends: it becomes the last one sent only once the rows are handed over. */
@@ -152,6 +163,15 @@ export function createPostgresCollector(
       return downRows(ts, acquired.down, acquired.tried ? ctx.monotonic() - startedAt : 0);
     }
     const { session } = acquired;
+    if (customDefs.length > 0 && !custom) {
+      custom = new CustomMetricsRunner(
+        target,
+        customDefs,
+        { lockTimeoutMs: cfg.lockTimeoutMs, maxBackoffMs: cfg.maxBackoffMs },
+        log,
+      );
+      custom.start();
+    }
     const c: Collection = { statuses: [], out: new Map(), log };
     const { statuses, out } = c;
     try {
@@ -195,6 +215,14 @@ export function createPostgresCollector(
         },
       ];
       for (const [family, rows] of out) result.push({ family, ts, rows });
+      // Custom metrics ran on their own: their rows carry the time each query ran; their status goes in
+      // this collection's pg_collector (the newest run of each metric: one row per family and ts).
+      const latestCustom = new Map<string, (typeof statuses)[number]>();
+      for (const run of custom?.drain() ?? []) {
+        if (run.rows.length > 0) result.push({ family: 'pg_custom', ts: run.ts, rows: run.rows });
+        latestCustom.set(run.metric, run.status);
+      }
+      statuses.push(...latestCustom.values());
       result.push({
         family: 'pg_collector',
         ts,
@@ -247,6 +275,7 @@ export function createPostgresCollector(
       }
     },
     async close(): Promise<void> {
+      await custom?.close();
       await main.close();
       await visits.close();
     },
