@@ -74,35 +74,6 @@ describe(`migrations on ${testPgLabel}`, () => {
     }
   });
 
-  test('every_metric_table_carries_server_id_in_its_primary_key', async () => {
-    const { rows } = await db.pool.query<{ table: string; key: string }>(
-      `SELECT c.relname AS table, pg_get_constraintdef(k.oid) AS key
-         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'pgvigil'
-        WHERE k.contype = 'p' AND c.relkind IN ('r', 'p') AND NOT c.relispartition`,
-    );
-    // System tables that belong to no monitored server.
-    const exempt = new Set([
-      'schema_migrations',
-      'job_runs',
-      'enrollment_tokens',
-      'users',
-      'sessions',
-      'api_tokens',
-      'server_keys',
-      'settings',
-      // Delivery configuration and its outbox: small, written by the server, not by agents.
-      'notification_channels',
-      'notification_deliveries',
-      // The agent CA: one per store, shared by every server instance.
-      'agent_ca',
-    ]);
-    for (const r of rows) {
-      if (exempt.has(r.table)) continue;
-      assert.match(r.key, /server_id/, `${r.table}: ${r.key}`);
-    }
-  });
-
   test('a_failing_migration_leaves_the_previous_level_and_names_file_and_line', async () => {
     const other = await createTestDatabase('migr_fail');
     try {
