@@ -5,13 +5,14 @@ import type pg from 'pg';
 import { families } from '../src/protocol/families/index.js';
 import { buildApp } from '../src/server/app.js';
 import { ledgerPruneJob } from '../src/server/jobs/ledger-prune.js';
-import { runJobOnce } from '../src/server/jobs/runner.js';
+import { runJobOnce, startJobs } from '../src/server/jobs/runner.js';
 import { openStore } from '../src/storage/db.js';
 import { pgTypeNames } from '../src/storage/ddl.js';
 import { currentLevel, loadMigrations, type Migration, migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
+import { until } from './helpers/wait.js';
 
 async function partitionsOf(pool: pg.Pool, parent: string): Promise<string[]> {
   const { rows } = await pool.query<{ relname: string }>(
@@ -215,6 +216,26 @@ describe(`periodic jobs on ${testPgLabel}`, () => {
         ['test-slow', 1, 0, null],
       ],
     );
+  });
+
+  test('a_job_that_failed_runs_again_soon_rather_than_after_its_whole_interval', async () => {
+    let runs = 0;
+    const flaky = {
+      name: 'test-flaky-hourly',
+      intervalMs: 3_600_000,
+      run: async () => {
+        runs++;
+        if (runs === 1) throw new Error('the store was too busy');
+      },
+    };
+    const jobs = startJobs(db.pool, [flaky], quietLog, { retryAfterFailureMs: 200 });
+    try {
+      await until(() => runs === 2, 10_000, 'the retry after the failure');
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(runs, 2, 'after a good run, the next waits the whole interval');
+    } finally {
+      await jobs.stop();
+    }
   });
 
   test('job_runs_are_visible_in_the_api_and_the_server_metrics', async () => {

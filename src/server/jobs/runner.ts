@@ -64,19 +64,39 @@ export async function runJobOnce(
   }
 }
 
+/**
+ * After a failed or unrun round, a job runs again after at most this long rather than its full interval:
+ * an hourly job (partitions) that failed once on a loaded store must not leave the rollups without their
+ * partitions for an hour.
+ */
+export const retryAfterFailureMs = 60_000;
+
 /** Runs each job now and then every `intervalMs`, until stopped. A failing store only delays the next round. */
-export function startJobs(pool: pg.Pool, jobs: readonly Job[], log: Logger): { stop(): Promise<void> } {
+export function startJobs(
+  pool: pg.Pool,
+  jobs: readonly Job[],
+  log: Logger,
+  opts: { retryAfterFailureMs?: number } = {},
+): { stop(): Promise<void> } {
+  const retryMs = opts.retryAfterFailureMs ?? retryAfterFailureMs;
   const timers = new Map<string, NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
   let stopped = false;
   for (const job of jobs) {
     const tick = () => {
       if (stopped) return;
+      let next = job.intervalMs;
       const p = runJobOnce(pool, job, log)
-        .catch((err: Error) => log.warn({ job: job.name, err }, 'job could not run'))
+        .then((outcome) => {
+          if (outcome === 'failed') next = Math.min(job.intervalMs, retryMs);
+        })
+        .catch((err: Error) => {
+          next = Math.min(job.intervalMs, retryMs);
+          log.warn({ job: job.name, err }, 'job could not run');
+        })
         .finally(() => {
           running.delete(p);
-          if (!stopped) timers.set(job.name, setTimeout(tick, job.intervalMs).unref());
+          if (!stopped) timers.set(job.name, setTimeout(tick, next).unref());
         });
       running.add(p);
     };
