@@ -229,14 +229,37 @@ function classifyConnection(message: string, ctx: LogContext): boolean {
   return false;
 }
 
-function classifyAuth(message: string, ctx: LogContext): boolean {
-  const a = authFailed.exec(message);
-  if (a) {
-    ctx.event = 'auth_failed';
-    ctx.auth_method = a[1]!.toLowerCase();
-    ctx.user = a[2]!.replace(/""/g, '"');
-    return true;
+/**
+ * Whether `authFailed` can match: its `^(\w+)` ends at the first character that is not a word character,
+ * and the literal must start right there. Checked by hand so that most messages cost no regex at all.
+ */
+function mayBeAuthFailed(message: string): boolean {
+  let i = 0;
+  for (; i < message.length; i++) {
+    const c = message.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95)) break;
   }
+  return i > 0 && message.startsWith(' authentication failed for user "', i);
+}
+
+function classifyAuth(message: string, ctx: LogContext): boolean {
+  if (mayBeAuthFailed(message)) {
+    const a = authFailed.exec(message);
+    if (a) {
+      ctx.event = 'auth_failed';
+      ctx.auth_method = a[1]!.toLowerCase();
+      ctx.user = a[2]!.replace(/""/g, '"');
+      return true;
+    }
+  }
+  // The other two patterns start with "no pg_hba" / "pg_hba" and with "role ".
+  const c = message.charCodeAt(0);
+  if (c === 110 || c === 112) return classifyHba(message, ctx);
+  if (c === 114) return classifyRole(message, ctx);
+  return false;
+}
+
+function classifyHba(message: string, ctx: LogContext): boolean {
   const hba =
     /^(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for (?:replication connection from )?host "([^"]*)", user "([^"]*)"(?:, database "([^"]*)")?/.exec(
       message,
@@ -248,6 +271,10 @@ function classifyAuth(message: string, ctx: LogContext): boolean {
     if (hba[3]) ctx.database = hba[3];
     return true;
   }
+  return false;
+}
+
+function classifyRole(message: string, ctx: LogContext): boolean {
   const role = /^role "([^"]*)" does not exist/.exec(message);
   if (role) {
     ctx.event = 'auth_failed';
@@ -303,6 +330,25 @@ const serverEvents: Array<[RegExp, string]> = [
   [/^could not (?:write to|extend) file .*No space left on device/, 'disk_full'],
 ];
 
+/**
+ * serverEvents by the first letter of their pattern (each is anchored and starts with a literal letter),
+ * in their order: a message is tried only against the patterns that can match it, not against all.
+ */
+const serverEventsByFirst = new Map<number, Array<[RegExp, string]>>();
+for (const entry of serverEvents) {
+  const src = entry[0].source;
+  const first = src.charCodeAt(1);
+  if (src.charCodeAt(0) !== 94 || !(first >= 97 && first <= 122)) {
+    throw new Error(`server event pattern ${src} must start with ^ and a lower-case letter`);
+  }
+  let list = serverEventsByFirst.get(first);
+  if (!list) {
+    list = [];
+    serverEventsByFirst.set(first, list);
+  }
+  list.push(entry);
+}
+
 /** Adds `event` and its fields to `ctx` when the message is one PostgreSQL event we know. */
 export function classifyPostgresEvent(message: string, ctx: LogContext): void {
   try {
@@ -319,12 +365,13 @@ export function classifyPostgresEvent(message: string, ctx: LogContext): void {
     }
     if (c === 99) {
       if (classifyCheckpoint(message, ctx) || classifyConnection(message, ctx)) return;
-      for (const [re, event] of cancelReasons) {
-        if (re.test(message)) {
-          ctx.event = event;
-          return;
+      if (message.startsWith('canceling '))
+        for (const [re, event] of cancelReasons) {
+          if (re.test(message)) {
+            ctx.event = event;
+            return;
+          }
         }
-      }
     }
     if (c === 97 && classifyAutovacuum(message, ctx)) return;
     if (c === 114 && classifyCheckpoint(message, ctx)) return;
@@ -371,7 +418,9 @@ export function classifyPostgresEvent(message: string, ctx: LogContext): void {
       if (d) ctx.request_bytes = Number(d[1]);
       return;
     }
+    // The pattern needs " process (PID " after its first words: looked for before any regex runs.
     const killed =
+      message.includes(' process (PID ') &&
       /^(?:server process|\S+(?: \S+)* process) \(PID (\d+)\) was terminated by signal (\d+)(?:: (.*))?/.exec(
         message,
       );
@@ -383,13 +432,13 @@ export function classifyPostgresEvent(message: string, ctx: LogContext): void {
       if (killed[2] === '9') ctx.possible_oom_kill = true;
       return;
     }
-    const start = /^starting PostgreSQL (\S+)/.exec(message);
+    const start = c === 115 ? /^starting PostgreSQL (\S+)/.exec(message) : null;
     if (start) {
       ctx.event = 'server_starting';
       ctx.version = start[1]!;
       return;
     }
-    if (c === 116) {
+    if (c === 116 && message.startsWith('terminating ')) {
       for (const [re, event] of terminateReasons) {
         if (re.test(message)) {
           ctx.event = event;
@@ -397,7 +446,7 @@ export function classifyPostgresEvent(message: string, ctx: LogContext): void {
         }
       }
     }
-    for (const [re, event] of serverEvents) {
+    for (const [re, event] of serverEventsByFirst.get(c) ?? []) {
       const m = re.exec(message);
       if (m) {
         ctx.event = event;

@@ -19,10 +19,53 @@ export interface ParseStreamResult {
 }
 
 const outputChunk = 256 * 1024;
+/** Room for many entries past `outputChunk`, since the buffer is cut between input chunks only. */
+const bufferSize = 1024 * 1024;
 
-function write(output: Writable, text: string): Promise<void> | undefined {
-  if (output.write(text)) return undefined;
+function write(output: Writable, data: string | Uint8Array): Promise<void> | undefined {
+  if (output.write(data)) return undefined;
   return new Promise((resolve) => output.once('drain', resolve));
+}
+
+/**
+ * Entries' JSON encoded straight into a buffer as they come. Concatenating them into one string and
+ * encoding that cost as much as parsing, classifying and serialising together (the concatenation is a
+ * tree of small strings that must be flattened, then measured, then encoded); each entry's own string
+ * is small and flat. A full buffer is handed to the output and a new one started, so the output may keep it.
+ */
+class OutputBuffer {
+  private buf = Buffer.allocUnsafe(bufferSize);
+  private pos = 0;
+  /** Chunks ready for the output, in order. */
+  ready: Uint8Array[] = [];
+
+  /** Appends `text` and a newline. */
+  line(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const most = text.length * 3 + 1;
+    if (this.pos + most > this.buf.length) {
+      this.cut();
+      if (most > this.buf.length) {
+        this.ready.push(Buffer.from(`${text}\n`, 'utf8'));
+        return;
+      }
+    }
+    this.pos += this.buf.write(text, this.pos);
+    this.buf[this.pos++] = 10;
+  }
+
+  /** Bytes appended since the last cut. */
+  get size(): number {
+    return this.pos;
+  }
+
+  /** Moves what was appended to `ready`. */
+  cut(): void {
+    if (this.pos === 0) return;
+    this.ready.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(bufferSize);
+    this.pos = 0;
+  }
 }
 
 // Most strings need no escaping; testing for that natively and wrapping them in quotes is several times
@@ -75,13 +118,21 @@ export async function parseStream(
   const assembler = new EntryAssembler(spec, opts);
   const decoder = new StringDecoder('utf8');
   let rest = '';
-  let out = '';
+  const out = new OutputBuffer();
   let lines = 0;
   let entries = 0;
   const emit = (e: LogEntry | undefined) => {
     if (e) {
-      out += `${entryToJson(e)}\n`;
+      out.line(entryToJson(e));
       entries++;
+    }
+  };
+  const drain = async () => {
+    const chunks = out.ready;
+    out.ready = [];
+    for (const chunk of chunks) {
+      const p = write(output, chunk);
+      if (p) await p;
     }
   };
   for await (const chunk of input) {
@@ -95,11 +146,8 @@ export async function parseStream(
       from = nl + 1;
     }
     rest = from === 0 ? text : text.slice(from);
-    if (out.length >= outputChunk) {
-      const p = write(output, out);
-      out = '';
-      if (p) await p;
-    }
+    if (out.size >= outputChunk) out.cut();
+    if (out.ready.length > 0) await drain();
   }
   rest += decoder.end();
   if (rest !== '') {
@@ -107,6 +155,7 @@ export async function parseStream(
     lines++;
   }
   for (const e of assembler.flush()) emit(e);
-  if (out !== '') await write(output, out);
+  out.cut();
+  await drain();
   return { lines, entries };
 }
