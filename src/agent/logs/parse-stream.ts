@@ -224,7 +224,7 @@ export class OutputBuffer {
 }
 
 export async function parseStream(
-  input: Readable,
+  input: Readable | AsyncIterable<Buffer | string>,
   output: Writable,
   spec: LogParserSpec,
   opts: ParseStreamOptions,
