@@ -90,9 +90,17 @@ describe('NDJSON output', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % n;
     };
+    // Every third text from letters that need no escape (ASCII, then also multi-byte), so that long texts
+    // of both kinds take the native encoder's path too.
+    const plain = alphabet.filter((c) => {
+      const code = c.charCodeAt(0);
+      return code >= 0x20 && c !== '"' && c !== '\\' && (code < 0xd800 || code > 0xdfff);
+    });
     const text = (max: number) => {
+      const kind = rand(3);
+      const from = kind === 0 ? alphabet : kind === 1 ? plain.slice(0, 4) : plain;
       let t = '';
-      for (let i = rand(max); i > 0; i--) t += alphabet[rand(alphabet.length)];
+      for (let i = rand(max); i > 0; i--) t += from[rand(from.length)];
       return t;
     };
     const out = new OutputBuffer();

@@ -70,6 +70,7 @@ export function entryToJson(e: LogEntry): string {
 }
 
 const hex = '0123456789abcdef';
+const nativeFrom = 32;
 
 /**
  * Entries written as NDJSON straight into a byte buffer, the same bytes as `JSON.stringify` + UTF-8 gives
@@ -127,7 +128,10 @@ export class OutputBuffer {
     // At most 6 bytes per code unit (\u001f) and the two quotes.
     this.room(text.length * 6 + 2);
     this.buf[this.pos++] = 34;
-    this.pos = this.encode(text, true);
+    // A longer text with nothing to escape (and so no lone surrogate) goes to the native UTF-8 encoder,
+    // faster than the loop once past a few dozen characters.
+    if (text.length > nativeFrom && !needsEscape.test(text)) this.pos += this.buf.write(text, this.pos);
+    else this.pos = this.encode(text, true);
     this.buf[this.pos++] = 34;
   }
 
