@@ -226,6 +226,19 @@ async function main(): Promise<void> {
         `| ${t.name} | ${cpu(m).toFixed(2)} | ${Math.min(...all).toFixed(2)}–${Math.max(...all).toFixed(2)} | ${m.real.toFixed(2)} | ${(mib / cpu(m)).toFixed(1)} | ${Math.round(meta.lines / cpu(m)).toLocaleString('en-US')} |\n`,
       );
     });
+    if (baselineDir) {
+      // The same entries, byte for byte, from the build measured and the baseline.
+      const a = join(workDir, 'out-measured.ndjson');
+      const b = join(workDir, 'out-baseline.ndjson');
+      timed(`${tools[0]!.command(file).replace('> /dev/null', `> ${q(a)}`)}`);
+      timed(`${tools[1]!.command(file).replace('> /dev/null', `> ${q(b)}`)}`);
+      const same = spawnSync('cmp', ['-s', a, b]).status === 0;
+      process.stdout.write(
+        `\noutput of the build measured and of the baseline: ${same ? 'identical' : 'DIFFERENT'} (${statSync(a).size.toLocaleString('en-US')} bytes)\n`,
+      );
+      await rm(a, { force: true });
+      await rm(b, { force: true });
+    }
     const badger = cpu(medians.at(-1)!);
     process.stdout.write(`\nratio: ${(badger / cpu(medians[0]!)).toFixed(1)}× pgbadger (goal ≥ 10×)`);
     if (baselineDir)
