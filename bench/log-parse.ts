@@ -1,13 +1,19 @@
 /**
- * Log parsing throughput: `pgvigil logs parse --parser postgresql` against `pgbadger -j 1` on the same
- * real PostgreSQL log, in lines per second of CPU time (user + system of the whole process, so start-up,
- * GC threads and output count too).
+ * Log parsing throughput: `pgvigil logs parse --parser postgresql` against `pgbadger -j 1` on two real
+ * PostgreSQL logs, in MB and lines per second of CPU time (user + system of the whole process, so start-up,
+ * GC threads and output count too), median of the runs, the tools taking turns so that other load on the
+ * machine falls on all of them alike.
  *
- * The log is made by a real server: the embedded PostgreSQL 18 with log_min_duration_statement = 0 (every
- * statement logged with its duration), connections, checkpoints and autovacuum logged, under a pgbench
- * TPC-B load. It is kept in /tmp/pgvigil-bench-logs/ and reused while it has at least the lines asked for.
+ * The two logs, both written by the embedded PostgreSQL 18 and kept in /tmp/pgvigil-bench-logs/ (reused
+ * while big enough):
+ * - durations: log_min_duration_statement = 0 (every statement logged with its duration), connections,
+ *   checkpoints and autovacuum logged, under a pgbench TPC-B load: almost all one-line entries;
+ * - events: multi-line entries (ERROR with DETAIL / HINT / CONTEXT / STATEMENT, multi-line statements,
+ *   lock waits, deadlocks, auth failures, autovacuum and checkpoint reports), see log-corpus-events.ts.
  *
- * Run: npm run build && node dist/bench/log-parse.js [lines=1500000] [runs=3]
+ * Run: npm run build && node dist/bench/log-parse.js [lines=300000] [runs=5] [event-MiB=48] [baseline-dir]
+ * With a baseline dir (another checkout, built), its `bin/pgvigil.js` is measured in the same turns: a
+ * before/after on the same machine in the same run.
  * pgbadger writes its report to a file in that folder: never give it /dev/null, it unlinks its output
  * file before writing and would replace the device with a regular file.
  * Needs Debian's pgbench (/usr/lib/postgresql/15/bin/pgbench) and pgbadger (apt-get install pgbadger).
@@ -15,7 +21,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -24,34 +30,25 @@ import { silentLogger } from '../src/log.js';
 import { startCluster } from '../src/storage/cluster.js';
 import { embeddedBinDir } from '../src/storage/embedded.js';
 import { packageRoot } from '../src/version.js';
+import { type CorpusMeta, countLines, recordEventLog } from './log-corpus-events.js';
 
 const execFileAsync = promisify(execFile);
 const pgbench = '/usr/lib/postgresql/15/bin/pgbench';
-const wantedLines = Number(process.argv[2] ?? 1_500_000);
-const runs = Number(process.argv[3] ?? 3);
+const wantedLines = Number(process.argv[2] ?? 300_000);
+const runs = Number(process.argv[3] ?? 5);
+const eventMiB = Number(process.argv[4] ?? 48);
+const baselineDir = process.argv[5];
 const workDir = '/tmp/pgvigil-bench-logs';
 const logFile = join(workDir, 'postgresql.log');
 const metaFile = join(workDir, 'meta.json');
+const eventLogFile = join(workDir, 'events.log');
+const eventMetaFile = join(workDir, 'events-meta.json');
 const prefix = defaultLogLinePrefix;
 
-interface Meta {
-  lines: number;
-  bytes: number;
-  server: string;
-}
-
-async function countLines(path: string): Promise<number> {
-  let n = 0;
-  for await (const chunk of createReadStream(path)) {
-    const b = chunk as Buffer;
-    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) n++;
-  }
-  return n;
-}
+type Meta = CorpusMeta;
 
 async function generate(): Promise<Meta> {
   if (!existsSync(pgbench)) throw new Error(`${pgbench} is missing (apt-get install postgresql-15)`);
-  await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
   await chmod(workDir, 0o755);
   const pgdata = join(workDir, 'pgdata');
@@ -114,6 +111,7 @@ async function generate(): Promise<Meta> {
       lines: await countLines(logFile),
       bytes: statSync(logFile).size,
       server: `PostgreSQL ${stdout.trim()}`,
+      workload: 'log_min_duration_statement = 0, pgbench TPC-B',
     };
     await writeFile(metaFile, JSON.stringify(meta));
     return meta;
@@ -143,46 +141,115 @@ function timed(command: string): Timing {
   return { user, sys: sys ?? 0, real: real ?? 0 };
 }
 
-function best(command: string): Timing {
-  let b: Timing | undefined;
-  for (let i = 0; i < runs; i++) {
-    const t = timed(command);
-    if (!b || t.user + t.sys < b.user + b.sys) b = t;
+const cpu = (t: Timing) => t.user + t.sys;
+
+function median(ts: Timing[]): Timing {
+  const sorted = [...ts].sort((a, b) => cpu(a) - cpu(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+interface Tool {
+  name: string;
+  command(log: string): string;
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function pgvigilTool(name: string, root: string): Tool {
+  return {
+    name,
+    command: (log) =>
+      `node ${q(join(root, 'bin', 'pgvigil.js'))} logs parse --parser postgresql --prefix ${q(prefix)} < ${q(log)} > /dev/null`,
+  };
+}
+
+async function corpus(
+  file: string,
+  metaPath: string,
+  make: () => Promise<Meta>,
+  enough: (m: Meta) => boolean,
+) {
+  let meta: Meta | undefined;
+  if (existsSync(metaPath) && existsSync(file)) meta = JSON.parse(await readFile(metaPath, 'utf8')) as Meta;
+  if (!meta || !enough(meta)) {
+    meta = await make();
+    await writeFile(metaPath, JSON.stringify(meta));
   }
-  return b!;
+  return meta;
 }
 
 async function main(): Promise<void> {
   if (spawnSync('pgbadger', ['--version']).status !== 0)
     throw new Error('pgbadger is missing (apt-get install pgbadger)');
-  let meta: Meta | undefined;
-  if (existsSync(metaFile)) meta = JSON.parse(await readFile(metaFile, 'utf8')) as Meta;
-  if (!meta || meta.lines < wantedLines * 0.95) meta = await generate();
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const ours = `node ${q(join(packageRoot, 'bin', 'pgvigil.js'))} logs parse --parser postgresql --prefix ${q(prefix)} < ${q(logFile)} > /dev/null`;
+  const durations = await corpus(logFile, metaFile, generate, (m) => m.lines >= wantedLines * 0.95);
+  const events = await corpus(
+    eventLogFile,
+    eventMetaFile,
+    async () => {
+      process.stderr.write(`recording an event-rich log of ${eventMiB} MiB…\n`);
+      return recordEventLog(workDir, eventLogFile, eventMiB * 1048576, prefix);
+    },
+    (m) => m.bytes >= eventMiB * 1048576 * 0.95,
+  );
   // pgbadger replaces its output file by rename: never point it at /dev/null (it would replace the device).
   const badgerOut = join(tmpdir(), `pgvigil-bench-pgbadger-${process.pid}.txt`);
-  const badger = `pgbadger -j 1 -q -f stderr -p ${q(prefix)} -x text -o ${q(badgerOut)} ${q(logFile)}`;
-  const a = best(ours);
-  const b = best(badger);
-  await rm(badgerOut, { force: true });
-  const rate = (t: Timing) => meta!.lines / (t.user + t.sys);
-  const mb = (meta.bytes / 1024 / 1024).toFixed(0);
-  const rows = [
-    ['pgvigil logs parse --parser postgresql', a],
-    ['pgbadger -j 1', b],
-  ] as const;
+  const tools: Tool[] = [pgvigilTool('pgvigil logs parse --parser postgresql', packageRoot)];
+  if (baselineDir) tools.push(pgvigilTool(`baseline (${baselineDir})`, baselineDir));
+  tools.push({
+    name: 'pgbadger -j 1 -f stderr -x text',
+    command: (log) => `pgbadger -j 1 -q -f stderr -p ${q(prefix)} -x text -o ${q(badgerOut)} ${q(log)}`,
+  });
+  const load: number[] = [loadavg()[0]!];
   process.stdout.write(
-    `log: ${meta.lines} lines, ${mb} MiB, ${meta.server}, log_min_duration_statement = 0, pgbench TPC-B\n` +
-      `machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}; best of ${runs} runs\n\n` +
-      '| tool | CPU s (user+sys) | wall s | lines per CPU-second |\n| --- | --- | --- | --- |\n',
+    `machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}; median of ${runs} runs, tools in turn\n`,
   );
-  for (const [name, t] of rows) {
+  for (const [label, file, meta] of [
+    ['durations', logFile, durations],
+    ['events', eventLogFile, events],
+  ] as const) {
+    const times: Timing[][] = tools.map(() => []);
+    for (let r = 0; r < runs; r++) {
+      for (let i = 0; i < tools.length; i++) times[i]!.push(timed(tools[i]!.command(file)));
+      load.push(loadavg()[0]!);
+    }
+    await rm(badgerOut, { force: true });
+    const mib = meta.bytes / 1048576;
     process.stdout.write(
-      `| ${name} | ${(t.user + t.sys).toFixed(2)} | ${t.real.toFixed(2)} | ${Math.round(rate(t)).toLocaleString('en-US')} |\n`,
+      `\n### ${label}: ${meta.lines.toLocaleString('en-US')} lines, ${mib.toFixed(1)} MiB, ${meta.server}, ${meta.workload}\n\n` +
+        '| tool | CPU s (median) | CPU s (min–max) | wall s (median run) | MiB per CPU-second | lines per CPU-second |\n| --- | --- | --- | --- | --- | --- |\n',
     );
+    const medians = times.map(median);
+    tools.forEach((t, i) => {
+      const m = medians[i]!;
+      const all = times[i]!.map(cpu);
+      process.stdout.write(
+        `| ${t.name} | ${cpu(m).toFixed(2)} | ${Math.min(...all).toFixed(2)}–${Math.max(...all).toFixed(2)} | ${m.real.toFixed(2)} | ${(mib / cpu(m)).toFixed(1)} | ${Math.round(meta.lines / cpu(m)).toLocaleString('en-US')} |\n`,
+      );
+    });
+    if (baselineDir) {
+      // The same entries, byte for byte, from the build measured and the baseline.
+      const a = join(workDir, 'out-measured.ndjson');
+      const b = join(workDir, 'out-baseline.ndjson');
+      timed(`${tools[0]!.command(file).replace('> /dev/null', `> ${q(a)}`)}`);
+      timed(`${tools[1]!.command(file).replace('> /dev/null', `> ${q(b)}`)}`);
+      const same = spawnSync('cmp', ['-s', a, b]).status === 0;
+      process.stdout.write(
+        `\noutput of the build measured and of the baseline: ${same ? 'identical' : 'DIFFERENT'} (${statSync(a).size.toLocaleString('en-US')} bytes)\n`,
+      );
+      await rm(a, { force: true });
+      await rm(b, { force: true });
+    }
+    const badger = cpu(medians.at(-1)!);
+    process.stdout.write(`\nratio: ${(badger / cpu(medians[0]!)).toFixed(1)}× pgbadger (goal ≥ 10×)`);
+    if (baselineDir)
+      process.stdout.write(
+        `; baseline ${(badger / cpu(medians[1]!)).toFixed(1)}× pgbadger, after/before CPU ${(cpu(medians[0]!) / cpu(medians[1]!)).toFixed(2)}`,
+      );
+    process.stdout.write('\n');
   }
-  process.stdout.write(`\nratio: ${(rate(a) / rate(b)).toFixed(1)}× pgbadger (goal ≥ 10×)\n`);
+  process.stdout.write(
+    `\nload average (1 min) during the runs: ${Math.min(...load).toFixed(2)}–${Math.max(...load).toFixed(2)}\n`,
+  );
 }
 
 await main();

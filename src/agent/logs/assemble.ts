@@ -85,7 +85,7 @@ export class EntryAssembler<Mark = number> {
       this.joined = undefined;
       this.joinedStart = undefined;
     }
-    const rec = this.parse(text, now);
+    const rec = this.parse(text, now, this.pending !== undefined);
     if (rec.continues && this.pending) {
       this.attach(this.pending, rec);
       return undefined;

@@ -142,6 +142,45 @@ describe('PostgreSQL event classification', () => {
     assert.equal(d.session_ms, 62500);
   });
 
+  test('tries_each_message_only_against_patterns_of_its_first_letter_and_misses_none', () => {
+    // The dispatch on first letters and literal starts must find what trying every pattern in turn found,
+    // including the patterns whose first word is free (auth methods, process names).
+    const cases: Array<[string, string]> = [
+      ['password authentication failed for user "bob"', 'auth_failed'],
+      ['md5 authentication failed for user "a""b"', 'auth_failed'],
+      [
+        'pg_hba.conf rejects connection for host "10.0.0.1", user "x", database "y", SSL off',
+        'auth_rejected',
+      ],
+      ['role "ghost" does not exist', 'auth_failed'],
+      ['too many connections for role "app"', 'too_many_connections'],
+      ['autovacuum launcher process (PID 12) was terminated by signal 11: Segmentation fault', 'crash'],
+      ['terminating walreceiver process due to administrator command', 'replication_error'],
+      ['terminating connection because of crash of another server process', 'crash'],
+      ['the database system is starting up', 'server_unavailable'],
+      ['shutting down', 'shutdown_requested'],
+      ['archive command failed with exit code 1', 'archive_failed'],
+      ['checkpoints are occurring too frequently (2 seconds apart)', 'checkpoints_too_frequent'],
+      ['could not extend file "base/1/2": No space left on device', 'disk_full'],
+      ['replication slot "s1" does not exist', 'replication_error'],
+      ['redo starts at 0/1A2B3C4', 'recovery_redo_started'],
+      ['database system was shut down at 2026-11-22 10:00:00 UTC', 'server_starting'],
+    ];
+    for (const [msg, event] of cases) assert.equal(classify(msg).event, event, msg);
+    assert.equal(classify('md5 authentication failed for user "a""b"').user, 'a"b');
+    for (const msg of [
+      'duplicate key value violates unique constraint "account_pkey"',
+      'process 12 is not an event',
+      'password is too short',
+      'relation "t" does not exist',
+      'terminating soon',
+      'canceling nothing',
+      'a process (PID x) was not terminated',
+    ]) {
+      assert.equal(classify(msg).event, undefined, msg);
+    }
+  });
+
   test('names_capacity_cancellation_crash_and_replication_events', () => {
     const cases: Array<[string, string]> = [
       ['sorry, too many clients already', 'too_many_connections'],

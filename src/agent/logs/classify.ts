@@ -229,14 +229,37 @@ function classifyConnection(message: string, ctx: LogContext): boolean {
   return false;
 }
 
-function classifyAuth(message: string, ctx: LogContext): boolean {
-  const a = authFailed.exec(message);
-  if (a) {
-    ctx.event = 'auth_failed';
-    ctx.auth_method = a[1]!.toLowerCase();
-    ctx.user = a[2]!.replace(/""/g, '"');
-    return true;
+/**
+ * Whether `authFailed` can match: its `^(\w+)` ends at the first character that is not a word character,
+ * and the literal must start right there. Checked by hand so that most messages cost no regex at all.
+ */
+function mayBeAuthFailed(message: string): boolean {
+  let i = 0;
+  for (; i < message.length; i++) {
+    const c = message.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95)) break;
   }
+  return i > 0 && message.startsWith(' authentication failed for user "', i);
+}
+
+function classifyAuth(message: string, ctx: LogContext): boolean {
+  if (mayBeAuthFailed(message)) {
+    const a = authFailed.exec(message);
+    if (a) {
+      ctx.event = 'auth_failed';
+      ctx.auth_method = a[1]!.toLowerCase();
+      ctx.user = a[2]!.replace(/""/g, '"');
+      return true;
+    }
+  }
+  // The other two patterns start with "no pg_hba" / "pg_hba" and with "role ".
+  const c = message.charCodeAt(0);
+  if (c === 110 || c === 112) return classifyHba(message, ctx);
+  if (c === 114) return classifyRole(message, ctx);
+  return false;
+}
+
+function classifyHba(message: string, ctx: LogContext): boolean {
   const hba =
     /^(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for (?:replication connection from )?host "([^"]*)", user "([^"]*)"(?:, database "([^"]*)")?/.exec(
       message,
@@ -248,6 +271,10 @@ function classifyAuth(message: string, ctx: LogContext): boolean {
     if (hba[3]) ctx.database = hba[3];
     return true;
   }
+  return false;
+}
+
+function classifyRole(message: string, ctx: LogContext): boolean {
   const role = /^role "([^"]*)" does not exist/.exec(message);
   if (role) {
     ctx.event = 'auth_failed';
@@ -303,7 +330,154 @@ const serverEvents: Array<[RegExp, string]> = [
   [/^could not (?:write to|extend) file .*No space left on device/, 'disk_full'],
 ];
 
-/** Adds `event` and its fields to `ctx` when the message is one PostgreSQL event we know. */
+/**
+ * serverEvents by the first letter of their pattern (each is anchored and starts with a literal letter),
+ * in their order: a message is tried only against the patterns that can match it, not against all.
+ */
+const serverEventsByFirst = new Map<number, Array<[RegExp, string]>>();
+for (const entry of serverEvents) {
+  const src = entry[0].source;
+  const first = src.charCodeAt(1);
+  if (src.charCodeAt(0) !== 94 || !(first >= 97 && first <= 122)) {
+    throw new Error(`server event pattern ${src} must start with ^ and a lower-case letter`);
+  }
+  let list = serverEventsByFirst.get(first);
+  if (!list) {
+    list = [];
+    serverEventsByFirst.set(first, list);
+  }
+  list.push(entry);
+}
+
+/** The first pattern of `list` that matches: its index, or -1. Indexed, not for-of over tuples: this is hot. */
+function firstMatch(list: Array<[RegExp, string]>, message: string): number {
+  for (let i = 0; i < list.length; i++) if (list[i]![0].test(message)) return i;
+  return -1;
+}
+
+const tempFile = /^temporary file: path "([^"]*)", size (\d+)/;
+
+function classifyTempFile(message: string, ctx: LogContext): void {
+  const m = tempFile.exec(message);
+  ctx.event = 'temp_file';
+  if (m) {
+    ctx.path = m[1]!;
+    ctx.size_bytes = Number(m[2]);
+  }
+}
+
+const sessionTime = /session time: (\d+):(\d+):([\d.]+)/;
+const disconnectionFields: Array<[RegExp, string]> = [
+  [/user=(\S+)/, 'user'],
+  [/database=(\S+)/, 'database'],
+  [/host=(\S+)/, 'host'],
+];
+
+function classifyDisconnection(message: string, ctx: LogContext): void {
+  ctx.event = 'disconnection';
+  const t = sessionTime.exec(message);
+  if (t) ctx.session_ms = Math.round((Number(t[1]) * 3600 + Number(t[2]) * 60 + Number(t[3])) * 1000);
+  for (let i = 0; i < disconnectionFields.length; i++) {
+    const [re, key] = disconnectionFields[i]!;
+    const m = re.exec(message);
+    if (m) ctx[key] = m[1]!;
+  }
+}
+
+/** The events told apart by their first letter and a literal start; true when the message was one. */
+function classifyByStart(message: string, c: number, ctx: LogContext): boolean {
+  if (c === 99) {
+    if (classifyCheckpoint(message, ctx) || classifyConnection(message, ctx)) return true;
+    if (message.startsWith('canceling ')) {
+      const i = firstMatch(cancelReasons, message);
+      if (i >= 0) {
+        ctx.event = cancelReasons[i]![1];
+        return true;
+      }
+    }
+  }
+  if (c === 97 && classifyAutovacuum(message, ctx)) return true;
+  if (c === 114 && classifyCheckpoint(message, ctx)) return true;
+  if (c === 112 && classifyLockWait(message, ctx)) return true;
+  if (message === 'deadlock detected') {
+    classifyDeadlock(ctx);
+    return true;
+  }
+  if (c === 116 && message.startsWith('temporary file: ')) {
+    classifyTempFile(message, ctx);
+    return true;
+  }
+  if (c === 100 && message.startsWith('disconnection: ')) {
+    classifyDisconnection(message, ctx);
+    return true;
+  }
+  return false;
+}
+
+const tooManyConnections = /^too many connections for (?:role|database)/;
+const failedRequest = /Failed on request of size (\d+)/;
+const processKilled =
+  /^(?:server process|\S+(?: \S+)* process) \(PID (\d+)\) was terminated by signal (\d+)(?:: (.*))?/;
+const startingPostgres = /^starting PostgreSQL (\S+)/;
+
+/** Auth failures, connection limits, memory, crashes, server life: what most ordinary errors are tried against last. */
+function classifyOther(message: string, c: number, ctx: LogContext): void {
+  if (classifyAuth(message, ctx)) return;
+  if (
+    message.startsWith('sorry, too many clients already') ||
+    message.startsWith('remaining connection slots are reserved') ||
+    tooManyConnections.test(message)
+  ) {
+    ctx.event = 'too_many_connections';
+    return;
+  }
+  if (message.startsWith('out of memory')) {
+    ctx.event = 'out_of_memory';
+    const d = typeof ctx.detail === 'string' ? failedRequest.exec(ctx.detail) : null;
+    if (d) ctx.request_bytes = Number(d[1]);
+    return;
+  }
+  // The pattern needs " process (PID " after its first words: looked for before any regex runs.
+  const killed = message.includes(' process (PID ') ? processKilled.exec(message) : null;
+  if (killed) {
+    ctx.event = 'crash';
+    ctx.crashed_pid = Number(killed[1]);
+    ctx.signal = Number(killed[2]);
+    if (killed[3]) ctx.signal_name = killed[3];
+    if (killed[2] === '9') ctx.possible_oom_kill = true;
+    return;
+  }
+  const start = c === 115 ? startingPostgres.exec(message) : null;
+  if (start) {
+    ctx.event = 'server_starting';
+    ctx.version = start[1]!;
+    return;
+  }
+  if (c === 116 && message.startsWith('terminating ')) {
+    const i = firstMatch(terminateReasons, message);
+    if (i >= 0) {
+      ctx.event = terminateReasons[i]![1];
+      return;
+    }
+  }
+  const candidates = serverEventsByFirst.get(c);
+  if (candidates === undefined) return;
+  for (let i = 0; i < candidates.length; i++) {
+    const [re, event] = candidates[i]!;
+    const m = re.exec(message);
+    if (m) {
+      ctx.event = event;
+      if (event === 'shutdown_requested' && m[1]) ctx.mode = m[1];
+      return;
+    }
+  }
+}
+
+/**
+ * Adds `event` and its fields to `ctx` when the message is one PostgreSQL event we know. Kept small, with
+ * the rarer kinds in functions of their own: one large function cost more to compile (in the optimising
+ * compiler's threads) than a 50 MB log of errors cost to classify.
+ */
 export function classifyPostgresEvent(message: string, ctx: LogContext): void {
   try {
     const c = message.charCodeAt(0);
@@ -317,94 +491,7 @@ export function classifyPostgresEvent(message: string, ctx: LogContext): void {
       ctx.statement = message.slice(11);
       return;
     }
-    if (c === 99) {
-      if (classifyCheckpoint(message, ctx) || classifyConnection(message, ctx)) return;
-      for (const [re, event] of cancelReasons) {
-        if (re.test(message)) {
-          ctx.event = event;
-          return;
-        }
-      }
-    }
-    if (c === 97 && classifyAutovacuum(message, ctx)) return;
-    if (c === 114 && classifyCheckpoint(message, ctx)) return;
-    if (c === 112 && classifyLockWait(message, ctx)) return;
-    if (message === 'deadlock detected') {
-      classifyDeadlock(ctx);
-      return;
-    }
-    if (c === 116 && message.startsWith('temporary file: ')) {
-      const m = /^temporary file: path "([^"]*)", size (\d+)/.exec(message);
-      ctx.event = 'temp_file';
-      if (m) {
-        ctx.path = m[1]!;
-        ctx.size_bytes = Number(m[2]);
-      }
-      return;
-    }
-    if (c === 100 && message.startsWith('disconnection: ')) {
-      ctx.event = 'disconnection';
-      const t = /session time: (\d+):(\d+):([\d.]+)/.exec(message);
-      if (t) ctx.session_ms = Math.round((Number(t[1]) * 3600 + Number(t[2]) * 60 + Number(t[3])) * 1000);
-      for (const [k, key] of [
-        ['user', 'user'],
-        ['database', 'database'],
-        ['host', 'host'],
-      ] as const) {
-        const m = new RegExp(`${k}=(\\S+)`).exec(message);
-        if (m) ctx[key] = m[1]!;
-      }
-      return;
-    }
-    if (classifyAuth(message, ctx)) return;
-    if (
-      message.startsWith('sorry, too many clients already') ||
-      message.startsWith('remaining connection slots are reserved') ||
-      /^too many connections for (?:role|database)/.test(message)
-    ) {
-      ctx.event = 'too_many_connections';
-      return;
-    }
-    if (message.startsWith('out of memory')) {
-      ctx.event = 'out_of_memory';
-      const d = typeof ctx.detail === 'string' ? /Failed on request of size (\d+)/.exec(ctx.detail) : null;
-      if (d) ctx.request_bytes = Number(d[1]);
-      return;
-    }
-    const killed =
-      /^(?:server process|\S+(?: \S+)* process) \(PID (\d+)\) was terminated by signal (\d+)(?:: (.*))?/.exec(
-        message,
-      );
-    if (killed) {
-      ctx.event = 'crash';
-      ctx.crashed_pid = Number(killed[1]);
-      ctx.signal = Number(killed[2]);
-      if (killed[3]) ctx.signal_name = killed[3];
-      if (killed[2] === '9') ctx.possible_oom_kill = true;
-      return;
-    }
-    const start = /^starting PostgreSQL (\S+)/.exec(message);
-    if (start) {
-      ctx.event = 'server_starting';
-      ctx.version = start[1]!;
-      return;
-    }
-    if (c === 116) {
-      for (const [re, event] of terminateReasons) {
-        if (re.test(message)) {
-          ctx.event = event;
-          return;
-        }
-      }
-    }
-    for (const [re, event] of serverEvents) {
-      const m = re.exec(message);
-      if (m) {
-        ctx.event = event;
-        if (event === 'shutdown_requested' && m[1]) ctx.mode = m[1];
-        return;
-      }
-    }
+    if (!classifyByStart(message, c, ctx)) classifyOther(message, c, ctx);
   } catch {
     // Classification is a bonus: an odd message keeps its level and text without fields.
   }

@@ -3,6 +3,7 @@
  * one JSON entry per line on stdout, streaming, so it works on files of any size and in pipelines
  * (`tail -F postgresql.log | pgvigil logs parse --parser postgresql | jq …`).
  */
+import { fstatSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { PgvigilError } from '../../errors.js';
@@ -17,6 +18,29 @@ interface ParseFlags {
   prefix?: string;
   source?: string;
   timezone?: string;
+}
+
+/**
+ * stdin when it is a regular file (`< postgresql.log`), read with plain synchronous reads: a file's read
+ * never waits for a writer, and the stream machinery of process.stdin cost a tenth of `logs parse`'s CPU
+ * on a 50 MB log. Pipes and terminals keep process.stdin, whose reads do not hold up the output.
+ */
+function stdinChunks(): Readable | AsyncIterable<Buffer> {
+  let isFile = false;
+  try {
+    isFile = fstatSync(0).isFile();
+  } catch {
+    // no stdin to stat: the stream says what is wrong
+  }
+  if (!isFile) return process.stdin;
+  return (async function* () {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(0, buf, 0, buf.length, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  })();
 }
 
 export function registerLogCommands(program: Command): void {
@@ -48,7 +72,7 @@ Examples:
 `,
     )
     .action(async (flags: ParseFlags) => {
-      let input: Readable = process.stdin;
+      let input: Readable | AsyncIterable<Buffer> | undefined;
       let name = flags.parser;
       if (name === 'auto') {
         // Said on stderr, so that stdout stays the entries alone.
@@ -75,7 +99,7 @@ Examples:
         if (err.code === 'EPIPE') process.exit(0);
         throw err;
       });
-      await parseStream(input, process.stdout, spec, {
+      await parseStream(input ?? stdinChunks(), process.stdout, spec, {
         source: flags.source ?? spec.name,
         prefix: flags.prefix,
         timezone: flags.timezone,

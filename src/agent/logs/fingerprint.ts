@@ -29,6 +29,14 @@ function isPathChar(c: number): boolean {
   return isWordChar(c) || c === 47 || c === 46 || c === 45 || c === 126 || c === 43 || c === 64;
 }
 
+/**
+ * charCodeAt that gives -1 past the end instead of NaN: every test below reads -1 as NaN (no match), and a
+ * NaN in code that has only seen integers made the optimised normaliser deoptimise and recompile.
+ */
+function codeAt(s: string, i: number): number {
+  return i < s.length ? s.charCodeAt(i) : -1;
+}
+
 const uuidShape = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const ipv4Shape = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d+)?$/;
 const timeShape = /^\d{1,2}:\d{2}:\d{2}$/;
@@ -82,7 +90,7 @@ export function normaliseMessage(message: string): string {
       let j = i + 1;
       while (j < n) {
         if (s.charCodeAt(j) === c) {
-          if (s.charCodeAt(j + 1) === c) {
+          if (codeAt(s, j + 1) === c) {
             j += 2;
             continue;
           }
@@ -122,13 +130,9 @@ export function normaliseMessage(message: string): string {
         prev = 47;
         continue;
       }
-    } else if ((isHex(c) || (c === 58 && s.charCodeAt(i + 1) === 58)) && !isWordChar(prev)) {
+    } else if ((isHex(c) || (c === 58 && codeAt(s, i + 1) === 58)) && !isWordChar(prev)) {
       // A token of hex digits, dots, colons, dashes starting at a word boundary: maybe a value.
-      if (
-        c === 48 &&
-        (s.charCodeAt(i + 1) === 120 || s.charCodeAt(i + 1) === 88) &&
-        isHex(s.charCodeAt(i + 2))
-      ) {
+      if (c === 48 && (codeAt(s, i + 1) === 120 || codeAt(s, i + 1) === 88) && isHex(codeAt(s, i + 2))) {
         let j = i + 2;
         while (j < n && isHex(s.charCodeAt(j))) j++;
         if (j >= n || !isWordChar(s.charCodeAt(j))) {
@@ -152,13 +156,8 @@ export function normaliseMessage(message: string): string {
         if (d === 46 || d === 58 || d === 45) end--;
         else break;
       }
-      const next = s.charCodeAt(end);
-      if (
-        next === 47 &&
-        end === j &&
-        isHex(s.charCodeAt(end + 1)) &&
-        /^[0-9A-Fa-f]+$/.test(s.slice(i, end))
-      ) {
+      const next = codeAt(s, end);
+      if (next === 47 && end === j && isHex(codeAt(s, end + 1)) && /^[0-9A-Fa-f]+$/.test(s.slice(i, end))) {
         // A WAL location (LSN) such as 0/1A2B3C4.
         let k = end + 1;
         while (k < n && isHex(s.charCodeAt(k))) k++;
@@ -206,34 +205,50 @@ function isDigitSuffix(s: string, start: number, end: number): boolean {
   return j - end <= 3;
 }
 
-/** Per source|level, normalised text → fingerprint; bounded (the agent's memory budget), cleared when full. */
-const cache = new Map<string, Map<string, string>>();
+/**
+ * Per source, per level: the "source|level|" text hashed before the message and its normalised texts →
+ * fingerprints; bounded (the agent's memory budget), cleared when full. Looked up by the source and level
+ * strings themselves, so that no key string is built per entry.
+ */
+interface Group {
+  prefix: string;
+  byText: Map<string, string>;
+}
+const groups = new Map<string, Map<string, Group>>();
 let cached = 0;
+
+function groupOf(source: string, level: string): Group {
+  let byLevel = groups.get(source);
+  if (!byLevel) {
+    byLevel = new Map();
+    groups.set(source, byLevel);
+  }
+  let g = byLevel.get(level);
+  if (!g) {
+    g = { prefix: `${source}|${level}|`, byText: new Map() };
+    byLevel.set(level, g);
+  }
+  return g;
+}
 
 /** First 16 hex digits of sha256(source|level|normalised message). */
 export function fingerprintOf(source: string, level: string, message: string): string {
-  const group = `${source}|${level}|`;
-  let byText = cache.get(group);
-  if (!byText) {
-    byText = new Map();
-    cache.set(group, byText);
-  }
+  let g = groupOf(source, level);
   const normalised = normaliseMessage(message);
-  const hit = byText.get(normalised);
+  const hit = g.byText.get(normalised);
   if (hit !== undefined) return hit;
   // Flattened: a 16-character slice would otherwise keep the whole 64-character digest alive in the
   // cache and in every counter keyed by it.
   const fp = createHash('sha256')
-    .update(group + normalised)
+    .update(g.prefix + normalised)
     .digest()
     .toString('hex', 0, 8);
   if (cached >= currentMemoryBounds().fingerprintCache) {
-    cache.clear();
+    groups.clear();
     cached = 0;
-    byText = new Map();
-    cache.set(group, byText);
+    g = groupOf(source, level);
   }
-  byText.set(normalised, fp);
+  g.byText.set(normalised, fp);
   cached++;
   return fp;
 }

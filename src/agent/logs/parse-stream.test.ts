@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { LogEntry } from '../../protocol/logs.js';
-import { entryToJson, parseStream } from './parse-stream.js';
+import { entryToJson, OutputBuffer, parseStream } from './parse-stream.js';
 import { parsers } from './parsers/index.js';
 
 describe('NDJSON output', () => {
@@ -53,5 +53,84 @@ describe('NDJSON output', () => {
         .map((l) => (JSON.parse(l) as LogEntry).message),
       ['one', 'two'],
     );
+  });
+  test('the_output_buffer_writes_the_bytes_of_json_stringify_for_any_text', () => {
+    // Random texts over the characters that take different paths: ASCII, escapes, 2- and 3-byte UTF-8,
+    // surrogate pairs and lone surrogates at every position, and long ones past the buffer size.
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      ' ',
+      '"',
+      '\\',
+      '\n',
+      '\t',
+      '\r',
+      '\b',
+      '\f',
+      '\u0000',
+      '\u001f',
+      '\u007f',
+      'é',
+      'ß',
+      '\u07ff',
+      '\u0800',
+      '€',
+      '\u2028',
+      '\uffff',
+      '😀',
+      '\ud800',
+      '\udbff',
+      '\udc00',
+      '\udfff',
+    ];
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    // Every third text from letters that need no escape (ASCII, then also multi-byte), so that long texts
+    // of both kinds take the native encoder's path too.
+    const plain = alphabet.filter((c) => {
+      const code = c.charCodeAt(0);
+      return code >= 0x20 && c !== '"' && c !== '\\' && (code < 0xd800 || code > 0xdfff);
+    });
+    const text = (max: number) => {
+      const kind = rand(3);
+      const from = kind === 0 ? alphabet : kind === 1 ? plain.slice(0, 4) : plain;
+      let t = '';
+      for (let i = rand(max); i > 0; i--) t += from[rand(from.length)];
+      return t;
+    };
+    const out = new OutputBuffer();
+    const expected: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const long = i % 500 === 0;
+      const e: LogEntry = {
+        ts: '2026-11-22T10:00:00.000Z',
+        source: text(5),
+        level: 'error',
+        component: text(5),
+        message: long ? text(300_000) : text(60),
+        context: {
+          [text(4)]: text(20),
+          n: rand(1000) / 7,
+          inf: Number.POSITIVE_INFINITY,
+          flag: i % 2 === 0,
+          none: null,
+          list: [1, text(8)],
+        },
+        fingerprint: '0123456789abcdef',
+      };
+      // An undefined value is left out, as JSON.stringify leaves it out.
+      (e.context as Record<string, unknown>).skipped = undefined;
+      out.entry(e);
+      expected.push(`${entryToJson(e)}\n`);
+      assert.equal(entryToJson(e), JSON.stringify(e));
+    }
+    out.cut();
+    assert.ok(out.ready.length > 1, 'long entries and many entries span several buffers');
+    assert.equal(Buffer.compare(Buffer.concat(out.ready), Buffer.from(expected.join(''), 'utf8')), 0);
   });
 });

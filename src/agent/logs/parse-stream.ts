@@ -19,9 +19,11 @@ export interface ParseStreamResult {
 }
 
 const outputChunk = 256 * 1024;
+/** Room for many entries past `outputChunk`, since the buffer is cut between input chunks only. */
+const bufferSize = 1024 * 1024;
 
-function write(output: Writable, text: string): Promise<void> | undefined {
-  if (output.write(text)) return undefined;
+function write(output: Writable, data: string | Uint8Array): Promise<void> | undefined {
+  if (output.write(data)) return undefined;
   return new Promise((resolve) => output.once('drain', resolve));
 }
 
@@ -58,7 +60,8 @@ function contextToJson(ctx: LogContext): string {
 }
 
 /**
- * An entry as one line of JSON, the same text JSON.stringify gives, written out by hand: serialising was
+ * An entry as one line of JSON, the same text JSON.stringify gives, written out by hand (the reference
+ * for OutputBuffer.entry, which parseStream uses): serialising was
  * a third of `logs parse`'s CPU, and this halves it (see bench/RESULTS.md). ts, level and fingerprint are
  * our own ASCII and need no escaping.
  */
@@ -66,8 +69,166 @@ export function entryToJson(e: LogEntry): string {
   return `{"ts":"${e.ts}","source":${quote(e.source)},"level":"${e.level}","component":${quote(e.component)},"message":${quote(e.message)},"context":${contextToJson(e.context)},"fingerprint":"${e.fingerprint}"}`;
 }
 
+const hex = '0123456789abcdef';
+const nativeFrom = 32;
+
+/**
+ * Entries written as NDJSON straight into a byte buffer, the same bytes as `JSON.stringify` + UTF-8 gives
+ * (see entryToJson, the reference the tests compare against): each string is escaped and encoded in one
+ * pass over it. Building each entry's JSON text first and encoding that cost a quarter of `logs parse`
+ * on an event-rich log (the text is a tree of pieces that must be flattened, then scanned for escapes,
+ * then encoded); the concatenation of entries into one string before that cost as much again.
+ * A full buffer is handed over in `ready` and a new one started, so the output may keep it.
+ */
+export class OutputBuffer {
+  private buf = Buffer.allocUnsafe(bufferSize);
+  private pos = 0;
+  /** Chunks ready for the output, in order. */
+  ready: Uint8Array[] = [];
+
+  /** Bytes appended since the last cut. */
+  get size(): number {
+    return this.pos;
+  }
+
+  /** Moves what was appended to `ready`. */
+  cut(): void {
+    if (this.pos === 0) return;
+    this.ready.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(bufferSize);
+    this.pos = 0;
+  }
+
+  /** Room for `bytes` more: a new buffer (cutting the current one) when they do not fit. */
+  private room(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    if (this.pos > 0) this.ready.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(Math.max(bufferSize, bytes));
+    this.pos = 0;
+  }
+
+  /** Text known to be ASCII needing no escape (syntax, our timestamps, levels, numbers). */
+  private ascii(text: string): void {
+    const n = text.length;
+    this.room(n);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < n; i++) buf[pos++] = text.charCodeAt(i);
+    this.pos = pos;
+  }
+
+  /** JSON text made by JSON.stringify (already escaped; may hold non-ASCII): UTF-8 encoded as is. */
+  private raw(text: string): void {
+    this.room(text.length * 3);
+    this.pos = this.encode(text, false);
+  }
+
+  /** A JSON string literal: quotes, escapes as JSON.stringify makes them, UTF-8. */
+  private str(text: string): void {
+    // At most 6 bytes per code unit (\u001f) and the two quotes.
+    this.room(text.length * 6 + 2);
+    this.buf[this.pos++] = 34;
+    // A longer text with nothing to escape (and so no lone surrogate) goes to the native UTF-8 encoder,
+    // faster than the loop once past a few dozen characters.
+    if (text.length > nativeFrom && !needsEscape.test(text)) this.pos += this.buf.write(text, this.pos);
+    else this.pos = this.encode(text, true);
+    this.buf[this.pos++] = 34;
+  }
+
+  /** Writes `text` at this.pos (room already made) and returns the new position. */
+  private encode(text: string, escaping: boolean): number {
+    const buf = this.buf;
+    let pos = this.pos;
+    const n = text.length;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x80) {
+        if (escaping && (c < 0x20 || c === 34 || c === 92)) {
+          buf[pos++] = 92;
+          if (c === 34 || c === 92) buf[pos++] = c;
+          else if (c === 10) buf[pos++] = 110;
+          else if (c === 9) buf[pos++] = 116;
+          else if (c === 13) buf[pos++] = 114;
+          else if (c === 8) buf[pos++] = 98;
+          else if (c === 12) buf[pos++] = 102;
+          else {
+            buf[pos++] = 117;
+            buf[pos++] = 48;
+            buf[pos++] = 48;
+            buf[pos++] = hex.charCodeAt(c >> 4);
+            buf[pos++] = hex.charCodeAt(c & 15);
+          }
+        } else buf[pos++] = c;
+      } else if (c < 0x800) {
+        buf[pos++] = 0xc0 | (c >> 6);
+        buf[pos++] = 0x80 | (c & 63);
+      } else if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < n ? text.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          buf[pos++] = 0xf0 | (cp >> 18);
+          buf[pos++] = 0x80 | ((cp >> 12) & 63);
+          buf[pos++] = 0x80 | ((cp >> 6) & 63);
+          buf[pos++] = 0x80 | (cp & 63);
+          i++;
+        } else if (escaping) {
+          // A lone surrogate: JSON.stringify writes it as an escape.
+          buf[pos++] = 92;
+          buf[pos++] = 117;
+          buf[pos++] = hex.charCodeAt(c >> 12);
+          buf[pos++] = hex.charCodeAt((c >> 8) & 15);
+          buf[pos++] = hex.charCodeAt((c >> 4) & 15);
+          buf[pos++] = hex.charCodeAt(c & 15);
+        } else {
+          // What Buffer's UTF-8 encoder writes for one: U+FFFD.
+          buf[pos++] = 0xef;
+          buf[pos++] = 0xbf;
+          buf[pos++] = 0xbd;
+        }
+      } else {
+        buf[pos++] = 0xe0 | (c >> 12);
+        buf[pos++] = 0x80 | ((c >> 6) & 63);
+        buf[pos++] = 0x80 | (c & 63);
+      }
+    }
+    return pos;
+  }
+
+  /** One entry and a newline: the bytes of `entryToJson(e) + '\\n'`. */
+  entry(e: LogEntry): void {
+    this.ascii('{"ts":"');
+    this.ascii(e.ts);
+    this.ascii('","source":');
+    this.str(e.source);
+    this.ascii(',"level":"');
+    this.ascii(e.level);
+    this.ascii('","component":');
+    this.str(e.component);
+    this.ascii(',"message":');
+    this.str(e.message);
+    this.ascii(',"context":{');
+    const ctx = e.context;
+    let first = true;
+    for (const key in ctx) {
+      const v = ctx[key];
+      if (v === undefined) continue;
+      if (!first) this.ascii(',');
+      first = false;
+      this.raw(quotedKey(key));
+      this.ascii(':');
+      if (typeof v === 'string') this.str(v);
+      else if (typeof v === 'number') this.ascii(Number.isFinite(v) ? String(v) : 'null');
+      else if (typeof v === 'boolean') this.ascii(v ? 'true' : 'false');
+      else this.raw(JSON.stringify(v));
+    }
+    this.ascii('},"fingerprint":"');
+    this.ascii(e.fingerprint);
+    this.ascii('"}\n');
+  }
+}
+
 export async function parseStream(
-  input: Readable,
+  input: Readable | AsyncIterable<Buffer | string>,
   output: Writable,
   spec: LogParserSpec,
   opts: ParseStreamOptions,
@@ -75,13 +236,21 @@ export async function parseStream(
   const assembler = new EntryAssembler(spec, opts);
   const decoder = new StringDecoder('utf8');
   let rest = '';
-  let out = '';
+  const out = new OutputBuffer();
   let lines = 0;
   let entries = 0;
   const emit = (e: LogEntry | undefined) => {
     if (e) {
-      out += `${entryToJson(e)}\n`;
+      out.entry(e);
       entries++;
+    }
+  };
+  const drain = async () => {
+    const chunks = out.ready;
+    out.ready = [];
+    for (const chunk of chunks) {
+      const p = write(output, chunk);
+      if (p) await p;
     }
   };
   for await (const chunk of input) {
@@ -95,11 +264,8 @@ export async function parseStream(
       from = nl + 1;
     }
     rest = from === 0 ? text : text.slice(from);
-    if (out.length >= outputChunk) {
-      const p = write(output, out);
-      out = '';
-      if (p) await p;
-    }
+    if (out.size >= outputChunk) out.cut();
+    if (out.ready.length > 0) await drain();
   }
   rest += decoder.end();
   if (rest !== '') {
@@ -107,6 +273,7 @@ export async function parseStream(
     lines++;
   }
   for (const e of assembler.flush()) emit(e);
-  if (out !== '') await write(output, out);
+  out.cut();
+  await drain();
   return { lines, entries };
 }

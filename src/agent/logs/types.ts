@@ -32,8 +32,13 @@ export interface ParserOptions {
   prefix?: string;
 }
 
-/** Parses one line (no trailing newline). `now` (ms) anchors formats that omit the year. */
-export type LineParser = (line: string, now: number) => ParsedRecord;
+/**
+ * Parses one line (no trailing newline). `now` (ms) anchors formats that omit the year. `continuing` says
+ * a record is pending that a continuation would be folded into: only a continuation's `continues` and
+ * `message` are then used, and a parser may leave the rest of such a record unfilled (it must fill it
+ * when `continuing` is false or absent: an orphan continuation becomes an entry of its own).
+ */
+export type LineParser = (line: string, now: number, continuing?: boolean) => ParsedRecord;
 
 export interface LogParserSpec {
   name: string;
@@ -85,9 +90,9 @@ export function defineParser({ component, create, ...spec }: ParserDefinition): 
     ...spec,
     create(opts: ParserOptions): LineParser {
       const parse = create(opts);
-      return (line, now) => {
+      return (line, now, continuing) => {
         try {
-          return parse(line, now);
+          return parse(line, now, continuing);
         } catch {
           return unparsedRecord(line, component);
         }

@@ -255,7 +255,7 @@ export function createPostgresStderrParser(opts: ParserOptions): LineParser {
   const { regex, fields } = compileLogLinePrefix(opts.prefix ?? defaultLogLinePrefix);
   const tz = opts.timezone;
   const cache: TsCache = { second: '\u0000', zone: '', base: 0 };
-  return (line: string): ParsedRecord => {
+  return (line: string, _now: number, continuing?: boolean): ParsedRecord => {
     const rec = lineRecord(line, 'postgres');
     if (line.charCodeAt(0) === 9) {
       rec.continues = 'text';
@@ -264,8 +264,14 @@ export function createPostgresStderrParser(opts: ParserOptions): LineParser {
     }
     const m = regex.exec(line);
     if (m) {
-      for (let i = 0; i < fields.length; i++) applyField(rec.context, fields[i]!, m[i + 1], rec, tz, cache);
-      return finish(rec, m[fields.length + 1]!, line.slice(m[0].length));
+      const severity = m[fields.length + 1]!;
+      // A DETAIL/STATEMENT/CONTEXT… line folded into the pending entry gives it only its text: its own
+      // prefix fields (time, pid, user…) would be dropped, so they are not read (half the lines of an
+      // event-rich log).
+      if (!(continuing && continuationOf(severity))) {
+        for (let i = 0; i < fields.length; i++) applyField(rec.context, fields[i]!, m[i + 1], rec, tz, cache);
+      }
+      return finish(rec, severity, line.slice(m[0].length));
     }
     // The prefix does not fit (changed log_line_prefix, a foreign line): salvage what we can.
     const s = fallbackSeverity.exec(line);
