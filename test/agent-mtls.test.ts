@@ -4,7 +4,7 @@
  * openssl (as test/tls.test.ts does); the agent certificates come from the server's agent CA.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -27,14 +27,12 @@ import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import { AgentCa, loadOrCreateAgentCa } from '../src/server/auth/ca.js';
 import type { Store } from '../src/storage/db.js';
+import { haveOpenssl, makeCa, makeSigned, opensslSkip } from './helpers/certs.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
 import { until } from './helpers/wait.js';
 
-const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
-const skip = haveOpenssl ? false : 'openssl is not installed (apt-get install openssl)';
-if (!haveOpenssl && process.env.CI === 'true')
-  throw new Error('openssl is required under CI (apt-get install openssl)');
+const skip = opensslSkip();
 
 let dir: string;
 let ts: TestStore;
@@ -49,55 +47,8 @@ let agentCa: AgentCa;
 
 /** A CA and a server certificate for 127.0.0.1 signed by it (the server's own TLS, not the agent CA). */
 function makeServerCertificate(): void {
-  const openssl = (...args: string[]) => {
-    const r = spawnSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    assert.equal(r.status, 0, `openssl ${args[0]}`);
-  };
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=test server CA',
-  );
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-    '-subj',
-    '/CN=server',
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'san.ext',
-  );
+  makeCa(dir, 'ca', '/CN=test server CA');
+  makeSigned(dir, 'ca', 'server');
 }
 
 interface Answer {

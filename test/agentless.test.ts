@@ -7,9 +7,8 @@
  * and a wrong CA fails with a clear error; the password in no log line, API answer or store column.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,6 +17,7 @@ import { createPostgresCollector } from '../src/agent/collectors/postgres/collec
 import { silentLogger } from '../src/log.js';
 import { sslOptions } from '../src/server/agentless/connection.js';
 import { freePort, type RunningCluster, serverUser, startCluster } from '../src/storage/cluster.js';
+import { makeCa, makeSigned, opensslSkip } from './helpers/certs.js';
 import { type RunningCli, startCli } from './helpers/cli.js';
 import { createTestDatabase, testPgLabel } from './helpers/db.js';
 import {
@@ -30,12 +30,7 @@ import {
 } from './helpers/pg-cluster.js';
 import { createTestUser } from './helpers/users.js';
 
-const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
-if (!haveOpenssl && process.env.CI === 'true') throw new Error('openssl is required under CI');
-const skip =
-  debianToolSkip(join(debianPg15Bin, 'postgres')) ||
-  (haveOpenssl ? false : 'SKIPPED: openssl is not installed (apt-get install openssl)');
-if (!haveOpenssl) process.stdout.write('# SKIPPED: openssl is not installed\n');
+const skip = debianToolSkip(join(debianPg15Bin, 'postgres')) || opensslSkip();
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API, checked by the assertions
 type Json = Record<string, any>;
@@ -45,54 +40,9 @@ const intervalMs = intervalS * 1000;
 
 /** A CA with a server certificate for 127.0.0.1 and localhost, and another CA that signed nothing here. */
 function makeCertificates(dir: string): void {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  for (const ca of ['ca', 'wrong-ca']) {
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${ca}.key`,
-      '-out',
-      `${ca}.pem`,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=pgvigil ${ca}`,
-    );
-  }
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-    '-subj',
-    '/CN=pg15',
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'san.ext',
-  );
+  makeCa(dir, 'ca');
+  makeCa(dir, 'wrong-ca');
+  makeSigned(dir, 'ca', 'server');
 }
 
 interface Api {

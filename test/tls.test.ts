@@ -3,7 +3,6 @@
  * server on loopback, the real agent HTTP client.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,76 +13,25 @@ import { startShipping } from '../src/agent/shipping.js';
 import { buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import type { Store } from '../src/storage/db.js';
+import { haveOpenssl, makeCa, makeSigned, opensslSkip } from './helpers/certs.js';
 import { startCli } from './helpers/cli.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { until } from './helpers/wait.js';
 
-const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
-const skip = haveOpenssl ? false : 'openssl is not installed (apt-get install openssl)';
-if (!haveOpenssl && process.env.CI === 'true')
-  throw new Error('openssl is required under CI (apt-get install openssl)');
+const skip = opensslSkip();
 
 let dir: string;
 let ts: TestStore;
 let store: Store;
 let latest: number;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-}
-
 /**
  * A CA, a server certificate for 127.0.0.1, a second one (a renewal) and a client certificate, all signed by
  * the CA.
  */
 function makeCertificates(): void {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=pgvigil test CA',
-  );
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const name of ['server', 'client', 'renewed']) {
-    openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    );
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '2',
-      '-extfile',
-      'san.ext',
-    );
-  }
+  makeCa(dir, 'ca');
+  for (const name of ['server', 'client', 'renewed']) makeSigned(dir, 'ca', name);
 }
 
 before(async () => {
