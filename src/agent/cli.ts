@@ -24,6 +24,7 @@ interface RootFlags {
   watchProcess: string[];
   postgres: string[];
   postgresFile?: string;
+  scrapeTargetsFile?: string;
 }
 
 interface AgentFlags extends RootFlags, LogFlags {
@@ -122,6 +123,10 @@ function rootOptions(cmd: Command): Command {
     .option(
       '--postgres-file <file>',
       'PostgreSQL targets to monitor, one [name=]url a line (# comments); with --postgres and PGVIGIL_POSTGRES (whitespace-separated) they add up',
+    )
+    .option(
+      '--scrape-targets-file <file>',
+      'application metrics to scrape over HTTP (Prometheus text, OpenMetrics, JSON with a mapping): a TOML file of [[target]] tables or a .json file; read at start',
     );
 }
 
@@ -138,6 +143,13 @@ async function warnSecretsOnCommandLine(log: Logger, enrollTokenOnCli: boolean, 
       'a secret was given on the command line, where every user of this host can read it (ps); use PGVIGIL_ENROLL_TOKEN or --enroll-token-file, PGVIGIL_POSTGRES or --postgres-file, or PGPASSWORD/PGPASSFILE instead',
     );
   }
+}
+
+/** The application scrape targets of --scrape-targets-file (none without it). */
+async function scrapeTargets(flags: RootFlags) {
+  if (flags.scrapeTargetsFile === undefined) return [];
+  const { readScrapeTargetsFile } = await import('./options.js');
+  return readScrapeTargetsFile(flags.scrapeTargetsFile);
 }
 
 /** The PostgreSQL targets from --postgres, --postgres-file and PGVIGIL_POSTGRES. */
@@ -277,7 +289,8 @@ Examples:
       const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
       await warnSecretsOnCommandLine(log, false, flags.postgres);
       const postgres = await postgresTargets(flags);
-      const report = await collectOnce({ ...roots, only, intervalMs, watches, postgres, log });
+      const scrape = await scrapeTargets(flags);
+      const report = await collectOnce({ ...roots, only, intervalMs, watches, postgres, scrape, log });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCollectText(report));
       const failed = report.collectors.filter((c) => c.status === 'failing');
       for (const c of failed)
@@ -400,6 +413,7 @@ async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
     intervalMs: live.intervalMs,
     watches: live.watches,
     postgres: live.postgres,
+    scrapeTargets: await scrapeTargets(flags),
     server,
     logSources: server ? live.logSources : undefined,
     nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,

@@ -19,7 +19,7 @@ import {
   type PostgresTarget,
 } from './collectors/index.js';
 import type { ProcessWatch } from './collectors/process.js';
-import type { Collector, Row } from './collectors/types.js';
+import type { Collector, FamilyRows, Row } from './collectors/types.js';
 import { selfExposition, startExporter } from './exporter.js';
 import { agentHealthExposition } from './health.js';
 import type { TlsFiles } from './http.js';
@@ -29,6 +29,7 @@ import { type ListenAddress, parseWatches } from './options.js';
 import { type CollectorHealth, Scheduler } from './scheduler.js';
 import type { Shipping, ShippingOptions } from './shipping.js';
 import type { FsyncPolicy } from './spool/spool.js';
+import type { ScrapeTarget } from '../scrape/target.js';
 
 export interface Roots {
   procRoot: string;
@@ -57,6 +58,8 @@ export interface AgentOptions extends Roots {
   watches: ProcessWatch[];
   nodeExporterMemoryNames: boolean;
   postgres?: PostgresTarget[];
+  /** Application scrape targets (--scrape-targets-file); a change takes a restart. */
+  scrapeTargets?: ScrapeTarget[];
   server?: ServerLink;
   /** Log sources shipped with the metrics (only with a server). */
   logSources?: LogSourceConfig[];
@@ -130,6 +133,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       watches: settings.watches,
       nodeExporterMemoryNames: options.nodeExporterMemoryNames,
       postgres: settings.postgres,
+      scrape: options.scrapeTargets,
     }).filter(
       (g) =>
         !settings.disable.includes(g.collector.name) &&
@@ -304,6 +308,7 @@ export interface CollectOnceOptions extends Roots {
   intervalMs: number;
   watches: ProcessWatch[];
   postgres?: PostgresTarget[];
+  scrape?: ScrapeTarget[];
   log: Logger;
 }
 
@@ -342,7 +347,7 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     );
   }
   const selected = selectCollectors(
-    createCollectors({ watches: options.watches, postgres: options.postgres }),
+    createCollectors({ watches: options.watches, postgres: options.postgres, scrape: options.scrape }),
     options.only,
   );
   const scheduler = new Scheduler({
@@ -366,9 +371,15 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
   const report: CollectReport = { version, interval_ms: options.intervalMs, families: {}, collectors: [] };
   // Families a collector reads less often than every run (PostgreSQL per-database families) come from the
   // first sample when the second has none.
-  const latest = new Map([...first.values()].flat().map((fr) => [fr.family, fr]));
-  for (const fr of [...results.values()].flat()) latest.set(fr.family, fr);
+  // Several collectors may fill one family (one scrape collector per application target): keyed by both.
+  const latest = new Map<string, FamilyRows>();
+  for (const [name, frs] of [...first, ...results]) for (const fr of frs) latest.set(`${name}\0${fr.family}`, fr);
+  const merged = new Map<string, FamilyRows>();
   for (const fr of latest.values()) {
+    const m = merged.get(fr.family);
+    merged.set(fr.family, m ? { family: fr.family, ts: Math.max(m.ts, fr.ts), rows: [...m.rows, ...fr.rows] } : fr);
+  }
+  for (const fr of merged.values()) {
     const spec = families[fr.family];
     // Rows go out in the family's column order, so the JSON reads like the table.
     const columns = spec ? spec.columns.map((c) => c.name) : Object.keys(fr.rows[0] ?? {});

@@ -38,7 +38,7 @@ export const scrapeDefaults = {
 
 export const scrapeBounds = {
   intervalMs: [1_000, 86_400_000],
-  timeoutMs: [100, 60_000],
+  timeoutMs: [100, 30_000],
   maxBytes: [1_024, 64 * 1024 * 1024],
   maxSeries: [1, 100_000],
 } as const;
@@ -104,6 +104,8 @@ export function parseScrapeTarget(input: unknown, where = 'scrape target'): Scra
     maxBytes: num('max_bytes', 'maxBytes'),
     maxSeries: num('max_series', 'maxSeries'),
   };
+  if (target.timeoutMs > target.intervalMs)
+    throw new ScrapeParseError(`${at}.timeout_ms: ${target.timeoutMs} is longer than interval_ms ${target.intervalMs}`);
   if (format === 'json') {
     try {
       target.jsonMapping = parseJsonMapping(input.json_mapping);

@@ -7,6 +7,8 @@
  * present only when something is watched), container (cgroups), postgres (one collector per target given
  * with --postgres).
  */
+import type { ScrapeTarget } from '../../scrape/target.js';
+import { createAppScrapeCollector } from './app.js';
 import { createContainerCollector } from './container.js';
 import { createCpuCollector } from './host/cpu.js';
 import { createDiskCollector } from './host/disk.js';
@@ -19,7 +21,7 @@ import type { PostgresCollector, PostgresCollectorOptions } from './postgres/col
 import { createProcessCollector, type ProcessWatch } from './process.js';
 import type { Collector } from './types.js';
 
-export const collectorGroups = ['host', 'process', 'container', 'postgres'] as const;
+export const collectorGroups = ['host', 'process', 'container', 'postgres', 'app'] as const;
 export type CollectorGroup = (typeof collectorGroups)[number];
 
 export interface GroupedCollector {
@@ -42,6 +44,8 @@ export interface CollectorOptions {
   nodeExporterMemoryNames?: boolean;
   /** PostgreSQL targets (--postgres). */
   postgres?: PostgresTarget[];
+  /** Application scrape targets (--scrape-targets-file): one collector each, group app. */
+  scrape?: ScrapeTarget[];
 }
 
 /** The collectors every agent runs, whatever it watches: host and container. */
@@ -76,6 +80,7 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
     });
     out.push({ group: 'postgres', collector, target: t.name });
   }
+  for (const t of options.scrape ?? []) out.push({ group: 'app', collector: createAppScrapeCollector(t) });
   return out;
 }
 

@@ -168,11 +168,6 @@ async function checkedFields(targetName: string, b: DefinitionBody): Promise<Scr
   } catch (err) {
     throw new PgvigilError('SCRAPE_TARGET_INVALID', (err as Error).message);
   }
-  if (t.timeoutMs > t.intervalMs)
-    throw new PgvigilError(
-      'SCRAPE_TARGET_INVALID',
-      `timeoutMs ${t.timeoutMs} is longer than intervalMs ${t.intervalMs}`,
-    );
   const url = new URL(t.url);
   if (url.username !== '' || url.password !== '')
     throw new PgvigilError(
