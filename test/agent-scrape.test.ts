@@ -130,5 +130,8 @@ test('the_documented_example_targets_file_is_valid', async () => {
   );
   const dir = mkdtempSync(join(tmpdir(), 'pgvigil-scrape-'));
   writeFileSync(join(dir, 'bad.toml'), '[[target]]\nname = "x"\nurl = "ftp://h/"\n');
-  await assert.rejects(readScrapeTargetsFile(join(dir, 'bad.toml')), /scrape target x\.url: expected an http/);
+  await assert.rejects(
+    readScrapeTargetsFile(join(dir, 'bad.toml')),
+    /scrape target x\.url: expected an http/,
+  );
 });

@@ -225,9 +225,13 @@ export async function readScrapeTargetsFile(path: string): Promise<ScrapeTarget[
   } catch (err) {
     throw new PgvigilError('BAD_ARGUMENT', `${flag} ${path}: ${(err as Error).message.split('\n', 1)[0]}`);
   }
-  const list = (doc as { target?: unknown; targets?: unknown }).target ?? (doc as { targets?: unknown }).targets;
+  const list =
+    (doc as { target?: unknown; targets?: unknown }).target ?? (doc as { targets?: unknown }).targets;
   if (!Array.isArray(list))
-    throw new PgvigilError('BAD_ARGUMENT', `${flag} ${path}: expected [[target]] tables (TOML) or {"targets": [...]} (JSON)`);
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `${flag} ${path}: expected [[target]] tables (TOML) or {"targets": [...]} (JSON)`,
+    );
   const out: ScrapeTarget[] = [];
   for (const [i, entry] of list.entries()) {
     let t: ScrapeTarget;

@@ -11,6 +11,7 @@ import { PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import { families } from '../protocol/families/index.js';
+import type { ScrapeTarget } from '../scrape/target.js';
 import { version } from '../version.js';
 import {
   type CollectorGroup,
@@ -29,7 +30,6 @@ import { type ListenAddress, parseWatches } from './options.js';
 import { type CollectorHealth, Scheduler } from './scheduler.js';
 import type { Shipping, ShippingOptions } from './shipping.js';
 import type { FsyncPolicy } from './spool/spool.js';
-import type { ScrapeTarget } from '../scrape/target.js';
 
 export interface Roots {
   procRoot: string;
@@ -373,11 +373,15 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
   // first sample when the second has none.
   // Several collectors may fill one family (one scrape collector per application target): keyed by both.
   const latest = new Map<string, FamilyRows>();
-  for (const [name, frs] of [...first, ...results]) for (const fr of frs) latest.set(`${name}\0${fr.family}`, fr);
+  for (const [name, frs] of [...first, ...results])
+    for (const fr of frs) latest.set(`${name}\0${fr.family}`, fr);
   const merged = new Map<string, FamilyRows>();
   for (const fr of latest.values()) {
     const m = merged.get(fr.family);
-    merged.set(fr.family, m ? { family: fr.family, ts: Math.max(m.ts, fr.ts), rows: [...m.rows, ...fr.rows] } : fr);
+    merged.set(
+      fr.family,
+      m ? { family: fr.family, ts: Math.max(m.ts, fr.ts), rows: [...m.rows, ...fr.rows] } : fr,
+    );
   }
   for (const fr of merged.values()) {
     const spec = families[fr.family];

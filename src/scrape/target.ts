@@ -105,7 +105,9 @@ export function parseScrapeTarget(input: unknown, where = 'scrape target'): Scra
     maxSeries: num('max_series', 'maxSeries'),
   };
   if (target.timeoutMs > target.intervalMs)
-    throw new ScrapeParseError(`${at}.timeout_ms: ${target.timeoutMs} is longer than interval_ms ${target.intervalMs}`);
+    throw new ScrapeParseError(
+      `${at}.timeout_ms: ${target.timeoutMs} is longer than interval_ms ${target.intervalMs}`,
+    );
   if (format === 'json') {
     try {
       target.jsonMapping = parseJsonMapping(input.json_mapping);

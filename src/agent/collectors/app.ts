@@ -27,7 +27,10 @@ export function createAppScrapeCollector(target: ScrapeTarget): Collector {
       name: 'pgvigil_agent_scrape_dropped_samples_total',
       help: 'Scraped samples not stored, by target and reason (series_limit, non_finite, duplicate, …).',
       type: 'counter',
-      samples: [...droppedTotal].map(([reason, value]) => ({ labels: { target: target.name, reason }, value })),
+      samples: [...droppedTotal].map(([reason, value]) => ({
+        labels: { target: target.name, reason },
+        value,
+      })),
     },
   ];
   return {
@@ -40,7 +43,8 @@ export function createAppScrapeCollector(target: ScrapeTarget): Collector {
       const out = await scrapeTarget(target, { previous });
       previous = out.kept;
       lastSeries = out.samples.length;
-      for (const [reason, n] of Object.entries(out.dropped)) droppedTotal.set(reason, (droppedTotal.get(reason) ?? 0) + n);
+      for (const [reason, n] of Object.entries(out.dropped))
+        droppedTotal.set(reason, (droppedTotal.get(reason) ?? 0) + n);
       ctx.expose?.(exposition());
       return [{ family: 'app_metric', ts, rows: appMetricRows(target.name, out.samples) }];
     },
