@@ -199,6 +199,20 @@ test(`a_json_endpoint_is_stored_through_its_mapping (${testPgLabel})`, async () 
       ['http_requests_total', '', null, 1500, 'web-1'],
     ],
   );
+  const series = await server.app.inject({
+    method: 'GET',
+    url: `/api/v1/series?family=app_metric&server=${created.json().serverId}&metrics=gauge&label=name:http_request_latency&tier=raw`,
+    headers: viewer,
+  });
+  assert.equal(series.statusCode, 200, series.body);
+  const s = series.json().series;
+  assert.equal(s.length, 1, 'charted through the series API');
+  assert.deepEqual(s[0].labels, {
+    target: 'api',
+    name: 'http_request_latency',
+    labels: 'quantile="0.95",unit="ms"',
+  });
+  assert.equal(s[0].points[0][1], 87.5);
   const list = await server.app.inject({ method: 'GET', url: '/api/v1/scrape-targets', headers: viewer });
   assert.equal(list.statusCode, 200);
   const api = list.json().targets.find((x: { name: string }) => x.name === 'api');
