@@ -218,6 +218,10 @@ test(`a_json_endpoint_is_stored_through_its_mapping (${testPgLabel})`, async () 
   const api = list.json().targets.find((x: { name: string }) => x.name === 'api');
   assert.equal(api.lastSeries, 4);
   assert.equal(api.lastError, null);
+  const { rows: seen } = await ts.store.pool.query(
+    "SELECT last_seen_at FROM pgvigil.servers WHERE name = 'web-1'",
+  );
+  assert.ok(seen[0].last_seen_at, 'a scrape-only server entry is seen when its scrape works');
   const denied = await server.app.inject({
     method: 'POST',
     url: '/api/v1/scrape-targets',

@@ -164,13 +164,26 @@ export async function nextScrapeSeq(db: Queryable, id: number): Promise<number> 
   return rows[0]?.seq ?? 0;
 }
 
-/** Records one scrape: when, whether it worked (error null), series stored and dropped. */
+/**
+ * Records one scrape: when, whether it worked (error null), series stored and dropped. A scrape that worked
+ * marks its server entry seen when no agent reports for it (a scrape-only entry); an agent's host keeps
+ * being judged by its agent.
+ */
 export async function recordScrape(
   db: Queryable,
   id: number,
   at: Date,
   r: { error: string | null; series: number | null; dropped: number },
 ): Promise<void> {
+  if (r.error === null) {
+    await db.query(
+      `UPDATE pgvigil.servers s SET last_seen_at = $2
+         FROM pgvigil.scrape_targets t
+        WHERE t.scrape_target_id = $1 AND s.server_id = t.server_id
+          AND NOT EXISTS (SELECT 1 FROM pgvigil.agents a WHERE a.server_id = s.server_id)`,
+      [id, at],
+    );
+  }
   await db.query(
     `UPDATE pgvigil.scrape_targets SET last_scrape_at = $2,
        last_ok_at = CASE WHEN $3::text IS NULL THEN $2 ELSE last_ok_at END,
