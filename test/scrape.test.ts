@@ -411,3 +411,53 @@ test('node_exporter_is_present_or_the_skip_says_how_to_get_it', (t) => {
   if (!existsSync(nodeExporterPath))
     t.diagnostic(`${nodeExporterPath} absent: the exposition test was skipped`);
 });
+
+test(`definitions_are_checked_replaced_and_deleted_by_admins (${testPgLabel})`, async () => {
+  const bad = async (body: Record<string, unknown>, message: RegExp) => {
+    const res = await addTarget({ name: 'def', url: 'http://127.0.0.1:9/', format: 'prometheus', ...body });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.match(res.json().error.message, message);
+  };
+  await bad({ timeoutMs: 20_000, intervalMs: 10_000 }, /timeout_ms: 20000 is longer than interval_ms 10000/);
+  await bad({ format: 'json' }, /json mapping: expected a list/);
+  await bad({ jsonMapping: [{ path: 'a', name: 'x', type: 'gauge' }] }, /json_mapping: only for format json/);
+  await bad({ url: 'http://user:secret@127.0.0.1:9/' }, /credentials in the URL are not accepted/);
+  await bad({ url: 'file:///etc/passwd' }, /expected an http/);
+  const created = await addTarget({ name: 'def', url: 'http://127.0.0.1:9/', format: 'prometheus' });
+  assert.equal(created.statusCode, 201);
+  assert.equal(
+    (await addTarget({ name: 'def', url: 'http://127.0.0.1:9/', format: 'prometheus' })).json().error.code,
+    'SCRAPE_TARGET_EXISTS',
+  );
+  const id = created.json().id;
+  const put = await server.app.inject({
+    method: 'PUT',
+    url: `/api/v1/scrape-targets/${id}`,
+    headers: admin,
+    payload: { url: 'http://169.254.169.254/', format: 'prometheus' },
+  });
+  assert.equal(put.json().error.code, 'SCRAPE_ADDRESS_REFUSED', 'a replaced definition is checked too');
+  const ok = await server.app.inject({
+    method: 'PUT',
+    url: `/api/v1/scrape-targets/${id}`,
+    headers: admin,
+    payload: { url: 'http://127.0.0.1:10/m', format: 'prometheus', maxSeries: 5 },
+  });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.equal(ok.json().maxSeries, 5);
+  const r = await scrapeNow(id);
+  assert.equal(r.failure, 'network', 'nothing listens on port 10');
+  assert.match(r.error!, /ECONNREFUSED/);
+  const del = await server.app.inject({
+    method: 'DELETE',
+    url: `/api/v1/scrape-targets/${id}`,
+    headers: admin,
+  });
+  assert.equal(del.statusCode, 204);
+  const gone = await server.app.inject({
+    method: 'GET',
+    url: `/api/v1/scrape-targets/${id}`,
+    headers: viewer,
+  });
+  assert.equal(gone.statusCode, 404);
+});
