@@ -326,6 +326,17 @@ test(`a_redirect_to_a_metadata_address_is_refused_at_that_hop (${testPgLabel})`,
   const one = await server.app.inject({ method: 'GET', url: '/api/v1/scrape-targets', headers: viewer });
   const t = one.json().targets.find((x: { name: string }) => x.name === 'redir-plain');
   assert.match(t.lastError, /rule cloud-metadata/);
+  // Three intervals later the failing targets are findings naming the refusal.
+  await server.engine.runJobChecks(new Date(Date.now() + 60_000), { everyCheck: true });
+  const { rows: findings } = await ts.store.pool.query(
+    "SELECT object, severity, title, action FROM pgvigil.findings WHERE check_id = 'host.app_scrape_failing' AND object LIKE 'redir-%' ORDER BY object",
+  );
+  assert.deepEqual(
+    findings.map((f) => f.object),
+    ['redir-mapped', 'redir-plain'],
+  );
+  assert.match(findings[1].title, /refused: 169\.254\.169\.254 is a cloud metadata address/);
+  assert.match(findings[1].action, /allowAddresses/);
 });
 
 test('a_name_resolving_to_a_refused_address_is_refused_in_the_connections_lookup', async () => {

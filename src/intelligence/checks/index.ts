@@ -3,6 +3,7 @@
  * docs/findings.md documents each (a test checks that every id here is there).
  */
 import { anomalyChecks } from './anomalies.js';
+import { appScrapeChecks } from './app-scrape.js';
 import { hostChecks } from './host.js';
 import { hostJobChecks } from './host-disk-fill.js';
 import { logSpikeChecks } from './log-spike.js';
@@ -38,6 +39,7 @@ export const checks: readonly Check[] = [
   ...postgresStatementChecks,
   ...hostChecks,
   ...hostJobChecks,
+  ...appScrapeChecks,
   ...processChecks,
   ...logChecks,
   ...logSpikeChecks,
