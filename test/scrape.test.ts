@@ -114,8 +114,13 @@ test(`node_exporters_exposition_is_stored_exactly_as_served (${testPgLabel})`, a
       maxSeries: 100_000,
     });
     assert.equal(created.statusCode, 201, created.body);
+    const t0 = performance.now();
     const r = await scrapeNow(created.json().id);
+    t.diagnostic(
+      `scrape now (fetch, parse, write through ingest): ${(performance.now() - t0).toFixed(0)} ms`,
+    );
     assert.equal(r.ok, true, r.error);
+    const t1 = performance.now();
     const stored = await storedRows('node');
     const byKey = new Map(stored.map((s) => [`${s.name}{${s.labels}}`, s]));
     const metrics = parsePromText(served);
@@ -142,6 +147,7 @@ test(`node_exporters_exposition_is_stored_exactly_as_served (${testPgLabel})`, a
         compared++;
       }
     }
+    t.diagnostic(`read back and compared ${compared} samples: ${(performance.now() - t1).toFixed(0)} ms`);
     assert.ok(compared > 100, `node_exporter served ${compared} finite samples`);
     assert.ok(counters > 10, `${counters} counters`);
     assert.equal(stored.length, compared, 'nothing stored that was not served');
