@@ -121,6 +121,13 @@ export const errorCodes = {
     exit: 1,
     message: 'an agentless target or server with that name exists already',
   },
+  SCRAPE_TARGET_INVALID: { status: 400, exit: 1, message: 'the scrape target definition is invalid' },
+  SCRAPE_TARGET_EXISTS: { status: 409, exit: 1, message: 'a scrape target with that name exists already' },
+  SCRAPE_ADDRESS_REFUSED: {
+    status: 400,
+    exit: 1,
+    message: 'the scrape target points at an address server-side scrapes do not go to',
+  },
   INTERNAL: { status: 500, exit: 1, message: 'internal error' },
   QUERY_TIMEOUT: {
     status: 503,

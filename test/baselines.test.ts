@@ -67,6 +67,12 @@ const fullSeries: Record<string, string[][]> = {
   pg_tables: Array.from({ length: 30 }, (_, i) => ['app', 'public', `t${i}`]),
   pg_statements: Array.from({ length: 30 }, (_, i) => [String(1000 + i), '5', '10']),
   pg_bgwriter: [[]],
+  app_metric: [
+    ['api', 'http_requests_total', 'code="200"'],
+    ['api', 'http_requests_total', 'code="500"'],
+    ['api', 'http_request_duration_seconds_bucket', 'le="0.1"'],
+    ['api', 'http_request_duration_seconds_bucket', 'le="+Inf"'],
+  ],
 };
 
 /**
@@ -341,6 +347,9 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
     const objects = (metric: string) => rows.filter((r) => r.metric === metric).map((r) => r.object);
     assert.deepEqual(objects('host.disk_util_pct').sort(), ['sda', 'sdb']);
     assert.deepEqual(objects('pg.replication_lag_s'), ['replica1']);
+    assert.deepEqual(objects('app.latency_p95_s'), ['api'], 'scraped applications per scrape target');
+    const errors = rows.find((r) => r.metric === 'app.error_pct')!;
+    assert.equal(errors.stats_30d.median, 50, 'as many 500s as 200s');
     assert.equal(objects('pg.table_dead_ratio').length, 20, 'the 20 largest tables only');
     assert.equal(objects('pg.statement_mean_ms').length, 20, 'the 20 busiest statements only');
     assert.ok(objects('pg.seq_scans_per_s').every((o) => /^app\/public\.t\d+$/.test(o)));

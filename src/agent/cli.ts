@@ -25,6 +25,7 @@ interface RootFlags {
   postgres: string[];
   postgresFile?: string;
   customMetricsFile?: string;
+  scrapeTargetsFile?: string;
 }
 
 interface AgentFlags extends RootFlags, LogFlags {
@@ -128,6 +129,10 @@ function rootOptions(cmd: Command): Command {
     .option(
       '--custom-metrics-file <file>',
       'custom SQL metrics run on every PostgreSQL target: [[metric]] tables in TOML, or JSON for a .json name (docs/configuration.md)',
+    )
+    .option(
+      '--scrape-targets-file <file>',
+      'application metrics to scrape over HTTP (Prometheus text, OpenMetrics, JSON with a mapping): a TOML file of [[target]] tables or a .json file; read at start',
     );
 }
 
@@ -151,6 +156,13 @@ async function warnSecretsOnCommandLine(log: Logger, enrollTokenOnCli: boolean, 
       'a secret was given on the command line, where every user of this host can read it (ps); use PGVIGIL_ENROLL_TOKEN or --enroll-token-file, PGVIGIL_POSTGRES or --postgres-file, or PGPASSWORD/PGPASSFILE instead',
     );
   }
+}
+
+/** The application scrape targets of --scrape-targets-file (none without it). */
+async function scrapeTargets(flags: RootFlags) {
+  if (flags.scrapeTargetsFile === undefined) return [];
+  const { readScrapeTargetsFile } = await import('./options.js');
+  return readScrapeTargetsFile(flags.scrapeTargetsFile);
 }
 
 /** The PostgreSQL targets from --postgres, --postgres-file and PGVIGIL_POSTGRES. */
@@ -293,6 +305,7 @@ Examples:
       const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'warn');
       await warnSecretsOnCommandLine(log, false, flags.postgres);
       const postgres = await postgresTargets(flags);
+      const scrape = await scrapeTargets(flags);
       const report = await collectOnce({
         ...roots,
         only,
@@ -300,6 +313,7 @@ Examples:
         watches,
         postgres,
         customMetrics: await customMetrics(flags),
+        scrape,
         log,
       });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCollectText(report));
@@ -425,6 +439,7 @@ async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
     watches: live.watches,
     postgres: live.postgres,
     customMetrics: live.customMetrics,
+    scrapeTargets: await scrapeTargets(flags),
     server,
     logSources: server ? live.logSources : undefined,
     nodeExporterMemoryNames: flags.nodeExporterMemoryNames ?? false,

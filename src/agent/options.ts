@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDuration as parseFlagDuration } from '../duration.js';
 import { PgvigilError } from '../errors.js';
+import { parseScrapeTarget, type ScrapeTarget } from '../scrape/target.js';
 import { collectorGroups, collectorNames, type PostgresTarget } from './collectors/index.js';
 import { type ProcessWatch, parseProcessWatch } from './collectors/process.js';
 import type { FileSourceConfig } from './logs/sources.js';
@@ -234,4 +235,40 @@ export function parseLogFiles(values: string[], parsers: string[]): FileSourceCo
     }
     return { name: `file_${i + 1}`, kind: 'file' as const, parser: m[1]!, paths: [m[2]!] };
   });
+}
+
+/**
+ * --scrape-targets-file: application scrape targets, a TOML file of `[[target]]` tables or a JSON file
+ * (`.json`) `{"targets": [...]}`; each target's keys as src/scrape/target.ts reads them (name, url,
+ * format, interval_ms, timeout_ms, max_bytes, max_series, json_mapping). Names must differ.
+ */
+export async function readScrapeTargetsFile(path: string): Promise<ScrapeTarget[]> {
+  const flag = '--scrape-targets-file';
+  const text = readFlagFile(flag, path);
+  let doc: unknown;
+  try {
+    doc = path.endsWith('.json') ? JSON.parse(text) : (await import('smol-toml')).parse(text);
+  } catch (err) {
+    throw new PgvigilError('BAD_ARGUMENT', `${flag} ${path}: ${(err as Error).message.split('\n', 1)[0]}`);
+  }
+  const list =
+    (doc as { target?: unknown; targets?: unknown }).target ?? (doc as { targets?: unknown }).targets;
+  if (!Array.isArray(list))
+    throw new PgvigilError(
+      'BAD_ARGUMENT',
+      `${flag} ${path}: expected [[target]] tables (TOML) or {"targets": [...]} (JSON)`,
+    );
+  const out: ScrapeTarget[] = [];
+  for (const [i, entry] of list.entries()) {
+    let t: ScrapeTarget;
+    try {
+      t = parseScrapeTarget(entry, `scrape target ${i + 1}`);
+    } catch (err) {
+      throw new PgvigilError('BAD_ARGUMENT', `${flag} ${path}: ${(err as Error).message}`);
+    }
+    if (out.some((o) => o.name === t.name))
+      throw new PgvigilError('BAD_ARGUMENT', `${flag} ${path}: two targets named ${t.name}`);
+    out.push(t);
+  }
+  return out;
 }

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { CustomMetricDef } from '../protocol/custom-metrics.js';
 import { families } from '../protocol/families/index.js';
+import type { ScrapeTarget } from '../scrape/target.js';
 import { version } from '../version.js';
 import {
   type CollectorGroup,
@@ -60,6 +61,8 @@ export interface AgentOptions extends Roots {
   postgres?: PostgresTarget[];
   /** Custom SQL metrics run on every PostgreSQL target (--custom-metrics-file). */
   customMetrics?: CustomMetricDef[];
+  /** Application scrape targets (--scrape-targets-file); a change takes a restart. */
+  scrapeTargets?: ScrapeTarget[];
   server?: ServerLink;
   /** Log sources shipped with the metrics (only with a server). */
   logSources?: LogSourceConfig[];
@@ -137,6 +140,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       nodeExporterMemoryNames: options.nodeExporterMemoryNames,
       postgres: settings.postgres,
       customMetrics: settings.customMetrics,
+      scrape: options.scrapeTargets,
     }).filter(
       (g) =>
         !settings.disable.includes(g.collector.name) &&
@@ -313,6 +317,7 @@ export interface CollectOnceOptions extends Roots {
   watches: ProcessWatch[];
   postgres?: PostgresTarget[];
   customMetrics?: CustomMetricDef[];
+  scrape?: ScrapeTarget[];
   log: Logger;
 }
 
@@ -355,6 +360,7 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
       watches: options.watches,
       postgres: options.postgres,
       customMetrics: options.customMetrics,
+      scrape: options.scrape,
     }),
     options.only,
   );
@@ -379,30 +385,45 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
   const report: CollectReport = { version, interval_ms: options.intervalMs, families: {}, collectors: [] };
   // Families a collector reads less often than every run (PostgreSQL per-database families) come from the
   // first sample when the second has none.
-  // A family may come in several parts of one collection (custom metrics: one per query run): joined.
-  const joined = (runs: ReadonlyMap<string, FamilyRows[]>) => {
-    const out = new Map<string, FamilyRows>();
-    for (const fr of [...runs.values()].flat()) {
-      const prev = out.get(fr.family);
-      out.set(fr.family, prev ? { ...fr, rows: [...prev.rows, ...fr.rows] } : fr);
+  // Per collector, the parts of a family one run gave are joined (custom metrics: one part per query run),
+  // and the second run's replace the first's; several collectors may fill one family (one scrape collector
+  // per application target), so theirs are joined after.
+  const latest = new Map<string, FamilyRows>();
+  for (const runs of [first, results]) {
+    const thisRun = new Map<string, FamilyRows>();
+    for (const [name, frs] of runs) {
+      for (const fr of frs) {
+        const key = `${name}\0${fr.family}`;
+        const prev = thisRun.get(key);
+        thisRun.set(key, prev ? { ...fr, rows: [...prev.rows, ...fr.rows] } : fr);
+      }
     }
-    return out;
-  };
-  const latest = joined(first);
-  const earlier = latest.get('pg_collector');
-  for (const fr of joined(results).values()) latest.set(fr.family, fr);
+    for (const [key, fr] of thisRun) latest.set(key, fr);
+  }
+  const merged = new Map<string, FamilyRows>();
+  for (const fr of latest.values()) {
+    const m = merged.get(fr.family);
+    merged.set(
+      fr.family,
+      m ? { family: fr.family, ts: Math.max(m.ts, fr.ts), rows: [...m.rows, ...fr.rows] } : fr,
+    );
+  }
   // Statuses of what ran only in the first collection (per-database families, custom metrics whose runs
   // it handed on) are kept beside the second's.
-  const statuses = latest.get('pg_collector');
-  if (earlier && statuses && earlier !== statuses) {
+  const earlier = [...first.values()]
+    .flat()
+    .filter((fr) => fr.family === 'pg_collector')
+    .flatMap((fr) => fr.rows);
+  const statuses = merged.get('pg_collector');
+  if (statuses && earlier.length > 0) {
     const key = (r: Row) => `${String(r.family)}@${String(r.datname)}`;
     const seen = new Set(statuses.rows.map(key));
-    latest.set('pg_collector', {
+    merged.set('pg_collector', {
       ...statuses,
-      rows: [...statuses.rows, ...earlier.rows.filter((r) => !seen.has(key(r)))],
+      rows: [...statuses.rows, ...earlier.filter((r) => !seen.has(key(r)))],
     });
   }
-  for (const fr of latest.values()) {
+  for (const fr of merged.values()) {
     const spec = families[fr.family];
     // Rows go out in the family's column order, so the JSON reads like the table.
     const columns = spec ? spec.columns.map((c) => c.name) : Object.keys(fr.rows[0] ?? {});

@@ -98,7 +98,9 @@ export class Scheduler {
     this.#entries = options.collectors.map((collector) => {
       if (names.has(collector.name)) throw new Error(`two collectors are named ${collector.name}`);
       names.add(collector.name);
-      const intervalMs = options.intervalMs ?? collector.intervalMs;
+      const intervalMs = collector.ownInterval
+        ? collector.intervalMs
+        : (options.intervalMs ?? collector.intervalMs);
       return {
         collector,
         intervalMs,

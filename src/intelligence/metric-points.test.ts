@@ -31,9 +31,9 @@ const value = (out: ReturnType<typeof pointsFromSeries>, metric: string, object 
 
 test('the_catalogue_ids_are_unique_and_name_their_family_columns', () => {
   assert.equal(new Set(metrics.map((x) => x.id)).size, metrics.length);
-  assert.equal(metrics.length, 23);
+  assert.equal(metrics.length, 26);
   for (const x of metrics) {
-    assert.match(x.id, /^(host|pg)\.[a-z_]+$/);
+    assert.match(x.id, /^(host|pg|app)\.[a-z_0-9]+$/);
     assert.ok(x.columns.length > 0 && x.columns.length <= 20);
   }
   assert.equal(metricById('constructor'), undefined);

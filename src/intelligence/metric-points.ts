@@ -39,9 +39,12 @@ export function pointsFromSeries(
     seriesIndex: Map<string, number>;
   }
   const frames = new Map<string, Frame>();
+  // A host family has no target id; a `target` there is its own label (app_metric's scrape target).
+  const hostScope = familyMetrics[0]?.scope === 'host';
   for (const s of result.series as readonly SeriesOut[]) {
-    const { target, ...labels } = s.labels;
-    const tKey = target ?? '';
+    const { target, ...rest } = s.labels;
+    const tKey = hostScope ? '' : (target ?? '');
+    const labels: Record<string, string> = hostScope ? s.labels : rest;
     let frame = frames.get(tKey);
     if (!frame) {
       frame = { steps: new Map(), seriesIndex: new Map() };

@@ -16,6 +16,7 @@
  * rate is the step's increase over the whole step, so a step the agent covered only in part reads low (the
  * median and MAD the detector uses are robust to a few such hours).
  */
+import { appMetricDefs } from './app-metrics.js';
 import { objectIn, psqlCommand } from './checks/psql.js';
 
 /** Which direction is bad: `lower` is better (a drop is no anomaly), `higher` is better, or `both`. */
@@ -50,7 +51,7 @@ export interface MetricDef {
   /** `label:value` filters for the series read. */
   labelFilter?: readonly string[];
   /** What the object is ('' when the metric has none). */
-  object: '' | 'device' | 'standby' | 'table' | 'statement';
+  object: '' | 'device' | 'standby' | 'table' | 'statement' | 'app';
   /** Bounded to the largest tables or the busiest statements of each target. */
   bounded?: 'tables' | 'statements';
   unit: string;
@@ -550,6 +551,8 @@ export const metrics: readonly MetricDef[] = [
       return one(r === undefined ? undefined : r * 60);
     },
   },
+  // Scraped applications' request rate, 5xx share and latency p95 (./app-metrics.ts).
+  ...appMetricDefs,
 ];
 
 const byId = new Map(metrics.map((m) => [m.id, m]));

@@ -74,10 +74,12 @@ import { logPatternRoutes } from './routes/log-patterns.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { postgresRoutes } from './routes/postgres.js';
+import { scrapeTargetRoutes } from './routes/scrape-targets.js';
 import { securityEventRoutes } from './routes/security-events.js';
 import { seriesRoutes } from './routes/series.js';
 import { serverRoutes } from './routes/servers.js';
 import { sloRoutes } from './routes/slos.js';
+import { ServerScraper } from './scrape/scraper.js';
 import { webRoutes } from './web.js';
 
 export interface AppOptions {
@@ -158,6 +160,8 @@ export interface App {
   engine: FindingsEngine;
   /** Sends queued notifications; `kick()` it after committing finding events. */
   delivery: DeliveryWorker;
+  /** Server-side scrapes of application targets (run by the scrapes job and POST …/scrape). */
+  scraper: ServerScraper;
   /**
    * Opens the agent port (./agent-listener.ts) once the app is ready; its URL. Needs `tls` and `agentCa`.
    * It closes with the app.
@@ -368,6 +372,14 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   await app.register(logPatternRoutes, { prefix: '/api/v1', pool });
   await app.register(sloRoutes, { prefix: '/api/v1', pool });
   await app.register(baselineRoutes, { prefix: '/api/v1', pool });
+  const scraper = new ServerScraper({
+    pool,
+    writer,
+    registry,
+    log: opts.log.child({ component: 'scrape' }),
+    engine: opts.findingsOnIngest === false ? undefined : engine,
+  });
+  await app.register(scrapeTargetRoutes, { prefix: '/api/v1', pool, scraper });
   await app.register(seriesRoutes, {
     prefix: '/api/v1',
     pool,
@@ -432,5 +444,5 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     agentListener?.setCertificate(o.cert, o.key);
     return true;
   };
-  return { app, registry, writer, userAuth, engine, delivery, listenAgents, reloadTls };
+  return { app, registry, writer, userAuth, engine, delivery, scraper, listenAgents, reloadTls };
 }

@@ -188,6 +188,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         m.incidentsJob({ retention }),
         m.slosJob(),
         m.baselinesJob(),
+        m.scrapesJob(built.value.scraper),
       ],
       opts.log,
     );

@@ -13,5 +13,6 @@ export { incidentsJob } from './jobs/incidents.js';
 export { ledgerPruneJob } from './jobs/ledger-prune.js';
 export { logAnalysisJob } from './jobs/log-analysis.js';
 export { rollupJob } from './jobs/rollups.js';
+export { scrapesJob } from './jobs/scrapes.js';
 export { slosJob } from './jobs/slos.js';
 export { liveOptionsFromEnv } from './live/hub.js';

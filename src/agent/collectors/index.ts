@@ -9,6 +9,8 @@
  */
 
 import type { CustomMetricDef } from '../../protocol/custom-metrics.js';
+import type { ScrapeTarget } from '../../scrape/target.js';
+import { createAppScrapeCollector } from './app.js';
 import { createContainerCollector } from './container.js';
 import { createCpuCollector } from './host/cpu.js';
 import { createDiskCollector } from './host/disk.js';
@@ -21,7 +23,7 @@ import type { PostgresCollector, PostgresCollectorOptions } from './postgres/col
 import { createProcessCollector, type ProcessWatch } from './process.js';
 import type { Collector } from './types.js';
 
-export const collectorGroups = ['host', 'process', 'container', 'postgres'] as const;
+export const collectorGroups = ['host', 'process', 'container', 'postgres', 'app'] as const;
 export type CollectorGroup = (typeof collectorGroups)[number];
 
 export interface GroupedCollector {
@@ -46,6 +48,8 @@ export interface CollectorOptions {
   postgres?: PostgresTarget[];
   /** Custom SQL metrics run on every PostgreSQL target (--custom-metrics-file, or pushed config). */
   customMetrics?: CustomMetricDef[];
+  /** Application scrape targets (--scrape-targets-file): one collector each, group app. */
+  scrape?: ScrapeTarget[];
 }
 
 /** The collectors every agent runs, whatever it watches: host and container. */
@@ -81,6 +85,7 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
     });
     out.push({ group: 'postgres', collector, target: t.name });
   }
+  for (const t of options.scrape ?? []) out.push({ group: 'app', collector: createAppScrapeCollector(t) });
   return out;
 }
 

@@ -61,6 +61,8 @@ export interface Collector {
   name: string;
   defaultEnabled: boolean;
   intervalMs: number;
+  /** Runs on its own `intervalMs` whatever the agent's --interval is (a scrape target's interval). */
+  ownInterval?: true;
   collect(ctx: CollectContext): Promise<FamilyRows[]>;
   /** Releases what the collector holds between runs (connections); called once when it is retired. */
   close?(): Promise<void>;

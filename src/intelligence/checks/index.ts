@@ -3,6 +3,7 @@
  * docs/findings.md documents each (a test checks that every id here is there).
  */
 import { anomalyChecks } from './anomalies.js';
+import { appScrapeChecks } from './app-scrape.js';
 import { hostChecks } from './host.js';
 import { hostJobChecks } from './host-disk-fill.js';
 import { logSpikeChecks } from './log-spike.js';
@@ -40,6 +41,7 @@ export const checks: readonly Check[] = [
   ...postgresCustomChecks,
   ...hostChecks,
   ...hostJobChecks,
+  ...appScrapeChecks,
   ...processChecks,
   ...logChecks,
   ...logSpikeChecks,

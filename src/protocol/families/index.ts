@@ -2,13 +2,14 @@
  * The registry of metric families. Each group lives in its own file beside this one (types in types.ts);
  * add a group by importing it here.
  */
+import { appFamilies } from './app.js';
 import { hostFamilies } from './host.js';
 import { postgresFamilies } from './postgres.js';
 import { processFamilies } from './process.js';
 import type { FamilySpec } from './types.js';
 
 export * from './types.js';
-export { hostFamilies, postgresFamilies, processFamilies };
+export { appFamilies, hostFamilies, postgresFamilies, processFamilies };
 
 /**
  * Every family the protocol knows, by name. Null-prototype: a name from input (`constructor`,
@@ -19,6 +20,7 @@ export const families: Record<string, FamilySpec> = Object.assign(Object.create(
   ...hostFamilies,
   ...processFamilies,
   ...postgresFamilies,
+  ...appFamilies,
 });
 
 /** The family of that name, own entries only. */
