@@ -24,6 +24,8 @@ export const referenceTables = [
   'notification_channels',
   'notification_deliveries',
   'schema_migrations',
+  // Scrape definitions: every instance takes due targets across all servers.
+  'scrape_targets',
   'server_keys',
   'servers',
   'sessions',
