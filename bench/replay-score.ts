@@ -9,7 +9,6 @@
  *
  * Run: npm run build && node dist/bench/replay-score.js [--lead 2] [--clean-days 30] [--json]
  *      [--anomaly-minutes N] [--anomaly-warn-z Z]   (sensitivity of the anomaly defaults, this run only)
- *      [--within-hour-spread]   (an experiment, not production: slots widened by within-hour movement)
  */
 
 import { metrics } from '../src/intelligence/metrics.js';
@@ -32,8 +31,6 @@ const arg = (name: string, dflt: string): string => {
 const leadDays = Number(arg('lead', '2'));
 const cleanDays = Number(arg('clean-days', '30'));
 const json = process.argv.includes('--json');
-// Not production: the proposed baseline change (src/intelligence/replay/engine.ts, ReplayOptions).
-const withinHour = process.argv.includes('--within-hour-spread');
 // Sensitivity: the anomaly checks' thresholds for this run only (production defaults otherwise).
 const anomalyOverrides: Record<string, number> = {};
 if (process.argv.includes('--anomaly-minutes'))
@@ -52,7 +49,7 @@ const timed = <T>(build: () => T): T => {
 };
 const run = (host: Parameters<typeof replayHost>[0]): ReplayResult => {
   const t0 = performance.now();
-  const r = replayHost(host, { thresholds, experimentWithinHourSpread: withinHour });
+  const r = replayHost(host, { thresholds });
   replayMs += performance.now() - t0;
   replayedDays += r.evaluatedMinutes / 1440;
   return r;
