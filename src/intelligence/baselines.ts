@@ -13,9 +13,11 @@
  *   deviation of the hour's minute values. The slot's median and MAD are statistics of hourly means, and a
  *   detector judges minutes: a batch that runs 40 minutes of an hour, a working-day ramp or a sawtooth of
  *   dead rows move the minutes far from their hour's mean while the means stay the same week after week
- *   (small MAD). The detector (./anomalies.ts) measures a minute against both. A slot with fewer than
- *   `minWithinSamples` hours of known spread takes its hour of the day's, else the 30-day window's (the
- *   minute tier the spreads come from is kept 7 days: a new installation has a few days of them).
+ *   (small MAD). The detector (./anomalies.ts) measures a minute against both. An hour-of-week slot's is
+ *   the larger of its own (from at least `minWithinSamples` hours) and its hour of the day's; an hour of
+ *   the day with too few hours takes the 30-day window's (the minute tier the spreads are computed from is
+ *   kept 7 days: a new installation has only a few days of them);
+ * - for the 30-day window, `residualMad`: how far hours stray from their own slot's median, pooled.
  *
  * A value is judged against the most specific level that has at least `minSamples` points: its hour of
  * the week (a Monday-morning peak is normal on Mondays), else its hour of the day (a nightly batch at
@@ -138,7 +140,7 @@ export function describe(values: readonly number[]): WindowStats | null {
  * the law of total variance), without the largest one — an hour of a past incident should not widen the
  * slot for eight weeks. Undefined with fewer than `min` hours.
  */
-const DROP = false;
+/** The larger of two known values (a slot's own 6–8 hours are not trusted below its hour of the day's). */
 const maxOf = (a: number | undefined, b: number | undefined) =>
   a === undefined ? b : b === undefined ? a : Math.max(a, b);
 function withinOf(sds: readonly number[], min: number): number | undefined {
@@ -150,14 +152,7 @@ function withinOf(sds: readonly number[], min: number): number | undefined {
     ss += v * v;
     if (v > max) max = v;
   }
-  return DROP && xs.length > 2 ? Math.sqrt((ss - max * max) / (xs.length - 1)) : Math.sqrt(ss / xs.length);
-}
-
-/** The median of the finite values of a list; undefined when fewer than `min`. */
-function medianOf(values: readonly number[], min: number): number | undefined {
-  const xs = values.filter((v) => Number.isFinite(v));
-  if (xs.length < min || xs.length === 0) return undefined;
-  return median(Float64Array.from(xs).sort());
+  return Math.sqrt(ss / xs.length);
 }
 
 function slotOf(values: readonly number[], within: number | undefined): SlotStats | null {
