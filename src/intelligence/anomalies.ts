@@ -66,6 +66,11 @@ export interface AnomalyMetric {
   unit: string;
   better: Better;
   floor: { abs: number; rel: number };
+  /**
+   * Minute values are counts of rare discrete events (checkpoints, deadlocks): each minute is 0 or 1 of
+   * them, so no single minute can be unusual and the run is judged by its mean (see `detectAnomaly`).
+   */
+  discrete?: boolean;
 }
 
 export interface AnomalyInput {
@@ -129,6 +134,24 @@ export function scaleOf(
   );
 }
 
+/**
+ * For a lower-is-better metric, whether a value is a level the series reaches in ordinary hours of the last
+ * 30 days (within `warnZ` robust σ of the window's median, σ from the window's MAD and the slot's
+ * within-hour spread). Such a level is no problem at any hour: dead rows at the top of their sawtooth
+ * between autovacuums, iowait at its daytime level a few hours early. What is unusual for its hour and
+ * for the month still is.
+ */
+export function ordinaryForTheMonth(
+  value: number,
+  slot: SlotBaseline,
+  floor: { abs: number; rel: number },
+  warnZ: number,
+): boolean {
+  if (slot.windowMedian === undefined || slot.windowMad === undefined) return false;
+  const scale = scaleOf({ median: slot.windowMedian, mad: slot.windowMad, within: slot.within }, floor);
+  return (value - slot.windowMedian) / scale < warnZ;
+}
+
 /** z of one value against one slot (robust). */
 export function robustZ(value: number, slot: SlotBaseline, floor: { abs: number; rel: number }): number {
   return (value - slot.median) / scaleOf(slot, floor);
@@ -170,6 +193,7 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
     const z = robustZ(v, s, metric.floor);
     const d: Direction = z >= 0 ? 'spike' : 'drop';
     if (Math.abs(z) < settings.warnZ || !badDirection(metric.better, d)) break;
+    if (metric.better === 'lower' && ordinaryForTheMonth(v, s, metric.floor, settings.warnZ)) break;
     if (direction !== undefined && d !== direction) break;
     direction = d;
     if (run.length === 0) slot = s;
@@ -187,7 +211,7 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
     }
   }
   if (!fast && (spanOf() < needMs || run.length < Math.ceil(need / 2) || direction === undefined))
-    return { judged: true };
+    return metric.discrete ? discreteRun(input, pts, lastSlot, need) : { judged: true };
   if (direction === undefined) return { judged: true };
   const minAbsZ = Math.min(...run.map((r) => Math.abs(r[2])));
   const z = run[run.length - 1]![2];
@@ -202,6 +226,54 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
       driftPct: slot.mean !== 0 ? ((last[1] - slot.mean) / Math.abs(slot.mean)) * 100 : null,
       slot,
       scale: scaleOf(slot, metric.floor),
+      run,
+    },
+  };
+}
+
+/**
+ * A discrete metric's last `need` minutes judged by their mean: n minutes' mean of events arriving at the
+ * slot's rate spreads by scale / √n, so a checkpoint every minute for five minutes stands out from one
+ * every five minutes though no minute does (each is 0 or 1).
+ */
+function discreteRun(
+  input: AnomalyInput,
+  pts: ReadonlyArray<readonly [number, number]>,
+  slot: SlotBaseline,
+  need: number,
+): AnomalyJudged {
+  const { metric, settings } = input;
+  const last = pts[pts.length - 1]!;
+  const from = last[0] - (need - 1) * minuteMs;
+  const run: Array<[number, number, number]> = [];
+  for (const [t, v] of pts) if (t >= from) run.push([t, v, robustZ(v, slot, metric.floor)]);
+  if (run.length < need) return { judged: true };
+  const mean = run.reduce((a, r) => a + r[1], 0) / run.length;
+  const scale = scaleOf(slot, metric.floor) / Math.sqrt(run.length);
+  const z = (mean - slot.median) / scale;
+  const direction: Direction = z >= 0 ? 'spike' : 'drop';
+  if (Math.abs(z) < settings.warnZ || !badDirection(metric.better, direction)) return { judged: true };
+  if (
+    metric.better === 'lower' &&
+    slot.windowMedian !== undefined &&
+    slot.windowMad !== undefined &&
+    (mean - slot.windowMedian) /
+      (scaleOf({ median: slot.windowMedian, mad: slot.windowMad, within: slot.within }, metric.floor) /
+        Math.sqrt(run.length)) <
+      settings.warnZ
+  )
+    return { judged: true };
+  return {
+    judged: true,
+    anomaly: {
+      severity: Math.abs(z) >= settings.critZ ? 'critical' : 'warning',
+      direction,
+      value: mean,
+      z,
+      minAbsZ: Math.abs(z),
+      driftPct: slot.mean !== 0 ? ((mean - slot.mean) / Math.abs(slot.mean)) * 100 : null,
+      slot,
+      scale,
       run,
     },
   };

@@ -86,6 +86,9 @@ export interface SlotBaseline extends SlotStats {
   level: BaselineLevel;
   /** The window's `residualMad`, carried for the detector's scale (slots of the week or day only). */
   residualMad?: number;
+  /** The 30-day window's median and MAD, carried for the detector (slots of the week or day only). */
+  windowMedian?: number;
+  windowMad?: number;
   /** Hour of the week (0–167) or of the day (0–23); null for the whole window. */
   slot: number | null;
 }
@@ -280,7 +283,10 @@ export function slotFor(
   const w = hourOfWeek(t);
   const hw = b.hourOfWeek(w);
   const all = b.window;
-  const pooled = all?.residualMad !== undefined ? { residualMad: all.residualMad } : {};
+  const pooled = {
+    ...(all?.residualMad !== undefined ? { residualMad: all.residualMad } : {}),
+    ...(all && all.count >= minSamples ? { windowMedian: all.median, windowMad: all.mad } : {}),
+  };
   if (hw && hw.count >= minSamples) return { ...hw, ...pooled, level: 'hour_of_week', slot: w };
   const d = hourOfDay(t);
   const hd = b.hourOfDay(d);

@@ -164,7 +164,7 @@ export const errorSpikeCheck: JobCheck<ErrorSpikeInput> = {
   title: 'A spike of errors in a log source',
   doc: {
     evidence:
-      'the source, errors in the last 5 minutes, the baseline per 5 minutes (mean hourly errors over the previous 7 days / 12) and the floor used, the ratio, the top fingerprints with a sample each, the window',
+      'the source, errors in the last 5 minutes, the baseline per 5 minutes (mean hourly errors over the previous 7 days / 12) and the floor used, the standard deviation per 5 minutes (from the variance of the hourly counts / 12) and the usual high it makes (mean + spread_z × that), the ratio, the top fingerprints with a sample each, the window',
     action:
       "the API query that lists the window's error lines of that source (`curl … /api/v1/logs?server=…&source=…&minLevel=error&from=…&to=…`)",
   },
