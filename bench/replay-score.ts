@@ -40,6 +40,8 @@ const thresholds = Object.fromEntries(metrics.map((m) => [`anomaly.${m.id}`, ano
 
 let buildMs = 0;
 let replayMs = 0;
+/** CPU time of the replays (user + system, ms): the figure a shared machine's load does not change. */
+let replayCpuMs = 0;
 let replayedDays = 0;
 const timed = <T>(build: () => T): T => {
   const t0 = performance.now();
@@ -49,7 +51,10 @@ const timed = <T>(build: () => T): T => {
 };
 const run = (host: Parameters<typeof replayHost>[0]): ReplayResult => {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = replayHost(host, { thresholds });
+  const c = process.cpuUsage(c0);
+  replayCpuMs += (c.user + c.system) / 1000;
   replayMs += performance.now() - t0;
   replayedDays += r.evaluatedMinutes / 1440;
   return r;
@@ -81,7 +86,7 @@ if (json) {
       scores,
       summary,
       clean,
-      speed: { hostDaysPerSecond: speed, replayedDays, replayMs, buildMs },
+      speed: { hostDaysPerSecond: speed, replayedDays, replayMs, replayCpuMs, buildMs },
     }),
   );
 } else {
@@ -103,6 +108,6 @@ if (json) {
       .join(', ')}`,
   );
   console.log(
-    `replay speed: ${speed.toFixed(2)} host-days/s = ${(speed * 60).toFixed(0)} host-days a minute (${replayedDays.toFixed(0)} evaluated host-days in ${(replayMs / 1000).toFixed(1)} s; building the data: ${(buildMs / 1000).toFixed(1)} s)`,
+    `replay speed: ${speed.toFixed(2)} host-days/s = ${(speed * 60).toFixed(0)} host-days a minute (${replayedDays.toFixed(0)} evaluated host-days in ${(replayMs / 1000).toFixed(1)} s; building the data: ${(buildMs / 1000).toFixed(1)} s); per CPU-minute of this process: ${((replayedDays / replayCpuMs) * 60_000).toFixed(0)} host-days (${(replayCpuMs / 1000).toFixed(1)} s of CPU)`,
   );
 }

@@ -14,7 +14,6 @@ import { hostCores } from '../../storage/queries/baselines.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { BaselineBook, type BookEntry, entrySlotAt } from '../baseline-book.js';
-import type { SlotBaseline } from '../baselines.js';
 import {
   type FleetServerWants,
   type MetricSeries,
@@ -146,20 +145,6 @@ function sharedLoad(db: Queryable, now: Date): Promise<AnomalyLoad> {
   return load;
 }
 
-/** The slot at a time, looked up once per hour (a run judges up to 15 minutes of one or two hours). */
-function slotsOf(e: BookEntry): (t: number) => SlotBaseline | null {
-  const memo = new Map<number, SlotBaseline | null>();
-  return (t) => {
-    const h = Math.floor(t / 3_600_000);
-    let s = memo.get(h);
-    if (s === undefined) {
-      s = entrySlotAt(e, t);
-      memo.set(h, s);
-    }
-    return s;
-  };
-}
-
 /** Pure: the anomalies of one metric in a load. */
 export function evaluateAnomalies(
   metric: MetricDef,
@@ -176,7 +161,7 @@ export function evaluateAnomalies(
       metric,
       object: s.points.object,
       points: s.points.points,
-      baselineAt: slotsOf(s.baseline),
+      baselineAt: (at) => entrySlotAt(s.baseline, at),
       now,
       settings: {
         warnZ: t.warn_z ?? 3,
