@@ -423,5 +423,15 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
       [serverId],
     );
     assert.equal(b2.rows[0].hour_of_day[hourOfDay(from)].length, 6);
+    // The API shows the spreads.
+    const res = await server.app.inject({
+      method: 'GET',
+      url: `/api/v1/servers/${serverId}/baselines?metric=host.cpu_busy_pct&target=0&profile=true`,
+      headers: await roleHeaders(pool, 'viewer'),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const api = res.json().baselines[0];
+    assert.ok(api.stats30d.within > 0);
+    assert.ok(api.hourOfDay[hourOfDay(from)].within > 0);
   });
 });
