@@ -6,17 +6,18 @@
  * Per simulated minute, in the order the server runs them:
  * 1. ingest: the minute's batch (pg_instance, the session/lock/slot snapshot families, host_filesystem)
  *    cut by the real `scopesOf` and judged by every ingest check of the catalogue;
- * 2. the findings job: the anomaly checks' `evaluateAnomalies` over the last 15 complete minutes (the
- *    newest minute read only once it ended a minute ago, as the job reads it) against baselines;
- *    `evaluateErrorSpikes` (logs.error_spike) over the last 5 minutes against the mean of the previous
- *    7 days of hourly counts; security.ssh_bruteforce over the last 5 minutes; watchdog.agent_silent;
+ * 2. the findings job: the anomaly checks' `evaluateAnomalies` over the last 15 complete minutes (the job
+ *    is taken to run `settleMs` after the minute boundary, so the minute just ended is read) against
+ *    baselines; `evaluateErrorSpikes` (logs.error_spike) over the last 5 minutes against the mean and
+ *    spread of the previous 7 days of hourly counts; security.ssh_bruteforce over the last 5 minutes; watchdog.agent_silent;
  *    host.disk_fill every 5 minutes over a least-squares fit of 6 hours; slo.burn_rate over `evaluateSlo`;
  *    pg.missing_index over the last hour's sequential scans and the statements naming the table;
  * 3. the lifecycle's `reconcile` over everything observed (one store per replay, in memory);
  * 4. the incidents job: `groupFindings` over the episodes opened in the last hour (with the older ones
  *    still open as standing causes) and `explain`.
- * Baselines are recomputed at every hour boundary from the hourly means of the replayed history, with
- * `computeBaseline` — what the baselines job does once the hour is rolled.
+ * Baselines are recomputed at every hour boundary from the hourly means of the replayed history and each
+ * hour's within-hour spread (`hourSpread` of its minutes), with `computeBaseline` — what the baselines job
+ * does once the hour is rolled (it computes the spreads from the minute tier).
  *
  * What is not the production path, and why: the replay feeds catalogue metric values per minute, not
  * family rows (the metric computes are unit-tested on their own); an hourly point is the mean of its
