@@ -257,7 +257,8 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
     assert.ok(Math.abs((e.baseline_median as number) - 20) <= 2);
     assert.ok((e.z as number) > 3);
     assert.ok((e.drift_pct as number) > 200);
-    assert.equal((e.window as { minutes: number }).minutes, 5);
+    // Far beyond normal (z ≫ fast_z): two minutes of it are enough.
+    assert.equal((e.window as { minutes: number }).minutes, 2);
     assert.equal(Number(f.value), 86);
 
     // Back to normal: three clear evaluations resolve it.
@@ -384,5 +385,62 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
       `baseline refresh of one server (9 days of host_cpu hourly): median ${runs[2]!.toFixed(1)} ms`,
     );
     assert.ok(runs[2]! < 5000);
+  });
+
+  test('a_refresh_stores_each_rolled_hours_within_hour_spread_from_the_minute_tier_and_uses_it', async () => {
+    // Three hours, five days back (inside the minute tier's 7 days): minutes alternating 10 / 30 % busy.
+    const from = H - 5 * 24 * hourMs;
+    await pool.query(
+      `INSERT INTO pgvigil.host_cpu_minute (server_id, cpu, ts, samples, idle_pct_avg, iowait_pct_avg)
+       SELECT $1::bigint, 'total', $2::timestamptz + k * interval '1 minute', 6,
+              100 - CASE WHEN k % 2 = 0 THEN 10 ELSE 30 END, 0
+         FROM generate_series(0, 179) k
+       ON CONFLICT DO NOTHING`,
+      [serverId, new Date(from)],
+    );
+    await pool.query('DELETE FROM pgvigil.baseline_hour_spreads WHERE server_id = $1', [serverId]);
+    await refreshServerBaselines(pool, serverId, new Date(H + 30 * minute), new Date(H));
+    const { rows } = await pool.query(
+      `SELECT hour, sd FROM pgvigil.baseline_hour_spreads
+        WHERE server_id = $1 AND metric = 'host.cpu_busy_pct' AND hour >= $2 AND hour < $3 ORDER BY hour`,
+      [serverId, new Date(from), new Date(from + 3 * hourMs)],
+    );
+    assert.equal(rows.length, 3);
+    // 30 minutes at 10 and 30 at 30: sd = 10 × √(60/59).
+    for (const r of rows) assert.ok(Math.abs(r.sd - 10 * Math.sqrt(60 / 59)) < 1e-6, String(r.sd));
+    const b = await pool.query(
+      `SELECT stats_30d, hour_of_day FROM pgvigil.baselines WHERE server_id = $1 AND metric = 'host.cpu_busy_pct'`,
+      [serverId],
+    );
+    // Few hours of each hour of the day: the slots take the window's spread (these hours and the minutes
+    // earlier tests rolled).
+    assert.ok(b.rows[0].stats_30d.within > 0, JSON.stringify(b.rows[0].stats_30d));
+    assert.equal(b.rows[0].hour_of_day[hourOfDay(from)].length, 6);
+    // Refreshed again: no hour is added or lost, and the slots still carry the spread.
+    const count = async () =>
+      (
+        await pool.query(
+          `SELECT count(*)::int AS n FROM pgvigil.baseline_hour_spreads WHERE server_id = $1 AND metric = 'host.cpu_busy_pct'`,
+          [serverId],
+        )
+      ).rows[0].n;
+    const before = await count();
+    await refreshServerBaselines(pool, serverId, new Date(H + 31 * minute), new Date(H));
+    assert.equal(await count(), before);
+    const b2 = await pool.query(
+      `SELECT hour_of_day FROM pgvigil.baselines WHERE server_id = $1 AND metric = 'host.cpu_busy_pct'`,
+      [serverId],
+    );
+    assert.equal(b2.rows[0].hour_of_day[hourOfDay(from)].length, 6);
+    // The API shows the spreads.
+    const res = await server.app.inject({
+      method: 'GET',
+      url: `/api/v1/servers/${serverId}/baselines?metric=host.cpu_busy_pct&target=0&profile=true`,
+      headers: await roleHeaders(pool, 'viewer'),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const api = res.json().baselines[0];
+    assert.ok(api.stats30d.within > 0);
+    assert.ok(api.hourOfDay[hourOfDay(from)].within > 0);
   });
 });

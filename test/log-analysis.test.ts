@@ -322,13 +322,17 @@ describe('error spikes', () => {
     assert.equal(f.state, 'open');
     assert.equal(f.kind, 'alert');
     assert.equal(f.object, 'api');
-    assert.equal(f.severity, 'critical');
+    // 40 against the floor of 4: 10×, the top of the warning band.
+    assert.equal(f.severity, 'warning');
     const ev = f.evidence as Record<string, unknown>;
     assert.equal(ev.count, 40);
     assert.equal(ev.baseline_hours, 30);
     assert.equal(ev.baseline_per_5min, Math.round((30 / 30 / 12) * 100) / 100);
-    assert.equal(ev.baseline_floored, 2);
-    assert.equal(ev.ratio, 20);
+    assert.equal(ev.baseline_floored, 4);
+    assert.equal(ev.ratio, 10);
+    // One error every hour: the hourly counts do not vary, so the usual high is the mean.
+    assert.equal(ev.baseline_sd_5min, 0);
+    assert.equal(ev.usual_high_5min, ev.baseline_per_5min);
     const top = ev.top_fingerprints as Array<{ count: number; sample: string }>;
     assert.equal(top[0]?.count, 30);
     assert.match(top[0]?.sample ?? '', /connection refused/);

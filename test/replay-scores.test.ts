@@ -5,9 +5,12 @@
  * store); the windows replayed are cut short to keep the file fast — bench/replay-score.ts replays them
  * whole and prints the table (bench/RESULTS.md).
  *
- * Recall must reach the issue's goal (≥ 0.9 with the right cause). False alerts must not regress past
- * what the engine scores today (`measured`); the goals it misses (≤ 1 false alert per host per week,
- * nothing in the batch or maintenance window) are todo tests, so their gap shows in every run.
+ * Recall must reach the issue's goal (≥ 0.9 with the right cause); on one clean host-week (seven nightly
+ * batches, one maintenance window) at most one false alert and nothing in the batch or maintenance window.
+ * A single week is a small sample of a rate of ≤ 1 a week: the bench's 30 host-days give the figure
+ * (bench/RESULTS.md); this week is what the tests can afford (a few seconds), with the goal's own
+ * threshold. Median time to detection is asserted on the chains whose physics allow the goal (the rest
+ * wait for a threshold or a ramp of their own, see bench/RESULTS.md).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -23,9 +26,8 @@ import {
 import { dayMinutes, inQuietWindow } from './scenarios/background.js';
 import { cleanHosts, scenarios } from './scenarios/incidents.js';
 
-/** The issue's goals; for false alerts also what the engine scores today (bench/RESULTS.md). */
-const goals = { recall: 0.9, falseAlertsPerHostWeek: 1 };
-const measured = { falseAlertsPerHostWeek: 250 };
+/** The issue's goals. */
+const goals = { recall: 0.9, falseAlertsPerHostWeek: 1, ttdIntervals: 2 };
 
 let scored: ScenarioScore[] | null = null;
 function scenarioScores(): ScenarioScore[] {
@@ -85,14 +87,6 @@ test('the chains the graph names are named right where the data carries them', (
   }
 });
 
-test('false alerts on clean data do not regress', () => {
-  const c = scoreClean(cleanWeek(), inQuietWindow);
-  assert.ok(
-    c.falseAlertsPerHostWeek <= measured.falseAlertsPerHostWeek,
-    `${c.falseAlertsPerHostWeek.toFixed(1)} per host per week: ${JSON.stringify(c.byCheck)}`,
-  );
-});
-
 test('replaying the same host twice gives the same findings (no clock, no randomness inside)', () => {
   const [c] = cleanHosts(1, 1);
   const a = replayHost(c!.build());
@@ -101,16 +95,35 @@ test('replaying the same host twice gives the same findings (no clock, no random
   assert.deepEqual(a.incidents, b.incidents);
 });
 
-test('goal: ≤ 1 false alert per host per week on clean data', {
-  todo: 'the engine misses this goal today: bench/RESULTS.md has the scores and why',
-}, () => {
+test('goal: ≤ 1 false alert per host per week on clean data', () => {
   const c = scoreClean(cleanWeek(), inQuietWindow);
-  assert.ok(c.falseAlertsPerHostWeek <= goals.falseAlertsPerHostWeek, `${c.falseAlertsPerHostWeek}`);
+  assert.ok(
+    c.falseAlertsPerHostWeek <= goals.falseAlertsPerHostWeek,
+    `${c.falseAlertsPerHostWeek.toFixed(1)} per host per week: ${JSON.stringify(c.byCheck)}`,
+  );
 });
 
-test('goal: the nightly batch and the weekly maintenance window in clean data raise nothing', {
-  todo: 'minute points judged against hourly slots: a batch that ends mid-hour reads as unusual',
-}, () => {
+test('goal: the nightly batch and the weekly maintenance window in clean data raise nothing', () => {
   const c = scoreClean(cleanWeek(), inQuietWindow);
-  assert.equal(c.inBatchOrMaintenance, 0);
+  assert.equal(c.inBatchOrMaintenance, 0, JSON.stringify(c.byCheck));
+});
+
+test('goal: a chain led by a large metric change is named within 2 evaluation intervals', () => {
+  // These chains start with a change far beyond normal (the short run applies); the others wait for a
+  // threshold or a ramp of their own (a lock wait of a minute, lag growing 2–3 s a minute, a connection
+  // leak over 8 minutes, a burn-rate window).
+  const byId = new Map(scenarioScores().map((s) => [s.id, s]));
+  for (const id of [
+    'missing_index',
+    'cpu_statements',
+    'errors_with_anomaly',
+    'ssh_bruteforce',
+    'agent_silent',
+  ]) {
+    const s = byId.get(id)!;
+    assert.ok(
+      s.ttdIntervals !== null && s.ttdIntervals <= goals.ttdIntervals,
+      `${id}: ${s.ttdIntervals} intervals (${s.named})`,
+    );
+  }
 });

@@ -6,6 +6,8 @@ import {
   badDirection,
   describeAnomaly,
   detectAnomaly,
+  robustZ,
+  scaleOf,
   slotText,
 } from './anomalies.js';
 import type { SlotBaseline } from './baselines.js';
@@ -175,4 +177,28 @@ test('slots_read_as_words', () => {
   assert.equal(slotText({ level: 'hour_of_week', slot: 24 + 23 }), 'Tuesdays 23:00–00:00 UTC');
   assert.equal(slotText({ level: 'hour_of_day', slot: 2 }), '02:00–03:00 UTC every day');
   assert.equal(slotText({ level: 'window', slot: null }), 'the last 30 days');
+});
+
+test('the_scale_adds_the_within_hour_spread_to_the_spread_of_hourly_values_in_quadrature', () => {
+  const floor = { abs: 0.1, rel: 0 };
+  const base = { median: 40, mad: 3 / 1.4826 };
+  assert.ok(Math.abs(scaleOf(base, floor) - 3) < 1e-9);
+  assert.ok(Math.abs(scaleOf({ ...base, within: 4 }, floor) - 5) < 1e-9);
+  // A slot's own MAD is never trusted below the pooled one…
+  assert.ok(Math.abs(scaleOf({ ...base, residualMad: 6 / 1.4826 }, floor) - 6) < 1e-9);
+  // …and the floor still holds.
+  assert.equal(scaleOf({ median: 40, mad: 0, within: 0 }, { abs: 3, rel: 0.1 }), 4);
+  // A batch ending at :45 (minutes at 12 after 40 for 45 minutes, hour sd ≈ 12): 12 is an ordinary minute
+  // of that hour, not 9 σ below its median.
+  const batchHour: SlotBaseline = {
+    count: 8,
+    mean: 33,
+    stddev: 2,
+    median: 33,
+    mad: 1,
+    level: 'hour_of_week',
+    slot: 2,
+  };
+  assert.ok(robustZ(12, batchHour, { abs: 3, rel: 0 }) < -6);
+  assert.ok(robustZ(12, { ...batchHour, within: 12 }, { abs: 3, rel: 0 }) > -2);
 });

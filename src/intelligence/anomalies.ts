@@ -6,7 +6,14 @@
  * How a point is judged: against the baseline slot of its own time (hour of the week, else hour of the
  * day, else the 30-day window: ./baselines.ts), with a robust z-score
  *
- *     z = (value − slot median) / max(1.4826 × slot MAD, floor)
+ *     z = (value − slot median) / max(√((1.4826 × max(slot MAD, pooled MAD))² + within²), floor)
+ *
+ * where `within` is the slot's within-hour spread (./baselines.ts: the median standard deviation of the
+ * minute values inside the slot's hours). The MAD says how much the hour's level varies from week to
+ * week; `within` how far a minute strays from its hour's level in a normal hour (a batch ending mid-hour,
+ * a ramp, a sawtooth). A minute is unusual only when it is far from both. The pooled MAD (./baselines.ts
+ * `residualMad`: every hour's distance from its own slot's median, over 30 days) keeps a slot whose 6–8
+ * points happen to agree from claiming more certainty than the series has.
  *
  * Why robust and not (value − mean) / stddev: the history the baseline learns from holds the incidents of
  * the past weeks. One bad hour in a slot of six drags its mean and inflates its stddev so much that the
@@ -14,10 +21,12 @@
  * bad. 1.4826 × MAD is the stddev for normally distributed data, so the thresholds read as usual σ. The
  * classic z is still computed and shown in the evidence. The floor (per metric: max(abs, rel × |median|))
  * keeps a metric that hardly moves — 0 deadlocks every hour, MAD 0 — from turning any change into an
- * infinite z, and absorbs that minute points scatter more than the hourly averages the slot is made of.
+ * infinite z (and stands in for `within` where the slot has none yet).
  *
  * A finding needs `minutes` minutes of points all beyond `warnZ` in the same direction (one noisy sample
- * is not an anomaly), the last of them recent; one minute without a point inside the run is allowed (the
+ * is not an anomaly), the last of them recent — or, for a deviation far beyond the scale, only
+ * `fastMinutes` minutes all beyond `fastZ`: a change that large is not noise, and waiting the full
+ * duration only delays the incident it belongs to; one minute without a point inside the run is allowed (the
  * PostgreSQL families of a database are collected every 60 s, so a minute now and then has no sample),
  * a longer gap ends it. Severity: critical when every point of that run is
  * beyond `critZ`. A move in the metric's good direction (a drop of a lower-is-better metric such as
@@ -36,9 +45,19 @@ export interface AnomalySettings {
   critZ: number;
   /** Consecutive anomalous minutes needed. */
   minutes: number;
+  /** |z| at or above which every point of a shorter run must be for `fastMinutes` to suffice. */
+  fastZ?: number;
+  /** Consecutive minutes needed when all are beyond `fastZ` (at most `minutes`). */
+  fastMinutes?: number;
 }
 
-export const defaultAnomalySettings: AnomalySettings = { warnZ: 2, critZ: 3, minutes: 5 };
+export const defaultAnomalySettings: AnomalySettings = {
+  warnZ: 3,
+  critZ: 5,
+  minutes: 5,
+  fastZ: 6,
+  fastMinutes: 2,
+};
 
 /** What the detector needs to know of the metric (./metrics.ts has the catalogue). */
 export interface AnomalyMetric {
@@ -47,6 +66,11 @@ export interface AnomalyMetric {
   unit: string;
   better: Better;
   floor: { abs: number; rel: number };
+  /**
+   * Minute values are counts of rare discrete events (checkpoints, deadlocks): each minute is 0 or 1 of
+   * them, so no single minute can be unusual and the run is judged by its mean (see `detectAnomaly`).
+   */
+  discrete?: boolean;
 }
 
 export interface AnomalyInput {
@@ -91,9 +115,41 @@ const minuteMs = 60_000;
 /** Points of a run may be this far apart (one minute may lack a point). */
 const maxGapMs = 2 * minuteMs;
 
-/** The spread a z is measured in: the slot's robust σ, never below the metric's floor. */
-export function scaleOf(slot: SlotBaseline, floor: { abs: number; rel: number }): number {
-  return Math.max(madToSigma * slot.mad, floor.abs, floor.rel * Math.abs(slot.median), Number.MIN_VALUE);
+/**
+ * The spread a z is measured in: the slot's robust σ of hourly values and its within-hour spread, added
+ * in quadrature (independent sources of movement), never below the metric's floor.
+ */
+export function scaleOf(
+  slot: Pick<SlotBaseline, 'mad' | 'median' | 'within' | 'residualMad'>,
+  floor: { abs: number; rel: number },
+): number {
+  // A slot's own MAD (6–8 points) is never trusted below the series' pooled one.
+  const between = madToSigma * Math.max(slot.mad, slot.residualMad ?? 0);
+  const within = slot.within ?? 0;
+  return Math.max(
+    Math.sqrt(between * between + within * within),
+    floor.abs,
+    floor.rel * Math.abs(slot.median),
+    Number.MIN_VALUE,
+  );
+}
+
+/**
+ * For a lower-is-better metric, whether a value is a level the series reaches in ordinary hours of the last
+ * 30 days (within `warnZ` robust σ of the window's median, σ from the window's MAD and the slot's
+ * within-hour spread). Such a level is no problem at any hour: dead rows at the top of their sawtooth
+ * between autovacuums, iowait at its daytime level a few hours early. What is unusual for its hour and
+ * for the month still is.
+ */
+export function ordinaryForTheMonth(
+  value: number,
+  slot: SlotBaseline,
+  floor: { abs: number; rel: number },
+  warnZ: number,
+): boolean {
+  if (slot.windowMedian === undefined || slot.windowMad === undefined) return false;
+  const scale = scaleOf({ median: slot.windowMedian, mad: slot.windowMad, within: slot.within }, floor);
+  return (value - slot.windowMedian) / scale < warnZ;
 }
 
 /** z of one value against one slot (robust). */
@@ -117,11 +173,16 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
   const lastSlot = input.baselineAt(last[0]);
   if (!lastSlot) return { judged: false };
   const need = Math.max(1, Math.trunc(settings.minutes));
+  const fastNeed = Math.min(need, Math.max(1, Math.trunc(settings.fastMinutes ?? need)));
+  const fastZ = settings.fastZ ?? Number.POSITIVE_INFINITY;
   const run: Array<[number, number, number]> = [];
   let direction: Direction | undefined;
   let slot = lastSlot;
   const needMs = need * minuteMs;
   const spanOf = () => (run.length === 0 ? 0 : run[run.length - 1]![0] + minuteMs - run[0]![0]);
+  // The smallest |z| of the run so far, and whether a run of fastNeed minutes all beyond fastZ is met.
+  let minAbs = Number.POSITIVE_INFINITY;
+  let fast = false;
   for (let i = pts.length - 1; i >= 0 && spanOf() < needMs; i--) {
     const [t, v] = pts[i]!;
     // One minute without a point is jitter (families collected every 60 s land 0 or 2 times in a minute);
@@ -132,13 +193,26 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
     const z = robustZ(v, s, metric.floor);
     const d: Direction = z >= 0 ? 'spike' : 'drop';
     if (Math.abs(z) < settings.warnZ || !badDirection(metric.better, d)) break;
+    if (metric.better === 'lower' && ordinaryForTheMonth(v, s, metric.floor, settings.warnZ)) break;
     if (direction !== undefined && d !== direction) break;
     direction = d;
     if (run.length === 0) slot = s;
     run.unshift([t, v, z]);
+    minAbs = Math.min(minAbs, Math.abs(z));
+    if (
+      minAbs >= fastZ &&
+      spanOf() >= fastNeed * minuteMs &&
+      run.length >= Math.ceil(fastNeed / 2) &&
+      // A single minute is enough only when the settings say so; otherwise two points at least.
+      (run.length >= 2 || fastNeed === 1)
+    ) {
+      fast = true;
+      break;
+    }
   }
-  if (spanOf() < needMs || run.length < Math.ceil(need / 2) || direction === undefined)
-    return { judged: true };
+  if (!fast && (spanOf() < needMs || run.length < Math.ceil(need / 2) || direction === undefined))
+    return metric.discrete ? discreteRun(input, pts, lastSlot, need) : { judged: true };
+  if (direction === undefined) return { judged: true };
   const minAbsZ = Math.min(...run.map((r) => Math.abs(r[2])));
   const z = run[run.length - 1]![2];
   return {
@@ -152,6 +226,54 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
       driftPct: slot.mean !== 0 ? ((last[1] - slot.mean) / Math.abs(slot.mean)) * 100 : null,
       slot,
       scale: scaleOf(slot, metric.floor),
+      run,
+    },
+  };
+}
+
+/**
+ * A discrete metric's last `need` minutes judged by their mean: n minutes' mean of events arriving at the
+ * slot's rate spreads by scale / √n, so a checkpoint every minute for five minutes stands out from one
+ * every five minutes though no minute does (each is 0 or 1).
+ */
+function discreteRun(
+  input: AnomalyInput,
+  pts: ReadonlyArray<readonly [number, number]>,
+  slot: SlotBaseline,
+  need: number,
+): AnomalyJudged {
+  const { metric, settings } = input;
+  const last = pts[pts.length - 1]!;
+  const from = last[0] - (need - 1) * minuteMs;
+  const run: Array<[number, number, number]> = [];
+  for (const [t, v] of pts) if (t >= from) run.push([t, v, robustZ(v, slot, metric.floor)]);
+  if (run.length < need) return { judged: true };
+  const mean = run.reduce((a, r) => a + r[1], 0) / run.length;
+  const scale = scaleOf(slot, metric.floor) / Math.sqrt(run.length);
+  const z = (mean - slot.median) / scale;
+  const direction: Direction = z >= 0 ? 'spike' : 'drop';
+  if (Math.abs(z) < settings.warnZ || !badDirection(metric.better, direction)) return { judged: true };
+  if (
+    metric.better === 'lower' &&
+    slot.windowMedian !== undefined &&
+    slot.windowMad !== undefined &&
+    (mean - slot.windowMedian) /
+      (scaleOf({ median: slot.windowMedian, mad: slot.windowMad, within: slot.within }, metric.floor) /
+        Math.sqrt(run.length)) <
+      settings.warnZ
+  )
+    return { judged: true };
+  return {
+    judged: true,
+    anomaly: {
+      severity: Math.abs(z) >= settings.critZ ? 'critical' : 'warning',
+      direction,
+      value: mean,
+      z,
+      minAbsZ: Math.abs(z),
+      driftPct: slot.mean !== 0 ? ((mean - slot.mean) / Math.abs(slot.mean)) * 100 : null,
+      slot,
+      scale,
       run,
     },
   };

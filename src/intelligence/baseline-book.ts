@@ -32,8 +32,29 @@ export interface BookEntry {
   day: Readonly<Record<number, SlotStats | null>>;
 }
 
+/**
+ * Slots already looked up, per entry and hour. An entry is never changed once built (a refresh makes new
+ * ones), so what it says for an hour stays true; the findings job asks the same hours every minute.
+ */
+const slotCache = new WeakMap<BookEntry, Map<number, SlotBaseline | null>>();
+
 /** The slot that applies at `t` (see ./baselines.ts `slotFor`); null outside the loaded hours. */
 export function entrySlotAt(e: BookEntry, t: number): SlotBaseline | null {
+  let byHour = slotCache.get(e);
+  if (!byHour) {
+    byHour = new Map();
+    slotCache.set(e, byHour);
+  }
+  const h = Math.floor(t / hourMs);
+  let s = byHour.get(h);
+  if (s === undefined) {
+    s = slotAtUncached(e, t);
+    byHour.set(h, s);
+  }
+  return s;
+}
+
+function slotAtUncached(e: BookEntry, t: number): SlotBaseline | null {
   return slotFor(
     {
       hourOfWeek: (i) => (Object.hasOwn(e.week, i) ? e.week[i] : undefined),

@@ -1,19 +1,34 @@
 /**
  * Computing one server's baselines: which objects the bounded metrics follow (the largest tables and
  * busiest statements of the last week, from the hourly tier), the history of every metric from the hourly
- * tier (./metric-points.ts), and the statistics of each series (./baselines.ts), ready to store. The
- * baselines job (src/server/jobs/baselines.ts) decides when and stores the result.
+ * tier (./metric-points.ts), each hour's within-hour spread (computed once per hour from the minute tier,
+ * which is kept only days, and stored for the 8 weeks the profile spans: `pgvigil.baseline_hour_spreads`),
+ * and the statistics of each series (./baselines.ts), ready to store. The baselines job
+ * (src/server/jobs/baselines.ts) decides when and stores the result.
  */
 import type pg from 'pg';
+import { defaultRetention } from '../storage/partitions.js';
 import {
   type BaselineWrite,
   busiestStatements,
+  type HourSpreadRow,
   hostCores,
+  hourSpreads,
   largestTables,
+  lastSpreadHour,
+  writeHourSpreads,
 } from '../storage/queries/baselines.sql.js';
-import { computeBaseline, dayMs, packSlot, windowDays } from './baselines.js';
+import {
+  computeBaseline,
+  dayMs,
+  type HourPoint,
+  hourMs,
+  hourSpread,
+  packSlot,
+  windowDays,
+} from './baselines.js';
 import { objectIn } from './checks/psql.js';
-import { readMetricPoints } from './metric-points.js';
+import { type MetricSeries, readMetricPoints } from './metric-points.js';
 import { boundedTop, statementObject } from './metrics.js';
 
 /** The bounded objects of a server: per target, as metrics name them, and the label values to filter on. */
@@ -71,9 +86,14 @@ export async function computeServerBaselines(
     ...bounded,
     cores,
   });
+  const spreads = await refreshHourSpreads(client, serverId, through, now, { ...bounded, cores });
   const out: BaselineWrite[] = [];
   for (const s of series) {
-    const b = computeBaseline(s.points, t);
+    const sds = spreads.get(seriesKey(s.targetId, s.metric, s.object));
+    const points: HourPoint[] = sds
+      ? s.points.map(([h, v]) => [h, v, sds.get(h) ?? Number.NaN] as const)
+      : s.points;
+    const b = computeBaseline(points, t);
     if (!b.stats30d && !b.hourOfWeek.some((x) => x)) continue;
     out.push({
       targetId: s.targetId,
@@ -84,6 +104,79 @@ export async function computeServerBaselines(
       hourOfWeek: b.hourOfWeek.map(packSlot),
       hourOfDay: b.hourOfDay.map(packSlot),
     });
+  }
+  return out;
+}
+
+const seriesKey = (targetId: number | null, metric: string, object: string) =>
+  `${targetId ?? 0}\u0000${metric}\u0000${object}`;
+
+/**
+ * Pure: the within-hour spread of every series and whole hour in minute points (hours with too few
+ * minutes have none).
+ */
+export function spreadsOfMinutes(series: readonly MetricSeries[]): HourSpreadRow[] {
+  const out: HourSpreadRow[] = [];
+  for (const s of series) {
+    const byHour = new Map<number, number[]>();
+    for (const [t, v] of s.points) {
+      const h = Math.floor(t / hourMs) * hourMs;
+      const l = byHour.get(h);
+      if (l) l.push(v);
+      else byHour.set(h, [v]);
+    }
+    for (const [h, xs] of byHour) {
+      const sd = hourSpread(xs);
+      if (Number.isFinite(sd))
+        out.push({ targetId: s.targetId, metric: s.metric, object: s.object, hour: new Date(h), sd });
+    }
+  }
+  return out;
+}
+
+/**
+ * Computes the within-hour spreads of the hours rolled since the last ones stored (at most as far back as
+ * the minute tier reaches), stores them, drops those older than the profile, and returns every stored one
+ * of the profile's span: series key → hour → spread.
+ */
+async function refreshHourSpreads(
+  client: pg.PoolClient,
+  serverId: number,
+  through: Date,
+  now: Date,
+  wants: Omit<Parameters<typeof readMetricPoints>[1], 'serverId' | 'tier' | 'from' | 'to' | 'now'>,
+): Promise<Map<string, Map<number, number>>> {
+  const t = through.getTime();
+  const keepFrom = t - windowDays.weekProfile * dayMs;
+  const last = await lastSpreadHour(client, serverId);
+  // The minute tier's oldest complete hour (a day's margin inside its retention).
+  const minuteFrom = Math.ceil((now.getTime() - (defaultRetention.rawDays - 1) * dayMs) / hourMs) * hourMs;
+  let from = Math.max(minuteFrom, keepFrom, last ? last.getTime() + hourMs : 0);
+  const rows: HourSpreadRow[] = [];
+  // A day at a time: the series machinery widens the step past 1,500 points per series.
+  while (from < t) {
+    const to = Math.min(t, from + dayMs);
+    const minutes = await readMetricPoints(client, {
+      serverId,
+      tier: 'minute',
+      from: new Date(from),
+      to: new Date(to),
+      now,
+      ...wants,
+    });
+    rows.push(...spreadsOfMinutes(minutes));
+    from = to;
+  }
+  await writeHourSpreads(client, serverId, rows, new Date(keepFrom));
+  const out = new Map<string, Map<number, number>>();
+  for (const r of await hourSpreads(client, serverId, new Date(keepFrom), through)) {
+    const k = seriesKey(r.targetId, r.metric, r.object);
+    let m = out.get(k);
+    if (!m) {
+      m = new Map();
+      out.set(k, m);
+    }
+    m.set(r.hour.getTime(), r.sd);
   }
   return out;
 }

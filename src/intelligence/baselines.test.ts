@@ -7,6 +7,7 @@ import {
   hourMs,
   hourOfDay,
   hourOfWeek,
+  hourSpread,
   minSamples,
   packSlot,
   slotOfBaseline,
@@ -133,4 +134,103 @@ test('slots_pack_compactly_and_unpack_only_well_formed_values', () => {
   );
   assert.equal(unpackWindow({ count: 6 }), null);
   assert.equal(unpackWindow([]), null);
+});
+
+test('hour_of_week_by_arithmetic_agrees_with_the_calendar', () => {
+  const byDate = (t: number) => {
+    const d = new Date(t);
+    return ((d.getUTCDay() + 6) % 7) * 24 + d.getUTCHours();
+  };
+  for (
+    let t = Date.parse('1969-12-20T00:00:00Z');
+    t < Date.parse('2026-12-31T00:00:00Z');
+    t += 7_777_777_777
+  ) {
+    assert.equal(hourOfWeek(t), byDate(t), new Date(t).toISOString());
+    assert.equal(hourOfDay(t), new Date(t).getUTCHours());
+  }
+});
+
+test('hour_spread_is_the_sd_of_the_minutes_and_unknown_with_too_few', () => {
+  assert.ok(Number.isNaN(hourSpread([1, 2, 3])));
+  const xs = Array.from({ length: 60 }, (_, i) => (i < 45 ? 90 : 10)); // a batch ending at :45
+  const mean = (45 * 90 + 15 * 10) / 60;
+  const sd = Math.sqrt((45 * (90 - mean) ** 2 + 15 * (10 - mean) ** 2) / 59);
+  assert.ok(Math.abs(hourSpread(xs) - sd) < 1e-9);
+  assert.ok(Math.abs(hourSpread([...xs, Number.NaN]) - sd) < 1e-9, 'gaps are left out');
+});
+
+test('slots_keep_the_within_hour_spread_of_their_hours_and_fall_back_to_coarser_levels', () => {
+  const through = monday + 8 * 7 * dayMs;
+  // Hour 02 of every day: a batch whose minutes spread by 30; other hours by 2; Mondays 09:00 by 10.
+  const pts = hourly(through, 56, (t) => 20 + wobble(t)).map(
+    ([t, v]) => [t, v, hourOfDay(t) === 2 ? 30 : hourOfWeek(t) === 9 ? 10 : 2] as [number, number, number],
+  );
+  const b = computeBaseline(pts, through);
+  // Hour of the day 02: the root mean square of 30 over its hours.
+  assert.ok(Math.abs(b.hourOfDay[2]!.within! - 30) < 1e-9);
+  assert.ok(Math.abs(slotOfBaseline(b, through + 2 * hourMs)!.within! - 30) < 1e-9);
+  // Monday 09:00 has its own 10; Tuesday 09:00 would have 2 but its hour of the day (1 Monday in 7 at
+  // 10) is larger: √((4×10² + 26×2²)/30).
+  assert.ok(Math.abs(b.hourOfWeek[9]!.within! - 10) < 1e-9);
+  const day9 = Math.sqrt((4 * 100 + 26 * 4) / 30);
+  assert.ok(Math.abs(b.hourOfDay[9]!.within! - day9) < 1e-9, String(b.hourOfDay[9]!.within));
+  assert.ok(Math.abs(b.hourOfWeek[24 + 9]!.within! - day9) < 1e-9);
+  // Points without a spread: the slot has none (the detector falls back to the metric's floor).
+  const bare = computeBaseline(
+    hourly(through, 56, (t) => 20 + wobble(t)),
+    through,
+  );
+  assert.equal(bare.hourOfWeek[9]!.within, undefined);
+  assert.equal(bare.stats30d!.within, undefined);
+});
+
+test('the_pooled_residual_mad_measures_hours_against_their_own_slot', () => {
+  const through = monday + 8 * 7 * dayMs;
+  // A strong daily rhythm, no noise: every hour equals its slot's median.
+  const rhythm = computeBaseline(
+    hourly(through, 56, (t) => 100 * hourOfDay(t)),
+    through,
+  );
+  assert.equal(rhythm.stats30d!.residualMad, 0);
+  assert.ok(rhythm.stats30d!.mad > 100, 'while the window as a whole spreads widely');
+  // A wobble of ±2 around a flat level: the residuals are the wobble.
+  const flat = computeBaseline(
+    hourly(through, 56, (t) => 20 + wobble(t)),
+    through,
+  );
+  assert.ok(flat.stats30d!.residualMad! >= 1 && flat.stats30d!.residualMad! <= 2);
+  // Carried into every slot the detector is given.
+  assert.equal(slotOfBaseline(flat, through + hourMs)!.residualMad, flat.stats30d!.residualMad);
+});
+
+test('slots_with_a_within_hour_spread_pack_as_six_numbers_and_old_five_number_slots_still_read', () => {
+  const s = { count: 7, mean: 1.5, stddev: 0.5, median: 1, mad: 0.25, within: 3 };
+  assert.deepEqual(packSlot(s), [7, 1.5, 0.5, 1, 0.25, 3]);
+  assert.deepEqual(unpackSlot(packSlot(s)), s);
+  assert.deepEqual(unpackSlot([7, 1.5, 0.5, 1, 0.25]), {
+    count: 7,
+    mean: 1.5,
+    stddev: 0.5,
+    median: 1,
+    mad: 0.25,
+  });
+  assert.equal(unpackSlot([7, 1.5, 0.5, 1, 0.25, 3, 4]), null);
+  const w = unpackWindow({
+    count: 6,
+    mean: 1,
+    stddev: 0,
+    median: 1,
+    mad: 0,
+    min: 1,
+    max: 1,
+    within: 2,
+    residualMad: 0.5,
+  });
+  assert.equal(w?.within, 2);
+  assert.equal(w?.residualMad, 0.5);
+  assert.equal(
+    unpackWindow({ count: 6, mean: 1, stddev: 0, median: 1, mad: 0, min: 1, max: 1, within: 'x' })?.within,
+    undefined,
+  );
 });

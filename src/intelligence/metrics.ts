@@ -64,6 +64,8 @@ export interface MetricDef {
    * every small change a large z: max(abs, rel × |baseline median|).
    */
   floor: { abs: number; rel: number };
+  /** Counts of rare discrete events per minute (0 or 1 most minutes): judged by a run's mean. */
+  discrete?: boolean;
   /** The first diagnostic step for an anomaly of this metric on `object`. */
   action(object: string): string;
   compute(rows: readonly StepRow[], stepSeconds: number, ctx: MetricContext): MetricValue[];
@@ -359,6 +361,7 @@ export const metrics: readonly MetricDef[] = [
     title: 'Deadlocks per second',
     how: 'increase of deadlocks over all databases, per second (pg_database)',
     floor: { abs: 0.005, rel: 0.2 },
+    discrete: true,
     action: () =>
       'grep -A8 "deadlock detected" in the PostgreSQL log (the two statements and their lock order; log_lock_waits = on helps)',
     compute: (rows, step) => one(rateOf(rows, ['deadlocks'], step)),
@@ -544,6 +547,7 @@ export const metrics: readonly MetricDef[] = [
     title: 'Checkpoints per minute',
     how: 'increase of checkpoints_timed + checkpoints_req per minute (pg_bgwriter)',
     floor: { abs: 0.05, rel: 0.2 },
+    discrete: true,
     action: () =>
       'psql -c "SHOW max_wal_size;" -c "SHOW checkpoint_timeout;" and the PostgreSQL log lines "checkpoints are occurring too frequently"',
     compute: (rows, step) => {

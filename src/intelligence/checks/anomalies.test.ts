@@ -96,8 +96,27 @@ test('other_metrics_of_the_load_and_tuned_thresholds_are_respected', () => {
   const slow = evaluateAnomalies(
     m,
     load('pg.tps', [20, 20, 20, 20, 20], entry('pg.tps', 400, 20)),
-    () => ({ warn_z: 2, crit_z: 3, minutes: 10 }),
+    () => ({ warn_z: 2, crit_z: 3, minutes: 10, fast_z: 1000 }),
     now,
   );
-  assert.equal(slow.observations.length, 0, 'ten minutes asked, five seen');
+  assert.equal(slow.observations.length, 0, 'ten minutes asked, five seen, the short run out of reach');
+});
+
+test('a_change_far_beyond_normal_opens_after_two_minutes_a_marginal_one_needs_five', () => {
+  const m = metricById('pg.tps')!;
+  const t = () => ({ warn_z: 3, crit_z: 5, minutes: 5, fast_z: 6, fast_minutes: 2 });
+  // 400 ± 20 (σ ≈ 30): 20 tps is 13 σ away; two such minutes are enough.
+  const far = evaluateAnomalies(m, load('pg.tps', [400, 400, 20, 20], entry('pg.tps', 400, 20)), t, now);
+  assert.equal(far.observations.length, 1);
+  assert.equal(
+    far.observations[0]!.evidence.window &&
+      (far.observations[0]!.evidence.window as { minutes: number }).minutes,
+    2,
+  );
+  // 280 is 4 σ away: unusual, but two minutes of it are not enough…
+  const marginal = load('pg.tps', [400, 400, 280, 280], entry('pg.tps', 400, 20));
+  assert.equal(evaluateAnomalies(m, marginal, t, now).observations.length, 0);
+  // …five are.
+  const lasting = load('pg.tps', [400, 280, 280, 280, 280, 280], entry('pg.tps', 400, 20));
+  assert.equal(evaluateAnomalies(m, lasting, t, now).observations.length, 1);
 });

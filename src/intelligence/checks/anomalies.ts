@@ -25,8 +25,12 @@ import type { JobCheck, JobObservation, Scope } from './types.js';
 
 /** Minutes read per run. */
 export const windowMinutes = 15;
-/** The newest minute is read only once it ended this long ago (rows in flight). */
-const settleMs = 60_000;
+/**
+ * The newest minute is read only once it ended this long ago (rows in flight): agents push every 10 s, so
+ * 15 s after a minute ends its rows are in (a late batch makes that minute's counter rates read low once;
+ * a finding needs at least two minutes). It was 60 s: one more evaluation before any anomaly is seen.
+ */
+export const settleMs = 15_000;
 /** Servers read per run at most (a bound on one run's work; the rest are judged on later runs). */
 const maxServersPerRun = 5000;
 /** Servers per fleet read (one statement per family). */
@@ -159,7 +163,13 @@ export function evaluateAnomalies(
       points: s.points.points,
       baselineAt: (at) => entrySlotAt(s.baseline, at),
       now,
-      settings: { warnZ: t.warn_z ?? 2, critZ: t.crit_z ?? 3, minutes: t.minutes ?? 5 },
+      settings: {
+        warnZ: t.warn_z ?? 3,
+        critZ: t.crit_z ?? 5,
+        minutes: t.minutes ?? 5,
+        fastZ: t.fast_z ?? 6,
+        fastMinutes: t.fast_minutes ?? 2,
+      },
     });
     if (!verdict.judged) continue;
     scopes.set(`${s.serverId}|${s.points.targetId ?? ''}`, {
@@ -214,14 +224,14 @@ function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
     offByDefault: anomaliesOffReason,
     thresholds: {
       warn_z: {
-        default: 2,
+        default: 3,
         unit: 'σ',
         help: 'robust z at or beyond which a minute is unusual (warning)',
         min: 1,
         max: 20,
       },
       crit_z: {
-        default: 3,
+        default: 5,
         unit: 'σ',
         help: 'robust z every minute of the run must reach for a critical finding',
         min: 1,
@@ -231,6 +241,20 @@ function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
         default: 5,
         unit: 'count',
         help: 'consecutive unusual minutes before a finding opens',
+        min: 1,
+        max: windowMinutes,
+      },
+      fast_z: {
+        default: 6,
+        unit: 'σ',
+        help: 'robust z every minute of a shorter run must reach for `fast_minutes` to be enough (a change far beyond normal is named sooner)',
+        min: 1,
+        max: 100,
+      },
+      fast_minutes: {
+        default: 2,
+        unit: 'count',
+        help: 'consecutive minutes beyond fast_z before a finding opens (at most `minutes`)',
         min: 1,
         max: windowMinutes,
       },

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ErrorBaselineRow, RecentErrors } from '../../storage/queries/log-analysis.sql.js';
-import { type ErrorSpikeInput, errorSpikeCheck, evaluateErrorSpikes, spikeCommand } from './log-spike.js';
+import {
+  type ErrorSpikeInput,
+  errorSpikeCheck,
+  errorSpread,
+  evaluateErrorSpikes,
+  spikeCommand,
+} from './log-spike.js';
 import type { Thresholds } from './types.js';
 
 const hour = 3_600_000;
@@ -61,18 +67,18 @@ function input(rows: RecentErrors[], baselines: ErrorBaselineRow[]): ErrorSpikeI
 const evaluate = (i: ErrorSpikeInput, t: Thresholds = defaults) => evaluateErrorSpikes(i, () => t);
 
 test('errors_far_above_the_hourly_baseline_are_a_spike_with_count_baseline_ratio_top_patterns_and_the_query', () => {
-  // 168 h with 12 errors an hour: 1 per 5 minutes, floored to 2; 30 now is 15×: critical.
-  const { observations, scopes } = evaluate(input([recent(30)], baseline(168, 168 * 12)));
+  // 168 h with 12 errors an hour: 1 per 5 minutes, floored to 4; 50 now is 12.5×: critical.
+  const { observations, scopes } = evaluate(input([recent(50)], baseline(168, 168 * 12)));
   assert.deepEqual(scopes, [{ serverId: 7, targetId: null }]);
   const [o] = observations;
   assert.equal(o?.severity, 'critical');
   assert.equal(o?.object, 'api');
-  assert.equal(o?.evidence.count, 30);
+  assert.equal(o?.evidence.count, 50);
   assert.equal(o?.evidence.baseline_per_5min, 1);
-  assert.equal(o?.evidence.baseline_floored, 2);
+  assert.equal(o?.evidence.baseline_floored, 4);
   assert.equal(o?.evidence.baseline_mean_hourly, 12);
   assert.equal(o?.evidence.baseline_hours, 168);
-  assert.equal(o?.evidence.ratio, 15);
+  assert.equal(o?.evidence.ratio, 12.5);
   assert.equal(o?.evidence.window_from, '2026-03-01T17:57:30.000Z');
   const top = o?.evidence.top_fingerprints as Array<{ fingerprint: string; sample: string }>;
   assert.equal(top[0]?.fingerprint, '0123456789abcdef');
@@ -94,16 +100,39 @@ test('a_busy_source_at_its_usual_rate_is_no_spike_and_three_to_ten_times_is_a_wa
 });
 
 test('the_floor_keeps_a_quiet_sources_first_errors_from_being_a_spike', () => {
-  // Never an error before: baseline 0, floored to 2 — 3 errors are 1.5×, 6 are 3×, 7 are 3.5×.
+  // Never an error before: baseline 0, floored to 4 — 6 errors are 1.5×, 12 are 3×, 13 are 3.25×.
   const quiet = baseline(168, 0);
-  assert.deepEqual(evaluate(input([recent(3)], quiet)).observations, []);
   assert.deepEqual(evaluate(input([recent(6)], quiet)).observations, []);
-  const [o] = evaluate(input([recent(7)], quiet)).observations;
+  assert.deepEqual(evaluate(input([recent(12)], quiet)).observations, []);
+  const [o] = evaluate(input([recent(13)], quiet)).observations;
   assert.equal(o?.severity, 'warning');
   assert.equal(o?.evidence.baseline_per_5min, 0);
-  assert.match(o!.explanation, /compared with at least 2/);
-  // The floor is a threshold: raised to 5, 7 errors are no longer a spike.
-  assert.deepEqual(evaluate(input([recent(7)], quiet), { ...defaults, baseline_floor: 5 }).observations, []);
+  assert.match(o!.explanation, /compared with at least 4/);
+  // The floor is a threshold: raised to 5, 13 errors are no longer a spike.
+  assert.deepEqual(evaluate(input([recent(13)], quiet), { ...defaults, baseline_floor: 5 }).observations, []);
+});
+
+test('a_bursty_source_is_judged_against_its_own_5_minute_spread', () => {
+  // 168 h averaging 24 errors an hour (2 per 5 minutes). Steady: every hour 24. Bursty: most hours 0,
+  // one in 12 hours 288 (the same mean, hourly sd ≈ 80, ≈ 23 per 5 minutes).
+  const steady = baseline(168, 168 * 24).map((r) => (r.source ? { ...r, errorsSq: 168 * 24 * 24 } : r));
+  const bursty = baseline(168, 168 * 24).map((r) => (r.source ? { ...r, errorsSq: 14 * 288 * 288 } : r));
+  assert.equal(evaluate(input([recent(30)], steady)).observations[0]?.severity, 'warning');
+  assert.deepEqual(
+    evaluate(input([recent(30)], bursty)).observations,
+    [],
+    'an ordinary burst of that source',
+  );
+  const [big] = evaluate(input([recent(120)], bursty)).observations;
+  assert.equal(big?.severity, 'critical');
+  assert.ok(Number(big?.evidence.usual_high_5min) > 90, String(big?.evidence.usual_high_5min));
+});
+
+test('error_spread_is_the_sd_of_hourly_counts_and_a_twelfth_of_its_variance_for_5_minutes', () => {
+  assert.deepEqual(errorSpread(0, 0, 0), { perHour: 0, per5min: 0 });
+  const s = errorSpread(10 * 4, 5 * 64, 10); // five hours of 8, five of 0: mean 4, sd 4
+  assert.equal(s.perHour, 4);
+  assert.ok(Math.abs(s.per5min - 4 / Math.sqrt(12)) < 1e-12);
 });
 
 test('a_source_missing_from_the_baseline_counts_as_zero_errors_over_the_servers_covered_hours', () => {

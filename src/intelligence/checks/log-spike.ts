@@ -4,6 +4,11 @@
  * keeps (pgvigil.log_counts_hourly, src/server/jobs/log-analysis.ts): the mean hourly count of errors of
  * that source over the previous 7 days (the hours since the server's first counted hour, if fewer), / 12
  * for 5 minutes. A floor on that baseline keeps a quiet source's first few errors from being a spike.
+ * And the source's own spread: errors come in bursts (one failing request logs a few lines), so a source
+ * whose hourly counts vary much has 5-minute windows far above its mean in ordinary hours. From the
+ * variance of its hourly counts (errors arriving independently, a 5-minute window has 1/12 of an hour's
+ * variance) its usual high is mean + `spread_z` standard deviations per 5 minutes; a spike must exceed
+ * that as well as `warning` × the floored mean.
  * Input through src/storage/queries/log-analysis.sql.ts; `evaluateErrorSpikes` is pure.
  */
 
@@ -50,6 +55,22 @@ export function spikeCommand(serverId: number, source: string, from: number, to:
   return `curl -s -H "Authorization: Bearer $PGVIGIL_TOKEN" "$PGVIGIL_URL"'${path}'`;
 }
 
+/**
+ * The spread of a source's errors from its hourly counts: the standard deviation of the hourly counts
+ * (hours without a row count as 0) and what it makes for a 5-minute window (÷ √12).
+ */
+export function errorSpread(
+  errors: number,
+  errorsSq: number,
+  hours: number,
+): { perHour: number; per5min: number } {
+  if (!(hours > 0)) return { perHour: 0, per5min: 0 };
+  const mean = errors / hours;
+  const variance = Math.max(0, errorsSq / hours - mean * mean);
+  const perHour = Math.sqrt(variance);
+  return { perHour, per5min: perHour / Math.sqrt(12) };
+}
+
 /** Pure: spikes in the input, graded against the thresholds of each server. */
 export function evaluateErrorSpikes(
   input: ErrorSpikeInput,
@@ -57,9 +78,13 @@ export function evaluateErrorSpikes(
 ): { observations: JobObservation[]; scopes: Scope[] } {
   const coverage = new Map<number, number>();
   const errors = new Map<string, number>();
+  const squares = new Map<string, number>();
   for (const b of input.baselines) {
     if (b.source === null) coverage.set(b.serverId, new Date(b.firstHour).getTime());
-    else errors.set(`${b.serverId}\u0000${b.source}`, Number(b.errors) || 0);
+    else {
+      errors.set(`${b.serverId}\u0000${b.source}`, Number(b.errors) || 0);
+      squares.set(`${b.serverId}\u0000${b.source}`, Number(b.errorsSq) || 0);
+    }
   }
   const observations: JobObservation[] = [];
   const perServer = new Map<number, number>();
@@ -72,12 +97,20 @@ export function evaluateErrorSpikes(
     const hours = Math.max(0, (input.baselineTo - Math.max(first, input.baselineFrom)) / hourMs);
     if (hours < (t.baseline_hours ?? 24) || hours <= 0) continue;
     const baselineErrors = errors.get(`${r.serverId}\u0000${r.source}`) ?? 0;
+    const spread = errorSpread(baselineErrors, squares.get(`${r.serverId}\u0000${r.source}`) ?? 0, hours);
     const meanHourly = baselineErrors / hours;
     const baseline = meanHourly / 12;
-    const floored = Math.max(baseline, t.baseline_floor ?? 2);
+    const floored = Math.max(baseline, t.baseline_floor ?? 4);
     const ratio = count / floored;
+    const usualHigh = baseline + (t.spread_z ?? 4) * spread.per5min;
     const severity =
-      ratio > (t.critical ?? 10) ? 'critical' : ratio > (t.warning ?? 3) ? ('warning' as const) : null;
+      count <= usualHigh
+        ? null
+        : ratio > (t.critical ?? 10)
+          ? 'critical'
+          : ratio > (t.warning ?? 3)
+            ? ('warning' as const)
+            : null;
     if (!severity) continue;
     const n = perServer.get(r.serverId) ?? 0;
     if (n >= maxPerServer) continue;
@@ -95,7 +128,7 @@ export function evaluateErrorSpikes(
       object: source,
       severity,
       title: `Error spike in ${source}: ${count} errors in 5 min (${round2(ratio)}× the usual)`,
-      explanation: `${source} wrote ${count} entries at level error or worse in the last 5 minutes; over the previous ${Math.round(hours)} hours it wrote ${round2(baseline)} per 5 minutes on average${baseline < floored ? ` (compared with at least ${floored})` : ''}. Something changed just now: a deploy, a failing dependency, a full resource. The most frequent: "${top[0]?.sample ?? '?'}".`,
+      explanation: `${source} wrote ${count} entries at level error or worse in the last 5 minutes; over the previous ${Math.round(hours)} hours it wrote ${round2(baseline)} per 5 minutes on average${baseline < floored ? ` (compared with at least ${floored})` : ''}, and up to ${round2(usualHigh)} in an ordinary burst. Something changed just now: a deploy, a failing dependency, a full resource. The most frequent: "${top[0]?.sample ?? '?'}".`,
       evidence: {
         source,
         count,
@@ -107,6 +140,8 @@ export function evaluateErrorSpikes(
         baseline_per_5min: round2(baseline),
         baseline_floored: round2(floored),
         baseline_mean_hourly: round2(meanHourly),
+        baseline_sd_5min: round2(spread.per5min),
+        usual_high_5min: round2(usualHigh),
         baseline_hours: Math.round(hours),
         ratio: round2(ratio),
         top_fingerprints: top,
@@ -129,7 +164,7 @@ export const errorSpikeCheck: JobCheck<ErrorSpikeInput> = {
   title: 'A spike of errors in a log source',
   doc: {
     evidence:
-      'the source, errors in the last 5 minutes, the baseline per 5 minutes (mean hourly errors over the previous 7 days / 12) and the floor used, the ratio, the top fingerprints with a sample each, the window',
+      'the source, errors in the last 5 minutes, the baseline per 5 minutes (mean hourly errors over the previous 7 days / 12) and the floor used, the standard deviation per 5 minutes (from the variance of the hourly counts / 12) and the usual high it makes (mean + spread_z × that), the ratio, the top fingerprints with a sample each, the window',
     action:
       "the API query that lists the window's error lines of that source (`curl … /api/v1/logs?server=…&source=…&minLevel=error&from=…&to=…`)",
   },
@@ -148,8 +183,15 @@ export const errorSpikeCheck: JobCheck<ErrorSpikeInput> = {
       min: 1,
       max: 10_000,
     },
+    spread_z: {
+      default: 4,
+      unit: 'σ',
+      help: "standard deviations of the source's 5-minute counts (from its hourly counts) above its mean a window must exceed: ordinary bursts are not spikes",
+      min: 0,
+      max: 100,
+    },
     baseline_floor: {
-      default: 2,
+      default: 4,
       unit: 'count',
       help: 'the smallest baseline (errors per 5 minutes) a spike is measured against, so a quiet source needs more than warning × floor errors',
       min: 0.1,

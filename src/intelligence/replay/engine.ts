@@ -6,17 +6,18 @@
  * Per simulated minute, in the order the server runs them:
  * 1. ingest: the minute's batch (pg_instance, the session/lock/slot snapshot families, host_filesystem)
  *    cut by the real `scopesOf` and judged by every ingest check of the catalogue;
- * 2. the findings job: the anomaly checks' `evaluateAnomalies` over the last 15 complete minutes (the
- *    newest minute read only once it ended a minute ago, as the job reads it) against baselines;
- *    `evaluateErrorSpikes` (logs.error_spike) over the last 5 minutes against the mean of the previous
- *    7 days of hourly counts; security.ssh_bruteforce over the last 5 minutes; watchdog.agent_silent;
+ * 2. the findings job: the anomaly checks' `evaluateAnomalies` over the last 15 complete minutes (the job
+ *    is taken to run `settleMs` after the minute boundary, so the minute just ended is read) against
+ *    baselines; `evaluateErrorSpikes` (logs.error_spike) over the last 5 minutes against the mean and
+ *    spread of the previous 7 days of hourly counts; security.ssh_bruteforce over the last 5 minutes; watchdog.agent_silent;
  *    host.disk_fill every 5 minutes over a least-squares fit of 6 hours; slo.burn_rate over `evaluateSlo`;
  *    pg.missing_index over the last hour's sequential scans and the statements naming the table;
  * 3. the lifecycle's `reconcile` over everything observed (one store per replay, in memory);
  * 4. the incidents job: `groupFindings` over the episodes opened in the last hour (with the older ones
  *    still open as standing causes) and `explain`.
- * Baselines are recomputed at every hour boundary from the hourly means of the replayed history, with
- * `computeBaseline` — what the baselines job does once the hour is rolled.
+ * Baselines are recomputed at every hour boundary from the hourly means of the replayed history and each
+ * hour's within-hour spread (`hourSpread` of its minutes), with `computeBaseline` — what the baselines job
+ * does once the hour is rolled (it computes the spreads from the minute tier).
  *
  * What is not the production path, and why: the replay feeds catalogue metric values per minute, not
  * family rows (the metric computes are unit-tested on their own); an hourly point is the mean of its
@@ -33,16 +34,9 @@ import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
 import type { SloRow } from '../../storage/queries/slos.sql.js';
 import type { ScannedTable, TableStatement } from '../../storage/queries/statement-findings.sql.js';
 import type { BookEntry } from '../baseline-book.js';
-import {
-  type BaselineStats,
-  computeBaseline,
-  describe,
-  hourOfDay,
-  hourOfWeek,
-  type SlotStats,
-} from '../baselines.js';
+import { type BaselineStats, computeBaseline, hourSpread } from '../baselines.js';
 import { causeGraph, explain, type IncidentMember, standingMaxMs } from '../causes.js';
-import { type AnomalyLoad, evaluateAnomalies } from '../checks/anomalies.js';
+import { type AnomalyLoad, settleMs as anomalySettleMs, evaluateAnomalies } from '../checks/anomalies.js';
 import { hostDiskFill } from '../checks/host-disk-fill.js';
 import { checks } from '../checks/index.js';
 import { evaluateErrorSpikes } from '../checks/log-spike.js';
@@ -80,8 +74,11 @@ import {
 
 /** The anomaly job reads this many complete minutes (checks/anomalies.ts `windowMinutes`). */
 const anomalyWindowMinutes = 15;
-/** …the newest only once it ended this long ago (checks/anomalies.ts `settleMs`). */
-const settleMs = 60_000;
+/**
+ * …the newest only once it ended `settleMs` ago (checks/anomalies.ts): the replay runs the job once per
+ * interval, that long after the minute boundary, so it reads the minute that has just ended; its findings
+ * are placed at the boundary's interval.
+ */
 const spikeWindowMs = 5 * 60_000;
 const spikeBaselineMs = 7 * 24 * hourMs;
 const fillWindowMs = 6 * hourMs;
@@ -96,12 +93,6 @@ export interface ReplayOptions {
   incidentWindowMs?: number;
   /** Stop before this minute index (default: the host's last minute). */
   until?: number;
-  /**
-   * Not production: an experiment for a proposed baseline change. Each slot's spread also counts how much
-   * minute values move within the slot's hours (the median within-hour standard deviation, added in
-   * quadrature to the MAD), which hourly means do not show. bench/replay-score.ts --within-hour-spread.
-   */
-  experimentWithinHourSpread?: boolean;
 }
 
 /** A check's thresholds at their defaults, with overrides. */
@@ -204,40 +195,27 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
   for (const [a, b] of host.silent)
     for (let m = Math.max(0, a); m < Math.min(b, host.minutes); m++) silentAt[m] = 1;
 
-  // ---- baselines: hourly means of every series, recomputed at each hour boundary ----
+  // ---- baselines: hourly means of every series with their within-hour spread, recomputed hourly ----
   const hours = Math.ceil(host.minutes / 60);
   const hourly = host.series.map((s) => {
-    const pts: Array<[number, number]> = [];
+    const pts: Array<[number, number, number]> = [];
     for (let h = 0; h < hours; h++) {
       let sum = 0;
       let n = 0;
+      const xs: number[] = [];
       for (let m = h * 60; m < Math.min(host.minutes, h * 60 + 60); m++) {
         const v = s.values[m]!;
         if (silentAt[m] || !Number.isFinite(v)) continue;
         sum += v;
         n++;
+        xs.push(v);
       }
-      if (n > 0) pts.push([host.start + h * hourMs, sum / n]);
+      // What the baselines job stores per hour (hourSpread over the minute tier): the hour's minute spread.
+      if (n > 0) pts.push([host.start + h * hourMs, sum / n, hourSpread(xs)]);
     }
     return pts;
   });
   const metricDefs = host.series.map((s) => metricById(s.metric));
-  // The experiment's within-hour standard deviation of each series, per hour.
-  const within = opts.experimentWithinHourSpread
-    ? host.series.map((s) => {
-        const out = new Float64Array(hours).fill(Number.NaN);
-        for (let h = 0; h < hours; h++) {
-          const xs: number[] = [];
-          for (let m = h * 60; m < Math.min(host.minutes, h * 60 + 60); m++) {
-            const v = s.values[m]!;
-            if (!silentAt[m] && Number.isFinite(v)) xs.push(v);
-          }
-          const d = describe(xs);
-          if (d && d.count >= 10) out[h] = d.stddev;
-        }
-        return out;
-      })
-    : null;
   const entries: Array<BookEntry | null> = host.series.map(() => null);
   const refreshBaselines = (through: number) => {
     host.series.forEach((s, i) => {
@@ -250,25 +228,6 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         entries[i] = null;
         return;
       }
-      let week = b.hourOfWeek;
-      let day = b.hourOfDay;
-      if (within) {
-        const w = within[i]!;
-        const byWeek: number[][] = Array.from({ length: 168 }, () => []);
-        const byDay: number[][] = Array.from({ length: 24 }, () => []);
-        for (let h = 0; h < hours; h++) {
-          const t = host.start + h * hourMs;
-          if (t >= through || !Number.isFinite(w[h]!)) continue;
-          if (t >= through - 56 * 24 * hourMs) byWeek[hourOfWeek(t)]!.push(w[h]!);
-          if (t >= through - 30 * 24 * hourMs) byDay[hourOfDay(t)]!.push(w[h]!);
-        }
-        const widen = (slot: SlotStats | null, ws: number[]) => {
-          const d = describe(ws);
-          return slot && d ? { ...slot, mad: Math.sqrt(slot.mad ** 2 + (d.median / 1.4826) ** 2) } : slot;
-        };
-        week = week.map((x, k) => widen(x, byWeek[k]!));
-        day = day.map((x, k) => widen(x, byDay[k]!));
-      }
       entries[i] = {
         serverId,
         targetId: metricDefs[i]?.scope === 'host' ? null : targetId,
@@ -277,8 +236,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         through,
         window: b.stats30d,
         // Slot arrays serve as the book's records by hour index (Object.hasOwn holds for set indexes).
-        week,
-        day,
+        week: b.hourOfWeek,
+        day: b.hourOfDay,
       };
     });
   };
@@ -391,7 +350,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       [];
     const tf = (id: string) => () => thresholds(id);
     {
-      const to = Math.floor((now - settleMs) / minuteMs) * minuteMs;
+      const jobAt = now + anomalySettleMs;
+      const to = Math.floor((jobAt - anomalySettleMs) / minuteMs) * minuteMs;
       const from = to - anomalyWindowMinutes * minuteMs;
       const load: AnomalyLoad = { series: [] };
       host.series.forEach((s, i) => {
@@ -428,7 +388,7 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       const firstHour = Math.max(host.start, baselineFrom);
       const recent: RecentErrors[] = [];
       const baselines = [
-        { serverId, source: null as string | null, errors: 0, firstHour: new Date(firstHour) },
+        { serverId, source: null as string | null, errors: 0, errorsSq: 0, firstHour: new Date(firstHour) },
       ];
       host.logs.forEach((l, i) => {
         let count = 0;
@@ -445,10 +405,13 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
           }
         }
         let errors = 0;
+        let errorsSq = 0;
         for (let h = (firstHour - host.start) / hourMs; h < (baselineTo - host.start) / hourMs; h++) {
-          errors += logHourly[i]![h] ?? 0;
+          const e = logHourly[i]![h] ?? 0;
+          errors += e;
+          errorsSq += e * e;
         }
-        baselines.push({ serverId, source: l.source, errors, firstHour: new Date(firstHour) });
+        baselines.push({ serverId, source: l.source, errors, errorsSq, firstHour: new Date(firstHour) });
         if (count === 0) return;
         const s = sampleAt(l, (last - host.start) / minuteMs);
         recent.push({

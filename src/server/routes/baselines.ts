@@ -33,12 +33,32 @@ const windowSchema = {
     mad: num,
     min: num,
     max: num,
+    within: {
+      type: 'number',
+      description: "root mean square of the hours' within-hour spreads (absent: unknown)",
+    },
+    residualMad: {
+      type: 'number',
+      description: "MAD of each hour from its own slot's median, pooled over the slots (30 days only)",
+    },
   },
+} as const;
+const withinSchema = {
+  type: 'number',
+  description:
+    "the slot's within-hour spread: how far minutes stray from their hour's level (absent: unknown)",
 } as const;
 const slotSchema = {
   type: ['object', 'null'],
   required: ['count', 'mean', 'stddev', 'median', 'mad'],
-  properties: { count: { type: 'integer' }, mean: num, stddev: num, median: num, mad: num },
+  properties: {
+    count: { type: 'integer' },
+    mean: num,
+    stddev: num,
+    median: num,
+    mad: num,
+    within: withinSchema,
+  },
 } as const;
 
 const baselineSchema = {
@@ -80,6 +100,8 @@ const baselineSchema = {
         stddev: num,
         median: num,
         mad: num,
+        within: withinSchema,
+        residualMad: num,
       },
     },
     hourOfWeek: {

@@ -193,6 +193,91 @@ export async function replaceServerBaselines(
   return written;
 }
 
+/** One within-hour spread of a baseline series (target 0: the host). */
+export interface HourSpreadRow {
+  targetId: number | null;
+  metric: string;
+  object: string;
+  hour: Date;
+  sd: number;
+}
+
+/** The newest hour with a stored within-hour spread for a server, null when none. */
+export async function lastSpreadHour(db: Queryable, serverId: number): Promise<Date | null> {
+  const { rows } = await db.query<{ hour: Date | null }>(
+    'SELECT max(hour) AS hour FROM pgvigil.baseline_hour_spreads WHERE server_id = $1',
+    [serverId],
+  );
+  return rows[0]?.hour ?? null;
+}
+
+/**
+ * Stores within-hour spreads of a server (upsert: an hour computed again replaces its value) and drops
+ * those of hours before `keepFrom`. A series of a target deleted meanwhile is skipped.
+ */
+export async function writeHourSpreads(
+  db: Queryable,
+  serverId: number,
+  rows: readonly HourSpreadRow[],
+  keepFrom: Date,
+): Promise<void> {
+  await db.query('DELETE FROM pgvigil.baseline_hour_spreads WHERE server_id = $1 AND hour < $2', [
+    serverId,
+    keepFrom,
+  ]);
+  for (let i = 0; i < rows.length; i += 5000) {
+    const chunk = rows.slice(i, i + 5000);
+    await db.query(
+      `INSERT INTO pgvigil.baseline_hour_spreads (server_id, target_id, metric, object, hour, sd)
+       SELECT $1, x.target_id, x.metric, x.object, x.hour, x.sd
+         FROM jsonb_to_recordset($2::jsonb) AS x(target_id bigint, metric text, object text, hour timestamptz, sd float8)
+        WHERE x.target_id = 0
+           OR EXISTS (SELECT 1 FROM pgvigil.targets t WHERE t.server_id = $1 AND t.target_id = x.target_id)
+       ON CONFLICT (server_id, target_id, metric, object, hour) DO UPDATE SET sd = EXCLUDED.sd`,
+      [
+        serverId,
+        JSON.stringify(
+          chunk.map((r) => ({
+            target_id: r.targetId ?? 0,
+            metric: r.metric,
+            object: r.object,
+            hour: r.hour.toISOString(),
+            sd: r.sd,
+          })),
+        ),
+      ],
+    );
+  }
+}
+
+/** The stored within-hour spreads of a server's hours in [from, to). */
+export async function hourSpreads(
+  db: Queryable,
+  serverId: number,
+  from: Date,
+  to: Date,
+): Promise<HourSpreadRow[]> {
+  const { rows } = await db.query<{
+    target_id: string;
+    metric: string;
+    object: string;
+    hour: Date;
+    sd: number;
+  }>(
+    `SELECT target_id, metric, object, hour, sd
+       FROM pgvigil.baseline_hour_spreads
+      WHERE server_id = $1 AND hour >= $2 AND hour < $3`,
+    [serverId, from, to],
+  );
+  return rows.map((r) => ({
+    targetId: Number(r.target_id) === 0 ? null : Number(r.target_id),
+    metric: r.metric,
+    object: r.object,
+    hour: r.hour,
+    sd: Number(r.sd),
+  }));
+}
+
 export interface BaselineSlotRow {
   serverId: number;
   targetId: number | null;

@@ -503,13 +503,19 @@ export interface ErrorBaselineRow {
   source: string | null;
   /** Entries at level error or worse in the hours covered. */
   errors: number;
+  /**
+   * The sum over those hours of each hour's error count squared (with `errors` and the hours covered: the
+   * variance of the hourly counts). Absent in rows built before it existed: no spread known.
+   */
+  errorsSq?: number;
   /** The first hour the server has any count in, within the baseline range. */
   firstHour: Date;
 }
 
 /**
  * For the error-spike baseline, from the hourly counts of [from, to): per server, the first hour with any
- * count (coverage), and per server and source the error-or-worse entries.
+ * count (coverage), and per server and source the error-or-worse entries and the sum of their hourly
+ * counts squared.
  */
 export async function errorBaselines(
   db: Queryable,
@@ -519,16 +525,23 @@ export async function errorBaselines(
 ): Promise<ErrorBaselineRow[]> {
   if (serverIds.length === 0) return [];
   const { rows } = await db.query<ErrorBaselineRow>(
-    `SELECT h.server_id::int AS "serverId", h.source,
-            (sum(h.count) FILTER (WHERE h.level IN ('error', 'fatal', 'panic')))::float8 AS errors,
-            min(h.hour) AS "firstHour"
-       FROM pgvigil.log_counts_hourly h
-      WHERE h.server_id = ANY($3::bigint[]) AND h.hour >= $1 AND h.hour < $2
-      GROUP BY GROUPING SETS ((h.server_id), (h.server_id, h.source))
+    `WITH per_hour AS (
+       SELECT h.server_id, h.source, h.hour,
+              sum(h.count) FILTER (WHERE h.level IN ('error', 'fatal', 'panic')) AS errors
+         FROM pgvigil.log_counts_hourly h
+        WHERE h.server_id = ANY($3::bigint[]) AND h.hour >= $1 AND h.hour < $2
+        GROUP BY h.server_id, h.source, h.hour
+     )
+     SELECT server_id::int AS "serverId", source,
+            sum(errors)::float8 AS errors,
+            sum(errors * errors)::float8 AS "errorsSq",
+            min(hour) AS "firstHour"
+       FROM per_hour
+      GROUP BY GROUPING SETS ((server_id), (server_id, source))
       LIMIT 100000`,
     [from, to, serverIds],
   );
-  return rows.map((r) => ({ ...r, errors: r.errors ?? 0 }));
+  return rows.map((r) => ({ ...r, errors: r.errors ?? 0, errorsSq: r.errorsSq ?? 0 }));
 }
 
 // ── the read API ───────────────────────────────────────────────────────────────────────────────────────
