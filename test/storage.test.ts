@@ -238,6 +238,31 @@ describe(`periodic jobs on ${testPgLabel}`, () => {
     }
   });
 
+  test('jobs_starting_together_take_turns_so_their_locks_never_hold_the_whole_pool', async () => {
+    let running = 0;
+    let most = 0;
+    let done = 0;
+    const job = (i: number) => ({
+      name: `test-turns-${i}`,
+      intervalMs: 3_600_000,
+      run: async () => {
+        running++;
+        most = Math.max(most, running);
+        // Work that needs a connection of its own besides the one holding the lock.
+        await db.pool.query('SELECT pg_sleep(0.1)');
+        running--;
+        done++;
+      },
+    });
+    const jobs = startJobs(db.pool, [0, 1, 2, 3, 4, 5, 6, 7].map(job), quietLog, { concurrency: 2 });
+    try {
+      await until(() => done === 8, 20_000, 'every job ran');
+      assert.equal(most, 2);
+    } finally {
+      await jobs.stop();
+    }
+  });
+
   test('job_runs_are_visible_in_the_api_and_the_server_metrics', async () => {
     const store = await openStore({ databaseUrl: db.url, log: quietLog });
     const app = await buildApp({ store, log: quietLog, latestMigration: 0 });

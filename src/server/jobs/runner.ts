@@ -71,14 +71,32 @@ export async function runJobOnce(
  */
 export const retryAfterFailureMs = 60_000;
 
+/**
+ * Jobs of one instance that run at once. Each run holds a connection for its lock and takes more for its
+ * work: a dozen jobs starting together would hold every connection of the pool for their locks and wait
+ * for the pool until they time out, so the others wait their turn instead.
+ */
+export const defaultJobConcurrency = 4;
+
 /** Runs each job now and then every `intervalMs`, until stopped. A failing store only delays the next round. */
 export function startJobs(
   pool: pg.Pool,
   jobs: readonly Job[],
   log: Logger,
-  opts: { retryAfterFailureMs?: number } = {},
+  opts: { retryAfterFailureMs?: number; concurrency?: number } = {},
 ): { stop(): Promise<void> } {
   const retryMs = opts.retryAfterFailureMs ?? retryAfterFailureMs;
+  let free = Math.max(1, opts.concurrency ?? defaultJobConcurrency);
+  const queue: Array<() => void> = [];
+  const slot = async (): Promise<() => void> => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => queue.push(resolve));
+    return () => {
+      const next = queue.shift();
+      if (next) next();
+      else free++;
+    };
+  };
   const timers = new Map<string, NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
   let stopped = false;
@@ -86,7 +104,14 @@ export function startJobs(
     const tick = () => {
       if (stopped) return;
       let next = job.intervalMs;
-      const p = runJobOnce(pool, job, log)
+      const p = slot()
+        .then(async (release) => {
+          try {
+            return stopped ? 'skipped' : await runJobOnce(pool, job, log);
+          } finally {
+            release();
+          }
+        })
         .then((outcome) => {
           if (outcome === 'failed') next = Math.min(job.intervalMs, retryMs);
         })
