@@ -2,11 +2,11 @@
  * Storage per monitored host per day, for raw rows and each rollup tier, with PostgreSQL's default TOAST
  * compression (pglz) and with lz4.
  *
- * Two real `pgvigil up` processes run side by side on one private Debian PostgreSQL 15 (the embedded
- * PostgreSQL is built without lz4), each with a store database of its own and its built-in agent
- * collecting this host and the pgbench database below every 10 s. Beside each store is a pgbench database
- * (scale 5) that a rate-limited pgbench run (`-R 20`) works on, so the PostgreSQL families have tables,
- * indexes and statements to report. The second store database stores with lz4
+ * Two real `pgvigil up` processes run side by side, each with a store database of its own on a private
+ * Debian PostgreSQL 15 (the embedded PostgreSQL is built without lz4) and its built-in agent collecting
+ * this host and a pgbench database every 10 s. The pgbench databases (scale 5), on a second private
+ * PostgreSQL 15, are worked on by a rate-limited pgbench run (`-R 20`), so the PostgreSQL families have
+ * tables, indexes and statements to report. The second store database stores with lz4
  * (`ALTER DATABASE … SET default_toast_compression = 'lz4'`, set before its first row). After
  * `--minutes`, per family:
  * - raw and minute: the on-disk size (heap, TOAST and indexes) of the family's partitions, scaled from the
@@ -49,18 +49,25 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** One store database per mode on `cluster`, its pgbench database under load, and `pgvigil up` on it. */
-async function start(cluster: RunningCluster, mode: Run['mode']): Promise<Run> {
+/**
+ * One store database per mode on `stores`, a pgbench database under load on `watched`, and `pgvigil up`
+ * on them. The watched cluster is another one: a collector reads every database of its cluster, and the
+ * stores' hundreds of partitions would be counted as the host's tables.
+ */
+async function start(stores: RunningCluster, watched: RunningCluster, mode: Run['mode']): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), `pgvigil-storage-${mode}-`));
-  const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+  const admin = new pg.Client({ connectionString: stores.url('postgres') });
   await admin.connect();
   await admin.query(`CREATE DATABASE store_${mode}`);
-  await admin.query(`CREATE DATABASE bench_${mode}`);
   // TOAST compression is chosen when a value is stored, from this setting of the storing session.
   if (mode === 'lz4') await admin.query("ALTER DATABASE store_lz4 SET default_toast_compression = 'lz4'");
   await admin.end();
-  const url = cluster.url(`store_${mode}`);
-  const bench = cluster.url(`bench_${mode}`);
+  const w = new pg.Client({ connectionString: watched.url('postgres') });
+  await w.connect();
+  await w.query(`CREATE DATABASE bench_${mode}`);
+  await w.end();
+  const url = stores.url(`store_${mode}`);
+  const bench = watched.url(`bench_${mode}`);
   await execFileAsync(pgbench, ['-i', '-s', '5', '-q', bench]);
   const b = new pg.Client({ connectionString: bench });
   await b.connect();
@@ -178,19 +185,22 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(2);
 async function main(): Promise<void> {
   const base = mkdtempSync(join(tmpdir(), 'pgvigil-storage-pg15-'));
   chmodSync(base, 0o755);
-  const cluster = await startCluster({
-    binDir: '/usr/lib/postgresql/15/bin',
-    pgdata: join(base, 'pgdata'),
-    superuser: 'bench',
-    password: 'bench-pw',
-    logFile: join(base, 'postgres.log'),
-    runAsUser: 'pgvigil',
-    settings: { shared_preload_libraries: 'pg_stat_statements', track_io_timing: 'on', fsync: 'off' },
-    log: silentLogger(),
-  });
+  const cluster = (name: string) =>
+    startCluster({
+      binDir: '/usr/lib/postgresql/15/bin',
+      pgdata: join(base, name),
+      superuser: 'bench',
+      password: 'bench-pw',
+      logFile: join(base, `${name}.log`),
+      runAsUser: 'pgvigil',
+      settings: { shared_preload_libraries: 'pg_stat_statements', track_io_timing: 'on', fsync: 'off' },
+      log: silentLogger(),
+    });
+  const stores = await cluster('stores');
+  const watched = await cluster('watched');
   const runs: Run[] = [];
   try {
-    runs.push(await start(cluster, 'pglz'), await start(cluster, 'lz4'));
+    runs.push(await start(stores, watched, 'pglz'), await start(stores, watched, 'lz4'));
     process.stdout.write(`collecting for ${minutes} min…\n`);
     await new Promise((r) => setTimeout(r, minutes * 60_000));
     const [plain, lz4] = await Promise.all(runs.map(measure));
@@ -225,7 +235,8 @@ async function main(): Promise<void> {
       await new Promise((res) => (r.child.exitCode !== null ? res(null) : r.child.once('exit', res)));
       rmSync(r.dir, { recursive: true, force: true });
     }
-    await cluster.stop();
+    await stores.stop();
+    await watched.stop();
     rmSync(base, { recursive: true, force: true });
   }
 }
