@@ -32,8 +32,9 @@ export interface VirtualListProps<T> {
   itemKey: (item: T) => string | number;
   /**
    * The `<td>` cells of an item's row. `flying`: the list is scrolled faster than `flyingRows` rows a
-   * frame, and rows that come into view should be cheap (e.g. no charts); once it settles (`settleMs`
-   * without such a frame) the rows in view are rendered again with `flying` false.
+   * frame, and rows that come into view should be cheap (plain text, no charts: style, layout and paint of
+   * the rows entering are most of such a frame's work); once it settles (`settleMs` without such a frame)
+   * the rows in view are rendered again with `flying` false.
    */
   renderRow: (item: T, flying: boolean) => ComponentChildren;
   /** The table's accessible name. */
@@ -48,6 +49,8 @@ export interface VirtualListProps<T> {
   onFirstRows?: () => void;
   /** When this changes (a new filter), the list scrolls back to its top. */
   resetOn?: string;
+  /** Called on every scroll event (the page holds back reloads that would re-render the rows meanwhile). */
+  onScrolled?: () => void;
 }
 
 /** Rows a frame beyond which a scroll is a flight (a fast wheel or a dragged scrollbar). */
@@ -96,6 +99,7 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
   const settle = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   useEffect(() => () => clearTimeout(settle.current), []);
   const onScroll = () => {
+    p.onScrolled?.();
     if (frame.current) return;
     frame.current = requestAnimationFrame(() => {
       frame.current = 0;
