@@ -2,7 +2,8 @@
  * The PostgreSQL collector's options as an operator sets them, through the real `pgvigil` command against
  * the run's PostgreSQL: flags of `pgvigil collect` (include/exclude, top N, table cap, lock and statement
  * timeouts) and keys of an agent's TOML file (include/exclude, its own interval, kept connections), each
- * observed in what the collector sends or in pg_stat_activity, never in its configuration.
+ * observed in what the collector sends or in pg_stat_activity, never in its configuration; and options
+ * a server pushes, applied by a running agent over its own.
  *
  * Other test files share the server, so every database here is this run's own (`po_<tag>_a|b|c`) and
  * every observation is limited to them.
@@ -16,8 +17,12 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { PostgresTarget } from '../src/agent/collectors/postgres/session.js';
 import { parsePostgresOption } from '../src/agent/postgres-flags.js';
+import { PgvigilError } from '../src/errors.js';
+import { storeAgentConfig } from '../src/server/agent-config.js';
+import { buildServerApp } from '../src/server/app.js';
+import { createEnrollToken } from '../src/server/auth/agents.js';
 import { runCli, startCli } from './helpers/cli.js';
-import { adminUrl, databaseUrl, quietLog } from './helpers/db.js';
+import { adminUrl, createTestStore, databaseUrl, quietLog } from './helpers/db.js';
 import { waitFor } from './helpers/pg-cluster.js';
 
 interface CollectJson {
@@ -29,6 +34,12 @@ const tag = randomBytes(4).toString('hex');
 const names = { a: `po_${tag}_a`, b: `po_${tag}_b`, c: `po_${tag}_c` };
 const mine = Object.values(names);
 const dir = mkdtempSync(join(tmpdir(), 'pgvigil-pgopts-'));
+
+function tokenFile(token: string): string {
+  const path = join(dir, `token-${randomBytes(3).toString('hex')}`);
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return path;
+}
 
 function rows(out: CollectJson, family: string): Record<string, unknown>[] {
   return out.families[family]?.rows ?? [];
@@ -268,5 +279,72 @@ describe('PostgreSQL collector options set by the operator', () => {
       [mine],
     );
     assert.equal(left.rows[0].n, 0);
+  });
+
+  test('options_a_server_pushes_override_the_agents_own_and_a_bad_one_is_refused_before_it_is_stored', async () => {
+    const ts = await createTestStore('pgopts_push');
+    const server = await buildServerApp({ store: ts.store, log: quietLog, latestMigration: ts.latest });
+    const serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    const { token } = await createEnrollToken(ts.store.pool, {});
+    const agent = startCli([
+      'agent',
+      '--server',
+      serverUrl,
+      '--enroll-token-file',
+      tokenFile(token),
+      '--state-dir',
+      mkdtempSync(join(dir, 'state-')),
+      '--listen',
+      '127.0.0.1:0',
+      '--no-logs',
+      '--interval',
+      '2s',
+      '--postgres',
+      databaseUrl(names.a),
+      '--postgres-include-databases',
+      `po_${tag}_*`,
+    ]);
+    try {
+      const ready = await agent.waitFor(
+        /serving (http:\/\/127\.0\.0\.1:\d+\/metrics); shipping to \S+ as agent (\S+) /,
+      );
+      const [metricsUrl, agentId] = [ready[1]!, ready[2]!];
+      const listed = async () =>
+        [
+          ...(await (await fetch(metricsUrl)).text()).matchAll(
+            /^pg_database_size_bytes\{[^}]*datname="([^"]+)"/gm,
+          ),
+        ]
+          .map((m) => m[1]!)
+          .filter((d) => mine.includes(d))
+          .sort();
+      assert.deepEqual(await listed(), [...mine].sort(), "the agent's own include list");
+
+      // Refused where it is stored, naming the key and the range; nothing reaches the agent.
+      await assert.rejects(
+        storeAgentConfig(ts.store.pool, agentId, { postgres: { statementsTopN: 0 } }),
+        (err: unknown) =>
+          err instanceof PgvigilError &&
+          err.code === 'CONFIG_INVALID' &&
+          /postgres\.statementsTopN: statementsTopN 0: must be a whole number from 1 to 1000/.test(
+            err.message,
+          ),
+      );
+      await storeAgentConfig(ts.store.pool, agentId, { postgres: { excludeDatabases: [names.b] } });
+      agent.child.kill('SIGHUP'); // pulls the config now rather than in 5 minutes
+      await waitFor('the pushed exclude list applied', async () => {
+        const now = await listed();
+        return now.join() === [names.a, names.c].join() ? true : undefined;
+      });
+      const status = await ts.store.pool.query(
+        'SELECT config_status FROM pgvigil.agents WHERE agent_id = $1',
+        [agentId],
+      );
+      assert.equal(status.rows[0].config_status?.applied, true);
+    } finally {
+      assert.equal(await agent.stop(), 0, agent.output().stderr);
+      await server.app.close();
+      await ts.close();
+    }
   });
 });
