@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -217,7 +217,7 @@ describe('PostgreSQL collector options set by the operator', () => {
     assert.match(env.stderr, /--postgres-exclude-databases "x{70}": longer than 63 characters/);
   });
 
-  test('toml_keys_set_the_databases_the_schedule_and_the_kept_connections_of_a_running_agent', async () => {
+  test('toml_keys_set_the_databases_the_schedule_and_the_kept_connections_of_a_running_agent_and_sighup_applies_a_change', async () => {
     const path = join(dir, 'agent.toml');
     writeFileSync(
       path,
@@ -264,12 +264,20 @@ describe('PostgreSQL collector options set by the operator', () => {
         10_000,
       );
       assert.ok(!(await backends()).some((r) => r.datname === names.c), 'c is never entered');
-      const metrics = await (await fetch(url)).text();
-      const listed = [...metrics.matchAll(/^pg_database_size_bytes\{[^}]*datname="([^"]+)"/gm)]
-        .map((m) => m[1]!)
-        .filter((d) => mine.includes(d))
-        .sort();
-      assert.deepEqual(listed, [names.a, names.b]);
+      const listed = async () =>
+        [...(await (await fetch(url)).text()).matchAll(/^pg_database_size_bytes\{[^}]*datname="([^"]+)"/gm)]
+          .map((m) => m[1]!)
+          .filter((d) => mine.includes(d))
+          .sort();
+      assert.deepEqual(await listed(), [names.a, names.b]);
+
+      // SIGHUP applies a changed key without a restart: now b is left out and c visited.
+      writeFileSync(path, readFileSync(path, 'utf8').replace(`"${names.c}"`, `"${names.b}"`));
+      agent.child.kill('SIGHUP');
+      await waitFor('the reloaded exclude list applied', async () =>
+        (await listed()).join() === [names.a, names.c].join() ? true : undefined,
+      );
+      assert.doesNotMatch(agent.output().stderr, /takes a restart/);
     } finally {
       assert.equal(await agent.stop(), 0, agent.output().stderr);
     }
