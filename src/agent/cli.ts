@@ -15,7 +15,7 @@ import {
 import { type LogFlags, logOptions } from '../config/log-options.js';
 import { parseDuration as parseAnyDuration } from '../duration.js';
 import { createLogger, type Logger } from '../log.js';
-import type { NumericSetting } from '../protocol/postgres-options.js';
+import { describeRange, type NumericSetting, postgresSettingBounds } from '../protocol/postgres-options.js';
 import {
   type PostgresOptionFlags,
   parseDatabasePatterns,
@@ -103,61 +103,61 @@ const postgresOptionSpecs: Array<{ flag: string; arg: string; help: string; key?
     flag: '--postgres-interval',
     arg: 'duration',
     key: 'intervalMs',
-    help: 'how often the PostgreSQL collector runs (1s … 1h); default: --interval',
+    help: 'how often the PostgreSQL collector runs; default: --interval',
   },
   {
     flag: '--postgres-database-interval',
     arg: 'duration',
     key: 'databaseIntervalMs',
-    help: 'per-database families (tables, indexes, statio) at most this often (1s … 24h, 0 = every collection); default 60s',
+    help: 'per-database families (tables, indexes, statio) at most this often; default 60s',
   },
   {
     flag: '--postgres-statements-top',
     arg: 'n',
     key: 'statementsTopN',
-    help: 'statements sent per ranking (time, calls, I/O) (1 … 1000); default 100',
+    help: 'statements sent per ranking (time, calls, I/O); default 100',
   },
   {
     flag: '--postgres-statement-text-max',
     arg: 'chars',
     key: 'statementTextMaxLength',
-    help: 'statement texts cut to this many characters (64 … 65536); default 4096',
+    help: 'statement texts cut to this many characters; default 4096',
   },
   {
     flag: '--postgres-max-tables',
     arg: 'n',
     key: 'maxTablesPerDatabase',
-    help: 'tables (and sequences read) per database (1 … 20000); default 500',
+    help: 'tables (and sequences read) per database; default 500',
   },
   {
     flag: '--postgres-max-indexes',
     arg: 'n',
     key: 'maxIndexesPerDatabase',
-    help: 'indexes per database (1 … 50000); default 1000',
+    help: 'indexes per database; default 1000',
   },
   {
     flag: '--postgres-statement-timeout',
     arg: 'duration',
     key: 'statementTimeoutMs',
-    help: "statement_timeout of the collector's sessions (100ms … 60s); default 5s",
+    help: "statement_timeout of the collector's sessions; default 5s",
   },
   {
     flag: '--postgres-lock-timeout',
     arg: 'duration',
     key: 'lockTimeoutMs',
-    help: "lock_timeout of the collector's sessions (10ms … 60s); default 1s",
+    help: "lock_timeout of the collector's sessions; default 1s",
   },
   {
     flag: '--postgres-connect-timeout',
     arg: 'duration',
     key: 'connectTimeoutMs',
-    help: 'connection attempt timeout (100ms … 60s); default 5s',
+    help: 'connection attempt timeout; default 5s',
   },
   {
     flag: '--postgres-keep-connections',
     arg: 'n',
     key: 'keepDatabaseConnections',
-    help: 'connections to other databases kept open between visits (0 … 50); default 0',
+    help: 'connections to other databases kept open between visits; default 0',
   },
 ];
 
@@ -230,8 +230,11 @@ function postgresOptionKeys(): string[] {
 function postgresOptions(cmd: Command): Command {
   for (const spec of postgresOptionSpecs) {
     const env = `PGVIGIL_${spec.flag.slice(2).replace(/-/g, '_').toUpperCase()}`;
-    const option = new Option(`${spec.flag} <${spec.arg}>`, spec.help).env(env);
     const key = spec.key;
+    // The range comes from the bounds the values are checked against, so the help cannot drift from them.
+    const help =
+      key === undefined ? spec.help : `${spec.help} (${describeRange(postgresSettingBounds[key])})`;
+    const option = new Option(`${spec.flag} <${spec.arg}>`, help).env(env);
     if (key === undefined) {
       const list = spec.flag === '--postgres-include-databases' ? 'includeDatabases' : 'excludeDatabases';
       cmd.addOption(
