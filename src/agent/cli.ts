@@ -15,9 +15,16 @@ import {
 import { type LogFlags, logOptions } from '../config/log-options.js';
 import { parseDuration as parseAnyDuration } from '../duration.js';
 import { createLogger, type Logger } from '../log.js';
+import { describeRange, type NumericSetting, postgresSettingBounds } from '../protocol/postgres-options.js';
+import {
+  type PostgresOptionFlags,
+  parseDatabasePatterns,
+  parsePostgresOption,
+  postgresSettingsFromFlags,
+} from './postgres-flags.js';
 import type { ServerLink } from './run.js';
 
-interface RootFlags {
+interface RootFlags extends PostgresOptionFlags {
   procRoot: string;
   sysRoot: string;
   rootfs: string;
@@ -78,6 +85,83 @@ function checkedInterval(flag: string): (value: string) => string {
 }
 
 /**
+ * The PostgreSQL collector's options (docs/postgres-setup.md "Options"), for every --postgres target:
+ * each checked where commander reads it (flag, environment, config file) and kept as typed.
+ */
+const postgresOptionSpecs: Array<{ flag: string; arg: string; help: string; key?: NumericSetting }> = [
+  {
+    flag: '--postgres-include-databases',
+    arg: 'names',
+    help: "visit and report only these databases: comma-separated names, * the only wildcard (e.g. 'app*,shop'); repeatable; default all",
+  },
+  {
+    flag: '--postgres-exclude-databases',
+    arg: 'names',
+    help: 'never visit nor report these databases (names as for --postgres-include-databases); repeatable',
+  },
+  {
+    flag: '--postgres-interval',
+    arg: 'duration',
+    key: 'intervalMs',
+    help: 'how often the PostgreSQL collector runs; default: --interval',
+  },
+  {
+    flag: '--postgres-database-interval',
+    arg: 'duration',
+    key: 'databaseIntervalMs',
+    help: 'per-database families (tables, indexes, statio) at most this often; default 60s',
+  },
+  {
+    flag: '--postgres-statements-top',
+    arg: 'n',
+    key: 'statementsTopN',
+    help: 'statements sent per ranking (time, calls, I/O); default 100',
+  },
+  {
+    flag: '--postgres-statement-text-max',
+    arg: 'chars',
+    key: 'statementTextMaxLength',
+    help: 'statement texts cut to this many characters; default 4096',
+  },
+  {
+    flag: '--postgres-max-tables',
+    arg: 'n',
+    key: 'maxTablesPerDatabase',
+    help: 'tables (and sequences read) per database; default 500',
+  },
+  {
+    flag: '--postgres-max-indexes',
+    arg: 'n',
+    key: 'maxIndexesPerDatabase',
+    help: 'indexes per database; default 1000',
+  },
+  {
+    flag: '--postgres-statement-timeout',
+    arg: 'duration',
+    key: 'statementTimeoutMs',
+    help: "statement_timeout of the collector's sessions; default 5s",
+  },
+  {
+    flag: '--postgres-lock-timeout',
+    arg: 'duration',
+    key: 'lockTimeoutMs',
+    help: "lock_timeout of the collector's sessions; default 1s",
+  },
+  {
+    flag: '--postgres-connect-timeout',
+    arg: 'duration',
+    key: 'connectTimeoutMs',
+    help: 'connection attempt timeout; default 5s',
+  },
+  {
+    flag: '--postgres-keep-connections',
+    arg: 'n',
+    key: 'keepDatabaseConnections',
+    help: 'connections to other databases kept open between visits; default 0',
+  },
+];
+
+/**
  * Settings of `pgvigil agent` that a reload of its config file applies without a restart (SIGHUP); a
  * change to any other key is logged as needing one.
  */
@@ -91,10 +175,11 @@ export const liveAgentKeys = [
   'log_file',
   'logs',
   'log_level',
+  ...postgresOptionKeys(),
 ] as const;
 
 function rootOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .addOption(
       new Option('--proc-root <dir>', "where the host's procfs is mounted (as node_exporter's --path.procfs)")
         .default('/proc')
@@ -134,6 +219,39 @@ function rootOptions(cmd: Command): Command {
       '--scrape-targets-file <file>',
       'application metrics to scrape over HTTP (Prometheus text, OpenMetrics, JSON with a mapping): a TOML file of [[target]] tables or a .json file; read at start',
     );
+  return postgresOptions(cmd);
+}
+
+/** The config keys of the PostgreSQL options (--postgres-max-tables → postgres_max_tables). */
+function postgresOptionKeys(): string[] {
+  return postgresOptionSpecs.map((s) => s.flag.slice(2).replace(/-/g, '_'));
+}
+
+function postgresOptions(cmd: Command): Command {
+  for (const spec of postgresOptionSpecs) {
+    const env = `PGVIGIL_${spec.flag.slice(2).replace(/-/g, '_').toUpperCase()}`;
+    const key = spec.key;
+    // The range comes from the bounds the values are checked against, so the help cannot drift from them.
+    const help =
+      key === undefined ? spec.help : `${spec.help} (${describeRange(postgresSettingBounds[key])})`;
+    const option = new Option(`${spec.flag} <${spec.arg}>`, help).env(env);
+    if (key === undefined) {
+      const list = spec.flag === '--postgres-include-databases' ? 'includeDatabases' : 'excludeDatabases';
+      cmd.addOption(
+        option
+          .default([])
+          .argParser((value: string, previous: string[]) => parseDatabasePatterns(list, value, previous)),
+      );
+    } else {
+      cmd.addOption(
+        option.argParser((value: string) => {
+          parsePostgresOption(key, value);
+          return value;
+        }),
+      );
+    }
+  }
+  return cmd;
 }
 
 /** The custom SQL metrics of --custom-metrics-file (none without it). */
@@ -312,6 +430,7 @@ Examples:
         intervalMs,
         watches,
         postgres,
+        postgresSettings: postgresSettingsFromFlags(flags),
         customMetrics: await customMetrics(flags),
         scrape,
         log,
@@ -438,6 +557,7 @@ async function runAgentCommand(flags: AgentFlags, cmd: Command): Promise<void> {
     intervalMs: live.intervalMs,
     watches: live.watches,
     postgres: live.postgres,
+    postgresSettings: live.postgresSettings,
     customMetrics: live.customMetrics,
     scrapeTargets: await scrapeTargets(flags),
     server,
@@ -469,6 +589,7 @@ async function liveSettings(flags: AgentFlags, shipping: boolean) {
     intervalMs: parseDuration(flags.interval, '--interval'),
     watches: parseWatches(flags.watchProcess),
     postgres: await postgresTargets(flags),
+    postgresSettings: postgresSettingsFromFlags(flags),
     customMetrics: await customMetrics(flags),
     logSources: shipping && flags.logs ? await agentLogSources(flags.logFile) : [],
     pushIntervalMs: shipping ? parseDuration(flags.pushInterval, '--push-interval') : undefined,

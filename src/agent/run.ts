@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { CustomMetricDef } from '../protocol/custom-metrics.js';
 import { families } from '../protocol/families/index.js';
+import type { PostgresCollectorSettings } from '../protocol/postgres-options.js';
 import type { ScrapeTarget } from '../scrape/target.js';
 import { version } from '../version.js';
 import {
@@ -59,6 +60,8 @@ export interface AgentOptions extends Roots {
   watches: ProcessWatch[];
   nodeExporterMemoryNames: boolean;
   postgres?: PostgresTarget[];
+  /** The PostgreSQL collector's options (--postgres-* flags), for every target. */
+  postgresSettings?: PostgresCollectorSettings;
   /** Custom SQL metrics run on every PostgreSQL target (--custom-metrics-file). */
   customMetrics?: CustomMetricDef[];
   /** Application scrape targets (--scrape-targets-file); a change takes a restart. */
@@ -83,6 +86,7 @@ export interface LiveSettings {
   intervalMs: number;
   watches: ProcessWatch[];
   postgres: PostgresTarget[];
+  postgresSettings?: PostgresCollectorSettings;
   logSources: LogSourceConfig[];
   pushIntervalMs?: number;
   customMetrics?: CustomMetricDef[];
@@ -102,6 +106,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     intervalMs: options.intervalMs,
     watches: options.watches,
     postgres: options.postgres ?? [],
+    postgresSettings: options.postgresSettings ?? {},
     logSources: options.logSources ?? [],
     pushIntervalMs: options.server?.pushIntervalMs,
     customMetrics: options.customMetrics ?? [],
@@ -119,6 +124,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     intervalMs: options.intervalMs,
     watches: options.watches,
     postgres: options.postgres ?? [],
+    postgresSettings: options.postgresSettings ?? {},
     customMetrics: options.customMetrics ?? [],
     enable: undefined as string[] | undefined,
     disable: [] as string[],
@@ -139,6 +145,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       watches: settings.watches,
       nodeExporterMemoryNames: options.nodeExporterMemoryNames,
       postgres: settings.postgres,
+      postgresSettings: settings.postgresSettings,
       customMetrics: settings.customMetrics,
       scrape: options.scrapeTargets,
     }).filter(
@@ -182,6 +189,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       intervalMs: config.collectIntervalMs ?? own.intervalMs,
       watches: config.watchProcesses ? parseWatches(config.watchProcesses) : own.watches,
       postgres: config.targets ?? own.postgres,
+      // Pushed options override the agent's own key by key (an absent key keeps the agent's value).
+      postgresSettings: { ...own.postgresSettings, ...config.postgres },
       customMetrics: config.customMetrics ?? own.customMetrics ?? [],
       enable: config.collectors?.enable,
       disable: config.collectors?.disable ?? [],
@@ -316,6 +325,7 @@ export interface CollectOnceOptions extends Roots {
   intervalMs: number;
   watches: ProcessWatch[];
   postgres?: PostgresTarget[];
+  postgresSettings?: PostgresCollectorSettings;
   customMetrics?: CustomMetricDef[];
   scrape?: ScrapeTarget[];
   log: Logger;
@@ -359,6 +369,7 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     createCollectors({
       watches: options.watches,
       postgres: options.postgres,
+      postgresSettings: options.postgresSettings,
       customMetrics: options.customMetrics,
       scrape: options.scrape,
     }),

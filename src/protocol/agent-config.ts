@@ -4,8 +4,64 @@
  */
 import { z } from 'zod';
 import { parseCustomMetrics } from './custom-metrics.js';
+import {
+  type databaseListFlags,
+  databasePatternError,
+  maxDatabasePatternLength,
+  maxDatabasePatterns,
+  type NumericSetting,
+  numericSettingError,
+  postgresSettingBounds,
+} from './postgres-options.js';
 
 const duration = z.number().int().min(1000).max(3_600_000);
+
+function patternList(key: keyof typeof databaseListFlags) {
+  return z
+    .array(z.string())
+    .max(maxDatabasePatterns, `at most ${maxDatabasePatterns} names`)
+    .superRefine((list, ctx) => {
+      for (const [i, p] of list.entries()) {
+        const why = databasePatternError(p);
+        if (why)
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [i],
+            message: `${key} ${JSON.stringify(p.slice(0, 80))}: ${why} (names of at most ${maxDatabasePatternLength} characters, * the only wildcard)`,
+          });
+      }
+    });
+}
+
+function numeric(key: NumericSetting) {
+  return z.number().superRefine((v, ctx) => {
+    const why = numericSettingError(key, v);
+    if (why) {
+      const b = postgresSettingBounds[key];
+      const ms =
+        b.kind === 'duration' ? ` (in milliseconds: ${b.zero ? '0 or ' : ''}${b.min} to ${b.max})` : '';
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${key} ${v}: ${why}${ms}` });
+    }
+  });
+}
+
+/** The `postgres` object of a pushed config (postgres-options.ts): durations in milliseconds, as `collectIntervalMs` is. */
+export const postgresSettingsSchema = z
+  .object({
+    includeDatabases: patternList('includeDatabases').optional(),
+    excludeDatabases: patternList('excludeDatabases').optional(),
+    intervalMs: numeric('intervalMs').optional(),
+    databaseIntervalMs: numeric('databaseIntervalMs').optional(),
+    statementsTopN: numeric('statementsTopN').optional(),
+    statementTextMaxLength: numeric('statementTextMaxLength').optional(),
+    maxTablesPerDatabase: numeric('maxTablesPerDatabase').optional(),
+    maxIndexesPerDatabase: numeric('maxIndexesPerDatabase').optional(),
+    statementTimeoutMs: numeric('statementTimeoutMs').optional(),
+    lockTimeoutMs: numeric('lockTimeoutMs').optional(),
+    connectTimeoutMs: numeric('connectTimeoutMs').optional(),
+    keepDatabaseConnections: numeric('keepDatabaseConnections').optional(),
+  })
+  .strict();
 
 export const remoteConfigSchema = z
   .object({
@@ -46,6 +102,8 @@ export const remoteConfigSchema = z
         return z.NEVER;
       })
       .optional(),
+    /** PostgreSQL collector options (postgres-options.ts), key by key over the agent's own. */
+    postgres: postgresSettingsSchema.optional(),
   })
   .strict();
 

@@ -9,6 +9,7 @@
  */
 
 import type { CustomMetricDef } from '../../protocol/custom-metrics.js';
+import type { PostgresCollectorSettings } from '../../protocol/postgres-options.js';
 import type { ScrapeTarget } from '../../scrape/target.js';
 import { createAppScrapeCollector } from './app.js';
 import { createContainerCollector } from './container.js';
@@ -46,6 +47,8 @@ export interface CollectorOptions {
   nodeExporterMemoryNames?: boolean;
   /** PostgreSQL targets (--postgres). */
   postgres?: PostgresTarget[];
+  /** The PostgreSQL collector's options (--postgres-* flags, or pushed config), for every target. */
+  postgresSettings?: PostgresCollectorSettings;
   /** Custom SQL metrics run on every PostgreSQL target (--custom-metrics-file, or pushed config). */
   customMetrics?: CustomMetricDef[];
   /** Application scrape targets (--scrape-targets-file): one collector each, group app. */
@@ -79,6 +82,7 @@ export function createCollectors(options: CollectorOptions = {}): GroupedCollect
   const several = targets.length > 1;
   for (const t of targets) {
     const collector = lazyPostgresCollector(t.url, {
+      ...options.postgresSettings,
       name: several ? `postgres:${t.name}` : 'postgres',
       ...(several ? { exportLabels: { target: t.name } } : {}),
       ...(options.customMetrics?.length ? { customMetrics: options.customMetrics } : {}),
@@ -108,6 +112,8 @@ function lazyPostgresCollector(
   return {
     name: options.name,
     defaultEnabled: true,
+    // An interval set for PostgreSQL (--postgres-interval) is its own; otherwise the agent's --interval.
+    ...(options.intervalMs !== undefined ? { ownInterval: true as const } : {}),
     intervalMs: options.intervalMs ?? postgresIntervalMs,
     collect: async (ctx) => (await load()).collect(ctx),
     close: async () => {

@@ -15,14 +15,33 @@ import { closeSession, isConnectionFailure, type PostgresTarget, type Session } 
 
 /** Matches a database name against names with `*` wildcards. */
 export function matchesAny(name: string, patterns: readonly string[]): boolean {
-  return patterns.some((p) => {
-    const re = new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`);
-    return re.test(name);
-  });
+  return patterns.some((p) => wildcardMatch(name, p));
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+/**
+ * `*` matches any run of characters, everything else itself. Greedy with one backtrack point, so the time
+ * is at most name × pattern length whatever the pattern (a regular expression built from `a*a*a*…b` would
+ * backtrack exponentially on a long name).
+ */
+function wildcardMatch(name: string, pattern: string): boolean {
+  let n = 0;
+  let p = 0;
+  let star = -1;
+  let resume = 0;
+  while (n < name.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === name[n]) {
+      n++;
+      p++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = n;
+    } else if (star >= 0) {
+      p = star + 1;
+      n = ++resume;
+    } else return false;
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 /** Whether a database is visited and reported, given include and exclude lists. */

@@ -65,6 +65,21 @@ describe('database selection and URLs', () => {
     assert.ok(!databaseSelected('a.b', ['a*c'], []));
   });
 
+  test('only_the_star_is_a_wildcard_and_a_hostile_pattern_stays_cheap', () => {
+    assert.ok(databaseSelected('a.b', ['a.b'], []));
+    assert.ok(!databaseSelected('axb', ['a.b'], []));
+    assert.ok(!databaseSelected('ab', ['a?'], []));
+    assert.ok(databaseSelected('a?', ['a?'], []));
+    assert.ok(databaseSelected('shop', ['*'], []));
+    assert.ok(databaseSelected('app_x_y', ['app*y'], []));
+    assert.ok(!databaseSelected('app_x_yz', ['app*y'], []));
+    // As a regular expression this pattern backtracks exponentially on such a name.
+    const started = performance.now();
+    const hostile = `${'a*'.repeat(31)}b`;
+    assert.ok(!databaseSelected('a'.repeat(63), [hostile], []));
+    assert.ok(performance.now() - started < 50);
+  });
+
   test('a_visit_url_changes_only_the_database', () => {
     const u = urlForDatabase('postgres://mon:s%40cret@db.example:6432/postgres?sslmode=require', 'sales db');
     assert.equal(u, 'postgres://mon:s%40cret@db.example:6432/sales%20db?sslmode=require');
