@@ -16,6 +16,7 @@ import { createPostgresCollector } from '../src/agent/collectors/postgres/collec
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
 import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { pgSubscription } from '../src/intelligence/checks/postgres-subscriptions.js';
+import { startFindingsServer } from './helpers/findings.js';
 import {
   collectContext,
   type PrivateCluster,
@@ -52,6 +53,8 @@ describe('pg_subscriptions on a real publication and subscription', () => {
   let sub: pg.Client;
   let version = 0;
   let collector: ReturnType<typeof createPostgresCollector>;
+  /** The two collections around the apply errors (15+), for the store test. */
+  let erring: FamilyRows[][] = [];
 
   async function readView(): Promise<ViewRow> {
     const stats =
@@ -217,6 +220,7 @@ describe('pg_subscriptions on a real publication and subscription', () => {
       Number((await readView()).apply_error_count) >= 2 ? true : undefined,
     );
     const second = await collectStill();
+    erring = [first.result, second.result];
     assertEqualsView(second.row, second.view);
     assert.ok(Number(second.row.apply_error_count) > Number(first.row.apply_error_count));
     const scope = fixtureScope([
@@ -237,6 +241,49 @@ describe('pg_subscriptions on a real publication and subscription', () => {
       const { rows } = await sub.query<{ v: string }>('SELECT v FROM items WHERE id = 1000');
       return rows[0]?.v === 'from the publisher' ? true : undefined;
     });
+  });
+
+  test('through_ingest_the_rows_are_stored_the_errors_chart_as_an_increase_and_the_finding_opens', async (t) => {
+    if (erring.length < 2) {
+      t.skip('needs the apply errors of 15+');
+      return;
+    }
+    const fs = await startFindingsServer('subs');
+    try {
+      const agent = await fs.enroll('subscriber-host');
+      for (const result of erring) await fs.push(agent, result, { target: 'main' });
+      const [a, b] = erring.map((r) => rowsOf(r, 'pg_subscriptions')[0]!);
+      const grew = Number(b!.apply_error_count) - Number(a!.apply_error_count);
+      const f = await fs.waitFor('check=pg.subscription', (x) => x.object === `sub:${a!.datname}/orders_sub`);
+      assert.equal(f.severity, 'warning');
+      const { rows } = await fs.ts.store.pool.query<{ n: string }>(
+        'SELECT count(*) AS n FROM pgvigil.pg_subscriptions WHERE server_id = $1',
+        [agent.serverId],
+      );
+      assert.equal(Number(rows[0]!.n), 2);
+      const qs = new URLSearchParams({
+        family: 'pg_subscriptions',
+        metrics: 'apply_error_count',
+        server: String(agent.serverId),
+        from: String(erring[0]![0]!.ts - 60_000),
+        to: String(Date.now() + 60_000),
+        tier: 'raw',
+      });
+      const res = await fetch(`${fs.base}/api/v1/series?${qs}`, { headers: fs.admin });
+      assert.equal(res.status, 200, await res.clone().text());
+      const body = (await res.json()) as {
+        series: Array<{ labels: Record<string, string>; points: number[][] }>;
+      };
+      assert.equal(body.series.length, 1);
+      assert.equal(body.series[0]!.labels.subname, 'orders_sub');
+      assert.equal(
+        body.series[0]!.points.reduce((n, p) => n + p[1]!, 0),
+        grew,
+        'the increase over the two collections',
+      );
+    } finally {
+      await fs.close();
+    }
   });
 
   test('without_read_access_to_subenabled_the_family_is_degraded_with_the_reason_and_still_sent', async () => {
