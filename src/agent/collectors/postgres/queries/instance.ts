@@ -306,7 +306,7 @@ export const subscriptionsQuery: FamilyQuery = {
   whenRefused: {
     versions: subscriptionVersions(false),
     missing:
-      'pg_subscription (its columns other than subconninfo) is not readable by this role, so whether each subscription is enabled and its database are unknown (null)',
+      'pg_subscription (its columns other than subconninfo) is not readable by this role: rows from pg_stat_subscription alone, enabled unknown (null) and datname unknown ("")',
   },
 };
 
