@@ -298,6 +298,16 @@ describe('pg_subscriptions on a real publication and subscription', () => {
         grew,
         'the increase over the two collections',
       );
+      // The replication view of the PostgreSQL page: the newest collection's subscription.
+      const view = await fetch(`${fs.base}/api/v1/servers/${agent.serverId}/targets/main/replication`, {
+        headers: fs.admin,
+      });
+      assert.equal(view.status, 200, await view.clone().text());
+      const now = (await view.json()) as { subscriptions: Row[] | null };
+      assert.equal(now.subscriptions?.length, 1);
+      const shown = now.subscriptions![0]!;
+      for (const k of ['subname', 'datname', 'enabled', 'worker_pid', 'received_lsn', 'apply_error_count'])
+        assert.equal(shown[k], b![k], k);
     } finally {
       await fs.close();
     }
