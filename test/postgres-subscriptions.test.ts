@@ -10,6 +10,7 @@
  * /metrics names; and the rows written through ingest into the store.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createPostgresCollector } from '../src/agent/collectors/postgres/collector.js';
@@ -17,6 +18,7 @@ import { toFamilyRow } from '../src/agent/collectors/postgres/families.js';
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
 import { subscriptionsQuery } from '../src/agent/collectors/postgres/queries/instance.js';
 import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
+import { renderExposition } from '../src/agent/exporter.js';
 import { pgSubscription } from '../src/intelligence/checks/postgres-subscriptions.js';
 import { startFindingsServer } from './helpers/findings.js';
 import {
@@ -28,6 +30,7 @@ import {
   startPrivateCluster,
   waitFor,
 } from './helpers/pg-cluster.js';
+import { promtoolPath } from './helpers/prometheus.js';
 import { fixtureScope } from './helpers/scope-fixture.js';
 
 const monitorPassword = 'Mon-subscriber-pw';
@@ -182,6 +185,12 @@ describe('pg_subscriptions on a real publication and subscription', () => {
     assert.ok(metrics.has('pg_stat_subscription_msg_lag_seconds'));
     if (version >= 150000)
       assert.equal(metrics.get('pg_stat_subscription_apply_error_count_total')?.type, 'counter');
+    // The rows pass promtool's lint as our /metrics text (where promtool is installed).
+    const run = spawnSync(promtoolPath, ['check', 'metrics'], {
+      input: renderExposition([...metrics.values()]),
+      encoding: 'utf8',
+    });
+    if (run.error === undefined) assert.equal(`${run.stdout}${run.stderr}`.trim(), '');
   });
 
   test('every_version_of_the_query_up_to_the_servers_runs_and_finds_the_subscription', async () => {
