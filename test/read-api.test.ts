@@ -828,8 +828,10 @@ describe(`postgres views (${testPgLabel})`, () => {
       [['slot_a', true, 1_048_576]],
     );
     assert.equal(body.standby, null);
-    // pg_standby has no pg_collector row in that collection: not collected, with the reason.
-    assert.deepEqual(Object.keys(body.notCollected as Json), ['pg_standby']);
+    // pg_standby and pg_subscriptions have no pg_collector row in that collection: not collected, with the
+    // reason (null, not an empty list).
+    assert.equal(body.subscriptions, null);
+    assert.deepEqual(Object.keys(body.notCollected as Json), ['pg_standby', 'pg_subscriptions']);
   });
 
   test('settings_need_the_user_role_and_show_the_newest_snapshot_of_changed_settings', async () => {

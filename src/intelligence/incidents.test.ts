@@ -144,6 +144,19 @@ test('series specs: checks and anomalies of one metric read the same series; log
   assert.equal(seriesSpecOf({ check: 'logs.error_spike', object: 'app', evidence: {} }), null);
 });
 
+test('cache hit members read the ratio of each step, per database or for the instance', () => {
+  assert.deepEqual(seriesSpecOf({ check: 'pg.cache_hit', object: 'db:shop', evidence: {} }), {
+    family: 'pg_database',
+    metric: 'cache_hit_interval_pct',
+    labels: ['datname:shop'],
+    combine: 'max',
+  });
+  assert.equal(
+    seriesSpecOf({ check: 'anomaly.pg.cache_hit_pct', object: '', evidence: {} })?.metric,
+    'cache_hit_interval_pct_instance',
+  );
+});
+
 test('combineSeries sums or takes the max by step, and inverts', () => {
   const a: Array<[number, number]> = [
     [0, 1],

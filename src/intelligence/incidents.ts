@@ -257,7 +257,11 @@ export function seriesSpecOf(m: Pick<IncidentMember, 'check' | 'object' | 'evide
       return { family: 'pg_instance', metric: 'backends', labels: [], combine: 'max' };
     case 'pg.cache_hit':
     case 'pg.cache_hit_pct':
-      return { family: 'pg_database', metric: 'cache_hit_pct', labels: db, combine: 'max' };
+      // The ratio of each step (a derived series), not cache_hit_pct since the stats reset, which hardly
+      // moves on a long-running server and so co-moves with nothing.
+      return db.length > 0
+        ? { family: 'pg_database', metric: 'cache_hit_interval_pct', labels: db, combine: 'max' }
+        : { family: 'pg_database', metric: 'cache_hit_interval_pct_instance', labels: [], combine: 'max' };
     case 'pg.tps':
       return { family: 'pg_database', metric: 'xact_commit', labels: db, combine: 'sum' };
     case 'pg.rollback_ratio':

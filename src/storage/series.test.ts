@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PgvigilError } from '../errors.js';
 import { defaultRetention } from './partitions.js';
-import { lookbackFrom, planSeries, type SeriesRequest, seriesSql, tailsFrom } from './series.js';
+import {
+  derivedMetrics,
+  derivedSeries,
+  lookbackFrom,
+  planSeries,
+  type SeriesOut,
+  type SeriesRequest,
+  seriesSql,
+  tailsFrom,
+} from './series.js';
 
 const now = new Date('2026-11-22T15:20:00Z');
 const h = 3_600_000;
@@ -132,4 +141,62 @@ test('request_values_are_bind_parameters_never_sql_text', () => {
   const sql = seriesSql(p, tailsFrom(now, {}), 1000);
   assert.ok(!sql.text.includes('DROP TABLE'));
   assert.ok(sql.values.some((v) => Array.isArray(v) && v[0] === "sda'; DROP TABLE x; --"));
+});
+
+test('a_derived_metric_reads_its_counters_and_returns_only_what_was_asked', () => {
+  const p = plan({ family: 'pg_database', metrics: 'cache_hit_interval_pct,blks_read' });
+  assert.deepEqual(
+    p.metrics.map((m) => m.name),
+    ['blks_read', 'blks_hit'],
+  );
+  assert.deepEqual(p.hidden, ['blks_hit']);
+  assert.deepEqual(
+    p.derived?.map((x) => x.name),
+    ['cache_hit_interval_pct'],
+  );
+  refused(
+    { family: 'host_cpu', metrics: 'cache_hit_interval_pct' },
+    /unknown metric "cache_hit_interval_pct"/,
+  );
+});
+
+test('derived_ratio_per_step_needs_an_increase_and_adds_series_across_a_label', () => {
+  const [perDb, instance] = derivedMetrics.pg_database!;
+  const metrics = plan({ family: 'pg_database', metrics: 'blks_hit,blks_read' }).metrics;
+  const out = (metric: string, datname: string, points: Array<[number, number]>): SeriesOut => ({
+    metric,
+    kind: 'counter',
+    agg: 'increase',
+    labels: { target: '1', datname },
+    points,
+  });
+  const groups = [
+    // a: step 0 has only a hit increase (its read is missing: not counted), step 1 90 %, step 2 no access
+    [
+      out('blks_hit', 'a', [
+        [0, 5],
+        [1000, 90],
+        [2000, 0],
+      ]),
+      out('blks_read', 'a', [
+        [1000, 10],
+        [2000, 0],
+      ]),
+    ],
+    // b: step 1 all reads
+    [out('blks_hit', 'b', [[1000, 0]]), out('blks_read', 'b', [[1000, 100]])],
+  ];
+  const byDb = derivedSeries(perDb!, metrics, groups);
+  assert.deepEqual(
+    byDb.map((s) => [s.labels.datname, s.points]),
+    [
+      ['a', [[1000, 90]]],
+      ['b', [[1000, 0]]],
+    ],
+  );
+  const all = derivedSeries(instance!, metrics, groups);
+  assert.equal(all.length, 1);
+  assert.deepEqual(all[0]!.labels, { target: '1' });
+  assert.deepEqual(all[0]!.points, [[1000, 45]]);
+  assert.equal(all[0]!.agg, 'ratio');
 });

@@ -23,6 +23,11 @@
  * steps add up across tiers). Gauges as the chosen aggregate. Steps without data are left out: a gap
  * stays a gap, never a zero.
  *
+ * Derived metrics (`derivedMetrics`) are ratios of counter increases within each step, computed from the
+ * same increases a chart of those counters gets: the cache hit ratio of each interval, per database and
+ * for the whole instance. A step where the denominator did not grow (no block access, or a single sample:
+ * no increase at all) has no point, never a 0 or a 100.
+ *
  * Identifiers come from the family registry; every value from a request is a bind parameter.
  */
 import type pg from 'pg';
@@ -61,8 +66,53 @@ export interface SeriesRequest {
   agg?: GaugeAgg;
 }
 
+/**
+ * A metric computed per step from counter increases: scale × Σ numerator / Σ denominator over the step.
+ * With `across`, the series of those labels are added together first (one series per remaining labels).
+ */
+export interface DerivedMetric {
+  name: string;
+  help: string;
+  numerator: readonly string[];
+  denominator: readonly string[];
+  scale: number;
+  across?: readonly string[];
+}
+
+/** Derived metrics by family (look names up as own properties). */
+export const derivedMetrics: Readonly<Record<string, readonly DerivedMetric[]>> = Object.assign(
+  Object.create(null),
+  {
+    pg_database: [
+      {
+        name: 'cache_hit_interval_pct',
+        help: '100 × Δblks_hit / (Δblks_hit + Δblks_read) within the step, per database (not since the stats reset, as cache_hit_pct)',
+        numerator: ['blks_hit'],
+        denominator: ['blks_hit', 'blks_read'],
+        scale: 100,
+      },
+      {
+        name: 'cache_hit_interval_pct_instance',
+        help: 'the same over all databases of the target together: one series per target',
+        numerator: ['blks_hit'],
+        denominator: ['blks_hit', 'blks_read'],
+        scale: 100,
+        across: ['datname'],
+      },
+    ],
+  },
+);
+
+function derivedOf(family: FamilySpec): readonly DerivedMetric[] {
+  return Object.hasOwn(derivedMetrics, family.name) ? derivedMetrics[family.name]! : [];
+}
+
 export interface SeriesPlan {
   family: FamilySpec;
+  /** Derived metrics asked for; their counters are in `metrics` (and in `hidden` when not asked for). */
+  derived?: DerivedMetric[];
+  /** Metrics read only for derived ones: not returned. */
+  hidden?: string[];
   serverId: number;
   /** Many servers in one query (the fleet view): replaces `serverId`, and `server_id` leads the keys. */
   serverIds?: number[];
@@ -143,6 +193,8 @@ export function planSeries(req: SeriesRequest, now: Date, retention: RetentionPo
   const numeric = metricColumns(family);
   if (numeric.length === 0) bad(`family ${family.name} has no numeric columns to chart`);
   let metrics: ColumnSpec[];
+  const derived: DerivedMetric[] = [];
+  const hidden: string[] = [];
   if (req.metrics === undefined || req.metrics.trim() === '') {
     if (numeric.length > maxMetrics) {
       bad(`family ${family.name} has ${numeric.length} metrics; name up to ${maxMetrics} with metrics=a,b,…`);
@@ -151,15 +203,28 @@ export function planSeries(req: SeriesRequest, now: Date, retention: RetentionPo
   } else {
     const names = [...new Set(req.metrics.split(',').map((m) => m.trim()))];
     if (names.length > maxMetrics) bad(`at most ${maxMetrics} metrics per request, got ${names.length}`);
-    metrics = names.map((n) => {
+    const derivable = derivedOf(family);
+    const asked = names.filter((n) => {
+      const d = derivable.find((x) => x.name === n);
+      if (d) derived.push(d);
+      return !d;
+    });
+    metrics = asked.map((n) => {
       const c = numeric.find((x) => x.name === n);
       if (!c) {
         bad(
-          `unknown metric "${n.slice(0, 64)}" for ${family.name}; known: ${numeric.map((x) => x.name).join(', ')}`,
+          `unknown metric "${n.slice(0, 64)}" for ${family.name}; known: ${[...numeric.map((x) => x.name), ...derivable.map((d) => d.name)].join(', ')}`,
         );
       }
       return c;
     });
+    for (const d of derived) {
+      for (const n of [...d.numerator, ...d.denominator]) {
+        if (metrics.some((m) => m.name === n)) continue;
+        metrics.push(numeric.find((x) => x.name === n)!);
+        hidden.push(n);
+      }
+    }
   }
   const agg = req.agg ?? 'avg';
   if (agg === 'p95') {
@@ -245,6 +310,7 @@ export function planSeries(req: SeriesRequest, now: Date, retention: RetentionPo
   const stepMs = stepSeconds * 1000;
   return {
     family,
+    ...(derived.length > 0 ? { derived, hidden } : {}),
     serverId: req.server,
     ...(req.target !== undefined ? { targetId: req.target } : {}),
     metrics,
@@ -507,7 +573,8 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
 export interface SeriesOut {
   metric: string;
   kind: 'gauge' | 'counter';
-  agg: GaugeAgg | 'increase';
+  /** ratio: a derived metric (see `derivedMetrics`). */
+  agg: GaugeAgg | 'increase' | 'ratio';
   labels: Record<string, string>;
   points: Array<[number, number]>;
 }
@@ -572,11 +639,22 @@ export async function querySeries(client: pg.PoolClient, plan: SeriesPlan, now: 
   // Order: by metric as asked, then by labels.
   const keys = [...bySeries.keys()].sort();
   const series: SeriesOut[] = [];
+  const hidden = new Set(plan.hidden ?? []);
   for (let i = 0; i < plan.metrics.length; i++) {
+    if (hidden.has(plan.metrics[i]!.name)) continue;
     for (const k of keys) {
       const s = bySeries.get(k)![i]!;
       if (s.points.length > 0) series.push(s);
     }
+  }
+  for (const d of plan.derived ?? []) {
+    series.push(
+      ...derivedSeries(
+        d,
+        plan.metrics,
+        keys.map((k) => bySeries.get(k)!),
+      ),
+    );
   }
   return {
     family: plan.family.name,
@@ -586,4 +664,52 @@ export async function querySeries(client: pg.PoolClient, plan: SeriesPlan, now: 
     to: plan.to.getTime(),
     series,
   };
+}
+
+/**
+ * A derived metric's series from the counters' series (each group: one label combination, a series per
+ * plan metric in plan order). A step counts a source series only where all its counters have a point
+ * there; the step has a point only where the denominator grew.
+ */
+export function derivedSeries(
+  d: DerivedMetric,
+  metrics: readonly ColumnSpec[],
+  groups: ReadonlyArray<readonly SeriesOut[]>,
+): SeriesOut[] {
+  const index = (n: string) => metrics.findIndex((m) => m.name === n);
+  const num = d.numerator.map(index);
+  const den = d.denominator.map(index);
+  const all = [...new Set([...num, ...den])];
+  const out = new Map<string, { labels: Record<string, string>; steps: Map<number, [number, number]> }>();
+  for (const group of groups) {
+    const source = group[all[0]!]!;
+    const labels = { ...source.labels };
+    for (const l of d.across ?? []) delete labels[l];
+    const key = JSON.stringify(Object.entries(labels).sort());
+    let acc = out.get(key);
+    if (!acc) {
+      acc = { labels, steps: new Map() };
+      out.set(key, acc);
+    }
+    const at = all.map((i) => new Map(group[i]!.points));
+    const steps = acc.steps;
+    for (const [t] of group[all[0]!]!.points) {
+      if (!at.every((m) => m.has(t))) continue;
+      const value = (i: number) => at[all.indexOf(i)]!.get(t)!;
+      const cur = steps.get(t) ?? [0, 0];
+      cur[0] += num.reduce((s, i) => s + value(i), 0);
+      cur[1] += den.reduce((s, i) => s + value(i), 0);
+      steps.set(t, cur);
+    }
+  }
+  const series: SeriesOut[] = [];
+  for (const key of [...out.keys()].sort()) {
+    const { labels, steps } = out.get(key)!;
+    const points: Array<[number, number]> = [...steps]
+      .filter(([, [, b]]) => b > 0)
+      .sort((a, b) => a[0] - b[0])
+      .map(([t, [a, b]]) => [t, (d.scale * a) / b]);
+    if (points.length > 0) series.push({ metric: d.name, kind: 'gauge', agg: 'ratio', labels, points });
+  }
+  return series;
 }

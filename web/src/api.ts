@@ -439,6 +439,21 @@ export interface PgReplication {
     receive_replay_lag_bytes: number | null;
     replay_lag_s: number | null;
   } | null;
+  /** Logical replication subscriptions of this instance (subscriber side). */
+  subscriptions:
+    | {
+        subname: string;
+        datname: string;
+        enabled: boolean | null;
+        worker_pid: string | null;
+        sync_workers: number | null;
+        received_lsn: string | null;
+        last_msg_age_s: number | null;
+        msg_lag_s: number | null;
+        apply_error_count: number | null;
+        sync_error_count: number | null;
+      }[]
+    | null;
   notCollected: Record<string, string>;
 }
 

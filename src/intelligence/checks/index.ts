@@ -19,6 +19,7 @@ import { postgresReplicationChecks } from './postgres-replication.js';
 import { postgresSequenceChecks } from './postgres-sequences.js';
 import { postgresSettingsChecks } from './postgres-settings.js';
 import { postgresStatementChecks } from './postgres-statements.js';
+import { postgresSubscriptionChecks } from './postgres-subscriptions.js';
 import { postgresTableChecks } from './postgres-tables.js';
 import { processChecks } from './process.js';
 import { securityChecks } from './security.js';
@@ -32,6 +33,7 @@ export const checks: readonly Check[] = [
   ...postgresHorizonChecks,
   ...postgresReplicationChecks,
   ...postgresArchiverChecks,
+  ...postgresSubscriptionChecks,
   ...postgresCounterChecks,
   ...postgresTableChecks,
   ...postgresIndexChecks,

@@ -41,10 +41,10 @@ export const hostFamilies = {
   },
   host_pressure: {
     name: 'host_pressure',
-    help: 'Pressure stall information per resource (cpu, io, memory), where the kernel has it.',
+    help: 'Pressure stall information per resource (cpu, io, memory; irq on Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING), where the kernel has it.',
     scope: 'host',
     columns: [
-      label('resource', 'cpu, io or memory'),
+      label('resource', 'cpu, io, memory or irq (irq has full values only; no row when the kernel lacks it)'),
       pct('some_avg10', 'share of time some tasks stalled, 10 s average (%)'),
       pct('some_avg60', '60 s average (%)'),
       pct('some_avg300', '300 s average (%)'),

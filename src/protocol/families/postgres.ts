@@ -361,6 +361,58 @@ export const postgresFamilies = {
       time('stats_reset', 'when pg_stat_archiver was last reset'),
     ],
   },
+  pg_subscriptions: {
+    name: 'pg_subscriptions',
+    help: 'Per logical replication subscription of this instance (the subscriber side: pg_stat_subscription, pg_stat_subscription_stats 15+, pg_subscription.subenabled): whether it is enabled and its apply worker runs, what it last received and when, and its errors. Never reads subconninfo.',
+    scope: 'target',
+    columns: [
+      label('subname', 'subscription name'),
+      label(
+        'datname',
+        'database the subscription belongs to ("" when pg_subscription is not readable by the monitoring role)',
+      ),
+      bool(
+        'enabled',
+        'pg_subscription.subenabled; null when the monitoring role may not read it (the family is then degraded with the reason)',
+      ),
+      text(
+        'worker_pid',
+        'apply worker process id (as text: an identifier, not a quantity); null when no apply worker runs',
+      ),
+      int4('sync_workers', 'table synchronization workers running (initial copy of tables)'),
+      int4('parallel_workers', 'parallel apply workers running (16+)'),
+      text('received_lsn', 'last WAL location received from the publisher (null when no worker runs)'),
+      text('latest_end_lsn', 'last WAL location reported back to the publisher'),
+      time('last_msg_send_time', "send time of the last message received (the publisher's clock)"),
+      time('last_msg_receipt_time', 'receipt time of the last message received'),
+      rate(
+        'msg_lag_s',
+        'last_msg_receipt_time − last_msg_send_time, seconds (includes any clock difference between the two servers)',
+      ),
+      rate('last_msg_age_s', 'now − last_msg_receipt_time, seconds: how long the worker has heard nothing'),
+      time('latest_end_time', 'time of the last WAL location reported back to the publisher'),
+      rate('latest_end_age_s', 'now − latest_end_time, seconds'),
+      counter('apply_error_count', 'errors while applying changes (15+)'),
+      counter('sync_error_count', 'errors during the initial table synchronization (15+)'),
+      counter('confl_insert_exists', 'conflicts: insert of a row whose unique key exists (18+)'),
+      counter(
+        'confl_update_origin_differs',
+        'conflicts: update of a row last changed by another origin (18+, needs track_commit_timestamp)',
+      ),
+      counter('confl_update_exists', 'conflicts: update to a unique key that exists (18+)'),
+      counter('confl_update_missing', 'conflicts: update of a row that is not there (18+)'),
+      counter(
+        'confl_delete_origin_differs',
+        'conflicts: delete of a row last changed by another origin (18+, needs track_commit_timestamp)',
+      ),
+      counter('confl_delete_missing', 'conflicts: delete of a row that is not there (18+)'),
+      counter(
+        'confl_multiple_unique_conflicts',
+        'conflicts: a row that conflicts with several unique keys at once (18+)',
+      ),
+      time('stats_reset', 'when pg_stat_subscription_stats of this subscription was last reset (15+)'),
+    ],
+  },
   pg_vacuum_progress: {
     name: 'pg_vacuum_progress',
     help: 'Each VACUUM running now, manual or autovacuum (pg_stat_progress_vacuum): phase and how far through the table it is. No row when none runs.',

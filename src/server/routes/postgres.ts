@@ -892,14 +892,14 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
       config: { role: 'viewer' },
       schema: {
         summary:
-          'Replication of a PostgreSQL target now: standbys, slots with retained WAL, standby-side lag',
+          'Replication of a PostgreSQL target now: standbys, slots with retained WAL, standby-side lag, logical replication subscriptions',
         tags: ['postgres'],
         params: targetParams,
         querystring: windowQuery,
         response: {
           200: {
             type: 'object',
-            required: ['instance', 'standbys', 'slots', 'standby', 'notCollected'],
+            required: ['instance', 'standbys', 'slots', 'standby', 'subscriptions', 'notCollected'],
             properties: {
               ...targetMeta,
               instance: instanceSchema,
@@ -911,6 +911,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
                   'this instance as a standby (receiving side); null on a primary or when not collected',
                 properties: familyProperties(f.pg_standby),
               },
+              subscriptions: rowsOrNull(f.pg_subscriptions),
               notCollected: notCollectedSchema,
             },
           },
@@ -931,13 +932,15 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
         };
         if (!col) {
           const reason = `no collection in the last ${req.query.window} s`;
-          for (const n of ['pg_replication', 'pg_replication_slots', 'pg_standby']) notCollected[n] = reason;
-          return { ...base, standbys: null, slots: null, standby: null, notCollected };
+          for (const n of ['pg_replication', 'pg_replication_slots', 'pg_standby', 'pg_subscriptions'])
+            notCollected[n] = reason;
+          return { ...base, standbys: null, slots: null, standby: null, subscriptions: null, notCollected };
         }
         const standbys = await atCollection(c, 'pg_replication', id, t.targetId, col, notCollected);
         const slots = await atCollection(c, 'pg_replication_slots', id, t.targetId, col, notCollected);
         const standby = await atCollection(c, 'pg_standby', id, t.targetId, col, notCollected);
-        return { ...base, standbys, slots, standby: standby?.[0] ?? null, notCollected };
+        const subscriptions = await atCollection(c, 'pg_subscriptions', id, t.targetId, col, notCollected);
+        return { ...base, standbys, slots, standby: standby?.[0] ?? null, subscriptions, notCollected };
       }),
   );
 

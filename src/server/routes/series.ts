@@ -32,7 +32,7 @@ const querystring = {
     metrics: {
       type: 'string',
       maxLength: 1000,
-      description: `comma-separated numeric columns of the family, at most ${maxMetrics}; default: all of them when there are at most ${maxMetrics}`,
+      description: `comma-separated numeric columns of the family, at most ${maxMetrics}, or derived metrics (pg_database: cache_hit_interval_pct per database, cache_hit_interval_pct_instance per target: the hit ratio of each step from the counters' increases); default: all columns when there are at most ${maxMetrics}`,
     },
     server: { type: 'integer', minimum: 1, maximum: 9_007_199_254_740_991, description: 'server id' },
     target: {
@@ -85,9 +85,9 @@ const seriesSchema = {
     kind: { type: 'string', enum: ['gauge', 'counter'] },
     agg: {
       type: 'string',
-      enum: ['avg', 'min', 'max', 'p95', 'increase'],
+      enum: ['avg', 'min', 'max', 'p95', 'increase', 'ratio'],
       description:
-        'increase: how much the counter grew within the step (not a per-second rate), resets counted',
+        'increase: how much the counter grew within the step (not a per-second rate), resets counted; ratio: a derived metric, a ratio of counter increases within the step',
     },
     labels: {
       type: 'object',

@@ -61,6 +61,7 @@ const collectionOrder = {
   pg_replication: 'application_name, client_addr, pid',
   pg_replication_slots: 'retained_bytes DESC NULLS LAST, slot_name',
   pg_standby: 'ts',
+  pg_subscriptions: 'datname, subname',
   pg_xmin_holders: 'holder, xmin_age DESC NULLS LAST, ident',
 } as const;
 export type CollectionFamily = keyof typeof collectionOrder;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,13 +10,14 @@ import {
   metricOf,
   rowsOf,
 } from '../../../../test/helpers/collect.js';
+import { capturingLogger } from '../../../../test/helpers/pg-cluster.js';
 import { NotApplicableError } from '../types.js';
-import { createPressureCollector, parsePressure } from './pressure.js';
+import { createPressureCollector, irqPressureAbsent, parseIrqPressure, parsePressure } from './pressure.js';
 
 test('parses_psi_with_and_without_a_cpu_full_line', () => {
   const k510 = parsePressure('some avg10=2.04 avg60=1.12 avg300=0.85 total=912345678\n');
-  assert.equal(k510.some.avg10, 2.04);
-  assert.equal(k510.some.totalUs, 912345678);
+  assert.equal(k510.some?.avg10, 2.04);
+  assert.equal(k510.some?.totalUs, 912345678);
   assert.equal(k510.full, null, 'Linux before 5.13 has no "full" line for cpu');
   const k61 = parsePressure(
     'some avg10=4.80 avg60=3.20 avg300=2.10 total=50000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n',
@@ -85,4 +86,79 @@ test('kernel_5_10_pressure_has_no_cpu_full_values', async () => {
   assert.equal(cpu.some_avg10, 2.04);
   assert.equal(cpu.full_avg10, null);
   assert.equal(cpu.full_stall_pct, null);
+});
+
+test('parses_irq_pressure_which_has_only_a_full_line', () => {
+  // The format of Linux 6.1+ with CONFIG_IRQ_TIME_ACCOUNTING (kernel/sched/psi.c, psi_show for PSI_IRQ).
+  const p = parseIrqPressure('full avg10=0.00 avg60=0.00 avg300=0.00 total=12345\n');
+  assert.equal(p.some, null, 'no task merely waits on an interrupt: no "some" line');
+  assert.deepEqual(p.full, { avg10: 0, avg60: 0, avg300: 0, totalUs: 12345 });
+  assert.throws(() => parseIrqPressure(''), /\/proc\/pressure\/irq: no "full" line/);
+  assert.throws(
+    () =>
+      parseIrqPressure(
+        'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1\n',
+      ),
+    /unexpected "some" line/,
+  );
+  assert.throws(() => parsePressure('full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n'), /no "some" line/);
+});
+
+test('irq_pressure_row_has_full_values_its_stall_share_and_node_exporters_counter', async () => {
+  const { first, second, ctx } = await collectFixturePair(
+    createPressureCollector(),
+    fixture('proc', '6.6.0-irq'),
+    fixture('proc', '6.6.0-irq-later'),
+  );
+  const irq0 = rowsOf(first, 'host_pressure').find((r) => r.resource === 'irq')!;
+  assert.equal(irq0.full_avg10, 0);
+  assert.equal(irq0.full_stall_pct, null, 'first sample: no share yet');
+  const irq = rowsOf(second, 'host_pressure').find((r) => r.resource === 'irq')!;
+  assert.equal(irq.some_avg10, null);
+  assert.equal(irq.some_stall_pct, null);
+  assert.equal(irq.full_avg10, 2.5);
+  assert.equal(irq.full_avg60, 0.61);
+  assert.equal(irq.full_avg300, 0.13);
+  // total 12345 → 212345 µs over 10 s: 0.2 s stalled = 2 %.
+  assert.equal(irq.full_stall_pct, 2);
+  assert.equal(metricOf(ctx.exposed, 'node_pressure_irq_stalled_seconds_total').samples[0]!.value, 0.212345);
+  assert.equal(
+    ctx.exposed?.some((m) => m.name === 'node_pressure_irq_waiting_seconds_total'),
+    false,
+    'node_exporter has no irq "waiting" counter: there is no some line',
+  );
+});
+
+test('irq_pressure_absent_from_this_hosts_proc_is_no_row_and_a_reason_said_once', async (t) => {
+  if (!existsSync('/proc/pressure/cpu')) {
+    t.skip('this kernel has no PSI at all');
+    return;
+  }
+  const hasIrq = existsSync('/proc/pressure/irq');
+  const { log, lines } = capturingLogger();
+  const collector = createPressureCollector();
+  const ctx = fakeContext({ procRoot: '/proc' });
+  ctx.log = log;
+  const first = rowsOf(await collector.collect(ctx), 'host_pressure');
+  const second = rowsOf(await collector.collect(ctx), 'host_pressure');
+  for (const rows of [first, second]) {
+    assert.ok(rows.some((r) => r.resource === 'cpu'));
+    assert.equal(
+      rows.some((r) => r.resource === 'irq'),
+      hasIrq,
+    );
+  }
+  const said = lines.filter((l) => l.includes('no /proc/pressure/irq'));
+  if (hasIrq) {
+    assert.equal(said.length, 0);
+    assert.equal(metricOf(ctx.exposed, 'node_pressure_irq_stalled_seconds_total').type, 'counter');
+  } else {
+    assert.equal(said.length, 1, 'the reason is logged once, not at every collection');
+    assert.match(said[0]!, /CONFIG_IRQ_TIME_ACCOUNTING/);
+    assert.equal(JSON.parse(said[0]!).msg, irqPressureAbsent);
+    assert.equal(
+      ctx.exposed?.some((m) => m.name === 'node_pressure_irq_stalled_seconds_total'),
+      false,
+    );
+  }
 });

@@ -1,9 +1,11 @@
 /**
- * Pressure stall information (PSI) for cpu, io and memory, from /proc/pressure/* (Linux 4.20+).
+ * Pressure stall information (PSI) for cpu, io and memory, from /proc/pressure/* (Linux 4.20+), and for
+ * interrupts (/proc/pressure/irq: Linux 6.1+ built with CONFIG_IRQ_TIME_ACCOUNTING, a `full` line only).
  *
  * Stored rows (host_pressure) hold the kernel's own 10/60/300 s averages and, from the cumulative stall
  * counters, the share of the last interval that tasks stalled (null for the first sample). A kernel
- * without PSI (no /proc/pressure, or booted with psi=0) is "not applicable", reported once.
+ * without PSI (no /proc/pressure, or booted with psi=0) is "not applicable", reported once. A kernel with
+ * PSI but no irq file sends no irq row (its values are absent, never zero) and the collector logs once why.
  * Exposition: the stall counters in seconds under node_exporter's names.
  */
 import { CounterTracker } from '../../rates.js';
@@ -19,7 +21,7 @@ import {
 } from '../proc.js';
 import { type Collector, type ExposedMetric, NotApplicableError, type Row } from '../types.js';
 
-export const pressureResources = ['cpu', 'io', 'memory'] as const;
+export const pressureResources = ['cpu', 'io', 'memory', 'irq'] as const;
 export type PressureResource = (typeof pressureResources)[number];
 
 export interface PressureLine {
@@ -31,13 +33,32 @@ export interface PressureLine {
 }
 
 export interface Pressure {
-  some: PressureLine;
+  /** Null for irq: no task merely waits on an interrupt, so the kernel reports only `full`. */
+  some: PressureLine | null;
   /** Absent for cpu before Linux 5.13. */
   full: PressureLine | null;
 }
 
-/** Parses one /proc/pressure/<resource> file. */
+/** Why a kernel that has PSI has no /proc/pressure/irq. */
+export const irqPressureAbsent =
+  'no /proc/pressure/irq: IRQ pressure needs Linux 6.1+ built with CONFIG_IRQ_TIME_ACCOUNTING; host_pressure has no irq row (absent, not zero)';
+
+/** Parses /proc/pressure/irq: a `full` line only (a `some` line there is a format we do not know). */
+export function parseIrqPressure(text: string, file = '/proc/pressure/irq'): Pressure {
+  const p = parsePressureLines(text, file);
+  if (p.some) throw new ParseError(file, 'unexpected "some" line: irq pressure has only "full"');
+  if (!p.full) throw new ParseError(file, 'no "full" line');
+  return p;
+}
+
+/** Parses one /proc/pressure/<resource> file of cpu, io or memory: a `some` line, and `full` where the kernel has it. */
 export function parsePressure(text: string, file = '/proc/pressure'): Pressure {
+  const p = parsePressureLines(text, file);
+  if (!p.some) throw new ParseError(file, 'no "some" line');
+  return p;
+}
+
+function parsePressureLines(text: string, file: string): Pressure {
   let some: PressureLine | undefined;
   let full: PressureLine | null = null;
   for (const line of linesOf(text)) {
@@ -60,8 +81,7 @@ export function parsePressure(text: string, file = '/proc/pressure'): Pressure {
     if (kind === 'some') some = parsed;
     else full = parsed;
   }
-  if (!some) throw new ParseError(file, 'no "some" line');
-  return { some, full };
+  return { some: some ?? null, full };
 }
 
 export function pressureRow(
@@ -76,10 +96,10 @@ export function pressureRow(
   };
   return {
     resource,
-    some_avg10: p.some.avg10,
-    some_avg60: p.some.avg60,
-    some_avg300: p.some.avg300,
-    some_stall_pct: stallPct('some', p.some.totalUs),
+    some_avg10: p.some?.avg10 ?? null,
+    some_avg60: p.some?.avg60 ?? null,
+    some_avg300: p.some?.avg300 ?? null,
+    some_stall_pct: stallPct('some', p.some?.totalUs),
     full_avg10: p.full?.avg10 ?? null,
     full_avg60: p.full?.avg60 ?? null,
     full_avg300: p.full?.avg300 ?? null,
@@ -95,12 +115,12 @@ export function pressureExposition(all: Partial<Record<PressureResource, Pressur
   add(
     'node_pressure_cpu_waiting_seconds_total',
     'Total time in seconds that processes have waited for CPU time',
-    all.cpu?.some.totalUs,
+    all.cpu?.some?.totalUs,
   );
   add(
     'node_pressure_io_waiting_seconds_total',
     'Total time in seconds that processes have waited due to IO congestion',
-    all.io?.some.totalUs,
+    all.io?.some?.totalUs,
   );
   add(
     'node_pressure_io_stalled_seconds_total',
@@ -110,18 +130,25 @@ export function pressureExposition(all: Partial<Record<PressureResource, Pressur
   add(
     'node_pressure_memory_waiting_seconds_total',
     'Total time in seconds that processes have waited for memory',
-    all.memory?.some.totalUs,
+    all.memory?.some?.totalUs,
   );
   add(
     'node_pressure_memory_stalled_seconds_total',
     'Total time in seconds no process could make progress due to memory congestion',
     all.memory?.full?.totalUs,
   );
+  add(
+    'node_pressure_irq_stalled_seconds_total',
+    'Total time in seconds no process could make progress due to IRQ congestion',
+    all.irq?.full?.totalUs,
+  );
   return out;
 }
 
 export function createPressureCollector(): Collector {
   const counters = new CounterTracker();
+  /** The irq file's absence is said once (and again after it was seen), not at every run. */
+  let irqAbsenceSaid = false;
   return {
     name: 'pressure',
     defaultEnabled: true,
@@ -147,10 +174,16 @@ export function createPressureCollector(): Collector {
           'no pressure stall information: needs Linux 4.20+ built with CONFIG_PSI and not booted with psi=0',
         );
       }
+      if (found.some((t) => t.r === 'irq')) irqAbsenceSaid = false;
+      else if (!irqAbsenceSaid) {
+        ctx.log.info({ collector: 'pressure', resource: 'irq' }, irqPressureAbsent);
+        irqAbsenceSaid = true;
+      }
       const parsed: Partial<Record<PressureResource, Pressure>> = {};
       const rows: Row[] = [];
       for (const { r, text } of found) {
-        const p = parsePressure(text!, `/proc/pressure/${r}`);
+        const file = `/proc/pressure/${r}`;
+        const p = r === 'irq' ? parseIrqPressure(text!, file) : parsePressure(text!, file);
         parsed[r] = p;
         rows.push(pressureRow(r, p, counters, atMs));
       }

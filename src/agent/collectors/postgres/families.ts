@@ -115,8 +115,28 @@ export class FamilyRunner {
         log.info({ family: q.family, datname }, 'PostgreSQL family collected again');
     } catch (err) {
       if (isConnectionFailure(err)) throw err;
-      const reason = this.describe(err);
-      statuses.push(familyStatus(q.family, datname, reason, started, 0));
+      let reason = this.describe(err);
+      const fallback = q.whenRefused && (err as { code?: unknown }).code === '42501' ? q.whenRefused : null;
+      const fallbackSql = fallback ? pickQuery(fallback.versions, version) : undefined;
+      let rowCount = 0;
+      if (fallback && fallbackSql) {
+        reason = `${reason}; ${fallback.missing}`;
+        try {
+          const res = await session.client.query({
+            name: `pgvigil_${q.family}_refused_${version}`,
+            text: fallbackSql,
+          });
+          const rows = res.rows.map((r: Record<string, unknown>) => toFamilyRow(q.family, r));
+          const list = out.get(q.family);
+          if (list) list.push(...rows);
+          else out.set(q.family, rows);
+          rowCount = rows.length;
+        } catch (err2) {
+          if (isConnectionFailure(err2)) throw err2;
+          reason = `${this.describe(err)}; without it: ${this.describe(err2)}`;
+        }
+      }
+      statuses.push(familyStatus(q.family, datname, reason, started, rowCount));
       if (this.#failing.get(statusKey) !== reason) {
         log.warn({ family: q.family, datname, reason }, 'PostgreSQL family degraded; retrying next interval');
       }

@@ -108,6 +108,8 @@ const mappings: Record<string, FamilyMapping> = {
     },
     textLabels: ['archive_mode'],
   },
+  // postgres_exporter has no subscription metrics: the view's name as prefix, like the other families.
+  pg_subscriptions: { prefix: 'pg_stat_subscription' },
   pg_vacuum_progress: {
     prefix: 'pg_stat_progress_vacuum',
     textLabels: ['datname', 'relname', 'phase'],

@@ -48,6 +48,16 @@ describe('queries as data', () => {
     assert.doesNotMatch(sql('pg_database', 150000), /confl_active_logicalslot/);
     assert.match(sql('pg_database', 160000), /confl_active_logicalslot/);
     assert.match(sql('pg_archiver', 130000), /FROM pg_stat_archiver/);
+    assert.doesNotMatch(sql('pg_subscriptions', 140000), /pg_stat_subscription_stats/);
+    assert.match(sql('pg_subscriptions', 150000), /pg_stat_subscription_stats/);
+    assert.match(sql('pg_subscriptions', 160000), /leader_pid IS NULL/);
+    assert.match(sql('pg_subscriptions', 170000), /worker_type = 'apply'/);
+    assert.doesNotMatch(sql('pg_subscriptions', 170000), /confl_insert_exists/);
+    assert.match(sql('pg_subscriptions', 180000), /confl_multiple_unique_conflicts/);
+    for (const v of [130000, 150000, 160000, 170000, 180000]) {
+      // subconninfo holds the publisher's connection string, password included: never read.
+      assert.doesNotMatch(sql('pg_subscriptions', v), /subconninfo|\bs\.\*/);
+    }
     assert.match(sql('pg_io', 160000), /op_bytes/);
     assert.doesNotMatch(sql('pg_io', 180000), /op_bytes/);
     assert.match(pickQuery(statementCountersQueries, 111)!, /shared_blk_read_time/);

@@ -1,6 +1,7 @@
 /**
  * Replication and WAL: lag of each standby over the range (bytes and seconds), the replication slots now
- * with the WAL they hold back, this instance's own lag when it is a standby, and WAL generation.
+ * with the WAL they hold back, this instance's own lag when it is a standby, WAL generation, and the
+ * logical replication subscriptions of this instance now.
  */
 
 import { fetchPgReplication, type PgReplication } from '../../api';
@@ -89,7 +90,69 @@ export function ReplicationSection({ server, target }: TargetParams) {
       <Panel title="Replication slots" id="pg-slots">
         {r ? <SlotsTable r={r} /> : null}
       </Panel>
+      <Panel title="Subscriptions" id="pg-subscriptions">
+        {r ? <SubscriptionsTable r={r} /> : null}
+      </Panel>
     </>
+  );
+}
+
+function SubscriptionsTable({ r }: { r: PgReplication }) {
+  if (r.subscriptions === null)
+    return (
+      <Empty>Subscriptions were not collected: {r.notCollected.pg_subscriptions ?? 'unknown reason'}.</Empty>
+    );
+  if (r.subscriptions.length === 0)
+    return <Empty>No logical replication subscriptions on this instance.</Empty>;
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption class="sr-only">Logical replication subscriptions now</caption>
+        <thead>
+          <tr>
+            <th scope="col">Subscription</th>
+            <th scope="col">Database</th>
+            <th scope="col">Apply worker</th>
+            <th scope="col">Received up to</th>
+            <th scope="col" class="num">
+              Last message
+            </th>
+            <th scope="col" class="num">
+              Errors (apply / sync)
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {r.subscriptions.map((s) => {
+            const state =
+              s.enabled === false
+                ? { cls: 'warn', text: 'disabled' }
+                : s.worker_pid === null
+                  ? { cls: s.enabled ? 'bad' : 'warn', text: 'not running' }
+                  : { cls: 'good', text: `pid ${s.worker_pid}` };
+            return (
+              <tr key={`${s.datname}/${s.subname}`}>
+                <td>{s.subname}</td>
+                <td>{s.datname || '—'}</td>
+                <td>
+                  <span class={`badge ${state.cls}`}>{state.text}</span>
+                  {s.sync_workers ? ` + ${s.sync_workers} syncing` : ''}
+                </td>
+                <td>{s.received_lsn ?? '—'}</td>
+                <td class="num">
+                  {s.last_msg_age_s === null ? '—' : `${formatValue('seconds', s.last_msg_age_s)} ago`}
+                </td>
+                <td class="num">
+                  {s.apply_error_count === null
+                    ? '—'
+                    : `${s.apply_error_count} / ${s.sync_error_count ?? '—'}`}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
   );
 }
 

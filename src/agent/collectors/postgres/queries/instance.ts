@@ -221,6 +221,95 @@ export const archiverQuery: FamilyQuery = {
   },
 };
 
+/**
+ * Logical replication subscriptions (subscriber side). pg_stat_subscription has one row per worker (and one
+ * row with a null pid for a subscription without any): the apply worker's row gives the positions and
+ * times, the others are counted. Which row is the apply worker: 17+ says so (worker_type); 16 has
+ * parallel apply workers, which have a leader_pid; before, the one without a relid (table sync workers
+ * have theirs). pg_subscription is read for subenabled and the database only — never subconninfo, which
+ * holds the connection string and is not readable by the public anyway.
+ */
+function subscriptionsSql(o: {
+  /** Condition on `a` (a pg_stat_subscription row with a pid) for the leader apply worker. */
+  apply: string;
+  /** Parallel apply workers among `w`'s rows (16+), or null before they existed. */
+  parallel: string | null;
+  /** pg_stat_subscription_stats columns (15+) as `st.…`, or null. */
+  stats: string | null;
+  /** false: pg_subscription was refused; the subscriptions come from pg_stat_subscription alone. */
+  catalog: boolean;
+}): string {
+  const subs = o.catalog
+    ? `pg_subscription s LEFT JOIN pg_database d ON d.oid = s.subdbid`
+    : // Without the catalog the database is unknown: a name used in two databases is reported once.
+      `(SELECT DISTINCT ON (subname) subid AS oid, subname FROM pg_stat_subscription ORDER BY subname, subid) s`;
+  return `SELECT s.subname, ${o.catalog ? "coalesce(d.datname, '')" : "''"} AS datname,
+       ${o.catalog ? 's.subenabled' : 'NULL::bool'} AS enabled, a.pid::text AS worker_pid,
+       coalesce(n.sync_workers, 0) AS sync_workers, ${o.parallel ? 'coalesce(n.parallel_workers, 0)' : 'NULL::int'} AS parallel_workers,
+       a.received_lsn::text AS received_lsn, a.latest_end_lsn::text AS latest_end_lsn,
+       a.last_msg_send_time, a.last_msg_receipt_time,
+       extract(epoch FROM a.last_msg_receipt_time - a.last_msg_send_time) AS msg_lag_s,
+       extract(epoch FROM now() - a.last_msg_receipt_time) AS last_msg_age_s,
+       a.latest_end_time, extract(epoch FROM now() - a.latest_end_time) AS latest_end_age_s${
+         o.stats
+           ? `,
+       ${o.stats}`
+           : ''
+       }
+  FROM ${subs}
+  LEFT JOIN pg_stat_subscription a ON a.subid = s.oid AND a.pid IS NOT NULL AND ${o.apply}
+  LEFT JOIN (SELECT subid, count(*) FILTER (WHERE relid IS NOT NULL) AS sync_workers,
+                    ${o.parallel ? `count(*) FILTER (WHERE ${o.parallel})` : 'NULL::bigint'} AS parallel_workers
+               FROM pg_stat_subscription w WHERE pid IS NOT NULL GROUP BY subid) n ON n.subid = s.oid${o.stats ? ' LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid' : ''}
+ ORDER BY 1, 2`;
+}
+
+const subscriptionStats15 = 'st.apply_error_count, st.sync_error_count, st.stats_reset';
+const subscriptionStats18 = `${subscriptionStats15}, st.confl_insert_exists, st.confl_update_origin_differs,
+       st.confl_update_exists, st.confl_update_missing, st.confl_delete_origin_differs, st.confl_delete_missing,
+       st.confl_multiple_unique_conflicts`;
+
+function subscriptionVersions(catalog: boolean): Record<number, string> {
+  return {
+    130000: subscriptionsSql({ apply: 'a.relid IS NULL', parallel: null, stats: null, catalog }),
+    150000: subscriptionsSql({
+      apply: 'a.relid IS NULL',
+      parallel: null,
+      stats: subscriptionStats15,
+      catalog,
+    }),
+    160000: subscriptionsSql({
+      apply: 'a.relid IS NULL AND a.leader_pid IS NULL',
+      parallel: 'w.leader_pid IS NOT NULL',
+      stats: subscriptionStats15,
+      catalog,
+    }),
+    170000: subscriptionsSql({
+      apply: "a.worker_type = 'apply'",
+      parallel: "w.worker_type = 'parallel apply'",
+      stats: subscriptionStats15,
+      catalog,
+    }),
+    180000: subscriptionsSql({
+      apply: "a.worker_type = 'apply'",
+      parallel: "w.worker_type = 'parallel apply'",
+      stats: subscriptionStats18,
+      catalog,
+    }),
+  };
+}
+
+export const subscriptionsQuery: FamilyQuery = {
+  family: 'pg_subscriptions',
+  scope: 'instance',
+  versions: subscriptionVersions(true),
+  whenRefused: {
+    versions: subscriptionVersions(false),
+    missing:
+      'pg_subscription (its columns other than subconninfo) is not readable by this role: rows from pg_stat_subscription alone, enabled unknown (null) and datname unknown ("")',
+  },
+};
+
 /** What every version's pg_stat_progress_vacuum query shares (pg_stat_activity gives start and worker kind). */
 const vacuumColumns = `p.pid, p.datname, p.relid::text AS relid,
        CASE WHEN p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -398,6 +487,7 @@ export const instanceQueries: readonly FamilyQuery[] = [
   bgwriterQuery,
   walQuery,
   archiverQuery,
+  subscriptionsQuery,
   vacuumProgressQuery,
   ioQuery,
   wraparoundQuery,

@@ -19,6 +19,12 @@ export interface FamilyQuery {
   versions: Readonly<Record<number, string>>;
   /** The query takes `$1`: the per-database row cap (largest or busiest objects first). */
   takesRowCap?: true;
+  /**
+   * Run instead when the server refuses the query for lack of privilege (SQLSTATE 42501): rows without
+   * the columns the role may not read. The family is still reported degraded, with the refusal and
+   * `missing` (what those rows lack) as its reason.
+   */
+  whenRefused?: { versions: Readonly<Record<number, string>>; missing: string };
 }
 
 /** The SQL for a server version: the entry with the highest minimum version not above it. */
