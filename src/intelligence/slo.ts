@@ -217,6 +217,7 @@ export function evaluateSlo(input: SloInput, now: number): SloStatus {
     }
     if (m.flag === 'good') good++;
     else bad++;
+    if (m.t < burnFrom) continue;
     for (const [w, len] of windows) {
       if (m.t >= now - len) {
         const c = perWindow.get(w)!;

@@ -229,6 +229,12 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
   });
   const metricDefs = host.series.map((s) => metricById(s.metric));
   const entries: Array<BookEntry | null> = host.series.map(() => null);
+  // The anomaly checks of the host's metrics, each once (the findings job runs each check once a minute).
+  const anomalyJobs: Array<{ def: MetricDef; check: Check }> = [];
+  for (const def of metricDefs) {
+    const check = def ? byId.get(`anomaly.${def.id}`) : undefined;
+    if (def && check && !anomalyJobs.some((j) => j.def.id === def.id)) anomalyJobs.push({ def, check });
+  }
   // The baselines job's incremental refresh: each hour redoes only what the hour just rolled changes.
   const states = host.series.map(() => new BaselineState());
   const refreshBaselines = (through: number) => {
@@ -398,14 +404,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
           baseline: e,
         });
       });
-      const seen = new Set<string>();
-      for (const def of metricDefs) {
-        if (!def || seen.has(def.id)) continue;
-        seen.add(def.id);
-        const check = byId.get(`anomaly.${def.id}`);
-        if (!check) continue;
-        jobResults.push({ check, result: evaluateAnomalies(def as MetricDef, load, tf(check.id), now) });
-      }
+      for (const { def, check } of anomalyJobs)
+        jobResults.push({ check, result: evaluateAnomalies(def, load, tf(check.id), now) });
     }
     // Active servers: shipped something in the last hour.
     const active = lastSeenAt !== null && now - lastSeenAt <= 60 * 60_000 ? [serverId] : [];
