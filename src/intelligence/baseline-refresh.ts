@@ -70,7 +70,7 @@ export async function boundedObjects(
 
 /**
  * The incremental states of the series the baselines job refreshes, kept between its runs: at most
- * `maxSeries` (each holds 8 weeks of hourly points and its sorted windows, about 70 kB), the ones not
+ * `maxSeries` (each holds 8 weeks of hourly points and its sorted windows, about 115 kB), the ones not
  * refreshed for `idleMs` dropped. A state is only a shortcut: it is correct whatever points it is given
  * next (they are compared with those it holds), so a failed write, another instance refreshing the same
  * server or late data cost a larger update, never a wrong baseline.
@@ -79,7 +79,7 @@ export class BaselineStates {
   private readonly states = new Map<string, { state: BaselineState; usedAt: number }>();
 
   constructor(
-    readonly maxSeries = 1000,
+    readonly maxSeries = 500,
     readonly idleMs = 3 * 3_600_000,
   ) {}
 

@@ -469,7 +469,7 @@ const sameNumber = (a: number, b: number) => a === b || (Number.isNaN(a) && Numb
  * an hour revised by late data, a gap or a jump of `through` is handled too (it just touches more).
  * Points not on an hour boundary, or two for one hour, fall back to the full computation.
  *
- * Memory: ~50 kB per series (the 8 weeks of points and the sorted windows).
+ * Memory: about 115 kB per series, measured (the 8 weeks of points, the sorted windows and residuals, the slots).
  */
 export class BaselineState {
   private through: number | null = null;
@@ -480,9 +480,7 @@ export class BaselineState {
   private readonly w7 = new SortedValues();
   private readonly w30 = new SortedValues();
   private readonly residuals = new SortedValues();
-  private readonly weekBase: Array<BaseSlot | null> = new Array(profileHours.week).fill(null);
   private readonly weekWithin: Array<number | undefined> = new Array(profileHours.week).fill(undefined);
-  private readonly dayBase: Array<BaseSlot | null> = new Array(profileHours.day).fill(null);
   private readonly dayWithin: Array<number | undefined> = new Array(profileHours.day).fill(undefined);
   /** Each slot of the week's residuals as pooled now, and the median they were measured from. */
   private readonly slotResiduals = new Float64Array(ringHours);
@@ -493,7 +491,6 @@ export class BaselineState {
   private readonly dayOut: Array<SlotStats | null> = new Array(profileHours.day).fill(null);
   private readonly weekWithinOut = new Float64Array(profileHours.week).fill(Number.NaN);
   private readonly dayWithinOut = new Float64Array(profileHours.day).fill(Number.NaN);
-  private last: BaselineStats | null = null;
 
   /** The baseline through `through` from chronological hourly points (see `computeBaseline`). */
   update(points: ReadonlyArray<HourPoint>, through: number): BaselineStats {
@@ -550,19 +547,22 @@ export class BaselineState {
     const weekFrom = Math.ceil((through - windowDays.weekProfile * dayMs) / hourMs);
     const dayFrom = Math.ceil((through - windowDays.dayProfile * dayMs) / hourMs);
     const longFrom = Math.ceil((through - windowDays.long * dayMs) / hourMs);
+    // The recomputed statistics of the dirty slots (the others keep their returned slot's).
+    const weekFresh: Array<BaseSlot | null> = new Array(profileHours.week);
+    const dayFresh: Array<BaseSlot | null> = new Array(profileHours.day);
     for (let w = 0; w < profileHours.week; w++) {
       if (!weekDirty[w]) continue;
       // The first hour index of slot w at or after weekFrom, then a week at a time: chronological.
       const first = weekFrom + ((((w - 72 - weekFrom) % 168) + 168) % 168);
       const { values, sds } = this.gather(first, hT, 168);
-      this.weekBase[w] = baseOf(values);
+      weekFresh[w] = baseOf(values);
       this.weekWithin[w] = withinOf(sds, minWithinSamples);
     }
     for (let d = 0; d < profileHours.day; d++) {
       if (!dayDirty[d]) continue;
       const first = dayFrom + ((((d - dayFrom) % 24) + 24) % 24);
       const { values, sds } = this.gather(first, hT, 24);
-      this.dayBase[d] = baseOf(values);
+      dayFresh[d] = baseOf(values);
       this.dayWithin[d] = withinOf(sds, minWithinSamples);
     }
     // The 30-day within-hour spread changes with every hour: a pass over the window, oldest first.
@@ -585,7 +585,7 @@ export class BaselineState {
       const within = this.dayWithin[d] ?? all;
       dayWithin[d] = within ?? Number.NaN;
       if (dayDirty[d] || !sameNumber(dayWithin[d]!, this.dayWithinOut[d]!))
-        daySlots[d] = withWithin(this.dayBase[d]!, within);
+        daySlots[d] = withWithin(dayDirty[d] ? dayFresh[d]! : daySlots[d]!, within);
       this.dayWithinOut[d] = dayWithin[d]!;
     }
     const weekSlots = this.weekOut;
@@ -594,7 +594,10 @@ export class BaselineState {
       const day = dayWithin[w % 24]!;
       const within = own === undefined ? day : !Number.isNaN(day) ? Math.max(own, day) : own;
       if (weekDirty[w] || !sameNumber(within, this.weekWithinOut[w]!)) {
-        weekSlots[w] = withWithin(this.weekBase[w]!, !Number.isNaN(within) ? within : undefined);
+        weekSlots[w] = withWithin(
+          weekDirty[w] ? weekFresh[w]! : weekSlots[w]!,
+          !Number.isNaN(within) ? within : undefined,
+        );
         this.weekWithinOut[w] = within;
       }
     }
@@ -611,7 +614,7 @@ export class BaselineState {
         stats30d.residualMad = Math.max(med, p90 / 1.96 / 1.4826);
       }
     }
-    this.last = {
+    return {
       through,
       stats7d: this.w7.describe(),
       stats30d,
@@ -619,7 +622,6 @@ export class BaselineState {
       hourOfWeek: weekSlots.slice(),
       hourOfDay: daySlots.slice(),
     };
-    return this.last;
   }
 
   /** Forgets everything (the next update computes from scratch). */
@@ -629,9 +631,7 @@ export class BaselineState {
     this.w7.n = 0;
     this.w30.n = 0;
     this.residuals.n = 0;
-    this.weekBase.fill(null);
     this.weekWithin.fill(undefined);
-    this.dayBase.fill(null);
     this.dayWithin.fill(undefined);
     this.slotResidualCount.fill(0);
     this.residualFrom.fill(Number.NaN);
@@ -639,7 +639,6 @@ export class BaselineState {
     this.dayOut.fill(null);
     this.weekWithinOut.fill(Number.NaN);
     this.dayWithinOut.fill(Number.NaN);
-    this.last = null;
   }
 
   /** Puts the points that count into the scratch ring; false when they cannot be held one per hour. */
