@@ -329,3 +329,16 @@ test('incremental_refresh_falls_back_to_the_full_computation_off_the_hour', () =
   assertSameBaseline(state.update(twice, through), computeBaseline(twice, through), 'an hour twice');
   assertSameBaseline(state.update(points, through), computeBaseline(points, through), 'after a fallback');
 });
+
+test('incremental_refresh_starts_over_when_its_bookkeeping_is_broken', () => {
+  const start = monday - 40 * dayMs;
+  const points = seasonalSeries(start, 40 * 24, 5);
+  const state = new BaselineState();
+  const through = start + 38 * dayMs;
+  state.update(points, through);
+  // Lose the 30-day window's values: the next hour cannot remove the one that leaves it.
+  (state as unknown as { w30: { n: number } }).w30.n = 0;
+  const next = through + hourMs;
+  assertSameBaseline(state.update(points, next), computeBaseline(points, next), 'after a broken window');
+  assertSameBaseline(state.update(points, next + hourMs), computeBaseline(points, next + hourMs), 'and on');
+});

@@ -498,6 +498,17 @@ export class BaselineState {
       this.reset();
       return computeBaseline(points, through);
     }
+    try {
+      return this.apply(through);
+    } catch {
+      // A broken bookkeeping (a value missing from a window) must not cost the baseline: start over.
+      this.reset();
+      return computeBaseline(points, through);
+    }
+  }
+
+  /** Moves the held points to the staged ones and returns the statistics. */
+  private apply(through: number): BaselineStats {
     const weekDirty = new Uint8Array(profileHours.week);
     const dayDirty = new Uint8Array(profileHours.day);
     const ob = this.through === null ? null : boundsOf(this.through);
