@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
+import { BaselineStates, computeServerBaselines } from '../src/intelligence/baseline-refresh.js';
 import { hourOfDay } from '../src/intelligence/baselines.js';
 import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
@@ -373,6 +374,28 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
     console.log(
       `baseline refresh of one full server (${series} series, 8 weeks of hourly rows): median ${runs[1]!.toFixed(0)} ms; anomaly read of its last 15 minutes: ${loadMs.toFixed(0)} ms`,
     );
+
+    // The job's incremental refresh: an hour after a refresh that built the states, every series' baseline
+    // is exactly what a full computation gives.
+    const client = await pool.connect();
+    try {
+      const states = new BaselineStates();
+      await computeServerBaselines(client, sid, new Date(H - hourMs), new Date(now), states);
+      assert.equal(states.size, rows.length, 'a state per series');
+      const t1 = performance.now();
+      const incremental = await computeServerBaselines(client, sid, new Date(H), new Date(now), states);
+      const incMs = performance.now() - t1;
+      const t2 = performance.now();
+      const full = await computeServerBaselines(client, sid, new Date(H), new Date(now));
+      const fullMs = performance.now() - t2;
+      assert.equal(incremental.length, full.length);
+      assert.deepStrictEqual(incremental, full);
+      console.log(
+        `the same server's refresh, reads included: incremental ${incMs.toFixed(0)} ms, full ${fullMs.toFixed(0)} ms`,
+      );
+    } finally {
+      client.release();
+    }
   });
 
   test('a_refresh_costs_little_per_server', async () => {

@@ -65,9 +65,14 @@ describe(`findings lifecycle (${testPgLabel})`, () => {
 
   test('connections_near_the_limit_grade_by_share_of_usable_slots', async () => {
     const agent = await fs.enroll('host-conn');
-    await pushInstance(agent, instance(true, { backends: 90 }));
+    // 90 of 97 usable (100 − 3 reserved by default) = 92.8 %: a warning once it has held for `for_s`
+    // (300 s by default), not at its first sample.
+    const t0 = Date.now() - 6 * 60_000;
+    await pushInstance(agent, instance(true, { backends: 90 }), t0);
+    await fs.settle();
+    assert.equal((await fs.findings(`server=${agent.serverId}&check=pg.connections`)).length, 0);
+    for (let k = 1; k <= 5; k++) await pushInstance(agent, instance(true, { backends: 90 }), t0 + k * 60_000);
     const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'pg.connections');
-    // 90 of 97 usable (100 − 3 reserved by default) = 92.8 %: warning, not critical.
     assert.equal(f.severity, 'warning');
     assert.equal((f.evidence as Record<string, unknown>).usable, 97);
     await pushInstance(agent, instance(true, { backends: 96 }));
@@ -125,7 +130,10 @@ describe(`findings lifecycle (${testPgLabel})`, () => {
     assert.equal(unknown.status, 400);
     assert.match(await unknown.text(), /no such threshold/);
     assert.equal((await put({ thresholds: { warning: 500 } })).status, 400);
-    assert.equal((await put({ serverId: agent.serverId, thresholds: { warning: 10 } })).status, 204);
+    assert.equal(
+      (await put({ serverId: agent.serverId, thresholds: { warning: 10, for_s: 0 } })).status,
+      204,
+    );
     await pushInstance(agent, instance(true, { backends: 20 }));
     const f = await fs.waitFor(`server=${agent.serverId}`, (x) => x.check === 'pg.connections');
     assert.equal(f.severity, 'warning');

@@ -10,7 +10,9 @@
  * A single week is a small sample of a rate of ≤ 1 a week: the bench's 30 host-days give the figure
  * (bench/RESULTS.md); this week is what the tests can afford (a few seconds), with the goal's own
  * threshold. Median time to detection is asserted on the chains whose physics allow the goal (the rest
- * wait for a threshold or a ramp of their own, see bench/RESULTS.md).
+ * wait for a threshold or a ramp of their own, see bench/RESULTS.md), and the median over all timed
+ * scenarios must not regress past the figure reached (3; the goal is 2). Replay speed: the clean week's
+ * CPU time (not wall-clock: the machine is shared) must stay at the goal of 100 host-days a minute.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -27,7 +29,9 @@ import { dayMinutes, inQuietWindow } from './scenarios/background.js';
 import { cleanHosts, scenarios } from './scenarios/incidents.js';
 
 /** The issue's goals. */
-const goals = { recall: 0.9, falseAlertsPerHostWeek: 1, ttdIntervals: 2 };
+const goals = { recall: 0.9, falseAlertsPerHostWeek: 1, ttdIntervals: 2, hostDaysPerCpuMinute: 100 };
+/** The median time to detection reached (bench/RESULTS.md): a regression guard until the goal is met. */
+const reachedMedianTtd = 3;
 
 let scored: ScenarioScore[] | null = null;
 function scenarioScores(): ScenarioScore[] {
@@ -53,9 +57,17 @@ function scenarioScores(): ScenarioScore[] {
 }
 
 let clean: ReplayResult[] | null = null;
+/** CPU time of the clean week's replay (ms), building the data excluded. */
+let cleanCpuMs = 0;
 function cleanWeek(): ReplayResult[] {
   // One host, one week: seven nightly batches and one Sunday maintenance window.
-  clean ??= cleanHosts(7, 7).map((c) => replayHost(c.build()));
+  if (!clean) {
+    const hosts = cleanHosts(7, 7).map((c) => c.build());
+    const c0 = process.cpuUsage();
+    clean = hosts.map((h) => replayHost(h));
+    const c = process.cpuUsage(c0);
+    cleanCpuMs = (c.user + c.system) / 1000;
+  }
   return clean;
 }
 
@@ -109,12 +121,13 @@ test('goal: the nightly batch and the weekly maintenance window in clean data ra
 });
 
 test('goal: a chain led by a large metric change is named within 2 evaluation intervals', () => {
-  // These chains start with a change far beyond normal (the short run applies); the others wait for a
-  // threshold or a ramp of their own (a lock wait of a minute, lag growing 2–3 s a minute, a connection
-  // leak over 8 minutes, a burn-rate window).
+  // These chains start with a change far beyond normal (the short run applies) or a state that cannot end
+  // by itself (a lock wait behind a session idle in a transaction); the others wait for a ramp of their
+  // own (lag growing 2–3 s a minute, a connection leak over 8 minutes, a burn-rate window).
   const byId = new Map(scenarioScores().map((s) => [s.id, s]));
   for (const id of [
     'missing_index',
+    'blocking_session',
     'cpu_statements',
     'errors_with_anomaly',
     'ssh_bruteforce',
@@ -126,4 +139,28 @@ test('goal: a chain led by a large metric change is named within 2 evaluation in
       `${id}: ${s.ttdIntervals} intervals (${s.named})`,
     );
   }
+});
+
+test('lag growing every minute names the replication chains within 3 evaluation intervals', () => {
+  // The lag is unusual at its second minute of growth; the level alone needs longer (bench/RESULTS.md).
+  const byId = new Map(scenarioScores().map((s) => [s.id, s]));
+  for (const id of ['replication_wal', 'replication_standby_io']) {
+    const s = byId.get(id)!;
+    assert.ok(s.ttdIntervals !== null && s.ttdIntervals <= 3, `${id}: ${s.ttdIntervals} intervals`);
+  }
+});
+
+test('median time to detection does not regress past the figure reached', () => {
+  const s = summarise(scenarioScores());
+  assert.ok(s.medianTtd !== null && s.medianTtd <= reachedMedianTtd, `median ${s.medianTtd} intervals`);
+});
+
+test('goal: ≥ 100 host-days replayed per CPU-minute (the clean week)', () => {
+  const days = cleanWeek().reduce((n, r) => n + r.evaluatedMinutes / dayMinutes, 0);
+  const perCpuMinute = days / (cleanCpuMs / 60_000);
+  console.log(`clean week replayed at ${perCpuMinute.toFixed(0)} host-days per CPU-minute`);
+  assert.ok(
+    perCpuMinute >= goals.hostDaysPerCpuMinute,
+    `${perCpuMinute.toFixed(0)} host-days per CPU-minute (${days} days in ${(cleanCpuMs / 1000).toFixed(1)} s of CPU)`,
+  );
 });

@@ -202,3 +202,32 @@ test('the_scale_adds_the_within_hour_spread_to_the_spread_of_hourly_values_in_qu
   assert.ok(robustZ(12, batchHour, { abs: 3, rel: 0 }) < -6);
   assert.ok(robustZ(12, { ...batchHour, within: 12 }, { abs: 3, rel: 0 }) > -2);
 });
+
+test('an_accumulating_metric_rising_every_minute_to_an_unusual_level_is_judged_after_two_rises', () => {
+  const lag: AnomalyMetric = {
+    id: 'pg.replication_lag_s',
+    title: 'Replication lag',
+    unit: 's',
+    better: 'lower',
+    floor: { abs: 1, rel: 0.2 },
+    accumulates: true,
+  };
+  const lagSlot: SlotBaseline = { ...slot, median: 0.6, mean: 0.6, mad: 0.02, within: 0.12 };
+  const settings = { warnZ: 3, critZ: 5, minutes: 5, fastZ: 6, fastMinutes: 2 };
+  const judge = (metric: AnomalyMetric, values: number[]) =>
+    detectAnomaly({ ...input(metric, values), baselineAt: () => lagSlot, settings });
+  // The standby falls behind 2–3 s a minute: two rises, the level 4–5 σ above its slot.
+  const r = judge(lag, [0.6, 0.7, 0.6, 2.9, 5.2]);
+  assert.ok(r.anomaly, 'a steady rise to an unusual level');
+  assert.equal(r.anomaly.direction, 'spike');
+  assert.equal(r.anomaly.run.length, 2);
+  assert.equal(r.anomaly.severity, 'warning');
+  // The same level reached in one jump and holding is judged by the usual run (5 minutes, or 2 beyond 6 σ).
+  assert.equal(judge(lag, [0.6, 0.7, 0.6, 5.2, 5.1]).anomaly, undefined);
+  // Rising, but to a level still ordinary enough: nothing.
+  assert.equal(judge(lag, [0.6, 0.7, 1.2, 2.0, 2.8]).anomaly, undefined);
+  // Small rises that add up to less than the scale a minute: nothing.
+  assert.equal(judge(lag, [0.6, 3.5, 3.9, 4.2, 4.4]).anomaly, undefined);
+  // A metric that does not accumulate is not judged on its slope.
+  assert.equal(judge({ ...lag, accumulates: false }, [0.6, 0.7, 0.6, 2.9, 5.2]).anomaly, undefined);
+});

@@ -28,7 +28,8 @@
  * `fastMinutes` minutes all beyond `fastZ`: a change that large is not noise, and waiting the full
  * duration only delays the incident it belongs to; one minute without a point inside the run is allowed (the
  * PostgreSQL families of a database are collected every 60 s, so a minute now and then has no sample),
- * a longer gap ends it. Severity: critical when every point of that run is
+ * a longer gap ends it. An accumulating metric (replication lag) beyond `warnZ` that rose at each of its
+ * last `fastMinutes` minutes opens at once (`risingRun`). Severity: critical when every point of that run is
  * beyond `critZ`. A move in the metric's good direction (a drop of a lower-is-better metric such as
  * deadlocks or dead rows, a rise of the cache hit ratio) is never an anomaly. Back to normal: the next
  * evaluations observe nothing and the lifecycle resolves the finding; the same anomaly coming back within
@@ -71,6 +72,8 @@ export interface AnomalyMetric {
    * them, so no single minute can be unusual and the run is judged by its mean (see `detectAnomaly`).
    */
   discrete?: boolean;
+  /** Accumulates while its cause acts (replication lag): a steady rise is judged early (`risingRun`). */
+  accumulates?: boolean;
 }
 
 export interface AnomalyInput {
@@ -210,8 +213,13 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
       break;
     }
   }
-  if (!fast && (spanOf() < needMs || run.length < Math.ceil(need / 2) || direction === undefined))
+  if (!fast && (spanOf() < needMs || run.length < Math.ceil(need / 2) || direction === undefined)) {
+    if (metric.accumulates) {
+      const rising = risingRun(input, pts, lastSlot, fastNeed);
+      if (rising) return rising;
+    }
     return metric.discrete ? discreteRun(input, pts, lastSlot, need) : { judged: true };
+  }
   if (direction === undefined) return { judged: true };
   const minAbsZ = Math.min(...run.map((r) => Math.abs(r[2])));
   const z = run[run.length - 1]![2];
@@ -226,6 +234,53 @@ export function detectAnomaly(input: AnomalyInput): AnomalyJudged {
       driftPct: slot.mean !== 0 ? ((last[1] - slot.mean) / Math.abs(slot.mean)) * 100 : null,
       slot,
       scale: scaleOf(slot, metric.floor),
+      run,
+    },
+  };
+}
+
+/**
+ * An accumulating metric (`MetricDef.accumulates`: replication lag) whose last point is beyond `warnZ`
+ * and which rose at each of its last `steps` minutes, by at least the scale a minute on average. Noise
+ * does not climb minute after minute; a standby that cannot keep up does, and its lag is unusual for
+ * minutes before the level alone has held long enough (or grown far enough for the fast run). A rise to
+ * a level normal for the hour (a nightly batch the standby always trails) stays below `warnZ`.
+ */
+function risingRun(
+  input: AnomalyInput,
+  pts: ReadonlyArray<readonly [number, number]>,
+  slot: SlotBaseline,
+  steps: number,
+): AnomalyJudged | null {
+  const { metric, settings } = input;
+  const n = Math.max(1, steps);
+  if (pts.length < n + 1) return null;
+  const tail = pts.slice(-(n + 1));
+  for (let i = 1; i < tail.length; i++) {
+    if (tail[i]![0] - tail[i - 1]![0] > maxGapMs || tail[i]![1] <= tail[i - 1]![1]) return null;
+  }
+  const last = tail[tail.length - 1]!;
+  const scale = scaleOf(slot, metric.floor);
+  const z = robustZ(last[1], slot, metric.floor);
+  if (z < settings.warnZ || !badDirection(metric.better, 'spike')) return null;
+  if (metric.better === 'lower' && ordinaryForTheMonth(last[1], slot, metric.floor, settings.warnZ))
+    return null;
+  if (last[1] - tail[0]![1] < n * scale) return null;
+  const run = tail
+    .slice(1)
+    .map(([t, v]) => [t, v, robustZ(v, slot, metric.floor)] as [number, number, number]);
+  return {
+    judged: true,
+    anomaly: {
+      // Graded on the level now: the run is short by design.
+      severity: z >= settings.critZ ? 'critical' : 'warning',
+      direction: 'spike',
+      value: last[1],
+      z,
+      minAbsZ: Math.min(...run.map((r) => Math.abs(r[2]))),
+      driftPct: slot.mean !== 0 ? ((last[1] - slot.mean) / Math.abs(slot.mean)) * 100 : null,
+      slot,
+      scale,
       run,
     },
   };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { spreadsOfMinutes } from './baseline-refresh.js';
+import { BaselineStates, spreadsOfMinutes } from './baseline-refresh.js';
 import { hourSpread } from './baselines.js';
 
 const hour = Date.parse('2026-03-02T10:00:00Z');
@@ -22,4 +22,16 @@ test('spreads_of_minutes_give_one_sd_per_series_and_whole_hour_with_enough_minut
     ],
   );
   assert.equal(rows[0]!.sd, hourSpread(a.map((p) => p[1])));
+});
+
+test('baseline_states_are_bounded_and_dropped_when_idle', () => {
+  const states = new BaselineStates(2, 60_000);
+  const a = states.take('a', 0);
+  assert.ok(a);
+  assert.equal(states.take('a', 10), a, 'the same series keeps its state');
+  assert.ok(states.take('b', 10));
+  assert.equal(states.take('c', 20), null, 'full: computed without a state');
+  // 'a' was used at 10, 'b' at 10: both idle by 80 000, so a new series finds room.
+  assert.ok(states.take('c', 80_000));
+  assert.equal(states.size, 1);
 });

@@ -5,6 +5,11 @@
  * which is kept only days, and stored for the 8 weeks the profile spans: `pgvigil.baseline_hour_spreads`),
  * and the statistics of each series (./baselines.ts), ready to store. The baselines job
  * (src/server/jobs/baselines.ts) decides when and stores the result.
+ *
+ * With `BaselineStates` (kept by the job between runs) each series' statistics are refreshed
+ * incrementally (`BaselineState`: the same numbers as `computeBaseline`, redoing only what the hours read
+ * since the last refresh changed); a series without a state — the first run, or past the cache's bound —
+ * is computed in full.
  */
 import type pg from 'pg';
 import { defaultRetention } from '../storage/partitions.js';
@@ -19,6 +24,7 @@ import {
   writeHourSpreads,
 } from '../storage/queries/baselines.sql.js';
 import {
+  BaselineState,
   computeBaseline,
   dayMs,
   type HourPoint,
@@ -62,12 +68,54 @@ export async function boundedObjects(
   return { tables, statements, tableNames: [...names], queryids: [...ids] };
 }
 
+/**
+ * The incremental states of the series the baselines job refreshes, kept between its runs: at most
+ * `maxSeries` (each holds 8 weeks of hourly points and its sorted windows, about 115 kB), the ones not
+ * refreshed for `idleMs` dropped. A state is only a shortcut: it is correct whatever points it is given
+ * next (they are compared with those it holds), so a failed write, another instance refreshing the same
+ * server or late data cost a larger update, never a wrong baseline.
+ */
+export class BaselineStates {
+  private readonly states = new Map<string, { state: BaselineState; usedAt: number }>();
+
+  constructor(
+    readonly maxSeries = 500,
+    readonly idleMs = 3 * 3_600_000,
+  ) {}
+
+  get size(): number {
+    return this.states.size;
+  }
+
+  /** The state of a series (made when there is room), or null: compute it in full. */
+  take(key: string, now: number): BaselineState | null {
+    const had = this.states.get(key);
+    if (had) {
+      had.usedAt = now;
+      return had.state;
+    }
+    if (this.states.size >= this.maxSeries) {
+      this.prune(now);
+      if (this.states.size >= this.maxSeries) return null;
+    }
+    const state = new BaselineState();
+    this.states.set(key, { state, usedAt: now });
+    return state;
+  }
+
+  /** Drops the states of series not refreshed for `idleMs` (servers gone silent, objects out of the top). */
+  prune(now: number): void {
+    for (const [k, v] of this.states) if (now - v.usedAt > this.idleMs) this.states.delete(k);
+  }
+}
+
 /** Every baseline of one server through `through` (an hour boundary the hourly tier has rolled). */
 export async function computeServerBaselines(
   client: pg.PoolClient,
   serverId: number,
   through: Date,
   now: Date,
+  states?: BaselineStates,
 ): Promise<BaselineWrite[]> {
   const t = through.getTime();
   const bounded = await boundedObjects(client, serverId, new Date(t - windowDays.short * dayMs), through);
@@ -93,7 +141,11 @@ export async function computeServerBaselines(
     const points: HourPoint[] = sds
       ? s.points.map(([h, v]) => [h, v, sds.get(h) ?? Number.NaN] as const)
       : s.points;
-    const b = computeBaseline(points, t);
+    const state = states?.take(
+      `${serverId}\u0000${seriesKey(s.targetId, s.metric, s.object)}`,
+      now.getTime(),
+    );
+    const b = state ? state.update(points, t) : computeBaseline(points, t);
     if (!b.stats30d && !b.hourOfWeek.some((x) => x)) continue;
     out.push({
       targetId: s.targetId,

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  BaselineState,
+  type BaselineStats,
   computeBaseline,
   dayMs,
   describe,
@@ -233,4 +235,110 @@ test('slots_with_a_within_hour_spread_pack_as_six_numbers_and_old_five_number_sl
     unpackWindow({ count: 6, mean: 1, stddev: 0, median: 1, mad: 0, min: 1, max: 1, within: 'x' })?.within,
     undefined,
   );
+});
+
+// ---- the incremental refresh equals the full computation ----
+
+/** A deterministic pseudo-random sequence (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Hourly points with a daily and weekly rhythm, noise, a nightly batch, outliers, repeated values (ties in
+ * the medians), hours without a spread and hours missing altogether.
+ */
+function seasonalSeries(from: number, hours: number, seed: number): Array<[number, number, number]> {
+  const r = rng(seed);
+  const out: Array<[number, number, number]> = [];
+  for (let h = 0; h < hours; h++) {
+    const t = from + h * hourMs;
+    if (r() < 0.03) continue; // a gap
+    const hd = hourOfDay(t);
+    const weekday = hourOfWeek(t) < 120;
+    let v = 40 + 20 * Math.sin((hd / 24) * 2 * Math.PI) + (weekday ? 10 : 0) + (hd === 2 ? 35 : 0);
+    v += (r() - 0.5) * 6;
+    if (r() < 0.02) v *= 4; // an incident
+    if (r() < 0.1) v = Math.round(v); // ties
+    const sd = r() < 0.15 ? Number.NaN : 1 + r() * 3;
+    out.push([t, v, sd]);
+  }
+  return out;
+}
+
+function assertSameBaseline(got: BaselineStats, want: BaselineStats, at: string): void {
+  assert.deepStrictEqual(got, want, `differs from the full computation through ${at}`);
+}
+
+test('incremental_refresh_hour_by_hour_equals_the_full_computation', () => {
+  const start = monday - 60 * dayMs;
+  const points = seasonalSeries(start, 70 * 24, 7);
+  const state = new BaselineState();
+  // From a young series (a few days: hour-of-day slots, the window's spread as fallback) to a full profile.
+  for (let through = start + 3 * dayMs; through <= start + 70 * dayMs; through += hourMs) {
+    const upTo = points.filter((p) => p[0] < through);
+    assertSameBaseline(
+      state.update(upTo, through),
+      computeBaseline(upTo, through),
+      new Date(through).toISOString(),
+    );
+  }
+});
+
+test('incremental_refresh_follows_revised_hours_gaps_and_jumps', () => {
+  const start = monday - 60 * dayMs;
+  const points = seasonalSeries(start, 66 * 24, 11);
+  const state = new BaselineState();
+  let through = start + 58 * dayMs;
+  state.update(points, through);
+  // Late data revises an hour's value and another's spread; an hour goes missing.
+  const revised = points.map((p) => [...p] as [number, number, number]);
+  const k = revised.findIndex((p) => p[0] >= through - 3 * hourMs);
+  revised[k]![1] += 17;
+  revised[k - 30]![2] = 9;
+  revised.splice(k - 100, 1);
+  assertSameBaseline(state.update(revised, through), computeBaseline(revised, through), 'revised');
+  // The job missed a few hours, then a day.
+  through += 5 * hourMs;
+  assertSameBaseline(state.update(revised, through), computeBaseline(revised, through), '+5 h');
+  through += dayMs + 3 * hourMs;
+  assertSameBaseline(state.update(revised, through), computeBaseline(revised, through), '+27 h');
+  // Backwards (a re-run for an earlier hour), then past all the data.
+  through -= 2 * dayMs;
+  assertSameBaseline(state.update(revised, through), computeBaseline(revised, through), '-2 d');
+  through += 70 * dayMs;
+  assertSameBaseline(state.update(revised, through), computeBaseline(revised, through), '+70 d');
+});
+
+test('incremental_refresh_falls_back_to_the_full_computation_off_the_hour', () => {
+  const start = monday - 40 * dayMs;
+  const points: Array<[number, number]> = seasonalSeries(start, 40 * 24, 3).map(([t, v]) => [t, v]);
+  const state = new BaselineState();
+  const through = start + 40 * dayMs;
+  state.update(points, through);
+  const odd = [...points, [through - 90 * 60_000, 55] as [number, number]];
+  assertSameBaseline(state.update(odd, through), computeBaseline(odd, through), 'off the hour');
+  const twice = [...points, points[points.length - 1]!];
+  assertSameBaseline(state.update(twice, through), computeBaseline(twice, through), 'an hour twice');
+  assertSameBaseline(state.update(points, through), computeBaseline(points, through), 'after a fallback');
+});
+
+test('incremental_refresh_starts_over_when_its_bookkeeping_is_broken', () => {
+  const start = monday - 40 * dayMs;
+  const points = seasonalSeries(start, 40 * 24, 5);
+  const state = new BaselineState();
+  const through = start + 38 * dayMs;
+  state.update(points, through);
+  // Lose the 30-day window's values: the next hour cannot remove the one that leaves it.
+  (state as unknown as { w30: { n: number } }).w30.n = 0;
+  const next = through + hourMs;
+  assertSameBaseline(state.update(points, next), computeBaseline(points, next), 'after a broken window');
+  assertSameBaseline(state.update(points, next + hourMs), computeBaseline(points, next + hourMs), 'and on');
 });

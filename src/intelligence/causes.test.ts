@@ -114,6 +114,30 @@ test('missing index: two of three steps present lowers the confidence', () => {
   assert.ok(part >= minConfidence);
 });
 
+test('missing index: named from its root before the hit ratio drops, over the CPU the scans load', () => {
+  // The slower statement, the scans of its table and the CPU they load, all before any cache drop:
+  // statement total → CPU holds too, but the statement → scans link names the deeper cause.
+  const stmt = f('pg.statement_regression', {
+    object: 'shop/query:77',
+    evidence: { queryid: '77', datname: 'shop' },
+  });
+  const scans = f('pg.missing_index', {
+    object: 'shop/public.orders',
+    openedAt: t0 + min,
+    evidence: { datname: 'shop', statements: [{ queryid: '77' }] },
+  });
+  const cpu = f('host.cpu', { targetId: null, openedAt: t0 + min });
+  const { e } = chainOf([stmt, scans, cpu]);
+  assert.equal(e.cause?.chainId, 'missing_index');
+  // Without the root the same two later steps stay a weaker claim than the root and one step.
+  const fromRoot = chainOf([stmt, scans]).e.cause!.confidence;
+  const noRoot = chainOf([
+    f('pg.missing_index', { object: 'shop/public.orders', evidence: { datname: 'shop' } }),
+    f('pg.cache_hit', { object: 'db:shop', openedAt: t0 + min }),
+  ]).e.cause?.confidence;
+  assert.ok(noRoot === undefined || noRoot < fromRoot, `${noRoot} < ${fromRoot}`);
+});
+
 test('missing index: a statement that does not read the scanned table is no link', () => {
   const stmt = f('pg.statement_regression', {
     object: 'shop/query:5',

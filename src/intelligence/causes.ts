@@ -628,7 +628,7 @@ export interface IncidentCause {
   links: CauseLink[];
   /** Per chain step: the part of its finding's evidence that shows it. */
   evidence: Array<{ findingId: string; check: string; evidence: Evidence }>;
-  /** 0..1: base × share of the chain present × temporal agreement. */
+  /** 0..1: base × share of the chain present (a symptom still to come counts half) × temporal agreement. */
   confidence: number;
   explanation: string;
   action: string;
@@ -687,7 +687,11 @@ function matchChain(
     const at = start + picked.length - 1;
     if (picked.length >= 2) {
       const base = Math.min(...edges.slice(start, at).map((e) => e.baseConfidence));
-      const share = picked.length / nodes.length;
+      // The share of the chain the match covers, where a symptom still to come counts half: a match
+      // from the root names the cause (a missing index on a table that fits in shared buffers never
+      // drops the hit ratio), one without the root does not.
+      const trailing = start === 0 ? nodes.length - picked.length : 0;
+      const share = (picked.length + trailing / 2) / nodes.length;
       const time = factors.reduce((a, b) => a * b, 1);
       const confidence = Math.round(base * share * time * 1000) / 1000;
       if (

@@ -66,6 +66,11 @@ export interface MetricDef {
   floor: { abs: number; rel: number };
   /** Counts of rare discrete events per minute (0 or 1 most minutes): judged by a run's mean. */
   discrete?: boolean;
+  /**
+   * Accumulates while its cause acts (a standby's lag grows for as long as it cannot keep up): an unusual
+   * level that has risen every minute for `fastMinutes` minutes is judged at once (./anomalies.ts).
+   */
+  accumulates?: boolean;
   /** The first diagnostic step for an anomaly of this metric on `object`. */
   action(object: string): string;
   compute(rows: readonly StepRow[], stepSeconds: number, ctx: MetricContext): MetricValue[];
@@ -407,6 +412,7 @@ export const metrics: readonly MetricDef[] = [
     title: 'Replication lag',
     how: 'replay lag in seconds per standby (application_name), the largest of its connections (pg_replication)',
     floor: { abs: 1, rel: 0.2 },
+    accumulates: true,
     action: () =>
       'psql -c "SELECT application_name, client_addr, state, write_lag, flush_lag, replay_lag FROM pg_stat_replication;" then the standby\'s disk and network',
     compute: (rows) =>

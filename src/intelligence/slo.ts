@@ -192,11 +192,14 @@ export function evaluateSlo(input: SloInput, now: number): SloStatus {
   let good = 0;
   let bad = 0;
   let excluded = 0;
+  // Hours before the longest burn window are in none (most of the 30 days: the job runs every minute).
+  const burnFrom = now - Math.max(...windows.map(([, len]) => len));
   for (const h of input.hours) {
     if (h.hour < windowFrom || byMinutes(h.hour)) continue;
     good += h.good;
     bad += h.bad;
     excluded += h.excluded;
+    if (h.hour < burnFrom) continue;
     // A whole counted hour inside a burn window (the loader judges the hours windows start in by minute).
     for (const [w, len] of windows) {
       if (h.hour >= now - len && h.hour + hourMs <= now) {
@@ -214,6 +217,7 @@ export function evaluateSlo(input: SloInput, now: number): SloStatus {
     }
     if (m.flag === 'good') good++;
     else bad++;
+    if (m.t < burnFrom) continue;
     for (const [w, len] of windows) {
       if (m.t >= now - len) {
         const c = perWindow.get(w)!;

@@ -108,6 +108,22 @@ const specs: Spec[] = [
           max_query_age_s: age - 5,
           max_state_age_s: age - 5,
         });
+        // What the collector's pg_xmin_holders sends each collection: the oldest transactions, with pid,
+        // state and last statement — the worker's is the oldest (it holds a transaction id).
+        snap.families.pg_xmin_holders = [
+          {
+            holder: 'session',
+            ident: '4242',
+            xmin_age: 40 + (m - t) * 400,
+            age_s: age,
+            datname: 'app',
+            usename: 'billing',
+            state: 'idle in transaction',
+            application_name: 'billing-worker',
+            client_addr: '10.0.4.17',
+            query: 'UPDATE orders SET status = $1 WHERE id = $2',
+          },
+        ];
         if (m < t + 1) return;
         const n = Math.min(12, 2 + (m - t));
         snap.families.pg_lock_waits = Array.from({ length: n }, (_, i) => ({

@@ -91,6 +91,48 @@ test('blocking_grades_by_the_longest_wait_and_short_waits_say_nothing', () => {
   assert.equal(at(301)[0]?.severity, 'critical');
 });
 
+test('a_wait_behind_a_session_idle_in_a_transaction_warns_at_its_first_sample', () => {
+  const t = defaults(pgBlocking);
+  const holder = (state: string): Row => ({
+    holder: 'session',
+    ident: '1',
+    xmin_age: 3,
+    age_s: 40,
+    usename: 'billing',
+    state,
+    application_name: 'worker',
+    query: 'UPDATE orders SET status = 2 WHERE id = 7',
+  });
+  const at = (state: string) =>
+    pgBlocking.evaluate(
+      fixtureScope([
+        { ts: 1, families: { pg_lock_waits: [wait(2, '1', 5)], pg_xmin_holders: [holder(state)] } },
+      ]),
+      t,
+    );
+  const out = at('idle in transaction');
+  assert.equal(out[0]?.severity, 'warning', 'its locks stay until its client acts');
+  assert.match(out[0]!.explanation, /idle in transaction/);
+  // Behind a session running a statement, 5 s is an ordinary wait.
+  assert.deepEqual(at('active'), []);
+  // Without pg_xmin_holders the blocker's state is a guess: judged by the wait's length.
+  assert.deepEqual(
+    pgBlocking.evaluate(
+      fixtureScope([
+        {
+          ts: 1,
+          families: {
+            pg_lock_waits: [wait(2, '1', 5)],
+            pg_activity: [group('idle in transaction', { max_xact_age_s: 40 })],
+          },
+        },
+      ]),
+      t,
+    ),
+    [],
+  );
+});
+
 test('a_lock_cycle_has_no_head_and_is_reported_under_its_lowest_pid', () => {
   const input = fixtureScope([{ ts: 1, families: { pg_lock_waits: [wait(7, '9', 50), wait(9, '7', 45)] } }]);
   const out = pgBlocking.evaluate(input, defaults(pgBlocking));

@@ -77,7 +77,12 @@ export const pgBlocking: IngestCheck = {
   },
   inputs: ['pg_instance', 'pg_lock_waits'],
   thresholds: {
-    warning: { default: 30, unit: 's', help: 'longest time a session has waited behind the blocker', min: 0 },
+    warning: {
+      default: 30,
+      unit: 's',
+      help: 'longest time a session has waited behind the blocker (any wait, when the blocker is known to be idle in a transaction)',
+      min: 0,
+    },
     critical: {
       default: 300,
       unit: 's',
@@ -117,10 +122,17 @@ export const pgBlocking: IngestCheck = {
         .map((p) => blockedEntry(p, waits.get(p)!))
         .sort((a, b) => (b.wait_s ?? 0) - (a.wait_s ?? 0));
       const longest = blocked[0]?.wait_s ?? null;
-      const severity = grade(longest, t);
-      if (!severity || longest === null) continue;
-      const first = blocked[0]!;
+      if (longest === null) continue;
       const headRow = waits.get(head);
+      const known = sessions.get(String(head));
+      // A blocker known to be idle in a transaction (pg_xmin_holders names it) does nothing that could
+      // end: its locks stay until its client commits or rolls back, so the wait is as bad at its first
+      // sample as after `warning` seconds. Waits behind a working session (a statement, a chain) are
+      // usually short, and are judged by their length.
+      const stuck = !headRow && str(known?.state).startsWith('idle in transaction');
+      const severity = grade(longest, t) ?? (stuck ? 'warning' : null);
+      if (!severity) continue;
+      const first = blocked[0]!;
       // The blocker's own statement is only known when it waits too (a chain or a cycle); otherwise
       // pg_activity says, as aggregates, which groups of its database hold a transaction at least as old
       // as the longest wait (the blocker is in one of them; so are the blocked sessions themselves).
@@ -142,7 +154,6 @@ export const pgBlocking: IngestCheck = {
           max_xact_age_s: num(r.max_xact_age_s),
           max_state_age_s: num(r.max_state_age_s),
         }));
-      const known = sessions.get(String(head));
       const blocker = known
         ? {
             ...activityGroup(known),

@@ -1,8 +1,14 @@
 /**
  * PostgreSQL instance checks on ingest: the instance is down, and connections near max_connections.
+ *
+ * Connections near the limit warn only when the share has held for `for_s` (like the host's sustained
+ * checks): a busy hour's peak brushing 80 % for a minute or two leaves a fifth of the slots free and asks
+ * nothing of anyone, and a single-sample rule fires and resolves again on every such peak. Critical (the
+ * last few slots) is raised at once: the next burst is refused, and a leak ramps through it in minutes.
  */
+import { forSpec } from './host.js';
 import type { IngestCheck } from './types.js';
-import { grade, num, round2, str } from './util.js';
+import { grade, humanSeconds, num, round2, str } from './util.js';
 
 export const pgDown: IngestCheck = {
   id: 'pg.down',
@@ -61,6 +67,10 @@ export const pgConnections: IngestCheck = {
       max: 100,
     },
     critical: { default: 95, unit: '%', help: 'share of usable connections in use', min: 1, max: 100 },
+    for_s: {
+      ...forSpec,
+      help: 'how long the share must stay over `warning` before it warns (critical is raised at once)',
+    },
   },
   evaluate(input, t) {
     const rows = input.latest('pg_instance');
@@ -77,7 +87,24 @@ export const pgConnections: IngestCheck = {
       (num(input.setting('reserved_connections')) ?? 0);
     const usable = Math.max(1, max - reserved);
     const pct = (100 * clients) / usable;
-    const severity = grade(pct, t);
+    // How long the share has stayed over `warning`: every collection of the batch, oldest first (a batch
+    // can carry minutes of them after the agent could not send), counted like the latest one.
+    const clientsAt = new Map<number, number>();
+    for (const r of input.rows('pg_activity')) {
+      const ts = num(r.ts);
+      if (ts !== null && r.backend_type === 'client backend')
+        clientsAt.set(ts, (clientsAt.get(ts) ?? 0) + (num(r.count) ?? 0));
+    }
+    let heldS = 0;
+    for (const r of input.rows('pg_instance')) {
+      const ts = num(r.ts);
+      if (ts === null) continue;
+      const n = r.up === true ? (clientsAt.get(ts) ?? num(r.backends)) : null;
+      const over = n !== null && grade((100 * n) / usable, t) !== null;
+      heldS = input.since('pg.connections|warning', over, ts);
+    }
+    const graded = grade(pct, t);
+    const severity = graded === 'critical' || (graded !== null && heldS >= (t.for_s ?? 0)) ? graded : null;
     if (!severity) return [];
     const top = [...groups]
       .sort((a, b) => (num(b.count) ?? 0) - (num(a.count) ?? 0))
@@ -94,13 +121,14 @@ export const pgConnections: IngestCheck = {
         object: '',
         severity,
         title: `Connections at ${Math.round(pct)} % of the usable limit`,
-        explanation: `${clients} client connections are open out of ${usable} usable (max_connections ${max} minus ${reserved} reserved). When they run out, new connections fail with "sorry, too many clients already".`,
+        explanation: `${clients} client connections are open out of ${usable} usable (max_connections ${max} minus ${reserved} reserved)${heldS > 0 ? `, over ${t.warning} % for ${humanSeconds(heldS)}` : ''}. When they run out, new connections fail with "sorry, too many clients already".`,
         evidence: {
           clients,
           max_connections: max,
           reserved,
           usable,
           used_pct: round2(pct),
+          held_s: Math.round(heldS),
           largest_groups: top,
         },
         action: `SELECT pid, usename, application_name, client_addr, state, now() - state_change AS in_state FROM pg_stat_activity WHERE backend_type = 'client backend' ORDER BY state_change LIMIT 20; -- then close idle sessions, add a pooler, or: ALTER SYSTEM SET max_connections = ${Math.ceil((max * 1.5) / 10) * 10}; (restart needed)`,

@@ -15,9 +15,10 @@
  * 3. the lifecycle's `reconcile` over everything observed (one store per replay, in memory);
  * 4. the incidents job: `groupFindings` over the episodes opened in the last hour (with the older ones
  *    still open as standing causes) and `explain`.
- * Baselines are recomputed at every hour boundary from the hourly means of the replayed history and each
- * hour's within-hour spread (`hourSpread` of its minutes), with `computeBaseline` — what the baselines job
- * does once the hour is rolled (it computes the spreads from the minute tier).
+ * Baselines are refreshed at every hour boundary from the hourly means of the replayed history and each
+ * hour's within-hour spread (`hourSpread` of its minutes), with `BaselineState` — the incremental form of
+ * `computeBaseline` the baselines job uses once the hour is rolled (it computes the spreads from the
+ * minute tier).
  *
  * What is not the production path, and why: the replay feeds catalogue metric values per minute, not
  * family rows (the metric computes are unit-tested on their own); an hourly point is the mean of its
@@ -34,7 +35,7 @@ import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
 import type { SloRow } from '../../storage/queries/slos.sql.js';
 import type { ScannedTable, TableStatement } from '../../storage/queries/statement-findings.sql.js';
 import type { BookEntry } from '../baseline-book.js';
-import { type BaselineStats, computeBaseline, hourSpread } from '../baselines.js';
+import { BaselineState, type BaselineStats, minMinutesForSpread } from '../baselines.js';
 import { causeGraph, explain, type IncidentMember, standingMaxMs } from '../causes.js';
 import { type AnomalyLoad, settleMs as anomalySettleMs, evaluateAnomalies } from '../checks/anomalies.js';
 import { hostDiskFill } from '../checks/host-disk-fill.js';
@@ -202,28 +203,44 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
     for (let h = 0; h < hours; h++) {
       let sum = 0;
       let n = 0;
-      const xs: number[] = [];
-      for (let m = h * 60; m < Math.min(host.minutes, h * 60 + 60); m++) {
+      const end = Math.min(host.minutes, h * 60 + 60);
+      for (let m = h * 60; m < end; m++) {
         const v = s.values[m]!;
         if (silentAt[m] || !Number.isFinite(v)) continue;
         sum += v;
         n++;
-        xs.push(v);
       }
-      // What the baselines job stores per hour (hourSpread over the minute tier): the hour's minute spread.
-      if (n > 0) pts.push([host.start + h * hourMs, sum / n, hourSpread(xs)]);
+      if (n === 0) continue;
+      // What the baselines job stores per hour (hourSpread over the minute tier): the hour's minute
+      // spread — hourSpread's arithmetic, in the same order, without a list per hour.
+      let sd = Number.NaN;
+      if (n >= minMinutesForSpread) {
+        const mean = sum / n;
+        let ss = 0;
+        for (let m = h * 60; m < end; m++) {
+          const v = s.values[m]!;
+          if (!silentAt[m] && Number.isFinite(v)) ss += (v - mean) ** 2;
+        }
+        sd = Math.sqrt(ss / (n - 1));
+      }
+      pts.push([host.start + h * hourMs, sum / n, sd]);
     }
     return pts;
   });
   const metricDefs = host.series.map((s) => metricById(s.metric));
   const entries: Array<BookEntry | null> = host.series.map(() => null);
+  // The anomaly checks of the host's metrics, each once (the findings job runs each check once a minute).
+  const anomalyJobs: Array<{ def: MetricDef; check: Check }> = [];
+  for (const def of metricDefs) {
+    const check = def ? byId.get(`anomaly.${def.id}`) : undefined;
+    if (def && check && !anomalyJobs.some((j) => j.def.id === def.id)) anomalyJobs.push({ def, check });
+  }
+  // The baselines job's incremental refresh: each hour redoes only what the hour just rolled changes.
+  const states = host.series.map(() => new BaselineState());
   const refreshBaselines = (through: number) => {
     host.series.forEach((s, i) => {
-      const pts = hourly[i]!;
-      // Points before `through` only (computeBaseline ignores the rest; slicing keeps it cheap).
-      let n = 0;
-      while (n < pts.length && pts[n]![0] < through) n++;
-      const b: BaselineStats = computeBaseline(pts.slice(Math.max(0, n - 56 * 24), n), through);
+      // Points at or after `through` are left out by the refresh itself (as by computeBaseline).
+      const b: BaselineStats = states[i]!.update(hourly[i]!, through);
       if (!b.stats30d && !b.hourOfWeek.some((x) => x)) {
         entries[i] = null;
         return;
@@ -241,6 +258,14 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       };
     });
   };
+
+  // ---- SSH attempts by minute (the job reads the last 5 minutes) ----
+  const sshByMinute = new Map<number, ReplayHost['ssh']>();
+  for (const a of host.ssh) {
+    const l = sshByMinute.get(a.minute);
+    if (l) l.push(a);
+    else sshByMinute.set(a.minute, [a]);
+  }
 
   // ---- log errors: hourly sums for the spike baseline ----
   const logHourly = host.logs.map((l) => {
@@ -264,7 +289,15 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
       rows.push({ t: minuteStart(m), samples: 1, value: Number.isFinite(v) ? v : null, per: null });
     }
     for (const f of classifyMinutes(rows, slo.definition, [])) flags[(f.t - host.start) / minuteMs] = f;
-    return { slo, flags, byHour, row: sloRowOf(host, slo.definition), countedThrough: 0 };
+    return {
+      slo,
+      flags,
+      byHour,
+      row: sloRowOf(host, slo.definition),
+      countedThrough: 0,
+      hoursList: [] as HourCounts[],
+      hoursFor: Number.NaN,
+    };
   });
 
   // ---- state ----
@@ -371,14 +404,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
           baseline: e,
         });
       });
-      const seen = new Set<string>();
-      for (const def of metricDefs) {
-        if (!def || seen.has(def.id)) continue;
-        seen.add(def.id);
-        const check = byId.get(`anomaly.${def.id}`);
-        if (!check) continue;
-        jobResults.push({ check, result: evaluateAnomalies(def as MetricDef, load, tf(check.id), now) });
-      }
+      for (const { def, check } of anomalyJobs)
+        jobResults.push({ check, result: evaluateAnomalies(def, load, tf(check.id), now) });
     }
     // Active servers: shipped something in the last hour.
     const active = lastSeenAt !== null && now - lastSeenAt <= 60 * 60_000 ? [serverId] : [];
@@ -441,15 +468,17 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
     }
     {
       const byIp = new Map<string, { count: number; users: Set<string>; first: number; last: number }>();
-      for (const a of host.ssh) {
-        const t = minuteStart(a.minute);
-        if (t < now - spikeWindowMs || t >= now || silentAt[a.minute]) continue;
-        const g = byIp.get(a.ip) ?? { count: 0, users: new Set<string>(), first: t, last: t };
-        g.count += a.count;
-        g.users.add(a.user);
-        g.first = Math.min(g.first, t);
-        g.last = Math.max(g.last, t + 30_000);
-        byIp.set(a.ip, g);
+      for (let k = Math.max(0, m + 1 - spikeWindowMs / minuteMs); k <= m; k++) {
+        for (const a of sshByMinute.get(k) ?? []) {
+          const t = minuteStart(a.minute);
+          if (t < now - spikeWindowMs || t >= now || silentAt[a.minute]) continue;
+          const g = byIp.get(a.ip) ?? { count: 0, users: new Set<string>(), first: t, last: t };
+          g.count += a.count;
+          g.users.add(a.user);
+          g.first = Math.min(g.first, t);
+          g.last = Math.max(g.last, t + 30_000);
+          byIp.set(a.ip, g);
+        }
       }
       const groups = [...byIp].map(([ip, g]) => ({
         serverId,
@@ -604,7 +633,6 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         // Hours before the minute-judged part come from the hourly counts; the last 6 h+ by minute.
         const minutesFrom = hourOf(now - minuteHistoryMs);
         const windowFrom = hourOf(now - s.slo.definition.windowDays * 24 * hourMs);
-        const hoursList: HourCounts[] = [];
         const flagged: FlaggedMinute[] = [];
         const firstM = Math.max(0, (windowFrom - host.start) / minuteMs);
         const minutesFromM = Math.max(0, (minutesFrom - host.start) / minuteMs);
@@ -619,7 +647,13 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
           }
           s.countedThrough++;
         }
-        for (const [h, c] of s.byHour) if (h >= windowFrom && h < minutesFrom) hoursList.push(c);
+        // The hours' list changes once an hour (its counts are final once the hour is before minutesFrom).
+        if (s.hoursFor !== minutesFrom) {
+          s.hoursList = [];
+          for (const [h, c] of s.byHour) if (h >= windowFrom && h < minutesFrom) s.hoursList.push(c);
+          s.hoursFor = minutesFrom;
+        }
+        const hoursList = s.hoursList;
         for (let k = Math.max(firstM, minutesFromM); k <= m; k++) {
           const f = s.flags[k];
           if (f) flagged.push(f);

@@ -6,12 +6,13 @@
  * its baselines' `through` and it sent data since (`baseline_state`), so in steady state each reporting
  * server is refreshed once an hour, soon after its hour is rolled; a silent server costs nothing. A
  * refresh recomputes all of that server's series from the hourly tier (the robust statistics — median,
- * MAD — cannot be updated by adding a point) and replaces its rows in one transaction. Work per run is
+ * MAD — are kept incrementally in memory between runs, `BaselineStates`, so after the first run only what
+ * the new hour changed is recomputed) and replaces its rows in one transaction. Work per run is
  * bounded: at most `serversPerRun` servers and `maxRunMs`, least recently refreshed first; the rest wait
  * for the next run.
  */
 import type pg from 'pg';
-import { computeServerBaselines } from '../../intelligence/baseline-refresh.js';
+import { BaselineStates, computeServerBaselines } from '../../intelligence/baseline-refresh.js';
 import {
   baselineCandidates,
   replaceServerBaselines,
@@ -38,11 +39,12 @@ export async function refreshServerBaselines(
   serverId: number,
   now: Date,
   through?: Date,
+  states?: BaselineStates,
 ): Promise<BaselineRefresh> {
   const started = performance.now();
   return inTransaction(pool, async (client) => {
     const until = through ?? (await rolledThrough(client, serverId, now));
-    const rows = await computeServerBaselines(client, serverId, until, now);
+    const rows = await computeServerBaselines(client, serverId, until, now, states);
     const ms = performance.now() - started;
     const series = await replaceServerBaselines(client, serverId, until, now, rows, ms);
     return { serverId, series, ms, through: until };
@@ -55,24 +57,32 @@ export async function refreshDueBaselines(
   now: Date,
   serversPerRun = defaultServersPerRun,
   maxRunMs = defaultMaxRunMs,
+  states?: BaselineStates,
 ): Promise<BaselineRefresh[]> {
   const out: BaselineRefresh[] = [];
   const started = performance.now();
   for (const c of await baselineCandidates(pool, now, serversPerRun)) {
     if (performance.now() - started > maxRunMs) break;
-    out.push(await refreshServerBaselines(pool, c.serverId, now, c.rolledThrough));
+    out.push(await refreshServerBaselines(pool, c.serverId, now, c.rolledThrough, states));
   }
   return out;
 }
 
 export function baselinesJob(
-  opts: { intervalMs?: number; serversPerRun?: number; maxRunMs?: number } = {},
+  opts: {
+    intervalMs?: number;
+    serversPerRun?: number;
+    maxRunMs?: number;
+    /** Series whose statistics are kept in memory for incremental refreshes (about 115 kB each, measured). */
+    cachedSeries?: number;
+  } = {},
 ): Job {
+  const states = new BaselineStates(opts.cachedSeries);
   return {
     name: 'baselines',
     intervalMs: opts.intervalMs ?? defaultBaselinesIntervalMs,
     run: async ({ pool, log, now }) => {
-      const done = await refreshDueBaselines(pool, now, opts.serversPerRun, opts.maxRunMs);
+      const done = await refreshDueBaselines(pool, now, opts.serversPerRun, opts.maxRunMs, states);
       if (done.length > 0) {
         const ms = done.reduce((s, d) => s + d.ms, 0);
         log.info(
