@@ -113,6 +113,12 @@ function listenOptions(cmd: Command): Command {
         'the key that seals stored secrets (agentless target passwords, channel URLs); made on first start',
       ).env('PGVIGIL_SECRET_KEY_FILE'),
     )
+    .addOption(
+      new Option(
+        '--agentless-targets-file <file>',
+        'agentless targets (managed PostgreSQL the server polls) declared in a TOML or JSON file, mode 600; applied at start and on SIGHUP',
+      ).env('PGVIGIL_AGENTLESS_TARGETS_FILE'),
+    )
     .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1').env('PGVIGIL_HOST'))
     .addOption(
       new Option('--port <port>', 'HTTP port').default(defaultPort).argParser(parsePort).env('PGVIGIL_PORT'),
@@ -138,6 +144,7 @@ interface ServeFlags extends StoreFlags, ReadReplicaFlags, LogFlags {
   tlsMinVersion?: '1.2' | '1.3';
   agentPort?: number;
   secretsKeyFile?: string;
+  agentlessTargetsFile?: string;
 }
 
 function serverTls(flags: ServeFlags): ServerTls | undefined {
@@ -252,6 +259,7 @@ async function serve(flags: ServeFlags | UpFlags, mode: 'up' | 'server'): Promis
     tls: serverTls(flags),
     agentPort: flags.agentPort,
     secretKeyFile: flags.secretsKeyFile,
+    agentlessTargetsFile: flags.agentlessTargetsFile,
     log,
   });
   reloadOnHangup(server, log);

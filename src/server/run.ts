@@ -31,6 +31,8 @@ export interface ServerOptions {
   agentPort?: number;
   /** The secret key file (--secrets-key-file); default PGVIGIL_SECRET_KEY_FILE, else `<data dir>/secret.key`. */
   secretKeyFile?: string;
+  /** Agentless targets declared in a file (--agentless-targets-file), applied at start and on SIGHUP. */
+  agentlessTargetsFile?: string;
   log: Logger;
 }
 
@@ -46,6 +48,8 @@ export interface RunningServer {
   agentUrl?: string;
   /** Serves the TLS files as they are now (a renewed certificate); false without TLS; throws on a bad file. */
   reloadTls(): boolean;
+  /** Applies the agentless targets file as it is now; false without one; throws on a bad file. */
+  reloadAgentlessTargets(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -101,6 +105,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let firstAdmin: RunningServer['firstAdmin'];
   let agentUrl: string | undefined;
   let reloadTls: () => boolean = () => false;
+  let reloadAgentlessTargets: () => Promise<boolean> = async () => false;
   try {
     const migrations = await loadMigrations();
     await migrate(store.pool, opts.log, migrations);
@@ -193,6 +198,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       opts.log,
     );
     // Agentless targets (managed PostgreSQL): polled by whichever instance holds each one's lease.
+    if (opts.agentlessTargetsFile !== undefined) {
+      const { applyTargetsFile } = await import('./agentless/targets-file.js');
+      const file = opts.agentlessTargetsFile;
+      const box = secrets.box;
+      reloadAgentlessTargets = async () => {
+        await applyTargetsFile(store.pool, box, file, opts.log);
+        return true;
+      };
+      await reloadAgentlessTargets();
+    }
     poller = m.startAgentlessPoller({
       pool: store.pool,
       writer: built.value.writer,
@@ -223,6 +238,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     firstAdmin,
     agentUrl,
     reloadTls,
+    reloadAgentlessTargets,
     close: async () => {
       // The poller first: its last batches go through the writer, which closing the app drains.
       await runningPoller?.stop();
@@ -234,18 +250,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 }
 
 /**
- * SIGHUP re-reads the TLS certificate and key (a renewal in place, `systemctl reload`); without TLS it
- * changes nothing. Either way the process keeps running, where node's default would end it. Returns the
- * handler's remover.
+ * SIGHUP re-reads the TLS certificate and key (a renewal in place, `systemctl reload`) and the agentless
+ * targets file; a bad file is logged and what runs stays. Either way the process keeps running, where
+ * node's default would end it. Returns the handler's remover.
  */
-export function reloadOnHangup(server: Pick<RunningServer, 'reloadTls'>, log: Logger): () => void {
+export function reloadOnHangup(
+  server: Pick<RunningServer, 'reloadTls' | 'reloadAgentlessTargets'>,
+  log: Logger,
+): () => void {
   const onHup = () => {
     try {
       if (server.reloadTls()) log.info('SIGHUP: TLS certificate and key re-read; new connections use them');
-      else log.info('SIGHUP: nothing to reload (the server runs without TLS)');
+      else log.info('SIGHUP: no TLS files to reload (the server runs without TLS)');
     } catch (err) {
       log.error({ err }, 'SIGHUP: TLS files not reloaded; the running certificate stays');
     }
+    server.reloadAgentlessTargets().catch((err: unknown) => {
+      log.error({ err }, 'SIGHUP: agentless targets file not applied; the targets stay as they were');
+    });
   };
   process.on('SIGHUP', onHup);
   return () => process.off('SIGHUP', onHup);
