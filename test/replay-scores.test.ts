@@ -11,7 +11,7 @@
  * (bench/RESULTS.md); this week is what the tests can afford (a few seconds), with the goal's own
  * threshold. Median time to detection is asserted on the chains whose physics allow the goal (the rest
  * wait for a threshold or a ramp of their own, see bench/RESULTS.md), and the median over all timed
- * scenarios must not regress past the figure reached (3; the goal is 2). Replay speed: the clean week's
+ * scenarios must stay at the goal (≤ 2 intervals). Replay speed: the clean week's
  * CPU time (not wall-clock: the machine is shared) must stay at the goal of 100 host-days a minute.
  */
 import assert from 'node:assert/strict';
@@ -30,8 +30,6 @@ import { cleanHosts, scenarios } from './scenarios/incidents.js';
 
 /** The issue's goals. */
 const goals = { recall: 0.9, falseAlertsPerHostWeek: 1, ttdIntervals: 2, hostDaysPerCpuMinute: 100 };
-/** The median time to detection reached (bench/RESULTS.md): a regression guard until the goal is met. */
-const reachedMedianTtd = 3;
 
 let scored: ScenarioScore[] | null = null;
 function scenarioScores(): ScenarioScore[] {
@@ -123,7 +121,8 @@ test('goal: the nightly batch and the weekly maintenance window in clean data ra
 test('goal: a chain led by a large metric change is named within 2 evaluation intervals', () => {
   // These chains start with a change far beyond normal (the short run applies) or a state that cannot end
   // by itself (a lock wait behind a session idle in a transaction); the others wait for a ramp of their
-  // own (lag growing 2–3 s a minute, a connection leak over 8 minutes, a burn-rate window).
+  // own (a connection leak over 8 minutes, checkpoints requested from the second minute, a burn-rate
+  // window, a disk forecast's fit).
   const byId = new Map(scenarioScores().map((s) => [s.id, s]));
   for (const id of [
     'missing_index',
@@ -141,18 +140,28 @@ test('goal: a chain led by a large metric change is named within 2 evaluation in
   }
 });
 
-test('lag growing every minute names the replication chains within 3 evaluation intervals', () => {
-  // The lag is unusual at its second minute of growth; the level alone needs longer (bench/RESULTS.md).
+test('goal: lag growing from the fault on names the replication chains within 2 evaluation intervals', () => {
+  // The minute tier averages the agent's 10-s samples: the fault's first minute already carries some
+  // growth, its second more; rising at both and beyond warn_z, the lag opens at once (bench/RESULTS.md).
   const byId = new Map(scenarioScores().map((s) => [s.id, s]));
   for (const id of ['replication_wal', 'replication_standby_io']) {
     const s = byId.get(id)!;
-    assert.ok(s.ttdIntervals !== null && s.ttdIntervals <= 3, `${id}: ${s.ttdIntervals} intervals`);
+    assert.ok(
+      s.ttdIntervals !== null && s.ttdIntervals <= goals.ttdIntervals,
+      `${id}: ${s.ttdIntervals} intervals`,
+    );
   }
 });
 
-test('median time to detection does not regress past the figure reached', () => {
+test('goal: median time to detection ≤ 2 evaluation intervals over the timed scenarios', () => {
   const s = summarise(scenarioScores());
-  assert.ok(s.medianTtd !== null && s.medianTtd <= reachedMedianTtd, `median ${s.medianTtd} intervals`);
+  const ttds = scenarioScores()
+    .filter((x) => x.timed)
+    .map((x) => `${x.id} ${x.ttdIntervals}`);
+  assert.ok(
+    s.medianTtd !== null && s.medianTtd <= goals.ttdIntervals,
+    `median ${s.medianTtd} intervals: ${ttds.join(', ')}`,
+  );
 });
 
 test('goal: ≥ 100 host-days replayed per CPU-minute (the clean week)', () => {

@@ -39,9 +39,24 @@ export interface ScenarioOptions {
 
 export const historyDays = 56;
 
-/** 0 before `from`, rising linearly to 1 over `minutes`. */
-const ramp = (m: number, from: number, minutes: number) =>
-  m < from ? 0 : minutes <= 0 ? 1 : Math.min(1, (m - from + 1) / minutes);
+/**
+ * A series' value for minute m is what the minute tier keeps: the mean of the agent's samples in that
+ * minute (it collects every 10 s, at :00, :10 … :50 of the minute here). A fault that changes a quantity
+ * continuously from its onset (a ramp, a lag that grows) is given as a function of time in minutes and
+ * averaged over those samples; a snapshot row is the minute's last sample (`lastSample`), pushed at its end.
+ */
+const samplesPerMinute = 6;
+const minuteMean = (m: number, f: (tau: number) => number) => {
+  let sum = 0;
+  for (let j = 0; j < samplesPerMinute; j++) sum += f(m + j / samplesPerMinute);
+  return sum / samplesPerMinute;
+};
+const lastSample = (m: number) => m + (samplesPerMinute - 1) / samplesPerMinute;
+/** 0 before `from`, rising linearly to 1 over `minutes`, at time tau (minutes). */
+const rampAt = (tau: number, from: number, minutes: number) =>
+  tau < from ? 0 : minutes <= 0 ? 1 : Math.min(1, (tau - from) / minutes);
+/** The same ramp as minute m's mean. */
+const ramp = (m: number, from: number, minutes: number) => minuteMean(m, (tau) => rampAt(tau, from, minutes));
 
 type Spec = {
   id: string;
@@ -154,9 +169,9 @@ const specs: Spec[] = [
       shape(b.s('pg.tps'), t, end, (x) => x * 1.15);
       shape(b.s('host.disk_util_pct', 'sda'), t, end, (x) => Math.min(100, x + 15));
       shape(b.s('pg.checkpoints_per_min'), t, end, (x, m) => (m % 3 === 0 ? Math.max(x, 1) : x));
-      shape(b.s('pg.replication_lag_s', 'standby1'), t, end + 15, (x, m) =>
-        m < end ? x + 2 * (m - t) : x + Math.max(0, 70 - 6 * (m - end)),
-      );
+      // 2 s more lag a minute while the UPDATE runs, then caught up at 6 s a minute.
+      const lag = (tau: number) => (tau < end ? 2 * (tau - t) : Math.max(0, 2 * (end - t) - 6 * (tau - end)));
+      shape(b.s('pg.replication_lag_s', 'standby1'), t, end + 15, (x, m) => x + minuteMean(m, lag));
     },
   },
   {
@@ -171,7 +186,12 @@ const specs: Spec[] = [
       shape(b.s('host.disk_await_ms', 'sda'), t, end, (x, m) => x + 33 * ramp(m, t, 2));
       shape(b.s('host.disk_util_pct', 'sda'), t, end, (x) => Math.max(x, 96));
       shape(b.s('host.iowait_pct'), t, end, (x) => x + 14);
-      shape(b.s('pg.replication_lag_s', 'standby1'), t, end, (x, m) => x + 3 * (m - t));
+      shape(
+        b.s('pg.replication_lag_s', 'standby1'),
+        t,
+        end,
+        (x, m) => x + minuteMean(m, (tau) => 3 * (tau - t)),
+      );
     },
   },
   {
@@ -218,7 +238,7 @@ const specs: Spec[] = [
       const fs = b.host.filesystems[0]!;
       fs.sizeBytes = fs.used[t]! + 50 * GiB;
       for (let m = t; m < b.host.minutes; m++) {
-        const h = (m - t) / 60;
+        const h = minuteMean(m, (tau) => (tau - t) / 60);
         dead[m] = Math.min(85, dead[t - 1]! + 12 * h);
         fs.used[m]! += 2.5 * GiB * h;
       }
@@ -249,13 +269,17 @@ const specs: Spec[] = [
     inject(b, t) {
       const end = t + 40;
       const conns = b.s('pg.connections');
+      const before = conns.slice();
       shape(conns, t, end, (x, m) => Math.min(97, x + (97 - x) * ramp(m, t, 8)));
       b.overlays.push((m, snap) => {
         if (m < t || m >= end) return;
-        snap.instance.backends = conns[m]! + 6;
+        // The snapshot is the minute's last sample, pushed at its end.
+        const x = before[m]!;
+        const last = Math.min(97, x + (97 - x) * rampAt(lastSample(m), t, 8));
+        snap.instance.backends = last + 6;
         const idle = snap.families.pg_activity!.find((r) => r.state === 'idle');
         const active = snap.families.pg_activity!.find((r) => r.state === 'active');
-        if (idle && active) idle.count = Math.max(0, Math.round(conns[m]!) - Number(active.count));
+        if (idle && active) idle.count = Math.max(0, Math.round(last) - Number(active.count));
       });
       const pgLog = b.host.logs.find((l) => l.source === 'postgresql')!;
       const app = b.host.logs.find((l) => l.source === 'app')!;
