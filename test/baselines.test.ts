@@ -145,7 +145,7 @@ before(async () => {
   engine = new FindingsEngine({ pool, log: quietLog });
   serverId = await ensureServer(pool, 'baseline-host');
   await pool.query('UPDATE pgvigil.servers SET last_seen_at = now() WHERE server_id = $1', [serverId]);
-  // Anomaly checks ship off (anomaliesOffReason): an admin switches them on for this server.
+  // Switched on explicitly for this server (the application metrics' checks ship off: appAnomaliesOffReason).
   for (const c of anomalyChecks) {
     await storeCheckSetting(
       pool,
