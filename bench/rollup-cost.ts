@@ -1,13 +1,18 @@
 /**
- * What rolling one hour costs for a fleet: seeds bench/fleet-seed.ts's 1,000 servers (65 minutes of host
- * and PostgreSQL rows every 10 s, counters included), then rolls their last complete hour again, every
- * family, in chunks of 100 servers as the rollup job does, and the running hour's minutes as the job does
- * each minute.
+ * What rolling one hour costs for a fleet, and how it spreads over connections: seeds bench/fleet-seed.ts's
+ * 1,000 servers (65 minutes of host and PostgreSQL rows every 10 s, counters included), then rolls their
+ * last complete hour again, every family, in chunks of 100 servers as the rollup job does — on 1 and then on
+ * `--workers` connections at once (the chunks dealt out as the job deals its shards to its workers, or as
+ * several server instances share them) — and the running hour's minutes as the job does each minute.
  *
- * Run: npm run build && node dist/bench/rollup-cost.js [--servers 1000] [--runs 4]
+ * Cost is CPU, not wall time: this process's CPU (process.cpuUsage) and the store's (its postmaster's own
+ * and reaped children's time plus its live backends', from /proc), so host-hours per CPU-second says what a
+ * core of each kind buys whatever else shares the machine. Linux only for the store's share.
+ *
+ * Run: npm run build && node dist/bench/rollup-cost.js [--servers 1000] [--runs 4] [--workers 2]
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { silentLogger } from '../src/log.js';
@@ -23,34 +28,102 @@ const arg = (name: string, fallback: number) => {
 };
 const servers = arg('--servers', 1000);
 const runs = arg('--runs', 4);
+const maxWorkers = arg('--workers', 2);
+const chunk = 100;
 const log = silentLogger();
 const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-rollup-'));
 chmodSync(dir, 0o755);
-const store = await startEmbeddedStore(join(dir, 'data'), log);
-const pool = new pg.Pool({ connectionString: store.url, max: 4 });
+const dataDir = join(dir, 'data');
+
+/** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux this runs on). */
+const ticksPerSecond = 100;
+
+/** CPU seconds of the store: the postmaster, its reaped children, and its live children. */
+function storeCpuSeconds(): number {
+  const pm = Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone between the listing and the read
+    }
+    // Fields after the command (which may hold spaces): state ppid … utime(14) stime(15) cutime cstime.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(entry);
+    const ppid = Number(f[1]);
+    if (pid === pm) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    else if (ppid === pm) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / ticksPerSecond;
+}
+
+const ownCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+interface Measure {
+  workers: number;
+  wallS: number;
+  nodeCpuS: number;
+  storeCpuS: number;
+}
+
+const store = await startEmbeddedStore(dataDir, log);
+const pool = new pg.Pool({ connectionString: store.url, max: Math.max(4, maxWorkers) });
 try {
   await migrate(pool, log);
   const now = Date.now();
   const { serverIds } = await seedFleet(pool, servers, now);
   const hour = Math.floor(now / 3_600_000) * 3_600_000 - 3_600_000;
-  const hours: string[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    for (let c = 0; c < serverIds.length; c += 100) {
-      await rollBuckets(pool, {
-        tier: 'hourly',
-        serverIds: serverIds.slice(c, c + 100),
-        bucketStart: new Date(hour),
+  const chunks: number[][] = [];
+  for (let c = 0; c < serverIds.length; c += chunk) chunks.push(serverIds.slice(c, c + chunk));
+  const measures: Measure[] = [];
+  const loads: string[] = [loadavg()[0]!.toFixed(2)];
+  for (const workers of maxWorkers > 1 ? [1, maxWorkers] : [1]) {
+    for (let i = 0; i < runs; i++) {
+      const c0 = ownCpuSeconds();
+      const s0 = storeCpuSeconds();
+      const t0 = performance.now();
+      let next = 0;
+      // Each worker takes the next chunk when it is done with one, as the job's workers take shards.
+      await Promise.all(
+        Array.from({ length: workers }, async () => {
+          for (let k = next++; k < chunks.length; k = next++) {
+            await rollBuckets(pool, { tier: 'hourly', serverIds: chunks[k]!, bucketStart: new Date(hour) });
+          }
+        }),
+      );
+      measures.push({
+        workers,
+        wallS: (performance.now() - t0) / 1000,
+        nodeCpuS: ownCpuSeconds() - c0,
+        storeCpuS: storeCpuSeconds() - s0,
       });
+      loads.push(loadavg()[0]!.toFixed(2));
     }
-    hours.push(((performance.now() - t0) / 1000).toFixed(2));
   }
   const t0 = performance.now();
   const m = await rollMinutes(pool, { now: new Date() });
   const minuteMs = performance.now() - t0;
+  const rows = measures.map((x) => {
+    const cpu = x.nodeCpuS + x.storeCpuS;
+    return (
+      `| ${x.workers} | ${x.wallS.toFixed(2)} | ${(servers / x.wallS).toFixed(0)} | ${x.nodeCpuS.toFixed(2)} | ` +
+      `${x.storeCpuS.toFixed(2)} | ${((100 * x.storeCpuS) / cpu).toFixed(0)} % | ${(servers / cpu).toFixed(0)} | ` +
+      `${((1000 * cpu) / servers).toFixed(1)} |`
+    );
+  });
   process.stdout.write(
-    `rolling the last complete hour of ${servers} servers again: ${hours.join(' ')} s\n` +
+    `rolling the last complete hour of ${servers} servers again, chunks of ${chunk}:\n` +
+      '| workers | wall s | host-hours/s | node CPU s | store CPU s | store share | host-hours per CPU-s | CPU ms per host-hour |\n' +
+      '|---|---|---|---|---|---|---|---|\n' +
+      `${rows.join('\n')}\n` +
       `rolling the running hour's minutes since the seed (${m.minutes} server-minutes): ${minuteMs.toFixed(0)} ms\n` +
+      `load average (1 min) before and after each run: ${loads.join(' ')}\n` +
       `pgvigil ${version}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB\n`,
   );
 } finally {

@@ -1,0 +1,158 @@
+/**
+ * The analysis jobs' history reads on a real streaming standby (DATABASE_READ_URL): the baselines job reads
+ * the hourly and minute tiers there while the standby is fresh and holds the rolled hour, writes its
+ * baselines on the primary, and gets the same baselines from the primary when the standby lacks the hour
+ * (a roll it has not replayed yet) or is gone. Runs on the version of the run: embedded 18, and Debian's
+ * 15 in the PostgreSQL 15 pass.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type pg from 'pg';
+import { ensureServer } from '../src/server/auth/agents.js';
+import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { openStore, type Store } from '../src/storage/db.js';
+import { migrate } from '../src/storage/migrate.js';
+import { maintainPartitions } from '../src/storage/partitions.js';
+import { quietLog, testPgLabel } from './helpers/db.js';
+import { type PrivateCluster, removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
+import { query, standbyDataDir } from './helpers/standby.js';
+import { until } from './helpers/wait.js';
+
+const hourMs = 3_600_000;
+const maxLagMs = 3000;
+
+let primary: PrivateCluster;
+let standby: PrivateCluster;
+let store: Store;
+let pool: pg.Pool;
+let serverId: number;
+/** The current hour: the hourly tier is seeded up to it. */
+const H = Math.floor(Date.now() / hourMs) * hourMs;
+
+const reads = (s: Store) => s.readReplicas()[0]!.reads;
+const behind = (s: Store) => s.readReplicas()[0]!.behind;
+
+/** The stored baselines of the server, as comparable JSON (their computation time left out). */
+async function storedBaselines(): Promise<string> {
+  const { rows } = await pool.query(
+    `SELECT metric, object, through, stats_7d, stats_30d, hour_of_day, hour_of_week
+       FROM pgvigil.baselines WHERE server_id = $1 ORDER BY metric, object`,
+    [serverId],
+  );
+  return JSON.stringify(rows);
+}
+
+before(async () => {
+  primary = await startPrivateCluster({ wal_level: 'replica', max_wal_senders: '4' });
+  await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
+  standby = await startPrivateCluster({}, { dir: primary.dir, pgdata: await standbyDataDir(primary) });
+  store = await openStore({
+    databaseUrl: primary.url(),
+    log: quietLog,
+    readReplicas: { urls: [standby.url()], maxLagMs },
+  });
+  pool = store.pool;
+  await migrate(pool, quietLog);
+  await maintainPartitions(pool, { log: quietLog });
+  serverId = await ensureServer(pool, 'analysis-replica-host');
+  // Nine days of hourly CPU rollups, 20 % ± 2 busy: what the baselines job learns from.
+  await pool.query(
+    `INSERT INTO pgvigil.host_cpu_hourly (server_id, cpu, ts, samples, idle_pct_avg, iowait_pct_avg)
+     SELECT $1::bigint, 'total', $2::timestamptz - k * interval '1 hour', 360, 100 - 1 - (20 + (k % 5) - 2), 1
+       FROM generate_series(1, 9 * 24) k`,
+    [serverId, new Date(H)],
+  );
+  await until(
+    async () =>
+      (
+        await query<{ n: string }>(
+          standby.url(),
+          `SELECT count(*) AS n FROM pgvigil.host_cpu_hourly WHERE server_id = ${serverId}`,
+        )
+      )[0]?.n === String(9 * 24),
+    30_000,
+    'the standby replays the seeded hours',
+  );
+  await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby is ready');
+});
+
+after(async () => {
+  await store?.close();
+  await standby?.stop().catch(() => {});
+  await primary?.stop();
+  if (primary) await removeDir(primary.dir);
+});
+
+let fromStandby = '';
+
+describe(`analysis reads on a read replica (${testPgLabel})`, () => {
+  test('the_baselines_job_reads_the_tiers_on_the_standby_and_writes_on_the_primary', async () => {
+    const before = reads(store);
+    const r = await refreshServerBaselines(pool, serverId, new Date(), new Date(H));
+    assert.equal(r.through.getTime(), H);
+    assert.ok(r.series >= 2, `baselines written: ${r.series}`);
+    // The hourly read and the minute reads of the spreads (a day at a time) each took a standby snapshot.
+    assert.ok(reads(store) - before >= 2, `standby reads: ${reads(store) - before}`);
+    assert.equal(behind(store), 0);
+    fromStandby = await storedBaselines();
+    const cpu = (JSON.parse(fromStandby) as Array<{ metric: string; stats_30d: { count: number } }>).find(
+      (b) => b.metric === 'host.cpu_busy_pct',
+    );
+    assert.equal(cpu?.stats_30d.count, 9 * 24, 'every seeded hour counted');
+  });
+
+  test('a_standby_that_has_not_replayed_the_rolled_hour_hands_the_read_to_the_primary', async () => {
+    // A second router with a wide lag bound: the paused standby stays eligible by time alone, so only its
+    // snapshot's rollup state can tell that it lacks the hour.
+    const wide = await openStore({
+      databaseUrl: primary.url(),
+      log: quietLog,
+      readReplicas: { urls: [standby.url()], maxLagMs: 120_000 },
+    });
+    try {
+      const hour = new Date(H - hourMs);
+      await pool.query(
+        "INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket) VALUES ($1, 'hourly', $2)",
+        [serverId, hour],
+      );
+      await until(
+        async () =>
+          (
+            await query<{ n: string }>(
+              standby.url(),
+              `SELECT count(*) AS n FROM pgvigil.rollup_pending WHERE server_id = ${serverId}`,
+            )
+          )[0]?.n === '1',
+        20_000,
+        'the standby replays the pending hour',
+      );
+      await query(standby.url(), 'SELECT pg_wal_replay_pause()');
+      // The primary rolls the hour (its pending row goes); the paused standby still has it pending.
+      await pool.query('DELETE FROM pgvigil.rollup_pending WHERE server_id = $1', [serverId]);
+      await until(async () => wide.readReplicas()[0]!.state === 'ready', 20_000, 'the wide router is ready');
+      const readsBefore = reads(wide);
+      const r = await refreshServerBaselines(wide.pool, serverId, new Date(), new Date(H));
+      assert.equal(r.through.getTime(), H);
+      assert.ok(behind(wide) >= 1, 'the standby was offered the read and found behind');
+      assert.equal(reads(wide), readsBefore, 'no read was answered by the standby that lacks the hour');
+      assert.equal(await storedBaselines(), fromStandby, 'the primary gives the same baselines');
+    } finally {
+      await query(standby.url(), 'SELECT pg_wal_replay_resume()');
+      await wide.close();
+    }
+    await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby catches up');
+  });
+
+  test('with_the_standby_gone_the_baselines_job_reads_the_primary_without_an_error', async () => {
+    await standby.stop();
+    const before = reads(store);
+    // Right after the stop, before a probe notices: the failed read falls back; later ones skip it.
+    for (let i = 0; i < 2; i++) {
+      const r = await refreshServerBaselines(pool, serverId, new Date(), new Date(H));
+      assert.equal(r.through.getTime(), H);
+    }
+    assert.equal(reads(store), before);
+    assert.equal(await storedBaselines(), fromStandby);
+    assert.equal(store.readReplicas()[0]!.state, 'down');
+  });
+});
