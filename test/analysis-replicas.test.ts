@@ -2,12 +2,14 @@
  * The analysis jobs' history reads on a real streaming standby (DATABASE_READ_URL): the baselines job reads
  * the hourly and minute tiers there while the standby is fresh and holds the rolled hour, writes its
  * baselines on the primary, and gets the same baselines from the primary when the standby lacks the hour
- * (a roll it has not replayed yet) or is gone. Runs on the version of the run: embedded 18, and Debian's
+ * (a roll it has not replayed yet) or is gone; the slos job counts and judges its SLO's minutes there too.
+ * Runs on the version of the run: embedded 18, and Debian's
  * 15 in the PostgreSQL 15 pass.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
+import { runSlos } from '../src/intelligence/slo-store.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
 import { openStore, type Store } from '../src/storage/db.js';
@@ -26,6 +28,7 @@ let standby: PrivateCluster;
 let store: Store;
 let pool: pg.Pool;
 let serverId: number;
+let sloId: number;
 /** The current hour: the hourly tier is seeded up to it. */
 const H = Math.floor(Date.now() / hourMs) * hourMs;
 
@@ -62,6 +65,26 @@ before(async () => {
        FROM generate_series(1, 9 * 24) k`,
     [serverId, new Date(H)],
   );
+  // An SLO on a PostgreSQL target: seven hours of minute rollups before H, 10 backends (good), the last
+  // hour 90 (bad).
+  const { rows: t } = await pool.query<{ id: number }>(
+    `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id::int AS id`,
+    [serverId],
+  );
+  await pool.query(
+    `INSERT INTO pgvigil.pg_instance_minute (server_id, target_id, ts, samples, backends_avg, backends_min, backends_max,
+       server_version_num_avg, server_version_num_min, server_version_num_max)
+     SELECT $1, $2, m, 6, b, b::int, b::int, 180001, 180001, 180001
+       FROM generate_series($3::timestamptz - interval '7 hours', $3::timestamptz - interval '1 minute', interval '1 minute') m,
+            LATERAL (SELECT CASE WHEN m >= $3::timestamptz - interval '1 hour' THEN 90 ELSE 10 END AS b) x`,
+    [serverId, t[0]!.id, new Date(H)],
+  );
+  const { rows: slo } = await pool.query<{ id: number }>(
+    `INSERT INTO pgvigil.slos (server_id, target_id, name, family, metric, agg, comparison, threshold, objective_pct)
+     VALUES ($1, $2, 'backends', 'pg_instance', 'backends', 'avg', '<=', 50, 99.9) RETURNING slo_id::int AS id`,
+    [serverId, t[0]!.id],
+  );
+  sloId = slo[0]!.id;
   await until(
     async () =>
       (
@@ -99,6 +122,32 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
       (b) => b.metric === 'host.cpu_busy_pct',
     );
     assert.equal(cpu?.stats_30d.count, 9 * 24, 'every seeded hour counted');
+  });
+
+  test('the_slos_job_counts_and_judges_minutes_read_on_the_standby', async () => {
+    await until(
+      async () =>
+        (
+          await query<{ n: string }>(
+            standby.url(),
+            `SELECT count(*) AS n FROM pgvigil.slos WHERE slo_id = ${sloId}`,
+          )
+        )[0]?.n === '1',
+      20_000,
+      'the standby replays the SLO',
+    );
+    const before = reads(store);
+    const r = await runSlos(pool, new Date());
+    assert.equal(r.failed, 0);
+    // Counting the complete hours and loading the evaluation's minutes: a standby snapshot each.
+    assert.ok(reads(store) - before >= 2, `standby reads: ${reads(store) - before}`);
+    const { rows } = await pool.query(
+      `SELECT sum(good)::int AS good, sum(bad)::int AS bad FROM pgvigil.slo_hours WHERE slo_id = $1`,
+      [sloId],
+    );
+    assert.deepEqual(rows[0], { good: 360, bad: 60 }, 'every seeded minute counted once, on the primary');
+    const { rows: st } = await pool.query('SELECT status FROM pgvigil.slos WHERE slo_id = $1', [sloId]);
+    assert.ok(st[0]!.status?.budget, 'the status is stored');
   });
 
   test('a_standby_that_has_not_replayed_the_rolled_hour_hands_the_read_to_the_primary', async () => {
@@ -151,6 +200,7 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
       const r = await refreshServerBaselines(pool, serverId, new Date(), new Date(H));
       assert.equal(r.through.getTime(), H);
     }
+    assert.equal((await runSlos(pool, new Date())).failed, 0, 'the SLO is judged on the primary');
     assert.equal(reads(store), before);
     assert.equal(await storedBaselines(), fromStandby);
     assert.equal(store.readReplicas()[0]!.state, 'down');
