@@ -33,6 +33,16 @@ let sloId: number;
 const H = Math.floor(Date.now() / hourMs) * hourMs;
 
 const reads = (s: Store) => s.readReplicas()[0]!.reads;
+
+/** Scans of a tier's tables (and partitions) counted by a server itself: on a standby, its own reads. */
+async function scans(url: string, table: string): Promise<number> {
+  const [r] = await query<{ n: string | null }>(
+    url,
+    `SELECT sum(seq_scan + coalesce(idx_scan, 0)) AS n FROM pg_stat_user_tables
+      WHERE schemaname = 'pgvigil' AND relname LIKE '${table}%'`,
+  );
+  return Number(r?.n ?? 0);
+}
 const behind = (s: Store) => s.readReplicas()[0]!.behind;
 
 /** The stored baselines of the server, as comparable JSON (their computation time left out). */
@@ -85,17 +95,26 @@ before(async () => {
     [serverId, t[0]!.id],
   );
   sloId = slo[0]!.id;
+  let seen = '';
   await until(
-    async () =>
-      (
-        await query<{ n: string }>(
-          standby.url(),
-          `SELECT count(*) AS n FROM pgvigil.host_cpu_hourly WHERE server_id = ${serverId}`,
-        )
-      )[0]?.n === String(9 * 24),
+    async () => {
+      const [p] = await query<{ n: string }>(
+        primary.url(),
+        `SELECT count(*) AS n FROM pgvigil.host_cpu_hourly WHERE server_id = ${serverId}`,
+      );
+      const [r] = await query<{ n: string; lsn: string | null }>(
+        standby.url(),
+        `SELECT (SELECT count(*) FROM pgvigil.host_cpu_hourly WHERE server_id = ${serverId}) AS n,
+                pg_last_wal_replay_lsn()::text AS lsn`,
+      ).catch((err: Error) => [{ n: err.message, lsn: null }]);
+      seen = `primary ${p?.n}, standby ${r?.n} (replayed to ${r?.lsn})`;
+      return Number(p?.n) === 9 * 24 && Number(r?.n) === 9 * 24;
+    },
     30_000,
     'the standby replays the seeded hours',
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${seen}`);
+  });
   await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby is ready');
 });
 
@@ -111,12 +130,19 @@ let fromStandby = '';
 describe(`analysis reads on a read replica (${testPgLabel})`, () => {
   test('the_baselines_job_reads_the_tiers_on_the_standby_and_writes_on_the_primary', async () => {
     const before = reads(store);
+    const scansBefore = await scans(standby.url(), 'host_cpu_hourly');
     const r = await refreshServerBaselines(pool, serverId, new Date(), new Date(H));
     assert.equal(r.through.getTime(), H);
     assert.ok(r.series >= 2, `baselines written: ${r.series}`);
     // The hourly read and the minute reads of the spreads (a day at a time) each took a standby snapshot.
     assert.ok(reads(store) - before >= 2, `standby reads: ${reads(store) - before}`);
     assert.equal(behind(store), 0);
+    // The standby's own statistics saw the hourly tier read there (a backend reports them within ~10 s).
+    await until(
+      async () => (await scans(standby.url(), 'host_cpu_hourly')) > scansBefore,
+      20_000,
+      'the standby counts scans of the hourly tier',
+    );
     fromStandby = await storedBaselines();
     const cpu = (JSON.parse(fromStandby) as Array<{ metric: string; stats_30d: { count: number } }>).find(
       (b) => b.metric === 'host.cpu_busy_pct',
@@ -127,16 +153,19 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
   test('the_slos_job_counts_and_judges_minutes_read_on_the_standby', async () => {
     await until(
       async () =>
-        (
-          await query<{ n: string }>(
-            standby.url(),
-            `SELECT count(*) AS n FROM pgvigil.slos WHERE slo_id = ${sloId}`,
-          )
-        )[0]?.n === '1',
+        Number(
+          (
+            await query<{ n: string }>(
+              standby.url(),
+              `SELECT count(*) AS n FROM pgvigil.slos WHERE slo_id = ${sloId}`,
+            )
+          )[0]?.n,
+        ) === 1,
       20_000,
       'the standby replays the SLO',
     );
     const before = reads(store);
+    const scansBefore = await scans(standby.url(), 'pg_instance_minute');
     const r = await runSlos(pool, new Date());
     assert.equal(r.failed, 0);
     // Counting the complete hours and loading the evaluation's minutes: a standby snapshot each.
@@ -146,6 +175,11 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
       [sloId],
     );
     assert.deepEqual(rows[0], { good: 360, bad: 60 }, 'every seeded minute counted once, on the primary');
+    await until(
+      async () => (await scans(standby.url(), 'pg_instance_minute')) > scansBefore,
+      20_000,
+      'the standby counts scans of the minute tier',
+    );
     const { rows: st } = await pool.query('SELECT status FROM pgvigil.slos WHERE slo_id = $1', [sloId]);
     assert.ok(st[0]!.status?.budget, 'the status is stored');
   });
@@ -166,12 +200,14 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
       );
       await until(
         async () =>
-          (
-            await query<{ n: string }>(
-              standby.url(),
-              `SELECT count(*) AS n FROM pgvigil.rollup_pending WHERE server_id = ${serverId}`,
-            )
-          )[0]?.n === '1',
+          Number(
+            (
+              await query<{ n: string }>(
+                standby.url(),
+                `SELECT count(*) AS n FROM pgvigil.rollup_pending WHERE server_id = ${serverId}`,
+              )
+            )[0]?.n,
+          ) === 1,
         20_000,
         'the standby replays the pending hour',
       );
