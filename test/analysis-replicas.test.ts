@@ -2,7 +2,7 @@
  * The analysis jobs' history reads on a real streaming standby (DATABASE_READ_URL): the baselines job reads
  * the hourly and minute tiers there while the standby is fresh and holds the rolled hour, writes its
  * baselines on the primary, and gets the same baselines from the primary when the standby lacks the hour
- * (a roll it has not replayed yet) or is gone; the slos job counts and judges its SLO's minutes there too.
+ * (a roll it has not replayed yet) or is gone; the slos job counts and judges its SLO's minutes there too, and the incidents job reads its members' series there.
  * Runs on the version of the run: embedded 18, and Debian's
  * 15 in the PostgreSQL 15 pass.
  */
@@ -12,9 +12,11 @@ import type pg from 'pg';
 import { runSlos } from '../src/intelligence/slo-store.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { runIncidents } from '../src/server/jobs/incidents.js';
 import { openStore, type Store } from '../src/storage/db.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
+import { insertFinding } from '../src/storage/queries/findings.sql.js';
 import { quietLog, testPgLabel } from './helpers/db.js';
 import { type PrivateCluster, removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
 import { query, standbyDataDir } from './helpers/standby.js';
@@ -182,6 +184,71 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
     );
     const { rows: st } = await pool.query('SELECT status FROM pgvigil.slos WHERE slo_id = $1', [sloId]);
     assert.ok(st[0]!.status?.budget, 'the status is stored');
+  });
+
+  test('the_incidents_job_reads_the_member_series_on_the_standby', async () => {
+    const now = Date.now();
+    const sid = await ensureServer(pool, 'incident-replica-host');
+    const { rows: t } = await pool.query<{ id: number }>(
+      `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id::int AS id`,
+      [sid],
+    );
+    // 40 minutes every 10 s: memory and connections climb together (a co-movement no chain explains).
+    const start = now - 240 * 10_000;
+    await pool.query(
+      `INSERT INTO pgvigil.host_memory (server_id, ts, total_bytes, used_bytes)
+       SELECT $1, to_timestamp(($2::float8 + i * 10000) / 1000), 16e9, 4e9 + i * 2e7 + (i % 3) * 1e6
+         FROM generate_series(0, 239) AS i`,
+      [sid, start],
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.pg_instance (server_id, target_id, ts, up, backends)
+       SELECT $1, $2, to_timestamp(($3::float8 + i * 10000) / 1000), true, 20 + i / 3 + (i % 2)
+         FROM generate_series(0, 239) AS i`,
+      [sid, t[0]!.id, start],
+    );
+    const finding = (at: number, check: string, targetId: number | null, title: string) =>
+      insertFinding(
+        pool,
+        {
+          key: `${check}|${sid}|${targetId ?? ''}|`,
+          kind: 'alert',
+          check,
+          serverId: sid,
+          targetId,
+          object: '',
+          severity: 'warning',
+          title,
+          evidence: {},
+          explanation: 'e',
+          action: 'a',
+          value: null,
+        },
+        new Date(at),
+        false,
+      );
+    await finding(now - 6 * 60_000, 'host.memory', null, 'Memory 90 % used');
+    await finding(now - 4 * 60_000, 'pg.connections', t[0]!.id, 'Connections at 85 % of the usable limit');
+    // The standby is fresh past the inserts once a probe after them finds it so (the lag bound is 3 s).
+    await new Promise((r) => setTimeout(r, 2 * maxLagMs));
+    await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby is ready');
+    const before = reads(store);
+    const scansBefore = await scans(standby.url(), 'host_memory');
+    const r = await runIncidents(pool, new Date(), { live: false });
+    assert.equal(r.opened, 1);
+    assert.equal(r.seriesRead, 2);
+    assert.equal(reads(store) - before, 2, 'both member series read on the standby');
+    await until(
+      async () => (await scans(standby.url(), 'host_memory')) > scansBefore,
+      20_000,
+      'the standby counts scans of the raw rows',
+    );
+    const { rows } = await pool.query(`SELECT i.correlated FROM pgvigil.incidents i WHERE i.server_id = $1`, [
+      sid,
+    ]);
+    assert.equal(rows.length, 1, 'the incident is written on the primary');
+    const pairs = (rows[0]!.correlated as { pairs?: Array<{ r: number; points: number }> }).pairs ?? [];
+    assert.ok(pairs[0] && pairs[0].r > 0.9 && pairs[0].points >= 30, JSON.stringify(rows[0]!.correlated));
   });
 
   test('a_standby_that_has_not_replayed_the_rolled_hour_hands_the_read_to_the_primary', async () => {
