@@ -36,6 +36,7 @@ import {
   targetsWithData,
   uncountSloHours,
 } from '../storage/queries/slos.sql.js';
+import { readReplicasOf } from '../storage/read-replicas.js';
 import { rollupSpecs } from '../storage/rollups.js';
 import { planSeries } from '../storage/series.js';
 import { inReadSnapshot, inTransaction } from '../storage/tx.js';
@@ -394,7 +395,8 @@ export async function runSlos(
           const fresh = await sloForUpdate(c, row.id);
           if (!fresh) return 0;
           const plan = resolveIndicator(fresh, fresh.serverId, fresh.targetId, now);
-          const read = replicaReader(db, fresh.serverId, now);
+          // Without standbys the reads stay in this transaction, as before.
+          const read = readReplicasOf(db) ? replicaReader(db, fresh.serverId, now) : undefined;
           const n = await countHours(c, fresh, plan, now, read);
           const status = evaluateSlo(await loadSloInput(c, fresh, plan, now, read), now.getTime());
           await storeSloStatus(c, fresh.id, status, now);

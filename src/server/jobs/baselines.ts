@@ -22,6 +22,7 @@ import {
   replaceServerBaselines,
   rolledThrough,
 } from '../../storage/queries/baselines.sql.js';
+import { readReplicasOf } from '../../storage/read-replicas.js';
 import { inReadSnapshot, inTransaction } from '../../storage/tx.js';
 import type { Job } from './runner.js';
 
@@ -53,16 +54,19 @@ export async function refreshServerBaselines(
     // The tier reads may run on a streaming standby (DATABASE_READ_URL). Rollup rows are written after
     // the time they cover, so the range asks the standby to be fresh up to now (less the lag bound), and
     // its own snapshot must show the server rolled through `until` — else the primary answers.
-    const read: HistoryReader = (range, fn) =>
-      inReadSnapshot(
-        pool,
-        analysisReadTimeoutMs,
-        fn,
-        { from: range.from, to: now },
-        {
-          holds: async (c) => (await rolledThrough(c, serverId, now)).getTime() >= until.getTime(),
-        },
-      );
+    // Without standbys the reads stay in this transaction, as one snapshot on one connection.
+    const read: HistoryReader | undefined = readReplicasOf(pool)
+      ? (range, fn) =>
+          inReadSnapshot(
+            pool,
+            analysisReadTimeoutMs,
+            fn,
+            { from: range.from, to: now },
+            {
+              holds: async (c) => (await rolledThrough(c, serverId, now)).getTime() >= until.getTime(),
+            },
+          )
+      : undefined;
     const rows = await computeServerBaselines(client, serverId, until, now, states, read);
     const ms = performance.now() - started;
     const series = await replaceServerBaselines(client, serverId, until, now, rows, ms);
