@@ -109,32 +109,50 @@ export class BaselineStates {
   }
 }
 
-/** Every baseline of one server through `through` (an hour boundary the hourly tier has rolled). */
+/**
+ * Runs reads of the rollup tiers over [from, to) in one snapshot: by default on the caller's client; the
+ * baselines job hands one that may use a streaming standby (src/server/jobs/baselines.ts).
+ */
+export type HistoryReader = <T>(
+  range: { from: Date; to: Date },
+  fn: (client: pg.PoolClient) => Promise<T>,
+) => Promise<T>;
+
+/**
+ * Every baseline of one server through `through` (an hour boundary the hourly tier has rolled). The tier
+ * reads go through `read` (default: `client`); the within-hour spreads this keeps are read and written on
+ * `client`.
+ */
 export async function computeServerBaselines(
   client: pg.PoolClient,
   serverId: number,
   through: Date,
   now: Date,
   states?: BaselineStates,
+  read: HistoryReader = (_range, fn) => fn(client),
 ): Promise<BaselineWrite[]> {
   const t = through.getTime();
-  const bounded = await boundedObjects(client, serverId, new Date(t - windowDays.short * dayMs), through);
-  const cores = await hostCores(
-    client,
-    serverId,
-    new Date(t - 2 * dayMs),
-    new Date(now.getTime() - 15 * 60_000),
-  );
-  const series = await readMetricPoints(client, {
-    serverId,
-    tier: 'hourly',
-    from: new Date(t - Math.max(windowDays.weekProfile, windowDays.long) * dayMs),
-    to: through,
-    now,
-    ...bounded,
-    cores,
+  const from = new Date(t - Math.max(windowDays.weekProfile, windowDays.long) * dayMs);
+  const { bounded, cores, series } = await read({ from, to: through }, async (c) => {
+    const bounded = await boundedObjects(c, serverId, new Date(t - windowDays.short * dayMs), through);
+    const cores = await hostCores(
+      c,
+      serverId,
+      new Date(t - 2 * dayMs),
+      new Date(now.getTime() - 15 * 60_000),
+    );
+    const series = await readMetricPoints(c, {
+      serverId,
+      tier: 'hourly',
+      from,
+      to: through,
+      now,
+      ...bounded,
+      cores,
+    });
+    return { bounded, cores, series };
   });
-  const spreads = await refreshHourSpreads(client, serverId, through, now, { ...bounded, cores });
+  const spreads = await refreshHourSpreads(client, serverId, through, now, { ...bounded, cores }, read);
   const out: BaselineWrite[] = [];
   for (const s of series) {
     const sds = spreads.get(seriesKey(s.targetId, s.metric, s.object));
@@ -197,6 +215,7 @@ async function refreshHourSpreads(
   through: Date,
   now: Date,
   wants: Omit<Parameters<typeof readMetricPoints>[1], 'serverId' | 'tier' | 'from' | 'to' | 'now'>,
+  read: HistoryReader,
 ): Promise<Map<string, Map<number, number>>> {
   const t = through.getTime();
   const keepFrom = t - windowDays.weekProfile * dayMs;
@@ -208,14 +227,16 @@ async function refreshHourSpreads(
   // A day at a time: the series machinery widens the step past 1,500 points per series.
   while (from < t) {
     const to = Math.min(t, from + dayMs);
-    const minutes = await readMetricPoints(client, {
-      serverId,
-      tier: 'minute',
-      from: new Date(from),
-      to: new Date(to),
-      now,
-      ...wants,
-    });
+    const minutes = await read({ from: new Date(from), to: new Date(to) }, (c) =>
+      readMetricPoints(c, {
+        serverId,
+        tier: 'minute',
+        from: new Date(from),
+        to: new Date(to),
+        now,
+        ...wants,
+      }),
+    );
     rows.push(...spreadsOfMinutes(minutes));
     from = to;
   }

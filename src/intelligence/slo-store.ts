@@ -36,9 +36,10 @@ import {
   targetsWithData,
   uncountSloHours,
 } from '../storage/queries/slos.sql.js';
+import { readReplicasOf } from '../storage/read-replicas.js';
 import { rollupSpecs } from '../storage/rollups.js';
 import { planSeries } from '../storage/series.js';
-import { inTransaction } from '../storage/tx.js';
+import { inReadSnapshot, inTransaction } from '../storage/tx.js';
 import {
   burnWindows,
   classifyMinutes,
@@ -237,12 +238,29 @@ export async function createDefaults(db: Queryable, now: Date): Promise<number> 
  */
 const maxHoursPerRun = 91 * 24;
 
+/**
+ * Runs reads of the indicator's minutes over [from, to) in one snapshot. `tail` is where the primary's
+ * hourly rollups end: a snapshot that shows them ending earlier lacks minute rows the read counts on. By
+ * default on the caller's connection; the slos job hands one that may use a streaming standby.
+ */
+export type IndicatorReader = <T>(
+  range: { from: Date; to: Date },
+  tail: number,
+  fn: (db: Queryable) => Promise<T>,
+) => Promise<T>;
+
+const onSameConnection =
+  (db: Queryable): IndicatorReader =>
+  (_range, _tail, fn) =>
+    fn(db);
+
 /** Counts the complete hours not counted yet (and re-counts re-opened ones). Returns hours counted. */
 export async function countHours(
   db: Queryable,
   row: SloRow,
   plan: IndicatorPlan,
   now: Date,
+  read: IndicatorReader = onSameConnection(db),
 ): Promise<number> {
   const tail = await hourlyTail(db, row.serverId, now);
   let counted = row.countedUntil?.getTime() ?? null;
@@ -254,7 +272,9 @@ export async function countHours(
   const from = Math.max(counted ?? windowFrom, windowFrom);
   const to = Math.min(tail, from + maxHoursPerRun * hourMs);
   if (from >= to) return 0;
-  const rows = await indicatorMinutes(db, plan, new Date(from), new Date(to), to);
+  const rows = await read({ from: new Date(from), to: new Date(to) }, tail, (c) =>
+    indicatorMinutes(c, plan, new Date(from), new Date(to), to),
+  );
   const starts = await agentStarts(db, row.serverId, new Date(from - restartExclusionMs), new Date(to));
   const hours = countByHour(classifyMinutes(rows, definitionOf(row), starts));
   await storeSloHours(db, row.id, new Date(from), new Date(to), hours);
@@ -273,6 +293,7 @@ export async function loadSloInput(
   row: SloRow,
   plan: IndicatorPlan,
   now: Date,
+  read: IndicatorReader = onSameConnection(db),
 ): Promise<SloInput> {
   const def = definitionOf(row);
   const t = now.getTime();
@@ -287,10 +308,13 @@ export async function loadSloInput(
   const edgeHour = edge < minutesFrom ? edge : undefined;
   const windowFrom = floorHour(t - def.windowDays * dayMs);
   const hours = await sloHours(db, row.id, new Date(windowFrom), new Date(minutesFrom));
-  const rows = await indicatorMinutes(db, plan, new Date(minutesFrom), new Date(t), tail);
-  if (edgeHour !== undefined) {
-    rows.push(...(await indicatorMinutes(db, plan, new Date(edgeHour), new Date(edgeHour + hourMs), tail)));
-  }
+  const rows = await read({ from: new Date(edgeHour ?? minutesFrom), to: now }, tail, async (c) => {
+    const out = await indicatorMinutes(c, plan, new Date(minutesFrom), new Date(t), tail);
+    if (edgeHour !== undefined) {
+      out.push(...(await indicatorMinutes(c, plan, new Date(edgeHour), new Date(edgeHour + hourMs), tail)));
+    }
+    return out;
+  });
   const from = edgeHour ?? minutesFrom;
   const starts = await agentStarts(db, row.serverId, new Date(from - restartExclusionMs), new Date(t));
   return {
@@ -312,6 +336,28 @@ export interface SloRunResult {
 }
 
 let lastPrunedAt = Number.NEGATIVE_INFINITY;
+
+/** Statement timeout of one indicator read on the job's path (a first count reads up to 7 days of minutes). */
+const indicatorReadTimeoutMs = 120_000;
+
+/**
+ * The slos job's indicator reads: on a streaming standby (DATABASE_READ_URL) that is fresh up to now, less
+ * the lag bound, and whose snapshot shows the server's hourly rollups as far as the primary's — rows are
+ * rolled after the hour they cover, so the time range alone cannot vouch for them; else on the primary.
+ * Agent starts and counted hours are the job's own writes and stay on its primary transaction.
+ */
+function replicaReader(pool: pg.Pool, serverId: number, now: Date): IndicatorReader {
+  return (range, tail, fn) =>
+    inReadSnapshot(
+      pool,
+      indicatorReadTimeoutMs,
+      fn,
+      { from: range.from, to: now },
+      {
+        holds: async (c) => (await hourlyTail(c, serverId, now)) >= tail,
+      },
+    );
+}
 
 /**
  * One run of the slos job: record agent starts, create defaults, then per SLO count its new complete hours,
@@ -349,8 +395,10 @@ export async function runSlos(
           const fresh = await sloForUpdate(c, row.id);
           if (!fresh) return 0;
           const plan = resolveIndicator(fresh, fresh.serverId, fresh.targetId, now);
-          const n = await countHours(c, fresh, plan, now);
-          const status = evaluateSlo(await loadSloInput(c, fresh, plan, now), now.getTime());
+          // Without standbys the reads stay in this transaction, as before.
+          const read = readReplicasOf(db) ? replicaReader(db, fresh.serverId, now) : undefined;
+          const n = await countHours(c, fresh, plan, now, read);
+          const status = evaluateSlo(await loadSloInput(c, fresh, plan, now, read), now.getTime());
           await storeSloStatus(c, fresh.id, status, now);
           return n;
         });

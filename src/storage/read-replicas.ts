@@ -44,6 +44,8 @@ export interface ReplicaStatus {
   lagMs: number | null;
   /** Reads it answered since start. */
   reads: number;
+  /** Reads it was offered but lacked rows written after their time (a rolled hour), since start. */
+  behind: number;
   /** Why it is down (absent otherwise). */
   error?: string;
 }
@@ -89,6 +91,7 @@ interface Replica {
   fresh?: number;
   lagMs: number | null;
   reads: number;
+  behind: number;
   error?: string;
 }
 
@@ -130,7 +133,14 @@ export class ReadReplicas {
       });
       // A standby that goes away errors its idle connections; the next probe marks it down.
       pool.on('error', () => {});
-      return { url: redactDatabaseUrl(url), pool, state: 'starting' as const, lagMs: null, reads: 0 };
+      return {
+        url: redactDatabaseUrl(url),
+        pool,
+        state: 'starting' as const,
+        lagMs: null,
+        reads: 0,
+        behind: 0,
+      };
     });
     routers.set(primary, this);
   }
@@ -215,6 +225,11 @@ export class ReadReplicas {
     replica.reads++;
   }
 
+  /** `replica` lacked what a read needed (its `holds` check): the primary answered; the standby stays. */
+  behind(replica: Replica): void {
+    replica.behind++;
+  }
+
   /** A read on `replica` failed for a reason of the standby's: set it aside until its next good probe. */
   failed(replica: Replica, err: unknown): void {
     replica.fresh = undefined;
@@ -227,6 +242,7 @@ export class ReadReplicas {
       state: r.state,
       lagMs: r.lagMs,
       reads: r.reads,
+      behind: r.behind,
       ...(r.error ? { error: r.error } : {}),
     }));
   }

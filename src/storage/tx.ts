@@ -123,28 +123,53 @@ export async function inTransaction<T>(
   }
 }
 
+export interface ReadSnapshotOptions {
+  /**
+   * Asked first, in the standby's snapshot: whether it holds what the read needs beyond the time range —
+   * rows written long after the time they cover (a rolled hour, written when the hour is over), which the
+   * range's freshness rule cannot vouch for. False: the read runs on the primary instead (the standby is
+   * behind, not broken). Never asked on the primary.
+   */
+  holds?: (client: pg.PoolClient) => Promise<boolean>;
+}
+
+/** The standby's snapshot lacks what `holds` asked for: read on the primary. */
+class StandbyBehind extends Error {}
+
 /**
  * Runs `fn` in a read-only, repeatable-read transaction whose statements time out after `timeoutMs`:
  * the queries of one answer see one snapshot, and one expensive read cannot hold a connection for long.
  * With the time `range` a read covers, it may run on a streaming standby that holds that range
- * (./read-replicas.ts); a standby that fails it hands it to the primary.
+ * (./read-replicas.ts) and passes `opts.holds`; a standby that fails it hands it to the primary.
  */
 export async function inReadSnapshot<T>(
   pool: pg.Pool,
   timeoutMs: number,
   fn: (client: pg.PoolClient) => Promise<T>,
   range?: ReadRange,
+  opts: ReadSnapshotOptions = {},
 ): Promise<T> {
   const replicas = range ? readReplicasOf(pool) : undefined;
   const standby = range ? replicas?.choose(range) : undefined;
   if (replicas && standby) {
+    const holds = opts.holds;
     try {
-      const answer = await readSnapshotOn(standby.pool, timeoutMs, fn);
+      const answer = await readSnapshotOn(
+        standby.pool,
+        timeoutMs,
+        holds
+          ? async (c) => {
+              if (!(await holds(c))) throw new StandbyBehind();
+              return fn(c);
+            }
+          : fn,
+      );
       replicas.served(standby.replica);
       return answer;
     } catch (err) {
-      if (!isConnectionError(err) && !isRecoveryConflict(err)) throw err;
-      replicas.failed(standby.replica, err);
+      if (err instanceof StandbyBehind) replicas.behind(standby.replica);
+      else if (!isConnectionError(err) && !isRecoveryConflict(err)) throw err;
+      else replicas.failed(standby.replica, err);
     }
   }
   return readSnapshotOn(pool, timeoutMs, fn);

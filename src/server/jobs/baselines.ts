@@ -12,17 +12,24 @@
  * for the next run.
  */
 import type pg from 'pg';
-import { BaselineStates, computeServerBaselines } from '../../intelligence/baseline-refresh.js';
+import {
+  BaselineStates,
+  computeServerBaselines,
+  type HistoryReader,
+} from '../../intelligence/baseline-refresh.js';
 import {
   baselineCandidates,
   replaceServerBaselines,
   rolledThrough,
 } from '../../storage/queries/baselines.sql.js';
-import { inTransaction } from '../../storage/tx.js';
+import { readReplicasOf } from '../../storage/read-replicas.js';
+import { inReadSnapshot, inTransaction } from '../../storage/tx.js';
 import type { Job } from './runner.js';
 
 export const defaultBaselinesIntervalMs = 10 * 60_000;
 export const defaultServersPerRun = 200;
+/** Statement timeout of one server's history read (30 days of hourly rows; a day of minutes). */
+const analysisReadTimeoutMs = 120_000;
 /** A run stops taking new servers after this long (the rest wait for the next run). */
 export const defaultMaxRunMs = 5 * 60_000;
 
@@ -44,7 +51,23 @@ export async function refreshServerBaselines(
   const started = performance.now();
   return inTransaction(pool, async (client) => {
     const until = through ?? (await rolledThrough(client, serverId, now));
-    const rows = await computeServerBaselines(client, serverId, until, now, states);
+    // The tier reads may run on a streaming standby (DATABASE_READ_URL). Rollup rows are written after
+    // the time they cover, so the range asks the standby to be fresh up to now (less the lag bound), and
+    // its own snapshot must show the server rolled through `until` — else the primary answers.
+    // Without standbys the reads stay in this transaction, as one snapshot on one connection.
+    const read: HistoryReader | undefined = readReplicasOf(pool)
+      ? (range, fn) =>
+          inReadSnapshot(
+            pool,
+            analysisReadTimeoutMs,
+            fn,
+            { from: range.from, to: now },
+            {
+              holds: async (c) => (await rolledThrough(c, serverId, now)).getTime() >= until.getTime(),
+            },
+          )
+      : undefined;
+    const rows = await computeServerBaselines(client, serverId, until, now, states, read);
     const ms = performance.now() - started;
     const series = await replaceServerBaselines(client, serverId, until, now, rows, ms);
     return { serverId, series, ms, through: until };

@@ -141,7 +141,9 @@ async function memberSeries(
         now,
         o.retention,
       );
-      const r = await inReadSnapshot(pool, 10_000, (c) => querySeries(c, plan, now));
+      // Past minutes of raw rows: a streaming standby may answer (DATABASE_READ_URL); it lacks at most the
+      // lag bound's newest seconds, which co-movement over hours does not need.
+      const r = await inReadSnapshot(pool, 10_000, (c) => querySeries(c, plan, now), plan);
       const points = combineSeries(
         r.series.map((x) => x.points),
         spec.combine,
