@@ -637,6 +637,13 @@ Examples:
       ),
     )
     .option('--json', 'print each change as one JSON object a line')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ pgvigil record --server db1 --from 2026-12-03T10:00:00Z --to 2026-12-03T12:00:00Z --out incident.ndjson
+  $ pgvigil replay incident.ndjson --json      the findings, incidents and SLO changes, at the file's times`,
+    )
     .action(async (file: string, flags: { databaseUrl?: string; json?: boolean }) => {
       const { replay } = await import('./tools/replay.js');
       const r = await replay({ file, databaseUrl: flags.databaseUrl, json: Boolean(flags.json) });

@@ -29,13 +29,13 @@ function cpuRow(ts: number, busy: number): unknown[] {
 }
 
 /** One line per 10-s sample; the batch arrives when its slot is over (as `record` writes it). */
-function syntheticStream(): string[] {
+function syntheticStream(offsetMs = 0): string[] {
   const out: string[] = [];
   for (let ts = start; ts < end; ts += tenS) {
     const busy = ts >= burstFrom && ts < burstTo ? 98 : 20 + 5 * Math.sin(ts / 600_000);
     out.push(
       JSON.stringify({
-        time: new Date(ts + tenS).toISOString(),
+        time: new Date(ts + tenS + offsetMs).toISOString(),
         server: 'synth-1',
         v: 1,
         families: {
@@ -52,11 +52,11 @@ function syntheticStream(): string[] {
               'softirq_pct',
               'steal_pct',
             ],
-            rows: [cpuRow(ts, busy)],
+            rows: [cpuRow(ts + offsetMs, busy)],
           },
           host_memory: {
             columns: ['ts', 'total_bytes', 'available_bytes', 'used_bytes', 'free_bytes'],
-            rows: [[ts, 8e9, 5e9, 3e9, 2e9]],
+            rows: [[ts + offsetMs, 8e9, 5e9, 3e9, 2e9]],
           },
         },
       }),
@@ -118,8 +118,16 @@ describe('pgvigil replay', () => {
     assert.equal(opened.target, 'synth-1');
     assert.match(opened.explanation, /busy/);
     for (const e of evs) {
-      for (const k of ['time', 'kind', 'key', 'event', 'severity', 'target', 'cause', 'explanation'])
-        assert.ok(k in e, `${k} missing in ${JSON.stringify(e)}`);
+      assert.deepEqual(Object.keys(e).slice(0, 8), [
+        'time',
+        'kind',
+        'key',
+        'event',
+        'severity',
+        'target',
+        'cause',
+        'explanation',
+      ]);
     }
     // Nothing else fired on a host that is quiet apart from the burst.
     assert.deepEqual(
@@ -129,12 +137,20 @@ describe('pgvigil replay', () => {
     first = { db, evs };
   });
 
-  test('without_json_each_change_is_one_readable_line', async () => {
-    const file = join(dir, 'short.ndjson');
-    writeFileSync(file, `${syntheticStream().slice(355, 420).join('\n')}\n`);
+  test('an_old_stream_is_moved_into_retention_and_printed_at_its_own_times_one_readable_line_each', async () => {
+    // 30 days old: past raw retention, so the replay moves it, and prints the file's times back.
+    const offset = -30 * 86_400_000;
+    const file = join(dir, 'old.ndjson');
+    writeFileSync(file, `${syntheticStream(offset).slice(355, 420).join('\n')}\n`);
     const r = await runCli(['replay', file, '--database-url', (await fresh()).url], {}, 120_000);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^\S+Z finding opened (warning|critical) host\.cpu on synth-1: CPU \d+ % busy/m);
+    assert.match(r.stderr, /the stream is moved by \d+ min/);
+    const m = /^(\S+Z) finding opened (warning|critical) host\.cpu on synth-1: CPU \d+ % busy/m.exec(
+      r.stdout,
+    );
+    assert.ok(m, r.stdout);
+    const at = Date.parse(m[1]!);
+    assert.ok(at > burstFrom + offset && at <= burstTo + offset, `opened at ${m[1]}`);
   });
 
   test('a_store_that_is_not_fresh_is_refused', async () => {

@@ -112,9 +112,10 @@ async function timeRange(file: string): Promise<{ first: number; last: number } 
   for await (const { text } of lines(file)) {
     if (text.trim() === '') continue;
     const p = parseReplayLine(text);
-    if (!p.ok) continue;
+    // A line earlier than the one before is skipped by the replay: it does not count here either.
+    if (!p.ok || p.line.time < last) continue;
     first = Math.min(first, p.line.time);
-    last = Math.max(last, p.line.time);
+    last = p.line.time;
   }
   return Number.isFinite(first) ? { first, last } : undefined;
 }
@@ -239,7 +240,9 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     const fmt = (ms: number) => new Date(ms - shift).toISOString();
     const emit = (e: ReplayEvent) => {
       summary.events++;
-      if (opts.json) out(`${JSON.stringify(e)}\n`);
+      const { time, kind, key, event, severity, target, cause, explanation, ...rest } = e;
+      const ordered = { time, kind, key, event, severity, target, cause, explanation, ...rest };
+      if (opts.json) out(`${JSON.stringify(ordered)}\n`);
       else {
         const what = e.kind === 'finding' ? `${e.check} on ${e.target}` : `${e.key} on ${e.target}`;
         out(
