@@ -22,6 +22,40 @@ const end = Math.floor((Date.now() - 10 * minute) / minute) * minute;
 const start = end - 120 * minute;
 const burstFrom = start + 60 * minute;
 const burstTo = burstFrom + 10 * minute;
+// PostgreSQL does not answer for 3 minutes, half an hour in.
+const downFrom = start + 30 * minute;
+const downTo = downFrom + 3 * minute;
+const instanceColumns = [
+  'ts',
+  'target',
+  'up',
+  'server_version_num',
+  'server_version',
+  'in_recovery',
+  'start_time',
+  'max_connections',
+  'backends',
+  'collect_ms',
+  'error',
+];
+function instanceRow(ts: number, offsetMs: number): unknown[] {
+  const t = ts + offsetMs;
+  if (ts >= downFrom && ts < downTo)
+    return [t, 'main', false, null, null, null, null, null, null, 5, 'connection refused'];
+  return [
+    t,
+    'main',
+    true,
+    180001,
+    '18.1',
+    false,
+    new Date(start + offsetMs - 86_400_000).toISOString(),
+    100,
+    30,
+    5,
+    null,
+  ];
+}
 
 function cpuRow(ts: number, busy: number): unknown[] {
   // ts, cpu, user, nice, system, idle, iowait, irq, softirq, steal
@@ -54,6 +88,7 @@ function syntheticStream(offsetMs = 0): string[] {
             ],
             rows: [cpuRow(ts + offsetMs, busy)],
           },
+          pg_instance: { columns: instanceColumns, rows: [instanceRow(ts, offsetMs)] },
           host_memory: {
             columns: ['ts', 'total_bytes', 'available_bytes', 'used_bytes', 'free_bytes'],
             rows: [[ts + offsetMs, 8e9, 5e9, 3e9, 2e9]],
@@ -74,6 +109,9 @@ function events(stdout: string): ReplayEvent[] {
 
 const cpuEvents = (evs: ReplayEvent[]) =>
   evs.filter((e) => e.kind === 'finding' && e.check === 'host.cpu').map((e) => [e.event, e.time, e.severity]);
+/** What a replay said, ids aside (they depend on the store): sorted, so the comparison is of sets. */
+const said = (evs: ReplayEvent[]) =>
+  evs.map((e) => [e.kind, e.check ?? e.cause ?? '', e.event, e.time, e.severity].join(' ')).sort();
 
 describe('pgvigil replay', () => {
   let dir: string;
@@ -93,7 +131,7 @@ describe('pgvigil replay', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a_saturated_cpu_opens_a_finding_at_the_streams_time_and_resolves_it_after', async () => {
+  test('a_cpu_burst_and_an_outage_open_and_resolve_findings_an_slo_change_and_an_incident_at_the_streams_times', async () => {
     const lines = syntheticStream();
     // Line 5 is broken: reported by its number, skipped, and the stream goes on.
     lines.splice(4, 0, '{"time": "2026-01-01T00:00:00Z", not json');
@@ -129,9 +167,37 @@ describe('pgvigil replay', () => {
         'explanation',
       ]);
     }
-    // Nothing else fired on a host that is quiet apart from the burst.
+    // The outage: PostgreSQL down opens and resolves at the stream's times, the availability SLO's
+    // budget is spent (a changed SLO line), its burn-rate alert fires, and an incident groups the two.
+    const down = evs.filter((e) => e.check === 'pg.down');
     assert.deepEqual(
-      evs.filter((e) => e.kind === 'finding' && e.check !== 'host.cpu').map((e) => e.check),
+      down.map((e) => e.event),
+      ['opened', 'resolved'],
+      JSON.stringify(evs),
+    );
+    assert.ok(Date.parse(down[0]!.time) >= downFrom && Date.parse(down[0]!.time) <= downTo, down[0]!.time);
+    assert.equal(down[0]!.target, 'synth-1/main');
+    const slo = evs.filter((e) => e.kind === 'slo');
+    assert.ok(
+      slo.some(
+        (e) => e.severity === 'critical' && /availability/.test(e.target) && /exhausted/.test(e.explanation),
+      ),
+      JSON.stringify(slo),
+    );
+    assert.ok(evs.some((e) => e.check === 'slo.burn_rate' && e.event === 'opened'));
+    const incident = evs.find((e) => e.kind === 'incident' && e.event === 'opened');
+    assert.ok(incident && Date.parse(incident.time) >= downFrom, JSON.stringify(evs));
+    // Nothing else fired on a host that is quiet apart from the burst and the outage.
+    assert.deepEqual(
+      [
+        ...new Set(
+          evs
+            .filter(
+              (e) => e.kind === 'finding' && !['host.cpu', 'pg.down', 'slo.burn_rate'].includes(e.check!),
+            )
+            .map((e) => e.check),
+        ),
+      ],
       [],
     );
     first = { db, evs };
@@ -182,7 +248,8 @@ describe('pgvigil replay', () => {
       120_000,
     );
     assert.equal(rec.code, 0, rec.stderr);
-    assert.match(rec.stderr, /recorded 720 batches, 1440 rows of host_cpu, host_memory/);
+    assert.match(rec.stderr, /recorded 720 batches, 2160 rows of /);
+    for (const f of ['host_cpu', 'host_memory', 'pg_instance']) assert.match(rec.stderr, new RegExp(f));
     const recorded = readFileSync(out, 'utf8').trim().split('\n');
     assert.equal(recorded.length, 720);
     const again = await runCli(['replay', out, '--json', '--database-url', (await fresh()).url], {}, 300_000);
@@ -190,6 +257,7 @@ describe('pgvigil replay', () => {
     const evs = events(again.stdout);
     assert.ok(cpuEvents(evs).length >= 2);
     assert.deepEqual(cpuEvents(evs), cpuEvents(first.evs));
+    assert.deepEqual(said(evs), said(first.evs));
   });
 });
 

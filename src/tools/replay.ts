@@ -39,6 +39,7 @@ import { defaultRetention, maintainPartitions } from '../storage/partitions.js';
 import { listFindings } from '../storage/queries/findings.sql.js';
 import { listIncidents } from '../storage/queries/incidents.sql.js';
 import { storeServerCount } from '../storage/queries/replay.sql.js';
+import { serverName } from '../storage/queries/servers.sql.js';
 import { listSlos } from '../storage/queries/slos.sql.js';
 import { parseReplayLine, type ReplayLine, replayLimits, shiftTable, shiftTables } from './replay-format.js';
 
@@ -306,6 +307,15 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
         if (i.state === 'resolved' && before?.state !== 'resolved')
           emit({ ...base, time: isoToFile(i.resolvedAt, at), event: 'resolved' });
       }
+      const names = new Map<number, string>();
+      const nameOf = async (id: number) => {
+        let n = names.get(id);
+        if (n === undefined) {
+          n = (await serverName(pool, id)) ?? String(id);
+          names.set(id, n);
+        }
+        return n;
+      };
       for (const s of await listSlos(pool, { limit: 100_000 })) {
         const sig = sloSignature(s.status);
         if (sig === null) continue;
@@ -319,7 +329,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
           key: `slo:${s.id}`,
           event: 'changed',
           severity: st.budget?.exhausted ? 'critical' : left < 0.5 ? 'warning' : 'info',
-          target: `${s.serverId}${s.targetId !== null ? `/${s.targetId}` : ''} ${s.name}`,
+          target: `${await nameOf(s.serverId)} ${s.name}`,
           cause: null,
           explanation: `${s.name}: SLI ${st.sli ?? 'n/a'} % against ${s.objective} %; ${Math.round(left * 100)} % of the error budget left${st.budget?.exhausted ? ' (exhausted)' : ''}`,
         });
