@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ReplayEvent } from '../src/tools/replay.js';
-import { parseReplayLine, shiftTables } from '../src/tools/replay-format.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
@@ -258,47 +257,5 @@ describe('pgvigil replay', () => {
     assert.ok(cpuEvents(evs).length >= 2);
     assert.deepEqual(cpuEvents(evs), cpuEvents(first.evs));
     assert.deepEqual(said(evs), said(first.evs));
-  });
-});
-
-describe('replay format', () => {
-  test('a_line_names_what_is_wrong', () => {
-    assert.match(String((parseReplayLine('[1]') as { message: string }).message), /not a JSON object/);
-    assert.match(
-      String(
-        (parseReplayLine('{"time":"2026-01-01T00:00:00","families":{}}') as { message: string }).message,
-      ),
-      /zone/,
-    );
-    assert.match(
-      String((parseReplayLine('{"time":1,"families":[]}') as { message: string }).message),
-      /families/,
-    );
-    const ok = parseReplayLine('{"time":"2026-01-01T00:00:00Z","families":{}}');
-    assert.ok(ok.ok && ok.line.server === 'replay' && ok.line.time === Date.parse('2026-01-01T00:00:00Z'));
-  });
-
-  test('moving_a_stream_moves_every_ts_and_nothing_else', () => {
-    const moved = shiftTables(
-      {
-        host_cpu: {
-          columns: ['cpu', 'ts'],
-          rows: [
-            ['total', 1000],
-            ['0', '1970-01-01T00:00:02Z'],
-          ],
-        },
-      },
-      60_000,
-    );
-    assert.deepEqual(moved, {
-      host_cpu: {
-        columns: ['cpu', 'ts'],
-        rows: [
-          ['total', 61_000],
-          ['0', 62_000],
-        ],
-      },
-    });
   });
 });
