@@ -134,13 +134,18 @@ describe('pgvigil replay', () => {
     const lines = syntheticStream();
     // Line 5 is broken: reported by its number, skipped, and the stream goes on.
     lines.splice(4, 0, '{"time": "2026-01-01T00:00:00Z", not json');
+    // Line 7 is JSON but ingest refuses it (no such family): its message, and the stream goes on.
+    const seventh = JSON.parse(lines[6]!) as { families: Record<string, unknown> };
+    seventh.families = { host_teapot: { columns: ['ts'], rows: [] } };
+    lines.splice(6, 0, JSON.stringify(seventh));
     const file = join(dir, 'synthetic.ndjson');
     writeFileSync(file, `${lines.join('\n')}\n`);
     const db = await fresh();
     const r = await runCli(['replay', file, '--json', '--database-url', db.url], {}, 300_000);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /line 5: not JSON/);
-    assert.match(r.stderr, /replayed 720 batches of 721 lines \(1 skipped\)/);
+    assert.match(r.stderr, /line 7: refused by ingest \(400 [A-Z_]+: .*host_teapot/);
+    assert.match(r.stderr, /replayed 720 batches of 722 lines \(2 skipped\)/);
     const evs = events(r.stdout);
     const opened = evs.find((e) => e.check === 'host.cpu' && e.event === 'opened');
     const resolved = evs.find((e) => e.check === 'host.cpu' && e.event === 'resolved');

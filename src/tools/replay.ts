@@ -408,14 +408,20 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
         summary.skipped++;
         let why = res.body;
         try {
-          const e = res.json() as { code?: string; message?: string };
-          why = `${e.code ?? res.statusCode}: ${e.message ?? res.body}`;
+          const e = (res.json() as { error?: { code?: string; message?: string } }).error;
+          if (e?.code && e.message) why = `${e.code}: ${e.message}`;
         } catch {}
         err(`line ${n}: refused by ingest (${res.statusCode} ${why}); skipped\n`);
         return;
       }
       agent.seq++;
       summary.replayed++;
+      const rejected = (res.json() as { rejectedRows?: { future?: number; tooOld?: number } }).rejectedRows;
+      if (rejected && (rejected.future || rejected.tooOld)) {
+        err(
+          `line ${n}: ingest dropped ${rejected.tooOld ?? 0} rows older than raw retention and ${rejected.future ?? 0} rows in the future\n`,
+        );
+      }
       summary.from ??= new Date(line.time).toISOString();
       summary.to = new Date(line.time).toISOString();
       await app.engine.idle();
