@@ -182,6 +182,20 @@ function userRoleArg(value: string): UserRole {
 }
 
 /** Commander argument parser for the duration flag `flag` (30m, 12h, 7d …). */
+/** An ISO 8601 time that names its zone (a time read in some local zone would be a guess). */
+function isoArg(flag: string): (value: string) => Date {
+  return (value) => {
+    const ms = /(Z|[+-]\d\d:?\d\d)$/i.test(value) ? Date.parse(value) : Number.NaN;
+    if (!Number.isFinite(ms)) {
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        `${flag} ${value}: expected ISO 8601 with its zone, e.g. 2026-12-03T10:00:00Z`,
+      );
+    }
+    return new Date(ms);
+  };
+}
+
 function durationArg(flag: string): (value: string) => number {
   return (value) => parseDuration(value, flag);
 }
@@ -610,6 +624,56 @@ Examples:
         process.stdout.write(flags.json ? `${JSON.stringify(r)}\n` : `${formatBenchIngest(r)}\n`);
       },
     );
+
+  program
+    .command('replay')
+    .description(
+      'run a stream of batches (NDJSON, docs/replay.md) through ingest and the intelligence on a fresh store under a simulated clock; print every finding, incident and SLO change',
+    )
+    .argument('<file>', 'the stream: one batch a line, with its time')
+    .addOption(
+      new Option('--database-url <url>', 'a fresh, empty database (default: a temporary embedded store)').env(
+        'DATABASE_URL',
+      ),
+    )
+    .option('--json', 'print each change as one JSON object a line')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ pgvigil record --server db1 --from 2026-12-03T10:00:00Z --to 2026-12-03T12:00:00Z --out incident.ndjson
+  $ pgvigil replay incident.ndjson --json      the findings, incidents and SLO changes, at the file's times`,
+    )
+    .action(async (file: string, flags: { databaseUrl?: string; json?: boolean }) => {
+      const { replay } = await import('./tools/replay.js');
+      const r = await replay({ file, databaseUrl: flags.databaseUrl, json: Boolean(flags.json) });
+      process.stderr.write(
+        `replayed ${r.replayed} batches of ${r.lines} lines (${r.skipped} skipped), ${r.events} changes${r.from ? `, ${r.from} to ${r.to}` : ''}\n`,
+      );
+    });
+
+  storeOptions(
+    program
+      .command('record')
+      .description("write a server's stored rows in a time range as a replay stream (NDJSON, docs/replay.md)")
+      .requiredOption('--server <name>', 'the server (host) name')
+      .requiredOption('--from <iso>', 'start of the range, ISO 8601 with its zone', isoArg('--from'))
+      .requiredOption('--to <iso>', 'end of the range (excluded), ISO 8601 with its zone', isoArg('--to'))
+      .option('--out <file>', 'write to this file (default: standard output)'),
+  ).action(async (flags: StoreFlags & { server: string; from: Date; to: Date; out?: string }) => {
+    const { record } = await import('./tools/record.js');
+    const r = await record({
+      databaseUrl: flags.databaseUrl,
+      dataDir: flags.dataDir,
+      server: flags.server,
+      from: flags.from,
+      to: flags.to,
+      out: flags.out,
+    });
+    process.stderr.write(
+      `recorded ${r.batches} batches, ${r.rows} rows of ${r.families.join(', ') || 'no family'}\n`,
+    );
+  });
 
   registerAgentCommands(program);
   registerLogCommands(program);

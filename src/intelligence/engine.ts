@@ -79,6 +79,11 @@ export interface EngineOptions {
   refreshMs?: number;
   /** Queued evaluations per server beyond which the oldest is dropped (and counted). */
   maxQueuedPerServer?: number;
+  /**
+   * The time an ingest evaluation is applied at (ms); default the wall clock. `pgvigil replay` gives its
+   * simulated clock, so findings open and resolve at the stream's times.
+   */
+  clock?: () => number;
 }
 
 interface Application {
@@ -248,7 +253,7 @@ export class FindingsEngine {
     const touched = [...app.evaluated].some((k) => known?.has(k.slice(0, k.indexOf('|'))));
     if (app.observations.length === 0 && !touched) return;
     app.checks = [...new Set([...app.evaluated].map((k) => k.slice(0, k.indexOf('|'))))];
-    const nowMs = Date.now();
+    const nowMs = this.opts.clock?.() ?? Date.now();
     if (this.unchangedSinceLastApply(app, nowMs)) {
       this.hooks.countApplication?.('unchanged');
       return;

@@ -114,6 +114,8 @@ export interface AppOptions {
   agentCa?: AgentCa;
   /** Lifetime of the agent certificates it issues (default 30 days). */
   agentCertificateLifetimeMs?: number;
+  /** The clock ingest evaluations apply findings at (default the wall clock; `pgvigil replay` simulates one). */
+  clock?: () => number;
 }
 
 /** HTTPS for the server; with `clientCa`, every client must present a certificate signed by it (mTLS). */
@@ -314,7 +316,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     log: opts.log.child({ component: 'notify' }),
     metrics: deliveryMetrics(registry),
   });
-  const engine = createFindingsEngine({ pool, log: opts.log, registry, delivery });
+  const engine = createFindingsEngine({ pool, log: opts.log, registry, delivery, clock: opts.clock });
   const limits = { ...defaultIngestLimits, ...opts.ingestLimits };
 
   await app.register(healthRoutes, {

@@ -45,6 +45,8 @@ export function createFindingsEngine(opts: {
   registry: Registry;
   /** Wakes the sender after a commit that queued notifications. */
   delivery?: { kick(): void };
+  /** The ingest evaluations' clock (default the wall clock; a replay gives its simulated one). */
+  clock?: () => number;
 }): FindingsEngine {
   const seconds = opts.registry.histogram(
     'pgvigil_findings_evaluation_seconds',
@@ -67,6 +69,7 @@ export function createFindingsEngine(opts: {
   return new FindingsEngine({
     pool: opts.pool,
     log,
+    ...(opts.clock ? { clock: opts.clock } : {}),
     hooks: {
       observeEvaluation: (mode, s) => seconds.observe(s, { mode }),
       countTransition: (type) => transitions.inc({ type }),
