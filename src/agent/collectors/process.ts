@@ -21,12 +21,18 @@
  * one interval) is found at the next full scan, up to a minute late. /REGEX/ watches read every command
  * line on every collection (postgres rewrites its own as its state changes), so they cost more.
  *
+ * The files of a matching process (stat, status and its fd directory) stay open between collections, for
+ * at most `maxKeptProcesses` processes and only on a real procfs: reading them again from offset 0 skips
+ * the path lookup, open and close of each (most of the kernel's part of this collector's cost). A kept
+ * descriptor stays bound to the process it was opened for: once that process is gone it reads ESRCH,
+ * even if its pid was reused, and the files are opened afresh by path.
+ *
  * CPU over an interval counts only processes seen at both ends of it: one started in between contributes
  * from its first sample on, one that exited takes its last slice with it. The exposition's
  * pgvigil_process_cpu_seconds_total is the sum of those increases, so it only ever grows (a plain sum
  * of per-process counters would drop whenever a process exits).
  */
-import { readdirSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { CounterTracker } from '../rates.js';
 import {
   errnoCode,
@@ -36,6 +42,7 @@ import {
   parseCount,
   readKernelFile,
   readUnder,
+  rereadKernelFile,
   USER_HZ,
 } from './proc.js';
 import type { Collector, ExposedMetric, Row } from './types.js';
@@ -260,6 +267,28 @@ export function processKey(stat: PidStat): string {
   return `${stat.pid}:${stat.startTicks}`;
 }
 
+/** Descriptors kept open for one matching process (see the module header). */
+interface KeptFiles {
+  stat: number;
+  status: number;
+  /** The fd directory; undefined while it cannot be opened (another user's process, agent not root). */
+  fdDir: number | undefined;
+}
+
+/** At most this many processes keep their files open: three descriptors each. */
+const maxKeptProcesses = 128;
+
+function closeKept(k: KeptFiles): void {
+  for (const fd of [k.stat, k.status, k.fdDir]) {
+    if (fd === undefined) continue;
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed: nothing held
+    }
+  }
+}
+
 export interface ProcessCollectorOptions {
   watches: ProcessWatch[];
   /** Never matched (the agent itself); defaults to this process. */
@@ -281,6 +310,11 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
   /** comm by pid as last read; `confirmed` once two reads agreed (see the module header). */
   const commByPid = new Map<number, { comm: string; confirmed: boolean }>();
   let lastFullScanAt = Number.NEGATIVE_INFINITY;
+  /** Whether this collection re-reads every remembered name (a full scan). */
+  let fullScan = false;
+  /** Boot time from /proc/stat, read again at every full scan (it only moves when the clock is set). */
+  let bootTime: number | undefined;
+  const kept = new Map<number, KeptFiles>();
   const counters = new CounterTracker();
   /** Per watch, CPU seconds summed over the increases seen so far (a counter that never goes back). */
   const cpuSecondsTotal = new Map<string, number>();
@@ -297,28 +331,94 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
     }
   }
 
-  /** stat, status and fd of a matching process; undefined when it exited while being read. */
-  function sample(procRoot: string, pid: number, cmdline: string): ProcessSample | undefined {
-    let stat: PidStat;
-    let rssBytes: number;
+  /** The fd count of a process from its fd directory (open descriptor or path). */
+  function fdCount(procRoot: string, pid: number, dirFd: number | undefined): number {
+    // Since Linux 6.2 the size of /proc/<pid>/fd is its number of open files: one stat instead of
+    // listing the directory (a third of this process's cost). Older kernels say 0: list it then.
+    const size = dirFd !== undefined ? fstatSync(dirFd).size : 0;
+    return size > 0 ? size : readdirSync(`${procRoot}/${pid}/fd`).length;
+  }
+
+  /** stat and status text and fd count through descriptors kept open; undefined when the process is gone. */
+  function readKept(
+    procRoot: string,
+    pid: number,
+    k: KeptFiles,
+  ): [string, string, number | null] | undefined {
     try {
-      stat = parsePidStat(readKernelFile(procRoot, `${pid}/stat`), `/proc/${pid}/stat`);
-      rssBytes = parseStatusRss(readKernelFile(procRoot, `${pid}/status`));
+      const statText = rereadKernelFile(k.stat, `/proc/${pid}/stat`);
+      const statusText = rereadKernelFile(k.status, `/proc/${pid}/status`);
+      if (k.fdDir === undefined) {
+        try {
+          k.fdDir = openSync(`${procRoot}/${pid}/fd`, 'r');
+        } catch (err) {
+          if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
+          return [statText, statusText, null];
+        }
+      }
+      return [statText, statusText, fdCount(procRoot, pid, k.fdDir)];
     } catch (err) {
       if (gone(err)) return undefined;
       throw err;
     }
+  }
+
+  /** stat, status and fd of a matching process; undefined when it exited while being read. */
+  function sample(procRoot: string, pid: number, cmdline: string): ProcessSample | undefined {
+    let texts: [string, string, number | null] | undefined;
+    const k = kept.get(pid);
+    if (k) {
+      texts = readKept(procRoot, pid, k);
+      // Gone, or its pid now belongs to another process: open the new one's files by path below.
+      if (!texts) {
+        closeKept(k);
+        kept.delete(pid);
+      }
+    }
+    if (!texts && isProcfs(procRoot) && kept.size < maxKeptProcesses) {
+      let fresh: KeptFiles | undefined;
+      try {
+        fresh = {
+          stat: openSync(`${procRoot}/${pid}/stat`, 'r'),
+          status: Number.NaN,
+          fdDir: undefined,
+        };
+        fresh.status = openSync(`${procRoot}/${pid}/status`, 'r');
+      } catch (err) {
+        if (fresh && !Number.isNaN(fresh.stat)) closeSync(fresh.stat);
+        if (gone(err)) return undefined;
+        throw err;
+      }
+      texts = readKept(procRoot, pid, fresh);
+      if (!texts) {
+        closeKept(fresh);
+        return undefined;
+      }
+      kept.set(pid, fresh);
+    }
+    let stat: PidStat;
+    let rssBytes: number;
     let fds: number | null;
-    try {
-      // Since Linux 6.2 the size of /proc/<pid>/fd is its number of open files: one stat instead of
-      // listing the directory (a third of this process's cost). Older kernels say 0, and a tree that is
-      // not procfs (a fixture) has directory sizes of its own: list the directory then.
-      const size = isProcfs(procRoot) ? statSync(`${procRoot}/${pid}/fd`).size : 0;
-      fds = size > 0 ? size : readdirSync(`${procRoot}/${pid}/fd`).length;
-    } catch (err) {
-      if (gone(err)) return undefined;
-      if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
-      fds = null;
+    if (texts) {
+      stat = parsePidStat(texts[0], `/proc/${pid}/stat`);
+      rssBytes = parseStatusRss(texts[1]);
+      fds = texts[2];
+    } else {
+      try {
+        stat = parsePidStat(readKernelFile(procRoot, `${pid}/stat`), `/proc/${pid}/stat`);
+        rssBytes = parseStatusRss(readKernelFile(procRoot, `${pid}/status`));
+      } catch (err) {
+        if (gone(err)) return undefined;
+        throw err;
+      }
+      try {
+        const size = isProcfs(procRoot) ? statSync(`${procRoot}/${pid}/fd`).size : 0;
+        fds = size > 0 ? size : readdirSync(`${procRoot}/${pid}/fd`).length;
+      } catch (err) {
+        if (gone(err)) return undefined;
+        if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
+        fds = null;
+      }
     }
     return { stat, cmdline, rssBytes, fds };
   }
@@ -332,9 +432,10 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
       // generating stat), cmdline only when a pattern or a long name needs it. Only matches get stat,
       // status and fd read.
       const startedAt = ctx.monotonic();
-      if (startedAt - lastFullScanAt >= fullScanMs) {
-        commByPid.clear();
+      fullScan = startedAt - lastFullScanAt >= fullScanMs;
+      if (fullScan) {
         lastFullScanAt = startedAt;
+        bootTime = undefined;
       }
       const present = new Set<number>();
       const candidates: Array<{ pid: number; comm: string; cmdline: string }> = [];
@@ -345,7 +446,7 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
         present.add(pid);
         const known = commByPid.get(pid);
         let comm: string;
-        if (known?.confirmed) {
+        if (known?.confirmed && !fullScan) {
           comm = known.comm;
         } else {
           try {
@@ -355,6 +456,8 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
             if (gone(err)) continue;
             throw err;
           }
+          // A full scan reads each name once: one that is still what two earlier reads agreed on stays
+          // trusted; a changed one is read again next time, like a new pid's.
           commByPid.set(pid, { comm, confirmed: known?.comm === comm });
         }
         if (patterns || comms.has(comm)) candidates.push({ pid, comm, cmdline: '' });
@@ -394,7 +497,14 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
       const atMs = ctx.monotonic();
       const ts = ctx.now();
       const uptime = parseUptime(readKernelFile(ctx.procRoot, 'uptime'));
-      const bootTime = parseBootTime(readKernelFile(ctx.procRoot, 'stat'));
+      bootTime ??= parseBootTime(readKernelFile(ctx.procRoot, 'stat'));
+      // Files of processes no longer sampled (exited, renamed away) are let go.
+      for (const [pid, k] of kept) {
+        if (!sampled.get(pid)) {
+          closeKept(k);
+          kept.delete(pid);
+        }
+      }
 
       // Each process's CPU once, however many watches it matches.
       const cpuRates = new Map<string, number>();
@@ -416,6 +526,10 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
 
       ctx.expose?.(processExposition(results, cpuSecondsTotal, bootTime));
       return [{ family: 'host_process', ts, rows: processRows(results, cpuRates, uptime) }];
+    },
+    async close() {
+      for (const k of kept.values()) closeKept(k);
+      kept.clear();
     },
   };
 }
