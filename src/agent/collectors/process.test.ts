@@ -18,8 +18,10 @@ import { collectFixturePair, fakeContext, fixture, metricOf, rowsOf } from '../.
 import {
   createProcessCollector,
   matchesWatch,
+  pageSizeFromAuxv,
   parsePidStat,
   parseProcessWatch,
+  parseStatmRss,
   parseStatusRss,
 } from './process.js';
 
@@ -288,4 +290,21 @@ test('on_the_real_procfs_kept_files_read_what_fresh_reads_do_and_are_let_go', as
     for (const c of children) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('statm_resident_pages_give_the_bytes_of_status_vmrss', () => {
+  const pageSize = 4096;
+  assert.equal(parseStatmRss('6153 2391 1632 180 0 489 0\n', pageSize), 2391 * 4096);
+  assert.throws(
+    () => parseStatmRss('6153\n', pageSize, '/proc/7/statm'),
+    /\/proc\/7\/statm line 1: resident/,
+  );
+  // The page size from the auxiliary vector: (AT_PAGESZ = 6, 4096), then the end (AT_NULL).
+  const auxv = Buffer.alloc(48);
+  auxv.writeBigUInt64LE(33n, 0);
+  auxv.writeBigUInt64LE(1n, 8);
+  auxv.writeBigUInt64LE(6n, 16);
+  auxv.writeBigUInt64LE(4096n, 24);
+  assert.equal(pageSizeFromAuxv(auxv, true), 4096);
+  assert.equal(pageSizeFromAuxv(Buffer.alloc(32), true), undefined, 'no AT_PAGESZ before AT_NULL');
 });

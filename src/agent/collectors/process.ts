@@ -21,18 +21,20 @@
  * one interval) is found at the next full scan, up to a minute late. /REGEX/ watches read every command
  * line on every collection (postgres rewrites its own as its state changes), so they cost more.
  *
- * The files of a matching process (stat, status and its fd directory) stay open between collections, for
- * at most `maxKeptProcesses` processes and only on a real procfs: reading them again from offset 0 skips
- * the path lookup, open and close of each (most of the kernel's part of this collector's cost). A kept
- * descriptor stays bound to the process it was opened for: once that process is gone it reads ESRCH,
- * even if its pid was reused, and the files are opened afresh by path.
+ * The files of a matching process (stat, statm — status where the page size is unknown — and its fd
+ * directory) stay open between collections, for at most `maxKeptProcesses` processes and only on a real
+ * procfs: reading them again from offset 0 skips the path lookup, open and close of each (most of the
+ * kernel's part of this collector's cost). A kept descriptor stays bound to the process it was opened
+ * for: once that process is gone it reads ESRCH, even if its pid was reused, and the files are opened
+ * afresh by path.
  *
  * CPU over an interval counts only processes seen at both ends of it: one started in between contributes
  * from its first sample on, one that exited takes its last slice with it. The exposition's
  * pgvigil_process_cpu_seconds_total is the sum of those increases, so it only ever grows (a plain sum
  * of per-process counters would drop whenever a process exits).
  */
-import { closeSync, fstatSync, openSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { CounterTracker } from '../rates.js';
 import {
   errnoCode,
@@ -122,6 +124,49 @@ export function parseStatusRss(text: string): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(text);
   // Kernel threads and zombies have no address space and no VmRSS line: resident memory is truly zero.
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/**
+ * Resident memory from /proc/<pid>/statm (second field, in pages), in bytes: the same sum of file, shmem
+ * and anonymous pages as VmRSS in status, from a file the kernel makes for a fraction of status's cost.
+ */
+export function parseStatmRss(text: string, pageSize: number, file = '/proc/<pid>/statm'): number {
+  const f = fieldsOf(text);
+  return parseCount(f[1], file, 'resident', { number: 1, text }) * pageSize;
+}
+
+/** AT_PAGESZ of the ELF auxiliary vector (/proc/self/auxv: pairs of native words, type then value). */
+const atPageSize = 6;
+
+/** The kernel's page size from a binary auxv, or undefined when it cannot be told (not a 64-bit vector). */
+export function pageSizeFromAuxv(auxv: Buffer, littleEndian: boolean): number | undefined {
+  for (let at = 0; at + 16 <= auxv.length; at += 16) {
+    const type = littleEndian ? auxv.readBigUInt64LE(at) : auxv.readBigUInt64BE(at);
+    if (type === 0n) return undefined;
+    if (type === BigInt(atPageSize)) {
+      const v = Number(littleEndian ? auxv.readBigUInt64LE(at + 8) : auxv.readBigUInt64BE(at + 8));
+      return v > 0 && (v & (v - 1)) === 0 ? v : undefined;
+    }
+  }
+  return undefined;
+}
+
+const pageSizes = new Map<string, number | undefined>();
+
+/** The page size of the host behind a procfs root (asked once per root); undefined: read status instead. */
+function pageSizeOf(procRoot: string): number | undefined {
+  if (pageSizes.has(procRoot)) return pageSizes.get(procRoot);
+  let size: number | undefined;
+  // Only on 64-bit builds: a 32-bit auxv has 8-byte entries.
+  if (isProcfs(procRoot) && ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64'].includes(process.arch)) {
+    try {
+      size = pageSizeFromAuxv(readFileSync(`${procRoot}/self/auxv`), endianness() === 'LE');
+    } catch {
+      size = undefined;
+    }
+  }
+  pageSizes.set(procRoot, size);
+  return size;
 }
 
 /** The first number of /proc/uptime: seconds since boot. */
@@ -270,7 +315,10 @@ export function processKey(stat: PidStat): string {
 /** Descriptors kept open for one matching process (see the module header). */
 interface KeptFiles {
   stat: number;
-  status: number;
+  /** statm when the page size is known, else status. */
+  memory: number;
+  /** The page size statm's counts are multiplied by; undefined: `memory` is status. */
+  pageSize: number | undefined;
   /** The fd directory; undefined while it cannot be opened (another user's process, agent not root). */
   fdDir: number | undefined;
 }
@@ -279,7 +327,7 @@ interface KeptFiles {
 const maxKeptProcesses = 128;
 
 function closeKept(k: KeptFiles): void {
-  for (const fd of [k.stat, k.status, k.fdDir]) {
+  for (const fd of [k.stat, k.memory, k.fdDir]) {
     if (fd === undefined) continue;
     try {
       closeSync(fd);
@@ -347,16 +395,19 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
   ): [string, string, number | null] | undefined {
     try {
       const statText = rereadKernelFile(k.stat, `/proc/${pid}/stat`);
-      const statusText = rereadKernelFile(k.status, `/proc/${pid}/status`);
+      const memoryText = rereadKernelFile(
+        k.memory,
+        `/proc/${pid}/${k.pageSize === undefined ? 'status' : 'statm'}`,
+      );
       if (k.fdDir === undefined) {
         try {
           k.fdDir = openSync(`${procRoot}/${pid}/fd`, 'r');
         } catch (err) {
           if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
-          return [statText, statusText, null];
+          return [statText, memoryText, null];
         }
       }
-      return [statText, statusText, fdCount(procRoot, pid, k.fdDir)];
+      return [statText, memoryText, fdCount(procRoot, pid, k.fdDir)];
     } catch (err) {
       if (gone(err)) return undefined;
       throw err;
@@ -378,12 +429,14 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
     if (!texts && isProcfs(procRoot) && kept.size < maxKeptProcesses) {
       let fresh: KeptFiles | undefined;
       try {
+        const pageSize = pageSizeOf(procRoot);
         fresh = {
           stat: openSync(`${procRoot}/${pid}/stat`, 'r'),
-          status: Number.NaN,
+          memory: Number.NaN,
+          pageSize,
           fdDir: undefined,
         };
-        fresh.status = openSync(`${procRoot}/${pid}/status`, 'r');
+        fresh.memory = openSync(`${procRoot}/${pid}/${pageSize === undefined ? 'status' : 'statm'}`, 'r');
       } catch (err) {
         if (fresh && !Number.isNaN(fresh.stat)) closeSync(fresh.stat);
         if (gone(err)) return undefined;
@@ -396,12 +449,16 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
       }
       kept.set(pid, fresh);
     }
+    const pageSize = kept.get(pid)?.pageSize;
     let stat: PidStat;
     let rssBytes: number;
     let fds: number | null;
     if (texts) {
       stat = parsePidStat(texts[0], `/proc/${pid}/stat`);
-      rssBytes = parseStatusRss(texts[1]);
+      rssBytes =
+        pageSize === undefined
+          ? parseStatusRss(texts[1])
+          : parseStatmRss(texts[1], pageSize, `/proc/${pid}/statm`);
       fds = texts[2];
     } else {
       try {
