@@ -308,3 +308,26 @@ test('statm_resident_pages_give_the_bytes_of_status_vmrss', () => {
   assert.equal(pageSizeFromAuxv(auxv, true), 4096);
   assert.equal(pageSizeFromAuxv(Buffer.alloc(32), true), undefined, 'no AT_PAGESZ before AT_NULL');
 });
+
+test('pid_stat_with_negative_priority_or_odd_spacing_parses_like_a_plain_one', () => {
+  // Field 18 (priority) and 19 (nice) are negative for a real-time or reniced process.
+  const plain = parsePidStat(`42 (postgres) S 1 ${'0 '.repeat(9)}15 25 0 0 20 0 3 0 999 0 0 0\n`);
+  const reniced = parsePidStat(`42 (postgres) S 1 ${'0 '.repeat(9)}15 25 0 0 -51 -5 3 0 999 0 0 0\n`);
+  const spaced = parsePidStat(`42  (postgres) S  1 ${'0 '.repeat(9)}15 25 0 0 20 0 3 0 999`);
+  assert.deepEqual(reniced, plain);
+  assert.deepEqual(spaced, plain);
+  assert.deepEqual(plain, {
+    pid: 42,
+    comm: 'postgres',
+    state: 'S',
+    ppid: 1,
+    utimeTicks: 15,
+    stimeTicks: 25,
+    threads: 3,
+    startTicks: 999,
+  });
+  for (const pid of ['1500', '900']) {
+    const text = readFileSync(fixture('proc', '6.1.0', pid, 'stat'), 'utf8');
+    assert.equal(parsePidStat(text).pid, Number(pid));
+  }
+});

@@ -101,6 +101,8 @@ export interface PidStat {
 export function parsePidStat(text: string, file = '/proc/<pid>/stat'): PidStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
+  const fast = open > 0 && close > open ? scanPidStat(text, open, close) : undefined;
+  if (fast) return fast;
   const line = { number: 1, text: text.trim() };
   if (open < 0 || close < open) throw new ParseError(file, 'expected "pid (name) state …"', line);
   const f = fieldsOf(text.slice(close + 1));
@@ -116,6 +118,67 @@ export function parsePidStat(text: string, file = '/proc/<pid>/stat'): PidStat {
     stimeTicks: n(15, 'stime'),
     threads: n(20, 'num_threads'),
     startTicks: n(22, 'starttime'),
+  };
+}
+
+/**
+ * The fields of a well-formed stat line read in place, without splitting it into its fifty tokens (this
+ * runs for every watched process on every collection). Anything unexpected — a field that is not a plain
+ * count, a missing one, another separator than single spaces — gives undefined, and the general parser
+ * above decides (and names what is wrong).
+ */
+function scanPidStat(text: string, open: number, close: number): PidStat | undefined {
+  let pid = 0;
+  for (let i = 0; i < open - 1; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    pid = pid * 10 + d;
+  }
+  if (open < 2 || text.charCodeAt(open - 1) !== 32 || text.charCodeAt(close + 1) !== 32) return undefined;
+  // Field 3 (state) starts after ") "; fields are single-space separated from there on.
+  let at = close + 2;
+  const stateEnd = text.indexOf(' ', at);
+  if (stateEnd <= at) return undefined;
+  const state = text.slice(at, stateEnd);
+  at = stateEnd + 1;
+  let ppid = -1;
+  let utime = -1;
+  let stime = -1;
+  let threads = -1;
+  let start = -1;
+  for (let field = 4; field <= 22; field++) {
+    let v = 0;
+    let digits = 0;
+    for (;;) {
+      const c = text.charCodeAt(at);
+      if (c >= 48 && c <= 57) {
+        v = v * 10 + (c - 48);
+        digits++;
+        at++;
+      } else break;
+    }
+    const sep = text.charCodeAt(at);
+    // Every counted field is followed by a space, or ends the line at the last one read (field 22).
+    if (digits === 0 || !(sep === 32 || (field === 22 && (sep === 10 || Number.isNaN(sep)))))
+      return undefined;
+    at++;
+    if (field === 4) ppid = v;
+    else if (field === 14) utime = v;
+    else if (field === 15) stime = v;
+    else if (field === 20) threads = v;
+    else if (field === 22) start = v;
+  }
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(utime) || !Number.isSafeInteger(stime))
+    return undefined;
+  return {
+    pid,
+    comm: text.slice(open + 1, close),
+    state,
+    ppid,
+    utimeTicks: utime,
+    stimeTicks: stime,
+    threads,
+    startTicks: start,
   };
 }
 
