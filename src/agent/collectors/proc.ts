@@ -52,23 +52,35 @@ export function readKernelFile(root: string, relative: string): string {
   // Plain concatenation, not path.join: this runs once per process per collection, and the paths are ours.
   const fd = openSync(relative === '' ? root : `${root}/${relative}`, 'r');
   try {
-    let length = 0;
-    for (;;) {
-      if (length === scratch.length) {
-        if (scratch.length >= maxKernelFile)
-          throw new Error(`${relative}: larger than ${maxKernelFile} bytes`);
-        const bigger = Buffer.allocUnsafe(scratch.length * 2);
-        scratch.copy(bigger, 0, 0, length);
-        scratch = bigger;
-      }
-      const n = readSync(fd, scratch, length, scratch.length - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    return scratch.toString('utf8', 0, length);
+    return readWhole(fd, relative, null);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Reads a kernel-generated file again through a descriptor kept open, from offset 0 (procfs and sysfs
+ * regenerate the content on every read at offset 0). Saves the path lookup, open and close of
+ * `readKernelFile` for files read every collection; the caller owns the descriptor.
+ */
+export function rereadKernelFile(fd: number, what: string): string {
+  return readWhole(fd, what, 0);
+}
+
+function readWhole(fd: number, what: string, from: number | null): string {
+  let length = 0;
+  for (;;) {
+    if (length === scratch.length) {
+      if (scratch.length >= maxKernelFile) throw new Error(`${what}: larger than ${maxKernelFile} bytes`);
+      const bigger = Buffer.allocUnsafe(scratch.length * 2);
+      scratch.copy(bigger, 0, 0, length);
+      scratch = bigger;
+    }
+    const n = readSync(fd, scratch, length, scratch.length - length, from === null ? null : from + length);
+    if (n === 0) break;
+    length += n;
+  }
+  return scratch.toString('utf8', 0, length);
 }
 
 /** The error code of a failed system call (ENOENT, EACCES, …), if it is one. */

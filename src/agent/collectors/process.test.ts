@@ -1,5 +1,16 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,8 +18,10 @@ import { collectFixturePair, fakeContext, fixture, metricOf, rowsOf } from '../.
 import {
   createProcessCollector,
   matchesWatch,
+  pageSizeFromAuxv,
   parsePidStat,
   parseProcessWatch,
+  parseStatmRss,
   parseStatusRss,
 } from './process.js';
 
@@ -223,5 +236,98 @@ test('a_matching_process_renamed_away_stops_matching_at_once', async () => {
     assert.equal(rowsOf(await collector.collect(ctx), 'host_process')[0]!.up, false);
   } finally {
     rmSync(procRoot, { recursive: true, force: true });
+  }
+});
+
+test('on_the_real_procfs_kept_files_read_what_fresh_reads_do_and_are_let_go', async () => {
+  // A private copy of sleep under a name nothing else on the host has.
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-watch-'));
+  const name = `pgvw${process.pid % 100_000}`;
+  const bin = join(dir, name);
+  cpSync('/bin/sleep', bin);
+  chmodSync(bin, 0o755);
+  const children = [spawn(bin, ['60']), spawn(bin, ['60'])];
+  /** Descriptors of this process open on the children's /proc files. */
+  const openFds = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        const target = readlinkSync(`/proc/self/fd/${fd}`);
+        return children.some((c) => target.startsWith(`/proc/${c.pid}/`));
+      } catch {
+        return false; // closed meanwhile (the listing's own descriptor)
+      }
+    }).length;
+  const before = openFds();
+  const collector = createProcessCollector({ watches: [parseProcessWatch(name)] });
+  const ctx = fakeContext({ procRoot: '/proc' });
+  try {
+    await new Promise((r) => setTimeout(r, 200)); // exec done: comm is the copy's name
+    const direct = (pid: number) => ({
+      rss: parseStatusRss(readFileSync(`/proc/${pid}/status`, 'utf8')),
+      threads: parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).threads,
+      fds: readdirSync(`/proc/${pid}/fd`).length,
+    });
+    for (let round = 0; round < 3; round++) {
+      const row = rowsOf(await collector.collect(ctx), 'host_process')[0]!;
+      const expected = children.map((c) => direct(c.pid!));
+      assert.equal(row.processes, 2, `round ${round}`);
+      assert.equal(row.rss_bytes, expected[0]!.rss + expected[1]!.rss);
+      assert.equal(row.threads, expected[0]!.threads + expected[1]!.threads);
+      assert.equal(row.fds, expected[0]!.fds + expected[1]!.fds);
+      ctx.advance(10_000);
+    }
+    assert.equal(openFds(), before + 6, 'stat, status and fd directory of two processes kept open');
+    const exited = new Promise((r) => children[0]!.once('exit', r));
+    children[0]!.kill('SIGKILL');
+    await exited;
+    const row = rowsOf(await collector.collect(ctx), 'host_process')[0]!;
+    assert.equal(row.processes, 1);
+    assert.equal(row.pid, children[1]!.pid);
+    assert.equal(openFds(), before + 3, 'the exited process’s files are closed');
+    await collector.close?.();
+    assert.equal(openFds(), before);
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('statm_resident_pages_give_the_bytes_of_status_vmrss', () => {
+  const pageSize = 4096;
+  assert.equal(parseStatmRss('6153 2391 1632 180 0 489 0\n', pageSize), 2391 * 4096);
+  assert.throws(
+    () => parseStatmRss('6153\n', pageSize, '/proc/7/statm'),
+    /\/proc\/7\/statm line 1: resident/,
+  );
+  // The page size from the auxiliary vector: (AT_PAGESZ = 6, 4096), then the end (AT_NULL).
+  const auxv = Buffer.alloc(48);
+  auxv.writeBigUInt64LE(33n, 0);
+  auxv.writeBigUInt64LE(1n, 8);
+  auxv.writeBigUInt64LE(6n, 16);
+  auxv.writeBigUInt64LE(4096n, 24);
+  assert.equal(pageSizeFromAuxv(auxv, true), 4096);
+  assert.equal(pageSizeFromAuxv(Buffer.alloc(32), true), undefined, 'no AT_PAGESZ before AT_NULL');
+});
+
+test('pid_stat_with_negative_priority_or_odd_spacing_parses_like_a_plain_one', () => {
+  // Field 18 (priority) and 19 (nice) are negative for a real-time or reniced process.
+  const plain = parsePidStat(`42 (postgres) S 1 ${'0 '.repeat(9)}15 25 0 0 20 0 3 0 999 0 0 0\n`);
+  const reniced = parsePidStat(`42 (postgres) S 1 ${'0 '.repeat(9)}15 25 0 0 -51 -5 3 0 999 0 0 0\n`);
+  const spaced = parsePidStat(`42  (postgres) S  1 ${'0 '.repeat(9)}15 25 0 0 20 0 3 0 999`);
+  assert.deepEqual(reniced, plain);
+  assert.deepEqual(spaced, plain);
+  assert.deepEqual(plain, {
+    pid: 42,
+    comm: 'postgres',
+    state: 'S',
+    ppid: 1,
+    utimeTicks: 15,
+    stimeTicks: 25,
+    threads: 3,
+    startTicks: 999,
+  });
+  for (const pid of ['1500', '900']) {
+    const text = readFileSync(fixture('proc', '6.1.0', pid, 'stat'), 'utf8');
+    assert.equal(parsePidStat(text).pid, Number(pid));
   }
 });

@@ -21,12 +21,20 @@
  * one interval) is found at the next full scan, up to a minute late. /REGEX/ watches read every command
  * line on every collection (postgres rewrites its own as its state changes), so they cost more.
  *
+ * The files of a matching process (stat, statm — status where the page size is unknown — and its fd
+ * directory) stay open between collections, for at most `maxKeptProcesses` processes and only on a real
+ * procfs: reading them again from offset 0 skips the path lookup, open and close of each (most of the
+ * kernel's part of this collector's cost). A kept descriptor stays bound to the process it was opened
+ * for: once that process is gone it reads ESRCH, even if its pid was reused, and the files are opened
+ * afresh by path.
+ *
  * CPU over an interval counts only processes seen at both ends of it: one started in between contributes
  * from its first sample on, one that exited takes its last slice with it. The exposition's
  * pgvigil_process_cpu_seconds_total is the sum of those increases, so it only ever grows (a plain sum
  * of per-process counters would drop whenever a process exits).
  */
-import { readdirSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { CounterTracker } from '../rates.js';
 import {
   errnoCode,
@@ -36,6 +44,7 @@ import {
   parseCount,
   readKernelFile,
   readUnder,
+  rereadKernelFile,
   USER_HZ,
 } from './proc.js';
 import type { Collector, ExposedMetric, Row } from './types.js';
@@ -92,6 +101,8 @@ export interface PidStat {
 export function parsePidStat(text: string, file = '/proc/<pid>/stat'): PidStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
+  const fast = open > 0 && close > open ? scanPidStat(text, open, close) : undefined;
+  if (fast) return fast;
   const line = { number: 1, text: text.trim() };
   if (open < 0 || close < open) throw new ParseError(file, 'expected "pid (name) state …"', line);
   const f = fieldsOf(text.slice(close + 1));
@@ -110,11 +121,115 @@ export function parsePidStat(text: string, file = '/proc/<pid>/stat'): PidStat {
   };
 }
 
+/**
+ * The fields of a well-formed stat line read in place, without splitting it into its fifty tokens (this
+ * runs for every watched process on every collection). Anything unexpected — a field that is not a plain
+ * count, a missing one, another separator than single spaces — gives undefined, and the general parser
+ * above decides (and names what is wrong).
+ */
+function scanPidStat(text: string, open: number, close: number): PidStat | undefined {
+  let pid = 0;
+  for (let i = 0; i < open - 1; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    pid = pid * 10 + d;
+  }
+  if (open < 2 || text.charCodeAt(open - 1) !== 32 || text.charCodeAt(close + 1) !== 32) return undefined;
+  // Field 3 (state) starts after ") "; fields are single-space separated from there on.
+  let at = close + 2;
+  const stateEnd = text.indexOf(' ', at);
+  if (stateEnd <= at) return undefined;
+  const state = text.slice(at, stateEnd);
+  at = stateEnd + 1;
+  let ppid = -1;
+  let utime = -1;
+  let stime = -1;
+  let threads = -1;
+  let start = -1;
+  for (let field = 4; field <= 22; field++) {
+    let v = 0;
+    let digits = 0;
+    for (;;) {
+      const c = text.charCodeAt(at);
+      if (c >= 48 && c <= 57) {
+        v = v * 10 + (c - 48);
+        digits++;
+        at++;
+      } else break;
+    }
+    const sep = text.charCodeAt(at);
+    // Every counted field is followed by a space, or ends the line at the last one read (field 22).
+    if (digits === 0 || !(sep === 32 || (field === 22 && (sep === 10 || Number.isNaN(sep)))))
+      return undefined;
+    at++;
+    if (field === 4) ppid = v;
+    else if (field === 14) utime = v;
+    else if (field === 15) stime = v;
+    else if (field === 20) threads = v;
+    else if (field === 22) start = v;
+  }
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(utime) || !Number.isSafeInteger(stime))
+    return undefined;
+  return {
+    pid,
+    comm: text.slice(open + 1, close),
+    state,
+    ppid,
+    utimeTicks: utime,
+    stimeTicks: stime,
+    threads,
+    startTicks: start,
+  };
+}
+
 /** Resident memory from /proc/<pid>/status (VmRSS, kB), in bytes. */
 export function parseStatusRss(text: string): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(text);
   // Kernel threads and zombies have no address space and no VmRSS line: resident memory is truly zero.
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/**
+ * Resident memory from /proc/<pid>/statm (second field, in pages), in bytes: the same sum of file, shmem
+ * and anonymous pages as VmRSS in status, from a file the kernel makes for a fraction of status's cost.
+ */
+export function parseStatmRss(text: string, pageSize: number, file = '/proc/<pid>/statm'): number {
+  const f = fieldsOf(text);
+  return parseCount(f[1], file, 'resident', { number: 1, text }) * pageSize;
+}
+
+/** AT_PAGESZ of the ELF auxiliary vector (/proc/self/auxv: pairs of native words, type then value). */
+const atPageSize = 6;
+
+/** The kernel's page size from a binary auxv, or undefined when it cannot be told (not a 64-bit vector). */
+export function pageSizeFromAuxv(auxv: Buffer, littleEndian: boolean): number | undefined {
+  for (let at = 0; at + 16 <= auxv.length; at += 16) {
+    const type = littleEndian ? auxv.readBigUInt64LE(at) : auxv.readBigUInt64BE(at);
+    if (type === 0n) return undefined;
+    if (type === BigInt(atPageSize)) {
+      const v = Number(littleEndian ? auxv.readBigUInt64LE(at + 8) : auxv.readBigUInt64BE(at + 8));
+      return v > 0 && (v & (v - 1)) === 0 ? v : undefined;
+    }
+  }
+  return undefined;
+}
+
+const pageSizes = new Map<string, number | undefined>();
+
+/** The page size of the host behind a procfs root (asked once per root); undefined: read status instead. */
+function pageSizeOf(procRoot: string): number | undefined {
+  if (pageSizes.has(procRoot)) return pageSizes.get(procRoot);
+  let size: number | undefined;
+  // Only on 64-bit builds: a 32-bit auxv has 8-byte entries.
+  if (isProcfs(procRoot) && ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64'].includes(process.arch)) {
+    try {
+      size = pageSizeFromAuxv(readFileSync(`${procRoot}/self/auxv`), endianness() === 'LE');
+    } catch {
+      size = undefined;
+    }
+  }
+  pageSizes.set(procRoot, size);
+  return size;
 }
 
 /** The first number of /proc/uptime: seconds since boot. */
@@ -260,6 +375,31 @@ export function processKey(stat: PidStat): string {
   return `${stat.pid}:${stat.startTicks}`;
 }
 
+/** Descriptors kept open for one matching process (see the module header). */
+interface KeptFiles {
+  stat: number;
+  /** statm when the page size is known, else status. */
+  memory: number;
+  /** The page size statm's counts are multiplied by; undefined: `memory` is status. */
+  pageSize: number | undefined;
+  /** The fd directory; undefined while it cannot be opened (another user's process, agent not root). */
+  fdDir: number | undefined;
+}
+
+/** At most this many processes keep their files open: three descriptors each. */
+const maxKeptProcesses = 128;
+
+function closeKept(k: KeptFiles): void {
+  for (const fd of [k.stat, k.memory, k.fdDir]) {
+    if (fd === undefined) continue;
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed: nothing held
+    }
+  }
+}
+
 export interface ProcessCollectorOptions {
   watches: ProcessWatch[];
   /** Never matched (the agent itself); defaults to this process. */
@@ -281,6 +421,11 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
   /** comm by pid as last read; `confirmed` once two reads agreed (see the module header). */
   const commByPid = new Map<number, { comm: string; confirmed: boolean }>();
   let lastFullScanAt = Number.NEGATIVE_INFINITY;
+  /** Whether this collection re-reads every remembered name (a full scan). */
+  let fullScan = false;
+  /** Boot time from /proc/stat, read again at every full scan (it only moves when the clock is set). */
+  let bootTime: number | undefined;
+  const kept = new Map<number, KeptFiles>();
   const counters = new CounterTracker();
   /** Per watch, CPU seconds summed over the increases seen so far (a counter that never goes back). */
   const cpuSecondsTotal = new Map<string, number>();
@@ -297,28 +442,103 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
     }
   }
 
-  /** stat, status and fd of a matching process; undefined when it exited while being read. */
-  function sample(procRoot: string, pid: number, cmdline: string): ProcessSample | undefined {
-    let stat: PidStat;
-    let rssBytes: number;
+  /** The fd count of a process from its fd directory (open descriptor or path). */
+  function fdCount(procRoot: string, pid: number, dirFd: number | undefined): number {
+    // Since Linux 6.2 the size of /proc/<pid>/fd is its number of open files: one stat instead of
+    // listing the directory (a third of this process's cost). Older kernels say 0: list it then.
+    const size = dirFd !== undefined ? fstatSync(dirFd).size : 0;
+    return size > 0 ? size : readdirSync(`${procRoot}/${pid}/fd`).length;
+  }
+
+  /** stat and status text and fd count through descriptors kept open; undefined when the process is gone. */
+  function readKept(
+    procRoot: string,
+    pid: number,
+    k: KeptFiles,
+  ): [string, string, number | null] | undefined {
     try {
-      stat = parsePidStat(readKernelFile(procRoot, `${pid}/stat`), `/proc/${pid}/stat`);
-      rssBytes = parseStatusRss(readKernelFile(procRoot, `${pid}/status`));
+      const statText = rereadKernelFile(k.stat, `/proc/${pid}/stat`);
+      const memoryText = rereadKernelFile(
+        k.memory,
+        `/proc/${pid}/${k.pageSize === undefined ? 'status' : 'statm'}`,
+      );
+      if (k.fdDir === undefined) {
+        try {
+          k.fdDir = openSync(`${procRoot}/${pid}/fd`, 'r');
+        } catch (err) {
+          if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
+          return [statText, memoryText, null];
+        }
+      }
+      return [statText, memoryText, fdCount(procRoot, pid, k.fdDir)];
     } catch (err) {
       if (gone(err)) return undefined;
       throw err;
     }
+  }
+
+  /** stat, status and fd of a matching process; undefined when it exited while being read. */
+  function sample(procRoot: string, pid: number, cmdline: string): ProcessSample | undefined {
+    let texts: [string, string, number | null] | undefined;
+    const k = kept.get(pid);
+    if (k) {
+      texts = readKept(procRoot, pid, k);
+      // Gone, or its pid now belongs to another process: open the new one's files by path below.
+      if (!texts) {
+        closeKept(k);
+        kept.delete(pid);
+      }
+    }
+    if (!texts && isProcfs(procRoot) && kept.size < maxKeptProcesses) {
+      let fresh: KeptFiles | undefined;
+      try {
+        const pageSize = pageSizeOf(procRoot);
+        fresh = {
+          stat: openSync(`${procRoot}/${pid}/stat`, 'r'),
+          memory: Number.NaN,
+          pageSize,
+          fdDir: undefined,
+        };
+        fresh.memory = openSync(`${procRoot}/${pid}/${pageSize === undefined ? 'status' : 'statm'}`, 'r');
+      } catch (err) {
+        if (fresh && !Number.isNaN(fresh.stat)) closeSync(fresh.stat);
+        if (gone(err)) return undefined;
+        throw err;
+      }
+      texts = readKept(procRoot, pid, fresh);
+      if (!texts) {
+        closeKept(fresh);
+        return undefined;
+      }
+      kept.set(pid, fresh);
+    }
+    const pageSize = kept.get(pid)?.pageSize;
+    let stat: PidStat;
+    let rssBytes: number;
     let fds: number | null;
-    try {
-      // Since Linux 6.2 the size of /proc/<pid>/fd is its number of open files: one stat instead of
-      // listing the directory (a third of this process's cost). Older kernels say 0, and a tree that is
-      // not procfs (a fixture) has directory sizes of its own: list the directory then.
-      const size = isProcfs(procRoot) ? statSync(`${procRoot}/${pid}/fd`).size : 0;
-      fds = size > 0 ? size : readdirSync(`${procRoot}/${pid}/fd`).length;
-    } catch (err) {
-      if (gone(err)) return undefined;
-      if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
-      fds = null;
+    if (texts) {
+      stat = parsePidStat(texts[0], `/proc/${pid}/stat`);
+      rssBytes =
+        pageSize === undefined
+          ? parseStatusRss(texts[1])
+          : parseStatmRss(texts[1], pageSize, `/proc/${pid}/statm`);
+      fds = texts[2];
+    } else {
+      try {
+        stat = parsePidStat(readKernelFile(procRoot, `${pid}/stat`), `/proc/${pid}/stat`);
+        rssBytes = parseStatusRss(readKernelFile(procRoot, `${pid}/status`));
+      } catch (err) {
+        if (gone(err)) return undefined;
+        throw err;
+      }
+      try {
+        const size = isProcfs(procRoot) ? statSync(`${procRoot}/${pid}/fd`).size : 0;
+        fds = size > 0 ? size : readdirSync(`${procRoot}/${pid}/fd`).length;
+      } catch (err) {
+        if (gone(err)) return undefined;
+        if (errnoCode(err) !== 'EACCES' && errnoCode(err) !== 'EPERM') throw err;
+        fds = null;
+      }
     }
     return { stat, cmdline, rssBytes, fds };
   }
@@ -332,9 +552,10 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
       // generating stat), cmdline only when a pattern or a long name needs it. Only matches get stat,
       // status and fd read.
       const startedAt = ctx.monotonic();
-      if (startedAt - lastFullScanAt >= fullScanMs) {
-        commByPid.clear();
+      fullScan = startedAt - lastFullScanAt >= fullScanMs;
+      if (fullScan) {
         lastFullScanAt = startedAt;
+        bootTime = undefined;
       }
       const present = new Set<number>();
       const candidates: Array<{ pid: number; comm: string; cmdline: string }> = [];
@@ -345,7 +566,7 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
         present.add(pid);
         const known = commByPid.get(pid);
         let comm: string;
-        if (known?.confirmed) {
+        if (known?.confirmed && !fullScan) {
           comm = known.comm;
         } else {
           try {
@@ -355,6 +576,8 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
             if (gone(err)) continue;
             throw err;
           }
+          // A full scan reads each name once: one that is still what two earlier reads agreed on stays
+          // trusted; a changed one is read again next time, like a new pid's.
           commByPid.set(pid, { comm, confirmed: known?.comm === comm });
         }
         if (patterns || comms.has(comm)) candidates.push({ pid, comm, cmdline: '' });
@@ -394,7 +617,14 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
       const atMs = ctx.monotonic();
       const ts = ctx.now();
       const uptime = parseUptime(readKernelFile(ctx.procRoot, 'uptime'));
-      const bootTime = parseBootTime(readKernelFile(ctx.procRoot, 'stat'));
+      bootTime ??= parseBootTime(readKernelFile(ctx.procRoot, 'stat'));
+      // Files of processes no longer sampled (exited, renamed away) are let go.
+      for (const [pid, k] of kept) {
+        if (!sampled.get(pid)) {
+          closeKept(k);
+          kept.delete(pid);
+        }
+      }
 
       // Each process's CPU once, however many watches it matches.
       const cpuRates = new Map<string, number>();
@@ -416,6 +646,10 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
 
       ctx.expose?.(processExposition(results, cpuSecondsTotal, bootTime));
       return [{ family: 'host_process', ts, rows: processRows(results, cpuRates, uptime) }];
+    },
+    async close() {
+      for (const k of kept.values()) closeKept(k);
+      kept.clear();
     },
   };
 }

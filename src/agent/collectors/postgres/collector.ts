@@ -181,11 +181,30 @@ export function createPostgresCollector(
       });
       const instance = info.rows[0] ?? {};
       const version = Number(instance.server_version_num);
-      for (const q of instanceQueries) {
-        if (ctx.signal.aborted) break;
-        if (!wants(q.family)) continue;
-        await runner.run(session, q, version, '', c);
-      }
+      // The databases are visited while the instance-wide families and statements are read over the
+      // main connection: a visit's time is mostly its own connection's start-up and a fresh backend's
+      // first plans, which the main connection's queries need not wait for. Still at most one other
+      // connection at a time; the visit's rows and statuses join after the instance-wide ones, in the
+      // order a sequential collection gives.
+      const visited: Collection = { statuses: [], out: new Map(), log };
+      const visiting =
+        !ctx.signal.aborted && visits.due(ctx.monotonic())
+          ? visits.visit(session, version, visited, ctx.signal)
+          : undefined;
+      // A failure of the main connection (thrown by either side) is seen only once both have ended,
+      // so no query of this collection is still running when the caller closes the connection.
+      const instanceSide = (async () => {
+        for (const q of instanceQueries) {
+          if (ctx.signal.aborted) break;
+          if (!wants(q.family)) continue;
+          await runner.run(session, q, version, '', c);
+        }
+        if (!ctx.signal.aborted && (wants('pg_statements') || wants('pg_statement_texts'))) {
+          await statements.collect(session, c);
+        }
+      })();
+      const [instanceDone, visitDone] = await Promise.allSettled([instanceSide, visiting]);
+      if (instanceDone.status === 'rejected') throw instanceDone.reason;
       // Only databases the user wants: the same lists that choose the databases visited.
       const dbRows = out.get('pg_database');
       if (dbRows)
@@ -200,11 +219,12 @@ export function createPostgresCollector(
         if (hash === lastSettingsHash) out.delete('pg_settings');
         else sendingSettingsHash = hash;
       }
-      if (!ctx.signal.aborted && (wants('pg_statements') || wants('pg_statement_texts'))) {
-        await statements.collect(session, c);
-      }
-      if (!ctx.signal.aborted && visits.due(ctx.monotonic())) {
-        await visits.visit(session, version, c, ctx.signal);
+      if (visitDone.status === 'rejected') throw visitDone.reason;
+      statuses.push(...visited.statuses);
+      for (const [family, rows] of visited.out) {
+        const list = out.get(family);
+        if (list) list.push(...rows);
+        else out.set(family, rows);
       }
       const collectMs = ctx.monotonic() - startedAt;
       const result: FamilyRows[] = [

@@ -110,7 +110,7 @@ export class DatabaseVisits {
         if (reusable && !reusable.broken) session = reusable;
         else {
           if (reusable) this.#kept.delete(database);
-          session = own ? main : await this.target.open(database, log);
+          session = own ? main : await this.target.open(database, log, true);
         }
       } catch (err) {
         // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.

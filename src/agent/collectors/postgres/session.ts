@@ -8,8 +8,43 @@
  * that is down wait 1 s doubling to `maxBackoffMs`, and a down target is logged when its reason changes,
  * not at every attempt.
  */
+import { createRequire } from 'node:module';
 import pg from 'pg';
 import type { Logger } from '../../../log.js';
+
+/**
+ * SCRAM-SHA-256 makes the client derive a key from the password with PBKDF2 (4,096 HMAC rounds by
+ * default, ~1–2 ms of CPU) on every connection, and a visit to a database is a new connection each time.
+ * The derived key depends only on the password, the role's salt and the iteration count, which the
+ * server sends and which stay the same until the password changes: it is remembered for the process
+ * (at most `maxRememberedKeys`), so a reconnect costs the HMACs of the exchange only. The exchange
+ * itself is unchanged: the server still checks a fresh proof on every connection. `pg` reads the
+ * function from its crypto module's exports on every use, which is what makes the wrapper take effect.
+ */
+const maxRememberedKeys = 16;
+(function rememberScramKeys(): void {
+  const utils = createRequire(import.meta.url)('pg/lib/crypto/utils.js') as {
+    deriveKey: (password: string, salt: Uint8Array, iterations: number) => Promise<ArrayBuffer>;
+    scramKeysRemembered?: true;
+  };
+  if (utils.scramKeysRemembered) return;
+  const derive = utils.deriveKey;
+  const keys = new Map<string, Promise<ArrayBuffer>>();
+  utils.deriveKey = (password, salt, iterations) => {
+    const id = `${iterations}:${Buffer.from(salt).toString('base64')}:${password}`;
+    let key = keys.get(id);
+    if (!key) {
+      if (keys.size >= maxRememberedKeys) keys.delete(keys.keys().next().value!);
+      key = derive(password, salt, iterations);
+      keys.set(id, key);
+      // A failed derivation is not remembered.
+      key.catch(() => keys.delete(id));
+    }
+    // A copy: the caller owns what it gets.
+    return key.then((k) => k.slice(0));
+  };
+  utils.scramKeysRemembered = true;
+})();
 
 export interface Session {
   client: pg.Client;
@@ -154,14 +189,22 @@ export class PostgresTarget {
     return out;
   }
 
-  async open(database: string, log: Logger): Promise<Session> {
+  /**
+   * Opens a session. `timeoutsAtStartup`: the timeouts go with the connection's startup options instead
+   * of a SET after it, one round trip fewer; only for sessions that never read pg_settings (visits to
+   * other databases), since a startup option replaces the server's own value in reset_val.
+   */
+  async open(database: string, log: Logger, timeoutsAtStartup = false): Promise<Session> {
     const settings = this.#settings;
+    const statementTimeout = Math.trunc(settings.statementTimeoutMs);
     const client = new pg.Client({
       connectionString: database === this.database ? this.#url : urlForDatabase(this.#url, database),
       application_name: 'pgvigil',
       lock_timeout: settings.lockTimeoutMs,
       // read-only sessions: whatever a query does, it cannot write
-      options: '-c default_transaction_read_only=on',
+      options: timeoutsAtStartup
+        ? `-c default_transaction_read_only=on -c statement_timeout=${statementTimeout} -c idle_in_transaction_session_timeout=60000`
+        : '-c default_transaction_read_only=on',
       connectionTimeoutMillis: settings.connectTimeoutMs,
       // a guard for a network that stops answering: the server-side timeout cannot fire then
       query_timeout: settings.statementTimeoutMs + 5_000,
@@ -181,10 +224,11 @@ export class PostgresTarget {
       await client.connect();
       // SET, not startup options: a SET leaves the server's own value in pg_settings.reset_val, which the
       // settings family reports (a startup option would replace it). Nothing else runs before this.
-      await client.query(
-        `SET statement_timeout = ${Math.trunc(settings.statementTimeoutMs)};
+      if (!timeoutsAtStartup)
+        await client.query(
+          `SET statement_timeout = ${statementTimeout};
          SET idle_in_transaction_session_timeout = 60000`,
-      );
+        );
     } catch (err) {
       await client.end().catch(() => {});
       throw err;
