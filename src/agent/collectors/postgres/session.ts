@@ -8,43 +8,8 @@
  * that is down wait 1 s doubling to `maxBackoffMs`, and a down target is logged when its reason changes,
  * not at every attempt.
  */
-import { createRequire } from 'node:module';
 import pg from 'pg';
 import type { Logger } from '../../../log.js';
-
-/**
- * SCRAM-SHA-256 makes the client derive a key from the password with PBKDF2 (4,096 HMAC rounds by
- * default, ~1–2 ms of CPU) on every connection, and a visit to a database is a new connection each time.
- * The derived key depends only on the password, the role's salt and the iteration count, which the
- * server sends and which stay the same until the password changes: it is remembered for the process
- * (at most `maxRememberedKeys`), so a reconnect costs the HMACs of the exchange only. The exchange
- * itself is unchanged: the server still checks a fresh proof on every connection. `pg` reads the
- * function from its crypto module's exports on every use, which is what makes the wrapper take effect.
- */
-const maxRememberedKeys = 16;
-(function rememberScramKeys(): void {
-  const utils = createRequire(import.meta.url)('pg/lib/crypto/utils.js') as {
-    deriveKey: (password: string, salt: Uint8Array, iterations: number) => Promise<ArrayBuffer>;
-    scramKeysRemembered?: true;
-  };
-  if (utils.scramKeysRemembered) return;
-  const derive = utils.deriveKey;
-  const keys = new Map<string, Promise<ArrayBuffer>>();
-  utils.deriveKey = (password, salt, iterations) => {
-    const id = `${iterations}:${Buffer.from(salt).toString('base64')}:${password}`;
-    let key = keys.get(id);
-    if (!key) {
-      if (keys.size >= maxRememberedKeys) keys.delete(keys.keys().next().value!);
-      key = derive(password, salt, iterations);
-      keys.set(id, key);
-      // A failed derivation is not remembered.
-      key.catch(() => keys.delete(id));
-    }
-    // A copy: the caller owns what it gets.
-    return key.then((k) => k.slice(0));
-  };
-  utils.scramKeysRemembered = true;
-})();
 
 export interface Session {
   client: pg.Client;
