@@ -445,12 +445,20 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     }
     const rowsPerBatch = shape.reduce((n, s) => n + s.rows, 0);
 
+    const ceilingCpu0 = { store: cpuNow().store, self: process.cpuUsage() };
     const ceilingS = await copyCeiling(
       databaseUrl,
       shape,
       await ensureServer(pool, 'bench-copy-ceiling'),
       accepted,
     );
+    // The ceiling's CPU per push, client (this process) and store: the same measure as the end-to-end run's
+    // server + store, so their ratio says how much work the path adds per push, at any machine load.
+    const ceilingSelf = process.cpuUsage(ceilingCpu0.self);
+    const ceilingCpuS = {
+      client: (ceilingSelf.user + ceilingSelf.system) / 1e6,
+      store: cpuNow().store - ceilingCpu0.store,
+    };
     latencies.sort((x, y) => x - y);
     const perPush = (cpuS: number) =>
       Number.isFinite(cpuS) && accepted > 0 ? Number(((cpuS * 1000) / accepted).toFixed(3)) : null;
@@ -494,7 +502,16 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         store: perPush(cpuEnd.store - cpuStart.store),
         loadGenerator: perPush((cpu.user + cpu.system) / 1e6),
         machine: perPush(cpuEnd.machine - cpuStart.machine),
+        copyCeilingClient: perPush(ceilingCpuS.client),
+        copyCeilingStore: perPush(ceilingCpuS.store),
       },
+      // CPU per push of the COPY ceiling (client + store) over that of the path (servers + store).
+      cpuEfficiencyRatio: Number(
+        (
+          (ceilingCpuS.client + ceilingCpuS.store) /
+          (cpuEnd.server - cpuStart.server + cpuEnd.store - cpuStart.store)
+        ).toFixed(3),
+      ),
       machineCpuBusy: Number(((cpuEnd.machine - cpuStart.machine) / elapsedS).toFixed(2)),
     };
     return result;
@@ -520,6 +537,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s); end-to-end / ceiling = ${ceil.ratio}`,
     `load generator  ${r.loadGeneratorCpuS} CPU s (this process, same machine)`,
     `CPU ms/push     server ${cpu.server}  store ${cpu.store}  load generator ${cpu.loadGenerator}  machine ${cpu.machine} (busy cores ${r.machineCpuBusy}, others' work included)`,
+    `COPY ceiling    CPU ms/push client ${cpu.copyCeilingClient}  store ${cpu.copyCeilingStore}; ceiling CPU / (server + store) CPU = ${r.cpuEfficiencyRatio}`,
     `servers         ${r.servers}: ${(r.pushesPerSByServer as number[]).join(' / ')} pushes/s each`,
   ].join('\n');
 }
