@@ -452,6 +452,8 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       await ensureServer(pool, 'bench-copy-ceiling'),
       accepted,
     );
+    // Its backend has closed its socket but may not be reaped yet (its CPU not yet in the postmaster's).
+    await sleep(500);
     // The ceiling's CPU per push, client (this process) and store: the same measure as the end-to-end run's
     // server + store, so their ratio says how much work the path adds per push, at any machine load.
     const ceilingSelf = process.cpuUsage(ceilingCpu0.self);
