@@ -41,6 +41,30 @@ test('rows_sharing_a_timestamp_and_rows_with_their_own_each_get_their_own_time_t
   assert.equal(c.minTs, t0);
 });
 
+test('a_row_with_two_timestamps_keeps_each_columns_own_text', () => {
+  const t: ValidTable = {
+    table: 'pg_tables',
+    columns: ['ts', 'last_vacuum'],
+    types: ['timestamptz', 'timestamptz'],
+    rows: [
+      [t0, t0 - 60_000],
+      [t0, null],
+      [t0, t0 - 120_000],
+    ],
+    tsIndex: 0,
+    targetIndex: -1,
+  };
+  assert.equal(
+    encodeTable(t, 2).lines,
+    [
+      '2\t2026-12-03T13:59:59.500Z\t2026-12-03T13:58:59.500Z',
+      '2\t2026-12-03T13:59:59.500Z\t\\N',
+      '2\t2026-12-03T13:59:59.500Z\t2026-12-03T13:57:59.500Z',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('a_timestamp_given_as_text_nulls_and_control_characters_are_encoded_for_copy', () => {
   const c = encodeTable(table([['2026-12-03T10:00:00Z', null, 'tab\there\\nl\n']]), 1);
   assert.equal(c.lines, '1\t2026-12-03T10:00:00.000Z\t\\N\ttab\\there\\\\nl\\n\n');
