@@ -376,7 +376,11 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     // CPU of each part over the load window: the servers, the store (postmaster and backends), this
     // process (the load generator) and the whole machine (others' work included: the box is shared).
     const cpuNow = () => ({
-      server: serverPids.reduce((n, pid) => n + (treeCpuSeconds(pid) ?? 0), 0),
+      // Unknown (null in the result, not zero) for a server this bench did not start.
+      server:
+        serverPids.length === 0
+          ? Number.NaN
+          : serverPids.reduce((n, pid) => n + (treeCpuSeconds(pid) ?? 0), 0),
       store: storePid === undefined ? Number.NaN : (treeCpuSeconds(storePid) ?? Number.NaN),
       machine: machineBusySeconds(),
     });
@@ -508,11 +512,9 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         copyCeilingStore: perPush(ceilingCpuS.store),
       },
       // CPU per push of the COPY ceiling (client + store) over that of the path (servers + store).
-      cpuEfficiencyRatio: Number(
-        (
-          (ceilingCpuS.client + ceilingCpuS.store) /
-          (cpuEnd.server - cpuStart.server + cpuEnd.store - cpuStart.store)
-        ).toFixed(3),
+      cpuEfficiencyRatio: ((x: number) => (Number.isFinite(x) ? Number(x.toFixed(3)) : null))(
+        (ceilingCpuS.client + ceilingCpuS.store) /
+          (cpuEnd.server - cpuStart.server + cpuEnd.store - cpuStart.store),
       ),
       machineCpuBusy: Number(((cpuEnd.machine - cpuStart.machine) / elapsedS).toFixed(2)),
     };
