@@ -591,6 +591,7 @@ Examples:
     )
     .option('--values <n>', 'values per batch', parseCount, 1000)
     .option('--server <url>', 'an existing server (needs --database-url to create the agents)')
+    .option('--servers <n>', 'pgvigil server children to start, agents spread round-robin', parseCount, 1)
     .addOption(
       new Option('--database-url <url>', 'the store (default: a temporary embedded one)').env('DATABASE_URL'),
     )
@@ -602,6 +603,7 @@ Examples:
         rate?: number;
         values: number;
         server?: string;
+        servers: number;
         databaseUrl?: string;
         json?: boolean;
       }) => {
@@ -618,6 +620,7 @@ Examples:
           rate: flags.rate,
           values: flags.values,
           server: flags.server,
+          servers: flags.servers,
           databaseUrl: flags.databaseUrl,
           json: Boolean(flags.json),
         });

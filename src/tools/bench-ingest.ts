@@ -8,9 +8,14 @@
  *
  * It also times a plain COPY of the same rows on one connection — the ceiling for this machine — and
  * reads the server's own phase timings (decode, validate, encode, write) from its /metrics.
+ *
+ * The load generator is this process; the servers and the store are others. Each one's CPU time over the
+ * load window is reported per acknowledged push (from /proc), so the server's and the store's cost per
+ * push is a figure of their own, whatever the load generator and other work on the machine take.
+ * `--servers N` starts N server children on the one store and spreads the agents over them round-robin.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,7 +47,63 @@ export interface BenchIngestOptions {
   values: number;
   server?: string;
   databaseUrl?: string;
+  /** `pgvigil server` children to start (agents spread over them round-robin); 1 when absent. */
+  servers?: number;
   json: boolean;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux this runs on). */
+const ticksPerS = 100;
+
+/** utime, stime, cutime, cstime and ppid of a process from /proc (undefined once it is gone). */
+function procStat(pid: number): { self: number; children: number; ppid: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return {
+      ppid: Number(f[1]),
+      self: (Number(f[11]) + Number(f[12])) / ticksPerS,
+      children: (Number(f[13]) + Number(f[14])) / ticksPerS,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds used so far by a process and its children: its own, its reaped children's, and its live
+ * children's (PostgreSQL's backends are children of the postmaster). The difference of two readings is the
+ * CPU used between them, also for a child that exited meanwhile (its time moves into the parent's reaped
+ * total).
+ */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const root = procStat(pid);
+  if (!root) return undefined;
+  let total = root.self + root.children;
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const st = procStat(Number(name));
+    if (st && st.ppid === pid) total += st.self;
+  }
+  return total;
+}
+
+/** The machine's busy CPU seconds (all processes, everyone's) from /proc/stat. */
+function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / ticksPerS;
+}
+
+/** The postmaster's pid from its data directory (an embedded store's: this process can read it). */
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Shape {
@@ -133,7 +194,14 @@ async function metricsToken(pool: pg.Pool): Promise<string> {
   ).token;
 }
 
-/** Waits until a server child answers /api/v1/ready (within `timeoutMs`), failing early if it exits. */
+/**
+ * Node options for the server children only, from PGVIGIL_BENCH_SERVER_NODE_ARGS (space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server and not the load generator.
+ */
+function serverNodeArgs(): string[] {
+  return (process.env.PGVIGIL_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 /**
  * A `pgvigil server` child process on a free loopback port over `databaseUrl` (its own event loop, as in
  * production), once it answers readiness.
@@ -145,7 +213,7 @@ export async function startServerChild(
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
+    [...serverNodeArgs(), join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
     {
       env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -156,6 +224,7 @@ export async function startServerChild(
   return { child, url };
 }
 
+/** Waits until a server child answers /api/v1/ready (within `timeoutMs`), failing early if it exits. */
 export async function waitHealthy(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
   for (let i = 0; i < timeoutMs / 100; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
@@ -250,6 +319,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
   const cleanup: Array<() => Promise<void>> = [];
   try {
     let databaseUrl = opts.databaseUrl;
+    let storePid: number | undefined;
     if (!databaseUrl) {
       const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-'));
       chmodSync(dir, 0o755);
@@ -259,6 +329,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         rmSync(dir, { recursive: true, force: true });
       });
       databaseUrl = store.url;
+      storePid = postmasterPid(join(store.dataDir, 'postgres'));
     }
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
     // A connection losing its server (the store stopped under the benchmark) must not end the process with
@@ -270,15 +341,18 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     await migrate(pool, log);
     await maintainPartitions(pool, { log });
 
-    let serverUrl = opts.server;
-    if (!serverUrl) {
+    const serverUrls: string[] = opts.server ? [opts.server] : [];
+    const serverPids: number[] = [];
+    for (let n = 0; !opts.server && n < (opts.servers ?? 1); n++) {
       const { child, url } = await startServerChild(databaseUrl, 30_000);
       cleanup.push(async () => {
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
       });
-      serverUrl = url;
+      serverUrls.push(url);
+      if (child.pid !== undefined) serverPids.push(child.pid);
     }
+    const serverUrl = serverUrls[0]!;
 
     const shape = batchShape(opts.values);
     const agents = [];
@@ -292,14 +366,32 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     const end = start + opts.durationS * 1000;
-    const state = agents.map((a) => ({ ...a, seq: 0, lastTs: 0 }));
+    const state = agents.map((a, i) => ({
+      ...a,
+      seq: 0,
+      lastTs: 0,
+      url: serverUrls[i % serverUrls.length]!,
+    }));
+    const acceptedBy = new Map<string, number>();
+    // CPU of each part over the load window: the servers, the store (postmaster and backends), this
+    // process (the load generator) and the whole machine (others' work included: the box is shared).
+    const cpuNow = () => ({
+      // Unknown (null in the result, not zero) for a server this bench did not start.
+      server:
+        serverPids.length === 0
+          ? Number.NaN
+          : serverPids.reduce((n, pid) => n + (treeCpuSeconds(pid) ?? 0), 0),
+      store: storePid === undefined ? Number.NaN : (treeCpuSeconds(storePid) ?? Number.NaN),
+      machine: machineBusySeconds(),
+    });
+    const cpuStart = cpuNow();
 
     const pushOnce = async (a: (typeof state)[number], scheduledAt: number): Promise<void> => {
       a.seq++;
       a.lastTs = Math.max(Date.now(), a.lastTs + 1);
       const body = gzipSync(makeBatch(shape, a.agentId, a.seq, a.lastTs).body, { level: 1 });
       try {
-        const res = await fetch(`${serverUrl}/api/v1/ingest`, {
+        const res = await fetch(`${a.url}/api/v1/ingest`, {
           method: 'POST',
           headers: {
             authorization: `Bearer ${a.credential}`,
@@ -311,6 +403,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         await res.arrayBuffer();
         if (res.status === 200) {
           accepted++;
+          acceptedBy.set(a.url, (acceptedBy.get(a.url) ?? 0) + 1);
           latencies.push(performance.now() - scheduledAt);
         } else {
           errors++;
@@ -343,6 +436,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     }
     const elapsedS = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const cpuEnd = cpuNow();
     const phases = await phaseTimings(serverUrl, await metricsToken(pool));
 
     // Verify: every acknowledged batch is in the ledger exactly once and its rows are in the tables.
@@ -355,13 +449,25 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     }
     const rowsPerBatch = shape.reduce((n, s) => n + s.rows, 0);
 
+    const ceilingCpu0 = { store: cpuNow().store, self: process.cpuUsage() };
     const ceilingS = await copyCeiling(
       databaseUrl,
       shape,
       await ensureServer(pool, 'bench-copy-ceiling'),
       accepted,
     );
+    // Its backend has closed its socket but may not be reaped yet (its CPU not yet in the postmaster's).
+    await sleep(500);
+    // The ceiling's CPU per push, client (this process) and store: the same measure as the end-to-end run's
+    // server + store, so their ratio says how much work the path adds per push, at any machine load.
+    const ceilingSelf = process.cpuUsage(ceilingCpu0.self);
+    const ceilingCpuS = {
+      client: (ceilingSelf.user + ceilingSelf.system) / 1e6,
+      store: cpuNow().store - ceilingCpu0.store,
+    };
     latencies.sort((x, y) => x - y);
+    const perPush = (cpuS: number) =>
+      Number.isFinite(cpuS) && accepted > 0 ? Number(((cpuS * 1000) / accepted).toFixed(3)) : null;
     const result = {
       agents: opts.agents,
       durationS: Number(elapsedS.toFixed(1)),
@@ -393,6 +499,24 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         ratio: Number((accepted / elapsedS / (accepted / ceilingS)).toFixed(3)),
       },
       loadGeneratorCpuS: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
+      servers: serverUrls.length,
+      pushesPerSByServer: serverUrls.map((u) => Number(((acceptedBy.get(u) ?? 0) / elapsedS).toFixed(1))),
+      // CPU milliseconds per acknowledged push, by part: the server figure is independent of how much the
+      // load generator on the same box costs.
+      cpuMsPerPush: {
+        server: perPush(cpuEnd.server - cpuStart.server),
+        store: perPush(cpuEnd.store - cpuStart.store),
+        loadGenerator: perPush((cpu.user + cpu.system) / 1e6),
+        machine: perPush(cpuEnd.machine - cpuStart.machine),
+        copyCeilingClient: perPush(ceilingCpuS.client),
+        copyCeilingStore: perPush(ceilingCpuS.store),
+      },
+      // CPU per push of the COPY ceiling (client + store) over that of the path (servers + store).
+      cpuEfficiencyRatio: ((x: number) => (Number.isFinite(x) ? Number(x.toFixed(3)) : null))(
+        (ceilingCpuS.client + ceilingCpuS.store) /
+          (cpuEnd.server - cpuStart.server + cpuEnd.store - cpuStart.store),
+      ),
+      machineCpuBusy: Number(((cpuEnd.machine - cpuStart.machine) / elapsedS).toFixed(2)),
     };
     return result;
   } finally {
@@ -405,6 +529,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
   const ver = r.verified as Record<string, unknown>;
   const ceil = r.copyCeiling as Record<string, number>;
   const ph = r.serverPhaseMsPerBatch as Record<string, number>;
+  const cpu = r.cpuMsPerPush as Record<string, number | null>;
   return [
     `agents ${r.agents}, ${r.durationS} s, ${r.valuesPerBatch} values (${r.rowsPerBatch} rows) per batch${r.offeredRate ? `, offered ${r.offeredRate} pushes/s` : ', closed loop'}`,
     `pushes/s        ${r.pushesPerS}   (${r.pushes} acknowledged, ${r.errors} errors ${JSON.stringify(r.errorKinds)})`,
@@ -414,6 +539,9 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `server ms/batch decode ${ph.decode}  validate ${ph.validate}  encode ${ph.encode}  write(queue+commit) ${ph.write}; ${Number(ph.avgGroupBatches).toFixed(1)} batches/group, ${Number(ph.commitMsPerGroup).toFixed(1)} ms/group`,
     `findings        ${Number(ph.findingsEvalMsPerBatch).toFixed(3)} ms of evaluation per batch; ${ph.findingsWritten} evaluations written, ${ph.findingsUnchanged} unchanged (store skipped)`,
     `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s); end-to-end / ceiling = ${ceil.ratio}`,
-    `load generator  ${r.loadGeneratorCpuS} CPU s (same machine)`,
+    `load generator  ${r.loadGeneratorCpuS} CPU s (this process, same machine)`,
+    `CPU ms/push     server ${cpu.server}  store ${cpu.store}  load generator ${cpu.loadGenerator}  machine ${cpu.machine} (busy cores ${r.machineCpuBusy}, others' work included)`,
+    `COPY ceiling    CPU ms/push client ${cpu.copyCeilingClient}  store ${cpu.copyCeilingStore}; ceiling CPU / (server + store) CPU = ${r.cpuEfficiencyRatio}`,
+    `servers         ${r.servers}: ${(r.pushesPerSByServer as number[]).join(' / ')} pushes/s each`,
   ].join('\n');
 }
