@@ -66,6 +66,8 @@ interface Run {
   scrollMs: number;
   scrollFrames: number;
   scrollLongTasks: number;
+  /** Of those, the ones after the last scrolled frame (the list settling and drawing its rows in full). */
+  scrollSettleTasks: number;
   scrollLongestTask: number;
   longestFrameGap: number;
   domRows: number;
@@ -153,6 +155,7 @@ async function measure(
         last = now;
         frames++;
       }
+      const lastFrame = performance.now();
       // The window ends after the list has settled and drawn its rows in full (VirtualList's settleMs is
       // 150 ms): that render is part of the scroll a person sees.
       await new Promise((r) => setTimeout(r, 400));
@@ -162,12 +165,14 @@ async function measure(
       const lastRow = Math.max(...rows.map((r) => Number(r.getAttribute('aria-rowindex'))));
       const count = Number(el.querySelector('table').getAttribute('aria-rowcount'));
       const tasks = window.__longTasks.filter(([s]) => s >= t0 && s <= t1);
-      return { ms: t1 - t0, frames, gap, tasks, domRows: rows.length, reachedEnd: lastRow === count };
+      const settling = tasks.filter(([s]) => s >= lastFrame).length;
+      return { ms: t1 - t0, frames, gap, tasks, settling, domRows: rows.length, reachedEnd: lastRow === count };
     })()`)) as {
       ms: number;
       frames: number;
       gap: number;
       tasks: [number, number][];
+      settling: number;
       domRows: number;
       reachedEnd: boolean;
     };
@@ -184,6 +189,7 @@ async function measure(
       scrollMs: scroll.ms,
       scrollFrames: scroll.frames,
       scrollLongTasks: scroll.tasks.length,
+      scrollSettleTasks: scroll.settling,
       scrollLongestTask: Math.max(0, ...scroll.tasks.map(([, d]) => d)),
       longestFrameGap: scroll.gap,
       domRows: scroll.domRows,
@@ -241,7 +247,7 @@ async function main(): Promise<void> {
       const r = await measure(browser, url, user, password, step);
       results.push(r);
       process.stdout.write(
-        `run ${i + 1}: rendered ${r.rendered.toFixed(0)} ms, interactive ${r.interactive.toFixed(0)} ms (GET /fleet ${r.fleetMs.toFixed(0)} ms, ${(r.fleetBytes / 1024).toFixed(0)} KiB on the wire; answer → rendered ${r.afterFleet.toFixed(0)} ms; ${r.loadLongTasks} long tasks before), search ${r.searchMs.toFixed(0)} ms (${r.searchRows} servers), scroll ${r.scrollFrames} frames in ${r.scrollMs.toFixed(0)} ms: ${r.scrollLongTasks} long tasks (longest ${r.scrollLongestTask.toFixed(0)} ms), longest frame gap ${r.longestFrameGap.toFixed(0)} ms, ${r.domRows} rows in the DOM, last row reached: ${r.reachedEnd}\n`,
+        `run ${i + 1}: rendered ${r.rendered.toFixed(0)} ms, interactive ${r.interactive.toFixed(0)} ms (GET /fleet ${r.fleetMs.toFixed(0)} ms, ${(r.fleetBytes / 1024).toFixed(0)} KiB on the wire; answer → rendered ${r.afterFleet.toFixed(0)} ms; ${r.loadLongTasks} long tasks before), search ${r.searchMs.toFixed(0)} ms (${r.searchRows} servers), scroll ${r.scrollFrames} frames in ${r.scrollMs.toFixed(0)} ms: ${r.scrollLongTasks} long tasks (${r.scrollSettleTasks} of them settling; longest ${r.scrollLongestTask.toFixed(0)} ms), longest frame gap ${r.longestFrameGap.toFixed(0)} ms, ${r.domRows} rows in the DOM, last row reached: ${r.reachedEnd}\n`,
       );
     }
     const col = (k: keyof Run) => results.map((r) => Number(r[k]));

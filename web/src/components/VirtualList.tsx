@@ -30,13 +30,8 @@ export interface VirtualListProps<T> {
   rowHeight: number;
   /** Stable key of an item (keeps a row's DOM while it stays in view). */
   itemKey: (item: T) => string | number;
-  /**
-   * The `<td>` cells of an item's row. `flying`: the list is scrolled faster than `flyingRows` rows a
-   * frame, and rows that come into view should be cheap (plain text, no charts: style, layout and paint of
-   * the rows entering are most of such a frame's work); once it settles (`settleMs` without such a frame)
-   * the rows in view are rendered again with `flying` false.
-   */
-  renderRow: (item: T, flying: boolean) => ComponentChildren;
+  /** The `<td>` cells of an item's row (rows flying past are not rendered: see `flyingRows`). */
+  renderRow: (item: T) => ComponentChildren;
   /** The table's accessible name. */
   label: string;
   /** The `<th scope="col">` cells of the column-header row. */
@@ -93,10 +88,13 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
     if (el && el.scrollTop !== 0) el.scrollTop = 0;
   }, [p.resetOn]);
 
-  // A flight renders the rows coming into view cheaply: at several rows a frame, drawing each row's charts
-  // is most of a frame's work and pushes frames past 50 ms on a busy machine.
-  const [flying, setFlying] = useState(false);
+  // A flight (faster than `flyingRows` rows a frame: a fast wheel, a dragged scrollbar) leaves the rows as
+  // they are: the body's row lines fly past instead, drawn by its background, and the rows in view are
+  // rendered once it settles (`settleMs` without a fast frame) or slows down. Rendering several rows a frame
+  // — style, layout and paint of each — is what pushed frames past 50 ms on a busy machine; nobody reads
+  // rows passing at that speed.
   const settle = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const lastTop = useRef(0);
   useEffect(() => () => clearTimeout(settle.current), []);
   const onScroll = () => {
     p.onScrolled?.();
@@ -105,12 +103,18 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
       frame.current = 0;
       const el = box.current;
       if (!el) return;
-      if (Math.abs(el.scrollTop - view.top) > flyingRows * p.rowHeight) {
-        setFlying(true);
-        clearTimeout(settle.current);
-        settle.current = setTimeout(() => setFlying(false), settleMs);
+      const top = el.scrollTop;
+      const fast = Math.abs(top - lastTop.current) > flyingRows * p.rowHeight;
+      lastTop.current = top;
+      clearTimeout(settle.current);
+      if (fast) {
+        settle.current = setTimeout(() => {
+          const now = box.current;
+          if (now) setView({ top: now.scrollTop, height: now.clientHeight });
+        }, settleMs);
+        return;
       }
-      setView({ top: el.scrollTop, height: el.clientHeight });
+      setView({ top, height: el.clientHeight });
     });
   };
 
@@ -125,13 +129,12 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
 
   // A row's vnode is made once per item, place and height: handing Preact the same vnode again lets it
   // skip that row entirely, so a scrolled frame costs only the rows that came into view.
-  // A row rendered in flight is kept while the flight lasts and rendered again in full once it settles.
-  const cache = useRef(new WeakMap<object, { i: number; h: number; flying: boolean; row: VNode }>());
+  const cache = useRef(new WeakMap<object, { i: number; h: number; row: VNode }>());
   const rows: VNode[] = [];
   for (let i = first; i < end; i++) {
     const item = p.items[i]!;
     const cached = typeof item === 'object' && item !== null ? cache.current.get(item) : undefined;
-    if (cached && cached.i === i && cached.h === p.rowHeight && (flying || !cached.flying)) {
+    if (cached && cached.i === i && cached.h === p.rowHeight) {
       rows.push(cached.row);
       continue;
     }
@@ -142,11 +145,10 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
         class="vrow"
         style={{ transform: `translateY(${i * p.rowHeight}px)`, height: `${p.rowHeight}px` }}
       >
-        {p.renderRow(item, flying)}
+        {p.renderRow(item)}
       </tr>
     );
-    if (typeof item === 'object' && item !== null)
-      cache.current.set(item, { i, h: p.rowHeight, flying, row });
+    if (typeof item === 'object' && item !== null) cache.current.set(item, { i, h: p.rowHeight, row });
     rows.push(row);
   }
 
@@ -158,7 +160,10 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
             {p.header}
           </tr>
         </thead>
-        <tbody class="vbody" style={{ height: `${p.items.length * p.rowHeight}px` }}>
+        <tbody
+          class="vbody"
+          style={{ height: `${p.items.length * p.rowHeight}px`, '--row-h': `${p.rowHeight}px` }}
+        >
           {rows}
         </tbody>
       </table>

@@ -215,53 +215,6 @@ function TargetCells({ s, t, span }: { s: FleetServer; t: FleetTarget; span: Spa
   );
 }
 
-/**
- * A row while the list flies past (a fast wheel or a dragged scrollbar): the same cells as plain text, about a
- * third of the elements of a settled row. At several rows entering a frame, style, layout and paint of the
- * new rows are most of a frame's work; a row is rendered in full once the list settles.
- */
-function FlyingCells({ r }: { r: Row }) {
-  if (r.kind === 'target') {
-    return (
-      <>
-        <td class="c-status">
-          <Badge value={r.t.status} />
-        </td>
-        <td class="c-name c-target" colSpan={2}>
-          {r.t.name}
-        </td>
-        <td class="c-m c-cpu c-none" />
-        <td class="c-m c-mem c-none" />
-        <td class="c-m c-conn">{formatValue('count', lastValue(r.t.connections))}</td>
-        <td class="c-m c-tps">{formatValue('perSec', lastValue(r.t.tps))}</td>
-        <td class="c-seen c-none" />
-      </>
-    );
-  }
-  const { s } = r;
-  const f = s.findings;
-  return (
-    <>
-      <td class="c-status">
-        <Badge value={s.status} />
-      </td>
-      <td class="c-name">{s.name}</td>
-      <td class="c-find">
-        {f.critical + f.warning + f.info === 0
-          ? 'none'
-          : [f.critical && `${f.critical} crit`, f.warning && `${f.warning} warn`, f.info && `${f.info} info`]
-              .filter(Boolean)
-              .join(' ')}
-      </td>
-      <td class="c-m c-cpu">{formatValue('percent', lastValue(s.cpu))}</td>
-      <td class="c-m c-mem">{formatValue('percent', lastValue(s.memory))}</td>
-      <td class="c-m c-conn c-none" />
-      <td class="c-m c-tps c-none" />
-      <td class="c-seen">{s.lastSeenAt ? formatAge(s.lastSeenAt) : 'never'}</td>
-    </>
-  );
-}
-
 const columns = [
   ['c-status', 'Status'],
   ['c-name', 'Name'],
@@ -528,10 +481,8 @@ export function OverviewPage(_p: { params: Params }) {
               items={rows}
               rowHeight={narrow ? 58 : 40}
               itemKey={(r) => (r.kind === 'server' ? `s${r.s.serverId}` : `t${r.t.targetId}`)}
-              renderRow={(r, flying) =>
-                flying ? (
-                  <FlyingCells r={r} />
-                ) : r.kind === 'server' ? (
+              renderRow={(r) =>
+                r.kind === 'server' ? (
                   <ServerCells s={r.s} span={span} />
                 ) : (
                   <TargetCells s={r.s} t={r.t} span={span} />
