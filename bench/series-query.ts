@@ -20,7 +20,7 @@
  *      --shared-buffers sets it for the measurement, persistently in a kept directory)
  */
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -112,6 +112,7 @@ interface Case {
 async function main(): Promise<void> {
   const log = process.env.PGVIGIL_BENCH_LOG ? createLogger('warn') : silentLogger();
   const dir = keep || mkdtempSync(join(tmpdir(), 'pgvigil-bench-series-'));
+  if (keep) mkdirSync(keep, { recursive: true });
   chmodSync(dir, 0o755);
   const fresh = !existsSync(join(dir, 'data'));
   let store = await startEmbeddedStore(join(dir, 'data'), log);
