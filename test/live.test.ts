@@ -15,6 +15,7 @@ import { runJobOnce } from '../src/server/jobs/runner.js';
 import type { AlertFiredMessage, SampleMessage, ServerMessage } from '../src/server/live/messages.js';
 import { publishLive } from '../src/server/live/notify.js';
 import { openStore, type Store } from '../src/storage/db.js';
+import { ensureTarget } from '../src/storage/queries/targets.sql.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { parsePromText } from './helpers/prometheus.js';
 import { createTestUser, roleHeaders } from './helpers/users.js';
@@ -301,7 +302,10 @@ describe(`live feed across two instances (${testPgLabel})`, () => {
   test('a_target_subscriber_gets_only_its_targets_with_a_transaction_rate_across_batches', async () => {
     const agent = await enroll('pg-host');
     const t0 = Date.now() - 20_000;
-    await push(baseA, agent, { ...hostFamilies(t0), ...postgresFamilies(t0, ['main', 'reports'], 1000) });
+    // `main` is registered without a sample: B (which may still hold earlier tests' live connections, and
+    // so hear every batch) has seen none of it when its first sample comes.
+    await push(baseA, agent, { ...hostFamilies(t0), ...postgresFamilies(t0, ['reports'], 1000) });
+    await ensureTarget(ts.store.pool, agent.serverId, 'postgres', 'main');
     const { rows } = await ts.store.pool.query<{ name: string; target_id: number }>(
       'SELECT name, target_id FROM pgvigil.targets WHERE server_id = $1',
       [agent.serverId],
