@@ -88,14 +88,13 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
     if (el && el.scrollTop !== 0) el.scrollTop = 0;
   }, [p.resetOn]);
 
-  // A flight (fast frames in a row, each over `flyingRows` rows: a fast wheel, a dragged scrollbar) leaves
-  // the rows as they are: the body's row lines fly past instead, drawn by its background, and the rows in
-  // view are rendered once it settles (`settleMs` without a fast frame) or slows down. Rendering several
-  // rows a frame — style, layout and paint of each — is what pushed frames past 50 ms on a busy machine;
-  // nobody reads rows passing at that speed.
+  // A flight (a frame that moved more than `flyingRows` rows: a fast wheel, a dragged scrollbar; also a
+  // single jump such as PageDown, drawn 150 ms later) leaves the rows as they are: the body's row lines fly
+  // past instead, drawn by its background, and the rows in view are rendered once it settles (`settleMs`
+  // without a fast frame) or slows down. Rendering several rows a frame — style, layout and paint of each —
+  // is what pushed frames past 50 ms on a busy machine; nobody reads rows passing at that speed.
   const settle = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const lastTop = useRef(0);
-  const wasFast = useRef(false);
   useEffect(() => () => clearTimeout(settle.current), []);
   const onScroll = () => {
     p.onScrolled?.();
@@ -107,11 +106,8 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
       const top = el.scrollTop;
       const fast = Math.abs(top - lastTop.current) > flyingRows * p.rowHeight;
       lastTop.current = top;
-      // One jump (PageDown, End, a click on the track) is drawn at once; a flight is fast frames in a row.
-      const flight = fast && wasFast.current;
-      wasFast.current = fast;
       clearTimeout(settle.current);
-      if (flight) {
+      if (fast) {
         settle.current = setTimeout(() => {
           const now = box.current;
           if (now) setView({ top: now.scrollTop, height: now.clientHeight });
