@@ -8,11 +8,10 @@
  *        [--gap-ms 200] [--against /path/to/other/checkout]
  */
 import { loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { CollectContext, Collector } from '../src/agent/collectors/types.js';
-import { silentLogger } from '../src/log.js';
+import type { Collector } from '../src/agent/collectors/types.js';
 import { packageRoot } from '../src/version.js';
+import { collectContext } from '../test/helpers/pg-cluster.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,15 +42,7 @@ const subjects: Array<{ label: string; collector: Collector; cpuMs: number[] }> 
   { label: 'this checkout', collector: await load(packageRoot), cpuMs: [] },
 ];
 if (args.against) subjects.push({ label: args.against, collector: await load(args.against), cpuMs: [] });
-const ctx: CollectContext = {
-  procRoot: '/proc',
-  sysRoot: '/sys',
-  now: Date.now,
-  monotonic: () => performance.now(),
-  log: silentLogger(),
-  signal: new AbortController().signal,
-  expose: () => {},
-};
+const ctx = collectContext();
 const matching: number[] = [];
 const loadBefore = loadavg()[0]!;
 for (let i = 0; i < collections; i++) {
