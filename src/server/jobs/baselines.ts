@@ -5,9 +5,10 @@
  * Incremental by server and hour: a server is refreshed only when its hourly tier has rolled an hour past
  * its baselines' `through` and it sent data since (`baseline_state`), so in steady state each reporting
  * server is refreshed once an hour, soon after its hour is rolled; a silent server costs nothing. A
- * refresh recomputes all of that server's series from the hourly tier (the robust statistics — median,
- * MAD — are kept incrementally in memory between runs, `BaselineStates`, so after the first run only what
- * the new hour changed is recomputed) and replaces its rows in one transaction. Work per run is
+ * refresh recomputes all of that server's series from the hourly tier (with `cachedSeries`, the robust
+ * statistics of that many series are kept in memory between runs, `BaselineStates`, and only what the new
+ * hour changed is recomputed; the replay relies on it, the job by default does not) and replaces its rows
+ * in one transaction. Work per run is
  * bounded: at most `serversPerRun` servers and `maxRunMs`, least recently refreshed first; the rest wait
  * for the next run.
  */
@@ -96,11 +97,15 @@ export function baselinesJob(
     intervalMs?: number;
     serversPerRun?: number;
     maxRunMs?: number;
-    /** Series whose statistics are kept in memory for incremental refreshes (about 115 kB each, measured). */
+    /**
+     * Series whose statistics are kept in memory for incremental refreshes (about 115 kB each, measured).
+     * None by default: in the job, reading the hourly tier dominates and the states made no measurable
+     * difference (bench/RESULTS.md, "Intelligence scored by replay"), while 500 series would hold ~57 MB.
+     */
     cachedSeries?: number;
   } = {},
 ): Job {
-  const states = new BaselineStates(opts.cachedSeries);
+  const states = opts.cachedSeries ? new BaselineStates(opts.cachedSeries) : undefined;
   return {
     name: 'baselines',
     intervalMs: opts.intervalMs ?? defaultBaselinesIntervalMs,
