@@ -145,7 +145,14 @@ test('the host page draws this machine, follows the time picker and a drag-zoom,
   const zoomed = /[?&]from=\d{13}&to=\d{13}/;
   for (let attempt = 0; attempt < 3 && !zoomed.test(page.url()); attempt++) {
     const plot = page.locator(`figure.chart[data-chart="${cpu}"] .u-over`);
-    await plot.scrollIntoViewIfNeeded();
+    // A refresh may replace the chart between finding it and scrolling to it: try again, as for a drag.
+    if (
+      !(await plot.scrollIntoViewIfNeeded().then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     const box = await plot.boundingBox();
     if (!box) continue;
     const y = box.y + box.height / 2;
