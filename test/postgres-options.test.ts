@@ -88,11 +88,14 @@ describe('PostgreSQL collector options set by the operator', () => {
   test('include_exclude_top_n_and_the_table_cap_change_what_collect_sends', async () => {
     // Distinct statements keep running while `collect` takes its two samples, so every ranking has more
     // than three candidates.
+    // The excluded database runs statements of its own, which must take no place in the rankings.
     let stop = false;
-    const load = (async () => {
-      for (let i = 0; !stop; i++)
-        await pools[names.a]!.query(`SELECT a FROM t1 WHERE ${'a + '.repeat(i % 25)}a > 0`);
-    })();
+    const loadOn = (db: string) =>
+      (async () => {
+        for (let i = 0; !stop; i++)
+          await pools[db]!.query(`SELECT a FROM t1 WHERE ${'a + '.repeat(i % 25)}a > 0`);
+      })();
+    const load = Promise.all([loadOn(names.a), loadOn(names.b)]);
     let out: CollectJson;
     try {
       out = await collect([
@@ -130,6 +133,11 @@ describe('PostgreSQL collector options set by the operator', () => {
     assert.ok(
       statements.filter((r) => String(r.top_by).split(',').includes('calls')).length === 3,
       'the calls ranking is full: the cap, not the load, limited it',
+    );
+    assert.deepEqual(
+      [...new Set(statements.map((r) => String(r.datname)))].filter((d) => d !== names.a && d !== names.c),
+      [],
+      'statements of the selected databases only',
     );
 
     // The same databases without the lists: the excluded one comes back.

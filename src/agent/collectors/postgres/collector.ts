@@ -144,6 +144,10 @@ export function createPostgresCollector(
     info: wants('pg_statements_info'),
     texts: wants('pg_statement_texts'),
     describe,
+    databaseSelected:
+      include.length > 0 || exclude.length > 0
+        ? (datname) => databaseSelected(datname, include, exclude)
+        : undefined,
   });
   const customDefs = wants('pg_custom') ? (options.customMetrics ?? []) : [];
   /** Started by the first collection (it brings the logger); closed with the collector. */

@@ -269,6 +269,11 @@ export interface StatementsReaderOptions {
   texts: boolean;
   /** A query error as the reason a family reports. */
   describe: (err: unknown) => string;
+  /**
+   * Whether a database's statements are ranked and sent (the collector's include and exclude lists);
+   * absent: every database's.
+   */
+  databaseSelected?: (datname: string) => boolean;
 }
 
 /** Database and role names by oid (oids are the keys; names are for people). */
@@ -359,7 +364,18 @@ export class StatementsReader {
           'pg_stat_statements entries were reset or evicted; their deltas count from re-creation',
         );
       }
-      const top = selectTopStatements(result.deltas, this.options.topN);
+      let deltas = result.deltas;
+      const selected = this.options.databaseSelected;
+      if (selected && deltas.length > 0) {
+        // The database lists choose statements too: an excluded database's statements neither take
+        // places in the rankings nor get sent.
+        const dbNames = await databaseNamesOf(session, deltas);
+        deltas = deltas.filter((d) => {
+          const name = dbNames.get(d.dbid);
+          return name !== undefined && selected(name);
+        });
+      }
+      const top = selectTopStatements(deltas, this.options.topN);
       const names = await namesOf(session, top);
       out.set(
         'pg_statements',
@@ -429,6 +445,18 @@ export class StatementsReader {
 }
 
 /** Database and role names of the chosen statements. */
+/** Names of the databases the deltas belong to, by oid. */
+async function databaseNamesOf(
+  session: Session,
+  deltas: readonly StatementDelta[],
+): Promise<Map<number, string>> {
+  const { rows } = await session.client.query<{ kind: string; oid: number; name: string }>(
+    statementNamesQuery,
+    [[...new Set(deltas.map((d) => d.dbid))], []],
+  );
+  return new Map(rows.map((r) => [Number(r.oid), r.name]));
+}
+
 async function namesOf(session: Session, top: RankedStatement[]): Promise<Names> {
   const db = new Map<number, string>();
   const role = new Map<number, string>();
