@@ -63,7 +63,7 @@ async function seedIngestShaped(
   await maintainPartitions(pool, { log });
   const shapes = batchShape(1000);
   const agent = '00000000-0000-4000-8000-000000000000';
-  const first = makeBatch(shapes, agent, 1, hour);
+  const first = makeBatch(shapes, agent, 1, hour, 'alerting');
   const v = validateBatch(JSON.parse(first.body));
   if (!v.ok) throw new Error(v.message);
   const serverIds: number[] = [];

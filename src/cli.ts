@@ -592,6 +592,10 @@ Examples:
     .option('--values <n>', 'values per batch', parseCount, 1000)
     .option('--server <url>', 'an existing server (needs --database-url to create the agents)')
     .option('--servers <n>', 'pgvigil server children to start, agents spread round-robin', parseCount, 1)
+    .option(
+      '--alerting',
+      "agents report the findings engine's worst case (values that march with every batch: ~25 findings per host whose severities keep changing) instead of a healthy fleet",
+    )
     .addOption(
       new Option('--database-url <url>', 'the store (default: a temporary embedded one)').env('DATABASE_URL'),
     )
@@ -604,6 +608,7 @@ Examples:
         values: number;
         server?: string;
         servers: number;
+        alerting?: boolean;
         databaseUrl?: string;
         json?: boolean;
       }) => {
@@ -621,6 +626,7 @@ Examples:
           values: flags.values,
           server: flags.server,
           servers: flags.servers,
+          data: flags.alerting ? 'alerting' : 'healthy',
           databaseUrl: flags.databaseUrl,
           json: Boolean(flags.json),
         });

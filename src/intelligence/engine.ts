@@ -28,15 +28,16 @@ import {
   type FindingWrite,
   findingsByIds,
   findingsForEvaluation,
-  insertFinding,
   insertFindingEvents,
+  insertFindings,
   latestTargetSettings,
   lockServerFindings,
   refreshFinding,
-  resolveFindingRow,
-  setClearCount,
+  resolveFindingRows,
+  setClearCounts,
   unresolvedFindingChecks,
   unsilenceFinding,
+  updateFindings,
 } from '../storage/queries/findings.sql.js';
 import { inTransaction } from '../storage/tx.js';
 import { checks as allChecks } from './checks/index.js';
@@ -446,13 +447,23 @@ export class FindingsEngine {
     const history: FindingEventRow[] = [];
     const fired: string[] = [];
     const resolved: string[] = [];
-    const openedIds = new Map<string, string>();
+    // The writes of one evaluation go out as one statement per kind of change (a host's first batch may
+    // open dozens of findings); the history keeps the order of the changes.
+    const openedIds = await insertFindings(
+      client,
+      changes.flatMap((ch) =>
+        ch.type === 'open' ? [{ f: toWrite(ch.key, ch.observation), notified: ch.notify }] : [],
+      ),
+      now,
+    );
+    const updates: { id: string; f: FindingWrite; notified?: boolean }[] = [];
+    const clears: { id: string; clearCount: number }[] = [];
+    const resolutions: { id: string; reason: string }[] = [];
     for (const ch of changes) {
       this.hooks.countTransition?.(ch.type);
       switch (ch.type) {
         case 'open': {
-          const id = await insertFinding(client, toWrite(ch.key, ch.observation), now, ch.notify);
-          openedIds.set(ch.key, id);
+          const id = openedIds.get(ch.key)!;
           history.push(ev(id, 'opened', ch.observation.severity, evidenceOf(ch.observation)));
           if (ch.notify) fired.push(id);
           break;
@@ -473,8 +484,9 @@ export class FindingsEngine {
           break;
         }
         case 'update': {
-          await refreshFinding(client, ch.stored.id, toWrite(ch.stored.key, ch.observation), now, {
-            reopen: false,
+          updates.push({
+            id: ch.stored.id,
+            f: toWrite(ch.stored.key, ch.observation),
             notified: ch.notify ? true : undefined,
           });
           if (ch.observation.severity !== ch.stored.severity) {
@@ -489,10 +501,10 @@ export class FindingsEngine {
           break;
         }
         case 'clear':
-          await setClearCount(client, ch.stored.id, ch.clearCount);
+          clears.push({ id: ch.stored.id, clearCount: ch.clearCount });
           break;
         case 'resolve':
-          await resolveFindingRow(client, ch.stored.id, now, ch.reason);
+          resolutions.push({ id: ch.stored.id, reason: ch.reason });
           history.push(ev(ch.stored.id, 'resolved', ch.stored.severity, { reason: ch.reason }));
           if (ch.notify) resolved.push(ch.stored.id);
           break;
@@ -502,6 +514,9 @@ export class FindingsEngine {
           break;
       }
     }
+    await updateFindings(client, updates, now);
+    await setClearCounts(client, clears);
+    await resolveFindingRows(client, resolutions, now);
     await insertFindingEvents(client, history, now);
     this.remember(app.serverId, changes);
     // Recorded before the commit: a failed commit leaves a state that did not happen, so forget it then.

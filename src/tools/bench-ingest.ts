@@ -49,6 +49,8 @@ export interface BenchIngestOptions {
   databaseUrl?: string;
   /** `pgvigil server` children to start (agents spread over them round-robin); 1 when absent. */
   servers?: number;
+  /** The values the agents report: a healthy fleet (default) or the findings engine's worst case. */
+  data?: BenchData;
   json: boolean;
 }
 
@@ -137,8 +139,16 @@ export function batchShape(values: number): Shape[] {
   return shape;
 }
 
-function valueFor(c: ColumnSpec, row: number, seq: number): unknown {
-  if (c.label) return c.type === 'text' ? `${c.name}_${row}` : c.type === 'bool' ? row % 2 === 0 : row + 1;
+/**
+ * The bench's data. `healthy` (the default): what a healthy 2-core host and its PostgreSQL report — gauges
+ * that stay put within a few per cent, counters that grow at a steady rate, no errors, vacuumed tables — so
+ * no check has anything to say, as on most of a real fleet most of the time. `alerting`: the worst case for
+ * the findings engine — values that march with the batch number, so every batch of every host carries about
+ * 25 findings (bloated tables, full disks, memory…) whose severities keep changing.
+ */
+export type BenchData = 'healthy' | 'alerting';
+
+function alertingValue(c: ColumnSpec, row: number, seq: number): unknown {
   switch (c.type) {
     case 'text':
       return `v${row % 7}`;
@@ -157,12 +167,160 @@ function valueFor(c: ColumnSpec, row: number, seq: number): unknown {
   }
 }
 
+const GiB = 1024 ** 3;
+/** A small deterministic wobble in [0, 1) by row and batch, so gauges are not constants. */
+const wobble = (row: number, seq: number) => (((row * 7919 + seq * 104_729) % 1000) + 0.5) / 1000;
+type HealthyColumn = (row: number, seq: number, ts: number) => unknown;
+
+/** Healthy values by family and column; a column not listed is 0 (a rate or count of errors). */
+const healthy: Record<string, Record<string, HealthyColumn>> = {
+  host_cpu: {
+    user_pct: (r, s) => 12 + 6 * wobble(r, s),
+    nice_pct: () => 0,
+    system_pct: (r, s) => 4 + 2 * wobble(r + 1, s),
+    idle_pct: (r, s) => 80 - 6 * wobble(r, s),
+    iowait_pct: (r, s) => 0.5 * wobble(r + 2, s),
+    softirq_pct: () => 0.3,
+  },
+  host_memory: {
+    total_bytes: () => 16 * GiB,
+    available_bytes: (r, s) => Math.round(10 * GiB + 0.2 * GiB * wobble(r, s)),
+    used_bytes: (r, s) => Math.round(5 * GiB - 0.2 * GiB * wobble(r, s)),
+    free_bytes: () => 2 * GiB,
+    buffers_bytes: () => GiB / 2,
+    cached_bytes: () => 8 * GiB,
+    swap_total_bytes: () => 2 * GiB,
+    swap_used_bytes: () => 0,
+  },
+  host_load: {
+    load1: (r, s) => 0.4 + 0.3 * wobble(r, s),
+    load5: () => 0.5,
+    load15: () => 0.5,
+  },
+  host_pressure: {
+    some_avg10: (r, s) => 0.2 * wobble(r, s),
+    some_avg60: () => 0.1,
+    some_avg300: () => 0.1,
+    some_stall_pct: () => 0.1,
+  },
+  host_disk: {
+    reads_per_s: (r, s) => 20 + 10 * wobble(r, s),
+    writes_per_s: (r, s) => 60 + 20 * wobble(r + 1, s),
+    read_bytes_per_s: (r, s) => 400_000 + 100_000 * wobble(r, s),
+    write_bytes_per_s: (r, s) => 1_500_000 + 300_000 * wobble(r + 1, s),
+    read_await_ms: () => 0.4,
+    write_await_ms: () => 1.1,
+    util_pct: (r, s) => 4 + 3 * wobble(r, s),
+  },
+  host_filesystem: {
+    device: (r) => `/dev/vda${r + 1}`,
+    fstype: () => 'ext4',
+    size_bytes: () => 100 * GiB,
+    used_bytes: () => 40 * GiB,
+    avail_bytes: () => 55 * GiB,
+    inodes_total: () => 6_553_600,
+    inodes_used: () => 200_000,
+    inodes_free: () => 6_353_600,
+  },
+  host_network: {
+    rx_bytes_per_s: (r, s) => 800_000 + 200_000 * wobble(r, s),
+    tx_bytes_per_s: (r, s) => 600_000 + 200_000 * wobble(r + 1, s),
+    rx_packets_per_s: (r, s) => 900 + 200 * wobble(r, s),
+    tx_packets_per_s: (r, s) => 800 + 200 * wobble(r + 1, s),
+  },
+  pg_database: {
+    numbackends: () => 12,
+    xact_commit: (_r, s) => 50_000_000 + s * 1_200,
+    xact_rollback: (_r, s) => 20_000 + Math.floor(s / 2),
+    blks_read: (_r, s) => 4_000_000 + s * 50,
+    blks_hit: (_r, s) => 900_000_000 + s * 40_000,
+    tup_returned: (_r, s) => 2_000_000_000 + s * 60_000,
+    tup_fetched: (_r, s) => 700_000_000 + s * 20_000,
+    tup_inserted: (_r, s) => 30_000_000 + s * 500,
+    tup_updated: (_r, s) => 20_000_000 + s * 300,
+    tup_deleted: (_r, s) => 1_000_000 + s * 20,
+    blk_read_time_ms: (_r, s) => 120_000 + s * 2,
+    blk_write_time_ms: (_r, s) => 30_000 + s,
+    session_time_ms: (_r, s) => 5e9 + s * 12_000,
+    active_time_ms: (_r, s) => 4e8 + s * 600,
+    idle_in_transaction_time_ms: (_r, s) => 1e6 + s,
+    sessions: (_r, s) => 80_000 + Math.floor(s / 10),
+    cache_hit_pct: () => 99.5,
+    size_bytes: () => 5 * GiB,
+    stats_reset: (_r, _s, ts) => ts - 30 * 86_400_000,
+    checksum_last_failure: () => null,
+  },
+  pg_tables: {
+    schemaname: () => 'public',
+    n_live_tup: (r) => 100_000 * (r + 1),
+    n_dead_tup: (r) => 1_000 * (r + 1),
+    dead_pct: () => 1,
+    seq_scan: (r, s) => 1_000 + r + Math.floor(s / 20),
+    seq_tup_read: (r, s) => 5_000_000 * (r + 1) + s * 100,
+    idx_scan: (r, s) => 10_000_000 + r * 1000 + s * 50,
+    idx_tup_fetch: (r, s) => 20_000_000 + r * 1000 + s * 60,
+    n_tup_ins: (r, s) => 1_000_000 * (r + 1) + s * 5,
+    n_tup_upd: (r, s) => 500_000 * (r + 1) + s * 3,
+    n_tup_del: (r, s) => 10_000 * (r + 1) + Math.floor(s / 10),
+    n_tup_hot_upd: (r, s) => 400_000 * (r + 1) + s * 2,
+    n_mod_since_analyze: (r, s) => 500 + r + (s % 1000),
+    n_ins_since_vacuum: (r, s) => 300 + r + (s % 1000),
+    last_vacuum: () => null,
+    last_autovacuum: (_r, _s, ts) => ts - 3_600_000,
+    last_analyze: () => null,
+    last_autoanalyze: (_r, _s, ts) => ts - 3_600_000,
+    vacuum_count: () => 0,
+    autovacuum_count: (r) => 200 + r,
+    analyze_count: () => 0,
+    autoanalyze_count: (r) => 300 + r,
+    table_bytes: (r) => 20_000_000 * (r + 1),
+    toast_bytes: () => 8192,
+    indexes_bytes: (r) => 5_000_000 * (r + 1),
+    total_bytes: (r) => 25_008_192 * (r + 1),
+  },
+  pg_statements: {
+    datname: () => 'app',
+    usename: () => 'app',
+    top_by: () => 'total_time',
+    interval_s: () => 60,
+    calls: (r) => 600 + 50 * r,
+    plans: () => 0,
+    exec_time_ms: (r, s) => (600 + 50 * r) * (0.8 + 0.2 * wobble(r, s)),
+    plan_time_ms: () => 0,
+    mean_exec_time_ms: (r, s) => 0.8 + 0.2 * wobble(r, s),
+    rows: (r) => 600 + 50 * r,
+    shared_blks_hit: (r) => 6_000 + 500 * r,
+    shared_blks_read: (r) => 6 + r,
+    shared_blks_dirtied: (r) => 2 + r,
+    shared_blks_written: () => 0,
+  },
+};
+
+function valueFor(
+  c: ColumnSpec,
+  row: number,
+  seq: number,
+  family: string,
+  data: BenchData,
+  ts: number,
+): unknown {
+  if (c.label) return c.type === 'text' ? `${c.name}_${row}` : c.type === 'bool' ? row % 2 === 0 : row + 1;
+  if (data === 'alerting') return alertingValue(c, row, seq);
+  const f = healthy[family]?.[c.name];
+  if (f) return f(row, seq, ts);
+  if (c.type === 'text') return `v${row % 7}`;
+  if (c.type === 'bool') return false;
+  if (c.type === 'timestamptz' || c.type === 'jsonb') return null;
+  return 0;
+}
+
 /** One batch as JSON text; ts increases per push so rows never collide on their keys. */
 export function makeBatch(
   shape: Shape[],
   agentId: string,
   seq: number,
   ts: number,
+  data: BenchData = 'healthy',
 ): { body: string; values: number } {
   const fams: Record<string, { columns: string[]; rows: unknown[][] }> = {};
   let values = 0;
@@ -171,7 +329,11 @@ export function makeBatch(
     const columns = ['ts', ...(target ? ['target'] : []), ...family.columns.map((c) => c.name)];
     const out: unknown[][] = [];
     for (let r = 0; r < rows; r++) {
-      out.push([ts, ...(target ? ['bench-pg'] : []), ...family.columns.map((c) => valueFor(c, r, seq))]);
+      out.push([
+        ts,
+        ...(target ? ['bench-pg'] : []),
+        ...family.columns.map((c) => valueFor(c, r, seq, family.name, data, ts)),
+      ]);
       values += family.columns.filter((c) => !c.label).length;
     }
     fams[family.name] = { columns, rows: out };
@@ -203,6 +365,14 @@ function serverNodeArgs(): string[] {
 }
 
 /**
+ * The checkout whose `bin/pgvigil.js` the server children run: this one, or PGVIGIL_BENCH_SERVER_ROOT — another
+ * build of the same schema, so that two servers can be measured under one load generator, store and data.
+ */
+function serverRoot(): string {
+  return process.env.PGVIGIL_BENCH_SERVER_ROOT || packageRoot;
+}
+
+/**
  * A `pgvigil server` child process on a free loopback port over `databaseUrl` (its own event loop, as in
  * production), once it answers readiness.
  */
@@ -213,7 +383,7 @@ export async function startServerChild(
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...serverNodeArgs(), join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
+    [...serverNodeArgs(), join(serverRoot(), 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
     {
       env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -274,14 +444,20 @@ async function phaseTimings(url: string, token: string): Promise<Record<string, 
 }
 
 /** Times COPY of `pushes` batches' rows on one connection, in one transaction per batch-sized chunk. */
-async function copyCeiling(url: string, shape: Shape[], serverId: number, pushes: number): Promise<number> {
+async function copyCeiling(
+  url: string,
+  shape: Shape[],
+  serverId: number,
+  pushes: number,
+  data: BenchData,
+): Promise<number> {
   // One connection, so every chunk's COPY runs on the same one.
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   handlePoolErrors(pool, (err) => process.stderr.write(`bench: store connection lost: ${err.message}\n`));
   try {
     const agent = '00000000-0000-4000-8000-000000000000';
     const base = Date.now() - 3_600_000;
-    const v = validateBatch(JSON.parse(makeBatch(shape, agent, 1, base).body));
+    const v = validateBatch(JSON.parse(makeBatch(shape, agent, 1, base, data).body));
     if (!v.ok) throw new Error(v.message);
     const ids = await upsertTargets(pool, serverId, ['bench-pg']);
     const started = performance.now();
@@ -357,7 +533,8 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const shape = batchShape(opts.values);
     const agents = [];
     for (let i = 0; i < opts.agents; i++) agents.push(await localAgent(pool, `bench-host-${i}`, undefined));
-    const valuesPerBatch = makeBatch(shape, agents[0]!.agentId, 1, Date.now()).values;
+    const data = opts.data ?? 'healthy';
+    const valuesPerBatch = makeBatch(shape, agents[0]!.agentId, 1, Date.now(), data).values;
 
     const latencies: number[] = [];
     let errors = 0;
@@ -389,7 +566,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const pushOnce = async (a: (typeof state)[number], scheduledAt: number): Promise<void> => {
       a.seq++;
       a.lastTs = Math.max(Date.now(), a.lastTs + 1);
-      const body = gzipSync(makeBatch(shape, a.agentId, a.seq, a.lastTs).body, { level: 1 });
+      const body = gzipSync(makeBatch(shape, a.agentId, a.seq, a.lastTs, data).body, { level: 1 });
       try {
         const res = await fetch(`${a.url}/api/v1/ingest`, {
           method: 'POST',
@@ -455,6 +632,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       shape,
       await ensureServer(pool, 'bench-copy-ceiling'),
       accepted,
+      data,
     );
     // Its backend has closed its socket but may not be reaped yet (its CPU not yet in the postmaster's).
     await sleep(500);
@@ -470,6 +648,8 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       Number.isFinite(cpuS) && accepted > 0 ? Number(((cpuS * 1000) / accepted).toFixed(3)) : null;
     const result = {
       agents: opts.agents,
+      data,
+      serverRoot: serverRoot() === packageRoot ? null : serverRoot(),
       durationS: Number(elapsedS.toFixed(1)),
       offeredRate: opts.rate ?? null,
       valuesPerBatch,
@@ -531,7 +711,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
   const ph = r.serverPhaseMsPerBatch as Record<string, number>;
   const cpu = r.cpuMsPerPush as Record<string, number | null>;
   return [
-    `agents ${r.agents}, ${r.durationS} s, ${r.valuesPerBatch} values (${r.rowsPerBatch} rows) per batch${r.offeredRate ? `, offered ${r.offeredRate} pushes/s` : ', closed loop'}`,
+    `agents ${r.agents}, ${r.durationS} s, ${r.data} data, ${r.valuesPerBatch} values (${r.rowsPerBatch} rows) per batch${r.offeredRate ? `, offered ${r.offeredRate} pushes/s` : ', closed loop'}`,
     `pushes/s        ${r.pushesPerS}   (${r.pushes} acknowledged, ${r.errors} errors ${JSON.stringify(r.errorKinds)})`,
     `values/s        ${r.valuesPerS}`,
     `ack latency ms  p50 ${lat.p50}  p95 ${lat.p95}  p99 ${lat.p99}`,
@@ -542,6 +722,6 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `load generator  ${r.loadGeneratorCpuS} CPU s (this process, same machine)`,
     `CPU ms/push     server ${cpu.server}  store ${cpu.store}  load generator ${cpu.loadGenerator}  machine ${cpu.machine} (busy cores ${r.machineCpuBusy}, others' work included)`,
     `COPY ceiling    CPU ms/push client ${cpu.copyCeilingClient}  store ${cpu.copyCeilingStore}; ceiling CPU / (server + store) CPU = ${r.cpuEfficiencyRatio}`,
-    `servers         ${r.servers}: ${(r.pushesPerSByServer as number[]).join(' / ')} pushes/s each`,
+    `servers         ${r.servers}: ${(r.pushesPerSByServer as number[]).join(' / ')} pushes/s each${r.serverRoot ? ` (run from ${r.serverRoot})` : ''}`,
   ].join('\n');
 }

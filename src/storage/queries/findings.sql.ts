@@ -103,6 +103,84 @@ export async function insertFinding(
   return rows[0]!.id;
 }
 
+/**
+ * Opens several findings in one statement (one evaluation's new findings); their ids by key, assigned in
+ * the order given, as one `insertFinding` each would.
+ */
+export async function insertFindings(
+  db: Queryable,
+  opens: readonly { f: FindingWrite; notified: boolean }[],
+  now: Date,
+): Promise<Map<string, string>> {
+  if (opens.length === 0) return new Map();
+  const col = <T>(get: (o: { f: FindingWrite; notified: boolean }) => T) => opens.map(get);
+  const { rows } = await db.query<{ id: string; key: string }>(
+    `INSERT INTO pgvigil.findings
+       (key, check_id, server_id, target_id, object, kind, severity, title, explanation, evidence, action,
+        value, state, first_seen, last_seen, opened_at, notified, updated_at)
+     SELECT x.key, x.check_id, x.server_id, x.target_id, x.object, x.kind, x.severity, x.title, x.explanation,
+            x.evidence::jsonb, x.action, x.value, 'open', $1, $1, $1, x.notified, $1
+       FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                   $9::text[], $10::text[], $11::text[], $12::text[], $13::float8[], $14::bool[])
+            WITH ORDINALITY AS x(key, check_id, server_id, target_id, object, kind, severity, title,
+                                 explanation, evidence, action, value, notified, ord)
+      ORDER BY x.ord
+     RETURNING finding_id::text AS id, key`,
+    [
+      now,
+      col((o) => o.f.key),
+      col((o) => o.f.check),
+      col((o) => o.f.serverId),
+      col((o) => o.f.targetId),
+      col((o) => o.f.object),
+      col((o) => o.f.kind),
+      col((o) => o.f.severity),
+      col((o) => o.f.title),
+      col((o) => o.f.explanation),
+      col((o) => JSON.stringify(o.f.evidence)),
+      col((o) => o.f.action),
+      col((o) => o.f.value),
+      col((o) => o.notified),
+    ],
+  );
+  return new Map(rows.map((r) => [r.key, r.id]));
+}
+
+/**
+ * Observed again, within the episode (what `refreshFinding` with `reopen: false` does), for several
+ * findings in one statement: new evidence, the clear count back to zero, `notified` set where given.
+ */
+export async function updateFindings(
+  db: Queryable,
+  updates: readonly { id: string; f: FindingWrite; notified?: boolean }[],
+  now: Date,
+): Promise<void> {
+  if (updates.length === 0) return;
+  const col = <T>(get: (u: { id: string; f: FindingWrite; notified?: boolean }) => T) => updates.map(get);
+  await db.query(
+    `UPDATE pgvigil.findings f
+        SET kind = x.kind, severity = x.severity, title = x.title, explanation = x.explanation,
+            evidence = x.evidence::jsonb, action = x.action, value = x.value,
+            last_seen = $1, clear_count = 0, updated_at = $1, notified = coalesce(x.notified, f.notified)
+       FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                   $9::float8[], $10::bool[])
+            AS x(id, kind, severity, title, explanation, evidence, action, value, notified)
+      WHERE f.finding_id = x.id`,
+    [
+      now,
+      col((u) => u.id),
+      col((u) => u.f.kind),
+      col((u) => u.f.severity),
+      col((u) => u.f.title),
+      col((u) => u.f.explanation),
+      col((u) => JSON.stringify(u.f.evidence)),
+      col((u) => u.f.action),
+      col((u) => u.f.value),
+      col((u) => u.notified ?? null),
+    ],
+  );
+}
+
 /** Observed again: new evidence, the clear count back to zero; `reopen` starts a new episode. */
 export async function refreshFinding(
   db: Queryable,
@@ -143,8 +221,32 @@ export async function refreshFinding(
   );
 }
 
-export async function setClearCount(db: Queryable, id: string, clearCount: number): Promise<void> {
-  await db.query('UPDATE pgvigil.findings SET clear_count = $2 WHERE finding_id = $1', [id, clearCount]);
+/** Several clear counts in one statement. */
+export async function setClearCounts(
+  db: Queryable,
+  counts: readonly { id: string; clearCount: number }[],
+): Promise<void> {
+  if (counts.length === 0) return;
+  await db.query(
+    `UPDATE pgvigil.findings f SET clear_count = x.c
+       FROM unnest($1::bigint[], $2::int[]) AS x(id, c) WHERE f.finding_id = x.id`,
+    [counts.map((c) => c.id), counts.map((c) => c.clearCount)],
+  );
+}
+
+/** Several resolutions in one statement (what `resolveFindingRow` does for each). */
+export async function resolveFindingRows(
+  db: Queryable,
+  rows: readonly { id: string; reason: string }[],
+  now: Date,
+): Promise<void> {
+  if (rows.length === 0) return;
+  await db.query(
+    `UPDATE pgvigil.findings f
+        SET state = 'resolved', resolved_at = $1, resolved_reason = x.reason, clear_count = 0, updated_at = $1
+       FROM unnest($2::bigint[], $3::text[]) AS x(id, reason) WHERE f.finding_id = x.id`,
+    [now, rows.map((r) => r.id), rows.map((r) => r.reason)],
+  );
 }
 
 export async function resolveFindingRow(db: Queryable, id: string, now: Date, reason: string): Promise<void> {
