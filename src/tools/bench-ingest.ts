@@ -358,10 +358,14 @@ async function metricsToken(pool: pg.Pool): Promise<string> {
 
 /**
  * Node options for the server children only, from PGVIGIL_BENCH_SERVER_NODE_ARGS (space-separated), e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server and not the load generator.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server and not the load generator. Unset, the
+ * server runs with the young generation its systemd unit gives it (deploy/systemd/pgvigil-server.service),
+ * so the bench measures the configuration that ships; set it to an empty string for Node's defaults.
  */
 function serverNodeArgs(): string[] {
-  return (process.env.PGVIGIL_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  return (process.env.PGVIGIL_BENCH_SERVER_NODE_ARGS ?? '--max-semi-space-size=64')
+    .split(' ')
+    .filter((a) => a !== '');
 }
 
 /**
