@@ -28,7 +28,7 @@
  * user + system time over the phase, from /proc.
  *
  * Run: npm run build && node dist/bench/replica-read.js [--hosts 30] [--hours 4] [--idle 20] [--duration 60]
- *      [--rate 50] [--agents 20] [--sample-ms 200]
+ *      [--rate 20] [--agents 20] [--sample-ms 200]
  * Skips (exit 0) when Debian's PostgreSQL 15 is not installed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -67,7 +67,7 @@ const { values: args } = parseArgs({
     hours: { type: 'string', default: '4' },
     idle: { type: 'string', default: '20' },
     duration: { type: 'string', default: '60' },
-    rate: { type: 'string', default: '50' },
+    rate: { type: 'string', default: '20' },
     agents: { type: 'string', default: '20' },
     'sample-ms': { type: 'string', default: '200' },
   },
