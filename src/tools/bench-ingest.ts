@@ -92,7 +92,7 @@ export function treeCpuSeconds(pid: number): number | undefined {
 }
 
 /** The machine's busy CPU seconds (all processes, everyone's) from /proc/stat. */
-function machineBusySeconds(): number {
+export function machineBusySeconds(): number {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
   return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / ticksPerS;
@@ -378,18 +378,19 @@ function serverRoot(): string {
 
 /**
  * A `pgvigil server` child process on a free loopback port over `databaseUrl` (its own event loop, as in
- * production), once it answers readiness.
+ * production), once it answers readiness; `env` adds to its environment (e.g. DATABASE_READ_URL).
  */
 export async function startServerChild(
   databaseUrl: string,
   timeoutMs = 60_000,
+  env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
     [...serverNodeArgs(), join(serverRoot(), 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
     {
-      env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn' },
+      env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );

@@ -61,12 +61,16 @@ export interface PrivateCluster {
   stop(): Promise<void>;
 }
 
-/** A throwaway PostgreSQL server of the run's version in a temp dir (mode 755: its user must reach it). */
+/**
+ * A throwaway PostgreSQL server of the run's version in a temp dir (mode 755: its user must reach it); of
+ * `binDir`'s version instead when given (a bench, which has no run server).
+ */
 export async function startPrivateCluster(
   settings: Record<string, string> = {},
   existing?: { dir: string; pgdata: string; port?: number },
+  binDir?: string,
 ): Promise<PrivateCluster> {
-  const binDir = await sameVersionBinDir();
+  binDir ??= await sameVersionBinDir();
   const dir = existing?.dir ?? mkdtempSync(join(tmpdir(), 'pgvigil-pgtest-'));
   await chmod(dir, 0o755);
   const pgdata = existing?.pgdata ?? join(dir, 'pgdata');
