@@ -204,16 +204,17 @@ function serverNodeArgs(): string[] {
 
 /**
  * A `pgvigil server` child process on a free loopback port over `databaseUrl` (its own event loop, as in
- * production), once it answers readiness.
+ * production), once it answers readiness. `root`: the package to run (another build, as a same-run peer).
  */
 export async function startServerChild(
   databaseUrl: string,
   timeoutMs = 60_000,
+  root = packageRoot,
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...serverNodeArgs(), join(packageRoot, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
+    [...serverNodeArgs(), join(root, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
     {
       env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
