@@ -15,13 +15,18 @@
  *   (c) 7 days of the same: the hourly tier
  * and the same SQL alone on one connection, to show how much of the latency is the database's.
  *
+ * Each case reports the server process's CPU per call (user + system from /proc) beside the latencies.
+ *
  * Run: npm run build && node dist/bench/series-query.js [--hosts 100] [--calls 300] [--shared-buffers 2GB]
  *      (--keep DIR keeps the data directory and reuses it on the next run with the same --hosts;
- *      --shared-buffers sets it for the measurement, persistently in a kept directory)
+ *      --shared-buffers sets it for the measurement, persistently in a kept directory;
+ *      --peer ROOT starts a second server from another build's package root — its bin/ and dist/, e.g.
+ *      main's — on the same store and asks both in turns, the same query each time, and checks that their
+ *      answers are the same text)
  */
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createLogger, silentLogger } from '../src/log.js';
@@ -48,6 +53,15 @@ const calls = Number(arg('calls', '300'));
 const keep = arg('keep', '');
 /** shared_buffers for the measurement (the embedded store's default is PostgreSQL's, 128MB). */
 const sharedBuffers = arg('shared-buffers', '');
+/** Another build's package root (e.g. a copy of main's bin/ and dist/): its server answers in turns with ours. */
+const peer = arg('peer', '');
+
+/** CPU time (user + system) a process used so far, ms. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+}
 
 const hourMs = 3_600_000;
 const dayMs = 86_400_000;
@@ -118,7 +132,7 @@ async function main(): Promise<void> {
   let store = await startEmbeddedStore(join(dir, 'data'), log);
   let pool = new pg.Pool({ connectionString: store.url, max: 4 });
   pool.on('error', () => {});
-  let child: ChildProcess | undefined;
+  const children: ChildProcess[] = [];
   try {
     await migrate(pool, log);
     await maintainPartitions(pool, { log });
@@ -174,9 +188,16 @@ async function main(): Promise<void> {
 
     const { userId } = await addUser(pool, { name: `bench-${Date.now()}`, role: 'viewer' });
     const { token } = await createApiToken(pool, { userId, name: 'bench', role: 'viewer' });
-    const server = await startServerChild(store.url);
-    child = server.child;
-    const url = server.url;
+    // This build, and with --peer another build's server on the same store, asked in turns.
+    const servers: Array<{ name: string; url: string; child: ChildProcess }> = [];
+    const started = await startServerChild(store.url);
+    children.push(started.child);
+    servers.push({ name: 'this build', ...started });
+    if (peer) {
+      const other = await startServerChild(store.url, 60_000, {}, peer);
+      children.push(other.child);
+      servers.push({ name: `peer ${peer}`, ...other });
+    }
 
     const base = { family: 'host_cpu', metrics: 'user_pct,system_pct' };
     const cases: Case[] = [
@@ -194,30 +215,53 @@ async function main(): Promise<void> {
       },
     ];
     const results: string[] = [];
+    process.stdout.write(
+      `load average at the start: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(', ')}\n`,
+    );
     for (const c of cases) {
-      const once = async (k: number) => {
+      const once = async (url: string, k: number) => {
         const qs = new URLSearchParams(c.query(ids[k % ids.length]!));
         const t0 = performance.now();
         const res = await fetch(`${url}/api/v1/series?${qs}`, {
           headers: { authorization: `Bearer ${token}` },
         });
-        const body = (await res.json()) as { tier: string; series: Array<{ points: unknown[] }> };
+        const text = await res.text();
+        const body = JSON.parse(text) as { tier: string; series: Array<{ points: unknown[] }> };
         const ms = performance.now() - t0;
-        if (res.status !== 200) throw new Error(`${c.name}: ${res.status} ${JSON.stringify(body)}`);
-        return { ms, body };
+        if (res.status !== 200) throw new Error(`${c.name}: ${res.status} ${text.slice(0, 500)}`);
+        return { ms, body, text };
       };
-      for (let k = 0; k < 20; k++) await once(k * 7); // warm-up
-      const lat: number[] = [];
+      for (let k = 0; k < 20; k++) for (const sv of servers) await once(sv.url, k * 7); // warm-up
+      const lat: number[][] = servers.map(() => []);
+      const cpu0 = servers.map((sv) => processCpuMs(sv.child.pid!));
       let shape = '';
+      let differ = 0;
       for (let k = 0; k < calls; k++) {
-        const { ms, body } = await once((k * 37) % ids.length);
-        lat.push(ms);
-        if (k === 0) {
-          shape = `tier ${body.tier}, ${body.series.length} series, ${body.series.reduce((n, s) => n + s.points.length, 0)} points`;
+        const texts: string[] = [];
+        // Turns: the first server of a call alternates, so neither always goes first.
+        for (let j = 0; j < servers.length; j++) {
+          const i = (j + k) % servers.length;
+          const { ms, body, text } = await once(servers[i]!.url, (k * 37) % ids.length);
+          lat[i]!.push(ms);
+          texts[i] = text;
+          if (k === 0 && i === 0) {
+            shape = `tier ${body.tier}, ${body.series.length} series, ${body.series.reduce((n, s) => n + s.points.length, 0)} points, ${(text.length / 1000).toFixed(0)} kB`;
+          }
+        }
+        if (texts.length > 1 && texts.some((t) => t !== texts[0])) {
+          if (differ === 0) {
+            const at = [...texts[0]!].findIndex((ch, x) => ch !== texts[1]![x]);
+            process.stdout.write(
+              `  answers differ (call ${k}) at character ${at}: ${texts[0]!.slice(at - 40, at + 40)} | ${texts[1]!.slice(at - 40, at + 40)}\n`,
+            );
+          }
+          differ++;
         }
       }
-      lat.sort((x, y) => x - y);
-
+      const cpu = servers.map((sv, i) => (processCpuMs(sv.child.pid!) - cpu0[i]!) / calls);
+      for (const l of lat) l.sort((x, y) => x - y);
       // The same SQL alone, on one connection (what the database costs).
       const sqlLat: number[] = [];
       const client = await pool.connect();
@@ -239,17 +283,25 @@ async function main(): Promise<void> {
         client.release();
       }
       sqlLat.sort((x, y) => x - y);
-      const line = `${c.name.padEnd(32)} ${shape.padEnd(38)} HTTP p50 ${pct(lat, 50).toFixed(1)} ms  p95 ${pct(lat, 95).toFixed(1)} ms  max ${lat.at(-1)!.toFixed(1)} ms | SQL alone p50 ${pct(sqlLat, 50).toFixed(1)} ms  p95 ${pct(sqlLat, 95).toFixed(1)} ms`;
-      results.push(line);
-      process.stdout.write(`${line}\n`);
+      for (let i = 0; i < servers.length; i++) {
+        const l = lat[i]!;
+        const line = `${c.name.padEnd(32)} ${shape.padEnd(52)} ${servers[i]!.name.padEnd(24)} HTTP p50 ${pct(l, 50).toFixed(1)} ms  p95 ${pct(l, 95).toFixed(1)} ms  max ${l.at(-1)!.toFixed(1)} ms  server CPU ${cpu[i]!.toFixed(2)} ms/call | SQL alone p50 ${pct(sqlLat, 50).toFixed(1)} ms  p95 ${pct(sqlLat, 95).toFixed(1)} ms`;
+        results.push(line);
+        process.stdout.write(`${line}\n`);
+      }
+      if (servers.length > 1) {
+        process.stdout.write(
+          `  answers of the two builds: ${differ === 0 ? `identical (${calls} of ${calls})` : `${differ} of ${calls} differ`}\n`,
+        );
+      }
     }
     process.stdout.write(
       `\npgvigil ${version}, ${hosts} hosts, ${calls} sequential calls per case (random host each), Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB\n`,
     );
   } finally {
-    if (child) {
+    for (const child of children) {
       child.kill('SIGTERM');
-      await new Promise((r) => child!.once('exit', r));
+      await new Promise((r) => child.once('exit', r));
     }
     await pool.end();
     await store.stop();

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import type pg from 'pg';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
@@ -120,6 +121,39 @@ describe(`time series on ${testPgLabel}`, () => {
       assert.ok(t < gapStart || t >= gapStart + 10 * minute, 'no point inside the gap: a gap is not a zero');
     }
     assert.ok(r.series[0]!.points.every(([t, v]) => v === new Date(t).getUTCMinutes() + 100));
+  });
+
+  test('the_answer_carries_exactly_the_response_schema_properties_in_its_order_and_gzips_for_clients_that_accept_it', async () => {
+    // The route writes the answer with JSON.stringify, not the schema's serializer (which drops properties
+    // the schema does not name): a property added to the result without the schema would show here.
+    const qs = new URLSearchParams({
+      family: 'host_cpu',
+      metrics: 'user_pct,system_pct',
+      server: String(hostId),
+      from: String(now - 24 * hourMs),
+      to: String(now),
+    });
+    const res = await server.app.inject({ method: 'GET', url: `/api/v1/series?${qs}`, headers: viewer });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.match(String(res.headers['content-type']), /^application\/json; charset=utf-8$/);
+    const r = res.json() as SeriesResult;
+    assert.deepEqual(Object.keys(r), ['family', 'tier', 'stepSeconds', 'from', 'to', 'series']);
+    assert.equal(r.series.length, 4);
+    for (const s of r.series) {
+      assert.deepEqual(Object.keys(s), ['metric', 'kind', 'agg', 'labels', 'points']);
+      assert.ok(Object.values(s.labels).every((v) => typeof v === 'string'));
+      assert.ok(
+        s.points.every((p) => p.length === 2 && p.every((x) => typeof x === 'number' && Number.isFinite(x))),
+      );
+    }
+    assert.equal(res.body, JSON.stringify(r));
+    const zipped = await server.app.inject({
+      method: 'GET',
+      url: `/api/v1/series?${qs}`,
+      headers: { ...viewer, 'accept-encoding': 'gzip' },
+    });
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.equal(gunzipSync(zipped.rawPayload).toString('utf8'), res.body);
   });
 
   test('a_24_hour_range_from_the_minute_tier_equals_the_same_range_from_raw_rows', async () => {

@@ -30,7 +30,7 @@
  *
  * Identifiers come from the family registry; every value from a request is a bind parameter.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { parseDurationMs } from '../duration.js';
 import { PgvigilError } from '../errors.js';
 import { parseTimeText } from '../protocol/batch.js';
@@ -414,6 +414,40 @@ export async function serverTails(
   return out;
 }
 
+/**
+ * One server's tails, or `undefined` when no such server exists: the existence check a route needs and the
+ * tails in one statement (one round trip fewer per chart than asking each apart).
+ */
+export async function existingServerTails(
+  db: Queryable,
+  serverId: number,
+  now: Date,
+): Promise<Tails | undefined> {
+  const { rows } = await db.query<{
+    hourly: Date | null;
+    daily: Date | null;
+    since: Date | null;
+    rolled_to: Date | null;
+  }>(
+    `SELECT (SELECT min(bucket) FROM pgvigil.rollup_pending p
+              WHERE p.server_id = s.server_id AND p.tier = 'hourly') AS hourly,
+            (SELECT min(bucket) FROM pgvigil.rollup_pending p
+              WHERE p.server_id = s.server_id AND p.tier = 'daily') AS daily,
+            m.since, m.rolled_to
+       FROM pgvigil.servers s
+       LEFT JOIN pgvigil.rollup_minute_marks m ON m.server_id = s.server_id
+      WHERE s.server_id = $1::bigint`,
+    [serverId],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  const pending: { hourly?: number; daily?: number } = {};
+  if (r.hourly) pending.hourly = r.hourly.getTime();
+  if (r.daily) pending.daily = r.daily.getTime();
+  const mark = r.since && r.rolled_to ? { since: r.since.getTime(), rolledTo: r.rolled_to.getTime() } : null;
+  return tailsFrom(now, pending, mark);
+}
+
 export interface SeriesSql {
   text: string;
   values: unknown[];
@@ -591,29 +625,26 @@ export interface SeriesResult {
 /** Points across all series one response may carry. */
 export const maxPointsPerResponse = 500_000;
 
-/** Runs a plan on `client` (the caller's read transaction): pending buckets, then the series. */
-export async function querySeries(client: pg.PoolClient, plan: SeriesPlan, now: Date): Promise<SeriesResult> {
+/**
+ * Runs a plan on `client` (the caller's read transaction): pending buckets (unless the caller read the
+ * server's `tails` already, in the same transaction), then the series.
+ */
+export async function querySeries(
+  client: pg.PoolClient,
+  plan: SeriesPlan,
+  now: Date,
+  known?: Tails,
+): Promise<SeriesResult> {
   // Raw reads need them too: where the minute tier ends bounds counters' look-back.
-  const tails = (await serverTails(client, [plan.serverId], now)).get(plan.serverId)!;
+  const tails = known ?? (await serverTails(client, [plan.serverId], now)).get(plan.serverId)!;
   const rowLimit = Math.floor(maxPointsPerResponse / plan.metrics.length);
   const sql = seriesSql(plan, tails, rowLimit);
-  // Arrays, not objects: a 24 h query returns thousands of rows (pv_t, labels…, values…).
-  const { rows } = await client.query<Array<string | number | null>>({
-    text: sql.text,
-    values: sql.values,
-    rowMode: 'array',
-  });
-  if (rows.length > rowLimit) {
-    bad(
-      `more than ${maxPointsPerResponse} points; narrow the series with label=name:value, fewer metrics or a larger step`,
-    );
-  }
   // Rows come in time order; each label combination is one series per metric.
   const labelName = (k: string) => (k === 'target_id' ? 'target' : k);
   const nKeys = sql.keys.length;
   const first = 1 + nKeys;
   const bySeries = new Map<string, SeriesOut[]>();
-  for (const row of rows) {
+  const addRow = (row: Array<string | number | null>) => {
     const key = nKeys === 1 ? String(row[1]) : row.slice(1, first).join('\u0000');
     let group = bySeries.get(key);
     if (!group) {
@@ -635,6 +666,25 @@ export async function querySeries(client: pg.PoolClient, plan: SeriesPlan, now: 
       const v = row[first + i];
       if (v !== null && v !== undefined) group[i]!.points.push([t, v as number]);
     }
+  };
+  // Each row is made into points as it arrives rather than kept until the last one: a 24 h chart is
+  // thousands of rows (pv_t, labels…, values…), and holding them all made the garbage collector copy and
+  // promote them — most of the client's CPU for such an answer.
+  let n = 0;
+  await new Promise<void>((resolve, reject) => {
+    const config: pg.QueryArrayConfig = { text: sql.text, values: sql.values, rowMode: 'array' };
+    const query = new pg.Query<Array<string | number | null>>(config);
+    query.on('row', (row) => {
+      if (++n <= rowLimit) addRow(row);
+    });
+    query.once('end', () => resolve());
+    query.once('error', reject);
+    client.query(query);
+  });
+  if (n > rowLimit) {
+    bad(
+      `more than ${maxPointsPerResponse} points; narrow the series with label=name:value, fewer metrics or a larger step`,
+    );
   }
   // Order: by metric as asked, then by labels.
   const keys = [...bySeries.keys()].sort();

@@ -378,17 +378,19 @@ function serverRoot(): string {
 
 /**
  * A `pgvigil server` child process on a free loopback port over `databaseUrl` (its own event loop, as in
- * production), once it answers readiness; `env` adds to its environment (e.g. DATABASE_READ_URL).
+ * production), once it answers readiness; `env` adds to its environment (e.g. DATABASE_READ_URL); `root`:
+ * the package to run (another build, as a same-run peer).
  */
 export async function startServerChild(
   databaseUrl: string,
   timeoutMs = 60_000,
   env: Record<string, string> = {},
+  root = serverRoot(),
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...serverNodeArgs(), join(serverRoot(), 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
+    [...serverNodeArgs(), join(root, 'bin', 'pgvigil.js'), 'server', '--port', String(port)],
     {
       env: { ...process.env, DATABASE_URL: databaseUrl, PGVIGIL_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'inherit'],

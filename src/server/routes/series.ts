@@ -2,13 +2,23 @@
  * GET /api/v1/series — time series of one metric family for charts (role viewer). What it returns and
  * how tier and step are chosen: src/storage/series.ts.
  */
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
+import { PgvigilError } from '../../errors.js';
 import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
-import { maxMetrics, planSeries, querySeries, type SeriesRequest } from '../../storage/series.js';
+import {
+  existingServerTails,
+  maxMetrics,
+  planSeries,
+  querySeries,
+  type SeriesRequest,
+} from '../../storage/series.js';
 import { inReadSnapshot } from '../../storage/tx.js';
 import { cachedRetention } from '../settings.js';
-import { defaultReadTimeoutMs, requireServer } from './read-support.js';
+import { chooseCoding } from '../web.js';
+import { defaultReadTimeoutMs } from './read-support.js';
 import { errorBody } from './schemas.js';
 
 export interface SeriesRouteOptions {
@@ -115,6 +125,11 @@ const response200 = {
   },
 } as const;
 
+const gzipAsync = promisify(gzip);
+const gzipOnly: ReadonlySet<'gzip'> = new Set(['gzip']);
+/** The compression plugin's threshold (app.ts): smaller answers go uncompressed, as from every route. */
+const compressFrom = 1024;
+
 export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, opts) => {
   const retention = cachedRetention(opts.pool, opts.retention ?? defaultRetention);
 
@@ -130,18 +145,36 @@ export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, 
         response: { 200: response200, '4xx': errorBody, '5xx': errorBody },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const now = new Date();
       const plan = planSeries(req.query, now, await retention());
-      return inReadSnapshot(
+      const answer = await inReadSnapshot(
         opts.pool,
         opts.readTimeoutMs ?? defaultReadTimeoutMs,
         async (c) => {
-          await requireServer(c, plan.serverId);
-          return querySeries(c, plan, now);
+          // The server's existence and its tails in one statement.
+          const tails = await existingServerTails(c, plan.serverId, now);
+          if (!tails) throw new PgvigilError('NOT_FOUND', `server ${plan.serverId} does not exist`);
+          return querySeries(c, plan, now, tails);
         },
         plan,
       );
+      // JSON.stringify rather than the schema's serializer: a 24 h chart is ~15,000 [t, v] pairs, which
+      // V8's native writer turns into text about three times faster. The answer is built with exactly the
+      // schema's properties in its order (storage/series.ts), so the text is the same.
+      const json = JSON.stringify(answer);
+      reply.type('application/json; charset=utf-8');
+      if (
+        json.length < compressFrom ||
+        req.headers['x-no-compression'] !== undefined ||
+        chooseCoding(req.headers['accept-encoding'], gzipOnly) !== 'gzip'
+      ) {
+        return reply.send(json); // the compression plugin's (deflate, or small enough to send as it is)
+      }
+      // Gzip here, at level 1, in one piece on the thread pool: ~30 % less CPU than the plugin's level 4 for
+      // ~6 % more bytes, and one write of a known length instead of a stream of chunks.
+      const gzipped = await gzipAsync(json, { level: 1 });
+      return reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(gzipped);
     },
   );
 };
