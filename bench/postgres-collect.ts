@@ -115,6 +115,15 @@ async function main(): Promise<void> {
       );
       return { ms: rows[0]!.ms, calls: Number(rows[0]!.calls), entries: Number(rows[0]!.entries) };
     };
+    const byStatement = async () =>
+      (
+        await probe.query<{ queryid: string; ms: number; plan_ms: number; calls: string; q: string }>(
+          `SELECT queryid::text, (total_exec_time + total_plan_time)::float8 AS ms,
+                  total_plan_time::float8 AS plan_ms, calls,
+                  left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS q
+             FROM pg_stat_statements WHERE userid = 'pgvigil_mon'::regrole`,
+        )
+      ).rows.map((r) => ({ ...r, calls: Number(r.calls) }));
     const version = (await probe.query<{ server_version: string }>('SHOW server_version')).rows[0]
       ?.server_version;
     const lines: string[] = [];
@@ -134,6 +143,7 @@ async function main(): Promise<void> {
         );
       }
       const before = await serverTime();
+      const statementsBefore = new Map((await byStatement()).map((r) => [r.queryid, r]));
       const times: number[] = [];
       const cpu0 = process.cpuUsage();
       for (let i = 0; i < collections; i++) {
@@ -143,6 +153,23 @@ async function main(): Promise<void> {
       }
       const agentCpu = process.cpuUsage(cpu0);
       const after = await serverTime();
+      if (process.env.BENCH_VERBOSE) {
+        // Which statements of the monitoring role dominate server-side over this case's collections.
+        const perStatement = (await byStatement()).map((r) => {
+          const b = statementsBefore.get(r.queryid);
+          return {
+            ...r,
+            ms: r.ms - (b?.ms ?? 0),
+            plan_ms: r.plan_ms - (b?.plan_ms ?? 0),
+            calls: r.calls - (b?.calls ?? 0),
+          };
+        });
+        perStatement.sort((a, b) => b.ms - a.ms);
+        for (const r of perStatement.slice(0, 12))
+          process.stdout.write(
+            `  ${(r.ms / collections).toFixed(2).padStart(6)} ms/collection (plan ${(r.plan_ms / collections).toFixed(2)}), ${(r.calls / collections).toFixed(1)} calls/collection  ${r.q}\n`,
+          );
+      }
       await collector.close();
       times.sort((a, b) => a - b);
       lines.push(
