@@ -76,8 +76,9 @@ export interface RowCaps {
   maxIndexesPerDatabase: number;
 }
 
-/** Server-side clock in ms, read between the statements of a batch to time each family. */
-const batchMarker = 'SELECT extract(epoch FROM clock_timestamp())::float8 * 1000 AS t';
+/** Server-side clock in ms, read between the statements of a batch to time each family (prepared too). */
+const clockName = 'pgvigil_b_clock';
+const clockSql = 'SELECT extract(epoch FROM clock_timestamp())::float8 * 1000 AS t';
 
 /**
  * Runs family queries, remembering which are failing so a failure is logged when it starts.
@@ -157,15 +158,15 @@ export class FamilyRunner {
     }
     const parts: string[] = [];
     const preparing: string[] = [];
-    for (const b of batch) {
+    for (const b of [{ name: clockName, sql: clockSql }, ...batch]) {
       if (!prepared.has(b.name)) {
         parts.push(`PREPARE ${b.name} AS ${b.sql}`);
         preparing.push(b.name);
       }
     }
     const first = parts.length;
-    parts.push(batchMarker);
-    for (const b of batch) parts.push(`EXECUTE ${b.name}${b.arg}`, batchMarker);
+    parts.push(`EXECUTE ${clockName}`);
+    for (const b of batch) parts.push(`EXECUTE ${b.name}${b.arg}`, `EXECUTE ${clockName}`);
     let results: pg.QueryResult<Record<string, unknown>>[];
     try {
       const res = await session.client.query<Record<string, unknown>>(parts.join(';\n'));
