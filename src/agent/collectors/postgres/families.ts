@@ -157,11 +157,13 @@ export class FamilyRunner {
       this.#prepared.set(session, prepared);
     }
     const parts: string[] = [];
-    const preparing: string[] = [];
     for (const b of [{ name: clockName, sql: clockSql }, ...batch]) {
       if (!prepared.has(b.name)) {
         parts.push(`PREPARE ${b.name} AS ${b.sql}`);
-        preparing.push(b.name);
+        // Counted as prepared from now on: a message queued behind this one on the same connection (the
+        // visit of the main connection's own database runs beside the instance-wide families) runs after
+        // it, so it may EXECUTE what this one PREPAREs; if this one fails, the set is read back below.
+        prepared.add(b.name);
       }
     }
     const first = parts.length;
@@ -171,7 +173,6 @@ export class FamilyRunner {
     try {
       const res = await session.client.query<Record<string, unknown>>(parts.join(';\n'));
       results = res as unknown as pg.QueryResult<Record<string, unknown>>[];
-      for (const name of preparing) prepared.add(name);
     } catch (err) {
       if (isConnectionFailure(err)) throw err;
       // Which statements the failed message left prepared (PREPARE is not undone with the transaction).
