@@ -5,14 +5,19 @@
  * server time it costs, read from pg_stat_statements for the monitoring role (a pg_monitor-only role used
  * by nothing else). Goal: p95 < 50 ms.
  *
- * Run: npm run build && node dist/bench/postgres-collect.js [collections=60] [scale=10]
+ * Run: npm run build && node dist/bench/postgres-collect.js [collections=60] [scale=10] [--against DIR]
+ * --against DIR: another built checkout (its dist/src/agent/collectors/postgres/collector.js); each case then
+ * alternates one collection of this build and one of that one on the same instance at the same moments,
+ * each as its own pg_monitor-only role (pgvigil_mon, pgvigil_peer), and prints both: on a shared machine
+ * this is the comparison that holds. BENCH_VERBOSE=1 adds per-family timings and the statements of the
+ * monitoring role that cost the most server time.
  * Needs Debian's pgbench (/usr/lib/postgresql/15/bin/pgbench); the server is the embedded PostgreSQL 18.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import {
@@ -26,6 +31,8 @@ import { embeddedBinDir } from '../src/storage/embedded.js';
 
 const execFileAsync = promisify(execFile);
 const pgbench = '/usr/lib/postgresql/15/bin/pgbench';
+const againstAt = process.argv.indexOf('--against');
+const against = againstAt > 0 ? process.argv.splice(againstAt, 2)[1] : undefined;
 const collections = Number(process.argv[2] ?? 60);
 const scale = Number(process.argv[3] ?? 10);
 const databases = ['bench1', 'bench2', 'bench3', 'bench4'];
@@ -63,6 +70,7 @@ async function main(): Promise<void> {
     await admin.connect();
     await admin.query('CREATE EXTENSION pg_stat_statements');
     await admin.query("CREATE ROLE pgvigil_mon LOGIN PASSWORD 'mon-pw'; GRANT pg_monitor TO pgvigil_mon");
+    await admin.query("CREATE ROLE pgvigil_peer LOGIN PASSWORD 'mon-pw'; GRANT pg_monitor TO pgvigil_peer");
     for (const db of databases) await admin.query(`CREATE DATABASE ${db}`);
     await admin.end();
     const t0 = performance.now();
@@ -115,6 +123,15 @@ async function main(): Promise<void> {
       );
       return { ms: rows[0]!.ms, calls: Number(rows[0]!.calls), entries: Number(rows[0]!.entries) };
     };
+    const byStatement = async () =>
+      (
+        await probe.query<{ queryid: string; ms: number; plan_ms: number; calls: string; q: string }>(
+          `SELECT queryid::text, (total_exec_time + total_plan_time)::float8 AS ms,
+                  total_plan_time::float8 AS plan_ms, calls,
+                  left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS q
+             FROM pg_stat_statements WHERE userid = 'pgvigil_mon'::regrole`,
+        )
+      ).rows.map((r) => ({ ...r, calls: Number(r.calls) }));
     const version = (await probe.query<{ server_version: string }>('SHOW server_version')).rows[0]
       ?.server_version;
     const lines: string[] = [];
@@ -134,6 +151,7 @@ async function main(): Promise<void> {
         );
       }
       const before = await serverTime();
+      const statementsBefore = new Map((await byStatement()).map((r) => [r.queryid, r]));
       const times: number[] = [];
       const cpu0 = process.cpuUsage();
       for (let i = 0; i < collections; i++) {
@@ -143,6 +161,23 @@ async function main(): Promise<void> {
       }
       const agentCpu = process.cpuUsage(cpu0);
       const after = await serverTime();
+      if (process.env.BENCH_VERBOSE) {
+        // Which statements of the monitoring role dominate server-side over this case's collections.
+        const perStatement = (await byStatement()).map((r) => {
+          const b = statementsBefore.get(r.queryid);
+          return {
+            ...r,
+            ms: r.ms - (b?.ms ?? 0),
+            plan_ms: r.plan_ms - (b?.plan_ms ?? 0),
+            calls: r.calls - (b?.calls ?? 0),
+          };
+        });
+        perStatement.sort((a, b) => b.ms - a.ms);
+        for (const r of perStatement.slice(0, 12))
+          process.stdout.write(
+            `  ${(r.ms / collections).toFixed(2).padStart(6)} ms/collection (plan ${(r.plan_ms / collections).toFixed(2)}), ${(r.calls / collections).toFixed(1)} calls/collection  ${r.q}\n`,
+          );
+      }
       await collector.close();
       times.sort((a, b) => a - b);
       lines.push(
@@ -153,6 +188,75 @@ async function main(): Promise<void> {
       );
       return after.entries;
     };
+    if (against) {
+      const peer = (await import(resolve(against, 'dist/src/agent/collectors/postgres/collector.js'))) as {
+        createPostgresCollector: typeof createPostgresCollector;
+      };
+      const roleTime = async (role: string) => {
+        const { rows } = await probe.query<{ ms: number; calls: string }>(
+          `SELECT coalesce(sum(total_exec_time + total_plan_time), 0)::float8 AS ms, coalesce(sum(calls), 0) AS calls
+             FROM pg_stat_statements WHERE userid = $1::regrole`,
+          [role],
+        );
+        return { ms: rows[0]!.ms, calls: Number(rows[0]!.calls) };
+      };
+      const measurePair = async (label: string, options: PostgresCollectorOptions) => {
+        const sides = [
+          { name: 'this build', role: 'pgvigil_mon', create: createPostgresCollector },
+          { name: `peer ${against}`, role: 'pgvigil_peer', create: peer.createPostgresCollector },
+        ].map((side) => ({
+          ...side,
+          collector: side.create(monUrl.replace('pgvigil_mon:', `${side.role}:`), options),
+          times: [] as number[],
+          cpuUs: 0,
+          rows: 0,
+          server: { ms: 0, calls: 0 },
+        }));
+        for (const side of sides) for (let i = 0; i < 5; i++) await side.collector.collect(ctx);
+        for (const side of sides) side.server = await roleTime(side.role);
+        for (let i = 0; i < collections; i++) {
+          // Turns alternate which side goes first, so neither always follows the other's work.
+          for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
+            const cpu0 = process.cpuUsage();
+            const t0 = performance.now();
+            const sample = await side.collector.collect(ctx);
+            side.times.push(performance.now() - t0);
+            const cpu = process.cpuUsage(cpu0);
+            side.cpuUs += cpu.user + cpu.system;
+            side.rows = sample.reduce((n, f) => n + f.rows.length, 0);
+          }
+        }
+        lines.push(`${label} (load average now ${loadavg()[0]?.toFixed(2)}):`);
+        for (const side of sides) {
+          const after = await roleTime(side.role);
+          await side.collector.close();
+          side.times.sort((a, b) => a - b);
+          lines.push(
+            `  ${side.name}: ${side.rows} rows; wall p50 ${percentile(side.times, 50).toFixed(1)} ms, p95 ${percentile(side.times, 95).toFixed(1)} ms, max ${side.times.at(-1)?.toFixed(1)} ms; server ${((after.ms - side.server.ms) / collections).toFixed(2)} ms over ${((after.calls - side.server.calls) / collections).toFixed(0)} statements; agent CPU ${(side.cpuUs / 1000 / collections).toFixed(2)} ms`,
+          );
+        }
+      };
+      await measurePair('full collection, short-lived database visits (default)', { databaseIntervalMs: 0 });
+      await measurePair('full collection, database connections kept (keepDatabaseConnections: 3)', {
+        databaseIntervalMs: 0,
+        keepDatabaseConnections: 3,
+      });
+      await measurePair('instance-wide only (collections between database visits)', {
+        databaseIntervalMs: Number.MAX_SAFE_INTEGER,
+      });
+      await probe.end();
+      process.stdout.write(
+        [
+          `server: PostgreSQL ${version} (embedded), ${databases.length} databases at pgbench scale ${scale}, pgbench -c 2 -R 50 running`,
+          `machine: ${cpus().length} cores, Node ${process.version}; load average at the end ${loadavg()
+            .map((l) => l.toFixed(2))
+            .join(' ')}; ${collections} collections per side and case, alternating`,
+          ...lines,
+          '',
+        ].join('\n'),
+      );
+      return;
+    }
     await measure('full collection, short-lived database visits (default)', { databaseIntervalMs: 0 });
     await measure('full collection, database connections kept (keepDatabaseConnections: 3)', {
       databaseIntervalMs: 0,

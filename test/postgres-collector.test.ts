@@ -526,6 +526,59 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     }
   });
 
+  test('a_databases_families_are_read_in_one_message_of_statements_prepared_once_per_connection', async () => {
+    const collector = createPostgresCollector(a.url, {
+      includeDatabases: [a.name, b.name],
+      databaseIntervalMs: 0,
+      keepDatabaseConnections: 1,
+    });
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    // The last message the kept connection to b sent: what the visit ran, in one round trip.
+    const lastMessage = async () =>
+      String(
+        (
+          await probe.query(
+            "SELECT query FROM pg_stat_activity WHERE application_name = 'pgvigil' AND datname = $1",
+            [b.name],
+          )
+        ).rows[0]?.query,
+      );
+    try {
+      await b.pool.query('CREATE TABLE IF NOT EXISTS one_message_t (id serial PRIMARY KEY)');
+      await b.pool.query('INSERT INTO one_message_t DEFAULT VALUES');
+      const first = await collector.collect(collectContext());
+      const firstMessage = await lastMessage();
+      // pg_stat_activity keeps the first 1 kB of a message (track_activity_query_size): its start shows.
+      assert.match(
+        firstMessage,
+        /^PREPARE pgvigil_b_clock AS SELECT[^;]*;\s*PREPARE pgvigil_b_pg_tables_\d+ AS SELECT/,
+      );
+      const second = await collector.collect(collectContext());
+      const secondMessage = await lastMessage();
+      assert.doesNotMatch(secondMessage, /PREPARE/, 'planned once per connection');
+      assert.match(
+        secondMessage,
+        /EXECUTE pgvigil_b_pg_tables_\d+\(\d+\)[\s\S]*EXECUTE pgvigil_b_pg_sequences_/,
+      );
+      for (const result of [first, second]) {
+        assert.ok(
+          rowsOf(result, 'pg_tables').some((r) => r.datname === b.name && r.relname === 'one_message_t'),
+        );
+        assert.ok(rowsOf(result, 'pg_sequences').some((r) => r.datname === b.name && r.last_value === 1));
+        for (const family of ['pg_tables', 'pg_indexes', 'pg_statio', 'pg_sequences']) {
+          const status = statusOf(result, family, b.name);
+          assert.equal(status?.ok, true, family);
+          const ms = Number(status?.duration_ms);
+          assert.ok(Number.isFinite(ms) && ms >= 0 && ms < 5_000, `${family}: server time ${ms} ms`);
+        }
+      }
+    } finally {
+      await probe.end();
+      await collector.close();
+    }
+  });
+
   test('overlapping_collections_are_refused_rather_than_stacked', async () => {
     const collector = createPostgresCollector(a.url, { includeDatabases: [a.name] });
     const [one, two] = await Promise.all([

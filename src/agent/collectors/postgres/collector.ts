@@ -12,9 +12,13 @@
  *   lock_timeout set at connection start (statement_timeout by a SET before any other query, so the
  *   server's own value stays readable for pg_settings), so no query of ours runs long or queues long
  *   behind a lock.
+ *   The families of one database (and the instance-wide ones) go as one message of EXECUTEs of statements
+ *   prepared once per connection (families.ts: FamilyRunner.runAll), so a collection makes a handful of
+ *   round trips instead of one a family.
  *   The queries read statistics views and size functions: nothing stronger than AccessShareLock, except
  *   reading a sequence's last value, which takes the RowExclusiveLock every nextval() takes (pg_sequences:
- *   at most `maxTablesPerDatabase` sequences a database).
+ *   at most `maxTablesPerDatabase` sequences a database; read last in their database's message, so the
+ *   lock lasts until that message ends).
  * - Works with a role that has only pg_monitor (docs/postgres-setup.md).
  *
  * What it guarantees to the agent:
@@ -131,6 +135,7 @@ export function createPostgresCollector(
   const describe = (err: unknown) => target.errorText(err);
   const main = new MainConnection(target, cfg.maxBackoffMs);
   const runner = new FamilyRunner(describe, cfg);
+  const wantedInstanceQueries = instanceQueries.filter((q) => wants(q.family));
   const visits = new DatabaseVisits(target, runner, {
     intervalMs: cfg.databaseIntervalMs,
     keep: cfg.keepDatabaseConnections,
@@ -198,11 +203,8 @@ export function createPostgresCollector(
       // A failure of the main connection (thrown by either side) is seen only once both have ended,
       // so no query of this collection is still running when the caller closes the connection.
       const instanceSide = (async () => {
-        for (const q of instanceQueries) {
-          if (ctx.signal.aborted) break;
-          if (!wants(q.family)) continue;
-          await runner.run(session, q, version, '', c);
-        }
+        if (!ctx.signal.aborted)
+          await runner.runAll(session, wantedInstanceQueries, version, '', c, ctx.signal);
         if (!ctx.signal.aborted && (wants('pg_statements') || wants('pg_statement_texts'))) {
           await statements.collect(session, c);
         }

@@ -120,7 +120,7 @@ export class DatabaseVisits {
         continue;
       }
       try {
-        for (const q of queries) await this.runner.run(session, q, version, database, c);
+        await this.runner.runAll(session, queries, version, database, c, signal);
       } catch (err) {
         if (own) throw err;
         const reason = this.target.errorText(err);

@@ -4,6 +4,7 @@
  * or changes (not at every collection) and when it recovers; only a failure of the connection itself is
  * thrown, for the caller to end what that connection was doing.
  */
+import type pg from 'pg';
 import type { Logger } from '../../../log.js';
 import { type ColumnSpec, postgresFamilies } from '../../../protocol/families/index.js';
 import type { Row } from '../types.js';
@@ -75,15 +76,132 @@ export interface RowCaps {
   maxIndexesPerDatabase: number;
 }
 
-/** Runs family queries, remembering which are failing so a failure is logged when it starts. */
+/** Server-side clock in ms, read between the statements of a batch to time each family (prepared too). */
+const clockName = 'pgvigil_b_clock';
+const clockSql = 'SELECT extract(epoch FROM clock_timestamp())::float8 * 1000 AS t';
+
+/**
+ * Runs family queries, remembering which are failing so a failure is logged when it starts.
+ *
+ * `runAll` reads several families in one round trip: one simple-protocol message holding
+ * `EXECUTE` of each family's statement (kept with SQL `PREPARE` on the session, so a kept connection
+ * plans each once, as the driver's named statements did), each between two reads of the server's clock,
+ * which time the family (`duration_ms`: server time of its statement). The statements of one message
+ * run in one implicit transaction; a failure in it ends the message, so a batch that fails is run again
+ * family by family (`run`, the reference path: its errors, privilege fallbacks and logging), and a
+ * family that is failing stays out of the batches until it is read again on its own.
+ */
 export class FamilyRunner {
   /** Families (family@datname) currently failing, with their reason. */
   readonly #failing = new Map<string, string>();
+  /** Statements this runner has PREPAREd on each session (names of SQL-level prepared statements). */
+  readonly #prepared = new WeakMap<Session, Set<string>>();
 
   constructor(
     private readonly describe: (err: unknown) => string,
     private readonly caps: RowCaps,
   ) {}
+
+  /** Runs `queries` in order, as `run` would one after another, in one round trip where it can. */
+  async runAll(
+    session: Session,
+    queries: readonly FamilyQuery[],
+    version: number,
+    datname: string,
+    c: Collection,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const batch: { q: FamilyQuery; sql: string; name: string; arg: string }[] = [];
+    for (const q of queries) {
+      const sql = pickQuery(q.versions, version);
+      if (!sql || this.#failing.has(`${q.family}@${datname}`)) continue;
+      const cap = this.#cap(q);
+      if (q.takesRowCap && !Number.isSafeInteger(cap)) continue;
+      batch.push({ q, sql, name: `pgvigil_b_${q.family}_${version}`, arg: q.takesRowCap ? `(${cap})` : '' });
+    }
+    const done = batch.length > 1 ? await this.#runBatch(session, batch, datname, c) : undefined;
+    for (const q of queries) {
+      const result = done?.get(q);
+      if (!result) {
+        if (signal?.aborted) return;
+        await this.run(session, q, version, datname, c);
+        continue;
+      }
+      const list = c.out.get(q.family);
+      if (list) list.push(...result.rows);
+      else c.out.set(q.family, result.rows);
+      c.statuses.push({
+        family: q.family,
+        datname,
+        ok: true,
+        error: null,
+        durationMs: result.durationMs,
+        rows: result.rows.length,
+      });
+    }
+  }
+
+  /**
+   * One round trip for the families of `batch`; their rows and server times, or undefined when a
+   * statement failed (the caller then runs every family on its own). Only a connection failure throws.
+   */
+  async #runBatch(
+    session: Session,
+    batch: readonly { q: FamilyQuery; sql: string; name: string; arg: string }[],
+    datname: string,
+    c: Collection,
+  ): Promise<Map<FamilyQuery, { rows: Row[]; durationMs: number }> | undefined> {
+    let prepared = this.#prepared.get(session);
+    if (!prepared) {
+      prepared = new Set();
+      this.#prepared.set(session, prepared);
+    }
+    const parts: string[] = [];
+    for (const b of [{ name: clockName, sql: clockSql }, ...batch]) {
+      if (!prepared.has(b.name)) {
+        parts.push(`PREPARE ${b.name} AS ${b.sql}`);
+        // Counted as prepared from now on: a message queued behind this one on the same connection (the
+        // visit of the main connection's own database runs beside the instance-wide families) runs after
+        // it, so it may EXECUTE what this one PREPAREs; if this one fails, the set is read back below.
+        prepared.add(b.name);
+      }
+    }
+    const first = parts.length;
+    parts.push(`EXECUTE ${clockName}`);
+    for (const b of batch) parts.push(`EXECUTE ${b.name}${b.arg}`, `EXECUTE ${clockName}`);
+    let results: pg.QueryResult<Record<string, unknown>>[];
+    try {
+      const res = await session.client.query<Record<string, unknown>>(parts.join(';\n'));
+      results = res as unknown as pg.QueryResult<Record<string, unknown>>[];
+    } catch (err) {
+      if (isConnectionFailure(err)) throw err;
+      // Which statements the failed message left prepared (PREPARE is not undone with the transaction).
+      prepared.clear();
+      try {
+        const { rows } = await session.client.query<{ name: string }>(
+          "SELECT name FROM pg_prepared_statements WHERE name LIKE 'pgvigil\\_b\\_%'",
+        );
+        for (const r of rows) prepared.add(r.name);
+      } catch (err2) {
+        if (isConnectionFailure(err2)) throw err2;
+        this.#prepared.delete(session);
+      }
+      c.log.debug({ datname, reason: this.describe(err) }, 'PostgreSQL families read one by one');
+      return undefined;
+    }
+    const done = new Map<FamilyQuery, { rows: Row[]; durationMs: number }>();
+    const clock = (i: number) => Number(results[i]?.rows[0]?.t);
+    for (const [k, b] of batch.entries()) {
+      const at = first + 2 * k;
+      const rows = (results[at + 1]?.rows ?? []).map((r) => toFamilyRow(b.q.family, r));
+      done.set(b.q, { rows, durationMs: Math.max(0, clock(at + 2) - clock(at)) });
+    }
+    return done;
+  }
+
+  #cap(q: FamilyQuery): number {
+    return q.family === 'pg_indexes' ? this.caps.maxIndexesPerDatabase : this.caps.maxTablesPerDatabase;
+  }
 
   async run(
     session: Session,
@@ -97,8 +215,7 @@ export class FamilyRunner {
     const started = performance.now();
     const statusKey = `${q.family}@${datname}`;
     try {
-      const cap =
-        q.family === 'pg_indexes' ? this.caps.maxIndexesPerDatabase : this.caps.maxTablesPerDatabase;
+      const cap = this.#cap(q);
       // Named: prepared once per connection, so repeat collections skip planning these view-heavy
       // queries (most of their server time; ~3x less with the plan cached).
       const res = await session.client.query({
