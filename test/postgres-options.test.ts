@@ -109,8 +109,9 @@ describe('PostgreSQL collector options set by the operator', () => {
         '2',
         '--postgres-database-interval',
         '0',
+        // The collection timeout is the interval: long enough for a first collection on a loaded machine.
         '--interval',
-        '2s',
+        '4s',
       ]);
     } finally {
       stop = true;
@@ -141,7 +142,7 @@ describe('PostgreSQL collector options set by the operator', () => {
     );
 
     // The same databases without the lists: the excluded one comes back.
-    const all = await collect(['--postgres-include-databases', `po_${tag}_*`, '--interval', '1s']);
+    const all = await collect(['--postgres-include-databases', `po_${tag}_*`, '--interval', '4s']);
     assert.deepEqual(
       rows(all, 'pg_database')
         .map((r) => String(r.datname))
