@@ -3,45 +3,10 @@
  * one JSON entry per line on stdout, streaming, so it works on files of any size and in pipelines
  * (`tail -F postgresql.log | pgvigil logs parse --parser postgresql | jq …`).
  */
-import { fstatSync, readSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { PgvigilError } from '../../errors.js';
-import { parseStream } from './parse-stream.js';
-import { detectFromStream } from './parsers/detect-stream.js';
-import { parserNames, parsers } from './parsers/index.js';
+import { runParse } from './parse-command.js';
+import { parserNames } from './parsers/index.js';
 import { defaultLogLinePrefix } from './parsers/postgres.js';
-import { isValidTimezone } from './time.js';
-
-interface ParseFlags {
-  parser: string;
-  prefix?: string;
-  source?: string;
-  timezone?: string;
-}
-
-/**
- * stdin when it is a regular file (`< postgresql.log`), read with plain synchronous reads: a file's read
- * never waits for a writer, and the stream machinery of process.stdin cost a tenth of `logs parse`'s CPU
- * on a 50 MB log. Pipes and terminals keep process.stdin, whose reads do not hold up the output.
- */
-function stdinChunks(): Readable | AsyncIterable<Buffer> {
-  let isFile = false;
-  try {
-    isFile = fstatSync(0).isFile();
-  } catch {
-    // no stdin to stat: the stream says what is wrong
-  }
-  if (!isFile) return process.stdin;
-  return (async function* () {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      const n = readSync(0, buf, 0, buf.length, null);
-      if (n === 0) return;
-      yield buf.subarray(0, n);
-    }
-  })();
-}
 
 export function registerLogCommands(program: Command): void {
   const logs = program.command('logs').description('log tools');
@@ -71,38 +36,5 @@ Examples:
   $ pgvigil logs parse --parser auto < exported-postgres.log
 `,
     )
-    .action(async (flags: ParseFlags) => {
-      let input: Readable | AsyncIterable<Buffer> | undefined;
-      let name = flags.parser;
-      if (name === 'auto') {
-        // Said on stderr, so that stdout stays the entries alone.
-        const { detection, stream } = await detectFromStream(process.stdin);
-        process.stderr.write(`pgvigil: --parser auto chose ${detection.parser} (${detection.reason})\n`);
-        name = detection.parser;
-        input = stream;
-      }
-      const spec = parsers[name];
-      if (!spec) {
-        throw new PgvigilError(
-          'BAD_ARGUMENT',
-          `unknown parser "${flags.parser}"; choose one of: ${parserNames().join(', ')}`,
-        );
-      }
-      if (flags.timezone !== undefined && !isValidTimezone(flags.timezone)) {
-        throw new PgvigilError(
-          'BAD_ARGUMENT',
-          `unknown time zone "${flags.timezone}" (expected an IANA name such as Europe/Paris)`,
-        );
-      }
-      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-        // A closed pipe (`| head`) ends the command quietly, as other Unix tools do.
-        if (err.code === 'EPIPE') process.exit(0);
-        throw err;
-      });
-      await parseStream(input ?? stdinChunks(), process.stdout, spec, {
-        source: flags.source ?? spec.name,
-        prefix: flags.prefix,
-        timezone: flags.timezone,
-      });
-    });
+    .action(runParse);
 }

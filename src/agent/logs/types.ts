@@ -35,8 +35,9 @@ export interface ParserOptions {
 /**
  * Parses one line (no trailing newline). `now` (ms) anchors formats that omit the year. `continuing` says
  * a record is pending that a continuation would be folded into: only a continuation's `continues` and
- * `message` are then used, and a parser may leave the rest of such a record unfilled (it must fill it
- * when `continuing` is false or absent: an orphan continuation becomes an entry of its own).
+ * `message` are then used, before the next line is parsed, and a parser may leave the rest of such a
+ * record unfilled and return the same object for each of them (it must fill a record of its own when
+ * `continuing` is false or absent: an orphan continuation becomes an entry of its own).
  */
 export type LineParser = (line: string, now: number, continuing?: boolean) => ParsedRecord;
 

@@ -168,4 +168,50 @@ describe('postgresql jsonlog parser', () => {
     assert.equal(e!.context.query_id, undefined);
     assert.equal(e!.ts, '2026-11-22T10:00:00.500Z');
   });
+
+  test('reads_the_default_prefix_by_hand_as_its_regex_does', () => {
+    // '%q' twice compiles to the same regex as the default prefix, but is not it: the regex alone reads it.
+    const byHand = createPostgresStderrParser({ timezone: 'UTC' });
+    const byRegex = createPostgresStderrParser({ prefix: '%m [%p] %q%u@%d %q', timezone: 'UTC' });
+    const heads = [
+      '2026-11-22 10:11:12.345 UTC [42] ',
+      '2026-11-22 10:11:12 UTC [42] ',
+      '2026-11-22 10:11:12.5 [42] ',
+      '2026-11-22 10:11:12.345 +01:00 [42] ',
+      '2026-11-22 10:11:12. UTC [42] ',
+      `2026-11-22 10:11:12.345 ${'Z'.repeat(41)} [42] `,
+      '2026-11-22 10:11:12.345 UTC [1234567890123456789] ',
+      '2026-11-22 10:11:12.345 UTC [] ',
+      '2026-11-22 1:11:12.345 UTC [42] ',
+    ];
+    const tails = [
+      'bob@shop ERROR:  relation "x" does not exist',
+      ' bob @shop ERROR:  x',
+      '@ LOG:  empty user and database',
+      '[unknown]@[unknown] LOG:  connection received: host=127.0.0.1 port=5',
+      'LOG:  checkpoint starting: time',
+      'LOG:  mail from a@b c LOG:  twice',
+      'b o b@s h o p DETAIL:  spaces in names',
+      'bob@shop WARNING: one space only',
+      'bob\r@shop ERROR:  a carriage return in the user',
+      `${'u'.repeat(256)}@shop ERROR:  a user past 255 characters`,
+      `bob@${'d'.repeat(256)} ERROR:  a database past 255 characters`,
+      'bob@shop@x ERROR:  two at signs',
+      'bob@shop DEBUG3:  debug',
+      'bob@shop DEBUG9:  not a severity',
+      'bob@shop LOCATION:  x.c:1',
+      'bob@shop STATEMENT:  SELECT 1',
+      'bob@shop XERROR:  no',
+      'bob@shop FATAL:  ',
+      'HINT:  background hint',
+    ];
+    for (const head of heads) {
+      for (const tail of tails) {
+        const line = head + tail;
+        for (const continuing of [false, true]) {
+          assert.deepEqual(byHand(line, now, continuing), byRegex(line, now, continuing), line);
+        }
+      }
+    }
+  });
 });
