@@ -2,8 +2,7 @@
  * What rolling one hour costs for a fleet, and how it spreads over connections: seeds bench/fleet-seed.ts's
  * 1,000 servers (65 minutes of host and PostgreSQL rows every 10 s, counters included), then rolls their
  * last complete hour again, every family, in chunks of 100 servers as the rollup job does — on 1 and then on
- * `--workers` connections at once (the chunks dealt out as the job deals its shards to its workers, or as
- * several server instances share them) — and the running hour's minutes as the job does each minute.
+ * `--workers` connections at once (the chunks dealt out beforehand, each connection taking the next) — and the running hour's minutes as the job does each minute.
  *
  * Cost is CPU, not wall time: this process's CPU (process.cpuUsage) and the store's (its postmaster's own
  * and reaped children's time plus its live backends', from /proc), so host-hours per CPU-second says what a
@@ -12,7 +11,7 @@
  * `--shape ingest` seeds instead what the ingest bench pushes (src/tools/bench-ingest.ts `batchShape`: the
  * host families of a 2-core host, a database, 20 tables and ~15 statements, 1,002 values in 51 rows), one
  * collection every 10 s per host for the hour and 5 minutes before it, written with COPY as the writer
- * does; `--chunk` sets the servers per statement (the job rolls a shard's pending servers, at most 100).
+ * does; `--chunk` sets the servers per statement (the job claims at most 100 a transaction).
  *
  * `--processes N` measures the job's own path instead, the way several server instances share it: the hour is
  * made pending for every server (as the writer records it) and 1, then N, separate processes each run the
@@ -198,7 +197,7 @@ interface Measure {
 interface Mode {
   label: string;
   /** Before the clock starts (not measured). */
-  prepare?: () => Promise<() => Promise<{ hours: number; nodeCpuS: number }>>;
+  prepare?: () => Promise<() => Promise<{ hours: number; nodeCpuS: number; endedAt?: number }>>;
 }
 
 /**
@@ -209,7 +208,7 @@ async function startChildren(
   n: number,
   url: string,
   now: number,
-): Promise<() => Promise<{ hours: number; nodeCpuS: number }>> {
+): Promise<() => Promise<{ hours: number; nodeCpuS: number; endedAt?: number }>> {
   const script = new URL(import.meta.url).pathname;
   const kids = Array.from({ length: n }, () =>
     spawn(process.execPath, [script, '--child', '--now', String(now), '--chunk', String(chunk)], {
@@ -248,8 +247,16 @@ async function startChildren(
     const outs = await Promise.all(
       lines.map(async (next) => JSON.parse(await next()) as { hours: number; cpuS: number }),
     );
+    const endedAt = performance.now();
     await Promise.all(kids.map((k) => (k.exitCode !== null ? null : new Promise((r) => k.on('exit', r)))));
-    return { hours: outs.reduce((x, o) => x + o.hours, 0), nodeCpuS: outs.reduce((x, o) => x + o.cpuS, 0) };
+    // Their backends end after them: a backend the postmaster reaps between the reads of storeCpuSeconds
+    // would be counted nowhere.
+    await new Promise((r) => setTimeout(r, 1000));
+    return {
+      hours: outs.reduce((x, o) => x + o.hours, 0),
+      nodeCpuS: outs.reduce((x, o) => x + o.cpuS, 0),
+      endedAt,
+    };
   };
 }
 
@@ -325,7 +332,7 @@ try {
       measures.push({
         mode: mode.label,
         hours: r.hours,
-        wallS: (performance.now() - t0) / 1000,
+        wallS: ((r.endedAt ?? performance.now()) - t0) / 1000,
         nodeCpuS: r.nodeCpuS,
         storeCpuS: storeCpuSeconds() - s0,
       });

@@ -535,7 +535,7 @@ describe(`the rollup job on ${testPgLabel}`, () => {
   test('instances_running_the_job_at_once_share_its_pending_hours_and_roll_every_server_once', async () => {
     const h = baseHour - 3 * hourMs;
     const ids: number[] = [];
-    for (let i = 0; i < 40; i++) ids.push(await ensureServer(pool, `shard-host-${i}`));
+    for (let i = 0; i < 40; i++) ids.push(await ensureServer(pool, `shared-host-${i}`));
     await pool.query(
       `INSERT INTO pgvigil.host_load (server_id, ts, load1, load5, load15)
        SELECT s, $2::timestamptz + m * interval '1 minute', s, 0, 0 FROM unnest($1::bigint[]) s, generate_series(0, 9) m`,
