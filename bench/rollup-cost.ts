@@ -2,8 +2,7 @@
  * What rolling one hour costs for a fleet, and how it spreads over connections: seeds bench/fleet-seed.ts's
  * 1,000 servers (65 minutes of host and PostgreSQL rows every 10 s, counters included), then rolls their
  * last complete hour again, every family, in chunks of 100 servers as the rollup job does — on 1 and then on
- * `--workers` connections at once (the chunks dealt out as the job deals its shards to its workers, or as
- * several server instances share them) — and the running hour's minutes as the job does each minute.
+ * `--workers` connections at once (the chunks dealt out beforehand, each connection taking the next) — and the running hour's minutes as the job does each minute.
  *
  * Cost is CPU, not wall time: this process's CPU (process.cpuUsage) and the store's (its postmaster's own
  * and reaped children's time plus its live backends', from /proc), so host-hours per CPU-second says what a
@@ -12,11 +11,19 @@
  * `--shape ingest` seeds instead what the ingest bench pushes (src/tools/bench-ingest.ts `batchShape`: the
  * host families of a 2-core host, a database, 20 tables and ~15 statements, 1,002 values in 51 rows), one
  * collection every 10 s per host for the hour and 5 minutes before it, written with COPY as the writer
- * does; `--chunk` sets the servers per statement (the job rolls a shard's pending servers, at most 100).
+ * does; `--chunk` sets the servers per statement (the job claims at most 100 a transaction).
+ *
+ * `--processes N` measures the job's own path instead, the way several server instances share it: the hour is
+ * made pending for every server (as the writer records it) and 1, then N, separate processes each run the
+ * job's claim loop (`rollPending`, one connection each) over that one queue at the same moment, taking
+ * turns with a peer in the same run: `rollBuckets` on one connection with the chunks dealt out beforehand
+ * (no queue, no claims). Each child reports its own CPU; the store's is read as above. Each child's
+ * connection is warmed up first, as a running server's are.
  *
  * Run: npm run build && node dist/bench/rollup-cost.js [--servers 1000] [--runs 4] [--workers 2]
- *        [--shape fleet|ingest] [--chunk 100]
+ *        [--shape fleet|ingest] [--chunk 100] [--processes 2]
  */
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -26,10 +33,10 @@ import { silentLogger } from '../src/log.js';
 import { validateBatch } from '../src/protocol/batch.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { encodeTable } from '../src/server/ingest/copy.js';
-import { rollBuckets, rollMinutes } from '../src/server/jobs/rollups.js';
+import { rollBuckets, rollMinutes, rollPending } from '../src/server/jobs/rollups.js';
 import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
+import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { upsertTargets } from '../src/storage/queries/targets.sql.js';
 import { batchShape, makeBatch } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
@@ -46,7 +53,51 @@ const chunk = arg('--chunk', 100);
 const shapeIndex = process.argv.indexOf('--shape');
 const shape = shapeIndex > 0 ? process.argv[shapeIndex + 1] : 'fleet';
 if (shape !== 'fleet' && shape !== 'ingest') throw new Error('--shape is fleet or ingest');
+const processes = arg('--processes', 0);
 const log = silentLogger();
+
+const ownCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/**
+ * A child of `--processes`: connects, says "ready", waits for a line on stdin, runs the job's claim loop
+ * once (`--now` decides what is due) and prints what it rolled and its own CPU as one JSON line.
+ */
+async function child(): Promise<void> {
+  // One connection, warmed up as a running server's is: an empty roll of the hour opens every table and
+  // partition the roll reads and writes (a new backend's catalog caches are not the roll's cost).
+  const pool = new pg.Pool({ connectionString: process.env.PGVIGIL_BENCH_STORE_URL, max: 1 });
+  try {
+    const now = arg('--now', Date.now());
+    await rollBuckets(pool, {
+      tier: 'hourly',
+      serverIds: [0],
+      bucketStart: new Date(Math.floor(now / 3_600_000) * 3_600_000 - 3_600_000),
+    });
+    process.stdout.write('ready\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    const c0 = ownCpuSeconds();
+    const t0 = performance.now();
+    const r = await rollPending(pool, {
+      now: new Date(now),
+      rawDays: defaultRetention.rawDays,
+      log,
+      serversPerChunk: chunk,
+    });
+    const out = { hours: r.hours, wallS: (performance.now() - t0) / 1000, cpuS: ownCpuSeconds() - c0 };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await pool.end();
+  }
+}
+
+if (process.argv.includes('--child')) {
+  await child();
+  process.exit(0);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-rollup-'));
 chmodSync(dir, 0o755);
 const dataDir = join(dir, 'data');
@@ -133,16 +184,84 @@ function storeCpuSeconds(): number {
   return ticks / ticksPerSecond;
 }
 
-const ownCpuSeconds = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-
 interface Measure {
-  workers: number;
+  mode: string;
+  /** Host-hours rolled. */
+  hours: number;
   wallS: number;
   nodeCpuS: number;
   storeCpuS: number;
+}
+
+/** One way of rolling the hour: what it rolled and the pgvigil side's CPU (the store's is measured around it). */
+interface Mode {
+  label: string;
+  /** Before the clock starts (not measured). */
+  prepare?: () => Promise<() => Promise<{ hours: number; nodeCpuS: number; endedAt?: number }>>;
+}
+
+/**
+ * `n` processes, each running the job's claim loop once on its own connection, started together once
+ * every one is connected; resolves to the run (the clock starts when it is called).
+ */
+async function startChildren(
+  n: number,
+  url: string,
+  now: number,
+): Promise<() => Promise<{ hours: number; nodeCpuS: number; endedAt?: number }>> {
+  const script = new URL(import.meta.url).pathname;
+  const kids = Array.from({ length: n }, () =>
+    spawn(process.execPath, [script, '--child', '--now', String(now), '--chunk', String(chunk)], {
+      env: { ...process.env, PGVIGIL_BENCH_STORE_URL: url },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  const lines = kids.map((k) => {
+    let buf = '';
+    const waiting: Array<(line: string) => void> = [];
+    const got: string[] = [];
+    k.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const w = waiting.shift();
+        if (w) w(line);
+        else got.push(line);
+      }
+    });
+    const exited = new Promise<void>((_, reject) =>
+      k.on('exit', (code) => {
+        if (code !== 0) reject(new Error(`bench child exited with ${code}`));
+      }),
+    );
+    return () => {
+      const l = got.shift();
+      const next = l !== undefined ? Promise.resolve(l) : new Promise<string>((r) => waiting.push(r));
+      return Promise.race([next, exited.then(() => '')]);
+    };
+  });
+  await Promise.all(lines.map(async (next) => assertLine(await next(), 'ready')));
+  return async () => {
+    for (const k of kids) k.stdin.write('go\n');
+    const outs = await Promise.all(
+      lines.map(async (next) => JSON.parse(await next()) as { hours: number; cpuS: number }),
+    );
+    const endedAt = performance.now();
+    await Promise.all(kids.map((k) => (k.exitCode !== null ? null : new Promise((r) => k.on('exit', r)))));
+    // Their backends end after them: a backend the postmaster reaps between the reads of storeCpuSeconds
+    // would be counted nowhere.
+    await new Promise((r) => setTimeout(r, 1000));
+    return {
+      hours: outs.reduce((x, o) => x + o.hours, 0),
+      nodeCpuS: outs.reduce((x, o) => x + o.cpuS, 0),
+      endedAt,
+    };
+  };
+}
+
+function assertLine(line: string, want: string): void {
+  if (line !== want) throw new Error(`bench child said ${JSON.stringify(line)}, not ${want}`);
 }
 
 const store = await startEmbeddedStore(dataDir, log);
@@ -158,6 +277,9 @@ try {
       : { ...(await seedFleet(pool, servers, now)), valuesPerHostHour: null };
   const { serverIds } = seeded;
   const seedS = (performance.now() - s0) / 1000;
+  // The seed's aftermath (autovacuum of the fresh rows, dirty buffers) is not the roll's cost.
+  await pool.query('VACUUM ANALYZE');
+  await pool.query('CHECKPOINT');
   const { rows: inHour } = await pool.query<{ n: number }>(
     `SELECT (SELECT count(*) FROM pgvigil.host_cpu WHERE ts >= $1 AND ts < $2)::int AS n`,
     [new Date(hour), new Date(hour + 3_600_000)],
@@ -166,13 +288,13 @@ try {
   for (let c = 0; c < serverIds.length; c += chunk) chunks.push(serverIds.slice(c, c + chunk));
   const measures: Measure[] = [];
   const loads: string[] = [loadavg()[0]!.toFixed(2)];
-  for (const workers of maxWorkers > 1 ? [1, maxWorkers] : [1]) {
-    for (let i = 0; i < runs; i++) {
+  /** Rolls the chunks dealt out to `workers` connections of this process (no queue). */
+  const direct = (workers: number): Mode => ({
+    label: `${workers} connection${workers > 1 ? 's' : ''}, chunks dealt`,
+    prepare: async () => async () => {
       const c0 = ownCpuSeconds();
-      const s0 = storeCpuSeconds();
-      const t0 = performance.now();
       let next = 0;
-      // Each worker takes the next chunk when it is done with one, as the job's workers take shards.
+      // Each worker takes the next chunk when it is done with one.
       await Promise.all(
         Array.from({ length: workers }, async () => {
           for (let k = next++; k < chunks.length; k = next++) {
@@ -180,10 +302,42 @@ try {
           }
         }),
       );
+      return { hours: servers, nodeCpuS: ownCpuSeconds() - c0 };
+    },
+  });
+  /** The hour pending for every server, then `n` processes claiming it from the queue. */
+  const claimed = (n: number): Mode => ({
+    label: `job's claims, ${n} process${n > 1 ? 'es' : ''}`,
+    prepare: async () => {
+      await pool.query('DELETE FROM pgvigil.rollup_pending');
+      await pool.query(
+        `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket) SELECT s, 'hourly', $2 FROM unnest($1::bigint[]) s`,
+        [serverIds, new Date(hour)],
+      );
+      // The hour is due (ended more than the grace ago); the one after it and its day are not.
+      return startChildren(n, store.url, hour + 90 * 60_000);
+    },
+  });
+  const modes: Mode[] =
+    processes > 0
+      ? [direct(1), claimed(1), ...(processes > 1 ? [claimed(processes)] : [])]
+      : [direct(1), ...(maxWorkers > 1 ? [direct(maxWorkers)] : [])];
+  // Taking turns: every mode once a round, each round starting at the next mode; each run starts from a
+  // vacuumed store (every re-roll leaves a dead version of each rollup row, and autovacuum's CPU is the store's).
+  for (let i = 0; i < runs; i++) {
+    for (let j = 0; j < modes.length; j++) {
+      const mode = modes[(i + j) % modes.length]!;
+      await pool.query('VACUUM');
+      await pool.query('CHECKPOINT');
+      const go = await mode.prepare!();
+      const s0 = storeCpuSeconds();
+      const t0 = performance.now();
+      const r = await go();
       measures.push({
-        workers,
-        wallS: (performance.now() - t0) / 1000,
-        nodeCpuS: ownCpuSeconds() - c0,
+        mode: mode.label,
+        hours: r.hours,
+        wallS: ((r.endedAt ?? performance.now()) - t0) / 1000,
+        nodeCpuS: r.nodeCpuS,
         storeCpuS: storeCpuSeconds() - s0,
       });
       loads.push(loadavg()[0]!.toFixed(2));
@@ -195,9 +349,9 @@ try {
   const rows = measures.map((x) => {
     const cpu = x.nodeCpuS + x.storeCpuS;
     return (
-      `| ${x.workers} | ${x.wallS.toFixed(2)} | ${(servers / x.wallS).toFixed(0)} | ${x.nodeCpuS.toFixed(2)} | ` +
-      `${x.storeCpuS.toFixed(2)} | ${((100 * x.storeCpuS) / cpu).toFixed(0)} % | ${(servers / cpu).toFixed(0)} | ` +
-      `${((1000 * cpu) / servers).toFixed(1)} |`
+      `| ${x.mode} | ${x.hours} | ${x.wallS.toFixed(2)} | ${(x.hours / x.wallS).toFixed(1)} | ${x.nodeCpuS.toFixed(2)} | ` +
+      `${x.storeCpuS.toFixed(2)} | ${((100 * x.storeCpuS) / cpu).toFixed(0)} % | ${(x.hours / x.storeCpuS).toFixed(1)} | ` +
+      `${(x.hours / cpu).toFixed(1)} | ${((1000 * cpu) / x.hours).toFixed(1)} |`
     );
   });
   process.stdout.write(
@@ -205,8 +359,8 @@ try {
       `${seeded.valuesPerHostHour ? `, ${seeded.valuesPerHostHour.toLocaleString('en')} values per host-hour` : ''}` +
       `; host_cpu rows in the rolled hour: ${inHour[0]!.n.toLocaleString('en')}\n` +
       `rolling the last complete hour of ${servers} servers again, chunks of ${chunk}:\n` +
-      '| workers | wall s | host-hours/s | node CPU s | store CPU s | store share | host-hours per CPU-s | CPU ms per host-hour |\n' +
-      '|---|---|---|---|---|---|---|---|\n' +
+      '| how | host-hours | wall s | host-hours/s | node CPU s | store CPU s | store share | host-hours per store CPU-s | host-hours per CPU-s | CPU ms per host-hour |\n' +
+      '|---|---|---|---|---|---|---|---|---|---|\n' +
       `${rows.join('\n')}\n` +
       `rolling the running hour's minutes since the seed (${m.minutes} server-minutes): ${minuteMs.toFixed(0)} ms\n` +
       `load average (1 min) before and after each run: ${loads.join(' ')}\n` +

@@ -12,7 +12,7 @@ import { batchMediaType } from '../src/protocol/batch.js';
 import { families } from '../src/protocol/families/index.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer, localAgent } from '../src/server/auth/agents.js';
-import { rollBucket, rollMinutes, rollupJob, rollupShards } from '../src/server/jobs/rollups.js';
+import { rollBucket, rollMinutes, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { pgTypeNames } from '../src/storage/ddl.js';
 import { migrate } from '../src/storage/migrate.js';
@@ -532,10 +532,10 @@ describe(`the rollup job on ${testPgLabel}`, () => {
     );
   });
 
-  test('instances_running_the_job_at_once_share_its_shards_and_roll_every_server_once', async () => {
+  test('instances_running_the_job_at_once_share_its_pending_hours_and_roll_every_server_once', async () => {
     const h = baseHour - 3 * hourMs;
     const ids: number[] = [];
-    for (let i = 0; i < 40; i++) ids.push(await ensureServer(pool, `shard-host-${i}`));
+    for (let i = 0; i < 40; i++) ids.push(await ensureServer(pool, `shared-host-${i}`));
     await pool.query(
       `INSERT INTO pgvigil.host_load (server_id, ts, load1, load5, load15)
        SELECT s, $2::timestamptz + m * interval '1 minute', s, 0, 0 FROM unnest($1::bigint[]) s, generate_series(0, 9) m`,
@@ -545,20 +545,19 @@ describe(`the rollup job on ${testPgLabel}`, () => {
       `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket) SELECT s, 'hourly', $2 FROM unnest($1::bigint[]) s`,
       [ids, new Date(h)],
     );
-    // Two instances (each its own pool) with two workers each, at the same moment.
+    // Two instances (each its own pool) with two workers each, at the same moment, 5 servers a claim.
     const other = new pg.Pool({ connectionString: ts.db.url, max: 5 });
-    const now = new Date(h + 2 * hourMs);
+    const now = new Date(h + 3 * hourMs);
     try {
-      const job = rollupJob(defaultRetention, { workers: 2 });
-      const runs: Array<{ shards: number; skipped: number; hours: number }> = [];
+      const job = rollupJob(defaultRetention, { workers: 2, serversPerChunk: 5 });
+      const runs: Array<{ hours: number }> = [];
       const run = (p: pg.Pool) =>
         job.run({ pool: p, log: quietLog, now }).then((r) => runs.push(r as (typeof runs)[number]));
       await Promise.all([run(pool), run(other)]);
       assert.equal(runs.length, 2);
-      // Each instance rolls a shard or skips it while the other holds it (one that comes to a shard the
-      // other has finished finds nothing pending).
-      for (const r of runs) assert.equal(r.shards + r.skipped, rollupShards);
-      assert.ok(runs[0]!.shards + runs[1]!.shards >= rollupShards, 'every shard was rolled this round');
+      // Each server's pending hour and the hour after it (due, not pending: its first counter step changed),
+      // each rolled by one runner only.
+      assert.equal(runs[0]!.hours + runs[1]!.hours, 2 * ids.length, 'every server-hour rolled once');
     } finally {
       await other.end();
     }

@@ -65,7 +65,7 @@ function findingsOnIngestFromEnv(): boolean {
   return v === 'on';
 }
 
-/** PGVIGIL_ROLLUP_WORKERS: rollup shards this instance rolls at once, each on its own connection (1–8). */
+/** PGVIGIL_ROLLUP_WORKERS: rollup runners of this instance, each claiming work on its own connection (1–8). */
 function rollupWorkersFromEnv(): number {
   const v = process.env.PGVIGIL_ROLLUP_WORKERS ?? '1';
   const n = Number(v);

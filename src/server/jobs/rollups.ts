@@ -10,11 +10,13 @@
  * (raw retention covers a late day) once it ended plus the grace. A late row therefore re-rolls its hour
  * and its day within a minute or two of arriving.
  *
- * How: per bucket and chunk of servers, one transaction deletes the pending rows (holding the writers'
- * advisory lock exclusively for that statement only: see ../ingest/rollup-pending.ts), rolls every family
- * with an upsert (insert … on conflict do update), deletes rollup rows of those servers and that bucket
- * the roll no longer produces, and commits. Rolling a bucket again gives exactly the same rows, and readers never
- * see a bucket half rolled: until the commit the pending row is there and the series API reads raw rows.
+ * How: units of work are (server, hour) and (server, day) pending rows, claimed a chunk of servers of one bucket
+ * at a time (storage/queries/rollups.sql.ts, `claimPendingBuckets`): one transaction deletes the pending
+ * rows with FOR UPDATE SKIP LOCKED (holding the writers' advisory lock exclusively for that statement only:
+ * see ../ingest/rollup-pending.ts), locks the servers' minute marks, rolls every family with an upsert
+ * (insert … on conflict do update), deletes rollup rows of those servers and that bucket the roll no longer
+ * produces, and commits. Rolling a bucket again gives exactly the same rows, and readers never see a bucket
+ * half rolled: until the commit the pending row is there and the series API reads raw rows.
  *
  * A bucket whose raw rows may already be partly dropped by retention is not rolled again (it would
  * overwrite good rollups with partial ones); its pending row is discarded with a warning.
@@ -30,24 +32,29 @@
  * Wherever minutes are rolled, the fleet overview's narrow rows of those minutes are written from them in the
  * same transaction (storage/queries/fleet.sql.ts, `refreshFleetMinutes`).
  *
- * Who: servers fall into `rollupShards` shards (server id modulo); each run takes the shards one by one, each
- * under an advisory lock of its own, on `workers` connections at once. Several server instances on one
- * store therefore share the work — a shard another instance holds is skipped this round — instead of one
- * instance rolling everything while the others wait. Everything a roll touches (pending rows, minute marks,
- * days pending, rollup rows) belongs to the servers of one shard, so shards never meet.
+ * Who: every runner — each of an instance's `workers` connections, on every instance — claims from the one
+ * queue, so several instances on one store share one backlog: a claimed row is skipped by the others, a row
+ * is claimed once, and a server's hours go in order, one at a time (its next hour is claimable only once
+ * the roll of the one before has committed; the hour after needs that one's minute tier). A backlog spreads
+ * over servers, not over the hours of one server. The hour after a claimed hour, when it is due and not
+ * pending itself, is rolled in the same transaction (its first counter step changed). A server's days are
+ * claimed once none of its due hours is pending. The running hour's minutes are rolled after that by every
+ * runner, chunk by chunk; a server whose mark another transaction holds is left to it (or to the next run).
  */
 import type pg from 'pg';
 import type { Logger } from '../../log.js';
 import type { RetentionPolicy } from '../../storage/partitions.js';
 import { refreshFleetMinutes } from '../../storage/queries/fleet.sql.js';
-import { lockJob, unlockJob } from '../../storage/queries/jobs.sql.js';
 import {
   advisoryLock,
   advisoryUnlock,
-  deletePendingBuckets,
+  claimPendingBuckets,
+  dueBuckets,
+  ensureMinuteMarks,
+  holdMinuteMarks,
   lockMinuteMarks,
   markDaysPending,
-  pendingBuckets,
+  pendingHourOf,
   rewindMinuteMarks,
   rollFamilyBucket,
   serversWithRecentRows,
@@ -63,9 +70,7 @@ import type { Job } from './runner.js';
 export interface RollupOptions {
   /** How long after a bucket ends it is rolled (rows still in flight). Default 2 minutes. */
   graceMs?: number;
-  /** Only the servers this accepts (one shard); default all. */
-  servers?: (serverId: number) => boolean;
-  /** Servers rolled per statement and transaction. Default 100. */
+  /** Servers claimed per statement and transaction. Default 100. */
   serversPerChunk?: number;
   /** How far behind the clock the running hour's minutes are rolled. Default `minuteGraceMs`. */
   minuteGraceMs?: number;
@@ -137,120 +142,137 @@ export async function rollBuckets(
 }
 
 export interface PendingRunResult {
+  /** Server-hours rolled (the hour after a claimed one, rolled with it, included). */
   hours: number;
+  /** Server-days rolled. */
   days: number;
   produced: number;
   deleted: number;
+  /** Server-buckets discarded: older than raw retention. */
   discarded: number;
 }
 
-/** The pending buckets of a tier that are due, expanded by the next bucket when that one is due too. */
-async function duePlan(
-  pool: pg.Pool,
-  tier: Exclude<RolledTier, 'minute'>,
-  cutoff: Date,
-  accept: (serverId: number) => boolean,
-): Promise<Array<{ bucket: number; servers: number[] }>> {
-  const rows = await pendingBuckets(pool, tier, cutoff);
-  const byBucket = new Map<number, Set<number>>();
-  const add = (bucket: number, server: number) => {
-    const s = byBucket.get(bucket) ?? new Set<number>();
-    byBucket.set(bucket, s);
-    s.add(server);
-  };
-  for (const r of rows) {
-    const b = r.bucket.getTime();
-    const server = Number(r.server_id);
-    if (!accept(server)) continue;
-    add(b, server);
-    if (b + tierMs[tier] <= cutoff.getTime()) add(b + tierMs[tier], server);
-  }
-  return [...byBucket.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([bucket, s]) => ({ bucket, servers: [...s].sort((x, y) => x - y) }));
-}
+/** Passes over the due buckets one call makes at most (late rows keep adding work; the next run goes on). */
+const maxPasses = 1000;
 
 /**
- * Rolls every due pending bucket: hours first (each records its day), then days. `now` decides what is
- * due; `rawDays` is raw retention (buckets older than it are discarded, not rolled).
+ * Claims and rolls due pending buckets until none is left that this runner can claim: hours first (each
+ * records its day), then days. `now` decides what is due; `rawDays` is raw retention (buckets older than it
+ * are discarded, not rolled). Any number of these may run at once on one store (see the header).
  */
 export async function rollPending(
   pool: pg.Pool,
   opts: { now: Date; rawDays: number; log: Logger } & RollupOptions,
 ): Promise<PendingRunResult> {
   const grace = opts.graceMs ?? defaultRollupGraceMs;
-  const chunk = opts.serversPerChunk ?? 100;
+  const chunk = Math.max(1, opts.serversPerChunk ?? 100);
   // The oldest bucket start whose raw rows (and the counter look-back before it) are surely all there.
   const oldestComplete = opts.now.getTime() - opts.rawDays * 86_400_000 + counterMaxGapSeconds * 1000;
+  const hourCutoff = new Date(opts.now.getTime() - tierMs.hourly - grace);
   const result: PendingRunResult = { hours: 0, days: 0, produced: 0, deleted: 0, discarded: 0 };
 
   for (const tier of ['hourly', 'daily'] as const) {
     const cutoff = new Date(opts.now.getTime() - tierMs[tier] - grace);
-    for (const { bucket, servers } of await duePlan(pool, tier, cutoff, opts.servers ?? everyServer)) {
-      const start = new Date(bucket);
-      const expired = bucket < oldestComplete;
-      for (let i = 0; i < servers.length; i += chunk) {
-        const ids = servers.slice(i, i + chunk);
-        // The writers' lock may still be held if the delete failed: never hand it back to the pool held.
-        await inTransaction(
-          pool,
-          async (client) => {
-            await deletePending(client, tier, ids, start);
-            // Before rolling: marks are locked before minute rows by every roller (no lock cycle).
-            if (tier === 'hourly' && !expired) {
-              await rewindMinuteMarks(
-                client,
-                ids.map((id) => [id, bucket + tierMs.hourly] as const),
-              );
-            }
-            if (expired) {
-              result.discarded += ids.length;
-              opts.log.warn(
-                { tier, bucket: start.toISOString(), servers: ids.length },
-                'rollup bucket older than raw retention: not rolled again',
-              );
-            } else {
-              const r = await rollOn(client, tier, ids, start);
-              result.produced += r.produced;
-              result.deleted += r.deleted;
-              if (tier === 'hourly') {
-                await markDaysPending(
-                  client,
-                  ids,
-                  new Date(Math.floor(bucket / tierMs.daily) * tierMs.daily),
-                );
-              }
-            }
-          },
-          { afterRollback: unlockAllAdvisoryLocks },
-        );
+    for (let pass = 0; pass < maxPasses; pass++) {
+      let claimed = 0;
+      // Oldest first: a server whose hour this pass rolls has its next hour claimable further on.
+      for (const start of await dueBuckets(pool, tier, cutoff, hourCutoff)) {
+        for (;;) {
+          const n = await rollClaim(pool, tier, start, {
+            hourCutoff,
+            chunk,
+            expired: start.getTime() < oldestComplete,
+            log: opts.log,
+            result,
+          });
+          if (n === 0) break;
+          claimed += n;
+        }
       }
-      if (!expired) {
-        if (tier === 'hourly') result.hours++;
-        else result.days++;
-      }
+      if (claimed === 0) break;
     }
   }
   return result;
 }
 
+/** One transaction: claims up to `chunk` servers' pending rows of one bucket and rolls them; how many it claimed. */
+async function rollClaim(
+  pool: pg.Pool,
+  tier: Exclude<RolledTier, 'minute'>,
+  start: Date,
+  o: { hourCutoff: Date; chunk: number; expired: boolean; log: Logger; result: PendingRunResult },
+): Promise<number> {
+  const bucket = start.getTime();
+  const result = o.result;
+  // The writers' lock may still be held if the claim failed: never hand it back to the pool held.
+  return inTransaction(
+    pool,
+    async (client) => {
+      const ids = await claim(client, tier, start, o.hourCutoff, o.chunk);
+      if (ids.length === 0) return 0;
+      if (o.expired) {
+        result.discarded += ids.length;
+        o.log.warn(
+          { tier, bucket: start.toISOString(), servers: ids.length },
+          'rollup bucket older than raw retention: not rolled again',
+        );
+        return ids.length;
+      }
+      const add = (r: RollResult) => {
+        result.produced += r.produced;
+        result.deleted += r.deleted;
+      };
+      if (tier === 'daily') {
+        add(await rollOn(client, tier, ids, start));
+        result.days += ids.length;
+        return ids.length;
+      }
+      // After the claim (which takes the writers' lock), before rolling: marks are locked before minute rows
+      // by every roller (no lock cycle), and the running hour's minute rolls of these servers wait.
+      await holdMinuteMarks(client, ids);
+      const next = bucket + tierMs.hourly;
+      // The hour after, when it is over and not pending itself (then it is claimed in its turn).
+      const nextDue = next <= o.hourCutoff.getTime();
+      const pendingNext = new Set(nextDue ? await pendingHourOf(client, ids, new Date(next)) : []);
+      const alsoNext = nextDue ? ids.filter((id) => !pendingNext.has(id)) : [];
+      await rewindMinuteMarks(
+        client,
+        ids.map((id) => [id, next] as const),
+      );
+      for (const [hour, group] of [
+        [bucket, ids],
+        [next, alsoNext],
+      ] as const) {
+        if (group.length === 0) continue;
+        add(await rollOn(client, tier, group, new Date(hour)));
+        await markDaysPending(client, group, new Date(Math.floor(hour / tierMs.daily) * tierMs.daily));
+        result.hours += group.length;
+      }
+      return ids.length;
+    },
+    { afterRollback: unlockAllAdvisoryLocks },
+  );
+}
+
 /**
- * Deletes pending rows under the writers' lock held exclusively: waits for every group transaction that
- * may have found these rows already there (so its rows are committed before the roll reads), and makes
- * later groups wait for this transaction's end and then insert the row again (see rollup-pending.ts).
+ * Claims pending rows; hours under the writers' lock held exclusively: waits for every group transaction
+ * that may have found these rows already there (so its rows are committed before the roll reads), and
+ * makes later groups wait for this transaction's end and then insert the row again (see rollup-pending.ts).
  */
-async function deletePending(
+async function claim(
   client: pg.PoolClient,
   tier: Exclude<RolledTier, 'minute'>,
-  ids: readonly number[],
   start: Date,
-): Promise<void> {
-  // Daily pending rows are written by this job alone (under its job lock): no writer to wait for.
+  hourCutoff: Date,
+  limit: number,
+): Promise<number[]> {
+  // Daily pending rows are written by rollers alone, in their transactions: no writer to wait for.
   const lock = tier === 'hourly';
   if (lock) await advisoryLock(client, rollupPendingLock);
-  await deletePendingBuckets(client, tier, start, ids);
+  const ids = await claimPendingBuckets(client, tier, start, hourCutoff, limit);
   // On failure the caller releases it (pg_advisory_unlock_all after ROLLBACK).
   if (lock) await advisoryUnlock(client, rollupPendingLock);
+  return ids;
 }
 
 export interface MinuteRunResult {
@@ -262,30 +284,35 @@ export interface MinuteRunResult {
 
 /**
  * Rolls the running hour's minutes (and the last minutes of the previous hour until that hour is rolled)
- * up to `minuteGraceMs` before `now`, from each server's mark; see the header.
+ * up to `minuteGraceMs` before `now`, from each server's mark; see the header. `firstChunk` is where this
+ * runner starts in the list of chunks (runners starting apart rarely reach for the same marks).
  */
 export async function rollMinutes(
   pool: pg.Pool,
-  opts: { now: Date; serversPerChunk?: number; graceMs?: number; servers?: (serverId: number) => boolean },
+  opts: { now: Date; serversPerChunk?: number; graceMs?: number; firstChunk?: number },
 ): Promise<MinuteRunResult> {
   const cut =
     Math.floor((opts.now.getTime() - (opts.graceMs ?? minuteGraceMs)) / tierMs.minute) * tierMs.minute;
   const hourStart = Math.floor(cut / tierMs.hourly) * tierMs.hourly;
   // A mark older than this is stale (the server was silent): start again at the running hour.
   const earliest = hourStart - tierMs.hourly;
-  const chunk = opts.serversPerChunk ?? 100;
+  const chunk = Math.max(1, opts.serversPerChunk ?? 100);
   const result: MinuteRunResult = { servers: 0, minutes: 0, produced: 0, deleted: 0 };
-  const accept = opts.servers ?? everyServer;
-  const servers = (await serversWithRecentRows(pool, new Date(earliest))).filter((id) => accept(id));
-  for (let i = 0; i < servers.length; i += chunk) {
-    const ids = servers.slice(i, i + chunk);
+  const servers = await serversWithRecentRows(pool, new Date(earliest));
+  const chunks: number[][] = [];
+  for (let i = 0; i < servers.length; i += chunk) chunks.push(servers.slice(i, i + chunk));
+  const first = chunks.length === 0 ? 0 : Math.abs(Math.trunc(opts.firstChunk ?? 0)) % chunks.length;
+  for (let k = 0; k < chunks.length; k++) {
+    const ids = chunks[(first + k) % chunks.length]!;
+    // Committed on its own: a new mark says nothing is rolled yet, which is true before this roll too.
+    await ensureMinuteMarks(pool, ids, new Date(hourStart));
     await inTransaction(
       pool,
       async (client) => {
         // Exclusive while the marks move: every group transaction that committed rows below the new marks
         // without moving them back has ended, and later ones move them back after this commits.
         await advisoryLock(client, rollupPendingLock);
-        const marks = await lockMinuteMarks(client, ids, new Date(hourStart));
+        const marks = await lockMinuteMarks(client, ids);
         const from = new Map<number, number[]>();
         const moved: Array<{ serverId: number; since: Date; rolledTo: Date }> = [];
         for (const m of marks) {
@@ -313,20 +340,15 @@ export async function rollMinutes(
   return result;
 }
 
-const everyServer = () => true;
-
-/** Shards the servers are split into for rolling (server id modulo this). */
-export const rollupShards = 16;
-
-export interface RollupJobOptions extends Omit<RollupOptions, 'servers'> {
+export interface RollupJobOptions extends RollupOptions {
   intervalMs?: number;
-  /** Shards rolled at once by this instance, each on its own connection (default 1). */
+  /** Runners of this instance, each on its own connection (default 1). */
   workers?: number;
 }
 
 /**
- * The periodic job: every minute, roll what is due, shard by shard (see the header). The runner takes no
- * job lock for it (`ownLocks`): each shard has its own.
+ * The periodic job: every minute, roll what is due (see the header). The runner takes no job lock for it
+ * (`ownLocks`): every instance runs it, and its runners claim their work from the one queue.
  */
 export function rollupJob(retention: RetentionPolicy, opts: RollupJobOptions = {}): Job {
   return {
@@ -336,58 +358,31 @@ export function rollupJob(retention: RetentionPolicy, opts: RollupJobOptions = {
     run: async ({ pool, log, now }) => {
       const { rawDays } = await effectiveRetention(pool, retention);
       const started = performance.now();
-      // Instances start at different shards, so that two of them rarely reach for the same lock.
-      const first = Math.floor(Math.random() * rollupShards);
-      const queue = Array.from({ length: rollupShards }, (_, i) => (first + i) % rollupShards);
-      const total = {
-        shards: 0,
-        skipped: 0,
-        hours: 0,
-        days: 0,
-        produced: 0,
-        deleted: 0,
-        discarded: 0,
-        minutes: 0,
-      };
-      const worker = async () => {
-        for (let shard = queue.shift(); shard !== undefined; shard = queue.shift()) {
-          const servers = (id: number) => id % rollupShards === shard;
-          const ran = await withShardLock(pool, shard, async () => {
-            const r = await rollPending(pool, { now, rawDays, log, ...opts, servers });
-            const m = await rollMinutes(pool, { now, ...opts, graceMs: opts.minuteGraceMs, servers });
-            total.hours += r.hours;
-            total.days += r.days;
-            total.produced += r.produced + m.produced;
-            total.deleted += r.deleted + m.deleted;
-            total.discarded += r.discarded;
-            total.minutes += m.minutes;
+      const total = { hours: 0, days: 0, produced: 0, deleted: 0, discarded: 0, minutes: 0 };
+      const workers = Math.max(1, opts.workers ?? 1);
+      // Instances and runners start at different chunks, so that two of them rarely reach for the same marks.
+      const offset = Math.floor(Math.random() * 1_000_000);
+      await Promise.all(
+        Array.from({ length: workers }, async (_, w) => {
+          const r = await rollPending(pool, { now, rawDays, log, ...opts });
+          const m = await rollMinutes(pool, {
+            now,
+            serversPerChunk: opts.serversPerChunk,
+            graceMs: opts.minuteGraceMs,
+            firstChunk: offset + w,
           });
-          if (ran) total.shards++;
-          else total.skipped++;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.max(1, opts.workers ?? 1) }, worker));
+          total.hours += r.hours;
+          total.days += r.days;
+          total.produced += r.produced + m.produced;
+          total.deleted += r.deleted + m.deleted;
+          total.discarded += r.discarded;
+          total.minutes += m.minutes;
+        }),
+      );
       if (total.hours + total.days + total.discarded > 0) {
         log.info({ ...total, ms: Math.round(performance.now() - started) }, 'rollups done');
       }
       return total;
     },
   };
-}
-
-/** Runs `fn` holding shard `shard`'s lock; false (and `fn` not run) when another holds it. */
-async function withShardLock(pool: pg.Pool, shard: number, fn: () => Promise<void>): Promise<boolean> {
-  const name = `rollups/${shard}`;
-  const client = await pool.connect();
-  try {
-    if (!(await lockJob(client, name, false))) return false;
-    try {
-      await fn();
-    } finally {
-      await unlockJob(client, name).catch(() => {});
-    }
-    return true;
-  } finally {
-    client.release();
-  }
 }

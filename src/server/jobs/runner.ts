@@ -24,7 +24,7 @@ export interface Job {
   name: string;
   intervalMs: number;
   /**
-   * The job takes locks of its own for parts of its work (the rollups' shards), so that several instances
+   * The job takes locks of its own for parts of its work (the rollups' claims), so that several instances
    * share one run's work: the runner takes no job lock and every instance runs it.
    */
   ownLocks?: true;

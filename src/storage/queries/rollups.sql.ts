@@ -1,7 +1,7 @@
 /**
- * The rollup job's statements: the pending queue (`pgvigil.rollup_pending`), the writers' advisory lock
- * taken exclusively around its deletes, and one roll statement per family and tier (built from the family
- * registry by ../rollups.ts).
+ * The rollup job's statements: the pending queue (`pgvigil.rollup_pending`) and its claims, the writers'
+ * advisory lock taken exclusively around the claims of hours, the minute marks, and one roll statement per
+ * family and tier (built from the family registry by ../rollups.ts).
  */
 import { type RolledTier, rollBucketSql, rollupSpecs } from '../rollups.js';
 import type { Queryable } from './queryable.js';
@@ -37,29 +37,78 @@ export async function rollFamilyBucket(
   return { produced: rows[0]?.produced ?? 0, deleted: rows[0]?.deleted ?? 0 };
 }
 
-/** Pending (server, bucket) pairs of a tier with buckets starting at or before `cutoff`. */
-export async function pendingBuckets(
+/**
+ * The buckets of a tier that have a claimable pending row due (bucket at or before `cutoff`), oldest first.
+ * Hourly: the oldest pending hour of each server (a server's hours are rolled in order). Daily: days of
+ * servers with no hour pending at or before `hourCutoff` (hours are rolled before their days).
+ */
+export async function dueBuckets(
   db: Queryable,
-  tier: RolledTier,
+  tier: Exclude<RolledTier, 'minute'>,
   cutoff: Date,
-): Promise<Array<{ server_id: string; bucket: Date }>> {
-  const { rows } = await db.query<{ server_id: string; bucket: Date }>(
-    `SELECT server_id, bucket FROM pgvigil.rollup_pending WHERE tier = $1 AND bucket <= $2`,
-    [tier, cutoff],
+  hourCutoff: Date,
+): Promise<Date[]> {
+  const { rows } = await db.query<{ bucket: Date }>(
+    tier === 'hourly'
+      ? `SELECT DISTINCT min(bucket) AS bucket FROM pgvigil.rollup_pending
+          WHERE tier = 'hourly' AND bucket <= $1 GROUP BY server_id ORDER BY 1`
+      : `SELECT DISTINCT q.bucket FROM pgvigil.rollup_pending q
+          WHERE q.tier = 'daily' AND q.bucket <= $1
+            AND NOT EXISTS (SELECT 1 FROM pgvigil.rollup_pending e
+                             WHERE e.server_id = q.server_id AND e.tier = 'hourly' AND e.bucket <= $2)
+          ORDER BY 1`,
+    tier === 'hourly' ? [cutoff] : [cutoff, hourCutoff],
   );
-  return rows;
+  return rows.map((r) => r.bucket);
 }
 
-export async function deletePendingBuckets(
+/**
+ * Claims up to `limit` servers' pending rows of one bucket: deletes them and returns their servers. A row
+ * another transaction holds (claimed and not yet committed) is skipped, never waited for, and never taken
+ * twice. An hour is claimed only when it is its server's oldest pending hour: while another transaction
+ * rolls a server's earlier hour, that hour's pending row is still there for this statement, so no two
+ * hours of one server are rolled at once and they are rolled in order (an hour's first counter steps are
+ * looked up in the minute tier of the hour before: ../rollups.ts, `rawLookbackSeconds`). A day is claimed
+ * only when its server has no hour pending at or before `hourCutoff`. Hours are claimed under the writers'
+ * lock held exclusively by the caller (../../server/ingest/rollup-pending.ts).
+ */
+export async function claimPendingBuckets(
   db: Queryable,
-  tier: RolledTier,
-  start: Date,
-  serverIds: readonly number[],
-): Promise<void> {
-  await db.query(
-    'DELETE FROM pgvigil.rollup_pending WHERE tier = $1 AND bucket = $2 AND server_id = ANY($3::bigint[])',
-    [tier, start, serverIds],
+  tier: Exclude<RolledTier, 'minute'>,
+  bucket: Date,
+  hourCutoff: Date,
+  limit: number,
+): Promise<number[]> {
+  const { rows } = await db.query<{ server_id: string }>(
+    `WITH c AS (
+       SELECT q.server_id FROM pgvigil.rollup_pending q
+        WHERE q.tier = $1 AND q.bucket = $2
+          AND NOT EXISTS (SELECT 1 FROM pgvigil.rollup_pending e
+                           WHERE e.server_id = q.server_id AND e.tier = 'hourly'
+                             AND CASE WHEN $1 = 'hourly' THEN e.bucket < $2 ELSE e.bucket <= $3 END)
+        ORDER BY q.server_id
+        LIMIT $4
+        FOR UPDATE SKIP LOCKED)
+     DELETE FROM pgvigil.rollup_pending p USING c
+      WHERE p.server_id = c.server_id AND p.tier = $1 AND p.bucket = $2
+     RETURNING p.server_id::text AS server_id`,
+    [tier, bucket, hourCutoff, limit],
   );
+  return rows.map((r) => Number(r.server_id)).sort((a, b) => a - b);
+}
+
+/** Which of these servers have `bucket` pending as an hour. */
+export async function pendingHourOf(
+  db: Queryable,
+  serverIds: readonly number[],
+  bucket: Date,
+): Promise<number[]> {
+  const { rows } = await db.query<{ server_id: string }>(
+    `SELECT server_id::text AS server_id FROM pgvigil.rollup_pending
+      WHERE tier = 'hourly' AND bucket = $1 AND server_id = ANY($2::bigint[])`,
+    [bucket, serverIds],
+  );
+  return rows.map((r) => Number(r.server_id));
 }
 
 /** Records a day as pending for these servers (rolling an hour changes its day). */
@@ -97,27 +146,43 @@ export interface MinuteMarkRow {
   rolled_to: Date;
 }
 
-/**
- * The minute marks of these servers, locked for the caller's transaction (in server order, as every other
- * locker takes them); a server without one gets one starting (and ending) at `start`.
- */
-export async function lockMinuteMarks(
+/** Gives each of these servers without a minute mark one starting (and ending) at `start`: nothing rolled. */
+export async function ensureMinuteMarks(
   db: Queryable,
   serverIds: readonly number[],
   start: Date,
-): Promise<MinuteMarkRow[]> {
+): Promise<void> {
   await db.query(
     `INSERT INTO pgvigil.rollup_minute_marks (server_id, since, rolled_to)
      SELECT s, $2, $2 FROM unnest($1::bigint[]) AS s ORDER BY s
      ON CONFLICT DO NOTHING`,
     [serverIds, start],
   );
+}
+
+/**
+ * The minute marks of these servers, locked for the caller's transaction; a mark another transaction holds
+ * (a roll of that server's hour, or another instance rolling its minutes) is skipped, not waited for.
+ */
+export async function lockMinuteMarks(db: Queryable, serverIds: readonly number[]): Promise<MinuteMarkRow[]> {
   const { rows } = await db.query<MinuteMarkRow>(
     `SELECT server_id::text AS server_id, since, rolled_to FROM pgvigil.rollup_minute_marks
-      WHERE server_id = ANY($1::bigint[]) ORDER BY server_id FOR UPDATE`,
+      WHERE server_id = ANY($1::bigint[]) ORDER BY server_id FOR UPDATE SKIP LOCKED`,
     [serverIds],
   );
   return rows;
+}
+
+/**
+ * Locks the minute marks of these servers for the caller's transaction (in server order, as every other
+ * locker takes them), waiting for them: a roll of their hours keeps the minute rolls of these servers out
+ * until it commits.
+ */
+export async function holdMinuteMarks(db: Queryable, serverIds: readonly number[]): Promise<void> {
+  await db.query(
+    `SELECT 1 FROM pgvigil.rollup_minute_marks WHERE server_id = ANY($1::bigint[]) ORDER BY server_id FOR UPDATE`,
+    [serverIds],
+  );
 }
 
 export async function setMinuteMarks(
