@@ -90,7 +90,7 @@ const querystring = {
       enum: ['points', 'grid'],
       default: 'points',
       description:
-        'points: [time, value] pairs per series, steps without data absent; grid: one shared array of step times (times) and per series one value per step (values), null for a step without data — the same points, about half the bytes',
+        'points: [time, value] pairs per series, steps without data absent; grid: one shared array of step times (times) and per series one value per step (values), null for a step without data — the same points in about 40 % fewer bytes',
     },
   },
 } as const;
