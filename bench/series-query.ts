@@ -16,6 +16,10 @@
  * and the same SQL alone on one connection, to show how much of the latency is the database's.
  *
  * Each case reports the server process's CPU per call (user + system from /proc) beside the latencies.
+ * Both shapes of the answer are measured in the same run, in turns: one server child is asked for the
+ * default answer ([t, v] pairs), a second one of the same build for `shape=grid` (one time grid, values
+ * with nulls); each case reports the bytes of both answers (as sent, and gzipped at level 1 as the route
+ * does) and checks on every call that the grid answer carries exactly the points of the default one.
  *
  * Run: npm run build && node dist/bench/series-query.js [--hosts 100] [--calls 300] [--shared-buffers 2GB]
  *      (--keep DIR keeps the data directory and reuses it on the next run with the same --hosts;
@@ -28,6 +32,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { createLogger, silentLogger } from '../src/log.js';
 import { ensureServer } from '../src/server/auth/agents.js';
@@ -189,14 +194,18 @@ async function main(): Promise<void> {
     const { userId } = await addUser(pool, { name: `bench-${Date.now()}`, role: 'viewer' });
     const { token } = await createApiToken(pool, { userId, name: 'bench', role: 'viewer' });
     // This build, and with --peer another build's server on the same store, asked in turns.
-    const servers: Array<{ name: string; url: string; child: ChildProcess }> = [];
+    // Two servers of this build, one per shape of the answer (each server's CPU is its shape's).
+    const servers: Array<{ name: string; url: string; child: ChildProcess; grid: boolean }> = [];
     const started = await startServerChild(store.url);
     children.push(started.child);
-    servers.push({ name: 'this build', ...started });
+    servers.push({ name: 'this build, points', ...started, grid: false });
+    const gridServer = await startServerChild(store.url);
+    children.push(gridServer.child);
+    servers.push({ name: 'this build, shape=grid', ...gridServer, grid: true });
     if (peer) {
       const other = await startServerChild(store.url, 60_000, {}, peer);
       children.push(other.child);
-      servers.push({ name: `peer ${peer}`, ...other });
+      servers.push({ name: `peer ${peer}`, ...other, grid: false });
     }
 
     const base = { family: 'host_cpu', metrics: 'user_pct,system_pct' };
@@ -221,33 +230,47 @@ async function main(): Promise<void> {
         .join(', ')}\n`,
     );
     for (const c of cases) {
-      const once = async (url: string, k: number) => {
-        const qs = new URLSearchParams(c.query(ids[k % ids.length]!));
+      const once = async (url: string, k: number, grid = false) => {
+        const qs = new URLSearchParams({
+          ...c.query(ids[k % ids.length]!),
+          ...(grid ? { shape: 'grid' } : {}),
+        });
         const t0 = performance.now();
         const res = await fetch(`${url}/api/v1/series?${qs}`, {
           headers: { authorization: `Bearer ${token}` },
         });
         const text = await res.text();
-        const body = JSON.parse(text) as { tier: string; series: Array<{ points: unknown[] }> };
+        const body = JSON.parse(text) as {
+          tier: string;
+          times?: number[];
+          series: Array<{ points?: unknown[]; values?: unknown[] }>;
+        };
         const ms = performance.now() - t0;
         if (res.status !== 200) throw new Error(`${c.name}: ${res.status} ${text.slice(0, 500)}`);
         return { ms, body, text };
       };
-      for (let k = 0; k < 20; k++) for (const sv of servers) await once(sv.url, k * 7); // warm-up
+      for (let k = 0; k < 20; k++) for (const sv of servers) await once(sv.url, k * 7, sv.grid); // warm-up
       const lat: number[][] = servers.map(() => []);
       const cpu0 = servers.map((sv) => processCpuMs(sv.child.pid!));
-      let shape = '';
+      const shapes: string[] = servers.map(() => '');
       let differ = 0;
       for (let k = 0; k < calls; k++) {
         const texts: string[] = [];
         // Turns: the first server of a call alternates, so neither always goes first.
         for (let j = 0; j < servers.length; j++) {
           const i = (j + k) % servers.length;
-          const { ms, body, text } = await once(servers[i]!.url, (k * 37) % ids.length);
+          const { ms, body, text } = await once(servers[i]!.url, (k * 37) % ids.length, servers[i]!.grid);
           lat[i]!.push(ms);
-          texts[i] = text;
-          if (k === 0 && i === 0) {
-            shape = `tier ${body.tier}, ${body.series.length} series, ${body.series.reduce((n, s) => n + s.points.length, 0)} points, ${(text.length / 1000).toFixed(0)} kB`;
+          // The grid answer as the default one (its points), to compare the texts.
+          texts[i] = servers[i]!.grid ? JSON.stringify(pointsOf(body)) : text;
+          if (k === 0) {
+            const n = body.series.reduce(
+              (m, s) => m + (s.points ?? s.values!.filter((v) => v !== null)).length,
+              0,
+            );
+            shapes[i] =
+              `tier ${body.tier}, ${body.series.length} series, ${n} points, ${(text.length / 1000).toFixed(0)} kB` +
+              ` (gzip ${(gzipSync(text, { level: 1 }).length / 1000).toFixed(0)} kB)`;
           }
         }
         if (texts.length > 1 && texts.some((t) => t !== texts[0])) {
@@ -285,13 +308,13 @@ async function main(): Promise<void> {
       sqlLat.sort((x, y) => x - y);
       for (let i = 0; i < servers.length; i++) {
         const l = lat[i]!;
-        const line = `${c.name.padEnd(32)} ${shape.padEnd(52)} ${servers[i]!.name.padEnd(24)} HTTP p50 ${pct(l, 50).toFixed(1)} ms  p95 ${pct(l, 95).toFixed(1)} ms  max ${l.at(-1)!.toFixed(1)} ms  server CPU ${cpu[i]!.toFixed(2)} ms/call | SQL alone p50 ${pct(sqlLat, 50).toFixed(1)} ms  p95 ${pct(sqlLat, 95).toFixed(1)} ms`;
+        const line = `${c.name.padEnd(32)} ${shapes[i]!.padEnd(68)} ${servers[i]!.name.padEnd(24)} HTTP p50 ${pct(l, 50).toFixed(1)} ms  p95 ${pct(l, 95).toFixed(1)} ms  max ${l.at(-1)!.toFixed(1)} ms  server CPU ${cpu[i]!.toFixed(2)} ms/call | SQL alone p50 ${pct(sqlLat, 50).toFixed(1)} ms  p95 ${pct(sqlLat, 95).toFixed(1)} ms`;
         results.push(line);
         process.stdout.write(`${line}\n`);
       }
       if (servers.length > 1) {
         process.stdout.write(
-          `  answers of the two builds: ${differ === 0 ? `identical (${calls} of ${calls})` : `${differ} of ${calls} differ`}\n`,
+          `  the same points in every answer: ${differ === 0 ? `identical (${calls} of ${calls})` : `${differ} of ${calls} differ`}\n`,
         );
       }
     }
@@ -307,6 +330,20 @@ async function main(): Promise<void> {
     await store.stop();
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A `shape=grid` answer as the default answer: a [t, v] pair per non-null value, in the same order. */
+function pointsOf(g: { times?: number[]; series: Array<{ values?: unknown[] }> }): unknown {
+  const { times, series, ...head } = g as { times: number[]; series: Array<Record<string, unknown>> };
+  return {
+    ...head,
+    series: series.map(({ values, ...s }) => ({
+      ...s,
+      points: times.flatMap((t, i) =>
+        (values as unknown[])[i] === null ? [] : [[t, (values as unknown[])[i]]],
+      ),
+    })),
+  };
 }
 
 await main();

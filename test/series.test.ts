@@ -13,7 +13,7 @@ import { minuteGraceMs } from '../src/server/ingest/rollup-pending.js';
 import { rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { defaultRetention } from '../src/storage/partitions.js';
-import type { SeriesResult } from '../src/storage/series.js';
+import type { GridSeriesResult, SeriesResult } from '../src/storage/series.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
 
@@ -154,6 +154,85 @@ describe(`time series on ${testPgLabel}`, () => {
     });
     assert.equal(zipped.headers['content-encoding'], 'gzip');
     assert.equal(gunzipSync(zipped.rawPayload).toString('utf8'), res.body);
+  });
+
+  test('shape_grid_carries_exactly_the_points_of_the_default_answer_on_one_time_grid_with_nulls_for_gaps', async () => {
+    const cases: Array<Record<string, string | number | string[]>> = [
+      // minute tier with the raw tail, two metrics, two cpus, the ten-minute gap
+      {
+        family: 'host_cpu',
+        metrics: 'user_pct,system_pct',
+        server: hostId,
+        from: now - 24 * hourMs,
+        to: now,
+      },
+      // the same in the dashboard's 2-minute steps, and the max per step
+      { family: 'host_cpu', server: hostId, from: now - 24 * hourMs, to: now, step: '120s', agg: 'max' },
+      // raw rows across the gap
+      {
+        family: 'host_cpu',
+        metrics: 'user_pct',
+        server: hostId,
+        from: now - 4 * hourMs,
+        to: now - 2 * hourMs,
+        step: '60s',
+      },
+      // daily tier: days without data are gaps
+      {
+        family: 'host_cpu',
+        metrics: 'user_pct',
+        server: hostId,
+        label: ['cpu:total'],
+        from: now - 30 * dayMs,
+        to: now,
+      },
+      // hourly tier
+      { family: 'host_cpu', metrics: 'user_pct', server: hostId, from: now - 3 * dayMs, to: now },
+    ];
+    let gapSeen = false;
+    for (const q of cases) {
+      const res = await get({ ...q, shape: 'grid' });
+      assert.equal(res.statusCode, 200, res.body);
+      const g = res.json() as GridSeriesResult;
+      const r = await series(q);
+      assert.deepEqual(Object.keys(g), ['family', 'tier', 'stepSeconds', 'from', 'to', 'times', 'series']);
+      assert.equal(res.body, JSON.stringify(g), 'nothing but the documented properties, in their order');
+      assert.deepEqual(
+        [g.family, g.tier, g.stepSeconds, g.from, g.to],
+        [r.family, r.tier, r.stepSeconds, r.from, r.to],
+      );
+      const stepMs = g.stepSeconds * 1000;
+      assert.equal(g.times.length, (g.to - g.from) / stepMs);
+      assert.ok(
+        g.times.every((t, i) => t === g.from + i * stepMs),
+        'every step of the range, in order',
+      );
+      assert.equal(g.series.length, r.series.length);
+      assert.ok(r.series.length > 0);
+      g.series.forEach((gs, k) => {
+        const rs = r.series[k]!;
+        assert.deepEqual(Object.keys(gs), ['metric', 'kind', 'agg', 'labels', 'values']);
+        assert.deepEqual([gs.metric, gs.kind, gs.agg, gs.labels], [rs.metric, rs.kind, rs.agg, rs.labels]);
+        assert.equal(gs.values.length, g.times.length);
+        // the default answer's points, rebuilt from the grid: same times, same numbers, nothing more
+        const back = g.times.flatMap((t, i) => (gs.values[i] === null ? [] : [[t, gs.values[i]]]));
+        assert.deepEqual(back, rs.points);
+        if (q.to === now - 2 * hourMs && gs.labels.cpu === 'total') {
+          const i = (gapStart - g.from) / stepMs;
+          assert.deepEqual(
+            gs.values.slice(i, i + 10),
+            new Array(10).fill(null),
+            'the gap stays a gap, never 0',
+          );
+          assert.notEqual(gs.values[i - 1], null);
+          assert.notEqual(gs.values[i + 10], null);
+          gapSeen = true;
+        }
+      });
+    }
+    assert.ok(gapSeen);
+    const bad = await get({ family: 'host_cpu', server: hostId, shape: 'rows' });
+    assert.equal(bad.statusCode, 400, bad.body);
   });
 
   test('a_24_hour_range_from_the_minute_tier_equals_the_same_range_from_raw_rows', async () => {

@@ -64,7 +64,11 @@ export interface SeriesRequest {
   step?: string;
   tier?: 'auto' | SeriesTier;
   agg?: GaugeAgg;
+  /** points (default): `[t, v]` pairs per series; grid: one shared time grid, a value or null per step. */
+  shape?: SeriesShape;
 }
+
+export type SeriesShape = 'points' | 'grid';
 
 /**
  * A metric computed per step from counter increases: scale × Σ numerator / Σ denominator over the step.
@@ -762,4 +766,60 @@ export function derivedSeries(
     if (points.length > 0) series.push({ metric: d.name, kind: 'gauge', agg: 'ratio', labels, points });
   }
   return series;
+}
+
+export interface GridSeriesOut {
+  metric: string;
+  kind: 'gauge' | 'counter';
+  agg: GaugeAgg | 'increase' | 'ratio';
+  labels: Record<string, string>;
+  /** One per entry of `times`: the step's value, or null for a step without a point (a gap, never 0). */
+  values: Array<number | null>;
+}
+
+export interface GridSeriesResult {
+  family: string;
+  tier: SeriesTier;
+  stepSeconds: number;
+  from: number;
+  to: number;
+  /** Step starts from `from` up to `to` (exclusive), `stepSeconds` apart, shared by every series. */
+  times: number[];
+  series: GridSeriesOut[];
+}
+
+/**
+ * The same answer on one shared time grid (`shape=grid`): every step of [from, to) once, and per series a
+ * value or null for each of them. The points are exactly those of `r` (same times, same numbers); a step
+ * without a point is null. Every point is stamped with the start of a step of the range, so the grid holds
+ * them all; were one ever off it, its time is added to the grid rather than the point lost.
+ */
+export function gridOf(r: SeriesResult): GridSeriesResult {
+  const stepMs = r.stepSeconds * 1000;
+  const n = Math.max(0, Math.round((r.to - r.from) / stepMs));
+  const onGrid = (t: number) => t >= r.from && t < r.to && (t - r.from) % stepMs === 0;
+  let times: number[] = new Array(n);
+  for (let i = 0; i < n; i++) times[i] = r.from + i * stepMs;
+  let index = (t: number) => (t - r.from) / stepMs;
+  if (!r.series.every((s) => s.points.every(([t]) => onGrid(t)))) {
+    const all = new Set(times);
+    for (const s of r.series) for (const [t] of s.points) all.add(t);
+    times = [...all].sort((a, b) => a - b);
+    const at = new Map(times.map((t, i) => [t, i]));
+    index = (t) => at.get(t)!;
+  }
+  const series = r.series.map((s) => {
+    const values: Array<number | null> = new Array(times.length).fill(null);
+    for (const [t, v] of s.points) values[index(t)] = v;
+    return { metric: s.metric, kind: s.kind, agg: s.agg, labels: s.labels, values };
+  });
+  return {
+    family: r.family,
+    tier: r.tier,
+    stepSeconds: r.stepSeconds,
+    from: r.from,
+    to: r.to,
+    times,
+    series,
+  };
 }

@@ -161,22 +161,50 @@ export interface SeriesQuery {
   agg?: 'avg' | 'min' | 'max' | 'p95';
   step?: string;
 }
+/** GET /series?shape=grid: one time grid for the answer, per series a value or null (no data) per step. */
+interface GridSeriesResponse extends Omit<SeriesResponse, 'series'> {
+  times: number[];
+  series: Array<Omit<Series, 'points'> & { values: (number | null)[] }>;
+}
+
+/**
+ * The grid answer as points (what the charts' helpers take): the same points as the default answer, a
+ * step without data left out. The grid is about half the bytes of the pairs to fetch and parse.
+ */
+export function pointsFromGrid(g: GridSeriesResponse): SeriesResponse {
+  const { times, series, ...head } = g;
+  return {
+    ...head,
+    series: series.map(({ values, ...s }) => {
+      const points: [number, number][] = [];
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v !== null && v !== undefined) points.push([times[i]!, v]);
+      }
+      return { ...s, points };
+    }),
+  };
+}
+
 export const fetchSeries = (q: SeriesQuery, signal?: AbortSignal) =>
-  api.get<SeriesResponse>(
-    '/series',
-    {
-      family: q.family,
-      server: q.server,
-      target: q.target,
-      metrics: q.metrics?.join(','),
-      label: q.label,
-      from: q.from,
-      to: q.to,
-      agg: q.agg,
-      step: q.step,
-    },
-    signal,
-  );
+  api
+    .get<GridSeriesResponse>(
+      '/series',
+      {
+        family: q.family,
+        server: q.server,
+        target: q.target,
+        metrics: q.metrics?.join(','),
+        label: q.label,
+        from: q.from,
+        to: q.to,
+        agg: q.agg,
+        step: q.step,
+        shape: 'grid',
+      },
+      signal,
+    )
+    .then(pointsFromGrid);
 
 // ---- Overview (GET /fleet, GET /findings) ----
 
