@@ -41,6 +41,7 @@ import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { silentLogger } from '../src/log.js';
 import { batchMediaType } from '../src/protocol/batch.js';
+import { families, wireColumns } from '../src/protocol/families/index.js';
 import { localAgent } from '../src/server/auth/agents.js';
 import { createApiToken } from '../src/server/auth/api-tokens.js';
 import { addUser } from '../src/server/auth/users.js';
@@ -52,14 +53,8 @@ import { lockJob } from '../src/storage/queries/jobs.sql.js';
 import { parseLsn } from '../src/storage/read-replicas.js';
 import { machineBusySeconds, startServerChild, treeCpuSeconds } from '../src/tools/bench-ingest.js';
 import { packageRoot, version } from '../src/version.js';
-import {
-  debianPg15Bin,
-  debianToolSkip,
-  type PrivateCluster,
-  removeDir,
-  startPrivateCluster,
-} from '../test/helpers/pg-cluster.js';
-import { query, standbyDataDir } from '../test/helpers/standby.js';
+import { debianPg15Bin, debianToolSkip, removeDir } from '../test/helpers/pg-cluster.js';
+import { query, startPrimaryAndStandby } from '../test/helpers/standby.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -195,66 +190,11 @@ function seedBatch(agentId: string, host: number, seq: number, from: number, to:
     seq,
     sealedAt: to,
     families: {
-      host_cpu: {
-        columns: [
-          'ts',
-          'cpu',
-          'user_pct',
-          'nice_pct',
-          'system_pct',
-          'idle_pct',
-          'iowait_pct',
-          'irq_pct',
-          'softirq_pct',
-          'steal_pct',
-        ],
-        rows: cpu,
-      },
-      host_memory: {
-        columns: [
-          'ts',
-          'total_bytes',
-          'available_bytes',
-          'used_bytes',
-          'free_bytes',
-          'buffers_bytes',
-          'cached_bytes',
-          'swap_total_bytes',
-          'swap_used_bytes',
-        ],
-        rows: memory,
-      },
-      host_load: { columns: ['ts', 'load1', 'load5', 'load15'], rows: loadRows },
-      host_network: {
-        columns: [
-          'ts',
-          'interface',
-          'rx_bytes_per_s',
-          'tx_bytes_per_s',
-          'rx_packets_per_s',
-          'tx_packets_per_s',
-          'rx_errors_per_s',
-          'tx_errors_per_s',
-          'rx_drops_per_s',
-          'tx_drops_per_s',
-        ],
-        rows: network,
-      },
-      host_disk: {
-        columns: [
-          'ts',
-          'device',
-          'reads_per_s',
-          'writes_per_s',
-          'read_bytes_per_s',
-          'write_bytes_per_s',
-          'read_await_ms',
-          'write_await_ms',
-          'util_pct',
-          'in_progress',
-        ],
-        rows: disk,
-      },
+      host_cpu: { columns: wireColumns(families.host_cpu!), rows: cpu },
+      host_memory: { columns: wireColumns(families.host_memory!), rows: memory },
+      host_load: { columns: wireColumns(families.host_load!), rows: loadRows },
+      host_network: { columns: wireColumns(families.host_network!), rows: network },
+      host_disk: { columns: wireColumns(families.host_disk!), rows: disk },
     },
     logs: {
       columns: ['ts', 'source', 'level', 'component', 'message', 'context', 'fingerprint'],
@@ -607,22 +547,14 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   process.stdout.write(`replica-read: ${new Date().toISOString()}, load average ${load()}\n`);
   try {
-    const settings = { fsync: 'on', shared_buffers: '128MB' };
-    const primary: PrivateCluster = await startPrivateCluster(
-      { ...settings, wal_level: 'replica', max_wal_senders: '4' },
-      undefined,
+    const { primary, standby } = await startPrimaryAndStandby(
+      { fsync: 'on', shared_buffers: '128MB' },
       debianPg15Bin,
     );
     cleanup.push(async () => {
       await primary.stop();
       await removeDir(primary.dir);
     });
-    await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
-    const standby = await startPrivateCluster(
-      settings,
-      { dir: primary.dir, pgdata: await standbyDataDir(primary) },
-      debianPg15Bin,
-    );
     cleanup.push(() => standby.stop());
     const [{ v }] = (await query<{ v: string }>(primary.url(), 'SELECT version() AS v')) as [{ v: string }];
     process.stdout.write(`primary and standby: ${v.split(' on ')[0]}, as user pgvigil, fsync on\n`);

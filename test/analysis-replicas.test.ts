@@ -18,8 +18,8 @@ import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
 import { insertFinding } from '../src/storage/queries/findings.sql.js';
 import { quietLog, testPgLabel } from './helpers/db.js';
-import { type PrivateCluster, removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
-import { query, standbyDataDir } from './helpers/standby.js';
+import { type PrivateCluster, removeDir } from './helpers/pg-cluster.js';
+import { query, startPrimaryAndStandby } from './helpers/standby.js';
 import { until } from './helpers/wait.js';
 
 const hourMs = 3_600_000;
@@ -58,9 +58,7 @@ async function storedBaselines(): Promise<string> {
 }
 
 before(async () => {
-  primary = await startPrivateCluster({ wal_level: 'replica', max_wal_senders: '4' });
-  await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
-  standby = await startPrivateCluster({}, { dir: primary.dir, pgdata: await standbyDataDir(primary) });
+  ({ primary, standby } = await startPrimaryAndStandby());
   store = await openStore({
     databaseUrl: primary.url(),
     log: quietLog,

@@ -7,7 +7,7 @@
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '../log.js';
 import type { BatchV1, WireGap, WireTable } from '../protocol/batch.js';
-import { families } from '../protocol/families/index.js';
+import { families, wireColumns } from '../protocol/families/index.js';
 import { type LogEntry, logEntryColumns } from '../protocol/logs.js';
 import type { FamilyRows } from './collectors/types.js';
 import type { SourceCheckpoint } from './logs/positions.js';
@@ -73,8 +73,7 @@ export class Batcher {
       }
       let t = this.tables.get(fr.family);
       if (!t) {
-        const names = spec.columns.map((c) => c.name);
-        t = { columns: spec.scope === 'target' ? ['ts', 'target', ...names] : ['ts', ...names], rows: [] };
+        t = { columns: wireColumns(spec), rows: [] };
         this.tables.set(fr.family, t);
       }
       const cols = spec.columns;

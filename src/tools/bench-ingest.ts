@@ -24,7 +24,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { silentLogger } from '../log.js';
 import { batchMediaType, validateBatch } from '../protocol/batch.js';
-import { type ColumnSpec, type FamilySpec, families } from '../protocol/families/index.js';
+import { type ColumnSpec, type FamilySpec, families, wireColumns } from '../protocol/families/index.js';
 import { ensureServer, localAgent } from '../server/auth/agents.js';
 import { createApiToken } from '../server/auth/api-tokens.js';
 import { addUser } from '../server/auth/users.js';
@@ -326,7 +326,7 @@ export function makeBatch(
   let values = 0;
   for (const { family, rows } of shape) {
     const target = family.scope === 'target';
-    const columns = ['ts', ...(target ? ['target'] : []), ...family.columns.map((c) => c.name)];
+    const columns = wireColumns(family);
     const out: unknown[][] = [];
     for (let r = 0; r < rows; r++) {
       out.push([

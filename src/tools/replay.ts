@@ -155,6 +155,24 @@ function sloSignature(status: unknown): string | null {
   return `${s.budget?.exhausted === true}|${Math.floor(Math.max(-1, Math.min(1, f)) * 10)}`;
 }
 
+/** The file's parsed lines; blank ones are passed over, bad ones counted in `summary` and reported. */
+async function* goodLines(
+  file: string,
+  summary: ReplaySummary,
+  err: (s: string) => void,
+): AsyncGenerator<{ n: number; line: ReplayLine }> {
+  for await (const { n, text } of lines(file)) {
+    summary.lines = n;
+    if (text.trim() === '') continue;
+    const p = parseReplayLine(text);
+    if (p.ok) yield { n, line: p.line };
+    else {
+      summary.skipped++;
+      err(`line ${n}: ${p.message}; skipped\n`);
+    }
+  }
+}
+
 export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const out = opts.out ?? ((s: string) => process.stdout.write(s));
   const err = opts.err ?? ((s: string) => process.stderr.write(s));
@@ -171,15 +189,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const range = await timeRange(opts.file);
   if (!range) {
     // Nothing to replay: still read it once more so every bad line is reported.
-    for await (const { n, text } of lines(opts.file)) {
-      summary.lines = n;
-      if (text.trim() === '') continue;
-      const p = parseReplayLine(text);
-      if (!p.ok) {
-        summary.skipped++;
-        err(`line ${n}: ${p.message}; skipped\n`);
-      }
-    }
+    for await (const _ of goodLines(opts.file, summary, err));
     return summary;
   }
   const shift = shiftFor(range, Date.now());
@@ -428,17 +438,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
       await report(t);
     };
 
-    for await (const { n, text } of lines(opts.file)) {
-      summary.lines = n;
-      if (text.trim() === '') continue;
-      const p = parseReplayLine(text);
-      if (!p.ok) {
-        summary.skipped++;
-        err(`line ${n}: ${p.message}; skipped\n`);
-        continue;
-      }
-      await push(n, p.line);
-    }
+    for await (const { n, line } of goodLines(opts.file, summary, err)) await push(n, line);
     // The minute the stream ends in is judged too, and the one after (the jobs read complete minutes).
     for (let k = 0; k < 2; k++) {
       boundary += minuteMs;

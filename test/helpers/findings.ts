@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import type { FamilyRows } from '../../src/agent/collectors/types.js';
 import { batchMediaType } from '../../src/protocol/batch.js';
-import { families } from '../../src/protocol/families/index.js';
+import { families, wireColumns } from '../../src/protocol/families/index.js';
 import { type LogEntry, logEntryColumns } from '../../src/protocol/logs.js';
 import { type App, buildServerApp } from '../../src/server/app.js';
 import { createEnrollToken } from '../../src/server/auth/agents.js';
@@ -76,11 +76,7 @@ export async function startFindingsServer(prefix: string): Promise<FindingsServe
       for (const fr of rows) {
         const spec = families[fr.family];
         assert.ok(spec, `unknown family ${fr.family}`);
-        const names = spec.columns.map((c) => c.name);
-        tables[fr.family] ??= {
-          columns: spec.scope === 'target' ? ['ts', 'target', ...names] : ['ts', ...names],
-          rows: [],
-        };
+        tables[fr.family] ??= { columns: wireColumns(spec), rows: [] };
         const t = tables[fr.family]!;
         for (const row of fr.rows) {
           const out: unknown[] = [fr.ts];

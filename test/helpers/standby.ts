@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { silentLogger } from '../../src/log.js';
 import { serverUser } from '../../src/storage/cluster.js';
-import type { PrivateCluster } from './pg-cluster.js';
+import { type PrivateCluster, startPrivateCluster } from './pg-cluster.js';
 
 /** Directories whose contents a base backup leaves out (the standby streams or recreates them). */
 const emptied = new Set([
@@ -97,4 +97,32 @@ export async function standbyDataDir(primary: PrivateCluster): Promise<string> {
   if (user) await chownTree(standbyData, user.uid, user.gid);
   await chmod(standbyData, 0o700);
   return standbyData;
+}
+
+/**
+ * A primary (with `settings`, `wal_level = replica`) and a streaming standby of it through the slot
+ * `standby1` (with `settings` too), both private clusters of `binDir`'s PostgreSQL (default: the run's).
+ */
+export async function startPrimaryAndStandby(
+  settings: Record<string, string> = {},
+  binDir?: string,
+): Promise<{ primary: PrivateCluster; standby: PrivateCluster }> {
+  const primary = await startPrivateCluster(
+    { ...settings, wal_level: 'replica', max_wal_senders: '4' },
+    undefined,
+    binDir,
+  );
+  try {
+    await query(primary.url(), "SELECT pg_create_physical_replication_slot('standby1', true)");
+    const standby = await startPrivateCluster(
+      settings,
+      { dir: primary.dir, pgdata: await standbyDataDir(primary) },
+      binDir,
+    );
+    return { primary, standby };
+  } catch (err) {
+    // Nobody else holds the primary yet: stop it rather than leave it running.
+    await primary.stop().catch(() => {});
+    throw err;
+  }
 }

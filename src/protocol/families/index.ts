@@ -23,6 +23,12 @@ export const families: Record<string, FamilySpec> = Object.assign(Object.create(
   ...appFamilies,
 });
 
+/** A family's columns on the wire: `ts`, `target` for a target family, then the spec's columns. */
+export function wireColumns(spec: FamilySpec): string[] {
+  const names = spec.columns.map((c) => c.name);
+  return spec.scope === 'target' ? ['ts', 'target', ...names] : ['ts', ...names];
+}
+
 /** The family of that name, own entries only. */
 export function familyByName(name: string): FamilySpec | undefined {
   return Object.hasOwn(families, name) ? families[name] : undefined;

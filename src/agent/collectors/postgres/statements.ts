@@ -365,18 +365,24 @@ export class StatementsReader {
         );
       }
       let deltas = result.deltas;
+      let names: Names | undefined;
       const selected = this.options.databaseSelected;
       if (selected && deltas.length > 0) {
         // The database lists choose statements too: an excluded database's statements neither take
-        // places in the rankings nor get sent.
-        const dbNames = await databaseNamesOf(session, deltas);
+        // places in the rankings nor get sent. The names of all of them are read in the one round trip
+        // that reads those of the chosen ones otherwise.
+        const all = await namesOf(session, deltas);
         deltas = deltas.filter((d) => {
-          const name = dbNames.get(d.dbid);
+          const name = all.db.get(d.dbid);
           return name !== undefined && selected(name);
         });
+        names = all;
       }
       const top = selectTopStatements(deltas, this.options.topN);
-      const names = await namesOf(session, top);
+      names ??= await namesOf(
+        session,
+        top.map((t) => t.delta),
+      );
       out.set(
         'pg_statements',
         top.map((t) => statementRow(t, names)),
@@ -445,25 +451,14 @@ export class StatementsReader {
 }
 
 /** Database and role names of the chosen statements. */
-/** Names of the databases the deltas belong to, by oid. */
-async function databaseNamesOf(
-  session: Session,
-  deltas: readonly StatementDelta[],
-): Promise<Map<number, string>> {
-  const { rows } = await session.client.query<{ kind: string; oid: number; name: string }>(
-    statementNamesQuery,
-    [[...new Set(deltas.map((d) => d.dbid))], []],
-  );
-  return new Map(rows.map((r) => [Number(r.oid), r.name]));
-}
-
-async function namesOf(session: Session, top: RankedStatement[]): Promise<Names> {
+/** Names of the databases and roles of these statements, by oid (one query; none for no statements). */
+async function namesOf(session: Session, deltas: readonly StatementDelta[]): Promise<Names> {
   const db = new Map<number, string>();
   const role = new Map<number, string>();
-  if (top.length === 0) return { db, role };
+  if (deltas.length === 0) return { db, role };
   const { rows } = await session.client.query<{ kind: string; oid: number; name: string }>(
     statementNamesQuery,
-    [[...new Set(top.map((t) => t.delta.dbid))], [...new Set(top.map((t) => t.delta.userid))]],
+    [[...new Set(deltas.map((d) => d.dbid))], [...new Set(deltas.map((d) => d.userid))]],
   );
   for (const r of rows) (r.kind === 'd' ? db : role).set(Number(r.oid), r.name);
   return { db, role };
