@@ -148,6 +148,9 @@ export function batchShape(values: number): Shape[] {
  */
 export type BenchData = 'healthy' | 'alerting';
 
+/** The timestamps of the alerting data: 2026-01-01. */
+const alertingEpoch = Date.UTC(2026, 0, 1);
+
 function alertingValue(c: ColumnSpec, row: number, seq: number): unknown {
   switch (c.type) {
     case 'text':
@@ -157,7 +160,10 @@ function alertingValue(c: ColumnSpec, row: number, seq: number): unknown {
     case 'jsonb':
       return { n: row };
     case 'timestamptz':
-      return Date.now() - 1000;
+      // One time for every batch (statistics reset, last vacuum…): a time that moved with each batch would
+      // read as a statistics reset in every batch, and whether it moved would depend on the clock's
+      // milliseconds between two batches.
+      return alertingEpoch;
     case 'int4':
       return (row * 31 + seq) % 100_000;
     case 'int8':
