@@ -12,6 +12,9 @@
  * then the last 15 minutes of every server, 100 servers per statement and family), (c) the pure
  * evaluation of every anomaly check over that read.
  *
+ * Each part reports its wall time and, for (a) and (b), the CPU it took: this process's and the store's
+ * (the embedded PostgreSQL's processes, from /proc), which is the figure to read on a shared machine.
+ *
  * Run: npm run build && node dist/bench/baselines.js [--servers 20]
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +31,7 @@ import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
 import { rollupSpecs } from '../src/storage/rollups.js';
+import { postmasterPid, treeCpuSeconds } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
 
 const arg = (name: string, dflt: string): string => {
@@ -138,25 +142,41 @@ async function main(): Promise<void> {
     await seed(pool, ids, targets, H, now);
     process.stdout.write(`seeded ${servers} servers in ${ms(performance.now() - t0)}\n`);
 
+    const storePid = postmasterPid(join(store.dataDir, 'postgres'));
+    const cpu = () => {
+      const self = process.cpuUsage();
+      const storeS = storePid === undefined ? Number.NaN : (treeCpuSeconds(storePid) ?? Number.NaN);
+      return { self: (self.user + self.system) / 1e6, store: storeS };
+    };
+    const cpuText = (c0: ReturnType<typeof cpu>, perServer: number) => {
+      const c1 = cpu();
+      const ms1 = (s: number) => `${((s * 1000) / perServer).toFixed(0)} ms`;
+      return `CPU per server: this process ${ms1(c1.self - c0.self)}, store ${ms1(c1.store - c0.store)}`;
+    };
+
     t0 = performance.now();
+    let c0 = cpu();
     const done = await refreshDueBaselines(pool, new Date(now), servers);
     const jobMs = performance.now() - t0;
+    const jobCpu = cpuText(c0, done.length);
     const per = done.map((d) => d.ms).sort((a, b) => a - b);
     const seriesTotal = done.reduce((n, d) => n + d.series, 0);
     process.stdout.write(
-      `(a) baselines job: ${done.length} servers, ${seriesTotal} series, ${ms(jobMs)} in all, ${ms(jobMs / done.length)} per server (median compute ${ms(per[per.length >> 1]!)}, max ${ms(per[per.length - 1]!)})\n`,
+      `(a) baselines job: ${done.length} servers, ${seriesTotal} series, ${ms(jobMs)} in all, ${ms(jobMs / done.length)} per server (median compute ${ms(per[per.length >> 1]!)}, max ${ms(per[per.length - 1]!)}); ${jobCpu}\n`,
     );
 
     const reads: number[] = [];
     let load = await loadRecentMetrics(pool, new Date(now));
+    c0 = cpu();
     for (let i = 0; i < 5; i++) {
       t0 = performance.now();
       load = await loadRecentMetrics(pool, new Date(now + i * minute));
       reads.push(performance.now() - t0);
     }
+    const readCpu = cpuText(c0, servers * reads.length);
     reads.sort((a, b) => a - b);
     process.stdout.write(
-      `(b) anomaly read, last 15 minutes of ${servers} servers (${load.series.length} series): median ${ms(reads[2]!)}, ${(reads[2]! / servers).toFixed(1)} ms per server\n`,
+      `(b) anomaly read, last 15 minutes of ${servers} servers (${load.series.length} series): median ${ms(reads[2]!)}, ${(reads[2]! / servers).toFixed(1)} ms per server; ${readCpu}\n`,
     );
 
     t0 = performance.now();

@@ -99,7 +99,7 @@ export function machineBusySeconds(): number {
 }
 
 /** The postmaster's pid from its data directory (an embedded store's: this process can read it). */
-function postmasterPid(dataDir: string): number | undefined {
+export function postmasterPid(dataDir: string): number | undefined {
   try {
     const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
