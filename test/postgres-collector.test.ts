@@ -579,6 +579,127 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     }
   });
 
+  // Each database of `names` gets a table held in ACCESS EXCLUSIVE mode by a transaction of the test, so a
+  // visit to it waits (its lock_timeout made long) until the test lets go: which visits wait at the same
+  // time is then seen in pg_stat_activity, whatever the machine's speed.
+  async function lockedDatabases(names: string[]) {
+    const dbs = await Promise.all(names.map((n) => createTestDatabase(n)));
+    const holders = new Map<string, pg.PoolClient>();
+    for (const d of dbs) {
+      await d.pool.query('CREATE TABLE visit_lock_t (id int)');
+      const holder = await d.pool.connect();
+      await holder.query('BEGIN; LOCK TABLE visit_lock_t IN ACCESS EXCLUSIVE MODE');
+      holders.set(d.name, holder);
+    }
+    const release = async (name: string) => {
+      const holder = holders.get(name);
+      if (!holder) return;
+      holders.delete(name);
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    };
+    return {
+      names: dbs.map((d) => d.name),
+      release,
+      async cleanup() {
+        for (const name of [...holders.keys()]) await release(name);
+        for (const d of dbs) await d.drop();
+      },
+    };
+  }
+
+  /** The collector's sessions in `names`: database → whether it waits on a lock. */
+  async function visiting(probe: pg.Client, names: string[]): Promise<Map<string, boolean>> {
+    const { rows } = await probe.query<{ datname: string; waiting: boolean }>(
+      `SELECT datname, wait_event_type = 'Lock' AS waiting FROM pg_stat_activity
+        WHERE application_name = 'pgvigil' AND datname = ANY($1)`,
+      [names],
+    );
+    return new Map(rows.map((r) => [r.datname, r.waiting === true]));
+  }
+
+  test('databases_are_visited_side_by_side_up_to_the_visit_concurrency', async () => {
+    const locked = await lockedDatabases(['pgvis_b', 'pgvis_c', 'pgvis_d']);
+    const collector = createPostgresCollector(a.url, {
+      includeDatabases: locked.names,
+      databaseIntervalMs: 0,
+      databaseVisitConcurrency: 2,
+      lockTimeoutMs: 30_000,
+      statementTimeoutMs: 30_000,
+    });
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    try {
+      const collecting = collector.collect(collectContext());
+      // Two visits wait on their locks at once; the third database is not entered while they do.
+      const first = await waitFor('two visits waiting at once', async () => {
+        const now = await visiting(probe, locked.names);
+        return [...now.values()].filter(Boolean).length === 2 ? now : undefined;
+      });
+      assert.equal(first.size, 2, 'no third connection while two visits are under way');
+      const [done, still] = [...first.keys()];
+      const third = locked.names.find((n) => !first.has(n));
+      // One visit let go of: the third database is visited beside the one still waiting.
+      await locked.release(String(done));
+      const second = await waitFor('the third visit beside the one still waiting', async () => {
+        const now = await visiting(probe, locked.names);
+        return now.get(String(third)) === true && now.get(String(still)) === true ? now : undefined;
+      });
+      assert.equal(second.has(String(done)), false, 'the finished visit closed its connection');
+      for (const name of locked.names) await locked.release(name);
+      const result = await collecting;
+      for (const name of locked.names) assert.equal(statusOf(result, 'pg_tables', name)?.ok, true, name);
+      // Rows join in the order of the list, whatever order the visits ended in.
+      const order = rowsOf(result, 'pg_tables')
+        .map((r) => String(r.datname))
+        .filter((d, i, all) => all[i - 1] !== d);
+      assert.deepEqual(order, [...locked.names].sort());
+      for (const name of locked.names)
+        assert.ok(
+          rowsOf(result, 'pg_tables').some((r) => r.datname === name && r.relname === 'visit_lock_t'),
+        );
+    } finally {
+      await locked.cleanup();
+      await probe.end();
+      await collector.close();
+    }
+  });
+
+  test('with_a_visit_concurrency_of_1_the_databases_are_visited_one_after_another', async () => {
+    const locked = await lockedDatabases(['pgvis1_b', 'pgvis1_c']);
+    const collector = createPostgresCollector(a.url, {
+      includeDatabases: locked.names,
+      databaseIntervalMs: 0,
+      databaseVisitConcurrency: 1,
+      lockTimeoutMs: 30_000,
+      statementTimeoutMs: 30_000,
+    });
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    try {
+      const collecting = collector.collect(collectContext());
+      const [firstName, secondName] = [...locked.names].sort();
+      const first = await waitFor('the first visit waiting', async () => {
+        const now = await visiting(probe, locked.names);
+        return now.get(String(firstName)) === true ? now : undefined;
+      });
+      assert.equal(first.has(String(secondName)), false, 'the second database waits its turn');
+      await locked.release(String(firstName));
+      const second = await waitFor('the second visit waiting', async () => {
+        const now = await visiting(probe, locked.names);
+        return now.get(String(secondName)) === true ? now : undefined;
+      });
+      assert.equal(second.has(String(firstName)), false, 'the first visit ended before the second began');
+      await locked.release(String(secondName));
+      const result = await collecting;
+      for (const name of locked.names) assert.equal(statusOf(result, 'pg_tables', name)?.ok, true, name);
+    } finally {
+      await locked.cleanup();
+      await probe.end();
+      await collector.close();
+    }
+  });
+
   test('overlapping_collections_are_refused_rather_than_stacked', async () => {
     const collector = createPostgresCollector(a.url, { includeDatabases: [a.name] });
     const [one, two] = await Promise.all([

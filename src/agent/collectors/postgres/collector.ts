@@ -3,10 +3,10 @@
  * src/protocol/families/postgres.ts, from the SQL kept as data in ./queries.
  *
  * What it guarantees to the monitored server:
- * - At most one connection of ours at a time for the instance (the main connection, kept open between
- *   collections), plus one short-lived connection while visiting another database (or, when
- *   `keepDatabaseConnections` is set, at most that many kept); visits are one after another and
- *   overlapping collect() calls are refused, never stacked. Custom SQL metrics, when defined, add one
+ * - One connection of ours kept for the instance (the main connection, kept open between collections),
+ *   plus one short-lived connection per database being visited, at most `databaseVisitConcurrency` (4)
+ *   visits at a time (1: one after another); when `keepDatabaseConnections` is set, up to that many of
+ *   those stay open between visits. Overlapping collect() calls are refused, never stacked. Custom SQL metrics, when defined, add one
  *   connection of their own (./custom.ts: read-only transactions, their own statement timeouts).
  * - Every session says application_name = 'pgvigil', runs read-only, and has statement_timeout and
  *   lock_timeout set at connection start (statement_timeout by a SET before any other query, so the
@@ -63,6 +63,12 @@ export interface PostgresCollectorOptions {
    * so the default is 0.
    */
   keepDatabaseConnections?: number;
+  /**
+   * Databases visited at the same time, each over its own connection (1 = one after another). A visit's
+   * time is mostly its connection's start-up and a fresh backend's first plans, so visits side by side
+   * end a full collection sooner at the cost of that many connections at once for a moment. Default 4.
+   */
+  databaseVisitConcurrency?: number;
   /** statement_timeout of our sessions. Default 5000 ms. */
   statementTimeoutMs?: number;
   /** lock_timeout of our sessions. Default 1000 ms. */
@@ -109,6 +115,7 @@ const defaults: Settings = {
   intervalMs: 30_000,
   databaseIntervalMs: 60_000,
   keepDatabaseConnections: 0,
+  databaseVisitConcurrency: 4,
   statementTimeoutMs: 5_000,
   lockTimeoutMs: 1_000,
   connectTimeoutMs: 5_000,
@@ -139,6 +146,7 @@ export function createPostgresCollector(
   const visits = new DatabaseVisits(target, runner, {
     intervalMs: cfg.databaseIntervalMs,
     keep: cfg.keepDatabaseConnections,
+    concurrency: cfg.databaseVisitConcurrency,
     include,
     exclude,
     queries: databaseQueries.filter((q) => wants(q.family)),
@@ -192,9 +200,9 @@ export function createPostgresCollector(
       const version = Number(instance.server_version_num);
       // The databases are visited while the instance-wide families and statements are read over the
       // main connection: a visit's time is mostly its own connection's start-up and a fresh backend's
-      // first plans, which the main connection's queries need not wait for. Still at most one other
-      // connection at a time; the visit's rows and statuses join after the instance-wide ones, in the
-      // order a sequential collection gives.
+      // first plans, which the main connection's queries need not wait for. At most
+      // `databaseVisitConcurrency` other connections at a time; the visits' rows and statuses join after
+      // the instance-wide ones, in the order a sequential collection gives.
       const visited: Collection = { statuses: [], out: new Map(), log };
       const visiting =
         !ctx.signal.aborted && visits.due(ctx.monotonic())

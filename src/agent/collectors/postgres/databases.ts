@@ -2,10 +2,13 @@
  * Visits to the databases of an instance for the per-database families (tables, indexes, statio), whose
  * views only show the database the session is connected to.
  *
- * Guarantees: visits are one after another, each over the main connection when it is that database, else
- * over one short-lived connection (or one of at most `keepDatabaseConnections` kept between visits, let go
- * when their database is dropped or no longer selected). A database that cannot be entered or whose
- * connection fails degrades its own families only; a failure of the main connection ends the collection.
+ * Guarantees: at most `concurrency` databases are visited at a time (1: one after another, in the order
+ * listed), each over the main connection when it is that database, else over a short-lived connection of
+ * its own (or one of at most `keepDatabaseConnections` kept between visits, let go when their database is
+ * dropped or no longer selected). Rows and statuses join the collection in the order of the list, as
+ * visits one after another would give, whatever order the visits end in. A database that cannot be
+ * entered or whose connection fails degrades its own families only; a failure of the main connection
+ * ends the collection (no new visit starts; those under way finish before it is reported).
  */
 
 import { type Collection, type FamilyRunner, familyStatus } from './families.js';
@@ -59,6 +62,8 @@ export interface DatabaseVisitOptions {
   intervalMs: number;
   /** Connections to other databases kept open between visits, at most this many. */
   keep: number;
+  /** Databases visited at the same time, at most this many (1 = one after another). */
+  concurrency: number;
   include: readonly string[];
   exclude: readonly string[];
   /** The per-database families to collect. */
@@ -101,38 +106,29 @@ export class DatabaseVisits {
       for (const q of queries) statuses.push(familyStatus(q.family, '', reason, performance.now(), 0));
       return;
     }
-    for (const database of databases) {
-      if (signal.aborted) return;
-      let session: Session | undefined;
-      const own = database === main.database;
-      try {
-        const reusable = this.#kept.get(database);
-        if (reusable && !reusable.broken) session = reusable;
-        else {
-          if (reusable) this.#kept.delete(database);
-          session = own ? main : await this.target.open(database, log, true);
+    // Each database gathers into its own collection, joined below in the order of the list.
+    const gathered: Collection[] = databases.map(() => ({ statuses: [], out: new Map(), log }));
+    let next = 0;
+    let failure: { err: unknown } | undefined;
+    const worker = async () => {
+      while (next < databases.length && !failure && !signal.aborted) {
+        const i = next++;
+        try {
+          await this.#visitOne(main, version, databases[i] as string, gathered[i] as Collection, signal);
+        } catch (err) {
+          failure ??= { err };
         }
-      } catch (err) {
-        // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
-        const reason = this.target.connectErrorText(err, database);
-        for (const q of queries)
-          statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
-        continue;
       }
-      try {
-        await this.runner.runAll(session, queries, version, database, c, signal);
-      } catch (err) {
-        if (own) throw err;
-        const reason = this.target.errorText(err);
-        for (const q of queries) {
-          if (!statuses.some((s) => s.family === q.family && s.datname === database)) {
-            statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
-          }
-        }
-      } finally {
-        if (!own && !session.broken && (this.#kept.has(database) || this.#kept.size < this.options.keep)) {
-          this.#kept.set(database, session);
-        } else if (!own) await closeSession(session);
+    };
+    const workers = Math.max(1, Math.min(this.options.concurrency, databases.length));
+    await Promise.all(Array.from({ length: workers }, worker));
+    if (failure) throw failure.err;
+    for (const g of gathered) {
+      statuses.push(...g.statuses);
+      for (const [family, rows] of g.out) {
+        const list = c.out.get(family);
+        if (list) list.push(...rows);
+        else c.out.set(family, rows);
       }
     }
     // Databases dropped or no longer selected: let go of their connections.
@@ -141,6 +137,48 @@ export class DatabaseVisits {
         this.#kept.delete(database);
         await closeSession(s);
       }
+    }
+  }
+
+  /** One database's families into `c`; throws only when the main connection fails. */
+  async #visitOne(
+    main: Session,
+    version: number,
+    database: string,
+    c: Collection,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { queries } = this.options;
+    const { statuses, log } = c;
+    let session: Session | undefined;
+    const own = database === main.database;
+    try {
+      const reusable = this.#kept.get(database);
+      if (reusable && !reusable.broken) session = reusable;
+      else {
+        if (reusable) this.#kept.delete(database);
+        session = own ? main : await this.target.open(database, log, true);
+      }
+    } catch (err) {
+      // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
+      const reason = this.target.connectErrorText(err, database);
+      for (const q of queries) statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+      return;
+    }
+    try {
+      await this.runner.runAll(session, queries, version, database, c, signal);
+    } catch (err) {
+      if (own) throw err;
+      const reason = this.target.errorText(err);
+      for (const q of queries) {
+        if (!statuses.some((s) => s.family === q.family && s.datname === database)) {
+          statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+        }
+      }
+    } finally {
+      if (!own && !session.broken && (this.#kept.has(database) || this.#kept.size < this.options.keep)) {
+        this.#kept.set(database, session);
+      } else if (!own) await closeSession(session);
     }
   }
 
