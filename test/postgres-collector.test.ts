@@ -21,7 +21,7 @@ import {
   type PostgresCollectorOptions,
 } from '../src/agent/collectors/postgres/collector.js';
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
-import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
+import type { ExposedMetric, FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { renderExposition } from '../src/agent/exporter.js';
 import { startCli } from './helpers/cli.js';
 import { adminUrl, createTestDatabase, databaseUrl, type TestDatabase, testPgLabel } from './helpers/db.js';
@@ -364,6 +364,33 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
     } finally {
       await collector.close();
       await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => {});
+    }
+  });
+
+  test('database_sizes_are_read_when_the_databases_are_visited_and_are_null_in_between_while_metrics_keep_the_last', async () => {
+    const collector = collectorFor(db.url, db, { databaseIntervalMs: 3_600_000 });
+    let exposed: ExposedMetric[] = [];
+    const ctx = { ...collectContext(), expose: (m: ExposedMetric[]) => (exposed = m) };
+    const sizeExposed = () =>
+      exposed
+        .find((m) => m.name === 'pg_database_size_bytes')
+        ?.samples.find((x) => x.labels?.datname === db.name)?.value;
+    try {
+      const visiting = await collector.collect(ctx);
+      assert.equal(statusOf(visiting, 'pg_tables', db.name)?.ok, true, 'the databases were visited');
+      const read = rowsOf(visiting, 'pg_database').find((r) => r.datname === db.name);
+      assert.ok(Number(read?.size_bytes) > 0);
+      assert.equal(sizeExposed(), Number(read?.size_bytes));
+
+      const between = await collector.collect(ctx);
+      assert.equal(statusOf(between, 'pg_tables', db.name), undefined, 'not visited this time');
+      const row = rowsOf(between, 'pg_database').find((r) => r.datname === db.name);
+      assert.ok(row, 'the database still has its row');
+      assert.equal(row.size_bytes, null, 'not read: absent, never 0 nor a copy');
+      assert.ok(Number(row.xact_commit) > 0, 'the counters are read every time');
+      assert.equal(sizeExposed(), Number(read?.size_bytes), '/metrics keeps the last size read');
+    } finally {
+      await collector.close();
     }
   });
 
