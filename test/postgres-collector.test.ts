@@ -727,6 +727,45 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     }
   });
 
+  test('visits_refused_by_the_roles_connection_limit_wait_their_turn_instead_of_degrading', async () => {
+    const dbs = await Promise.all(
+      ['pgvislim_b', 'pgvislim_c', 'pgvislim_d'].map((n) => createTestDatabase(n)),
+    );
+    const role = `lim_${randomBytes(4).toString('hex')}`;
+    const password = `Lim-${randomBytes(6).toString('hex')}`;
+    // The main connection and one visit: the other visits started beside it are refused (SQLSTATE 53300).
+    await a.pool.query(
+      `CREATE ROLE ${role} LOGIN PASSWORD '${password}' CONNECTION LIMIT 2; GRANT pg_monitor TO ${role}`,
+    );
+    const names = dbs.map((d) => d.name);
+    const log = capturingLogger();
+    const collector = createPostgresCollector(urlAs(role, password, a.name), {
+      includeDatabases: names,
+      databaseIntervalMs: 0,
+      databaseVisitConcurrency: 4,
+    });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const result = await collector.collect(collectContext(log.log));
+        for (const name of names)
+          for (const family of ['pg_tables', 'pg_indexes', 'pg_statio'])
+            assert.equal(
+              statusOf(result, family, name)?.ok,
+              true,
+              `${family}@${name}: ${statusOf(result, family, name)?.error}`,
+            );
+      }
+      assert.ok(
+        log.lines.some((l) => /no connection slot for this visit now/.test(l)),
+        'visits were refused and given back',
+      );
+    } finally {
+      await collector.close();
+      for (const d of dbs) await d.drop();
+      await a.pool.query(`DROP ROLE ${role}`).catch(() => {});
+    }
+  });
+
   test('overlapping_collections_are_refused_rather_than_stacked', async () => {
     const collector = createPostgresCollector(a.url, { includeDatabases: [a.name] });
     const [one, two] = await Promise.all([

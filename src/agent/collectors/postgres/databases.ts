@@ -70,6 +70,9 @@ export interface DatabaseVisitOptions {
   queries: readonly FamilyQuery[];
 }
 
+/** What a visit refused for want of a connection slot does: see DatabaseVisits.visit. */
+type Refusal = 'yield' | 'again' | 'degrade';
+
 export class DatabaseVisits {
   /** Connections to other databases kept between visits (keep > 0). */
   readonly #kept = new Map<string, Session>();
@@ -108,20 +111,48 @@ export class DatabaseVisits {
     }
     // Each database gathers into its own collection, joined below in the order of the list.
     const gathered: Collection[] = databases.map(() => ({ statuses: [], out: new Map(), log }));
-    let next = 0;
+    const queue = databases.map((_, i) => i);
     let failure: { err: unknown } | undefined;
+    const workers = Math.max(1, Math.min(this.options.concurrency, databases.length));
+    /** Workers still taking databases from the queue. */
+    let active = workers;
+    // A visit refused for want of a connection slot (the role's CONNECTION LIMIT, max_connections) while
+    // other visits run gives its database back to them and ends its worker: the visits go on with fewer
+    // at a time. The last worker never gives up so; a database it cannot enter degrades as before.
+    // Backends that start at the same moment can all be refused (each counts the others); so the last
+    // worker, refused once others gave up their turn, tries that database once more a moment later.
+    let retried = false;
+    const refused = async (): Promise<Refusal> => {
+      if (active > 1) {
+        active--;
+        return 'yield';
+      }
+      if (retried || workers === 1) return 'degrade';
+      retried = true;
+      await new Promise((r) => setTimeout(r, 100));
+      return 'again';
+    };
     const worker = async () => {
-      while (next < databases.length && !failure && !signal.aborted) {
-        const i = next++;
+      while (queue.length > 0 && !failure && !signal.aborted) {
+        const i = queue.shift() as number;
         try {
-          await this.#visitOne(main, version, databases[i] as string, gathered[i] as Collection, signal);
+          const db = databases[i] as string;
+          const outcome = await this.#visitOne(main, version, db, gathered[i] as Collection, signal, refused);
+          if (outcome !== 'visited') queue.unshift(i);
+          if (outcome === 'yield') return;
         } catch (err) {
           failure ??= { err };
         }
       }
+      // In the same turn as the loop's last test: a visit yielding after this sees one worker fewer.
+      active--;
     };
-    const workers = Math.max(1, Math.min(this.options.concurrency, databases.length));
     await Promise.all(Array.from({ length: workers }, worker));
+    // A database given back just as the last other worker ended: one worker (which never yields) takes it.
+    while (queue.length > 0 && !failure && !signal.aborted) {
+      active = 1;
+      await worker();
+    }
     if (failure) throw failure.err;
     for (const g of gathered) {
       statuses.push(...g.statuses);
@@ -140,14 +171,19 @@ export class DatabaseVisits {
     }
   }
 
-  /** One database's families into `c`; throws only when the main connection fails. */
+  /**
+   * One database's families into `c`; throws only when the main connection fails. When its connection
+   * is refused for want of a slot, `refused` says whether to leave the database to another visit
+   * ('yield'), to try it again ('again'), or to degrade its families as for any other refusal.
+   */
   async #visitOne(
     main: Session,
     version: number,
     database: string,
     c: Collection,
     signal: AbortSignal,
-  ): Promise<void> {
+    refused: () => Promise<Refusal>,
+  ): Promise<'visited' | 'yield' | 'again'> {
     const { queries } = this.options;
     const { statuses, log } = c;
     let session: Session | undefined;
@@ -160,10 +196,16 @@ export class DatabaseVisits {
         session = own ? main : await this.target.open(database, log, true);
       }
     } catch (err) {
+      // 53300: too many connections (for the role, the database or the server).
+      if ((err as { code?: unknown }).code === '53300') {
+        const next = await refused();
+        log.debug({ datname: database, next }, 'no connection slot for this visit now');
+        if (next !== 'degrade') return next;
+      }
       // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
       const reason = this.target.connectErrorText(err, database);
       for (const q of queries) statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
-      return;
+      return 'visited';
     }
     try {
       await this.runner.runAll(session, queries, version, database, c, signal);
@@ -180,6 +222,7 @@ export class DatabaseVisits {
         this.#kept.set(database, session);
       } else if (!own) await closeSession(session);
     }
+    return 'visited';
   }
 
   async close(): Promise<void> {
