@@ -6,7 +6,8 @@
  * listed), each over the main connection when it is that database, else over a short-lived connection of
  * its own (or one of at most `keepDatabaseConnections` kept between visits, let go when their database is
  * dropped or no longer selected). Rows and statuses join the collection in the order of the list, as
- * visits one after another would give, whatever order the visits end in. A database that cannot be
+ * visits one after another would give, whatever order the visits end in. A visit refused for want of a
+ * connection slot while others run waits for them (fewer at a time), never degrades. A database that cannot be
  * entered or whose connection fails degrades its own families only; a failure of the main connection
  * ends the collection (no new visit starts; those under way finish before it is reported).
  */
