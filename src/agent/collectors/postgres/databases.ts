@@ -7,9 +7,10 @@
  * its own (or one of at most `keepDatabaseConnections` kept between visits, let go when their database is
  * dropped or no longer selected). Rows and statuses join the collection in the order of the list, as
  * visits one after another would give, whatever order the visits end in. A visit refused for want of a
- * connection slot while others run waits for them (fewer at a time), never degrades. A database that cannot be
- * entered or whose connection fails degrades its own families only; a failure of the main connection
- * ends the collection (no new visit starts; those under way finish before it is reported).
+ * connection slot while others run waits for them (fewer at a time) instead of degrading; refused with
+ * none running (after one retry), it degrades as before. A database that cannot be entered or whose
+ * connection fails degrades its own families only; a failure of the main connection ends the collection
+ * (no new visit starts; those under way finish before it is reported).
  */
 
 import { type Collection, type FamilyRunner, familyStatus } from './families.js';
