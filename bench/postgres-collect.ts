@@ -10,7 +10,8 @@
  * alternates one collection of this build and one of that one on the same instance at the same moments,
  * each as its own pg_monitor-only role (pgvigil_mon, pgvigil_peer), and prints both: on a shared machine
  * this is the comparison that holds. BENCH_VERBOSE=1 adds per-family timings and the statements of the
- * monitoring role that cost the most server time.
+ * monitoring role that cost the most server time. BENCH_VISIT_CONCURRENCY=N sets databaseVisitConcurrency of
+ * the full collections (this build only: a build before the option visits one database at a time).
  * Needs Debian's pgbench (/usr/lib/postgresql/15/bin/pgbench); the server is the embedded PostgreSQL 18.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -36,6 +37,9 @@ const against = againstAt > 0 ? process.argv.splice(againstAt, 2)[1] : undefined
 const collections = Number(process.argv[2] ?? 60);
 const scale = Number(process.argv[3] ?? 10);
 const databases = ['bench1', 'bench2', 'bench3', 'bench4'];
+const visitConcurrency = process.env.BENCH_VISIT_CONCURRENCY
+  ? { databaseVisitConcurrency: Number(process.env.BENCH_VISIT_CONCURRENCY) }
+  : {};
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
@@ -236,10 +240,14 @@ async function main(): Promise<void> {
           );
         }
       };
-      await measurePair('full collection, short-lived database visits (default)', { databaseIntervalMs: 0 });
+      await measurePair('full collection, short-lived database visits (default)', {
+        databaseIntervalMs: 0,
+        ...visitConcurrency,
+      });
       await measurePair('full collection, database connections kept (keepDatabaseConnections: 3)', {
         databaseIntervalMs: 0,
         keepDatabaseConnections: 3,
+        ...visitConcurrency,
       });
       await measurePair('instance-wide only (collections between database visits)', {
         databaseIntervalMs: Number.MAX_SAFE_INTEGER,
@@ -257,10 +265,14 @@ async function main(): Promise<void> {
       );
       return;
     }
-    await measure('full collection, short-lived database visits (default)', { databaseIntervalMs: 0 });
+    await measure('full collection, short-lived database visits (default)', {
+      databaseIntervalMs: 0,
+      ...visitConcurrency,
+    });
     await measure('full collection, database connections kept (keepDatabaseConnections: 3)', {
       databaseIntervalMs: 0,
       keepDatabaseConnections: 3,
+      ...visitConcurrency,
     });
     const entries = await measure('instance-wide only (collections between database visits)', {
       databaseIntervalMs: Number.MAX_SAFE_INTEGER,

@@ -266,6 +266,21 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
           a[c] === null ? null : Number(a[c]),
           `${s.datname}.${c}`,
         );
+      // Sizes are read when the databases are visited (every minute by default): null in between, never 0.
+      assert.ok(s.size_bytes === null || Number(s.size_bytes) > 0, `${s.datname}.size_bytes ${s.size_bytes}`);
+    }
+    const storedSizes = await db.pool.query<Json>(
+      `SELECT DISTINCT ON (datname) datname, size_bytes FROM pgvigil.pg_database
+        WHERE server_id = $1 AND ts < $2 AND size_bytes IS NOT NULL ORDER BY datname, ts DESC`,
+      [serverId, directAt],
+    );
+    assert.deepEqual(
+      storedSizes.rows.map((r) => r.datname),
+      agentDb.map((r) => r.datname),
+      'every database has a size stored',
+    );
+    for (const [i, s] of storedSizes.rows.entries()) {
+      const a = agentDb[i]!;
       assert.ok(Math.abs(Number(s.size_bytes) - Number(a.size_bytes)) <= 0.05 * Number(a.size_bytes));
     }
     const storedSettings = await db.pool.query<{ name: string; setting: string; source: string }>(

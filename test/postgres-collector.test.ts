@@ -21,7 +21,7 @@ import {
   type PostgresCollectorOptions,
 } from '../src/agent/collectors/postgres/collector.js';
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
-import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
+import type { ExposedMetric, FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { renderExposition } from '../src/agent/exporter.js';
 import { startCli } from './helpers/cli.js';
 import { adminUrl, createTestDatabase, databaseUrl, type TestDatabase, testPgLabel } from './helpers/db.js';
@@ -367,6 +367,33 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
     }
   });
 
+  test('database_sizes_are_read_when_the_databases_are_visited_and_are_null_in_between_while_metrics_keep_the_last', async () => {
+    const collector = collectorFor(db.url, db, { databaseIntervalMs: 3_600_000 });
+    let exposed: ExposedMetric[] = [];
+    const ctx = { ...collectContext(), expose: (m: ExposedMetric[]) => (exposed = m) };
+    const sizeExposed = () =>
+      exposed
+        .find((m) => m.name === 'pg_database_size_bytes')
+        ?.samples.find((x) => x.labels?.datname === db.name)?.value;
+    try {
+      const visiting = await collector.collect(ctx);
+      assert.equal(statusOf(visiting, 'pg_tables', db.name)?.ok, true, 'the databases were visited');
+      const read = rowsOf(visiting, 'pg_database').find((r) => r.datname === db.name);
+      assert.ok(Number(read?.size_bytes) > 0);
+      assert.equal(sizeExposed(), Number(read?.size_bytes));
+
+      const between = await collector.collect(ctx);
+      assert.equal(statusOf(between, 'pg_tables', db.name), undefined, 'not visited this time');
+      const row = rowsOf(between, 'pg_database').find((r) => r.datname === db.name);
+      assert.ok(row, 'the database still has its row');
+      assert.equal(row.size_bytes, null, 'not read: absent, never 0 nor a copy');
+      assert.ok(Number(row.xact_commit) > 0, 'the counters are read every time');
+      assert.equal(sizeExposed(), Number(read?.size_bytes), '/metrics keeps the last size read');
+    } finally {
+      await collector.close();
+    }
+  });
+
   test('without_pg_stat_statements_it_warns_once_with_the_sql_to_enable_it_and_carries_on', async () => {
     const bare = await createTestDatabase('pgcol_bare');
     const { log, lines } = capturingLogger();
@@ -576,6 +603,166 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     } finally {
       await probe.end();
       await collector.close();
+    }
+  });
+
+  // Each database of `names` gets a table held in ACCESS EXCLUSIVE mode by a transaction of the test, so a
+  // visit to it waits (its lock_timeout made long) until the test lets go: which visits wait at the same
+  // time is then seen in pg_stat_activity, whatever the machine's speed.
+  async function lockedDatabases(names: string[]) {
+    const dbs = await Promise.all(names.map((n) => createTestDatabase(n)));
+    const holders = new Map<string, pg.PoolClient>();
+    for (const d of dbs) {
+      await d.pool.query('CREATE TABLE visit_lock_t (id int)');
+      const holder = await d.pool.connect();
+      await holder.query('BEGIN; LOCK TABLE visit_lock_t IN ACCESS EXCLUSIVE MODE');
+      holders.set(d.name, holder);
+    }
+    const release = async (name: string) => {
+      const holder = holders.get(name);
+      if (!holder) return;
+      holders.delete(name);
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    };
+    return {
+      names: dbs.map((d) => d.name),
+      release,
+      async cleanup() {
+        for (const name of [...holders.keys()]) await release(name);
+        for (const d of dbs) await d.drop();
+      },
+    };
+  }
+
+  /** The collector's sessions in `names`: database → whether it waits on a lock. */
+  async function visiting(probe: pg.Client, names: string[]): Promise<Map<string, boolean>> {
+    const { rows } = await probe.query<{ datname: string; waiting: boolean }>(
+      `SELECT datname, wait_event_type = 'Lock' AS waiting FROM pg_stat_activity
+        WHERE application_name = 'pgvigil' AND datname = ANY($1)`,
+      [names],
+    );
+    return new Map(rows.map((r) => [r.datname, r.waiting === true]));
+  }
+
+  test('databases_are_visited_side_by_side_up_to_the_visit_concurrency', async () => {
+    const locked = await lockedDatabases(['pgvis_b', 'pgvis_c', 'pgvis_d']);
+    const collector = createPostgresCollector(a.url, {
+      includeDatabases: locked.names,
+      databaseIntervalMs: 0,
+      databaseVisitConcurrency: 2,
+      lockTimeoutMs: 30_000,
+      statementTimeoutMs: 30_000,
+    });
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    try {
+      const collecting = collector.collect(collectContext());
+      // Two visits wait on their locks at once; the third database is not entered while they do.
+      const first = await waitFor('two visits waiting at once', async () => {
+        const now = await visiting(probe, locked.names);
+        return [...now.values()].filter(Boolean).length === 2 ? now : undefined;
+      });
+      assert.equal(first.size, 2, 'no third connection while two visits are under way');
+      const [done, still] = [...first.keys()];
+      const third = locked.names.find((n) => !first.has(n));
+      // One visit let go of: the third database is visited beside the one still waiting.
+      await locked.release(String(done));
+      const second = await waitFor('the third visit beside the one still waiting', async () => {
+        const now = await visiting(probe, locked.names);
+        return now.get(String(third)) === true && now.get(String(still)) === true ? now : undefined;
+      });
+      assert.equal(second.has(String(done)), false, 'the finished visit closed its connection');
+      for (const name of locked.names) await locked.release(name);
+      const result = await collecting;
+      for (const name of locked.names) assert.equal(statusOf(result, 'pg_tables', name)?.ok, true, name);
+      // Rows join in the order of the list, whatever order the visits ended in.
+      const order = rowsOf(result, 'pg_tables')
+        .map((r) => String(r.datname))
+        .filter((d, i, all) => all[i - 1] !== d);
+      assert.deepEqual(order, [...locked.names].sort());
+      for (const name of locked.names)
+        assert.ok(
+          rowsOf(result, 'pg_tables').some((r) => r.datname === name && r.relname === 'visit_lock_t'),
+        );
+    } finally {
+      await locked.cleanup();
+      await probe.end();
+      await collector.close();
+    }
+  });
+
+  test('with_a_visit_concurrency_of_1_the_databases_are_visited_one_after_another', async () => {
+    const locked = await lockedDatabases(['pgvis1_b', 'pgvis1_c']);
+    const collector = createPostgresCollector(a.url, {
+      includeDatabases: locked.names,
+      databaseIntervalMs: 0,
+      databaseVisitConcurrency: 1,
+      lockTimeoutMs: 30_000,
+      statementTimeoutMs: 30_000,
+    });
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    try {
+      const collecting = collector.collect(collectContext());
+      const [firstName, secondName] = [...locked.names].sort();
+      const first = await waitFor('the first visit waiting', async () => {
+        const now = await visiting(probe, locked.names);
+        return now.get(String(firstName)) === true ? now : undefined;
+      });
+      assert.equal(first.has(String(secondName)), false, 'the second database waits its turn');
+      await locked.release(String(firstName));
+      const second = await waitFor('the second visit waiting', async () => {
+        const now = await visiting(probe, locked.names);
+        return now.get(String(secondName)) === true ? now : undefined;
+      });
+      assert.equal(second.has(String(firstName)), false, 'the first visit ended before the second began');
+      await locked.release(String(secondName));
+      const result = await collecting;
+      for (const name of locked.names) assert.equal(statusOf(result, 'pg_tables', name)?.ok, true, name);
+    } finally {
+      await locked.cleanup();
+      await probe.end();
+      await collector.close();
+    }
+  });
+
+  test('visits_refused_by_the_roles_connection_limit_wait_their_turn_instead_of_degrading', async () => {
+    const dbs = await Promise.all(
+      ['pgvislim_b', 'pgvislim_c', 'pgvislim_d'].map((n) => createTestDatabase(n)),
+    );
+    const role = `lim_${randomBytes(4).toString('hex')}`;
+    const password = `Lim-${randomBytes(6).toString('hex')}`;
+    // The main connection and one visit: the other visits started beside it are refused (SQLSTATE 53300).
+    await a.pool.query(
+      `CREATE ROLE ${role} LOGIN PASSWORD '${password}' CONNECTION LIMIT 2; GRANT pg_monitor TO ${role}`,
+    );
+    const names = dbs.map((d) => d.name);
+    const log = capturingLogger();
+    const collector = createPostgresCollector(urlAs(role, password, a.name), {
+      includeDatabases: names,
+      databaseIntervalMs: 0,
+      databaseVisitConcurrency: 4,
+    });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const result = await collector.collect(collectContext(log.log));
+        for (const name of names)
+          for (const family of ['pg_tables', 'pg_indexes', 'pg_statio'])
+            assert.equal(
+              statusOf(result, family, name)?.ok,
+              true,
+              `${family}@${name}: ${statusOf(result, family, name)?.error}`,
+            );
+      }
+      assert.ok(
+        log.lines.some((l) => /no connection slot for this visit now/.test(l)),
+        'visits were refused and given back',
+      );
+    } finally {
+      await collector.close();
+      for (const d of dbs) await d.drop();
+      await a.pool.query(`DROP ROLE ${role}`).catch(() => {});
     }
   });
 

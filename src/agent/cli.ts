@@ -159,6 +159,12 @@ const postgresOptionSpecs: Array<{ flag: string; arg: string; help: string; key?
     key: 'keepDatabaseConnections',
     help: 'connections to other databases kept open between visits; default 0',
   },
+  {
+    flag: '--postgres-visit-concurrency',
+    arg: 'n',
+    key: 'databaseVisitConcurrency',
+    help: 'databases visited at the same time, each over its own connection; default 4 (1 = one after another)',
+  },
 ];
 
 /**

@@ -36,6 +36,7 @@ export interface PostgresOptionFlags {
   postgresLockTimeout?: string;
   postgresConnectTimeout?: string;
   postgresKeepConnections?: string;
+  postgresVisitConcurrency?: string;
 }
 
 const postgresOptionAttrs: Record<NumericSetting, keyof PostgresOptionFlags> = {
@@ -49,6 +50,7 @@ const postgresOptionAttrs: Record<NumericSetting, keyof PostgresOptionFlags> = {
   lockTimeoutMs: 'postgresLockTimeout',
   connectTimeoutMs: 'postgresConnectTimeout',
   keepDatabaseConnections: 'postgresKeepConnections',
+  databaseVisitConcurrency: 'postgresVisitConcurrency',
 };
 
 /** One numeric PostgreSQL option as typed ("5s", "500ms", "3") → its value, or BAD_ARGUMENT naming it. */

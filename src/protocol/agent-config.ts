@@ -60,6 +60,7 @@ export const postgresSettingsSchema = z
     lockTimeoutMs: numeric('lockTimeoutMs').optional(),
     connectTimeoutMs: numeric('connectTimeoutMs').optional(),
     keepDatabaseConnections: numeric('keepDatabaseConnections').optional(),
+    databaseVisitConcurrency: numeric('databaseVisitConcurrency').optional(),
   })
   .strict();
 

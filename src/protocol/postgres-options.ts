@@ -22,6 +22,7 @@ export interface PostgresCollectorSettings {
   lockTimeoutMs?: number;
   connectTimeoutMs?: number;
   keepDatabaseConnections?: number;
+  databaseVisitConcurrency?: number;
 }
 
 export type NumericSetting = Exclude<
@@ -57,6 +58,7 @@ export const postgresSettingBounds: Record<NumericSetting, SettingBounds> = {
   lockTimeoutMs: { flag: '--postgres-lock-timeout', kind: 'duration', min: 10, max: 60_000 },
   connectTimeoutMs: { flag: '--postgres-connect-timeout', kind: 'duration', min: 100, max: 60_000 },
   keepDatabaseConnections: { flag: '--postgres-keep-connections', kind: 'count', min: 0, max: 50 },
+  databaseVisitConcurrency: { flag: '--postgres-visit-concurrency', kind: 'count', min: 1, max: 16 },
 };
 
 export const databaseListFlags = {

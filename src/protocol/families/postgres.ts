@@ -111,7 +111,10 @@ export const postgresFamilies = {
       counter('sessions_fatal', 'sessions ended by fatal errors (14+)'),
       counter('sessions_killed', 'sessions ended by operator intervention (14+)'),
       pct('cache_hit_pct', 'blks_hit / (blks_hit + blks_read) since stats reset, %'),
-      bytes('size_bytes', 'database size on disk'),
+      bytes(
+        'size_bytes',
+        'database size on disk; read when the databases are visited (database interval), null in between',
+      ),
       time('stats_reset', 'when these statistics were last reset'),
       time('checksum_last_failure', 'when the last data page checksum failure was detected'),
       counter('confl_tablespace', 'standbys: queries cancelled because their tablespace was dropped'),

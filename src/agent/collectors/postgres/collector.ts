@@ -3,10 +3,10 @@
  * src/protocol/families/postgres.ts, from the SQL kept as data in ./queries.
  *
  * What it guarantees to the monitored server:
- * - At most one connection of ours at a time for the instance (the main connection, kept open between
- *   collections), plus one short-lived connection while visiting another database (or, when
- *   `keepDatabaseConnections` is set, at most that many kept); visits are one after another and
- *   overlapping collect() calls are refused, never stacked. Custom SQL metrics, when defined, add one
+ * - One connection of ours kept for the instance (the main connection, kept open between collections),
+ *   plus one short-lived connection per database being visited, at most `databaseVisitConcurrency` (4)
+ *   visits at a time (1: one after another); when `keepDatabaseConnections` is set, up to that many of
+ *   those stay open between visits. Overlapping collect() calls are refused, never stacked. Custom SQL metrics, when defined, add one
  *   connection of their own (./custom.ts: read-only transactions, their own statement timeouts).
  * - Every session says application_name = 'pgvigil', runs read-only, and has statement_timeout and
  *   lock_timeout set at connection start (statement_timeout by a SET before any other query, so the
@@ -35,7 +35,7 @@
  * for per-database families), statements.ts (pg_stat_statements), prometheus.ts (the /metrics view).
  */
 import type { CustomMetricDef } from '../../../protocol/custom-metrics.js';
-import type { CollectContext, Collector, FamilyRows } from '../types.js';
+import type { CollectContext, Collector, FamilyRows, Row } from '../types.js';
 import { CustomMetricsRunner } from './custom.js';
 import { DatabaseVisits, databaseSelected } from './databases.js';
 import { type Collection, FamilyRunner, toFamilyRow } from './families.js';
@@ -63,6 +63,12 @@ export interface PostgresCollectorOptions {
    * so the default is 0.
    */
   keepDatabaseConnections?: number;
+  /**
+   * Databases visited at the same time, each over its own connection (1 = one after another). A visit's
+   * time is mostly its connection's start-up and a fresh backend's first plans, so visits side by side
+   * end a full collection sooner at the cost of that many connections at once for a moment. Default 4.
+   */
+  databaseVisitConcurrency?: number;
   /** statement_timeout of our sessions. Default 5000 ms. */
   statementTimeoutMs?: number;
   /** lock_timeout of our sessions. Default 1000 ms. */
@@ -109,6 +115,7 @@ const defaults: Settings = {
   intervalMs: 30_000,
   databaseIntervalMs: 60_000,
   keepDatabaseConnections: 0,
+  databaseVisitConcurrency: 4,
   statementTimeoutMs: 5_000,
   lockTimeoutMs: 1_000,
   connectTimeoutMs: 5_000,
@@ -139,6 +146,7 @@ export function createPostgresCollector(
   const visits = new DatabaseVisits(target, runner, {
     intervalMs: cfg.databaseIntervalMs,
     keep: cfg.keepDatabaseConnections,
+    concurrency: cfg.databaseVisitConcurrency,
     include,
     exclude,
     queries: databaseQueries.filter((q) => wants(q.family)),
@@ -161,6 +169,12 @@ export function createPostgresCollector(
   let lastSettingsHash: string | undefined;
   /** The snapshot this collection sends: it becomes the last one sent only once the rows are handed over. */
   let sendingSettingsHash: string | undefined;
+  /**
+   * The database sizes of the last collection that read them, by datname: /metrics keeps serving them in
+   * the collections between (a scraper would otherwise see pg_database_size_bytes come and go); the rows
+   * sent carry null there.
+   */
+  const lastSizes = new Map<string, unknown>();
 
   async function collectOnce(ctx: CollectContext): Promise<FamilyRows[]> {
     const { log } = ctx;
@@ -192,14 +206,15 @@ export function createPostgresCollector(
       const version = Number(instance.server_version_num);
       // The databases are visited while the instance-wide families and statements are read over the
       // main connection: a visit's time is mostly its own connection's start-up and a fresh backend's
-      // first plans, which the main connection's queries need not wait for. Still at most one other
-      // connection at a time; the visit's rows and statuses join after the instance-wide ones, in the
-      // order a sequential collection gives.
+      // first plans, which the main connection's queries need not wait for. At most
+      // `databaseVisitConcurrency` other connections at a time; the visits' rows and statuses join after
+      // the instance-wide ones, in the order a sequential collection gives.
       const visited: Collection = { statuses: [], out: new Map(), log };
-      const visiting =
-        !ctx.signal.aborted && visits.due(ctx.monotonic())
-          ? visits.visit(session, version, visited, ctx.signal)
-          : undefined;
+      const due = !ctx.signal.aborted && visits.due(ctx.monotonic());
+      // The database sizes (pg_database_size walks every file of every database) are read in the
+      // collections that visit the databases; in between, size_bytes is null (not read), never a guess.
+      c.readSizes = due;
+      const visiting = due ? visits.visit(session, version, visited, ctx.signal) : undefined;
       // A failure of the main connection (thrown by either side) is seen only once both have ended,
       // so no query of this collection is still running when the caller closes the connection.
       const instanceSide = (async () => {
@@ -213,11 +228,14 @@ export function createPostgresCollector(
       if (instanceDone.status === 'rejected') throw instanceDone.reason;
       // Only databases the user wants: the same lists that choose the databases visited.
       const dbRows = out.get('pg_database');
-      if (dbRows)
-        out.set(
-          'pg_database',
-          dbRows.filter((r) => databaseSelected(String(r.datname), include, exclude)),
-        );
+      if (dbRows) {
+        const selected = dbRows.filter((r) => databaseSelected(String(r.datname), include, exclude));
+        out.set('pg_database', selected);
+        if (due) {
+          lastSizes.clear();
+          for (const r of selected) if (r.size_bytes != null) lastSizes.set(String(r.datname), r.size_bytes);
+        }
+      }
       // Settings change rarely: send the snapshot only when it differs from the last one sent.
       const settings = out.get('pg_settings');
       if (settings) {
@@ -294,7 +312,7 @@ export function createPostgresCollector(
         )
           lastSettingsHash = sendingSettingsHash;
         // The agent's /metrics (when it runs an exporter) serves what the latest collection handed it.
-        ctx.expose?.(postgresPrometheusMetrics(result, options.exportLabels ?? {}));
+        ctx.expose?.(postgresPrometheusMetrics(withLastSizes(result, lastSizes), options.exportLabels ?? {}));
         return result;
       } finally {
         running = false;
@@ -306,6 +324,22 @@ export function createPostgresCollector(
       await visits.close();
     },
   };
+}
+
+/** `result` with the pg_database rows that read no size given the last size read for their database. */
+function withLastSizes(result: FamilyRows[], lastSizes: ReadonlyMap<string, unknown>): FamilyRows[] {
+  return result.map((f) =>
+    f.family !== 'pg_database' || lastSizes.size === 0
+      ? f
+      : {
+          ...f,
+          rows: f.rows.map((r) =>
+            r.size_bytes == null && lastSizes.has(String(r.datname))
+              ? { ...r, size_bytes: lastSizes.get(String(r.datname)) as Row[string] }
+              : r,
+          ),
+        },
+  );
 }
 
 function downRows(ts: number, reason: string, collectMs: number): FamilyRows[] {

@@ -2,10 +2,15 @@
  * Visits to the databases of an instance for the per-database families (tables, indexes, statio), whose
  * views only show the database the session is connected to.
  *
- * Guarantees: visits are one after another, each over the main connection when it is that database, else
- * over one short-lived connection (or one of at most `keepDatabaseConnections` kept between visits, let go
- * when their database is dropped or no longer selected). A database that cannot be entered or whose
- * connection fails degrades its own families only; a failure of the main connection ends the collection.
+ * Guarantees: at most `concurrency` databases are visited at a time (1: one after another, in the order
+ * listed), each over the main connection when it is that database, else over a short-lived connection of
+ * its own (or one of at most `keepDatabaseConnections` kept between visits, let go when their database is
+ * dropped or no longer selected). Rows and statuses join the collection in the order of the list, as
+ * visits one after another would give, whatever order the visits end in. A visit refused for want of a
+ * connection slot while others run waits for them (fewer at a time) instead of degrading; refused with
+ * none running (after one retry), it degrades as before. A database that cannot be entered or whose
+ * connection fails degrades its own families only; a failure of the main connection ends the collection
+ * (no new visit starts; those under way finish before it is reported).
  */
 
 import { type Collection, type FamilyRunner, familyStatus } from './families.js';
@@ -59,11 +64,16 @@ export interface DatabaseVisitOptions {
   intervalMs: number;
   /** Connections to other databases kept open between visits, at most this many. */
   keep: number;
+  /** Databases visited at the same time, at most this many (1 = one after another). */
+  concurrency: number;
   include: readonly string[];
   exclude: readonly string[];
   /** The per-database families to collect. */
   queries: readonly FamilyQuery[];
 }
+
+/** What a visit refused for want of a connection slot does: see DatabaseVisits.visit. */
+type Refusal = 'yield' | 'again' | 'degrade';
 
 export class DatabaseVisits {
   /** Connections to other databases kept between visits (keep > 0). */
@@ -101,38 +111,57 @@ export class DatabaseVisits {
       for (const q of queries) statuses.push(familyStatus(q.family, '', reason, performance.now(), 0));
       return;
     }
-    for (const database of databases) {
-      if (signal.aborted) return;
-      let session: Session | undefined;
-      const own = database === main.database;
-      try {
-        const reusable = this.#kept.get(database);
-        if (reusable && !reusable.broken) session = reusable;
-        else {
-          if (reusable) this.#kept.delete(database);
-          session = own ? main : await this.target.open(database, log, true);
-        }
-      } catch (err) {
-        // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
-        const reason = this.target.connectErrorText(err, database);
-        for (const q of queries)
-          statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
-        continue;
+    // Each database gathers into its own collection, joined below in the order of the list.
+    const gathered: Collection[] = databases.map(() => ({ statuses: [], out: new Map(), log }));
+    const queue = databases.map((_, i) => i);
+    let failure: { err: unknown } | undefined;
+    const workers = Math.max(1, Math.min(this.options.concurrency, databases.length));
+    /** Workers still taking databases from the queue. */
+    let active = workers;
+    // A visit refused for want of a connection slot (the role's CONNECTION LIMIT, max_connections) while
+    // other visits run gives its database back to them and ends its worker: the visits go on with fewer
+    // at a time. The last worker never gives up so; a database it cannot enter degrades as before.
+    // Backends that start at the same moment can all be refused (each counts the others); so the last
+    // worker, refused once others gave up their turn, tries that database once more a moment later.
+    let retried = false;
+    const refused = async (): Promise<Refusal> => {
+      if (active > 1) {
+        active--;
+        return 'yield';
       }
-      try {
-        await this.runner.runAll(session, queries, version, database, c, signal);
-      } catch (err) {
-        if (own) throw err;
-        const reason = this.target.errorText(err);
-        for (const q of queries) {
-          if (!statuses.some((s) => s.family === q.family && s.datname === database)) {
-            statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
-          }
+      if (retried || workers === 1) return 'degrade';
+      retried = true;
+      await new Promise((r) => setTimeout(r, 100));
+      return 'again';
+    };
+    const worker = async () => {
+      while (queue.length > 0 && !failure && !signal.aborted) {
+        const i = queue.shift() as number;
+        try {
+          const db = databases[i] as string;
+          const outcome = await this.#visitOne(main, version, db, gathered[i] as Collection, signal, refused);
+          if (outcome !== 'visited') queue.unshift(i);
+          if (outcome === 'yield') return;
+        } catch (err) {
+          failure ??= { err };
         }
-      } finally {
-        if (!own && !session.broken && (this.#kept.has(database) || this.#kept.size < this.options.keep)) {
-          this.#kept.set(database, session);
-        } else if (!own) await closeSession(session);
+      }
+      // In the same turn as the loop's last test: a visit yielding after this sees one worker fewer.
+      active--;
+    };
+    await Promise.all(Array.from({ length: workers }, worker));
+    // A database given back just as the last other worker ended: one worker (which never yields) takes it.
+    while (queue.length > 0 && !failure && !signal.aborted) {
+      active = 1;
+      await worker();
+    }
+    if (failure) throw failure.err;
+    for (const g of gathered) {
+      statuses.push(...g.statuses);
+      for (const [family, rows] of g.out) {
+        const list = c.out.get(family);
+        if (list) list.push(...rows);
+        else c.out.set(family, rows);
       }
     }
     // Databases dropped or no longer selected: let go of their connections.
@@ -142,6 +171,60 @@ export class DatabaseVisits {
         await closeSession(s);
       }
     }
+  }
+
+  /**
+   * One database's families into `c`; throws only when the main connection fails. When its connection
+   * is refused for want of a slot, `refused` says whether to leave the database to another visit
+   * ('yield'), to try it again ('again'), or to degrade its families as for any other refusal.
+   */
+  async #visitOne(
+    main: Session,
+    version: number,
+    database: string,
+    c: Collection,
+    signal: AbortSignal,
+    refused: () => Promise<Refusal>,
+  ): Promise<'visited' | 'yield' | 'again'> {
+    const { queries } = this.options;
+    const { statuses, log } = c;
+    let session: Session | undefined;
+    const own = database === main.database;
+    try {
+      const reusable = this.#kept.get(database);
+      if (reusable && !reusable.broken) session = reusable;
+      else {
+        if (reusable) this.#kept.delete(database);
+        session = own ? main : await this.target.open(database, log, true);
+      }
+    } catch (err) {
+      // 53300: too many connections (for the role, the database or the server).
+      if ((err as { code?: unknown }).code === '53300') {
+        const next = await refused();
+        log.debug({ datname: database, next }, 'no connection slot for this visit now');
+        if (next !== 'degrade') return next;
+      }
+      // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
+      const reason = this.target.connectErrorText(err, database);
+      for (const q of queries) statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+      return 'visited';
+    }
+    try {
+      await this.runner.runAll(session, queries, version, database, c, signal);
+    } catch (err) {
+      if (own) throw err;
+      const reason = this.target.errorText(err);
+      for (const q of queries) {
+        if (!statuses.some((s) => s.family === q.family && s.datname === database)) {
+          statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+        }
+      }
+    } finally {
+      if (!own && !session.broken && (this.#kept.has(database) || this.#kept.size < this.options.keep)) {
+        this.#kept.set(database, session);
+      } else if (!own) await closeSession(session);
+    }
+    return 'visited';
   }
 
   async close(): Promise<void> {

@@ -67,6 +67,8 @@ export interface Collection {
   statuses: FamilyStatus[];
   out: Map<string, Row[]>;
   log: Logger;
+  /** Whether the sizes read at the database interval are read this time (queries with `takesSizeFlag`). */
+  readSizes?: boolean;
 }
 
 export interface RowCaps {
@@ -117,7 +119,8 @@ export class FamilyRunner {
       if (!sql || this.#failing.has(`${q.family}@${datname}`)) continue;
       const cap = this.#cap(q);
       if (q.takesRowCap && !Number.isSafeInteger(cap)) continue;
-      batch.push({ q, sql, name: `pgvigil_b_${q.family}_${version}`, arg: q.takesRowCap ? `(${cap})` : '' });
+      const arg = q.takesRowCap ? `(${cap})` : q.takesSizeFlag ? `(${c.readSizes === true})` : '';
+      batch.push({ q, sql, name: `pgvigil_b_${q.family}_${version}`, arg });
     }
     const done = batch.length > 1 ? await this.#runBatch(session, batch, datname, c) : undefined;
     for (const q of queries) {
@@ -208,7 +211,7 @@ export class FamilyRunner {
     q: FamilyQuery,
     version: number,
     datname: string,
-    { statuses, out, log }: Collection,
+    { statuses, out, log, readSizes }: Collection,
   ): Promise<void> {
     const sql = pickQuery(q.versions, version);
     if (!sql) return; // not on this version (pg_stat_io before 16): not applicable, not degraded
@@ -221,7 +224,7 @@ export class FamilyRunner {
       const res = await session.client.query({
         name: `pgvigil_${q.family}_${version}`,
         text: sql,
-        values: q.takesRowCap ? [cap] : [],
+        values: q.takesRowCap ? [cap] : q.takesSizeFlag ? [readSizes === true] : [],
       });
       const rows = res.rows.map((r: Record<string, unknown>) => toFamilyRow(q.family, r));
       const list = out.get(q.family);

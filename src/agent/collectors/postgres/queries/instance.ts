@@ -15,8 +15,10 @@ const databaseColumns13 = `d.datname,
        s.conflicts, s.temp_files, s.temp_bytes, s.deadlocks, s.checksum_failures,
        s.blk_read_time AS blk_read_time_ms, s.blk_write_time AS blk_write_time_ms,
        round(100.0 * s.blks_hit / nullif(s.blks_hit + s.blks_read, 0), 3) AS cache_hit_pct,
-       -- pg_database_size needs CONNECT or pg_read_all_stats (pg_monitor has it); never fail the family for one
-       CASE WHEN has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'MEMBER')
+       -- pg_database_size walks every file of the database: read when $1 says so (at the database interval).
+       -- It needs CONNECT or pg_read_all_stats (pg_monitor has it); never fail the family for one
+       CASE WHEN $1::boolean
+             AND (has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'MEMBER'))
             THEN pg_database_size(d.oid) END AS size_bytes,
        s.stats_reset, s.checksum_last_failure,
        c.confl_tablespace, c.confl_lock, c.confl_snapshot, c.confl_bufferpin, c.confl_deadlock`;
@@ -39,6 +41,7 @@ export const instanceInfoQuery = `SELECT current_setting('server_version_num')::
 export const databaseQuery: FamilyQuery = {
   family: 'pg_database',
   scope: 'instance',
+  takesSizeFlag: true,
   versions: {
     130000: `SELECT ${databaseColumns13}
   FROM ${databaseFrom}`,

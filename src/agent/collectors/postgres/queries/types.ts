@@ -20,6 +20,12 @@ export interface FamilyQuery {
   /** The query takes `$1`: the per-database row cap (largest or busiest objects first). */
   takesRowCap?: true;
   /**
+   * The query takes `$1`: whether this collection reads the sizes whose functions walk files on disk
+   * (`pg_database_size`); when false it returns them as null. The collector reads them only when the
+   * databases are visited (`databaseIntervalMs`).
+   */
+  takesSizeFlag?: true;
+  /**
    * Run instead when the server refuses the query for lack of privilege (SQLSTATE 42501): rows without
    * the columns the role may not read. The family is still reported degraded, with the refusal and
    * `missing` (what those rows lack) as its reason.
