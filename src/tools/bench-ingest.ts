@@ -65,8 +65,8 @@ export interface BenchIngestOptions {
 const preparePushesPerS = 1_200;
 /** The prepared bodies' bound: 192 MiB of gzip bodies (≈ 3.3 KB each for the default batch: ≈ 60,000). */
 const prepareBudgetBytes = 192 * 1024 * 1024;
-/** The time between two batches of one agent in their timestamps (a prepared batch cannot use the clock). */
-const batchStepMs = 200;
+/** How far ahead of the clock prepared timestamps may run at most (the server accepts 10 minutes). */
+const maxAheadMs = 5 * 60_000;
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux this runs on). */
 const ticksPerS = 100;
@@ -563,9 +563,10 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const data = opts.data ?? 'healthy';
     const valuesPerBatch = makeBatch(shape, agents[0]!.agentId, 1, Date.now(), data).values;
 
-    // Prepare: every agent's bodies for the window, built now so that the window only sends. An agent's
-    // batches are `batchStepMs` apart and end at the time of preparing (never in the future, whatever the
-    // window's length).
+    // Prepare: every agent's bodies for the window, built now so that the window only sends. A prepared
+    // batch cannot take the clock's time when it is sent: an agent's batches are as far apart as they would
+    // be at the rate prepared for (so their timestamps follow the clock at that rate, as an agent's do),
+    // from the time of preparing, and never more than `maxAheadMs` beyond it.
     const gzipBody = (agentId: string, seq: number, ts: number) =>
       gzipSync(makeBatch(shape, agentId, seq, ts, data).body, { level: 1 });
     const sampleBytes = gzipBody(agents[0]!.agentId, 1, Date.now()).length;
@@ -574,14 +575,19 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       1,
       Math.min(wantedPerAgent, Math.floor(prepareBudgetBytes / (sampleBytes * opts.agents))),
     );
+    const batchStepMs = Math.max(
+      1,
+      Math.min((1000 * opts.agents) / (opts.rate ?? preparePushesPerS), maxAheadMs / perAgent),
+    );
+    const base = Date.now();
+    const tsOf = (seq: number) => Math.round(base + seq * batchStepMs);
     const prepareStarted = performance.now();
     const prepareCpu0 = process.cpuUsage();
-    const base = Date.now() - perAgent * batchStepMs;
     let preparedBytes = 0;
     const state = agents.map((a, i) => {
       const bodies: Array<Buffer | undefined> = [];
       for (let seq = 1; seq <= perAgent; seq++) {
-        const b = gzipBody(a.agentId, seq, base + seq * batchStepMs);
+        const b = gzipBody(a.agentId, seq, tsOf(seq));
         preparedBytes += b.length;
         bodies.push(b);
       }
@@ -648,7 +654,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       if (body) a.bodies[a.seq - 1] = undefined;
       else {
         builtInWindow++;
-        body = gzipBody(a.agentId, a.seq, base + a.seq * batchStepMs);
+        body = gzipBody(a.agentId, a.seq, tsOf(a.seq));
       }
       try {
         const status = await post(urls.get(a.url)!, a.credential, body);
