@@ -11,11 +11,15 @@
  *
  * The load generator is this process; the servers and the store are others. Each one's CPU time over the
  * load window is reported per acknowledged push (from /proc), so the server's and the store's cost per
- * push is a figure of their own, whatever the load generator and other work on the machine take.
+ * push is a figure of their own, whatever the load generator and other work on the machine take. So that
+ * the load generator takes little of the machine during the window, it builds each agent's bodies (JSON,
+ * gzip) before it, up to a memory bound (`prepareBudgetBytes`), and in the window only sends them over
+ * keep-alive connections; a body beyond the prepared ones is built in the window and counted.
  * `--servers N` starts N server children on the one store and spreads the agents over them round-robin.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +57,16 @@ export interface BenchIngestOptions {
   data?: BenchData;
   json: boolean;
 }
+
+/**
+ * Bodies built before the window: enough per agent for this many pushes a second over the whole window in
+ * closed loop (the offered rate with `--rate`), within `prepareBudgetBytes` of gzip bodies in all.
+ */
+const preparePushesPerS = 1_200;
+/** The prepared bodies' bound: 192 MiB of gzip bodies (≈ 3.3 KB each for the default batch: ≈ 60,000). */
+const prepareBudgetBytes = 192 * 1024 * 1024;
+/** How far ahead of the clock prepared timestamps may run at most (the server accepts 10 minutes). */
+const maxAheadMs = 5 * 60_000;
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux this runs on). */
 const ticksPerS = 100;
@@ -549,6 +563,69 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const data = opts.data ?? 'healthy';
     const valuesPerBatch = makeBatch(shape, agents[0]!.agentId, 1, Date.now(), data).values;
 
+    // Prepare: every agent's bodies for the window, built now so that the window only sends. A prepared
+    // batch cannot take the clock's time when it is sent: an agent's batches are as far apart as they would
+    // be at the rate prepared for (so their timestamps follow the clock at that rate, as an agent's do),
+    // from the time of preparing, and never more than `maxAheadMs` beyond it.
+    const gzipBody = (agentId: string, seq: number, ts: number) =>
+      gzipSync(makeBatch(shape, agentId, seq, ts, data).body, { level: 1 });
+    const sampleBytes = gzipBody(agents[0]!.agentId, 1, Date.now()).length;
+    const wantedPerAgent = Math.ceil(((opts.rate ?? preparePushesPerS) * opts.durationS) / opts.agents) + 1;
+    const perAgent = Math.max(
+      1,
+      Math.min(wantedPerAgent, Math.floor(prepareBudgetBytes / (sampleBytes * opts.agents))),
+    );
+    const batchStepMs = Math.max(
+      1,
+      Math.min((1000 * opts.agents) / (opts.rate ?? preparePushesPerS), maxAheadMs / perAgent),
+    );
+    const base = Date.now();
+    const tsOf = (seq: number) => Math.round(base + seq * batchStepMs);
+    const prepareStarted = performance.now();
+    const prepareCpu0 = process.cpuUsage();
+    let preparedBytes = 0;
+    const state = agents.map((a, i) => {
+      const bodies: Array<Buffer | undefined> = [];
+      for (let seq = 1; seq <= perAgent; seq++) {
+        const b = gzipBody(a.agentId, seq, tsOf(seq));
+        preparedBytes += b.length;
+        bodies.push(b);
+      }
+      return { ...a, seq: 0, bodies, url: serverUrls[i % serverUrls.length]! };
+    });
+    const prepareCpu = process.cpuUsage(prepareCpu0);
+    const prepareS = (performance.now() - prepareStarted) / 1000;
+    let builtInWindow = 0;
+    // One keep-alive connection per agent in flight (as node's fetch keeps them), without fetch's per-request
+    // cost in this process.
+    const httpAgent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+    cleanup.push(async () => httpAgent.destroy());
+    const post = (url: URL, credential: string, body: Buffer): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            agent: httpAgent,
+            host: url.hostname,
+            port: url.port,
+            path: '/api/v1/ingest',
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${credential}`,
+              'content-type': batchMediaType,
+              'content-encoding': 'gzip',
+              'content-length': body.length,
+            },
+          },
+          (res) => {
+            res.on('error', reject);
+            res.on('end', () => resolve(res.statusCode ?? 0));
+            res.resume();
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+
     const latencies: number[] = [];
     let errors = 0;
     const errorKinds = new Map<string, number>();
@@ -556,12 +633,6 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     const end = start + opts.durationS * 1000;
-    const state = agents.map((a, i) => ({
-      ...a,
-      seq: 0,
-      lastTs: 0,
-      url: serverUrls[i % serverUrls.length]!,
-    }));
     const acceptedBy = new Map<string, number>();
     // CPU of each part over the load window: the servers, the store (postmaster and backends), this
     // process (the load generator) and the whole machine (others' work included: the box is shared).
@@ -575,29 +646,25 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       machine: machineBusySeconds(),
     });
     const cpuStart = cpuNow();
+    const urls = new Map(serverUrls.map((u) => [u, new URL(u)]));
 
     const pushOnce = async (a: (typeof state)[number], scheduledAt: number): Promise<void> => {
       a.seq++;
-      a.lastTs = Math.max(Date.now(), a.lastTs + 1);
-      const body = gzipSync(makeBatch(shape, a.agentId, a.seq, a.lastTs, data).body, { level: 1 });
+      let body = a.bodies[a.seq - 1];
+      if (body) a.bodies[a.seq - 1] = undefined;
+      else {
+        builtInWindow++;
+        body = gzipBody(a.agentId, a.seq, tsOf(a.seq));
+      }
       try {
-        const res = await fetch(`${a.url}/api/v1/ingest`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${a.credential}`,
-            'content-type': batchMediaType,
-            'content-encoding': 'gzip',
-          },
-          body,
-        });
-        await res.arrayBuffer();
-        if (res.status === 200) {
+        const status = await post(urls.get(a.url)!, a.credential, body);
+        if (status === 200) {
           accepted++;
           acceptedBy.set(a.url, (acceptedBy.get(a.url) ?? 0) + 1);
           latencies.push(performance.now() - scheduledAt);
         } else {
           errors++;
-          errorKinds.set(String(res.status), (errorKinds.get(String(res.status)) ?? 0) + 1);
+          errorKinds.set(String(status), (errorKinds.get(String(status)) ?? 0) + 1);
         }
       } catch (err) {
         errors++;
@@ -692,6 +759,14 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         ratio: Number((accepted / elapsedS / (accepted / ceilingS)).toFixed(3)),
       },
       loadGeneratorCpuS: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
+      // The bodies built before the window (their CPU is not in the window's), and those built in it.
+      prepared: {
+        bodiesPerAgent: perAgent,
+        megabytes: Number((preparedBytes / 1024 / 1024).toFixed(1)),
+        seconds: Number(prepareS.toFixed(1)),
+        cpuS: Number(((prepareCpu.user + prepareCpu.system) / 1e6).toFixed(1)),
+        builtInWindow,
+      },
       servers: serverUrls.length,
       pushesPerSByServer: serverUrls.map((u) => Number(((acceptedBy.get(u) ?? 0) / elapsedS).toFixed(1))),
       // CPU milliseconds per acknowledged push, by part: the server figure is independent of how much the
@@ -723,6 +798,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
   const ceil = r.copyCeiling as Record<string, number>;
   const ph = r.serverPhaseMsPerBatch as Record<string, number>;
   const cpu = r.cpuMsPerPush as Record<string, number | null>;
+  const prep = r.prepared as Record<string, number>;
   return [
     `agents ${r.agents}, ${r.durationS} s, ${r.data} data, ${r.valuesPerBatch} values (${r.rowsPerBatch} rows) per batch${r.offeredRate ? `, offered ${r.offeredRate} pushes/s` : ', closed loop'}`,
     `pushes/s        ${r.pushesPerS}   (${r.pushes} acknowledged, ${r.errors} errors ${JSON.stringify(r.errorKinds)})`,
@@ -732,7 +808,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `server ms/batch decode ${ph.decode}  validate ${ph.validate}  encode ${ph.encode}  write(queue+commit) ${ph.write}; ${Number(ph.avgGroupBatches).toFixed(1)} batches/group, ${Number(ph.commitMsPerGroup).toFixed(1)} ms/group`,
     `findings        ${Number(ph.findingsEvalMsPerBatch).toFixed(3)} ms of evaluation per batch; ${ph.findingsWritten} evaluations written, ${ph.findingsUnchanged} unchanged (store skipped)`,
     `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s); end-to-end / ceiling = ${ceil.ratio}`,
-    `load generator  ${r.loadGeneratorCpuS} CPU s (this process, same machine)`,
+    `load generator  ${r.loadGeneratorCpuS} CPU s in the window (this process, same machine); ${prep.bodiesPerAgent} bodies per agent prepared before it (${prep.megabytes} MB, ${prep.seconds} s, ${prep.cpuS} CPU s), ${prep.builtInWindow} built in it`,
     `CPU ms/push     server ${cpu.server}  store ${cpu.store}  load generator ${cpu.loadGenerator}  machine ${cpu.machine} (busy cores ${r.machineCpuBusy}, others' work included)`,
     `COPY ceiling    CPU ms/push client ${cpu.copyCeilingClient}  store ${cpu.copyCeilingStore}; ceiling CPU / (server + store) CPU = ${r.cpuEfficiencyRatio}`,
     `servers         ${r.servers}: ${(r.pushesPerSByServer as number[]).join(' / ')} pushes/s each${r.serverRoot ? ` (run from ${r.serverRoot})` : ''}`,
