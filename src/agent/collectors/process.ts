@@ -24,11 +24,9 @@
  * The files of a matching process (stat, statm — status where the page size is unknown — and its fd
  * directory) stay open between collections, for at most `maxKeptProcesses` processes and only on a real
  * procfs: reading them again from offset 0 skips the path lookup, open and close of each (most of the
- * kernel's part of this collector's cost). A process's files are kept only from the second collection
- * that samples it on: its first sample is read by path, so a short-lived process (a PostgreSQL backend of
- * one connection) costs one read of each file, not an open that is kept and closed again. A kept
- * descriptor stays bound to the process it was opened for: once that process is gone it reads ESRCH, even
- * if its pid was reused, and the files are opened afresh by path.
+ * kernel's part of this collector's cost). A kept descriptor stays bound to the process it was opened
+ * for: once that process is gone it reads ESRCH, even if its pid was reused, and the files are opened
+ * afresh by path.
  *
  * CPU over an interval counts only processes seen at both ends of it: one started in between contributes
  * from its first sample on, one that exited takes its last slice with it. The exposition's
@@ -428,8 +426,6 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
   /** Boot time from /proc/stat, read again at every full scan (it only moves when the clock is set). */
   let bootTime: number | undefined;
   const kept = new Map<number, KeptFiles>();
-  /** Pids sampled by the last collection: a matching process's files are kept from its second sample on. */
-  let sampledBefore = new Set<number>();
   const counters = new CounterTracker();
   /** Per watch, CPU seconds summed over the increases seen so far (a counter that never goes back). */
   const cpuSecondsTotal = new Map<string, number>();
@@ -493,7 +489,7 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
         kept.delete(pid);
       }
     }
-    if (!texts && sampledBefore.has(pid) && isProcfs(procRoot) && kept.size < maxKeptProcesses) {
+    if (!texts && isProcfs(procRoot) && kept.size < maxKeptProcesses) {
       let fresh: KeptFiles | undefined;
       try {
         const pageSize = pageSizeOf(procRoot);
@@ -528,15 +524,9 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
           : parseStatmRss(texts[1], pageSize, `/proc/${pid}/statm`);
       fds = texts[2];
     } else {
-      // By path: a first sample, more than maxKeptProcesses matches, or not a procfs (fixtures). statm
-      // where the page size is known, as for kept files (the same resident pages as status's VmRSS).
-      const byPathPageSize = pageSizeOf(procRoot);
       try {
         stat = parsePidStat(readKernelFile(procRoot, `${pid}/stat`), `/proc/${pid}/stat`);
-        rssBytes =
-          byPathPageSize === undefined
-            ? parseStatusRss(readKernelFile(procRoot, `${pid}/status`))
-            : parseStatmRss(readKernelFile(procRoot, `${pid}/statm`), byPathPageSize, `/proc/${pid}/statm`);
+        rssBytes = parseStatusRss(readKernelFile(procRoot, `${pid}/status`));
       } catch (err) {
         if (gone(err)) return undefined;
         throw err;
@@ -635,8 +625,6 @@ export function createProcessCollector(options: ProcessCollectorOptions): Collec
           kept.delete(pid);
         }
       }
-      sampledBefore = new Set<number>();
-      for (const [pid, s] of sampled) if (s) sampledBefore.add(pid);
 
       // Each process's CPU once, however many watches it matches.
       const cpuRates = new Map<string, number>();
