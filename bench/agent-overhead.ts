@@ -17,8 +17,8 @@
  * so the process watch has its backends and auxiliary processes to read; it is stopped and removed at the
  * end. Other PostgreSQL servers on the machine are matched by the watch too.
  *
- * Same-run comparisons: --against <dir> adds the full agent of another built checkout (started as that
- * checkout's unit says); --variant 'label=node flags' (repeatable) adds the full agent of this checkout
+ * Same-run comparisons: --against <dir> (repeatable) adds the full agent of another built checkout
+ * (started as that checkout's unit says); --variant 'label=node flags' (repeatable) adds the full agent of this checkout
  * with extra flags on node's command line (V8 options that NODE_OPTIONS does not take).
  *
  * Goals: agent peak RSS ≤ 64 MB, agent CPU ≤ node_exporter's, host cycle p95 < 5 ms.
@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
     cycles: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
     'no-pg-load': { type: 'boolean', default: false },
-    against: { type: 'string' },
+    against: { type: 'string', multiple: true, default: [] },
     variant: { type: 'string', multiple: true, default: [] },
   },
 });
@@ -67,6 +67,25 @@ function cpuSeconds(pid: number): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5); f[0] is field 3.
   return (Number(f[11]) + Number(f[12])) / USER_HZ;
+}
+
+/**
+ * A process and its direct children: an agent started with a heap limit above its --max-memory starts
+ * itself again under it (src/agent/memory.ts) and the work is then in the child. The unit's NODE_OPTIONS
+ * avoid that; a --variant that raises the heap limit does not.
+ */
+function processTree(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return [pid, ...(children === '' ? [] : children.split(' ').map(Number))];
+  } catch {
+    return [pid];
+  }
+}
+
+/** CPU seconds of a process and its direct children. */
+function treeCpuSeconds(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + cpuSeconds(p), 0);
 }
 
 function peakRssBytes(pid: number): number {
@@ -269,8 +288,8 @@ ne.child.on('error', (err) => {
 const full = await startAgent('pgvigil agent', ['--watch-process', 'postgres']);
 const hostOnly = await startAgent('agent, no process watch', []);
 const subjects = [full, hostOnly, ne];
-if (args.against)
-  subjects.push(await startAgent('--against agent', ['--watch-process', 'postgres'], args.against));
+for (const [i, root] of (args.against as string[]).entries())
+  subjects.push(await startAgent(`--against agent ${i + 1}`, ['--watch-process', 'postgres'], root));
 for (const v of args.variant as string[]) {
   const eq = v.indexOf('=');
   const flags = v
@@ -284,13 +303,13 @@ for (const v of args.variant as string[]) {
 
 try {
   await Promise.all(subjects.map((s) => waitForMetrics(s.url, s.child)));
-  for (const s of subjects) s.cpuStart = cpuSeconds(s.child.pid!);
+  for (const s of subjects) s.cpuStart = treeCpuSeconds(s.child.pid!);
   const startedAt = performance.now();
   /** How many processes the full agent's watch matched, scrape by scrape (its cost grows with them). */
   const watched: number[] = [];
   const scrapes = Math.round((minutes * 60) / intervalS);
   for (let i = 0; i < scrapes; i++) {
-    if (i === Math.floor(scrapes / 2)) for (const s of subjects) s.cpuHalf = cpuSeconds(s.child.pid!);
+    if (i === Math.floor(scrapes / 2)) for (const s of subjects) s.cpuHalf = treeCpuSeconds(s.child.pid!);
     const bodies = await Promise.all(subjects.map((s) => fetch(s.url).then((r) => r.text())));
     bodies.forEach((b, j) => {
       subjects[j]!.bytes = b.length;
@@ -301,12 +320,12 @@ try {
   }
   const windowS = (performance.now() - startedAt) / 1000;
   const measured = subjects.map((s) => {
-    const now = cpuSeconds(s.child.pid!);
+    const now = treeCpuSeconds(s.child.pid!);
     return {
       label: s.label,
       cpu_s: now - s.cpuStart,
       cpu_second_half_s: now - s.cpuHalf,
-      peak_rss_mb: peakRssBytes(s.child.pid!) / 1048576,
+      peak_rss_mb: Math.max(...processTree(s.child.pid!).map(peakRssBytes)) / 1048576,
       metrics_bytes: s.bytes,
     };
   });
