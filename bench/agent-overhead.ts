@@ -8,20 +8,37 @@
  * leaves out the agent's JIT warm-up) and peak resident memory (VmHWM), with ratios to node_exporter. Then it times one full host collection cycle (all host
  * collectors, as the scheduler runs them) in this process: p50 and p95.
  *
+ * Each agent is started the way the product starts it: node gets the NODE_OPTIONS of the shipped systemd
+ * unit (deploy/systemd/pgvigil-agent.service) and the agent the unit's ExecStart flags (--max-memory …),
+ * less --server (the bench scrapes the exporter instead of shipping).
+ *
+ * With PostgreSQL to watch: unless --no-pg-load, a private Debian PostgreSQL 15 cluster (run as the
+ * `postgres` user, in a temporary directory) with `pgbench -c 8 -R 20` against it runs for the whole window,
+ * so the process watch has its backends and auxiliary processes to read; it is stopped and removed at the
+ * end. Other PostgreSQL servers on the machine are matched by the watch too.
+ *
+ * Same-run comparisons: --against <dir> (repeatable) adds the full agent of another built checkout
+ * (started as that checkout's unit says); --variant 'label=node flags' (repeatable) adds the full agent of this checkout
+ * with extra flags on node's command line (V8 options that NODE_OPTIONS does not take).
+ *
  * Goals: agent peak RSS ≤ 64 MB, agent CPU ≤ node_exporter's, host cycle p95 < 5 ms.
  *
  * Usage: node dist/bench/agent-overhead.js [--minutes 3] [--interval 10] [--cycles 500] [--json]
+ *        [--no-pg-load] [--against /path/to/checkout] [--variant 'label=--flag …']…
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmod, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { cpus, release } from 'node:os';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createCollectors } from '../src/agent/collectors/index.js';
 import { USER_HZ } from '../src/agent/collectors/proc.js';
 import type { CollectContext } from '../src/agent/collectors/types.js';
 import { silentLogger } from '../src/log.js';
+import { type RunningCluster, startCluster } from '../src/storage/cluster.js';
 import { packageRoot } from '../src/version.js';
 
 const nodeExporterPath = '/usr/bin/prometheus-node-exporter';
@@ -32,6 +49,9 @@ const { values: args } = parseArgs({
     interval: { type: 'string', default: '10' },
     cycles: { type: 'string', default: '500' },
     json: { type: 'boolean', default: false },
+    'no-pg-load': { type: 'boolean', default: false },
+    against: { type: 'string', multiple: true, default: [] },
+    variant: { type: 'string', multiple: true, default: [] },
   },
 });
 const minutes = Number(args.minutes);
@@ -47,6 +67,25 @@ function cpuSeconds(pid: number): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5); f[0] is field 3.
   return (Number(f[11]) + Number(f[12])) / USER_HZ;
+}
+
+/**
+ * A process and its direct children: an agent started with a heap limit above its --max-memory starts
+ * itself again under it (src/agent/memory.ts) and the work is then in the child. The unit's NODE_OPTIONS
+ * avoid that; a --variant that raises the heap limit does not.
+ */
+function processTree(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return [pid, ...(children === '' ? [] : children.split(' ').map(Number))];
+  } catch {
+    return [pid];
+  }
+}
+
+/** CPU seconds of a process and its direct children. */
+function treeCpuSeconds(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + cpuSeconds(p), 0);
 }
 
 function peakRssBytes(pid: number): number {
@@ -125,23 +164,109 @@ interface Subject {
   bytes: number;
 }
 
-async function startAgent(label: string, extra: string[]): Promise<Subject> {
+/**
+ * How the shipped systemd unit of the checkout at `root` starts the agent: node's NODE_OPTIONS and the
+ * agent's flags from ExecStart, less `--server …` (nothing to ship to here).
+ */
+function productStart(root: string): { nodeOptions: string; flags: string[] } {
+  const unit = readFileSync(join(root, 'deploy', 'systemd', 'pgvigil-agent.service'), 'utf8');
+  const nodeOptions = /^Environment="NODE_OPTIONS=(.*)"$/m.exec(unit)?.[1] ?? '';
+  const exec = /^ExecStart=\S+ agent(.*)$/m.exec(unit)?.[1] ?? '';
+  const tokens = exec.split(/\s+/).filter((t) => t !== '');
+  const flags: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i] === '--server') i++;
+    else flags.push(tokens[i]!);
+  }
+  return { nodeOptions, flags };
+}
+
+async function startAgent(
+  label: string,
+  extra: string[],
+  root = packageRoot,
+  nodeArgs: string[] = [],
+): Promise<Subject> {
   const port = await freePort();
+  const product = productStart(root);
   const child = spawn(
     process.execPath,
     [
-      `${packageRoot}/bin/pgvigil.js`,
+      ...nodeArgs,
+      `${root}/bin/pgvigil.js`,
       'agent',
+      ...product.flags,
       '--listen',
       `127.0.0.1:${port}`,
       '--interval',
       `${intervalS}s`,
       ...extra,
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn' } },
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, PGVIGIL_LOG_LEVEL: 'warn', NODE_OPTIONS: product.nodeOptions },
+    },
   );
   return { label, child, url: `http://127.0.0.1:${port}/metrics`, cpuStart: 0, cpuHalf: 0, bytes: 0 };
 }
+
+const debianPg15Bin = '/usr/lib/postgresql/15/bin';
+
+/**
+ * A private Debian PostgreSQL 15 cluster with `pgbench -c 8 -R 20` against it, for the process watch to
+ * have backends to read; `stop` ends pgbench and the server and removes the directory.
+ */
+async function startPgLoad(seconds: number): Promise<{ stop(): Promise<void> } | undefined> {
+  const pgbench = join(debianPg15Bin, 'pgbench');
+  if (!existsSync(pgbench)) {
+    process.stderr.write(
+      `agent-overhead: ${pgbench} is missing (apt-get install postgresql-15); no PostgreSQL load\n`,
+    );
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-agent-'));
+  await chmod(dir, 0o755);
+  let cluster: RunningCluster | undefined;
+  let load: ChildProcess | undefined;
+  const stopAll = async () => {
+    if (load && load.exitCode === null && load.signalCode === null) {
+      const exited = new Promise((r) => load!.once('exit', r));
+      load.kill('SIGTERM');
+      await exited;
+    }
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    cluster = await startCluster({
+      binDir: debianPg15Bin,
+      pgdata: join(dir, 'pgdata'),
+      superuser: 'bench',
+      password: 'bench-pw',
+      logFile: join(dir, 'postgres.log'),
+      runAsUser: 'postgres',
+      settings: { fsync: 'off', shared_buffers: '32MB' },
+      log: silentLogger(),
+    });
+    const url = cluster.url('postgres');
+    const init = spawn(pgbench, ['-i', '-s', '1', '-q', url], { stdio: 'ignore' });
+    const code = await new Promise((r) => init.once('exit', r));
+    if (code !== 0) throw new Error(`pgbench -i exited with ${code}`);
+    // Bounded by -T as well: it stops by itself even if this process is killed.
+    load = spawn(pgbench, ['-c', '8', '-R', '20', '-T', String(Math.ceil(seconds)), '-n', url], {
+      stdio: 'ignore',
+    });
+    return { stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+// Started first so that its processes are there when the agents start; generous: the agents' start-up
+// and the host cycles after the window run under it too.
+const pgLoad = args['no-pg-load'] ? undefined : await startPgLoad(minutes * 60 + 120);
+const loadAtStart = loadavg()[0]!;
 
 const nePort = await freePort();
 const ne: Subject = {
@@ -163,16 +288,28 @@ ne.child.on('error', (err) => {
 const full = await startAgent('pgvigil agent', ['--watch-process', 'postgres']);
 const hostOnly = await startAgent('agent, no process watch', []);
 const subjects = [full, hostOnly, ne];
+for (const [i, root] of (args.against as string[]).entries())
+  subjects.push(await startAgent(`--against agent ${i + 1}`, ['--watch-process', 'postgres'], root));
+for (const v of args.variant as string[]) {
+  const eq = v.indexOf('=');
+  const flags = v
+    .slice(eq + 1)
+    .split(/\s+/)
+    .filter((f) => f !== '');
+  subjects.push(
+    await startAgent(eq > 0 ? v.slice(0, eq) : v, ['--watch-process', 'postgres'], packageRoot, flags),
+  );
+}
 
 try {
   await Promise.all(subjects.map((s) => waitForMetrics(s.url, s.child)));
-  for (const s of subjects) s.cpuStart = cpuSeconds(s.child.pid!);
+  for (const s of subjects) s.cpuStart = treeCpuSeconds(s.child.pid!);
   const startedAt = performance.now();
   /** How many processes the full agent's watch matched, scrape by scrape (its cost grows with them). */
   const watched: number[] = [];
   const scrapes = Math.round((minutes * 60) / intervalS);
   for (let i = 0; i < scrapes; i++) {
-    if (i === Math.floor(scrapes / 2)) for (const s of subjects) s.cpuHalf = cpuSeconds(s.child.pid!);
+    if (i === Math.floor(scrapes / 2)) for (const s of subjects) s.cpuHalf = treeCpuSeconds(s.child.pid!);
     const bodies = await Promise.all(subjects.map((s) => fetch(s.url).then((r) => r.text())));
     bodies.forEach((b, j) => {
       subjects[j]!.bytes = b.length;
@@ -183,12 +320,12 @@ try {
   }
   const windowS = (performance.now() - startedAt) / 1000;
   const measured = subjects.map((s) => {
-    const now = cpuSeconds(s.child.pid!);
+    const now = treeCpuSeconds(s.child.pid!);
     return {
       label: s.label,
       cpu_s: now - s.cpuStart,
       cpu_second_half_s: now - s.cpuHalf,
-      peak_rss_mb: peakRssBytes(s.child.pid!) / 1048576,
+      peak_rss_mb: Math.max(...processTree(s.child.pid!).map(peakRssBytes)) / 1048576,
       metrics_bytes: s.bytes,
     };
   });
@@ -204,6 +341,8 @@ try {
       node: process.version,
     },
     window_s: Math.round(windowS),
+    load_average: { start: loadAtStart, end: loadavg()[0]! },
+    pg_load: pgLoad ? 'Debian PostgreSQL 15, pgbench -c 8 -R 20' : 'none',
     interval_s: intervalS,
     scrapes,
     subjects: measured,
@@ -226,7 +365,8 @@ try {
     const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
     process.stdout.write(
       `agent overhead over ${result.window_s} s, collectors every ${intervalS} s, each /metrics scraped every ${intervalS} s\n` +
-        `machine: ${result.machine.cores} cores (${result.machine.cpu}), Linux ${result.machine.kernel}, Node ${result.machine.node}\n\n` +
+        `machine: ${result.machine.cores} cores (${result.machine.cpu}), Linux ${result.machine.kernel}, Node ${result.machine.node}\n` +
+        `load average (1 min) ${f(result.load_average.start)} at the start, ${f(result.load_average.end)} at the end; PostgreSQL load: ${result.pg_load}\n\n` +
         cols(
           '',
           measured.map((m) => m.label),
@@ -256,4 +396,5 @@ try {
   }
 } finally {
   await Promise.all(subjects.map((s) => stop(s.child)));
+  await pgLoad?.stop();
 }
