@@ -72,19 +72,59 @@ export function entryToJson(e: LogEntry): string {
 const hex = '0123456789abcdef';
 const nativeFrom = 32;
 
+/** The bytes of an ASCII text (the JSON syntax between an entry's fields). */
+const asciiBytes = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const tsStart = asciiBytes('{"ts":"');
+const sourceStart = asciiBytes('","source":');
+const levelStart = asciiBytes(',"level":"');
+const componentStart = asciiBytes('","component":');
+const messageStart = asciiBytes(',"message":');
+const contextStart = asciiBytes(',"context":{');
+const fingerprintStart = asciiBytes('},"fingerprint":"');
+const entryEnd = asciiBytes('"}\n');
+/**
+ * Every write that checks for room leaves at least this many bytes free after it, so that the fixed pieces
+ * of syntax above (at most one between two checked writes, none longer than 17 bytes) need no check.
+ */
+const slack = 64;
+
+/** A context key as written: its JSON string and the colon, UTF-8. */
+const keyBytesCache = new Map<string, Uint8Array>();
+
+function keyBytes(key: string): Uint8Array {
+  let b = keyBytesCache.get(key);
+  if (b === undefined) {
+    b = Buffer.from(`${JSON.stringify(key)}:`, 'utf8');
+    if (keyBytesCache.size < 1000) keyBytesCache.set(key, b);
+  }
+  return b;
+}
+
 /**
  * Entries written as NDJSON straight into a byte buffer, the same bytes as `JSON.stringify` + UTF-8 gives
  * (see entryToJson, the reference the tests compare against): each string is escaped and encoded in one
  * pass over it. Building each entry's JSON text first and encoding that cost a quarter of `logs parse`
  * on an event-rich log (the text is a tree of pieces that must be flattened, then scanned for escapes,
  * then encoded); the concatenation of entries into one string before that cost as much again.
+ * The syntax between fields and the context keys are copied from bytes made once, without a room check
+ * each (see `slack`).
  * A full buffer is handed over in `ready` and a new one started, so the output may keep it.
  */
 export class OutputBuffer {
-  private buf = Buffer.allocUnsafe(bufferSize);
+  private buf: Buffer;
   private pos = 0;
   /** Chunks ready for the output, in order. */
-  ready: Uint8Array[] = [];
+  ready: Uint8Array[];
+
+  constructor() {
+    // Each field is stored twice: V8 takes a field stored once for a constant and folds it into the
+    // optimised writer, which the first new buffer (or the output's taking of `ready`) then throws away,
+    // recompiling the writer's seven methods at the start of every run.
+    this.buf = Buffer.allocUnsafe(0);
+    this.buf = Buffer.allocUnsafe(bufferSize);
+    this.ready = [];
+    this.ready = [];
+  }
 
   /** Bytes appended since the last cut. */
   get size(): number {
@@ -99,15 +139,29 @@ export class OutputBuffer {
     this.pos = 0;
   }
 
-  /** Room for `bytes` more: a new buffer (cutting the current one) when they do not fit. */
+  /** Room for `bytes` more and `slack` after them: a new buffer (cutting the current one) when they do not fit. */
   private room(bytes: number): void {
-    if (this.pos + bytes <= this.buf.length) return;
+    if (this.pos + bytes + slack <= this.buf.length) return;
     if (this.pos > 0) this.ready.push(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(Math.max(bufferSize, bytes));
+    this.buf = Buffer.allocUnsafe(Math.max(bufferSize, bytes + slack));
     this.pos = 0;
   }
 
-  /** Text known to be ASCII needing no escape (syntax, our timestamps, levels, numbers). */
+  /** Bytes of at most `slack`, with no room check (one such write between two checked ones). */
+  private fixed(bytes: Uint8Array): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i]!;
+    this.pos = pos;
+  }
+
+  /** Bytes of any length. */
+  private bytes(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.fixed(bytes);
+  }
+
+  /** Text known to be ASCII needing no escape (our timestamps, levels, numbers). */
   private ascii(text: string): void {
     const n = text.length;
     this.room(n);
@@ -117,10 +171,13 @@ export class OutputBuffer {
     this.pos = pos;
   }
 
-  /** JSON text made by JSON.stringify (already escaped; may hold non-ASCII): UTF-8 encoded as is. */
+  /**
+   * JSON text made by JSON.stringify (already escaped; may hold non-ASCII): UTF-8 encoded as is. Its lone
+   * surrogates are escapes, so the native encoder writes the same bytes.
+   */
   private raw(text: string): void {
     this.room(text.length * 3);
-    this.pos = this.encode(text, false);
+    this.pos += this.buf.write(text, this.pos);
   }
 
   /** A JSON string literal: quotes, escapes as JSON.stringify makes them, UTF-8. */
@@ -131,19 +188,19 @@ export class OutputBuffer {
     // A longer text with nothing to escape (and so no lone surrogate) goes to the native UTF-8 encoder,
     // faster than the loop once past a few dozen characters.
     if (text.length > nativeFrom && !needsEscape.test(text)) this.pos += this.buf.write(text, this.pos);
-    else this.pos = this.encode(text, true);
+    else this.pos = this.encode(text);
     this.buf[this.pos++] = 34;
   }
 
-  /** Writes `text` at this.pos (room already made) and returns the new position. */
-  private encode(text: string, escaping: boolean): number {
+  /** Writes `text` escaped at this.pos (room already made) and returns the new position. */
+  private encode(text: string): number {
     const buf = this.buf;
     let pos = this.pos;
     const n = text.length;
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
       if (c < 0x80) {
-        if (escaping && (c < 0x20 || c === 34 || c === 92)) {
+        if (c < 0x20 || c === 34 || c === 92) {
           buf[pos++] = 92;
           if (c === 34 || c === 92) buf[pos++] = c;
           else if (c === 10) buf[pos++] = 110;
@@ -171,7 +228,7 @@ export class OutputBuffer {
           buf[pos++] = 0x80 | ((cp >> 6) & 63);
           buf[pos++] = 0x80 | (cp & 63);
           i++;
-        } else if (escaping) {
+        } else {
           // A lone surrogate: JSON.stringify writes it as an escape.
           buf[pos++] = 92;
           buf[pos++] = 117;
@@ -179,11 +236,6 @@ export class OutputBuffer {
           buf[pos++] = hex.charCodeAt((c >> 8) & 15);
           buf[pos++] = hex.charCodeAt((c >> 4) & 15);
           buf[pos++] = hex.charCodeAt(c & 15);
-        } else {
-          // What Buffer's UTF-8 encoder writes for one: U+FFFD.
-          buf[pos++] = 0xef;
-          buf[pos++] = 0xbf;
-          buf[pos++] = 0xbd;
         }
       } else {
         buf[pos++] = 0xe0 | (c >> 12);
@@ -196,34 +248,34 @@ export class OutputBuffer {
 
   /** One entry and a newline: the bytes of `entryToJson(e) + '\\n'`. */
   entry(e: LogEntry): void {
-    this.ascii('{"ts":"');
+    this.room(0);
+    this.fixed(tsStart);
     this.ascii(e.ts);
-    this.ascii('","source":');
+    this.fixed(sourceStart);
     this.str(e.source);
-    this.ascii(',"level":"');
+    this.fixed(levelStart);
     this.ascii(e.level);
-    this.ascii('","component":');
+    this.fixed(componentStart);
     this.str(e.component);
-    this.ascii(',"message":');
+    this.fixed(messageStart);
     this.str(e.message);
-    this.ascii(',"context":{');
+    this.fixed(contextStart);
     const ctx = e.context;
     let first = true;
     for (const key in ctx) {
       const v = ctx[key];
       if (v === undefined) continue;
-      if (!first) this.ascii(',');
+      if (!first) this.buf[this.pos++] = 44;
       first = false;
-      this.raw(quotedKey(key));
-      this.ascii(':');
+      this.bytes(keyBytes(key));
       if (typeof v === 'string') this.str(v);
       else if (typeof v === 'number') this.ascii(Number.isFinite(v) ? String(v) : 'null');
       else if (typeof v === 'boolean') this.ascii(v ? 'true' : 'false');
       else this.raw(JSON.stringify(v));
     }
-    this.ascii('},"fingerprint":"');
+    this.fixed(fingerprintStart);
     this.ascii(e.fingerprint);
-    this.ascii('"}\n');
+    this.fixed(entryEnd);
   }
 }
 
