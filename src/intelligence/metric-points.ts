@@ -68,7 +68,7 @@ export function pointsFromSeries(
       }
       let row = rows[idx] as { labels: Record<string, string>; v: Record<string, number> } | undefined;
       if (!row) {
-        row = { labels, v: Object.create(null) as Record<string, number> };
+        row = { labels, v: {} as Record<string, number> };
         rows[idx] = row;
       }
       row.v[s.metric] = v;
