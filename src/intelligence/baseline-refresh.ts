@@ -21,6 +21,7 @@ import {
   hourSpreads,
   largestTables,
   lastSpreadHour,
+  preferIndexScans,
   writeHourSpreads,
 } from '../storage/queries/baselines.sql.js';
 import {
@@ -134,6 +135,7 @@ export async function computeServerBaselines(
   const t = through.getTime();
   const from = new Date(t - Math.max(windowDays.weekProfile, windowDays.long) * dayMs);
   const { bounded, cores, series } = await read({ from, to: through }, async (c) => {
+    await preferIndexScans(c);
     const bounded = await boundedObjects(c, serverId, new Date(t - windowDays.short * dayMs), through);
     const cores = await hostCores(
       c,

@@ -68,7 +68,7 @@ export function pointsFromSeries(
       }
       let row = rows[idx] as { labels: Record<string, string>; v: Record<string, number> } | undefined;
       if (!row) {
-        row = { labels, v: Object.create(null) as Record<string, number> };
+        row = { labels, v: {} as Record<string, number> };
         rows[idx] = row;
       }
       row.v[s.metric] = v;
@@ -79,12 +79,14 @@ export function pointsFromSeries(
     const targetId = tKey === '' ? null : Number(tKey);
     const ctx = ctxFor(targetId);
     const steps = [...frame.steps.keys()].sort((a, b) => a - b);
+    // Each step's rows, made dense (sparse where a series has no point at this step) once for all the
+    // family's metrics.
+    const stepRows = steps.map((t) => frame.steps.get(t)!.filter((r) => r !== undefined));
     for (const m of familyMetrics) {
       const byObject = new Map<string, MetricSeries>();
-      for (const t of steps) {
-        // Sparse where a series has no point at this step.
-        const rows = frame.steps.get(t)!.filter((r) => r !== undefined);
-        for (const { object, value } of m.compute(rows, result.stepSeconds, ctx)) {
+      for (let i = 0; i < steps.length; i++) {
+        const t = steps[i]!;
+        for (const { object, value } of m.compute(stepRows[i]!, result.stepSeconds, ctx)) {
           let ms = byObject.get(object);
           if (!ms) {
             ms = { metric: m.id, targetId, object, points: [] };

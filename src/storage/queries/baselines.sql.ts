@@ -52,6 +52,20 @@ export async function rolledThrough(db: Queryable, serverId: number, now: Date):
   return rows[0]!.rolled;
 }
 
+/**
+ * For the rest of the caller's transaction, plain index scans for one server's rows rather than sequential
+ * (or bitmap) scans of the tier's partitions. The hourly tier's monthly partitions hold every server's rows;
+ * on a store of a few dozen servers the planner reckons a scan of a whole partition cheaper than fetching
+ * one server's rows through its primary key (server_id first), and pays for reading every other server's
+ * rows — the store's CPU per server then grows with the number of servers (bench/RESULTS.md, "Baselines
+ * job: cost per server"). The results are the same rows; only the plan differs.
+ */
+export async function preferIndexScans(db: Queryable): Promise<void> {
+  await db.query(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)",
+  );
+}
+
 export interface TopTable {
   targetId: number;
   datname: string;
