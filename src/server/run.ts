@@ -12,8 +12,6 @@ import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { whileStoreAway } from '../storage/tx.js';
 import type { ServerTls } from './app.js';
-import { loadOrCreateAgentCa } from './auth/ca.js';
-import { ensureFirstAdmin } from './auth/users.js';
 import { partitionJob } from './jobs/partitions.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
 import { installProcessSafetyNet } from './safety-net.js';
@@ -119,9 +117,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opts.agentPort !== undefined && !opts.tls) {
       throw new PgvigilError('BAD_ARGUMENT', '--agent-port needs --tls-cert and --tls-key');
     }
+    const m = await modules;
     // The CA's key is sealed with the same secret key, so it is loaded (or made) only after it.
     const agentCa =
-      opts.agentPort === undefined ? undefined : await loadOrCreateAgentCa(store.pool, secrets.box);
+      opts.agentPort === undefined ? undefined : await m.loadOrCreateAgentCa(store.pool, secrets.box);
     // Three independent pieces of start-up run at once — the first admin (scrypt, on the thread pool),
     // today's partitions (DDL, in the store) and building the app (route schemas, on this thread) — since
     // together they are most of the time to the first answer. Today's partitions must exist before the
@@ -133,9 +132,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       onRetry: (err: unknown, attempt: number) =>
         opts.log.warn({ err, attempt }, 'the store did not answer at start-up; trying again'),
     };
-    const m = await modules;
     const [admin, partitions, built] = await Promise.allSettled([
-      whileStoreAway(() => ensureFirstAdmin(store.pool), retry),
+      whileStoreAway(() => m.ensureFirstAdmin(store.pool), retry),
       whileStoreAway(
         () => runJobOnce(store.pool, partitionJob(retention, true), opts.log, { wait: true }),
         retry,

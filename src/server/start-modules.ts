@@ -1,11 +1,13 @@
 /**
  * What a starting server needs only once its store answers: the app (fastify, every route, the findings
- * engine) and the periodic jobs. They are about half a second of module loading, so `startServer` loads
+ * engine), the first admin and the agents' CA, and the periodic jobs. They are about half a second of module loading, so `startServer` loads
  * them through this one module while the store starts (an embedded store's initdb or start is a child
  * process, and the main thread would otherwise wait idle).
  */
 export { agentlessTickFromEnv, startAgentlessPoller } from './agentless/poller.js';
 export { buildServerApp } from './app.js';
+export { loadOrCreateAgentCa } from './auth/ca.js';
+export { ensureFirstAdmin } from './auth/users.js';
 export { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 export { baselinesJob } from './jobs/baselines.js';
 export { findingsIntervalFromEnv, findingsJob } from './jobs/findings.js';
