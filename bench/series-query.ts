@@ -251,6 +251,7 @@ async function main(): Promise<void> {
       };
       for (let k = 0; k < 20; k++) for (const sv of servers) await once(sv.url, k * 7, sv.grid); // warm-up
       const lat: number[][] = servers.map(() => []);
+      const read0 = await blocksRead(pool);
       const cpu0 = servers.map((sv) => processCpuMs(sv.child.pid!));
       const shapes: string[] = servers.map(() => '');
       let differ = 0;
@@ -284,6 +285,9 @@ async function main(): Promise<void> {
         }
       }
       const cpu = servers.map((sv, i) => (processCpuMs(sv.child.pid!) - cpu0[i]!) / calls);
+      // Blocks the store read into shared buffers during the calls (0 when every page was there already; a
+      // backend reports its counts at most once a second, so the last second of the calls may be missing).
+      const read = (await blocksRead(pool)) - read0;
       for (const l of lat) l.sort((x, y) => x - y);
       // The same SQL alone, on one connection (what the database costs).
       const sqlLat: number[] = [];
@@ -312,6 +316,9 @@ async function main(): Promise<void> {
         results.push(line);
         process.stdout.write(`${line}\n`);
       }
+      process.stdout.write(
+        `  blocks read into shared buffers during the calls: ${read.toLocaleString('en')} (${(read / (calls * servers.length)).toFixed(1)} per answer)\n`,
+      );
       if (servers.length > 1) {
         process.stdout.write(
           `  the same points in every answer: ${differ === 0 ? `identical (${calls} of ${calls})` : `${differ} of ${calls} differ`}\n`,
@@ -330,6 +337,14 @@ async function main(): Promise<void> {
     await store.stop();
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Blocks this database's backends have read into shared buffers so far (`pg_stat_database`). */
+async function blocksRead(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ r: string }>(
+    'SELECT blks_read AS r FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(rows[0]!.r);
 }
 
 /** A `shape=grid` answer as the default answer: a [t, v] pair per non-null value, in the same order. */

@@ -208,7 +208,12 @@ export async function startEmbeddedStore(
       logFile: join(dataDir, 'postgres.log'),
       runAsUser: embeddedUser,
       settings: {
-        shared_preload_libraries: 'pg_stat_statements',
+        // pg_prewarm's autoprewarm: the server records which blocks its shared buffers hold (every 5 min and at
+        // shutdown) and loads them again in the background after a restart (two background workers). Without
+        // it, every chart after a restart or an upgrade reads each of its pages into shared buffers first:
+        // ~290 block reads for a 24 h chart of one host, which tripled that chart's database time
+        // (bench/RESULTS.md, "Time-series queries").
+        shared_preload_libraries: 'pg_stat_statements,pg_prewarm',
         'pg_stat_statements.track': 'top',
         track_io_timing: 'on',
         max_connections: '200',
