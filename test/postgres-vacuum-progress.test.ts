@@ -111,6 +111,12 @@ describe(`vacuum progress on ${testPgLabel}`, () => {
 
       await db.pool.query('SELECT pg_cancel_backend($1)', [pid]);
       assert.match(await running, /canceling statement/);
+      // The client hears of the cancel before the backend has ended its progress report: "over" is when the
+      // view no longer shows it.
+      await waitFor('the vacuum to leave the view', async () => {
+        const v = await db.pool.query('SELECT 1 FROM pg_stat_progress_vacuum WHERE pid = $1', [pid]);
+        return v.rowCount === 0 ? true : undefined;
+      });
       const afterwards = rowsOf(await inDb.collect(collectContext()), 'pg_vacuum_progress');
       assert.equal(
         afterwards.some((r: Row) => r.pid === pid),
