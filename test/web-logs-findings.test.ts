@@ -213,6 +213,9 @@ describe('the logs and findings pages', { skip }, () => {
     assert.equal(names.length, pagedTables.length);
     assert.deepEqual([...new Set(names)].sort(), [...pagedTables].sort(), 'each entry once');
     await page.getByText('That is all in this range.').waitFor();
+    // The last hour is re-read every 15 s of the clock; the older page stays through such a refresh.
+    await page.waitForTimeout(16_000);
+    assert.equal(await messages.count(), pagedTables.length, 'the older page stays through a refresh');
     watch.assertClean();
   });
 

@@ -311,20 +311,30 @@ function EntryRow({ e, target }: { e: LogEntry; target: number | undefined }) {
   );
 }
 
+/** The URL part of a data epoch (`query|clock period`). */
+const queryOf = (epoch: string) => epoch.slice(0, epoch.lastIndexOf('|'));
+
 function Entries(p: { filter: LogFilter; epoch: string; nonce: number; tail: boolean; live: boolean }) {
-  const first = useData((s) => fetchLogs(p.filter, { limit: 100 }, s), [p.epoch, p.nonce]);
+  // Once older pages are shown, the clock's refreshes of a live range leave the first page as it is:
+  // reloading it would drop the older pages (or leave a gap between them and a newer first page). A new
+  // filter, or news of the live tail, reloads it as before.
+  const [pinned, setPinned] = useState<string | undefined>();
+  const epoch = pinned !== undefined && queryOf(pinned) === queryOf(p.epoch) ? pinned : p.epoch;
+  const first = useData((s) => fetchLogs(p.filter, { limit: 100 }, s), [epoch, p.nonce]);
   const [older, setOlder] = useState<{ entries: LogEntry[]; next: string | null } | undefined>();
   const [olderError, setOlderError] = useState<Error | undefined>();
   const [busy, setBusy] = useState(false);
   useEffect(() => {
     setOlder(undefined);
     setOlderError(undefined);
+    setPinned(undefined);
   }, [first.data]);
   const entries = [...(first.data?.entries ?? []), ...(older?.entries ?? [])];
   const next = older ? older.next : (first.data?.nextBefore ?? null);
   const targets = useSoleTargets(entries.map((e) => e.serverId));
   const loadOlder = () => {
     if (!next) return;
+    setPinned(epoch);
     setBusy(true);
     fetchLogs(p.filter, { limit: 100, before: next })
       .then(
