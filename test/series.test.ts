@@ -12,6 +12,7 @@ import { ensureServer } from '../src/server/auth/agents.js';
 import { minuteGraceMs } from '../src/server/ingest/rollup-pending.js';
 import { rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
+import { gzipInOnePiece, gzipOnLoopUpTo } from '../src/server/routes/series.js';
 import { defaultRetention } from '../src/storage/partitions.js';
 import type { GridSeriesResult, SeriesResult } from '../src/storage/series.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
@@ -121,6 +122,17 @@ describe(`time series on ${testPgLabel}`, () => {
       assert.ok(t < gapStart || t >= gapStart + 10 * minute, 'no point inside the gap: a gap is not a zero');
     }
     assert.ok(r.series[0]!.points.every(([t, v]) => v === new Date(t).getUTCMinutes() + 100));
+  });
+
+  test('gzip_in_one_piece_gives_back_the_text_on_the_loop_and_on_the_thread_pool', async () => {
+    const small = JSON.stringify({ values: Array.from({ length: 5000 }, (_, i) => i / 7) });
+    const large = JSON.stringify({ values: Array.from({ length: 80_000 }, (_, i) => Math.sin(i) * 1e3) });
+    assert.ok(small.length <= gzipOnLoopUpTo && large.length > gzipOnLoopUpTo);
+    assert.ok(Buffer.isBuffer(gzipInOnePiece(small)));
+    assert.ok(gzipInOnePiece(large) instanceof Promise);
+    for (const text of [small, large]) {
+      assert.equal(gunzipSync(await gzipInOnePiece(text)).toString('utf8'), text);
+    }
   });
 
   test('the_answer_carries_exactly_the_response_schema_properties_in_its_order_and_gzips_for_clients_that_accept_it', async () => {
@@ -233,6 +245,40 @@ describe(`time series on ${testPgLabel}`, () => {
     assert.ok(gapSeen);
     const bad = await get({ family: 'host_cpu', server: hostId, shape: 'rows' });
     assert.equal(bad.statusCode, 400, bad.body);
+  });
+
+  test('points_stay_in_time_order_when_the_store_finds_a_series_rows_out_of_order', async () => {
+    // The series query leaves the order of its rows to the scan, and each series is put in time order in
+    // the server. Rewriting the first hours' minute rows moves their new versions behind the later hours
+    // in the table, so a scan finds them last; the answer must not change.
+    const q = {
+      family: 'host_cpu',
+      metrics: 'user_pct,system_pct',
+      server: hostId,
+      from: now - 24 * hourMs,
+      to: now,
+    };
+    const before = await get(q);
+    assert.equal(before.statusCode, 200, before.body);
+    const firstHours = Math.floor((now - 24 * hourMs) / hourMs) * hourMs + 3 * hourMs;
+    // Taken out and put back: the new rows go to the end of the table, behind the later hours.
+    const moved = await pool.query(
+      `WITH d AS (DELETE FROM pgvigil.host_cpu_minute WHERE server_id = $1 AND ts < $2 RETURNING *)
+       INSERT INTO pgvigil.host_cpu_minute SELECT * FROM d`,
+      [hostId, new Date(firstHours)],
+    );
+    assert.ok((moved.rowCount ?? 0) > 0);
+    const { rows } = await pool.query<{ last: Date }>(
+      `SELECT ts AS last FROM pgvigil.host_cpu_minute
+        WHERE tableoid = (SELECT tableoid FROM pgvigil.host_cpu_minute WHERE server_id = $1 AND ts < $2 LIMIT 1)
+        ORDER BY ctid DESC LIMIT 1`,
+      [hostId, new Date(firstHours)],
+    );
+    assert.ok(rows[0]!.last.getTime() < firstHours, 'a scan of the table finds the first hours last');
+    const after = await get(q);
+    assert.equal(after.body, before.body);
+    const r = after.json() as SeriesResult;
+    for (const s of r.series) assert.ok(s.points.every((p, i) => i === 0 || s.points[i - 1]![0] < p[0]));
   });
 
   test('a_24_hour_range_from_the_minute_tier_equals_the_same_range_from_raw_rows', async () => {

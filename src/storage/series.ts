@@ -459,8 +459,27 @@ export interface SeriesSql {
   keys: string[];
 }
 
-/** The query for a plan: one row per (step, series), in time order, with `pv_t` (ms) and `pv_v0…` per metric. */
-export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): SeriesSql {
+export interface SeriesSqlOptions {
+  /**
+   * Rows in time order (default). Without it the rows come as the scans find them, each (step, series) still
+   * once: the caller orders each series' points itself (`querySeries`), and the store skips a sort of every
+   * row of the answer — for a 24 h chart of 10 series, 7,205 rows, about a quarter of the store's CPU for it,
+   * and the first rows go out while the scan is still running instead of after it.
+   */
+  ordered?: boolean;
+}
+
+/**
+ * The query for a plan: one row per (step, series), in time order unless `ordered: false`, with `pv_t` (ms)
+ * and `pv_v0…` per metric.
+ */
+export function seriesSql(
+  plan: SeriesPlan,
+  tails: Tails,
+  rowLimit: number,
+  opts: SeriesSqlOptions = {},
+): SeriesSql {
+  const orderBy = opts.ordered === false ? '' : '\n ORDER BY pv_b';
   const values: unknown[] = [];
   const param = (v: unknown, cast: string) => {
     values.push(v);
@@ -595,15 +614,13 @@ export function seriesSql(plan: SeriesPlan, tails: Tails, rowLimit: number): Ser
   if (single) {
     const cols = plan.metrics.map((_, i) => `pv_v${i}`);
     const text = `SELECT date_part('epoch', pv_b) * 1000 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${cols.join(', ')}
-  FROM (${parts.join('\nUNION ALL\n')}) p
- ORDER BY pv_b
+  FROM (${parts.join('\nUNION ALL\n')}) p${orderBy}
  LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
     return { text, values, keys };
   }
   const text = `SELECT date_part('epoch', pv_b) * 1000 AS pv_t${keyText.length ? `, ${keyText.join(', ')}` : ''}, ${outCols.join(', ')}
   FROM (${parts.join('\nUNION ALL\n')}) p
- GROUP BY pv_b${keys.length ? `, ${keyList}` : ''}
- ORDER BY pv_b
+ GROUP BY pv_b${keys.length ? `, ${keyList}` : ''}${orderBy}
  LIMIT ${Math.max(1, Math.trunc(rowLimit)) + 1}`;
   return { text, values, keys };
 }
@@ -642,8 +659,9 @@ export async function querySeries(
   // Raw reads need them too: where the minute tier ends bounds counters' look-back.
   const tails = known ?? (await serverTails(client, [plan.serverId], now)).get(plan.serverId)!;
   const rowLimit = Math.floor(maxPointsPerResponse / plan.metrics.length);
-  const sql = seriesSql(plan, tails, rowLimit);
-  // Rows come in time order; each label combination is one series per metric.
+  // Rows in no particular order (the store's sort of every row cost more than ordering each series here);
+  // each label combination is one series per metric, each (step, series) comes once.
+  const sql = seriesSql(plan, tails, rowLimit, { ordered: false });
   const labelName = (k: string) => (k === 'target_id' ? 'target' : k);
   const nKeys = sql.keys.length;
   const first = 1 + nKeys;
@@ -689,6 +707,19 @@ export async function querySeries(
     bad(
       `more than ${maxPointsPerResponse} points; narrow the series with label=name:value, fewer metrics or a larger step`,
     );
+  }
+  // Each series' points in time order: the rows mostly come so already (the store keeps a server's rows
+  // of an hour together, hours in order); a series that does not is sorted.
+  for (const group of bySeries.values()) {
+    for (const s of group) {
+      const points = s.points;
+      for (let i = 1; i < points.length; i++) {
+        if (points[i - 1]![0] > points[i]![0]) {
+          points.sort((a, b) => a[0] - b[0]);
+          break;
+        }
+      }
+    }
   }
   // Order: by metric as asked, then by labels.
   const keys = [...bySeries.keys()].sort();
