@@ -19,7 +19,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -207,6 +207,26 @@ async function main(): Promise<void> {
         );
         return { ms: rows[0]!.ms, calls: Number(rows[0]!.calls) };
       };
+      // The backends a side keeps open to the other databases between collections, and their memory
+      // (proportional set size, and the part no other process shares).
+      const keptBackends = async (role: string) => {
+        const { rows } = await probe.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE usename = $1 AND datname <> 'postgres'",
+          [role],
+        );
+        const kb = (text: string, key: string) =>
+          Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+        let pss = 0;
+        let own = 0;
+        for (const { pid } of rows) {
+          const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+          pss += kb(text, 'Pss');
+          own += kb(text, 'Private_Clean') + kb(text, 'Private_Dirty');
+        }
+        return rows.length === 0
+          ? 'no backends kept'
+          : `${rows.length} backends kept, Pss ${(pss / rows.length / 1024).toFixed(1)} MB each (private ${(own / rows.length / 1024).toFixed(1)} MB)`;
+      };
       const measurePair = async (label: string, options: PostgresCollectorOptions) => {
         const sides = [
           { name: 'this build', role: 'pgvigil_mon', create: createPostgresCollector },
@@ -236,10 +256,11 @@ async function main(): Promise<void> {
         lines.push(`${label} (load average now ${loadavg()[0]?.toFixed(2)}):`);
         for (const side of sides) {
           const after = await roleTime(side.role);
+          const kept = await keptBackends(side.role);
           await side.collector.close();
           side.times.sort((a, b) => a - b);
           lines.push(
-            `  ${side.name}: ${side.rows} rows; wall p50 ${percentile(side.times, 50).toFixed(1)} ms, p95 ${percentile(side.times, 95).toFixed(1)} ms, max ${side.times.at(-1)?.toFixed(1)} ms; server ${((after.ms - side.server.ms) / collections).toFixed(2)} ms over ${((after.calls - side.server.calls) / collections).toFixed(0)} statements; agent CPU ${(side.cpuUs / 1000 / collections).toFixed(2)} ms`,
+            `  ${side.name}: ${side.rows} rows; wall p50 ${percentile(side.times, 50).toFixed(1)} ms, p95 ${percentile(side.times, 95).toFixed(1)} ms, max ${side.times.at(-1)?.toFixed(1)} ms; server ${((after.ms - side.server.ms) / collections).toFixed(2)} ms over ${((after.calls - side.server.calls) / collections).toFixed(0)} statements; agent CPU ${(side.cpuUs / 1000 / collections).toFixed(2)} ms; ${kept}`,
           );
         }
       };
