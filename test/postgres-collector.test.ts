@@ -870,6 +870,24 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     }
   });
 
+  test('a_visit_under_way_when_the_collector_closes_closes_its_connection_instead_of_keeping_it', async () => {
+    const { locked, collector, probe, cleanup } = await visitCollector(['pgvisclose_b'], 1);
+    try {
+      const collecting = collector.collect(collectContext());
+      await waitFor('the visit waiting', async () =>
+        [...(await visiting(probe, locked.names)).values()].some(Boolean) ? true : undefined,
+      );
+      await collector.close();
+      for (const name of locked.names) await locked.release(name);
+      await collecting;
+      await waitFor('no connection of the collector left in the database', async () =>
+        (await visiting(probe, locked.names)).size === 0 ? true : undefined,
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+
   test('with_more_databases_than_kept_connections_those_kept_are_visited_first_and_no_more_are_held', async () => {
     const dbs = await Promise.all(['pgkeep2_b', 'pgkeep2_c', 'pgkeep2_d'].map((n) => createTestDatabase(n)));
     const names = dbs.map((d) => d.name);

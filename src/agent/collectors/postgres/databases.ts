@@ -12,7 +12,7 @@
  * this collection first). Kept connections are let go when their database is dropped, no longer accepts
  * connections or is no longer selected (at the next visit), when they break (closed by the server:
  * `pg_terminate_backend`, `idle_session_timeout`; a new one is opened at the next visit), and when the
- * collector closes. A visit refused for want of a connection slot first lets go of an idle kept
+ * collector closes (a visit still under way then closes its connection as it ends). A visit refused for want of a connection slot first lets go of an idle kept
  * connection and tries again; with none to let go of while others run, it waits for them (fewer at a
  * time) instead of degrading; refused with none running (after one retry), it degrades as before. A
  * database that cannot be entered or whose connection fails degrades its own families only; a failure of
@@ -92,6 +92,8 @@ export class DatabaseVisits {
   /** Databases whose visit of the current collection has ended: their kept connections are let go first. */
   readonly #visited = new Set<string>();
   #lastVisit = Number.NEGATIVE_INFINITY;
+  /** Once closed, a visit still under way closes its connection when it ends instead of keeping it. */
+  #closed = false;
 
   constructor(
     private readonly target: PostgresTarget,
@@ -258,7 +260,8 @@ export class DatabaseVisits {
     const wasKept = this.#keptInUse.delete(database);
     if (!wasKept) this.#newInUse--;
     this.#visited.add(database);
-    if (!session.broken && (wasKept || this.#kept.size + this.#keptInUse.size < this.options.keep)) {
+    const room = wasKept || this.#kept.size + this.#keptInUse.size < this.options.keep;
+    if (!this.#closed && !session.broken && room) {
       this.#kept.set(database, session);
     } else await closeSession(session);
   }
@@ -311,6 +314,7 @@ export class DatabaseVisits {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const s of this.#kept.values()) await closeSession(s);
     this.#kept.clear();
   }
