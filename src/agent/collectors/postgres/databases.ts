@@ -12,12 +12,12 @@
  * this collection first). Kept connections are let go when their database is dropped, no longer accepts
  * connections or is no longer selected (at the next visit), when they break (closed by the server:
  * `pg_terminate_backend`, `idle_session_timeout`; a new one is opened at the next visit), and when the
- * collector closes (a visit still under way then closes its connection as it ends). A visit refused for want of a connection slot first lets go of an idle kept
- * connection and tries again; with none to let go of while others run, it waits for them (fewer at a
- * time) instead of degrading; refused with none running (after one retry), it degrades as before. A
- * database that cannot be entered or whose connection fails degrades its own families only; a failure of
- * the main connection ends the collection (no new visit starts; those under way finish before it is
- * reported).
+ * collector closes (a visit still under way then closes its connection as it ends). A visit refused for
+ * want of a connection slot first lets go of an idle kept connection and tries again; with none to let go
+ * of while others run, it waits for them (fewer at a time) instead of degrading; refused with none
+ * running (after one retry), it degrades as before. A database that cannot be entered or whose connection
+ * fails degrades its own families only; a failure of the main connection ends the collection (no new
+ * visit starts; those under way finish before it is reported).
  */
 
 import { type Collection, type FamilyRunner, familyStatus } from './families.js';
