@@ -518,10 +518,11 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     await b.drop();
   });
 
-  test('one_connection_named_pgvigil_stays_open_and_visits_to_other_databases_are_closed_after', async () => {
+  test('with_keep_connections_0_one_connection_named_pgvigil_stays_open_and_visits_are_closed_after', async () => {
     const collector = createPostgresCollector(a.url, {
       includeDatabases: [a.name, b.name],
       databaseIntervalMs: 0,
+      keepDatabaseConnections: 0,
     });
     const result = await collector.collect(collectContext());
     assert.deepEqual(
@@ -645,17 +646,35 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     return new Map(rows.map((r) => [r.datname, r.waiting === true]));
   }
 
-  test('databases_are_visited_side_by_side_up_to_the_visit_concurrency', async () => {
-    const locked = await lockedDatabases(['pgvis_b', 'pgvis_c', 'pgvis_d']);
+  /**
+   * A collector visiting the locked databases `names` up to `concurrency` at a time (kept connections
+   * as by default: as many as the concurrency), with a probe connection to watch its sessions.
+   */
+  async function visitCollector(names: string[], concurrency: number) {
+    const locked = await lockedDatabases(names);
     const collector = createPostgresCollector(a.url, {
       includeDatabases: locked.names,
       databaseIntervalMs: 0,
-      databaseVisitConcurrency: 2,
+      databaseVisitConcurrency: concurrency,
       lockTimeoutMs: 30_000,
       statementTimeoutMs: 30_000,
     });
     const probe = new pg.Client({ connectionString: a.url });
     await probe.connect();
+    return {
+      locked,
+      collector,
+      probe,
+      async cleanup() {
+        await locked.cleanup();
+        await probe.end();
+        await collector.close();
+      },
+    };
+  }
+
+  test('databases_are_visited_side_by_side_up_to_the_visit_concurrency', async () => {
+    const { locked, collector, probe, cleanup } = await visitCollector(['pgvis_b', 'pgvis_c', 'pgvis_d'], 2);
     try {
       const collecting = collector.collect(collectContext());
       // Two visits wait on their locks at once; the third database is not entered while they do.
@@ -672,7 +691,11 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
         const now = await visiting(probe, locked.names);
         return now.get(String(third)) === true && now.get(String(still)) === true ? now : undefined;
       });
-      assert.equal(second.has(String(done)), false, 'the finished visit closed its connection');
+      assert.equal(
+        second.has(String(done)),
+        false,
+        'the finished visit let go of its connection: no more than 2 connections to other databases at once',
+      );
       for (const name of locked.names) await locked.release(name);
       const result = await collecting;
       for (const name of locked.names) assert.equal(statusOf(result, 'pg_tables', name)?.ok, true, name);
@@ -686,23 +709,12 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
           rowsOf(result, 'pg_tables').some((r) => r.datname === name && r.relname === 'visit_lock_t'),
         );
     } finally {
-      await locked.cleanup();
-      await probe.end();
-      await collector.close();
+      await cleanup();
     }
   });
 
   test('with_a_visit_concurrency_of_1_the_databases_are_visited_one_after_another', async () => {
-    const locked = await lockedDatabases(['pgvis1_b', 'pgvis1_c']);
-    const collector = createPostgresCollector(a.url, {
-      includeDatabases: locked.names,
-      databaseIntervalMs: 0,
-      databaseVisitConcurrency: 1,
-      lockTimeoutMs: 30_000,
-      statementTimeoutMs: 30_000,
-    });
-    const probe = new pg.Client({ connectionString: a.url });
-    await probe.connect();
+    const { locked, collector, probe, cleanup } = await visitCollector(['pgvis1_b', 'pgvis1_c'], 1);
     try {
       const collecting = collector.collect(collectContext());
       const [firstName, secondName] = [...locked.names].sort();
@@ -716,14 +728,16 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
         const now = await visiting(probe, locked.names);
         return now.get(String(secondName)) === true ? now : undefined;
       });
-      assert.equal(second.has(String(firstName)), false, 'the first visit ended before the second began');
+      assert.equal(
+        second.has(String(firstName)),
+        false,
+        'the first visit ended (and its connection was let go of) before the second began',
+      );
       await locked.release(String(secondName));
       const result = await collecting;
       for (const name of locked.names) assert.equal(statusOf(result, 'pg_tables', name)?.ok, true, name);
     } finally {
-      await locked.cleanup();
-      await probe.end();
-      await collector.close();
+      await cleanup();
     }
   });
 
@@ -759,10 +773,154 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
         log.lines.some((l) => /no connection slot for this visit now/.test(l)),
         'visits were refused and given back',
       );
+      // Kept connections (by default) hold the one slot between visits: a visit refused lets go of one.
+      assert.ok(
+        log.lines.some((l) => /a kept connection let go of for this visit/.test(l)),
+        'a kept connection made room for a refused visit',
+      );
     } finally {
       await collector.close();
       for (const d of dbs) await d.drop();
       await a.pool.query(`DROP ROLE ${role}`).catch(() => {});
+    }
+  });
+
+  /** The collector's sessions in `names`: database → backend pid. */
+  async function sessionPids(probe: pg.Client, names: string[]): Promise<Map<string, number>> {
+    const { rows } = await probe.query<{ datname: string; pid: number }>(
+      "SELECT datname, pid FROM pg_stat_activity WHERE application_name = 'pgvigil' AND datname = ANY($1)",
+      [names],
+    );
+    assert.equal(new Set(rows.map((r) => r.datname)).size, rows.length, 'one session a database at most');
+    return new Map(rows.map((r) => [r.datname, r.pid]));
+  }
+
+  function assertAllVisited(result: FamilyRows[], names: string[]): void {
+    for (const name of names)
+      for (const family of ['pg_tables', 'pg_indexes', 'pg_statio', 'pg_sequences'])
+        assert.equal(
+          statusOf(result, family, name)?.ok,
+          true,
+          `${family}@${name}: ${statusOf(result, family, name)?.error}`,
+        );
+  }
+
+  test('by_default_visit_connections_are_kept_and_let_go_of_when_their_database_closes_is_dropped_or_ends', async () => {
+    const dbs = await Promise.all(['pgkeep_b', 'pgkeep_c', 'pgkeep_d'].map((n) => createTestDatabase(n)));
+    const names = dbs.map((d) => d.name);
+    const [b, c, d] = names as [string, string, string];
+    // The test's own pools would block a plain DROP DATABASE as much as the collector's connections.
+    for (const x of dbs) await x.pool.end();
+    const collector = createPostgresCollector(a.url, { includeDatabases: names, databaseIntervalMs: 0 });
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    try {
+      assertAllVisited(await collector.collect(collectContext()), names);
+      const first = await sessionPids(probe, names);
+      assert.deepEqual([...first.keys()].sort(), [...names].sort(), 'a connection kept in every database');
+      assertAllVisited(await collector.collect(collectContext()), names);
+      assert.deepEqual(await sessionPids(probe, names), first, 'the same backends visited again');
+
+      // Ended by the server: the next visit opens a new connection, and nothing degrades.
+      await probe.query('SELECT pg_terminate_backend($1)', [first.get(b)]);
+      await waitFor('the terminated backend gone', async () =>
+        (await sessionPids(probe, names)).get(b) === first.get(b) ? undefined : true,
+      );
+      await sleep(100); // the collector's socket hears of the end
+      assertAllVisited(await collector.collect(collectContext()), names);
+      const third = await sessionPids(probe, names);
+      assert.ok(third.has(b) && third.get(b) !== first.get(b), 'a new connection to the database');
+
+      // Closed to new connections: let go of at the next visit, after which a plain DROP DATABASE works.
+      await probe.query(`ALTER DATABASE ${probe.escapeIdentifier(c)} WITH ALLOW_CONNECTIONS false`);
+      await assert.rejects(
+        probe.query(`DROP DATABASE ${probe.escapeIdentifier(c)}`),
+        /being accessed by other users/,
+        'a kept connection makes a plain DROP DATABASE fail',
+      );
+      const closed = await collector.collect(collectContext());
+      assertAllVisited(closed, [b, d]);
+      assert.equal(
+        statusOf(closed, 'pg_tables', c),
+        undefined,
+        'a database closed to connections is not visited',
+      );
+      assert.equal((await sessionPids(probe, names)).has(c), false, 'its kept connection let go of');
+      await probe.query(`DROP DATABASE ${probe.escapeIdentifier(c)}`);
+
+      // Dropped WITH (FORCE) under a kept connection: the next collection goes on without it.
+      await probe.query(`DROP DATABASE ${probe.escapeIdentifier(d)} WITH (FORCE)`);
+      await sleep(100);
+      const afterDrop = await collector.collect(collectContext());
+      assert.ok(
+        !rowsOf(afterDrop, 'pg_collector').some((r) => r.datname === d || (r.ok !== true && r.datname === b)),
+      );
+      assertAllVisited(afterDrop, [b]);
+      assert.deepEqual([...(await sessionPids(probe, names)).keys()], [b]);
+
+      await collector.close();
+      await waitFor('no connection of the collector left', async () =>
+        (await sessionPids(probe, names)).size === 0 ? true : undefined,
+      );
+    } finally {
+      await collector.close();
+      for (const x of names)
+        await probe.query(`DROP DATABASE IF EXISTS ${probe.escapeIdentifier(x)} WITH (FORCE)`);
+      await probe.end();
+    }
+  });
+
+  test('a_visit_under_way_when_the_collector_closes_closes_its_connection_instead_of_keeping_it', async () => {
+    const { locked, collector, probe, cleanup } = await visitCollector(['pgvisclose_b'], 1);
+    try {
+      const collecting = collector.collect(collectContext());
+      await waitFor('the visit waiting', async () =>
+        [...(await visiting(probe, locked.names)).values()].some(Boolean) ? true : undefined,
+      );
+      await collector.close();
+      for (const name of locked.names) await locked.release(name);
+      await collecting;
+      await waitFor('no connection of the collector left in the database', async () =>
+        (await visiting(probe, locked.names)).size === 0 ? true : undefined,
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('with_more_databases_than_kept_connections_those_kept_are_visited_first_and_no_more_are_held', async () => {
+    const dbs = await Promise.all(['pgkeep2_b', 'pgkeep2_c', 'pgkeep2_d'].map((n) => createTestDatabase(n)));
+    const names = dbs.map((d) => d.name);
+    const collector = createPostgresCollector(a.url, {
+      includeDatabases: names,
+      databaseIntervalMs: 0,
+      databaseVisitConcurrency: 2,
+    });
+    const probe = new pg.Client({ connectionString: a.url });
+    await probe.connect();
+    try {
+      let previous: Map<string, number> | undefined;
+      for (let round = 0; round < 3; round++) {
+        const result = await collector.collect(collectContext());
+        assertAllVisited(result, names);
+        // Rows join in the order of the list, whichever databases were visited first.
+        const order = rowsOf(result, 'pg_collector')
+          .filter((r) => r.family === 'pg_tables' && names.includes(String(r.datname)))
+          .map((r) => String(r.datname));
+        assert.deepEqual(order, [...names].sort());
+        const now = await sessionPids(probe, names);
+        assert.equal(now.size, 2, 'as many kept as the visit concurrency, by default');
+        if (previous) {
+          // The two kept were visited first over their connections; the third took the slot of one.
+          const reused = [...now].filter(([db, pid]) => previous?.get(db) === pid);
+          assert.equal(reused.length, 1, `one kept connection survives a round: ${JSON.stringify([...now])}`);
+        }
+        previous = now;
+      }
+    } finally {
+      await probe.end();
+      await collector.close();
+      for (const x of dbs) await x.drop();
     }
   });
 

@@ -157,7 +157,7 @@ const postgresOptionSpecs: Array<{ flag: string; arg: string; help: string; key?
     flag: '--postgres-keep-connections',
     arg: 'n',
     key: 'keepDatabaseConnections',
-    help: 'connections to other databases kept open between visits; default 0',
+    help: 'connections to other databases kept open between visits (0 = none); default: the visit concurrency',
   },
   {
     flag: '--postgres-visit-concurrency',

@@ -2,15 +2,22 @@
  * Visits to the databases of an instance for the per-database families (tables, indexes, statio), whose
  * views only show the database the session is connected to.
  *
- * Guarantees: at most `concurrency` databases are visited at a time (1: one after another, in the order
- * listed), each over the main connection when it is that database, else over a short-lived connection of
- * its own (or one of at most `keepDatabaseConnections` kept between visits, let go when their database is
- * dropped or no longer selected). Rows and statuses join the collection in the order of the list, as
- * visits one after another would give, whatever order the visits end in. A visit refused for want of a
- * connection slot while others run waits for them (fewer at a time) instead of degrading; refused with
- * none running (after one retry), it degrades as before. A database that cannot be entered or whose
- * connection fails degrades its own families only; a failure of the main connection ends the collection
- * (no new visit starts; those under way finish before it is reported).
+ * Guarantees: at most `concurrency` databases are visited at a time (1: one after another), each over the
+ * main connection when it is that database, else over a connection of its own: one kept from an earlier
+ * visit (at most `keep` are kept between visits), or a new one. The databases that have a kept
+ * connection are visited first, then the others in the order listed; rows and statuses join the
+ * collection in the order of the list whatever order the visits run and end in. Connections to other
+ * databases, in use or kept, are at most max(`keep`, `concurrency`) at any moment: a new one is opened
+ * only after an idle kept one is let go if it would go over (one whose database was visited already in
+ * this collection first). Kept connections are let go when their database is dropped, no longer accepts
+ * connections or is no longer selected (at the next visit), when they break (closed by the server:
+ * `pg_terminate_backend`, `idle_session_timeout`; a new one is opened at the next visit), and when the
+ * collector closes (a visit still under way then closes its connection as it ends). A visit refused for
+ * want of a connection slot first lets go of an idle kept connection and tries again; with none to let go
+ * of while others run, it waits for them (fewer at a time) instead of degrading; refused with none
+ * running (after one retry), it degrades as before. A database that cannot be entered or whose connection
+ * fails degrades its own families only; a failure of the main connection ends the collection (no new
+ * visit starts; those under way finish before it is reported).
  */
 
 import { type Collection, type FamilyRunner, familyStatus } from './families.js';
@@ -76,15 +83,28 @@ export interface DatabaseVisitOptions {
 type Refusal = 'yield' | 'again' | 'degrade';
 
 export class DatabaseVisits {
-  /** Connections to other databases kept between visits (keep > 0). */
+  /** Idle connections to other databases, kept between visits (keep > 0), by database. */
   readonly #kept = new Map<string, Session>();
+  /** Kept connections taken out of #kept by a visit under way: they go back to it when it ends. */
+  readonly #keptInUse = new Set<string>();
+  /** New connections (not kept ones) in use by visits under way. */
+  #newInUse = 0;
+  /** Databases whose visit of the current collection has ended: their kept connections are let go first. */
+  readonly #visited = new Set<string>();
   #lastVisit = Number.NEGATIVE_INFINITY;
+  /** Once closed, a visit still under way closes its connection when it ends instead of keeping it. */
+  #closed = false;
 
   constructor(
     private readonly target: PostgresTarget,
     private readonly runner: FamilyRunner,
     private readonly options: DatabaseVisitOptions,
   ) {}
+
+  /** Connections to other databases, in use or kept, at most this many at any moment. */
+  get #limit(): number {
+    return Math.max(this.options.keep, this.options.concurrency);
+  }
 
   /** Whether the databases are due for a visit at `now` (monotonic ms); if so, the visit counts as made. */
   due(now: number): boolean {
@@ -111,9 +131,25 @@ export class DatabaseVisits {
       for (const q of queries) statuses.push(familyStatus(q.family, '', reason, performance.now(), 0));
       return;
     }
+    // Databases dropped, closed to connections or no longer selected: let go of their connections first,
+    // so they hold no slot during the visits.
+    for (const [database, s] of this.#kept) {
+      if (!databases.includes(database)) {
+        this.#kept.delete(database);
+        await closeSession(s);
+      }
+    }
+    this.#visited.clear();
     // Each database gathers into its own collection, joined below in the order of the list.
     const gathered: Collection[] = databases.map(() => ({ statuses: [], out: new Map(), log }));
-    const queue = databases.map((_, i) => i);
+    // Databases with a kept connection first: visited before a new connection needs their slot, they
+    // keep it, and the others (more databases than kept connections) take what is left.
+    const queue = databases
+      .map((_, i) => i)
+      .sort(
+        (x, y) =>
+          Number(!this.#kept.has(databases[x] as string)) - Number(!this.#kept.has(databases[y] as string)),
+      );
     let failure: { err: unknown } | undefined;
     const workers = Math.max(1, Math.min(this.options.concurrency, databases.length));
     /** Workers still taking databases from the queue. */
@@ -164,13 +200,70 @@ export class DatabaseVisits {
         else c.out.set(family, rows);
       }
     }
-    // Databases dropped or no longer selected: let go of their connections.
-    for (const [database, s] of this.#kept) {
-      if (!databases.includes(database)) {
-        this.#kept.delete(database);
-        await closeSession(s);
+  }
+
+  /**
+   * Lets go of one idle kept connection (one whose database was visited already in this collection
+   * first); false when there is none.
+   */
+  async #letGoOfOneKept(): Promise<boolean> {
+    let victim: string | undefined;
+    for (const database of this.#kept.keys()) {
+      if (this.#visited.has(database)) {
+        victim = database;
+        break;
       }
+      victim ??= database;
     }
+    if (victim === undefined) return false;
+    const s = this.#kept.get(victim);
+    this.#kept.delete(victim);
+    await closeSession(s);
+    return true;
+  }
+
+  /** A connection to `database` for one visit: its kept one, else a new one within the limit. */
+  async #take(database: string, log: Collection['log']): Promise<Session> {
+    const kept = this.#kept.get(database);
+    if (kept) {
+      this.#kept.delete(database);
+      if (!kept.broken) {
+        this.#keptInUse.add(database);
+        return kept;
+      }
+      await closeSession(kept);
+    }
+    while (
+      this.#newInUse + 1 + this.#keptInUse.size + this.#kept.size > this.#limit &&
+      (await this.#letGoOfOneKept())
+    ) {}
+    // Counted before the connection starts: visits starting beside it see its slot taken.
+    this.#newInUse++;
+    try {
+      for (;;) {
+        try {
+          return await this.target.open(database, log, true);
+        } catch (err) {
+          // 53300: refused for want of a slot; an idle kept connection holds one we can give back.
+          if ((err as { code?: unknown }).code !== '53300' || !(await this.#letGoOfOneKept())) throw err;
+          log.debug({ datname: database }, 'no connection slot: a kept connection let go of for this visit');
+        }
+      }
+    } catch (err) {
+      this.#newInUse--;
+      throw err;
+    }
+  }
+
+  /** The visit of `database` ended: its connection is kept (within `keep`) or closed. */
+  async #give(database: string, session: Session): Promise<void> {
+    const wasKept = this.#keptInUse.delete(database);
+    if (!wasKept) this.#newInUse--;
+    this.#visited.add(database);
+    const room = wasKept || this.#kept.size + this.#keptInUse.size < this.options.keep;
+    if (!this.#closed && !session.broken && room) {
+      this.#kept.set(database, session);
+    } else await closeSession(session);
   }
 
   /**
@@ -188,15 +281,10 @@ export class DatabaseVisits {
   ): Promise<'visited' | 'yield' | 'again'> {
     const { queries } = this.options;
     const { statuses, log } = c;
-    let session: Session | undefined;
+    let session: Session;
     const own = database === main.database;
     try {
-      const reusable = this.#kept.get(database);
-      if (reusable && !reusable.broken) session = reusable;
-      else {
-        if (reusable) this.#kept.delete(database);
-        session = own ? main : await this.target.open(database, log, true);
-      }
+      session = own ? main : await this.#take(database, log);
     } catch (err) {
       // 53300: too many connections (for the role, the database or the server).
       if ((err as { code?: unknown }).code === '53300') {
@@ -220,14 +308,13 @@ export class DatabaseVisits {
         }
       }
     } finally {
-      if (!own && !session.broken && (this.#kept.has(database) || this.#kept.size < this.options.keep)) {
-        this.#kept.set(database, session);
-      } else if (!own) await closeSession(session);
+      if (!own) await this.#give(database, session);
     }
     return 'visited';
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const s of this.#kept.values()) await closeSession(s);
     this.#kept.clear();
   }
