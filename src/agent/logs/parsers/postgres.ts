@@ -459,13 +459,14 @@ function matchDefaultPrefix(line: string, out: DefaultPrefixMatch): number {
   return space + 1 + severity.length + 3;
 }
 
-/** The severity literals with their ":  ", as bytes, by the first letter's code. */
-const severityBytes = new Map<number, Array<[Uint8Array, string]>>();
+/** The severity literals with their ":  ", as bytes, by the first letter's code (A–Z). */
+const severityBytes: Array<Array<[Uint8Array, string]> | undefined> = new Array(91).fill(undefined);
 for (const sev of severities.split('|')) {
   if (sev.startsWith('DEBUG')) continue;
-  const list = severityBytes.get(sev.charCodeAt(0)) ?? [];
+  const first = sev.charCodeAt(0);
+  const list = severityBytes[first] ?? [];
   list.push([Uint8Array.from(`${sev}:  `, (c) => c.charCodeAt(0)), sev]);
-  severityBytes.set(sev.charCodeAt(0), list);
+  severityBytes[first] = list;
 }
 const debugSeverities = ['DEBUG1', 'DEBUG2', 'DEBUG3', 'DEBUG4', 'DEBUG5'];
 
@@ -480,9 +481,9 @@ function severityAtBytes(b: Uint8Array, at: number, end: number): string | undef
   const first = b[at]!;
   if (first === 68 && b[at + 1] === 69 && b[at + 2] === 66) {
     // DEBUGn:  (after DETAIL, which starts with "DE" too, did not match: it cannot start with "DEB")
+    if (at + 9 > end) return undefined;
     const d = b[at + 5]!;
     if (
-      at + 9 > end ||
       b[at + 3] !== 85 ||
       b[at + 4] !== 71 ||
       d < 49 ||
@@ -495,7 +496,7 @@ function severityAtBytes(b: Uint8Array, at: number, end: number): string | undef
     }
     return debugSeverities[d - 49];
   }
-  const list = severityBytes.get(first);
+  const list = first < 91 ? severityBytes[first] : undefined;
   if (list === undefined) return undefined;
   for (let i = 0; i < list.length; i++) {
     const entry = list[i]!;
