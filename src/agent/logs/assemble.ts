@@ -14,7 +14,7 @@
 import type { LogEntry } from '../../protocol/logs.js';
 import { classifyPostgresEvent } from './classify.js';
 import { fingerprintOf } from './fingerprint.js';
-import type { LineParser, LogParserSpec, ParsedRecord, ParserOptions } from './types.js';
+import type { AsciiSpan, LineParser, LogParserSpec, ParsedRecord, ParserOptions } from './types.js';
 
 export const maxEntryChars = 1_000_000;
 
@@ -62,10 +62,10 @@ export class EntryAssembler<Mark = number> {
   }
 
   /**
-   * Feeds one physical line (no newline). `mark` is the stream position where the line starts. Returns the
-   * entry this line completed, if any.
+   * Feeds one physical line (no newline). `mark` is the stream position where the line starts; `ascii`,
+   * where its bytes are when they are ASCII (see AsciiSpan). Returns the entry this line completed, if any.
    */
-  push(line: string, now: number, mark: Mark): LogEntry | undefined {
+  push(line: string, now: number, mark: Mark, ascii?: AsciiSpan): LogEntry | undefined {
     let text = line;
     let start = mark;
     if (this.spec.quoteOpenAfter) {
@@ -85,7 +85,7 @@ export class EntryAssembler<Mark = number> {
       this.joined = undefined;
       this.joinedStart = undefined;
     }
-    const rec = this.parse(text, now, this.pending !== undefined);
+    const rec = this.parse(text, now, this.pending !== undefined, text === line ? ascii : undefined);
     if (rec.continues && this.pending) {
       this.attach(this.pending, rec);
       return undefined;

@@ -36,11 +36,20 @@ function isPathChar(c: number): boolean {
 }
 
 /**
- * charCodeAt that gives -1 past the end instead of NaN: every test below reads -1 as NaN (no match), and a
- * NaN in code that has only seen integers made the optimised normaliser deoptimise and recompile.
+ * The normaliser reads code units from this array, not from the string: a string's charCodeAt in optimised
+ * code dispatches on how the string is stored (a slice of a chunk, a concatenation…) at every read site, and
+ * with thirty sites that made the normaliser the optimising compiler's largest job of a run. Past the end
+ * it holds -1 (twice), which every test below reads as no match (charCodeAt's NaN there deoptimised it).
  */
-function codeAt(s: string, i: number): number {
-  return i < s.length ? s.charCodeAt(i) : -1;
+const codeBuffer = new Int32Array(maxNormalised + 2);
+
+function codesOf(s: string): Int32Array {
+  const codes = codeBuffer;
+  const n = s.length;
+  for (let i = 0; i < n; i++) codes[i] = s.charCodeAt(i);
+  codes[n] = -1;
+  codes[n + 1] = -1;
+  return codes;
 }
 
 const uuidShape = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -77,17 +86,18 @@ function classifyToken(tok: string): string | undefined {
 export function normaliseMessage(message: string): string {
   const s = message.length > maxNormalised ? message.slice(0, maxNormalised) : message;
   const n = s.length;
+  const codes = codesOf(s);
   let out = '';
   let copyFrom = 0;
   let i = 0;
   let prev = 32; // the character before i, as seen by the boundary checks
   while (i < n) {
-    const c = s.charCodeAt(i);
+    const c = codes[i]!;
     if (isWordChar(c) && isWordChar(prev)) {
       // Inside a word: nothing to replace until it ends (most characters of a message take this path).
       let j = i + 1;
-      while (j < n && isWordChar(s.charCodeAt(j))) j++;
-      prev = s.charCodeAt(j - 1);
+      while (j < n && isWordChar(codes[j]!)) j++;
+      prev = codes[j - 1]!;
       i = j;
       continue;
     }
@@ -95,8 +105,8 @@ export function normaliseMessage(message: string): string {
       // Quoted literal; doubled quotes inside ('it''s') stay inside. Unterminated: leave as is.
       let j = i + 1;
       while (j < n) {
-        if (s.charCodeAt(j) === c) {
-          if (codeAt(s, j + 1) === c) {
+        if (codes[j]! === c) {
+          if (codes[j + 1]! === c) {
             j += 2;
             continue;
           }
@@ -113,7 +123,7 @@ export function normaliseMessage(message: string): string {
       }
     } else if (isSpace(c)) {
       let j = i + 1;
-      while (j < n && isSpace(s.charCodeAt(j))) j++;
+      while (j < n && isSpace(codes[j]!)) j++;
       if (j - i > 1 || c !== 32) {
         out += `${s.slice(copyFrom, i)} `;
         copyFrom = j;
@@ -121,12 +131,12 @@ export function normaliseMessage(message: string): string {
       i = j;
       prev = 32;
       continue;
-    } else if (c === 47 && !isWordChar(prev) && prev !== 47 && i + 1 < n && isPathChar(s.charCodeAt(i + 1))) {
+    } else if (c === 47 && !isWordChar(prev) && prev !== 47 && i + 1 < n && isPathChar(codes[i + 1]!)) {
       // An absolute path: at least two segments, so "a / b" and "/ 2" stay as they are.
       let j = i + 1;
       let slashes = 1;
-      while (j < n && isPathChar(s.charCodeAt(j))) {
-        if (s.charCodeAt(j) === 47) slashes++;
+      while (j < n && isPathChar(codes[j]!)) {
+        if (codes[j]! === 47) slashes++;
         j++;
       }
       if (slashes >= 2) {
@@ -136,12 +146,12 @@ export function normaliseMessage(message: string): string {
         prev = 47;
         continue;
       }
-    } else if ((isHex(c) || (c === 58 && codeAt(s, i + 1) === 58)) && !isWordChar(prev)) {
+    } else if ((isHex(c) || (c === 58 && codes[i + 1]! === 58)) && !isWordChar(prev)) {
       // A token of hex digits, dots, colons, dashes starting at a word boundary: maybe a value.
-      if (c === 48 && (codeAt(s, i + 1) === 120 || codeAt(s, i + 1) === 88) && isHex(codeAt(s, i + 2))) {
+      if (c === 48 && (codes[i + 1]! === 120 || codes[i + 1]! === 88) && isHex(codes[i + 2]!)) {
         let j = i + 2;
-        while (j < n && isHex(s.charCodeAt(j))) j++;
-        if (j >= n || !isWordChar(s.charCodeAt(j))) {
+        while (j < n && isHex(codes[j]!)) j++;
+        if (j >= n || !isWordChar(codes[j]!)) {
           out += `${s.slice(copyFrom, i)}<HEX>`;
           i = j;
           copyFrom = i;
@@ -151,23 +161,23 @@ export function normaliseMessage(message: string): string {
       }
       let j = i;
       while (j < n) {
-        const d = s.charCodeAt(j);
+        const d = codes[j]!;
         if (isHex(d) || d === 46 || d === 58 || d === 45) j++;
         else break;
       }
       // Trailing punctuation belongs to the sentence, not the value ("at 0/1A2B.", "port 5432:").
       let end = j;
       while (end > i) {
-        const d = s.charCodeAt(end - 1);
+        const d = codes[end - 1]!;
         if (d === 46 || d === 58 || d === 45) end--;
         else break;
       }
-      const next = codeAt(s, end);
-      if (next === 47 && end === j && isHex(codeAt(s, end + 1)) && /^[0-9A-Fa-f]+$/.test(s.slice(i, end))) {
+      const next = codes[end]!;
+      if (next === 47 && end === j && isHex(codes[end + 1]!) && /^[0-9A-Fa-f]+$/.test(s.slice(i, end))) {
         // A WAL location (LSN) such as 0/1A2B3C4.
         let k = end + 1;
-        while (k < n && isHex(s.charCodeAt(k))) k++;
-        if (k >= n || !isWordChar(s.charCodeAt(k))) {
+        while (k < n && isHex(codes[k]!)) k++;
+        if (k >= n || !isWordChar(codes[k]!)) {
           out += `${s.slice(copyFrom, i)}<LSN>`;
           i = k;
           copyFrom = i;
@@ -175,7 +185,7 @@ export function normaliseMessage(message: string): string {
           continue;
         }
       }
-      const boundary = end >= n || !isWordChar(next) || isDigitSuffix(s, i, end);
+      const boundary = end >= n || !isWordChar(next) || isDigitSuffix(codes, n, i, end);
       if (boundary && end > i) {
         const placeholder = classifyToken(s.slice(i, end));
         if (placeholder) {
@@ -188,8 +198,8 @@ export function normaliseMessage(message: string): string {
       }
       // Not a value: skip the rest of this word so its inner digits are not taken for numbers.
       let k = i + 1;
-      while (k < n && isWordChar(s.charCodeAt(k))) k++;
-      prev = s.charCodeAt(k - 1);
+      while (k < n && isWordChar(codes[k]!)) k++;
+      prev = codes[k - 1]!;
       i = k;
       continue;
     }
@@ -210,11 +220,11 @@ const warmUpText =
 for (let i = 0; i < 4; i++) normaliseMessage(warmUpText);
 
 /** "12ms", "4kB": a number directly followed by a unit still counts as a number. */
-function isDigitSuffix(s: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (!isDigit(s.charCodeAt(i))) return false;
+function isDigitSuffix(codes: Int32Array, n: number, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!isDigit(codes[i]!)) return false;
   let j = end;
-  while (j < s.length && isWordChar(s.charCodeAt(j))) {
-    const c = s.charCodeAt(j);
+  while (j < n && isWordChar(codes[j]!)) {
+    const c = codes[j]!;
     if (isDigit(c)) return false;
     j++;
   }

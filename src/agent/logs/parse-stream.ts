@@ -3,11 +3,14 @@
  * whatever the input size. What `pgvigil logs parse` runs, and what the benchmark measures.
  */
 
+import { isAscii } from 'node:buffer';
 import type { Readable, Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { LogContext, LogEntry } from '../../protocol/logs.js';
 import { EntryAssembler } from './assemble.js';
-import type { LogParserSpec, ParserOptions } from './types.js';
+import { postgresStderrParser } from './parsers/postgres.js';
+import type { AsciiSpan, LogParserSpec, ParserOptions } from './types.js';
+import { warmUpPipeline } from './warm-up.js';
 
 export interface ParseStreamOptions extends ParserOptions {
   source: string;
@@ -19,6 +22,7 @@ export interface ParseStreamResult {
 }
 
 const outputChunk = 256 * 1024;
+const empty = new Uint8Array(0);
 /** Room for many entries past `outputChunk`, since the buffer is cut between input chunks only. */
 const bufferSize = 1024 * 1024;
 
@@ -288,6 +292,8 @@ export async function parseStream(
   const assembler = new EntryAssembler(spec, opts);
   const decoder = new StringDecoder('utf8');
   let rest = '';
+  // The default parser's code compiled once for every kind of line, not again at the first of a kind.
+  if (spec === postgresStderrParser) warmUpPipeline(spec, opts, new OutputBuffer());
   const out = new OutputBuffer();
   let lines = 0;
   let entries = 0;
@@ -305,13 +311,32 @@ export async function parseStream(
       if (p) await p;
     }
   };
+  // The bytes of the current chunk's lines when the chunk is ASCII: the parser may read those instead.
+  const span: AsciiSpan = { bytes: empty, at: 0 };
   for await (const chunk of input) {
     const now = Date.now();
-    const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
+    const restLength = rest.length;
+    let ascii = false;
+    let text: string;
+    if (typeof chunk === 'string') text = rest + chunk;
+    else {
+      // An ASCII chunk decodes to one character per byte and leaves nothing pending in the decoder.
+      const decoded = decoder.write(chunk as Buffer);
+      // Same length: no replacement character for bytes held from before (an invalid sequence) either.
+      ascii = decoded.length === chunk.length && isAscii(chunk as Buffer);
+      span.bytes = chunk as Buffer;
+      text = rest + decoded;
+    }
     let from = 0;
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
       const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      emit(assembler.push(text.slice(from, end), now, 0));
+      // Lines that began in an earlier chunk are read from the text alone.
+      let lineSpan: AsciiSpan | undefined;
+      if (ascii && from >= restLength) {
+        span.at = from - restLength;
+        lineSpan = span;
+      }
+      emit(assembler.push(text.slice(from, end), now, 0, lineSpan));
       lines++;
       from = nl + 1;
     }

@@ -33,13 +33,23 @@ export interface ParserOptions {
 }
 
 /**
+ * Where a line starts in the bytes it was decoded from, when those bytes are all ASCII (one character per
+ * byte, so the line's characters are `bytes[at]`…`bytes[at + line.length - 1]`). A parser may read them
+ * instead of the string's characters (faster); it must give the same record either way.
+ */
+export interface AsciiSpan {
+  bytes: Uint8Array;
+  at: number;
+}
+
+/**
  * Parses one line (no trailing newline). `now` (ms) anchors formats that omit the year. `continuing` says
  * a record is pending that a continuation would be folded into: only a continuation's `continues` and
  * `message` are then used, before the next line is parsed, and a parser may leave the rest of such a
  * record unfilled and return the same object for each of them (it must fill a record of its own when
  * `continuing` is false or absent: an orphan continuation becomes an entry of its own).
  */
-export type LineParser = (line: string, now: number, continuing?: boolean) => ParsedRecord;
+export type LineParser = (line: string, now: number, continuing?: boolean, ascii?: AsciiSpan) => ParsedRecord;
 
 export interface LogParserSpec {
   name: string;
@@ -91,9 +101,9 @@ export function defineParser({ component, create, ...spec }: ParserDefinition): 
     ...spec,
     create(opts: ParserOptions): LineParser {
       const parse = create(opts);
-      return (line, now, continuing) => {
+      return (line, now, continuing, ascii) => {
         try {
-          return parse(line, now, continuing);
+          return parse(line, now, continuing, ascii);
         } catch {
           return unparsedRecord(line, component);
         }

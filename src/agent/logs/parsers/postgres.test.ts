@@ -204,12 +204,24 @@ describe('postgresql jsonlog parser', () => {
       'bob@shop XERROR:  no',
       'bob@shop FATAL:  ',
       'HINT:  background hint',
+      '',
+      'bob@shop',
+      'bob@shop DEB',
+      'DEBUG1:  ',
+      'bob@shop ERROR:',
+      'LOG: ',
     ];
+    // The same lines read from their bytes (as parseStream gives ASCII lines), with bytes after each line
+    // that would complete a prefix if they were read.
+    const byBytes = createPostgresStderrParser({ timezone: 'UTC' });
     for (const head of heads) {
       for (const tail of tails) {
         const line = head + tail;
+        const span = { bytes: Buffer.from(`\n${line}ERROR:  @x [1] `, 'latin1'), at: 1 };
         for (const continuing of [false, true]) {
-          assert.deepEqual(byHand(line, now, continuing), byRegex(line, now, continuing), line);
+          const expected = byRegex(line, now, continuing);
+          assert.deepEqual(byHand(line, now, continuing), expected, line);
+          assert.deepEqual(byBytes(line, now, continuing, span), expected, `bytes: ${line}`);
         }
       }
     }
