@@ -492,21 +492,21 @@ async function copyCeiling(
     for (let done = 0; done < pushes; done += perTx) {
       await inTransaction(pool, async (client) => {
         for (const t of v.batch.tables) {
-          let lines = '';
+          const lines: Buffer[] = [];
           let columns: string[] = [];
           for (let k = 0; k < Math.min(perTx, pushes - done); k++) {
             const ts = base + done + k;
             for (const row of t.rows) row[t.tsIndex] = ts;
             const chunk = encodeTable(t, serverId, ids);
             columns = chunk.columns;
-            lines += chunk.lines;
+            lines.push(chunk.lines);
           }
           const cols = columns.map((c) => `"${c}"`).join(', ');
           const stream = client.query(copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN`));
           await new Promise<void>((resolve, reject) => {
             stream.on('error', reject);
             stream.on('finish', resolve);
-            stream.end(lines);
+            stream.end(Buffer.concat(lines));
           });
         }
       });

@@ -27,7 +27,7 @@ test('rows_sharing_a_timestamp_and_rows_with_their_own_each_get_their_own_time_t
     7,
   );
   assert.equal(
-    c.lines,
+    c.lines.toString(),
     [
       '7\t2026-12-03T13:59:59.500Z\t0.5\ta',
       '7\t2026-12-03T13:59:59.500Z\t1\tb',
@@ -55,7 +55,7 @@ test('a_row_with_two_timestamps_keeps_each_columns_own_text', () => {
     targetIndex: -1,
   };
   assert.equal(
-    encodeTable(t, 2).lines,
+    encodeTable(t, 2).lines.toString(),
     [
       '2\t2026-12-03T13:59:59.500Z\t2026-12-03T13:58:59.500Z',
       '2\t2026-12-03T13:59:59.500Z\t\\N',
@@ -67,5 +67,5 @@ test('a_row_with_two_timestamps_keeps_each_columns_own_text', () => {
 
 test('a_timestamp_given_as_text_nulls_and_control_characters_are_encoded_for_copy', () => {
   const c = encodeTable(table([['2026-12-03T10:00:00Z', null, 'tab\there\\nl\n']]), 1);
-  assert.equal(c.lines, '1\t2026-12-03T10:00:00.000Z\t\\N\ttab\\there\\\\nl\\n\n');
+  assert.equal(c.lines.toString(), '1\t2026-12-03T10:00:00.000Z\t\\N\ttab\\there\\\\nl\\n\n');
 });
