@@ -17,6 +17,13 @@
  */
 import type pg from 'pg';
 
+/** The binary COPY stream's header: signature, flags (none), header extension length (0). */
+export const copyBinaryHeader = Buffer.from([
+  0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
+/** The binary COPY stream's trailer: a field count of -1. */
+export const copyBinaryTrailer = Buffer.from([0xff, 0xff]);
+
 /** The PostgreSQL wire messages for a query text and its COPYs' data, in one buffer. */
 export function copyPipelineMessage(sql: string, copies: ReadonlyArray<readonly Buffer[]>): Buffer {
   const sqlBytes = Buffer.byteLength(sql);
@@ -90,7 +97,8 @@ class PipelinedCopy {
 
 /**
  * Runs `sql` — statements of which exactly `copies.length` are `COPY … FROM STDIN`, in the order of
- * `copies` — with each COPY reading the concatenation of its parts (text-format lines). Resolves after
+ * `copies` — with each COPY reading the concatenation of its parts (in the COPY's format: for binary, the
+ * parts include `copyBinaryHeader` first and `copyBinaryTrailer` last). Resolves after
  * the last statement, rejects with the backend's error as `client.query` would.
  */
 export function runCopyPipeline(

@@ -244,7 +244,7 @@ export class IngestWriter {
             g = { table: c.table, once: c.once, columns: c.columns, parts: [] };
             byTable.set(key, g);
           }
-          g.parts.push(c.lines);
+          g.parts.push(c.tuples);
         }
       }
       // Every table of the group in one round trip and one socket write.

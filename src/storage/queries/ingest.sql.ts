@@ -6,7 +6,7 @@
  * Table and column names come from the family registry (validated before), never from a request.
  */
 import type pg from 'pg';
-import { runCopyPipeline } from '../copy-pipeline.js';
+import { copyBinaryHeader, copyBinaryTrailer, runCopyPipeline } from '../copy-pipeline.js';
 
 export interface LedgerRow {
   serverId: number;
@@ -135,7 +135,7 @@ function columnList(columns: readonly string[]): string {
   return columns.map((c) => `"${c}"`).join(', ');
 }
 
-/** One table's rows of a group: COPY text-format lines, in parts of whole lines. */
+/** One table's rows of a group: binary COPY tuples (no header or trailer), in parts of whole tuples. */
 export interface CopyTable {
   table: string;
   /** Rows already stored are kept (written through a session temp table, emptied at commit). */
@@ -145,9 +145,9 @@ export interface CopyTable {
 }
 
 /**
- * COPYs every table's rows in one round trip (src/storage/copy-pipeline.ts): one statement list, each
- * table's data after it. A `once` table goes through a session temp table and keeps the rows already
- * stored (families whose rows are written once, such as statement texts).
+ * COPYs every table's rows in one round trip (src/storage/copy-pipeline.ts), in COPY's binary format: one
+ * statement list, each table's data after it. A `once` table goes through a session temp table and keeps
+ * the rows already stored (families whose rows are written once, such as statement texts).
  */
 export function copyTables(client: pg.ClientBase, tables: readonly CopyTable[]): Promise<void> {
   if (tables.length === 0) return Promise.resolve();
@@ -155,19 +155,19 @@ export function copyTables(client: pg.ClientBase, tables: readonly CopyTable[]):
   for (const t of tables) {
     const cols = columnList(t.columns);
     if (!t.once) {
-      statements.push(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN`);
+      statements.push(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN (FORMAT binary)`);
       continue;
     }
     const temp = `pgvigil_in_${t.table}`;
     statements.push(
       `CREATE TEMP TABLE IF NOT EXISTS "${temp}" (LIKE pgvigil."${t.table}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
-      `COPY "${temp}" (${cols}) FROM STDIN`,
+      `COPY "${temp}" (${cols}) FROM STDIN (FORMAT binary)`,
       `INSERT INTO pgvigil."${t.table}" (${cols}) SELECT ${cols} FROM "${temp}" ON CONFLICT DO NOTHING`,
     );
   }
   return runCopyPipeline(
     client,
     statements.join(';\n'),
-    tables.map((t) => t.parts),
+    tables.map((t) => [copyBinaryHeader, ...t.parts, copyBinaryTrailer]),
   );
 }
