@@ -28,7 +28,6 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { silentLogger } from '../src/log.js';
 import { validateBatch } from '../src/protocol/batch.js';
 import { ensureServer } from '../src/server/auth/agents.js';
@@ -37,6 +36,7 @@ import { rollBuckets, rollMinutes, rollPending } from '../src/server/jobs/rollup
 import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
+import { copyTables } from '../src/storage/queries/ingest.sql.js';
 import { upsertTargets } from '../src/storage/queries/targets.sql.js';
 import { batchShape, makeBatch } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
@@ -127,7 +127,7 @@ async function seedIngestShaped(
       const ids = await upsertTargets(pool, serverId, ['bench-pg']);
       await client.query('BEGIN');
       for (const t of v.batch.tables) {
-        let lines = '';
+        const parts: Buffer[] = [];
         let columns: string[] = [];
         // Each collection repeats the first batch's values at its own time (counters flat): the roll does
         // the same work per row and column whatever the values are.
@@ -135,16 +135,11 @@ async function seedIngestShaped(
           for (const row of t.rows) row[t.tsIndex] = ts;
           const out = encodeTable(t, serverId, ids);
           columns = out.columns;
-          lines += out.lines;
+          parts.push(out.tuples);
           rawRows += t.rows.length;
         }
-        const cols = columns.map((c) => `"${c}"`).join(', ');
-        const stream = client.query(copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN`));
-        await new Promise<void>((resolve, reject) => {
-          stream.on('error', reject);
-          stream.on('finish', resolve);
-          stream.end(lines);
-        });
+        // As the ingest writer does (binary COPY), straight into the table.
+        await copyTables(client, [{ table: t.table, once: false, columns, parts }]);
       }
       await client.query(
         `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)

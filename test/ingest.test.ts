@@ -218,6 +218,38 @@ describe(`ingest (${testPgLabel})`, () => {
     assert.equal(rows[0].n, 41);
   });
 
+  test('a_batch_the_store_refuses_fails_alone_and_the_batches_sent_with_it_are_written_once', async () => {
+    // A log level the table's CHECK refuses passes validation (the store is the judge of it): the group it
+    // lands in fails in the middle of its COPYs and is written again batch by batch.
+    const other = await enroll('refused-host');
+    const t = Date.now() - 30_000;
+    const bad = hostBatch(other.agentId, 7, t);
+    bad.logs = {
+      columns: ['ts', 'source', 'level', 'component', 'message', 'context', 'fingerprint'],
+      rows: [[t, 'postgres', 'bogus', '', 'x', {}, '0123456789abcdef']],
+    };
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        push(other, i === 6 ? bad : hostBatch(other.agentId, i + 1, t + i)),
+      ),
+    );
+    for (const [i, r] of results.entries()) {
+      if (i === 6) {
+        assert.equal(r.status, 400, JSON.stringify(r.body));
+        assert.equal((r.body.error as { code: string }).code, 'INGEST_REFUSED_BY_STORE');
+      } else assert.equal(r.body.status, 'accepted', JSON.stringify(r.body));
+    }
+    assert.equal(await cpuRows(other.serverId), 11 * 3);
+    const { rows } = await store.pool.query(
+      'SELECT array_agg(seq ORDER BY seq)::int[] AS seqs FROM pgvigil.ingest_ledger WHERE agent_id = $1',
+      [other.agentId],
+    );
+    assert.deepEqual(rows[0].seqs, [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12]);
+    // The connections stay usable: the refused batch's retry is refused the same way, a good one accepted.
+    assert.equal((await push(other, bad)).status, 400);
+    assert.equal((await push(other, hostBatch(other.agentId, 13, t + 13))).body.status, 'accepted');
+  });
+
   test('rows_outside_the_time_window_are_refused_per_row_and_recorded_as_gaps', async () => {
     const b = hostBatch(agent.agentId, 200);
     const fam = (b.families as Record<string, { rows: unknown[][] }>).host_load!;

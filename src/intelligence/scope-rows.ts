@@ -116,8 +116,17 @@ function toRow(t: ValidTable, values: unknown[]): Row {
   return row;
 }
 
-function labelColumns(table: string): string[] {
-  return (familyByName(table)?.columns ?? []).filter((c) => c.label).map((c) => c.name);
+const labelsByFamily = new Map<string, readonly string[]>();
+
+/** A family's label columns (asked for every family of every batch: kept once made). */
+function labelColumns(table: string): readonly string[] {
+  let labels = labelsByFamily.get(table);
+  if (!labels) {
+    labels = (familyByName(table)?.columns ?? []).filter((c) => c.label).map((c) => c.name);
+    // Family names come from the registry (validated batches), so this stays as small as the registry.
+    if (familyByName(table)) labelsByFamily.set(table, labels);
+  }
+  return labels;
 }
 
 class BatchScope implements ScopeRows {

@@ -14,6 +14,8 @@ export class ThresholdBook {
   private readonly byCheck = new Map<string, Check>();
   private overrides = new Map<string, Map<string, CheckSettingRow>>();
   private cache = new Map<string, Thresholds>();
+  /** Thresholds of checks without any override: their defaults. */
+  private readonly defaults = new Map<string, Thresholds>();
 
   constructor(checks: readonly Check[]) {
     for (const c of checks) this.byCheck.set(c.id, c);
@@ -46,9 +48,26 @@ export class ThresholdBook {
 
   /** The thresholds in force for a check on a server/target. */
   for(check: string, serverId: number | null, targetId: number | null): Thresholds {
+    // Nearly every check has no override anywhere: its defaults, without a key made per call (this runs for
+    // every check and scope of every batch on ingest).
+    if (!this.overrides.has(check)) {
+      let d = this.defaults.get(check);
+      if (!d) {
+        d = this.resolve(check, serverId, targetId);
+        this.defaults.set(check, d);
+      }
+      return d;
+    }
     const key = `${check}|${scopeKey(serverId, targetId)}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
+    const t = this.resolve(check, serverId, targetId);
+    if (this.cache.size > 100_000) this.cache.clear();
+    this.cache.set(key, t);
+    return t;
+  }
+
+  private resolve(check: string, serverId: number | null, targetId: number | null): Thresholds {
     const spec = this.byCheck.get(check);
     const t: Record<string, number> = Object.create(null);
     for (const [name, s] of Object.entries(spec?.thresholds ?? {})) t[name] = s.default;
@@ -57,8 +76,6 @@ export class ThresholdBook {
         if (Object.hasOwn(t, name) && typeof v === 'number' && Number.isFinite(v)) t[name] = v;
       }
     }
-    if (this.cache.size > 100_000) this.cache.clear();
-    this.cache.set(key, t);
     return t;
   }
 

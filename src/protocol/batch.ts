@@ -112,6 +112,11 @@ function fail(path: string, message: string): never {
   throw new BatchError('invalid', path, message);
 }
 
+/** Fails at row `r` of the table at `path`, or at its value `i`: the path is made only here. */
+function failRow(path: string, r: number, i: number | undefined, message: string): never {
+  fail(i === undefined ? `${path}.rows[${r}]` : `${path}.rows[${r}][${i}]`, message);
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -276,21 +281,21 @@ function validateTable(
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
     // The row's path is text only when something fails (see valueProblem).
-    const rp = () => `${path}.rows[${r}]`;
-    if (!Array.isArray(row)) fail(rp(), `expected an array, got ${describe(row)}`);
-    if (row.length !== columns.length) fail(rp(), `has ${row.length} values for ${columns.length} columns`);
+    if (!Array.isArray(row)) failRow(path, r, undefined, `expected an array, got ${describe(row)}`);
+    if (row.length !== columns.length)
+      failRow(path, r, undefined, `has ${row.length} values for ${columns.length} columns`);
     for (let i = 0; i < row.length; i++) {
       const v = row[i];
       const problem = valueProblem(v, types[i]!, limits);
-      if (problem !== undefined) fail(`${rp()}[${i}]`, problem);
+      if (problem !== undefined) failRow(path, r, i, problem);
       // PostgreSQL's real input refuses what would round to zero; at float4 precision it is zero.
       if (types[i] === 'float4' && typeof v === 'number' && v !== 0 && Math.abs(v) < float4MinNormal)
         row[i] = 0;
     }
     for (const i of labelIdx)
-      if (row[i] === null) fail(`${rp()}[${i}]`, `label "${columns[i]}" must not be null`);
+      if (row[i] === null) failRow(path, r, i, `label "${columns[i]}" must not be null`);
     const ts = parseTs(row[tsIndex]);
-    if (ts === undefined) fail(`${rp()}[${tsIndex}]`, 'ts must not be null');
+    if (ts === undefined) failRow(path, r, tsIndex, 'ts must not be null');
     if (ts > now + limits.maxFutureMs) {
       acc.future++;
       continue;

@@ -34,6 +34,7 @@ import { createApiToken } from '../server/auth/api-tokens.js';
 import { addUser } from '../server/auth/users.js';
 import { encodeTable } from '../server/ingest/copy.js';
 import { freePort } from '../storage/cluster.js';
+import { copyBinaryHeader, copyBinaryTrailer } from '../storage/copy-pipeline.js';
 import { startEmbeddedStore } from '../storage/embedded.js';
 import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
@@ -492,21 +493,24 @@ async function copyCeiling(
     for (let done = 0; done < pushes; done += perTx) {
       await inTransaction(pool, async (client) => {
         for (const t of v.batch.tables) {
-          let lines = '';
+          const lines: Buffer[] = [];
           let columns: string[] = [];
           for (let k = 0; k < Math.min(perTx, pushes - done); k++) {
             const ts = base + done + k;
             for (const row of t.rows) row[t.tsIndex] = ts;
             const chunk = encodeTable(t, serverId, ids);
             columns = chunk.columns;
-            lines += chunk.lines;
+            lines.push(chunk.tuples);
           }
           const cols = columns.map((c) => `"${c}"`).join(', ');
-          const stream = client.query(copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN`));
+          // The format the server writes (src/storage/queries/ingest.sql.ts): binary, header and trailer once.
+          const stream = client.query(
+            copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN (FORMAT binary)`),
+          );
           await new Promise<void>((resolve, reject) => {
             stream.on('error', reject);
             stream.on('finish', resolve);
-            stream.end(lines);
+            stream.end(Buffer.concat([copyBinaryHeader, ...lines, copyBinaryTrailer]));
           });
         }
       });

@@ -19,8 +19,8 @@ import { PgvigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { WireGap } from '../../protocol/batch.js';
 import {
-  copyIntoFamily,
-  copyKeepingExisting,
+  type CopyTable,
+  copyTables,
   type GapRow,
   insertGaps,
   insertLedgerRows,
@@ -234,7 +234,7 @@ export class IngestWriter {
           : [];
       });
 
-      const byTable = new Map<string, { table: string; once: boolean; columns: string[]; parts: string[] }>();
+      const byTable = new Map<string, CopyTable & { parts: Buffer[] }>();
       for (const item of toWrite) {
         for (const c of item.chunks) {
           if (c.rows === 0) continue;
@@ -244,13 +244,11 @@ export class IngestWriter {
             g = { table: c.table, once: c.once, columns: c.columns, parts: [] };
             byTable.set(key, g);
           }
-          g.parts.push(c.lines);
+          g.parts.push(c.tuples);
         }
       }
-      for (const g of byTable.values()) {
-        if (g.once) await copyKeepingExisting(client, g.table, g.columns, g.parts);
-        else await copyIntoFamily(client, g.table, g.columns, g.parts);
-      }
+      // Every table of the group in one round trip and one socket write.
+      await copyTables(client, [...byTable.values()]);
       await recordTouchedHours(client, toWrite);
 
       const gapRows: GapRow[] = [];

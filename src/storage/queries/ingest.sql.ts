@@ -6,7 +6,7 @@
  * Table and column names come from the family registry (validated before), never from a request.
  */
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { copyBinaryHeader, copyBinaryTrailer, runCopyPipeline } from '../copy-pipeline.js';
 
 export interface LedgerRow {
   serverId: number;
@@ -135,51 +135,39 @@ function columnList(columns: readonly string[]): string {
   return columns.map((c) => `"${c}"`).join(', ');
 }
 
-/** COPY text-format lines into a table (`target`: an already quoted relation). */
-export async function copyLines(
-  client: pg.PoolClient,
-  target: string,
-  columns: readonly string[],
-  parts: readonly string[],
-): Promise<void> {
-  const stream = client.query(copyFrom(`COPY ${target} (${columnList(columns)}) FROM STDIN`));
-  await new Promise<void>((resolve, reject) => {
-    stream.on('error', reject);
-    stream.on('finish', resolve);
-    // One CopyData message for the group's lines of this table: each write is a message of its own and two
-    // socket writes (header, data), and a group holds hundreds of batches' parts (measured: the socket
-    // writes of per-part messages were the largest single cost of the server's CPU under load).
-    stream.end(parts.length === 1 ? parts[0] : parts.join(''));
-  });
-}
-
-/** COPY into a family table. */
-export function copyIntoFamily(
-  client: pg.PoolClient,
-  table: string,
-  columns: readonly string[],
-  parts: readonly string[],
-): Promise<void> {
-  return copyLines(client, `pgvigil."${table}"`, columns, parts);
+/** One table's rows of a group: binary COPY tuples (no header or trailer), in parts of whole tuples. */
+export interface CopyTable {
+  table: string;
+  /** Rows already stored are kept (written through a session temp table, emptied at commit). */
+  once: boolean;
+  columns: readonly string[];
+  parts: readonly Buffer[];
 }
 
 /**
- * COPY through a session temp table (emptied at commit), then keep the rows that are already stored
- * (families whose rows are written once, such as statement texts).
+ * COPYs every table's rows in one round trip (src/storage/copy-pipeline.ts), in COPY's binary format: one
+ * statement list, each table's data after it. A `once` table goes through a session temp table and keeps
+ * the rows already stored (families whose rows are written once, such as statement texts).
  */
-export async function copyKeepingExisting(
-  client: pg.PoolClient,
-  table: string,
-  columns: readonly string[],
-  parts: readonly string[],
-): Promise<void> {
-  const temp = `pgvigil_in_${table}`;
-  await client.query(
-    `CREATE TEMP TABLE IF NOT EXISTS "${temp}" (LIKE pgvigil."${table}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
-  );
-  await copyLines(client, `"${temp}"`, columns, parts);
-  const cols = columnList(columns);
-  await client.query(
-    `INSERT INTO pgvigil."${table}" (${cols}) SELECT ${cols} FROM "${temp}" ON CONFLICT DO NOTHING`,
+export function copyTables(client: pg.ClientBase, tables: readonly CopyTable[]): Promise<void> {
+  if (tables.length === 0) return Promise.resolve();
+  const statements: string[] = [];
+  for (const t of tables) {
+    const cols = columnList(t.columns);
+    if (!t.once) {
+      statements.push(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN (FORMAT binary)`);
+      continue;
+    }
+    const temp = `pgvigil_in_${t.table}`;
+    statements.push(
+      `CREATE TEMP TABLE IF NOT EXISTS "${temp}" (LIKE pgvigil."${t.table}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+      `COPY "${temp}" (${cols}) FROM STDIN (FORMAT binary)`,
+      `INSERT INTO pgvigil."${t.table}" (${cols}) SELECT ${cols} FROM "${temp}" ON CONFLICT DO NOTHING`,
+    );
+  }
+  return runCopyPipeline(
+    client,
+    statements.join(';\n'),
+    tables.map((t) => [copyBinaryHeader, ...t.parts, copyBinaryTrailer]),
   );
 }
