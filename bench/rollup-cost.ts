@@ -28,7 +28,6 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { silentLogger } from '../src/log.js';
 import { validateBatch } from '../src/protocol/batch.js';
 import { ensureServer } from '../src/server/auth/agents.js';
@@ -37,6 +36,7 @@ import { rollBuckets, rollMinutes, rollPending } from '../src/server/jobs/rollup
 import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
+import { copyIntoFamily } from '../src/storage/queries/ingest.sql.js';
 import { upsertTargets } from '../src/storage/queries/targets.sql.js';
 import { batchShape, makeBatch } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
@@ -138,13 +138,7 @@ async function seedIngestShaped(
           lines += out.lines;
           rawRows += t.rows.length;
         }
-        const cols = columns.map((c) => `"${c}"`).join(', ');
-        const stream = client.query(copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN`));
-        await new Promise<void>((resolve, reject) => {
-          stream.on('error', reject);
-          stream.on('finish', resolve);
-          stream.end(lines);
-        });
+        await copyIntoFamily(client, t.table, columns, [lines]);
       }
       await client.query(
         `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
