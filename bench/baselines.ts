@@ -31,7 +31,7 @@ import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
 import { rollupSpecs } from '../src/storage/rollups.js';
-import { postmasterPid, treeCpuSeconds } from '../src/tools/bench-ingest.js';
+import { postmasterPid, treeCpuSeconds } from '../src/tools/proc-cpu.js';
 import { version } from '../src/version.js';
 
 const arg = (name: string, dflt: string): string => {

@@ -94,6 +94,15 @@ describe(`migrations on ${testPgLabel}`, () => {
       assert.equal(await currentLevel(other.pool), real.at(-1)!.version);
       const { rows } = await other.pool.query("SELECT to_regclass('pgvigil.good_one') AS t");
       assert.equal(rows[0].t, null, 'statements before the failure must be rolled back too');
+      // The first run took every migration in one transaction (a new store); a store with a level takes
+      // each in its own, and fails the same way.
+      await assert.rejects(migrate(other.pool, quietLog, [...real, bad]), (err: Error) => {
+        assert.match(err.message, /9001_broken\.sql failed at line 4 \(CREATE TABLE pgvigil\.bad/);
+        return true;
+      });
+      assert.equal(await currentLevel(other.pool), real.at(-1)!.version);
+      const again = await other.pool.query("SELECT to_regclass('pgvigil.good_one') AS t");
+      assert.equal(again.rows[0].t, null);
     } finally {
       await other.drop();
     }

@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { errorCodes } from '../src/errors.js';
 import { buildApp } from '../src/server/app.js';
 import { contentSecurityPolicy, loadWebBuild } from '../src/server/web.js';
@@ -91,6 +93,43 @@ test('answers_are_compressed_by_accept_encoding_with_vary', async () => {
   const html = await get('/', { 'accept-encoding': 'br' });
   assert.equal(html.headers['content-encoding'], 'br');
   assert.match(brotliDecompressSync(html.rawPayload).toString(), /<title>pgvigil fixture<\/title>/);
+});
+
+test('brotli_waits_until_the_server_listens_then_runs_without_a_request', async () => {
+  const messages: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      messages.push((JSON.parse(String(chunk)) as { msg: string }).msg);
+      done();
+    },
+  });
+  const compressedLog = 'dashboard compressed with brotli';
+  const listening = await buildApp({
+    store,
+    log: pino({ level: 'debug' }, sink),
+    latestMigration: latest,
+    webDir: fixtureWebDir,
+  });
+  try {
+    await listening.ready();
+    // The fixture compresses in milliseconds once started: a quarter of a second shows it did not start.
+    await new Promise((r) => setTimeout(r, 250));
+    assert.ok(messages.includes('dashboard loaded'));
+    assert.ok(!messages.includes(compressedLog), 'brotli started before the server listened');
+    await listening.listen({ host: '127.0.0.1', port: 0 });
+    for (let i = 0; i < 500 && !messages.includes(compressedLog); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(messages.includes(compressedLog), 'brotli did not run once the server listened');
+    const res = await listening.inject({
+      method: 'GET',
+      url: '/assets/app-abc123.js',
+      headers: { 'accept-encoding': 'br' },
+    });
+    assert.equal(res.headers['content-encoding'], 'br', 'the first answer after compression is brotli');
+  } finally {
+    await listening.close();
+  }
 });
 
 test('every_dashboard_answer_carries_the_strict_csp_and_security_headers', async () => {

@@ -68,6 +68,7 @@ export function pointsFromSeries(
       }
       let row = rows[idx] as { labels: Record<string, string>; v: Record<string, number> } | undefined;
       if (!row) {
+        // `{}` for fast properties, not a null prototype: its keys are registry column names, never input.
         row = { labels, v: {} as Record<string, number> };
         rows[idx] = row;
       }

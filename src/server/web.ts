@@ -2,8 +2,11 @@
  * Serves the built dashboard (web/, built by `npm run build` into dist/web/) at `/`.
  *
  * At registration the whole build is read into memory — bounded: at most `maxFiles` files and `maxBytes`
- * in all — and every compressible file is gzip- and brotli-compressed once (brotli on the thread pool
- * after start-up: gzip is offered until it is done). After that the plugin never
+ * in all — and every compressible file is gzip-compressed once. Brotli (quality 11, most of a second of a
+ * core for the build) waits until the server listens, so it does not compete with the rest of start-up for
+ * the CPU; it runs on the thread pool, and gzip is offered until a file's brotli variant is whole (a
+ * variant is only put in place complete). The first request for a file of the build starts it too, for an
+ * app that is only ever injected into and never listens. After that the plugin never
  * touches the disk: a request path is only ever a key looked up in that map (exact match, no path
  * normalisation), so `..`, encoded separators or a NUL cannot reach a file outside the build; symbolic
  * links in the build are not followed.
@@ -106,8 +109,11 @@ export type WebBuild =
   | {
       ok: true;
       files: Map<string, WebFile>;
-      /** Settles when every brotli variant is made (it never rejects: a variant that failed is not offered). */
-      compressed: Promise<void>;
+      /**
+       * Starts making the brotli variants (at most once; later calls return the same promise), which settles
+       * when every one is made. It never rejects: a variant that failed is not offered.
+       */
+      compress(): Promise<void>;
     }
   | { ok: false; reason: string };
 
@@ -121,7 +127,8 @@ function typeOf(name: string): { type: string; compress: boolean } {
 
 const brotli = promisify(brotliCompress);
 
-function prepare(name: string, body: Buffer): { file: WebFile; brotli?: Promise<void> } {
+/** The file with its identity and gzip variants, and, for a compressible one, how to add its brotli variant. */
+function prepare(name: string, body: Buffer): { file: WebFile; brotli?: () => Promise<void> } {
   const { type, compress } = typeOf(name);
   const hash = createHash('sha256').update(body).digest('base64url').slice(0, 27);
   const variants: WebFile['variants'] = { identity: { body, etag: `"${hash}"` } };
@@ -130,19 +137,20 @@ function prepare(name: string, body: Buffer): { file: WebFile; brotli?: Promise<
   const gz = gzipSync(body, { level: 9 });
   if (gz.length < body.length) variants.gzip = { body: gz, etag: `"${hash}-gz"` };
   const file: WebFile = { type, variants, varies: true };
-  // Brotli at its best quality takes about a second per 650 kB: on the thread pool, after start-up, so
-  // the server answers at once (with gzip until it is done).
-  const done = brotli(body, {
-    params: {
-      [zlibConstants.BROTLI_PARAM_QUALITY]: 11,
-      [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.length,
-    },
-  })
-    .then((br) => {
-      if (br.length < body.length) variants.br = { body: br, etag: `"${hash}-br"` };
+  // Brotli at its best quality takes about a second per 650 kB: on the thread pool, once started (see the
+  // header). The variant is set only once the whole compressed body exists.
+  const makeBrotli = () =>
+    brotli(body, {
+      params: {
+        [zlibConstants.BROTLI_PARAM_QUALITY]: 11,
+        [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.length,
+      },
     })
-    .catch(() => {});
-  return { file, brotli: done };
+      .then((br) => {
+        if (br.length < body.length) variants.br = { body: br, etag: `"${hash}-br"` };
+      })
+      .catch(() => {});
+  return { file, brotli: makeBrotli };
 }
 
 /**
@@ -190,13 +198,18 @@ export function loadWebBuild(dir: string, limits = webLimits): WebBuild {
     };
   }
   const files = new Map<string, WebFile>();
-  const pending: Promise<void>[] = [];
+  const pending: Array<() => Promise<void>> = [];
   for (const { name, body } of read) {
     const prepared = prepare(name, body);
     files.set(name, prepared.file);
     if (prepared.brotli) pending.push(prepared.brotli);
   }
-  return { ok: true, files, compressed: Promise.all(pending).then(() => undefined) };
+  let compressed: Promise<void> | undefined;
+  const compress = () => {
+    compressed ??= Promise.all(pending.map((make) => make())).then(() => undefined);
+    return compressed;
+  };
+  return { ok: true, files, compress };
 }
 
 /** The preferred coding the client accepts (q > 0) among those the file has: br, then gzip, else identity. */
@@ -250,9 +263,15 @@ export async function webRoutes(app: FastifyInstance, opts: WebOptions): Promise
     maxFiles: opts.maxFiles ?? webLimits.maxFiles,
     maxBytes: opts.maxBytes ?? webLimits.maxBytes,
   });
+  let startBrotli = () => {};
   if (build.ok) {
     opts.log.debug({ dir, files: build.files.size }, 'dashboard loaded');
-    void build.compressed.then(() => opts.log.debug({ dir }, 'dashboard compressed with brotli'));
+    startBrotli = () => {
+      startBrotli = () => {};
+      void build.compress().then(() => opts.log.debug({ dir }, 'dashboard compressed with brotli'));
+    };
+    // Not awaited: listening goes on while the thread pool compresses.
+    app.addHook('onListen', async () => startBrotli());
   } else {
     opts.log.warn({ dir, reason: build.reason }, 'dashboard not served');
   }
@@ -266,6 +285,7 @@ export async function webRoutes(app: FastifyInstance, opts: WebOptions): Promise
     if (!build.ok) return notBuilt();
     const file = build.files.get(`assets/${req.params['*']}`);
     if (!file) return reply.callNotFound();
+    startBrotli();
     return send(req, reply, file, immutable);
   });
 
@@ -281,6 +301,7 @@ export async function webRoutes(app: FastifyInstance, opts: WebOptions): Promise
     if (!build.ok) return notBuilt();
     const index = build.files.get('index.html')!;
     const file = path === '' || path.startsWith('assets/') ? undefined : build.files.get(path);
+    startBrotli();
     if (file && file !== index) return send(req, reply, file, shortCache);
     return send(req, reply, index, 'no-cache');
   });

@@ -1,6 +1,11 @@
 /**
  * Forward-only schema migrations: `migrations/NNNN_name.sql`, applied in order, each in its own
- * transaction, recorded in `pgvigil.schema_migrations`.
+ * transaction, recorded in `pgvigil.schema_migrations`. A new store (level 0, every migration pending) takes
+ * them all in one transaction, each migration under its own savepoint: one commit instead of one a
+ * migration on the first start, and a failure still leaves the level the migrations before it reached.
+ * A migration's statements go to the store in one round trip (again one by one only to name a failing one).
+ * Nobody else can use a store at level 0, so holding every lock to the end costs nothing there; a store
+ * with data keeps one transaction a migration, so a long one releases its locks as soon as it is done.
  *
  * Guarantees:
  * - Serialized by a session advisory lock, so several servers starting at once on one database all come
@@ -89,11 +94,18 @@ export async function migrate(pool: pg.Pool, log: Logger, migrations?: Migration
           log.warn({ migration: m.file }, 'an applied migration file has changed since it was applied');
         }
       }
+      const pending = all.filter((x) => !done.has(x.version));
       const applied: Migration[] = [];
-      for (const m of all.filter((x) => !done.has(x.version))) {
-        await applyOne(client, m);
-        log.info({ migration: m.file }, 'migration applied');
-        applied.push(m);
+      if (level === 0 && pending.length > 1) {
+        const failure = await applyInOne(client, pending, applied);
+        for (const m of applied) log.info({ migration: m.file }, 'migration applied');
+        if (failure) throw failure;
+      } else {
+        for (const m of pending) {
+          await applyOne(client, m);
+          log.info({ migration: m.file }, 'migration applied');
+          applied.push(m);
+        }
       }
       return { applied, level: applied.at(-1)?.version ?? level, latest };
     } finally {
@@ -104,26 +116,81 @@ export async function migrate(pool: pg.Pool, log: Logger, migrations?: Migration
   }
 }
 
-async function applyOne(client: pg.PoolClient, m: Migration): Promise<void> {
-  await client.query('BEGIN');
+/**
+ * A migration's statements and its record, inside a transaction the caller opened and marked with
+ * `SAVEPOINT migration`. The statements go in one round trip; when that fails, they are rolled back and run
+ * again one at a time, so that the error names the statement that fails and its line.
+ */
+async function runMigration(client: pg.PoolClient, m: Migration): Promise<void> {
   try {
+    await client.query(m.sql);
+  } catch (err) {
+    await client.query('ROLLBACK TO SAVEPOINT migration');
     for (const stmt of splitSqlStatements(m.sql)) {
       try {
         await client.query(stmt.sql);
-      } catch (err) {
+      } catch (again) {
         const first = (m.sql.split('\n')[stmt.line - 1] ?? '').trim().slice(0, 120);
         throw new PgvigilError(
           'MIGRATION_FAILED',
-          `migration ${m.file} failed at line ${stmt.line} (${first}): ${(err as Error).message}`,
-          { cause: err },
+          `migration ${m.file} failed at line ${stmt.line} (${first}): ${(again as Error).message}`,
+          { cause: again },
         );
       }
     }
-    await client.query(
-      'INSERT INTO pgvigil.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)',
-      [m.version, m.name, m.checksum],
-    );
+    // It failed once and not again (a lock timeout, a deadlock): the first error, without a line.
+    throw new PgvigilError('MIGRATION_FAILED', `migration ${m.file} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  await client.query('INSERT INTO pgvigil.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+    m.version,
+    m.name,
+    m.checksum,
+  ]);
+}
+
+async function applyOne(client: pg.PoolClient, m: Migration): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SAVEPOINT migration');
+    await runMigration(client, m);
     await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Every migration of `ms` in one transaction, each under its savepoint; those committed are pushed to
+ * `applied`. A failing migration is rolled back to its savepoint and the ones before it are committed, as
+ * when each has its own transaction; the failure is returned for the caller to throw once it has logged them.
+ */
+async function applyInOne(
+  client: pg.PoolClient,
+  ms: readonly Migration[],
+  applied: Migration[],
+): Promise<unknown> {
+  const done: Migration[] = [];
+  await client.query('BEGIN');
+  try {
+    let failure: unknown;
+    for (const m of ms) {
+      await client.query('SAVEPOINT migration');
+      try {
+        await runMigration(client, m);
+      } catch (err) {
+        await client.query('ROLLBACK TO SAVEPOINT migration');
+        failure = err;
+        break;
+      }
+      await client.query('RELEASE SAVEPOINT migration');
+      done.push(m);
+    }
+    await client.query('COMMIT');
+    applied.push(...done);
+    return failure;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;

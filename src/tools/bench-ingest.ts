@@ -18,14 +18,13 @@
  * `--servers N` starts N server children on the one store and spreads the agents over them round-robin.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { silentLogger } from '../log.js';
 import { batchMediaType, validateBatch } from '../protocol/batch.js';
 import { type ColumnSpec, type FamilySpec, families, wireColumns } from '../protocol/families/index.js';
@@ -34,15 +33,16 @@ import { createApiToken } from '../server/auth/api-tokens.js';
 import { addUser } from '../server/auth/users.js';
 import { encodeTable } from '../server/ingest/copy.js';
 import { freePort } from '../storage/cluster.js';
-import { copyBinaryHeader, copyBinaryTrailer } from '../storage/copy-pipeline.js';
 import { startEmbeddedStore } from '../storage/embedded.js';
 import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
+import { copyTables } from '../storage/queries/ingest.sql.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
 import { upsertTargets } from '../storage/queries/targets.sql.js';
 import { userIdByName } from '../storage/queries/users.sql.js';
 import { handlePoolErrors, inTransaction } from '../storage/tx.js';
 import { packageRoot } from '../version.js';
+import { machineBusySeconds, postmasterPid, treeCpuSeconds } from './proc-cpu.js';
 
 export interface BenchIngestOptions {
   agents: number;
@@ -68,60 +68,6 @@ const preparePushesPerS = 1_200;
 const prepareBudgetBytes = 192 * 1024 * 1024;
 /** How far ahead of the clock prepared timestamps may run at most (the server accepts 10 minutes). */
 const maxAheadMs = 5 * 60_000;
-
-/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux this runs on). */
-const ticksPerS = 100;
-
-/** utime, stime, cutime, cstime and ppid of a process from /proc (undefined once it is gone). */
-function procStat(pid: number): { self: number; children: number; ppid: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return {
-      ppid: Number(f[1]),
-      self: (Number(f[11]) + Number(f[12])) / ticksPerS,
-      children: (Number(f[13]) + Number(f[14])) / ticksPerS,
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * CPU seconds used so far by a process and its children: its own, its reaped children's, and its live
- * children's (PostgreSQL's backends are children of the postmaster). The difference of two readings is the
- * CPU used between them, also for a child that exited meanwhile (its time moves into the parent's reaped
- * total).
- */
-export function treeCpuSeconds(pid: number): number | undefined {
-  const root = procStat(pid);
-  if (!root) return undefined;
-  let total = root.self + root.children;
-  for (const name of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(name)) continue;
-    const st = procStat(Number(name));
-    if (st && st.ppid === pid) total += st.self;
-  }
-  return total;
-}
-
-/** The machine's busy CPU seconds (all processes, everyone's) from /proc/stat. */
-export function machineBusySeconds(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
-  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / ticksPerS;
-}
-
-/** The postmaster's pid from its data directory (an embedded store's: this process can read it). */
-export function postmasterPid(dataDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 interface Shape {
   family: FamilySpec;
@@ -502,16 +448,8 @@ async function copyCeiling(
             columns = chunk.columns;
             lines.push(chunk.tuples);
           }
-          const cols = columns.map((c) => `"${c}"`).join(', ');
-          // The format the server writes (src/storage/queries/ingest.sql.ts): binary, header and trailer once.
-          const stream = client.query(
-            copyFrom(`COPY pgvigil."${t.table}" (${cols}) FROM STDIN (FORMAT binary)`),
-          );
-          await new Promise<void>((resolve, reject) => {
-            stream.on('error', reject);
-            stream.on('finish', resolve);
-            stream.end(Buffer.concat([copyBinaryHeader, ...lines, copyBinaryTrailer]));
-          });
+          // The format and path the server writes (src/storage/queries/ingest.sql.ts): binary, one round trip.
+          await copyTables(client, [{ table: t.table, once: false, columns, parts: lines }]);
         }
       });
     }

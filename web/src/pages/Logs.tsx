@@ -311,16 +311,21 @@ function EntryRow({ e, target }: { e: LogEntry; target: number | undefined }) {
   );
 }
 
-/** The URL part of a data epoch (`query|clock period`). */
-const queryOf = (epoch: string) => epoch.slice(0, epoch.lastIndexOf('|'));
-
-function Entries(p: { filter: LogFilter; epoch: string; nonce: number; tail: boolean; live: boolean }) {
+function Entries(p: {
+  filter: LogFilter;
+  /** The URL's query and the clock's refresh period: together, what reloads the data (the page's epoch). */
+  query: string;
+  period: number;
+  nonce: number;
+  tail: boolean;
+  live: boolean;
+}) {
   // Once older pages are shown, the clock's refreshes of a live range leave the first page as it is:
   // reloading it would drop the older pages (or leave a gap between them and a newer first page). A new
   // filter, or news of the live tail, reloads it as before.
-  const [pinned, setPinned] = useState<string | undefined>();
-  const epoch = pinned !== undefined && queryOf(pinned) === queryOf(p.epoch) ? pinned : p.epoch;
-  const first = useData((s) => fetchLogs(p.filter, { limit: 100 }, s), [epoch, p.nonce]);
+  const [pinned, setPinned] = useState<{ query: string; period: number } | undefined>();
+  const period = pinned !== undefined && pinned.query === p.query ? pinned.period : p.period;
+  const first = useData((s) => fetchLogs(p.filter, { limit: 100 }, s), [p.query, period, p.nonce]);
   const [older, setOlder] = useState<{ entries: LogEntry[]; next: string | null } | undefined>();
   const [olderError, setOlderError] = useState<Error | undefined>();
   const [busy, setBusy] = useState(false);
@@ -334,7 +339,7 @@ function Entries(p: { filter: LogFilter; epoch: string; nonce: number; tail: boo
   const targets = useSoleTargets(entries.map((e) => e.serverId));
   const loadOlder = () => {
     if (!next) return;
-    setPinned(epoch);
+    setPinned({ query: p.query, period });
     setBusy(true);
     fetchLogs(p.filter, { limit: 100, before: next })
       .then(
@@ -425,7 +430,9 @@ export function LogsPage(_p: { params: Params }) {
   const filter = logFilterOf(loc.query, range);
   const tail = loc.query.get('tail') === '1' && range.live;
   // What makes the data reload: the URL, and for a live range each refresh period of the clock.
-  const epoch = `${loc.query}|${range.live ? Math.floor(range.to / refreshEveryMs(range)) : 0}`;
+  const query = String(loc.query);
+  const period = range.live ? Math.floor(range.to / refreshEveryMs(range)) : 0;
+  const epoch = `${query}|${period}`;
   const servers = useData((s) => fetchServerChoices(s), []);
   const liveServers =
     filter.server !== undefined ? [filter.server] : (servers.data ?? []).map((s) => s.serverId);
@@ -445,7 +452,7 @@ export function LogsPage(_p: { params: Params }) {
         </p>
       ) : null}
       <Histogram filter={filter} epoch={epoch} nonce={nonce} />
-      <Entries filter={filter} epoch={epoch} nonce={nonce} tail={tail} live={range.live} />
+      <Entries filter={filter} query={query} period={period} nonce={nonce} tail={tail} live={range.live} />
       <Patterns filter={filter} epoch={epoch} />
     </Layout>
   );
