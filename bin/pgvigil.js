@@ -3,6 +3,8 @@
 // the agent runs on database hosts and must stay small (see src/agent/main.ts). `logs` likewise, so that
 // `logs parse` starts fast (src/agent/logs/main.ts).
 const command = process.argv[2];
+// The agent's V8 options are set before its modules load (one of them has to be; src/agent/v8-flags.ts).
+if (command === 'agent') (await import('../dist/src/agent/v8-flags.js')).applyAgentV8Flags();
 const entry =
   command === 'agent' || command === 'collect'
     ? '../dist/src/agent/main.js'

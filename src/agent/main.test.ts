@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { agentV8Flags } from './main.js';
+import { agentV8Flags } from './v8-flags.js';
 
 const run = promisify(execFile);
 
