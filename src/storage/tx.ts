@@ -82,8 +82,11 @@ export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
 }
 
 export interface TransactionOptions {
-  /** Statement to open the transaction with (default `BEGIN`). */
-  begin?: string;
+  /**
+   * Statement to open the transaction with (default `BEGIN`); null: `fn` opens it in its first statement
+   * (saving a round trip).
+   */
+  begin?: string | null;
   /** Run after a rollback on the same connection (e.g. releasing advisory locks); a failure destroys it. */
   afterRollback?: string;
 }
@@ -100,7 +103,7 @@ export async function inTransaction<T>(
   const client = await connect(pool);
   let broken = false;
   try {
-    await client.query(opts.begin ?? 'BEGIN');
+    if (opts.begin !== null) await client.query(opts.begin ?? 'BEGIN');
     const out = await fn(client);
     await client.query('COMMIT');
     return out;

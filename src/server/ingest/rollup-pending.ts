@@ -15,9 +15,8 @@
  * rolled again from there (see ../jobs/rollups.ts, `rollMinutes`). Rows younger than `lateAfterMs` cannot
  * be below a mark (marks stay `minuteGraceMs` behind the clock), so a healthy batch costs nothing more.
  */
-import type pg from 'pg';
-import { insertPendingHours } from '../../storage/queries/ingest.sql.js';
-import { rewindMinuteMarks } from '../../storage/queries/rollups.sql.js';
+import { insertPendingHoursSql } from '../../storage/queries/ingest.sql.js';
+import { rewindMinuteMarksSql } from '../../storage/queries/rollups.sql.js';
 import type { CopyChunk } from './copy.js';
 
 /** Two-key advisory lock (the job runner's key space, "pv") held shared by writers, exclusive by the job. */
@@ -29,14 +28,13 @@ export const minuteGraceMs = 90_000;
 const lateAfterMs = minuteGraceMs / 2;
 
 /**
- * Records the hours the items' rows fall in, and moves minute marks back below late rows; runs inside the
- * group transaction.
+ * The statements that record the hours the items' rows fall in and move minute marks back below late rows,
+ * in this order; the group transaction runs them after its COPYs, in the same message.
  */
-export async function recordTouchedHours(
-  client: pg.PoolClient,
+export function touchedHoursStatements(
   items: ReadonlyArray<{ serverId: number; chunks: readonly CopyChunk[] }>,
   now = Date.now(),
-): Promise<void> {
+): string[] {
   const pairs: Array<[number, number]> = [];
   const late: Array<[number, number]> = [];
   const seen = new Set<string>();
@@ -52,10 +50,9 @@ export async function recordTouchedHours(
       }
     }
   }
-  if (pairs.length === 0) return;
+  if (pairs.length === 0) return [];
   // One order for every writer: two groups inserting the same new keys in opposite orders would deadlock.
   pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  await insertPendingHours(client, pairs, rollupPendingLock);
-  // After the shared lock (taken by the insert above): see the header.
-  await rewindMinuteMarks(client, late);
+  // The rewind after the shared lock (taken by the insert): see the header.
+  return [insertPendingHoursSql(pairs, rollupPendingLock), ...rewindMinuteMarksSql(late)];
 }

@@ -19,18 +19,18 @@ import { PgvigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { WireGap } from '../../protocol/batch.js';
 import {
+  beginWithLedgerRows,
   type CopyTable,
   copyTables,
   type GapRow,
-  insertGaps,
-  insertLedgerRows,
+  insertGapsSql,
   ledgerDigests,
-  touchAgents,
+  touchAgentsSql,
 } from '../../storage/queries/ingest.sql.js';
 import { inTransaction, isConnectionError, storeUnavailable } from '../../storage/tx.js';
 import type { Registry } from '../../telemetry/metrics.js';
 import type { CopyChunk } from './copy.js';
-import { recordTouchedHours } from './rollup-pending.js';
+import { touchedHoursStatements } from './rollup-pending.js';
 
 export interface IngestItem {
   serverId: number;
@@ -223,75 +223,83 @@ export class IngestWriter {
   private async transaction(items: IngestItem[]): Promise<GroupOutcome[]> {
     const started = performance.now();
     const now = Date.now();
-    const done = await inTransaction(this.pool, async (client) => {
-      const ledger = await insertLedgerRows(client, items);
-      const outcomes = await this.outcomes(client, items, ledger.inserted);
-      const toWrite = items.filter((_, k) => outcomes[k] === 'accepted');
-      const regressions = toWrite.flatMap((item) => {
-        const highest = ledger.highestBefore.get(item.agentId);
-        return highest != null && item.seq < highest
-          ? [{ agentId: item.agentId, seq: item.seq, highestSeq: highest }]
-          : [];
-      });
+    // Round trips: BEGIN with the ledger insert; the digests of batches already stored (only when there
+    // are such); the COPYs with every statement that needs no answer (rollup hours, gaps, presence); the
+    // announce hook's; COMMIT.
+    const done = await inTransaction(
+      this.pool,
+      async (client) => {
+        const ledger = await beginWithLedgerRows(client, items);
+        const outcomes = await this.outcomes(client, items, ledger.inserted);
+        const toWrite = items.filter((_, k) => outcomes[k] === 'accepted');
+        const regressions = toWrite.flatMap((item) => {
+          const highest = ledger.highestBefore.get(item.agentId);
+          return highest != null && item.seq < highest
+            ? [{ agentId: item.agentId, seq: item.seq, highestSeq: highest }]
+            : [];
+        });
 
-      const byTable = new Map<string, CopyTable & { parts: Buffer[] }>();
-      for (const item of toWrite) {
-        for (const c of item.chunks) {
-          if (c.rows === 0) continue;
-          const key = `${c.table}(${c.columns.join(',')})`;
-          let g = byTable.get(key);
-          if (!g) {
-            g = { table: c.table, once: c.once, columns: c.columns, parts: [] };
-            byTable.set(key, g);
+        const byTable = new Map<string, CopyTable & { parts: Buffer[] }>();
+        for (const item of toWrite) {
+          for (const c of item.chunks) {
+            if (c.rows === 0) continue;
+            const key = `${c.table}(${c.columns.join(',')})`;
+            let g = byTable.get(key);
+            if (!g) {
+              g = { table: c.table, once: c.once, columns: c.columns, parts: [] };
+              byTable.set(key, g);
+            }
+            g.parts.push(c.tuples);
           }
-          g.parts.push(c.tuples);
         }
-      }
-      // Every table of the group in one round trip and one socket write.
-      await copyTables(client, [...byTable.values()]);
-      await recordTouchedHours(client, toWrite);
+        const after = touchedHoursStatements(toWrite, now);
 
-      const gapRows: GapRow[] = [];
-      for (const item of toWrite) {
-        for (const gap of item.gaps)
-          gapRows.push([item.serverId, item.agentId, gap.reason, gap.fromSeq, gap.toSeq, gap.count]);
-        if (item.rejected.future > 0)
-          gapRows.push([
-            item.serverId,
-            item.agentId,
-            'rows-in-future',
-            item.seq,
-            item.seq,
-            item.rejected.future,
-          ]);
-        if (item.rejected.tooOld > 0)
-          gapRows.push([
-            item.serverId,
-            item.agentId,
-            'rows-too-old',
-            item.seq,
-            item.seq,
-            item.rejected.tooOld,
-          ]);
-      }
-      await insertGaps(client, gapRows);
-      // Presence (and the self-report with it) at most every 10 s per agent: one row update per agent and
-      // group would otherwise contend between concurrent groups of the same agents.
-      const latestStatus = new Map<string, string>();
-      for (const item of toWrite) if (item.status !== undefined) latestStatus.set(item.agentId, item.status);
-      const seen = [...new Set(toWrite.map((i) => i.agentId))]
-        .filter((a) => now - (this.lastSeen.get(a) ?? 0) > 10_000)
-        .sort();
-      if (seen.length > 0) {
-        await touchAgents(
-          client,
-          seen,
-          seen.map((a) => latestStatus.get(a) ?? null),
-        );
-      }
-      if (this.announce && toWrite.length > 0) await this.announce(client, toWrite);
-      return { outcomes, toWrite, regressions, seen };
-    });
+        const gapRows: GapRow[] = [];
+        for (const item of toWrite) {
+          for (const gap of item.gaps)
+            gapRows.push([item.serverId, item.agentId, gap.reason, gap.fromSeq, gap.toSeq, gap.count]);
+          if (item.rejected.future > 0)
+            gapRows.push([
+              item.serverId,
+              item.agentId,
+              'rows-in-future',
+              item.seq,
+              item.seq,
+              item.rejected.future,
+            ]);
+          if (item.rejected.tooOld > 0)
+            gapRows.push([
+              item.serverId,
+              item.agentId,
+              'rows-too-old',
+              item.seq,
+              item.seq,
+              item.rejected.tooOld,
+            ]);
+        }
+        after.push(...insertGapsSql(gapRows));
+        // Presence (and the self-report with it) at most every 10 s per agent: one row update per agent and
+        // group would otherwise contend between concurrent groups of the same agents.
+        const latestStatus = new Map<string, string>();
+        for (const item of toWrite)
+          if (item.status !== undefined) latestStatus.set(item.agentId, item.status);
+        const seen = [...new Set(toWrite.map((i) => i.agentId))]
+          .filter((a) => now - (this.lastSeen.get(a) ?? 0) > 10_000)
+          .sort();
+        if (seen.length > 0)
+          after.push(
+            ...touchAgentsSql(
+              seen,
+              seen.map((a) => latestStatus.get(a) ?? null),
+            ),
+          );
+        // Every table of the group and the statements above in one round trip and one socket write.
+        await copyTables(client, [...byTable.values()], after);
+        if (this.announce && toWrite.length > 0) await this.announce(client, toWrite);
+        return { outcomes, toWrite, regressions, seen };
+      },
+      { begin: null },
+    );
     const { outcomes, toWrite, regressions, seen } = done;
     for (const a of seen) this.lastSeen.set(a, now);
     for (const r of regressions) {

@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { copyBinaryHeader, copyBinaryTrailer, runCopyPipeline } from '../copy-pipeline.js';
+import { byteaArray, floatArray, intArray, intText, textArray } from './literals.js';
 
 export interface LedgerRow {
   serverId: number;
@@ -24,16 +25,26 @@ export interface LedgerInsert {
 }
 
 /**
- * Inserts ledger rows, keeping those already stored. One statement: the highest seq per agent is read in
- * the same snapshot, which does not see the rows this statement inserts.
+ * Opens the group transaction and inserts ledger rows, keeping those already stored: `BEGIN` and the
+ * insert in one simple-query message (one round trip; the values are written as literals, see
+ * ./literals.ts). One statement: the highest seq per agent is read in the same snapshot, which does not see
+ * the rows this statement inserts. The caller's transaction must not be open yet (`inTransaction` with
+ * `begin: null`).
  */
-export async function insertLedgerRows(
+export async function beginWithLedgerRows(
   client: pg.PoolClient,
   items: readonly LedgerRow[],
 ): Promise<LedgerInsert> {
-  const { rows } = await client.query<{ kind: 'new' | 'max'; agent_id: string; seq: string | null }>(
-    `WITH input AS (
-       SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::int[], $5::bytea[])
+  const results = (await client.query(
+    `BEGIN;
+     WITH input AS (
+       SELECT * FROM unnest(${intArray(items.map((i) => i.serverId))}, ${textArray(
+         items.map((i) => i.agentId),
+         'uuid',
+       )}, ${intArray(items.map((i) => i.seq))}, ${intArray(
+         items.map((i) => i.rowCount),
+         'int',
+       )}, ${byteaArray(items.map((i) => i.digest))})
          AS i (server_id, agent_id, seq, row_count, digest)
      ), ins AS (
        INSERT INTO pgvigil.ingest_ledger (server_id, agent_id, seq, row_count, digest)
@@ -46,16 +57,9 @@ export async function insertLedgerRows(
             (SELECT max(l.seq) FROM pgvigil.ingest_ledger l
               WHERE l.server_id = a.server_id AND l.agent_id = a.agent_id)::text
        FROM (SELECT DISTINCT server_id, agent_id FROM input) a`,
-    [
-      items.map((i) => i.serverId),
-      items.map((i) => i.agentId),
-      items.map((i) => i.seq),
-      items.map((i) => i.rowCount),
-      items.map((i) => i.digest),
-    ],
-  );
+  )) as unknown as Array<pg.QueryResult<{ kind: 'new' | 'max'; agent_id: string; seq: string | null }>>;
   const out: LedgerInsert = { inserted: new Set(), highestBefore: new Map() };
-  for (const r of rows) {
+  for (const r of results[1]!.rows) {
     if (r.kind === 'new') out.inserted.add(`${r.agent_id}/${r.seq}`);
     else out.highestBefore.set(r.agent_id, r.seq === null ? null : Number(r.seq));
   }
@@ -79,13 +83,18 @@ export async function ledgerDigests(
 /** One row of pgvigil.gaps: server, agent, reason, from seq, to seq, count. */
 export type GapRow = [number, string, string, number | null, number | null, number];
 
-export async function insertGaps(client: pg.PoolClient, gapRows: readonly GapRow[]): Promise<void> {
-  if (gapRows.length === 0) return;
-  await client.query(
+/** The statement that inserts gap rows (none: no statement), values as literals. */
+export function insertGapsSql(gapRows: readonly GapRow[]): string[] {
+  if (gapRows.length === 0) return [];
+  return [
     `INSERT INTO pgvigil.gaps (server_id, agent_id, reason, from_seq, to_seq, count)
-     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])`,
-    [0, 1, 2, 3, 4, 5].map((k) => gapRows.map((r) => r[k])),
-  );
+     SELECT * FROM unnest(${intArray(gapRows.map((r) => r[0]))}, ${textArray(
+       gapRows.map((r) => r[1]),
+       'uuid',
+     )}, ${textArray(gapRows.map((r) => r[2]))}, ${intArray(gapRows.map((r) => r[3]))}, ${intArray(
+       gapRows.map((r) => r[4]),
+     )}, ${intArray(gapRows.map((r) => r[5]))})`,
+  ];
 }
 
 /**
@@ -93,42 +102,34 @@ export async function insertGaps(client: pg.PoolClient, gapRows: readonly GapRow
  * (`statuses[i]` is JSON text or null to keep the stored one). Agent ids sorted, so that concurrent
  * groups lock rows in one order.
  */
-export async function touchAgents(
-  client: pg.PoolClient,
+export function touchAgentsSql(
   agentIds: readonly string[],
   statuses: ReadonlyArray<string | null>,
-): Promise<void> {
-  await client.query(
+): string[] {
+  const ids = textArray(agentIds, 'uuid');
+  return [
     `UPDATE pgvigil.agents a SET last_seen_at = now(), status = coalesce(u.status, a.status)
-       FROM unnest($1::uuid[], $2::jsonb[]) AS u (agent_id, status)
+       FROM unnest(${ids}, ${textArray(statuses, 'jsonb')}) AS u (agent_id, status)
       WHERE a.agent_id = u.agent_id`,
-    [agentIds, statuses],
-  );
-  await client.query(
     `UPDATE pgvigil.servers s SET last_seen_at = now() FROM pgvigil.agents a
-      WHERE a.server_id = s.server_id AND a.agent_id = ANY($1::uuid[])`,
-    [agentIds],
-  );
+      WHERE a.server_id = s.server_id AND a.agent_id = ANY(${ids})`,
+  ];
 }
 
 /**
  * Marks (server, hour) rollup buckets pending, under the shared advisory lock `lock` (why:
  * src/server/ingest/rollup-pending.ts). `pairs` are [server id, hour start in ms], sorted.
  */
-export async function insertPendingHours(
-  client: pg.PoolClient,
+export function insertPendingHoursSql(
   pairs: ReadonlyArray<readonly [number, number]>,
   lock: { space: number; key: number },
-): Promise<void> {
-  await client.query(
-    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
+): string {
+  return `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
      SELECT u.s, 'hourly', to_timestamp(u.h / 1000.0)
-       FROM (SELECT pg_advisory_xact_lock_shared($3::int, $4::int)) l,
-            unnest($1::bigint[], $2::float8[]) WITH ORDINALITY AS u(s, h, n)
+       FROM (SELECT pg_advisory_xact_lock_shared(${intText(lock.space)}, ${intText(lock.key)})) l,
+            unnest(${intArray(pairs.map((p) => p[0]))}, ${floatArray(pairs.map((p) => p[1]))}) WITH ORDINALITY AS u(s, h, n)
       ORDER BY u.n
-     ON CONFLICT DO NOTHING`,
-    [pairs.map((p) => p[0]), pairs.map((p) => p[1]), lock.space, lock.key],
-  );
+     ON CONFLICT DO NOTHING`;
 }
 
 function columnList(columns: readonly string[]): string {
@@ -146,11 +147,16 @@ export interface CopyTable {
 
 /**
  * COPYs every table's rows in one round trip (src/storage/copy-pipeline.ts), in COPY's binary format: one
- * statement list, each table's data after it. A `once` table goes through a session temp table and keeps
+ * statement list, each table's data after it, then the statements `then` (without parameters: see
+ * ./literals.ts) in the same message. A `once` table goes through a session temp table and keeps
  * the rows already stored (families whose rows are written once, such as statement texts).
  */
-export function copyTables(client: pg.ClientBase, tables: readonly CopyTable[]): Promise<void> {
-  if (tables.length === 0) return Promise.resolve();
+export function copyTables(
+  client: pg.ClientBase,
+  tables: readonly CopyTable[],
+  then: readonly string[] = [],
+): Promise<void> {
+  if (tables.length === 0 && then.length === 0) return Promise.resolve();
   const statements: string[] = [];
   for (const t of tables) {
     const cols = columnList(t.columns);
@@ -165,6 +171,7 @@ export function copyTables(client: pg.ClientBase, tables: readonly CopyTable[]):
       `INSERT INTO pgvigil."${t.table}" (${cols}) SELECT ${cols} FROM "${temp}" ON CONFLICT DO NOTHING`,
     );
   }
+  statements.push(...then);
   return runCopyPipeline(
     client,
     statements.join(';\n'),

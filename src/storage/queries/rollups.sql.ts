@@ -4,6 +4,7 @@
  * family and tier (built from the family registry by ../rollups.ts).
  */
 import { type RolledTier, rollBucketSql, rollupSpecs } from '../rollups.js';
+import { floatArray, intArray } from './literals.js';
 import type { Queryable } from './queryable.js';
 
 /** For `inTransaction`'s afterRollback: releases advisory locks a failed transaction may still hold. */
@@ -208,13 +209,20 @@ export async function rewindMinuteMarks(
   pairs: ReadonlyArray<readonly [number, number]>,
 ): Promise<void> {
   if (pairs.length === 0) return;
-  await db.query(
-    `WITH u AS (SELECT s, min(to_timestamp(t / 1000.0)) AS t
-                  FROM unnest($1::bigint[], $2::float8[]) AS x(s, t) GROUP BY s),
+  await db.query(rewindSql('$1::bigint[]', '$2::float8[]'), [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
+}
+
+/** `rewindMinuteMarks` as a statement without parameters (none when there is nothing to move back). */
+export function rewindMinuteMarksSql(pairs: ReadonlyArray<readonly [number, number]>): string[] {
+  if (pairs.length === 0) return [];
+  return [rewindSql(intArray(pairs.map((p) => p[0])), floatArray(pairs.map((p) => p[1])))];
+}
+
+function rewindSql(servers: string, times: string): string {
+  return `WITH u AS (SELECT s, min(to_timestamp(t / 1000.0)) AS t
+                  FROM unnest(${servers}, ${times}) AS x(s, t) GROUP BY s),
           locked AS (SELECT m.server_id, u.t FROM pgvigil.rollup_minute_marks m JOIN u ON u.s = m.server_id
                       WHERE m.rolled_to > u.t ORDER BY m.server_id FOR UPDATE OF m)
      UPDATE pgvigil.rollup_minute_marks m SET rolled_to = greatest(m.since, least(m.rolled_to, l.t))
-       FROM locked l WHERE m.server_id = l.server_id`,
-    [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
-  );
+       FROM locked l WHERE m.server_id = l.server_id`;
 }
