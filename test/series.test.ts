@@ -44,6 +44,17 @@ async function series(query: Record<string, string | number | string[]>): Promis
   return res.json() as SeriesResult;
 }
 
+/** The last 24 h of the test host's user and system CPU. */
+function lastDayOfCpu() {
+  return {
+    family: 'host_cpu',
+    metrics: 'user_pct,system_pct',
+    server: hostId,
+    from: now - 24 * hourMs,
+    to: now,
+  };
+}
+
 /** Average of raw user_pct of cpu "total" per bucket of `unit` ('hour' | 'day'), from the raw rows. */
 async function rawAverages(unit: 'hour' | 'day'): Promise<Map<number, number>> {
   const { rows } = await pool.query<{ t: number; v: number }>(
@@ -251,13 +262,7 @@ describe(`time series on ${testPgLabel}`, () => {
     // The series query leaves the order of its rows to the scan, and each series is put in time order in
     // the server. Rewriting the first hours' minute rows moves their new versions behind the later hours
     // in the table, so a scan finds them last; the answer must not change.
-    const q = {
-      family: 'host_cpu',
-      metrics: 'user_pct,system_pct',
-      server: hostId,
-      from: now - 24 * hourMs,
-      to: now,
-    };
+    const q = lastDayOfCpu();
     const before = await get(q);
     assert.equal(before.statusCode, 200, before.body);
     const firstHours = Math.floor((now - 24 * hourMs) / hourMs) * hourMs + 3 * hourMs;
@@ -295,13 +300,7 @@ describe(`time series on ${testPgLabel}`, () => {
       tiers[0]!.last.getTime() >= lastRolled && tiers[0]!.last.getTime() <= lastRolled + minute,
       `minute rows end a grace behind the clock: ${tiers[0]!.last.toISOString()}`,
     );
-    const q = {
-      family: 'host_cpu',
-      metrics: 'user_pct,system_pct',
-      server: hostId,
-      from: now - 24 * hourMs,
-      to: now,
-    };
+    const q = lastDayOfCpu();
     for (const agg of ['avg', 'min', 'max', 'p95']) {
       const minute = await series({ ...q, agg });
       const raw = await series({ ...q, agg, tier: 'raw', step: '60s' });

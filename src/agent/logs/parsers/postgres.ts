@@ -372,6 +372,14 @@ function isDigitCode(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
+/** Whether code `c` fits place `i` of "YYYY-MM-DD HH:MM:SS" (the prefix's time, read from a string or bytes). */
+function fitsDateTime(c: number, i: number): boolean {
+  if (i === 4 || i === 7) return c === 45;
+  if (i === 10) return c === 32;
+  if (i === 13 || i === 16) return c === 58;
+  return isDigitCode(c);
+}
+
 /** [A-Za-z0-9+:-], the characters of a zone name in the timestamp pattern. */
 function isZoneCode(c: number): boolean {
   return (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 45;
@@ -401,16 +409,7 @@ interface DefaultPrefixMatch {
 function matchDefaultPrefix(line: string, out: DefaultPrefixMatch): number {
   const n = line.length;
   if (n < 30) return -1;
-  for (let i = 0; i < 19; i++) {
-    const c = line.charCodeAt(i);
-    if (i === 4 || i === 7) {
-      if (c !== 45) return -1;
-    } else if (i === 10) {
-      if (c !== 32) return -1;
-    } else if (i === 13 || i === 16) {
-      if (c !== 58) return -1;
-    } else if (!isDigitCode(c)) return -1;
-  }
+  for (let i = 0; i < 19; i++) if (!fitsDateTime(line.charCodeAt(i), i)) return -1;
   let p = 19;
   if (line.charCodeAt(p) === 46) {
     p++;
@@ -515,16 +514,7 @@ function matchDefaultPrefixBytes(span: AsciiSpan, n: number, out: DefaultPrefixM
   const b = span.bytes;
   const o = span.at;
   const end = o + n;
-  for (let i = 0; i < 19; i++) {
-    const c = b[o + i]!;
-    if (i === 4 || i === 7) {
-      if (c !== 45) return -1;
-    } else if (i === 10) {
-      if (c !== 32) return -1;
-    } else if (i === 13 || i === 16) {
-      if (c !== 58) return -1;
-    } else if (!isDigitCode(c)) return -1;
-  }
+  for (let i = 0; i < 19; i++) if (!fitsDateTime(b[o + i]!, i)) return -1;
   let p = o + 19;
   if (b[p] === 46) {
     p++;
