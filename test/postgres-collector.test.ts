@@ -785,12 +785,24 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     }
   });
 
-  /** The collector's sessions in `names`: database → backend pid. */
+  /**
+   * The collector's sessions in `names`: database → backend pid. At most one a database; a second one is
+   * given up to 2 s to leave (a backend that is ending stays in pg_stat_activity for a moment).
+   */
   async function sessionPids(probe: pg.Client, names: string[]): Promise<Map<string, number>> {
-    const { rows } = await probe.query<{ datname: string; pid: number }>(
-      "SELECT datname, pid FROM pg_stat_activity WHERE application_name = 'pgvigil' AND datname = ANY($1)",
-      [names],
-    );
+    const read = async () =>
+      (
+        await probe.query<{ datname: string; pid: number }>(
+          `SELECT datname, pid FROM pg_stat_activity
+            WHERE application_name = 'pgvigil' AND backend_type = 'client backend' AND datname = ANY($1)`,
+          [names],
+        )
+      ).rows;
+    let rows = await read();
+    for (let tries = 0; tries < 20 && new Set(rows.map((r) => r.datname)).size < rows.length; tries++) {
+      await sleep(100);
+      rows = await read();
+    }
     assert.equal(new Set(rows.map((r) => r.datname)).size, rows.length, 'one session a database at most');
     return new Map(rows.map((r) => [r.datname, r.pid]));
   }
