@@ -509,17 +509,25 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
 describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
   let a: TestDatabase;
   let b: TestDatabase;
+  // The collectors here log in as a role of their own (a superuser, as the test cluster's): other test
+  // files' collectors, running beside these against the same cluster, visit every database in sessions
+  // named pgvigil too, and are told apart by their role.
+  const own = { role: `conn_${randomBytes(4).toString('hex')}`, url: '' };
   before(async () => {
     a = await createTestDatabase('pgsess_a');
     b = await createTestDatabase('pgsess_b');
+    const password = `Conn-${randomBytes(6).toString('hex')}`;
+    await a.pool.query(`CREATE ROLE ${own.role} SUPERUSER LOGIN PASSWORD '${password}'`);
+    own.url = urlAs(own.role, password, a.name);
   });
   after(async () => {
+    await a.pool.query(`DROP ROLE IF EXISTS ${own.role}`);
     await a.drop();
     await b.drop();
   });
 
   test('with_keep_connections_0_one_connection_named_pgvigil_stays_open_and_visits_are_closed_after', async () => {
-    const collector = createPostgresCollector(a.url, {
+    const collector = createPostgresCollector(own.url, {
       includeDatabases: [a.name, b.name],
       databaseIntervalMs: 0,
       keepDatabaseConnections: 0,
@@ -540,7 +548,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     await probe.connect();
     try {
       const { rows } = await probe.query(
-        "SELECT datname FROM pg_stat_activity WHERE application_name = 'pgvigil' AND datname = ANY($1)",
+        `SELECT datname FROM pg_stat_activity WHERE application_name = 'pgvigil' AND usename = '${own.role}' AND datname = ANY($1)`,
         [[a.name, b.name]],
       );
       assert.deepEqual(
@@ -555,7 +563,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
   });
 
   test('a_databases_families_are_read_in_one_message_of_statements_prepared_once_per_connection', async () => {
-    const collector = createPostgresCollector(a.url, {
+    const collector = createPostgresCollector(own.url, {
       includeDatabases: [a.name, b.name],
       databaseIntervalMs: 0,
       keepDatabaseConnections: 1,
@@ -567,7 +575,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
       String(
         (
           await probe.query(
-            "SELECT query FROM pg_stat_activity WHERE application_name = 'pgvigil' AND datname = $1",
+            `SELECT query FROM pg_stat_activity WHERE application_name = 'pgvigil' AND usename = '${own.role}' AND datname = $1`,
             [b.name],
           )
         ).rows[0]?.query,
@@ -640,7 +648,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
   async function visiting(probe: pg.Client, names: string[]): Promise<Map<string, boolean>> {
     const { rows } = await probe.query<{ datname: string; waiting: boolean }>(
       `SELECT datname, wait_event_type = 'Lock' AS waiting FROM pg_stat_activity
-        WHERE application_name = 'pgvigil' AND datname = ANY($1)`,
+        WHERE application_name = 'pgvigil' AND usename = '${own.role}' AND datname = ANY($1)`,
       [names],
     );
     return new Map(rows.map((r) => [r.datname, r.waiting === true]));
@@ -652,7 +660,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
    */
   async function visitCollector(names: string[], concurrency: number) {
     const locked = await lockedDatabases(names);
-    const collector = createPostgresCollector(a.url, {
+    const collector = createPostgresCollector(own.url, {
       includeDatabases: locked.names,
       databaseIntervalMs: 0,
       databaseVisitConcurrency: concurrency,
@@ -794,7 +802,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
       (
         await probe.query<{ datname: string; pid: number }>(
           `SELECT datname, pid FROM pg_stat_activity
-            WHERE application_name = 'pgvigil' AND backend_type = 'client backend' AND datname = ANY($1)`,
+            WHERE application_name = 'pgvigil' AND usename = '${own.role}' AND backend_type = 'client backend' AND datname = ANY($1)`,
           [names],
         )
       ).rows;
@@ -823,7 +831,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
     const [b, c, d] = names as [string, string, string];
     // The test's own pools would block a plain DROP DATABASE as much as the collector's connections.
     for (const x of dbs) await x.pool.end();
-    const collector = createPostgresCollector(a.url, { includeDatabases: names, databaseIntervalMs: 0 });
+    const collector = createPostgresCollector(own.url, { includeDatabases: names, databaseIntervalMs: 0 });
     const probe = new pg.Client({ connectionString: a.url });
     await probe.connect();
     try {
@@ -858,6 +866,16 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
         'a database closed to connections is not visited',
       );
       assert.equal((await sessionPids(probe, names)).has(c), false, 'its kept connection let go of');
+      // Other test files' collectors may still hold one of their own there until their next visit.
+      await probe.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename <> $2',
+        [c, own.role],
+      );
+      await waitFor('only our sessions were in the closed database', async () =>
+        (await probe.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1', [c])).rowCount === 0
+          ? true
+          : undefined,
+      );
       await probe.query(`DROP DATABASE ${probe.escapeIdentifier(c)}`);
 
       // Dropped WITH (FORCE) under a kept connection: the next collection goes on without it.
@@ -903,7 +921,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
   test('with_more_databases_than_kept_connections_those_kept_are_visited_first_and_no_more_are_held', async () => {
     const dbs = await Promise.all(['pgkeep2_b', 'pgkeep2_c', 'pgkeep2_d'].map((n) => createTestDatabase(n)));
     const names = dbs.map((d) => d.name);
-    const collector = createPostgresCollector(a.url, {
+    const collector = createPostgresCollector(own.url, {
       includeDatabases: names,
       databaseIntervalMs: 0,
       databaseVisitConcurrency: 2,
@@ -937,7 +955,7 @@ describe(`PostgreSQL collector connections on ${testPgLabel}`, () => {
   });
 
   test('overlapping_collections_are_refused_rather_than_stacked', async () => {
-    const collector = createPostgresCollector(a.url, { includeDatabases: [a.name] });
+    const collector = createPostgresCollector(own.url, { includeDatabases: [a.name] });
     const [one, two] = await Promise.all([
       collector.collect(collectContext()),
       collector.collect(collectContext()),
