@@ -37,7 +37,7 @@ describe('pgvigil up with the embedded store', {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  test('answers_health_within_5_s_and_again_after_a_restart_with_data_kept', async () => {
+  test('answers_health_within_5_s_and_again_after_a_restart_with_data_kept', async (t) => {
     const dataDir = join(tempDataDir(), 'data');
     dirs.push(dataDir);
     const port = await freePort();
@@ -53,6 +53,7 @@ describe('pgvigil up with the embedded store', {
       assert.equal(body.store.kind, 'embedded');
       assert.match(body.store.postgresVersion, /^18\./);
       assert.equal(body.migrations.level, body.migrations.latest);
+      t.diagnostic(`first start answered health after ${Math.round(elapsed)} ms`);
       assert.ok(elapsed < 5000, `first start answered health after ${Math.round(elapsed)} ms`);
 
       // Write a row straight into the store, then restart and find it.
@@ -75,7 +76,9 @@ describe('pgvigil up with the embedded store', {
       const m = await again.waitFor(urlLine, 30_000);
       const health = await getJson(`${m[1]}/api/v1/health`);
       assert.equal(health.status, 200);
-      assert.ok(performance.now() - t1 < 5000, 'restart answers health within 5 s');
+      const restart = performance.now() - t1;
+      t.diagnostic(`restart answered health after ${Math.round(restart)} ms`);
+      assert.ok(restart < 5000, `restart answered health after ${Math.round(restart)} ms`);
       const store = JSON.parse(readFileSync(join(dataDir, 'store.json'), 'utf8')) as {
         port: number;
         password: string;

@@ -88,14 +88,23 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   installProcessSafetyNet(opts.log);
-  // The app's and the jobs' modules load while the store starts (./start-modules.ts says why).
-  const modules = import('./start-modules.js');
-  modules.catch(() => undefined); // awaited below; a start that fails before then must not leave it unhandled
+  // The app's and the jobs' modules load while the store starts (./start-modules.ts says why): once its
+  // PostgreSQL program runs, since loading them holds this thread for half a second that would otherwise
+  // come before initdb.
+  let modules: Promise<typeof import('./start-modules.js')> | undefined;
+  const loadModules = () => {
+    if (!modules) {
+      modules = import('./start-modules.js');
+      modules.catch(() => undefined); // awaited below; a start that fails first must not leave it unhandled
+    }
+    return modules;
+  };
   const store = await openStore({
     databaseUrl: opts.databaseUrl,
     dataDir: opts.dataDir,
     log: opts.log,
     readReplicas: opts.readReplicas,
+    whileStarting: loadModules,
   });
   let app: FastifyInstance | undefined;
   let jobs: { stop(): Promise<void> } | undefined;
@@ -117,7 +126,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opts.agentPort !== undefined && !opts.tls) {
       throw new PgvigilError('BAD_ARGUMENT', '--agent-port needs --tls-cert and --tls-key');
     }
-    const m = await modules;
+    const m = await loadModules();
     // The CA's key is sealed with the same secret key, so it is loaded (or made) only after it.
     const agentCa =
       opts.agentPort === undefined ? undefined : await m.loadOrCreateAgentCa(store.pool, secrets.box);

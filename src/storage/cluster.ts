@@ -46,6 +46,11 @@ export interface ClusterOptions {
   /** System user to run as when we are root. */
   runAsUser: string;
   log: Logger;
+  /**
+   * Called once a PostgreSQL program of this start runs (initdb for a new data directory, else the server),
+   * so that work of this thread (loading modules) overlaps it instead of delaying it.
+   */
+  onSpawn?: () => void;
 }
 
 export interface ClusterExit {
@@ -206,7 +211,7 @@ async function initdb(opts: ClusterOptions, user: UnixUser | undefined): Promise
     await chown(pwfile, user.uid, user.gid);
   }
   try {
-    await execFileAsync(
+    const running = execFileAsync(
       join(opts.binDir, 'initdb'),
       [
         `--pgdata=${opts.pgdata}`,
@@ -219,6 +224,8 @@ async function initdb(opts: ClusterOptions, user: UnixUser | undefined): Promise
       ],
       { ...(user ?? {}), env: { ...process.env, LC_ALL: 'C' } },
     );
+    opts.onSpawn?.();
+    await running;
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
     await rm(opts.pgdata, { recursive: true, force: true });
@@ -274,9 +281,15 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
     await assertReachable(opts.pgdata, user, opts.runAsUser);
     await assertReachable(binary, user, opts.runAsUser);
   }
+  let onSpawn = opts.onSpawn;
+  const spawned = () => {
+    const f = onSpawn;
+    onSpawn = undefined;
+    f?.();
+  };
   if (!existsSync(join(opts.pgdata, 'PG_VERSION'))) {
     opts.log.info({ pgdata: opts.pgdata }, 'initialising a new PostgreSQL data directory');
-    await initdb(opts, user);
+    await initdb({ ...opts, onSpawn: spawned }, user);
   } else {
     await stopOrphan(opts.pgdata, opts.log);
   }
@@ -305,6 +318,7 @@ export async function startCluster(opts: ClusterOptions): Promise<RunningCluster
     });
     closeSync(logFd);
     child.unref();
+    spawned();
     const exited = new Promise<ClusterExit>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });

@@ -75,6 +75,11 @@ export interface OpenStoreOptions {
    * a process whose store is gone for good must not look alive.
    */
   onFatal?: (err: PgvigilError) => void;
+  /**
+   * Called once while the store starts, when this thread is free for other work: for the embedded store
+   * once its PostgreSQL program (initdb or the server) runs, for an external one at once.
+   */
+  whileStarting?: () => void;
 }
 
 function exitOnFatal(err: PgvigilError): void {
@@ -121,9 +126,10 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
         watcher?.down(err.message);
         (opts.onFatal ?? exitOnFatal)(err);
       },
+      onSpawn: opts.whileStarting,
     });
     url = embedded.url;
-  }
+  } else opts.whileStarting?.();
   let info: { version: string; versionNum: number };
   try {
     info = await probe(url);

@@ -166,6 +166,8 @@ export interface EmbeddedSupervision {
   /** Unasked exits tolerated within `restartWindowMs` before giving up on a server that keeps dying. */
   maxRestartsPerWindow?: number;
   restartWindowMs?: number;
+  /** Called once the first start's PostgreSQL program runs (ClusterOptions.onSpawn). */
+  onSpawn?(): void;
 }
 
 /** First attempt almost at once (crash recovery takes what it takes), then back off: ~13 s in all. */
@@ -226,7 +228,7 @@ export async function startEmbeddedStore(
       },
       log,
     };
-    cluster = await startCluster(clusterOptions);
+    cluster = await startCluster({ ...clusterOptions, onSpawn: supervision.onSpawn });
     await writeFile(storeFile, JSON.stringify({ port: cluster.port, password } satisfies StoreFile), {
       mode: 0o600,
     });
