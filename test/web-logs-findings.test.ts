@@ -157,11 +157,16 @@ describe('the logs and findings pages', { skip }, () => {
     await until('the one matching row', async () => ((await rows.count()) === 1 ? true : undefined));
     assert.match((await rows.first().textContent()) ?? '', new RegExp(`relation "${missingTables[1]}"`));
     assert.match((await rows.first().textContent()) ?? '', /pgvigil_store/);
-    const drawn = Number(await page.locator('figure.chart').first().getAttribute('data-drawn'));
-    assert.ok(drawn >= 1, `the histogram draws the matching entry (data-drawn=${drawn})`);
+    // The histogram and the patterns load apart from the rows: each is waited for in its own right.
+    await until('the histogram of the matching entry', async () =>
+      Number(await page.locator('figure.chart').first().getAttribute('data-drawn')) >= 1 ? true : undefined,
+    );
     const patterns = page.locator('#log-patterns tbody tr');
-    assert.equal(await patterns.count(), 1, 'one pattern matches');
-    assert.match((await patterns.first().textContent()) ?? '', /^1\s*error/);
+    await until('the one matching pattern', async () =>
+      (await patterns.count()) === 1 && /^1\s*error/.test((await patterns.first().textContent()) ?? '')
+        ? true
+        : undefined,
+    );
 
     // From the line to the metrics then: the host page, 15 minutes either side of the line.
     const host = await rows.first().getByRole('link', { name: 'Host' }).getAttribute('href');
