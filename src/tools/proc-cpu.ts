@@ -43,6 +43,39 @@ export function treeCpuSeconds(pid: number): number | undefined {
   return total;
 }
 
+/**
+ * CPU seconds used so far by a process and all its descendants: for it and every live descendant, its own
+ * time and that of its reaped children (a PostgreSQL server started by `pgvigil up` is a child, its
+ * backends grandchildren, and initdb a reaped child). Undefined once the process is gone.
+ */
+export function descendantsCpuSeconds(pid: number): number | undefined {
+  const root = procStat(pid);
+  if (!root) return undefined;
+  const children = new Map<number, number[]>();
+  const stats = new Map<number, { self: number; children: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const st = procStat(Number(name));
+    if (!st) continue;
+    stats.set(Number(name), st);
+    const list = children.get(st.ppid);
+    if (list) list.push(Number(name));
+    else children.set(st.ppid, [Number(name)]);
+  }
+  let total = 0;
+  const todo = [pid];
+  const seen = new Set<number>();
+  while (todo.length > 0) {
+    const p = todo.pop() as number;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    const st = p === pid ? root : stats.get(p);
+    if (st) total += st.self + st.children;
+    todo.push(...(children.get(p) ?? []));
+  }
+  return total;
+}
+
 /** The machine's busy CPU seconds (all processes, everyone's) from /proc/stat. */
 export function machineBusySeconds(): number {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
