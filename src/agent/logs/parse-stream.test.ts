@@ -133,4 +133,41 @@ describe('NDJSON output', () => {
     assert.ok(out.ready.length > 1, 'long entries and many entries span several buffers');
     assert.equal(Buffer.compare(Buffer.concat(out.ready), Buffer.from(expected.join(''), 'utf8')), 0);
   });
+
+  test('a_postgresql_log_cut_into_chunks_anywhere_gives_the_entries_of_one_chunk', async () => {
+    // Every line has a time (a line without one would be stamped with the clock). ASCII lines, a CRLF line,
+    // a continuation, a line longer than the chunks and one with a two-byte character, so that chunk
+    // boundaries fall inside prefixes, between CR and LF, inside a character and across several chunks.
+    const log = [
+      '2026-01-05 10:00:01.100 UTC [4110] app@shop LOG:  duration: 0.412 ms',
+      '2026-01-05 10:00:01.200 UTC [4111] app@shop ERROR:  duplicate key value violates unique constraint "item_pkey"',
+      '2026-01-05 10:00:01.200 UTC [4111] app@shop DETAIL:  Key (id)=(7) already exists.\r',
+      '\tsecond line',
+      `2026-01-05 10:00:01.300 UTC [4112] bob@shop LOG:  statement: SELECT '${'x'.repeat(300)}'`,
+      '2026-01-05 10:00:01.400 UTC [4113] josé@shop ERROR:  relation "café" does not exist',
+      '2026-01-05 10:00:01.500 UTC [4114] app@shop LOG:  checkpoint starting: time',
+      '',
+    ].join('\n');
+    const bytes = Buffer.from(log, 'utf8');
+    const run = async (size: number) => {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+      const output = new PassThrough();
+      let out = '';
+      output.on('data', (d) => (out += d));
+      await parseStream(
+        (async function* () {
+          yield* chunks;
+        })(),
+        output,
+        parsers.postgresql!,
+        { source: 'postgresql', timezone: 'UTC' },
+      );
+      return out;
+    };
+    const whole = await run(bytes.length);
+    assert.equal(whole.trim().split('\n').length, 5);
+    for (const size of [1, 2, 3, 5, 7, 13, 31, 64, 100, 257])
+      assert.equal(await run(size), whole, `chunks of ${size}`);
+  });
 });

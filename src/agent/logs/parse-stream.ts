@@ -22,6 +22,8 @@ export interface ParseStreamResult {
 }
 
 const outputChunk = 256 * 1024;
+/** The longest line that began in the chunk before whose bytes are put together (longer: read as text). */
+const joinedBytes = 16 * 1024;
 const empty = new Uint8Array(0);
 /** Room for many entries past `outputChunk`, since the buffer is cut between input chunks only. */
 const bufferSize = 1024 * 1024;
@@ -283,6 +285,10 @@ export class OutputBuffer {
   }
 }
 
+/** How many bytes of a character begun in an earlier chunk the decoder still waits for (0: none). */
+const pendingBytes = (decoder: StringDecoder): number =>
+  (decoder as unknown as { lastNeed: number }).lastNeed;
+
 export async function parseStream(
   input: Readable | AsyncIterable<Buffer | string>,
   output: Writable,
@@ -313,27 +319,55 @@ export async function parseStream(
   };
   // The bytes of the current chunk's lines when the chunk is ASCII: the parser may read those instead.
   const span: AsciiSpan = { bytes: empty, at: 0 };
+  // A line that began in the chunk before, its bytes copied together when both parts are ASCII.
+  const joined: AsciiSpan = { bytes: Buffer.allocUnsafe(joinedBytes), at: 0 };
+  let restAscii = true;
   for await (const chunk of input) {
     const now = Date.now();
-    const restLength = rest.length;
     let ascii = false;
     let text: string;
-    if (typeof chunk === 'string') text = rest + chunk;
-    else {
-      // An ASCII chunk decodes to one character per byte and leaves nothing pending in the decoder.
+    if (typeof chunk === 'string') text = chunk;
+    else if (pendingBytes(decoder) === 0 && isAscii(chunk as Buffer)) {
+      // Nothing pending in the decoder and all ASCII: one character per byte, copied as they are.
+      text = (chunk as Buffer).toString('latin1');
+      ascii = true;
+    } else {
       const decoded = decoder.write(chunk as Buffer);
       // Same length: no replacement character for bytes held from before (an invalid sequence) either.
       ascii = decoded.length === chunk.length && isAscii(chunk as Buffer);
-      span.bytes = chunk as Buffer;
-      text = rest + decoded;
+      text = decoded;
     }
+    if (ascii) span.bytes = chunk as Buffer;
+    // The chunk's lines are sliced from its own text: joining it to the unfinished line before (and so
+    // copying the whole chunk into one flat string) is done for that first line alone.
     let from = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
-      const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      // Lines that began in an earlier chunk are read from the text alone.
+    let nl = text.indexOf('\n');
+    if (rest !== '') {
+      if (nl < 0) {
+        rest += text;
+        restAscii = restAscii && ascii;
+        continue;
+      }
+      const line = rest + text.slice(0, nl);
       let lineSpan: AsciiSpan | undefined;
-      if (ascii && from >= restLength) {
-        span.at = from - restLength;
+      if (ascii && restAscii && line.length <= joinedBytes) {
+        const bytes = joined.bytes as Buffer;
+        bytes.write(rest, 0, 'latin1');
+        bytes.set((chunk as Buffer).subarray(0, nl), rest.length);
+        lineSpan = joined;
+      }
+      emit(
+        assembler.push(line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line, now, 0, lineSpan),
+      );
+      lines++;
+      from = nl + 1;
+      nl = text.indexOf('\n', from);
+    }
+    for (; nl >= 0; nl = text.indexOf('\n', from)) {
+      const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      let lineSpan: AsciiSpan | undefined;
+      if (ascii) {
+        span.at = from;
         lineSpan = span;
       }
       emit(assembler.push(text.slice(from, end), now, 0, lineSpan));
@@ -341,6 +375,7 @@ export async function parseStream(
       from = nl + 1;
     }
     rest = from === 0 ? text : text.slice(from);
+    restAscii = ascii;
     if (out.size >= outputChunk) out.cut();
     if (out.ready.length > 0) await drain();
   }
