@@ -193,8 +193,14 @@ export class OutputBuffer {
     this.buf[this.pos++] = 34;
     // A longer text with nothing to escape (and so no lone surrogate) goes to the native UTF-8 encoder,
     // faster than the loop once past a few dozen characters.
-    if (text.length > nativeFrom && !needsEscape.test(text)) this.pos += this.buf.write(text, this.pos);
-    else this.pos = this.encode(text);
+    if (text.length <= nativeFrom) this.pos = this.encode(text);
+    else if (!needsEscape.test(text)) this.pos += this.buf.write(text, this.pos);
+    else {
+      // Escapes to write: JSON.stringify makes them natively; its text, quotes and all, is written over the
+      // opening quote above.
+      this.pos += this.buf.write(JSON.stringify(text), this.pos - 1) - 1;
+      return;
+    }
     this.buf[this.pos++] = 34;
   }
 
