@@ -1,6 +1,7 @@
 /**
  * Several COPYs in one round trip (src/storage/copy-pipeline.ts) against a real PostgreSQL: every row
- * lands in its table, and a refused statement fails the call and leaves the connection usable.
+ * lands in its table, the rows statements return come back, and a refused statement fails the call and
+ * leaves the connection usable.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +20,38 @@ describe(`copy pipeline (${testPgLabel})`, () => {
   });
   after(async () => {
     await db.drop();
+  });
+
+  test('rows_a_statement_returns_after_the_copies_come_back_as_text', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const results = await runCopyPipeline(
+        client,
+        [
+          'COPY b (id, v) FROM STDIN',
+          'UPDATE b SET v = v * 2 WHERE id = 100',
+          `UPDATE b SET v = v + 1 WHERE id >= 100 RETURNING id, v, NULL::text AS nothing, 'it''s ✓' AS note`,
+          'UPDATE b SET v = 0 WHERE false RETURNING id',
+        ].join(';\n'),
+        [[lines('100\t1.5\n101\t-2\n')]],
+      );
+      await client.query('ROLLBACK');
+      // Only the statements that return rows have a result, in order; an empty one still has its columns.
+      results[0]?.rows.sort((x, y) => Number(x[0]) - Number(y[0]));
+      assert.deepEqual(results, [
+        {
+          fields: ['id', 'v', 'nothing', 'note'],
+          rows: [
+            ['100', '4', null, "it's ✓"],
+            ['101', '-1', null, "it's ✓"],
+          ],
+        },
+        { fields: ['id'], rows: [] },
+      ]);
+    } finally {
+      client.release();
+    }
   });
 
   test('several_copies_and_statements_in_one_round_trip_store_every_row', async () => {

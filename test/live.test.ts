@@ -469,7 +469,28 @@ describe(`live feed across two instances (${testPgLabel})`, () => {
     const statuses = () => c.got.filter((m) => m.type === 'agent_status');
 
     await push(baseA, agent, hostFamilies(Date.now()));
-    await c.next('online', (m) => m.type === 'agent_status' && m.status === 'online');
+    const online = await c.next('online', (m) => m.type === 'agent_status' && m.status === 'online');
+    // What the ingest transaction announces is what it stored, and it comes before the batch's sample.
+    const { rows: stored } = await ts.store.pool.query(
+      'SELECT server_id, hostname, presence_since, last_seen_at FROM pgvigil.agents WHERE agent_id = $1',
+      [agent.agentId],
+    );
+    assert.deepEqual(online, {
+      type: 'agent_status',
+      serverId: Number(stored[0].server_id),
+      agentId: agent.agentId,
+      hostname: 'flappy-host',
+      status: 'online',
+      previous: 'unknown',
+      reason: 'first batch received',
+      ts: stored[0].presence_since.getTime(),
+      lastSeenAt: stored[0].last_seen_at.getTime(),
+    });
+    await c.next('sample', (m) => m.type === 'sample' && m.agentId === agent.agentId);
+    assert.ok(
+      c.got.findIndex((m) => m.type === 'agent_status') <
+        c.got.findIndex((m) => m.type === 'sample' && m.agentId === agent.agentId),
+    );
 
     // Five minutes without a batch; the job runs on both instances at once (and once without its lock).
     await ts.store.pool.query(

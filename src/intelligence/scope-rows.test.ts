@@ -50,6 +50,30 @@ test('scopes_split_host_and_each_target_and_skip_unknown_targets', () => {
   );
 });
 
+test('rows_hold_each_column_as_their_own_property_and_nothing_inherited', () => {
+  const m = new SampleMemory();
+  // Names a row must not read from a prototype, or write into one (scopesOf trusts its batch's columns to
+  // be registry names; the constructor it makes must still hold any name as data).
+  const odd = ['__proto__', 'constructor', 'toString', 'it\'s "odd" \\ \u2028'];
+  const rowsOf = (cols: string[], values: unknown[][]) =>
+    scopesOf(1, batch([table('host_load', cols, values)]), new Map(), m)[0]!.rows('host_load');
+  const [r] = rowsOf(odd, [[1000, 1, 2, 3, 4]]);
+  assert.deepEqual(Object.keys(r!), ['ts', ...odd]);
+  assert.deepEqual(
+    odd.map((c) => r![c]),
+    [1, 2, 3, 4],
+  );
+  assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(r)), null);
+  assert.deepEqual(Object.getOwnPropertyNames(Object.getPrototypeOf(r)), []);
+  assert.equal('hasOwnProperty' in r!, false);
+  // Another column order for the same family, then the first again: each row has its own columns.
+  const [a, b] = [...rowsOf(['load5', 'load1'], [[1000, 5, 1]]), ...rowsOf(odd, [[2000, 9, 8, 7, 6]])];
+  assert.deepEqual({ ...a }, { ts: 1000, load5: 5, load1: 1 });
+  assert.deepEqual(Object.entries(b!), [['ts', 2000], ...odd.map((c, i) => [c, 9 - i])]);
+  // A missing column reads as undefined, as before.
+  assert.equal(a!.load15, undefined);
+});
+
 test('pairs_come_from_the_batch_or_the_remembered_sample_and_never_from_one_sample', () => {
   const m = new SampleMemory();
   const ids = new Map([['main', 7]]);

@@ -110,10 +110,44 @@ function filesystemsOf(rows: readonly Row[]): NonNullable<HostFacts['filesystems
   return out;
 }
 
-function toRow(t: ValidTable, values: unknown[]): Row {
-  const row: Record<string, unknown> = Object.create(null);
-  for (let i = 0; i < t.columns.length; i++) row[t.columns[i]!] = values[i];
-  return row;
+type RowMaker = new (values: unknown[]) => Row;
+
+/** Row constructors by family and wire column list (see `rowMaker`); bounded, as agents choose the order. */
+const rowMakers = new Map<string, RowMaker>();
+
+/**
+ * A constructor of a table's rows: an object per row with each wire column as its own property and no
+ * inherited ones (its prototype is an empty object without a prototype), as `Object.create(null)` filled
+ * key by key made them. Why a generated constructor: an object filled by computed keys becomes a
+ * dictionary (a hash table per row, slow to build, to read and to collect) past a dozen properties, and a
+ * statement row has fifty; assignments by name in a constructor give every row of a column list one
+ * shape, its values stored inline. The names are the family registry's (validated before:
+ * src/protocol/batch.ts), written as JSON string literals.
+ */
+function rowMaker(t: ValidTable): RowMaker {
+  // An agent sends a family's columns in the same order every time: compare with the last list first.
+  const last = lastRowMaker.get(t.table);
+  if (last && sameColumns(last.columns, t.columns)) return last.make;
+  const key = `${t.table}\u0000${t.columns.join('\u0000')}`;
+  let make = rowMakers.get(key);
+  if (!make) {
+    const body = t.columns.map((c, i) => `this[${JSON.stringify(c)}] = v[${i}];`).join('\n');
+    make = new Function('v', body) as unknown as RowMaker;
+    make.prototype = Object.create(null);
+    if (rowMakers.size >= 1_000) rowMakers.clear();
+    rowMakers.set(key, make);
+  }
+  if (familyByName(t.table)) lastRowMaker.set(t.table, { columns: t.columns, make });
+  return make;
+}
+
+/** Per family (the registry's names only), the last column list seen and its constructor. */
+const lastRowMaker = new Map<string, { columns: readonly string[]; make: RowMaker }>();
+
+function sameColumns(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const labelsByFamily = new Map<string, readonly string[]>();
@@ -242,6 +276,7 @@ export function scopesOf(
   };
   for (const t of batch.tables) {
     if (t.table === 'log_entries' || (wanted && !wanted.has(t.table))) continue;
+    const Make = rowMaker(t);
     for (const values of t.rows) {
       const name = t.targetIndex >= 0 ? (values[t.targetIndex] as string) : null;
       const s = scopeFor(name);
@@ -251,7 +286,7 @@ export function scopesOf(
         rows = [];
         s.tables.set(t.table, rows);
       }
-      rows.push(toRow(t, values));
+      rows.push(new Make(values));
     }
   }
   for (const s of scopes.values()) {

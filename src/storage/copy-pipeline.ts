@@ -14,6 +14,10 @@
  * CopyData / CopyDone messages still in flight (the protocol says so, and postgres.c accepts and ignores
  * them outside COPY), so the connection is usable again for the ROLLBACK. The caller learns of the failure
  * as of any other statement's.
+ *
+ * The rows a statement of the message returns (an `UPDATE … RETURNING` after the COPYs, say) come back as
+ * text, one result per statement that describes rows, so a statement whose answer the caller needs can
+ * ride in the same round trip too.
  */
 import type pg from 'pg';
 
@@ -54,12 +58,19 @@ export function copyPipelineMessage(sql: string, copies: ReadonlyArray<readonly 
   return out;
 }
 
+/** The rows one statement of a pipelined message returned: column names, and each row's values as text. */
+export interface PipelinedResult {
+  fields: string[];
+  rows: Array<Array<string | null>>;
+}
+
 /**
  * A submittable query for pg's client: written in one piece, answered by ReadyForQuery (done) or an
  * ErrorResponse (failed). The client's query timeout, if one is set, wraps `callback` as for any query.
  */
 class PipelinedCopy {
   private settled = false;
+  readonly results: PipelinedResult[] = [];
 
   constructor(
     private readonly message: Buffer,
@@ -84,12 +95,19 @@ class PipelinedCopy {
     this.settle(null);
   }
 
-  // The data went out with the query: nothing to do on CopyInResponse. Statements of the query string
-  // return no rows; anything else a backend says before ReadyForQuery is ignored.
+  // A statement that returns rows describes them first; its rows follow (text: a simple query's format).
+  handleRowDescription(msg: { fields: ReadonlyArray<{ name: string }> }): void {
+    this.results.push({ fields: msg.fields.map((f) => f.name), rows: [] });
+  }
+
+  handleDataRow(msg: { fields: Array<string | null> }): void {
+    this.results[this.results.length - 1]?.rows.push(msg.fields);
+  }
+
+  // The data went out with the query: nothing to do on CopyInResponse. Anything else a backend says
+  // before ReadyForQuery is ignored.
   handleCopyInResponse(): void {}
   handleCommandComplete(): void {}
-  handleRowDescription(): void {}
-  handleDataRow(): void {}
   handleEmptyQuery(): void {}
   handleCopyData(): void {}
   handlePortalSuspended(): void {}
@@ -98,17 +116,18 @@ class PipelinedCopy {
 /**
  * Runs `sql` — statements of which exactly `copies.length` are `COPY … FROM STDIN`, in the order of
  * `copies` — with each COPY reading the concatenation of its parts (in the COPY's format: for binary, the
- * parts include `copyBinaryHeader` first and `copyBinaryTrailer` last). Resolves after
- * the last statement, rejects with the backend's error as `client.query` would.
+ * parts include `copyBinaryHeader` first and `copyBinaryTrailer` last). Resolves after the last statement
+ * with the rows of the statements that returned some (in order), rejects with the backend's error as
+ * `client.query` would.
  */
 export function runCopyPipeline(
   client: pg.ClientBase,
   sql: string,
   copies: ReadonlyArray<readonly Buffer[]>,
-): Promise<void> {
+): Promise<PipelinedResult[]> {
   const message = copyPipelineMessage(sql, copies);
-  return new Promise<void>((resolve, reject) => {
-    const q = new PipelinedCopy(message, (err) => (err ? reject(err) : resolve()));
+  return new Promise<PipelinedResult[]>((resolve, reject) => {
+    const q = new PipelinedCopy(message, (err) => (err ? reject(err) : resolve(q.results)));
     (client as unknown as { query(q: PipelinedCopy): void }).query(q);
   });
 }

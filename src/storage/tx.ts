@@ -87,6 +87,11 @@ export interface TransactionOptions {
    * (saving a round trip).
    */
   begin?: string | null;
+  /**
+   * null: `fn` ends the transaction itself, with `commitAfter` (a statement and COMMIT in one round trip).
+   * If `fn` throws, the transaction is rolled back as usual.
+   */
+  commit?: null;
   /** Run after a rollback on the same connection (e.g. releasing advisory locks); a failure destroys it. */
   afterRollback?: string;
 }
@@ -105,7 +110,7 @@ export async function inTransaction<T>(
   try {
     if (opts.begin !== null) await client.query(opts.begin ?? 'BEGIN');
     const out = await fn(client);
-    await client.query('COMMIT');
+    if (opts.commit !== null) await client.query('COMMIT');
     return out;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {
@@ -124,6 +129,24 @@ export async function inTransaction<T>(
   } finally {
     client.release(broken);
   }
+}
+
+/**
+ * Commits the transaction of `inTransaction(…, { commit: null })`, sending `statement` (no parameters: see
+ * ./queries/literals.ts) in the same simple-query message, just before COMMIT; resolves with its rows. If
+ * the statement fails, COMMIT is not run and the caller's error path rolls back.
+ */
+export async function commitAfter(
+  client: pg.ClientBase,
+  statement: string,
+): Promise<Array<Record<string, unknown>>> {
+  const results = (await client.query(`${statement};\nCOMMIT`)) as unknown as pg.QueryResult[];
+  return results[0]!.rows;
+}
+
+/** Commits the transaction of `inTransaction(…, { commit: null })`. */
+export async function commit(client: pg.ClientBase): Promise<void> {
+  await client.query('COMMIT');
 }
 
 export interface ReadSnapshotOptions {

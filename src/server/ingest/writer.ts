@@ -27,7 +27,7 @@ import {
   ledgerDigests,
   touchAgentsSql,
 } from '../../storage/queries/ingest.sql.js';
-import { inTransaction, isConnectionError, storeUnavailable } from '../../storage/tx.js';
+import { commit, commitAfter, inTransaction, isConnectionError, storeUnavailable } from '../../storage/tx.js';
 import type { Registry } from '../../telemetry/metrics.js';
 import type { CopyChunk } from './copy.js';
 import { touchedHoursStatements } from './rollup-pending.js';
@@ -68,7 +68,21 @@ export interface WriterOptions {
    * Runs inside each group transaction, after its rows, with the batches it writes: the live feed's
    * NOTIFY (src/server/live/notify.ts), delivered only if the transaction commits.
    */
-  announce?: (client: pg.PoolClient, written: readonly IngestItem[]) => Promise<void>;
+  announce?: Announcer;
+}
+
+/** What a group transaction announces of the batches it writes (src/server/live/notify.ts). */
+export interface Announcer {
+  /** A statement sent last in the group's COPY message (it must return rows), with the batches written. */
+  statement(written: readonly IngestItem[]): string;
+  /**
+   * With the rows that statement returned (as text): a statement to send with the group's COMMIT, in the
+   * same message, and what to do with its answer; null: none.
+   */
+  beforeCommit(
+    written: readonly IngestItem[],
+    rows: ReadonlyArray<ReadonlyArray<string | null>>,
+  ): { sql: string; answered(rows: ReadonlyArray<Record<string, unknown>>): void } | null;
 }
 
 export function ingestMetrics(registry: Registry) {
@@ -224,8 +238,8 @@ export class IngestWriter {
     const started = performance.now();
     const now = Date.now();
     // Round trips: BEGIN with the ledger insert; the digests of batches already stored (only when there
-    // are such); the COPYs with every statement that needs no answer (rollup hours, gaps, presence); the
-    // announce hook's; COMMIT.
+    // are such); the COPYs with the statements after them (rollup hours, gaps, presence, the announce hook's
+    // online flips); the announce hook's NOTIFY with COMMIT.
     const done = await inTransaction(
       this.pool,
       async (client) => {
@@ -293,12 +307,17 @@ export class IngestWriter {
               seen.map((a) => latestStatus.get(a) ?? null),
             ),
           );
+        // The announce hook's statement last: its rows are the last result of the message.
+        const announce = this.announce && toWrite.length > 0 ? this.announce : undefined;
+        if (announce) after.push(announce.statement(toWrite));
         // Every table of the group and the statements above in one round trip and one socket write.
-        await copyTables(client, [...byTable.values()], after);
-        if (this.announce && toWrite.length > 0) await this.announce(client, toWrite);
+        const results = await copyTables(client, [...byTable.values()], after);
+        const last = announce?.beforeCommit(toWrite, results.at(-1)?.rows ?? []);
+        if (last) last.answered(await commitAfter(client, last.sql));
+        else await commit(client);
         return { outcomes, toWrite, regressions, seen };
       },
-      { begin: null },
+      { begin: null, commit: null },
     );
     const { outcomes, toWrite, regressions, seen } = done;
     for (const a of seen) this.lastSeen.set(a, now);

@@ -12,10 +12,15 @@
  * half full, and that is counted in pgvigil_live_notify_errors_total.
  */
 import type pg from 'pg';
-import { notifyLive } from '../../storage/queries/live.sql.js';
-import { markOnline } from '../../storage/queries/presence.sql.js';
+import { notifyLive, notifyLiveSql, notifySent } from '../../storage/queries/live.sql.js';
+import {
+  markOnline,
+  markOnlineSql,
+  type OnlineFlip,
+  onlineFlipsOf,
+} from '../../storage/queries/presence.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
-import type { IngestItem } from '../ingest/writer.js';
+import type { Announcer } from '../ingest/writer.js';
 import type { AgentStatusMessage, LiveMessage } from './messages.js';
 import type { LiveMetrics } from './metrics.js';
 import { maxNotifyBytes } from './summary.js';
@@ -61,7 +66,10 @@ export async function markAgentsOnline(
   agentIds: readonly string[],
 ): Promise<AgentStatusMessage[]> {
   if (agentIds.length === 0) return [];
-  const rows = await markOnline(client, agentIds);
+  return agentStatusMessages(await markOnline(client, agentIds));
+}
+
+function agentStatusMessages(rows: readonly OnlineFlip[]): AgentStatusMessage[] {
   return rows.map((r) => ({
     type: 'agent_status',
     serverId: Number(r.server_id),
@@ -77,21 +85,29 @@ export async function markAgentsOnline(
 
 /**
  * The ingest writer's hook (WriterOptions.announce): inside each group transaction, flips agents that
- * come back to online and publishes their transitions and one `sample` per batch written.
+ * come back to online and publishes their transitions and one `sample` per batch written. The flip is a
+ * statement of the group's COPY message (its rows come back with that message's answer); the NOTIFY,
+ * whose payloads depend on those rows, goes with the COMMIT.
  */
-export function announceWritten(metrics: LiveMetrics) {
-  return async (client: pg.PoolClient, written: readonly IngestItem[]): Promise<void> => {
-    const agents = [...new Set(written.map((i) => i.agentId))].sort();
-    const transitions = await markAgentsOnline(client, agents);
-    const payloads: string[] = [];
-    for (const p of [...transitions.map(serializeLiveMessage), ...written.map((i) => i.live)]) {
-      if (p === undefined) continue;
-      // A payload over the limit would fail the whole ingest transaction: leave it out and count it.
-      if (Buffer.byteLength(p) > maxNotifyBytes) metrics.notifyErrors.inc({ reason: 'too-large' });
-      else payloads.push(p);
-    }
-    if (!(await notifyPayloads(client, payloads))) {
-      metrics.notifyErrors.inc({ reason: 'queue-full' }, payloads.length);
-    }
+export function announceWritten(metrics: LiveMetrics): Announcer {
+  return {
+    statement: (written) => markOnlineSql([...new Set(written.map((i) => i.agentId))].sort()),
+    beforeCommit: (written, rows) => {
+      const payloads: string[] = [];
+      const transitions = agentStatusMessages(onlineFlipsOf(rows));
+      for (const p of [...transitions.map(serializeLiveMessage), ...written.map((i) => i.live)]) {
+        if (p === undefined) continue;
+        // A payload over the limit would fail the whole ingest transaction: leave it out and count it.
+        if (Buffer.byteLength(p) > maxNotifyBytes) metrics.notifyErrors.inc({ reason: 'too-large' });
+        else payloads.push(p);
+      }
+      if (payloads.length === 0) return null;
+      return {
+        sql: notifyLiveSql(payloads),
+        answered: (answer) => {
+          if (!notifySent(answer)) metrics.notifyErrors.inc({ reason: 'queue-full' }, payloads.length);
+        },
+      };
+    },
   };
 }

@@ -6,7 +6,12 @@
  * Table and column names come from the family registry (validated before), never from a request.
  */
 import type pg from 'pg';
-import { copyBinaryHeader, copyBinaryTrailer, runCopyPipeline } from '../copy-pipeline.js';
+import {
+  copyBinaryHeader,
+  copyBinaryTrailer,
+  type PipelinedResult,
+  runCopyPipeline,
+} from '../copy-pipeline.js';
 import { byteaArray, floatArray, intArray, intText, textArray } from './literals.js';
 
 export interface LedgerRow {
@@ -148,15 +153,16 @@ export interface CopyTable {
 /**
  * COPYs every table's rows in one round trip (src/storage/copy-pipeline.ts), in COPY's binary format: one
  * statement list, each table's data after it, then the statements `then` (without parameters: see
- * ./literals.ts) in the same message. A `once` table goes through a session temp table and keeps
- * the rows already stored (families whose rows are written once, such as statement texts).
+ * ./literals.ts) in the same message; resolves with the rows of those of them that return some. A `once`
+ * table goes through a session temp table and keeps the rows already stored (families whose rows are
+ * written once, such as statement texts).
  */
 export function copyTables(
   client: pg.ClientBase,
   tables: readonly CopyTable[],
   then: readonly string[] = [],
-): Promise<void> {
-  if (tables.length === 0 && then.length === 0) return Promise.resolve();
+): Promise<PipelinedResult[]> {
+  if (tables.length === 0 && then.length === 0) return Promise.resolve([]);
   const statements: string[] = [];
   for (const t of tables) {
     const cols = columnList(t.columns);

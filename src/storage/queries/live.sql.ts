@@ -1,5 +1,6 @@
 /** The live feed's transport: NOTIFY on one channel, LISTEN on a dedicated connection. */
 import { ident } from './identifiers.js';
+import { textArray, textLiteral } from './literals.js';
 import type { Queryable } from './queryable.js';
 
 /** The channel every server instance LISTENs to. */
@@ -17,6 +18,22 @@ export async function notifyLive(db: Queryable, payloads: readonly string[]): Pr
     [liveChannel, payloads],
   );
   return (rows[0]?.sent ?? -1) >= 0;
+}
+
+/**
+ * `notifyLive` as a statement without parameters (values as literals, ./literals.ts), for a message that
+ * carries other statements (the ingest group's NOTIFY goes with its COMMIT: src/storage/tx.ts
+ * `commitAfter`); `notifySent` reads its answer.
+ */
+export function notifyLiveSql(payloads: readonly string[]): string {
+  return `SELECT CASE WHEN pg_notification_queue_usage() < 0.5
+              THEN (SELECT count(pg_notify(${textLiteral(liveChannel)}, p))::int FROM unnest(${textArray(payloads)}) AS u(p))
+              ELSE -1 END AS sent`;
+}
+
+/** Whether `notifyLiveSql` sent its payloads (false: the notification queue is over half full). */
+export function notifySent(rows: ReadonlyArray<Record<string, unknown>>): boolean {
+  return Number(rows[0]?.sent ?? -1) >= 0;
 }
 
 export async function listenLive(db: Queryable): Promise<void> {

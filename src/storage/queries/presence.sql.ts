@@ -3,6 +3,7 @@
  * the ingest writer applies when batches arrive. Each is an UPDATE … RETURNING of rows still in the old
  * state that skips rows another transaction holds, so it never waits and is reported once.
  */
+import { textArray } from './literals.js';
 import type { Queryable } from './queryable.js';
 
 export type PresenceState = 'online' | 'offline' | 'degraded';
@@ -100,4 +101,37 @@ export async function markOnline(db: Queryable, agentIds: readonly string[]): Pr
     [agentIds],
   );
   return rows;
+}
+
+/**
+ * `markOnline` as a statement without parameters (values as literals, ./literals.ts), for a message that
+ * carries other statements: the ingest group's COPYs (src/storage/copy-pipeline.ts). Its rows come back as
+ * text; `onlineFlipsOf` reads them. Times are returned as epoch milliseconds (truncated, as a Date read
+ * from the timestamp is).
+ */
+export function markOnlineSql(agentIds: readonly string[]): string {
+  return `WITH prev AS (
+       SELECT agent_id, presence FROM pgvigil.agents
+        WHERE agent_id = ANY(${textArray(agentIds, 'uuid')}) AND presence IN ('unknown', 'offline')
+          AND revoked_at IS NULL
+        ORDER BY agent_id
+        FOR UPDATE SKIP LOCKED)
+     UPDATE pgvigil.agents a
+        SET presence = 'online', presence_since = now(), presence_reason = 'batch received', last_seen_at = now()
+       FROM prev WHERE a.agent_id = prev.agent_id
+     RETURNING a.server_id, a.agent_id, a.hostname, prev.presence AS previous,
+               floor(extract(epoch FROM a.presence_since) * 1000)::bigint AS presence_since_ms,
+               floor(extract(epoch FROM a.last_seen_at) * 1000)::bigint AS last_seen_at_ms`;
+}
+
+/** The rows of `markOnlineSql`, as text (a simple query's answer). */
+export function onlineFlipsOf(rows: ReadonlyArray<ReadonlyArray<string | null>>): OnlineFlip[] {
+  return rows.map(([serverId, agentId, hostname, previous, since, lastSeen]) => ({
+    server_id: Number(serverId),
+    agent_id: agentId!,
+    hostname: hostname!,
+    previous: previous as OnlineFlip['previous'],
+    presence_since: new Date(Number(since)),
+    last_seen_at: lastSeen === null || lastSeen === undefined ? null : new Date(Number(lastSeen)),
+  }));
 }
