@@ -294,3 +294,29 @@ describe(`periodic jobs on ${testPgLabel}`, () => {
     }
   });
 });
+
+describe(`closing the store on ${testPgLabel}`, () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase('close');
+  });
+  after(() => db.drop());
+
+  // An embedded store is stopped right after: a session still open then is ended by the server, and the
+  // pool reports each as a lost connection (a warning on every Ctrl-C of `pgvigil up`).
+  test('close_returns_once_every_pool_connection_is_closed', async () => {
+    for (let round = 0; round < 5; round++) {
+      const applicationName = `pgvigil-close-${round}`;
+      const store = await openStore({ databaseUrl: db.url, log: quietLog, applicationName });
+      const clients = await Promise.all([1, 2, 3, 4].map(() => store.pool.connect()));
+      await Promise.all(clients.map((c) => c.query('SELECT 1')));
+      for (const c of clients) c.release();
+      await store.close();
+      const { rows } = await db.pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+        [applicationName],
+      );
+      assert.equal(rows[0]!.n, 0, `round ${round}: sessions of the closed pool still open`);
+    }
+  });
+});

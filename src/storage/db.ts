@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { describeConnectError, parseDatabaseUrl, redactDatabaseUrl } from './connection.js';
 import { defaultDataDir, type EmbeddedStore, runningEmbeddedUrl, startEmbeddedStore } from './embedded.js';
 import { ReadReplicas, type ReplicaStatus } from './read-replicas.js';
-import { handlePoolErrors } from './tx.js';
+import { closeablePool, handlePoolErrors } from './tx.js';
 
 // int8 and numeric as JS numbers would lose precision silently; keep int8 as string only where needed.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
@@ -145,7 +145,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     keepAlive: true,
     application_name: opts.applicationName ?? 'pgvigil-server',
   });
-  const watched = new StoreWatcher(url, pool, opts.log, {
+  const closeable = closeablePool(pool);
+  const watched = new StoreWatcher(url, pool, closeable.clients, opts.log, {
     intervalMs: opts.watchIntervalMs ?? 2000,
     probeTimeoutMs: opts.probeTimeoutMs ?? 2000,
   });
@@ -175,7 +176,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     close: async () => {
       await replicas?.close();
       await watched.stop();
-      await pool.end().catch(() => {});
+      // Every connection closed before the embedded store stops, or it ends them with an error.
+      await closeable.end().catch(() => {});
       await embedded?.stop();
     },
   };
@@ -192,12 +194,13 @@ class StoreWatcher {
   private readonly stopped = new AbortController();
   private wake: AbortController = new AbortController();
   private readonly loop: Promise<void>;
-  private readonly clients = new Set<pg.Client>();
   private timeouts = 0;
 
   constructor(
     private readonly url: string,
     pool: pg.Pool,
+    /** The pool's open connections. */
+    private readonly clients: ReadonlySet<pg.Client>,
     private readonly log: Logger,
     private readonly opts: { intervalMs: number; probeTimeoutMs: number },
   ) {
@@ -207,8 +210,6 @@ class StoreWatcher {
       if (idle) this.log.warn({ err }, 'store connection lost');
       else this.log.debug({ err }, 'store connection lost while in use');
     });
-    pool.on('connect', (client) => this.clients.add(client));
-    pool.on('remove', (client) => this.clients.delete(client));
     this.loop = this.run();
   }
 

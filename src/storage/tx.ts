@@ -72,6 +72,42 @@ export function handlePoolErrors(pool: pg.Pool, report: (err: Error, idle: boole
   pool.on('connect', (client) => client.on('error', (err) => report(err, false)));
 }
 
+/**
+ * Makes `pool` closable with `end`, which resolves only once every connection it opened is closed.
+ * pg-pool's own `end` resolves when it has taken its idle connections off its lists, while their goodbyes
+ * (Terminate, the socket's close) are still on their way: a server stopped right after — `pgvigil up`'s
+ * embedded store on Ctrl-C — ends those sessions itself, and each reports "terminating connection due to
+ * administrator command" as a lost connection. Call when the pool is made, so that every connection is
+ * seen; `end` waits at most `timeoutMs` for the last ones.
+ */
+export function closeablePool(pool: pg.Pool): {
+  /** The connections open now. */
+  clients: ReadonlySet<pg.Client>;
+  end(timeoutMs?: number): Promise<void>;
+} {
+  const open = new Set<pg.Client>();
+  pool.on('connect', (client) => open.add(client));
+  pool.on('remove', (client) => open.delete(client));
+  return {
+    clients: open,
+    async end(timeoutMs = 5_000) {
+      await pool.end();
+      if (open.size === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      let onRemove = () => {};
+      await new Promise<void>((resolve) => {
+        onRemove = () => {
+          if (open.size === 0) resolve();
+        };
+        pool.on('remove', onRemove);
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+      pool.off('remove', onRemove);
+    },
+  };
+}
+
 /** A pooled connection, or STORE_UNAVAILABLE when none can be had. */
 export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
   try {
