@@ -250,6 +250,41 @@ describe(`ingest (${testPgLabel})`, () => {
     assert.equal((await push(other, hostBatch(other.agentId, 13, t + 13))).body.status, 'accepted');
   });
 
+  test('a_group_holding_a_batch_another_instance_stored_writes_only_the_new_ones', async () => {
+    // A second server instance on the same store: what the first stored is known from the ledger alone.
+    const other = await enroll('two-instances-host');
+    const second = await buildServerApp({
+      store,
+      log: quietLog,
+      latestMigration: ts.latest,
+      credentialCacheMs: 0,
+    });
+    try {
+      const url = await second.app.listen({ host: '127.0.0.1', port: 0 });
+      const t = Date.now() - 20_000;
+      const stored = hostBatch(other.agentId, 1, t);
+      assert.equal((await push(other, stored)).body.status, 'accepted');
+      const results = await Promise.all([
+        push(other, stored, { url }),
+        ...Array.from({ length: 10 }, (_, i) =>
+          push(other, hostBatch(other.agentId, i + 2, t + i + 1), { url }),
+        ),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.body.status ?? JSON.stringify(r.body)),
+        ['duplicate', ...Array.from({ length: 10 }, () => 'accepted')],
+      );
+      assert.equal(await cpuRows(other.serverId), 11 * 3);
+      // A batch changed under the same seq is a conflict through either instance.
+      const changed = hostBatch(other.agentId, 1, t + 500);
+      assert.equal((await push(other, changed, { url })).status, 409);
+      assert.equal((await push(other, changed)).status, 409);
+      assert.equal(await cpuRows(other.serverId), 11 * 3);
+    } finally {
+      await second.app.close();
+    }
+  });
+
   test('rows_outside_the_time_window_are_refused_per_row_and_recorded_as_gaps', async () => {
     const b = hostBatch(agent.agentId, 200);
     const fam = (b.families as Record<string, { rows: unknown[][] }>).host_load!;
