@@ -6,8 +6,9 @@
  * the load generator and the server do not share an event loop). With `--server URL --database-url URL`
  * it loads an existing deployment (agents are created directly in that store).
  *
- * It also times a plain COPY of the same rows on one connection — the ceiling for this machine — and
- * reads the server's own phase timings (decode, validate, encode, write) from its /metrics.
+ * It also times a plain COPY of the same rows on one connection — the ceiling for this machine — once the
+ * servers it started are stopped and the store has settled (a checkpoint, no autovacuum or other work
+ * running), and reads the server's own phase timings (decode, validate, encode, write) from its /metrics.
  *
  * The load generator is this process; the servers and the store are others. Each one's CPU time over the
  * load window is reported per acknowledged push (from /proc), so the server's and the store's cost per
@@ -418,6 +419,27 @@ async function phaseTimings(url: string, token: string): Promise<Record<string, 
 }
 
 /** Times COPY of `pushes` batches' rows on one connection, in one transaction per batch-sized chunk. */
+/**
+ * Waits (at most `maxS`) until the store is quiet: a checkpoint of what the window wrote, then no
+ * autovacuum worker and no other active session, seen twice in a row. Returns the seconds it took.
+ */
+async function settleStore(pool: pg.Pool, maxS = 60): Promise<number> {
+  const started = performance.now();
+  // Not allowed to every role (an existing store's): the wait below still holds.
+  await pool.query('CHECKPOINT').catch(() => {});
+  let quiet = 0;
+  while (quiet < 2 && performance.now() - started < maxS * 1000) {
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE pid <> pg_backend_pid()
+          AND (backend_type = 'autovacuum worker' OR (backend_type = 'client backend' AND state = 'active'))`,
+    );
+    quiet = rows[0]!.n === 0 ? quiet + 1 : 0;
+    if (quiet < 2) await sleep(250);
+  }
+  return (performance.now() - started) / 1000;
+}
+
 async function copyCeiling(
   url: string,
   shape: Shape[],
@@ -488,12 +510,16 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
 
     const serverUrls: string[] = opts.server ? [opts.server] : [];
     const serverPids: number[] = [];
+    const serverStops: Array<() => Promise<void>> = [];
     for (let n = 0; !opts.server && n < (opts.servers ?? 1); n++) {
       const { child, url } = await startServerChild(databaseUrl, 30_000);
-      cleanup.push(async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      const stop = async () => {
         child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
-      });
+        await exited;
+      };
+      serverStops.push(stop);
+      cleanup.push(stop);
       serverUrls.push(url);
       if (child.pid !== undefined) serverPids.push(child.pid);
     }
@@ -648,6 +674,10 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     }
     const rowsPerBatch = shape.reduce((n, s) => n + s.rows, 0);
 
+    // The ceiling on a settled store: the servers' jobs (rolling up the window's data) and autovacuum of
+    // the window's rows would otherwise run during it, and its figure would swing with them.
+    await Promise.all(serverStops.map((stop) => stop()));
+    const settleS = await settleStore(pool);
     const ceilingCpu0 = { store: cpuNow().store, self: process.cpuUsage() };
     const ceilingS = await copyCeiling(
       databaseUrl,
@@ -699,6 +729,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         seconds: Number(ceilingS.toFixed(2)),
         pushesPerS: Number((accepted / ceilingS).toFixed(1)),
         ratio: Number((accepted / elapsedS / (accepted / ceilingS)).toFixed(3)),
+        settleS: Number(settleS.toFixed(1)),
       },
       loadGeneratorCpuS: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
       // The bodies built before the window (their CPU is not in the window's), and those built in it.
@@ -749,7 +780,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `verified        ${ver.ok ? 'OK' : 'MISMATCH'}: ${ver.batchesInLedger} batches in ledger, ${ver.rowsStored}/${ver.rowsExpected} rows`,
     `server ms/batch decode ${ph.decode}  validate ${ph.validate}  encode ${ph.encode}  write(queue+commit) ${ph.write}; ${Number(ph.avgGroupBatches).toFixed(1)} batches/group, ${Number(ph.commitMsPerGroup).toFixed(1)} ms/group`,
     `findings        ${Number(ph.findingsEvalMsPerBatch).toFixed(3)} ms of evaluation per batch; ${ph.findingsWritten} evaluations written, ${ph.findingsUnchanged} unchanged (store skipped)`,
-    `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s); end-to-end / ceiling = ${ceil.ratio}`,
+    `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s, after ${ceil.settleS} s for the store to settle); end-to-end / ceiling = ${ceil.ratio}`,
     `load generator  ${r.loadGeneratorCpuS} CPU s in the window (this process, same machine); ${prep.bodiesPerAgent} bodies per agent prepared before it (${prep.megabytes} MB, ${prep.seconds} s, ${prep.cpuS} CPU s), ${prep.builtInWindow} built in it`,
     `CPU ms/push     server ${cpu.server}  store ${cpu.store}  load generator ${cpu.loadGenerator}  machine ${cpu.machine} (busy cores ${r.machineCpuBusy}, others' work included)`,
     `COPY ceiling    CPU ms/push client ${cpu.copyCeilingClient}  store ${cpu.copyCeilingStore}; ceiling CPU / (server + store) CPU = ${r.cpuEfficiencyRatio}`,
