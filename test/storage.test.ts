@@ -32,6 +32,17 @@ describe(`migrations on ${testPgLabel}`, () => {
   });
   after(() => db.drop());
 
+  test('a_database_pgvigil_never_migrated_is_at_level_0', async () => {
+    const fresh = await createTestDatabase('migr_fresh');
+    try {
+      assert.equal(await currentLevel(fresh.pool), 0);
+      await fresh.pool.query('CREATE SCHEMA pgvigil');
+      assert.equal(await currentLevel(fresh.pool), 0);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   test('a_second_run_applies_nothing', async () => {
     const first = await migrate(db.pool, quietLog);
     assert.ok(first.applied.length >= 1);

@@ -57,8 +57,14 @@ export async function loadMigrations(dir: string = defaultMigrationsDir): Promis
 
 /** The level a database is at (0 when pgvigil never migrated it). */
 export async function currentLevel(db: pg.Pool | pg.PoolClient): Promise<number> {
-  const { rows } = await db.query<{ level: number | null }>(
-    "SELECT CASE WHEN to_regclass('pgvigil.schema_migrations') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM pgvigil.schema_migrations) END AS level",
+  // Two statements: PostgreSQL resolves every table a statement names before it evaluates anything, so
+  // one statement that reads schema_migrations behind a CASE still fails where the table is missing.
+  const present = await db.query<{ present: boolean }>(
+    "SELECT to_regclass('pgvigil.schema_migrations') IS NOT NULL AS present",
+  );
+  if (present.rows[0]?.present !== true) return 0;
+  const { rows } = await db.query<{ level: number }>(
+    'SELECT coalesce(max(version), 0)::int AS level FROM pgvigil.schema_migrations',
   );
   return Number(rows[0]?.level ?? 0);
 }
