@@ -357,6 +357,64 @@ export function selectCollectors(all: GroupedCollector[], only: Set<string> | un
 }
 
 /** One collection: every selected collector twice, `intervalMs` apart; the second samples are reported. */
+type CollectionResults = Awaited<ReturnType<Scheduler['runOnce']>>;
+
+/**
+ * The families of `collect --once` from its two collections, by family. Families a collector reads less
+ * often than every run (PostgreSQL per-database families) come from the first sample when the second has
+ * none. Per collector, the parts of a family one run gave are joined, and the second run's replace the
+ * first's; several collectors may fill one family (one scrape collector per application target), so
+ * theirs are joined after. Custom metrics are replaced metric by metric: each query's run is handed on by
+ * one collection only, so a metric the first collection handed on is kept when the second hands on others.
+ * Statuses of what ran only in the first collection (per-database families, custom metrics whose runs it
+ * handed on) are kept beside the second's.
+ */
+export function mergeCollections(
+  first: CollectionResults,
+  second: CollectionResults,
+): Map<string, FamilyRows> {
+  const latest = new Map<string, FamilyRows>();
+  for (const runs of [first, second]) {
+    const thisRun = new Map<string, FamilyRows>();
+    for (const [name, frs] of runs) {
+      for (const fr of frs) {
+        const key = `${name}\0${fr.family}`;
+        const prev = thisRun.get(key);
+        thisRun.set(key, prev ? { ...fr, rows: [...prev.rows, ...fr.rows] } : fr);
+      }
+    }
+    for (const [key, fr] of thisRun) {
+      const prev = latest.get(key);
+      if (prev && fr.family === 'pg_custom') {
+        const now = new Set(fr.rows.map((r) => r.metric));
+        latest.set(key, { ...fr, rows: [...prev.rows.filter((r) => !now.has(r.metric)), ...fr.rows] });
+      } else latest.set(key, fr);
+    }
+  }
+  const merged = new Map<string, FamilyRows>();
+  for (const fr of latest.values()) {
+    const m = merged.get(fr.family);
+    merged.set(
+      fr.family,
+      m ? { family: fr.family, ts: Math.max(m.ts, fr.ts), rows: [...m.rows, ...fr.rows] } : fr,
+    );
+  }
+  const earlier = [...first.values()]
+    .flat()
+    .filter((fr) => fr.family === 'pg_collector')
+    .flatMap((fr) => fr.rows);
+  const statuses = merged.get('pg_collector');
+  if (statuses && earlier.length > 0) {
+    const key = (r: Row) => `${String(r.family)}@${String(r.datname)}`;
+    const seen = new Set(statuses.rows.map(key));
+    merged.set('pg_collector', {
+      ...statuses,
+      rows: [...statuses.rows, ...earlier.filter((r) => !seen.has(key(r)))],
+    });
+  }
+  return merged;
+}
+
 export async function collectOnce(options: CollectOnceOptions): Promise<CollectReport> {
   const wantsProcess = options.only?.has('process') ?? false;
   if (wantsProcess && options.watches.length === 0) {
@@ -383,8 +441,8 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
     intervalMs: options.intervalMs,
     log: options.log,
   });
-  let first: Awaited<ReturnType<Scheduler['runOnce']>>;
-  let results: Awaited<ReturnType<Scheduler['runOnce']>>;
+  let first: CollectionResults;
+  let results: CollectionResults;
   try {
     first = await scheduler.runOnce();
     await new Promise((r) => setTimeout(r, options.intervalMs));
@@ -394,46 +452,7 @@ export async function collectOnce(options: CollectOnceOptions): Promise<CollectR
   }
 
   const report: CollectReport = { version, interval_ms: options.intervalMs, families: {}, collectors: [] };
-  // Families a collector reads less often than every run (PostgreSQL per-database families) come from the
-  // first sample when the second has none.
-  // Per collector, the parts of a family one run gave are joined (custom metrics: one part per query run),
-  // and the second run's replace the first's; several collectors may fill one family (one scrape collector
-  // per application target), so theirs are joined after.
-  const latest = new Map<string, FamilyRows>();
-  for (const runs of [first, results]) {
-    const thisRun = new Map<string, FamilyRows>();
-    for (const [name, frs] of runs) {
-      for (const fr of frs) {
-        const key = `${name}\0${fr.family}`;
-        const prev = thisRun.get(key);
-        thisRun.set(key, prev ? { ...fr, rows: [...prev.rows, ...fr.rows] } : fr);
-      }
-    }
-    for (const [key, fr] of thisRun) latest.set(key, fr);
-  }
-  const merged = new Map<string, FamilyRows>();
-  for (const fr of latest.values()) {
-    const m = merged.get(fr.family);
-    merged.set(
-      fr.family,
-      m ? { family: fr.family, ts: Math.max(m.ts, fr.ts), rows: [...m.rows, ...fr.rows] } : fr,
-    );
-  }
-  // Statuses of what ran only in the first collection (per-database families, custom metrics whose runs
-  // it handed on) are kept beside the second's.
-  const earlier = [...first.values()]
-    .flat()
-    .filter((fr) => fr.family === 'pg_collector')
-    .flatMap((fr) => fr.rows);
-  const statuses = merged.get('pg_collector');
-  if (statuses && earlier.length > 0) {
-    const key = (r: Row) => `${String(r.family)}@${String(r.datname)}`;
-    const seen = new Set(statuses.rows.map(key));
-    merged.set('pg_collector', {
-      ...statuses,
-      rows: [...statuses.rows, ...earlier.filter((r) => !seen.has(key(r)))],
-    });
-  }
+  const merged = mergeCollections(first, results);
   for (const fr of merged.values()) {
     const spec = families[fr.family];
     // Rows go out in the family's column order, so the JSON reads like the table.
