@@ -356,7 +356,6 @@ export function selectCollectors(all: GroupedCollector[], only: Set<string> | un
   return all.filter((g) => only.has(g.group) || only.has(g.collector.name));
 }
 
-/** One collection: every selected collector twice, `intervalMs` apart; the second samples are reported. */
 type CollectionResults = Awaited<ReturnType<Scheduler['runOnce']>>;
 
 /**
@@ -415,6 +414,7 @@ export function mergeCollections(
   return merged;
 }
 
+/** One collection: every selected collector twice, `intervalMs` apart; the second samples are reported. */
 export async function collectOnce(options: CollectOnceOptions): Promise<CollectReport> {
   const wantsProcess = options.only?.has('process') ?? false;
   if (wantsProcess && options.watches.length === 0) {
