@@ -15,6 +15,13 @@ const status = (family: string, ok: boolean): FamilyRows => ({
   rows: [{ family, datname: null, ok }],
 });
 
+/** One column of a merged family's rows, sorted. */
+const column = (merged: Map<string, FamilyRows>, family: string, name: string) =>
+  merged
+    .get(family)
+    ?.rows.map((r) => r[name])
+    .sort();
+
 test('custom_metrics_handed_on_by_different_collections_are_all_kept', () => {
   // The first collection handed on one query's run, the second the other's.
   const first = new Map([
@@ -24,20 +31,11 @@ test('custom_metrics_handed_on_by_different_collections_are_all_kept', () => {
     ['postgres:main', [custom('checkpoints', 2, 7), status('pg_custom:checkpoints', true)]],
   ]);
   const merged = mergeCollections(first, second);
-  assert.deepEqual(
-    merged
-      .get('pg_custom')
-      ?.rows.map((r) => r.metric)
-      .sort(),
-    ['checkpoints', 'client_sessions'],
-  );
-  assert.deepEqual(
-    merged
-      .get('pg_collector')
-      ?.rows.map((r) => r.family)
-      .sort(),
-    ['pg_custom:checkpoints', 'pg_custom:client_sessions'],
-  );
+  assert.deepEqual(column(merged, 'pg_custom', 'metric'), ['checkpoints', 'client_sessions']);
+  assert.deepEqual(column(merged, 'pg_collector', 'family'), [
+    'pg_custom:checkpoints',
+    'pg_custom:client_sessions',
+  ]);
 });
 
 test('a_metric_in_both_collections_is_the_second_ones', () => {

@@ -39,6 +39,7 @@ import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
 import { copyTables } from '../storage/queries/ingest.sql.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
+import { busyBackends, checkpoint } from '../storage/queries/store-activity.sql.js';
 import { upsertTargets } from '../storage/queries/targets.sql.js';
 import { userIdByName } from '../storage/queries/users.sql.js';
 import { handlePoolErrors, inTransaction } from '../storage/tx.js';
@@ -426,16 +427,10 @@ async function phaseTimings(url: string, token: string): Promise<Record<string, 
 async function settleStore(pool: pg.Pool, sessions: boolean, maxS = 60): Promise<number> {
   const started = performance.now();
   // Not allowed to every role (an existing store's): the wait below still holds.
-  await pool.query('CHECKPOINT').catch(() => {});
+  await checkpoint(pool);
   let quiet = 0;
   while (quiet < 2 && performance.now() - started < maxS * 1000) {
-    const { rows } = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE pid <> pg_backend_pid()
-          AND (backend_type = 'autovacuum worker' OR ($1 AND backend_type = 'client backend' AND state = 'active'))`,
-      [sessions],
-    );
-    quiet = rows[0]!.n === 0 ? quiet + 1 : 0;
+    quiet = (await busyBackends(pool, sessions)) === 0 ? quiet + 1 : 0;
     if (quiet < 2) await sleep(250);
   }
   return (performance.now() - started) / 1000;

@@ -1,0 +1,26 @@
+/**
+ * The store's own background work, as a benchmark waits it out before timing a ceiling: a checkpoint of
+ * what was just written, and the sessions still busy (autovacuum workers, and other clients' statements).
+ */
+import type { Queryable } from './queryable.js';
+
+/** Forces a checkpoint; false where the role may not (an existing store's, without pg_checkpoint). */
+export async function checkpoint(db: Queryable): Promise<boolean> {
+  try {
+    await db.query('CHECKPOINT');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Autovacuum workers at work, and with `clients` other client sessions running a statement. */
+export async function busyBackends(db: Queryable, clients: boolean): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE pid <> pg_backend_pid()
+        AND (backend_type = 'autovacuum worker' OR ($1 AND backend_type = 'client backend' AND state = 'active'))`,
+    [clients],
+  );
+  return rows[0]?.n ?? 0;
+}
