@@ -11,7 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createPostgresCollector } from '../src/agent/collectors/postgres/collector.js';
 import { toFamilyRow } from '../src/agent/collectors/postgres/families.js';
@@ -323,22 +326,52 @@ describe('pg_subscriptions on a real publication and subscription', () => {
   });
 
   test('without_read_access_to_subenabled_the_family_is_degraded_with_the_reason_and_still_sent', async () => {
+    // A collector of its own: the refusal pauses the full query (collectors of the other tests are not).
+    const u = new URL(subscriber.url());
+    u.username = 'monitor';
+    u.password = monitorPassword;
+    const own = createPostgresCollector(u.toString(), {
+      families: ['pg_subscriptions'],
+      refusalPause: { firstMs: 2_000, maxMs: 2_000 },
+    });
+    const serverLog = join(subscriber.dir, `${subscriber.pgdata.split('/').pop()}.log`);
+    const refusalsLogged = () =>
+      readFileSync(serverLog, 'utf8').split('permission denied for table pg_subscription').length - 1;
     await sub.query('REVOKE SELECT (subenabled) ON pg_subscription FROM public');
     try {
-      const result = await collect();
-      const status = rowsOf(result, 'pg_collector').find((r) => r.family === 'pg_subscriptions');
-      assert.equal(status?.ok, false);
-      assert.match(String(status?.error), /permission denied for table pg_subscription/);
-      assert.match(String(status?.error), /enabled unknown \(null\)/);
-      assert.equal(status?.rows, 1);
-      const [row] = rowsOf(result, 'pg_subscriptions');
-      assert.equal(row?.subname, 'orders_sub');
-      assert.equal(row?.enabled, null, 'unknown, not false');
-      assert.equal(row?.datname, '');
-      assert.notEqual(row?.worker_pid, null, 'the worker is still seen through pg_stat_subscription');
+      const logged = refusalsLogged();
+      for (let i = 0; i < 3; i++) {
+        const result = await own.collect(collectContext());
+        const status = rowsOf(result, 'pg_collector').find((r) => r.family === 'pg_subscriptions');
+        assert.equal(status?.ok, false);
+        assert.match(String(status?.error), /permission denied for table pg_subscription/);
+        assert.match(String(status?.error), /enabled unknown \(null\)/);
+        if (i > 0)
+          assert.match(String(status?.error), /not asked again before \d{4}-/, 'paused after the refusal');
+        assert.equal(status?.rows, 1);
+        const [row] = rowsOf(result, 'pg_subscriptions');
+        assert.equal(row?.subname, 'orders_sub');
+        assert.equal(row?.enabled, null, 'unknown, not false');
+        assert.equal(row?.datname, '');
+        assert.notEqual(row?.worker_pid, null, 'the worker is still seen through pg_stat_subscription');
+      }
+      // Three collections, one refused query in the monitored server's log (it used to be one per collection).
+      await waitFor(
+        'the refusal in the server log',
+        async () => (refusalsLogged() > logged ? true : undefined),
+        5_000,
+      );
+      assert.equal(refusalsLogged() - logged, 1, 'the refused query was asked once');
     } finally {
       await sub.query('GRANT SELECT (subenabled) ON pg_subscription TO public');
     }
+    // Once the pause is over the full query is asked again, and with the grant back it answers.
+    await sleep(2_100);
+    const status = rowsOf(await own.collect(collectContext()), 'pg_collector').find(
+      (r) => r.family === 'pg_subscriptions',
+    );
+    assert.equal(status?.ok, true, `still degraded: ${status?.error}`);
+    await own.close();
   });
 
   test('a_publisher_that_is_gone_leaves_the_enabled_subscription_without_worker_and_it_is_raised', async () => {

@@ -41,7 +41,7 @@ import type { CustomMetricDef } from '../../../protocol/custom-metrics.js';
 import type { CollectContext, Collector, FamilyRows, Row } from '../types.js';
 import { CustomMetricsRunner } from './custom.js';
 import { DatabaseVisits, databaseSelected } from './databases.js';
-import { type Collection, FamilyRunner, toFamilyRow } from './families.js';
+import { type Collection, FamilyRunner, type RefusalPause, toFamilyRow } from './families.js';
 import { postgresPrometheusMetrics } from './prometheus.js';
 import { databaseQueries } from './queries/database.js';
 import { instanceInfoQuery, instanceQueries } from './queries/instance.js';
@@ -100,6 +100,11 @@ export interface PostgresCollectorOptions {
    * (./custom.ts); their rows and statuses go out with the next collection.
    */
   customMetrics?: CustomMetricDef[];
+  /**
+   * A family the server refuses for good (a missing grant, view or function) is asked again after this
+   * pause, doubling up to `maxMs` (families.ts). Default 1 min, up to 15 min.
+   */
+  refusalPause?: RefusalPause;
 }
 
 export interface PostgresCollector extends Collector {
@@ -117,6 +122,7 @@ type Settings = Required<
     | 'ssl'
     | 'customMetrics'
     | 'keepDatabaseConnections'
+    | 'refusalPause'
   >
 >;
 
@@ -150,7 +156,7 @@ export function createPostgresCollector(
   const target = new PostgresTarget(url, { ...cfg, ssl: options.ssl });
   const describe = (err: unknown) => target.errorText(err);
   const main = new MainConnection(target, cfg.maxBackoffMs);
-  const runner = new FamilyRunner(describe, cfg);
+  const runner = new FamilyRunner(describe, cfg, options.refusalPause);
   const wantedInstanceQueries = instanceQueries.filter((q) => wants(q.family));
   const visits = new DatabaseVisits(target, runner, {
     intervalMs: cfg.databaseIntervalMs,
