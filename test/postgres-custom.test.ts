@@ -227,6 +227,64 @@ describe(`custom SQL metrics on ${testPgLabel} (the run's server)`, () => {
     }
   });
 
+  test('a_query_refused_for_good_is_asked_again_after_a_growing_pause_and_reported_degraded_meanwhile', async () => {
+    // Clocks of the test's own: each turn of the 10-s metric is a step of 11 s.
+    let clock = Date.parse('2026-12-04T12:00:00Z');
+    const def = definitions.find((d) => d.name === 'broken')!;
+    const r = new CustomMetricsRunner(
+      new PostgresTarget(db.url, sessionSettings),
+      [def],
+      {
+        lockTimeoutMs: 1000,
+        maxBackoffMs: 60_000,
+        refusalPause: { firstMs: 30_000, maxMs: 60_000 },
+        now: () => clock,
+        monotonic: () => clock,
+      },
+      silentLogger(),
+    );
+    const turn = async () => {
+      await r.runDue();
+      const [run] = r.drain();
+      assert.ok(run, 'a status every turn, asked or not');
+      clock += 11_000;
+      return run.status;
+    };
+    try {
+      const missing = 'relation "no_such_table" does not exist';
+      // Asked, refused (42P01): paused 30 s, so the next two turns only report it.
+      const first = await turn();
+      assert.equal(first.ok, false);
+      assert.match(String(first.error), new RegExp(`^${missing}`));
+      assert.doesNotMatch(String(first.error), /not asked again/);
+      for (let i = 0; i < 2; i++) {
+        const paused = await turn();
+        assert.equal(paused.ok, false);
+        assert.equal(paused.error, `${first.error}; not asked again before 2026-12-04T12:00:30.000Z`);
+        assert.equal(paused.durationMs, 0, 'nothing asked of the server');
+      }
+      // 33 s on: asked again, refused again, and the pause doubles to 60 s (its most here).
+      const again = await turn();
+      assert.equal(again.error, first.error);
+      assert.match(String((await turn()).error), /not asked again before 2026-12-04T12:01:33\.000Z$/);
+      // The table created: the metric comes back at the first turn after the pause.
+      await client.query('CREATE TABLE no_such_table (v float8); INSERT INTO no_such_table VALUES (4)');
+      try {
+        const turns: boolean[] = [];
+        for (let i = 0; i < 6; i++) turns.push((await turn()).ok);
+        assert.deepEqual(
+          turns,
+          [false, false, false, false, true, true],
+          'back at 12:01:39, 66 s after the refusal',
+        );
+      } finally {
+        await client.query('DROP TABLE no_such_table');
+      }
+    } finally {
+      await r.close();
+    }
+  });
+
   test('collected_rows_go_through_ingest_and_read_back_through_the_series_api', async () => {
     const collector = createPostgresCollector(db.url, {
       families: ['pg_custom'],

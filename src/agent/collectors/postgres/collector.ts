@@ -41,10 +41,11 @@ import type { CustomMetricDef } from '../../../protocol/custom-metrics.js';
 import type { CollectContext, Collector, FamilyRows, Row } from '../types.js';
 import { CustomMetricsRunner } from './custom.js';
 import { DatabaseVisits, databaseSelected } from './databases.js';
-import { type Collection, FamilyRunner, type RefusalPause, toFamilyRow } from './families.js';
+import { type Collection, FamilyRunner, toFamilyRow } from './families.js';
 import { postgresPrometheusMetrics } from './prometheus.js';
 import { databaseQueries } from './queries/database.js';
 import { instanceInfoQuery, instanceQueries } from './queries/instance.js';
+import type { RefusalPause } from './refusals.js';
 import { MainConnection, PostgresTarget, type SessionSettings } from './session.js';
 import { StatementsReader } from './statements.js';
 
@@ -102,7 +103,7 @@ export interface PostgresCollectorOptions {
   customMetrics?: CustomMetricDef[];
   /**
    * A family the server refuses for good (a missing grant, view or function) is asked again after this
-   * pause, doubling up to `maxMs` (families.ts). Default 1 min, up to 15 min.
+   * pause, doubling up to `maxMs` (refusals.ts). Default 1 min, up to 15 min.
    */
   refusalPause?: RefusalPause;
 }
@@ -205,7 +206,11 @@ export function createPostgresCollector(
       custom = new CustomMetricsRunner(
         target,
         customDefs,
-        { lockTimeoutMs: cfg.lockTimeoutMs, maxBackoffMs: cfg.maxBackoffMs },
+        {
+          lockTimeoutMs: cfg.lockTimeoutMs,
+          maxBackoffMs: cfg.maxBackoffMs,
+          refusalPause: options.refusalPause,
+        },
         log,
       );
       custom.start();

@@ -17,7 +17,9 @@
  *
  * What it guarantees to the agent: a definition that fails (syntax, permission, timeout, a value that is
  * not a number) is reported degraded with its reason — a `pg_collector` row of family `pg_custom:<name>` —
- * and the others keep running; nothing here throws into the collection.
+ * and the others keep running; nothing here throws into the collection. A query the server refuses for
+ * good (a missing grant, table or function, a syntax error) is not asked again at each of its turns but
+ * after a pause (refusals.ts); its turns in the pause still report it degraded, with when it is asked again.
  */
 import type { Logger } from '../../../log.js';
 import {
@@ -28,6 +30,7 @@ import {
 } from '../../../protocol/custom-metrics.js';
 import type { Row } from '../types.js';
 import type { FamilyStatus } from './families.js';
+import { nextAttempt, pausedReason, type RefusalPause, Refusals } from './refusals.js';
 import { isConnectionFailure, MainConnection, type PostgresTarget } from './session.js';
 
 /** Canonical label texts longer than this (bytes) make the row dropped: it must fit a btree key. */
@@ -161,6 +164,8 @@ export interface CustomRun {
 export interface CustomRunnerOptions {
   lockTimeoutMs: number;
   maxBackoffMs: number;
+  /** The pause before a refused query is asked again (refusals.ts); its default when absent. */
+  refusalPause?: RefusalPause;
   now?: () => number;
   monotonic?: () => number;
 }
@@ -170,6 +175,7 @@ export class CustomMetricsRunner {
   readonly #nextDue = new Map<string, number>();
   readonly #kept = new Map<string, CustomRun[]>();
   readonly #failing = new Map<string, string>();
+  readonly #refusals: Refusals;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
@@ -185,6 +191,7 @@ export class CustomMetricsRunner {
     this.#conn = new MainConnection(target, opts.maxBackoffMs);
     this.#now = opts.now ?? Date.now;
     this.#monotonic = opts.monotonic ?? (() => performance.now());
+    this.#refusals = new Refusals(opts.refusalPause, this.#now);
   }
 
   /** Starts the timer loop (idempotent): due metrics now, then each on its interval. */
@@ -231,6 +238,12 @@ export class CustomMetricsRunner {
       this.#nextDue.set(def.name, this.#monotonic() + def.interval * 1000 - slackMs);
       const sql = pickCustomSql(def, version);
       if (sql === undefined) continue; // no SQL for this version: not applicable, not degraded
+      const pausedUntil = this.#refusals.pausedUntil(def.name);
+      const reason = this.#failing.get(def.name);
+      if (pausedUntil !== undefined && reason !== undefined) {
+        this.#keep(this.#pausedRun(def, pausedReason(reason, pausedUntil)));
+        continue;
+      }
       try {
         this.#keep(await this.#runOne(session.client, def, sql));
       } catch (err) {
@@ -248,6 +261,7 @@ export class CustomMetricsRunner {
     let error: string | null = null;
     let result: CustomResult = { rows: [], dropped: 0, duplicates: 0, cut: 0, error: null };
     let inTx = false;
+    let refusal: unknown;
     try {
       await client.query('BEGIN READ ONLY');
       inTx = true;
@@ -270,18 +284,21 @@ export class CustomMetricsRunner {
     } catch (err) {
       if (isConnectionFailure(err)) throw err;
       error = this.target.errorText(err);
+      refusal = err;
     } finally {
       if (inTx) await client.query('ROLLBACK').catch(() => {});
     }
     const durationMs = performance.now() - started;
     const key = def.name;
     if (error !== null) {
+      const pauseMs = this.#refusals.failed(key, refusal);
       if (this.#failing.get(key) !== error) {
-        this.log.warn({ metric: def.name, reason: error }, 'custom metric degraded; retrying next interval');
+        this.log.warn({ metric: def.name, reason: error }, `custom metric degraded; ${nextAttempt(pauseMs)}`);
       }
       this.#failing.set(key, error);
-    } else if (this.#failing.delete(key)) {
-      this.log.info({ metric: def.name }, 'custom metric collected again');
+    } else {
+      this.#refusals.succeeded(key);
+      if (this.#failing.delete(key)) this.log.info({ metric: def.name }, 'custom metric collected again');
     }
     // Rows dropped by the bounds are said in the status (ok, with a note) and logged, never silently lost.
     const note =
@@ -313,6 +330,16 @@ export class CustomMetricsRunner {
         durationMs,
         rows: error === null ? result.rows.length : 0,
       },
+    };
+  }
+
+  /** A turn of a metric whose query is paused: degraded with `error`, no rows, nothing asked of the server. */
+  #pausedRun(def: CustomMetricDef, error: string): CustomRun {
+    return {
+      metric: def.name,
+      ts: this.#now(),
+      rows: [],
+      status: { family: customStatusFamily(def.name), datname: '', ok: false, error, durationMs: 0, rows: 0 },
     };
   }
 

@@ -4,40 +4,17 @@
  * or changes (not at every collection) and when it recovers; only a failure of the connection itself is
  * thrown, for the caller to end what that connection was doing.
  *
- * A refusal that lasts until someone changes the server (a missing grant, view, column or function) is not
- * asked again at every collection: each refused query is an ERROR in the monitored server's own log, so a
- * 10-s interval would write 8,640 of them a day. Such a family is asked again after a pause that doubles
- * from 1 minute up to 15 (`refusalPause`); meanwhile it is reported degraded with the same reason and when
- * it will be asked again, and a family with a reduced query for the refusal (`whenRefused`) sends that
- * query's rows. The agent's own log says when the refusal starts, as before.
+ * A family refused for good (a missing grant, view, column or function) is asked again after a pause
+ * (refusals.ts); meanwhile it is reported degraded with the same reason, and a family with a reduced query
+ * for the refusal (`whenRefused`) sends that query's rows.
  */
 import type pg from 'pg';
 import type { Logger } from '../../../log.js';
 import { type ColumnSpec, postgresFamilies } from '../../../protocol/families/index.js';
 import type { Row } from '../types.js';
 import { type FamilyQuery, pickQuery } from './queries/types.js';
+import { nextAttempt, pausedReason, type RefusalPause, Refusals } from './refusals.js';
 import { isConnectionFailure, type Session } from './session.js';
-
-/**
- * SQLSTATEs that the next collection would meet again: insufficient_privilege, undefined_table,
- * undefined_column, undefined_function, feature_not_supported. A timeout, a lock or a cancel is asked again
- * at the next collection, as before.
- */
-const lastingRefusals = new Set(['42501', '42P01', '42703', '42883', '0A000']);
-
-/** The pause before a refused family is asked again: the first, and the most it doubles to. */
-export interface RefusalPause {
-  firstMs: number;
-  maxMs: number;
-}
-export const refusalPause: RefusalPause = { firstMs: 60_000, maxMs: 15 * 60_000 };
-
-/** A family refused for good (see the module header): when it is asked again and whether its reduced query works. */
-interface Refusal {
-  until: number;
-  pauseMs: number;
-  reducedWorks: boolean;
-}
 
 /** Converts a value from `pg` to the family column's type (int8 and numeric arrive as strings). */
 function convert(value: unknown, column: ColumnSpec): string | number | boolean | null {
@@ -126,14 +103,18 @@ export class FamilyRunner {
   readonly #failing = new Map<string, string>();
   /** Statements this runner has PREPAREd on each session (names of SQL-level prepared statements). */
   readonly #prepared = new WeakMap<Session, Set<string>>();
-  /** Families (family@datname) refused for good, not asked again until `until`. */
-  readonly #refused = new Map<string, Refusal>();
+  /** Families (family@datname) refused for good, paused. */
+  readonly #refusals: Refusals;
+  /** Of those, the ones whose reduced query (`whenRefused`) worked. */
+  readonly #reducedWorks = new Set<string>();
 
   constructor(
     private readonly describe: (err: unknown) => string,
     private readonly caps: RowCaps,
-    private readonly pause: RefusalPause = refusalPause,
-  ) {}
+    pause?: RefusalPause,
+  ) {
+    this.#refusals = new Refusals(pause);
+  }
 
   /** Runs `queries` in order, as `run` would one after another, in one round trip where it can. */
   async runAll(
@@ -253,25 +234,22 @@ export class FamilyRunner {
       if (list) list.push(...rows);
       else out.set(q.family, rows);
     };
-    const refused = this.#refused.get(statusKey);
+    const pausedUntil = this.#refusals.pausedUntil(statusKey);
     const reason = this.#failing.get(statusKey);
-    if (refused && reason !== undefined && Date.now() < refused.until) {
+    if (pausedUntil !== undefined && reason !== undefined) {
       // Not asked again yet: its reduced query only, when it has one that worked.
       let rowCount = 0;
-      if (refused.reducedWorks) {
+      if (this.#reducedWorks.has(statusKey)) {
         try {
           const rows = (await this.#reduced(session, q, version)) ?? [];
           keep(rows);
           rowCount = rows.length;
         } catch (err) {
           if (isConnectionFailure(err)) throw err;
-          refused.reducedWorks = false;
+          this.#reducedWorks.delete(statusKey);
         }
       }
-      const next = new Date(refused.until).toISOString();
-      statuses.push(
-        familyStatus(q.family, datname, `${reason}; not asked again before ${next}`, started, rowCount),
-      );
+      statuses.push(familyStatus(q.family, datname, pausedReason(reason, pausedUntil), started, rowCount));
       return;
     }
     try {
@@ -286,38 +264,35 @@ export class FamilyRunner {
       const rows = res.rows.map((r: Record<string, unknown>) => toFamilyRow(q.family, r));
       keep(rows);
       statuses.push(familyStatus(q.family, datname, null, started, rows.length));
-      this.#refused.delete(statusKey);
+      this.#refusals.succeeded(statusKey);
+      this.#reducedWorks.delete(statusKey);
       if (this.#failing.delete(statusKey))
         log.info({ family: q.family, datname }, 'PostgreSQL family collected again');
     } catch (err) {
       if (isConnectionFailure(err)) throw err;
       let reason = this.describe(err);
-      const code = (err as { code?: unknown }).code;
-      const fallback = q.whenRefused && code === '42501' ? q.whenRefused : null;
+      const fallback = q.whenRefused && (err as { code?: unknown }).code === '42501' ? q.whenRefused : null;
       let rowCount = 0;
-      let reducedWorks = false;
+      this.#reducedWorks.delete(statusKey);
       if (fallback && pickQuery(fallback.versions, version)) {
         reason = `${reason}; ${fallback.missing}`;
         try {
           const rows = (await this.#reduced(session, q, version))!;
           keep(rows);
           rowCount = rows.length;
-          reducedWorks = true;
+          this.#reducedWorks.add(statusKey);
         } catch (err2) {
           if (isConnectionFailure(err2)) throw err2;
           reason = `${this.describe(err)}; without it: ${this.describe(err2)}`;
         }
       }
-      if (typeof code === 'string' && lastingRefusals.has(code)) {
-        const before = this.#refused.get(statusKey);
-        const pauseMs = before ? Math.min(before.pauseMs * 2, this.pause.maxMs) : this.pause.firstMs;
-        this.#refused.set(statusKey, { until: Date.now() + pauseMs, pauseMs, reducedWorks });
-      } else this.#refused.delete(statusKey);
+      const pauseMs = this.#refusals.failed(statusKey, err);
       statuses.push(familyStatus(q.family, datname, reason, started, rowCount));
       if (this.#failing.get(statusKey) !== reason) {
-        const pause = this.#refused.get(statusKey);
-        const when = pause ? `asked again in ${pause.pauseMs / 1000} s` : 'retrying next interval';
-        log.warn({ family: q.family, datname, reason }, `PostgreSQL family degraded; ${when}`);
+        log.warn(
+          { family: q.family, datname, reason },
+          `PostgreSQL family degraded; ${nextAttempt(pauseMs)}`,
+        );
       }
       this.#failing.set(statusKey, reason);
     }

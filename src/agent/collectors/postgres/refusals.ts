@@ -1,0 +1,68 @@
+/**
+ * Queries the monitored server refuses for a reason that does not pass by itself — a missing grant, view,
+ * column or function, a syntax error in a custom metric's SQL — are not asked again at every collection.
+ * Each refused query is an `ERROR` line in that server's own log, so a 10-s interval would write 8,640 of
+ * them a day per family. Such a query is asked again after a pause of 1 minute that doubles up to 15
+ * (`refusalPause`); meanwhile its family or metric is reported degraded with the same reason and the time
+ * it is asked again (`pausedReason`). Timeouts, lock waits and cancels are asked again at the next turn.
+ */
+
+/**
+ * SQLSTATEs that the next turn would meet again: insufficient_privilege, undefined_table,
+ * undefined_column, undefined_function, feature_not_supported, syntax_error.
+ */
+const lastingRefusals = new Set(['42501', '42P01', '42703', '42883', '0A000', '42601']);
+
+/** The pause before a refused query is asked again: the first, and the most it doubles to. */
+export interface RefusalPause {
+  firstMs: number;
+  maxMs: number;
+}
+export const refusalPause: RefusalPause = { firstMs: 60_000, maxMs: 15 * 60_000 };
+
+/** Keys (a family in a database, a custom metric) refused for good, and when each is asked again. */
+export class Refusals {
+  readonly #byKey = new Map<string, { until: number; pauseMs: number }>();
+
+  constructor(
+    private readonly pause: RefusalPause = refusalPause,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** While `key` is paused, when it is asked again (ms since the epoch); otherwise undefined. */
+  pausedUntil(key: string): number | undefined {
+    const r = this.#byKey.get(key);
+    return r && this.now() < r.until ? r.until : undefined;
+  }
+
+  /**
+   * `key`'s query failed with `err`: paused, a longer pause each time, when the refusal lasts (by its
+   * SQLSTATE); otherwise forgotten. Returns the pause in ms, or undefined when the next turn asks again.
+   */
+  failed(key: string, err: unknown): number | undefined {
+    const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+    if (typeof code !== 'string' || !lastingRefusals.has(code)) {
+      this.#byKey.delete(key);
+      return undefined;
+    }
+    const before = this.#byKey.get(key);
+    const pauseMs = before ? Math.min(before.pauseMs * 2, this.pause.maxMs) : this.pause.firstMs;
+    this.#byKey.set(key, { until: this.now() + pauseMs, pauseMs });
+    return pauseMs;
+  }
+
+  /** `key`'s query worked. */
+  succeeded(key: string): void {
+    this.#byKey.delete(key);
+  }
+}
+
+/** The reason reported while paused: the refusal's own, and when it is asked again. */
+export function pausedReason(reason: string, until: number): string {
+  return `${reason}; not asked again before ${new Date(until).toISOString()}`;
+}
+
+/** How the agent's log says what follows a failure. */
+export function nextAttempt(pauseMs: number | undefined): string {
+  return pauseMs === undefined ? 'retrying next interval' : `asked again in ${Math.round(pauseMs / 1000)} s`;
+}
