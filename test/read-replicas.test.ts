@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type pg from 'pg';
+import pg from 'pg';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { openStore, type Store } from '../src/storage/db.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
+import { ReadReplicas } from '../src/storage/read-replicas.js';
 import { quietLog, testPgLabel } from './helpers/db.js';
 import { type PrivateCluster, removeDir } from './helpers/pg-cluster.js';
 import { query, startPrimaryAndStandby } from './helpers/standby.js';
@@ -132,6 +133,38 @@ describe(`read replicas (${testPgLabel})`, () => {
 
     await query(standby.url(), 'SELECT pg_wal_replay_resume()');
     await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000);
+  });
+
+  test('a_lag_bound_under_a_second_holds_a_standby_that_keeps_up_under_writes_ready', async () => {
+    // The standby applies each commit 300 ms late, and the primary commits every 25 ms: the standby never
+    // holds the newest probe's position, only one at least 300 ms old. Probed every second (the interval
+    // before it followed the bound) that is the probe a second before, so its lag read 1,000 ms, over an
+    // 800-ms bound; probed every 200 ms (a quarter of the bound) it reads ~400 ms.
+    await query(standby.url(), "ALTER SYSTEM SET recovery_min_apply_delay = '300ms'");
+    await query(standby.url(), 'SELECT pg_reload_conf()');
+    // Its own primary pool: a router hangs off the pool it is given, and the store's keeps its own.
+    const primaryPool = new pg.Pool({ connectionString: primary.url(), max: 2 });
+    const router = new ReadReplicas(primaryPool, [standby.url()], { maxLagMs: 800, log: quietLog });
+    let writing = true;
+    const writes = (async () => {
+      for (let i = 0; writing && i < 800; i++) {
+        await insertLoad(Date.now() - 3 * minute, i);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    try {
+      await router.start();
+      await until(async () => router.status()[0]!.state === 'ready', 15_000);
+      const { lagMs } = router.status()[0]!;
+      assert.ok(lagMs !== null && lagMs >= 300 && lagMs <= 800, `lag ${lagMs} ms`);
+    } finally {
+      writing = false;
+      await writes;
+      await router.close();
+      await primaryPool.end();
+      await query(standby.url(), 'ALTER SYSTEM RESET recovery_min_apply_delay');
+      await query(standby.url(), 'SELECT pg_reload_conf()');
+    }
   });
 
   test('a_standby_that_goes_away_turns_no_read_into_an_error', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { freshUntil, parseLsn, standbyMayServe } from './read-replicas.js';
+import { freshUntil, parseLsn, probeIntervalFor, standbyMayServe } from './read-replicas.js';
 
 test('wal_positions_compare_as_numbers_across_the_slash', () => {
   assert.equal(parseLsn('0/0'), 0n);
@@ -35,4 +35,13 @@ test('a_standby_serves_a_range_it_holds_up_to_the_lag_bound_and_never_the_newest
   // A range wholly within the bound would be all missing: the primary reads it.
   assert.ok(!standbyMayServe(now, range(96_000, now), now, 5000));
   assert.ok(!standbyMayServe(undefined, range(0, 1000), now, 5000));
+});
+
+test('positions_are_compared_four_times_per_lag_bound_between_100_ms_and_a_second', () => {
+  assert.equal(probeIntervalFor(5000), 1000, 'the default bound: every second');
+  assert.equal(probeIntervalFor(60_000), 1000);
+  assert.equal(probeIntervalFor(2000), 500);
+  assert.equal(probeIntervalFor(800), 200);
+  assert.equal(probeIntervalFor(100), 100);
+  assert.equal(probeIntervalFor(0), 100);
 });

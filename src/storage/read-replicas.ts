@@ -27,7 +27,7 @@ export interface ReadRange {
 export interface ReadReplicaOptions {
   /** The newest data a standby's answer may lack, ms (default 5,000). */
   maxLagMs?: number;
-  /** How often positions are compared, ms (default 1,000). */
+  /** How often positions are compared, ms (default: `probeIntervalFor(maxLagMs)`). */
   probeIntervalMs?: number;
   /** Connections per standby (default 5). */
   poolSize?: number;
@@ -95,8 +95,18 @@ interface Replica {
   error?: string;
 }
 
-/** Longest history of primary positions kept (at 1 s a probe: 10 minutes). */
-const maxSamples = 600;
+/** How far back the primary's positions are kept: a standby further behind shows an unknown lag. */
+const historyMs = 10 * 60_000;
+
+/**
+ * How often positions are compared when not given: a lag is known only to within one probe interval (a
+ * standby is fresh until the newest probe whose position it has replayed), so the interval is a quarter of
+ * the bound it is held to — 1 s for the default 5 s, 100 ms at the least. A bound near 1 s probed every
+ * second would have flipped a standby a few milliseconds behind between ready and lagging.
+ */
+export function probeIntervalFor(maxLagMs: number): number {
+  return Math.min(1000, Math.max(100, Math.floor(maxLagMs / 4)));
+}
 
 const routers = new WeakMap<pg.Pool, ReadReplicas>();
 
@@ -110,6 +120,7 @@ export class ReadReplicas {
   private readonly samples: PositionSample[] = [];
   private readonly maxLagMs: number;
   private readonly probeMs: number;
+  private readonly maxSamples: number;
   private next = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private probing: Promise<void> | undefined;
@@ -121,7 +132,8 @@ export class ReadReplicas {
     private readonly opts: ReadReplicaOptions,
   ) {
     this.maxLagMs = opts.maxLagMs ?? 5000;
-    this.probeMs = opts.probeIntervalMs ?? 1000;
+    this.probeMs = opts.probeIntervalMs ?? probeIntervalFor(this.maxLagMs);
+    this.maxSamples = Math.ceil(historyMs / this.probeMs);
     this.replicas = urls.map((url) => {
       const pool = new pg.Pool({
         connectionString: url,
@@ -170,7 +182,7 @@ export class ReadReplicas {
       return;
     }
     this.samples.push({ t, lsn });
-    if (this.samples.length > maxSamples) this.samples.shift();
+    if (this.samples.length > this.maxSamples) this.samples.shift();
     await Promise.all(this.replicas.map((r) => this.probeReplica(r, t)));
   }
 
