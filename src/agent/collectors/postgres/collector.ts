@@ -166,6 +166,7 @@ export function createPostgresCollector(
     include,
     exclude,
     queries: databaseQueries.filter((q) => wants(q.family)),
+    refusalPause: options.refusalPause,
   });
   const statements = new StatementsReader({
     topN: cfg.statementsTopN,

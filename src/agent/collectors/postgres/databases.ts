@@ -17,12 +17,15 @@
  * of while others run, it waits for them (fewer at a time) instead of degrading; refused with none
  * running (after one retry), it degrades as before. A database that cannot be entered or whose connection
  * fails degrades its own families only; a failure of the main connection ends the collection (no new
- * visit starts; those under way finish before it is reported).
+ * visit starts; those under way finish before it is reported). A database that refuses us for good (a
+ * `pg_hba.conf` reject, a revoked CONNECT) is not tried again at every visit — each try is a FATAL line in
+ * the server's log — but after a pause (refusals.ts), its families degraded with the reason meanwhile.
  */
 
 import { type Collection, type FamilyRunner, familyStatus } from './families.js';
 import { databaseListQuery } from './queries/database.js';
 import type { FamilyQuery } from './queries/types.js';
+import { pausedReason, type RefusalPause, Refusals } from './refusals.js';
 import { closeSession, isConnectionFailure, type PostgresTarget, type Session } from './session.js';
 
 /** Matches a database name against names with `*` wildcards. */
@@ -77,6 +80,8 @@ export interface DatabaseVisitOptions {
   exclude: readonly string[];
   /** The per-database families to collect. */
   queries: readonly FamilyQuery[];
+  /** The pause before a database that refused us for good is tried again (refusals.ts). */
+  refusalPause?: RefusalPause;
 }
 
 /** What a visit refused for want of a connection slot does: see DatabaseVisits.visit. */
@@ -94,12 +99,17 @@ export class DatabaseVisits {
   #lastVisit = Number.NEGATIVE_INFINITY;
   /** Once closed, a visit still under way closes its connection when it ends instead of keeping it. */
   #closed = false;
+  /** Databases that refused our connection for good, and why. */
+  readonly #refusals: Refusals;
+  readonly #refusedWhy = new Map<string, string>();
 
   constructor(
     private readonly target: PostgresTarget,
     private readonly runner: FamilyRunner,
     private readonly options: DatabaseVisitOptions,
-  ) {}
+  ) {
+    this.#refusals = new Refusals(options.refusalPause);
+  }
 
   /** Connections to other databases, in use or kept, at most this many at any moment. */
   get #limit(): number {
@@ -283,6 +293,15 @@ export class DatabaseVisits {
     const { statuses, log } = c;
     let session: Session;
     const own = database === main.database;
+    const degrade = (reason: string) => {
+      for (const q of queries) statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+    };
+    const pausedUntil = own ? undefined : this.#refusals.pausedUntil(database);
+    const why = this.#refusedWhy.get(database);
+    if (pausedUntil !== undefined && why !== undefined) {
+      degrade(pausedReason(why, pausedUntil));
+      return 'visited';
+    }
     try {
       session = own ? main : await this.#take(database, log);
     } catch (err) {
@@ -294,8 +313,14 @@ export class DatabaseVisits {
       }
       // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
       const reason = this.target.connectErrorText(err, database);
-      for (const q of queries) statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
+      if (this.#refusals.failed(database, err) !== undefined) this.#refusedWhy.set(database, reason);
+      else this.#refusedWhy.delete(database);
+      degrade(reason);
       return 'visited';
+    }
+    if (!own) {
+      this.#refusals.succeeded(database);
+      this.#refusedWhy.delete(database);
     }
     try {
       await this.runner.runAll(session, queries, version, database, c, signal);

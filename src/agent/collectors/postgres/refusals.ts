@@ -1,6 +1,7 @@
 /**
  * Queries the monitored server refuses for a reason that does not pass by itself — a missing grant, view,
- * column or function, a syntax error in a custom metric's SQL — are not asked again at every collection.
+ * column or function, a syntax error in a custom metric's SQL, a database whose `pg_hba.conf` line rejects
+ * us — are not asked again at every collection.
  * Each refused query is an `ERROR` line in that server's own log, so a 10-s interval would write 8,640 of
  * them a day per family. Such a query is asked again after a pause of 1 minute that doubles up to 15
  * (`refusalPause`); meanwhile its family or metric is reported degraded with the same reason and the time
@@ -9,9 +10,10 @@
 
 /**
  * SQLSTATEs that the next turn would meet again: insufficient_privilege, undefined_table,
- * undefined_column, undefined_function, feature_not_supported, syntax_error.
+ * undefined_column, undefined_function, feature_not_supported, syntax_error, and for a connection to a
+ * database invalid_authorization_specification (a `pg_hba.conf` reject) and invalid_password.
  */
-const lastingRefusals = new Set(['42501', '42P01', '42703', '42883', '0A000', '42601']);
+const lastingRefusals = new Set(['42501', '42P01', '42703', '42883', '0A000', '42601', '28000', '28P01']);
 
 /** The pause before a refused query is asked again: the first, and the most it doubles to. */
 export interface RefusalPause {
