@@ -30,7 +30,7 @@ import {
 } from '../../../protocol/custom-metrics.js';
 import type { Row } from '../types.js';
 import type { FamilyStatus } from './families.js';
-import { nextAttempt, pausedReason, type RefusalPause, Refusals } from './refusals.js';
+import { nextAttempt, type RefusalPause, Refusals } from './refusals.js';
 import { isConnectionFailure, MainConnection, type PostgresTarget } from './session.js';
 
 /** Canonical label texts longer than this (bytes) make the row dropped: it must fit a btree key. */
@@ -238,10 +238,9 @@ export class CustomMetricsRunner {
       this.#nextDue.set(def.name, this.#monotonic() + def.interval * 1000 - slackMs);
       const sql = pickCustomSql(def, version);
       if (sql === undefined) continue; // no SQL for this version: not applicable, not degraded
-      const pausedUntil = this.#refusals.pausedUntil(def.name);
-      const reason = this.#failing.get(def.name);
-      if (pausedUntil !== undefined && reason !== undefined) {
-        this.#keep(this.#pausedRun(def, pausedReason(reason, pausedUntil)));
+      const paused = this.#refusals.paused(def.name);
+      if (paused !== undefined) {
+        this.#keep(this.#pausedRun(def, paused));
         continue;
       }
       try {
@@ -291,7 +290,7 @@ export class CustomMetricsRunner {
     const durationMs = performance.now() - started;
     const key = def.name;
     if (error !== null) {
-      const pauseMs = this.#refusals.failed(key, refusal);
+      const pauseMs = this.#refusals.failed(key, refusal, error);
       if (this.#failing.get(key) !== error) {
         this.log.warn({ metric: def.name, reason: error }, `custom metric degraded; ${nextAttempt(pauseMs)}`);
       }

@@ -25,7 +25,7 @@
 import { type Collection, type FamilyRunner, familyStatus } from './families.js';
 import { databaseListQuery } from './queries/database.js';
 import type { FamilyQuery } from './queries/types.js';
-import { pausedReason, type RefusalPause, Refusals } from './refusals.js';
+import { type RefusalPause, Refusals } from './refusals.js';
 import { closeSession, isConnectionFailure, type PostgresTarget, type Session } from './session.js';
 
 /** Matches a database name against names with `*` wildcards. */
@@ -99,9 +99,8 @@ export class DatabaseVisits {
   #lastVisit = Number.NEGATIVE_INFINITY;
   /** Once closed, a visit still under way closes its connection when it ends instead of keeping it. */
   #closed = false;
-  /** Databases that refused our connection for good, and why. */
+  /** Databases that refused our connection for good. */
   readonly #refusals: Refusals;
-  readonly #refusedWhy = new Map<string, string>();
 
   constructor(
     private readonly target: PostgresTarget,
@@ -296,10 +295,9 @@ export class DatabaseVisits {
     const degrade = (reason: string) => {
       for (const q of queries) statuses.push(familyStatus(q.family, database, reason, performance.now(), 0));
     };
-    const pausedUntil = own ? undefined : this.#refusals.pausedUntil(database);
-    const why = this.#refusedWhy.get(database);
-    if (pausedUntil !== undefined && why !== undefined) {
-      degrade(pausedReason(why, pausedUntil));
+    const paused = own ? undefined : this.#refusals.paused(database);
+    if (paused !== undefined) {
+      degrade(paused);
       return 'visited';
     }
     try {
@@ -313,15 +311,11 @@ export class DatabaseVisits {
       }
       // A database we cannot enter (dropped meanwhile, pg_hba) degrades its own families only.
       const reason = this.target.connectErrorText(err, database);
-      if (this.#refusals.failed(database, err) !== undefined) this.#refusedWhy.set(database, reason);
-      else this.#refusedWhy.delete(database);
+      this.#refusals.failed(database, err, reason);
       degrade(reason);
       return 'visited';
     }
-    if (!own) {
-      this.#refusals.succeeded(database);
-      this.#refusedWhy.delete(database);
-    }
+    if (!own) this.#refusals.succeeded(database);
     try {
       await this.runner.runAll(session, queries, version, database, c, signal);
     } catch (err) {

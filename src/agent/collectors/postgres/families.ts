@@ -13,7 +13,7 @@ import type { Logger } from '../../../log.js';
 import { type ColumnSpec, postgresFamilies } from '../../../protocol/families/index.js';
 import type { Row } from '../types.js';
 import { type FamilyQuery, pickQuery } from './queries/types.js';
-import { nextAttempt, pausedReason, type RefusalPause, Refusals } from './refusals.js';
+import { nextAttempt, type RefusalPause, Refusals } from './refusals.js';
 import { isConnectionFailure, type Session } from './session.js';
 
 /** Converts a value from `pg` to the family column's type (int8 and numeric arrive as strings). */
@@ -234,9 +234,8 @@ export class FamilyRunner {
       if (list) list.push(...rows);
       else out.set(q.family, rows);
     };
-    const pausedUntil = this.#refusals.pausedUntil(statusKey);
-    const reason = this.#failing.get(statusKey);
-    if (pausedUntil !== undefined && reason !== undefined) {
+    const paused = this.#refusals.paused(statusKey);
+    if (paused !== undefined) {
       // Not asked again yet: its reduced query only, when it has one that worked.
       let rowCount = 0;
       if (this.#reducedWorks.has(statusKey)) {
@@ -249,7 +248,7 @@ export class FamilyRunner {
           this.#reducedWorks.delete(statusKey);
         }
       }
-      statuses.push(familyStatus(q.family, datname, pausedReason(reason, pausedUntil), started, rowCount));
+      statuses.push(familyStatus(q.family, datname, paused, started, rowCount));
       return;
     }
     try {
@@ -286,7 +285,7 @@ export class FamilyRunner {
           reason = `${this.describe(err)}; without it: ${this.describe(err2)}`;
         }
       }
-      const pauseMs = this.#refusals.failed(statusKey, err);
+      const pauseMs = this.#refusals.failed(statusKey, err, reason);
       statuses.push(familyStatus(q.family, datname, reason, started, rowCount));
       if (this.#failing.get(statusKey) !== reason) {
         log.warn(

@@ -22,26 +22,27 @@ export interface RefusalPause {
 }
 export const refusalPause: RefusalPause = { firstMs: 60_000, maxMs: 15 * 60_000 };
 
-/** Keys (a family in a database, a custom metric) refused for good, and when each is asked again. */
+/** Keys (a family in a database, a custom metric, a database) refused for good: why, and when asked again. */
 export class Refusals {
-  readonly #byKey = new Map<string, { until: number; pauseMs: number }>();
+  readonly #byKey = new Map<string, { until: number; pauseMs: number; reason: string }>();
 
   constructor(
     private readonly pause: RefusalPause = refusalPause,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** While `key` is paused, when it is asked again (ms since the epoch); otherwise undefined. */
-  pausedUntil(key: string): number | undefined {
+  /** While `key` is paused, the reason to report for it (the refusal's, and when it is asked again). */
+  paused(key: string): string | undefined {
     const r = this.#byKey.get(key);
-    return r && this.now() < r.until ? r.until : undefined;
+    return r && this.now() < r.until ? pausedReason(r.reason, r.until) : undefined;
   }
 
   /**
-   * `key`'s query failed with `err`: paused, a longer pause each time, when the refusal lasts (by its
-   * SQLSTATE); otherwise forgotten. Returns the pause in ms, or undefined when the next turn asks again.
+   * `key`'s query failed with `err`, reported as `reason`: paused, a longer pause each time, when the
+   * refusal lasts (by its SQLSTATE); otherwise forgotten. Returns the pause in ms, or undefined when the
+   * next turn asks again.
    */
-  failed(key: string, err: unknown): number | undefined {
+  failed(key: string, err: unknown, reason: string): number | undefined {
     const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
     if (typeof code !== 'string' || !lastingRefusals.has(code)) {
       this.#byKey.delete(key);
@@ -49,7 +50,7 @@ export class Refusals {
     }
     const before = this.#byKey.get(key);
     const pauseMs = before ? Math.min(before.pauseMs * 2, this.pause.maxMs) : this.pause.firstMs;
-    this.#byKey.set(key, { until: this.now() + pauseMs, pauseMs });
+    this.#byKey.set(key, { until: this.now() + pauseMs, pauseMs, reason });
     return pauseMs;
   }
 
@@ -60,7 +61,7 @@ export class Refusals {
 }
 
 /** The reason reported while paused: the refusal's own, and when it is asked again. */
-export function pausedReason(reason: string, until: number): string {
+function pausedReason(reason: string, until: number): string {
   return `${reason}; not asked again before ${new Date(until).toISOString()}`;
 }
 
