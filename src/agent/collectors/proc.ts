@@ -83,7 +83,7 @@ function readWhole(fd: number, what: string, from: number | null): string {
   return scratch.toString('utf8', 0, length);
 }
 
-/** The error code of a failed system call (ENOENT, EACCES, …), if it is one. */
+/** The string code of an error, if it has one: a failed system call's (ENOENT, EACCES, …), PostgreSQL's SQLSTATE. */
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
     ? err.code

@@ -67,6 +67,13 @@ export function familyStatus(
   return { family, datname, ok: error === null, error, durationMs: performance.now() - started, rows };
 }
 
+/** Appends `rows` to `family`'s rows of a collection. */
+function addRows(out: Map<string, Row[]>, family: string, rows: Row[]): void {
+  const list = out.get(family);
+  if (list) list.push(...rows);
+  else out.set(family, rows);
+}
+
 /** What one collection gathers: rows by family, and how every family fared. */
 export interface Collection {
   statuses: FamilyStatus[];
@@ -142,9 +149,7 @@ export class FamilyRunner {
         await this.run(session, q, version, datname, c);
         continue;
       }
-      const list = c.out.get(q.family);
-      if (list) list.push(...result.rows);
-      else c.out.set(q.family, result.rows);
+      addRows(c.out, q.family, result.rows);
       c.statuses.push({
         family: q.family,
         datname,
@@ -229,11 +234,6 @@ export class FamilyRunner {
     if (!sql) return; // not on this version (pg_stat_io before 16): not applicable, not degraded
     const started = performance.now();
     const statusKey = `${q.family}@${datname}`;
-    const keep = (rows: Row[]) => {
-      const list = out.get(q.family);
-      if (list) list.push(...rows);
-      else out.set(q.family, rows);
-    };
     const paused = this.#refusals.paused(statusKey);
     if (paused !== undefined) {
       // Not asked again yet: its reduced query only, when it has one that worked.
@@ -241,7 +241,7 @@ export class FamilyRunner {
       if (this.#reducedWorks.has(statusKey)) {
         try {
           const rows = (await this.#reduced(session, q, version)) ?? [];
-          keep(rows);
+          addRows(out, q.family, rows);
           rowCount = rows.length;
         } catch (err) {
           if (isConnectionFailure(err)) throw err;
@@ -261,7 +261,7 @@ export class FamilyRunner {
         values: q.takesRowCap ? [cap] : q.takesSizeFlag ? [readSizes === true] : [],
       });
       const rows = res.rows.map((r: Record<string, unknown>) => toFamilyRow(q.family, r));
-      keep(rows);
+      addRows(out, q.family, rows);
       statuses.push(familyStatus(q.family, datname, null, started, rows.length));
       this.#refusals.succeeded(statusKey);
       this.#reducedWorks.delete(statusKey);
@@ -277,7 +277,7 @@ export class FamilyRunner {
         reason = `${reason}; ${fallback.missing}`;
         try {
           const rows = (await this.#reduced(session, q, version))!;
-          keep(rows);
+          addRows(out, q.family, rows);
           rowCount = rows.length;
           this.#reducedWorks.add(statusKey);
         } catch (err2) {

@@ -7,6 +7,7 @@
  * (`refusalPause`); meanwhile its family or metric is reported degraded with the same reason and the time
  * it is asked again (`pausedReason`). Timeouts, lock waits and cancels are asked again at the next turn.
  */
+import { errnoCode } from '../proc.js';
 
 /**
  * SQLSTATEs that the next turn would meet again: insufficient_privilege, undefined_table,
@@ -43,8 +44,8 @@ export class Refusals {
    * next turn asks again.
    */
   failed(key: string, err: unknown, reason: string): number | undefined {
-    const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
-    if (typeof code !== 'string' || !lastingRefusals.has(code)) {
+    const code = errnoCode(err);
+    if (code === undefined || !lastingRefusals.has(code)) {
       this.#byKey.delete(key);
       return undefined;
     }
