@@ -130,7 +130,15 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
         'size_bytes',
       ]) {
         const v = Number(database[col]);
-        assert.ok(a[col]! <= v && v <= b[col]!, `pg_database.${col}: ${a[col]} <= ${v} <= ${b[col]}`);
+        // The database's size counts its relation-cache init file (pg_internal.init, 160,944 bytes on
+        // 18), which PostgreSQL deletes when a catalog it caches changes and a new session writes again:
+        // the size may step down by it between two reads (seen: +8,192 then -119,984, which is a new
+        // 5-page growth less the deleted file). Only the size is given that slack.
+        const slack = col === 'size_bytes' ? 256 * 1024 : 0;
+        assert.ok(
+          a[col]! - slack <= v && v <= b[col]! + slack,
+          `pg_database.${col}: ${a[col]} <= ${v} <= ${b[col]} (slack ${slack})`,
+        );
       }
       assert.ok(Number(database.xact_commit) > 100, 'pgbench commits are counted');
       const accounts = rowsOf(result, 'pg_tables').find((r) => r.relname === 'pgbench_accounts');
