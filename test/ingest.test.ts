@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { batchMediaType } from '../src/protocol/batch.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken, revokeAgentCredential } from '../src/server/auth/agents.js';
+import { rollupPendingLock } from '../src/server/ingest/rollup-pending.js';
 import type { Store } from '../src/storage/db.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
@@ -283,6 +284,86 @@ describe(`ingest (${testPgLabel})`, () => {
     } finally {
       await second.app.close();
     }
+  });
+
+  /**
+   * A server instance whose first group is held in the store by the rollup job's lock (taken here
+   * exclusively; a group takes it shared after its COPYs) while 10 more batches of 4 rows arrive. Once
+   * `settled` holds, returns how many group transactions wait on that lock; then lets go of the lock and
+   * returns the group sizes the writer recorded.
+   */
+  async function heldFirstGroup(
+    concurrentGroupRows: number,
+    settled: (s: { waiting: number; queuedRows: number }) => boolean,
+  ) {
+    const other = await enroll(`held-group-${concurrentGroupRows}`);
+    const second = await buildServerApp({
+      store,
+      log: quietLog,
+      latestMigration: ts.latest,
+      credentialCacheMs: 0,
+      writerOptions: { concurrency: 2, concurrentGroupRows },
+    });
+    const locker = await store.pool.connect();
+    const metric = async (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await second.registry.render())?.[1]);
+    const state = async () => {
+      const { rows } = await store.pool.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
+      );
+      return { waiting: rows[0].n as number, queuedRows: await metric('pgvigil_ingest_queue_rows') };
+    };
+    const until = async (what: string, check: (s: Awaited<ReturnType<typeof state>>) => boolean) => {
+      for (const started = Date.now(); !check(await state()); ) {
+        if (Date.now() - started > 10_000)
+          assert.fail(`waited 10 s for ${what}: ${JSON.stringify(await state())}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      const url = await second.app.listen({ host: '127.0.0.1', port: 0 });
+      await locker.query('SELECT pg_advisory_lock($1, $2)', [rollupPendingLock.space, rollupPendingLock.key]);
+      const t = Date.now() - 20_000;
+      const pushes = [push(other, hostBatch(other.agentId, 1, t), { url })];
+      await until('the first group to wait on the lock', (s) => s.waiting === 1);
+      for (let i = 2; i <= 11; i++) pushes.push(push(other, hostBatch(other.agentId, i, t + i), { url }));
+      await until('the batches to arrive', settled);
+      // A little longer: a group that would still start has the time to reach the lock.
+      await new Promise((r) => setTimeout(r, 300));
+      const { waiting } = await state();
+      await locker.query('SELECT pg_advisory_unlock($1, $2)', [
+        rollupPendingLock.space,
+        rollupPendingLock.key,
+      ]);
+      const results = await Promise.all(pushes);
+      assert.deepEqual(
+        results.map((r) => r.body.status ?? JSON.stringify(r.body)),
+        Array.from({ length: 11 }, () => 'accepted'),
+      );
+      assert.equal(await cpuRows(other.serverId), 11 * 3);
+      return {
+        waiting,
+        groups: await metric('pgvigil_ingest_group_batches_count'),
+        batches: await metric('pgvigil_ingest_group_batches_sum'),
+      };
+    } finally {
+      await locker.query('SELECT pg_advisory_unlock_all()');
+      locker.release();
+      await second.app.close();
+    }
+  }
+
+  test('while_a_group_is_in_flight_a_few_queued_batches_wait_for_it_instead_of_starting_a_group_each', async () => {
+    // 40 rows queued, under the 1,000 rows that start a second group: none starts, and once the first
+    // group commits the ten are written as one group (before: a second writer took each batch as it came).
+    const held = await heldFirstGroup(1_000, (s) => s.queuedRows === 40);
+    assert.deepEqual(held, { waiting: 1, groups: 2, batches: 11 });
+  });
+
+  test('while_a_group_is_in_flight_enough_queued_rows_start_a_second_one', async () => {
+    const held = await heldFirstGroup(20, (s) => s.waiting === 2);
+    assert.equal(held.waiting, 2);
+    assert.equal(held.batches, 11);
   });
 
   test('rows_outside_the_time_window_are_refused_per_row_and_recorded_as_gaps', async () => {

@@ -73,8 +73,15 @@ function rollupWorkersFromEnv(): number {
   return n;
 }
 
-/** Ingest writer tuning from the environment (PGVIGIL_INGEST_WRITERS, PGVIGIL_INGEST_GROUP_ROWS). */
-function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number } {
+/**
+ * Ingest writer tuning from the environment (PGVIGIL_INGEST_WRITERS, PGVIGIL_INGEST_GROUP_ROWS,
+ * PGVIGIL_INGEST_CONCURRENT_GROUP_ROWS).
+ */
+function writerOptionsFromEnv(): {
+  concurrency?: number;
+  maxGroupRows?: number;
+  concurrentGroupRows?: number;
+} {
   const int = (name: string): number | undefined => {
     const v = process.env[name];
     if (v === undefined || v === '') return undefined;
@@ -83,7 +90,11 @@ function writerOptionsFromEnv(): { concurrency?: number; maxGroupRows?: number }
       throw new PgvigilError('BAD_ARGUMENT', `${name}=${v}: expected a whole number ≥ 1`);
     return n;
   };
-  return { concurrency: int('PGVIGIL_INGEST_WRITERS'), maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS') };
+  return {
+    concurrency: int('PGVIGIL_INGEST_WRITERS'),
+    maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS'),
+    concurrentGroupRows: int('PGVIGIL_INGEST_CONCURRENT_GROUP_ROWS'),
+  };
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {

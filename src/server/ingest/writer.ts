@@ -65,6 +65,12 @@ export interface WriterOptions {
   /** Group transactions in flight at once. */
   concurrency?: number;
   /**
+   * While a group is in flight, another starts only once this many rows wait (or when it ends). Each group
+   * pays fixed costs in the store — a COPY per table (opening the partition and its indexes), the ledger
+   * statement, a commit — so a second writer that took the one batch just queued would pay them all for it.
+   */
+  concurrentGroupRows?: number;
+  /**
    * Runs inside each group transaction, after its rows, with the batches it writes: the live feed's
    * NOTIFY (src/server/live/notify.ts), delivered only if the transaction commits.
    */
@@ -127,6 +133,7 @@ export class IngestWriter {
   private readonly maxGroupRows: number;
   private readonly maxQueueRows: number;
   private readonly concurrency: number;
+  private readonly concurrentGroupRows: number;
   private readonly announce: WriterOptions['announce'];
   private readonly lastSeen = new Map<string, number>();
   private idle: Array<() => void> = [];
@@ -140,6 +147,7 @@ export class IngestWriter {
     this.maxGroupRows = opts.maxGroupRows ?? 50_000;
     this.maxQueueRows = opts.maxQueueRows ?? 1_000_000;
     this.concurrency = opts.concurrency ?? 2;
+    this.concurrentGroupRows = opts.concurrentGroupRows ?? 1_000;
     this.announce = opts.announce;
     metrics.queueDepth.set(() => this.queuedRows);
   }
@@ -164,6 +172,7 @@ export class IngestWriter {
 
   private pump(): void {
     while (this.active < this.concurrency && this.queue.length > 0) {
+      if (this.active > 0 && this.queuedRows < this.concurrentGroupRows) return;
       const group: Pending[] = [];
       let rows = 0;
       while (
