@@ -645,16 +645,20 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         }),
       );
     } else {
-      const inflight = new Set<Promise<void>>();
+      // Each agent sends one batch at a time, oldest first, as an agent's shipper does: a push due while the
+      // agent's previous one is still unanswered waits for it, and its latency counts from when it was due.
+      // (Sent side by side instead, an agent's batches overtake one another, which no agent does.)
+      const last = new Map<(typeof state)[number], Promise<void>>();
       const interval = 1000 / opts.rate;
       let k = 0;
       for (let next = start; next < end; next += interval) {
         const wait = next - performance.now();
         if (wait > 1) await sleep(wait);
-        const p = pushOnce(state[k++ % state.length]!, next).finally(() => inflight.delete(p));
-        inflight.add(p);
+        const a = state[k++ % state.length]!;
+        const due = next;
+        last.set(a, (last.get(a) ?? Promise.resolve()).then(() => pushOnce(a, due)));
       }
-      await Promise.all(inflight);
+      await Promise.all(last.values());
     }
     const elapsedS = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpu0);
