@@ -309,7 +309,7 @@ describe(`ingest (${testPgLabel})`, () => {
       Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await second.registry.render())?.[1]);
     const state = async () => {
       const { rows } = await store.pool.query(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
       );
       return { waiting: rows[0].n as number, queuedRows: await metric('pgvigil_ingest_queue_rows') };
     };
