@@ -656,7 +656,10 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         if (wait > 1) await sleep(wait);
         const a = state[k++ % state.length]!;
         const due = next;
-        last.set(a, (last.get(a) ?? Promise.resolve()).then(() => pushOnce(a, due)));
+        last.set(
+          a,
+          (last.get(a) ?? Promise.resolve()).then(() => pushOnce(a, due)),
+        );
       }
       await Promise.all(last.values());
     }

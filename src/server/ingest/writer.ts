@@ -67,7 +67,9 @@ export interface WriterOptions {
   /**
    * While a group is in flight, another starts only once this many rows wait (or when it ends). Each group
    * pays fixed costs in the store — a COPY per table (opening the partition and its indexes), the ledger
-   * statement, a commit — so a second writer that took the one batch just queued would pay them all for it.
+   * statement, a commit — so a second writer that took the one batch just queued would pay them all for it;
+   * and two small groups side by side cost the store more than the same two one after the other
+   * (bench/RESULTS.md, "a second group waits for 1,000 rows").
    */
   concurrentGroupRows?: number;
   /**
