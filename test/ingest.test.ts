@@ -13,6 +13,7 @@ import { rollupPendingLock } from '../src/server/ingest/rollup-pending.js';
 import type { Store } from '../src/storage/db.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { roleHeaders } from './helpers/users.js';
+import { until } from './helpers/wait.js';
 
 let ts: TestStore;
 let store: Store;
@@ -313,21 +314,14 @@ describe(`ingest (${testPgLabel})`, () => {
       );
       return { waiting: rows[0].n as number, queuedRows: await metric('pgvigil_ingest_queue_rows') };
     };
-    const until = async (what: string, check: (s: Awaited<ReturnType<typeof state>>) => boolean) => {
-      for (const started = Date.now(); !check(await state()); ) {
-        if (Date.now() - started > 10_000)
-          assert.fail(`waited 10 s for ${what}: ${JSON.stringify(await state())}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
     try {
       const url = await second.app.listen({ host: '127.0.0.1', port: 0 });
       await locker.query('SELECT pg_advisory_lock($1, $2)', [rollupPendingLock.space, rollupPendingLock.key]);
       const t = Date.now() - 20_000;
       const pushes = [push(other, hostBatch(other.agentId, 1, t), { url })];
-      await until('the first group to wait on the lock', (s) => s.waiting === 1);
+      await until(async () => (await state()).waiting === 1, 10_000, 'the first group waiting on the lock');
       for (let i = 2; i <= 11; i++) pushes.push(push(other, hostBatch(other.agentId, i, t + i), { url }));
-      await until('the batches to arrive', settled);
+      await until(async () => settled(await state()), 10_000, 'the batches arriving');
       // A little longer: a group that would still start has the time to reach the lock.
       await new Promise((r) => setTimeout(r, 300));
       const { waiting } = await state();

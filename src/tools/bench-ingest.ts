@@ -561,6 +561,18 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const prepareCpu = process.cpuUsage(prepareCpu0);
     const prepareS = (performance.now() - prepareStarted) / 1000;
     let builtInWindow = 0;
+    /** The agent's next batch: a prepared body, or one built now (counted in `builtInWindow`). */
+    const takeBody = (a: (typeof state)[number]): Buffer => {
+      a.seq++;
+      const body = a.bodies[a.seq - 1];
+      if (body) {
+        a.bodies[a.seq - 1] = undefined;
+        return body;
+      }
+      builtInWindow++;
+      return gzipBody(a.agentId, a.seq, tsOf(a.seq));
+    };
+    const urls = new Map(serverUrls.map((u) => [u, new URL(u)]));
     // One keep-alive connection per agent in flight (as node's fetch keeps them), without fetch's per-request
     // cost in this process.
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
@@ -591,19 +603,16 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         req.end(body);
       });
 
-    // Before the window, each agent's first batch, answered before the next agent's: the first push of an
-    // agent does what later ones do not (its credential looked up, its targets created, its presence flipped
-    // to online), so a window that began with a thousand of them at once would measure a fleet's cold start,
-    // not its steady state. They are verified with the others, not timed.
+    // Before the window, each agent's first batch, 20 agents at a time: the first push of an agent does what
+    // later ones do not (its credential looked up, its targets created, its presence flipped to online), so a
+    // window that began with a thousand of them at once would measure a fleet's cold start, not its steady
+    // state. They are verified with the others, not timed.
     const warmUpStarted = performance.now();
     let warmedUp = 0;
     for (let i = 0; i < state.length; i += 20) {
       await Promise.all(
         state.slice(i, i + 20).map(async (a) => {
-          a.seq++;
-          const body = a.bodies[a.seq - 1] ?? gzipBody(a.agentId, a.seq, tsOf(a.seq));
-          a.bodies[a.seq - 1] = undefined;
-          const status = await post(new URL(a.url), a.credential, body);
+          const status = await post(urls.get(a.url)!, a.credential, takeBody(a));
           if (status !== 200) throw new Error(`warm-up push of agent ${a.agentId} answered ${status}`);
           warmedUp++;
         }),
@@ -631,16 +640,9 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       machine: machineBusySeconds(),
     });
     const cpuStart = cpuNow();
-    const urls = new Map(serverUrls.map((u) => [u, new URL(u)]));
 
     const pushOnce = async (a: (typeof state)[number], scheduledAt: number): Promise<void> => {
-      a.seq++;
-      let body = a.bodies[a.seq - 1];
-      if (body) a.bodies[a.seq - 1] = undefined;
-      else {
-        builtInWindow++;
-        body = gzipBody(a.agentId, a.seq, tsOf(a.seq));
-      }
+      const body = takeBody(a);
       try {
         const status = await post(urls.get(a.url)!, a.credential, body);
         if (status === 200) {
