@@ -62,6 +62,8 @@ export interface EngineHooks {
   afterCommit?(events: FindingEvent[]): void;
   /** Seconds one evaluation took, by mode. */
   observeEvaluation?(mode: 'ingest' | 'job', seconds: number): void;
+  /** Seconds one job check took to load its input and evaluate it. */
+  observeJobCheck?(check: string, seconds: number): void;
   /** Lifecycle transitions written, by type. */
   countTransition?(type: Change['type']): void;
   /** An evaluation that had something to say: applied in a transaction, or unchanged (store skipped). */
@@ -379,6 +381,8 @@ export class FindingsEngine {
     };
     const tFor = (check: string) => (serverId: number, targetId: number | null) =>
       this.thresholds.for(check, serverId, targetId);
+    // Reads several checks share are made once per run (onePerRun), keyed by this object.
+    const run = {};
     for (const check of this.jobChecks) {
       // A check that reads much runs less often than the job; between its runs its findings stand.
       const last = this.jobCheckRanAt.get(check.id);
@@ -389,12 +393,15 @@ export class FindingsEngine {
       if (!this.thresholds.enabledAnywhere(check.id)) continue;
       this.jobCheckRanAt.set(check.id, now.getTime());
       let result: ReturnType<JobCheck['evaluate']>;
+      const checkStarted = performance.now();
       try {
-        const input = await check.load(this.opts.pool, now);
+        const input = await check.load(this.opts.pool, now, run);
         result = check.evaluate(input, tFor(check.id), now.getTime());
       } catch (err) {
         this.opts.log.warn({ err, check: check.id }, 'findings: a job check failed');
         continue;
+      } finally {
+        this.hooks.observeJobCheck?.(check.id, (performance.now() - checkStarted) / 1000);
       }
       for (const s of result.scopes) appFor(s.serverId).evaluated.add(evalKey(check.id, s.targetId));
       for (const o of result.observations) {

@@ -53,6 +53,11 @@ export function createFindingsEngine(opts: {
     'Time one evaluation of the checks took, by mode (ingest: one batch; job: all job checks).',
     [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
   );
+  const checkSeconds = opts.registry.histogram(
+    'pgvigil_findings_job_check_seconds',
+    'Time one job check took in the findings job (reading its input from the store and evaluating it), by check.',
+    [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+  );
   const transitions = opts.registry.counter(
     'pgvigil_findings_transitions_total',
     'Finding lifecycle transitions written, by type (open, reopen, update, clear, resolve, unsilence).',
@@ -72,6 +77,7 @@ export function createFindingsEngine(opts: {
     ...(opts.clock ? { clock: opts.clock } : {}),
     hooks: {
       observeEvaluation: (mode, s) => seconds.observe(s, { mode }),
+      observeJobCheck: (check, s) => checkSeconds.observe(s, { check }),
       countTransition: (type) => transitions.inc({ type }),
       countApplication: (outcome) => applications.inc({ outcome }),
       countDropped: () => dropped.inc(),

@@ -384,10 +384,37 @@ export async function waitHealthy(url: string, child: ChildProcess, timeoutMs = 
   throw new Error('server did not become ready');
 }
 
-async function phaseTimings(url: string, token: string): Promise<Record<string, number>> {
-  const text = await (
-    await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
-  ).text();
+async function serverMetrics(url: string, token: string): Promise<string> {
+  return (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+}
+
+/**
+ * The findings job's runs on that server since it started (the warm-up included) and the seconds its
+ * costliest job checks took in all: the job shares the store and the machine with ingest.
+ */
+export function findingsJobTimings(text: string): {
+  runs: number;
+  seconds: number;
+  checks: Record<string, number>;
+} {
+  const job =
+    /pgvigil_findings_evaluation_seconds_sum\{mode="job"\} ([0-9.e+-]+)\npgvigil_findings_evaluation_seconds_count\{mode="job"\} ([0-9]+)/.exec(
+      text,
+    );
+  const checks = [
+    ...text.matchAll(/^pgvigil_findings_job_check_seconds_sum\{check="([^"]+)"\} ([0-9.e+-]+)$/gm),
+  ]
+    .map((m) => [m[1]!, Number(Number(m[2]).toFixed(2))] as const)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5);
+  return {
+    runs: job ? Number(job[2]) : 0,
+    seconds: job ? Number(Number(job[1]).toFixed(2)) : 0,
+    checks: Object.fromEntries(checks),
+  };
+}
+
+function phaseTimings(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const phase of ['decode', 'validate', 'encode', 'write']) {
     const sum = Number(
@@ -688,7 +715,8 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const elapsedS = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const cpuEnd = cpuNow();
-    const phases = await phaseTimings(serverUrl, await metricsToken(pool));
+    const metricsText = await serverMetrics(serverUrl, await metricsToken(pool));
+    const phases = phaseTimings(metricsText);
 
     // Verify: every acknowledged batch is in the ledger exactly once and its rows are in the tables.
     const ids = state.map((a) => a.agentId);
@@ -752,6 +780,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       serverPhaseMsPerBatch: Object.fromEntries(
         Object.entries(phases).map(([k, v]) => [k, Number(v.toFixed(3))]),
       ),
+      findingsJob: findingsJobTimings(metricsText),
       copyCeiling: {
         seconds: Number(ceilingS.toFixed(2)),
         pushesPerS: Number((accepted / ceilingS).toFixed(1)),
@@ -802,6 +831,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
   const cpu = r.cpuMsPerPush as Record<string, number | null>;
   const prep = r.prepared as Record<string, number>;
   const warm = r.warmUp as Record<string, number>;
+  const job = r.findingsJob as ReturnType<typeof findingsJobTimings>;
   return [
     `agents ${r.agents}, ${r.durationS} s, ${r.data} data, ${r.valuesPerBatch} values (${r.rowsPerBatch} rows) per batch${r.offeredRate ? `, offered ${r.offeredRate} pushes/s` : ', closed loop'}`,
     `pushes/s        ${r.pushesPerS}   (${r.pushes} acknowledged, ${r.errors} errors ${JSON.stringify(r.errorKinds)})`,
@@ -810,6 +840,11 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `verified        ${ver.ok ? 'OK' : 'MISMATCH'}: ${ver.batchesInLedger} batches in ledger, ${ver.rowsStored}/${ver.rowsExpected} rows (with the ${warm.pushes} warm-up pushes before the window, ${warm.seconds} s: each agent's first)`,
     `server ms/batch decode ${ph.decode}  validate ${ph.validate}  encode ${ph.encode}  write(queue+commit) ${ph.write}; ${Number(ph.avgGroupBatches).toFixed(1)} batches/group, ${Number(ph.commitMsPerGroup).toFixed(1)} ms/group`,
     `findings        ${Number(ph.findingsEvalMsPerBatch).toFixed(3)} ms of evaluation per batch; ${ph.findingsWritten} evaluations written, ${ph.findingsUnchanged} unchanged (store skipped)`,
+    `findings job    ${job.runs} runs, ${job.seconds} s in all; costliest checks (s): ${Object.entries(
+      job.checks,
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s, after ${ceil.settleS} s for the store to settle); end-to-end / ceiling = ${ceil.ratio}`,
     `load generator  ${r.loadGeneratorCpuS} CPU s in the window (this process, same machine); ${prep.bodiesPerAgent} bodies per agent prepared before it (${prep.megabytes} MB, ${prep.seconds} s, ${prep.cpuS} CPU s), ${prep.builtInWindow} built in it`,
     `CPU ms/push     server ${cpu.server}  store ${cpu.store}  load generator ${cpu.loadGenerator}  machine ${cpu.machine} (busy cores ${r.machineCpuBusy}, others' work included)`,

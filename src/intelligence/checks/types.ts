@@ -139,8 +139,11 @@ export interface JobCheck<I = unknown> extends CheckBase {
   mode: 'job';
   /** At most this often (ms), for checks that read much; default: every run of the findings job. */
   intervalMs?: number;
-  /** Gathers the input through storage query functions. */
-  load(db: Queryable, now: Date): Promise<I>;
+  /**
+   * Gathers the input through storage query functions. `run` stands for one run of the findings job
+   * (a new object each run): reads several checks need are made once per run by `onePerRun`.
+   */
+  load(db: Queryable, now: Date, run?: object): Promise<I>;
   /** Pure: observations (with their server and target) and the scopes it evaluated. */
   evaluate(
     input: I,
@@ -150,6 +153,25 @@ export interface JobCheck<I = unknown> extends CheckBase {
 }
 
 export type JobObservation = Draft & Scope;
+
+/**
+ * `read` made once per run of the findings job: the first check of a run that asks reads, the others of
+ * the same run get the same answer. Without a run (a check loaded on its own), every call reads.
+ */
+export function onePerRun<T>(
+  read: (db: Queryable, now: Date) => Promise<T>,
+): (db: Queryable, now: Date, run?: object) => Promise<T> {
+  const made = new WeakMap<object, Promise<T>>();
+  return (db, now, run) => {
+    if (!run) return read(db, now);
+    let answer = made.get(run);
+    if (!answer) {
+      answer = read(db, now);
+      made.set(run, answer);
+    }
+    return answer;
+  };
+}
 
 export type Check = IngestCheck | JobCheck;
 
