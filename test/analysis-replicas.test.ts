@@ -2,13 +2,15 @@
  * The analysis jobs' history reads on a real streaming standby (DATABASE_READ_URL): the baselines job reads
  * the hourly and minute tiers there while the standby is fresh and holds the rolled hour, writes its
  * baselines on the primary, and gets the same baselines from the primary when the standby lacks the hour
- * (a roll it has not replayed yet) or is gone; the slos job counts and judges its SLO's minutes there too, and the incidents job reads its members' series there.
+ * (a roll it has not replayed yet) or is gone; the slos job counts and judges its SLO's minutes there too,
+ * the incidents job reads its members' series there, and the statement checks their hour of statements.
  * Runs on the version of the run: embedded 18, and Debian's
  * 15 in the PostgreSQL 15 pass.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
+import { pgMissingIndex, pgSlowStatement } from '../src/intelligence/checks/postgres-statements.js';
 import { runSlos } from '../src/intelligence/slo-store.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
@@ -247,6 +249,60 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
     assert.equal(rows.length, 1, 'the incident is written on the primary');
     const pairs = (rows[0]!.correlated as { pairs?: Array<{ r: number; points: number }> }).pairs ?? [];
     assert.ok(pairs[0] && pairs[0].r > 0.9 && pairs[0].points >= 30, JSON.stringify(rows[0]!.correlated));
+  });
+
+  test('the_statement_checks_read_their_hour_of_statements_once_on_the_standby', async () => {
+    const now = Date.now();
+    const sid = await ensureServer(pool, 'statements-replica-host');
+    const { rows: t } = await pool.query<{ id: number }>(
+      `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id::int AS id`,
+      [sid],
+    );
+    const tid = t[0]!.id;
+    // 20 minutes of 3 statements every 30 s; statement 2 takes 900 ms a call.
+    await pool.query(
+      `INSERT INTO pgvigil.pg_statements (server_id, target_id, ts, queryid, dbid, userid, datname, calls, exec_time_ms)
+       SELECT $1, $2, to_timestamp(($3::float8 - i * 30000) / 1000), q, 5, 10, 'app', 4,
+              4 * CASE WHEN q = 2 THEN 900 ELSE 3 END
+         FROM generate_series(0, 39) i, generate_series(1, 3) q`,
+      [sid, tid, now - 60_000],
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.pg_statement_texts (server_id, target_id, ts, queryid, dbid, userid, query)
+       SELECT $1, $2, now(), q, 5, 10, 'SELECT * FROM orders WHERE id = $' || q FROM generate_series(1, 3) q`,
+      [sid, tid],
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.pg_instance (server_id, target_id, ts, up) VALUES ($1, $2, to_timestamp($3::float8 / 1000), true)`,
+      [sid, tid, now - 60_000],
+    );
+    await new Promise((r) => setTimeout(r, 2 * maxLagMs));
+    await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby is ready');
+    const before = reads(store);
+    const scansBefore = await scans(standby.url(), 'pg_statements');
+    const run = {};
+    const at = new Date();
+    const slow = await pgSlowStatement.load(pool, at, run);
+    const mine = slow.statements.filter((x) => x.serverId === sid);
+    assert.deepEqual(
+      mine.map((x) => [x.queryid, x.calls, Math.round(x.meanMs)]),
+      [
+        ['2', 160, 900],
+        ['1', 160, 3],
+        ['3', 160, 3],
+      ],
+    );
+    assert.ok(slow.targets.some((x) => x.serverId === sid && x.targetId === tid));
+    assert.equal(reads(store) - before, 1, 'the hour read on the standby');
+    // The missing-index check of the same run shares that read: no second one.
+    const missing = await pgMissingIndex.load(pool, at, run);
+    assert.ok(missing.targets.some((x) => x.serverId === sid));
+    assert.equal(reads(store) - before, 1, 'one read for both checks');
+    await until(
+      async () => (await scans(standby.url(), 'pg_statements')) > scansBefore,
+      20_000,
+      'the standby counts scans of the raw statements',
+    );
   });
 
   test('a_standby_that_has_not_replayed_the_rolled_hour_hands_the_read_to_the_primary', async () => {

@@ -18,6 +18,7 @@ import {
 } from '../src/agent/collectors/postgres/collector.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { rollFamilyBucket } from '../src/storage/queries/rollups.sql.js';
+import { statementPast } from '../src/storage/queries/statement-findings.sql.js';
 import { createTestDatabase, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
 import { collectContext } from './helpers/pg-cluster.js';
@@ -278,6 +279,49 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
     } finally {
       await collector.close();
     }
+  });
+
+  test('a_statements_past_week_is_read_from_whole_rolled_days_and_the_hours_around_them', async () => {
+    const agent = await fs.enroll('statement-past');
+    const pool = fs.ts.store.pool;
+    const hour = 60 * minute;
+    const day = 24 * hour;
+    // A week ending at 06:00 two days from the last midnight: 18 hours of the first day, 5 whole days,
+    // then 6 hours (the day after those isn't whole).
+    const to = Math.floor(Date.now() / day) * day - 2 * day + 6 * hour;
+    const from = to - 7 * day;
+    const key = { serverId: agent.serverId, targetId: 77, queryid: '4242', dbid: '5' };
+    // Every hour: 1 call of 2 ms. Every day: 100 calls of 3 ms — not the sum of its hours, so the sums
+    // below tell which tier each part came from.
+    await pool.query(
+      `INSERT INTO pgvigil.pg_statements_hourly (server_id, target_id, queryid, dbid, userid, ts, samples, calls_avg, exec_time_ms_avg)
+       SELECT $1, 77, 4242, 5, 10, t, 1, 1, 2
+         FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 hour', interval '1 hour') t`,
+      [agent.serverId, new Date(from - day), new Date(to + day)],
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.pg_statements_daily (server_id, target_id, queryid, dbid, userid, ts, samples, calls_avg, exec_time_ms_avg)
+       SELECT $1, 77, 4242, 5, 10, t, 1, 100, 300
+         FROM generate_series($2::timestamptz, $3::timestamptz, interval '1 day') t`,
+      [agent.serverId, new Date(Math.floor(from / day) * day - day), new Date(to + day)],
+    );
+    const past = async () => (await statementPast(pool, [key], new Date(from), new Date(to)))[0]!;
+    // 18 + 6 hours, and the 6 whole days in between.
+    assert.deepEqual(
+      { calls: (await past()).calls, execTimeMs: (await past()).execTimeMs },
+      { calls: 24 + 6 * 100, execTimeMs: 24 * 2 + 6 * 300 },
+    );
+    // The last whole day not rolled yet for that server (its daily bucket pending): its hours instead.
+    const lastDay = Math.floor(to / day) * day - day;
+    await pool.query(
+      "INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket) VALUES ($1, 'daily', $2) ON CONFLICT DO NOTHING",
+      [agent.serverId, new Date(lastDay)],
+    );
+    const p = await past();
+    assert.deepEqual(
+      { calls: p.calls, execTimeMs: p.execTimeMs },
+      { calls: 48 + 5 * 100, execTimeMs: 48 * 2 + 5 * 300 },
+    );
   });
 
   test('memory_settings_left_small_for_the_host_are_recommended_with_the_size_to_set', async (t) => {

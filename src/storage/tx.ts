@@ -10,7 +10,7 @@
  *   caller retries later) — never as a raw driver error that a route would answer with 500.
  * - A read that runs past its timeout surfaces as `QUERY_TIMEOUT`.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { PgvigilError } from '../errors.js';
 import { type ReadRange, readReplicasOf } from './read-replicas.js';
 
@@ -193,6 +193,11 @@ export interface ReadSnapshotOptions {
    * behind, not broken). Never asked on the primary.
    */
   holds?: (client: pg.PoolClient) => Promise<boolean>;
+  /**
+   * Plan without parallel workers: a background read (a job's) then takes one core of the store, and
+   * leaves the others to ingest and to answers, which wait on it otherwise.
+   */
+  serial?: boolean;
 }
 
 /** The standby's snapshot lacks what `holds` asked for: read on the primary. */
@@ -225,6 +230,7 @@ export async function inReadSnapshot<T>(
               return fn(c);
             }
           : fn,
+        opts.serial,
       );
       replicas.served(standby.replica);
       return answer;
@@ -234,7 +240,21 @@ export async function inReadSnapshot<T>(
       else replicas.failed(standby.replica, err);
     }
   }
-  return readSnapshotOn(pool, timeoutMs, fn);
+  return readSnapshotOn(pool, timeoutMs, fn, opts.serial);
+}
+
+/**
+ * A job's read of a time range: `inReadSnapshot` on one core of the store (`serial`), on a standby that
+ * holds the range when there is one, when `db` is the pool; on `db` itself when it is a client (the
+ * caller's transaction and snapshot).
+ */
+export function inBackgroundRead<T>(
+  db: pg.Pool | pg.ClientBase,
+  timeoutMs: number,
+  range: ReadRange,
+  fn: (client: pg.ClientBase) => Promise<T>,
+): Promise<T> {
+  return db instanceof pg.Pool ? inReadSnapshot(db, timeoutMs, fn, range, { serial: true }) : fn(db);
 }
 
 /** A query a standby cancelled because replay needed what it held (SQLSTATE 40001 on a hot standby). */
@@ -247,10 +267,11 @@ async function readSnapshotOn<T>(
   pool: pg.Pool,
   timeoutMs: number,
   fn: (client: pg.PoolClient) => Promise<T>,
+  serial = false,
 ): Promise<T> {
   try {
     return await inTransaction(pool, fn, {
-      begin: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}`,
+      begin: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}${serial ? '; SET LOCAL max_parallel_workers_per_gather = 0' : ''}`,
     });
   } catch (err) {
     if ((err as { code?: string }).code === '57014') {

@@ -22,7 +22,7 @@ import {
   readFleetMetricPoints,
 } from '../metric-points.js';
 import { type MetricDef, metricById, metrics } from '../metrics.js';
-import type { JobCheck, JobObservation, Scope } from './types.js';
+import { type JobCheck, type JobObservation, onePerRun, type Scope } from './types.js';
 
 /** Minutes read per run. */
 export const windowMinutes = 15;
@@ -44,7 +44,6 @@ export interface AnomalyLoad {
 
 const books = new WeakMap<object, BaselineBook>();
 const cores = new Map<number, { n: number | null; at: number }>();
-let shared: { db: Queryable; at: number; load: Promise<AnomalyLoad> } | null = null;
 /** Where the next run starts in the list of servers, when there are more than one run reads. */
 let nextServer = 0;
 
@@ -139,12 +138,7 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
 }
 
 /** The load shared by the checks of one run: the first check's call reads, the others reuse it. */
-function sharedLoad(db: Queryable, now: Date): Promise<AnomalyLoad> {
-  if (shared && shared.db === db && shared.at === now.getTime()) return shared.load;
-  const load = loadRecentMetrics(db, now);
-  shared = { db, at: now.getTime(), load };
-  return load;
-}
+const sharedLoad = onePerRun(loadRecentMetrics);
 
 /** Pure: the anomalies of one metric in a load. */
 export function evaluateAnomalies(

@@ -17,25 +17,72 @@ import {
   type ScannedTable,
   type StatementPast,
   sequentiallyScannedTables,
-  slowestStatements,
   statementPast,
-  statementsNamingTables,
+  statementWindow,
   type TableStatement,
   type TargetRef,
   type WindowStatement,
 } from '../../storage/queries/statement-findings.sql.js';
+import { inBackgroundRead } from '../../storage/tx.js';
 import type { Evidence } from '../model.js';
 import { objectIn, psqlCommand } from './psql.js';
 import { findTableReference, whereColumns } from './sql-where.js';
-import type { JobCheck, JobObservation, Scope, Thresholds } from './types.js';
+import { type JobCheck, type JobObservation, onePerRun, type Scope, type Thresholds } from './types.js';
 import { cut, grade, humanBytes, ident, qualified, round2 } from './util.js';
 
 const hour = 3_600_000;
 /** The window the job checks judge: the last hour. */
 export const statementWindowMs = hour;
+/**
+ * The statement checks run every 5 minutes, not every run of the job: each sums an hour of statements,
+ * which a minute more moves little, and at a thousand servers that read is the job's largest.
+ */
+export const statementChecksIntervalMs = 5 * 60_000;
 /** Targets that answered this recently are the scopes evaluated. */
 const answeredWithinMs = 10 * 60_000;
 const textLength = 2000;
+
+/** The window reads' statement timeout: a run of the job that cannot read them fails these checks only. */
+const windowReadTimeoutMs = 120_000;
+/** Statements read per target: the regression check judges them all, the slow check the first 20. */
+const statementsPerTarget = 50;
+const slowPerTarget = 20;
+
+/**
+ * The read the three checks share, once per run of the job: the targets that answered lately, the large
+ * tables scanned sequentially over the last hour, and the hour's statements — the slowest per target and
+ * those naming such a table — summed once. It is the job's largest read (an hour of every server's
+ * statements), so it runs in a read-only snapshot planned without parallel workers (`inBackgroundRead`:
+ * on a standby that holds the hour when there is one): on the store ingest writes to, it must not take
+ * every core.
+ */
+const statementHour = onePerRun((db, now) => {
+  const from = new Date(now.getTime() - statementWindowMs);
+  const floors = pgMissingIndex.thresholds;
+  return inBackgroundRead(db, windowReadTimeoutMs, { from, to: now }, async (c) => {
+    const targets = await answeringTargets(c, new Date(now.getTime() - answeredWithinMs), now);
+    const tables = await sequentiallyScannedTables(c, {
+      from,
+      to: now,
+      minRows: floors.min_rows!.min!,
+      minBytes: floors.min_table_bytes!.min!,
+      minScans: floors.min_seq_scans!.min!,
+      limit: 2000,
+    });
+    const window = await statementWindow(c, {
+      from,
+      to: now,
+      minCalls: 1,
+      perTarget: statementsPerTarget,
+      limit: 1000 * statementsPerTarget,
+      textLength,
+      tables,
+      minNamingCalls: floors.min_calls!.min!,
+      perTable: 5,
+    });
+    return { targets, tables, ...window };
+  });
+});
 
 const scopesOf = (targets: readonly TargetRef[]): Scope[] =>
   targets.map((t) => ({ serverId: t.serverId, targetId: t.targetId }));
@@ -66,6 +113,17 @@ function explainAction(s: WindowStatement): string {
 
 const statementObject = (s: { datname: string; queryid: string }) => `${s.datname}/query:${s.queryid}`;
 
+/** The first `n` statements of each target (they come grouped by target, in rank order). */
+function firstPerTarget(statements: readonly WindowStatement[], n: number): WindowStatement[] {
+  const seen = new Map<string, number>();
+  return statements.filter((s) => {
+    const k = `${s.serverId}|${s.targetId}`;
+    const i = seen.get(k) ?? 0;
+    seen.set(k, i + 1);
+    return i < n;
+  });
+}
+
 export interface SlowStatementInput {
   targets: TargetRef[];
   statements: WindowStatement[];
@@ -93,13 +151,10 @@ export const pgSlowStatement: JobCheck<SlowStatementInput> = {
       min: 1,
     },
   },
-  async load(db: Queryable, now: Date): Promise<SlowStatementInput> {
-    const from = new Date(now.getTime() - statementWindowMs);
-    const [targets, statements] = await Promise.all([
-      answeringTargets(db, new Date(now.getTime() - answeredWithinMs), now),
-      slowestStatements(db, { from, to: now, minCalls: 1, perTarget: 20, limit: 20_000, textLength }),
-    ]);
-    return { targets, statements };
+  intervalMs: statementChecksIntervalMs,
+  async load(db: Queryable, now: Date, run?: object): Promise<SlowStatementInput> {
+    const { targets, slowest } = await statementHour(db, now, run);
+    return { targets, statements: firstPerTarget(slowest, slowPerTarget) };
   },
   evaluate(input, thresholdsFor) {
     return {
@@ -176,16 +231,17 @@ export const pgStatementRegression: JobCheck<RegressionInput> = {
     min_calls: { default: 5, unit: 'count', help: 'calls in the last hour', min: 1 },
     min_past_calls: { default: 20, unit: 'count', help: 'calls in the previous 7 days', min: 1 },
   },
-  async load(db, now) {
+  intervalMs: statementChecksIntervalMs,
+  async load(db, now, run) {
     const from = new Date(now.getTime() - statementWindowMs);
-    const [targets, statements] = await Promise.all([
-      answeringTargets(db, new Date(now.getTime() - answeredWithinMs), now),
-      slowestStatements(db, { from, to: now, minCalls: 1, perTarget: 50, limit: 20_000, textLength }),
-    ]);
+    const { targets, slowest: statements } = await statementHour(db, now, run);
     // The previous 7 days end where the window's first whole hour begins: an hourly bucket overlapping
     // the window would mix the two.
     const until = new Date(Math.floor(from.getTime() / hour) * hour);
-    const past = await statementPast(db, statements, new Date(until.getTime() - 7 * 24 * hour), until);
+    const since = new Date(until.getTime() - 7 * 24 * hour);
+    const past = await inBackgroundRead(db, windowReadTimeoutMs, { from: since, to: until }, (c) =>
+      statementPast(c, statements, since, until),
+    );
     return { targets, statements, past };
   },
   evaluate(input, thresholdsFor) {
@@ -274,28 +330,10 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
       min: 5,
     },
   },
-  async load(db, now) {
-    const from = new Date(now.getTime() - statementWindowMs);
-    const floors = pgMissingIndex.thresholds;
-    const [targets, tables] = await Promise.all([
-      answeringTargets(db, new Date(now.getTime() - answeredWithinMs), now),
-      sequentiallyScannedTables(db, {
-        from,
-        to: now,
-        minRows: floors.min_rows!.min!,
-        minBytes: floors.min_table_bytes!.min!,
-        minScans: floors.min_seq_scans!.min!,
-        limit: 2000,
-      }),
-    ]);
-    const statements = await statementsNamingTables(db, tables, {
-      from,
-      to: now,
-      minCalls: floors.min_calls!.min!,
-      perTable: 5,
-      textLength,
-    });
-    return { targets, tables, statements };
+  intervalMs: statementChecksIntervalMs,
+  async load(db, now, run) {
+    const { targets, tables, naming } = await statementHour(db, now, run);
+    return { targets, tables, statements: naming };
   },
   evaluate(input, thresholdsFor) {
     const byTable = new Map<number, TableStatement[]>();

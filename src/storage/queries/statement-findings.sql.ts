@@ -1,15 +1,18 @@
 /**
  * What the statement and scan job checks read (src/intelligence/checks/postgres-statements.ts): the
- * targets that answered lately (the scopes a job check evaluated), statements over a window with their
- * text, the statements' own past from the hourly rollup, tables scanned sequentially over a window, and
- * the statements of the same database that name such a table.
+ * targets that answered lately (the scopes a job check evaluated), tables scanned sequentially over a
+ * window, the window's statements with their text (the slowest, and those of the same database that
+ * name such a table) and the statements' own past from the rollups.
  *
  * Every query is bounded: a ts window (partition pruning on the daily partitions), and LIMITs per target
  * and in all. The window's first and last sample of a table give its counter increase; a counter that went
  * down between them was reset and its last value is the increase since (as the rollups count it), which
  * can only under-count — never a finding from a reset.
  */
+import { fleetTails } from './fleet.sql.js';
 import type { Queryable } from './queryable.js';
+
+const dayMs = 86_400_000;
 
 export interface TargetRef {
   serverId: number;
@@ -40,46 +43,6 @@ export interface WindowStatement extends TargetRef {
   query: string | null;
 }
 
-/**
- * Per target, the `perTarget` statements with the highest mean execution time over (from, to], among
- * those with at least `minCalls` calls there (summed over roles), with their text.
- */
-export async function slowestStatements(
-  db: Queryable,
-  p: { from: Date; to: Date; minCalls: number; perTarget: number; limit: number; textLength: number },
-): Promise<WindowStatement[]> {
-  const { rows } = await db.query<WindowStatement>(
-    `WITH s AS (
-       SELECT server_id, target_id, queryid, dbid,
-              (array_agg(datname ORDER BY ts DESC))[1] AS datname,
-              sum(calls)::float8 AS calls, sum(exec_time_ms)::float8 AS exec_time_ms,
-              sum(rows)::float8 AS rows
-         FROM pgvigil.pg_statements
-        WHERE ts > $1 AND ts <= $2 AND calls > 0
-        GROUP BY server_id, target_id, queryid, dbid
-       HAVING sum(calls) >= $3
-     ), ranked AS (
-       SELECT s.*, exec_time_ms / calls AS mean_ms,
-              row_number() OVER (PARTITION BY server_id, target_id
-                                 ORDER BY exec_time_ms / calls DESC, queryid) AS rn
-         FROM s
-     )
-     SELECT r.server_id::int AS "serverId", r.target_id::int AS "targetId", r.queryid::text AS queryid,
-            r.dbid::text AS dbid, coalesce(r.datname, '') AS datname, r.calls, r.exec_time_ms AS "execTimeMs",
-            r.mean_ms AS "meanMs", coalesce(r.rows, 0) AS rows,
-            (SELECT left(x.query, $6) FROM pgvigil.pg_statement_texts x
-              WHERE x.server_id = r.server_id AND x.target_id = r.target_id AND x.queryid = r.queryid
-                AND x.dbid = r.dbid AND x.query IS NOT NULL
-              LIMIT 1) AS query
-       FROM ranked r
-      WHERE r.rn <= $4
-      ORDER BY r.server_id, r.target_id, r.rn
-      LIMIT $5`,
-    [p.from, p.to, p.minCalls, p.perTarget, p.limit, p.textLength],
-  );
-  return rows;
-}
-
 export interface StatementKey extends TargetRef {
   queryid: string;
   dbid: string;
@@ -91,8 +54,10 @@ export interface StatementPast extends StatementKey {
 }
 
 /**
- * The calls and execution time of these statements over [from, to) from the hourly rollup (`<col>_avg`
- * × samples gives back the sum of the interval deltas).
+ * The calls and execution time of these statements over [from, to) (whole hours) from the rollups
+ * (`<col>_avg` × samples gives back the sum of the interval deltas): the whole days of the range that
+ * every one of their servers has rolled from the daily tier, the hours before and after them from the
+ * hourly tier — a week is then at most 7 daily and 46 hourly rows per statement, not 168 hourly ones.
  */
 export async function statementPast(
   db: Queryable,
@@ -101,21 +66,37 @@ export async function statementPast(
   to: Date,
 ): Promise<StatementPast[]> {
   if (keys.length === 0) return [];
+  const tails = await fleetTails(db, [...new Set(keys.map((k) => k.serverId))], to);
+  const daysFrom = Math.min(Math.ceil(from.getTime() / dayMs) * dayMs, to.getTime());
+  const daysTo = Math.max(daysFrom, Math.min(Math.floor(to.getTime() / dayMs) * dayMs, tails.daily));
+  const sameKey = (t: string) =>
+    `${t}.server_id = k.server_id AND ${t}.target_id = k.target_id AND ${t}.queryid = k.queryid AND ${t}.dbid = k.dbid`;
   const { rows } = await db.query<StatementPast>(
-    `SELECT k.server_id::int AS "serverId", k.target_id::int AS "targetId", k.queryid::text AS queryid,
-            k.dbid::text AS dbid, sum(h.calls_avg * h.samples)::float8 AS calls,
-            sum(h.exec_time_ms_avg * h.samples)::float8 AS "execTimeMs"
-       FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k(server_id, target_id, queryid, dbid)
-       JOIN pgvigil.pg_statements_hourly h
-         ON h.server_id = k.server_id AND h.target_id = k.target_id AND h.queryid = k.queryid
-        AND h.dbid = k.dbid AND h.ts >= $5 AND h.ts < $6
-      GROUP BY k.server_id, k.target_id, k.queryid, k.dbid`,
+    `WITH k AS (
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+                AS k(server_id, target_id, queryid, dbid)
+     ), p AS (
+       SELECT k.*, h.calls_avg * h.samples AS calls, h.exec_time_ms_avg * h.samples AS exec_time_ms
+         FROM k JOIN pgvigil.pg_statements_hourly h ON ${sameKey('h')} AND h.ts >= $5 AND h.ts < $6
+       UNION ALL
+       SELECT k.*, d.calls_avg * d.samples, d.exec_time_ms_avg * d.samples
+         FROM k JOIN pgvigil.pg_statements_daily d ON ${sameKey('d')} AND d.ts >= $6 AND d.ts < $7
+       UNION ALL
+       SELECT k.*, h.calls_avg * h.samples, h.exec_time_ms_avg * h.samples
+         FROM k JOIN pgvigil.pg_statements_hourly h ON ${sameKey('h')} AND h.ts >= $7 AND h.ts < $8
+     )
+     SELECT server_id::int AS "serverId", target_id::int AS "targetId", queryid::text AS queryid,
+            dbid::text AS dbid, sum(calls)::float8 AS calls, sum(exec_time_ms)::float8 AS "execTimeMs"
+       FROM p
+      GROUP BY server_id, target_id, queryid, dbid`,
     [
       keys.map((k) => k.serverId),
       keys.map((k) => k.targetId),
       keys.map((k) => k.queryid),
       keys.map((k) => k.dbid),
       from,
+      new Date(daysFrom),
+      new Date(daysTo),
       to,
     ],
   );
@@ -188,57 +169,111 @@ export interface TableStatement extends WindowStatement {
   table: number;
 }
 
+export interface StatementWindow {
+  /** Per target, the `perTarget` statements with the highest mean time, grouped by target in rank order. */
+  slowest: WindowStatement[];
+  /** Per table of `tables`, the statements that name it, most called first. */
+  naming: TableStatement[];
+}
+
 /**
- * For each table, the `perTable` most called statements of the same target and database over (from, to]
- * (at least `minCalls` calls) whose text contains the table's name — a first, loose cut that the check
- * refines by reading the text.
+ * The statements of (from, to], summed once for two answers:
+ * - `slowest`: per target, the `perTarget` statements with the highest mean execution time among those
+ *   with at least `minCalls` calls there (summed over roles), with their text and the database name of
+ *   their last row (at most `limit` in all);
+ * - `naming`: for each of `tables`, the `perTable` most called statements of the same target and database
+ *   (at least `minNamingCalls` calls) whose text contains the table's name — a first, loose cut that the
+ *   missing-index check refines by reading the text.
+ *
+ * The window's raw rows are summed by one hash aggregate (`g`, per statement and database name), which
+ * both answers read: it is the cost of the statement checks, an hour of every server's statements (at 100
+ * servers with the agent's defaults, 1.2 M rows). An ordered aggregate over the raw rows would sort them
+ * all instead.
  */
-export async function statementsNamingTables(
+export async function statementWindow(
   db: Queryable,
-  tables: ReadonlyArray<TargetRef & { datname: string; relname: string }>,
-  p: { from: Date; to: Date; minCalls: number; perTable: number; textLength: number },
-): Promise<TableStatement[]> {
-  if (tables.length === 0) return [];
-  // The window's statements of those targets are summed once (not once per table), then matched.
-  const { rows } = await db.query<TableStatement>(
-    `WITH k AS (
-       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])
+  p: {
+    from: Date;
+    to: Date;
+    minCalls: number;
+    perTarget: number;
+    limit: number;
+    textLength: number;
+    tables: ReadonlyArray<TargetRef & { datname: string; relname: string }>;
+    minNamingCalls: number;
+    perTable: number;
+  },
+): Promise<StatementWindow> {
+  const { rows } = await db.query<TableStatement & { table: number | null }>(
+    `WITH g AS MATERIALIZED (
+       SELECT server_id, target_id, queryid, dbid, datname, max(ts) AS last_ts,
+              sum(calls)::float8 AS calls, sum(exec_time_ms)::float8 AS exec_time_ms,
+              sum(rows)::float8 AS rows
+         FROM pgvigil.pg_statements
+        WHERE ts > $1 AND ts <= $2 AND calls > 0
+        GROUP BY server_id, target_id, queryid, dbid, datname
+     ), s AS (
+       SELECT server_id, target_id, queryid, dbid, (array_agg(datname ORDER BY last_ts DESC))[1] AS datname,
+              sum(calls) AS calls, sum(exec_time_ms) AS exec_time_ms, sum(rows) AS rows
+         FROM g
+        GROUP BY server_id, target_id, queryid, dbid
+       HAVING sum(calls) >= $3
+     ), slowest AS (
+       SELECT NULL::bigint AS i, r.* FROM (
+         SELECT s.*, row_number() OVER (PARTITION BY server_id, target_id
+                                        ORDER BY exec_time_ms / calls DESC, queryid) AS rn
+           FROM s) r
+        WHERE r.rn <= $4
+        ORDER BY r.server_id, r.target_id, r.rn
+        LIMIT $5
+     ), k AS (
+       SELECT * FROM unnest($7::bigint[], $8::bigint[], $9::text[], $10::text[])
                 WITH ORDINALITY AS k(server_id, target_id, datname, relname, i)
-     ), st AS (
-       SELECT s.server_id, s.target_id, s.datname, s.queryid, s.dbid, sum(s.calls)::float8 AS calls,
-              sum(s.exec_time_ms)::float8 AS exec_time_ms, coalesce(sum(s.rows), 0)::float8 AS rows
-         FROM pgvigil.pg_statements s
-        WHERE s.ts > $5 AND s.ts <= $6 AND s.calls > 0
-          AND (s.server_id, s.target_id) IN (SELECT server_id, target_id FROM k)
-        GROUP BY s.server_id, s.target_id, s.datname, s.queryid, s.dbid
-       HAVING sum(s.calls) >= $7
-     ), m AS (
-       SELECT k.i, st.*, left(t.query, $9) AS query,
-              row_number() OVER (PARTITION BY k.i ORDER BY st.calls DESC, st.queryid) AS rn
+     ), naming AS (
+       SELECT k.i, g.server_id, g.target_id, g.queryid, g.dbid, g.datname, g.calls, g.exec_time_ms, g.rows,
+              row_number() OVER (PARTITION BY k.i ORDER BY g.calls DESC, g.queryid) AS rn
          FROM k
-         JOIN st ON st.server_id = k.server_id AND st.target_id = k.target_id AND st.datname = k.datname
+         JOIN g ON g.server_id = k.server_id AND g.target_id = k.target_id AND g.datname = k.datname
          JOIN pgvigil.pg_statement_texts t
-           ON t.server_id = st.server_id AND t.target_id = st.target_id AND t.queryid = st.queryid
-          AND t.dbid = st.dbid
-        WHERE strpos(lower(t.query), lower(k.relname)) > 0
+           ON t.server_id = g.server_id AND t.target_id = g.target_id AND t.queryid = g.queryid
+          AND t.dbid = g.dbid
+        WHERE g.calls >= $11 AND strpos(lower(t.query), lower(k.relname)) > 0
+     ), x AS (
+       SELECT * FROM slowest
+       UNION ALL
+       SELECT * FROM naming WHERE rn <= $12
      )
-     SELECT (i - 1)::int AS "table", server_id::int AS "serverId", target_id::int AS "targetId",
-            queryid::text AS queryid, dbid::text AS dbid, datname, calls, exec_time_ms AS "execTimeMs",
-            exec_time_ms / calls AS "meanMs", rows, query
-       FROM m
-      WHERE rn <= $8
-      ORDER BY i, calls DESC, queryid`,
+     SELECT (x.i - 1)::int AS "table", x.server_id::int AS "serverId", x.target_id::int AS "targetId",
+            x.queryid::text AS queryid, x.dbid::text AS dbid, coalesce(x.datname, '') AS datname, x.calls,
+            x.exec_time_ms AS "execTimeMs", x.exec_time_ms / x.calls AS "meanMs", coalesce(x.rows, 0) AS rows,
+            (SELECT left(t.query, $6) FROM pgvigil.pg_statement_texts t
+              WHERE t.server_id = x.server_id AND t.target_id = x.target_id AND t.queryid = x.queryid
+                AND t.dbid = x.dbid AND t.query IS NOT NULL
+              LIMIT 1) AS query
+       FROM x
+      ORDER BY x.i NULLS FIRST, x.server_id, x.target_id, x.rn`,
     [
-      tables.map((t) => t.serverId),
-      tables.map((t) => t.targetId),
-      tables.map((t) => t.datname),
-      tables.map((t) => t.relname),
       p.from,
       p.to,
       p.minCalls,
-      p.perTable,
+      p.perTarget,
+      p.limit,
       p.textLength,
+      p.tables.map((t) => t.serverId),
+      p.tables.map((t) => t.targetId),
+      p.tables.map((t) => t.datname),
+      p.tables.map((t) => t.relname),
+      p.minNamingCalls,
+      p.perTable,
     ],
   );
-  return rows;
+  const slowest: WindowStatement[] = [];
+  const naming: TableStatement[] = [];
+  for (const r of rows) {
+    if (r.table === null) {
+      const { table: _, ...statement } = r;
+      slowest.push(statement);
+    } else naming.push(r as TableStatement);
+  }
+  return { slowest, naming };
 }
