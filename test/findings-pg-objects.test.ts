@@ -16,6 +16,7 @@ import {
   createPostgresCollector,
   type PostgresCollector,
 } from '../src/agent/collectors/postgres/collector.js';
+import { pgSlowStatement } from '../src/intelligence/checks/postgres-statements.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { rollFamilyBucket } from '../src/storage/queries/rollups.sql.js';
 import { statementPast } from '../src/storage/queries/statement-findings.sql.js';
@@ -322,6 +323,45 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
       { calls: p.calls, execTimeMs: p.execTimeMs },
       { calls: 48 + 5 * 100, execTimeMs: 48 * 2 + 5 * 300 },
     );
+  });
+
+  test('past_the_statement_reads_limit_targets_are_judged_in_turn_never_on_a_partial_read', async () => {
+    const agent = await fs.enroll('statement-limit');
+    const pool = fs.ts.store.pool;
+    const now = Date.now();
+    // 1,001 targets of 50 statements each (one sample): more than one run reads (1,000 targets).
+    await pool.query(
+      `INSERT INTO pgvigil.pg_instance (server_id, target_id, ts, up)
+       SELECT $1, t, to_timestamp($2::float8 / 1000), true FROM generate_series(1, 1001) t`,
+      [agent.serverId, now - minute],
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.pg_statements (server_id, target_id, ts, queryid, dbid, userid, datname, calls, exec_time_ms)
+       SELECT $1, t, to_timestamp($2::float8 / 1000), q, 5, 10, 'app', 1, q
+         FROM generate_series(1, 1001) t, generate_series(1, 50) q`,
+      [agent.serverId, now - minute],
+    );
+    const judged: number[][] = [];
+    for (let run = 0; run < 2; run++) {
+      const input = await pgSlowStatement.load(pool, new Date(now), {});
+      const mine = input.targets.filter((x) => x.serverId === agent.serverId).map((x) => x.targetId);
+      const rows = new Map<number, number>();
+      for (const s of input.statements) {
+        if (s.serverId === agent.serverId) rows.set(s.targetId, (rows.get(s.targetId) ?? 0) + 1);
+      }
+      // Every target judged has its whole read (its 20 slowest), and no statements of an unjudged one.
+      for (const t of mine) assert.equal(rows.get(t), 20, `run ${run}, target ${t}`);
+      assert.equal(rows.size, mine.length);
+      judged.push(mine);
+    }
+    // The first run stops short of the last targets; the next judges them, and none twice.
+    assert.ok(judged[0]!.length > 0 && judged[0]!.length < 1001, `first run: ${judged[0]!.length}`);
+    assert.deepEqual(
+      [...judged[0]!, ...judged[1]!].sort((a, b) => a - b),
+      Array.from({ length: 1001 }, (_, i) => i + 1),
+    );
+    await pool.query('DELETE FROM pgvigil.pg_statements WHERE server_id = $1', [agent.serverId]);
+    await pool.query('DELETE FROM pgvigil.pg_instance WHERE server_id = $1', [agent.serverId]);
   });
 
   test('memory_settings_left_small_for_the_host_are_recommended_with_the_size_to_set', async (t) => {

@@ -44,6 +44,14 @@ const textLength = 2000;
 
 /** The window reads' statement timeout: a run of the job that cannot read them fails these checks only. */
 const windowReadTimeoutMs = 120_000;
+/**
+ * Targets whose statements one run reads, at most: the slowest statements of 1,000 targets are 50,000
+ * rows with their texts. A larger fleet is judged 1,000 targets a run, in turn (`resumeAfter`).
+ */
+const maxTargets = 1000;
+/** Where the next run's read starts when the last one stopped at `maxTargets` (this process's runs). */
+let resumeAfter: TargetRef | undefined;
+const compareTargets = (a: TargetRef, b: TargetRef) => a.serverId - b.serverId || a.targetId - b.targetId;
 /** Statements read per target: the regression check judges them all, the slow check the first 20. */
 const statementsPerTarget = 50;
 const slowPerTarget = 20;
@@ -69,18 +77,31 @@ const statementHour = onePerRun((db, now) => {
       minScans: floors.min_seq_scans!.min!,
       limit: 2000,
     });
+    const limit = maxTargets * statementsPerTarget;
+    const after = resumeAfter;
     const window = await statementWindow(c, {
       from,
       to: now,
       minCalls: 1,
       perTarget: statementsPerTarget,
-      limit: 1000 * statementsPerTarget,
+      limit,
       textLength,
       tables,
       minNamingCalls: floors.min_calls!.min!,
       perTable: 5,
+      ...(after ? { after } : {}),
     });
-    return { targets, tables, ...window };
+    // A read cut by the limit ends inside a target: that target and the ones after it (by server, then
+    // target) are judged by the next run, which starts there — not judged on a partial read now; the
+    // targets before `after` were judged by the runs before. Their findings stand meanwhile.
+    const last = window.slowest.length >= limit ? window.slowest[limit - 1] : undefined;
+    resumeAfter = undefined;
+    const judged = (x: TargetRef) =>
+      (!after || compareTargets(x, after) > 0) && (!last || compareTargets(x, last) < 0);
+    const slowest = window.slowest.filter(judged);
+    const end = slowest[slowest.length - 1] ?? after;
+    if (last && end) resumeAfter = { serverId: end.serverId, targetId: end.targetId };
+    return { targets: targets.filter(judged), tables, slowest, naming: window.naming };
   });
 });
 

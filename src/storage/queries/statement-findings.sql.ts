@@ -180,7 +180,7 @@ export interface StatementWindow {
  * The statements of (from, to], summed once for two answers:
  * - `slowest`: per target, the `perTarget` statements with the highest mean execution time among those
  *   with at least `minCalls` calls there (summed over roles), with their text and the database name of
- *   their last row (at most `limit` in all);
+ *   their last row (at most `limit` in all, from the target after `after`);
  * - `naming`: for each of `tables`, the `perTable` most called statements of the same target and database
  *   (at least `minNamingCalls` calls) whose text contains the table's name — a first, loose cut that the
  *   missing-index check refines by reading the text.
@@ -202,6 +202,8 @@ export async function statementWindow(
     tables: ReadonlyArray<TargetRef & { datname: string; relname: string }>;
     minNamingCalls: number;
     perTable: number;
+    /** `slowest` starts after this target (by server, then target id); from the first when absent. */
+    after?: TargetRef;
   },
 ): Promise<StatementWindow> {
   const { rows } = await db.query<TableStatement & { table: number | null }>(
@@ -222,7 +224,7 @@ export async function statementWindow(
        SELECT NULL::bigint AS i, r.* FROM (
          SELECT s.*, row_number() OVER (PARTITION BY server_id, target_id
                                         ORDER BY exec_time_ms / calls DESC, queryid) AS rn
-           FROM s) r
+           FROM s WHERE (server_id, target_id) > ($13, $14)) r
         WHERE r.rn <= $4
         ORDER BY r.server_id, r.target_id, r.rn
         LIMIT $5
@@ -265,6 +267,8 @@ export async function statementWindow(
       p.tables.map((t) => t.relname),
       p.minNamingCalls,
       p.perTable,
+      p.after?.serverId ?? -1,
+      p.after?.targetId ?? -1,
     ],
   );
   const slowest: WindowStatement[] = [];
