@@ -1,7 +1,7 @@
 /**
  * The one way code outside this folder holds a store connection: a transaction (`inTransaction`), a
- * read-only snapshot with a statement timeout (`inReadSnapshot`), and the test that tells a lost store
- * from a refused statement (`isConnectionError`).
+ * read-only snapshot with a statement timeout (`inReadSnapshot`; `inBackgroundRead` for a job's, on one
+ * core), and the test that tells a lost store from a refused statement (`isConnectionError`).
  *
  * Guarantees:
  * - A connection is always released; one whose state is unknown (a failed ROLLBACK, a lost link) is
