@@ -228,6 +228,9 @@ describe(`live-state findings on ${testPgLabel}`, () => {
 
       await db.pool.query('SELECT pg_cancel_backend($1)', [sleeper.pid]);
       assert.match(String(await running), /canceling statement/);
+      // The error may reach the client before the backend reports itself idle: a collection in between
+      // would still see the statement running.
+      await waitForState(sleeper.pid, (r) => r.state === 'idle', 'the sleeper to be idle');
       await resolvesAfterTwoCollections(agent, collector, f);
     } finally {
       await sleeper.client.end().catch(() => {});
