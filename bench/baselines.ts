@@ -17,22 +17,13 @@
  *
  * Run: npm run build && node dist/bench/baselines.js [--servers 20]
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
-import { silentLogger } from '../src/log.js';
 import { families } from '../src/protocol/families/index.js';
-import { ensureServer } from '../src/server/auth/agents.js';
 import { refreshDueBaselines } from '../src/server/jobs/baselines.js';
 import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
-import { startEmbeddedStore } from '../src/storage/embedded.js';
-import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
 import { rollupSpecs } from '../src/storage/rollups.js';
-import { postmasterPid, treeCpuSeconds } from '../src/tools/proc-cpu.js';
-import { version } from '../src/version.js';
+import { machineLine, serversWithTarget, withBenchStore } from './bench-store.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -115,39 +106,14 @@ async function seed(pool: pg.Pool, ids: number[], targets: number[], H: number, 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
 async function main(): Promise<void> {
-  const log = silentLogger();
-  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-baselines-'));
-  // The embedded PostgreSQL runs as its own user: it must be able to enter the directory.
-  chmodSync(dir, 0o755);
-  const store = await startEmbeddedStore(join(dir, 'data'), log);
-  const pool = new pg.Pool({ connectionString: store.url, max: 4 });
-  pool.on('error', () => {});
-  try {
-    await migrate(pool, log);
-    await maintainPartitions(pool, { log });
+  await withBenchStore('baselines', 4, async ({ pool, cpu }) => {
     const H = Math.floor(Date.now() / hourMs) * hourMs;
     const now = H + 30 * minute;
-    const ids: number[] = [];
-    const targets: number[] = [];
-    for (let i = 0; i < servers; i++) {
-      const id = await ensureServer(pool, `bench-baselines-${i}`);
-      const { rows } = await pool.query<{ target_id: string }>(
-        "INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id",
-        [id],
-      );
-      ids.push(id);
-      targets.push(Number(rows[0]!.target_id));
-    }
+    const { ids, targets } = await serversWithTarget(pool, 'bench-baselines', servers);
     let t0 = performance.now();
     await seed(pool, ids, targets, H, now);
     process.stdout.write(`seeded ${servers} servers in ${ms(performance.now() - t0)}\n`);
 
-    const storePid = postmasterPid(join(store.dataDir, 'postgres'));
-    const cpu = () => {
-      const self = process.cpuUsage();
-      const storeS = storePid === undefined ? Number.NaN : (treeCpuSeconds(storePid) ?? Number.NaN);
-      return { self: (self.user + self.system) / 1e6, store: storeS };
-    };
     const cpuText = (c0: ReturnType<typeof cpu>, perServer: number) => {
       const c1 = cpu();
       const ms1 = (s: number) => `${((s * 1000) / perServer).toFixed(0)} ms`;
@@ -186,14 +152,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `(c) pure evaluation of ${anomalyChecks.length} anomaly checks over ${load.series.length} series: ${ms(performance.now() - t0)} (${observations} anomalies)\n`,
     );
-    process.stdout.write(
-      `\npgvigil ${version}, ${servers} servers, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB\n`,
-    );
-  } finally {
-    await pool.end();
-    await store.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    process.stdout.write(machineLine(`${servers} servers`));
+  });
 }
 
 await main();

@@ -18,18 +18,10 @@
  *
  * Run: npm run build && node dist/bench/job-checks.js [--servers 100] [--runs 3]
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { FindingsEngine } from '../src/intelligence/engine.js';
 import { silentLogger } from '../src/log.js';
-import { ensureServer } from '../src/server/auth/agents.js';
-import { startEmbeddedStore } from '../src/storage/embedded.js';
-import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
-import { postmasterPid, treeCpuSeconds } from '../src/tools/proc-cpu.js';
-import { version } from '../src/version.js';
+import { machineLine, serversWithTarget, withBenchStore } from './bench-store.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -124,42 +116,17 @@ async function seed(pool: pg.Pool, ids: number[], targets: number[], now: number
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
 async function main(): Promise<void> {
-  const log = silentLogger();
-  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-job-checks-'));
-  // The embedded PostgreSQL runs as its own user: it must be able to enter the directory.
-  chmodSync(dir, 0o755);
-  const store = await startEmbeddedStore(join(dir, 'data'), log);
-  const pool = new pg.Pool({ connectionString: store.url, max: 10 });
-  pool.on('error', () => {});
-  try {
-    await migrate(pool, log);
-    await maintainPartitions(pool, { log });
+  await withBenchStore('job-checks', 10, async ({ pool, cpu }) => {
     const now = Date.now();
-    const ids: number[] = [];
-    const targets: number[] = [];
-    for (let i = 0; i < servers; i++) {
-      const id = await ensureServer(pool, `bench-job-checks-${i}`);
-      const { rows } = await pool.query<{ target_id: string }>(
-        "INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id",
-        [id],
-      );
-      ids.push(id);
-      targets.push(Number(rows[0]!.target_id));
-    }
+    const { ids, targets } = await serversWithTarget(pool, 'bench-job-checks', servers);
     let t0 = performance.now();
     const seeded = await seed(pool, ids, targets, now);
     process.stdout.write(`seeded ${servers} servers (${seeded} rows) in ${ms(performance.now() - t0)}\n`);
 
-    const storePid = postmasterPid(join(store.dataDir, 'postgres'));
-    const cpu = () => {
-      const self = process.cpuUsage();
-      const storeS = storePid === undefined ? Number.NaN : (treeCpuSeconds(storePid) ?? Number.NaN);
-      return { self: (self.user + self.system) / 1e6, store: storeS };
-    };
     const perCheck = new Map<string, number>();
     const engine = new FindingsEngine({
       pool,
-      log,
+      log: silentLogger(),
       hooks: { observeJobCheck: (check, s) => perCheck.set(check, (perCheck.get(check) ?? 0) + s) },
     });
     for (let i = 0; i < runs; i++) {
@@ -177,14 +144,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `checks, seconds over the ${runs} runs: ${top.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`,
     );
-    process.stdout.write(
-      `\npgvigil ${version}, ${servers} servers, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB\n`,
-    );
-  } finally {
-    await pool.end();
-    await store.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    process.stdout.write(machineLine(`${servers} servers`));
+  });
 }
 
 await main();

@@ -127,6 +127,22 @@ after(async () => {
   if (primary) await removeDir(primary.dir);
 });
 
+/** A server with one PostgreSQL target. */
+async function serverWithTarget(name: string): Promise<{ sid: number; tid: number }> {
+  const sid = await ensureServer(pool, name);
+  const { rows } = await pool.query<{ id: number }>(
+    `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id::int AS id`,
+    [sid],
+  );
+  return { sid, tid: rows[0]!.id };
+}
+
+/** The standby is fresh past what was just written once a probe after it finds it so (lag bound 3 s). */
+async function standbyFreshPastNow(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 2 * maxLagMs));
+  await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby is ready');
+}
+
 let fromStandby = '';
 
 describe(`analysis reads on a read replica (${testPgLabel})`, () => {
@@ -188,11 +204,7 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
 
   test('the_incidents_job_reads_the_member_series_on_the_standby', async () => {
     const now = Date.now();
-    const sid = await ensureServer(pool, 'incident-replica-host');
-    const { rows: t } = await pool.query<{ id: number }>(
-      `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id::int AS id`,
-      [sid],
-    );
+    const { sid, tid } = await serverWithTarget('incident-replica-host');
     // 40 minutes every 10 s: memory and connections climb together (a co-movement no chain explains).
     const start = now - 240 * 10_000;
     await pool.query(
@@ -205,7 +217,7 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
       `INSERT INTO pgvigil.pg_instance (server_id, target_id, ts, up, backends)
        SELECT $1, $2, to_timestamp(($3::float8 + i * 10000) / 1000), true, 20 + i / 3 + (i % 2)
          FROM generate_series(0, 239) AS i`,
-      [sid, t[0]!.id, start],
+      [sid, tid, start],
     );
     const finding = (at: number, check: string, targetId: number | null, title: string) =>
       insertFinding(
@@ -228,10 +240,8 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
         false,
       );
     await finding(now - 6 * 60_000, 'host.memory', null, 'Memory 90 % used');
-    await finding(now - 4 * 60_000, 'pg.connections', t[0]!.id, 'Connections at 85 % of the usable limit');
-    // The standby is fresh past the inserts once a probe after them finds it so (the lag bound is 3 s).
-    await new Promise((r) => setTimeout(r, 2 * maxLagMs));
-    await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby is ready');
+    await finding(now - 4 * 60_000, 'pg.connections', tid, 'Connections at 85 % of the usable limit');
+    await standbyFreshPastNow();
     const before = reads(store);
     const scansBefore = await scans(standby.url(), 'host_memory');
     const r = await runIncidents(pool, new Date(), { live: false });
@@ -253,12 +263,7 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
 
   test('the_statement_checks_read_their_hour_of_statements_once_on_the_standby', async () => {
     const now = Date.now();
-    const sid = await ensureServer(pool, 'statements-replica-host');
-    const { rows: t } = await pool.query<{ id: number }>(
-      `INSERT INTO pgvigil.targets (server_id, kind, name) VALUES ($1, 'postgres', 'main') RETURNING target_id::int AS id`,
-      [sid],
-    );
-    const tid = t[0]!.id;
+    const { sid, tid } = await serverWithTarget('statements-replica-host');
     // 20 minutes of 3 statements every 30 s; statement 2 takes 900 ms a call.
     await pool.query(
       `INSERT INTO pgvigil.pg_statements (server_id, target_id, ts, queryid, dbid, userid, datname, calls, exec_time_ms)
@@ -276,8 +281,7 @@ describe(`analysis reads on a read replica (${testPgLabel})`, () => {
       `INSERT INTO pgvigil.pg_instance (server_id, target_id, ts, up) VALUES ($1, $2, to_timestamp($3::float8 / 1000), true)`,
       [sid, tid, now - 60_000],
     );
-    await new Promise((r) => setTimeout(r, 2 * maxLagMs));
-    await until(async () => store.readReplicas()[0]!.state === 'ready', 20_000, 'the standby is ready');
+    await standbyFreshPastNow();
     const before = reads(store);
     const scansBefore = await scans(standby.url(), 'pg_statements');
     const run = {};
