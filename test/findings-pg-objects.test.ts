@@ -16,10 +16,11 @@ import {
   createPostgresCollector,
   type PostgresCollector,
 } from '../src/agent/collectors/postgres/collector.js';
-import { pgSlowStatement } from '../src/intelligence/checks/postgres-statements.js';
+import { pgSlowStatement, type StatementCursor } from '../src/intelligence/checks/postgres-statements.js';
+import type { Slice } from '../src/intelligence/checks/types.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { rollFamilyBucket } from '../src/storage/queries/rollups.sql.js';
-import { statementPast } from '../src/storage/queries/statement-findings.sql.js';
+import { sequentiallyScannedTables, statementPast } from '../src/storage/queries/statement-findings.sql.js';
 import { createTestDatabase, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
 import { collectContext } from './helpers/pg-cluster.js';
@@ -325,41 +326,108 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
     );
   });
 
-  test('past_the_statement_reads_limit_targets_are_judged_in_turn_never_on_a_partial_read', async () => {
-    const agent = await fs.enroll('statement-limit');
+  test('the_scanned_tables_read_is_capped_per_target_so_no_target_loses_its_tables_to_another', async () => {
+    const agent = await fs.enroll('tables-per-target');
     const pool = fs.ts.store.pool;
     const now = Date.now();
-    // 1,001 targets of 50 statements each (one sample): more than one run reads (1,000 targets).
+    // Target 1: 60 large tables scanned hard; target 2: one, scanned less. Two samples 10 min apart.
+    await pool.query(
+      `INSERT INTO pgvigil.pg_tables (server_id, target_id, ts, datname, schemaname, relname, n_live_tup, table_bytes, seq_scan, seq_tup_read)
+       SELECT $1, t, to_timestamp(($2::float8 - s * 600000) / 1000), 'app', 'public', 'tb' || r, 100000, 50000000,
+              (1 - s) * 100, (1 - s) * CASE WHEN t = 1 THEN 10000000 + r ELSE 100000 END
+         FROM generate_series(1, 2) t, generate_series(1, 60) r, generate_series(0, 1) s
+        WHERE t = 1 OR r = 1`,
+      [agent.serverId, now - minute],
+    );
+    const tables = await sequentiallyScannedTables(pool, {
+      from: new Date(now - 60 * minute),
+      to: new Date(now),
+      targets: [
+        { serverId: agent.serverId, targetId: 1 },
+        { serverId: agent.serverId, targetId: 2 },
+      ],
+      minRows: 1000,
+      minBytes: 1024 * 1024,
+      minScans: 5,
+      perTarget: 50,
+    });
+    const first = tables.filter((x) => x.targetId === 1);
+    assert.equal(first.length, 50);
+    assert.deepEqual(
+      first.slice(0, 2).map((x) => x.relname),
+      ['tb60', 'tb59'],
+      'most rows read first',
+    );
+    assert.deepEqual(
+      tables.filter((x) => x.targetId === 2).map((x) => [x.relname, x.seqScans, x.seqTupRead]),
+      [['tb1', 100, 100000]],
+    );
+    await pool.query('DELETE FROM pgvigil.pg_tables WHERE server_id = $1', [agent.serverId]);
+  });
+
+  test('a_fleet_past_one_slice_is_read_slice_by_slice_each_target_whole_and_one_run_judges_it_all', async () => {
+    const agent = await fs.enroll('statement-slices');
+    const pool = fs.ts.store.pool;
+    const now = Date.now();
+    const n = 2001;
+    // 2,001 targets (a slice is 1,000) of 5 statements each (one sample); statement 1 takes 600 ms a call.
+    await pool.query(
+      `INSERT INTO pgvigil.targets (server_id, target_id, kind, name)
+       SELECT $1, t, 'postgres', 'db' || t FROM generate_series(1, $2::int) t`,
+      [agent.serverId, n],
+    );
     await pool.query(
       `INSERT INTO pgvigil.pg_instance (server_id, target_id, ts, up)
-       SELECT $1, t, to_timestamp($2::float8 / 1000), true FROM generate_series(1, 1001) t`,
-      [agent.serverId, now - minute],
+       SELECT $1, t, to_timestamp($2::float8 / 1000), true FROM generate_series(1, $3::int) t`,
+      [agent.serverId, now - minute, n],
     );
     await pool.query(
       `INSERT INTO pgvigil.pg_statements (server_id, target_id, ts, queryid, dbid, userid, datname, calls, exec_time_ms)
-       SELECT $1, t, to_timestamp($2::float8 / 1000), q, 5, 10, 'app', 1, q
-         FROM generate_series(1, 1001) t, generate_series(1, 50) q`,
-      [agent.serverId, now - minute],
+       SELECT $1, t, to_timestamp($2::float8 / 1000), q, 5, 10, 'app', 5, CASE WHEN q = 1 THEN 3000 ELSE 5 END
+         FROM generate_series(1, $3::int) t, generate_series(1, 5) q`,
+      [agent.serverId, now - minute, n],
     );
-    const judged: number[][] = [];
-    for (let run = 0; run < 2; run++) {
-      const input = await pgSlowStatement.load(pool, new Date(now), {});
+    const at = new Date(now);
+    const read = async (slice: Slice) => {
+      const input = await pgSlowStatement.load(pool, at, slice);
       const mine = input.targets.filter((x) => x.serverId === agent.serverId).map((x) => x.targetId);
       const rows = new Map<number, number>();
       for (const s of input.statements) {
         if (s.serverId === agent.serverId) rows.set(s.targetId, (rows.get(s.targetId) ?? 0) + 1);
       }
-      // Every target judged has its whole read (its 20 slowest), and no statements of an unjudged one.
-      for (const t of mine) assert.equal(rows.get(t), 20, `run ${run}, target ${t}`);
+      // Every target of the slice has its whole read (its 5 statements), and no other target any.
+      for (const t of mine) assert.equal(rows.get(t), 5, `target ${t}`);
       assert.equal(rows.size, mine.length);
-      judged.push(mine);
-    }
-    // The first run stops short of the last targets; the next judges them, and none twice.
-    assert.ok(judged[0]!.length > 0 && judged[0]!.length < 1001, `first run: ${judged[0]!.length}`);
+      return mine;
+    };
+    const first: Slice = {};
+    const a = await read(first);
+    assert.ok(first.next !== undefined, 'a second slice follows');
+    // The run has used up its time: the second slice is read, and the next run starts after it.
+    (first.next as StatementCursor).started -= 10 * minute;
+    const second: Slice = { after: first.next };
+    const b = await read(second);
+    assert.equal(second.next, undefined);
+    const nextRun: Slice = {};
+    const c = await read(nextRun);
+    assert.ok(c.length > 0 && c[0]! > b[b.length - 1]!, `the next run starts after ${b[b.length - 1]}`);
+    assert.equal(nextRun.next, undefined, 'and ends at the last target');
     assert.deepEqual(
-      [...judged[0]!, ...judged[1]!].sort((a, b) => a - b),
-      Array.from({ length: 1001 }, (_, i) => i + 1),
+      [...a, ...b, ...c].sort((x, y) => x - y),
+      Array.from({ length: n }, (_, i) => i + 1),
+      'every target judged once over the two runs',
     );
+    // The run after that starts from the first target again.
+    assert.equal((await read({})).includes(1), true);
+
+    // One run of the findings job reads every slice: each target's slow statement is found.
+    await fs.runJob(at);
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(DISTINCT target_id)::int AS n FROM pgvigil.findings
+        WHERE server_id = $1 AND check_id = 'pg.slow_statement' AND state = 'open'`,
+      [agent.serverId],
+    );
+    assert.equal(rows[0]!.n, n);
     await pool.query('DELETE FROM pgvigil.pg_statements WHERE server_id = $1', [agent.serverId]);
     await pool.query('DELETE FROM pgvigil.pg_instance WHERE server_id = $1', [agent.serverId]);
   });

@@ -41,7 +41,7 @@ import {
 } from '../storage/queries/findings.sql.js';
 import { inTransaction } from '../storage/tx.js';
 import { checks as allChecks } from './checks/index.js';
-import type { Check, IngestCheck, JobCheck } from './checks/types.js';
+import type { Check, IngestCheck, JobCheck, Slice } from './checks/types.js';
 import { observation } from './checks/types.js';
 import {
   type Change,
@@ -381,35 +381,55 @@ export class FindingsEngine {
     };
     const tFor = (check: string) => (serverId: number, targetId: number | null) =>
       this.thresholds.for(check, serverId, targetId);
-    // Reads several checks share are made once per run (onePerRun), keyed by this object.
-    const run = {};
+    const due: JobCheck[] = [];
     for (const check of this.jobChecks) {
       // A check that reads much runs less often than the job; between its runs its findings stand.
       const last = this.jobCheckRanAt.get(check.id);
-      const due =
+      const isDue =
         last === undefined || now.getTime() < last || now.getTime() - last >= (check.intervalMs ?? 0);
-      if (!due && !opts.everyCheck) continue;
+      if (!isDue && !opts.everyCheck) continue;
       // Off everywhere (off by default and switched on nowhere): not even its input is read.
       if (!this.thresholds.enabledAnywhere(check.id)) continue;
       this.jobCheckRanAt.set(check.id, now.getTime());
-      let result: ReturnType<JobCheck['evaluate']>;
-      const checkStarted = performance.now();
-      try {
-        const input = await check.load(this.opts.pool, now, run);
-        result = check.evaluate(input, tFor(check.id), now.getTime());
-      } catch (err) {
-        this.opts.log.warn({ err, check: check.id }, 'findings: a job check failed');
-        continue;
-      } finally {
-        this.hooks.observeJobCheck?.(check.id, (performance.now() - checkStarted) / 1000);
+      due.push(check);
+    }
+    // Checks reading the same slices run together, slice by slice; the others each once, all on `run`,
+    // the object reads several checks share are made once for (onePerRun).
+    const run = {};
+    const groups = new Map<string | JobCheck, JobCheck[]>();
+    for (const check of due)
+      groups.set(check.slices ?? check, [...(groups.get(check.slices ?? check) ?? []), check]);
+    for (const [key, checks] of groups) {
+      const seconds = new Map<string, number>();
+      let slice: Slice | undefined = typeof key === 'string' ? {} : undefined;
+      let left = checks;
+      for (;;) {
+        const failed = new Set<JobCheck>();
+        for (const check of left) {
+          const started = performance.now();
+          try {
+            const input = await check.load(this.opts.pool, now, slice ?? run);
+            const result = check.evaluate(input, tFor(check.id), now.getTime());
+            for (const s of result.scopes) appFor(s.serverId).evaluated.add(evalKey(check.id, s.targetId));
+            for (const o of result.observations) {
+              if (!this.thresholds.enabled(check.id, o.serverId, o.targetId)) continue;
+              const a = appFor(o.serverId);
+              a.evaluated.add(evalKey(check.id, o.targetId));
+              a.observations.push(observation(check, o, o));
+            }
+          } catch (err) {
+            this.opts.log.warn({ err, check: check.id }, 'findings: a job check failed');
+            failed.add(check);
+          } finally {
+            seconds.set(check.id, (seconds.get(check.id) ?? 0) + (performance.now() - started) / 1000);
+          }
+        }
+        left = left.filter((c) => !failed.has(c));
+        // A check that failed on a slice sits out the rest of the run; what earlier slices found stands.
+        if (!slice || slice.next === undefined || left.length === 0) break;
+        slice = { after: slice.next };
       }
-      for (const s of result.scopes) appFor(s.serverId).evaluated.add(evalKey(check.id, s.targetId));
-      for (const o of result.observations) {
-        if (!this.thresholds.enabled(check.id, o.serverId, o.targetId)) continue;
-        const a = appFor(o.serverId);
-        a.evaluated.add(evalKey(check.id, o.targetId));
-        a.observations.push(observation(check, o, o));
-      }
+      for (const [id, s] of seconds) this.hooks.observeJobCheck?.(id, s);
     }
     // The sweep: every server with unresolved findings gets an application, so stale ones time out.
     for (const serverId of this.unresolved.keys()) appFor(serverId);

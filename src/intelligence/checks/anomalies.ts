@@ -21,7 +21,7 @@ import {
   onClient,
   readFleetMetricPoints,
 } from '../metric-points.js';
-import { type MetricDef, metricById, metrics } from '../metrics.js';
+import { type MetricDef, metricById, metrics, statementObject } from '../metrics.js';
 import { type JobCheck, type JobObservation, onePerRun, type Scope } from './types.js';
 
 /** Minutes read per run. */
@@ -195,6 +195,14 @@ export function evaluateAnomalies(
 export const appAnomaliesOffReason =
   'its false-alert rate is not measured: the replay of clean host-days that measures the other anomaly checks (bench/RESULTS.md, "Intelligence scored by replay") has no scraped application';
 
+/** An object of the metric's kind as the catalogue shows it: written as real objects are, so actions that take it apart read. */
+function objectPlaceholder(kind: string): string {
+  if (kind === '') return '';
+  if (kind === 'statement') return statementObject('<queryid>');
+  if (kind === 'table') return '<database>/<schema.table>';
+  return `<${kind}>`;
+}
+
 function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
   const dir =
     metric.better === 'lower'
@@ -210,9 +218,7 @@ function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
     title: `${metric.title} unusual for the time of week (${metric.unit}${metric.object ? `, per ${metric.object}` : ''})`,
     doc: {
       evidence: `value, baseline median/MAD and mean/stddev of its slot (hour of week, hour of day or 30 days), robust z and classic z, drift % from the slot mean, slot, samples, the minutes judged; looks for ${dir}. Computed as: ${metric.how}`,
-      action: metric.action(
-        metric.object === 'device' ? '<device>' : metric.object === '' ? '' : `<${metric.object}>`,
-      ),
+      action: metric.action(objectPlaceholder(metric.object)),
     },
     clearAfter: 3,
     ...(appMetricDefs.includes(metric) ? { offByDefault: appAnomaliesOffReason } : {}),

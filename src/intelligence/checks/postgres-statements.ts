@@ -27,7 +27,14 @@ import { inBackgroundRead } from '../../storage/tx.js';
 import type { Evidence } from '../model.js';
 import { objectIn, psqlCommand } from './psql.js';
 import { findTableReference, whereColumns } from './sql-where.js';
-import { type JobCheck, type JobObservation, onePerRun, type Scope, type Thresholds } from './types.js';
+import {
+  type JobCheck,
+  type JobObservation,
+  onePerRun,
+  type Scope,
+  type Slice,
+  type Thresholds,
+} from './types.js';
 import { cut, grade, humanBytes, ident, qualified, round2 } from './util.js';
 
 const hour = 3_600_000;
@@ -45,64 +52,110 @@ const textLength = 2000;
 /** The window reads' statement timeout: a run of the job that cannot read them fails these checks only. */
 const windowReadTimeoutMs = 120_000;
 /**
- * Targets whose statements one run reads, at most: the slowest statements of 1,000 targets are 50,000
- * rows with their texts. A larger fleet is judged 1,000 targets a run, in turn (`resumeAfter`).
+ * Targets one slice reads, at most: their slowest statements are at most 50,000 rows with their texts.
+ * A run reads the fleet slice after slice (`JobCheck.slices`); a fleet of one slice in one scan of the
+ * hour, a larger one by an index range per target.
  */
-const maxTargets = 1000;
-/** Where the next run's read starts when the last one stopped at `maxTargets` (this process's runs). */
+const sliceTargets = 1000;
+/**
+ * A run reads no further slice after this long: on a fleet too large for one run, the next run starts
+ * after the last target judged (`resumeAfter`), so every target is still judged every other run.
+ */
+const sliceBudgetMs = 2 * 60_000;
+/** Where the next run starts when the last one stopped on its budget (this process's runs). */
 let resumeAfter: TargetRef | undefined;
 const compareTargets = (a: TargetRef, b: TargetRef) => a.serverId - b.serverId || a.targetId - b.targetId;
+const targetKey = (t: TargetRef) => `${t.serverId}|${t.targetId}`;
 /** Statements read per target: the regression check judges them all, the slow check the first 20. */
 const statementsPerTarget = 50;
 const slowPerTarget = 20;
+/** Tables read per target for the missing-index check: those whose sequential scans read the most rows. */
+const tablesPerTarget = 50;
+
+/** Where a slice of the statement checks' read starts: the run's answering targets, and the place in them. */
+export interface StatementCursor {
+  targets: readonly TargetRef[];
+  at: number;
+  /** When the run's first slice was read (performance.now()). */
+  started: number;
+}
 
 /**
- * The read the three checks share, once per run of the job: the targets that answered lately, the large
- * tables scanned sequentially over the last hour, and the hour's statements — the slowest per target and
- * those naming such a table — summed once. It is the job's largest read (an hour of every server's
- * statements), so it runs in a read-only snapshot planned without parallel workers (`inBackgroundRead`:
+ * The read the three checks share, once per slice of a run (onePerRun): the slice's targets (of those that
+ * answered lately), their large tables scanned sequentially over the last hour, and their hour's
+ * statements — the slowest per target and those naming such a table — summed once. It is the job's
+ * largest read, so it runs in a read-only snapshot planned without parallel workers (`inBackgroundRead`:
  * on a standby that holds the hour when there is one): on the store ingest writes to, it must not take
  * every core.
  */
-const statementHour = onePerRun((db, now) => {
+const statementHour = onePerRun(async (db, now, run) => {
   const from = new Date(now.getTime() - statementWindowMs);
   const floors = pgMissingIndex.thresholds;
-  return inBackgroundRead(db, windowReadTimeoutMs, { from, to: now }, async (c) => {
-    const targets = await answeringTargets(c, new Date(now.getTime() - answeredWithinMs), now);
-    const tables = await sequentiallyScannedTables(c, {
-      from,
-      to: now,
-      minRows: floors.min_rows!.min!,
-      minBytes: floors.min_table_bytes!.min!,
-      minScans: floors.min_seq_scans!.min!,
-      limit: 2000,
-    });
-    const limit = maxTargets * statementsPerTarget;
-    const after = resumeAfter;
-    const window = await statementWindow(c, {
-      from,
-      to: now,
-      minCalls: 1,
-      perTarget: statementsPerTarget,
-      limit,
-      textLength,
-      tables,
-      minNamingCalls: floors.min_calls!.min!,
-      perTable: 5,
-      ...(after ? { after } : {}),
-    });
-    // A read cut by the limit ends inside a target: that target and the ones after it (by server, then
-    // target) are judged by the next run, which starts there — not judged on a partial read now; the
-    // targets before `after` were judged by the runs before. Their findings stand meanwhile.
-    const last = window.slowest.length >= limit ? window.slowest[limit - 1] : undefined;
-    resumeAfter = undefined;
-    const judged = (x: TargetRef) =>
-      (!after || compareTargets(x, after) > 0) && (!last || compareTargets(x, last) < 0);
-    const slowest = window.slowest.filter(judged);
-    const end = slowest[slowest.length - 1] ?? after;
-    if (last && end) resumeAfter = { serverId: end.serverId, targetId: end.targetId };
-    return { targets: targets.filter(judged), tables, slowest, naming: window.naming };
-  });
+  const slice = run as Slice | undefined;
+  const { cursor, ...read } = await inBackgroundRead(
+    db,
+    windowReadTimeoutMs,
+    { from, to: now },
+    async (c) => {
+      let cursor = slice?.after as StatementCursor | undefined;
+      if (!cursor) {
+        const all = await answeringTargets(c, new Date(now.getTime() - answeredWithinMs), now);
+        const after = resumeAfter;
+        const at = after ? all.findIndex((t) => compareTargets(t, after) > 0) : 0;
+        cursor = { targets: all, at: at < 0 ? all.length : at, started: performance.now() };
+      }
+      const targets = cursor.targets.slice(cursor.at, cursor.at + sliceTargets);
+      if (targets.length === 0) return { cursor, targets, tables: [], slowest: [], naming: [] };
+      // A slice of every target reads the window whole: cheaper than a range per target (the storage
+      // functions say by how much).
+      const only = targets.length === cursor.targets.length ? undefined : targets;
+      const tables = await sequentiallyScannedTables(c, {
+        from,
+        to: now,
+        targets: only,
+        minRows: floors.min_rows!.min!,
+        minBytes: floors.min_table_bytes!.min!,
+        minScans: floors.min_seq_scans!.min!,
+        perTarget: tablesPerTarget,
+      });
+      const window = await statementWindow(c, {
+        from,
+        to: now,
+        targets: only,
+        minCalls: 1,
+        perTarget: statementsPerTarget,
+        textLength,
+        tables,
+        minNamingCalls: floors.min_calls!.min!,
+        perTable: 5,
+      });
+      if (only) return { cursor, targets, tables, slowest: window.slowest, naming: window.naming };
+      // Read whole, the window also holds targets that no longer answer: they are not judged.
+      const keys = new Set(targets.map(targetKey));
+      const kept: ScannedTable[] = [];
+      const renumbered = new Map<number, number>();
+      tables.forEach((t, i) => {
+        if (!keys.has(targetKey(t))) return;
+        renumbered.set(i, kept.length);
+        kept.push(t);
+      });
+      const naming: TableStatement[] = [];
+      for (const x of window.naming) {
+        const table = renumbered.get(x.table);
+        if (table !== undefined) naming.push({ ...x, table });
+      }
+      const slowest = window.slowest.filter((x) => keys.has(targetKey(x)));
+      return { cursor, targets, tables: kept, slowest, naming };
+    },
+  );
+  const { targets } = read;
+  const at = cursor.at + targets.length;
+  resumeAfter = undefined;
+  if (at < cursor.targets.length) {
+    if (performance.now() - cursor.started < sliceBudgetMs && slice) slice.next = { ...cursor, at };
+    else resumeAfter = targets[targets.length - 1];
+  }
+  return read;
 });
 
 const scopesOf = (targets: readonly TargetRef[]): Scope[] =>
@@ -173,6 +226,7 @@ export const pgSlowStatement: JobCheck<SlowStatementInput> = {
     },
   },
   intervalMs: statementChecksIntervalMs,
+  slices: 'statement hour',
   async load(db: Queryable, now: Date, run?: object): Promise<SlowStatementInput> {
     const { targets, slowest } = await statementHour(db, now, run);
     return { targets, statements: firstPerTarget(slowest, slowPerTarget) };
@@ -253,6 +307,7 @@ export const pgStatementRegression: JobCheck<RegressionInput> = {
     min_past_calls: { default: 20, unit: 'count', help: 'calls in the previous 7 days', min: 1 },
   },
   intervalMs: statementChecksIntervalMs,
+  slices: 'statement hour',
   async load(db, now, run) {
     const from = new Date(now.getTime() - statementWindowMs);
     const { targets, slowest: statements } = await statementHour(db, now, run);
@@ -352,6 +407,7 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
     },
   },
   intervalMs: statementChecksIntervalMs,
+  slices: 'statement hour',
   async load(db, now, run) {
     const { targets, tables, naming } = await statementHour(db, now, run);
     return { targets, tables, statements: naming };

@@ -140,8 +140,15 @@ export interface JobCheck<I = unknown> extends CheckBase {
   /** At most this often (ms), for checks that read much; default: every run of the findings job. */
   intervalMs?: number;
   /**
+   * The name of a read made in slices, for checks whose input over the whole fleet would not fit in
+   * memory at once. The engine runs the due checks of one name slice by slice: each slice's `load` and
+   * `evaluate` for all of them, then the next slice while the read sets `next` on the `Slice`.
+   */
+  slices?: string;
+  /**
    * Gathers the input through storage query functions. `run` stands for one run of the findings job
-   * (a new object each run): reads several checks need are made once per run by `onePerRun`.
+   * (a new object each run), or for one slice of it for a check with `slices` (a `Slice`): reads several
+   * checks need are made once per run, or per slice, by `onePerRun`.
    */
   load(db: Queryable, now: Date, run?: object): Promise<I>;
   /** Pure: observations (with their server and target) and the scopes it evaluated. */
@@ -155,18 +162,29 @@ export interface JobCheck<I = unknown> extends CheckBase {
 export type JobObservation = Draft & Scope;
 
 /**
- * `read` made once per run of the findings job: the first check of a run that asks reads, the others of
- * the same run get the same answer. Without a run (a check loaded on its own), every call reads.
+ * One slice of a read made in slices (`JobCheck.slices`), passed as `run` to `load`: `after` is where it
+ * starts (the `next` of the slice before; absent for a run's first), and the read sets `next` when
+ * another slice follows in this run.
+ */
+export interface Slice {
+  after?: unknown;
+  next?: unknown;
+}
+
+/**
+ * `read` made once per run of the findings job (or per slice): the first check of a run that asks reads,
+ * the others of the same run get the same answer. Without a run (a check loaded on its own), every call
+ * reads.
  */
 export function onePerRun<T>(
-  read: (db: Queryable, now: Date) => Promise<T>,
+  read: (db: Queryable, now: Date, run?: object) => Promise<T>,
 ): (db: Queryable, now: Date, run?: object) => Promise<T> {
   const made = new WeakMap<object, Promise<T>>();
   return (db, now, run) => {
     if (!run) return read(db, now);
     let answer = made.get(run);
     if (!answer) {
-      answer = read(db, now);
+      answer = read(db, now, run);
       made.set(run, answer);
     }
     return answer;
