@@ -12,16 +12,10 @@
  *
  * Run: npm run build && node dist/bench/log-analysis.js [--no-analyze: without fresh planner statistics]
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { silentLogger } from '../src/log.js';
+import type pg from 'pg';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { runLogAnalysis } from '../src/server/jobs/log-analysis.js';
-import { startEmbeddedStore } from '../src/storage/embedded.js';
-import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
+import { withBenchStore } from './bench-store.js';
 
 const min = 60_000;
 
@@ -47,15 +41,7 @@ async function seed(
 }
 
 async function main(): Promise<void> {
-  const log = silentLogger();
-  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-logs-'));
-  chmodSync(dir, 0o755);
-  const store = await startEmbeddedStore(join(dir, 'data'), log);
-  const pool = new pg.Pool({ connectionString: store.url, max: 4 });
-  pool.on('error', () => {});
-  try {
-    await migrate(pool, log);
-    await maintainPartitions(pool, { log });
+  await withBenchStore('logs', 4, async ({ pool }) => {
     const cases: Array<{ name: string; servers: number; perServer: number; patterns: number }> = [
       {
         name: '(a) typical: 1 server, 100k entries, 200 patterns',
@@ -107,11 +93,7 @@ async function main(): Promise<void> {
     console.log(
       `reconcile of ${n} servers, 300,000 entries in their last day: ${Math.round(ms)} ms = ${Math.round(ms / 3)} ms per 100k entries in the window (${r.late} late)`,
     );
-  } finally {
-    await pool.end();
-    await store.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();

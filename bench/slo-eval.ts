@@ -10,18 +10,13 @@
  *
  * Run: npm run build && node dist/bench/slo-eval.js [--targets 20] [--statements 25] [--runs 5]
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
+import { cpus } from 'node:os';
+import type pg from 'pg';
 import { evaluateSlo } from '../src/intelligence/slo.js';
 import { countHours, loadSloInput, resolveIndicator, runSlos } from '../src/intelligence/slo-store.js';
-import { silentLogger } from '../src/log.js';
 import { ensureServer } from '../src/server/auth/agents.js';
-import { startEmbeddedStore } from '../src/storage/embedded.js';
-import { migrate } from '../src/storage/migrate.js';
-import { maintainPartitions } from '../src/storage/partitions.js';
 import { allSlos } from '../src/storage/queries/slos.sql.js';
+import { withBenchStore } from './bench-store.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -79,16 +74,7 @@ async function seed(pool: pg.Pool, serverId: number, targetId: number, now: numb
 }
 
 async function main(): Promise<void> {
-  const log = silentLogger();
-  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-bench-slo-'));
-  // The embedded PostgreSQL may run as another user (when this runs as root): it must reach its directory.
-  chmodSync(dir, 0o755);
-  const store = await startEmbeddedStore(join(dir, 'data'), log);
-  const pool = new pg.Pool({ connectionString: store.url, max: 2 });
-  pool.on('error', () => {});
-  try {
-    await migrate(pool, log);
-    await maintainPartitions(pool, { log });
+  await withBenchStore('slo', 2, async ({ pool }) => {
     const now = Date.now();
     const t0 = performance.now();
     for (let i = 0; i < targets; i++) {
@@ -142,11 +128,7 @@ async function main(): Promise<void> {
       status: { burn: Record<string, { counted: number }> };
     }>('SELECT name, status FROM pgvigil.slos ORDER BY slo_id LIMIT 3');
     for (const r of rows) console.log(`  ${r.name}: 6h counted ${r.status.burn['6h']?.counted}`);
-  } finally {
-    await pool.end();
-    await store.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();

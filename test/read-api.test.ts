@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { batchMediaType } from '../src/protocol/batch.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
-import { inReadSnapshot } from '../src/storage/tx.js';
+import { inBackgroundRead, inReadSnapshot } from '../src/storage/tx.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { getAsRole, getOkAsRole } from './helpers/users.js';
 import { until } from './helpers/wait.js';
@@ -479,7 +479,25 @@ describe(`servers (${testPgLabel})`, () => {
   test('a_read_past_the_timeout_is_cancelled_as_QUERY_TIMEOUT_and_its_connection_reused', async () => {
     await assert.rejects(
       inReadSnapshot(ts.store.pool, 50, (c) => c.query('SELECT pg_sleep(5)')),
-      (err: Error & { code?: string; status?: number }) => err.code === 'QUERY_TIMEOUT' && err.status === 503,
+      (err: Error & { code?: string; status?: number }) =>
+        err.code === 'QUERY_TIMEOUT' && err.status === 503 && /narrow the time range/.test(err.message),
+    );
+    // A job's read says so in its own words, without parallel workers.
+    await assert.rejects(
+      inBackgroundRead(ts.store.pool, 50, { from: new Date(), to: new Date() }, (c) =>
+        c.query('SELECT pg_sleep(5)'),
+      ),
+      (err: Error & { code?: string }) =>
+        err.code === 'QUERY_TIMEOUT' &&
+        err.message === 'a background read took longer than its 50 ms statement timeout',
+    );
+    assert.equal(
+      await inBackgroundRead(ts.store.pool, 1000, { from: new Date(), to: new Date() }, async (c) =>
+        Number(
+          (await c.query('SHOW max_parallel_workers_per_gather')).rows[0].max_parallel_workers_per_gather,
+        ),
+      ),
+      0,
     );
     const n = await inReadSnapshot(
       ts.store.pool,

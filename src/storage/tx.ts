@@ -194,10 +194,11 @@ export interface ReadSnapshotOptions {
    */
   holds?: (client: pg.PoolClient) => Promise<boolean>;
   /**
-   * Plan without parallel workers: a background read (a job's) then takes one core of the store, and
-   * leaves the others to ingest and to answers, which wait on it otherwise.
+   * A background read (a job's): planned without parallel workers, so that it takes one core of the store
+   * and leaves the others to ingest and to answers, which wait on it otherwise; its timeout is worded for
+   * a job's log, not for an API client.
    */
-  serial?: boolean;
+  background?: boolean;
 }
 
 /** The standby's snapshot lacks what `holds` asked for: read on the primary. */
@@ -230,7 +231,7 @@ export async function inReadSnapshot<T>(
               return fn(c);
             }
           : fn,
-        opts.serial,
+        opts.background,
       );
       replicas.served(standby.replica);
       return answer;
@@ -240,11 +241,11 @@ export async function inReadSnapshot<T>(
       else replicas.failed(standby.replica, err);
     }
   }
-  return readSnapshotOn(pool, timeoutMs, fn, opts.serial);
+  return readSnapshotOn(pool, timeoutMs, fn, opts.background);
 }
 
 /**
- * A job's read of a time range: `inReadSnapshot` on one core of the store (`serial`), on a standby that
+ * A job's read of a time range: `inReadSnapshot` on one core of the store (`background`), on a standby that
  * holds the range when there is one, when `db` is the pool; on `db` itself when it is a client (the
  * caller's transaction and snapshot).
  */
@@ -254,7 +255,7 @@ export function inBackgroundRead<T>(
   range: ReadRange,
   fn: (client: pg.ClientBase) => Promise<T>,
 ): Promise<T> {
-  return db instanceof pg.Pool ? inReadSnapshot(db, timeoutMs, fn, range, { serial: true }) : fn(db);
+  return db instanceof pg.Pool ? inReadSnapshot(db, timeoutMs, fn, range, { background: true }) : fn(db);
 }
 
 /** A query a standby cancelled because replay needed what it held (SQLSTATE 40001 on a hot standby). */
@@ -267,17 +268,19 @@ async function readSnapshotOn<T>(
   pool: pg.Pool,
   timeoutMs: number,
   fn: (client: pg.PoolClient) => Promise<T>,
-  serial = false,
+  background = false,
 ): Promise<T> {
   try {
     return await inTransaction(pool, fn, {
-      begin: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}${serial ? '; SET LOCAL max_parallel_workers_per_gather = 0' : ''}`,
+      begin: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}${background ? '; SET LOCAL max_parallel_workers_per_gather = 0' : ''}`,
     });
   } catch (err) {
     if ((err as { code?: string }).code === '57014') {
       throw new PgvigilError(
         'QUERY_TIMEOUT',
-        `the query took longer than ${timeoutMs} ms; narrow the time range or add filters`,
+        background
+          ? `a background read took longer than its ${timeoutMs} ms statement timeout`
+          : `the query took longer than ${timeoutMs} ms; narrow the time range or add filters`,
       );
     }
     throw err;
