@@ -1,0 +1,64 @@
+/**
+ * Job checks that read the fleet in slices (`JobCheck.slices`), run by the findings engine on a real store:
+ * each slice is read once for the checks that share it and evaluated by all of them before the next is
+ * read; a check that fails on a slice sits out the rest of the run while the others go on; each check's
+ * time is observed once per run.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type JobCheck, onePerRun, type Slice } from '../src/intelligence/checks/types.js';
+import { FindingsEngine } from '../src/intelligence/engine.js';
+import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
+
+let ts: TestStore;
+
+before(async () => {
+  ts = await createTestStore('job_slices');
+});
+
+after(async () => {
+  await ts.close();
+});
+
+describe(`job checks read in slices (${testPgLabel})`, () => {
+  test('each_slice_is_read_once_and_judged_by_every_check_of_the_read_before_the_next', async () => {
+    const reads: number[] = [];
+    // Three slices: 0, 1, 2.
+    const shared = onePerRun(async (_db, _now, run) => {
+      const slice = run as Slice;
+      const at = (slice.after as number | undefined) ?? 0;
+      reads.push(at);
+      if (at < 2) slice.next = at + 1;
+      return at;
+    });
+    const order: string[] = [];
+    const check = (id: string, failsAt?: number): JobCheck<number> => ({
+      id,
+      group: 'postgres',
+      mode: 'job',
+      kind: 'alert',
+      title: id,
+      doc: { evidence: '', action: '' },
+      thresholds: {},
+      slices: 'test read',
+      async load(db, now, run) {
+        const at = await shared(db, now, run);
+        order.push(`${id}@${at}`);
+        if (at === failsAt) throw new Error(`${id} fails on slice ${at}`);
+        return at;
+      },
+      evaluate: (at) => ({ observations: [], scopes: [{ serverId: 1_000_000 + at, targetId: null }] }),
+    });
+    const observed: string[] = [];
+    const engine = new FindingsEngine({
+      pool: ts.store.pool,
+      log: quietLog,
+      checks: [check('test.a'), check('test.b', 1)],
+      hooks: { observeJobCheck: (id) => observed.push(id) },
+    });
+    await engine.runJobChecks(new Date(), { everyCheck: true });
+    assert.deepEqual(reads, [0, 1, 2], 'one read per slice');
+    assert.deepEqual(order, ['test.a@0', 'test.b@0', 'test.a@1', 'test.b@1', 'test.a@2']);
+    assert.deepEqual(observed.sort(), ['test.a', 'test.b']);
+  });
+});
