@@ -19,7 +19,9 @@
  * Past 1,000 servers the statement checks read in slices of 1,000 targets, each target by its own index
  * range (below, one scan of the hour); `--statements 20` keeps such a fleet's store small.
  *
- * Run: npm run build && node dist/bench/job-checks.js [--servers 100] [--runs 3] [--statements 100]
+ * `--readers N` reads the slices' parts on N connections side by side (PGVIGIL_FINDINGS_READERS).
+ *
+ * Run: npm run build && node dist/bench/job-checks.js [--servers 100] [--runs 3] [--statements 100] [--readers 1]
  */
 import type pg from 'pg';
 import { FindingsEngine } from '../src/intelligence/engine.js';
@@ -32,6 +34,7 @@ const arg = (name: string, dflt: string): string => {
 };
 const servers = Number(arg('servers', '100'));
 const runs = Number(arg('runs', '3'));
+const readers = Number(arg('readers', '1'));
 const hourMs = 3_600_000;
 /** Statements per server: the agent's default top is 100 (q = 7 and 57 are the slow ones, q = 3 regressed). */
 const statements = Number(arg('statements', '100'));
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       t0 = performance.now();
       const c0 = cpu();
-      const r = await engine.runJobChecks(new Date(now + i * 1000), { everyCheck: true });
+      const r = await engine.runJobChecks(new Date(now + i * 1000), { everyCheck: true, readers });
       const wall = performance.now() - t0;
       const c1 = cpu();
       const per = (s: number) => `${((s * 1000) / servers).toFixed(2)} ms`;

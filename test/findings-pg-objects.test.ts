@@ -16,7 +16,11 @@ import {
   createPostgresCollector,
   type PostgresCollector,
 } from '../src/agent/collectors/postgres/collector.js';
-import { pgSlowStatement, type StatementCursor } from '../src/intelligence/checks/postgres-statements.js';
+import {
+  pgMissingIndex,
+  pgSlowStatement,
+  type StatementCursor,
+} from '../src/intelligence/checks/postgres-statements.js';
 import type { Slice } from '../src/intelligence/checks/types.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { rollFamilyBucket } from '../src/storage/queries/rollups.sql.js';
@@ -387,7 +391,30 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
          FROM generate_series(1, $3::int) t, generate_series(1, 5) q`,
       [agent.serverId, now - minute, n],
     );
+    // Each target's statement 1 names its one large table, read by 100 sequential scans in 10 minutes.
+    await pool.query(
+      `INSERT INTO pgvigil.pg_statement_texts (server_id, target_id, ts, queryid, dbid, userid, query)
+       SELECT $1, t, now(), 1, 5, 10, 'SELECT * FROM tb WHERE id = $1' FROM generate_series(1, $2::int) t`,
+      [agent.serverId, n],
+    );
+    await pool.query(
+      `INSERT INTO pgvigil.pg_tables (server_id, target_id, ts, datname, schemaname, relname, n_live_tup, table_bytes, seq_scan, seq_tup_read)
+       SELECT $1, t, to_timestamp(($2::float8 - s * 600000) / 1000), 'app', 'public', 'tb', 100000, 50000000,
+              (1 - s) * 100, (1 - s) * 10000000
+         FROM generate_series(1, $3::int) t, generate_series(0, 1) s`,
+      [agent.serverId, now - minute, n],
+    );
     const at = new Date(now);
+    // A slice read in three parts side by side (three connections) is the slice read in one.
+    const inOne = await pgMissingIndex.load(pool, at, {});
+    assert.ok(inOne.statements.filter((x) => x.serverId === agent.serverId).length > 900);
+    for (const x of inOne.statements) {
+      assert.deepEqual(
+        [x.serverId, x.targetId],
+        [inOne.tables[x.table]!.serverId, inOne.tables[x.table]!.targetId],
+      );
+    }
+    assert.deepEqual(await pgMissingIndex.load(pool, at, { readers: 3 }), inOne);
     const read = async (slice: Slice) => {
       const input = await pgSlowStatement.load(pool, at, slice);
       const mine = input.targets.filter((x) => x.serverId === agent.serverId).map((x) => x.targetId);
@@ -428,8 +455,9 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
       [agent.serverId],
     );
     assert.equal(rows[0]!.n, n);
-    await pool.query('DELETE FROM pgvigil.pg_statements WHERE server_id = $1', [agent.serverId]);
-    await pool.query('DELETE FROM pgvigil.pg_instance WHERE server_id = $1', [agent.serverId]);
+    for (const table of ['pg_statements', 'pg_instance', 'pg_tables', 'pg_statement_texts']) {
+      await pool.query(`DELETE FROM pgvigil.${table} WHERE server_id = $1`, [agent.serverId]);
+    }
   });
 
   test('memory_settings_left_small_for_the_host_are_recommended_with_the_size_to_set', async (t) => {

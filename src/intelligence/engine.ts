@@ -363,10 +363,13 @@ export class FindingsEngine {
     if (values.size > 0 && !this.memory.settingsOf(key)) this.memory.storeSettings(key, values);
   }
 
-  /** Runs every job check once, applies what they found, and sweeps stale findings and silences. */
+  /**
+   * Runs every job check once, applies what they found, and sweeps stale findings and silences.
+   * `readers`: connections a sliced read may use side by side (default 1).
+   */
   async runJobChecks(
     now = new Date(),
-    opts: { everyCheck?: boolean } = {},
+    opts: { everyCheck?: boolean; readers?: number } = {},
   ): Promise<{ observations: number; events: number }> {
     await this.refresh(true);
     const started = performance.now();
@@ -401,7 +404,8 @@ export class FindingsEngine {
       groups.set(check.slices ?? check, [...(groups.get(check.slices ?? check) ?? []), check]);
     for (const [key, checks] of groups) {
       const seconds = new Map<string, number>();
-      let slice: Slice | undefined = typeof key === 'string' ? {} : undefined;
+      const readers = opts.readers ?? 1;
+      let slice: Slice | undefined = typeof key === 'string' ? { readers } : undefined;
       let left = checks;
       for (;;) {
         const failed = new Set<JobCheck>();
@@ -427,7 +431,7 @@ export class FindingsEngine {
         left = left.filter((c) => !failed.has(c));
         // A check that failed on a slice sits out the rest of the run; what earlier slices found stands.
         if (!slice || slice.next === undefined || left.length === 0) break;
-        slice = { after: slice.next };
+        slice = { after: slice.next, readers };
       }
       for (const [id, s] of seconds) this.hooks.observeJobCheck?.(id, s);
     }

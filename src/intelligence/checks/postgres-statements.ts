@@ -80,82 +80,113 @@ export interface StatementCursor {
   started: number;
 }
 
+interface HourRead {
+  tables: ScannedTable[];
+  slowest: WindowStatement[];
+  naming: TableStatement[];
+}
+
+/** The hour of `targets` (of every target when absent) in the snapshot of `c`. */
+async function readHour(
+  c: Queryable,
+  from: Date,
+  to: Date,
+  targets?: readonly TargetRef[],
+): Promise<HourRead> {
+  const floors = pgMissingIndex.thresholds;
+  const tables = await sequentiallyScannedTables(c, {
+    from,
+    to,
+    ...(targets ? { targets } : {}),
+    minRows: floors.min_rows!.min!,
+    minBytes: floors.min_table_bytes!.min!,
+    minScans: floors.min_seq_scans!.min!,
+    perTarget: tablesPerTarget,
+  });
+  const window = await statementWindow(c, {
+    from,
+    to,
+    ...(targets ? { targets } : {}),
+    minCalls: 1,
+    perTarget: statementsPerTarget,
+    textLength,
+    tables,
+    minNamingCalls: floors.min_calls!.min!,
+    perTable: 5,
+  });
+  return { tables, slowest: window.slowest, naming: window.naming };
+}
+
+/** What of `read` concerns `targets` (the tables renumbered for `naming`). */
+function ofTargets(read: HourRead, targets: readonly TargetRef[]): HourRead {
+  const keys = new Set(targets.map(targetKey));
+  const tables: ScannedTable[] = [];
+  const renumbered = new Map<number, number>();
+  read.tables.forEach((t, i) => {
+    if (!keys.has(targetKey(t))) return;
+    renumbered.set(i, tables.length);
+    tables.push(t);
+  });
+  const naming: TableStatement[] = [];
+  for (const x of read.naming) {
+    const table = renumbered.get(x.table);
+    if (table !== undefined) naming.push({ ...x, table });
+  }
+  return { tables, slowest: read.slowest.filter((x) => keys.has(targetKey(x))), naming };
+}
+
+/** Reads of consecutive parts of a slice, put together in their order (the tables renumbered). */
+function joinReads(reads: readonly HourRead[]): HourRead {
+  const out: HourRead = { tables: [], slowest: [], naming: [] };
+  for (const r of reads) {
+    const offset = out.tables.length;
+    out.tables.push(...r.tables);
+    out.slowest.push(...r.slowest);
+    for (const x of r.naming) out.naming.push({ ...x, table: x.table + offset });
+  }
+  return out;
+}
+
 /**
  * The read the three checks share, once per slice of a run (onePerRun): the slice's targets (of those that
  * answered lately), their large tables scanned sequentially over the last hour, and their hour's
  * statements — the slowest per target and those naming such a table — summed once. It is the job's
- * largest read, so it runs in a read-only snapshot planned without parallel workers (`inBackgroundRead`:
+ * largest read, so it runs in read-only snapshots planned without parallel workers (`inBackgroundRead`:
  * on a standby that holds the hour when there is one): on the store ingest writes to, it must not take
- * every core.
+ * every core. A slice's parts are read side by side on `Slice.readers` connections.
  */
 const statementHour = onePerRun(async (db, now, run) => {
   const from = new Date(now.getTime() - statementWindowMs);
-  const floors = pgMissingIndex.thresholds;
   const slice = run as Slice | undefined;
-  const { cursor, ...read } = await inBackgroundRead(
-    db,
-    windowReadTimeoutMs,
-    { from, to: now },
-    async (c) => {
-      let cursor = slice?.after as StatementCursor | undefined;
-      if (!cursor) {
-        const all = await answeringTargets(c, new Date(now.getTime() - answeredWithinMs), now);
-        const after = resumeAfter;
-        const at = after ? all.findIndex((t) => compareTargets(t, after) > 0) : 0;
-        cursor = { targets: all, at: at < 0 ? all.length : at, started: performance.now() };
-      }
-      const targets = cursor.targets.slice(cursor.at, cursor.at + sliceTargets);
-      if (targets.length === 0) return { cursor, targets, tables: [], slowest: [], naming: [] };
-      // A slice of every target reads the window whole: cheaper than a range per target (the storage
-      // functions say by how much).
-      const only = targets.length === cursor.targets.length ? undefined : targets;
-      const tables = await sequentiallyScannedTables(c, {
-        from,
-        to: now,
-        targets: only,
-        minRows: floors.min_rows!.min!,
-        minBytes: floors.min_table_bytes!.min!,
-        minScans: floors.min_seq_scans!.min!,
-        perTarget: tablesPerTarget,
-      });
-      const window = await statementWindow(c, {
-        from,
-        to: now,
-        targets: only,
-        minCalls: 1,
-        perTarget: statementsPerTarget,
-        textLength,
-        tables,
-        minNamingCalls: floors.min_calls!.min!,
-        perTable: 5,
-      });
-      if (only) return { cursor, targets, tables, slowest: window.slowest, naming: window.naming };
-      // Read whole, the window also holds targets that no longer answer: they are not judged.
-      const keys = new Set(targets.map(targetKey));
-      const kept: ScannedTable[] = [];
-      const renumbered = new Map<number, number>();
-      tables.forEach((t, i) => {
-        if (!keys.has(targetKey(t))) return;
-        renumbered.set(i, kept.length);
-        kept.push(t);
-      });
-      const naming: TableStatement[] = [];
-      for (const x of window.naming) {
-        const table = renumbered.get(x.table);
-        if (table !== undefined) naming.push({ ...x, table });
-      }
-      const slowest = window.slowest.filter((x) => keys.has(targetKey(x)));
-      return { cursor, targets, tables: kept, slowest, naming };
-    },
-  );
-  const { targets } = read;
+  const background = <T>(fn: (c: Queryable) => Promise<T>) =>
+    inBackgroundRead(db, windowReadTimeoutMs, { from, to: now }, fn);
+  let cursor = slice?.after as StatementCursor | undefined;
+  if (!cursor) {
+    const all = await background((c) => answeringTargets(c, new Date(now.getTime() - answeredWithinMs), now));
+    const after = resumeAfter;
+    const at = after ? all.findIndex((t) => compareTargets(t, after) > 0) : 0;
+    cursor = { targets: all, at: at < 0 ? all.length : at, started: performance.now() };
+  }
+  const targets = cursor.targets.slice(cursor.at, cursor.at + sliceTargets);
+  let read: HourRead;
+  if (targets.length === 0) read = { tables: [], slowest: [], naming: [] };
+  else if (targets.length === cursor.targets.length) {
+    // A slice of every target reads the window whole: cheaper than a range per target (the storage
+    // functions say by how much). The window also holds targets that no longer answer: not judged.
+    read = ofTargets(await background((c) => readHour(c, from, now)), targets);
+  } else {
+    const size = Math.ceil(targets.length / Math.max(1, slice?.readers ?? 1));
+    const parts: TargetRef[][] = [];
+    for (let i = 0; i < targets.length; i += size) parts.push(targets.slice(i, i + size));
+    read = joinReads(await Promise.all(parts.map((part) => background((c) => readHour(c, from, now, part)))));
+  }
   const at = cursor.at + targets.length;
   resumeAfter = undefined;
   if (at < cursor.targets.length) {
     if (performance.now() - cursor.started < sliceBudgetMs && slice) slice.next = { ...cursor, at };
     else resumeAfter = targets[targets.length - 1];
   }
-  return read;
+  return { targets, ...read };
 });
 
 const scopesOf = (targets: readonly TargetRef[]): Scope[] =>

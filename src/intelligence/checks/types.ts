@@ -169,6 +169,8 @@ export type JobObservation = Draft & Scope;
 export interface Slice {
   after?: unknown;
   next?: unknown;
+  /** Connections the slice's read may use side by side (the engine's `readers`; default 1). */
+  readers?: number;
 }
 
 /**

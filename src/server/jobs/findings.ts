@@ -23,11 +23,29 @@ export function findingsIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): n
   return n * 1000;
 }
 
-/** `everyCheck`: run every job check now, also those whose own interval has not passed (tests, replays). */
+/**
+ * PGVIGIL_FINDINGS_READERS (1–4, default 1): connections the job's largest reads (the statement checks'
+ * hour, past 1,000 targets) use side by side — for standbys, or a store with cores to spare. At most 4:
+ * each holds a connection of the instance's pool (10 on the primary, 5 a standby) while it reads.
+ */
+export function findingsReadersFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.PGVIGIL_FINDINGS_READERS;
+  if (v === undefined || v === '') return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 4) {
+    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_FINDINGS_READERS=${v.slice(0, 20)}: expected 1 to 4`);
+  }
+  return n;
+}
+
+/**
+ * `everyCheck`: run every job check now, also those whose own interval has not passed (tests, replays);
+ * `readers`: see findingsReadersFromEnv.
+ */
 export function findingsJob(
   engine: FindingsEngine,
   intervalMs: number,
-  opts: { everyCheck?: boolean } = {},
+  opts: { everyCheck?: boolean; readers?: number } = {},
 ): Job {
   return {
     name: 'findings',
