@@ -59,7 +59,7 @@ const windowReadTimeoutMs = 120_000;
 const sliceTargets = 1000;
 /**
  * A run reads no further slice after this long: on a fleet too large for one run, the next run starts
- * after the last target judged (`resumeAfter`), so every target is still judged every other run.
+ * after the last target judged (`resumeAfter`), and the fleet is judged over several runs, in turn.
  */
 const sliceBudgetMs = 2 * 60_000;
 /** Where the next run starts when the last one stopped on its budget (this process's runs). */
