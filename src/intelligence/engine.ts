@@ -399,12 +399,16 @@ export class FindingsEngine {
     // Checks reading the same slices run together, slice by slice; the others each once, all on `run`,
     // the object reads several checks share are made once for (onePerRun).
     const run = {};
+    const readers = opts.readers ?? 1;
     const groups = new Map<string | JobCheck, JobCheck[]>();
-    for (const check of due)
-      groups.set(check.slices ?? check, [...(groups.get(check.slices ?? check) ?? []), check]);
+    for (const check of due) {
+      const key = check.slices ?? check;
+      const group = groups.get(key);
+      if (group) group.push(check);
+      else groups.set(key, [check]);
+    }
     for (const [key, checks] of groups) {
       const seconds = new Map<string, number>();
-      const readers = opts.readers ?? 1;
       let slice: Slice | undefined = typeof key === 'string' ? { readers } : undefined;
       let left = checks;
       for (;;) {

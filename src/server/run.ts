@@ -12,6 +12,7 @@ import { loadMigrations, migrate } from '../storage/migrate.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
 import { whileStoreAway } from '../storage/tx.js';
 import type { ServerTls } from './app.js';
+import { numberFromEnv } from './env.js';
 import { partitionJob } from './jobs/partitions.js';
 import { runJobOnce, startJobs } from './jobs/runner.js';
 import { installProcessSafetyNet } from './safety-net.js';
@@ -65,12 +66,7 @@ function findingsOnIngestFromEnv(): boolean {
 
 /** PGVIGIL_ROLLUP_WORKERS: rollup runners of this instance, each claiming work on its own connection (1–8). */
 function rollupWorkersFromEnv(): number {
-  const v = process.env.PGVIGIL_ROLLUP_WORKERS ?? '1';
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 8) {
-    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_ROLLUP_WORKERS=${v.slice(0, 20)}: expected 1 to 8`);
-  }
-  return n;
+  return numberFromEnv(process.env, 'PGVIGIL_ROLLUP_WORKERS', { min: 1, max: 8 }) ?? 1;
 }
 
 /**
@@ -82,14 +78,7 @@ function writerOptionsFromEnv(): {
   maxGroupRows?: number;
   concurrentGroupRows?: number;
 } {
-  const int = (name: string): number | undefined => {
-    const v = process.env[name];
-    if (v === undefined || v === '') return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1)
-      throw new PgvigilError('BAD_ARGUMENT', `${name}=${v}: expected a whole number ≥ 1`);
-    return n;
-  };
+  const int = (name: string) => numberFromEnv(process.env, name, { min: 1 });
   return {
     concurrency: int('PGVIGIL_INGEST_WRITERS'),
     maxGroupRows: int('PGVIGIL_INGEST_GROUP_ROWS'),

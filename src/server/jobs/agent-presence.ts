@@ -13,9 +13,9 @@
  * Rows another transaction holds (a batch being written) are skipped until the next round.
  */
 import type pg from 'pg';
-import { PgvigilError } from '../../errors.js';
 import { movePresence } from '../../storage/queries/presence.sql.js';
 import { inTransaction } from '../../storage/tx.js';
+import { numberFromEnv } from '../env.js';
 import type { AgentStatusMessage } from '../live/messages.js';
 import { publishLive } from '../live/notify.js';
 import type { Job } from './runner.js';
@@ -28,16 +28,13 @@ export const defaultOfflineAfterMs = 60_000;
  * batch by up to 10 s plus one push interval (10 s by default).
  */
 export function presenceOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): PresenceOptions {
-  const v = env.PGVIGIL_AGENT_OFFLINE_AFTER;
-  if (v === undefined || v === '') return { offlineAfterMs: defaultOfflineAfterMs };
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 20 || n > 86_400) {
-    throw new PgvigilError(
-      'BAD_ARGUMENT',
-      `PGVIGIL_AGENT_OFFLINE_AFTER=${v}: expected seconds from 20 to 86400`,
-    );
-  }
-  return { offlineAfterMs: n * 1000 };
+  const s = numberFromEnv(env, 'PGVIGIL_AGENT_OFFLINE_AFTER', {
+    min: 20,
+    max: 86_400,
+    whole: false,
+    unit: 'seconds',
+  });
+  return { offlineAfterMs: s === undefined ? defaultOfflineAfterMs : s * 1000 };
 }
 
 export interface PresenceOptions {

@@ -3,10 +3,10 @@
  * sweeps findings no evaluation has touched for a while and ends expired silences; prunes resolved
  * findings past their retention. Advisory-locked like every job, so one instance runs it at a time.
  */
-import { PgvigilError } from '../../errors.js';
 import { storeSecurityEvents } from '../../intelligence/checks/security.js';
 import type { FindingsEngine } from '../../intelligence/engine.js';
 import { pruneResolvedFindings } from '../../storage/queries/findings.sql.js';
+import { numberFromEnv } from '../env.js';
 import type { Job } from './runner.js';
 
 /** Resolved findings are kept this long after their last change. */
@@ -14,13 +14,13 @@ export const resolvedFindingRetentionMs = 30 * 86_400_000;
 
 /** PGVIGIL_FINDINGS_INTERVAL (seconds, default 60, from 5 to 3600). */
 export function findingsIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env.PGVIGIL_FINDINGS_INTERVAL;
-  if (v === undefined || v === '') return 60_000;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 5 || n > 3600) {
-    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_FINDINGS_INTERVAL=${v}: expected seconds from 5 to 3600`);
-  }
-  return n * 1000;
+  const s = numberFromEnv(env, 'PGVIGIL_FINDINGS_INTERVAL', {
+    min: 5,
+    max: 3600,
+    whole: false,
+    unit: 'seconds',
+  });
+  return (s ?? 60) * 1000;
 }
 
 /**
@@ -29,13 +29,7 @@ export function findingsIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): n
  * each holds a connection of the instance's pool (10 on the primary, 5 a standby) while it reads.
  */
 export function findingsReadersFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env.PGVIGIL_FINDINGS_READERS;
-  if (v === undefined || v === '') return 1;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 4) {
-    throw new PgvigilError('BAD_ARGUMENT', `PGVIGIL_FINDINGS_READERS=${v.slice(0, 20)}: expected 1 to 4`);
-  }
-  return n;
+  return numberFromEnv(env, 'PGVIGIL_FINDINGS_READERS', { min: 1, max: 4 }) ?? 1;
 }
 
 /**
