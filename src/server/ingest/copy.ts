@@ -33,28 +33,42 @@ interface TimestampMemo {
  * dropped after it, so one hostile batch does not keep its memory.
  */
 const keepBytes = 4 * 1024 * 1024;
-let scratch = Buffer.allocUnsafe(256 * 1024);
+let scratch: Buffer = Buffer.allocUnsafe(256 * 1024);
+/**
+ * The same bytes for the fixed-width writes: DataView's big-endian setters compile to a store each, where
+ * Buffer's `write*BE` methods check their arguments and store byte by byte.
+ */
+let view = viewOf(scratch);
 let o = 0;
+
+function viewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.length);
+}
+
+function setScratch(b: Buffer): void {
+  scratch = b;
+  view = viewOf(b);
+}
 
 function ensure(n: number): void {
   if (o + n <= scratch.length) return;
   const next = Buffer.allocUnsafe(Math.max(scratch.length * 2, o + n));
   scratch.copy(next, 0, 0, o);
-  scratch = next;
+  setScratch(next);
 }
 
 function int64(v: number): void {
   // A safe integer: the high half by division, the low half (0 … 2^32-1) what remains.
   const hi = Math.floor(v / two32);
-  scratch.writeInt32BE(hi, o);
-  scratch.writeUInt32BE(v - hi * two32, o + 4);
+  view.setInt32(o, hi);
+  view.setUint32(o + 4, v - hi * two32);
   o += 8;
 }
 
 function text(s: string): void {
   ensure(4 + s.length * 3);
   const n = scratch.write(s, o + 4, 'utf8');
-  scratch.writeInt32BE(n, o);
+  view.setInt32(o, n);
   o += 4 + n;
 }
 
@@ -67,16 +81,16 @@ function timestamp(v: unknown, memo: TimestampMemo): void {
     memo.lo = Number(BigInt.asUintN(32, us));
     memo.ms = ms;
   }
-  scratch.writeInt32BE(8, o);
-  scratch.writeInt32BE(memo.hi, o + 4);
-  scratch.writeUInt32BE(memo.lo, o + 8);
+  view.setInt32(o, 8);
+  view.setInt32(o + 4, memo.hi);
+  view.setUint32(o + 8, memo.lo);
   o += 12;
 }
 
 function value(v: unknown, type: ColumnType, memo: TimestampMemo): void {
   if (v === null || v === undefined) {
     ensure(4);
-    scratch.writeInt32BE(-1, o);
+    view.setInt32(o, -1);
     o += 4;
     return;
   }
@@ -89,7 +103,7 @@ function value(v: unknown, type: ColumnType, memo: TimestampMemo): void {
       ensure(5 + s.length * 3);
       scratch[o + 4] = 1; // jsonb binary format version
       const n = scratch.write(s, o + 5, 'utf8');
-      scratch.writeInt32BE(n + 1, o);
+      view.setInt32(o, n + 1);
       o += 5 + n;
       return;
     }
@@ -100,32 +114,32 @@ function value(v: unknown, type: ColumnType, memo: TimestampMemo): void {
       timestamp(v, memo);
       return;
     case 'float8':
-      scratch.writeInt32BE(8, o);
+      view.setInt32(o, 8);
       // -0 as 0: the text format wrote it as `0`.
-      scratch.writeDoubleBE((v as number) === 0 ? 0 : (v as number), o + 4);
+      view.setFloat64(o + 4, (v as number) === 0 ? 0 : (v as number));
       o += 12;
       return;
     case 'float4':
-      scratch.writeInt32BE(4, o);
-      scratch.writeFloatBE((v as number) === 0 ? 0 : (v as number), o + 4);
+      view.setInt32(o, 4);
+      view.setFloat32(o + 4, (v as number) === 0 ? 0 : (v as number));
       o += 8;
       return;
     case 'int4':
-      scratch.writeInt32BE(4, o);
-      scratch.writeInt32BE(v as number, o + 4);
+      view.setInt32(o, 4);
+      view.setInt32(o + 4, v as number);
       o += 8;
       return;
     case 'int8':
-      scratch.writeInt32BE(8, o);
+      view.setInt32(o, 8);
       o += 4;
       // Beyond 2^53 (query ids) the wire carries decimal text, validated as a 64-bit integer.
       if (typeof v === 'string') {
-        scratch.writeBigInt64BE(BigInt(v), o);
+        view.setBigInt64(o, BigInt(v));
         o += 8;
       } else int64(v as number);
       return;
     case 'bool':
-      scratch.writeInt32BE(1, o);
+      view.setInt32(o, 1);
       scratch[o + 4] = v ? 1 : 0;
       o += 5;
       return;
@@ -178,18 +192,18 @@ export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<str
       lastHour = hour;
     }
     ensure(2 + 12 + 12);
-    scratch.writeInt16BE(fields, o);
+    view.setInt16(o, fields);
     o += 2;
-    scratch.writeInt32BE(8, o);
+    view.setInt32(o, 8);
     o += 4;
     int64(serverId);
     if (t.targetIndex >= 0) {
       const id = targetIds?.get(row[t.targetIndex] as string);
       if (id === undefined) {
-        scratch.writeInt32BE(-1, o);
+        view.setInt32(o, -1);
         o += 4;
       } else {
-        scratch.writeInt32BE(8, o);
+        view.setInt32(o, 8);
         o += 4;
         int64(id);
       }
@@ -201,7 +215,7 @@ export function encodeTable(t: ValidTable, serverId: number, targetIds?: Map<str
   }
   const tuples = Buffer.allocUnsafe(o);
   scratch.copy(tuples, 0, 0, o);
-  if (scratch.length > keepBytes) scratch = Buffer.allocUnsafe(256 * 1024);
+  if (scratch.length > keepBytes) setScratch(Buffer.allocUnsafe(256 * 1024));
   o = 0;
   return {
     table: t.table,
