@@ -2,12 +2,14 @@
  * Job checks that read the fleet in slices (`JobCheck.slices`), run by the findings engine on a real store:
  * each slice is read once for the checks that share it and evaluated by all of them before the next is
  * read; a check that fails on a slice sits out the rest of the run while the others go on; each check's
- * time is observed once per run.
+ * time is observed once per run. What the checks read once found is written before the sliced reads
+ * begin.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type JobCheck, onePerRun, type Slice } from '../src/intelligence/checks/types.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
+import { ensureServer } from '../src/server/auth/agents.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 
 let ts: TestStore;
@@ -60,5 +62,69 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
     assert.deepEqual(reads, [0, 1, 2], 'one read per slice');
     assert.deepEqual(order, ['test.a@0', 'test.b@0', 'test.a@1', 'test.b@1', 'test.a@2']);
     assert.deepEqual(observed.sort(), ['test.a', 'test.b']);
+  });
+
+  test('findings_of_the_checks_read_once_are_written_before_the_sliced_reads_begin', async () => {
+    const serverId = await ensureServer(ts.store.pool, 'job-slices-order');
+    const base = {
+      group: 'postgres' as const,
+      mode: 'job' as const,
+      kind: 'alert' as const,
+      doc: { evidence: '', action: '' },
+      thresholds: {},
+    };
+    const plain: JobCheck<null> = {
+      ...base,
+      id: 'test.plain',
+      title: 'test.plain',
+      load: async () => null,
+      evaluate: () => ({
+        observations: [
+          {
+            serverId,
+            targetId: null,
+            object: 'host',
+            severity: 'warning',
+            title: 'found by a check read once',
+            explanation: 'e',
+            evidence: {},
+            action: 'a',
+          },
+        ],
+        scopes: [{ serverId, targetId: null }],
+      }),
+    };
+    // What the store held while each slice was read: the plain check's open findings.
+    const seen: number[] = [];
+    const sliced: JobCheck<null> = {
+      ...base,
+      id: 'test.sliced',
+      title: 'test.sliced',
+      slices: 'ordered read',
+      async load(db, _now, run) {
+        const slice = run as Slice;
+        const { rows } = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pgvigil.findings
+            WHERE server_id = $1 AND check_id = 'test.plain' AND state = 'open'`,
+          [serverId],
+        );
+        seen.push(rows[0]!.n);
+        if (slice.after === undefined) slice.next = 1;
+        return null;
+      },
+      evaluate: () => ({ observations: [], scopes: [] }),
+    };
+    // The sliced check first in the list: the order of the checks does not decide it.
+    const engine = new FindingsEngine({ pool: ts.store.pool, log: quietLog, checks: [sliced, plain] });
+    const r = await engine.runJobChecks(new Date(), { everyCheck: true });
+    assert.deepEqual(seen, [1, 1], 'the finding stood before the first slice was read');
+    assert.equal(r.observations, 1);
+    // The next run: the sliced check's step does not reconcile (and so clear) the plain check's finding.
+    await engine.runJobChecks(new Date(Date.now() + 60_000), { everyCheck: true });
+    const { rows } = await ts.store.pool.query<{ clear_count: number; state: string }>(
+      `SELECT clear_count, state FROM pgvigil.findings WHERE server_id = $1 AND check_id = 'test.plain'`,
+      [serverId],
+    );
+    assert.deepEqual(rows, [{ clear_count: 0, state: 'open' }]);
   });
 });

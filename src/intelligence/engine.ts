@@ -106,6 +106,26 @@ interface AppliedState {
 
 const evalKey = (check: string, targetId: number | null) => `${check}|${targetId ?? ''}`;
 
+/** The application of `serverId` in `byServer`, made empty when there is none yet. */
+function appFor(byServer: Map<number, Application>, serverId: number): Application {
+  let a = byServer.get(serverId);
+  if (!a) {
+    a = { serverId, observations: [], evaluated: new Set(), checks: [] };
+    byServer.set(serverId, a);
+  }
+  return a;
+}
+
+/** The applications of `byServer`, each reconciling the findings of `checks`. */
+function withChecks(byServer: ReadonlyMap<number, Application>, checks: string[]): Application[] {
+  const apps = [...byServer.values()];
+  for (const a of apps) a.checks = checks;
+  return apps;
+}
+
+const countObservations = (byServer: ReadonlyMap<number, Application>) =>
+  [...byServer.values()].reduce((n, a) => n + a.observations.length, 0);
+
 export class FindingsEngine {
   readonly memory = new SampleMemory();
   readonly thresholds: ThresholdBook;
@@ -373,17 +393,6 @@ export class FindingsEngine {
   ): Promise<{ observations: number; events: number }> {
     await this.refresh(true);
     const started = performance.now();
-    const byServer = new Map<number, Application>();
-    const appFor = (serverId: number): Application => {
-      let a = byServer.get(serverId);
-      if (!a) {
-        a = { serverId, observations: [], evaluated: new Set(), checks: [] };
-        byServer.set(serverId, a);
-      }
-      return a;
-    };
-    const tFor = (check: string) => (serverId: number, targetId: number | null) =>
-      this.thresholds.for(check, serverId, targetId);
     const due: JobCheck[] = [];
     for (const check of this.jobChecks) {
       // A check that reads much runs less often than the job; between its runs its findings stand.
@@ -407,48 +416,79 @@ export class FindingsEngine {
       if (group) group.push(check);
       else groups.set(key, [check]);
     }
+    // What the checks found is written in two steps: first that of the checks read once, then that of the
+    // sliced ones. A sliced read of a large fleet may take minutes (its budget), and the other checks'
+    // findings (a disk filling, a standby behind) must not wait for it. Each step reconciles only its own
+    // checks, so that the first does not take the sliced checks' findings for unevaluated ones.
+    const sliced = due.filter((c) => c.slices !== undefined).map((c) => c.id);
+    const once = this.checks.map((c) => c.id).filter((id) => !sliced.includes(id));
+    const byServer = new Map<number, Application>();
     for (const [key, checks] of groups) {
-      const seconds = new Map<string, number>();
-      let slice: Slice | undefined = typeof key === 'string' ? { readers } : undefined;
-      let left = checks;
-      for (;;) {
-        const failed = new Set<JobCheck>();
-        for (const check of left) {
-          const started = performance.now();
-          try {
-            const input = await check.load(this.opts.pool, now, slice ?? run);
-            const result = check.evaluate(input, tFor(check.id), now.getTime());
-            for (const s of result.scopes) appFor(s.serverId).evaluated.add(evalKey(check.id, s.targetId));
-            for (const o of result.observations) {
-              if (!this.thresholds.enabled(check.id, o.serverId, o.targetId)) continue;
-              const a = appFor(o.serverId);
-              a.evaluated.add(evalKey(check.id, o.targetId));
-              a.observations.push(observation(check, o, o));
-            }
-          } catch (err) {
-            this.opts.log.warn({ err, check: check.id }, 'findings: a job check failed');
-            failed.add(check);
-          } finally {
-            seconds.set(check.id, (seconds.get(check.id) ?? 0) + (performance.now() - started) / 1000);
-          }
-        }
-        left = left.filter((c) => !failed.has(c));
-        // A check that failed on a slice sits out the rest of the run; what earlier slices found stands.
-        if (!slice || slice.next === undefined || left.length === 0) break;
-        slice = { after: slice.next, readers };
-      }
-      for (const [id, s] of seconds) this.hooks.observeJobCheck?.(id, s);
+      if (typeof key !== 'string') await this.runJobGroup(checks, undefined, run, now, byServer);
     }
     // The sweep: every server with unresolved findings gets an application, so stale ones time out.
-    for (const serverId of this.unresolved.keys()) appFor(serverId);
-    const allIds = this.checks.map((c) => c.id);
-    for (const a of byServer.values()) a.checks = allIds;
+    for (const serverId of this.unresolved.keys()) appFor(byServer, serverId);
+    let events = await this.apply(withChecks(byServer, once), now.getTime());
+    let observations = countObservations(byServer);
+    if (sliced.length > 0) {
+      const bySlice = new Map<number, Application>();
+      for (const [key, checks] of groups) {
+        if (typeof key === 'string') await this.runJobGroup(checks, { readers }, run, now, bySlice);
+      }
+      // The sweep again, for the sliced checks' findings (of targets no longer read, say).
+      for (const [serverId, checks] of this.unresolved)
+        if (sliced.some((id) => checks.has(id))) appFor(bySlice, serverId);
+      events += await this.apply(withChecks(bySlice, sliced), now.getTime());
+      observations += countObservations(bySlice);
+    }
     this.hooks.observeEvaluation?.('job', (performance.now() - started) / 1000);
-    const events = await this.apply([...byServer.values()], now.getTime());
-    return {
-      observations: [...byServer.values()].reduce((n, a) => n + a.observations.length, 0),
-      events,
-    };
+    return { observations, events };
+  }
+
+  /**
+   * Runs the job checks of one group — one check, or the checks of one sliced read, slice by slice from
+   * `slice` — and adds what they found and evaluated to `byServer`.
+   */
+  private async runJobGroup(
+    checks: readonly JobCheck[],
+    first: Slice | undefined,
+    run: object,
+    now: Date,
+    byServer: Map<number, Application>,
+  ): Promise<void> {
+    const tFor = (check: string) => (serverId: number, targetId: number | null) =>
+      this.thresholds.for(check, serverId, targetId);
+    const seconds = new Map<string, number>();
+    let slice = first;
+    let left = checks;
+    for (;;) {
+      const failed = new Set<JobCheck>();
+      for (const check of left) {
+        const started = performance.now();
+        try {
+          const input = await check.load(this.opts.pool, now, slice ?? run);
+          const result = check.evaluate(input, tFor(check.id), now.getTime());
+          for (const s of result.scopes)
+            appFor(byServer, s.serverId).evaluated.add(evalKey(check.id, s.targetId));
+          for (const o of result.observations) {
+            if (!this.thresholds.enabled(check.id, o.serverId, o.targetId)) continue;
+            const a = appFor(byServer, o.serverId);
+            a.evaluated.add(evalKey(check.id, o.targetId));
+            a.observations.push(observation(check, o, o));
+          }
+        } catch (err) {
+          this.opts.log.warn({ err, check: check.id }, 'findings: a job check failed');
+          failed.add(check);
+        } finally {
+          seconds.set(check.id, (seconds.get(check.id) ?? 0) + (performance.now() - started) / 1000);
+        }
+      }
+      left = left.filter((c) => !failed.has(c));
+      // A check that failed on a slice sits out the rest of the run; what earlier slices found stands.
+      if (!slice || slice.next === undefined || left.length === 0) break;
+      slice = { after: slice.next, readers: slice.readers };
+    }
+    for (const [id, s] of seconds) this.hooks.observeJobCheck?.(id, s);
   }
 
   /** One transaction per server: reconcile and write. Returns the events published. */
