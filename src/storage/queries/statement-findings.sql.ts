@@ -19,6 +19,13 @@ export interface TargetRef {
   targetId: number;
 }
 
+/**
+ * The most targets `answeringTargets` lists: ten times the fleet this store is sized for (100,000 hosts),
+ * a bound on the list the statement checks hold while they judge it in slices (some tens of MB at the
+ * bound).
+ */
+const maxAnsweringTargets = 1_000_000;
+
 /** Targets with a pg_instance row saying they answered in (from, to], by server and target id. */
 export async function answeringTargets(db: Queryable, from: Date, to: Date): Promise<TargetRef[]> {
   const { rows } = await db.query<TargetRef>(
@@ -26,8 +33,8 @@ export async function answeringTargets(db: Queryable, from: Date, to: Date): Pro
        FROM pgvigil.pg_instance
       WHERE ts > $1 AND ts <= $2 AND up
       ORDER BY 1, 2
-      LIMIT 100000`,
-    [from, to],
+      LIMIT $3`,
+    [from, to, maxAnsweringTargets],
   );
   return rows;
 }
