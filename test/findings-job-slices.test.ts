@@ -127,4 +127,56 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
     );
     assert.deepEqual(rows, [{ clear_count: 0, state: 'open' }]);
   });
+
+  test('a_sliced_check_that_judges_in_turns_keeps_its_findings_past_the_30_minutes', async () => {
+    const serverId = await ensureServer(ts.store.pool, 'job-slices-turns');
+    let observe = true;
+    const turns: JobCheck<null> = {
+      id: 'test.turns',
+      group: 'postgres',
+      mode: 'job',
+      kind: 'alert',
+      title: 'test.turns',
+      doc: { evidence: '', action: '' },
+      thresholds: {},
+      slices: 'turns read',
+      // Its turn comes round every 90 minutes.
+      staleMs: () => 2 * 90 * 60_000,
+      load: async () => null,
+      evaluate: () => ({
+        observations: observe
+          ? [
+              {
+                serverId,
+                targetId: null,
+                object: 'host',
+                severity: 'warning',
+                title: 'judged in turns',
+                explanation: 'e',
+                evidence: {},
+                action: 'a',
+              },
+            ]
+          : [],
+        // Between turns it does not look at this server.
+        scopes: [],
+      }),
+    };
+    const engine = new FindingsEngine({ pool: ts.store.pool, log: quietLog, checks: [turns] });
+    const start = Date.now();
+    await engine.runJobChecks(new Date(start), { everyCheck: true });
+    observe = false;
+    const state = async () =>
+      (
+        await ts.store.pool.query<{ state: string }>(
+          `SELECT state FROM pgvigil.findings WHERE server_id = $1 AND check_id = 'test.turns'`,
+          [serverId],
+        )
+      ).rows.map((r) => r.state);
+    // 40 minutes without its turn: past the engine's 30, within the check's own horizon.
+    await engine.runJobChecks(new Date(start + 40 * 60_000), { everyCheck: true });
+    assert.deepEqual(await state(), ['open']);
+    await engine.runJobChecks(new Date(start + 200 * 60_000), { everyCheck: true });
+    assert.deepEqual(await state(), ['resolved']);
+  });
 });

@@ -20,6 +20,7 @@ import {
   pgMissingIndex,
   pgSlowStatement,
   type StatementCursor,
+  statementStaleMs,
 } from '../src/intelligence/checks/postgres-statements.js';
 import type { Slice } from '../src/intelligence/checks/types.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
@@ -435,10 +436,15 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
     const second: Slice = { after: first.next };
     const b = await read(second);
     assert.equal(second.next, undefined);
+    // A pass under way since `at`: its findings wait twice its time so far and a run, at most 6 hours.
+    assert.equal(statementStaleMs(at.getTime() + 60 * minute), 125 * minute);
+    assert.equal(statementStaleMs(at.getTime() + 600 * minute), 360 * minute);
     const nextRun: Slice = {};
     const c = await read(nextRun);
     assert.ok(c.length > 0 && c[0]! > b[b.length - 1]!, `the next run starts after ${b[b.length - 1]}`);
     assert.equal(nextRun.next, undefined, 'and ends at the last target');
+    // The pass is over (it took no time on this clock): twice its length and a run.
+    assert.ok(statementStaleMs(at.getTime() + 60 * minute) < 6 * minute);
     assert.deepEqual(
       [...a, ...b, ...c].sort((x, y) => x - y),
       Array.from({ length: n }, (_, i) => i + 1),

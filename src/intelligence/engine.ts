@@ -167,9 +167,11 @@ export class FindingsEngine {
       'pg_collector',
     ]);
     const clearAfter = new Map(this.checks.map((c) => [c.id, c.clearAfter ?? 2]));
+    const staleMs = new Map(this.jobChecks.flatMap((c) => (c.staleMs ? [[c.id, c.staleMs]] : [])));
     this.policy = {
       ...defaultPolicy,
       clearAfter: (id) => clearAfter.get(id) ?? 2,
+      staleMsOf: (id, now) => staleMs.get(id)?.(now),
       ...opts.policy,
     };
     this.hooks = opts.hooks ?? {};

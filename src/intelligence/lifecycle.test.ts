@@ -109,6 +109,23 @@ test('a_scope_not_evaluated_leaves_it_alone_until_it_is_stale', () => {
   assert.match((stale[0] as { reason: string }).reason, /not evaluated/);
 });
 
+test('a_check_that_judges_in_turns_keeps_its_findings_for_longer', () => {
+  const f = stored({ lastSeen: now - 40 * 60_000 });
+  const notEvaluated = { observations: [], evaluated: () => false };
+  const turns = {
+    ...defaultPolicy,
+    staleMsOf: (check: string) => (check === f.check ? 60 * 60_000 : undefined),
+  };
+  assert.deepEqual(reconcile([f], notEvaluated, now, turns), [], 'within its own horizon');
+  assert.deepEqual(types(reconcile([f], notEvaluated, now, defaultPolicy)), ['resolve']);
+  const shorter = { ...defaultPolicy, staleMsOf: () => 60_000 };
+  assert.deepEqual(
+    reconcile([stored({ lastSeen: now - 20 * 60_000 })], notEvaluated, now, shorter),
+    [],
+    'never shorter than the 30 minutes',
+  );
+});
+
 test('a_finding_that_keeps_coming_back_is_damped', () => {
   let f = stored({ state: 'resolved', resolvedAt: now - 60_000, flaps: 0 });
   const flaps: number[] = [];

@@ -28,6 +28,8 @@ export interface LifecyclePolicy {
   clearAfter(check: string): number;
   /** A finding neither observed nor cleared for this long is resolved by time (ms). */
   staleMs: number;
+  /** A longer time than `staleMs` for the findings of some checks (ms; undefined: `staleMs`). */
+  staleMsOf?(check: string, now: number): number | undefined;
   flapWindowMs: number;
   flapQuiet: number;
   /**
@@ -123,7 +125,7 @@ export function reconcile(
       } else {
         changes.push({ type: 'clear', stored: f, clearCount });
       }
-    } else if (now - f.lastSeen > policy.staleMs) {
+    } else if (now - f.lastSeen > Math.max(policy.staleMs, policy.staleMsOf?.(f.check, now) ?? 0)) {
       changes.push({
         type: 'resolve',
         stored: f,

@@ -64,6 +64,26 @@ const sliceTargets = 1000;
 const sliceBudgetMs = 2 * 60_000;
 /** Where the next run starts when the last one stopped on its budget (this process's runs). */
 let resumeAfter: TargetRef | undefined;
+/**
+ * A pass judges every answering target once, over one run or, past what a run's budget reads, several:
+ * when the pass under way began (the `now` of its first run, ms; undefined between passes), and how long
+ * the last whole one took.
+ */
+let passStarted: number | undefined;
+let lastPassMs = 0;
+/** However long passes take, a statement finding nothing evaluates for this long resolves. */
+const maxStaleMs = 6 * hour;
+
+/**
+ * How long a statement finding may go without an evaluation before it resolves by time: two passes and a
+ * run's interval, at most 6 hours (the engine's 30 minutes when that is longer: a fleet one run judges).
+ * On a fleet judged in turns a target waits a pass between two evaluations; a pass under way, the first
+ * after a restart among them, counts for as long as it has taken so far.
+ */
+export function statementStaleMs(now: number): number {
+  const current = passStarted === undefined ? 0 : now - passStarted;
+  return Math.min(maxStaleMs, 2 * Math.max(lastPassMs, current) + statementChecksIntervalMs);
+}
 const compareTargets = (a: TargetRef, b: TargetRef) => a.serverId - b.serverId || a.targetId - b.targetId;
 const targetKey = (t: TargetRef) => `${t.serverId}|${t.targetId}`;
 /** Statements read per target: the regression check judges them all, the slow check the first 20. */
@@ -161,6 +181,7 @@ const statementHour = onePerRun(async (db, now, run) => {
   const background = <T>(fn: (c: Queryable) => Promise<T>) =>
     inBackgroundRead(db, windowReadTimeoutMs, { from, to: now }, fn);
   let cursor = slice?.after as StatementCursor | undefined;
+  if (!cursor && (resumeAfter === undefined || passStarted === undefined)) passStarted = now.getTime();
   if (!cursor) {
     const all = await background((c) => answeringTargets(c, new Date(now.getTime() - answeredWithinMs), now));
     const after = resumeAfter;
@@ -185,6 +206,9 @@ const statementHour = onePerRun(async (db, now, run) => {
   if (at < cursor.targets.length) {
     if (performance.now() - cursor.started < sliceBudgetMs && slice) slice.next = { ...cursor, at };
     else resumeAfter = targets[targets.length - 1];
+  } else if (passStarted !== undefined) {
+    lastPassMs = now.getTime() - passStarted + (performance.now() - cursor.started);
+    passStarted = undefined;
   }
   return { targets, ...read };
 });
@@ -258,6 +282,7 @@ export const pgSlowStatement: JobCheck<SlowStatementInput> = {
   },
   intervalMs: statementChecksIntervalMs,
   slices: 'statement hour',
+  staleMs: statementStaleMs,
   async load(db: Queryable, now: Date, run?: object): Promise<SlowStatementInput> {
     const { targets, slowest } = await statementHour(db, now, run);
     return { targets, statements: firstPerTarget(slowest, slowPerTarget) };
@@ -339,6 +364,7 @@ export const pgStatementRegression: JobCheck<RegressionInput> = {
   },
   intervalMs: statementChecksIntervalMs,
   slices: 'statement hour',
+  staleMs: statementStaleMs,
   async load(db, now, run) {
     const from = new Date(now.getTime() - statementWindowMs);
     const { targets, slowest: statements } = await statementHour(db, now, run);
@@ -439,6 +465,7 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
   },
   intervalMs: statementChecksIntervalMs,
   slices: 'statement hour',
+  staleMs: statementStaleMs,
   async load(db, now, run) {
     const { targets, tables, naming } = await statementHour(db, now, run);
     return { targets, tables, statements: naming };

@@ -146,6 +146,12 @@ export interface JobCheck<I = unknown> extends CheckBase {
    */
   slices?: string;
   /**
+   * How long (ms) a finding of this check may go without an evaluation before it resolves by time, when
+   * that may be longer than the engine's 30 minutes: a sliced check that judges a large fleet in turns over
+   * several runs says how long a turn takes, so that its findings do not resolve and reopen between turns.
+   */
+  staleMs?: (now: number) => number;
+  /**
    * Gathers the input through storage query functions. `run` stands for one run of the findings job
    * (a new object each run), or for one slice of it for a check with `slices` (a `Slice`): reads several
    * checks need are made once per run, or per slice, by `onePerRun`.
