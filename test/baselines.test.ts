@@ -16,10 +16,11 @@ import { metrics } from '../src/intelligence/metrics.js';
 import { families } from '../src/protocol/families/index.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
-import { baselinesJob, refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { baselinesJob, refreshDueBaselines, refreshServerBaselines } from '../src/server/jobs/baselines.js';
 import { rollMinutes } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
+import { claimBaselineRefresh } from '../src/storage/queries/baselines.sql.js';
 import { storeCheckSetting } from '../src/storage/queries/findings.sql.js';
 import { rollupSpecs } from '../src/storage/rollups.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
@@ -465,5 +466,34 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
     const api = res.json().baselines[0];
     assert.ok(api.stats30d.within > 0);
     assert.ok(api.hourOfDay[hourOfDay(from)].within > 0);
+  });
+  test('instances_share_the_due_servers_and_pass_over_one_another_holds', async () => {
+    const now = new Date(H + 30 * minute);
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await ensureServer(pool, `baselines-claims-${i}`));
+    await pool.query('UPDATE pgvigil.servers SET last_seen_at = $2 WHERE server_id = ANY($1::bigint[])', [
+      ids,
+      now,
+    ]);
+    const mine = (done: ReadonlyArray<{ serverId: number }>) =>
+      done.map((r) => r.serverId).filter((id) => ids.includes(id));
+    // Another instance is refreshing the first server: its claim is held by an open transaction.
+    const other = await pool.connect();
+    try {
+      await other.query('BEGIN');
+      assert.equal(await claimBaselineRefresh(other, ids[0]!, new Date(H)), true);
+      // Two instances' runs at once: each due server is refreshed by one of them, the held one by neither.
+      const [a, b] = await Promise.all([refreshDueBaselines(pool, now), refreshDueBaselines(pool, now)]);
+      assert.deepEqual(
+        [...mine(a), ...mine(b)].sort((x, y) => x - y),
+        ids.slice(1),
+      );
+    } finally {
+      await other.query('ROLLBACK');
+      other.release();
+    }
+    // Released: the next run refreshes it; the others are done through this hour and are not taken again.
+    assert.deepEqual(mine(await refreshDueBaselines(pool, now)), [ids[0]]);
+    assert.deepEqual(mine(await refreshDueBaselines(pool, now)), []);
   });
 });

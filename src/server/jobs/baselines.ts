@@ -1,6 +1,8 @@
 /**
  * The baselines job: keeps each server's baselines (src/intelligence/baselines.ts) up to date with its
- * hourly rollup tier. Advisory-locked like every job, so one instance refreshes at a time.
+ * hourly rollup tier. Every instance runs it: a refresh claims its server (`claimBaselineRefresh`, an
+ * advisory lock held by the refresh's transaction), so instances on one store share the due servers,
+ * each taking those no other holds, and N instances refresh N times as many servers an hour.
  *
  * Incremental by server and hour: a server is refreshed only when its hourly tier has rolled an hour past
  * its baselines' `through` and it sent data since (`baseline_state`), so in steady state each reporting
@@ -10,7 +12,8 @@
  * hour changed is recomputed; the replay relies on it, the job by default does not) and replaces its rows
  * in one transaction. Work per run is
  * bounded: at most `serversPerRun` servers and `maxRunMs`, least recently refreshed first; the rest wait
- * for the next run.
+ * for the next run. Servers another instance holds or has refreshed meanwhile are passed over and do not
+ * count.
  */
 import type pg from 'pg';
 import {
@@ -20,6 +23,7 @@ import {
 } from '../../intelligence/baseline-refresh.js';
 import {
   baselineCandidates,
+  claimBaselineRefresh,
   replaceServerBaselines,
   rolledThrough,
 } from '../../storage/queries/baselines.sql.js';
@@ -49,9 +53,22 @@ export async function refreshServerBaselines(
   through?: Date,
   states?: BaselineStates,
 ): Promise<BaselineRefresh> {
+  return (await refresh(pool, serverId, now, through, states, false))!;
+}
+
+/** `refreshServerBaselines`; with `claim`, null when another instance holds the server or refreshed it. */
+async function refresh(
+  pool: pg.Pool,
+  serverId: number,
+  now: Date,
+  through: Date | undefined,
+  states: BaselineStates | undefined,
+  claim: boolean,
+): Promise<BaselineRefresh | null> {
   const started = performance.now();
   return inTransaction(pool, async (client) => {
     const until = through ?? (await rolledThrough(client, serverId, now));
+    if (claim && !(await claimBaselineRefresh(client, serverId, until))) return null;
     // The tier reads may run on a streaming standby (DATABASE_READ_URL). Rollup rows are written after
     // the time they cover, so the range asks the standby to be fresh up to now (less the lag bound), and
     // its own snapshot must show the server rolled through `until` — else the primary answers.
@@ -85,9 +102,11 @@ export async function refreshDueBaselines(
 ): Promise<BaselineRefresh[]> {
   const out: BaselineRefresh[] = [];
   const started = performance.now();
-  for (const c of await baselineCandidates(pool, now, serversPerRun)) {
-    if (performance.now() - started > maxRunMs) break;
-    out.push(await refreshServerBaselines(pool, c.serverId, now, c.rolledThrough, states));
+  // More candidates than a run refreshes: those other instances take are passed over.
+  for (const c of await baselineCandidates(pool, now, 2 * serversPerRun)) {
+    if (out.length >= serversPerRun || performance.now() - started > maxRunMs) break;
+    const done = await refresh(pool, c.serverId, now, c.rolledThrough, states, true);
+    if (done) out.push(done);
   }
   return out;
 }
@@ -109,6 +128,7 @@ export function baselinesJob(
   return {
     name: 'baselines',
     intervalMs: opts.intervalMs ?? defaultBaselinesIntervalMs,
+    ownLocks: true,
     run: async ({ pool, log, now }) => {
       const done = await refreshDueBaselines(pool, now, opts.serversPerRun, opts.maxRunMs, states);
       if (done.length > 0) {

@@ -42,6 +42,34 @@ export async function baselineCandidates(
   return rows.map((r) => ({ serverId: Number(r.server_id), rolledThrough: r.rolled, through: r.through }));
 }
 
+/** First key of the two-key advisory lock a refresh of one server's baselines holds ("bl"). */
+const baselineLockSpace = 0x626c;
+
+/**
+ * Takes one server's baselines for a refresh through `through` in the caller's transaction: false when
+ * another transaction holds them (another instance refreshing it: never waited for) or they already
+ * reach `through` (refreshed since the candidates were read). The lock is the transaction's, released at
+ * its end; the check reads after it is taken, so it sees a refresh that committed just before.
+ */
+export async function claimBaselineRefresh(
+  client: Queryable,
+  serverId: number,
+  through: Date,
+): Promise<boolean> {
+  const { rows } = await client.query<{ locked: boolean }>(
+    // Server ids past the int4 range share a key with another server: at worst one of the two waits a run.
+    'SELECT pg_try_advisory_xact_lock($1, ($2::bigint % 2147483647)::int) AS locked',
+    [baselineLockSpace, serverId],
+  );
+  if (!rows[0]?.locked) return false;
+  const state = await client.query<{ through: Date }>(
+    'SELECT through FROM pgvigil.baseline_state WHERE server_id = $1',
+    [serverId],
+  );
+  const done = state.rows[0]?.through;
+  return done === undefined || done.getTime() < through.getTime();
+}
+
 /** The rolled-through hour of one server (as `baselineCandidates` computes it). */
 export async function rolledThrough(db: Queryable, serverId: number, now: Date): Promise<Date> {
   const { rows } = await db.query<{ rolled: Date }>(
