@@ -30,6 +30,9 @@ export const referenceTables = [
   'servers',
   'sessions',
   'settings',
+  // The statement checks' pass: every instance takes its next slice of targets across all servers.
+  'statement_pass',
+  'statement_pass_state',
   'users',
 ];
 

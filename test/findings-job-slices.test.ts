@@ -179,4 +179,34 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
     await engine.runJobChecks(new Date(start + 200 * 60_000), { everyCheck: true });
     assert.deepEqual(await state(), ['resolved']);
   });
+  test('the_findings_job_leaves_the_sliced_checks_to_their_own_job', async () => {
+    const loaded: string[] = [];
+    const check = (id: string, slices?: string): JobCheck<null> => ({
+      id,
+      group: 'postgres',
+      mode: 'job',
+      kind: 'alert',
+      title: id,
+      doc: { evidence: '', action: '' },
+      thresholds: {},
+      ...(slices ? { slices } : {}),
+      load: async () => {
+        loaded.push(id);
+        return null;
+      },
+      evaluate: () => ({ observations: [], scopes: [] }),
+    });
+    const engine = new FindingsEngine({
+      pool: ts.store.pool,
+      log: quietLog,
+      checks: [check('test.read_once'), check('test.read_in_slices', 'split read')],
+    });
+    await engine.runJobChecks(new Date(), { sliced: 'skip' });
+    assert.deepEqual(loaded, ['test.read_once']);
+    loaded.length = 0;
+    // Its own job runs it whenever it runs (the job's interval paces it), and nothing else.
+    await engine.runJobChecks(new Date(), { sliced: 'only' });
+    await engine.runJobChecks(new Date(), { sliced: 'only' });
+    assert.deepEqual(loaded, ['test.read_in_slices', 'test.read_in_slices']);
+  });
 });

@@ -19,7 +19,7 @@ import {
 import {
   pgMissingIndex,
   pgSlowStatement,
-  type StatementCursor,
+  type StatementRun,
   statementStaleMs,
 } from '../src/intelligence/checks/postgres-statements.js';
 import type { Slice } from '../src/intelligence/checks/types.js';
@@ -406,6 +406,11 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
       [agent.serverId, now - minute, n],
     );
     const at = new Date(now);
+    // Each read below is a run's first slice, which takes its targets from the pass in the store: the pass
+    // is cleared where a read must begin one.
+    const newPass = () =>
+      pool.query('DELETE FROM pgvigil.statement_pass; DELETE FROM pgvigil.statement_pass_state');
+    await newPass();
     // A slice read in three parts side by side (three connections) is the slice read in one.
     const inOne = await pgMissingIndex.load(pool, at, {});
     assert.ok(inOne.statements.filter((x) => x.serverId === agent.serverId).length > 900);
@@ -415,9 +420,11 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
         [inOne.tables[x.table]!.serverId, inOne.tables[x.table]!.targetId],
       );
     }
+    await newPass();
     assert.deepEqual(await pgMissingIndex.load(pool, at, { readers: 3 }), inOne);
-    const read = async (slice: Slice) => {
-      const input = await pgSlowStatement.load(pool, at, slice);
+    await newPass();
+    const read = async (slice: Slice, when = at) => {
+      const input = await pgSlowStatement.load(pool, when, slice);
       const mine = input.targets.filter((x) => x.serverId === agent.serverId).map((x) => x.targetId);
       const rows = new Map<number, number>();
       for (const s of input.statements) {
@@ -431,8 +438,8 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
     const first: Slice = {};
     const a = await read(first);
     assert.ok(first.next !== undefined, 'a second slice follows');
-    // The run has used up its time: the second slice is read, and the next run starts after it.
-    (first.next as StatementCursor).started -= 10 * minute;
+    // The run has used up its time: the second slice is read, and the next run goes on with the pass.
+    (first.next as StatementRun).started -= 10 * minute;
     const second: Slice = { after: first.next };
     const b = await read(second);
     assert.equal(second.next, undefined);
@@ -448,12 +455,21 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
     assert.deepEqual(
       [...a, ...b, ...c].sort((x, y) => x - y),
       Array.from({ length: n }, (_, i) => i + 1),
-      'every target judged once over the two runs',
+      'every target judged once over the two runs: one pass',
     );
-    // The run after that starts from the first target again.
-    assert.equal((await read({})).includes(1), true);
+    // Within the checks' interval no new pass begins (another instance's run, say); past it one does, from
+    // the first target.
+    assert.deepEqual(await read({}), []);
+    assert.equal((await read({}, new Date(now + 5 * minute))).includes(1), true);
+
+    // Two instances' runs at once share one pass: each takes its own slice, no target in both.
+    await newPass();
+    const [x, y] = await Promise.all([read({}), read({})]);
+    assert.ok(x.length > 0 && y.length > 0, `${x.length} and ${y.length} targets`);
+    assert.equal(new Set([...x, ...y]).size, x.length + y.length);
 
     // One run of the findings job reads every slice: each target's slow statement is found.
+    await newPass();
     await fs.runJob(at);
     const { rows } = await pool.query<{ n: number }>(
       `SELECT count(DISTINCT target_id)::int AS n FROM pgvigil.findings

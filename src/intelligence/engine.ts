@@ -387,21 +387,24 @@ export class FindingsEngine {
 
   /**
    * Runs every job check once, applies what they found, and sweeps stale findings and silences.
-   * `readers`: connections a sliced read may use side by side (default 1).
+   * `readers`: connections a sliced read may use side by side (default 1). `sliced`: only the checks that
+   * read in slices (the statement checks' job, which paces them by its interval), or all but them (the
+   * findings job when that job runs them); default all.
    */
   async runJobChecks(
     now = new Date(),
-    opts: { everyCheck?: boolean; readers?: number } = {},
+    opts: { everyCheck?: boolean; readers?: number; sliced?: 'only' | 'skip' } = {},
   ): Promise<{ observations: number; events: number }> {
     await this.refresh(true);
     const started = performance.now();
     const due: JobCheck[] = [];
     for (const check of this.jobChecks) {
+      if ((check.slices !== undefined) !== (opts.sliced === 'only') && opts.sliced !== undefined) continue;
       // A check that reads much runs less often than the job; between its runs its findings stand.
       const last = this.jobCheckRanAt.get(check.id);
       const isDue =
         last === undefined || now.getTime() < last || now.getTime() - last >= (check.intervalMs ?? 0);
-      if (!isDue && !opts.everyCheck) continue;
+      if (!isDue && !opts.everyCheck && opts.sliced !== 'only') continue;
       // Off everywhere (off by default and switched on nowhere): not even its input is read.
       if (!this.thresholds.enabledAnywhere(check.id)) continue;
       this.jobCheckRanAt.set(check.id, now.getTime());
@@ -423,19 +426,27 @@ export class FindingsEngine {
     // findings (a disk filling, a standby behind) must not wait for it. Each step reconciles only its own
     // checks, so that the first does not take the sliced checks' findings for unevaluated ones.
     const sliced = due.filter((c) => c.slices !== undefined).map((c) => c.id);
-    const once = this.checks.map((c) => c.id).filter((id) => !sliced.includes(id));
-    const byServer = new Map<number, Application>();
-    for (const [key, checks] of groups) {
-      if (typeof key !== 'string') await this.runJobGroup(checks, undefined, run, now, byServer);
+    // Left to another job, the sliced checks' findings are that job's to reconcile, due or not.
+    const elsewhere =
+      opts.sliced === 'skip' ? this.jobChecks.filter((c) => c.slices).map((c) => c.id) : sliced;
+    const once = this.checks.map((c) => c.id).filter((id) => !elsewhere.includes(id));
+    let events = 0;
+    let observations = 0;
+    if (opts.sliced !== 'only') {
+      const byServer = new Map<number, Application>();
+      for (const [key, checks] of groups) {
+        if (typeof key !== 'string') await this.runJobGroup(checks, undefined, run, now, byServer);
+      }
+      // The sweep: every server with unresolved findings gets an application, so stale ones time out.
+      for (const serverId of this.unresolved.keys()) appFor(byServer, serverId);
+      events += await this.apply(withChecks(byServer, once), now.getTime());
+      observations += countObservations(byServer);
     }
-    // The sweep: every server with unresolved findings gets an application, so stale ones time out.
-    for (const serverId of this.unresolved.keys()) appFor(byServer, serverId);
-    let events = await this.apply(withChecks(byServer, once), now.getTime());
-    let observations = countObservations(byServer);
     if (sliced.length > 0) {
       const bySlice = new Map<number, Application>();
       for (const [key, checks] of groups) {
-        if (typeof key === 'string') await this.runJobGroup(checks, { readers }, run, now, bySlice);
+        const first: Slice = { readers, ...(opts.everyCheck ? { force: true } : {}) };
+        if (typeof key === 'string') await this.runJobGroup(checks, first, run, now, bySlice);
       }
       // The sweep again, for the sliced checks' findings (of targets no longer read, say).
       for (const [serverId, checks] of this.unresolved)
@@ -488,7 +499,7 @@ export class FindingsEngine {
       left = left.filter((c) => !failed.has(c));
       // A check that failed on a slice sits out the rest of the run; what earlier slices found stands.
       if (!slice || slice.next === undefined || left.length === 0) break;
-      slice = { after: slice.next, readers: slice.readers };
+      slice = { ...slice, after: slice.next, next: undefined };
     }
     for (const [id, s] of seconds) this.hooks.observeJobCheck?.(id, s);
   }

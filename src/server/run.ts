@@ -195,9 +195,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         m.ledgerPruneJob(retention),
         m.agentPresenceJob(m.presenceOptionsFromEnv()),
         m.rollupJob(retention, { workers: rollupWorkersFromEnv() }),
-        m.findingsJob(built.value.engine, m.findingsIntervalFromEnv(), {
-          readers: m.findingsReadersFromEnv(),
-        }),
+        m.findingsJob(built.value.engine, m.findingsIntervalFromEnv(), { slicedElsewhere: true }),
+        m.statementChecksJob(built.value.engine, { readers: m.findingsReadersFromEnv() }),
         m.logAnalysisJob(),
         m.incidentsJob({ retention }),
         m.slosJob(),

@@ -10,7 +10,12 @@ export { loadOrCreateAgentCa } from './auth/ca.js';
 export { ensureFirstAdmin } from './auth/users.js';
 export { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 export { baselinesJob } from './jobs/baselines.js';
-export { findingsIntervalFromEnv, findingsJob, findingsReadersFromEnv } from './jobs/findings.js';
+export {
+  findingsIntervalFromEnv,
+  findingsJob,
+  findingsReadersFromEnv,
+  statementChecksJob,
+} from './jobs/findings.js';
 export { incidentsJob } from './jobs/incidents.js';
 export { ledgerPruneJob } from './jobs/ledger-prune.js';
 export { logAnalysisJob } from './jobs/log-analysis.js';

@@ -258,6 +258,17 @@ export function inBackgroundRead<T>(
   return db instanceof pg.Pool ? inReadSnapshot(db, timeoutMs, fn, range, { background: true }) : fn(db);
 }
 
+/**
+ * `fn` in a transaction of its own on a pool (`inTransaction`), or on a client in the caller's (which must
+ * hold one open when `fn` relies on it: a transaction-scoped lock, say).
+ */
+export function inTransactionOf<T>(
+  db: pg.Pool | pg.ClientBase,
+  fn: (client: pg.ClientBase) => Promise<T>,
+): Promise<T> {
+  return db instanceof pg.Pool ? inTransaction(db, fn) : fn(db);
+}
+
 /** A query a standby cancelled because replay needed what it held (SQLSTATE 40001 on a hot standby). */
 function isRecoveryConflict(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;

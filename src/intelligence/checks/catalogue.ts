@@ -29,9 +29,11 @@ export function catalogueMarkdown(checks: readonly Check[]): string {
       const runs =
         c.mode === 'ingest'
           ? `on ingest (${c.scope} scope; reads ${c.inputs.join(', ')})`
-          : c.intervalMs
-            ? `in the findings job, at most every ${c.intervalMs / 60_000} minutes`
-            : 'in the findings job';
+          : c.slices
+            ? `in the statement checks' job, every ${(c.intervalMs ?? 60_000) / 60_000} minutes on every instance, the fleet in slices`
+            : c.intervalMs
+              ? `in the findings job, at most every ${c.intervalMs / 60_000} minutes`
+              : 'in the findings job';
       out.push(`Kind: ${c.kind}. Runs ${runs}. Resolves after ${c.clearAfter ?? 2} clear evaluation(s).`, '');
       if (c.offByDefault) out.push(`Off until switched on: ${c.offByDefault}.`, '');
       out.push(`- Evidence: ${c.doc.evidence}`, `- Action: ${c.doc.action}`, '');

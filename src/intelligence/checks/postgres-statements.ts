@@ -13,7 +13,7 @@
  */
 import type { Queryable } from '../../storage/queries/queryable.js';
 import {
-  answeringTargets,
+  openStatementPass,
   type ScannedTable,
   type StatementPast,
   sequentiallyScannedTables,
@@ -21,9 +21,10 @@ import {
   statementWindow,
   type TableStatement,
   type TargetRef,
+  takeStatementTargets,
   type WindowStatement,
 } from '../../storage/queries/statement-findings.sql.js';
-import { inBackgroundRead } from '../../storage/tx.js';
+import { inBackgroundRead, inTransactionOf } from '../../storage/tx.js';
 import type { Evidence } from '../model.js';
 import { objectIn, psqlCommand } from './psql.js';
 import { findTableReference, whereColumns } from './sql-where.js';
@@ -58,19 +59,18 @@ const windowReadTimeoutMs = 120_000;
  */
 const sliceTargets = 1000;
 /**
- * A run reads no further slice after this long: on a fleet too large for one run, the next run starts
- * after the last target judged (`resumeAfter`), and the fleet is judged over several runs, in turn.
+ * A run takes no further slice after this long: on a fleet too large for one run, the pass goes on in the
+ * next runs (of this instance or another), and the fleet is judged over several runs, in turn.
  */
 const sliceBudgetMs = 2 * 60_000;
-/** Where the next run starts when the last one stopped on its budget (this process's runs). */
-let resumeAfter: TargetRef | undefined;
 /**
- * A pass judges every answering target once, over one run or, past what a run's budget reads, several:
- * when the pass under way began (the `now` of its first run, ms; undefined between passes), and how long
- * the last whole one took.
+ * A pass judges every target that answered when it began once (`pgvigil.statement_pass`): over one run
+ * or, past what a run's budget takes, several, on any instance. A new one begins at most once per the
+ * checks' interval (less a little, for the runs' jitter), whichever instance asks first.
  */
-let passStarted: number | undefined;
-let lastPassMs = 0;
+const passGapMs = statementChecksIntervalMs - 30_000;
+/** The pass as this instance last saw it: when it began, the last whole one's length, and whether it ended. */
+let pass: { startedAt: number; lastPassMs: number; ended: boolean } | undefined;
 /** However long passes take, a statement finding nothing evaluates for this long resolves. */
 const maxStaleMs = 6 * hour;
 
@@ -81,10 +81,9 @@ const maxStaleMs = 6 * hour;
  * after a restart among them, counts for as long as it has taken so far.
  */
 export function statementStaleMs(now: number): number {
-  const current = passStarted === undefined ? 0 : now - passStarted;
-  return Math.min(maxStaleMs, 2 * Math.max(lastPassMs, current) + statementChecksIntervalMs);
+  const current = !pass || pass.ended ? 0 : now - pass.startedAt;
+  return Math.min(maxStaleMs, 2 * Math.max(pass?.lastPassMs ?? 0, current) + statementChecksIntervalMs);
 }
-const compareTargets = (a: TargetRef, b: TargetRef) => a.serverId - b.serverId || a.targetId - b.targetId;
 const targetKey = (t: TargetRef) => `${t.serverId}|${t.targetId}`;
 /** Statements read per target: the regression check judges them all, the slow check the first 20. */
 const statementsPerTarget = 50;
@@ -92,11 +91,10 @@ const slowPerTarget = 20;
 /** Tables read per target for the missing-index check: those whose sequential scans read the most rows. */
 const tablesPerTarget = 50;
 
-/** Where a slice of the statement checks' read starts: the run's answering targets, and the place in them. */
-export interface StatementCursor {
-  targets: readonly TargetRef[];
-  at: number;
-  /** When the run's first slice was read (performance.now()). */
+/** What the slices of one run share: the size of the pass, and when the run's first slice was taken. */
+export interface StatementRun {
+  size: number;
+  /** performance.now() at the run's first slice. */
   started: number;
 }
 
@@ -180,18 +178,18 @@ const statementHour = onePerRun(async (db, now, run) => {
   const slice = run as Slice | undefined;
   const background = <T>(fn: (c: Queryable) => Promise<T>) =>
     inBackgroundRead(db, windowReadTimeoutMs, { from, to: now }, fn);
-  let cursor = slice?.after as StatementCursor | undefined;
-  if (!cursor && (resumeAfter === undefined || passStarted === undefined)) passStarted = now.getTime();
-  if (!cursor) {
-    const all = await background((c) => answeringTargets(c, new Date(now.getTime() - answeredWithinMs), now));
-    const after = resumeAfter;
-    const at = after ? all.findIndex((t) => compareTargets(t, after) > 0) : 0;
-    cursor = { targets: all, at: at < 0 ? all.length : at, started: performance.now() };
+  let runOf = slice?.after as StatementRun | undefined;
+  if (!runOf) {
+    const answeredFrom = new Date(now.getTime() - answeredWithinMs);
+    const gap = slice?.force ? 0 : passGapMs;
+    const p = await inTransactionOf(db, (c) => openStatementPass(c, now, answeredFrom, gap));
+    pass = { startedAt: p.startedAt, lastPassMs: p.lastPassMs ?? pass?.lastPassMs ?? 0, ended: false };
+    runOf = { size: p.size, started: performance.now() };
   }
-  const targets = cursor.targets.slice(cursor.at, cursor.at + sliceTargets);
+  const targets = await takeStatementTargets(db, now, sliceTargets);
   let read: HourRead;
   if (targets.length === 0) read = { tables: [], slowest: [], naming: [] };
-  else if (targets.length === cursor.targets.length) {
+  else if (targets.length === runOf.size) {
     // A slice of every target reads the window whole: cheaper than a range per target (the storage
     // functions say by how much). The window also holds targets that no longer answer: not judged.
     read = ofTargets(await background((c) => readHour(c, from, now)), targets);
@@ -201,15 +199,13 @@ const statementHour = onePerRun(async (db, now, run) => {
     for (let i = 0; i < targets.length; i += size) parts.push(targets.slice(i, i + size));
     read = joinReads(await Promise.all(parts.map((part) => background((c) => readHour(c, from, now, part)))));
   }
-  const at = cursor.at + targets.length;
-  resumeAfter = undefined;
-  if (at < cursor.targets.length) {
-    if (performance.now() - cursor.started < sliceBudgetMs && slice) slice.next = { ...cursor, at };
-    else resumeAfter = targets[targets.length - 1];
-  } else if (passStarted !== undefined) {
-    lastPassMs = now.getTime() - passStarted + (performance.now() - cursor.started);
-    passStarted = undefined;
-  }
+  if (targets.length < sliceTargets) {
+    // The pass has no target left: it ended with this slice (as far as this instance saw).
+    if (pass && !pass.ended) {
+      pass.lastPassMs = now.getTime() - pass.startedAt + (performance.now() - runOf.started);
+      pass.ended = true;
+    }
+  } else if (performance.now() - runOf.started < sliceBudgetMs && slice) slice.next = runOf;
   return { targets, ...read };
 });
 

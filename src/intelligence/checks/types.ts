@@ -177,6 +177,8 @@ export interface Slice {
   next?: unknown;
   /** Connections the slice's read may use side by side (the engine's `readers`; default 1). */
   readers?: number;
+  /** Every check was asked to run now (the engine's `everyCheck`: tests, replays), also a read's own pace. */
+  force?: boolean;
 }
 
 /**

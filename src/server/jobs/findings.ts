@@ -3,6 +3,7 @@
  * sweeps findings no evaluation has touched for a while and ends expired silences; prunes resolved
  * findings past their retention. Advisory-locked like every job, so one instance runs it at a time.
  */
+import { statementChecksIntervalMs } from '../../intelligence/checks/postgres-statements.js';
 import { storeSecurityEvents } from '../../intelligence/checks/security.js';
 import type { FindingsEngine } from '../../intelligence/engine.js';
 import { pruneResolvedFindings } from '../../storage/queries/findings.sql.js';
@@ -34,22 +35,42 @@ export function findingsReadersFromEnv(env: NodeJS.ProcessEnv = process.env): nu
 
 /**
  * `everyCheck`: run every job check now, also those whose own interval has not passed (tests, replays);
- * `readers`: see findingsReadersFromEnv.
+ * `readers`: see findingsReadersFromEnv; `slicedElsewhere`: the checks that read in slices are left to
+ * `statementChecksJob` (as a server runs them).
  */
 export function findingsJob(
   engine: FindingsEngine,
   intervalMs: number,
-  opts: { everyCheck?: boolean; readers?: number } = {},
+  opts: { everyCheck?: boolean; readers?: number; slicedElsewhere?: boolean } = {},
 ): Job {
+  const { slicedElsewhere, ...rest } = opts;
   return {
     name: 'findings',
     intervalMs,
     run: async ({ pool, log, now }) => {
-      const r = await engine.runJobChecks(now, opts);
+      const r = await engine.runJobChecks(now, { ...rest, ...(slicedElsewhere ? { sliced: 'skip' } : {}) });
       const security = await storeSecurityEvents(pool, now, engine.thresholds);
       const pruned = await pruneResolvedFindings(pool, new Date(now.getTime() - resolvedFindingRetentionMs));
       if (r.events > 0 || pruned > 0 || security.written > 0)
         log.info({ ...r, pruned, security }, 'findings job');
+    },
+  };
+}
+
+/**
+ * The statement checks (slow statement, regression, missing index: the job checks that read in slices),
+ * every 5 minutes on every instance: each run takes its slices of the fleet from the pass in the store
+ * (src/intelligence/checks/postgres-statements.ts), so instances share a pass and N instances judge N
+ * times as many targets in a run's time.
+ */
+export function statementChecksJob(engine: FindingsEngine, opts: { readers?: number } = {}): Job {
+  return {
+    name: 'statement-checks',
+    intervalMs: statementChecksIntervalMs,
+    ownLocks: true,
+    run: async ({ log, now }) => {
+      const r = await engine.runJobChecks(now, { ...opts, sliced: 'only' });
+      if (r.events > 0) log.info(r, 'statement checks');
     },
   };
 }
