@@ -21,7 +21,11 @@
  *
  * `--readers N` reads the slices' parts on N connections side by side (PGVIGIL_FINDINGS_READERS).
  *
+ * `--instances N` runs the statement checks alone, as their job does, in N engines at once (N server
+ * instances on one store: they share each pass of the fleet, src/intelligence/checks/postgres-statements.ts).
+ *
  * Run: npm run build && node dist/bench/job-checks.js [--servers 100] [--runs 3] [--statements 100] [--readers 1]
+ *   [--instances N]
  */
 import type pg from 'pg';
 import { FindingsEngine } from '../src/intelligence/engine.js';
@@ -35,6 +39,7 @@ const arg = (name: string, dflt: string): string => {
 const servers = Number(arg('servers', '100'));
 const runs = Number(arg('runs', '3'));
 const readers = Number(arg('readers', '1'));
+const instances = process.argv.includes('--instances') ? Number(arg('instances', '1')) : 0;
 const hourMs = 3_600_000;
 /** Statements per server: the agent's default top is 100 (q = 7 and 57 are the slow ones, q = 3 regressed). */
 const statements = Number(arg('statements', '100'));
@@ -131,15 +136,27 @@ async function main(): Promise<void> {
     process.stdout.write(`seeded ${servers} servers (${seeded} rows) in ${ms(performance.now() - t0)}\n`);
 
     const perCheck = new Map<string, number>();
-    const engine = new FindingsEngine({
-      pool,
-      log: silentLogger(),
-      hooks: { observeJobCheck: (check, s) => perCheck.set(check, (perCheck.get(check) ?? 0) + s) },
-    });
+    const engines = Array.from(
+      { length: Math.max(1, instances) },
+      () =>
+        new FindingsEngine({
+          pool,
+          log: silentLogger(),
+          hooks: { observeJobCheck: (check, s) => perCheck.set(check, (perCheck.get(check) ?? 0) + s) },
+        }),
+    );
+    const only = instances > 0 ? { sliced: 'only' as const } : {};
     for (let i = 0; i < runs; i++) {
       t0 = performance.now();
       const c0 = cpu();
-      const r = await engine.runJobChecks(new Date(now + i * 1000), { everyCheck: true, readers });
+      const at = new Date(now + i * 1000);
+      const all = await Promise.all(
+        engines.map((e) => e.runJobChecks(at, { everyCheck: true, readers, ...only })),
+      );
+      const r = {
+        observations: all.reduce((n, x) => n + x.observations, 0),
+        events: all.reduce((n, x) => n + x.events, 0),
+      };
       const wall = performance.now() - t0;
       const c1 = cpu();
       const per = (s: number) => `${((s * 1000) / servers).toFixed(2)} ms`;

@@ -399,7 +399,8 @@ export class FindingsEngine {
     const started = performance.now();
     const due: JobCheck[] = [];
     for (const check of this.jobChecks) {
-      if ((check.slices !== undefined) !== (opts.sliced === 'only') && opts.sliced !== undefined) continue;
+      const inSlices = check.slices !== undefined;
+      if ((opts.sliced === 'only' && !inSlices) || (opts.sliced === 'skip' && inSlices)) continue;
       // A check that reads much runs less often than the job; between its runs its findings stand.
       const last = this.jobCheckRanAt.get(check.id);
       const isDue =

@@ -200,11 +200,10 @@ const statementHour = onePerRun(async (db, now, run) => {
     read = joinReads(await Promise.all(parts.map((part) => background((c) => readHour(c, from, now, part)))));
   }
   if (targets.length < sliceTargets) {
-    // The pass has no target left: it ended with this slice (as far as this instance saw).
-    if (pass && !pass.ended) {
+    // The pass has no target left: it ended, with this slice when it took any (as far as this instance saw).
+    if (pass && !pass.ended && targets.length > 0)
       pass.lastPassMs = now.getTime() - pass.startedAt + (performance.now() - runOf.started);
-      pass.ended = true;
-    }
+    if (pass) pass.ended = true;
   } else if (performance.now() - runOf.started < sliceBudgetMs && slice) slice.next = runOf;
   return { targets, ...read };
 });

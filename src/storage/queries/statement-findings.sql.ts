@@ -1,8 +1,8 @@
 /**
- * What the statement and scan job checks read (src/intelligence/checks/postgres-statements.ts): the
- * targets that answered lately (the scopes a job check evaluated), tables scanned sequentially over a
- * window, the window's statements with their text (the slowest, and those of the same database that
- * name such a table) and the statements' own past from the rollups.
+ * What the statement and scan job checks read (src/intelligence/checks/postgres-statements.ts): the pass
+ * over the targets that answered lately (listed once, taken in slices by every instance), tables scanned
+ * sequentially over a window, the window's statements with their text (the slowest, and those of the same
+ * database that name such a table) and the statements' own past from the rollups.
  *
  * Every query is bounded: a ts window (partition pruning on the daily partitions), and LIMITs per target
  * and in all. The window's first and last sample of a table give its counter increase; a counter that went
@@ -20,24 +20,10 @@ export interface TargetRef {
 }
 
 /**
- * The most targets `answeringTargets` lists: ten times the fleet this store is sized for (100,000 hosts),
- * a bound on the list the statement checks hold while they judge it in slices (some tens of MB at the
- * bound).
+ * The most targets a pass lists: ten times the fleet this store is sized for (100,000 hosts), a bound on
+ * the pass table and on each instance's view of it, never reached by design.
  */
-const maxAnsweringTargets = 1_000_000;
-
-/** Targets with a pg_instance row saying they answered in (from, to], by server and target id. */
-export async function answeringTargets(db: Queryable, from: Date, to: Date): Promise<TargetRef[]> {
-  const { rows } = await db.query<TargetRef>(
-    `SELECT DISTINCT server_id::int AS "serverId", target_id::int AS "targetId"
-       FROM pgvigil.pg_instance
-      WHERE ts > $1 AND ts <= $2 AND up
-      ORDER BY 1, 2
-      LIMIT $3`,
-    [from, to, maxAnsweringTargets],
-  );
-  return rows;
-}
+const maxPassTargets = 1_000_000;
 
 export interface StatementPass {
   /** Targets in the pass (taken or not). */
@@ -54,9 +40,8 @@ const passLock = [0x7076, 0x7370] as const;
 /**
  * The statement checks' current pass (`pgvigil.statement_pass`), begun anew when every target of the last
  * one is taken and it began at least `minGapMs` before `now`: the targets with a pg_instance row saying
- * they answered in (`answeredFrom`, `now`], at most 1,000,000 (ten times the fleet this store is sized
- * for: a bound on the pass, never reached by design). The last pass's length is its start to its last
- * claim. Instances that ask at once wait for one another on an advisory lock, held to the end of the
+ * they answered in (`answeredFrom`, `now`], at most `maxPassTargets`. The last pass's length is its
+ * start to its last claim. Instances that ask at once wait for one another on an advisory lock, held to the end of the
  * caller's transaction: one lists the pass.
  */
 export async function openStatementPass(
@@ -91,8 +76,8 @@ export async function openStatementPass(
        SELECT DISTINCT server_id, target_id FROM pgvigil.pg_instance
         WHERE ts > $1 AND ts <= $2 AND up
         ORDER BY 1, 2
-        LIMIT 1000000`,
-    [answeredFrom, now],
+        LIMIT $3`,
+    [answeredFrom, now, maxPassTargets],
   );
   await c.query(
     `INSERT INTO pgvigil.statement_pass_state (id, started_at, last_pass_ms) VALUES (1, $1, $2)
