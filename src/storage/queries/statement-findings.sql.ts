@@ -58,11 +58,11 @@ export async function openStatementPass(
     last_taken: Date | null;
     last_pass_ms: number | null;
   }>(
-    `SELECT (SELECT count(*)::int FROM pgvigil.statement_pass) AS size,
-              (SELECT count(*)::int FROM pgvigil.statement_pass WHERE taken_at IS NULL) AS open,
-              (SELECT max(taken_at) FROM pgvigil.statement_pass) AS last_taken,
-              s.started_at, s.last_pass_ms
-         FROM (SELECT 1) one LEFT JOIN pgvigil.statement_pass_state s ON true`,
+    `SELECT p.size, p.open, p.last_taken, s.started_at, s.last_pass_ms
+       FROM (SELECT count(*)::int AS size, (count(*) FILTER (WHERE taken_at IS NULL))::int AS open,
+                    max(taken_at) AS last_taken
+               FROM pgvigil.statement_pass) p
+       LEFT JOIN pgvigil.statement_pass_state s ON true`,
   );
   const r = rows[0]!;
   const started = r.started_at?.getTime();
