@@ -7,12 +7,46 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type JobCheck, onePerRun, type Slice } from '../src/intelligence/checks/types.js';
+import {
+  type JobCheck,
+  type JobObservation,
+  onePerRun,
+  type Slice,
+} from '../src/intelligence/checks/types.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 
 let ts: TestStore;
+
+/** A made-up job check: the catalogue's fields filled in, `id` as its title, `parts` the rest. */
+function fakeCheck<I>(
+  id: string,
+  parts: Pick<JobCheck<I>, 'load' | 'evaluate'> & Partial<JobCheck<I>>,
+): JobCheck<I> {
+  return {
+    id,
+    group: 'postgres',
+    mode: 'job',
+    kind: 'alert',
+    title: id,
+    doc: { evidence: '', action: '' },
+    thresholds: {},
+    ...parts,
+  };
+}
+
+/** A warning on the host of `serverId`. */
+const warningOn = (serverId: number, title: string): JobObservation => ({
+  serverId,
+  targetId: null,
+  object: 'host',
+  severity: 'warning',
+  title,
+  explanation: 'e',
+  evidence: {},
+  action: 'a',
+});
 
 before(async () => {
   ts = await createTestStore('job_slices');
@@ -34,23 +68,17 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
       return at;
     });
     const order: string[] = [];
-    const check = (id: string, failsAt?: number): JobCheck<number> => ({
-      id,
-      group: 'postgres',
-      mode: 'job',
-      kind: 'alert',
-      title: id,
-      doc: { evidence: '', action: '' },
-      thresholds: {},
-      slices: 'test read',
-      async load(db, now, run) {
-        const at = await shared(db, now, run);
-        order.push(`${id}@${at}`);
-        if (at === failsAt) throw new Error(`${id} fails on slice ${at}`);
-        return at;
-      },
-      evaluate: (at) => ({ observations: [], scopes: [{ serverId: 1_000_000 + at, targetId: null }] }),
-    });
+    const check = (id: string, failsAt?: number) =>
+      fakeCheck<number>(id, {
+        slices: 'test read',
+        async load(db, now, run) {
+          const at = await shared(db, now, run);
+          order.push(`${id}@${at}`);
+          if (at === failsAt) throw new Error(`${id} fails on slice ${at}`);
+          return at;
+        },
+        evaluate: (at) => ({ observations: [], scopes: [{ serverId: 1_000_000 + at, targetId: null }] }),
+      });
     const observed: string[] = [];
     const engine = new FindingsEngine({
       pool: ts.store.pool,
@@ -66,40 +94,16 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
 
   test('findings_of_the_checks_read_once_are_written_before_the_sliced_reads_begin', async () => {
     const serverId = await ensureServer(ts.store.pool, 'job-slices-order');
-    const base = {
-      group: 'postgres' as const,
-      mode: 'job' as const,
-      kind: 'alert' as const,
-      doc: { evidence: '', action: '' },
-      thresholds: {},
-    };
-    const plain: JobCheck<null> = {
-      ...base,
-      id: 'test.plain',
-      title: 'test.plain',
+    const plain = fakeCheck<null>('test.plain', {
       load: async () => null,
       evaluate: () => ({
-        observations: [
-          {
-            serverId,
-            targetId: null,
-            object: 'host',
-            severity: 'warning',
-            title: 'found by a check read once',
-            explanation: 'e',
-            evidence: {},
-            action: 'a',
-          },
-        ],
+        observations: [warningOn(serverId, 'found by a check read once')],
         scopes: [{ serverId, targetId: null }],
       }),
-    };
+    });
     // What the store held while each slice was read: the plain check's open findings.
     const seen: number[] = [];
-    const sliced: JobCheck<null> = {
-      ...base,
-      id: 'test.sliced',
-      title: 'test.sliced',
+    const sliced = fakeCheck<null>('test.sliced', {
       slices: 'ordered read',
       async load(db, _now, run) {
         const slice = run as Slice;
@@ -113,7 +117,7 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
         return null;
       },
       evaluate: () => ({ observations: [], scopes: [] }),
-    };
+    });
     // The sliced check first in the list: the order of the checks does not decide it.
     const engine = new FindingsEngine({ pool: ts.store.pool, log: quietLog, checks: [sliced, plain] });
     const r = await engine.runJobChecks(new Date(), { everyCheck: true });
@@ -131,37 +135,17 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
   test('a_sliced_check_that_judges_in_turns_keeps_its_findings_past_the_30_minutes', async () => {
     const serverId = await ensureServer(ts.store.pool, 'job-slices-turns');
     let observe = true;
-    const turns: JobCheck<null> = {
-      id: 'test.turns',
-      group: 'postgres',
-      mode: 'job',
-      kind: 'alert',
-      title: 'test.turns',
-      doc: { evidence: '', action: '' },
-      thresholds: {},
+    const turns = fakeCheck<null>('test.turns', {
       slices: 'turns read',
       // Its turn comes round every 90 minutes.
       staleMs: () => 2 * 90 * 60_000,
       load: async () => null,
       evaluate: () => ({
-        observations: observe
-          ? [
-              {
-                serverId,
-                targetId: null,
-                object: 'host',
-                severity: 'warning',
-                title: 'judged in turns',
-                explanation: 'e',
-                evidence: {},
-                action: 'a',
-              },
-            ]
-          : [],
+        observations: observe ? [warningOn(serverId, 'judged in turns')] : [],
         // Between turns it does not look at this server.
         scopes: [],
       }),
-    };
+    });
     const engine = new FindingsEngine({ pool: ts.store.pool, log: quietLog, checks: [turns] });
     const start = Date.now();
     await engine.runJobChecks(new Date(start), { everyCheck: true });
@@ -179,23 +163,18 @@ describe(`job checks read in slices (${testPgLabel})`, () => {
     await engine.runJobChecks(new Date(start + 200 * 60_000), { everyCheck: true });
     assert.deepEqual(await state(), ['resolved']);
   });
+
   test('the_findings_job_leaves_the_sliced_checks_to_their_own_job', async () => {
     const loaded: string[] = [];
-    const check = (id: string, slices?: string): JobCheck<null> => ({
-      id,
-      group: 'postgres',
-      mode: 'job',
-      kind: 'alert',
-      title: id,
-      doc: { evidence: '', action: '' },
-      thresholds: {},
-      ...(slices ? { slices } : {}),
-      load: async () => {
-        loaded.push(id);
-        return null;
-      },
-      evaluate: () => ({ observations: [], scopes: [] }),
-    });
+    const check = (id: string, slices?: string) =>
+      fakeCheck<null>(id, {
+        ...(slices ? { slices } : {}),
+        load: async () => {
+          loaded.push(id);
+          return null;
+        },
+        evaluate: () => ({ observations: [], scopes: [] }),
+      });
     const engine = new FindingsEngine({
       pool: ts.store.pool,
       log: quietLog,

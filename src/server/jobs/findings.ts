@@ -1,7 +1,9 @@
 /**
  * The findings job: runs the checks that need history, catalog joins or log windows (job checks), then
  * sweeps findings no evaluation has touched for a while and ends expired silences; prunes resolved
- * findings past their retention. Advisory-locked like every job, so one instance runs it at a time.
+ * findings past their retention. Advisory-locked like every job, so one instance runs it at a time. The
+ * statement checks, which read the fleet in slices, have a job of their own that every instance runs
+ * (`statementChecksJob`, below).
  */
 import { statementChecksIntervalMs } from '../../intelligence/checks/postgres-statements.js';
 import { storeSecurityEvents } from '../../intelligence/checks/security.js';
@@ -25,8 +27,8 @@ export function findingsIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): n
 }
 
 /**
- * PGVIGIL_FINDINGS_READERS (1–4, default 1): connections the job's largest reads (the statement checks'
- * hour, past 1,000 targets) use side by side — for standbys, or a store with cores to spare. At most 4:
+ * PGVIGIL_FINDINGS_READERS (1–4, default 1): connections the largest reads of the checks (the statement
+ * checks' hour, past 1,000 targets) use side by side — for standbys, or a store with cores to spare. At most 4:
  * each holds a connection of the instance's pool (10 on the primary, 5 a standby) while it reads.
  */
 export function findingsReadersFromEnv(env: NodeJS.ProcessEnv = process.env): number {
