@@ -76,7 +76,6 @@ export function entryToJson(e: LogEntry): string {
 }
 
 const hex = '0123456789abcdef';
-const nativeFrom = 32;
 
 /** The bytes of an ASCII text (the JSON syntax between an entry's fields). */
 const asciiBytes = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
@@ -186,21 +185,16 @@ export class OutputBuffer {
     this.pos += this.buf.write(text, this.pos);
   }
 
-  /** A JSON string literal: quotes, escapes as JSON.stringify makes them, UTF-8. */
+  /**
+   * A JSON string literal: quotes, escapes as JSON.stringify makes them, UTF-8. Written by the loop below
+   * whatever the length: a native write (`Buffer#write`, or JSON.stringify for texts with escapes) costs
+   * more in its call than the loop does over the texts of a log (bench/RESULTS.md, 2026-12-05).
+   */
   private str(text: string): void {
     // At most 6 bytes per code unit (\u001f) and the two quotes.
     this.room(text.length * 6 + 2);
     this.buf[this.pos++] = 34;
-    // A longer text with nothing to escape (and so no lone surrogate) goes to the native UTF-8 encoder,
-    // faster than the loop once past a few dozen characters.
-    if (text.length <= nativeFrom) this.pos = this.encode(text);
-    else if (!needsEscape.test(text)) this.pos += this.buf.write(text, this.pos);
-    else {
-      // Escapes to write: JSON.stringify makes them natively; its text, quotes and all, is written over the
-      // opening quote above.
-      this.pos += this.buf.write(JSON.stringify(text), this.pos - 1) - 1;
-      return;
-    }
+    this.pos = this.encode(text);
     this.buf[this.pos++] = 34;
   }
 
