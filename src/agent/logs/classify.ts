@@ -255,7 +255,9 @@ function mayBeAuthFailed(message: string): boolean {
     if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95)) break;
   }
   // "a" of "authentication" looked at first: a builtin call less for almost every message.
-  return i > 0 && message.charCodeAt(i + 1) === 97 && message.startsWith(' authentication failed for user "', i);
+  return (
+    i > 0 && message.charCodeAt(i + 1) === 97 && message.startsWith(' authentication failed for user "', i)
+  );
 }
 
 function classifyAuth(message: string, ctx: LogContext): boolean {
