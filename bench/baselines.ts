@@ -15,9 +15,16 @@
  * Each part reports its wall time and, for (a) and (b), the CPU it took: this process's and the store's
  * (the embedded PostgreSQL's processes, from /proc), which is the figure to read on a shared machine.
  *
- * Run: npm run build && node dist/bench/baselines.js [--servers 20]
+ * With `--processes N` (N > 1), (a) is then measured again `--rounds` times (default 2) in one child
+ * process and in N side by side, taking turns, each time after every server's baselines were made due
+ * again: each child of this script runs the job's `refreshDueBaselines` on the store, as a server instance
+ * does, and the bench checks that every server was refreshed by exactly one of them. Each child starts
+ * cold (start-up and the optimising compiler's work are in its CPU), on both sides alike.
+ *
+ * Run: npm run build && node dist/bench/baselines.js [--servers 20] [--processes 2 [--rounds 2]]
  */
-import type pg from 'pg';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
 import { families } from '../src/protocol/families/index.js';
 import { refreshDueBaselines } from '../src/server/jobs/baselines.js';
@@ -30,6 +37,8 @@ const arg = (name: string, dflt: string): string => {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
 };
 const servers = Number(arg('servers', '20'));
+const processes = Number(arg('processes', '1'));
+const rounds = Number(arg('rounds', '2'));
 const minute = 60_000;
 const hourMs = 3_600_000;
 
@@ -105,8 +114,89 @@ async function seed(pool: pg.Pool, ids: number[], targets: number[], H: number, 
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
+/** A child of `--processes`: the job's refresh on the store at `url`, then its servers and CPU as one JSON line. */
+async function child(url: string, now: number): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  try {
+    const done = await refreshDueBaselines(pool, new Date(now), servers);
+    const c = process.cpuUsage();
+    process.stdout.write(
+      `${JSON.stringify({ refreshed: done.map((d) => d.serverId), cpu: (c.user + c.system) / 1e6 })}\n`,
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+/** `n` children refreshing at once: the servers each refreshed and the CPU seconds they took in all. */
+async function refreshInProcesses(
+  url: string,
+  now: number,
+  n: number,
+): Promise<{ refreshed: number[][]; cpu: number }> {
+  const runs = Array.from({ length: n }, () => {
+    const p = spawn(
+      process.execPath,
+      [process.argv[1]!, '--child', url, '--now', String(now), '--servers', String(servers)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    return new Promise<{ refreshed: number[]; cpu: number }>((resolve, reject) => {
+      p.on('error', reject);
+      p.on('exit', (code) =>
+        code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited with ${code}`)),
+      );
+    });
+  });
+  const results = await Promise.all(runs);
+  return { refreshed: results.map((r) => r.refreshed), cpu: results.reduce((s, r) => s + r.cpu, 0) };
+}
+
+/**
+ * (a) again, one child process against `processes` in turns, every server made due before each
+ * measurement (its state forgotten; the rows stay, so each refresh replaces them, as in steady state).
+ */
+async function compareProcesses(
+  pool: pg.Pool,
+  url: string,
+  now: number,
+  cpu: () => { self: number; store: number },
+): Promise<void> {
+  const dueAgain = () => pool.query('DELETE FROM pgvigil.baseline_state');
+  const walls: Record<'one' | 'many', number[]> = { one: [], many: [] };
+  for (let round = 1; round <= rounds; round++) {
+    for (const [side, n] of [
+      ['one', 1],
+      ['many', processes],
+    ] as const) {
+      await dueAgain();
+      const c0 = cpu();
+      const t0 = performance.now();
+      const done = await refreshInProcesses(url, now, n);
+      const wall = performance.now() - t0;
+      const c1 = cpu();
+      walls[side].push(wall);
+      const all = done.refreshed.flat();
+      const once = all.length === servers && new Set(all).size === servers;
+      process.stdout.write(
+        `    round ${round}, ${n} process${n > 1 ? 'es' : ''}: ${all.length} refreshes of ${new Set(all).size} servers (${done.refreshed.map((r) => r.length).join(' + ')}; ${once ? 'each server once' : 'NOT each server once'}) in ${ms(wall)}; CPU per server: process${n > 1 ? 'es' : ''} ${ms((done.cpu * 1000) / all.length)}, store ${ms(((c1.store - c0.store) * 1000) / all.length)}\n`,
+      );
+      if (!once) throw new Error('a server was refreshed twice or not at all');
+    }
+  }
+  const ratios = walls.one.map((w, i) => (w / walls.many[i]!).toFixed(2));
+  process.stdout.write(
+    `    ${processes} processes against 1, wall time per round: ${ratios.join(', ')}× faster\n`,
+  );
+}
+
 async function main(): Promise<void> {
-  await withBenchStore('baselines', 4, async ({ pool, cpu }) => {
+  await withBenchStore('baselines', 4, async ({ pool, url, cpu }) => {
     const H = Math.floor(Date.now() / hourMs) * hourMs;
     const now = H + 30 * minute;
     const { ids, targets } = await serversWithTarget(pool, 'bench-baselines', servers);
@@ -130,6 +220,11 @@ async function main(): Promise<void> {
     process.stdout.write(
       `(a) baselines job: ${done.length} servers, ${seriesTotal} series, ${ms(jobMs)} in all, ${ms(jobMs / done.length)} per server (median compute ${ms(per[per.length >> 1]!)}, max ${ms(per[per.length - 1]!)}); ${jobCpu}\n`,
     );
+
+    if (processes > 1) {
+      process.stdout.write(`(a') the baselines job in 1 and ${processes} processes, in turns:\n`);
+      await compareProcesses(pool, url, now, cpu);
+    }
 
     const reads: number[] = [];
     let load = await loadRecentMetrics(pool, new Date(now));
@@ -156,4 +251,5 @@ async function main(): Promise<void> {
   });
 }
 
-await main();
+if (process.argv.includes('--child')) await child(arg('child', ''), Number(arg('now', '0')));
+else await main();

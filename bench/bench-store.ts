@@ -17,6 +17,8 @@ import { version } from '../src/version.js';
 
 export interface BenchStore {
   pool: pg.Pool;
+  /** The store's URL, for other processes of the bench. */
+  url: string;
   /** CPU seconds so far: this process's (user + sys) and the store's processes' (/proc; NaN if unread). */
   cpu(): { self: number; store: number };
 }
@@ -43,7 +45,7 @@ export async function withBenchStore(
       const storeS = storePid === undefined ? Number.NaN : (treeCpuSeconds(storePid) ?? Number.NaN);
       return { self: (self.user + self.system) / 1e6, store: storeS };
     };
-    await fn({ pool, cpu });
+    await fn({ pool, url: store.url, cpu });
   } finally {
     await pool.end();
     await store.stop();
