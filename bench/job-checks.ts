@@ -24,10 +24,16 @@
  * `--instances N` runs the statement checks alone, as their job does, in N engines at once (N server
  * instances on one store: they share each pass of the fleet, src/intelligence/checks/postgres-statements.ts).
  *
+ * `--processes N` does the same with the engines in N child processes of this script, each with its own
+ * pool, as N server instances are: each run is made by one child alone, then by all N at once, in turn,
+ * and every run must judge each target once (the observations of the three statement checks add up to
+ * three per target).
+ *
  * Run: npm run build && node dist/bench/job-checks.js [--servers 100] [--runs 3] [--statements 100] [--readers 1]
- *   [--instances N]
+ *   [--instances N | --processes N]
  */
-import type pg from 'pg';
+import { type ChildProcess, fork } from 'node:child_process';
+import pg from 'pg';
 import { FindingsEngine } from '../src/intelligence/engine.js';
 import { silentLogger } from '../src/log.js';
 import { machineLine, serversWithTarget, withBenchStore } from './bench-store.js';
@@ -40,6 +46,7 @@ const servers = Number(arg('servers', '100'));
 const runs = Number(arg('runs', '3'));
 const readers = Number(arg('readers', '1'));
 const instances = process.argv.includes('--instances') ? Number(arg('instances', '1')) : 0;
+const processes = Number(arg('processes', '0'));
 const hourMs = 3_600_000;
 /** Statements per server: the agent's default top is 100 (q = 7 and 57 are the slow ones, q = 3 regressed). */
 const statements = Number(arg('statements', '100'));
@@ -127,14 +134,86 @@ async function seed(pool: pg.Pool, ids: number[], targets: number[], now: number
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
+interface ChildRun {
+  observations: number;
+  events: number;
+  /** CPU seconds of the child during the run. */
+  cpu: number;
+}
+
+/** A child of `--processes`: an engine on its own pool, running the statement checks when told to. */
+function child(url: string): void {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const engine = new FindingsEngine({ pool, log: silentLogger() });
+  process.on('message', async (m: { at: number } | 'stop') => {
+    if (m === 'stop') {
+      await pool.end();
+      process.disconnect();
+      return;
+    }
+    const c0 = process.cpuUsage();
+    const r = await engine.runJobChecks(new Date(m.at), { everyCheck: true, readers, sliced: 'only' });
+    const c = process.cpuUsage(c0);
+    process.send!({ observations: r.observations, events: r.events, cpu: (c.user + c.system) / 1e6 });
+  });
+}
+
+/** One run of the statement checks in each of `children`, at once. */
+function runIn(children: readonly ChildProcess[], at: number): Promise<ChildRun[]> {
+  return Promise.all(
+    children.map(
+      (c) =>
+        new Promise<ChildRun>((resolve, reject) => {
+          c.once('message', (r) => resolve(r as ChildRun));
+          c.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+          c.send({ at });
+        }),
+    ),
+  );
+}
+
+/** `--processes`: runs by one child, then by all, in turn; each must judge every target once. */
+async function compareProcesses(url: string, now: number, cpu: () => { self: number; store: number }) {
+  const children = Array.from({ length: processes }, () =>
+    fork(process.argv[1]!, ['--child', url, '--readers', String(readers)], { stdio: 'inherit' }),
+  );
+  try {
+    for (let i = 0; i < runs; i++) {
+      for (const side of [children.slice(0, 1), children]) {
+        const c0 = cpu();
+        const t0 = performance.now();
+        // A new pass each time (everyCheck lifts the gap between passes), at a later time.
+        const all = await runIn(side, now + (2 * i + (side.length > 1 ? 1 : 0)) * 1000);
+        const wall = performance.now() - t0;
+        const c1 = cpu();
+        const observations = all.reduce((n, r) => n + r.observations, 0);
+        const childCpu = all.reduce((n, r) => n + r.cpu, 0);
+        const per = (sec: number) => `${((sec * 1000) / servers).toFixed(2)} ms`;
+        process.stdout.write(
+          `run ${i + 1}, ${side.length} process${side.length > 1 ? 'es' : ''}: ${ms(wall)} (${(wall / servers).toFixed(2)} ms per server), ${observations} observations (${all.map((r) => r.observations).join(' + ')}); CPU per server: processes ${per(childCpu)}, store ${per(c1.store - c0.store)}\n`,
+        );
+        if (observations !== 3 * servers)
+          throw new Error(`expected ${3 * servers} observations: each target once`);
+      }
+    }
+  } finally {
+    for (const c of children) if (c.connected) c.send('stop');
+  }
+}
+
 async function main(): Promise<void> {
-  await withBenchStore('job-checks', 10, async ({ pool, cpu }) => {
+  await withBenchStore('job-checks', 10, async ({ pool, url, cpu }) => {
     const now = Date.now();
     const { ids, targets } = await serversWithTarget(pool, 'bench-job-checks', servers);
     let t0 = performance.now();
     const seeded = await seed(pool, ids, targets, now);
     process.stdout.write(`seeded ${servers} servers (${seeded} rows) in ${ms(performance.now() - t0)}\n`);
 
+    if (processes > 0) {
+      await compareProcesses(url, now, cpu);
+      process.stdout.write(machineLine(`${servers} servers`));
+      return;
+    }
     const perCheck = new Map<string, number>();
     const engines = Array.from(
       { length: Math.max(1, instances) },
@@ -172,4 +251,5 @@ async function main(): Promise<void> {
   });
 }
 
-await main();
+if (process.argv.includes('--child')) child(arg('child', ''));
+else await main();
