@@ -200,7 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         m.logAnalysisJob(),
         m.incidentsJob({ retention }),
         m.slosJob(),
-        m.baselinesJob(),
+        m.baselinesJob({ serversPerRun: m.baselinesPerRunFromEnv() }),
         m.scrapesJob(built.value.scraper),
       ],
       opts.log,

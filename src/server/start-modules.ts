@@ -9,7 +9,7 @@ export { buildServerApp } from './app.js';
 export { loadOrCreateAgentCa } from './auth/ca.js';
 export { ensureFirstAdmin } from './auth/users.js';
 export { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
-export { baselinesJob } from './jobs/baselines.js';
+export { baselinesJob, baselinesPerRunFromEnv } from './jobs/baselines.js';
 export {
   findingsIntervalFromEnv,
   findingsJob,

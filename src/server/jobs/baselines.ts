@@ -29,10 +29,21 @@ import {
 } from '../../storage/queries/baselines.sql.js';
 import { readReplicasOf } from '../../storage/read-replicas.js';
 import { inReadSnapshot, inTransaction } from '../../storage/tx.js';
+import { numberFromEnv } from '../env.js';
 import type { Job } from './runner.js';
 
 export const defaultBaselinesIntervalMs = 10 * 60_000;
 export const defaultServersPerRun = 200;
+
+/**
+ * PGVIGIL_BASELINES_PER_RUN: servers one run of an instance refreshes at most (1–10,000; default 200). A
+ * refresh costs about a second of CPU, mostly this process's, so 200 a run every 10 minutes is 1,200 servers
+ * an hour per instance; an instance with a core to spare may take more (a run still stops taking servers
+ * after 5 minutes).
+ */
+export function baselinesPerRunFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return numberFromEnv(env, 'PGVIGIL_BASELINES_PER_RUN', { min: 1, max: 10_000 }) ?? defaultServersPerRun;
+}
 /** Statement timeout of one server's history read (30 days of hourly rows; a day of minutes). */
 const analysisReadTimeoutMs = 120_000;
 /** A run stops taking new servers after this long (the rest wait for the next run). */
