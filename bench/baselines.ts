@@ -137,10 +137,9 @@ async function refreshInProcesses(
   const runs = Array.from({ length: n }, () => {
     const p = spawn(
       process.execPath,
-      [process.argv[1]!, '--child', url, '--now', String(now), '--servers', String(servers)],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+      [process.argv[1]!, '--child', '--now', String(now), '--servers', String(servers)],
+      // The URL holds the store's password: in the environment, not on a command line others can read.
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PGVIGIL_BENCH_STORE_URL: url } },
     );
     let out = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -251,5 +250,6 @@ async function main(): Promise<void> {
   });
 }
 
-if (process.argv.includes('--child')) await child(arg('child', ''), Number(arg('now', '0')));
+if (process.argv.includes('--child'))
+  await child(process.env.PGVIGIL_BENCH_STORE_URL!, Number(arg('now', '0')));
 else await main();

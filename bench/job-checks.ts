@@ -27,7 +27,7 @@
  * `--processes N` does the same with the engines in N child processes of this script, each with its own
  * pool, as N server instances are: each run is made by one child alone, then by all N at once, in turn,
  * and every run must judge each target once (the observations of the three statement checks add up to
- * three per target).
+ * three per target). It needs more than one slice of targets (`--servers` above 1,000).
  *
  * Run: npm run build && node dist/bench/job-checks.js [--servers 100] [--runs 3] [--statements 100] [--readers 1]
  *   [--instances N | --processes N]
@@ -144,6 +144,8 @@ interface ChildRun {
 /** A child of `--processes`: an engine on its own pool, running the statement checks when told to. */
 function child(url: string): void {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  // The store stops after the bench: idle connections then end, which is no error of the child's.
+  pool.on('error', () => {});
   const engine = new FindingsEngine({ pool, log: silentLogger() });
   process.on('message', async (m: { at: number } | 'stop') => {
     if (m === 'stop') {
@@ -174,8 +176,15 @@ function runIn(children: readonly ChildProcess[], at: number): Promise<ChildRun[
 
 /** `--processes`: runs by one child, then by all, in turn; each must judge every target once. */
 async function compareProcesses(url: string, now: number, cpu: () => { self: number; store: number }) {
+  // A fleet of one slice is taken whole by the first child; the second, which begins a pass at once as a
+  // test's run does (`everyCheck`), would judge it again. A server's job waits out the gap between passes.
+  if (servers <= 1000) throw new Error('--processes needs more than one slice: --servers above 1000');
   const children = Array.from({ length: processes }, () =>
-    fork(process.argv[1]!, ['--child', url, '--readers', String(readers)], { stdio: 'inherit' }),
+    // The URL holds the store's password: in the environment, not on a command line others can read.
+    fork(process.argv[1]!, ['--child', '--readers', String(readers)], {
+      stdio: 'inherit',
+      env: { ...process.env, PGVIGIL_BENCH_STORE_URL: url },
+    }),
   );
   try {
     for (let i = 0; i < runs; i++) {
@@ -197,7 +206,15 @@ async function compareProcesses(url: string, now: number, cpu: () => { self: num
       }
     }
   } finally {
-    for (const c of children) if (c.connected) c.send('stop');
+    const exits = children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? undefined
+        : new Promise((resolve) => c.once('exit', resolve)),
+    );
+    for (const c of children)
+      if (c.connected) c.send('stop');
+      else c.kill();
+    await Promise.all(exits);
   }
 }
 
@@ -251,5 +268,5 @@ async function main(): Promise<void> {
   });
 }
 
-if (process.argv.includes('--child')) child(arg('child', ''));
+if (process.argv.includes('--child')) child(process.env.PGVIGIL_BENCH_STORE_URL!);
 else await main();
