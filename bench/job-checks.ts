@@ -136,7 +136,6 @@ const ms = (v: number) => `${v.toFixed(0)} ms`;
 
 interface ChildRun {
   observations: number;
-  events: number;
   /** CPU seconds of the child during the run. */
   cpu: number;
 }
@@ -156,7 +155,7 @@ function child(url: string): void {
     const c0 = process.cpuUsage();
     const r = await engine.runJobChecks(new Date(m.at), { everyCheck: true, readers, sliced: 'only' });
     const c = process.cpuUsage(c0);
-    process.send!({ observations: r.observations, events: r.events, cpu: (c.user + c.system) / 1e6 });
+    process.send!({ observations: r.observations, cpu: (c.user + c.system) / 1e6 });
   });
 }
 
