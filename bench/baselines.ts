@@ -26,10 +26,8 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
-import { families } from '../src/protocol/families/index.js';
 import { refreshDueBaselines } from '../src/server/jobs/baselines.js';
-import { pgTypeNames, quoteIdent as q } from '../src/storage/ddl.js';
-import { rollupSpecs } from '../src/storage/rollups.js';
+import { seedServerHistory as seed } from './baselines-seed.js';
 import { machineLine, serversWithTarget, withBenchStore } from './bench-store.js';
 
 const arg = (name: string, dflt: string): string => {
@@ -41,76 +39,6 @@ const processes = Number(arg('processes', '1'));
 const rounds = Number(arg('rounds', '2'));
 const minute = 60_000;
 const hourMs = 3_600_000;
-
-const series: Record<string, string[][]> = {
-  host_cpu: [['total'], ['0'], ['1'], ['2'], ['3']],
-  host_memory: [[]],
-  host_load: [[]],
-  host_disk: [['sda'], ['sdb']],
-  host_network: [['eth0'], ['lo']],
-  pg_database: [['app'], ['postgres']],
-  pg_wal: [[]],
-  pg_activity: [
-    ['app', 'web', 'puma', 'client backend', 'active'],
-    ['app', 'web', 'puma', 'client backend', 'idle'],
-    ['app', 'batch', 'cron', 'client backend', 'idle in transaction'],
-    ['', '', '', 'autovacuum worker', ''],
-  ],
-  pg_replication: [['replica1', '10.0.0.2', '4242']],
-  pg_tables: Array.from({ length: 30 }, (_, i) => ['app', 'public', `t${i}`]),
-  pg_statements: Array.from({ length: 30 }, (_, i) => [String(1000 + i), '5', '10']),
-  pg_bgwriter: [[]],
-};
-
-async function seed(pool: pg.Pool, ids: number[], targets: number[], H: number, now: number): Promise<void> {
-  for (const [family, labelSets] of Object.entries(series)) {
-    const spec = rollupSpecs[family]!;
-    const target = spec.family.scope === 'target';
-    const labelCols = spec.labels.map((l) => l.name);
-    const values = labelSets
-      .map((set) => `(${set.map((v, i) => `'${v}'::${pgTypeNames[spec.labels[i]!.type]}`).join(', ')})`)
-      .join(', ');
-    const fromLabels =
-      labelCols.length > 0 ? `, (VALUES ${values}) AS l(${labelCols.map(q).join(', ')})` : '';
-    const lcols = labelCols.map(q).join(', ') + (labelCols.length ? ', ' : '');
-    const lvals = labelCols.map((c) => `l.${q(c)}`).join(', ') + (labelCols.length ? ', ' : '');
-    const cols = spec.columns.map((c) => q(c.name));
-    const exprs = spec.columns.map((c) =>
-      c.agg === 'increase' ? `(7200 + (k % 3) * 360)::${c.pgType}` : `(50 + (k % 5) - 2)::${c.pgType}`,
-    );
-    await pool.query(
-      `INSERT INTO pgvigil.${q(`${family}_hourly`)} (server_id, ${target ? 'target_id, ' : ''}${lcols}ts, samples, ${cols.join(', ')})
-       SELECT s.id, ${target ? 's.tid, ' : ''}${lvals}$3::timestamptz - k * interval '1 hour', 360, ${exprs.join(', ')}
-         FROM generate_series(1, 56 * 24) k, unnest($1::bigint[], $2::bigint[]) AS s(id, tid)${fromLabels}`,
-      [ids, targets, new Date(H)],
-    );
-    const numeric = families[family]!.columns.filter(
-      (c) => !c.label && ['int4', 'int8', 'float4', 'float8'].includes(c.type),
-    );
-    const rawExprs = numeric.map((c) =>
-      c.counter ? `(extract(epoch FROM t) * 2)::${pgTypeNames[c.type]}` : `50::${pgTypeNames[c.type]}`,
-    );
-    await pool.query(
-      `INSERT INTO pgvigil.${q(family)} (server_id, ${target ? 'target_id, ' : ''}ts, ${lcols}${numeric.map((c) => q(c.name)).join(', ')})
-       SELECT s.id, ${target ? 's.tid, ' : ''}t, ${lvals}${rawExprs.join(', ')}
-         FROM generate_series($3::timestamptz, $4::timestamptz, interval '10 seconds') t,
-              unnest($1::bigint[], $2::bigint[]) AS s(id, tid)${fromLabels}`,
-      [ids, targets, new Date(now - 20 * minute), new Date(now - 1000)],
-    );
-  }
-  await pool.query(
-    `INSERT INTO pgvigil.rollup_pending (server_id, tier, bucket)
-     SELECT id, 'hourly', h FROM unnest($1::bigint[]) id,
-            generate_series(date_trunc('hour', $2::timestamptz), $3::timestamptz, interval '1 hour') h
-     ON CONFLICT DO NOTHING`,
-    [ids, new Date(now - 20 * minute), new Date(now - 1000)],
-  );
-  await pool.query('UPDATE pgvigil.servers SET last_seen_at = $2 WHERE server_id = ANY($1::bigint[])', [
-    ids,
-    new Date(now),
-  ]);
-  await pool.query('ANALYZE');
-}
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 

@@ -1,12 +1,14 @@
 /**
  * What the store benches share: an embedded store in a temporary directory, migrated, with its
- * partitions; servers with one PostgreSQL target each; the CPU this process and the store have used; and
- * the closing line naming the machine.
+ * partitions; servers with one PostgreSQL target each; the CPU this process and the store have used; the
+ * closing line naming the machine; and findings engines in child processes, as server instances.
  */
+import { type ChildProcess, fork } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { FindingsEngine } from '../src/intelligence/engine.js';
 import { silentLogger } from '../src/log.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { startEmbeddedStore } from '../src/storage/embedded.js';
@@ -76,4 +78,80 @@ export async function serversWithTarget(
 /** The line that ends a bench's report: the build, the size, and the machine. */
 export function machineLine(what: string): string {
   return `\npgvigil ${version}, ${what}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB\n`;
+}
+
+/**
+ * Findings engines in child processes of a bench script, one per server instance it stands for: each
+ * child (the script run with `--child` and `args`) connects to the store at `url`, which it is given in
+ * its environment (`PGVIGIL_BENCH_STORE_URL`: the URL holds the password, which a command line would show
+ * to anyone on the machine), and answers each run it is sent (`serveEngineRuns`).
+ */
+export function engineChildren(url: string, n: number, args: readonly string[] = []): ChildProcess[] {
+  return Array.from({ length: n }, () =>
+    fork(process.argv[1]!, ['--child', ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, PGVIGIL_BENCH_STORE_URL: url },
+    }),
+  );
+}
+
+/** What a child answers for a run: the run's observations and the child's CPU seconds in it. */
+export interface EngineRun {
+  observations: number;
+  cpu: number;
+}
+
+/**
+ * One run in each of `children` at once, child i at `at + i * stepMs` (a step of 1 ms gives each child's
+ * claims in the store their own time).
+ */
+export function runEngines(children: readonly ChildProcess[], at: number, stepMs = 0): Promise<EngineRun[]> {
+  return Promise.all(
+    children.map(
+      (c, i) =>
+        new Promise<EngineRun>((resolve, reject) => {
+          c.once('message', (r) => resolve(r as EngineRun));
+          c.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+          c.send({ at: at + i * stepMs });
+        }),
+    ),
+  );
+}
+
+/** Stops the children and waits for them to exit. */
+export async function stopEngines(children: readonly ChildProcess[]): Promise<void> {
+  const exits = children.map((c) =>
+    c.exitCode !== null || c.signalCode !== null
+      ? undefined
+      : new Promise((resolve) => c.once('exit', resolve)),
+  );
+  for (const c of children)
+    if (c.connected) c.send('stop');
+    else c.kill();
+  await Promise.all(exits);
+}
+
+/**
+ * The child's side: an engine on its own pool (of `poolSize`) on the store in PGVIGIL_BENCH_STORE_URL,
+ * running `run` for each run it is sent, until told to stop.
+ */
+export function serveEngineRuns(
+  poolSize: number,
+  run: (engine: FindingsEngine, at: Date) => Promise<{ observations: number }>,
+): void {
+  const pool = new pg.Pool({ connectionString: process.env.PGVIGIL_BENCH_STORE_URL!, max: poolSize });
+  // The store stops after the bench: idle connections then end, which is no error of the child's.
+  pool.on('error', () => {});
+  const engine = new FindingsEngine({ pool, log: silentLogger() });
+  process.on('message', async (m: { at: number } | 'stop') => {
+    if (m === 'stop') {
+      await pool.end();
+      process.disconnect();
+      return;
+    }
+    const c0 = process.cpuUsage();
+    const r = await run(engine, new Date(m.at));
+    const c = process.cpuUsage(c0);
+    process.send!({ observations: r.observations, cpu: (c.user + c.system) / 1e6 } satisfies EngineRun);
+  });
 }

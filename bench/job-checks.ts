@@ -32,11 +32,19 @@
  * Run: npm run build && node dist/bench/job-checks.js [--servers 100] [--runs 3] [--statements 100] [--readers 1]
  *   [--instances N | --processes N]
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import pg from 'pg';
+import type pg from 'pg';
+import { statementHourSlices } from '../src/intelligence/checks/postgres-statements.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
 import { silentLogger } from '../src/log.js';
-import { machineLine, serversWithTarget, withBenchStore } from './bench-store.js';
+import {
+  engineChildren,
+  machineLine,
+  runEngines,
+  serveEngineRuns,
+  serversWithTarget,
+  stopEngines,
+  withBenchStore,
+} from './bench-store.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -134,64 +142,19 @@ async function seed(pool: pg.Pool, ids: number[], targets: number[], now: number
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
-interface ChildRun {
-  observations: number;
-  /** CPU seconds of the child during the run. */
-  cpu: number;
-}
-
-/** A child of `--processes`: an engine on its own pool, running the statement checks when told to. */
-function child(url: string): void {
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  // The store stops after the bench: idle connections then end, which is no error of the child's.
-  pool.on('error', () => {});
-  const engine = new FindingsEngine({ pool, log: silentLogger() });
-  process.on('message', async (m: { at: number } | 'stop') => {
-    if (m === 'stop') {
-      await pool.end();
-      process.disconnect();
-      return;
-    }
-    const c0 = process.cpuUsage();
-    const r = await engine.runJobChecks(new Date(m.at), { everyCheck: true, readers, sliced: 'only' });
-    const c = process.cpuUsage(c0);
-    process.send!({ observations: r.observations, cpu: (c.user + c.system) / 1e6 });
-  });
-}
-
-/** One run of the statement checks in each of `children`, at once. */
-function runIn(children: readonly ChildProcess[], at: number): Promise<ChildRun[]> {
-  return Promise.all(
-    children.map(
-      (c) =>
-        new Promise<ChildRun>((resolve, reject) => {
-          c.once('message', (r) => resolve(r as ChildRun));
-          c.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-          c.send({ at });
-        }),
-    ),
-  );
-}
-
 /** `--processes`: runs by one child, then by all, in turn; each must judge every target once. */
 async function compareProcesses(url: string, now: number, cpu: () => { self: number; store: number }) {
   // A fleet of one slice is taken whole by the first child; the second, which begins a pass at once as a
   // test's run does (`everyCheck`), would judge it again. A server's job waits out the gap between passes.
   if (servers <= 1000) throw new Error('--processes needs more than one slice: --servers above 1000');
-  const children = Array.from({ length: processes }, () =>
-    // The URL holds the store's password: in the environment, not on a command line others can read.
-    fork(process.argv[1]!, ['--child', '--readers', String(readers)], {
-      stdio: 'inherit',
-      env: { ...process.env, PGVIGIL_BENCH_STORE_URL: url },
-    }),
-  );
+  const children = engineChildren(url, processes, ['--readers', String(readers)]);
   try {
     for (let i = 0; i < runs; i++) {
       for (const side of [children.slice(0, 1), children]) {
         const c0 = cpu();
         const t0 = performance.now();
         // A new pass each time (everyCheck lifts the gap between passes), at a later time.
-        const all = await runIn(side, now + (2 * i + (side.length > 1 ? 1 : 0)) * 1000);
+        const all = await runEngines(side, now + (2 * i + (side.length > 1 ? 1 : 0)) * 1000);
         const wall = performance.now() - t0;
         const c1 = cpu();
         const observations = all.reduce((n, r) => n + r.observations, 0);
@@ -205,15 +168,7 @@ async function compareProcesses(url: string, now: number, cpu: () => { self: num
       }
     }
   } finally {
-    const exits = children.map((c) =>
-      c.exitCode !== null || c.signalCode !== null
-        ? undefined
-        : new Promise((resolve) => c.once('exit', resolve)),
-    );
-    for (const c of children)
-      if (c.connected) c.send('stop');
-      else c.kill();
-    await Promise.all(exits);
+    await stopEngines(children);
   }
 }
 
@@ -240,7 +195,7 @@ async function main(): Promise<void> {
           hooks: { observeJobCheck: (check, s) => perCheck.set(check, (perCheck.get(check) ?? 0) + s) },
         }),
     );
-    const only = instances > 0 ? { sliced: 'only' as const } : {};
+    const only = instances > 0 ? { slices: statementHourSlices } : {};
     for (let i = 0; i < runs; i++) {
       t0 = performance.now();
       const c0 = cpu();
@@ -267,5 +222,8 @@ async function main(): Promise<void> {
   });
 }
 
-if (process.argv.includes('--child')) child(process.env.PGVIGIL_BENCH_STORE_URL!);
+if (process.argv.includes('--child'))
+  serveEngineRuns(4, (engine, at) =>
+    engine.runJobChecks(at, { everyCheck: true, readers, slices: statementHourSlices }),
+  );
 else await main();

@@ -17,6 +17,9 @@ export const referenceTables = [
   // Found by credential or agent id alone (every authenticated request), before its server is known.
   'agents',
   'api_tokens',
+  // The passes of the checks judged in slices: every instance takes its next slice across all servers.
+  'check_pass',
+  'check_pass_state',
   // Thresholds for all servers (server_id null) beside per-server ones: a distribution column cannot be null.
   'check_settings',
   'enrollment_tokens',
@@ -30,9 +33,6 @@ export const referenceTables = [
   'servers',
   'sessions',
   'settings',
-  // The statement checks' pass: every instance takes its next slice of targets across all servers.
-  'statement_pass',
-  'statement_pass_state',
   'users',
 ];
 

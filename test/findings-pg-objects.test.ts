@@ -16,10 +16,10 @@ import {
   createPostgresCollector,
   type PostgresCollector,
 } from '../src/agent/collectors/postgres/collector.js';
+import type { PassRun } from '../src/intelligence/checks/fleet-pass.js';
 import {
   pgMissingIndex,
   pgSlowStatement,
-  type StatementRun,
   statementStaleMs,
 } from '../src/intelligence/checks/postgres-statements.js';
 import type { Slice } from '../src/intelligence/checks/types.js';
@@ -409,7 +409,9 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
     // Each read below is a run's first slice, which takes its targets from the pass in the store: the pass
     // is cleared where a read must begin one.
     const newPass = () =>
-      pool.query('DELETE FROM pgvigil.statement_pass; DELETE FROM pgvigil.statement_pass_state');
+      pool.query(
+        "DELETE FROM pgvigil.check_pass WHERE pass = 'statements'; DELETE FROM pgvigil.check_pass_state",
+      );
     await newPass();
     // A slice read in three parts side by side (three connections) is the slice read in one.
     const inOne = await pgMissingIndex.load(pool, at, {});
@@ -439,7 +441,7 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
     const a = await read(first);
     assert.ok(first.next !== undefined, 'a second slice follows');
     // The run has used up its time: the second slice is read, and the next run goes on with the pass.
-    (first.next as StatementRun).started -= 10 * minute;
+    (first.next as PassRun).started -= 10 * minute;
     const second: Slice = { after: first.next };
     const b = await read(second);
     assert.equal(second.next, undefined);

@@ -388,24 +388,27 @@ export class FindingsEngine {
   /**
    * Runs every job check once, applies what they found, and sweeps stale findings and silences.
    * `readers`: connections a sliced read may use side by side (default 1). `sliced`: only the checks that
-   * read in slices (the statement checks' job, which paces them by its interval), or all but them (the
-   * findings job when that job runs them); default all.
+   * read in slices (their own jobs, which pace them by their intervals), or all but them (the findings job
+   * when those jobs run them); default all. `slices`: only the checks of the read of that name (one such
+   * job).
    */
   async runJobChecks(
     now = new Date(),
-    opts: { everyCheck?: boolean; readers?: number; sliced?: 'only' | 'skip' } = {},
+    opts: { everyCheck?: boolean; readers?: number; sliced?: 'only' | 'skip'; slices?: string } = {},
   ): Promise<{ observations: number; events: number }> {
     await this.refresh(true);
     const started = performance.now();
+    const only = opts.sliced === 'only' || opts.slices !== undefined;
     const due: JobCheck[] = [];
     for (const check of this.jobChecks) {
       const inSlices = check.slices !== undefined;
-      if ((opts.sliced === 'only' && !inSlices) || (opts.sliced === 'skip' && inSlices)) continue;
+      if ((only && !inSlices) || (opts.sliced === 'skip' && inSlices)) continue;
+      if (opts.slices !== undefined && check.slices !== opts.slices) continue;
       // A check that reads much runs less often than the job; between its runs its findings stand.
       const last = this.jobCheckRanAt.get(check.id);
       const isDue =
         last === undefined || now.getTime() < last || now.getTime() - last >= (check.intervalMs ?? 0);
-      if (!isDue && !opts.everyCheck && opts.sliced !== 'only') continue;
+      if (!isDue && !opts.everyCheck && !only) continue;
       // Off everywhere (off by default and switched on nowhere): not even its input is read.
       if (!this.thresholds.enabledAnywhere(check.id)) continue;
       this.jobCheckRanAt.set(check.id, now.getTime());
@@ -433,7 +436,7 @@ export class FindingsEngine {
     const once = this.checks.map((c) => c.id).filter((id) => !elsewhere.includes(id));
     let events = 0;
     let observations = 0;
-    if (opts.sliced !== 'only') {
+    if (!only) {
       const byServer = new Map<number, Application>();
       for (const [key, checks] of groups) {
         if (typeof key !== 'string') await this.runJobGroup(checks, undefined, run, now, byServer);

@@ -188,6 +188,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opts.agentPort !== undefined) agentUrl = await built.value.listenAgents(opts.host, opts.agentPort);
     // Only once listening: the first full partition pass (hundreds of partitions on a first start) would
     // otherwise compete with building the app for the CPU and delay the first answer by seconds.
+    const findingsIntervalMs = m.findingsIntervalFromEnv();
     jobs = startJobs(
       store.pool,
       [
@@ -195,7 +196,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         m.ledgerPruneJob(retention),
         m.agentPresenceJob(m.presenceOptionsFromEnv()),
         m.rollupJob(retention, { workers: rollupWorkersFromEnv() }),
-        m.findingsJob(built.value.engine, m.findingsIntervalFromEnv(), { slicedElsewhere: true }),
+        m.findingsJob(built.value.engine, findingsIntervalMs, { slicedElsewhere: true }),
+        m.anomalyChecksJob(built.value.engine, findingsIntervalMs),
         m.statementChecksJob(built.value.engine, { readers: m.findingsReadersFromEnv() }),
         m.logAnalysisJob(),
         m.incidentsJob({ retention }),

@@ -11,6 +11,7 @@ export { ensureFirstAdmin } from './auth/users.js';
 export { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.js';
 export { baselinesJob, baselinesPerRunFromEnv } from './jobs/baselines.js';
 export {
+  anomalyChecksJob,
   findingsIntervalFromEnv,
   findingsJob,
   findingsReadersFromEnv,

@@ -3,7 +3,8 @@
  * each metric against its baseline (../anomalies.ts has the rule, ../baselines.ts the statistics).
  *
  * One check per metric so each can be switched off or tuned per server/target like any other check, and a
- * finding's check names the metric. They share one load per findings-job run: the baselines cache
+ * finding's check names the metric. They judge the fleet in passes that every instance's anomaly job
+ * (src/server/jobs/findings.ts) takes slices of, and share one load per slice: the baselines cache
  * (../baseline-book.ts) is brought up to date, then the last `windowMinutes` complete minutes of the
  * families the servers' baselines need are read through the series machinery, 100 servers per statement
  * (minute tier plus the raw tail: current before the hour is rolled). A minute still arriving is
@@ -11,6 +12,7 @@
  */
 
 import { hostCores } from '../../storage/queries/baselines.sql.js';
+import { maxPassRows } from '../../storage/queries/check-pass.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { appMetricDefs } from '../app-metrics.js';
@@ -22,7 +24,8 @@ import {
   readFleetMetricPoints,
 } from '../metric-points.js';
 import { type MetricDef, metricById, metrics, statementObject } from '../metrics.js';
-import { type JobCheck, type JobObservation, onePerRun, type Scope } from './types.js';
+import { FleetPass } from './fleet-pass.js';
+import { type JobCheck, type JobObservation, onePerRun, type Scope, type Slice } from './types.js';
 
 /** Minutes read per run. */
 export const windowMinutes = 15;
@@ -32,10 +35,34 @@ export const windowMinutes = 15;
  * a finding needs at least two minutes). It was 60 s: one more evaluation before any anomaly is seen.
  */
 export const settleMs = 15_000;
-/** Servers read per run at most (a bound on one run's work; the rest are judged on later runs). */
-const maxServersPerRun = 5000;
+/** The name of the checks' read in slices (`JobCheck.slices`), and of their job's runs. */
+export const anomalySlices = 'anomalies';
+/** Servers one slice judges (five fleet reads of 100). */
+const sliceServers = 500;
 /** Servers per fleet read (one statement per family). */
 const serversPerRead = 100;
+/** Servers a load made outside the checks' job reads (`loadRecentMetrics` without a slice): the first ones. */
+const maxServersAlone = 5000;
+/**
+ * The checks judge the servers with baselines in passes (`pgvigil.check_pass`, pass 'anomalies'), which
+ * every instance's anomaly job takes slices of: a new pass begins at most every 45 s (the window moves by
+ * the minute), and a run takes no new slice after 40 s, so a fleet larger than a run judges goes on in the
+ * next runs, on any instance. Their findings wait two passes and a minute before they resolve by time.
+ */
+const anomalyPass = new FleetPass({
+  name: 'anomalies',
+  gapMs: 45_000,
+  sliceRows: sliceServers,
+  runBudgetMs: 40_000,
+  intervalMs: 60_000,
+  maxStaleMs: 6 * 3_600_000,
+});
+
+/** Lists a new pass: the servers with baselines in this instance's cache. */
+const serversOfBook = (servers: readonly number[]) => ({
+  select: 'SELECT s, 0 FROM unnest($2::bigint[]) s ORDER BY 1 LIMIT $3',
+  params: [servers, maxPassRows],
+});
 
 export interface AnomalyLoad {
   /** Per series with a baseline and recent points. */
@@ -44,8 +71,6 @@ export interface AnomalyLoad {
 
 const books = new WeakMap<object, BaselineBook>();
 const cores = new Map<number, { n: number | null; at: number }>();
-/** Where the next run starts in the list of servers, when there are more than one run reads. */
-let nextServer = 0;
 
 /** The cache of one store (keyed by the pool the engine passes). */
 export function baselineBookOf(db: Queryable): BaselineBook {
@@ -71,20 +96,26 @@ async function coresOf(db: Queryable, serverId: number, now: Date): Promise<numb
   return n;
 }
 
-/** Reads what every anomaly check of this run judges (once per run, shared by the checks). */
-export async function loadRecentMetrics(db: Queryable, now: Date): Promise<AnomalyLoad> {
+/**
+ * Reads what every anomaly check judges: of one slice of the pass when `run` is a `Slice` (the checks'
+ * job), else of the first servers with baselines (a check loaded on its own).
+ */
+export async function loadRecentMetrics(db: Queryable, now: Date, run?: object): Promise<AnomalyLoad> {
   const book = baselineBookOf(db);
   await book.refresh(db, now);
   const to = new Date(Math.floor((now.getTime() - settleMs) / 60_000) * 60_000);
   const from = new Date(to.getTime() - windowMinutes * 60_000);
   const out: AnomalyLoad = { series: [] };
-  const all = book.servers();
-  const start = all.length > maxServersPerRun ? nextServer % all.length : 0;
-  const servers = [...all.slice(start), ...all.slice(0, start)].slice(0, maxServersPerRun);
-  nextServer = start + servers.length;
+  const servers = run
+    ? (await anomalyPass.take(db, now, run as Slice, () => serversOfBook(book.servers()))).taken.map(
+        (t) => t.serverId,
+      )
+    : book.servers().slice(0, maxServersAlone);
   const wants: FleetServerWants[] = [];
   for (const serverId of servers) {
+    // A server listed by another instance whose cache had its baselines before this one's: next pass.
     const entries = book.ofServer(serverId);
+    if (entries.length === 0) continue;
     const wanted = new Set(entries.map((e) => e.metric));
     const tables = new Map<number, Set<string>>();
     const statements = new Map<number, Set<string>>();
@@ -136,6 +167,9 @@ export async function loadRecentMetrics(db: Queryable, now: Date): Promise<Anoma
   if (failed > 0 && failed === Math.ceil(wants.length / serversPerRead)) throw failure;
   return out;
 }
+
+/** How long an anomaly finding may go without an evaluation before it resolves by time (FleetPass.staleMs). */
+export const anomalyStaleMs = (now: number): number => anomalyPass.staleMs(now);
 
 /** The load shared by the checks of one run: the first check's call reads, the others reuse it. */
 const sharedLoad = onePerRun(loadRecentMetrics);
@@ -259,6 +293,8 @@ function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
         max: windowMinutes,
       },
     },
+    slices: anomalySlices,
+    staleMs: anomalyStaleMs,
     load: sharedLoad,
     evaluate: (input, thresholdsFor, now) => evaluateAnomalies(metric, input, thresholdsFor, now),
   };

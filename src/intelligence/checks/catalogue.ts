@@ -3,7 +3,15 @@
  * `checks:end` markers), made from the checks themselves so the documentation cannot drift from them.
  * `node scripts/gen-findings-doc.mjs` rewrites it; a test fails when it is out of date.
  */
+import { anomalySlices } from './anomalies.js';
+import { statementChecksIntervalMs, statementHourSlices } from './postgres-statements.js';
 import type { Check, CheckGroup } from './types.js';
+
+/** The job that runs the checks of each read made in slices (src/server/jobs/findings.ts). */
+const slicedJobs: Record<string, string> = {
+  [statementHourSlices]: `the statement checks' job, every ${statementChecksIntervalMs / 60_000} minutes`,
+  [anomalySlices]: "the anomaly checks' job, at the findings job's interval (every minute by default)",
+};
 
 const groupTitles: Record<CheckGroup, string> = {
   postgres: 'PostgreSQL',
@@ -30,7 +38,7 @@ export function catalogueMarkdown(checks: readonly Check[]): string {
         c.mode === 'ingest'
           ? `on ingest (${c.scope} scope; reads ${c.inputs.join(', ')})`
           : c.slices
-            ? `in the statement checks' job, every ${(c.intervalMs ?? 60_000) / 60_000} minutes on every instance, the fleet in slices`
+            ? `in ${slicedJobs[c.slices] ?? 'its own job'} on every instance, the fleet in slices`
             : c.intervalMs
               ? `in the findings job, at most every ${c.intervalMs / 60_000} minutes`
               : 'in the findings job';

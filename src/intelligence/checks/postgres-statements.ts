@@ -11,21 +11,21 @@
  * (each spec's `min`) and `evaluate` applies the thresholds in force. A target that answered within the
  * last 10 minutes counts as evaluated: its findings that no longer hold clear.
  */
+import type { TargetRef } from '../../storage/queries/check-pass.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import {
-  openStatementPass,
+  answeredTargets,
   type ScannedTable,
   type StatementPast,
   sequentiallyScannedTables,
   statementPast,
   statementWindow,
   type TableStatement,
-  type TargetRef,
-  takeStatementTargets,
   type WindowStatement,
 } from '../../storage/queries/statement-findings.sql.js';
-import { inBackgroundRead, inTransactionOf } from '../../storage/tx.js';
+import { inBackgroundRead } from '../../storage/tx.js';
 import type { Evidence } from '../model.js';
+import { FleetPass } from './fleet-pass.js';
 import { objectIn, psqlCommand } from './psql.js';
 import { findTableReference, whereColumns } from './sql-where.js';
 import {
@@ -58,45 +58,32 @@ const windowReadTimeoutMs = 120_000;
  * hour, a larger one by an index range per target.
  */
 const sliceTargets = 1000;
+/** The name of the checks' read in slices (`JobCheck.slices`), and of their job's runs. */
+export const statementHourSlices = 'statement hour';
 /**
- * A run takes no further slice after this long: on a fleet too large for one run, the pass goes on in the
- * next runs (of this instance or another), and the fleet is judged over several runs, in turn.
+ * A pass judges every target that answered when it began once (`pgvigil.check_pass`, pass 'statements'):
+ * over one run or, past 2 minutes of a run (its budget), several, on any instance. A new one begins at most
+ * once per the checks' interval (less a little, for the runs' jitter), whichever instance asks first. Its
+ * findings wait two passes and a run before they resolve by time, at most 6 hours.
  */
-const sliceBudgetMs = 2 * 60_000;
-/**
- * A pass judges every target that answered when it began once (`pgvigil.statement_pass`): over one run
- * or, past what a run's budget takes, several, on any instance. A new one begins at most once per the
- * checks' interval (less a little, for the runs' jitter), whichever instance asks first.
- */
-const passGapMs = statementChecksIntervalMs - 30_000;
-/** The pass as this instance last saw it: when it began, the last whole one's length, and whether it ended. */
-let pass: { startedAt: number; lastPassMs: number; ended: boolean } | undefined;
-/** However long passes take, a statement finding nothing evaluates for this long resolves. */
-const maxStaleMs = 6 * hour;
+const statementPass = new FleetPass({
+  name: 'statements',
+  gapMs: statementChecksIntervalMs - 30_000,
+  sliceRows: sliceTargets,
+  runBudgetMs: 2 * 60_000,
+  intervalMs: statementChecksIntervalMs,
+  maxStaleMs: 6 * hour,
+});
 
-/**
- * How long a statement finding may go without an evaluation before it resolves by time: two passes and a
- * run's interval, at most 6 hours (the engine's 30 minutes when that is longer: a fleet one run judges).
- * On a fleet judged in turns a target waits a pass between two evaluations; a pass under way, the first
- * after a restart among them, counts for as long as it has taken so far.
- */
-export function statementStaleMs(now: number): number {
-  const current = !pass || pass.ended ? 0 : now - pass.startedAt;
-  return Math.min(maxStaleMs, 2 * Math.max(pass?.lastPassMs ?? 0, current) + statementChecksIntervalMs);
-}
+/** How long a statement finding may go without an evaluation before it resolves by time (FleetPass.staleMs). */
+export const statementStaleMs = (now: number): number => statementPass.staleMs(now);
+
 const targetKey = (t: TargetRef) => `${t.serverId}|${t.targetId}`;
 /** Statements read per target: the regression check judges them all, the slow check the first 20. */
 const statementsPerTarget = 50;
 const slowPerTarget = 20;
 /** Tables read per target for the missing-index check: those whose sequential scans read the most rows. */
 const tablesPerTarget = 50;
-
-/** What the slices of one run share: the size of the pass, and when the run's first slice was taken. */
-export interface StatementRun {
-  size: number;
-  /** performance.now() at the run's first slice. */
-  started: number;
-}
 
 interface HourRead {
   tables: ScannedTable[];
@@ -178,33 +165,22 @@ const statementHour = onePerRun(async (db, now, run) => {
   const slice = run as Slice | undefined;
   const background = <T>(fn: (c: Queryable) => Promise<T>) =>
     inBackgroundRead(db, windowReadTimeoutMs, { from, to: now }, fn);
-  let runOf = slice?.after as StatementRun | undefined;
-  if (!runOf) {
-    const answeredFrom = new Date(now.getTime() - answeredWithinMs);
-    const gap = slice?.force ? 0 : passGapMs;
-    const p = await inTransactionOf(db, (c) => openStatementPass(c, now, answeredFrom, gap));
-    pass = { startedAt: p.startedAt, lastPassMs: p.lastPassMs ?? pass?.lastPassMs ?? 0, ended: false };
-    runOf = { size: p.size, started: performance.now() };
-  }
-  const targets = await takeStatementTargets(db, now, sliceTargets);
+  const answeredFrom = new Date(now.getTime() - answeredWithinMs);
+  const { taken: targets, size } = await statementPass.take(db, now, slice, () =>
+    answeredTargets(answeredFrom, now),
+  );
   let read: HourRead;
   if (targets.length === 0) read = { tables: [], slowest: [], naming: [] };
-  else if (targets.length === runOf.size) {
+  else if (targets.length === size) {
     // A slice of every target reads the window whole: cheaper than a range per target (the storage
     // functions say by how much). The window also holds targets that no longer answer: not judged.
     read = ofTargets(await background((c) => readHour(c, from, now)), targets);
   } else {
-    const size = Math.ceil(targets.length / Math.max(1, slice?.readers ?? 1));
+    const partSize = Math.ceil(targets.length / Math.max(1, slice?.readers ?? 1));
     const parts: TargetRef[][] = [];
-    for (let i = 0; i < targets.length; i += size) parts.push(targets.slice(i, i + size));
+    for (let i = 0; i < targets.length; i += partSize) parts.push(targets.slice(i, i + partSize));
     read = joinReads(await Promise.all(parts.map((part) => background((c) => readHour(c, from, now, part)))));
   }
-  if (targets.length < sliceTargets) {
-    // The pass has no target left: it ended, with this slice when it took any (as far as this instance saw).
-    if (pass && !pass.ended && targets.length > 0)
-      pass.lastPassMs = now.getTime() - pass.startedAt + (performance.now() - runOf.started);
-    if (pass) pass.ended = true;
-  } else if (performance.now() - runOf.started < sliceBudgetMs && slice) slice.next = runOf;
   return { targets, ...read };
 });
 
@@ -276,7 +252,7 @@ export const pgSlowStatement: JobCheck<SlowStatementInput> = {
     },
   },
   intervalMs: statementChecksIntervalMs,
-  slices: 'statement hour',
+  slices: statementHourSlices,
   staleMs: statementStaleMs,
   async load(db: Queryable, now: Date, run?: object): Promise<SlowStatementInput> {
     const { targets, slowest } = await statementHour(db, now, run);
@@ -358,7 +334,7 @@ export const pgStatementRegression: JobCheck<RegressionInput> = {
     min_past_calls: { default: 20, unit: 'count', help: 'calls in the previous 7 days', min: 1 },
   },
   intervalMs: statementChecksIntervalMs,
-  slices: 'statement hour',
+  slices: statementHourSlices,
   staleMs: statementStaleMs,
   async load(db, now, run) {
     const from = new Date(now.getTime() - statementWindowMs);
@@ -459,7 +435,7 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
     },
   },
   intervalMs: statementChecksIntervalMs,
-  slices: 'statement hour',
+  slices: statementHourSlices,
   staleMs: statementStaleMs,
   async load(db, now, run) {
     const { targets, tables, naming } = await statementHour(db, now, run);

@@ -2,10 +2,14 @@
  * The findings job: runs the checks that need history, catalog joins or log windows (job checks), then
  * sweeps findings no evaluation has touched for a while and ends expired silences; prunes resolved
  * findings past their retention. Advisory-locked like every job, so one instance runs it at a time. The
- * statement checks, which read the fleet in slices, have a job of their own that every instance runs
- * (`statementChecksJob`, below).
+ * statement and anomaly checks, which judge the fleet in slices, each have a job of their own that every
+ * instance runs (`statementChecksJob`, `anomalyChecksJob`, below).
  */
-import { statementChecksIntervalMs } from '../../intelligence/checks/postgres-statements.js';
+import { anomalySlices } from '../../intelligence/checks/anomalies.js';
+import {
+  statementChecksIntervalMs,
+  statementHourSlices,
+} from '../../intelligence/checks/postgres-statements.js';
 import { storeSecurityEvents } from '../../intelligence/checks/security.js';
 import type { FindingsEngine } from '../../intelligence/engine.js';
 import { pruneResolvedFindings } from '../../storage/queries/findings.sql.js';
@@ -38,7 +42,7 @@ export function findingsReadersFromEnv(env: NodeJS.ProcessEnv = process.env): nu
 /**
  * `everyCheck`: run every job check now, also those whose own interval has not passed (tests, replays);
  * `readers`: see findingsReadersFromEnv; `slicedElsewhere`: the checks that read in slices are left to
- * `statementChecksJob` (as a server runs them).
+ * their own jobs (as a server runs them).
  */
 export function findingsJob(
   engine: FindingsEngine,
@@ -60,19 +64,34 @@ export function findingsJob(
 }
 
 /**
- * The statement checks (slow statement, regression, missing index: the job checks that read in slices),
- * every 5 minutes on every instance: each run takes its slices of the fleet from the pass in the store
- * (src/intelligence/checks/postgres-statements.ts), so instances share a pass and N instances judge N
- * times as many targets in a run's time.
+ * A job for the checks of one read made in slices (`JobCheck.slices`), on every instance: each run takes
+ * its slices from the checks' pass over the fleet in the store (src/intelligence/checks/fleet-pass.ts), so
+ * instances share a pass and N instances judge N times as much in a run's time.
  */
-export function statementChecksJob(engine: FindingsEngine, opts: { readers?: number } = {}): Job {
+function slicedChecksJob(
+  name: string,
+  slices: string,
+  engine: FindingsEngine,
+  intervalMs: number,
+  opts: { readers?: number },
+): Job {
   return {
-    name: 'statement-checks',
-    intervalMs: statementChecksIntervalMs,
+    name,
+    intervalMs,
     ownLocks: true,
     run: async ({ log, now }) => {
-      const r = await engine.runJobChecks(now, { ...opts, sliced: 'only' });
-      if (r.events > 0) log.info(r, 'statement checks');
+      const r = await engine.runJobChecks(now, { ...opts, slices });
+      if (r.events > 0) log.info(r, name);
     },
   };
+}
+
+/** The statement checks (slow statement, regression, missing index), every 5 minutes on every instance. */
+export function statementChecksJob(engine: FindingsEngine, opts: { readers?: number } = {}): Job {
+  return slicedChecksJob('statement-checks', statementHourSlices, engine, statementChecksIntervalMs, opts);
+}
+
+/** The anomaly checks, at the findings job's interval on every instance. */
+export function anomalyChecksJob(engine: FindingsEngine, intervalMs: number): Job {
+  return slicedChecksJob('anomaly-checks', anomalySlices, engine, intervalMs, {});
 }

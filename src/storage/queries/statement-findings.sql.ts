@@ -1,6 +1,6 @@
 /**
  * What the statement and scan job checks read (src/intelligence/checks/postgres-statements.ts): the pass
- * over the targets that answered lately (listed once, taken in slices by every instance), tables scanned
+ * over the targets that answered lately (listed once, taken in slices by every instance: check-pass.sql.ts), tables scanned
  * sequentially over a window, the window's statements with their text (the slowest, and those of the same
  * database that name such a table) and the statements' own past from the rollups.
  *
@@ -9,101 +9,24 @@
  * down between them was reset and its last value is the increase since (as the rollups count it), which
  * can only under-count — never a finding from a reset.
  */
+import { maxPassRows, type PassListing, type TargetRef } from './check-pass.sql.js';
 import { fleetTails } from './fleet.sql.js';
 import type { Queryable } from './queryable.js';
 
 const dayMs = 86_400_000;
 
-export interface TargetRef {
-  serverId: number;
-  targetId: number;
-}
-
 /**
- * The most targets a pass lists: ten times the fleet this store is sized for (100,000 hosts), a bound on
- * the pass table and on each instance's view of it, never reached by design.
+ * The statement checks' pass lists the targets with a pg_instance row saying they answered in
+ * (`answeredFrom`, `now`] (openCheckPass, pass 'statements').
  */
-const maxPassTargets = 1_000_000;
-
-export interface StatementPass {
-  /** Targets in the pass (taken or not). */
-  size: number;
-  /** When it began (ms). */
-  startedAt: number;
-  /** How long the last whole pass took (ms), null before the first ended. */
-  lastPassMs: number | null;
-}
-
-/** Advisory lock (two keys, "pv" + "sp") held while a pass is checked and, when due, listed anew. */
-const passLock = [0x7076, 0x7370] as const;
-
-/**
- * The statement checks' current pass (`pgvigil.statement_pass`), begun anew when every target of the last
- * one is taken and it began at least `minGapMs` before `now`: the targets with a pg_instance row saying
- * they answered in (`answeredFrom`, `now`], at most `maxPassTargets`. The last pass's length is its
- * start to its last claim. Instances that ask at once wait for one another on an advisory lock, held to the end of the
- * caller's transaction: one lists the pass.
- */
-export async function openStatementPass(
-  c: Queryable,
-  now: Date,
-  answeredFrom: Date,
-  minGapMs: number,
-): Promise<StatementPass> {
-  await c.query('SELECT pg_advisory_xact_lock($1, $2)', [...passLock]);
-  const { rows } = await c.query<{
-    size: number;
-    open: number;
-    started_at: Date | null;
-    last_taken: Date | null;
-    last_pass_ms: number | null;
-  }>(
-    `SELECT p.size, p.open, p.last_taken, s.started_at, s.last_pass_ms
-       FROM (SELECT count(*)::int AS size, (count(*) FILTER (WHERE taken_at IS NULL))::int AS open,
-                    max(taken_at) AS last_taken
-               FROM pgvigil.statement_pass) p
-       LEFT JOIN pgvigil.statement_pass_state s ON true`,
-  );
-  const r = rows[0]!;
-  const started = r.started_at?.getTime();
-  if (r.open > 0 || (started !== undefined && now.getTime() - started < minGapMs && now.getTime() >= started))
-    return { size: r.size, startedAt: started ?? now.getTime(), lastPassMs: r.last_pass_ms };
-  const lastPassMs =
-    started !== undefined && r.last_taken ? Math.max(0, r.last_taken.getTime() - started) : r.last_pass_ms;
-  await c.query('DELETE FROM pgvigil.statement_pass');
-  const listed = await c.query(
-    `INSERT INTO pgvigil.statement_pass (server_id, target_id)
-       SELECT DISTINCT server_id, target_id FROM pgvigil.pg_instance
-        WHERE ts > $1 AND ts <= $2 AND up
-        ORDER BY 1, 2
-        LIMIT $3`,
-    [answeredFrom, now, maxPassTargets],
-  );
-  await c.query(
-    `INSERT INTO pgvigil.statement_pass_state (id, started_at, last_pass_ms) VALUES (1, $1, $2)
-       ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, last_pass_ms = excluded.last_pass_ms`,
-    [now, lastPassMs],
-  );
-  return { size: listed.rowCount ?? 0, startedAt: now.getTime(), lastPassMs };
-}
-
-/**
- * Takes the next `limit` targets of the pass not taken yet, in (server, target) order, marking them taken
- * at `now`: rows another instance is taking at the same moment are skipped, so no target is taken twice.
- */
-export async function takeStatementTargets(db: Queryable, now: Date, limit: number): Promise<TargetRef[]> {
-  const { rows } = await db.query<TargetRef>(
-    `UPDATE pgvigil.statement_pass p SET taken_at = $1
-       FROM (SELECT server_id, target_id FROM pgvigil.statement_pass
-              WHERE taken_at IS NULL
-              ORDER BY server_id, target_id
-              LIMIT $2
-                FOR UPDATE SKIP LOCKED) t
-      WHERE p.server_id = t.server_id AND p.target_id = t.target_id
-     RETURNING p.server_id::int AS "serverId", p.target_id::int AS "targetId"`,
-    [now, limit],
-  );
-  return rows.sort((a, b) => a.serverId - b.serverId || a.targetId - b.targetId);
+export function answeredTargets(answeredFrom: Date, now: Date): PassListing {
+  return {
+    select: `SELECT DISTINCT server_id, target_id FROM pgvigil.pg_instance
+              WHERE ts > $2 AND ts <= $3 AND up
+              ORDER BY 1, 2
+              LIMIT $4`,
+    params: [answeredFrom, now, maxPassRows],
+  };
 }
 
 /**

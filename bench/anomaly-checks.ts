@@ -1,0 +1,111 @@
+/**
+ * The anomaly checks' job on one and on several server processes: how fast a pass over the fleet gets
+ * done when N instances take its slices (src/intelligence/checks/fleet-pass.ts), and that each server is
+ * judged once in it.
+ *
+ * Data (bench/baselines-seed.ts): `--servers` hosts (4 cores + total, memory, load, 2 disks, 2
+ * interfaces: the host families only, so that a fleet of several slices fits this machine), the last 20
+ * minutes of raw rows every 10 s. Baselines: the baselines job refreshes the first server from 8 weeks of
+ * its hourly rollups, and its rows are copied to every other server (the same values, so every server's
+ * read and evaluation is the same work).
+ *
+ * Measured: each round, one child process of this script runs the job's checks once (a whole pass), then
+ * `--processes` children run them at once, each an engine with its own pool and baselines cache, as
+ * server instances are. Every run begins a new pass (`everyCheck`, as tests and replays do) and must take
+ * each server once: the rows of the pass each child took are counted (each child runs at its own
+ * millisecond, so its claims carry its own time). A first round at once is a warm-up, not counted.
+ *
+ * Run: npm run build && node dist/bench/anomaly-checks.js [--servers 2000] [--processes 2] [--rounds 3]
+ */
+import { anomalySlices } from '../src/intelligence/checks/anomalies.js';
+import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { seedServerHistory } from './baselines-seed.js';
+import {
+  engineChildren,
+  machineLine,
+  runEngines,
+  serveEngineRuns,
+  serversWithTarget,
+  stopEngines,
+  withBenchStore,
+} from './bench-store.js';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+};
+const servers = Number(arg('servers', '2000'));
+const processes = Number(arg('processes', '2'));
+const rounds = Number(arg('rounds', '3'));
+const minute = 60_000;
+const hourMs = 3_600_000;
+const hostFamilies = ['host_cpu', 'host_memory', 'host_load', 'host_disk', 'host_network'];
+
+async function main(): Promise<void> {
+  await withBenchStore('anomaly-checks', 4, async ({ pool, url, cpu }) => {
+    const H = Math.floor(Date.now() / hourMs) * hourMs;
+    const now = H + 30 * minute;
+    let t0 = performance.now();
+    const { ids, targets } = await serversWithTarget(pool, 'bench-anomalies', servers);
+    await seedServerHistory(pool, ids.slice(0, 1), targets.slice(0, 1), H, now, { only: hostFamilies });
+    await seedServerHistory(pool, ids.slice(1), targets.slice(1), H, now, {
+      only: hostFamilies,
+      hourly: false,
+    });
+    const template = await refreshServerBaselines(pool, ids[0]!, new Date(now));
+    await pool.query(
+      `INSERT INTO pgvigil.baselines (server_id, target_id, metric, object, through, computed_at, stats_7d,
+              stats_30d, hour_of_week, hour_of_day)
+       SELECT s, NULL, metric, object, through, computed_at, stats_7d, stats_30d, hour_of_week, hour_of_day
+         FROM pgvigil.baselines, unnest($2::bigint[]) s
+        WHERE server_id = $1 AND target_id IS NULL`,
+      [ids[0], ids.slice(1)],
+    );
+    process.stdout.write(
+      `seeded ${servers} hosts, ${template.series} baselines each, in ${(performance.now() - t0).toFixed(0)} ms\n`,
+    );
+
+    const takenBy = async (at: number, n: number): Promise<number[]> => {
+      const { rows } = await pool.query<{ t: Date; n: number }>(
+        "SELECT taken_at AS t, count(*)::int AS n FROM pgvigil.check_pass WHERE pass = 'anomalies' GROUP BY 1",
+      );
+      return Array.from({ length: n }, (_, i) => rows.find((r) => r.t.getTime() === at + i)?.n ?? 0);
+    };
+    const children = engineChildren(url, processes);
+    try {
+      let at = now;
+      await runEngines(children, at, 1);
+      const walls: Record<'one' | 'many', number[]> = { one: [], many: [] };
+      for (let round = 1; round <= rounds; round++) {
+        for (const side of [children.slice(0, 1), children]) {
+          at += minute;
+          const c0 = cpu();
+          t0 = performance.now();
+          const childCpu = (await runEngines(side, at, 1)).map((r) => r.cpu);
+          const wall = performance.now() - t0;
+          const c1 = cpu();
+          const taken = await takenBy(at, side.length);
+          const sum = taken.reduce((a, b) => a + b, 0);
+          const per = (sec: number) => `${((sec * 1000) / servers).toFixed(1)} ms`;
+          walls[side.length > 1 ? 'many' : 'one'].push(wall);
+          process.stdout.write(
+            `round ${round}, ${side.length} process${side.length > 1 ? 'es' : ''}: ${(wall / 1000).toFixed(2)} s (${(wall / servers).toFixed(2)} ms a server), servers taken ${taken.join(' + ')}; CPU a server: process${side.length > 1 ? 'es' : ''} ${per(childCpu.reduce((a, b) => a + b, 0))}, store ${per(c1.store - c0.store)}\n`,
+          );
+          if (sum !== servers || taken.some((n) => n === 0))
+            throw new Error(`expected ${servers} servers taken once, by every process: ${taken.join(' + ')}`);
+        }
+      }
+      const ratios = walls.one.map((w, i) => (w / walls.many[i]!).toFixed(2));
+      process.stdout.write(
+        `${processes} processes against 1, wall time a pass: ${ratios.join(', ')}× faster\n`,
+      );
+    } finally {
+      await stopEngines(children);
+    }
+    process.stdout.write(machineLine(`${servers} hosts`));
+  });
+}
+
+if (process.argv.includes('--child'))
+  serveEngineRuns(3, (engine, at) => engine.runJobChecks(at, { everyCheck: true, slices: anomalySlices }));
+else await main();

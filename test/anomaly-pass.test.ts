@@ -1,0 +1,81 @@
+/**
+ * The anomaly checks judge the fleet in passes kept in the store (src/intelligence/checks/fleet-pass.ts):
+ * every instance's anomaly job takes slices of the current pass, so two instances share one pass and
+ * judge each server once in it, and a new pass begins only once the last is taken and its gap has passed.
+ * Two engines on two pools stand for two server instances (each has its own baselines cache).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { anomalySlices, anomalyStaleMs } from '../src/intelligence/checks/anomalies.js';
+import { FindingsEngine } from '../src/intelligence/engine.js';
+import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
+
+/** More than two slices of 500, so that each instance's run takes several. */
+const servers = 1_100;
+let ts: TestStore;
+let pools: pg.Pool[];
+let engines: FindingsEngine[];
+
+/** Rows of the pass taken at `at` (each instance's runs are given their own clock, a millisecond apart). */
+async function takenAt(at: Date): Promise<number> {
+  const { rows } = await ts.store.pool.query(
+    "SELECT count(*)::int AS n FROM pgvigil.check_pass WHERE pass = 'anomalies' AND taken_at = $1",
+    [at],
+  );
+  return rows[0].n;
+}
+
+before(async () => {
+  ts = await createTestStore('anomaly_pass');
+  // Servers with one baseline each: what the checks' cache lists a pass from.
+  await ts.store.pool.query(
+    `WITH s AS (INSERT INTO pgvigil.servers (name) SELECT 'host-' || i FROM generate_series(1, $1::int) i
+                RETURNING server_id)
+     INSERT INTO pgvigil.baselines (server_id, metric, through, computed_at, hour_of_week, hour_of_day)
+     SELECT server_id, 'host.cpu_busy_pct', now(), now(), '[]', '[]' FROM s`,
+    [servers],
+  );
+  pools = [0, 1].map(() => new pg.Pool({ connectionString: ts.db.url, max: 3 }));
+  engines = pools.map((pool) => new FindingsEngine({ pool, log: quietLog }));
+});
+
+after(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  await ts.close();
+});
+
+describe(`the anomaly checks' pass over the fleet (${testPgLabel})`, () => {
+  test('two_instances_share_a_pass_each_server_taken_once_and_a_new_pass_waits_for_its_gap', async () => {
+    const t0 = Date.now();
+    const at = [new Date(t0), new Date(t0 + 1)];
+    await Promise.all(engines.map((e, i) => e.runJobChecks(at[i], { slices: anomalySlices })));
+    const taken = await Promise.all(at.map(takenAt));
+    assert.equal(taken[0]! + taken[1]!, servers, `every server taken once: ${taken.join(' + ')}`);
+    assert.ok(
+      taken.every((n) => n > 0),
+      `both instances took slices: ${taken.join(' + ')}`,
+    );
+
+    // Ten seconds on, the pass is taken and began under its 45-s gap ago: nothing to take.
+    const soon = new Date(t0 + 10_000);
+    await engines[0]!.runJobChecks(soon, { slices: anomalySlices });
+    assert.equal(await takenAt(soon), 0);
+
+    // A minute on, a new pass lists every server again; one instance takes it whole.
+    const next = new Date(t0 + 60_000);
+    await engines[1]!.runJobChecks(next, { slices: anomalySlices });
+    assert.equal(await takenAt(next), servers);
+    const { rows } = await ts.store.pool.query(
+      "SELECT started_at, last_pass_ms FROM pgvigil.check_pass_state WHERE pass = 'anomalies'",
+    );
+    assert.equal(rows[0].started_at.getTime(), next.getTime());
+    assert.ok(
+      rows[0].last_pass_ms >= 0 && rows[0].last_pass_ms < 60_000,
+      `last pass ${rows[0].last_pass_ms} ms`,
+    );
+    // An anomaly finding waits two passes and a minute before it resolves by time (the engine's 30 minutes
+    // stand when that is longer).
+    assert.ok(anomalyStaleMs(next.getTime()) <= 2 * 60_000 + 60_000 + 60_000);
+  });
+});
