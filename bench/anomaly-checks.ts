@@ -13,7 +13,9 @@
  * `--processes` children run them at once, each an engine with its own pool and baselines cache, as
  * server instances are. Every run begins a new pass (`everyCheck`, as tests and replays do) and must take
  * each server once: the rows of the pass each child took are counted (each child runs at its own
- * millisecond, so its claims carry its own time). A first round at once is a warm-up, not counted.
+ * millisecond, so its claims carry its own time). Two first runs of every child at once are a warm-up,
+ * not counted. Busy cores: the children's and the store's CPU over the wall time; on a machine whose cores
+ * one process and the store already keep busy, more processes cannot go faster.
  *
  * Run: npm run build && node dist/bench/anomaly-checks.js [--servers 2000] [--processes 2] [--rounds 3]
  */
@@ -74,7 +76,11 @@ async function main(): Promise<void> {
     const children = engineChildren(url, processes);
     try {
       let at = now;
-      await runEngines(children, at, 1);
+      // Warm-up: every child's baselines cache loaded and its code compiled before anything is counted.
+      for (let i = 0; i < 2; i++) {
+        at += minute;
+        await runEngines(children, at, 1);
+      }
       const walls: Record<'one' | 'many', number[]> = { one: [], many: [] };
       for (let round = 1; round <= rounds; round++) {
         for (const side of [children.slice(0, 1), children]) {
@@ -87,9 +93,10 @@ async function main(): Promise<void> {
           const taken = await takenBy(at, side.length);
           const sum = taken.reduce((a, b) => a + b, 0);
           const per = (sec: number) => `${((sec * 1000) / servers).toFixed(1)} ms`;
+          const busy = (childCpu.reduce((a, b) => a + b, 0) + c1.store - c0.store) / (wall / 1000);
           walls[side.length > 1 ? 'many' : 'one'].push(wall);
           process.stdout.write(
-            `round ${round}, ${side.length} process${side.length > 1 ? 'es' : ''}: ${(wall / 1000).toFixed(2)} s (${(wall / servers).toFixed(2)} ms a server), servers taken ${taken.join(' + ')}; CPU a server: process${side.length > 1 ? 'es' : ''} ${per(childCpu.reduce((a, b) => a + b, 0))}, store ${per(c1.store - c0.store)}\n`,
+            `round ${round}, ${side.length} process${side.length > 1 ? 'es' : ''}: ${(wall / 1000).toFixed(2)} s (${(wall / servers).toFixed(2)} ms a server), servers taken ${taken.join(' + ')}; CPU a server: process${side.length > 1 ? 'es' : ''} ${per(childCpu.reduce((a, b) => a + b, 0))}, store ${per(c1.store - c0.store)}; busy cores ${busy.toFixed(2)}\n`,
           );
           if (sum !== servers || taken.some((n) => n === 0))
             throw new Error(`expected ${servers} servers taken once, by every process: ${taken.join(' + ')}`);

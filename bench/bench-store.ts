@@ -110,8 +110,12 @@ export function runEngines(children: readonly ChildProcess[], at: number, stepMs
     children.map(
       (c, i) =>
         new Promise<EngineRun>((resolve, reject) => {
-          c.once('message', (r) => resolve(r as EngineRun));
-          c.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+          const exited = (code: number | null) => reject(new Error(`child exited with ${code}`));
+          c.once('exit', exited);
+          c.once('message', (r) => {
+            c.off('exit', exited);
+            resolve(r as EngineRun);
+          });
           c.send({ at: at + i * stepMs });
         }),
     ),
