@@ -7,7 +7,8 @@
  * interfaces: the host families only, so that a fleet of several slices fits this machine), the last 20
  * minutes of raw rows every 10 s. Baselines: the baselines job refreshes the first server from 8 weeks of
  * its hourly rollups, and its rows are copied to every other server (the same values, so every server's
- * read and evaluation is the same work).
+ * read and evaluation is the same work), as computed an hour before: refreshes spread over the hour, as
+ * the job makes them, not all in the last minutes (which the checks' cache would read again every slice).
  *
  * Measured: each round, one child process of this script runs the job's checks once (a whole pass), then
  * `--processes` children run them at once, each an engine with its own pool and baselines cache, as
@@ -23,12 +24,12 @@ import { anomalySlices } from '../src/intelligence/checks/anomalies.js';
 import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
 import { seedServerHistory } from './baselines-seed.js';
 import {
-  engineChildren,
+  benchChildren,
   machineLine,
-  runEngines,
+  runChildren,
   serveEngineRuns,
   serversWithTarget,
-  stopEngines,
+  stopChildren,
   withBenchStore,
 } from './bench-store.js';
 
@@ -58,7 +59,8 @@ async function main(): Promise<void> {
     await pool.query(
       `INSERT INTO pgvigil.baselines (server_id, target_id, metric, object, through, computed_at, stats_7d,
               stats_30d, hour_of_week, hour_of_day)
-       SELECT s, NULL, metric, object, through, computed_at, stats_7d, stats_30d, hour_of_week, hour_of_day
+       SELECT s, NULL, metric, object, through, computed_at - interval '1 hour', stats_7d, stats_30d, hour_of_week,
+              hour_of_day
          FROM pgvigil.baselines, unnest($2::bigint[]) s
         WHERE server_id = $1 AND target_id IS NULL`,
       [ids[0], ids.slice(1)],
@@ -73,13 +75,13 @@ async function main(): Promise<void> {
       );
       return Array.from({ length: n }, (_, i) => rows.find((r) => r.t.getTime() === at + i)?.n ?? 0);
     };
-    const children = engineChildren(url, processes);
+    const children = benchChildren(url, processes);
     try {
       let at = now;
       // Warm-up: every child's baselines cache loaded and its code compiled before anything is counted.
       for (let i = 0; i < 2; i++) {
         at += minute;
-        await runEngines(children, at, 1);
+        await runChildren<{ observations: number }>(children, at, 1);
       }
       const walls: Record<'one' | 'many', number[]> = { one: [], many: [] };
       for (let round = 1; round <= rounds; round++) {
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
           at += minute;
           const c0 = cpu();
           t0 = performance.now();
-          const childCpu = (await runEngines(side, at, 1)).map((r) => r.cpu);
+          const childCpu = (await runChildren<{ observations: number }>(side, at, 1)).map((r) => r.cpu);
           const wall = performance.now() - t0;
           const c1 = cpu();
           const taken = await takenBy(at, side.length);
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
         `${processes} processes against 1, wall time a pass: ${ratios.join(', ')}× faster\n`,
       );
     } finally {
-      await stopEngines(children);
+      await stopChildren(children);
     }
     process.stdout.write(machineLine(`${servers} hosts`));
   });

@@ -18,17 +18,25 @@
  * With `--processes N` (N > 1), (a) is then measured again `--rounds` times (default 2) in one child
  * process and in N side by side, taking turns, each time after every server's baselines were made due
  * again: each child of this script runs the job's `refreshDueBaselines` on the store, as a server instance
- * does, and the bench checks that every server was refreshed by exactly one of them. Each child starts
- * cold (start-up and the optimising compiler's work are in its CPU), on both sides alike.
+ * does, and the bench checks that every server was refreshed by exactly one of them. The children are
+ * started once and warmed up by a first run of all of them, not counted, so no measured run pays a
+ * process start-up or the first compiling.
  *
  * Run: npm run build && node dist/bench/baselines.js [--servers 20] [--processes 2 [--rounds 2]]
  */
-import { spawn } from 'node:child_process';
-import pg from 'pg';
+import type pg from 'pg';
 import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
 import { refreshDueBaselines } from '../src/server/jobs/baselines.js';
 import { seedServerHistory as seed } from './baselines-seed.js';
-import { machineLine, serversWithTarget, withBenchStore } from './bench-store.js';
+import {
+  benchChildren,
+  machineLine,
+  runChildren,
+  serveRuns,
+  serversWithTarget,
+  stopChildren,
+  withBenchStore,
+} from './bench-store.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,48 +50,6 @@ const hourMs = 3_600_000;
 
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
-/** A child of `--processes`: the job's refresh on the store at `url`, then its servers and CPU as one JSON line. */
-async function child(url: string, now: number): Promise<void> {
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
-  try {
-    const done = await refreshDueBaselines(pool, new Date(now), servers);
-    const c = process.cpuUsage();
-    process.stdout.write(
-      `${JSON.stringify({ refreshed: done.map((d) => d.serverId), cpu: (c.user + c.system) / 1e6 })}\n`,
-    );
-  } finally {
-    await pool.end();
-  }
-}
-
-/** `n` children refreshing at once: the servers each refreshed and the CPU seconds they took in all. */
-async function refreshInProcesses(
-  url: string,
-  now: number,
-  n: number,
-): Promise<{ refreshed: number[][]; cpu: number }> {
-  const runs = Array.from({ length: n }, () => {
-    const p = spawn(
-      process.execPath,
-      [process.argv[1]!, '--child', '--now', String(now), '--servers', String(servers)],
-      // The URL holds the store's password: in the environment, not on a command line others can read.
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PGVIGIL_BENCH_STORE_URL: url } },
-    );
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    return new Promise<{ refreshed: number[]; cpu: number }>((resolve, reject) => {
-      p.on('error', reject);
-      p.on('exit', (code) =>
-        code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited with ${code}`)),
-      );
-    });
-  });
-  const results = await Promise.all(runs);
-  return { refreshed: results.map((r) => r.refreshed), cpu: results.reduce((s, r) => s + r.cpu, 0) };
-}
-
 /**
  * (a) again, one child process against `processes` in turns, every server made due before each
  * measurement (its state forgotten; the rows stay, so each refresh replaces them, as in steady state).
@@ -95,31 +61,45 @@ async function compareProcesses(
   cpu: () => { self: number; store: number },
 ): Promise<void> {
   const dueAgain = () => pool.query('DELETE FROM pgvigil.baseline_state');
+  const children = benchChildren(url, processes, ['--servers', String(servers)]);
   const walls: Record<'one' | 'many', number[]> = { one: [], many: [] };
-  for (let round = 1; round <= rounds; round++) {
-    for (const [side, n] of [
-      ['one', 1],
-      ['many', processes],
-    ] as const) {
-      await dueAgain();
-      const c0 = cpu();
-      const t0 = performance.now();
-      const done = await refreshInProcesses(url, now, n);
-      const wall = performance.now() - t0;
-      const c1 = cpu();
-      walls[side].push(wall);
-      const all = done.refreshed.flat();
-      const once = all.length === servers && new Set(all).size === servers;
-      process.stdout.write(
-        `    round ${round}, ${n} process${n > 1 ? 'es' : ''}: ${all.length} refreshes of ${new Set(all).size} servers (${done.refreshed.map((r) => r.length).join(' + ')}; ${once ? 'each server once' : 'NOT each server once'}) in ${ms(wall)}; CPU per server: process${n > 1 ? 'es' : ''} ${ms((done.cpu * 1000) / all.length)}, store ${ms(((c1.store - c0.store) * 1000) / all.length)}\n`,
-      );
-      if (!once) throw new Error('a server was refreshed twice or not at all');
+  try {
+    // Warm-up: every child's code compiled before anything is counted.
+    await dueAgain();
+    await runChildren<Refreshed>(children, now);
+    for (let round = 1; round <= rounds; round++) {
+      for (const [side, n] of [
+        ['one', 1],
+        ['many', processes],
+      ] as const) {
+        await dueAgain();
+        const c0 = cpu();
+        const t0 = performance.now();
+        const done = await runChildren<Refreshed>(children.slice(0, n), now);
+        const wall = performance.now() - t0;
+        const c1 = cpu();
+        walls[side].push(wall);
+        const all = done.flatMap((d) => d.refreshed);
+        const childCpu = done.reduce((s, d) => s + d.cpu, 0);
+        const once = all.length === servers && new Set(all).size === servers;
+        process.stdout.write(
+          `    round ${round}, ${n} process${n > 1 ? 'es' : ''}: ${all.length} refreshes of ${new Set(all).size} servers (${done.map((d) => d.refreshed.length).join(' + ')}; ${once ? 'each server once' : 'NOT each server once'}) in ${ms(wall)}; CPU per server: process${n > 1 ? 'es' : ''} ${ms((childCpu * 1000) / all.length)}, store ${ms(((c1.store - c0.store) * 1000) / all.length)}\n`,
+        );
+        if (!once) throw new Error('a server was refreshed twice or not at all');
+      }
     }
+  } finally {
+    await stopChildren(children);
   }
   const ratios = walls.one.map((w, i) => (w / walls.many[i]!).toFixed(2));
   process.stdout.write(
     `    ${processes} processes against 1, wall time per round: ${ratios.join(', ')}× faster\n`,
   );
+}
+
+/** What a child answers for a run: the servers it refreshed. */
+interface Refreshed {
+  refreshed: number[];
 }
 
 async function main(): Promise<void> {
@@ -179,5 +159,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes('--child'))
-  await child(process.env.PGVIGIL_BENCH_STORE_URL!, Number(arg('now', '0')));
+  serveRuns<Refreshed>(2, (pool) => async (at) => ({
+    refreshed: (await refreshDueBaselines(pool, at, servers)).map((d) => d.serverId),
+  }));
 else await main();

@@ -1,7 +1,7 @@
 /**
  * What the store benches share: an embedded store in a temporary directory, migrated, with its
  * partitions; servers with one PostgreSQL target each; the CPU this process and the store have used; the
- * closing line naming the machine; and findings engines in child processes, as server instances.
+ * closing line naming the machine; and child processes that stand for server instances.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -81,12 +81,13 @@ export function machineLine(what: string): string {
 }
 
 /**
- * Findings engines in child processes of a bench script, one per server instance it stands for: each
- * child (the script run with `--child` and `args`) connects to the store at `url`, which it is given in
- * its environment (`PGVIGIL_BENCH_STORE_URL`: the URL holds the password, which a command line would show
- * to anyone on the machine), and answers each run it is sent (`serveEngineRuns`).
+ * Child processes of a bench script, one per server instance it stands for: each child (the script run
+ * with `--child` and `args`) connects to the store at `url`, which it is given in its environment
+ * (`PGVIGIL_BENCH_STORE_URL`: the URL holds the password, which a command line would show to anyone on
+ * the machine), and answers each run it is sent (`serveRuns`). Children are kept between runs, so a
+ * measured run pays no process start-up, and a warm-up run compiles their code.
  */
-export function engineChildren(url: string, n: number, args: readonly string[] = []): ChildProcess[] {
+export function benchChildren(url: string, n: number, args: readonly string[] = []): ChildProcess[] {
   return Array.from({ length: n }, () =>
     fork(process.argv[1]!, ['--child', ...args], {
       stdio: 'inherit',
@@ -95,9 +96,8 @@ export function engineChildren(url: string, n: number, args: readonly string[] =
   );
 }
 
-/** What a child answers for a run: the run's observations and the child's CPU seconds in it. */
-export interface EngineRun {
-  observations: number;
+/** What a child answers for a run, besides its own figures: its CPU seconds in the run. */
+export interface ChildRun {
   cpu: number;
 }
 
@@ -105,16 +105,20 @@ export interface EngineRun {
  * One run in each of `children` at once, child i at `at + i * stepMs` (a step of 1 ms gives each child's
  * claims in the store their own time).
  */
-export function runEngines(children: readonly ChildProcess[], at: number, stepMs = 0): Promise<EngineRun[]> {
+export function runChildren<R>(
+  children: readonly ChildProcess[],
+  at: number,
+  stepMs = 0,
+): Promise<Array<R & ChildRun>> {
   return Promise.all(
     children.map(
       (c, i) =>
-        new Promise<EngineRun>((resolve, reject) => {
+        new Promise<R & ChildRun>((resolve, reject) => {
           const exited = (code: number | null) => reject(new Error(`child exited with ${code}`));
           c.once('exit', exited);
           c.once('message', (r) => {
             c.off('exit', exited);
-            resolve(r as EngineRun);
+            resolve(r as R & ChildRun);
           });
           c.send({ at: at + i * stepMs });
         }),
@@ -123,7 +127,7 @@ export function runEngines(children: readonly ChildProcess[], at: number, stepMs
 }
 
 /** Stops the children and waits for them to exit. */
-export async function stopEngines(children: readonly ChildProcess[]): Promise<void> {
+export async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
   const exits = children.map((c) =>
     c.exitCode !== null || c.signalCode !== null
       ? undefined
@@ -136,17 +140,17 @@ export async function stopEngines(children: readonly ChildProcess[]): Promise<vo
 }
 
 /**
- * The child's side: an engine on its own pool (of `poolSize`) on the store in PGVIGIL_BENCH_STORE_URL,
- * running `run` for each run it is sent, until told to stop.
+ * The child's side: a pool (of `poolSize`) on the store in PGVIGIL_BENCH_STORE_URL, and `make`'s run
+ * function called for each run the child is sent, until told to stop.
  */
-export function serveEngineRuns(
+export function serveRuns<R extends object>(
   poolSize: number,
-  run: (engine: FindingsEngine, at: Date) => Promise<{ observations: number }>,
+  make: (pool: pg.Pool) => (at: Date) => Promise<R>,
 ): void {
   const pool = new pg.Pool({ connectionString: process.env.PGVIGIL_BENCH_STORE_URL!, max: poolSize });
   // The store stops after the bench: idle connections then end, which is no error of the child's.
   pool.on('error', () => {});
-  const engine = new FindingsEngine({ pool, log: silentLogger() });
+  const run = make(pool);
   process.on('message', async (m: { at: number } | 'stop') => {
     if (m === 'stop') {
       await pool.end();
@@ -154,8 +158,19 @@ export function serveEngineRuns(
       return;
     }
     const c0 = process.cpuUsage();
-    const r = await run(engine, new Date(m.at));
+    const r = await run(new Date(m.at));
     const c = process.cpuUsage(c0);
-    process.send!({ observations: r.observations, cpu: (c.user + c.system) / 1e6 } satisfies EngineRun);
+    process.send!({ ...r, cpu: (c.user + c.system) / 1e6 });
+  });
+}
+
+/** `serveRuns` for a findings engine on the child's pool, running `run` on it. */
+export function serveEngineRuns<R extends object>(
+  poolSize: number,
+  run: (engine: FindingsEngine, at: Date) => Promise<R>,
+): void {
+  serveRuns(poolSize, (pool) => {
+    const engine = new FindingsEngine({ pool, log: silentLogger() });
+    return (at) => run(engine, at);
   });
 }

@@ -37,12 +37,12 @@ import { statementHourSlices } from '../src/intelligence/checks/postgres-stateme
 import { FindingsEngine } from '../src/intelligence/engine.js';
 import { silentLogger } from '../src/log.js';
 import {
-  engineChildren,
+  benchChildren,
   machineLine,
-  runEngines,
+  runChildren,
   serveEngineRuns,
   serversWithTarget,
-  stopEngines,
+  stopChildren,
   withBenchStore,
 } from './bench-store.js';
 
@@ -147,14 +147,17 @@ async function compareProcesses(url: string, now: number, cpu: () => { self: num
   // A fleet of one slice is taken whole by the first child; the second, which begins a pass at once as a
   // test's run does (`everyCheck`), would judge it again. A server's job waits out the gap between passes.
   if (servers <= 1000) throw new Error('--processes needs more than one slice: --servers above 1000');
-  const children = engineChildren(url, processes, ['--readers', String(readers)]);
+  const children = benchChildren(url, processes, ['--readers', String(readers)]);
   try {
     for (let i = 0; i < runs; i++) {
       for (const side of [children.slice(0, 1), children]) {
         const c0 = cpu();
         const t0 = performance.now();
         // A new pass each time (everyCheck lifts the gap between passes), at a later time.
-        const all = await runEngines(side, now + (2 * i + (side.length > 1 ? 1 : 0)) * 1000);
+        const all = await runChildren<{ observations: number }>(
+          side,
+          now + (2 * i + (side.length > 1 ? 1 : 0)) * 1000,
+        );
         const wall = performance.now() - t0;
         const c1 = cpu();
         const observations = all.reduce((n, r) => n + r.observations, 0);
@@ -168,7 +171,7 @@ async function compareProcesses(url: string, now: number, cpu: () => { self: num
       }
     }
   } finally {
-    await stopEngines(children);
+    await stopChildren(children);
   }
 }
 

@@ -102,12 +102,15 @@ async function coresOf(db: Queryable, serverId: number, now: Date): Promise<numb
  */
 export async function loadRecentMetrics(db: Queryable, now: Date, run?: object): Promise<AnomalyLoad> {
   const book = baselineBookOf(db);
-  await book.refresh(db, now);
+  const slice = run as Slice | undefined;
+  // Once a run: its later slices judge against the same cache (a refresh reads the rows of the last
+  // refreshes again, tens of thousands on a large fleet).
+  if (!slice?.after) await book.refresh(db, now);
   const to = new Date(Math.floor((now.getTime() - settleMs) / 60_000) * 60_000);
   const from = new Date(to.getTime() - windowMinutes * 60_000);
   const out: AnomalyLoad = { series: [] };
-  const servers = run
-    ? (await anomalyPass.take(db, now, run as Slice, () => serversOfBook(book.servers()))).taken.map(
+  const servers = slice
+    ? (await anomalyPass.take(db, now, slice, () => serversOfBook(book.servers()))).taken.map(
         (t) => t.serverId,
       )
     : book.servers().slice(0, maxServersAlone);
