@@ -65,6 +65,14 @@ async function main(): Promise<void> {
         WHERE server_id = $1 AND target_id IS NULL`,
       [ids[0], ids.slice(1)],
     );
+    // And their state, as the job writes it with them (the checks' cache reads which servers changed there).
+    await pool.query(
+      `INSERT INTO pgvigil.baseline_state (server_id, through, refreshed_at, series, duration_ms)
+       SELECT s, through, refreshed_at - interval '1 hour', series, duration_ms
+         FROM pgvigil.baseline_state, unnest($2::bigint[]) s
+        WHERE server_id = $1`,
+      [ids[0], ids.slice(1)],
+    );
     process.stdout.write(
       `seeded ${servers} hosts, ${template.series} baselines each, in ${(performance.now() - t0).toFixed(0)} ms\n`,
     );

@@ -2,13 +2,17 @@
  * The anomaly checks judge the fleet in passes kept in the store (src/intelligence/checks/fleet-pass.ts):
  * every instance's anomaly job takes slices of the current pass, so two instances share one pass and
  * judge each server once in it, and a new pass begins only once the last is taken and its gap has passed.
- * Two engines on two pools stand for two server instances (each has its own baselines cache).
+ * Two engines on two pools stand for two server instances (each has its own baselines cache). The cache
+ * itself (src/intelligence/baseline-book.ts) reads again, within the hour, only the servers refreshed since.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { BaselineBook } from '../src/intelligence/baseline-book.js';
 import { anomalySlices, anomalyStaleMs } from '../src/intelligence/checks/anomalies.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
+import { replaceServerBaselines } from '../src/storage/queries/baselines.sql.js';
+import { inTransaction } from '../src/storage/tx.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 
 /** More than two slices of 500, so that each instance's run takes several. */
@@ -77,5 +81,63 @@ describe(`the anomaly checks' pass over the fleet (${testPgLabel})`, () => {
     // An anomaly finding waits two passes and a minute before it resolves by time (the engine's 30 minutes
     // stand when that is longer).
     assert.ok(anomalyStaleMs(next.getTime()) <= 2 * 60_000 + 60_000 + 60_000);
+  });
+
+  test('the_baselines_cache_reads_again_only_the_servers_refreshed_since_it_last_read', async () => {
+    // A client whose answers are counted: the rows each refresh of the cache reads.
+    const client = new pg.Client({ connectionString: ts.db.url });
+    await client.connect();
+    let rowsRead = 0;
+    const query = client.query.bind(client);
+    client.query = ((...args: Parameters<typeof query>) => {
+      const p = query(...args) as unknown as Promise<pg.QueryResult>;
+      return p.then((r) => {
+        rowsRead += r.rowCount ?? 0;
+        return r;
+      });
+    }) as typeof client.query;
+    try {
+      const now = new Date();
+      const book = new BaselineBook();
+      await book.refresh(client, now);
+      assert.equal(book.servers().length, servers);
+      const [a, b] = book.servers() as [number, number];
+
+      // Nothing refreshed since: the cache reads no baseline again.
+      rowsRead = 0;
+      await book.refresh(client, now);
+      assert.equal(rowsRead, 0);
+
+      // Server a refreshed with another series, b refreshed with none: their rows, and nothing else.
+      const later = new Date(now.getTime() + 1000);
+      const row = {
+        targetId: null,
+        object: '',
+        stats7d: null,
+        stats30d: null,
+        hourOfWeek: [],
+        hourOfDay: [],
+      };
+      await inTransaction(ts.store.pool, async (c) => {
+        await replaceServerBaselines(c, a, later, later, [{ ...row, metric: 'host.iowait_pct' }], 1);
+        await replaceServerBaselines(c, b, later, later, [], 1);
+      });
+      rowsRead = 0;
+      await book.refresh(client, now);
+      // Two rows of baseline_state and one baseline.
+      assert.equal(rowsRead, 3);
+      assert.deepEqual(
+        book.ofServer(a).map((e) => e.metric),
+        ['host.iowait_pct'],
+      );
+      assert.deepEqual(book.ofServer(b), []);
+      assert.equal(book.servers().length, servers - 1);
+
+      rowsRead = 0;
+      await book.refresh(client, now);
+      assert.equal(rowsRead, 2, 'only the state of the two, whose baselines the cache holds');
+    } finally {
+      await client.end();
+    }
   });
 });

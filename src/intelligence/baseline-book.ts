@@ -5,7 +5,11 @@
  * fits in memory. When the hour changes it reloads everything; otherwise it reads only the baselines
  * computed since its last read, less a margin (a refreshed server's rows replace that server's entries).
  */
-import { baselineSlots } from '../storage/queries/baselines.sql.js';
+import {
+  type BaselineSlotRow,
+  baselineSlots,
+  baselinesComputedSince,
+} from '../storage/queries/baselines.sql.js';
 import type { Queryable } from '../storage/queries/queryable.js';
 import {
   hourMs,
@@ -76,6 +80,8 @@ export class BaselineBook {
   private byServer = new Map<number, Set<string>>();
   private hour: number | null = null;
   private newest: Date | null = null;
+  /** Per server, the computed_at of the baselines the cache holds. */
+  private computed = new Map<number, number>();
 
   /** Brings the cache up to date for `now`. */
   async refresh(db: Queryable, now: Date): Promise<void> {
@@ -84,25 +90,38 @@ export class BaselineBook {
     const prev = hour - hourMs;
     const weeks = [hourOfWeek(hour), hourOfWeek(prev)];
     const days = [hourOfDay(hour), hourOfDay(prev)];
-    // Re-read a margin before the newest seen: refreshes of several servers in one job run share a
-    // computed_at, and one may commit after the cache read another's. Re-reading a server is harmless: its
-    // rows all share their computed_at, so it comes back whole and replaces itself.
-    const since = full || this.newest === null ? null : new Date(this.newest.getTime() - rereadMarginMs);
-    const rows = await baselineSlots(db, weeks, days, since);
+    let rows: BaselineSlotRow[];
     if (full) {
+      rows = await baselineSlots(db, weeks, days, null);
       this.entries = new Map();
       this.byServer = new Map();
+      this.computed = new Map();
       this.hour = hour;
       this.newest = null;
-    }
-    const replaced = new Set<number>();
-    for (const r of rows) {
-      if (!full && !replaced.has(r.serverId)) {
-        // A refresh replaces all of a server's rows: drop what the cache had of it.
-        replaced.add(r.serverId);
-        for (const k of this.byServer.get(r.serverId) ?? []) this.entries.delete(k);
-        this.byServer.delete(r.serverId);
+    } else {
+      // The servers refreshed since a margin before the newest seen (refreshes of several servers in one
+      // job run share a computed_at, and one may commit after the cache read another's), of which only
+      // those whose baselines the cache does not hold are read again: a refresh replaces all of a
+      // server's rows, so its rows come back whole and replace what the cache had of it.
+      const since = new Date(this.newest === null ? 0 : this.newest.getTime() - rereadMarginMs);
+      const changed = (await baselinesComputedSince(db, since)).filter(
+        (s) => this.computed.get(s.serverId) !== s.computedAt.getTime(),
+      );
+      if (changed.length === 0) return;
+      for (const { serverId, computedAt } of changed) {
+        for (const k of this.byServer.get(serverId) ?? []) this.entries.delete(k);
+        this.byServer.delete(serverId);
+        this.computed.set(serverId, computedAt.getTime());
+        if (this.newest === null || computedAt > this.newest) this.newest = computedAt;
       }
+      rows = await baselineSlots(
+        db,
+        weeks,
+        days,
+        changed.map((s) => s.serverId),
+      );
+    }
+    for (const r of rows) {
       const week: Record<number, SlotStats | null> = {};
       const day: Record<number, SlotStats | null> = {};
       weeks.forEach((w, i) => {
@@ -128,6 +147,8 @@ export class BaselineBook {
         this.byServer.set(r.serverId, s);
       }
       s.add(key);
+      // What the cache holds of the server: as read (a refresh may have committed since its state was).
+      this.computed.set(r.serverId, r.computedAt.getTime());
       if (this.newest === null || r.computedAt > this.newest) this.newest = r.computedAt;
     }
   }

@@ -335,14 +335,14 @@ export interface BaselineSlotRow {
 }
 
 /**
- * For the detector's cache: every baseline computed after `since` (all when null), with only the slots it
+ * For the detector's cache: the baselines of `servers` (of every server when null), with only the slots it
  * needs now (the current and previous hour), not all 192.
  */
 export async function baselineSlots(
   db: Queryable,
   weekSlots: readonly number[],
   daySlots: readonly number[],
-  since: Date | null,
+  servers: readonly number[] | null,
 ): Promise<BaselineSlotRow[]> {
   const { rows } = await db.query<{
     server_id: string;
@@ -359,8 +359,8 @@ export async function baselineSlots(
             ARRAY(SELECT hour_of_week -> w FROM unnest($1::int[]) WITH ORDINALITY AS u(w, i) ORDER BY i) AS week,
             ARRAY(SELECT hour_of_day -> d FROM unnest($2::int[]) WITH ORDINALITY AS u(d, i) ORDER BY i) AS day
        FROM pgvigil.baselines
-      WHERE $3::timestamptz IS NULL OR computed_at > $3::timestamptz`,
-    [weekSlots, daySlots, since],
+      WHERE $3::bigint[] IS NULL OR server_id = ANY($3::bigint[])`,
+    [weekSlots, daySlots, servers],
   );
   return rows.map((r) => ({
     serverId: Number(r.server_id),
@@ -373,6 +373,22 @@ export async function baselineSlots(
     weekSlots: r.week,
     daySlots: r.day,
   }));
+}
+
+/**
+ * For the detector's cache: the servers whose baselines were computed after `since`, with when (one row
+ * per server in baseline_state, written in the transaction that replaces its baselines).
+ */
+export async function baselinesComputedSince(
+  db: Queryable,
+  since: Date,
+): Promise<Array<{ serverId: number; computedAt: Date }>> {
+  const { rows } = await db.query<{ serverId: number; computedAt: Date }>(
+    `SELECT server_id::int AS "serverId", refreshed_at AS "computedAt"
+       FROM pgvigil.baseline_state WHERE refreshed_at > $1`,
+    [since],
+  );
+  return rows;
 }
 
 export interface BaselineRow {
