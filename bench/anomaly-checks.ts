@@ -7,8 +7,8 @@
  * interfaces: the host families only, so that a fleet of several slices fits this machine), the last 20
  * minutes of raw rows every 10 s. Baselines: the baselines job refreshes the first server from 8 weeks of
  * its hourly rollups, and its rows are copied to every other server (the same values, so every server's
- * read and evaluation is the same work), as computed an hour before: refreshes spread over the hour, as
- * the job makes them, not all in the last minutes (which the checks' cache would read again every slice).
+ * read and evaluation is the same work), with their `baseline_state`, as computed an hour before:
+ * refreshes spread over the hour, as the job makes them, not all in the last minutes.
  *
  * Measured: each round, one child process of this script runs the job's checks once (a whole pass), then
  * `--processes` children run them at once, each an engine with its own pool and baselines cache, as
