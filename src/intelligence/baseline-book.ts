@@ -2,8 +2,9 @@
  * The detector's in-memory cache of baselines. It holds, per series, only what judging the last minutes
  * needs: the hour-of-week and hour-of-day slots of the current and the previous hour (a 15-minute window can
  * straddle an hour) and the 30-day window — a few numbers per series instead of 192 slots, so a large fleet
- * fits in memory. When the hour changes it reloads everything; otherwise it reads only the baselines
- * computed since its last read, less a margin (a refreshed server's rows replace that server's entries).
+ * fits in memory. When the hour changes it reloads everything; otherwise it reads the baselines of only
+ * the servers refreshed since its last read, less a margin, whose rows it does not hold (a refreshed
+ * server's rows replace that server's entries).
  */
 import {
   type BaselineSlotRow,
