@@ -12,7 +12,7 @@
  */
 
 import { hostCores } from '../../storage/queries/baselines.sql.js';
-import { maxPassRows } from '../../storage/queries/check-pass.sql.js';
+import { serversListing } from '../../storage/queries/check-pass.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { appMetricDefs } from '../app-metrics.js';
@@ -56,12 +56,6 @@ const anomalyPass = new FleetPass({
   runBudgetMs: 40_000,
   intervalMs: 60_000,
   maxStaleMs: 6 * 3_600_000,
-});
-
-/** Lists a new pass: the servers with baselines in this instance's cache. */
-const serversOfBook = (servers: readonly number[]) => ({
-  select: 'SELECT s, 0 FROM unnest($2::bigint[]) s ORDER BY 1 LIMIT $3',
-  params: [servers, maxPassRows],
 });
 
 export interface AnomalyLoad {
@@ -109,8 +103,9 @@ export async function loadRecentMetrics(db: Queryable, now: Date, run?: object):
   const to = new Date(Math.floor((now.getTime() - settleMs) / 60_000) * 60_000);
   const from = new Date(to.getTime() - windowMinutes * 60_000);
   const out: AnomalyLoad = { series: [] };
+  // A new pass lists the servers with baselines in this instance's cache.
   const servers = slice
-    ? (await anomalyPass.take(db, now, slice, () => serversOfBook(book.servers()))).taken.map(
+    ? (await anomalyPass.take(db, now, slice, () => serversListing(book.servers()))).taken.map(
         (t) => t.serverId,
       )
     : book.servers().slice(0, maxServersAlone);
