@@ -28,11 +28,7 @@ import { startEmbeddedStore } from '../src/storage/embedded.js';
 import { migrate } from '../src/storage/migrate.js';
 import { maintainPartitions } from '../src/storage/partitions.js';
 import { startServerChild } from '../src/tools/bench-ingest.js';
-
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
+import { arg } from './args.js';
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -22,6 +22,7 @@
  */
 import { anomalySlices } from '../src/intelligence/checks/anomalies.js';
 import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { arg } from './args.js';
 import { seedServerHistory } from './baselines-seed.js';
 import {
   benchChildren,
@@ -33,10 +34,6 @@ import {
   withBenchStore,
 } from './bench-store.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const servers = Number(arg('servers', '2000'));
 const processes = Number(arg('processes', '2'));
 const rounds = Number(arg('rounds', '3'));

@@ -27,6 +27,7 @@
 import type pg from 'pg';
 import { anomalyChecks, loadRecentMetrics } from '../src/intelligence/checks/anomalies.js';
 import { refreshDueBaselines } from '../src/server/jobs/baselines.js';
+import { arg } from './args.js';
 import { seedServerHistory as seed } from './baselines-seed.js';
 import {
   benchChildren,
@@ -38,10 +39,6 @@ import {
   withBenchStore,
 } from './bench-store.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const servers = Number(arg('servers', '20'));
 const processes = Number(arg('processes', '1'));
 const rounds = Number(arg('rounds', '2'));

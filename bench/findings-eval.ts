@@ -13,11 +13,7 @@ import { SampleMemory, scopesOf } from '../src/intelligence/scope-rows.js';
 import { ThresholdBook } from '../src/intelligence/thresholds.js';
 import { defaultBatchLimits, validateBatch } from '../src/protocol/batch.js';
 import { batchShape, makeBatch } from '../src/tools/bench-ingest.js';
-
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
+import { arg } from './args.js';
 
 type Data = 'alerting' | 'zero' | 'healthy';
 

@@ -35,6 +35,7 @@ import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { startServerChild } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
+import { arg } from './args.js';
 
 const hourMs = 3_600_000;
 
@@ -149,11 +150,6 @@ export async function keepAgentsSeen(pool: pg.Pool): Promise<void> {
       WHERE hostname LIKE 'host-%' AND last_seen_at > now() - interval '5 minutes'`,
   );
 }
-
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

@@ -12,11 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../src/storage/cluster.js';
 import { packageRoot } from '../src/version.js';
-
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
+import { arg } from './args.js';
 
 interface Finding {
   check: string;

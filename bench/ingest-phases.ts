@@ -20,12 +20,9 @@ import { encodeTable } from '../src/server/ingest/copy.js';
 import { decodeBatch } from '../src/server/ingest/decode.js';
 import { sampleMessage } from '../src/server/live/summary.js';
 import { batchShape, makeBatch } from '../src/tools/bench-ingest.js';
+import { arg } from './args.js';
 import { machineLine } from './bench-store.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const batches = Number(arg('batches', '3000'));
 const rounds = Number(arg('rounds', '5'));
 

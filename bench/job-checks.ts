@@ -36,6 +36,7 @@ import type pg from 'pg';
 import { statementHourSlices } from '../src/intelligence/checks/postgres-statements.js';
 import { FindingsEngine } from '../src/intelligence/engine.js';
 import { silentLogger } from '../src/log.js';
+import { arg } from './args.js';
 import {
   benchChildren,
   machineLine,
@@ -46,10 +47,6 @@ import {
   withBenchStore,
 } from './bench-store.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const servers = Number(arg('servers', '100'));
 const runs = Number(arg('runs', '3'));
 const readers = Number(arg('readers', '1'));

@@ -23,11 +23,8 @@ import {
 } from '../src/intelligence/replay/index.js';
 import { inQuietWindow } from '../test/scenarios/background.js';
 import { cleanHosts, scenarios } from '../test/scenarios/incidents.js';
+import { arg } from './args.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const leadDays = Number(arg('lead', '2'));
 const cleanDays = Number(arg('clean-days', '30'));
 const json = process.argv.includes('--json');

@@ -47,12 +47,9 @@ import { type RollupTier, rollupSpecs } from '../src/storage/rollups.js';
 import { planSeries, seriesSql, serverTails } from '../src/storage/series.js';
 import { startServerChild } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
+import { arg } from './args.js';
 import { loadRaw } from './seed-hosts.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const hosts = Number(arg('hosts', '100'));
 const calls = Number(arg('calls', '300'));
 const keep = arg('keep', '');

@@ -16,12 +16,9 @@ import { evaluateSlo } from '../src/intelligence/slo.js';
 import { countHours, loadSloInput, resolveIndicator, runSlos } from '../src/intelligence/slo-store.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { allSlos } from '../src/storage/queries/slos.sql.js';
+import { arg } from './args.js';
 import { withBenchStore } from './bench-store.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const targets = Number(arg('targets', '20'));
 const statements = Number(arg('statements', '25'));
 const runs = Number(arg('runs', '5'));

@@ -27,12 +27,9 @@ import { silentLogger } from '../src/log.js';
 import { families } from '../src/protocol/families/index.js';
 import { type RunningCluster, startCluster } from '../src/storage/cluster.js';
 import { packageRoot } from '../src/version.js';
+import { arg } from './args.js';
 
 const execFileAsync = promisify(execFile);
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const minutes = Number(arg('minutes', '15'));
 const pgbench = '/usr/lib/postgresql/15/bin/pgbench';
 

@@ -35,12 +35,8 @@ import { type EmbeddedStore, startEmbeddedStore } from '../src/storage/embedded.
 import { migrate } from '../src/storage/migrate.js';
 import { startServerChild } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
+import { arg } from './args.js';
 import { seedFleet } from './fleet-seed.js';
-
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 
 /** Collects long tasks from the document's start (evaluated before any of the page's scripts). */
 const observeLongTasks = `

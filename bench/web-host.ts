@@ -29,12 +29,9 @@ import { migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { startServerChild } from '../src/tools/bench-ingest.js';
 import { version } from '../src/version.js';
+import { arg } from './args.js';
 import { loadRaw } from './seed-hosts.js';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-};
 const runs = Number(arg('runs', '10'));
 
 /** The charts the seeded families feed (pressure, filesystems, processes and containers are not seeded). */
