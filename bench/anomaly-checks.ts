@@ -18,10 +18,21 @@
  * not counted. Busy cores: the children's and the store's CPU over the wall time; on a machine whose cores
  * one process and the store already keep busy, more processes cannot go faster.
  *
- * Run: npm run build && node dist/bench/anomaly-checks.js [--servers 2000] [--processes 2] [--rounds 3]
+ * Last, the heap a baselines cache takes per series, every host's baselines loaded into one in this process.
+ *
+ * With PGVIGIL_BASELINE_CACHE_SERIES below the fleet's series (10 a server here), each child's baselines
+ * cache holds only part of the fleet, and each slice reads its servers' baselines from the store.
+ *
+ * Run: npm run build && [PGVIGIL_BASELINE_CACHE_SERIES=N] node dist/bench/anomaly-checks.js [--servers 2000]
+ *      [--processes 2] [--rounds 3]
  */
-import { anomalySlices } from '../src/intelligence/checks/anomalies.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { BaselineBook } from '../src/intelligence/baseline-book.js';
+import { anomalySlices, setBaselineCacheSeries } from '../src/intelligence/checks/anomalies.js';
 import { refreshServerBaselines } from '../src/server/jobs/baselines.js';
+import { baselineCacheSeriesFromEnv } from '../src/server/jobs/findings.js';
+import type { Queryable } from '../src/storage/queries/queryable.js';
 import { arg } from './args.js';
 import { seedServerHistory } from './baselines-seed.js';
 import {
@@ -116,10 +127,34 @@ async function main(): Promise<void> {
     } finally {
       await stopChildren(children);
     }
+    await cacheMemory(pool, ids, new Date(now));
     process.stdout.write(machineLine(`${servers} hosts`));
   });
 }
 
-if (process.argv.includes('--child'))
+/**
+ * The heap a baselines cache takes per series it holds: every server's baselines loaded slice by slice (as
+ * the checks load them) into a cache bounded above the fleet, the heap measured after full collections.
+ */
+async function cacheMemory(pool: Queryable, ids: number[], now: Date): Promise<void> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heap = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const before = heap();
+  const book = new BaselineBook(10_000_000);
+  for (let i = 0; i < ids.length; i += 500) await book.load(pool, now, ids.slice(i, i + 500));
+  const bytes = heap() - before;
+  process.stdout.write(
+    `baselines cache: ${book.size.toLocaleString('en-US')} series of ${ids.length} hosts held in ${(bytes / 1048576).toFixed(1)} MiB of heap, ${Math.round(bytes / book.size)} bytes a series\n`,
+  );
+}
+
+if (process.argv.includes('--child')) {
+  // As a server sets it (PGVIGIL_BASELINE_CACHE_SERIES): the children inherit this process's environment.
+  setBaselineCacheSeries(baselineCacheSeriesFromEnv());
   serveEngineRuns(3, (engine, at) => engine.runJobChecks(at, { everyCheck: true, slices: anomalySlices }));
-else await main();
+} else await main();

@@ -3,7 +3,8 @@
  * every instance's anomaly job takes slices of the current pass, so two instances share one pass and
  * judge each server once in it, and a new pass begins only once the last is taken and its gap has passed.
  * Two engines on two pools stand for two server instances (each has its own baselines cache). The cache
- * itself (src/intelligence/baseline-book.ts) reads again, within the hour, only the servers refreshed since.
+ * itself (src/intelligence/baseline-book.ts) reads again, within the hour, only the servers refreshed since,
+ * and holds at most its bound.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -32,12 +33,15 @@ async function takenAt(at: Date): Promise<number> {
 
 before(async () => {
   ts = await createTestStore('anomaly_pass');
-  // Servers with one baseline each: what the checks' cache lists a pass from.
+  // Servers with one baseline each, and their state as the baselines job writes it: a pass lists the
+  // servers whose last refresh wrote baselines.
   await ts.store.pool.query(
     `WITH s AS (INSERT INTO pgvigil.servers (name) SELECT 'host-' || i FROM generate_series(1, $1::int) i
-                RETURNING server_id)
-     INSERT INTO pgvigil.baselines (server_id, metric, through, computed_at, hour_of_week, hour_of_day)
-     SELECT server_id, 'host.cpu_busy_pct', now(), now(), '[]', '[]' FROM s`,
+                RETURNING server_id),
+          b AS (INSERT INTO pgvigil.baselines (server_id, metric, through, computed_at, hour_of_week, hour_of_day)
+                SELECT server_id, 'host.cpu_busy_pct', now(), now(), '[]', '[]' FROM s)
+     INSERT INTO pgvigil.baseline_state (server_id, through, refreshed_at, series, duration_ms)
+     SELECT server_id, now(), now(), 1, 1 FROM s`,
     [servers],
   );
   pools = [0, 1].map(() => new pg.Pool({ connectionString: ts.db.url, max: 3 }));
@@ -83,30 +87,50 @@ describe(`the anomaly checks' pass over the fleet (${testPgLabel})`, () => {
     assert.ok(anomalyStaleMs(next.getTime()) <= 2 * 60_000 + 60_000 + 60_000);
   });
 
-  test('the_baselines_cache_reads_again_only_the_servers_refreshed_since_it_last_read', async () => {
-    // A client whose answers are counted: the rows each refresh of the cache reads.
+  /** A client that counts the baseline rows its queries read (not those of baseline_state). */
+  async function countingClient(): Promise<{ client: pg.Client; read: () => number }> {
     const client = new pg.Client({ connectionString: ts.db.url });
     await client.connect();
     let rowsRead = 0;
     const query = client.query.bind(client);
-    client.query = ((...args: Parameters<typeof query>) => {
-      const p = query(...args) as unknown as Promise<pg.QueryResult>;
+    client.query = ((text: string, ...rest: unknown[]) => {
+      const p = (query as (...a: unknown[]) => Promise<pg.QueryResult>)(text, ...rest);
       return p.then((r) => {
-        rowsRead += r.rowCount ?? 0;
+        if (typeof text === 'string' && text.includes('FROM pgvigil.baselines')) rowsRead += r.rowCount ?? 0;
         return r;
       });
     }) as typeof client.query;
+    return {
+      client,
+      read: () => {
+        const n = rowsRead;
+        rowsRead = 0;
+        return n;
+      },
+    };
+  }
+
+  async function serverIds(): Promise<number[]> {
+    const { rows } = await ts.store.pool.query('SELECT server_id FROM pgvigil.baseline_state ORDER BY 1');
+    return rows.map((r) => Number(r.server_id));
+  }
+
+  test('the_baselines_cache_reads_again_only_the_servers_refreshed_since_it_last_looked', async () => {
+    const { client, read } = await countingClient();
     try {
       const now = new Date();
+      const ids = await serverIds();
       const book = new BaselineBook();
-      await book.refresh(client, now);
+      await book.forgetRefreshed(client);
+      await book.load(client, now, ids);
+      assert.equal(read(), servers);
       assert.equal(book.servers().length, servers);
-      const [a, b] = book.servers() as [number, number];
+      const [a, b] = ids as [number, number];
 
       // Nothing refreshed since: the cache reads no baseline again.
-      rowsRead = 0;
-      await book.refresh(client, now);
-      assert.equal(rowsRead, 0);
+      await book.forgetRefreshed(client);
+      await book.load(client, now, ids);
+      assert.equal(read(), 0);
 
       // Server a refreshed with another series, b refreshed with none: their rows, and nothing else.
       const later = new Date(now.getTime() + 1000);
@@ -122,10 +146,9 @@ describe(`the anomaly checks' pass over the fleet (${testPgLabel})`, () => {
         await replaceServerBaselines(c, a, later, later, [{ ...row, metric: 'host.iowait_pct' }], 1);
         await replaceServerBaselines(c, b, later, later, [], 1);
       });
-      rowsRead = 0;
-      await book.refresh(client, now);
-      // Two rows of baseline_state and one baseline.
-      assert.equal(rowsRead, 3);
+      await book.forgetRefreshed(client);
+      await book.load(client, now, ids);
+      assert.equal(read(), 1, "a's one baseline");
       assert.deepEqual(
         book.ofServer(a).map((e) => e.metric),
         ['host.iowait_pct'],
@@ -133,9 +156,46 @@ describe(`the anomaly checks' pass over the fleet (${testPgLabel})`, () => {
       assert.deepEqual(book.ofServer(b), []);
       assert.equal(book.servers().length, servers - 1);
 
-      rowsRead = 0;
-      await book.refresh(client, now);
-      assert.equal(rowsRead, 2, 'only the state of the two, whose baselines the cache holds');
+      await book.forgetRefreshed(client);
+      await book.load(client, now, ids);
+      assert.equal(read(), 0, 'the two are held as read');
+
+      // The next hour needs other slots: each server is read again as it is asked for.
+      const nextHour = new Date(now.getTime() + 3_600_000);
+      await book.load(client, nextHour, ids.slice(0, 10));
+      assert.equal(read(), 9, 'ten servers, b without baselines');
+    } finally {
+      await client.end();
+    }
+  });
+
+  test('the_baselines_cache_holds_at_most_its_bound_letting_go_of_the_servers_used_least_recently', async () => {
+    const { client, read } = await countingClient();
+    try {
+      const now = new Date();
+      // Servers 2 onwards: untouched by the test above (one series each).
+      const ids = (await serverIds()).slice(2);
+      const book = new BaselineBook(300);
+      // A slice larger than the bound is held whole.
+      await book.load(client, now, ids.slice(0, 500));
+      assert.equal(read(), 500);
+      assert.equal(book.size, 500);
+      // The next slice: the first is let go of, the new one held whole.
+      await book.load(client, now, ids.slice(500, 1000));
+      assert.equal(read(), 500);
+      assert.equal(book.size, 500);
+      assert.equal(book.get(ids[0]!, null, 'host.cpu_busy_pct', ''), undefined);
+      assert.ok(book.get(ids[999]!, null, 'host.cpu_busy_pct', ''));
+      // 100 of the first again: read, and the bound lets go of the 300 used least recently.
+      await book.load(client, now, ids.slice(0, 100));
+      assert.equal(read(), 100);
+      assert.equal(book.size, 300);
+      assert.ok(book.get(ids[0]!, null, 'host.cpu_busy_pct', ''));
+      assert.equal(book.get(ids[500]!, null, 'host.cpu_busy_pct', ''), undefined);
+      assert.ok(book.get(ids[999]!, null, 'host.cpu_busy_pct', ''));
+      // Those held are not read again.
+      await book.load(client, now, ids.slice(800, 1000));
+      assert.equal(read(), 0);
     } finally {
       await client.end();
     }

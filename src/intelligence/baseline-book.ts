@@ -1,10 +1,15 @@
 /**
- * The detector's in-memory cache of baselines. It holds, per series, only what judging the last minutes
- * needs: the hour-of-week and hour-of-day slots of the current and the previous hour (a 15-minute window can
- * straddle an hour) and the 30-day window — a few numbers per series instead of 192 slots, so a large fleet
- * fits in memory. When the hour changes it reloads everything; otherwise it reads the baselines of only
- * the servers refreshed since its last read, less a margin, whose rows it does not hold (a refreshed
- * server's rows replace that server's entries).
+ * The detector's cache of baselines. It holds, per series, only what judging the last minutes needs: the
+ * hour-of-week and hour-of-day slots of the current and the previous hour (a 15-minute window can straddle
+ * an hour) and the 30-day window — a few numbers per series instead of 192 slots.
+ *
+ * It holds servers, not the fleet: each slice of the anomaly checks' pass asks for its own servers
+ * (`load`), and a server's baselines are read when it is not held, or held for another hour. Past
+ * `maxSeries` series the servers used least recently are let go of, so an instance's memory is bounded
+ * whatever the fleet (about 1.2 kB a series; bench/RESULTS.md, "Anomaly checks' job"): a fleet within the bound
+ * is read once an hour, server by server as its slices come; a larger one has each slice read its servers.
+ * Once a run, `forgetRefreshed` lets go of the servers whose baselines were refreshed since it last looked,
+ * less a margin, so they are read again whole.
  */
 import {
   type BaselineSlotRow,
@@ -24,6 +29,33 @@ import {
   type WindowStats,
 } from './baselines.js';
 
+/** Slots by index: of a whole profile (an array, as the baselines job computes it) or of the hours loaded. */
+export interface SlotTable {
+  /** The slot's stats; null: a slot without points; undefined: not loaded. */
+  get(index: number): SlotStats | null | undefined;
+}
+
+/** A whole profile (168 or 24 slots) as a SlotTable. */
+export function profileSlots(profile: ReadonlyArray<SlotStats | null>): SlotTable {
+  return { get: (i) => profile[i] };
+}
+
+/**
+ * The two slots a cache entry holds (the current and the previous hour), the indexes shared by every entry
+ * read at once: a small object, where a record keyed by slot index had V8 allocate room for every index
+ * below the highest (up to 168), about 1.3 kB per entry.
+ */
+class HourSlots implements SlotTable {
+  constructor(
+    private readonly at: readonly number[],
+    private readonly current: SlotStats | null,
+    private readonly previous: SlotStats | null,
+  ) {}
+  get(index: number): SlotStats | null | undefined {
+    return index === this.at[0] ? this.current : index === this.at[1] ? this.previous : undefined;
+  }
+}
+
 /** One series' baseline as the detector sees it: plain data, so a replay can build one by hand. */
 export interface BookEntry {
   serverId: number;
@@ -32,9 +64,10 @@ export interface BookEntry {
   object: string;
   through: number;
   window: WindowStats | null;
-  /** Hour-of-week slot → stats (only the slots loaded). */
-  week: Readonly<Record<number, SlotStats | null>>;
-  day: Readonly<Record<number, SlotStats | null>>;
+  /** Hour-of-week slot → stats. */
+  week: SlotTable;
+  /** Hour-of-day slot → stats. */
+  day: SlotTable;
 }
 
 /**
@@ -62,113 +95,148 @@ export function entrySlotAt(e: BookEntry, t: number): SlotBaseline | null {
 function slotAtUncached(e: BookEntry, t: number): SlotBaseline | null {
   return slotFor(
     {
-      hourOfWeek: (i) => (Object.hasOwn(e.week, i) ? e.week[i] : undefined),
-      hourOfDay: (i) => (Object.hasOwn(e.day, i) ? e.day[i] : undefined),
+      hourOfWeek: (i) => e.week.get(i),
+      hourOfDay: (i) => e.day.get(i),
       window: e.window,
     },
     t,
   );
 }
 
-/** How far before the newest computed_at seen each incremental read starts again. */
+/** How far before the newest computed_at seen each look for refreshed servers starts again. */
 const rereadMarginMs = 10 * 60_000;
 
-export const bookKey = (serverId: number, targetId: number | null, metric: string, object: string) =>
-  `${serverId}|${targetId ?? ''}|${metric}|${object}`;
+/** The series a cache holds unless told otherwise: about 240 MB, the baselines of 2,000 hosts of 100 series. */
+export const defaultMaxSeries = 200_000;
+
+/** Servers whose baselines one statement reads. */
+const serversPerRead = 500;
+
+/** What the cache holds of one server. */
+interface Held {
+  /** The hour its slots are of. */
+  hour: number;
+  /** Its baselines' computed_at as read (NaN: it had none). */
+  computedAt: number;
+  /** By `seriesKey`. */
+  entries: Map<string, BookEntry>;
+}
+
+const seriesKey = (targetId: number | null, metric: string, object: string) =>
+  `${targetId ?? ''}|${metric}|${object}`;
 
 export class BaselineBook {
-  private entries = new Map<string, BookEntry>();
-  private byServer = new Map<number, Set<string>>();
-  private hour: number | null = null;
-  private newest: Date | null = null;
-  /** Per server, the computed_at of the baselines the cache holds. */
-  private computed = new Map<number, number>();
+  /** In the order last used: the first is let go of first. */
+  private held = new Map<number, Held>();
+  private series = 0;
+  /** The newest computed_at seen, from which `forgetRefreshed` looks again (less the margin). */
+  private newest: number | null = null;
 
-  /** Brings the cache up to date for `now`. */
-  async refresh(db: Queryable, now: Date): Promise<void> {
+  constructor(private readonly maxSeries = defaultMaxSeries) {}
+
+  /**
+   * Lets go of the servers held whose baselines were refreshed since the last look (one small read of
+   * baseline_state): the next `load` that asks for them reads them again.
+   */
+  async forgetRefreshed(db: Queryable): Promise<void> {
+    // Refreshes of several servers in one job run share a computed_at, and one may commit after this
+    // read saw another: the look starts a margin before the newest seen.
+    const since = new Date(this.newest === null ? 0 : this.newest - rereadMarginMs);
+    for (const { serverId, computedAt } of await baselinesComputedSince(db, since)) {
+      const t = computedAt.getTime();
+      if (this.newest === null || t > this.newest) this.newest = t;
+      const h = this.held.get(serverId);
+      if (h && h.computedAt !== t) this.drop(serverId, h);
+    }
+  }
+
+  /**
+   * Makes sure the baselines of `servers` are held with the slots of the hour of `now`: reads those not
+   * held, or held for another hour, then lets go of the least recently used past the bound. The entries
+   * a caller took stay valid after they are let go of (they are never changed).
+   */
+  async load(db: Queryable, now: Date, servers: readonly number[]): Promise<void> {
     const hour = Math.floor(now.getTime() / hourMs) * hourMs;
-    const full = this.hour !== hour;
+    const missing: number[] = [];
+    for (const id of servers) {
+      const h = this.held.get(id);
+      if (h && h.hour === hour) {
+        // Used: to the end of the order.
+        this.held.delete(id);
+        this.held.set(id, h);
+      } else {
+        if (h) this.drop(id, h);
+        missing.push(id);
+      }
+    }
     const prev = hour - hourMs;
     const weeks = [hourOfWeek(hour), hourOfWeek(prev)];
     const days = [hourOfDay(hour), hourOfDay(prev)];
-    let rows: BaselineSlotRow[];
-    if (full) {
-      rows = await baselineSlots(db, weeks, days, null);
-      this.entries = new Map();
-      this.byServer = new Map();
-      this.computed = new Map();
-      this.hour = hour;
-      this.newest = null;
-    } else {
-      // The servers refreshed since a margin before the newest seen (refreshes of several servers in one
-      // job run share a computed_at, and one may commit after the cache read another's), of which only
-      // those whose baselines the cache does not hold are read again: a refresh replaces all of a
-      // server's rows, so its rows come back whole and replace what the cache had of it.
-      const since = new Date(this.newest === null ? 0 : this.newest.getTime() - rereadMarginMs);
-      const changed = (await baselinesComputedSince(db, since)).filter(
-        (s) => this.computed.get(s.serverId) !== s.computedAt.getTime(),
+    for (let i = 0; i < missing.length; i += serversPerRead) {
+      const ids = missing.slice(i, i + serversPerRead);
+      const read = new Map<number, Held>(
+        ids.map((id) => [id, { hour, computedAt: Number.NaN, entries: new Map() }]),
       );
-      if (changed.length === 0) return;
-      for (const { serverId, computedAt } of changed) {
-        for (const k of this.byServer.get(serverId) ?? []) this.entries.delete(k);
-        this.byServer.delete(serverId);
-        this.computed.set(serverId, computedAt.getTime());
-        if (this.newest === null || computedAt > this.newest) this.newest = computedAt;
+      for (const r of await baselineSlots(db, weeks, days, ids)) {
+        const h = read.get(r.serverId);
+        if (!h) continue;
+        h.entries.set(seriesKey(r.targetId, r.metric, r.object), entryOf(r, weeks, days));
+        // What the cache holds of the server: as read (a refresh may have committed since its state was).
+        h.computedAt = r.computedAt.getTime();
       }
-      rows = await baselineSlots(
-        db,
-        weeks,
-        days,
-        changed.map((s) => s.serverId),
-      );
-    }
-    for (const r of rows) {
-      const week: Record<number, SlotStats | null> = {};
-      const day: Record<number, SlotStats | null> = {};
-      weeks.forEach((w, i) => {
-        week[w] = unpackSlot(r.weekSlots[i]);
-      });
-      days.forEach((d, i) => {
-        day[d] = unpackSlot(r.daySlots[i]);
-      });
-      const key = bookKey(r.serverId, r.targetId, r.metric, r.object);
-      this.entries.set(key, {
-        serverId: r.serverId,
-        targetId: r.targetId,
-        metric: r.metric,
-        object: r.object,
-        through: r.through.getTime(),
-        window: unpackWindow(r.stats30d),
-        week,
-        day,
-      });
-      let s = this.byServer.get(r.serverId);
-      if (!s) {
-        s = new Set();
-        this.byServer.set(r.serverId, s);
+      for (const [id, h] of read) {
+        this.held.set(id, h);
+        this.series += h.entries.size;
+        if (!Number.isNaN(h.computedAt) && (this.newest === null || h.computedAt > this.newest))
+          this.newest = h.computedAt;
       }
-      s.add(key);
-      // What the cache holds of the server: as read (a refresh may have committed since its state was).
-      this.computed.set(r.serverId, r.computedAt.getTime());
-      if (this.newest === null || r.computedAt > this.newest) this.newest = r.computedAt;
     }
+    // The servers asked for are last in the order: the bound lets go of others only, so a slice larger
+    // than the bound is held whole until the next load.
+    const asked = new Set(servers);
+    for (const [id, h] of this.held) {
+      if (this.series <= this.maxSeries || asked.has(id)) break;
+      this.drop(id, h);
+    }
+  }
+
+  private drop(serverId: number, h: Held): void {
+    this.held.delete(serverId);
+    this.series -= h.entries.size;
   }
 
   get(serverId: number, targetId: number | null, metric: string, object: string): BookEntry | undefined {
-    return this.entries.get(bookKey(serverId, targetId, metric, object));
+    return this.held.get(serverId)?.entries.get(seriesKey(targetId, metric, object));
   }
 
-  /** Servers with at least one baseline. */
+  /** Servers held with at least one baseline. */
   servers(): number[] {
-    return [...this.byServer.keys()].sort((a, b) => a - b);
+    return [...this.held]
+      .filter(([, h]) => h.entries.size > 0)
+      .map(([id]) => id)
+      .sort((a, b) => a - b);
   }
 
-  /** The entries of one server. */
+  /** The entries held of one server. */
   ofServer(serverId: number): BookEntry[] {
-    return [...(this.byServer.get(serverId) ?? [])].map((k) => this.entries.get(k)!);
+    return [...(this.held.get(serverId)?.entries.values() ?? [])];
   }
 
+  /** Series held. */
   get size(): number {
-    return this.entries.size;
+    return this.series;
   }
+}
+
+function entryOf(r: BaselineSlotRow, weeks: readonly number[], days: readonly number[]): BookEntry {
+  return {
+    serverId: r.serverId,
+    targetId: r.targetId,
+    metric: r.metric,
+    object: r.object,
+    through: r.through.getTime(),
+    window: unpackWindow(r.stats30d),
+    week: new HourSlots(weeks, unpackSlot(r.weekSlots[0]), unpackSlot(r.weekSlots[1])),
+    day: new HourSlots(days, unpackSlot(r.daySlots[0]), unpackSlot(r.daySlots[1])),
+  };
 }

@@ -197,7 +197,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         m.agentPresenceJob(m.presenceOptionsFromEnv()),
         m.rollupJob(retention, { workers: rollupWorkersFromEnv() }),
         m.findingsJob(built.value.engine, findingsIntervalMs, { slicedElsewhere: true }),
-        m.anomalyChecksJob(built.value.engine, findingsIntervalMs),
+        m.anomalyChecksJob(built.value.engine, findingsIntervalMs, {
+          cacheSeries: m.baselineCacheSeriesFromEnv(),
+        }),
         m.statementChecksJob(built.value.engine, { readers: m.findingsReadersFromEnv() }),
         m.logAnalysisJob(),
         m.incidentsJob({ retention }),

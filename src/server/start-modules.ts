@@ -12,6 +12,7 @@ export { agentPresenceJob, presenceOptionsFromEnv } from './jobs/agent-presence.
 export { baselinesJob, baselinesPerRunFromEnv } from './jobs/baselines.js';
 export {
   anomalyChecksJob,
+  baselineCacheSeriesFromEnv,
   findingsIntervalFromEnv,
   findingsJob,
   findingsReadersFromEnv,

@@ -24,8 +24,8 @@ function entry(
     object,
     through: now - 20 * minute,
     window: null,
-    week: { [hourOfWeek(now)]: null },
-    day: { [hourOfDay(now)]: { count: 20, mean: median, stddev: mad * 1.5, median, mad } },
+    week: new Map([[hourOfWeek(now), null]]),
+    day: new Map([[hourOfDay(now), { count: 20, mean: median, stddev: mad * 1.5, median, mad }]]),
   };
 }
 

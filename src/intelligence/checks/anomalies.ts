@@ -4,19 +4,18 @@
  *
  * One check per metric so each can be switched off or tuned per server/target like any other check, and a
  * finding's check names the metric. They judge the fleet in passes that every instance's anomaly job
- * (src/server/jobs/findings.ts) takes slices of, and share one load per slice: the baselines cache
- * (../baseline-book.ts) is brought up to date, then the last `windowMinutes` complete minutes of the
+ * (src/server/jobs/findings.ts) takes slices of, and share one load per slice: the baselines of the
+ * slice's servers are made sure of in the instance's cache (../baseline-book.ts), then the last `windowMinutes` complete minutes of the
  * families the servers' baselines need are read through the series machinery, 100 servers per statement
  * (minute tier plus the raw tail: current before the hour is rolled). A minute still arriving is
  * left out: its counter increases would read low.
  */
 
-import { hostCores } from '../../storage/queries/baselines.sql.js';
-import { serversListing } from '../../storage/queries/check-pass.sql.js';
+import { baselinedServers, baselinedServersListing, hostCores } from '../../storage/queries/baselines.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { appMetricDefs } from '../app-metrics.js';
-import { BaselineBook, type BookEntry, entrySlotAt } from '../baseline-book.js';
+import { BaselineBook, type BookEntry, defaultMaxSeries, entrySlotAt } from '../baseline-book.js';
 import {
   type FleetServerWants,
   type MetricSeries,
@@ -64,13 +63,19 @@ export interface AnomalyLoad {
 }
 
 const books = new WeakMap<object, BaselineBook>();
+let cacheSeries = defaultMaxSeries;
+
+/** The bound on the series each store's baselines cache holds in this process (its caches made after). */
+export function setBaselineCacheSeries(series: number): void {
+  cacheSeries = series;
+}
 const cores = new Map<number, { n: number | null; at: number }>();
 
 /** The cache of one store (keyed by the pool the engine passes). */
 export function baselineBookOf(db: Queryable): BaselineBook {
   let b = books.get(db);
   if (!b) {
-    b = new BaselineBook();
+    b = new BaselineBook(cacheSeries);
     books.set(db, b);
   }
   return b;
@@ -97,21 +102,19 @@ async function coresOf(db: Queryable, serverId: number, now: Date): Promise<numb
 export async function loadRecentMetrics(db: Queryable, now: Date, run?: object): Promise<AnomalyLoad> {
   const book = baselineBookOf(db);
   const slice = run as Slice | undefined;
-  // Once a run: its later slices judge against the same cache (a refresh reads the rows of the last
-  // refreshes again, tens of thousands on a large fleet).
-  if (!slice?.after) await book.refresh(db, now);
+  // Once a run: its later slices judge against what the cache holds then.
+  if (!slice?.after) await book.forgetRefreshed(db);
   const to = new Date(Math.floor((now.getTime() - settleMs) / 60_000) * 60_000);
   const from = new Date(to.getTime() - windowMinutes * 60_000);
   const out: AnomalyLoad = { series: [] };
-  // A new pass lists the servers with baselines in this instance's cache.
+  // A new pass lists the servers whose last refresh wrote baselines.
   const servers = slice
-    ? (await anomalyPass.take(db, now, slice, () => serversListing(book.servers()))).taken.map(
-        (t) => t.serverId,
-      )
-    : book.servers().slice(0, maxServersAlone);
+    ? (await anomalyPass.take(db, now, slice, baselinedServersListing)).taken.map((t) => t.serverId)
+    : await baselinedServers(db, maxServersAlone);
+  await book.load(db, now, servers);
   const wants: FleetServerWants[] = [];
   for (const serverId of servers) {
-    // A server listed by another instance whose cache had its baselines before this one's: next pass.
+    // Its baselines removed since the pass was listed: nothing to judge.
     const entries = book.ofServer(serverId);
     if (entries.length === 0) continue;
     const wanted = new Set(entries.map((e) => e.metric));

@@ -34,7 +34,7 @@ import { familyByName } from '../../protocol/families/index.js';
 import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
 import type { SloRow } from '../../storage/queries/slos.sql.js';
 import type { ScannedTable, TableStatement } from '../../storage/queries/statement-findings.sql.js';
-import type { BookEntry } from '../baseline-book.js';
+import { type BookEntry, profileSlots } from '../baseline-book.js';
 import { BaselineState, type BaselineStats, minMinutesForSpread } from '../baselines.js';
 import { causeGraph, explain, type IncidentMember, standingMaxMs } from '../causes.js';
 import { type AnomalyLoad, settleMs as anomalySettleMs, evaluateAnomalies } from '../checks/anomalies.js';
@@ -252,9 +252,8 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         object: s.object,
         through,
         window: b.stats30d,
-        // Slot arrays serve as the book's records by hour index (Object.hasOwn holds for set indexes).
-        week: b.hourOfWeek,
-        day: b.hourOfDay,
+        week: profileSlots(b.hourOfWeek),
+        day: profileSlots(b.hourOfDay),
       };
     });
   };

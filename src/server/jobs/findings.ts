@@ -5,7 +5,8 @@
  * statement and anomaly checks, which judge the fleet in slices, each have a job of their own that every
  * instance runs (`statementChecksJob`, `anomalyChecksJob`, below).
  */
-import { anomalySlices } from '../../intelligence/checks/anomalies.js';
+import { defaultMaxSeries } from '../../intelligence/baseline-book.js';
+import { anomalySlices, setBaselineCacheSeries } from '../../intelligence/checks/anomalies.js';
 import {
   statementChecksIntervalMs,
   statementHourSlices,
@@ -91,7 +92,23 @@ export function statementChecksJob(engine: FindingsEngine, opts: { readers?: num
   return slicedChecksJob('statement-checks', statementHourSlices, engine, statementChecksIntervalMs, opts);
 }
 
-/** The anomaly checks, at the findings job's interval on every instance. */
-export function anomalyChecksJob(engine: FindingsEngine, intervalMs: number): Job {
+/**
+ * PGVIGIL_BASELINE_CACHE_SERIES (10,000–10,000,000, default 200,000): the baselines the anomaly checks keep
+ * in memory on each instance, about 1.2 kB each (src/intelligence/baseline-book.ts). A fleet with more
+ * series than this has each slice of the checks read its servers' baselines from the store.
+ */
+export function baselineCacheSeriesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return (
+    numberFromEnv(env, 'PGVIGIL_BASELINE_CACHE_SERIES', { min: 10_000, max: 10_000_000 }) ?? defaultMaxSeries
+  );
+}
+
+/** The anomaly checks, at the findings job's interval on every instance; `cacheSeries`: see above. */
+export function anomalyChecksJob(
+  engine: FindingsEngine,
+  intervalMs: number,
+  opts: { cacheSeries?: number } = {},
+): Job {
+  if (opts.cacheSeries !== undefined) setBaselineCacheSeries(opts.cacheSeries);
   return slicedChecksJob('anomaly-checks', anomalySlices, engine, intervalMs, {});
 }

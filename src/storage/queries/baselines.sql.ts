@@ -5,6 +5,7 @@
  * The metric history itself is read through ../series.ts (hourly tier).
  */
 import { type SeriesPlan, seriesSql, type Tails } from '../series.js';
+import { maxPassRows, type PassListing } from './check-pass.sql.js';
 import type { Queryable } from './queryable.js';
 
 export interface BaselineCandidate {
@@ -373,6 +374,23 @@ export async function baselineSlots(
     weekSlots: r.week,
     daySlots: r.day,
   }));
+}
+
+/** A pass of the anomaly checks: the servers whose last refresh wrote baselines, each with target 0. */
+export function baselinedServersListing(): PassListing {
+  return {
+    select: 'SELECT server_id, 0 FROM pgvigil.baseline_state WHERE series > 0 ORDER BY 1 LIMIT $2',
+    params: [maxPassRows],
+  };
+}
+
+/** The first `limit` servers whose last refresh wrote baselines. */
+export async function baselinedServers(db: Queryable, limit: number): Promise<number[]> {
+  const { rows } = await db.query<{ server_id: string }>(
+    'SELECT server_id FROM pgvigil.baseline_state WHERE series > 0 ORDER BY 1 LIMIT $1',
+    [limit],
+  );
+  return rows.map((r) => Number(r.server_id));
 }
 
 /**

@@ -38,14 +38,6 @@ export interface PassListing {
   params: unknown[];
 }
 
-/** A pass of whole servers: `servers`, each with target 0. */
-export function serversListing(servers: readonly number[]): PassListing {
-  return {
-    select: 'SELECT s, 0 FROM unnest($2::bigint[]) s ORDER BY 1 LIMIT $3',
-    params: [servers, maxPassRows],
-  };
-}
-
 /**
  * Pass `pass` as it stands, begun anew when everything in the last one is taken and that one began at
  * least `minGapMs` before `now`: then `listing()` lists it. The last pass's length is its start to its last
