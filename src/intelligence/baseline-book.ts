@@ -1,13 +1,14 @@
 /**
  * The detector's cache of baselines. It holds, per series, only what judging the last minutes needs: the
- * hour-of-week and hour-of-day slots of the current and the previous hour (a 15-minute window can straddle
- * an hour) and the 30-day window — a few numbers per series instead of 192 slots.
+ * slot that applies in the current and in the previous hour (a 15-minute window can straddle an hour),
+ * found from the hour-of-week and hour-of-day slots and the 30-day window when the series is read.
  *
  * It holds servers, not the fleet: each slice of the anomaly checks' pass asks for its own servers
  * (`load`), and a server's baselines are read when it is not held, or held for another hour. Past
  * `maxSeries` series the servers used least recently are let go of, so an instance's memory is bounded
- * whatever the fleet (about 1.2 kB a series; bench/RESULTS.md, "Anomaly checks' job"): a fleet within the bound
- * is read once an hour, server by server as its slices come; a larger one has each slice read its servers.
+ * whatever the fleet (about 1.5 kB a series; bench/RESULTS.md, "Anomaly checks' job"): a fleet within the
+ * bound is read once an hour, server by server as its slices come; a larger one has each slice read its
+ * servers.
  * Once a run, `forgetRefreshed` lets go of the servers whose baselines were refreshed since it last looked,
  * less a margin, so they are read again whole.
  */
@@ -29,84 +30,88 @@ import {
   type WindowStats,
 } from './baselines.js';
 
-/** Slots by index: of a whole profile (an array, as the baselines job computes it) or of the hours loaded. */
-export interface SlotTable {
-  /** The slot's stats; null: a slot without points; undefined: not loaded. */
-  get(index: number): SlotStats | null | undefined;
-}
-
-/** A whole profile (168 or 24 slots) as a SlotTable. */
-export function profileSlots(profile: ReadonlyArray<SlotStats | null>): SlotTable {
-  return { get: (i) => profile[i] };
-}
-
-/**
- * The two slots a cache entry holds (the current and the previous hour), the indexes shared by every entry
- * read at once: a small object, where a record keyed by slot index had V8 allocate room for every index
- * below the highest (up to 168), about 1.3 kB per entry.
- */
-class HourSlots implements SlotTable {
-  constructor(
-    private readonly at: readonly number[],
-    private readonly current: SlotStats | null,
-    private readonly previous: SlotStats | null,
-  ) {}
-  get(index: number): SlotStats | null | undefined {
-    return index === this.at[0] ? this.current : index === this.at[1] ? this.previous : undefined;
-  }
-}
-
-/** One series' baseline as the detector sees it: plain data, so a replay can build one by hand. */
+/** One series' baseline as the detector sees it. */
 export interface BookEntry {
   serverId: number;
   targetId: number | null;
   metric: string;
   object: string;
+  /** End of the last hour its baselines include (ms). */
   through: number;
-  window: WindowStats | null;
-  /** Hour-of-week slot → stats. */
-  week: SlotTable;
-  /** Hour-of-day slot → stats. */
-  day: SlotTable;
+  /** The slot that applies at `t` (ms), as ./baselines.ts `slotFor` finds it; null where none does. */
+  slotAt(t: number): SlotBaseline | null;
+}
+
+/** Slots by index: a whole profile's (168 hours of the week, 24 of the day), or some of them. */
+export interface SlotTable {
+  /** The slot's stats; null: a slot without points; undefined: not known. */
+  get(index: number): SlotStats | null | undefined;
+}
+
+/** A whole profile (an array, as the baselines job computes it) as a SlotTable. */
+export function profileSlots(profile: ReadonlyArray<SlotStats | null>): SlotTable {
+  return { get: (i) => profile[i] };
 }
 
 /**
- * Slots already looked up, per entry and hour. An entry is never changed once built (a refresh makes new
- * ones), so what it says for an hour stays true; the findings job asks the same hours every minute.
+ * An entry from a baseline's profile and window (a replay's, a test's): each hour's slot found once, then
+ * remembered (an entry never changes; the detector asks the same hours every minute).
  */
-const slotCache = new WeakMap<BookEntry, Map<number, SlotBaseline | null>>();
-
-/** The slot that applies at `t` (see ./baselines.ts `slotFor`); null outside the loaded hours. */
-export function entrySlotAt(e: BookEntry, t: number): SlotBaseline | null {
-  let byHour = slotCache.get(e);
-  if (!byHour) {
-    byHour = new Map();
-    slotCache.set(e, byHour);
-  }
-  const h = Math.floor(t / hourMs);
-  let s = byHour.get(h);
-  if (s === undefined) {
-    s = slotAtUncached(e, t);
-    byHour.set(h, s);
-  }
-  return s;
+export function profileEntry(
+  e: Omit<BookEntry, 'slotAt'> & { window: WindowStats | null; week: SlotTable; day: SlotTable },
+): BookEntry {
+  const byHour = new Map<number, SlotBaseline | null>();
+  const profile = {
+    hourOfWeek: (i: number) => e.week.get(i),
+    hourOfDay: (i: number) => e.day.get(i),
+    window: e.window,
+  };
+  return {
+    serverId: e.serverId,
+    targetId: e.targetId,
+    metric: e.metric,
+    object: e.object,
+    through: e.through,
+    slotAt(t) {
+      const h = Math.floor(t / hourMs);
+      let slot = byHour.get(h);
+      if (slot === undefined) {
+        slot = slotFor(profile, t);
+        byHour.set(h, slot);
+      }
+      return slot;
+    },
+  };
 }
 
-function slotAtUncached(e: BookEntry, t: number): SlotBaseline | null {
-  return slotFor(
-    {
-      hourOfWeek: (i) => e.week.get(i),
-      hourOfDay: (i) => e.day.get(i),
-      window: e.window,
-    },
-    t,
-  );
+/**
+ * An entry of the cache: the slots that apply in the two hours it was loaded for (the current and the
+ * previous one), found when it is loaded, and nothing else of the baseline: half the memory of holding the
+ * raw slots and window with the slots found from them (bench/RESULTS.md, "Anomaly checks' job").
+ */
+class HourEntry implements BookEntry {
+  constructor(
+    readonly serverId: number,
+    readonly targetId: number | null,
+    readonly metric: string,
+    readonly object: string,
+    readonly through: number,
+    /** Start of the current hour (ms). */
+    private readonly hour: number,
+    private readonly current: SlotBaseline | null,
+    private readonly previous: SlotBaseline | null,
+  ) {}
+  slotAt(t: number): SlotBaseline | null {
+    const h = Math.floor(t / hourMs) * hourMs;
+    // Outside the two hours (never asked: the detector reads the last 15 minutes of the hour it loaded for).
+    return h === this.hour ? this.current : h === this.hour - hourMs ? this.previous : null;
+  }
 }
 
 /** How far before the newest computed_at seen each look for refreshed servers starts again. */
 const rereadMarginMs = 10 * 60_000;
 
-/** The series a cache holds unless told otherwise: about 240 MB, the baselines of 2,000 hosts of 100 series. */
+/** The series a cache holds unless told otherwise: about 300 MB, the baselines of 2,000 hosts of 100 series. */
 export const defaultMaxSeries = 200_000;
 
 /** Servers whose baselines one statement reads. */
@@ -180,11 +185,14 @@ export class BaselineBook {
       for (const r of await baselineSlots(db, weeks, days, ids)) {
         const h = read.get(r.serverId);
         if (!h) continue;
-        h.entries.set(seriesKey(r.targetId, r.metric, r.object), entryOf(r, weeks, days));
+        h.entries.set(seriesKey(r.targetId, r.metric, r.object), entryOf(r, hour));
         // What the cache holds of the server: as read (a refresh may have committed since its state was).
         h.computedAt = r.computedAt.getTime();
       }
       for (const [id, h] of read) {
+        // Another load may have read it meanwhile: this read replaces that one.
+        const other = this.held.get(id);
+        if (other) this.drop(id, other);
         this.held.set(id, h);
         this.series += h.entries.size;
         if (!Number.isNaN(h.computedAt) && (this.newest === null || h.computedAt > this.newest))
@@ -228,15 +236,26 @@ export class BaselineBook {
   }
 }
 
-function entryOf(r: BaselineSlotRow, weeks: readonly number[], days: readonly number[]): BookEntry {
-  return {
-    serverId: r.serverId,
-    targetId: r.targetId,
-    metric: r.metric,
-    object: r.object,
-    through: r.through.getTime(),
-    window: unpackWindow(r.stats30d),
-    week: new HourSlots(weeks, unpackSlot(r.weekSlots[0]), unpackSlot(r.weekSlots[1])),
-    day: new HourSlots(days, unpackSlot(r.daySlots[0]), unpackSlot(r.daySlots[1])),
-  };
+/** A row of `baselineSlots` read for `hour`: its slots of the current and the previous hour, in that order. */
+function entryOf(r: BaselineSlotRow, hour: number): BookEntry {
+  const window = unpackWindow(r.stats30d);
+  const slotOf = (i: number, t: number) =>
+    slotFor(
+      {
+        hourOfWeek: (w) => (w === hourOfWeek(t) ? unpackSlot(r.weekSlots[i]) : undefined),
+        hourOfDay: (d) => (d === hourOfDay(t) ? unpackSlot(r.daySlots[i]) : undefined),
+        window,
+      },
+      t,
+    );
+  return new HourEntry(
+    r.serverId,
+    r.targetId,
+    r.metric,
+    r.object,
+    r.through.getTime(),
+    hour,
+    slotOf(0, hour),
+    slotOf(1, hour - hourMs),
+  );
 }

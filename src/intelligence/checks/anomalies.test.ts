@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BookEntry } from '../baseline-book.js';
+import { type BookEntry, profileEntry } from '../baseline-book.js';
 import { hourOfDay, hourOfWeek } from '../baselines.js';
 import { metricById, metrics } from '../metrics.js';
 import { type AnomalyLoad, anomalyChecks, evaluateAnomalies } from './anomalies.js';
@@ -17,7 +17,7 @@ function entry(
   targetId: number | null = 3,
   object = '',
 ): BookEntry {
-  return {
+  return profileEntry({
     serverId: 7,
     targetId,
     metric,
@@ -26,7 +26,7 @@ function entry(
     window: null,
     week: new Map([[hourOfWeek(now), null]]),
     day: new Map([[hourOfDay(now), { count: 20, mean: median, stddev: mad * 1.5, median, mad }]]),
-  };
+  });
 }
 
 function load(metric: string, values: number[], e: BookEntry): AnomalyLoad {

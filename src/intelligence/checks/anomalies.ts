@@ -15,7 +15,7 @@ import { baselinedServers, baselinedServersListing, hostCores } from '../../stor
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { appMetricDefs } from '../app-metrics.js';
-import { BaselineBook, type BookEntry, defaultMaxSeries, entrySlotAt } from '../baseline-book.js';
+import { BaselineBook, type BookEntry, defaultMaxSeries } from '../baseline-book.js';
 import {
   type FleetServerWants,
   type MetricSeries,
@@ -191,7 +191,7 @@ export function evaluateAnomalies(
       metric,
       object: s.points.object,
       points: s.points.points,
-      baselineAt: (at) => entrySlotAt(s.baseline, at),
+      baselineAt: (at) => s.baseline.slotAt(at),
       now,
       settings: {
         warnZ: t.warn_z ?? 3,

@@ -34,7 +34,7 @@ import { familyByName } from '../../protocol/families/index.js';
 import type { RecentErrors } from '../../storage/queries/log-analysis.sql.js';
 import type { SloRow } from '../../storage/queries/slos.sql.js';
 import type { ScannedTable, TableStatement } from '../../storage/queries/statement-findings.sql.js';
-import { type BookEntry, profileSlots } from '../baseline-book.js';
+import { type BookEntry, profileEntry, profileSlots } from '../baseline-book.js';
 import { BaselineState, type BaselineStats, minMinutesForSpread } from '../baselines.js';
 import { causeGraph, explain, type IncidentMember, standingMaxMs } from '../causes.js';
 import { type AnomalyLoad, settleMs as anomalySettleMs, evaluateAnomalies } from '../checks/anomalies.js';
@@ -245,7 +245,7 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         entries[i] = null;
         return;
       }
-      entries[i] = {
+      entries[i] = profileEntry({
         serverId,
         targetId: metricDefs[i]?.scope === 'host' ? null : targetId,
         metric: s.metric,
@@ -254,7 +254,7 @@ export function replayHost(host: ReplayHost, opts: ReplayOptions = {}): ReplayRe
         window: b.stats30d,
         week: profileSlots(b.hourOfWeek),
         day: profileSlots(b.hourOfDay),
-      };
+      });
     });
   };
 
