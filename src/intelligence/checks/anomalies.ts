@@ -5,10 +5,10 @@
  * One check per metric so each can be switched off or tuned per server/target like any other check, and a
  * finding's check names the metric. They judge the fleet in passes that every instance's anomaly job
  * (src/server/jobs/findings.ts) takes slices of, and share one load per slice: the baselines of the
- * slice's servers are made sure of in the instance's cache (../baseline-book.ts), then the last `windowMinutes` complete minutes of the
- * families the servers' baselines need are read through the series machinery, 100 servers per statement
- * (minute tier plus the raw tail: current before the hour is rolled). A minute still arriving is
- * left out: its counter increases would read low.
+ * slice's servers are made sure of in the instance's cache (../baseline-book.ts), then the last
+ * `windowMinutes` complete minutes of the families the servers' baselines need are read through the series
+ * machinery, 100 servers per statement (minute tier plus the raw tail: current before the hour is rolled).
+ * A minute still arriving is left out: its counter increases would read low.
  */
 
 import { baselinedServers, baselinedServersListing, hostCores } from '../../storage/queries/baselines.sql.js';
