@@ -6,7 +6,7 @@
  * It holds servers, not the fleet: each slice of the anomaly checks' pass asks for its own servers
  * (`load`), and a server's baselines are read when it is not held, or held for another hour. Past
  * `maxSeries` series the servers used least recently are let go of, so an instance's memory is bounded
- * whatever the fleet (about 1.5 kB a series; bench/RESULTS.md, "Anomaly checks' job"): a fleet within the
+ * whatever the fleet (about 0.8 kB a series; bench/RESULTS.md, "Anomaly checks' job"): a fleet within the
  * bound is read once an hour, server by server as its slices come; a larger one has each slice read its
  * servers.
  * Once a run, `forgetRefreshed` lets go of the servers whose baselines were refreshed since it last looked,
@@ -19,6 +19,7 @@ import {
 } from '../storage/queries/baselines.sql.js';
 import type { Queryable } from '../storage/queries/queryable.js';
 import {
+  type BaselineLevel,
   hourMs,
   hourOfDay,
   hourOfWeek,
@@ -85,6 +86,38 @@ export function profileEntry(
 }
 
 /**
+ * A found slot as the cache holds it: an object of one fixed shape, the numbers a slot may lack left
+ * undefined (every reader of a slot checks for that). The object `slotFor` builds by spreading takes about
+ * 630 bytes on V8, this one about 250 (bench/RESULTS.md, "Anomaly checks' job").
+ */
+class HeldSlot implements SlotBaseline {
+  readonly count: number;
+  readonly mean: number;
+  readonly stddev: number;
+  readonly median: number;
+  readonly mad: number;
+  readonly within: number | undefined;
+  readonly residualMad: number | undefined;
+  readonly windowMedian: number | undefined;
+  readonly windowMad: number | undefined;
+  readonly level: BaselineLevel;
+  readonly slot: number | null;
+  constructor(s: SlotBaseline) {
+    this.count = s.count;
+    this.mean = s.mean;
+    this.stddev = s.stddev;
+    this.median = s.median;
+    this.mad = s.mad;
+    this.within = s.within;
+    this.residualMad = s.residualMad;
+    this.windowMedian = s.windowMedian;
+    this.windowMad = s.windowMad;
+    this.level = s.level;
+    this.slot = s.slot;
+  }
+}
+
+/**
  * An entry of the cache: the slots that apply in the two hours it was loaded for (the current and the
  * previous one), found when it is loaded, and nothing else of the baseline: half the memory of holding the
  * raw slots and window with the slots found from them (bench/RESULTS.md, "Anomaly checks' job").
@@ -111,7 +144,7 @@ class HourEntry implements BookEntry {
 /** How far before the newest computed_at seen each look for refreshed servers starts again. */
 const rereadMarginMs = 10 * 60_000;
 
-/** The series a cache holds unless told otherwise: about 300 MB, the baselines of 2,000 hosts of 100 series. */
+/** The series a cache holds unless told otherwise: about 160 MB, the baselines of 2,000 hosts of 100 series. */
 export const defaultMaxSeries = 200_000;
 
 /** Servers whose baselines one statement reads. */
@@ -239,8 +272,8 @@ export class BaselineBook {
 /** A row of `baselineSlots` read for `hour`: its slots of the current and the previous hour, in that order. */
 function entryOf(r: BaselineSlotRow, hour: number): BookEntry {
   const window = unpackWindow(r.stats30d);
-  const slotOf = (i: number, t: number) =>
-    slotFor(
+  const slotOf = (i: number, t: number) => {
+    const slot = slotFor(
       {
         hourOfWeek: (w) => (w === hourOfWeek(t) ? unpackSlot(r.weekSlots[i]) : undefined),
         hourOfDay: (d) => (d === hourOfDay(t) ? unpackSlot(r.daySlots[i]) : undefined),
@@ -248,6 +281,8 @@ function entryOf(r: BaselineSlotRow, hour: number): BookEntry {
       },
       t,
     );
+    return slot === null ? null : new HeldSlot(slot);
+  };
   return new HourEntry(
     r.serverId,
     r.targetId,

@@ -94,7 +94,7 @@ export function statementChecksJob(engine: FindingsEngine, opts: { readers?: num
 
 /**
  * PGVIGIL_BASELINE_CACHE_SERIES (10,000–10,000,000, default 200,000): the baselines the anomaly checks keep
- * in memory on each instance, about 1.5 kB each (src/intelligence/baseline-book.ts). A fleet with more
+ * in memory on each instance, about 0.8 kB each (src/intelligence/baseline-book.ts). A fleet with more
  * series than this has each slice of the checks read its servers' baselines from the store.
  */
 export function baselineCacheSeriesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
