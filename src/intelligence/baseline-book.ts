@@ -19,7 +19,6 @@ import {
 } from '../storage/queries/baselines.sql.js';
 import type { Queryable } from '../storage/queries/queryable.js';
 import {
-  type BaselineLevel,
   hourMs,
   hourOfDay,
   hourOfWeek,
@@ -83,38 +82,6 @@ export function profileEntry(
       return slot;
     },
   };
-}
-
-/**
- * A found slot as the cache holds it: an object of one fixed shape, the numbers a slot may lack left
- * undefined (every reader of a slot checks for that). The object `slotFor` builds by spreading takes about
- * 630 bytes on V8, this one about 250 (bench/RESULTS.md, "Anomaly checks' job").
- */
-class HeldSlot implements SlotBaseline {
-  readonly count: number;
-  readonly mean: number;
-  readonly stddev: number;
-  readonly median: number;
-  readonly mad: number;
-  readonly within: number | undefined;
-  readonly residualMad: number | undefined;
-  readonly windowMedian: number | undefined;
-  readonly windowMad: number | undefined;
-  readonly level: BaselineLevel;
-  readonly slot: number | null;
-  constructor(s: SlotBaseline) {
-    this.count = s.count;
-    this.mean = s.mean;
-    this.stddev = s.stddev;
-    this.median = s.median;
-    this.mad = s.mad;
-    this.within = s.within;
-    this.residualMad = s.residualMad;
-    this.windowMedian = s.windowMedian;
-    this.windowMad = s.windowMad;
-    this.level = s.level;
-    this.slot = s.slot;
-  }
 }
 
 /**
@@ -272,8 +239,8 @@ export class BaselineBook {
 /** A row of `baselineSlots` read for `hour`: its slots of the current and the previous hour, in that order. */
 function entryOf(r: BaselineSlotRow, hour: number): BookEntry {
   const window = unpackWindow(r.stats30d);
-  const slotOf = (i: number, t: number) => {
-    const slot = slotFor(
+  const slotOf = (i: number, t: number) =>
+    slotFor(
       {
         hourOfWeek: (w) => (w === hourOfWeek(t) ? unpackSlot(r.weekSlots[i]) : undefined),
         hourOfDay: (d) => (d === hourOfDay(t) ? unpackSlot(r.daySlots[i]) : undefined),
@@ -281,8 +248,6 @@ function entryOf(r: BaselineSlotRow, hour: number): BookEntry {
       },
       t,
     );
-    return slot === null ? null : new HeldSlot(slot);
-  };
   return new HourEntry(
     r.serverId,
     r.targetId,

@@ -273,7 +273,13 @@ export function computeBaseline(points: ReadonlyArray<HourPoint>, through: numbe
   };
 }
 
-/** What a baseline says for a time: its hour of the week, else its hour of the day, else the window. */
+/**
+ * What a baseline says for a time: its hour of the week, else its hour of the day, else the window. The
+ * answer is an object of one shape whatever the level, the numbers it lacks left undefined (every reader
+ * checks for that): objects built by spreading the slot's and the window's numbers took about 630 bytes
+ * each on V8, this one about 250, and the detector's cache holds two per series (bench/RESULTS.md,
+ * "Anomaly checks' job").
+ */
 export function slotFor(
   b: {
     hourOfWeek: (i: number) => SlotStats | null | undefined;
@@ -282,31 +288,41 @@ export function slotFor(
   },
   t: number,
 ): SlotBaseline | null {
+  const all = b.window;
+  const pooled = all && all.count >= minSamples;
+  const ofSlot = (s: SlotStats, level: BaselineLevel, slot: number): SlotBaseline => ({
+    count: s.count,
+    mean: s.mean,
+    stddev: s.stddev,
+    median: s.median,
+    mad: s.mad,
+    within: s.within,
+    residualMad: all?.residualMad,
+    windowMedian: pooled ? all.median : undefined,
+    windowMad: pooled ? all.mad : undefined,
+    level,
+    slot,
+  });
   const w = hourOfWeek(t);
   const hw = b.hourOfWeek(w);
-  const all = b.window;
-  const pooled = {
-    ...(all?.residualMad !== undefined ? { residualMad: all.residualMad } : {}),
-    ...(all && all.count >= minSamples ? { windowMedian: all.median, windowMad: all.mad } : {}),
-  };
-  if (hw && hw.count >= minSamples) return { ...hw, ...pooled, level: 'hour_of_week', slot: w };
+  if (hw && hw.count >= minSamples) return ofSlot(hw, 'hour_of_week', w);
   const d = hourOfDay(t);
   const hd = b.hourOfDay(d);
-  if (hd && hd.count >= minSamples) return { ...hd, ...pooled, level: 'hour_of_day', slot: d };
-  if (all && all.count >= minSamples) {
-    const s: SlotBaseline = {
-      count: all.count,
-      mean: all.mean,
-      stddev: all.stddev,
-      median: all.median,
-      mad: all.mad,
-      level: 'window',
-      slot: null,
-    };
-    if (all.within !== undefined) s.within = all.within;
-    return s;
-  }
-  return null;
+  if (hd && hd.count >= minSamples) return ofSlot(hd, 'hour_of_day', d);
+  if (!pooled) return null;
+  return {
+    count: all.count,
+    mean: all.mean,
+    stddev: all.stddev,
+    median: all.median,
+    mad: all.mad,
+    within: all.within,
+    residualMad: undefined,
+    windowMedian: undefined,
+    windowMad: undefined,
+    level: 'window',
+    slot: null,
+  };
 }
 
 /** `slotFor` over a whole stored baseline. */
