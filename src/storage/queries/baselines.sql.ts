@@ -376,20 +376,19 @@ export async function baselineSlots(
   }));
 }
 
+/** The servers whose last refresh wrote baselines, in order: a FROM clause for a SELECT of server_id. */
+const baselinedFrom = 'FROM pgvigil.baseline_state WHERE series > 0 ORDER BY server_id';
+
 /** A pass of the anomaly checks: the servers whose last refresh wrote baselines, each with target 0. */
 export function baselinedServersListing(): PassListing {
-  return {
-    select: 'SELECT server_id, 0 FROM pgvigil.baseline_state WHERE series > 0 ORDER BY 1 LIMIT $2',
-    params: [maxPassRows],
-  };
+  return { select: `SELECT server_id, 0 ${baselinedFrom} LIMIT $2`, params: [maxPassRows] };
 }
 
 /** The first `limit` servers whose last refresh wrote baselines. */
 export async function baselinedServers(db: Queryable, limit: number): Promise<number[]> {
-  const { rows } = await db.query<{ server_id: string }>(
-    'SELECT server_id FROM pgvigil.baseline_state WHERE series > 0 ORDER BY 1 LIMIT $1',
-    [limit],
-  );
+  const { rows } = await db.query<{ server_id: string }>(`SELECT server_id ${baselinedFrom} LIMIT $1`, [
+    limit,
+  ]);
   return rows.map((r) => Number(r.server_id));
 }
 
