@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import pg from 'pg';
 import { batchMediaType } from '../src/protocol/batch.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
@@ -509,6 +510,32 @@ describe(`servers (${testPgLabel})`, () => {
       inReadSnapshot(ts.store.pool, 1000, (c) => c.query('CREATE TABLE pgvigil.nope (x int)')),
       /read-only transaction/,
     );
+  });
+
+  test('a_read_snapshot_runs_its_first_statement_with_BEGIN_in_the_snapshot_and_answers_before_its_COMMIT', async () => {
+    const pool = new pg.Pool({ connectionString: ts.db.url, max: 1 });
+    try {
+      const snapshot =
+        'SELECT pg_current_snapshot()::text AS s, current_setting($$transaction_read_only$$) AS ro';
+      const { first, later } = await inReadSnapshot(
+        pool,
+        1000,
+        async (c, first) => ({ first, later: (await c.query(snapshot)).rows[0] }),
+        undefined,
+        { first: snapshot },
+      );
+      assert.deepEqual(first, [later]);
+      assert.equal(later.ro, 'on');
+      // The answer came while its COMMIT is still on the way: the one connection is not yet back in the pool.
+      assert.equal(pool.idleCount, 0);
+      await until(() => pool.idleCount === 1, 5_000);
+      // Without `first`, no rows; one connection serves read after read.
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(await inReadSnapshot(pool, 1000, async (_c, rows) => rows), []);
+      }
+    } finally {
+      await pool.end();
+    }
   });
 
   test('a_batch_pushed_by_an_enrolled_agent_shows_in_its_server_and_node', async () => {

@@ -126,8 +126,11 @@ export interface TransactionOptions {
   /**
    * null: `fn` ends the transaction itself, with `commitAfter` (a statement and COMMIT in one round trip).
    * If `fn` throws, the transaction is rolled back as usual.
+   * 'unawaited': COMMIT is sent but not waited for, and the connection goes back to the pool once it is
+   * done (destroyed if it failed). Only for a read-only transaction, whose COMMIT changes nothing: its
+   * answer is whole when `fn` resolves, and the caller need not wait a round trip more for it.
    */
-  commit?: null;
+  commit?: null | 'unawaited';
   /** Run after a rollback on the same connection (e.g. releasing advisory locks); a failure destroys it. */
   afterRollback?: string;
 }
@@ -143,10 +146,17 @@ export async function inTransaction<T>(
 ): Promise<T> {
   const client = await connect(pool);
   let broken = false;
+  let released = false;
   try {
     if (opts.begin !== null) await client.query(opts.begin ?? 'BEGIN');
     const out = await fn(client);
-    if (opts.commit !== null) await client.query('COMMIT');
+    if (opts.commit === 'unawaited') {
+      released = true;
+      client.query('COMMIT').then(
+        () => client.release(),
+        () => client.release(true),
+      );
+    } else if (opts.commit !== null) await client.query('COMMIT');
     return out;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {
@@ -163,7 +173,7 @@ export async function inTransaction<T>(
     }
     throw err;
   } finally {
-    client.release(broken);
+    if (!released) client.release(broken);
   }
 }
 
@@ -199,7 +209,15 @@ export interface ReadSnapshotOptions {
    * a job's log, not for an API client.
    */
   background?: boolean;
+  /**
+   * A statement without parameters (values written with ./queries/literals.ts) sent in the BEGIN's own
+   * message, so in the snapshot at no round trip of its own: its rows are `fn`'s second argument.
+   */
+  first?: string;
 }
+
+/** The rows of `ReadSnapshotOptions.first` (none without it). */
+export type FirstRows = Array<Record<string, unknown>>;
 
 /** The standby's snapshot lacks what `holds` asked for: read on the primary. */
 class StandbyBehind extends Error {}
@@ -213,7 +231,7 @@ class StandbyBehind extends Error {}
 export async function inReadSnapshot<T>(
   pool: pg.Pool,
   timeoutMs: number,
-  fn: (client: pg.PoolClient) => Promise<T>,
+  fn: (client: pg.PoolClient, first: FirstRows) => Promise<T>,
   range?: ReadRange,
   opts: ReadSnapshotOptions = {},
 ): Promise<T> {
@@ -226,12 +244,12 @@ export async function inReadSnapshot<T>(
         standby.pool,
         timeoutMs,
         holds
-          ? async (c) => {
+          ? async (c, first) => {
               if (!(await holds(c))) throw new StandbyBehind();
-              return fn(c);
+              return fn(c, first);
             }
           : fn,
-        opts.background,
+        opts,
       );
       replicas.served(standby.replica);
       return answer;
@@ -241,7 +259,7 @@ export async function inReadSnapshot<T>(
       else replicas.failed(standby.replica, err);
     }
   }
-  return readSnapshotOn(pool, timeoutMs, fn, opts.background);
+  return readSnapshotOn(pool, timeoutMs, fn, opts);
 }
 
 /**
@@ -278,18 +296,29 @@ function isRecoveryConflict(err: unknown): boolean {
 async function readSnapshotOn<T>(
   pool: pg.Pool,
   timeoutMs: number,
-  fn: (client: pg.PoolClient) => Promise<T>,
-  background = false,
+  fn: (client: pg.PoolClient, first: FirstRows) => Promise<T>,
+  opts: ReadSnapshotOptions,
 ): Promise<T> {
+  const begin = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}${opts.background ? '; SET LOCAL max_parallel_workers_per_gather = 0' : ''}`;
   try {
-    return await inTransaction(pool, fn, {
-      begin: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}${background ? '; SET LOCAL max_parallel_workers_per_gather = 0' : ''}`,
-    });
+    // The answer is whole when `fn` resolves: the COMMIT of a read-only transaction is not waited for.
+    return await inTransaction(
+      pool,
+      async (c) => {
+        if (!opts.first) {
+          await c.query(begin);
+          return fn(c, []);
+        }
+        const results = (await c.query(`${begin};\n${opts.first}`)) as unknown as pg.QueryResult[];
+        return fn(c, results.at(-1)!.rows);
+      },
+      { begin: null, commit: 'unawaited' },
+    );
   } catch (err) {
     if ((err as { code?: string }).code === '57014') {
       throw new PgvigilError(
         'QUERY_TIMEOUT',
-        background
+        opts.background
           ? `a background read took longer than its ${timeoutMs} ms statement timeout`
           : `the query took longer than ${timeoutMs} ms; narrow the time range or add filters`,
       );

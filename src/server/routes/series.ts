@@ -10,6 +10,7 @@ import { PgvigilError } from '../../errors.js';
 import { defaultRetention, type RetentionPolicy } from '../../storage/partitions.js';
 import {
   existingServerTails,
+  existingServerTailsSql,
   gridOf,
   maxMetrics,
   planSeries,
@@ -218,13 +219,14 @@ export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, 
       const answer = await inReadSnapshot(
         opts.pool,
         opts.readTimeoutMs ?? defaultReadTimeoutMs,
-        async (c) => {
-          // The server's existence and its tails in one statement.
-          const tails = await existingServerTails(c, plan.serverId, now);
+        async (c, first) => {
+          // The server's existence and its tails: one statement, sent with the snapshot's BEGIN.
+          const tails = existingServerTails(first, now);
           if (!tails) throw new PgvigilError('NOT_FOUND', `server ${plan.serverId} does not exist`);
           return querySeries(c, plan, now, tails);
         },
         plan,
+        { first: existingServerTailsSql(plan.serverId) },
       );
       // JSON.stringify rather than the schema's serializer: a 24 h chart is ~15,000 [t, v] pairs, which
       // V8's native writer turns into text about three times faster. The answer is built with exactly the
