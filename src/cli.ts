@@ -593,6 +593,11 @@ Examples:
     .option('--server <url>', 'an existing server (needs --database-url to create the agents)')
     .option('--servers <n>', 'pgvigil server children to start, agents spread round-robin', parseCount, 1)
     .option(
+      '--ceiling-servers <n>',
+      "servers whose rows the COPY ceiling spreads the same rows over (default: as many as --agents, as the run's rows are)",
+      parseCount,
+    )
+    .option(
       '--alerting',
       "agents report the findings engine's worst case (values that march with every batch: ~25 findings per host whose severities keep changing) instead of a healthy fleet",
     )
@@ -608,6 +613,7 @@ Examples:
         values: number;
         server?: string;
         servers: number;
+        ceilingServers?: number;
         alerting?: boolean;
         databaseUrl?: string;
         json?: boolean;
@@ -626,6 +632,7 @@ Examples:
           values: flags.values,
           server: flags.server,
           servers: flags.servers,
+          ceilingServers: flags.ceilingServers,
           data: flags.alerting ? 'alerting' : 'healthy',
           databaseUrl: flags.databaseUrl,
           json: Boolean(flags.json),

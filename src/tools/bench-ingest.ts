@@ -6,7 +6,8 @@
  * the load generator and the server do not share an event loop). With `--server URL --database-url URL`
  * it loads an existing deployment (agents are created directly in that store).
  *
- * It also times a plain COPY of the same rows on one connection — the ceiling for this machine — once the
+ * It also times a plain COPY of the same rows on one connection — the ceiling for this machine, with the
+ * rows spread over as many servers as the run has agents, as the run's are — once the
  * servers it started are stopped and the store has settled (a checkpoint, no autovacuum or other work
  * running), and reads the server's own phase timings (decode, validate, encode, write) from its /metrics.
  *
@@ -39,7 +40,7 @@ import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
 import { copyTables } from '../storage/queries/ingest.sql.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
-import { busyBackends, checkpoint } from '../storage/queries/store-activity.sql.js';
+import { busyBackends, checkpoint, setAutovacuum } from '../storage/queries/store-activity.sql.js';
 import { upsertTargets } from '../storage/queries/targets.sql.js';
 import { userIdByName } from '../storage/queries/users.sql.js';
 import { handlePoolErrors, inTransaction } from '../storage/tx.js';
@@ -56,6 +57,8 @@ export interface BenchIngestOptions {
   databaseUrl?: string;
   /** `pgvigil server` children to start (agents spread over them round-robin); 1 when absent. */
   servers?: number;
+  /** Servers the COPY ceiling spreads its rows over; `agents` when absent (as the run's rows are). */
+  ceilingServers?: number;
   /** The values the agents report: a healthy fleet (default) or the findings engine's worst case. */
   data?: BenchData;
   json: boolean;
@@ -463,11 +466,16 @@ async function settleStore(pool: pg.Pool, sessions: boolean, maxS = 60): Promise
   return (performance.now() - started) / 1000;
 }
 
-/** Times COPY of `pushes` batches' rows on one connection, in one transaction per batch-sized chunk. */
+/**
+ * Times COPY of `pushes` batches' rows on one connection, in one transaction per batch-sized chunk. The
+ * rows are spread over `servers` servers of their own, a batch from each in turn as a fleet's agents push:
+ * the rows of one server alone would all go to the right-hand end of each primary key, where PostgreSQL
+ * inserts without descending the tree, which the rows of many servers do not.
+ */
 async function copyCeiling(
   url: string,
   shape: Shape[],
-  serverId: number,
+  servers: number,
   pushes: number,
   data: BenchData,
 ): Promise<number> {
@@ -479,7 +487,11 @@ async function copyCeiling(
     const base = Date.now() - 3_600_000;
     const v = validateBatch(JSON.parse(makeBatch(shape, agent, 1, base, data).body));
     if (!v.ok) throw new Error(v.message);
-    const ids = await upsertTargets(pool, serverId, ['bench-pg']);
+    const ceilingServers: Array<{ id: number; targets: Map<string, number> }> = [];
+    for (let i = 0; i < Math.max(1, servers); i++) {
+      const id = await ensureServer(pool, `bench-copy-ceiling-${i}`);
+      ceilingServers.push({ id, targets: await upsertTargets(pool, id, ['bench-pg']) });
+    }
     const started = performance.now();
     const perTx = 50;
     for (let done = 0; done < pushes; done += perTx) {
@@ -488,9 +500,11 @@ async function copyCeiling(
           const lines: Buffer[] = [];
           let columns: string[] = [];
           for (let k = 0; k < Math.min(perTx, pushes - done); k++) {
-            const ts = base + done + k;
+            const n = done + k;
+            const server = ceilingServers[n % ceilingServers.length]!;
+            const ts = base + Math.floor(n / ceilingServers.length);
             for (const row of t.rows) row[t.tsIndex] = ts;
-            const chunk = encodeTable(t, serverId, ids);
+            const chunk = encodeTable(t, server.id, server.targets);
             columns = chunk.columns;
             lines.push(chunk.tuples);
           }
@@ -731,16 +745,15 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     // The ceiling on a settled store: the servers' jobs (rolling up the window's data) and autovacuum of
     // the window's rows would otherwise run during it, and its figure would swing with them.
     await Promise.all(serverStops.map((stop) => stop()));
+    // Settling waits for the autovacuum workers at work; one could still start on the window's rows in the
+    // middle of the ceiling's COPYs (runs of one build gave 0.23 to 0.47 ms of store CPU a push for them).
+    // On the bench's own store, autovacuum is off until the ceiling is timed.
+    if (!opts.databaseUrl) await setAutovacuum(pool, false);
     // An existing deployment's own sessions (`--server`) are not waited for.
     const settleS = await settleStore(pool, serverStops.length > 0);
+    const ceilingServers = opts.ceilingServers ?? opts.agents;
     const ceilingCpu0 = { store: cpuNow().store, self: process.cpuUsage() };
-    const ceilingS = await copyCeiling(
-      databaseUrl,
-      shape,
-      await ensureServer(pool, 'bench-copy-ceiling'),
-      accepted,
-      data,
-    );
+    const ceilingS = await copyCeiling(databaseUrl, shape, ceilingServers, accepted, data);
     // Its backend has closed its socket but may not be reaped yet (its CPU not yet in the postmaster's).
     await sleep(500);
     // The ceiling's CPU per push, client (this process) and store: the same measure as the end-to-end run's
@@ -750,6 +763,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       client: (ceilingSelf.user + ceilingSelf.system) / 1e6,
       store: cpuNow().store - ceilingCpu0.store,
     };
+    if (!opts.databaseUrl) await setAutovacuum(pool, true);
     latencies.sort((x, y) => x - y);
     const perPush = (cpuS: number) =>
       Number.isFinite(cpuS) && accepted > 0 ? Number(((cpuS * 1000) / accepted).toFixed(3)) : null;
@@ -786,6 +800,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         pushesPerS: Number((accepted / ceilingS).toFixed(1)),
         ratio: Number((accepted / elapsedS / (accepted / ceilingS)).toFixed(3)),
         settleS: Number(settleS.toFixed(1)),
+        servers: ceilingServers,
       },
       loadGeneratorCpuS: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
       // The bodies built before the window (their CPU is not in the window's), and those built in it.
@@ -845,7 +860,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     )
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
-    `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection (${ceil.seconds} s, after ${ceil.settleS} s for the store to settle); end-to-end / ceiling = ${ceil.ratio}`,
+    `COPY ceiling    ${ceil.pushesPerS} pushes/s on one connection, rows of ${ceil.servers} servers (${ceil.seconds} s, after ${ceil.settleS} s for the store to settle); end-to-end / ceiling = ${ceil.ratio}`,
     `load generator  ${r.loadGeneratorCpuS} CPU s in the window (this process, same machine); ${prep.bodiesPerAgent} bodies per agent prepared before it (${prep.megabytes} MB, ${prep.seconds} s, ${prep.cpuS} CPU s), ${prep.builtInWindow} built in it`,
     `CPU ms/push     server ${cpu.server}  store ${cpu.store}  load generator ${cpu.loadGenerator}  machine ${cpu.machine} (busy cores ${r.machineCpuBusy}, others' work included)`,
     `COPY ceiling    CPU ms/push client ${cpu.copyCeilingClient}  store ${cpu.copyCeilingStore}; ceiling CPU / (server + store) CPU = ${r.cpuEfficiencyRatio}`,

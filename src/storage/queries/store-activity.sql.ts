@@ -14,6 +14,15 @@ export async function checkpoint(db: Queryable): Promise<boolean> {
   }
 }
 
+/**
+ * Turns autovacuum off or on for the whole store (ALTER SYSTEM and a reload), for a benchmark's own store
+ * only; workers already running finish their table.
+ */
+export async function setAutovacuum(db: Queryable, on: boolean): Promise<void> {
+  await db.query(`ALTER SYSTEM SET autovacuum = ${on ? 'on' : 'off'}`);
+  await db.query('SELECT pg_reload_conf()');
+}
+
 /** Autovacuum workers at work, and with `clients` other client sessions running a statement. */
 export async function busyBackends(db: Queryable, clients: boolean): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
