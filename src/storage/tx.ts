@@ -152,8 +152,20 @@ export async function inTransaction<T>(
     const out = await fn(client);
     if (opts.commit === 'unawaited') {
       released = true;
+      // The connection is still out while its COMMIT runs, and a pool listens for the errors of the ones it
+      // holds only: one lost just then (a server stopping sends its FATAL right after COMMIT's answer) would
+      // be an 'error' event nobody hears, which ends the process. It is heard here, and the connection
+      // destroyed rather than handed back.
+      let lost = false;
+      const onError = () => {
+        lost = true;
+      };
+      client.on('error', onError);
       client.query('COMMIT').then(
-        () => client.release(),
+        () => {
+          client.off('error', onError);
+          client.release(lost);
+        },
         () => client.release(true),
       );
     } else if (opts.commit !== null) await client.query('COMMIT');
