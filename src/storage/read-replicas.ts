@@ -143,8 +143,11 @@ export class ReadReplicas {
         keepAlive: true,
         application_name: 'pgvigil-server-read',
       });
-      // A standby that goes away errors its idle connections; the next probe marks it down.
+      // A standby that goes away errors its connections; the next probe marks it down. Idle ones error on the
+      // pool; one checked out (a read between two statements, or waiting for its COMMIT) errors on itself,
+      // which must be heard too or the process ends (as `handlePoolErrors` does for the primary's pool).
       pool.on('error', () => {});
+      pool.on('connect', (client) => client.on('error', () => {}));
       return {
         url: redactDatabaseUrl(url),
         pool,
