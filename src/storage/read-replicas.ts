@@ -145,7 +145,8 @@ export class ReadReplicas {
       });
       // A standby that goes away errors its connections; the next probe marks it down. Idle ones error on the
       // pool; one checked out (a read between two statements, or waiting for its COMMIT) errors on itself,
-      // which must be heard too or the process ends (as `handlePoolErrors` does for the primary's pool).
+      // which must be heard too or it is an uncaught exception (as `handlePoolErrors` does for the primary's
+      // pool).
       pool.on('error', () => {});
       pool.on('connect', (client) => client.on('error', () => {}));
       return {

@@ -154,7 +154,7 @@ export async function inTransaction<T>(
       released = true;
       // The connection is still out while its COMMIT runs, and a pool listens for the errors of the ones it
       // holds only: one lost just then (a server stopping sends its FATAL right after COMMIT's answer) would
-      // be an 'error' event nobody hears, which ends the process. It is heard here, and the connection
+      // be an 'error' event nobody hears, an uncaught exception. It is heard here, and the connection
       // destroyed rather than handed back.
       let lost = false;
       const onError = () => {
