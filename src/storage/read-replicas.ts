@@ -17,6 +17,7 @@
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { redactDatabaseUrl } from './connection.js';
+import { handlePoolErrors } from './pool-errors.js';
 import { primaryWalLsn, standbyReplay } from './queries/read-replicas.sql.js';
 
 export interface ReadRange {
@@ -143,12 +144,8 @@ export class ReadReplicas {
         keepAlive: true,
         application_name: 'pgvigil-server-read',
       });
-      // A standby that goes away errors its connections; the next probe marks it down. Idle ones error on the
-      // pool; one checked out (a read between two statements, or waiting for its COMMIT) errors on itself,
-      // which must be heard too or it is an uncaught exception (as `handlePoolErrors` does for the primary's
-      // pool).
-      pool.on('error', () => {});
-      pool.on('connect', (client) => client.on('error', () => {}));
+      // A standby that goes away errors its connections, idle or lent to a read; the next probe marks it down.
+      handlePoolErrors(pool, () => {});
       return {
         url: redactDatabaseUrl(url),
         pool,

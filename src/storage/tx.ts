@@ -14,6 +14,8 @@ import pg from 'pg';
 import { PgvigilError } from '../errors.js';
 import { type ReadRange, readReplicasOf } from './read-replicas.js';
 
+export { handlePoolErrors } from './pool-errors.js';
+
 /**
  * True when `err` means the store is away (connection refused, reset, terminated by an administrator,
  * starting up, out of connection slots, a connect or query timeout) rather than a statement it refused.
@@ -59,17 +61,6 @@ export async function whileStoreAway<T>(
       await new Promise((r) => setTimeout(r, opts.delayMs ?? 2_000));
     }
   }
-}
-
-/**
- * Gives a pool's connections an 'error' listener for their whole life. pg-pool listens only while a
- * connection is idle (and re-emits on the pool, where nobody may listen); a connection that is checked
- * out when its server goes away (kill -9, restart, pg_terminate_backend) would otherwise raise an uncaught
- * 'error' event and end the process. The query running on it fails by itself, so `report` only logs.
- */
-export function handlePoolErrors(pool: pg.Pool, report: (err: Error, idle: boolean) => void): void {
-  pool.on('error', (err) => report(err, true));
-  pool.on('connect', (client) => client.on('error', (err) => report(err, false)));
 }
 
 /**
@@ -152,20 +143,10 @@ export async function inTransaction<T>(
     const out = await fn(client);
     if (opts.commit === 'unawaited') {
       released = true;
-      // The connection is still out while its COMMIT runs, and a pool listens for the errors of the ones it
-      // holds only: one lost just then (a server stopping sends its FATAL right after COMMIT's answer) would
-      // be an 'error' event nobody hears, an uncaught exception. It is heard here, and the connection
-      // destroyed rather than handed back.
-      let lost = false;
-      const onError = () => {
-        lost = true;
-      };
-      client.on('error', onError);
+      // Released when done; pg-pool destroys a connection that errored meanwhile (its pool hears the error:
+      // `handlePoolErrors`).
       client.query('COMMIT').then(
-        () => {
-          client.off('error', onError);
-          client.release(lost);
-        },
+        () => client.release(),
         () => client.release(true),
       );
     } else if (opts.commit !== null) await client.query('COMMIT');
