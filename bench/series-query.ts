@@ -26,7 +26,8 @@
  *      --shared-buffers sets it for the measurement, persistently in a kept directory;
  *      --peer ROOT starts a second server from another build's package root — its bin/ and dist/, e.g.
  *      main's — on the same store and asks both in turns, the same query each time, and checks that their
- *      answers are the same text)
+ *      answers are the same text; --accept-encoding VALUE is what the client accepts, by default what the
+ *      dashboard's browser sends, "gzip, deflate, br, zstd": each server answers in the best coding it has)
  */
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,6 +36,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { createLogger, silentLogger } from '../src/log.js';
+import { compressInOnePiece } from '../src/server/answer-coding.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { createApiToken } from '../src/server/auth/api-tokens.js';
 import { addUser } from '../src/server/auth/users.js';
@@ -57,6 +59,8 @@ const keep = arg('keep', '');
 const sharedBuffers = arg('shared-buffers', '');
 /** Another build's package root (e.g. a copy of main's bin/ and dist/): its server answers in turns with ours. */
 const peer = arg('peer', '');
+/** What the bench's client accepts; by default what the dashboard's browser (Chromium) sends. */
+const acceptEncoding = arg('accept-encoding', 'gzip, deflate, br, zstd');
 
 /** CPU time (user + system) a process used so far, ms. */
 function processCpuMs(pid: number): number {
@@ -234,7 +238,7 @@ async function main(): Promise<void> {
         });
         const t0 = performance.now();
         const res = await fetch(`${url}/api/v1/series?${qs}`, {
-          headers: { authorization: `Bearer ${token}` },
+          headers: { authorization: `Bearer ${token}`, 'accept-encoding': acceptEncoding },
         });
         const text = await res.text();
         const body = JSON.parse(text) as {
@@ -244,7 +248,7 @@ async function main(): Promise<void> {
         };
         const ms = performance.now() - t0;
         if (res.status !== 200) throw new Error(`${c.name}: ${res.status} ${text.slice(0, 500)}`);
-        return { ms, body, text };
+        return { ms, body, text, coding: res.headers.get('content-encoding') ?? 'identity' };
       };
       for (let k = 0; k < 20; k++) for (const sv of servers) await once(sv.url, k * 7, sv.grid); // warm-up
       const lat: number[][] = servers.map(() => []);
@@ -257,7 +261,11 @@ async function main(): Promise<void> {
         // Turns: the first server of a call alternates, so neither always goes first.
         for (let j = 0; j < servers.length; j++) {
           const i = (j + k) % servers.length;
-          const { ms, body, text } = await once(servers[i]!.url, (k * 37) % ids.length, servers[i]!.grid);
+          const { ms, body, text, coding } = await once(
+            servers[i]!.url,
+            (k * 37) % ids.length,
+            servers[i]!.grid,
+          );
           lat[i]!.push(ms);
           // The grid answer as the default one (its points), to compare the texts.
           texts[i] = servers[i]!.grid ? JSON.stringify(pointsOf(body)) : text;
@@ -268,7 +276,7 @@ async function main(): Promise<void> {
             );
             shapes[i] =
               `tier ${body.tier}, ${body.series.length} series, ${n} points, ${(text.length / 1000).toFixed(0)} kB` +
-              ` (gzip ${(gzipSync(text, { level: 1 }).length / 1000).toFixed(0)} kB)`;
+              ` (${coding}${coding === 'br' || coding === 'gzip' ? ` ${((await compressInOnePiece(text, coding)).length / 1000).toFixed(0)} kB` : ''}; gzip ${(gzipSync(text, { level: 1 }).length / 1000).toFixed(0)} kB)`;
           }
         }
         if (texts.length > 1 && texts.some((t) => t !== texts[0])) {

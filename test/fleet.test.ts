@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { rollBuckets, rollMinutes } from '../src/server/jobs/rollups.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
@@ -362,18 +362,30 @@ describe(`GET /api/v1/fleet (${testPgLabel})`, () => {
     assert.ok(tpsMid[1]! >= 4 && tpsMid[1]! <= 4.2 + 1e-9, `tps ${tpsMid[1]}`);
   });
 
-  test('the_answer_is_gzip_compressed_for_a_client_that_accepts_it', async () => {
+  test('the_answer_is_compressed_as_the_client_accepts_brotli_before_gzip', async () => {
     const plain = await fleet();
-    const res = await server.app.inject({
-      method: 'GET',
-      url: '/api/v1/fleet',
-      headers: { ...(await roleHeaders(ts.store.pool, 'viewer')), 'accept-encoding': 'gzip' },
-    });
-    assert.equal(res.statusCode, 200);
-    assert.equal(res.headers['content-encoding'], 'gzip');
-    const body = gunzipSync(res.rawPayload);
-    assert.ok(res.rawPayload.length < body.length / 3, `${res.rawPayload.length} of ${body.length} bytes`);
-    assert.deepEqual(JSON.parse(body.toString()).servers.length, plain.servers.length);
+    const headers = await roleHeaders(ts.store.pool, 'viewer');
+    // The default view (one shared answer, compressed once per coding) and another (the compression plugin).
+    for (const [url, accept, coding, decode] of [
+      ['/api/v1/fleet', 'gzip', 'gzip', gunzipSync],
+      ['/api/v1/fleet', 'gzip, deflate, br, zstd', 'br', brotliDecompressSync],
+      ['/api/v1/fleet?limit=1999', 'gzip', 'gzip', gunzipSync],
+      ['/api/v1/fleet?limit=1999', 'gzip, deflate, br, zstd', 'br', brotliDecompressSync],
+    ] as const) {
+      const res = await server.app.inject({
+        method: 'GET',
+        url,
+        headers: { ...headers, 'accept-encoding': accept },
+      });
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers['content-encoding'], coding);
+      const body = decode(res.rawPayload);
+      assert.ok(
+        res.rawPayload.length < body.length / 3,
+        `${coding}: ${res.rawPayload.length} of ${body.length} bytes`,
+      );
+      assert.deepEqual(JSON.parse(body.toString()).servers.length, plain.servers.length);
+    }
   });
 
   test('steps_without_samples_are_absent_never_zero', async () => {

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type pg from 'pg';
+import { compressInOnePiece, compressOnLoopUpTo } from '../src/server/answer-coding.js';
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { minuteGraceMs } from '../src/server/ingest/rollup-pending.js';
 import { rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
-import { gzipInOnePiece, gzipOnLoopUpTo } from '../src/server/routes/series.js';
 import { defaultRetention } from '../src/storage/partitions.js';
 import type { GridSeriesResult, SeriesResult } from '../src/storage/series.js';
 import { createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
@@ -135,18 +135,21 @@ describe(`time series on ${testPgLabel}`, () => {
     assert.ok(r.series[0]!.points.every(([t, v]) => v === new Date(t).getUTCMinutes() + 100));
   });
 
-  test('gzip_in_one_piece_gives_back_the_text_on_the_loop_and_on_the_thread_pool', async () => {
+  test('compression_in_one_piece_gives_back_the_text_on_the_loop_and_on_the_thread_pool_in_both_codings', async () => {
     const small = JSON.stringify({ values: Array.from({ length: 5000 }, (_, i) => i / 7) });
     const large = JSON.stringify({ values: Array.from({ length: 80_000 }, (_, i) => Math.sin(i) * 1e3) });
-    assert.ok(small.length <= gzipOnLoopUpTo && large.length > gzipOnLoopUpTo);
-    assert.ok(Buffer.isBuffer(gzipInOnePiece(small)));
-    assert.ok(gzipInOnePiece(large) instanceof Promise);
-    for (const text of [small, large]) {
-      assert.equal(gunzipSync(await gzipInOnePiece(text)).toString('utf8'), text);
+    assert.ok(small.length <= compressOnLoopUpTo && large.length > compressOnLoopUpTo);
+    for (const coding of ['br', 'gzip'] as const) {
+      const decode = coding === 'br' ? brotliDecompressSync : gunzipSync;
+      assert.ok(Buffer.isBuffer(compressInOnePiece(small, coding)));
+      assert.ok(compressInOnePiece(large, coding) instanceof Promise);
+      for (const text of [small, large]) {
+        assert.equal(decode(await compressInOnePiece(text, coding)).toString('utf8'), text, coding);
+      }
     }
   });
 
-  test('the_answer_carries_exactly_the_response_schema_properties_in_its_order_and_gzips_for_clients_that_accept_it', async () => {
+  test('the_answer_carries_exactly_the_response_schema_properties_in_its_order_and_is_compressed_as_the_client_accepts', async () => {
     // The route writes the answer with JSON.stringify, not the schema's serializer (which drops properties
     // the schema does not name): a property added to the result without the schema would show here.
     const qs = new URLSearchParams({
@@ -177,6 +180,15 @@ describe(`time series on ${testPgLabel}`, () => {
     });
     assert.equal(zipped.headers['content-encoding'], 'gzip');
     assert.equal(gunzipSync(zipped.rawPayload).toString('utf8'), res.body);
+    // As a browser asks: brotli.
+    const asBrowser = await server.app.inject({
+      method: 'GET',
+      url: `/api/v1/series?${qs}`,
+      headers: { ...viewer, 'accept-encoding': 'gzip, deflate, br, zstd' },
+    });
+    assert.equal(asBrowser.headers['content-encoding'], 'br');
+    assert.equal(asBrowser.headers.vary, 'accept-encoding');
+    assert.equal(brotliDecompressSync(asBrowser.rawPayload).toString('utf8'), res.body);
   });
 
   test('shape_grid_carries_exactly_the_points_of_the_default_answer_on_one_time_grid_with_nulls_for_gaps', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { mulberry32 } from '../../../test/helpers/prng.js';
 import { FleetCache, sparklineValue } from './fleet.js';
 
@@ -50,8 +50,18 @@ test('the default answer is made once for requests within its age and again afte
     const d = await cache.get();
     assert.equal(made.n, 2, 'older than maxAgeMs: made again');
     assert.ok(d.answer.asOf > a.answer.asOf);
-    assert.deepEqual(JSON.parse(gunzipSync(d.gzip).toString()), JSON.parse(d.json), 'the gzip is the JSON');
+    assert.deepEqual(d.codings(), ['br'], 'made ready for the dashboard: brotli');
+    assert.equal(brotliDecompressSync(await d.encoded('br')).toString(), d.json, 'the brotli is the JSON');
+    assert.equal(gunzipSync(await d.encoded('gzip')).toString(), d.json, 'the gzip is the JSON');
+    assert.equal(await d.encoded('gzip'), await d.encoded('gzip'), 'compressed once per coding');
     assert.deepEqual(JSON.parse(d.json), d.answer);
+    await sleep(200);
+    const e = await cache.get();
+    assert.deepEqual(
+      e.codings().sort(),
+      ['br', 'gzip'],
+      'remade compressed as the answer before was asked for',
+    );
   } finally {
     cache.close();
   }

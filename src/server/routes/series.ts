@@ -2,8 +2,6 @@
  * GET /api/v1/series — time series of one metric family for charts (role viewer). What it returns and
  * how tier and step are chosen: src/storage/series.ts.
  */
-import { promisify } from 'node:util';
-import { gzip, gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import type pg from 'pg';
 import { PgvigilError } from '../../errors.js';
@@ -18,8 +16,8 @@ import {
   type SeriesRequest,
 } from '../../storage/series.js';
 import { inReadSnapshot } from '../../storage/tx.js';
+import { answerCoding, compressInOnePiece } from '../answer-coding.js';
 import { cachedRetention } from '../settings.js';
-import { chooseCoding } from '../web.js';
 import { defaultReadTimeoutMs } from './read-support.js';
 import { errorBody } from './schemas.js';
 
@@ -174,27 +172,6 @@ const response200 = {
   anyOf: [pointsAnswer, gridAnswer],
 } as const;
 
-const gzipAsync = promisify(gzip);
-
-/**
- * Answers up to this size (a 24 h chart of 10 series is ~290 kB) are gzipped on the event loop: 1–4 ms of
- * CPU, less than what a trip to the thread pool costs in waiting when the cores are busy. Larger ones go to
- * the thread pool, so that a chart of many series does not hold the loop for tens of milliseconds.
- */
-export const gzipOnLoopUpTo = 1024 * 1024;
-
-/**
- * `text` gzipped at level 1, on the event loop or (over `gzipOnLoopUpTo`) on the thread pool in one piece: zlib's
- * convenience call works through its output 16 kB at a time, one trip to the pool and back to the loop for each
- * (a 24 h chart: 3–9 trips; under load each waits for a core: 3–13 ms at the median for what takes ~1 ms in one
- * piece), so the output buffer is made large enough for the whole answer.
- */
-export function gzipInOnePiece(text: string): Buffer | Promise<Buffer> {
-  if (text.length <= gzipOnLoopUpTo) return gzipSync(text, { level: 1 });
-  // Deflate never grows its input by more than ~0.03 % plus a few bytes; the margin keeps it one piece.
-  return gzipAsync(text, { level: 1, chunkSize: Math.max(64 * 1024, Math.ceil(text.length * 1.01) + 1024) });
-}
-const gzipOnly: ReadonlySet<'gzip'> = new Set(['gzip']);
 /** The compression plugin's threshold (app.ts): smaller answers go uncompressed, as from every route. */
 const compressFrom = 1024;
 
@@ -235,17 +212,18 @@ export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, 
       // values stay exact without carrying more digits than they need.
       const json = JSON.stringify(req.query.shape === 'grid' ? gridOf(answer) : answer);
       reply.type('application/json; charset=utf-8');
+      const coding = answerCoding(req.headers['accept-encoding']);
       if (
         json.length < compressFrom ||
         req.headers['x-no-compression'] !== undefined ||
-        chooseCoding(req.headers['accept-encoding'], gzipOnly) !== 'gzip'
+        coding === 'identity'
       ) {
         return reply.send(json); // the compression plugin's (deflate, or small enough to send as it is)
       }
-      // Gzip here, at level 1: ~30 % less CPU than the plugin's level 4 for ~6 % more bytes, and one write of a
-      // known length instead of a stream of chunks.
-      const gzipped = await gzipInOnePiece(json);
-      return reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(gzipped);
+      // Compressed here, brotli at quality 1 or gzip at level 1 (src/server/answer-coding.ts): less CPU than
+      // the plugin's settings for these answers, and one write of a known length instead of a stream of chunks.
+      const body = await compressInOnePiece(json, coding);
+      return reply.header('content-encoding', coding).header('vary', 'accept-encoding').send(body);
     },
   );
 };
