@@ -31,14 +31,16 @@ export const compressOnLoopUpTo = 1024 * 1024;
 const gzipAsync = promisify(gzip);
 const brotliAsync = promisify(brotliCompress);
 
+/** Brotli's settings for answers (also the compression plugin's, src/server/app.ts): quality 1, text. */
+export const answerBrotliParams: Readonly<Record<number, number>> = {
+  [constants.BROTLI_PARAM_QUALITY]: 1,
+  [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+};
+
 function brotliOptions(text: string, chunkSize?: number) {
   return {
     ...(chunkSize ? { chunkSize } : {}),
-    params: {
-      [constants.BROTLI_PARAM_QUALITY]: 1,
-      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
-      [constants.BROTLI_PARAM_SIZE_HINT]: text.length,
-    },
+    params: { ...answerBrotliParams, [constants.BROTLI_PARAM_SIZE_HINT]: text.length },
   };
 }
 
