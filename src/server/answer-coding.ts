@@ -14,6 +14,9 @@ import { chooseCoding } from './web.js';
 
 export type AnswerCoding = 'br' | 'gzip' | 'identity';
 
+/** Answers smaller than this go uncompressed, from every route (the compression plugin's threshold too). */
+export const compressFrom = 1024;
+
 const brOrGzip: ReadonlySet<'br' | 'gzip'> = new Set(['br', 'gzip']);
 
 /** How to send an answer to a client with this Accept-Encoding: br, else gzip, else as it is. */

@@ -44,7 +44,7 @@ import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js
 import { isConnectionError, storeRetryAfterSeconds, storeUnavailable } from '../storage/tx.js';
 import { Registry } from '../telemetry/metrics.js';
 import { type AgentListener, agentPortOnly, startAgentListener } from './agent-listener.js';
-import { answerBrotliParams } from './answer-coding.js';
+import { answerBrotliParams, compressFrom } from './answer-coding.js';
 import { AgentAuthenticator } from './auth/agents.js';
 import type { AgentCa } from './auth/ca.js';
 import { signingKey } from './auth/sessions.js';
@@ -291,7 +291,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     global: true,
     // Request bodies are not its business: ingest reads its gzip bodies itself, with its own limits.
     globalDecompression: false,
-    threshold: 1024,
+    threshold: compressFrom,
     // Brotli first, at quality 1: cheaper and smaller than gzip on JSON (src/server/answer-coding.ts);
     // browsers ask for it. gzip at level 4 for the clients that do not: about 60 % of level 6's CPU for a
     // 10 % larger answer (5.4 MB of fleet JSON: 76 vs 133 ms).

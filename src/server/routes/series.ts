@@ -16,7 +16,7 @@ import {
   type SeriesRequest,
 } from '../../storage/series.js';
 import { inReadSnapshot } from '../../storage/tx.js';
-import { answerCoding, compressInOnePiece } from '../answer-coding.js';
+import { answerCoding, compressFrom, compressInOnePiece } from '../answer-coding.js';
 import { cachedRetention } from '../settings.js';
 import { defaultReadTimeoutMs } from './read-support.js';
 import { errorBody } from './schemas.js';
@@ -171,9 +171,6 @@ const response200 = {
   description: 'shape=points (default): series with points; shape=grid: one time grid, series with values',
   anyOf: [pointsAnswer, gridAnswer],
 } as const;
-
-/** The compression plugin's threshold (app.ts): smaller answers go uncompressed, as from every route. */
-const compressFrom = 1024;
 
 export const seriesRoutes: FastifyPluginAsync<SeriesRouteOptions> = async (app, opts) => {
   const retention = cachedRetention(opts.pool, opts.retention ?? defaultRetention);
