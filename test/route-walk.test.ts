@@ -81,6 +81,12 @@ const authCodes = new Set([
   'AGENT_MISMATCH',
 ]);
 
+// Before the walk uses them: the schemas compile when first used, or all at once here as a server does once
+// listening (src/server/lazy-schemas.ts).
+test(`every_route_schema_compiles (${testPgLabel})`, async () => {
+  await server.compileSchemas();
+});
+
 test(`every_route_answers_each_role_as_its_declared_role_says (${testPgLabel})`, {
   timeout: 120_000,
 }, async () => {

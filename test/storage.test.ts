@@ -182,6 +182,36 @@ describe(`partition maintenance on ${testPgLabel}`, () => {
     const parts = await partitionsOf(db.pool, 'host_memory');
     assert.equal(parts[0], 'host_memory_p20260429');
   });
+
+  test('a_parent_that_fails_ends_the_pass_with_the_parents_before_it_kept_and_no_connection_left_aborted', async () => {
+    const now = new Date('2026-08-01T12:00:00Z');
+    const quick = { now, log: quietLog, tiers: ['raw'] as const, backfillDays: 0, aheadDays: 0 };
+    // A partition of our own making for host_cpu's day, under another name: creating the day's partition
+    // overlaps it. The parents are done in name order, each in its own transaction.
+    await db.pool.query(
+      "CREATE TABLE pgvigil.host_cpu_blocker PARTITION OF pgvigil.host_cpu FOR VALUES FROM ('2026-08-01') TO ('2026-08-02')",
+    );
+    await assert.rejects(maintainPartitions(db.pool, quick), /overlap/);
+    const { rows } = await db.pool.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'pgvigil'
+        WHERE c.relname < 'host_cpu' AND c.relname NOT LIKE '%\\_minute' AND c.relname NOT LIKE '%\\_hourly'
+          AND c.relname NOT LIKE '%\\_daily' ORDER BY 1 LIMIT 1`,
+    );
+    const before = rows[0]!.relname;
+    assert.ok((await partitionsOf(db.pool, before)).includes(`${before}_p20260801`), `${before} kept`);
+    assert.ok(!(await partitionsOf(db.pool, 'host_memory')).includes('host_memory_p20260801'));
+    // Every connection of the pool answers: none was handed back inside the failed transaction.
+    const clients = await Promise.all([db.pool.connect(), db.pool.connect(), db.pool.connect()]);
+    for (const c of clients) assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    for (const c of clients) c.release();
+
+    await db.pool.query('DROP TABLE pgvigil.host_cpu_blocker');
+    const again = await maintainPartitions(db.pool, quick);
+    assert.ok(
+      again.created.includes('host_cpu_p20260801') && again.created.includes('host_memory_p20260801'),
+    );
+  });
 });
 
 describe(`periodic jobs on ${testPgLabel}`, () => {

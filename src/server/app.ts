@@ -52,6 +52,7 @@ import { UserAuthenticator, userGuard } from './auth/users.js';
 import { createFindingsEngine } from './findings.js';
 import { IngestWriter, ingestMetrics, type WriterOptions } from './ingest/writer.js';
 import { jobMetrics } from './jobs/runner.js';
+import { lazySchemas } from './lazy-schemas.js';
 import { defaultLiveLimits, LiveHub, type LiveOptions } from './live/hub.js';
 import { liveMetrics } from './live/metrics.js';
 import { announceWritten } from './live/notify.js';
@@ -175,6 +176,8 @@ export interface App {
    * (the server's SIGHUP); false without TLS. A bad file throws and changes nothing.
    */
   reloadTls(): boolean;
+  /** Compiles the route schemas not used yet (./lazy-schemas.ts); the server calls it once listening. */
+  compileSchemas(): Promise<void>;
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -182,7 +185,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 }
 
 export async function buildServerApp(opts: AppOptions): Promise<App> {
+  const schemas = lazySchemas();
   const app: FastifyInstance = Fastify({
+    schemaController: { compilersFactory: schemas.compilersFactory },
     ...(opts.tls ? { https: tlsOptions(opts.tls) } : {}),
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -450,5 +455,16 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     agentListener?.setCertificate(o.cert, o.key);
     return true;
   };
-  return { app, registry, writer, userAuth, engine, delivery, scraper, listenAgents, reloadTls };
+  return {
+    app,
+    registry,
+    writer,
+    userAuth,
+    engine,
+    delivery,
+    scraper,
+    listenAgents,
+    reloadTls,
+    compileSchemas: () => schemas.compileAll(),
+  };
 }

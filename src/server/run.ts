@@ -131,7 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const agentCa =
       opts.agentPort === undefined ? undefined : await m.loadOrCreateAgentCa(store.pool, secrets.box);
     // Three independent pieces of start-up run at once — the first admin (scrypt, on the thread pool),
-    // today's partitions (DDL, in the store) and building the app (route schemas, on this thread) — since
+    // today's partitions (DDL, in the store) and building the app (its routes, on this thread) — since
     // together they are most of the time to the first answer. Today's partitions must exist before the
     // first row arrives, so listening waits for all three; waiting, too, for another server that may be
     // creating them right now. The rest of the retention window follows at once in the background (a late
@@ -161,7 +161,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           agentCa,
         })
         .then(async (b) => {
-          // Compiles every route's schemas now, while the store creates partitions, not after.
+          // Readies the app now, while the store creates partitions, not after. Its route schemas compile
+          // when first used, or once listening (./lazy-schemas.ts).
           await b.app.ready();
           return b;
         }),
@@ -185,6 +186,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
       throw err;
     }
+    // The route schemas no request has used yet compile a few seconds on, one per turn of the event loop:
+    // not in the first seconds, when the first requests, the full partition pass and the dashboard's
+    // compression share the CPU.
+    const schemas = built.value;
+    setTimeout(() => {
+      schemas
+        .compileSchemas()
+        .catch((err: unknown) => opts.log.error({ err }, 'a route schema does not compile'));
+    }, 5000).unref();
     if (opts.agentPort !== undefined) agentUrl = await built.value.listenAgents(opts.host, opts.agentPort);
     // Only once listening: the first full partition pass (hundreds of partitions on a first start) would
     // otherwise compete with building the app for the CPU and delay the first answer by seconds.

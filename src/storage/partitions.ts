@@ -137,10 +137,12 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
       ORDER BY c.relname`,
   );
   const result: MaintainResult = { created: [], dropped: [] };
+  // A transaction per parent, so that each parent's lock is held only for its own statements; all of them in
+  // one round trip, so that a start waits for the store's work, not for as many round trips as parents.
+  const transactions: string[] = [];
   for (const { parent, partitions } of rows) {
     if (opts.tiers && !opts.tiers.includes(tierOf(parent))) continue;
     const plan = planPartitions(parent, partitions, now, retention, opts.aheadDays ?? 3, opts.backfillDays);
-    // One round trip per parent: the statements of a parent run as one implicit transaction.
     const statements = [
       ...plan.create.map(
         (
@@ -151,10 +153,11 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
       ...plan.drop.map((name) => `DROP TABLE IF EXISTS pgvigil.${quoteIdent(name)}`),
     ];
     if (statements.length === 0) continue;
-    await ddl(pool, statements.join(';\n'));
+    transactions.push(['BEGIN', ...statements, 'COMMIT'].join(';\n'));
     result.created.push(...plan.create.map((p) => p.name));
     result.dropped.push(...plan.drop);
   }
+  if (transactions.length > 0) await ddl(pool, transactions.join(';\n'));
   if (result.created.length + result.dropped.length > 0) {
     opts.log.info(
       { created: result.created.length, dropped: result.dropped.length },
@@ -164,14 +167,23 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
   return result;
 }
 
-/** DDL with a short lock timeout: waiting behind a long query would block every writer queued after us. */
+/**
+ * DDL with a short lock timeout: waiting behind a long query would block every writer queued after us. Its
+ * commits do not wait for their WAL to reach the disk (a first start creates a thousand partitions): a
+ * crash may lose only the last of them, which the next pass creates again, and a row written to a
+ * partition cannot outlive it, since the row's WAL follows the partition's. A statement that fails ends the
+ * round trip: the transactions before it stay committed, its own is rolled back.
+ */
 async function ddl(pool: pg.Pool, sql: string): Promise<void> {
   const client = await pool.connect();
   try {
-    await client.query("SET lock_timeout = '5s'");
-    await client.query(sql);
+    await client.query("SET lock_timeout = '5s'; SET synchronous_commit = off");
+    await client.query(sql).catch(async (err: unknown) => {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    });
   } finally {
-    await client.query('RESET lock_timeout').catch(() => {});
+    await client.query('RESET lock_timeout; RESET synchronous_commit').catch(() => {});
     client.release();
   }
 }
