@@ -21,8 +21,10 @@ import {
   type PostgresCollectorOptions,
 } from '../src/agent/collectors/postgres/collector.js';
 import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prometheus.js';
+import { closeSession, PostgresTarget } from '../src/agent/collectors/postgres/session.js';
 import type { ExposedMetric, FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { renderExposition } from '../src/agent/exporter.js';
+import { silentLogger } from '../src/log.js';
 import { startCli } from './helpers/cli.js';
 import { adminUrl, createTestDatabase, databaseUrl, type TestDatabase, testPgLabel } from './helpers/db.js';
 import {
@@ -38,6 +40,14 @@ import { parsePromText } from './helpers/prometheus.js';
 import { until } from './helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
+
+// node-postgres warns once a process when a statement is asked of a connection that is running another
+// (its own queue, which pg 9 drops). Every collection below shares its main session between the
+// instance-wide families and the visit of its own database: they must take turns before node-postgres.
+const queuedInNodePostgres: string[] = [];
+process.on('warning', (w) => {
+  if (/already executing a query/.test(w.message)) queuedInNodePostgres.push(w.stack ?? w.message);
+});
 
 function collectorFor(url: string, db: TestDatabase, opts: PostgresCollectorOptions = {}) {
   return createPostgresCollector(url, { includeDatabases: [db.name], databaseIntervalMs: 0, ...opts });
@@ -1017,4 +1027,33 @@ test(`two_targets_carry_a_target_label_on_the_agent_metrics_and_no_password_show
     await a.drop();
     await b.drop();
   }
+});
+
+test(`statements_asked_of_a_session_at_once_take_turns_in_the_order_asked (${testPgLabel})`, async () => {
+  const db = await createTestDatabase('pgsess_turns');
+  const target = new PostgresTarget(db.url, {
+    statementTimeoutMs: 5000,
+    lockTimeoutMs: 1000,
+    connectTimeoutMs: 5000,
+  });
+  const session = await target.open(db.name, silentLogger());
+  try {
+    const ended: string[] = [];
+    const slow = session.query('SELECT pg_sleep(0.2)').then(() => ended.push('slow'));
+    const failing = session.query('SELECT 1/0').catch(() => ended.push('failed'));
+    const quick = session.query<{ one: number }>('SELECT 1 AS one').then((r) => {
+      ended.push('quick');
+      return r.rows[0]?.one;
+    });
+    assert.equal(await quick, 1);
+    await Promise.all([slow, failing]);
+    assert.deepEqual(ended, ['slow', 'failed', 'quick'], 'a failed statement does not stop the next');
+  } finally {
+    await closeSession(session);
+    await db.drop();
+  }
+});
+
+test('no_statement_of_a_collection_waited_in_node_postgres_own_queue', () => {
+  assert.deepEqual(queuedInNodePostgres, []);
 });

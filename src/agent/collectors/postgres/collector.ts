@@ -219,7 +219,7 @@ export function createPostgresCollector(
     const c: Collection = { statuses: [], out: new Map(), log };
     const { statuses, out } = c;
     try {
-      const info = await session.client.query<Record<string, unknown>>({
+      const info = await session.query<Record<string, unknown>>({
         name: 'pgvigil_instance',
         text: instanceInfoQuery,
       });

@@ -31,7 +31,7 @@ import {
 import type { Row } from '../types.js';
 import type { FamilyStatus } from './families.js';
 import { nextAttempt, type RefusalPause, Refusals } from './refusals.js';
-import { isConnectionFailure, MainConnection, type PostgresTarget } from './session.js';
+import { isConnectionFailure, MainConnection, type PostgresTarget, type Session } from './session.js';
 
 /** Canonical label texts longer than this (bytes) make the row dropped: it must fit a btree key. */
 export const maxLabelsBytes = 1024;
@@ -223,9 +223,7 @@ export class CustomMetricsRunner {
     const { session } = acquired;
     let version: number;
     try {
-      const res = await session.client.query<{ v: string }>(
-        "SELECT current_setting('server_version_num') AS v",
-      );
+      const res = await session.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
       version = Number(res.rows[0]?.v);
     } catch (err) {
       if (isConnectionFailure(err)) await this.#conn.lost(session, err, this.log, this.#monotonic);
@@ -244,7 +242,7 @@ export class CustomMetricsRunner {
         continue;
       }
       try {
-        this.#keep(await this.#runOne(session.client, def, sql));
+        this.#keep(await this.#runOne(session, def, sql));
       } catch (err) {
         // The connection itself failed: the remaining metrics wait for the next turn.
         await this.#conn.lost(session, err, this.log, this.#monotonic);
@@ -253,7 +251,7 @@ export class CustomMetricsRunner {
     }
   }
 
-  async #runOne(client: import('pg').Client, def: CustomMetricDef, sql: string): Promise<CustomRun> {
+  async #runOne(session: Session, def: CustomMetricDef, sql: string): Promise<CustomRun> {
     const ts = this.#now();
     const started = performance.now();
     const timeoutMs = def.timeout * 1000;
@@ -262,12 +260,12 @@ export class CustomMetricsRunner {
     let inTx = false;
     let refusal: unknown;
     try {
-      await client.query('BEGIN READ ONLY');
+      await session.query('BEGIN READ ONLY');
       inTx = true;
-      await client.query(
+      await session.query(
         `SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}; SET LOCAL lock_timeout = ${Math.trunc(this.opts.lockTimeoutMs)}`,
       );
-      const res = await client.query({
+      const res = await session.query({
         text: sql,
         // One statement only (the extended protocol refuses a second), and a client-side guard a little
         // beyond the server's own timeout for a network that stops answering.
@@ -285,7 +283,7 @@ export class CustomMetricsRunner {
       error = this.target.errorText(err);
       refusal = err;
     } finally {
-      if (inTx) await client.query('ROLLBACK').catch(() => {});
+      if (inTx) await session.query('ROLLBACK').catch(() => {});
     }
     const durationMs = performance.now() - started;
     const key = def.name;

@@ -129,7 +129,7 @@ export class DatabaseVisits {
     const { statuses, log } = c;
     let databases: string[];
     try {
-      const { rows } = await main.client.query<{ datname: string }>({
+      const { rows } = await main.query<{ datname: string }>({
         name: 'pgvigil_databases',
         text: databaseListQuery,
       });

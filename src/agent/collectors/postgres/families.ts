@@ -191,14 +191,14 @@ export class FamilyRunner {
     for (const b of batch) parts.push(`EXECUTE ${b.name}${b.arg}`, `EXECUTE ${clockName}`);
     let results: pg.QueryResult<Record<string, unknown>>[];
     try {
-      const res = await session.client.query<Record<string, unknown>>(parts.join(';\n'));
+      const res = await session.query<Record<string, unknown>>(parts.join(';\n'));
       results = res as unknown as pg.QueryResult<Record<string, unknown>>[];
     } catch (err) {
       if (isConnectionFailure(err)) throw err;
       // Which statements the failed message left prepared (PREPARE is not undone with the transaction).
       prepared.clear();
       try {
-        const { rows } = await session.client.query<{ name: string }>(
+        const { rows } = await session.query<{ name: string }>(
           "SELECT name FROM pg_prepared_statements WHERE name LIKE 'pgvigil\\_b\\_%'",
         );
         for (const r of rows) prepared.add(r.name);
@@ -255,7 +255,7 @@ export class FamilyRunner {
       const cap = this.#cap(q);
       // Named: prepared once per connection, so repeat collections skip planning these view-heavy
       // queries (most of their server time; ~3x less with the plan cached).
-      const res = await session.client.query({
+      const res = await session.query({
         name: `pgvigil_${q.family}_${version}`,
         text: sql,
         values: q.takesRowCap ? [cap] : q.takesSizeFlag ? [readSizes === true] : [],
@@ -301,7 +301,7 @@ export class FamilyRunner {
   async #reduced(session: Session, q: FamilyQuery, version: number): Promise<Row[] | undefined> {
     const sql = q.whenRefused ? pickQuery(q.whenRefused.versions, version) : undefined;
     if (!sql) return undefined;
-    const res = await session.client.query({ name: `pgvigil_${q.family}_refused_${version}`, text: sql });
+    const res = await session.query({ name: `pgvigil_${q.family}_refused_${version}`, text: sql });
     return res.rows.map((r: Record<string, unknown>) => toFamilyRow(q.family, r));
   }
 }

@@ -15,6 +15,15 @@ export interface Session {
   client: pg.Client;
   broken: boolean;
   database: string;
+  /**
+   * Runs a statement once every statement asked for before it on this session has ended. Two parts of a
+   * collection share the main session (the instance-wide families and the visit of its own database): they
+   * take turns here rather than in node-postgres' own queue, which is deprecated (pg 9 drops it).
+   */
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(
+    q: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
 }
 
 export interface SessionSettings {
@@ -176,7 +185,20 @@ export class PostgresTarget {
       keepAlive: true,
       ...(settings.ssl !== undefined ? { ssl: settings.ssl } : {}),
     });
-    const session: Session = { client, broken: false, database };
+    let last: Promise<unknown> = Promise.resolve();
+    const session: Session = {
+      client,
+      broken: false,
+      database,
+      query: (q, values) => {
+        const run = last.then(() => client.query(q as pg.QueryConfig, values));
+        last = run.then(
+          () => undefined,
+          () => undefined,
+        );
+        return run as never;
+      },
+    };
     // An idle connection that dies emits 'error' on the client: unhandled, it would crash the agent.
     client.on('error', (err) => {
       session.broken = true;

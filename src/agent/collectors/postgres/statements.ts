@@ -297,7 +297,7 @@ export class StatementsReader {
     const started = performance.now();
     let extVersion: number | undefined;
     try {
-      const { rows } = await session.client.query<{ extversion: string | null; preload: string }>({
+      const { rows } = await session.query<{ extversion: string | null; preload: string }>({
         name: 'pgvigil_statements_availability',
         text: statementsAvailabilityQuery,
       });
@@ -335,13 +335,13 @@ export class StatementsReader {
       return;
     }
     try {
-      const info = await session.client.query<{
+      const info = await session.query<{
         dealloc: string | null;
         stats_reset: Date | null;
         server_now: Date;
         max: number;
       }>({ name: `pgvigil_statements_info_${extVersion}`, text: infoSql });
-      const counters = await session.client.query<Record<string, unknown>>({
+      const counters = await session.query<Record<string, unknown>>({
         name: `pgvigil_statements_${extVersion}`,
         text: countersSql,
       });
@@ -423,7 +423,7 @@ export class StatementsReader {
     );
     if (missing.length === 0) return [];
     const wanted = new Set(missing.map((t) => statementKey(t.delta.queryid, t.delta.dbid, t.delta.userid)));
-    const { rows } = await session.client.query<{
+    const { rows } = await session.query<{
       userid: string;
       dbid: string;
       queryid: string;
@@ -456,10 +456,10 @@ async function namesOf(session: Session, deltas: readonly StatementDelta[]): Pro
   const db = new Map<number, string>();
   const role = new Map<number, string>();
   if (deltas.length === 0) return { db, role };
-  const { rows } = await session.client.query<{ kind: string; oid: number; name: string }>(
-    statementNamesQuery,
-    [[...new Set(deltas.map((d) => d.dbid))], [...new Set(deltas.map((d) => d.userid))]],
-  );
+  const { rows } = await session.query<{ kind: string; oid: number; name: string }>(statementNamesQuery, [
+    [...new Set(deltas.map((d) => d.dbid))],
+    [...new Set(deltas.map((d) => d.userid))],
+  ]);
   for (const r of rows) (r.kind === 'd' ? db : role).set(Number(r.oid), r.name);
   return { db, role };
 }
