@@ -176,7 +176,7 @@ export interface App {
    * (the server's SIGHUP); false without TLS. A bad file throws and changes nothing.
    */
   reloadTls(): boolean;
-  /** Compiles the route schemas not used yet (./lazy-schemas.ts); the server calls it once listening. */
+  /** Compiles the route schemas not used yet (./lazy-schemas.ts); the server calls it soon after listening. */
   compileSchemas(): Promise<void>;
 }
 

@@ -170,7 +170,7 @@ export async function maintainPartitions(pool: pg.Pool, opts: MaintainOptions): 
 /**
  * DDL with a short lock timeout: waiting behind a long query would block every writer queued after us. Its
  * commits do not wait for their WAL to reach the disk (a first start creates a thousand partitions): a
- * crash may lose only the last of them, which the next pass creates again, and a row written to a
+ * crash may undo only the last of them, which the next pass does again, and a row written to a new
  * partition cannot outlive it, since the row's WAL follows the partition's. A statement that fails ends the
  * round trip: the transactions before it stay committed, its own is rolled back.
  */
