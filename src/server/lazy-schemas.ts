@@ -69,7 +69,7 @@ export function lazySchemas(): LazySchemas {
       buildSerializer: ((external: unknown, options: never) => {
         const compile = serializers(external, options) as (def: unknown) => Serialize;
         return (def: unknown) => {
-          const real = deferred(() => compile(headerNamesInLowercase(def)));
+          const real = deferred(() => compile(def));
           return (doc: unknown) => real()(doc);
         };
       }) as CompilersFactory['buildSerializer'],
