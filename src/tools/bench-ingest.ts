@@ -24,6 +24,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
@@ -40,7 +41,12 @@ import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
 import { copyTables } from '../storage/queries/ingest.sql.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
-import { busyBackends, checkpoint, setAutovacuum } from '../storage/queries/store-activity.sql.js';
+import {
+  backgroundSampler,
+  busyBackends,
+  checkpoint,
+  setAutovacuum,
+} from '../storage/queries/store-activity.sql.js';
 import { upsertTargets } from '../storage/queries/targets.sql.js';
 import { userIdByName } from '../storage/queries/users.sql.js';
 import { handlePoolErrors, inTransaction } from '../storage/tx.js';
@@ -312,6 +318,9 @@ export function makeBatch(
   }
   return { body: JSON.stringify({ v: 1, agentId, seq, sealedAt: ts, families: fams }), values };
 }
+
+/** Seconds of the window per slice of `ackLatencyBySlice`. */
+const latencySliceS = 30;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -662,6 +671,17 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const warmUpS = (performance.now() - warmUpStarted) / 1000;
 
     const latencies: number[] = [];
+    // The same latencies by the slice of the window the push was due in: whether a tail is spread over the
+    // run or comes in bursts (a checkpoint, a job's run, autovacuum).
+    const bySlice: number[][] = [];
+    // How late this process's own event loop ran: a push sent late by a busy load generator counts in the
+    // latency above (from when it was due), so a tail is the server's only when this stays small.
+    const generatorLag = monitorEventLoopDelay({ resolution: 10 });
+    // The store's background work by the same slices, sampled every second: autovacuum worker-seconds
+    // (workers seen × the interval) and checkpoints counted.
+    const storeBySlice: Array<{ autovacuumS: number; checkpoints: number }> = [];
+    const sampleStore = await backgroundSampler(pool);
+    const sliceOf = (at: number) => Math.max(0, Math.floor((at - start) / (latencySliceS * 1000)));
     let errors = 0;
     const errorKinds = new Map<string, number>();
     let accepted = 0;
@@ -681,6 +701,21 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       machine: machineBusySeconds(),
     });
     const cpuStart = cpuNow();
+    generatorLag.enable();
+    const sampling = (async () => {
+      let prev = await sampleStore();
+      let prevAt = performance.now();
+      while (performance.now() < end) {
+        await sleep(1000);
+        const next = await sampleStore();
+        const at = performance.now();
+        const slot = (storeBySlice[sliceOf(prevAt)] ??= { autovacuumS: 0, checkpoints: 0 });
+        slot.autovacuumS += (next.autovacuumWorkers * (at - prevAt)) / 1000;
+        slot.checkpoints += next.checkpoints - prev.checkpoints;
+        prev = next;
+        prevAt = at;
+      }
+    })().catch(() => undefined);
 
     const pushOnce = async (a: (typeof state)[number], scheduledAt: number): Promise<void> => {
       const body = takeBody(a);
@@ -689,7 +724,9 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         if (status === 200) {
           accepted++;
           acceptedBy.set(a.url, (acceptedBy.get(a.url) ?? 0) + 1);
-          latencies.push(performance.now() - scheduledAt);
+          const ms = performance.now() - scheduledAt;
+          latencies.push(ms);
+          (bySlice[sliceOf(scheduledAt)] ??= []).push(ms);
         } else {
           errors++;
           errorKinds.set(String(status), (errorKinds.get(String(status)) ?? 0) + 1);
@@ -727,7 +764,9 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       await Promise.all(last.values());
     }
     const elapsedS = (performance.now() - start) / 1000;
+    generatorLag.disable();
     const cpu = process.cpuUsage(cpu0);
+    await sampling;
     const cpuEnd = cpuNow();
     const metricsText = await serverMetrics(serverUrl, await metricsToken(pool));
     const phases = phaseTimings(metricsText);
@@ -782,6 +821,23 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         p50: Number(percentile(latencies, 50).toFixed(1)),
         p95: Number(percentile(latencies, 95).toFixed(1)),
         p99: Number(percentile(latencies, 99).toFixed(1)),
+      },
+      ackLatencyBySlice: [...bySlice.entries()].map(([k, ms = []]) => {
+        ms.sort((x, y) => x - y);
+        return {
+          fromS: k * latencySliceS,
+          pushes: ms.length,
+          p50: ms.length > 0 ? Number(percentile(ms, 50).toFixed(1)) : null,
+          p95: ms.length > 0 ? Number(percentile(ms, 95).toFixed(1)) : null,
+          max: ms.length > 0 ? Number(ms.at(-1)!.toFixed(1)) : null,
+          autovacuumWorkerS: Number((storeBySlice[k]?.autovacuumS ?? 0).toFixed(1)),
+          checkpoints: storeBySlice[k]?.checkpoints ?? 0,
+        };
+      }),
+      // The histogram's figures are nanoseconds.
+      loadGeneratorLagMs: {
+        p99: Number((generatorLag.percentile(99) / 1e6).toFixed(1)),
+        max: Number((generatorLag.max / 1e6).toFixed(1)),
       },
       errors,
       errorKinds: Object.fromEntries(errorKinds),
@@ -840,6 +896,12 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
 
 export function formatBenchIngest(r: Record<string, unknown>): string {
   const lat = r.ackLatencyMs as Record<string, number>;
+  const lag = r.loadGeneratorLagMs as Record<string, number>;
+  const slices = r.ackLatencyBySlice as Array<{
+    p95: number | null;
+    autovacuumWorkerS: number;
+    checkpoints: number;
+  }>;
   const ver = r.verified as Record<string, unknown>;
   const ceil = r.copyCeiling as Record<string, number>;
   const ph = r.serverPhaseMsPerBatch as Record<string, number>;
@@ -852,6 +914,9 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `pushes/s        ${r.pushesPerS}   (${r.pushes} acknowledged, ${r.errors} errors ${JSON.stringify(r.errorKinds)})`,
     `values/s        ${r.valuesPerS}`,
     `ack latency ms  p50 ${lat.p50}  p95 ${lat.p95}  p99 ${lat.p99}`,
+    `  by ${latencySliceS} s      p95 ${slices.map((x) => x.p95 ?? '–').join(' / ')}`,
+    `  store by ${latencySliceS} s autovacuum worker-s ${slices.map((x) => x.autovacuumWorkerS).join(' / ')}; checkpoints ${slices.map((x) => x.checkpoints).join(' / ')}`,
+    `  load generator's event loop late by p99 ${lag.p99} ms, max ${lag.max} ms`,
     `verified        ${ver.ok ? 'OK' : 'MISMATCH'}: ${ver.batchesInLedger} batches in ledger, ${ver.rowsStored}/${ver.rowsExpected} rows (with the ${warm.pushes} warm-up pushes before the window, ${warm.seconds} s: each agent's first)`,
     `server ms/batch decode ${ph.decode}  validate ${ph.validate}  encode ${ph.encode}  write(queue+commit) ${ph.write}; ${Number(ph.avgGroupBatches).toFixed(1)} batches/group, ${Number(ph.commitMsPerGroup).toFixed(1)} ms/group`,
     `findings        ${Number(ph.findingsEvalMsPerBatch).toFixed(3)} ms of evaluation per batch; ${ph.findingsWritten} evaluations written, ${ph.findingsUnchanged} unchanged (store skipped)`,
