@@ -709,7 +709,9 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         await sleep(1000);
         const next = await sampleStore();
         const at = performance.now();
-        const slot = (storeBySlice[sliceOf(prevAt)] ??= { autovacuumS: 0, checkpoints: 0 });
+        const k = sliceOf(prevAt);
+        const slot = storeBySlice[k] ?? { autovacuumS: 0, checkpoints: 0 };
+        storeBySlice[k] = slot;
         slot.autovacuumS += (next.autovacuumWorkers * (at - prevAt)) / 1000;
         slot.checkpoints += next.checkpoints - prev.checkpoints;
         prev = next;
@@ -726,7 +728,10 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
           acceptedBy.set(a.url, (acceptedBy.get(a.url) ?? 0) + 1);
           const ms = performance.now() - scheduledAt;
           latencies.push(ms);
-          (bySlice[sliceOf(scheduledAt)] ??= []).push(ms);
+          const k = sliceOf(scheduledAt);
+          const slice = bySlice[k] ?? [];
+          bySlice[k] = slice;
+          slice.push(ms);
         } else {
           errors++;
           errorKinds.set(String(status), (errorKinds.get(String(status)) ?? 0) + 1);
