@@ -717,7 +717,10 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
         prev = next;
         prevAt = at;
       }
-    })().catch(() => undefined);
+    })().then(
+      () => true,
+      () => false,
+    );
 
     const pushOnce = async (a: (typeof state)[number], scheduledAt: number): Promise<void> => {
       const body = takeBody(a);
@@ -771,7 +774,8 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     const elapsedS = (performance.now() - start) / 1000;
     generatorLag.disable();
     const cpu = process.cpuUsage(cpu0);
-    await sampling;
+    // A sampler that failed (a store that stopped answering) leaves its figures unknown, not zero.
+    const sampled = await sampling;
     const cpuEnd = cpuNow();
     const metricsText = await serverMetrics(serverUrl, await metricsToken(pool));
     const phases = phaseTimings(metricsText);
@@ -835,8 +839,8 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
           p50: ms.length > 0 ? Number(percentile(ms, 50).toFixed(1)) : null,
           p95: ms.length > 0 ? Number(percentile(ms, 95).toFixed(1)) : null,
           max: ms.length > 0 ? Number(ms.at(-1)!.toFixed(1)) : null,
-          autovacuumWorkerS: Number((storeBySlice[k]?.autovacuumS ?? 0).toFixed(1)),
-          checkpoints: storeBySlice[k]?.checkpoints ?? 0,
+          autovacuumWorkerS: sampled ? Number((storeBySlice[k]?.autovacuumS ?? 0).toFixed(1)) : null,
+          checkpoints: sampled ? (storeBySlice[k]?.checkpoints ?? 0) : null,
         };
       }),
       // The histogram's figures are nanoseconds.
@@ -904,8 +908,8 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
   const lag = r.loadGeneratorLagMs as Record<string, number>;
   const slices = r.ackLatencyBySlice as Array<{
     p95: number | null;
-    autovacuumWorkerS: number;
-    checkpoints: number;
+    autovacuumWorkerS: number | null;
+    checkpoints: number | null;
   }>;
   const ver = r.verified as Record<string, unknown>;
   const ceil = r.copyCeiling as Record<string, number>;
@@ -920,7 +924,7 @@ export function formatBenchIngest(r: Record<string, unknown>): string {
     `values/s        ${r.valuesPerS}`,
     `ack latency ms  p50 ${lat.p50}  p95 ${lat.p95}  p99 ${lat.p99}`,
     `  by ${latencySliceS} s      p95 ${slices.map((x) => x.p95 ?? '–').join(' / ')}`,
-    `  store by ${latencySliceS} s autovacuum worker-s ${slices.map((x) => x.autovacuumWorkerS).join(' / ')}; checkpoints ${slices.map((x) => x.checkpoints).join(' / ')}`,
+    `  store by ${latencySliceS} s autovacuum worker-s ${slices.map((x) => x.autovacuumWorkerS ?? '?').join(' / ')}; checkpoints ${slices.map((x) => x.checkpoints ?? '?').join(' / ')}`,
     `  load generator's event loop late by p99 ${lag.p99} ms, max ${lag.max} ms`,
     `verified        ${ver.ok ? 'OK' : 'MISMATCH'}: ${ver.batchesInLedger} batches in ledger, ${ver.rowsStored}/${ver.rowsExpected} rows (with the ${warm.pushes} warm-up pushes before the window, ${warm.seconds} s: each agent's first)`,
     `server ms/batch decode ${ph.decode}  validate ${ph.validate}  encode ${ph.encode}  write(queue+commit) ${ph.write}; ${Number(ph.avgGroupBatches).toFixed(1)} batches/group, ${Number(ph.commitMsPerGroup).toFixed(1)} ms/group`,
