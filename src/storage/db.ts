@@ -18,8 +18,9 @@ import { type PgvigilError, reportCommandFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, parseDatabaseUrl, redactDatabaseUrl } from './connection.js';
 import { defaultDataDir, type EmbeddedStore, runningEmbeddedUrl, startEmbeddedStore } from './embedded.js';
+import { handlePoolErrors } from './pool-errors.js';
 import { ReadReplicas, type ReplicaStatus } from './read-replicas.js';
-import { closeablePool, handlePoolErrors } from './tx.js';
+import { closeablePool } from './tx.js';
 
 // int8 and numeric as JS numbers would lose precision silently; keep int8 as string only where needed.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {

@@ -14,8 +14,6 @@ import pg from 'pg';
 import { PgvigilError } from '../errors.js';
 import { type ReadRange, readReplicasOf } from './read-replicas.js';
 
-export { handlePoolErrors } from './pool-errors.js';
-
 /**
  * True when `err` means the store is away (connection refused, reset, terminated by an administrator,
  * starting up, out of connection slots, a connect or query timeout) rather than a statement it refused.

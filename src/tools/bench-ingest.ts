@@ -39,6 +39,7 @@ import { freePort } from '../storage/cluster.js';
 import { startEmbeddedStore } from '../storage/embedded.js';
 import { migrate } from '../storage/migrate.js';
 import { maintainPartitions } from '../storage/partitions.js';
+import { handlePoolErrors } from '../storage/pool-errors.js';
 import { copyTables } from '../storage/queries/ingest.sql.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
 import {
@@ -49,7 +50,7 @@ import {
 } from '../storage/queries/store-activity.sql.js';
 import { upsertTargets } from '../storage/queries/targets.sql.js';
 import { userIdByName } from '../storage/queries/users.sql.js';
-import { handlePoolErrors, inTransaction } from '../storage/tx.js';
+import { inTransaction } from '../storage/tx.js';
 import { packageRoot } from '../version.js';
 import { machineBusySeconds, postmasterPid, treeCpuSeconds } from './proc-cpu.js';
 
