@@ -11,7 +11,7 @@ import { compressInOnePiece, compressOnLoopUpTo } from '../src/server/answer-cod
 import { type App, buildServerApp } from '../src/server/app.js';
 import { ensureServer } from '../src/server/auth/agents.js';
 import { minuteGraceMs } from '../src/server/ingest/rollup-pending.js';
-import { rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
+import { defaultRollupGraceMs, rollBucket, rollupJob } from '../src/server/jobs/rollups.js';
 import { runJobOnce } from '../src/server/jobs/runner.js';
 import { defaultRetention } from '../src/storage/partitions.js';
 import type { GridSeriesResult, SeriesResult } from '../src/storage/series.js';
@@ -94,7 +94,8 @@ before(async () => {
      SELECT $1::bigint, 'hourly', h FROM generate_series(date_trunc('hour', $2::timestamptz), $3::timestamptz, interval '1 hour') h`,
     [hostId, new Date(now - 24 * hourMs), new Date(now)],
   );
-  assert.equal(await runJobOnce(pool, rollupJob(defaultRetention), quietLog), 'ran');
+  // At the test's own `now`, so that what it rolled can be told exactly (see the minute tier's test).
+  assert.equal(await runJobOnce(pool, rollupJob(defaultRetention), quietLog, { now: new Date(now) }), 'ran');
 });
 
 after(async () => {
@@ -306,11 +307,18 @@ describe(`time series on ${testPgLabel}`, () => {
       [hostId],
     );
     assert.ok(tiers[0]!.n >= 2 * 22 * 60, `minute rows: ${tiers[0]!.n}`);
-    // (The job ran just after `now`: its cut may be a minute later.)
-    const lastRolled = Math.floor((now - minuteGraceMs) / minute) * minute - minute;
-    assert.ok(
-      tiers[0]!.last.getTime() >= lastRolled && tiers[0]!.last.getTime() <= lastRolled + minute,
-      `minute rows end a grace behind the clock: ${tiers[0]!.last.toISOString()}`,
+    // The job's minutes run from the running hour's start (a new server's mark) up to its cut, a grace
+    // behind the clock; the minutes before come from the hours it rolled, those that ended at least the
+    // rollup grace ago. In the half minute after an hour's end plus the minute grace, the cut is the
+    // running hour's start and the hour before is not yet due: the minute tier then ends an hour earlier.
+    const cut = Math.floor((now - minuteGraceMs) / minute) * minute;
+    const runningHour = Math.floor(cut / hourMs) * hourMs;
+    const hoursRolledTo = Math.floor((now - defaultRollupGraceMs) / hourMs) * hourMs;
+    const lastRolled = (cut > runningHour ? cut : hoursRolledTo) - minute;
+    assert.equal(
+      tiers[0]!.last.toISOString(),
+      new Date(lastRolled).toISOString(),
+      'the minute tier ends where the job rolled it',
     );
     const q = lastDayOfCpu();
     for (const agg of ['avg', 'min', 'max', 'p95']) {
