@@ -43,9 +43,9 @@ import { handlePoolErrors } from '../storage/pool-errors.js';
 import { copyTables } from '../storage/queries/ingest.sql.js';
 import { familyRowCount, ledgerTotals } from '../storage/queries/ledger.sql.js';
 import {
-  backgroundSampler,
   busyBackends,
   checkpoint,
+  checkpointCounter,
   setAutovacuum,
 } from '../storage/queries/store-activity.sql.js';
 import { upsertTargets } from '../storage/queries/targets.sql.js';
@@ -681,7 +681,11 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
     // The store's background work by the same slices, sampled every second: autovacuum worker-seconds
     // (workers seen × the interval) and checkpoints counted.
     const storeBySlice: Array<{ autovacuumS: number; checkpoints: number }> = [];
-    const sampleStore = await backgroundSampler(pool);
+    const checkpoints = await checkpointCounter(pool);
+    const sampleStore = async () => ({
+      autovacuumWorkers: await busyBackends(pool, false),
+      checkpoints: await checkpoints(),
+    });
     const sliceOf = (at: number) => Math.max(0, Math.floor((at - start) / (latencySliceS * 1000)));
     let errors = 0;
     const errorKinds = new Map<string, number>();

@@ -34,28 +34,17 @@ export async function busyBackends(db: Queryable, clients: boolean): Promise<num
   return rows[0]?.n ?? 0;
 }
 
-/** The store's background work at one moment: autovacuum workers at work, and checkpoints since it started. */
-export interface BackgroundSample {
-  autovacuumWorkers: number;
-  checkpoints: number;
-}
-
 /**
- * A reader of BackgroundSample, its statement chosen once for the store's version: checkpoints are counted
- * by pg_stat_checkpointer from PostgreSQL 17 and by pg_stat_bgwriter before (both readable by any role),
- * timed and requested alike.
+ * A reader of the store's checkpoint count since it started, timed and requested alike, its statement chosen
+ * once for the store's version: pg_stat_checkpointer from PostgreSQL 17, pg_stat_bgwriter before (both
+ * readable by any role).
  */
-export async function backgroundSampler(db: Queryable): Promise<() => Promise<BackgroundSample>> {
+export async function checkpointCounter(db: Queryable): Promise<() => Promise<number>> {
   const { rows } = await db.query<{ checkpointer: boolean }>(
     `SELECT to_regclass('pg_catalog.pg_stat_checkpointer') IS NOT NULL AS checkpointer`,
   );
-  const checkpoints = rows[0]?.checkpointer
-    ? '(SELECT num_timed + num_requested FROM pg_stat_checkpointer)'
-    : '(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)';
-  const sql = `SELECT (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'autovacuum worker') AS autovacuum,
-            ${checkpoints} AS checkpoints`;
-  return async () => {
-    const r = (await db.query<{ autovacuum: number; checkpoints: string }>(sql)).rows[0];
-    return { autovacuumWorkers: r?.autovacuum ?? 0, checkpoints: Number(r?.checkpoints ?? 0) };
-  };
+  const sql = rows[0]?.checkpointer
+    ? 'SELECT num_timed + num_requested AS n FROM pg_stat_checkpointer'
+    : 'SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter';
+  return async () => Number((await db.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
 }
