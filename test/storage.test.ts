@@ -1,7 +1,11 @@
 /** The store on a real PostgreSQL: migrations, partition maintenance, families against tables, job locks. */
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
+import type { PgvigilError } from '../src/errors.js';
 import { families } from '../src/protocol/families/index.js';
 import { buildApp } from '../src/server/app.js';
 import { ledgerPruneJob } from '../src/server/jobs/ledger-prune.js';
@@ -11,6 +15,7 @@ import { pgTypeNames } from '../src/storage/ddl.js';
 import { currentLevel, loadMigrations, type Migration, migrate } from '../src/storage/migrate.js';
 import { defaultRetention, maintainPartitions } from '../src/storage/partitions.js';
 import { createTestDatabase, quietLog, type TestDatabase, testPgLabel } from './helpers/db.js';
+import { type PrivateCluster, removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
 import { roleHeaders } from './helpers/users.js';
 import { until } from './helpers/wait.js';
 
@@ -359,5 +364,54 @@ describe(`closing the store on ${testPgLabel}`, () => {
       );
       assert.equal(rows[0]!.n, 0, `round ${round}: sessions of the closed pool still open`);
     }
+  });
+});
+
+// The store's host as a socket directory, as a PostgreSQL on the same machine is often reached (peer or
+// password authentication over /var/run/postgresql): the URL forms libpq reads.
+describe(`a store over a Unix socket on ${testPgLabel}`, () => {
+  let server: PrivateCluster;
+  let sockets: string;
+  before(async () => {
+    sockets = mkdtempSync(join(tmpdir(), 'pgvigil-sock-'));
+    // The cluster runs as its own user, which creates the socket file here.
+    chmodSync(sockets, 0o777);
+    server = await startPrivateCluster({ unix_socket_directories: sockets });
+  });
+  after(async () => {
+    await server?.stop();
+    if (server) await removeDir(server.dir);
+    rmSync(sockets, { recursive: true, force: true });
+  });
+
+  test('opens_migrates_and_answers_over_the_socket_and_names_a_missing_socket_file', async () => {
+    const port = server.cluster.port;
+    const user = encodeURIComponent(server.superuser);
+    const password = encodeURIComponent(server.password);
+    const urls = [
+      `postgres://${user}:${password}@${encodeURIComponent(sockets)}:${port}/postgres`,
+      `postgresql:///postgres?host=${encodeURIComponent(sockets)}&port=${port}&user=${user}&password=${password}`,
+    ];
+    for (const url of urls) {
+      const store = await openStore({ databaseUrl: url, log: quietLog, applicationName: 'pgvigil-socket' });
+      try {
+        const { latest } = await migrate(store.pool, quietLog);
+        assert.equal(await currentLevel(store.pool), latest);
+        const { rows } = await store.pool.query<{ addr: string | null }>('SELECT inet_client_addr() AS addr');
+        // No client address: the session came over the socket, not TCP.
+        assert.equal(rows[0]!.addr, null, url.replace(password, '***'));
+      } finally {
+        await store.close();
+      }
+    }
+    const missing = `postgres://${user}:${password}@${encodeURIComponent(join(sockets, 'none'))}:${port}/postgres`;
+    await assert.rejects(
+      openStore({ databaseUrl: missing, log: quietLog }),
+      (e: PgvigilError) =>
+        e.code === 'STORE_UNREACHABLE' &&
+        e.message.startsWith('no PostgreSQL listens at /') &&
+        e.message.includes(`${join(sockets, 'none')}/.s.PGSQL.${port}`) &&
+        !e.message.includes(server.password),
+    );
   });
 });

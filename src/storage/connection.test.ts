@@ -43,3 +43,18 @@ test('connection_errors_name_the_problem', () => {
   assert.equal(auth.exitCode, 2);
   assert.match(describeConnectError({ code: '3D000' }, target).message, /database "metrics" does not exist/);
 });
+
+test('a_unix_socket_store_is_named_by_its_socket_file', () => {
+  const encoded = parseDatabaseUrl('postgres://mon:pw@%2Fvar%2Frun%2Fpostgresql:5433/metrics');
+  assert.deepEqual(encoded, { host: '/var/run/postgresql', port: 5433, user: 'mon', database: 'metrics' });
+  const param = parseDatabaseUrl('postgresql:///metrics?host=/var/run/postgresql');
+  assert.deepEqual(param, { host: '/var/run/postgresql', port: 5432, user: 'postgres', database: 'metrics' });
+  // No socket at that path: node's connect fails with ENOENT.
+  const missing = describeConnectError({ code: 'ENOENT' }, encoded);
+  assert.equal(missing.code, 'STORE_UNREACHABLE');
+  assert.match(missing.message, /no PostgreSQL listens at \/var\/run\/postgresql\/\.s\.PGSQL\.5433/);
+  // A URL libpq reads but WHATWG does not (credentials without a host) is refused with the socket forms named.
+  assert.throws(() => parseDatabaseUrl('postgres://mon:pw@/metrics'), /Unix socket: postgres:\/\/user/);
+  // Malformed escapes are kept as written, not thrown.
+  assert.equal(parseDatabaseUrl('postgres://h/%zz').database, '%zz');
+});

@@ -16,7 +16,7 @@ export function parseDatabaseUrl(raw: string): ConnectionTarget {
   } catch {
     throw new PgvigilError(
       'STORE_URL_INVALID',
-      'DATABASE_URL is not a URL; expected postgres://user:password@host:5432/database',
+      'DATABASE_URL is not a URL; expected postgres://user:password@host:5432/database (over a Unix socket: postgres://user:password@%2Fvar%2Frun%2Fpostgresql/database or postgres:///database?host=/var/run/postgresql)',
     );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
@@ -30,10 +30,26 @@ export function parseDatabaseUrl(raw: string): ConnectionTarget {
     throw new PgvigilError('STORE_URL_INVALID', `DATABASE_URL has an invalid port "${url.port}"`);
   }
   const hostParam = url.searchParams.get('host');
-  const host = url.hostname !== '' ? url.hostname.replace(/^\[|\]$/g, '') : (hostParam ?? 'localhost');
-  const database =
-    decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres';
-  return { host, port, user: decodeURIComponent(url.username) || 'postgres', database };
+  // A socket directory in the host part is percent-encoded (%2Fvar%2Frun%2Fpostgresql), as libpq reads it.
+  const host =
+    url.hostname !== '' ? safeDecode(url.hostname.replace(/^\[|\]$/g, '')) : (hostParam ?? 'localhost');
+  const database = safeDecode(url.pathname.replace(/^\//, '')) || safeDecode(url.username) || 'postgres';
+  return { host, port, user: safeDecode(url.username) || 'postgres', database };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Where a target is, for messages: host:port, or the socket file when the host is a directory. */
+function whereOf(target: ConnectionTarget): string {
+  return target.host.startsWith('/')
+    ? `${target.host.replace(/\/$/, '')}/.s.PGSQL.${target.port}`
+    : `${target.host}:${target.port}`;
 }
 
 /** The URL with its password replaced, safe to log or show. */
@@ -61,12 +77,13 @@ interface PgLikeError {
  */
 export function describeConnectError(err: unknown, target: ConnectionTarget): PgvigilError {
   const e = (err ?? {}) as PgLikeError;
-  const where = `${target.host}:${target.port}`;
+  const where = whereOf(target);
   switch (e.code) {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new PgvigilError('STORE_HOST_UNKNOWN', `cannot resolve the store host "${target.host}"`);
     case 'ECONNREFUSED':
+    case 'ENOENT':
       return new PgvigilError('STORE_UNREACHABLE', `no PostgreSQL listens at ${where} (connection refused)`);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
