@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderLogLine, resolveLogFormat } from './log.js';
+import { pino } from 'pino';
+import { componentLogger, renderLogLine, resolveLogFormat } from './log.js';
 
 const at = new Date(2026, 11, 3, 12, 1, 5).getTime();
 
@@ -63,4 +64,36 @@ test('the_format_is_text_on_a_terminal_and_json_otherwise_unless_asked', () => {
   } finally {
     if (saved !== undefined) process.env.PGVIGIL_LOG_FORMAT = saved;
   }
+});
+
+/** The keys of a JSON line in order, repeats kept (JSON.parse would keep one of them). */
+function keysOf(line: string): string[] {
+  return [...line.matchAll(/[{,]"([^"]+)":/g)].map((m) => m[1]!);
+}
+
+test('a_part_of_a_part_names_both_in_one_component_key_and_keeps_their_bindings', () => {
+  const lines: string[] = [];
+  const root = pino({ base: { pid: 1 } }, { write: (l: string) => void lines.push(l) });
+  const agent = componentLogger(root, 'agent');
+  const spool = componentLogger(agent, 'spool', { dir: '/var/lib/x' });
+  const cert = componentLogger(spool, 'check');
+  agent.info('a');
+  spool.info('b');
+  cert.child({ attempt: 2 }).info('c');
+  componentLogger(root, 'http').info('d');
+  const got = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    got.map((r) => [r.component, r.dir, r.msg]),
+    [
+      ['agent', undefined, 'a'],
+      ['agent.spool', '/var/lib/x', 'b'],
+      ['agent.spool.check', '/var/lib/x', 'c'],
+      ['http', undefined, 'd'],
+    ],
+  );
+  for (const line of lines) {
+    const keys = keysOf(line);
+    assert.equal(new Set(keys).size, keys.length, `a key twice in ${line}`);
+  }
+  assert.equal(got[2]!.attempt, 2);
 });

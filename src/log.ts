@@ -66,6 +66,37 @@ export function createLogger(
   );
 }
 
+interface Part {
+  /** The logger the part's parent was made from, without any `component` binding. */
+  base: Logger;
+  /** The bindings of the part and its parents, but `component`. */
+  bindings: Record<string, unknown>;
+  component: string;
+}
+const parts = new WeakMap<Logger, Part>();
+
+/**
+ * A logger for one part of the program, named by `component` and nested under the part `log` belongs to
+ * (`agent.logs` for the log tailing of the agent that `pgvigil up` runs), with that part's other bindings.
+ * Pino writes a child's bindings after its parent's without merging them, so `child({ component })` of a
+ * logger that already had one wrote the key twice in one line, which JSON consumers read differently (the
+ * last wins, the first wins, or — Elasticsearch — the line is refused). So the child is made from the
+ * logger the first part was made from, and every part is made here.
+ */
+export function componentLogger(
+  log: Logger,
+  component: string,
+  bindings: Record<string, unknown> = {},
+): Logger {
+  const parent = parts.get(log);
+  const base = parent?.base ?? log;
+  const merged = { ...parent?.bindings, ...bindings };
+  const name = parent ? `${parent.component}.${component}` : component;
+  const child = base.child({ ...merged, component: name });
+  parts.set(child, { base, bindings: merged, component: name });
+  return child;
+}
+
 /** A logger that drops everything, for tests and tools that print their own output. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

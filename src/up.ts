@@ -21,7 +21,7 @@ import {
 } from './agent/logs/sources.js';
 import { runAgent } from './agent/run.js';
 import { maskUrlPassword } from './config/print.js';
-import type { Logger } from './log.js';
+import { componentLogger, type Logger } from './log.js';
 import { localAgent } from './server/auth/agents.js';
 import type { RunningServer } from './server/run.js';
 import { defaultDataDir } from './storage/embedded.js';
@@ -125,7 +125,7 @@ export async function startLocalAgent(server: RunningServer, opts: LocalAgentOpt
     postgres: [{ name: targetName, url: postgresUrl }],
     server: { url: serverUrl, stateDir, identity, pushIntervalMs: opts.pushIntervalMs },
     logSources,
-    log: opts.log.child({ component: 'agent' }),
+    log: componentLogger(opts.log, 'agent'),
     stopSignal: stopped,
     onReady: () => ready(),
   });

@@ -138,17 +138,20 @@ describe('pgvigil up with the embedded store', {
   test('host_and_postgres_data_arrive_in_the_store_within_one_push_interval', async () => {
     const dataDir = join(tempDataDir(), 'data');
     dirs.push(dataDir);
-    const up = startCli([
-      'up',
-      '--data-dir',
-      dataDir,
-      '--port',
-      String(await freePort()),
-      '--push-interval',
-      '2s',
-      '--interval',
-      '1s',
-    ]);
+    const up = startCli(
+      [
+        'up',
+        '--data-dir',
+        dataDir,
+        '--port',
+        String(await freePort()),
+        '--push-interval',
+        '2s',
+        '--interval',
+        '1s',
+      ],
+      { PGVIGIL_LOG_LEVEL: 'info', PGVIGIL_LOG_FORMAT: 'json' },
+    );
     try {
       await up.waitFor(/local agent \S+ is watching/, 30_000);
       const readyAt = Date.now();
@@ -182,6 +185,18 @@ describe('pgvigil up with the embedded store', {
     } finally {
       assert.equal(await up.stop(), 0, up.output().stderr);
     }
+    // Its log (JSON, stderr not being a terminal): the built-in agent's parts named under it, each key once
+    // in a line (pino repeats a key a child binds again; Elasticsearch refuses such a line).
+    const lines = up
+      .output()
+      .stderr.split('\n')
+      .filter((l) => l.startsWith('{'));
+    for (const line of lines) {
+      const keys = [...line.matchAll(/[{,]"([^"]+)":/g)].map((m) => m[1]!);
+      assert.equal(new Set(keys).size, keys.length, `a key twice in ${line}`);
+    }
+    const components = new Set(lines.map((l) => (JSON.parse(l) as { component?: string }).component));
+    assert.ok(components.has('agent.logs') && components.has('http'), [...components].join(' '));
   });
 
   test('an_http_port_in_use_is_reported_clearly', async () => {

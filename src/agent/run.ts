@@ -8,7 +8,7 @@
  */
 import { once } from 'node:events';
 import { PgvigilError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { componentLogger, type Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { CustomMetricDef } from '../protocol/custom-metrics.js';
 import { families } from '../protocol/families/index.js';
@@ -175,7 +175,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       sources: logSources,
       stateDir: options.server.stateDir,
       shipping,
-      log: log.child({ component: 'logs' }),
+      log: componentLogger(log, 'logs'),
     });
   };
 

@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
+import { componentLogger, type Logger } from '../log.js';
 import type { RemoteConfig } from '../protocol/agent-config.js';
 import type { LogEntry } from '../protocol/logs.js';
 import { Batcher } from './batcher.js';
@@ -97,7 +97,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     }));
   const spool = await Spool.open({
     dir: join(opts.stateDir, 'spool'),
-    log: log.child({ component: 'spool' }),
+    log,
     fsync: opts.fsync,
     maxBytes: opts.spoolMaxBytes,
   });
@@ -109,7 +109,7 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     http,
     agentId: identity.agentId,
     credential,
-    log: log.child({ component: 'certificate' }),
+    log: componentLogger(log, 'certificate'),
     checkMs: opts.certificateCheckMs,
   });
   await certificates.start();
@@ -118,16 +118,11 @@ export async function startShipping(opts: ShippingOptions): Promise<Shipping> {
     http,
     spool,
     credential,
-    log: log.child({ component: 'shipper' }),
+    log: componentLogger(log, 'shipper'),
     backoffBaseMs: opts.retry?.baseMs,
     backoffCapMs: opts.retry?.capMs,
   });
-  const config = new RemoteConfigClient(
-    http,
-    identity.agentId,
-    credential,
-    log.child({ component: 'config' }),
-  );
+  const config = new RemoteConfigClient(http, identity.agentId, credential, componentLogger(log, 'config'));
 
   const dropped = new DroppedContents();
   const health = (): AgentHealth => {

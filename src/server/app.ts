@@ -37,7 +37,7 @@ import Fastify, {
 import { isPgvigilError, PgvigilError } from '../errors.js';
 import type { FindingsEngine } from '../intelligence/engine.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from '../intelligence/notify/worker.js';
-import type { Logger } from '../log.js';
+import { componentLogger, type Logger } from '../log.js';
 import { SecretBox } from '../secrets.js';
 import type { Store } from '../storage/db.js';
 import { defaultRetention, type RetentionPolicy } from '../storage/partitions.js';
@@ -189,7 +189,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   const app: FastifyInstance = Fastify({
     schemaController: { compilersFactory: schemas.compilersFactory },
     ...(opts.tls ? { https: tlsOptions(opts.tls) } : {}),
-    loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
+    loggerInstance: componentLogger(opts.log, 'http') as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     trustProxy: false,
@@ -309,10 +309,10 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
   const live = new LiveHub({
     ...opts.live,
     storeUrl: opts.store.url,
-    log: opts.log.child({ component: 'live' }),
+    log: componentLogger(opts.log, 'live'),
     metrics: liveMetrics(registry),
   });
-  const writer = new IngestWriter(pool, opts.log.child({ component: 'ingest' }), metrics, {
+  const writer = new IngestWriter(pool, componentLogger(opts.log, 'ingest'), metrics, {
     ...opts.writerOptions,
     announce: announceWritten(live.metrics),
   });
@@ -322,7 +322,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     ...opts.delivery,
     pool,
     box,
-    log: opts.log.child({ component: 'notify' }),
+    log: componentLogger(opts.log, 'notify'),
     metrics: deliveryMetrics(registry),
   });
   const engine = createFindingsEngine({ pool, log: opts.log, registry, delivery, clock: opts.clock });
@@ -387,7 +387,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
     pool,
     writer,
     registry,
-    log: opts.log.child({ component: 'scrape' }),
+    log: componentLogger(opts.log, 'scrape'),
     engine: opts.findingsOnIngest === false ? undefined : engine,
   });
   await app.register(scrapeTargetRoutes, { prefix: '/api/v1', pool, scraper });
@@ -423,7 +423,7 @@ export async function buildServerApp(opts: AppOptions): Promise<App> {
       return registry.render();
     },
   );
-  await app.register(webRoutes, { webDir: opts.webDir, log: opts.log.child({ component: 'web' }) });
+  await app.register(webRoutes, { webDir: opts.webDir, log: componentLogger(opts.log, 'web') });
   app.addHook('onReady', async () => delivery.start());
   let agentListener: AgentListener | undefined;
   const listenAgents = async (host: string, port: number): Promise<string> => {

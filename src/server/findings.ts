@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { FindingsEngine } from '../intelligence/engine.js';
 import type { FindingEvent } from '../intelligence/model.js';
 import { enqueueDeliveries } from '../intelligence/notify/enqueue.js';
-import type { Logger } from '../log.js';
+import { componentLogger, type Logger } from '../log.js';
 import type { Registry } from '../telemetry/metrics.js';
 import type { AlertFiredMessage, AlertResolvedMessage } from './live/messages.js';
 import { publishLive } from './live/notify.js';
@@ -70,7 +70,7 @@ export function createFindingsEngine(opts: {
     'pgvigil_findings_dropped_evaluations_total',
     'Batches not evaluated on ingest because their server’s queue of evaluations was full (the rows are stored).',
   );
-  const log = opts.log.child({ component: 'findings' });
+  const log = componentLogger(opts.log, 'findings');
   return new FindingsEngine({
     pool: opts.pool,
     log,

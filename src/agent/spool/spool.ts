@@ -119,7 +119,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../log.js';
+import { componentLogger, type Logger } from '../../log.js';
 import type { GapReason } from '../../protocol/batch.js';
 import type { SourceCheckpoint } from '../logs/positions.js';
 import { keepCorrupt, keepDeadLetter } from './dead-letter.js';
@@ -278,7 +278,7 @@ export class Spool {
     this.#segmentBytes = Math.min(opts.segmentBytes ?? 8 * MiB, quarter);
     this.#fsync = opts.fsync ?? 'seal';
     this.#memoryLimitBytes = opts.memoryLimitBytes ?? 64 * MiB;
-    this.#log = opts.log.child({ component: 'spool', dir: opts.dir });
+    this.#log = componentLogger(opts.log, 'spool', { dir: opts.dir });
     this.#trouble = new DiskTrouble(this.#log, () => {
       this.#counters.logPauses++;
     });

@@ -28,7 +28,7 @@ import {
   createPostgresCollector,
   type PostgresCollector,
 } from '../../agent/collectors/postgres/collector.js';
-import type { Logger } from '../../log.js';
+import { componentLogger, type Logger } from '../../log.js';
 import { batchMediaType, type ValidBatch } from '../../protocol/batch.js';
 import type { SecretBox } from '../../secrets.js';
 import {
@@ -109,7 +109,7 @@ export function startAgentlessPoller(opts: AgentlessPollerOptions): AgentlessPol
   const instanceId =
     opts.instanceId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const tickMs = opts.tickMs ?? 500;
-  const log = opts.log.child({ component: 'agentless', instance: instanceId });
+  const log = componentLogger(opts.log, 'agentless', { instance: instanceId });
   const targets = new TargetResolver(opts.pool);
   const held = new Map<string, Held>();
   const running = new Map<string, Promise<void>>();
