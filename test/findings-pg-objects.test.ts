@@ -509,7 +509,10 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
       assert.equal(ev(f).restart_needed, true);
       assert.match(
         f.action,
-        /^psql -c "ALTER SYSTEM SET shared_buffers = '\d+(GB|MB)';" && sudo systemctl restart postgresql/,
+        // The test server listens on a port of its own: the command names it, so it reaches this server.
+        new RegExp(
+          `^psql -p ${new URL(db.url).port} -c "ALTER SYSTEM SET shared_buffers = '\\d+(GB|MB)';" && sudo systemctl restart postgresql  `,
+        ),
       );
       // Judged no more on this server (as if the host were small): it clears.
       await setThresholds('pg.memory_settings', agent.serverId, { min_memory_bytes: total * 2 });

@@ -26,6 +26,11 @@ import type { Logger } from '../log.js';
 import { type ClusterExit, type ClusterOptions, type RunningCluster, startCluster } from './cluster.js';
 
 export const embeddedDatabase = 'pgvigil';
+/**
+ * The embedded server's cluster_name: in its process titles ("postgres: pgvigil: checkpointer"), and how the
+ * checks tell pgvigil's own store from the servers it watches (src/intelligence/checks/psql.ts).
+ */
+export const embeddedClusterName = 'pgvigil';
 const embeddedUser = 'pgvigil';
 
 /** Where data lives when no `--data-dir` is given: the XDG data home, or /var/lib/pgvigil for root. */
@@ -216,6 +221,7 @@ export async function startEmbeddedStore(
         // ~290 block reads for a 24 h chart of one host, which tripled that chart's database time
         // (bench/RESULTS.md, "Time-series queries").
         shared_preload_libraries: 'pg_stat_statements,pg_prewarm',
+        cluster_name: embeddedClusterName,
         'pg_stat_statements.track': 'top',
         track_io_timing: 'on',
         max_connections: '200',

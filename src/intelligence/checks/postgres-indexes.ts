@@ -80,7 +80,7 @@ export const pgUnusedIndex: IngestCheck = {
           ...indexEvidence(r),
           stats_reset: reset === undefined ? null : new Date(reset).toISOString(),
         },
-        action: psqlCommand(datname, [`DROP INDEX CONCURRENTLY ${name};`]),
+        action: psqlCommand(datname, [`DROP INDEX CONCURRENTLY ${name};`], input),
         value: size,
       });
     }
@@ -126,9 +126,11 @@ export const pgInvalidIndex: IngestCheck = {
             ? 'it is the leftover copy of a failed REINDEX CONCURRENTLY: drop it.'
             : 'rebuild it, or drop it and create it again with CREATE INDEX CONCURRENTLY.'),
         evidence: indexEvidence(r),
-        action: psqlCommand(datname, [
-          leftover ? `DROP INDEX CONCURRENTLY ${name};` : `REINDEX INDEX CONCURRENTLY ${name};`,
-        ]),
+        action: psqlCommand(
+          datname,
+          [leftover ? `DROP INDEX CONCURRENTLY ${name};` : `REINDEX INDEX CONCURRENTLY ${name};`],
+          input,
+        ),
         value: size,
       });
     }
@@ -186,7 +188,7 @@ export const pgDuplicateIndex: IngestCheck = {
               : null,
           duplicate_of_idx_scan: kept ? num(kept.idx_scan) : null,
         },
-        action: psqlCommand(datname, [`DROP INDEX CONCURRENTLY ${name};`]),
+        action: psqlCommand(datname, [`DROP INDEX CONCURRENTLY ${name};`], input),
         value: size,
       });
     }

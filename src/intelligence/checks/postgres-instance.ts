@@ -7,6 +7,7 @@
  * last few slots) is raised at once: the next burst is refused, and a leak ramps through it in minutes.
  */
 import { forSpec } from './host.js';
+import { serviceOf } from './psql.js';
 import type { IngestCheck } from './types.js';
 import { grade, humanSeconds, num, round2, str } from './util.js';
 
@@ -20,7 +21,7 @@ export const pgDown: IngestCheck = {
   doc: {
     evidence: 'the connection error the agent got, when it last answered',
     action:
-      'check the service and its log: `systemctl status postgresql` and the last lines of the server log',
+      'check the service and its log: `systemctl status postgresql` (`postgresql@15-main` for a Debian cluster) and the last lines of the server log',
   },
   inputs: ['pg_instance'],
   thresholds: {},
@@ -37,7 +38,8 @@ export const pgDown: IngestCheck = {
         title: `PostgreSQL ${input.targetName || 'target'} is not answering`,
         explanation: `The agent could not connect to or query ${input.targetName || 'this PostgreSQL'}: ${error}. Nothing else about this database is collected until it answers again.`,
         evidence: { error, ts: new Date(num(row.ts) ?? 0).toISOString() },
-        action: 'systemctl status postgresql && journalctl -u postgresql --since "-15 min"',
+        // The settings the target sent while it answered name its unit (a Debian cluster's own).
+        action: `systemctl status ${serviceOf(input)} && journalctl -u ${serviceOf(input)} --since "-15 min"`,
         value: null,
       },
     ];

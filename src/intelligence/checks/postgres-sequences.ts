@@ -92,7 +92,7 @@ export const pgSequenceExhaustion: IngestCheck = {
           cycle: r.cycle === true,
           used_pct: round2(pct),
         },
-        action: psqlCommand(datname, statements),
+        action: psqlCommand(datname, statements, input),
         value: round2(pct),
       });
     }

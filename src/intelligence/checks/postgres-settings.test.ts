@@ -33,6 +33,35 @@ describe('pg.memory_settings', () => {
     assert.ok(out.every((d) => d.severity === 'info'));
   });
 
+  test('a_second_cluster_is_reached_by_its_port_and_restarted_by_its_own_unit', () => {
+    // As Debian's pg_createcluster configures a second cluster of a host.
+    const scope = targetScope(up, {
+      settings: { max_connections: '100', port: '5433', cluster_name: '16/main' },
+      host: { memoryTotalBytes: 32 * GB },
+    });
+    assert.equal(
+      pgMemorySettings.evaluate(scope, t)[0]?.action,
+      `psql -p 5433 -c "ALTER SYSTEM SET shared_buffers = '8GB';" && sudo systemctl restart postgresql@16-main  # restart needed`,
+    );
+    // What the monitored server sends is not trusted into the command: an odd port or name is left out.
+    const odd = targetScope(up, {
+      settings: { max_connections: '100', port: '5433; rm -rf /', cluster_name: '16/main $(x)' },
+      host: { memoryTotalBytes: 32 * GB },
+    });
+    assert.equal(
+      pgMemorySettings.evaluate(odd, t)[0]?.action,
+      `psql -c "ALTER SYSTEM SET shared_buffers = '8GB';" && sudo systemctl restart postgresql  # restart needed`,
+    );
+  });
+
+  test('pgvigils_own_embedded_store_keeps_its_small_memory_without_a_finding', () => {
+    const store = targetScope(up, {
+      settings: { max_connections: '200', port: '54329', cluster_name: 'pgvigil' },
+      host: { memoryTotalBytes: 32 * GB },
+    });
+    assert.deepEqual(pgMemorySettings.evaluate(store, t), []);
+  });
+
   test('tuned_settings_small_hosts_and_unknown_snapshots_give_nothing', () => {
     const tuned = targetScope(up, {
       settings: {

@@ -9,7 +9,7 @@
  * reads — and says so in the evidence (`assumed_default`). Without any snapshot nothing is said.
  * random_page_cost is not judged: whether the storage is SSD cannot be told from here.
  */
-import { psqlCommand } from './psql.js';
+import { isEmbeddedStore, psqlCommand, serviceOf } from './psql.js';
 import type { Draft, IngestCheck, ScopeRows } from './types.js';
 import { humanBytes, literal, num, round2 } from './util.js';
 
@@ -81,7 +81,7 @@ export const pgMemorySettings: IngestCheck = {
     evidence:
       'the setting, its value in bytes (or that it is at its default), the host memory, the proposed value',
     action:
-      'psql -c "ALTER SYSTEM SET shared_buffers = \'<25 % of RAM>\';" then a restart (effective_cache_size and maintenance_work_mem: SELECT pg_reload_conf())',
+      "psql -c \"ALTER SYSTEM SET shared_buffers = '<25 % of RAM>';\" then a restart (effective_cache_size and maintenance_work_mem: SELECT pg_reload_conf()); `-p PORT` when the server is not on 5432, and a Debian cluster's own unit (`postgresql@15-main`). Not judged on pgvigil's own embedded store, which keeps its memory small beside what it watches",
   },
   inputs: ['pg_instance'],
   thresholds: {
@@ -129,6 +129,9 @@ export const pgMemorySettings: IngestCheck = {
   evaluate(input, t) {
     const rows = input.latest('pg_instance');
     if (rows[rows.length - 1]?.up !== true) return [];
+    // pgvigil's own embedded store keeps PostgreSQL's small defaults on purpose: it shares its machine with
+    // what it watches (an external store is sized like any server: docs/capacity.md).
+    if (isEmbeddedStore(input)) return [];
     const ram = input.host.memoryTotalBytes;
     if (ram === undefined || !(ram > 0) || ram < t.min_memory_bytes!) return [];
     const out: Draft[] = [];
@@ -162,8 +165,8 @@ export const pgMemorySettings: IngestCheck = {
           restart_needed: restart,
         },
         action:
-          psqlCommand(null, statements) +
-          (restart ? ' && sudo systemctl restart postgresql  # restart needed' : ''),
+          psqlCommand(null, statements, input) +
+          (restart ? ` && sudo systemctl restart ${serviceOf(input)}  # restart needed` : ''),
         value: cur.bytes,
       };
     };

@@ -123,7 +123,7 @@ export const pgDeadTuples: IngestCheck = {
             ? 'Autovacuum has not vacuumed it recently, so it does not keep up with this table (or is switched off for it): vacuum it now, and make autovacuum start earlier on it.'
             : 'Autovacuum ran recently; vacuum it now and watch whether the share comes back.'),
         evidence: { ...tableEvidence(r), autovacuum_behind: behind, dead_bytes_estimate: bloat },
-        action: psqlCommand(datname, behind ? [vacuum, tune] : [vacuum]),
+        action: psqlCommand(datname, behind ? [vacuum, tune] : [vacuum], input),
         value: round2(pct),
       });
     }
@@ -221,9 +221,11 @@ export const pgVacuumOverdue: IngestCheck = {
           changed_rows: changed,
           changed_pct: round2(changedPct),
         },
-        action: psqlCommand(datname, [
-          needsVacuum ? `VACUUM (VERBOSE, ANALYZE) ${name};` : `ANALYZE VERBOSE ${name};`,
-        ]),
+        action: psqlCommand(
+          datname,
+          [needsVacuum ? `VACUUM (VERBOSE, ANALYZE) ${name};` : `ANALYZE VERBOSE ${name};`],
+          input,
+        ),
         value: round2(changedPct),
       });
     }

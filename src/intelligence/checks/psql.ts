@@ -6,6 +6,7 @@
  * transaction of a multi-statement `-c`). The object key names the database too: two databases of one
  * target may both have `public.orders`.
  */
+import { embeddedClusterName } from '../../storage/embedded.js';
 import { shellWord } from './util.js';
 
 /** A statement as one shell word: double quotes when nothing in it is special inside them. */
@@ -13,10 +14,40 @@ export function shellSql(sql: string): string {
   return /^[^"$`\\!]*$/.test(sql) ? `"${sql}"` : shellWord(sql);
 }
 
-/** `psql -d <db> -c "…" -c "…"`; without a database for instance-wide statements. */
-export function psqlCommand(datname: string | null, statements: readonly string[]): string {
+/** A target's settings snapshot (pg_settings, as the checks' inputs read it). */
+export interface TargetSettings {
+  setting(name: string): string | undefined;
+}
+
+/** Whether the target is pgvigil's own embedded store (`pgvigil up`), by the cluster_name it runs with. */
+export function isEmbeddedStore(target: TargetSettings): boolean {
+  return target.setting('cluster_name') === embeddedClusterName;
+}
+
+/**
+ * The systemd unit that runs the target: a Debian cluster's own (pg_createcluster sets cluster_name to
+ * "15/main": `postgresql@15-main`, where `postgresql` alone is every cluster of the host), else
+ * `postgresql`.
+ */
+export function serviceOf(target: TargetSettings): string {
+  const m = /^(\d{1,3})\/([A-Za-z0-9_.-]{1,63})$/.exec(target.setting('cluster_name') ?? '');
+  return m ? `postgresql@${m[1]}-${m[2]}` : 'postgresql';
+}
+
+/**
+ * `psql [-p <port>] -d <db> -c "…" -c "…"`; without a database for instance-wide statements. With the
+ * target's settings, the port it listens on when that is not psql's default 5432 (a second cluster of a
+ * host, an embedded server), so that the command pasted on its host reaches it and not another one.
+ */
+export function psqlCommand(
+  datname: string | null,
+  statements: readonly string[],
+  target?: TargetSettings,
+): string {
+  const port = target?.setting('port');
+  const p = port !== undefined && /^[1-9]\d{0,4}$/.test(port) && port !== '5432' ? ` -p ${port}` : '';
   const db = datname === null || datname === '' ? '' : ` -d ${shellWord(datname)}`;
-  return `psql${db}${statements.map((s) => ` -c ${shellSql(s)}`).join('')}`;
+  return `psql${p}${db}${statements.map((s) => ` -c ${shellSql(s)}`).join('')}`;
 }
 
 /** The stable object key of a schema object in a database: `shop/public.orders` (raw names). */
