@@ -9,6 +9,7 @@ import {
   parseDuration,
   parseListenAddress,
   parseOnly,
+  parsePostgresTargets,
   parseServerUrl,
   parseWatches,
   postgresValues,
@@ -132,4 +133,21 @@ test('server_lists_are_normalised_deduplicated_and_of_one_scheme', () => {
   assert.throws(() => parseServerUrl('ftp://a'), badArgument(/expected http/));
   const many = Array.from({ length: 17 }, (_, i) => `http://h${i}:1`).join(',');
   assert.throws(() => parseServerUrl(many), badArgument(/at most 16/));
+});
+
+test('a_postgres_target_is_named_host_port_and_a_socket_one_localhost', () => {
+  assert.deepEqual(
+    parsePostgresTargets([
+      'postgres://mon@db1.example:5433/postgres',
+      'postgresql:///postgres?host=/var/run/postgresql',
+      'postgres://mon@%2Fvar%2Frun%2Fpostgresql:5434/postgres',
+      'postgresql:///postgres?host=/run/pg&port=5435',
+      'main=postgres://mon@localhost/postgres',
+    ]).map((t) => t.name),
+    ['db1.example:5433', 'localhost:5432', 'localhost:5434', 'localhost:5435', 'main'],
+  );
+  assert.throws(
+    () => parsePostgresTargets(['postgresql:///a?host=/run/pg', 'postgresql:///b?host=/var/run/postgresql']),
+    badArgument(/two targets named localhost:5432; name them with NAME=URL/),
+  );
 });

@@ -88,6 +88,16 @@ export function checkRoot(flag: '--proc-root' | '--sys-root' | '--rootfs', dir: 
   return dir;
 }
 
+/**
+ * A target's name when none is given: host:port. A Unix socket (`%2Fvar%2Frun%2Fpostgresql` as the host, or
+ * `?host=/var/run/postgresql`) is this host's: `localhost:5432`, not the encoded directory.
+ */
+function defaultTargetName(url: URL): string {
+  const host = url.hostname.startsWith('%2F') || url.hostname.startsWith('%2f') ? '' : url.hostname;
+  const portParam = url.searchParams.get('port') ?? '';
+  return `${host || 'localhost'}:${url.port || (/^\d{1,5}$/.test(portParam) ? portParam : '5432')}`;
+}
+
 /** --postgres values: "postgres://…" or "name=postgres://…"; the name defaults to host:port. */
 export function parsePostgresTargets(values: string[]): PostgresTarget[] {
   const out: PostgresTarget[] = [];
@@ -109,7 +119,7 @@ export function parsePostgresTargets(values: string[]): PostgresTarget[] {
         `--postgres: expected a postgres:// URL, got ${parsed.protocol}//…`,
       );
     }
-    const name = m ? m[1]! : `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}`;
+    const name = m ? m[1]! : defaultTargetName(parsed);
     if (out.some((t) => t.name === name)) {
       throw new PgvigilError(
         'BAD_ARGUMENT',
