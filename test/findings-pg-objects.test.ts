@@ -57,7 +57,8 @@ function collectorOf(statements: boolean): PostgresCollector {
       'pg_database',
       'pg_tables',
       'pg_indexes',
-      ...(statements ? ['pg_statements', 'pg_statement_texts'] : []),
+      // With the statements the settings too: the job's missing-index command names the server's port.
+      ...(statements ? ['pg_statements', 'pg_statement_texts', 'pg_settings'] : []),
     ],
   });
 }
@@ -186,7 +187,7 @@ describe(`PostgreSQL object findings (${testPgLabel})`, () => {
       );
       assert.equal(
         f.action,
-        `psql -d ${db.name} -c "CREATE INDEX CONCURRENTLY ON public.scanned (customer_id);"`,
+        `psql -p ${new URL(db.url).port} -d ${db.name} -c "CREATE INDEX CONCURRENTLY ON public.scanned (customer_id);"`,
       );
       assert.deepEqual(ev(f).where_columns, ['customer_id']);
       assert.ok(Number(ev(f).seq_scans) >= 30, `seq_scans ${ev(f).seq_scans}`);

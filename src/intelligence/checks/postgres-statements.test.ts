@@ -144,6 +144,21 @@ describe('pg.missing_index', () => {
       'psql -d shop -c "CREATE INDEX CONCURRENTLY ON public.orders (customer_id, created_at);"',
     );
     assert.deepEqual(o.evidence.where_columns, ['customer_id', 'created_at']);
+    // The same table on a server that listens on 5433: the command names its port.
+    const onPort = pgMissingIndex.evaluate(
+      {
+        targets,
+        tables: [table],
+        statements: [ts({ query: 'SELECT * FROM public.orders WHERE customer_id = $1' })],
+        ports: new Map([[`${table.serverId}/${table.targetId}`, '5433']]),
+      },
+      t,
+      0,
+    );
+    assert.equal(
+      onPort.observations[0]?.action,
+      'psql -p 5433 -d shop -c "CREATE INDEX CONCURRENTLY ON public.orders (customer_id);"',
+    );
     assert.deepEqual(
       (o.evidence.statements as Array<{ queryid: string }>).map((s) => s.queryid),
       ['2'],

@@ -21,6 +21,7 @@ import {
   statementPast,
   statementWindow,
   type TableStatement,
+  targetPorts,
   type WindowStatement,
 } from '../../storage/queries/statement-findings.sql.js';
 import { inBackgroundRead } from '../../storage/tx.js';
@@ -387,7 +388,12 @@ export interface MissingIndexInput {
   targets: TargetRef[];
   tables: ScannedTable[];
   statements: TableStatement[];
+  /** The port of a table's target (`serverId/targetId`), when its settings name one. */
+  ports?: ReadonlyMap<string, string>;
 }
+
+/** Days of settings snapshots searched for a target's port (one is sent when the settings change). */
+const portSnapshotMs = 7 * 86_400_000;
 
 export const pgMissingIndex: JobCheck<MissingIndexInput> = {
   id: 'pg.missing_index',
@@ -439,7 +445,10 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
   staleMs: statementStaleMs,
   async load(db, now, run) {
     const { targets, tables, naming } = await statementHour(db, now, run);
-    return { targets, tables, statements: naming };
+    // Only the targets with a table to judge: the few a command may be written for.
+    const withTables = new Map(tables.map((t) => [`${t.serverId}/${t.targetId}`, t]));
+    const ports = await targetPorts(db, [...withTables.values()], new Date(now.getTime() - portSnapshotMs));
+    return { targets, tables, statements: naming, ports };
   },
   evaluate(input, thresholdsFor) {
     const byTable = new Map<number, TableStatement[]>();
@@ -469,9 +478,14 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
       const name = qualified(tb.schemaname, tb.relname);
       const action =
         columns.length > 0
-          ? psqlCommand(tb.datname, [
-              `CREATE INDEX CONCURRENTLY ON ${name} (${columns.map(ident).join(', ')});`,
-            ])
+          ? psqlCommand(
+              tb.datname,
+              [`CREATE INDEX CONCURRENTLY ON ${name} (${columns.map(ident).join(', ')});`],
+              {
+                setting: (n) =>
+                  n === 'port' ? input.ports?.get(`${tb.serverId}/${tb.targetId}`) : undefined,
+              },
+            )
           : explainAction(top);
       out.push({
         serverId: tb.serverId,
