@@ -413,7 +413,7 @@ export async function runSlos(
     defaultsCreated,
     hoursCounted,
     failed,
-    msPerSlo: slos > 0 ? (performance.now() - started) / slos : null,
+    msPerSlo: slos > 0 ? Math.round(((performance.now() - started) / slos) * 100) / 100 : null,
   };
 }
 
