@@ -52,7 +52,10 @@ test('a_unix_socket_store_is_named_by_its_socket_file', () => {
   // No socket at that path: node's connect fails with ENOENT.
   const missing = describeConnectError({ code: 'ENOENT' }, encoded);
   assert.equal(missing.code, 'STORE_UNREACHABLE');
-  assert.match(missing.message, /no PostgreSQL listens at \/var\/run\/postgresql\/\.s\.PGSQL\.5433/);
+  assert.equal(
+    missing.message,
+    'no PostgreSQL listens at /var/run/postgresql/.s.PGSQL.5433 (no such socket file)',
+  );
   // A URL libpq reads but WHATWG does not (credentials without a host) is refused with the socket forms named.
   assert.throws(() => parseDatabaseUrl('postgres://mon:pw@/metrics'), /Unix socket: postgres:\/\/user/);
   // Malformed escapes are kept as written, not thrown.

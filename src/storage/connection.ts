@@ -83,8 +83,10 @@ export function describeConnectError(err: unknown, target: ConnectionTarget): Pg
     case 'EAI_AGAIN':
       return new PgvigilError('STORE_HOST_UNKNOWN', `cannot resolve the store host "${target.host}"`);
     case 'ECONNREFUSED':
-    case 'ENOENT':
       return new PgvigilError('STORE_UNREACHABLE', `no PostgreSQL listens at ${where} (connection refused)`);
+    case 'ENOENT':
+      // A socket directory without PostgreSQL's socket file in it.
+      return new PgvigilError('STORE_UNREACHABLE', `no PostgreSQL listens at ${where} (no such socket file)`);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return new PgvigilError('STORE_UNREACHABLE', `the store host ${where} is unreachable`);
