@@ -397,7 +397,9 @@ export function OverviewPage(_p: { params: Params }) {
         actions={
           all ? (
             <span class="muted" aria-live="polite">
-              {shown.length === total ? `${total} servers` : `${shown.length} of ${total} servers`}
+              {shown.length === total
+                ? `${total} server${total === 1 ? '' : 's'}`
+                : `${shown.length} of ${total} server${total === 1 ? '' : 's'}`}
             </span>
           ) : null
         }
