@@ -28,7 +28,7 @@ import { type ClusterExit, type ClusterOptions, type RunningCluster, startCluste
 export const embeddedDatabase = 'pgvigil';
 /**
  * The embedded server's cluster_name: in its process titles ("postgres: pgvigil: checkpointer"), and how the
- * checks tell pgvigil's own store from the servers it watches (src/intelligence/checks/psql.ts).
+ * checks tell pgvigil's own store from the servers it watches (src/intelligence/checks/postgres-settings.ts).
  */
 export const embeddedClusterName = 'pgvigil';
 const embeddedUser = 'pgvigil';

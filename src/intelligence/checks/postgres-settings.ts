@@ -9,7 +9,8 @@
  * reads — and says so in the evidence (`assumed_default`). Without any snapshot nothing is said.
  * random_page_cost is not judged: whether the storage is SSD cannot be told from here.
  */
-import { isEmbeddedStore, psqlCommand, serviceOf } from './psql.js';
+import { embeddedClusterName } from '../../storage/embedded.js';
+import { psqlCommand, serviceOf } from './psql.js';
 import type { Draft, IngestCheck, ScopeRows } from './types.js';
 import { humanBytes, literal, num, round2 } from './util.js';
 
@@ -131,7 +132,7 @@ export const pgMemorySettings: IngestCheck = {
     if (rows[rows.length - 1]?.up !== true) return [];
     // pgvigil's own embedded store keeps PostgreSQL's small defaults on purpose: it shares its machine with
     // what it watches (an external store is sized like any server: docs/capacity.md).
-    if (isEmbeddedStore(input)) return [];
+    if (input.setting('cluster_name') === embeddedClusterName) return [];
     const ram = input.host.memoryTotalBytes;
     if (ram === undefined || !(ram > 0) || ram < t.min_memory_bytes!) return [];
     const out: Draft[] = [];

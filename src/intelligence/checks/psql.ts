@@ -6,7 +6,6 @@
  * transaction of a multi-statement `-c`). The object key names the database too: two databases of one
  * target may both have `public.orders`.
  */
-import { embeddedClusterName } from '../../storage/embedded.js';
 import { shellWord } from './util.js';
 
 /** A statement as one shell word: double quotes when nothing in it is special inside them. */
@@ -17,11 +16,6 @@ export function shellSql(sql: string): string {
 /** A target's settings snapshot (pg_settings, as the checks' inputs read it). */
 export interface TargetSettings {
   setting(name: string): string | undefined;
-}
-
-/** Whether the target is pgvigil's own embedded store (`pgvigil up`), by the cluster_name it runs with. */
-export function isEmbeddedStore(target: TargetSettings): boolean {
-  return target.setting('cluster_name') === embeddedClusterName;
 }
 
 /**
