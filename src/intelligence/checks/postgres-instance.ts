@@ -31,6 +31,8 @@ export const pgDown: IngestCheck = {
     const row = rows[rows.length - 1];
     if (row?.up !== false) return [];
     const error = str(row.error) || 'no answer';
+    // The settings the target sent while it answered name its unit (a Debian cluster's own).
+    const unit = serviceOf(input);
     return [
       {
         object: '',
@@ -38,8 +40,7 @@ export const pgDown: IngestCheck = {
         title: `PostgreSQL ${input.targetName || 'target'} is not answering`,
         explanation: `The agent could not connect to or query ${input.targetName || 'this PostgreSQL'}: ${error}. Nothing else about this database is collected until it answers again.`,
         evidence: { error, ts: new Date(num(row.ts) ?? 0).toISOString() },
-        // The settings the target sent while it answered name its unit (a Debian cluster's own).
-        action: `systemctl status ${serviceOf(input)} && journalctl -u ${serviceOf(input)} --since "-15 min"`,
+        action: `systemctl status ${unit} && journalctl -u ${unit} --since "-15 min"`,
         value: null,
       },
     ];
