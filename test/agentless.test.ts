@@ -139,6 +139,12 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
     // A viewer may not add one; a wrong CA makes a target whose instance is down with a clear reason.
     const denied = await call(asViewer, 'POST', '/agentless-targets', { name: 'x', url: targetUrl });
     assert.equal(denied.status, 403);
+    const malformed = await call(api, 'POST', '/agentless-targets', {
+      name: 'bad-escape',
+      url: 'postgres://mon:pw@db.example.com/%zz',
+    });
+    assert.equal(malformed.status, 400, JSON.stringify(malformed.body));
+    assert.match(JSON.stringify(malformed.body), /database name is not valid percent-encoding/);
     const wrong = await call(api, 'POST', '/agentless-targets', {
       name: 'wrong-ca',
       url: targetUrl,

@@ -34,6 +34,8 @@ test('refusals_name_the_parameter_never_the_password', () => {
     `postgres://mon:${secret}@db.example.com/app?options=${secret}`,
     `http://mon:${secret}@db.example.com/app`,
     `postgres://:${secret}@db.example.com/app`,
+    // A malformed escape in the database name threw URIError (a 500 at the route) before.
+    `postgres://mon:${secret}@db.example.com/%zz`,
   ]) {
     assert.throws(
       () => parseTargetUrl(url),

@@ -75,7 +75,12 @@ export function parseTargetUrl(url: string): TargetConnection {
   }
   if (!username) throw bad('url: the user is missing');
   if (username.length > 63) throw bad('url: the user name is longer than 63 characters');
-  const dbname = decodeURIComponent(u.pathname.replace(/^\//, '')) || username;
+  let dbname: string;
+  try {
+    dbname = decodeURIComponent(u.pathname.replace(/^\//, '')) || username;
+  } catch {
+    throw bad('url: the database name is not valid percent-encoding');
+  }
   if (dbname.length > 63) throw bad('url: the database name is longer than 63 characters');
   const port = u.port ? Number(u.port) : 5432;
   const clean = new URL(`postgres://${u.host}`);
