@@ -150,4 +150,8 @@ test('a_postgres_target_is_named_host_port_and_a_socket_one_localhost', () => {
     () => parsePostgresTargets(['postgresql:///a?host=/run/pg', 'postgresql:///b?host=/var/run/postgresql']),
     badArgument(/two targets named localhost:5432; name them with NAME=URL/),
   );
+  assert.throws(
+    () => parsePostgresTargets(['postgres://mon:s3cret@db1.example/%zz']),
+    (e: unknown) => badArgument(/not valid percent-encoding/)(e) && !(e as Error).message.includes('s3cret'),
+  );
 });

@@ -119,6 +119,15 @@ export function parsePostgresTargets(values: string[]): PostgresTarget[] {
         `--postgres: expected a postgres:// URL, got ${parsed.protocol}//…`,
       );
     }
+    try {
+      for (const part of [parsed.username, parsed.password, parsed.pathname]) decodeURIComponent(part);
+    } catch {
+      // The collector decodes them to connect; a malformed escape there left the target as "?:?".
+      throw new PgvigilError(
+        'BAD_ARGUMENT',
+        "--postgres: the URL's user, password or database is not valid percent-encoding",
+      );
+    }
     const name = m ? m[1]! : defaultTargetName(parsed);
     if (out.some((t) => t.name === name)) {
       throw new PgvigilError(
