@@ -1,6 +1,6 @@
 /** The dashboard served by the app (src/server/web.ts), in-process on a real store, over a fixture build. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { errorCodes } from '../src/errors.js';
 import { buildApp } from '../src/server/app.js';
-import { contentSecurityPolicy, loadWebBuild } from '../src/server/web.js';
+import { contentSecurityPolicy, dashboardSections, loadWebBuild } from '../src/server/web.js';
 import { openStore, type Store } from '../src/storage/db.js';
 import { migrate } from '../src/storage/migrate.js';
 import { packageRoot } from '../src/version.js';
@@ -171,6 +171,34 @@ test('app_paths_answer_index_html_uncached_and_top_level_files_briefly_cached', 
   assert.equal(headAsset.body, '');
 });
 
+test('paths_that_are_no_page_of_the_app_answer_its_page_with_404', async () => {
+  for (const url of ['/health', '/healthz', '/status', '/server/3', '/findingsx', '/etc/passwd']) {
+    const res = await get(url);
+    assert.equal(res.statusCode, 404, url);
+    assert.equal(res.headers['content-type'], 'text/html; charset=utf-8', url);
+    assert.equal(res.headers['cache-control'], 'no-cache', url);
+    assert.match(res.body, /<title>pgvigil fixture/, url);
+    // Never a 304 for a 404, whatever the client holds.
+    const again = await app.inject({
+      method: 'GET',
+      url,
+      headers: { 'if-none-match': String(res.headers.etag) },
+    });
+    assert.equal(again.statusCode, 404, url);
+  }
+});
+
+test('the_server_knows_the_first_segment_of_every_page_the_app_routes', () => {
+  const main = readFileSync(`${packageRoot}/web/src/main.tsx`, 'utf8');
+  const patterns = [...main.matchAll(/pattern: '([^']*)'/g)].map((m) => m[1]!);
+  assert.ok(patterns.length >= 5, 'the routes of web/src/main.tsx are read');
+  assert.deepEqual(
+    new Set(patterns.map((p) => p.split('/')[1] ?? '')),
+    new Set(dashboardSections),
+    'dashboardSections (src/server/web.ts) and the routes of web/src/main.tsx name the same sections',
+  );
+});
+
 test('api_paths_missing_assets_and_other_methods_keep_the_json_404_and_app_routes_win', async () => {
   for (const url of ['/api/v1/nope', '/api', '/api/', '/api/v2/servers', '/assets/app-missing.js']) {
     const res = await get(url);
@@ -208,8 +236,8 @@ test('path_traversal_never_leaves_the_in_memory_build', async () => {
   ]) {
     const res = await get(url);
     assert.doesNotMatch(res.body, /root:|"name": "pgvigil"/, url);
-    if (res.statusCode === 200) {
-      // A URL the client normalised, or any path outside /assets/, is an app route: index.html.
+    if (res.statusCode === 200 || res.headers['content-type'] === 'text/html; charset=utf-8') {
+      // A URL the client normalised, or any path outside /assets/, is the app's page (404 when no page of it).
       assert.match(res.body, /<title>pgvigil fixture/, url);
     } else {
       assert.ok([400, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);

@@ -15,7 +15,8 @@
  * - `/assets/*`: the hashed bundles; cached for a year as immutable, strong ETag, 304 on If-None-Match.
  *   A missing asset is the JSON 404 (never index.html, which a browser would try to run as a script).
  * - `/*`: a top-level file of the build (favicon …) with a short cache; every other path answers
- *   index.html with `no-cache` because the app routes in the browser (/servers/3/host, /findings …).
+ *   index.html with `no-cache` because the app routes in the browser (/servers/3/host, /findings …), with
+ *   404 when its first segment is none of the app's pages' (`dashboardSections`).
  *   Paths under /api/ keep the JSON 404. Routes the app registers itself (/metrics, /api/v1/…) win over
  *   the wildcard: fastify prefers static and parametric routes.
  * Every answer carries a strict Content-Security-Policy (no inline script or style; `connect-src 'self'`
@@ -240,17 +241,37 @@ function matches(ifNoneMatch: string, file: WebFile): boolean {
     .some((t) => tags.has(t.trim().replace(/^W\//, '')));
 }
 
-function send(req: FastifyRequest, reply: FastifyReply, file: WebFile, cacheControl: string) {
+function send(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  file: WebFile,
+  cacheControl: string,
+  status: 200 | 404 = 200,
+) {
   const have = new Set(Object.keys(file.variants) as Coding[]);
   const coding = chooseCoding(req.headers['accept-encoding'], have);
   const variant = file.variants[coding] ?? file.variants.identity;
   reply.headers(securityHeaders).header('cache-control', cacheControl).header('etag', variant.etag);
   if (file.varies) reply.header('vary', 'Accept-Encoding');
   const inm = req.headers['if-none-match'];
-  if (typeof inm === 'string' && matches(inm, file)) return reply.status(304).send();
+  if (status === 200 && typeof inm === 'string' && matches(inm, file)) return reply.status(304).send();
   if (coding !== 'identity') reply.header('content-encoding', coding);
-  return reply.type(file.type).send(variant.body);
+  return reply.status(status).type(file.type).send(variant.body);
 }
+
+/**
+ * The first path segments of the dashboard's pages (the `routes` of web/src/main.tsx; a test keeps the two
+ * alike). Their paths answer index.html with 200. Any other path answers it too, and the app shows its
+ * "There is no page at …", but with 404: a probe or a script that asks for a path pgvigil does not have
+ * (`/health`, `/healthz`, `/status`) is told so instead of getting a page that looks like an answer.
+ */
+export const dashboardSections: ReadonlySet<string> = new Set([
+  '',
+  'servers',
+  'logs',
+  'findings',
+  'settings',
+]);
 
 function isApiPath(path: string): boolean {
   return path === 'api' || path.startsWith('api/');
@@ -303,6 +324,7 @@ export async function webRoutes(app: FastifyInstance, opts: WebOptions): Promise
     const file = path === '' || path.startsWith('assets/') ? undefined : build.files.get(path);
     startBrotli();
     if (file && file !== index) return send(req, reply, file, shortCache);
-    return send(req, reply, index, 'no-cache');
+    const page = file === index || dashboardSections.has(path.split('/', 1)[0]!);
+    return send(req, reply, index, 'no-cache', page ? 200 : 404);
   });
 }
