@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { errorCodes, PgvigilError } from './errors.js';
+import { errorCodes, listenError, PgvigilError } from './errors.js';
 import { packageRoot } from './version.js';
 
 test('every_error_code_is_documented_with_its_status_and_exit_code', () => {
@@ -18,4 +18,27 @@ test('a_coded_error_carries_its_status_and_exit_code', () => {
   assert.equal(e.exitCode, 2);
   assert.equal(e.message, 'port 1 is in use');
   assert.equal(new PgvigilError('NOT_FOUND').message, errorCodes.NOT_FOUND.message);
+});
+
+test('a_failed_listen_names_the_address_the_reason_and_the_option', () => {
+  const failure = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
+  const inUse = listenError(failure('EADDRINUSE'), '127.0.0.1', 8470, '--port');
+  assert.ok(inUse instanceof PgvigilError);
+  assert.equal(inUse.code, 'PORT_IN_USE');
+  assert.equal(
+    inUse.message,
+    'cannot listen on 127.0.0.1:8470: the port is in use by another program; choose another with --port',
+  );
+  const notHere = listenError(failure('EADDRNOTAVAIL'), '::1', 9100, '--listen');
+  assert.ok(notHere instanceof PgvigilError);
+  assert.equal(notHere.code, 'BAD_ARGUMENT');
+  assert.match(
+    notHere.message,
+    /^cannot listen on \[::1\]:9100: no such address on this machine; choose another with --listen$/,
+  );
+  const privileged = listenError(failure('EACCES'), '0.0.0.0', 80, '--agent-port');
+  assert.match((privileged as Error).message, /permission denied \(ports below 1024 need privileges\)/);
+  // Anything else is not guessed at: returned as it came.
+  const other = failure('EMFILE');
+  assert.equal(listenError(other, '127.0.0.1', 1, '--port'), other);
 });

@@ -172,3 +172,27 @@ export function reportCommandFailure(err: unknown): void {
   );
   process.exitCode = 1;
 }
+
+/**
+ * What a failed listen on `host:port` tells the operator, naming the option that sets the address: a port in
+ * use, an address that is not this machine's, a port below 1024 without privileges. Any other failure is
+ * returned as it is.
+ */
+export function listenError(err: unknown, host: string, port: number, option: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the port is in use by another program'
+      : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'no such address on this machine'
+        : code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : undefined;
+  if (why === undefined) return err;
+  return new PgvigilError(
+    code === 'EADDRINUSE' ? 'PORT_IN_USE' : 'BAD_ARGUMENT',
+    `cannot listen on ${where}: ${why}; choose another with ${option}`,
+    { cause: err },
+  );
+}

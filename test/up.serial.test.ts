@@ -4,7 +4,7 @@
  * here, so scripts/run-tests.mjs runs this file on its own, after the parallel files.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -199,7 +199,7 @@ describe('pgvigil up with the embedded store', {
     assert.ok(components.has('agent.logs') && components.has('http'), [...components].join(' '));
   });
 
-  test('an_http_port_in_use_is_reported_clearly', async () => {
+  test('an_http_port_in_use_or_not_of_this_machine_is_reported_clearly_before_the_store_starts', async () => {
     const dataDir = join(tempDataDir(), 'data');
     dirs.push(dataDir);
     const blocker = createServer();
@@ -210,10 +210,27 @@ describe('pgvigil up with the embedded store', {
       assert.equal(res.code, 2);
       assert.match(
         res.stderr,
-        new RegExp(`port ${port} on 127.0.0.1 is in use by another program; choose another with --port`),
+        new RegExp(
+          `cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use by another program; choose another with --port`,
+        ),
       );
+      // Told before the store's first start (initdb), not after it.
+      assert.equal(existsSync(join(dataDir, 'postgres')), false, 'the embedded store was not started');
     } finally {
       blocker.close();
     }
+    // 192.0.2.1 (TEST-NET-1) is never a local address: a clear refusal, not an "unexpected error".
+    const elsewhere = await runCli([
+      'up',
+      '--data-dir',
+      dataDir,
+      '--host',
+      '192.0.2.1',
+      '--port',
+      String(port),
+    ]);
+    assert.equal(elsewhere.code, 2);
+    assert.match(elsewhere.stderr, /cannot listen on 192\.0\.2\.1:\d+: no such address on this machine/);
+    assert.doesNotMatch(elsewhere.stderr, /unexpected error/);
   });
 });

@@ -12,10 +12,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PgvigilError } from '../errors.js';
+import { listenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { escapeHelp, escapeLabelValue, formatValue } from '../telemetry/prometheus-text.js';
-import { errnoCode } from './collectors/proc.js';
 import type { ExposedMetric } from './collectors/types.js';
 
 export { formatValue };
@@ -161,26 +160,7 @@ export async function startExporter(options: ExporterOptions): Promise<Exporter>
       resolve();
     });
   }).catch((err: unknown) => {
-    const where = `${options.host}:${options.port}`;
-    const code = errnoCode(err);
-    if (code === 'EADDRINUSE') {
-      throw new PgvigilError('PORT_IN_USE', `cannot listen on ${where}: the port is in use`, { cause: err });
-    }
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-      throw new PgvigilError('BAD_ARGUMENT', `cannot listen on ${where}: no such local address`, {
-        cause: err,
-      });
-    }
-    if (code === 'EACCES') {
-      throw new PgvigilError(
-        'BAD_ARGUMENT',
-        `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`,
-        {
-          cause: err,
-        },
-      );
-    }
-    throw err;
+    throw listenError(err, options.host, options.port, '--listen');
   });
   const port = (server.address() as AddressInfo).port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { PgvigilError } from '../errors.js';
+import { listenError, PgvigilError } from '../errors.js';
 import { agentIdOfCertificate } from './auth/ca.js';
 
 const onAgentListener = Symbol('pgvigil.agentListener');
@@ -104,16 +104,7 @@ export async function startAgentListener(
   // As fastify's own server: idle keep-alive connections do not outlive a stop.
   server.keepAliveTimeout = 72_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new PgvigilError(
-              'PORT_IN_USE',
-              `agent port ${opts.port} on ${opts.host} is in use by another program; choose another with --agent-port`,
-            )
-          : err,
-      ),
-    );
+    server.once('error', (err) => reject(listenError(err, opts.host, opts.port, '--agent-port')));
     server.listen(opts.port, opts.host, () => resolve());
   });
   const addr = server.address();

@@ -2,8 +2,9 @@
  * Starting and stopping a whole server process: store → migrations → jobs → HTTP, and the reverse on
  * SIGINT/SIGTERM. `pgvigil up` and `pgvigil server` both run this; `up` then adds its agent (src/up.ts).
  */
+import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { PgvigilError } from '../errors.js';
+import { listenError, PgvigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { loadSecretBox } from '../secrets.js';
 import { openStore, type Store } from '../storage/db.js';
@@ -86,8 +87,25 @@ function writerOptionsFromEnv(): {
   };
 }
 
+/**
+ * Fails at once when `host:port` cannot be listened on (taken, not this machine's address, privileged), by
+ * listening there and closing again: before the store starts, whose first start (initdb, migrations) takes
+ * seconds an operator would otherwise wait to learn of a typo. The real listen still reports its own failure
+ * (a program may take the port in between). Port 0 (any free port) is not checked.
+ */
+export async function checkCanListen(host: string, port: number, option: string): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err) => reject(listenError(err, host, port, option)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   installProcessSafetyNet(opts.log);
+  await checkCanListen(opts.host, opts.port, '--port');
+  if (opts.agentPort !== undefined) await checkCanListen(opts.host, opts.agentPort, '--agent-port');
   // The app's and the jobs' modules load while the store starts (./start-modules.ts says why): once its
   // PostgreSQL program runs, since loading them holds this thread for half a second that would otherwise
   // come before initdb.
@@ -178,13 +196,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     try {
       await app.listen({ host: opts.host, port: opts.port });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new PgvigilError(
-          'PORT_IN_USE',
-          `port ${opts.port} on ${opts.host} is in use by another program; choose another with --port`,
-        );
-      }
-      throw err;
+      throw listenError(err, opts.host, opts.port, '--port');
     }
     // The route schemas no request has used yet compile a few seconds on, one per turn of the event loop:
     // not in the first seconds, when the first requests, the full partition pass and the dashboard's
