@@ -2,10 +2,11 @@
  * The ingest bench's HTTP client: one keep-alive HTTP/1.1 connection per simulated agent, a request's
  * head written once per connection and sent with each body in one write, and of the answer only the
  * status read. The bench's load generator shares the machine with the server and the store it measures,
- * so what it spends on a push is taken from them: node's `http.request` costs about 70 µs of CPU a
- * request on loopback (its request and response objects, header checks, the agent's pool), this about 25
- * (bench/RESULTS.md). One request at a time per connection, as an agent's shipper sends; a connection
- * the server closed is opened again for the next request.
+ * so what it spends on a push is taken from them: with node's `http.request` (its request and response
+ * objects, header checks, the agent's pool) and the bodies it had to build in the window, the load
+ * generator took 0.13–0.14 ms of CPU a push, with this 0.065–0.078 (bench/RESULTS.md, Ingest,
+ * "2026-12-06 (morning)"). One request at a time per connection, as an agent's shipper sends; a
+ * connection the server closed is opened again for the next request.
  *
  * Answers must carry `content-length` (the server's always do); one without it, or a head over 16 KiB,
  * fails the request instead of being guessed at.

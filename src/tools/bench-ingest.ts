@@ -623,7 +623,7 @@ export async function benchIngest(opts: BenchIngestOptions): Promise<Record<stri
       builtInWindow++;
       return gzipBody(a.agentId, a.seq, tsOf(a.seq));
     };
-    // One keep-alive connection per agent (bench-http.ts: a third of node's http.request's CPU a push).
+    // One keep-alive connection per agent, written to directly (bench-http.ts says why).
     const connections = new Map(
       state.map((a) => [
         a,
