@@ -310,6 +310,8 @@ test(`agentless_target_polled_by_one_of_two_servers_with_takeover_tls_and_no_pas
     const wal = (view.body.degraded as Array<Json>).find((d) => d.name === 'pg_wal');
     assert.ok(wal, JSON.stringify(view.body.degraded));
     assert.match(wal.error, /permission denied for function pg_current_wal_lsn/);
+    // A privilege refusal names the role connected as: the finding's GRANT is written for it.
+    assert.match(String(agentWal?.error), /\(SQLSTATE 42501\); the agent connects as role "monitor"$/);
     // The same reason; a poller that has polled again since adds when it will ask again (refusals pause).
     const reason = (e: unknown) => String(e).replace(/; not asked again before \S+$/, '');
     assert.equal(reason(wal.error), reason(agentWal?.error));

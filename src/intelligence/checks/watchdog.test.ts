@@ -3,7 +3,14 @@ import { describe, test } from 'node:test';
 import type { JobRunState, WatchdogAgent } from '../../storage/queries/watchdog.sql.js';
 import { ThresholdBook } from '../thresholds.js';
 import type { Check } from './types.js';
-import { agentSilent, clockSkew, collectorFailing, configRefused, jobFailing } from './watchdog.js';
+import {
+  agentSilent,
+  clockSkew,
+  collectorFailing,
+  configRefused,
+  grantMonitorAction,
+  jobFailing,
+} from './watchdog.js';
 
 const now = Date.parse('2026-12-02T12:00:00Z');
 
@@ -96,7 +103,10 @@ describe('the other watchdog checks', () => {
         ['pg:pg_stat_statements', 7, 'warning'],
       ],
     );
-    assert.match(observations[1]!.action, /GRANT pg_monitor/);
+    assert.equal(
+      observations[1]!.action,
+      'GRANT pg_monitor TO <the role the agent connects as>; -- as a superuser',
+    );
     assert.deepEqual(scopes, [
       { serverId: 1, targetId: null },
       { serverId: 1, targetId: 7 },
@@ -168,4 +178,24 @@ describe('the other watchdog checks', () => {
     assert.equal(run([job({ intervalMs: null, lastFinishedAt: new Date(0) })]).observations.length, 0);
     assert.deepEqual(run([job({ lastError: 'x' })], null), { observations: [], scopes: [] });
   });
+});
+
+test('the grant for a privilege refusal names the role the agent connects as, and only a plain name', () => {
+  const refusal = 'permission denied for function pg_current_wal_lsn (SQLSTATE 42501)';
+  assert.equal(
+    grantMonitorAction(`${refusal}; the agent connects as role "mon"`),
+    `psql -c 'GRANT pg_monitor TO "mon";' -- as a superuser`,
+  );
+  assert.equal(
+    grantMonitorAction(`${refusal}; the agent connects as role "svc.pgvigil-agent@corp"`),
+    `psql -c 'GRANT pg_monitor TO "svc.pgvigil-agent@corp";' -- as a superuser`,
+  );
+  // A quote in a role name would end the shell word or the identifier early: never written in.
+  for (const hostile of ['a"b', "it's", 'x\\y', 'a\nb', '$(id)', '']) {
+    assert.equal(
+      grantMonitorAction(`${refusal}; the agent connects as role "${hostile}"`),
+      'GRANT pg_monitor TO <the role the agent connects as>; -- as a superuser',
+      hostile,
+    );
+  }
 });

@@ -16,6 +16,7 @@ import {
   type WatchdogAgent,
   watchdogAgents,
 } from '../../storage/queries/watchdog.sql.js';
+import { psqlCommand } from './psql.js';
 import type { JobCheck, JobObservation, Scope } from './types.js';
 import { cut, humanSeconds, isoTime, num, shellWord, str } from './util.js';
 
@@ -166,8 +167,8 @@ export const collectorFailing: JobCheck<{
           action: family.startsWith('pg_custom:')
             ? customMetricAction(family.slice('pg_custom:'.length), grant)
             : grant
-              ? 'GRANT pg_monitor TO current_user; -- run as a superuser, naming the role the agent connects as'
-              : `-- read the error; the query the ${family} family runs is in the agent's collector (pgvigil agent collect --once shows it)`,
+              ? grantMonitorAction(error)
+              : `-- read the error; on the host, \`pgvigil collect --once --only postgres\` with the agent's --postgres (or --postgres-file) prints each family's error as the agent meets it`,
           value: null,
         });
       }
@@ -179,6 +180,20 @@ export const collectorFailing: JobCheck<{
     return { observations, scopes };
   },
 };
+
+/**
+ * The grant that lets the agent's role read what pg_monitor reads. The agent names its role in a privilege
+ * refusal (`…; the agent connects as role "mon"`, src/agent/collectors/postgres/session.ts); a name is
+ * taken only in that form and of letters, digits and `_ . @ -` (the agent names no other), so it goes into
+ * the statement as a quoted identifier and into the shell as one word unchanged. Without it, the role is left to fill in:
+ * `current_user` there would be the superuser who runs the grant.
+ */
+export function grantMonitorAction(error: string): string {
+  const role = /; the agent connects as role "([\w.@-]{1,63})"$/.exec(error)?.[1];
+  return role === undefined
+    ? 'GRANT pg_monitor TO <the role the agent connects as>; -- as a superuser'
+    : `${psqlCommand(null, [`GRANT pg_monitor TO "${role}";`])} -- as a superuser`;
+}
 
 /**
  * A custom SQL metric (family `pg_custom:<name>` in pg_collector) fails: its query is the user's, so the fix

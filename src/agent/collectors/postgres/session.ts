@@ -53,12 +53,18 @@ interface TargetParts {
 function targetParts(url: string): TargetParts {
   try {
     const u = new URL(url);
+    // Without a user in the URL, node-postgres connects as PGUSER, else as the operating system's user.
+    const user =
+      decodeURIComponent(u.username) ||
+      u.searchParams.get('user') ||
+      process.env.PGUSER ||
+      process.env.USER ||
+      'postgres';
     return {
       host: u.hostname || u.searchParams.get('host') || 'localhost',
       port: u.port || '5432',
-      user: decodeURIComponent(u.username) || 'postgres',
-      database:
-        decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres',
+      user,
+      database: decodeURIComponent(u.pathname.replace(/^\//, '')) || user,
       password: decodeURIComponent(u.password) || u.searchParams.get('password') || '',
     };
   } catch {
@@ -116,11 +122,19 @@ export class PostgresTarget {
     return out.replace(/(postgres(?:ql)?:\/\/[^:/?#\s]*:)[^@\s]*@/g, '$1***@');
   }
 
-  /** A query error in one line, with its SQLSTATE: the reason a family reports. */
+  /**
+   * A query error in one line, with its SQLSTATE: the reason a family reports. A privilege refusal (42501)
+   * also names the role the agent connects as, which the server's finding puts in the GRANT it proposes
+   * (src/intelligence/checks/watchdog.ts).
+   */
   errorText(err: unknown): string {
     const e = err as { code?: string; message?: string };
     const code = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : '';
-    return this.scrub(`${(e.message ?? String(err)).split('\n')[0]}${code}`);
+    const role =
+      e.code === '42501' && /^[\w.@-]{1,63}$/.test(this.#parts.user)
+        ? `; the agent connects as role "${this.#parts.user}"`
+        : '';
+    return this.scrub(`${(e.message ?? String(err)).split('\n')[0]}${code}${role}`);
   }
 
   /** Why a connection attempt failed, in the words an operator acts on. */
