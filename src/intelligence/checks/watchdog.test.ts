@@ -186,6 +186,13 @@ test('the grant for a privilege refusal names the role the agent connects as, an
     grantMonitorAction(`${refusal}; the agent connects as role "mon"`),
     `psql -c 'GRANT pg_monitor TO "mon";' -- as a superuser`,
   );
+  // While the refusal pauses the query, the agent adds when it asks again.
+  assert.equal(
+    grantMonitorAction(
+      `${refusal}; the agent connects as role "mon"; not asked again before 2026-12-06T05:00:00.000Z`,
+    ),
+    `psql -c 'GRANT pg_monitor TO "mon";' -- as a superuser`,
+  );
   assert.equal(
     grantMonitorAction(`${refusal}; the agent connects as role "svc.pgvigil-agent@corp"`),
     `psql -c 'GRANT pg_monitor TO "svc.pgvigil-agent@corp";' -- as a superuser`,
