@@ -363,6 +363,12 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
     const load = rows.find((r) => r.metric === 'host.load_per_core')!;
     assert.ok(Math.abs(load.stats_30d.median - 50 / 4) <= 0.5, 'load over 4 cores');
 
+    // The target runs on port 5433 (its settings snapshot says so): the actions' psql commands name it.
+    await pool.query(
+      `INSERT INTO pgvigil.pg_settings (server_id, target_id, ts, name, setting)
+       VALUES ($1, $2, $3, 'port', '5433'), ($1, $2, $3, 'work_mem', '4096')`,
+      [sid, tid, new Date(now - 60 * minute)],
+    );
     // The detector's read of the last 15 minutes finds a point for every series it has a baseline of.
     const t0 = performance.now();
     const recent = await loadRecentMetrics(pool, new Date(now));
@@ -370,6 +376,7 @@ describe(`baselines and anomalies (${testPgLabel})`, () => {
     const mine = recent.series.filter((s) => s.serverId === sid);
     assert.equal(mine.length, rows.length, 'every baselined series has recent points');
     assert.ok(mine.every((s) => s.points.points.length >= 10));
+    assert.deepEqual([...(recent.ports ?? [])], [[`${sid}/${tid}`, '5433']]);
     const tpsNow = mine.find((s) => s.points.metric === 'pg.tps')!;
     assert.ok(Math.abs(tpsNow.points.points.at(-1)![1] - 8) < 0.01, 'two databases, 2 + 2 a second each');
     console.log(

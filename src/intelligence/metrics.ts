@@ -17,7 +17,7 @@
  * median and MAD the detector uses are robust to a few such hours).
  */
 import { appMetricDefs } from './app-metrics.js';
-import { objectIn, psqlCommand } from './checks/psql.js';
+import { objectIn, psqlCommand, type TargetSettings } from './checks/psql.js';
 
 /** Which direction is bad: `lower` is better (a drop is no anomaly), `higher` is better, or `both`. */
 export type Better = 'lower' | 'higher' | 'both';
@@ -72,7 +72,7 @@ export interface MetricDef {
    */
   accumulates?: boolean;
   /** The first diagnostic step for an anomaly of this metric on `object`. */
-  action(object: string): string;
+  action(object: string, target?: TargetSettings): string;
   compute(rows: readonly StepRow[], stepSeconds: number, ctx: MetricContext): MetricValue[];
 }
 
@@ -301,8 +301,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Transactions per second',
     how: 'increase of xact_commit + xact_rollback over all databases, per second (pg_database)',
     floor: { abs: 0.5, rel: 0.1 },
-    action: () =>
-      `psql -c "SELECT datname, xact_commit, xact_rollback FROM pg_stat_database ORDER BY xact_commit DESC LIMIT 10;" (and ${pgPage})`,
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SELECT datname, xact_commit, xact_rollback FROM pg_stat_database ORDER BY xact_commit DESC LIMIT 10;'], target)} (and ${pgPage})`,
     compute: (rows, step) => one(rateOf(rows, ['xact_commit', 'xact_rollback'], step)),
   },
   {
@@ -316,8 +316,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Connections',
     how: 'backends connected to any database, summed over databases (pg_database.numbackends)',
     floor: { abs: 2, rel: 0.1 },
-    action: () =>
-      'psql -c "SELECT datname, usename, application_name, state, count(*) FROM pg_stat_activity WHERE backend_type = \'client backend\' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC LIMIT 20;"',
+    action: (_object, target) =>
+      `${psqlCommand(null, ["SELECT datname, usename, application_name, state, count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC LIMIT 20;"], target)}`,
     compute: (rows) => one(sumOf(rows, 'numbackends')),
   },
   {
@@ -331,8 +331,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Cache hit ratio',
     how: '100 × blks_hit / (blks_hit + blks_read) over the step, all databases (pg_database)',
     floor: { abs: 0.5, rel: 0 },
-    action: () =>
-      'psql -c "SELECT relname, heap_blks_read, heap_blks_hit FROM pg_statio_user_tables ORDER BY heap_blks_read DESC LIMIT 10;" (which tables are read from disk)',
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SELECT relname, heap_blks_read, heap_blks_hit FROM pg_statio_user_tables ORDER BY heap_blks_read DESC LIMIT 10;'], target)} (which tables are read from disk)`,
     compute: (rows) => {
       const h = sumOf(rows, 'blks_hit');
       const r = sumOf(rows, 'blks_read');
@@ -382,8 +382,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Temporary file bytes per second',
     how: 'increase of temp_bytes over all databases, per second (pg_database)',
     floor: { abs: 65_536, rel: 0.2 },
-    action: () =>
-      'psql -c "SELECT queryid, calls, temp_blks_written, left(query, 80) FROM pg_stat_statements ORDER BY temp_blks_written DESC LIMIT 10;" (sorts and hashes spilling: work_mem)',
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SELECT queryid, calls, temp_blks_written, left(query, 80) FROM pg_stat_statements ORDER BY temp_blks_written DESC LIMIT 10;'], target)} (sorts and hashes spilling: work_mem)`,
     compute: (rows, step) => one(rateOf(rows, ['temp_bytes'], step)),
   },
   {
@@ -397,8 +397,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'WAL bytes per second',
     how: 'increase of the WAL position per second (pg_wal.lsn_bytes)',
     floor: { abs: 65_536, rel: 0.1 },
-    action: () =>
-      'psql -c "SELECT queryid, calls, wal_bytes, left(query, 80) FROM pg_stat_statements ORDER BY wal_bytes DESC LIMIT 10;"',
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SELECT queryid, calls, wal_bytes, left(query, 80) FROM pg_stat_statements ORDER BY wal_bytes DESC LIMIT 10;'], target)}`,
     compute: (rows, step) => one(rateOf(rows, ['lsn_bytes'], step)),
   },
   {
@@ -413,8 +413,8 @@ export const metrics: readonly MetricDef[] = [
     how: 'replay lag in seconds per standby (application_name), the largest of its connections (pg_replication)',
     floor: { abs: 1, rel: 0.2 },
     accumulates: true,
-    action: () =>
-      'psql -c "SELECT application_name, client_addr, state, write_lag, flush_lag, replay_lag FROM pg_stat_replication;" then the standby\'s disk and network',
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SELECT application_name, client_addr, state, write_lag, flush_lag, replay_lag FROM pg_stat_replication;'], target)} then the standby's disk and network`,
     compute: (rows) =>
       perObject(
         rows,
@@ -433,8 +433,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Blocked sessions',
     how: 'sessions blocked by another (pg_blocking_pids), summed over pg_activity groups',
     floor: { abs: 1, rel: 0.2 },
-    action: () =>
-      'psql -c "SELECT pid, pg_blocking_pids(pid), wait_event_type, now() - query_start AS waiting, left(query, 80) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0;"',
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SELECT pid, pg_blocking_pids(pid), wait_event_type, now() - query_start AS waiting, left(query, 80) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0;'], target)}`,
     compute: (rows) => one(sumOf(rows, 'blocked')),
   },
   {
@@ -448,8 +448,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Longest transaction',
     how: 'age of the oldest open transaction, the largest pg_activity group (pg_activity.max_xact_age_s)',
     floor: { abs: 5, rel: 0.2 },
-    action: () =>
-      'psql -c "SELECT pid, usename, application_name, state, now() - xact_start AS age, left(query, 80) FROM pg_stat_activity WHERE xact_start IS NOT NULL ORDER BY xact_start LIMIT 5;"',
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SELECT pid, usename, application_name, state, now() - xact_start AS age, left(query, 80) FROM pg_stat_activity WHERE xact_start IS NOT NULL ORDER BY xact_start LIMIT 5;'], target)}`,
     compute: (rows) => one(maxOf(rows, 'max_xact_age_s')),
   },
   {
@@ -464,8 +464,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Sequential scans per second',
     how: 'increase of seq_scan per second, per table (database/schema.table), the largest tables only (pg_tables)',
     floor: { abs: 0.05, rel: 0.2 },
-    action: (object) =>
-      `${psqlCommand(dbOfTable(object), ['SELECT queryid, calls, left(query, 100) FROM pg_stat_statements ORDER BY calls DESC LIMIT 20;'])} (the statements that scan ${object.slice(object.indexOf('/') + 1)}; EXPLAIN them)`,
+    action: (object, target) =>
+      `${psqlCommand(dbOfTable(object), ['SELECT queryid, calls, left(query, 100) FROM pg_stat_statements ORDER BY calls DESC LIMIT 20;'], target)} (the statements that scan ${object.slice(object.indexOf('/') + 1)}; EXPLAIN them)`,
     compute: (rows, step, ctx) =>
       perObject(rows, tableObject, (g) => rateOf(g, ['seq_scan'], step), ctx.objects),
   },
@@ -481,8 +481,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Dead rows',
     how: 'dead rows as a share of all rows, per table, the largest tables only (pg_tables.dead_pct)',
     floor: { abs: 2, rel: 0.1 },
-    action: (object) =>
-      `${psqlCommand(dbOfTable(object), ['SELECT schemaname, relname, n_dead_tup, last_autovacuum FROM pg_stat_user_tables ORDER BY n_dead_tup DESC LIMIT 10;'])} (then what holds the xmin horizon: the PostgreSQL page)`,
+    action: (object, target) =>
+      `${psqlCommand(dbOfTable(object), ['SELECT schemaname, relname, n_dead_tup, last_autovacuum FROM pg_stat_user_tables ORDER BY n_dead_tup DESC LIMIT 10;'], target)} (then what holds the xmin horizon: the PostgreSQL page)`,
     compute: (rows, _s, ctx) => perObject(rows, tableObject, (g) => g[0]!.v.dead_pct, ctx.objects),
   },
   {
@@ -497,8 +497,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Statement mean time',
     how: 'execution time / calls per statement (queryid, over its databases and roles), the busiest statements only (pg_statements)',
     floor: { abs: 1, rel: 0.2 },
-    action: (object) =>
-      `psql -c "SELECT calls, mean_exec_time, rows, query FROM pg_stat_statements WHERE queryid = ${object.slice(6)};" then EXPLAIN (ANALYZE, BUFFERS) it`,
+    action: (object, target) =>
+      `${psqlCommand(null, [`SELECT calls, mean_exec_time, rows, query FROM pg_stat_statements WHERE queryid = ${object.slice(6)};`], target)} then EXPLAIN (ANALYZE, BUFFERS) it`,
     compute: (rows, _s, ctx) =>
       perObject(
         rows,
@@ -523,8 +523,8 @@ export const metrics: readonly MetricDef[] = [
     title: 'Statement time per second',
     how: 'execution time per second of wall clock per statement (queryid), the busiest statements only (pg_statements)',
     floor: { abs: 5, rel: 0.2 },
-    action: (object) =>
-      `psql -c "SELECT calls, total_exec_time, mean_exec_time, query FROM pg_stat_statements WHERE queryid = ${object.slice(6)};" (more calls, or slower ones?)`,
+    action: (object, target) =>
+      `${psqlCommand(null, [`SELECT calls, total_exec_time, mean_exec_time, query FROM pg_stat_statements WHERE queryid = ${object.slice(6)};`], target)} (more calls, or slower ones?)`,
     compute: (rows, _s, ctx) =>
       perObject(
         rows,
@@ -554,8 +554,8 @@ export const metrics: readonly MetricDef[] = [
     how: 'increase of checkpoints_timed + checkpoints_req per minute (pg_bgwriter)',
     floor: { abs: 0.05, rel: 0.2 },
     discrete: true,
-    action: () =>
-      'psql -c "SHOW max_wal_size;" -c "SHOW checkpoint_timeout;" and the PostgreSQL log lines "checkpoints are occurring too frequently"',
+    action: (_object, target) =>
+      `${psqlCommand(null, ['SHOW max_wal_size;', 'SHOW checkpoint_timeout;'], target)} and the PostgreSQL log lines "checkpoints are occurring too frequently"`,
     compute: (rows, step) => {
       const r = rateOf(rows, ['checkpoints_timed', 'checkpoints_req'], step);
       return one(r === undefined ? undefined : r * 60);

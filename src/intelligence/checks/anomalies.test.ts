@@ -120,3 +120,27 @@ test('a_change_far_beyond_normal_opens_after_two_minutes_a_marginal_one_needs_fi
   const lasting = load('pg.tps', [400, 280, 280, 280, 280, 280], entry('pg.tps', 400, 20));
   assert.equal(evaluateAnomalies(m, lasting, t, now).observations.length, 1);
 });
+
+test('an_action_on_a_target_off_port_5432_carries_its_port_and_a_host_action_none', () => {
+  const ports = new Map([['7/3', '5433']]);
+  const tps = metricById('pg.tps')!;
+  const r = evaluateAnomalies(
+    tps,
+    { ...load('pg.tps', [400, 20, 18, 22, 19, 21], entry('pg.tps', 400, 20)), ports },
+    thresholds,
+    now,
+  );
+  assert.match(r.observations[0]!.action, /^psql -p 5433 -c "SELECT datname, xact_commit/);
+  const dead = metricById('pg.table_dead_ratio')!;
+  const e = entry('pg.table_dead_ratio', 30, 2, 3, 'shop/public.orders');
+  const up = evaluateAnomalies(dead, { ...load(dead.id, [70, 70, 70, 70, 70], e), ports }, thresholds, now);
+  assert.match(up.observations[0]!.action, /^psql -p 5433 -d shop -c "SELECT schemaname/);
+  // Another target of the same server, with no port known: psql's default.
+  const other = evaluateAnomalies(
+    tps,
+    { ...load('pg.tps', [400, 20, 18, 22, 19, 21], entry('pg.tps', 400, 20, 4)), ports },
+    thresholds,
+    now,
+  );
+  assert.match(other.observations[0]!.action, /^psql -c "SELECT datname/);
+});

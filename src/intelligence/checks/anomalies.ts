@@ -12,6 +12,8 @@
  */
 
 import { baselinedServers, baselinedServersListing, hostCores } from '../../storage/queries/baselines.sql.js';
+import type { TargetRef } from '../../storage/queries/check-pass.sql.js';
+import { targetPorts } from '../../storage/queries/findings.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import { describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { appMetricDefs } from '../app-metrics.js';
@@ -24,6 +26,7 @@ import {
 } from '../metric-points.js';
 import { type MetricDef, metricById, metrics, statementObject } from '../metrics.js';
 import { FleetPass } from './fleet-pass.js';
+import { portOf, portsSince } from './psql.js';
 import { type JobCheck, type JobObservation, onePerRun, type Scope, type Slice } from './types.js';
 
 /** Minutes read per run. */
@@ -60,6 +63,8 @@ const anomalyPass = new FleetPass({
 export interface AnomalyLoad {
   /** Per series with a baseline and recent points. */
   series: Array<{ serverId: number; points: MetricSeries; baseline: BookEntry }>;
+  /** The port of each PostgreSQL target of `series` (`serverId/targetId`), for the psql commands of actions. */
+  ports?: ReadonlyMap<string, string>;
 }
 
 const books = new WeakMap<object, BaselineBook>();
@@ -166,7 +171,19 @@ export async function loadRecentMetrics(db: Queryable, now: Date, run?: object):
   }
   // Nothing could be read: say so (the engine logs a failing check) rather than judge nothing quietly.
   if (failed > 0 && failed === Math.ceil(wants.length / serversPerRead)) throw failure;
+  // Without them an action's psql command lacks its -p; that is no reason to judge nothing.
+  out.ports = await targetPorts(db, targetsOf(out.series), portsSince(now)).catch(() => undefined);
   return out;
+}
+
+/** The PostgreSQL targets of the series, each once. */
+function targetsOf(series: AnomalyLoad['series']): TargetRef[] {
+  const seen = new Map<string, TargetRef>();
+  for (const s of series) {
+    const targetId = s.points.targetId;
+    if (targetId !== null) seen.set(`${s.serverId}/${targetId}`, { serverId: s.serverId, targetId });
+  }
+  return [...seen.values()];
 }
 
 /** How long an anomaly finding may go without an evaluation before it resolves by time (FleetPass.staleMs). */
@@ -215,7 +232,7 @@ export function evaluateAnomalies(
       object: s.points.object,
       severity: a.severity,
       ...words,
-      action: metric.action(s.points.object),
+      action: metric.action(s.points.object, portOf(input.ports, s.serverId, s.points.targetId)),
       value: a.value,
     });
   }

@@ -12,6 +12,7 @@
  * last 10 minutes counts as evaluated: its findings that no longer hold clear.
  */
 import type { TargetRef } from '../../storage/queries/check-pass.sql.js';
+import { targetPorts } from '../../storage/queries/findings.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
 import {
   answeredTargets,
@@ -21,13 +22,12 @@ import {
   statementPast,
   statementWindow,
   type TableStatement,
-  targetPorts,
   type WindowStatement,
 } from '../../storage/queries/statement-findings.sql.js';
 import { inBackgroundRead } from '../../storage/tx.js';
 import type { Evidence } from '../model.js';
 import { FleetPass } from './fleet-pass.js';
-import { objectIn, psqlCommand } from './psql.js';
+import { objectIn, portOf, portsSince, psqlCommand } from './psql.js';
 import { findTableReference, whereColumns } from './sql-where.js';
 import {
   type JobCheck,
@@ -392,9 +392,6 @@ export interface MissingIndexInput {
   ports?: ReadonlyMap<string, string>;
 }
 
-/** Days of settings snapshots searched for a target's port (one is sent when the settings change). */
-const portSnapshotMs = 7 * 86_400_000;
-
 export const pgMissingIndex: JobCheck<MissingIndexInput> = {
   id: 'pg.missing_index',
   group: 'postgres',
@@ -447,7 +444,7 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
     const { targets, tables, naming } = await statementHour(db, now, run);
     // Only the targets with a table to judge: the few a command may be written for.
     const withTables = new Map(tables.map((t) => [`${t.serverId}/${t.targetId}`, t]));
-    const ports = await targetPorts(db, [...withTables.values()], new Date(now.getTime() - portSnapshotMs));
+    const ports = await targetPorts(db, [...withTables.values()], portsSince(now));
     return { targets, tables, statements: naming, ports };
   },
   evaluate(input, thresholdsFor) {
@@ -481,10 +478,7 @@ export const pgMissingIndex: JobCheck<MissingIndexInput> = {
           ? psqlCommand(
               tb.datname,
               [`CREATE INDEX CONCURRENTLY ON ${name} (${columns.map(ident).join(', ')});`],
-              {
-                setting: (n) =>
-                  n === 'port' ? input.ports?.get(`${tb.serverId}/${tb.targetId}`) : undefined,
-              },
+              portOf(input.ports, tb.serverId, tb.targetId),
             )
           : explainAction(top);
       out.push({

@@ -18,6 +18,22 @@ export interface TargetSettings {
   setting(name: string): string | undefined;
 }
 
+/** How far back a target's settings snapshots are searched for its port (one is sent when they change). */
+const portSnapshotMs = 7 * 86_400_000;
+
+/** The `since` of `targetPorts` (src/storage/queries/findings.sql.ts) for a job run at `now`. */
+export const portsSince = (now: Date): Date => new Date(now.getTime() - portSnapshotMs);
+
+/** The settings a psql command needs of one target, from the ports `targetPorts` read (keyed `serverId/targetId`). */
+export function portOf(
+  ports: ReadonlyMap<string, string> | undefined,
+  serverId: number,
+  targetId: number | null,
+): TargetSettings {
+  const port = targetId === null ? undefined : ports?.get(`${serverId}/${targetId}`);
+  return { setting: (name) => (name === 'port' ? port : undefined) };
+}
+
 /**
  * The systemd unit that runs the target: a Debian cluster's own (pg_createcluster sets cluster_name to
  * "15/main": `postgresql@15-main`, where `postgresql` alone is every cluster of the host), else

@@ -3,6 +3,7 @@
  * their history, hand actions (acknowledge, silence, resolve) and the check settings.
  */
 import type { JsonValue } from '../../protocol/logs.js';
+import type { TargetRef } from './check-pass.sql.js';
 import type { Queryable } from './queryable.js';
 
 /** What the lifecycle needs of a stored finding. */
@@ -540,4 +541,29 @@ export async function latestTargetSettings(
     [serverId, targetId],
   );
   return new Map(rows.map((r) => [r.name, r.setting ?? '']));
+}
+
+/**
+ * The port each of `targets` last reported in its settings snapshot (after `since`), keyed
+ * `serverId/targetId`: what a finding's psql command needs to reach that server (src/intelligence/checks/
+ * psql.ts). One index range a target, newest snapshot first (a snapshot is sent when the settings change).
+ */
+export async function targetPorts(
+  db: Queryable,
+  targets: readonly TargetRef[],
+  since: Date,
+): Promise<Map<string, string>> {
+  if (targets.length === 0) return new Map();
+  const { rows } = await db.query<{ server_id: string; target_id: string; setting: string }>(
+    `SELECT w.server_id, w.target_id, p.setting
+       FROM unnest($1::bigint[], $2::bigint[]) AS w(server_id, target_id)
+       CROSS JOIN LATERAL (
+         SELECT setting FROM pgvigil.pg_settings s
+          WHERE s.server_id = w.server_id AND s.target_id = w.target_id
+            AND s.ts > $3 AND s.name = 'port'
+          ORDER BY s.ts DESC LIMIT 1) p
+      WHERE p.setting IS NOT NULL`,
+    [targets.map((t) => t.serverId), targets.map((t) => t.targetId), since],
+  );
+  return new Map(rows.map((r) => [`${r.server_id}/${r.target_id}`, r.setting]));
 }
