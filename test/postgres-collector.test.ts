@@ -385,6 +385,35 @@ describe(`PostgreSQL collector on ${testPgLabel}`, () => {
     }
   });
 
+  test('a_role_without_pg_monitor_reports_other_roles_sessions_counted_and_their_waits_unknown', async () => {
+    const role = `nomon_${randomBytes(4).toString('hex')}`;
+    const password = `NoMon-${randomBytes(6).toString('hex')}`;
+    await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    const collector = collectorFor(urlAs(role, password, db.name), db, { families: ['pg_activity'] });
+    try {
+      const result = await collector.collect(collectContext());
+      const rows = rowsOf(result, 'pg_activity');
+      // The test's own connections (another role) and PostgreSQL's background processes are hidden from it:
+      // counted, but whether they wait on a lock is not known, so not 0.
+      // (PostgreSQL still shows their database and role, so they may fall into several groups.)
+      const hidden = rows.filter((r) => r.backend_type === '');
+      assert.ok(hidden.length >= 1, JSON.stringify(rows));
+      assert.ok(
+        hidden.reduce((n, r) => n + Number(r.count), 0) >= 2,
+        'the test pool and the checkpointer at least',
+      );
+      assert.ok(
+        hidden.every((r) => r.waiting === null && r.blocked === null),
+        JSON.stringify(hidden),
+      );
+      // What it can see is measured as before.
+      assert.ok(rows.every((r) => r.backend_type === '' || (r.waiting !== null && r.blocked !== null)));
+    } finally {
+      await collector.close();
+      await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => {});
+    }
+  });
+
   test('database_sizes_are_read_when_the_databases_are_visited_and_are_null_in_between_while_metrics_keep_the_last', async () => {
     const collector = collectorFor(db.url, db, { databaseIntervalMs: 3_600_000 });
     let exposed: ExposedMetric[] = [];

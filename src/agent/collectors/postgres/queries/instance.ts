@@ -64,10 +64,16 @@ export const activityQuery: FamilyQuery = {
        left(coalesce(application_name, ''), 64) AS application_name,
        coalesce(backend_type, '') AS backend_type, coalesce(state, '') AS state,
        count(*) AS count,
-       count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting,
+       -- Sessions of other roles are hidden from a role without pg_read_all_stats (pg_monitor has it): every
+       -- column but the pid is NULL, backend_type too, which every visible process has. Whether they wait
+       -- is unknown, not 0.
+       CASE WHEN bool_or(backend_type IS NOT NULL)
+            THEN count(*) FILTER (WHERE wait_event_type = 'Lock') END AS waiting,
        -- pg_blocking_pids walks the lock table: only ask for processes that wait on a lock
-       count(*) FILTER (WHERE CASE WHEN wait_event_type = 'Lock'
-                                   THEN cardinality(pg_blocking_pids(pid)) > 0 ELSE false END) AS blocked,
+       CASE WHEN bool_or(backend_type IS NOT NULL)
+            THEN count(*) FILTER (WHERE CASE WHEN wait_event_type = 'Lock'
+                                             THEN cardinality(pg_blocking_pids(pid)) > 0 ELSE false END)
+       END AS blocked,
        max(extract(epoch FROM now() - xact_start)) AS max_xact_age_s,
        max(extract(epoch FROM now() - query_start)) FILTER (WHERE state = 'active') AS max_query_age_s,
        max(extract(epoch FROM now() - state_change)) AS max_state_age_s
