@@ -93,7 +93,7 @@ function writerOptionsFromEnv(): {
  * seconds an operator would otherwise wait to learn of a typo. The real listen still reports its own failure
  * (a program may take the port in between). Port 0 (any free port) is not checked.
  */
-export async function checkCanListen(host: string, port: number, option: string): Promise<void> {
+async function checkCanListen(host: string, port: number, option: string): Promise<void> {
   if (port === 0) return;
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
