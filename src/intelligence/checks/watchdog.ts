@@ -183,10 +183,10 @@ export const collectorFailing: JobCheck<{
 
 /**
  * The grant that lets the agent's role read what pg_monitor reads. The agent names its role in a privilege
- * refusal (`…; the agent connects as role "mon"`, src/agent/collectors/postgres/session.ts; the last such
- * phrase, which a paused refusal follows with `; not asked again before …`); a name is
- * taken only in that form and of letters, digits and `_ . @ -` (the agent names no other), so it goes into
- * the statement as a quoted identifier and into the shell as one word unchanged. Without it, the role is left to fill in:
+ * refusal (`…; the agent connects as role "mon"`, src/agent/collectors/postgres/session.ts); the last such
+ * phrase is taken (a paused refusal follows it with `; not asked again before …`), and only a name of
+ * letters, digits and `_ . @ -` (the agent names no other), which goes into the statement as a quoted
+ * identifier and into the shell as one word unchanged. Without it the role is left to fill in:
  * `current_user` there would be the superuser who runs the grant.
  */
 export function grantMonitorAction(error: string): string {
