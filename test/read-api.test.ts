@@ -203,6 +203,19 @@ before(async () => {
       blocked: 0,
       max_xact_age_s: 300,
     },
+    // Sessions of another role the agent's role may not see: everything but their count unknown.
+    {
+      ...tgt,
+      ts: tsC,
+      datname: 'app',
+      usename: 'carol',
+      application_name: '',
+      backend_type: '',
+      state: '',
+      count: 2,
+      waiting: null,
+      blocked: null,
+    },
     {
       ...tgt,
       ts: ago(50_000),
@@ -685,14 +698,16 @@ describe(`postgres views (${testPgLabel})`, () => {
       (body.sessions as Json[]).map((s) => [s.usename, s.state, s.count]),
       [
         ['alice', 'active', 3],
+        ['carol', '', 2],
         ['bob', 'idle in transaction', 1],
       ],
     );
     assert.deepEqual(body.summary, {
-      processes: 4,
-      byState: { active: 3, 'idle in transaction': 1 },
+      processes: 6,
+      byState: { active: 3, 'idle in transaction': 1, '(none)': 2 },
       waiting: 2,
       blocked: 2,
+      hidden: 2,
       idleInTransaction: 1,
       longestTransactionS: 300,
       longestQueryS: 5.5,

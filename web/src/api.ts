@@ -412,6 +412,8 @@ export interface PgActivity {
     byState: Record<string, number>;
     waiting: number;
     blocked: number;
+    /** Processes of other roles the agent's role may not see: in `processes`, in no other figure. */
+    hidden: number;
     idleInTransaction: number;
     longestTransactionS: number | null;
     longestQueryS: number | null;

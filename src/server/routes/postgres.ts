@@ -352,6 +352,11 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
                   byState: { type: 'object', additionalProperties: { type: 'integer' } },
                   waiting: { type: 'integer', description: 'waiting for a heavyweight lock' },
                   blocked: { type: 'integer', description: 'blocked by another process' },
+                  hidden: {
+                    type: 'integer',
+                    description:
+                      "processes of other roles the agent's role may not see (it lacks pg_read_all_stats, which pg_monitor has): counted in processes, but whether they wait, are blocked or how old their transactions are is unknown, so they are in none of those figures",
+                  },
                   idleInTransaction: { type: 'integer' },
                   longestTransactionS: nullableNumber,
                   longestQueryS: nullableNumber,
@@ -475,6 +480,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
           let processes = 0;
           let waiting = 0;
           let blocked = 0;
+          let hidden = 0;
           let longestTransactionS: number | null = null;
           let longestQueryS: number | null = null;
           const max = (a: number | null, b: unknown) =>
@@ -484,6 +490,8 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
             const state = String(s.state) || '(none)';
             byState[state] = (byState[state] ?? 0) + n;
             processes += n;
+            // The agent reports waits of sessions its role cannot see as unknown (null), not 0.
+            if (s.waiting === null) hidden += n;
             waiting += Number(s.waiting ?? 0);
             blocked += Number(s.blocked ?? 0);
             longestTransactionS = max(longestTransactionS, s.max_xact_age_s);
@@ -494,6 +502,7 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
             byState,
             waiting,
             blocked,
+            hidden,
             idleInTransaction:
               (byState['idle in transaction'] ?? 0) + (byState['idle in transaction (aborted)'] ?? 0),
             longestTransactionS,

@@ -124,14 +124,24 @@ function Summary({ a }: { a: PgActivity }) {
     ['longest statement', formatValue('seconds', s.longestQueryS)],
   ];
   return (
-    <div class="stats pg-stats">
-      {items.map(([k, v]) => (
-        <div class="stat" key={k}>
-          <div class="v">{v}</div>
-          <div class="k">{k}</div>
-        </div>
-      ))}
-    </div>
+    <>
+      <div class="stats pg-stats">
+        {items.map(([k, v]) => (
+          <div class="stat" key={k}>
+            <div class="v">{v}</div>
+            <div class="k">{k}</div>
+          </div>
+        ))}
+      </div>
+      {s.hidden > 0 ? (
+        <p class="muted">
+          {formatCount(s.hidden)} of the {formatCount(s.processes)} processes belong to roles the agent's role
+          may not see: whether they wait, are blocked or how old their transactions are is unknown, and the
+          figures above leave them out. Grant it pg_monitor to see them (as a superuser:{' '}
+          <code>GRANT pg_monitor TO &lt;the agent's role&gt;;</code>).
+        </p>
+      ) : null}
+    </>
   );
 }
 
