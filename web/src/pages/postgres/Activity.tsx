@@ -137,7 +137,7 @@ function Summary({ a }: { a: PgActivity }) {
         <p class="muted">
           {formatCount(s.hidden)} of the {formatCount(s.processes)} processes belong to roles the agent's role
           may not see: whether they wait, are blocked or how old their transactions are is unknown, and the
-          figures above leave them out. Grant it pg_monitor to see them (as a superuser:{' '}
+          waits, blocks and ages above leave them out. Grant it pg_monitor to see them (as a superuser:{' '}
           <code>GRANT pg_monitor TO &lt;the agent's role&gt;;</code>).
         </p>
       ) : null}
