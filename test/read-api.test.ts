@@ -704,7 +704,7 @@ describe(`postgres views (${testPgLabel})`, () => {
     );
     assert.deepEqual(body.summary, {
       processes: 6,
-      byState: { active: 3, 'idle in transaction': 1, '(none)': 2 },
+      byState: { active: 3, 'idle in transaction': 1, '(hidden)': 2 },
       waiting: 2,
       blocked: 2,
       hidden: 2,

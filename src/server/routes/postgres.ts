@@ -349,7 +349,12 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
                 type: ['object', 'null'],
                 properties: {
                   processes: { type: 'integer' },
-                  byState: { type: 'object', additionalProperties: { type: 'integer' } },
+                  byState: {
+                    type: 'object',
+                    additionalProperties: { type: 'integer' },
+                    description:
+                      "processes by state; '(none)' for processes without one (background processes), '(hidden)' for those the agent's role may not see",
+                  },
                   waiting: { type: 'integer', description: 'waiting for a heavyweight lock' },
                   blocked: { type: 'integer', description: 'blocked by another process' },
                   hidden: {
@@ -487,7 +492,8 @@ export const postgresRoutes: FastifyPluginAsync<ReadRouteOptions> = async (app, 
             typeof b === 'number' ? (a === null ? b : Math.max(a, b)) : a;
           for (const s of sessions) {
             const n = Number(s.count ?? 0);
-            const state = String(s.state) || '(none)';
+            // Unknown waits mark the processes the agent's role may not see: their state is unknown too.
+            const state = s.waiting === null ? '(hidden)' : String(s.state) || '(none)';
             byState[state] = (byState[state] ?? 0) + n;
             processes += n;
             // The agent reports waits of sessions its role cannot see as unknown (null), not 0.

@@ -40,7 +40,7 @@ export function ActivitySection({ server, target }: TargetParams) {
             from={range.from}
             to={range.to}
             stepSeconds={states.data?.stepSeconds ?? 60}
-            series={grouped(states.data, (l) => l.state || '(background)')}
+            series={grouped(states.data, stateLabel)}
           />
           {a?.summary ? <StatesTable byState={a.summary.byState} /> : null}
         </Panel>
@@ -59,6 +59,16 @@ export function ActivitySection({ server, target }: TargetParams) {
 }
 
 type SeriesRes = SeriesResponse | undefined;
+
+const hiddenLabel = '(not visible to the agent)';
+
+/**
+ * A process group's state for the chart: background processes have none; processes the agent's role may
+ * not see have no backend type either (every visible process has one).
+ */
+function stateLabel(l: Record<string, string>): string {
+  return l.state || (l.backend_type ? '(background)' : hiddenLabel);
+}
 
 /** Sums the series by the key `keyOf` gives their labels: one chart line per key, the largest first. */
 function grouped(res: SeriesRes, keyOf: (labels: Record<string, string>) => string, top = 8) {
@@ -161,7 +171,13 @@ function StatesTable({ byState }: { byState: Record<string, number> }) {
       <tbody>
         {rows.map(([state, n]) => (
           <tr key={state}>
-            <td>{state === '' || state === '(none)' ? '(background)' : state}</td>
+            <td>
+              {state === '(hidden)'
+                ? hiddenLabel
+                : state === '' || state === '(none)'
+                  ? '(background)'
+                  : state}
+            </td>
             <td class="num">{formatCount(n)}</td>
           </tr>
         ))}
