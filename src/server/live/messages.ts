@@ -34,7 +34,10 @@ export interface TargetSummary {
   backends: number | null;
   /** pg_activity: processes in state "active". */
   activeBackends: number | null;
-  /** pg_activity: processes waiting for a lock. */
+  /**
+   * pg_activity: processes waiting for a lock, of those the agent's role may see (the activity summary's
+   * `hidden` counts the others, whose waits are unknown).
+   */
   waitingBackends: number | null;
   /** From pg_database rows; null when the batch had none for this target. */
   transactions: TransactionSummary | null;

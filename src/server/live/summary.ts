@@ -158,6 +158,7 @@ export function targetSummaries(batch: ValidBatch, targetIds: ReadonlyMap<string
       for (const r of a.activity) {
         if ((r[act.tsIndex] as number) !== newestTs) continue;
         if (state(r) === 'active') activeBackends += num(count(r)) ?? 0;
+        // null: processes the agent's role may not see; counted among none of the waiting.
         waitingBackends += num(waiting(r)) ?? 0;
       }
     }
