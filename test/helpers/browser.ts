@@ -118,7 +118,8 @@ export async function startUp(
   try {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const url = (await cli.waitFor(urlLine, timeoutMs))[1]!.replace(/\/$/, '');
-    const m = await cli.waitFor(adminLine, 5_000);
+    // The sign-in line comes with the summary, once the local agent has started (seconds on a loaded machine).
+    const m = await cli.waitFor(adminLine, timeoutMs);
     const admin = { name: m[1]!, password: m[2]! };
     await cli.waitFor(/local agent \S+ is watching/, timeoutMs);
     await waitForAgentData(url, admin, timeoutMs);
