@@ -24,6 +24,8 @@ interface Route {
 /** Every page of the dashboard; a page's parts below its pattern live in its query string. */
 const routes: Route[] = [
   { pattern: '/', page: OverviewPage },
+  // The list of servers is the overview: /servers alone shows it rather than "no page".
+  { pattern: '/servers', page: OverviewPage },
   { pattern: '/servers/:server', page: HostPage },
   { pattern: '/servers/:server/postgres/:target', page: PostgresPage },
   { pattern: '/servers/:server/postgres/:target/:tab', page: PostgresPage },
