@@ -3,10 +3,12 @@
  * monitored PostgreSQL (the embedded store `up` watches) shows in the blocking tree with both statements
  * for an admin, and without them for a viewer, who also never asks for the settings; every chart of the
  * overview, activity and replication sections draws data; axe finds nothing serious; screenshots in both
- * themes.
+ * themes. A second agent watching the same instance as a role without pg_monitor sees the others' processes
+ * hidden, and its activity page says so.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -22,6 +24,7 @@ import {
   startUp,
   watchPage,
 } from './helpers/browser.js';
+import { startCli } from './helpers/cli.js';
 
 const skip = browserSkip();
 
@@ -199,6 +202,93 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
       watch.assertClean();
     } finally {
       await context.close();
+    }
+  });
+
+  test('processes_a_role_without_pg_monitor_may_not_see_are_counted_apart_and_named_on_its_activity_page', async () => {
+    const page = b.page;
+    const watch = watchPage(page);
+    const su = new pg.Client({ connectionString: storeUrl(up.dataDir) });
+    await su.connect();
+    const state = mkdtempSync(join(tmpdir(), 'pgvigil-nomon-agent-'));
+    let agent: ReturnType<typeof startCli> | undefined;
+    try {
+      await su.query("CREATE ROLE web_nomon LOGIN PASSWORD 'web-nomon-password'");
+      const created = await page.request.post(`${up.url}/api/v1/enroll-tokens`, {
+        data: { note: 'a role without pg_monitor' },
+        headers: { origin: up.url },
+      });
+      assert.equal(created.status(), 201, await created.text());
+      const { token } = (await created.json()) as { token: string };
+      const port = new URL(storeUrl(up.dataDir)).port;
+      agent = startCli(
+        [
+          'agent',
+          '--server',
+          up.url,
+          '--state-dir',
+          state,
+          '--no-logs',
+          '--interval',
+          '1s',
+          '--push-interval',
+          '1s',
+        ],
+        {
+          PGVIGIL_ENROLL_TOKEN: token,
+          PGVIGIL_POSTGRES: `nomon=postgres://web_nomon:web-nomon-password@127.0.0.1:${port}/pgvigil`,
+        },
+      );
+      // The target the second agent reports, once its activity has arrived with processes it may not see
+      // (the server's, the holder's and the waiter's sessions: the store's superuser's).
+      const deadline = Date.now() + 45_000;
+      let activityPath = '';
+      type Summary = { processes: number; hidden: number; byState: Record<string, number> } | null;
+      let summary: Summary = null;
+      while (Date.now() < deadline && !(summary && summary.hidden > 0)) {
+        await page.waitForTimeout(1000);
+        const servers = (await (await page.request.get(`${up.url}/api/v1/servers`)).json()) as {
+          servers: Array<{ serverId: number }>;
+        };
+        for (const { serverId } of servers.servers) {
+          const { targets } = (await (
+            await page.request.get(`${up.url}/api/v1/servers/${serverId}/targets`)
+          ).json()) as { targets: Array<{ targetId: number; name: string }> };
+          const t = targets.find((x) => x.name === 'nomon');
+          if (!t) continue;
+          activityPath = `/servers/${serverId}/postgres/${t.targetId}/activity`;
+          const a = (await (
+            await page.request.get(`${up.url}/api/v1/servers/${serverId}/targets/${t.targetId}/activity`)
+          ).json()) as { summary: Summary };
+          summary = a.summary;
+        }
+      }
+      assert.ok(
+        summary && summary.hidden > 0,
+        `hidden processes reported: ${JSON.stringify(summary)}\n${agent.output().stderr}`,
+      );
+      assert.equal(summary.byState['(hidden)'], summary.hidden);
+
+      await page.goto(`${up.url}${activityPath}`);
+      const note = page.locator('p', { hasText: "belong to roles the agent's role may not see" });
+      await note.waitFor({ timeout: 30_000 });
+      assert.match(
+        (await note.textContent()) ?? '',
+        /^\d+ of the \d+ processes belong to roles the agent's role may not see[\s\S]*GRANT pg_monitor TO/,
+      );
+      // The "State now" table and the states chart's legend both name them.
+      const row = page.locator('#pg-states tbody tr:not(.u-series)', {
+        hasText: '(not visible to the agent)',
+      });
+      await row.waitFor({ timeout: 10_000 });
+      assert.ok(Number(await row.locator('td').nth(1).textContent()) > 0);
+      await page.locator('#pg-states tr.u-series', { hasText: '(not visible to the agent)' }).waitFor();
+      await assertAccessible(page, 'activity seen by a role without pg_monitor');
+      watch.assertClean();
+    } finally {
+      await agent?.stop();
+      rmSync(state, { recursive: true, force: true });
+      await su.end().catch(() => {});
     }
   });
 });
