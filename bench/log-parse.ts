@@ -193,15 +193,15 @@ async function corpus(
 
 /** A copy of the log's first `fraction` of bytes, cut after the last newline there; its size in bytes. */
 async function headOf(file: string, fraction: number): Promise<{ path: string; bytes: number }> {
-  const path = file.replace(/\.log$/, '-head.log');
+  const path = `${file}.head`;
   const want = Math.floor(statSync(file).size * fraction);
-  const fd = openSync(file, 'r');
   const probe = Buffer.alloc(64 * 1024);
+  const from = Math.max(0, want - probe.length);
+  const fd = openSync(file, 'r');
   let cut = want;
   try {
-    const n = readSync(fd, probe, 0, probe.length, Math.max(0, want - probe.length));
-    const nl = probe.subarray(0, n).lastIndexOf(10);
-    if (nl >= 0) cut = Math.max(0, want - probe.length) + nl + 1;
+    const nl = probe.subarray(0, readSync(fd, probe, 0, probe.length, from)).lastIndexOf(10);
+    if (nl >= 0) cut = from + nl + 1;
   } finally {
     closeSync(fd);
   }

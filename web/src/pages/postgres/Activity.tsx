@@ -40,7 +40,7 @@ export function ActivitySection({ server, target }: TargetParams) {
             from={range.from}
             to={range.to}
             stepSeconds={states.data?.stepSeconds ?? 60}
-            series={grouped(states.data, stateLabel)}
+            series={grouped(states.data, (l) => stateName(seriesState(l)))}
           />
           {a?.summary ? <StatesTable byState={a.summary.byState} /> : null}
         </Panel>
@@ -60,14 +60,22 @@ export function ActivitySection({ server, target }: TargetParams) {
 
 type SeriesRes = SeriesResponse | undefined;
 
-const hiddenLabel = '(not visible to the agent)';
+/**
+ * The page's words for the activity summary's state keys: '(none)' is a background process (no state),
+ * '(hidden)' one the agent's role may not see.
+ */
+function stateName(state: string): string {
+  if (state === '(hidden)') return '(not visible to the agent)';
+  return state === '(none)' ? '(background)' : state;
+}
 
 /**
- * A process group's state for the chart: background processes have none; processes the agent's role may
- * not see have no backend type either (every visible process has one).
+ * A chart series' state as the summary's key: without a state, a process is a background one when it has a
+ * backend type, and one the agent's role may not see when it has none (every visible process has one; the
+ * summary tells them by their unknown waits, which the collector reports for exactly those groups).
  */
-function stateLabel(l: Record<string, string>): string {
-  return l.state || (l.backend_type ? '(background)' : hiddenLabel);
+function seriesState(l: Record<string, string>): string {
+  return l.state || (l.backend_type ? '(none)' : '(hidden)');
 }
 
 /** Sums the series by the key `keyOf` gives their labels: one chart line per key, the largest first. */
@@ -171,13 +179,7 @@ function StatesTable({ byState }: { byState: Record<string, number> }) {
       <tbody>
         {rows.map(([state, n]) => (
           <tr key={state}>
-            <td>
-              {state === '(hidden)'
-                ? hiddenLabel
-                : state === '' || state === '(none)'
-                  ? '(background)'
-                  : state}
-            </td>
+            <td>{stateName(state)}</td>
             <td class="num">{formatCount(n)}</td>
           </tr>
         ))}
