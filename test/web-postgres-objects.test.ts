@@ -170,14 +170,19 @@ describe('PostgreSQL statements, tables and indexes in the browser', { skip }, (
     assert.match((await page.locator('#tables').textContent()) ?? '', /Bloat is an estimate/);
     await page.getByRole('button', { name: 'Live rows' }).click();
     await page.waitForURL(/[?&]tsort=rows/);
-    const rows = (await page.locator('#tables tbody tr td:nth-child(3)').allTextContents()).map(count);
-    assert.ok(
-      rows.every((v, i) => i === 0 || v <= rows[i - 1]!),
-      `live rows largest first: ${rows.join(', ')}`,
-    );
+    let rows: number[] = [];
+    await until(
+      async () => {
+        rows = (await page.locator('#tables tbody tr td:nth-child(3)').allTextContents()).map(count);
+        return rows.length > 0 && rows.every((v, i) => i === 0 || v <= rows[i - 1]!);
+      },
+      10_000,
+      'live rows largest first',
+    ).catch((err: Error) => assert.fail(`${err.message}: ${rows.join(', ')}`));
     await page.getByRole('button', { name: 'Live rows' }).click();
     await page.waitForURL(/[?&]tdir=asc/);
-    assert.ok((await page.locator('#indexes tbody tr').count()) > 0, 'indexes of the filtered tables');
+    // The indexes come in their own request, which a loaded machine may answer after the tables.
+    await page.locator('#indexes tbody tr').first().waitFor({ timeout: 15_000 });
     await page.getByLabel('Only unused or duplicate').check();
     await page.waitForURL(/[?&]unused=1/);
     await harness.assertAccessible(page, 'tables and indexes');
