@@ -112,12 +112,14 @@ test('the host page draws this machine, follows the time picker and a drag-zoom,
     /open finding/,
   );
   // Filesystems: at least the root one, with its use and a forecast (or why there is none).
+  // The table waits for the mounts' use series, a request of its own beside the charts'.
   const fsRows = page.locator('#filesystems tbody tr');
-  assert.ok((await fsRows.count()) > 0, 'filesystems are listed');
+  await fsRows.first().waitFor({ timeout: 15_000 });
   assert.match((await fsRows.first().textContent()) ?? '', /%.*(full in|not filling|no forecast|no steady)/);
   // Sections without data say so rather than drawing an empty chart.
   for (const id of ['processes', 'containers']) {
     const section = page.locator(`#${id}`);
+    await section.locator('figure.chart, .empty').first().waitFor({ timeout: 15_000 });
     const charts = await section.locator('figure.chart').count();
     const empty = await section.locator('.empty').count();
     assert.ok(charts > 0 || empty > 0, `${id}: charts or a sentence saying there is nothing`);
