@@ -314,14 +314,14 @@ describe(`checks' inputs collected on ${testPgLabel}`, () => {
     });
     const session = await target.open('postgres', silentLogger());
     try {
-      const { rows } = await session.client.query(
+      const { rows } = await session.query(
         `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt,
                 current_setting('idle_in_transaction_session_timeout') AS iit,
                 current_setting('transaction_read_only') AS ro,
                 (SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout') AS server_st`,
       );
       assert.deepEqual(rows[0], { st: '1234ms', lt: '567ms', iit: '1min', ro: 'on', server_st: '0' });
-      await assert.rejects(session.client.query('SELECT pg_sleep(2)'), /statement timeout/);
+      await assert.rejects(session.query('SELECT pg_sleep(2)'), /statement timeout/);
     } finally {
       await closeSession(session);
     }

@@ -160,11 +160,11 @@ describe('PostgreSQL collector options set by the operator', () => {
     });
     const session = await target.open(names.a, quietLog);
     try {
-      const show = async (guc: string) => (await session.client.query(`SHOW ${guc}`)).rows[0][guc] as string;
+      const show = async (guc: string) => (await session.query(`SHOW ${guc}`)).rows[0]![guc] as string;
       assert.equal(await show('statement_timeout'), '700ms');
       assert.equal(await show('lock_timeout'), '300ms');
     } finally {
-      await session.client.end();
+      await session.end();
     }
 
     // A table locked by another session: the collector's table query waits for the lock as long as its

@@ -12,7 +12,6 @@ import pg from 'pg';
 import type { Logger } from '../../../log.js';
 
 export interface Session {
-  client: pg.Client;
   broken: boolean;
   database: string;
   /**
@@ -24,6 +23,8 @@ export interface Session {
     q: string | pg.QueryConfig,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>>;
+  /** Closes the connection (never throws). */
+  end(): Promise<void>;
 }
 
 export interface SessionSettings {
@@ -92,7 +93,7 @@ export function isConnectionFailure(err: unknown): boolean {
 export async function closeSession(s: Session | undefined): Promise<void> {
   if (!s) return;
   s.broken = true;
-  await s.client.end().catch(() => {});
+  await s.end();
 }
 
 /** One monitored instance as the collector reaches it: opens its sessions and describes its errors. */
@@ -201,7 +202,6 @@ export class PostgresTarget {
     });
     let last: Promise<unknown> = Promise.resolve();
     const session: Session = {
-      client,
       broken: false,
       database,
       query: (q, values) => {
@@ -212,6 +212,7 @@ export class PostgresTarget {
         );
         return run as never;
       },
+      end: () => client.end().catch(() => {}),
     };
     // An idle connection that dies emits 'error' on the client: unhandled, it would crash the agent.
     client.on('error', (err) => {
