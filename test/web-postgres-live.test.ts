@@ -58,6 +58,27 @@ async function openWithData(page: Page, url: string, timeoutMs = 30_000): Promis
   }
 }
 
+/** The first target across the servers, in the API's order, that `pick` takes (the page's session asks). */
+async function findTarget(
+  page: Page,
+  url: string,
+  pick: (t: { targetId: number; name: string }) => boolean,
+): Promise<{ serverId: number; targetId: number } | undefined> {
+  const { servers } = (await (await page.request.get(`${url}/api/v1/servers`)).json()) as {
+    servers: Array<{ serverId: number }>;
+  };
+  for (const { serverId } of servers) {
+    const { targets } = (await (
+      await page.request.get(`${url}/api/v1/servers/${serverId}/targets`)
+    ).json()) as {
+      targets: Array<{ targetId: number; name: string }>;
+    };
+    const t = targets.find(pick);
+    if (t) return { serverId, targetId: t.targetId };
+  }
+  return undefined;
+}
+
 describe('the PostgreSQL page on a live instance', { skip }, () => {
   let up: RunningUp;
   let b: LaunchedBrowser;
@@ -85,16 +106,9 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
     waiting = waiter.query('UPDATE public.web_block SET v = 2 WHERE id = 1').catch(() => {});
     b = await launchBrowser();
     await signIn(b.page, up.url, up.admin.name, up.admin.password, { via: 'form' });
-    const servers = (await (await b.page.request.get(`${up.url}/api/v1/servers`)).json()) as {
-      servers: Array<{ serverId: number }>;
-    };
-    const server = servers.servers[0]!.serverId;
-    const targets = (await (
-      await b.page.request.get(`${up.url}/api/v1/servers/${server}/targets`)
-    ).json()) as {
-      targets: Array<{ targetId: number }>;
-    };
-    base = `${up.url}/servers/${server}/postgres/${targets.targets[0]!.targetId}`;
+    const first = await findTarget(b.page, up.url, () => true);
+    assert.ok(first, 'the local agent reports its PostgreSQL');
+    base = `${up.url}/servers/${first.serverId}/postgres/${first.targetId}`;
   });
 
   after(async () => {
@@ -247,21 +261,13 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
       let summary: Summary = null;
       while (Date.now() < deadline && !(summary && summary.hidden > 0)) {
         await page.waitForTimeout(1000);
-        const servers = (await (await page.request.get(`${up.url}/api/v1/servers`)).json()) as {
-          servers: Array<{ serverId: number }>;
-        };
-        for (const { serverId } of servers.servers) {
-          const { targets } = (await (
-            await page.request.get(`${up.url}/api/v1/servers/${serverId}/targets`)
-          ).json()) as { targets: Array<{ targetId: number; name: string }> };
-          const t = targets.find((x) => x.name === 'nomon');
-          if (!t) continue;
-          activityPath = `/servers/${serverId}/postgres/${t.targetId}/activity`;
-          const a = (await (
-            await page.request.get(`${up.url}/api/v1/servers/${serverId}/targets/${t.targetId}/activity`)
-          ).json()) as { summary: Summary };
-          summary = a.summary;
-        }
+        const t = await findTarget(page, up.url, (x) => x.name === 'nomon');
+        if (!t) continue;
+        activityPath = `/servers/${t.serverId}/postgres/${t.targetId}/activity`;
+        const a = (await (
+          await page.request.get(`${up.url}/api/v1/servers/${t.serverId}/targets/${t.targetId}/activity`)
+        ).json()) as { summary: Summary };
+        summary = a.summary;
       }
       assert.ok(
         summary && summary.hidden > 0,
