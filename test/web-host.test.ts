@@ -117,12 +117,14 @@ test('the host page draws this machine, follows the time picker and a drag-zoom,
   await fsRows.first().waitFor({ timeout: 15_000 });
   assert.match((await fsRows.first().textContent()) ?? '', /%.*(full in|not filling|no forecast|no steady)/);
   // Sections without data say so rather than drawing an empty chart.
+  // Each section loads on its own.
   for (const id of ['processes', 'containers']) {
-    const section = page.locator(`#${id}`);
-    await section.locator('figure.chart, .empty').first().waitFor({ timeout: 15_000 });
-    const charts = await section.locator('figure.chart').count();
-    const empty = await section.locator('.empty').count();
-    assert.ok(charts > 0 || empty > 0, `${id}: charts or a sentence saying there is nothing`);
+    await page
+      .locator(`#${id}`)
+      .locator('figure.chart, .empty')
+      .first()
+      .waitFor({ timeout: 15_000 })
+      .catch(() => assert.fail(`${id}: neither charts nor a sentence saying there is nothing`));
   }
   await assertAccessible(page, 'the host page');
   await screenshot(page, 'host');
