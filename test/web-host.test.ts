@@ -116,8 +116,7 @@ test('the host page draws this machine, follows the time picker and a drag-zoom,
   const fsRows = page.locator('#filesystems tbody tr');
   await fsRows.first().waitFor({ timeout: 15_000 });
   assert.match((await fsRows.first().textContent()) ?? '', /%.*(full in|not filling|no forecast|no steady)/);
-  // Sections without data say so rather than drawing an empty chart.
-  // Each section loads on its own.
+  // Sections without data say so rather than drawing an empty chart (each section loads on its own).
   for (const id of ['processes', 'containers']) {
     await page
       .locator(`#${id}`)
