@@ -7,12 +7,13 @@
  * hidden, and its activity page says so.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { Page } from 'playwright-core';
+import { runningEmbeddedUrl } from '../src/storage/embedded.js';
 import {
   assertAccessible,
   browserSkip,
@@ -25,17 +26,9 @@ import {
   watchPage,
 } from './helpers/browser.js';
 import { startCli } from './helpers/cli.js';
+import { until } from './helpers/wait.js';
 
 const skip = browserSkip();
-
-/** The URL of the store `up` runs (and watches), from its store.json. */
-function storeUrl(dataDir: string): string {
-  const { port, password } = JSON.parse(readFileSync(join(dataDir, 'store.json'), 'utf8')) as {
-    port: number;
-    password: string;
-  };
-  return `postgres://pgvigil:${encodeURIComponent(password)}@127.0.0.1:${port}/pgvigil`;
-}
 
 /** Opens `path` until every chart on it has drawn data (a fresh `up` needs a few collections). */
 async function openWithData(page: Page, url: string, timeoutMs = 30_000): Promise<Record<string, number>> {
@@ -88,10 +81,14 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
   let holderPid: number;
   let waiterPid: number;
   let base: string;
+  /** The embedded store's superuser URL: the instance `up` watches. */
+  let url: string;
 
   before(async () => {
     up = await startUp({ interval: '1s', pushInterval: '1s' });
-    const url = storeUrl(up.dataDir);
+    const running = await runningEmbeddedUrl(up.dataDir);
+    assert.ok(running, 'the embedded store is running');
+    url = running;
     holder = new pg.Client({ connectionString: url, application_name: 'web-holder' });
     waiter = new pg.Client({ connectionString: url, application_name: 'web-waiter' });
     await holder.connect();
@@ -222,7 +219,7 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
   test('processes_a_role_without_pg_monitor_may_not_see_are_counted_apart_and_named_on_its_activity_page', async () => {
     const page = b.page;
     const watch = watchPage(page);
-    const su = new pg.Client({ connectionString: storeUrl(up.dataDir) });
+    const su = new pg.Client({ connectionString: url });
     await su.connect();
     const state = mkdtempSync(join(tmpdir(), 'pgvigil-nomon-agent-'));
     let agent: ReturnType<typeof startCli> | undefined;
@@ -234,7 +231,7 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
       });
       assert.equal(created.status(), 201, await created.text());
       const { token } = (await created.json()) as { token: string };
-      const port = new URL(storeUrl(up.dataDir)).port;
+      const port = new URL(url).port;
       agent = startCli(
         [
           'agent',
@@ -255,24 +252,29 @@ describe('the PostgreSQL page on a live instance', { skip }, () => {
       );
       // The target the second agent reports, once its activity has arrived with processes it may not see
       // (the server's, the holder's and the waiter's sessions: the store's superuser's).
-      const deadline = Date.now() + 45_000;
       let activityPath = '';
       type Summary = { processes: number; hidden: number; byState: Record<string, number> } | null;
-      let summary: Summary = null;
-      while (Date.now() < deadline && !(summary && summary.hidden > 0)) {
-        await page.waitForTimeout(1000);
-        const t = await findTarget(page, up.url, (x) => x.name === 'nomon');
-        if (!t) continue;
-        activityPath = `/servers/${t.serverId}/postgres/${t.targetId}/activity`;
-        const a = (await (
-          await page.request.get(`${up.url}/api/v1/servers/${t.serverId}/targets/${t.targetId}/activity`)
-        ).json()) as { summary: Summary };
-        summary = a.summary;
-      }
-      assert.ok(
-        summary && summary.hidden > 0,
-        `hidden processes reported: ${JSON.stringify(summary)}\n${agent.output().stderr}`,
+      // Written by the poll below: declared as its type, not narrowed to this null.
+      let summary = null as Summary;
+      await until(
+        async () => {
+          // One look a second: a look is two requests and one per server.
+          await page.waitForTimeout(1000);
+          const t = await findTarget(page, up.url, (x) => x.name === 'nomon');
+          if (!t) return false;
+          activityPath = `/servers/${t.serverId}/postgres/${t.targetId}/activity`;
+          const a = (await (
+            await page.request.get(`${up.url}/api/v1/servers/${t.serverId}/targets/${t.targetId}/activity`)
+          ).json()) as { summary: Summary };
+          summary = a.summary;
+          return summary !== null && summary.hidden > 0;
+        },
+        45_000,
+        "hidden processes in the second agent's activity",
+      ).catch((err: Error) =>
+        assert.fail(`${err.message}: ${JSON.stringify(summary)}\n${agent?.output().stderr}`),
       );
+      assert.ok(summary);
       assert.equal(summary.byState['(hidden)'], summary.hidden);
 
       await page.goto(`${up.url}${activityPath}`);
