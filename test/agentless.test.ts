@@ -20,15 +20,9 @@ import { freePort, type RunningCluster, serverUser, startCluster } from '../src/
 import { makeCa, makeSigned, opensslSkip } from './helpers/certs.js';
 import { type RunningCli, startCli } from './helpers/cli.js';
 import { createTestDatabase, testPgLabel } from './helpers/db.js';
-import {
-  collectContext,
-  debianPg15Bin,
-  debianToolSkip,
-  rowsOf,
-  sleep,
-  waitFor,
-} from './helpers/pg-cluster.js';
+import { collectContext, debianPg15Bin, debianToolSkip, rowsOf, sleep } from './helpers/pg-cluster.js';
 import { createTestUser } from './helpers/users.js';
+import { waitFor } from './helpers/wait.js';
 
 const skip = debianToolSkip(join(debianPg15Bin, 'postgres')) || opensslSkip();
 

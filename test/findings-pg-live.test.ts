@@ -23,14 +23,8 @@ import { families } from '../src/protocol/families/index.js';
 import type { FindingRow } from '../src/storage/queries/findings.sql.js';
 import { adminUrl, createTestDatabase, type TestDatabase, testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
-import {
-  collectContext,
-  removeDir,
-  rowsOf,
-  sleep,
-  startPrivateCluster,
-  waitFor,
-} from './helpers/pg-cluster.js';
+import { collectContext, removeDir, rowsOf, sleep, startPrivateCluster } from './helpers/pg-cluster.js';
+import { waitFor } from './helpers/wait.js';
 
 let fs: FindingsServer;
 let db: TestDatabase;

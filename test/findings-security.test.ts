@@ -19,6 +19,7 @@ import { setAgentLastSeen } from '../src/storage/queries/watchdog.sql.js';
 import { testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer } from './helpers/findings.js';
 import { removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
+import { until } from './helpers/wait.js';
 
 let fs: FindingsServer;
 
@@ -226,14 +227,18 @@ describe(`security and log checks on real log lines (${testPgLabel})`, () => {
         await assert.rejects(c.connect(), /password authentication failed for user "app_user"/);
       }
       let entries: LogEntry[] = [];
-      const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline) {
-        const file = join(server.pgdata, 'log', readdirSync(join(server.pgdata, 'log'))[0] ?? 'none');
-        entries = parse('postgresql', 'postgresql', readFileSync(file, 'utf8'), prefix);
-        if (entries.filter((e) => e.context.event === 'auth_failed').length >= 7) break;
-        await sleep(100);
-      }
-      const failures = entries.filter((e) => e.context.event === 'auth_failed');
+      let failures: LogEntry[] = [];
+      await until(
+        () => {
+          const file = join(server.pgdata, 'log', readdirSync(join(server.pgdata, 'log'))[0] ?? 'none');
+          entries = parse('postgresql', 'postgresql', readFileSync(file, 'utf8'), prefix);
+          failures = entries.filter((e) => e.context.event === 'auth_failed');
+          return failures.length >= 7;
+        },
+        10_000,
+        'seven failures in the log',
+        () => `${failures.length} so far`,
+      );
       assert.equal(failures.length, 7, 'seven failures in the log');
       assert.equal(failures[0]!.context.host, undefined, 'the prefix names no host');
 

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import type { FamilyRows, Row } from '../src/agent/collectors/types.js';
 import { testPgLabel } from './helpers/db.js';
 import { type FindingsServer, startFindingsServer, type TestAgent } from './helpers/findings.js';
+import { waitFor } from './helpers/wait.js';
 
 let fs: FindingsServer;
 
@@ -157,15 +158,13 @@ describe(`findings lifecycle (${testPgLabel})`, () => {
     });
     try {
       ws.send(JSON.stringify({ type: 'subscribe', id: 's1', servers: [agent.serverId], targets: [] }));
-      const seen = async (type: string) => {
-        const deadline = Date.now() + 5000;
-        while (Date.now() < deadline) {
-          const m = got.find((x) => x.type === type);
-          if (m) return m;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.fail(`no ${type}; got ${got.map((x) => x.type).join(', ')}`);
-      };
+      const seen = (type: string) =>
+        waitFor(
+          `a ${type} message`,
+          () => got.find((x) => x.type === type),
+          5000,
+          () => `got ${got.map((x) => x.type).join(', ')}`,
+        );
       await seen('subscribed');
       await pushInstance(agent, instance(false));
       const fired = await seen('alert_fired');

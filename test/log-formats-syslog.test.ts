@@ -37,6 +37,7 @@ import { silentLogger } from '../src/log.js';
 import type { LogEntry } from '../src/protocol/logs.js';
 import { freePort, startCluster } from '../src/storage/cluster.js';
 import { debianPg15Bin, debianToolSkip } from './helpers/pg-cluster.js';
+import { until } from './helpers/wait.js';
 
 const rsyslogd = '/usr/sbin/rsyslogd';
 
@@ -105,13 +106,8 @@ ln -s "$d/log.sock" /dev/log
 exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
 `;
 
-const waitForText = async (path: string, text: string, what: string) => {
-  const deadline = Date.now() + 20_000;
-  while (!(existsSync(path) && readFileSync(path, 'utf8').includes(text))) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what} in ${path}`);
-    await sleep(100);
-  }
-};
+const waitForText = (path: string, text: string, what: string) =>
+  until(() => existsSync(path) && readFileSync(path, 'utf8').includes(text), 20_000, `${what} in ${path}`);
 
 /** Joins the newline the assembler puts where PostgreSQL cut a long syslog line (a cut is before a space). */
 const uncut = (s: unknown) => (typeof s === 'string' ? s.replace(/\n(?= )/g, '') : (s ?? null));
@@ -160,14 +156,12 @@ describe('PostgreSQL through a real rsyslog', { skip, timeout: 180_000 }, () => 
     rsyslog = spawn(rsyslogd, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], {
       stdio: ['ignore', 'ignore', openSync(join(dir, 'rsyslogd.err'), 'a')],
     });
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(join(dir, 'log.sock'))) {
-      assert.ok(
-        Date.now() < deadline,
-        `rsyslogd did not open its socket: ${readFileSync(join(dir, 'rsyslogd.err'), 'utf8')}`,
-      );
-      await sleep(50);
-    }
+    await until(
+      () => existsSync(join(dir, 'log.sock')),
+      10_000,
+      "rsyslogd's socket",
+      () => readFileSync(join(dir, 'rsyslogd.err'), 'utf8'),
+    );
 
     // initdb, roles and a database through the ordinary path; then the syslog-writing run of our own.
     const pgdata = join(dir, 'pgdata');

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../src/storage/cluster.js';
 import { type RunningCli, runCli, startCli } from './helpers/cli.js';
 import { createTestDatabase, testPgLabel } from './helpers/db.js';
+import { until } from './helpers/wait.js';
 
 const extraOutageMs = Number(process.env.PGVIGIL_TEST_ENOSPC_OUTAGE_MS ?? 0);
 /** How long the backlog may take to arrive (the runner stops a file at 300 s; longer outages need more). */
@@ -57,19 +58,6 @@ function startAgent(stateDir: string, url: string, token: string, logFile: strin
       await exited;
     },
   };
-}
-
-async function until(
-  what: string,
-  timeoutMs: number,
-  check: () => boolean | Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 test(`no_line_still_in_the_source_file_is_lost_when_the_spool_disk_fills_and_the_agent_is_killed (${testPgLabel})`, {
@@ -110,7 +98,7 @@ test(`no_line_still_in_the_source_file_is_lost_when_the_spool_disk_fills_and_the
   try {
     const token = (await runCli(['token', 'create', '--enroll', '--uses', '1'], env)).stdout.trim();
     agent = startAgent(stateDir, url, token, logFile);
-    await until('the agent to start', 60_000, () => agent?.stdout().includes('agent ready') ?? false);
+    await until(() => agent?.stdout().includes('agent ready') ?? false, 60_000, 'the agent to start');
     await sleep(3000);
 
     // The server goes away; the spool fills the 2 MB disk.
@@ -118,8 +106,10 @@ test(`no_line_still_in_the_source_file_is_lost_when_the_spool_disk_fills_and_the
     server = undefined;
     const outageStart = Date.now();
     const first = agent;
-    await until('the agent to report the full disk', 90_000, () =>
-      /"kind":"disk-full".*spool cannot write to disk: log sources paused/.test(first.stdout()),
+    await until(
+      () => /"kind":"disk-full".*spool cannot write to disk: log sources paused/.test(first.stdout()),
+      90_000,
+      'the agent to report the full disk',
     );
     const fullAfterMs = Date.now() - outageStart;
     await sleep(Math.max(5000, extraOutageMs - fullAfterMs));

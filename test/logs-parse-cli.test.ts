@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import type { LogEntry } from '../src/protocol/logs.js';
 import { binPath } from './helpers/cli.js';
 import { runLogsParse } from './helpers/logs.js';
+import { until } from './helpers/wait.js';
 
 const line = (n: number) =>
   `2026-11-22 10:00:00.${String(n % 1000).padStart(3, '0')} UTC [${n}] bob@db LOG:  duration: 0.${n} ms  statement: SELECT ${n}\n`;
@@ -28,10 +29,7 @@ describe('pgvigil logs parse', () => {
     let text = '';
     for (let i = 0; i < 5000; i++) text += line(i);
     child.stdin.write(text);
-    const deadline = Date.now() + 10_000;
-    while (out.split('\n').length < 1000 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
-    assert.ok(out.split('\n').length >= 1000, 'entries printed before stdin closed');
+    await until(() => out.split('\n').length >= 1000, 10_000, 'entries printed before stdin closed');
     child.stdin.end(line(5000));
     const [code] = await once(child, 'exit');
     assert.equal(code, 0);

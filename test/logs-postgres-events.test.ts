@@ -17,6 +17,7 @@ import type { LogEntry } from '../src/protocol/logs.js';
 import { type RunningCluster, startCluster } from '../src/storage/cluster.js';
 import { embeddedBinDir } from '../src/storage/embedded.js';
 import { runLogsParse } from './helpers/logs.js';
+import { until } from './helpers/wait.js';
 
 const pg15 = process.env.PGVIGIL_TEST_PG === 'debian-15';
 const prefixes = [
@@ -149,15 +150,16 @@ describe('PostgreSQL log classification on a real server', { timeout: 240_000 },
       await c1.query(`CREATE TABLE vac_${i} (id int, pad text)`);
       await c1.query(`INSERT INTO vac_${i} SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g`);
       await c1.query(`DELETE FROM vac_${i} WHERE id <= 1500`);
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const { rows } = await c1.query(
-          `SELECT last_autovacuum IS NOT NULL AS done FROM pg_stat_user_tables WHERE relname = 'vac_${i}'`,
-        );
-        if (rows[0]?.done) break;
-        assert.ok(Date.now() < deadline, 'autovacuum ran within 60 s');
-        await sleep(250);
-      }
+      await until(
+        async () =>
+          (
+            await c1.query(
+              `SELECT last_autovacuum IS NOT NULL AS done FROM pg_stat_user_tables WHERE relname = 'vac_${i}'`,
+            )
+          ).rows[0]?.done === true,
+        60_000,
+        'autovacuum of the table',
+      );
       // Failed authentication.
       const bad = new pg.Client({
         connectionString: cluster.url('app').replace('pgvigil_test:test-password', `${role}:wrong-password`),

@@ -35,12 +35,12 @@ import {
   removeDir,
   rowsOf,
   sleep,
-  waitFor,
 } from './helpers/pg-cluster.js';
 import { exporterPath, startExporter } from './helpers/postgres-exporter.js';
 import { type ParsedMetric, parsePromText, promtoolPath, sampleValue } from './helpers/prometheus.js';
 import { fixtureScope } from './helpers/scope-fixture.js';
 import { roleHeaders } from './helpers/users.js';
+import { waitFor } from './helpers/wait.js';
 
 interface ArchiverView {
   archived_count: number;

@@ -18,14 +18,8 @@ import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prom
 import { renderExposition } from '../src/agent/exporter.js';
 import { silentLogger } from '../src/log.js';
 import { type RunningCluster, serverUser, startCluster } from '../src/storage/cluster.js';
-import {
-  collectContext,
-  debianPg15Bin,
-  debianToolSkip,
-  removeDir,
-  rowsOf,
-  waitFor,
-} from './helpers/pg-cluster.js';
+import { collectContext, debianPg15Bin, debianToolSkip, removeDir, rowsOf } from './helpers/pg-cluster.js';
+import { waitFor } from './helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -34,10 +34,9 @@ import {
   pgbenchPath,
   rowsOf,
   sleep,
-  waitFor,
 } from './helpers/pg-cluster.js';
 import { parsePromText } from './helpers/prometheus.js';
-import { until } from './helpers/wait.js';
+import { until, waitFor } from './helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -22,11 +22,11 @@ import {
   removeDir,
   rowsOf,
   startPrivateCluster,
-  waitFor,
 } from './helpers/pg-cluster.js';
 import { exporterPath, startExporter } from './helpers/postgres-exporter.js';
 import { parsePromText, sampleValue } from './helpers/prometheus.js';
 import { query, standbyDataDir } from './helpers/standby.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Conflicts {
   confl_tablespace: number;

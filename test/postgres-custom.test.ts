@@ -35,9 +35,9 @@ import {
   removeDir,
   rowsOf,
   runServerVersion,
-  waitFor,
 } from './helpers/pg-cluster.js';
 import { roleHeaders } from './helpers/users.js';
+import { waitFor } from './helpers/wait.js';
 
 const definitions: CustomMetricDef[] = (() => {
   const r = parseCustomMetrics([

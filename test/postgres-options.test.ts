@@ -23,7 +23,7 @@ import { buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { adminUrl, createTestStore, databaseUrl, quietLog } from './helpers/db.js';
-import { waitFor } from './helpers/pg-cluster.js';
+import { waitFor } from './helpers/wait.js';
 
 interface CollectJson {
   families: Record<string, { rows: Record<string, unknown>[] }>;

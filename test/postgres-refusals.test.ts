@@ -18,8 +18,8 @@ import {
   removeDir,
   rowsOf,
   startPrivateCluster,
-  waitFor,
 } from './helpers/pg-cluster.js';
+import { waitFor } from './helpers/wait.js';
 
 describe(`refusals on ${testPgLabel}`, () => {
   let cluster: PrivateCluster;

@@ -25,9 +25,9 @@ import {
   rowsOf,
   sleep,
   startPrivateCluster,
-  waitFor,
 } from './helpers/pg-cluster.js';
 import { query, standbyDataDir } from './helpers/standby.js';
+import { waitFor } from './helpers/wait.js';
 
 describe(`replication on ${testPgLabel}: a primary and a streaming standby on loopback`, () => {
   let primary: PrivateCluster;

@@ -31,10 +31,10 @@ import {
   rowsOf,
   runServerVersion,
   startPrivateCluster,
-  waitFor,
 } from './helpers/pg-cluster.js';
 import { promtoolPath } from './helpers/prometheus.js';
 import { fixtureScope } from './helpers/scope-fixture.js';
+import { waitFor } from './helpers/wait.js';
 
 const monitorPassword = 'Mon-subscriber-pw';
 

@@ -13,7 +13,8 @@ import { postgresPrometheusMetrics } from '../src/agent/collectors/postgres/prom
 import type { Row } from '../src/agent/collectors/types.js';
 import { renderExposition } from '../src/agent/exporter.js';
 import { adminUrl, createTestDatabase, type TestDatabase, testPgLabel } from './helpers/db.js';
-import { collectContext, rowsOf, waitFor } from './helpers/pg-cluster.js';
+import { collectContext, rowsOf } from './helpers/pg-cluster.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Progress {
   phase: string;

@@ -22,6 +22,7 @@ import {
   startUp,
   watchPage,
 } from './helpers/browser.js';
+import { until, waitFor } from './helpers/wait.js';
 
 const skip = browserSkip();
 
@@ -58,16 +59,6 @@ async function makePostgresComplain(dataDir: string): Promise<void> {
   for (let i = 0; i < fatalCount; i++) {
     const bad = new pg.Client({ ...conn, database: 'pgvigil_e2e_no_such_db' });
     await assert.rejects(bad.connect(), /does not exist/);
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -110,18 +101,26 @@ describe('the logs and findings pages', { skip }, () => {
     const launching = launchBrowser();
     await makePostgresComplain(up.dataDir);
     b = await launching;
-    await until('the three errors in the log API', async () => {
-      const r = await apiGet<{ entries: unknown[] }>('/logs?level=error&q=pgvigil_e2e_missing');
-      return r.entries.length >= missingTables.length ? true : undefined;
-    });
-    await until('the paged errors in the log API', async () => {
-      const r = await apiGet<{ entries: unknown[] }>('/logs?q=pgvigil_e2e_page&limit=200');
-      return r.entries.length >= pagedTables.length ? true : undefined;
-    });
-    findingId = await until('the FATAL burst finding', async () => {
-      const r = await apiGet<{ findings: { id: string }[] }>('/findings?check=logs.pg_fatal_burst');
-      return r.findings[0]?.id;
-    });
+    await until(
+      async () =>
+        (await apiGet<{ entries: unknown[] }>('/logs?level=error&q=pgvigil_e2e_missing')).entries.length >=
+        missingTables.length,
+      30_000,
+      'the three errors in the log API',
+    );
+    await until(
+      async () =>
+        (await apiGet<{ entries: unknown[] }>('/logs?q=pgvigil_e2e_page&limit=200')).entries.length >=
+        pagedTables.length,
+      30_000,
+      'the paged errors in the log API',
+    );
+    findingId = await waitFor(
+      'the FATAL burst finding',
+      async () =>
+        (await apiGet<{ findings: { id: string }[] }>('/findings?check=logs.pg_fatal_burst')).findings[0]?.id,
+      30_000,
+    );
   });
 
   after(async () => {
@@ -138,34 +137,43 @@ describe('the logs and findings pages', { skip }, () => {
     await rows.first().waitFor();
     await page.waitForSelector('figure.chart[data-drawn]:not([data-drawn="0"])');
     const levels = () => page.locator('table.log-table tbody tr td:nth-child(3)').allTextContents();
-    await until('info lines besides the errors', async () =>
-      (await levels()).some((l) => l !== 'error') ? true : undefined,
+    await until(
+      async () => (await levels()).some((l) => l !== 'error'),
+      30_000,
+      'info lines besides the errors',
     );
 
     // Level: only ERROR lines remain (the FATALs and the checkpoints' LOG lines go).
     await page.getByRole('checkbox', { name: 'error', exact: true }).check();
     await page.waitForURL(/[?&]level=error(&|$)/);
-    await until('only error rows', async () => {
-      const l = await levels();
-      return l.length >= missingTables.length && l.every((x) => x === 'error') ? true : undefined;
-    });
+    await until(
+      async () => {
+        const l = await levels();
+        return l.length >= missingTables.length && l.every((x) => x === 'error');
+      },
+      30_000,
+      'only error rows',
+    );
 
     // Text: one statement's error out of the three.
     await page.getByLabel('Message contains').fill(missingTables[1]!);
     await page.getByRole('button', { name: 'Search' }).click();
     await page.waitForURL(new RegExp(`[?&]q=${missingTables[1]}`));
-    await until('the one matching row', async () => ((await rows.count()) === 1 ? true : undefined));
+    await until(async () => (await rows.count()) === 1, 30_000, 'the one matching row');
     assert.match((await rows.first().textContent()) ?? '', new RegExp(`relation "${missingTables[1]}"`));
     assert.match((await rows.first().textContent()) ?? '', /pgvigil_store/);
     // The histogram and the patterns load apart from the rows: each is waited for in its own right.
-    await until('the histogram of the matching entry', async () =>
-      Number(await page.locator('figure.chart').first().getAttribute('data-drawn')) >= 1 ? true : undefined,
+    await until(
+      async () => Number(await page.locator('figure.chart').first().getAttribute('data-drawn')) >= 1,
+      30_000,
+      'the histogram of the matching entry',
     );
     const patterns = page.locator('#log-patterns tbody tr');
-    await until('the one matching pattern', async () =>
-      (await patterns.count()) === 1 && /^1\s*error/.test((await patterns.first().textContent()) ?? '')
-        ? true
-        : undefined,
+    await until(
+      async () =>
+        (await patterns.count()) === 1 && /^1\s*error/.test((await patterns.first().textContent()) ?? ''),
+      30_000,
+      'the one matching pattern',
     );
 
     // From the line to the metrics then: the host page, 15 minutes either side of the line.
@@ -211,9 +219,7 @@ describe('the logs and findings pages', { skip }, () => {
     await page.getByRole('button', { name: 'Older entries' }).click();
     // Every entry of the range: the second page's rows may come in more than one render.
     const messages = page.locator('table.log-table tbody td.log-message');
-    await until('the second page', async () =>
-      (await messages.count()) >= pagedTables.length ? true : undefined,
-    );
+    await until(async () => (await messages.count()) >= pagedTables.length, 30_000, 'the second page');
     const names = (await messages.allTextContents()).map((t) => /pgvigil_e2e_page_\d+/.exec(t)?.[0]);
     assert.equal(names.length, pagedTables.length);
     assert.deepEqual([...new Set(names)].sort(), [...pagedTables].sort(), 'each entry once');

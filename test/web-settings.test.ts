@@ -23,6 +23,7 @@ import {
   watchPage,
 } from './helpers/browser.js';
 import { startCli } from './helpers/cli.js';
+import { until } from './helpers/wait.js';
 
 const skip = browserSkip();
 
@@ -56,11 +57,7 @@ async function openSection(
   // Every list has loaded once no "Loading …" status is left (polled here: the page's CSP refuses the
   // eval that a waitForFunction with source text needs).
   const loading = page.locator('[role=status]', { hasText: /^Loading/ });
-  const deadline = Date.now() + 15_000;
-  while ((await loading.count()) > 0) {
-    assert.ok(Date.now() < deadline, `settings ${id} still loading`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(async () => (await loading.count()) === 0, 15_000, `settings ${id} loaded`);
 }
 
 describe('the settings pages', { skip }, () => {
@@ -121,10 +118,12 @@ describe('the settings pages', { skip }, () => {
       },
     );
     try {
-      const deadline = Date.now() + 20_000;
-      while (!existsSync(join(state, 'credential.json')) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 100));
-      assert.ok(existsSync(join(state, 'credential.json')), `enrolled: ${agent.output().stderr}`);
+      await until(
+        () => existsSync(join(state, 'credential.json')),
+        20_000,
+        'the agent enrolled',
+        () => agent.output().stderr,
+      );
 
       await b.page.getByRole('button', { name: 'Done' }).click();
       await openSection(b.page, up.url, 'enrollment', 'Enrollment tokens');

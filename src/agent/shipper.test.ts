@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { test } from 'node:test';
+import { until } from '../../test/helpers/wait.js';
 import { silentLogger } from '../log.js';
 import { AgentHttp } from './http.js';
 import { answerAction, backoffDelay, retryAfterMs, Shipper, type ShipperSpool } from './shipper.js';
@@ -76,14 +77,6 @@ async function scriptedServer(script: Array<(res: ServerResponse) => void>) {
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as { port: number }).port;
   return { url: `http://127.0.0.1:${port}`, seen, close: () => srv.close() };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 test('a_batch_the_server_can_never_take_is_dead_lettered_and_does_not_block_the_next', async () => {
