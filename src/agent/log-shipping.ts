@@ -67,9 +67,14 @@ export async function startLogShipping(opts: LogShippingOptions): Promise<{ stop
       }
     }
   };
-  const timer = setInterval(() => {
+  const next = () => {
     running = running.then(tick).catch((err: Error) => log.error({ err }, 'log shipping failed'));
-  }, opts.intervalMs ?? 1000);
+  };
+  // The first read now: a file already there is followed from its end as it is at start, so the lines
+  // written before the first tick are read too.
+  next();
+  await running;
+  const timer = setInterval(next, opts.intervalMs ?? 1000);
   log.info({ sources: opts.sources.map((s) => s.name) }, 'log sources followed');
   return {
     stop: async () => {

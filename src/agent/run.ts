@@ -27,7 +27,7 @@ import { selfExposition, startExporter } from './exporter.js';
 import { agentHealthExposition } from './health.js';
 import type { TlsFiles } from './http.js';
 import type { AgentIdentity } from './identity.js';
-import type { LogSourceConfig } from './logs/sources.js';
+import type { FileSourceConfig, LogSourceConfig } from './logs/sources.js';
 import { type ListenAddress, parseWatches } from './options.js';
 import { type CollectorHealth, Scheduler } from './scheduler.js';
 import type { Shipping, ShippingOptions } from './shipping.js';
@@ -130,7 +130,15 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     disable: [] as string[],
   };
   let logSources = options.logSources ?? [];
+  /** Whether logSources are the agent's own (not a list the server pushed): its targets' settings refine them. */
+  let ownLogSources = true;
   let logs: { stop(): Promise<void> } | undefined;
+  /** What each PostgreSQL target's settings said of its log files here, by URL; a target not yet read is absent. */
+  const discovered = new Map<string, FileSourceConfig | undefined>();
+  let rediscovery: NodeJS.Timeout | undefined;
+  /** The file sources followed, as every batch's status reports them (`logSources`). */
+  let followedLogs: unknown[] = [];
+  let stopping = false;
   // A config pulled while the agent is still starting is applied once it runs.
   let markRunning: () => void = () => {};
   const running = new Promise<void>((r) => {
@@ -168,11 +176,60 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   let scheduler = makeScheduler();
   const closeCollectors = (list: GroupedCollector[]) => closeAll(list.map((g) => g.collector));
 
+  /**
+   * Reads the log settings of the PostgreSQL targets not read yet; a target that cannot be read now is tried
+   * again in a minute. True when a target's settings gave a source.
+   */
+  const discoverPostgresLogs = async (): Promise<boolean> => {
+    const { discoverPostgresLogSource } = await import('./logs/postgres-discovery.js');
+    let found = false;
+    let pending = false;
+    for (const target of settings.postgres) {
+      if (discovered.has(target.url)) continue;
+      const d = await discoverPostgresLogSource(target, log);
+      if ('failed' in d) {
+        pending = true;
+        log.info(
+          { target: target.name, reason: d.failed },
+          'PostgreSQL log settings not read; trying again in a minute',
+        );
+        continue;
+      }
+      discovered.set(target.url, d.source);
+      if (d.source) found = true;
+    }
+    if (pending && !rediscovery && !stopping) {
+      rediscovery = setTimeout(() => {
+        rediscovery = undefined;
+        void serially(async () => {
+          if (stopping || !ownLogSources || !logs) return;
+          if (!(await discoverPostgresLogs())) return;
+          await logs.stop();
+          logs = undefined;
+          await startLogs();
+          log.info({ sources: logSources.map((l) => l.name) }, 'log sources follow the PostgreSQL settings');
+        }).catch((err: unknown) => log.error({ err }, 'log sources not restarted'));
+      }, 60_000);
+      rediscovery.unref();
+    }
+    return found;
+  };
+
   const startLogs = async (): Promise<void> => {
+    followedLogs = [];
     if (!shipping || !options.server || logSources.length === 0) return;
+    let sources = logSources;
+    if (ownLogSources && settings.postgres.length > 0) {
+      await discoverPostgresLogs();
+      const { withPostgresSources } = await import('./logs/sources.js');
+      const found = settings.postgres.flatMap((t) => discovered.get(t.url) ?? []);
+      sources = withPostgresSources(logSources, found);
+    }
+    const { reportLogSources } = await import('./logs/sources.js');
+    followedLogs = await reportLogSources(sources);
     const { startLogShipping } = await import('./log-shipping.js');
     logs = await startLogShipping({
-      sources: logSources,
+      sources,
       stateDir: options.server.stateDir,
       shipping,
       log: componentLogger(log, 'logs'),
@@ -206,10 +263,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       pushIntervalMs = nextPush;
       shipping?.setPushInterval(nextPush);
     }
-    if (JSON.stringify(nextLogs) !== JSON.stringify(logSources)) {
+    const nextOwn = config.logSources === undefined;
+    if (nextOwn !== ownLogSources || JSON.stringify(nextLogs) !== JSON.stringify(logSources)) {
       await logs?.stop();
       logs = undefined;
       logSources = nextLogs;
+      ownLogSources = nextOwn;
       await startLogs();
       log.info({ sources: logSources.map((l) => l.name) }, 'log sources reconfigured');
     }
@@ -246,7 +305,10 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       targets: options.postgres?.map((t) => t.name),
       log,
       onConfig: applyConfig,
-      status: () => ({ collectors: scheduler.health() }),
+      status: () => ({
+        collectors: scheduler.health(),
+        ...(followedLogs.length > 0 ? { logSources: followedLogs } : {}),
+      }),
     });
   }
   await startLogs();
@@ -294,6 +356,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     options.onReady?.({ url: exporter?.url, collectors: names, agentId: shipping?.identity.agentId });
     await stop;
   } finally {
+    stopping = true;
+    clearTimeout(rediscovery);
     process.off('SIGHUP', onHup);
     await scheduler.stop();
     await logs?.stop();

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { newerCheckpoint, PositionStore } from './positions.js';
-import { defaultLogSources, logSourcesSchema, postgresLogSource, presentSources } from './sources.js';
+import {
+  defaultLogSources,
+  type FileSourceConfig,
+  logSourcesSchema,
+  postgresLogSource,
+  presentSources,
+  withPostgresSources,
+} from './sources.js';
 
 const settings = {
   data_directory: '/var/lib/postgresql/18/main',
@@ -34,6 +41,35 @@ describe('log sources', () => {
     assert.equal(json?.kind === 'file' && json.parser, 'postgresql_json');
     assert.deepEqual(json?.kind === 'file' && json.paths, ['/srv/pglog/postgresql-*-*-*_*.json']);
     assert.equal(postgresLogSource({ ...settings, logging_collector: 'off' }), undefined);
+  });
+
+  test('the_sources_of_the_targets_settings_replace_the_default_postgresql_source', () => {
+    const defaults = defaultLogSources();
+    const derived = postgresLogSource(settings) as FileSourceConfig;
+    const other = postgresLogSource({ ...settings, data_directory: '/srv/pg2' }) as FileSourceConfig;
+    const names = (list: { name: string }[]) => list.map((s) => s.name);
+
+    const one = withPostgresSources(defaults, [derived]);
+    assert.deepEqual(names(one), names(defaults), "in the default one's place");
+    assert.deepEqual(one[0], derived);
+    assert.ok(logSourcesSchema.safeParse(one).success);
+
+    // Two clusters: two sources; the same cluster reached twice: one.
+    const two = withPostgresSources(defaults, [derived, other, { ...derived }]);
+    assert.deepEqual(names(two).slice(0, 2), ['postgresql', 'postgresql_2']);
+    assert.equal(two.length, defaults.length + 1);
+    assert.deepEqual((two[1] as FileSourceConfig).paths, ['/srv/pg2/log/postgresql-*-*-*_*.log']);
+
+    // No default source here (its files are missing): the derived one is added.
+    const without = defaults.filter((s) => s.name !== 'postgresql');
+    assert.deepEqual(names(withPostgresSources(without, [derived])).at(-1), 'postgresql');
+
+    // The operator's own postgresql source stays as it is; nothing found changes nothing.
+    const own = [
+      { name: 'postgresql', kind: 'file' as const, parser: 'postgresql', paths: ['/srv/log/*.log'] },
+    ];
+    assert.deepEqual(withPostgresSources(own, [derived]), own);
+    assert.deepEqual(withPostgresSources(defaults, []), defaults);
   });
 
   test('skips_default_sources_whose_files_are_missing', async () => {

@@ -95,12 +95,34 @@ export async function presentSources(sources: LogSourceConfig[]): Promise<LogSou
       continue;
     }
     for (const p of s.paths) {
-      const found = hasGlobChars(p) ? (await expandGlob(p)).length > 0 : await exists(p);
-      if (found) {
+      if (await pathPresent(p)) {
         out.push(s);
         break;
       }
     }
+  }
+  return out;
+}
+
+/** A file, or a glob matching at least one. */
+async function pathPresent(p: string): Promise<boolean> {
+  return hasGlobChars(p) ? (await expandGlob(p)).length > 0 : await exists(p);
+}
+
+/**
+ * What the agent tells the server of the sources it follows, in every batch's status (`logSources`), so that
+ * a finding about a source's entries names its files: name, parser and the paths that match a file now (all
+ * of them when none does). Journald sources are left out: they have no files.
+ */
+export async function reportLogSources(
+  sources: readonly LogSourceConfig[],
+): Promise<Array<{ name: string; parser: string; paths: string[] }>> {
+  const out: Array<{ name: string; parser: string; paths: string[] }> = [];
+  for (const s of sources) {
+    if (s.kind !== 'file') continue;
+    const present: string[] = [];
+    for (const p of s.paths) if (await pathPresent(p)) present.push(p);
+    out.push({ name: s.name, parser: s.parser, paths: present.length > 0 ? present : s.paths });
   }
   return out;
 }
@@ -161,4 +183,53 @@ export function postgresLogSource(
     };
   }
   return undefined;
+}
+
+/** The settings `postgresLogSource` reads, by their pg_settings names. */
+export const postgresLogSettingNames: ReadonlyArray<keyof PostgresLogSettings> = [
+  'data_directory',
+  'log_directory',
+  'log_filename',
+  'log_destination',
+  'logging_collector',
+  'log_line_prefix',
+  'log_timezone',
+];
+
+const defaultPostgresPaths = (defaultLogSources().find((s) => s.name === 'postgresql') as FileSourceConfig)
+  .paths;
+
+/**
+ * The agent's own sources with the PostgreSQL sources its targets' settings imply (`found`, in target
+ * order) in place of the default one, whose globs only guess where a packaging puts the log: the first
+ * takes the name `postgresql`, the others `postgresql_2`, `postgresql_3`… Two targets that log to the same
+ * files give one source. A `postgresql` source the operator set (other paths than the default's) is kept
+ * as it is, and nothing is added.
+ */
+export function withPostgresSources(
+  own: readonly LogSourceConfig[],
+  found: readonly FileSourceConfig[],
+): LogSourceConfig[] {
+  const current = own.find((s) => s.name === 'postgresql');
+  const isDefault =
+    current === undefined ||
+    (current.kind === 'file' && current.paths.join('\n') === defaultPostgresPaths.join('\n'));
+  if (!isDefault || found.length === 0) return [...own];
+  const taken = new Set(own.filter((s) => s !== current).map((s) => s.name));
+  const seen = new Set<string>();
+  const added: LogSourceConfig[] = [];
+  for (const source of found) {
+    const key = source.paths.join('\n');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    let name = 'postgresql';
+    for (let n = 2; taken.has(name); n++) name = `postgresql_${n}`;
+    taken.add(name);
+    added.push({ ...source, name });
+  }
+  const out = own.filter((s) => s !== current);
+  // Where the default stood, so the order of the other sources stays.
+  const at = current === undefined ? out.length : own.indexOf(current);
+  out.splice(at, 0, ...added);
+  return out;
 }

@@ -1,8 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { DiskErrorGroup, ErrorPattern, FatalBurst } from '../../storage/queries/security.sql.js';
+import type {
+  DiskErrorGroup,
+  ErrorPattern,
+  FatalBurst,
+  ReportedLogSource,
+} from '../../storage/queries/security.sql.js';
 import { ThresholdBook } from '../thresholds.js';
-import { diskErrorCheck, errorPatternCheck, patternCommand, pgFatalBurst, wholeDisk } from './logs.js';
+import {
+  diskErrorCheck,
+  errorPatternCheck,
+  patternCommand,
+  pgFatalBurst,
+  sourceFiles,
+  wholeDisk,
+} from './logs.js';
 import type { Check } from './types.js';
 
 const now = Date.parse('2026-12-02T12:00:00Z');
@@ -26,8 +38,8 @@ function burst(over: Partial<FatalBurst>): FatalBurst {
 }
 
 describe('logs.pg_fatal_burst', () => {
-  const run = (bursts: FatalBurst[]) =>
-    pgFatalBurst.evaluate({ servers: [1], bursts }, defaults(pgFatalBurst as Check), now);
+  const run = (bursts: FatalBurst[], sources: ReportedLogSource[] = []) =>
+    pgFatalBurst.evaluate({ servers: [1], bursts, sources }, defaults(pgFatalBurst as Check), now);
 
   test('more_than_ten_fatal_in_five_minutes_warns_with_the_top_messages', () => {
     const { observations, scopes } = run([burst({})]);
@@ -35,6 +47,64 @@ describe('logs.pg_fatal_burst', () => {
     assert.equal(observations[0]?.object, 'postgresql');
     assert.equal((observations[0]!.evidence.top_messages as unknown[]).length, 1);
     assert.deepEqual(scopes, [{ serverId: 1, targetId: null }]);
+  });
+
+  test('the_command_reads_the_files_the_agent_reports_in_their_format', () => {
+    assert.match(
+      run([burst({})]).observations[0]!.action,
+      /^grep -E ' \(FATAL\|PANIC\): ' \/var\/log\/postgresql\/\*\.log/,
+    );
+    const reported = (parser: unknown, paths: unknown): ReportedLogSource[] => [
+      { serverId: 1, source: 'postgresql', parser, paths },
+    ];
+    const stderr = run([burst({})], reported('postgresql', ['/srv/pg/18/data/log/postgresql-*.log']))
+      .observations[0]!;
+    assert.match(
+      stderr.action,
+      /^grep -E ' \(FATAL\|PANIC\): ' \/srv\/pg\/18\/data\/log\/postgresql-\*\.log \| tail -n 50; psql/,
+    );
+    assert.deepEqual(stderr.evidence.log_files, ['/srv/pg/18/data/log/postgresql-*.log']);
+    const json = run([burst({})], reported('postgresql_json', ['/srv/log/pg-*.json'])).observations[0]!;
+    assert.match(json.action, /^grep -E '"error_severity":"\(FATAL\|PANIC\)"' \/srv\/log\/pg-\*\.json /);
+    const csv = run([burst({})], reported('postgresql_csv', ['/srv/log/pg-*.csv'])).observations[0]!;
+    assert.match(csv.action, /^grep -E ',\(FATAL\|PANIC\),' \/srv\/log\/pg-\*\.csv /);
+    // Another server's or another source's report is not this one's.
+    const other = run(
+      [burst({})],
+      [{ serverId: 2, source: 'postgresql', parser: 'postgresql', paths: ['/x/*.log'] }],
+    );
+    assert.match(other.observations[0]!.action, /\/var\/log\/postgresql/);
+  });
+
+  test('reported_paths_a_shell_would_read_as_more_than_a_path_are_left_out', () => {
+    const files = sourceFiles([
+      {
+        serverId: 1,
+        source: 'postgresql',
+        parser: 'postgresql',
+        paths: [
+          '/var/log/pg/x.log; rm -rf /',
+          '/var/log/$(id).log',
+          'relative/*.log',
+          '-r',
+          "/var/log/it's.log",
+          '/var/log/a b.log',
+          `/var/log/${'x'.repeat(2000)}.log`,
+          42,
+          '/var/lib/pgsql/18/data/log/postgresql-[MT]*.log',
+        ],
+      },
+      { serverId: 1, source: 'auth', parser: 'syslog', paths: 'not a list' },
+      { serverId: 1, source: 'kernel', parser: { x: 1 }, paths: ['/var/log/kern.log'] },
+    ]);
+    assert.deepEqual(files.get('1 postgresql'), {
+      parser: 'postgresql',
+      paths: ['/var/lib/pgsql/18/data/log/postgresql-[MT]*.log'],
+    });
+    assert.equal(files.has('1 auth'), false);
+    assert.deepEqual(files.get('1 kernel'), { parser: '', paths: ['/var/log/kern.log'] });
+    const none = sourceFiles([{ serverId: 1, source: 'x', parser: 'p', paths: ['/a;b'] }]);
+    assert.equal(none.size, 0, 'no path left: no files');
   });
 
   test('ten_is_nothing_and_any_panic_is_critical', () => {
@@ -111,8 +181,12 @@ describe('logs.error_patterns', () => {
     context: { sqlstate: '42P01', database: 'shop' },
     ...over,
   });
-  const run = (patterns: ErrorPattern[]) =>
-    errorPatternCheck.evaluate({ servers: [1], patterns }, defaults(errorPatternCheck as Check), now);
+  const run = (patterns: ErrorPattern[], sources: ReportedLogSource[] = []) =>
+    errorPatternCheck.evaluate(
+      { servers: [1], patterns, sources },
+      defaults(errorPatternCheck as Check),
+      now,
+    );
 
   test('more_than_ten_in_an_hour_is_a_recommendation_with_a_command_for_its_source', () => {
     const o = run([p({})]).observations[0]!;
@@ -140,6 +214,18 @@ describe('logs.error_patterns', () => {
         context: {},
       }),
       "grep -rcF -- 'upstream timed out (' /var/log/ | grep -v ':0$'",
+    );
+    const nginx = p({
+      source: 'nginx_error',
+      component: 'bad name!',
+      message: 'upstream timed out (110: x)',
+    });
+    const reported: ReportedLogSource[] = [
+      { serverId: 1, source: 'nginx_error', parser: 'nginx_error', paths: ['/var/log/nginx/*error.log'] },
+    ];
+    assert.equal(
+      run([nginx], reported).observations[0]!.action,
+      "grep -cHF -- 'upstream timed out (' /var/log/nginx/*error.log | grep -v ':0$'",
     );
   });
 

@@ -10,6 +10,8 @@ import {
   errorPatterns,
   type FatalBurst,
   fatalBursts,
+  type ReportedLogSource,
+  reportedLogSources,
 } from '../../storage/queries/security.sql.js';
 import type { JobCheck, JobObservation, Scope } from './types.js';
 import { cut, grade, isoTime, literal, shellWord } from './util.js';
@@ -36,7 +38,51 @@ function capped(): (o: JobObservation) => boolean {
   };
 }
 
-export const pgFatalBurst: JobCheck<{ servers: number[]; bursts: FatalBurst[] }> = {
+/** A log source's files as its agent reported them (status.logSources), fit to paste into a shell. */
+export interface SourceFiles {
+  parser: string;
+  paths: string[];
+}
+
+/**
+ * Paths given to a shell as they are (so that their globs expand): absolute, of letters, digits,
+ * `_ . , + @ % = : / -` and the glob characters `* ? [ ]` only. An agent's report is input like any other:
+ * a path with anything else is left out of the command.
+ */
+const shellSafePath = /^\/[A-Za-z0-9_.,+@%=:/*?[\]-]{1,1023}$/;
+
+/** By `${serverId} ${source}`, the files of each source as the first agent reporting it says (≤ 10 paths). */
+export function sourceFiles(rows: readonly ReportedLogSource[]): Map<string, SourceFiles> {
+  const out = new Map<string, SourceFiles>();
+  for (const r of rows) {
+    const key = `${r.serverId} ${r.source}`;
+    if (out.has(key) || !Array.isArray(r.paths)) continue;
+    const paths = r.paths
+      .slice(0, 10)
+      .filter((p): p is string => typeof p === 'string' && shellSafePath.test(p));
+    if (paths.length === 0) continue;
+    out.set(key, { parser: typeof r.parser === 'string' ? r.parser.slice(0, 50) : '', paths });
+  }
+  return out;
+}
+
+/** The last FATAL and PANIC lines of a PostgreSQL log, in its files when they are known. */
+export function fatalLinesCommand(files: SourceFiles | undefined): string {
+  if (!files) return `grep -E ' (FATAL|PANIC): ' /var/log/postgresql/*.log | tail -n 50`;
+  const pattern =
+    files.parser === 'postgresql_json'
+      ? `'"error_severity":"(FATAL|PANIC)"'`
+      : files.parser === 'postgresql_csv'
+        ? `',(FATAL|PANIC),'`
+        : `' (FATAL|PANIC): '`;
+  return `grep -E ${pattern} ${files.paths.join(' ')} | tail -n 50`;
+}
+
+export const pgFatalBurst: JobCheck<{
+  servers: number[];
+  bursts: FatalBurst[];
+  sources: ReportedLogSource[];
+}> = {
   id: 'logs.pg_fatal_burst',
   group: 'logs',
   mode: 'job',
@@ -46,7 +92,7 @@ export const pgFatalBurst: JobCheck<{ servers: number[]; bursts: FatalBurst[] }>
     evidence:
       'FATAL and PANIC counts in 5 minutes, first and last time, the most frequent messages with their count and SQLSTATE',
     action:
-      'read the messages in the log (`grep -E "(FATAL|PANIC):"`) and the sessions in `pg_stat_activity`',
+      'read the messages in the log (`grep -E "(FATAL|PANIC):"` on the files the agent reads) and the sessions in `pg_stat_activity`',
   },
   thresholds: {
     warning: {
@@ -66,13 +112,16 @@ export const pgFatalBurst: JobCheck<{ servers: number[]; bursts: FatalBurst[] }>
   },
   clearAfter: 1,
   async load(db, now) {
+    const bursts = await fatalBursts(db, new Date(now.getTime() - burstWindowMs), now);
     return {
       servers: await activeServers(db, new Date(now.getTime() - activeServerMs)),
-      bursts: await fatalBursts(db, new Date(now.getTime() - burstWindowMs), now),
+      bursts,
+      sources: await reportedLogSources(db, [...new Set(bursts.map((b) => b.serverId))]),
     };
   },
   evaluate(input, thresholdsFor) {
     const observations: JobObservation[] = [];
+    const files = sourceFiles(input.sources);
     for (const b of input.bursts) {
       const fatal = Number(b.fatal) || 0;
       const panic = Number(b.panic) || 0;
@@ -84,6 +133,7 @@ export const pgFatalBurst: JobCheck<{ servers: number[]; bursts: FatalBurst[] }>
         sqlstate: typeof m?.sqlstate === 'string' ? m.sqlstate.slice(0, 10) : null,
       }));
       const source = cut(b.source, 100);
+      const logFiles = files.get(`${b.serverId} ${b.source}`);
       observations.push({
         serverId: b.serverId,
         targetId: null,
@@ -101,8 +151,9 @@ export const pgFatalBurst: JobCheck<{ servers: number[]; bursts: FatalBurst[] }>
           last: isoTime(b.last),
           window_s: burstWindowMs / 1000,
           top_messages: top,
+          ...(logFiles ? { log_files: logFiles.paths } : {}),
         },
-        action: `grep -E ' (FATAL|PANIC): ' /var/log/postgresql/*.log | tail -n 50; psql -c "SELECT pid, usename, datname, client_addr, backend_start, state FROM pg_stat_activity ORDER BY backend_start DESC LIMIT 20"`,
+        action: `${fatalLinesCommand(logFiles)}; psql -c "SELECT pid, usename, datname, client_addr, backend_start, state FROM pg_stat_activity ORDER BY backend_start DESC LIMIT 20"`,
         value: fatal + panic,
       });
     }
@@ -187,6 +238,7 @@ export const diskErrorCheck: JobCheck<{ servers: number[]; groups: DiskErrorGrou
 /** The first step to see more of a pattern, by where it comes from. */
 export function patternCommand(
   p: Pick<ErrorPattern, 'source' | 'component' | 'message' | 'context'>,
+  files?: SourceFiles,
 ): string {
   const source = p.source.toLowerCase();
   if (source.startsWith('postgres') || source.startsWith('pg')) {
@@ -206,10 +258,16 @@ export function patternCommand(
       .split(/[0-9"'/]/)[0]!
       .trim()
       .slice(0, 60) || p.message.slice(0, 30);
-  return `grep -rcF -- ${shellWord(fragment)} /var/log/ | grep -v ':0$'`;
+  return files
+    ? `grep -cHF -- ${shellWord(fragment)} ${files.paths.join(' ')} | grep -v ':0$'`
+    : `grep -rcF -- ${shellWord(fragment)} /var/log/ | grep -v ':0$'`;
 }
 
-export const errorPatternCheck: JobCheck<{ servers: number[]; patterns: ErrorPattern[] }> = {
+export const errorPatternCheck: JobCheck<{
+  servers: number[];
+  patterns: ErrorPattern[];
+  sources: ReportedLogSource[];
+}> = {
   id: 'logs.error_patterns',
   group: 'logs',
   mode: 'job',
@@ -221,7 +279,7 @@ export const errorPatternCheck: JobCheck<{ servers: number[]; patterns: ErrorPat
     evidence:
       'the source, the program, a sample message, its fingerprint, count in the last hour, first and last time, a few context fields',
     action:
-      'a diagnostic command for the source: `pg_stat_activity` for PostgreSQL, `journalctl -t <program>` for syslog programs, `grep -c` for other files',
+      'a diagnostic command for the source: `pg_stat_activity` for PostgreSQL, `journalctl -t <program>` for syslog programs, `grep -c` in the files the agent reads for others',
   },
   thresholds: {
     info: {
@@ -241,13 +299,16 @@ export const errorPatternCheck: JobCheck<{ servers: number[]; patterns: ErrorPat
   },
   clearAfter: 2,
   async load(db, now) {
+    const patterns = await errorPatterns(db, new Date(now.getTime() - patternWindowMs), now, patternFloor);
     return {
       servers: await activeServers(db, new Date(now.getTime() - activeServerMs)),
-      patterns: await errorPatterns(db, new Date(now.getTime() - patternWindowMs), now, patternFloor),
+      patterns,
+      sources: await reportedLogSources(db, [...new Set(patterns.map((p) => p.serverId))]),
     };
   },
   evaluate(input, thresholdsFor) {
     const observations: JobObservation[] = [];
+    const files = sourceFiles(input.sources);
     for (const p of input.patterns) {
       const count = Number(p.count) || 0;
       const severity = grade(count, thresholdsFor(p.serverId, null), { info: 'info', warning: 'warning' });
@@ -275,7 +336,10 @@ export const errorPatternCheck: JobCheck<{ servers: number[]; patterns: ErrorPat
           message,
           context: JSON.parse(JSON.stringify(context)),
         },
-        action: patternCommand({ source, component, message, context }),
+        action: patternCommand(
+          { source, component, message, context },
+          files.get(`${p.serverId} ${String(p.source)}`),
+        ),
         value: count,
       });
     }

@@ -299,6 +299,41 @@ export async function fatalBursts(db: Queryable, from: Date, to: Date): Promise<
   return rows;
 }
 
+/**
+ * The log sources the agents of `serverIds` say they read (status.logSources, each batch's self-report):
+ * one row per source, its name, parser and paths as the agent sent them (any JSON: checked by the caller).
+ * At most 50 sources an agent.
+ */
+export interface ReportedLogSource {
+  serverId: number;
+  source: string;
+  parser: unknown;
+  paths: unknown;
+}
+
+export async function reportedLogSources(
+  db: Queryable,
+  serverIds: readonly number[],
+): Promise<ReportedLogSource[]> {
+  if (serverIds.length === 0) return [];
+  const { rows } = await db.query<ReportedLogSource>(
+    `SELECT a.server_id::int AS "serverId", left(s ->> 'name', 100) AS source, s -> 'parser' AS parser,
+            s -> 'paths' AS paths
+       FROM pgvigil.agents a
+      CROSS JOIN LATERAL (
+            SELECT s FROM jsonb_array_elements(
+                     CASE WHEN jsonb_typeof(a.status -> 'logSources') = 'array' THEN a.status -> 'logSources'
+                          ELSE '[]' END) s
+             WHERE jsonb_typeof(s) = 'object' AND jsonb_typeof(s -> 'name') = 'string'
+             LIMIT 50) l
+      WHERE a.server_id = ANY($1::bigint[]) AND a.revoked_at IS NULL
+      ORDER BY a.server_id, a.last_seen_at DESC NULLS LAST
+      LIMIT 10000`,
+    [serverIds],
+  );
+  return rows;
+}
+
 export interface DiskErrorGroup {
   serverId: number;
   /** io_error or disk_full. */
