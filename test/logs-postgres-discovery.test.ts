@@ -3,7 +3,8 @@
  * its logging collector into `log/` under its data directory with a prefix of its own, a real server, the
  * `pgvigil agent` command with its default log sources and a --postgres target. The error the cluster logs
  * arrives in the store from that file, parsed with that prefix (the fields only it names are there); the
- * agent reports the file in its status, and a burst of FATALs raises a finding whose command reads it.
+ * agent reports the file in its status, and a burst of FATALs raises a finding whose command reads it. A
+ * target the server pushes later brings its log source along.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -12,12 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { storeAgentConfig } from '../src/server/agent-config.js';
 import { buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import { startCli } from './helpers/cli.js';
-import { createTestStore, quietLog, testPgLabel } from './helpers/db.js';
+import { adminUrl, createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
 import { type PrivateCluster, removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
-import { waitFor } from './helpers/wait.js';
+import { until, waitFor } from './helpers/wait.js';
 
 const prefix = '%m [%p] %qdb=%d,user=%u,app=%a ';
 
@@ -39,12 +41,13 @@ describe(`the PostgreSQL log source from the server's settings (${testPgLabel})`
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the_agent_reads_the_log_file_the_settings_name_with_their_prefix', { timeout: 120_000 }, async () => {
-    const ts = await createTestStore('pglogs_discovery');
+  /** A store, a server and `pgvigil agent` with its default log sources and PostgreSQL target `postgresUrl`. */
+  async function startAgent(name: string, postgresUrl: string) {
+    const ts = await createTestStore(name);
     const app = await buildServerApp({ store: ts.store, log: quietLog, latestMigration: ts.latest });
     const serverUrl = await app.app.listen({ host: '127.0.0.1', port: 0 });
     const { token } = await createEnrollToken(ts.store.pool, {});
-    const tokenPath = join(dir, 'token');
+    const tokenPath = join(dir, `token-${name}`);
     writeFileSync(tokenPath, `${token}\n`, { mode: 0o600 });
     const agent = startCli(
       [
@@ -62,47 +65,69 @@ describe(`the PostgreSQL log source from the server's settings (${testPgLabel})`
         '--log-level',
         'info',
       ],
-      { PGVIGIL_POSTGRES: server.url() },
+      { PGVIGIL_POSTGRES: postgresUrl },
     );
+    const ready = await agent.waitFor(/shipping to \S+ as agent (\S+) /, 60_000);
+    return {
+      ts,
+      app,
+      agent,
+      agentId: ready[1]!,
+      close: async () => {
+        assert.equal(await agent.stop(), 0, agent.output().stderr);
+        await app.app.close();
+        await ts.close();
+      },
+    };
+  }
+
+  /** Makes the cluster log an ERROR (with its STATEMENT) and returns that entry once it is in the store. */
+  async function loggedError(ts: TestStore, output: () => string) {
+    const table = `pgvigil_discovery_${randomBytes(4).toString('hex')}`;
+    const client = new pg.Client({
+      connectionString: server.url(),
+      application_name: 'pgvigil-discovery-test',
+    });
+    await client.connect();
+    await assert.rejects(client.query(`SELECT * FROM ${table}`), /does not exist/);
+    await client.end();
+    const entry = await waitFor(
+      'the error in the store',
+      async () =>
+        (
+          await ts.store.pool.query<{ source: string; context: Record<string, unknown> }>(
+            `SELECT source, context FROM pgvigil.log_entries WHERE level = 'error' AND message LIKE $1`,
+            [`relation "${table}" does not exist%`],
+          )
+        ).rows[0],
+      30_000,
+      output,
+    );
+    assert.equal(entry.source, 'postgresql');
+    // The default prefix would have read none of these (its %u@%d is not in these lines).
+    assert.equal(entry.context.application, 'pgvigil-discovery-test');
+    assert.equal(entry.context.user, server.superuser);
+    assert.equal(entry.context.database, 'postgres');
+    assert.equal(entry.context.statement, `SELECT * FROM ${table}`);
+  }
+
+  test('the_agent_reads_the_log_file_the_settings_name_with_their_prefix', { timeout: 120_000 }, async () => {
+    const { ts, app, agent, close } = await startAgent('pglogs_discovery', server.url());
     try {
-      await agent.waitFor(/shipping to /, 60_000);
       assert.match(
         agent.output().stdout + agent.output().stderr,
         /PostgreSQL log source from the server settings/,
         'the agent says where it found the log',
       );
-      const table = `pgvigil_discovery_${randomBytes(4).toString('hex')}`;
-      const client = new pg.Client({
-        connectionString: server.url(),
-        application_name: 'pgvigil-discovery-test',
-      });
-      await client.connect();
-      await assert.rejects(client.query(`SELECT * FROM ${table}`), /does not exist/);
-      await client.end();
-
-      const entry = await waitFor(
-        'the error in the store',
-        async () =>
-          (
-            await ts.store.pool.query<{ source: string; context: Record<string, unknown> }>(
-              `SELECT source, context FROM pgvigil.log_entries WHERE level = 'error' AND message LIKE $1`,
-              [`relation "${table}" does not exist%`],
-            )
-          ).rows[0],
-        30_000,
-        () => agent.output().stderr.slice(-2000),
-      );
-      assert.equal(entry.source, 'postgresql');
-      // The default prefix would have read none of these (its %u@%d is not in these lines).
-      assert.equal(entry.context.application, 'pgvigil-discovery-test');
-      assert.equal(entry.context.user, server.superuser);
-      assert.equal(entry.context.database, 'postgres');
-      assert.equal(entry.context.statement, `SELECT * FROM ${table}`);
+      await loggedError(ts, () => agent.output().stderr.slice(-2000));
 
       // The agent reports the files it follows; a finding about them names them.
       const reported = await ts.store.pool.query(`SELECT status -> 'logSources' AS s FROM pgvigil.agents`);
       const paths = [join(server.pgdata, 'log', 'postgresql-*-*-*_*.log')];
-      assert.deepEqual(reported.rows[0].s, [{ name: 'postgresql', parser: 'postgresql', paths }]);
+      assert.deepEqual(
+        (reported.rows[0].s as Array<{ name: string }>).find((x) => x.name === 'postgresql'),
+        { name: 'postgresql', parser: 'postgresql', paths },
+      );
       const missing = 'pgvigil_discovery_no_such_db';
       for (let i = 0; i < 12; i++) {
         const c = new pg.Client({ connectionString: server.url(missing) });
@@ -131,9 +156,26 @@ describe(`the PostgreSQL log source from the server's settings (${testPgLabel})`
       );
       assert.deepEqual(finding.rows[0]!.evidence.log_files, paths);
     } finally {
-      assert.equal(await agent.stop(), 0, agent.output().stderr);
-      await app.app.close();
-      await ts.close();
+      await close();
+    }
+  });
+
+  test('a_target_the_server_pushes_brings_its_log_source_with_it', { timeout: 120_000 }, async () => {
+    // The agent starts on the test store (no logging collector: nothing found), then is given the cluster.
+    const { ts, agent, agentId, close } = await startAgent('pglogs_discovery_push', adminUrl());
+    try {
+      assert.doesNotMatch(agent.output().stderr, /PostgreSQL log source from the server settings/);
+      await storeAgentConfig(ts.store.pool, agentId, { targets: [{ name: 'private', url: server.url() }] });
+      agent.child.kill('SIGHUP'); // pulls the config now rather than in 5 minutes
+      await until(
+        () => /PostgreSQL log source from the server settings/.test(agent.output().stderr),
+        30_000,
+        'the log source of the pushed target',
+        () => agent.output().stderr.slice(-2000),
+      );
+      await loggedError(ts, () => agent.output().stderr.slice(-2000));
+    } finally {
+      await close();
     }
   });
 });

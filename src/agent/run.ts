@@ -274,6 +274,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     }
     if (JSON.stringify(next) === JSON.stringify(settings)) return;
     const oldGrouped = grouped;
+    const targetsChanged = JSON.stringify(next.postgres) !== JSON.stringify(settings.postgres);
     await scheduler.stop();
     await closeCollectors(oldGrouped);
     settings = next;
@@ -283,6 +284,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       { intervalMs: settings.intervalMs, collectors: grouped.map((g) => g.collector.name) },
       'collectors reconfigured',
     );
+    // Another PostgreSQL target may log elsewhere: the own sources follow its settings.
+    if (targetsChanged && ownLogSources && logs) {
+      await logs.stop();
+      logs = undefined;
+      await startLogs();
+    }
   };
   const applyConfig = (config: RemoteConfig): Promise<void> =>
     serially(async () => {
