@@ -135,10 +135,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   let logs: { stop(): Promise<void> } | undefined;
   /** What each PostgreSQL target's settings said of its log files here, by URL; a target not yet read is absent. */
   const discovered = new Map<string, FileSourceConfig | undefined>();
+  const discoveryFailures = new Map<string, string>();
   let rediscovery: NodeJS.Timeout | undefined;
   /** The file sources followed, as every batch's status reports them (`logSources`). */
   let followedLogs: unknown[] = [];
   let stopping = false;
+  let ran = false;
   // A config pulled while the agent is still starting is applied once it runs.
   let markRunning: () => void = () => {};
   const running = new Promise<void>((r) => {
@@ -189,12 +191,16 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       const d = await discoverPostgresLogSource(target, log);
       if ('failed' in d) {
         pending = true;
-        log.info(
-          { target: target.name, reason: d.failed },
-          'PostgreSQL log settings not read; trying again in a minute',
-        );
+        // Logged when the reason changes, not every minute.
+        if (discoveryFailures.get(target.url) !== d.failed)
+          log.info(
+            { target: target.name, reason: d.failed },
+            'PostgreSQL log settings not read; trying again every minute',
+          );
+        discoveryFailures.set(target.url, d.failed);
         continue;
       }
+      discoveryFailures.delete(target.url);
       discovered.set(target.url, d.source);
       if (d.source) found = true;
     }
@@ -293,6 +299,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   };
   const applyConfig = (config: RemoteConfig): Promise<void> =>
     serially(async () => {
+      if (stopping) return;
       await reconfigure(base, config);
       remote = config;
     });
@@ -358,6 +365,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   try {
     await scheduler.start();
     markRunning();
+    ran = true;
     const names = grouped.map((g) => g.collector.name);
     log.info({ url: exporter?.url, collectors: names, intervalMs: settings.intervalMs }, 'agent running');
     options.onReady?.({ url: exporter?.url, collectors: names, agentId: shipping?.identity.agentId });
@@ -366,6 +374,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     stopping = true;
     clearTimeout(rediscovery);
     process.off('SIGHUP', onHup);
+    // A reconfiguration under way (a pulled config, a retried log discovery) ends before what it starts
+    // stops; before the agent ran, they wait for it and never start.
+    if (ran) await serially(async () => {});
     await scheduler.stop();
     await logs?.stop();
     await shipping?.stop();
