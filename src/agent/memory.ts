@@ -23,7 +23,6 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { packageRoot } from '../version.js';
 
-export const defaultMaxMemoryMiB = 48;
 const mib = 1024 * 1024;
 
 export interface MemoryBounds {

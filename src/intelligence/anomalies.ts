@@ -52,7 +52,7 @@ export interface AnomalySettings {
   fastMinutes?: number;
 }
 
-export const defaultAnomalySettings: AnomalySettings = {
+export const defaultAnomalySettings: Required<AnomalySettings> = {
   warnZ: 3,
   critZ: 5,
   minutes: 5,

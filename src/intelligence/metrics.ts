@@ -572,16 +572,5 @@ export function metricById(id: string): MetricDef | undefined {
   return byId.get(id);
 }
 
-/** The families the catalogue reads, each with the metrics computed from it. */
-export function metricsByFamily(): Map<string, MetricDef[]> {
-  const out = new Map<string, MetricDef[]>();
-  for (const m of metrics) {
-    const l = out.get(m.family) ?? [];
-    l.push(m);
-    out.set(m.family, l);
-  }
-  return out;
-}
-
 /** How many tables and statements per target bounded metrics follow. */
 export const boundedTop = { tables: 20, statements: 20 };

@@ -15,7 +15,7 @@ import { baselinedServers, baselinedServersListing, hostCores } from '../../stor
 import type { TargetRef } from '../../storage/queries/check-pass.sql.js';
 import { targetPorts } from '../../storage/queries/findings.sql.js';
 import type { Queryable } from '../../storage/queries/queryable.js';
-import { describeAnomaly, detectAnomaly } from '../anomalies.js';
+import { defaultAnomalySettings, describeAnomaly, detectAnomaly } from '../anomalies.js';
 import { appMetricDefs } from '../app-metrics.js';
 import { BaselineBook, type BookEntry, defaultMaxSeries } from '../baseline-book.js';
 import {
@@ -211,11 +211,11 @@ export function evaluateAnomalies(
       baselineAt: (at) => s.baseline.slotAt(at),
       now,
       settings: {
-        warnZ: t.warn_z ?? 3,
-        critZ: t.crit_z ?? 5,
-        minutes: t.minutes ?? 5,
-        fastZ: t.fast_z ?? 6,
-        fastMinutes: t.fast_minutes ?? 2,
+        warnZ: t.warn_z ?? defaultAnomalySettings.warnZ,
+        critZ: t.crit_z ?? defaultAnomalySettings.critZ,
+        minutes: t.minutes ?? defaultAnomalySettings.minutes,
+        fastZ: t.fast_z ?? defaultAnomalySettings.fastZ,
+        fastMinutes: t.fast_minutes ?? defaultAnomalySettings.fastMinutes,
       },
     });
     if (!verdict.judged) continue;
@@ -276,35 +276,35 @@ function anomalyCheck(metric: MetricDef): JobCheck<AnomalyLoad> {
     ...(appMetricDefs.includes(metric) ? { offByDefault: appAnomaliesOffReason } : {}),
     thresholds: {
       warn_z: {
-        default: 3,
+        default: defaultAnomalySettings.warnZ,
         unit: 'σ',
         help: 'robust z at or beyond which a minute is unusual (warning)',
         min: 1,
         max: 20,
       },
       crit_z: {
-        default: 5,
+        default: defaultAnomalySettings.critZ,
         unit: 'σ',
         help: 'robust z every minute of the run must reach for a critical finding',
         min: 1,
         max: 50,
       },
       minutes: {
-        default: 5,
+        default: defaultAnomalySettings.minutes,
         unit: 'count',
         help: 'consecutive unusual minutes before a finding opens',
         min: 1,
         max: windowMinutes,
       },
       fast_z: {
-        default: 6,
+        default: defaultAnomalySettings.fastZ,
         unit: 'σ',
         help: 'robust z every minute of a shorter run must reach for `fast_minutes` to be enough (a change far beyond normal is named sooner)',
         min: 1,
         max: 100,
       },
       fast_minutes: {
-        default: 2,
+        default: defaultAnomalySettings.fastMinutes,
         unit: 'count',
         help: 'consecutive minutes beyond fast_z before a finding opens (at most `minutes`)',
         min: 1,

@@ -406,17 +406,6 @@ export async function unresolvedFindingChecks(
   return rows;
 }
 
-/** Counts of unresolved findings by severity per server (the fleet view). */
-export async function openFindingCounts(
-  db: Queryable,
-): Promise<Array<{ serverId: number; severity: string; count: number }>> {
-  const { rows } = await db.query<{ serverId: number; severity: string; count: number }>(
-    `SELECT server_id::int AS "serverId", severity, count(*)::int AS count
-       FROM pgvigil.findings WHERE state <> 'resolved' GROUP BY 1, 2`,
-  );
-  return rows;
-}
-
 export interface FindingHistoryRow {
   ts: string;
   event: string;

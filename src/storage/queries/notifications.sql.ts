@@ -351,20 +351,6 @@ export interface DeliveryRow {
   latency: number | null;
 }
 
-/** A channel's deliveries, oldest first (for tests and diagnosis). */
-export async function channelDeliveries(
-  db: Queryable,
-  channelId: number,
-  limit: number,
-): Promise<DeliveryRow[]> {
-  const { rows } = await db.query<DeliveryRow>(
-    `SELECT delivery_id, channel_id, finding_key, event, state, attempts, last_status, last_error, latency
-       FROM pgvigil.notification_deliveries WHERE channel_id = $1 ORDER BY delivery_id LIMIT $2`,
-    [channelId, limit],
-  );
-  return rows;
-}
-
 export interface RefreshRow {
   delivery_id: number;
   channel_id: number;
