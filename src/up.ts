@@ -111,8 +111,10 @@ export async function startLocalAgent(server: RunningServer, opts: LocalAgentOpt
   const stopped = new Promise<void>((r) => {
     stop = r;
   });
-  let ready: () => void = () => {};
-  const isReady = new Promise<void>((r) => {
+  // The files the agent follows once it runs (the PostgreSQL target's own log among them, when its settings
+  // put one on this host).
+  let ready: (files: string[]) => void = () => {};
+  const isReady = new Promise<string[]>((r) => {
     ready = r;
   });
   const running = runAgent({
@@ -127,9 +129,9 @@ export async function startLocalAgent(server: RunningServer, opts: LocalAgentOpt
     logSources,
     log: componentLogger(opts.log, 'agent'),
     stopSignal: stopped,
-    onReady: () => ready(),
+    onReady: (info) => ready(info.logFiles),
   });
-  await Promise.race([isReady, running]);
+  const followed = await Promise.race([isReady, running]);
   return {
     agentId: identity.agentId,
     stateDir,
@@ -137,9 +139,12 @@ export async function startLocalAgent(server: RunningServer, opts: LocalAgentOpt
       host: hostname(),
       postgres: [{ name: targetName, url: maskUrlPassword(postgresUrl), isStore: !opts.postgresUrl }],
       processes: (opts.watches ?? []).map((w) => w.spec),
-      logs: logSources.flatMap((l) =>
-        l.kind === 'file' ? l.paths.filter(pathMayExist) : (l.units ?? []).map((u) => `journald:${u}`),
-      ),
+      logs: [
+        ...(followed ?? logSources.flatMap((l) => (l.kind === 'file' ? l.paths.filter(pathMayExist) : []))),
+        ...logSources.flatMap((l) =>
+          l.kind === 'journald' ? (l.units ?? []).map((u) => `journald:${u}`) : [],
+        ),
+      ],
     },
     stop: async () => {
       stop();

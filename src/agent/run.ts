@@ -71,7 +71,7 @@ export interface AgentOptions extends Roots {
   logSources?: LogSourceConfig[];
   log: Logger;
   /** Called once the agent runs and the first collection is done (for the CLI's ready line). */
-  onReady?: (info: { url?: string; collectors: string[]; agentId?: string }) => void;
+  onReady?: (info: { url?: string; collectors: string[]; agentId?: string; logFiles: string[] }) => void;
   /** Resolves when the agent should stop; default: SIGINT or SIGTERM. */
   stopSignal?: Promise<unknown>;
   /**
@@ -138,7 +138,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const discoveryFailures = new Map<string, string>();
   let rediscovery: NodeJS.Timeout | undefined;
   /** The file sources followed, as every batch's status reports them (`logSources`). */
-  let followedLogs: unknown[] = [];
+  let followedLogs: Array<{ name: string; parser: string; paths: string[] }> = [];
   let stopping = false;
   let ran = false;
   // A config pulled while the agent is still starting is applied once it runs.
@@ -368,7 +368,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     ran = true;
     const names = grouped.map((g) => g.collector.name);
     log.info({ url: exporter?.url, collectors: names, intervalMs: settings.intervalMs }, 'agent running');
-    options.onReady?.({ url: exporter?.url, collectors: names, agentId: shipping?.identity.agentId });
+    options.onReady?.({
+      url: exporter?.url,
+      collectors: names,
+      agentId: shipping?.identity.agentId,
+      logFiles: followedLogs.flatMap((l) => l.paths),
+    });
     await stop;
   } finally {
     stopping = true;
