@@ -114,10 +114,10 @@ describe(`the PostgreSQL log source from the server's settings (${testPgLabel})`
   test('the_agent_reads_the_log_file_the_settings_name_with_their_prefix', { timeout: 120_000 }, async () => {
     const { ts, app, agent, close } = await startAgent('pglogs_discovery', server.url());
     try {
-      assert.match(
-        agent.output().stdout + agent.output().stderr,
-        /PostgreSQL log source from the server settings/,
-        'the agent says where it found the log',
+      await until(
+        () => /PostgreSQL log source from the server settings/.test(agent.output().stderr),
+        10_000,
+        'the agent saying where it found the log',
       );
       await loggedError(ts, () => agent.output().stderr.slice(-2000));
 
