@@ -13,12 +13,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { discoverPostgresLogSource } from '../src/agent/logs/postgres-discovery.js';
 import { storeAgentConfig } from '../src/server/agent-config.js';
 import { buildServerApp } from '../src/server/app.js';
 import { createEnrollToken } from '../src/server/auth/agents.js';
 import { startCli } from './helpers/cli.js';
 import { adminUrl, createTestStore, quietLog, type TestStore, testPgLabel } from './helpers/db.js';
-import { type PrivateCluster, removeDir, startPrivateCluster } from './helpers/pg-cluster.js';
+import {
+  capturingLogger,
+  type PrivateCluster,
+  removeDir,
+  startPrivateCluster,
+} from './helpers/pg-cluster.js';
 import { until, waitFor } from './helpers/wait.js';
 
 const prefix = '%m [%p] %qdb=%d,user=%u,app=%a ';
@@ -158,6 +164,40 @@ describe(`the PostgreSQL log source from the server's settings (${testPgLabel})`
     } finally {
       await close();
     }
+  });
+
+  test('a_role_the_server_hides_its_log_settings_from_keeps_the_default_source_and_is_told_why', async () => {
+    const admin = new pg.Client({ connectionString: server.url() });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE pgvigil_discovery_plain LOGIN PASSWORD 'plain-pw'`);
+      await admin.query(`CREATE ROLE pgvigil_discovery_mon LOGIN PASSWORD 'mon-pw' IN ROLE pg_monitor`);
+    } finally {
+      await admin.end();
+    }
+    const as = (role: string, password: string) =>
+      server.url().replace(`${server.superuser}:${server.password}@`, `${role}:${password}@`);
+    const plain = capturingLogger();
+    const hidden = await discoverPostgresLogSource(
+      { name: 'plain', url: as('pgvigil_discovery_plain', 'plain-pw') },
+      plain.log,
+    );
+    assert.deepEqual(hidden, { source: undefined });
+    assert.match(plain.lines.join('\n'), /hides where it logs .*GRANT pg_monitor/);
+    assert.match(plain.lines.join('\n'), /"hidden":\["data_directory","log_directory","log_filename"\]/);
+    // pg_monitor is enough.
+    const mon = await discoverPostgresLogSource(
+      { name: 'mon', url: as('pgvigil_discovery_mon', 'mon-pw') },
+      capturingLogger().log,
+    );
+    assert.ok('source' in mon && mon.source, JSON.stringify(mon));
+    assert.deepEqual(mon.source.paths, [join(server.pgdata, 'log', 'postgresql-*-*-*_*.log')]);
+    // A server that does not answer: a reason, to try again later.
+    const down = await discoverPostgresLogSource(
+      { name: 'down', url: 'postgres://x:y@127.0.0.1:1/postgres' },
+      capturingLogger().log,
+    );
+    assert.ok('failed' in down && /connection refused/.test(down.failed), JSON.stringify(down));
   });
 
   test('a_target_the_server_pushes_brings_its_log_source_with_it', { timeout: 120_000 }, async () => {

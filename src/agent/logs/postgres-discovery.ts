@@ -46,15 +46,20 @@ export async function discoverPostgresLogSource(target: PostgresTarget, log: Log
   } catch (err) {
     return { failed: conn.connectErrorText(err, conn.database) };
   }
-  const missing = postgresLogSettingNames.filter((n) => typeof settings[n] !== 'string');
-  // Only data_directory is ever hidden (from roles without pg_read_all_settings); an absolute
-  // log_directory does not need it.
-  if (missing.some((n) => n !== 'data_directory')) return { source: undefined };
-  if (missing.length > 0 && !(settings.log_directory ?? '').startsWith('/')) {
-    log.warn(
-      { target: target.name },
-      'the PostgreSQL log directory is relative to data_directory, which this role may not read: the default log source stays (GRANT pg_monitor TO the role the agent connects as)',
-    );
+  // A role without pg_read_all_settings sees neither data_directory nor log_directory and log_filename;
+  // an absolute log_directory does not need data_directory.
+  const hidden = postgresLogSettingNames.filter(
+    (n) =>
+      typeof settings[n] !== 'string' &&
+      !(n === 'data_directory' && (settings.log_directory ?? '').startsWith('/')),
+  );
+  if (hidden.length > 0) {
+    if (settings.logging_collector === 'on') {
+      log.warn(
+        { target: target.name, hidden },
+        'PostgreSQL hides where it logs from the role the agent connects as: the default log source stays (GRANT pg_monitor TO that role)',
+      );
+    }
     return { source: undefined };
   }
   const source = postgresLogSource({ data_directory: '', ...settings } as PostgresLogSettings);
