@@ -1,8 +1,9 @@
 /**
  * Where a PostgreSQL target writes its log, read from its own settings (docs/logs.md, "Sources"): one
  * short read-only session per target runs one statement on pg_settings, and `postgresLogSource` turns the
- * answer into a file source. `data_directory` (needed when log_directory is relative, as by default) is
- * shown to superusers and members of pg_read_all_settings, which pg_monitor includes.
+ * answer into a file source. `log_directory`, `log_filename` and `data_directory` (needed when
+ * log_directory is relative, as by default) are shown only to superusers and members of
+ * pg_read_all_settings, which pg_monitor includes.
  *
  * A source is used only where its directory is on this host and readable: a target on another host, or
  * a log directory the agent's user cannot read, leaves the default source in place (and the latter is
