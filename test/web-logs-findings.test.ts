@@ -101,20 +101,14 @@ describe('the logs and findings pages', { skip }, () => {
     const launching = launchBrowser();
     await makePostgresComplain(up.dataDir);
     b = await launching;
-    await until(
-      async () =>
-        (await apiGet<{ entries: unknown[] }>('/logs?level=error&q=pgvigil_e2e_missing')).entries.length >=
-        missingTables.length,
-      30_000,
-      'the three errors in the log API',
-    );
-    await until(
-      async () =>
-        (await apiGet<{ entries: unknown[] }>('/logs?q=pgvigil_e2e_page&limit=200')).entries.length >=
-        pagedTables.length,
-      30_000,
-      'the paged errors in the log API',
-    );
+    const logEntries = (query: string, n: number, what: string) =>
+      until(
+        async () => (await apiGet<{ entries: unknown[] }>(`/logs?${query}`)).entries.length >= n,
+        30_000,
+        `${what} in the log API`,
+      );
+    await logEntries('level=error&q=pgvigil_e2e_missing', missingTables.length, 'the three errors');
+    await logEntries('q=pgvigil_e2e_page&limit=200', pagedTables.length, 'the paged errors');
     findingId = await waitFor(
       'the FATAL burst finding',
       async () =>

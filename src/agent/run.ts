@@ -210,9 +210,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         void serially(async () => {
           if (stopping || !ownLogSources || !logs) return;
           if (!(await discoverPostgresLogs())) return;
-          await logs.stop();
-          logs = undefined;
-          await startLogs();
+          await restartLogs();
           log.info({ sources: logSources.map((l) => l.name) }, 'log sources follow the PostgreSQL settings');
         }).catch((err: unknown) => log.error({ err }, 'log sources not restarted'));
       }, 60_000);
@@ -224,14 +222,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const startLogs = async (): Promise<void> => {
     followedLogs = [];
     if (!shipping || !options.server || logSources.length === 0) return;
+    const { reportLogSources, withPostgresSources } = await import('./logs/sources.js');
     let sources = logSources;
     if (ownLogSources && settings.postgres.length > 0) {
       await discoverPostgresLogs();
-      const { withPostgresSources } = await import('./logs/sources.js');
       const found = settings.postgres.flatMap((t) => discovered.get(t.url) ?? []);
       sources = withPostgresSources(logSources, found);
     }
-    const { reportLogSources } = await import('./logs/sources.js');
     followedLogs = await reportLogSources(sources);
     const { startLogShipping } = await import('./log-shipping.js');
     logs = await startLogShipping({
@@ -240,6 +237,11 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       shipping,
       log: componentLogger(log, 'logs'),
     });
+  };
+  const restartLogs = async (): Promise<void> => {
+    await logs?.stop();
+    logs = undefined;
+    await startLogs();
   };
 
   /**
@@ -271,11 +273,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     }
     const nextOwn = config.logSources === undefined;
     if (nextOwn !== ownLogSources || JSON.stringify(nextLogs) !== JSON.stringify(logSources)) {
-      await logs?.stop();
-      logs = undefined;
       logSources = nextLogs;
       ownLogSources = nextOwn;
-      await startLogs();
+      await restartLogs();
       log.info({ sources: logSources.map((l) => l.name) }, 'log sources reconfigured');
     }
     if (JSON.stringify(next) === JSON.stringify(settings)) return;
@@ -291,11 +291,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       'collectors reconfigured',
     );
     // Another PostgreSQL target may log elsewhere: the own sources follow its settings.
-    if (targetsChanged && ownLogSources && logs) {
-      await logs.stop();
-      logs = undefined;
-      await startLogs();
-    }
+    if (targetsChanged && ownLogSources && logs) await restartLogs();
   };
   const applyConfig = (config: RemoteConfig): Promise<void> =>
     serially(async () => {
